@@ -1,0 +1,73 @@
+"""asyncpg pools bound to a service's own schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import asyncpg
+import structlog
+from asyncpg.pool import PoolConnectionProxy
+
+from orderflow_chassis.settings import validate_identifier
+
+log = structlog.get_logger(__name__)
+
+# What handlers and adapters receive: a plain connection or one borrowed from a pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+
+async def connect(dsn: str, *, schema: str) -> asyncpg.Connection:
+    """One connection set up like the pool's (for tools and tests)."""
+    validate_identifier(schema)
+    connection = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+    await _init_connection(connection)
+    return connection
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await connection.set_type_codec(
+            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    schema: str,
+    application_name: str,
+    min_size: int = 1,
+    max_size: int = 10,
+    connect_timeout_s: float = 60.0,
+) -> asyncpg.Pool:
+    """Open a pool whose connections see only ``schema`` by default.
+
+    Waits (with backoff) up to ``connect_timeout_s`` for the server, so services can start
+    before the database has finished starting.
+    """
+    validate_identifier(schema)
+    deadline = time.monotonic() + connect_timeout_s
+    delay = 0.2
+    while True:
+        try:
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                init=_init_connection,
+                server_settings={"search_path": schema, "application_name": application_name},
+            )
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as error:
+            if time.monotonic() >= deadline:
+                raise ConnectionError(
+                    f"PostgreSQL did not accept connections within {connect_timeout_s:.0f}s: "
+                    f"{error}"
+                ) from error
+            log.warning("database.unavailable", error=str(error), retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        else:
+            assert pool is not None
+            return pool

@@ -1,0 +1,65 @@
+"""Dead letters: what could not be applied, with why, kept for inspection and replay.
+
+A dead letter on ``<topic>.dlq`` carries the ORIGINAL value bytes (possibly redacted, see
+:class:`~orderflow_chassis.errors.PermanentError`) and key, the original headers, and
+``dlq.*`` headers saying why, where from and when. Keeping the value untouched means a
+replay is just "publish value and original headers back to ``dlq.original_topic``".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from orderflow_contracts.topics import dead_letter_topic
+
+HEADER_PREFIX = "dlq."
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    original_topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Sequence[tuple[str, bytes]]
+    error_code: str
+    reason: str
+    service: str
+    consumer: str
+    failed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def topic(self) -> str:
+        return dead_letter_topic(self.original_topic)
+
+    def kafka_headers(self) -> list[tuple[str, bytes]]:
+        """Original headers (minus stale dlq.* ones from an earlier failure) plus why."""
+        kept = [(k, v) for k, v in self.headers if not k.startswith(HEADER_PREFIX)]
+        why = {
+            "error_code": self.error_code,
+            "reason": self.reason,
+            "service": self.service,
+            "consumer": self.consumer,
+            "failed_at": self.failed_at.isoformat().replace("+00:00", "Z"),
+            "original_topic": self.original_topic,
+            "original_partition": str(self.partition),
+            "original_offset": str(self.offset),
+        }
+        return kept + [(HEADER_PREFIX + k, v.encode()) for k, v in why.items()]
+
+
+def original_headers(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Headers to send with a replayed message: the original ones, without the dlq.* ones."""
+    return [(k, v) for k, v in headers if not k.startswith(HEADER_PREFIX)]
+
+
+def failure_details(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
+    """The dlq.* headers of a dead letter as a plain dict (for inspection)."""
+    return {
+        k.removeprefix(HEADER_PREFIX): v.decode("utf-8", "replace")
+        for k, v in headers
+        if k.startswith(HEADER_PREFIX)
+    }

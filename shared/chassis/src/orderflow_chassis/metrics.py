@@ -1,0 +1,39 @@
+"""Prometheus metrics every service exposes on ``/metrics``.
+
+Label sets stay small (service, topic, event type, outcome) so dashboards can show
+throughput, dead letters and outbox backlog per service without exploding cardinality.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_CONSUMED = Counter(
+    "orderflow_events_consumed_total",
+    "Consumed records by outcome: applied, duplicate, ignored, dead_lettered, skipped_redelivery",
+    ["service", "consumer", "topic", "event_type", "outcome"],
+)
+BATCH_SECONDS = Histogram(
+    "orderflow_consumer_batch_seconds",
+    "Time to apply one consumed batch in its database transaction",
+    ["service", "consumer"],
+)
+BATCH_RETRIES = Counter(
+    "orderflow_consumer_transient_retries_total",
+    "Batches retried after a transient failure",
+    ["service", "consumer"],
+)
+DEAD_LETTERS = Counter(
+    "orderflow_dead_letters_total",
+    "Records sent to a dead-letter topic, by reason code",
+    ["service", "topic", "code"],
+)
+OUTBOX_PUBLISHED = Counter(
+    "orderflow_outbox_published_total", "Outbox rows published to Kafka", ["service", "topic"]
+)
+OUTBOX_BACKLOG = Gauge(
+    "orderflow_outbox_unsent", "Outbox rows committed but not yet published", ["service"]
+)
+RELAY_IS_LEADER = Gauge(
+    "orderflow_outbox_relay_leader", "1 when this instance holds the relay lock", ["service"]
+)

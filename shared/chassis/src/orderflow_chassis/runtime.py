@@ -1,0 +1,275 @@
+"""The composition root every service shares.
+
+A service describes itself with a :class:`ServiceDefinition` (its migrations, subscriptions,
+HTTP routes and background jobs). :class:`ServiceRuntime` builds everything else when started,
+never at import time: the pool, migrations, the Kafka producer and relay, the FastStream
+broker with one subscriber per subscription, and the HTTP server with health and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, Subscription
+from orderflow_chassis.database import create_pool
+from orderflow_chassis.migrations import Migration, migrate_service
+from orderflow_chassis.outbox import AfterPublish, Outbox, OutboxRelay, create_producer
+from orderflow_chassis.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeResources:
+    """What HTTP routes and background jobs may use (``request.app.state.resources``)."""
+
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    outbox: Outbox
+
+
+BackgroundJob = Callable[[RuntimeResources], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: str
+    migrations: Sequence[Migration] = ()
+    subscriptions: Sequence[Subscription] = ()
+    routers: Sequence[APIRouter] = ()
+    background_jobs: Sequence[BackgroundJob] = ()
+    description: str = ""
+
+
+@dataclass
+class RuntimeHooks:
+    """Observation points for tests (e.g. crash between publish and the sent stamp)."""
+
+    consumer: ConsumerHooks = field(default_factory=ConsumerHooks)
+    relay_after_publish: AfterPublish | None = None
+
+
+class _EmbeddedServer(uvicorn.Server):
+    # The runtime owns SIGINT/SIGTERM; uvicorn must not install its own handlers.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        settings: ServiceSettings,
+        *,
+        hooks: RuntimeHooks | None = None,
+    ) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.hooks = hooks or RuntimeHooks()
+        self.consumers: list[EventConsumer] = []
+        self.relay: OutboxRelay | None = None
+        self.http_port: int | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._broker: KafkaBroker | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._http: _EmbeddedServer | None = None
+        self._stopped = asyncio.Event()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the runtime is not started")
+        return self._pool
+
+    async def start(self) -> None:
+        settings = self.settings
+        name = self.definition.name
+        self._pool = await create_pool(
+            settings.database_url,
+            schema=settings.db_schema,
+            application_name=f"orderflow-{name}",
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+        )
+        async with self._pool.acquire() as connection:
+            await migrate_service(connection, settings.db_schema, self.definition.migrations)
+
+        outbox = Outbox(settings.db_schema, producer=name)
+        resources = RuntimeResources(settings, self._pool, outbox)
+
+        producer = create_producer(settings.kafka_bootstrap_servers, client_id=f"{name}-relay")
+        await producer.start()
+        self._producer = producer
+        self.relay = OutboxRelay(
+            self._pool,
+            producer,
+            schema=settings.db_schema,
+            service=name,
+            batch_size=settings.relay_batch_size,
+            poll_interval_s=settings.relay_poll_interval_s,
+            retention=timedelta(hours=settings.outbox_retention_hours),
+            after_publish=self.hooks.relay_after_publish,
+        )
+        self._spawn(self.relay.run(), "outbox-relay")
+
+        self._broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=name,
+            acks="all",
+            enable_idempotence=True,
+            graceful_timeout=30.0,
+            logger=structlog.get_logger("faststream"),
+        )
+        for subscription in self.definition.subscriptions:
+            consumer = EventConsumer(
+                subscription,
+                pool=self._pool,
+                outbox=outbox,
+                service=name,
+                group_id=f"{settings.consumer_group}.{subscription.name}",
+                retry_attempts=settings.consumer_retry_attempts,
+                retry_initial_delay_s=settings.consumer_retry_initial_delay_s,
+                retry_max_delay_s=settings.consumer_retry_max_delay_s,
+                hooks=self.hooks.consumer,
+            )
+            consumer.register(
+                self._broker,
+                max_records=settings.consumer_max_records,
+                batch_timeout_ms=settings.consumer_batch_timeout_ms,
+            )
+            self.consumers.append(consumer)
+        await self._broker.start()
+
+        for job in self.definition.background_jobs:
+            self._spawn(job(resources), getattr(job, "__name__", "background-job"))
+
+        await self._start_http(resources)
+        log.info(
+            "service.started",
+            consumers=[c.group_id for c in self.consumers],
+            http_port=self.http_port,
+        )
+
+    def _spawn(self, work: Awaitable[None], name: str) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("service.task_crashed", task=name)
+                self._stopped.set()  # a dead relay or job must not go unnoticed: stop
+
+        self._tasks.append(asyncio.create_task(guarded(), name=name))
+
+    async def _start_http(self, resources: RuntimeResources) -> None:
+        app = build_http_app(self, resources)
+        config = uvicorn.Config(
+            app,
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        self._http = _EmbeddedServer(config)
+        self._spawn(self._http.serve(), "http")
+        while not self._http.started:
+            if self._stopped.is_set():
+                raise RuntimeError("the HTTP server failed to start")
+            await asyncio.sleep(0.05)
+        sockets = [s for server in self._http.servers for s in server.sockets]
+        self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.http_port
+
+    async def stop(self) -> None:
+        """Stop consuming (finishing the batch in hand), then the relay, HTTP and the pool."""
+        if self._broker is not None:
+            await self._broker.stop()
+        if self._http is not None:
+            self._http.should_exit = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if getattr(self, "_producer", None) is not None:
+            await self._producer.stop()
+        if self._pool is not None:
+            await self._pool.close()
+        log.info("service.stopped")
+
+    def request_stop(self) -> None:
+        self._stopped.set()
+
+    async def run_until_stopped(self) -> None:
+        """Start, serve until SIGINT/SIGTERM (or a crashed task), then stop cleanly."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.request_stop)
+        try:
+            await self.start()
+            await self._stopped.wait()
+        finally:
+            await self.stop()
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout=2)
+            checks["database"] = "ok"
+        except Exception as error:
+            checks["database"] = f"unavailable: {error}"
+        broker_ok = self._broker is not None and await self._broker.ping(timeout=2)
+        checks["kafka"] = "ok" if broker_ok else "unavailable"
+        if self.relay is not None:
+            checks["outbox_relay"] = self.relay.last_error or (
+                "leader" if self.relay.is_leader else "standby"
+            )
+            checks["outbox_unsent"] = await self.relay.unsent_count()
+        return checks
+
+
+def build_http_app(runtime: ServiceRuntime, resources: RuntimeResources) -> FastAPI:
+    app = FastAPI(
+        title=f"Orderflow {runtime.definition.name} service",
+        description=runtime.definition.description,
+    )
+    app.state.resources = resources
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> dict[str, str]:
+        """The process is up and its event loop answers."""
+        return {"status": "ok", "service": runtime.definition.name}
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready() -> JSONResponse:
+        """Database and Kafka reachable, outbox relay healthy."""
+        checks = await runtime.readiness()
+        healthy = checks["database"] == "ok" and checks["kafka"] == "ok"
+        relay_state = checks.get("outbox_relay", "leader")
+        healthy = healthy and relay_state in ("leader", "standby")
+        return JSONResponse(
+            {"status": "ok" if healthy else "unavailable", "checks": checks},
+            status_code=200 if healthy else 503,
+        )
+
+    @app.get("/metrics", tags=["health"])
+    async def prometheus_metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in runtime.definition.routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,95 @@
+"""Service settings, read from environment variables (pydantic-settings).
+
+Shared infrastructure addresses use their conventional names (``KAFKA_BOOTSTRAP_SERVERS``,
+``LOG_LEVEL``); everything that is per service carries the service's prefix, e.g.
+``CART_DATABASE_URL`` or ``PAYMENT_HTTP_PORT``, so several services can share one shell.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+def validate_identifier(name: str) -> str:
+    """A service name doubles as its schema name, so it must be a plain SQL identifier."""
+    if not SERVICE_NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a valid service name: use lowercase letters, digits and "
+            "underscores, starting with a letter"
+        )
+    return name
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service shares. Build with :meth:`for_service`."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    service_name_for_env: ClassVar[str] = ""
+
+    service_name: str
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:19092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
+    )
+    database_url: str = Field(description="DSN of this service's own least-privilege role")
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
+    log_format: str = Field(
+        default="json",
+        validation_alias=AliasChoices("LOG_FORMAT", "log_format"),
+        description="json for machines, console for a human at a terminal",
+    )
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(
+        default=0, ge=0, le=65535, description="health, metrics and API; 0 picks a free port"
+    )
+
+    db_pool_min_size: int = Field(default=1, ge=1)
+    db_pool_max_size: int = Field(default=10, ge=1)
+
+    consumer_max_records: int = Field(default=200, ge=1, description="records per batch")
+    consumer_batch_timeout_ms: int = Field(default=200, ge=1)
+    consumer_retry_attempts: int = Field(
+        default=8, ge=1, description="transient-failure attempts before the batch is rewound"
+    )
+    consumer_retry_initial_delay_s: float = Field(default=0.1, gt=0)
+    consumer_retry_max_delay_s: float = Field(default=5.0, gt=0)
+
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="fallback poll when no NOTIFY arrives"
+    )
+    outbox_retention_hours: int = Field(
+        default=72, ge=0, description="sent outbox rows are kept this long for audit, then purged"
+    )
+
+    @field_validator("service_name")
+    @classmethod
+    def _valid_service_name(cls, value: str) -> str:
+        return validate_identifier(value)
+
+    @property
+    def db_schema(self) -> str:
+        """Each service owns exactly one PostgreSQL schema, named after it."""
+        return self.service_name
+
+    @property
+    def consumer_group(self) -> str:
+        return f"orderflow.{self.service_name}"
+
+    @classmethod
+    def for_service(cls, service_name: str, **overrides: Any) -> ServiceSettings:
+        """Read settings for ``service_name`` from ``<SERVICE>_*`` variables (and overrides)."""
+        validate_identifier(service_name)
+        prefixed: type[ServiceSettings] = type(
+            f"{service_name.title()}Settings",
+            (cls,),
+            {"model_config": SettingsConfigDict(env_prefix=f"{service_name.upper()}_")},
+        )
+        return prefixed(service_name=service_name, **overrides)

@@ -1,0 +1,31 @@
+import pytest
+from orderflow_chassis.settings import ServiceSettings
+
+
+def test_service_settings_read_prefixed_and_shared_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:9092")
+    monkeypatch.setenv("CART_DATABASE_URL", "postgresql://cart@db/orderflow")
+    monkeypatch.setenv("PAYMENT_DATABASE_URL", "postgresql://payment@db/orderflow")
+    monkeypatch.setenv("CART_HTTP_PORT", "8001")
+
+    settings = ServiceSettings.for_service("cart")
+
+    assert settings.kafka_bootstrap_servers == "broker:9092"
+    assert settings.database_url == "postgresql://cart@db/orderflow"
+    assert settings.http_port == 8001
+    assert settings.db_schema == "cart"
+    assert settings.consumer_group == "orderflow.cart"
+
+
+@pytest.mark.parametrize("name", ["Cart", "cart-service", "1cart", "cart;drop", ""])
+def test_service_names_must_be_plain_identifiers(name: str) -> None:
+    with pytest.raises(ValueError, match="not a valid service name"):
+        ServiceSettings.for_service(name, database_url="postgresql://x@y/z")
+
+
+def test_missing_database_url_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RETURNS_DATABASE_URL", raising=False)
+    with pytest.raises(ValueError, match="database_url"):
+        ServiceSettings.for_service("returns")

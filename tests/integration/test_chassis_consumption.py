@@ -1,0 +1,144 @@
+"""Dead letters and late consumer groups, with the probe service running in-process."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from orderflow_chassis.dead_letters import failure_details
+from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_localinfra.discovery import Infrastructure
+
+from tests.support.events import cart_item_added
+from tests.support.kafka_tools import (
+    create_topics,
+    eventually,
+    publish_raw,
+    read_topic,
+    unique_topic,
+)
+from tests.support.probe_service import probe_definition, probe_settings
+
+pytestmark = pytest.mark.integration
+
+
+async def started_probe(
+    infrastructure: Infrastructure, schema: str, topic: str, group: str
+) -> ServiceRuntime:
+    runtime = ServiceRuntime(
+        probe_definition(schema, in_topics=[topic], group=group),
+        probe_settings(
+            schema,
+            database_url=infrastructure.service_database_urls[schema],
+            kafka=infrastructure.kafka_bootstrap_servers,
+        ),
+    )
+    await runtime.start()
+    return runtime
+
+
+async def applied(runtime: ServiceRuntime, event_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    rows = await runtime.pool.fetch(
+        "SELECT DISTINCT event_id FROM effects WHERE event_id = ANY($1::uuid[])", event_ids
+    )
+    return {row["event_id"] for row in rows}
+
+
+async def test_bad_records_are_dead_lettered_with_reasons_and_the_partition_moves_on(
+    infrastructure: Infrastructure,
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("poison")
+    await create_topics(kafka, [topic])
+    key = b"cart-poison"  # one key: every record lands on the same partition, in this order
+    before = cart_item_added("cart-poison", sku="SKU-001")
+    wrong_type = json.loads(cart_item_added("cart-poison", sku="SKU-002").to_bytes())
+    wrong_type["data"]["quantity"] = "three"
+    unknown_type = json.loads(cart_item_added("cart-poison", sku="SKU-003").to_bytes())
+    unknown_type["event_type"] = "CartItemTeleported"
+    after = cart_item_added("cart-poison", sku="SKU-004")
+    await publish_raw(
+        kafka,
+        topic,
+        [
+            (key, before.to_bytes()),
+            (key, b'{"event_id": "not closed'),
+            (key, json.dumps(wrong_type).encode()),
+            (key, json.dumps(unknown_type).encode()),
+            (key, after.to_bytes()),
+        ],
+        headers=[("origin", b"test")],
+    )
+
+    runtime = await started_probe(
+        infrastructure, "probe_a", topic, f"poison-{uuid.uuid4().hex[:8]}"
+    )
+    try:
+        done = await eventually(
+            lambda: applied(runtime, [before.event_id, after.event_id]), lambda s: len(s) == 2
+        )
+        assert done == {before.event_id, after.event_id}
+        letters = await read_topic(kafka, f"{topic}.dlq", expect=3)
+    finally:
+        await runtime.stop()
+
+    assert len(letters) == 3
+    details = [failure_details(letter.headers) for letter in letters]
+    assert [d["error_code"] for d in details] == [
+        "malformed_json",
+        "invalid_event_data",
+        "unknown_event_type",
+    ]
+    assert "quantity" in details[1]["reason"]
+    assert "CartItemTeleported" in details[2]["reason"]
+    for letter, detail in zip(letters, details, strict=True):
+        assert detail["service"] == "probe_a"
+        assert detail["original_topic"] == topic
+        assert letter.key == key
+        assert ("origin", b"test") in letter.headers, "original headers are kept"
+    assert letters[0].value == b'{"event_id": "not closed', "original bytes are kept"
+
+
+async def test_a_consumer_group_created_after_publication_reads_from_the_beginning(
+    infrastructure: Infrastructure,
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("late-group")
+    await create_topics(kafka, [topic])
+    envelopes = [cart_item_added(f"cart-{i}", sku="SKU-001") for i in range(12)]
+    await publish_raw(kafka, topic, [(e.aggregate_id.encode(), e.to_bytes()) for e in envelopes])
+
+    # The group did not exist when those were published.
+    runtime = await started_probe(infrastructure, "probe_b", topic, f"late-{uuid.uuid4().hex[:8]}")
+    try:
+        event_ids = [e.event_id for e in envelopes]
+        seen = await eventually(lambda: applied(runtime, event_ids), lambda s: len(s) == 12)
+    finally:
+        await runtime.stop()
+    assert seen == set(event_ids)
+
+
+async def test_the_same_event_published_twice_is_applied_once(
+    infrastructure: Infrastructure,
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("duplicate")
+    await create_topics(kafka, [topic])
+    envelope = cart_item_added("cart-dup", sku="SKU-001")
+    marker = cart_item_added("cart-dup", sku="SKU-002")
+    record = (b"cart-dup", envelope.to_bytes())
+    await publish_raw(kafka, topic, [record, record, record, (b"cart-dup", marker.to_bytes())])
+
+    runtime = await started_probe(infrastructure, "probe_a", topic, f"dup-{uuid.uuid4().hex[:8]}")
+    try:
+        await eventually(lambda: applied(runtime, [marker.event_id]), bool)
+        count = await runtime.pool.fetchval(
+            "SELECT count(*) FROM effects WHERE event_id = $1", envelope.event_id
+        )
+        inbox = await runtime.pool.fetchval(
+            "SELECT count(*) FROM inbox WHERE event_id = $1", envelope.event_id
+        )
+    finally:
+        await runtime.stop()
+    assert (count, inbox) == (1, 1)

@@ -1,0 +1,97 @@
+"""Kafka test tools: private topics, raw publishing and reading a topic to a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+T = TypeVar("T")
+
+
+def unique_topic(prefix: str) -> str:
+    return f"test.{prefix}.{uuid.uuid4().hex[:10]}"
+
+
+async def create_topics(bootstrap: str, names: Sequence[str], partitions: int = 3) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+        )
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        await admin.close()
+
+
+async def publish_raw(
+    bootstrap: str,
+    topic: str,
+    messages: Sequence[tuple[bytes | None, bytes]],
+    headers: Sequence[tuple[str, bytes]] = (),
+) -> None:
+    """Publish (key, value) pairs in order, as an upstream producer would."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+    finally:
+        await producer.stop()
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, expect: int, timeout_s: float = 30.0
+) -> list[ConsumerRecord]:
+    """Read ``topic`` from the beginning until ``expect`` records arrived or time is up.
+
+    No consumer group: reading has no side effect on anyone's offsets. The topic may not
+    exist yet (a dead-letter topic is created by its first message); frequent metadata
+    refreshes pick it up when it appears.
+    """
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=500,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while len(records) < expect and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        # aiokafka#647: stopping a group-less consumer whose internal task has not run
+        # yet raises CancelledError; one loop turn lets it start.
+        await asyncio.sleep(0)
+        await consumer.stop()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    *,
+    timeout_s: float = 30.0,
+    interval_s: float = 0.2,
+) -> T:
+    """Poll ``probe`` until ``accept`` holds; return the last value (the caller asserts it)."""
+    deadline = time.monotonic() + timeout_s
+    value = await probe()
+    while not accept(value) and time.monotonic() < deadline:
+        await asyncio.sleep(interval_s)
+        value = await probe()
+    return value

@@ -1,0 +1,100 @@
+"""A tiny service built on the chassis, for testing delivery guarantees with real processes.
+
+It applies ``CartItemAdded`` events from an input topic by inserting one ``effects`` row each,
+and can fill its outbox for the relay to publish. Environment switches make it SIGKILL itself
+at the two worst moments the delivery rules must survive:
+
+* ``PROBE_CRASH_AFTER_DB_COMMIT=1``: after the consumer's database commit, before the
+  Kafka offset commit.
+* ``PROBE_CRASH_AFTER_PUBLISH=1``: after the relay published a batch, before it stamped the
+  rows sent.
+
+Run: ``python -m tests.support.probe_service --schema probe_a --in-topic T [--group G]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from orderflow_chassis.consumer import HandlerContext, Subscription
+from orderflow_chassis.migrations import load_migrations
+from orderflow_chassis.runtime import RuntimeHooks, ServiceDefinition, ServiceRuntime
+from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.structured_logging import configure_logging
+from orderflow_contracts.events import CartItemAdded
+
+MIGRATIONS = Path(__file__).parent / "probe_migrations"
+
+
+async def record_effect(event: CartItemAdded, context: HandlerContext) -> None:
+    await context.connection.execute(
+        f"INSERT INTO {context.outbox.schema}.effects (event_id, cart_id, sku) VALUES ($1, $2, $3)",
+        context.envelope.event_id,
+        event.cart_id,
+        event.sku,
+    )
+
+
+def probe_definition(schema: str, *, in_topics: Sequence[str], group: str) -> ServiceDefinition:
+    subscriptions = (
+        [Subscription(name=group, topics=list(in_topics), handlers={CartItemAdded: record_effect})]
+        if in_topics
+        else []
+    )
+    return ServiceDefinition(
+        name=schema,
+        migrations=load_migrations("probe", MIGRATIONS),
+        subscriptions=subscriptions,
+        description="delivery-guarantee probe",
+    )
+
+
+def probe_settings(schema: str, *, database_url: str, kafka: str, **extra: Any) -> ServiceSettings:
+    return ServiceSettings(
+        service_name=schema,
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka,
+        consumer_max_records=extra.pop("consumer_max_records", 50),
+        relay_batch_size=extra.pop("relay_batch_size", 50),
+        **extra,
+    )
+
+
+def _crash_hooks() -> RuntimeHooks:
+    hooks = RuntimeHooks()
+
+    async def die(*_: object) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if os.environ.get("PROBE_CRASH_AFTER_DB_COMMIT") == "1":
+        hooks.consumer.after_commit = die
+    if os.environ.get("PROBE_CRASH_AFTER_PUBLISH") == "1":
+        hooks.relay_after_publish = die
+    return hooks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--schema", required=True)
+    parser.add_argument("--in-topic", action="append", default=[])
+    parser.add_argument("--group", default="main")
+    args = parser.parse_args()
+    configure_logging(args.schema, level=os.environ.get("LOG_LEVEL", "INFO"))
+    settings = probe_settings(
+        args.schema,
+        database_url=os.environ["PROBE_DATABASE_URL"],
+        kafka=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+    )
+    definition = probe_definition(args.schema, in_topics=args.in_topic, group=args.group)
+    runtime = ServiceRuntime(definition, settings, hooks=_crash_hooks())
+    asyncio.run(runtime.run_until_stopped())
+
+
+if __name__ == "__main__":
+    main()
