@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 
+import httpx
 import pytest
+from orderflow_chassis.consumer import HandlerContext, Subscription
 from orderflow_chassis.dead_letters import failure_details
+from orderflow_chassis.errors import TransientError
 from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_contracts.events import CartItemAdded
 from orderflow_localinfra.discovery import Infrastructure
 
 from tests.support.events import cart_item_added
@@ -18,7 +23,7 @@ from tests.support.kafka_tools import (
     read_topic,
     unique_topic,
 )
-from tests.support.probe_service import probe_definition, probe_settings
+from tests.support.probe_service import probe_definition, probe_settings, record_effect
 
 pytestmark = pytest.mark.integration
 
@@ -142,3 +147,65 @@ async def test_the_same_event_published_twice_is_applied_once(
     finally:
         await runtime.stop()
     assert (count, inbox) == (1, 1)
+
+
+async def test_a_transient_failure_is_retried_with_backoff_not_dead_lettered(
+    infrastructure: Infrastructure,
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("transient")
+    await create_topics(kafka, [topic])
+    envelope = cart_item_added("cart-flaky", sku="SKU-001")
+    await publish_raw(kafka, topic, [(b"cart-flaky", envelope.to_bytes())])
+    attempts = 0
+
+    async def flaky(event: CartItemAdded, context: HandlerContext) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts <= 2:
+            raise TransientError("payment provider timed out")
+        await record_effect(event, context)
+
+    definition = probe_definition("probe_a", in_topics=[], group="unused")
+    group = f"flaky-{uuid.uuid4().hex[:8]}"
+    runtime = ServiceRuntime(
+        replace(definition, subscriptions=[Subscription(group, [topic], {CartItemAdded: flaky})]),
+        probe_settings(
+            "probe_a",
+            database_url=infrastructure.service_database_urls["probe_a"],
+            kafka=kafka,
+            consumer_retry_initial_delay_s=0.05,
+        ),
+    )
+    await runtime.start()
+    try:
+        seen = await eventually(lambda: applied(runtime, [envelope.event_id]), bool)
+        dead_letters = await runtime.pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE topic = $1", f"{topic}.dlq"
+        )
+    finally:
+        await runtime.stop()
+    assert seen == {envelope.event_id}
+    assert attempts == 3
+    assert dead_letters == 0
+
+
+async def test_health_and_metrics_are_served_over_http(infrastructure: Infrastructure) -> None:
+    topic = unique_topic("health")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic])
+    runtime = await started_probe(
+        infrastructure, "probe_b", topic, f"health-{uuid.uuid4().hex[:8]}"
+    )
+    try:
+        base = f"http://127.0.0.1:{runtime.http_port}"
+        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+            live = await client.get("/health/live")
+            ready = await client.get("/health/ready")
+            metrics = await client.get("/metrics")
+    finally:
+        await runtime.stop()
+    assert live.status_code == 200
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"]["kafka"] == "ok"
+    assert "orderflow_outbox_unsent" in metrics.text
