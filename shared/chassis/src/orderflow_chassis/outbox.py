@@ -201,10 +201,7 @@ class OutboxRelay:
         # The leader connection holds the advisory lock for as long as it lives; if this
         # process dies, PostgreSQL drops the connection and another instance takes over.
         async with self._pool.acquire() as leader:
-            while not await leader.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext($1))", f"{self._schema}.relay"
-            ):
-                await asyncio.sleep(2.0)  # noqa: ASYNC110 - standby: poll the leader's lock
+            await self._wait_for_leadership(leader)
             self._set_leader(True)
             channel = notify_channel(self._schema)
             await leader.add_listener(channel, self._on_notify)
@@ -217,6 +214,15 @@ class OutboxRelay:
                     await leader.execute(
                         "SELECT pg_advisory_unlock(hashtext($1))", f"{self._schema}.relay"
                     )
+
+    async def _wait_for_leadership(self, connection: Connection) -> None:
+        # Standby instances poll: a blocking pg_advisory_lock could not be interrupted cleanly.
+        while True:
+            if await connection.fetchval(
+                "SELECT pg_try_advisory_lock(hashtext($1))", f"{self._schema}.relay"
+            ):
+                return
+            await asyncio.sleep(2.0)
 
     def _set_leader(self, leader: bool) -> None:
         self.is_leader = leader

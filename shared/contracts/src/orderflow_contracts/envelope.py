@@ -1,0 +1,211 @@
+"""The JSON envelope every Kafka message value is (DESIGN §4).
+
+```
+{"event_id": "<uuid>", "event_type": "OrderPlaced", "schema_version": 1,
+ "occurred_at": "2025-01-31T12:00:00Z", "producer": "cart",
+ "correlation_id": "<id shared by one customer journey>", "causation_id": "<event_id or null>",
+ "aggregate_id": "<the Kafka key>", "sequence": 7, "data": {...}}
+```
+
+Consuming is two steps, so each failure has its own code for the dead letter:
+`Envelope.from_bytes(raw)` checks the envelope (`malformed_json`, `invalid_envelope`), then
+`envelope.parse_event()` checks the event (`unknown_event_type`, `unsupported_schema_version`,
+`invalid_event_data`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+from uuid import UUID, uuid4
+
+from pydantic import Field, StringConstraints, ValidationError
+
+from orderflow_contracts.errors import (
+    InvalidEventData,
+    MalformedEnvelope,
+    UnknownEventType,
+    UnsupportedSchemaVersion,
+    summarize_errors,
+)
+from orderflow_contracts.events.base import Event
+from orderflow_contracts.primitives import IDENTIFIER_PATTERN, ContractModel, UtcDatetime, Uuid
+from orderflow_contracts.registry import EVENT_TYPES
+
+SCHEMA_VERSION: Final = 1
+
+_Token = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S+$")]
+
+
+class Envelope(ContractModel):
+    """One Kafka message value: metadata about an event, and the event itself in `data`."""
+
+    event_id: Uuid = Field(
+        description="Unique per event; consumers record it to skip duplicate deliveries."
+    )
+    event_type: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="The event's name, e.g. OrderPlaced: says how to read `data`."
+    )
+    schema_version: Annotated[int, Field(ge=1)] = Field(
+        description="Version of the event's schema; 1 for the whole v1 contract."
+    )
+    occurred_at: UtcDatetime = Field(description="When the fact happened, RFC 3339 in UTC.")
+    producer: Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)] = Field(
+        description="The service or system that published the event, e.g. 'cart'."
+    )
+    correlation_id: _Token = Field(
+        description="Shared by every event of one customer journey (a cart's checkout and "
+        "everything that follows from it)."
+    )
+    causation_id: _Token | None = Field(
+        default=None, description="The event_id of the event that caused this one, if any."
+    )
+    aggregate_id: _Token = Field(
+        description="The aggregate the event belongs to (cart, order, shipment, RMA or "
+        "warehouse id): the Kafka message key."
+    )
+    sequence: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Position of this event among the events one producer published for one "
+        "aggregate (1, 2, 3...), so consumers can detect gaps and reordering. Counted per "
+        "(producer, aggregate_id); absent when the producer does not number its events.",
+    )
+    data: dict[str, Any] = Field(description="The event's fields.")
+
+    # ------------------------------------------------------------------ producing
+
+    @classmethod
+    def wrap(
+        cls,
+        event: Event,
+        *,
+        producer: str,
+        correlation_id: str,
+        causation_id: str | None = None,
+        sequence: int | None = None,
+        event_id: UUID | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Envelope:
+        """An envelope around `event`. `occurred_at` must be timezone-aware (default: now)."""
+        return cls.model_validate(
+            {
+                "event_id": event_id or uuid4(),
+                "event_type": event.event_type,
+                "schema_version": event.schema_version,
+                "occurred_at": occurred_at or datetime.now(UTC),
+                "producer": producer,
+                "correlation_id": correlation_id,
+                "causation_id": causation_id,
+                "aggregate_id": event.aggregate_id,
+                "sequence": sequence,
+                "data": event.model_dump(mode="json"),
+            }
+        )
+
+    def to_bytes(self) -> bytes:
+        """The message value: compact UTF-8 JSON."""
+        return self.model_dump_json().encode("utf-8")
+
+    @property
+    def key(self) -> bytes:
+        """The Kafka message key: the aggregate id, UTF-8."""
+        return self.aggregate_id.encode("utf-8")
+
+    # ------------------------------------------------------------------ consuming
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Envelope:
+        """Parse a message value; raise `MalformedEnvelope` saying why it is not an envelope."""
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedEnvelope(
+                f"message is not valid UTF-8 (invalid byte at offset {exc.start})",
+                code=MalformedEnvelope.MALFORMED_JSON,
+            ) from None
+        try:
+            document = json.loads(
+                text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicate_keys
+            )
+        except json.JSONDecodeError as exc:
+            raise MalformedEnvelope(
+                f"message is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                code=MalformedEnvelope.MALFORMED_JSON,
+            ) from None
+        except (ValueError, RecursionError) as exc:
+            reason = str(exc) if isinstance(exc, _JsonRefusal) else "unreadable JSON value"
+            if isinstance(exc, RecursionError):
+                reason = "JSON nested too deeply"
+            raise MalformedEnvelope(
+                f"message is not acceptable JSON: {reason}",
+                code=MalformedEnvelope.MALFORMED_JSON,
+            ) from None
+        if not isinstance(document, dict):
+            raise MalformedEnvelope(
+                f"envelope must be a JSON object, got {_json_type(document)}",
+                code=MalformedEnvelope.INVALID_ENVELOPE,
+            )
+        try:
+            return cls.model_validate(document)
+        except ValidationError as exc:
+            raise MalformedEnvelope(
+                f"invalid envelope: {summarize_errors(exc.errors(include_input=False))}",
+                code=MalformedEnvelope.INVALID_ENVELOPE,
+            ) from None
+
+    def parse_event(self, registry: Mapping[str, type[Event]] | None = None) -> Event:
+        """The event in `data`, validated against its class in `registry` (default: every v1
+        event). Raises `UnknownEventType`, `UnsupportedSchemaVersion` or `InvalidEventData`;
+        and `MalformedEnvelope` when `aggregate_id` is not the event's own aggregate id."""
+        event_class = (EVENT_TYPES if registry is None else registry).get(self.event_type)
+        if event_class is None:
+            raise UnknownEventType(self.event_type)
+        if self.schema_version != event_class.schema_version:
+            raise UnsupportedSchemaVersion(
+                self.event_type, self.schema_version, event_class.schema_version
+            )
+        try:
+            event = event_class.model_validate(self.data)
+        except ValidationError as exc:
+            raise InvalidEventData(
+                self.event_type, exc.errors(include_input=False, include_url=False)
+            ) from None
+        if event.aggregate_id != self.aggregate_id:
+            raise MalformedEnvelope(
+                f"aggregate_id does not match data.{event.key_field} of {self.event_type}",
+                code=MalformedEnvelope.INVALID_ENVELOPE,
+            )
+        return event
+
+
+class _JsonRefusal(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _JsonRefusal(f"{name} is not a JSON number")
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _JsonRefusal(f"duplicate key {key[:100]!r}")
+            seen.add(key)
+    return document
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null"

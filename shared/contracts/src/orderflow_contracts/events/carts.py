@@ -1,0 +1,210 @@
+"""Cart events: the storefront's cart edits and checkout requests (`storefront.carts`), and the
+cart service's answers (`carts`). Both topics are keyed by cart_id.
+
+The storefront never sends prices: the cart service prices every cart server-side.
+
+Storefront inputs are checked in two layers. The contract checks their *shape* (types, ids,
+SKU format); a message that fails it goes to a dead letter. The cart service checks the *business
+rules* and answers a checkout with `CheckoutRejected` listing every reason. So the fields of
+`CheckoutRequested` that a customer can get wrong (shipping address, country, payment method,
+missing token) are typed loosely here and strictly in `OrderPlaced`, after the cart accepted them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from pydantic import Field, StringConstraints
+
+from orderflow_contracts import topics
+from orderflow_contracts.events.base import Event
+from orderflow_contracts.events.common import (
+    CardSummary,
+    CartId,
+    CustomerId,
+    LineQuantity,
+    OrderId,
+    RejectionReason,
+)
+from orderflow_contracts.money import NonNegativeMoney
+from orderflow_contracts.primitives import (
+    ContractModel,
+    CurrencyCode,
+    Email,
+    ProviderToken,
+    Quantity,
+    Sku,
+    UtcDatetime,
+)
+
+_FormText = Annotated[str, StringConstraints(max_length=200)]
+
+
+# ------------------------------------------------------------------------- storefront.carts
+
+
+class CartItemAdded(Event):
+    """The customer put units of a product in the cart (adds to any quantity already there).
+
+    Published by the storefront; consumed by the cart service.
+    """
+
+    topic: ClassVar[str] = topics.STOREFRONT_CARTS
+    key_field: ClassVar[str] = "cart_id"
+
+    cart_id: CartId
+    sku: Sku
+    quantity: Quantity
+
+
+class CartItemRemoved(Event):
+    """The customer removed a product (all its units) from the cart.
+
+    Published by the storefront; consumed by the cart service.
+    """
+
+    topic: ClassVar[str] = topics.STOREFRONT_CARTS
+    key_field: ClassVar[str] = "cart_id"
+
+    cart_id: CartId
+    sku: Sku
+
+
+class CartItemQuantityChanged(Event):
+    """The customer set the quantity of a product already in the cart (an absolute quantity,
+    not a difference; removing is `CartItemRemoved`).
+
+    Published by the storefront; consumed by the cart service.
+    """
+
+    topic: ClassVar[str] = topics.STOREFRONT_CARTS
+    key_field: ClassVar[str] = "cart_id"
+
+    cart_id: CartId
+    sku: Sku
+    quantity: Quantity
+
+
+class CartCurrencySelected(Event):
+    """The customer chose the currency the cart is priced in.
+
+    Any three-letter code is accepted here; a currency the store does not sell in makes the
+    checkout fail with `unsupported_currency`. Published by the storefront; consumed by the cart
+    service.
+    """
+
+    topic: ClassVar[str] = topics.STOREFRONT_CARTS
+    key_field: ClassVar[str] = "cart_id"
+
+    cart_id: CartId
+    currency: CurrencyCode
+
+
+class ShippingAddressInput(ContractModel):
+    """The shipping address as the customer entered it. Every field is optional and loosely
+    typed; the cart service validates it (a country must be an ISO 3166-1 alpha-2 code the store
+    ships to) and rejects the checkout with a reason instead of dead-lettering it."""
+
+    recipient_name: _FormText | None = None
+    line1: _FormText | None = None
+    line2: _FormText | None = None
+    city: _FormText | None = None
+    postal_code: _FormText | None = None
+    region: _FormText | None = None
+    country: _FormText | None = Field(
+        default=None, description="Expected: ISO 3166-1 alpha-2, upper case, e.g. 'DE'."
+    )
+
+
+class PaymentInput(ContractModel):
+    """The payment the customer chose. `method` is expected to be `visa`, `mastercard` or
+    `paypal`; anything else is rejected by the cart with `unsupported_payment_method`. Cards and
+    PayPal are represented by a provider token obtained by the storefront's payment widget; a
+    card payment without a token is rejected. The card summary is for display only.
+    NEVER a card number or security code: a token containing a card number is refused."""
+
+    method: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    provider_token: ProviderToken | None = None
+    card: CardSummary | None = None
+
+
+class CheckoutRequested(Event):
+    """The customer asked to check out the cart: place an order for its current contents.
+
+    Answered by `CheckoutRejected` (every reason at once) or by `OrderPlaced` + `CartCheckedOut`.
+    Requesting checkout of the same cart again yields the same single order.
+    Published by the storefront; consumed by the cart service.
+    """
+
+    topic: ClassVar[str] = topics.STOREFRONT_CARTS
+    key_field: ClassVar[str] = "cart_id"
+
+    cart_id: CartId
+    customer_id: CustomerId
+    email: Email
+    shipping_address: ShippingAddressInput | None = None
+    payment: PaymentInput
+
+
+# ------------------------------------------------------------------------------------- carts
+
+
+class CheckoutRejectionCode(StrEnum):
+    """Reason codes the cart service uses in `CheckoutRejected` (an open list)."""
+
+    EMPTY_CART = "empty_cart"
+    UNKNOWN_SKU = "unknown_sku"
+    QUANTITY_OUT_OF_BOUNDS = "quantity_out_of_bounds"
+    UNSUPPORTED_CURRENCY = "unsupported_currency"
+    UNSUPPORTED_PAYMENT_METHOD = "unsupported_payment_method"
+    MISSING_PAYMENT_TOKEN = "missing_payment_token"  # noqa: S105 - a reason code
+    MISSING_SHIPPING_ADDRESS = "missing_shipping_address"
+    INVALID_SHIPPING_ADDRESS = "invalid_shipping_address"
+    INVALID_COUNTRY = "invalid_country"
+    COUNTRY_NOT_SHIPPED_TO = "country_not_shipped_to"
+    ALREADY_CHECKED_OUT = "already_checked_out"
+
+
+class CheckoutRejected(Event):
+    """The checkout was refused; `reasons` lists every problem found, not just the first.
+
+    The cart stays open: the customer may fix it and request checkout again.
+    Published by the cart service; consumed by the storefront and ops.
+    """
+
+    topic: ClassVar[str] = topics.CARTS
+    key_field: ClassVar[str] = "cart_id"
+
+    cart_id: CartId
+    reasons: Annotated[list[RejectionReason], Field(min_length=1)]
+
+
+class CartCheckedOut(Event):
+    """The cart became an order; it accepts no more edits. Published by the cart service
+    together with `OrderPlaced`; consumed by the storefront and ops."""
+
+    topic: ClassVar[str] = topics.CARTS
+    key_field: ClassVar[str] = "cart_id"
+
+    cart_id: CartId
+    order_id: OrderId
+    customer_id: CustomerId
+
+
+class CartAbandoned(Event):
+    """The cart saw no activity for the configured time and expired without a checkout.
+
+    `subtotal` is the cart priced in its currency when it expired (absent when it was empty or
+    could not be priced). Published by the cart service; consumed by the storefront and ops
+    (e.g. reminder e-mails).
+    """
+
+    topic: ClassVar[str] = topics.CARTS
+    key_field: ClassVar[str] = "cart_id"
+
+    cart_id: CartId
+    last_activity_at: UtcDatetime
+    lines: list[LineQuantity]
+    subtotal: NonNegativeMoney | None = None
+    customer_id: CustomerId | None = None

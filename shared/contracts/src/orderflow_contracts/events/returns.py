@@ -1,0 +1,217 @@
+"""Returns and warranty events: the storefront's requests (`storefront.returns`) and the returns
+service's decisions (`returns`). Both topics are keyed by order_id.
+
+Storefront requests carry their own id (`return_request_id`, `claim_id`) so the storefront can
+match the answer to the request.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, ClassVar, Self
+
+from pydantic import Field, model_validator
+
+from orderflow_contracts import topics
+from orderflow_contracts.events.base import Event
+from orderflow_contracts.events.common import (
+    ClaimId,
+    CustomerId,
+    LineQuantity,
+    OrderId,
+    PostalAddress,
+    RefundId,
+    RefundLine,
+    ReturnRequestId,
+    RmaId,
+)
+from orderflow_contracts.money import NonNegativeMoney, PositiveMoney
+from orderflow_contracts.primitives import (
+    CalendarDate,
+    CountryCode,
+    Identifier,
+    ReasonCode,
+    Sku,
+    Text,
+)
+
+# --------------------------------------------------------------------------- storefront.returns
+
+
+class ReturnRequested(Event):
+    """The customer asked to return units of a delivered order (within 30 days of delivery).
+
+    Answered by `ReturnAuthorized` or `ReturnRejected` with the same `return_request_id`.
+    Published by the storefront; consumed by the returns service.
+    """
+
+    topic: ClassVar[str] = topics.STOREFRONT_RETURNS
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: OrderId
+    return_request_id: ReturnRequestId
+    lines: Annotated[list[LineQuantity], Field(min_length=1)]
+    reason: Text = Field(description="Why the customer returns the items, in their words.")
+    customer_id: CustomerId | None = None
+
+
+class WarrantyClaimFiled(Event):
+    """The customer reports a defect in a delivered product, in the country where it is used
+    (warranty terms depend on that country). Within the return window the answer points to
+    the return flow instead.
+
+    Answered by `WarrantyClaimAccepted` or `WarrantyClaimRejected` with the same `claim_id`.
+    Published by the storefront; consumed by the returns service.
+    """
+
+    topic: ClassVar[str] = topics.STOREFRONT_RETURNS
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: OrderId
+    claim_id: ClaimId
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=100)] = 1
+    country_of_usage: CountryCode
+    defect_description: Text
+    serial_number: Identifier | None = Field(
+        default=None, description="The unit's serial number, when the product has one."
+    )
+    customer_id: CustomerId | None = None
+
+
+# ------------------------------------------------------------------------------------ returns
+
+
+class ReturnAuthorized(Event):
+    """A return was accepted: the customer may send `lines` back, quoting `rma_id`, until
+    `return_by` (inclusive).
+
+    Published by returns (answering `ReturnRequested`); consumed by the storefront (shows the
+    RMA), fulfillment and warehouses (expect the parcel), ops.
+    """
+
+    topic: ClassVar[str] = topics.RETURNS
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: OrderId
+    rma_id: RmaId
+    return_request_id: ReturnRequestId
+    lines: Annotated[list[LineQuantity], Field(min_length=1)]
+    return_by: CalendarDate
+
+
+class ReturnRejectionCode(StrEnum):
+    """Reason codes of `ReturnRejected` (an open list)."""
+
+    UNKNOWN_ORDER = "unknown_order"
+    NOT_DELIVERED = "not_delivered"
+    WINDOW_EXPIRED = "window_expired"
+    QUANTITY_EXCEEDS_DELIVERED = "quantity_exceeds_delivered"
+    UNKNOWN_SKU = "unknown_sku"
+
+
+class ReturnRejected(Event):
+    """A return request was refused.
+
+    Published by returns (answering `ReturnRequested`); consumed by the storefront and ops.
+    """
+
+    topic: ClassVar[str] = topics.RETURNS
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: OrderId
+    return_request_id: ReturnRequestId
+    reason_code: ReasonCode
+    message: Text
+
+
+class RefundRequested(Event):
+    """Returned goods arrived: refund `amount` to the original payment method. `amount` is the
+    returned lines at the price actually paid, plus `shipping_refund` (the shipping fee, when
+    the whole order has come back). `refund_id` is payment's idempotency key.
+
+    Published by returns (on `ReturnParcelReceived`); consumed by payment (-> `RefundIssued` or
+    `RefundFailed`) and ops.
+    """
+
+    topic: ClassVar[str] = topics.RETURNS
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: OrderId
+    refund_id: RefundId
+    rma_id: RmaId | None = None
+    amount: PositiveMoney
+    lines: list[RefundLine]
+    shipping_refund: NonNegativeMoney
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> Self:
+        currencies = {self.amount.currency, self.shipping_refund.currency}
+        currencies |= {line.amount.currency for line in self.lines}
+        if len(currencies) != 1:
+            raise ValueError("every amount of a refund must be in one currency")
+        return self
+
+
+class WarrantyClaimAccepted(Event):
+    """A warranty claim was accepted: a replacement will ship at no charge (see the
+    `ReplacementRequested` published with it). No refund.
+
+    Published by returns (answering `WarrantyClaimFiled`); consumed by the storefront and ops.
+    """
+
+    topic: ClassVar[str] = topics.RETURNS
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: OrderId
+    claim_id: ClaimId
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=100)] = 1
+    country_of_usage: CountryCode
+    warranty_ends_on: CalendarDate | None = Field(
+        default=None, description="The last day of the warranty term for this unit."
+    )
+
+
+class ReplacementRequested(Event):
+    """A warranty claim was accepted: ship these units again at no charge, to `ship_to`.
+
+    Published by returns (with `WarrantyClaimAccepted`); consumed by fulfillment, which reserves
+    stock and sends a `FulfillmentRequested` with `replacement: true`. (DESIGN §4 lists it
+    under `fulfillment`; it lives on `returns` because returns publishes it and fulfillment
+    already consumes `returns`: every topic keeps a single writer.)
+    """
+
+    topic: ClassVar[str] = topics.RETURNS
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: OrderId
+    claim_id: ClaimId
+    lines: Annotated[list[LineQuantity], Field(min_length=1)]
+    ship_to: PostalAddress
+
+
+class WarrantyRejectionCode(StrEnum):
+    """Reason codes of `WarrantyClaimRejected` (an open list)."""
+
+    UNKNOWN_ORDER = "unknown_order"
+    NOT_DELIVERED = "not_delivered"
+    WITHIN_RETURN_WINDOW = "within_return_window"
+    WARRANTY_EXPIRED = "warranty_expired"
+    ALREADY_CLAIMED = "already_claimed"
+    NOT_COVERED_IN_COUNTRY = "not_covered_in_country"
+
+
+class WarrantyClaimRejected(Event):
+    """A warranty claim was refused. `within_return_window` means: use the return flow instead.
+
+    Published by returns (answering `WarrantyClaimFiled`); consumed by the storefront and ops.
+    """
+
+    topic: ClassVar[str] = topics.RETURNS
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: OrderId
+    claim_id: ClaimId
+    reason_code: ReasonCode
+    message: Text

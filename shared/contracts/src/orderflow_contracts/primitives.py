@@ -1,0 +1,256 @@
+"""The base model and the constrained value types every event is built from.
+
+Validation policy (why it looks like this):
+
+* `ContractModel` is **strict**: a JSON string "3" is not an integer, a number is not a string,
+  `true` is not `1`. A producer bug must surface as a dead letter, not as silent coercion.
+* Values that JSON can only carry as strings (UUIDs, dates, timestamps, decimals, currency codes)
+  opt out of pydantic's strict mode, because strict mode in Python mode would refuse the very
+  strings a decoded JSON document holds. Each of them instead refuses anything that is not a
+  string (or the Python type itself), so a JSON number never slips in as a timestamp or amount.
+* Unknown fields are ignored (`extra="ignore"`): a newer producer may add optional fields without
+  breaking an older consumer.
+* Models are frozen: an event is a fact, it is not edited after the fact.
+* Error messages never echo the rejected value (a rejected value might be a card number, and
+  reasons end up in dead letters and logs).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Final, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic.types import Strict
+
+from orderflow_contracts.card_data import contains_card_number
+
+
+class ContractModel(BaseModel):
+    """Base of every model in the contract: strict, frozen, tolerant of unknown fields."""
+
+    model_config = ConfigDict(
+        strict=True,
+        frozen=True,
+        extra="ignore",
+    )
+
+
+# --------------------------------------------------------------------------- string-carried types
+
+
+def _string_or(*python_types: type) -> BeforeValidator:
+    """Accept a JSON string (parsed by pydantic) or an instance of the Python type itself."""
+
+    names = " or ".join(t.__name__ for t in python_types)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, (str, *python_types)):
+            return value
+        raise ValueError(f"expected a string or {names}, got {type(value).__name__}")
+
+    return BeforeValidator(check)
+
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def _rfc3339_or_datetime(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        if not _RFC3339.fullmatch(value):
+            raise ValueError(
+                "expected an RFC 3339 timestamp with a time zone, e.g. 2025-01-31T12:00:00Z"
+            )
+        return value
+    raise ValueError(f"expected an RFC 3339 timestamp string, got {type(value).__name__}")
+
+
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must carry a time zone (naive datetimes are refused)")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[
+    datetime,
+    Strict(False),
+    BeforeValidator(_rfc3339_or_datetime),
+    AfterValidator(_aware_utc),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+    Field(examples=["2025-01-31T12:00:00Z"]),
+]
+"""A timezone-aware instant, normalised to UTC, serialised as RFC 3339 with `Z`."""
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date_or_date(value: Any) -> Any:
+    if isinstance(value, datetime):
+        raise ValueError("expected a calendar date, got a datetime")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value
+    raise ValueError("expected an ISO 8601 calendar date string, e.g. 2025-01-31")
+
+
+CalendarDate = Annotated[
+    date,
+    Strict(False),
+    BeforeValidator(_iso_date_or_date),
+    WithJsonSchema({"type": "string", "format": "date"}),
+]
+"""A calendar date (no time, no zone), serialised as YYYY-MM-DD."""
+
+Uuid = Annotated[UUID, Strict(False), _string_or(UUID)]
+"""A UUID, serialised in its canonical hyphenated form."""
+
+
+# --------------------------------------------------------------------------------- plain strings
+
+IDENTIFIER_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
+
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+"""An opaque id minted outside Orderflow (cart, customer, warehouse, claim...): 1-128 characters
+of letters, digits and `_ . : -`, starting with a letter or digit. UUID strings fit."""
+
+WarehouseId = Annotated[
+    str, StringConstraints(pattern=IDENTIFIER_PATTERN), Field(examples=["US-1"])
+]
+"""A warehouse's id, as configured in fulfillment and known to the warehouse system."""
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"\S")]
+"""Human-readable text: 1-500 characters, not blank."""
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
+"""A short human-readable name: 1-200 characters, not blank."""
+
+SKU_PATTERN: Final = r"^[A-Z0-9]+(?:-[A-Z0-9]+)*$"
+
+Sku = Annotated[
+    str,
+    StringConstraints(min_length=2, max_length=32, pattern=SKU_PATTERN),
+    Field(examples=["MB-SPIKY-8CM"]),
+]
+"""A stock-keeping unit: 2-32 characters, upper-case letters and digits in hyphen-separated
+groups, e.g. `MB-SPIKY-8CM`."""
+
+CountryCode = Annotated[
+    str, StringConstraints(pattern=r"^[A-Z]{2}$"), Field(examples=["DE", "US", "JP"])
+]
+"""An ISO 3166-1 alpha-2 country code, upper case."""
+
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), Field(examples=["EUR"])]
+"""An ISO 4217 alphabetic code shape (three upper-case letters); not checked against the list,
+for inputs the cart validates itself (see `CartCurrencySelected`)."""
+
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    Field(examples=["ada@example.com"]),
+]
+"""An e-mail address (shape check only: something@domain.tld, at most 254 characters)."""
+
+REASON_CODE_PATTERN: Final = r"^[a-z][a-z0-9_]{0,63}$"
+
+ReasonCode = Annotated[
+    str,
+    StringConstraints(pattern=REASON_CODE_PATTERN),
+    Field(examples=["insufficient_funds"]),
+]
+"""A machine-readable reason, snake_case. Deliberately an open set (not an enum): a producer may
+add codes within v1 and older consumers must still accept them. Known codes are listed by the
+`*Code` enumerations next to each event."""
+
+
+def _no_card_number(value: str) -> str:
+    if contains_card_number(value):
+        raise ValueError("looks like it contains a card number; send a provider token instead")
+    return value
+
+
+ProviderToken = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,254}$"),
+    AfterValidator(_no_card_number),
+    Field(examples=["tok_visa_approve"]),
+]
+"""An opaque payment-provider token or reference (1-255 characters of letters, digits and
+`_ . : -`). A token containing a Luhn-valid 13-19 digit run is refused: card numbers never enter
+the system."""
+
+CardBrand = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"\S")]
+"""The card scheme or product as the provider names it, e.g. `visa`."""
+
+Last4 = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
+"""The last four digits of a card number."""
+
+PaymentMethod = Literal["visa", "mastercard", "paypal"]
+"""The payment methods the store accepts."""
+
+SUPPORTED_PAYMENT_METHODS: Final[frozenset[str]] = frozenset({"visa", "mastercard", "paypal"})
+CARD_PAYMENT_METHODS: Final[frozenset[str]] = frozenset({"visa", "mastercard"})
+
+MAX_QUANTITY: Final = 10_000
+"""Sanity cap for any quantity in the contract. Business limits (how many of one item a cart
+may hold) are smaller and belong to the service that enforces them."""
+
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+"""A positive whole number of units (1 to 10 000)."""
+
+StockLevel = Annotated[int, Field(ge=0, le=1_000_000_000)]
+"""A non-negative whole number of units on hand."""
+
+
+# ---------------------------------------------------------------------------------------- decimal
+
+_RATE = re.compile(r"^(?:0|[1-9][0-9]{0,8})(?:\.[0-9]{1,12})?$")
+
+
+def _rate(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | Decimal):
+        raise ValueError(f"expected a decimal string, got {type(value).__name__}")
+    text = value if isinstance(value, str) else format(value, "f")
+    if not _RATE.fullmatch(text):
+        raise ValueError(
+            "expected a positive decimal string with at most 9 integer and 12 fractional digits"
+        )
+    try:
+        rate = Decimal(text)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern already guarantees it
+        raise ValueError("not a decimal") from exc
+    if rate <= 0:
+        raise ValueError("rate must be greater than zero")
+    return rate
+
+
+Rate = Annotated[
+    Decimal,
+    Strict(False),
+    BeforeValidator(_rate),
+    PlainSerializer(lambda value: format(value, "f"), return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^(?:0|[1-9][0-9]{0,8})(?:\.[0-9]{1,12})?$",
+            "examples": ["0.9235"],
+        }
+    ),
+]
+"""A positive exchange rate as a decimal string (never a JSON number)."""

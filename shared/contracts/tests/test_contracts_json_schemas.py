@@ -1,0 +1,70 @@
+"""The exported JSON Schemas agree with the models: a non-Python integrator (a warehouse system)
+validating against them accepts what the models accept and refuses the classic mistakes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from orderflow_contracts import EVENT_TYPES, Envelope
+from orderflow_contracts.examples import example_event, example_types
+from orderflow_contracts.schemas import all_event_schemas
+
+jsonschema = pytest.importorskip("jsonschema")
+
+SCHEMAS = all_event_schemas()
+
+
+def validator(event_type: str) -> Any:
+    schema = SCHEMAS[event_type]
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def example_message(event_type: str) -> dict[str, Any]:
+    envelope = Envelope.wrap(
+        example_event(event_type),
+        producer="storefront",
+        correlation_id="journey-1",
+        sequence=3,
+        occurred_at=datetime(2025, 1, 31, 12, tzinfo=UTC),
+    )
+    message: dict[str, Any] = json.loads(envelope.to_bytes())
+    return message
+
+
+@pytest.mark.parametrize("event_type", example_types())
+def test_every_example_message_validates_against_its_schema(event_type: str) -> None:
+    errors = list(validator(event_type).iter_errors(example_message(event_type)))
+    assert not errors, [error.message for error in errors]
+
+
+def test_the_schema_refuses_the_classic_mistakes() -> None:
+    check = validator("OrderPlaced")
+    mutations: list[Callable[[dict[str, Any]], object]] = [
+        lambda m: m["data"]["total"].update(amount=55.44),
+        lambda m: m["data"]["lines"][0].update(quantity="2"),
+        lambda m: m["data"]["lines"][0].update(quantity=0),
+        lambda m: m["data"]["ship_to"].update(country="de"),
+        lambda m: m["data"]["payment"].update(method="amex"),
+        lambda m: m.update(event_type="OrderCancelled"),
+        lambda m: m.update(schema_version=2),
+        lambda m: m["data"].pop("fx"),
+    ]
+    for mutate in mutations:
+        message = example_message("OrderPlaced")
+        mutate(message)
+        assert not check.is_valid(message)
+
+
+def test_unknown_fields_are_allowed_by_the_schemas_too() -> None:
+    message = example_message("OrderPlaced")
+    message["trace_id"] = "abc"
+    message["data"]["gift_message"] = "Happy feet!"
+    assert validator("OrderPlaced").is_valid(message)
+    assert set(SCHEMAS) == set(EVENT_TYPES)

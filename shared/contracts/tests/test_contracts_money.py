@@ -1,0 +1,216 @@
+"""Money: strict parsing, canonical form, half-even rounding, no currency mixing, no floats."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from orderflow_contracts import Currency, CurrencyMismatch, Money, quantize
+from pydantic import ValidationError
+
+
+def parse(amount: object, currency: object = "EUR") -> Money:
+    return Money.model_validate({"amount": amount, "currency": currency})
+
+
+# ----------------------------------------------------------------------------- currencies
+
+
+def test_the_currencies_the_store_sells_in_are_known_with_their_digits() -> None:
+    expected = {
+        "USD": 2, "EUR": 2, "GBP": 2, "CAD": 2, "AUD": 2, "JPY": 0, "CHF": 2, "SEK": 2,
+        "NOK": 2, "DKK": 2, "NZD": 2, "KRW": 0, "KWD": 3, "BHD": 3, "CLP": 0,
+    }  # fmt: skip
+    for code, digits in expected.items():
+        assert Currency.of(code).minor_unit_digits == digits
+    assert Currency.JPY.quantum == Decimal("1")
+    assert Currency.KWD.quantum == Decimal("0.001")
+
+
+def test_every_currency_has_a_plausible_minor_unit() -> None:
+    assert len(Currency) > 100
+    assert all(c.minor_unit_digits in (0, 2, 3) for c in Currency)
+    assert all(c.value == c.name and len(c.value) == 3 and c.value.isupper() for c in Currency)
+
+
+def test_unknown_currency_code() -> None:
+    with pytest.raises(ValueError, match="not a known ISO 4217"):
+        Currency.of("XYZ")
+    with pytest.raises(ValidationError):
+        parse("1.00", "XYZ")
+    with pytest.raises(ValidationError):
+        parse("1.00", "eur")
+
+
+# ------------------------------------------------------------------------------- parsing
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "canonical"),
+    [
+        ("12.34", "EUR", "12.34"),
+        ("12.3", "EUR", "12.30"),
+        ("12", "EUR", "12.00"),
+        ("0", "USD", "0.00"),
+        ("-0.00", "USD", "0.00"),
+        ("-5.10", "USD", "-5.10"),
+        ("1200", "JPY", "1200"),
+        ("1.234", "KWD", "1.234"),
+        ("999999999999999.99", "USD", "999999999999999.99"),
+    ],
+)
+def test_decimal_strings_are_parsed_exactly_and_serialised_canonically(
+    amount: str, currency: str, canonical: str
+) -> None:
+    money = parse(amount, currency)
+    assert money.model_dump(mode="json") == {"amount": canonical, "currency": currency}
+    assert money.amount == Decimal(amount)
+    assert Money.model_validate_json(money.model_dump_json()) == money
+
+
+def test_json_numbers_are_refused() -> None:
+    for document in ('{"amount": 12.34, "currency": "EUR"}', '{"amount": 12, "currency": "EUR"}'):
+        with pytest.raises(ValidationError, match="decimal string"):
+            Money.model_validate_json(document)
+
+
+@pytest.mark.parametrize("amount", [12.34, 12, True, None, [], {"value": "1"}])
+def test_python_non_decimal_values_are_refused(amount: object) -> None:
+    with pytest.raises(ValidationError):
+        parse(amount)
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["NaN", "nan", "Infinity", "-Infinity", "inf", "1e3", "1E-2", " 1.00", "1.00 ", "1.", ".5",
+     "+1.00", "01.00", "1,00", "", "1_000", "١٢", "1234567890123456", "0x10", "12.34\n",
+     "\n12.34"],
+)  # fmt: skip
+def test_malformed_decimal_strings_are_refused(amount: str) -> None:
+    with pytest.raises(ValidationError):
+        parse(amount)
+
+
+def test_more_fractional_digits_than_the_currency_allows_are_refused() -> None:
+    with pytest.raises(ValidationError, match="3 fractional digits; EUR allows at most 2"):
+        parse("12.345", "EUR")
+    with pytest.raises(ValidationError, match="JPY allows at most 0"):
+        parse("1200.5", "JPY")
+    with pytest.raises(ValidationError, match="JPY allows at most 0"):
+        parse("1200.00", "JPY")
+    with pytest.raises(ValidationError):
+        Money.of(Decimal("0.001"), "USD")
+
+
+def test_non_finite_decimals_are_refused() -> None:
+    for value in (Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity"), Decimal("sNaN")):
+        with pytest.raises(ValidationError, match="finite"):
+            Money.of(value, "EUR")
+
+
+def test_decimal_trailing_zeros_from_python_are_fine() -> None:
+    assert Money.of(Decimal("3.0"), "JPY").model_dump(mode="json")["amount"] == "3"
+    assert Money.of(Decimal("1E+2"), "EUR").model_dump(mode="json")["amount"] == "100.00"
+
+
+def test_money_is_immutable_and_hashable() -> None:
+    money = Money.of("1.00", "EUR")
+    with pytest.raises(ValidationError):
+        money.amount = Decimal("2.00")  # type: ignore[misc]
+    assert {money, Money.of("1.0", "EUR")} == {money}
+
+
+# ---------------------------------------------------------------------------- rounding
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        ("0.125", "EUR", "0.12"),
+        ("0.135", "EUR", "0.14"),
+        ("0.1250001", "EUR", "0.13"),
+        ("-0.125", "EUR", "-0.12"),
+        ("2.5", "JPY", "2"),
+        ("3.5", "JPY", "4"),
+        ("151.5", "JPY", "152"),
+        ("0.0005", "KWD", "0.000"),
+        ("0.0015", "KWD", "0.002"),
+    ],
+)
+def test_rounding_is_half_even_to_the_minor_unit(amount: str, currency: str, expected: str) -> None:
+    assert quantize(Decimal(amount), currency) == Decimal(expected)
+    assert Money.rounded(Decimal(amount), currency) == Money.of(expected, currency)
+
+
+def test_conversion_rounds_half_even_in_the_target_currency() -> None:
+    ten_dollars = Money.of("10.00", "USD")
+    assert ten_dollars.convert(Decimal("0.9235"), "EUR") == Money.of("9.24", "EUR")  # 9.235
+    assert ten_dollars.convert(Decimal("0.9225"), "EUR") == Money.of("9.22", "EUR")  # 9.225
+    assert Money.of("0.01", "USD").convert(Decimal("150"), "JPY") == Money.of("2", "JPY")  # 1.5
+    assert Money.of("0.03", "USD").convert(Decimal("150"), "JPY") == Money.of("4", "JPY")  # 4.5
+    with pytest.raises(ValueError, match="positive"):
+        ten_dollars.convert(Decimal("0"), "EUR")
+
+
+def test_multiplying_by_a_fraction_rounds_half_even() -> None:
+    assert Money.of("0.25", "EUR").multiply(Decimal("0.5")) == Money.of("0.12", "EUR")
+    assert Money.of("0.75", "EUR").multiply(Decimal("0.5")) == Money.of("0.38", "EUR")
+
+
+# -------------------------------------------------------------------------- arithmetic
+
+
+def test_arithmetic_is_exact_within_one_currency() -> None:
+    price = Money.of("0.10", "EUR")
+    assert price + Money.of("0.20", "EUR") == Money.of("0.30", "EUR")
+    assert Money.of("0.30", "EUR") - price == Money.of("0.20", "EUR")
+    assert price * 3 == Money.of("0.30", "EUR") == 3 * price
+    assert -price == Money.of("-0.10", "EUR")
+    assert abs(-price) == price
+    assert Money.total([price] * 10, "EUR") == Money.of("1.00", "EUR")
+    assert Money.total([], "JPY") == Money.zero("JPY")
+    assert price < Money.of("0.11", "EUR") <= Money.of("0.11", "EUR")
+    assert Money.of("0.11", "EUR") > price >= price
+
+
+def test_mixing_currencies_is_refused() -> None:
+    euros, dollars = Money.of("1.00", "EUR"), Money.of("1.00", "USD")
+    for operation in (
+        lambda: euros + dollars,
+        lambda: euros - dollars,
+        lambda: euros < dollars,
+        lambda: euros >= dollars,
+        lambda: Money.total([euros, dollars], "EUR"),
+    ):
+        with pytest.raises(CurrencyMismatch, match="cannot combine EUR with USD"):
+            operation()
+    assert euros != dollars
+
+
+def test_floats_never_enter() -> None:
+    with pytest.raises(TypeError):
+        Money.of(1.5, "EUR")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        Money.of("1.00", "EUR") * 1.5  # type: ignore[operator]
+    with pytest.raises(TypeError):
+        Money.of("1.00", "EUR").multiply(1.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        Money.rounded(1.5, "EUR")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        Money.from_minor_units(1.5, "EUR")  # type: ignore[arg-type]
+
+
+def test_minor_units() -> None:
+    assert Money.from_minor_units(1234, "EUR") == Money.of("12.34", "EUR")
+    assert Money.from_minor_units(1234, "JPY") == Money.of("1234", "JPY")
+    assert Money.from_minor_units(-5, "KWD") == Money.of("-0.005", "KWD")
+    assert Money.of("12.34", "EUR").minor_units == 1234
+    assert Money.of("1200", "JPY").minor_units == 1200
+    assert Money.zero("USD").minor_units == 0
+    assert Money.zero("USD").is_zero
+    assert not Money.zero("USD").is_positive
+
+
+def test_text_form() -> None:
+    assert str(Money.of("12.3", "EUR")) == "12.30 EUR"
+    assert str(Money.of("5", "JPY")) == "5 JPY"
