@@ -20,7 +20,6 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-import asyncpg
 import structlog
 
 from orderflow_chassis.database import Connection

@@ -1,0 +1,47 @@
+# The two commands a fresh machine needs are `make run` and `make test`; the rest are for
+# day-to-day work. Everything runs through uv with the versions locked in uv.lock.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+UV := PATH="$$HOME/.local/bin:$$PATH" uv
+
+.PHONY: run test test-unit lint format typecheck schemas infra-up infra-down infra-status bootstrap
+
+bootstrap:
+	@deploy/local/bootstrap.sh
+
+## Run the whole system: local Kafka and PostgreSQL (unless configured) and every service.
+run: bootstrap
+	$(UV) run orderflow-system run
+
+## Run the whole test suite against real Kafka and PostgreSQL (started when not configured).
+test: bootstrap
+	@$(UV) run pytest; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	  exit $$status
+
+## Unit tests only: no broker, no database, seconds.
+test-unit: bootstrap
+	$(UV) run pytest -m "not integration and not e2e and not chaos"
+
+lint: bootstrap
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+
+typecheck: bootstrap
+	$(UV) run mypy
+
+format: bootstrap
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+schemas: bootstrap
+	$(UV) run orderflow-contracts export-schemas
+	$(UV) run orderflow-asyncapi
+
+infra-up: bootstrap
+	$(UV) run orderflow-infra up
+infra-down: bootstrap
+	$(UV) run orderflow-infra down
+infra-status: bootstrap
+	$(UV) run orderflow-infra status

@@ -1,0 +1,198 @@
+"""``orderflow-system run``: the whole system on one machine, in the foreground.
+
+Finds or starts Kafka and PostgreSQL (see :mod:`orderflow_localinfra.discovery`), starts every
+service as its own process with its own database role, waits until each reports ready, and
+keeps them running until Ctrl-C (or SIGTERM). It then stops the services, and the local Kafka
+and PostgreSQL too when this command started them, so nothing is left running.
+
+A service that dies is reported with the tail of its log and the whole system stops: a
+half-running saga is worse than a stopped one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Annotated
+
+import typer
+
+from .discovery import Infrastructure, ensure_infrastructure
+from .layout import StateLayout
+from .provisioning import DEFAULT_SERVICES
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+FIRST_HTTP_PORT = 8001
+READY_TIMEOUT_S = 90.0
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    http_port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, infrastructure: Infrastructure, extra_env: dict[str, str]) -> None:
+        prefix = self.name.upper()
+        env = {
+            **os.environ,
+            **extra_env,
+            "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap_servers,
+            f"{prefix}_DATABASE_URL": infrastructure.service_database_urls[self.name],
+            f"{prefix}_HTTP_PORT": str(self.http_port),
+        }
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", f"orderflow_{self.name}", "run"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            # Own session: a Ctrl-C reaches only this runner, which stops services in order.
+            start_new_session=True,
+        )
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def is_ready(self) -> bool:
+        try:
+            url = f"{self.base_url}/health/ready"  # always http on loopback
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                return bool(json.load(response)["status"] == "ok")
+        except (OSError, urllib.error.URLError, ValueError, KeyError):
+            return False
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+
+    def log_tail(self, lines: int = 15) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _raise_interrupted(*_: object) -> None:
+    raise _Interrupted
+
+
+def run_system(services: Sequence[str], *, first_port: int, log_format: str) -> int:
+    log_dir = StateLayout.discover().root / "logs"
+    typer.echo("orderflow: finding or starting Kafka and PostgreSQL ...")
+    infrastructure = ensure_infrastructure(services=DEFAULT_SERVICES, keep_local_running=False)
+    typer.echo(
+        f"  kafka    {infrastructure.kafka_bootstrap_servers} "
+        f"({infrastructure.kafka_provenance})\n"
+        f"  postgres {infrastructure.admin_database_url.split('@')[-1]} "
+        f"({infrastructure.postgres_provenance})"
+    )
+    processes = [
+        ServiceProcess(name, first_port + i, log_dir / f"{name}.log")
+        for i, name in enumerate(services)
+    ]
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        for service in processes:
+            service.start(infrastructure, {"LOG_FORMAT": log_format})
+        _wait_until_ready(processes)
+        typer.echo("orderflow: running. Ctrl-C stops everything.")
+        for service in processes:
+            typer.echo(f"  {service.name:<12} {service.base_url}/docs   log: {service.log_path}")
+        while True:
+            for service in processes:
+                code = service.exit_code()
+                if code is not None:
+                    typer.echo(f"orderflow: {service.name} exited with {code}:", err=True)
+                    typer.echo(service.log_tail(), err=True)
+                    return 1
+            time.sleep(0.5)
+    except (KeyboardInterrupt, _Interrupted):
+        typer.echo("\norderflow: stopping ...")
+        return 0
+    finally:
+        # A second Ctrl-C (or uv forwarding the first one again) must not cut the cleanup short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for service in reversed(processes):
+            service.stop()
+        infrastructure.stop()
+        typer.echo("orderflow: stopped; nothing left running that this command started.")
+
+
+def _wait_until_ready(processes: Sequence[ServiceProcess]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    waiting = list(processes)
+    while waiting:
+        for service in list(waiting):
+            if service.exit_code() is not None:
+                raise typer.Exit(_report_failed_start(service))
+            if service.is_ready():
+                typer.echo(f"  {service.name} ready")
+                waiting.remove(service)
+        if waiting and time.monotonic() > deadline:
+            names = ", ".join(s.name for s in waiting)
+            raise RuntimeError(f"not ready after {READY_TIMEOUT_S:.0f}s: {names}; see their logs")
+        time.sleep(0.3)
+
+
+def _report_failed_start(service: ServiceProcess) -> int:
+    typer.echo(f"orderflow: {service.name} failed to start; last lines of its log:", err=True)
+    typer.echo(service.log_tail(), err=True)
+    return 1
+
+
+@app.callback()
+def main() -> None:
+    """The whole Orderflow system on this machine."""
+
+
+@app.command()
+def run(
+    services: Annotated[
+        list[str] | None, typer.Option("--service", help="run only these (repeatable)")
+    ] = None,
+    first_port: Annotated[int, typer.Option(help="HTTP port of the first service")] = (
+        FIRST_HTTP_PORT
+    ),
+    log_format: Annotated[str, typer.Option(help="json or console")] = "json",
+) -> None:
+    """Run Kafka, PostgreSQL and every service until Ctrl-C."""
+    chosen = services or list(DEFAULT_SERVICES)
+    unknown = sorted(set(chosen) - set(DEFAULT_SERVICES))
+    if unknown:
+        raise typer.BadParameter(f"unknown service(s): {', '.join(unknown)}")
+    raise typer.Exit(run_system(chosen, first_port=first_port, log_format=log_format))
+
+
+if __name__ == "__main__":
+    app()

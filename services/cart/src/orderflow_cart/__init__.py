@@ -1,0 +1,1 @@
+"""Cart service: storefront cart events to priced carts, OrderPlaced or CheckoutRejected."""

@@ -1,0 +1,3 @@
+from orderflow_cart.entrypoints.cli import app
+
+app()

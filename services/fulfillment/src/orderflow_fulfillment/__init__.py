@@ -1,0 +1,1 @@
+"""Fulfillment service: stock per warehouse, reservations, warehouse requests and shipments."""

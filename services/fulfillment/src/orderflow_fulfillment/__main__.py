@@ -1,0 +1,3 @@
+from orderflow_fulfillment.entrypoints.cli import app
+
+app()

@@ -1,0 +1,2 @@
+"""Payment service: authorise, capture, void and refund through payment providers; the money
+ledger."""

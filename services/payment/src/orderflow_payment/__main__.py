@@ -1,0 +1,3 @@
+from orderflow_payment.entrypoints.cli import app
+
+app()

@@ -1,0 +1,7 @@
+"""``orderflow-payment run`` / ``orderflow-payment migrate``."""
+
+from orderflow_chassis.service_cli import service_cli
+
+from orderflow_payment.bootstrap import SERVICE_NAME, build_definition
+
+app = service_cli(SERVICE_NAME, build_definition)

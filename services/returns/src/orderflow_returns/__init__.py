@@ -1,0 +1,1 @@
+"""Returns service: the 30-day return window, money-back refunds and warranty claims."""

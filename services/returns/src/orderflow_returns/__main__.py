@@ -1,0 +1,3 @@
+from orderflow_returns.entrypoints.cli import app
+
+app()

@@ -1,0 +1,7 @@
+"""``orderflow-returns run`` / ``orderflow-returns migrate``."""
+
+from orderflow_chassis.service_cli import service_cli
+
+from orderflow_returns.bootstrap import SERVICE_NAME, build_definition
+
+app = service_cli(SERVICE_NAME, build_definition)

@@ -1,0 +1,59 @@
+"""Static checks of docker-compose.yml: it must describe the same system as `make run`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from orderflow_localinfra.kafka import pinned_kafka_version
+from orderflow_localinfra.provisioning import DEFAULT_SERVICES
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return loaded
+
+
+def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(REPO / "docker-compose.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_runs_the_same_kafka_release_as_the_local_scripts(
+    compose: dict[str, Any],
+) -> None:
+    image = compose["services"]["kafka"]["image"]
+    assert image == f"apache/kafka:{pinned_kafka_version(REPO / 'deploy/local/kafka/pom.xml')}"
+    assert compose["services"]["postgres"]["image"] == "postgres:15"
+
+
+@pytest.mark.parametrize("service", DEFAULT_SERVICES)
+def test_every_service_runs_with_its_own_role_after_provisioning(
+    compose: dict[str, Any], service: str
+) -> None:
+    definition = compose["services"][service]
+    assert definition["command"] == [f"orderflow-{service}", "run"]
+    database_url = definition["environment"][f"{service.upper()}_DATABASE_URL"]
+    assert database_url.startswith(f"postgresql://orderflow_{service}:")
+    assert database_url.endswith("@postgres:5432/orderflow")
+    assert definition["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert definition["depends_on"]["provision"]["condition"] == "service_completed_successfully"
