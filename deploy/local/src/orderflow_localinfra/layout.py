@@ -12,11 +12,18 @@ Everything lives under one git-ignored folder, `<repository>/.local-infra/` by d
       postgres/data/             the cluster's data directory
       postgres/logs/             postgresql.log, initdb.log, pg_ctl.log, apt.log
       postgres/run/              the unix socket (owner-only)
+
+Exception: run as root from a checkout that other users cannot reach (e.g. inside a 0700
+`mktemp -d` folder), the server, which runs as the `postgres` user, could not read its own
+files there; `postgres/` then lives in `/var/lib/orderflow-localinfra/<hash of the path>/`.
+`orderflow-infra status` shows where.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,19 +52,29 @@ def find_repository_root(start: Path | None = None) -> Path:
     )
 
 
+# Where PostgreSQL's files go when the OS user `postgres` cannot reach the checkout (a clone
+# in a private 0700 folder, as `mktemp -d` makes): one folder per checkout, keyed by its path.
+SHARED_POSTGRES_ROOT = Path("/var/lib/orderflow-localinfra")
+
+
 @dataclass(frozen=True)
 class StateLayout:
     """Paths of every file the local infrastructure reads or writes."""
 
     root: Path
     kafka_pom: Path
+    postgres_home: Path | None = None  # None: <root>/postgres
 
     @classmethod
     def discover(cls) -> StateLayout:
         repository = find_repository_root()
         override = os.environ.get(STATE_DIR_ENV)
         root = Path(override).resolve() if override else repository / STATE_DIR_NAME
-        return cls(root=root, kafka_pom=repository / _POM_RELATIVE)
+        postgres_home = None
+        if os.geteuid() == 0 and not _world_searchable(repository):
+            digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
+            postgres_home = SHARED_POSTGRES_ROOT / digest / "postgres"
+        return cls(root=root, kafka_pom=repository / _POM_RELATIVE, postgres_home=postgres_home)
 
     @property
     def lock_file(self) -> Path:
@@ -113,7 +130,7 @@ class StateLayout:
 
     @property
     def postgres_dir(self) -> Path:
-        return self.root / "postgres"
+        return self.postgres_home or self.root / "postgres"
 
     @property
     def postgres_data(self) -> Path:
@@ -130,3 +147,12 @@ class StateLayout:
     @property
     def postgres_socket_dir(self) -> Path:
         return self.postgres_dir / "run"
+
+
+def _world_searchable(folder: Path) -> bool:
+    """Can any user reach ``folder``? (The server runs as `postgres` when we are root.)
+
+    Decided from permission bits, not by asking the `postgres` user, so the answer is the same
+    before and after PostgreSQL's package creates that user.
+    """
+    return all(path.stat().st_mode & stat.S_IXOTH for path in (folder, *folder.parents))

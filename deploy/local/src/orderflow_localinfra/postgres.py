@@ -322,6 +322,8 @@ class PostgresServer:
             )
         self.layout.root.mkdir(parents=True, exist_ok=True)
         owner = pwd.getpwnam(self.os_user) if self.os_user else pwd.getpwuid(os.geteuid())
+        # Outside the checkout (see StateLayout.discover) its parents may not exist yet.
+        self.layout.postgres_dir.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         for folder in (
             self.layout.postgres_dir,
             self.layout.postgres_logs,
