@@ -132,10 +132,17 @@ class EventConsumer:
         self._hooks = hooks or ConsumerHooks()
         self.last_batch_at: float | None = None
 
-    def register(self, broker: KafkaBroker, *, max_records: int, batch_timeout_ms: int) -> None:
+    def register(
+        self,
+        broker: KafkaBroker,
+        *,
+        max_records: int,
+        batch_timeout_ms: int,
+        topic_prefix: str = "",
+    ) -> None:
         """Declare the FastStream subscriber: explicit group, earliest, manual acks."""
         subscriber = broker.subscriber(
-            *self.subscription.topics,
+            *(topic_prefix + topic for topic in self.subscription.topics),
             group_id=self.group_id,
             batch=True,
             max_records=max_records,

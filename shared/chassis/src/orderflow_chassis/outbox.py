@@ -56,9 +56,10 @@ def _decode_headers(stored: Sequence[Sequence[str]]) -> list[tuple[str, bytes]]:
 class Outbox:
     """Writes outgoing events into ``<schema>.outbox`` inside the caller's transaction."""
 
-    def __init__(self, schema: str, producer: str) -> None:
+    def __init__(self, schema: str, producer: str, *, topic_prefix: str = "") -> None:
         self.schema = validate_identifier(schema)
         self.producer = producer
+        self.topic_prefix = topic_prefix
 
     async def add(
         self,
@@ -102,7 +103,7 @@ class Outbox:
         await self._insert(
             connection,
             event_id=envelope.event_id,
-            topic=topic or type(event).topic,
+            topic=topic or self.topic_prefix + type(event).topic,
             key=aggregate_id,
             payload=envelope.to_bytes(),
             headers=headers,

@@ -109,7 +109,7 @@ class ServiceRuntime:
         async with self._pool.acquire() as connection:
             await migrate_service(connection, settings.db_schema, self.definition.migrations)
 
-        outbox = Outbox(settings.db_schema, producer=name)
+        outbox = Outbox(settings.db_schema, producer=name, topic_prefix=settings.topic_prefix)
         resources = RuntimeResources(settings, self._pool, outbox)
 
         producer = create_producer(settings.kafka_bootstrap_servers, client_id=f"{name}-relay")
@@ -151,6 +151,7 @@ class ServiceRuntime:
                 self._broker,
                 max_records=settings.consumer_max_records,
                 batch_timeout_ms=settings.consumer_batch_timeout_ms,
+                topic_prefix=settings.topic_prefix,
             )
             self.consumers.append(consumer)
         await self._broker.start()

@@ -38,6 +38,12 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
     )
     database_url: str = Field(description="DSN of this service's own least-privilege role")
+    topic_prefix: str = Field(
+        default="",
+        validation_alias=AliasChoices("KAFKA_TOPIC_PREFIX", "topic_prefix"),
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="prepended to every topic and group id: isolates test runs on one broker",
+    )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
     log_format: str = Field(
         default="json",
@@ -81,7 +87,11 @@ class ServiceSettings(BaseSettings):
 
     @property
     def consumer_group(self) -> str:
-        return f"orderflow.{self.service_name}"
+        return f"{self.topic_prefix}orderflow.{self.service_name}"
+
+    def topic(self, name: str) -> str:
+        """The real Kafka topic behind a contract topic name."""
+        return f"{self.topic_prefix}{name}"
 
     @classmethod
     def for_service(cls, service_name: str, **overrides: Any) -> ServiceSettings:

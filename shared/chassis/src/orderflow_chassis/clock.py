@@ -1,0 +1,37 @@
+"""Time, injected: every date rule (return windows, expiries) is tested without waiting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class SettableClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC)
+        if self._now.tzinfo is None:
+            raise ValueError("SettableClock needs a timezone-aware start")
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, moment: datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("SettableClock needs a timezone-aware time")
+        self._now = moment
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta

@@ -1,0 +1,50 @@
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from orderflow_chassis.clock import SettableClock, SystemClock
+from orderflow_chassis.periodic import every
+from orderflow_chassis.settings import ServiceSettings
+
+
+def test_settable_clock_moves_only_when_told() -> None:
+    start = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    clock = SettableClock(start)
+    assert clock.now() == start
+    clock.advance(timedelta(days=30))
+    assert clock.now() == datetime(2026, 12, 24, 12, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        clock.set(datetime(2026, 1, 1))  # noqa: DTZ001 - naive on purpose
+
+
+def test_system_clock_is_utc() -> None:
+    assert SystemClock().now().tzinfo is UTC
+
+
+async def test_a_periodic_job_keeps_running_after_a_failed_round() -> None:
+    rounds: list[int] = []
+    third_round = asyncio.Event()
+
+    async def sometimes_fails(_: Any) -> None:
+        rounds.append(len(rounds))
+        if len(rounds) == 1:
+            raise RuntimeError("database restarting")
+        if len(rounds) == 3:
+            third_round.set()
+
+    job = every(0.01, sometimes_fails, name="sweep")
+    task: asyncio.Task[None] = asyncio.create_task(job(None))  # type: ignore[arg-type]
+    await asyncio.wait_for(third_round.wait(), timeout=5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(rounds) >= 3
+
+
+def test_topic_prefix_applies_to_topics_and_consumer_groups() -> None:
+    settings = ServiceSettings(
+        service_name="cart", database_url="postgresql://x@y/z", topic_prefix="test-1."
+    )
+    assert settings.topic("orders") == "test-1.orders"
+    assert settings.consumer_group == "test-1.orderflow.cart"
