@@ -1,0 +1,183 @@
+"""An order's timeline: every event of one order across all topics, in order, with causes.
+
+What an ops engineer opens first when a customer calls. An event belongs to the order when it
+names the order or anything the order led to: the cart it came from, its shipments, RMAs,
+claims, payments and refunds. Those ids are discovered from the events themselves, until no
+new one appears, so a warehouse event keyed by a shipment id is found through the
+``FulfillmentRequested`` that named that shipment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orderflow_ops.event_log import LoggedEvent
+
+# Fields whose values are ids of things that belong to one order. Not warehouse, SKU or
+# customer ids: those are shared by many orders.
+LINK_FIELDS = frozenset(
+    {
+        "order_id",
+        "cart_id",
+        "shipment_id",
+        "rma_id",
+        "claim_id",
+        "return_request_id",
+        "payment_id",
+        "refund_id",
+    }
+)
+
+# Data fields worth a glance in the one-line summary, in this order.
+SUMMARY_FIELDS = (
+    "total",
+    "amount",
+    "currency",
+    "reason_code",
+    "reason",
+    "code",
+    "warehouse_id",
+    "carrier",
+    "tracking_number",
+    "return_by",
+    "condition",
+)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    index: int
+    occurred_at: datetime | None
+    event_type: str
+    producer: str | None
+    topic: str
+    partition: int
+    offset: int
+    event_id: str | None
+    causation_id: str | None
+    caused_by: int | None  # index of the causing entry, when it is in this timeline
+    correlation_id: str | None
+    aggregate_id: str | None
+    summary: str
+    dead_letter: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        entry = asdict(self)
+        entry["occurred_at"] = self.occurred_at.isoformat() if self.occurred_at else None
+        return entry
+
+
+def related_ids(order_id: str, log: Sequence[LoggedEvent]) -> set[str]:
+    """The order id and every id linked to it through the events (a fixpoint)."""
+    related = {order_id}
+    linked = [(_ids_in(event), event) for event in log]
+    grew = True
+    while grew:
+        grew = False
+        for ids, _ in linked:
+            if ids & related and not ids <= related:
+                related |= ids
+                grew = True
+    return related
+
+
+def build_timeline(order_id: str, log: Sequence[LoggedEvent]) -> list[TimelineEntry]:
+    related = related_ids(order_id, log)
+    events = [event for event in log if _ids_in(event) & related]
+    events.sort(key=_chronological)
+    index_of_event: dict[str, int] = {}
+    entries: list[TimelineEntry] = []
+    for index, event in enumerate(events, start=1):
+        envelope = event.envelope
+        raw = event.raw or {}
+        event_id = str(envelope.event_id) if envelope else _str_or_none(raw.get("event_id"))
+        causation_id = envelope.causation_id if envelope else _str_or_none(raw.get("causation_id"))
+        event_type = envelope.event_type if envelope else str(raw.get("event_type", "?"))
+        if event.dead_letter:
+            event_type = f"DeadLetter({event_type})"
+        entries.append(
+            TimelineEntry(
+                index=index,
+                occurred_at=event.occurred_at,
+                event_type=event_type,
+                producer=envelope.producer if envelope else _str_or_none(raw.get("producer")),
+                topic=event.topic,
+                partition=event.partition,
+                offset=event.offset,
+                event_id=event_id,
+                causation_id=causation_id,
+                caused_by=index_of_event.get(causation_id) if causation_id else None,
+                correlation_id=envelope.correlation_id if envelope else None,
+                aggregate_id=envelope.aggregate_id if envelope else None,
+                summary=summarize(event.data, event.dead_letter),
+                dead_letter=event.dead_letter,
+            )
+        )
+        if event_id is not None and not event.dead_letter:
+            index_of_event[event_id] = index
+    return entries
+
+
+def render_text(order_id: str, entries: Sequence[TimelineEntry]) -> str:
+    if not entries:
+        return f"order {order_id}: no events found"
+    lines = [f"order {order_id}: {len(entries)} event(s)"]
+    for entry in entries:
+        when = entry.occurred_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if entry.occurred_at else "?"
+        cause = f" <- #{entry.caused_by}" if entry.caused_by else ""
+        lines.append(
+            f"#{entry.index:<3} {when}  {entry.event_type:<24} {entry.producer or '?':<12} "
+            f"{entry.topic}[{entry.partition}]@{entry.offset}{cause}"
+        )
+        if entry.summary:
+            lines.append(f"     {entry.summary}")
+    return "\n".join(lines)
+
+
+def summarize(data: Mapping[str, Any], dead_letter: Mapping[str, str] | None = None) -> str:
+    parts = []
+    for name in SUMMARY_FIELDS:
+        value = data.get(name)
+        if value is None:
+            continue
+        parts.append(f"{name}={_display(value)}")
+    if dead_letter:
+        parts.append(f"dead-lettered: {dead_letter.get('error_code')}: {dead_letter.get('reason')}")
+    return "  ".join(parts)
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, Mapping) and {"amount", "currency"} <= value.keys():
+        return f"{value['amount']} {value['currency']}"
+    return str(value)
+
+
+def _ids_in(event: LoggedEvent) -> set[str]:
+    ids = set(_collect_link_ids(event.data))
+    if event.envelope is not None and ids:
+        ids.add(event.envelope.aggregate_id)
+    return ids
+
+
+def _collect_link_ids(value: Any) -> Iterable[str]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in LINK_FIELDS and isinstance(item, str):
+                yield item
+            else:
+                yield from _collect_link_ids(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _collect_link_ids(item)
+
+
+def _chronological(event: LoggedEvent) -> tuple[float, int, str, int, int]:
+    occurred = event.occurred_at.timestamp() if event.occurred_at else event.timestamp_ms / 1000
+    return (occurred, event.timestamp_ms, event.topic, event.partition, event.offset)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
