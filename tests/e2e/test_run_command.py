@@ -45,7 +45,7 @@ def test_run_command_starts_every_service_and_ctrl_c_stops_them(
         [
             sys.executable,
             "-m",
-            "orderflow_localinfra.system",
+            "orderflow_ops.system",
             "run",
             "--first-port",
             str(FIRST_PORT),

@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import IO, Annotated
 
 import typer
-
-from .discovery import Infrastructure, ensure_infrastructure
-from .layout import StateLayout
-from .provisioning import DEFAULT_SERVICES
+from orderflow_localinfra.discovery import Infrastructure, ensure_infrastructure
+from orderflow_localinfra.layout import StateLayout
+from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
