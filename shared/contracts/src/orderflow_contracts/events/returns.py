@@ -200,6 +200,8 @@ class WarrantyRejectionCode(StrEnum):
     WARRANTY_EXPIRED = "warranty_expired"
     ALREADY_CLAIMED = "already_claimed"
     NOT_COVERED_IN_COUNTRY = "not_covered_in_country"
+    UNKNOWN_SKU = "unknown_sku"
+    QUANTITY_EXCEEDS_DELIVERED = "quantity_exceeds_delivered"
 
 
 class WarrantyClaimRejected(Event):

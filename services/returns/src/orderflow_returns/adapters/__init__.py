@@ -1,0 +1,1 @@
+"""Side effects of the returns service: SQL on its own schema."""

@@ -1,0 +1,17 @@
+"""The configurable figures of the returns policy, in one value the handlers receive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orderflow_returns.domain.warranty import WarrantyPolicy
+from orderflow_returns.domain.window import ReturnWindow
+
+
+@dataclass(frozen=True)
+class ReturnsPolicy:
+    window: ReturnWindow = field(default_factory=ReturnWindow)
+    return_shipping_days: int = 14
+    warranty: WarrantyPolicy = field(
+        default_factory=lambda: WarrantyPolicy(default_months=12, default_basis="default")
+    )

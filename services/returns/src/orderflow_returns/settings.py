@@ -1,0 +1,63 @@
+"""The returns policy knobs, read from ``RETURNS_*`` environment variables.
+
+The shared ones (database, Kafka, HTTP, consumer, relay) are the chassis's ``ServiceSettings``
+with the same prefix.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orderflow_returns.domain.warranty import WarrantyPolicy
+from orderflow_returns.domain.window import ReturnWindow
+
+DEFAULT_WARRANTY_POLICY = "warranty_terms.toml"
+
+
+class ReturnsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RETURNS_", extra="ignore", frozen=True)
+
+    return_window_days: int = Field(
+        default=30,
+        ge=0,
+        le=365,
+        description="calendar days after the delivery day during which a return may be requested",
+    )
+    window_time_zone: str = Field(
+        default="UTC",
+        description="IANA time zone whose calendar days the window and warranty terms count",
+    )
+    return_shipping_days: int = Field(
+        default=14,
+        ge=1,
+        le=365,
+        description="days the customer has to send the parcel after the return is authorised",
+    )
+    warranty_policy_file: Path | None = Field(
+        default=None,
+        description="TOML table of warranty terms per country; default: the one shipped",
+    )
+
+    @field_validator("window_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+    @property
+    def window(self) -> ReturnWindow:
+        return ReturnWindow(self.return_window_days, ZoneInfo(self.window_time_zone))
+
+    def warranty_policy(self) -> WarrantyPolicy:
+        if self.warranty_policy_file is not None:
+            return WarrantyPolicy.load(self.warranty_policy_file)
+        shipped = resources.files("orderflow_returns.policy") / DEFAULT_WARRANTY_POLICY
+        return WarrantyPolicy.from_toml(shipped.read_text(encoding="utf-8"))

@@ -1,0 +1,178 @@
+"""International warranty: the term per country of usage, the return window first, units."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+from orderflow_contracts.events import WarrantyRejectionCode
+from orderflow_returns.domain.returns import Delivery
+from orderflow_returns.domain.warranty import (
+    ClaimAcceptance,
+    ClaimDecision,
+    ClaimFacts,
+    ClaimRefusal,
+    WarrantyPolicy,
+    WarrantyTerm,
+    add_months,
+    decide_claim,
+)
+from orderflow_returns.domain.window import ReturnWindow
+from orderflow_returns.settings import ReturnsSettings
+
+WINDOW = ReturnWindow(30)
+POLICY = ReturnsSettings().warranty_policy()  # the table the service ships
+DELIVERED = datetime(2025, 2, 3, 15, 0, tzinfo=UTC)
+
+
+def line(
+    *, delivered: int = 1, returned: int = 0, claimed: int = 0, placed: bool = True
+) -> ClaimFacts:
+    return ClaimFacts(
+        order_placed=placed,
+        ordered={"SPLINT": delivered or 1},
+        deliveries=(Delivery("SPLINT", delivered, DELIVERED),) if delivered else (),
+        returned_units=returned,
+        claimed_units=claimed,
+        customer_id="cust-1",
+    )
+
+
+def claim(
+    at: datetime,
+    country: str = "DE",
+    facts: ClaimFacts | None = None,
+    *,
+    sku: str = "SPLINT",
+    quantity: int = 1,
+    policy: WarrantyPolicy = POLICY,
+    customer_id: str | None = None,
+) -> ClaimDecision:
+    return decide_claim(
+        sku=sku,
+        quantity=quantity,
+        country_of_usage=country,
+        facts=facts or line(),
+        at=at,
+        window=WINDOW,
+        policy=policy,
+        customer_id=customer_id,
+    )
+
+
+def code(decision: ClaimDecision) -> str:
+    assert isinstance(decision, ClaimRefusal), decision
+    return decision.code
+
+
+def at(day: date, end_of_day: bool = False) -> datetime:
+    hour, minute = (23, 59) if end_of_day else (0, 0)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("country", "months"),
+    [
+        ("DE", 24), ("FR", 24), ("IT", 24), ("NO", 24), ("IS", 24), ("CH", 24), ("AU", 24),
+        ("GB", 12), ("US", 12), ("CA", 12), ("JP", 12),
+        ("BR", 12), ("ZA", 12),  # not listed: the default term
+    ],
+)  # fmt: skip
+def test_the_shipped_table_gives_each_country_its_term(country: str, months: int) -> None:
+    assert POLICY.term_for(country).months == months
+
+
+@pytest.mark.parametrize(
+    ("country", "last_day"),
+    [("DE", date(2027, 2, 3)), ("AU", date(2027, 2, 3)), ("US", date(2026, 2, 3))],
+)
+def test_a_claim_is_accepted_on_the_last_day_of_the_term_and_rejected_the_day_after(
+    country: str, last_day: date
+) -> None:
+    accepted = claim(at(last_day, end_of_day=True), country)
+    assert isinstance(accepted, ClaimAcceptance)
+    assert accepted.warranty_ends_on == last_day
+    assert (accepted.first_unit, accepted.last_unit) == (1, 1)
+    rejected = claim(at(date.fromordinal(last_day.toordinal() + 1)), country)
+    assert code(rejected) == WarrantyRejectionCode.WARRANTY_EXPIRED
+    assert isinstance(rejected, ClaimRefusal)
+    assert rejected.message == (
+        f"The {POLICY.term_for(country).months}-month warranty in {country} ended on "
+        f"{last_day.isoformat()}"
+    )
+
+
+def test_inside_the_return_window_the_customer_is_sent_to_the_return_flow() -> None:
+    last_window_day = claim(at(date(2025, 3, 5), end_of_day=True))
+    assert code(last_window_day) == WarrantyRejectionCode.WITHIN_RETURN_WINDOW
+    assert isinstance(last_window_day, ClaimRefusal)
+    assert "until 2025-03-05" in last_window_day.message
+    assert isinstance(claim(at(date(2025, 3, 6))), ClaimAcceptance)
+
+
+def test_a_unit_is_replaced_at_most_once() -> None:
+    later = at(date(2025, 6, 1))
+    assert code(claim(later, facts=line(claimed=1))) == WarrantyRejectionCode.ALREADY_CLAIMED
+    second_of_two = claim(later, facts=line(delivered=2, claimed=1))
+    assert isinstance(second_of_two, ClaimAcceptance)
+    assert (second_of_two.first_unit, second_of_two.last_unit) == (2, 2)
+    assert code(claim(later, facts=line(delivered=2, claimed=1), quantity=2)) == (
+        WarrantyRejectionCode.ALREADY_CLAIMED
+    )
+
+
+def test_returned_units_cannot_be_claimed() -> None:
+    later = at(date(2025, 6, 1))
+    assert (
+        code(claim(later, facts=line(returned=1)))
+        == WarrantyRejectionCode.QUANTITY_EXCEEDS_DELIVERED
+    )
+    assert code(claim(later, quantity=2)) == WarrantyRejectionCode.QUANTITY_EXCEEDS_DELIVERED
+
+
+def test_unknown_order_unknown_sku_and_not_delivered() -> None:
+    later = at(date(2025, 6, 1))
+    assert code(claim(later, facts=line(placed=False))) == WarrantyRejectionCode.UNKNOWN_ORDER
+    assert code(claim(later, customer_id="someone-else")) == WarrantyRejectionCode.UNKNOWN_ORDER
+    assert code(claim(later, sku="SOCK")) == WarrantyRejectionCode.UNKNOWN_SKU
+    assert code(claim(later, facts=line(delivered=0))) == WarrantyRejectionCode.NOT_DELIVERED
+
+
+def test_a_country_with_a_zero_term_is_not_covered() -> None:
+    policy = WarrantyPolicy.from_toml(
+        'default_months = 12\ndefault_basis = "d"\n'
+        '[[terms]]\nmonths = 0\nbasis = "no service there"\ncountries = ["AQ"]\n'
+    )
+    assert policy.term_for("AQ") == WarrantyTerm("AQ", 0, "no service there")
+    decision = claim(at(date(2025, 6, 1)), "AQ", policy=policy)
+    assert code(decision) == WarrantyRejectionCode.NOT_COVERED_IN_COUNTRY
+
+
+def test_a_policy_file_listing_a_country_twice_is_refused() -> None:
+    text = (
+        'default_months = 12\ndefault_basis = "d"\n'
+        '[[terms]]\nmonths = 24\nbasis = "a"\ncountries = ["DE"]\n'
+        '[[terms]]\nmonths = 12\nbasis = "b"\ncountries = ["DE"]\n'
+    )
+    with pytest.raises(ValueError, match="DE appears more than once"):
+        WarrantyPolicy.from_toml(text)
+    with pytest.raises(ValueError, match="countries"):
+        WarrantyPolicy.from_toml(
+            'default_months = 12\ndefault_basis = "d"\n'
+            '[[terms]]\nmonths = 24\nbasis = "a"\ncountries = ["Germany"]\n'
+        )
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "end"),
+    [
+        (date(2025, 2, 3), 24, date(2027, 2, 3)),
+        (date(2025, 1, 31), 1, date(2025, 2, 28)),
+        (date(2024, 2, 29), 12, date(2025, 2, 28)),
+        (date(2024, 2, 29), 48, date(2028, 2, 29)),
+        (date(2025, 11, 30), 3, date(2026, 2, 28)),
+        (date(2025, 12, 15), 12, date(2026, 12, 15)),
+    ],
+)
+def test_months_are_calendar_months_clamped_to_the_end_of_a_short_month(
+    start: date, months: int, end: date
+) -> None:
+    assert add_months(start, months) == end
