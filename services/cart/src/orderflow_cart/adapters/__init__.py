@@ -1,0 +1,1 @@
+"""Side effects of the cart service: SQL repositories (schema-qualified) and seed files."""

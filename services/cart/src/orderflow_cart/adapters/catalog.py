@@ -1,0 +1,146 @@
+"""The catalog and the exchange rates in the ``cart`` schema."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from orderflow_chassis.database import Connection
+from orderflow_chassis.settings import validate_identifier
+from orderflow_contracts.money import Currency
+
+from orderflow_cart.domain.catalog import Product
+from orderflow_cart.domain.rates import FxRate
+
+
+@dataclass(frozen=True)
+class CatalogLoadSummary:
+    added: list[str]
+    repriced: list[str]
+    renamed: list[str]
+    withdrawn: list[str]
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    product: Product
+    on_sale: bool
+
+
+class CatalogRepository:
+    def __init__(self, schema: str) -> None:
+        self._schema = validate_identifier(schema)
+
+    async def on_sale(self, connection: Connection, skus: Collection[str]) -> dict[str, Product]:
+        """The products among ``skus`` that are on sale, by SKU."""
+        rows = await connection.fetch(
+            f"SELECT sku, name, price_usd FROM {self._schema}.catalog_products "
+            "WHERE sku = ANY($1::text[]) AND active",
+            list(skus),
+        )
+        return {row["sku"]: Product(row["sku"], row["name"], row["price_usd"]) for row in rows}
+
+    async def entries(self, connection: Connection) -> list[CatalogEntry]:
+        rows = await connection.fetch(
+            f"SELECT sku, name, price_usd, active FROM {self._schema}.catalog_products ORDER BY sku"
+        )
+        return [
+            CatalogEntry(Product(row["sku"], row["name"], row["price_usd"]), row["active"])
+            for row in rows
+        ]
+
+    async def is_empty(self, connection: Connection) -> bool:
+        return not await connection.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {self._schema}.catalog_products)"
+        )
+
+    async def replace(
+        self, connection: Connection, products: Sequence[Product], now: datetime
+    ) -> CatalogLoadSummary:
+        """Make ``products`` the catalog: add and update them, withdraw every other product.
+
+        Withdrawn products stay in the table (not on sale) so that a later load can bring them
+        back; carts holding them are rejected at checkout with ``unknown_sku``.
+        """
+        before = {entry.product.sku: entry for entry in await self.entries(connection)}
+        added, repriced, renamed = [], [], []
+        unchanged = 0
+        for product in products:
+            old = before.get(product.sku)
+            if old is None or not old.on_sale:
+                added.append(product.sku)
+            else:
+                if old.product.price_usd != product.price_usd:
+                    repriced.append(product.sku)
+                if old.product.name != product.name:
+                    renamed.append(product.sku)
+                if old.product == product:
+                    unchanged += 1
+        await connection.executemany(
+            f"""
+            INSERT INTO {self._schema}.catalog_products (sku, name, price_usd, active, updated_at)
+            VALUES ($1, $2, $3, true, $4)
+            ON CONFLICT (sku) DO UPDATE
+            SET name = excluded.name, price_usd = excluded.price_usd, active = true,
+                updated_at = excluded.updated_at
+            """,
+            [(p.sku, p.name, p.price_usd, now) for p in products],
+        )
+        withdrawn = await connection.fetch(
+            f"""
+            UPDATE {self._schema}.catalog_products SET active = false, updated_at = $2
+            WHERE active AND NOT (sku = ANY($1::text[]))
+            RETURNING sku
+            """,
+            [p.sku for p in products],
+            now,
+        )
+        return CatalogLoadSummary(
+            added=added,
+            repriced=repriced,
+            renamed=renamed,
+            withdrawn=sorted(row["sku"] for row in withdrawn),
+            unchanged=unchanged,
+        )
+
+
+class RatesRepository:
+    def __init__(self, schema: str) -> None:
+        self._schema = validate_identifier(schema)
+
+    async def current(self, connection: Connection, currency: Currency) -> FxRate | None:
+        row = await connection.fetchrow(
+            f"SELECT currency, rate, as_of, source FROM {self._schema}.fx_rates "
+            "WHERE currency = $1",
+            currency.value,
+        )
+        return None if row is None else _rate(row)
+
+    async def all(self, connection: Connection) -> list[FxRate]:
+        rows = await connection.fetch(
+            f"SELECT currency, rate, as_of, source FROM {self._schema}.fx_rates ORDER BY currency"
+        )
+        return [_rate(row) for row in rows]
+
+    async def is_empty(self, connection: Connection) -> bool:
+        return not await connection.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {self._schema}.fx_rates)"
+        )
+
+    async def replace(self, connection: Connection, rates: Sequence[FxRate], now: datetime) -> None:
+        """Make ``rates`` the current rates; a currency missing from them is no longer sold."""
+        await connection.execute(f"DELETE FROM {self._schema}.fx_rates")
+        await connection.executemany(
+            f"""
+            INSERT INTO {self._schema}.fx_rates (currency, rate, as_of, source, loaded_at)
+            VALUES ($1, $2, $3, $4, $5)
+            """,
+            [(r.currency.value, r.rate, r.as_of, r.source, now) for r in rates],
+        )
+
+
+def _rate(row: asyncpg.Record) -> FxRate:
+    return FxRate(Currency.of(row["currency"]), row["rate"], row["as_of"], row["source"])

@@ -1,0 +1,59 @@
+"""The orders carts became, in the ``cart`` schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from orderflow_chassis.database import Connection
+from orderflow_chassis.settings import validate_identifier
+from orderflow_contracts.events import OrderPlaced
+
+
+def stored_snapshot(placed: OrderPlaced) -> dict[str, Any]:
+    """The OrderPlaced data as kept by the cart: without the payment token (its last four
+    characters only), which payment needs once and nobody needs to keep."""
+    snapshot = placed.model_dump(mode="json")
+    token = snapshot["payment"].pop("provider_token")
+    snapshot["payment"]["provider_token_ending"] = token[-4:]
+    return snapshot
+
+
+class OrderRepository:
+    def __init__(self, schema: str) -> None:
+        self._schema = validate_identifier(schema)
+
+    async def add(self, connection: Connection, placed: OrderPlaced, now: datetime) -> bool:
+        """Record the order; False if the cart already has it (nothing is changed then)."""
+        inserted = await connection.fetchval(
+            f"""
+            INSERT INTO {self._schema}.orders
+                (order_id, cart_id, customer_id, currency, subtotal, shipping_fee, total,
+                 base_subtotal_usd, fx_rate, fx_source, fx_as_of, placed_at, snapshot)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            ON CONFLICT DO NOTHING
+            RETURNING true
+            """,
+            placed.order_id,
+            placed.cart_id,
+            placed.customer_id,
+            placed.currency.value,
+            placed.subtotal.amount,
+            placed.shipping_fee.amount,
+            placed.total.amount,
+            placed.base_subtotal.amount,
+            placed.fx.rate,
+            placed.fx.source,
+            placed.fx.as_of,
+            now,
+            stored_snapshot(placed),
+        )
+        return bool(inserted)
+
+    async def snapshot_for_cart(
+        self, connection: Connection, cart_id: str
+    ) -> dict[str, Any] | None:
+        document = await connection.fetchval(
+            f"SELECT snapshot FROM {self._schema}.orders WHERE cart_id = $1", cart_id
+        )
+        return document if isinstance(document, dict) else None

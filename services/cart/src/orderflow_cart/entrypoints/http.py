@@ -1,0 +1,307 @@
+"""The storefront's read API: carts priced in their currency, and the catalog.
+
+The pool is the runtime's (``request.app.state.resources.pool``); every read runs in one
+read-only, repeatable-read transaction so a cart and the prices it is shown with agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from orderflow_chassis.database import Connection
+from orderflow_contracts.events import FxSnapshot, RejectionReason
+from orderflow_contracts.money import Money
+from orderflow_contracts.primitives import IDENTIFIER_PATTERN
+from pydantic import BaseModel, Field
+
+from orderflow_cart.domain.cart import Cart, CartStatus
+from orderflow_cart.domain.checkout import cart_problems
+from orderflow_cart.domain.pricing import price_cart, unit_price
+from orderflow_cart.handlers import CartDependencies
+
+CartIdPath = Annotated[
+    str,
+    Path(
+        pattern=IDENTIFIER_PATTERN,
+        description="The storefront's cart id: 1-128 letters, digits and `_ . : -`.",
+        examples=["cart-42"],
+    ),
+]
+
+
+class ErrorMessage(BaseModel):
+    detail: str = Field(examples=["no cart 'cart-42': no event for it has reached the service"])
+
+
+class CartLineView(BaseModel):
+    sku: str
+    quantity: int
+    on_sale: bool = Field(description="False when the SKU is not (or no longer) sold.")
+    name: str | None = None
+    unit_price: Money | None = Field(
+        default=None, description="The USD price converted and rounded half-even."
+    )
+    line_total: Money | None = Field(default=None, description="unit_price x quantity")
+
+
+class CartView(BaseModel):
+    """A cart priced in its currency, as the customer would pay for it now.
+
+    Amounts are null when the cart's currency is not sold (see `problems`). Lines not on sale
+    have no price and are left out of the amounts. Once checked out, the amounts are the
+    order's, frozen at checkout.
+    """
+
+    cart_id: str
+    status: CartStatus
+    currency: str = Field(description="The selected currency, or the default (USD).")
+    lines: list[CartLineView]
+    subtotal: Money | None = Field(description="Sum of the line totals.")
+    shipping_fee: Money | None = Field(
+        description="0 when the subtotal valued in USD is above 50.00 (or the cart is empty)."
+    )
+    free_shipping: bool | None
+    free_shipping_missing: Money | None = Field(
+        description="How much more the subtotal needs to ship free (0 once free); null once "
+        "checked out."
+    )
+    total: Money | None = Field(description="subtotal + shipping_fee")
+    subtotal_usd: Money | None = Field(
+        description="The subtotal valued in USD (subtotal / rate, rounded half-even to cents): "
+        "what decides free shipping."
+    )
+    fx: FxSnapshot | None = Field(description="The rate the cart is priced with.")
+    problems: list[RejectionReason] = Field(
+        description="What would make a checkout fail because of the cart itself (contents, "
+        "currency); address and payment are checked at checkout."
+    )
+    order_id: UUID | None = None
+    last_activity_at: datetime | None = None
+    events_waiting: int = Field(
+        description="Events received ahead of a missing predecessor, not yet applied."
+    )
+
+
+class UnappliedEventView(BaseModel):
+    event_id: UUID
+    event_type: str
+    sequence: int | None
+    reason: str = Field(
+        description="cart_checked_out, already_checked_out, stale_sequence or duplicate_sequence"
+    )
+    detail: str
+    recorded_at: datetime
+
+
+class SkippedSequencesView(BaseModel):
+    first_sequence: int
+    last_sequence: int
+    skipped_at: datetime
+
+
+class CartEventsReport(BaseModel):
+    """Cart events that were received but not applied, and sequence numbers given up on."""
+
+    cart_id: str
+    unapplied: list[UnappliedEventView]
+    skipped_sequences: list[SkippedSequencesView]
+
+
+class CatalogItemView(BaseModel):
+    sku: str
+    name: str
+    price: Money
+
+
+class CatalogView(BaseModel):
+    currency: str
+    fx: FxSnapshot
+    products: list[CatalogItemView]
+
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage}}
+
+
+def cart_api_router(deps: CartDependencies) -> APIRouter:
+    router = APIRouter(tags=["carts"])
+
+    async def read_cart(connection: Connection, cart_id: str) -> Cart:
+        cart = await deps.carts.get(connection, cart_id)
+        if cart is None:
+            raise HTTPException(
+                status_code=404,
+                detail=f"no cart {cart_id!r}: no event for it has reached the cart service",
+            )
+        return cart
+
+    @router.get("/carts/{cart_id}", response_model=CartView, responses=_NOT_FOUND)
+    async def get_cart(request: Request, cart_id: CartIdPath) -> CartView:
+        """The cart priced in its currency: lines, subtotal, shipping fee, the amount missing
+        for free shipping, and total."""
+        async with request.app.state.resources.pool.acquire() as connection:
+            await deps.reference_data.ensure_seeded(connection)
+            async with connection.transaction(isolation="repeatable_read", readonly=True):
+                cart = await read_cart(connection, cart_id)
+                waiting = len(await deps.carts.waiting(connection, cart_id))
+                if cart.is_checked_out:
+                    snapshot = await deps.orders.snapshot_for_cart(connection, cart_id)
+                    assert snapshot is not None
+                    return _checked_out_view(cart, snapshot, waiting)
+                return await _open_view(connection, deps, cart, waiting)
+
+    @router.get(
+        "/carts/{cart_id}/unapplied-events", response_model=CartEventsReport, responses=_NOT_FOUND
+    )
+    async def get_unapplied_events(request: Request, cart_id: CartIdPath) -> CartEventsReport:
+        """For ops: events of this cart that were not applied (e.g. edits after checkout) with
+        the reason, and sequence numbers that never arrived and were skipped."""
+        async with request.app.state.resources.pool.acquire() as connection:
+            await read_cart(connection, cart_id)
+            unapplied = await deps.carts.unapplied(connection, cart_id)
+            skipped = await deps.carts.skipped(connection, cart_id)
+        return CartEventsReport(
+            cart_id=cart_id,
+            unapplied=[UnappliedEventView(**vars(item)) for item in unapplied],
+            skipped_sequences=[SkippedSequencesView(**vars(item)) for item in skipped],
+        )
+
+    @router.get(
+        "/catalog",
+        response_model=CatalogView,
+        tags=["catalog"],
+        responses={422: {"model": ErrorMessage}},
+    )
+    async def get_catalog(
+        request: Request,
+        currency: Annotated[
+            str | None,
+            Query(pattern=r"^[A-Z]{3}$", description="Price in this currency (default: USD)."),
+        ] = None,
+    ) -> CatalogView:
+        """The products on sale, priced in a currency the store sells in."""
+        code = currency or deps.rules.default_currency.value
+        async with request.app.state.resources.pool.acquire() as connection:
+            await deps.reference_data.ensure_seeded(connection)
+            async with connection.transaction(isolation="repeatable_read", readonly=True):
+                fx = await deps.current_rate(connection, code)
+                entries = await deps.catalog.entries(connection)
+        if fx is None:
+            sold = ", ".join(sorted(c.value for c in deps.rules.shipping.currencies))
+            raise HTTPException(
+                status_code=422, detail=f"we do not sell in {code}; choose one of {sold}"
+            )
+        return CatalogView(
+            currency=code,
+            fx=fx.snapshot(),
+            products=[
+                CatalogItemView(
+                    sku=entry.product.sku,
+                    name=entry.product.name,
+                    price=unit_price(entry.product, fx),
+                )
+                for entry in entries
+                if entry.on_sale
+            ],
+        )
+
+    return router
+
+
+async def _open_view(
+    connection: Connection, deps: CartDependencies, cart: Cart, waiting: int
+) -> CartView:
+    currency = deps.rules.cart_currency(cart)
+    products = await deps.catalog.on_sale(connection, list(cart.lines))
+    fx = await deps.current_rate(connection, currency)
+    problems = cart_problems(cart, products, fx, deps.rules)
+    common: dict[str, Any] = {
+        "cart_id": cart.cart_id,
+        "status": cart.status,
+        "currency": currency,
+        "problems": problems,
+        "last_activity_at": cart.last_activity_at,
+        "events_waiting": waiting,
+    }
+    if fx is None:
+        return CartView(
+            **common,
+            lines=[
+                CartLineView(
+                    sku=sku,
+                    quantity=quantity,
+                    on_sale=sku in products,
+                    name=products[sku].name if sku in products else None,
+                )
+                for sku, quantity in cart.lines.items()
+            ],
+            subtotal=None,
+            shipping_fee=None,
+            free_shipping=None,
+            free_shipping_missing=None,
+            total=None,
+            subtotal_usd=None,
+            fx=None,
+        )
+    priceable = [(products[sku], qty) for sku, qty in cart.lines.items() if sku in products]
+    priced = price_cart(priceable, fx, deps.rules.shipping)
+    priced_lines = {line.sku: line for line in priced.lines}
+    lines = []
+    for sku, quantity in cart.lines.items():
+        line = priced_lines.get(sku)
+        lines.append(
+            CartLineView(sku=sku, quantity=quantity, on_sale=False)
+            if line is None
+            else CartLineView(
+                sku=sku,
+                quantity=quantity,
+                on_sale=True,
+                name=line.name,
+                unit_price=line.unit_price,
+                line_total=line.line_total,
+            )
+        )
+    return CartView(
+        **common,
+        lines=lines,
+        subtotal=priced.subtotal,
+        shipping_fee=priced.shipping_fee,
+        free_shipping=priced.free_shipping,
+        free_shipping_missing=priced.free_shipping_missing,
+        total=priced.total,
+        subtotal_usd=priced.base_subtotal,
+        fx=fx.snapshot(),
+    )
+
+
+def _checked_out_view(cart: Cart, order: dict[str, Any], waiting: int) -> CartView:
+    shipping_fee = Money.model_validate(order["shipping_fee"])
+    return CartView(
+        cart_id=cart.cart_id,
+        status=cart.status,
+        currency=order["currency"],
+        lines=[
+            CartLineView(
+                sku=line["sku"],
+                quantity=line["quantity"],
+                on_sale=True,
+                name=line["name"],
+                unit_price=Money.model_validate(line["unit_price"]),
+                line_total=Money.model_validate(line["line_total"]),
+            )
+            for line in order["lines"]
+        ],
+        subtotal=Money.model_validate(order["subtotal"]),
+        shipping_fee=shipping_fee,
+        free_shipping=shipping_fee.is_zero,
+        free_shipping_missing=None,
+        total=Money.model_validate(order["total"]),
+        subtotal_usd=Money.model_validate(order["base_subtotal"]),
+        fx=FxSnapshot.model_validate(order["fx"]),
+        problems=[],
+        order_id=cart.order_id,
+        last_activity_at=cart.last_activity_at,
+        events_waiting=waiting,
+    )

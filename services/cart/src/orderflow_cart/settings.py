@@ -1,0 +1,129 @@
+"""Settings of the cart service (environment variables with the ``CART_`` prefix).
+
+The shared ones (database, Kafka, HTTP, consumer, relay) are the chassis's ``ServiceSettings``;
+these are the cart's own rules. Every default is documented in the README.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from orderflow_contracts.money import Currency, Money
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orderflow_cart.domain.checkout import CartLimits, CheckoutRules
+from orderflow_cart.domain.countries import is_iso_country
+from orderflow_cart.domain.pricing import DEFAULT_FLAT_FEES, ShippingPolicy
+
+WORLDWIDE = "*"
+
+
+class CartSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CART_", extra="ignore", case_sensitive=False)
+
+    default_currency: str = Field(
+        default="USD", description="currency of a cart whose customer never selected one"
+    )
+    shipping_fees: str = Field(
+        default=",".join(f"{code}={fee}" for code, fee in DEFAULT_FLAT_FEES.items()),
+        description="flat shipping fee per currency, CODE=amount,...; these are the currencies "
+        "the store sells in (each also needs a rate)",
+    )
+    free_shipping_above_usd: Decimal = Field(
+        default=Decimal("50.00"),
+        gt=0,
+        description="shipping is free when the subtotal valued in USD is above this",
+    )
+    shipping_countries: str = Field(
+        default=WORLDWIDE,
+        description="ISO 3166-1 alpha-2 codes the store ships to, comma-separated; * = worldwide",
+    )
+    max_line_quantity: int = Field(
+        default=20, ge=1, le=10_000, description="units of one SKU an order may hold"
+    )
+    max_lines: int = Field(default=50, ge=1, description="different SKUs an order may hold")
+    sequence_gap_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long a missing storefront sequence number is waited for",
+    )
+    gap_sweep_interval_s: float = Field(default=5.0, gt=0)
+    abandon_after_s: float = Field(
+        default=86_400.0, gt=0, description="idle time after which a cart is reported abandoned"
+    )
+    abandon_sweep_interval_s: float = Field(default=60.0, gt=0)
+    catalog_seed_file: Path | None = Field(
+        default=None, description="catalog loaded when the catalog is empty (default: packaged)"
+    )
+    rates_seed_file: Path | None = Field(
+        default=None, description="rates loaded when there are none (default: packaged)"
+    )
+
+    @field_validator("default_currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        return Currency.of(value.strip().upper()).value
+
+    @field_validator("shipping_fees")
+    @classmethod
+    def _valid_fees(cls, value: str) -> str:
+        parse_fees(value)
+        return value
+
+    @field_validator("shipping_countries")
+    @classmethod
+    def _valid_countries(cls, value: str) -> str:
+        parse_countries(value)
+        return value
+
+    @property
+    def gap_timeout(self) -> timedelta:
+        return timedelta(seconds=self.sequence_gap_timeout_s)
+
+    @property
+    def abandon_after(self) -> timedelta:
+        return timedelta(seconds=self.abandon_after_s)
+
+    def checkout_rules(self) -> CheckoutRules:
+        return CheckoutRules(
+            shipping=ShippingPolicy.from_fees(
+                parse_fees(self.shipping_fees), self.free_shipping_above_usd
+            ),
+            limits=CartLimits(max_line_quantity=self.max_line_quantity, max_lines=self.max_lines),
+            shipping_countries=parse_countries(self.shipping_countries),
+            default_currency=Currency.of(self.default_currency),
+        )
+
+
+def parse_fees(text: str) -> dict[str, str]:
+    """``"USD=4.95,JPY=700"`` -> {"USD": "4.95", "JPY": "700"}; ValueError naming the problem."""
+    fees: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        code, separator, amount = item.partition("=")
+        code, amount = code.strip().upper(), amount.strip()
+        if not separator:
+            raise ValueError(f"{item!r}: expected CODE=amount, e.g. EUR=4.95")
+        try:
+            Money.of(amount, code)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"{item!r}: not an amount of a known currency ({error})") from None
+        fees[code] = amount
+    if not fees:
+        raise ValueError("at least one currency needs a shipping fee")
+    return fees
+
+
+def parse_countries(text: str) -> frozenset[str] | None:
+    """``"*"`` -> None (worldwide); ``"US,CA"`` -> {"US", "CA"}."""
+    if text.strip() == WORLDWIDE:
+        return None
+    codes = frozenset(code.strip().upper() for code in text.split(",") if code.strip())
+    unknown = sorted(code for code in codes if not is_iso_country(code))
+    if unknown or not codes:
+        raise ValueError(
+            f"shipping countries must be ISO 3166-1 alpha-2 codes or *; not {unknown or text!r}"
+        )
+    return codes

@@ -1,0 +1,138 @@
+"""At-least-once, reordered cart events give the cart the storefront meant; malformed ones go
+to the dead-letter topic."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from orderflow_chassis.dead_letters import failure_details
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.events import Event
+
+from services.cart.tests.integration.conftest import RunningCart
+from services.cart.tests.integration.storefront import (
+    ADDRESS,
+    add,
+    checkout,
+    currency,
+    new_cart_id,
+    read_all,
+    remove,
+    set_quantity,
+)
+from tests.support.kafka_tools import eventually, publish_raw
+
+pytestmark = pytest.mark.integration
+
+
+def journey(cart_id: str) -> list[Event]:
+    return [
+        currency(cart_id, "GBP"),
+        add(cart_id, "INS-GEL-M", 2),
+        add(cart_id, "MB-PEANUT"),
+        set_quantity(cart_id, "INS-GEL-M", 1),
+        remove(cart_id, "MB-PEANUT"),
+        add(cart_id, "CS-ANKLE-S", 3),
+    ]
+
+
+def republished(envelope: Envelope) -> Envelope:
+    """The same step published again under a new event id (a storefront retry)."""
+    return Envelope.wrap(
+        envelope.parse_event(),
+        producer=envelope.producer,
+        correlation_id=envelope.correlation_id,
+        sequence=envelope.sequence,
+    )
+
+
+def without_id(view: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in view.items() if k not in ("cart_id", "last_activity_at")}
+
+
+async def test_duplicated_and_reordered_events_give_the_same_cart(
+    cart_service: RunningCart,
+) -> None:
+    storefront = cart_service.storefront
+    in_order_id, shuffled_id = new_cart_id("ordered"), new_cart_id("shuffled")
+    await storefront.send(*journey(in_order_id))
+    e1, e2, e3, e4, e5, e6 = (storefront.envelope(event) for event in journey(shuffled_id))
+    await storefront.publish(e3, e1, e5, republished(e5), e3, e2, e6, e4, republished(e2))
+
+    def settled(view: dict[str, Any]) -> bool:
+        return view["events_waiting"] == 0 and len(view["lines"]) == 2
+
+    ordered = await cart_service.cart_when(in_order_id, settled)
+    shuffled = await cart_service.cart_when(shuffled_id, settled)
+    assert without_id(shuffled) == without_id(ordered)
+    # 19.90 x 0.7890 = 15.7011 -> 15.70; 11.25 x 0.7890 = 8.87625 -> 8.88 (x3 = 26.64)
+    assert [(x["sku"], x["quantity"], x["line_total"]["amount"]) for x in shuffled["lines"]] == [
+        ("INS-GEL-M", 1, "15.70"),
+        ("CS-ANKLE-S", 3, "26.64"),
+    ]
+    assert shuffled["subtotal"] == {"amount": "42.34", "currency": "GBP"}
+    assert shuffled["subtotal_usd"] == {"amount": "53.66", "currency": "USD"}  # 42.34 / 0.789
+    assert shuffled["shipping_fee"] == {"amount": "0.00", "currency": "GBP"}
+
+    report = (await cart_service.http.get(f"/carts/{shuffled_id}/unapplied-events")).json()
+    assert [(r["sequence"], r["reason"]) for r in report["unapplied"]] == [
+        (5, "duplicate_sequence"),  # arrived while the first 5 was waiting for 2 and 4
+        (2, "stale_sequence"),  # arrived after 2 was applied
+    ]
+    assert report["skipped_sequences"] == []
+
+
+async def test_malformed_cart_events_go_to_the_dead_letter_topic(
+    cart_service: RunningCart,
+) -> None:
+    cart_id = new_cart_id("poison")
+    key = cart_id.encode()
+    valid = cart_service.storefront.envelope(add(cart_id, "HC-SIL-PAIR", 2))
+    zero_quantity = json.loads(valid.to_bytes())
+    zero_quantity["data"]["quantity"] = 0
+    bad_sku = json.loads(valid.to_bytes())
+    bad_sku["data"]["sku"] = "lower-case sku"
+    unknown_type = json.loads(valid.to_bytes())
+    unknown_type["event_type"] = "CartTeleported"
+    card_typed = cart_service.storefront.envelope(
+        checkout(cart_id, address={**ADDRESS, "line2": "card 4111 1111 1111 1111"})
+    )
+    topic = cart_service.prefix + "storefront.carts"
+    await publish_raw(
+        cart_service.infrastructure.kafka_bootstrap_servers,
+        topic,
+        [
+            (key, b'{"event_id": "not closed'),
+            (key, json.dumps(zero_quantity).encode()),
+            (key, json.dumps(bad_sku).encode()),
+            (key, json.dumps(unknown_type).encode()),
+            (key, card_typed.to_bytes()),
+            (key, valid.to_bytes()),
+        ],
+    )
+
+    async def letters() -> list[Any]:
+        found = await read_all(cart_service.infrastructure.kafka_bootstrap_servers, f"{topic}.dlq")
+        return [letter for letter in found if letter.key == key]
+
+    dead = await eventually(letters, lambda found: len(found) == 5)
+    details = [failure_details(letter.headers) for letter in dead]
+    assert [d["error_code"] for d in details] == [
+        "malformed_json",
+        "invalid_event_data",
+        "invalid_event_data",
+        "unknown_event_type",
+        "card_data_refused",
+    ]
+    assert "quantity" in details[1]["reason"]
+    assert "sku" in details[2]["reason"]
+    assert {d["service"] for d in details} == {"cart"}
+    assert dead[0].value == b'{"event_id": "not closed'
+    refused = json.loads(dead[4].value)
+    assert refused["data"]["shipping_address"]["line2"] == "card [REDACTED-PAN]"
+    assert b"1111" not in dead[4].value
+    # The partition moved on: the valid event behind them was applied.
+    view = await cart_service.cart_when(cart_id, lambda v: bool(v["lines"]))
+    assert [(line["sku"], line["quantity"]) for line in view["lines"]] == [("HC-SIL-PAIR", 2)]

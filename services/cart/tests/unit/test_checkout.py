@@ -1,0 +1,210 @@
+"""Checkout decisions: every reason at once, or the full order snapshot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from orderflow_cart.domain.cart import Cart
+from orderflow_cart.domain.catalog import Product
+from orderflow_cart.domain.checkout import (
+    Accepted,
+    CartLimits,
+    CheckoutRules,
+    Rejected,
+    decide_checkout,
+    order_id_for,
+    order_placed,
+)
+from orderflow_cart.domain.pricing import ShippingPolicy
+from orderflow_cart.domain.rates import FxRate
+from orderflow_contracts.events import CheckoutRequested, PaymentInput, ShippingAddressInput
+from orderflow_contracts.money import Currency, Money
+
+TOKEN = "tok_visa_approve"
+AS_OF = datetime(2025, 6, 2, 16, 0, tzinfo=UTC)
+RULES = CheckoutRules(
+    shipping=ShippingPolicy.from_fees({"USD": "4.95", "EUR": "4.95", "JPY": "700"}),
+    limits=CartLimits(max_line_quantity=5, max_lines=3),
+)
+PRODUCTS = {
+    "MB-SPIKY-8CM": Product("MB-SPIKY-8CM", "Spiky massage ball 8 cm", Decimal("9.95")),
+    "NS-ADJ-M": Product("NS-ADJ-M", "Adjustable night splint M", Decimal("34.99")),
+}
+EUR = FxRate(Currency.EUR, Decimal("0.9235"), AS_OF, "seed-file")
+ADDRESS = {
+    "recipient_name": "Ada Lovelace",
+    "line1": "12 Example Street",
+    "city": "Berlin",
+    "postal_code": "10115",
+    "country": "DE",
+}
+
+
+def request(
+    cart_id: str = "cart-1",
+    *,
+    address: dict[str, Any] | None = ADDRESS,
+    method: str = "visa",
+    token: str | None = TOKEN,
+) -> CheckoutRequested:
+    return CheckoutRequested(
+        cart_id=cart_id,
+        customer_id="cust-7",
+        email="ada@example.com",
+        shipping_address=None if address is None else ShippingAddressInput(**address),
+        payment=PaymentInput.model_validate(
+            {
+                "method": method,
+                "provider_token": token,
+                "card": {"brand": "visa", "last4": "4242", "expiry_month": 12, "expiry_year": 2030},
+            }
+        ),
+    )
+
+
+def cart(lines: dict[str, int], currency: str | None = "EUR") -> Cart:
+    return Cart(cart_id="cart-1", currency=currency, lines=dict(lines))
+
+
+def codes(decision: Accepted | Rejected) -> list[tuple[str, str | None]]:
+    assert isinstance(decision, Rejected)
+    return [(reason.code, reason.sku) for reason in decision.reasons]
+
+
+def test_an_accepted_checkout_becomes_a_full_order_snapshot() -> None:
+    the_cart = cart({"MB-SPIKY-8CM": 2, "NS-ADJ-M": 1})
+    the_request = request()
+    decision = decide_checkout(the_cart, the_request, PRODUCTS, EUR, RULES)
+    assert isinstance(decision, Accepted)
+    placed = order_placed(the_cart, the_request, decision)
+
+    assert placed.order_id == order_id_for("cart-1")
+    assert placed.currency is Currency.EUR
+    assert [(x.sku, x.quantity, x.unit_price, x.line_total) for x in placed.lines] == [
+        ("MB-SPIKY-8CM", 2, Money.of("9.19", "EUR"), Money.of("18.38", "EUR")),
+        ("NS-ADJ-M", 1, Money.of("32.31", "EUR"), Money.of("32.31", "EUR")),
+    ]
+    assert placed.subtotal == Money.of("50.69", "EUR")
+    assert placed.base_subtotal == Money.of("54.89", "USD")
+    assert placed.shipping_fee == Money.of("0.00", "EUR")
+    assert placed.total == Money.of("50.69", "EUR")
+    assert (placed.fx.base_currency, placed.fx.quote_currency) == (Currency.USD, Currency.EUR)
+    assert (placed.fx.rate, placed.fx.as_of, placed.fx.source) == (
+        Decimal("0.9235"),
+        AS_OF,
+        "seed-file",
+    )
+    assert placed.ship_to.model_dump() == {**ADDRESS, "line2": None, "region": None}
+    assert placed.payment.method == "visa"
+    assert placed.payment.provider_token == "tok_visa_approve"
+    assert placed.payment.card is not None
+    assert placed.payment.card.last4 == "4242"
+
+
+def test_every_reason_is_reported_at_once() -> None:
+    the_cart = cart({"MB-SPIKY-8CM": 6, "XX-GONE": 1, "NS-ADJ-M": 1, "HC-SIL-PAIR": 1}, "XYZ")
+    decision = decide_checkout(
+        the_cart,
+        request(address={**ADDRESS, "line1": "  ", "country": "Germany"}, token=None),
+        PRODUCTS,
+        None,
+        RULES,
+    )
+    assert codes(decision) == [
+        ("quantity_out_of_bounds", "MB-SPIKY-8CM"),
+        ("unknown_sku", "XX-GONE"),
+        ("unknown_sku", "HC-SIL-PAIR"),
+        ("quantity_out_of_bounds", None),  # four different products, at most three
+        ("unsupported_currency", None),
+        ("invalid_shipping_address", None),
+        ("invalid_country", None),
+        ("missing_payment_token", None),
+    ]
+
+
+def test_an_empty_cart_without_address_and_with_an_unknown_method() -> None:
+    decision = decide_checkout(cart({}), request(address=None, method="amex"), {}, EUR, RULES)
+    assert codes(decision) == [
+        ("empty_cart", None),
+        ("missing_shipping_address", None),
+        ("unsupported_payment_method", None),
+    ]
+
+
+def test_a_country_the_store_does_not_ship_to() -> None:
+    rules = CheckoutRules(shipping=RULES.shipping, shipping_countries=frozenset({"US", "DE"}))
+    decision = decide_checkout(
+        cart({"NS-ADJ-M": 1}), request(address={**ADDRESS, "country": "FR"}), PRODUCTS, EUR, rules
+    )
+    assert codes(decision) == [("country_not_shipped_to", None)]
+    assert isinstance(decision, Rejected)
+    assert decision.reasons[0].message == "we do not ship to FR"
+
+
+def test_worldwide_by_default_and_country_codes_are_normalised() -> None:
+    decision = decide_checkout(
+        cart({"NS-ADJ-M": 1}), request(address={**ADDRESS, "country": " fj "}), PRODUCTS, EUR, RULES
+    )
+    assert isinstance(decision, Accepted)
+    assert decision.ship_to.country == "FJ"
+
+
+def test_a_currency_with_a_fee_but_no_rate_is_unsupported() -> None:
+    decision = decide_checkout(cart({"NS-ADJ-M": 1}, "JPY"), request(), PRODUCTS, None, RULES)
+    assert codes(decision) == [("unsupported_currency", None)]
+    assert isinstance(decision, Rejected)
+    assert decision.reasons[0].message == "we do not sell in JPY; choose one of EUR, JPY, USD"
+
+
+def test_a_cart_without_a_selected_currency_is_priced_in_the_default_currency() -> None:
+    assert RULES.cart_currency(cart({}, None)) == "USD"
+
+
+def test_paypal_needs_a_token_too_and_keeps_no_card_summary() -> None:
+    missing = decide_checkout(
+        cart({"NS-ADJ-M": 1}), request(method="paypal", token=None), PRODUCTS, EUR, RULES
+    )
+    assert codes(missing) == [("missing_payment_token", None)]
+    accepted = decide_checkout(
+        cart({"NS-ADJ-M": 1}), request(method="PayPal", token="pp_ref_1"), PRODUCTS, EUR, RULES
+    )
+    assert isinstance(accepted, Accepted)
+    assert (accepted.payment.method, accepted.payment.card) == ("paypal", None)
+
+
+def test_address_fields_are_trimmed_and_blank_optional_ones_dropped() -> None:
+    decision = decide_checkout(
+        cart({"NS-ADJ-M": 1}),
+        request(address={**ADDRESS, "city": " Berlin ", "line2": "   ", "postal_code": ""}),
+        PRODUCTS,
+        EUR,
+        RULES,
+    )
+    assert isinstance(decision, Accepted)
+    assert (decision.ship_to.city, decision.ship_to.line2, decision.ship_to.postal_code) == (
+        "Berlin",
+        None,
+        None,
+    )
+
+
+def test_a_too_long_postal_code_and_missing_fields_are_named() -> None:
+    decision = decide_checkout(
+        cart({"NS-ADJ-M": 1}),
+        request(address={"postal_code": "1" * 21, "country": "DE"}),
+        PRODUCTS,
+        EUR,
+        RULES,
+    )
+    assert isinstance(decision, Rejected)
+    assert [(r.code, r.message) for r in decision.reasons] == [
+        ("invalid_shipping_address", "the shipping address lacks: recipient_name, line1, city"),
+        ("invalid_shipping_address", "the postal code is longer than 20 characters"),
+    ]
+
+
+def test_the_order_id_is_derived_from_the_cart_id() -> None:
+    assert order_id_for("cart-1") == order_id_for("cart-1")
+    assert order_id_for("cart-1") != order_id_for("cart-2")
