@@ -6,18 +6,19 @@ that other runs share, and its consumer groups start from an empty history.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from orderflow_chassis.runtime import RuntimeHooks, ServiceDefinition, ServiceRuntime
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_contracts.envelope import Envelope
 from orderflow_localinfra.discovery import Infrastructure
 
-from tests.support.kafka_tools import publish_raw, read_topic
+from tests.support.kafka_tools import eventually, publish_raw, read_topic
 
 
 def unique_prefix(label: str) -> str:
@@ -81,3 +82,43 @@ async def read_envelopes(
         timeout_s=timeout_s,
     )
     return [Envelope.from_bytes(record.value) for record in records]
+
+
+async def caught_up(runtime: ServiceRuntime, *, timeout_s: float = 30.0) -> None:
+    """Wait until every consumer of ``runtime`` applied everything on its topics so far.
+
+    Compares Kafka's end offsets with the consumer positions the chassis commits with the
+    effects: afterwards, "nothing more happened" is a fact, not a guess.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=runtime.settings.kafka_bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        targets: dict[tuple[str, str, int], int] = {}
+        for event_consumer in runtime.consumers:
+            for topic in event_consumer.subscription.topics:
+                name = runtime.settings.topic(topic)
+                # Metadata of every topic is loaded when the client starts.
+                numbers = sorted(consumer.partitions_for_topic(name) or ())
+                partitions = [TopicPartition(name, number) for number in numbers]
+                if not partitions:
+                    continue
+                for tp, end in (await consumer.end_offsets(partitions)).items():
+                    if end:
+                        targets[(event_consumer.group_id, tp.topic, tp.partition)] = end
+    finally:
+        await asyncio.sleep(0)  # aiokafka#647
+        await consumer.stop()
+
+    async def positions() -> dict[tuple[str, str, int], int]:
+        rows = await runtime.pool.fetch(
+            "SELECT consumer, topic, kafka_partition, next_offset FROM consumer_positions"
+        )
+        return {(r["consumer"], r["topic"], r["kafka_partition"]): r["next_offset"] for r in rows}
+
+    def done(found: dict[tuple[str, str, int], int]) -> bool:
+        return all(found.get(key, 0) >= end for key, end in targets.items())
+
+    final = await eventually(positions, done, timeout_s=timeout_s)
+    assert done(final), f"consumers still behind: {targets} vs {final}"

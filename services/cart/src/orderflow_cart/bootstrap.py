@@ -31,6 +31,7 @@ from orderflow_cart.handlers import (
     release_overdue_gaps,
     report_abandoned_carts,
 )
+from orderflow_cart.order_lifecycle import SAGA_FAILURES, cancel_failed_order
 from orderflow_cart.settings import CartSettings
 
 SERVICE_NAME = "cart"
@@ -75,6 +76,7 @@ def build_definition(
     cart_settings = cart_settings if cart_settings is not None else CartSettings()
     deps = build_dependencies(settings, cart_settings, clock or SystemClock())
     receive: Handler = partial(receive_cart_event, deps=deps)
+    cancel_on_failure: Handler = partial(cancel_failed_order, orders=deps.orders)
     handlers: dict[type[Event], Handler] = {event: receive for event in STOREFRONT_CART_EVENTS}
 
     async def seed_reference_data(resources: RuntimeResources) -> None:
@@ -101,6 +103,11 @@ def build_definition(
                 topics=[topics.STOREFRONT_CARTS],
                 handlers=handlers,
                 inspect_payload=refuse_card_data,
+            ),
+            Subscription(
+                name="order-outcomes",
+                topics=[topics.PAYMENTS, topics.FULFILLMENT],
+                handlers=dict.fromkeys(SAGA_FAILURES, cancel_on_failure),
             ),
         ],
         routers=[cart_api_router(deps)],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from orderflow_chassis.database import Connection
 from orderflow_chassis.settings import validate_identifier
@@ -49,6 +50,22 @@ class OrderRepository:
             stored_snapshot(placed),
         )
         return bool(inserted)
+
+    async def cancel(
+        self, connection: Connection, order_id: UUID, reason: str, at: datetime
+    ) -> bool:
+        """Mark the order cancelled; False if it is unknown here or already cancelled."""
+        cancelled = await connection.fetchval(
+            f"""
+            UPDATE {self._schema}.orders SET cancelled_at = $3, cancel_reason = $2
+            WHERE order_id = $1 AND cancelled_at IS NULL
+            RETURNING true
+            """,
+            order_id,
+            reason,
+            at,
+        )
+        return bool(cancelled)
 
     async def snapshot_for_cart(
         self, connection: Connection, cart_id: str

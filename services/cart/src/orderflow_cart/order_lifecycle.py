@@ -1,0 +1,74 @@
+"""The order's lifecycle, as far as the cart service (its owner) announces it.
+
+The saga is choreographed: payment voids and fulfillment releases stock on their own when they
+see the other side fail. The cart service, which placed the order, turns each such failure
+into one ``OrderCancelled`` with the reason, so the storefront, returns and ops learn the
+order's fate from the ``orders`` topic, and any side that has not compensated yet (an
+authorisation still held, a reservation still open) does so on ``OrderCancelled``.
+
+An order is cancelled at most once (a guarded update); later failures of the same order, or
+the same failure delivered again, change nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import structlog
+from orderflow_chassis.consumer import HandlerContext
+from orderflow_contracts.events import (
+    OrderCancelled,
+    PaymentDeclined,
+    PaymentVoided,
+    ReservationReleased,
+    StockUnavailable,
+)
+from orderflow_contracts.events.fulfillment import ReservationReleaseReason
+from orderflow_contracts.events.orders import OrderCancellationReason
+from orderflow_contracts.events.payments import PaymentVoidReason
+
+from orderflow_cart.adapters.orders import OrderRepository
+
+log = structlog.get_logger(__name__)
+
+SagaFailure = PaymentDeclined | StockUnavailable | PaymentVoided | ReservationReleased
+SAGA_FAILURES: Final = (PaymentDeclined, StockUnavailable, PaymentVoided, ReservationReleased)
+
+
+def cancellation_for(event: SagaFailure) -> tuple[OrderCancellationReason, str] | None:
+    """Why this event cancels its order, or None when it does not (a void or a release that
+    itself follows a cancellation, for instance)."""
+    match event:
+        case PaymentDeclined():
+            return OrderCancellationReason.PAYMENT_DECLINED, f"payment declined: {event.message}"
+        case StockUnavailable():
+            skus = ", ".join(line.sku for line in event.short_lines)
+            return OrderCancellationReason.STOCK_UNAVAILABLE, f"out of stock: {skus}"
+        case PaymentVoided() if event.reason == PaymentVoidReason.AUTHORIZATION_EXPIRED:
+            return (
+                OrderCancellationReason.AUTHORIZATION_EXPIRED,
+                "the payment authorisation expired before the order could be captured",
+            )
+        case ReservationReleased() if event.reason == ReservationReleaseReason.EXPIRED:
+            return (
+                OrderCancellationReason.RESERVATION_EXPIRED,
+                "no payment outcome arrived before the stock reservation expired",
+            )
+    return None
+
+
+async def cancel_failed_order(
+    event: SagaFailure, context: HandlerContext, *, orders: OrderRepository
+) -> None:
+    """One ``OrderCancelled`` per failed order, with the first failure's reason."""
+    decided = cancellation_for(event)
+    if decided is None:
+        return
+    reason, message = decided
+    cancelled = await orders.cancel(
+        context.connection, event.order_id, reason.value, context.envelope.occurred_at
+    )
+    if not cancelled:
+        log.info("order.cancel_skipped", order_id=str(event.order_id), reason=reason.value)
+        return
+    await context.emit(OrderCancelled(order_id=event.order_id, reason=reason, message=message))
