@@ -1,0 +1,1 @@
+"""Side effects: SQL repositories, the ledger store, payment provider adapters."""

@@ -1,0 +1,132 @@
+"""Card processor adapter (Visa, Mastercard) for a PaymentIntents-style REST API.
+
+Modelled on the widely used PaymentIntents shape (Stripe's API and its clones): the storefront
+tokenises the card with the processor's JavaScript, so only a payment-method token reaches us.
+
+| port | HTTP call |
+|---|---|
+| authorise | `POST /v1/payment_intents` (`payment_method=<token>`, `confirm=true`, |
+|           | `capture_method=manual`) → `pi_…` in status `requires_capture` |
+| capture | `POST /v1/payment_intents/{pi}/capture` (`amount_to_capture`) |
+| void | `POST /v1/payment_intents/{pi}/cancel` |
+| refund | `POST /v1/refunds` (`payment_intent`, `amount`) → `re_…` |
+
+Every call sends `Idempotency-Key: <our key>`; a declined card answers 402 with
+`error.decline_code`. Credentials: `PAYMENT_CARD_PROCESSOR_API_KEY` (Bearer).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from orderflow_contracts.events.payments import PaymentDeclineCode
+
+from orderflow_payment.adapters.provider_http import rejected, send, snake_case
+from orderflow_payment.domain.providers import (
+    Authorise,
+    Capture,
+    ProviderResult,
+    Refund,
+    Void,
+)
+
+_DECLINE_CODES = {
+    "insufficient_funds": PaymentDeclineCode.INSUFFICIENT_FUNDS,
+    "do_not_honor": PaymentDeclineCode.DO_NOT_HONOUR,
+    "generic_decline": PaymentDeclineCode.DO_NOT_HONOUR,
+    "expired_card": PaymentDeclineCode.EXPIRED_CARD,
+    "fraudulent": PaymentDeclineCode.FRAUD_SUSPECTED,
+    "stolen_card": PaymentDeclineCode.FRAUD_SUSPECTED,
+    "lost_card": PaymentDeclineCode.FRAUD_SUSPECTED,
+}
+
+
+class CardProcessorProvider:
+    def __init__(self, client: httpx.AsyncClient, *, api_key: str) -> None:
+        self._client = client
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+
+    @property
+    def name(self) -> str:
+        return "card-processor"
+
+    async def _post(self, path: str, key: str, data: dict[str, Any]) -> httpx.Response:
+        return await send(
+            self._client,
+            "POST",
+            path,
+            data=data,
+            headers={**self._headers, "Idempotency-Key": key},
+        )
+
+    def _declined(self, response: httpx.Response) -> ProviderResult:
+        error = response.json().get("error", {})
+        raw = error.get("decline_code") or error.get("code") or "declined"
+        code = _DECLINE_CODES.get(raw, snake_case(raw))
+        message = error.get("message") or "The card was declined."
+        return ProviderResult.decline(str(code), message, error.get("payment_intent", {}).get("id"))
+
+    async def authorise(self, request: Authorise) -> ProviderResult:
+        response = await self._post(
+            "/v1/payment_intents",
+            request.idempotency_key,
+            {
+                "amount": request.amount.minor_units,
+                "currency": request.amount.currency.value.lower(),
+                "payment_method": request.token,
+                "confirm": "true",
+                "capture_method": "manual",
+                "metadata[order_id]": str(request.order_id),
+            },
+        )
+        if response.status_code == 402:
+            return self._declined(response)
+        if response.status_code != 200:
+            raise rejected(response, "authorisation")
+        body = response.json()
+        if body.get("status") != "requires_capture":
+            return ProviderResult.decline(
+                PaymentDeclineCode.DO_NOT_HONOUR, f"payment is {body.get('status')}", body["id"]
+            )
+        return ProviderResult.approve(body["id"])
+
+    async def capture(self, request: Capture) -> ProviderResult:
+        response = await self._post(
+            f"/v1/payment_intents/{request.authorisation_reference}/capture",
+            request.idempotency_key,
+            {"amount_to_capture": request.amount.minor_units},
+        )
+        if response.status_code != 200:
+            raise rejected(response, "capture")
+        return ProviderResult.approve(response.json()["id"])
+
+    async def void(self, request: Void) -> ProviderResult:
+        response = await self._post(
+            f"/v1/payment_intents/{request.authorisation_reference}/cancel",
+            request.idempotency_key,
+            {},
+        )
+        if response.status_code != 200:
+            raise rejected(response, "void")
+        return ProviderResult.approve(response.json()["id"])
+
+    async def refund(self, request: Refund) -> ProviderResult:
+        response = await self._post(
+            "/v1/refunds",
+            request.idempotency_key,
+            {"payment_intent": request.capture_reference, "amount": request.amount.minor_units},
+        )
+        if response.status_code in (400, 402):
+            error = response.json().get("error", {})
+            return ProviderResult.decline(
+                "provider_refused", error.get("message") or "The processor refused the refund."
+            )
+        if response.status_code != 200:
+            raise rejected(response, "refund")
+        body = response.json()
+        if body.get("status") == "failed":
+            return ProviderResult.decline(
+                "provider_refused", "The processor could not refund.", body["id"]
+            )
+        return ProviderResult.approve(body["id"])

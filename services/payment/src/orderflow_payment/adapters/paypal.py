@@ -1,0 +1,164 @@
+"""PayPal adapter for the REST Orders v2 / Payments v2 APIs.
+
+The storefront creates and the buyer approves a PayPal order with `intent=AUTHORIZE` and the
+order total; the PayPal order id is the payment token that reaches us in `OrderPlaced`.
+
+| port | HTTP call |
+|---|---|
+| authorise | `POST /v2/checkout/orders/{token}/authorize` → authorization id |
+| capture | `POST /v2/payments/authorizations/{id}/capture` (`amount`) → capture id |
+| void | `POST /v2/payments/authorizations/{id}/void` |
+| refund | `POST /v2/payments/captures/{id}/refund` (`amount`) → refund id |
+
+Every call sends `PayPal-Request-Id: <our key>` (PayPal's idempotency header) and a bearer token
+from `POST /v1/oauth2/token` (client credentials `PAYMENT_PAYPAL_CLIENT_ID` /
+`PAYMENT_PAYPAL_CLIENT_SECRET`), cached until shortly before it expires.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+from orderflow_contracts.events.payments import PaymentDeclineCode
+from orderflow_contracts.money import Money
+
+from orderflow_payment.adapters.provider_http import rejected, send, snake_case
+from orderflow_payment.domain.providers import (
+    Authorise,
+    Capture,
+    ProviderResult,
+    Refund,
+    Void,
+)
+
+_DECLINE_ISSUES = {
+    "INSTRUMENT_DECLINED": PaymentDeclineCode.DO_NOT_HONOUR,
+    "PAYER_CANNOT_PAY": PaymentDeclineCode.DO_NOT_HONOUR,
+    "TRANSACTION_REFUSED": PaymentDeclineCode.DO_NOT_HONOUR,
+    "CARD_EXPIRED": PaymentDeclineCode.EXPIRED_CARD,
+    "INSUFFICIENT_FUNDS": PaymentDeclineCode.INSUFFICIENT_FUNDS,
+    "ORDER_NOT_APPROVED": PaymentDeclineCode.INVALID_TOKEN,
+    "INVALID_RESOURCE_ID": PaymentDeclineCode.INVALID_TOKEN,
+}
+
+
+def _amount(money: Money) -> dict[str, str]:
+    return {"value": format(money.amount, "f"), "currency_code": money.currency.value}
+
+
+class PayPalProvider:
+    def __init__(self, client: httpx.AsyncClient, *, client_id: str, client_secret: str) -> None:
+        self._client = client
+        self._credentials = (client_id, client_secret)
+        self._token: str | None = None
+        self._token_expires = 0.0
+
+    @property
+    def name(self) -> str:
+        return "paypal"
+
+    async def _bearer(self) -> str:
+        if self._token is None or time.monotonic() >= self._token_expires:
+            response = await send(
+                self._client,
+                "POST",
+                "/v1/oauth2/token",
+                data={"grant_type": "client_credentials"},
+                auth=self._credentials,
+            )
+            if response.status_code != 200:
+                raise rejected(response, "authentication")
+            body = response.json()
+            self._token = str(body["access_token"])
+            self._token_expires = time.monotonic() + float(body.get("expires_in", 300)) - 60
+        return self._token
+
+    async def _post(self, path: str, key: str, body: dict[str, Any] | None) -> httpx.Response:
+        headers = {
+            "Authorization": f"Bearer {await self._bearer()}",
+            "PayPal-Request-Id": key,
+            "Prefer": "return=representation",
+        }
+        return await send(self._client, "POST", path, json=body or {}, headers=headers)
+
+    @staticmethod
+    def _issue(response: httpx.Response) -> tuple[str, str]:
+        body = response.json()
+        details = body.get("details") or [{}]
+        issue = str(details[0].get("issue") or body.get("name") or "DECLINED")
+        message = str(details[0].get("description") or body.get("message") or "Declined.")
+        return issue, message
+
+    async def authorise(self, request: Authorise) -> ProviderResult:
+        response = await self._post(
+            f"/v2/checkout/orders/{request.token}/authorize", request.idempotency_key, None
+        )
+        if response.status_code in (404, 422):
+            issue, message = self._issue(response)
+            return ProviderResult.decline(
+                str(_DECLINE_ISSUES.get(issue, snake_case(issue))), message
+            )
+        if response.status_code not in (200, 201):
+            raise rejected(response, "authorisation")
+        unit = response.json()["purchase_units"][0]
+        authorization = unit["payments"]["authorizations"][0]
+        if authorization["amount"] != _amount(request.amount):
+            # The buyer approved another amount than the order's total: release it at once.
+            await self.void(
+                Void(
+                    f"{request.idempotency_key}:amount-mismatch",
+                    request.order_id,
+                    authorization["id"],
+                    request.amount,
+                )
+            )
+            return ProviderResult.decline(
+                "amount_mismatch", "PayPal order amount differs from the order total."
+            )
+        if authorization.get("status") not in ("CREATED", "PENDING"):
+            return ProviderResult.decline(
+                PaymentDeclineCode.DO_NOT_HONOUR,
+                f"authorization is {authorization.get('status')}",
+                authorization["id"],
+            )
+        return ProviderResult.approve(authorization["id"])
+
+    async def capture(self, request: Capture) -> ProviderResult:
+        response = await self._post(
+            f"/v2/payments/authorizations/{request.authorisation_reference}/capture",
+            request.idempotency_key,
+            {"amount": _amount(request.amount), "final_capture": True},
+        )
+        if response.status_code not in (200, 201):
+            raise rejected(response, "capture")
+        return ProviderResult.approve(response.json()["id"])
+
+    async def void(self, request: Void) -> ProviderResult:
+        response = await self._post(
+            f"/v2/payments/authorizations/{request.authorisation_reference}/void",
+            request.idempotency_key,
+            None,
+        )
+        if response.status_code not in (200, 204):
+            raise rejected(response, "void")
+        return ProviderResult.approve(request.authorisation_reference)
+
+    async def refund(self, request: Refund) -> ProviderResult:
+        response = await self._post(
+            f"/v2/payments/captures/{request.capture_reference}/refund",
+            request.idempotency_key,
+            {"amount": _amount(request.amount)},
+        )
+        if response.status_code == 422:
+            _, message = self._issue(response)
+            return ProviderResult.decline("provider_refused", message)
+        if response.status_code not in (200, 201):
+            raise rejected(response, "refund")
+        body = response.json()
+        if body.get("status") in ("CANCELLED", "FAILED"):
+            return ProviderResult.decline(
+                "provider_refused", "PayPal could not refund.", body["id"]
+            )
+        return ProviderResult.approve(body["id"])

@@ -1,0 +1,58 @@
+"""Which provider serves which payment method, chosen by settings (sandbox by default)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+
+from orderflow_payment.adapters.card_processor import CardProcessorProvider
+from orderflow_payment.adapters.paypal import PayPalProvider
+from orderflow_payment.adapters.sandbox import SandboxProvider
+from orderflow_payment.domain.providers import PaymentProvider
+from orderflow_payment.settings import PaymentSettings
+
+
+class UnknownProvider(LookupError):
+    pass
+
+
+class ProviderRegistry:
+    """Routes a method to its provider; later operations go to the provider that authorised."""
+
+    def __init__(self, by_method: Mapping[str, PaymentProvider]) -> None:
+        self._by_method = dict(by_method)
+        self._by_name = {provider.name: provider for provider in by_method.values()}
+
+    def for_method(self, method: str) -> PaymentProvider:
+        try:
+            return self._by_method[method]
+        except KeyError:
+            raise UnknownProvider(f"no provider for payment method {method!r}") from None
+
+    def named(self, name: str) -> PaymentProvider:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownProvider(f"provider {name!r} is not configured") from None
+
+
+def build_registry(
+    settings: PaymentSettings, *, database_url: str, schema: str
+) -> ProviderRegistry:
+    sandbox = SandboxProvider(database_url, schema=schema, latency_ms=settings.sandbox_latency_ms)
+    timeout = httpx.Timeout(settings.provider_timeout_s)
+    card: PaymentProvider = sandbox
+    paypal: PaymentProvider = sandbox
+    if settings.card_provider == "card-processor":
+        card = CardProcessorProvider(
+            httpx.AsyncClient(base_url=settings.card_processor_base_url, timeout=timeout),
+            api_key=settings.card_processor_api_key.get_secret_value(),
+        )
+    if settings.paypal_provider == "paypal":
+        paypal = PayPalProvider(
+            httpx.AsyncClient(base_url=settings.paypal_base_url, timeout=timeout),
+            client_id=settings.paypal_client_id,
+            client_secret=settings.paypal_client_secret.get_secret_value(),
+        )
+    return ProviderRegistry({"visa": card, "mastercard": card, "paypal": paypal})

@@ -1,0 +1,394 @@
+"""The SANDBOX payment provider: behaves like a real one, deterministically, by test token.
+
+It is the default in development and tests (real provider APIs cannot be reached from here).
+Like a real provider it
+
+* answers by token: approve, decline with a reason, flag fraud, fail transiently (a 503 before
+  doing anything, or a timeout *after* doing the work, as real timeouts do), refuse refunds;
+* is idempotent: a repeated idempotency key returns the original answer and moves nothing;
+* refuses impossible requests (capturing a voided authorisation, refunding more than captured);
+* keeps its own record of every request and every operation, in the ``sandbox_*`` tables,
+  written on its OWN database connections and committed independently of the payment
+  service's transactions (as a remote provider's record would be), so that reconciliation
+  compares the service against an independent source.
+
+Test tokens (the part after ``tok_<method>_``; see the README for the table):
+``approve`` (or anything unlisted), ``decline_insufficient_funds``, ``decline_do_not_honour``,
+``decline_expired_card``, ``fraud``, ``timeout_N``, ``5xx_N``, ``unavailable``,
+``refund_refused``, ``invalid``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+from orderflow_chassis.database import Connection, connect
+from orderflow_chassis.settings import validate_identifier
+from orderflow_contracts.events.payments import PaymentDeclineCode
+from orderflow_contracts.money import Money
+
+from orderflow_payment.domain.providers import (
+    Authorise,
+    Capture,
+    ProviderRejected,
+    ProviderResult,
+    ProviderUnavailable,
+    Refund,
+    Void,
+)
+from orderflow_payment.domain.tokens import mask_token
+
+log = structlog.get_logger(__name__)
+
+SANDBOX = "sandbox"
+
+_BEHAVIOURS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?:^|_)decline_(insufficient_funds|do_not_honour|expired_card)$"), "decline_"),
+    (re.compile(r"(?:^|_)(fraud)$"), ""),
+    (re.compile(r"(?:^|_)timeout_([1-9])$"), "timeout_"),
+    (re.compile(r"(?:^|_)5xx_([1-9])$"), "5xx_"),
+    (re.compile(r"(?:^|_)(unavailable)$"), ""),
+    (re.compile(r"(?:^|_)(refund_refused)$"), ""),
+    (re.compile(r"(?:^|_)(invalid)$"), ""),
+)
+
+DECLINES: dict[str, tuple[str, str]] = {
+    "decline_insufficient_funds": (
+        PaymentDeclineCode.INSUFFICIENT_FUNDS,
+        "The card has insufficient funds.",
+    ),
+    "decline_do_not_honour": (PaymentDeclineCode.DO_NOT_HONOUR, "The issuer declined the card."),
+    "decline_expired_card": (PaymentDeclineCode.EXPIRED_CARD, "The card has expired."),
+    "fraud": (PaymentDeclineCode.FRAUD_SUSPECTED, "The payment was flagged as likely fraud."),
+    "invalid": (PaymentDeclineCode.INVALID_TOKEN, "The payment token is not valid."),
+}
+
+
+_MESSAGES: dict[str, str] = {
+    **{str(code): message for code, message in DECLINES.values()},
+    "provider_refused": "The provider refused the refund.",
+    "exceeds_captured": "The refund exceeds the captured amount.",
+}
+
+
+def behaviour_of(token: str) -> str:
+    """The sandbox behaviour a test token asks for; ``approve`` when none is recognised."""
+    for pattern, prefix in _BEHAVIOURS:
+        match = pattern.search(token)
+        if match:
+            return prefix + match.group(1)
+    return "approve"
+
+
+def failing_attempts(behaviour: str) -> tuple[str, int]:
+    """(``timeout``/``unavailable``/``""``, how many first attempts of each operation fail)."""
+    if behaviour.startswith("timeout_"):
+        return "timeout", int(behaviour.removeprefix("timeout_"))
+    if behaviour.startswith("5xx_"):
+        return "unavailable", int(behaviour.removeprefix("5xx_"))
+    if behaviour == "unavailable":
+        return "unavailable", 10**9
+    return "", 0
+
+
+_PREFIXES = {"authorise": "auth", "capture": "cap", "void": "void", "refund": "rfd"}
+
+
+def sandbox_reference(operation: str, idempotency_key: str) -> str:
+    """Deterministic per key; base32 letters so it can never look like a card number."""
+    digest = hashlib.sha256(idempotency_key.encode()).digest()
+    return f"sbx_{_PREFIXES[operation]}_{base64.b32encode(digest).decode()[:20].lower()}"
+
+
+@dataclass(frozen=True)
+class _Parent:
+    reference: str
+    operation: str
+    outcome: str
+    behaviour: str
+    amount_minor: int
+    currency: str
+    method: str
+
+
+Perform = Callable[[Connection, str], Awaitable[ProviderResult]]
+
+
+class SandboxProvider:
+    """A provider that lives in the payment schema's ``sandbox_*`` tables."""
+
+    def __init__(self, database_url: str, *, schema: str, latency_ms: int = 0) -> None:
+        self._dsn = database_url
+        self._schema = validate_identifier(schema)
+        self._latency_s = latency_ms / 1000
+
+    @property
+    def name(self) -> str:
+        return SANDBOX
+
+    # ------------------------------------------------------------------ the port
+
+    async def authorise(self, request: Authorise) -> ProviderResult:
+        behaviour = behaviour_of(request.token)
+
+        async def perform(connection: Connection, _: str) -> ProviderResult:
+            decline = DECLINES.get(behaviour)
+            reference = sandbox_reference("authorise", request.idempotency_key)
+            await self._insert_operation(
+                connection,
+                reference=reference,
+                request_key=request.idempotency_key,
+                operation="authorise",
+                parent=None,
+                order=str(request.order_id),
+                method=request.method,
+                behaviour=behaviour,
+                token_masked=mask_token(request.token),
+                amount=request.amount,
+                decline_code=decline[0] if decline else None,
+            )
+            if decline:
+                return ProviderResult.decline(decline[0], decline[1], reference)
+            return ProviderResult.approve(reference)
+
+        return await self._call("authorise", request.idempotency_key, lambda _: behaviour, perform)
+
+    async def capture(self, request: Capture) -> ProviderResult:
+        return await self._child_operation(
+            "capture",
+            request.idempotency_key,
+            request.authorisation_reference,
+            str(request.order_id),
+            request.amount,
+        )
+
+    async def void(self, request: Void) -> ProviderResult:
+        return await self._child_operation(
+            "void",
+            request.idempotency_key,
+            request.authorisation_reference,
+            str(request.order_id),
+            request.amount,
+        )
+
+    async def refund(self, request: Refund) -> ProviderResult:
+        return await self._child_operation(
+            "refund",
+            request.idempotency_key,
+            request.capture_reference,
+            str(request.order_id),
+            request.amount,
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    async def _child_operation(
+        self, operation: str, key: str, parent_reference: str, order: str, amount: Money
+    ) -> ProviderResult:
+        parent_holder: list[_Parent] = []
+
+        async def behaviour(connection: Connection) -> str:
+            parent = await self._parent(connection, parent_reference)
+            parent_holder.append(parent)
+            return parent.behaviour
+
+        async def perform(connection: Connection, behaviour: str) -> ProviderResult:
+            parent = parent_holder[0]
+            await self._check_child(connection, operation, parent, amount)
+            reference = sandbox_reference(operation, key)
+            decline: tuple[str, str] | None = None
+            if operation == "refund":
+                refunded = await connection.fetchval(
+                    f"""
+                    SELECT coalesce(sum(amount_minor), 0)::bigint
+                    FROM {self._schema}.sandbox_operations
+                    WHERE parent_reference = $1 AND operation = 'refund' AND outcome = 'approved'
+                    """,
+                    parent.reference,
+                )
+                if behaviour == "refund_refused":
+                    decline = ("provider_refused", _MESSAGES["provider_refused"])
+                elif refunded + amount.minor_units > parent.amount_minor:
+                    decline = ("exceeds_captured", _MESSAGES["exceeds_captured"])
+            await self._insert_operation(
+                connection,
+                reference=reference,
+                request_key=key,
+                operation=operation,
+                parent=parent.reference,
+                order=order,
+                method=parent.method,
+                behaviour=behaviour,
+                token_masked=None,
+                amount=amount,
+                decline_code=decline[0] if decline else None,
+            )
+            if decline:
+                return ProviderResult.decline(decline[0], decline[1], reference)
+            return ProviderResult.approve(reference)
+
+        return await self._call(operation, key, behaviour, perform)
+
+    async def _call(
+        self,
+        operation: str,
+        key: str,
+        behaviour: Callable[[Connection], Awaitable[str] | str],
+        perform: Perform,
+    ) -> ProviderResult:
+        if self._latency_s:
+            await asyncio.sleep(self._latency_s)
+        connection = await connect(self._dsn, schema=self._schema)
+        failure: Exception | None = None
+        result: ProviderResult | None = None
+        try:
+            async with connection.transaction():
+                # Requests with one key are handled one at a time, as a provider does.
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('orderflow.sandbox'), hashtext($1))",
+                    key,
+                )
+                attempt = 1 + await connection.fetchval(
+                    f"SELECT count(*) FROM {self._schema}.sandbox_requests "
+                    "WHERE idempotency_key = $1",
+                    key,
+                )
+                try:
+                    found = behaviour(connection)
+                    chosen = found if isinstance(found, str) else await found
+                    mode, failures = failing_attempts(chosen)
+                    if mode == "unavailable" and attempt <= failures:
+                        response = "unavailable"
+                        failure = ProviderUnavailable("http_503", "sandbox answered 503")
+                    else:
+                        existing = await self._operation_by_key(connection, key)
+                        if existing is not None:
+                            result, response = existing, "replayed"
+                        else:
+                            result = await perform(connection, chosen)
+                            response = "approved" if result.approved else "declined"
+                        if mode == "timeout" and attempt <= failures:
+                            # The work is done and recorded; only the answer is lost.
+                            response = "timeout"
+                            failure = ProviderUnavailable("timeout", "sandbox did not answer")
+                except ProviderRejected as rejected:
+                    response, failure = "rejected", rejected
+                await connection.execute(
+                    f"""
+                    INSERT INTO {self._schema}.sandbox_requests
+                        (idempotency_key, operation, attempt, response)
+                    VALUES ($1, $2, $3, $4)
+                    """,
+                    key,
+                    operation,
+                    attempt,
+                    response,
+                )
+        finally:
+            await connection.close()
+        log.info(
+            "sandbox.request", operation=operation, key=key, attempt=attempt, response=response
+        )
+        if failure is not None:
+            raise failure
+        assert result is not None
+        return result
+
+    async def _parent(self, connection: Connection, reference: str) -> _Parent:
+        row = await connection.fetchrow(
+            f"""
+            SELECT reference, operation, outcome, behaviour, amount_minor, currency, method
+            FROM {self._schema}.sandbox_operations WHERE reference = $1 FOR UPDATE
+            """,
+            reference,
+        )
+        if row is None:
+            raise ProviderRejected("unknown_reference", f"no operation {reference}")
+        return _Parent(**dict(row))
+
+    async def _check_child(
+        self, connection: Connection, operation: str, parent: _Parent, amount: Money
+    ) -> None:
+        expected = "capture" if operation == "refund" else "authorise"
+        if parent.operation != expected or parent.outcome != "approved":
+            raise ProviderRejected("invalid_reference", f"{operation} needs an approved {expected}")
+        if amount.currency.value != parent.currency.strip():
+            raise ProviderRejected("currency_mismatch", f"{operation} in another currency")
+        if operation in ("capture", "void"):
+            done = await connection.fetchval(
+                f"""
+                SELECT operation FROM {self._schema}.sandbox_operations
+                WHERE parent_reference = $1 AND operation IN ('capture', 'void')
+                  AND outcome = 'approved'
+                """,
+                parent.reference,
+            )
+            if done is not None:
+                raise ProviderRejected(
+                    "authorisation_closed", f"the authorisation was already {done}d"
+                )
+            if amount.minor_units > parent.amount_minor:
+                raise ProviderRejected("exceeds_authorised", "more than was authorised")
+
+    async def _operation_by_key(self, connection: Connection, key: str) -> ProviderResult | None:
+        row = await connection.fetchrow(
+            f"""
+            SELECT reference, outcome, decline_code
+            FROM {self._schema}.sandbox_operations WHERE idempotency_key = $1
+            """,
+            key,
+        )
+        if row is None:
+            return None
+        if row["outcome"] == "approved":
+            return ProviderResult.approve(row["reference"])
+        code = row["decline_code"]
+        message = _MESSAGES.get(code, f"declined: {code}")
+        return ProviderResult.decline(code or "declined", message, row["reference"])
+
+    async def _insert_operation(
+        self,
+        connection: Connection,
+        *,
+        reference: str,
+        request_key: str,
+        operation: str,
+        parent: str | None,
+        order: str,
+        method: str,
+        behaviour: str,
+        token_masked: str | None,
+        amount: Money,
+        decline_code: str | None,
+    ) -> None:
+        try:
+            await connection.execute(
+                f"""
+                INSERT INTO {self._schema}.sandbox_operations
+                    (reference, idempotency_key, operation, parent_reference, merchant_reference,
+                     method, behaviour, token_masked, currency, amount_minor, outcome,
+                     decline_code)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                """,
+                reference,
+                request_key,
+                operation,
+                parent,
+                order,
+                method,
+                behaviour,
+                token_masked,
+                amount.currency.value,
+                amount.minor_units,
+                "declined" if decline_code else "approved",
+                decline_code,
+            )
+        except asyncpg.UniqueViolationError as error:  # pragma: no cover - the lock prevents it
+            raise ProviderUnavailable("conflict", "concurrent request with the same key") from error

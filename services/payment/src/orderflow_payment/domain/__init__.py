@@ -1,0 +1,1 @@
+"""The payment rules: pure values and functions, no I/O."""

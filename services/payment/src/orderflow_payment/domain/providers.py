@@ -1,0 +1,139 @@
+"""The port every payment provider sits behind, and the idempotency keys it is called with.
+
+A provider adapter (sandbox, card processor, PayPal...) implements :class:`PaymentProvider`.
+Every call carries an idempotency key derived from the *fact* that caused it (the order, the
+payment, the refund), never from a message id: the same fact may arrive in two messages, and a
+retried call with the same key returns the original answer instead of moving money again.
+
+Outcomes: an approved or declined :class:`ProviderResult` is an answer; a transient failure
+(timeout, 5xx, connection refused) raises :class:`ProviderUnavailable` and may be retried with
+the same key. A request the provider can never accept raises :class:`ProviderRejected`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+from orderflow_contracts.money import Money
+
+from orderflow_payment.domain.tokens import mask_token
+
+# uuid5 namespace for ids payment mints from other ids (the refund of a cancelled order).
+PAYMENT_NAMESPACE = uuid.UUID("8d8f3c55-0a5e-4b8e-9f5b-2f6f0c1d7a10")
+
+
+def authorisation_key(order_id: uuid.UUID) -> str:
+    """One authorisation per order, ever: the key is the order."""
+    return f"authorise:{order_id}"
+
+
+def capture_key(payment_id: uuid.UUID) -> str:
+    return f"capture:{payment_id}"
+
+
+def void_key(payment_id: uuid.UUID) -> str:
+    return f"void:{payment_id}"
+
+
+def refund_key(refund_id: uuid.UUID) -> str:
+    """Refunds are keyed by the requester's refund id (RefundRequested.refund_id)."""
+    return f"refund:{refund_id}"
+
+
+def cancellation_refund_id(order_id: uuid.UUID) -> uuid.UUID:
+    """The refund id of "the order was cancelled after capture": the same for every delivery."""
+    return uuid.uuid5(PAYMENT_NAMESPACE, f"order-cancelled:{order_id}")
+
+
+@dataclass(frozen=True)
+class Authorise:
+    idempotency_key: str
+    order_id: uuid.UUID
+    amount: Money
+    method: str
+    token: str
+
+    def __repr__(self) -> str:  # never print a token in full, not even in a traceback
+        return (
+            f"Authorise(idempotency_key={self.idempotency_key!r}, order_id={self.order_id}, "
+            f"amount={self.amount}, method={self.method!r}, token={mask_token(self.token)!r})"
+        )
+
+
+@dataclass(frozen=True)
+class Capture:
+    idempotency_key: str
+    order_id: uuid.UUID
+    authorisation_reference: str
+    amount: Money
+
+
+@dataclass(frozen=True)
+class Void:
+    idempotency_key: str
+    order_id: uuid.UUID
+    authorisation_reference: str
+    amount: Money
+
+
+@dataclass(frozen=True)
+class Refund:
+    idempotency_key: str
+    order_id: uuid.UUID
+    capture_reference: str
+    amount: Money
+
+
+@dataclass(frozen=True)
+class ProviderResult:
+    """The provider's answer. ``reference`` is its id for the operation (approved or not)."""
+
+    approved: bool
+    reference: str | None
+    decline_code: str | None = None
+    message: str = ""
+
+    @classmethod
+    def approve(cls, reference: str) -> ProviderResult:
+        return cls(True, reference)
+
+    @classmethod
+    def decline(cls, code: str, message: str, reference: str | None = None) -> ProviderResult:
+        return cls(False, reference, code, message)
+
+
+class ProviderUnavailable(Exception):
+    """A transient failure: the same call (same key) may succeed later."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
+
+
+class ProviderRejected(Exception):
+    """The provider refuses the request itself (unknown reference, bad state): never retry."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class PaymentProvider(Protocol):
+    """What the payment service needs from a provider. Adapters live in ``adapters/``."""
+
+    @property
+    def name(self) -> str:
+        """Stable name recorded with each payment (``sandbox``, ``card-processor``...)."""
+        ...
+
+    async def authorise(self, request: Authorise) -> ProviderResult: ...
+
+    async def capture(self, request: Capture) -> ProviderResult: ...
+
+    async def void(self, request: Void) -> ProviderResult: ...
+
+    async def refund(self, request: Refund) -> ProviderResult: ...

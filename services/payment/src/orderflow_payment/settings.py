@@ -1,0 +1,50 @@
+"""Settings of the payment service itself, from ``PAYMENT_*`` environment variables.
+
+The shared ones (``PAYMENT_DATABASE_URL``, ports, consumer tuning) are the chassis's
+``ServiceSettings``; these are the payment rules and the provider wiring.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PaymentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYMENT_", extra="ignore", case_sensitive=False)
+
+    authorization_ttl_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=1,
+        description="An authorisation not captured after this long is voided (card schemes "
+        "hold funds about 7 days).",
+    )
+    expiry_sweep_interval_s: float = Field(
+        default=60.0, gt=0, description="How often expired authorisations are looked for."
+    )
+
+    card_provider: Literal["sandbox", "card-processor"] = Field(
+        default="sandbox", description="Who authorises visa and mastercard payments."
+    )
+    paypal_provider: Literal["sandbox", "paypal"] = Field(
+        default="sandbox", description="Who authorises paypal payments."
+    )
+
+    provider_retry_attempts: int = Field(
+        default=4, ge=1, description="Calls per operation when the provider fails transiently."
+    )
+    provider_retry_initial_delay_s: float = Field(default=0.2, gt=0)
+    provider_retry_max_delay_s: float = Field(default=2.0, gt=0)
+    provider_timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout per call.")
+
+    sandbox_latency_ms: int = Field(
+        default=0, ge=0, description="Delay the sandbox adds to every call, like a network hop."
+    )
+
+    card_processor_base_url: str = "https://api.card-processor.example"
+    card_processor_api_key: SecretStr = SecretStr("")
+    paypal_base_url: str = "https://api-m.sandbox.paypal.com"
+    paypal_client_id: str = ""
+    paypal_client_secret: SecretStr = SecretStr("")

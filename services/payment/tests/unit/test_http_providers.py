@@ -1,0 +1,165 @@
+"""The real provider adapters, against scripted HTTP answers (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+from orderflow_contracts.money import Money
+from orderflow_payment.adapters.card_processor import CardProcessorProvider
+from orderflow_payment.adapters.paypal import PayPalProvider
+from orderflow_payment.domain.providers import (
+    Authorise,
+    Capture,
+    ProviderRejected,
+    ProviderUnavailable,
+    Refund,
+)
+
+ORDER = uuid.uuid4()
+AMOUNT = Money.of("55.44", "EUR")
+
+
+def card(handler: Callable[[httpx.Request], httpx.Response]) -> CardProcessorProvider:
+    client = httpx.AsyncClient(
+        base_url="https://cards.test", transport=httpx.MockTransport(handler)
+    )
+    return CardProcessorProvider(client, api_key="sk_test")
+
+
+def paypal(handler: Callable[[httpx.Request], httpx.Response]) -> PayPalProvider:
+    def with_oauth(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/oauth2/token":
+            return httpx.Response(200, json={"access_token": "A21", "expires_in": 3600})
+        return handler(request)
+
+    client = httpx.AsyncClient(
+        base_url="https://paypal.test", transport=httpx.MockTransport(with_oauth)
+    )
+    return PayPalProvider(client, client_id="id", client_secret="secret")
+
+
+def authorise_request(token: str = "pm_card") -> Authorise:
+    return Authorise(f"authorise:{ORDER}", ORDER, AMOUNT, "visa", token)
+
+
+async def test_card_authorisation_sends_the_idempotency_key_and_minor_units() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": "pi_1", "status": "requires_capture"})
+
+    result = await card(answer).authorise(authorise_request())
+    assert (result.approved, result.reference) == (True, "pi_1")
+    (request,) = seen
+    assert request.headers["Idempotency-Key"] == f"authorise:{ORDER}"
+    assert request.headers["Authorization"] == "Bearer sk_test"
+    form = dict(x.split("=") for x in request.content.decode().split("&"))
+    assert (form["amount"], form["currency"], form["capture_method"]) == ("5544", "eur", "manual")
+
+
+@pytest.mark.parametrize(
+    ("decline_code", "reason"),
+    [
+        ("insufficient_funds", "insufficient_funds"),
+        ("do_not_honor", "do_not_honour"),
+        ("expired_card", "expired_card"),
+        ("fraudulent", "fraud_suspected"),
+        ("Card-Velocity Exceeded", "card_velocity_exceeded"),
+    ],
+)
+async def test_card_declines_map_to_our_reason_codes(decline_code: str, reason: str) -> None:
+    def answer(_: httpx.Request) -> httpx.Response:
+        error = {"type": "card_error", "decline_code": decline_code, "message": "Declined."}
+        return httpx.Response(402, json={"error": error})
+
+    result = await card(answer).authorise(authorise_request())
+    assert (result.approved, result.decline_code) == (False, reason)
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+async def test_server_errors_and_throttling_are_transient(status: int) -> None:
+    with pytest.raises(ProviderUnavailable) as failure:
+        await card(lambda _: httpx.Response(status)).authorise(authorise_request())
+    assert failure.value.kind == f"http_{status}"
+
+
+async def test_timeouts_are_transient_and_bad_requests_are_not() -> None:
+    def time_out(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with pytest.raises(ProviderUnavailable) as timeout:
+        await card(time_out).capture(Capture("capture:1", ORDER, "pi_1", AMOUNT))
+    assert timeout.value.kind == "timeout"
+    with pytest.raises(ProviderRejected) as rejected:
+        await card(lambda _: httpx.Response(404, json={})).capture(
+            Capture("capture:1", ORDER, "pi_1", AMOUNT)
+        )
+    assert rejected.value.code == "http_404"
+
+
+async def test_paypal_authorise_capture_and_refund() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        path = request.url.path
+        if path.endswith("/authorize"):
+            authorization = {
+                "id": "AUTH-1",
+                "status": "CREATED",
+                "amount": {"value": "55.44", "currency_code": "EUR"},
+            }
+            unit = {"payments": {"authorizations": [authorization]}}
+            return httpx.Response(201, json={"purchase_units": [unit]})
+        if path.endswith("/capture"):
+            return httpx.Response(201, json={"id": "CAP-1", "status": "COMPLETED"})
+        return httpx.Response(201, json={"id": "REF-1", "status": "COMPLETED"})
+
+    provider = paypal(answer)
+    authorised = await provider.authorise(authorise_request("PAYPAL-ORDER-1"))
+    captured = await provider.capture(Capture("capture:p", ORDER, "AUTH-1", AMOUNT))
+    refunded = await provider.refund(Refund("refund:r", ORDER, "CAP-1", Money.of("5.00", "EUR")))
+    assert [r.reference for r in (authorised, captured, refunded)] == ["AUTH-1", "CAP-1", "REF-1"]
+    assert [r.url.path for r in seen] == [
+        "/v2/checkout/orders/PAYPAL-ORDER-1/authorize",
+        "/v2/payments/authorizations/AUTH-1/capture",
+        "/v2/payments/captures/CAP-1/refund",
+    ]
+    assert [r.headers["PayPal-Request-Id"] for r in seen] == [
+        f"authorise:{ORDER}",
+        "capture:p",
+        "refund:r",
+    ]
+    assert json.loads(seen[2].content) == {"amount": {"value": "5.00", "currency_code": "EUR"}}
+
+
+async def test_paypal_decline_and_amount_mismatch() -> None:
+    def declined(_: httpx.Request) -> httpx.Response:
+        details = [{"issue": "INSTRUMENT_DECLINED", "description": "Instrument declined."}]
+        return httpx.Response(422, json={"name": "UNPROCESSABLE_ENTITY", "details": details})
+
+    result = await paypal(declined).authorise(authorise_request("PAYPAL-ORDER-2"))
+    assert (result.approved, result.decline_code) == (False, "do_not_honour")
+
+    voided: list[str] = []
+
+    def other_amount(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/void"):
+            voided.append(request.url.path)
+            return httpx.Response(204)
+        authorization = {
+            "id": "AUTH-9",
+            "status": "CREATED",
+            "amount": {"value": "1.00", "currency_code": "EUR"},
+        }
+        unit = {"payments": {"authorizations": [authorization]}}
+        return httpx.Response(201, json={"purchase_units": [unit]})
+
+    mismatch = await paypal(other_amount).authorise(authorise_request("PAYPAL-ORDER-3"))
+    assert (mismatch.approved, mismatch.decline_code) == (False, "amount_mismatch")
+    assert voided == ["/v2/payments/authorizations/AUTH-9/void"]
