@@ -1,7 +1,167 @@
-"""``orderflow-fulfillment run`` / ``orderflow-fulfillment migrate``."""
+"""``orderflow-fulfillment``: run, migrate, stock show/load, anomalies, warehouse-simulator."""
 
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from orderflow_chassis.clock import SystemClock
+from orderflow_chassis.database import Connection, connect
+from orderflow_chassis.migrations import migrate_service
 from orderflow_chassis.service_cli import service_cli
+from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.structured_logging import configure_logging
 
+from orderflow_fulfillment.adapters.order_repository import OrderRepository
+from orderflow_fulfillment.adapters.stock_files import apply_stock_file, read_stock_file
+from orderflow_fulfillment.adapters.stock_repository import StockRepository
 from orderflow_fulfillment.bootstrap import SERVICE_NAME, build_definition
+from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
 
 app = service_cli(SERVICE_NAME, build_definition)
+stock_app = typer.Typer(no_args_is_help=True, help="Stock per warehouse and SKU.")
+app.add_typer(stock_app, name="stock")
+
+T = TypeVar("T")
+
+
+def _with_database(work: Callable[[ServiceSettings, Connection], Awaitable[T]]) -> T:
+    """Run ``work`` with a migrated connection to the service's own schema."""
+    settings = ServiceSettings.for_service(SERVICE_NAME)
+    configure_logging(SERVICE_NAME, level="WARNING", fmt="console")
+
+    async def run() -> T:
+        connection = await connect(settings.database_url, schema=settings.db_schema)
+        try:
+            definition = build_definition(settings)
+            await migrate_service(connection, settings.db_schema, definition.migrations)
+            return await work(settings, connection)
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+@stock_app.command("show")
+def stock_show(
+    sku: Annotated[str | None, typer.Option(help="Only this SKU.")] = None,
+    warehouse: Annotated[str | None, typer.Option(help="Only this warehouse.")] = None,
+) -> None:
+    """Print on-hand, reserved and available units per warehouse and SKU."""
+
+    async def show(settings: ServiceSettings, connection: Connection) -> None:
+        repository = StockRepository(connection, settings.db_schema)
+        levels = await repository.levels(sku=sku, warehouse_id=warehouse)
+        typer.echo(
+            f"{'WAREHOUSE':<16} {'SKU':<20} {'ON HAND':>8} {'RESERVED':>9} {'AVAILABLE':>10}"
+        )
+        for level in levels:
+            typer.echo(
+                f"{level.warehouse_id:<16} {level.sku:<20} {level.on_hand:>8} "
+                f"{level.reserved:>9} {level.available:>10}"
+            )
+
+    _with_database(show)
+
+
+@stock_app.command("load")
+def stock_load(
+    file: Annotated[str, typer.Argument(help="A stock file (TOML), or package:stock.toml.")],
+    only_missing: Annotated[
+        bool,
+        typer.Option(help="Add unknown warehouses and SKUs only; keep every existing figure."),
+    ] = False,
+) -> None:
+    """Create or update warehouses and set their on-hand figures from FILE.
+
+    A figure below what is reserved is raised to the reserved figure (never oversell).
+    """
+    try:
+        stock_file = read_stock_file(file)
+    except (OSError, ValueError) as error:
+        typer.echo(f"cannot read {file}: {error}", err=True)
+        raise typer.Exit(2) from error
+
+    async def load(settings: ServiceSettings, connection: Connection) -> None:
+        report = await apply_stock_file(
+            connection,
+            settings.db_schema,
+            stock_file,
+            only_missing=only_missing,
+            at=SystemClock().now(),
+            reference=f"load:{file}",
+        )
+        typer.echo(
+            f"{report.warehouses} warehouse(s), {report.figures_set} stock figure(s) "
+            f"set from {file}"
+        )
+
+    _with_database(load)
+
+
+@app.command("anomalies")
+def list_anomalies(
+    reason: Annotated[str | None, typer.Option(help="Only this reason code.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Print recorded anomalies (unknown shipments, out-of-order reports...) as JSON lines."""
+
+    async def show(settings: ServiceSettings, connection: Connection) -> None:
+        repository = OrderRepository(connection, settings.db_schema)
+        for row in await repository.anomalies(reason=reason, limit=limit):
+            typer.echo(json.dumps(row, default=str, sort_keys=True))
+
+    _with_database(show)
+
+
+@app.command("warehouse-simulator")
+def warehouse_simulator(
+    warehouse: Annotated[
+        list[str] | None,
+        typer.Option(help="Warehouse id to play (repeatable); default: every warehouse."),
+    ] = None,
+    dispatch_delay_s: Annotated[
+        float, typer.Option(min=0, envvar="SIMULATOR_DISPATCH_DELAY_S")
+    ] = 2.0,
+    delivery_delay_s: Annotated[
+        float, typer.Option(min=0, envvar="SIMULATOR_DELIVERY_DELAY_S")
+    ] = 5.0,
+    return_delay_s: Annotated[float, typer.Option(min=0, envvar="SIMULATOR_RETURN_DELAY_S")] = 3.0,
+    damaged_ratio: Annotated[
+        float, typer.Option(min=0, max=1, envvar="SIMULATOR_DAMAGED_RATIO")
+    ] = 0.1,
+    receive_returns: Annotated[
+        bool, typer.Option(help="Send back a parcel for each ReturnAuthorized.")
+    ] = True,
+    default_return_warehouse: Annotated[
+        str | None, typer.Option(help="Where returns of orders it did not ship go.")
+    ] = "EU-CENTRAL",
+    carrier: Annotated[str, typer.Option()] = "SimPost",
+    group_id: Annotated[str, typer.Option()] = "orderflow.warehouse-simulator",
+) -> None:
+    """Play a warehouse system over Kafka (public contract only) until SIGINT/SIGTERM.
+
+    Reads KAFKA_BOOTSTRAP_SERVERS and KAFKA_TOPIC_PREFIX like the services.
+    """
+    configure_logging("warehouse-simulator", level=os.environ.get("LOG_LEVEL", "INFO"))
+    config = SimulatorConfig(
+        warehouses=frozenset(warehouse or ()),
+        dispatch_delay_s=dispatch_delay_s,
+        delivery_delay_s=delivery_delay_s,
+        receive_returns=receive_returns,
+        return_delay_s=return_delay_s,
+        damaged_ratio=damaged_ratio,
+        default_return_warehouse=default_return_warehouse,
+        carrier=carrier,
+        group_id=group_id,
+    )
+    simulator = WarehouseSimulator(
+        os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
+        topic_prefix=os.environ.get("KAFKA_TOPIC_PREFIX", ""),
+        config=config,
+    )
+    asyncio.run(simulator.run_until_stopped())

@@ -1,0 +1,1 @@
+"""Side effects: SQL repositories over the service's own schema."""

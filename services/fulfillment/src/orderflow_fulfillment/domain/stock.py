@@ -1,0 +1,114 @@
+"""What counts, dispatches and returned parcels do to a (warehouse, SKU) stock figure.
+
+Stock is two numbers per warehouse and SKU: ``on_hand`` (units physically in the warehouse,
+reserved ones included, as the warehouse would count them) and ``reserved`` (units promised to
+orders not yet dispatched). Available = on_hand - reserved. The invariant
+``on_hand >= reserved >= 0`` always holds; it is also a CHECK constraint in the database.
+
+When reserved units leave ``on_hand``: at **dispatch** (``ParcelDispatched``), when they
+physically leave the building. Until then a physical count still finds them on the shelf.
+
+Counts and movements carry the warehouse's own timestamps, so each can be placed relative to
+the other even when their messages arrive in another order:
+
+* a count replaces ``on_hand`` with what was counted, plus the movements (dispatches,
+  restocks) that happened *after* the count was taken and were already applied;
+* a dispatch or restock that happened *before* the last applied count is already reflected
+  in that count: it changes ``reserved`` but not ``on_hand``;
+* a count older than the last applied count is stale and ignored (recorded).
+
+A count below what is reserved cannot be applied as is without overselling: ``on_hand`` is set
+to the reserved figure (so availability becomes 0) and the shortfall is recorded as a
+discrepancy for ops (some promised units are missing from the shelf).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class CountVerdict(StrEnum):
+    APPLIED = "applied"
+    BELOW_RESERVED = "count_below_reserved"
+    STALE = "stale_count"
+
+
+@dataclass(frozen=True)
+class CountOutcome:
+    verdict: CountVerdict
+    on_hand: int
+    """The figure to store (unchanged for a stale count)."""
+    shortfall: int = 0
+    """Reserved units the count did not find (only for ``BELOW_RESERVED``)."""
+
+
+def reconcile_count(
+    *,
+    counted: int,
+    counted_at: datetime,
+    current_on_hand: int,
+    reserved: int,
+    last_counted_at: datetime | None,
+    moved_since_count: int,
+) -> CountOutcome:
+    """Apply a physical count.
+
+    ``moved_since_count`` is the signed sum of applied movements (dispatch -n, restock +n)
+    that happened after ``counted_at``: they are not in the count but are real.
+    """
+    if counted < 0:
+        raise ValueError("a count cannot be negative")
+    if last_counted_at is not None and counted_at <= last_counted_at:
+        return CountOutcome(CountVerdict.STALE, current_on_hand)
+    expected = counted + moved_since_count
+    if expected < reserved:
+        return CountOutcome(CountVerdict.BELOW_RESERVED, reserved, shortfall=reserved - expected)
+    return CountOutcome(CountVerdict.APPLIED, expected)
+
+
+def movement_changes_on_hand(occurred_at: datetime, last_counted_at: datetime | None) -> bool:
+    """A dispatch or restock changes on_hand unless the last count already saw its effect."""
+    return last_counted_at is None or occurred_at > last_counted_at
+
+
+@dataclass(frozen=True)
+class ReturnedUnits:
+    sku: str
+    quantity: int
+    condition: str  # "resellable" | "damaged"
+
+
+@dataclass(frozen=True)
+class ReturnSorting:
+    """A returned parcel sorted into what goes back on the shelf and what is written off,
+    plus what arrived beyond the authorisation (restocked anyway: it is physically there)."""
+
+    restock: dict[str, int]
+    write_off: dict[str, int]
+    beyond_authorised: dict[str, int]
+
+
+def sort_returned_parcel(
+    lines: list[ReturnedUnits], authorised: dict[str, int] | None
+) -> ReturnSorting:
+    """Resellable units are restocked, damaged ones written off, per SKU.
+
+    ``authorised`` is the RMA's lines when known; units beyond it are reported, not refused:
+    the warehouse holds them whatever the paperwork says.
+    """
+    restock: dict[str, int] = {}
+    write_off: dict[str, int] = {}
+    received: dict[str, int] = {}
+    for line in lines:
+        target = restock if line.condition == "resellable" else write_off
+        target[line.sku] = target.get(line.sku, 0) + line.quantity
+        received[line.sku] = received.get(line.sku, 0) + line.quantity
+    beyond: dict[str, int] = {}
+    if authorised is not None:
+        for sku, quantity in received.items():
+            extra = quantity - authorised.get(sku, 0)
+            if extra > 0:
+                beyond[sku] = extra
+    return ReturnSorting(restock, write_off, beyond)

@@ -1,0 +1,389 @@
+"""A warehouse system played over Kafka, for demos and end-to-end tests.
+
+It knows only the public contract: it reads ``FulfillmentRequested`` (topic ``fulfillment``)
+and ``ReturnAuthorized`` (topic ``returns``) and publishes on ``warehouse.events``:
+``ParcelDispatched`` (carrier, tracking number) after ``dispatch_delay_s``, ``ParcelDelivered``
+after a further ``delivery_delay_s``, and, for each RMA, ``ReturnParcelReceived`` after
+``return_delay_s`` with each unit found damaged with probability ``damaged_ratio``. It has no
+database; its consumer group is its own.
+
+It behaves like a well-mannered real warehouse system, so it doubles as a reference:
+
+* messages are keyed by shipment id (parcels) and RMA id (returns) and published in order per
+  key by an idempotent producer; envelopes carry ``sequence`` 1, 2 per shipment;
+* event ids are derived from the shipment or RMA id (uuid5), so re-sending after a restart
+  produces the same events, which Orderflow drops as duplicates;
+* a request's offset is committed only once its parcel is delivered, so a simulator stopped
+  mid-way resumes its unfinished parcels when it starts again.
+
+Use it in-process (``async with WarehouseSimulator(...)``) or with
+``orderflow-fulfillment warehouse-simulator``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from orderflow_chassis.outbox import create_producer
+from orderflow_contracts import topics
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.errors import ContractError
+from orderflow_contracts.events import (
+    Event,
+    FulfillmentRequested,
+    LineQuantity,
+    ParcelDelivered,
+    ParcelDispatched,
+    ReturnAuthorized,
+    ReturnedLine,
+    ReturnParcelReceived,
+    StockCounted,
+)
+
+log = structlog.get_logger(__name__)
+
+EVENT_ID_NAMESPACE = uuid.UUID("7d9c1f0e-5a4b-4c3d-8e2f-1a0b9c8d7e6f")
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    warehouses: frozenset[str] = frozenset()
+    """Warehouse ids this simulator plays; empty means every warehouse."""
+    dispatch_delay_s: float = 1.0
+    delivery_delay_s: float = 2.0
+    receive_returns: bool = True
+    """Answer each ReturnAuthorized with a returned parcel."""
+    return_delay_s: float = 2.0
+    damaged_ratio: float = 0.0
+    default_return_warehouse: str | None = None
+    """Where returns go when the simulator did not ship the order itself."""
+    carrier: str = "SimPost"
+    group_id: str = "orderflow.warehouse-simulator"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.damaged_ratio <= 1.0:
+            raise ValueError("damaged_ratio must be between 0 and 1")
+        if min(self.dispatch_delay_s, self.delivery_delay_s, self.return_delay_s) < 0:
+            raise ValueError("delays cannot be negative")
+
+
+def tracking_number_for(shipment_id: uuid.UUID) -> str:
+    return f"SIM{shipment_id.hex[:12].upper()}"
+
+
+def sort_returned_units(
+    rma_id: uuid.UUID, lines: Sequence[LineQuantity], damaged_ratio: float
+) -> list[ReturnedLine]:
+    """Each unit is damaged with probability ``damaged_ratio``, decided by a generator seeded
+    with the RMA id: the same RMA always comes back in the same condition."""
+    chance = random.Random(str(rma_id))  # noqa: S311 - a simulation, not security
+    sorted_lines: list[ReturnedLine] = []
+    for line in lines:
+        damaged = sum(1 for _ in range(line.quantity) if chance.random() < damaged_ratio)
+        if line.quantity - damaged:
+            sorted_lines.append(
+                ReturnedLine(sku=line.sku, quantity=line.quantity - damaged, condition="resellable")
+            )
+        if damaged:
+            sorted_lines.append(ReturnedLine(sku=line.sku, quantity=damaged, condition="damaged"))
+    return sorted_lines
+
+
+@dataclass
+class _Offsets:
+    """Per partition: offsets in progress, and the highest offset read. The committable
+    position is the lowest in progress, else one past the highest read."""
+
+    pending: dict[TopicPartition, set[int]] = field(default_factory=lambda: defaultdict(set))
+    highest: dict[TopicPartition, int] = field(default_factory=dict)
+    committed: dict[TopicPartition, int] = field(default_factory=dict)
+
+    def begin(self, tp: TopicPartition, offset: int) -> None:
+        self.pending[tp].add(offset)
+        self.highest[tp] = max(offset, self.highest.get(tp, -1))
+
+    def done(self, tp: TopicPartition, offset: int) -> None:
+        self.pending[tp].discard(offset)
+
+    def to_commit(self, assigned: set[TopicPartition]) -> dict[TopicPartition, int]:
+        positions = {}
+        for tp, highest in self.highest.items():
+            if tp not in assigned:
+                continue
+            position = min(self.pending[tp]) if self.pending[tp] else highest + 1
+            if self.committed.get(tp) != position:
+                positions[tp] = position
+        return positions
+
+
+class WarehouseSimulator:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        topic_prefix: str = "",
+        config: SimulatorConfig | None = None,
+    ) -> None:
+        self.config = config or SimulatorConfig()
+        self._bootstrap = bootstrap_servers
+        self._prefix = topic_prefix
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: Any = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._work: set[asyncio.Task[None]] = set()
+        self._offsets = _Offsets()
+        self._stop = asyncio.Event()
+        # order id -> {sku: warehouse that shipped it}, to route returns (memory only).
+        self._shipped_from: dict[uuid.UUID, dict[str, str]] = {}
+        self.dispatched: list[ParcelDispatched] = []
+        self.delivered: list[ParcelDelivered] = []
+        self.returned: list[ReturnParcelReceived] = []
+
+    # ------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._producer = create_producer(self._bootstrap, client_id="warehouse-simulator")
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            self._prefix + topics.FULFILLMENT,
+            self._prefix + topics.RETURNS,
+            bootstrap_servers=self._bootstrap,
+            group_id=self._prefix + self.config.group_id,
+            client_id="warehouse-simulator",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=5_000,
+        )
+        await self._consumer.start()
+        self._loop_task = asyncio.create_task(self._consume(), name="warehouse-simulator")
+        log.info(
+            "warehouse_simulator.started",
+            warehouses=sorted(self.config.warehouses) or "all",
+            topic_prefix=self._prefix,
+        )
+
+    async def stop(self) -> None:
+        """Stop reading; parcels in progress are abandoned uncommitted and resume on restart."""
+        for task in [self._loop_task, *self._work]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(
+            *(t for t in [self._loop_task, *self._work] if t is not None), return_exceptions=True
+        )
+        if self._consumer is not None:
+            with contextlib.suppress(KafkaError):
+                await self._commit()
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+        log.info("warehouse_simulator.stopped")
+
+    async def __aenter__(self) -> WarehouseSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def run_until_stopped(self) -> None:
+        """Start, run until SIGINT/SIGTERM, then stop cleanly."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._stop.set)
+        await self.start()
+        try:
+            assert self._loop_task is not None
+            stopped = asyncio.create_task(self._stop.wait())
+            await asyncio.wait({stopped, self._loop_task}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+        finally:
+            await self.stop()
+
+    # ------------------------------------------------------------------------ consuming
+
+    async def _consume(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=500)
+            for tp, records in batch.items():
+                for record in records:
+                    self._offsets.begin(tp, record.offset)
+                    work = self._work_for(record)
+                    if work is None:
+                        self._offsets.done(tp, record.offset)
+                    else:
+                        self._spawn(work, tp, record.offset)
+            await self._commit()
+
+    def _spawn(self, work: Awaitable[None], tp: TopicPartition, offset: int) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("warehouse_simulator.work_failed", topic=tp.topic, offset=offset)
+                # Left pending: the offset stays uncommitted and the request is redone on restart.
+                return
+            self._offsets.done(tp, offset)
+
+        task = asyncio.create_task(run())
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    async def _commit(self) -> None:
+        assert self._consumer is not None
+        positions = self._offsets.to_commit(set(self._consumer.assignment()))
+        if not positions:
+            return
+        try:
+            await self._consumer.commit(positions)
+        except KafkaError as error:  # a rebalance took the partition: its next owner redoes it
+            log.warning("warehouse_simulator.commit_failed", error=str(error))
+            return
+        self._offsets.committed.update(positions)
+
+    def _work_for(self, record: ConsumerRecord) -> Awaitable[None] | None:
+        try:
+            envelope = Envelope.from_bytes(record.value or b"")
+            event = envelope.parse_event()
+        except ContractError as error:
+            log.warning("warehouse_simulator.unreadable", topic=record.topic, error=error.reason)
+            return None
+        if isinstance(event, FulfillmentRequested):
+            if self.config.warehouses and event.warehouse_id not in self.config.warehouses:
+                return None
+            return self._ship(event, envelope)
+        if isinstance(event, ReturnAuthorized) and self.config.receive_returns:
+            return self._return_after_delay(event, envelope)
+        return None
+
+    # --------------------------------------------------------------------------- parcels
+
+    async def _ship(self, request: FulfillmentRequested, envelope: Envelope) -> None:
+        routes = self._shipped_from.setdefault(request.order_id, {})
+        for line in request.lines:
+            routes.setdefault(line.sku, request.warehouse_id)
+        await asyncio.sleep(self.config.dispatch_delay_s)
+        dispatched = ParcelDispatched(
+            shipment_id=request.shipment_id,
+            warehouse_id=request.warehouse_id,
+            carrier=self.config.carrier,
+            tracking_number=tracking_number_for(request.shipment_id),
+            dispatched_at=datetime.now(UTC),
+        )
+        await self._publish(dispatched, envelope, producer=request.warehouse_id, sequence=1)
+        self.dispatched.append(dispatched)
+        await asyncio.sleep(self.config.delivery_delay_s)
+        delivered = ParcelDelivered(shipment_id=request.shipment_id, delivered_at=datetime.now(UTC))
+        await self._publish(delivered, envelope, producer=request.warehouse_id, sequence=2)
+        self.delivered.append(delivered)
+
+    async def _return_after_delay(self, event: ReturnAuthorized, envelope: Envelope) -> None:
+        await asyncio.sleep(self.config.return_delay_s)
+        await self.receive_return(
+            event.rma_id, event.lines, order_id=event.order_id, cause=envelope
+        )
+
+    def return_warehouse(self, order_id: uuid.UUID | None, lines: Sequence[LineQuantity]) -> str:
+        """Where a return goes: the warehouse that shipped most of its units, else the
+        configured default, else the only warehouse played."""
+        routes = self._shipped_from.get(order_id, {}) if order_id else {}
+        votes: dict[str, int] = {}
+        for line in lines:
+            if line.sku in routes:
+                votes[routes[line.sku]] = votes.get(routes[line.sku], 0) + line.quantity
+        if votes:
+            return max(sorted(votes), key=lambda w: votes[w])
+        if self.config.default_return_warehouse:
+            return self.config.default_return_warehouse
+        if len(self.config.warehouses) == 1:
+            return next(iter(self.config.warehouses))
+        raise LookupError("no warehouse to receive this return: set default_return_warehouse")
+
+    async def receive_return(
+        self,
+        rma_id: uuid.UUID,
+        lines: Sequence[LineQuantity],
+        *,
+        order_id: uuid.UUID | None = None,
+        warehouse_id: str | None = None,
+        damaged_ratio: float | None = None,
+        cause: Envelope | None = None,
+    ) -> ReturnParcelReceived:
+        """A customer's parcel for ``rma_id`` arrived: inspect it and report it now."""
+        ratio = self.config.damaged_ratio if damaged_ratio is None else damaged_ratio
+        received = ReturnParcelReceived(
+            rma_id=rma_id,
+            warehouse_id=warehouse_id or self.return_warehouse(order_id, lines),
+            lines=sort_returned_units(rma_id, lines, ratio),
+            received_at=datetime.now(UTC),
+        )
+        await self._publish(received, cause, producer=received.warehouse_id, sequence=1)
+        self.returned.append(received)
+        return received
+
+    async def count_stock(self, warehouse_id: str, sku: str, on_hand: int) -> StockCounted:
+        """Report a physical count (not keyed to a request: its event id is random)."""
+        counted = StockCounted(
+            warehouse_id=warehouse_id, sku=sku, on_hand=on_hand, counted_at=datetime.now(UTC)
+        )
+        await self._publish(counted, None, producer=warehouse_id, sequence=None, stable_id=False)
+        return counted
+
+    async def _publish(
+        self,
+        event: Event,
+        cause: Envelope | None,
+        *,
+        producer: str,
+        sequence: int | None,
+        stable_id: bool = True,
+    ) -> None:
+        event_id = (
+            uuid.uuid5(EVENT_ID_NAMESPACE, f"{event.event_type}/{event.aggregate_id}")
+            if stable_id
+            else uuid.uuid4()
+        )
+        envelope = Envelope.wrap(
+            event,
+            producer=producer,
+            correlation_id=cause.correlation_id if cause else f"warehouse-{event.aggregate_id}",
+            causation_id=str(cause.event_id) if cause else None,
+            sequence=sequence,
+            event_id=event_id,
+        )
+        await self._producer.send_and_wait(
+            self._prefix + event.topic,
+            envelope.to_bytes(),
+            key=envelope.key,
+            headers=[
+                ("content-type", b"application/json"),
+                ("event_type", envelope.event_type.encode()),
+                ("event_id", str(envelope.event_id).encode()),
+                ("correlation_id", envelope.correlation_id.encode()),
+            ],
+        )
+        log.info(
+            "warehouse_simulator.published",
+            event_type=envelope.event_type,
+            aggregate_id=envelope.aggregate_id,
+        )

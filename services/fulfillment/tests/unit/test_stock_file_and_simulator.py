@@ -1,0 +1,101 @@
+"""The packaged stock file, and the simulator's pure parts (return sorting, offsets)."""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import TopicPartition
+from orderflow_contracts.events import LineQuantity, ReturnedLine
+from orderflow_fulfillment.adapters.stock_files import read_stock_file
+from orderflow_fulfillment.domain.stock_file import StockFile
+from orderflow_fulfillment.simulator import (
+    SimulatorConfig,
+    _Offsets,
+    sort_returned_units,
+    tracking_number_for,
+)
+from pydantic import ValidationError
+
+
+def test_the_packaged_stock_file_has_an_us_and_an_eu_warehouse_with_catalog_skus() -> None:
+    stock = read_stock_file("package:stock.toml")
+    by_id = {w.id: w for w in stock.warehouses}
+    assert by_id["US-EAST"].country == "US"
+    assert by_id["EU-CENTRAL"].country == "DE"
+    assert "FR" in by_id["EU-CENTRAL"].near
+    assert by_id["EU-CENTRAL"].stock["MB-SPIKY-8CM"] == 80
+    assert all(q >= 0 for w in stock.warehouses for q in w.stock.values())
+
+
+def test_a_stock_file_refuses_bad_skus_negative_figures_and_duplicate_warehouses() -> None:
+    with pytest.raises(ValidationError, match=r"warehouses\.0\.stock"):
+        StockFile.from_toml('[[warehouses]]\nid="W"\nname="W"\ncountry="DE"\nstock={"bad sku"=1}')
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        StockFile.from_toml('[[warehouses]]\nid="W"\nname="W"\ncountry="DE"\nstock={"A-1"=-1}')
+    with pytest.raises(ValidationError, match="unique: W"):
+        StockFile.from_toml(
+            '[[warehouses]]\nid="W"\nname="W"\ncountry="DE"\n'
+            '[[warehouses]]\nid="W"\nname="X"\ncountry="FR"\n'
+        )
+
+
+def test_returned_units_split_by_the_damaged_ratio_deterministically_per_rma() -> None:
+    rma = uuid.uuid4()
+    lines = [LineQuantity(sku="A-1", quantity=40), LineQuantity(sku="B-1", quantity=3)]
+    assert sort_returned_units(rma, lines, 0.0) == [
+        ReturnedLine(sku="A-1", quantity=40, condition="resellable"),
+        ReturnedLine(sku="B-1", quantity=3, condition="resellable"),
+    ]
+    assert sort_returned_units(rma, lines, 1.0) == [
+        ReturnedLine(sku="A-1", quantity=40, condition="damaged"),
+        ReturnedLine(sku="B-1", quantity=3, condition="damaged"),
+    ]
+    half = sort_returned_units(rma, lines, 0.5)
+    assert half == sort_returned_units(rma, lines, 0.5)
+    assert sum(line.quantity for line in half if line.sku == "A-1") == 40
+    assert {line.condition for line in half if line.sku == "A-1"} == {"resellable", "damaged"}
+
+
+def test_tracking_numbers_are_stable_per_shipment() -> None:
+    shipment = uuid.UUID("9b2d7c4e-1f3a-4e5b-8c6d-7e8f9a0b1c2d")
+    assert tracking_number_for(shipment) == "SIM9B2D7C4E1F3A"
+
+
+def test_a_request_offset_is_committed_only_after_its_parcel_is_done() -> None:
+    tp, other = TopicPartition("fulfillment", 0), TopicPartition("fulfillment", 1)
+    offsets = _Offsets()
+    for offset in (10, 11, 12):
+        offsets.begin(tp, offset)
+    offsets.done(tp, 11)
+    assert offsets.to_commit({tp}) == {tp: 10}
+    offsets.done(tp, 10)
+    assert offsets.to_commit({tp}) == {tp: 12}
+    offsets.done(tp, 12)
+    assert offsets.to_commit({tp}) == {tp: 13}
+    offsets.committed[tp] = 13
+    assert offsets.to_commit({tp}) == {}
+    offsets.begin(other, 4)
+    assert offsets.to_commit({tp}) == {}, "partitions no longer assigned are not committed"
+
+
+def test_simulator_config_is_checked() -> None:
+    with pytest.raises(ValueError, match="damaged_ratio"):
+        SimulatorConfig(damaged_ratio=1.5)
+    with pytest.raises(ValueError, match="negative"):
+        SimulatorConfig(dispatch_delay_s=-1)
+
+
+def test_the_seed_stocks_every_sku_of_the_cart_catalog_when_it_is_there() -> None:
+    catalog = Path(__file__).parents[3] / "cart/src/orderflow_cart/data/catalog.csv"
+    if not catalog.exists():
+        pytest.skip("no cart catalog in this checkout")
+    with catalog.open(newline="") as rows:
+        catalog_skus = {row["sku"] for row in csv.DictReader(rows)}
+    stock = read_stock_file("package:stock.toml")
+    by_id = {w.id: w for w in stock.warehouses}
+    assert set(by_id["US-EAST"].stock) == catalog_skus
+    assert set(by_id["EU-CENTRAL"].stock) == catalog_skus
+    assert set(by_id["AP-SOUTHEAST"].stock) <= catalog_skus
