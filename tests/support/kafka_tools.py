@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -78,6 +78,22 @@ async def read_topic(
         # aiokafka#647: stopping a group-less consumer whose internal task has not run
         # yet raises CancelledError; one loop turn lets it start.
         await asyncio.sleep(0)
+        await consumer.stop()
+
+
+async def end_offsets(
+    bootstrap: str, partitions: Sequence[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The next offset to be written in each partition (0 for an empty one)."""
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        offsets: dict[TopicPartition, int] = await consumer.end_offsets(list(partitions))
+        return offsets
+    finally:
+        await asyncio.sleep(0)  # aiokafka#647
         await consumer.stop()
 
 

@@ -6,19 +6,19 @@ that other runs share, and its consumer groups start from an empty history.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
+from orderflow_chassis.kafka_admin import topic_partitions
 from orderflow_chassis.runtime import RuntimeHooks, ServiceDefinition, ServiceRuntime
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_contracts.envelope import Envelope
 from orderflow_localinfra.discovery import Infrastructure
 
-from tests.support.kafka_tools import eventually, publish_raw, read_topic
+from tests.support.kafka_tools import end_offsets, eventually, publish_raw, read_topic
 
 
 def unique_prefix(label: str) -> str:
@@ -90,26 +90,18 @@ async def caught_up(runtime: ServiceRuntime, *, timeout_s: float = 30.0) -> None
     Compares Kafka's end offsets with the consumer positions the chassis commits with the
     effects: afterwards, "nothing more happened" is a fact, not a guess.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=runtime.settings.kafka_bootstrap_servers, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        targets: dict[tuple[str, str, int], int] = {}
-        for event_consumer in runtime.consumers:
-            for topic in event_consumer.subscription.topics:
-                name = runtime.settings.topic(topic)
-                # Metadata of every topic is loaded when the client starts.
-                numbers = sorted(consumer.partitions_for_topic(name) or ())
-                partitions = [TopicPartition(name, number) for number in numbers]
-                if not partitions:
-                    continue
-                for tp, end in (await consumer.end_offsets(partitions)).items():
-                    if end:
-                        targets[(event_consumer.group_id, tp.topic, tp.partition)] = end
-    finally:
-        await asyncio.sleep(0)  # aiokafka#647
-        await consumer.stop()
+    bootstrap = runtime.settings.kafka_bootstrap_servers
+    targets: dict[tuple[str, str, int], int] = {}
+    for event_consumer in runtime.consumers:
+        names = [runtime.settings.topic(topic) for topic in event_consumer.subscription.topics]
+        partitions = [
+            TopicPartition(name, number)
+            for name, numbers in (await topic_partitions(bootstrap, names)).items()
+            for number in numbers
+        ]
+        for tp, end in (await end_offsets(bootstrap, partitions)).items():
+            if end:
+                targets[(event_consumer.group_id, tp.topic, tp.partition)] = end
 
     async def positions() -> dict[tuple[str, str, int], int]:
         rows = await runtime.pool.fetch(

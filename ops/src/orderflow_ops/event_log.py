@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from orderflow_chassis.kafka_admin import topic_partitions
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
@@ -58,18 +59,15 @@ def contract_topics(prefix: str = "", *, dead_letters: bool = True) -> list[str]
 
 async def read_log(bootstrap_servers: str, topic_names: Sequence[str]) -> list[LoggedEvent]:
     """Everything currently on ``topic_names`` (missing topics are skipped)."""
+    partitions = await topic_partitions(bootstrap_servers, topic_names)
+    assigned = [
+        TopicPartition(name, number) for name, numbers in partitions.items() for number in numbers
+    ]
+    if not assigned:
+        return []
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
-        existing = await consumer.topics()
-        assigned = [
-            TopicPartition(name, partition)
-            for name in topic_names
-            if name in existing
-            for partition in sorted(consumer.partitions_for_topic(name) or ())
-        ]
-        if not assigned:
-            return []
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         end_offsets = await consumer.end_offsets(assigned)

@@ -91,6 +91,15 @@ class ServiceProcess:
         if self._log is not None:
             self._log.close()
 
+    def kill(self) -> None:
+        """SIGKILL: what a machine failure looks like (used by chaos tests)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
     def log_tail(self, lines: int = 15) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

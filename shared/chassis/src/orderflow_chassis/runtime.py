@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, Subscription
 from orderflow_chassis.database import create_pool
+from orderflow_chassis.kafka_admin import ensure_topics
 from orderflow_chassis.migrations import Migration, migrate_service
 from orderflow_chassis.outbox import AfterPublish, Outbox, OutboxRelay, create_producer
 from orderflow_chassis.settings import ServiceSettings
@@ -127,6 +128,16 @@ class ServiceRuntime:
         )
         self._spawn(self.relay.run(), "outbox-relay")
 
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            [
+                settings.topic(topic)
+                for subscription in self.definition.subscriptions
+                for topic in subscription.topics
+            ],
+            partitions=settings.kafka_topic_partitions,
+            replication_factor=settings.kafka_replication_factor,
+        )
         self._broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=name,
@@ -134,6 +145,9 @@ class ServiceRuntime:
             enable_idempotence=True,
             graceful_timeout=30.0,
             logger=structlog.get_logger("faststream"),
+            # Topics are created above with the configured partitions; FastStream's own
+            # creation would make them with one.
+            allow_auto_create_topics=False,
         )
         for subscription in self.definition.subscriptions:
             consumer = EventConsumer(

@@ -44,6 +44,17 @@ class ServiceSettings(BaseSettings):
         pattern=r"^[A-Za-z0-9._-]*$",
         description="prepended to every topic and group id: isolates test runs on one broker",
     )
+    kafka_topic_partitions: int = Field(
+        default=3,
+        ge=1,
+        validation_alias=AliasChoices("KAFKA_TOPIC_PARTITIONS", "kafka_topic_partitions"),
+        description="partitions of the topics a service creates (those it subscribes to)",
+    )
+    kafka_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        validation_alias=AliasChoices("KAFKA_REPLICATION_FACTOR", "kafka_replication_factor"),
+    )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
     log_format: str = Field(
         default="json",

@@ -1,0 +1,47 @@
+"""End-to-end fixtures: the four services as separate processes on a private topic prefix."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
+from orderflow_localinfra.discovery import Infrastructure
+
+from tests.support.service_harness import unique_prefix
+from tests.support.system_harness import RunningSystem
+
+
+@pytest.fixture(scope="module")
+def running_system(
+    orderflow_infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningSystem]:
+    system = RunningSystem(
+        orderflow_infrastructure,
+        prefix=unique_prefix("e2e"),
+        log_dir=Path(tmp_path_factory.mktemp("e2e-logs")),
+        service_env={"LOG_LEVEL": "INFO"},
+    )
+    try:
+        system.start()
+        yield system
+    finally:
+        system.stop()
+
+
+@pytest.fixture(scope="module")
+async def warehouse(running_system: RunningSystem) -> AsyncIterator[WarehouseSimulator]:
+    """A warehouse system that dispatches, delivers and receives returns within a second."""
+    simulator = WarehouseSimulator(
+        running_system.infrastructure.kafka_bootstrap_servers,
+        topic_prefix=running_system.prefix,
+        config=SimulatorConfig(
+            dispatch_delay_s=0.2,
+            delivery_delay_s=0.3,
+            return_delay_s=0.3,
+        ),
+    )
+    async with simulator:
+        yield simulator
+    await running_system.close()
