@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,9 @@ from tests.support.system_harness import RunningSystem
 
 
 @pytest.fixture(scope="module")
-def running_system(
+async def running_system(
     orderflow_infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningSystem]:
+) -> AsyncIterator[RunningSystem]:
     system = RunningSystem(
         orderflow_infrastructure,
         prefix=unique_prefix("e2e"),
@@ -24,10 +25,11 @@ def running_system(
         service_env={"LOG_LEVEL": "INFO"},
     )
     try:
-        system.start()
+        await asyncio.to_thread(system.start)
         yield system
     finally:
-        system.stop()
+        await system.close()
+        await asyncio.to_thread(system.stop)
 
 
 @pytest.fixture(scope="module")
@@ -44,4 +46,3 @@ async def warehouse(running_system: RunningSystem) -> AsyncIterator[WarehouseSim
     )
     async with simulator:
         yield simulator
-    await running_system.close()

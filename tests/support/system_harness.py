@@ -139,13 +139,15 @@ class RunningSystem:
         *,
         timeout_s: float = 60,
         what: str = "a condition",
+        explain: Callable[[list[LoggedEvent]], str] | None = None,
     ) -> list[LoggedEvent]:
         """Poll the topics until ``accept(log)`` holds; fail with the services' logs if not."""
         deadline = time.monotonic() + timeout_s
         log = await self.log()
         while not accept(log):
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}\n{self.logs()}")
+                detail = explain(log) if explain else ""
+                raise AssertionError(f"timed out waiting for {what}: {detail}\n{self.logs()}")
             await asyncio.sleep(0.5)
             log = await self.log()
         return log
