@@ -146,3 +146,14 @@ def test_a_cart_checked_out_into_two_orders_is_a_violation(make_logged: MakeLogg
     assert "cart_with_several_orders" in codes
     assert "checked_out_without_order" in codes
     assert ORDER_ID in report.orders
+
+
+def test_events_of_an_order_whose_placement_is_not_in_the_log_are_listed_not_judged(
+    make_logged: MakeLogged,
+) -> None:
+    log = _log(make_logged, ["PaymentCaptured", "ShipmentDispatched"])  # retention took the rest
+    report = check(log, now=START + timedelta(days=30), deadlines=DEADLINES)
+    assert report.ok, render(report)
+    assert report.orphans == [ORDER_ID]
+    assert report.orders == {}
+    assert "not judged: 1 order(s)" in render(report)

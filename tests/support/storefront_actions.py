@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from orderflow_contracts.events import (
@@ -112,20 +113,24 @@ async def make_available(system: RunningSystem, sku: str, available: dict[str, i
     """Count stock so that exactly ``available[warehouse]`` units of ``sku`` can be reserved.
 
     The fulfillment database is shared with other runs, which may hold reservations of the
-    same SKU: the count is what is reserved now plus what should be free. Warehouses not named
-    get nothing free.
+    same SKU (and may release them meanwhile): the count is what is reserved now plus what
+    should be free, repeated until the levels match. Warehouses not named get nothing free.
     """
     base_url = system.processes["fulfillment"].base_url
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-        levels = (await client.get("/stock", params={"sku": sku})).json()
-        reserved = {level["warehouse_id"]: level["reserved"] for level in levels}
-        wanted = {w: reserved.get(w, 0) + available.get(w, 0) for w in WAREHOUSES}
-        await set_stock(system, {(w, sku): n for w, n in wanted.items()})
 
-        async def counted() -> bool:
-            now = (await client.get("/stock", params={"sku": sku})).json()
-            free = {level["warehouse_id"]: level["available"] for level in now}
+        async def levels() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = (await client.get("/stock", params={"sku": sku})).json()
+            return found
+
+        def matches(found: list[dict[str, Any]]) -> bool:
+            free = {level["warehouse_id"]: level["available"] for level in found}
             return all(free.get(w, 0) == available.get(w, 0) for w in WAREHOUSES)
 
-        if not await eventually(counted, bool):
-            raise AssertionError(f"stock of {sku} never reached {available}")
+        for _ in range(5):
+            reserved = {level["warehouse_id"]: level["reserved"] for level in await levels()}
+            wanted = {w: reserved.get(w, 0) + available.get(w, 0) for w in WAREHOUSES}
+            await set_stock(system, {(w, sku): n for w, n in wanted.items()})
+            if matches(await eventually(levels, matches, timeout_s=10)):
+                return
+        raise AssertionError(f"stock of {sku} never reached {available}")

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shlex
+import os
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+import httpx
 import typer
+from orderflow_localinfra.local_stack import LocalStack
+from orderflow_localinfra.provisioning import service_database_url
 
 from orderflow_ops.event_log import contract_topics, read_log
 from orderflow_ops.invariants import Deadlines, check, render
 from orderflow_ops.timeline import build_timeline, render_text
-
-# Checks only a service can make, on its own data; each exits non-zero on a violation.
-SERVICE_CHECKS: tuple[str, ...] = ()
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -59,8 +60,11 @@ def check_system(
     delivery_minutes: Annotated[
         float, typer.Option(help="how long a dispatched order may wait to be delivered")
     ] = 120.0,
+    fulfillment_url: Annotated[
+        str, typer.Option(help="fulfillment's HTTP API, for the stock check")
+    ] = "http://127.0.0.1:8003",
     service_checks: Annotated[
-        bool, typer.Option(help="also run each service's own check (ledger, stock)")
+        bool, typer.Option(help="also check the payment ledger and the stock levels")
     ] = True,
 ) -> None:
     """Check the whole system's invariants; exit 1 on any violation."""
@@ -76,9 +80,45 @@ def check_system(
     report = check(log, now=datetime.now(UTC), deadlines=deadlines)
     typer.echo(render(report))
     failed = not report.ok
-    for command in SERVICE_CHECKS if service_checks else ():
-        typer.echo(f"\n$ {command}")
-        result = subprocess.run(shlex.split(command), check=False)
-        failed = failed or result.returncode != 0
+    if service_checks:
+        failed = not _payment_ledger_reconciles(wait_minutes) or failed
+        failed = not _no_negative_stock(fulfillment_url) or failed
     if failed:
         raise typer.Exit(1)
+
+
+def _payment_ledger_reconciles(settle_minutes: float) -> bool:
+    """The payment service's own reconciliation (it alone may read its schema)."""
+    env = dict(os.environ)
+    if "PAYMENT_DATABASE_URL" not in env:
+        admin = env.get("DATABASE_URL") or LocalStack().postgres.settings.admin_database_url
+        env["PAYMENT_DATABASE_URL"] = service_database_url(admin, "payment")
+    typer.echo("\npayment ledger (orderflow-payment reconcile):")
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "orderflow_payment", "reconcile"),
+            *("--settle-s", str(int(settle_minutes * 60))),
+        ],
+        env=env,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def _no_negative_stock(fulfillment_url: str) -> bool:
+    """Stock levels as fulfillment reports them: nothing negative, nothing over-reserved."""
+    typer.echo(f"\nstock levels ({fulfillment_url}/stock):")
+    try:
+        levels = httpx.get(f"{fulfillment_url}/stock", timeout=10).raise_for_status().json()
+    except httpx.HTTPError as error:
+        typer.echo(f"  not checked: fulfillment is not reachable ({error})")
+        return True
+    bad = [
+        level
+        for level in levels
+        if level["on_hand"] < 0 or level["reserved"] < 0 or level["available"] < 0
+    ]
+    for level in bad:
+        typer.echo(f"  NEGATIVE {level['warehouse_id']} {level['sku']}: {level}")
+    typer.echo(f"  {len(levels)} stock levels, {len(bad)} negative")
+    return not bad

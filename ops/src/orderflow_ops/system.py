@@ -1,9 +1,10 @@
 """``orderflow-system run``: the whole system on one machine, in the foreground.
 
 Finds or starts Kafka and PostgreSQL (see :mod:`orderflow_localinfra.discovery`), starts every
-service as its own process with its own database role, waits until each reports ready, and
-keeps them running until Ctrl-C (or SIGTERM). It then stops the services, and the local Kafka
-and PostgreSQL too when this command started them, so nothing is left running.
+service as its own process with its own database role, waits until each reports ready, then
+plays a warehouse and a stream of shoppers (:mod:`orderflow_ops.traffic`) and shows live
+progress until Ctrl-C (or SIGTERM). It then stops the services, and the local Kafka and
+PostgreSQL too when this command started them, so nothing is left running.
 
 A service that dies is reported with the tail of its log and the whole system stops: a
 half-running saga is worse than a stopped one.
@@ -11,6 +12,7 @@ half-running saga is worse than a stopped one.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -26,13 +28,17 @@ from pathlib import Path
 from typing import IO, Annotated
 
 import typer
+from orderflow_chassis.structured_logging import configure_logging
 from orderflow_localinfra.discovery import Infrastructure, ensure_infrastructure
 from orderflow_localinfra.layout import StateLayout
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 
+from orderflow_ops.traffic import TrafficOptions, drive
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 FIRST_HTTP_PORT = 8001
+PROGRESS_LINE_EVERY_S = 10.0
 READY_TIMEOUT_S = 90.0
 
 
@@ -114,7 +120,7 @@ def _raise_interrupted(*_: object) -> None:
     raise _Interrupted
 
 
-def run_system(services: Sequence[str], *, first_port: int, log_format: str) -> int:
+def run_system(services: Sequence[str], options: TrafficOptions) -> int:
     log_dir = StateLayout.discover().root / "logs"
     typer.echo("orderflow: finding or starting Kafka and PostgreSQL ...")
     infrastructure = ensure_infrastructure(services=DEFAULT_SERVICES, keep_local_running=False)
@@ -125,35 +131,35 @@ def run_system(services: Sequence[str], *, first_port: int, log_format: str) -> 
         f"({infrastructure.postgres_provenance})"
     )
     processes = [
-        ServiceProcess(name, first_port + i, log_dir / f"{name}.log")
+        ServiceProcess(name, options.first_port + i, log_dir / f"{name}.log")
         for i, name in enumerate(services)
     ]
+    # The simulators and the live view run in this process: their logs go to a file, so the
+    # terminal shows progress only.
+    log_dir.mkdir(parents=True, exist_ok=True)
+    own_log = (log_dir / "system.log").open("a", encoding="utf-8")
+    configure_logging("orderflow-system", level="INFO", stream=own_log)
     signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         for service in processes:
-            service.start(infrastructure, {"LOG_FORMAT": log_format})
+            service.start(infrastructure, {"LOG_FORMAT": options.log_format})
         _wait_until_ready(processes)
         typer.echo("orderflow: running. Ctrl-C stops everything.")
         for service in processes:
             typer.echo(f"  {service.name:<12} {service.base_url}/docs   log: {service.log_path}")
-        while True:
-            for service in processes:
-                code = service.exit_code()
-                if code is not None:
-                    typer.echo(f"orderflow: {service.name} exited with {code}:", err=True)
-                    typer.echo(service.log_tail(), err=True)
-                    return 1
-            time.sleep(0.5)
+        typer.echo(f"  simulators   (warehouse, storefront)      log: {own_log.name}")
+        return asyncio.run(drive(infrastructure, processes, options))
     except (KeyboardInterrupt, _Interrupted):
-        typer.echo("\norderflow: stopping ...")
         return 0
     finally:
         # A second Ctrl-C (or uv forwarding the first one again) must not cut the cleanup short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        typer.echo("orderflow: stopping ...")
         for service in reversed(processes):
             service.stop()
         infrastructure.stop()
+        own_log.close()
         typer.echo("orderflow: stopped; nothing left running that this command started.")
 
 
@@ -192,14 +198,32 @@ def run(
     first_port: Annotated[int, typer.Option(help="HTTP port of the first service")] = (
         FIRST_HTTP_PORT
     ),
-    log_format: Annotated[str, typer.Option(help="json or console")] = "json",
+    log_format: Annotated[str, typer.Option(help="services' logs: json or console")] = "json",
+    shoppers_per_second: Annotated[
+        float, typer.Option(help="storefront simulator rate; 0 = no simulated traffic")
+    ] = 1.0,
+    warehouse_delay_s: Annotated[
+        float, typer.Option(help="simulated warehouse: seconds to dispatch, then to deliver")
+    ] = 3.0,
+    seed: Annotated[int | None, typer.Option(help="make the simulated shoppers repeatable")] = None,
 ) -> None:
-    """Run Kafka, PostgreSQL and every service until Ctrl-C."""
+    """Run Kafka, PostgreSQL, every service, a warehouse and a storefront until Ctrl-C."""
     chosen = services or list(DEFAULT_SERVICES)
     unknown = sorted(set(chosen) - set(DEFAULT_SERVICES))
     if unknown:
         raise typer.BadParameter(f"unknown service(s): {', '.join(unknown)}")
-    raise typer.Exit(run_system(chosen, first_port=first_port, log_format=log_format))
+    options = TrafficOptions(
+        first_port=first_port,
+        log_format=log_format,
+        shoppers_per_second=shoppers_per_second,
+        warehouse_delay_s=warehouse_delay_s,
+        seed=seed,
+    )
+    if shoppers_per_second and set(chosen) != set(DEFAULT_SERVICES):
+        raise typer.BadParameter(
+            "simulated traffic needs every service; add --shoppers-per-second 0"
+        )
+    raise typer.Exit(run_system(chosen, options))
 
 
 if __name__ == "__main__":

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
 
-def configure_logging(service_name: str, *, level: str = "INFO", fmt: str = "json") -> None:
-    """Route structlog and the standard library (FastStream, aiokafka) through one renderer."""
+def configure_logging(
+    service_name: str, *, level: str = "INFO", fmt: str = "json", stream: TextIO | None = None
+) -> None:
+    """Route structlog and the standard library (FastStream, aiokafka) through one renderer,
+    to ``stream`` (default: standard error)."""
     shared_processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -32,7 +36,7 @@ def configure_logging(service_name: str, *, level: str = "INFO", fmt: str = "jso
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared_processors,

@@ -1,0 +1,189 @@
+"""Traffic for a running system: a warehouse, shoppers, restocking, and a live view.
+
+Everything here talks to the services the way outside systems do: the warehouse simulator
+and the storefront simulator over the public Kafka contract, the product list through the
+cart's read API, stock levels through fulfillment's read API. Nothing reads a service schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Protocol
+
+import httpx
+import structlog
+from aiokafka import AIOKafkaProducer
+from orderflow_chassis.outbox import create_producer
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.events import StockCounted
+from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
+from orderflow_localinfra.discovery import Infrastructure
+from rich.console import Console
+from rich.live import Live
+
+from orderflow_ops.event_log import contract_topics
+from orderflow_ops.progress import ProgressCounts, follow
+from orderflow_ops.storefront import PaymentTokens, Product, StorefrontSimulator
+
+log = structlog.get_logger(__name__)
+
+SANDBOX_TOKENS = PaymentTokens(
+    card_approved="tok_visa_approve",
+    card_declined="tok_visa_decline_insufficient_funds",
+    paypal_approved="tok_paypal_approve",
+)
+RESTOCK_EVERY_S = 30.0
+RESTOCK_BELOW = 20  # available units that trigger a supplier delivery
+RESTOCK_UNITS = 200
+
+
+@dataclass(frozen=True)
+class TrafficOptions:
+    first_port: int
+    log_format: str
+    shoppers_per_second: float
+    warehouse_delay_s: float
+    seed: int | None
+
+
+class Service(Protocol):
+    name: str
+
+    @property
+    def base_url(self) -> str: ...
+
+    def exit_code(self) -> int | None: ...
+
+    def log_tail(self, lines: int = 15) -> str: ...
+
+
+async def drive(
+    infrastructure: Infrastructure, services: Sequence[Service], options: TrafficOptions
+) -> int:
+    """Run the traffic until SIGINT/SIGTERM (0) or until a service dies (1)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    bootstrap = infrastructure.kafka_bootstrap_servers
+    by_name = {service.name: service for service in services}
+    counts = ProgressCounts()
+    died: list[Service] = []
+    tasks = [
+        asyncio.create_task(follow(bootstrap, contract_topics(), counts, stop=stop)),
+        asyncio.create_task(_watch(services, stop, died)),
+        asyncio.create_task(_show(counts, stop)),
+    ]
+    warehouse: WarehouseSimulator | None = None
+    if options.shoppers_per_second > 0:
+        delay = options.warehouse_delay_s
+        warehouse = WarehouseSimulator(
+            bootstrap,
+            config=SimulatorConfig(
+                dispatch_delay_s=delay, delivery_delay_s=delay, return_delay_s=delay
+            ),
+        )
+        await warehouse.start()
+        products = await catalog(by_name["cart"].base_url)
+        shop = StorefrontSimulator(bootstrap, products, SANDBOX_TOKENS, seed=options.seed)
+        tasks.append(
+            asyncio.create_task(shop.run(stop, shoppers_per_second=options.shoppers_per_second))
+        )
+        tasks.append(
+            asyncio.create_task(_restock(bootstrap, by_name["fulfillment"].base_url, stop))
+        )
+    try:
+        await stop.wait()
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if warehouse is not None:
+            await warehouse.stop()
+        print(f"final counts: {counts.one_line() or 'no events'}", flush=True)
+    for service in died:
+        print(f"orderflow: {service.name} exited with {service.exit_code()}:", file=sys.stderr)
+        print(service.log_tail(), file=sys.stderr)
+    return 1 if died else 0
+
+
+async def catalog(cart_url: str) -> list[Product]:
+    """The products on sale, as the storefront gets them: from the cart's read API."""
+    async with httpx.AsyncClient(base_url=cart_url, timeout=10) as client:
+        response = await client.get("/catalog", params={"currency": "USD"})
+        response.raise_for_status()
+        return [
+            Product(item["sku"], Decimal(item["price"]["amount"]))
+            for item in response.json()["products"]
+        ]
+
+
+async def _watch(services: Sequence[Service], stop: asyncio.Event, died: list[Service]) -> None:
+    """A service that dies stops everything: a half-running saga is worse than none."""
+    while not stop.is_set():
+        died.extend(s for s in services if s.exit_code() is not None)
+        if died:
+            stop.set()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=0.5)
+
+
+async def _show(counts: ProgressCounts, stop: asyncio.Event) -> None:
+    """A live table on a terminal; a progress line every few seconds otherwise (logs, CI)."""
+    if sys.stdout.isatty():
+        with Live(counts.table(), console=Console(), refresh_per_second=2) as live:
+            while not stop.is_set():
+                live.update(counts.table())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=0.5)
+        return
+    last = time.monotonic()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=1)
+        if time.monotonic() - last >= 10:
+            print(f"progress: {counts.one_line() or 'waiting for events'}", flush=True)
+            last = time.monotonic()
+
+
+async def _restock(bootstrap: str, fulfillment_url: str, stop: asyncio.Event) -> None:
+    """Play the supplier: when a warehouse runs low on a SKU, it receives a delivery and
+    reports its new count (StockCounted), so a long demo does not end in 'out of stock'."""
+    producer = create_producer(bootstrap, client_id="restocker")
+    await producer.start()
+    try:
+        async with httpx.AsyncClient(base_url=fulfillment_url, timeout=10) as client:
+            while not stop.is_set():
+                try:
+                    await _restock_once(client, producer)
+                except (httpx.HTTPError, OSError) as error:
+                    log.warning("restock.failed", error=str(error))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=RESTOCK_EVERY_S)
+    finally:
+        await producer.stop()
+
+
+async def _restock_once(client: httpx.AsyncClient, producer: AIOKafkaProducer) -> None:
+    levels = (await client.get("/stock")).json()
+    for level in levels:
+        if level["available"] >= RESTOCK_BELOW:
+            continue
+        counted = StockCounted(
+            warehouse_id=level["warehouse_id"],
+            sku=level["sku"],
+            on_hand=level["on_hand"] + RESTOCK_UNITS,
+            counted_at=datetime.now(UTC),
+        )
+        envelope = Envelope.wrap(counted, producer="warehouse", correlation_id="restock")
+        await producer.send_and_wait(
+            StockCounted.topic, envelope.to_bytes(), key=envelope.aggregate_id.encode()
+        )
