@@ -1,9 +1,11 @@
-"""The README's run command: everything starts, reports ready, and Ctrl-C stops it all."""
+"""The README's run command: everything starts, reports ready, orders flow through the saga
+(simulated shoppers and warehouse), and Ctrl-C stops it all."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,10 +17,13 @@ import pytest
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 
+from tests.support.service_harness import unique_prefix
+from tests.support.system_harness import free_port
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-FIRST_PORT = 18101
+FIRST_PORT = free_port()  # the next three are assumed free too
 
 
 def _ready(port: int) -> dict[str, object]:
@@ -26,6 +31,11 @@ def _ready(port: int) -> dict[str, object]:
     with urllib.request.urlopen(url, timeout=5) as response:
         loaded: dict[str, object] = json.load(response)
         return loaded
+
+
+def _count(line: str, label: str) -> int:
+    match = re.search(rf"{re.escape(label)}=(\d+)", line)
+    return int(match[1]) if match else 0
 
 
 def _service_processes() -> list[str]:
@@ -40,6 +50,7 @@ def test_run_command_starts_every_service_and_ctrl_c_stops_them(
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap_servers,
         "DATABASE_URL": infrastructure.admin_database_url,
+        "KAFKA_TOPIC_PREFIX": unique_prefix("run"),
     }
     runner = subprocess.Popen(
         [
@@ -47,8 +58,8 @@ def test_run_command_starts_every_service_and_ctrl_c_stops_them(
             "-m",
             "orderflow_ops.system",
             "run",
-            "--first-port",
-            str(FIRST_PORT),
+            *("--first-port", str(FIRST_PORT)),
+            *("--shoppers-per-second", "4", "--warehouse-delay-s", "0.5", "--seed", "3"),
         ],
         cwd=REPO,
         env=env,
@@ -70,6 +81,11 @@ def test_run_command_starts_every_service_and_ctrl_c_stops_them(
             readiness = _ready(FIRST_PORT + offset)
             assert readiness["status"] == "ok", (service, readiness)
 
+        # The live progress line (every 10 s off a terminal) shows orders going through.
+        for line in runner.stdout:
+            output.append(line)
+            if "orders completed=" in line or time.monotonic() > deadline:
+                break
         runner.send_signal(signal.SIGINT)
         remaining, _ = runner.communicate(timeout=60)
         output.append(remaining)
@@ -78,6 +94,12 @@ def test_run_command_starts_every_service_and_ctrl_c_stops_them(
             runner.kill()
             runner.wait()
 
-    assert runner.returncode == 0, "".join(output)
-    assert "nothing left running" in "".join(output)
+    text = "".join(output)
+    assert runner.returncode == 0, text
+    assert "orders completed=" in text, text
+    final = next(line for line in text.splitlines() if line.startswith("final counts:"))
+    placed = _count(final, "orders placed")
+    assert placed > 0
+    assert _count(final, "paid (captured)") <= placed
+    assert "nothing left running" in text
     assert _service_processes() == []

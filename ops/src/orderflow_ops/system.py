@@ -218,6 +218,7 @@ def run(
         shoppers_per_second=shoppers_per_second,
         warehouse_delay_s=warehouse_delay_s,
         seed=seed,
+        topic_prefix=os.environ.get("KAFKA_TOPIC_PREFIX", ""),
     )
     if shoppers_per_second and set(chosen) != set(DEFAULT_SERVICES):
         raise typer.BadParameter(

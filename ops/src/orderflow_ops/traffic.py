@@ -52,6 +52,7 @@ class TrafficOptions:
     shoppers_per_second: float
     warehouse_delay_s: float
     seed: int | None
+    topic_prefix: str = ""  # KAFKA_TOPIC_PREFIX, as the services see it
 
 
 class Service(Protocol):
@@ -74,11 +75,12 @@ async def drive(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     bootstrap = infrastructure.kafka_bootstrap_servers
+    prefix = options.topic_prefix
     by_name = {service.name: service for service in services}
     counts = ProgressCounts()
     died: list[Service] = []
     tasks = [
-        asyncio.create_task(follow(bootstrap, contract_topics(), counts, stop=stop)),
+        asyncio.create_task(follow(bootstrap, contract_topics(prefix), counts, stop=stop)),
         asyncio.create_task(_watch(services, stop, died)),
         asyncio.create_task(_show(counts, stop)),
     ]
@@ -87,19 +89,21 @@ async def drive(
         delay = options.warehouse_delay_s
         warehouse = WarehouseSimulator(
             bootstrap,
+            topic_prefix=prefix,
             config=SimulatorConfig(
                 dispatch_delay_s=delay, delivery_delay_s=delay, return_delay_s=delay
             ),
         )
         await warehouse.start()
         products = await catalog(by_name["cart"].base_url)
-        shop = StorefrontSimulator(bootstrap, products, SANDBOX_TOKENS, seed=options.seed)
+        shop = StorefrontSimulator(
+            bootstrap, products, SANDBOX_TOKENS, topic_prefix=prefix, seed=options.seed
+        )
         tasks.append(
             asyncio.create_task(shop.run(stop, shoppers_per_second=options.shoppers_per_second))
         )
-        tasks.append(
-            asyncio.create_task(_restock(bootstrap, by_name["fulfillment"].base_url, stop))
-        )
+        fulfillment_url = by_name["fulfillment"].base_url
+        tasks.append(asyncio.create_task(_restock(bootstrap, prefix, fulfillment_url, stop)))
     try:
         await stop.wait()
     finally:
@@ -154,7 +158,7 @@ async def _show(counts: ProgressCounts, stop: asyncio.Event) -> None:
             last = time.monotonic()
 
 
-async def _restock(bootstrap: str, fulfillment_url: str, stop: asyncio.Event) -> None:
+async def _restock(bootstrap: str, prefix: str, fulfillment_url: str, stop: asyncio.Event) -> None:
     """Play the supplier: when a warehouse runs low on a SKU, it receives a delivery and
     reports its new count (StockCounted), so a long demo does not end in 'out of stock'."""
     producer = create_producer(bootstrap, client_id="restocker")
@@ -163,7 +167,7 @@ async def _restock(bootstrap: str, fulfillment_url: str, stop: asyncio.Event) ->
         async with httpx.AsyncClient(base_url=fulfillment_url, timeout=10) as client:
             while not stop.is_set():
                 try:
-                    await _restock_once(client, producer)
+                    await _restock_once(client, producer, prefix)
                 except (httpx.HTTPError, OSError) as error:
                     log.warning("restock.failed", error=str(error))
                 with contextlib.suppress(TimeoutError):
@@ -172,7 +176,7 @@ async def _restock(bootstrap: str, fulfillment_url: str, stop: asyncio.Event) ->
         await producer.stop()
 
 
-async def _restock_once(client: httpx.AsyncClient, producer: AIOKafkaProducer) -> None:
+async def _restock_once(client: httpx.AsyncClient, producer: AIOKafkaProducer, prefix: str) -> None:
     levels = (await client.get("/stock")).json()
     for level in levels:
         if level["available"] >= RESTOCK_BELOW:
@@ -185,5 +189,5 @@ async def _restock_once(client: httpx.AsyncClient, producer: AIOKafkaProducer) -
         )
         envelope = Envelope.wrap(counted, producer="warehouse", correlation_id="restock")
         await producer.send_and_wait(
-            StockCounted.topic, envelope.to_bytes(), key=envelope.aggregate_id.encode()
+            prefix + StockCounted.topic, envelope.to_bytes(), key=envelope.aggregate_id.encode()
         )
