@@ -68,25 +68,27 @@ def unfinished(log: list[LoggedEvent], carts: set[str]) -> list[str]:
 
 
 def describe(log: list[LoggedEvent], carts: list[str]) -> str:
-    """What happened to each unfinished cart, for the failure message."""
+    """What happened to each unfinished cart (dead letters marked), for the failure message."""
     lines = []
     for cart_id in carts[:5]:
-        related = [
-            e
+        order_ids = {
+            str(e.envelope.data["order_id"])
             for e in log
             if e.envelope
-            and cart_id in {e.envelope.aggregate_id, str(e.envelope.data.get("cart_id"))}
-        ]
-        order_ids = {
-            str(e.envelope.data.get("order_id"))
-            for e in related
-            if e.envelope and e.envelope.data.get("order_id")
+            and e.envelope.data.get("cart_id") == cart_id
+            and "order_id" in e.envelope.data
         }
-        of_order = [
-            e for e in log if e.envelope and str(e.envelope.data.get("order_id")) in order_ids
+        seen = [
+            e.envelope.event_type
+            + (f"(DLQ {e.dead_letter.get('error_code')})" if e.dead_letter else "")
+            for e in log
+            if e.envelope
+            and (
+                e.envelope.aggregate_id == cart_id
+                or str(e.envelope.data.get("order_id")) in order_ids
+            )
         ]
-        types = [e.envelope.event_type for e in related + of_order if e.envelope]
-        lines.append(f"{cart_id}: {types}")
+        lines.append(f"{cart_id}: {seen}")
     return f"{len(carts)} unfinished; " + "; ".join(lines)
 
 

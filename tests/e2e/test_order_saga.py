@@ -4,6 +4,11 @@ warehouse (the simulator). Every scenario ends with the system invariant check p
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
 import uuid
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -56,6 +61,40 @@ async def test_happy_path_in_usd(running_system: RunningSystem) -> None:
     assert len(events_of(log, "FulfillmentRequested", order_id=order_id)) == 1
     assert len(events_of(log, "ShipmentDelivered", order_id=order_id)) == 1
     await assert_invariants_hold(running_system)
+    await assert_timeline_tells_the_story(running_system, order_id)
+
+
+async def assert_timeline_tells_the_story(system: RunningSystem, order_id: str) -> None:
+    """`orderflow-ops timeline ORDER_ID --json`, as an ops engineer would run it."""
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "orderflow_ops", "timeline", order_id, "--json"],
+        env={
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": system.infrastructure.kafka_bootstrap_servers,
+            "KAFKA_TOPIC_PREFIX": system.prefix,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)
+    types = [entry["event_type"] for entry in entries]
+    expected_story = [
+        "CheckoutRequested",
+        "OrderPlaced",
+        "PaymentCaptured",
+        "FulfillmentRequested",
+        "ParcelDispatched",
+        "ShipmentDelivered",
+        "OrderCompleted",
+    ]
+    positions = [types.index(event_type) for event_type in expected_story]
+    assert positions == sorted(positions), types
+    placed = entries[types.index("OrderPlaced")]
+    assert placed["producer"] == "cart"
+    assert entries[placed["caused_by"] - 1]["event_type"] == "CheckoutRequested"
 
 
 async def test_a_eur_order_above_the_threshold_ships_free(running_system: RunningSystem) -> None:

@@ -7,8 +7,13 @@ the bytes kept there (``dlq.error_code`` = ``card_data_refused``). Use it as
 
 JSON is scanned once decoded, so digits hidden behind ``\\u0034``-style escapes are caught too
 (the dead letter then holds the re-encoded, redacted document); bytes that are not JSON are
-redacted as they are. ``exempt_fields`` names fields whose values are opaque ids that may be
-long numbers (one in ten of which passes Luhn by chance), e.g. a storefront's customer ids.
+redacted as they are.
+
+Id fields are exempt (``OPAQUE_ID_FIELDS``): their values are opaque identifiers chosen by
+other systems, and a long run of digits in one passes Luhn one time in ten — a cart id such as
+``cart-6940787722504b46`` did, and the order behind it was dead-lettered. Refusing real orders
+is the worse failure; the contract constrains id values to identifier patterns, and every
+free-text and payment field is still scanned.
 """
 
 from __future__ import annotations
@@ -32,8 +37,27 @@ _REASON: Final = (
 )
 
 
+OPAQUE_ID_FIELDS: Final = frozenset(
+    {
+        "event_id",
+        "correlation_id",
+        "causation_id",
+        "aggregate_id",
+        "cart_id",
+        "customer_id",
+        "order_id",
+        "payment_id",
+        "refund_id",
+        "rma_id",
+        "shipment_id",
+        "claim_id",
+        "return_request_id",
+    }
+)
+
+
 class CardDataGuard:
-    def __init__(self, *, exempt_fields: frozenset[str] = frozenset()) -> None:
+    def __init__(self, *, exempt_fields: frozenset[str] = OPAQUE_ID_FIELDS) -> None:
         self.exempt_fields = exempt_fields
 
     def __call__(self, raw: bytes) -> None:

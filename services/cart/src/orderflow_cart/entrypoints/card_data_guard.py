@@ -2,8 +2,7 @@
 
 Customers type into the shipping address and payment fields of a checkout; a card number typed
 there must not be stored, buffered or kept in a dead letter (see
-``orderflow_chassis.card_data_guard``). Id fields are not scanned: the storefront's ids are
-opaque and may be long numbers, one in ten of which passes Luhn by chance.
+``orderflow_chassis.card_data_guard``; opaque id fields are exempt).
 """
 
 from __future__ import annotations
@@ -12,8 +11,4 @@ from orderflow_chassis.card_data_guard import CARD_DATA_REFUSED, CardDataGuard
 
 __all__ = ["CARD_DATA_REFUSED", "refuse_card_data"]
 
-refuse_card_data = CardDataGuard(
-    exempt_fields=frozenset(
-        {"event_id", "correlation_id", "causation_id", "aggregate_id", "cart_id", "customer_id"}
-    )
-)
+refuse_card_data = CardDataGuard()

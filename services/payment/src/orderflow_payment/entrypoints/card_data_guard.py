@@ -1,5 +1,5 @@
-"""Card data never enters payment: every field of every record is scanned before decoding
-(see ``orderflow_chassis.card_data_guard``); nothing is exempt."""
+"""Card data never enters payment: every field of every record but the opaque ids is scanned
+before decoding (see ``orderflow_chassis.card_data_guard``)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,3 @@
+from orderflow_ops.cli import app
+
+app()
