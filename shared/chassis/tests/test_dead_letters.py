@@ -45,3 +45,10 @@ def test_stale_failure_headers_are_replaced_and_original_ones_kept_for_replay() 
         b"Expecting property name enclosed in double quotes"
     ]
     assert original_headers(headers) == [("content-type", b"application/json")]
+
+
+def test_card_numbers_in_original_headers_are_redacted_in_the_dead_letter() -> None:
+    letter = _letter(headers=[("note", b"paid with 4111 1111 1111 1111"), ("trace", b"abc")])
+    headers = dict(letter.kafka_headers())
+    assert b"4111" not in headers["note"]
+    assert headers["trace"] == b"abc"

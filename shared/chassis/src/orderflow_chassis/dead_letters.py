@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from orderflow_contracts.card_data import redact_card_numbers_in_bytes
 from orderflow_contracts.topics import dead_letter_topic
 
 HEADER_PREFIX = "dlq."
@@ -36,8 +37,16 @@ class DeadLetter:
         return dead_letter_topic(self.original_topic)
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
-        """Original headers (minus stale dlq.* ones from an earlier failure) plus why."""
-        kept = [(k, v) for k, v in self.headers if not k.startswith(HEADER_PREFIX)]
+        """Original headers (minus stale dlq.* ones from an earlier failure) plus why.
+
+        Header values are kept with anything that looks like a card number redacted: a
+        dead letter is read by people, and card data must never be kept anywhere.
+        """
+        kept = [
+            (k, redact_card_numbers_in_bytes(v))
+            for k, v in self.headers
+            if not k.startswith(HEADER_PREFIX)
+        ]
         why = {
             "error_code": self.error_code,
             "reason": self.reason,
