@@ -10,6 +10,7 @@ import httpx
 import pytest
 from orderflow_chassis.consumer import HandlerContext, Subscription
 from orderflow_chassis.dead_letters import failure_details
+from orderflow_chassis.dlq_cli import read_dead_letters, replay
 from orderflow_chassis.errors import TransientError
 from orderflow_chassis.runtime import ServiceRuntime
 from orderflow_contracts.events import CartItemAdded
@@ -209,3 +210,46 @@ async def test_health_and_metrics_are_served_over_http(infrastructure: Infrastru
     assert ready.json()["checks"]["database"] == "ok"
     assert ready.json()["checks"]["kafka"] == "ok"
     assert "orderflow_outbox_unsent" in metrics.text
+
+
+async def test_a_dead_letter_can_be_listed_and_replayed_after_the_fix(
+    infrastructure: Infrastructure,
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("replay")
+    await create_topics(kafka, [topic])
+    envelope = cart_item_added("cart-replay", sku="SKU-001")
+    await publish_raw(kafka, topic, [(b"cart-replay", envelope.to_bytes())])
+    bug_fixed = False
+
+    async def buggy_until_fixed(event: CartItemAdded, context: HandlerContext) -> None:
+        if not bug_fixed:
+            raise KeyError("price")  # a bug: dead-lettered, not retried forever
+        await record_effect(event, context)
+
+    definition = probe_definition("probe_a", in_topics=[], group="unused")
+    group = f"replay-{uuid.uuid4().hex[:8]}"
+    runtime = ServiceRuntime(
+        replace(
+            definition,
+            subscriptions=[Subscription(group, [topic], {CartItemAdded: buggy_until_fixed})],
+        ),
+        probe_settings(
+            "probe_a", database_url=infrastructure.service_database_urls["probe_a"], kafka=kafka
+        ),
+    )
+    await runtime.start()
+    try:
+        letters = await eventually(
+            lambda: read_dead_letters(kafka, f"{topic}.dlq"), lambda found: len(found) == 1
+        )
+        assert letters[0].details["error_code"] == "handler_failed"
+        assert letters[0].details["reason"].startswith("KeyError: 'price'")
+        assert letters[0].value == envelope.to_bytes()
+
+        bug_fixed = True
+        assert await replay(kafka, letters, f"{topic}.dlq") == 1
+        seen = await eventually(lambda: applied(runtime, [envelope.event_id]), bool)
+    finally:
+        await runtime.stop()
+    assert seen == {envelope.event_id}

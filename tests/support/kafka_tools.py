@@ -11,6 +11,7 @@ from typing import TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from orderflow_chassis.topic_reader import stop_consumer
 
 T = TypeVar("T")
 
@@ -75,10 +76,7 @@ async def read_topic(
                 records.extend(partition_records)
         return sorted(records, key=lambda r: (r.partition, r.offset))
     finally:
-        # aiokafka#647: stopping a group-less consumer whose internal task has not run
-        # yet raises CancelledError; one loop turn lets it start.
-        await asyncio.sleep(0)
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 async def end_offsets(
@@ -93,8 +91,7 @@ async def end_offsets(
         offsets: dict[TopicPartition, int] = await consumer.end_offsets(list(partitions))
         return offsets
     finally:
-        await asyncio.sleep(0)  # aiokafka#647
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 async def eventually(

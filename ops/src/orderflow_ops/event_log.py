@@ -6,15 +6,13 @@ shared record, and no tool may read a service's schema.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from orderflow_chassis.kafka_admin import topic_partitions
+from orderflow_chassis.topic_reader import read_to_end
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
@@ -59,34 +57,7 @@ def contract_topics(prefix: str = "", *, dead_letters: bool = True) -> list[str]
 
 async def read_log(bootstrap_servers: str, topic_names: Sequence[str]) -> list[LoggedEvent]:
     """Everything currently on ``topic_names`` (missing topics are skipped)."""
-    partitions = await topic_partitions(bootstrap_servers, topic_names)
-    assigned = [
-        TopicPartition(name, number) for name, numbers in partitions.items() for number in numbers
-    ]
-    if not assigned:
-        return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(assigned)
-        await consumer.seek_to_beginning(*assigned)
-        end_offsets = await consumer.end_offsets(assigned)
-        pending = {tp for tp in assigned if end_offsets[tp] > 0}
-        logged: list[LoggedEvent] = []
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=1000)
-            if not batch:
-                break
-            for tp, records in batch.items():
-                logged.extend(_logged(record) for record in records)
-                if records and records[-1].offset + 1 >= end_offsets[tp]:
-                    pending.discard(tp)
-        return logged
-    finally:
-        # aiokafka#647: a group-less consumer stopped before its internal task ran raises
-        # CancelledError; one loop turn lets the task start.
-        await asyncio.sleep(0)
-        await consumer.stop()
+    return [_logged(record) for record in await read_to_end(bootstrap_servers, topic_names)]
 
 
 def _logged(record: Any) -> LoggedEvent:

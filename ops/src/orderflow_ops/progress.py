@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer
+from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from rich.table import Table
@@ -112,6 +113,5 @@ async def follow(
             if batch and on_update is not None:
                 on_update()
     finally:
-        await asyncio.sleep(0)  # aiokafka#647, see event_log.read_log
         with contextlib.suppress(Exception):
-            await consumer.stop()
+            await stop_consumer(consumer)

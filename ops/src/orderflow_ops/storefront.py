@@ -20,6 +20,7 @@ from decimal import Decimal
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.events import (
@@ -266,9 +267,8 @@ class StorefrontSimulator:
                     for record in records:
                         await self._on_order_event(record.value or b"")
         finally:
-            await asyncio.sleep(0)  # aiokafka#647
             with contextlib.suppress(Exception):
-                await consumer.stop()
+                await stop_consumer(consumer)
 
     async def _on_order_event(self, value: bytes) -> None:
         try:

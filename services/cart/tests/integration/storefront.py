@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from orderflow_chassis.topic_reader import read_to_end
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import (
     CartCurrencySelected,
@@ -109,32 +107,7 @@ async def read_all(bootstrap: str, topic: str) -> list[Any]:
     No consumer group (no effect on anyone's offsets). Unlike reading until N records came,
     this stops at the end offsets, so a probe never waits for records that will not come.
     """
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        metadata_max_age_ms=500,
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        deadline = time.monotonic() + 5
-        while not consumer.assignment():  # the topic may not exist yet
-            if time.monotonic() > deadline:
-                return []
-            for batch in (await consumer.getmany(timeout_ms=100)).values():
-                records.extend(batch)
-        partitions = sorted(consumer.assignment())
-        ends = await consumer.end_offsets(partitions)
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                records.extend(batch)
-        return sorted(records, key=lambda r: (r.partition, r.offset))
-    finally:
-        await asyncio.sleep(0)  # aiokafka#647, as in tests.support.kafka_tools
-        await consumer.stop()
+    return await read_to_end(bootstrap, [topic])
 
 
 async def envelopes_of(

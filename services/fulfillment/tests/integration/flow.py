@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer
 from orderflow_chassis.clock import SettableClock
 from orderflow_chassis.database import connect
 from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import (
@@ -154,8 +155,7 @@ class Watcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await asyncio.sleep(0)
-        await self._consumer.stop()
+        await stop_consumer(self._consumer)
 
     def events(self, kind: type[E], *, order_id: uuid.UUID | None = None) -> list[E]:
         found = []

@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from orderflow_chassis.clock import SettableClock
 from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import (
@@ -154,8 +155,7 @@ class ReturnsHarness:
                         == str(order_id)
                     ]
         finally:
-            await asyncio.sleep(0)
-            await consumer.stop()
+            await stop_consumer(consumer)
         return found
 
     async def rma(self, rma_id: uuid.UUID) -> dict[str, Any]:

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import typer
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
 from orderflow_chassis.dead_letters import failure_details, original_headers
 from orderflow_chassis.outbox import create_producer
+from orderflow_chassis.topic_reader import read_to_end
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -50,34 +51,7 @@ class StoredDeadLetter:
 
 async def read_dead_letters(bootstrap_servers: str, dlq_topic: str) -> list[StoredDeadLetter]:
     """Everything currently on ``dlq_topic``, read without a consumer group (no side effects)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(dlq_topic) or set()
-        if not partitions:
-            return []
-        assigned = [TopicPartition(dlq_topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        await consumer.seek_to_beginning(*assigned)
-        end_offsets = await consumer.end_offsets(assigned)
-        letters: list[StoredDeadLetter] = []
-        remaining = {tp for tp in assigned if end_offsets[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            if not batch:
-                break
-            for tp, records in batch.items():
-                letters.extend(_stored(record) for record in records)
-                if records and records[-1].offset + 1 >= end_offsets[tp]:
-                    remaining.discard(tp)
-        return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
-    finally:
-        # aiokafka#647: stopping a group-less consumer whose internal task has not run
-        # yet raises CancelledError; one loop turn lets it start.
-        await asyncio.sleep(0)
-        await consumer.stop()
+    return [_stored(record) for record in await read_to_end(bootstrap_servers, [dlq_topic])]
 
 
 def _stored(record: ConsumerRecord) -> StoredDeadLetter:
