@@ -23,7 +23,7 @@ from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 from orderflow_ops.event_log import LoggedEvent, contract_topics, read_log
 from orderflow_ops.invariants import Deadlines, Report, check
-from orderflow_ops.system import ServiceProcess
+from orderflow_ops.system import ServiceFailedToStart, ServiceProcess, wait_until_ready
 
 
 def free_port() -> int:
@@ -58,18 +58,10 @@ class RunningSystem:
         )
 
     def wait_until_ready(self, services: Sequence[str], timeout_s: float = 90) -> None:
-        deadline = time.monotonic() + timeout_s
-        waiting = set(services)
-        while waiting:
-            for name in sorted(waiting):
-                process = self.processes[name]
-                if process.exit_code() is not None:
-                    raise RuntimeError(f"{name} exited:\n{process.log_tail(40)}")
-                if process.is_ready():
-                    waiting.discard(name)
-            if waiting and time.monotonic() > deadline:
-                raise TimeoutError(f"not ready: {sorted(waiting)}")
-            time.sleep(0.2)
+        try:
+            wait_until_ready([self.processes[name] for name in services], timeout_s=timeout_s)
+        except ServiceFailedToStart as failed:
+            raise RuntimeError(f"{failed}:\n{failed.service.log_tail(40)}") from failed
 
     def kill(self, name: str) -> None:
         self.processes[name].kill()

@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Annotated
@@ -143,7 +143,15 @@ def run_system(services: Sequence[str], options: TrafficOptions) -> int:
     try:
         for service in processes:
             service.start(infrastructure, {"LOG_FORMAT": options.log_format})
-        _wait_until_ready(processes)
+        try:
+            wait_until_ready(processes, on_ready=lambda s: typer.echo(f"  {s.name} ready"))
+        except ServiceFailedToStart as failed:
+            typer.echo(
+                f"orderflow: {failed.service.name} failed to start; last lines of its log:",
+                err=True,
+            )
+            typer.echo(failed.service.log_tail(), err=True)
+            return 1
         typer.echo("orderflow: running. Ctrl-C stops everything.")
         for service in processes:
             typer.echo(f"  {service.name:<12} {service.base_url}/docs   log: {service.log_path}")
@@ -163,26 +171,33 @@ def run_system(services: Sequence[str], options: TrafficOptions) -> int:
         typer.echo("orderflow: stopped; nothing left running that this command started.")
 
 
-def _wait_until_ready(processes: Sequence[ServiceProcess]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+class ServiceFailedToStart(RuntimeError):
+    def __init__(self, service: ServiceProcess) -> None:
+        super().__init__(f"{service.name} exited with {service.exit_code()} while starting")
+        self.service = service
+
+
+def wait_until_ready(
+    processes: Sequence[ServiceProcess],
+    *,
+    timeout_s: float = READY_TIMEOUT_S,
+    on_ready: Callable[[ServiceProcess], None] | None = None,
+) -> None:
+    """Poll each service's /health/ready until all answer; fail at once if one exits."""
+    deadline = time.monotonic() + timeout_s
     waiting = list(processes)
     while waiting:
         for service in list(waiting):
             if service.exit_code() is not None:
-                raise typer.Exit(_report_failed_start(service))
+                raise ServiceFailedToStart(service)
             if service.is_ready():
-                typer.echo(f"  {service.name} ready")
                 waiting.remove(service)
+                if on_ready is not None:
+                    on_ready(service)
         if waiting and time.monotonic() > deadline:
             names = ", ".join(s.name for s in waiting)
-            raise RuntimeError(f"not ready after {READY_TIMEOUT_S:.0f}s: {names}; see their logs")
-        time.sleep(0.3)
-
-
-def _report_failed_start(service: ServiceProcess) -> int:
-    typer.echo(f"orderflow: {service.name} failed to start; last lines of its log:", err=True)
-    typer.echo(service.log_tail(), err=True)
-    return 1
+            raise TimeoutError(f"not ready after {timeout_s:.0f}s: {names}; see their logs")
+        time.sleep(0.2)
 
 
 @app.callback()
