@@ -1,6 +1,7 @@
 import asyncpg
+import asyncpg.exceptions
 import pytest
-from orderflow_chassis.consumer import _describe
+from orderflow_chassis.consumer import RetryPolicy, _describe
 from orderflow_chassis.errors import PermanentError, TransientError, is_transient
 
 
@@ -12,6 +13,16 @@ from orderflow_chassis.errors import PermanentError, TransientError, is_transien
         TimeoutError(),
         asyncpg.SerializationError("could not serialize access"),
         asyncpg.DeadlockDetectedError("deadlock"),
+        # What statement_timeout, pg_cancel_backend, a shutdown or a crash of the server raise:
+        asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.CrashShutdownError("terminating connection because of crash of another process"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.exceptions.InternalClientError("unexpected connection state"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.DiskFullError("could not extend file"),
+        asyncpg.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
+        ConnectionResetError(),
     ],
 )
 def test_transient_failures_are_retried(error: BaseException) -> None:
@@ -42,3 +53,11 @@ def test_an_unexpected_exception_is_described_with_where_it_happened() -> None:
     assert code == "handler_failed"
     assert reason.startswith("KeyError: 'missing' at ")
     assert "test_errors.py" in reason
+
+
+def test_retry_delays_grow_exponentially_with_jitter_and_a_ceiling() -> None:
+    policy = RetryPolicy(initial_delay_s=0.1, max_delay_s=1.0)
+    for attempt, ceiling in [(1, 0.1), (2, 0.2), (3, 0.4), (4, 0.8), (5, 1.0), (9, 1.0)]:
+        delays = {policy.delay(attempt) for _ in range(50)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(delays) > 1, "jittered: instances that failed together do not retry together"

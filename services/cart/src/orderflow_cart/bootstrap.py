@@ -22,7 +22,6 @@ from orderflow_cart.adapters.carts import CartRepository
 from orderflow_cart.adapters.catalog import CatalogRepository, RatesRepository
 from orderflow_cart.adapters.orders import OrderRepository
 from orderflow_cart.adapters.reference_data import ReferenceData
-from orderflow_cart.entrypoints.card_data_guard import refuse_card_data
 from orderflow_cart.entrypoints.http import cart_api_router
 from orderflow_cart.handlers import (
     STOREFRONT_CART_EVENTS,
@@ -102,7 +101,6 @@ def build_definition(
                 name="events",
                 topics=[topics.STOREFRONT_CARTS],
                 handlers=handlers,
-                inspect_payload=refuse_card_data,
             ),
             Subscription(
                 name="order-outcomes",

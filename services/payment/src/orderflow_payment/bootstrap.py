@@ -23,7 +23,6 @@ from orderflow_contracts.events.returns import RefundRequested
 from orderflow_payment import __doc__ as SERVICE_DESCRIPTION
 from orderflow_payment import handlers
 from orderflow_payment.adapters.provider_registry import ProviderRegistry, build_registry
-from orderflow_payment.entrypoints.card_data_guard import refuse_card_data
 from orderflow_payment.entrypoints.http import router
 from orderflow_payment.handlers import PaymentDependencies, bind
 from orderflow_payment.settings import PaymentSettings
@@ -66,7 +65,6 @@ def build_definition(
                     ReservationReleased: bind(handlers.record_reservation_released, deps),
                     RefundRequested: bind(handlers.refund_payment, deps),
                 },
-                inspect_payload=refuse_card_data,
             ),
         ],
         routers=[router],

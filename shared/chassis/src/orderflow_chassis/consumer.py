@@ -3,26 +3,35 @@
 For each batch FastStream hands over (several partitions may be mixed):
 
 1. One database transaction applies the whole batch.
-   * Each partition's *consumer position* (next offset to apply) is read under a row lock;
-     records below it were already applied before a crash and are skipped. This is what
-     keeps a redelivered poison message from being dead-lettered twice.
-   * Each record is decoded; contract errors (bad bytes, bad envelope, unknown event type,
-     invalid data) become dead letters.
-   * Known events this consumer has no handler for are skipped (topics are shared).
+   * Each partition's *consumer position* is read under a row lock (see
+     :mod:`orderflow_chassis.positions`); records below it were applied before a crash and are
+     skipped, so a redelivered poison record is not dead-lettered twice.
+   * A record whose ``event_type`` header names a type this consumer has no handler for is
+     skipped without decoding: topics are shared, and a newer producer may publish event types
+     (or schema versions) this consumer does not know yet, alongside the ones it does.
+   * Every other record is screened for card data, then decoded. A contract violation (bad
+     bytes, bad envelope, invalid data) or a screening refusal becomes a dead letter; so does
+     any failure of the screening or decoding itself (it is bounded, and it must never stall a
+     partition). A valid envelope of an unhandled type or a newer schema version is skipped.
    * Otherwise, inside a savepoint, the event id is inserted into the inbox (a duplicate is
      skipped) and the handler runs with the same connection; whatever it emits goes to the
-     outbox. A permanent failure rolls the savepoint back and writes a dead letter instead.
+     outbox. A ``PermanentError`` rolls the savepoint back and writes a dead letter instead.
 2. After commit, the Kafka offsets are committed (MANUAL ack). A crash between the two
    redelivers the batch, and step 1 drops every record of it.
 
-A transient failure (database or broker unavailable, serialisation conflict) rolls the whole
-batch back and retries it with exponential backoff; when attempts run out, the batch's
-partitions are rewound (nack) so Kafka redelivers them. A partition never skips ahead.
+Failures that are not the event's fault never dead-letter it. A transient failure (database or
+broker unavailable, query cancelled, serialisation conflict) rolls the whole batch back and
+retries it with exponential backoff and jitter, without limit: when the in-process attempts run
+out, the partitions are rewound (nack) and Kafka redelivers them. An unexpected exception in a
+handler (most likely a bug) is retried the same way, but only ``handler_attempts`` times for
+that record; then the record is dead-lettered with every failure it met, and the partition
+moves on. A partition never skips ahead otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -36,17 +45,25 @@ from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from orderflow_contracts.card_data import redact_card_numbers_in_bytes
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.events import Event
+from orderflow_contracts.registry import EVENT_TYPES
 
 from orderflow_chassis import metrics
+from orderflow_chassis.card_data_guard import CardDataGuard
 from orderflow_chassis.database import Connection
-from orderflow_chassis.dead_letters import DeadLetter
+from orderflow_chassis.dead_letters import DeadLetter, bounded
 from orderflow_chassis.errors import PermanentError, is_transient
+from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.outbox import Outbox
+from orderflow_chassis.positions import ConsumerPositions, TopicIdentity
 
 log = structlog.get_logger(__name__)
+
+UNDECODABLE = "undecodable"
+HANDLER_FAILED = "handler_failed"
 
 
 @dataclass
@@ -72,8 +89,9 @@ class Handler(Protocol):
     def __call__(self, event: Any, context: HandlerContext, /) -> Awaitable[None]: ...
 
 
-PayloadInspector = Callable[[bytes], None]
-"""Runs on the raw bytes before decoding; raises PermanentError to refuse a record."""
+RecordInspector = Callable[[ConsumerRecord], None]
+"""Runs on a raw record (key, value, headers) before decoding; raises PermanentError to refuse
+it. Every subscription is screened for card data by the chassis; this adds a service's own."""
 
 BatchHook = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
 
@@ -85,7 +103,7 @@ class Subscription:
     name: str
     topics: Sequence[str]
     handlers: Mapping[type[Event], Handler]
-    inspect_payload: PayloadInspector | None = None
+    inspect_record: RecordInspector | None = None
 
 
 @dataclass
@@ -95,13 +113,36 @@ class ConsumerHooks:
     after_commit: BatchHook | None = None
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a consumer retries: batch attempts before a rewind, and a record's handler attempts
+    before it is dead-lettered; delays grow exponentially, with full jitter."""
+
+    attempts: int = 8
+    initial_delay_s: float = 0.1
+    max_delay_s: float = 5.0
+    handler_attempts: int = 5
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self.max_delay_s, self.initial_delay_s * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not secrecy
+
+
 @dataclass
 class _Outcomes:
     counts: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     def add(self, topic: str, event_type: str, outcome: str) -> None:
-        key = (topic, event_type, outcome)
+        key = (topic, _event_type_label(event_type), outcome)
         self.counts[key] = self.counts.get(key, 0) + 1
+
+
+class _HandlerFailed(Exception):
+    """An unexpected handler exception, recorded against its record; the batch is retried."""
+
+
+RecordAddress = tuple[str, int, int]
+_MAX_TRACKED_FAILURES = 10_000
 
 
 class EventConsumer:
@@ -115,21 +156,24 @@ class EventConsumer:
         outbox: Outbox,
         service: str,
         group_id: str,
-        retry_attempts: int = 8,
-        retry_initial_delay_s: float = 0.1,
-        retry_max_delay_s: float = 5.0,
+        bootstrap_servers: str,
+        retry: RetryPolicy | None = None,
         hooks: ConsumerHooks | None = None,
     ) -> None:
         self.subscription = subscription
         self._pool = pool
         self._outbox = outbox
-        self._schema = outbox.schema
         self._service = service
         self.group_id = group_id
-        self._retry_attempts = retry_attempts
-        self._retry_initial_delay_s = retry_initial_delay_s
-        self._retry_max_delay_s = retry_max_delay_s
+        self._retry = retry or RetryPolicy()
         self._hooks = hooks or ConsumerHooks()
+        self._inbox = Inbox(outbox.schema)
+        self._positions = ConsumerPositions(outbox.schema, group_id, service=service)
+        self._topic_ids = TopicIdentity(bootstrap_servers)
+        self._card_guard = CardDataGuard()
+        self._handlers = {cls.event_type: (cls, h) for cls, h in subscription.handlers.items()}
+        # Unexpected failures per record, kept across retries and rewinds of its batch.
+        self._failures: dict[RecordAddress, list[str]] = {}
         self.last_batch_at: float | None = None
 
     def register(
@@ -177,31 +221,32 @@ class EventConsumer:
             log.warning("consumer.offset_commit_failed", consumer=self.group_id, error=str(error))
 
     async def apply_with_retry(self, records: Sequence[ConsumerRecord]) -> None:
-        delay = self._retry_initial_delay_s
-        for attempt in range(1, self._retry_attempts + 1):
+        for attempt in range(1, self._retry.attempts + 1):
             try:
                 await self.apply(records)
                 return
             except Exception as error:
-                if not is_transient(error) or attempt == self._retry_attempts:
+                retried = is_transient(error) or isinstance(error, _HandlerFailed)
+                if not retried or attempt == self._retry.attempts:
                     raise
+                delay = self._retry.delay(attempt)
                 metrics.BATCH_RETRIES.labels(self._service, self.group_id).inc()
                 log.warning(
-                    "consumer.transient_failure",
+                    "consumer.batch_retry",
                     consumer=self.group_id,
                     attempt=attempt,
                     error=f"{type(error).__name__}: {error}",
-                    retry_in_s=delay,
+                    retry_in_s=round(delay, 3),
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max_delay_s)
 
     async def apply(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply a batch in one transaction (see the module docstring)."""
         started = time.perf_counter()
         outcomes = _Outcomes()
+        await self._topic_ids.refresh(sorted({r.topic for r in records}))
         async with self._pool.acquire() as connection, connection.transaction():
-            positions = await self._lock_positions(connection, records)
+            positions = await self._positions.lock(connection, records, self._topic_ids)
             for record in records:
                 partition_key = (record.topic, record.partition)
                 if record.offset < positions[partition_key]:
@@ -209,7 +254,7 @@ class EventConsumer:
                     continue
                 await self._apply_record(connection, record, outcomes)
                 positions[partition_key] = record.offset + 1
-            await self._save_positions(connection, positions)
+            await self._positions.save(connection, positions, self._topic_ids)
         self.last_batch_at = time.time()
         metrics.BATCH_SECONDS.labels(self._service, self.group_id).observe(
             time.perf_counter() - started
@@ -219,112 +264,95 @@ class EventConsumer:
                 self._service, self.group_id, topic, event_type, outcome
             ).inc(count)
 
-    async def _lock_positions(
-        self, connection: Connection, records: Sequence[ConsumerRecord]
-    ) -> dict[tuple[str, int], int]:
-        partitions = sorted({(r.topic, r.partition) for r in records})
-        topics = [t for t, _ in partitions]
-        numbers = [p for _, p in partitions]
-        # Create missing rows first so FOR UPDATE has something to lock: this serialises
-        # a zombie consumer with the partition's new owner during a rebalance.
-        await connection.execute(
-            f"""
-            INSERT INTO {self._schema}.consumer_positions
-                (consumer, topic, kafka_partition, next_offset)
-            SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p)
-            ON CONFLICT DO NOTHING
-            """,
-            self.group_id,
-            topics,
-            numbers,
-        )
-        rows = await connection.fetch(
-            f"""
-            SELECT topic, kafka_partition, next_offset
-            FROM {self._schema}.consumer_positions
-            WHERE consumer = $1
-              AND (topic, kafka_partition) IN
-                  (SELECT t, p FROM unnest($2::text[], $3::int[]) AS u(t, p))
-            ORDER BY topic, kafka_partition
-            FOR UPDATE
-            """,
-            self.group_id,
-            topics,
-            numbers,
-        )
-        return {(r["topic"], r["kafka_partition"]): r["next_offset"] for r in rows}
-
-    async def _save_positions(
-        self, connection: Connection, positions: Mapping[tuple[str, int], int]
-    ) -> None:
-        await connection.executemany(
-            f"""
-            UPDATE {self._schema}.consumer_positions
-            SET next_offset = $4, updated_at = now()
-            WHERE consumer = $1 AND topic = $2 AND kafka_partition = $3
-            """,
-            [(self.group_id, t, p, offset) for (t, p), offset in positions.items()],
-        )
-
     async def _apply_record(
         self, connection: Connection, record: ConsumerRecord, outcomes: _Outcomes
     ) -> None:
-        value: bytes = record.value or b""
-        try:
-            if self.subscription.inspect_payload is not None:
-                self.subscription.inspect_payload(value)
-            envelope = Envelope.from_bytes(value)
-            event = envelope.parse_event()
-        except ContractError as error:
-            await self._dead_letter(connection, record, error.code, error.reason)
-            outcomes.add(record.topic, "", "dead_lettered")
+        announced = _header(record, "event_type")
+        if announced is not None and announced not in self._handlers:
+            outcomes.add(record.topic, announced, "ignored")
             return
-        except PermanentError as error:
+        try:
+            self._screen(record)
+            envelope = Envelope.from_bytes(record.value or b"")
+        except (ContractError, PermanentError) as error:
             await self._dead_letter(connection, record, error.code, error.reason, error)
             outcomes.add(record.topic, "", "dead_lettered")
             return
+        except Exception as error:  # screening and decoding are bounded; never rewind on them
+            reason = f"the record could not be screened or decoded: {type(error).__name__}"
+            await self._dead_letter(connection, record, UNDECODABLE, reason)
+            outcomes.add(record.topic, "", "dead_lettered")
+            return
 
-        handler = self.subscription.handlers.get(type(event))
-        if handler is None:
+        registered = self._handlers.get(envelope.event_type)
+        if registered is None:
             outcomes.add(record.topic, envelope.event_type, "ignored")
             return
+        event_class, handler = registered
+        if envelope.schema_version > event_class.schema_version:
+            outcomes.add(record.topic, envelope.event_type, "skipped_newer_version")
+            return
+        try:
+            event = envelope.parse_event({envelope.event_type: event_class})
+        except ContractError as error:
+            await self._dead_letter(connection, record, error.code, error.reason, error)
+            outcomes.add(record.topic, envelope.event_type, "dead_lettered")
+            return
+
         with structlog.contextvars.bound_contextvars(
             event_id=str(envelope.event_id),
             event_type=envelope.event_type,
             correlation_id=envelope.correlation_id,
             aggregate_id=envelope.aggregate_id,
         ):
-            try:
-                async with connection.transaction():  # a savepoint inside the batch
-                    first_time = await connection.fetchval(
-                        f"""
-                        INSERT INTO {self._schema}.inbox
-                            (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)
-                        VALUES ($1, $2, $3, $4, $5, $6)
-                        ON CONFLICT DO NOTHING
-                        RETURNING true
-                        """,
-                        self.group_id,
-                        envelope.event_id,
-                        envelope.event_type,
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                    )
-                    if not first_time:
-                        outcomes.add(record.topic, envelope.event_type, "duplicate")
-                        log.info("consumer.duplicate_skipped")
-                        return
-                    await handler(event, HandlerContext(connection, envelope, self._outbox))
-            except Exception as error:
-                if is_transient(error):
-                    raise
-                code, reason = _describe(error)
-                log.warning("consumer.dead_lettered", error_code=code, reason=reason)
-                await self._dead_letter(connection, record, code, reason, error)
-                outcomes.add(record.topic, envelope.event_type, "dead_lettered")
-                return
-            outcomes.add(record.topic, envelope.event_type, "applied")
+            outcome = await self._handle(connection, record, envelope, event, handler)
+        outcomes.add(record.topic, envelope.event_type, outcome)
+
+    async def _handle(
+        self,
+        connection: Connection,
+        record: ConsumerRecord,
+        envelope: Envelope,
+        event: Event,
+        handler: Handler,
+    ) -> str:
+        address = (record.topic, record.partition, record.offset)
+        history = self._failures.get(address, [])
+        if len(history) >= self._retry.handler_attempts:
+            reason = _history_reason(history)
+            await self._dead_letter(connection, record, HANDLER_FAILED, reason)
+            self._failures.pop(address, None)
+            return "dead_lettered"
+        try:
+            async with connection.transaction():  # a savepoint inside the batch
+                if not await self._inbox.first_delivery(
+                    connection, self.group_id, envelope, record
+                ):
+                    log.info("consumer.duplicate_skipped")
+                    return "duplicate"
+                await handler(event, HandlerContext(connection, envelope, self._outbox))
+        except PermanentError as error:
+            await self._dead_letter(connection, record, error.code, error.reason, error)
+            self._failures.pop(address, None)
+            return "dead_lettered"
+        except Exception as error:
+            if is_transient(error):
+                raise
+            _, description = _describe(error)
+            if len(self._failures) >= _MAX_TRACKED_FAILURES:  # partitions moved elsewhere
+                self._failures.clear()
+            self._failures.setdefault(address, []).append(description)
+            metrics.HANDLER_FAILURES.labels(self._service, self.group_id, envelope.event_type).inc()
+            attempts = len(self._failures[address])
+            log.warning("consumer.handler_failed", attempt=attempts, reason=description)
+            raise _HandlerFailed(description) from error
+        self._failures.pop(address, None)
+        return "applied"
+
+    def _screen(self, record: ConsumerRecord) -> None:
+        self._card_guard(record.value or b"")
+        if self.subscription.inspect_record is not None:
+            self.subscription.inspect_record(record)
 
     async def _dead_letter(
         self,
@@ -337,17 +365,22 @@ class EventConsumer:
         value = record.value or b""
         if isinstance(error, PermanentError) and error.redacted_payload is not None:
             value = error.redacted_payload
-        letter = DeadLetter(
-            original_topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            value=value,
-            headers=list(record.headers or ()),
-            error_code=code,
-            reason=reason,
-            service=self._service,
-            consumer=self.group_id,
+        elif not isinstance(error, PermanentError):
+            # Whatever the cause, card data never reaches a dead letter.
+            value = redact_card_numbers_in_bytes(value)
+        letter = bounded(
+            DeadLetter(
+                original_topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=value,
+                headers=list(record.headers or ()),
+                error_code=code,
+                reason=reason,
+                service=self._service,
+                consumer=self.group_id,
+            )
         )
         await self._outbox.add_dead_letter(connection, letter)
         metrics.DEAD_LETTERS.labels(self._service, record.topic, code).inc()
@@ -357,8 +390,31 @@ class EventConsumer:
             partition=record.partition,
             offset=record.offset,
             error_code=code,
-            reason=reason,
+            reason=letter.reason,
         )
+
+
+def _history_reason(history: Sequence[str]) -> str:
+    """The last failure first (what ops filter on), then how often and every distinct one."""
+    distinct = list(dict.fromkeys(history))
+    if len(distinct) == 1:
+        return f"{history[-1]} (failed {len(history)} times, the same way each time)"
+    return f"{history[-1]} (failed {len(history)} times: " + " | ".join(distinct) + ")"
+
+
+def _header(record: ConsumerRecord, name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            try:
+                return bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def _event_type_label(event_type: str) -> str:
+    # Metric labels must not be chosen by whoever writes to a topic: unknown names share one.
+    return event_type if event_type in EVENT_TYPES or not event_type else "unknown"
 
 
 def _describe(error: BaseException) -> tuple[str, str]:
@@ -368,7 +424,7 @@ def _describe(error: BaseException) -> tuple[str, str]:
     # than block the partition forever. The last frame says where it happened.
     frame = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
     where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
-    return "handler_failed", f"{type(error).__name__}: {error}{where}"
+    return HANDLER_FAILED, f"{type(error).__name__}: {error}{where}"
 
 
 def _keep_raw_bytes(message: Any) -> Any:

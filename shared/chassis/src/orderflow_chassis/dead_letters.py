@@ -8,8 +8,9 @@ replay is just "publish value and original headers back to ``dlq.original_topic`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from orderflow_contracts.card_data import redact_card_numbers_in_bytes
@@ -31,6 +32,7 @@ class DeadLetter:
     service: str
     consumer: str
     failed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    notes: Mapping[str, str] = field(default_factory=dict)  # more dlq.* headers
 
     @property
     def topic(self) -> str:
@@ -56,6 +58,7 @@ class DeadLetter:
             "original_topic": self.original_topic,
             "original_partition": str(self.partition),
             "original_offset": str(self.offset),
+            **self.notes,
         }
         return kept + [(HEADER_PREFIX + k, v.encode()) for k, v in why.items()]
 
@@ -72,3 +75,44 @@ def failure_details(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
         for k, v in headers
         if k.startswith(HEADER_PREFIX)
     }
+
+
+# A dead letter must fit where the original came from: the broker's default record limit is
+# 1 MiB (max.message.bytes), and the dead letter adds headers to the original bytes.
+DEAD_LETTER_MAX_BYTES = 1_000_000
+_KEPT_WHEN_TRUNCATED = 64 * 1024
+_MAX_REASON = 2_000
+
+
+def _size(letter: DeadLetter) -> int:
+    headers = letter.kafka_headers()
+    return (
+        len(letter.value)
+        + len(letter.key or b"")
+        + sum(len(name) + len(value) for name, value in headers)
+    )
+
+
+def bounded(letter: DeadLetter, max_bytes: int = DEAD_LETTER_MAX_BYTES) -> DeadLetter:
+    """``letter`` made to fit in ``max_bytes``: a long reason is cut, and when the record is
+    still too large its value keeps only its first 64 KiB and its original headers are
+    dropped, with ``dlq.truncated``, ``dlq.original_size`` and ``dlq.original_sha256`` saying
+    what the original was (so it can be matched to the producer's copy)."""
+    if len(letter.reason) > _MAX_REASON:
+        letter = replace(letter, reason=letter.reason[:_MAX_REASON] + " [cut]")
+    if _size(letter) <= max_bytes:
+        return letter
+    digest = hashlib.sha256(letter.value).hexdigest()
+    return replace(
+        letter,
+        value=letter.value[:_KEPT_WHEN_TRUNCATED],
+        key=(letter.key or b"")[:1024] if letter.key is not None else None,
+        headers=[],
+        notes={
+            **letter.notes,
+            "truncated": "true",
+            "original_size": str(len(letter.value)),
+            "original_sha256": digest,
+            "original_headers": str(len(letter.headers)),
+        },
+    )

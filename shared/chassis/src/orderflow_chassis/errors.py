@@ -3,15 +3,17 @@
 * Transient: the world is briefly unavailable (database restarting, broker unreachable,
   serialization conflict). The batch is rolled back and retried with backoff; the partition
   waits, because skipping ahead would reorder an aggregate's events.
-* Permanent: retrying cannot help (the event breaks a domain rule, or a bug). The event goes
-  to the dead-letter topic with the reason, and the partition moves on.
+* Permanent: retrying cannot help (the event breaks a contract or a domain rule). The event
+  goes to the dead-letter topic with the reason, and the partition moves on.
+* Anything else is unexpected (most likely a bug): the batch is retried a bounded number of
+  times with backoff and jitter, and only then is that one record dead-lettered, with every
+  failure it met, so it can be replayed after the fix.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
+import asyncpg.exceptions
 
 
 class TransientError(Exception):
@@ -33,24 +35,29 @@ class PermanentError(Exception):
         self.redacted_payload = redacted_payload
 
 
+# What an infrastructure hiccup can raise. Retrying the same work later may succeed, so these
+# are retried without limit and never dead-lettered: a cancelled query (statement_timeout,
+# pg_cancel_backend), an administrator's or a crash's shutdown, a dropped or reset connection,
+# a full disk, a failover to a read-only server, a lock or serialisation conflict.
 _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     TransientError,
     ConnectionError,
     OSError,
-    asyncio.TimeoutError,
+    TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.LockNotAvailableError,
-    asyncpg.AdminShutdownError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,  # query cancelled, admin/crash shutdown
+    asyncpg.exceptions.InsufficientResourcesError,  # disk full, out of memory, connections
+    asyncpg.exceptions.TransactionRollbackError,  # serialisation failure, deadlock
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # failed over to a standby
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
 )
 
 
 def is_transient(error: BaseException) -> bool:
-    """True when retrying the same work later may succeed."""
+    """True when the failure says nothing about the event: the same work may succeed later."""
     if isinstance(error, PermanentError):
         return False
     return isinstance(error, _TRANSIENT_TYPES)

@@ -10,7 +10,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_CONSUMED = Counter(
     "orderflow_events_consumed_total",
-    "Consumed records by outcome: applied, duplicate, ignored, dead_lettered, skipped_redelivery",
+    "Consumed records by outcome: applied, duplicate, ignored (no handler), skipped_newer_version, "
+    "dead_lettered, skipped_redelivery",
     ["service", "consumer", "topic", "event_type", "outcome"],
 )
 BATCH_SECONDS = Histogram(
@@ -36,4 +37,17 @@ OUTBOX_BACKLOG = Gauge(
 )
 RELAY_IS_LEADER = Gauge(
     "orderflow_outbox_relay_leader", "1 when this instance holds the relay lock", ["service"]
+)
+POSITION_MISMATCHES = Counter(
+    "orderflow_consumer_position_mismatches_total",
+    "Kafka's offsets and the stored consumer position disagreed: gap or another_life",
+    ["service", "consumer", "topic", "kind"],
+)
+HANDLER_FAILURES = Counter(
+    "orderflow_consumer_handler_failures_total",
+    "Unexpected handler exceptions; the batch is retried, the record dead-lettered at the limit",
+    ["service", "consumer", "event_type"],
+)
+INBOX_PURGED = Counter(
+    "orderflow_inbox_purged_total", "Inbox rows deleted after their retention period", ["service"]
 )

@@ -24,8 +24,9 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, Subscription
+from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, RetryPolicy, Subscription
 from orderflow_chassis.database import create_pool
+from orderflow_chassis.inbox import purge_inbox_periodically
 from orderflow_chassis.kafka_admin import ensure_topics
 from orderflow_chassis.migrations import Migration, migrate_service
 from orderflow_chassis.outbox import AfterPublish, Outbox, OutboxRelay, create_producer
@@ -156,9 +157,13 @@ class ServiceRuntime:
                 outbox=outbox,
                 service=name,
                 group_id=f"{settings.consumer_group}.{subscription.name}",
-                retry_attempts=settings.consumer_retry_attempts,
-                retry_initial_delay_s=settings.consumer_retry_initial_delay_s,
-                retry_max_delay_s=settings.consumer_retry_max_delay_s,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                retry=RetryPolicy(
+                    attempts=settings.consumer_retry_attempts,
+                    initial_delay_s=settings.consumer_retry_initial_delay_s,
+                    max_delay_s=settings.consumer_retry_max_delay_s,
+                    handler_attempts=settings.consumer_handler_attempts,
+                ),
                 hooks=self.hooks.consumer,
             )
             consumer.register(
@@ -170,6 +175,11 @@ class ServiceRuntime:
             self.consumers.append(consumer)
         await self._broker.start()
 
+        inbox_retention = timedelta(hours=settings.inbox_retention_hours)
+        self._spawn(
+            purge_inbox_periodically(self._pool, outbox.schema, inbox_retention, name),
+            "inbox-purge",
+        )
         for job in self.definition.background_jobs:
             self._spawn(job(resources), getattr(job, "__name__", "background-job"))
 

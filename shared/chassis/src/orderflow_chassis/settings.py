@@ -77,6 +77,18 @@ class ServiceSettings(BaseSettings):
     )
     consumer_retry_initial_delay_s: float = Field(default=0.1, gt=0)
     consumer_retry_max_delay_s: float = Field(default=5.0, gt=0)
+    consumer_handler_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="times an unexpected handler exception is retried before the record is "
+        "dead-lettered with every failure it met",
+    )
+    inbox_retention_hours: int = Field(
+        default=14 * 24,
+        ge=1,
+        description="applied event ids are kept this long to drop duplicates, then purged; keep "
+        "it longer than the outbox retention and the retention of the topics read",
+    )
 
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_interval_s: float = Field(

@@ -1,0 +1,94 @@
+"""The inbox: the event ids a consumer group has applied, written with the effects.
+
+A duplicate delivery (the relay re-publishing after a crash, a producer's retry, a replay of an
+already applied event) finds its id here and is skipped. Rows are only needed for as long as
+such a duplicate can still arrive, so they are purged by age (``inbox_retention_hours``, longer
+than the outbox's re-publish window and Kafka's retention of the topics read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import asyncpg
+import structlog
+from aiokafka import ConsumerRecord
+from orderflow_contracts.envelope import Envelope
+
+from orderflow_chassis import metrics
+from orderflow_chassis.database import Connection
+from orderflow_chassis.settings import validate_identifier
+
+log = structlog.get_logger(__name__)
+
+
+class Inbox:
+    def __init__(self, schema: str) -> None:
+        self.schema = validate_identifier(schema)
+
+    async def first_delivery(
+        self, connection: Connection, consumer: str, envelope: Envelope, record: ConsumerRecord
+    ) -> bool:
+        """Record ``envelope`` as applied by ``consumer``; False when it already was."""
+        inserted = await connection.fetchval(
+            f"""
+            INSERT INTO {self.schema}.inbox
+                (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT DO NOTHING
+            RETURNING true
+            """,
+            consumer,
+            envelope.event_id,
+            envelope.event_type,
+            record.topic,
+            record.partition,
+            record.offset,
+        )
+        return bool(inserted)
+
+    async def purge(self, pool: asyncpg.Pool, *, older_than: timedelta, chunk: int = 5_000) -> int:
+        """Delete rows applied longer ago than ``older_than``, in short transactions."""
+        deleted = 0
+        while True:
+            result = await pool.execute(
+                f"""
+                DELETE FROM {self.schema}.inbox
+                WHERE ctid IN (
+                    SELECT ctid FROM {self.schema}.inbox
+                    WHERE processed_at < now() - $1::interval
+                    LIMIT $2
+                )
+                """,
+                older_than,
+                chunk,
+            )
+            count = int(result.split()[-1])
+            deleted += count
+            if count < chunk:
+                break
+        if deleted:
+            log.info("inbox.purged", rows=deleted, older_than_hours=older_than / timedelta(hours=1))
+        return deleted
+
+
+async def purge_inbox_periodically(
+    pool: asyncpg.Pool,
+    schema: str,
+    retention: timedelta,
+    service: str,
+    *,
+    interval_s: float = 3600.0,
+) -> None:
+    """Purge the inbox every ``interval_s`` until cancelled; a failed round waits for the next."""
+    inbox = Inbox(schema)
+    while True:
+        try:
+            purged = await inbox.purge(pool, older_than=retention)
+            metrics.INBOX_PURGED.labels(service).inc(purged)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("inbox.purge_failed", error=f"{type(error).__name__}: {error}")
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,181 @@
+"""Consumer positions: the next offset to apply per partition, committed with the effects.
+
+This is the tracking-table idea. Kafka's committed offset is only a hint (it is committed after
+the database commit, so a crash in between redelivers); the position in the database is the
+truth. Records below it were applied before and are skipped, which keeps a redelivered poison
+record from being dead-lettered twice.
+
+Positions are kept with the topic's id (see :mod:`orderflow_chassis.topic_ids`). When the two
+disagree, what happened is logged and counted (``orderflow_consumer_position_mismatches_total``):
+
+* ``another_life``: the stored position belongs to an earlier topic of the same name (deleted
+  and created again): it is discarded and the new topic is read from the offset Kafka gives.
+* ``gap``: Kafka handed over a record *after* the stored position: offsets were moved forward
+  (an operator's ``--reset-offsets``), or records expired before they were read. Events in
+  between were not applied; the gap is logged with its bounds so they can be replayed.
+
+A redelivery (Kafka *behind* the position) is the normal aftermath of a crash and is not a
+mismatch.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import structlog
+from aiokafka import ConsumerRecord
+
+from orderflow_chassis import metrics
+from orderflow_chassis.database import Connection
+from orderflow_chassis.settings import validate_identifier
+from orderflow_chassis.topic_ids import fetch_topic_ids
+
+log = structlog.get_logger(__name__)
+
+Partition = tuple[str, int]
+
+
+@dataclass
+class _Stored:
+    next_offset: int
+    topic_id: uuid.UUID | None
+
+
+class TopicIdentity:
+    """A cache of topic ids, refreshed when stale; lookups that fail leave it unknown."""
+
+    def __init__(self, bootstrap_servers: str, *, max_age_s: float = 300.0) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._max_age_s = max_age_s
+        self._ids: dict[str, uuid.UUID] = {}
+        self._fetched_at: dict[str, float] = {}
+
+    def known(self, topic: str) -> uuid.UUID | None:
+        return self._ids.get(topic)
+
+    async def refresh(self, topics: Sequence[str], *, force: bool = False) -> None:
+        now = time.monotonic()
+        due = [t for t in topics if force or now - self._fetched_at.get(t, -1e9) > self._max_age_s]
+        if not due:
+            return
+        try:
+            found = await fetch_topic_ids(self._bootstrap_servers, sorted(set(due)))
+        except Exception as error:  # the broker is down: keep what we knew
+            log.warning("consumer.topic_ids_unavailable", error=f"{type(error).__name__}: {error}")
+            return
+        for topic in due:
+            self._fetched_at[topic] = now
+            if topic in found:
+                self._ids[topic] = found[topic]
+
+
+class ConsumerPositions:
+    """Reads (under a row lock) and writes one consumer group's positions."""
+
+    def __init__(self, schema: str, consumer: str, *, service: str) -> None:
+        self._schema = validate_identifier(schema)
+        self._consumer = consumer
+        self._service = service
+
+    async def lock(
+        self,
+        connection: Connection,
+        records: Sequence[ConsumerRecord],
+        topics: TopicIdentity,
+    ) -> dict[Partition, int]:
+        """The next offset to apply for each partition in ``records``, reconciled with Kafka."""
+        partitions = sorted({(r.topic, r.partition) for r in records})
+        stored = await self._select_for_update(connection, partitions)
+        first_offsets: dict[Partition, int] = {}
+        for record in records:
+            key = (record.topic, record.partition)
+            first_offsets[key] = min(first_offsets.get(key, record.offset), record.offset)
+
+        suspicious = sorted(
+            {t for (t, p) in partitions if first_offsets[(t, p)] < stored[(t, p)].next_offset}
+        )
+        if suspicious:  # skipping records: make sure it is the same topic, not a new one
+            await topics.refresh(suspicious, force=True)
+        positions: dict[Partition, int] = {}
+        for key in partitions:
+            topic, partition = key
+            position = stored[key]
+            current_id = topics.known(topic)
+            first = first_offsets[key]
+            if position.topic_id and current_id and position.topic_id != current_id:
+                self._mismatch(
+                    "another_life", topic, partition, stored=position.next_offset, kafka=first
+                )
+                positions[key] = 0
+                continue
+            if first > position.next_offset > 0:
+                self._mismatch("gap", topic, partition, stored=position.next_offset, kafka=first)
+            positions[key] = position.next_offset
+        return positions
+
+    async def save(
+        self, connection: Connection, positions: Mapping[Partition, int], topics: TopicIdentity
+    ) -> None:
+        await connection.executemany(
+            f"""
+            UPDATE {self._schema}.consumer_positions
+            SET next_offset = $4, topic_id = coalesce($5, topic_id), updated_at = now()
+            WHERE consumer = $1 AND topic = $2 AND kafka_partition = $3
+            """,
+            [
+                (self._consumer, topic, partition, offset, topics.known(topic))
+                for (topic, partition), offset in positions.items()
+            ],
+        )
+
+    async def _select_for_update(
+        self, connection: Connection, partitions: Sequence[Partition]
+    ) -> dict[Partition, _Stored]:
+        topics = [t for t, _ in partitions]
+        numbers = [p for _, p in partitions]
+        # Create missing rows first so FOR UPDATE has something to lock: this serialises
+        # a zombie consumer with the partition's new owner during a rebalance.
+        await connection.execute(
+            f"""
+            INSERT INTO {self._schema}.consumer_positions
+                (consumer, topic, kafka_partition, next_offset)
+            SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p)
+            ON CONFLICT DO NOTHING
+            """,
+            self._consumer,
+            topics,
+            numbers,
+        )
+        rows = await connection.fetch(
+            f"""
+            SELECT topic, kafka_partition, next_offset, topic_id
+            FROM {self._schema}.consumer_positions
+            WHERE consumer = $1
+              AND (topic, kafka_partition) IN
+                  (SELECT t, p FROM unnest($2::text[], $3::int[]) AS u(t, p))
+            ORDER BY topic, kafka_partition
+            FOR UPDATE
+            """,
+            self._consumer,
+            topics,
+            numbers,
+        )
+        return {
+            (r["topic"], r["kafka_partition"]): _Stored(r["next_offset"], r["topic_id"])
+            for r in rows
+        }
+
+    def _mismatch(self, kind: str, topic: str, partition: int, *, stored: int, kafka: int) -> None:
+        metrics.POSITION_MISMATCHES.labels(self._service, self._consumer, topic, kind).inc()
+        log.warning(
+            "consumer.position_mismatch",
+            kind=kind,
+            consumer=self._consumer,
+            topic=topic,
+            partition=partition,
+            stored_next_offset=stored,
+            kafka_offset=kafka,
+        )

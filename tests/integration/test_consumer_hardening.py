@@ -1,0 +1,355 @@
+"""What the consumer does with hostile records and infrastructure hiccups (real Kafka and
+PostgreSQL, the probe service in-process).
+
+* A cancelled query or an unexpected handler exception is retried, never dead-lettered at once;
+  only a record whose handler keeps failing is dead-lettered, with every failure it met.
+* Records of event types (or schema versions) the consumer does not handle are skipped, not
+  dead-lettered: the contract publishes a V2 alongside V1 on the same topic.
+* Screening or decoding that fails in any way dead-letters the record; the partition moves on.
+* A dead letter always fits on the broker: an oversized one is truncated, with a digest.
+* The inbox is purged by age; consumer positions belong to one life of a topic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
+from orderflow_chassis.consumer import Handler, HandlerContext, Subscription
+from orderflow_chassis.dead_letters import failure_details
+from orderflow_chassis.migrations import load_migrations
+from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
+from orderflow_chassis.topic_ids import fetch_topic_ids
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.events import CartItemAdded
+from orderflow_localinfra.discovery import Infrastructure
+
+from tests.support.events import cart_item_added
+from tests.support.kafka_tools import create_topics, eventually, read_topic, unique_topic
+from tests.support.probe_service import MIGRATIONS, probe_settings, record_effect
+
+pytestmark = pytest.mark.integration
+
+Message = tuple[bytes | None, bytes, Sequence[tuple[str, bytes]]]
+
+
+@asynccontextmanager
+async def probe(
+    infrastructure: Infrastructure,
+    topic: str,
+    handler: Handler = record_effect,
+    *,
+    group: str | None = None,
+    schema: str = "probe_a",
+    **settings: Any,
+) -> AsyncIterator[ServiceRuntime]:
+    definition = ServiceDefinition(
+        name=schema,
+        migrations=load_migrations("probe", MIGRATIONS),
+        subscriptions=[
+            Subscription(
+                name=group or f"hardening-{uuid.uuid4().hex[:8]}",
+                topics=[topic],
+                handlers={CartItemAdded: handler},
+            )
+        ],
+    )
+    runtime = ServiceRuntime(
+        definition,
+        probe_settings(
+            schema,
+            database_url=infrastructure.service_database_urls[schema],
+            kafka=infrastructure.kafka_bootstrap_servers,
+            consumer_batch_timeout_ms=50,
+            relay_poll_interval_s=0.2,
+            consumer_retry_initial_delay_s=0.01,
+            consumer_retry_max_delay_s=0.05,
+            **settings,
+        ),
+    )
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+async def publish(bootstrap: str, topic: str, messages: Sequence[Message]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=0
+    )
+    await producer.start()
+    try:
+        for key, value, headers in messages:
+            await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+    finally:
+        await producer.stop()
+
+
+def valid(envelope: Envelope) -> Message:
+    return (
+        envelope.key,
+        envelope.to_bytes(),
+        [
+            ("event_type", envelope.event_type.encode()),
+            ("event_id", str(envelope.event_id).encode()),
+        ],
+    )
+
+
+async def applied_count(
+    runtime: ServiceRuntime, event_ids: Sequence[uuid.UUID]
+) -> Counter[uuid.UUID]:
+    rows = await runtime.pool.fetch(
+        "SELECT event_id FROM effects WHERE event_id = ANY($1::uuid[])", list(event_ids)
+    )
+    return Counter(row["event_id"] for row in rows)
+
+
+async def applied_once(runtime: ServiceRuntime, envelopes: Sequence[Envelope]) -> None:
+    ids = [e.event_id for e in envelopes]
+    found = await eventually(
+        lambda: applied_count(runtime, ids), lambda c: len(c) == len(ids), timeout_s=30
+    )
+    assert found == Counter(ids), "every valid event applied exactly once"
+
+
+async def dead_letters_written(runtime: ServiceRuntime, topic: str) -> int:
+    count = await runtime.pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE event_type = 'DeadLetter' AND topic = $1",
+        f"{topic}.dlq",
+    )
+    return int(count)
+
+
+async def test_cancelled_queries_are_retried_not_dead_lettered(
+    infrastructure: Infrastructure,
+) -> None:
+    topic = unique_topic("cancelled")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic])
+    envelopes = [cart_item_added(f"cart-cancel-{i}", sku=f"SKU-{i:03d}") for i in range(6)]
+    calls: Counter[str] = Counter()
+
+    async def cancelled_twice(event: CartItemAdded, context: HandlerContext) -> None:
+        calls[event.sku] += 1
+        if calls[event.sku] <= 2:  # what statement_timeout or pg_cancel_backend raises
+            await context.connection.execute("SET LOCAL statement_timeout = '20ms'")
+            await context.connection.execute("SELECT pg_sleep(2)")
+        await record_effect(event, context)
+
+    await publish(infrastructure.kafka_bootstrap_servers, topic, [valid(e) for e in envelopes])
+    async with probe(infrastructure, topic, cancelled_twice) as runtime:
+        await applied_once(runtime, envelopes)
+        assert await dead_letters_written(runtime, topic) == 0
+    assert all(count >= 3 for count in calls.values())
+
+
+async def test_an_unexpected_handler_failure_is_retried_before_anything_is_dead_lettered(
+    infrastructure: Infrastructure,
+) -> None:
+    topic = unique_topic("flaky-handler")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    flaky = cart_item_added("cart-flaky", sku="SKU-FLAKY")
+    broken = cart_item_added("cart-broken", sku="SKU-BROKEN")
+    after = cart_item_added("cart-after", sku="SKU-AFTER")
+    calls: Counter[str] = Counter()
+
+    async def handler(event: CartItemAdded, context: HandlerContext) -> None:
+        calls[event.sku] += 1
+        if event.sku == "SKU-BROKEN" or (event.sku == "SKU-FLAKY" and calls[event.sku] <= 2):
+            raise KeyError(f"no stock row for {event.sku}")
+        await record_effect(event, context)
+
+    await publish(
+        infrastructure.kafka_bootstrap_servers, topic, [valid(flaky), valid(broken), valid(after)]
+    )
+    async with probe(infrastructure, topic, handler, consumer_handler_attempts=3) as runtime:
+        await applied_once(runtime, [flaky, after])
+        letters = await read_topic(infrastructure.kafka_bootstrap_servers, f"{topic}.dlq", expect=1)
+        assert await applied_count(runtime, [broken.event_id]) == Counter()
+
+    assert len(letters) == 1, "only the record that kept failing is dead-lettered"
+    details = failure_details(letters[0].headers)
+    assert details["error_code"] == "handler_failed"
+    assert details["reason"].startswith("KeyError: 'no stock row for SKU-BROKEN' at ")
+    assert details["reason"].endswith("(failed 3 times, the same way each time)")
+    assert calls["SKU-BROKEN"] == 3
+    assert letters[0].value == broken.to_bytes()
+
+
+async def test_unknown_types_and_newer_versions_are_skipped_not_dead_lettered(
+    infrastructure: Infrastructure,
+) -> None:
+    topic = unique_topic("forward-compatible")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    before = cart_item_added("cart-fc", sku="SKU-1")
+    after = cart_item_added("cart-fc", sku="SKU-2")
+    unknown = json.loads(cart_item_added("cart-fc", sku="SKU-3").to_bytes())
+    unknown["event_type"] = "CartItemGiftWrapped"
+    newer = json.loads(cart_item_added("cart-fc", sku="SKU-4").to_bytes())
+    newer["schema_version"] = 2
+    newer["data"]["quantity"] = {"value": 2, "unit": "each"}  # V2 may change a field's shape
+    messages: list[Message] = [
+        valid(before),
+        # Announced by its header: skipped without even reading the value.
+        (b"cart-fc", b"\x00\xff not json at all", [("event_type", b"CartItemGiftWrapped")]),
+        (b"cart-fc", json.dumps(unknown).encode(), []),  # no header: decoded, then skipped
+        (b"cart-fc", json.dumps(newer).encode(), [("event_type", b"CartItemAdded")]),
+        valid(after),
+    ]
+    await publish(infrastructure.kafka_bootstrap_servers, topic, messages)
+    async with probe(infrastructure, topic) as runtime:
+        await applied_once(runtime, [before, after])
+        assert await dead_letters_written(runtime, topic) == 0
+
+
+async def test_a_screening_failure_dead_letters_the_record_and_the_partition_moves_on(
+    infrastructure: Infrastructure,
+) -> None:
+    topic = unique_topic("inspection-crash")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    before = cart_item_added("cart-ic", sku="SKU-1")
+    after = cart_item_added("cart-ic", sku="SKU-2")
+
+    def crashing_inspector(record: ConsumerRecord) -> None:
+        if b"detonate" in (record.value or b""):
+            raise RecursionError("maximum recursion depth exceeded")
+
+    definition = ServiceDefinition(
+        name="probe_a",
+        migrations=load_migrations("probe", MIGRATIONS),
+        subscriptions=[
+            Subscription(
+                name=f"inspection-{uuid.uuid4().hex[:8]}",
+                topics=[topic],
+                handlers={CartItemAdded: record_effect},
+                inspect_record=crashing_inspector,
+            )
+        ],
+    )
+    await publish(
+        infrastructure.kafka_bootstrap_servers,
+        topic,
+        [valid(before), (b"cart-ic", b'{"detonate": true}', []), valid(after)],
+    )
+    runtime = ServiceRuntime(
+        definition,
+        probe_settings(
+            "probe_a",
+            database_url=infrastructure.service_database_urls["probe_a"],
+            kafka=infrastructure.kafka_bootstrap_servers,
+            consumer_batch_timeout_ms=50,
+            relay_poll_interval_s=0.2,
+        ),
+    )
+    await runtime.start()
+    try:
+        await applied_once(runtime, [before, after])
+        letters = await read_topic(infrastructure.kafka_bootstrap_servers, f"{topic}.dlq", expect=1)
+    finally:
+        await runtime.stop()
+    assert [failure_details(letter.headers)["error_code"] for letter in letters] == ["undecodable"]
+
+
+async def test_a_dead_letter_of_a_record_at_the_size_limit_is_truncated_with_a_digest(
+    infrastructure: Infrastructure,
+) -> None:
+    topic = unique_topic("huge")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    huge = b'{"x": "' + b"a" * 990_000  # not even JSON, and as large as the broker takes
+    headers = [(f"h{i}", b"v" * 1_000) for i in range(30)]
+    after = cart_item_added("cart-huge", sku="SKU-1")
+    await publish(
+        infrastructure.kafka_bootstrap_servers,
+        topic,
+        [(b"cart-huge", huge, headers), valid(after)],
+    )
+    async with probe(infrastructure, topic) as runtime:
+        await applied_once(runtime, [after])
+        letters = await read_topic(infrastructure.kafka_bootstrap_servers, f"{topic}.dlq", expect=1)
+    assert len(letters) == 1
+    details = failure_details(letters[0].headers)
+    assert details["error_code"] == "malformed_json"
+    assert details["truncated"] == "true"
+    assert details["original_size"] == str(len(huge))
+    assert details["original_sha256"] == hashlib.sha256(huge).hexdigest()
+    assert letters[0].value == huge[: 64 * 1024]
+    size = len(letters[0].value) + sum(len(k) + len(v) for k, v in letters[0].headers)
+    assert size < 1_000_000
+
+
+async def test_the_inbox_is_purged_after_its_retention(infrastructure: Infrastructure) -> None:
+    topic = unique_topic("inbox-purge")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    consumer = f"purge-test-{uuid.uuid4().hex[:8]}"
+    old_id, recent_id = uuid.uuid4(), uuid.uuid4()
+    async with probe(infrastructure, topic, inbox_retention_hours=24) as runtime:
+        await runtime.pool.execute(
+            """
+            INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition,
+                               kafka_offset, processed_at)
+            VALUES ($1, $2, 'CartItemAdded', $3, 0, 0, now() - interval '25 hours'),
+                   ($1, $4, 'CartItemAdded', $3, 0, 1, now() - interval '23 hours')
+            """,
+            consumer,
+            old_id,
+            topic,
+            recent_id,
+        )
+    # The purge runs when a service starts, then every hour.
+    async with probe(infrastructure, topic, inbox_retention_hours=24) as runtime:
+
+        async def kept() -> set[uuid.UUID]:
+            rows = await runtime.pool.fetch(
+                "SELECT event_id FROM inbox WHERE consumer = $1", consumer
+            )
+            return {row["event_id"] for row in rows}
+
+        assert await eventually(kept, lambda ids: ids == {recent_id}) == {recent_id}
+
+
+async def test_positions_of_a_deleted_topic_do_not_skip_the_new_topic_of_the_same_name(
+    infrastructure: Infrastructure,
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("recreated")
+    group = f"recreated-{uuid.uuid4().hex[:8]}"
+    await create_topics(kafka, [topic], partitions=1)
+    first_life = [cart_item_added("cart-life", sku=f"SKU-{i}") for i in range(5)]
+    await publish(kafka, topic, [valid(e) for e in first_life])
+    async with probe(infrastructure, topic, group=group) as runtime:
+        await applied_once(runtime, first_life)
+
+    await recreate_topic(kafka, topic)
+    second_life = [cart_item_added("cart-life", sku=f"SKU-NEW-{i}") for i in range(2)]
+    await publish(kafka, topic, [valid(e) for e in second_life])  # offsets 0 and 1 again
+    async with probe(infrastructure, topic, group=group) as runtime:
+        await applied_once(runtime, second_life)
+
+
+async def recreate_topic(bootstrap: str, topic: str) -> None:
+    """Delete ``topic`` and create it again: same name, new id, offsets from 0."""
+    old_id = (await fetch_topic_ids(bootstrap, [topic]))[topic]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+    finally:
+        await admin.close()
+
+    async def new_id() -> uuid.UUID | None:
+        with contextlib.suppress(Exception):  # still being deleted
+            await create_topics(bootstrap, [topic], partitions=1)
+        return (await fetch_topic_ids(bootstrap, [topic])).get(topic)
+
+    found = await eventually(new_id, lambda found: found not in (None, old_id), timeout_s=30)
+    assert found not in (None, old_id)
