@@ -1,7 +1,7 @@
 """SIGKILL a service in the middle of a stream of orders, restart it, and account for every
 order: each checked-out cart ends completed or cancelled, and the invariants still hold.
 
-This is DESIGN §3 under fire: the killed process loses whatever was in flight between its
+This is the chassis' delivery guarantees (shared/chassis/README.md) under fire: the killed process loses whatever was in flight between its
 database commit and its offset commit, or between publishing and stamping its outbox.
 """
 

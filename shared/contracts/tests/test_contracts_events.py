@@ -32,7 +32,7 @@ from orderflow_contracts.schemas import all_event_schemas
 from orderflow_contracts.topics import TOPIC_SPECS
 from pydantic import BaseModel, ValidationError
 
-# The key column of DESIGN §4's table.
+# The key column of the contract README's topic table.
 KEY_FIELDS_BY_TOPIC = {
     "storefront.carts": {"cart_id"},
     "carts": {"cart_id"},
@@ -44,8 +44,8 @@ KEY_FIELDS_BY_TOPIC = {
     "returns": {"order_id"},
 }
 
-# The event names of DESIGN §4 (names are the contract).
-DESIGN_EVENTS = {
+# The event names of the contract README's topic table (names are the contract).
+CONTRACT_EVENTS = {
     "storefront.carts": {"CartItemAdded", "CartItemRemoved", "CartItemQuantityChanged",
                          "CartCurrencySelected", "CheckoutRequested"},
     "carts": {"CheckoutRejected", "CartCheckedOut"},
@@ -61,7 +61,7 @@ DESIGN_EVENTS = {
                 "WarrantyClaimAccepted", "WarrantyClaimRejected"},
 }  # fmt: skip
 # Deliberate deviation (see README): returns publishes it, so it lives on returns' topic.
-DESIGN_EVENTS["returns"].add("ReplacementRequested")
+CONTRACT_EVENTS["returns"].add("ReplacementRequested")
 
 
 # ------------------------------------------------------------------------------- registry
@@ -92,12 +92,12 @@ def test_registry_names_are_unique_class_names_on_known_topics() -> None:
 
 
 def test_every_event_of_the_design_exists_on_its_topic() -> None:
-    for topic, names in DESIGN_EVENTS.items():
+    for topic, names in CONTRACT_EVENTS.items():
         assert names <= {cls.event_type for cls in EVENTS_BY_TOPIC[topic]}, topic
 
 
 def test_events_beyond_the_design_table_are_documented_as_internal_or_issue_driven() -> None:
-    designed = set().union(*DESIGN_EVENTS.values())
+    designed = set().union(*CONTRACT_EVENTS.values())
     added = {name for name in EVENT_TYPES if name not in designed}
     assert added == {"CartAbandoned", "ReservationReleased", "ReturnRestocked"}
     for name in added - {"CartAbandoned"}:

@@ -1,4 +1,4 @@
-"""Every Kafka topic of the contract, in one place (DESIGN §4).
+"""Every Kafka topic of the contract, in one place (the table in shared/contracts/README.md, "Topics, keys and events").
 
 Each message is keyed by its aggregate id (the `key` column below) so that one aggregate's
 events stay in one partition, in order.

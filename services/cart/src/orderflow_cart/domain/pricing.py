@@ -1,6 +1,6 @@
 """Pricing a cart in its currency, and the free-shipping rule.
 
-The rules, in order (DESIGN §3.6, issue #3):
+The rules, in order (the contract's Money rules, shared/contracts/README.md; issue #3):
 
 1. **Unit price**: the catalog's USD price x the rate (units of the cart currency per USD),
    rounded half-even to the currency's minor unit (cents; whole yen for JPY).

@@ -177,7 +177,7 @@ class ReplacementRequested(Event):
     """A warranty claim was accepted: ship these units again at no charge, to `ship_to`.
 
     Published by returns (with `WarrantyClaimAccepted`); consumed by fulfillment, which reserves
-    stock and sends a `FulfillmentRequested` with `replacement: true`. (DESIGN §4 lists it
+    stock and sends a `FulfillmentRequested` with `replacement: true`. (The original brief listed it
     under `fulfillment`; it lives on `returns` because returns publishes it and fulfillment
     already consumes `returns`: every topic keeps a single writer.)
     """
