@@ -8,7 +8,8 @@ serialised canonically with exactly the currency's digits ("12.30", "1200").
 Arithmetic never mixes currencies (`CurrencyMismatch`) and never rounds silently: addition,
 subtraction and multiplication by a whole number are exact; anything that can produce extra
 digits (multiplying by a rate or a fraction) goes through `quantize`, half-even to the minor
-unit, the rule in the contract README's Money section (shared/contracts/README.md). No float anywhere.
+unit, the rule in the contract README's Money section (shared/contracts/README.md).
+No float anywhere.
 """
 
 from __future__ import annotations
