@@ -1,8 +1,9 @@
 """SIGKILL a service in the middle of a stream of orders, restart it, and account for every
 order: each checked-out cart ends completed or cancelled, and the invariants still hold.
 
-This is the chassis' delivery guarantees (shared/chassis/README.md) under fire: the killed process loses whatever was in flight between its
-database commit and its offset commit, or between publishing and stamping its outbox.
+These are the chassis' delivery guarantees (shared/chassis/README.md) under fire: the killed
+process loses whatever was in flight between its database commit and its offset commit, or
+between publishing and stamping its outbox.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Every Kafka topic of the contract, in one place (the table in shared/contracts/README.md, "Topics, keys and events").
+"""Every Kafka topic of the contract, in one place (see "Topics, keys and events" in
+shared/contracts/README.md).
 
 Each message is keyed by its aggregate id (the `key` column below) so that one aggregate's
 events stay in one partition, in order.
