@@ -1,0 +1,76 @@
+"""What a consumer must do with a record, decided from its bytes and the contracts package.
+
+The rules of the project, as the fuzzer holds every consumer to them:
+
+* card data anywhere (value, key, header names or values) -> dead letter
+  ``card_data_refused``, for every consumer that reads the topic;
+* not an envelope (not UTF-8, not JSON, too deep, wrong envelope fields) -> dead letter
+  with a reason code, for every consumer;
+* a valid envelope of an event type the contract does not know, or of a newer
+  ``schema_version``, or of a type this consumer has no handler for -> skipped (counted,
+  never dead-lettered);
+* a handled type whose data breaks the contract -> dead letter with a reason code;
+* a contract-valid event -> the handler decides (applied, or a domain dead letter).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from enum import StrEnum
+
+from orderflow_contracts.card_data import find_card_numbers
+from orderflow_contracts.envelope import SCHEMA_VERSION, Envelope
+from orderflow_contracts.registry import EVENT_TYPES
+
+from tests.hostile.strategies import HostileRecord
+
+CARD_DATA_REFUSED = "card_data_refused"
+
+
+class Outcome(StrEnum):
+    CARD_REFUSED = "dead-lettered as card_data_refused"
+    DEAD_LETTERED = "dead-lettered with a reason code"
+    SKIPPED = "skipped, not dead-lettered"
+    HANDLED = "applied or dead-lettered by its handler"
+
+
+def card_numbers_in(record: HostileRecord) -> set[str]:
+    """The card numbers a record carries: those injected, and any that came about by chance
+    (a random key of 13 ASCII zeros passes Luhn too)."""
+    texts = [name for name, _ in record.headers]
+    texts += [value.decode("utf-8", "replace") for _, value in record.headers]
+    for raw in (record.key, record.value):
+        if raw:
+            texts.append(raw.decode("utf-8", "replace"))
+    if record.value and b"\\u" in record.value:
+        texts.extend(_decoded_strings(record.value))
+    found = {n.replace(" ", "").replace("-", "") for t in texts for n in find_card_numbers(t)}
+    return found | set(record.pans)
+
+
+def _decoded_strings(raw: bytes) -> Iterable[str]:
+    try:
+        return [json.dumps(json.loads(raw), ensure_ascii=False)]
+    except (ValueError, RecursionError):
+        return []
+
+
+def expected_outcome(record: HostileRecord, handled_types: frozenset[str]) -> Outcome:
+    """What a consumer with handlers for ``handled_types`` must do with ``record``."""
+    if card_numbers_in(record):
+        return Outcome.CARD_REFUSED
+    try:
+        envelope = Envelope.from_bytes(record.value or b"")
+    except Exception:
+        return Outcome.DEAD_LETTERED
+    known = EVENT_TYPES.get(envelope.event_type)
+    if known is None or envelope.schema_version > SCHEMA_VERSION:
+        return Outcome.SKIPPED
+    if envelope.event_type not in handled_types:
+        return Outcome.SKIPPED
+    try:
+        envelope.parse_event()
+    except Exception:
+        return Outcome.DEAD_LETTERED
+    return Outcome.HANDLED
