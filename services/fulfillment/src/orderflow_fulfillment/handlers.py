@@ -632,7 +632,8 @@ class FulfillmentHandlers:
         sorting = sort_returned_parcel(
             [ReturnedUnits(ln.sku, ln.quantity, ln.condition) for ln in event.lines], None
         )
-        unknown = set(sorting.restock) - await unit.stock.stocked_skus(sorting.restock)
+        returned = {*sorting.restock, *sorting.write_off}
+        unknown = returned - await unit.stock.stocked_skus(returned)
         if unknown:
             sorting = sorting.writing_off(unknown)
             await unit.anomaly(
