@@ -5,21 +5,26 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import httpx
 import typer
 from orderflow_localinfra.local_stack import LocalStack
-from orderflow_localinfra.provisioning import service_database_url
+from orderflow_localinfra.provisioning import DEFAULT_SERVICES, service_database_url
 
 from orderflow_ops.event_log import contract_topics, read_log
 from orderflow_ops.invariants import Deadlines, check, render
 from orderflow_ops.timeline import build_timeline, render_text
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+# `orderflow-system run` gives the services consecutive ports from 8001, in this order.
+RUN_COMMAND_FULFILLMENT_PORT = 8001 + DEFAULT_SERVICES.index("fulfillment")
 
 BootstrapOption = Annotated[
     str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka bootstrap servers")
@@ -43,6 +48,13 @@ def timeline(
         typer.echo(json.dumps([entry.as_json() for entry in entries], indent=2))
     else:
         typer.echo(render_text(order_id, entries))
+    unreadable = sum(1 for record in log if record.unreadable is not None)
+    if unreadable:
+        typer.echo(
+            f"note: {unreadable} record(s) on these topics are not events of the contract; "
+            "they are shown above only if they name this order (orderflow-ops check lists them)",
+            err=True,
+        )
     if not entries:
         raise typer.Exit(1)
 
@@ -60,9 +72,21 @@ def check_system(
     delivery_minutes: Annotated[
         float, typer.Option(help="how long a dispatched order may wait to be delivered")
     ] = 120.0,
+    settle_seconds: Annotated[
+        float,
+        typer.Option(
+            help="the settle window: how long a checkout may wait for its answer, and how "
+            "recent a payment may be to be left out of the ledger check as still in flight"
+        ),
+    ] = 60.0,
     fulfillment_url: Annotated[
-        str, typer.Option(help="fulfillment's HTTP API, for the stock check")
-    ] = "http://127.0.0.1:8003",
+        str | None,
+        typer.Option(
+            help="fulfillment's HTTP API, for the stock check [default: http://127.0.0.1:"
+            f"$FULFILLMENT_HTTP_PORT, else :{RUN_COMMAND_FULFILLMENT_PORT} as the run "
+            "command starts it]"
+        ),
+    ] = None,
     service_checks: Annotated[
         bool, typer.Option(help="also check the payment ledger and the stock levels")
     ] = True,
@@ -76,18 +100,41 @@ def check_system(
         compensation=waiting,
         shipment=timedelta(minutes=ship_minutes),
         delivery=timedelta(minutes=delivery_minutes),
+        checkout_answer=timedelta(seconds=settle_seconds),
     )
     report = check(log, now=datetime.now(UTC), deadlines=deadlines)
     typer.echo(render(report))
     failed = not report.ok
+    checked = [f"{len(report.orders)} order(s) in the event log"]
     if service_checks:
-        failed = not _payment_ledger_reconciles(wait_minutes) or failed
-        failed = not _no_negative_stock(fulfillment_url) or failed
+        ledger = _payment_ledger_reconciles(settle_seconds)
+        stock = _no_negative_stock(fulfillment_url or default_fulfillment_url())
+        failed = not ledger.ok or not stock.ok or failed
+        checked += [ledger.checked, stock.checked]
+    typer.echo(f"\nchecked: {', '.join(checked)}")
     if failed:
         raise typer.Exit(1)
 
 
-def _payment_ledger_reconciles(settle_minutes: float) -> bool:
+def default_fulfillment_url(environ: dict[str, str] | None = None) -> str:
+    """Fulfillment as configured here: its HTTP port setting when one is set, else the port
+    the run command gives it."""
+    port = (os.environ if environ is None else environ).get("FULFILLMENT_HTTP_PORT", "")
+    if not port.strip().isdigit() or int(port) == 0:  # 0 means "any free port": not findable
+        return f"http://127.0.0.1:{RUN_COMMAND_FULFILLMENT_PORT}"
+    return f"http://127.0.0.1:{int(port)}"
+
+
+@dataclass(frozen=True)
+class ServiceCheck:
+    ok: bool
+    checked: str  # what was actually checked, for the closing line
+
+
+_ORDERS_RECONCILED = re.compile(r"(\d+) order\(s\) checked.*?(\d+) in flight")
+
+
+def _payment_ledger_reconciles(settle_seconds: float) -> ServiceCheck:
     """The payment service's own reconciliation (it alone may read its schema)."""
     env = dict(os.environ)
     if "PAYMENT_DATABASE_URL" not in env:
@@ -97,22 +144,43 @@ def _payment_ledger_reconciles(settle_minutes: float) -> bool:
     result = subprocess.run(
         [
             *(sys.executable, "-m", "orderflow_payment", "reconcile"),
-            *("--settle-s", str(int(settle_minutes * 60))),
+            *("--settle-s", str(settle_seconds)),
         ],
         env=env,
         check=False,
+        capture_output=True,
+        text=True,
     )
-    return result.returncode == 0
+    typer.echo(result.stdout.rstrip())
+    if result.stderr.strip():
+        typer.echo(result.stderr.rstrip(), err=True)
+    return interpret_reconciliation(result.returncode, result.stdout, settle_seconds)
 
 
-def _no_negative_stock(fulfillment_url: str) -> bool:
+def interpret_reconciliation(returncode: int, output: str, settle_seconds: float) -> ServiceCheck:
+    """What the reconciliation really checked: a RECONCILED over no order is not a check."""
+    found = _ORDERS_RECONCILED.search(output)
+    if returncode != 0:
+        return ServiceCheck(False, "the payment ledger (MISMATCHES or not checked)")
+    if found is None:
+        return ServiceCheck(True, "the payment ledger (order count not reported)")
+    orders, in_flight = int(found[1]), int(found[2])
+    if orders == 0:
+        typer.echo(
+            f"  payment ledger: nothing to check: no order settled for {settle_seconds:g}s "
+            f"({in_flight} in flight skipped)"
+        )
+    return ServiceCheck(True, f"{orders} order(s) in the payment ledger")
+
+
+def _no_negative_stock(fulfillment_url: str) -> ServiceCheck:
     """Stock levels as fulfillment reports them: nothing negative, nothing over-reserved."""
     typer.echo(f"\nstock levels ({fulfillment_url}/stock):")
     try:
         levels = httpx.get(f"{fulfillment_url}/stock", timeout=10).raise_for_status().json()
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, ValueError) as error:
         typer.echo(f"  not checked: fulfillment is not reachable ({error})")
-        return True
+        return ServiceCheck(True, "stock levels NOT checked (fulfillment not reachable)")
     bad = [
         level
         for level in levels
@@ -121,4 +189,4 @@ def _no_negative_stock(fulfillment_url: str) -> bool:
     for level in bad:
         typer.echo(f"  NEGATIVE {level['warehouse_id']} {level['sku']}: {level}")
     typer.echo(f"  {len(levels)} stock levels, {len(bad)} negative")
-    return not bad
+    return ServiceCheck(not bad, f"{len(levels)} stock level(s)")

@@ -2,6 +2,13 @@
 
 The ops tools work from the event log alone, like an auditor: the topics are the system's
 shared record, and no tool may read a service's schema.
+
+Any bytes can be on a topic. A record is *readable* when it is a valid envelope of a known
+event whose data passes the contract; every other record (bad JSON, deep nesting, wrong
+types, a timestamp without a time zone, an unknown event type) is kept with the reason it
+cannot be read, so the tools count and show it instead of failing on it. Records on a
+dead-letter topic are dead letters, not unreadable records: they are expected to hold what
+could not be applied.
 """
 
 from __future__ import annotations
@@ -10,12 +17,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from orderflow_chassis.topic_reader import read_to_end
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
+from orderflow_contracts.events import Event
 
 
 @dataclass(frozen=True)
@@ -29,16 +38,20 @@ class LoggedEvent:
     envelope: Envelope | None
     raw: dict[str, Any] | None = None  # the decoded JSON when the envelope is invalid
     dead_letter: dict[str, str] = field(default_factory=dict)  # dlq.* headers, if any
+    envelope_error: str | None = None  # why the value is not a valid envelope
 
     @property
     def occurred_at(self) -> datetime | None:
+        """When it happened, always with a time zone (None when unknown or naive)."""
         if self.envelope is not None:
             return self.envelope.occurred_at
         stated = (self.raw or {}).get("occurred_at")
         try:
-            return datetime.fromisoformat(stated) if isinstance(stated, str) else None
+            parsed = datetime.fromisoformat(stated) if isinstance(stated, str) else None
         except ValueError:
             return None
+        # A naive time cannot be placed among the others (the contract requires a zone).
+        return parsed if parsed is not None and parsed.utcoffset() is not None else None
 
     @property
     def data(self) -> dict[str, Any]:
@@ -46,6 +59,35 @@ class LoggedEvent:
             return dict(self.envelope.data)
         raw_data = (self.raw or {}).get("data")
         return raw_data if isinstance(raw_data, dict) else {}
+
+    @cached_property
+    def _parsed(self) -> Event | str:
+        if self.envelope is None:
+            return self.envelope_error or "not a valid envelope"
+        try:
+            return self.envelope.parse_event()
+        except (ContractError, ValueError, RecursionError) as error:
+            return str(error) or type(error).__name__
+
+    @property
+    def event(self) -> Event | None:
+        """The event, checked against the contract; None when it does not pass."""
+        return self._parsed if isinstance(self._parsed, Event) else None
+
+    @property
+    def unreadable(self) -> str | None:
+        """Why this record cannot be read as an event; None for events and dead letters."""
+        if self.dead_letter or self.is_dead_letter_topic:
+            return None
+        return self._parsed if isinstance(self._parsed, str) else None
+
+    @property
+    def is_dead_letter_topic(self) -> bool:
+        return self.topic.endswith(".dlq")
+
+    @property
+    def position(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
 
 
 def contract_topics(prefix: str = "", *, dead_letters: bool = True) -> list[str]:
@@ -57,23 +99,25 @@ def contract_topics(prefix: str = "", *, dead_letters: bool = True) -> list[str]
 
 async def read_log(bootstrap_servers: str, topic_names: Sequence[str]) -> list[LoggedEvent]:
     """Everything currently on ``topic_names`` (missing topics are skipped)."""
-    return [_logged(record) for record in await read_to_end(bootstrap_servers, topic_names)]
+    return [logged(record) for record in await read_to_end(bootstrap_servers, topic_names)]
 
 
-def _logged(record: Any) -> LoggedEvent:
-    headers = {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
+def logged(record: Any) -> LoggedEvent:
+    """A consumer record as a :class:`LoggedEvent`; never raises, whatever the bytes."""
+    headers = {
+        str(k): v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+        for k, v in (record.headers or ())
+    }
     dead_letter = {k.removeprefix("dlq."): v for k, v in headers.items() if k.startswith("dlq.")}
     value: bytes = record.value or b""
     envelope: Envelope | None = None
     raw: dict[str, Any] | None = None
+    error: str | None = None
     try:
         envelope = Envelope.from_bytes(value)
-    except ContractError:
-        try:
-            decoded = json.loads(value)
-            raw = decoded if isinstance(decoded, dict) else None
-        except ValueError:
-            raw = None
+    except ContractError as invalid:
+        error = str(invalid)
+        raw = _json_object(value)
     return LoggedEvent(
         topic=record.topic,
         partition=record.partition,
@@ -82,4 +126,13 @@ def _logged(record: Any) -> LoggedEvent:
         envelope=envelope,
         raw=raw,
         dead_letter=dead_letter,
+        envelope_error=error,
     )
+
+
+def _json_object(value: bytes) -> dict[str, Any] | None:
+    try:
+        decoded = json.loads(value)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than Python recurses
+        return None
+    return decoded if isinstance(decoded, dict) else None

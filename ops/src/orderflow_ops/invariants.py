@@ -7,7 +7,9 @@ shipped and not charged, refunded twice or beyond what was captured. It reads on
 data (the payment ledger reconciliation, stock levels) are the services' own commands, which
 :mod:`orderflow_ops.cli` runs beside this.
 
-Events are counted once per ``event_id`` (a relay may re-publish after a crash).
+Events are counted once per ``event_id`` (a relay may re-publish after a crash). Only events
+that pass the contract are judged; any other record on the topics is counted and listed as
+unreadable (see :mod:`orderflow_ops.event_log`), never a reason to stop checking.
 """
 
 from __future__ import annotations
@@ -17,9 +19,31 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+
+from orderflow_contracts.events import (
+    CartCheckedOut,
+    CheckoutRejected,
+    CheckoutRequested,
+    Event,
+    FulfillmentRequested,
+    OrderCancelled,
+    OrderCompleted,
+    OrderPlaced,
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentVoided,
+    RefundIssued,
+    ReservationReleased,
+    ShipmentDelivered,
+    ShipmentDispatched,
+    StockReserved,
+    StockUnavailable,
+)
 
 from orderflow_ops.event_log import LoggedEvent
+
+UNREADABLE_SHOWN = 10  # unreadable records listed by position; the rest are only counted
 
 FINAL_STATES = frozenset({"completed", "cancelled", "declined", "out_of_stock", "refunded"})
 
@@ -33,6 +57,7 @@ class Deadlines:
     compensation: timedelta = timedelta(minutes=10)
     shipment: timedelta = timedelta(minutes=30)
     delivery: timedelta = timedelta(hours=2)
+    checkout_answer: timedelta = timedelta(minutes=1)  # the settle window of a checkout
 
 
 @dataclass(frozen=True)
@@ -83,7 +108,8 @@ class OrderFacts:
         if self.captures and self.refunded >= self.captured and not self.dispatched:
             return "refunded"
         if self.declined or self.unavailable or self.cancelled:
-            card_settled = self.declined or self.voided  # nothing is held on the card
+            # Nothing is held on the card: declined, voided, or never authorised at all.
+            card_settled = self.declined or self.voided or not self.authorised
             stock_settled = not self.reserved or self.released or self.unavailable
             if self.captures or not (card_settled and stock_settled):
                 return "awaiting_compensation"
@@ -107,6 +133,10 @@ class Report:
     # Orders seen only through later events: their OrderPlaced is older than the topics'
     # retention, or belongs to another environment sharing the services. Listed, not judged.
     orphans: list[str] = field(default_factory=list)
+    records_read: int = 0
+    unreadable: list[LoggedEvent] = field(default_factory=list)
+    dead_letters: int = 0
+    checkouts_requested: int = 0
 
     def states(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
@@ -124,24 +154,28 @@ def check(log: Sequence[LoggedEvent], *, now: datetime, deadlines: Deadlines) ->
     orders_of_cart: dict[str, set[str]] = defaultdict(set)
     refund_events: dict[str, set[str]] = defaultdict(set)
     capture_events: dict[str, set[str]] = defaultdict(set)
+    checkouts: list[tuple[CheckoutRequested, datetime, str]] = []
+    answered: set[str] = set()  # event ids of checkout requests that got an answer
     violations: list[Violation] = []
 
-    for event_type, data, occurred_at, event_id in _unique_facts(log):
-        order_id = data.get("order_id")
-        if event_type == "CartCheckedOut":
-            orders_of_cart[str(data["cart_id"])].add(str(order_id))
+    for event, occurred_at, event_id, causation_id in _unique_facts(log):
+        if isinstance(event, CheckoutRequested):
+            checkouts.append((event, occurred_at, event_id))
+        if isinstance(event, CartCheckedOut | CheckoutRejected) and causation_id is not None:
+            answered.add(causation_id)
+        if isinstance(event, CartCheckedOut):
+            orders_of_cart[event.cart_id].add(str(event.order_id))
+        order_id = getattr(event, "order_id", None)
         if order_id is None:
             continue
         facts = orders.setdefault(str(order_id), OrderFacts(str(order_id)))
-        if occurred_at is not None and (
-            facts.last_event_at is None or occurred_at > facts.last_event_at
-        ):
+        if facts.last_event_at is None or occurred_at > facts.last_event_at:
             facts.last_event_at = occurred_at
-        _apply(facts, event_type, data, occurred_at)
-        if event_type == "PaymentCaptured":
+        _apply(facts, event, occurred_at)
+        if isinstance(event, PaymentCaptured):
             capture_events[str(order_id)].add(event_id)
-        if event_type == "RefundIssued":
-            refund_events[str(data["refund_id"])].add(event_id)
+        if isinstance(event, RefundIssued):
+            refund_events[str(event.refund_id)].add(event_id)
 
     for cart_id, order_ids in sorted(orders_of_cart.items()):
         if len(order_ids) != 1:
@@ -153,6 +187,19 @@ def check(log: Sequence[LoggedEvent], *, now: datetime, deadlines: Deadlines) ->
                 violations.append(
                     Violation("checked_out_without_order", cart_id, f"no OrderPlaced {order_id}")
                 )
+    answered |= _dead_lettered_event_ids(log)  # refused with a reason: answered, not lost
+    for request, requested_at, event_id in checkouts:
+        waited = now - requested_at
+        if event_id not in answered and waited > deadlines.checkout_answer:
+            violations.append(
+                Violation(
+                    "checkout_unanswered",
+                    request.cart_id,
+                    f"CheckoutRequested {event_id} has had no CartCheckedOut or "
+                    f"CheckoutRejected for {_human(waited)} "
+                    f"(limit {_human(deadlines.checkout_answer)})",
+                )
+            )
     for refund_id, event_ids in sorted(refund_events.items()):
         if len(event_ids) > 1:
             violations.append(
@@ -167,43 +214,52 @@ def check(log: Sequence[LoggedEvent], *, now: datetime, deadlines: Deadlines) ->
             violations.append(
                 Violation("captured_twice", order_id, f"{len(capture_events[order_id])} captures")
             )
-    return Report(orders, len(orders_of_cart), violations, orphans)
+    return Report(
+        orders,
+        len(orders_of_cart),
+        violations,
+        orphans,
+        records_read=len(log),
+        unreadable=[record for record in log if record.unreadable is not None],
+        dead_letters=sum(1 for record in log if record.is_dead_letter_topic),
+        checkouts_requested=len(checkouts),
+    )
 
 
-def _apply(facts: OrderFacts, event_type: str, data: dict[str, Any], at: datetime | None) -> None:
-    if event_type == "OrderPlaced":
+def _apply(facts: OrderFacts, event: Event, at: datetime) -> None:
+    if isinstance(event, OrderPlaced):
         facts.placed_at = at
-        facts.total = Decimal(data["total"]["amount"])
-        facts.currency = data["total"]["currency"]
-    elif event_type == "PaymentAuthorized":
+        facts.total = event.total.amount
+        facts.currency = str(event.total.currency)
+    elif isinstance(event, PaymentAuthorized):
         facts.authorised = True
-    elif event_type == "PaymentDeclined":
+    elif isinstance(event, PaymentDeclined):
         facts.declined = True
-    elif event_type == "PaymentCaptured":
-        facts.captures.append(Decimal(data["amount"]["amount"]))
-    elif event_type == "PaymentVoided":
+    elif isinstance(event, PaymentCaptured):
+        facts.captures.append(event.amount.amount)
+    elif isinstance(event, PaymentVoided):
         facts.voided = True
-    elif event_type == "RefundIssued":
-        facts.refunds[str(data["refund_id"])].append(Decimal(data["amount"]["amount"]))
-    elif event_type == "StockReserved":
+    elif isinstance(event, RefundIssued):
+        facts.refunds[str(event.refund_id)].append(event.amount.amount)
+    elif isinstance(event, StockReserved):
         facts.reserved = True
-    elif event_type == "ReservationReleased":
+    elif isinstance(event, ReservationReleased):
         facts.released = True
-    elif event_type == "StockUnavailable":
+    elif isinstance(event, StockUnavailable):
         facts.unavailable = True
-    elif event_type == "OrderCancelled":
+    elif isinstance(event, OrderCancelled):
         facts.cancelled = True
-    elif event_type == "OrderCompleted":
+    elif isinstance(event, OrderCompleted):
         facts.completed = True
-    elif event_type == "FulfillmentRequested":
-        if data.get("replacement"):
-            facts.replacement_shipments.add(str(data["shipment_id"]))
+    elif isinstance(event, FulfillmentRequested):
+        if event.replacement:
+            facts.replacement_shipments.add(str(event.shipment_id))
         else:
-            facts.shipments.add(str(data["shipment_id"]))
-    elif event_type == "ShipmentDispatched":
-        facts.dispatched.add(str(data["shipment_id"]))
-    elif event_type == "ShipmentDelivered":
-        facts.delivered.add(str(data["shipment_id"]))
+            facts.shipments.add(str(event.shipment_id))
+    elif isinstance(event, ShipmentDispatched):
+        facts.dispatched.add(str(event.shipment_id))
+    elif isinstance(event, ShipmentDelivered):
+        facts.delivered.add(str(event.shipment_id))
 
 
 def _order_violations(facts: OrderFacts, *, now: datetime, deadlines: Deadlines) -> list[Violation]:
@@ -248,16 +304,35 @@ def _order_violations(facts: OrderFacts, *, now: datetime, deadlines: Deadlines)
 
 def _unique_facts(
     log: Iterable[LoggedEvent],
-) -> Iterable[tuple[str, dict[str, Any], datetime | None, str]]:
+) -> Iterable[tuple[Event, datetime, str, str | None]]:
+    """Readable events, once per event id, in time order: (event, occurred_at, event_id,
+    causation_id)."""
     seen: set[str] = set()
-    for event in sorted(log, key=lambda e: (e.occurred_at is None, e.occurred_at or 0, e.offset)):
-        if event.envelope is None or event.dead_letter:
-            continue
-        event_id = str(event.envelope.event_id)
+    readable = [
+        (record.envelope, record.event)
+        for record in log
+        if record.envelope is not None and record.event is not None and not record.dead_letter
+    ]
+    readable.sort(key=lambda pair: pair[0].occurred_at)
+    for envelope, event in readable:
+        event_id = str(envelope.event_id)
         if event_id in seen:
             continue
         seen.add(event_id)
-        yield event.envelope.event_type, dict(event.envelope.data), event.occurred_at, event_id
+        yield event, envelope.occurred_at, event_id, envelope.causation_id
+
+
+def _dead_lettered_event_ids(log: Iterable[LoggedEvent]) -> set[str]:
+    ids: set[str] = set()
+    for record in log:
+        if not (record.dead_letter or record.is_dead_letter_topic):
+            continue
+        stated = (
+            str(record.envelope.event_id) if record.envelope else (record.raw or {}).get("event_id")
+        )
+        if isinstance(stated, str):
+            ids.add(stated)
+    return ids
 
 
 def _human(delta: timedelta) -> str:
@@ -271,8 +346,11 @@ def _human(delta: timedelta) -> str:
 
 def render(report: Report) -> str:
     lines = [
+        f"event log: {report.records_read} record(s) read, {len(report.unreadable)} "
+        f"unreadable, {report.dead_letters} dead letter(s)",
+        f"checkouts requested: {report.checkouts_requested}",
         f"carts checked out: {report.carts_checked_out}",
-        f"orders: {len(report.orders)}",
+        f"orders checked: {len(report.orders)}",
     ]
     lines += [f"  {state:<28} {count}" for state, count in report.states().items()]
     if report.orphans:
@@ -280,9 +358,30 @@ def render(report: Report) -> str:
             f"not judged: {len(report.orphans)} order(s) whose OrderPlaced is not in the log "
             "(older than the topics' retention, or from another environment)"
         )
+    if report.unreadable:
+        lines.append(
+            f"unreadable: {len(report.unreadable)} record(s) are not events of the contract "
+            "(counted, not judged; the services dead-letter them):"
+        )
+        lines += [
+            f"  {record.position}  {_one_line(record.unreadable or '')}"
+            for record in report.unreadable[:UNREADABLE_SHOWN]
+        ]
+        if len(report.unreadable) > UNREADABLE_SHOWN:
+            lines.append(f"  ... and {len(report.unreadable) - UNREADABLE_SHOWN} more")
     if report.violations:
         lines.append(f"VIOLATIONS: {len(report.violations)}")
         lines += [f"  {v.code:<28} {v.subject}  {v.detail}" for v in report.violations]
+    elif not report.orders and not report.checkouts_requested:
+        lines.append("nothing to check: no order or checkout in the log")
     else:
-        lines.append("no violations")
+        lines.append(
+            f"no violations in {len(report.orders)} order(s) and "
+            f"{report.checkouts_requested} checkout request(s)"
+        )
     return "\n".join(lines)
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -46,6 +46,7 @@ class ProgressCounts:
     dead_letters: int = 0
     seen_event_ids: set[str] = field(default_factory=set)
     started_at: float = field(default_factory=time.monotonic)
+    restarts: dict[str, int] = field(default_factory=dict)  # per service, by the supervisor
 
     def record(self, topic: str, value: bytes | None) -> None:
         if topic.endswith(".dlq"):
@@ -68,6 +69,7 @@ class ProgressCounts:
         rows = [(label, self.count(types)) for label, types in STAGES]
         rows += [(label, self.count(types)) for label, types in FAILURES]
         rows.append((DEAD_LETTERS, self.dead_letters))
+        rows += [(f"{name} restarts", count) for name, count in self.restarts.items()]
         return rows
 
     def table(self) -> Table:
@@ -76,6 +78,7 @@ class ProgressCounts:
         table.add_column("stage")
         table.add_column("count", justify="right")
         failure_labels = {label for label, _ in FAILURES} | {DEAD_LETTERS}
+        failure_labels |= {f"{name} restarts" for name in self.restarts}
         for label, value in self.rows():
             style = "red" if label in failure_labels and value else None
             table.add_row(label, f"{value:,}", style=style)

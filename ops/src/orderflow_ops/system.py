@@ -6,8 +6,10 @@ plays a warehouse and a stream of shoppers (:mod:`orderflow_ops.traffic`) and sh
 progress until Ctrl-C (or SIGTERM). It then stops the services, and the local Kafka and
 PostgreSQL too when this command started them, so nothing is left running.
 
-A service that dies is reported with the tail of its log and the whole system stops: a
-half-running saga is worse than a stopped one.
+A service that dies once it ran is restarted with exponential backoff and counted in the
+progress view (:mod:`orderflow_ops.supervisor`: the outbox and inbox make a restart safe). One
+that keeps crashing fast (5 times within 60 s) stops the whole system, with the reason and the
+tail of its log. A service that fails to start the first time stops everything at once.
 """
 
 from __future__ import annotations
@@ -49,12 +51,14 @@ class ServiceProcess:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
+    _started_with: tuple[Infrastructure, dict[str, str]] | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self, infrastructure: Infrastructure, extra_env: dict[str, str]) -> None:
+        self._started_with = (infrastructure, extra_env)
         prefix = self.name.upper()
         env = {
             **os.environ,
@@ -74,6 +78,13 @@ class ServiceProcess:
             # Own session: a Ctrl-C reaches only this runner, which stops services in order.
             start_new_session=True,
         )
+
+    def restart(self) -> None:
+        """Start again as first started (after it exited: see the supervisor)."""
+        if self._started_with is None:
+            raise RuntimeError(f"{self.name} was never started")
+        self.stop()
+        self.start(*self._started_with)
 
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.poll()
@@ -96,6 +107,7 @@ class ServiceProcess:
                 self.process.wait()
         if self._log is not None:
             self._log.close()
+            self._log = None
 
     def kill(self) -> None:
         """SIGKILL: what a machine failure looks like (used by chaos tests)."""

@@ -5,10 +5,15 @@ names the order or anything the order led to: the cart it came from, its shipmen
 claims, payments and refunds. Those ids are discovered from the events themselves, until no
 new one appears, so a warehouse event keyed by a shipment id is found through the
 ``FulfillmentRequested`` that named that shipment.
+
+Any record may be on a topic (see :mod:`orderflow_ops.event_log`): ids are taken only from
+string fields, nesting is walked without recursion, and what a summary shows of a value is
+bounded, so no record can stop a timeline from being drawn.
 """
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -95,7 +100,7 @@ def build_timeline(order_id: str, log: Sequence[LoggedEvent]) -> list[TimelineEn
         raw = event.raw or {}
         event_id = str(envelope.event_id) if envelope else _str_or_none(raw.get("event_id"))
         causation_id = envelope.causation_id if envelope else _str_or_none(raw.get("causation_id"))
-        event_type = envelope.event_type if envelope else str(raw.get("event_type", "?"))
+        event_type = envelope.event_type if envelope else _str_or_none(raw.get("event_type")) or "?"
         if event.dead_letter:
             event_type = f"DeadLetter({event_type})"
         entries.append(
@@ -149,10 +154,19 @@ def summarize(data: Mapping[str, Any], dead_letter: Mapping[str, str] | None = N
     return "  ".join(parts)
 
 
+_BOUNDED = reprlib.Repr()  # Python 3.11's Repr takes no keyword arguments
+_BOUNDED.maxlevel, _BOUNDED.maxstring, _BOUNDED.maxother = 3, 80, 80
+LONGEST_SHOWN = 200
+
+
 def _display(value: Any) -> str:
     if isinstance(value, Mapping) and {"amount", "currency"} <= value.keys():
-        return f"{value['amount']} {value['currency']}"
-    return str(value)
+        return f"{_display(value['amount'])} {_display(value['currency'])}"
+    if isinstance(value, str):
+        return value if len(value) <= LONGEST_SHOWN else value[: LONGEST_SHOWN - 3] + "..."
+    if isinstance(value, int | float):
+        return str(value)
+    return _BOUNDED.repr(value)  # a structure of unknown depth: bounded
 
 
 def _ids_in(event: LoggedEvent) -> set[str]:
@@ -163,15 +177,17 @@ def _ids_in(event: LoggedEvent) -> set[str]:
 
 
 def _collect_link_ids(value: Any) -> Iterable[str]:
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if key in LINK_FIELDS and isinstance(item, str):
-                yield item
-            else:
-                yield from _collect_link_ids(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _collect_link_ids(item)
+    pending = [value]  # a stack, not recursion: a record may nest deeper than Python recurses
+    while pending:
+        current = pending.pop()
+        if isinstance(current, Mapping):
+            for key, item in current.items():
+                if key in LINK_FIELDS and isinstance(item, str):
+                    yield item
+                else:
+                    pending.append(item)
+        elif isinstance(current, list):
+            pending.extend(current)
 
 
 def _chronological(event: LoggedEvent) -> tuple[float, int, str, int, int]:
@@ -180,4 +196,5 @@ def _chronological(event: LoggedEvent) -> tuple[float, int, str, int, int]:
 
 
 def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """A scalar as text; None for anything else (a field of the wrong type in a bad record)."""
+    return str(value) if isinstance(value, str | int | float) else None

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
@@ -32,6 +32,7 @@ from rich.live import Live
 from orderflow_ops.event_log import contract_topics
 from orderflow_ops.progress import ProgressCounts, follow
 from orderflow_ops.storefront import PaymentTokens, Product, StorefrontSimulator
+from orderflow_ops.supervisor import GaveUp, RestartPolicy, Supervised, Supervisor
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +54,7 @@ class TrafficOptions:
     warehouse_delay_s: float
     seed: int | None
     topic_prefix: str = ""  # KAFKA_TOPIC_PREFIX, as the services see it
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
 
 
 class Service(Protocol):
@@ -63,13 +65,15 @@ class Service(Protocol):
 
     def exit_code(self) -> int | None: ...
 
+    def restart(self) -> None: ...
+
     def log_tail(self, lines: int = 15) -> str: ...
 
 
 async def drive(
     infrastructure: Infrastructure, services: Sequence[Service], options: TrafficOptions
 ) -> int:
-    """Run the traffic until SIGINT/SIGTERM (0) or until a service dies (1)."""
+    """Run the traffic until SIGINT/SIGTERM (0) or until a service keeps crashing (1)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -77,11 +81,12 @@ async def drive(
     bootstrap = infrastructure.kafka_bootstrap_servers
     prefix = options.topic_prefix
     by_name = {service.name: service for service in services}
-    counts = ProgressCounts()
-    died: list[Service] = []
+    counts = ProgressCounts(restarts=dict.fromkeys(by_name, 0))
+    supervisor = supervise(services, counts, options.restart_policy)
+    gave_up: list[GaveUp] = []
     tasks = [
         asyncio.create_task(follow(bootstrap, contract_topics(prefix), counts, stop=stop)),
-        asyncio.create_task(_watch(services, stop, died)),
+        asyncio.create_task(_supervise(supervisor, stop, gave_up)),
         asyncio.create_task(_show(counts, stop)),
     ]
     warehouse: WarehouseSimulator | None = None
@@ -112,10 +117,29 @@ async def drive(
         if warehouse is not None:
             await warehouse.stop()
         print(f"final counts: {counts.one_line() or 'no events'}", flush=True)
-    for service in died:
-        print(f"orderflow: {service.name} exited with {service.exit_code()}:", file=sys.stderr)
-        print(service.log_tail(), file=sys.stderr)
-    return 1 if died else 0
+    for failure in gave_up:
+        print(f"orderflow: {failure.reason}; last lines of its log:", file=sys.stderr)
+        print(by_name[failure.service.name].log_tail(), file=sys.stderr)
+    return 1 if gave_up else 0
+
+
+def supervise(
+    services: Sequence[Service], counts: ProgressCounts, policy: RestartPolicy
+) -> Supervisor:
+    """A supervisor that says what it does on stderr and counts restarts in the progress."""
+
+    def crashed(service: Supervised, exit_code: int | None, delay_s: float) -> None:
+        print(
+            f"orderflow: {service.name} exited with {exit_code}; restarting in {delay_s:g}s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def restarted(service: Supervised, restarts: int) -> None:
+        counts.restarts[service.name] = restarts
+        print(f"orderflow: {service.name} restarted (restart {restarts})", file=sys.stderr)
+
+    return Supervisor(services, policy, on_crash=crashed, on_restart=restarted)
 
 
 async def catalog(cart_url: str) -> list[Product]:
@@ -129,11 +153,12 @@ async def catalog(cart_url: str) -> list[Product]:
         ]
 
 
-async def _watch(services: Sequence[Service], stop: asyncio.Event, died: list[Service]) -> None:
-    """A service that dies stops everything: a half-running saga is worse than none."""
+async def _supervise(supervisor: Supervisor, stop: asyncio.Event, gave_up: list[GaveUp]) -> None:
+    """Restart services that die; stop everything when one keeps crashing."""
     while not stop.is_set():
-        died.extend(s for s in services if s.exit_code() is not None)
-        if died:
+        failure = supervisor.poll()
+        if failure is not None:
+            gave_up.append(failure)
             stop.set()
             return
         with contextlib.suppress(TimeoutError):

@@ -555,6 +555,13 @@ class FulfillmentHandlers:
                     "missing_reserved_units": outcome.shortfall,
                 },
             )
+        elif outcome.verdict is CountVerdict.UNKNOWN_SKU:
+            await unit.anomaly(
+                AnomalyReason.UNKNOWN_SKU,
+                warehouse_id=event.warehouse_id,
+                sku=event.sku,
+                detail={"counted": event.on_hand, "counted_at": event.counted_at.isoformat()},
+            )
         elif outcome.verdict is CountVerdict.STALE:
             await unit.anomaly(
                 AnomalyReason.STALE_COUNT,
@@ -625,6 +632,16 @@ class FulfillmentHandlers:
         sorting = sort_returned_parcel(
             [ReturnedUnits(ln.sku, ln.quantity, ln.condition) for ln in event.lines], None
         )
+        returned = {*sorting.restock, *sorting.write_off}
+        unknown = returned - await unit.stock.stocked_skus(returned)
+        if unknown:
+            sorting = sorting.writing_off(unknown)
+            await unit.anomaly(
+                AnomalyReason.UNKNOWN_SKU,
+                rma_id=event.rma_id,
+                warehouse_id=event.warehouse_id,
+                detail={"skus": sorted(unknown), "written_off": sorting.write_off},
+            )
         reference = str(event.rma_id)
         for sku, quantity in sorted(sorting.restock.items()):
             await unit.stock.restock(

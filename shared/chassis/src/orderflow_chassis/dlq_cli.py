@@ -3,12 +3,17 @@
 A dead letter keeps the original value and headers, so replaying is publishing them back to
 the original topic with the original key. Replaying something already applied is harmless:
 the consumer's inbox drops an event id it has seen.
+
+A dead-letter topic has several partitions, and an offset is only a position *within* one:
+a dead letter is named by ``--partition P --offset O`` (what ``list`` prints), by the event id
+of the message that failed (``--event-id``), or all letters with one ``--error-code``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -39,14 +44,102 @@ class StoredDeadLetter:
     def details(self) -> dict[str, str]:
         return failure_details(self.headers)
 
+    @property
+    def address(self) -> str:
+        """Where it is on the dead-letter topic, as ``--partition``/``--offset`` take it."""
+        return f"partition {self.partition} offset {self.offset}"
+
+    @property
+    def event_id(self) -> str | None:
+        """The ``event_id`` of the original message, when its value is a JSON object with one
+        (a malformed message has none)."""
+        try:
+            decoded = json.loads(self.value)
+        except (ValueError, RecursionError):
+            return None
+        found = decoded.get("event_id") if isinstance(decoded, dict) else None
+        return found if isinstance(found, str) else None
+
     def summary(self) -> dict[str, object]:
         return {
             "dlq_partition": self.partition,
             "dlq_offset": self.offset,
+            "event_id": self.event_id,
             "key": self.key.decode("utf-8", "replace") if self.key is not None else None,
             **self.details,
             "value": self.value.decode("utf-8", "replace"),
         }
+
+
+class SelectionError(ValueError):
+    """The dead letters asked for cannot be named unambiguously; the message says why."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which dead letters to replay, as given on the command line."""
+
+    partition: int | None = None
+    offsets: Sequence[int] = ()
+    event_ids: Sequence[str] = ()
+    error_code: str | None = None
+
+    def validate(self) -> None:
+        ways = sum(bool(way) for way in (self.offsets, self.event_ids, self.error_code))
+        if ways == 0:
+            raise SelectionError(
+                "name the dead letters to replay: --partition P --offset O, --event-id ID, "
+                "or --error-code CODE (replaying everything is never implicit)"
+            )
+        if ways > 1:
+            raise SelectionError(
+                "use one way to name dead letters: --offset (with --partition), --event-id, "
+                "or --error-code"
+            )
+        if self.offsets and self.partition is None:
+            raise SelectionError(
+                "an offset names a dead letter only within one partition of the DLQ: add "
+                "--partition (orderflow-dlq list shows dlq_partition and dlq_offset of each)"
+            )
+        if self.event_ids and self.partition is not None:
+            raise SelectionError("--event-id names dead letters in any partition: drop --partition")
+
+
+def select(letters: Sequence[StoredDeadLetter], selection: Selection) -> list[StoredDeadLetter]:
+    """The dead letters ``selection`` names; every named one must exist, exactly once."""
+    selection.validate()
+    if selection.error_code is not None:
+        return [
+            letter
+            for letter in letters
+            if letter.details.get("error_code") == selection.error_code
+            and (selection.partition is None or letter.partition == selection.partition)
+        ]
+    if selection.offsets:
+        in_partition = {
+            letter.offset: letter for letter in letters if letter.partition == selection.partition
+        }
+        wanted = list(dict.fromkeys(selection.offsets))
+        missing = [str(offset) for offset in wanted if offset not in in_partition]
+        if missing:
+            raise SelectionError(
+                f"no dead letter in partition {selection.partition} at offset(s) "
+                f"{', '.join(missing)}"
+            )
+        return [in_partition[offset] for offset in wanted]
+    chosen: list[StoredDeadLetter] = []
+    for event_id in dict.fromkeys(selection.event_ids):
+        found = [letter for letter in letters if letter.event_id == event_id]
+        if not found:
+            raise SelectionError(f"no dead letter of event {event_id}")
+        if len(found) > 1:
+            where = "; ".join(letter.address for letter in found)
+            raise SelectionError(
+                f"event {event_id} was dead-lettered {len(found)} times ({where}): "
+                "name the one to replay with --partition and --offset"
+            )
+        chosen.append(found[0])
+    return chosen
 
 
 async def read_dead_letters(bootstrap_servers: str, dlq_topic: str) -> list[StoredDeadLetter]:
@@ -84,7 +177,8 @@ def list_dead_letters(
     bootstrap_servers: BootstrapOption = "127.0.0.1:19092",
     error_code: Annotated[str | None, typer.Option(help="only this reason code")] = None,
 ) -> None:
-    """Print every dead letter on a topic as JSON lines: why, where from, and the value."""
+    """Print every dead letter on a topic as JSON lines: where it is on the DLQ (partition and
+    offset), its event id, why, where from, and the value."""
     letters = asyncio.run(read_dead_letters(bootstrap_servers, dlq_topic))
     for letter in letters:
         if error_code is None or letter.details.get("error_code") == error_code:
@@ -95,19 +189,26 @@ def list_dead_letters(
 def replay_dead_letters(
     dlq_topic: Annotated[str, typer.Argument(help="e.g. orders.dlq")],
     bootstrap_servers: BootstrapOption = "127.0.0.1:19092",
-    offset: Annotated[list[int] | None, typer.Option(help="DLQ offset(s) to replay")] = None,
+    partition: Annotated[
+        int | None, typer.Option(help="the DLQ partition of --offset (or to narrow --error-code)")
+    ] = None,
+    offset: Annotated[
+        list[int] | None, typer.Option(help="DLQ offset(s) within --partition to replay")
+    ] = None,
+    event_id: Annotated[
+        list[str] | None, typer.Option(help="replay the dead letter of this original event id")
+    ] = None,
     error_code: Annotated[str | None, typer.Option(help="replay all with this code")] = None,
-    partition: Annotated[int | None, typer.Option(help="only this DLQ partition")] = None,
 ) -> None:
     """Publish dead letters back to their original topic (after the cause is fixed)."""
-    if not offset and error_code is None:
-        raise typer.BadParameter("name --offset or --error-code; replaying everything is explicit")
-    letters = [
-        letter
-        for letter in asyncio.run(read_dead_letters(bootstrap_servers, dlq_topic))
-        if (not offset or letter.offset in offset)
-        and (error_code is None or letter.details.get("error_code") == error_code)
-        and (partition is None or letter.partition == partition)
-    ]
+    selection = Selection(partition, offset or (), event_id or (), error_code)
+    try:
+        selection.validate()
+        letters = select(asyncio.run(read_dead_letters(bootstrap_servers, dlq_topic)), selection)
+    except SelectionError as error:
+        typer.echo(f"orderflow-dlq: {error}; nothing replayed", err=True)
+        raise typer.Exit(2) from error
     count = asyncio.run(replay(bootstrap_servers, letters, dlq_topic))
+    for letter in letters:
+        typer.echo(f"replayed {dlq_topic} {letter.address} (event {letter.event_id})")
     typer.echo(f"replayed {count} dead letter(s) from {dlq_topic}")

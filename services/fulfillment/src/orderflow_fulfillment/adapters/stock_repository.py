@@ -62,6 +62,14 @@ class StockRepository:
             Warehouse(r["warehouse_id"], r["country"], frozenset(r["near_countries"])) for r in rows
         ]
 
+    async def stocked_skus(self, skus: Iterable[str]) -> set[str]:
+        """Those of ``skus`` that some warehouse stocks (has a stock row for, even at zero)."""
+        rows = await self._db.fetch(
+            f"SELECT DISTINCT sku FROM {self._s}.stock WHERE sku = ANY($1::text[])",
+            sorted(set(skus)),
+        )
+        return {r["sku"] for r in rows}
+
     async def warehouse_exists(self, warehouse_id: str) -> bool:
         return bool(
             await self._db.fetchval(
@@ -232,6 +240,10 @@ class StockRepository:
         self, warehouse_id: str, sku: str, counted: int, *, counted_at: datetime, reference: str
     ) -> CountOutcome:
         level = await self._lock(warehouse_id, sku)
+        if level is None and not await self.stocked_skus([sku]):
+            # A SKU no warehouse stocks (a typo, a product not loaded yet): counting it must
+            # not create it. The caller records the anomaly.
+            return CountOutcome(CountVerdict.UNKNOWN_SKU, 0)
         if level is None:
             await self._db.execute(
                 f"""

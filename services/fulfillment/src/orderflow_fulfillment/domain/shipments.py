@@ -58,6 +58,7 @@ class AnomalyReason(StrEnum):
     RETURNED_MORE_THAN_AUTHORISED = "returned_more_than_authorised"
     RMA_CONFLICT = "rma_conflict"
     COUNT_BELOW_RESERVED = "count_below_reserved"
+    UNKNOWN_SKU = "unknown_sku"  # warehouse input about a SKU no warehouse stocks
     STALE_COUNT = "stale_count"
     CAPTURED_AFTER_RELEASE = "captured_after_release"
     CAPTURED_WITHOUT_STOCK = "captured_without_stock"

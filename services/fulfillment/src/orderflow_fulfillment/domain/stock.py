@@ -17,6 +17,11 @@ the other even when their messages arrive in another order:
   in that count: it changes ``reserved`` but not ``on_hand``;
 * a count older than the last applied count is stale and ignored (recorded).
 
+Warehouse input never creates a SKU: a count of a SKU that no warehouse stocks is not applied
+(no stock row is invented; ops load it with ``orderflow-fulfillment stock load``), and returned
+units of such a SKU are written off. Both are recorded as ``unknown_sku`` anomalies. A count of
+a SKU another warehouse stocks creates the row: the product is real and now on this shelf.
+
 A count below what is reserved cannot be applied as is without overselling: ``on_hand`` is set
 to the reserved figure (so availability becomes 0) and the shortfall is recorded as a
 discrepancy for ops (some promised units are missing from the shelf).
@@ -33,6 +38,7 @@ class CountVerdict(StrEnum):
     APPLIED = "applied"
     BELOW_RESERVED = "count_below_reserved"
     STALE = "stale_count"
+    UNKNOWN_SKU = "unknown_sku"  # nothing applied: no warehouse stocks the SKU
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,15 @@ class ReturnSorting:
     restock: dict[str, int]
     write_off: dict[str, int]
     beyond_authorised: dict[str, int]
+
+    def writing_off(self, skus: set[str]) -> ReturnSorting:
+        """The same parcel with the units of ``skus`` written off instead of restocked: a SKU
+        that no warehouse stocks cannot go on a shelf (that would invent a product)."""
+        write_off = dict(self.write_off)
+        for sku in skus & self.restock.keys():
+            write_off[sku] = write_off.get(sku, 0) + self.restock[sku]
+        restock = {sku: n for sku, n in self.restock.items() if sku not in skus}
+        return ReturnSorting(restock, write_off, self.beyond_authorised)
 
 
 def sort_returned_parcel(
