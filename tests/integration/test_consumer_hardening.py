@@ -353,3 +353,26 @@ async def recreate_topic(bootstrap: str, topic: str) -> None:
 
     found = await eventually(new_id, lambda found: found not in (None, old_id), timeout_s=30)
     assert found not in (None, old_id)
+
+
+async def test_header_bytes_that_are_not_utf8_do_not_make_the_batch_vanish(
+    infrastructure: Infrastructure,
+) -> None:
+    """FastStream's own parser decodes header values as strict UTF-8; a failure there dropped
+    the whole batch without a rewind, and the valid events in it were never applied."""
+    topic = unique_topic("binary-headers")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    before = [cart_item_added("cart-bin", sku=f"SKU-B{i}") for i in range(5)]
+    after = [cart_item_added("cart-bin", sku=f"SKU-A{i}") for i in range(5)]
+    odd = cart_item_added("cart-bin", sku="SKU-ODD")
+    await publish(
+        infrastructure.kafka_bootstrap_servers,
+        topic,
+        [
+            *(valid(e) for e in before),
+            (odd.key, odd.to_bytes(), [("trace", b"\xff\xfe\x00binary")]),
+            *(valid(e) for e in after),
+        ],
+    )
+    async with probe(infrastructure, topic) as runtime:
+        await applied_once(runtime, [*before, odd, *after])

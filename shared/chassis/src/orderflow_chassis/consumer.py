@@ -31,6 +31,7 @@ moves on. A partition never skips ahead otherwise.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 import traceback
@@ -197,6 +198,7 @@ class EventConsumer:
             auto_offset_reset="earliest",
             # Raw bytes reach the handler: decoding is ours, so failures become dead letters.
             decoder=_keep_raw_bytes,
+            parser=_parse_any_headers,
             title=f"{self._service}.{self.subscription.name}",
             description=f"Consumer group {self.group_id}",
         )
@@ -373,9 +375,13 @@ class EventConsumer:
                 original_topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
-                key=record.key,
+                # PostgreSQL text and jsonb cannot hold NUL: the outbox row would be refused.
+                key=record.key.replace(b"\x00", b"\xef\xbf\xbd") if record.key else record.key,
                 value=value,
-                headers=list(record.headers or ()),
+                headers=[
+                    (name.replace("\x00", "\ufffd"), header_value or b"")
+                    for name, header_value in record.headers or ()
+                ],
                 error_code=code,
                 reason=reason,
                 service=self._service,
@@ -429,3 +435,24 @@ def _describe(error: BaseException) -> tuple[str, str]:
 
 def _keep_raw_bytes(message: Any) -> Any:
     return message.body
+
+
+async def _parse_any_headers(
+    records: tuple[ConsumerRecord, ...], original: Callable[[Any], Awaitable[Any]]
+) -> Any:
+    """FastStream's parser decodes every header value as strict UTF-8; one record with other
+    bytes (or a null header value) made it drop the whole batch *without* rewinding, and the
+    partition skipped past valid events. It sees tolerant copies; we keep the real records."""
+    tolerant = tuple(
+        dataclasses.replace(
+            record,
+            headers=[
+                (name, (value or b"").decode("utf-8", "replace").encode())
+                for name, value in record.headers or ()
+            ],
+        )
+        for record in records
+    )
+    message = await original(tolerant)
+    message.raw_message = records
+    return message
