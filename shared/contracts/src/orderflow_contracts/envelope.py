@@ -1,4 +1,4 @@
-"""The JSON envelope every Kafka message value is (DESIGN §4).
+"""The JSON envelope every Kafka message value is (the contracts README describes each field).
 
 ```
 {"event_id": "<uuid>", "event_type": "OrderPlaced", "schema_version": 1,
