@@ -1,31 +1,201 @@
+"""The card-data guard: key, headers and value screened; bounded; only PermanentError escapes."""
+
+from __future__ import annotations
+
 import json
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
-from orderflow_chassis.card_data_guard import CardDataGuard
+from orderflow_chassis.card_data_guard import (
+    CardDataGuard,
+    InboundRecord,
+    ScreeningLimits,
+    screen_payload,
+)
 from orderflow_chassis.errors import PermanentError
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.examples import example_event
 
+PAN = "4111111111111111"
 guard = CardDataGuard()
+
+
+@dataclass(frozen=True)
+class Record:
+    value: bytes | None
+    key: bytes | None = b"cart-1"
+    headers: Sequence[tuple[str, bytes]] = field(default_factory=list)
+
+
+def envelope_bytes(event_type: str = "OrderPlaced", **data: Any) -> bytes:
+    event = example_event(event_type)
+    changed = type(event).model_validate({**event.model_dump(mode="json"), **data})
+    return Envelope.wrap(changed, producer="cart", correlation_id="j").to_bytes()
+
+
+def refused(record: InboundRecord, code: str = "card_data_refused") -> PermanentError:
+    with pytest.raises(PermanentError) as raised:
+        guard(record)
+    assert raised.value.code == code
+    assert raised.value.redacted_payload is not None
+    assert PAN.encode() not in raised.value.redacted_payload
+    assert PAN not in raised.value.reason
+    return raised.value
+
+
+def test_aiokafka_records_fit_the_protocol() -> None:
+    from aiokafka import ConsumerRecord
+
+    record: InboundRecord = ConsumerRecord(
+        "t", 0, 0, 0, 0, b"cart-1", b"{}", None, 0, 0, [("h", b"v")]
+    )
+    guard(record)
 
 
 def test_an_id_that_happens_to_hold_a_luhn_valid_run_of_digits_is_not_card_data() -> None:
     # Regression: this cart id got a real order dead-lettered by payment (chaos test).
-    event = example_event("OrderPlaced")
-    order = type(event).model_validate(
-        {**event.model_dump(mode="json"), "cart_id": "cart-6940787722504b46"}
-    )
-    raw = Envelope.wrap(order, producer="cart", correlation_id="j").to_bytes()
-    guard(raw)
+    guard(Record(envelope_bytes(cart_id="cart-6940787722504b46"), key=b"cart-6940787722504b46"))
+
+
+@pytest.mark.parametrize("field_name", ["cart_id", "customer_id"])
+def test_an_id_that_is_a_card_number_is_refused(field_name: str) -> None:
+    letter = refused(Record(envelope_bytes(**{field_name: PAN})))
+    assert json.loads(letter.redacted_payload or b"")["data"][field_name] == "[REDACTED-PAN]"
 
 
 def test_a_card_number_in_a_free_text_field_is_refused_and_redacted() -> None:
     raw = json.dumps(
         {"event_id": str(uuid.uuid4()), "data": {"ship_to": {"line2": "card 4111 1111 1111 1111"}}}
     ).encode()
-    with pytest.raises(PermanentError) as refused:
-        guard(raw)
-    assert refused.value.code == "card_data_refused"
-    assert refused.value.redacted_payload is not None
-    assert b"4111" not in refused.value.redacted_payload
+    letter = refused(Record(raw))
+    assert b"4111" not in (letter.redacted_payload or b"")
+
+
+@pytest.mark.parametrize(
+    "number", [PAN, f"{PAN}.0", "4.111111111111111e15", "-4111111111111111", "4111111111111111.5"]
+)
+def test_a_card_number_sent_as_a_json_number_is_refused(number: str) -> None:
+    raw = ('{"data": {"note": ' + number + ', "amount": "12.30"}}').encode()
+    letter = refused(Record(raw))
+    kept = json.loads(letter.redacted_payload or b"")
+    assert kept["data"] == {"note": "[REDACTED-PAN]", "amount": "12.30"}
+
+
+def test_ordinary_json_numbers_pass() -> None:
+    guard(Record(b'{"quantity": 3, "sequence": 1234567890, "ratio": 0.25, "big": 1e300}'))
+
+
+def test_a_card_number_as_an_object_key_is_refused() -> None:
+    letter = refused(Record(b'{"data": {"4111111111111111": "x"}}'))
+    assert json.loads(letter.redacted_payload or b"") == {"data": {"[REDACTED-PAN]": "x"}}
+
+
+def test_a_card_number_in_the_key_is_refused() -> None:
+    refused(Record(envelope_bytes(), key=PAN.encode()))
+    refused(Record(envelope_bytes(), key=b"\xff" + PAN.encode()))  # not UTF-8: scanned as bytes
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[(f"x-card-{PAN}", b"v")], [("note", f"paid with {PAN}".encode())], [("n", PAN.encode())]],
+)
+def test_a_card_number_in_a_header_name_or_value_is_refused(
+    headers: list[tuple[str, bytes]],
+) -> None:
+    refused(Record(envelope_bytes(), headers=headers))
+
+
+def test_escaped_digits_are_caught_once_decoded() -> None:
+    escaped = "".join(f"\\u{ord(c):04x}" for c in PAN)
+    letter = refused(Record(('{"data": {"note": "' + escaped + '"}}').encode()))
+    assert json.loads(letter.redacted_payload or b"") == {"data": {"note": "[REDACTED-PAN]"}}
+
+
+def test_bytes_that_are_not_json_are_scanned_as_they_are() -> None:
+    letter = refused(Record(b'{"broken": "4111111111111111'))
+    assert letter.redacted_payload == b'{"broken": "[REDACTED-PAN]'
+    guard(Record(b"not json at all"))
+    guard(Record(None, key=None))
+
+
+def test_json_nested_450_levels_in_an_unknown_field_is_refused_as_too_deep() -> None:
+    # Regression: a contract-valid CartItemAdded with this extra field made the recursive
+    # guard raise RecursionError, and the batch was rewound forever.
+    document = json.loads(envelope_bytes("CartItemAdded"))
+    nested: Any = PAN
+    for _ in range(450):
+        nested = {"x": nested}
+    document["data"]["extra"] = nested
+    letter = refused(Record(json.dumps(document).encode()), code="payload_too_deep")
+    assert "64 levels" in letter.reason
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_json_deeper_than_json_loads_allows_is_refused_as_too_deep(depth: int) -> None:
+    raw = b"[" * depth + PAN.encode() + b"]" * depth
+    refused(Record(raw), code="payload_too_deep")
+    refused(Record(b"[" * depth), code="payload_too_deep")  # unclosed too
+
+
+def test_nesting_within_the_limit_is_screened_and_brackets_in_strings_do_not_count() -> None:
+    limits = ScreeningLimits(max_depth=64)
+    raw = b'{"a":' * 63 + b'"[[[[{{{{"' + b"}" * 63
+    screen_payload(raw, limits)
+    with pytest.raises(PermanentError) as raised:
+        screen_payload(b'{"a":' * 63 + f'"{PAN}"'.encode() + b"}" * 63, limits)
+    assert raised.value.code == "card_data_refused"
+    with pytest.raises(PermanentError) as too_deep:
+        screen_payload(b"[" * 65 + b"]" * 65, limits)
+    assert too_deep.value.code == "payload_too_deep"
+
+
+def test_a_value_larger_than_the_limit_is_refused_redacted_at_the_byte_level() -> None:
+    raw = json.dumps({"note": f"{PAN} " + "x" * 2_000}).encode()
+    with pytest.raises(PermanentError) as raised:
+        screen_payload(raw, ScreeningLimits(max_bytes=1_000))
+    assert raised.value.code == "payload_too_large"
+    assert raised.value.redacted_payload is not None
+    assert PAN.encode() not in raised.value.redacted_payload
+
+
+def test_a_one_megabyte_record_is_screened_fully() -> None:
+    strings = json.dumps({"data": ["ab"] * 200_000 + [f"pay {PAN}"]}).encode()
+    numbers = ("[" + ",".join(["1"] * 500_000) + "," + PAN + "]").encode()
+    one_big_string = json.dumps({"note": "x" * 1_000_000 + PAN}).encode()
+    for raw in (strings, numbers, one_big_string):
+        assert len(raw) > 1_000_000
+        refused(Record(raw))
+
+
+@pytest.mark.parametrize(
+    ("raw", "refusal"),
+    [
+        (b'"\\' * 500_000, None),  # half a million unterminated strings
+        (b'"' * 1_000_000, None),
+        (b"]" * 1_000_000, None),
+        (b"\xff\x00]}" * 250_000, None),
+        (b"\xff\x00[{" * 250_000, "payload_too_deep"),
+    ],
+)
+def test_adversarial_bytes_are_handled_in_bounded_time(raw: bytes, refusal: str | None) -> None:
+    if refusal is None:
+        guard(Record(raw))
+    else:
+        refused(Record(raw), code=refusal)
+
+
+def test_a_failure_inside_the_guard_becomes_a_permanent_error() -> None:
+    class Broken:
+        key = None
+        headers: Sequence[tuple[str, bytes]] = []
+
+        @property
+        def value(self) -> bytes:
+            raise RuntimeError("boom")
+
+    with pytest.raises(PermanentError) as raised:
+        guard(Broken())
+    assert raised.value.code == "payload_unscreenable"

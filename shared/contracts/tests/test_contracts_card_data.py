@@ -1,20 +1,55 @@
-"""Card-number detection and redaction."""
+"""Card-number detection and redaction: the free-text rule and the stricter identifier rule."""
 
 from __future__ import annotations
 
+import random
+import uuid
+
 import pytest
 from orderflow_contracts import (
+    ID_FIELDS,
+    card_brand,
     contains_card_number,
     find_card_numbers,
     luhn_valid,
     redact_card_numbers,
     redact_card_numbers_in_bytes,
 )
+from orderflow_contracts.card_data import contains_card_number_in_bytes
+
+
+def with_luhn_digit(body: str) -> str:
+    """``body`` plus the check digit that makes it pass Luhn."""
+    return next(body + d for d in "0123456789" if luhn_valid(body + d))
+
+
+# Published test numbers of every brand (they pass Luhn and carry real IINs).
+REAL_PANS = [
+    "4111111111111111",  # Visa
+    "4222222222222",  # Visa, 13 digits
+    "4012888888881881",
+    "4111111111111111003",  # Visa, 19 digits
+    "5500000000000004",  # MasterCard 51-55
+    "5105105105105100",
+    "2221000000000009",  # MasterCard 2-series
+    "2720999999999996",
+    "378282246310005",  # Amex
+    "371449635398431",
+    "6011111111111117",  # Discover
+    "6445644564456445",
+    "6500000000000002",
+    "3530111333300000",  # JCB
+    "3566002020360505",
+    "30569309025904",  # Diners
+    "38520000023237",
+    "6200000000000005",  # UnionPay
+    "6759649826438453",  # Maestro
+    "2200000000000004",  # Mir
+]
 
 
 def test_luhn() -> None:
     assert luhn_valid("4111111111111111")
-    assert luhn_valid("5500000000000004")
     assert luhn_valid("79927398713")
     assert not luhn_valid("4111111111111112")
     assert not luhn_valid("")
@@ -22,21 +57,65 @@ def test_luhn() -> None:
     assert not luhn_valid("\uff14\uff11\uff11\uff11")  # full-width digits are not ASCII digits
 
 
+@pytest.mark.parametrize("pan", REAL_PANS)
+def test_every_brand_is_known(pan: str) -> None:
+    assert luhn_valid(pan)
+    assert card_brand(pan) is not None
+
+
+@pytest.mark.parametrize(
+    "digits", ["1234567890123452", "9999999999999995", "7000000000000007", "6940787722504146"]
+)
+def test_numbers_no_brand_issues_have_no_brand(digits: str) -> None:
+    assert card_brand(digits) is None
+
+
+def test_a_brand_prefix_with_a_length_the_brand_does_not_issue_is_no_brand() -> None:
+    assert card_brand("51000000000000000") is None  # MasterCard numbers have 16 digits
+    assert card_brand("3400000000000000") is None  # Amex numbers have 15
+
+
+@pytest.mark.parametrize("pan", REAL_PANS)
+@pytest.mark.parametrize(
+    "written",
+    [
+        "{}",
+        "tok_{}",
+        "tok{}",  # a prefix glued to a real PAN does not make it safe
+        "pay with {} please",
+        '{{"n": "{}"}}',
+        "card:{}.",
+    ],
+)
+def test_real_card_numbers_are_found_in_free_text(pan: str, written: str) -> None:
+    text = written.format(pan)
+    assert contains_card_number(text)
+    assert contains_card_number_in_bytes(text.encode())
+    assert pan not in redact_card_numbers(text)
+    assert pan.encode() not in redact_card_numbers_in_bytes(text.encode())
+    assert "[REDACTED-PAN]" in redact_card_numbers(text)
+
+
+@pytest.mark.parametrize("pan", REAL_PANS)
+@pytest.mark.parametrize("written", ["{}", "tok_{}", "cust-{}", "cart:{}", "{}_x", "a.{}.b"])
+def test_real_card_numbers_standing_alone_in_an_identifier_are_found(
+    pan: str, written: str
+) -> None:
+    assert contains_card_number(written.format(pan), identifier=True)
+
+
 @pytest.mark.parametrize(
     "text",
     [
-        "4111111111111111",
-        "tok_4111111111111111",
         "card 5500 0000 0000 0004 exp 12/30",
-        '{"n": "5500-0000-0000-0004"}',
-        "378282246310005",  # 15-digit Amex test number
-        "6011111111111117",
-        "4222222222222",  # 13 digits
+        "5500-0000-0000-0004",
+        "3782 822463 10005",  # Amex as printed: 4-6-5
+        "4111 1111 1111 1111",
     ],
 )
-def test_card_numbers_are_found(text: str) -> None:
+def test_grouped_card_numbers_are_found(text: str) -> None:
     assert contains_card_number(text)
-    assert "[REDACTED-PAN]" in redact_card_numbers(text)
+    assert contains_card_number(text, identifier=True)
     assert not contains_card_number(redact_card_numbers(text))
 
 
@@ -51,11 +130,58 @@ def test_card_numbers_are_found(text: str) -> None:
         "2025-01-31T12:00:00Z",
         "JD014600003828383",
         "last4 4242, expiry 12/2030",
+        "x1234567890123452y",  # Luhn-valid, glued to letters, no brand issues it
     ],
 )
 def test_other_numbers_are_left_alone(text: str) -> None:
     assert find_card_numbers(text) == []
     assert redact_card_numbers(text) == text
+    assert redact_card_numbers_in_bytes(text.encode()) == text.encode()
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "cart-6940787722504b46",  # regression: a real order was refused for this cart id
+        "cart-6940787722504146",  # all digits, Luhn-valid, but no brand issues 69...
+        "customer-1234567890123452",  # a numeric suffix no brand issues
+        "1700000000000000001",  # a snowflake-style numeric id
+        "ord-4111111111111111b",  # a brand-shaped run glued to letters inside an id
+        "tok4111111111111111",
+    ],
+)
+def test_generated_identifiers_are_not_card_numbers(identifier: str) -> None:
+    assert not contains_card_number(identifier, identifier=True)
+
+
+def test_a_standalone_luhn_valid_number_in_free_text_is_refused_even_without_a_brand() -> None:
+    assert contains_card_number("ref 1234567890123452")
+    assert not contains_card_number("ref 1234567890123452", identifier=True)
+
+
+def test_random_hex_and_uuid_identifiers_are_not_refused_unless_all_digits() -> None:
+    generator = random.Random(20250131)
+    refused_with_letters = []
+    for _ in range(20_000):
+        hex_part = f"{generator.getrandbits(64):016x}"
+        if contains_card_number(f"cart-{hex_part}", identifier=True) and not hex_part.isdigit():
+            refused_with_letters.append(hex_part)
+        assert not contains_card_number(str(uuid.UUID(int=generator.getrandbits(128))))
+    assert refused_with_letters == []
+
+
+def test_an_all_digit_id_is_refused_exactly_when_it_is_a_brand_shaped_luhn_number() -> None:
+    generator = random.Random(7)
+    for _ in range(2_000):
+        body = "".join(generator.choice("0123456789") for _ in range(15))
+        digits = with_luhn_digit(body)
+        assert contains_card_number(f"cart-{digits}", identifier=True) == (
+            card_brand(digits) is not None
+        )
+
+
+def test_the_id_fields_live_in_the_contract() -> None:
+    assert {"cart_id", "customer_id", "order_id", "event_id", "aggregate_id"} <= ID_FIELDS
 
 
 def test_bytes_redaction_keeps_everything_else() -> None:
@@ -67,3 +193,9 @@ def test_bytes_redaction_keeps_everything_else() -> None:
         "4111111111111111",
         "5500-0000-0000-0004",
     ]
+
+
+def test_a_megabyte_of_digits_is_scanned_in_one_linear_pass() -> None:
+    digits = "4" * 1_000_000
+    assert not contains_card_number(digits)  # one run of a million digits is not a PAN
+    assert redact_card_numbers(digits) == digits

@@ -44,5 +44,12 @@ def test_a_card_number_in_bytes_that_are_not_json_is_redacted_too() -> None:
 
 def test_ordinary_records_and_long_numeric_ids_pass() -> None:
     refuse_card_data(checkout_bytes("12 Example Street"))
-    refuse_card_data(checkout_bytes("12 Example Street", cart_id="4111111111111111"))
+    refuse_card_data(checkout_bytes("12 Example Street", cart_id="cart-6940787722504b46"))
+    refuse_card_data(checkout_bytes("12 Example Street", cart_id="1234567890123452"))  # no brand
     refuse_card_data(b"not json at all")
+
+
+def test_a_cart_id_that_is_a_card_number_is_refused() -> None:
+    with pytest.raises(PermanentError) as raised:
+        refuse_card_data(checkout_bytes("12 Example Street", cart_id="4111111111111111"))
+    assert raised.value.code == "card_data_refused"

@@ -1,28 +1,42 @@
-"""Card data never enters a service: records are scanned before they are decoded.
+"""Card data never enters a service: every record is screened before it is decoded.
 
-A record carrying what looks like a card number (13-19 digits passing the Luhn check,
-contiguous or in groups) is refused to the dead-letter topic with those digits redacted from
-the bytes kept there (``dlq.error_code`` = ``card_data_refused``). Use it as
-``Subscription(inspect_payload=CardDataGuard(...))``.
+``CardDataGuard()(record)`` looks at a Kafka record's key, header names and values, and value.
+Anything that is a card number by the rules of :mod:`orderflow_contracts.card_data` is refused
+with ``PermanentError`` (``card_data_refused``), whose ``redacted_payload`` is the value with
+every card number replaced by ``[REDACTED-PAN]``; the dead letter redacts key, headers and
+reason itself (:mod:`orderflow_chassis.dead_letters`).
 
-JSON is scanned once decoded, so digits hidden behind ``\\u0034``-style escapes are caught too
-(the dead letter then holds the re-encoded, redacted document); bytes that are not JSON are
-redacted as they are.
+What is checked, and with which rule:
 
-Id fields are exempt (``OPAQUE_ID_FIELDS``): their values are opaque identifiers chosen by
-other systems, and a long run of digits in one passes Luhn one time in ten — a cart id such as
-``cart-6940787722504b46`` did, and the order behind it was dead-lettered. Refusing real orders
-is the worse failure; the contract constrains id values to identifier patterns, and every
-free-text and payment field is still scanned.
+* JSON values: every string, every object key, and every number (``4111111111111111`` and
+  ``4111111111111111.0`` are card numbers as much as ``"4111111111111111"``). Values of id
+  fields (:data:`~orderflow_contracts.card_data.ID_FIELDS`) use the identifier rule, all else
+  the free-text rule. JSON is read decoded, so digits behind ``\\u0034`` escapes are caught
+  (the dead letter then holds the re-encoded, redacted document).
+* Bytes that are not JSON: scanned as they are, free-text rule.
+* The key: the identifier rule (it is the aggregate id). Header names and values: free text.
+
+Bounded and iterative: a value larger than ``max_bytes`` (default 2 MiB, twice Kafka's default
+record limit) is refused as ``payload_too_large``, JSON nested deeper than ``max_depth``
+(default 64) as ``payload_too_deep`` — both checked on the bytes before ``json.loads`` runs, so
+no input can exhaust the stack — each with the value redacted at the byte level. The walk over
+the decoded document uses an explicit stack. Only ``PermanentError`` ever leaves the guard.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, Protocol
 
 from orderflow_contracts.card_data import (
+    ID_FIELDS,
+    REDACTED,
     contains_card_number,
+    contains_card_number_in_bytes,
     redact_card_numbers,
     redact_card_numbers_in_bytes,
 )
@@ -30,73 +44,238 @@ from orderflow_contracts.card_data import (
 from orderflow_chassis.errors import PermanentError
 
 CARD_DATA_REFUSED: Final = "card_data_refused"
-_REASON: Final = (
-    "the message contains what looks like a card number (13-19 digits passing the Luhn check); "
-    "card data must never be sent, only provider tokens. The digits were redacted from this "
-    "dead letter."
+PAYLOAD_TOO_LARGE: Final = "payload_too_large"
+PAYLOAD_TOO_DEEP: Final = "payload_too_deep"
+PAYLOAD_UNSCREENABLE: Final = "payload_unscreenable"
+
+DEFAULT_MAX_BYTES: Final = 2 * 1024 * 1024
+DEFAULT_MAX_DEPTH: Final = 64
+
+_REFUSED_REASON: Final = (
+    "the message contains what looks like a card number (13-19 digits passing the Luhn check) "
+    "in its {where}; card data must never be sent, only provider tokens. The digits were "
+    "redacted from this dead letter."
 )
 
 
-OPAQUE_ID_FIELDS: Final = frozenset(
-    {
-        "event_id",
-        "correlation_id",
-        "causation_id",
-        "aggregate_id",
-        "cart_id",
-        "customer_id",
-        "order_id",
-        "payment_id",
-        "refund_id",
-        "rma_id",
-        "shipment_id",
-        "claim_id",
-        "return_request_id",
-    }
-)
+class InboundRecord(Protocol):
+    """What the guard reads of a Kafka record; aiokafka's ``ConsumerRecord`` has it."""
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+@dataclass(frozen=True)
+class ScreeningLimits:
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_depth: int = DEFAULT_MAX_DEPTH
 
 
 class CardDataGuard:
-    def __init__(self, *, exempt_fields: frozenset[str] = OPAQUE_ID_FIELDS) -> None:
-        self.exempt_fields = exempt_fields
+    """Refuses a record that carries a card number anywhere (see the module docstring)."""
 
-    def __call__(self, raw: bytes) -> None:
-        """Raise PermanentError (with a redacted copy) if ``raw`` carries a card number."""
+    def __init__(self, limits: ScreeningLimits | None = None) -> None:
+        self.limits = limits or ScreeningLimits()
+
+    def __call__(self, record: InboundRecord) -> None:
+        value = b""
         try:
-            document = json.loads(raw)
-        except ValueError:
-            # Not JSON (the chassis dead-letters it as malformed_json): keep no digits either.
-            redacted = redact_card_numbers_in_bytes(raw)
-            if redacted != raw:
-                raise PermanentError(
-                    CARD_DATA_REFUSED, _REASON, redacted_payload=redacted
-                ) from None
-            return
-        if self._has_card_number(document):
-            cleaned = json.dumps(self._redacted(document), separators=(",", ":")).encode()
-            raise PermanentError(CARD_DATA_REFUSED, _REASON, redacted_payload=cleaned)
-
-    def _has_card_number(self, value: Any) -> bool:
-        if isinstance(value, str):
-            return contains_card_number(value)
-        if isinstance(value, dict):
-            return any(
-                key not in self.exempt_fields
-                and (self._has_card_number(key) or self._has_card_number(item))
-                for key, item in value.items()
+            value = record.value or b""
+            screen_payload(value, self.limits)
+            where = _card_outside_the_value(record)
+        except PermanentError:
+            raise
+        except Exception as error:  # a bug here must refuse the record, never block it
+            raise PermanentError(
+                PAYLOAD_UNSCREENABLE,
+                f"the card-data screening failed ({type(error).__name__}); refused unread",
+                redacted_payload=_redacted_bytes(value),
+            ) from None
+        if where is not None:
+            raise PermanentError(
+                CARD_DATA_REFUSED,
+                _REFUSED_REASON.format(where=where),
+                redacted_payload=_redacted_bytes(value),
             )
-        if isinstance(value, list):
-            return any(self._has_card_number(item) for item in value)
-        return False
 
-    def _redacted(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return redact_card_numbers(value)
-        if isinstance(value, dict):
-            return {
-                self._redacted(key): item if key in self.exempt_fields else self._redacted(item)
-                for key, item in value.items()
-            }
-        if isinstance(value, list):
-            return [self._redacted(item) for item in value]
-        return value
+
+def _card_outside_the_value(record: InboundRecord) -> str | None:
+    if record.key is not None and _key_holds_card_number(record.key):
+        return "Kafka key"
+    for name, header_value in record.headers or ():
+        if contains_card_number(name):
+            return "header names"
+        if header_value and contains_card_number_in_bytes(header_value):
+            return "header values"
+    return None
+
+
+def _key_holds_card_number(key: bytes) -> bool:
+    try:
+        return contains_card_number(key.decode("utf-8"), identifier=True)
+    except UnicodeDecodeError:
+        return contains_card_number_in_bytes(key)
+
+
+def screen_payload(raw: bytes, limits: ScreeningLimits | None = None) -> None:
+    """Raise ``PermanentError`` (with a redacted copy) if ``raw`` carries a card number or is
+    too large or too deeply nested to screen; for Kafka values and HTTP bodies alike."""
+    limits = limits or ScreeningLimits()
+    if len(raw) > limits.max_bytes:
+        raise PermanentError(
+            PAYLOAD_TOO_LARGE,
+            f"the message is larger than {limits.max_bytes} bytes, the most that is screened "
+            "for card data; refused unread",
+            redacted_payload=_redacted_bytes(raw),
+        )
+    if _nesting_exceeds(raw, limits.max_depth):
+        raise PermanentError(
+            PAYLOAD_TOO_DEEP,
+            f"the message nests JSON deeper than {limits.max_depth} levels, the most that is "
+            "screened for card data; refused unread",
+            redacted_payload=_redacted_bytes(raw),
+        )
+    numbers = _NumberTokens()
+    try:
+        document = json.loads(raw, parse_int=numbers.integer, parse_float=numbers.decimal)
+    except ValueError:  # not JSON (the consumer dead-letters it as malformed_json)
+        if contains_card_number_in_bytes(raw):
+            raise PermanentError(
+                CARD_DATA_REFUSED,
+                _REFUSED_REASON.format(where="value"),
+                redacted_payload=redact_card_numbers_in_bytes(raw),
+            ) from None
+        return
+    if numbers.card_found or _document_holds_card_number(document):
+        cleaned = json.dumps(_redacted_document(document), separators=(",", ":"))
+        raise PermanentError(
+            CARD_DATA_REFUSED,
+            _REFUSED_REASON.format(where="value"),
+            redacted_payload=cleaned.encode(),
+        )
+
+
+def _redacted_bytes(raw: bytes) -> bytes:
+    return redact_card_numbers_in_bytes(raw)
+
+
+# ------------------------------------------------------------------------------ nesting depth
+
+# A string, or an unterminated one running to the end: every match attempt succeeds, so the
+# pass is linear even for adversarial input like '"\\"\\"\\...'.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\[\s\S]?[^"\\]*)*(?:"|\Z)')
+_NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENERS = frozenset(b"[{")
+
+
+def _nesting_exceeds(raw: bytes, max_depth: int) -> bool:
+    """Whether ``raw`` opens more than ``max_depth`` nested JSON arrays/objects.
+
+    Strings are cut out (brackets in them do not nest), then only brackets are kept; C-speed
+    passes peel innermost pairs, and what remains (deep or unbalanced) is counted exactly.
+    """
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, delete=_NOT_A_BRACKET)
+    peeled = 0
+    while peeled < max_depth and brackets:
+        shorter = brackets.replace(b"[]", b"").replace(b"{}", b"")
+        if len(shorter) == len(brackets):
+            break
+        brackets, peeled = shorter, peeled + 1
+    depth = 0
+    for byte in brackets:
+        depth = depth + 1 if byte in _OPENERS else max(depth - 1, 0)
+        if depth + peeled > max_depth:
+            return True
+    return False
+
+
+# ------------------------------------------------------------------------------ JSON numbers
+
+
+class _NumberTokens:
+    """``json.loads`` hooks: check number tokens as written (exact, before float rounding)."""
+
+    def __init__(self) -> None:
+        self.card_found = False
+
+    def integer(self, token: str) -> int | str:
+        self._check(token)
+        # Python refuses to parse ints of more than 4300 digits; such a number is no card.
+        return int(token) if len(token) <= 4000 else token
+
+    def decimal(self, token: str) -> float:
+        self._check(token)
+        return float(token)
+
+    def _check(self, token: str) -> None:
+        if len(token) < 13 or self.card_found:
+            return
+        if contains_card_number(_integral_digits(token) or ""):
+            self.card_found = True
+
+
+def _integral_digits(token: str) -> str | None:
+    """The integral part of a number token of 13-19 digits (``4.1e15`` -> ``4100...0``)."""
+    try:
+        number = Decimal(token)
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or not 12 <= number.adjusted() <= 18:
+        return None
+    return str(abs(int(number)))
+
+
+# ------------------------------------------------------------------------------ the walk
+
+
+def _document_holds_card_number(document: Any) -> bool:
+    """Whether a string or key anywhere in ``document`` holds a card number. Iterative; free
+    text is joined and scanned in one pass (a separator keeps each string's own edges)."""
+    free_text: list[str] = []
+    identifiers: list[str] = []
+    pending: list[tuple[Any, bool]] = [(document, False)]
+    while pending:
+        item, is_identifier = pending.pop()
+        if isinstance(item, str):
+            (identifiers if is_identifier else free_text).append(item)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                free_text.append(key)
+                pending.append((child, key in ID_FIELDS))
+        elif isinstance(item, list):
+            pending.extend((child, False) for child in item)
+    return contains_card_number("\n".join(free_text)) or contains_card_number(
+        "\n".join(identifiers), identifier=True
+    )
+
+
+def _redacted_document(document: Any) -> Any:
+    """A copy of ``document`` with card numbers replaced, built without recursion."""
+    root: list[Any] = [None]
+    pending: list[tuple[Any, Any, Any, bool]] = [(document, root, 0, False)]
+    while pending:
+        item, parent, slot, is_identifier = pending.pop()
+        if isinstance(item, dict):
+            copy: Any = {}
+            for key, child in item.items():
+                new_key = redact_card_numbers(key)
+                copy[new_key] = None
+                pending.append((child, copy, new_key, key in ID_FIELDS))
+        elif isinstance(item, list):
+            copy = [None] * len(item)
+            pending.extend((child, copy, index, False) for index, child in enumerate(item))
+        elif isinstance(item, str):
+            copy = redact_card_numbers(item, identifier=is_identifier)
+        elif isinstance(item, int | float) and not isinstance(item, bool) and abs(item) >= 1e12:
+            # A number of 13+ digits in a refused message: never worth keeping as written.
+            copy = REDACTED
+        else:
+            copy = item
+        parent[slot] = copy
+    return root[0]

@@ -4,6 +4,10 @@ A dead letter on ``<topic>.dlq`` carries the ORIGINAL value bytes (possibly reda
 :class:`~orderflow_chassis.errors.PermanentError`) and key, the original headers, and
 ``dlq.*`` headers saying why, where from and when. Keeping the value untouched means a
 replay is just "publish value and original headers back to ``dlq.original_topic``".
+
+A dead letter never carries a card number: when it is built, card numbers are redacted from
+the key (identifier rule), the value (screened like any inbound record), header names and
+values, and the reason, which may echo an id or a value.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from orderflow_contracts.card_data import redact_card_numbers_in_bytes
+from orderflow_contracts.card_data import redact_card_numbers, redact_card_numbers_in_bytes
 from orderflow_contracts.topics import dead_letter_topic
+
+from orderflow_chassis.card_data_guard import screen_payload
+from orderflow_chassis.errors import PermanentError
 
 HEADER_PREFIX = "dlq."
 
@@ -34,21 +41,28 @@ class DeadLetter:
     failed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     notes: Mapping[str, str] = field(default_factory=dict)  # more dlq.* headers
 
+    def __post_init__(self) -> None:
+        redacted = {
+            "key": None if self.key is None else _redacted_key(self.key),
+            "value": _redacted_value(self.value),
+            "headers": [
+                (redact_card_numbers(name), redact_card_numbers_in_bytes(value))
+                for name, value in self.headers
+            ],
+            "reason": redact_card_numbers(self.reason),
+            "error_code": redact_card_numbers(self.error_code),
+        }
+        for name, value in redacted.items():
+            object.__setattr__(self, name, value)  # frozen: redacted once, when built
+
     @property
     def topic(self) -> str:
         return dead_letter_topic(self.original_topic)
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
-        """Original headers (minus stale dlq.* ones from an earlier failure) plus why.
-
-        Header values are kept with anything that looks like a card number redacted: a
-        dead letter is read by people, and card data must never be kept anywhere.
-        """
-        kept = [
-            (k, redact_card_numbers_in_bytes(v))
-            for k, v in self.headers
-            if not k.startswith(HEADER_PREFIX)
-        ]
+        """Original headers (minus stale dlq.* ones from an earlier failure) plus why; all of
+        them with card numbers redacted (see the module docstring)."""
+        kept = [(k, v) for k, v in self.headers if not k.startswith(HEADER_PREFIX)]
         why = {
             "error_code": self.error_code,
             "reason": self.reason,
@@ -61,6 +75,22 @@ class DeadLetter:
             **self.notes,
         }
         return kept + [(HEADER_PREFIX + k, v.encode()) for k, v in why.items()]
+
+
+def _redacted_key(key: bytes) -> bytes:
+    try:
+        text = key.decode("utf-8")
+    except UnicodeDecodeError:
+        return redact_card_numbers_in_bytes(key)
+    return redact_card_numbers(text, identifier=True).encode("utf-8")
+
+
+def _redacted_value(value: bytes) -> bytes:
+    try:
+        screen_payload(value)
+    except PermanentError as refused:
+        return refused.redacted_payload or b""
+    return value
 
 
 def original_headers(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:

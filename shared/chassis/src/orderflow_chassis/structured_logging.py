@@ -3,15 +3,77 @@
 The consumer binds ``event_id``, ``correlation_id``, ``event_type`` and ``aggregate_id`` while a
 handler runs (structlog's contextvars), so every line a handler logs can be traced to the
 message behind it without passing loggers around.
+
+Every event, from structlog or the standard library (FastStream, aiokafka), passes
+:func:`redact_card_data` last before rendering: card numbers are replaced in every string
+value and key, nested values included, so no log line ever carries one.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from collections.abc import MutableMapping
+from typing import Any, Final, TextIO
 
 import structlog
+from orderflow_contracts.card_data import contains_card_number, redact_card_numbers
+
+MAX_REDACTED_NODES: Final = 10_000
+MAX_LOGGED_DEPTH: Final = 32
+"""Values one log event may hold, and how deep it may nest, before the rest is replaced by a
+placeholder: bounds the cost of a line, and keeps the renderer's recursion shallow."""
+
+_PLAIN = (bool, float, type(None))
+_FORMATTER_META = frozenset({"_record", "_from_structlog"})  # ProcessorFormatter's own keys
+
+
+def redact_card_data(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: card numbers out of every string value and key, at any depth.
+
+    Iterative; beyond :data:`MAX_REDACTED_NODES` values or :data:`MAX_LOGGED_DEPTH` levels the
+    rest is replaced by a placeholder. Objects that are not plain data are kept unless their
+    ``str()`` holds a card number, in which case the redacted text replaces them.
+    """
+    budget = MAX_REDACTED_NODES
+    meta = {key: event_dict[key] for key in _FORMATTER_META if key in event_dict}
+    loggable = {key: value for key, value in event_dict.items() if key not in meta}
+    root: dict[str, Any] = {}
+    pending: list[tuple[Any, Any, Any, int]] = [(loggable, root, "event_dict", 0)]
+    while pending:
+        item, parent, slot, depth = pending.pop()
+        budget -= 1
+        if budget < 0 or depth > MAX_LOGGED_DEPTH:
+            parent[slot] = "[NOT LOGGED: too many values or too deep]"
+            continue
+        if isinstance(item, str):
+            parent[slot] = redact_card_numbers(item)
+        elif isinstance(item, _PLAIN):
+            parent[slot] = item
+        elif isinstance(item, int):
+            parent[slot] = redact_card_numbers(str(item)) if abs(item) >= 10**12 else item
+        elif isinstance(item, dict):
+            copy: dict[Any, Any] = {}
+            parent[slot] = copy
+            for key, child in item.items():
+                new_key = redact_card_numbers(key) if isinstance(key, str) else key
+                pending.append((child, copy, new_key, depth + 1))
+        elif isinstance(item, list | tuple):
+            items: list[Any] = [None] * len(item)
+            parent[slot] = items
+            pending.extend((child, items, i, depth + 1) for i, child in enumerate(item))
+        elif isinstance(item, bytes):
+            parent[slot] = redact_card_numbers(item.decode("utf-8", "replace"))
+        else:
+            text = str(item)
+            parent[slot] = redact_card_numbers(text) if contains_card_number(text) else item
+    redacted: dict[str, Any] = root["event_dict"]
+    event_dict.clear()
+    event_dict.update(redacted)
+    event_dict.update(meta)
+    return event_dict
 
 
 def configure_logging(
@@ -26,6 +88,7 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
+        redact_card_data,  # last: exceptions are text by now, and get redacted too
     ]
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer() if fmt == "console" else structlog.processors.JSONRenderer()

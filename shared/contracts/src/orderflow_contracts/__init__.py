@@ -4,6 +4,8 @@ Pure models and functions, no I/O. See README.md beside this package for the rul
 """
 
 from orderflow_contracts.card_data import (
+    ID_FIELDS,
+    card_brand,
     contains_card_number,
     find_card_numbers,
     luhn_valid,
@@ -29,6 +31,7 @@ __all__ = [
     "ALL_TOPICS",
     "EVENTS_BY_TOPIC",
     "EVENT_TYPES",
+    "ID_FIELDS",
     "SCHEMA_VERSION",
     "ContractError",
     "Currency",
@@ -41,6 +44,7 @@ __all__ = [
     "Money",
     "UnknownEventType",
     "UnsupportedSchemaVersion",
+    "card_brand",
     "check_compatibility",
     "contains_card_number",
     "dead_letter_topic",

@@ -1,29 +1,108 @@
-"""Detection and redaction of card numbers (PANs) in text: card data never enters the system.
+"""Detection and redaction of card numbers (PANs): card data never enters the system.
 
-A candidate is a run of 13-19 digits that passes the Luhn check, either contiguous
-(`4111111111111111`, also inside a longer token such as `tok_4111111111111111`) or written in
-groups of four separated by single spaces or hyphens (`4111 1111 1111 1111`). Grouped forms
-must stand alone (not inside a word, not next to a hyphen), so UUIDs are not mistaken for cards.
+Two rules, one for free text and a stricter one for identifiers. Both look at *candidates*:
+a run of 13-19 ASCII digits not touching another digit (``4111111111111111``), or groups
+written the way cards are printed, separated by single spaces or hyphens
+(``4111 1111 1111 1111``, ``5500-0000-0000-0004``, Amex ``3782 822463 10005``). A grouped
+candidate must not sit inside a word or next to a hyphen, so UUIDs are not mistaken for cards.
+Every candidate must pass the Luhn check. A candidate *stands alone* when neither of its
+neighbours is a letter or a digit (``_ - : . " /`` and spaces are separators), and is
+*brand-shaped* when its digits start with the IIN of a real card brand and have a length that
+brand issues (:data:`CARD_BRANDS`).
 
-False positives are possible (any 13-19 digit number has a 1 in 10 chance of passing Luhn);
-for redaction that is the safe side to err on. Pure functions, no I/O.
+* **Free text** (addresses, reasons, notes, unknown fields, header names and values, log
+  lines): a Luhn-valid candidate that stands alone, or that is brand-shaped even when glued to
+  letters. So ``tok_4111111111111111`` and ``tok4111111111111111`` are card numbers (a prefix
+  does not make a PAN safe), while a random digit run inside a word must also look like a real
+  brand's number.
+* **Identifiers** (:data:`ID_FIELDS`, Kafka keys, URL path segments): a Luhn-valid candidate
+  that stands alone *and* is brand-shaped. A customer id ``4111111111111111`` or
+  ``cust_5500000000000004`` is refused; digits glued to letters inside a generated id, as in
+  ``cart-6940787722504b46``, are not a card number (one long digit run in ten passes Luhn, and
+  such ids must never be refused), nor is a numeric id whose prefix no card brand issues.
+
+False positives in free text remain possible (a standalone 16-digit number passes Luhn one time
+in ten); for card data that is the safe side to err on. Pure functions, no I/O; every scan is a
+linear regular-expression pass, so cost grows with the input's length only.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
-
-_CONTIGUOUS = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
-_GROUPED = re.compile(r"(?<![\w-])[0-9]{4}(?:([ -])[0-9]{4}){2}\1[0-9]{1,7}(?![\w-])")
-_CONTIGUOUS_BYTES = re.compile(rb"(?<![0-9])[0-9]{13,19}(?![0-9])")
-_GROUPED_BYTES = re.compile(rb"(?<![\w-])[0-9]{4}(?:([ -])[0-9]{4}){2}\1[0-9]{1,7}(?![\w-])")
 
 REDACTED: Final = "[REDACTED-PAN]"
 
+ID_FIELDS: Final = frozenset(
+    {
+        "event_id",
+        "correlation_id",
+        "causation_id",
+        "aggregate_id",
+        "cart_id",
+        "customer_id",
+        "order_id",
+        "payment_id",
+        "refund_id",
+        "rma_id",
+        "shipment_id",
+        "claim_id",
+        "warranty_claim_id",
+        "return_request_id",
+        "warehouse_id",
+    }
+)
+"""Field names whose values are identifiers minted by some system: screened with the
+identifier rule (see the module docstring), wherever in a document they appear."""
+
+
+@dataclass(frozen=True)
+class CardBrand:
+    name: str
+    prefixes: tuple[tuple[int, int], ...]  # inclusive ranges of leading digits, e.g. (51, 55)
+    lengths: frozenset[int]
+
+    def issues(self, digits: str) -> bool:
+        if len(digits) not in self.lengths:
+            return False
+        for low, high in self.prefixes:
+            width = len(str(low))
+            if low <= int(digits[:width]) <= high:
+                return True
+        return False
+
+
+_SIXTEEN_TO_19 = frozenset(range(16, 20))
+
+CARD_BRANDS: Final = (
+    CardBrand("visa", ((4, 4),), frozenset({13, 16, 19})),
+    CardBrand("mastercard", ((51, 55), (2221, 2720)), frozenset({16})),
+    CardBrand("amex", ((34, 34), (37, 37)), frozenset({15})),
+    CardBrand("discover", ((6011, 6011), (644, 649), (65, 65)), _SIXTEEN_TO_19),
+    CardBrand("jcb", ((3528, 3589),), _SIXTEEN_TO_19),
+    CardBrand("diners", ((300, 305), (3095, 3095), (36, 36), (38, 39)), frozenset(range(14, 20))),
+    CardBrand("unionpay", ((62, 62),), _SIXTEEN_TO_19),
+    CardBrand(
+        "maestro",
+        ((5018, 5018), (5020, 5020), (5038, 5038), (5893, 5893), (6304, 6304), (6759, 6763)),
+        frozenset(range(13, 20)),
+    ),
+    CardBrand("mir", ((2200, 2204),), _SIXTEEN_TO_19),
+)
+"""IIN (first digits) ranges and lengths of the card brands in use; see the module docstring."""
+
+_CONTIGUOUS = r"(?<![0-9])[0-9]{13,19}(?![0-9])"
+_GROUPED = (
+    r"(?<![\w-])(?:[0-9]{4}(?:([ -])[0-9]{4}){2}\1[0-9]{1,7}"
+    r"|[0-9]{4}([ -])[0-9]{6}\2[0-9]{4,5})(?![\w-])"
+)
+_CANDIDATE = re.compile(f"{_GROUPED}|{_CONTIGUOUS}")
+_CANDIDATE_BYTES = re.compile(f"{_GROUPED}|{_CONTIGUOUS}".encode(), re.ASCII)
+
 
 def luhn_valid(digits: str) -> bool:
-    """Whether a string of digits passes the Luhn (mod 10) check."""
+    """Whether a string of ASCII digits passes the Luhn (mod 10) check."""
     if not digits.isdigit() or not digits.isascii():
         return False
     total = 0
@@ -37,42 +116,74 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _is_card_number(candidate: str) -> bool:
+def card_brand(digits: str) -> str | None:
+    """The brand whose IIN ranges and lengths ``digits`` fits, or None."""
+    if not digits.isascii() or not digits.isdigit():
+        return None
+    return next((brand.name for brand in CARD_BRANDS if brand.issues(digits)), None)
+
+
+def _stands_alone(text: str | bytes, start: int, end: int) -> bool:
+    # Slices, not indexing: bytes index to ints. bytes.isalnum() is ASCII-only, which is right
+    # for UTF-8 input (a multi-byte letter is not glued to the digits in any card format).
+    before = text[max(start - 1, 0) : start]
+    after = text[end : end + 1]
+    return not (before.isalnum() or after.isalnum())
+
+
+def _is_card(
+    text: str | bytes, match: re.Match[str] | re.Match[bytes], *, identifier: bool
+) -> bool:
+    raw = match.group(0)
+    candidate = raw if isinstance(raw, str) else raw.decode("ascii")
     digits = candidate.replace(" ", "").replace("-", "")
-    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+    if not (13 <= len(digits) <= 19 and luhn_valid(digits)):
+        return False
+    alone = _stands_alone(text, match.start(), match.end())
+    shaped = card_brand(digits) is not None
+    return alone and shaped if identifier else alone or shaped
 
 
-def find_card_numbers(text: str) -> list[str]:
-    """The substrings of `text` that look like card numbers, in order of appearance."""
-    found = [
-        (match.start(), match.group(0))
-        for pattern in (_CONTIGUOUS, _GROUPED)
-        for match in pattern.finditer(text)
-        if _is_card_number(match.group(0))
+def find_card_numbers(text: str, *, identifier: bool = False) -> list[str]:
+    """The substrings of ``text`` that are card numbers, in order of appearance.
+
+    ``identifier=True`` applies the stricter rule for ids (see the module docstring).
+    """
+    return [
+        match.group(0)
+        for match in _CANDIDATE.finditer(text)
+        if _is_card(text, match, identifier=identifier)
     ]
-    return [candidate for _, candidate in sorted(found)]
 
 
-def contains_card_number(text: str) -> bool:
-    """Whether `text` contains anything that looks like a card number."""
-    return bool(find_card_numbers(text))
+def contains_card_number(text: str, *, identifier: bool = False) -> bool:
+    """Whether ``text`` contains a card number (free-text rule unless ``identifier``)."""
+    return any(_is_card(text, match, identifier=identifier) for match in _CANDIDATE.finditer(text))
 
 
-def redact_card_numbers(text: str, replacement: str = REDACTED) -> str:
-    """`text` with every card-number-like substring replaced."""
+def redact_card_numbers(text: str, replacement: str = REDACTED, *, identifier: bool = False) -> str:
+    """``text`` with every card number replaced."""
 
     def replace(match: re.Match[str]) -> str:
-        return replacement if _is_card_number(match.group(0)) else match.group(0)
+        return replacement if _is_card(text, match, identifier=identifier) else match.group(0)
 
-    return _GROUPED.sub(replace, _CONTIGUOUS.sub(replace, text))
+    return _CANDIDATE.sub(replace, text)
 
 
-def redact_card_numbers_in_bytes(raw: bytes, replacement: bytes = REDACTED.encode()) -> bytes:
-    """`raw` (any encoding that writes digits as ASCII, e.g. UTF-8 JSON) with every
-    card-number-like digit run replaced; for dead-lettering a message's original bytes."""
+def redact_card_numbers_in_bytes(
+    raw: bytes, replacement: bytes = REDACTED.encode(), *, identifier: bool = False
+) -> bytes:
+    """``raw`` (any encoding that writes digits and letters as ASCII, e.g. UTF-8 JSON) with
+    every card number replaced; for keeping a message's original bytes without card data."""
 
     def replace(match: re.Match[bytes]) -> bytes:
-        candidate = match.group(0).decode("ascii")
-        return replacement if _is_card_number(candidate) else match.group(0)
+        return replacement if _is_card(raw, match, identifier=identifier) else match.group(0)
 
-    return _GROUPED_BYTES.sub(replace, _CONTIGUOUS_BYTES.sub(replace, raw))
+    return _CANDIDATE_BYTES.sub(replace, raw)
+
+
+def contains_card_number_in_bytes(raw: bytes, *, identifier: bool = False) -> bool:
+    """Whether ``raw`` (ASCII-compatible bytes) holds a card number."""
+    return any(
+        _is_card(raw, match, identifier=identifier) for match in _CANDIDATE_BYTES.finditer(raw)
+    )

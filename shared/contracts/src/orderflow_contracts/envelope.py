@@ -1,4 +1,4 @@
-"""The JSON envelope every Kafka message value is (DESIGN §4).
+"""The JSON envelope every Kafka message value is (the contracts README describes each field).
 
 ```
 {"event_id": "<uuid>", "event_type": "OrderPlaced", "schema_version": 1,
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, ClassVar, Final
 from uuid import UUID, uuid4
 
 from pydantic import Field, StringConstraints, ValidationError
@@ -41,6 +41,10 @@ _Token = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=
 
 class Envelope(ContractModel):
     """One Kafka message value: metadata about an event, and the event itself in `data`."""
+
+    # The event's own model refuses unstorable text in `data`, naming the field
+    # (invalid_event_data); unknown fields there are ignored, never stored.
+    text_checked_elsewhere: ClassVar[frozenset[str]] = frozenset({"data"})
 
     event_id: Uuid = Field(
         description="Unique per event; consumers record it to skip duplicate deliveries."

@@ -13,6 +13,9 @@ Validation policy (why it looks like this):
 * Models are frozen: an event is a fact, it is not edited after the fact.
 * Error messages never echo the rejected value (a rejected value might be a card number, and
   reasons end up in dead letters and logs).
+* No text anywhere in a model may hold a NUL character (U+0000) or a lone surrogate
+  (U+D800-U+DFFF): PostgreSQL text cannot store them and UTF-8 cannot encode them, so a
+  handler would fail on them. They are a contract violation, refused at decode time.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -31,7 +34,9 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic.types import Strict
 
@@ -46,6 +51,39 @@ class ContractModel(BaseModel):
         frozen=True,
         extra="ignore",
     )
+
+    text_checked_elsewhere: ClassVar[frozenset[str]] = frozenset()
+    """Fields whose text is checked by another model (the envelope's ``data``: its event)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text_only(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name not in cls.text_checked_elsewhere and not is_storable_text(value):
+            raise ValueError(
+                "text must not contain NUL characters (U+0000) or lone surrogates (U+D800-U+DFFF)"
+            )
+        return value
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def is_storable_text(value: Any) -> bool:
+    """False when ``value`` is, or holds (in lists, tuples and dicts, keys included, at any
+    depth), a string with a NUL character or a lone surrogate. Nested models check themselves.
+    Iterative, so a deeply nested value cannot exhaust the stack."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            pending.extend(item)
+    return True
 
 
 # --------------------------------------------------------------------------- string-carried types

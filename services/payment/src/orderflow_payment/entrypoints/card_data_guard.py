@@ -3,8 +3,8 @@ before decoding (see ``orderflow_chassis.card_data_guard``)."""
 
 from __future__ import annotations
 
-from orderflow_chassis.card_data_guard import CARD_DATA_REFUSED, CardDataGuard
+from orderflow_chassis.card_data_guard import CARD_DATA_REFUSED, screen_payload
 
 __all__ = ["CARD_DATA_REFUSED", "refuse_card_data"]
 
-refuse_card_data = CardDataGuard()
+refuse_card_data = screen_payload

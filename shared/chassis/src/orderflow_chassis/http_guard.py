@@ -1,0 +1,182 @@
+"""Every service's HTTP input is screened before a route sees it.
+
+:func:`install_http_guards` adds :class:`HttpInputGuard`, an ASGI middleware that answers
+
+* **400** when the path or the query string holds invalid percent-encoding, bytes that are not
+  UTF-8 (lone surrogates included: they cannot be encoded in UTF-8) or a NUL character —
+  PostgreSQL text cannot hold NUL, and a route passing it to a query failed with 500;
+* **413** when the body is larger than ``max_body_bytes``;
+* **422** when a path segment (identifier rule), a query parameter name or value, or the body
+  (screened like a Kafka record: JSON strings, keys and numbers, bounded in size and depth)
+  holds a card number. The message never echoes the digits.
+
+Refusals are JSON ``{"detail": "..."}``, like FastAPI's own errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+from urllib.parse import unquote_to_bytes
+
+from fastapi import FastAPI
+from orderflow_contracts.card_data import contains_card_number
+
+from orderflow_chassis.card_data_guard import (
+    CARD_DATA_REFUSED,
+    DEFAULT_MAX_BYTES,
+    ScreeningLimits,
+    screen_payload,
+)
+from orderflow_chassis.errors import PermanentError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
+
+CARD_NUMBER_REFUSED: Final = (
+    "the request contains what looks like a card number (13-19 digits passing the Luhn check) "
+    "in its {where}; card data must never be sent, only provider tokens"
+)
+_BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+class BadRequestTarget(ValueError):
+    """The path or query string cannot be read as text."""
+
+
+class HttpInputGuard:
+    """ASGI middleware; see the module docstring."""
+
+    def __init__(self, app: AsgiApp, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.limits = ScreeningLimits(max_bytes=max(max_body_bytes, DEFAULT_MAX_BYTES))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            problem = _card_number_in_target(scope)
+        except BadRequestTarget as error:
+            await _refuse(send, 400, str(error))
+            return
+        if problem is not None:
+            await _refuse(send, 422, CARD_NUMBER_REFUSED.format(where=problem))
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await _refuse(send, 413, self._too_large())
+            return
+        body, more = await _read_body(receive, self.max_body_bytes)
+        if more:
+            await _refuse(send, 413, self._too_large())
+            return
+        if body:
+            try:
+                screen_payload(body, self.limits)
+            except PermanentError as refused:
+                detail = (
+                    CARD_NUMBER_REFUSED.format(where="body")
+                    if refused.code == CARD_DATA_REFUSED
+                    else refused.reason
+                )
+                await _refuse(send, 422, detail)
+                return
+        await self.app(scope, _replay(body, receive), send)
+
+    def _too_large(self) -> str:
+        return f"the request body is larger than {self.max_body_bytes} bytes"
+
+
+def install_http_guards(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    """Screen every request of ``app`` (see the module docstring)."""
+    app.add_middleware(HttpInputGuard, max_body_bytes=max_body_bytes)
+
+
+def _card_number_in_target(scope: Scope) -> str | None:
+    """Where a card number sits in the request target, or None; raises BadRequestTarget."""
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogatepass")
+    for segment in raw_path.split(b"/"):
+        if contains_card_number(_decoded(segment, "path"), identifier=True):
+            return "path"
+    query: bytes = scope.get("query_string") or b""
+    for pair in query.split(b"&"):
+        for part in pair.split(b"=", 1):
+            if contains_card_number(_decoded(part.replace(b"+", b" "), "query string")):
+                return "query string"
+    return None
+
+
+def _decoded(component: bytes, where: str) -> str:
+    if _BAD_PERCENT.search(component):
+        raise BadRequestTarget(f"the {where} has invalid percent-encoding")
+    try:
+        text = unquote_to_bytes(component).decode("utf-8")  # strict: refuses surrogates too
+    except UnicodeDecodeError:
+        raise BadRequestTarget(f"the {where} is not valid UTF-8 once percent-decoded") from None
+    if "\x00" in text:
+        raise BadRequestTarget(f"the {where} contains a NUL character")
+    return text
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """The whole body, or what was read when it passed ``limit`` and True."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False  # disconnected: let the app see it
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"", True
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), False
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    delivered = False
+
+    async def replayed() -> Message:
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
+
+
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,104 @@
+"""The HTTP input guard, on an app with one echoing route (no database)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from orderflow_chassis.http_guard import install_http_guards
+
+PAN = "4111111111111111"
+
+
+def client() -> httpx.AsyncClient:
+    app = FastAPI()
+    install_http_guards(app, max_body_bytes=1_000)
+
+    @app.get("/items/{item_id}")
+    async def read(item_id: str, q: str | None = None) -> dict[str, Any]:
+        return {"item_id": item_id, "q": q}
+
+    @app.post("/items")
+    async def write(request: Request) -> dict[str, Any]:
+        return {"received": len(await request.body())}
+
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def test_ordinary_requests_pass_with_their_body() -> None:
+    http = client()
+    answer = await http.get("/items/cart-6940787722504b46", params={"q": "a b"})
+    assert answer.json() == {
+        "item_id": "cart-6940787722504b46",
+        "q": "a b",
+    }
+    assert (await http.post("/items", content=b'{"n": 1}')).json() == {"received": 8}
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/items/x?q=a%00b",
+        "/items/x?q%00=1",
+        "/items/a%00b",
+        "/items/x?q=%zz",
+        "/items/x?q=%4",
+        "/items/x?q=%ff%fe",
+        "/items/x?q=%ed%a0%80",  # a lone surrogate, UTF-8 encoded
+    ],
+)
+async def test_unreadable_targets_are_a_400_with_a_message(target: str) -> None:
+    response = await client().get(target)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("the ")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        f"/items/{PAN}",
+        f"/items/x?q={PAN}",
+        "/items/x?q=4111%201111%201111%201111",
+        "/items/x?q=4111+1111+1111+1111",
+        f"/items/x?{PAN}=1",
+    ],
+)
+async def test_a_card_number_in_the_target_is_a_422_that_does_not_echo_it(target: str) -> None:
+    response = await client().get(target)
+    assert response.status_code == 422
+    assert "card number" in response.json()["detail"]
+    assert "4111" not in response.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"note": f"pay with {PAN}"},
+        {"n": int(PAN)},
+        {PAN: "key"},
+    ],
+)
+async def test_a_card_number_in_the_body_is_a_422_that_does_not_echo_it(body: Any) -> None:
+    response = await client().post("/items", json=body)
+    assert response.status_code == 422
+    assert "4111" not in response.text
+
+
+async def test_a_body_too_deep_to_screen_is_a_422() -> None:
+    response = await client().post("/items", content=b"[" * 500 + b"]" * 500)
+    assert response.status_code == 422
+    assert "deeper" in response.json()["detail"]
+
+
+async def test_a_body_larger_than_the_limit_is_a_413() -> None:
+    http = client()
+    assert (await http.post("/items", content=b"x" * 1_001)).status_code == 413
+
+    async def streamed() -> AsyncIterator[bytes]:
+        yield b"x" * 600
+        yield b"x" * 600
+
+    assert (await http.post("/items", content=streamed())).status_code == 413

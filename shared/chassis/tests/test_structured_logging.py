@@ -1,0 +1,98 @@
+"""Logs never carry a card number: every value and key of every event is redacted."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+from orderflow_chassis.structured_logging import (
+    MAX_REDACTED_NODES,
+    configure_logging,
+    redact_card_data,
+)
+
+PAN = "4111111111111111"
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("test-service", stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        structlog.reset_defaults()
+        structlog.contextvars.clear_contextvars()
+
+
+def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_structlog_events_are_redacted_in_values_keys_and_nested_data(
+    log_stream: io.StringIO,
+) -> None:
+    log = structlog.get_logger("test")
+    with structlog.contextvars.bound_contextvars(aggregate_id=PAN):
+        log.warning(
+            f"refused {PAN}",
+            reason=f"no cart '{PAN}'",
+            number=int(PAN),
+            raw=PAN.encode(),
+            nested={"deep": [{"x": f"tok_{PAN}"}], PAN: "as a key"},
+            cart_id="cart-6940787722504b46",
+        )
+    output = log_stream.getvalue()
+    assert PAN not in output
+    (line,) = lines(log_stream)
+    assert line["event"] == "refused [REDACTED-PAN]"
+    assert line["nested"]["deep"][0]["x"] == "tok_[REDACTED-PAN]"
+    assert line["nested"]["[REDACTED-PAN]"] == "as a key"
+    assert line["cart_id"] == "cart-6940787722504b46"  # generated ids are left alone
+    assert line["service"] == "test-service"
+
+
+def test_standard_library_logs_and_exceptions_are_redacted(log_stream: io.StringIO) -> None:
+    logging.getLogger("aiokafka.some").warning("record key %s", PAN)
+    try:
+        raise ValueError(f"bad card {PAN}")
+    except ValueError:
+        structlog.get_logger("test").exception("handler failed")
+        logging.getLogger("orderflow.test.stdlib").exception("stdlib too")
+    assert PAN not in log_stream.getvalue()
+    assert len(lines(log_stream)) == 3
+    assert "bad card [REDACTED-PAN]" in lines(log_stream)[1]["exception"]
+
+
+def test_objects_are_kept_unless_their_text_holds_a_card_number() -> None:
+    class Shown:
+        def __init__(self, text: str) -> None:
+            self.text = text
+
+        def __str__(self) -> str:
+            return self.text
+
+    clean = Shown("nothing here")
+    event = redact_card_data(None, "info", {"a": clean, "b": Shown(f"pan {PAN}"), "n": 3})
+    assert event == {"a": clean, "b": "pan [REDACTED-PAN]", "n": 3}
+
+
+def test_the_cost_of_one_event_is_bounded_and_it_stays_renderable() -> None:
+    huge = [PAN] * (MAX_REDACTED_NODES * 3)
+    event = redact_card_data(None, "info", {"event": "x", "values": huge})
+    assert PAN not in json.dumps(event)
+    deep: Any = PAN
+    for _ in range(50_000):
+        deep = [deep]
+    rendered = json.dumps(redact_card_data(None, "info", {"deep": deep}))  # no RecursionError
+    assert PAN not in rendered
+    assert "too deep" in rendered

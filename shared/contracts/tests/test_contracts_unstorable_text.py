@@ -1,0 +1,79 @@
+"""Text PostgreSQL cannot store (NUL) or UTF-8 cannot encode (lone surrogates) breaks the
+contract: it is refused when a message is decoded, with a reason code, instead of failing the
+handler that would store it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from orderflow_contracts import Envelope, InvalidEventData, MalformedEnvelope
+from orderflow_contracts.examples import example_event
+from orderflow_contracts.primitives import is_storable_text
+
+UNSTORABLE = ["bad \u0000 byte", "\u0000", "lone \ud800 surrogate", "trailing \udfff"]
+
+
+def document(event_type: str) -> dict[str, Any]:
+    envelope = Envelope.wrap(example_event(event_type), producer="t", correlation_id="journey")
+    parsed: dict[str, Any] = json.loads(envelope.to_bytes())
+    return parsed
+
+
+def encoded(doc: dict[str, Any]) -> bytes:
+    # json.dumps writes NUL as \\u0000 and a lone surrogate as \\ud800: valid JSON text.
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize("text", UNSTORABLE)
+@pytest.mark.parametrize(
+    ("event_type", "path"),
+    [
+        ("ReturnRequested", ("reason",)),
+        ("WarrantyClaimFiled", ("defect_description",)),
+        ("CartItemAdded", ("cart_id",)),
+    ],
+)
+def test_unstorable_text_in_an_event_field_is_invalid_event_data(
+    text: str, event_type: str, path: tuple[str, ...]
+) -> None:
+    doc = document(event_type)
+    doc["data"][path[0]] = text
+    with pytest.raises(InvalidEventData) as refused:
+        Envelope.from_bytes(encoded(doc)).parse_event()
+    assert refused.value.code == "invalid_event_data"
+    assert f"data.{path[0]}" in refused.value.reason
+
+
+@pytest.mark.parametrize("text", UNSTORABLE)
+@pytest.mark.parametrize("field", ["correlation_id", "aggregate_id", "producer"])
+def test_unstorable_text_in_the_envelope_is_an_invalid_envelope(text: str, field: str) -> None:
+    doc = document("OrderCompleted")
+    doc[field] = f"x{text}"
+    with pytest.raises(MalformedEnvelope) as refused:
+        Envelope.from_bytes(encoded(doc))
+    assert refused.value.code == "invalid_envelope"
+    assert field in refused.value.reason
+
+
+def test_nested_text_in_lists_is_checked_too() -> None:
+    doc = document("ReturnRequested")
+    doc["data"]["lines"][0]["sku"] = "SKU\u0000"
+    with pytest.raises(InvalidEventData):
+        Envelope.from_bytes(encoded(doc)).parse_event()
+
+
+def test_unknown_fields_with_such_text_are_ignored_like_every_unknown_field() -> None:
+    doc = document("ReturnRequested")
+    doc["data"]["note_from_a_newer_producer"] = "a\u0000b"
+    Envelope.from_bytes(encoded(doc)).parse_event()
+
+
+def test_the_check_walks_deep_values_without_recursion() -> None:
+    deep: Any = "a\u0000b"
+    for _ in range(100_000):
+        deep = [deep]
+    assert not is_storable_text(deep)
+    assert is_storable_text({"k": ["fine", ("tuple",)], "é": "ü"})
+    assert not is_storable_text({"k\ud800": 1})
