@@ -199,3 +199,16 @@ def test_a_megabyte_of_digits_is_scanned_in_one_linear_pass() -> None:
     digits = "4" * 1_000_000
     assert not contains_card_number(digits)  # one run of a million digits is not a PAN
     assert redact_card_numbers(digits) == digits
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "4111 1111 1111 1111 110",
+        "4111-1111-1111-1111-110",
+        "3782 8224 6310 005",
+        "4222 2222 2222 2",
+    ],
+)
+def test_numbers_typed_in_groups_of_four_are_found_whatever_their_length(typed: str) -> None:
+    assert contains_card_number(f"my card is {typed} thanks")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from orderflow_cart.entrypoints.card_data_guard import refuse_card_data
+from orderflow_chassis.card_data_guard import screen_payload as refuse_card_data
 from orderflow_chassis.errors import PermanentError
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import CheckoutRequested

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from orderflow_chassis.card_data_guard import screen_payload as refuse_card_data
 from orderflow_chassis.errors import PermanentError
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.examples import example_event
-from orderflow_payment.entrypoints.card_data_guard import refuse_card_data
 
 
 def refused(raw: bytes) -> bytes:

@@ -46,7 +46,6 @@ from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from orderflow_contracts.card_data import redact_card_numbers_in_bytes
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.events import Event
@@ -352,7 +351,7 @@ class EventConsumer:
         return "applied"
 
     def _screen(self, record: ConsumerRecord) -> None:
-        self._card_guard(record.value or b"")
+        self._card_guard(record)
         if self.subscription.inspect_record is not None:
             self.subscription.inspect_record(record)
 
@@ -366,10 +365,7 @@ class EventConsumer:
     ) -> None:
         value = record.value or b""
         if isinstance(error, PermanentError) and error.redacted_payload is not None:
-            value = error.redacted_payload
-        elif not isinstance(error, PermanentError):
-            # Whatever the cause, card data never reaches a dead letter.
-            value = redact_card_numbers_in_bytes(value)
+            value = error.redacted_payload  # (DeadLetter redacts whatever else it is given)
         letter = bounded(
             DeadLetter(
                 original_topic=record.topic,

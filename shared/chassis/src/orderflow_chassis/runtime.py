@@ -26,8 +26,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, RetryPolicy, Subscription
 from orderflow_chassis.database import create_pool
-from orderflow_chassis.inbox import purge_inbox_periodically
 from orderflow_chassis.http_guard import install_http_guards
+from orderflow_chassis.inbox import purge_inbox_periodically
 from orderflow_chassis.kafka_admin import ensure_topics
 from orderflow_chassis.migrations import Migration, migrate_service
 from orderflow_chassis.outbox import AfterPublish, Outbox, OutboxRelay, create_producer
