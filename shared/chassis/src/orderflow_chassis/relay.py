@@ -171,8 +171,8 @@ class OutboxRelay:
         finally:
             self._set_leader(False)
             self.session_pid = None
-            with contextlib.suppress(Exception):
-                connection.remove_termination_listener(on_termination)
+            connection.remove_termination_listener(on_termination)
+            with contextlib.suppress(Exception):  # the session may be gone already
                 await connection.remove_listener(channel, self._on_notify)
 
     def _on_notify(self, *_: object) -> None:
