@@ -1,8 +1,9 @@
 """The outbox relay is fenced: one publisher at a time, whatever happens to its session.
 
 Two relays share one schema while writers keep emitting events of several aggregates, and the
-leading relay's database sessions (found by the relay's application_name) are terminated again
-and again: what an idle timeout, a NAT drop or a backend crash does. Kafka must show every
+leading relay's database session (the pid the relay exposes), then all its sessions (found by
+the relay's application_name), are terminated again and again: what an idle timeout, a NAT drop
+or a backend crash does. Kafka must show every
 event, each aggregate in order, and publication must never alternate between the relays except
 once per killed leader.
 """
@@ -15,6 +16,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -39,7 +41,7 @@ pytestmark = pytest.mark.integration
 SCHEMA = "probe_a"
 AGGREGATES = 6
 KILLS = 8
-IDLE_KILLS = 5
+SESSION_KILLS = 5
 
 
 @dataclass
@@ -140,14 +142,19 @@ async def test_two_relays_and_killed_leader_sessions_never_reorder_or_lose_an_ag
                 lambda: _leaders(relays), lambda found: len(found) >= 1, timeout_s=10
             )
             assert leaders, "no relay leads"
-            # First what an idle timeout or a NAT drop does (idle sessions only), then what a
-            # backend crash does (every session of the leader, mid-round ones included).
-            await setup.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = $1 AND (state = 'idle' OR $2)",
-                names[leaders[0]],
-                kill >= IDLE_KILLS,
-            )
+            if kill < SESSION_KILLS:
+                # What an idle timeout or a NAT drop does: the relay's own session dies.
+                pid = await eventually(
+                    partial(_session_pid, relays[leaders[0]]), bool, timeout_s=10
+                )
+                await setup.execute("SELECT pg_terminate_backend($1)", pid)
+            else:
+                # What a backend crash does: every session of the leader, mid-round included.
+                await setup.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = $1",
+                    names[leaders[0]],
+                )
             kills += 1
         await asyncio.sleep(1.0)  # publication goes on after the last kill
         stop_writing.set()
@@ -183,8 +190,13 @@ async def test_two_relays_and_killed_leader_sessions_never_reorder_or_lose_an_ag
     assert publications.switches() <= kills, (kills, publications.rounds)
 
 
-async def _leaders(relays: dict[str, Any]) -> list[str]:
+async def _leaders(relays: dict[str, OutboxRelay]) -> list[str]:
     return [label for label, relay in relays.items() if relay.is_leader]
+
+
+async def _session_pid(relay: OutboxRelay) -> int | None:
+    """The backend pid of the relay's own session (where it listens and runs its rounds)."""
+    return relay.session_pid
 
 
 async def test_another_services_role_cannot_stop_this_services_relay(
