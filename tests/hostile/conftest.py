@@ -49,7 +49,7 @@ def captured_log_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     with path.open("w", encoding="utf-8", errors="backslashreplace") as stream:
-        configure_logging("hostile-test", level="INFO", stream=stream)
+        configure_logging("hostile-test", level="INFO", stream=stream, cache_loggers=False)
         try:
             yield path
         finally:

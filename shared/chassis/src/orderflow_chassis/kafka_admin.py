@@ -1,24 +1,36 @@
-"""Topic administration: create the topics a service reads, and list partitions.
+"""Topic administration: create every topic a service uses at start, and list partitions.
 
-Topics are created explicitly, with the partition count from settings, before consumers start.
-FastStream would otherwise create a subscriber's topics with one partition, and a broker's
-auto-creation depends on its own defaults; neither should decide how an aggregate's events
-spread across partitions.
+Topics are created explicitly, with the partition count from settings, before the relay and the
+consumers start. FastStream would otherwise create a subscriber's topics with one partition;
+a broker's auto-creation depends on its own defaults, and with auto-creation off a topic that
+nobody created (a dead-letter topic, typically) would stop the relay at its first message.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import for_code
+from orderflow_contracts.topics import ALL_TOPICS, DEAD_LETTER_SUFFIX, dead_letter_topic
 
 log = structlog.get_logger(__name__)
 
-# Kafka's error code for a topic that does not exist (UNKNOWN_TOPIC_OR_PARTITION).
+# Kafka's error codes for a topic that does not exist, and one that already does.
 _UNKNOWN_TOPIC = 3
+_TOPIC_ALREADY_EXISTS = 36
+
+
+def topics_a_service_uses(topic_prefix: str, subscribed: Iterable[str]) -> list[str]:
+    """Every contract topic and every subscribed topic, each with its dead-letter topic.
+
+    A service's definition does not list what it publishes, so all contract topics are
+    created: a few idle topics cost less than a relay stuck on a missing one.
+    """
+    names = {topic_prefix + topic for topic in (*ALL_TOPICS, *subscribed)}
+    dead_letters = {dead_letter_topic(n) for n in names if not n.endswith(DEAD_LETTER_SUFFIX)}
+    return sorted(names | dead_letters)
 
 
 async def ensure_topics(
@@ -35,11 +47,14 @@ async def ensure_topics(
         missing = [name for name in wanted if name not in existing]
         if not missing:
             return
-        # Another instance may create one in between: that is fine.
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(
-                [NewTopic(name, partitions, replication_factor) for name in missing]
-            )
+        response = await admin.create_topics(
+            [NewTopic(name, partitions, replication_factor) for name in missing]
+        )
+        # Another instance may create one in between: that is fine; any other error is not.
+        for topic, code, *details in response.topic_errors:
+            if code not in (0, _TOPIC_ALREADY_EXISTS):
+                message = details[0] if details and details[0] else ""
+                raise for_code(code)(f"creating topic {topic!r}: {message}")
         log.info("kafka.topics_created", topics=missing, partitions=partitions)
     finally:
         await admin.close()

@@ -51,3 +51,18 @@ HANDLER_FAILURES = Counter(
 INBOX_PURGED = Counter(
     "orderflow_inbox_purged_total", "Inbox rows deleted after their retention period", ["service"]
 )
+OUTBOX_PARKED_TOTAL = Counter(
+    "orderflow_outbox_parked_total",
+    "Outbox rows Kafka refused for good and that were parked for an operator",
+    ["service", "topic"],
+)
+OUTBOX_PARKED = Gauge(
+    "orderflow_outbox_parked_rows",
+    "Outbox rows parked now (not published until un-parked)",
+    ["service"],
+)
+OUTBOX_SEND_FAILURES = Counter(
+    "orderflow_outbox_send_failures_total",
+    "Outbox rows whose send failed in a round: refused (counts towards parking) or transient",
+    ["service", "kind"],
+)

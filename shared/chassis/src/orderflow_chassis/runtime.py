@@ -28,12 +28,21 @@ from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, RetryPolicy
 from orderflow_chassis.database import create_pool
 from orderflow_chassis.http_guard import install_http_guards
 from orderflow_chassis.inbox import purge_inbox_periodically
-from orderflow_chassis.kafka_admin import ensure_topics
+from orderflow_chassis.kafka_admin import ensure_topics, topics_a_service_uses
 from orderflow_chassis.migrations import Migration, migrate_service
-from orderflow_chassis.outbox import AfterPublish, Outbox, OutboxRelay, create_producer
+from orderflow_chassis.outbox import Outbox, create_producer
+from orderflow_chassis.relay import AfterPublish, OutboxRelay
 from orderflow_chassis.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
+
+# Each readiness check answers within this, so a probe never hangs on a dead dependency.
+_CHECK_TIMEOUT_S = 2.0
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,21 @@ class ServiceRuntime:
         outbox = Outbox(settings.db_schema, producer=name, topic_prefix=settings.topic_prefix)
         resources = RuntimeResources(settings, self._pool, outbox)
 
+        # Before the relay starts: with broker auto-creation off, a missing topic (a
+        # dead-letter topic, typically) would stall the relay at its first message.
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            topics_a_service_uses(
+                settings.topic_prefix,
+                [
+                    topic
+                    for subscription in self.definition.subscriptions
+                    for topic in subscription.topics
+                ],
+            ),
+            partitions=settings.kafka_topic_partitions,
+            replication_factor=settings.kafka_replication_factor,
+        )
         producer = create_producer(settings.kafka_bootstrap_servers, client_id=f"{name}-relay")
         await producer.start()
         self._producer = producer
@@ -127,19 +151,12 @@ class ServiceRuntime:
             poll_interval_s=settings.relay_poll_interval_s,
             retention=timedelta(hours=settings.outbox_retention_hours),
             after_publish=self.hooks.relay_after_publish,
+            lease_s=settings.relay_lease_s,
+            unready_after_s=settings.relay_unready_after_s,
+            park_after_attempts=settings.relay_park_after_attempts,
         )
         self._spawn(self.relay.run(), "outbox-relay")
 
-        await ensure_topics(
-            settings.kafka_bootstrap_servers,
-            [
-                settings.topic(topic)
-                for subscription in self.definition.subscriptions
-                for topic in subscription.topics
-            ],
-            partitions=settings.kafka_topic_partitions,
-            replication_factor=settings.kafka_replication_factor,
-        )
         self._broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=name,
@@ -251,21 +268,34 @@ class ServiceRuntime:
         finally:
             await self.stop()
 
-    async def readiness(self) -> dict[str, Any]:
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """(ready, checks): each check is guarded, so a failing one is reported, never raised."""
         checks: dict[str, Any] = {}
+        ready = True
         try:
-            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout=2)
+            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout=_CHECK_TIMEOUT_S)
             checks["database"] = "ok"
         except Exception as error:
-            checks["database"] = f"unavailable: {error}"
-        broker_ok = self._broker is not None and await self._broker.ping(timeout=2)
-        checks["kafka"] = "ok" if broker_ok else "unavailable"
-        if self.relay is not None:
-            checks["outbox_relay"] = self.relay.last_error or (
-                "leader" if self.relay.is_leader else "standby"
+            ready = False
+            checks["database"] = f"unavailable: {_describe(error)}"
+        try:
+            broker_ok = self._broker is not None and await self._broker.ping(
+                timeout=_CHECK_TIMEOUT_S
             )
-            checks["outbox_unsent"] = await self.relay.unsent_count()
-        return checks
+            checks["kafka"] = "ok" if broker_ok else "unavailable"
+        except Exception as error:
+            broker_ok = False
+            checks["kafka"] = f"unavailable: {_describe(error)}"
+        ready = ready and broker_ok
+        if self.relay is not None:
+            try:
+                health = await asyncio.wait_for(self.relay.health(), timeout=_CHECK_TIMEOUT_S)
+                checks.update(health.as_checks())
+                ready = ready and health.healthy
+            except Exception as error:
+                ready = False
+                checks["outbox_relay"] = f"unknown: {_describe(error)}"
+        return ready, checks
 
 
 def build_http_app(runtime: ServiceRuntime, resources: RuntimeResources) -> FastAPI:
@@ -283,11 +313,11 @@ def build_http_app(runtime: ServiceRuntime, resources: RuntimeResources) -> Fast
 
     @app.get("/health/ready", tags=["health"])
     async def ready() -> JSONResponse:
-        """Database and Kafka reachable, outbox relay healthy."""
-        checks = await runtime.readiness()
-        healthy = checks["database"] == "ok" and checks["kafka"] == "ok"
-        relay_state = checks.get("outbox_relay", "leader")
-        healthy = healthy and relay_state in ("leader", "standby")
+        """Database and Kafka reachable, outbox relay healthy; 503 with the checks if not."""
+        try:
+            healthy, checks = await runtime.readiness()
+        except Exception as error:  # readiness answers 503, never 500
+            healthy, checks = False, {"readiness": f"failed: {_describe(error)}"}
         return JSONResponse(
             {"status": "ok" if healthy else "unavailable", "checks": checks},
             status_code=200 if healthy else 503,

@@ -94,6 +94,19 @@ class ServiceSettings(BaseSettings):
     relay_poll_interval_s: float = Field(
         default=1.0, gt=0, description="fallback poll when no NOTIFY arrives"
     )
+    relay_lease_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="a relay whose heartbeat is this old (or whose session is gone) is replaced",
+    )
+    relay_unready_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="readiness fails when no relay of the service has led for this long",
+    )
+    relay_park_after_attempts: int = Field(
+        default=5, ge=1, description="rounds Kafka may refuse a row for good before it is parked"
+    )
     outbox_retention_hours: int = Field(
         default=72, ge=0, description="sent outbox rows are kept this long for audit, then purged"
     )

@@ -77,10 +77,16 @@ def redact_card_data(
 
 
 def configure_logging(
-    service_name: str, *, level: str = "INFO", fmt: str = "json", stream: TextIO | None = None
+    service_name: str,
+    *,
+    level: str = "INFO",
+    fmt: str = "json",
+    stream: TextIO | None = None,
+    cache_loggers: bool = True,
 ) -> None:
     """Route structlog and the standard library (FastStream, aiokafka) through one renderer,
-    to ``stream`` (default: standard error)."""
+    to ``stream`` (default: standard error). ``cache_loggers=False`` for a configuration that
+    will be undone (a test): cached loggers would keep it for the rest of the process."""
     shared_processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -97,7 +103,7 @@ def configure_logging(
         processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache_loggers,
     )
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(

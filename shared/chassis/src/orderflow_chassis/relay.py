@@ -1,0 +1,289 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, in order, at least once.
+
+Each relay holds one database session for its lifetime. It listens there for the outbox's
+NOTIFY (sent at commit) and runs every publish round there, as one transaction: take the lease
+(:mod:`orderflow_chassis.relay_lease`), claim the oldest pending rows, send them
+(:mod:`orderflow_chassis.relay_sending`), wait for Kafka's acknowledgements, stamp them sent,
+heartbeat, commit. If that session is lost the round aborts and stamps nothing; the relay
+stops leading at once, opens a new session and contends again.
+
+A crash after publishing and before the commit re-publishes those rows; consumers drop the
+duplicates through their inbox. Publish at least once, apply exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from orderflow_chassis import metrics, outbox_store
+from orderflow_chassis.database import Connection
+from orderflow_chassis.outbox import notify_channel
+from orderflow_chassis.outbox_store import OutboxCounts, OutboxRow
+from orderflow_chassis.relay_lease import (
+    LeaseBusy,
+    LeaseState,
+    Session,
+    heartbeat,
+    lease_state,
+    open_session,
+    take_lease,
+)
+from orderflow_chassis.relay_sending import SendReport, send_in_waves
+from orderflow_chassis.settings import validate_identifier
+
+log = structlog.get_logger(__name__)
+
+# Called with the rows Kafka acknowledged, before they are stamped sent (tests crash here).
+AfterPublish = Callable[[Sequence[OutboxRow]], Awaitable[None]]
+
+_PURGE_EVERY_ROUNDS = 600
+_BUSY_RETRY_S = 0.1
+
+
+class Role(Enum):
+    LEADER = "leader"
+    STANDBY = "standby"
+    BUSY = "busy"
+
+
+@dataclass(frozen=True)
+class Round:
+    role: Role
+    claimed: int = 0
+    report: SendReport | None = None
+
+
+@dataclass(frozen=True)
+class RelayHealth:
+    """What readiness needs to know about the relay; ``healthy`` decides."""
+
+    healthy: bool
+    state: str
+    leader: str | None
+    seconds_since_a_leader: float | None
+    counts: OutboxCounts
+
+    def as_checks(self) -> dict[str, Any]:
+        return {
+            "outbox_relay": self.state,
+            "outbox_relay_leader": self.leader,
+            "outbox_relay_seconds_since_a_leader": (
+                None
+                if self.seconds_since_a_leader is None
+                else round(self.seconds_since_a_leader, 1)
+            ),
+            "outbox_unsent": self.counts.pending,
+            "outbox_parked": self.counts.parked,
+        }
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows of one service schema; one instance leads at a time."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        *,
+        schema: str,
+        service: str,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        retention: timedelta = timedelta(hours=72),
+        after_publish: AfterPublish | None = None,
+        lease_s: float = 10.0,
+        unready_after_s: float = 30.0,
+        park_after_attempts: int = 5,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._schema = validate_identifier(schema)
+        self._service = service
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._retention = retention
+        self._after_publish = after_publish
+        self._lease = timedelta(seconds=lease_s)
+        self._unready_after_s = unready_after_s
+        self._park_after_attempts = park_after_attempts
+        self._name = f"{service}@{socket.gethostname()}:{os.getpid()}"
+        self._wake = asyncio.Event()
+        self._started = time.monotonic()
+        self._rounds = 0
+        self.is_leader = False
+        self.session_pid: int | None = None  # the backend pid of the relay's session
+        self.last_error: str | None = None
+
+    async def run(self) -> None:
+        """Publish (or stand by) until cancelled; survives database and broker outages."""
+        delay = 0.2
+        while True:
+            rounds_before = self._rounds
+            try:
+                async with self._pool.acquire() as connection:
+                    await self._serve(connection)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if self._rounds > rounds_before:
+                    delay = 0.2  # that session worked for a while: reconnect promptly
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.warning("outbox.relay_session_lost", error=self.last_error, retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _serve(self, connection: Connection) -> None:
+        """Run rounds on this one session until it fails (this never returns normally)."""
+        session = await open_session(connection, self._name)
+        lost = asyncio.Event()
+
+        def on_termination(*_: object) -> None:
+            lost.set()
+            self._wake.set()
+
+        channel = notify_channel(self._schema)
+        connection.add_termination_listener(on_termination)
+        await connection.add_listener(channel, self._on_notify)
+        self.session_pid = session.pid
+        try:
+            while True:
+                if lost.is_set() or connection.is_closed():
+                    raise ConnectionError("the relay's database session was lost")
+                self._wake.clear()
+                outcome = await self._round(connection, session)
+                self._rounds += 1
+                if outcome.role is not Role.LEADER:
+                    self.last_error = None  # the session works; a leader's round sets its own
+                await self._pause(outcome)
+        finally:
+            self._set_leader(False)
+            self.session_pid = None
+            connection.remove_termination_listener(on_termination)
+            with contextlib.suppress(Exception):  # the session may be gone already
+                await connection.remove_listener(channel, self._on_notify)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _pause(self, outcome: Round) -> None:
+        if outcome.role is Role.BUSY:
+            await asyncio.sleep(_BUSY_RETRY_S)
+        elif outcome.role is Role.STANDBY:
+            await asyncio.sleep(self._poll_interval_s)  # wake-ups are for the leader
+        elif outcome.report is not None and outcome.report.failed:
+            await asyncio.sleep(self._poll_interval_s)  # no hot loop on a failing row
+        elif outcome.claimed < self._batch_size:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval_s)
+        # else a full batch: more are probably waiting
+
+    async def _round(self, connection: Connection, session: Session) -> Round:
+        try:
+            async with connection.transaction():
+                leading = await take_lease(
+                    connection, self._schema, session, lease=self._lease, leading=self.is_leader
+                )
+                if not leading:
+                    self._set_leader(False)
+                    return Round(Role.STANDBY)
+                rows = await outbox_store.claim_pending(connection, self._schema, self._batch_size)
+                report = await send_in_waves(
+                    rows, self._send, park_after_attempts=self._park_after_attempts
+                )
+                if self._after_publish is not None and report.acknowledged:
+                    await self._after_publish(report.acknowledged)
+                await self._record(connection, report)
+                took_over = await heartbeat(connection, self._schema, session)
+        except LeaseBusy:
+            return Round(Role.BUSY)
+        if took_over:
+            log.info("outbox.relay_took_over", session_pid=session.pid)
+        self._set_leader(True)
+        self._after_commit(report)
+        if self._rounds % _PURGE_EVERY_ROUNDS == _PURGE_EVERY_ROUNDS - 1:
+            await outbox_store.purge_sent(connection, self._schema, self._retention)
+        return Round(Role.LEADER, claimed=len(rows), report=report)
+
+    async def _send(self, row: OutboxRow) -> Awaitable[object]:
+        delivery: Awaitable[object] = await self._producer.send(
+            row.topic, value=row.payload, key=row.key.encode(), headers=row.headers
+        )
+        return delivery
+
+    async def _record(self, connection: Connection, report: SendReport) -> None:
+        await outbox_store.stamp_sent(connection, self._schema, [r.id for r in report.acknowledged])
+        await outbox_store.record_refusals(connection, self._schema, report.refused, park=False)
+        await outbox_store.record_refusals(connection, self._schema, report.parked, park=True)
+
+    def _after_commit(self, report: SendReport) -> None:
+        for row in report.acknowledged:
+            metrics.OUTBOX_PUBLISHED.labels(self._service, row.topic).inc()
+        for refusal in report.parked:
+            metrics.OUTBOX_PARKED_TOTAL.labels(self._service, refusal.row.topic).inc()
+            log.error(
+                "outbox.row_parked",
+                outbox_id=refusal.row.id,
+                topic=refusal.row.topic,
+                key=refusal.row.key,
+                error=refusal.error,
+            )
+        for refusal in report.refused:
+            metrics.OUTBOX_SEND_FAILURES.labels(self._service, "refused").inc()
+            log.warning("outbox.row_refused", outbox_id=refusal.row.id, error=refusal.error)
+        if report.transient:
+            metrics.OUTBOX_SEND_FAILURES.labels(self._service, "transient").inc(
+                len(report.transient)
+            )
+        if report.transient:
+            self.last_error = f"sending failed, retrying: {report.transient[0].error}"
+            log.warning("outbox.send_failed", error=self.last_error, rows=len(report.transient))
+        else:
+            self.last_error = None
+
+    def _set_leader(self, leader: bool) -> None:
+        if leader != self.is_leader:
+            log.info("outbox.relay_leadership", leader=leader, session_pid=self.session_pid)
+        self.is_leader = leader
+        metrics.RELAY_IS_LEADER.labels(self._service).set(1 if leader else 0)
+
+    async def unsent_count(self) -> int:
+        """Rows waiting to be published (parked rows not included)."""
+        async with self._pool.acquire() as connection:
+            counts = await outbox_store.outbox_counts(connection, self._schema)
+        self._export(counts)
+        return counts.pending
+
+    async def health(self) -> RelayHealth:
+        """Healthy unless this relay is failing or no relay of the service led for too long."""
+        async with self._pool.acquire() as connection:
+            lease: LeaseState = await lease_state(connection, self._schema)
+            counts = await outbox_store.outbox_counts(connection, self._schema)
+        self._export(counts)
+        since_start = time.monotonic() - self._started
+        age = lease.seconds_since_heartbeat
+        quiet_for = since_start if age is None else min(age, since_start)
+        state = "leader" if self.is_leader else "standby"
+        healthy = self.last_error is None
+        if self.last_error is not None:
+            state = f"failing: {self.last_error}"
+        elif quiet_for > self._unready_after_s:
+            healthy = False
+            state = f"no relay has led for {quiet_for:.0f}s (bound {self._unready_after_s:.0f}s)"
+        return RelayHealth(healthy, state, lease.leader_name, age, counts)
+
+    def _export(self, counts: OutboxCounts) -> None:
+        metrics.OUTBOX_BACKLOG.labels(self._service).set(counts.pending)
+        metrics.OUTBOX_PARKED.labels(self._service).set(counts.parked)
