@@ -163,7 +163,18 @@ class OutboxRelay:
                 if lost.is_set() or connection.is_closed():
                     raise ConnectionError("the relay's database session was lost")
                 self._wake.clear()
-                outcome = await self._round(connection, session)
+                try:
+                    outcome = await self._round(connection, session)
+                except Exception as error:
+                    if lost.is_set() or connection.is_closed():
+                        raise
+                    # The session lives (a cancelled query, a conflict): the round's
+                    # transaction rolled back, and this session still names the lease.
+                    # Reconnecting would leave it to a lease expiry.
+                    self.last_error = f"{type(error).__name__}: {error}"
+                    log.warning("outbox.relay_round_failed", error=self.last_error)
+                    await asyncio.sleep(_BUSY_RETRY_S)
+                    continue
                 self._rounds += 1
                 if outcome.role is not Role.LEADER:
                     self.last_error = None  # the session works; a leader's round sets its own
