@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
-from orderflow_chassis.consumer import Handler, HandlerContext, Subscription
+from orderflow_chassis.consumer import Handler, HandlerContext, RecordInspector, Subscription
 from orderflow_chassis.dead_letters import failure_details
 from orderflow_chassis.migrations import load_migrations
 from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
@@ -50,6 +50,7 @@ async def probe(
     *,
     group: str | None = None,
     schema: str = "probe_a",
+    inspect_record: RecordInspector | None = None,
     **settings: Any,
 ) -> AsyncIterator[ServiceRuntime]:
     definition = ServiceDefinition(
@@ -60,6 +61,7 @@ async def probe(
                 name=group or f"hardening-{uuid.uuid4().hex[:8]}",
                 topics=[topic],
                 handlers={CartItemAdded: handler},
+                inspect_record=inspect_record,
             )
         ],
     )
@@ -224,39 +226,14 @@ async def test_a_screening_failure_dead_letters_the_record_and_the_partition_mov
         if b"detonate" in (record.value or b""):
             raise RecursionError("maximum recursion depth exceeded")
 
-    definition = ServiceDefinition(
-        name="probe_a",
-        migrations=load_migrations("probe", MIGRATIONS),
-        subscriptions=[
-            Subscription(
-                name=f"inspection-{uuid.uuid4().hex[:8]}",
-                topics=[topic],
-                handlers={CartItemAdded: record_effect},
-                inspect_record=crashing_inspector,
-            )
-        ],
-    )
     await publish(
         infrastructure.kafka_bootstrap_servers,
         topic,
         [valid(before), (b"cart-ic", b'{"detonate": true}', []), valid(after)],
     )
-    runtime = ServiceRuntime(
-        definition,
-        probe_settings(
-            "probe_a",
-            database_url=infrastructure.service_database_urls["probe_a"],
-            kafka=infrastructure.kafka_bootstrap_servers,
-            consumer_batch_timeout_ms=50,
-            relay_poll_interval_s=0.2,
-        ),
-    )
-    await runtime.start()
-    try:
+    async with probe(infrastructure, topic, inspect_record=crashing_inspector) as runtime:
         await applied_once(runtime, [before, after])
         letters = await read_topic(infrastructure.kafka_bootstrap_servers, f"{topic}.dlq", expect=1)
-    finally:
-        await runtime.stop()
     assert [failure_details(letter.headers)["error_code"] for letter in letters] == ["undecodable"]
 
 
@@ -376,3 +353,24 @@ async def test_header_bytes_that_are_not_utf8_do_not_make_the_batch_vanish(
     )
     async with probe(infrastructure, topic) as runtime:
         await applied_once(runtime, [*before, odd, *after])
+
+
+async def test_a_dead_letter_keeps_a_key_and_header_name_holding_nul(
+    infrastructure: Infrastructure,
+) -> None:
+    """PostgreSQL text and jsonb refuse NUL: such a dead letter once stalled its partition."""
+    topic = unique_topic("nul-key")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    after = cart_item_added("cart-nul", sku="SKU-1")
+    await publish(
+        infrastructure.kafka_bootstrap_servers,
+        topic,
+        [(b"cart\x00nul", b"not json", [("na\x00me", b"v")]), valid(after)],
+    )
+    async with probe(infrastructure, topic) as runtime:
+        await applied_once(runtime, [after])
+        letters = await read_topic(infrastructure.kafka_bootstrap_servers, f"{topic}.dlq", expect=1)
+    assert len(letters) == 1
+    assert letters[0].key == "cart\ufffdnul".encode()
+    assert ("na\ufffdme", b"v") in letters[0].headers
+    assert failure_details(letters[0].headers)["error_code"] == "malformed_json"

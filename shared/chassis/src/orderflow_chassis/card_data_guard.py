@@ -95,13 +95,13 @@ class CardDataGuard:
             raise PermanentError(
                 PAYLOAD_UNSCREENABLE,
                 f"the card-data screening failed ({type(error).__name__}); refused unread",
-                redacted_payload=_redacted_bytes(value),
+                redacted_payload=redact_card_numbers_in_bytes(value),
             ) from None
         if where is not None:
             raise PermanentError(
                 CARD_DATA_REFUSED,
                 _REFUSED_REASON.format(where=where),
-                redacted_payload=_redacted_bytes(value),
+                redacted_payload=redact_card_numbers_in_bytes(value),
             )
 
 
@@ -132,14 +132,14 @@ def screen_payload(raw: bytes, limits: ScreeningLimits | None = None) -> None:
             PAYLOAD_TOO_LARGE,
             f"the message is larger than {limits.max_bytes} bytes, the most that is screened "
             "for card data; refused unread",
-            redacted_payload=_redacted_bytes(raw),
+            redacted_payload=redact_card_numbers_in_bytes(raw),
         )
     if _nesting_exceeds(raw, limits.max_depth):
         raise PermanentError(
             PAYLOAD_TOO_DEEP,
             f"the message nests JSON deeper than {limits.max_depth} levels, the most that is "
             "screened for card data; refused unread",
-            redacted_payload=_redacted_bytes(raw),
+            redacted_payload=redact_card_numbers_in_bytes(raw),
         )
     numbers = _NumberTokens()
     try:
@@ -159,10 +159,6 @@ def screen_payload(raw: bytes, limits: ScreeningLimits | None = None) -> None:
             _REFUSED_REASON.format(where="value"),
             redacted_payload=cleaned.encode(),
         )
-
-
-def _redacted_bytes(raw: bytes) -> bytes:
-    return redact_card_numbers_in_bytes(raw)
 
 
 # ------------------------------------------------------------------------------ nesting depth

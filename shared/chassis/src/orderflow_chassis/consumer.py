@@ -55,7 +55,7 @@ from orderflow_chassis import metrics
 from orderflow_chassis.card_data_guard import CardDataGuard
 from orderflow_chassis.database import Connection
 from orderflow_chassis.dead_letters import DeadLetter, bounded
-from orderflow_chassis.errors import PermanentError, is_transient
+from orderflow_chassis.errors import PermanentError, describe_error, is_transient
 from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.outbox import Outbox
 from orderflow_chassis.positions import ConsumerPositions, TopicIdentity
@@ -236,7 +236,7 @@ class EventConsumer:
                     "consumer.batch_retry",
                     consumer=self.group_id,
                     attempt=attempt,
-                    error=f"{type(error).__name__}: {error}",
+                    error=describe_error(error),
                     retry_in_s=round(delay, 3),
                 )
                 await asyncio.sleep(delay)
@@ -371,12 +371,10 @@ class EventConsumer:
                 original_topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
-                # PostgreSQL text and jsonb cannot hold NUL: the outbox row would be refused.
-                key=record.key.replace(b"\x00", b"\xef\xbf\xbd") if record.key else record.key,
+                key=record.key,
                 value=value,
                 headers=[
-                    (name.replace("\x00", "\ufffd"), header_value or b"")
-                    for name, header_value in record.headers or ()
+                    (name, header_value or b"") for name, header_value in record.headers or ()
                 ],
                 error_code=code,
                 reason=reason,
@@ -426,7 +424,7 @@ def _describe(error: BaseException) -> tuple[str, str]:
     # than block the partition forever. The last frame says where it happened.
     frame = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
     where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
-    return HANDLER_FAILED, f"{type(error).__name__}: {error}{where}"
+    return HANDLER_FAILED, f"{describe_error(error)}{where}"
 
 
 def _keep_raw_bytes(message: Any) -> Any:

@@ -56,6 +56,12 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
 )
 
 
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` (just ``Type`` when the message is empty), for logs and reports."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 def is_transient(error: BaseException) -> bool:
     """True when the failure says nothing about the event: the same work may succeed later."""
     if isinstance(error, PermanentError):

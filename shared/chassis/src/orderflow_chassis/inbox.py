@@ -8,7 +8,6 @@ than the outbox's re-publish window and Kafka's retention of the topics read).
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import asyncpg
@@ -16,7 +15,6 @@ import structlog
 from aiokafka import ConsumerRecord
 from orderflow_contracts.envelope import Envelope
 
-from orderflow_chassis import metrics
 from orderflow_chassis.database import Connection
 from orderflow_chassis.settings import validate_identifier
 
@@ -71,24 +69,3 @@ class Inbox:
         if deleted:
             log.info("inbox.purged", rows=deleted, older_than_hours=older_than / timedelta(hours=1))
         return deleted
-
-
-async def purge_inbox_periodically(
-    pool: asyncpg.Pool,
-    schema: str,
-    retention: timedelta,
-    service: str,
-    *,
-    interval_s: float = 3600.0,
-) -> None:
-    """Purge the inbox every ``interval_s`` until cancelled; a failed round waits for the next."""
-    inbox = Inbox(schema)
-    while True:
-        try:
-            purged = await inbox.purge(pool, older_than=retention)
-            metrics.INBOX_PURGED.labels(service).inc(purged)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            log.warning("inbox.purge_failed", error=f"{type(error).__name__}: {error}")
-        await asyncio.sleep(interval_s)

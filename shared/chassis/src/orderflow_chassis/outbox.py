@@ -31,8 +31,14 @@ def notify_channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
+def storable(text: str) -> str:
+    """``text`` as PostgreSQL text and jsonb can hold it: they refuse NUL (U+0000), which a
+    dead letter can inherit from a hostile key or header name."""
+    return text.replace("\x00", "\ufffd")
+
+
 def encode_headers(headers: Sequence[tuple[str, bytes]]) -> list[list[str]]:
-    return [[name, base64.b64encode(value).decode()] for name, value in headers]
+    return [[storable(name), base64.b64encode(value).decode()] for name, value in headers]
 
 
 def decode_headers(stored: Sequence[Sequence[str]]) -> list[tuple[str, bytes]]:
@@ -129,7 +135,7 @@ class Outbox:
             """,
             event_id,
             topic,
-            key,
+            storable(key),
             payload,
             encode_headers(headers),
             event_type,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import structlog
 
-from orderflow_chassis.runtime import BackgroundJob, RuntimeResources
+if TYPE_CHECKING:  # the runtime schedules the chassis' own jobs with `every` too
+    from orderflow_chassis.runtime import BackgroundJob, RuntimeResources
 
 log = structlog.get_logger(__name__)
 

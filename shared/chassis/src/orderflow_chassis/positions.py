@@ -30,6 +30,7 @@ from aiokafka import ConsumerRecord
 
 from orderflow_chassis import metrics
 from orderflow_chassis.database import Connection
+from orderflow_chassis.errors import describe_error
 from orderflow_chassis.settings import validate_identifier
 from orderflow_chassis.topic_ids import fetch_topic_ids
 
@@ -45,7 +46,8 @@ class _Stored:
 
 
 class TopicIdentity:
-    """A cache of topic ids, refreshed when stale; lookups that fail leave it unknown."""
+    """A cache of topic ids, refreshed when stale; a lookup that fails leaves what was known
+    and is tried again only once stale (or when forced), not on every batch."""
 
     def __init__(self, bootstrap_servers: str, *, max_age_s: float = 300.0) -> None:
         self._bootstrap_servers = bootstrap_servers
@@ -61,15 +63,14 @@ class TopicIdentity:
         due = [t for t in topics if force or now - self._fetched_at.get(t, -1e9) > self._max_age_s]
         if not due:
             return
+        for topic in due:  # tried now, found or not: a failing lookup is not repeated per batch
+            self._fetched_at[topic] = now
         try:
             found = await fetch_topic_ids(self._bootstrap_servers, sorted(set(due)))
-        except Exception as error:  # the broker is down: keep what we knew
-            log.warning("consumer.topic_ids_unavailable", error=f"{type(error).__name__}: {error}")
+        except Exception as error:  # keep what we knew; try again when it is stale
+            log.warning("consumer.topic_ids_unavailable", error=describe_error(error))
             return
-        for topic in due:
-            self._fetched_at[topic] = now
-            if topic in found:
-                self._ids[topic] = found[topic]
+        self._ids.update((topic, found[topic]) for topic in due if topic in found)
 
 
 class ConsumerPositions:

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 
 from orderflow_chassis import metrics, outbox_store
 from orderflow_chassis.database import Connection
+from orderflow_chassis.errors import describe_error
 from orderflow_chassis.outbox import notify_channel
 from orderflow_chassis.outbox_store import OutboxCounts, OutboxRow
 from orderflow_chassis.relay_lease import (
@@ -140,7 +141,7 @@ class OutboxRelay:
             except Exception as error:
                 if self._rounds > rounds_before:
                     delay = 0.2  # that session worked for a while: reconnect promptly
-                self.last_error = f"{type(error).__name__}: {error}"
+                self.last_error = describe_error(error)
                 log.warning("outbox.relay_session_lost", error=self.last_error, retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -171,7 +172,7 @@ class OutboxRelay:
                     # The session lives (a cancelled query, a conflict): the round's
                     # transaction rolled back, and this session still names the lease.
                     # Reconnecting would leave it to a lease expiry.
-                    self.last_error = f"{type(error).__name__}: {error}"
+                    self.last_error = describe_error(error)
                     log.warning("outbox.relay_round_failed", error=self.last_error)
                     await asyncio.sleep(_BUSY_RETRY_S)
                     continue
@@ -258,7 +259,6 @@ class OutboxRelay:
             metrics.OUTBOX_SEND_FAILURES.labels(self._service, "transient").inc(
                 len(report.transient)
             )
-        if report.transient:
             self.last_error = f"sending failed, retrying: {report.transient[0].error}"
             log.warning("outbox.send_failed", error=self.last_error, rows=len(report.transient))
         else:

@@ -31,6 +31,7 @@ from aiokafka.errors import (
     UnsupportedForMessageFormatError,
 )
 
+from orderflow_chassis.errors import describe_error
 from orderflow_chassis.outbox_store import OutboxRow, Refusal
 
 # Kafka refuses the record itself: the same record will be refused again.
@@ -49,11 +50,6 @@ PERMANENT_SEND_ERRORS: tuple[type[BaseException], ...] = (
 def is_permanent_send_error(error: BaseException) -> bool:
     """True when retrying the same record cannot succeed; everything else is retried."""
     return isinstance(error, PERMANENT_SEND_ERRORS)
-
-
-def describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 # Hands one row to the producer; the awaitable it returns completes when Kafka acknowledged it.
@@ -93,7 +89,7 @@ async def send_in_waves(
             if error is None:
                 report.acknowledged.append(row)
                 continue
-            refusal = Refusal(row, describe(error))
+            refusal = Refusal(row, describe_error(error))
             if not is_permanent_send_error(error):
                 report.transient.append(refusal)
             elif row.attempts + 1 >= park_after_attempts:

@@ -24,13 +24,16 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from orderflow_chassis import metrics
 from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, RetryPolicy, Subscription
 from orderflow_chassis.database import create_pool
+from orderflow_chassis.errors import describe_error
 from orderflow_chassis.http_guard import install_http_guards
-from orderflow_chassis.inbox import purge_inbox_periodically
+from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.kafka_admin import ensure_topics, topics_a_service_uses
 from orderflow_chassis.migrations import Migration, migrate_service
 from orderflow_chassis.outbox import Outbox, create_producer
+from orderflow_chassis.periodic import every
 from orderflow_chassis.relay import AfterPublish, OutboxRelay
 from orderflow_chassis.settings import ServiceSettings
 
@@ -38,11 +41,6 @@ log = structlog.get_logger(__name__)
 
 # Each readiness check answers within this, so a probe never hangs on a dead dependency.
 _CHECK_TIMEOUT_S = 2.0
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 @dataclass(frozen=True)
@@ -55,6 +53,18 @@ class RuntimeResources:
 
 
 BackgroundJob = Callable[[RuntimeResources], Awaitable[None]]
+
+
+def _inbox_purge(settings: ServiceSettings) -> BackgroundJob:
+    """The chassis' own job: purge applied event ids past their retention, hourly."""
+    inbox = Inbox(settings.db_schema)
+    retention = timedelta(hours=settings.inbox_retention_hours)
+
+    async def purge(resources: RuntimeResources) -> None:
+        purged = await inbox.purge(resources.pool, older_than=retention)
+        metrics.INBOX_PURGED.labels(settings.service_name).inc(purged)
+
+    return every(3600.0, purge, name="inbox-purge")
 
 
 @dataclass(frozen=True)
@@ -193,12 +203,7 @@ class ServiceRuntime:
             self.consumers.append(consumer)
         await self._broker.start()
 
-        inbox_retention = timedelta(hours=settings.inbox_retention_hours)
-        self._spawn(
-            purge_inbox_periodically(self._pool, outbox.schema, inbox_retention, name),
-            "inbox-purge",
-        )
-        for job in self.definition.background_jobs:
+        for job in (_inbox_purge(settings), *self.definition.background_jobs):
             self._spawn(job(resources), getattr(job, "__name__", "background-job"))
 
         await self._start_http(resources)
@@ -277,7 +282,7 @@ class ServiceRuntime:
             checks["database"] = "ok"
         except Exception as error:
             ready = False
-            checks["database"] = f"unavailable: {_describe(error)}"
+            checks["database"] = f"unavailable: {describe_error(error)}"
         try:
             broker_ok = self._broker is not None and await self._broker.ping(
                 timeout=_CHECK_TIMEOUT_S
@@ -285,7 +290,7 @@ class ServiceRuntime:
             checks["kafka"] = "ok" if broker_ok else "unavailable"
         except Exception as error:
             broker_ok = False
-            checks["kafka"] = f"unavailable: {_describe(error)}"
+            checks["kafka"] = f"unavailable: {describe_error(error)}"
         ready = ready and broker_ok
         if self.relay is not None:
             try:
@@ -294,7 +299,7 @@ class ServiceRuntime:
                 ready = ready and health.healthy
             except Exception as error:
                 ready = False
-                checks["outbox_relay"] = f"unknown: {_describe(error)}"
+                checks["outbox_relay"] = f"unknown: {describe_error(error)}"
         return ready, checks
 
 
@@ -317,7 +322,7 @@ def build_http_app(runtime: ServiceRuntime, resources: RuntimeResources) -> Fast
         try:
             healthy, checks = await runtime.readiness()
         except Exception as error:  # readiness answers 503, never 500
-            healthy, checks = False, {"readiness": f"failed: {_describe(error)}"}
+            healthy, checks = False, {"readiness": f"failed: {describe_error(error)}"}
         return JSONResponse(
             {"status": "ok" if healthy else "unavailable", "checks": checks},
             status_code=200 if healthy else 503,
