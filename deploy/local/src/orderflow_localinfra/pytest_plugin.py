@@ -10,7 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from .discovery import Infrastructure, ensure_infrastructure
+from .blocking import run_to_completion
+from .discovery import Infrastructure, Provenance, ensure_infrastructure
+from .leftover_topics import delete_test_topics
 from .provisioning import DEFAULT_SERVICES
 
 
@@ -20,12 +22,15 @@ def orderflow_infrastructure() -> Iterator[Infrastructure]:
 
     Containers stop at the end of the session. Local processes keep running so the next
     session starts at once (`orderflow-infra down` stops them), except under CI=true, where
-    the servers this session started are stopped: CI leaves nothing behind.
+    the servers this session started are stopped: CI leaves nothing behind. On the local
+    broker, the test topics of earlier sessions are deleted first (see ``leftover_topics``).
     """
     keep_running = os.environ.get("CI", "").lower() != "true"
     infrastructure = ensure_infrastructure(
         services=DEFAULT_SERVICES, keep_local_running=keep_running
     )
+    if infrastructure.kafka_provenance is Provenance.LOCAL:
+        run_to_completion(delete_test_topics(infrastructure.kafka_bootstrap_servers))
     try:
         yield infrastructure
     finally:
