@@ -7,6 +7,7 @@ caught up with its topics, and read back the end state.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -14,9 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer, TopicPartition
 from orderflow_cart.bootstrap import build_definition as cart_definition
+from orderflow_chassis.errors import is_transient
 from orderflow_chassis.kafka_admin import topic_partitions
 from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
 from orderflow_chassis.settings import ServiceSettings
@@ -90,10 +93,7 @@ class FourServices:
         the partition as it is now: {key: (position, end)}. Empty when all caught up."""
         behind: dict[tuple[str, str, int], tuple[int, int]] = {}
         for service, runtime in self.runtimes.items():
-            rows = await runtime.pool.fetch(
-                f"SELECT consumer, topic, kafka_partition, next_offset "
-                f"FROM {service}.consumer_positions"
-            )
+            rows = await self._positions(service, runtime)
             positions = {(r["consumer"], r["topic"], r["kafka_partition"]): r for r in rows}
             for consumer in runtime.consumers:
                 names = [self.prefix + t for t in consumer.subscription.topics]
@@ -108,6 +108,21 @@ class FourServices:
                     if position < end:
                         behind[(consumer.group_id, tp.topic, tp.partition)] = (position, end)
         return behind
+
+    @staticmethod
+    async def _positions(service: str, runtime: ServiceRuntime) -> list[asyncpg.Record]:
+        """The positions table, read again when a fault test kills the reading session: the
+        probe shares the pool the faults hit, and its own hiccup says nothing about lag."""
+        while True:
+            try:
+                return await runtime.pool.fetch(
+                    f"SELECT consumer, topic, kafka_partition, next_offset "
+                    f"FROM {service}.consumer_positions"
+                )
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                await asyncio.sleep(0.05)
 
     async def wait_caught_up(self, timeout_s: float) -> dict[tuple[str, str, int], tuple[int, int]]:
         """Wait until no partition lags; returns what still lags at the deadline."""
