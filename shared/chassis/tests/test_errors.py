@@ -1,8 +1,9 @@
 import asyncpg
 import asyncpg.exceptions
 import pytest
-from orderflow_chassis.consumer import RetryPolicy, _describe
+from orderflow_chassis.consumer import _describe
 from orderflow_chassis.errors import PermanentError, TransientError, is_transient
+from orderflow_chassis.retry import Backoff
 
 
 @pytest.mark.parametrize(
@@ -56,7 +57,7 @@ def test_an_unexpected_exception_is_described_with_where_it_happened() -> None:
 
 
 def test_retry_delays_grow_exponentially_with_jitter_and_a_ceiling() -> None:
-    policy = RetryPolicy(initial_delay_s=0.1, max_delay_s=1.0)
+    policy = Backoff(initial_delay_s=0.1, max_delay_s=1.0)
     for attempt, ceiling in [(1, 0.1), (2, 0.2), (3, 0.4), (4, 0.8), (5, 1.0), (9, 1.0)]:
         delays = {policy.delay(attempt) for _ in range(50)}
         assert all(ceiling / 2 <= d <= ceiling for d in delays)

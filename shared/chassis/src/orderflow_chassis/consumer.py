@@ -30,14 +30,12 @@ moves on. A partition never skips ahead otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import random
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 import structlog
@@ -57,8 +55,9 @@ from orderflow_chassis.database import Connection
 from orderflow_chassis.dead_letters import DeadLetter, bounded
 from orderflow_chassis.errors import PermanentError, describe_error, is_transient
 from orderflow_chassis.inbox import Inbox
-from orderflow_chassis.outbox import Outbox
 from orderflow_chassis.positions import ConsumerPositions, TopicIdentity
+from orderflow_chassis.retry import Backoff, retrying
+from orderflow_chassis.unit_of_work import DatabaseTransactions, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -66,27 +65,9 @@ UNDECODABLE = "undecodable"
 HANDLER_FAILED = "handler_failed"
 
 
-@dataclass
-class HandlerContext:
-    """What a handler gets besides its event: its transaction and a way to emit events."""
-
-    connection: Connection
-    envelope: Envelope
-    outbox: Outbox
-
-    async def emit(self, event: Event, *, topic: str | None = None) -> Envelope:
-        """Record ``event`` in the outbox, caused by (and correlated with) this envelope."""
-        return await self.outbox.add(
-            self.connection,
-            event,
-            correlation_id=self.envelope.correlation_id,
-            causation_id=str(self.envelope.event_id),
-            topic=topic,
-        )
-
-
-class Handler(Protocol):
-    def __call__(self, event: Any, context: HandlerContext, /) -> Awaitable[None]: ...
+Handler = Callable[[Any, UnitOfWork[Any]], Awaitable[None]]
+"""A use case bound to its dependencies (:func:`orderflow_chassis.wiring.inject`): it gets the
+event and the unit of work of the record's transaction."""
 
 
 RecordInspector = Callable[[ConsumerRecord], None]
@@ -123,9 +104,9 @@ class RetryPolicy:
     max_delay_s: float = 5.0
     handler_attempts: int = 5
 
-    def delay(self, attempt: int) -> float:
-        ceiling = min(self.max_delay_s, self.initial_delay_s * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not secrecy
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.attempts, self.initial_delay_s, self.max_delay_s)
 
 
 @dataclass
@@ -153,7 +134,7 @@ class EventConsumer:
         subscription: Subscription,
         *,
         pool: asyncpg.Pool,
-        outbox: Outbox,
+        transactions: DatabaseTransactions[Any],
         service: str,
         group_id: str,
         bootstrap_servers: str,
@@ -162,7 +143,8 @@ class EventConsumer:
     ) -> None:
         self.subscription = subscription
         self._pool = pool
-        self._outbox = outbox
+        self._transactions = transactions
+        self._outbox = outbox = transactions.outbox
         self._service = service
         self.group_id = group_id
         self._retry = retry or RetryPolicy()
@@ -222,24 +204,23 @@ class EventConsumer:
             log.warning("consumer.offset_commit_failed", consumer=self.group_id, error=str(error))
 
     async def apply_with_retry(self, records: Sequence[ConsumerRecord]) -> None:
-        for attempt in range(1, self._retry.attempts + 1):
-            try:
+        def on_retry(attempt: int, error: BaseException, delay: float) -> None:
+            metrics.BATCH_RETRIES.labels(self._service, self.group_id).inc()
+            log.warning(
+                "consumer.batch_retry",
+                consumer=self.group_id,
+                attempt=attempt,
+                error=describe_error(error),
+                retry_in_s=round(delay, 3),
+            )
+
+        async for attempt in retrying(
+            self._retry.backoff,
+            retry_if=lambda error: is_transient(error) or isinstance(error, _HandlerFailed),
+            on_retry=on_retry,
+        ):
+            with attempt:
                 await self.apply(records)
-                return
-            except Exception as error:
-                retried = is_transient(error) or isinstance(error, _HandlerFailed)
-                if not retried or attempt == self._retry.attempts:
-                    raise
-                delay = self._retry.delay(attempt)
-                metrics.BATCH_RETRIES.labels(self._service, self.group_id).inc()
-                log.warning(
-                    "consumer.batch_retry",
-                    consumer=self.group_id,
-                    attempt=attempt,
-                    error=describe_error(error),
-                    retry_in_s=round(delay, 3),
-                )
-                await asyncio.sleep(delay)
 
     async def apply(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply a batch in one transaction (see the module docstring)."""
@@ -331,7 +312,7 @@ class EventConsumer:
                 ):
                     log.info("consumer.duplicate_skipped")
                     return "duplicate"
-                await handler(event, HandlerContext(connection, envelope, self._outbox))
+                await handler(event, self._transactions.unit(connection, cause=envelope))
         except PermanentError as error:
             await self._dead_letter(connection, record, error.code, error.reason, error)
             self._failures.pop(address, None)

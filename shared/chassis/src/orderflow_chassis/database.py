@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
 import asyncpg
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
+from orderflow_chassis.retry import Backoff, retrying
 from orderflow_chassis.settings import validate_identifier
 
 log = structlog.get_logger(__name__)
 
 # What handlers and adapters receive: a plain connection or one borrowed from a pool.
 Connection = asyncpg.Connection | PoolConnectionProxy
+
+# What a server that is still starting (or not yet reachable) raises.
+_NOT_YET_UP = (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError)
 
 
 async def connect(dsn: str, *, schema: str) -> asyncpg.Connection:
@@ -48,26 +50,29 @@ async def create_pool(
     before the database has finished starting.
     """
     validate_identifier(schema)
-    deadline = time.monotonic() + connect_timeout_s
-    delay = 0.2
-    while True:
-        try:
-            pool = await asyncpg.create_pool(
-                dsn,
-                min_size=min_size,
-                max_size=max_size,
-                init=_init_connection,
-                server_settings={"search_path": schema, "application_name": application_name},
-            )
-        except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as error:
-            if time.monotonic() >= deadline:
-                raise ConnectionError(
-                    f"PostgreSQL did not accept connections within {connect_timeout_s:.0f}s: "
-                    f"{error}"
-                ) from error
-            log.warning("database.unavailable", error=str(error), retry_in_s=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-        else:
-            assert pool is not None
-            return pool
+
+    def on_retry(_: int, error: BaseException, delay: float) -> None:
+        log.warning("database.unavailable", error=str(error), retry_in_s=round(delay, 2))
+
+    try:
+        async for attempt in retrying(
+            Backoff(
+                attempts=None, initial_delay_s=0.2, max_delay_s=5.0, deadline_s=connect_timeout_s
+            ),
+            retry_if=lambda error: isinstance(error, _NOT_YET_UP),
+            on_retry=on_retry,
+        ):
+            with attempt:
+                pool = await asyncpg.create_pool(
+                    dsn,
+                    min_size=min_size,
+                    max_size=max_size,
+                    init=_init_connection,
+                    server_settings={"search_path": schema, "application_name": application_name},
+                )
+    except _NOT_YET_UP as error:
+        raise ConnectionError(
+            f"PostgreSQL did not accept connections within {connect_timeout_s:.0f}s: {error}"
+        ) from error
+    assert pool is not None
+    return pool

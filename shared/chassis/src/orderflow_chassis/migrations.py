@@ -129,3 +129,22 @@ async def migrate_service(
 ) -> list[Migration]:
     """Chassis tables first, then the service's own migrations."""
     return await migrate(connection, schema, [*chassis_migrations(), *service_migrations])
+
+
+async def pending_migrations(
+    connection: Connection, schema: str, service_migrations: Sequence[Migration] = ()
+) -> list[Migration]:
+    """What :func:`migrate_service` would apply, read without writing (or locking) anything."""
+    validate_identifier(schema)
+    exists = await connection.fetchval(
+        "SELECT to_regclass($1) IS NOT NULL", f"{schema}.schema_migrations"
+    )
+    applied: set[tuple[str, int]] = set()
+    if exists:
+        rows = await connection.fetch(f"SELECT component, version FROM {schema}.schema_migrations")
+        applied = {(r["component"], r["version"]) for r in rows}
+    return [
+        migration
+        for migration in [*chassis_migrations(), *service_migrations]
+        if (migration.component, migration.version) not in applied
+    ]

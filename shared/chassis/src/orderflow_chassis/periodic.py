@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 import structlog
 
-if TYPE_CHECKING:  # the runtime schedules the chassis' own jobs with `every` too
-    from orderflow_chassis.runtime import BackgroundJob, RuntimeResources
-
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 def every(
-    interval_s: float, job: Callable[[RuntimeResources], Awaitable[object]], *, name: str
-) -> BackgroundJob:
+    interval_s: float, job: Callable[[T], Awaitable[object]], *, name: str
+) -> Callable[[T], Awaitable[None]]:
     """Run ``job`` now and then every ``interval_s`` seconds until the service stops.
 
-    A failing round is logged and retried at the next tick: a database restart must not stop
-    expiries for good. Each round should do its work in its own transaction(s) through the
-    outbox, so a crash mid-round loses nothing.
+    ``job`` gets what the runtime gives background jobs: the service's transactions, from
+    which each batch opens its own unit of work. A failing round is logged and retried at the
+    next tick: a database restart must not stop expiries for good. Each round should do its
+    work in its own transaction(s) through the outbox, so a crash mid-round loses nothing.
     """
 
-    async def run(resources: RuntimeResources) -> None:
+    async def run(argument: T) -> None:
         while True:
             try:
-                await job(resources)
+                await job(argument)
             except asyncio.CancelledError:
                 raise
             except Exception:

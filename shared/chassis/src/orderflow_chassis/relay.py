@@ -43,6 +43,7 @@ from orderflow_chassis.relay_lease import (
     take_lease,
 )
 from orderflow_chassis.relay_sending import SendReport, send_in_waves
+from orderflow_chassis.retry import Backoff
 from orderflow_chassis.settings import validate_identifier
 
 log = structlog.get_logger(__name__)
@@ -52,6 +53,8 @@ AfterPublish = Callable[[Sequence[OutboxRow]], Awaitable[None]]
 
 _PURGE_EVERY_ROUNDS = 600
 _BUSY_RETRY_S = 0.1
+# Reconnecting after a lost session: 0.2 s doubling to 10 s, jittered, without limit.
+_SESSION_BACKOFF = Backoff(attempts=None, initial_delay_s=0.2, max_delay_s=10.0)
 
 
 class Role(Enum):
@@ -130,7 +133,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish (or stand by) until cancelled; survives database and broker outages."""
-        delay = 0.2
+        failures = 0  # in a row: a session that worked for a while resets the backoff
         while True:
             rounds_before = self._rounds
             try:
@@ -139,12 +142,13 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                if self._rounds > rounds_before:
-                    delay = 0.2  # that session worked for a while: reconnect promptly
+                failures = 1 if self._rounds > rounds_before else failures + 1
+                delay = _SESSION_BACKOFF.delay(failures)
                 self.last_error = describe_error(error)
-                log.warning("outbox.relay_session_lost", error=self.last_error, retry_in_s=delay)
+                log.warning(
+                    "outbox.relay_session_lost", error=self.last_error, retry_in_s=round(delay, 2)
+                )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
     async def _serve(self, connection: Connection) -> None:
         """Run rounds on this one session until it fails (this never returns normally)."""

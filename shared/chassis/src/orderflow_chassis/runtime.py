@@ -25,8 +25,9 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orderflow_chassis import metrics
+from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, RetryPolicy, Subscription
-from orderflow_chassis.database import create_pool
+from orderflow_chassis.database import Connection, create_pool
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.http_guard import install_http_guards
 from orderflow_chassis.inbox import Inbox
@@ -36,6 +37,7 @@ from orderflow_chassis.outbox import Outbox, create_producer
 from orderflow_chassis.periodic import every
 from orderflow_chassis.relay import AfterPublish, OutboxRelay
 from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.unit_of_work import DatabaseTransactions, RepositoryFactory, Transactions
 
 log = structlog.get_logger(__name__)
 
@@ -45,32 +47,46 @@ _CHECK_TIMEOUT_S = 2.0
 
 @dataclass(frozen=True)
 class RuntimeResources:
-    """What HTTP routes and background jobs may use (``request.app.state.resources``)."""
+    """What HTTP routes may use (``request.app.state.resources``): routes open their units of
+    work with ``resources.transactions.begin()``."""
 
     settings: ServiceSettings
     pool: asyncpg.Pool
     outbox: Outbox
+    transactions: DatabaseTransactions[Any]
 
 
-BackgroundJob = Callable[[RuntimeResources], Awaitable[None]]
+BackgroundJob = Callable[[Transactions[Any]], Awaitable[None]]
+"""A service's job (see :func:`orderflow_chassis.periodic.every`): it opens its own units of
+work, one per batch, so a crash mid-round loses nothing."""
 
 
-def _inbox_purge(settings: ServiceSettings) -> BackgroundJob:
+def _inbox_purge(settings: ServiceSettings, pool: asyncpg.Pool) -> Awaitable[None]:
     """The chassis' own job: purge applied event ids past their retention, hourly."""
     inbox = Inbox(settings.db_schema)
     retention = timedelta(hours=settings.inbox_retention_hours)
 
-    async def purge(resources: RuntimeResources) -> None:
-        purged = await inbox.purge(resources.pool, older_than=retention)
+    async def purge(_: None) -> None:
+        purged = await inbox.purge(pool, older_than=retention)
         metrics.INBOX_PURGED.labels(settings.service_name).inc(purged)
 
-    return every(3600.0, purge, name="inbox-purge")
+    return every(3600.0, purge, name="inbox-purge")(None)
+
+
+def _no_repositories(_: Connection) -> None:
+    return None
 
 
 @dataclass(frozen=True)
 class ServiceDefinition:
+    """A service, as its ``bootstrap.py`` describes it: what to migrate, its repositories (one
+    factory, bound to each unit of work's connection), its clock, and its use cases bound to
+    their dependencies as handlers, routes and jobs."""
+
     name: str
     migrations: Sequence[Migration] = ()
+    repositories: RepositoryFactory[Any] = _no_repositories
+    clock: Clock = field(default_factory=SystemClock)
     subscriptions: Sequence[Subscription] = ()
     routers: Sequence[APIRouter] = ()
     background_jobs: Sequence[BackgroundJob] = ()
@@ -132,7 +148,10 @@ class ServiceRuntime:
             await migrate_service(connection, settings.db_schema, self.definition.migrations)
 
         outbox = Outbox(settings.db_schema, producer=name, topic_prefix=settings.topic_prefix)
-        resources = RuntimeResources(settings, self._pool, outbox)
+        transactions = DatabaseTransactions(
+            self._pool, self.definition.repositories, outbox, self.definition.clock
+        )
+        resources = RuntimeResources(settings, self._pool, outbox, transactions)
 
         # Before the relay starts: with broker auto-creation off, a missing topic (a
         # dead-letter topic, typically) would stall the relay at its first message.
@@ -182,7 +201,7 @@ class ServiceRuntime:
             consumer = EventConsumer(
                 subscription,
                 pool=self._pool,
-                outbox=outbox,
+                transactions=transactions,
                 service=name,
                 group_id=f"{settings.consumer_group}.{subscription.name}",
                 bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -203,8 +222,9 @@ class ServiceRuntime:
             self.consumers.append(consumer)
         await self._broker.start()
 
-        for job in (_inbox_purge(settings), *self.definition.background_jobs):
-            self._spawn(job(resources), getattr(job, "__name__", "background-job"))
+        self._spawn(_inbox_purge(settings, self._pool), "inbox-purge")
+        for job in self.definition.background_jobs:
+            self._spawn(job(transactions), getattr(job, "__name__", "background-job"))
 
         await self._start_http(resources)
         log.info(

@@ -5,30 +5,75 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
+import asyncpg
 import typer
 
 from orderflow_chassis import outbox_store
-from orderflow_chassis.database import Connection, create_pool
-from orderflow_chassis.migrations import migrate_service
+from orderflow_chassis.database import create_pool
+from orderflow_chassis.migrations import migrate_service, pending_migrations
+from orderflow_chassis.outbox import Outbox
 from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.structured_logging import configure_logging
+from orderflow_chassis.unit_of_work import DatabaseTransactions
 
 T = TypeVar("T")
 
 
-def _with_connection(
-    settings: ServiceSettings, application_name: str, work: Callable[[Connection], Awaitable[T]]
+@dataclass(frozen=True)
+class ServiceDatabase:
+    """What a CLI command works with: the service's settings, definition and units of work."""
+
+    settings: ServiceSettings
+    definition: ServiceDefinition
+    pool: asyncpg.Pool
+    transactions: DatabaseTransactions[Any]
+
+
+def with_service_database(
+    service_name: str,
+    build_definition: Callable[[ServiceSettings], ServiceDefinition],
+    work: Callable[[ServiceDatabase], Awaitable[T]],
+    *,
+    require_migrated: bool = True,
 ) -> T:
+    """Run a command's ``work`` against the service's own schema, then close everything.
+
+    Only the ``migrate`` command changes the schema (it passes ``require_migrated=False``).
+    Any other command on a schema with migrations still pending stops with a message saying
+    so, instead of writing DDL behind an operator's back (or failing on a missing table).
+    """
+    settings = ServiceSettings.for_service(service_name)
+    configure_logging(service_name, level="WARNING", fmt="console")
+    definition = build_definition(settings)
+    schema = settings.db_schema
+
     async def run() -> T:
         pool = await create_pool(
-            settings.database_url, schema=settings.db_schema, application_name=application_name
+            settings.database_url, schema=schema, application_name=f"{service_name}-cli"
         )
         try:
             async with pool.acquire() as connection:
-                return await work(connection)
+                if require_migrated:
+                    pending = await pending_migrations(connection, schema, definition.migrations)
+                    if pending:
+                        names = ", ".join(
+                            f"{m.component}/{m.version:04d}_{m.name}" for m in pending
+                        )
+                        typer.echo(
+                            f"{schema}: {len(pending)} migration(s) not applied ({names}); "
+                            f"run `orderflow-{service_name} migrate` or start the service first",
+                            err=True,
+                        )
+                        raise typer.Exit(code=2)
+            outbox = Outbox(schema, producer=service_name, topic_prefix=settings.topic_prefix)
+            transactions = DatabaseTransactions(
+                pool, definition.repositories, outbox, definition.clock
+            )
+            return await work(ServiceDatabase(settings, definition, pool, transactions))
         finally:
             await pool.close()
 
@@ -55,22 +100,14 @@ def service_cli(
     @app.command()
     def migrate() -> None:
         """Apply pending migrations to the service's schema and exit."""
-        settings, definition = load()
 
-        async def apply() -> None:
-            pool = await create_pool(
-                settings.database_url, schema=settings.db_schema, application_name="migrate"
-            )
-            try:
-                async with pool.acquire() as connection:
-                    applied = await migrate_service(
-                        connection, settings.db_schema, definition.migrations
-                    )
-            finally:
-                await pool.close()
-            typer.echo(f"{settings.db_schema}: {len(applied)} migration(s) applied")
+        async def apply(database: ServiceDatabase) -> None:
+            schema = database.settings.db_schema
+            async with database.pool.acquire() as connection:
+                applied = await migrate_service(connection, schema, database.definition.migrations)
+            typer.echo(f"{schema}: {len(applied)} migration(s) applied")
 
-        asyncio.run(apply())
+        with_service_database(service_name, build_definition, apply, require_migrated=False)
 
     outbox_app = typer.Typer(
         no_args_is_help=True, help="Outbox rows Kafka refused for good (parked), and retrying them"
@@ -80,13 +117,12 @@ def service_cli(
     @outbox_app.command("parked")
     def list_parked() -> None:
         """List parked outbox rows, one JSON object per line: why Kafka refused each one."""
-        settings, _ = load()
-        parked = _with_connection(
-            settings,
-            "outbox-cli",
-            lambda connection: outbox_store.list_parked(connection, settings.db_schema),
-        )
-        for row in parked:
+
+        async def parked(database: ServiceDatabase) -> list[outbox_store.ParkedRow]:
+            async with database.pool.acquire() as connection:
+                return await outbox_store.list_parked(connection, database.settings.db_schema)
+
+        for row in with_service_database(service_name, build_definition, parked):
             typer.echo(json.dumps(row.as_json()))
 
     @outbox_app.command("retry")
@@ -101,14 +137,13 @@ def service_cli(
         """
         if bool(ids) == every:
             raise typer.BadParameter("give outbox ids, or --all")
-        settings, _ = load()
-        count = _with_connection(
-            settings,
-            "outbox-cli",
-            lambda connection: outbox_store.unpark(
-                connection, settings.db_schema, None if every else ids
-            ),
-        )
-        typer.echo(f"{settings.db_schema}: {count} parked row(s) un-parked")
+
+        async def unpark(database: ServiceDatabase) -> str:
+            schema = database.settings.db_schema
+            async with database.pool.acquire() as connection:
+                count = await outbox_store.unpark(connection, schema, None if every else ids)
+            return f"{schema}: {count} parked row(s) un-parked"
+
+        typer.echo(with_service_database(service_name, build_definition, unpark))
 
     return app

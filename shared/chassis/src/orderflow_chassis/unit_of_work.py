@@ -1,0 +1,144 @@
+"""The unit of work: what every use case runs in.
+
+A use case — an event handler, an HTTP command or query, a CLI command, one batch of a
+periodic job — gets a :class:`UnitOfWork`: the service's repositories bound to one database
+transaction, the time the work started (``now``, from the service's clock), and ``emit``,
+which records an event in the outbox of that same transaction. The state change and the
+events it causes commit together or not at all; nothing is published before the commit.
+
+Who opens the transaction differs, the shape does not:
+
+* the consumer opens one per record (a savepoint in its batch, after the inbox check);
+* HTTP routes, CLI commands and jobs open one with :meth:`Transactions.begin`.
+
+Unit tests hand use cases the same type with in-memory repositories and an emitter that
+records (:mod:`orderflow_chassis.testing`): no database, no broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+import asyncpg
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.events import Event
+
+from orderflow_chassis.clock import Clock
+from orderflow_chassis.database import Connection
+from orderflow_chassis.outbox import Outbox
+
+R = TypeVar("R")
+
+RepositoryFactory = Callable[[Connection], R]
+"""Builds a service's repositories on one connection (the transaction's)."""
+
+
+class Emitter(Protocol):
+    """Records an event for publication in the current transaction (the outbox, or a fake)."""
+
+    async def __call__(
+        self,
+        event: Event,
+        *,
+        correlation_id: str,
+        causation_id: str | None,
+        topic: str | None,
+    ) -> Envelope: ...
+
+
+@dataclass
+class UnitOfWork(Generic[R]):
+    """One transaction's worth of a use case (see the module docstring).
+
+    ``cause`` is the envelope being applied when the work is an event's; ``emit`` correlates
+    what it records with it unless told otherwise.
+    """
+
+    repos: R
+    now: datetime
+    emitter: Emitter
+    cause: Envelope | None = None
+
+    async def emit(
+        self,
+        event: Event,
+        *,
+        cause: Envelope | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        topic: str | None = None,
+    ) -> Envelope:
+        """Record ``event`` in this transaction's outbox; returns the envelope to be published.
+
+        It is caused by (and correlated with) ``cause``, or else the event being applied.
+        Work that no event caused (a job, an HTTP command) names its ``correlation_id``.
+        ``topic`` overrides the contract topic (tests use private topics).
+        """
+        origin = cause or self.cause
+        correlation = correlation_id or (origin.correlation_id if origin else None)
+        if correlation is None:
+            raise ValueError(f"emitting {event.event_type} needs a cause or a correlation id")
+        causation = causation_id or (str(origin.event_id) if origin else None)
+        return await self.emitter(
+            event, correlation_id=correlation, causation_id=causation, topic=topic
+        )
+
+
+class Transactions(Protocol[R]):
+    """Opens units of work for HTTP routes, CLI commands and jobs."""
+
+    def begin(self, *, read_only: bool = False) -> AbstractAsyncContextManager[UnitOfWork[R]]:
+        """A unit of work in a new transaction, committed when the block exits normally and
+        rolled back when it raises. ``read_only`` work sees one consistent snapshot."""
+        ...
+
+
+def outbox_emitter(outbox: Outbox, connection: Connection) -> Emitter:
+    """Emits into ``outbox`` on ``connection`` (whose transaction must be open)."""
+
+    async def emit(
+        event: Event, *, correlation_id: str, causation_id: str | None, topic: str | None
+    ) -> Envelope:
+        return await outbox.add(
+            connection,
+            event,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            topic=topic,
+        )
+
+    return emit
+
+
+@dataclass(frozen=True)
+class DatabaseTransactions(Generic[R]):
+    """Units of work on a pool: one connection and one transaction each."""
+
+    pool: asyncpg.Pool
+    repositories: RepositoryFactory[R]
+    outbox: Outbox
+    clock: Clock
+
+    def unit(self, connection: Connection, cause: Envelope | None = None) -> UnitOfWork[R]:
+        """A unit of work on ``connection``, whose transaction the caller has opened."""
+        return UnitOfWork(
+            repos=self.repositories(connection),
+            now=self.clock.now(),
+            emitter=outbox_emitter(self.outbox, connection),
+            cause=cause,
+        )
+
+    @asynccontextmanager
+    async def begin(self, *, read_only: bool = False) -> AsyncIterator[UnitOfWork[R]]:
+        async with (
+            self.pool.acquire() as connection,
+            connection.transaction(
+                isolation="repeatable_read" if read_only else "read_committed",
+                readonly=read_only,
+            ),
+        ):
+            yield self.unit(connection)
