@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from orderflow_chassis.consumer import HandlerContext, Subscription
+from orderflow_chassis.consumer import Subscription
 from orderflow_chassis.dead_letters import failure_details
 from orderflow_chassis.dlq_cli import read_dead_letters, replay
 from orderflow_chassis.errors import TransientError
@@ -24,7 +24,12 @@ from tests.support.kafka_tools import (
     read_topic,
     unique_topic,
 )
-from tests.support.probe_service import probe_definition, probe_settings, record_effect
+from tests.support.probe_service import (
+    ProbeUnit,
+    probe_definition,
+    probe_settings,
+    record_effect,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -157,12 +162,12 @@ async def test_a_transient_failure_is_retried_with_backoff_not_dead_lettered(
     await publish_raw(kafka, topic, [(b"cart-flaky", envelope.to_bytes())])
     attempts = 0
 
-    async def flaky(event: CartItemAdded, context: HandlerContext) -> None:
+    async def flaky(event: CartItemAdded, uow: ProbeUnit) -> None:
         nonlocal attempts
         attempts += 1
         if attempts <= 2:
             raise TransientError("payment provider timed out")
-        await record_effect(event, context)
+        await record_effect(event, uow)
 
     definition = probe_definition("probe_a", in_topics=[], group="unused")
     group = f"flaky-{uuid.uuid4().hex[:8]}"
@@ -219,10 +224,10 @@ async def test_a_dead_letter_can_be_listed_and_replayed_after_the_fix(
     await publish_raw(kafka, topic, [(b"cart-replay", envelope.to_bytes())])
     bug_fixed = False
 
-    async def buggy_until_fixed(event: CartItemAdded, context: HandlerContext) -> None:
+    async def buggy_until_fixed(event: CartItemAdded, uow: ProbeUnit) -> None:
         if not bug_fixed:
             raise KeyError("price")  # a bug: dead-lettered, not retried forever
-        await record_effect(event, context)
+        await record_effect(event, uow)
 
     definition = probe_definition("probe_a", in_topics=[], group="unused")
     group = f"replay-{uuid.uuid4().hex[:8]}"

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
-from orderflow_chassis.consumer import Handler, HandlerContext, RecordInspector, Subscription
+from orderflow_chassis.consumer import Handler, RecordInspector, Subscription
 from orderflow_chassis.dead_letters import failure_details
 from orderflow_chassis.migrations import load_migrations
 from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
@@ -35,7 +35,13 @@ from orderflow_localinfra.discovery import Infrastructure
 
 from tests.support.events import cart_item_added
 from tests.support.kafka_tools import create_topics, eventually, read_topic, unique_topic
-from tests.support.probe_service import MIGRATIONS, probe_settings, record_effect
+from tests.support.probe_service import (
+    MIGRATIONS,
+    ProbeStore,
+    ProbeUnit,
+    probe_settings,
+    record_effect,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +62,7 @@ async def probe(
     definition = ServiceDefinition(
         name=schema,
         migrations=load_migrations("probe", MIGRATIONS),
+        repositories=lambda connection: ProbeStore(connection, schema),
         subscriptions=[
             Subscription(
                 name=group or f"hardening-{uuid.uuid4().hex[:8]}",
@@ -141,12 +148,12 @@ async def test_cancelled_queries_are_retried_not_dead_lettered(
     envelopes = [cart_item_added(f"cart-cancel-{i}", sku=f"SKU-{i:03d}") for i in range(6)]
     calls: Counter[str] = Counter()
 
-    async def cancelled_twice(event: CartItemAdded, context: HandlerContext) -> None:
+    async def cancelled_twice(event: CartItemAdded, uow: ProbeUnit) -> None:
         calls[event.sku] += 1
         if calls[event.sku] <= 2:  # what statement_timeout or pg_cancel_backend raises
-            await context.connection.execute("SET LOCAL statement_timeout = '20ms'")
-            await context.connection.execute("SELECT pg_sleep(2)")
-        await record_effect(event, context)
+            await uow.repos.connection.execute("SET LOCAL statement_timeout = '20ms'")
+            await uow.repos.connection.execute("SELECT pg_sleep(2)")
+        await record_effect(event, uow)
 
     await publish(infrastructure.kafka_bootstrap_servers, topic, [valid(e) for e in envelopes])
     async with probe(infrastructure, topic, cancelled_twice) as runtime:
@@ -165,11 +172,11 @@ async def test_an_unexpected_handler_failure_is_retried_before_anything_is_dead_
     after = cart_item_added("cart-after", sku="SKU-AFTER")
     calls: Counter[str] = Counter()
 
-    async def handler(event: CartItemAdded, context: HandlerContext) -> None:
+    async def handler(event: CartItemAdded, uow: ProbeUnit) -> None:
         calls[event.sku] += 1
         if event.sku == "SKU-BROKEN" or (event.sku == "SKU-FLAKY" and calls[event.sku] <= 2):
             raise KeyError(f"no stock row for {event.sku}")
-        await record_effect(event, context)
+        await record_effect(event, uow)
 
     await publish(
         infrastructure.kafka_bootstrap_servers, topic, [valid(flaky), valid(broken), valid(after)]

@@ -19,26 +19,46 @@ import asyncio
 import os
 import signal
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
-from orderflow_chassis.consumer import HandlerContext, Subscription
+from orderflow_chassis.consumer import Subscription
+from orderflow_chassis.database import Connection
 from orderflow_chassis.migrations import load_migrations
 from orderflow_chassis.runtime import RuntimeHooks, ServiceDefinition, ServiceRuntime
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.structured_logging import configure_logging
+from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.events import CartItemAdded
 
 MIGRATIONS = Path(__file__).parent / "probe_migrations"
 
 
-async def record_effect(event: CartItemAdded, context: HandlerContext) -> None:
-    await context.connection.execute(
-        f"INSERT INTO {context.outbox.schema}.effects (event_id, cart_id, sku) VALUES ($1, $2, $3)",
-        context.envelope.event_id,
-        event.cart_id,
-        event.sku,
-    )
+@dataclass(frozen=True)
+class ProbeStore:
+    """The probe's one repository. Tests reach its raw connection to inject faults (a
+    statement timeout, say) inside the handler's transaction."""
+
+    connection: Connection
+    schema: str
+
+    async def record_effect(self, event_id: UUID, cart_id: str, sku: str) -> None:
+        await self.connection.execute(
+            f"INSERT INTO {self.schema}.effects (event_id, cart_id, sku) VALUES ($1, $2, $3)",
+            event_id,
+            cart_id,
+            sku,
+        )
+
+
+ProbeUnit = UnitOfWork[ProbeStore]
+
+
+async def record_effect(event: CartItemAdded, uow: ProbeUnit) -> None:
+    assert uow.cause is not None
+    await uow.repos.record_effect(uow.cause.event_id, event.cart_id, event.sku)
 
 
 def probe_definition(schema: str, *, in_topics: Sequence[str], group: str) -> ServiceDefinition:
@@ -50,6 +70,7 @@ def probe_definition(schema: str, *, in_topics: Sequence[str], group: str) -> Se
     return ServiceDefinition(
         name=schema,
         migrations=load_migrations("probe", MIGRATIONS),
+        repositories=lambda connection: ProbeStore(connection, schema),
         subscriptions=subscriptions,
         description="delivery-guarantee probe",
     )

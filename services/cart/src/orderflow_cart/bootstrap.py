@@ -1,69 +1,55 @@
-"""Composition root of the cart service: the one place its parts are wired together."""
+"""Composition root of the cart service: the one place its parts are wired together.
+
+Every use case declares the dependencies it needs as keyword-only parameters; ``dependencies``
+builds them once and :func:`~orderflow_chassis.wiring.inject` binds them, for the consumer's
+handlers, the jobs, the HTTP routes and the CLI alike.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from functools import partial
 from importlib import resources
 
-import structlog
 from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.consumer import Handler, Subscription
-from orderflow_chassis.errors import is_transient
 from orderflow_chassis.migrations import Migration, load_migrations
 from orderflow_chassis.periodic import every
-from orderflow_chassis.runtime import RuntimeResources, ServiceDefinition
+from orderflow_chassis.runtime import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.wiring import inject
 from orderflow_contracts import topics
 from orderflow_contracts.events import Event
 
 from orderflow_cart import __doc__ as SERVICE_DESCRIPTION
-from orderflow_cart.adapters.carts import CartRepository
-from orderflow_cart.adapters.catalog import CatalogRepository, RatesRepository
-from orderflow_cart.adapters.orders import OrderRepository
-from orderflow_cart.adapters.reference_data import ReferenceData
+from orderflow_cart.adapters import sql_repositories
+from orderflow_cart.adapters.reference_data import SeedFiles
 from orderflow_cart.entrypoints.http import cart_api_router
-from orderflow_cart.handlers import (
+from orderflow_cart.handlers import queries, reference_data, sweeps
+from orderflow_cart.handlers.cart_events import (
     STOREFRONT_CART_EVENTS,
-    CartDependencies,
+    CartRules,
     receive_cart_event,
-    release_overdue_gaps,
-    report_abandoned_carts,
 )
-from orderflow_cart.order_lifecycle import SAGA_FAILURES, cancel_failed_order
+from orderflow_cart.handlers.order_cancellation import SAGA_FAILURES, cancel_failed_order
+from orderflow_cart.handlers.reference_data import ReferenceData
 from orderflow_cart.settings import CartSettings
 
 SERVICE_NAME = "cart"
-
-log = structlog.get_logger(__name__)
 
 
 def cart_migrations() -> list[Migration]:
     return load_migrations(SERVICE_NAME, resources.files("orderflow_cart") / "migrations")
 
 
-def build_dependencies(
-    settings: ServiceSettings, cart_settings: CartSettings, clock: Clock
-) -> CartDependencies:
-    schema = settings.db_schema
-    catalog, rates = CatalogRepository(schema), RatesRepository(schema)
-    return CartDependencies(
-        rules=cart_settings.checkout_rules(),
-        clock=clock,
-        gap_timeout=cart_settings.gap_timeout,
-        abandon_after=cart_settings.abandon_after,
-        carts=CartRepository(schema),
-        catalog=catalog,
-        rates=rates,
-        orders=OrderRepository(schema),
-        reference_data=ReferenceData(
-            catalog,
-            rates,
-            clock,
-            catalog_file=cart_settings.catalog_seed_file,
-            rates_file=cart_settings.rates_seed_file,
-        ),
-    )
+def dependencies(cart_settings: CartSettings) -> dict[str, object]:
+    """What the cart's use cases may ask for, by parameter name."""
+    rules = cart_settings.checkout_rules()
+    seed = ReferenceData(SeedFiles(cart_settings.catalog_seed_file, cart_settings.rates_seed_file))
+    return {
+        "rules": rules,
+        "reference_data": seed,
+        "cart_rules": CartRules(rules, cart_settings.gap_timeout, seed),
+        "abandon_after": cart_settings.abandon_after,
+    }
 
 
 def build_definition(
@@ -73,52 +59,43 @@ def build_definition(
     cart_settings: CartSettings | None = None,
 ) -> ServiceDefinition:
     cart_settings = cart_settings if cart_settings is not None else CartSettings()
-    deps = build_dependencies(settings, cart_settings, clock or SystemClock())
-    receive: Handler = partial(receive_cart_event, deps=deps)
-    cancel_on_failure: Handler = partial(cancel_failed_order, orders=deps.orders)
-    handlers: dict[type[Event], Handler] = {event: receive for event in STOREFRONT_CART_EVENTS}
-
-    async def seed_reference_data(resources: RuntimeResources) -> None:
-        # Once, at start; retried while the database is unreachable. Checkouts and the API
-        # also seed on first use, so a checkout arriving first still sees the catalog.
-        while True:
-            try:
-                async with resources.pool.acquire() as connection:
-                    await deps.reference_data.ensure_seeded(connection)
-                return
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                log.warning("reference_data.seed_failed", error=str(error))
-                await asyncio.sleep(5)
+    deps = dependencies(cart_settings)
+    receive: Handler = inject(receive_cart_event, deps)
+    cancel_on_failure: Handler = inject(cancel_failed_order, deps)
+    handlers: dict[type[Event], Handler] = dict.fromkeys(STOREFRONT_CART_EVENTS, receive)
 
     return ServiceDefinition(
         name=SERVICE_NAME,
-        description=SERVICE_DESCRIPTION,
+        description=SERVICE_DESCRIPTION or "",
         migrations=cart_migrations(),
+        repositories=sql_repositories(settings.db_schema),
+        clock=clock or SystemClock(),
         subscriptions=[
-            Subscription(
-                name="events",
-                topics=[topics.STOREFRONT_CARTS],
-                handlers=handlers,
-            ),
+            Subscription(name="events", topics=[topics.STOREFRONT_CARTS], handlers=handlers),
             Subscription(
                 name="order-outcomes",
                 topics=[topics.PAYMENTS, topics.FULFILLMENT],
                 handlers=dict.fromkeys(SAGA_FAILURES, cancel_on_failure),
             ),
         ],
-        routers=[cart_api_router(deps)],
+        routers=[
+            cart_api_router(
+                view_cart=inject(queries.view_cart, deps),
+                cart_events=inject(queries.cart_events, deps),
+                catalog_in=inject(queries.catalog_in, deps),
+                seed_reference_data=inject(reference_data.seed_reference_data, deps),
+            )
+        ],
         background_jobs=[
-            seed_reference_data,
+            inject(reference_data.seed_at_start, deps),
             every(
                 cart_settings.gap_sweep_interval_s,
-                partial(release_overdue_gaps, deps=deps),
+                inject(sweeps.release_overdue_gaps, deps),
                 name="release-overdue-gaps",
             ),
             every(
                 cart_settings.abandon_sweep_interval_s,
-                partial(report_abandoned_carts, deps=deps),
+                inject(sweeps.report_abandoned_carts, deps),
                 name="report-abandoned-carts",
             ),
         ],

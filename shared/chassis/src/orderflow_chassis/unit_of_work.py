@@ -32,6 +32,7 @@ from orderflow_chassis.database import Connection
 from orderflow_chassis.outbox import Outbox
 
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 RepositoryFactory = Callable[[Connection], R]
 """Builds a service's repositories on one connection (the transaction's)."""
@@ -50,15 +51,15 @@ class Emitter(Protocol):
     ) -> Envelope: ...
 
 
-@dataclass
-class UnitOfWork(Generic[R]):
+@dataclass(frozen=True)
+class UnitOfWork(Generic[R_co]):
     """One transaction's worth of a use case (see the module docstring).
 
     ``cause`` is the envelope being applied when the work is an event's; ``emit`` correlates
     what it records with it unless told otherwise.
     """
 
-    repos: R
+    repos: R_co
     now: datetime
     emitter: Emitter
     cause: Envelope | None = None
@@ -88,10 +89,10 @@ class UnitOfWork(Generic[R]):
         )
 
 
-class Transactions(Protocol[R]):
+class Transactions(Protocol[R_co]):
     """Opens units of work for HTTP routes, CLI commands and jobs."""
 
-    def begin(self, *, read_only: bool = False) -> AbstractAsyncContextManager[UnitOfWork[R]]:
+    def begin(self, *, read_only: bool = False) -> AbstractAsyncContextManager[UnitOfWork[R_co]]:
         """A unit of work in a new transaction, committed when the block exits normally and
         rolled back when it raises. ``read_only`` work sees one consistent snapshot."""
         ...

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -14,48 +13,33 @@ from orderflow_contracts.envelope import Envelope
 
 from orderflow_cart.domain.cart import Cart, CartStatus
 from orderflow_cart.domain.sequencing import Waiting
-
-
-@dataclass(frozen=True)
-class UnappliedEvent:
-    event_id: UUID
-    event_type: str
-    sequence: int | None
-    reason: str
-    detail: str
-    recorded_at: datetime
-
-
-@dataclass(frozen=True)
-class SkippedSequences:
-    first_sequence: int
-    last_sequence: int
-    skipped_at: datetime
+from orderflow_cart.ports import SkippedSequences, UnappliedEvent
 
 
 class CartRepository:
-    def __init__(self, schema: str) -> None:
+    def __init__(self, connection: Connection, schema: str) -> None:
+        self._connection = connection
         self._schema = validate_identifier(schema)
 
     # ------------------------------------------------------------------ the cart itself
 
-    async def lock(self, connection: Connection, cart_id: str, now: datetime) -> Cart:
+    async def lock(self, cart_id: str, now: datetime) -> Cart:
         """The cart, locked for this transaction; created (empty, open) if it is new."""
-        await connection.execute(
+        await self._connection.execute(
             f"INSERT INTO {self._schema}.carts (cart_id, created_at) VALUES ($1, $2) "
             "ON CONFLICT (cart_id) DO NOTHING",
             cart_id,
             now,
         )
-        cart = await self._load(connection, cart_id, lock=True)
+        cart = await self._load(cart_id, lock=True)
         assert cart is not None
         return cart
 
-    async def get(self, connection: Connection, cart_id: str) -> Cart | None:
-        return await self._load(connection, cart_id, lock=False)
+    async def get(self, cart_id: str) -> Cart | None:
+        return await self._load(cart_id, lock=False)
 
-    async def _load(self, connection: Connection, cart_id: str, *, lock: bool) -> Cart | None:
-        row = await connection.fetchrow(
+    async def _load(self, cart_id: str, *, lock: bool) -> Cart | None:
+        row = await self._connection.fetchrow(
             f"""
             SELECT cart_id, status, currency, last_sequence, last_activity_at, last_event_id,
                    last_correlation_id, customer_id, order_id
@@ -66,15 +50,15 @@ class CartRepository:
         )
         if row is None:
             return None
-        lines = await connection.fetch(
+        lines = await self._connection.fetch(
             f"SELECT sku, quantity FROM {self._schema}.cart_lines WHERE cart_id = $1 "
             "ORDER BY position",
             cart_id,
         )
         return _cart(row, lines)
 
-    async def save(self, connection: Connection, cart: Cart, now: datetime) -> None:
-        await connection.execute(
+    async def save(self, cart: Cart, now: datetime) -> None:
+        await self._connection.execute(
             f"""
             UPDATE {self._schema}.carts
             SET status = $2, currency = $3, last_sequence = $4, last_activity_at = $5,
@@ -95,10 +79,10 @@ class CartRepository:
             now,
         )
         # Carts are small: rewriting the lines is simpler than diffing them.
-        await connection.execute(
+        await self._connection.execute(
             f"DELETE FROM {self._schema}.cart_lines WHERE cart_id = $1", cart.cart_id
         )
-        await connection.executemany(
+        await self._connection.executemany(
             f"INSERT INTO {self._schema}.cart_lines (cart_id, sku, quantity, position) "
             "VALUES ($1, $2, $3, $4)",
             [
@@ -109,19 +93,17 @@ class CartRepository:
 
     # ------------------------------------------------------------------ reorder buffer
 
-    async def waiting(self, connection: Connection, cart_id: str) -> list[Waiting]:
-        rows = await connection.fetch(
+    async def waiting(self, cart_id: str) -> list[Waiting]:
+        rows = await self._connection.fetch(
             f"SELECT sequence, received_at FROM {self._schema}.pending_cart_events "
             "WHERE cart_id = $1 ORDER BY sequence",
             cart_id,
         )
         return [Waiting(row["sequence"], row["received_at"]) for row in rows]
 
-    async def buffer(
-        self, connection: Connection, cart_id: str, envelope: Envelope, now: datetime
-    ) -> None:
+    async def buffer(self, cart_id: str, envelope: Envelope, now: datetime) -> None:
         assert envelope.sequence is not None
-        await connection.execute(
+        await self._connection.execute(
             f"""
             INSERT INTO {self._schema}.pending_cart_events
                 (cart_id, sequence, event_id, event_type, envelope, received_at)
@@ -135,9 +117,9 @@ class CartRepository:
             now,
         )
 
-    async def take_waiting(self, connection: Connection, cart_id: str, sequence: int) -> Envelope:
+    async def take_waiting(self, cart_id: str, sequence: int) -> Envelope:
         """Remove a buffered event and return it."""
-        document = await connection.fetchval(
+        document = await self._connection.fetchval(
             f"DELETE FROM {self._schema}.pending_cart_events "
             "WHERE cart_id = $1 AND sequence = $2 RETURNING envelope",
             cart_id,
@@ -145,11 +127,9 @@ class CartRepository:
         )
         return Envelope.model_validate(document)
 
-    async def with_overdue_gaps(
-        self, connection: Connection, cutoff: datetime, limit: int
-    ) -> list[str]:
+    async def with_overdue_gaps(self, cutoff: datetime, limit: int) -> list[str]:
         """Carts whose earliest buffered event arrived at or before ``cutoff``, locked."""
-        rows = await connection.fetch(
+        rows = await self._connection.fetch(
             f"""
             SELECT cart_id FROM {self._schema}.carts
             WHERE cart_id IN (
@@ -167,9 +147,9 @@ class CartRepository:
 
     # ------------------------------------------------------------------ abandonment
 
-    async def idle(self, connection: Connection, cutoff: datetime, limit: int) -> list[str]:
+    async def idle(self, cutoff: datetime, limit: int) -> list[str]:
         """Open carts with lines and no activity since ``cutoff``, locked."""
-        rows = await connection.fetch(
+        rows = await self._connection.fetch(
             f"""
             SELECT cart_id FROM {self._schema}.carts AS c
             WHERE status = 'open' AND last_activity_at <= $1
@@ -184,8 +164,8 @@ class CartRepository:
         )
         return [row["cart_id"] for row in rows]
 
-    async def mark_abandoned(self, connection: Connection, cart_id: str, now: datetime) -> None:
-        await connection.execute(
+    async def mark_abandoned(self, cart_id: str, now: datetime) -> None:
+        await self._connection.execute(
             f"UPDATE {self._schema}.carts SET status = 'abandoned', abandoned_at = $2 "
             "WHERE cart_id = $1 AND status = 'open'",
             cart_id,
@@ -196,14 +176,13 @@ class CartRepository:
 
     async def record_unapplied(
         self,
-        connection: Connection,
         envelope: Envelope,
         *,
         reason: str,
         detail: str,
         now: datetime,
     ) -> None:
-        await connection.execute(
+        await self._connection.execute(
             f"""
             INSERT INTO {self._schema}.unapplied_cart_events
                 (cart_id, event_id, event_type, sequence, reason, detail, recorded_at)
@@ -218,10 +197,8 @@ class CartRepository:
             now,
         )
 
-    async def record_skipped(
-        self, connection: Connection, cart_id: str, first: int, last: int, now: datetime
-    ) -> None:
-        await connection.execute(
+    async def record_skipped(self, cart_id: str, first: int, last: int, now: datetime) -> None:
+        await self._connection.execute(
             f"""
             INSERT INTO {self._schema}.skipped_cart_sequences
                 (cart_id, first_sequence, last_sequence, skipped_at)
@@ -234,8 +211,8 @@ class CartRepository:
             now,
         )
 
-    async def unapplied(self, connection: Connection, cart_id: str) -> list[UnappliedEvent]:
-        rows = await connection.fetch(
+    async def unapplied(self, cart_id: str) -> list[UnappliedEvent]:
+        rows = await self._connection.fetch(
             f"""
             SELECT event_id, event_type, sequence, reason, detail, recorded_at
             FROM {self._schema}.unapplied_cart_events WHERE cart_id = $1 ORDER BY id
@@ -244,8 +221,8 @@ class CartRepository:
         )
         return [UnappliedEvent(**dict(row)) for row in rows]
 
-    async def skipped(self, connection: Connection, cart_id: str) -> list[SkippedSequences]:
-        rows = await connection.fetch(
+    async def skipped(self, cart_id: str) -> list[SkippedSequences]:
+        rows = await self._connection.fetch(
             f"""
             SELECT first_sequence, last_sequence, skipped_at
             FROM {self._schema}.skipped_cart_sequences WHERE cart_id = $1

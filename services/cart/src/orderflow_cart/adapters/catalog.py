@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -13,38 +12,25 @@ from orderflow_contracts.money import Currency
 
 from orderflow_cart.domain.catalog import Product
 from orderflow_cart.domain.rates import FxRate
-
-
-@dataclass(frozen=True)
-class CatalogLoadSummary:
-    added: list[str]
-    repriced: list[str]
-    renamed: list[str]
-    withdrawn: list[str]
-    unchanged: int
-
-
-@dataclass(frozen=True)
-class CatalogEntry:
-    product: Product
-    on_sale: bool
+from orderflow_cart.ports import CatalogEntry, CatalogLoadSummary
 
 
 class CatalogRepository:
-    def __init__(self, schema: str) -> None:
+    def __init__(self, connection: Connection, schema: str) -> None:
+        self._connection = connection
         self._schema = validate_identifier(schema)
 
-    async def on_sale(self, connection: Connection, skus: Collection[str]) -> dict[str, Product]:
+    async def on_sale(self, skus: Collection[str]) -> dict[str, Product]:
         """The products among ``skus`` that are on sale, by SKU."""
-        rows = await connection.fetch(
+        rows = await self._connection.fetch(
             f"SELECT sku, name, price_usd FROM {self._schema}.catalog_products "
             "WHERE sku = ANY($1::text[]) AND active",
             list(skus),
         )
         return {row["sku"]: Product(row["sku"], row["name"], row["price_usd"]) for row in rows}
 
-    async def entries(self, connection: Connection) -> list[CatalogEntry]:
-        rows = await connection.fetch(
+    async def entries(self) -> list[CatalogEntry]:
+        rows = await self._connection.fetch(
             f"SELECT sku, name, price_usd, active FROM {self._schema}.catalog_products ORDER BY sku"
         )
         return [
@@ -52,20 +38,22 @@ class CatalogRepository:
             for row in rows
         ]
 
-    async def is_empty(self, connection: Connection) -> bool:
-        return not await connection.fetchval(
+    async def is_empty(self) -> bool:
+        return not await self._connection.fetchval(
             f"SELECT EXISTS (SELECT 1 FROM {self._schema}.catalog_products)"
         )
 
-    async def replace(
-        self, connection: Connection, products: Sequence[Product], now: datetime
-    ) -> CatalogLoadSummary:
+    async def lock_for_seeding(self) -> None:
+        # Two instances starting together must not both seed.
+        await self._connection.execute("SELECT pg_advisory_xact_lock(hashtext('cart.seed'))")
+
+    async def replace(self, products: Sequence[Product], now: datetime) -> CatalogLoadSummary:
         """Make ``products`` the catalog: add and update them, withdraw every other product.
 
         Withdrawn products stay in the table (not on sale) so that a later load can bring them
         back; carts holding them are rejected at checkout with ``unknown_sku``.
         """
-        before = {entry.product.sku: entry for entry in await self.entries(connection)}
+        before = {entry.product.sku: entry for entry in await self.entries()}
         added, repriced, renamed = [], [], []
         unchanged = 0
         for product in products:
@@ -79,7 +67,7 @@ class CatalogRepository:
                     renamed.append(product.sku)
                 if old.product == product:
                     unchanged += 1
-        await connection.executemany(
+        await self._connection.executemany(
             f"""
             INSERT INTO {self._schema}.catalog_products (sku, name, price_usd, active, updated_at)
             VALUES ($1, $2, $3, true, $4)
@@ -89,7 +77,7 @@ class CatalogRepository:
             """,
             [(p.sku, p.name, p.price_usd, now) for p in products],
         )
-        withdrawn = await connection.fetch(
+        withdrawn = await self._connection.fetch(
             f"""
             UPDATE {self._schema}.catalog_products SET active = false, updated_at = $2
             WHERE active AND NOT (sku = ANY($1::text[]))
@@ -108,32 +96,33 @@ class CatalogRepository:
 
 
 class RatesRepository:
-    def __init__(self, schema: str) -> None:
+    def __init__(self, connection: Connection, schema: str) -> None:
+        self._connection = connection
         self._schema = validate_identifier(schema)
 
-    async def current(self, connection: Connection, currency: Currency) -> FxRate | None:
-        row = await connection.fetchrow(
+    async def current(self, currency: Currency) -> FxRate | None:
+        row = await self._connection.fetchrow(
             f"SELECT currency, rate, as_of, source FROM {self._schema}.fx_rates "
             "WHERE currency = $1",
             currency.value,
         )
         return None if row is None else _rate(row)
 
-    async def all(self, connection: Connection) -> list[FxRate]:
-        rows = await connection.fetch(
+    async def all(self) -> list[FxRate]:
+        rows = await self._connection.fetch(
             f"SELECT currency, rate, as_of, source FROM {self._schema}.fx_rates ORDER BY currency"
         )
         return [_rate(row) for row in rows]
 
-    async def is_empty(self, connection: Connection) -> bool:
-        return not await connection.fetchval(
+    async def is_empty(self) -> bool:
+        return not await self._connection.fetchval(
             f"SELECT EXISTS (SELECT 1 FROM {self._schema}.fx_rates)"
         )
 
-    async def replace(self, connection: Connection, rates: Sequence[FxRate], now: datetime) -> None:
+    async def replace(self, rates: Sequence[FxRate], now: datetime) -> None:
         """Make ``rates`` the current rates; a currency missing from them is no longer sold."""
-        await connection.execute(f"DELETE FROM {self._schema}.fx_rates")
-        await connection.executemany(
+        await self._connection.execute(f"DELETE FROM {self._schema}.fx_rates")
+        await self._connection.executemany(
             f"""
             INSERT INTO {self._schema}.fx_rates (currency, rate, as_of, source, loaded_at)
             VALUES ($1, $2, $3, $4, $5)

@@ -21,12 +21,13 @@ def stored_snapshot(placed: OrderPlaced) -> dict[str, Any]:
 
 
 class OrderRepository:
-    def __init__(self, schema: str) -> None:
+    def __init__(self, connection: Connection, schema: str) -> None:
+        self._connection = connection
         self._schema = validate_identifier(schema)
 
-    async def add(self, connection: Connection, placed: OrderPlaced, now: datetime) -> bool:
+    async def add(self, placed: OrderPlaced, now: datetime) -> bool:
         """Record the order; False if the cart already has it (nothing is changed then)."""
-        inserted = await connection.fetchval(
+        inserted = await self._connection.fetchval(
             f"""
             INSERT INTO {self._schema}.orders
                 (order_id, cart_id, customer_id, currency, subtotal, shipping_fee, total,
@@ -51,11 +52,9 @@ class OrderRepository:
         )
         return bool(inserted)
 
-    async def cancel(
-        self, connection: Connection, order_id: UUID, reason: str, at: datetime
-    ) -> bool:
+    async def cancel(self, order_id: UUID, reason: str, at: datetime) -> bool:
         """Mark the order cancelled; False if it is unknown here or already cancelled."""
-        cancelled = await connection.fetchval(
+        cancelled = await self._connection.fetchval(
             f"""
             UPDATE {self._schema}.orders SET cancelled_at = $3, cancel_reason = $2
             WHERE order_id = $1 AND cancelled_at IS NULL
@@ -67,10 +66,8 @@ class OrderRepository:
         )
         return bool(cancelled)
 
-    async def snapshot_for_cart(
-        self, connection: Connection, cart_id: str
-    ) -> dict[str, Any] | None:
-        document = await connection.fetchval(
+    async def snapshot_for_cart(self, cart_id: str) -> dict[str, Any] | None:
+        document = await self._connection.fetchval(
             f"SELECT snapshot FROM {self._schema}.orders WHERE cart_id = $1", cart_id
         )
         return document if isinstance(document, dict) else None

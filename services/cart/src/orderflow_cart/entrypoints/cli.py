@@ -5,28 +5,24 @@
     orderflow-cart rates load FILE     # JSON {"base","source","as_of","rates"}: become the rates
     orderflow-cart rates list
 
-They connect with ``CART_DATABASE_URL`` (the service's own role) and apply pending migrations
-first, so they work on a fresh database too.
+They connect with ``CART_DATABASE_URL`` (the service's own role). They never migrate: on a
+schema with migrations pending they say so (run ``orderflow-cart migrate`` first).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from orderflow_chassis.clock import SystemClock
-from orderflow_chassis.database import Connection, connect
-from orderflow_chassis.migrations import migrate_service
-from orderflow_chassis.service_cli import service_cli
-from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.service_cli import ServiceDatabase, service_cli, with_service_database
 
-from orderflow_cart.adapters.catalog import CatalogRepository, RatesRepository
-from orderflow_cart.bootstrap import SERVICE_NAME, build_definition, cart_migrations
+from orderflow_cart.bootstrap import SERVICE_NAME, build_definition
 from orderflow_cart.domain.catalog import CatalogFileError, parse_catalog_csv
 from orderflow_cart.domain.rates import RatesFileError, parse_rates_json
+from orderflow_cart.handlers import catalog_admin
+from orderflow_cart.ports import CartUnit
 
 T = TypeVar("T")
 
@@ -43,19 +39,14 @@ ExistingFile = Annotated[
 ]
 
 
-def _in_transaction(work: Callable[[Connection, ServiceSettings], Awaitable[T]]) -> T:
-    settings = ServiceSettings.for_service(SERVICE_NAME)
+def _run(use_case: Callable[[CartUnit], Awaitable[T]], *, read_only: bool) -> T:
+    """Run one use case in a unit of work of its own on the cart's database."""
 
-    async def run() -> T:
-        connection = await connect(settings.database_url, schema=settings.db_schema)
-        try:
-            await migrate_service(connection, settings.db_schema, cart_migrations())
-            async with connection.transaction():
-                return await work(connection, settings)
-        finally:
-            await connection.close()
+    async def work(database: ServiceDatabase) -> T:
+        async with database.transactions.begin(read_only=read_only) as uow:
+            return await use_case(uow)
 
-    return asyncio.run(run())
+    return with_service_database(SERVICE_NAME, build_definition, work)
 
 
 def _fail(problems: list[str], file: Path) -> typer.Exit:
@@ -78,26 +69,21 @@ def load_catalog(file: ExistingFile) -> None:
     except CatalogFileError as error:
         raise _fail(error.problems, file) from None
 
-    async def replace(connection: Connection, settings: ServiceSettings) -> None:
-        summary = await CatalogRepository(settings.db_schema).replace(
-            connection, products, SystemClock().now()
-        )
-        typer.echo(
-            f"catalog loaded from {file}: {len(products)} products on sale "
-            f"({len(summary.added)} added, {len(summary.repriced)} repriced, "
-            f"{len(summary.renamed)} renamed, {len(summary.withdrawn)} withdrawn, "
-            f"{summary.unchanged} unchanged)"
-        )
-        for label, skus in (
-            ("added", summary.added),
-            ("repriced", summary.repriced),
-            ("renamed", summary.renamed),
-            ("withdrawn", summary.withdrawn),
-        ):
-            if skus:
-                typer.echo(f"  {label}: {', '.join(skus)}")
-
-    _in_transaction(replace)
+    summary = _run(lambda uow: catalog_admin.load_catalog(products, uow), read_only=False)
+    typer.echo(
+        f"catalog loaded from {file}: {len(products)} products on sale "
+        f"({len(summary.added)} added, {len(summary.repriced)} repriced, "
+        f"{len(summary.renamed)} renamed, {len(summary.withdrawn)} withdrawn, "
+        f"{summary.unchanged} unchanged)"
+    )
+    for label, skus in (
+        ("added", summary.added),
+        ("repriced", summary.repriced),
+        ("renamed", summary.renamed),
+        ("withdrawn", summary.withdrawn),
+    ):
+        if skus:
+            typer.echo(f"  {label}: {', '.join(skus)}")
 
 
 @catalog_app.command("list")
@@ -108,14 +94,13 @@ def list_catalog(
 ) -> None:
     """Print the catalog: SKU, USD price, name (products on sale unless --all)."""
 
-    async def entries(connection: Connection, settings: ServiceSettings) -> None:
-        for entry in await CatalogRepository(settings.db_schema).entries(connection):
-            if entry.on_sale or all_products:
-                product = entry.product
-                status = "" if entry.on_sale else "  (withdrawn)"
-                typer.echo(f"{product.sku:<24} {product.price_usd:>10} USD  {product.name}{status}")
-
-    _in_transaction(entries)
+    entries = _run(
+        lambda uow: catalog_admin.list_catalog(uow, withdrawn_too=all_products), read_only=True
+    )
+    for entry in entries:
+        product = entry.product
+        status = "" if entry.on_sale else "  (withdrawn)"
+        typer.echo(f"{product.sku:<24} {product.price_usd:>10} USD  {product.name}{status}")
 
 
 @rates_app.command("load")
@@ -130,24 +115,18 @@ def load_rates(file: ExistingFile) -> None:
     except RatesFileError as error:
         raise _fail(error.problems, file) from None
 
-    async def replace(connection: Connection, settings: ServiceSettings) -> None:
-        await RatesRepository(settings.db_schema).replace(connection, rates, SystemClock().now())
-        typer.echo(
-            f"rates loaded from {file}: {len(rates)} currencies, source {rates[0].source}, "
-            f"as of {rates[0].as_of.isoformat()}"
-        )
-
-    _in_transaction(replace)
+    _run(lambda uow: catalog_admin.load_rates(rates, uow), read_only=False)
+    typer.echo(
+        f"rates loaded from {file}: {len(rates)} currencies, source {rates[0].source}, "
+        f"as of {rates[0].as_of.isoformat()}"
+    )
 
 
 @rates_app.command("list")
 def list_rates() -> None:
     """Print the current rates: currency, units per USD, source, as-of time."""
 
-    async def show(connection: Connection, settings: ServiceSettings) -> None:
-        for rate in await RatesRepository(settings.db_schema).all(connection):
-            typer.echo(
-                f"{rate.currency.value}  {rate.rate:>16}  {rate.source}  {rate.as_of.isoformat()}"
-            )
-
-    _in_transaction(show)
+    for rate in _run(catalog_admin.list_rates, read_only=True):
+        typer.echo(
+            f"{rate.currency.value}  {rate.rate:>16}  {rate.source}  {rate.as_of.isoformat()}"
+        )

@@ -1,26 +1,35 @@
 """The storefront's read API: carts priced in their currency, and the catalog.
 
-The pool is the runtime's (``request.app.state.resources.pool``); every read runs in one
-read-only, repeatable-read transaction so a cart and the prices it is shown with agree.
+Routes are thin: each opens a unit of work on the runtime's transactions and calls a query
+use case (``handlers.queries``) bound in ``bootstrap``; every read runs in one read-only,
+repeatable-read transaction so a cart and the prices it is shown with agree.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from orderflow_chassis.database import Connection
+from orderflow_chassis.runtime import RuntimeResources
+from orderflow_chassis.unit_of_work import Transactions
 from orderflow_contracts.events import FxSnapshot, RejectionReason
 from orderflow_contracts.money import Money
 from orderflow_contracts.primitives import IDENTIFIER_PATTERN
 from pydantic import BaseModel, Field
 
-from orderflow_cart.domain.cart import Cart, CartStatus
-from orderflow_cart.domain.checkout import cart_problems
-from orderflow_cart.domain.pricing import price_cart, unit_price
-from orderflow_cart.handlers import CartDependencies
+from orderflow_cart.domain.cart import CartStatus
+from orderflow_cart.domain.pricing import unit_price
+from orderflow_cart.handlers.queries import (
+    CartEvents,
+    CheckedOutCart,
+    NotSoldIn,
+    OpenCart,
+    PricedCatalog,
+)
+from orderflow_cart.ports import CartRepositories, CartUnit
 
 CartIdPath = Annotated[
     str,
@@ -125,32 +134,45 @@ class CatalogView(BaseModel):
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage}}
 
 
-def cart_api_router(deps: CartDependencies) -> APIRouter:
+ViewCart = Callable[[str, CartUnit], Awaitable[OpenCart | CheckedOutCart | None]]
+ListCartEvents = Callable[[str, CartUnit], Awaitable[CartEvents | None]]
+PriceCatalog = Callable[[str | None, CartUnit], Awaitable[PricedCatalog | NotSoldIn]]
+SeedReferenceData = Callable[[Transactions[CartRepositories]], Awaitable[None]]
+
+
+def cart_api_router(
+    *,
+    view_cart: ViewCart,
+    cart_events: ListCartEvents,
+    catalog_in: PriceCatalog,
+    seed_reference_data: SeedReferenceData,
+) -> APIRouter:
+    """The routes, given the query use cases bound in ``bootstrap``."""
     router = APIRouter(tags=["carts"])
 
-    async def read_cart(connection: Connection, cart_id: str) -> Cart:
-        cart = await deps.carts.get(connection, cart_id)
-        if cart is None:
-            raise HTTPException(
-                status_code=404,
-                detail=f"no cart {cart_id!r}: no event for it has reached the cart service",
-            )
-        return cart
+    def transactions(request: Request) -> Transactions[CartRepositories]:
+        resources: RuntimeResources = request.app.state.resources
+        return resources.transactions
+
+    def no_cart(cart_id: str) -> HTTPException:
+        return HTTPException(
+            status_code=404,
+            detail=f"no cart {cart_id!r}: no event for it has reached the cart service",
+        )
 
     @router.get("/carts/{cart_id}", response_model=CartView, responses=_NOT_FOUND)
     async def get_cart(request: Request, cart_id: CartIdPath) -> CartView:
         """The cart priced in its currency: lines, subtotal, shipping fee, the amount missing
         for free shipping, and total."""
-        async with request.app.state.resources.pool.acquire() as connection:
-            await deps.reference_data.ensure_seeded(connection)
-            async with connection.transaction(isolation="repeatable_read", readonly=True):
-                cart = await read_cart(connection, cart_id)
-                waiting = len(await deps.carts.waiting(connection, cart_id))
-                if cart.is_checked_out:
-                    snapshot = await deps.orders.snapshot_for_cart(connection, cart_id)
-                    assert snapshot is not None
-                    return _checked_out_view(cart, snapshot, waiting)
-                return await _open_view(connection, deps, cart, waiting)
+        await seed_reference_data(transactions(request))
+        # One repeatable-read snapshot: the cart and the prices it is shown with agree.
+        async with transactions(request).begin(read_only=True) as uow:
+            found = await view_cart(cart_id, uow)
+        if found is None:
+            raise no_cart(cart_id)
+        if isinstance(found, CheckedOutCart):
+            return _checked_out_view(found)
+        return _open_view(found)
 
     @router.get(
         "/carts/{cart_id}/unapplied-events", response_model=CartEventsReport, responses=_NOT_FOUND
@@ -158,14 +180,14 @@ def cart_api_router(deps: CartDependencies) -> APIRouter:
     async def get_unapplied_events(request: Request, cart_id: CartIdPath) -> CartEventsReport:
         """For ops: events of this cart that were not applied (e.g. edits after checkout) with
         the reason, and sequence numbers that never arrived and were skipped."""
-        async with request.app.state.resources.pool.acquire() as connection:
-            await read_cart(connection, cart_id)
-            unapplied = await deps.carts.unapplied(connection, cart_id)
-            skipped = await deps.carts.skipped(connection, cart_id)
+        async with transactions(request).begin(read_only=True) as uow:
+            found = await cart_events(cart_id, uow)
+        if found is None:
+            raise no_cart(cart_id)
         return CartEventsReport(
             cart_id=cart_id,
-            unapplied=[UnappliedEventView(**vars(item)) for item in unapplied],
-            skipped_sequences=[SkippedSequencesView(**vars(item)) for item in skipped],
+            unapplied=[UnappliedEventView(**vars(item)) for item in found.unapplied],
+            skipped_sequences=[SkippedSequencesView(**vars(item)) for item in found.skipped],
         )
 
     @router.get(
@@ -182,50 +204,39 @@ def cart_api_router(deps: CartDependencies) -> APIRouter:
         ] = None,
     ) -> CatalogView:
         """The products on sale, priced in a currency the store sells in."""
-        code = currency or deps.rules.default_currency.value
-        async with request.app.state.resources.pool.acquire() as connection:
-            await deps.reference_data.ensure_seeded(connection)
-            async with connection.transaction(isolation="repeatable_read", readonly=True):
-                fx = await deps.current_rate(connection, code)
-                entries = await deps.catalog.entries(connection)
-        if fx is None:
-            sold = ", ".join(sorted(c.value for c in deps.rules.shipping.currencies))
+        await seed_reference_data(transactions(request))
+        async with transactions(request).begin(read_only=True) as uow:
+            found = await catalog_in(currency, uow)
+        if isinstance(found, NotSoldIn):
             raise HTTPException(
-                status_code=422, detail=f"we do not sell in {code}; choose one of {sold}"
+                status_code=422,
+                detail=f"we do not sell in {found.currency}; choose one of {', '.join(found.sold)}",
             )
         return CatalogView(
-            currency=code,
-            fx=fx.snapshot(),
+            currency=found.currency,
+            fx=found.fx.snapshot(),
             products=[
                 CatalogItemView(
-                    sku=entry.product.sku,
-                    name=entry.product.name,
-                    price=unit_price(entry.product, fx),
+                    sku=product.sku, name=product.name, price=unit_price(product, found.fx)
                 )
-                for entry in entries
-                if entry.on_sale
+                for product in found.products
             ],
         )
 
     return router
 
 
-async def _open_view(
-    connection: Connection, deps: CartDependencies, cart: Cart, waiting: int
-) -> CartView:
-    currency = deps.rules.cart_currency(cart)
-    products = await deps.catalog.on_sale(connection, list(cart.lines))
-    fx = await deps.current_rate(connection, currency)
-    problems = cart_problems(cart, products, fx, deps.rules)
+def _open_view(found: OpenCart) -> CartView:
+    cart, products, priced = found.cart, found.products, found.priced
     common: dict[str, Any] = {
         "cart_id": cart.cart_id,
         "status": cart.status,
-        "currency": currency,
-        "problems": problems,
+        "currency": found.currency,
+        "problems": found.problems,
         "last_activity_at": cart.last_activity_at,
-        "events_waiting": waiting,
+        "events_waiting": found.events_waiting,
     }
-    if fx is None:
+    if found.fx is None or priced is None:
         return CartView(
             **common,
             lines=[
@@ -245,8 +256,6 @@ async def _open_view(
             subtotal_usd=None,
             fx=None,
         )
-    priceable = [(products[sku], qty) for sku, qty in cart.lines.items() if sku in products]
-    priced = price_cart(priceable, fx, deps.rules.shipping)
     priced_lines = {line.sku: line for line in priced.lines}
     lines = []
     for sku, quantity in cart.lines.items():
@@ -272,11 +281,12 @@ async def _open_view(
         free_shipping_missing=priced.free_shipping_missing,
         total=priced.total,
         subtotal_usd=priced.base_subtotal,
-        fx=fx.snapshot(),
+        fx=found.fx.snapshot(),
     )
 
 
-def _checked_out_view(cart: Cart, order: dict[str, Any], waiting: int) -> CartView:
+def _checked_out_view(found: CheckedOutCart) -> CartView:
+    cart, order, waiting = found.cart, found.order, found.events_waiting
     shipping_fee = Money.model_validate(order["shipping_fee"])
     return CartView(
         cart_id=cart.cart_id,

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Final
 
 import structlog
-from orderflow_chassis.consumer import HandlerContext
 from orderflow_contracts.events import (
     OrderCancelled,
     PaymentDeclined,
@@ -27,7 +26,7 @@ from orderflow_contracts.events.fulfillment import ReservationReleaseReason
 from orderflow_contracts.events.orders import OrderCancellationReason
 from orderflow_contracts.events.payments import PaymentVoidReason
 
-from orderflow_cart.adapters.orders import OrderRepository
+from orderflow_cart.ports import CartUnit
 
 log = structlog.get_logger(__name__)
 
@@ -57,18 +56,15 @@ def cancellation_for(event: SagaFailure) -> tuple[OrderCancellationReason, str] 
     return None
 
 
-async def cancel_failed_order(
-    event: SagaFailure, context: HandlerContext, *, orders: OrderRepository
-) -> None:
+async def cancel_failed_order(event: SagaFailure, uow: CartUnit) -> None:
     """One ``OrderCancelled`` per failed order, with the first failure's reason."""
     decided = cancellation_for(event)
     if decided is None:
         return
     reason, message = decided
-    cancelled = await orders.cancel(
-        context.connection, event.order_id, reason.value, context.envelope.occurred_at
-    )
+    assert uow.cause is not None, "a saga failure is applied as the consumer received it"
+    cancelled = await uow.repos.orders.cancel(event.order_id, reason.value, uow.cause.occurred_at)
     if not cancelled:
         log.info("order.cancel_skipped", order_id=str(event.order_id), reason=reason.value)
         return
-    await context.emit(OrderCancelled(order_id=event.order_id, reason=reason, message=message))
+    await uow.emit(OrderCancelled(order_id=event.order_id, reason=reason, message=message))

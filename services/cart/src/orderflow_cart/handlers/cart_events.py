@@ -1,0 +1,199 @@
+"""Storefront cart events, applied in each cart's own order.
+
+The storefront numbers a cart's events; they may arrive out of order. An early event waits in
+a buffer until its predecessors arrive (see ``domain.sequencing``), or until the gap has waited
+longer than the configured timeout (``handlers.sweeps``). Each event in turn is an edit or a
+checkout request (``handlers.checkout``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final
+
+import structlog
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.events import (
+    CartCheckedOut,
+    CartCurrencySelected,
+    CartItemAdded,
+    CartItemQuantityChanged,
+    CartItemRemoved,
+    CheckoutRequested,
+)
+
+from orderflow_cart import metrics
+from orderflow_cart.domain.cart import Cart, CartEdit
+from orderflow_cart.domain.checkout import CheckoutRules
+from orderflow_cart.domain.sequencing import (
+    Admission,
+    Waiting,
+    admit,
+    ready_after,
+    release_overdue,
+)
+from orderflow_cart.handlers.checkout import check_out
+from orderflow_cart.handlers.reference_data import ReferenceData
+from orderflow_cart.ports import CartUnit
+
+log = structlog.get_logger(__name__)
+
+StorefrontCartEvent = (
+    CartItemAdded | CartItemRemoved | CartItemQuantityChanged | CartCurrencySelected
+) | CheckoutRequested
+STOREFRONT_CART_EVENTS: Final = (
+    CartItemAdded,
+    CartItemRemoved,
+    CartItemQuantityChanged,
+    CartCurrencySelected,
+    CheckoutRequested,
+)
+
+
+class UnappliedReason:
+    """Why a received cart event was not applied (``unapplied_cart_events.reason``)."""
+
+    CART_CHECKED_OUT: Final = "cart_checked_out"
+    ALREADY_CHECKED_OUT: Final = "already_checked_out"
+    STALE_SEQUENCE: Final = Admission.STALE.value
+    DUPLICATE_SEQUENCE: Final = Admission.DUPLICATE.value
+
+
+async def receive_cart_event(
+    event: StorefrontCartEvent,
+    uow: CartUnit,
+    *,
+    cart_rules: CartRules,
+) -> None:
+    """Apply a storefront cart event in its cart's order (buffering it if it is early)."""
+    envelope = uow.cause
+    assert envelope is not None, "a cart event is applied as the consumer received it"
+    carts = uow.repos.carts
+    cart = await carts.lock(event.cart_id, uow.now)
+    if cart.is_checked_out:
+        # Recorded as not applied, whatever its number.
+        await apply_in_turn(uow, cart, envelope, event, cart_rules)
+    else:
+        waiting = await carts.waiting(cart.cart_id)
+        admission = admit(cart.last_sequence, {w.sequence for w in waiting}, envelope.sequence)
+        if admission is Admission.APPLY:
+            await apply_in_turn(uow, cart, envelope, event, cart_rules)
+        elif admission is Admission.BUFFER:
+            await carts.buffer(cart.cart_id, envelope, uow.now)
+            waiting.append(Waiting(envelope.sequence or 0, uow.now))
+            log.info("cart.event_buffered", sequence=envelope.sequence, after=cart.last_sequence)
+        elif admission is Admission.STALE:
+            await record_unapplied(
+                uow,
+                envelope,
+                UnappliedReason.STALE_SEQUENCE,
+                f"sequence {envelope.sequence} was already applied or skipped "
+                f"(the cart is at {cart.last_sequence})",
+            )
+        else:
+            await record_unapplied(
+                uow,
+                envelope,
+                UnappliedReason.DUPLICATE_SEQUENCE,
+                f"another event with sequence {envelope.sequence} is already waiting to be applied",
+            )
+        await catch_up(uow, cart, waiting, cart_rules)
+    await carts.save(cart, uow.now)
+
+
+@dataclass(frozen=True)
+class CartRules:
+    """What applying a cart event in turn depends on (one value, as the sweeps need it too)."""
+
+    checkout: CheckoutRules
+    gap_timeout: timedelta
+    reference_data: ReferenceData
+
+
+async def apply_in_turn(
+    uow: CartUnit, cart: Cart, envelope: Envelope, event: StorefrontCartEvent, rules: CartRules
+) -> None:
+    """Apply one event whose turn has come."""
+    if envelope.sequence is not None:
+        cart.last_sequence = max(cart.last_sequence, envelope.sequence)
+    if cart.is_checked_out:
+        await _refuse_after_checkout(uow, cart, envelope, event)
+        return
+    cart.touch(uow.now, event_id=str(envelope.event_id), correlation_id=envelope.correlation_id)
+    if isinstance(event, CheckoutRequested):
+        await check_out(
+            uow,
+            cart,
+            envelope,
+            event,
+            rules=rules.checkout,
+            reference_data=rules.reference_data,
+        )
+    else:
+        edit_cart(cart, event)
+
+
+async def catch_up(uow: CartUnit, cart: Cart, waiting: list[Waiting], rules: CartRules) -> None:
+    """Apply buffered events that are now in turn, skipping gaps that waited too long."""
+    carts = uow.repos.carts
+    while waiting:
+        ready = ready_after(cart.last_sequence, {w.sequence for w in waiting})
+        if not ready:
+            release = release_overdue(cart.last_sequence, waiting, uow.now, rules.gap_timeout)
+            for first, last in release.skipped:
+                await carts.record_skipped(cart.cart_id, first, last, uow.now)
+                metrics.SKIPPED_SEQUENCES.inc()
+                log.warning(
+                    "cart.sequence_gap_skipped", cart_id=cart.cart_id, first=first, last=last
+                )
+            ready = release.to_apply
+        if not ready:
+            return
+        for sequence in ready:
+            envelope = await carts.take_waiting(cart.cart_id, sequence)
+            waiting[:] = [w for w in waiting if w.sequence != sequence]
+            event = envelope.parse_event()
+            assert isinstance(event, STOREFRONT_CART_EVENTS)
+            await apply_in_turn(uow, cart, envelope, event, rules)
+
+
+def edit_cart(cart: Cart, edit: CartEdit) -> None:
+    """Add, remove, change a quantity or select the currency (no prices: see the README)."""
+    cart.apply(edit)
+
+
+async def record_unapplied(uow: CartUnit, envelope: Envelope, reason: str, detail: str) -> None:
+    await uow.repos.carts.record_unapplied(envelope, reason=reason, detail=detail, now=uow.now)
+    metrics.UNAPPLIED_EVENTS.labels(reason).inc()
+    log.info("cart.event_not_applied", reason=reason, sequence=envelope.sequence)
+
+
+async def _refuse_after_checkout(
+    uow: CartUnit, cart: Cart, envelope: Envelope, event: StorefrontCartEvent
+) -> None:
+    assert cart.order_id is not None
+    assert cart.customer_id is not None
+    if isinstance(event, CheckoutRequested):
+        # The same cart checked out again: the same single order. CartCheckedOut is announced
+        # again (the storefront may have missed it); OrderPlaced is not, so no one downstream
+        # could take it for a second order.
+        await uow.emit(
+            CartCheckedOut(
+                cart_id=cart.cart_id, order_id=cart.order_id, customer_id=cart.customer_id
+            ),
+            cause=envelope,
+        )
+        await record_unapplied(
+            uow,
+            envelope,
+            UnappliedReason.ALREADY_CHECKED_OUT,
+            f"the cart already became order {cart.order_id}; CartCheckedOut was announced again",
+        )
+    else:
+        await record_unapplied(
+            uow,
+            envelope,
+            UnappliedReason.CART_CHECKED_OUT,
+            f"the cart was checked out into order {cart.order_id}; it accepts no more edits",
+        )

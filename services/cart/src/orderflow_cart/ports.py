@@ -1,0 +1,159 @@
+"""What the cart's use cases need from storage, as small protocols.
+
+Use cases (``handlers/``) see only these; ``adapters/`` implements them on PostgreSQL, bound to
+the unit of work's connection, and the tests' ``fakes.py`` in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from orderflow_chassis.unit_of_work import UnitOfWork
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.events import OrderPlaced
+from orderflow_contracts.money import Currency
+
+from orderflow_cart.domain.cart import Cart
+from orderflow_cart.domain.catalog import Product
+from orderflow_cart.domain.rates import FxRate
+from orderflow_cart.domain.sequencing import Waiting
+
+
+@dataclass(frozen=True)
+class UnappliedEvent:
+    event_id: UUID
+    event_type: str
+    sequence: int | None
+    reason: str
+    detail: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class SkippedSequences:
+    first_sequence: int
+    last_sequence: int
+    skipped_at: datetime
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    product: Product
+    on_sale: bool
+
+
+@dataclass(frozen=True)
+class CatalogLoadSummary:
+    added: list[str]
+    repriced: list[str]
+    renamed: list[str]
+    withdrawn: list[str]
+    unchanged: int
+
+
+class Carts(Protocol):
+    """Carts, their reorder buffer and the ops records of what was not applied."""
+
+    async def lock(self, cart_id: str, now: datetime) -> Cart:
+        """The cart, locked for this transaction; created (empty, open) if it is new."""
+        ...
+
+    async def get(self, cart_id: str) -> Cart | None: ...
+
+    async def save(self, cart: Cart, now: datetime) -> None: ...
+
+    async def waiting(self, cart_id: str) -> list[Waiting]:
+        """The buffered (early) events of the cart, by sequence."""
+        ...
+
+    async def buffer(self, cart_id: str, envelope: Envelope, now: datetime) -> None: ...
+
+    async def take_waiting(self, cart_id: str, sequence: int) -> Envelope: ...
+
+    async def with_overdue_gaps(self, cutoff: datetime, limit: int) -> list[str]:
+        """Open carts whose oldest buffered event arrived before ``cutoff``."""
+        ...
+
+    async def idle(self, cutoff: datetime, limit: int) -> list[str]:
+        """Open carts with lines whose last activity was before ``cutoff``."""
+        ...
+
+    async def mark_abandoned(self, cart_id: str, now: datetime) -> None: ...
+
+    async def record_unapplied(
+        self, envelope: Envelope, *, reason: str, detail: str, now: datetime
+    ) -> None: ...
+
+    async def record_skipped(self, cart_id: str, first: int, last: int, now: datetime) -> None: ...
+
+    async def unapplied(self, cart_id: str) -> list[UnappliedEvent]: ...
+
+    async def skipped(self, cart_id: str) -> list[SkippedSequences]: ...
+
+
+class Catalog(Protocol):
+    async def on_sale(self, skus: Collection[str]) -> dict[str, Product]:
+        """The products among ``skus`` that are on sale, by SKU."""
+        ...
+
+    async def entries(self) -> list[CatalogEntry]: ...
+
+    async def is_empty(self) -> bool: ...
+
+    async def replace(self, products: Sequence[Product], now: datetime) -> CatalogLoadSummary:
+        """Make ``products`` the catalog; every other product is withdrawn (kept, not sold)."""
+        ...
+
+    async def lock_for_seeding(self) -> None:
+        """Wait for (and exclude) another instance seeding the reference data."""
+        ...
+
+
+class Rates(Protocol):
+    async def current(self, currency: Currency) -> FxRate | None: ...
+
+    async def all(self) -> list[FxRate]: ...
+
+    async def is_empty(self) -> bool: ...
+
+    async def replace(self, rates: Sequence[FxRate], now: datetime) -> None:
+        """Make ``rates`` the current rates; a currency missing from them is no longer sold."""
+        ...
+
+
+class Orders(Protocol):
+    async def add(self, placed: OrderPlaced, now: datetime) -> bool:
+        """Record the order; False if the cart already has it (nothing is changed then)."""
+        ...
+
+    async def cancel(self, order_id: UUID, reason: str, at: datetime) -> bool:
+        """Mark the order cancelled; False if it is unknown here or already cancelled."""
+        ...
+
+    async def snapshot_for_cart(self, cart_id: str) -> dict[str, Any] | None:
+        """The order the cart became, as stored at checkout (no payment token)."""
+        ...
+
+
+class SeedSource(Protocol):
+    """Where the reference data comes from when the tables are empty (files, in production)."""
+
+    def catalog_text(self) -> str: ...
+
+    def rates_text(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class CartRepositories:
+    carts: Carts
+    catalog: Catalog
+    rates: Rates
+    orders: Orders
+
+
+CartUnit = UnitOfWork[CartRepositories]
+"""What every cart use case runs in."""

@@ -1,0 +1,233 @@
+"""In-memory repositories of the cart, for unit tests of its use cases.
+
+They keep what the SQL adapters keep, the way the use cases see it; what only PostgreSQL can
+show (locks, SKIP LOCKED, constraints under concurrency) is proven by the integration tests.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from orderflow_cart.adapters.orders import stored_snapshot
+from orderflow_cart.adapters.reference_data import SeedFiles
+from orderflow_cart.domain.cart import Cart, CartStatus
+from orderflow_cart.domain.catalog import Product, parse_catalog_csv
+from orderflow_cart.domain.rates import FxRate, parse_rates_json
+from orderflow_cart.domain.sequencing import Waiting
+from orderflow_cart.ports import (
+    CartRepositories,
+    CatalogEntry,
+    CatalogLoadSummary,
+    SkippedSequences,
+    UnappliedEvent,
+)
+from orderflow_chassis.clock import SettableClock
+from orderflow_chassis.testing import FakeTransactions
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.events import OrderPlaced
+from orderflow_contracts.money import Currency
+
+
+@dataclass
+class FakeCarts:
+    carts: dict[str, Cart] = field(default_factory=dict)
+    buffered: dict[tuple[str, int], tuple[Envelope, datetime]] = field(default_factory=dict)
+    abandoned_at: dict[str, datetime] = field(default_factory=dict)
+    unapplied_events: list[tuple[str, UnappliedEvent]] = field(default_factory=list)
+    skipped_sequences: list[tuple[str, SkippedSequences]] = field(default_factory=list)
+
+    async def lock(self, cart_id: str, now: datetime) -> Cart:
+        self.carts.setdefault(cart_id, Cart(cart_id))
+        return copy.deepcopy(self.carts[cart_id])
+
+    async def get(self, cart_id: str) -> Cart | None:
+        return copy.deepcopy(self.carts.get(cart_id))
+
+    async def save(self, cart: Cart, now: datetime) -> None:
+        self.carts[cart.cart_id] = copy.deepcopy(cart)
+
+    async def waiting(self, cart_id: str) -> list[Waiting]:
+        return sorted(
+            (
+                Waiting(sequence, received)
+                for (cid, sequence), (_, received) in self.buffered.items()
+                if cid == cart_id
+            ),
+            key=lambda w: w.sequence,
+        )
+
+    async def buffer(self, cart_id: str, envelope: Envelope, now: datetime) -> None:
+        assert envelope.sequence is not None
+        self.buffered[(cart_id, envelope.sequence)] = (envelope, now)
+
+    async def take_waiting(self, cart_id: str, sequence: int) -> Envelope:
+        envelope, _ = self.buffered.pop((cart_id, sequence))
+        return envelope
+
+    async def with_overdue_gaps(self, cutoff: datetime, limit: int) -> list[str]:
+        oldest: dict[str, datetime] = {}
+        for (cart_id, _), (_, received) in self.buffered.items():
+            oldest[cart_id] = min(received, oldest.get(cart_id, received))
+        overdue = [
+            cart_id for cart_id, at in sorted(oldest.items(), key=lambda i: i[1]) if at <= cutoff
+        ]
+        return overdue[:limit]
+
+    async def idle(self, cutoff: datetime, limit: int) -> list[str]:
+        idle = [
+            cart
+            for cart in self.carts.values()
+            if cart.status is CartStatus.OPEN
+            and cart.lines
+            and cart.last_activity_at is not None
+            and cart.last_activity_at <= cutoff
+        ]
+        idle.sort(key=lambda cart: cart.last_activity_at or cutoff)
+        return [cart.cart_id for cart in idle[:limit]]
+
+    async def mark_abandoned(self, cart_id: str, now: datetime) -> None:
+        cart = self.carts[cart_id]
+        if cart.status is CartStatus.OPEN:
+            cart.status = CartStatus.ABANDONED
+            self.abandoned_at[cart_id] = now
+
+    async def record_unapplied(
+        self, envelope: Envelope, *, reason: str, detail: str, now: datetime
+    ) -> None:
+        self.unapplied_events.append(
+            (
+                envelope.aggregate_id,
+                UnappliedEvent(
+                    envelope.event_id, envelope.event_type, envelope.sequence, reason, detail, now
+                ),
+            )
+        )
+
+    async def record_skipped(self, cart_id: str, first: int, last: int, now: datetime) -> None:
+        self.skipped_sequences.append((cart_id, SkippedSequences(first, last, now)))
+
+    async def unapplied(self, cart_id: str) -> list[UnappliedEvent]:
+        return [event for cid, event in self.unapplied_events if cid == cart_id]
+
+    async def skipped(self, cart_id: str) -> list[SkippedSequences]:
+        return [skipped for cid, skipped in self.skipped_sequences if cid == cart_id]
+
+
+@dataclass
+class FakeCatalog:
+    products: dict[str, CatalogEntry] = field(default_factory=dict)
+    seed_locks: int = 0
+
+    async def on_sale(self, skus: Collection[str]) -> dict[str, Product]:
+        return {
+            sku: entry.product
+            for sku, entry in self.products.items()
+            if sku in skus and entry.on_sale
+        }
+
+    async def entries(self) -> list[CatalogEntry]:
+        return [self.products[sku] for sku in sorted(self.products)]
+
+    async def is_empty(self) -> bool:
+        return not self.products
+
+    async def replace(self, products: Sequence[Product], now: datetime) -> CatalogLoadSummary:
+        before = dict(self.products)
+        added = [p.sku for p in products if p.sku not in before or not before[p.sku].on_sale]
+        repriced = [
+            p.sku
+            for p in products
+            if p.sku in before
+            and before[p.sku].on_sale
+            and before[p.sku].product.price_usd != p.price_usd
+        ]
+        renamed = [
+            p.sku
+            for p in products
+            if p.sku in before and before[p.sku].on_sale and before[p.sku].product.name != p.name
+        ]
+        unchanged = sum(
+            1
+            for p in products
+            if p.sku in before and before[p.sku].on_sale and before[p.sku].product == p
+        )
+        kept = {p.sku for p in products}
+        withdrawn = sorted(sku for sku, e in before.items() if e.on_sale and sku not in kept)
+        for sku in withdrawn:
+            self.products[sku] = CatalogEntry(before[sku].product, on_sale=False)
+        for product in products:
+            self.products[product.sku] = CatalogEntry(product, on_sale=True)
+        return CatalogLoadSummary(added, repriced, renamed, withdrawn, unchanged)
+
+    async def lock_for_seeding(self) -> None:
+        self.seed_locks += 1
+
+
+@dataclass
+class FakeRates:
+    rates: dict[Currency, FxRate] = field(default_factory=dict)
+
+    async def current(self, currency: Currency) -> FxRate | None:
+        return self.rates.get(currency)
+
+    async def all(self) -> list[FxRate]:
+        return [self.rates[c] for c in sorted(self.rates, key=lambda c: c.value)]
+
+    async def is_empty(self) -> bool:
+        return not self.rates
+
+    async def replace(self, rates: Sequence[FxRate], now: datetime) -> None:
+        self.rates = {rate.currency: rate for rate in rates}
+
+
+@dataclass
+class FakeOrders:
+    placed: dict[UUID, OrderPlaced] = field(default_factory=dict)
+    cancelled: dict[UUID, tuple[str, datetime]] = field(default_factory=dict)
+
+    async def add(self, placed: OrderPlaced, now: datetime) -> bool:
+        if placed.order_id in self.placed:
+            return False
+        self.placed[placed.order_id] = placed
+        return True
+
+    async def cancel(self, order_id: UUID, reason: str, at: datetime) -> bool:
+        if order_id not in self.placed or order_id in self.cancelled:
+            return False
+        self.cancelled[order_id] = (reason, at)
+        return True
+
+    async def snapshot_for_cart(self, cart_id: str) -> dict[str, Any] | None:
+        for placed in self.placed.values():
+            if placed.cart_id == cart_id:
+                return stored_snapshot(placed)
+        return None
+
+
+@dataclass(frozen=True)
+class FakeCartRepositories(CartRepositories):
+    """The cart's repositories in memory, typed as the fakes so tests can look inside."""
+
+    carts: FakeCarts = field(default_factory=FakeCarts)
+    catalog: FakeCatalog = field(default_factory=FakeCatalog)
+    rates: FakeRates = field(default_factory=FakeRates)
+    orders: FakeOrders = field(default_factory=FakeOrders)
+
+
+def fake_transactions(
+    clock: SettableClock | None = None, *, seeded: bool = True
+) -> FakeTransactions[FakeCartRepositories]:
+    """Units of work over fresh in-memory repositories; ``seeded`` loads the packaged catalog
+    and rates, as the service does at its first start."""
+    repos = FakeCartRepositories()
+    if seeded:
+        files = SeedFiles()
+        for product in parse_catalog_csv(files.catalog_text()):
+            repos.catalog.products[product.sku] = CatalogEntry(product, on_sale=True)
+        repos.rates.rates = {r.currency: r for r in parse_rates_json(files.rates_text())}
+    return FakeTransactions(repos, clock or SettableClock())

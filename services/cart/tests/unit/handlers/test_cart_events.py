@@ -1,0 +1,96 @@
+"""Storefront cart events, applied in each cart's order: unit tests on in-memory repositories."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from orderflow_cart.handlers import queries
+from orderflow_cart.handlers.cart_events import UnappliedReason
+from orderflow_chassis.testing import FakeTransactions
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.events import CartCheckedOut, CartItemRemoved, OrderPlaced
+
+from services.cart.tests.fakes import FakeCartRepositories, fake_transactions
+from services.cart.tests.unit.handlers.cart_journeys import (
+    Storefront,
+    add,
+    cart_rules,
+    checkout,
+    clock,
+    deliver,
+    deps,
+)
+
+
+async def receive(tx: FakeTransactions[FakeCartRepositories], envelope: Envelope) -> None:
+    await deliver(tx, envelope)
+
+
+async def test_events_in_order_are_applied_and_saved() -> None:
+    tx, shop = fake_transactions(clock()), Storefront()
+    await receive(tx, shop.envelope(add("c-1", "MB-PEANUT", 2)))
+    await receive(tx, shop.envelope(add("c-1", "MB-SPIKY-8CM")))
+    cart = tx.repos.carts.carts["c-1"]
+    assert cart.lines == {"MB-PEANUT": 2, "MB-SPIKY-8CM": 1}
+    assert cart.last_sequence == 2
+    assert tx.emitted.envelopes == []
+
+
+async def test_an_early_event_waits_for_its_predecessor_then_both_apply_in_order() -> None:
+    tx, shop = fake_transactions(clock()), Storefront()
+    first = shop.envelope(add("c-2", "MB-PEANUT"))
+    second = shop.envelope(CartItemRemoved(cart_id="c-2", sku="MB-PEANUT"))
+    await receive(tx, second)
+    assert tx.repos.carts.carts["c-2"].lines == {}
+    assert list(tx.repos.carts.buffered) == [("c-2", 2)]
+    await receive(tx, first)
+    assert tx.repos.carts.buffered == {}
+    cart = tx.repos.carts.carts["c-2"]
+    assert cart.lines == {}, "added, then removed: the storefront's order, not arrival order"
+    assert cart.last_sequence == 2
+
+
+async def test_a_stale_and_a_duplicate_sequence_are_recorded_not_applied() -> None:
+    tx, shop = fake_transactions(clock()), Storefront()
+    await receive(tx, shop.envelope(add("c-3", "MB-PEANUT")))
+    await receive(tx, shop.envelope(add("c-3", "MB-PEANUT", 3), sequence=1))  # stale
+    await receive(tx, shop.envelope(add("c-3", "FR-WOOD-ROLLER"), sequence=5))  # early
+    await receive(tx, shop.envelope(add("c-3", "MB-SPIKY-8CM"), sequence=5))  # duplicate
+    async with tx.begin(read_only=True) as uow:
+        report = await queries.cart_events("c-3", uow)
+        assert await queries.cart_events("c-unknown", uow) is None
+    assert report is not None
+    reasons = [event.reason for event in report.unapplied]
+    assert reasons == [UnappliedReason.STALE_SEQUENCE, UnappliedReason.DUPLICATE_SEQUENCE]
+    assert report.skipped == []
+    assert tx.repos.carts.carts["c-3"].lines == {"MB-PEANUT": 1}
+
+
+async def test_a_gap_older_than_the_timeout_is_skipped_when_the_next_event_arrives() -> None:
+    moment = clock()
+    tx, shop = fake_transactions(moment), Storefront()
+    await receive(tx, shop.envelope(add("c-4", "MB-PEANUT"), sequence=2))
+    moment.advance(cart_rules(deps()).gap_timeout + timedelta(seconds=1))
+    await receive(tx, shop.envelope(add("c-4", "FR-WOOD-ROLLER"), sequence=3))
+    assert tx.repos.carts.carts["c-4"].lines == {"MB-PEANUT": 1, "FR-WOOD-ROLLER": 1}
+    skipped = await tx.repos.carts.skipped("c-4")
+    assert [(s.first_sequence, s.last_sequence) for s in skipped] == [(1, 1)]
+
+
+async def test_after_checkout_edits_are_refused_and_a_checkout_repeats_only_the_receipt() -> None:
+    tx, shop = fake_transactions(clock()), Storefront()
+    await receive(tx, shop.envelope(add("c-5", "FR-WOOD-ROLLER", 3)))
+    await receive(tx, shop.envelope(checkout("c-5")))
+    assert len(tx.emitted.of_type(OrderPlaced)) == 1
+    await receive(tx, shop.envelope(add("c-5", "MB-PEANUT")))
+    again = shop.envelope(checkout("c-5"))
+    await receive(tx, again)
+
+    assert len(tx.emitted.of_type(OrderPlaced)) == 1, "one cart, one order"
+    receipts = tx.emitted.of_type(CartCheckedOut)
+    assert len(receipts) == 2
+    assert receipts[0].order_id == receipts[1].order_id
+    assert tx.emitted.envelopes[-1].causation_id == str(again.event_id)
+    reasons = [event.reason for event in await tx.repos.carts.unapplied("c-5")]
+    assert reasons == [UnappliedReason.CART_CHECKED_OUT, UnappliedReason.ALREADY_CHECKED_OUT]
+    assert tx.repos.carts.carts["c-5"].lines == {"FR-WOOD-ROLLER": 3}

@@ -1,0 +1,93 @@
+"""Saga failures become one OrderCancelled per order: unit tests on in-memory repositories."""
+
+from __future__ import annotations
+
+import uuid
+
+from orderflow_cart.handlers.cart_events import receive_cart_event
+from orderflow_cart.handlers.order_cancellation import cancel_failed_order
+from orderflow_chassis.testing import FakeTransactions, envelope_of
+from orderflow_contracts.events import (
+    OrderCancelled,
+    OrderPlaced,
+    PaymentDeclined,
+    PaymentVoided,
+    StockUnavailable,
+)
+from orderflow_contracts.events.orders import OrderCancellationReason
+from orderflow_contracts.events.payments import PaymentDeclineCode, PaymentVoidReason
+
+from services.cart.tests.fakes import FakeCartRepositories, fake_transactions
+from services.cart.tests.unit.handlers.cart_journeys import (
+    Storefront,
+    add,
+    cart_rules,
+    checkout,
+    clock,
+    deps,
+)
+
+
+async def placed_order(tx: FakeTransactions[FakeCartRepositories]) -> OrderPlaced:
+    shop = Storefront()
+    for event in (add("c-20", "FR-WOOD-ROLLER", 3), checkout("c-20")):
+        envelope = shop.envelope(event)
+        await receive_cart_event(event, tx.unit(cause=envelope), cart_rules=cart_rules(deps()))
+    return tx.emitted.of_type(OrderPlaced)[0]
+
+
+def declined(order: OrderPlaced) -> PaymentDeclined:
+    return PaymentDeclined(
+        order_id=order.order_id,
+        payment_id=uuid.uuid4(),
+        amount=order.total,
+        reason_code=PaymentDeclineCode.INSUFFICIENT_FUNDS.value,
+        message="insufficient funds",
+        provider="sandbox",
+    )
+
+
+async def test_the_first_failure_cancels_the_order_once_with_its_reason() -> None:
+    tx = fake_transactions(clock())
+    order = await placed_order(tx)
+    first_failure, second_failure = declined(order), declined(order)
+    first = envelope_of(first_failure)
+    await cancel_failed_order(first_failure, tx.unit(cause=first))
+    await cancel_failed_order(second_failure, tx.unit(cause=envelope_of(second_failure)))
+
+    (cancelled,) = tx.emitted.of_type(OrderCancelled)
+    assert cancelled.order_id == order.order_id
+    assert cancelled.reason == OrderCancellationReason.PAYMENT_DECLINED
+    assert tx.emitted.envelopes[-1].causation_id == str(first.event_id)
+    assert tx.repos.orders.cancelled[order.order_id] == (
+        OrderCancellationReason.PAYMENT_DECLINED.value,
+        first.occurred_at,
+    )
+
+
+async def test_a_void_that_follows_a_cancellation_cancels_nothing() -> None:
+    tx = fake_transactions(clock())
+    order = await placed_order(tx)
+    void = PaymentVoided(
+        order_id=order.order_id,
+        payment_id=uuid.uuid4(),
+        amount=order.total,
+        reason=PaymentVoidReason.ORDER_CANCELLED.value,
+        provider="sandbox",
+    )
+    envelope = envelope_of(void)
+    await cancel_failed_order(void, tx.unit(cause=envelope))
+    assert tx.emitted.of_type(OrderCancelled) == []
+    assert tx.repos.orders.cancelled == {}
+
+
+async def test_a_failure_of_an_order_the_cart_never_placed_changes_nothing() -> None:
+    tx = fake_transactions(clock())
+    unknown = StockUnavailable.model_validate(
+        {
+            "order_id": str(uuid.uuid4()),
+            "short_lines": [{"sku": "MB-PEANUT", "requested": 2, "available": 0}],
+        }
+    )
+    await cancel_failed_order(unknown, tx.unit(cause=envelope_of(unknown)))
+    assert tx.emitted.envelopes == []
