@@ -1,8 +1,8 @@
 import asyncpg
 import asyncpg.exceptions
 import pytest
-from orderflow_chassis.consumer import _describe
 from orderflow_chassis.errors import PermanentError, TransientError, is_transient
+from orderflow_chassis.handler_failures import describe_failure
 from orderflow_chassis.retry import Backoff
 
 
@@ -39,7 +39,7 @@ def test_other_failures_are_permanent(error: BaseException) -> None:
 
 
 def test_a_permanent_error_keeps_its_code_and_reason() -> None:
-    assert _describe(PermanentError("unknown_sku", "SKU X is not sold")) == (
+    assert describe_failure(PermanentError("unknown_sku", "SKU X is not sold")) == (
         "unknown_sku",
         "SKU X is not sold",
     )
@@ -50,7 +50,7 @@ def test_an_unexpected_exception_is_described_with_where_it_happened() -> None:
     try:
         stock["missing"]
     except KeyError as error:
-        code, reason = _describe(error)
+        code, reason = describe_failure(error)
     assert code == "handler_failed"
     assert reason.startswith("KeyError: 'missing' at ")
     assert "test_errors.py" in reason

@@ -14,8 +14,9 @@ For each batch FastStream hands over (several partitions may be mixed):
      any failure of the screening or decoding itself (it is bounded, and it must never stall a
      partition). A valid envelope of an unhandled type or a newer schema version is skipped.
    * Otherwise, inside a savepoint, the event id is inserted into the inbox (a duplicate is
-     skipped) and the handler runs with the same connection; whatever it emits goes to the
-     outbox. A ``PermanentError`` rolls the savepoint back and writes a dead letter instead.
+     skipped) and the handler runs in a unit of work on the same connection; whatever it
+     emits goes to the outbox. A ``PermanentError`` rolls the savepoint back and writes a
+     dead letter instead.
 2. After commit, the Kafka offsets are committed (MANUAL ack). A crash between the two
    redelivers the batch, and step 1 drops every record of it.
 
@@ -30,9 +31,7 @@ moves on. A partition never skips ahead otherwise.
 
 from __future__ import annotations
 
-import dataclasses
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,13 +46,19 @@ from faststream.kafka.annotations import KafkaMessage
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.events import Event
-from orderflow_contracts.registry import EVENT_TYPES
 
 from orderflow_chassis import metrics
 from orderflow_chassis.card_data_guard import CardDataGuard
+from orderflow_chassis.consumer_records import (
+    event_type_label,
+    header,
+    keep_raw_bytes,
+    parse_any_headers,
+)
 from orderflow_chassis.database import Connection
 from orderflow_chassis.dead_letters import DeadLetter, bounded
 from orderflow_chassis.errors import PermanentError, describe_error, is_transient
+from orderflow_chassis.handler_failures import HANDLER_FAILED, describe_failure, history_reason
 from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.positions import ConsumerPositions, TopicIdentity
 from orderflow_chassis.retry import Backoff, retrying
@@ -62,7 +67,6 @@ from orderflow_chassis.unit_of_work import DatabaseTransactions, UnitOfWork
 log = structlog.get_logger(__name__)
 
 UNDECODABLE = "undecodable"
-HANDLER_FAILED = "handler_failed"
 
 
 Handler = Callable[[Any, UnitOfWork[Any]], Awaitable[None]]
@@ -97,7 +101,7 @@ class ConsumerHooks:
 @dataclass(frozen=True)
 class RetryPolicy:
     """How a consumer retries: batch attempts before a rewind, and a record's handler attempts
-    before it is dead-lettered; delays grow exponentially, with full jitter."""
+    before it is dead-lettered; delays grow exponentially, with jitter."""
 
     attempts: int = 8
     initial_delay_s: float = 0.1
@@ -114,7 +118,7 @@ class _Outcomes:
     counts: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     def add(self, topic: str, event_type: str, outcome: str) -> None:
-        key = (topic, _event_type_label(event_type), outcome)
+        key = (topic, event_type_label(event_type), outcome)
         self.counts[key] = self.counts.get(key, 0) + 1
 
 
@@ -178,8 +182,8 @@ class EventConsumer:
             # A new group must see history, not only what arrives after it joins.
             auto_offset_reset="earliest",
             # Raw bytes reach the handler: decoding is ours, so failures become dead letters.
-            decoder=_keep_raw_bytes,
-            parser=_parse_any_headers,
+            decoder=keep_raw_bytes,
+            parser=parse_any_headers,
             title=f"{self._service}.{self.subscription.name}",
             description=f"Consumer group {self.group_id}",
         )
@@ -249,7 +253,7 @@ class EventConsumer:
     async def _apply_record(
         self, connection: Connection, record: ConsumerRecord, outcomes: _Outcomes
     ) -> None:
-        announced = _header(record, "event_type")
+        announced = header(record, "event_type")
         if announced is not None and announced not in self._handlers:
             outcomes.add(record.topic, announced, "ignored")
             return
@@ -301,7 +305,7 @@ class EventConsumer:
         address = (record.topic, record.partition, record.offset)
         history = self._failures.get(address, [])
         if len(history) >= self._retry.handler_attempts:
-            reason = _history_reason(history)
+            reason = history_reason(history)
             await self._dead_letter(connection, record, HANDLER_FAILED, reason)
             self._failures.pop(address, None)
             return "dead_lettered"
@@ -320,7 +324,7 @@ class EventConsumer:
         except Exception as error:
             if is_transient(error):
                 raise
-            _, description = _describe(error)
+            _, description = describe_failure(error)
             if len(self._failures) >= _MAX_TRACKED_FAILURES:  # partitions moved elsewhere
                 self._failures.clear()
             self._failures.setdefault(address, []).append(description)
@@ -373,61 +377,3 @@ class EventConsumer:
             error_code=code,
             reason=letter.reason,
         )
-
-
-def _history_reason(history: Sequence[str]) -> str:
-    """The last failure first (what ops filter on), then how often and every distinct one."""
-    distinct = list(dict.fromkeys(history))
-    if len(distinct) == 1:
-        return f"{history[-1]} (failed {len(history)} times, the same way each time)"
-    return f"{history[-1]} (failed {len(history)} times: " + " | ".join(distinct) + ")"
-
-
-def _header(record: ConsumerRecord, name: str) -> str | None:
-    for key, value in record.headers or ():
-        if key == name:
-            try:
-                return bytes(value).decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-    return None
-
-
-def _event_type_label(event_type: str) -> str:
-    # Metric labels must not be chosen by whoever writes to a topic: unknown names share one.
-    return event_type if event_type in EVENT_TYPES or not event_type else "unknown"
-
-
-def _describe(error: BaseException) -> tuple[str, str]:
-    if isinstance(error, PermanentError):
-        return error.code, error.reason
-    # An unexpected exception is a bug: dead-letter it (replayable after the fix) rather
-    # than block the partition forever. The last frame says where it happened.
-    frame = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
-    where = f" at {frame[0].filename}:{frame[0].lineno}" if frame else ""
-    return HANDLER_FAILED, f"{describe_error(error)}{where}"
-
-
-def _keep_raw_bytes(message: Any) -> Any:
-    return message.body
-
-
-async def _parse_any_headers(
-    records: tuple[ConsumerRecord, ...], original: Callable[[Any], Awaitable[Any]]
-) -> Any:
-    """FastStream's parser decodes every header value as strict UTF-8; one record with other
-    bytes (or a null header value) made it drop the whole batch *without* rewinding, and the
-    partition skipped past valid events. It sees tolerant copies; we keep the real records."""
-    tolerant = tuple(
-        dataclasses.replace(
-            record,
-            headers=[
-                (name, (value or b"").decode("utf-8", "replace").encode())
-                for name, value in record.headers or ()
-            ],
-        )
-        for record in records
-    )
-    message = await original(tolerant)
-    message.raw_message = records
-    return message

@@ -1,0 +1,50 @@
+"""How the consumer reads Kafka records: raw bytes, tolerant headers, bounded labels."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from orderflow_contracts.registry import EVENT_TYPES
+
+
+def header(record: ConsumerRecord, name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            try:
+                return bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def event_type_label(event_type: str) -> str:
+    # Metric labels must not be chosen by whoever writes to a topic: unknown names share one.
+    return event_type if event_type in EVENT_TYPES or not event_type else "unknown"
+
+
+def keep_raw_bytes(message: Any) -> Any:
+    return message.body
+
+
+async def parse_any_headers(
+    records: tuple[ConsumerRecord, ...], original: Callable[[Any], Awaitable[Any]]
+) -> Any:
+    """FastStream's parser decodes every header value as strict UTF-8; one record with other
+    bytes (or a null header value) made it drop the whole batch *without* rewinding, and the
+    partition skipped past valid events. It sees tolerant copies; we keep the real records."""
+    tolerant = tuple(
+        dataclasses.replace(
+            record,
+            headers=[
+                (name, (value or b"").decode("utf-8", "replace").encode())
+                for name, value in record.headers or ()
+            ],
+        )
+        for record in records
+    )
+    message = await original(tolerant)
+    message.raw_message = records
+    return message
