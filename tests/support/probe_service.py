@@ -4,8 +4,9 @@ It applies ``CartItemAdded`` events from an input topic by inserting one ``effec
 and can fill its outbox for the relay to publish. Environment switches make it SIGKILL itself
 at the two worst moments the delivery rules must survive:
 
-* ``PROBE_CRASH_AFTER_DB_COMMIT=1``: after the consumer's database commit, before the
-  Kafka offset commit.
+* ``PROBE_CRASH_AT=<step>``: at a step of the consumer's first batch (``CRASH_POINTS``:
+  after the poll, before the database commit, after it, after the Kafka offset commit);
+  ``PROBE_CRASH_AFTER_DB_COMMIT=1`` is ``PROBE_CRASH_AT=after_commit``.
 * ``PROBE_CRASH_AFTER_PUBLISH=1``: after the relay published a batch, before it stamped the
   rows sent.
 
@@ -87,14 +88,23 @@ def probe_settings(schema: str, *, database_url: str, kafka: str, **extra: Any) 
     )
 
 
+CRASH_POINTS = ("after_poll", "before_commit", "after_commit", "after_offset_commit")
+"""Steps of a consumer batch ``PROBE_CRASH_AT`` may name: the probe SIGKILLs itself there."""
+
+
 def _crash_hooks() -> RuntimeHooks:
     hooks = RuntimeHooks()
 
     async def die(*_: object) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
+    crash_at = os.environ.get("PROBE_CRASH_AT")
     if os.environ.get("PROBE_CRASH_AFTER_DB_COMMIT") == "1":
-        hooks.consumer.after_commit = die
+        crash_at = "after_commit"
+    if crash_at is not None:
+        if crash_at not in CRASH_POINTS:
+            raise SystemExit(f"PROBE_CRASH_AT={crash_at!r}: not one of {CRASH_POINTS}")
+        setattr(hooks.consumer, crash_at, die)
     if os.environ.get("PROBE_CRASH_AFTER_PUBLISH") == "1":
         hooks.relay_after_publish = die
     return hooks

@@ -93,9 +93,14 @@ class Subscription:
 
 @dataclass
 class ConsumerHooks:
-    """Observation points, used by tests to crash a process at the worst moment."""
+    """Observation points at each step of a batch, used by tests to crash (or pause) a process
+    at exactly that step: after the poll, before the database commit (the batch applied inside
+    the open transaction), after the database commit, after the Kafka offset commit."""
 
+    after_poll: BatchHook | None = None
+    before_commit: BatchHook | None = None
     after_commit: BatchHook | None = None
+    after_offset_commit: BatchHook | None = None
 
 
 @dataclass(frozen=True)
@@ -192,20 +197,22 @@ class EventConsumer:
     async def _on_batch(self, message: KafkaMessage) -> None:
         raw = message.raw_message
         records = tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)
+        await _observe(self._hooks.after_poll, records)
         try:
             await self.apply_with_retry(records)
         except Exception:
             log.exception("consumer.batch_rewound", consumer=self.group_id, records=len(records))
             await message.nack()
             return
-        if self._hooks.after_commit is not None:
-            await self._hooks.after_commit(records)
+        await _observe(self._hooks.after_commit, records)
         try:
             await message.ack()
         except KafkaError as error:
             # E.g. a rebalance moved the partition: the next owner redelivers, and the
             # consumer positions committed with the effects drop the duplicates.
             log.warning("consumer.offset_commit_failed", consumer=self.group_id, error=str(error))
+            return
+        await _observe(self._hooks.after_offset_commit, records)
 
     async def apply_with_retry(self, records: Sequence[ConsumerRecord]) -> None:
         def on_retry(attempt: int, error: BaseException, delay: float) -> None:
@@ -241,6 +248,7 @@ class EventConsumer:
                 await self._apply_record(connection, record, outcomes)
                 positions[partition_key] = record.offset + 1
             await self._positions.save(connection, positions, self._topic_ids)
+            await _observe(self._hooks.before_commit, records)
         self.last_batch_at = time.time()
         metrics.BATCH_SECONDS.labels(self._service, self.group_id).observe(
             time.perf_counter() - started
@@ -377,3 +385,8 @@ class EventConsumer:
             error_code=code,
             reason=letter.reason,
         )
+
+
+async def _observe(hook: BatchHook | None, records: Sequence[ConsumerRecord]) -> None:
+    if hook is not None:
+        await hook(records)
