@@ -1,4 +1,5 @@
-"""In-memory payment repositories and a scripted provider, for unit tests of the use cases.
+"""In-memory payment repositories, for unit tests of the use cases (the provider they call is
+in ``fake_provider.py``).
 
 The repositories share one :class:`Tables` (plain dicts and lists), so what one writes the
 others read, as on PostgreSQL; :class:`FakeTransactions` deep-copies them to roll a failed
@@ -10,27 +11,16 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from orderflow_chassis.clock import SettableClock
-from orderflow_chassis.testing import FakeTransactions, envelope_of
-from orderflow_chassis.wiring import inject
-from orderflow_contracts.envelope import Envelope
-from orderflow_contracts.events import Event
+from orderflow_chassis.testing import FakeTransactions
 from orderflow_contracts.money import Money
-from orderflow_payment.adapters.provider_registry import ProviderRegistry
 from orderflow_payment.domain.ledger import LedgerTransaction, TransactionKind
 from orderflow_payment.domain.model import OrderFacts, Payment, RefundRecord, StockStatus
-from orderflow_payment.domain.providers import (
-    Authorise,
-    Capture,
-    ProviderResult,
-    Refund,
-    Void,
-)
 from orderflow_payment.domain.reconciliation import ProviderTotals, RecordedFigures, Selection
 from orderflow_payment.domain.views import (
     LedgerEntryView,
@@ -48,7 +38,6 @@ from orderflow_payment.ports import (
     ReconciliationRepository,
     RefundRepository,
 )
-from orderflow_payment.settings import PaymentSettings
 
 # ---------------------------------------------------------------------------- the tables
 
@@ -422,97 +411,3 @@ def provider_record_of(
     transactions: FakeTransactions[PaymentRepositories],
 ) -> InMemoryProviderRecord:
     return cast(InMemoryProviderRecord, transactions.repos.provider_record)
-
-
-# ---------------------------------------------------------------------------- the provider
-
-Answer = ProviderResult | Exception
-
-
-@dataclass
-class ScriptedProvider:
-    """A payment provider that answers what a test scripted, per operation, in order; then
-    approves. Like a real provider, a key it already answered gets the same answer again
-    (only answers count: a failure moved nothing)."""
-
-    name: str = "scripted"
-    script: dict[str, list[Answer]] = field(default_factory=dict)
-    calls: list[tuple[str, str]] = field(default_factory=list)  # (operation, idempotency key)
-    _answered: dict[str, ProviderResult] = field(default_factory=dict)
-
-    def answer(self, operation: str, *answers: Answer) -> ScriptedProvider:
-        self.script.setdefault(operation, []).extend(answers)
-        return self
-
-    def keys(self, operation: str) -> list[str]:
-        return [key for op, key in self.calls if op == operation]
-
-    async def _call(self, operation: str, key: str) -> ProviderResult:
-        self.calls.append((operation, key))
-        if key in self._answered:
-            return self._answered[key]
-        queued = self.script.get(operation)
-        answer: Answer = (
-            queued.pop(0) if queued else ProviderResult.approve(f"{self.name}-{operation}-{key}")
-        )
-        if isinstance(answer, Exception):
-            raise answer
-        self._answered[key] = answer
-        return answer
-
-    async def authorise(self, request: Authorise) -> ProviderResult:
-        return await self._call("authorise", request.idempotency_key)
-
-    async def capture(self, request: Capture) -> ProviderResult:
-        return await self._call("capture", request.idempotency_key)
-
-    async def void(self, request: Void) -> ProviderResult:
-        return await self._call("void", request.idempotency_key)
-
-    async def refund(self, request: Refund) -> ProviderResult:
-        return await self._call("refund", request.idempotency_key)
-
-
-def dependencies(
-    provider: ScriptedProvider,
-    *,
-    sleeps: list[float] | None = None,
-    **settings: Any,
-) -> dict[str, object]:
-    """What bootstrap would give the use cases: ``provider`` serves every method, pauses
-    between retries are recorded in ``sleeps`` instead of waited."""
-    pauses = sleeps if sleeps is not None else []
-
-    async def sleep(seconds: float) -> None:
-        pauses.append(seconds)
-
-    values: dict[str, Any] = {"provider_retry_attempts": 3}
-    values.update(settings)
-    return {
-        "providers": ProviderRegistry(
-            {"visa": provider, "mastercard": provider, "paypal": provider}
-        ),
-        "settings": PaymentSettings(**values),
-        "sleep": sleep,
-    }
-
-
-async def apply_event(
-    use_case: Callable[..., Awaitable[None]],
-    event: Event,
-    transactions: FakeTransactions[PaymentRepositories],
-    wired: Mapping[str, object],
-    *,
-    correlation_id: str | None = None,
-) -> Envelope:
-    """Apply ``event`` as the consumer would: ``use_case`` bound with ``inject``, in a unit of
-    work caused by the event's envelope, rolled back (as its savepoint) when it raises."""
-    envelope = envelope_of(event, correlation_id=correlation_id)
-    saved, emitted = copy.deepcopy(transactions.repos), len(transactions.emitted.envelopes)
-    try:
-        await inject(use_case, wired)(event, transactions.unit(cause=envelope))
-    except BaseException:
-        transactions.repos = saved
-        del transactions.emitted.envelopes[emitted:]
-        raise
-    return envelope

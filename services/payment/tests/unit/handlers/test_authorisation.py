@@ -23,13 +23,9 @@ from orderflow_payment.handlers.authorisation import authorise_payment
 from orderflow_payment.settings import PaymentSettings
 
 from services.payment.tests.builders import order_placed
-from services.payment.tests.fakes import (
-    ScriptedProvider,
-    apply_event,
-    dependencies,
-    fake_transactions,
-    tables_of,
-)
+from services.payment.tests.fake_provider import ScriptedProvider, dependencies
+from services.payment.tests.fakes import fake_transactions, tables_of
+from services.payment.tests.unit.handlers.steps import apply_event
 
 
 async def test_an_approved_authorisation_is_stored_posted_and_announced() -> None:

@@ -14,12 +14,8 @@ from orderflow_payment.domain.providers import ProviderUnavailable
 from orderflow_payment.handlers import expiry
 from orderflow_payment.handlers.expiry import expire_authorisations
 
-from services.payment.tests.fakes import (
-    ScriptedProvider,
-    dependencies,
-    fake_transactions,
-    tables_of,
-)
+from services.payment.tests.fake_provider import ScriptedProvider, dependencies
+from services.payment.tests.fakes import fake_transactions, tables_of
 from services.payment.tests.unit.handlers.steps import authorised_order, captured_order
 
 HOUR = timedelta(hours=1)

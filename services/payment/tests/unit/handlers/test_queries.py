@@ -10,13 +10,9 @@ from orderflow_payment.handlers.queries import payment_of_order
 from orderflow_payment.handlers.refunds import refund_payment
 
 from services.payment.tests.builders import order_cancelled, refund_requested
-from services.payment.tests.fakes import (
-    ScriptedProvider,
-    apply_event,
-    dependencies,
-    fake_transactions,
-)
-from services.payment.tests.unit.handlers.steps import captured_order
+from services.payment.tests.fake_provider import ScriptedProvider, dependencies
+from services.payment.tests.fakes import fake_transactions
+from services.payment.tests.unit.handlers.steps import apply_event, captured_order
 
 
 async def test_an_order_payment_never_heard_of_is_none() -> None:

@@ -10,16 +10,11 @@ from orderflow_payment.handlers.reconciliation import reconcile_orders
 from orderflow_payment.handlers.refunds import refund_payment
 
 from services.payment.tests.builders import refund_requested
-from services.payment.tests.fakes import (
-    ScriptedProvider,
-    apply_event,
-    dependencies,
-    fake_transactions,
-    provider_record_of,
-    reconciliation_of,
-)
+from services.payment.tests.fake_provider import ScriptedProvider, dependencies
+from services.payment.tests.fakes import fake_transactions, provider_record_of, reconciliation_of
 from services.payment.tests.unit.handlers.steps import (
     Transactions,
+    apply_event,
     authorised_order,
     captured_order,
 )

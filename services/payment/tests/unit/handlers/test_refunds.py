@@ -10,14 +10,9 @@ from orderflow_payment.domain.providers import ProviderRejected, ProviderResult,
 from orderflow_payment.handlers.refunds import refund_payment
 
 from services.payment.tests.builders import refund_requested
-from services.payment.tests.fakes import (
-    ScriptedProvider,
-    apply_event,
-    dependencies,
-    fake_transactions,
-    tables_of,
-)
-from services.payment.tests.unit.handlers.steps import authorised_order, captured_order
+from services.payment.tests.fake_provider import ScriptedProvider, dependencies
+from services.payment.tests.fakes import fake_transactions, tables_of
+from services.payment.tests.unit.handlers.steps import apply_event, authorised_order, captured_order
 
 
 async def test_a_partial_refund_is_issued_stored_and_posted() -> None:

@@ -23,14 +23,9 @@ from services.payment.tests.builders import (
     stock_reserved,
     stock_unavailable,
 )
-from services.payment.tests.fakes import (
-    ScriptedProvider,
-    apply_event,
-    dependencies,
-    fake_transactions,
-    tables_of,
-)
-from services.payment.tests.unit.handlers.steps import authorised_order, captured_order
+from services.payment.tests.fake_provider import ScriptedProvider, dependencies
+from services.payment.tests.fakes import fake_transactions, tables_of
+from services.payment.tests.unit.handlers.steps import apply_event, authorised_order, captured_order
 
 
 async def test_stock_reserved_captures_an_authorised_payment() -> None:
