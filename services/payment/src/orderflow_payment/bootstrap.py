@@ -1,8 +1,14 @@
-"""Composition root of the payment service: the one place its parts are wired together."""
+"""Composition root of the payment service: the one place its parts are wired together.
+
+Every use case declares its dependencies as keyword-only parameters; :func:`dependencies`
+builds them once and ``inject`` binds them, for the handlers, the job, the HTTP route and the
+CLI alike.
+"""
 
 from __future__ import annotations
 
-from functools import partial
+import asyncio
+from collections.abc import Awaitable, Callable
 from importlib import resources
 
 from orderflow_chassis.clock import Clock, SystemClock
@@ -11,6 +17,7 @@ from orderflow_chassis.migrations import load_migrations
 from orderflow_chassis.periodic import every
 from orderflow_chassis.runtime import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.wiring import inject
 from orderflow_contracts import topics
 from orderflow_contracts.events.fulfillment import (
     ReservationReleased,
@@ -21,13 +28,40 @@ from orderflow_contracts.events.orders import OrderCancelled, OrderPlaced
 from orderflow_contracts.events.returns import RefundRequested
 
 from orderflow_payment import __doc__ as SERVICE_DESCRIPTION
-from orderflow_payment import handlers
-from orderflow_payment.adapters.provider_registry import ProviderRegistry, build_registry
-from orderflow_payment.entrypoints.http import router
-from orderflow_payment.handlers import PaymentDependencies, bind
+from orderflow_payment.adapters.provider_registry import build_registry
+from orderflow_payment.adapters.repositories import sql_repositories
+from orderflow_payment.entrypoints.http import payments_router
+from orderflow_payment.handlers import (
+    authorisation,
+    cancellation,
+    expiry,
+    queries,
+    refunds,
+    stock,
+)
+from orderflow_payment.ports import PaymentProviders
 from orderflow_payment.settings import PaymentSettings
 
 SERVICE_NAME = "payment"
+
+
+def dependencies(
+    settings: ServiceSettings,
+    payment_settings: PaymentSettings,
+    *,
+    providers: PaymentProviders | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> dict[str, object]:
+    """What the use cases may ask for, by parameter name. ``sleep`` is the pause between
+    provider retries (tests pass one that does not wait)."""
+    return {
+        "providers": providers
+        or build_registry(
+            payment_settings, database_url=settings.database_url, schema=settings.db_schema
+        ),
+        "settings": payment_settings,
+        "sleep": sleep,
+    }
 
 
 def build_definition(
@@ -35,43 +69,37 @@ def build_definition(
     *,
     clock: Clock | None = None,
     payment_settings: PaymentSettings | None = None,
-    providers: ProviderRegistry | None = None,
+    providers: PaymentProviders | None = None,
 ) -> ServiceDefinition:
     payment_settings = payment_settings or PaymentSettings()
-    deps = PaymentDependencies(
-        providers=providers
-        or build_registry(
-            payment_settings, database_url=settings.database_url, schema=settings.db_schema
-        ),
-        clock=clock or SystemClock(),
-        settings=payment_settings,
-        schema=settings.db_schema,
-    )
+    wired = dependencies(settings, payment_settings, providers=providers)
     return ServiceDefinition(
         name=SERVICE_NAME,
         description=SERVICE_DESCRIPTION or "",
         migrations=load_migrations(
             SERVICE_NAME, resources.files("orderflow_payment") / "migrations"
         ),
+        repositories=sql_repositories(settings.db_schema),
+        clock=clock or SystemClock(),
         subscriptions=[
             Subscription(
                 name="events",
                 topics=[topics.ORDERS, topics.FULFILLMENT, topics.RETURNS],
                 handlers={
-                    OrderPlaced: bind(handlers.authorise_payment, deps),
-                    OrderCancelled: bind(handlers.cancel_payment, deps),
-                    StockReserved: bind(handlers.record_stock_reserved, deps),
-                    StockUnavailable: bind(handlers.record_stock_unavailable, deps),
-                    ReservationReleased: bind(handlers.record_reservation_released, deps),
-                    RefundRequested: bind(handlers.refund_payment, deps),
+                    OrderPlaced: inject(authorisation.authorise_payment, wired),
+                    OrderCancelled: inject(cancellation.cancel_payment, wired),
+                    StockReserved: inject(stock.record_stock_reserved, wired),
+                    StockUnavailable: inject(stock.record_stock_unavailable, wired),
+                    ReservationReleased: inject(stock.record_reservation_released, wired),
+                    RefundRequested: inject(refunds.refund_payment, wired),
                 },
             ),
         ],
-        routers=[router],
+        routers=[payments_router(inject(queries.payment_of_order, wired))],
         background_jobs=[
             every(
                 payment_settings.expiry_sweep_interval_s,
-                partial(handlers.expire_authorisations, deps=deps),
+                inject(expiry.expire_authorisations, wired),
                 name="expire-authorisations",
             )
         ],

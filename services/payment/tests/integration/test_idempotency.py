@@ -7,12 +7,13 @@ import uuid
 
 import asyncpg
 import pytest
-from orderflow_chassis.consumer import HandlerContext
 from orderflow_chassis.outbox import Outbox
+from orderflow_chassis.unit_of_work import DatabaseTransactions
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_payment.adapters.provider_registry import ProviderRegistry
+from orderflow_payment.adapters.repositories import sql_repositories
 from orderflow_payment.adapters.sandbox import SandboxProvider
-from orderflow_payment.handlers import PaymentDependencies, authorise_payment
+from orderflow_payment.handlers.authorisation import authorise_payment
 
 from services.payment.tests.builders import envelope, order_placed, stock_reserved
 from services.payment.tests.harness import payment_service, payment_settings
@@ -117,13 +118,11 @@ async def test_two_transactions_racing_the_same_order_placed_authorise_once(
     async with payment_service(orderflow_infrastructure) as run:
         settings = run.runtime.settings
         sandbox = SandboxProvider(settings.database_url, schema="payment", latency_ms=200)
-        deps = PaymentDependencies(
-            providers=ProviderRegistry({"visa": sandbox}),
-            clock=run.clock,
-            settings=payment_settings(),
-            schema="payment",
-        )
+        providers = ProviderRegistry({"visa": sandbox})
         outbox = Outbox("payment", producer="payment", topic_prefix=run.prefix)
+        transactions = DatabaseTransactions(
+            run.pool, sql_repositories("payment"), outbox, run.clock
+        )
         order = order_placed()
         both_open = asyncio.Barrier(2)
 
@@ -133,8 +132,14 @@ async def test_two_transactions_racing_the_same_order_placed_authorise_once(
             async with run.pool.acquire() as connection, connection.transaction():
                 await connection.fetchval("SELECT txid_current()")
                 await both_open.wait()
-                context = HandlerContext(connection, envelope(order), outbox)
-                await authorise_payment(order, context, deps)
+                uow = transactions.unit(connection, cause=envelope(order))
+                await authorise_payment(
+                    order,
+                    uow,
+                    providers=providers,
+                    settings=payment_settings(),
+                    sleep=asyncio.sleep,
+                )
 
         await asyncio.gather(instance(), instance())
         found = await counts(run.pool, order.order_id)

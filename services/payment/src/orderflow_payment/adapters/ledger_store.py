@@ -10,7 +10,7 @@ from orderflow_chassis.settings import validate_identifier
 from orderflow_payment.domain.ledger import LedgerTransaction
 
 
-class LedgerStore:
+class SqlLedger:
     def __init__(self, connection: Connection, schema: str) -> None:
         self._connection = connection
         self._schema = validate_identifier(schema)
@@ -53,15 +53,3 @@ class LedgerStore:
             ],
         )
         return True
-
-    async def entries(self, order_id: uuid.UUID) -> list[dict[str, object]]:
-        rows = await self._connection.fetch(
-            f"""
-            SELECT t.kind, e.account, e.currency, e.amount_minor, e.created_at
-            FROM {self._schema}.ledger_entries e
-            JOIN {self._schema}.ledger_transactions t USING (transaction_id)
-            WHERE e.order_id = $1 ORDER BY e.entry_id
-            """,
-            order_id,
-        )
-        return [dict(row) for row in rows]

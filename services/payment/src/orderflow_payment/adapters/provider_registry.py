@@ -9,12 +9,8 @@ import httpx
 from orderflow_payment.adapters.card_processor import CardProcessorProvider
 from orderflow_payment.adapters.paypal import PayPalProvider
 from orderflow_payment.adapters.sandbox import SandboxProvider
-from orderflow_payment.domain.providers import PaymentProvider
+from orderflow_payment.domain.providers import PaymentProvider, UnknownProvider
 from orderflow_payment.settings import PaymentSettings
-
-
-class UnknownProvider(LookupError):
-    pass
 
 
 class ProviderRegistry:

@@ -1,45 +1,21 @@
-"""Reads the three records reconciliation compares: the service's, its ledger, the provider's.
+"""Reads two of the three records reconciliation compares: the service's and its ledger's.
 
-The provider side is behind :class:`ProviderRecord`. :class:`SandboxRecord` reads the sandbox's
-own tables; a real provider's adapter would load its settlement or transaction report (by
-merchant reference = order id) into the same :class:`ProviderTotals`.
+The third, the provider's, is a ``ProviderRecord`` (``sandbox_record.py`` for the sandbox).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from orderflow_chassis.database import Connection
 from orderflow_chassis.settings import validate_identifier
 
-from orderflow_payment.domain.reconciliation import OrderFigures
+from orderflow_payment.domain.reconciliation import RecordedFigures, Selection
 
 
-@dataclass(frozen=True)
-class ProviderTotals:
-    authorisations: int = 0
-    open_authorisations: int = 0
-    captures: int = 0
-    captured: int = 0
-    refunded: int = 0
-    currencies: frozenset[str] = frozenset()
-
-
-class ProviderRecord(Protocol):
-    async def totals(self, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProviderTotals]: ...
-
-
-@dataclass(frozen=True)
-class Selection:
-    orders: list[uuid.UUID]
-    in_flight: list[uuid.UUID]
-
-
-class ReconciliationStore:
+class SqlReconciliation:
     def __init__(self, connection: Connection, schema: str) -> None:
         self._connection = connection
         self._schema = validate_identifier(schema)
@@ -51,8 +27,6 @@ class ReconciliationStore:
         only: Sequence[uuid.UUID] | None,
         settle_s: float,
     ) -> Selection:
-        """Orders with any record since ``since``; those touched in the last ``settle_s``
-        seconds are in flight (the provider answered, our commit may not be visible yet)."""
         s = self._schema
         rows = await self._connection.fetch(
             f"""
@@ -81,9 +55,7 @@ class ReconciliationStore:
                 settled.append(row["order_id"])
         return Selection(settled, in_flight)
 
-    async def figures(
-        self, order_ids: Sequence[uuid.UUID], provider: ProviderRecord
-    ) -> list[OrderFigures]:
+    async def figures(self, order_ids: Sequence[uuid.UUID]) -> list[RecordedFigures]:
         s = self._schema
         rows = await self._connection.fetch(
             f"""
@@ -120,32 +92,21 @@ class ReconciliationStore:
             """,
             list(order_ids),
         )
-        at_provider = await provider.totals(order_ids)
-        figures = []
-        for row in rows:
-            theirs = at_provider.get(row["order_id"], ProviderTotals())
-            currency = (row["currency"] or next(iter(theirs.currencies), "???")).strip()
-            figures.append(
-                OrderFigures(
-                    order_id=row["order_id"],
-                    currency=currency,
-                    status=row["status"],
-                    authorised=row["authorised"],
-                    captured=row["captured"],
-                    refunded=row["refunded"],
-                    refunds_issued=row["refunds_issued"],
-                    ledger_receivable=row["receivable"],
-                    ledger_holds=row["holds"],
-                    ledger_captures=row["ledger_captures"],
-                    provider_authorisations=theirs.authorisations,
-                    provider_open_authorisations=theirs.open_authorisations,
-                    provider_captures=theirs.captures,
-                    provider_captured=theirs.captured,
-                    provider_refunded=theirs.refunded,
-                    provider_currency_mismatch=bool(theirs.currencies - {currency}),
-                )
+        return [
+            RecordedFigures(
+                order_id=row["order_id"],
+                currency=row["currency"],
+                status=row["status"],
+                authorised=row["authorised"],
+                captured=row["captured"],
+                refunded=row["refunded"],
+                refunds_issued=row["refunds_issued"],
+                ledger_receivable=row["receivable"],
+                ledger_holds=row["holds"],
+                ledger_captures=row["ledger_captures"],
             )
-        return figures
+            for row in rows
+        ]
 
     async def ledger_balances(self, order_ids: Sequence[uuid.UUID] | None) -> dict[str, int]:
         """Sum of all entries per currency (of the selected orders' transactions, or all)."""
@@ -158,51 +119,3 @@ class ReconciliationStore:
             list(order_ids) if order_ids is not None else None,
         )
         return {row["currency"].strip(): int(row["total"]) for row in rows}
-
-
-class SandboxRecord:
-    """The sandbox provider's own record of what it did, per merchant reference (order id)."""
-
-    def __init__(self, connection: Connection, schema: str) -> None:
-        self._connection = connection
-        self._schema = validate_identifier(schema)
-
-    async def totals(self, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProviderTotals]:
-        s = self._schema
-        rows = await self._connection.fetch(
-            f"""
-            SELECT o.merchant_reference::uuid AS order_id,
-                count(*) FILTER (WHERE o.operation = 'authorise' AND o.outcome = 'approved')
-                    AS authorisations,
-                count(*) FILTER (WHERE o.operation = 'authorise' AND o.outcome = 'approved'
-                    AND NOT EXISTS (
-                        SELECT 1 FROM {s}.sandbox_operations c
-                        WHERE c.parent_reference = o.reference
-                          AND c.operation IN ('capture', 'void') AND c.outcome = 'approved'))
-                    AS open_authorisations,
-                count(*) FILTER (WHERE o.operation = 'capture' AND o.outcome = 'approved')
-                    AS captures,
-                coalesce(sum(o.amount_minor)
-                    FILTER (WHERE o.operation = 'capture' AND o.outcome = 'approved'), 0)::bigint
-                    AS captured,
-                coalesce(sum(o.amount_minor)
-                    FILTER (WHERE o.operation = 'refund' AND o.outcome = 'approved'), 0)::bigint
-                    AS refunded,
-                array_agg(DISTINCT o.currency) AS currencies
-            FROM {s}.sandbox_operations o
-            WHERE o.merchant_reference = ANY($1::text[])
-            GROUP BY 1
-            """,
-            [str(order_id) for order_id in order_ids],
-        )
-        return {
-            row["order_id"]: ProviderTotals(
-                authorisations=row["authorisations"],
-                open_authorisations=row["open_authorisations"],
-                captures=row["captures"],
-                captured=row["captured"],
-                refunded=row["refunded"],
-                currencies=frozenset(c.strip() for c in row["currencies"]),
-            )
-            for row in rows
-        }

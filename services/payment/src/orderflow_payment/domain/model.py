@@ -54,6 +54,40 @@ def next_stock_status(current: StockStatus | None, reported: StockStatus) -> Sto
     return reported
 
 
+@dataclass(frozen=True)
+class OrderFacts:
+    """What payment knows about its order from other services (stock, cancellation)."""
+
+    stock_status: StockStatus | None = None
+    cancelled_reason: str | None = None
+
+    @property
+    def order_is_dead(self) -> bool:
+        """Nothing will ever be captured for this order: do not authorise it."""
+        return self.cancelled_reason is not None or self.stock_status in (
+            StockStatus.UNAVAILABLE,
+            StockStatus.RELEASED,
+        )
+
+
+@dataclass(frozen=True)
+class RefundRecord:
+    """A refund id already answered (issued, or failed with a code)."""
+
+    refund_id: uuid.UUID
+    order_id: uuid.UUID
+    status: str
+    amount: Money
+    failure_code: str | None
+
+    @property
+    def may_be_retried(self) -> bool:
+        """Only a refund the provider never answered is tried again (same refund id)."""
+        return (
+            self.status == "failed" and self.failure_code == RefundFailureCode.PROVIDER_UNAVAILABLE
+        )
+
+
 class InvalidTransition(Exception):
     """A transition was asked from a state that does not allow it (a bug in the caller)."""
 

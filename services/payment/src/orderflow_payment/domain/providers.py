@@ -24,6 +24,11 @@ from orderflow_payment.domain.tokens import mask_token
 PAYMENT_NAMESPACE = uuid.UUID("8d8f3c55-0a5e-4b8e-9f5b-2f6f0c1d7a10")
 
 
+def payment_id_for(order_id: uuid.UUID) -> uuid.UUID:
+    """One payment per order, with an id every retry and instance agrees on."""
+    return uuid.uuid5(PAYMENT_NAMESPACE, f"payment:{order_id}")
+
+
 def authorisation_key(order_id: uuid.UUID) -> str:
     """One authorisation per order, ever: the key is the order."""
     return f"authorise:{order_id}"
@@ -120,6 +125,10 @@ class ProviderRejected(Exception):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+
+
+class UnknownProvider(LookupError):
+    """No provider is configured for a payment method, or under a stored provider name."""
 
 
 class PaymentProvider(Protocol):

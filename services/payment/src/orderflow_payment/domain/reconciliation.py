@@ -44,6 +44,66 @@ class OrderFigures:
 
 
 @dataclass(frozen=True)
+class RecordedFigures:
+    """One order's money as the service and its ledger recorded it (our two records)."""
+
+    order_id: uuid.UUID
+    currency: str | None
+    status: str | None
+    authorised: int
+    captured: int
+    refunded: int
+    refunds_issued: int
+    ledger_receivable: int
+    ledger_holds: int
+    ledger_captures: int
+
+
+@dataclass(frozen=True)
+class ProviderTotals:
+    """One order's money as the provider recorded it (by merchant reference = order id)."""
+
+    authorisations: int = 0
+    open_authorisations: int = 0
+    captures: int = 0
+    captured: int = 0
+    refunded: int = 0
+    currencies: frozenset[str] = frozenset()
+
+
+def order_figures(ours: RecordedFigures, theirs: ProviderTotals) -> OrderFigures:
+    """The three records of one order side by side (the provider may know an order we do not
+    have a payment for: its currency is then the provider's)."""
+    currency = (ours.currency or next(iter(theirs.currencies), "???")).strip()
+    return OrderFigures(
+        order_id=ours.order_id,
+        currency=currency,
+        status=ours.status,
+        authorised=ours.authorised,
+        captured=ours.captured,
+        refunded=ours.refunded,
+        refunds_issued=ours.refunds_issued,
+        ledger_receivable=ours.ledger_receivable,
+        ledger_holds=ours.ledger_holds,
+        ledger_captures=ours.ledger_captures,
+        provider_authorisations=theirs.authorisations,
+        provider_open_authorisations=theirs.open_authorisations,
+        provider_captures=theirs.captures,
+        provider_captured=theirs.captured,
+        provider_refunded=theirs.refunded,
+        provider_currency_mismatch=bool(theirs.currencies - {currency}),
+    )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The orders to check, and those left out because they were touched too recently."""
+
+    orders: list[uuid.UUID]
+    in_flight: list[uuid.UUID]
+
+
+@dataclass(frozen=True)
 class Mismatch:
     code: str
     detail: str
@@ -156,3 +216,11 @@ def reconcile(figures: Iterable[OrderFigures], ledger_balances: Mapping[str, int
         ledger_balances=dict(ledger_balances),
         ledger_mismatches=check_ledger_balances(ledger_balances),
     )
+
+
+@dataclass
+class ReconciliationRun:
+    """A report, and which orders it covered."""
+
+    report: Report
+    selection: Selection

@@ -1,19 +1,20 @@
-"""``orderflow-payment run`` / ``migrate`` (from the chassis) and ``reconcile``."""
+"""``orderflow-payment run`` / ``migrate`` / ``outbox`` (from the chassis) and ``reconcile``."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime
 from typing import Annotated
 
 import typer
-from orderflow_chassis.database import connect
-from orderflow_chassis.service_cli import service_cli
-from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.service_cli import ServiceDatabase, service_cli, with_service_database
+from orderflow_chassis.wiring import inject
 
-from orderflow_payment.bootstrap import SERVICE_NAME, build_definition
-from orderflow_payment.entrypoints.reconcile import format_report, run_reconciliation
+from orderflow_payment.bootstrap import SERVICE_NAME, build_definition, dependencies
+from orderflow_payment.domain.reconciliation import ReconciliationRun
+from orderflow_payment.entrypoints.reconcile import format_report
+from orderflow_payment.handlers.reconciliation import reconcile_orders
+from orderflow_payment.settings import PaymentSettings
 
 app = service_cli(SERVICE_NAME, build_definition)
 
@@ -36,22 +37,19 @@ def reconcile(
     """Check per order: captured - refunded = ledger = the provider's record; no refund over
     the capture; nothing captured twice; the ledger balances per currency. Exit 1 on any
     mismatch."""
-    settings = ServiceSettings.for_service(SERVICE_NAME)
     orders = [uuid.UUID(value) for value in order] if order else None
     since_at = datetime.fromisoformat(since) if since else None
     if since_at is not None and since_at.tzinfo is None:
         raise typer.BadParameter("give --since with a time zone, e.g. 2025-01-31T00:00:00Z")
 
-    async def check() -> bool:
-        connection = await connect(settings.database_url, schema=settings.db_schema)
-        try:
-            run = await run_reconciliation(
-                connection, settings.db_schema, since=since_at, orders=orders, settle_s=settle_s
-            )
-        finally:
-            await connection.close()
-        typer.echo(format_report(run, verbose=verbose))
-        return run.report.ok
+    async def check(database: ServiceDatabase) -> ReconciliationRun:
+        use_case = inject(reconcile_orders, dependencies(database.settings, PaymentSettings()))
+        # One read-only, repeatable-read snapshot of all three records.
+        async with database.transactions.begin(read_only=True) as uow:
+            run: ReconciliationRun = await use_case(since_at, orders, settle_s, uow)
+        return run
 
-    if not asyncio.run(check()):
+    run = with_service_database(SERVICE_NAME, build_definition, check)
+    typer.echo(format_report(run, verbose=verbose))
+    if not run.report.ok:
         raise typer.Exit(code=1)

@@ -1,48 +1,10 @@
-"""``orderflow-payment reconcile``: compare the service, its ledger and the provider's record."""
+"""The report of ``orderflow-payment reconcile``: mismatched orders, then totals per currency."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-
-from orderflow_chassis.database import Connection
 from orderflow_contracts.money import Currency, Money
 
-from orderflow_payment.adapters.reconciliation_store import (
-    ProviderRecord,
-    ReconciliationStore,
-    SandboxRecord,
-    Selection,
-)
-from orderflow_payment.domain.reconciliation import OrderResult, Report, reconcile
-
-
-@dataclass
-class ReconciliationRun:
-    report: Report
-    selection: Selection
-
-
-async def run_reconciliation(
-    connection: Connection,
-    schema: str,
-    *,
-    since: datetime | None = None,
-    orders: Sequence[uuid.UUID] | None = None,
-    settle_s: float = 60.0,
-    provider: ProviderRecord | None = None,
-) -> ReconciliationRun:
-    store = ReconciliationStore(connection, schema)
-    async with connection.transaction(isolation="repeatable_read", readonly=True):
-        selection = await store.select_orders(since=since, only=orders, settle_s=settle_s)
-        figures = await store.figures(
-            selection.orders, provider or SandboxRecord(connection, schema)
-        )
-        whole_ledger = since is None and not orders
-        balances = await store.ledger_balances(None if whole_ledger else selection.orders)
-    return ReconciliationRun(reconcile(figures, balances), selection)
+from orderflow_payment.domain.reconciliation import OrderResult, ReconciliationRun
 
 
 def _money(minor: int, currency: str) -> str:

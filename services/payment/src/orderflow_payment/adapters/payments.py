@@ -1,9 +1,8 @@
-"""SQL for payments, refunds and order facts; every method runs on the caller's connection."""
+"""SQL for ``payments``, one per order, on the unit of work's connection."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -11,30 +10,7 @@ from orderflow_chassis.database import Connection
 from orderflow_chassis.settings import validate_identifier
 from orderflow_contracts.money import Money
 
-from orderflow_payment.domain.model import Payment, PaymentStatus, StockStatus
-
-
-@dataclass(frozen=True)
-class OrderFacts:
-    stock_status: StockStatus | None = None
-    cancelled_reason: str | None = None
-
-    @property
-    def order_is_dead(self) -> bool:
-        """Nothing will ever be captured for this order: do not authorise it."""
-        return self.cancelled_reason is not None or self.stock_status in (
-            StockStatus.UNAVAILABLE,
-            StockStatus.RELEASED,
-        )
-
-
-@dataclass(frozen=True)
-class RefundRecord:
-    refund_id: uuid.UUID
-    order_id: uuid.UUID
-    status: str
-    amount: Money
-    failure_code: str | None
+from orderflow_payment.domain.model import Payment, PaymentStatus
 
 
 def _payment(row: asyncpg.Record) -> Payment:
@@ -55,7 +31,7 @@ def _payment(row: asyncpg.Record) -> Payment:
     )
 
 
-class PaymentRepository:
+class SqlPayments:
     def __init__(self, connection: Connection, schema: str) -> None:
         self._connection = connection
         self._schema = validate_identifier(schema)
@@ -134,99 +110,6 @@ class PaymentRepository:
             payment.capture_reference,
             void_reference,
             void_reason,
-        )
-
-    async def facts(self, order_id: uuid.UUID) -> OrderFacts:
-        row = await self._connection.fetchrow(
-            f"""
-            SELECT stock_status, cancelled_reason FROM {self._schema}.order_facts
-            WHERE order_id = $1
-            """,
-            order_id,
-        )
-        if row is None:
-            return OrderFacts()
-        stock = row["stock_status"]
-        return OrderFacts(StockStatus(stock) if stock else None, row["cancelled_reason"])
-
-    async def record_stock(self, order_id: uuid.UUID, status: StockStatus) -> None:
-        await self._connection.execute(
-            f"""
-            INSERT INTO {self._schema}.order_facts (order_id, stock_status) VALUES ($1, $2)
-            ON CONFLICT (order_id) DO UPDATE
-            SET stock_status = EXCLUDED.stock_status, updated_at = now()
-            """,
-            order_id,
-            status.value,
-        )
-
-    async def record_cancellation(self, order_id: uuid.UUID, reason: str) -> None:
-        await self._connection.execute(
-            f"""
-            INSERT INTO {self._schema}.order_facts (order_id, cancelled_reason) VALUES ($1, $2)
-            ON CONFLICT (order_id) DO UPDATE
-            SET cancelled_reason =
-                    coalesce(order_facts.cancelled_reason, EXCLUDED.cancelled_reason),
-                updated_at = now()
-            """,
-            order_id,
-            reason,
-        )
-
-    async def refund(self, refund_id: uuid.UUID) -> RefundRecord | None:
-        row = await self._connection.fetchrow(
-            f"""
-            SELECT refund_id, order_id, status, currency, amount_minor, failure_code
-            FROM {self._schema}.refunds WHERE refund_id = $1
-            """,
-            refund_id,
-        )
-        if row is None:
-            return None
-        return RefundRecord(
-            row["refund_id"],
-            row["order_id"],
-            row["status"],
-            Money.from_minor_units(row["amount_minor"], row["currency"].strip()),
-            row["failure_code"],
-        )
-
-    async def save_refund(
-        self,
-        *,
-        refund_id: uuid.UUID,
-        order_id: uuid.UUID,
-        payment_id: uuid.UUID | None,
-        rma_id: uuid.UUID | None,
-        amount: Money,
-        caused_by: uuid.UUID,
-        provider_reference: str | None = None,
-        failure_code: str | None = None,
-        failure_message: str | None = None,
-    ) -> None:
-        await self._connection.execute(
-            f"""
-            INSERT INTO {self._schema}.refunds
-                (refund_id, order_id, payment_id, rma_id, status, currency, amount_minor,
-                 failure_code, failure_message, provider_reference, caused_by)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-            ON CONFLICT (refund_id) DO UPDATE
-            SET status = EXCLUDED.status, failure_code = EXCLUDED.failure_code,
-                failure_message = EXCLUDED.failure_message,
-                provider_reference = EXCLUDED.provider_reference,
-                caused_by = EXCLUDED.caused_by, updated_at = now()
-            """,
-            refund_id,
-            order_id,
-            payment_id,
-            rma_id,
-            "failed" if failure_code else "issued",
-            amount.currency.value,
-            amount.minor_units,
-            failure_code,
-            failure_message,
-            provider_reference,
-            caused_by,
         )
 
     async def expired_authorisations(self, now: datetime, *, limit: int) -> list[uuid.UUID]:

@@ -1,0 +1,352 @@
+"""Money movements on an existing payment — capture, void, refund — and the provider calls
+under them; shared by the event handlers and the expiry job.
+
+Each movement calls the provider with an idempotency key derived from the fact (payment or
+refund id), then saves the payment, posts the ledger transaction and emits the event, all in
+the unit of work: if it rolls back after the provider answered, the retry gets the
+provider's original answer back instead of moving money again.
+
+Transient provider failures are retried ``provider_retry_attempts`` times with exponential
+backoff and jitter. Then a refund fails with ``provider_unavailable`` (returns gets an
+answer), while capture and void raise ``TransientError``: they must happen eventually, so the
+consumer retries the batch with backoff and then rewinds the partition until the provider is
+back (the expiry job tries again at its next round).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import structlog
+from orderflow_chassis.errors import PermanentError, TransientError
+from orderflow_chassis.retry import Backoff, retrying
+from orderflow_chassis.unit_of_work import UnitOfWork
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.events import Event
+from orderflow_contracts.events.payments import (
+    PaymentCaptured,
+    PaymentVoided,
+    PaymentVoidReason,
+    RefundFailed,
+    RefundFailureCode,
+    RefundIssued,
+)
+from orderflow_contracts.money import Money
+from orderflow_contracts.primitives import REASON_CODE_PATTERN
+
+from orderflow_payment.domain import ledger
+from orderflow_payment.domain.model import Payment, refund_refusal, refund_refusal_message
+from orderflow_payment.domain.providers import (
+    Capture,
+    PaymentProvider,
+    ProviderRejected,
+    ProviderResult,
+    ProviderUnavailable,
+    Refund,
+    UnknownProvider,
+    Void,
+    capture_key,
+    refund_key,
+    void_key,
+)
+from orderflow_payment.ports import PaymentProviders, PaymentRepositories
+from orderflow_payment.settings import PaymentSettings
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+Work = UnitOfWork[PaymentRepositories]
+
+
+def reason_code(code: str | None, fallback: str) -> str:
+    """A provider's code when the contract can carry it, else ``fallback``."""
+    return code if code and re.fullmatch(REASON_CODE_PATTERN, code) else fallback
+
+
+def applied_event(uow: Work) -> Envelope:
+    """The event a handler applies (its id is stored as ``caused_by`` with what it changed)."""
+    if uow.cause is None:
+        raise RuntimeError("this use case applies an event: its unit of work needs the cause")
+    return uow.cause
+
+
+async def emit_for(uow: Work, payment: Payment, event: Event) -> Envelope:
+    """Emit ``event`` about ``payment``: caused by the event being applied, or, for work no
+    event caused (the expiry job), in the payment's own journey."""
+    correlation = None if uow.cause is not None else payment.correlation_id
+    return await uow.emit(event, correlation_id=correlation)
+
+
+def provider_of(payment: Payment, providers: PaymentProviders) -> PaymentProvider:
+    """The provider that authorised ``payment`` (later operations must go to it)."""
+    try:
+        return providers.named(payment.provider)
+    except UnknownProvider as error:
+        raise PermanentError("provider_not_configured", str(error)) from error
+
+
+async def call_provider(
+    operation: str,
+    call: Callable[[], Awaitable[T]],
+    *,
+    settings: PaymentSettings,
+    sleep: Sleep,
+) -> T:
+    """``call()``, retried while the provider is unavailable; its last failure is raised."""
+    backoff = Backoff(
+        attempts=settings.provider_retry_attempts,
+        initial_delay_s=settings.provider_retry_initial_delay_s,
+        # The settings do not order the two; the backoff needs initial <= max.
+        max_delay_s=max(
+            settings.provider_retry_max_delay_s, settings.provider_retry_initial_delay_s
+        ),
+    )
+
+    def on_retry(attempt: int, error: BaseException, pause_s: float) -> None:
+        log.warning(
+            "provider.transient_failure",
+            operation=operation,
+            attempt=attempt,
+            error=str(error),
+            retry_in_s=round(pause_s, 3),
+        )
+
+    try:
+        async for attempt in retrying(
+            backoff,
+            retry_if=lambda error: isinstance(error, ProviderUnavailable),
+            on_retry=on_retry,
+            sleep=sleep,
+        ):
+            with attempt:
+                return await call()
+    except ProviderUnavailable as error:
+        log.warning(
+            "provider.gave_up",
+            operation=operation,
+            attempts=settings.provider_retry_attempts,
+            error=str(error),
+        )
+        raise
+    raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+
+async def capture(
+    payment: Payment,
+    uow: Work,
+    *,
+    providers: PaymentProviders,
+    settings: PaymentSettings,
+    sleep: Sleep,
+) -> None:
+    """Capture an authorised payment in full → ``PaymentCaptured``."""
+    assert payment.authorisation_reference is not None
+    request = Capture(
+        capture_key(payment.payment_id),
+        payment.order_id,
+        payment.authorisation_reference,
+        payment.amount,
+    )
+    provider = provider_of(payment, providers)
+    try:
+        result = await call_provider(
+            "capture", lambda: provider.capture(request), settings=settings, sleep=sleep
+        )
+    except ProviderUnavailable as error:
+        raise TransientError(
+            f"capture of payment {payment.payment_id}: provider unavailable ({error.kind})"
+        ) from error
+    except ProviderRejected as error:
+        raise PermanentError("capture_rejected", f"provider refused: {error.code}") from error
+    if not result.approved or result.reference is None:
+        raise PermanentError(
+            "capture_declined", f"provider declined the capture: {result.decline_code}"
+        )
+    payment.capture(result.reference)
+    await uow.repos.payments.save(payment)
+    await uow.repos.ledger.post(
+        ledger.capture(payment.order_id, payment.payment_id, payment.amount)
+    )
+    await emit_for(
+        uow,
+        payment,
+        PaymentCaptured(
+            order_id=payment.order_id,
+            payment_id=payment.payment_id,
+            amount=payment.amount,
+            provider=payment.provider,
+            provider_reference=result.reference,
+        ),
+    )
+    log.info("payment.captured", payment_id=str(payment.payment_id), amount=str(payment.amount))
+
+
+async def void(
+    payment: Payment,
+    reason: PaymentVoidReason,
+    uow: Work,
+    *,
+    providers: PaymentProviders,
+    settings: PaymentSettings,
+    sleep: Sleep,
+) -> None:
+    """Release an authorisation → ``PaymentVoided(reason)``."""
+    assert payment.authorisation_reference is not None
+    request = Void(
+        void_key(payment.payment_id),
+        payment.order_id,
+        payment.authorisation_reference,
+        payment.amount,
+    )
+    provider = provider_of(payment, providers)
+    try:
+        result = await call_provider(
+            "void", lambda: provider.void(request), settings=settings, sleep=sleep
+        )
+    except ProviderUnavailable as error:
+        raise TransientError(
+            f"void of payment {payment.payment_id}: provider unavailable ({error.kind})"
+        ) from error
+    except ProviderRejected as error:
+        raise PermanentError("void_rejected", f"provider refused: {error.code}") from error
+    payment.void()
+    await uow.repos.payments.save(
+        payment, void_reference=result.reference, void_reason=reason.value
+    )
+    await uow.repos.ledger.post(ledger.void(payment.order_id, payment.payment_id, payment.amount))
+    await emit_for(
+        uow,
+        payment,
+        PaymentVoided(
+            order_id=payment.order_id,
+            payment_id=payment.payment_id,
+            amount=payment.amount,
+            reason=reason.value,
+            provider=payment.provider,
+            provider_reference=result.reference,
+        ),
+    )
+    log.info("payment.voided", payment_id=str(payment.payment_id), reason=reason.value)
+
+
+@dataclass(frozen=True)
+class RefundAsked:
+    """A refund to make: by returns (``RefundRequested``) or for a cancelled order."""
+
+    order_id: uuid.UUID
+    refund_id: uuid.UUID
+    amount: Money
+    rma_id: uuid.UUID | None = None
+
+
+async def refund(
+    payment: Payment | None,
+    asked: RefundAsked,
+    uow: Work,
+    *,
+    providers: PaymentProviders,
+    settings: PaymentSettings,
+    sleep: Sleep,
+) -> None:
+    """Refund up to what was captured and not yet refunded → ``RefundIssued``, or
+    ``RefundFailed`` with a reason. A refund id is answered once, unless the provider never
+    answered it (then asking again with the same id retries it)."""
+    existing = await uow.repos.refunds.get(asked.refund_id)
+    if existing is not None and not existing.may_be_retried:
+        log.info("refund.already_answered", refund_id=str(asked.refund_id), status=existing.status)
+        return
+    refusal = refund_refusal(payment, asked.amount)
+    if refusal is not None:
+        message = refund_refusal_message(refusal, payment, asked.amount)
+        await _refund_failed(uow, payment, asked, refusal, message)
+        return
+    assert payment is not None
+    assert payment.capture_reference is not None
+    request = Refund(
+        refund_key(asked.refund_id), asked.order_id, payment.capture_reference, asked.amount
+    )
+    provider = provider_of(payment, providers)
+    try:
+        result = await call_provider(
+            "refund", lambda: provider.refund(request), settings=settings, sleep=sleep
+        )
+    except ProviderUnavailable as error:
+        message = (
+            f"the provider did not answer after {settings.provider_retry_attempts} "
+            f"attempts ({error.kind}); ask again with the same refund_id to retry"
+        )
+        await _refund_failed(uow, payment, asked, RefundFailureCode.PROVIDER_UNAVAILABLE, message)
+        return
+    except ProviderRejected as error:
+        result = ProviderResult.decline(
+            RefundFailureCode.PROVIDER_REFUSED, f"provider refused: {error.code}"
+        )
+    if not result.approved or result.reference is None:
+        code = reason_code(result.decline_code, RefundFailureCode.PROVIDER_REFUSED)
+        await _refund_failed(uow, payment, asked, code, result.message or code)
+        return
+    payment.record_refund(asked.amount)
+    await uow.repos.payments.save(payment)
+    await uow.repos.refunds.save(
+        refund_id=asked.refund_id,
+        order_id=asked.order_id,
+        payment_id=payment.payment_id,
+        rma_id=asked.rma_id,
+        amount=asked.amount,
+        caused_by=applied_event(uow).event_id,
+        provider_reference=result.reference,
+    )
+    await uow.repos.ledger.post(
+        ledger.refund(asked.order_id, payment.payment_id, asked.refund_id, asked.amount)
+    )
+    await emit_for(
+        uow,
+        payment,
+        RefundIssued(
+            order_id=asked.order_id,
+            refund_id=asked.refund_id,
+            payment_id=payment.payment_id,
+            amount=asked.amount,
+            total_refunded=payment.refunded,
+            rma_id=asked.rma_id,
+            provider=payment.provider,
+            provider_reference=result.reference,
+        ),
+    )
+    log.info(
+        "refund.issued",
+        refund_id=str(asked.refund_id),
+        amount=str(asked.amount),
+        total_refunded=str(payment.refunded),
+    )
+
+
+async def _refund_failed(
+    uow: Work, payment: Payment | None, asked: RefundAsked, code: str, message: str
+) -> None:
+    await uow.repos.refunds.save(
+        refund_id=asked.refund_id,
+        order_id=asked.order_id,
+        payment_id=payment.payment_id if payment else None,
+        rma_id=asked.rma_id,
+        amount=asked.amount,
+        caused_by=applied_event(uow).event_id,
+        failure_code=str(code),
+        failure_message=message,
+    )
+    await uow.emit(
+        RefundFailed(
+            order_id=asked.order_id,
+            refund_id=asked.refund_id,
+            amount=asked.amount,
+            reason_code=str(code),
+            message=message[:500],
+            rma_id=asked.rma_id,
+        )
+    )
+    log.warning("refund.failed", refund_id=str(asked.refund_id), reason_code=str(code))

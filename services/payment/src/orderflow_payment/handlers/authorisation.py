@@ -1,0 +1,162 @@
+"""``OrderPlaced`` → authorise the order's total, once per order, ever.
+
+The order's lock is taken first, then the payment and the order facts are read: the same
+``OrderPlaced`` delivered twice, re-sent in a new message or consumed by two instances at
+once authorises once (the provider call carries ``authorise:<order_id>`` as its key).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+from orderflow_chassis.errors import PermanentError
+from orderflow_contracts.events.orders import OrderPlaced
+from orderflow_contracts.events.payments import (
+    PaymentAuthorized,
+    PaymentDeclineCode,
+    PaymentDeclined,
+)
+
+from orderflow_payment.domain import ledger
+from orderflow_payment.domain.model import Payment, StockStatus
+from orderflow_payment.domain.providers import (
+    Authorise,
+    ProviderRejected,
+    ProviderResult,
+    ProviderUnavailable,
+    UnknownProvider,
+    authorisation_key,
+    payment_id_for,
+)
+from orderflow_payment.domain.tokens import mask_token
+from orderflow_payment.handlers._movements import (
+    Sleep,
+    Work,
+    applied_event,
+    call_provider,
+    capture,
+    reason_code,
+)
+from orderflow_payment.ports import PaymentProviders
+from orderflow_payment.settings import PaymentSettings
+
+log = structlog.get_logger(__name__)
+
+
+async def authorise_payment(
+    event: OrderPlaced,
+    uow: Work,
+    *,
+    providers: PaymentProviders,
+    settings: PaymentSettings,
+    sleep: Sleep,
+) -> None:
+    """→ ``PaymentAuthorized`` (and ``PaymentCaptured`` at once if stock is already reserved)
+    or ``PaymentDeclined`` with the provider's reason. Nothing for an order already dead."""
+    order_id = event.order_id
+    cause = applied_event(uow)
+    await uow.repos.payments.lock_order(order_id)
+    if await uow.repos.payments.get(order_id) is not None:
+        log.info("payment.already_exists", order_id=str(order_id))
+        return
+    facts = await uow.repos.order_facts.facts(order_id)
+    if facts.order_is_dead:
+        # Stock unavailable/released or the order cancelled before we got here: a hold on
+        # the customer's money could only be voided again. Nothing to authorise or announce.
+        log.info(
+            "payment.not_authorised_order_dead",
+            order_id=str(order_id),
+            stock=facts.stock_status,
+            cancelled=facts.cancelled_reason,
+        )
+        return
+    method = event.payment.method
+    try:
+        provider = providers.for_method(method)
+    except UnknownProvider as error:
+        raise PermanentError("provider_not_configured", str(error)) from error
+    payment_id = payment_id_for(order_id)
+    token = event.payment.provider_token
+    request = Authorise(authorisation_key(order_id), order_id, event.total, method, token)
+    log.info(
+        "payment.authorising",
+        payment_id=str(payment_id),
+        amount=str(event.total),
+        method=method,
+        provider=provider.name,
+        token=mask_token(token),
+    )
+    try:
+        result = await call_provider(
+            "authorise", lambda: provider.authorise(request), settings=settings, sleep=sleep
+        )
+    except ProviderUnavailable as error:
+        result = ProviderResult.decline(
+            PaymentDeclineCode.PROVIDER_UNAVAILABLE,
+            f"the payment provider did not answer after {settings.provider_retry_attempts} "
+            f"attempts ({error.kind})",
+        )
+    except ProviderRejected as error:
+        result = ProviderResult.decline(
+            PaymentDeclineCode.INVALID_TOKEN, f"the provider refused the request: {error.code}"
+        )
+
+    if not result.approved or result.reference is None:
+        payment = Payment.declined(
+            payment_id=payment_id,
+            order_id=order_id,
+            method=method,
+            provider=provider.name,
+            amount=event.total,
+            correlation_id=cause.correlation_id,
+        )
+        code = reason_code(result.decline_code, PaymentDeclineCode.DO_NOT_HONOUR)
+        if not await uow.repos.payments.add(
+            payment, token_masked=mask_token(token), caused_by=cause.event_id, decline_code=code
+        ):
+            return
+        await uow.emit(
+            PaymentDeclined(
+                order_id=order_id,
+                payment_id=payment_id,
+                amount=event.total,
+                reason_code=code,
+                message=(result.message or code)[:500],
+                provider=provider.name,
+                provider_reference=result.reference,
+            )
+        )
+        log.info("payment.declined", payment_id=str(payment_id), reason_code=code)
+        return
+
+    payment = Payment.authorised(
+        payment_id=payment_id,
+        order_id=order_id,
+        method=method,
+        provider=provider.name,
+        amount=event.total,
+        reference=result.reference,
+        expires_at=uow.now + timedelta(seconds=settings.authorization_ttl_s),
+        correlation_id=cause.correlation_id,
+    )
+    if not await uow.repos.payments.add(
+        payment, token_masked=mask_token(token), caused_by=cause.event_id
+    ):
+        log.warning("payment.lost_race", order_id=str(order_id))
+        return
+    await uow.repos.ledger.post(ledger.authorisation(order_id, payment_id, event.total))
+    await uow.emit(
+        PaymentAuthorized(
+            order_id=order_id,
+            payment_id=payment_id,
+            amount=event.total,
+            method=method,
+            provider=provider.name,
+            provider_reference=result.reference,
+            expires_at=payment.expires_at,
+        )
+    )
+    log.info("payment.authorised", payment_id=str(payment_id), amount=str(event.total))
+    if facts.stock_status is StockStatus.RESERVED:
+        await capture(payment, uow, providers=providers, settings=settings, sleep=sleep)

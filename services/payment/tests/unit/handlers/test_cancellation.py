@@ -1,0 +1,94 @@
+"""OrderCancelled → void an authorisation, refund what was captured, or remember it."""
+
+from __future__ import annotations
+
+from orderflow_contracts.events.payments import PaymentVoided, RefundIssued
+from orderflow_payment.domain.model import PaymentStatus
+from orderflow_payment.domain.providers import ProviderResult, cancellation_refund_id
+from orderflow_payment.handlers.authorisation import authorise_payment
+from orderflow_payment.handlers.cancellation import cancel_payment
+from orderflow_payment.handlers.refunds import refund_payment
+
+from services.payment.tests.builders import order_cancelled, order_placed, refund_requested
+from services.payment.tests.fake_provider import ScriptedProvider, dependencies
+from services.payment.tests.fakes import fake_transactions, tables_of
+from services.payment.tests.unit.handlers.steps import apply_event, authorised_order, captured_order
+
+
+async def test_cancelling_an_authorised_order_voids_it() -> None:
+    transactions, provider = fake_transactions(), ScriptedProvider()
+    wired = dependencies(provider)
+    order = await authorised_order(transactions, wired)
+
+    await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+
+    (voided,) = transactions.emitted.of_type(PaymentVoided)
+    assert voided.reason == "order_cancelled"
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.VOIDED
+    facts = tables_of(transactions).order_facts[order.order_id]
+    assert facts.cancelled_reason == "customer_requested"
+
+
+async def test_cancelling_after_a_partial_refund_refunds_the_rest_once() -> None:
+    transactions, provider = fake_transactions(), ScriptedProvider()
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="70.00")
+    await apply_event(
+        refund_payment, refund_requested(order.order_id, "20.00"), transactions, wired
+    )
+    cancelled = order_cancelled(order.order_id)
+
+    cause = await apply_event(cancel_payment, cancelled, transactions, wired)
+    await apply_event(cancel_payment, cancelled, transactions, wired)  # delivered twice
+
+    refunds = transactions.emitted.of_type(RefundIssued)
+    assert len(refunds) == 2
+    refund = refunds[1]
+    assert refund.refund_id == cancellation_refund_id(order.order_id)
+    assert (str(refund.amount), str(refund.total_refunded)) == ("50.00 EUR", "70.00 EUR")
+    assert refund.rma_id is None
+    assert provider.keys("refund").count(f"refund:{refund.refund_id}") == 1
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.REFUNDED
+    row = tables_of(transactions).refunds[refund.refund_id]
+    assert (row.status, row.caused_by) == ("issued", cause.event_id)
+
+
+async def test_cancelling_a_declined_payment_moves_nothing() -> None:
+    transactions = fake_transactions()
+    provider = ScriptedProvider().answer("authorise", ProviderResult.decline("fraud", "no"))
+    wired = dependencies(provider)
+    order = await authorised_order(transactions, wired)
+    emitted = len(transactions.emitted.envelopes)
+
+    await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+
+    assert len(transactions.emitted.envelopes) == emitted
+    assert [op for op, _ in provider.calls] == ["authorise"]
+
+
+async def test_a_cancellation_before_the_order_stops_its_authorisation() -> None:
+    transactions, provider = fake_transactions(), ScriptedProvider()
+    wired = dependencies(provider)
+    order = order_placed()
+
+    await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+    await apply_event(authorise_payment, order, transactions, wired)
+
+    assert transactions.emitted.envelopes == []
+    assert provider.calls == []
+    assert tables_of(transactions).payments == {}
+
+
+async def test_the_first_cancellation_reason_is_kept() -> None:
+    transactions = fake_transactions()
+    wired = dependencies(ScriptedProvider())
+    order_id = order_placed().order_id
+
+    await apply_event(
+        cancel_payment, order_cancelled(order_id, "payment_declined"), transactions, wired
+    )
+    await apply_event(
+        cancel_payment, order_cancelled(order_id, "customer_requested"), transactions, wired
+    )
+
+    assert tables_of(transactions).order_facts[order_id].cancelled_reason == "payment_declined"

@@ -1,0 +1,121 @@
+"""The expiry job: authorisations not captured within the TTL are voided, each on its own."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+from orderflow_chassis.clock import SettableClock
+from orderflow_chassis.wiring import inject
+from orderflow_contracts.events.payments import PaymentVoided
+from orderflow_payment.domain.model import PaymentStatus
+from orderflow_payment.domain.providers import ProviderUnavailable
+from orderflow_payment.handlers import expiry
+from orderflow_payment.handlers.expiry import expire_authorisations
+
+from services.payment.tests.fake_provider import ScriptedProvider, dependencies
+from services.payment.tests.fakes import fake_transactions, tables_of
+from services.payment.tests.unit.handlers.steps import authorised_order, captured_order
+
+HOUR = timedelta(hours=1)
+
+
+async def test_an_expired_authorisation_is_voided_in_its_own_journey() -> None:
+    clock = SettableClock()
+    transactions, provider = fake_transactions(clock), ScriptedProvider()
+    wired = dependencies(provider, authorization_ttl_s=3600)
+    expire = inject(expire_authorisations, wired)
+    order = await authorised_order(transactions, wired, total="25.00")
+    authorised = transactions.emitted.envelopes[0]
+
+    clock.advance(HOUR - timedelta(seconds=1))
+    assert await expire(transactions) == 0
+    clock.advance(timedelta(seconds=1))
+    assert await expire(transactions) == 1
+    assert await expire(transactions) == 0
+
+    (voided,) = transactions.emitted.of_type(PaymentVoided)
+    envelope = transactions.emitted.envelopes[-1]
+    assert (voided.reason, str(voided.amount)) == ("authorization_expired", "25.00 EUR")
+    assert (envelope.correlation_id, envelope.causation_id) == (authorised.correlation_id, None)
+    row = tables_of(transactions).payments[order.order_id]
+    assert (row.payment.status, row.void_reason) == (PaymentStatus.VOIDED, "authorization_expired")
+    assert [kind for kind, _, _ in tables_of(transactions).ledger_of(order.order_id)][2:] == [
+        "void",
+        "void",
+    ]
+    assert len(provider.keys("void")) == 1
+
+
+async def test_a_captured_payment_never_expires() -> None:
+    clock = SettableClock()
+    transactions, provider = fake_transactions(clock), ScriptedProvider()
+    wired = dependencies(provider, authorization_ttl_s=3600)
+    order = await captured_order(transactions, wired)
+    clock.advance(2 * HOUR)
+
+    assert await inject(expire_authorisations, wired)(transactions) == 0
+
+    assert transactions.emitted.of_type(PaymentVoided) == []
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.CAPTURED
+
+
+async def test_a_provider_failing_for_one_order_holds_back_only_that_one() -> None:
+    clock = SettableClock()
+    transactions, provider = fake_transactions(clock), ScriptedProvider()
+    wired = dependencies(provider, authorization_ttl_s=3600)
+    stuck = await authorised_order(transactions, wired)
+    clock.advance(timedelta(minutes=1))
+    other = await authorised_order(transactions, wired)
+    clock.advance(2 * HOUR)
+    provider.answer("void", *[ProviderUnavailable("http_503")] * 3)  # the oldest goes first
+
+    assert await inject(expire_authorisations, wired)(transactions) == 1
+
+    tables = tables_of(transactions)
+    assert tables.payment(stuck.order_id).status is PaymentStatus.AUTHORISED
+    assert tables.payment(other.order_id).status is PaymentStatus.VOIDED
+    assert [e.order_id for e in transactions.emitted.of_type(PaymentVoided)] == [other.order_id]
+
+    assert await inject(expire_authorisations, wired)(transactions) == 1, "next round"
+    assert tables_of(transactions).payment(stuck.order_id).status is PaymentStatus.VOIDED
+
+
+async def test_a_round_voids_at_most_its_size_oldest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(expiry, "ROUND_SIZE", 1)
+    clock = SettableClock()
+    transactions = fake_transactions(clock)
+    wired = dependencies(ScriptedProvider(), authorization_ttl_s=60)
+    first = await authorised_order(transactions, wired)
+    clock.advance(timedelta(seconds=1))
+    second = await authorised_order(transactions, wired)
+    clock.advance(HOUR)
+    expire = inject(expire_authorisations, wired)
+
+    assert await expire(transactions) == 1
+    assert tables_of(transactions).payment(first.order_id).status is PaymentStatus.VOIDED
+    assert tables_of(transactions).payment(second.order_id).status is PaymentStatus.AUTHORISED
+    assert await expire(transactions) == 1
+    assert tables_of(transactions).payment(second.order_id).status is PaymentStatus.VOIDED
+
+
+async def test_an_order_captured_after_it_was_listed_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = SettableClock()
+    transactions, provider = fake_transactions(clock), ScriptedProvider()
+    wired = dependencies(provider, authorization_ttl_s=3600)
+    order = await captured_order(transactions, wired)
+    clock.advance(2 * HOUR)
+
+    async def listed_before_the_capture(now: datetime, *, limit: int) -> list[uuid.UUID]:
+        return [order.order_id]
+
+    payments = transactions.repos.payments
+    monkeypatch.setattr(payments, "expired_authorisations", listed_before_the_capture)
+
+    assert await inject(expire_authorisations, wired)(transactions) == 0
+
+    assert provider.keys("void") == []
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.CAPTURED

@@ -1,0 +1,167 @@
+"""RefundRequested → refund up to captured - refunded, once per refund id; refusals say why."""
+
+from __future__ import annotations
+
+import uuid
+
+from orderflow_contracts.events.payments import RefundFailed, RefundIssued
+from orderflow_payment.domain.model import PaymentStatus
+from orderflow_payment.domain.providers import ProviderRejected, ProviderResult, ProviderUnavailable
+from orderflow_payment.handlers.refunds import refund_payment
+
+from services.payment.tests.builders import refund_requested
+from services.payment.tests.fake_provider import ScriptedProvider, dependencies
+from services.payment.tests.fakes import fake_transactions, tables_of
+from services.payment.tests.unit.handlers.steps import apply_event, authorised_order, captured_order
+
+
+async def test_a_partial_refund_is_issued_stored_and_posted() -> None:
+    transactions, provider = fake_transactions(), ScriptedProvider()
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="80.00")
+    rma_id = uuid.uuid4()
+    asked = refund_requested(order.order_id, "30.00", rma_id=rma_id)
+
+    cause = await apply_event(refund_payment, asked, transactions, wired)
+
+    (issued,) = transactions.emitted.of_type(RefundIssued)
+    payment = tables_of(transactions).payment(order.order_id)
+    assert (issued.refund_id, issued.rma_id, issued.payment_id) == (
+        asked.refund_id,
+        rma_id,
+        payment.payment_id,
+    )
+    assert (str(issued.amount), str(issued.total_refunded)) == ("30.00 EUR", "30.00 EUR")
+    assert issued.provider_reference == f"scripted-refund-refund:{asked.refund_id}"
+    assert (payment.status, str(payment.refunded)) == (
+        PaymentStatus.PARTIALLY_REFUNDED,
+        "30.00 EUR",
+    )
+    row = tables_of(transactions).refunds[asked.refund_id]
+    assert (row.status, row.caused_by, row.rma_id) == ("issued", cause.event_id, rma_id)
+    assert row.provider_reference == issued.provider_reference
+    assert tables_of(transactions).ledger_of(order.order_id)[-2:] == [
+        ("refund", "refunds", 3000),
+        ("refund", "provider_receivable", -3000),
+    ]
+
+
+async def test_refunds_up_to_the_capture_then_over_it_fails() -> None:
+    transactions, provider = fake_transactions(), ScriptedProvider()
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="50.00")
+
+    for amount in ("20.00", "30.00", "0.01"):
+        await apply_event(
+            refund_payment, refund_requested(order.order_id, amount), transactions, wired
+        )
+
+    issued = transactions.emitted.of_type(RefundIssued)
+    assert [str(e.total_refunded) for e in issued] == ["20.00 EUR", "50.00 EUR"]
+    (failed,) = transactions.emitted.of_type(RefundFailed)
+    assert failed.reason_code == "exceeds_captured"
+    assert "0.00 EUR left" in failed.message
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.REFUNDED
+    assert len(provider.keys("refund")) == 2, "a refusal never reaches the provider"
+
+
+async def test_the_same_refund_id_twice_refunds_once() -> None:
+    transactions, provider = fake_transactions(), ScriptedProvider()
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="40.00")
+    asked = refund_requested(order.order_id, "10.00")
+
+    await apply_event(refund_payment, asked, transactions, wired)
+    await apply_event(refund_payment, asked, transactions, wired)
+
+    assert len(transactions.emitted.of_type(RefundIssued)) == 1
+    assert transactions.emitted.of_type(RefundFailed) == []
+    assert len(provider.keys("refund")) == 1
+    assert str(tables_of(transactions).payment(order.order_id).refunded) == "10.00 EUR"
+
+
+async def test_a_refund_of_nothing_captured_fails_with_not_captured() -> None:
+    transactions, provider = fake_transactions(), ScriptedProvider()
+    wired = dependencies(provider)
+    authorised = await authorised_order(transactions, wired)
+    unknown = refund_requested(uuid.uuid4(), "5.00")
+
+    await apply_event(
+        refund_payment, refund_requested(authorised.order_id, "5.00"), transactions, wired
+    )
+    await apply_event(refund_payment, unknown, transactions, wired)
+
+    first, second = transactions.emitted.of_type(RefundFailed)
+    assert (first.reason_code, second.reason_code) == ("not_captured", "not_captured")
+    assert "the payment is authorised" in first.message
+    assert "no payment" in second.message
+    assert tables_of(transactions).refunds[unknown.refund_id].payment_id is None
+    assert provider.keys("refund") == []
+
+
+async def test_a_refund_in_another_currency_fails() -> None:
+    transactions = fake_transactions()
+    wired = dependencies(ScriptedProvider())
+    order = await captured_order(transactions, wired, total="40.00")
+
+    await apply_event(
+        refund_payment,
+        refund_requested(order.order_id, "5.00", currency="USD"),
+        transactions,
+        wired,
+    )
+
+    (failed,) = transactions.emitted.of_type(RefundFailed)
+    assert failed.reason_code == "currency_mismatch"
+    assert str(tables_of(transactions).payment(order.order_id).refunded) == "0.00 EUR"
+
+
+async def test_a_refund_the_provider_declines_or_refuses_fails_with_provider_refused() -> None:
+    transactions = fake_transactions()
+    provider = ScriptedProvider().answer(
+        "refund",
+        ProviderResult.decline("provider_refused", "The provider refused the refund."),
+        ProviderRejected("invalid_reference", "no capture"),
+    )
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="40.00")
+
+    for _ in range(2):
+        await apply_event(
+            refund_payment, refund_requested(order.order_id, "5.00"), transactions, wired
+        )
+
+    declined, rejected = transactions.emitted.of_type(RefundFailed)
+    assert (declined.reason_code, declined.message) == (
+        "provider_refused",
+        "The provider refused the refund.",
+    )
+    assert (rejected.reason_code, rejected.message) == (
+        "provider_refused",
+        "provider refused: invalid_reference",
+    )
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.CAPTURED
+
+
+async def test_a_refund_the_provider_never_answered_is_retried_with_the_same_id() -> None:
+    transactions = fake_transactions()
+    provider = ScriptedProvider().answer("refund", *[ProviderUnavailable("timeout")] * 3)
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="40.00")
+    asked = refund_requested(order.order_id, "15.00")
+
+    await apply_event(refund_payment, asked, transactions, wired)
+    (failed,) = transactions.emitted.of_type(RefundFailed)
+    stored = tables_of(transactions).refunds[asked.refund_id]
+    assert (failed.reason_code, stored.failure_code) == (
+        "provider_unavailable",
+        "provider_unavailable",
+    )
+    assert "after 3 attempts (timeout)" in failed.message
+
+    await apply_event(refund_payment, asked, transactions, wired)
+
+    (issued,) = transactions.emitted.of_type(RefundIssued)
+    assert issued.refund_id == asked.refund_id
+    assert tables_of(transactions).refunds[asked.refund_id].status == "issued"
+    assert provider.keys("refund") == [f"refund:{asked.refund_id}"] * 4
