@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from functools import partial
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from importlib import resources
 
 from orderflow_chassis.clock import Clock, SystemClock
@@ -10,6 +12,8 @@ from orderflow_chassis.consumer import Subscription
 from orderflow_chassis.migrations import load_migrations
 from orderflow_chassis.runtime import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.unit_of_work import UnitOfWork
+from orderflow_chassis.wiring import inject
 from orderflow_contracts import topics
 from orderflow_contracts.events import (
     OrderPlaced,
@@ -23,9 +27,18 @@ from orderflow_contracts.events import (
 )
 
 from orderflow_returns import __doc__ as SERVICE_DESCRIPTION
-from orderflow_returns import handlers
+from orderflow_returns.adapters.repositories import sql_repositories
 from orderflow_returns.domain.policy import ReturnsPolicy
-from orderflow_returns.entrypoints.http import router as rma_router
+from orderflow_returns.entrypoints.http import rma_router
+from orderflow_returns.handlers import (
+    order_facts,
+    parcels,
+    queries,
+    refunds,
+    return_requests,
+    warranty,
+)
+from orderflow_returns.ports import ReturnsRepositories
 from orderflow_returns.settings import ReturnsSettings
 
 SERVICE_NAME = "returns"
@@ -39,20 +52,51 @@ def policy_from(returns_settings: ReturnsSettings) -> ReturnsPolicy:
     )
 
 
+def service_dependencies(returns_settings: ReturnsSettings) -> dict[str, object]:
+    """What the use cases may ask for by keyword (``inject`` binds them by name)."""
+    return {"policy": policy_from(returns_settings)}
+
+
+@dataclass(frozen=True)
+class OpsUseCases:
+    """The use cases ops reach through HTTP and the CLI, bound to their dependencies."""
+
+    list_rmas: queries.ListRmas
+    find_rma: queries.FindRma
+    retry_failed_refund: Callable[
+        [uuid.UUID, UnitOfWork[ReturnsRepositories]], Awaitable[refunds.RetryOutcome]
+    ]
+
+
+def ops_use_cases(dependencies: dict[str, object]) -> OpsUseCases:
+    return OpsUseCases(
+        list_rmas=inject(queries.list_rmas, dependencies),
+        find_rma=inject(queries.find_rma, dependencies),
+        retry_failed_refund=inject(refunds.retry_failed_refund, dependencies),
+    )
+
+
 def build_definition(
     settings: ServiceSettings,
     *,
     clock: Clock | None = None,
     returns_settings: ReturnsSettings | None = None,
 ) -> ServiceDefinition:
-    clock = clock or SystemClock()
-    policy = policy_from(returns_settings or ReturnsSettings())
+    dependencies = service_dependencies(returns_settings or ReturnsSettings())
+    ops = ops_use_cases(dependencies)
+
+    def bound(use_case: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        handler: Callable[..., Awaitable[None]] = inject(use_case, dependencies)
+        return handler
+
     return ServiceDefinition(
         name=SERVICE_NAME,
         description=SERVICE_DESCRIPTION or "",
         migrations=load_migrations(
             SERVICE_NAME, resources.files("orderflow_returns") / "migrations"
         ),
+        repositories=sql_repositories(settings.db_schema),
+        clock=clock or SystemClock(),
         subscriptions=[
             Subscription(
                 name="events",
@@ -65,20 +109,18 @@ def build_definition(
                 ],
                 handlers={
                     # storefront.returns: the customer's requests
-                    ReturnRequested: partial(handlers.request_return, policy=policy, clock=clock),
-                    WarrantyClaimFiled: partial(
-                        handlers.file_warranty_claim, policy=policy, clock=clock
-                    ),
+                    ReturnRequested: bound(return_requests.request_return),
+                    WarrantyClaimFiled: bound(warranty.file_warranty_claim),
                     # orders, fulfillment, payments: facts the decisions need
-                    OrderPlaced: partial(handlers.record_order_placed, clock=clock),
-                    ShipmentDelivered: handlers.record_shipment_delivered,
-                    PaymentCaptured: handlers.record_payment_captured,
-                    RefundIssued: partial(handlers.settle_refund_issued, clock=clock),
-                    RefundFailed: partial(handlers.settle_refund_failed, clock=clock),
+                    OrderPlaced: bound(order_facts.record_order_placed),
+                    ShipmentDelivered: bound(order_facts.record_shipment_delivered),
+                    PaymentCaptured: bound(order_facts.record_payment_captured),
+                    RefundIssued: bound(refunds.settle_refund_issued),
+                    RefundFailed: bound(refunds.settle_refund_failed),
                     # warehouse.events: the returned parcel
-                    ReturnParcelReceived: partial(handlers.receive_return_parcel, clock=clock),
+                    ReturnParcelReceived: bound(parcels.receive_return_parcel),
                 },
             ),
         ],
-        routers=[rma_router],
+        routers=[rma_router(list_rmas=ops.list_rmas, find_rma=ops.find_rma)],
     )

@@ -1,0 +1,181 @@
+"""SQL for the facts learnt from other services: orders, deliveries and captures."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from orderflow_contracts.events import OrderPlaced, PostalAddress
+from orderflow_contracts.money import Currency, Money
+
+from orderflow_returns.adapters._sql import SqlRepository
+from orderflow_returns.domain.refunds import OrderSnapshot, PaidLine
+from orderflow_returns.domain.returns import Delivery
+
+
+class SqlOrders(SqlRepository):
+    async def lock(self, order_id: uuid.UUID) -> None:
+        # Several consumers, topics or instances may touch one order at once; released at
+        # commit.
+        await self.connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"returns:order:{order_id}"
+        )
+
+    async def record_order(self, event: OrderPlaced, placed_at: datetime) -> bool:
+        inserted = await self.connection.fetchval(
+            f"""
+            INSERT INTO {self.s}.orders (order_id, customer_id, currency, subtotal,
+                shipping_fee, total, ship_to, placed_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (order_id) DO NOTHING
+            RETURNING true
+            """,
+            event.order_id,
+            event.customer_id,
+            event.currency.value,
+            event.subtotal.amount,
+            event.shipping_fee.amount,
+            event.total.amount,
+            event.ship_to.model_dump(mode="json"),
+            placed_at,
+        )
+        if not inserted:
+            return False
+        merged: dict[str, tuple[str, int, Decimal, Decimal]] = {}
+        for line in event.lines:
+            if line.sku in merged:  # one SKU on two lines: one line of the summed quantity
+                name, quantity, unit_price, total = merged[line.sku]
+                merged[line.sku] = (
+                    name,
+                    quantity + line.quantity,
+                    unit_price,
+                    total + line.line_total.amount,
+                )
+            else:
+                merged[line.sku] = (
+                    line.name,
+                    line.quantity,
+                    line.unit_price.amount,
+                    line.line_total.amount,
+                )
+        await self.connection.executemany(
+            f"""
+            INSERT INTO {self.s}.order_lines
+                (order_id, sku, name, quantity, unit_price, line_total)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            """,
+            [(event.order_id, sku, *values) for sku, values in merged.items()],
+        )
+        return True
+
+    async def record_delivery(
+        self,
+        order_id: uuid.UUID,
+        shipment_id: uuid.UUID,
+        lines: Sequence[tuple[str, int]],
+        delivered_at: datetime,
+        *,
+        replacement: bool,
+    ) -> bool:
+        inserted = 0
+        for sku, quantity in lines:
+            row = await self.connection.fetchval(
+                f"""
+                INSERT INTO {self.s}.deliveries
+                    (shipment_id, sku, order_id, quantity, delivered_at, replacement)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (shipment_id, sku) DO NOTHING
+                RETURNING true
+                """,
+                shipment_id,
+                sku,
+                order_id,
+                quantity,
+                delivered_at,
+                replacement,
+            )
+            inserted += 1 if row else 0
+        return inserted > 0
+
+    async def record_capture(
+        self, order_id: uuid.UUID, payment_id: uuid.UUID, amount: Money
+    ) -> bool:
+        inserted = await self.connection.fetchval(
+            f"""
+            INSERT INTO {self.s}.captures (payment_id, order_id, amount, currency)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (payment_id) DO NOTHING
+            RETURNING true
+            """,
+            payment_id,
+            order_id,
+            amount.amount,
+            amount.currency.value,
+        )
+        return bool(inserted)
+
+    async def customer_of(self, order_id: uuid.UUID) -> str | None:
+        customer: str | None = await self.connection.fetchval(
+            f"SELECT customer_id FROM {self.s}.orders WHERE order_id = $1", order_id
+        )
+        return customer
+
+    async def ordered_units(self, order_id: uuid.UUID) -> dict[str, int]:
+        rows = await self.connection.fetch(
+            f"SELECT sku, quantity FROM {self.s}.order_lines WHERE order_id = $1", order_id
+        )
+        return {row["sku"]: row["quantity"] for row in rows}
+
+    async def deliveries(self, order_id: uuid.UUID) -> list[Delivery]:
+        # Replacement shipments (warranty) are not units the customer paid for: never
+        # returnable for money, never a new warranty unit.
+        rows = await self.connection.fetch(
+            f"""
+            SELECT sku, quantity, delivered_at FROM {self.s}.deliveries
+            WHERE order_id = $1 AND NOT replacement
+            ORDER BY delivered_at, shipment_id
+            """,
+            order_id,
+        )
+        return [Delivery(r["sku"], r["quantity"], r["delivered_at"]) for r in rows]
+
+    async def snapshot(self, order_id: uuid.UUID) -> OrderSnapshot | None:
+        order = await self.connection.fetchrow(
+            f"SELECT currency, shipping_fee, total FROM {self.s}.orders WHERE order_id = $1",
+            order_id,
+        )
+        if order is None:
+            return None
+        currency = Currency.of(order["currency"])
+        lines = await self.connection.fetch(
+            f"SELECT sku, quantity, line_total FROM {self.s}.order_lines WHERE order_id = $1",
+            order_id,
+        )
+        return OrderSnapshot(
+            currency=currency,
+            lines={
+                r["sku"]: PaidLine(r["sku"], r["quantity"], Money.of(r["line_total"], currency))
+                for r in lines
+            },
+            shipping_fee=Money.of(order["shipping_fee"], currency),
+            total=Money.of(order["total"], currency),
+        )
+
+    async def ship_to(self, order_id: uuid.UUID) -> PostalAddress:
+        stored = await self.connection.fetchval(
+            f"SELECT ship_to FROM {self.s}.orders WHERE order_id = $1", order_id
+        )
+        return PostalAddress.model_validate(stored)
+
+    async def captured(self, order_id: uuid.UUID, currency: Currency) -> Money | None:
+        captured = await self.connection.fetchval(
+            f"""
+            SELECT SUM(amount) FROM {self.s}.captures
+            WHERE order_id = $1 AND currency = $2
+            """,
+            order_id,
+            currency.value,
+        )
+        return Money.of(captured, currency) if captured is not None else None

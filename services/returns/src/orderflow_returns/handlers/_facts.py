@@ -1,0 +1,43 @@
+"""What the return and warranty decisions are taken on, read from the repositories."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from orderflow_chassis.unit_of_work import UnitOfWork
+from orderflow_contracts.envelope import Envelope
+
+from orderflow_returns.domain.returns import OrderFacts
+from orderflow_returns.domain.warranty import ClaimFacts
+from orderflow_returns.ports import ReturnsRepositories
+
+
+def cause_of(uow: UnitOfWork[Any]) -> Envelope:
+    """The envelope an event handler applies (when and in which journey the fact happened)."""
+    if uow.cause is None:
+        raise RuntimeError("an event handler needs the event's envelope as its unit's cause")
+    return uow.cause
+
+
+async def order_facts(repos: ReturnsRepositories, order_id: uuid.UUID) -> OrderFacts:
+    customer_id = await repos.orders.customer_of(order_id)
+    return OrderFacts(
+        order_placed=customer_id is not None,
+        ordered=await repos.orders.ordered_units(order_id),
+        deliveries=tuple(await repos.orders.deliveries(order_id)),
+        returned=await repos.rmas.returned_units(order_id),
+        customer_id=customer_id,
+    )
+
+
+async def claim_facts(repos: ReturnsRepositories, order_id: uuid.UUID, sku: str) -> ClaimFacts:
+    facts = await order_facts(repos, order_id)
+    return ClaimFacts(
+        order_placed=facts.order_placed,
+        ordered=facts.ordered,
+        deliveries=tuple(d for d in facts.deliveries if d.sku == sku),
+        returned_units=facts.returned.get(sku, 0),
+        claimed_units=await repos.warranty_claims.claimed_units(order_id, sku),
+        customer_id=facts.customer_id,
+    )

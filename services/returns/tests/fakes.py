@@ -1,0 +1,276 @@
+"""In-memory repositories for the returns use cases: the unit tests' stand-in for PostgreSQL.
+
+Every repository works on one :class:`ReturnsTables` (plain dicts of rows, like the schema's
+tables, in ``fake_tables.py``), so what one repository writes another reads, as in SQL; tests
+look at the rows with :func:`tables_of`. Everything is deep-copyable: ``FakeTransactions.begin``
+restores a copy when a block raises. mypy checks the in-memory classes against the port
+protocols where :func:`in_memory_repositories` builds :class:`ReturnsRepositories` from them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from orderflow_chassis.clock import SettableClock
+from orderflow_chassis.testing import FakeTransactions
+from orderflow_contracts.events import OrderPlaced, PostalAddress, WarrantyClaimFiled
+from orderflow_contracts.money import Currency, Money
+from orderflow_returns.domain.refunds import OrderSnapshot, PaidLine
+from orderflow_returns.domain.returns import Delivery
+from orderflow_returns.ports import RefundRecord, ReturnsRepositories
+
+from services.returns.tests.fake_rmas import InMemoryRmas
+from services.returns.tests.fake_tables import (
+    InMemory,
+    ReturnsTables,
+    StoredAnswer,
+    StoredDelivery,
+    StoredOrder,
+    StoredRefund,
+)
+
+# ------------------------------------------------------------------------- repositories
+
+
+class InMemoryOrders(InMemory):
+    async def lock(self, order_id: uuid.UUID) -> None:
+        self.tables.locked_orders.append(order_id)
+
+    async def record_order(self, event: OrderPlaced, placed_at: datetime) -> bool:
+        if event.order_id in self.tables.orders:
+            return False
+        lines: dict[str, PaidLine] = {}
+        for line in event.lines:  # one SKU on two lines: one line of the summed quantity
+            before = lines.get(line.sku)
+            lines[line.sku] = PaidLine(
+                line.sku,
+                line.quantity + (before.quantity if before else 0),
+                (line.line_total + before.line_total) if before else line.line_total,
+            )
+        self.tables.orders[event.order_id] = StoredOrder(
+            event.customer_id,
+            event.currency,
+            lines,
+            event.shipping_fee,
+            event.total,
+            event.ship_to,
+            placed_at,
+        )
+        return True
+
+    async def record_delivery(
+        self,
+        order_id: uuid.UUID,
+        shipment_id: uuid.UUID,
+        lines: Sequence[tuple[str, int]],
+        delivered_at: datetime,
+        *,
+        replacement: bool,
+    ) -> bool:
+        inserted = False
+        for sku, quantity in lines:
+            if (shipment_id, sku) not in self.tables.deliveries:
+                self.tables.deliveries[(shipment_id, sku)] = StoredDelivery(
+                    order_id, sku, quantity, delivered_at, replacement
+                )
+                inserted = True
+        return inserted
+
+    async def record_capture(
+        self, order_id: uuid.UUID, payment_id: uuid.UUID, amount: Money
+    ) -> bool:
+        if payment_id in self.tables.captures:
+            return False
+        self.tables.captures[payment_id] = (order_id, amount)
+        return True
+
+    async def customer_of(self, order_id: uuid.UUID) -> str | None:
+        order = self.tables.orders.get(order_id)
+        return order.customer_id if order else None
+
+    async def ordered_units(self, order_id: uuid.UUID) -> dict[str, int]:
+        order = self.tables.orders.get(order_id)
+        return {sku: line.quantity for sku, line in order.lines.items()} if order else {}
+
+    async def deliveries(self, order_id: uuid.UUID) -> list[Delivery]:
+        paid_for = sorted(
+            (
+                (row.delivered_at, shipment_id, row)
+                for (shipment_id, _), row in self.tables.deliveries.items()
+                if row.order_id == order_id and not row.replacement
+            ),
+            key=lambda entry: (entry[0], entry[1]),
+        )
+        return [Delivery(row.sku, row.quantity, row.delivered_at) for _, _, row in paid_for]
+
+    async def snapshot(self, order_id: uuid.UUID) -> OrderSnapshot | None:
+        order = self.tables.orders.get(order_id)
+        if order is None:
+            return None
+        return OrderSnapshot(order.currency, dict(order.lines), order.shipping_fee, order.total)
+
+    async def ship_to(self, order_id: uuid.UUID) -> PostalAddress:
+        return self.tables.orders[order_id].ship_to
+
+    async def captured(self, order_id: uuid.UUID, currency: Currency) -> Money | None:
+        amounts = [
+            amount
+            for order, amount in self.tables.captures.values()
+            if order == order_id and amount.currency == currency
+        ]
+        return Money.total(amounts, currency) if amounts else None
+
+
+class InMemoryReturnRequests(InMemory):
+    async def known(self, order_id: uuid.UUID, request_id: str) -> bool:
+        return (order_id, request_id) in self.tables.return_requests
+
+    async def record(
+        self,
+        order_id: uuid.UUID,
+        request_id: str,
+        *,
+        outcome: str,
+        requested_at: datetime,
+        decided_at: datetime,
+        rma_id: uuid.UUID | None = None,
+        reason_code: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        key = (order_id, request_id)
+        assert key not in self.tables.return_requests, "primary key (order, request) violated"
+        self.tables.return_requests[key] = StoredAnswer(
+            outcome, requested_at, decided_at, rma_id, reason_code, message
+        )
+
+
+class InMemoryRefunds(InMemory):
+    async def request(
+        self,
+        *,
+        refund_id: uuid.UUID,
+        rma_id: uuid.UUID,
+        order_id: uuid.UUID,
+        attempt: int,
+        amount: Money,
+        shipping_refund: Money,
+        at: datetime,
+    ) -> None:
+        assert refund_id not in self.tables.refunds, "primary key (refund_id) violated"
+        self.tables.refunds[refund_id] = StoredRefund(
+            order_id, rma_id, attempt, "rma", "requested", amount, shipping_refund, at
+        )
+
+    async def get(self, refund_id: uuid.UUID, *, for_update: bool = False) -> RefundRecord | None:
+        row = self.tables.refunds.get(refund_id)
+        if row is None:
+            return None
+        return RefundRecord(refund_id, row.order_id, row.rma_id, row.origin, row.state)
+
+    async def settle(
+        self,
+        refund_id: uuid.UUID,
+        state: str,
+        *,
+        at: datetime,
+        failure: tuple[str, str] | None = None,
+    ) -> None:
+        row = self.tables.refunds[refund_id]
+        row.state, row.settled_at, row.failure = state, at, failure
+
+    async def record_external(
+        self, refund_id: uuid.UUID, order_id: uuid.UUID, amount: Money, at: datetime
+    ) -> None:
+        self.tables.refunds.setdefault(
+            refund_id,
+            StoredRefund(
+                order_id,
+                None,
+                None,
+                "payment",
+                "issued",
+                amount,
+                Money.zero(amount.currency),
+                settled_at=at,
+            ),
+        )
+
+    async def committed(self, order_id: uuid.UUID, currency: Currency) -> Money:
+        return Money.total(
+            (
+                row.amount
+                for row in self.tables.refunds.values()
+                if row.order_id == order_id
+                and row.amount.currency == currency
+                and row.state in ("requested", "issued")
+            ),
+            currency,
+        )
+
+
+class InMemoryWarrantyClaims(InMemory):
+    async def known(self, order_id: uuid.UUID, claim_id: str) -> bool:
+        return (order_id, claim_id) in self.tables.claims
+
+    async def claimed_units(self, order_id: uuid.UUID, sku: str) -> int:
+        units = self.tables.warranty_units
+        return sum(1 for order, unit_sku, _ in units if (order, unit_sku) == (order_id, sku))
+
+    async def record(
+        self,
+        claim: WarrantyClaimFiled,
+        *,
+        outcome: str,
+        filed_at: datetime,
+        decided_at: datetime,
+        reason_code: str | None = None,
+        message: str | None = None,
+        term_months: int | None = None,
+        warranty_ends_on: date | None = None,
+        units: range = range(0),
+    ) -> None:
+        key = (claim.order_id, claim.claim_id)
+        assert key not in self.tables.claims, "primary key (order, claim) violated"
+        self.tables.claims[key] = StoredAnswer(
+            outcome,
+            filed_at,
+            decided_at,
+            reason_code=reason_code,
+            message=message,
+            term_months=term_months,
+            warranty_ends_on=warranty_ends_on,
+        )
+        for unit in units:
+            unit_key = (claim.order_id, claim.sku, unit)
+            assert unit_key not in self.tables.warranty_units, "a unit is replaced only once"
+            self.tables.warranty_units[unit_key] = claim.claim_id
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def in_memory_repositories(tables: ReturnsTables | None = None) -> ReturnsRepositories:
+    tables = tables if tables is not None else ReturnsTables()
+    rmas = InMemoryRmas(tables)
+    return ReturnsRepositories(
+        orders=InMemoryOrders(tables),
+        return_requests=InMemoryReturnRequests(tables),
+        rmas=rmas,
+        refunds=InMemoryRefunds(tables),
+        warranty_claims=InMemoryWarrantyClaims(tables),
+        reports=rmas,
+    )
+
+
+def fake_transactions(now: datetime) -> FakeTransactions[ReturnsRepositories]:
+    """Units of work over empty in-memory tables, on a clock set to ``now``."""
+    return FakeTransactions(in_memory_repositories(), SettableClock(now))
+
+
+def tables_of(transactions: FakeTransactions[ReturnsRepositories]) -> ReturnsTables:
+    """The rows behind ``transactions`` now (after a rolled-back block too)."""
+    orders = transactions.repos.orders
+    assert isinstance(orders, InMemoryOrders)
+    return orders.tables
