@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import asyncpg
 import structlog
@@ -43,8 +44,11 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
     connect_timeout_s: float = 60.0,
+    server_settings: Mapping[str, str] | None = None,
 ) -> asyncpg.Pool:
     """Open a pool whose connections see only ``schema`` by default.
+
+    ``server_settings`` are further run-time parameters every session starts with.
 
     Waits (with backoff) up to ``connect_timeout_s`` for the server, so services can start
     before the database has finished starting.
@@ -68,7 +72,11 @@ async def create_pool(
                     min_size=min_size,
                     max_size=max_size,
                     init=_init_connection,
-                    server_settings={"search_path": schema, "application_name": application_name},
+                    server_settings={
+                        **(server_settings or {}),
+                        "search_path": schema,
+                        "application_name": application_name,
+                    },
                 )
     except _NOT_YET_UP as error:
         raise ConnectionError(
