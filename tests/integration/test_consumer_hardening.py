@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
@@ -160,6 +161,32 @@ async def test_cancelled_queries_are_retried_not_dead_lettered(
         await applied_once(runtime, envelopes)
         assert await dead_letters_written(runtime, topic) == 0
     assert all(count >= 3 for count in calls.values())
+
+
+async def test_a_transient_failure_outlasting_the_handler_attempts_is_never_dead_lettered(
+    infrastructure: Infrastructure,
+) -> None:
+    """Transient failures are retried without limit; only unexpected ones count towards
+    ``handler_attempts``. A database that stays unavailable for longer than that bound must
+    not turn valid events into dead letters."""
+    topic = unique_topic("long-outage")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    envelope = cart_item_added("cart-outage", sku="SKU-OUTAGE")
+    calls: Counter[str] = Counter()
+
+    async def unavailable_for_a_while(event: CartItemAdded, uow: ProbeUnit) -> None:
+        calls[event.sku] += 1
+        if calls[event.sku] <= 8:  # more than the 2 handler attempts allowed below
+            raise asyncpg.CannotConnectNowError("the database system is starting up")
+        await record_effect(event, uow)
+
+    await publish(infrastructure.kafka_bootstrap_servers, topic, [valid(envelope)])
+    async with probe(
+        infrastructure, topic, unavailable_for_a_while, consumer_handler_attempts=2
+    ) as runtime:
+        await applied_once(runtime, [envelope])
+        assert await dead_letters_written(runtime, topic) == 0
+    assert calls["SKU-OUTAGE"] == 9
 
 
 async def test_an_unexpected_handler_failure_is_retried_before_anything_is_dead_lettered(
