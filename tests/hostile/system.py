@@ -37,6 +37,7 @@ from orderflow_contracts.events import (
 )
 from orderflow_fulfillment.bootstrap import build_definition as fulfillment_definition
 from orderflow_localinfra.discovery import Infrastructure
+from orderflow_localinfra.isolation import isolated_database
 from orderflow_payment.bootstrap import build_definition as payment_definition
 from orderflow_returns.bootstrap import build_definition as returns_definition
 
@@ -149,11 +150,14 @@ def fast_settings(infrastructure: Infrastructure, service: str, prefix: str) -> 
 
 @asynccontextmanager
 async def four_services(infrastructure: Infrastructure, prefix: str) -> AsyncIterator[FourServices]:
+    """The four services on the run's own topics (``prefix``) and in a database of their own:
+    a job of this run never sees rows an earlier run left (``isolated_database``)."""
     await create_topics(
         infrastructure.kafka_bootstrap_servers, [prefix + t for t in topics.ALL_TOPICS]
     )
-    system = FourServices(infrastructure, prefix)
     async with AsyncExitStack() as stack:
+        infrastructure = await stack.enter_async_context(isolated_database(infrastructure, prefix))
+        system = FourServices(infrastructure, prefix)
         for service, build in _BUILDERS.items():
             settings = fast_settings(infrastructure, service, prefix)
             definition: ServiceDefinition = build(settings)

@@ -78,10 +78,12 @@ async def run_journeys_under(
 
 
 def faulting(
-    fault: Fault, every_s: float, infrastructure: Infrastructure
+    fault: Fault, every_s: float
 ) -> Callable[[FourServices, Callable[[], Awaitable[None]]], Awaitable[None]]:
     async def disturb(system: FourServices, publish: Callable[[], Awaitable[None]]) -> None:
-        async with fault_loop(infrastructure.admin_database_url, fault, every_s=every_s) as loop:
+        # The run's own database (four_services isolates each run).
+        admin_url = system.infrastructure.admin_database_url
+        async with fault_loop(admin_url, fault, every_s=every_s) as loop:
             await publish()
             # Keep disturbing while the saga's later steps run.
             await system.wait_caught_up(10)
@@ -93,15 +95,13 @@ def faulting(
 async def test_cancelled_queries_are_retried_nothing_lost_nor_doubled(
     infrastructure: Infrastructure,
 ) -> None:
-    await run_journeys_under(infrastructure, "cancel", faulting("cancel", 0.05, infrastructure))
+    await run_journeys_under(infrastructure, "cancel", faulting("cancel", 0.05))
 
 
 async def test_killed_sessions_are_retried_nothing_lost_nor_doubled(
     infrastructure: Infrastructure,
 ) -> None:
-    await run_journeys_under(
-        infrastructure, "terminate", faulting("terminate", 0.3, infrastructure)
-    )
+    await run_journeys_under(infrastructure, "terminate", faulting("terminate", 0.3))
 
 
 @pytest.mark.restarts_postgres

@@ -28,6 +28,16 @@ def with_credentials(url: str, *, user: str, password: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def with_database(url: str, database: str) -> str:
+    """`url` pointing at another database on the same server, with the same credentials."""
+    parts = urlsplit(url)
+    if parts.scheme not in _SCHEMES:
+        raise ValueError(f"expected a postgresql:// URL, got scheme {parts.scheme!r}")
+    return urlunsplit(
+        (parts.scheme, parts.netloc, "/" + quote(database, safe=""), parts.query, parts.fragment)
+    )
+
+
 def redact(url: str) -> str:
     """`url` with the password masked, for logs and status output."""
     parts = urlsplit(url)

@@ -1,0 +1,79 @@
+"""Runs that share a server never act on each other's rows.
+
+A periodic job acts on every row of its schema. Two runs of the same services told apart only
+by topic prefix would share schemas, and the second run's jobs would report the first run's
+carts (or expire its reservations) onto the second run's topics, where its other services
+dead-letter them. A run of whole services therefore gets a database of its own
+(``orderflow_localinfra.isolation.isolated_database``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from orderflow_cart.bootstrap import build_definition
+from orderflow_cart.settings import CartSettings
+from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_contracts import topics
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.events import CartAbandoned
+from orderflow_localinfra.discovery import Infrastructure
+from orderflow_localinfra.isolation import isolated_database
+
+from tests.support.events import cart_item_added
+from tests.support.kafka_tools import create_topics, eventually, read_topic
+from tests.support.service_harness import (
+    caught_up,
+    publish_envelopes,
+    running_service,
+    service_settings,
+    unique_prefix,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@asynccontextmanager
+async def cart_run(
+    infrastructure: Infrastructure, label: str, *, abandon_after_s: float
+) -> AsyncIterator[tuple[ServiceRuntime, str, Infrastructure]]:
+    prefix = unique_prefix(label)
+    await create_topics(
+        infrastructure.kafka_bootstrap_servers, [prefix + t for t in topics.ALL_TOPICS]
+    )
+    async with isolated_database(infrastructure, label, services=["cart"]) as own:
+        settings = service_settings(own, "cart", topic_prefix=prefix)
+        cart_settings = CartSettings(abandon_after_s=abandon_after_s, abandon_sweep_interval_s=0.2)
+        definition = build_definition(settings, cart_settings=cart_settings)
+        async with running_service(definition, settings) as runtime:
+            yield runtime, prefix, own
+
+
+async def test_a_job_of_one_run_never_reports_another_runs_cart(
+    infrastructure: Infrastructure,
+) -> None:
+    earlier = cart_item_added("cart-of-the-earlier-run", sku="MB-PEANUT")
+    later = cart_item_added("cart-of-the-later-run", sku="MB-PEANUT")
+    # The earlier run leaves an idle cart behind; its own sweep would wait an hour.
+    async with cart_run(infrastructure, "earlier", abandon_after_s=3600) as (first, prefix, own):
+        await publish_envelopes(own, prefix, [earlier])
+        await caught_up(first)
+        # The later run reports every cart idle for a second, as often as it can.
+        async with cart_run(infrastructure, "later", abandon_after_s=1) as (second, p2, own2):
+            await publish_envelopes(own2, p2, [later])
+            await caught_up(second)
+
+            async def abandoned() -> list[str]:
+                records = await read_topic(
+                    own2.kafka_bootstrap_servers, p2 + topics.CARTS, expect=1, timeout_s=1
+                )
+                events = [Envelope.from_bytes(record.value).parse_event() for record in records]
+                return [e.cart_id for e in events if isinstance(e, CartAbandoned)]
+
+            reported = await eventually(abandoned, lambda ids: bool(ids), timeout_s=20)
+            await asyncio.sleep(1)  # several more sweeps
+            reported = await abandoned()
+    assert reported == ["cart-of-the-later-run"], "the later run's sweep saw only its own carts"
