@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
 from orderflow_localinfra.discovery import Infrastructure
+from orderflow_localinfra.isolation import isolated_database
 
 from tests.support.service_harness import unique_prefix
 from tests.support.system_harness import RunningSystem
@@ -18,18 +19,20 @@ from tests.support.system_harness import RunningSystem
 async def running_system(
     orderflow_infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[RunningSystem]:
-    system = RunningSystem(
-        orderflow_infrastructure,
-        prefix=unique_prefix("e2e"),
-        log_dir=Path(tmp_path_factory.mktemp("e2e-logs")),
-        service_env={"LOG_LEVEL": "INFO"},
-    )
-    try:
-        await asyncio.to_thread(system.start)
-        yield system
-    finally:
-        await system.close()
-        await asyncio.to_thread(system.stop)
+    # A database of its own: the system's jobs must not act on rows other tests left.
+    async with isolated_database(orderflow_infrastructure, "e2e") as own:
+        system = RunningSystem(
+            own,
+            prefix=unique_prefix("e2e"),
+            log_dir=Path(tmp_path_factory.mktemp("e2e-logs")),
+            service_env={"LOG_LEVEL": "INFO"},
+        )
+        try:
+            await asyncio.to_thread(system.start)
+            yield system
+        finally:
+            await system.close()
+            await asyncio.to_thread(system.stop)
 
 
 @pytest.fixture(scope="module")
