@@ -149,6 +149,11 @@ def test_stock_commands_load_and_show_figures(orderflow_infrastructure: Infrastr
         "FULFILLMENT_DATABASE_URL": orderflow_infrastructure.service_database_urls["fulfillment"]
     }
 
+    # Only `migrate` (or the service starting) creates the schema: no command migrates
+    # behind an operator's back.
+    migrated = runner.invoke(app, ["migrate"], env=env)
+    assert migrated.exit_code == 0, migrated.output
+
     loaded = runner.invoke(app, ["stock", "load", str(stock_file)], env=env)
     assert loaded.exit_code == 0, loaded.output
     assert "1 warehouse(s), 1 stock figure(s) set" in loaded.output
