@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from importlib import resources
 
-import structlog
 from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.consumer import Handler, Subscription
 from orderflow_chassis.migrations import load_migrations
 from orderflow_chassis.periodic import every
-from orderflow_chassis.runtime import BackgroundJob, RuntimeResources, ServiceDefinition
+from orderflow_chassis.runtime import BackgroundJob, ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.wiring import inject
 from orderflow_contracts import topics
 from orderflow_contracts.events import (
     Event,
@@ -28,15 +28,28 @@ from orderflow_contracts.events import (
 )
 
 from orderflow_fulfillment import __doc__ as SERVICE_DESCRIPTION
-from orderflow_fulfillment import jobs
-from orderflow_fulfillment.adapters.stock_files import apply_stock_file, read_stock_file
-from orderflow_fulfillment.entrypoints.http import router as fulfillment_router
-from orderflow_fulfillment.handlers import FulfillmentHandlers
+from orderflow_fulfillment.adapters.repositories import sql_repositories
+from orderflow_fulfillment.adapters.stock_files import read_stock_file
+from orderflow_fulfillment.entrypoints.http import fulfillment_router
+from orderflow_fulfillment.handlers import (
+    expiry,
+    fulfillment_requests,
+    queries,
+    replacements,
+    reservations,
+    returns,
+    stock_counts,
+    stock_loads,
+    warehouse_reports,
+)
 from orderflow_fulfillment.settings import FulfillmentSettings
 
 SERVICE_NAME = "fulfillment"
 
-log = structlog.get_logger(__name__)
+
+def dependencies(fulfillment: FulfillmentSettings) -> dict[str, object]:
+    """What fulfillment's use cases may ask for, by keyword-only parameter name."""
+    return {"settings": fulfillment, "read_stock_file": read_stock_file}
 
 
 def build_definition(
@@ -46,33 +59,34 @@ def build_definition(
     fulfillment: FulfillmentSettings | None = None,
 ) -> ServiceDefinition:
     options = fulfillment or FulfillmentSettings()
-    handlers = FulfillmentHandlers(settings.db_schema, options, clock or SystemClock())
+    provided = dependencies(options)
     by_event: dict[type[Event], Handler] = {
-        OrderPlaced: handlers.reserve_stock,
-        OrderCancelled: handlers.release_on_order_cancelled,
-        PaymentCaptured: handlers.request_fulfillment,
-        PaymentDeclined: handlers.release_on_payment_declined,
-        PaymentVoided: handlers.release_on_payment_voided,
-        ParcelDispatched: handlers.record_dispatch,
-        ParcelDelivered: handlers.record_delivery,
-        StockCounted: handlers.apply_stock_count,
-        ReturnAuthorized: handlers.expect_return,
-        ReturnParcelReceived: handlers.restock_return,
-        ReplacementRequested: handlers.ship_replacement,
+        OrderPlaced: inject(reservations.reserve_stock, provided),
+        OrderCancelled: inject(reservations.release_on_order_cancelled, provided),
+        PaymentCaptured: inject(fulfillment_requests.request_fulfillment, provided),
+        PaymentDeclined: inject(reservations.release_on_payment_declined, provided),
+        PaymentVoided: inject(reservations.release_on_payment_voided, provided),
+        ParcelDispatched: inject(warehouse_reports.record_dispatch, provided),
+        ParcelDelivered: inject(warehouse_reports.record_delivery, provided),
+        StockCounted: inject(stock_counts.apply_stock_count, provided),
+        ReturnAuthorized: inject(returns.expect_return, provided),
+        ReturnParcelReceived: inject(returns.restock_return, provided),
+        ReplacementRequested: inject(replacements.ship_replacement, provided),
     }
-
-    async def expire(resources: RuntimeResources) -> None:
-        await jobs.expire_reservations(resources, handlers)
-
-    async def retry_backorders(resources: RuntimeResources) -> None:
-        await jobs.retry_backordered_replacements(resources, handlers)
-
     background: list[BackgroundJob] = [
-        every(options.expiry_check_interval_s, expire, name="expire-reservations"),
-        every(options.backorder_retry_interval_s, retry_backorders, name="retry-backorders"),
+        every(
+            options.expiry_check_interval_s,
+            inject(expiry.expire_reservations, provided),
+            name="expire-reservations",
+        ),
+        every(
+            options.backorder_retry_interval_s,
+            inject(replacements.retry_backordered_replacements, provided),
+            name="retry-backorders",
+        ),
     ]
     if options.seed_file:
-        background.append(_seed_once(options.seed_file, handlers))
+        background.append(inject(stock_loads.seed_stock, provided))
 
     return ServiceDefinition(
         name=SERVICE_NAME,
@@ -80,6 +94,8 @@ def build_definition(
         migrations=load_migrations(
             SERVICE_NAME, resources.files("orderflow_fulfillment") / "migrations"
         ),
+        repositories=sql_repositories(settings.db_schema),
+        clock=clock or SystemClock(),
         subscriptions=[
             Subscription(
                 name="events",
@@ -87,34 +103,12 @@ def build_definition(
                 handlers=by_event,
             ),
         ],
-        routers=[fulfillment_router],
+        routers=[
+            fulfillment_router(
+                stock_levels_query=inject(queries.stock_levels, provided),
+                order_query=inject(queries.order_fulfillment, provided),
+                anomalies_query=inject(queries.recorded_anomalies, provided),
+            )
+        ],
         background_jobs=background,
     )
-
-
-def _seed_once(location: str, handlers: FulfillmentHandlers) -> BackgroundJob:
-    """Load warehouses and SKUs the database does not know yet; never overwrite a figure."""
-
-    async def seed_stock(resources: RuntimeResources) -> None:
-        try:
-            stock_file = read_stock_file(location)
-            async with resources.pool.acquire() as connection:
-                report = await apply_stock_file(
-                    connection,
-                    handlers.schema,
-                    stock_file,
-                    only_missing=True,
-                    at=handlers.clock.now(),
-                    reference=f"seed:{location}",
-                )
-        except Exception:
-            log.exception("fulfillment.seed_failed", seed_file=location)
-            return
-        log.info(
-            "fulfillment.seeded",
-            seed_file=location,
-            warehouses=report.warehouses,
-            new_figures=report.figures_set,
-        )
-
-    return seed_stock

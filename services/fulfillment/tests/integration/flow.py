@@ -17,10 +17,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer
-from orderflow_chassis.clock import SettableClock
-from orderflow_chassis.database import connect
+from orderflow_chassis.clock import SettableClock, SystemClock
+from orderflow_chassis.database import create_pool
+from orderflow_chassis.outbox import Outbox
 from orderflow_chassis.runtime import ServiceRuntime
 from orderflow_chassis.topic_reader import stop_consumer
+from orderflow_chassis.unit_of_work import DatabaseTransactions
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import (
@@ -44,8 +46,9 @@ from orderflow_contracts.events import (
     StockCounted,
 )
 from orderflow_contracts.money import Currency, Money
-from orderflow_fulfillment.adapters.stock_files import apply_stock_file
+from orderflow_fulfillment.adapters.repositories import sql_repositories
 from orderflow_fulfillment.domain.stock_file import StockFile, WarehouseEntry
+from orderflow_fulfillment.handlers.stock_loads import load_stock
 from orderflow_localinfra.discovery import Infrastructure
 
 from tests.support.kafka_tools import create_topics, eventually
@@ -346,18 +349,22 @@ class Flow:
 
 
 async def load_warehouses(infrastructure: Infrastructure, entries: list[WarehouseEntry]) -> None:
-    connection = await connect(infrastructure.service_database_urls[SCHEMA], schema=SCHEMA)
+    """Load warehouses and figures as ``orderflow-fulfillment stock load`` would."""
+    pool = await create_pool(
+        infrastructure.service_database_urls[SCHEMA],
+        schema=SCHEMA,
+        application_name="fulfillment-test-stock",
+        min_size=1,
+        max_size=1,
+    )
+    transactions = DatabaseTransactions(
+        pool, sql_repositories(SCHEMA), Outbox(SCHEMA, producer="test"), SystemClock()
+    )
     try:
-        await apply_stock_file(
-            connection,
-            SCHEMA,
-            StockFile(warehouses=entries),
-            only_missing=False,
-            at=datetime.now(UTC),
-            reference="test",
-        )
+        async with transactions.begin() as uow:
+            await load_stock(StockFile(warehouses=entries), "test", uow)
     finally:
-        await connection.close()
+        await pool.close()
 
 
 async def create_service_topics(infrastructure: Infrastructure, prefix: str) -> None:

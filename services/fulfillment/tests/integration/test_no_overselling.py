@@ -20,11 +20,11 @@ from orderflow_chassis.runtime import RuntimeHooks, ServiceRuntime
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import StockReserved, StockUnavailable
-from orderflow_fulfillment.adapters.stock_repository import StockRepository
+from orderflow_fulfillment.adapters.stock import StockRepository
 from orderflow_fulfillment.bootstrap import build_definition
 from orderflow_fulfillment.domain.allocation import AllocationPlan, Line, Shortage
 from orderflow_fulfillment.domain.stock_file import WarehouseEntry
-from orderflow_fulfillment.handlers import reserve_lines
+from orderflow_fulfillment.handlers._reserving import reserve_lines
 from orderflow_localinfra.discovery import Infrastructure
 
 from services.fulfillment.tests.integration.conftest import fast_settings

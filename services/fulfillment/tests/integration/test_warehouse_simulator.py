@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -149,6 +150,11 @@ def test_stock_commands_load_and_show_figures(orderflow_infrastructure: Infrastr
         "FULFILLMENT_DATABASE_URL": orderflow_infrastructure.service_database_urls["fulfillment"]
     }
 
+    # Only `migrate` (or the service starting) creates the schema: no command migrates
+    # behind an operator's back.
+    migrated = runner.invoke(app, ["migrate"], env=env)
+    assert migrated.exit_code == 0, migrated.output
+
     loaded = runner.invoke(app, ["stock", "load", str(stock_file)], env=env)
     assert loaded.exit_code == 0, loaded.output
     assert "1 warehouse(s), 1 stock figure(s) set" in loaded.output
@@ -162,3 +168,20 @@ def test_stock_commands_load_and_show_figures(orderflow_infrastructure: Infrastr
     refused = runner.invoke(app, ["stock", "load", str(broken)], env=env)
     assert refused.exit_code == 2
     assert "country" in refused.output
+
+
+def test_the_anomalies_command_prints_recorded_anomalies_as_json_lines(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    env = {
+        "FULFILLMENT_DATABASE_URL": orderflow_infrastructure.service_database_urls["fulfillment"]
+    }
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"], env=env).exit_code == 0
+
+    listed = runner.invoke(app, ["anomalies", "--limit", "3"], env=env)
+
+    assert listed.exit_code == 0, listed.output
+    rows = [json.loads(line) for line in listed.output.splitlines()]
+    assert len(rows) <= 3
+    assert all({"reason", "event_type", "detail"} <= row.keys() for row in rows)

@@ -5,45 +5,30 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
-from orderflow_chassis.clock import SystemClock
-from orderflow_chassis.database import Connection, connect
-from orderflow_chassis.migrations import migrate_service
-from orderflow_chassis.service_cli import service_cli
-from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.service_cli import ServiceDatabase, service_cli, with_service_database
 from orderflow_chassis.structured_logging import configure_logging
+from orderflow_chassis.wiring import inject
 
-from orderflow_fulfillment.adapters.order_repository import OrderRepository
-from orderflow_fulfillment.adapters.stock_files import apply_stock_file, read_stock_file
-from orderflow_fulfillment.adapters.stock_repository import StockRepository
-from orderflow_fulfillment.bootstrap import SERVICE_NAME, build_definition
+from orderflow_fulfillment.adapters.stock_files import read_stock_file
+from orderflow_fulfillment.bootstrap import SERVICE_NAME, build_definition, dependencies
+from orderflow_fulfillment.handlers import queries, stock_loads
+from orderflow_fulfillment.handlers.stock_loads import LoadReport
+from orderflow_fulfillment.ports import StockLevel
+from orderflow_fulfillment.settings import FulfillmentSettings
 from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
 
 app = service_cli(SERVICE_NAME, build_definition)
 stock_app = typer.Typer(no_args_is_help=True, help="Stock per warehouse and SKU.")
 app.add_typer(stock_app, name="stock")
 
-T = TypeVar("T")
 
-
-def _with_database(work: Callable[[ServiceSettings, Connection], Awaitable[T]]) -> T:
-    """Run ``work`` with a migrated connection to the service's own schema."""
-    settings = ServiceSettings.for_service(SERVICE_NAME)
-    configure_logging(SERVICE_NAME, level="WARNING", fmt="console")
-
-    async def run() -> T:
-        connection = await connect(settings.database_url, schema=settings.db_schema)
-        try:
-            definition = build_definition(settings)
-            await migrate_service(connection, settings.db_schema, definition.migrations)
-            return await work(settings, connection)
-        finally:
-            await connection.close()
-
-    return asyncio.run(run())
+def _bound(use_case: Callable[..., Any]) -> Any:
+    """``use_case`` with the service's dependencies, as bootstrap binds it."""
+    return inject(use_case, dependencies(FulfillmentSettings()))
 
 
 @stock_app.command("show")
@@ -52,20 +37,20 @@ def stock_show(
     warehouse: Annotated[str | None, typer.Option(help="Only this warehouse.")] = None,
 ) -> None:
     """Print on-hand, reserved and available units per warehouse and SKU."""
+    stock_levels = _bound(queries.stock_levels)
 
-    async def show(settings: ServiceSettings, connection: Connection) -> None:
-        repository = StockRepository(connection, settings.db_schema)
-        levels = await repository.levels(sku=sku, warehouse_id=warehouse)
+    async def show(database: ServiceDatabase) -> list[StockLevel]:
+        async with database.transactions.begin(read_only=True) as uow:
+            levels: list[StockLevel] = await stock_levels(sku, warehouse, uow)
+        return levels
+
+    levels = with_service_database(SERVICE_NAME, build_definition, show)
+    typer.echo(f"{'WAREHOUSE':<16} {'SKU':<20} {'ON HAND':>8} {'RESERVED':>9} {'AVAILABLE':>10}")
+    for level in levels:
         typer.echo(
-            f"{'WAREHOUSE':<16} {'SKU':<20} {'ON HAND':>8} {'RESERVED':>9} {'AVAILABLE':>10}"
+            f"{level.warehouse_id:<16} {level.sku:<20} {level.on_hand:>8} "
+            f"{level.reserved:>9} {level.available:>10}"
         )
-        for level in levels:
-            typer.echo(
-                f"{level.warehouse_id:<16} {level.sku:<20} {level.on_hand:>8} "
-                f"{level.reserved:>9} {level.available:>10}"
-            )
-
-    _with_database(show)
 
 
 @stock_app.command("load")
@@ -85,22 +70,17 @@ def stock_load(
     except (OSError, ValueError) as error:
         typer.echo(f"cannot read {file}: {error}", err=True)
         raise typer.Exit(2) from error
+    apply = _bound(stock_loads.add_missing_stock if only_missing else stock_loads.load_stock)
 
-    async def load(settings: ServiceSettings, connection: Connection) -> None:
-        report = await apply_stock_file(
-            connection,
-            settings.db_schema,
-            stock_file,
-            only_missing=only_missing,
-            at=SystemClock().now(),
-            reference=f"load:{file}",
-        )
-        typer.echo(
-            f"{report.warehouses} warehouse(s), {report.figures_set} stock figure(s) "
-            f"set from {file}"
-        )
+    async def load(database: ServiceDatabase) -> LoadReport:
+        async with database.transactions.begin() as uow:
+            report: LoadReport = await apply(stock_file, f"load:{file}", uow)
+        return report
 
-    _with_database(load)
+    report = with_service_database(SERVICE_NAME, build_definition, load)
+    typer.echo(
+        f"{report.warehouses} warehouse(s), {report.figures_set} stock figure(s) set from {file}"
+    )
 
 
 @app.command("anomalies")
@@ -109,13 +89,15 @@ def list_anomalies(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """Print recorded anomalies (unknown shipments, out-of-order reports...) as JSON lines."""
+    recorded_anomalies = _bound(queries.recorded_anomalies)
 
-    async def show(settings: ServiceSettings, connection: Connection) -> None:
-        repository = OrderRepository(connection, settings.db_schema)
-        for row in await repository.anomalies(reason=reason, limit=limit):
-            typer.echo(json.dumps(row, default=str, sort_keys=True))
+    async def show(database: ServiceDatabase) -> list[dict[str, Any]]:
+        async with database.transactions.begin(read_only=True) as uow:
+            rows: list[dict[str, Any]] = await recorded_anomalies(reason, limit, uow)
+        return rows
 
-    _with_database(show)
+    for row in with_service_database(SERVICE_NAME, build_definition, show):
+        typer.echo(json.dumps(row, default=str, sort_keys=True))
 
 
 @app.command("warehouse-simulator")

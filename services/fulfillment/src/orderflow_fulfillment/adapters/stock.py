@@ -15,7 +15,6 @@ from. Rows of one reservation are updated in (warehouse, SKU) order. The table's
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from orderflow_chassis.database import Connection
@@ -28,26 +27,16 @@ from orderflow_fulfillment.domain.stock import (
     reconcile_count,
 )
 from orderflow_fulfillment.domain.stock_file import WarehouseEntry
+from orderflow_fulfillment.ports import StockLevel
 
 
 class _Contended(Exception):
     """A conditional reservation update found less stock than it planned on."""
 
 
-@dataclass(frozen=True)
-class StockLevel:
-    warehouse_id: str
-    sku: str
-    on_hand: int
-    reserved: int
-    counted_at: datetime | None
-
-    @property
-    def available(self) -> int:
-        return self.on_hand - self.reserved
-
-
 class StockRepository:
+    """The :class:`~orderflow_fulfillment.ports.Stock` of one transaction."""
+
     def __init__(self, connection: Connection, schema: str) -> None:
         self._db = connection
         self._s = schema

@@ -1,0 +1,147 @@
+"""Orders as fulfillment knows them, and their lines, in PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from orderflow_chassis.database import Connection
+from orderflow_contracts.events import PostalAddress
+
+from orderflow_fulfillment.domain.shipments import OrderStatus
+from orderflow_fulfillment.ports import NamedLine, OrderRecord
+
+
+def _address(value: Any) -> PostalAddress | None:
+    return PostalAddress.model_validate(value) if value is not None else None
+
+
+class OrderRepository:
+    """The :class:`~orderflow_fulfillment.ports.Orders` of one transaction."""
+
+    def __init__(self, connection: Connection, schema: str) -> None:
+        self._db = connection
+        self._s = schema
+
+    async def lock_order(self, order_id: uuid.UUID, *, lock: bool = True) -> OrderRecord | None:
+        """The order, row-locked until the transaction ends (``lock=False`` for reads)."""
+        row = await self._db.fetchrow(
+            f"""
+            SELECT order_id, status, ship_to, shipping_service, correlation_id, expires_at,
+                   release_reason
+            FROM {self._s}.orders WHERE order_id = $1 {"FOR UPDATE" if lock else ""}
+            """,
+            order_id,
+        )
+        if row is None:
+            return None
+        return OrderRecord(
+            order_id=row["order_id"],
+            status=OrderStatus(row["status"]),
+            ship_to=_address(row["ship_to"]),
+            shipping_service=row["shipping_service"],
+            correlation_id=row["correlation_id"],
+            expires_at=row["expires_at"],
+            release_reason=row["release_reason"],
+        )
+
+    async def insert_order(
+        self,
+        order_id: uuid.UUID,
+        *,
+        status: OrderStatus,
+        ship_to: PostalAddress | None,
+        shipping_service: str | None,
+        correlation_id: str,
+        lines: Sequence[NamedLine] = (),
+        reserved_at: datetime | None = None,
+        expires_at: datetime | None = None,
+        released_at: datetime | None = None,
+        release_reason: str | None = None,
+    ) -> bool:
+        """Insert the order; False if it exists already (another event got there first)."""
+        inserted = await self._db.fetchval(
+            f"""
+            INSERT INTO {self._s}.orders (order_id, status, ship_to, shipping_service,
+                correlation_id, reserved_at, expires_at, released_at, release_reason)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (order_id) DO NOTHING RETURNING true
+            """,
+            order_id,
+            status.value,
+            ship_to.model_dump(mode="json") if ship_to is not None else None,
+            shipping_service,
+            correlation_id,
+            reserved_at,
+            expires_at,
+            released_at,
+            release_reason,
+        )
+        if inserted and lines:
+            await self._db.executemany(
+                f"""
+                INSERT INTO {self._s}.order_lines (order_id, sku, name, quantity)
+                VALUES ($1, $2, $3, $4)
+                """,
+                [(order_id, line.sku, line.name, line.quantity) for line in lines],
+            )
+        return bool(inserted)
+
+    async def update_order(
+        self,
+        order_id: uuid.UUID,
+        status: OrderStatus,
+        *,
+        released_at: datetime | None = None,
+        release_reason: str | None = None,
+        captured_at: datetime | None = None,
+        completed_at: datetime | None = None,
+    ) -> None:
+        await self._db.execute(
+            f"""
+            UPDATE {self._s}.orders
+            SET status = $2,
+                released_at = coalesce($3, released_at),
+                release_reason = coalesce($4, release_reason),
+                captured_at = coalesce($5, captured_at),
+                completed_at = coalesce($6, completed_at),
+                updated_at = now()
+            WHERE order_id = $1
+            """,
+            order_id,
+            status.value,
+            released_at,
+            release_reason,
+            captured_at,
+            completed_at,
+        )
+
+    async def order_lines(self, order_id: uuid.UUID) -> list[NamedLine]:
+        rows = await self._db.fetch(
+            f"""
+            SELECT sku, name, quantity FROM {self._s}.order_lines WHERE order_id = $1
+            ORDER BY sku
+            """,
+            order_id,
+        )
+        return [NamedLine(r["sku"], r["name"], r["quantity"]) for r in rows]
+
+    async def line_names(self, order_id: uuid.UUID) -> dict[str, str]:
+        return {line.sku: line.name for line in await self.order_lines(order_id)}
+
+    async def expired_reservations(self, now: datetime, limit: int) -> list[uuid.UUID]:
+        """Reserved orders past their expiry, locked; rows another transaction holds are
+        skipped (it is deciding their fate right now)."""
+        rows = await self._db.fetch(
+            f"""
+            SELECT order_id FROM {self._s}.orders
+            WHERE status = 'reserved' AND expires_at <= $1
+            ORDER BY expires_at LIMIT $2
+            FOR UPDATE SKIP LOCKED
+            """,
+            now,
+            limit,
+        )
+        return [r["order_id"] for r in rows]

@@ -1,0 +1,82 @@
+"""Warranty replacements, and those waiting for stock, in PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from orderflow_chassis.database import Connection
+from orderflow_contracts.events import PostalAddress
+
+from orderflow_fulfillment.domain.allocation import Line
+from orderflow_fulfillment.ports import ReplacementRecord
+
+
+class ReplacementRepository:
+    """The :class:`~orderflow_fulfillment.ports.Replacements` of one transaction."""
+
+    def __init__(self, connection: Connection, schema: str) -> None:
+        self._db = connection
+        self._s = schema
+
+    async def insert_replacement(
+        self,
+        order_id: uuid.UUID,
+        claim_id: str,
+        *,
+        lines: Sequence[Line],
+        ship_to: PostalAddress,
+        correlation_id: str,
+    ) -> bool:
+        inserted = await self._db.fetchval(
+            f"""
+            INSERT INTO {self._s}.replacements (order_id, claim_id, status, lines, ship_to,
+                correlation_id)
+            VALUES ($1, $2, 'awaiting_stock', $3, $4, $5)
+            ON CONFLICT DO NOTHING RETURNING true
+            """,
+            order_id,
+            claim_id,
+            [[line.sku, line.quantity] for line in lines],
+            ship_to.model_dump(mode="json"),
+            correlation_id,
+        )
+        return bool(inserted)
+
+    async def replacement_attempted(
+        self, order_id: uuid.UUID, claim_id: str, *, requested_at: datetime | None
+    ) -> None:
+        await self._db.execute(
+            f"""
+            UPDATE {self._s}.replacements
+            SET attempts = attempts + 1, updated_at = now(),
+                status = CASE WHEN $3::timestamptz IS NULL THEN status ELSE 'requested' END,
+                requested_at = coalesce($3, requested_at)
+            WHERE order_id = $1 AND claim_id = $2
+            """,
+            order_id,
+            claim_id,
+            requested_at,
+        )
+
+    async def backordered_replacements(self, limit: int) -> list[ReplacementRecord]:
+        rows = await self._db.fetch(
+            f"""
+            SELECT order_id, claim_id, lines, ship_to, correlation_id, attempts
+            FROM {self._s}.replacements WHERE status = 'awaiting_stock'
+            ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED
+            """,
+            limit,
+        )
+        return [
+            ReplacementRecord(
+                order_id=r["order_id"],
+                claim_id=r["claim_id"],
+                lines=tuple(Line(sku, qty) for sku, qty in r["lines"]),
+                ship_to=PostalAddress.model_validate(r["ship_to"]),
+                correlation_id=r["correlation_id"],
+                attempts=r["attempts"],
+            )
+            for r in rows
+        ]

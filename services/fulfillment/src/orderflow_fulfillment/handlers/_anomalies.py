@@ -1,0 +1,63 @@
+"""Input fulfillment cannot apply: recorded as an anomaly, or refused when configuration is
+missing."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from orderflow_chassis.errors import PermanentError
+from orderflow_chassis.unit_of_work import UnitOfWork
+
+from orderflow_fulfillment.domain.shipments import AnomalyReason
+from orderflow_fulfillment.ports import FulfillmentRepositories
+
+log = structlog.get_logger(__name__)
+
+
+async def record_anomaly(
+    uow: UnitOfWork[FulfillmentRepositories],
+    reason: AnomalyReason,
+    *,
+    order_id: uuid.UUID | None = None,
+    shipment_id: uuid.UUID | None = None,
+    rma_id: uuid.UUID | None = None,
+    warehouse_id: str | None = None,
+    sku: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Keep what did not fit (and the event that brought it) for ops, and log it."""
+    about: dict[str, Any] = {
+        "order_id": order_id,
+        "shipment_id": shipment_id,
+        "rma_id": rma_id,
+        "warehouse_id": warehouse_id,
+        "sku": sku,
+        "detail": detail,
+    }
+    log.warning(
+        "fulfillment.anomaly",
+        reason=reason.value,
+        **{k: str(v) if isinstance(v, uuid.UUID) else v for k, v in about.items() if v is not None},
+    )
+    await uow.repos.anomalies.record(
+        reason,
+        cause=uow.cause,
+        order_id=order_id,
+        shipment_id=shipment_id,
+        rma_id=rma_id,
+        warehouse_id=warehouse_id,
+        sku=sku,
+        detail=detail,
+    )
+
+
+async def require_warehouse(uow: UnitOfWork[FulfillmentRepositories], warehouse_id: str) -> None:
+    """Stock movements of a warehouse we do not know are dead-lettered: ops add it, replay."""
+    if not await uow.repos.stock.warehouse_exists(warehouse_id):
+        raise PermanentError(
+            "unknown_warehouse",
+            f"warehouse {warehouse_id} is not configured in fulfillment; add it "
+            "(orderflow-fulfillment stock load) and replay this dead letter",
+        )

@@ -1,0 +1,77 @@
+"""Warehouses and on-hand figures from a stock file: loaded by ops (``stock load``), and the
+shipped file seeded at start for what the database does not know yet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from orderflow_chassis.unit_of_work import Transactions, UnitOfWork
+
+from orderflow_fulfillment.domain.stock_file import StockFile
+from orderflow_fulfillment.ports import FulfillmentRepositories, StockFileReader
+from orderflow_fulfillment.settings import FulfillmentSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    warehouses: int
+    figures_set: int
+
+
+async def load_stock(
+    stock_file: StockFile, reference: str, uow: UnitOfWork[FulfillmentRepositories]
+) -> LoadReport:
+    """Create or update every warehouse of the file and set its figures: on-hand becomes the
+    file's figure, but never less than what is reserved (that would oversell)."""
+    return await _apply(stock_file, reference, uow, only_missing=False)
+
+
+async def add_missing_stock(
+    stock_file: StockFile, reference: str, uow: UnitOfWork[FulfillmentRepositories]
+) -> LoadReport:
+    """Add the warehouses and SKUs of the file not known yet; never change a known figure."""
+    return await _apply(stock_file, reference, uow, only_missing=True)
+
+
+async def seed_stock(
+    transactions: Transactions[FulfillmentRepositories],
+    *,
+    settings: FulfillmentSettings,
+    read_stock_file: StockFileReader,
+) -> int:
+    """Once at start: add what the seed file has and the database does not. A broken file is
+    logged, not fatal: the service runs on the stock it has. Returns the figures set."""
+    location = settings.seed_file
+    try:
+        stock_file = read_stock_file(location)
+        async with transactions.begin() as uow:
+            report = await add_missing_stock(stock_file, f"seed:{location}", uow)
+    except Exception:
+        log.exception("fulfillment.seed_failed", seed_file=location)
+        return 0
+    log.info(
+        "fulfillment.seeded",
+        seed_file=location,
+        warehouses=report.warehouses,
+        new_figures=report.figures_set,
+    )
+    return report.figures_set
+
+
+async def _apply(
+    stock_file: StockFile,
+    reference: str,
+    uow: UnitOfWork[FulfillmentRepositories],
+    *,
+    only_missing: bool,
+) -> LoadReport:
+    figures = 0
+    for entry in stock_file.warehouses:
+        applied = await uow.repos.stock.load(
+            entry, only_missing=only_missing, at=uow.now, reference=reference
+        )
+        figures += len(applied)
+    return LoadReport(len(stock_file.warehouses), figures)

@@ -1,0 +1,138 @@
+"""A warehouse's parcel reports: dispatched (units leave stock), delivered (the last delivery
+completes the order). A report that does not fit the shipment's state changes nothing it
+should not and is recorded (see ``domain.shipments``)."""
+
+from __future__ import annotations
+
+from orderflow_chassis.unit_of_work import UnitOfWork
+from orderflow_contracts.events import (
+    LineQuantity,
+    OrderCompleted,
+    ParcelDelivered,
+    ParcelDispatched,
+    ShipmentDelivered,
+    ShipmentDispatched,
+)
+
+from orderflow_fulfillment.domain.shipments import (
+    AnomalyReason,
+    DeliveryAction,
+    DispatchAction,
+    OrderStatus,
+    decide_delivery,
+    decide_dispatch,
+    order_is_complete,
+)
+from orderflow_fulfillment.handlers._anomalies import record_anomaly
+from orderflow_fulfillment.ports import FulfillmentRepositories
+
+
+async def record_dispatch(
+    event: ParcelDispatched, uow: UnitOfWork[FulfillmentRepositories]
+) -> None:
+    """ParcelDispatched: the units left the warehouse -> ShipmentDispatched."""
+    shipment = await uow.repos.shipments.lock_shipment(event.shipment_id)
+    if shipment is None:
+        await record_anomaly(
+            uow,
+            AnomalyReason.UNKNOWN_SHIPMENT,
+            shipment_id=event.shipment_id,
+            warehouse_id=event.warehouse_id,
+        )
+        return
+    decision = decide_dispatch(
+        shipment.status,
+        shipment_warehouse=shipment.warehouse_id,
+        reported_warehouse=event.warehouse_id,
+        known_tracking=shipment.tracking_number,
+        reported_tracking=event.tracking_number,
+    )
+    if decision.anomaly is not None:
+        await record_anomaly(
+            uow,
+            decision.anomaly,
+            order_id=shipment.order_id,
+            shipment_id=shipment.shipment_id,
+            warehouse_id=event.warehouse_id,
+            detail={
+                "shipment_status": shipment.status.value,
+                "shipment_warehouse": shipment.warehouse_id,
+                "known_tracking_number": shipment.tracking_number,
+                "reported_tracking_number": event.tracking_number,
+            },
+        )
+    if decision.action is DispatchAction.IGNORE:
+        return
+    if decision.action is DispatchAction.DISPATCH:
+        for allocation in shipment.allocations():
+            await uow.repos.stock.dispatch(
+                allocation, occurred_at=event.dispatched_at, reference=str(event.shipment_id)
+            )
+    await uow.repos.shipments.mark_dispatched(
+        shipment.shipment_id,
+        carrier=event.carrier,
+        tracking_number=event.tracking_number,
+        dispatched_at=event.dispatched_at,
+        keep_status=decision.action is DispatchAction.RECORD_TRACKING,
+    )
+    if decision.action is DispatchAction.DISPATCH:
+        order = await uow.repos.orders.lock_order(shipment.order_id)
+        await uow.emit(
+            ShipmentDispatched(
+                order_id=shipment.order_id,
+                shipment_id=shipment.shipment_id,
+                warehouse_id=shipment.warehouse_id,
+                carrier=event.carrier,
+                tracking_number=event.tracking_number,
+                dispatched_at=event.dispatched_at,
+            ),
+            correlation_id=order.correlation_id if order else None,
+        )
+
+
+async def record_delivery(event: ParcelDelivered, uow: UnitOfWork[FulfillmentRepositories]) -> None:
+    """ParcelDelivered -> ShipmentDelivered; the last one completes the order."""
+    shipment = await uow.repos.shipments.lock_shipment(event.shipment_id)
+    if shipment is None:
+        await record_anomaly(uow, AnomalyReason.UNKNOWN_SHIPMENT, shipment_id=event.shipment_id)
+        return
+    decision = decide_delivery(shipment.status)
+    if decision.anomaly is not None:
+        await record_anomaly(
+            uow,
+            decision.anomaly,
+            order_id=shipment.order_id,
+            shipment_id=shipment.shipment_id,
+            warehouse_id=shipment.warehouse_id,
+            detail={"shipment_status": shipment.status.value},
+        )
+    if decision.action is DeliveryAction.IGNORE:
+        return
+    if decision.action is DeliveryAction.DELIVER_IMPLYING_DISPATCH:
+        for allocation in shipment.allocations():
+            await uow.repos.stock.dispatch(
+                allocation, occurred_at=event.delivered_at, reference=str(event.shipment_id)
+            )
+    await uow.repos.shipments.mark_delivered(shipment.shipment_id, delivered_at=event.delivered_at)
+    order = await uow.repos.orders.lock_order(shipment.order_id)
+    correlation = order.correlation_id if order else None
+    await uow.emit(
+        ShipmentDelivered(
+            order_id=shipment.order_id,
+            shipment_id=shipment.shipment_id,
+            lines=[LineQuantity(sku=ln.sku, quantity=ln.quantity) for ln in shipment.lines],
+            delivered_at=event.delivered_at,
+            replacement=shipment.replacement,
+        ),
+        correlation_id=correlation,
+    )
+    if shipment.replacement or order is None or order.status is not OrderStatus.FULFILLING:
+        return
+    statuses = [
+        (s.status, s.replacement) for s in await uow.repos.shipments.shipments_of(order.order_id)
+    ]
+    if order_is_complete(statuses):
+        await uow.repos.orders.update_order(
+            order.order_id, OrderStatus.COMPLETED, completed_at=uow.now
+        )
+        await uow.emit(OrderCompleted(order_id=order.order_id), correlation_id=correlation)

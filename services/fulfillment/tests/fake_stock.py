@@ -1,0 +1,246 @@
+"""In-memory stock, with the rules the database enforces for the SQL one: a row is never
+oversold (the CHECK), a movement needs a known warehouse (the foreign key)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from orderflow_fulfillment.domain.allocation import Allocation, Availability, Warehouse
+from orderflow_fulfillment.domain.stock import (
+    CountOutcome,
+    CountVerdict,
+    movement_changes_on_hand,
+    reconcile_count,
+)
+from orderflow_fulfillment.domain.stock_file import WarehouseEntry
+from orderflow_fulfillment.ports import StockLevel
+
+
+@dataclass
+class StockRow:
+    on_hand: int
+    reserved: int = 0
+    counted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Movement:
+    warehouse_id: str
+    sku: str
+    kind: str
+    quantity: int
+    physical_delta: int
+    on_hand_delta: int
+    reference: str | None
+    occurred_at: datetime
+
+
+@dataclass
+class InMemoryStock:
+    known_warehouses: dict[str, Warehouse] = field(default_factory=dict)
+    rows: dict[tuple[str, str], StockRow] = field(default_factory=dict)
+    movements: list[Movement] = field(default_factory=list)
+    races_lost: int = 0
+    """The next ``races_lost`` reservations find their stock taken by a concurrent one."""
+
+    # ------------------------------------------------------------------ test set-up
+
+    def add_warehouse(
+        self,
+        warehouse_id: str,
+        country: str,
+        stock: Mapping[str, int] = {},
+        *,
+        near: Iterable[str] = (),
+    ) -> None:
+        self.known_warehouses[warehouse_id] = Warehouse(warehouse_id, country, frozenset(near))
+        for sku, on_hand in stock.items():
+            self.rows[warehouse_id, sku] = StockRow(on_hand)
+
+    def level(self, warehouse_id: str, sku: str) -> tuple[int, int]:
+        """(on_hand, reserved)"""
+        row = self.rows[warehouse_id, sku]
+        return row.on_hand, row.reserved
+
+    def movements_of(self, kind: str) -> list[Movement]:
+        return [m for m in self.movements if m.kind == kind]
+
+    # ------------------------------------------------------------------- the port
+
+    async def warehouses(self) -> list[Warehouse]:
+        return list(self.known_warehouses.values())
+
+    async def warehouse_exists(self, warehouse_id: str) -> bool:
+        return warehouse_id in self.known_warehouses
+
+    async def stocked_skus(self, skus: Iterable[str]) -> set[str]:
+        stocked = {sku for _, sku in self.rows}
+        return set(skus) & stocked
+
+    async def availability(self, skus: Iterable[str]) -> Availability:
+        wanted = set(skus)
+        return {
+            (w, s): row.on_hand - row.reserved for (w, s), row in self.rows.items() if s in wanted
+        }
+
+    async def try_reserve(self, allocations: Sequence[Allocation]) -> bool:
+        if self.races_lost > 0:
+            self.races_lost -= 1
+            return False
+        for a in allocations:
+            row = self.rows.get((a.warehouse_id, a.sku))
+            if row is None or row.on_hand - row.reserved < a.quantity:
+                return False
+        for a in allocations:
+            self._change(a.warehouse_id, a.sku, reserved=a.quantity)
+        return True
+
+    async def release(self, allocations: Sequence[Allocation]) -> None:
+        for a in allocations:
+            self._change(a.warehouse_id, a.sku, reserved=-a.quantity)
+
+    async def dispatch(
+        self, allocation: Allocation, *, occurred_at: datetime, reference: str
+    ) -> None:
+        row = self.rows.get((allocation.warehouse_id, allocation.sku))
+        if row is None:
+            raise LookupError(f"no stock row for {allocation.warehouse_id}/{allocation.sku}")
+        quantity = allocation.quantity
+        delta = -quantity if movement_changes_on_hand(occurred_at, row.counted_at) else 0
+        self._change(allocation.warehouse_id, allocation.sku, reserved=-quantity, on_hand=delta)
+        self._record(
+            allocation.warehouse_id,
+            allocation.sku,
+            "dispatch",
+            quantity,
+            -quantity,
+            delta,
+            reference,
+            occurred_at,
+        )
+
+    async def restock(
+        self, warehouse_id: str, sku: str, quantity: int, *, occurred_at: datetime, reference: str
+    ) -> None:
+        self._require_warehouse(warehouse_id)
+        row = self.rows.setdefault((warehouse_id, sku), StockRow(0))
+        delta = quantity if movement_changes_on_hand(occurred_at, row.counted_at) else 0
+        self._change(warehouse_id, sku, on_hand=delta)
+        self._record(
+            warehouse_id, sku, "restock", quantity, quantity, delta, reference, occurred_at
+        )
+
+    async def write_off(
+        self, warehouse_id: str, sku: str, quantity: int, *, occurred_at: datetime, reference: str
+    ) -> None:
+        self._record(warehouse_id, sku, "write_off", quantity, 0, 0, reference, occurred_at)
+
+    async def apply_count(
+        self, warehouse_id: str, sku: str, counted: int, *, counted_at: datetime, reference: str
+    ) -> CountOutcome:
+        row = self.rows.get((warehouse_id, sku))
+        if row is None and not await self.stocked_skus([sku]):
+            return CountOutcome(CountVerdict.UNKNOWN_SKU, 0)
+        if row is None:
+            self._require_warehouse(warehouse_id)
+            self.rows[warehouse_id, sku] = StockRow(counted, 0, counted_at)
+            self._record(
+                warehouse_id, sku, "count", counted, counted, counted, reference, counted_at
+            )
+            return CountOutcome(CountVerdict.APPLIED, counted)
+        moved = sum(
+            m.physical_delta
+            for m in self.movements
+            if (m.warehouse_id, m.sku) == (warehouse_id, sku)
+            and m.occurred_at > counted_at
+            and m.kind in ("dispatch", "restock")
+        )
+        outcome = reconcile_count(
+            counted=counted,
+            counted_at=counted_at,
+            current_on_hand=row.on_hand,
+            reserved=row.reserved,
+            last_counted_at=row.counted_at,
+            moved_since_count=moved,
+        )
+        if outcome.verdict is CountVerdict.STALE:
+            return outcome
+        change = outcome.on_hand - row.on_hand
+        self._change(warehouse_id, sku, on_hand=change)
+        row.counted_at = counted_at
+        self._record(warehouse_id, sku, "count", counted, change, change, reference, counted_at)
+        return outcome
+
+    async def load(
+        self, entry: WarehouseEntry, *, only_missing: bool, at: datetime, reference: str
+    ) -> dict[str, int]:
+        if not only_missing or entry.id not in self.known_warehouses:
+            self.known_warehouses[entry.id] = Warehouse(
+                entry.id, entry.country, frozenset(entry.near)
+            )
+        applied: dict[str, int] = {}
+        for sku, on_hand in sorted(entry.stock.items()):
+            row = self.rows.get((entry.id, sku))
+            if row is None:
+                self.rows[entry.id, sku] = StockRow(on_hand)
+                delta = on_hand
+            elif only_missing:
+                continue
+            else:
+                on_hand = max(on_hand, row.reserved)
+                delta = on_hand - row.on_hand
+                self._change(entry.id, sku, on_hand=delta)
+            self._record(entry.id, sku, "load", on_hand, delta, delta, reference, at)
+            applied[sku] = on_hand
+        return applied
+
+    async def levels(
+        self, *, sku: str | None = None, warehouse_id: str | None = None
+    ) -> list[StockLevel]:
+        return [
+            StockLevel(w, s, row.on_hand, row.reserved, row.counted_at)
+            for (w, s), row in sorted(self.rows.items())
+            if (sku is None or s == sku) and (warehouse_id is None or w == warehouse_id)
+        ]
+
+    # ------------------------------------------------------------------- internals
+
+    def _change(self, warehouse_id: str, sku: str, *, on_hand: int = 0, reserved: int = 0) -> None:
+        row = self.rows[warehouse_id, sku]
+        new_on_hand, new_reserved = row.on_hand + on_hand, row.reserved + reserved
+        if not new_on_hand >= new_reserved >= 0:  # the table's CHECK
+            raise ValueError(
+                f"stock_never_oversold violated for {warehouse_id}/{sku}: "
+                f"on_hand {new_on_hand}, reserved {new_reserved}"
+            )
+        row.on_hand, row.reserved = new_on_hand, new_reserved
+
+    def _require_warehouse(self, warehouse_id: str) -> None:
+        if warehouse_id not in self.known_warehouses:  # the foreign key
+            raise LookupError(f"no warehouse {warehouse_id}")
+
+    def _record(
+        self,
+        warehouse_id: str,
+        sku: str,
+        kind: str,
+        quantity: int,
+        physical_delta: int,
+        on_hand_delta: int,
+        reference: str | None,
+        occurred_at: datetime,
+    ) -> None:
+        self.movements.append(
+            Movement(
+                warehouse_id,
+                sku,
+                kind,
+                quantity,
+                physical_delta,
+                on_hand_delta,
+                reference,
+                occurred_at,
+            )
+        )

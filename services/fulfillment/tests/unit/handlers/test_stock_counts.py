@@ -1,0 +1,103 @@
+"""A physical count sets on-hand: never below reserved, never from a stale count, never for a
+SKU no warehouse stocks; a warehouse nobody configured is a dead letter."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from orderflow_chassis.errors import PermanentError
+from orderflow_fulfillment.domain.shipments import AnomalyReason
+from orderflow_fulfillment.handlers.stock_counts import apply_stock_count
+
+from services.fulfillment.tests.builders import WAREHOUSE_TIME, stock_counted
+from services.fulfillment.tests.fakes import FakeFulfillment
+from services.fulfillment.tests.unit.handlers.steps import place
+
+
+@pytest.fixture
+def fulfillment() -> FakeFulfillment:
+    fake = FakeFulfillment()
+    fake.stock.add_warehouse("EU", "DE", {"GEL": 10})
+    fake.stock.add_warehouse("US", "US", {})
+    return fake
+
+
+async def count(
+    fulfillment: FakeFulfillment, warehouse_id: str, sku: str, on_hand: int, at: datetime
+) -> str:
+    """Apply the count; returns its event id (the movement's reference)."""
+    counted = stock_counted(warehouse_id, sku, on_hand, at)
+    unit = fulfillment.unit(counted)
+    await apply_stock_count(counted, unit)
+    assert unit.cause is not None
+    return str(unit.cause.event_id)
+
+
+async def test_a_count_replaces_on_hand_and_is_kept_as_a_movement(
+    fulfillment: FakeFulfillment,
+) -> None:
+    event_id = await count(fulfillment, "EU", "GEL", 7, WAREHOUSE_TIME)
+
+    assert fulfillment.stock.level("EU", "GEL") == (7, 0)
+    [movement] = fulfillment.stock.movements_of("count")
+    assert (movement.quantity, movement.on_hand_delta, movement.reference) == (7, -3, event_id)
+    assert fulfillment.anomalies.rows == []
+
+
+async def test_a_count_below_what_is_reserved_keeps_on_hand_at_reserved_and_says_so(
+    fulfillment: FakeFulfillment,
+) -> None:
+    await place(fulfillment, {"GEL": 4})
+
+    await count(fulfillment, "EU", "GEL", 2, WAREHOUSE_TIME)
+
+    assert fulfillment.stock.level("EU", "GEL") == (4, 4)
+    [anomaly] = fulfillment.anomalies.of(AnomalyReason.COUNT_BELOW_RESERVED)
+    assert (anomaly["warehouse_id"], anomaly["sku"]) == ("EU", "GEL")
+    assert anomaly["detail"] == {"counted": 2, "on_hand_set": 4, "missing_reserved_units": 2}
+
+
+async def test_a_count_older_than_the_last_applied_one_changes_nothing(
+    fulfillment: FakeFulfillment,
+) -> None:
+    await count(fulfillment, "EU", "GEL", 12, WAREHOUSE_TIME)
+
+    older = WAREHOUSE_TIME - timedelta(minutes=5)
+    await count(fulfillment, "EU", "GEL", 50, older)
+
+    assert fulfillment.stock.level("EU", "GEL") == (12, 0)
+    [anomaly] = fulfillment.anomalies.of(AnomalyReason.STALE_COUNT)
+    assert anomaly["detail"] == {"counted": 50, "counted_at": older.isoformat()}
+
+
+async def test_a_count_of_a_sku_no_warehouse_stocks_creates_nothing(
+    fulfillment: FakeFulfillment,
+) -> None:
+    await count(fulfillment, "EU", "TYPO", 40, WAREHOUSE_TIME)
+
+    assert ("EU", "TYPO") not in fulfillment.stock.rows
+    [anomaly] = fulfillment.anomalies.of(AnomalyReason.UNKNOWN_SKU)
+    assert (anomaly["warehouse_id"], anomaly["sku"]) == ("EU", "TYPO")
+    assert anomaly["detail"]["counted"] == 40
+
+
+async def test_a_count_of_a_sku_another_warehouse_stocks_creates_this_warehouses_row(
+    fulfillment: FakeFulfillment,
+) -> None:
+    await count(fulfillment, "US", "GEL", 7, WAREHOUSE_TIME)
+
+    assert fulfillment.stock.level("US", "GEL") == (7, 0)
+    assert fulfillment.stock.rows["US", "GEL"].counted_at == WAREHOUSE_TIME
+    assert fulfillment.anomalies.rows == []
+
+
+async def test_a_count_from_a_warehouse_nobody_configured_is_refused_for_the_dead_letters(
+    fulfillment: FakeFulfillment,
+) -> None:
+    with pytest.raises(PermanentError) as refused:
+        await count(fulfillment, "NOWHERE-1", "GEL", 3, WAREHOUSE_TIME)
+
+    assert refused.value.code == "unknown_warehouse"
+    assert "NOWHERE-1" in refused.value.reason
+    assert fulfillment.stock.movements == []

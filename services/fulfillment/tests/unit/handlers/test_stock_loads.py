@@ -1,0 +1,122 @@
+"""Stock files: ``stock load`` sets figures (never below reserved), the start-up seed only adds
+what is missing, and a broken seed file leaves the service running on the stock it has."""
+
+from __future__ import annotations
+
+import pytest
+from orderflow_fulfillment.domain.allocation import Warehouse
+from orderflow_fulfillment.domain.stock_file import StockFile, WarehouseEntry
+from orderflow_fulfillment.handlers.stock_loads import (
+    LoadReport,
+    add_missing_stock,
+    load_stock,
+    seed_stock,
+)
+from orderflow_fulfillment.settings import FulfillmentSettings
+
+from services.fulfillment.tests.fakes import FakeFulfillment
+from services.fulfillment.tests.unit.handlers.steps import place
+
+
+def stock_file(*entries: tuple[str, str, dict[str, int]]) -> StockFile:
+    return StockFile(
+        warehouses=[
+            WarehouseEntry(id=w, name=f"Warehouse {w}", country=c, near=["AT"], stock=s)
+            for w, c, s in entries
+        ]
+    )
+
+
+@pytest.fixture
+def fulfillment() -> FakeFulfillment:
+    fake = FakeFulfillment()
+    fake.stock.add_warehouse("EU", "DE", {"GEL": 10})
+    return fake
+
+
+async def test_a_load_creates_warehouses_and_sets_figures(fulfillment: FakeFulfillment) -> None:
+    loaded = stock_file(("EU", "DE", {"GEL": 7, "SOCK": 3}), ("US", "US", {"GEL": 4}))
+
+    async with fulfillment.transactions.begin() as uow:
+        report = await load_stock(loaded, "load:stock.toml", uow)
+
+    assert report == LoadReport(warehouses=2, figures_set=3)
+    assert fulfillment.stock.level("EU", "GEL") == (7, 0)
+    assert fulfillment.stock.level("EU", "SOCK") == (3, 0)
+    assert fulfillment.stock.level("US", "GEL") == (4, 0)
+    assert fulfillment.stock.known_warehouses["US"] == Warehouse("US", "US", frozenset({"AT"}))
+    loads = fulfillment.stock.movements_of("load")
+    assert {(m.warehouse_id, m.sku, m.on_hand_delta) for m in loads} == {
+        ("EU", "GEL", -3),
+        ("EU", "SOCK", 3),
+        ("US", "GEL", 4),
+    }
+    assert {(m.reference, m.occurred_at) for m in loads} == {
+        ("load:stock.toml", fulfillment.clock.now())
+    }
+
+
+async def test_a_load_never_sets_on_hand_below_what_is_reserved(
+    fulfillment: FakeFulfillment,
+) -> None:
+    await place(fulfillment, {"GEL": 6})
+
+    async with fulfillment.transactions.begin() as uow:
+        await load_stock(stock_file(("EU", "DE", {"GEL": 2})), "load:low", uow)
+
+    assert fulfillment.stock.level("EU", "GEL") == (6, 6)
+
+
+async def test_adding_missing_stock_keeps_every_known_figure(fulfillment: FakeFulfillment) -> None:
+    async with fulfillment.transactions.begin() as uow:
+        report = await add_missing_stock(
+            stock_file(("EU", "FR", {"GEL": 99, "SOCK": 5}), ("US", "US", {"GEL": 4})),
+            "seed:package:stock.toml",
+            uow,
+        )
+
+    assert report == LoadReport(warehouses=2, figures_set=2)
+    assert fulfillment.stock.level("EU", "GEL") == (10, 0)
+    assert fulfillment.stock.level("EU", "SOCK") == (5, 0)
+    assert fulfillment.stock.level("US", "GEL") == (4, 0)
+    assert fulfillment.stock.known_warehouses["EU"].country == "DE", "a known warehouse stays"
+
+
+async def test_the_seed_adds_what_the_file_has_and_the_database_does_not(
+    fulfillment: FakeFulfillment,
+) -> None:
+    read: list[str] = []
+
+    def reader(location: str) -> StockFile:
+        read.append(location)
+        return stock_file(("EU", "DE", {"GEL": 1, "SOCK": 8}))
+
+    added = await seed_stock(
+        fulfillment.transactions,
+        settings=FulfillmentSettings(seed_file="package:stock.toml"),
+        read_stock_file=reader,
+    )
+
+    assert added == 1
+    assert read == ["package:stock.toml"]
+    assert fulfillment.stock.level("EU", "GEL") == (10, 0)
+    assert fulfillment.stock.level("EU", "SOCK") == (8, 0)
+    [movement] = fulfillment.stock.movements_of("load")
+    assert movement.reference == "seed:package:stock.toml"
+
+
+async def test_a_seed_file_that_cannot_be_read_changes_nothing_and_does_not_stop_the_service(
+    fulfillment: FakeFulfillment,
+) -> None:
+    def broken(location: str) -> StockFile:
+        raise ValueError(f"{location}: not TOML")
+
+    added = await seed_stock(
+        fulfillment.transactions,
+        settings=FulfillmentSettings(seed_file="/etc/stock.toml"),
+        read_stock_file=broken,
+    )
+
+    assert added == 0
+    assert fulfillment.stock.movements == []
+    assert fulfillment.stock.level("EU", "GEL") == (10, 0)

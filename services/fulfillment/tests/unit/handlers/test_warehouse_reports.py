@@ -1,0 +1,185 @@
+"""Parcel reports: stock leaves once, the last delivery completes the order, and every report
+that does not fit is recorded without changing what it should not."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from orderflow_contracts.events import (
+    FulfillmentRequested,
+    LineQuantity,
+    OrderCompleted,
+    ShipmentDelivered,
+    ShipmentDispatched,
+)
+from orderflow_fulfillment.domain.shipments import AnomalyReason, OrderStatus, ShipmentStatus
+from orderflow_fulfillment.handlers.warehouse_reports import record_delivery, record_dispatch
+
+from services.fulfillment.tests.builders import (
+    WAREHOUSE_TIME,
+    parcel_delivered,
+    parcel_dispatched,
+)
+from services.fulfillment.tests.fakes import FakeFulfillment
+from services.fulfillment.tests.unit.handlers.steps import ORDER_JOURNEY, place, place_and_capture
+
+
+@pytest.fixture
+def fulfillment() -> FakeFulfillment:
+    fake = FakeFulfillment()
+    fake.stock.add_warehouse("EU", "DE", {"SPIKY": 5})
+    fake.stock.add_warehouse("US", "US", {"SPLINT": 3})
+    return fake
+
+
+async def dispatch(
+    fulfillment: FakeFulfillment, shipment_id: uuid.UUID, warehouse_id: str, tracking: str = "T-1"
+) -> None:
+    report = parcel_dispatched(shipment_id, warehouse_id, tracking)
+    await record_dispatch(report, fulfillment.unit(report, correlation_id="journey-warehouse"))
+
+
+async def deliver(fulfillment: FakeFulfillment, shipment_id: uuid.UUID) -> None:
+    report = parcel_delivered(shipment_id, WAREHOUSE_TIME + timedelta(days=1))
+    await record_delivery(report, fulfillment.unit(report, correlation_id="journey-warehouse"))
+
+
+async def one_requested_shipment(fulfillment: FakeFulfillment) -> FulfillmentRequested:
+    _, [request] = await place_and_capture(fulfillment, {"SPIKY": 2})
+    return request
+
+
+async def test_a_dispatch_takes_the_units_off_the_shelf_and_is_published(
+    fulfillment: FakeFulfillment,
+) -> None:
+    request = await one_requested_shipment(fulfillment)
+
+    await dispatch(fulfillment, request.shipment_id, "EU", tracking="DHL-42")
+
+    [dispatched] = fulfillment.emitted.of_type(ShipmentDispatched)
+    assert (dispatched.order_id, dispatched.shipment_id) == (request.order_id, request.shipment_id)
+    assert (dispatched.carrier, dispatched.tracking_number) == ("DHL", "DHL-42")
+    assert dispatched.dispatched_at == WAREHOUSE_TIME
+    assert fulfillment.emitted.envelopes[-1].correlation_id == ORDER_JOURNEY
+    assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
+    [movement] = fulfillment.stock.movements_of("dispatch")
+    assert (movement.quantity, movement.reference) == (2, str(request.shipment_id))
+    shipment = fulfillment.shipments.shipments[request.shipment_id]
+    assert (shipment.status, shipment.tracking_number) == (ShipmentStatus.DISPATCHED, "DHL-42")
+    assert fulfillment.anomalies.rows == []
+
+
+async def test_the_same_dispatch_reported_again_moves_stock_once(
+    fulfillment: FakeFulfillment,
+) -> None:
+    request = await one_requested_shipment(fulfillment)
+
+    await dispatch(fulfillment, request.shipment_id, "EU", tracking="DHL-42")
+    await dispatch(fulfillment, request.shipment_id, "EU", tracking="DHL-42")
+    await dispatch(fulfillment, request.shipment_id, "EU", tracking="UPS-7")
+
+    assert len(fulfillment.emitted.of_type(ShipmentDispatched)) == 1
+    assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
+    assert fulfillment.shipments.shipments[request.shipment_id].tracking_number == "DHL-42"
+    assert fulfillment.anomalies.reasons() == ["duplicate_dispatch", "conflicting_dispatch"]
+    conflicting = fulfillment.anomalies.rows[1]
+    assert conflicting["detail"]["known_tracking_number"] == "DHL-42"
+    assert conflicting["detail"]["reported_tracking_number"] == "UPS-7"
+
+
+async def test_a_dispatch_from_another_warehouse_changes_nothing(
+    fulfillment: FakeFulfillment,
+) -> None:
+    request = await one_requested_shipment(fulfillment)
+
+    await dispatch(fulfillment, request.shipment_id, "US")
+
+    assert fulfillment.emitted.of_type(ShipmentDispatched) == []
+    assert fulfillment.stock.level("EU", "SPIKY") == (5, 2)
+    [anomaly] = fulfillment.anomalies.of(AnomalyReason.WAREHOUSE_MISMATCH)
+    assert (anomaly["warehouse_id"], anomaly["shipment_id"]) == ("US", request.shipment_id)
+
+
+async def test_reports_of_unknown_or_unrequested_shipments_change_nothing(
+    fulfillment: FakeFulfillment,
+) -> None:
+    stranger = uuid.uuid4()
+    await dispatch(fulfillment, stranger, "EU")
+    await deliver(fulfillment, stranger)
+    order_id = await place(fulfillment, {"SPIKY": 1})  # reserved, not paid
+    [unpaid] = fulfillment.shipments.of_order(order_id)
+    await dispatch(fulfillment, unpaid.shipment_id, "EU")
+
+    assert fulfillment.emitted.of_type(ShipmentDispatched) == []
+    assert fulfillment.emitted.of_type(ShipmentDelivered) == []
+    assert fulfillment.stock.level("EU", "SPIKY") == (5, 1)
+    assert fulfillment.anomalies.reasons() == [
+        "unknown_shipment",
+        "unknown_shipment",
+        "shipment_not_requested",
+    ]
+    assert fulfillment.anomalies.rows[0]["warehouse_id"] == "EU"
+    assert fulfillment.anomalies.rows[1]["shipment_id"] == stranger
+
+
+async def test_the_last_delivery_of_an_order_completes_it(fulfillment: FakeFulfillment) -> None:
+    order_id, requests = await place_and_capture(fulfillment, {"SPIKY": 1, "SPLINT": 1})
+    for request in requests:
+        await dispatch(fulfillment, request.shipment_id, request.warehouse_id)
+
+    await deliver(fulfillment, requests[0].shipment_id)
+    assert fulfillment.emitted.of_type(OrderCompleted) == []
+    assert fulfillment.orders.status(order_id) is OrderStatus.FULFILLING
+    await deliver(fulfillment, requests[1].shipment_id)
+
+    delivered = fulfillment.emitted.of_type(ShipmentDelivered)
+    assert [d.shipment_id for d in delivered] == [r.shipment_id for r in requests]
+    assert delivered[0].lines == [
+        LineQuantity(sku=requests[0].lines[0].sku, quantity=1),
+    ]
+    assert delivered[0].replacement is False
+    [completed] = fulfillment.emitted.of_type(OrderCompleted)
+    assert completed.order_id == order_id
+    assert fulfillment.emitted.envelopes[-1].correlation_id == ORDER_JOURNEY
+    assert fulfillment.orders.status(order_id) is OrderStatus.COMPLETED
+    assert fulfillment.orders.orders[order_id].stamps["completed_at"] == fulfillment.clock.now()
+
+
+async def test_a_delivery_before_its_dispatch_takes_the_units_then_and_invents_no_dispatch(
+    fulfillment: FakeFulfillment,
+) -> None:
+    request = await one_requested_shipment(fulfillment)
+
+    await deliver(fulfillment, request.shipment_id)
+
+    assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
+    assert fulfillment.emitted.of_type(ShipmentDispatched) == []
+    assert len(fulfillment.emitted.of_type(ShipmentDelivered)) == 1
+    assert len(fulfillment.emitted.of_type(OrderCompleted)) == 1
+    assert fulfillment.anomalies.reasons() == ["delivered_before_dispatched"]
+
+    # The late dispatch report only fills in the carrier and tracking number.
+    await dispatch(fulfillment, request.shipment_id, "EU", tracking="LATE-1")
+
+    assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
+    assert fulfillment.emitted.of_type(ShipmentDispatched) == []
+    shipment = fulfillment.shipments.shipments[request.shipment_id]
+    assert (shipment.status, shipment.tracking_number) == (ShipmentStatus.DELIVERED, "LATE-1")
+    assert fulfillment.anomalies.reasons()[-1] == "dispatched_after_delivered"
+
+
+async def test_a_delivery_reported_twice_completes_the_order_once(
+    fulfillment: FakeFulfillment,
+) -> None:
+    request = await one_requested_shipment(fulfillment)
+    await dispatch(fulfillment, request.shipment_id, "EU")
+
+    await deliver(fulfillment, request.shipment_id)
+    await deliver(fulfillment, request.shipment_id)
+
+    assert len(fulfillment.emitted.of_type(ShipmentDelivered)) == 1
+    assert len(fulfillment.emitted.of_type(OrderCompleted)) == 1
+    assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
+    assert fulfillment.anomalies.reasons() == ["duplicate_delivery"]
