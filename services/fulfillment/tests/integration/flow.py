@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer
@@ -27,30 +26,29 @@ from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import (
     Event,
-    FxSnapshot,
     LineQuantity,
     OrderCancelled,
-    OrderLine,
     OrderPlaced,
     ParcelDelivered,
     ParcelDispatched,
     PaymentCaptured,
     PaymentDeclined,
-    PaymentMethodRef,
     PaymentVoided,
-    PostalAddress,
     ReplacementRequested,
     ReturnAuthorized,
     ReturnedLine,
     ReturnParcelReceived,
     StockCounted,
 )
-from orderflow_contracts.money import Currency, Money
 from orderflow_fulfillment.adapters.repositories import sql_repositories
 from orderflow_fulfillment.domain.stock_file import StockFile, WarehouseEntry
 from orderflow_fulfillment.handlers.stock_loads import load_stock
 from orderflow_localinfra.discovery import Infrastructure
 
+# Re-exported: the integration tests build events with the unit tests' builders.
+from services.fulfillment.tests.builders import address as address
+from services.fulfillment.tests.builders import eur as eur
+from services.fulfillment.tests.builders import order_placed as order_placed
 from tests.support.kafka_tools import create_topics, eventually
 from tests.support.service_harness import publish_envelopes
 
@@ -65,21 +63,6 @@ ALL_TOPICS = (
     topics.RETURNS,
 )
 
-ADDRESSES = {
-    "DE": ("Unter den Linden 1", "Berlin", "10117"),
-    "FR": ("1 rue de Rivoli", "Paris", "75001"),
-    "US": ("1 Main Street", "Columbus", "43004"),
-    "JP": ("1-1 Marunouchi", "Tokyo", "100-0005"),
-    "BR": ("Avenida Paulista 1", "Sao Paulo", "01310-000"),
-}
-
-
-def address(country: str) -> PostalAddress:
-    line1, city, postal = ADDRESSES[country]
-    return PostalAddress(
-        recipient_name="Ada Lovelace", line1=line1, city=city, postal_code=postal, country=country
-    )
-
 
 def tag() -> str:
     return uuid.uuid4().hex[:8].upper()
@@ -87,45 +70,6 @@ def tag() -> str:
 
 def new_sku(label: str) -> str:
     return f"T{tag()}-{label}"
-
-
-def eur(amount: str) -> Money:
-    return Money.of(amount, "EUR")
-
-
-def order_placed(order_id: uuid.UUID, lines: Mapping[str, int], country: str) -> OrderPlaced:
-    order_lines = [
-        OrderLine(
-            sku=sku,
-            name=f"Product {sku}",
-            quantity=quantity,
-            unit_price=eur("10.00"),
-            line_total=eur(f"{10 * quantity}.00"),
-        )
-        for sku, quantity in lines.items()
-    ]
-    subtotal = eur(f"{10 * sum(lines.values())}.00")
-    return OrderPlaced(
-        order_id=order_id,
-        cart_id=f"cart-{order_id.hex[:8]}",
-        customer_id="cust-7",
-        email="ada@example.com",
-        lines=order_lines,
-        currency=Currency.of("EUR"),
-        subtotal=subtotal,
-        shipping_fee=eur("0.00"),
-        total=subtotal,
-        base_subtotal=Money.of(f"{11 * sum(lines.values())}.00", "USD"),
-        fx=FxSnapshot(
-            base_currency=Currency.of("USD"),
-            quote_currency=Currency.of("EUR"),
-            rate=Decimal("0.9100"),
-            as_of=datetime(2025, 1, 31, tzinfo=UTC),
-            source="seed-file",
-        ),
-        ship_to=address(country),
-        payment=PaymentMethodRef(method="paypal", provider_token="tok_paypal_approve"),
-    )
 
 
 class Watcher:

@@ -136,6 +136,26 @@ async def call_provider(
     raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
 
+async def _must_happen(
+    operation: str,
+    payment: Payment,
+    attempt: Callable[[], Awaitable[ProviderResult]],
+    *,
+    settings: PaymentSettings,
+    sleep: Sleep,
+) -> ProviderResult:
+    """A capture or a void: a provider still unavailable after the retries is transient (the
+    batch is retried until it is back); a refusal is permanent (the event is dead-lettered)."""
+    try:
+        return await call_provider(operation, attempt, settings=settings, sleep=sleep)
+    except ProviderUnavailable as error:
+        raise TransientError(
+            f"{operation} of payment {payment.payment_id}: provider unavailable ({error.kind})"
+        ) from error
+    except ProviderRejected as error:
+        raise PermanentError(f"{operation}_rejected", f"provider refused: {error.code}") from error
+
+
 async def capture(
     payment: Payment,
     uow: Work,
@@ -153,16 +173,9 @@ async def capture(
         payment.amount,
     )
     provider = provider_of(payment, providers)
-    try:
-        result = await call_provider(
-            "capture", lambda: provider.capture(request), settings=settings, sleep=sleep
-        )
-    except ProviderUnavailable as error:
-        raise TransientError(
-            f"capture of payment {payment.payment_id}: provider unavailable ({error.kind})"
-        ) from error
-    except ProviderRejected as error:
-        raise PermanentError("capture_rejected", f"provider refused: {error.code}") from error
+    result = await _must_happen(
+        "capture", payment, lambda: provider.capture(request), settings=settings, sleep=sleep
+    )
     if not result.approved or result.reference is None:
         raise PermanentError(
             "capture_declined", f"provider declined the capture: {result.decline_code}"
@@ -204,16 +217,9 @@ async def void(
         payment.amount,
     )
     provider = provider_of(payment, providers)
-    try:
-        result = await call_provider(
-            "void", lambda: provider.void(request), settings=settings, sleep=sleep
-        )
-    except ProviderUnavailable as error:
-        raise TransientError(
-            f"void of payment {payment.payment_id}: provider unavailable ({error.kind})"
-        ) from error
-    except ProviderRejected as error:
-        raise PermanentError("void_rejected", f"provider refused: {error.code}") from error
+    result = await _must_happen(
+        "void", payment, lambda: provider.void(request), settings=settings, sleep=sleep
+    )
     payment.void()
     await uow.repos.payments.save(
         payment, void_reference=result.reference, void_reason=reason.value
