@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from orderflow_chassis.consumer import Handler, RecordInspector, Subscription
 from orderflow_chassis.dead_letters import failure_details
+from orderflow_chassis.errors import PermanentError
 from orderflow_chassis.migrations import load_migrations
 from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
 from orderflow_chassis.topic_ids import fetch_topic_ids
@@ -187,6 +188,35 @@ async def test_a_transient_failure_outlasting_the_handler_attempts_is_never_dead
         await applied_once(runtime, [envelope])
         assert await dead_letters_written(runtime, topic) == 0
     assert calls["SKU-OUTAGE"] == 9
+
+
+async def test_a_refusal_mid_batch_undoes_only_that_records_writes(
+    infrastructure: Infrastructure,
+) -> None:
+    """Batches are applied without a savepoint per record; a handler that refuses a record
+    after writing must still leave no trace of it, and the records around it applied once."""
+    topic = unique_topic("refused-mid-batch")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    before = cart_item_added("cart-refuse", sku="SKU-BEFORE")
+    refused = cart_item_added("cart-refuse", sku="SKU-REFUSED")
+    after = cart_item_added("cart-refuse", sku="SKU-AFTER")
+
+    async def refuse_after_writing(event: CartItemAdded, uow: ProbeUnit) -> None:
+        await record_effect(event, uow)
+        if event.sku == "SKU-REFUSED":
+            raise PermanentError("unknown_sku", "SKU-REFUSED is not sold")
+
+    await publish(
+        infrastructure.kafka_bootstrap_servers,
+        topic,
+        [valid(before), valid(refused), valid(after)],
+    )
+    async with probe(infrastructure, topic, refuse_after_writing) as runtime:
+        await applied_once(runtime, [before, after])
+        letters = await read_topic(infrastructure.kafka_bootstrap_servers, f"{topic}.dlq", expect=1)
+        assert await applied_count(runtime, [refused.event_id]) == Counter()
+        assert await dead_letters_written(runtime, topic) == 1
+    assert failure_details(letters[0].headers)["error_code"] == "unknown_sku"
 
 
 async def test_an_unexpected_handler_failure_is_retried_before_anything_is_dead_lettered(

@@ -72,7 +72,12 @@ def build_definition(
     providers: PaymentProviders | None = None,
 ) -> ServiceDefinition:
     payment_settings = payment_settings or PaymentSettings()
-    wired = dependencies(settings, payment_settings, providers=providers)
+    registry = None
+    if providers is None:
+        registry = build_registry(
+            payment_settings, database_url=settings.database_url, schema=settings.db_schema
+        )
+    wired = dependencies(settings, payment_settings, providers=providers or registry)
     return ServiceDefinition(
         name=SERVICE_NAME,
         description=SERVICE_DESCRIPTION or "",
@@ -103,4 +108,5 @@ def build_definition(
                 name="expire-authorisations",
             )
         ],
+        on_stop=[registry.close] if registry is not None else [],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from orderflow_contracts.card_data import contains_card_number
-from orderflow_payment.adapters.sandbox import (
+from orderflow_payment.adapters.sandbox_behaviours import (
     DECLINES,
     behaviour_of,
     failing_attempts,

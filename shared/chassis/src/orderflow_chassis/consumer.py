@@ -31,8 +31,9 @@ moves on. A partition never skips ahead otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,7 @@ from orderflow_chassis.consumer_records import (
     header,
     keep_raw_bytes,
     parse_any_headers,
+    without_idle_sleep,
 )
 from orderflow_chassis.database import Connection
 from orderflow_chassis.dead_letters import DeadLetter, bounded
@@ -61,61 +63,18 @@ from orderflow_chassis.errors import PermanentError, describe_error, is_transien
 from orderflow_chassis.handler_failures import HANDLER_FAILED, describe_failure, history_reason
 from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.positions import ConsumerPositions, TopicIdentity
-from orderflow_chassis.retry import Backoff, retrying
-from orderflow_chassis.unit_of_work import DatabaseTransactions, UnitOfWork
+from orderflow_chassis.retry import retrying
+from orderflow_chassis.subscriptions import BatchHook as BatchHook
+from orderflow_chassis.subscriptions import ConsumerHooks as ConsumerHooks
+from orderflow_chassis.subscriptions import Handler as Handler
+from orderflow_chassis.subscriptions import RecordInspector as RecordInspector
+from orderflow_chassis.subscriptions import RetryPolicy as RetryPolicy
+from orderflow_chassis.subscriptions import Subscription as Subscription
+from orderflow_chassis.unit_of_work import DatabaseTransactions
 
 log = structlog.get_logger(__name__)
 
 UNDECODABLE = "undecodable"
-
-
-Handler = Callable[[Any, UnitOfWork[Any]], Awaitable[None]]
-"""A use case bound to its dependencies (:func:`orderflow_chassis.wiring.inject`): it gets the
-event and the unit of work of the record's transaction."""
-
-
-RecordInspector = Callable[[ConsumerRecord], None]
-"""Runs on a raw record (key, value, headers) before decoding; raises PermanentError to refuse
-it. Every subscription is screened for card data by the chassis; this adds a service's own."""
-
-BatchHook = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """A consumer group of a service: the topics it reads and a handler per event type."""
-
-    name: str
-    topics: Sequence[str]
-    handlers: Mapping[type[Event], Handler]
-    inspect_record: RecordInspector | None = None
-
-
-@dataclass
-class ConsumerHooks:
-    """Observation points at each step of a batch, used by tests to crash (or pause) a process
-    at exactly that step: after the poll, before the database commit (the batch applied inside
-    the open transaction), after the database commit, after the Kafka offset commit."""
-
-    after_poll: BatchHook | None = None
-    before_commit: BatchHook | None = None
-    after_commit: BatchHook | None = None
-    after_offset_commit: BatchHook | None = None
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How a consumer retries: batch attempts before a rewind, and a record's handler attempts
-    before it is dead-lettered; delays grow exponentially, with jitter."""
-
-    attempts: int = 8
-    initial_delay_s: float = 0.1
-    max_delay_s: float = 5.0
-    handler_attempts: int = 5
-
-    @property
-    def backoff(self) -> Backoff:
-        return Backoff(self.attempts, self.initial_delay_s, self.max_delay_s)
 
 
 @dataclass
@@ -125,6 +84,11 @@ class _Outcomes:
     def add(self, topic: str, event_type: str, outcome: str) -> None:
         key = (topic, event_type_label(event_type), outcome)
         self.counts[key] = self.counts.get(key, 0) + 1
+
+
+class _RefusedWithoutSavepoint(Exception):
+    """A handler refused a record in a batch applied without savepoints: apply it again with
+    them, so that only that record is undone."""
 
 
 class _HandlerFailed(Exception):
@@ -192,6 +156,8 @@ class EventConsumer:
             title=f"{self._service}.{self.subscription.name}",
             description=f"Consumer group {self.group_id}",
         )
+        if not without_idle_sleep(subscriber):
+            log.warning("consumer.idle_sleep_kept", consumer=self.group_id)
         subscriber(self._on_batch)
 
     async def _on_batch(self, message: KafkaMessage) -> None:
@@ -231,10 +197,18 @@ class EventConsumer:
             on_retry=on_retry,
         ):
             with attempt:
-                await self.apply(records)
+                try:
+                    await self.apply(records)
+                except _RefusedWithoutSavepoint:
+                    await self.apply(records, savepoints=True)
 
-    async def apply(self, records: Sequence[ConsumerRecord]) -> None:
-        """Apply a batch in one transaction (see the module docstring)."""
+    async def apply(self, records: Sequence[ConsumerRecord], *, savepoints: bool = False) -> None:
+        """Apply a batch in one transaction (see the module docstring).
+
+        Records are applied without a savepoint each (two round trips saved per record); when
+        a handler refuses one (``PermanentError``) the batch is rolled back and applied again
+        with ``savepoints``, so that record alone is undone and dead-lettered.
+        """
         started = time.perf_counter()
         outcomes = _Outcomes()
         await self._topic_ids.refresh(sorted({r.topic for r in records}))
@@ -245,7 +219,7 @@ class EventConsumer:
                 if record.offset < positions[partition_key]:
                     outcomes.add(record.topic, "", "skipped_redelivery")
                     continue
-                await self._apply_record(connection, record, outcomes)
+                await self._apply_record(connection, record, outcomes, savepoints)
                 positions[partition_key] = record.offset + 1
             await self._positions.save(connection, positions, self._topic_ids)
             await _observe(self._hooks.before_commit, records)
@@ -259,7 +233,11 @@ class EventConsumer:
             ).inc(count)
 
     async def _apply_record(
-        self, connection: Connection, record: ConsumerRecord, outcomes: _Outcomes
+        self,
+        connection: Connection,
+        record: ConsumerRecord,
+        outcomes: _Outcomes,
+        savepoints: bool,
     ) -> None:
         announced = header(record, "event_type")
         if announced is not None and announced not in self._handlers:
@@ -299,7 +277,7 @@ class EventConsumer:
             correlation_id=envelope.correlation_id,
             aggregate_id=envelope.aggregate_id,
         ):
-            outcome = await self._handle(connection, record, envelope, event, handler)
+            outcome = await self._handle(connection, record, envelope, event, handler, savepoints)
         outcomes.add(record.topic, envelope.event_type, outcome)
 
     async def _handle(
@@ -309,6 +287,7 @@ class EventConsumer:
         envelope: Envelope,
         event: Event,
         handler: Handler,
+        savepoints: bool,
     ) -> str:
         address = (record.topic, record.partition, record.offset)
         history = self._failures.get(address, [])
@@ -317,8 +296,9 @@ class EventConsumer:
             await self._dead_letter(connection, record, HANDLER_FAILED, reason)
             self._failures.pop(address, None)
             return "dead_lettered"
+        savepoint = connection.transaction() if savepoints else contextlib.nullcontext()
         try:
-            async with connection.transaction():  # a savepoint inside the batch
+            async with savepoint:
                 if not await self._inbox.first_delivery(
                     connection, self.group_id, envelope, record
                 ):
@@ -326,6 +306,8 @@ class EventConsumer:
                     return "duplicate"
                 await handler(event, self._transactions.unit(connection, cause=envelope))
         except PermanentError as error:
+            if not savepoints:  # what the handler wrote can only go with the whole batch
+                raise _RefusedWithoutSavepoint from error
             await self._dead_letter(connection, record, error.code, error.reason, error)
             self._failures.pop(address, None)
             return "dead_lettered"

@@ -127,11 +127,17 @@ class Outbox:
         headers: Sequence[tuple[str, bytes]],
         event_type: str,
     ) -> None:
+        # One round trip: the row, and the relay's wake-up (delivered at commit only, and
+        # folded into one notification per transaction).
         await connection.execute(
             f"""
-            INSERT INTO {self.schema}.outbox
-                (event_id, topic, message_key, payload, headers, event_type)
-            VALUES ($1, $2, $3, $4, $5, $6)
+            WITH added AS (
+                INSERT INTO {self.schema}.outbox
+                    (event_id, topic, message_key, payload, headers, event_type)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                RETURNING id
+            )
+            SELECT pg_notify($7, '') FROM added
             """,
             event_id,
             topic,
@@ -139,9 +145,8 @@ class Outbox:
             payload,
             encode_headers(headers),
             event_type,
+            notify_channel(self.schema),
         )
-        # Delivered at commit only, and folded into one notification per transaction.
-        await connection.execute("SELECT pg_notify($1, '')", notify_channel(self.schema))
 
 
 def create_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:

@@ -91,6 +91,9 @@ class ServiceDefinition:
     routers: Sequence[APIRouter] = ()
     background_jobs: Sequence[BackgroundJob] = ()
     description: str = ""
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
+    """Closes what the service opened itself (a provider's connections, HTTP clients), after
+    consuming and the jobs have stopped."""
 
 
 @dataclass
@@ -273,6 +276,11 @@ class ServiceRuntime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for close in self.definition.on_stop:
+            try:
+                await close()
+            except Exception:  # stopping goes on: the pool and producer must close too
+                log.exception("service.on_stop_failed", hook=getattr(close, "__name__", "?"))
         if getattr(self, "_producer", None) is not None:
             await self._producer.stop()
         if self._pool is not None:

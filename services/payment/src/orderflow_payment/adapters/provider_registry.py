@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import httpx
 
@@ -16,9 +16,20 @@ from orderflow_payment.settings import PaymentSettings
 class ProviderRegistry:
     """Routes a method to its provider; later operations go to the provider that authorised."""
 
-    def __init__(self, by_method: Mapping[str, PaymentProvider]) -> None:
+    def __init__(
+        self,
+        by_method: Mapping[str, PaymentProvider],
+        *,
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
+    ) -> None:
         self._by_method = dict(by_method)
         self._by_name = {provider.name: provider for provider in by_method.values()}
+        self._closers = list(closers)
+
+    async def close(self) -> None:
+        """Close the providers' connections and HTTP clients (the service does at stop)."""
+        for close in self._closers:
+            await close()
 
     def for_method(self, method: str) -> PaymentProvider:
         try:
@@ -37,18 +48,22 @@ def build_registry(
     settings: PaymentSettings, *, database_url: str, schema: str
 ) -> ProviderRegistry:
     sandbox = SandboxProvider(database_url, schema=schema, latency_ms=settings.sandbox_latency_ms)
+    closers: list[Callable[[], Awaitable[None]]] = [sandbox.close]
     timeout = httpx.Timeout(settings.provider_timeout_s)
     card: PaymentProvider = sandbox
     paypal: PaymentProvider = sandbox
     if settings.card_provider == "card-processor":
+        card_client = httpx.AsyncClient(base_url=settings.card_processor_base_url, timeout=timeout)
+        closers.append(card_client.aclose)
         card = CardProcessorProvider(
-            httpx.AsyncClient(base_url=settings.card_processor_base_url, timeout=timeout),
-            api_key=settings.card_processor_api_key.get_secret_value(),
+            card_client, api_key=settings.card_processor_api_key.get_secret_value()
         )
     if settings.paypal_provider == "paypal":
+        paypal_client = httpx.AsyncClient(base_url=settings.paypal_base_url, timeout=timeout)
+        closers.append(paypal_client.aclose)
         paypal = PayPalProvider(
-            httpx.AsyncClient(base_url=settings.paypal_base_url, timeout=timeout),
+            paypal_client,
             client_id=settings.paypal_client_id,
             client_secret=settings.paypal_client_secret.get_secret_value(),
         )
-    return ProviderRegistry({"visa": card, "mastercard": card, "paypal": paypal})
+    return ProviderRegistry({"visa": card, "mastercard": card, "paypal": paypal}, closers=closers)

@@ -21,19 +21,22 @@ Test tokens (the part after ``tok_<method>_``; see the README for the table):
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
 import structlog
-from orderflow_chassis.database import Connection, connect
+from orderflow_chassis.database import Connection, create_pool
 from orderflow_chassis.settings import validate_identifier
-from orderflow_contracts.events.payments import PaymentDeclineCode
 from orderflow_contracts.money import Money
 
+from orderflow_payment.adapters.sandbox_behaviours import (
+    DECLINES,
+    MESSAGES,
+    behaviour_of,
+    failing_attempts,
+    sandbox_reference,
+)
 from orderflow_payment.domain.providers import (
     Authorise,
     Capture,
@@ -48,63 +51,6 @@ from orderflow_payment.domain.tokens import mask_token
 log = structlog.get_logger(__name__)
 
 SANDBOX = "sandbox"
-
-_BEHAVIOURS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?:^|_)decline_(insufficient_funds|do_not_honour|expired_card)$"), "decline_"),
-    (re.compile(r"(?:^|_)(fraud)$"), ""),
-    (re.compile(r"(?:^|_)timeout_([1-9])$"), "timeout_"),
-    (re.compile(r"(?:^|_)5xx_([1-9])$"), "5xx_"),
-    (re.compile(r"(?:^|_)(unavailable)$"), ""),
-    (re.compile(r"(?:^|_)(refund_refused)$"), ""),
-    (re.compile(r"(?:^|_)(invalid)$"), ""),
-)
-
-DECLINES: dict[str, tuple[str, str]] = {
-    "decline_insufficient_funds": (
-        PaymentDeclineCode.INSUFFICIENT_FUNDS,
-        "The card has insufficient funds.",
-    ),
-    "decline_do_not_honour": (PaymentDeclineCode.DO_NOT_HONOUR, "The issuer declined the card."),
-    "decline_expired_card": (PaymentDeclineCode.EXPIRED_CARD, "The card has expired."),
-    "fraud": (PaymentDeclineCode.FRAUD_SUSPECTED, "The payment was flagged as likely fraud."),
-    "invalid": (PaymentDeclineCode.INVALID_TOKEN, "The payment token is not valid."),
-}
-
-
-_MESSAGES: dict[str, str] = {
-    **{str(code): message for code, message in DECLINES.values()},
-    "provider_refused": "The provider refused the refund.",
-    "exceeds_captured": "The refund exceeds the captured amount.",
-}
-
-
-def behaviour_of(token: str) -> str:
-    """The sandbox behaviour a test token asks for; ``approve`` when none is recognised."""
-    for pattern, prefix in _BEHAVIOURS:
-        match = pattern.search(token)
-        if match:
-            return prefix + match.group(1)
-    return "approve"
-
-
-def failing_attempts(behaviour: str) -> tuple[str, int]:
-    """(``timeout``/``unavailable``/``""``, how many first attempts of each operation fail)."""
-    if behaviour.startswith("timeout_"):
-        return "timeout", int(behaviour.removeprefix("timeout_"))
-    if behaviour.startswith("5xx_"):
-        return "unavailable", int(behaviour.removeprefix("5xx_"))
-    if behaviour == "unavailable":
-        return "unavailable", 10**9
-    return "", 0
-
-
-_PREFIXES = {"authorise": "auth", "capture": "cap", "void": "void", "refund": "rfd"}
-
-
-def sandbox_reference(operation: str, idempotency_key: str) -> str:
-    """Deterministic per key; base32 letters so it can never look like a card number."""
-    digest = hashlib.sha256(idempotency_key.encode()).digest()
-    return f"sbx_{_PREFIXES[operation]}_{base64.b32encode(digest).decode()[:20].lower()}"
 
 
 @dataclass(frozen=True)
@@ -124,10 +70,36 @@ Perform = Callable[[Connection, str], Awaitable[ProviderResult]]
 class SandboxProvider:
     """A provider that lives in the payment schema's ``sandbox_*`` tables."""
 
-    def __init__(self, database_url: str, *, schema: str, latency_ms: int = 0) -> None:
+    def __init__(
+        self, database_url: str, *, schema: str, latency_ms: int = 0, pool_size: int = 4
+    ) -> None:
         self._dsn = database_url
         self._schema = validate_identifier(schema)
         self._latency_s = latency_ms / 1000
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    async def close(self) -> None:
+        """Close the sandbox's own connections (the service does at stop)."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def _connections(self) -> asyncpg.Pool:
+        # The sandbox's record is written on its own connections, committed independently of
+        # the service's transaction; they are pooled (opening one per call cost ~12 ms and a
+        # backend process each, twice per order) and opened on first use.
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await create_pool(
+                    self._dsn,
+                    schema=self._schema,
+                    application_name="orderflow-payment-sandbox",
+                    min_size=1,
+                    max_size=self._pool_size,
+                )
+            return self._pool
 
     @property
     def name(self) -> str:
@@ -214,9 +186,9 @@ class SandboxProvider:
                     parent.reference,
                 )
                 if behaviour == "refund_refused":
-                    decline = ("provider_refused", _MESSAGES["provider_refused"])
+                    decline = ("provider_refused", MESSAGES["provider_refused"])
                 elif refunded + amount.minor_units > parent.amount_minor:
-                    decline = ("exceeds_captured", _MESSAGES["exceeds_captured"])
+                    decline = ("exceeds_captured", MESSAGES["exceeds_captured"])
             await self._insert_operation(
                 connection,
                 reference=reference,
@@ -245,54 +217,50 @@ class SandboxProvider:
     ) -> ProviderResult:
         if self._latency_s:
             await asyncio.sleep(self._latency_s)
-        connection = await connect(self._dsn, schema=self._schema)
+        pool = await self._connections()
         failure: Exception | None = None
         result: ProviderResult | None = None
-        try:
-            async with connection.transaction():
-                # Requests with one key are handled one at a time, as a provider does.
-                await connection.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext('orderflow.sandbox'), hashtext($1))",
-                    key,
-                )
-                attempt = 1 + await connection.fetchval(
-                    f"SELECT count(*) FROM {self._schema}.sandbox_requests "
-                    "WHERE idempotency_key = $1",
-                    key,
-                )
-                try:
-                    found = behaviour(connection)
-                    chosen = found if isinstance(found, str) else await found
-                    mode, failures = failing_attempts(chosen)
-                    if mode == "unavailable" and attempt <= failures:
-                        response = "unavailable"
-                        failure = ProviderUnavailable("http_503", "sandbox answered 503")
+        async with pool.acquire() as connection, connection.transaction():
+            # Requests with one key are handled one at a time, as a provider does.
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('orderflow.sandbox'), hashtext($1))",
+                key,
+            )
+            attempt = 1 + await connection.fetchval(
+                f"SELECT count(*) FROM {self._schema}.sandbox_requests WHERE idempotency_key = $1",
+                key,
+            )
+            try:
+                found = behaviour(connection)
+                chosen = found if isinstance(found, str) else await found
+                mode, failures = failing_attempts(chosen)
+                if mode == "unavailable" and attempt <= failures:
+                    response = "unavailable"
+                    failure = ProviderUnavailable("http_503", "sandbox answered 503")
+                else:
+                    existing = await self._operation_by_key(connection, key)
+                    if existing is not None:
+                        result, response = existing, "replayed"
                     else:
-                        existing = await self._operation_by_key(connection, key)
-                        if existing is not None:
-                            result, response = existing, "replayed"
-                        else:
-                            result = await perform(connection, chosen)
-                            response = "approved" if result.approved else "declined"
-                        if mode == "timeout" and attempt <= failures:
-                            # The work is done and recorded; only the answer is lost.
-                            response = "timeout"
-                            failure = ProviderUnavailable("timeout", "sandbox did not answer")
-                except ProviderRejected as rejected:
-                    response, failure = "rejected", rejected
-                await connection.execute(
-                    f"""
+                        result = await perform(connection, chosen)
+                        response = "approved" if result.approved else "declined"
+                    if mode == "timeout" and attempt <= failures:
+                        # The work is done and recorded; only the answer is lost.
+                        response = "timeout"
+                        failure = ProviderUnavailable("timeout", "sandbox did not answer")
+            except ProviderRejected as rejected:
+                response, failure = "rejected", rejected
+            await connection.execute(
+                f"""
                     INSERT INTO {self._schema}.sandbox_requests
                         (idempotency_key, operation, attempt, response)
                     VALUES ($1, $2, $3, $4)
                     """,
-                    key,
-                    operation,
-                    attempt,
-                    response,
-                )
-        finally:
-            await connection.close()
+                key,
+                operation,
+                attempt,
+                response,
+            )
         log.info(
             "sandbox.request", operation=operation, key=key, attempt=attempt, response=response
         )
@@ -350,7 +318,7 @@ class SandboxProvider:
         if row["outcome"] == "approved":
             return ProviderResult.approve(row["reference"])
         code = row["decline_code"]
-        message = _MESSAGES.get(code, f"declined: {code}")
+        message = MESSAGES.get(code, f"declined: {code}")
         return ProviderResult.decline(code or "declined", message, row["reference"])
 
     async def _insert_operation(

@@ -1,0 +1,62 @@
+"""What a service declares about its consumption: its subscriptions (topics and a handler per
+event type), how failures are retried, and the hooks tests crash a consumer at."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from orderflow_contracts.events import Event
+
+from orderflow_chassis.retry import Backoff
+from orderflow_chassis.unit_of_work import UnitOfWork
+
+Handler = Callable[[Any, UnitOfWork[Any]], Awaitable[None]]
+"""A use case bound to its dependencies (:func:`orderflow_chassis.wiring.inject`): it gets the
+event and the unit of work of the record's transaction."""
+
+
+RecordInspector = Callable[[ConsumerRecord], None]
+"""Runs on a raw record (key, value, headers) before decoding; raises PermanentError to refuse
+it. Every subscription is screened for card data by the chassis; this adds a service's own."""
+
+BatchHook = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer group of a service: the topics it reads and a handler per event type."""
+
+    name: str
+    topics: Sequence[str]
+    handlers: Mapping[type[Event], Handler]
+    inspect_record: RecordInspector | None = None
+
+
+@dataclass
+class ConsumerHooks:
+    """Observation points at each step of a batch, used by tests to crash (or pause) a process
+    at exactly that step: after the poll, before the database commit (the batch applied inside
+    the open transaction), after the database commit, after the Kafka offset commit."""
+
+    after_poll: BatchHook | None = None
+    before_commit: BatchHook | None = None
+    after_commit: BatchHook | None = None
+    after_offset_commit: BatchHook | None = None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a consumer retries: batch attempts before a rewind, and a record's handler attempts
+    before it is dead-lettered; delays grow exponentially, with jitter."""
+
+    attempts: int = 8
+    initial_delay_s: float = 0.1
+    max_delay_s: float = 5.0
+    handler_attempts: int = 5
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.attempts, self.initial_delay_s, self.max_delay_s)

@@ -1,0 +1,62 @@
+"""The consumer's poll waits for records; it never sleeps after an empty poll."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from faststream.kafka import KafkaBroker
+from faststream.kafka.subscriber import usecase as faststream_usecase
+from orderflow_chassis.consumer_records import without_idle_sleep
+
+
+class FakeConsumer:
+    def __init__(self, batches: list[dict[str, list[str]]]) -> None:
+        self.batches = batches
+        self.polls: list[tuple[int, int]] = []
+
+    async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[str, list[str]]:
+        self.polls.append((timeout_ms, max_records))
+        return self.batches.pop(0) if self.batches else {}
+
+
+def batch_subscriber() -> Any:
+    broker = KafkaBroker("localhost:9092")
+    return broker.subscriber("topic", group_id="g", batch=True, max_records=7, batch_timeout_ms=500)
+
+
+def test_fast_streams_batch_subscriber_is_one_the_chassis_can_fix() -> None:
+    assert without_idle_sleep(batch_subscriber()), "FastStream's subscriber changed shape"
+
+
+async def test_an_empty_poll_returns_without_sleeping_and_records_keep_their_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    monkeypatch.setattr(faststream_usecase, "anyio", SimpleNamespace(sleep=sleep))
+    consumer = FakeConsumer([{}, {}, {"p0": ["a", "b"], "p1": ["c"]}])
+    unfixed = batch_subscriber()
+    assert await unfixed.get_msg(consumer) == ()
+    assert sleeps == [0.5], "the set-up: FastStream sleeps after an empty poll"
+
+    subscriber = batch_subscriber()
+    without_idle_sleep(subscriber)
+    empty = await subscriber.get_msg(consumer)
+    assert sleeps == [0.5], "no sleep after an empty poll: the poll itself waited"
+    assert empty == ()
+    assert await subscriber.get_msg(consumer) == ("a", "b", "c")
+    assert consumer.polls == [(500, 7), (500, 7), (500, 7)]
+
+
+def test_an_object_that_is_not_a_batch_subscriber_is_left_alone() -> None:
+    class Other:
+        get_msg = "unchanged"
+
+    other = Other()
+    assert not without_idle_sleep(other)
+    assert other.get_msg == "unchanged"
