@@ -10,12 +10,14 @@ check passed.
 from __future__ import annotations
 
 import asyncio
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from orderflow_chassis.structured_logging import configure_logging
 from orderflow_localinfra.discovery import Infrastructure, ensure_infrastructure
 from orderflow_localinfra.dsn import redact
 from orderflow_localinfra.layout import find_repository_root
@@ -121,7 +123,10 @@ def run(
         stall_timeout_s=stall_timeout_s,
         seed=seed,
     )
-    console = Console(highlight=False)
+    # Off a terminal (make bench > file, CI) rich would wrap at 80 columns: the tables are wider.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    root = output_dir or find_repository_root() / ".bench"
+    _log_to_file(root / "bench.log")
     console.print("orderflow-bench: finding or starting Kafka and PostgreSQL ...")
     infrastructure = ensure_infrastructure(services=DEFAULT_SERVICES, keep_local_running=True)
     console.print(
@@ -131,12 +136,18 @@ def run(
         f"({infrastructure.postgres_provenance})"
     )
     try:
-        doc = run_and_report(
-            infrastructure, config, output_dir or find_repository_root() / ".bench", console
-        )
+        doc = run_and_report(infrastructure, config, root, console)
     finally:
         infrastructure.stop()  # containers it started; local servers are left running
     raise typer.Exit(0 if doc["outcome"]["ok"] else 1)
+
+
+def _log_to_file(path: Path) -> None:
+    """This process's own logs (warehouse, producers, the chassis) go to a file: the terminal
+    shows the progress and the results only. It stays open until the process exits."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = path.open("a", encoding="utf-8")
+    configure_logging("orderflow-bench", level="INFO", stream=stream)
 
 
 if __name__ == "__main__":

@@ -56,9 +56,9 @@ class PhaseOutcome:
 
 
 def describe(label: str, expected: int, published: int, counts: StageCounts) -> str:
-    stages = "  ".join(f"{stage.replace('_', ' ')} {n}" for stage, n in counts.stages.items())
-    failed = f"  FAILED {counts.failed}" if counts.failed else ""
-    return f"{label}: published {published}/{expected}  {stages}{failed}"
+    stages = " | ".join(f"{stage.split('_')[0]} {n}" for stage, n in counts.stages.items())
+    failed = f" | FAILED {counts.failed}" if counts.failed else ""
+    return f"{label}: published {published}/{expected} | {stages}{failed}"
 
 
 async def _until_done(

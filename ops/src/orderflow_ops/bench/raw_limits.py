@@ -22,7 +22,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -127,8 +126,8 @@ async def kafka_java_limit(
         rate,
         sent,
         sent / rate if rate else 0.0,
-        f"Kafka's ProducerPerformance ({Path(command[-1]).name}), {RECORD_BYTES} B records, "
-        "acks=all, client defaults",
+        f"Kafka's ProducerPerformance (Java client), {RECORD_BYTES} B records, acks=all, "
+        "its other settings the client's defaults",
     )
 
 

@@ -45,6 +45,7 @@ from orderflow_ops.traffic import catalog
 
 KAFKA_DEFAULT_PORT = 9092
 POSTGRES_DEFAULT_PORT = 5432
+CHECK_SETTLE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,10 @@ async def invariant_check(
         *(sys.executable, "-m", "orderflow_ops", "check"),
         *("--bootstrap-servers", infrastructure.kafka_bootstrap_servers),
         *("--topic-prefix", prefix, "--fulfillment-url", fulfillment_url),
+        # The check runs once every order completed (or the run gave up on it): nothing is
+        # legitimately in flight, so the payment ledger is checked for all but the last
+        # seconds instead of leaving out the last minute (the default), i.e. the paced phase.
+        *("--settle-seconds", str(CHECK_SETTLE_S)),
     ]
     env = {**os.environ, "PAYMENT_DATABASE_URL": infrastructure.service_database_urls["payment"]}
     process = await asyncio.create_subprocess_exec(
