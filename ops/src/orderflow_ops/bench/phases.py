@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from orderflow_ops.bench.figures import paced_figures, sustained_figures
+from orderflow_ops.bench.lag import LagProbe
 from orderflow_ops.bench.load import StorefrontLoad
 from orderflow_ops.bench.observer import Observer, StageCounts
-from orderflow_ops.bench.resources import CpuSnapshot, cpu_between
+from orderflow_ops.bench.resources import CpuSnapshot, CpuUsage, cpu_between
 from orderflow_ops.bench.terminal import Progress
 
 POLL_S = 0.25
+QUIET_POLL_S = 0.5
 
 
 class Service(Protocol):
@@ -38,6 +40,7 @@ class BenchFailed(RuntimeError):
 class PhaseContext:
     load: StorefrontLoad
     observer: Observer
+    lag: LagProbe
     services: Sequence[Service]
     progress: Progress
     component_pids: Callable[[], Mapping[str, int]]
@@ -99,12 +102,43 @@ async def _until_done(
         await asyncio.sleep(POLL_S)
 
 
+@dataclass(frozen=True)
+class Measurement:
+    carts: list[str]
+    counts: StageCounts
+    usage: CpuUsage
+    publish_wall_s: float
+    settle: dict[str, Any]
+
+
+async def _until_quiet(context: PhaseContext) -> dict[str, Any]:
+    """Wait until every consumer group of the run applied every record and no new record
+    appeared for a poll; says how long that took and who was behind when it started."""
+    started = time.monotonic()
+    first = await context.lag.lag()
+    behind = {group: lag for group, lag in first.items() if lag}
+    records = len(context.observer.book.record_ms)
+    while time.monotonic() - started < context.stall_timeout_s:
+        await asyncio.sleep(QUIET_POLL_S)
+        now_records = len(context.observer.book.record_ms)
+        if now_records == records and not any((await context.lag.lag()).values()):
+            return {
+                "quiet": True,
+                "seconds_after_last_order": time.monotonic() - started,
+                "lag_when_last_order_done": behind,
+            }
+        records = now_records
+    return {"quiet": False, "seconds_after_last_order": None, "lag_when_last_order_done": behind}
+
+
 async def _measured(
     context: PhaseContext,
     label: str,
     expected: int,
     publish: Callable[[list[str]], Coroutine[Any, Any, None]],
-) -> tuple[list[str], StageCounts, Any, float]:
+) -> Measurement:
+    """CPU from just before the first order is published until the system is quiet again
+    after the last one: everything the phase's orders cost, off the critical path too."""
     carts: list[str] = []
     before = CpuSnapshot.take(context.component_pids())
     started = time.perf_counter()
@@ -116,9 +150,10 @@ async def _measured(
     finally:
         if not publishing.done():
             publishing.cancel()
+    settle = await _until_quiet(context)
     after = CpuSnapshot.take(context.component_pids())
     publish_wall_s = (published_at[0] if published_at else time.perf_counter()) - started
-    return carts, counts, cpu_between(before, after), publish_wall_s
+    return Measurement(carts, counts, cpu_between(before, after), publish_wall_s, settle)
 
 
 async def sustained_phase(
@@ -127,19 +162,22 @@ async def sustained_phase(
     async def publish(carts: list[str]) -> None:
         await context.load.burst(orders, carts)
 
-    carts, counts, usage, publish_wall_s = await _measured(context, "sustained", orders, publish)
-    book = context.observer.book
-    figures = sustained_figures(book, carts, usage, raw_limits, publish_wall_s)
-    return PhaseOutcome(carts, counts, figures)
+    measured = await _measured(context, "sustained", orders, publish)
+    figures = sustained_figures(
+        context.observer.book, measured.carts, measured.usage, raw_limits, measured.publish_wall_s
+    )
+    figures["settle"] = measured.settle
+    return PhaseOutcome(measured.carts, measured.counts, figures)
 
 
 async def paced_phase(context: PhaseContext, orders: int, per_second: float) -> PhaseOutcome:
     async def publish(carts: list[str]) -> None:
         await context.load.paced(orders, per_second, carts)
 
-    carts, counts, usage, _ = await _measured(context, "paced", orders, publish)
-    figures = paced_figures(context.observer.book, carts, usage, per_second)
-    return PhaseOutcome(carts, counts, figures)
+    measured = await _measured(context, "paced", orders, publish)
+    figures = paced_figures(context.observer.book, measured.carts, measured.usage, per_second)
+    figures["settle"] = measured.settle
+    return PhaseOutcome(measured.carts, measured.counts, figures)
 
 
 def paced_order_count(per_second: float, max_orders: int, seconds: float) -> int:

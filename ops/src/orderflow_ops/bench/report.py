@@ -59,6 +59,7 @@ def result_rows(raw_limit_names: Sequence[str]) -> list[tuple[str, list[Row]]]:
     sustained += [
         Row("checkouts published/s", ("sustained", "checkouts_per_s")),
         Row("duration s", ("sustained", "duration_s")),
+        Row("quiet after last order s", ("sustained", "settle", "seconds_after_last_order")),
         Row("pipeline events/s", ("sustained", "pipeline_events_per_s")),
     ]
     sustained += [

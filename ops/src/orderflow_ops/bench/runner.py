@@ -27,6 +27,7 @@ from orderflow_localinfra.isolation import isolated_database
 from orderflow_localinfra.leftover_topics import delete_test_topics
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 
+from orderflow_ops.bench.lag import LagProbe
 from orderflow_ops.bench.load import MAX_UNITS_PER_ORDER, StorefrontLoad, stock_everything
 from orderflow_ops.bench.observer import Observer
 from orderflow_ops.bench.phases import (
@@ -128,6 +129,7 @@ async def _with_services(
         config=SimulatorConfig(dispatch_delay_s=0, delivery_delay_s=0, receive_returns=False),
     )
     observer = Observer(bootstrap, prefix)
+    lag = LagProbe(bootstrap, prefix)
     load: StorefrontLoad | None = None
     stop_sampling = asyncio.Event()
     sampler_task: asyncio.Task[None] | None = None
@@ -141,6 +143,7 @@ async def _with_services(
             raise BenchFailed(f"{failed}; last lines of its log:\n{tail}") from failed
         await warehouse.start()
         await observer.start()
+        await lag.start()
         by_name = {service.name: service for service in services}
         total_orders = config.runs * (config.orders + config.paced_orders)
         units = max(100_000, 10 * MAX_UNITS_PER_ORDER * total_orders)
@@ -153,7 +156,9 @@ async def _with_services(
         pids = _component_pids(infrastructure, services)
         sampler = RssSampler(pids)
         sampler_task = asyncio.create_task(sampler.run(stop_sampling))
-        context = PhaseContext(load, observer, services, progress, pids, config.stall_timeout_s)
+        context = PhaseContext(
+            load, observer, lag, services, progress, pids, config.stall_timeout_s
+        )
         for number in range(1, config.runs + 1):
             outcome.runs.append(await _one_run(context, config, outcome, sampler, number))
         progress.step("checking the invariants (orderflow-ops check) ...")
@@ -167,6 +172,8 @@ async def _with_services(
         if load is not None:
             await load.stop()
         await observer.stop()
+        with contextlib.suppress(Exception):  # never started if a service failed to
+            await lag.stop()
         await warehouse.stop()
         await asyncio.to_thread(_stop_all, services)
 
