@@ -23,6 +23,7 @@ TINY = BenchConfig(
     rate=5.0,
     raw_limits=False,
     stall_timeout_s=30,
+    idle_seconds=1,
     label="test-bench",  # the topics of an interrupted run are cleaned up like a test's
 )
 
@@ -56,4 +57,6 @@ def test_a_tiny_benchmark_completes_every_order_and_passes_the_check(
         "completed",
     }
     assert {"cart", "payment", "fulfillment", "returns", "bench"} <= set(run["peak_rss_bytes"])
+    assert run["idle"]["cores"]["machine"] is not None
+    assert run["sustained"]["settle"]["quiet"]
     assert "Orderflow benchmark" in screen.getvalue()

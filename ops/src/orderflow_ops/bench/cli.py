@@ -104,6 +104,9 @@ def run(
     stall_timeout_s: Annotated[
         float, typer.Option(min=1, help="give up on stragglers after this long without progress")
     ] = DEFAULTS.stall_timeout_s,
+    idle_seconds: Annotated[
+        float, typer.Option(min=1, help="seconds of idle CPU measured before each run")
+    ] = DEFAULTS.idle_seconds,
     seed: Annotated[int, typer.Option(help="the shoppers' random choices")] = DEFAULTS.seed,
     output_dir: Annotated[
         Path | None, typer.Option(help="where results go [default: <checkout>/.bench]")
@@ -121,6 +124,7 @@ def run(
         java_raw_records=java_raw_records,
         postgres_raw_seconds=postgres_raw_seconds,
         stall_timeout_s=stall_timeout_s,
+        idle_seconds=idle_seconds,
         seed=seed,
     )
     # Off a terminal (make bench > file, CI) rich would wrap at 80 columns: the tables are wider.

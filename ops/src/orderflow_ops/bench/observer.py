@@ -138,7 +138,6 @@ class Observer:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             enable_auto_commit=False,
-            fetch_max_wait_ms=100,
         )
         await self._consumer.start()
         self._consumer.assign(assigned)
@@ -148,7 +147,7 @@ class Observer:
     async def _consume(self) -> None:
         assert self._consumer is not None
         while True:
-            batch = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+            batch = await self._consumer.getmany(timeout_ms=500, max_records=5000)
             for records in batch.values():
                 for record in records:
                     self.book.record(record.topic, record.timestamp, record.value)

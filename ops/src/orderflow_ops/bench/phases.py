@@ -20,7 +20,7 @@ from orderflow_ops.bench.observer import Observer, StageCounts
 from orderflow_ops.bench.resources import CpuSnapshot, CpuUsage, cpu_between
 from orderflow_ops.bench.terminal import Progress
 
-POLL_S = 0.25
+POLL_S = 0.5  # how often a phase looks at the stage counts: its figures never depend on it
 QUIET_POLL_S = 0.5
 
 
@@ -178,6 +178,21 @@ async def paced_phase(context: PhaseContext, orders: int, per_second: float) -> 
     figures = paced_figures(context.observer.book, measured.carts, measured.usage, per_second)
     figures["settle"] = measured.settle
     return PhaseOutcome(measured.carts, measured.counts, figures)
+
+
+async def idle_phase(context: PhaseContext, seconds: float) -> dict[str, Any]:
+    """What the running system costs with no order in flight, in cores (CPU s per s): the
+    floor under the paced phase's CPU per order."""
+    before = CpuSnapshot.take(context.component_pids())
+    started = time.perf_counter()
+    await asyncio.sleep(seconds)
+    usage = cpu_between(before, CpuSnapshot.take(context.component_pids()))
+    elapsed = time.perf_counter() - started
+    cores: dict[str, float | None] = {"machine": usage.machine_s / elapsed}
+    for name, spent in usage.components_s.items():
+        cores[name] = None if spent is None else spent / elapsed
+    cores["other"] = usage.other_s / elapsed
+    return {"seconds": elapsed, "cores": cores}
 
 
 def paced_order_count(per_second: float, max_orders: int, seconds: float) -> int:

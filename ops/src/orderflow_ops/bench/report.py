@@ -71,6 +71,7 @@ def result_rows(raw_limit_names: Sequence[str]) -> list[tuple[str, list[Row]]]:
         Row(name, ("sustained", "cpu", "ms_per_order", name)) for name in (*COMPONENTS, "other")
     ]
     cpu.append(Row("machine busy", ("sustained", "cpu", "machine_busy_share"), "%"))
+    cpu.append(Row("idle: machine cores busy (no orders)", ("idle", "cores", "machine")))
     paced = [
         Row("target orders/s", ("paced", "target_orders_per_s")),
         Row("checkouts published/s", ("paced", "checkouts_per_s")),

@@ -33,6 +33,7 @@ from orderflow_ops.bench.observer import Observer
 from orderflow_ops.bench.phases import (
     BenchFailed,
     PhaseContext,
+    idle_phase,
     paced_order_count,
     paced_phase,
     sustained_phase,
@@ -61,6 +62,7 @@ class BenchConfig:
     java_raw_records: int = 200_000
     postgres_raw_seconds: float = 5.0
     stall_timeout_s: float = 120.0
+    idle_seconds: float = 5.0  # before each run: the services' CPU with no order in flight
     label: str = "bench"  # topic prefix and database name start with it
     seed: int = 1
     log_dir: Path = Path(".bench/logs")
@@ -191,6 +193,8 @@ async def _one_run(
         name: outcome.raw_limits[name]["per_second"]
         for name in measured_limit_names(outcome.raw_limits)
     }
+    progress.step(f"run {number}/{config.runs}: idle, {config.idle_seconds:g}s without orders")
+    idle = await idle_phase(context, config.idle_seconds)
     progress.step(f"run {number}/{config.runs}: sustained, {config.orders} orders at full speed")
     sustained = await sustained_phase(context, config.orders, raw)
     _account(outcome, sustained.carts, sustained.counts.stages["completed"], "sustained", number)
@@ -204,6 +208,7 @@ async def _one_run(
     paced = await paced_phase(context, paced_orders, rate)
     _account(outcome, paced.carts, paced.counts.stages["completed"], "paced", number)
     return {
+        "idle": idle,
         "sustained": sustained.figures,
         "paced": paced.figures,
         "peak_rss_bytes": dict(sampler.peaks),
