@@ -1,8 +1,9 @@
-"""The two measured phases of a benchmark run.
+"""The phases of a benchmark run.
 
-Sustained: N orders published as fast as the storefront can, then measured until the last one
-completes: orders/s per stage, pipeline events/s, CPU per order. Paced: M orders at a fixed
-rate (half the sustained throughput unless told), for the latency of each stage.
+Idle: a few seconds without orders, for what the running system costs anyway. Sustained: N
+orders published as fast as the storefront can, measured until the last one completes and the
+system is quiet again: orders/s per stage, pipeline events/s, CPU per order. Paced: M orders
+at a fixed rate (half the sustained throughput unless told), for the latency of each stage.
 """
 
 from __future__ import annotations
@@ -52,10 +53,6 @@ class PhaseOutcome:
     carts: list[str]
     counts: StageCounts
     figures: dict[str, Any]
-
-    @property
-    def missing(self) -> int:
-        return len(self.carts) - self.counts.stages["completed"]
 
 
 def describe(label: str, expected: int, published: int, counts: StageCounts) -> str:
