@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := PATH="$$HOME/.local/bin:$$PATH" uv
 
-.PHONY: run test test-unit lint format typecheck schemas infra-up infra-down infra-status bootstrap
+.PHONY: run test test-unit bench lint format typecheck schemas infra-up infra-down infra-status bootstrap
 
 bootstrap:
 	@deploy/local/bootstrap.sh
@@ -22,6 +22,11 @@ test: bootstrap
 ## Unit tests only: no broker, no database, seconds.
 test-unit: bootstrap
 	$(UV) run pytest -m "not integration and not e2e and not chaos"
+
+## The end-to-end benchmark (a few minutes): raw limits, throughput, latency, CPU, memory.
+## Options: `uv run orderflow-bench run --help` (e.g. --runs 3 for ranges).
+bench: bootstrap
+	$(UV) run orderflow-bench run
 
 lint: bootstrap
 	$(UV) run ruff check .

@@ -1,0 +1,1 @@
+"""The end-to-end benchmark (``orderflow-bench``, ``make bench``): see :mod:`.cli`."""

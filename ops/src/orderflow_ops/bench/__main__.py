@@ -1,0 +1,3 @@
+from orderflow_ops.bench.cli import app
+
+app()

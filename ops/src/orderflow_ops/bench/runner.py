@@ -1,0 +1,282 @@
+"""One benchmark invocation: raw limits, the four services, K measured runs, the check.
+
+The services run exactly as ``make run`` starts them (one process each, their own database
+roles), in a database of their own (:func:`isolated_database`: no earlier run's rows) and on
+a topic prefix of their own, against a warehouse that answers at once. Kafka and PostgreSQL
+are found or started as everywhere else (:func:`ensure_infrastructure`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import socket
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
+from orderflow_localinfra.discovery import Infrastructure
+from orderflow_localinfra.isolation import isolated_database
+from orderflow_localinfra.leftover_topics import delete_test_topics
+from orderflow_localinfra.provisioning import DEFAULT_SERVICES
+
+from orderflow_ops.bench.lag import LagProbe
+from orderflow_ops.bench.load import MAX_UNITS_PER_ORDER, StorefrontLoad, stock_everything
+from orderflow_ops.bench.observer import Observer
+from orderflow_ops.bench.phases import (
+    BenchFailed,
+    PhaseContext,
+    idle_phase,
+    paced_order_count,
+    paced_phase,
+    sustained_phase,
+)
+from orderflow_ops.bench.raw_limits import measure_raw_limits
+from orderflow_ops.bench.report import measured_limit_names
+from orderflow_ops.bench.resources import RssSampler, listening_pid, port_of
+from orderflow_ops.bench.terminal import Progress
+from orderflow_ops.system import ServiceFailedToStart, ServiceProcess, wait_until_ready
+from orderflow_ops.traffic import catalog
+
+KAFKA_DEFAULT_PORT = 9092
+POSTGRES_DEFAULT_PORT = 5432
+CHECK_SETTLE_S = 2.0
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    orders: int = 3000
+    paced_orders: int = 1500
+    paced_seconds: float = 30.0
+    rate: float | None = None  # paced orders/s; None: half the sustained throughput
+    runs: int = 1
+    raw_limits: bool = True
+    kafka_raw_records: int = 30_000
+    java_raw_records: int = 200_000
+    postgres_raw_seconds: float = 5.0
+    stall_timeout_s: float = 120.0
+    idle_seconds: float = 5.0  # before each run: the services' CPU with no order in flight
+    label: str = "bench"  # topic prefix and database name start with it
+    seed: int = 1
+    log_dir: Path = Path(".bench/logs")
+
+
+@dataclass
+class BenchOutcome:
+    raw_limits: dict[str, Any] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    orders: int = 0
+    completed: int = 0
+    problems: list[str] = field(default_factory=list)
+    check: dict[str, Any] = field(default_factory=dict)
+    topic_prefix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.orders == self.completed and bool(self.check.get("ok"))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def run_benchmark(
+    infrastructure: Infrastructure, config: BenchConfig, progress: Progress
+) -> BenchOutcome:
+    outcome = BenchOutcome(topic_prefix=f"{config.label}-{uuid.uuid4().hex[:8]}.")
+    bootstrap = infrastructure.kafka_bootstrap_servers
+    try:
+        async with isolated_database(infrastructure, config.label) as isolated:
+            if config.raw_limits:
+                outcome.raw_limits = await measure_raw_limits(
+                    isolated,
+                    outcome.topic_prefix,
+                    kafka_records=config.kafka_raw_records,
+                    java_records=config.java_raw_records,
+                    postgres_seconds=config.postgres_raw_seconds,
+                    report=progress.step,
+                )
+            await _with_services(isolated, config, outcome, progress)
+    except BenchFailed as failed:
+        outcome.problems.append(str(failed))
+    finally:
+        with contextlib.suppress(Exception):  # cleanup only: never hide the real outcome
+            await delete_test_topics(bootstrap, re.compile("^" + re.escape(outcome.topic_prefix)))
+    return outcome
+
+
+async def _with_services(
+    infrastructure: Infrastructure, config: BenchConfig, outcome: BenchOutcome, progress: Progress
+) -> None:
+    bootstrap = infrastructure.kafka_bootstrap_servers
+    prefix = outcome.topic_prefix
+    services = [
+        ServiceProcess(name, _free_port(), config.log_dir / f"{name}.log")
+        for name in DEFAULT_SERVICES
+    ]
+    progress.step(f"starting {', '.join(DEFAULT_SERVICES)} (topic prefix {prefix}) ...")
+    warehouse = WarehouseSimulator(
+        bootstrap,
+        topic_prefix=prefix,
+        config=SimulatorConfig(dispatch_delay_s=0, delivery_delay_s=0, receive_returns=False),
+    )
+    observer = Observer(bootstrap, prefix)
+    lag = LagProbe(bootstrap, prefix)
+    load: StorefrontLoad | None = None
+    stop_sampling = asyncio.Event()
+    sampler_task: asyncio.Task[None] | None = None
+    try:
+        for service in services:
+            service.start(infrastructure, {"KAFKA_TOPIC_PREFIX": prefix, "LOG_FORMAT": "json"})
+        try:
+            await asyncio.to_thread(wait_until_ready, services)
+        except ServiceFailedToStart as failed:
+            tail = failed.service.log_tail(20)
+            raise BenchFailed(f"{failed}; last lines of its log:\n{tail}") from failed
+        await warehouse.start()
+        await observer.start()
+        await lag.start()
+        by_name = {service.name: service for service in services}
+        total_orders = config.runs * (config.orders + config.paced_orders)
+        units = max(100_000, 10 * MAX_UNITS_PER_ORDER * total_orders)
+        stocked = await stock_everything(warehouse, by_name["fulfillment"].base_url, units)
+        on_sale = {p.sku for p in await catalog(by_name["cart"].base_url)}
+        skus = sorted(on_sale & set(stocked))
+        progress.step(f"services ready; {len(skus)} products stocked with {units:,} units each")
+        load = StorefrontLoad(bootstrap, prefix, skus, seed=config.seed)
+        await load.start()
+        pids = _component_pids(infrastructure, services)
+        sampler = RssSampler(pids)
+        sampler_task = asyncio.create_task(sampler.run(stop_sampling))
+        context = PhaseContext(
+            load, observer, lag, services, progress, pids, config.stall_timeout_s
+        )
+        for number in range(1, config.runs + 1):
+            outcome.runs.append(await _one_run(context, config, outcome, sampler, number))
+        progress.step("checking the invariants (orderflow-ops check) ...")
+        outcome.check = await invariant_check(
+            infrastructure, prefix, by_name["fulfillment"].base_url, config.log_dir
+        )
+    finally:
+        stop_sampling.set()
+        if sampler_task is not None:
+            await sampler_task
+        if load is not None:
+            await load.stop()
+        await observer.stop()
+        with contextlib.suppress(Exception):  # never started if a service failed to
+            await lag.stop()
+        await warehouse.stop()
+        await asyncio.to_thread(_stop_all, services)
+
+
+async def _one_run(
+    context: PhaseContext,
+    config: BenchConfig,
+    outcome: BenchOutcome,
+    sampler: RssSampler,
+    number: int,
+) -> dict[str, Any]:
+    progress = context.progress
+    sampler.peaks.clear()
+    raw = {
+        name: outcome.raw_limits[name]["per_second"]
+        for name in measured_limit_names(outcome.raw_limits)
+    }
+    progress.step(f"run {number}/{config.runs}: idle, {config.idle_seconds:g}s without orders")
+    idle = await idle_phase(context, config.idle_seconds)
+    progress.step(f"run {number}/{config.runs}: sustained, {config.orders} orders at full speed")
+    sustained = await sustained_phase(context, config.orders, raw)
+    _account(outcome, sustained.carts, sustained.counts.stages["completed"], "sustained", number)
+    throughput = sustained.figures["throughput_orders_per_s"] or 0.0
+    progress.step(f"  completed {throughput:.1f} orders/s")
+    rate = config.rate or throughput / 2
+    if rate <= 0:
+        raise BenchFailed("no order completed in the sustained phase: no rate to pace at")
+    paced_orders = paced_order_count(rate, config.paced_orders, config.paced_seconds)
+    progress.step(f"run {number}/{config.runs}: paced, {paced_orders} orders at {rate:.1f}/s")
+    paced = await paced_phase(context, paced_orders, rate)
+    _account(outcome, paced.carts, paced.counts.stages["completed"], "paced", number)
+    return {
+        "idle": idle,
+        "sustained": sustained.figures,
+        "paced": paced.figures,
+        "peak_rss_bytes": dict(sampler.peaks),
+    }
+
+
+def _account(outcome: BenchOutcome, carts: list[str], completed: int, phase: str, run: int) -> None:
+    outcome.orders += len(carts)
+    outcome.completed += completed
+    if completed < len(carts):
+        outcome.problems.append(
+            f"run {run}, {phase}: {len(carts) - completed} of {len(carts)} orders did not complete"
+        )
+
+
+def _component_pids(
+    infrastructure: Infrastructure, services: list[ServiceProcess]
+) -> Callable[[], dict[str, int]]:
+    kafka_port = port_of(infrastructure.kafka_bootstrap_servers, KAFKA_DEFAULT_PORT)
+    postgres_port = urlsplit(infrastructure.admin_database_url).port or POSTGRES_DEFAULT_PORT
+    # The servers do not move during a run: look them up once (a scan of every fd).
+    servers = {"kafka": listening_pid(kafka_port), "postgres": listening_pid(postgres_port)}
+
+    def pids() -> dict[str, int]:
+        found = {s.name: s.process.pid for s in services if s.process is not None}
+        found |= {name: pid for name, pid in servers.items() if pid is not None}
+        found["bench"] = os.getpid()
+        return found
+
+    return pids
+
+
+async def invariant_check(
+    infrastructure: Infrastructure, prefix: str, fulfillment_url: str, log_dir: Path
+) -> dict[str, Any]:
+    """``orderflow-ops check`` on this run's topics, payment ledger and stock levels."""
+    command = [
+        *(sys.executable, "-m", "orderflow_ops", "check"),
+        *("--bootstrap-servers", infrastructure.kafka_bootstrap_servers),
+        *("--topic-prefix", prefix, "--fulfillment-url", fulfillment_url),
+        # The check runs once every order completed (or the run gave up on it): nothing is
+        # legitimately in flight, so the payment ledger is checked for all but the last
+        # seconds instead of leaving out the last minute (the default), i.e. the paced phase.
+        *("--settle-seconds", str(CHECK_SETTLE_S)),
+    ]
+    env = {**os.environ, "PAYMENT_DATABASE_URL": infrastructure.service_database_urls["payment"]}
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    text = output.decode(errors="replace")
+    await asyncio.to_thread(_write_text, log_dir / "check.log", text)
+    return {
+        "ok": process.returncode == 0,
+        "exit_code": process.returncode,
+        "command": "orderflow-ops check",
+        "output_tail": text.strip().splitlines()[-12:],
+    }
+
+
+def _stop_all(services: list[ServiceProcess]) -> None:
+    for service in reversed(services):
+        service.stop()
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
