@@ -20,52 +20,74 @@ class CartRepository:
     def __init__(self, connection: Connection, schema: str) -> None:
         self._connection = connection
         self._schema = validate_identifier(schema)
+        # The buffered events of carts locked in this unit of work (``lock`` reads them).
+        self._waiting: dict[str, list[Waiting]] = {}
 
     # ------------------------------------------------------------------ the cart itself
 
     async def lock(self, cart_id: str, now: datetime) -> Cart:
-        """The cart, locked for this transaction; created (empty, open) if it is new."""
-        await self._connection.execute(
-            f"INSERT INTO {self._schema}.carts (cart_id, created_at) VALUES ($1, $2) "
-            "ON CONFLICT (cart_id) DO NOTHING",
+        """The cart, locked for this transaction; created (empty, open) if it is new.
+
+        One round trip: the upsert locks the row (as an update does) and returns it with its
+        lines and its buffered events' numbers, which ``waiting`` then answers from.
+        """
+        row = await self._connection.fetchrow(
+            f"""
+            INSERT INTO {self._schema}.carts AS c (cart_id, created_at) VALUES ($1, $2)
+            ON CONFLICT (cart_id) DO UPDATE SET cart_id = c.cart_id
+            RETURNING {_CART_COLUMNS},
+                      {_LINES.format(schema=self._schema)},
+                      (SELECT coalesce(array_agg(p.sequence ORDER BY p.sequence), '{{}}')
+                       FROM {self._schema}.pending_cart_events AS p
+                       WHERE p.cart_id = c.cart_id) AS waiting_sequences,
+                      (SELECT coalesce(array_agg(p.received_at ORDER BY p.sequence), '{{}}')
+                       FROM {self._schema}.pending_cart_events AS p
+                       WHERE p.cart_id = c.cart_id) AS waiting_received
+            """,
             cart_id,
             now,
         )
-        cart = await self._load(cart_id, lock=True)
-        assert cart is not None
-        return cart
+        assert row is not None
+        self._waiting[cart_id] = [
+            Waiting(sequence, received)
+            for sequence, received in zip(
+                row["waiting_sequences"], row["waiting_received"], strict=True
+            )
+        ]
+        return _cart(row)
 
     async def get(self, cart_id: str) -> Cart | None:
-        return await self._load(cart_id, lock=False)
-
-    async def _load(self, cart_id: str, *, lock: bool) -> Cart | None:
         row = await self._connection.fetchrow(
             f"""
-            SELECT cart_id, status, currency, last_sequence, last_activity_at, last_event_id,
-                   last_correlation_id, customer_id, order_id
-            FROM {self._schema}.carts WHERE cart_id = $1
-            {"FOR UPDATE" if lock else ""}
+            SELECT {_CART_COLUMNS}, {_LINES.format(schema=self._schema)}
+            FROM {self._schema}.carts AS c WHERE c.cart_id = $1
             """,
             cart_id,
         )
-        if row is None:
-            return None
-        lines = await self._connection.fetch(
-            f"SELECT sku, quantity FROM {self._schema}.cart_lines WHERE cart_id = $1 "
-            "ORDER BY position",
-            cart_id,
-        )
-        return _cart(row, lines)
+        return None if row is None else _cart(row)
 
     async def save(self, cart: Cart, now: datetime) -> None:
+        # One round trip: the cart row, its lines upserted, and the lines it no longer has.
         await self._connection.execute(
             f"""
-            UPDATE {self._schema}.carts
-            SET status = $2, currency = $3, last_sequence = $4, last_activity_at = $5,
-                last_event_id = $6, last_correlation_id = $7, customer_id = $8, order_id = $9,
-                checked_out_at = CASE WHEN $2 = 'checked_out'
-                                      THEN coalesce(checked_out_at, $10) END
-            WHERE cart_id = $1
+            WITH cart AS (
+                UPDATE {self._schema}.carts
+                SET status = $2, currency = $3, last_sequence = $4, last_activity_at = $5,
+                    last_event_id = $6, last_correlation_id = $7, customer_id = $8,
+                    order_id = $9,
+                    checked_out_at = CASE WHEN $2 = 'checked_out'
+                                          THEN coalesce(checked_out_at, $10) END
+                WHERE cart_id = $1
+            ), kept AS (
+                INSERT INTO {self._schema}.cart_lines AS l (cart_id, sku, quantity, position)
+                SELECT $1, line.sku, line.quantity, line.position - 1
+                FROM unnest($11::text[], $12::integer[])
+                     WITH ORDINALITY AS line(sku, quantity, position)
+                ON CONFLICT (cart_id, sku) DO UPDATE
+                SET quantity = excluded.quantity, position = excluded.position
+            )
+            DELETE FROM {self._schema}.cart_lines
+            WHERE cart_id = $1 AND NOT (sku = ANY($11::text[]))
             """,
             cart.cart_id,
             cart.status.value,
@@ -77,23 +99,15 @@ class CartRepository:
             cart.customer_id,
             cart.order_id,
             now,
-        )
-        # Carts are small: rewriting the lines is simpler than diffing them.
-        await self._connection.execute(
-            f"DELETE FROM {self._schema}.cart_lines WHERE cart_id = $1", cart.cart_id
-        )
-        await self._connection.executemany(
-            f"INSERT INTO {self._schema}.cart_lines (cart_id, sku, quantity, position) "
-            "VALUES ($1, $2, $3, $4)",
-            [
-                (cart.cart_id, sku, quantity, position)
-                for position, (sku, quantity) in enumerate(cart.lines.items())
-            ],
+            list(cart.lines),
+            list(cart.lines.values()),
         )
 
     # ------------------------------------------------------------------ reorder buffer
 
     async def waiting(self, cart_id: str) -> list[Waiting]:
+        if cart_id in self._waiting:  # read with the lock, in this transaction
+            return list(self._waiting[cart_id])
         rows = await self._connection.fetch(
             f"SELECT sequence, received_at FROM {self._schema}.pending_cart_events "
             "WHERE cart_id = $1 ORDER BY sequence",
@@ -103,6 +117,7 @@ class CartRepository:
 
     async def buffer(self, cart_id: str, envelope: Envelope, now: datetime) -> None:
         assert envelope.sequence is not None
+        self._waiting.pop(cart_id, None)
         await self._connection.execute(
             f"""
             INSERT INTO {self._schema}.pending_cart_events
@@ -118,6 +133,7 @@ class CartRepository:
         )
 
     async def take_waiting(self, cart_id: str, sequence: int) -> Envelope:
+        self._waiting.pop(cart_id, None)
         """Remove a buffered event and return it."""
         document = await self._connection.fetchval(
             f"DELETE FROM {self._schema}.pending_cart_events "
@@ -233,13 +249,25 @@ class CartRepository:
         return [SkippedSequences(**dict(row)) for row in rows]
 
 
-def _cart(row: asyncpg.Record, lines: list[asyncpg.Record]) -> Cart:
+_CART_COLUMNS = (
+    "c.cart_id, c.status, c.currency, c.last_sequence, c.last_activity_at, c.last_event_id, "
+    "c.last_correlation_id, c.customer_id, c.order_id"
+)
+_LINES = (
+    "(SELECT coalesce(array_agg(l.sku ORDER BY l.position), '{{}}') "
+    "FROM {schema}.cart_lines AS l WHERE l.cart_id = c.cart_id) AS line_skus, "
+    "(SELECT coalesce(array_agg(l.quantity ORDER BY l.position), '{{}}') "
+    "FROM {schema}.cart_lines AS l WHERE l.cart_id = c.cart_id) AS line_quantities"
+)
+
+
+def _cart(row: asyncpg.Record) -> Cart:
     last_event_id: Any = row["last_event_id"]
     return Cart(
         cart_id=row["cart_id"],
         status=CartStatus(row["status"]),
         currency=row["currency"],
-        lines={line["sku"]: line["quantity"] for line in lines},
+        lines=dict(zip(row["line_skus"], row["line_quantities"], strict=True)),
         last_sequence=row["last_sequence"],
         last_activity_at=row["last_activity_at"],
         last_event_id=str(last_event_id) if last_event_id is not None else None,
