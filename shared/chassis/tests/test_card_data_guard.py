@@ -16,6 +16,7 @@ from orderflow_chassis.card_data_guard import (
     screen_payload,
 )
 from orderflow_chassis.errors import PermanentError
+from orderflow_contracts.card_data import may_hold_card_number
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.examples import example_event
 
@@ -199,3 +200,27 @@ def test_a_failure_inside_the_guard_becomes_a_permanent_error() -> None:
     with pytest.raises(PermanentError) as raised:
         guard(Broken())
     assert raised.value.code == "payload_unscreenable"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"note": "4111111111111111"}',
+        b'{"note": "4111 1111 1111 1111"}',
+        b'{"note": "\\u0034111111111111111"}',  # a digit spelled as an escape
+        b'{"amount": 4.111111111111111e15}',  # a number whose value is a card number
+        b'{"amount": 4111111.111111111e9}',  # no digit run of 13 in the bytes at all
+    ],
+)
+def test_the_quick_first_pass_never_lets_a_card_number_through(payload: bytes) -> None:
+    with pytest.raises(PermanentError) as refused:
+        screen_payload(payload)
+    assert refused.value.code == "card_data_refused"
+
+
+def test_an_ordinary_event_needs_no_structural_walk() -> None:
+    envelope = Envelope.wrap(
+        example_event("OrderPlaced"), producer="cart", correlation_id=f"journey-{uuid.uuid4()}"
+    ).to_bytes()
+    assert not may_hold_card_number(envelope), "UUIDs, times and amounts hold no candidate"
+    screen_payload(envelope)

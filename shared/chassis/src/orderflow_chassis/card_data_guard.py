@@ -37,6 +37,7 @@ from orderflow_contracts.card_data import (
     REDACTED,
     contains_card_number,
     contains_card_number_in_bytes,
+    may_hold_card_number,
     redact_card_numbers,
     redact_card_numbers_in_bytes,
 )
@@ -47,6 +48,10 @@ CARD_DATA_REFUSED: Final = "card_data_refused"
 PAYLOAD_TOO_LARGE: Final = "payload_too_large"
 PAYLOAD_TOO_DEEP: Final = "payload_too_deep"
 PAYLOAD_UNSCREENABLE: Final = "payload_unscreenable"
+
+# A JSON number in exponent form (``4.111111111111111e15``): its value can be a card number
+# that no digit run in the bytes shows.
+_EXPONENT: Final = re.compile(rb"[0-9][eE][+-]?[0-9]")
 
 DEFAULT_MAX_BYTES: Final = 2 * 1024 * 1024
 DEFAULT_MAX_DEPTH: Final = 64
@@ -141,6 +146,10 @@ def screen_payload(raw: bytes, limits: ScreeningLimits | None = None) -> None:
             "screened for card data; refused unread",
             redacted_payload=redact_card_numbers_in_bytes(raw),
         )
+    if not (may_hold_card_number(raw) or _EXPONENT.search(raw)):
+        # No digit run a card number could be, written plainly, escaped, or as a number in
+        # exponent form (read by value below): nothing to walk. Most events end here.
+        return
     numbers = _NumberTokens()
     try:
         document = json.loads(raw, parse_int=numbers.integer, parse_float=numbers.decimal)

@@ -187,3 +187,10 @@ def contains_card_number_in_bytes(raw: bytes, *, identifier: bool = False) -> bo
     return any(
         _is_card(raw, match, identifier=identifier) for match in _CANDIDATE_BYTES.finditer(raw)
     )
+
+
+def may_hold_card_number(raw: bytes) -> bool:
+    """False only when ``raw`` (UTF-8 JSON, or any ASCII-compatible bytes) cannot hold a card
+    number under either rule, however it is decoded: it has no candidate digit run and no
+    ``\\u`` escape (which could spell digits). A cheap first pass before a structural scan."""
+    return b"\\u" in raw or _CANDIDATE_BYTES.search(raw) is not None
