@@ -37,6 +37,8 @@ from orderflow_contracts.events import (
 from orderflow_contracts.events.common import CardSummary, LineQuantity
 from orderflow_contracts.topics import ORDERS
 
+from orderflow_ops.ids import simulated_id
+
 log = structlog.get_logger(__name__)
 
 PRODUCER = "storefront"
@@ -164,9 +166,9 @@ class StorefrontSimulator:
     async def shop_once(self) -> str:
         """One customer journey: a cart, edits, a currency, and (mostly) a checkout."""
         rng = self._random
-        cart_id = f"cart-{uuid.uuid4().hex[:16]}"
-        customer_id = f"cust-{uuid.uuid4().hex[:10]}"
-        journey = f"journey-{uuid.uuid4().hex[:12]}"
+        cart_id = simulated_id("cart")
+        customer_id = simulated_id("cust", 10)
+        journey = simulated_id("journey", 12)
         destination = rng.choice(DESTINATIONS)
         events: list[Event] = []
         lines = self._pick_lines(small=rng.random() < self._mix.small_cart)
@@ -300,7 +302,7 @@ class StorefrontSimulator:
             await self._publish(
                 ReturnRequested(
                     order_id=order.order_id,
-                    return_request_id=f"ret-{uuid.uuid4().hex[:12]}",
+                    return_request_id=simulated_id("ret", 12),
                     lines=[LineQuantity(sku=line.sku, quantity=1)],
                     reason="Does not fit",
                     customer_id=order.customer_id,
@@ -312,7 +314,7 @@ class StorefrontSimulator:
             await self._publish(
                 WarrantyClaimFiled(
                     order_id=order.order_id,
-                    claim_id=f"claim-{uuid.uuid4().hex[:12]}",
+                    claim_id=simulated_id("claim", 12),
                     sku=line.sku,
                     country_of_usage=order.country,
                     defect_description="The seam came apart after a few weeks",

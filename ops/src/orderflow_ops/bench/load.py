@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +31,7 @@ from orderflow_contracts.events import (
 from orderflow_contracts.events.common import CardSummary
 from orderflow_fulfillment.simulator import WarehouseSimulator
 
+from orderflow_ops.ids import simulated_id
 from orderflow_ops.storefront import PRODUCER
 from orderflow_ops.traffic import SANDBOX_TOKENS
 
@@ -45,7 +45,7 @@ STOCK_POLL_S = 0.5
 
 def order_events(cart_id: str, lines: Sequence[tuple[str, int]]) -> list[Event]:
     """One shopper's journey: the items, the currency, the checkout."""
-    customer_id = f"cust-{uuid.uuid4().hex[:10]}"
+    customer_id = simulated_id("cust", 10)
     events: list[Event] = [CartItemAdded(cart_id=cart_id, sku=sku, quantity=q) for sku, q in lines]
     events.append(CartCurrencySelected(cart_id=cart_id, currency="USD"))
     events.append(
@@ -96,8 +96,8 @@ class StorefrontLoad:
         return [(sku, self._random.randint(1, MAX_QUANTITY)) for sku in chosen]
 
     async def publish_order(self) -> str:
-        cart_id = f"bench-{uuid.uuid4().hex[:16]}"
-        journey = f"journey-{uuid.uuid4().hex[:12]}"
+        cart_id = simulated_id("bench")
+        journey = simulated_id("journey", 12)
         for sequence, event in enumerate(order_events(cart_id, self._lines()), start=1):
             envelope = Envelope.wrap(
                 event, producer=PRODUCER, correlation_id=journey, sequence=sequence
