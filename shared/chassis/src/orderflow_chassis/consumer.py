@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,16 @@ class _Outcomes:
     def add(self, topic: str, event_type: str, outcome: str) -> None:
         key = (topic, event_type_label(event_type), outcome)
         self.counts[key] = self.counts.get(key, 0) + 1
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A record that passed screening and decoding, with the handler of its event type."""
+
+    record: ConsumerRecord
+    envelope: Envelope
+    event: Event
+    handler: Handler
 
 
 class _RefusedWithoutSavepoint(Exception):
@@ -214,13 +225,34 @@ class EventConsumer:
         await self._topic_ids.refresh(sorted({r.topic for r in records}))
         async with self._pool.acquire() as connection, connection.transaction():
             positions = await self._positions.lock(connection, records, self._topic_ids)
+            prepared: list[_Prepared] = []
             for record in records:
                 partition_key = (record.topic, record.partition)
                 if record.offset < positions[partition_key]:
                     outcomes.add(record.topic, "", "skipped_redelivery")
                     continue
-                await self._apply_record(connection, record, outcomes, savepoints)
+                item = await self._prepare(connection, record, outcomes)
+                if item is not None:
+                    prepared.append(item)
                 positions[partition_key] = record.offset + 1
+            # Without savepoints the batch's inbox rows go in with one statement; with them,
+            # each goes in its record's savepoint, so a dead-lettered record leaves none.
+            fresh = None
+            if not savepoints:
+                fresh = await self._inbox.first_deliveries(
+                    connection,
+                    self.group_id,
+                    [(p.envelope, p.record) for p in prepared if not self._exhausted(p.record)],
+                )
+            for item in prepared:
+                with structlog.contextvars.bound_contextvars(
+                    event_id=str(item.envelope.event_id),
+                    event_type=item.envelope.event_type,
+                    correlation_id=item.envelope.correlation_id,
+                    aggregate_id=item.envelope.aggregate_id,
+                ):
+                    outcome = await self._handle(connection, item, fresh)
+                outcomes.add(item.record.topic, item.envelope.event_type, outcome)
             await self._positions.save(connection, positions, self._topic_ids)
             await _observe(self._hooks.before_commit, records)
         self.last_batch_at = time.time()
@@ -232,79 +264,73 @@ class EventConsumer:
                 self._service, self.group_id, topic, event_type, outcome
             ).inc(count)
 
-    async def _apply_record(
-        self,
-        connection: Connection,
-        record: ConsumerRecord,
-        outcomes: _Outcomes,
-        savepoints: bool,
-    ) -> None:
+    async def _prepare(
+        self, connection: Connection, record: ConsumerRecord, outcomes: _Outcomes
+    ) -> _Prepared | None:
+        """Screen and decode a record; dead-letter it or skip it, or say how to handle it."""
         announced = header(record, "event_type")
         if announced is not None and announced not in self._handlers:
             outcomes.add(record.topic, announced, "ignored")
-            return
+            return None
         try:
             self._screen(record)
             envelope = Envelope.from_bytes(record.value or b"")
         except (ContractError, PermanentError) as error:
             await self._dead_letter(connection, record, error.code, error.reason, error)
             outcomes.add(record.topic, "", "dead_lettered")
-            return
+            return None
         except Exception as error:  # screening and decoding are bounded; never rewind on them
             reason = f"the record could not be screened or decoded: {type(error).__name__}"
             await self._dead_letter(connection, record, UNDECODABLE, reason)
             outcomes.add(record.topic, "", "dead_lettered")
-            return
+            return None
 
         registered = self._handlers.get(envelope.event_type)
         if registered is None:
             outcomes.add(record.topic, envelope.event_type, "ignored")
-            return
+            return None
         event_class, handler = registered
         if envelope.schema_version > event_class.schema_version:
             outcomes.add(record.topic, envelope.event_type, "skipped_newer_version")
-            return
+            return None
         try:
             event = envelope.parse_event({envelope.event_type: event_class})
         except ContractError as error:
             await self._dead_letter(connection, record, error.code, error.reason, error)
             outcomes.add(record.topic, envelope.event_type, "dead_lettered")
-            return
+            return None
 
-        with structlog.contextvars.bound_contextvars(
-            event_id=str(envelope.event_id),
-            event_type=envelope.event_type,
-            correlation_id=envelope.correlation_id,
-            aggregate_id=envelope.aggregate_id,
-        ):
-            outcome = await self._handle(connection, record, envelope, event, handler, savepoints)
-        outcomes.add(record.topic, envelope.event_type, outcome)
+        return _Prepared(record, envelope, event, handler)
+
+    def _exhausted(self, record: ConsumerRecord) -> bool:
+        history = self._failures.get((record.topic, record.partition, record.offset), [])
+        return len(history) >= self._retry.handler_attempts
 
     async def _handle(
-        self,
-        connection: Connection,
-        record: ConsumerRecord,
-        envelope: Envelope,
-        event: Event,
-        handler: Handler,
-        savepoints: bool,
+        self, connection: Connection, item: _Prepared, fresh: set[uuid.UUID] | None
     ) -> str:
+        """Run the handler once per event id; ``fresh``: the ids the batch's inbox took."""
+        record, envelope, savepoints = item.record, item.envelope, fresh is None
         address = (record.topic, record.partition, record.offset)
-        history = self._failures.get(address, [])
-        if len(history) >= self._retry.handler_attempts:
-            reason = history_reason(history)
+        if self._exhausted(record):
+            reason = history_reason(self._failures.get(address, []))
             await self._dead_letter(connection, record, HANDLER_FAILED, reason)
             self._failures.pop(address, None)
             return "dead_lettered"
         savepoint = connection.transaction() if savepoints else contextlib.nullcontext()
         try:
             async with savepoint:
-                if not await self._inbox.first_delivery(
-                    connection, self.group_id, envelope, record
-                ):
+                if fresh is not None:
+                    first = envelope.event_id in fresh
+                    fresh.discard(envelope.event_id)  # a second copy in the batch is a duplicate
+                else:
+                    first = await self._inbox.first_delivery(
+                        connection, self.group_id, envelope, record
+                    )
+                if not first:
                     log.info("consumer.duplicate_skipped")
                     return "duplicate"
-                await handler(event, self._transactions.unit(connection, cause=envelope))
+                await item.handler(item.event, self._transactions.unit(connection, cause=envelope))
         except PermanentError as error:
             if not savepoints:  # what the handler wrote can only go with the whole batch
                 raise _RefusedWithoutSavepoint from error

@@ -8,6 +8,8 @@ than the outbox's re-publish window and Kafka's retention of the topics read).
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -45,6 +47,39 @@ class Inbox:
             record.offset,
         )
         return bool(inserted)
+
+    async def first_deliveries(
+        self,
+        connection: Connection,
+        consumer: str,
+        deliveries: Sequence[tuple[Envelope, ConsumerRecord]],
+    ) -> set[uuid.UUID]:
+        """Record a batch's envelopes as applied by ``consumer`` in one statement; returns the
+        event ids that were not recorded before (a duplicate within the batch counts once).
+
+        Like one insert per envelope, it waits for another transaction inserting the same id
+        to finish, and then reports it as already applied.
+        """
+        if not deliveries:
+            return set()
+        rows = await connection.fetch(
+            f"""
+            INSERT INTO {self.schema}.inbox
+                (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)
+            SELECT $1, d.event_id, d.event_type, d.topic, d.kafka_partition, d.kafka_offset
+            FROM unnest($2::uuid[], $3::text[], $4::text[], $5::integer[], $6::bigint[])
+                 AS d(event_id, event_type, topic, kafka_partition, kafka_offset)
+            ON CONFLICT DO NOTHING
+            RETURNING event_id
+            """,
+            consumer,
+            [envelope.event_id for envelope, _ in deliveries],
+            [envelope.event_type for envelope, _ in deliveries],
+            [record.topic for _, record in deliveries],
+            [record.partition for _, record in deliveries],
+            [record.offset for _, record in deliveries],
+        )
+        return {row["event_id"] for row in rows}
 
     async def purge(self, pool: asyncpg.Pool, *, older_than: timedelta, chunk: int = 5_000) -> int:
         """Delete rows applied longer ago than ``older_than``, in short transactions."""
