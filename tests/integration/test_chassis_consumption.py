@@ -152,6 +152,32 @@ async def test_the_same_event_published_twice_is_applied_once(
     assert (count, inbox) == (1, 1)
 
 
+async def test_an_event_published_again_after_it_was_applied_is_not_applied_again(
+    infrastructure: Infrastructure,
+) -> None:
+    """The copy arrives in a later batch (a relay re-publishing after a crash): only the inbox
+    can tell it was applied; positions see a new offset."""
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("republished")
+    await create_topics(kafka, [topic], partitions=1)
+    envelope = cart_item_added("cart-again", sku="SKU-001")
+    marker = cart_item_added("cart-again", sku="SKU-002")
+    record = (b"cart-again", envelope.to_bytes())
+    await publish_raw(kafka, topic, [record])
+
+    runtime = await started_probe(infrastructure, "probe_a", topic, f"again-{uuid.uuid4().hex[:8]}")
+    try:
+        assert await eventually(lambda: applied(runtime, [envelope.event_id]), bool)
+        await publish_raw(kafka, topic, [record, (b"cart-again", marker.to_bytes())])
+        await eventually(lambda: applied(runtime, [marker.event_id]), bool)
+        count = await runtime.pool.fetchval(
+            "SELECT count(*) FROM effects WHERE event_id = $1", envelope.event_id
+        )
+    finally:
+        await runtime.stop()
+    assert count == 1
+
+
 async def test_a_transient_failure_is_retried_with_backoff_not_dead_lettered(
     infrastructure: Infrastructure,
 ) -> None:
