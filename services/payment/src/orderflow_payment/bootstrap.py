@@ -46,22 +46,14 @@ SERVICE_NAME = "payment"
 
 
 def dependencies(
-    settings: ServiceSettings,
     payment_settings: PaymentSettings,
+    providers: PaymentProviders,
     *,
-    providers: PaymentProviders | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> dict[str, object]:
     """What the use cases may ask for, by parameter name. ``sleep`` is the pause between
     provider retries (tests pass one that does not wait)."""
-    return {
-        "providers": providers
-        or build_registry(
-            payment_settings, database_url=settings.database_url, schema=settings.db_schema
-        ),
-        "settings": payment_settings,
-        "sleep": sleep,
-    }
+    return {"providers": providers, "settings": payment_settings, "sleep": sleep}
 
 
 def build_definition(
@@ -72,12 +64,14 @@ def build_definition(
     providers: PaymentProviders | None = None,
 ) -> ServiceDefinition:
     payment_settings = payment_settings or PaymentSettings()
+    # The service closes the registry it built (its sandbox pool, HTTP clients) at stop;
+    # providers a caller passes in are the caller's to close.
     registry = None
     if providers is None:
-        registry = build_registry(
+        providers = registry = build_registry(
             payment_settings, database_url=settings.database_url, schema=settings.db_schema
         )
-    wired = dependencies(settings, payment_settings, providers=providers or registry)
+    wired = dependencies(payment_settings, providers)
     return ServiceDefinition(
         name=SERVICE_NAME,
         description=SERVICE_DESCRIPTION or "",

@@ -8,13 +8,11 @@ from typing import Annotated
 
 import typer
 from orderflow_chassis.service_cli import ServiceDatabase, service_cli, with_service_database
-from orderflow_chassis.wiring import inject
 
-from orderflow_payment.bootstrap import SERVICE_NAME, build_definition, dependencies
+from orderflow_payment.bootstrap import SERVICE_NAME, build_definition
 from orderflow_payment.domain.reconciliation import ReconciliationRun
 from orderflow_payment.entrypoints.reconcile import format_report
 from orderflow_payment.handlers.reconciliation import reconcile_orders
-from orderflow_payment.settings import PaymentSettings
 
 app = service_cli(SERVICE_NAME, build_definition)
 
@@ -43,11 +41,10 @@ def reconcile(
         raise typer.BadParameter("give --since with a time zone, e.g. 2025-01-31T00:00:00Z")
 
     async def check(database: ServiceDatabase) -> ReconciliationRun:
-        use_case = inject(reconcile_orders, dependencies(database.settings, PaymentSettings()))
-        # One read-only, repeatable-read snapshot of all three records.
+        # One read-only, repeatable-read snapshot of all three records. The use case needs
+        # no dependencies: no provider is built or called.
         async with database.transactions.begin(read_only=True) as uow:
-            run: ReconciliationRun = await use_case(since_at, orders, settle_s, uow)
-        return run
+            return await reconcile_orders(since_at, orders, settle_s, uow)
 
     run = with_service_database(SERVICE_NAME, build_definition, check)
     typer.echo(format_report(run, verbose=verbose))
