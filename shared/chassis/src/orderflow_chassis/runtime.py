@@ -61,16 +61,16 @@ BackgroundJob = Callable[[Transactions[Any]], Awaitable[None]]
 work, one per batch, so a crash mid-round loses nothing."""
 
 
-def _inbox_purge(settings: ServiceSettings, pool: asyncpg.Pool) -> Awaitable[None]:
+def _inbox_purge(settings: ServiceSettings) -> Callable[[asyncpg.Pool], Awaitable[None]]:
     """The chassis' own job: purge applied event ids past their retention, hourly."""
     inbox = Inbox(settings.db_schema)
     retention = timedelta(hours=settings.inbox_retention_hours)
 
-    async def purge(_: None) -> None:
+    async def purge(pool: asyncpg.Pool) -> None:
         purged = await inbox.purge(pool, older_than=retention)
         metrics.INBOX_PURGED.labels(settings.service_name).inc(purged)
 
-    return every(3600.0, purge, name="inbox-purge")(None)
+    return every(3600.0, purge, name="inbox-purge")
 
 
 def _no_repositories(_: Connection) -> None:
@@ -94,6 +94,17 @@ class ServiceDefinition:
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
     """Closes what the service opened itself (a provider's connections, HTTP clients), after
     consuming and the jobs have stopped."""
+
+
+def service_transactions(
+    definition: ServiceDefinition, settings: ServiceSettings, pool: asyncpg.Pool
+) -> DatabaseTransactions[Any]:
+    """The service's units of work on ``pool``: its repositories and clock, emitting into its
+    outbox (for the runtime and the service's CLI commands alike)."""
+    outbox = Outbox(
+        settings.db_schema, producer=definition.name, topic_prefix=settings.topic_prefix
+    )
+    return DatabaseTransactions(pool, definition.repositories, outbox, definition.clock)
 
 
 @dataclass
@@ -150,10 +161,8 @@ class ServiceRuntime:
         async with self._pool.acquire() as connection:
             await migrate_service(connection, settings.db_schema, self.definition.migrations)
 
-        outbox = Outbox(settings.db_schema, producer=name, topic_prefix=settings.topic_prefix)
-        transactions = DatabaseTransactions(
-            self._pool, self.definition.repositories, outbox, self.definition.clock
-        )
+        transactions = service_transactions(self.definition, settings, self._pool)
+        outbox = transactions.outbox
         resources = RuntimeResources(settings, self._pool, outbox, transactions)
 
         # Before the relay starts: with broker auto-creation off, a missing topic (a
@@ -225,7 +234,7 @@ class ServiceRuntime:
             self.consumers.append(consumer)
         await self._broker.start()
 
-        self._spawn(_inbox_purge(settings, self._pool), "inbox-purge")
+        self._spawn(_inbox_purge(settings)(self._pool), "inbox-purge")
         for job in self.definition.background_jobs:
             self._spawn(job(transactions), getattr(job, "__name__", "background-job"))
 

@@ -14,8 +14,7 @@ import typer
 from orderflow_chassis import outbox_store
 from orderflow_chassis.database import create_pool
 from orderflow_chassis.migrations import migrate_service, pending_migrations
-from orderflow_chassis.outbox import Outbox
-from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
+from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime, service_transactions
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.structured_logging import configure_logging
 from orderflow_chassis.unit_of_work import DatabaseTransactions
@@ -69,10 +68,7 @@ def with_service_database(
                             err=True,
                         )
                         raise typer.Exit(code=2)
-            outbox = Outbox(schema, producer=service_name, topic_prefix=settings.topic_prefix)
-            transactions = DatabaseTransactions(
-                pool, definition.repositories, outbox, definition.clock
-            )
+            transactions = service_transactions(definition, settings, pool)
             return await work(ServiceDatabase(settings, definition, pool, transactions))
         finally:
             await pool.close()
