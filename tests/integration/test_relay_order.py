@@ -96,13 +96,19 @@ async def test_an_aggregate_is_published_in_id_order_from_a_table_that_is_not(
             event = cart_item_added(cart, sku=f"SKU-{n}").parse_event()
             async with connection.transaction():
                 await outbox.add(connection, event, correlation_id="order", topic=topic)
-        # An update writes a new version of the row after the others on its page (as any
-        # update, retry count or vacuum can): the oldest row is now the last one on disk.
-        await connection.execute(
-            f"UPDATE {SCHEMA}.outbox SET attempts = attempts "
-            f"WHERE id = (SELECT min(id) FROM {SCHEMA}.outbox WHERE topic = $1)",
-            topic,
-        )
+        # Rewrite the aggregate's rows newest first (same ids, same content): a sequential
+        # scan now meets them out of id order, as it can after updates, retries or vacuum.
+        # (An update alone is not enough: pruning can put the new version back in place.)
+        async with connection.transaction():
+            rows = await connection.fetch(
+                f"DELETE FROM {SCHEMA}.outbox WHERE topic = $1 RETURNING *", topic
+            )
+            columns = list(rows[0].keys())
+            await connection.executemany(
+                f"INSERT INTO {SCHEMA}.outbox ({', '.join(columns)}) "
+                f"VALUES ({', '.join(f'${n}' for n in range(1, len(columns) + 1))})",
+                [tuple(row) for row in sorted(rows, key=lambda row: row["id"], reverse=True)],
+            )
         async with connection.transaction():
             for name, value in SEQUENTIAL_SCANS_ONLY.items():
                 await connection.execute(f"SET LOCAL {name} = {value}")
@@ -110,7 +116,7 @@ async def test_an_aggregate_is_published_in_id_order_from_a_table_that_is_not(
                 f"SELECT id FROM {SCHEMA}.outbox WHERE topic = $1 AND sent_at IS NULL", topic
             )
         ids = [r["id"] for r in on_disk]
-        assert ids[-1] == min(ids), "the set-up: the oldest row is the last one on disk"
+        assert ids != sorted(ids), "the set-up: the rows are not in id order on disk"
 
         async with running_relay(infrastructure, **SEQUENTIAL_SCANS_ONLY):
             await eventually(lambda: unsent(connection, topic), lambda n: n == 0)
