@@ -4,15 +4,19 @@ A periodic job acts on every row of its schema. Two runs of the same services to
 by topic prefix would share schemas, and the second run's jobs would report the first run's
 carts (or expire its reservations) onto the second run's topics, where its other services
 dead-letter them. A run of whole services therefore gets a database of its own
-(``orderflow_localinfra.isolation.isolated_database``).
+(``orderflow_localinfra.isolation.isolated_database``), dropped when the run ends even while a
+session the admin may not end (an autovacuum worker) is still there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 from orderflow_cart.bootstrap import build_definition
 from orderflow_cart.settings import CartSettings
@@ -21,7 +25,8 @@ from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import CartAbandoned
 from orderflow_localinfra.discovery import Infrastructure
-from orderflow_localinfra.isolation import isolated_database
+from orderflow_localinfra.dsn import with_credentials, with_database
+from orderflow_localinfra.isolation import drop_database, isolated_database
 
 from tests.support.events import cart_item_added
 from tests.support.kafka_tools import create_topics, eventually, read_topic
@@ -77,3 +82,78 @@ async def test_a_job_of_one_run_never_reports_another_runs_cart(
             await asyncio.sleep(1)  # several more sweeps
             reported = await abandoned()
     assert reported == ["cart-of-the-later-run"], "the later run's sweep saw only its own carts"
+
+
+@asynccontextmanager
+async def outsider_role(infrastructure: Infrastructure) -> AsyncIterator[tuple[str, str]]:
+    """A login role the admin is no member of, so the admin may not end its sessions: what an
+    autovacuum worker, or another role's session still closing, is to ``DROP ... (FORCE)``."""
+    role, password = f"outsider_{uuid.uuid4().hex[:8]}", "outsider-password"
+    admin = await asyncpg.connect(infrastructure.admin_database_url)
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        try:
+            yield role, password
+        finally:
+            await admin.execute(f"DROP ROLE {role}")
+    finally:
+        await admin.close()
+
+
+async def session_as(database_url: str, role: tuple[str, str]) -> asyncpg.Connection:
+    name, password = role
+    database = urlsplit(database_url).path.lstrip("/")
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {name}')
+    finally:
+        await admin.close()
+    return await asyncpg.connect(with_credentials(database_url, user=name, password=password))
+
+
+async def database_exists(infrastructure: Infrastructure, name: str) -> bool:
+    admin = await asyncpg.connect(infrastructure.admin_database_url)
+    try:
+        return bool(await admin.fetchval("SELECT true FROM pg_database WHERE datname = $1", name))
+    finally:
+        await admin.close()
+
+
+async def test_the_drop_waits_out_a_session_the_admin_may_not_end(
+    infrastructure: Infrastructure,
+) -> None:
+    async with outsider_role(infrastructure) as role:
+        async with isolated_database(infrastructure, "lingering", services=["cart"]) as own:
+            name = urlsplit(own.admin_database_url).path.lstrip("/")
+            session = await session_as(own.admin_database_url, role)
+
+            async def end_shortly() -> None:
+                await asyncio.sleep(1.5)
+                await session.close()
+
+            # The session ends a moment after the run does, as an autovacuum pass would.
+            ending = asyncio.create_task(end_shortly())
+        assert session.is_closed(), "the drop returned while the session was still there"
+        await ending
+        assert not await database_exists(infrastructure, name)
+
+
+async def test_a_session_that_never_ends_is_named_in_the_error(
+    infrastructure: Infrastructure,
+) -> None:
+    async with outsider_role(infrastructure) as role:
+        name = f"orderflow_run_stuck_{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(infrastructure.admin_database_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        url = with_database(infrastructure.admin_database_url, name)
+        session = await session_as(url, role)
+        try:
+            with pytest.raises(RuntimeError, match=f"role {role[0]}"):
+                await drop_database(infrastructure.admin_database_url, name, patience_s=1)
+        finally:
+            await session.close()
+            await drop_database(infrastructure.admin_database_url, name)
+        assert not await database_exists(infrastructure, name)
