@@ -6,9 +6,9 @@ The shared ones (``PAYMENT_DATABASE_URL``, ports, consumer tuning) are the chass
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,8 +35,12 @@ class PaymentSettings(BaseSettings):
     provider_retry_attempts: int = Field(
         default=4, ge=1, description="Calls per operation when the provider fails transiently."
     )
-    provider_retry_initial_delay_s: float = Field(default=0.2, gt=0)
-    provider_retry_max_delay_s: float = Field(default=2.0, gt=0)
+    provider_retry_initial_delay_s: float = Field(
+        default=0.2, gt=0, description="The first pause before a provider call is retried."
+    )
+    provider_retry_max_delay_s: float = Field(
+        default=2.0, gt=0, description="The longest pause between retries of a provider call."
+    )
     provider_timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout per call.")
 
     sandbox_latency_ms: int = Field(
@@ -48,3 +52,13 @@ class PaymentSettings(BaseSettings):
     paypal_base_url: str = "https://api-m.sandbox.paypal.com"
     paypal_client_id: str = ""
     paypal_client_secret: SecretStr = SecretStr("")
+
+    @model_validator(mode="after")
+    def _retry_delays_in_order(self) -> Self:
+        if self.provider_retry_initial_delay_s > self.provider_retry_max_delay_s:
+            raise ValueError(
+                "PAYMENT_PROVIDER_RETRY_INITIAL_DELAY_S "
+                f"({self.provider_retry_initial_delay_s}) must not exceed "
+                f"PAYMENT_PROVIDER_RETRY_MAX_DELAY_S ({self.provider_retry_max_delay_s})"
+            )
+        return self

@@ -101,10 +101,7 @@ async def call_provider(
     backoff = Backoff(
         attempts=settings.provider_retry_attempts,
         initial_delay_s=settings.provider_retry_initial_delay_s,
-        # The settings do not order the two; the backoff needs initial <= max.
-        max_delay_s=max(
-            settings.provider_retry_max_delay_s, settings.provider_retry_initial_delay_s
-        ),
+        max_delay_s=settings.provider_retry_max_delay_s,
     )
 
     def on_retry(attempt: int, error: BaseException, pause_s: float) -> None:
