@@ -18,8 +18,10 @@ from orderflow_chassis.runtime import ServiceRuntime
 from orderflow_chassis.service_topics import MissingTopicsError
 from orderflow_chassis.topic_catalog import load_topic_catalog
 from orderflow_chassis.topic_provisioning import live_topics
+from orderflow_chassis.topics_cli import app as topics_app
 from orderflow_chassis.topics_cli import apply_declared_topics
 from orderflow_localinfra.discovery import Infrastructure
+from typer.testing import CliRunner
 
 from tests.support.kafka_tools import create_topics, eventually
 from tests.support.probe_service import probe_definition, probe_settings
@@ -91,6 +93,31 @@ async def test_apply_reports_a_topic_with_fewer_partitions_as_drift_and_leaves_i
     assert "moves keys" in partition_drift[0].describe()
     assert prefix + "orders" not in report.created
     assert len(report.created) == len(CATALOG.names) - 1
+
+
+def test_the_command_exits_1_on_drift_only_when_asked_and_a_dry_run_creates_nothing(
+    infrastructure: Infrastructure, prefix: str
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    common = ["apply", "--bootstrap-servers", kafka, "--prefix", prefix, "--partitions", "1"]
+    runner = CliRunner()
+
+    dry = runner.invoke(topics_app, [*common, "--dry-run"])
+    created = runner.invoke(topics_app, common)
+    again = runner.invoke(topics_app, [*common, "--fail-on-drift"])
+    drifted = runner.invoke(topics_app, [*common[:-2], "--partitions", "2", "--fail-on-drift"])
+    tolerated = runner.invoke(topics_app, [*common[:-2], "--partitions", "2"])
+
+    assert dry.exit_code == 0, dry.output
+    assert f"would create: {prefix}orders (1 partitions" in dry.output
+    assert "16 would create, 0 up to date, 0 drifted" in dry.output
+    assert created.exit_code == 0, created.output
+    assert "16 created, 0 up to date, 0 drifted" in created.output  # the dry run made none
+    assert again.exit_code == 0, again.output
+    assert "0 created, 16 up to date, 0 drifted" in again.output
+    assert drifted.exit_code == 1, drifted.output
+    assert f"  {prefix}orders: partitions is 1 on the broker, declared 2" in drifted.output
+    assert tolerated.exit_code == 0, tolerated.output
 
 
 async def test_a_service_that_may_not_create_topics_refuses_to_start_listing_the_missing(
