@@ -11,6 +11,8 @@ a warning — only when the caller allows it, which the production profile never
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -254,8 +256,12 @@ async def existing_topics(admin: AIOKafkaAdminClient, names: Sequence[str]) -> l
     return [name for name in names if name in listed]
 
 
-async def create_topics(admin: AIOKafkaAdminClient, topics: Sequence[TopicToCreate]) -> None:
-    """Create ``topics``; one that another process created meanwhile is fine."""
+async def create_topics(
+    admin: AIOKafkaAdminClient, topics: Sequence[TopicToCreate], *, visible_within_s: float = 30.0
+) -> None:
+    """Create ``topics`` (one that another process created meanwhile is fine), and return once
+    the broker lists them all: creation is acknowledged before the metadata shows the topic, and
+    whatever runs next (a service's start-up check, another apply) must find it."""
     if not topics:
         return
     response = await admin.create_topics(
@@ -273,3 +279,18 @@ async def create_topics(admin: AIOKafkaAdminClient, topics: Sequence[TopicToCrea
         if code not in (0, _TOPIC_ALREADY_EXISTS):
             message = details[0] if details and details[0] else ""
             raise for_code(code)(f"creating topic {name!r}: {message}")
+    await _until_listed(admin, [topic.name for topic in topics], visible_within_s)
+
+
+async def _until_listed(admin: AIOKafkaAdminClient, names: list[str], within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while True:
+        missing = set(names) - set(await admin.list_topics())
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"created topics still not listed by the broker after {within_s:.0f}s: "
+                + ", ".join(sorted(missing))
+            )
+        await asyncio.sleep(0.1)
