@@ -15,7 +15,11 @@ from contextlib import asynccontextmanager
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from orderflow_chassis.runtime import ServiceRuntime
-from orderflow_chassis.service_topics import MissingTopicsError
+from orderflow_chassis.service_topics import (
+    MissingTopicsError,
+    UnderReplicatedTopicsError,
+    ensure_service_topics,
+)
 from orderflow_chassis.topic_catalog import load_topic_catalog
 from orderflow_chassis.topic_provisioning import live_topics
 from orderflow_chassis.topics_cli import app as topics_app
@@ -155,6 +159,31 @@ async def test_a_service_that_may_not_create_topics_refuses_to_start_listing_the
     async with _admin(kafka) as admin:
         still_there = [n for n in await admin.list_topics() if n.startswith(prefix)]
     assert sorted(still_there) == [prefix + "barrier", prefix + "orders", prefix + "payments"]
+
+
+async def test_a_production_service_refuses_topics_with_fewer_than_three_replicas(
+    infrastructure: Infrastructure, prefix: str
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    names = [prefix + "orders", prefix + "orders.dlq"]
+    await _create_and_wait(kafka, names)  # one broker: one replica each
+
+    with pytest.raises(UnderReplicatedTopicsError) as refused:
+        await ensure_service_topics(
+            service="probe_a",
+            bootstrap_servers=kafka,
+            names=names,
+            topic_prefix=prefix,
+            catalog=CATALOG,
+            create_missing=False,
+            development_partitions=3,
+            minimum_replication=3,
+        )
+
+    assert refused.value.weak == {name: 1 for name in names}
+    message = str(refused.value)
+    assert "2 topic(s) it uses have fewer than 3 replicas on the broker" in message
+    assert f"  - {prefix}orders: 1\n" in message
 
 
 async def test_a_development_service_creates_its_missing_topics_as_declared(

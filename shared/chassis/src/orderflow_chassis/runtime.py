@@ -35,7 +35,10 @@ from orderflow_chassis.kafka_admin import topics_a_service_uses
 from orderflow_chassis.migrations import Migration, migrate_service
 from orderflow_chassis.outbox import Outbox, create_producer
 from orderflow_chassis.periodic import every
-from orderflow_chassis.production_profile import check_production_profile
+from orderflow_chassis.production_profile import (
+    PRODUCTION_MIN_REPLICATION,
+    check_production_profile,
+)
 from orderflow_chassis.relay import AfterPublish, OutboxRelay
 from orderflow_chassis.service_topics import ensure_service_topics
 from orderflow_chassis.settings import ServiceSettings
@@ -193,6 +196,7 @@ class ServiceRuntime:
             catalog=catalog,
             create_missing=settings.creates_topics,
             development_partitions=settings.kafka_topic_partitions,
+            minimum_replication=PRODUCTION_MIN_REPLICATION if settings.production else 1,
         )
         producer = create_producer(settings.kafka_bootstrap_servers, client_id=f"{name}-relay")
         await producer.start()

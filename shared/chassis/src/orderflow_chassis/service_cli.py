@@ -17,7 +17,7 @@ from orderflow_chassis.database import create_pool
 from orderflow_chassis.migrations import migrate_service, pending_migrations
 from orderflow_chassis.production_profile import ProductionProfileError
 from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime, service_transactions
-from orderflow_chassis.service_topics import MissingTopicsError
+from orderflow_chassis.service_topics import ServiceTopicsError
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.structured_logging import configure_logging
 from orderflow_chassis.topic_catalog import TopicCatalogError
@@ -25,7 +25,7 @@ from orderflow_chassis.unit_of_work import DatabaseTransactions
 
 T = TypeVar("T")
 
-STARTUP_REFUSALS = (ValidationError, ProductionProfileError, MissingTopicsError, TopicCatalogError)
+STARTUP_REFUSALS = (ValidationError, ProductionProfileError, ServiceTopicsError, TopicCatalogError)
 """Start-up failures that name a setting or topic to fix: printed, not raised."""
 
 

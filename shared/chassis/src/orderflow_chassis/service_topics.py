@@ -10,7 +10,7 @@ listing the missing topics.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient
@@ -26,7 +26,11 @@ from orderflow_chassis.topic_provisioning import (
 log = structlog.get_logger(__name__)
 
 
-class MissingTopicsError(RuntimeError):
+class ServiceTopicsError(RuntimeError):
+    """The service's topics are not fit to start on (named in the message)."""
+
+
+class MissingTopicsError(ServiceTopicsError):
     """Topics the service uses do not exist, and it may not create them."""
 
     def __init__(self, service: str, bootstrap_servers: str, missing: Sequence[str]) -> None:
@@ -41,6 +45,20 @@ class MissingTopicsError(RuntimeError):
         )
 
 
+class UnderReplicatedTopicsError(ServiceTopicsError):
+    """Topics exist with fewer replicas than the production profile requires."""
+
+    def __init__(self, service: str, weak: Mapping[str, int], minimum: int) -> None:
+        self.weak = dict(weak)
+        listed = "\n".join(f"  - {name}: {replicas}" for name, replicas in sorted(weak.items()))
+        super().__init__(
+            f"{service}: {len(weak)} topic(s) it uses have fewer than {minimum} replicas on "
+            f"the broker:\n{listed}\n"
+            "One broker lost could lose acknowledged events. Raise their replication "
+            "(kafka-reassign-partitions.sh) or recreate them with `orderflow-topics apply`."
+        )
+
+
 async def ensure_service_topics(
     *,
     service: str,
@@ -50,9 +68,12 @@ async def ensure_service_topics(
     catalog: TopicCatalog,
     create_missing: bool,
     development_partitions: int,
+    minimum_replication: int = 1,
 ) -> list[str]:
     """Check that every topic of ``names`` (real names) exists; create the missing ones when
-    ``create_missing``, else raise :class:`MissingTopicsError`. Returns the topics created."""
+    ``create_missing``, else raise :class:`MissingTopicsError`. Existing topics with fewer
+    replicas than ``minimum_replication`` raise :class:`UnderReplicatedTopicsError`. Returns
+    the topics created."""
     wanted = sorted(set(names))
     if not wanted:
         return []
@@ -61,10 +82,17 @@ async def ensure_service_topics(
     try:
         existing = await live_topics(admin, wanted, with_configs=False)
         missing = [name for name in wanted if name not in existing]
+        if missing and not create_missing:
+            raise MissingTopicsError(service, bootstrap_servers, missing)
+        weak = {
+            name: topic.replication_factor
+            for name, topic in existing.items()
+            if topic.replication_factor < minimum_replication
+        }
+        if weak:
+            raise UnderReplicatedTopicsError(service, weak, minimum_replication)
         if not missing:
             return []
-        if not create_missing:
-            raise MissingTopicsError(service, bootstrap_servers, missing)
         plan = plan_topics(
             [catalog.spec_for(name.removeprefix(topic_prefix)) for name in missing],
             {},
