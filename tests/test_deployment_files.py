@@ -57,3 +57,18 @@ def test_every_service_runs_with_its_own_role_after_provisioning(
     assert database_url.endswith("@postgres:5432/orderflow")
     assert definition["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert definition["depends_on"]["provision"]["condition"] == "service_completed_successfully"
+
+
+def test_the_declared_topics_are_applied_before_any_service_starts(
+    compose: dict[str, Any],
+) -> None:
+    topics = compose["services"]["topics"]
+    assert topics["command"] == ["orderflow-topics", "apply"]
+    assert topics["environment"]["KAFKA_TOPICS_FILE"] == "/etc/orderflow/topics.yaml"
+    assert topics["volumes"] == ["./deploy/topics.yaml:/etc/orderflow/topics.yaml:ro"]
+    assert (REPO / "deploy/topics.yaml").is_file()
+    for service in DEFAULT_SERVICES:
+        definition = compose["services"][service]
+        assert definition["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+        assert definition["environment"]["KAFKA_TOPICS_FILE"] == "/etc/orderflow/topics.yaml"
+        assert definition["volumes"] == topics["volumes"]

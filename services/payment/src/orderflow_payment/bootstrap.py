@@ -103,4 +103,5 @@ def build_definition(
             )
         ],
         on_stop=[registry.close] if registry is not None else [],
+        production_refusals=payment_settings.production_refusals() if settings.production else (),
     )

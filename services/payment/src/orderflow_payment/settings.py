@@ -62,3 +62,45 @@ class PaymentSettings(BaseSettings):
                 f"PAYMENT_PROVIDER_RETRY_MAX_DELAY_S ({self.provider_retry_max_delay_s})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _credentials_for_real_providers(self) -> Self:
+        """A real provider without its credentials is a missing setting, named at start."""
+        missing = []
+        if self.card_provider == "card-processor" and not self.card_processor_api_key:
+            missing.append("PAYMENT_CARD_PROCESSOR_API_KEY (PAYMENT_CARD_PROVIDER=card-processor)")
+        if self.paypal_provider == "paypal":
+            if not self.paypal_client_id:
+                missing.append("PAYMENT_PAYPAL_CLIENT_ID (PAYMENT_PAYPAL_PROVIDER=paypal)")
+            if not self.paypal_client_secret:
+                missing.append("PAYMENT_PAYPAL_CLIENT_SECRET (PAYMENT_PAYPAL_PROVIDER=paypal)")
+        if missing:
+            raise ValueError("not set: " + ", ".join(missing))
+        return self
+
+    def production_refusals(self) -> list[str]:
+        """What ORDERFLOW_ENV=production refuses: sandboxes and placeholder addresses."""
+        refusals = []
+        if self.card_provider == "sandbox":
+            refusals.append(
+                "PAYMENT_CARD_PROVIDER is sandbox (approves test cards, moves no money); set "
+                "PAYMENT_CARD_PROVIDER=card-processor with PAYMENT_CARD_PROCESSOR_BASE_URL and "
+                "PAYMENT_CARD_PROCESSOR_API_KEY"
+            )
+        elif "card_processor_base_url" not in self.model_fields_set:
+            refusals.append(
+                "PAYMENT_CARD_PROCESSOR_BASE_URL is not set (the default "
+                f"{self.card_processor_base_url} is a placeholder); set the processor's URL"
+            )
+        if self.paypal_provider == "sandbox":
+            refusals.append(
+                "PAYMENT_PAYPAL_PROVIDER is sandbox (approves test payments, moves no money); "
+                "set PAYMENT_PAYPAL_PROVIDER=paypal with PAYMENT_PAYPAL_BASE_URL, "
+                "PAYMENT_PAYPAL_CLIENT_ID and PAYMENT_PAYPAL_CLIENT_SECRET"
+            )
+        elif "sandbox" in self.paypal_base_url:
+            refusals.append(
+                f"PAYMENT_PAYPAL_BASE_URL is PayPal's sandbox ({self.paypal_base_url}); set "
+                "PAYMENT_PAYPAL_BASE_URL=https://api-m.paypal.com"
+            )
+        return refusals

@@ -1,9 +1,7 @@
-"""Topic administration: create every topic a service uses at start, and list partitions.
+"""Topic administration: the topics a service uses, plain creation (benchmarks) and partitions.
 
-Topics are created explicitly, with the partition count from settings, before the relay and the
-consumers start. FastStream would otherwise create a subscriber's topics with one partition;
-a broker's auto-creation depends on its own defaults, and with auto-creation off a topic that
-nobody created (a dead-letter topic, typically) would stop the relay at its first message.
+Services create or check their topics at start from the declared topics (service_topics.py,
+deploy/topics.yaml); ``ensure_topics`` here creates ad-hoc topics with a given partition count.
 """
 
 from __future__ import annotations
@@ -73,9 +71,13 @@ async def topic_partitions(bootstrap_servers: str, names: Sequence[str]) -> dict
 async def topic_partitions_with(
     admin: AIOKafkaAdminClient, names: Sequence[str]
 ) -> dict[str, list[int]]:
-    if not names:
+    # Only existing topics are described: describing a missing one makes a broker with
+    # auto-creation on create it with its own defaults (see topic_provisioning.existing_topics).
+    listed = set(await admin.list_topics())
+    existing = [name for name in names if name in listed]
+    if not existing:
         return {}
-    described = await admin.describe_topics(list(names))
+    described = await admin.describe_topics(existing)
     return {
         topic["topic"]: sorted(p["partition"] for p in topic["partitions"])
         for topic in described

@@ -31,12 +31,18 @@ from orderflow_chassis.database import Connection, create_pool
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.http_guard import install_http_guards
 from orderflow_chassis.inbox import Inbox
-from orderflow_chassis.kafka_admin import ensure_topics, topics_a_service_uses
+from orderflow_chassis.kafka_admin import topics_a_service_uses
 from orderflow_chassis.migrations import Migration, migrate_service
 from orderflow_chassis.outbox import Outbox, create_producer
 from orderflow_chassis.periodic import every
+from orderflow_chassis.production_profile import (
+    PRODUCTION_MIN_REPLICATION,
+    check_production_profile,
+)
 from orderflow_chassis.relay import AfterPublish, OutboxRelay
+from orderflow_chassis.service_topics import ensure_service_topics
 from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.topic_catalog import load_topic_catalog
 from orderflow_chassis.unit_of_work import DatabaseTransactions, RepositoryFactory, Transactions
 
 log = structlog.get_logger(__name__)
@@ -94,6 +100,9 @@ class ServiceDefinition:
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
     """Closes what the service opened itself (a provider's connections, HTTP clients), after
     consuming and the jobs have stopped."""
+    production_refusals: Sequence[str] = ()
+    """The service's own reasons not to start under ``ORDERFLOW_ENV=production`` (payment's
+    sandbox provider), reported with the chassis's (see production_profile.py)."""
 
 
 def service_transactions(
@@ -151,6 +160,11 @@ class ServiceRuntime:
     async def start(self) -> None:
         settings = self.settings
         name = self.definition.name
+        # Before connecting to anything: a production misconfiguration fails with its list.
+        catalog = load_topic_catalog(settings.kafka_topics_file)
+        check_production_profile(
+            settings, catalog, extra_refusals=self.definition.production_refusals
+        )
         self._pool = await create_pool(
             settings.database_url,
             schema=settings.db_schema,
@@ -165,11 +179,12 @@ class ServiceRuntime:
         outbox = transactions.outbox
         resources = RuntimeResources(settings, self._pool, outbox, transactions)
 
-        # Before the relay starts: with broker auto-creation off, a missing topic (a
-        # dead-letter topic, typically) would stall the relay at its first message.
-        await ensure_topics(
-            settings.kafka_bootstrap_servers,
-            topics_a_service_uses(
+        # Before the relay starts: a missing topic (a dead-letter topic, typically) would
+        # stall the relay at its first message; so it is created (development) or named.
+        await ensure_service_topics(
+            service=name,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            names=topics_a_service_uses(
                 settings.topic_prefix,
                 [
                     topic
@@ -177,8 +192,11 @@ class ServiceRuntime:
                     for topic in subscription.topics
                 ],
             ),
-            partitions=settings.kafka_topic_partitions,
-            replication_factor=settings.kafka_replication_factor,
+            topic_prefix=settings.topic_prefix,
+            catalog=catalog,
+            create_missing=settings.creates_topics,
+            development_partitions=settings.kafka_topic_partitions,
+            minimum_replication=PRODUCTION_MIN_REPLICATION if settings.production else 1,
         )
         producer = create_producer(settings.kafka_bootstrap_servers, client_id=f"{name}-relay")
         await producer.start()

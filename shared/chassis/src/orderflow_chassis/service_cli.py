@@ -10,16 +10,23 @@ from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import typer
+from pydantic import ValidationError
 
 from orderflow_chassis import outbox_store
 from orderflow_chassis.database import create_pool
 from orderflow_chassis.migrations import migrate_service, pending_migrations
+from orderflow_chassis.production_profile import ProductionProfileError
 from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime, service_transactions
+from orderflow_chassis.service_topics import ServiceTopicsError
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.structured_logging import configure_logging
+from orderflow_chassis.topic_catalog import TopicCatalogError
 from orderflow_chassis.unit_of_work import DatabaseTransactions
 
 T = TypeVar("T")
+
+STARTUP_REFUSALS = (ValidationError, ProductionProfileError, ServiceTopicsError, TopicCatalogError)
+"""Start-up failures that name a setting or topic to fix: printed, not raised."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,13 @@ def service_cli(
     @app.command()
     def run() -> None:
         """Migrate, then consume, relay and serve HTTP until SIGINT/SIGTERM."""
-        settings, definition = load()
-        asyncio.run(ServiceRuntime(definition, settings).run_until_stopped())
+        try:
+            settings, definition = load()
+            asyncio.run(ServiceRuntime(definition, settings).run_until_stopped())
+        except STARTUP_REFUSALS as error:
+            # A settings or topics problem is the operator's to fix: say what, no traceback.
+            typer.echo(f"orderflow-{service_name}: cannot start: {error}", err=True)
+            raise typer.Exit(code=2) from None
 
     @app.command()
     def migrate() -> None:

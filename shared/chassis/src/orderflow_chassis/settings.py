@@ -8,9 +8,10 @@ Shared infrastructure addresses use their conventional names (``KAFKA_BOOTSTRAP_
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -44,16 +45,33 @@ class ServiceSettings(BaseSettings):
         pattern=r"^[A-Za-z0-9._-]*$",
         description="prepended to every topic and group id: isolates test runs on one broker",
     )
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        validation_alias=AliasChoices("ORDERFLOW_ENV", "environment"),
+        description="production refuses development defaults (see production_profile.py)",
+    )
+    kafka_topics_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_TOPICS_FILE", "kafka_topics_file"),
+        description="the declared topics (default: the repository's deploy/topics.yaml)",
+    )
+    kafka_create_topics: bool | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_CREATE_TOPICS", "kafka_create_topics"),
+        description="create missing declared topics at start; default: yes in development, "
+        "never in production (there `orderflow-topics apply` creates them)",
+    )
     kafka_topic_partitions: int = Field(
         default=3,
         ge=1,
         validation_alias=AliasChoices("KAFKA_TOPIC_PARTITIONS", "kafka_topic_partitions"),
-        description="partitions of the topics a service creates (those it subscribes to)",
+        description="partitions of the topics a service creates in development (tests and a "
+        "laptop broker stay small); production topics get the declared count",
     )
-    kafka_replication_factor: int = Field(
-        default=1,
-        ge=1,
-        validation_alias=AliasChoices("KAFKA_REPLICATION_FACTOR", "kafka_replication_factor"),
+    kafka_allow_plaintext: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("KAFKA_ALLOW_PLAINTEXT", "kafka_allow_plaintext"),
+        description="production only: accept an unencrypted Kafka connection",
     )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
     log_format: str = Field(
@@ -115,6 +133,40 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _valid_service_name(cls, value: str) -> str:
         return validate_identifier(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceSettings:
+        """Settings that contradict each other fail here, naming both."""
+        prefix = f"{self.service_name.upper()}_"
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise ValueError(
+                f"{prefix}DB_POOL_MIN_SIZE ({self.db_pool_min_size}) is above "
+                f"{prefix}DB_POOL_MAX_SIZE ({self.db_pool_max_size})"
+            )
+        if self.consumer_retry_initial_delay_s > self.consumer_retry_max_delay_s:
+            raise ValueError(
+                f"{prefix}CONSUMER_RETRY_INITIAL_DELAY_S ({self.consumer_retry_initial_delay_s}) "
+                f"is above {prefix}CONSUMER_RETRY_MAX_DELAY_S ({self.consumer_retry_max_delay_s})"
+            )
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def creates_topics(self) -> bool:
+        """Whether the service creates its missing topics at start (development's default)."""
+        if self.kafka_create_topics is None:
+            return not self.production
+        return self.kafka_create_topics
+
+    def env_name(self, field_name: str) -> str:
+        """The environment variable that sets ``field_name`` (for messages that name it)."""
+        alias = type(self).model_fields[field_name].validation_alias
+        if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+            return alias.choices[0]
+        return f"{self.service_name.upper()}_{field_name.upper()}"
 
     @property
     def db_schema(self) -> str:
