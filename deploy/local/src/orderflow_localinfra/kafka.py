@@ -373,6 +373,13 @@ class KafkaBroker:
                 start_new_session=True,
             )
         self.layout.kafka_pid_file.write_text(f"{process.pid}\n")
+        # Until the child has exec'd java its command line is ours, and running_pid() would
+        # take the broker for dead (seen from a large parent such as pytest).
+        exec_deadline = time.monotonic() + 30
+        while process.poll() is None and self.running_pid() is None:
+            if time.monotonic() > exec_deadline:
+                break
+            time.sleep(0.02)
         self.wait_until_ready(timeout=timeout)
         if secure is not None:
             marker = secure.users_marker(self.layout.kafka_data)

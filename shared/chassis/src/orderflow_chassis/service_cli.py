@@ -13,6 +13,8 @@ import typer
 
 from orderflow_chassis import outbox_store
 from orderflow_chassis.database import create_pool
+from orderflow_chassis.kafka_access import KafkaAccessError
+from orderflow_chassis.kafka_security import KafkaSettingsError
 from orderflow_chassis.migrations import migrate_service, pending_migrations
 from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime, service_transactions
 from orderflow_chassis.settings import ServiceSettings
@@ -90,8 +92,13 @@ def service_cli(
     @app.command()
     def run() -> None:
         """Migrate, then consume, relay and serve HTTP until SIGINT/SIGTERM."""
-        settings, definition = load()
-        asyncio.run(ServiceRuntime(definition, settings).run_until_stopped())
+        try:
+            settings, definition = load()
+            asyncio.run(ServiceRuntime(definition, settings).run_until_stopped())
+        except (KafkaSettingsError, KafkaAccessError) as error:
+            # Settings or credentials to fix, not a crash to debug: the reason, no traceback.
+            typer.echo(f"orderflow-{service_name}: cannot start: {error}", err=True)
+            raise typer.Exit(code=2) from error
 
     @app.command()
     def migrate() -> None:
