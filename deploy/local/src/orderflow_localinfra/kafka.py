@@ -31,7 +31,13 @@ from .processes import (
     tail,
     terminate,
 )
-from .secure_listener import LISTENER_NAME, SecureListener
+from .secure_listener import (
+    DEFAULT_SECURE_PORT,
+    LISTENER_NAME,
+    SECURE_ENV,
+    SECURE_PORT_ENV,
+    SecureListener,
+)
 
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
@@ -55,6 +61,15 @@ class KafkaSettings:
     @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.broker_port}"
+
+    @classmethod
+    def from_environment(cls, *, secure: bool | None = None) -> KafkaSettings:
+        """Defaults, with the SASL_SSL listener when ``secure`` (or, when None, when
+        ORDERFLOW_INFRA_SECURE is 1/true/yes) on ORDERFLOW_INFRA_SECURE_PORT (19094)."""
+        if secure is None:
+            secure = os.environ.get(SECURE_ENV, "").strip().lower() in ("1", "true", "yes")
+        port = int(os.environ.get(SECURE_PORT_ENV) or DEFAULT_SECURE_PORT)
+        return cls(secure_port=port if secure else None)
 
 
 def render_server_properties(

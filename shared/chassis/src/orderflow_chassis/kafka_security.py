@@ -18,7 +18,7 @@ from typing import Any
 
 from aiokafka.helpers import create_ssl_context
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
-from pydantic import SecretStr, ValidationError, model_validator
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "KAFKA_"
@@ -75,6 +75,11 @@ class KafkaSecurity(BaseSettings):
     """Client certificate, PEM, for brokers that authenticate clients by certificate (mTLS)."""
     ssl_keyfile: Path | None = None
     ssl_key_password: SecretStr | None = None
+
+    @field_validator("security_protocol", "sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _consistent(self) -> KafkaSecurity:
