@@ -78,7 +78,8 @@ def test_sasl_ssl_with_scram_gives_a_verifying_tls_context_and_the_credentials(
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname
-    assert "s3cret" not in repr(security) and "s3cret" not in security.describe()
+    assert "s3cret" not in repr(security)
+    assert "s3cret" not in security.describe()
 
 
 @pytest.mark.parametrize(
