@@ -16,6 +16,7 @@ from orderflow_chassis.database import create_pool
 from orderflow_chassis.kafka_access import KafkaAccessError
 from orderflow_chassis.kafka_security import KafkaSettingsError
 from orderflow_chassis.migrations import migrate_service, pending_migrations
+from orderflow_chassis.postgres_tls import PostgresSettingsError, PostgresTlsError
 from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime, service_transactions
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.structured_logging import configure_logging
@@ -95,7 +96,12 @@ def service_cli(
         try:
             settings, definition = load()
             asyncio.run(ServiceRuntime(definition, settings).run_until_stopped())
-        except (KafkaSettingsError, KafkaAccessError) as error:
+        except (
+            KafkaSettingsError,
+            KafkaAccessError,
+            PostgresSettingsError,
+            PostgresTlsError,
+        ) as error:
             # Settings or credentials to fix, not a crash to debug: the reason, no traceback.
             typer.echo(f"orderflow-{service_name}: cannot start: {error}", err=True)
             raise typer.Exit(code=2) from error
