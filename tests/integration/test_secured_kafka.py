@@ -46,7 +46,8 @@ START_GUARD_S = 60.0
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]:
-    with secured_broker(tmp_path_factory.mktemp("secured-kafka")) as broker:
+    # Its start takes 15 s on a quiet 2-core machine; a loaded one may need several times that.
+    with secured_broker(tmp_path_factory.mktemp("secured-kafka"), timeout=240) as broker:
         yield broker
 
 
@@ -72,12 +73,15 @@ async def test_the_cart_service_checks_out_over_sasl_ssl(
     storefront = Storefront(over_tls, prefix)
     cart_id = new_cart_id("secured")
 
-    async with running_service(definition, settings):
+    async with running_service(definition, settings) as runtime:
+        ready, checks = await runtime.readiness()  # FastStream's ping over SASL_SSL included
         await storefront.send(add(cart_id, "MB-SPIKY-8CM", 2), checkout(cart_id))
         [checked_out] = await wait_for_envelopes(over_tls, prefix, topics.CARTS, cart_id, count=1)
         order_id = str(order_id_for(cart_id))
         [placed] = await wait_for_envelopes(over_tls, prefix, topics.ORDERS, order_id, count=1)
 
+    assert ready, checks
+    assert checks["kafka"] == "ok"
     assert isinstance(checked_out.parse_event(), CartCheckedOut)
     order = placed.parse_event()
     assert isinstance(order, OrderPlaced)
