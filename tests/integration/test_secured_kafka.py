@@ -14,18 +14,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from orderflow_cart.bootstrap import build_definition
 from orderflow_cart.domain.checkout import order_id_for
 from orderflow_cart.settings import CartSettings
-from orderflow_chassis.kafka_access import KafkaAccessError
+from orderflow_chassis.kafka_access import KafkaAccessError, verify_kafka_access
 from orderflow_chassis.kafka_security import KafkaSecurity
 from orderflow_chassis.runtime import ServiceRuntime
 from orderflow_contracts import topics
 from orderflow_contracts.events import CartCheckedOut, OrderPlaced
-from orderflow_localinfra.certificates import ensure_certificates
+from orderflow_localinfra.certificates import CertificateFiles, ensure_certificates
 from orderflow_localinfra.discovery import Infrastructure
 
 from services.cart.tests.integration.storefront import (
@@ -49,6 +48,12 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]
     # Its start takes 15 s on a quiet 2-core machine; a loaded one may need several times that.
     with secured_broker(tmp_path_factory.mktemp("secured-kafka"), timeout=240) as broker:
         yield broker
+
+
+@pytest.fixture(scope="module")
+def stranger(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
+    """Certificates of a CA the broker has never heard of."""
+    return ensure_certificates(tmp_path_factory.mktemp("other-ca"), ca_name="Some other CA")
 
 
 @pytest.fixture
@@ -126,9 +131,8 @@ async def test_a_wrong_password_stops_the_start_naming_the_failure(
 
 
 async def test_an_untrusted_certificate_stops_the_start_naming_the_failure(
-    infrastructure: Infrastructure, secured: SecuredBroker, tmp_path: Path
+    infrastructure: Infrastructure, secured: SecuredBroker, stranger: CertificateFiles
 ) -> None:
-    stranger = ensure_certificates(tmp_path / "other-ca", ca_name="Some other CA")
     error = await failed_start(
         infrastructure, secured, secured.security(ssl_cafile=stranger.ca_certificate)
     )
@@ -146,6 +150,32 @@ async def test_a_plaintext_client_at_the_tls_listener_is_refused_not_left_waitin
 
     assert "no Kafka bootstrap server answered (PLAINTEXT)" in str(error)
     assert secured.bootstrap_servers in str(error)
+
+
+async def test_a_client_certificate_signed_by_the_ca_is_accepted(secured: SecuredBroker) -> None:
+    certificates = secured.listener.certificates
+    mutual = secured.security(
+        ssl_certfile=certificates.client_certificate, ssl_keyfile=certificates.client_key
+    )
+
+    await asyncio.wait_for(
+        verify_kafka_access(secured.bootstrap_servers, mutual), timeout=START_GUARD_S
+    )
+
+
+async def test_a_client_certificate_the_broker_does_not_trust_is_refused(
+    secured: SecuredBroker, stranger: CertificateFiles
+) -> None:
+    mutual = secured.security(
+        ssl_certfile=stranger.client_certificate, ssl_keyfile=stranger.client_key
+    )
+
+    with pytest.raises(KafkaAccessError) as refused:
+        await asyncio.wait_for(
+            verify_kafka_access(secured.bootstrap_servers, mutual), timeout=START_GUARD_S
+        )
+
+    assert f"KAFKA_SSL_CERTFILE={stranger.client_certificate}" in str(refused.value)
 
 
 def test_the_service_command_exits_with_the_reason_on_a_wrong_password(

@@ -71,10 +71,20 @@ async def verify_kafka_access(
                 f"{setting_name('sasl_mechanism')}={security.sasl_mechanism}: {error}"
             ) from error
         except (KafkaError, OSError, ValueError) as error:
-            failures.append(f"{address}: {type(error).__name__}: {error}")
+            failures.append(f"{address}: {type(error).__name__}: {error}{_hint(security)}")
     raise KafkaAccessError(
         f"no Kafka bootstrap server answered ({security.describe()}): " + "; ".join(failures)
     )
+
+
+def _hint(security: KafkaSecurity) -> str:
+    """Why a broker may close the connection without a word."""
+    if security.ssl_certfile is not None:
+        return (
+            f" (a broker that does not trust the client certificate "
+            f"{setting_name('ssl_certfile')}={security.ssl_certfile} closes the connection)"
+        )
+    return ""
 
 
 async def _ask_metadata(host: str, port: int, security: KafkaSecurity) -> None:
