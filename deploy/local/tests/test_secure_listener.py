@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from orderflow_localinfra.certificates import ensure_certificates
 from orderflow_localinfra.cli import app
-from orderflow_localinfra.errors import PrerequisiteMissing
-from orderflow_localinfra.kafka import KafkaSettings, render_server_properties
+from orderflow_localinfra.errors import InfraError, PrerequisiteMissing
+from orderflow_localinfra.kafka import KafkaBroker, KafkaSettings, render_server_properties
+from orderflow_localinfra.layout import StateLayout, find_repository_root
 from orderflow_localinfra.processes import run_logged
 from orderflow_localinfra.secure_listener import SecureListener
 from typer.testing import CliRunner
@@ -175,3 +176,23 @@ def test_certificates_need_openssl(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
     with pytest.raises(PrerequisiteMissing, match="openssl"):
         ensure_certificates(tmp_path / "certificates")
+
+
+def test_up_secure_does_not_restart_a_broker_running_without_the_listener(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    layout = StateLayout(
+        root=tmp_path, kafka_pom=find_repository_root() / "deploy/local/kafka/pom.xml"
+    )
+    layout.kafka_config_dir.mkdir(parents=True)
+    layout.kafka_server_properties.write_text(
+        render_server_properties(KafkaSettings(), layout.kafka_data)
+    )
+    broker = KafkaBroker(layout, KafkaSettings(secure_port=19094))
+    monkeypatch.setattr(broker, "running_pid", lambda: 4242)  # "already running"
+    monkeypatch.setattr(broker, "wait_until_ready", lambda *, timeout: None)
+
+    with pytest.raises(InfraError, match="no SASL_SSL listener on port 19094") as refused:
+        broker.start()
+
+    assert "orderflow-infra down" in refused.value.remedy

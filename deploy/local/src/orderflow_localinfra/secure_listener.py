@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import secrets
 import ssl
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,6 @@ from pathlib import Path
 from .blocking import run_to_completion
 from .certificates import CertificateFiles, ensure_certificates
 from .errors import StartupFailed
-from .processes import run_logged
 
 LISTENER_NAME = "SASL_SSL"
 MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -102,18 +102,21 @@ class SecureListener:
 
     def create_user(self, java_command: list[str], plaintext_bootstrap: str, log: Path) -> None:
         """Set the user's SCRAM credentials on a running broker (storage formatted before
-        the listener existed), one mechanism per request as Kafka requires."""
-        settings = self.folder / "scram-credentials.properties"
+        the listener existed), one mechanism per request as Kafka requires. The tool echoes
+        its arguments on failure, so its output is masked before it reaches the log."""
+        password = self.password
         for mechanism in MECHANISMS:
-            settings.write_text(f"{mechanism}=[password={self.password}]\n")
-            settings.chmod(0o600)
-            result = run_logged(
-                [*java_command, CONFIG_COMMAND, "--bootstrap-server", plaintext_bootstrap,
-                 "--alter", "--add-config-file", str(settings),
-                 "--entity-type", "users", "--entity-name", self.username],
-                log, timeout=120,
-            )  # fmt: skip
-            settings.unlink()
+            command = [
+                *java_command, CONFIG_COMMAND, "--bootstrap-server", plaintext_bootstrap,
+                "--alter", "--add-config", f"{mechanism}=[password={password}]",
+                "--entity-type", "users", "--entity-name", self.username,
+            ]  # fmt: skip
+            result = subprocess.run(
+                command, stdin=subprocess.DEVNULL, capture_output=True, check=False, timeout=120
+            )
+            output = (result.stdout + result.stderr).decode(errors="replace")
+            with log.open("a") as written:
+                written.write(f"\n$ {' '.join(command)}\n{output}".replace(password, "***"))
             if result.returncode != 0:
                 raise StartupFailed(
                     f"creating the SCRAM user {self.username!r} ({mechanism}) failed "

@@ -156,6 +156,11 @@ class ServiceRuntime:
         # First, and without retrying: a refused password or an untrusted certificate stays
         # wrong, and aiokafka alone would report it only as "Unable to bootstrap".
         await verify_kafka_access(settings.kafka_bootstrap_servers, security)
+        log.info(
+            "kafka.access_verified",
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            security=security.describe(),
+        )
         self._pool = await create_pool(
             settings.database_url,
             schema=settings.db_schema,
