@@ -11,6 +11,7 @@ from typing import TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_chassis.topic_reader import stop_consumer
 
 T = TypeVar("T")
@@ -21,7 +22,7 @@ def unique_topic(prefix: str) -> str:
 
 
 async def create_topics(bootstrap: str, names: Sequence[str], partitions: int = 3) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_client_options())
     await admin.start()
     try:
         await admin.create_topics(
@@ -40,7 +41,9 @@ async def publish_raw(
     headers: Sequence[tuple[str, bytes]] = (),
 ) -> None:
     """Publish (key, value) pairs in order, as an upstream producer would."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **kafka_client_options()
+    )
     await producer.start()
     try:
         for key, value in messages:
@@ -65,6 +68,7 @@ async def read_topic(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         metadata_max_age_ms=500,
+        **kafka_client_options(),
     )
     await consumer.start()
     records: list[ConsumerRecord] = []
@@ -85,7 +89,9 @@ async def end_offsets(
     """The next offset to be written in each partition (0 for an empty one)."""
     if not partitions:
         return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **kafka_client_options()
+    )
     await consumer.start()
     try:
         offsets: dict[TopicPartition, int] = await consumer.end_offsets(list(partitions))
@@ -96,7 +102,7 @@ async def end_offsets(
 
 async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
     """The offsets ``group`` has committed in Kafka (what a restarted consumer resumes from)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_client_options())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

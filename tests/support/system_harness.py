@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
+from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
 from orderflow_localinfra.discovery import Infrastructure
@@ -95,6 +96,7 @@ class RunningSystem:
                 bootstrap_servers=self.infrastructure.kafka_bootstrap_servers,
                 enable_idempotence=True,
                 acks="all",
+                **kafka_client_options(),
             )
             await self._producer.start()
         journey = correlation_id or f"journey-{uuid.uuid4().hex[:12]}"

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer
+from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
@@ -105,6 +106,7 @@ async def follow(
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
         metadata_max_age_ms=5000,
+        **kafka_client_options(),
     )
     await consumer.start()
     try:

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
@@ -144,7 +145,10 @@ class StorefrontSimulator:
     ) -> None:
         """Shop until ``stop`` is set (or ``max_shoppers`` journeys were published)."""
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap, enable_idempotence=True, acks="all"
+            bootstrap_servers=self._bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            **kafka_client_options(),
         )
         await self._producer.start()
         follower = asyncio.create_task(self._follow_completed_orders(stop))
@@ -260,6 +264,7 @@ class StorefrontSimulator:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
+            **kafka_client_options(),
         )
         await consumer.start()
         try:

@@ -17,6 +17,7 @@ from .blocking import run_to_completion
 from .component import ComponentStatus
 from .dsn import redact
 from .errors import InfraError
+from .kafka import KafkaSettings
 from .local_stack import LocalStack
 from .processes import tail
 from .provisioning import (
@@ -25,6 +26,7 @@ from .provisioning import (
     provision_services,
     service_database_url,
 )
+from .secure_listener import DEFAULT_SECURE_PORT, SECURE_ENV, SECURE_PORT_ENV
 
 app = typer.Typer(
     help="Real Apache Kafka and PostgreSQL for Orderflow on this machine, without Docker. "
@@ -69,26 +71,41 @@ def explains_errors(command: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
+SecureOption = Annotated[
+    bool,
+    typer.Option(
+        "--secure",
+        envvar=SECURE_ENV,
+        help="Also a SASL_SSL listener (SCRAM user, generated certificates) on "
+        f"${SECURE_PORT_ENV} (default {DEFAULT_SECURE_PORT}).",
+    ),
+]
+
+
 @app.command()
 @explains_errors
 def up(
     services: ServicesOption = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each server.")] = 120,
+    secure: SecureOption = False,
 ) -> None:
     """Start Kafka and PostgreSQL unless running, then provision each service. Idempotent."""
     began = time.monotonic()
-    report = LocalStack().up(services=services or DEFAULT_SERVICES, timeout=timeout)
+    stack = LocalStack(kafka_settings=KafkaSettings.from_environment(secure=secure))
+    report = stack.up(services=services or DEFAULT_SERVICES, timeout=timeout)
     for name, action in report.actions.items():
         typer.echo(f"{name:<9} {action:<16} ({report.timings[name]:.1f} s)")
     typer.echo(f"kafka     {report.kafka_bootstrap_servers}")
+    if (listener := stack.kafka.secure_listener) is not None:
+        typer.echo(f"kafka     {stack.kafka.settings.host}:{listener.port} (SASL_SSL, SCRAM)")
     typer.echo(f"postgres  {redact(report.admin_database_url or '')}")
     typer.echo(
         f"services  {', '.join(report.service_database_urls)} provisioned "
         f"({report.timings.get('provisioning', 0):.1f} s)"
     )
     typer.echo(
-        f"ready in {time.monotonic() - began:.1f} s; "
-        'export the settings with: eval "$(uv run orderflow-infra env)"'
+        f"ready in {time.monotonic() - began:.1f} s; export the settings with: "
+        f'eval "$(uv run orderflow-infra env{" --secure" if secure else ""})"'
     )
 
 
@@ -166,14 +183,24 @@ def provision(services: ServicesOption = None) -> None:
 
 @app.command()
 @explains_errors
-def env(services: ServicesOption = None) -> None:
-    """Print `export` lines for the connection settings: eval "$(orderflow-infra env)"."""
-    stack = LocalStack()
+def env(services: ServicesOption = None, secure: SecureOption = False) -> None:
+    """Print `export` lines for the connection settings: eval "$(orderflow-infra env)".
+
+    With --secure, the Kafka settings are those of the SASL_SSL listener (`up --secure`).
+    """
+    stack = LocalStack(kafka_settings=KafkaSettings.from_environment(secure=secure))
     admin_url = stack.postgres.settings.admin_database_url
     exports = {
         "KAFKA_BOOTSTRAP_SERVERS": stack.kafka.settings.bootstrap_servers,
         "DATABASE_URL": admin_url,
     }
+    if (listener := stack.kafka.secure_listener) is not None:
+        if not listener.password_file.is_file():
+            raise InfraError(
+                f"the SASL_SSL listener has no credentials yet ({listener.password_file})",
+                "start it with `orderflow-infra up --secure`",
+            )
+        exports.update(listener.client_environment(stack.kafka.settings.host))
     for service in services or DEFAULT_SERVICES:
         exports[f"{service.upper()}_DATABASE_URL"] = service_database_url(admin_url, service)
     for name, value in exports.items():

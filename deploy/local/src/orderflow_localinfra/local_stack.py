@@ -45,7 +45,7 @@ class LocalStack:
         postgres_settings: PostgresSettings | None = None,
     ) -> None:
         self.layout = layout or StateLayout.discover()
-        self.kafka = KafkaBroker(self.layout, kafka_settings)
+        self.kafka = KafkaBroker(self.layout, kafka_settings or KafkaSettings.from_environment())
         self.postgres = PostgresServer(self.layout, postgres_settings)
 
     def up(

@@ -127,15 +127,21 @@ def run_logged(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 600,
+    secrets: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[bytes]:
     """Run a command to completion, appending its output to `log_file`.
+
+    The command is written to the log first, with each of ``secrets`` masked.
 
     Output goes to a file rather than a pipe: `pg_ctl start` leaves a server behind that
     would otherwise hold the pipe open, and the log is what the developer reads on failure.
     """
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
-        log.write(f"\n$ {' '.join(command)}\n".encode())
+        shown = " ".join(command)
+        for secret in secrets:
+            shown = shown.replace(secret, "***")
+        log.write(f"\n$ {shown}\n".encode())
         log.flush()
         return subprocess.run(
             list(command),

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from orderflow_chassis.kafka_security import KafkaSecurity, kafka_client_options
 from orderflow_chassis.topic_reader import stop_consumer
 
 
@@ -31,9 +32,14 @@ class LagProbe:
 
     def __init__(self, bootstrap_servers: str, group_prefix: str) -> None:
         self._prefix = group_prefix
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+        security = KafkaSecurity.from_environment()
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap_servers, **kafka_client_options(security)
+        )
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers, enable_auto_commit=False
+            bootstrap_servers=bootstrap_servers,
+            enable_auto_commit=False,
+            **kafka_client_options(security),
         )
 
     async def start(self) -> None:

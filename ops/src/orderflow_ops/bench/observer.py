@@ -18,6 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from orderflow_chassis.kafka_admin import topic_partitions
+from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_chassis.topic_reader import stop_consumer
 
 from orderflow_ops.event_log import contract_topics
@@ -138,6 +139,7 @@ class Observer:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             enable_auto_commit=False,
+            **kafka_client_options(),
         )
         await self._consumer.start()
         self._consumer.assign(assigned)

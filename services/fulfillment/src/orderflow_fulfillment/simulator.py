@@ -37,6 +37,7 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_chassis.outbox import create_producer
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
@@ -166,6 +167,7 @@ class WarehouseSimulator:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             metadata_max_age_ms=5_000,
+            **kafka_client_options(),
         )
         await self._consumer.start()
         self._loop_task = asyncio.create_task(self._consume(), name="warehouse-simulator")

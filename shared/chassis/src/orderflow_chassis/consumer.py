@@ -63,6 +63,7 @@ from orderflow_chassis.dead_letters import DeadLetter, bounded
 from orderflow_chassis.errors import PermanentError, describe_error, is_transient
 from orderflow_chassis.handler_failures import HANDLER_FAILED, describe_failure, history_reason
 from orderflow_chassis.inbox import Inbox
+from orderflow_chassis.kafka_security import KafkaSecurity
 from orderflow_chassis.positions import ConsumerPositions, TopicIdentity
 from orderflow_chassis.retry import retrying
 from orderflow_chassis.subscriptions import BatchHook as BatchHook
@@ -122,6 +123,7 @@ class EventConsumer:
         service: str,
         group_id: str,
         bootstrap_servers: str,
+        kafka_security: KafkaSecurity | None = None,
         retry: RetryPolicy | None = None,
         hooks: ConsumerHooks | None = None,
     ) -> None:
@@ -135,7 +137,7 @@ class EventConsumer:
         self._hooks = hooks or ConsumerHooks()
         self._inbox = Inbox(outbox.schema)
         self._positions = ConsumerPositions(outbox.schema, group_id, service=service)
-        self._topic_ids = TopicIdentity(bootstrap_servers)
+        self._topic_ids = TopicIdentity(bootstrap_servers, security=kafka_security)
         self._card_guard = CardDataGuard()
         self._handlers = {cls.event_type: (cls, h) for cls, h in subscription.handlers.items()}
         # Unexpected failures per record, kept across retries and rewinds of its batch.

@@ -9,6 +9,13 @@ import asyncpg
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
+from orderflow_chassis.postgres_tls import (
+    PostgresTlsError,
+    explain_tls_refusal,
+    is_tls_refusal,
+    tls_settings,
+    with_tls_settings,
+)
 from orderflow_chassis.retry import Backoff, retrying
 from orderflow_chassis.settings import validate_identifier
 
@@ -24,7 +31,9 @@ _NOT_YET_UP = (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectio
 async def connect(dsn: str, *, schema: str) -> asyncpg.Connection:
     """One connection set up like the pool's (for tools and tests)."""
     validate_identifier(schema)
-    connection = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+    connection = await asyncpg.connect(
+        with_tls_settings(dsn), server_settings={"search_path": schema}
+    )
     await _init_connection(connection)
     return connection
 
@@ -51,9 +60,12 @@ async def create_pool(
     ``server_settings`` are further run-time parameters every session starts with.
 
     Waits (with backoff) up to ``connect_timeout_s`` for the server, so services can start
-    before the database has finished starting.
+    before the database has finished starting; a TLS failure stops at once, with the TLS
+    settings (``sslmode`` & co. from the DSN, else ``PGSSLMODE`` & co.) in the message.
     """
     validate_identifier(schema)
+    tls = tls_settings(dsn)  # a setting that cannot work fails here, naming it
+    dsn = with_tls_settings(dsn)
 
     def on_retry(_: int, error: BaseException, delay: float) -> None:
         log.warning("database.unavailable", error=str(error), retry_in_s=round(delay, 2))
@@ -63,7 +75,7 @@ async def create_pool(
             Backoff(
                 attempts=None, initial_delay_s=0.2, max_delay_s=5.0, deadline_s=connect_timeout_s
             ),
-            retry_if=lambda error: isinstance(error, _NOT_YET_UP),
+            retry_if=lambda error: isinstance(error, _NOT_YET_UP) and not is_tls_refusal(error),
             on_retry=on_retry,
         ):
             with attempt:
@@ -79,6 +91,8 @@ async def create_pool(
                     },
                 )
     except _NOT_YET_UP as error:
+        if is_tls_refusal(error):
+            raise PostgresTlsError(explain_tls_refusal(error, tls)) from error
         raise ConnectionError(
             f"PostgreSQL did not accept connections within {connect_timeout_s:.0f}s: {error}"
         ) from error

@@ -13,6 +13,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 from orderflow_contracts.topics import ALL_TOPICS, DEAD_LETTER_SUFFIX, dead_letter_topic
 
+from orderflow_chassis.kafka_security import KafkaSecurity, kafka_client_options
+
 log = structlog.get_logger(__name__)
 
 # Kafka's error codes for a topic that does not exist, and one that already does.
@@ -32,13 +34,20 @@ def topics_a_service_uses(topic_prefix: str, subscribed: Iterable[str]) -> list[
 
 
 async def ensure_topics(
-    bootstrap_servers: str, names: Sequence[str], *, partitions: int, replication_factor: int
+    bootstrap_servers: str,
+    names: Sequence[str],
+    *,
+    partitions: int,
+    replication_factor: int,
+    security: KafkaSecurity | None = None,
 ) -> None:
     """Create the topics of ``names`` that do not exist yet (existing ones are left as they are)."""
     wanted = sorted(set(names))
     if not wanted:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, **kafka_client_options(security)
+    )
     await admin.start()
     try:
         existing = set((await topic_partitions_with(admin, wanted)).keys())
@@ -58,9 +67,13 @@ async def ensure_topics(
         await admin.close()
 
 
-async def topic_partitions(bootstrap_servers: str, names: Sequence[str]) -> dict[str, list[int]]:
+async def topic_partitions(
+    bootstrap_servers: str, names: Sequence[str], security: KafkaSecurity | None = None
+) -> dict[str, list[int]]:
     """Partition numbers of each existing topic of ``names`` (missing topics are left out)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, **kafka_client_options(security)
+    )
     await admin.start()
     try:
         return await topic_partitions_with(admin, names)

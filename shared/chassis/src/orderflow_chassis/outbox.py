@@ -22,6 +22,7 @@ from orderflow_contracts.events import Event
 
 from orderflow_chassis.database import Connection
 from orderflow_chassis.dead_letters import DeadLetter
+from orderflow_chassis.kafka_security import KafkaSecurity, kafka_client_options
 from orderflow_chassis.settings import validate_identifier
 
 DEAD_LETTER_EVENT_TYPE = "DeadLetter"
@@ -149,11 +150,14 @@ class Outbox:
         )
 
 
-def create_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
+def create_producer(
+    bootstrap_servers: str, *, client_id: str, security: KafkaSecurity | None = None
+) -> AIOKafkaProducer:
     """The only producer settings this project uses: idempotent, acks=all.
 
     Idempotence keeps retried sends from duplicating or reordering records within a
-    partition; acks=all waits for every in-sync replica.
+    partition; acks=all waits for every in-sync replica. ``security`` defaults to the
+    environment's Kafka security settings.
     """
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
@@ -162,4 +166,5 @@ def create_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProduc
         acks="all",
         linger_ms=5,
         request_timeout_ms=30_000,
+        **kafka_client_options(security),
     )

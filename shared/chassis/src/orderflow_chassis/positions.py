@@ -31,6 +31,7 @@ from aiokafka import ConsumerRecord
 from orderflow_chassis import metrics
 from orderflow_chassis.database import Connection
 from orderflow_chassis.errors import describe_error
+from orderflow_chassis.kafka_security import KafkaSecurity
 from orderflow_chassis.settings import validate_identifier
 from orderflow_chassis.topic_ids import fetch_topic_ids
 
@@ -49,8 +50,15 @@ class TopicIdentity:
     """A cache of topic ids, refreshed when stale; a lookup that fails leaves what was known
     and is tried again only once stale (or when forced), not on every batch."""
 
-    def __init__(self, bootstrap_servers: str, *, max_age_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        max_age_s: float = 300.0,
+        security: KafkaSecurity | None = None,
+    ) -> None:
         self._bootstrap_servers = bootstrap_servers
+        self._security = security
         self._max_age_s = max_age_s
         self._ids: dict[str, uuid.UUID] = {}
         self._fetched_at: dict[str, float] = {}
@@ -66,7 +74,7 @@ class TopicIdentity:
         for topic in due:  # tried now, found or not: a failing lookup is not repeated per batch
             self._fetched_at[topic] = now
         try:
-            found = await fetch_topic_ids(self._bootstrap_servers, sorted(set(due)))
+            found = await fetch_topic_ids(self._bootstrap_servers, sorted(set(due)), self._security)
         except Exception as error:  # keep what we knew; try again when it is stale
             log.warning("consumer.topic_ids_unavailable", error=describe_error(error))
             return

@@ -8,7 +8,6 @@ A service adds its own (payment refuses its sandbox provider) through the same e
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -59,7 +58,7 @@ def production_refusals(
     settings: ServiceSettings, catalog: TopicCatalog, *, security_protocol: str | None = None
 ) -> list[str]:
     """What a production service may not start with (empty when all is well)."""
-    protocol = (security_protocol or os.environ.get(SECURITY_PROTOCOL_ENV) or "PLAINTEXT").upper()
+    protocol = (security_protocol or settings.kafka_security.security_protocol.value).upper()
     return [
         *_addresses(settings),
         *_database_password(settings),

@@ -31,6 +31,7 @@ from orderflow_chassis.database import Connection, create_pool
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.http_guard import install_http_guards
 from orderflow_chassis.inbox import Inbox
+from orderflow_chassis.kafka_access import verify_kafka_access
 from orderflow_chassis.kafka_admin import topics_a_service_uses
 from orderflow_chassis.migrations import Migration, migrate_service
 from orderflow_chassis.outbox import Outbox, create_producer
@@ -165,6 +166,15 @@ class ServiceRuntime:
         check_production_profile(
             settings, catalog, extra_refusals=self.definition.production_refusals
         )
+        security = settings.kafka_security
+        # Then, without retrying: a refused password or an untrusted certificate stays
+        # wrong, and aiokafka alone would report it only as "Unable to bootstrap".
+        await verify_kafka_access(settings.kafka_bootstrap_servers, security)
+        log.info(
+            "kafka.access_verified",
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            security=security.describe(),
+        )
         self._pool = await create_pool(
             settings.database_url,
             schema=settings.db_schema,
@@ -197,8 +207,11 @@ class ServiceRuntime:
             create_missing=settings.creates_topics,
             development_partitions=settings.kafka_topic_partitions,
             minimum_replication=PRODUCTION_MIN_REPLICATION if settings.production else 1,
+            security=security,
         )
-        producer = create_producer(settings.kafka_bootstrap_servers, client_id=f"{name}-relay")
+        producer = create_producer(
+            settings.kafka_bootstrap_servers, client_id=f"{name}-relay", security=security
+        )
         await producer.start()
         self._producer = producer
         self.relay = OutboxRelay(
@@ -218,6 +231,7 @@ class ServiceRuntime:
 
         self._broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
+            security=security.faststream_security(),
             client_id=name,
             acks="all",
             enable_idempotence=True,
@@ -235,6 +249,7 @@ class ServiceRuntime:
                 service=name,
                 group_id=f"{settings.consumer_group}.{subscription.name}",
                 bootstrap_servers=settings.kafka_bootstrap_servers,
+                kafka_security=security,
                 retry=RetryPolicy(
                     attempts=settings.consumer_retry_attempts,
                     initial_delay_s=settings.consumer_retry_initial_delay_s,

@@ -14,7 +14,10 @@ from pydantic import ValidationError
 
 from orderflow_chassis import outbox_store
 from orderflow_chassis.database import create_pool
+from orderflow_chassis.kafka_access import KafkaAccessError
+from orderflow_chassis.kafka_security import KafkaSettingsError
 from orderflow_chassis.migrations import migrate_service, pending_migrations
+from orderflow_chassis.postgres_tls import PostgresSettingsError, PostgresTlsError
 from orderflow_chassis.production_profile import ProductionProfileError
 from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime, service_transactions
 from orderflow_chassis.service_topics import ServiceTopicsError
@@ -25,8 +28,17 @@ from orderflow_chassis.unit_of_work import DatabaseTransactions
 
 T = TypeVar("T")
 
-STARTUP_REFUSALS = (ValidationError, ProductionProfileError, ServiceTopicsError, TopicCatalogError)
-"""Start-up failures that name a setting or topic to fix: printed, not raised."""
+STARTUP_REFUSALS = (
+    ValidationError,
+    ProductionProfileError,
+    ServiceTopicsError,
+    TopicCatalogError,
+    KafkaSettingsError,
+    KafkaAccessError,
+    PostgresSettingsError,
+    PostgresTlsError,
+)
+"""Start-up failures that name a setting, credential or topic to fix: printed, not raised."""
 
 
 @dataclass(frozen=True)

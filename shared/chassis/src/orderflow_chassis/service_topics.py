@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient
 
+from orderflow_chassis.kafka_security import KafkaSecurity, kafka_client_options
 from orderflow_chassis.topic_catalog import TopicCatalog
 from orderflow_chassis.topic_provisioning import (
     broker_count,
@@ -69,6 +70,7 @@ async def ensure_service_topics(
     create_missing: bool,
     development_partitions: int,
     minimum_replication: int = 1,
+    security: KafkaSecurity | None = None,
 ) -> list[str]:
     """Check that every topic of ``names`` (real names) exists; create the missing ones when
     ``create_missing``, else raise :class:`MissingTopicsError`. Existing topics with fewer
@@ -77,7 +79,9 @@ async def ensure_service_topics(
     wanted = sorted(set(names))
     if not wanted:
         return []
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, **kafka_client_options(security)
+    )
     await admin.start()
     try:
         existing = await live_topics(admin, wanted, with_configs=False)

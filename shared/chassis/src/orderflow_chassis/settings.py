@@ -14,6 +14,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orderflow_chassis.kafka_security import KafkaSecurity
+
 SERVICE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
@@ -37,6 +39,11 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:19092",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
+    )
+    kafka_security: KafkaSecurity = Field(
+        default_factory=KafkaSecurity.from_environment,
+        description="TLS and SASL of every Kafka client: the KAFKA_SECURITY_PROTOCOL, "
+        "KAFKA_SASL_* and KAFKA_SSL_* variables (orderflow_chassis.kafka_security)",
     )
     database_url: str = Field(description="DSN of this service's own least-privilege role")
     topic_prefix: str = Field(

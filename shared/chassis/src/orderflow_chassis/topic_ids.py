@@ -29,6 +29,8 @@ from aiokafka.protocol.types import (
     TaggedFields,
 )
 
+from orderflow_chassis.kafka_security import KafkaSecurity, kafka_client_options
+
 log = structlog.get_logger(__name__)
 
 _METADATA_API_KEY = 3
@@ -126,9 +128,15 @@ class _TopicIdsRequest(Request[_MetadataRequestV10]):  # type: ignore[misc]
         )
 
 
-async def fetch_topic_ids(bootstrap_servers: str, topics: list[str]) -> dict[str, uuid.UUID]:
+async def fetch_topic_ids(
+    bootstrap_servers: str, topics: list[str], security: KafkaSecurity | None = None
+) -> dict[str, uuid.UUID]:
     """The id of each existing topic of ``topics`` (missing ones are left out)."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, client_id="orderflow-topic-ids")
+    client = AIOKafkaClient(
+        bootstrap_servers=bootstrap_servers,
+        client_id="orderflow-topic-ids",
+        **kafka_client_options(security),
+    )
     await client.bootstrap()
     try:
         response: Any = await client.send(client.get_random_node(), _TopicIdsRequest(topics))

@@ -8,22 +8,30 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from orderflow_chassis.kafka_admin import topic_partitions
+from orderflow_chassis.kafka_security import KafkaSecurity, kafka_client_options
 
 
-async def read_to_end(bootstrap_servers: str, topic_names: Sequence[str]) -> list[ConsumerRecord]:
+async def read_to_end(
+    bootstrap_servers: str, topic_names: Sequence[str], security: KafkaSecurity | None = None
+) -> list[ConsumerRecord]:
     """Every record on ``topic_names`` up to their current end, in (topic, partition, offset)
     order. Missing topics are skipped.
 
     Partitions come from the admin client: a group-less consumer's own metadata lists only
     topics it subscribed to, so asking it would find nothing to read.
     """
-    partitions = await topic_partitions(bootstrap_servers, topic_names)
+    security = security or KafkaSecurity.from_environment()
+    partitions = await topic_partitions(bootstrap_servers, topic_names, security)
     assigned = [
         TopicPartition(name, number) for name, numbers in partitions.items() for number in numbers
     ]
     if not assigned:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        **kafka_client_options(security),
+    )
     await consumer.start()
     try:
         consumer.assign(assigned)

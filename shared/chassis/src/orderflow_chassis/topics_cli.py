@@ -21,6 +21,7 @@ from typing import Annotated, NoReturn
 import typer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_chassis.production_profile import declared_topic_refusals
 from orderflow_chassis.topic_catalog import TopicCatalog, TopicCatalogError, load_topic_catalog
 from orderflow_chassis.topic_provisioning import (
@@ -59,7 +60,8 @@ async def apply_declared_topics(
     partitions_override: int | None = None,
 ) -> ApplyReport:
     """Compare the catalog with the broker and create what is missing (unless ``dry_run``)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    # Security from the environment (KAFKA_SECURITY_PROTOCOL...), like every other client.
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **kafka_client_options())
     await admin.start()
     try:
         brokers = await broker_count(admin)

@@ -1,0 +1,198 @@
+"""The local broker's optional SASL_SSL listener: certificates, configuration and settings
+(no broker needed; tests/integration/test_secured_kafka.py runs one)."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+from orderflow_localinfra.certificates import ensure_certificates
+from orderflow_localinfra.cli import app
+from orderflow_localinfra.errors import InfraError, PrerequisiteMissing
+from orderflow_localinfra.kafka import KafkaBroker, KafkaSettings, render_server_properties
+from orderflow_localinfra.layout import StateLayout, find_repository_root
+from orderflow_localinfra.processes import run_logged
+from orderflow_localinfra.secure_listener import SecureListener
+from typer.testing import CliRunner
+
+runner = CliRunner()
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return {key: value for key, value in pairs}
+
+
+@pytest.fixture(scope="module")
+def listener(tmp_path_factory: pytest.TempPathFactory) -> SecureListener:
+    secured = SecureListener(tmp_path_factory.mktemp("secure"), port=19094)
+    secured.prepare()
+    return secured
+
+
+def openssl(*arguments: str | Path) -> str:
+    result = subprocess.run(
+        ["openssl", *map(str, arguments)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_server_certificate_is_signed_by_the_ca_for_the_loopback_address(
+    listener: SecureListener,
+) -> None:
+    files = listener.certificates
+
+    assert "OK" in openssl("verify", "-CAfile", files.ca_certificate, files.server_certificate)
+    assert "OK" in openssl("verify", "-CAfile", files.ca_certificate, files.client_certificate)
+    names = openssl("x509", "-in", files.server_certificate, "-noout", "-ext", "subjectAltName")
+    assert "IP Address:127.0.0.1" in names
+    assert "DNS:localhost" in names
+    assert (files.server_key.stat().st_mode & 0o077) == 0
+    assert (listener.password_file.stat().st_mode & 0o077) == 0
+
+
+def test_certificates_and_password_are_made_once(listener: SecureListener) -> None:
+    keystore = listener.certificates.server_keystore.read_bytes()
+    password = listener.password
+
+    listener.prepare()
+
+    assert listener.certificates.server_keystore.read_bytes() == keystore
+    assert listener.password == password
+
+
+def test_the_broker_adds_a_sasl_ssl_listener_next_to_plaintext(
+    listener: SecureListener, tmp_path: Path
+) -> None:
+    properties = parse_properties(
+        render_server_properties(KafkaSettings(secure_port=19094), tmp_path / "data", listener)
+    )
+
+    assert properties["listeners"] == (
+        "PLAINTEXT://127.0.0.1:19092,SASL_SSL://127.0.0.1:19094,CONTROLLER://127.0.0.1:19093"
+    )
+    assert properties["advertised.listeners"] == properties["listeners"]
+    assert "SASL_SSL:SASL_SSL" in properties["listener.security.protocol.map"].split(",")
+    assert properties["inter.broker.listener.name"] == "PLAINTEXT"
+    assert properties["sasl.enabled.mechanisms"] == "SCRAM-SHA-256,SCRAM-SHA-512"
+    for mechanism in ("scram-sha-256", "scram-sha-512"):
+        assert (
+            "ScramLoginModule required"
+            in (properties[f"listener.name.sasl_ssl.{mechanism}.sasl.jaas.config"])
+        )
+    certificates = listener.certificates
+    assert properties["listener.name.sasl_ssl.ssl.keystore.location"] == str(
+        certificates.server_keystore
+    )
+    assert properties["listener.name.sasl_ssl.ssl.keystore.password"] == (
+        certificates.keystore_password
+    )
+    assert properties["listener.name.sasl_ssl.ssl.truststore.location"] == str(
+        certificates.ca_certificate
+    )
+    assert properties["listener.name.sasl_ssl.ssl.client.auth"] == "requested"
+
+
+def test_without_the_option_the_broker_has_no_sasl_settings(tmp_path: Path) -> None:
+    text = render_server_properties(KafkaSettings(), tmp_path / "data")
+
+    assert "SASL" not in text
+    assert "ssl." not in text
+
+
+def test_the_user_is_created_with_the_storage_for_both_mechanisms(
+    listener: SecureListener,
+) -> None:
+    arguments = listener.format_arguments()
+
+    assert arguments == [
+        "--add-scram",
+        f"SCRAM-SHA-256=[name=orderflow,password={listener.password}]",
+        "--add-scram",
+        f"SCRAM-SHA-512=[name=orderflow,password={listener.password}]",
+    ]
+
+
+def test_a_logged_command_masks_its_secrets(tmp_path: Path) -> None:
+    log = tmp_path / "command.log"
+
+    run_logged(["true", "password=hunter2"], log, secrets=["hunter2"])
+
+    assert "password=***" in log.read_text()
+    assert "hunter2" not in log.read_text()
+
+
+def test_the_option_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ORDERFLOW_INFRA_SECURE", raising=False)
+    monkeypatch.delenv("ORDERFLOW_INFRA_SECURE_PORT", raising=False)
+    assert KafkaSettings.from_environment().secure_port is None
+
+    monkeypatch.setenv("ORDERFLOW_INFRA_SECURE", "1")
+    assert KafkaSettings.from_environment().secure_port == 19094
+    monkeypatch.setenv("ORDERFLOW_INFRA_SECURE_PORT", "29094")
+    assert KafkaSettings.from_environment().secure_port == 29094
+    assert KafkaSettings.from_environment(secure=False).secure_port is None
+
+
+def test_env_secure_prints_the_client_settings_of_the_listener(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_LOCAL_INFRA_DIR", str(tmp_path))
+    monkeypatch.delenv("ORDERFLOW_INFRA_SECURE_PORT", raising=False)
+    secured = SecureListener(tmp_path / "kafka" / "secure", port=19094)
+    secured.prepare()
+
+    result = runner.invoke(app, ["env", "--secure", "--service", "cart"])
+
+    assert result.exit_code == 0, result.output
+    exports = dict(
+        shlex.split(line.removeprefix("export "))[0].split("=", 1)
+        for line in result.stdout.splitlines()
+    )
+    assert exports["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19094"
+    assert exports["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert exports["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert exports["KAFKA_SASL_USERNAME"] == "orderflow"
+    assert exports["KAFKA_SASL_PASSWORD"] == secured.password
+    assert exports["KAFKA_SSL_CAFILE"] == str(secured.certificates.ca_certificate)
+
+
+def test_env_secure_before_up_secure_says_what_to_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_LOCAL_INFRA_DIR", str(tmp_path))
+
+    result = runner.invoke(app, ["env", "--secure"])
+
+    assert result.exit_code == 2
+    assert "orderflow-infra up --secure" in result.stderr
+
+
+def test_certificates_need_openssl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    with pytest.raises(PrerequisiteMissing, match="openssl"):
+        ensure_certificates(tmp_path / "certificates")
+
+
+def test_up_secure_does_not_restart_a_broker_running_without_the_listener(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    layout = StateLayout(
+        root=tmp_path, kafka_pom=find_repository_root() / "deploy/local/kafka/pom.xml"
+    )
+    layout.kafka_config_dir.mkdir(parents=True)
+    layout.kafka_server_properties.write_text(
+        render_server_properties(KafkaSettings(), layout.kafka_data)
+    )
+    broker = KafkaBroker(layout, KafkaSettings(secure_port=19094))
+    monkeypatch.setattr(broker, "running_pid", lambda: 4242)  # "already running"
+    monkeypatch.setattr(broker, "wait_until_ready", lambda *, timeout: None)
+
+    with pytest.raises(InfraError, match="no SASL_SSL listener on port 19094") as refused:
+        broker.start()
+
+    assert "orderflow-infra down" in refused.value.remedy
