@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from orderflow_deploy.generate import Layout, stale, write
+from orderflow_deploy.schemas import write_crd_schemas
 from orderflow_deploy.topic_catalog import TopicCatalogError
 
 app = typer.Typer(help="Orderflow deployment tooling.", no_args_is_help=True)
@@ -53,3 +54,15 @@ def generate(
         typer.echo(f"wrote {path}")
     if not written:
         typer.echo(f"up to date: {layout.output_dir}")
+
+
+@kubernetes.command("crd-schemas")
+def crd_schemas(
+    crd_files: Annotated[list[Path], typer.Argument(help="CRD YAML files of the operators.")],
+    out: Annotated[Path, typer.Option(help="Where the JSON schemas go.")] = Path(
+        "deploy/kubernetes/schemas/crds"
+    ),
+) -> None:
+    """Convert operators' CRDs into the strict JSON schemas the validation test uses."""
+    for path in write_crd_schemas(crd_files, out):
+        typer.echo(f"wrote {path}")

@@ -11,6 +11,7 @@ import yaml
 
 from orderflow_deploy import keda, monitoring, strimzi
 from orderflow_deploy.topic_catalog import load_topics
+from orderflow_deploy.workload_set import all_workloads
 from orderflow_deploy.workloads import SERVICES
 
 HEADER = (
@@ -55,6 +56,7 @@ def render(layout: Layout) -> dict[str, str]:
         "kafka-topics.yaml": _dump(map(strimzi.kafka_topic, topics), "deploy/topics.yaml"),
         "kafka-users.yaml": _dump(users, "deploy/topics.yaml"),
         "scaled-objects.yaml": _dump(scaling, "deploy/topics.yaml"),
+        "workloads.yaml": _dump(all_workloads(), "deploy/kubernetes/src/orderflow_deploy"),
         "prometheus-rule.yaml": _dump(
             [monitoring.prometheus_rule(layout.monitoring_dir)], "deploy/monitoring"
         ),

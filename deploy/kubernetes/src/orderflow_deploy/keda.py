@@ -46,7 +46,7 @@ def trigger_authentication(workload: Workload) -> Resource:
                 {
                     "parameter": "username",
                     "name": "KAFKA_SASL_USERNAME",
-                    "containerName": workload.name,
+                    "containerName": "orderflow",
                 }
             ],
         },
