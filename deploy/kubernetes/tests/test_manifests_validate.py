@@ -6,6 +6,7 @@ The first run on a machine builds kustomize and kubeconform with `go install` (a
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from orderflow_deploy.toolchain import tool as build_tool
 REPO = Path(__file__).resolve().parents[3]
 TOOLS = REPO / ".tools"
 
-KUBERNETES_VERSION = "1.33.0"
+# The oldest Kubernetes the README promises, and a current one.
+KUBERNETES_VERSIONS = ("1.30.0", "1.33.0")
 
 
 def tool(name: str) -> Path:
@@ -40,11 +42,13 @@ CORE_KINDS = [
 pytestmark = pytest.mark.timeout(900)  # a cold machine builds two Go tools first
 
 
-@pytest.fixture(scope="module")
-def core_schemas() -> Path:
-    return write_core_schemas(KUBERNETES_VERSION, CORE_KINDS, TOOLS / "kubernetes-schemas")
+@pytest.fixture(scope="module", params=KUBERNETES_VERSIONS)
+def core_schemas(request: pytest.FixtureRequest) -> Path:
+    version: str = request.param
+    return write_core_schemas(version, CORE_KINDS, TOOLS / "kubernetes-schemas")
 
 
+@functools.cache
 def render(overlay: str) -> str:
     result = subprocess.run(
         [str(tool("kustomize")), "build", str(KUBERNETES / "overlays" / overlay)],
@@ -70,7 +74,7 @@ def kubeconform(manifests: str, core_schemas: Path) -> subprocess.CompletedProce
             "-output",
             "text",
             "-kubernetes-version",
-            KUBERNETES_VERSION,
+            core_schemas.name.removeprefix("v").split("-")[0],
             "-schema-location",
             str(core),
             "-schema-location",
