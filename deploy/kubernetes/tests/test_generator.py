@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,48 @@ def test_a_bad_topic_file_is_refused_with_the_reason(tmp_path: Path) -> None:
     bad.write_text("defaults: {}\ntopics: []\n")
     with pytest.raises(TopicCatalogError, match="partitions"):
         load_topics(bad)
+
+
+def _events_constructed(service: str) -> set[str]:
+    """Contract event classes the service's code builds (to publish them): calls by name."""
+    import orderflow_contracts.events as contract_events
+
+    known = {
+        name
+        for name in dir(contract_events)
+        if isinstance(getattr(contract_events, name), type)
+        and isinstance(getattr(getattr(contract_events, name), "topic", None), str)
+    }
+    built: set[str] = set()
+    for path in (REPO / "services" / service / "src").rglob("*.py"):
+        if path.name == "simulator.py":  # plays the warehouses: not the service
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if name in known:
+                    built.add(name)
+    return built
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_a_service_may_write_every_topic_it_publishes_to(service: str) -> None:
+    import orderflow_contracts.events as contract_events
+
+    published = {getattr(contract_events, name).topic for name in _events_constructed(service)}
+    assert published, f"found no event {service} publishes: the scan is broken"
+    users = {u["metadata"]["name"]: u for u in generated("kafka-users.yaml")}
+    writable = _acls(users[f"orderflow-{service}"], "Write")
+    assert published <= writable, f"{service} publishes to {sorted(published - writable)}"
+
+
+def test_the_console_gets_one_user_even_when_the_file_names_it(tmp_path: Path) -> None:
+    (tmp_path / "deploy").mkdir()
+    text = LAYOUT.topics_file.read_text().replace("consumers: [cart]", "consumers: [cart, console]")
+    (tmp_path / "deploy" / "topics.yaml").write_text(text)
+    names = [
+        d["metadata"]["name"]
+        for d in yaml.safe_load_all(render(Layout(tmp_path))["kafka-users.yaml"])
+        if d
+    ]
+    assert names.count("orderflow-console") == 1

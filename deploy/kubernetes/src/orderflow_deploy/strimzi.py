@@ -49,6 +49,7 @@ def kafka_topic(topic: Topic) -> Resource:
 def principals(topics: Iterable[Topic]) -> list[str]:
     """Everyone the declaration names, services first, then external actors, sorted."""
     named = {name for topic in topics for name in (*topic.producers, *topic.consumers)}
+    named.discard(CONSOLE.name)  # the console's user is made by console_user: it reads all
     services = [name for name in SERVICES if name in named]
     return services + sorted(named - set(services))
 

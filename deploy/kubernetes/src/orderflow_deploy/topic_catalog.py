@@ -24,7 +24,8 @@ class TopicSettings(BaseModel):
 
 
 class DeclaredTopic(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Other keys (descriptions, keys...) are for other readers of the file: ignored here.
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")
     kind: Literal["public", "internal", "dead-letter"]
@@ -38,7 +39,7 @@ class DeclaredTopic(BaseModel):
 
 
 class TopicFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     defaults: TopicSettings
     topics: tuple[DeclaredTopic, ...]
