@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from orderflow_deploy.dockerfile import (
     Instruction,
     project_name,
@@ -55,6 +56,7 @@ def _copy(words: list[str], context: Path) -> None:
             shutil.copy2(origin, target)
 
 
+@pytest.mark.timeout(600)  # a machine with an empty uv cache downloads every dependency
 def test_the_builder_stage_produces_an_environment_whose_commands_run(tmp_path: Path) -> None:
     builder = next(stage for stage in stages(TEXT) if stage.name == "builder")
     context, venv = tmp_path / "src", tmp_path / "venv"

@@ -162,3 +162,19 @@ def test_every_pod_is_locked_down(rendered: tuple[str, str]) -> None:
         assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
         assert container["resources"]["requests"]
         assert container["resources"]["limits"]["memory"]
+
+
+def test_keda_alone_sets_the_services_replica_count(rendered: tuple[str, str]) -> None:
+    # A count in the Deployment would reset KEDA's on every `kubectl apply`.
+    resources = documents(rendered[1])
+    scaled = {r["spec"]["scaleTargetRef"]["name"] for r in resources if r["kind"] == "ScaledObject"}
+    for deployment in (r for r in resources if r["kind"] == "Deployment"):
+        name = deployment["metadata"]["name"]
+        if name == "orderflow-console":
+            assert deployment["spec"]["replicas"] == 1
+            assert name not in scaled
+        else:
+            assert "replicas" not in deployment["spec"]
+            assert name in scaled
+    budgets = {r["metadata"]["name"] for r in resources if r["kind"] == "PodDisruptionBudget"}
+    assert budgets == {r["metadata"]["name"] for r in resources if r["kind"] == "Deployment"}

@@ -63,7 +63,7 @@ def environment(workload: Workload, extra: list[Resource]) -> list[Resource]:
 
 
 def deployment(
-    workload: Workload, command: list[str], replicas: int, extra_env: list[Resource]
+    workload: Workload, command: list[str], replicas: int | None, extra_env: list[Resource]
 ) -> Resource:
     component = "console" if workload.name == "console" else "service"
     probe = {"httpGet": {"path": "/health/live", "port": "http"}, "timeoutSeconds": 5}
@@ -98,12 +98,14 @@ def deployment(
             {"name": "db-ca", "mountPath": DATABASE_CA_DIR, "readOnly": True},
         ],
     }
+    # None: KEDA owns the count (a fixed number here would reset it on every apply).
+    count = {} if replicas is None else {"replicas": replicas}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": workload.deployment, "labels": labels(workload, component)},
         "spec": {
-            "replicas": replicas,
+            **count,
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": {"app.kubernetes.io/name": workload.deployment}},
             # Never below the wanted count during a rollout: one new pod, then one old one goes.

@@ -60,7 +60,7 @@ def _console_env() -> list[Resource]:
 def _resources(
     workload: Workload,
     command: list[str],
-    replicas: int,
+    replicas: int | None,
     env: list[Resource],
     egress: list[Resource],
 ) -> list[Resource]:
@@ -81,7 +81,7 @@ def all_workloads() -> list[Resource]:
         resources += _resources(
             workload,
             [f"orderflow-{workload.name}", "run"],
-            replicas=2,  # KEDA's minimum; it owns the count once running
+            replicas=None,  # KEDA sets it: between 2 and the partition count
             env=_payment_env() if is_payment else [],
             egress=[_PUBLIC_HTTPS] if is_payment else [],
         )
