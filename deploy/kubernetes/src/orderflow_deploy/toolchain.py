@@ -28,7 +28,7 @@ def tool(name: str, tools_dir: Path) -> Path:
     bin_dir.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         [go, "install", module],
-        env={**os.environ, "GObin_dir": str(bin_dir), "GOFLAGS": "-buildvcs=false"},
+        env={**os.environ, "GOBIN": str(bin_dir), "GOFLAGS": "-buildvcs=false"},
         capture_output=True,
         text=True,
         check=False,
@@ -36,5 +36,7 @@ def tool(name: str, tools_dir: Path) -> Path:
     )
     if result.returncode != 0:
         raise RuntimeError(f"go install {module} failed:\n{result.stderr}")
+    if not binary.is_file():
+        raise RuntimeError(f"go install {module} left no {binary}")
     stamp.write_text(module)
     return binary

@@ -37,6 +37,9 @@ def _payment_env() -> list[Resource]:
     return [
         {"name": "PAYMENT_CARD_PROVIDER", "value": "card-processor"},
         {"name": "PAYMENT_PAYPAL_PROVIDER", "value": "paypal"},
+        # PayPal's live API (the setting's default is its sandbox); the card processor's
+        # address is the operator's to set in an overlay.
+        {"name": "PAYMENT_PAYPAL_BASE_URL", "value": "https://api-m.paypal.com"},
         m.secret_env(
             "PAYMENT_CARD_PROCESSOR_API_KEY", PAYMENT_PROVIDERS_SECRET, "card-processor-api-key"
         ),
