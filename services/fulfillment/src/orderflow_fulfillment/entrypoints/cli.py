@@ -19,7 +19,6 @@ from orderflow_fulfillment.handlers import queries, stock_loads
 from orderflow_fulfillment.handlers.stock_loads import LoadReport
 from orderflow_fulfillment.ports import StockLevel
 from orderflow_fulfillment.settings import FulfillmentSettings
-from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
 
 app = service_cli(SERVICE_NAME, build_definition)
 stock_app = typer.Typer(no_args_is_help=True, help="Stock per warehouse and SKU.")
@@ -129,6 +128,9 @@ def warehouse_simulator(
 
     Reads KAFKA_BOOTSTRAP_SERVERS and KAFKA_TOPIC_PREFIX like the services.
     """
+    # Imported here: the production image leaves the simulator out (deploy/container).
+    from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
+
     configure_logging("warehouse-simulator", level=os.environ.get("LOG_LEVEL", "INFO"))
     config = SimulatorConfig(
         warehouses=frozenset(warehouse or ()),
