@@ -11,8 +11,8 @@ import yaml
 
 from orderflow_deploy import keda, monitoring, strimzi
 from orderflow_deploy.topic_catalog import load_topics
-from orderflow_deploy.workload_set import all_workloads
 from orderflow_deploy.workload_manifests import TOPICS_CONFIG_MAP
+from orderflow_deploy.workload_set import all_workloads
 from orderflow_deploy.workloads import SERVICES
 
 HEADER = (
