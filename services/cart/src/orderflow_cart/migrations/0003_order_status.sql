@@ -1,6 +1,7 @@
 -- Order status for storefronts: one row per order, the projection of every event about it
 -- (orders, carts, payments, fulfillment, returns). `facts` is what the events said, each under
--- its own key; `view` is the status derived from them (what GET /orders/{id} answers);
+-- its own key; `view` is the status derived from them, served as stored by GET /orders/{id}
+-- (json, not jsonb: nothing queries inside it, and its text keeps the documented key order);
 -- `version` counts the events applied (the ETag and the SSE event id). The last applied event
 -- is the position the row reflects.
 CREATE TABLE {schema}.order_status (
@@ -10,7 +11,7 @@ CREATE TABLE {schema}.order_status (
     placed_at        timestamptz,
     state            text        NOT NULL,
     facts            jsonb       NOT NULL,
-    view             jsonb       NOT NULL,
+    view             json        NOT NULL,
     version          bigint      NOT NULL,
     last_event_id    uuid        NOT NULL,
     last_event_type  text        NOT NULL,

@@ -68,7 +68,7 @@ def order_status_router(
 ) -> APIRouter:
     """The routes, given the query use cases bound in ``bootstrap``."""
 
-    def authorised(
+    async def authorised(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
         if api_token is None:
