@@ -115,6 +115,7 @@ def build_definition(
                 cart_order=inject(order_status.cart_order, deps),
                 customer_orders=inject(order_status.customer_orders, deps),
                 changes=status_changes,
+                keep_alive_s=cart_settings.order_feed_keep_alive_s,
             ),
         ],
         on_stop=[status_changes.close],

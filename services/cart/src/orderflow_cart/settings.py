@@ -68,6 +68,13 @@ class CartSettings(BaseSettings):
         "(/orders, /carts/{id}/order, /customers/{id}/orders); unset, that API answers 503",
     )
 
+    order_feed_keep_alive_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="how often an idle order-status feed (SSE) sends a keep-alive comment and "
+        "re-reads the status",
+    )
+
     @field_validator("default_currency")
     @classmethod
     def _known_currency(cls, value: str) -> str:

@@ -9,15 +9,20 @@ once, across topics, in a random order.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from typing import Any
 
+import httpx
 import pytest
+from orderflow_cart.bootstrap import build_definition
 from orderflow_cart.order_status.domain.facts import OrderFacts, apply
 from orderflow_cart.order_status.domain.view import order_view
+from orderflow_cart.settings import CartSettings
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
+from pydantic import SecretStr
 
 from services.cart.tests.integration.conftest import RunningCart
 from services.cart.tests.integration.order_status_client import (
@@ -29,7 +34,7 @@ from services.cart.tests.integration.order_status_client import (
 )
 from services.cart.tests.integration.storefront import add, checkout, new_cart_id
 from services.cart.tests.order_events import OrderJourney, envelopes
-from tests.support.service_harness import publish_envelopes
+from tests.support.service_harness import publish_envelopes, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -223,6 +228,34 @@ async def test_events_read_in_shuffled_cross_topic_order_give_the_status_of_the_
     body.pop("position")
     assert body == expected
     assert body["state"] == "partially_refunded"
+
+
+async def test_a_feed_served_by_another_instance_pushes_what_this_one_applied(
+    cart_service: RunningCart,
+) -> None:
+    # A second instance of the cart on the same database, without consumers: every change it
+    # pushes was applied by the first one and reached it through PostgreSQL's NOTIFY (its
+    # periodic re-read is an hour away).
+    settings = cart_service.runtime.settings
+    cart_settings = CartSettings(
+        storefront_api_token=SecretStr(API_TOKEN), order_feed_keep_alive_s=3600
+    )
+    api_only = dataclasses.replace(
+        build_definition(settings, cart_settings=cart_settings), subscriptions=[]
+    )
+    journey = OrderJourney("elsewhere")
+    applied = envelopes([journey.placed(), journey.authorized(), journey.captured()])
+    async with (
+        running_service(api_only, settings) as other,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{other.http_port}") as http,
+    ):
+        await publish(cart_service, applied[0])
+        await order_when(http, f"/orders/{journey.order_id}", lambda body: True)
+        async with StatusFeed(http, journey.order_id) as feed:
+            await publish(cart_service, *applied[1:])
+            paid = await feed.wait_for_state("paid")
+    assert paid["position"]["last_event_id"] == str(applied[-1].event_id)
+    assert collapsed(feed.states) == ["placed", "paid"]
 
 
 async def test_the_api_wants_its_token_and_says_what_is_wrong_with_a_request(

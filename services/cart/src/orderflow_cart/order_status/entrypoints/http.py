@@ -40,10 +40,6 @@ from orderflow_cart.order_status.handlers import CustomerOrders
 from orderflow_cart.order_status.ports import CheckoutRejection, PageCursor, StoredStatus
 from orderflow_cart.ports import CartRepositories, CartUnit
 
-KEEP_ALIVE_S = 15.0
-"""A comment line this often keeps proxies from closing an idle feed; the status is re-read
-then too, so a lost notification delays an update by this much at most."""
-
 _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 _bearer = HTTPBearer(auto_error=False, description="CART_STOREFRONT_API_TOKEN")
 
@@ -65,8 +61,11 @@ def order_status_router(
     cart_order: GetCartOrder,
     customer_orders: ListCustomerOrders,
     changes: StatusChanges,
+    keep_alive_s: float = 15.0,
 ) -> APIRouter:
-    """The routes, given the query use cases bound in ``bootstrap``."""
+    """The routes, given the query use cases bound in ``bootstrap``. A feed sends a comment
+    line every ``keep_alive_s`` so proxies keep it open, and re-reads the status then too: a
+    lost notification delays an update by that much at most."""
 
     async def authorised(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -210,7 +209,7 @@ def order_status_router(
                     if current is not None and current.position.version > sent:
                         sent = current.position.version
                         yield _sse(sent, status_json(current))
-                    if not await signal.wait(KEEP_ALIVE_S) and not signal.closed:
+                    if not await signal.wait(keep_alive_s) and not signal.closed:
                         yield ": keep-alive\n\n"
 
         return StreamingResponse(
