@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from orderflow_cart.order_status.domain.facts import OrderFacts
-from orderflow_cart.order_status.domain.view import OrderStatus
+from orderflow_cart.order_status.domain.status import OrderStatus
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from datetime import date
 
 from orderflow_cart.order_status.domain.facts import OrderFacts, apply
-from orderflow_cart.order_status.domain.view import OrderState, OrderStatus, order_view
+from orderflow_cart.order_status.domain.status import OrderState, OrderStatus
+from orderflow_cart.order_status.domain.view import order_view
 from orderflow_contracts.envelope import Envelope
 
 from services.cart.tests.order_events import OrderJourney, envelopes, eur

@@ -10,7 +10,7 @@ from orderflow_chassis.database import Connection
 from orderflow_chassis.settings import validate_identifier
 
 from orderflow_cart.order_status.domain.facts import OrderFacts
-from orderflow_cart.order_status.domain.view import OrderStatus
+from orderflow_cart.order_status.domain.status import OrderStatus
 from orderflow_cart.order_status.ports import (
     CheckoutRejection,
     PageCursor,

@@ -10,7 +10,7 @@ from orderflow_contracts.events import RejectionReason
 from orderflow_contracts.money import Money
 from pydantic import BaseModel, Field
 
-from orderflow_cart.order_status.domain.view import OrderState, OrderStatus
+from orderflow_cart.order_status.domain.status import OrderState, OrderStatus
 from orderflow_cart.order_status.ports import Position, StoredStatus
 
 
