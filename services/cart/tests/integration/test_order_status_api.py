@@ -282,6 +282,29 @@ async def test_the_api_wants_its_token_and_says_what_is_wrong_with_a_request(
     assert bad_cursor.status_code == 400
 
 
+async def test_the_routes_are_documented_in_openapi_with_their_token(
+    cart_service: RunningCart,
+) -> None:
+    document = (await cart_service.http.get("/openapi.json")).json()
+    routes = {
+        "/orders/{order_id}",
+        "/carts/{cart_id}/order",
+        "/customers/{customer_id}/orders",
+        "/orders/{order_id}/events",
+    }
+    assert routes <= set(document["paths"])
+    for route in routes:
+        operation = document["paths"][route]["get"]
+        assert operation["security"] == [{"HTTPBearer": []}], route
+        assert {"400", "401", "404"} <= set(operation["responses"]), route
+    status = document["components"]["schemas"]["OrderStatusResponse"]
+    assert {"state", "position", "return_window_ends_on", "shipments"} <= set(status["properties"])
+    assert (
+        "text/event-stream"
+        in document["paths"]["/orders/{order_id}/events"]["get"]["responses"]["200"]["content"]
+    )
+
+
 async def test_a_customers_orders_are_listed_newest_first_a_page_at_a_time(
     cart_service: RunningCart,
 ) -> None:

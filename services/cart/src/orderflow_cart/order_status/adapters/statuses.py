@@ -71,21 +71,27 @@ class OrderStatusRepository:
         event_at: datetime,
         applied_at: datetime,
     ) -> int:
+        # One round trip: the upsert, and the notification of its new version, delivered at
+        # commit to every instance listening (each serves its own SSE clients).
         version: int = await self._connection.fetchval(
             f"""
-            INSERT INTO {self._schema}.order_status AS current
-                (order_id, cart_id, customer_id, placed_at, state, facts, view, version,
-                 last_event_id, last_event_type, last_event_at, last_applied_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11)
-            ON CONFLICT (order_id) DO UPDATE SET
-                cart_id = EXCLUDED.cart_id, customer_id = EXCLUDED.customer_id,
-                placed_at = EXCLUDED.placed_at, state = EXCLUDED.state,
-                facts = EXCLUDED.facts, view = EXCLUDED.view, version = current.version + 1,
-                last_event_id = EXCLUDED.last_event_id,
-                last_event_type = EXCLUDED.last_event_type,
-                last_event_at = EXCLUDED.last_event_at,
-                last_applied_at = EXCLUDED.last_applied_at
-            RETURNING version
+            WITH saved AS (
+                INSERT INTO {self._schema}.order_status AS current
+                    (order_id, cart_id, customer_id, placed_at, state, facts, view, version,
+                     last_event_id, last_event_type, last_event_at, last_applied_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11)
+                ON CONFLICT (order_id) DO UPDATE SET
+                    cart_id = EXCLUDED.cart_id, customer_id = EXCLUDED.customer_id,
+                    placed_at = EXCLUDED.placed_at, state = EXCLUDED.state,
+                    facts = EXCLUDED.facts, view = EXCLUDED.view,
+                    version = current.version + 1,
+                    last_event_id = EXCLUDED.last_event_id,
+                    last_event_type = EXCLUDED.last_event_type,
+                    last_event_at = EXCLUDED.last_event_at,
+                    last_applied_at = EXCLUDED.last_applied_at
+                RETURNING version
+            )
+            SELECT version, pg_notify($12, $1::text || ':' || version) FROM saved
             """,
             facts.order_id,
             view.cart_id,
@@ -99,10 +105,7 @@ class OrderStatusRepository:
             event_type,
             event_at,
             applied_at,
-        )
-        # Delivered at commit, to every instance listening: each serves its own SSE clients.
-        await self._connection.execute(
-            "SELECT pg_notify($1, $2)", self._channel, f"{facts.order_id}:{version}"
+            self._channel,
         )
         return version
 
