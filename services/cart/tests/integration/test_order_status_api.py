@@ -12,8 +12,11 @@ from __future__ import annotations
 import dataclasses
 import random
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from orderflow_cart.bootstrap import build_definition
@@ -34,6 +37,7 @@ from services.cart.tests.integration.order_status_client import (
 )
 from services.cart.tests.integration.storefront import add, checkout, new_cart_id
 from services.cart.tests.order_events import OrderJourney, envelopes
+from tests.support.kafka_tools import eventually
 from tests.support.service_harness import publish_envelopes, running_service
 
 pytestmark = pytest.mark.integration
@@ -202,6 +206,24 @@ async def test_out_of_stock_cancels_the_order_and_names_the_lines(
     assert cancelled["out_of_stock"] == [{"sku": "NS-ADJ-L", "quantity": 1}]
 
 
+async def test_a_rejected_checkout_is_told_by_the_carts_order_route(
+    cart_service: RunningCart,
+) -> None:
+    cart_id = new_cart_id("refused")
+    await cart_service.storefront.send(add(cart_id, "NS-ADJ-L"), checkout(cart_id, address=None))
+
+    async def answer() -> dict[str, Any]:
+        response = await cart_service.http.get(f"/carts/{cart_id}/order", headers=AUTH)
+        assert response.status_code == 404, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    refused = await eventually(answer, lambda body: body["checkout_rejection"] is not None)
+    assert refused["detail"] == f"cart {cart_id!r} has no order: its checkout was rejected"
+    codes = [reason["code"] for reason in refused["checkout_rejection"]["reasons"]]
+    assert codes == ["missing_shipping_address"]
+
+
 async def test_events_read_in_shuffled_cross_topic_order_give_the_status_of_the_journey(
     cart_service: RunningCart,
 ) -> None:
@@ -230,25 +252,31 @@ async def test_events_read_in_shuffled_cross_topic_order_give_the_status_of_the_
     assert body["state"] == "partially_refunded"
 
 
-async def test_a_feed_served_by_another_instance_pushes_what_this_one_applied(
-    cart_service: RunningCart,
-) -> None:
-    # A second instance of the cart on the same database, without consumers: every change it
-    # pushes was applied by the first one and reached it through PostgreSQL's NOTIFY (its
-    # periodic re-read is an hour away).
-    settings = cart_service.runtime.settings
+@asynccontextmanager
+async def api_only_instance(cart: RunningCart) -> AsyncIterator[httpx.AsyncClient]:
+    """A second instance of the cart on the same database, without consumers, whose feeds
+    re-read only hourly: every change it pushes was applied by the first instance and reached
+    it through PostgreSQL's NOTIFY."""
+    settings = cart.runtime.settings
     cart_settings = CartSettings(
         storefront_api_token=SecretStr(API_TOKEN), order_feed_keep_alive_s=3600
     )
     api_only = dataclasses.replace(
         build_definition(settings, cart_settings=cart_settings), subscriptions=[]
     )
-    journey = OrderJourney("elsewhere")
-    applied = envelopes([journey.placed(), journey.authorized(), journey.captured()])
     async with (
         running_service(api_only, settings) as other,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{other.http_port}") as http,
     ):
+        yield http
+
+
+async def test_a_feed_served_by_another_instance_pushes_what_this_one_applied(
+    cart_service: RunningCart,
+) -> None:
+    journey = OrderJourney("elsewhere")
+    applied = envelopes([journey.placed(), journey.authorized(), journey.captured()])
+    async with api_only_instance(cart_service) as http:
         await publish(cart_service, applied[0])
         await order_when(http, f"/orders/{journey.order_id}", lambda body: True)
         async with StatusFeed(http, journey.order_id) as feed:
@@ -256,6 +284,31 @@ async def test_a_feed_served_by_another_instance_pushes_what_this_one_applied(
             paid = await feed.wait_for_state("paid")
     assert paid["position"]["last_event_id"] == str(applied[-1].event_id)
     assert collapsed(feed.states) == ["placed", "paid"]
+
+
+async def test_a_feed_listens_again_after_its_database_session_is_killed(
+    cart_service: RunningCart,
+) -> None:
+    journey = OrderJourney("relisten")
+    applied = envelopes([journey.placed(), journey.captured()])
+    admin = await asyncpg.connect(cart_service.infrastructure.admin_database_url)
+    try:
+        async with api_only_instance(cart_service) as http:
+            await publish(cart_service, applied[0])
+            await order_when(http, f"/orders/{journey.order_id}", lambda body: True)
+            async with StatusFeed(http, journey.order_id) as feed:
+                killed = await admin.fetchval(
+                    """
+                    SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                    WHERE datname = current_database() AND query LIKE 'LISTEN %order_status%'
+                    """
+                )
+                assert killed >= 1
+                await publish(cart_service, applied[1])
+                paid = await feed.wait_for_state("paid")
+    finally:
+        await admin.close()
+    assert paid["position"]["last_event_id"] == str(applied[1].event_id)
 
 
 async def test_the_api_wants_its_token_and_says_what_is_wrong_with_a_request(

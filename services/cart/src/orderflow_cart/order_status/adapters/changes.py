@@ -63,9 +63,7 @@ class StatusChanges:
         """A signal announced at every committed change of ``order_id``, while in the block."""
         signal = ChangeSignal()
         async with self._lock:
-            if self._connection is None or self._connection.is_closed():
-                self._connection = await connect(dsn, schema=self._schema)
-                await self._connection.add_listener(self._channel, self._heard)
+            await self._listening(dsn)
             self._signals[order_id].add(signal)
         try:
             yield signal
@@ -76,6 +74,29 @@ class StatusChanges:
                     del self._signals[order_id]
                 if not self._signals:
                     await self._close_connection()
+
+    async def ensure_listening(self, dsn: str) -> None:
+        """Listen again if the connection was lost (a server restart, an idle timeout)."""
+        async with self._lock:
+            await self._listening(dsn)
+
+    async def _listening(self, dsn: str) -> None:
+        if self._connection is not None and not self._connection.is_closed():
+            return
+        connection = await connect(dsn, schema=self._schema)
+        connection.add_termination_listener(self._lost)
+        await connection.add_listener(self._channel, self._heard)
+        self._connection = connection
+
+    def _lost(self, connection: object) -> None:
+        # Changes committed while nobody listened were not heard: every feed re-reads now,
+        # and listens again before it waits.
+        log.warning("order_status.listener_lost")
+        if connection is self._connection:
+            self._connection = None
+        for signals in self._signals.values():
+            for signal in signals:
+                signal.announce(signal.version)
 
     async def close(self) -> None:
         """End every feed and stop listening (the service is stopping)."""
@@ -88,6 +109,7 @@ class StatusChanges:
     async def _close_connection(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None and not connection.is_closed():
+            connection.remove_termination_listener(self._lost)
             await connection.close()
 
     def _heard(self, _: object, __: int, ___: str, payload: object) -> None:

@@ -205,6 +205,7 @@ def order_status_router(
             # Listen first, then read: a change committed in between is never missed.
             async with changes.watch(resources.settings.database_url, wanted) as signal:
                 while not signal.closed:
+                    await changes.ensure_listening(resources.settings.database_url)
                     current = await read_order(request, wanted)
                     if current is not None and current.position.version > sent:
                         sent = current.position.version
