@@ -234,12 +234,15 @@ class FakeOrderStatuses:
         facts: OrderFacts,
         view: OrderStatus,
         *,
+        first: bool,
         event_id: UUID,
         event_type: str,
         event_at: datetime,
         applied_at: datetime,
-    ) -> int:
+    ) -> int | None:
         previous = self.rows.get(facts.order_id)
+        if first and previous is not None:
+            return None  # another transaction stored the order's first event meanwhile
         version = 1 if previous is None else previous[1].position.version + 1
         position = Position(version, event_id, event_type, event_at, applied_at)
         stored = StoredStatus(facts.order_id, view.model_dump(mode="json"), position)

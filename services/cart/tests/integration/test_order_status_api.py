@@ -9,23 +9,15 @@ once, across topics, in a random order.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
-import httpx
 import pytest
-from orderflow_cart.bootstrap import build_definition
 from orderflow_cart.order_status.domain.facts import OrderFacts, apply
 from orderflow_cart.order_status.domain.view import order_view
-from orderflow_cart.settings import CartSettings
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
-from pydantic import SecretStr
 
 from services.cart.tests.integration.conftest import RunningCart
 from services.cart.tests.integration.order_status_client import (
@@ -38,7 +30,7 @@ from services.cart.tests.integration.order_status_client import (
 from services.cart.tests.integration.storefront import add, checkout, new_cart_id
 from services.cart.tests.order_events import OrderJourney, envelopes
 from tests.support.kafka_tools import eventually
-from tests.support.service_harness import publish_envelopes, running_service
+from tests.support.service_harness import publish_envelopes
 
 pytestmark = pytest.mark.integration
 
@@ -250,65 +242,6 @@ async def test_events_read_in_shuffled_cross_topic_order_give_the_status_of_the_
     body.pop("position")
     assert body == expected
     assert body["state"] == "partially_refunded"
-
-
-@asynccontextmanager
-async def api_only_instance(cart: RunningCart) -> AsyncIterator[httpx.AsyncClient]:
-    """A second instance of the cart on the same database, without consumers, whose feeds
-    re-read only hourly: every change it pushes was applied by the first instance and reached
-    it through PostgreSQL's NOTIFY."""
-    settings = cart.runtime.settings
-    cart_settings = CartSettings(
-        storefront_api_token=SecretStr(API_TOKEN), order_feed_keep_alive_s=3600
-    )
-    api_only = dataclasses.replace(
-        build_definition(settings, cart_settings=cart_settings), subscriptions=[]
-    )
-    async with (
-        running_service(api_only, settings) as other,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{other.http_port}") as http,
-    ):
-        yield http
-
-
-async def test_a_feed_served_by_another_instance_pushes_what_this_one_applied(
-    cart_service: RunningCart,
-) -> None:
-    journey = OrderJourney("elsewhere")
-    applied = envelopes([journey.placed(), journey.authorized(), journey.captured()])
-    async with api_only_instance(cart_service) as http:
-        await publish(cart_service, applied[0])
-        await order_when(http, f"/orders/{journey.order_id}", lambda body: True)
-        async with StatusFeed(http, journey.order_id) as feed:
-            await publish(cart_service, *applied[1:])
-            paid = await feed.wait_for_state("paid")
-    assert paid["position"]["last_event_id"] == str(applied[-1].event_id)
-    assert collapsed(feed.states) == ["placed", "paid"]
-
-
-async def test_a_feed_listens_again_after_its_database_session_is_killed(
-    cart_service: RunningCart,
-) -> None:
-    journey = OrderJourney("relisten")
-    applied = envelopes([journey.placed(), journey.captured()])
-    admin = await asyncpg.connect(cart_service.infrastructure.admin_database_url)
-    try:
-        async with api_only_instance(cart_service) as http:
-            await publish(cart_service, applied[0])
-            await order_when(http, f"/orders/{journey.order_id}", lambda body: True)
-            async with StatusFeed(http, journey.order_id) as feed:
-                killed = await admin.fetchval(
-                    """
-                    SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                    WHERE datname = current_database() AND query LIKE 'LISTEN %order_status%'
-                    """
-                )
-                assert killed >= 1
-                await publish(cart_service, applied[1])
-                paid = await feed.wait_for_state("paid")
-    finally:
-        await admin.close()
-    assert paid["position"]["last_event_id"] == str(applied[1].event_id)
 
 
 async def test_the_api_wants_its_token_and_says_what_is_wrong_with_a_request(

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Final
 from uuid import UUID
 
+from orderflow_chassis.errors import TransientError
 from orderflow_contracts.events import CheckoutRejected, Event
 from orderflow_contracts.policies import ReturnWindow, WarrantyPolicy
 
@@ -36,21 +37,28 @@ async def project_order_event(
     assert uow.cause is not None, "an order event is applied as the consumer received it"
     order_id = order_id_of(event)
     statuses = uow.repos.order_status
-    known = await statuses.facts_for_update(order_id)
-    facts = apply(
-        known if known is not None else OrderFacts(order_id=order_id),
-        event,
-        occurred_at=uow.cause.occurred_at,
-        event_id=uow.cause.event_id,
-    )
-    await statuses.save(
-        facts,
-        order_view(facts, window=return_window, warranty=warranty_policy),
-        event_id=uow.cause.event_id,
-        event_type=event.event_type,
-        event_at=uow.cause.occurred_at,
-        applied_at=uow.now,
-    )
+    # Twice at most: the order's first event may race another instance's (then its row exists
+    # and is locked on the second read).
+    for _ in range(2):
+        known = await statuses.facts_for_update(order_id)
+        facts = apply(
+            known if known is not None else OrderFacts(order_id=order_id),
+            event,
+            occurred_at=uow.cause.occurred_at,
+            event_id=uow.cause.event_id,
+        )
+        saved = await statuses.save(
+            facts,
+            order_view(facts, window=return_window, warranty=warranty_policy),
+            first=known is None,
+            event_id=uow.cause.event_id,
+            event_type=event.event_type,
+            event_at=uow.cause.occurred_at,
+            applied_at=uow.now,
+        )
+        if saved is not None:
+            return
+    raise TransientError(f"order {order_id}: its first row was stored twice by others")
 
 
 async def record_checkout_rejection(event: CheckoutRejected, uow: CartUnit) -> None:

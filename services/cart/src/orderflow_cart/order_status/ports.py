@@ -49,8 +49,8 @@ class PageCursor:
 class OrderStatuses(Protocol):
     async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
         """The order's facts, locked until the transaction ends (so two instances applying
-        events of one order do it one after the other); None when no event of it was applied,
-        the order still being locked."""
+        events of one order do it one after the other); None when no event of it was applied
+        yet (nothing to lock: see ``save``'s ``first``)."""
         ...
 
     async def save(
@@ -58,13 +58,16 @@ class OrderStatuses(Protocol):
         facts: OrderFacts,
         view: OrderStatus,
         *,
+        first: bool,
         event_id: UUID,
         event_type: str,
         event_at: datetime,
         applied_at: datetime,
-    ) -> int:
+    ) -> int | None:
         """Store the facts and the view, count one more event applied, and notify listeners
-        at commit; the new version."""
+        at commit; the new version. With ``first`` (no facts were found), None when another
+        transaction stored the order's first event meanwhile: nothing was stored, and the
+        caller reads the facts again."""
         ...
 
     async def get(self, order_id: UUID) -> StoredStatus | None: ...

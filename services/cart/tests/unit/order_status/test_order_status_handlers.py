@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import UUID
 
+from orderflow_cart.order_status.domain.facts import OrderFacts
 from orderflow_cart.order_status.handlers import (
     cart_order,
     customer_orders,
@@ -103,3 +105,28 @@ async def test_a_customers_orders_come_newest_first_a_page_at_a_time() -> None:
                 break
     newest_first = [journey.order_id for journey in reversed(journeys)]
     assert seen == [newest_first[0:2], newest_first[2:4], newest_first[4:5]]
+
+
+async def test_a_first_event_that_lost_the_race_is_applied_over_the_winners_facts() -> None:
+    # Another instance stored the order's first event between this one's read (nothing yet)
+    # and its insert: the insert stores nothing, and the event is applied over what is there.
+    tx = fake_transactions(seeded=False)
+    journey = OrderJourney("race")
+    placed, captured = envelopes([journey.placed(), journey.captured()])
+    await project(tx, [placed])
+    statuses = tx.repos.order_status
+    reads = []
+    real_read = statuses.facts_for_update
+
+    async def stale_first_read(order_id: UUID) -> OrderFacts | None:
+        reads.append(order_id)
+        return None if len(reads) == 1 else await real_read(order_id)
+
+    statuses.facts_for_update = stale_first_read  # type: ignore[method-assign]
+    await project(tx, [captured])
+
+    async with tx.begin(read_only=True) as uow:
+        found = await order_status(journey.order_id, uow)
+    assert found is not None
+    assert (found.view["state"], found.position.version) == ("paid", 2)
+    assert len(reads) == 2

@@ -50,14 +50,9 @@ class OrderStatusRepository:
         self._channel = notification_channel(schema)
 
     async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
-        # The row may not exist yet, and a missing row cannot be locked: a transaction-scoped
-        # advisory lock on the order id serialises its first events as well as its later ones.
-        await self._connection.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            f"{self._schema}.order_status:{order_id}",
-        )
         facts = await self._connection.fetchval(
-            f"SELECT facts FROM {self._schema}.order_status WHERE order_id = $1", order_id
+            f"SELECT facts FROM {self._schema}.order_status WHERE order_id = $1 FOR UPDATE",
+            order_id,
         )
         return None if facts is None else OrderFacts.model_validate(facts)
 
@@ -66,31 +61,30 @@ class OrderStatusRepository:
         facts: OrderFacts,
         view: OrderStatus,
         *,
+        first: bool,
         event_id: UUID,
         event_type: str,
         event_at: datetime,
         applied_at: datetime,
-    ) -> int:
-        # One round trip: the upsert, and the notification of its new version, delivered at
-        # commit to every instance listening (each serves its own SSE clients).
-        version: int = await self._connection.fetchval(
+    ) -> int | None:
+        # One round trip: the row, and the notification of its new version, delivered at
+        # commit to every instance listening (each serves its own SSE clients). The order's
+        # first row is inserted only if no other transaction inserted it meanwhile (that one
+        # waits for it to commit, then stores nothing: the caller reads and applies again).
+        columns = "cart_id, customer_id, placed_at, state, facts, view"
+        changed = (
+            f"INSERT INTO {self._schema}.order_status (order_id, {columns}, version, "
+            "last_event_id, last_event_type, last_event_at, last_applied_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11) "
+            "ON CONFLICT (order_id) DO NOTHING"
+            if first
+            else f"UPDATE {self._schema}.order_status SET ({columns}, version, last_event_id, "
+            "last_event_type, last_event_at, last_applied_at) "
+            "= ($2, $3, $4, $5, $6, $7, version + 1, $8, $9, $10, $11) WHERE order_id = $1"
+        )
+        version: int | None = await self._connection.fetchval(
             f"""
-            WITH saved AS (
-                INSERT INTO {self._schema}.order_status AS current
-                    (order_id, cart_id, customer_id, placed_at, state, facts, view, version,
-                     last_event_id, last_event_type, last_event_at, last_applied_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11)
-                ON CONFLICT (order_id) DO UPDATE SET
-                    cart_id = EXCLUDED.cart_id, customer_id = EXCLUDED.customer_id,
-                    placed_at = EXCLUDED.placed_at, state = EXCLUDED.state,
-                    facts = EXCLUDED.facts, view = EXCLUDED.view,
-                    version = current.version + 1,
-                    last_event_id = EXCLUDED.last_event_id,
-                    last_event_type = EXCLUDED.last_event_type,
-                    last_event_at = EXCLUDED.last_event_at,
-                    last_applied_at = EXCLUDED.last_applied_at
-                RETURNING version
-            )
+            WITH saved AS ({changed} RETURNING version)
             SELECT version, pg_notify($12, $1::text || ':' || version) FROM saved
             """,
             facts.order_id,
