@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -152,9 +153,14 @@ def run_system(services: Sequence[str], options: TrafficOptions) -> int:
     own_log = (log_dir / "system.log").open("a", encoding="utf-8")
     configure_logging("orderflow-system", level="INFO", stream=own_log)
     signal.signal(signal.SIGTERM, _raise_interrupted)
+    # The cart's order-status API wants a bearer token: the one set, or one made for this run.
+    storefront_token = os.environ.get("CART_STOREFRONT_API_TOKEN") or secrets.token_urlsafe(24)
     try:
         for service in processes:
-            service.start(infrastructure, {"LOG_FORMAT": options.log_format})
+            service.start(
+                infrastructure,
+                {"LOG_FORMAT": options.log_format, "CART_STOREFRONT_API_TOKEN": storefront_token},
+            )
         try:
             wait_until_ready(processes, on_ready=lambda s: typer.echo(f"  {s.name} ready"))
         except ServiceFailedToStart as failed:
@@ -168,6 +174,7 @@ def run_system(services: Sequence[str], options: TrafficOptions) -> int:
         for service in processes:
             typer.echo(f"  {service.name:<12} {service.base_url}/docs   log: {service.log_path}")
         typer.echo(f"  simulators   (warehouse, storefront)      log: {own_log.name}")
+        typer.echo(f"  order status for storefronts: Authorization: Bearer {storefront_token}")
         return asyncio.run(drive(infrastructure, processes, options))
     except (KeyboardInterrupt, _Interrupted):
         return 0

@@ -19,6 +19,14 @@ from orderflow_cart.domain.cart import Cart, CartStatus
 from orderflow_cart.domain.catalog import Product, parse_catalog_csv
 from orderflow_cart.domain.rates import FxRate, parse_rates_json
 from orderflow_cart.domain.sequencing import Waiting
+from orderflow_cart.order_status.domain.facts import OrderFacts
+from orderflow_cart.order_status.domain.status import OrderStatus
+from orderflow_cart.order_status.ports import (
+    CheckoutRejection,
+    PageCursor,
+    Position,
+    StoredStatus,
+)
 from orderflow_cart.ports import (
     CartRepositories,
     CatalogEntry,
@@ -209,6 +217,76 @@ class FakeOrders:
         return None
 
 
+@dataclass
+class FakeOrderStatuses:
+    """The order-status rows in memory: facts, view and position per order."""
+
+    rows: dict[UUID, tuple[OrderFacts, StoredStatus]] = field(default_factory=dict)
+    rejections: dict[str, CheckoutRejection] = field(default_factory=dict)
+    notified: list[tuple[UUID, int]] = field(default_factory=list)
+
+    async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
+        row = self.rows.get(order_id)
+        return None if row is None else row[0].model_copy(deep=True)
+
+    async def save(
+        self,
+        facts: OrderFacts,
+        view: OrderStatus,
+        *,
+        first: bool,
+        event_id: UUID,
+        event_type: str,
+        event_at: datetime,
+        applied_at: datetime,
+    ) -> int | None:
+        previous = self.rows.get(facts.order_id)
+        if first and previous is not None:
+            return None  # another transaction stored the order's first event meanwhile
+        version = 1 if previous is None else previous[1].position.version + 1
+        position = Position(version, event_id, event_type, event_at, applied_at)
+        stored = StoredStatus(facts.order_id, view.model_dump(mode="json"), position)
+        self.rows[facts.order_id] = (facts.model_copy(deep=True), stored)
+        self.notified.append((facts.order_id, version))
+        return version
+
+    async def get(self, order_id: UUID) -> StoredStatus | None:
+        row = self.rows.get(order_id)
+        return None if row is None else row[1]
+
+    async def for_cart(self, cart_id: str) -> StoredStatus | None:
+        return next((s for _, s in self.rows.values() if s.view["cart_id"] == cart_id), None)
+
+    async def for_customer(
+        self, customer_id: str, *, after: PageCursor | None, limit: int
+    ) -> list[StoredStatus]:
+        def key(stored: StoredStatus) -> tuple[datetime, str]:
+            return (datetime.fromisoformat(stored.view["placed_at"]), str(stored.order_id))
+
+        mine = sorted(
+            (
+                s
+                for _, s in self.rows.values()
+                if s.view["customer_id"] == customer_id and s.view["placed_at"]
+            ),
+            key=key,
+            reverse=True,
+        )
+        if after is not None:
+            mine = [s for s in mine if key(s) < (after.placed_at, str(after.order_id))]
+        return mine[:limit]
+
+    async def record_checkout_rejection(
+        self, cart_id: str, reasons: list[dict[str, Any]], *, at: datetime, event_id: UUID
+    ) -> None:
+        current = self.rejections.get(cart_id)
+        if current is None or at > current.rejected_at:
+            self.rejections[cart_id] = CheckoutRejection(cart_id, reasons, at)
+
+    async def checkout_rejection(self, cart_id: str) -> CheckoutRejection | None:
+        return self.rejections.get(cart_id)
+
+
 @dataclass(frozen=True)
 class FakeCartRepositories(CartRepositories):
     """The cart's repositories in memory, typed as the fakes so tests can look inside."""
@@ -217,6 +295,7 @@ class FakeCartRepositories(CartRepositories):
     catalog: FakeCatalog = field(default_factory=FakeCatalog)
     rates: FakeRates = field(default_factory=FakeRates)
     orders: FakeOrders = field(default_factory=FakeOrders)
+    order_status: FakeOrderStatuses = field(default_factory=FakeOrderStatuses)
 
 
 def fake_transactions(

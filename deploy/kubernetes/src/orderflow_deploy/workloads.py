@@ -49,7 +49,11 @@ SERVICES: Mapping[str, Workload] = MappingProxyType(
         for workload in (
             Workload(
                 "cart",
-                {"events": ("storefront.carts",), "order-outcomes": ("payments", "fulfillment")},
+                {
+                    "events": ("storefront.carts",),
+                    "order-outcomes": ("payments", "fulfillment"),
+                    "order-status": ("orders", "carts", "payments", "fulfillment", "returns"),
+                },
             ),
             Workload("payment", {"events": ("orders", "fulfillment", "returns")}),
             Workload(

@@ -17,7 +17,8 @@ from orderflow_chassis.runtime import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.wiring import inject
 from orderflow_contracts import topics
-from orderflow_contracts.events import Event
+from orderflow_contracts.events import CheckoutRejected, Event
+from orderflow_contracts.policies import DEFAULT_RETURN_WINDOW, DEFAULT_WARRANTY_POLICY
 
 from orderflow_cart import __doc__ as SERVICE_DESCRIPTION
 from orderflow_cart.adapters import sql_repositories
@@ -31,6 +32,9 @@ from orderflow_cart.handlers.cart_events import (
 )
 from orderflow_cart.handlers.order_cancellation import SAGA_FAILURES, cancel_failed_order
 from orderflow_cart.handlers.reference_data import ReferenceData
+from orderflow_cart.order_status import handlers as order_status
+from orderflow_cart.order_status.adapters.changes import StatusChanges
+from orderflow_cart.order_status.entrypoints.http import order_status_router
 from orderflow_cart.settings import CartSettings
 
 SERVICE_NAME = "cart"
@@ -49,6 +53,9 @@ def dependencies(cart_settings: CartSettings) -> dict[str, object]:
         "reference_data": seed,
         "cart_rules": CartRules(rules, cart_settings.gap_timeout, seed),
         "abandon_after": cart_settings.abandon_after,
+        # The store's shared after-sales policy: the dates the returns service applies.
+        "return_window": DEFAULT_RETURN_WINDOW,
+        "warranty_policy": DEFAULT_WARRANTY_POLICY,
     }
 
 
@@ -63,6 +70,11 @@ def build_definition(
     receive: Handler = inject(receive_cart_event, deps)
     cancel_on_failure: Handler = inject(cancel_failed_order, deps)
     handlers: dict[type[Event], Handler] = dict.fromkeys(STOREFRONT_CART_EVENTS, receive)
+    projection: dict[type[Event], Handler] = dict.fromkeys(
+        order_status.PROJECTED_EVENTS, inject(order_status.project_order_event, deps)
+    )
+    projection[CheckoutRejected] = inject(order_status.record_checkout_rejection, deps)
+    status_changes = StatusChanges(settings.db_schema)
 
     return ServiceDefinition(
         name=SERVICE_NAME,
@@ -77,6 +89,18 @@ def build_definition(
                 topics=[topics.PAYMENTS, topics.FULFILLMENT],
                 handlers=dict.fromkeys(SAGA_FAILURES, cancel_on_failure),
             ),
+            # Its own consumer group, so the storefront's read model never delays the saga.
+            Subscription(
+                name="order-status",
+                topics=[
+                    topics.ORDERS,
+                    topics.CARTS,
+                    topics.PAYMENTS,
+                    topics.FULFILLMENT,
+                    topics.RETURNS,
+                ],
+                handlers=projection,
+            ),
         ],
         routers=[
             cart_api_router(
@@ -84,8 +108,17 @@ def build_definition(
                 cart_events=inject(queries.cart_events, deps),
                 catalog_in=inject(queries.catalog_in, deps),
                 seed_reference_data=inject(reference_data.seed_reference_data, deps),
-            )
+            ),
+            order_status_router(
+                api_token=cart_settings.storefront_api_token,
+                order_status=inject(order_status.order_status, deps),
+                cart_order=inject(order_status.cart_order, deps),
+                customer_orders=inject(order_status.customer_orders, deps),
+                changes=status_changes,
+                keep_alive_s=cart_settings.order_feed_keep_alive_s,
+            ),
         ],
+        on_stop=[status_changes.close],
         background_jobs=[
             inject(reference_data.seed_at_start, deps),
             every(

@@ -21,6 +21,7 @@ from orderflow_cart.domain.cart import Cart
 from orderflow_cart.domain.catalog import Product
 from orderflow_cart.domain.rates import FxRate
 from orderflow_cart.domain.sequencing import Waiting
+from orderflow_cart.order_status.ports import OrderStatuses
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class CartRepositories:
     catalog: Catalog
     rates: Rates
     orders: Orders
+    order_status: OrderStatuses
 
 
 CartUnit = UnitOfWork[CartRepositories]

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from orderflow_contracts.money import Currency, Money
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderflow_cart.domain.checkout import CartLimits, CheckoutRules
@@ -60,6 +60,19 @@ class CartSettings(BaseSettings):
     )
     rates_seed_file: Path | None = Field(
         default=None, description="rates loaded when there are none (default: packaged)"
+    )
+
+    storefront_api_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token the storefront presents to the order-status API "
+        "(/orders, /carts/{id}/order, /customers/{id}/orders); unset, that API answers 503",
+    )
+
+    order_feed_keep_alive_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="how often an idle order-status feed (SSE) sends a keep-alive comment and "
+        "re-reads the status",
     )
 
     @field_validator("default_currency")

@@ -6,24 +6,24 @@ with the same prefix.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from orderflow_contracts.policies import (
+    DEFAULT_WARRANTY_POLICY,
+    RETURN_WINDOW_DAYS,
+    ReturnWindow,
+    WarrantyPolicy,
+)
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from orderflow_returns.domain.warranty import WarrantyPolicy
-from orderflow_returns.domain.window import ReturnWindow
-
-DEFAULT_WARRANTY_POLICY = "warranty_terms.toml"
 
 
 class ReturnsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RETURNS_", extra="ignore", frozen=True)
 
     return_window_days: int = Field(
-        default=30,
+        default=RETURN_WINDOW_DAYS,
         ge=0,
         le=365,
         description="calendar days after the delivery day during which a return may be requested",
@@ -40,7 +40,8 @@ class ReturnsSettings(BaseSettings):
     )
     warranty_policy_file: Path | None = Field(
         default=None,
-        description="TOML table of warranty terms per country; default: the one shipped",
+        description="TOML table of warranty terms per country; default: the store's shared "
+        "policy (orderflow_contracts.policies)",
     )
 
     @field_validator("window_time_zone")
@@ -59,5 +60,4 @@ class ReturnsSettings(BaseSettings):
     def warranty_policy(self) -> WarrantyPolicy:
         if self.warranty_policy_file is not None:
             return WarrantyPolicy.load(self.warranty_policy_file)
-        shipped = resources.files("orderflow_returns.policy") / DEFAULT_WARRANTY_POLICY
-        return WarrantyPolicy.from_toml(shipped.read_text(encoding="utf-8"))
+        return DEFAULT_WARRANTY_POLICY

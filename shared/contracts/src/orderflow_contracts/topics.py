@@ -76,7 +76,7 @@ TOPIC_SPECS: Final[Mapping[str, TopicSpec]] = MappingProxyType(
                 CARTS,
                 "cart_id",
                 "cart",
-                "storefront, ops",
+                "storefront, cart (order status), ops",
                 "Checkout outcomes (rejected with every reason, or checked out into an order) "
                 "and abandoned carts.",
             ),

@@ -8,6 +8,7 @@ from orderflow_chassis.unit_of_work import RepositoryFactory
 from orderflow_cart.adapters.carts import CartRepository
 from orderflow_cart.adapters.catalog import CatalogRepository, RatesRepository
 from orderflow_cart.adapters.orders import OrderRepository
+from orderflow_cart.order_status.adapters.statuses import OrderStatusRepository
 from orderflow_cart.ports import CartRepositories
 
 
@@ -20,6 +21,7 @@ def sql_repositories(schema: str) -> RepositoryFactory[CartRepositories]:
             catalog=CatalogRepository(connection, schema),
             rates=RatesRepository(connection, schema),
             orders=OrderRepository(connection, schema),
+            order_status=OrderStatusRepository(connection, schema),
         )
 
     return on

@@ -1,9 +1,10 @@
 """International warranty: a defect claim judged by the country where the product is used.
 
-* **Term.** Each country of usage has a term in months (:class:`WarrantyPolicy`, loaded from a
-  data file; countries not listed get the default term; 0 months means no warranty there). The
-  term runs from the delivery of that product (its latest delivery in the order, in the return
-  window's time zone): delivered 3 Feb 2025 with a 24-month term, the last covered day is
+* **Term.** Each country of usage has a term in months (:class:`WarrantyPolicy`: the store's
+  shared policy in ``orderflow_contracts.policies``, or an operator's TOML file; countries not
+  listed get the default term; 0 months means no warranty there). The term runs from the
+  delivery of that product (its latest delivery in the order, in the return window's time
+  zone): delivered 3 Feb 2025 with a 24-month term, the last covered day is
   3 Feb 2027 (the same day of the month, or the month's last day when it has no such day).
 * **Return window first.** While the product's return window is open, a claim is answered
   ``within_return_window``: the customer should use the return flow (a refund or an exchange).
@@ -14,99 +15,26 @@
 
 from __future__ import annotations
 
-import calendar
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
-from typing import Annotated
 
 from orderflow_contracts.events import WarrantyRejectionCode
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from orderflow_contracts.policies import WarrantyPolicy, WarrantyTerm, add_months
 
 from orderflow_returns.domain.returns import Delivery
 from orderflow_returns.domain.window import ReturnWindow
 
-
-def add_months(day: date, months: int) -> date:
-    """``day`` plus ``months`` calendar months, clamped to the end of a shorter month."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-# --------------------------------------------------------------------------------- policy
-
-Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-
-
-class _TermGroup(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    months: Annotated[int, Field(ge=0, le=240)]
-    basis: Annotated[str, StringConstraints(min_length=1)]
-    countries: Annotated[list[Country], Field(min_length=1)]
-
-
-class _PolicyFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    default_months: Annotated[int, Field(ge=0, le=240)]
-    default_basis: Annotated[str, StringConstraints(min_length=1)]
-    terms: list[_TermGroup] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _each_country_once(self) -> _PolicyFile:
-        seen: set[str] = set()
-        for group in self.terms:
-            for country in group.countries:
-                if country in seen:
-                    raise ValueError(f"{country} appears more than once in the warranty policy")
-                seen.add(country)
-        return self
-
-
-@dataclass(frozen=True)
-class WarrantyTerm:
-    country: str
-    months: int
-    basis: str
-
-    @property
-    def covered(self) -> bool:
-        return self.months > 0
-
-
-@dataclass(frozen=True)
-class WarrantyPolicy:
-    default_months: int
-    default_basis: str
-    countries: Mapping[str, tuple[int, str]] = field(default_factory=dict)
-
-    def term_for(self, country: str) -> WarrantyTerm:
-        months, basis = self.countries.get(country, (self.default_months, self.default_basis))
-        return WarrantyTerm(country, months, basis)
-
-    @classmethod
-    def from_toml(cls, text: str) -> WarrantyPolicy:
-        parsed = _PolicyFile.model_validate(tomllib.loads(text))
-        return cls(
-            default_months=parsed.default_months,
-            default_basis=parsed.default_basis,
-            countries={
-                country: (group.months, group.basis)
-                for group in parsed.terms
-                for country in group.countries
-            },
-        )
-
-    @classmethod
-    def load(cls, path: Path) -> WarrantyPolicy:
-        try:
-            return cls.from_toml(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise ValueError(f"cannot load the warranty policy {path}: {error}") from error
+__all__ = [
+    "ClaimAcceptance",
+    "ClaimDecision",
+    "ClaimFacts",
+    "ClaimRefusal",
+    "WarrantyPolicy",
+    "WarrantyTerm",
+    "add_months",
+    "decide_claim",
+]
 
 
 # ------------------------------------------------------------------------------- decisions

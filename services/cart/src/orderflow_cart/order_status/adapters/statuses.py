@@ -1,0 +1,171 @@
+"""The order-status projection's tables in the ``cart`` schema, and its change notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from orderflow_chassis.database import Connection
+from orderflow_chassis.settings import validate_identifier
+
+from orderflow_cart.order_status.domain.facts import OrderFacts
+from orderflow_cart.order_status.domain.status import OrderStatus
+from orderflow_cart.order_status.ports import (
+    CheckoutRejection,
+    PageCursor,
+    Position,
+    StoredStatus,
+)
+
+_STORED_COLUMNS = (
+    "order_id, view, version, last_event_id, last_event_type, last_event_at, last_applied_at"
+)
+
+
+def notification_channel(schema: str) -> str:
+    """The channel a change of an order's status is announced on (payload ``order_id:version``),
+    one per schema so two deployments in one database never hear each other."""
+    return f"{validate_identifier(schema)}_order_status"
+
+
+def _stored(row: Any) -> StoredStatus:
+    return StoredStatus(
+        order_id=row["order_id"],
+        view=row["view"],
+        position=Position(
+            version=row["version"],
+            last_event_id=row["last_event_id"],
+            last_event_type=row["last_event_type"],
+            last_event_at=row["last_event_at"],
+            applied_at=row["last_applied_at"],
+        ),
+    )
+
+
+class OrderStatusRepository:
+    def __init__(self, connection: Connection, schema: str) -> None:
+        self._connection = connection
+        self._schema = validate_identifier(schema)
+        self._channel = notification_channel(schema)
+
+    async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
+        facts = await self._connection.fetchval(
+            f"SELECT facts FROM {self._schema}.order_status WHERE order_id = $1 FOR UPDATE",
+            order_id,
+        )
+        return None if facts is None else OrderFacts.model_validate(facts)
+
+    async def save(
+        self,
+        facts: OrderFacts,
+        view: OrderStatus,
+        *,
+        first: bool,
+        event_id: UUID,
+        event_type: str,
+        event_at: datetime,
+        applied_at: datetime,
+    ) -> int | None:
+        # One round trip: the row, and the notification of its new version, delivered at
+        # commit to every instance listening (each serves its own SSE clients). The order's
+        # first row is inserted only if no other transaction inserted it meanwhile (that one
+        # waits for it to commit, then stores nothing: the caller reads and applies again).
+        columns = "cart_id, customer_id, placed_at, state, facts, view"
+        changed = (
+            f"INSERT INTO {self._schema}.order_status (order_id, {columns}, version, "
+            "last_event_id, last_event_type, last_event_at, last_applied_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11) "
+            "ON CONFLICT (order_id) DO NOTHING"
+            if first
+            else f"UPDATE {self._schema}.order_status SET ({columns}, version, last_event_id, "
+            "last_event_type, last_event_at, last_applied_at) "
+            "= ($2, $3, $4, $5, $6, $7, version + 1, $8, $9, $10, $11) WHERE order_id = $1"
+        )
+        version: int | None = await self._connection.fetchval(
+            f"""
+            WITH saved AS ({changed} RETURNING version)
+            SELECT version, pg_notify($12, $1::text || ':' || version) FROM saved
+            """,
+            facts.order_id,
+            view.cart_id,
+            # Listed under the customer only once the order itself is known.
+            view.customer_id if view.placed_at else None,
+            view.placed_at,
+            view.state.value,
+            facts.model_dump(mode="json", exclude_defaults=True),
+            view.model_dump(mode="json"),
+            event_id,
+            event_type,
+            event_at,
+            applied_at,
+            self._channel,
+        )
+        return version
+
+    async def get(self, order_id: UUID) -> StoredStatus | None:
+        row = await self._connection.fetchrow(
+            f"SELECT {_STORED_COLUMNS} FROM {self._schema}.order_status WHERE order_id = $1",
+            order_id,
+        )
+        return None if row is None else _stored(row)
+
+    async def for_cart(self, cart_id: str) -> StoredStatus | None:
+        row = await self._connection.fetchrow(
+            f"""
+            SELECT {_STORED_COLUMNS} FROM {self._schema}.order_status
+            WHERE cart_id = $1 ORDER BY placed_at DESC NULLS LAST LIMIT 1
+            """,
+            cart_id,
+        )
+        return None if row is None else _stored(row)
+
+    async def for_customer(
+        self, customer_id: str, *, after: PageCursor | None, limit: int
+    ) -> list[StoredStatus]:
+        rows = await self._connection.fetch(
+            f"""
+            SELECT {_STORED_COLUMNS} FROM {self._schema}.order_status
+            WHERE customer_id = $1
+              AND ($2::timestamptz IS NULL OR (placed_at, order_id) < ($2, $3::uuid))
+            ORDER BY placed_at DESC, order_id DESC
+            LIMIT $4
+            """,
+            customer_id,
+            after.placed_at if after else None,
+            after.order_id if after else None,
+            limit,
+        )
+        return [_stored(row) for row in rows]
+
+    async def record_checkout_rejection(
+        self, cart_id: str, reasons: list[dict[str, Any]], *, at: datetime, event_id: UUID
+    ) -> None:
+        await self._connection.execute(
+            f"""
+            INSERT INTO {self._schema}.checkout_rejections AS current
+                (cart_id, reasons, rejected_at, event_id)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (cart_id) DO UPDATE SET
+                reasons = EXCLUDED.reasons, rejected_at = EXCLUDED.rejected_at,
+                event_id = EXCLUDED.event_id
+            WHERE (EXCLUDED.rejected_at, EXCLUDED.event_id)
+                  > (current.rejected_at, current.event_id)
+            """,
+            cart_id,
+            reasons,
+            at,
+            event_id,
+        )
+
+    async def checkout_rejection(self, cart_id: str) -> CheckoutRejection | None:
+        row = await self._connection.fetchrow(
+            f"""
+            SELECT cart_id, reasons, rejected_at FROM {self._schema}.checkout_rejections
+            WHERE cart_id = $1
+            """,
+            cart_id,
+        )
+        if row is None:
+            return None
+        return CheckoutRejection(row["cart_id"], row["reasons"], row["rejected_at"])

@@ -1,0 +1,387 @@
+"""The facts known about one order, and the reducer that adds one event to them.
+
+Events of one order arrive on five topics, each read at its own pace: a ``PaymentCaptured`` may
+be applied before its ``OrderPlaced``, a ``ShipmentDispatched`` before its
+``FulfillmentRequested``. So nothing here is a state machine that refuses a transition: every
+event only *adds* what it says to the facts, each kept under its own key (the payment, the
+shipment, the RMA, the refund, the claim). :func:`apply` is therefore
+
+* idempotent: applying an event twice gives the facts of applying it once;
+* order-independent: applying a set of events in any order gives the same facts.
+
+Where two events could both set one value (two cancellations, running refund totals) the rule
+picks one that does not depend on arrival order (the earliest, the largest). The state a
+storefront is shown is derived from the facts afterwards (``domain.view``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from uuid import UUID
+
+from orderflow_contracts.events import (
+    CartCheckedOut,
+    Event,
+    FulfillmentRequested,
+    LineQuantity,
+    OrderCancelled,
+    OrderCompleted,
+    OrderPlaced,
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentVoided,
+    RefundFailed,
+    RefundIssued,
+    RefundRequested,
+    ReplacementRequested,
+    ReservationReleased,
+    ReturnAuthorized,
+    ReturnRejected,
+    ShipmentDelivered,
+    ShipmentDispatched,
+    StockReserved,
+    StockUnavailable,
+    WarrantyClaimAccepted,
+    WarrantyClaimRejected,
+)
+from orderflow_contracts.money import Money
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Facts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Line(_Facts):
+    sku: str
+    quantity: int
+
+
+class PlacedLine(Line):
+    name: str
+    unit_price: Money
+    line_total: Money
+
+
+class Placed(_Facts):
+    cart_id: str
+    customer_id: str
+    placed_at: datetime
+    currency: str
+    lines: list[PlacedLine]
+    subtotal: Money
+    shipping_fee: Money
+    total: Money
+    ship_to_country: str
+    payment_method: str
+    card_brand: str | None = None
+    card_last4: str | None = None
+
+
+class Outcome(_Facts):
+    """Why something was refused or undone: a reason code and a sentence."""
+
+    code: str
+    message: str | None = None
+
+
+class Cancellation(Outcome):
+    at: datetime
+    event_id: UUID
+
+
+class Payment(_Facts):
+    authorized: Money | None = None
+    declined: Outcome | None = None
+    captured: Money | None = None
+    voided: Outcome | None = None
+
+
+class Shipment(_Facts):
+    warehouse_id: str | None = None
+    shipping_service: str | None = None
+    lines: list[Line] | None = None
+    replacement: bool = False
+    warranty_claim_id: str | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    dispatched_at: datetime | None = None
+    delivered_at: datetime | None = None
+    delivered_lines: list[Line] | None = None
+
+
+class Rma(_Facts):
+    return_request_id: str | None = None
+    lines: list[Line] | None = None
+    return_by: str | None = None
+    refund_requested: bool = False
+
+
+class Refund(_Facts):
+    rma_id: UUID | None = None
+    requested: Money | None = None
+    issued: Money | None = None
+    failed: Outcome | None = None
+
+
+class Claim(_Facts):
+    sku: str | None = None
+    quantity: int | None = None
+    country_of_usage: str | None = None
+    accepted: bool = False
+    warranty_ends_on: str | None = None
+    rejected: Outcome | None = None
+    replacement_lines: list[Line] | None = None
+
+
+class OrderFacts(_Facts):
+    """Everything the projection knows about one order, each fact under its own key."""
+
+    order_id: UUID
+    placed: Placed | None = None
+    checked_out_cart_id: str | None = None
+    checked_out_customer_id: str | None = None
+    cancelled: Cancellation | None = None
+    stock_reserved_warehouses: list[str] = Field(default_factory=list)
+    stock_unavailable: list[Line] | None = None
+    reservation_released: str | None = None
+    completed_at: datetime | None = None
+    payments: dict[str, Payment] = Field(default_factory=dict)
+    shipments: dict[str, Shipment] = Field(default_factory=dict)
+    rmas: dict[str, Rma] = Field(default_factory=dict)
+    return_rejections: dict[str, Outcome] = Field(default_factory=dict)
+    refunds: dict[str, Refund] = Field(default_factory=dict)
+    refunded_total_reported: Money | None = None
+    claims: dict[str, Claim] = Field(default_factory=dict)
+    last_event_at: datetime | None = None
+
+
+def _lines(items: Sequence[LineQuantity]) -> list[Line]:
+    return [Line(sku=item.sku, quantity=item.quantity) for item in items]
+
+
+def _placed(facts: OrderFacts, event: OrderPlaced, at: datetime) -> None:
+    card = event.payment.card
+    facts.placed = Placed(
+        cart_id=event.cart_id,
+        customer_id=event.customer_id,
+        placed_at=at,
+        currency=event.currency.value,
+        lines=[
+            PlacedLine(
+                sku=line.sku,
+                name=line.name,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                line_total=line.line_total,
+            )
+            for line in event.lines
+        ],
+        subtotal=event.subtotal,
+        shipping_fee=event.shipping_fee,
+        total=event.total,
+        ship_to_country=event.ship_to.country,
+        payment_method=event.payment.method,
+        # Brand and last four digits only: what a receipt shows, never the token or expiry.
+        card_brand=card.brand if card else None,
+        card_last4=card.last4 if card else None,
+    )
+
+
+def _checked_out(facts: OrderFacts, event: CartCheckedOut, at: datetime) -> None:
+    facts.checked_out_cart_id = event.cart_id
+    facts.checked_out_customer_id = event.customer_id
+
+
+def _cancelled(facts: OrderFacts, event: OrderCancelled, at: datetime, event_id: UUID) -> None:
+    candidate = Cancellation(code=event.reason, message=event.message, at=at, event_id=event_id)
+    current = facts.cancelled
+    # Two cancellations of one order (never expected) keep the earliest, whatever the arrival.
+    if current is None or (candidate.at, str(candidate.event_id)) < (
+        current.at,
+        str(current.event_id),
+    ):
+        facts.cancelled = candidate
+
+
+def _completed(facts: OrderFacts, event: OrderCompleted, at: datetime) -> None:
+    facts.completed_at = at if facts.completed_at is None else min(facts.completed_at, at)
+
+
+def _payment(facts: OrderFacts, payment_id: UUID) -> Payment:
+    return facts.payments.setdefault(str(payment_id), Payment())
+
+
+def _authorized(facts: OrderFacts, event: PaymentAuthorized, at: datetime) -> None:
+    _payment(facts, event.payment_id).authorized = event.amount
+
+
+def _declined(facts: OrderFacts, event: PaymentDeclined, at: datetime) -> None:
+    _payment(facts, event.payment_id).declined = Outcome(
+        code=event.reason_code, message=event.message
+    )
+
+
+def _captured(facts: OrderFacts, event: PaymentCaptured, at: datetime) -> None:
+    _payment(facts, event.payment_id).captured = event.amount
+
+
+def _voided(facts: OrderFacts, event: PaymentVoided, at: datetime) -> None:
+    _payment(facts, event.payment_id).voided = Outcome(code=event.reason)
+
+
+def _reserved(facts: OrderFacts, event: StockReserved, at: datetime) -> None:
+    facts.stock_reserved_warehouses = sorted({a.warehouse_id for a in event.allocations})
+
+
+def _unavailable(facts: OrderFacts, event: StockUnavailable, at: datetime) -> None:
+    facts.stock_unavailable = [Line(sku=s.sku, quantity=s.requested) for s in event.short_lines]
+
+
+def _released(facts: OrderFacts, event: ReservationReleased, at: datetime) -> None:
+    facts.reservation_released = event.reason
+
+
+def _shipment(facts: OrderFacts, shipment_id: UUID) -> Shipment:
+    return facts.shipments.setdefault(str(shipment_id), Shipment())
+
+
+def _requested(facts: OrderFacts, event: FulfillmentRequested, at: datetime) -> None:
+    shipment = _shipment(facts, event.shipment_id)
+    shipment.warehouse_id = event.warehouse_id
+    shipment.shipping_service = event.shipping_service
+    shipment.lines = _lines(event.lines)
+    shipment.replacement = shipment.replacement or event.replacement
+    shipment.warranty_claim_id = event.warranty_claim_id
+
+
+def _dispatched(facts: OrderFacts, event: ShipmentDispatched, at: datetime) -> None:
+    shipment = _shipment(facts, event.shipment_id)
+    shipment.warehouse_id = event.warehouse_id
+    shipment.carrier = event.carrier
+    shipment.tracking_number = event.tracking_number
+    shipment.dispatched_at = event.dispatched_at
+
+
+def _delivered(facts: OrderFacts, event: ShipmentDelivered, at: datetime) -> None:
+    shipment = _shipment(facts, event.shipment_id)
+    shipment.delivered_at = event.delivered_at
+    shipment.delivered_lines = _lines(event.lines)
+    shipment.replacement = shipment.replacement or event.replacement
+
+
+def _rma(facts: OrderFacts, rma_id: UUID) -> Rma:
+    return facts.rmas.setdefault(str(rma_id), Rma())
+
+
+def _return_authorized(facts: OrderFacts, event: ReturnAuthorized, at: datetime) -> None:
+    rma = _rma(facts, event.rma_id)
+    rma.return_request_id = event.return_request_id
+    rma.lines = _lines(event.lines)
+    rma.return_by = event.return_by.isoformat()
+
+
+def _return_rejected(facts: OrderFacts, event: ReturnRejected, at: datetime) -> None:
+    facts.return_rejections[event.return_request_id] = Outcome(
+        code=event.reason_code, message=event.message
+    )
+
+
+def _refund(facts: OrderFacts, refund_id: UUID) -> Refund:
+    return facts.refunds.setdefault(str(refund_id), Refund())
+
+
+def _refund_requested(facts: OrderFacts, event: RefundRequested, at: datetime) -> None:
+    refund = _refund(facts, event.refund_id)
+    refund.rma_id = event.rma_id
+    refund.requested = event.amount
+    if event.rma_id is not None:
+        _rma(facts, event.rma_id).refund_requested = True
+
+
+def _refund_issued(facts: OrderFacts, event: RefundIssued, at: datetime) -> None:
+    refund = _refund(facts, event.refund_id)
+    refund.rma_id = refund.rma_id or event.rma_id
+    refund.issued = event.amount
+    reported = facts.refunded_total_reported
+    # Payment's running total only grows: the largest one seen is the latest, in any order.
+    if reported is None or event.total_refunded > reported:
+        facts.refunded_total_reported = event.total_refunded
+
+
+def _refund_failed(facts: OrderFacts, event: RefundFailed, at: datetime) -> None:
+    refund = _refund(facts, event.refund_id)
+    refund.rma_id = refund.rma_id or event.rma_id
+    refund.failed = Outcome(code=event.reason_code, message=event.message)
+
+
+def _claim(facts: OrderFacts, claim_id: str) -> Claim:
+    return facts.claims.setdefault(claim_id, Claim())
+
+
+def _claim_accepted(facts: OrderFacts, event: WarrantyClaimAccepted, at: datetime) -> None:
+    claim = _claim(facts, event.claim_id)
+    claim.sku, claim.quantity = event.sku, event.quantity
+    claim.country_of_usage = event.country_of_usage
+    claim.accepted = True
+    ends = event.warranty_ends_on
+    claim.warranty_ends_on = ends.isoformat() if ends else None
+
+
+def _claim_rejected(facts: OrderFacts, event: WarrantyClaimRejected, at: datetime) -> None:
+    _claim(facts, event.claim_id).rejected = Outcome(code=event.reason_code, message=event.message)
+
+
+def _replacement(facts: OrderFacts, event: ReplacementRequested, at: datetime) -> None:
+    _claim(facts, event.claim_id).replacement_lines = _lines(event.lines)
+
+
+_REDUCERS: dict[type[Event], Callable[..., None]] = {
+    OrderPlaced: _placed,
+    CartCheckedOut: _checked_out,
+    OrderCompleted: _completed,
+    PaymentAuthorized: _authorized,
+    PaymentDeclined: _declined,
+    PaymentCaptured: _captured,
+    PaymentVoided: _voided,
+    StockReserved: _reserved,
+    StockUnavailable: _unavailable,
+    ReservationReleased: _released,
+    FulfillmentRequested: _requested,
+    ShipmentDispatched: _dispatched,
+    ShipmentDelivered: _delivered,
+    ReturnAuthorized: _return_authorized,
+    ReturnRejected: _return_rejected,
+    RefundRequested: _refund_requested,
+    RefundIssued: _refund_issued,
+    RefundFailed: _refund_failed,
+    WarrantyClaimAccepted: _claim_accepted,
+    WarrantyClaimRejected: _claim_rejected,
+    ReplacementRequested: _replacement,
+}
+
+ORDER_STATUS_EVENTS: tuple[type[Event], ...] = (*_REDUCERS, OrderCancelled)
+"""Every event the projection reads: the handler is subscribed to exactly these."""
+
+
+def order_id_of(event: Event) -> UUID:
+    """The order an event is about (every one of :data:`ORDER_STATUS_EVENTS` names it)."""
+    order_id = getattr(event, "order_id")  # noqa: B009 - every projected event has one
+    assert isinstance(order_id, UUID)
+    return order_id
+
+
+def apply(facts: OrderFacts, event: Event, *, occurred_at: datetime, event_id: UUID) -> OrderFacts:
+    """The facts with ``event`` added; ``facts`` itself is left as it was."""
+    if order_id_of(event) != facts.order_id:
+        raise ValueError(f"{event.event_type} is about another order than {facts.order_id}")
+    updated = facts.model_copy(deep=True)
+    if isinstance(event, OrderCancelled):
+        _cancelled(updated, event, occurred_at, event_id)
+    else:
+        _REDUCERS[type(event)](updated, event, occurred_at)
+    if updated.last_event_at is None or occurred_at > updated.last_event_at:
+        updated.last_event_at = occurred_at
+    return updated

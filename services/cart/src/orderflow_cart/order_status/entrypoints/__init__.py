@@ -1,0 +1,1 @@
+"""The storefront's order-status API."""

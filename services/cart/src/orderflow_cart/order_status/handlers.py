@@ -1,0 +1,112 @@
+"""The order-status use cases: apply an event to its order's status; read statuses.
+
+Event handlers run in the consumer's unit of work like every cart handler: the facts are read
+under a lock, the event added (``domain.facts.apply``), the view derived (``domain.view``) and
+both stored in the same transaction as the inbox entry, so each event is applied exactly once.
+Queries run in read-only units of work opened by the HTTP routes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+from uuid import UUID
+
+from orderflow_chassis.errors import TransientError
+from orderflow_contracts.events import CheckoutRejected, Event
+from orderflow_contracts.policies import ReturnWindow, WarrantyPolicy
+
+from orderflow_cart.order_status.domain.facts import (
+    ORDER_STATUS_EVENTS,
+    OrderFacts,
+    apply,
+    order_id_of,
+)
+from orderflow_cart.order_status.domain.view import order_view
+from orderflow_cart.order_status.ports import CheckoutRejection, PageCursor, StoredStatus
+from orderflow_cart.ports import CartUnit
+
+PROJECTED_EVENTS: Final = ORDER_STATUS_EVENTS
+
+
+async def project_order_event(
+    event: Event, uow: CartUnit, *, return_window: ReturnWindow, warranty_policy: WarrantyPolicy
+) -> None:
+    """Add ``event`` to its order's facts and store the status derived from them."""
+    assert uow.cause is not None, "an order event is applied as the consumer received it"
+    order_id = order_id_of(event)
+    statuses = uow.repos.order_status
+    # Twice at most: the order's first event may race another instance's (then its row exists
+    # and is locked on the second read).
+    for _ in range(2):
+        known = await statuses.facts_for_update(order_id)
+        facts = apply(
+            known if known is not None else OrderFacts(order_id=order_id),
+            event,
+            occurred_at=uow.cause.occurred_at,
+            event_id=uow.cause.event_id,
+        )
+        saved = await statuses.save(
+            facts,
+            order_view(facts, window=return_window, warranty=warranty_policy),
+            first=known is None,
+            event_id=uow.cause.event_id,
+            event_type=event.event_type,
+            event_at=uow.cause.occurred_at,
+            applied_at=uow.now,
+        )
+        if saved is not None:
+            return
+    raise TransientError(f"order {order_id}: its first row was stored twice by others")
+
+
+async def record_checkout_rejection(event: CheckoutRejected, uow: CartUnit) -> None:
+    """Remember why the cart's latest checkout was refused, for ``GET /carts/{id}/order``."""
+    assert uow.cause is not None, "a rejection is applied as the consumer received it"
+    await uow.repos.order_status.record_checkout_rejection(
+        event.cart_id,
+        [reason.model_dump(mode="json") for reason in event.reasons],
+        at=uow.cause.occurred_at,
+        event_id=uow.cause.event_id,
+    )
+
+
+# -------------------------------------------------------------------------------- queries
+
+
+@dataclass(frozen=True)
+class CustomerOrders:
+    orders: list[StoredStatus]
+    next_page: PageCursor | None
+
+
+async def order_status(order_id: UUID, uow: CartUnit) -> StoredStatus | None:
+    return await uow.repos.order_status.get(order_id)
+
+
+async def cart_order(cart_id: str, uow: CartUnit) -> StoredStatus | CheckoutRejection | None:
+    """The order the cart became; else why its checkout was refused; else None."""
+    found = await uow.repos.order_status.for_cart(cart_id)
+    if found is not None:
+        return found
+    return await uow.repos.order_status.checkout_rejection(cart_id)
+
+
+async def customer_orders(
+    customer_id: str, after: PageCursor | None, limit: int, uow: CartUnit
+) -> CustomerOrders:
+    """One page of the customer's orders, newest first, and where the next page starts."""
+    # One more than asked tells whether another page follows.
+    found = await uow.repos.order_status.for_customer(customer_id, after=after, limit=limit + 1)
+    page = found[:limit]
+    next_page = None
+    if len(found) > limit:
+        last = page[-1]
+        placed_at = last.view["placed_at"]
+        next_page = PageCursor(placed_at=_parse_time(placed_at), order_id=last.order_id)
+    return CustomerOrders(page, next_page)
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,89 @@
+"""What the order-status use cases need from storage (part of the cart's repositories)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from orderflow_cart.order_status.domain.facts import OrderFacts
+from orderflow_cart.order_status.domain.status import OrderStatus
+
+
+@dataclass(frozen=True)
+class Position:
+    """The last event a stored status reflects: a storefront waits for the one it expects."""
+
+    version: int
+    last_event_id: UUID
+    last_event_type: str
+    last_event_at: datetime
+    applied_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredStatus:
+    """An order's status as stored: the view (JSON, as served) and the position it reflects."""
+
+    order_id: UUID
+    view: dict[str, Any]
+    position: Position
+
+
+@dataclass(frozen=True)
+class CheckoutRejection:
+    cart_id: str
+    reasons: list[dict[str, Any]]
+    rejected_at: datetime
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Where a page of a customer's orders (newest first) continues: after this order."""
+
+    placed_at: datetime
+    order_id: UUID
+
+
+class OrderStatuses(Protocol):
+    async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
+        """The order's facts, locked until the transaction ends (so two instances applying
+        events of one order do it one after the other); None when no event of it was applied
+        yet (nothing to lock: see ``save``'s ``first``)."""
+        ...
+
+    async def save(
+        self,
+        facts: OrderFacts,
+        view: OrderStatus,
+        *,
+        first: bool,
+        event_id: UUID,
+        event_type: str,
+        event_at: datetime,
+        applied_at: datetime,
+    ) -> int | None:
+        """Store the facts and the view, count one more event applied, and notify listeners
+        at commit; the new version. With ``first`` (no facts were found), None when another
+        transaction stored the order's first event meanwhile: nothing was stored, and the
+        caller reads the facts again."""
+        ...
+
+    async def get(self, order_id: UUID) -> StoredStatus | None: ...
+
+    async def for_cart(self, cart_id: str) -> StoredStatus | None: ...
+
+    async def for_customer(
+        self, customer_id: str, *, after: PageCursor | None, limit: int
+    ) -> list[StoredStatus]:
+        """The customer's placed orders, newest first, after ``after``."""
+        ...
+
+    async def record_checkout_rejection(
+        self, cart_id: str, reasons: list[dict[str, Any]], *, at: datetime, event_id: UUID
+    ) -> None:
+        """Keep the cart's latest rejection (by ``at``), whatever order they arrive in."""
+        ...
+
+    async def checkout_rejection(self, cart_id: str) -> CheckoutRejection | None: ...

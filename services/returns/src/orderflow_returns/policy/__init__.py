@@ -1,1 +1,0 @@
-"""Data files shipped with the service (the default warranty policy)."""
