@@ -54,7 +54,7 @@ class KafkaSettings:
     node_id: int = 1
     # Three partitions by default so per-key ordering tests exercise real partitioning.
     num_partitions: int = 3
-    heap: str = "512m"
+    heap: str = "1g"
     # A SASL_SSL listener (SCRAM, generated certificates) on this port, next to PLAINTEXT.
     secure_port: int | None = None
 

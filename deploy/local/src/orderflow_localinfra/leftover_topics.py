@@ -3,7 +3,7 @@
 Every test runs on its own topic prefix (``test-<label>-<id>.`` or ``test.<label>.<id>``), and
 a service creates every topic it uses, dead-letter topics included, at start: one session adds
 thousands of partitions. Kept across sessions they grow without bound until the local broker's
-heap (``orderflow-infra``'s 512 MiB) runs out. Only names starting ``test-`` or ``test.`` are
+heap (``orderflow-infra``'s 1 GiB) runs out. Only names starting ``test-`` or ``test.`` are
 touched, and only on the local broker this package runs, never on a configured cluster.
 """
 
