@@ -5,7 +5,7 @@ time)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -348,3 +348,30 @@ class InMemoryAnomalies:
             {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in row.items()}
             for row in chosen[:limit]
         ]
+
+
+# ---------------------------------------------------------------------------------- locks
+
+
+@dataclass
+class RecordedLockAhead:
+    """Nothing to lock in memory (one use case at a time): records what was asked for."""
+
+    calls: list[dict[str, list[Any]]] = field(default_factory=list)
+
+    async def lock_ahead(
+        self,
+        *,
+        order_ids: Iterable[uuid.UUID] = (),
+        shipment_ids: Iterable[uuid.UUID] = (),
+        rma_ids: Iterable[uuid.UUID] = (),
+        skus: Iterable[str] = (),
+    ) -> None:
+        self.calls.append(
+            {
+                "order_ids": sorted(order_ids),
+                "shipment_ids": sorted(shipment_ids),
+                "rma_ids": sorted(rma_ids),
+                "skus": sorted(skus),
+            }
+        )

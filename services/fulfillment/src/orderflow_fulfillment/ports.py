@@ -309,6 +309,19 @@ class Anomalies(Protocol):
         ...
 
 
+class LockAhead(Protocol):
+    """Locks, in one global order, what a batch of work will touch (see the adapter)."""
+
+    async def lock_ahead(
+        self,
+        *,
+        order_ids: Iterable[uuid.UUID] = (),
+        shipment_ids: Iterable[uuid.UUID] = (),
+        rma_ids: Iterable[uuid.UUID] = (),
+        skus: Iterable[str] = (),
+    ) -> None: ...
+
+
 @dataclass(frozen=True)
 class FulfillmentRepositories:
     """Every repository of fulfillment, bound to one unit of work's transaction."""
@@ -319,6 +332,7 @@ class FulfillmentRepositories:
     replacements: Replacements
     rmas: Rmas
     anomalies: Anomalies
+    locks: LockAhead
 
 
 StockFileReader = Callable[[str], StockFile]

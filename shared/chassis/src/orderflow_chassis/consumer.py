@@ -17,6 +17,9 @@ For each batch FastStream hands over (several partitions may be mixed):
      skipped) and the handler runs in a unit of work on the same connection; whatever it
      emits goes to the outbox. A ``PermanentError`` rolls the savepoint back and writes a
      dead letter instead.
+   * Before the first handler runs, the subscription's ``lock_ahead`` (if any) takes every
+     lock the batch's handlers will need, in one global order, so that instances applying
+     crossing batches queue instead of deadlocking.
 2. After commit, the Kafka offsets are committed (MANUAL ack). A crash between the two
    redelivers the batch, and step 1 drops every record of it.
 
@@ -66,6 +69,7 @@ from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.positions import ConsumerPositions, TopicIdentity
 from orderflow_chassis.retry import retrying
 from orderflow_chassis.subscriptions import BatchHook as BatchHook
+from orderflow_chassis.subscriptions import BatchLocker as BatchLocker
 from orderflow_chassis.subscriptions import ConsumerHooks as ConsumerHooks
 from orderflow_chassis.subscriptions import Handler as Handler
 from orderflow_chassis.subscriptions import RecordInspector as RecordInspector
@@ -244,6 +248,9 @@ class EventConsumer:
                     self.group_id,
                     [(p.envelope, p.record) for p in prepared if not self._exhausted(p.record)],
                 )
+            if self.subscription.lock_ahead is not None and prepared:
+                unit = self._transactions.unit(connection)
+                await self.subscription.lock_ahead([p.event for p in prepared], unit)
             for item in prepared:
                 with structlog.contextvars.bound_contextvars(
                     event_id=str(item.envelope.event_id),

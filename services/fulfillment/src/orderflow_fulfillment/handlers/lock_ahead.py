@@ -1,0 +1,51 @@
+"""What a batch of events will lock: its orders and the stock of their SKUs, taken up front.
+
+Several instances apply batches of up to a few hundred records each in one transaction. Were
+each stock row locked when its record came up, two batches touching SKU1 then SKU2 and SKU2
+then SKU1 would deadlock (PostgreSQL aborts one; its whole batch is retried). Locking every row
+the batch may touch first, in one global order (orders, then stock by warehouse and SKU), makes
+them queue instead. The jobs that take orders and stock in one transaction lock the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from orderflow_chassis.unit_of_work import UnitOfWork
+from orderflow_contracts.events import (
+    Event,
+    OrderPlaced,
+    ParcelDelivered,
+    ParcelDispatched,
+    ReplacementRequested,
+    ReturnAuthorized,
+    ReturnParcelReceived,
+    StockCounted,
+)
+
+from orderflow_fulfillment.ports import FulfillmentRepositories
+
+
+async def lock_batch(events: Sequence[Event], uow: UnitOfWork[FulfillmentRepositories]) -> None:
+    """The consumer's ``lock_ahead``: every lock the handlers of ``events`` may take."""
+    order_ids: set[uuid.UUID] = set()
+    shipment_ids: set[uuid.UUID] = set()
+    rma_ids: set[uuid.UUID] = set()
+    skus: set[str] = set()
+    for event in events:
+        order_id = getattr(event, "order_id", None)
+        if isinstance(order_id, uuid.UUID):
+            order_ids.add(order_id)
+        if isinstance(event, (OrderPlaced, ReturnAuthorized, ReplacementRequested)):
+            skus.update(line.sku for line in event.lines)
+        elif isinstance(event, (ParcelDispatched, ParcelDelivered)):
+            shipment_ids.add(event.shipment_id)
+        elif isinstance(event, ReturnParcelReceived):
+            rma_ids.add(event.rma_id)
+            skus.update(line.sku for line in event.lines)
+        elif isinstance(event, StockCounted):
+            skus.add(event.sku)
+    await uow.repos.locks.lock_ahead(
+        order_ids=order_ids, shipment_ids=shipment_ids, rma_ids=rma_ids, skus=skus
+    )
