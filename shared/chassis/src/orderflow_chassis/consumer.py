@@ -153,8 +153,11 @@ class EventConsumer:
         max_records: int,
         batch_timeout_ms: int,
         topic_prefix: str = "",
+        session_timeout_ms: int = 6000,
+        heartbeat_interval_ms: int = 1000,
     ) -> None:
-        """Declare the FastStream subscriber: explicit group, earliest, manual acks."""
+        """Declare the FastStream subscriber: explicit group, earliest, manual acks, and the
+        session after which a silent (killed) instance's partitions go to the others."""
         subscriber = broker.subscriber(
             *(topic_prefix + topic for topic in self.subscription.topics),
             group_id=self.group_id,
@@ -165,6 +168,8 @@ class EventConsumer:
             ack_policy=AckPolicy.MANUAL,
             # A new group must see history, not only what arrives after it joins.
             auto_offset_reset="earliest",
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
             # Raw bytes reach the handler: decoding is ours, so failures become dead letters.
             decoder=keep_raw_bytes,
             parser=parse_any_headers,
