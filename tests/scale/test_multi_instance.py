@@ -1,12 +1,15 @@
 """Two instances of every service against one broker and one database, under a storefront's
-load, while instances are stopped, SIGKILLed (the relay leaders among them) and restarted.
+load, while an instance is stopped and restarted, the database is lost for a few seconds, and
+each relay leader is SIGKILLed and restarted.
 
 Proves: every checked-out cart ends as exactly one completed or cancelled order; no effect is
 applied twice (payment ledger, stock movements, once-only events); each producer's events of an
-order keep their order on every topic; a relay lease moves only away from an instance that was
-stopped or killed (so one relay publishes per service at a time: publishing is fenced by the
-lease, see decision 20); ``orderflow-ops check`` passes; and PostgreSQL detected no deadlock in
-the run's database. Prints how long each killed instance's partitions stalled.
+order keep their order on every topic; every instance recovers from the database outage by
+itself (none the test did not end is a new process); a relay lease moves only away from an
+instance that was stopped or killed, or whose session the outage ended (so one relay publishes
+per service at a time: publishing is fenced by the lease, see decision 20); ``orderflow-ops
+check`` passes; and PostgreSQL detected no deadlock in the run's database. Prints how long
+each killed instance's partitions stalled.
 
 Runs only when selected (a few minutes on two cores): ``make test-multi-instance``, i.e.
 ``pytest -m multi_instance``, or ORDERFLOW_MULTI_INSTANCE=1.
@@ -20,6 +23,7 @@ import re
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -39,6 +43,7 @@ from tests.support.fleet import (
     Instance,
     LeaseWatch,
     broker_min_session_ms,
+    database_outage,
     deadlocks,
     leader_pid,
     seconds_until_group_has,
@@ -52,6 +57,7 @@ pytestmark = [pytest.mark.multi_instance, pytest.mark.e2e, pytest.mark.integrati
 INSTANCES = 2
 SHOPPERS = 120
 SHOPPERS_PER_SECOND = 4.0
+OUTAGE_S = 3.0
 SESSION_MS = 2000  # unless the broker's group.min.session.timeout.ms is higher
 TOKENS = PaymentTokens(
     card_approved="tok_visa_approve",
@@ -193,20 +199,29 @@ async def duplicated_effects(admin_url: str) -> list[str]:
     return [f"ledger {dict(r)}" for r in ledger] + [f"stock {dict(r)}" for r in movements]
 
 
-def takeovers_from_live_leaders(fleet: Fleet, watch: LeaseWatch) -> list[str]:
-    """Lease changes away from a leader this test had not stopped or killed by then."""
+def takeovers_from_live_leaders(
+    fleet: Fleet, watch: LeaseWatch, outage_began: float | None
+) -> list[str]:
+    """Lease changes away from a leader this test had not stopped or killed by then. The
+    database outage ended every leader's session: after it, one change per service is due."""
     wrong = []
+    moved_after_outage: set[str] = set()
     for at, service, previous, new in watch.changes:
         pid = leader_pid(previous)
         if pid is None:
             continue  # the first leader of the run
+        if outage_began is not None and at >= outage_began and service not in moved_after_outage:
+            moved_after_outage.add(service)
+            continue
         ended = fleet.ended_at.get(pid)
         if ended is None or ended > at:
             wrong.append(f"{service}: {previous} -> {new} while {previous} ran")
     return wrong
 
 
-async def test_two_instances_of_every_service_survive_stops_and_kills(fleet: Fleet) -> None:
+async def test_two_instances_of_every_service_survive_stops_and_kills(
+    fleet: Fleet, orderflow_infrastructure: Infrastructure
+) -> None:
     infrastructure = fleet.infrastructure
     bootstrap = infrastructure.kafka_bootstrap_servers
     deadlocks_before = await deadlocks(infrastructure.admin_database_url)
@@ -220,6 +235,7 @@ async def test_two_instances_of_every_service_survive_stops_and_kills(fleet: Fle
     stop_shopping = asyncio.Event()
     shopping: asyncio.Task[None] | None = None
     stalls: dict[str, float] = {}
+    outage_began: float | None = None
     try:
         await warehouse.start()
         fulfillment_url = fleet.first("fulfillment").process.base_url
@@ -247,6 +263,12 @@ async def test_two_instances_of_every_service_survive_stops_and_kills(fleet: Fle
         rolled = fleet.of("fulfillment")[-1]
         await asyncio.to_thread(fleet.stop, rolled)
         await asyncio.to_thread(fleet.restart, rolled)
+        # The database lost for a few seconds: every instance carries on by itself.
+        pids = {i.label: i.pid for i in fleet.instances}
+        own_database = urlsplit(infrastructure.admin_database_url).path.lstrip("/")
+        server = orderflow_infrastructure.admin_database_url  # another database, same server
+        async with database_outage(server, own_database) as outage_began:
+            await asyncio.sleep(OUTAGE_S)
         # A machine failure of each relay leader: SIGKILL, its partitions stall, it comes back.
         for service in ("payment", "fulfillment", "cart"):
             victim = await wait_for_leader(watch, fleet, service)
@@ -254,6 +276,12 @@ async def test_two_instances_of_every_service_survive_stops_and_kills(fleet: Fle
             await asyncio.to_thread(fleet.restart, victim)
 
         log = await wait_until_finished(fleet, shop)
+        # Recovered by themselves: every instance the test did not stop or kill still runs as
+        # the process it was before the outage.
+        untouched = [i for i in fleet.instances if pids[i.label] not in fleet.ended_at]
+        assert [(i.label, i.pid) for i in untouched] == [
+            (i.label, pids[i.label]) for i in untouched
+        ]
     finally:
         stop_shopping.set()
         if shopping is not None:
@@ -276,7 +304,7 @@ async def test_two_instances_of_every_service_survive_stops_and_kills(fleet: Fle
     assert duplicated_events(log) == []
     assert await duplicated_effects(infrastructure.admin_database_url) == []
     assert order_violations(log) == []
-    assert takeovers_from_live_leaders(fleet, watch) == []
+    assert takeovers_from_live_leaders(fleet, watch, outage_began) == []
     check = await invariant_check(
         infrastructure, fleet.prefix, fleet.first("fulfillment").process.base_url, fleet.log_dir
     )

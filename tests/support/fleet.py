@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,18 +142,28 @@ class LeaseWatch:
         return None if value is None else str(value)
 
     async def _run(self) -> None:
-        connection = await asyncpg.connect(self.admin_url)
-        try:
-            while True:
-                for service in self.services:
-                    name = await self.leader(connection, service)
-                    if name != self._current.get(service):
-                        previous = self._current.get(service)
-                        self.changes.append((time.monotonic(), service, previous, name))
-                        self._current[service] = name
+        while True:
+            try:
+                connection = await asyncpg.connect(self.admin_url)
+            except (OSError, asyncpg.PostgresError):  # a database outage of the test's
                 await asyncio.sleep(LEASE_POLL_S)
-        finally:
-            await connection.close()
+                continue
+            try:
+                await self._sample(connection)
+            except Exception:  # the outage ends this session too: reconnect
+                await asyncio.sleep(LEASE_POLL_S)
+            finally:
+                connection.terminate()
+
+    async def _sample(self, connection: asyncpg.Connection) -> None:
+        while True:
+            for service in self.services:
+                name = await self.leader(connection, service)
+                if name != self._current.get(service):
+                    previous = self._current.get(service)
+                    self.changes.append((time.monotonic(), service, previous, name))
+                    self._current[service] = name
+            await asyncio.sleep(LEASE_POLL_S)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="lease-watch")
@@ -163,6 +173,7 @@ class LeaseWatch:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
 
     def current(self, service: str) -> str | None:
         return self._current.get(service)
@@ -224,4 +235,24 @@ async def deadlocks(admin_url: str) -> int:
         )
         return int(value or 0)
     finally:
+        await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def database_outage(server_admin_url: str, database: str) -> AsyncIterator[float]:
+    """``database`` lost for the block: every session ended, none let in until the block
+    exits (what a failover looks like to the services). Yields when it began.
+    ``server_admin_url``: an admin connection to another database of the same server."""
+    connection = await asyncpg.connect(server_admin_url)
+    name = database.replace('"', '""')
+    began = time.monotonic()
+    try:
+        await connection.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            database,
+        )
+        yield began
+    finally:
+        await connection.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await connection.close()
