@@ -362,16 +362,20 @@ class RecordedLockAhead:
     async def lock_ahead(
         self,
         *,
-        order_ids: Iterable[uuid.UUID] = (),
-        shipment_ids: Iterable[uuid.UUID] = (),
-        rma_ids: Iterable[uuid.UUID] = (),
+        orders: Iterable[uuid.UUID] = (),
+        releasing: Iterable[uuid.UUID] = (),
+        captured: Iterable[uuid.UUID] = (),
+        shipments: Iterable[uuid.UUID] = (),
+        rmas: Iterable[uuid.UUID] = (),
         skus: Iterable[str] = (),
     ) -> None:
         self.calls.append(
             {
-                "order_ids": sorted(order_ids),
-                "shipment_ids": sorted(shipment_ids),
-                "rma_ids": sorted(rma_ids),
+                "orders": sorted(orders),
+                "releasing": sorted(releasing),
+                "captured": sorted(captured),
+                "shipments": sorted(shipments),
+                "rmas": sorted(rmas),
                 "skus": sorted(skus),
             }
         )

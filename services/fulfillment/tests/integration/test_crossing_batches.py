@@ -14,6 +14,7 @@ import pytest
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 
+from services.fulfillment.tests.builders import order_cancelled
 from services.fulfillment.tests.integration.flow import SCHEMA, Flow, new_sku, order_placed
 from tests.support.crossing_batches import apply_crossing, records
 
@@ -54,3 +55,29 @@ async def test_crossing_batches_queue_instead_of_deadlocking(flow: Flow) -> None
         [str(o) for o in order_ids],
     )
     assert reserved == 4
+
+
+def cancelled(order_id: uuid.UUID) -> Envelope:
+    return Envelope.wrap(order_cancelled(order_id), producer="cart", correlation_id="cross")
+
+
+async def test_releases_found_in_the_database_queue_too(flow: Flow) -> None:
+    """A cancellation names no SKU: the stock it gives back is the order's, as stored."""
+    sku1, sku2 = new_sku("HELD1"), new_sku("HELD2")
+    warehouse = await flow.warehouse("HELD", "DE", {sku1: 10, sku2: 10})
+    held1, held2, a2, b2 = placed(sku1), placed(sku2), placed(sku2), placed(sku1)
+    topic = flow.prefix + topics.ORDERS
+    setup = await apply_crossing(
+        flow.runtime, records(topic, 0, [held1[1]]), records(topic, 1, [held2[1]])
+    )
+    assert setup == [None, None]
+
+    outcomes = await apply_crossing(
+        flow.runtime,
+        records(topic, 0, [cancelled(held1[0]), a2[1]]),  # gives SKU1 back, then takes SKU2
+        records(topic, 1, [cancelled(held2[0]), b2[1]]),  # gives SKU2 back, then takes SKU1
+    )
+
+    assert outcomes == [None, None]
+    assert await flow.level(warehouse, sku1) == (10, 1)
+    assert await flow.level(warehouse, sku2) == (10, 1)

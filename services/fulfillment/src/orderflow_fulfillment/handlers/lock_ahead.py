@@ -1,9 +1,9 @@
-"""What a batch of events will lock: its orders and the stock of their SKUs, taken up front.
+"""What a batch of events will lock: its orders and the stock it will move, taken up front.
 
 Several instances apply batches of up to a few hundred records each in one transaction. Were
 each stock row locked when its record came up, two batches touching SKU1 then SKU2 and SKU2
 then SKU1 would deadlock (PostgreSQL aborts one; its whole batch is retried). Locking every row
-the batch may touch first, in one global order (orders, then stock by warehouse and SKU), makes
+the batch will touch first, in one global order (orders, then stock by warehouse and SKU), makes
 them queue instead. The jobs that take orders and stock in one transaction lock the same way.
 """
 
@@ -15,37 +15,54 @@ from collections.abc import Sequence
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.events import (
     Event,
+    OrderCancelled,
     OrderPlaced,
     ParcelDelivered,
     ParcelDispatched,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentVoided,
     ReplacementRequested,
-    ReturnAuthorized,
     ReturnParcelReceived,
     StockCounted,
 )
 
 from orderflow_fulfillment.ports import FulfillmentRepositories
 
+RELEASING = (OrderCancelled, PaymentDeclined, PaymentVoided)
+"""Events that give an order's held stock back."""
+
 
 async def lock_batch(events: Sequence[Event], uow: UnitOfWork[FulfillmentRepositories]) -> None:
-    """The consumer's ``lock_ahead``: every lock the handlers of ``events`` may take."""
-    order_ids: set[uuid.UUID] = set()
-    shipment_ids: set[uuid.UUID] = set()
-    rma_ids: set[uuid.UUID] = set()
+    """The consumer's ``lock_ahead``: every lock the handlers of ``events`` will take."""
+    orders: set[uuid.UUID] = set()
+    releasing: set[uuid.UUID] = set()
+    captured: set[uuid.UUID] = set()
+    shipments: set[uuid.UUID] = set()
+    rmas: set[uuid.UUID] = set()
     skus: set[str] = set()
     for event in events:
         order_id = getattr(event, "order_id", None)
         if isinstance(order_id, uuid.UUID):
-            order_ids.add(order_id)
-        if isinstance(event, (OrderPlaced, ReturnAuthorized, ReplacementRequested)):
+            orders.add(order_id)
+        if isinstance(event, (OrderPlaced, ReplacementRequested)):
             skus.update(line.sku for line in event.lines)
+        elif isinstance(event, RELEASING):
+            releasing.add(event.order_id)
+        elif isinstance(event, PaymentCaptured):
+            captured.add(event.order_id)
         elif isinstance(event, (ParcelDispatched, ParcelDelivered)):
-            shipment_ids.add(event.shipment_id)
+            shipments.add(event.shipment_id)
         elif isinstance(event, ReturnParcelReceived):
-            rma_ids.add(event.rma_id)
+            rmas.add(event.rma_id)
             skus.update(line.sku for line in event.lines)
         elif isinstance(event, StockCounted):
             skus.add(event.sku)
     await uow.repos.locks.lock_ahead(
-        order_ids=order_ids, shipment_ids=shipment_ids, rma_ids=rma_ids, skus=skus
+        orders=orders,
+        releasing=releasing,
+        captured=captured,
+        shipments=shipments,
+        rmas=rmas,
+        skus=skus,
     )

@@ -56,7 +56,7 @@ async def retry_backordered_replacements(
         backordered = await uow.repos.replacements.backordered_replacements(batch_size)
         # Their stock in the consumers' lock order (handlers/lock_ahead.py).
         await uow.repos.locks.lock_ahead(
-            order_ids=[r.order_id for r in backordered],
+            orders=[r.order_id for r in backordered],
             skus=[line.sku for r in backordered for line in r.lines],
         )
         for replacement in backordered:
