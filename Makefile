@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := PATH="$$HOME/.local/bin:$$PATH" uv
 
-.PHONY: run test test-unit bench lint format typecheck schemas infra-up infra-down infra-status bootstrap
+.PHONY: run test test-unit test-multi-instance bench lint format typecheck schemas infra-up infra-down infra-status bootstrap
 
 bootstrap:
 	@deploy/local/bootstrap.sh
@@ -18,6 +18,10 @@ test: bootstrap
 	@$(UV) run pytest; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	  exit $$status
+
+## Two instances of every service under load, stopped and SIGKILLed mid-stream (a few minutes).
+test-multi-instance: bootstrap
+	$(UV) run pytest -m multi_instance tests/scale
 
 ## Unit tests only: no broker, no database, seconds.
 test-unit: bootstrap

@@ -52,6 +52,7 @@ def outcome(*, completed: int = 200, check_ok: bool = True) -> BenchOutcome:
         completed=completed,
         check={"ok": check_ok, "exit_code": 0 if check_ok else 1, "output_tail": ["VIOLATIONS: 1"]},
         topic_prefix="bench-1.",
+        deadlocks=0,
     )
 
 
@@ -87,6 +88,7 @@ def test_the_document_holds_every_run_ranges_and_the_outcome() -> None:
         "every_order_completed": True,
         "problems": [],
         "invariant_check": outcome().check,
+        "database_deadlocks": 0,
     }
     assert "CreateTime" in doc["timestamps"]
     json.dumps(doc)  # nothing in it that JSON cannot hold

@@ -95,6 +95,15 @@ def test_cpu_between_two_snapshots_in_seconds_and_per_order() -> None:
     assert usage.per_order_ms(0) == {}
 
 
+def test_further_instances_of_a_service_count_as_the_service() -> None:
+    before = snapshot(0, 0, payment=100, **{"payment#2": 50, "payment#3": 0})
+    after = snapshot(0, 0, payment=200, **{"payment#2": 250, "payment#3": 100})
+
+    usage = cpu_between(before, after, ticks_per_s=100)
+
+    assert usage.components_s == {"payment": 4.0}
+
+
 def test_a_component_whose_counter_went_back_was_restarted_and_is_not_counted() -> None:
     usage = cpu_between(snapshot(0, 0, cart=500), snapshot(0, 0, cart=20), ticks_per_s=100)
 

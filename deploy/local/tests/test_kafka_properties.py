@@ -45,6 +45,10 @@ def test_topics_are_created_on_demand_with_three_partitions(properties: dict[str
     assert properties["group.initial.rebalance.delay.ms"] == "0"
 
 
+def test_consumers_may_ask_for_sessions_under_three_seconds(properties: dict[str, str]) -> None:
+    assert properties["group.min.session.timeout.ms"] == "1000"
+
+
 def test_storage_goes_to_the_given_directory(tmp_path: Path) -> None:
     text = render_server_properties(KafkaSettings(), tmp_path / "data")
     assert parse_properties(text)["log.dirs"] == str(tmp_path / "data")

@@ -5,7 +5,7 @@ time)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -348,3 +348,34 @@ class InMemoryAnomalies:
             {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in row.items()}
             for row in chosen[:limit]
         ]
+
+
+# ---------------------------------------------------------------------------------- locks
+
+
+@dataclass
+class RecordedLockAhead:
+    """Nothing to lock in memory (one use case at a time): records what was asked for."""
+
+    calls: list[dict[str, list[Any]]] = field(default_factory=list)
+
+    async def lock_ahead(
+        self,
+        *,
+        orders: Iterable[uuid.UUID] = (),
+        releasing: Iterable[uuid.UUID] = (),
+        captured: Iterable[uuid.UUID] = (),
+        shipments: Iterable[uuid.UUID] = (),
+        rmas: Iterable[uuid.UUID] = (),
+        skus: Iterable[str] = (),
+    ) -> None:
+        self.calls.append(
+            {
+                "orders": sorted(orders),
+                "releasing": sorted(releasing),
+                "captured": sorted(captured),
+                "shipments": sorted(shipments),
+                "rmas": sorted(rmas),
+                "skus": sorted(skus),
+            }
+        )

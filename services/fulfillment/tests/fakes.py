@@ -22,6 +22,7 @@ from services.fulfillment.tests.fake_orders import (
     InMemoryReplacements,
     InMemoryRmas,
     InMemoryShipments,
+    RecordedLockAhead,
 )
 from services.fulfillment.tests.fake_stock import InMemoryStock
 
@@ -35,6 +36,7 @@ __all__ = [
     "InMemoryRmas",
     "InMemoryShipments",
     "InMemoryStock",
+    "RecordedLockAhead",
     "fake_transactions",
     "in_memory_repositories",
 ]
@@ -48,6 +50,7 @@ def in_memory_repositories() -> FulfillmentRepositories:
         replacements=InMemoryReplacements(),
         rmas=InMemoryRmas(),
         anomalies=InMemoryAnomalies(),
+        locks=RecordedLockAhead(),
     )
 
 
@@ -105,6 +108,10 @@ class FakeFulfillment:
     @property
     def anomalies(self) -> InMemoryAnomalies:
         return _as(InMemoryAnomalies, self.transactions.repos.anomalies)
+
+    @property
+    def locks(self) -> RecordedLockAhead:
+        return _as(RecordedLockAhead, self.transactions.repos.locks)
 
     def unit(
         self, event: Event, *, correlation_id: str = "journey-1"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import cast
@@ -109,6 +109,9 @@ class InMemoryPayments:
 
     async def lock_order(self, order_id: uuid.UUID) -> None:
         self.tables.locked_orders.append(order_id)
+
+    async def lock_orders(self, order_ids: Iterable[uuid.UUID]) -> None:
+        self.tables.locked_orders.extend(sorted(order_ids))
 
     async def get(self, order_id: uuid.UUID) -> Payment | None:
         row = self.tables.payments.get(order_id)

@@ -29,3 +29,23 @@ def test_missing_database_url_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("RETURNS_DATABASE_URL", raising=False)
     with pytest.raises(ValueError, match="database_url"):
         ServiceSettings.for_service("returns")
+
+
+def test_consumer_sessions_are_read_per_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CART_CONSUMER_SESSION_TIMEOUT_MS", "2500")
+    monkeypatch.setenv("CART_CONSUMER_HEARTBEAT_INTERVAL_MS", "500")
+    settings = ServiceSettings.for_service("cart", database_url="postgresql://x@y/z")
+    assert (settings.consumer_session_timeout_ms, settings.consumer_heartbeat_interval_ms) == (
+        2500,
+        500,
+    )
+
+
+def test_heartbeats_must_fit_three_times_in_a_session() -> None:
+    with pytest.raises(ValueError, match="a third of consumer_session_timeout_ms"):
+        ServiceSettings.for_service(
+            "cart",
+            database_url="postgresql://x@y/z",
+            consumer_session_timeout_ms=2000,
+            consumer_heartbeat_interval_ms=1000,
+        )

@@ -105,6 +105,9 @@ def render_server_properties(
         "share.coordinator.state.topic.min.isr": "1",
         # The 3 s default delays every new consumer group's first assignment.
         "group.initial.rebalance.delay.ms": "0",
+        # Lets a test (or a developer) give consumers a session under 3 s, so a killed
+        # instance's partitions move on quickly; the default minimum is 6 s.
+        "group.min.session.timeout.ms": "1000",
         "log.retention.hours": "168",
         "log.segment.bytes": str(64 * 1024 * 1024),
         **(secure.server_properties() if secure is not None else {}),

@@ -108,6 +108,9 @@ def run(
         float, typer.Option(min=1, help="seconds of idle CPU measured before each run")
     ] = DEFAULTS.idle_seconds,
     seed: Annotated[int, typer.Option(help="the shoppers' random choices")] = DEFAULTS.seed,
+    instances: Annotated[
+        int, typer.Option(min=1, help="processes of each service, sharing its consumer groups")
+    ] = DEFAULTS.instances,
     output_dir: Annotated[
         Path | None, typer.Option(help="where results go [default: <checkout>/.bench]")
     ] = None,
@@ -126,6 +129,7 @@ def run(
         stall_timeout_s=stall_timeout_s,
         idle_seconds=idle_seconds,
         seed=seed,
+        instances=instances,
     )
     # Off a terminal (make bench > file, CI) rich would wrap at 80 columns: the tables are wider.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)

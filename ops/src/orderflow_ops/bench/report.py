@@ -129,6 +129,7 @@ def document(
             "every_order_completed": outcome.orders == outcome.completed,
             "problems": outcome.problems,
             "invariant_check": outcome.check,
+            "database_deadlocks": outcome.deadlocks,
         },
     }
 
@@ -186,6 +187,10 @@ def results_table(doc: Mapping[str, Any]) -> Table:
     return table
 
 
+def _shown(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
 def print_report(doc: Mapping[str, Any], console: Console, written: Path | None) -> None:
     if doc["raw_limits"]:
         console.print(raw_limits_table(doc["raw_limits"]))
@@ -194,7 +199,9 @@ def print_report(doc: Mapping[str, Any], console: Console, written: Path | None)
     outcome = doc["outcome"]
     console.print(
         f"orders: {outcome['orders']:,} published, {outcome['completed']:,} completed; "
-        f"invariant check: {'passed' if outcome['invariant_check'].get('ok') else 'FAILED'}"
+        f"invariant check: {'passed' if outcome['invariant_check'].get('ok') else 'FAILED'}; "
+        f"instances per service: {doc['config'].get('instances', 1)}; "
+        f"deadlocks in the run's database: {_shown(outcome.get('database_deadlocks'))}"
     )
     for problem in outcome["problems"]:
         console.print(f"[red]PROBLEM[/red] {problem}")

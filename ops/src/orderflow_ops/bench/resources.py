@@ -198,11 +198,25 @@ def cpu_between(
             components[name] = None
         else:
             components[name] = (end - start) / ticks_per_s
+    components = _instances_folded(components)
     return CpuUsage(
         machine_s=(after.machine.busy - before.machine.busy) / ticks_per_s,
         machine_capacity_s=(after.machine.total - before.machine.total) / ticks_per_s,
         components_s=components,
     )
+
+
+def _instances_folded(components: dict[str, float | None]) -> dict[str, float | None]:
+    """Further instances of a service ("payment#2") count as the service ("payment")."""
+    folded: dict[str, float | None] = {}
+    for name, seconds in components.items():
+        service = name.split("#", 1)[0]
+        if service not in folded:
+            folded[service] = seconds
+        else:
+            known = folded[service]
+            folded[service] = None if known is None or seconds is None else known + seconds
+    return folded
 
 
 @dataclass

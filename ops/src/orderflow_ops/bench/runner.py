@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.isolation import isolated_database
@@ -64,6 +65,7 @@ class BenchConfig:
     stall_timeout_s: float = 120.0
     idle_seconds: float = 5.0  # before each run: the services' CPU with no order in flight
     label: str = "bench"  # topic prefix and database name start with it
+    instances: int = 1  # processes per service, in one consumer group each (scale-out)
     seed: int = 1
     log_dir: Path = Path(".bench/logs")
 
@@ -77,6 +79,7 @@ class BenchOutcome:
     problems: list[str] = field(default_factory=list)
     check: dict[str, Any] = field(default_factory=dict)
     topic_prefix: str = ""
+    deadlocks: int | None = None  # PostgreSQL's count in the run's database (pg_stat_database)
 
     @property
     def ok(self) -> bool:
@@ -106,7 +109,11 @@ async def run_benchmark(
                     postgres_seconds=config.postgres_raw_seconds,
                     report=progress.step,
                 )
-            await _with_services(isolated, config, outcome, progress)
+            try:
+                await _with_services(isolated, config, outcome, progress)
+            finally:
+                # The services are stopped: their sessions flushed their statistics.
+                outcome.deadlocks = await database_deadlocks(isolated.admin_database_url)
     except BenchFailed as failed:
         outcome.problems.append(str(failed))
     finally:
@@ -121,10 +128,13 @@ async def _with_services(
     bootstrap = infrastructure.kafka_bootstrap_servers
     prefix = outcome.topic_prefix
     services = [
-        ServiceProcess(name, _free_port(), config.log_dir / f"{name}.log")
+        ServiceProcess(name, _free_port(), config.log_dir / _log_name(name, number))
         for name in DEFAULT_SERVICES
+        for number in range(1, config.instances + 1)
     ]
-    progress.step(f"starting {', '.join(DEFAULT_SERVICES)} (topic prefix {prefix}) ...")
+    progress.step(
+        f"starting {', '.join(DEFAULT_SERVICES)} x{config.instances} (topic prefix {prefix}) ..."
+    )
     warehouse = WarehouseSimulator(
         bootstrap,
         topic_prefix=prefix,
@@ -233,7 +243,12 @@ def _component_pids(
     servers = {"kafka": listening_pid(kafka_port), "postgres": listening_pid(postgres_port)}
 
     def pids() -> dict[str, int]:
-        found = {s.name: s.process.pid for s in services if s.process is not None}
+        # Further instances of a service are "<name>#<n>": their CPU is added to the
+        # service's own (resources.cpu_between), their memory peaks are listed apart.
+        found: dict[str, int] = {}
+        for service in services:
+            if service.process is not None:
+                found[_instance_name(service.name, found)] = service.process.pid
         found |= {name: pid for name, pid in servers.items() if pid is not None}
         found["bench"] = os.getpid()
         return found
@@ -270,6 +285,34 @@ async def invariant_check(
         "command": "orderflow-ops check",
         "output_tail": text.strip().splitlines()[-12:],
     }
+
+
+async def database_deadlocks(admin_url: str) -> int | None:
+    """Deadlocks PostgreSQL detected in this database (a batch rolled back and retried each)."""
+    with contextlib.suppress(OSError, asyncpg.PostgresError):
+        connection = await asyncpg.connect(admin_url)
+        try:
+            await connection.execute("SELECT pg_stat_clear_snapshot()")
+            value = await connection.fetchval(
+                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+            )
+            return None if value is None else int(value)
+        finally:
+            await connection.close()
+    return None
+
+
+def _log_name(service: str, number: int) -> str:
+    return f"{service}.log" if number == 1 else f"{service}-{number}.log"
+
+
+def _instance_name(service: str, taken: dict[str, int]) -> str:
+    number = 1
+    name = service
+    while name in taken:
+        number += 1
+        name = f"{service}#{number}"
+    return name
 
 
 def _stop_all(services: list[ServiceProcess]) -> None:

@@ -34,6 +34,7 @@ from orderflow_fulfillment.entrypoints.http import fulfillment_router
 from orderflow_fulfillment.handlers import (
     expiry,
     fulfillment_requests,
+    lock_ahead,
     queries,
     replacements,
     reservations,
@@ -101,6 +102,7 @@ def build_definition(
                 name="events",
                 topics=[topics.ORDERS, topics.PAYMENTS, topics.WAREHOUSE_EVENTS, topics.RETURNS],
                 handlers=by_event,
+                lock_ahead=lock_ahead.lock_batch,
             ),
         ],
         routers=[

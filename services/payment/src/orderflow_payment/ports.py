@@ -8,7 +8,7 @@ the methods a use case calls.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -27,6 +27,10 @@ class PaymentRepository(Protocol):
 
     async def lock_order(self, order_id: uuid.UUID) -> None:
         """Serialise all work on one order until the transaction ends, across instances."""
+        ...
+
+    async def lock_orders(self, order_ids: Iterable[uuid.UUID]) -> None:
+        """:meth:`lock_order` for many orders, taken in one global order (no deadlock)."""
         ...
 
     async def get(self, order_id: uuid.UUID) -> Payment | None: ...

@@ -17,6 +17,9 @@ For each batch FastStream hands over (several partitions may be mixed):
      skipped) and the handler runs in a unit of work on the same connection; whatever it
      emits goes to the outbox. A ``PermanentError`` rolls the savepoint back and writes a
      dead letter instead.
+   * Before the first handler runs, the subscription's ``lock_ahead`` (if any) takes every
+     lock the batch's handlers will need, in one global order, so that instances applying
+     crossing batches queue instead of deadlocking.
 2. After commit, the Kafka offsets are committed (MANUAL ack). A crash between the two
    redelivers the batch, and step 1 drops every record of it.
 
@@ -67,6 +70,7 @@ from orderflow_chassis.kafka_security import KafkaSecurity
 from orderflow_chassis.positions import ConsumerPositions, TopicIdentity
 from orderflow_chassis.retry import retrying
 from orderflow_chassis.subscriptions import BatchHook as BatchHook
+from orderflow_chassis.subscriptions import BatchLocker as BatchLocker
 from orderflow_chassis.subscriptions import ConsumerHooks as ConsumerHooks
 from orderflow_chassis.subscriptions import Handler as Handler
 from orderflow_chassis.subscriptions import RecordInspector as RecordInspector
@@ -151,8 +155,11 @@ class EventConsumer:
         max_records: int,
         batch_timeout_ms: int,
         topic_prefix: str = "",
+        session_timeout_ms: int = 6000,
+        heartbeat_interval_ms: int = 1000,
     ) -> None:
-        """Declare the FastStream subscriber: explicit group, earliest, manual acks."""
+        """Declare the FastStream subscriber: explicit group, earliest, manual acks, and the
+        session after which a silent (killed) instance's partitions go to the others."""
         subscriber = broker.subscriber(
             *(topic_prefix + topic for topic in self.subscription.topics),
             group_id=self.group_id,
@@ -163,6 +170,8 @@ class EventConsumer:
             ack_policy=AckPolicy.MANUAL,
             # A new group must see history, not only what arrives after it joins.
             auto_offset_reset="earliest",
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
             # Raw bytes reach the handler: decoding is ours, so failures become dead letters.
             decoder=keep_raw_bytes,
             parser=parse_any_headers,
@@ -246,6 +255,9 @@ class EventConsumer:
                     self.group_id,
                     [(p.envelope, p.record) for p in prepared if not self._exhausted(p.record)],
                 )
+            if self.subscription.lock_ahead is not None and prepared:
+                unit = self._transactions.unit(connection)
+                await self.subscription.lock_ahead([p.event for p in prepared], unit)
             for item in prepared:
                 with structlog.contextvars.bound_contextvars(
                     event_id=str(item.envelope.event_id),

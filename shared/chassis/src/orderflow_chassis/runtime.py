@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import structlog
 import uvicorn
+from aiokafka.errors import InvalidSessionTimeoutError
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
@@ -263,9 +264,18 @@ class ServiceRuntime:
                 max_records=settings.consumer_max_records,
                 batch_timeout_ms=settings.consumer_batch_timeout_ms,
                 topic_prefix=settings.topic_prefix,
+                session_timeout_ms=settings.consumer_session_timeout_ms,
+                heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
             )
             self.consumers.append(consumer)
-        await self._broker.start()
+        try:
+            await self._broker.start()
+        except InvalidSessionTimeoutError as error:
+            raise RuntimeError(
+                f"the broker refused a consumer session of {settings.consumer_session_timeout_ms}"
+                f" ms: set {name.upper()}_CONSUMER_SESSION_TIMEOUT_MS within the broker's "
+                "group.min.session.timeout.ms and group.max.session.timeout.ms"
+            ) from error
 
         self._spawn(_inbox_purge(settings)(self._pool), "inbox-purge")
         for job in self.definition.background_jobs:

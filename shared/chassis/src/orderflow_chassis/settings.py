@@ -108,6 +108,19 @@ class ServiceSettings(BaseSettings):
         description="times an unexpected handler exception is retried before the record is "
         "dead-lettered with every failure it met",
     )
+    consumer_session_timeout_ms: int = Field(
+        default=6000,
+        ge=1,
+        description="a consumer silent this long (e.g. killed) loses its partitions to the "
+        "others: the stall after a crash. 6000 is the lowest a broker accepts by default "
+        "(group.min.session.timeout.ms); lower it there first to go lower",
+    )
+    consumer_heartbeat_interval_ms: int = Field(
+        default=1000,
+        ge=1,
+        description="how often a consumer tells the group it is alive (a third of the session "
+        "timeout at most)",
+    )
     inbox_retention_hours: int = Field(
         default=14 * 24,
         ge=1,
@@ -135,6 +148,15 @@ class ServiceSettings(BaseSettings):
     outbox_retention_hours: int = Field(
         default=72, ge=0, description="sent outbox rows are kept this long for audit, then purged"
     )
+
+    @model_validator(mode="after")
+    def _heartbeats_fit_in_a_session(self) -> ServiceSettings:
+        if self.consumer_heartbeat_interval_ms * 3 > self.consumer_session_timeout_ms:
+            raise ValueError(
+                "consumer_heartbeat_interval_ms must be at most a third of "
+                "consumer_session_timeout_ms, or one late heartbeat loses the partitions"
+            )
+        return self
 
     @field_validator("service_name")
     @classmethod

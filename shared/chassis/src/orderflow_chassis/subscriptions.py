@@ -24,6 +24,11 @@ it. Every subscription is screened for card data by the chassis; this adds a ser
 
 BatchHook = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
 
+BatchLocker = Callable[[Sequence[Event], UnitOfWork[Any]], Awaitable[None]]
+"""Takes, up front and in one global order, every lock a batch's handlers will need (their
+events are given in record order). Two instances applying batches whose records touch the same
+rows in crossing orders then queue instead of deadlocking."""
+
 
 @dataclass(frozen=True)
 class Subscription:
@@ -33,6 +38,7 @@ class Subscription:
     topics: Sequence[str]
     handlers: Mapping[type[Event], Handler]
     inspect_record: RecordInspector | None = None
+    lock_ahead: BatchLocker | None = None
 
 
 @dataclass

@@ -7,6 +7,7 @@ from orderflow_chassis.settings import validate_identifier
 from orderflow_chassis.unit_of_work import RepositoryFactory
 
 from orderflow_fulfillment.adapters.anomalies import AnomalyRepository
+from orderflow_fulfillment.adapters.lock_ahead import SqlLockAhead
 from orderflow_fulfillment.adapters.orders import OrderRepository
 from orderflow_fulfillment.adapters.replacements import ReplacementRepository
 from orderflow_fulfillment.adapters.rmas import RmaRepository
@@ -27,6 +28,7 @@ def sql_repositories(schema: str) -> RepositoryFactory[FulfillmentRepositories]:
             replacements=ReplacementRepository(connection, schema),
             rmas=RmaRepository(connection, schema),
             anomalies=AnomalyRepository(connection, schema),
+            locks=SqlLockAhead(connection, schema),
         )
 
     return on

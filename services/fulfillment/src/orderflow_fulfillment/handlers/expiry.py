@@ -26,6 +26,8 @@ async def expire_reservations(
     while True:
         async with transactions.begin() as uow:
             expired = await uow.repos.orders.expired_reservations(uow.now, batch_size)
+            # Their stock in the consumers' lock order (handlers/lock_ahead.py).
+            await uow.repos.locks.lock_ahead(releasing=expired)
             for order_id in expired:
                 if await release_reservation(uow, order_id, ReservationReleaseReason.EXPIRED):
                     released += 1

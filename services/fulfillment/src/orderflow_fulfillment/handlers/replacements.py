@@ -53,7 +53,13 @@ async def retry_backordered_replacements(
     """Try again to reserve replacements that found no stock (restocks and counts add some)."""
     shipped = 0
     async with transactions.begin() as uow:
-        for replacement in await uow.repos.replacements.backordered_replacements(batch_size):
+        backordered = await uow.repos.replacements.backordered_replacements(batch_size)
+        # Their stock in the consumers' lock order (handlers/lock_ahead.py).
+        await uow.repos.locks.lock_ahead(
+            orders=[r.order_id for r in backordered],
+            skus=[line.sku for r in backordered for line in r.lines],
+        )
+        for replacement in backordered:
             if await _try_replacement(uow, replacement, settings.replacement_shipping_service):
                 shipped += 1
     if shipped:

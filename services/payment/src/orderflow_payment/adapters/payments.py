@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 import asyncpg
@@ -45,6 +46,23 @@ class SqlPayments:
         await self._connection.execute(
             "SELECT pg_advisory_xact_lock(hashtext('orderflow.payment'), hashtext($1))",
             str(order_id),
+        )
+
+    async def lock_orders(self, order_ids: Iterable[uuid.UUID]) -> None:
+        """Take :meth:`lock_order`'s lock of every order at once, in the order of the lock keys.
+
+        Two batches that take theirs record by record, one reading order A then B and the other
+        B then A, deadlock; taken here first, in one global order, they queue instead. (The
+        subquery's ORDER BY feeds the lock calls in key order: it is never flattened, because
+        it has DISTINCT and the outer call is volatile.)
+        """
+        await self._connection.execute(
+            """
+            SELECT count(pg_advisory_xact_lock(hashtext('orderflow.payment'), key))
+            FROM (SELECT DISTINCT hashtext(o) AS key FROM unnest($1::text[]) AS o ORDER BY key)
+                AS keys
+            """,
+            [str(order_id) for order_id in set(order_ids)],
         )
 
     async def get(self, order_id: uuid.UUID) -> Payment | None:

@@ -1,0 +1,82 @@
+"""The locks a batch of fulfillment work takes up front, in one global order.
+
+Order: the batch's order rows by ``order_id``, then the stock rows of every SKU the work will
+move, by ``(warehouse_id, sku)``. Each statement locks in its ``ORDER BY`` order (the lock is
+taken on each row as the sort emits it), so two transactions that take their locks here never
+wait for each other in a cycle: whoever takes the first common row first goes first, and the
+other queues until it commits. A handler that later locks one of these rows again already
+holds it.
+
+Only stock that will move is locked (all warehouses of each SKU: the plan is not made yet), so
+batches that merely pass an order along do not queue behind reservations. The SKUs come from
+the events (an order's lines, a count, a return) and from what is stored, judged under the
+order locks just taken: the lines of an order whose reservation a cancellation or a failed
+payment releases (one still ``reserved``), or a capture reserves again (one ``released`` or
+``unavailable``), and the lines of a shipment a warehouse report dispatches (one not
+dispatched yet).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from orderflow_chassis.database import Connection
+
+
+class SqlLockAhead:
+    """The :class:`~orderflow_fulfillment.ports.LockAhead` of one transaction."""
+
+    def __init__(self, connection: Connection, schema: str) -> None:
+        self._db = connection
+        self._s = schema
+
+    async def lock_ahead(
+        self,
+        *,
+        orders: Iterable[uuid.UUID] = (),
+        releasing: Iterable[uuid.UUID] = (),
+        captured: Iterable[uuid.UUID] = (),
+        shipments: Iterable[uuid.UUID] = (),
+        rmas: Iterable[uuid.UUID] = (),
+        skus: Iterable[str] = (),
+    ) -> None:
+        releasing, captured = sorted(set(releasing)), sorted(set(captured))
+        shipment_ids = sorted(set(shipments))
+        await self._db.execute(
+            f"""
+            SELECT 1 FROM {self._s}.orders
+            WHERE order_id = ANY($1::uuid[])
+               OR order_id IN (SELECT order_id FROM {self._s}.shipments
+                               WHERE shipment_id = ANY($2::uuid[]))
+               OR order_id IN (SELECT order_id FROM {self._s}.rmas WHERE rma_id = ANY($3::uuid[]))
+            ORDER BY order_id
+            FOR UPDATE
+            """,
+            sorted({*orders, *releasing, *captured}),
+            shipment_ids,
+            sorted(set(rmas)),
+        )
+        await self._db.execute(
+            f"""
+            SELECT 1 FROM {self._s}.stock
+            WHERE sku IN (
+                SELECT unnest($1::text[])
+                UNION SELECT l.sku FROM {self._s}.order_lines l
+                      JOIN {self._s}.orders o USING (order_id)
+                      WHERE (o.order_id = ANY($2::uuid[]) AND o.status = 'reserved')
+                         OR (o.order_id = ANY($3::uuid[])
+                             AND o.status IN ('released', 'unavailable'))
+                UNION SELECT l.sku FROM {self._s}.shipment_lines l
+                      JOIN {self._s}.shipments s USING (shipment_id)
+                      WHERE s.shipment_id = ANY($4::uuid[])
+                        AND s.status NOT IN ('dispatched', 'delivered')
+            )
+            ORDER BY warehouse_id, sku
+            FOR UPDATE
+            """,
+            sorted(set(skus)),
+            releasing,
+            captured,
+            shipment_ids,
+        )
