@@ -51,6 +51,7 @@ from orderflow_contracts.events import Event
 
 from orderflow_chassis import metrics
 from orderflow_chassis.card_data_guard import CardDataGuard
+from orderflow_chassis.consumer_lag import LagTracker
 from orderflow_chassis.consumer_records import (
     event_type_label,
     header,
@@ -140,6 +141,11 @@ class EventConsumer:
         self._handlers = {cls.event_type: (cls, h) for cls, h in subscription.handlers.items()}
         # Unexpected failures per record, kept across retries and rewinds of its batch.
         self._failures: dict[RecordAddress, list[str]] = {}
+        self._lag = LagTracker(service, group_id)
+        self._handler_seconds = {
+            event_type: metrics.HANDLER_SECONDS.labels(service, event_type)
+            for event_type in self._handlers
+        }
         self.last_batch_at: float | None = None
 
     def register(
@@ -167,7 +173,7 @@ class EventConsumer:
             title=f"{self._service}.{self.subscription.name}",
             description=f"Consumer group {self.group_id}",
         )
-        if not without_idle_sleep(subscriber):
+        if not without_idle_sleep(subscriber, on_poll=self._lag.polled):
             log.warning("consumer.idle_sleep_kept", consumer=self.group_id)
         subscriber(self._on_batch)
 
@@ -181,6 +187,7 @@ class EventConsumer:
             log.exception("consumer.batch_rewound", consumer=self.group_id, records=len(records))
             await message.nack()
             return
+        self._lag.applied(records)
         await _observe(self._hooks.after_commit, records)
         try:
             await message.ack()
@@ -330,7 +337,9 @@ class EventConsumer:
                 if not first:
                     log.info("consumer.duplicate_skipped")
                     return "duplicate"
+                started = time.perf_counter()
                 await item.handler(item.event, self._transactions.unit(connection, cause=envelope))
+                self._handler_seconds[envelope.event_type].observe(time.perf_counter() - started)
         except PermanentError as error:
             if not savepoints:  # what the handler wrote can only go with the whole batch
                 raise _RefusedWithoutSavepoint from error

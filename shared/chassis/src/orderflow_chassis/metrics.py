@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# Handlers run in milliseconds; the default buckets (5 ms and up) would hide them.
+_HANDLER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
 EVENTS_CONSUMED = Counter(
     "orderflow_events_consumed_total",
     "Consumed records by outcome: applied, duplicate, ignored (no handler), skipped_newer_version, "
@@ -65,4 +68,16 @@ OUTBOX_SEND_FAILURES = Counter(
     "orderflow_outbox_send_failures_total",
     "Outbox rows whose send failed in a round: refused (counts towards parking) or transient",
     ["service", "kind"],
+)
+CONSUMER_LAG = Gauge(
+    "orderflow_consumer_lag",
+    "Records on a partition not applied yet: the partition's high-water mark (from the "
+    "consumer's own fetches) minus the next offset to apply",
+    ["service", "consumer", "topic", "partition"],
+)
+HANDLER_SECONDS = Histogram(
+    "orderflow_handler_seconds",
+    "Time a handler took to apply one event (its database work included, the batch's not)",
+    ["service", "event_type"],
+    buckets=_HANDLER_BUCKETS,
 )

@@ -128,6 +128,7 @@ class OutboxRelay:
         self._started = time.monotonic()
         self._rounds = 0
         self.is_leader = False
+        metrics.RELAY_IS_LEADER.labels(service).set(0)  # exported from the start, not at a change
         self.session_pid: int | None = None  # the backend pid of the relay's session
         self.last_error: str | None = None
 

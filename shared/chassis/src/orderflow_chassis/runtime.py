@@ -73,6 +73,18 @@ def _inbox_purge(settings: ServiceSettings) -> Callable[[asyncpg.Pool], Awaitabl
     return every(3600.0, purge, name="inbox-purge")
 
 
+# How often every instance (leader or not) exports its outbox backlog and parked rows.
+_OUTBOX_GAUGES_EVERY_S = 10.0
+
+
+async def _count_outbox(relay: OutboxRelay) -> None:
+    await relay.unsent_count()  # exports the backlog and parked gauges
+
+
+def _outbox_gauges(relay: OutboxRelay) -> Awaitable[None]:
+    return every(_OUTBOX_GAUGES_EVERY_S, _count_outbox, name="outbox-gauges")(relay)
+
+
 def _no_repositories(_: Connection) -> None:
     return None
 
@@ -197,6 +209,7 @@ class ServiceRuntime:
             park_after_attempts=settings.relay_park_after_attempts,
         )
         self._spawn(self.relay.run(), "outbox-relay")
+        self._spawn(_outbox_gauges(self.relay), "outbox-gauges")
 
         self._broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
