@@ -49,7 +49,7 @@ from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.events import Event
 
-from orderflow_chassis import metrics
+from orderflow_chassis import metrics, tracing
 from orderflow_chassis.card_data_guard import CardDataGuard
 from orderflow_chassis.consumer_lag import LagTracker
 from orderflow_chassis.consumer_records import (
@@ -252,11 +252,14 @@ class EventConsumer:
                     [(p.envelope, p.record) for p in prepared if not self._exhausted(p.record)],
                 )
             for item in prepared:
-                with structlog.contextvars.bound_contextvars(
-                    event_id=str(item.envelope.event_id),
-                    event_type=item.envelope.event_type,
-                    correlation_id=item.envelope.correlation_id,
-                    aggregate_id=item.envelope.aggregate_id,
+                with (
+                    structlog.contextvars.bound_contextvars(
+                        event_id=str(item.envelope.event_id),
+                        event_type=item.envelope.event_type,
+                        correlation_id=item.envelope.correlation_id,
+                        aggregate_id=item.envelope.aggregate_id,
+                    ),
+                    tracing.consuming(item.record, item.envelope, service=self._service),
                 ):
                     outcome = await self._handle(connection, item, fresh)
                 outcomes.add(item.record.topic, item.envelope.event_type, outcome)
@@ -338,7 +341,9 @@ class EventConsumer:
                     log.info("consumer.duplicate_skipped")
                     return "duplicate"
                 started = time.perf_counter()
-                await item.handler(item.event, self._transactions.unit(connection, cause=envelope))
+                with tracing.handling(service=self._service, event_type=envelope.event_type):
+                    unit = self._transactions.unit(connection, cause=envelope)
+                    await item.handler(item.event, unit)
                 self._handler_seconds[envelope.event_type].observe(time.perf_counter() - started)
         except PermanentError as error:
             if not savepoints:  # what the handler wrote can only go with the whole batch

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from orderflow_chassis import metrics
+from orderflow_chassis import metrics, tracing
 from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, RetryPolicy, Subscription
 from orderflow_chassis.database import Connection, create_pool
@@ -153,6 +153,7 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._http: _EmbeddedServer | None = None
         self._stopped = asyncio.Event()
+        self._stop_tracing: Callable[[], None] | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -163,6 +164,7 @@ class ServiceRuntime:
     async def start(self) -> None:
         settings = self.settings
         name = self.definition.name
+        self._stop_tracing = tracing.configure_from_environment(name)  # OTLP export, if asked
         self._pool = await create_pool(
             settings.database_url,
             schema=settings.db_schema,
@@ -307,6 +309,9 @@ class ServiceRuntime:
             await self._producer.stop()
         if self._pool is not None:
             await self._pool.close()
+        if self._stop_tracing is not None:
+            self._stop_tracing()  # flushes the last spans
+            self._stop_tracing = None
         log.info("service.stopped")
 
     def request_stop(self) -> None:
