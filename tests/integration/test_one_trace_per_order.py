@@ -8,7 +8,7 @@ causes, in cart, payment, fulfillment and returns, belongs to that one trace.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -102,7 +102,7 @@ async def test_one_checkout_yields_one_trace_across_the_four_services(
 
         for order in (traced, untraced):
             reached = await eventually(
-                lambda order=order: _async(services_in(spans_of(spans, order.correlation_id))),
+                _services_reached(spans, order.correlation_id),
                 lambda found: found == SERVICES,
                 timeout_s=120,
             )
@@ -136,7 +136,8 @@ def _checkout_trace(exporter: InMemorySpanExporter, correlation_id: str) -> int:
         and attribute(s, "orderflow.event_type") == "CheckoutRequested"
     }
     assert len(checkouts) == 1, f"the checkout's consume spans: {checkouts}"
-    return checkouts.pop()
+    trace_id: int = checkouts.pop()
+    return trace_id
 
 
 def _assert_one_trace(exporter: InMemorySpanExporter, correlation_id: str, trace_id: int) -> None:
@@ -163,5 +164,10 @@ def _assert_one_trace(exporter: InMemorySpanExporter, correlation_id: str, trace
     assert not orphans, f"spans whose parent is not in the trace: {orphans}"
 
 
-async def _async(value: set[str]) -> set[str]:
-    return value
+def _services_reached(
+    exporter: InMemorySpanExporter, correlation_id: str
+) -> Callable[[], Awaitable[set[str]]]:
+    async def reached() -> set[str]:
+        return services_in(spans_of(exporter, correlation_id))
+
+    return reached
