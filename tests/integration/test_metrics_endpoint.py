@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import httpx
 import pytest
 from aiokafka import ConsumerRecord
+from orderflow_chassis.metrics import exported_series
 from orderflow_chassis.runtime import RuntimeHooks, ServiceRuntime
 from orderflow_chassis.subscriptions import ConsumerHooks
 from orderflow_localinfra.discovery import Infrastructure
@@ -135,3 +136,15 @@ async def test_a_running_service_exports_lag_backlog_dead_letters_latency_and_le
         le="+Inf",
     )
     assert slowest_bucket == handled
+
+    # The dashboard and alert rules are checked against exported_series(): it must be what
+    # the wire carries (prometheus_client adds a *_created sample to counters and histograms).
+    on_the_wire = {
+        name
+        for name, _ in caught_up
+        if name.startswith("orderflow_") and not name.endswith("_created")
+    }
+    assert on_the_wire <= exported_series().keys()
+    for name in on_the_wire:
+        labels = {label for n, ls in caught_up if n == name for label, _ in ls}
+        assert labels <= exported_series()[name], name

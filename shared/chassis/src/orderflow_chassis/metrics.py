@@ -7,6 +7,7 @@ throughput, dead letters and outbox backlog per service without exploding cardin
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 # Handlers run in milliseconds; the default buckets (5 ms and up) would hide them.
 _HANDLER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -81,3 +82,22 @@ HANDLER_SECONDS = Histogram(
     ["service", "event_type"],
     buckets=_HANDLER_BUCKETS,
 )
+
+_SAMPLE_SUFFIXES = {
+    "counter": ("_total",),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_count", "_sum"),
+}
+
+
+def exported_series() -> dict[str, frozenset[str]]:
+    """Every sample name the metrics above export, with its label names: what dashboards and
+    alert rules may use (the monitoring files are checked against it)."""
+    series: dict[str, frozenset[str]] = {}
+    for metric in globals().values():
+        if not isinstance(metric, MetricWrapperBase):
+            continue
+        labels = frozenset(metric._labelnames)
+        for suffix in _SAMPLE_SUFFIXES[str(metric._type)]:
+            series[metric._name + suffix] = labels | ({"le"} if suffix == "_bucket" else set())
+    return series
