@@ -42,11 +42,12 @@ class LagTracker:
 
     def polled(self, consumer: PartitionView, records: Iterable[ConsumerRecord]) -> None:
         """After a poll: refresh every assigned partition's lag from its high-water mark."""
-        first_fetched: dict[TopicPartition, int] = {}
+        # (topic, partition) tuples: equal to TopicPartition, without building one per record.
+        first_fetched: dict[tuple[str, int], int] = {}
         for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            if tp not in first_fetched or record.offset < first_fetched[tp]:
-                first_fetched[tp] = record.offset
+            key = (record.topic, record.partition)
+            if record.offset < first_fetched.get(key, record.offset + 1):
+                first_fetched[key] = record.offset
         assigned = consumer.assignment()
         for tp in self._exported - assigned:
             self._forget(tp)
@@ -61,13 +62,15 @@ class LagTracker:
 
     def applied(self, records: Sequence[ConsumerRecord]) -> None:
         """After a batch committed: its partitions are applied up to their last record."""
-        touched: set[TopicPartition] = set()
+        last_applied: dict[tuple[str, int], int] = {}
         for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            if record.offset + 1 > self._next_offset.get(tp, -1):
-                self._next_offset[tp] = record.offset + 1
-            touched.add(tp)
-        for tp in touched:
+            key = (record.topic, record.partition)
+            if record.offset > last_applied.get(key, -1):
+                last_applied[key] = record.offset
+        for (topic, partition), offset in last_applied.items():
+            tp = TopicPartition(topic, partition)
+            if offset + 1 > self._next_offset.get(tp, -1):
+                self._next_offset[tp] = offset + 1
             if tp in self._highwater:
                 self._export(tp)
 
