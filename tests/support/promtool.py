@@ -2,8 +2,9 @@
 
 It validates the alert rules (and, as recording rules, every dashboard query) exactly as
 Prometheus will load them, and runs the rules' unit tests. The binary is built with
-``go install`` into ``.tools/`` (gitignored) at the repository's root the first time a test
-needs it, and reused after that; ``PROMTOOL=/path/to/promtool`` uses another one instead.
+``go install`` into ``.tools/`` (gitignored) at the repository's root, copied to
+``~/.cache/orderflow/`` for other clones on the machine, and reused after that;
+``PROMTOOL=/path/to/promtool`` uses another one instead.
 
 Build it ahead of a test run: ``uv run python -m tests.support.promtool``.
 """
@@ -30,23 +31,32 @@ class PromtoolUnavailable(RuntimeError):
     pass
 
 
+# A build is also kept per user, so another clone on the same machine (CI's) reuses it.
+USER_CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    / "orderflow"
+    / f"promtool-{PROMTOOL_VERSION}"
+)
+
+
 def available() -> Path | None:
-    """promtool if it is configured or already built; never builds it."""
+    """promtool if it is configured or already built (here or by another clone); never
+    builds it."""
     configured = os.environ.get("PROMTOOL")
     if configured:
         return Path(configured)
-    binary = TOOLS / "promtool"
-    return binary if binary.exists() else None
+    for binary in (TOOLS / "promtool", USER_CACHE / "promtool"):
+        if binary.exists():
+            return binary
+    return None
 
 
 def promtool() -> Path:
     """The promtool binary, built on first use (see the module docstring)."""
-    configured = os.environ.get("PROMTOOL")
-    if configured:
-        return Path(configured)
+    found = available()
+    if found is not None:
+        return found
     binary = TOOLS / "promtool"
-    if binary.exists():
-        return binary
     go = shutil.which("go") or (
         "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None
     )
@@ -75,6 +85,8 @@ def _build(go: str, binary: Path) -> None:
     )
     if result.returncode != 0 or not binary.exists():
         raise PromtoolUnavailable(f"go install of promtool failed:\n{result.stderr[-4000:]}")
+    USER_CACHE.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(binary, USER_CACHE / "promtool")
     print(f"promtool built in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
 
