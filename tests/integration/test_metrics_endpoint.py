@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import httpx
 import pytest
 from aiokafka import ConsumerRecord
+from orderflow_chassis.errors import TransientError
 from orderflow_chassis.metrics import exported_series
 from orderflow_chassis.runtime import RuntimeHooks, ServiceRuntime
 from orderflow_chassis.subscriptions import ConsumerHooks
@@ -155,3 +156,49 @@ async def test_a_running_service_exports_lag_backlog_dead_letters_latency_and_le
         "orderflow_outbox_relay_leader",
     } <= on_the_wire.keys()
     assert {name: labels for name, labels in on_the_wire.items() if labels != declared[name]} == {}
+
+
+async def test_a_dead_letter_is_counted_once_when_its_batch_is_retried(
+    infrastructure: Infrastructure,
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("metrics-retry")
+    await create_topics(kafka, [topic])
+    key = b"cart-retry"
+    await publish_raw(
+        kafka,
+        topic,
+        [(key, b"not json"), (key, cart_item_added("cart-retry", sku="SKU-001").to_bytes())],
+    )
+    failures = [TransientError("the database blinked")]  # the batch's first commit fails
+
+    async def fail_first_commit(_: Sequence[ConsumerRecord]) -> None:
+        if failures:
+            raise failures.pop()
+
+    runtime = ServiceRuntime(
+        probe_definition("probe_b", in_topics=[topic], group=f"retry-{uuid.uuid4().hex[:8]}"),
+        probe_settings(
+            "probe_b",
+            database_url=infrastructure.service_database_urls["probe_b"],
+            kafka=kafka,
+            consumer_retry_initial_delay_s=0.05,
+        ),
+        hooks=RuntimeHooks(consumer=ConsumerHooks(before_commit=fail_first_commit)),
+    )
+    await runtime.start()
+    try:
+        samples = await eventually(
+            lambda: scrape(runtime),
+            lambda s: (
+                value(s, "orderflow_consumer_transient_retries_total", service="probe_b")
+                is not None
+                and value(s, "orderflow_events_consumed_total", topic=topic, outcome="applied") == 1
+            ),
+            timeout_s=60,
+        )
+    finally:
+        await runtime.stop()
+    assert not failures, "the set-up: the batch was retried"
+    assert value(samples, "orderflow_events_consumed_total", topic=topic, outcome="applied") == 1
+    assert value(samples, "orderflow_dead_letters_total", topic=topic, code="malformed_json") == 1

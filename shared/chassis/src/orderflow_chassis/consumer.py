@@ -142,6 +142,8 @@ class EventConsumer:
         # Unexpected failures per record, kept across retries and rewinds of its batch.
         self._failures: dict[RecordAddress, list[str]] = {}
         self._lag = LagTracker(service, group_id)
+        # (topic, code) of the batch's dead letters: counted once it commits, not per attempt.
+        self._dead_lettered: list[tuple[str, str]] = []
         self._handler_seconds = {
             event_type: metrics.HANDLER_SECONDS.labels(service, event_type)
             for event_type in self._handlers
@@ -229,6 +231,7 @@ class EventConsumer:
         """
         started = time.perf_counter()
         outcomes = _Outcomes()
+        self._dead_lettered = []
         await self._topic_ids.refresh(sorted({r.topic for r in records}))
         async with self._pool.acquire() as connection, connection.transaction():
             positions = await self._positions.lock(connection, records, self._topic_ids)
@@ -266,6 +269,8 @@ class EventConsumer:
             await self._positions.save(connection, positions, self._topic_ids)
             await _observe(self._hooks.before_commit, records)
         self.last_batch_at = time.time()
+        for topic, code in self._dead_lettered:
+            metrics.DEAD_LETTERS.labels(self._service, topic, code).inc()
         metrics.BATCH_SECONDS.labels(self._service, self.group_id).observe(
             time.perf_counter() - started
         )
@@ -398,7 +403,7 @@ class EventConsumer:
             )
         )
         await self._outbox.add_dead_letter(connection, letter)
-        metrics.DEAD_LETTERS.labels(self._service, record.topic, code).inc()
+        self._dead_lettered.append((record.topic, code))
         log.warning(
             "consumer.dead_letter",
             topic=record.topic,
