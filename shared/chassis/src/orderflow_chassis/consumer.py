@@ -52,8 +52,9 @@ from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.events import Event
 
-from orderflow_chassis import metrics
+from orderflow_chassis import metrics, tracing
 from orderflow_chassis.card_data_guard import CardDataGuard
+from orderflow_chassis.consumer_lag import LagTracker
 from orderflow_chassis.consumer_records import (
     event_type_label,
     header,
@@ -146,6 +147,13 @@ class EventConsumer:
         self._handlers = {cls.event_type: (cls, h) for cls, h in subscription.handlers.items()}
         # Unexpected failures per record, kept across retries and rewinds of its batch.
         self._failures: dict[RecordAddress, list[str]] = {}
+        self._lag = LagTracker(service, group_id)
+        # (topic, code) of the batch's dead letters: counted once it commits, not per attempt.
+        self._dead_lettered: list[tuple[str, str]] = []
+        self._handler_seconds = {
+            event_type: metrics.HANDLER_SECONDS.labels(service, event_type)
+            for event_type in self._handlers
+        }
         self.last_batch_at: float | None = None
 
     def register(
@@ -178,7 +186,7 @@ class EventConsumer:
             title=f"{self._service}.{self.subscription.name}",
             description=f"Consumer group {self.group_id}",
         )
-        if not without_idle_sleep(subscriber):
+        if not without_idle_sleep(subscriber, on_poll=self._lag.polled):
             log.warning("consumer.idle_sleep_kept", consumer=self.group_id)
         subscriber(self._on_batch)
 
@@ -192,6 +200,7 @@ class EventConsumer:
             log.exception("consumer.batch_rewound", consumer=self.group_id, records=len(records))
             await message.nack()
             return
+        self._lag.applied(records)
         await _observe(self._hooks.after_commit, records)
         try:
             await message.ack()
@@ -233,6 +242,7 @@ class EventConsumer:
         """
         started = time.perf_counter()
         outcomes = _Outcomes()
+        self._dead_lettered = []
         await self._topic_ids.refresh(sorted({r.topic for r in records}))
         async with self._pool.acquire() as connection, connection.transaction():
             positions = await self._positions.lock(connection, records, self._topic_ids)
@@ -259,17 +269,22 @@ class EventConsumer:
                 unit = self._transactions.unit(connection)
                 await self.subscription.lock_ahead([p.event for p in prepared], unit)
             for item in prepared:
-                with structlog.contextvars.bound_contextvars(
-                    event_id=str(item.envelope.event_id),
-                    event_type=item.envelope.event_type,
-                    correlation_id=item.envelope.correlation_id,
-                    aggregate_id=item.envelope.aggregate_id,
+                with (
+                    structlog.contextvars.bound_contextvars(
+                        event_id=str(item.envelope.event_id),
+                        event_type=item.envelope.event_type,
+                        correlation_id=item.envelope.correlation_id,
+                        aggregate_id=item.envelope.aggregate_id,
+                    ),
+                    tracing.consuming(item.record, item.envelope, service=self._service),
                 ):
                     outcome = await self._handle(connection, item, fresh)
                 outcomes.add(item.record.topic, item.envelope.event_type, outcome)
             await self._positions.save(connection, positions, self._topic_ids)
             await _observe(self._hooks.before_commit, records)
         self.last_batch_at = time.time()
+        for topic, code in self._dead_lettered:
+            metrics.DEAD_LETTERS.labels(self._service, topic, code).inc()
         metrics.BATCH_SECONDS.labels(self._service, self.group_id).observe(
             time.perf_counter() - started
         )
@@ -344,7 +359,11 @@ class EventConsumer:
                 if not first:
                     log.info("consumer.duplicate_skipped")
                     return "duplicate"
-                await item.handler(item.event, self._transactions.unit(connection, cause=envelope))
+                started = time.perf_counter()
+                with tracing.handling(service=self._service, event_type=envelope.event_type):
+                    unit = self._transactions.unit(connection, cause=envelope)
+                    await item.handler(item.event, unit)
+                self._handler_seconds[envelope.event_type].observe(time.perf_counter() - started)
         except PermanentError as error:
             if not savepoints:  # what the handler wrote can only go with the whole batch
                 raise _RefusedWithoutSavepoint from error
@@ -398,7 +417,7 @@ class EventConsumer:
             )
         )
         await self._outbox.add_dead_letter(connection, letter)
-        metrics.DEAD_LETTERS.labels(self._service, record.topic, code).inc()
+        self._dead_lettered.append((record.topic, code))
         log.warning(
             "consumer.dead_letter",
             topic=record.topic,

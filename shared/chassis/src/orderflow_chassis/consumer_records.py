@@ -53,25 +53,35 @@ async def parse_any_headers(
     return message
 
 
-async def _poll(subscriber: Any, consumer: Any) -> tuple[ConsumerRecord, ...]:
-    # A long poll: returns as soon as records are fetched, or after batch_timeout_ms.
-    fetched = await consumer.getmany(
-        timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records
-    )
-    return tuple(chain(*fetched.values()))
+PollObserver = Callable[[Any, tuple[ConsumerRecord, ...]], None]
+"""Told of every poll: the aiokafka consumer and what it returned (lag is read there)."""
 
 
-def without_idle_sleep(subscriber: Any) -> bool:
+def _poller(on_poll: PollObserver | None) -> Callable[[Any, Any], Awaitable[tuple[Any, ...]]]:
+    async def poll(subscriber: Any, consumer: Any) -> tuple[ConsumerRecord, ...]:
+        # A long poll: returns as soon as records are fetched, or after batch_timeout_ms.
+        fetched = await consumer.getmany(
+            timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records
+        )
+        records = tuple(chain(*fetched.values()))
+        if on_poll is not None:
+            on_poll(consumer, records)
+        return records
+
+    return poll
+
+
+def without_idle_sleep(subscriber: Any, on_poll: PollObserver | None = None) -> bool:
     """Make a FastStream batch subscriber wait for records instead of sleeping.
 
     FastStream 0.7's batch subscriber sleeps ``batch_timeout_ms`` after every empty poll, on
     top of the poll's own wait: a record arriving then waits up to that long for nothing (a
     latency floor of 200 ms by default under light load). The poll itself already waits for
-    records, so the sleep goes. Returns False (and changes nothing) if FastStream's subscriber
-    no longer looks as expected.
+    records, so the sleep goes. ``on_poll`` is told of every poll (consumer lag is read there).
+    Returns False (and changes nothing) if FastStream's subscriber no longer looks as expected.
     """
     expected = ("get_msg", "batch_timeout_ms", "max_records")
     if not all(hasattr(subscriber, name) for name in expected):
         return False
-    subscriber.get_msg = types.MethodType(_poll, subscriber)
+    subscriber.get_msg = types.MethodType(_poller(on_poll), subscriber)
     return True

@@ -7,6 +7,10 @@ throughput, dead letters and outbox backlog per service without exploding cardin
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+# Handlers run in milliseconds; the default buckets (5 ms and up) would hide them.
+_HANDLER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 EVENTS_CONSUMED = Counter(
     "orderflow_events_consumed_total",
@@ -66,3 +70,34 @@ OUTBOX_SEND_FAILURES = Counter(
     "Outbox rows whose send failed in a round: refused (counts towards parking) or transient",
     ["service", "kind"],
 )
+CONSUMER_LAG = Gauge(
+    "orderflow_consumer_lag",
+    "Records on a partition not applied yet: the partition's high-water mark (from the "
+    "consumer's own fetches) minus the next offset to apply",
+    ["service", "consumer", "topic", "partition"],
+)
+HANDLER_SECONDS = Histogram(
+    "orderflow_handler_seconds",
+    "Time a handler took to apply one event (its database work included, the batch's not)",
+    ["service", "event_type"],
+    buckets=_HANDLER_BUCKETS,
+)
+
+_SAMPLE_SUFFIXES = {
+    "counter": ("_total",),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_count", "_sum"),
+}
+
+
+def exported_series() -> dict[str, frozenset[str]]:
+    """Every sample name the metrics above export, with its label names: what dashboards and
+    alert rules may use (the monitoring files are checked against it)."""
+    series: dict[str, frozenset[str]] = {}
+    for metric in globals().values():
+        if not isinstance(metric, MetricWrapperBase):
+            continue
+        labels = frozenset(metric._labelnames)
+        for suffix in _SAMPLE_SUFFIXES[str(metric._type)]:
+            series[metric._name + suffix] = labels | ({"le"} if suffix == "_bucket" else set())
+    return series

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
 
+from orderflow_chassis import tracing
 from orderflow_chassis.database import Connection
 from orderflow_chassis.dead_letters import DeadLetter
 from orderflow_chassis.kafka_security import KafkaSecurity, kafka_client_options
@@ -101,6 +102,7 @@ class Outbox:
             payload=envelope.to_bytes(),
             headers=headers,
             event_type=envelope.event_type,
+            traceparent=tracing.current_traceparent(),
         )
         return envelope
 
@@ -127,6 +129,7 @@ class Outbox:
         payload: bytes,
         headers: Sequence[tuple[str, bytes]],
         event_type: str,
+        traceparent: str | None = None,
     ) -> None:
         # One round trip: the row, and the relay's wake-up (delivered at commit only, and
         # folded into one notification per transaction).
@@ -134,8 +137,8 @@ class Outbox:
             f"""
             WITH added AS (
                 INSERT INTO {self.schema}.outbox
-                    (event_id, topic, message_key, payload, headers, event_type)
-                VALUES ($1, $2, $3, $4, $5, $6)
+                    (event_id, topic, message_key, payload, headers, event_type, traceparent)
+                VALUES ($1, $2, $3, $4, $5, $6, $8)
                 RETURNING id
             )
             SELECT pg_notify($7, '') FROM added
@@ -147,6 +150,7 @@ class Outbox:
             encode_headers(headers),
             event_type,
             notify_channel(self.schema),
+            traceparent,
         )
 
 

@@ -31,6 +31,8 @@ class OutboxRow:
     payload: bytes
     headers: list[tuple[str, bytes]]
     attempts: int
+    traceparent: str | None = None  # sent as the record's ``traceparent`` header
+    event_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ async def claim_pending(connection: Connection, schema: str, limit: int) -> list
     validate_identifier(schema)
     rows = await connection.fetch(
         f"""
-        SELECT id, topic, message_key, payload, headers, attempts
+        SELECT id, topic, message_key, payload, headers, attempts, traceparent, event_type
         FROM {schema}.outbox
         WHERE sent_at IS NULL AND parked_at IS NULL
         ORDER BY id
@@ -73,6 +75,8 @@ async def claim_pending(connection: Connection, schema: str, limit: int) -> list
             payload=row["payload"],
             headers=decode_headers(row["headers"]),
             attempts=row["attempts"],
+            traceparent=row["traceparent"],
+            event_type=row["event_type"],
         )
         for row in rows
     ]

@@ -27,8 +27,9 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
+from opentelemetry.trace import Span
 
-from orderflow_chassis import metrics, outbox_store
+from orderflow_chassis import metrics, outbox_store, tracing
 from orderflow_chassis.database import Connection
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.outbox import notify_channel
@@ -128,6 +129,7 @@ class OutboxRelay:
         self._started = time.monotonic()
         self._rounds = 0
         self.is_leader = False
+        metrics.RELAY_IS_LEADER.labels(service).set(0)  # exported from the start, not at a change
         self.session_pid: int | None = None  # the backend pid of the relay's session
         self.last_error: str | None = None
 
@@ -234,10 +236,21 @@ class OutboxRelay:
         return Round(Role.LEADER, claimed=len(rows), report=report)
 
     async def _send(self, row: OutboxRow) -> Awaitable[object]:
-        delivery: Awaitable[object] = await self._producer.send(
-            row.topic, value=row.payload, key=row.key.encode(), headers=row.headers
+        span, traceparent = tracing.start_publish(
+            row.traceparent, service=self._service, topic=row.topic, event_type=row.event_type
         )
-        return delivery
+        headers = row.headers
+        if traceparent is not None:
+            headers = [*headers, (tracing.TRACEPARENT, traceparent.encode())]
+        try:
+            delivery: Awaitable[object] = await self._producer.send(
+                row.topic, value=row.payload, key=row.key.encode(), headers=headers
+            )
+        except BaseException:
+            if span is not None:
+                span.end()
+            raise
+        return delivery if span is None else _ending_at_ack(delivery, span)
 
     async def _record(self, connection: Connection, report: SendReport) -> None:
         await outbox_store.stamp_sent(connection, self._schema, [r.id for r in report.acknowledged])
@@ -302,3 +315,11 @@ class OutboxRelay:
     def _export(self, counts: OutboxCounts) -> None:
         metrics.OUTBOX_BACKLOG.labels(self._service).set(counts.pending)
         metrics.OUTBOX_PARKED.labels(self._service).set(counts.parked)
+
+
+async def _ending_at_ack(delivery: Awaitable[object], span: Span) -> object:
+    """The delivery, ending its publish span once Kafka answered."""
+    try:
+        return await delivery
+    finally:
+        span.end()

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from orderflow_chassis import metrics
+from orderflow_chassis import metrics, tracing
 from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, RetryPolicy, Subscription
 from orderflow_chassis.database import Connection, create_pool
@@ -79,6 +79,18 @@ def _inbox_purge(settings: ServiceSettings) -> Callable[[asyncpg.Pool], Awaitabl
         metrics.INBOX_PURGED.labels(settings.service_name).inc(purged)
 
     return every(3600.0, purge, name="inbox-purge")
+
+
+# How often every instance (leader or not) exports its outbox backlog and parked rows.
+_OUTBOX_GAUGES_EVERY_S = 10.0
+
+
+async def _count_outbox(relay: OutboxRelay) -> None:
+    await relay.unsent_count()  # exports the backlog and parked gauges
+
+
+def _outbox_gauges(relay: OutboxRelay) -> Awaitable[None]:
+    return every(_OUTBOX_GAUGES_EVERY_S, _count_outbox, name="outbox-gauges")(relay)
 
 
 def _no_repositories(_: Connection) -> None:
@@ -152,6 +164,7 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._http: _EmbeddedServer | None = None
         self._stopped = asyncio.Event()
+        self._stop_tracing: Callable[[], None] | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -176,6 +189,7 @@ class ServiceRuntime:
             bootstrap_servers=settings.kafka_bootstrap_servers,
             security=security.describe(),
         )
+        self._stop_tracing = tracing.configure_from_environment(name)  # OTLP export, if asked
         self._pool = await create_pool(
             settings.database_url,
             schema=settings.db_schema,
@@ -229,6 +243,7 @@ class ServiceRuntime:
             park_after_attempts=settings.relay_park_after_attempts,
         )
         self._spawn(self.relay.run(), "outbox-relay")
+        self._spawn(_outbox_gauges(self.relay), "outbox-gauges")
 
         self._broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
@@ -337,6 +352,9 @@ class ServiceRuntime:
             await self._producer.stop()
         if self._pool is not None:
             await self._pool.close()
+        if self._stop_tracing is not None:
+            self._stop_tracing()  # flushes the last spans
+            self._stop_tracing = None
         log.info("service.stopped")
 
     def request_stop(self) -> None:
