@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ def test_the_committed_files_are_what_the_generator_writes() -> None:
 def test_a_hand_edit_is_detected(tmp_path: Path) -> None:
     (tmp_path / "deploy").mkdir()
     (tmp_path / "deploy" / "topics.yaml").write_text(LAYOUT.topics_file.read_text())
+    shutil.copytree(LAYOUT.monitoring_dir, tmp_path / "deploy" / "monitoring")
     copy = Layout(tmp_path)
     copy.output_dir.mkdir(parents=True)
     for name, content in render(LAYOUT).items():
