@@ -14,6 +14,7 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 
 from .blocking import run_to_completion
+from .chromium import ensure_chromium
 from .component import ComponentStatus
 from .dsn import redact
 from .errors import InfraError
@@ -178,6 +179,15 @@ def env(services: ServicesOption = None) -> None:
         exports[f"{service.upper()}_DATABASE_URL"] = service_database_url(admin_url, service)
     for name, value in exports.items():
         typer.echo(f"export {name}={shlex.quote(value)}")
+
+
+@app.command()
+@explains_errors
+def chromium() -> None:
+    """Find the headless Chromium the browser tests drive; install Debian's package if missing."""
+    found = ensure_chromium()
+    how = f"installed now in {found.install_seconds:.0f}s" if found.installed_now else "found"
+    typer.echo(f"{found.executable} ({found.version}; {how})")
 
 
 @app.command()
