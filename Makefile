@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := PATH="$$HOME/.local/bin:$$PATH" uv
 
-.PHONY: run test test-unit bench lint format typecheck schemas infra-up infra-down infra-status bootstrap
+.PHONY: run test test-unit bench lint format typecheck schemas screenshots infra-up infra-down infra-status bootstrap
 
 bootstrap:
 	@deploy/local/bootstrap.sh
@@ -27,6 +27,10 @@ test-unit: bootstrap
 ## Options: `uv run orderflow-bench run --help` (e.g. --runs 3 for ranges).
 bench: bootstrap
 	$(UV) run orderflow-bench run
+
+## Refresh the README's screenshots (docs/screenshots/*.png), taken by the browser tests.
+screenshots: bootstrap
+	ORDERFLOW_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(UV) run pytest -m browser tests/browser
 
 lint: bootstrap
 	$(UV) run ruff check .
