@@ -33,7 +33,7 @@ import typer
 from orderflow_chassis.structured_logging import configure_logging
 from orderflow_localinfra.discovery import Infrastructure, ensure_infrastructure
 from orderflow_localinfra.layout import StateLayout
-from orderflow_localinfra.provisioning import DEFAULT_SERVICES
+from orderflow_localinfra.provisioning import DEFAULT_SERVICES, PROVISIONED_SERVICES
 
 from orderflow_ops.traffic import TrafficOptions, drive
 
@@ -135,7 +135,7 @@ def _raise_interrupted(*_: object) -> None:
 def run_system(services: Sequence[str], options: TrafficOptions) -> int:
     log_dir = StateLayout.discover().root / "logs"
     typer.echo("orderflow: finding or starting Kafka and PostgreSQL ...")
-    infrastructure = ensure_infrastructure(services=DEFAULT_SERVICES, keep_local_running=False)
+    infrastructure = ensure_infrastructure(services=PROVISIONED_SERVICES, keep_local_running=False)
     typer.echo(
         f"  kafka    {infrastructure.kafka_bootstrap_servers} "
         f"({infrastructure.kafka_provenance})\n"

@@ -21,7 +21,7 @@ from .errors import InfraError
 from .local_stack import LocalStack
 from .processes import tail
 from .provisioning import (
-    DEFAULT_SERVICES,
+    PROVISIONED_SERVICES,
     InvalidServiceName,
     provision_services,
     service_database_url,
@@ -78,7 +78,7 @@ def up(
 ) -> None:
     """Start Kafka and PostgreSQL unless running, then provision each service. Idempotent."""
     began = time.monotonic()
-    report = LocalStack().up(services=services or DEFAULT_SERVICES, timeout=timeout)
+    report = LocalStack().up(services=services or PROVISIONED_SERVICES, timeout=timeout)
     for name, action in report.actions.items():
         typer.echo(f"{name:<9} {action:<16} ({report.timings[name]:.1f} s)")
     typer.echo(f"kafka     {report.kafka_bootstrap_servers}")
@@ -160,7 +160,7 @@ def provision(services: ServicesOption = None) -> None:
         raise InfraError(
             "DATABASE_URL is not set", "set it to an admin DSN, or use `up` for a local server"
         )
-    urls = run_to_completion(provision_services(admin_url, services or DEFAULT_SERVICES))
+    urls = run_to_completion(provision_services(admin_url, services or PROVISIONED_SERVICES))
     for service, url in urls.items():
         typer.echo(f"{service}: {redact(url)}")
 
@@ -175,7 +175,7 @@ def env(services: ServicesOption = None) -> None:
         "KAFKA_BOOTSTRAP_SERVERS": stack.kafka.settings.bootstrap_servers,
         "DATABASE_URL": admin_url,
     }
-    for service in services or DEFAULT_SERVICES:
+    for service in services or PROVISIONED_SERVICES:
         exports[f"{service.upper()}_DATABASE_URL"] = service_database_url(admin_url, service)
     for name, value in exports.items():
         typer.echo(f"export {name}={shlex.quote(value)}")
