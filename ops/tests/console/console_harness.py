@@ -62,9 +62,11 @@ async def running_console(
     infrastructure: Infrastructure, prefix: str, **options: Any
 ) -> AsyncIterator[RunningConsole]:
     """The console on its own fresh database (its read model starts empty) and ``prefix``."""
-    async with isolated_database(infrastructure, "console", services=["console"]) as isolated:
-        async with _console_on(isolated, prefix, **options) as console:
-            yield console
+    async with (
+        isolated_database(infrastructure, "console", services=["console"]) as isolated,
+        _console_on(isolated, prefix, **options) as console,
+    ):
+        yield console
 
 
 @asynccontextmanager
