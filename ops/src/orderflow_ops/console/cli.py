@@ -16,6 +16,7 @@ from orderflow_chassis.runtime import ServiceRuntime
 from orderflow_chassis.service_cli import ServiceDatabase, with_service_database
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.structured_logging import configure_logging
+
 from orderflow_ops.console.app import SERVICE_NAME, build_console
 from orderflow_ops.console.auth import UsersError
 
