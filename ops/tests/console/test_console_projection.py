@@ -8,6 +8,7 @@ from decimal import Decimal
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.examples import example_event
 from orderflow_ops.console.projection import (
+    OrderView,
     apply_to_order,
     checkout_fact,
     facts_from_data,
@@ -21,7 +22,7 @@ AT = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 ORDER = "5f0c6a8e-3c1b-4d7e-9a52-0b6f1d2e3a4b"  # the examples' order
 
 
-def _fold(facts: OrderFacts, event_type: str, minute: int, **changes: object) -> object:
+def _fold(facts: OrderFacts, event_type: str, minute: int, **changes: object) -> OrderView:
     event = example_event(event_type)
     if changes:
         event = type(event).model_validate({**event.model_dump(mode="json"), **changes})
@@ -43,7 +44,7 @@ def test_an_order_moves_through_the_states_check_gives_it() -> None:
         ]
     ):
         view = _fold(facts, event_type, minute)
-        states.append(view.state)  # type: ignore[attr-defined]
+        states.append(view.state)
     assert states == [
         "awaiting_payment_and_stock",
         "awaiting_payment_and_stock",
@@ -58,13 +59,13 @@ def test_an_order_moves_through_the_states_check_gives_it() -> None:
 def test_events_arriving_before_the_order_placed_are_kept_and_not_judged() -> None:
     facts = OrderFacts(ORDER)
     early = _fold(facts, "PaymentCaptured", 5, amount={"amount": "1.00", "currency": "EUR"})
-    assert early.placed_at is None  # type: ignore[attr-defined]
-    assert early.violations == ()  # type: ignore[attr-defined]
+    assert early.placed_at is None
+    assert early.violations == ()
     placed = _fold(facts, "OrderPlaced", 1)
     # Once placed, the capture that differs from the total is a violation, and the last event
     # is still the later capture, whatever order they arrived in.
-    assert placed.violations == ("capture_differs_from_total",)  # type: ignore[attr-defined]
-    assert placed.last_event_at == AT + timedelta(minutes=5)  # type: ignore[attr-defined]
+    assert placed.violations == ("capture_differs_from_total",)
+    assert placed.last_event_at == AT + timedelta(minutes=5)
 
 
 def test_a_second_capture_is_captured_twice() -> None:
@@ -72,13 +73,13 @@ def test_a_second_capture_is_captured_twice() -> None:
     _fold(facts, "OrderPlaced", 0)
     _fold(facts, "PaymentCaptured", 1)
     view = _fold(facts, "PaymentCaptured", 2)
-    assert "captured_twice" in view.violations  # type: ignore[attr-defined]
+    assert "captured_twice" in view.violations
 
 
 def test_waiting_is_never_judged_when_folding_only_by_the_monitor() -> None:
     facts = OrderFacts(ORDER)
     view = _fold(facts, "OrderPlaced", 0)
-    assert view.violations == ()  # type: ignore[attr-defined]  # no "stuck" at fold time
+    assert view.violations == ()  # no "stuck" at fold time
 
 
 def test_facts_survive_their_json_form_exactly() -> None:
