@@ -17,6 +17,7 @@ from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
 from orderflow_contracts.examples import example_event
 from orderflow_localinfra.discovery import Infrastructure
+from orderflow_localinfra.isolation import isolated_database
 from orderflow_ops.console.app import ConsoleService, build_console
 from orderflow_ops.console.settings import ConsoleSettings
 
@@ -58,6 +59,18 @@ class RunningConsole:
 
 @asynccontextmanager
 async def running_console(
+    infrastructure: Infrastructure, prefix: str, **options: Any
+) -> AsyncIterator[RunningConsole]:
+    """The console on its own fresh database (its read model starts empty) and ``prefix``."""
+    async with (
+        isolated_database(infrastructure, "console", services=["console"]) as isolated,
+        _console_on(isolated, prefix, **options) as console,
+    ):
+        yield console
+
+
+@asynccontextmanager
+async def _console_on(
     infrastructure: Infrastructure, prefix: str, **options: Any
 ) -> AsyncIterator[RunningConsole]:
     settings = service_settings(infrastructure, "console", topic_prefix=prefix)

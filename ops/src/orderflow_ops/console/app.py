@@ -20,6 +20,7 @@ from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.wiring import inject
 from orderflow_contracts import topics
 from orderflow_contracts.registry import ALL_EVENTS
+
 from orderflow_ops.console.auth import SessionSigner, parse_users
 from orderflow_ops.console.dead_letter_reader import read_dead_letters
 from orderflow_ops.console.jobs import monitor_job, probe_job

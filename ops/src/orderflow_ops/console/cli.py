@@ -9,6 +9,8 @@ default), ``CONSOLE_USERS`` (name:role:password,...), ``CONSOLE_SERVICES``
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Annotated
 
 import typer
 from orderflow_chassis.migrations import migrate_service
@@ -16,8 +18,11 @@ from orderflow_chassis.runtime import ServiceRuntime
 from orderflow_chassis.service_cli import ServiceDatabase, with_service_database
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.structured_logging import configure_logging
+
 from orderflow_ops.console.app import SERVICE_NAME, build_console
 from orderflow_ops.console.auth import UsersError
+from orderflow_ops.console.fill import fill
+from orderflow_ops.console.page_timings import time_pages
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -52,3 +57,34 @@ def migrate() -> None:
         apply,
         require_migrated=False,
     )
+
+
+@app.command("fill")
+def fill_read_model(
+    orders: Annotated[int, typer.Option(min=1, help="synthetic orders to add")] = 100_000,
+) -> None:
+    """Add synthetic orders to the read model, to measure the pages at scale (never on a
+    console watching a real system: they are indistinguishable from real orders)."""
+
+    async def work(database: ServiceDatabase) -> None:
+        started = time.perf_counter()
+        events = await fill(database.pool, database.settings.db_schema, orders)
+        elapsed = time.perf_counter() - started
+        typer.echo(f"console: added {orders} orders ({events} events) in {elapsed:.1f}s")
+
+    with_service_database(SERVICE_NAME, lambda settings: build_console(settings).definition, work)
+
+
+@app.command("time-pages")
+def time_console_pages(
+    url: Annotated[str, typer.Option(help="the console, e.g. http://127.0.0.1:8000")],
+    user: Annotated[str, typer.Option(help="a CONSOLE_USERS name")],
+    password: Annotated[str, typer.Option(envvar="CONSOLE_PASSWORD", help="its password")],
+    repeat: Annotated[int, typer.Option(min=1)] = 5,
+) -> None:
+    """Print how long each page takes to answer (median and worst of --repeat fetches)."""
+    for timing in time_pages(url, user, password, repeat):
+        typer.echo(
+            f"{timing.path:<60} {timing.status}  median {timing.median_ms:7.1f} ms  "
+            f"max {timing.max_ms:7.1f} ms  {timing.size_kb:6.1f} KiB"
+        )

@@ -22,6 +22,7 @@ from orderflow_chassis.errors import describe_error
 from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_chassis.unit_of_work import Transactions
 from orderflow_contracts import topics
+
 from orderflow_ops.console.kafka_clients import kafka_client
 from orderflow_ops.console.read_model_writes import StoredLetter
 

@@ -14,6 +14,7 @@ import httpx
 import structlog
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.unit_of_work import DatabaseTransactions, Transactions
+
 from orderflow_ops.console import monitor
 from orderflow_ops.console.probes import LagProbe, probe_all
 from orderflow_ops.console.replay import track_outcomes

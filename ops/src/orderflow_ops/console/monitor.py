@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import asyncpg
+
 from orderflow_ops.console.live import Violations
 from orderflow_ops.console.settings import sla_by_state
 from orderflow_ops.invariants import Deadlines

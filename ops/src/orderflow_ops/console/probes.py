@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.topic_reader import stop_consumer
+
 from orderflow_ops.console.kafka_clients import kafka_client
 from orderflow_ops.console.live import LiveStatus, PartitionLag, ServiceStatus
 

@@ -24,6 +24,7 @@ from orderflow_contracts.events import (
     Event,
     RefundIssued,
 )
+
 from orderflow_ops.invariants import Deadlines, OrderFacts, apply_fact, order_violations
 from orderflow_ops.timeline import collect_link_ids
 

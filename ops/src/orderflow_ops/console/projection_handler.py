@@ -11,6 +11,7 @@ from orderflow_chassis.consumer_records import header
 from orderflow_chassis.database import Connection
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.events import Event
+
 from orderflow_ops.console.read_model_writes import ReadModelWriter, RecordPosition
 
 _MAX_REMEMBERED = 100_000

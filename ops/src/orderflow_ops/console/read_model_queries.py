@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 from orderflow_chassis.dlq_cli import StoredDeadLetter
 from orderflow_contracts.envelope import Envelope
+
 from orderflow_ops.event_log import LoggedEvent
 
 MAX_TIMELINE_HOPS = 6  # order -> cart, shipments, RMAs -> their events: a few hops suffice

@@ -11,6 +11,7 @@ from datetime import datetime
 from orderflow_chassis.database import Connection
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import CartCheckedOut, Event
+
 from orderflow_ops.console.projection import (
     OrderView,
     apply_to_order,

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from orderflow_chassis.dlq_cli import StoredDeadLetter, publish_replays
+
 from orderflow_ops.console.auth import Session
 from orderflow_ops.console.kafka_clients import kafka_client
 from orderflow_ops.console.live import PartitionLag

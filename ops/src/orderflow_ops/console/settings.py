@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from orderflow_ops.invariants import Deadlines
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orderflow_ops.invariants import Deadlines
 
 
 class ConsoleSettings(BaseSettings):

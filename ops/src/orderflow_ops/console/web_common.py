@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
 from orderflow_chassis.settings import ServiceSettings
+
 from orderflow_ops.console.auth import Session, SessionSigner, User
 from orderflow_ops.console.live import LiveStatus
 from orderflow_ops.console.read_model_queries import ReadModelQueries

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from orderflow_contracts.card_data import redact_card_numbers
+
 from orderflow_ops.console.read_model_queries import DeadLetterFilter
 from orderflow_ops.console.replay import replay_letters
 from orderflow_ops.console.web_common import (

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+
 from orderflow_ops.console.web_common import Console, Viewer, console_router
 
 KEEPALIVE_S = 15.0

@@ -6,6 +6,7 @@ import time
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+
 from orderflow_ops.console.auth import authenticate
 from orderflow_ops.console.web_common import (
     SESSION_COOKIE,

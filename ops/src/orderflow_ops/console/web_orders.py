@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+
 from orderflow_ops.console.settings import sla_by_state
 from orderflow_ops.console.web_common import Console, PageError, Viewer, console_router, render
 from orderflow_ops.invariants import FINAL_STATES

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+
 from orderflow_ops.console.live import PartitionLag
 from orderflow_ops.console.projection import STAGES
 from orderflow_ops.console.web_common import Console, Viewer, console_router, render
