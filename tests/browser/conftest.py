@@ -26,7 +26,7 @@ SCREENSHOT_DIR_ENV = "ORDERFLOW_SCREENSHOT_DIR"
 """Where the tests write their screenshots; `make screenshots` points it at docs/screenshots.
 Unset, they go to a temporary folder (taken all the same, so the code path always runs)."""
 
-VIEWPORT: ViewportSize = {"width": 1280, "height": 860}
+VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 
 
 @pytest.fixture(scope="session")
