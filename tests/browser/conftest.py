@@ -18,13 +18,24 @@ import pytest
 from orderflow_localinfra.chromium import Chromium, ensure_chromium
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.errors import InfraError
-from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    ViewportSize,
+    async_playwright,
+    expect,
+)
 
 from tests.browser.console_system import ConsoleSystem, console_system
 
 SCREENSHOT_DIR_ENV = "ORDERFLOW_SCREENSHOT_DIR"
 """Where the tests write their screenshots; `make screenshots` points it at docs/screenshots.
 Unset, they go to a temporary folder (taken all the same, so the code path always runs)."""
+
+# Playwright's assertions wait 5 s by default: too little on a busy shared machine. Waits for
+# live updates name their own, longer bound (console_pages.LIVE_TIMEOUT_MS).
+expect.set_options(timeout=20_000)
 
 VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 
@@ -61,7 +72,7 @@ async def browser(chromium: Chromium) -> AsyncIterator[Browser]:
 async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
     """A fresh browser profile per test: no cookies, so each test logs in as whoever it is."""
     fresh = await browser.new_context(viewport=VIEWPORT)
-    fresh.set_default_timeout(20_000)
+    fresh.set_default_timeout(30_000)
     try:
         yield fresh
     finally:

@@ -31,9 +31,11 @@ from tests.browser.dead_letter_scenario import (
     on_hand,
 )
 from tests.support.kafka_tools import eventually
-from tests.support.storefront_actions import check_out, order_of_cart
+from tests.support.storefront_actions import WAREHOUSES, check_out, make_available, order_of_cart
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+STUCK_SKU = "MB-SPIKY-8CM"
 
 
 async def test_log_in_and_watch_the_counts_move_while_orders_flow(
@@ -66,9 +68,9 @@ async def test_a_stuck_order_and_its_journey(
     system: ConsoleSystem, page: Page, screenshot_dir: Path
 ) -> None:
     # Japan ships from AP-SOUTHEAST, which no warehouse simulator plays: it never dispatches.
-    stuck_cart = await check_out(
-        system.services, [("MB-SPIKY-8CM", 2)], currency="JPY", country="JP"
-    )
+    # Every warehouse has the SKU (the shoppers may have sold Asia-Pacific's out).
+    await make_available(system.services, STUCK_SKU, dict.fromkeys(WAREHOUSES, 50))
+    stuck_cart = await check_out(system.services, [(STUCK_SKU, 2)], currency="JPY", country="JP")
     shipped_cart = await check_out(system.services, [("INS-GEL-M", 1)], country="US")
     stuck_order = await order_of_cart(system.services, stuck_cart)
     shipped_order = await order_of_cart(system.services, shipped_cart)
@@ -79,9 +81,8 @@ async def test_a_stuck_order_and_its_journey(
     await expect(stuck_row).to_be_visible(timeout=LIVE_TIMEOUT_MS)  # listed once past its SLA
     await assert_same_page(page)
     await expect(stuck_row).to_contain_text("awaiting_shipment")
-    await expect(page.locator(f'#stuck-orders tr[data-order-id="{shipped_order}"]')).to_have_count(
-        0
-    )
+    shipped_row = page.locator(f'#stuck-orders tr[data-order-id="{shipped_order}"]')
+    await expect(shipped_row).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
 
     await stuck_row.get_by_role("link", name=stuck_order).click()
     await page.wait_for_url(f"**/orders/{stuck_order}")
