@@ -8,6 +8,7 @@ talks to it over real HTTP as a browser would.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 
 import httpx
@@ -54,7 +55,11 @@ async def test_the_read_model_fills_from_real_topics_and_every_page_shows_it(
 
             overview = await _page_once(viewer, "/", 'data-stage="captured"')
             assert 'data-service="cart" data-up="no"' in overview.text  # a service down shows
-            assert 'data-state="awaiting_shipment"' in overview.text
+            counted = re.search(
+                r'data-state="awaiting_shipment">.*?class="num">(\d+)<', overview.text
+            )
+            assert counted is not None
+            assert counted[1] == "1"  # the running count of orders per state
 
             # Waiting for its shipment for an hour, with a one-minute SLA: stuck, and the
             # invariant monitor says so with the same rule as `orderflow-ops check`.

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from orderflow_ops.console.live import LiveStatus
+from orderflow_ops.console.live import Changes, LiveStatus
 from orderflow_ops.console.probes import LagProbe, probe_all, relay_leader_in_metrics
 from orderflow_ops.console.web_common import PageError, template_environment
 from orderflow_ops.console.web_dead_letters import parse_addresses, parse_filter, safe_preview
@@ -77,3 +77,18 @@ def test_kafka_out_of_reach_marks_the_pages_stale_and_a_silent_service_down() ->
     )
     assert 'id="kafka-stale"' in page
     assert "stale since" in page
+
+
+def test_a_change_wakes_every_page_waiting_for_one() -> None:
+    async def scenario() -> tuple[list[int], int]:
+        changes = Changes()
+        waiting = [asyncio.create_task(changes.wait_past(0, timeout_s=30)) for _ in range(3)]
+        await asyncio.sleep(0)
+        changes.bump()
+        woken = await asyncio.gather(*waiting)
+        quiet = await changes.wait_past(changes.version, timeout_s=0.01)  # nothing new
+        return woken, quiet
+
+    woken, quiet = asyncio.run(scenario())
+    assert woken == [1, 1, 1]
+    assert quiet == 1

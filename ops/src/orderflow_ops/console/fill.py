@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+from orderflow_chassis.database import Connection
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.examples import example_event
 
@@ -212,7 +213,23 @@ async def fill(pool: asyncpg.Pool, schema: str, orders: int, *, seed: int = 7) -
             """,
             [(stage, minute, count) for (stage, minute), count in stages.items()],
         )
+        await recount(connection, schema)
         await connection.execute(f"ANALYZE {schema}.orders")
         await connection.execute(f"ANALYZE {schema}.events")
         await connection.execute(f"ANALYZE {schema}.event_links")
     return events
+
+
+async def recount(connection: Connection, schema: str) -> None:
+    """Rebuild the running totals from the rows (the projection keeps them as it goes)."""
+    async with connection.transaction():
+        await connection.execute(
+            f"""
+            DELETE FROM {schema}.stage_totals;
+            INSERT INTO {schema}.stage_totals (stage, events)
+            SELECT stage, sum(events) FROM {schema}.stage_minutes GROUP BY stage;
+            DELETE FROM {schema}.order_state_counts;
+            INSERT INTO {schema}.order_state_counts (state, orders)
+            SELECT state, count(*) FROM {schema}.orders WHERE placed_at IS NOT NULL GROUP BY state;
+            """
+        )

@@ -56,10 +56,8 @@ class ReadModelQueries:
         self._s = schema
 
     async def stage_totals(self) -> dict[str, int]:
-        rows = await self._pool.fetch(
-            f"SELECT stage, sum(events)::bigint AS n FROM {self._s}.stage_minutes GROUP BY stage"
-        )
-        return {row["stage"]: row["n"] for row in rows}
+        rows = await self._pool.fetch(f"SELECT stage, events FROM {self._s}.stage_totals")
+        return {row["stage"]: row["events"] for row in rows}
 
     async def stage_rates(self, now: datetime, minutes: int) -> dict[str, list[int]]:
         """Events per minute of each stage over the last ``minutes`` (oldest first)."""
@@ -77,10 +75,9 @@ class ReadModelQueries:
 
     async def order_states(self) -> dict[str, int]:
         rows = await self._pool.fetch(
-            f"SELECT state, count(*) AS n FROM {self._s}.orders "
-            "WHERE placed_at IS NOT NULL GROUP BY state"
+            f"SELECT state, orders FROM {self._s}.order_state_counts WHERE orders > 0"
         )
-        return {row["state"]: row["n"] for row in rows}
+        return {row["state"]: row["orders"] for row in rows}
 
     async def dead_letters_by_topic(self) -> dict[str, int]:
         rows = await self._pool.fetch(

@@ -72,6 +72,13 @@ class ReadModelWriter:
                 stage,
                 occurred_at,
             )
+            await connection.execute(
+                f"""
+                INSERT INTO {s}.stage_totals AS t (stage, events) VALUES ($1, 1)
+                ON CONFLICT (stage) DO UPDATE SET events = t.events + 1
+                """,
+                stage,
+            )
         linked = link_ids(envelope)
         if linked:
             await connection.execute(
@@ -145,12 +152,26 @@ class ReadModelWriter:
         self, order_id: str, event: Event, occurred_at: datetime, cart_id: str | None
     ) -> None:
         s = self._schema
-        stored = await self._connection.fetchval(
-            f"SELECT facts FROM {s}.orders WHERE order_id = $1 FOR UPDATE", order_id
+        stored = await self._connection.fetchrow(
+            f"SELECT facts, state, placed_at FROM {s}.orders WHERE order_id = $1 FOR UPDATE",
+            order_id,
         )
-        facts = facts_from_data(order_id, stored) if stored is not None else OrderFacts(order_id)
+        facts = facts_from_data(order_id, stored["facts"]) if stored else OrderFacts(order_id)
+        counted_before = stored["state"] if stored and stored["placed_at"] else None
         view = apply_to_order(facts, event, occurred_at)
         await self._save_order(view, cart_id)
+        counted_now = view.state if view.placed_at is not None else None
+        if counted_now != counted_before:
+            await self._connection.execute(
+                f"""
+                INSERT INTO {s}.order_state_counts AS c (state, orders)
+                SELECT state, delta FROM unnest($1::text[], $2::bigint[]) AS d(state, delta)
+                WHERE state IS NOT NULL
+                ON CONFLICT (state) DO UPDATE SET orders = c.orders + excluded.orders
+                """,
+                [counted_before, counted_now],
+                [-1, 1],
+            )
 
     async def _save_order(self, view: OrderView, cart_id: str | None) -> None:
         await self._connection.execute(

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from orderflow_ops.console.web_common import Console, Viewer, console_router
 
 KEEPALIVE_S = 15.0
-COALESCE_S = 0.25  # a burst of changes becomes one refresh, well within the 2 s promise
+COALESCE_S = 1.0  # a burst of changes becomes one refresh, still within the 2 s promise
 
 
 def live_router(console: Console) -> APIRouter:
