@@ -14,7 +14,10 @@ run: bootstrap
 	$(UV) run orderflow-system run
 
 ## Run the whole test suite against real Kafka and PostgreSQL (started when not configured).
+## Chromium (for the browser tests) is installed first, outside pytest's per-test timeout; if it
+## cannot be, the other tests still run and the browser tests fail saying what to do.
 test: bootstrap
+	@$(UV) run orderflow-infra chromium || echo "make test: no Chromium; the browser tests will fail" >&2
 	@$(UV) run pytest; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	  exit $$status
