@@ -11,7 +11,7 @@ separate processes, on a topic prefix and a database of their own.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import pytest
@@ -100,3 +100,15 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = Path(configured) if configured else tmp_path_factory.mktemp("screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed browser test shows the last lines of every service's and the console's log."""
+    report = yield
+    running = getattr(item, "funcargs", {}).get("system")
+    if report.failed and isinstance(running, ConsoleSystem):
+        report.sections.append(("orderflow logs", running.logs()))
+    return report
