@@ -29,6 +29,7 @@ from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.isolation import isolated_database
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 from orderflow_ops.storefront import StorefrontSimulator
+from orderflow_ops.system import ServiceProcess
 from orderflow_ops.traffic import SANDBOX_TOKENS, catalog
 
 from tests.support.service_harness import unique_prefix
@@ -202,10 +203,21 @@ async def console_system(
             ),
         )
         try:
-            await asyncio.to_thread(services.start)
+            # Everything starts at once (the console shows a service as down until it answers);
+            # then both wait: about as long as the slowest, not the sum.
+            for name in DEFAULT_SERVICES:
+                services.processes[name] = ServiceProcess(
+                    name, free_port(), log_dir / f"{name}.log"
+                )
+                services.processes[name].start(
+                    own, {"KAFKA_TOPIC_PREFIX": prefix, "LOG_LEVEL": "INFO"}
+                )
             console.env = console_env(services, console.http_port)
             console.start()
-            await asyncio.to_thread(console.wait_until_ready)
+            await asyncio.gather(
+                asyncio.to_thread(services.wait_until_ready, DEFAULT_SERVICES),
+                asyncio.to_thread(console.wait_until_ready),
+            )
             async with warehouse:
                 yield ConsoleSystem(services, console)
         finally:
