@@ -84,6 +84,13 @@ async def test_a_stuck_order_and_its_journey(
     shipped_row = page.locator(f'#stuck-orders tr[data-order-id="{shipped_order}"]')
     await expect(shipped_row).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
 
+    # The customer quotes their cart id: the search finds the order.
+    await page.fill("#order-search-q", stuck_cart)
+    await page.click("#order-search-submit")
+    found = page.locator("#orders-found tr[data-order-id]")
+    await expect(found).to_have_count(1)
+    await expect(found).to_have_attribute("data-order-id", stuck_order)
+
     await stuck_row.get_by_role("link", name=stuck_order).click()
     await page.wait_for_url(f"**/orders/{stuck_order}")
     await expect(page.locator("#order-state")).to_have_text("awaiting_shipment")
@@ -138,6 +145,37 @@ async def test_replay_a_dead_letter_after_the_fix_and_see_it_applied(
     await expect(replay).to_have_attribute("data-outcome", "applied", timeout=LIVE_TIMEOUT_MS)
     # Applied for real: fulfillment now holds the count the dead letter carried.
     assert await eventually(lambda: on_hand(system, "NO-OSLO"), lambda n: n == 37) == 37
+
+
+async def test_replay_all_matching_a_filter_and_see_which_failed_again(
+    system: ConsoleSystem, page: Page
+) -> None:
+    # Nobody loads this warehouse: its replayed count is dead-lettered again, for the same reason.
+    event_id = await count_stock_in_unknown_warehouse(system, "FI-OULU", on_hand=3)
+    await log_in(page, system, OPERATOR, "/dead-letters")
+    await expect(page.locator(f'#dead-letters tr[data-event-id="{event_id}"]')).to_be_visible(
+        timeout=LIVE_TIMEOUT_MS
+    )
+    await page.select_option("#filter-reason", REASON)
+    await page.click("#filter-submit")
+    await page.wait_for_url(f"**/dead-letters?*reason={REASON}*")
+    listed = await page.locator("#dead-letters tr[data-address]").count()
+    assert listed >= 1
+    await expect(page.locator(f'#dead-letters tr[data-error-code="{REASON}"]')).to_have_count(
+        listed
+    )
+
+    await page.click("#replay-all")
+    await expect(page.locator("#replay-what")).to_contain_text("all matching")
+    await expect(page.locator("#replay-chosen")).to_contain_text(event_id)
+    await page.click("#replay-confirm")
+    await page.wait_for_url("**/replays?*")
+    ours = page.locator("#replays tr.highlight", has_text=event_id)
+    await expect(ours).to_have_count(1)
+    await expect(ours).to_have_attribute(
+        "data-outcome", "dead_lettered_again", timeout=LIVE_TIMEOUT_MS
+    )
+    await expect(ours.get_by_test_id("replay-outcome")).to_contain_text(REASON)
 
 
 async def test_a_viewer_and_an_anonymous_request_cannot_replay(
