@@ -46,6 +46,12 @@ async def test_the_read_model_fills_from_real_topics_and_every_page_shows_it(
     order_id, cart_id = str(uuid.uuid4()), f"cart-{uuid.uuid4().hex[:8]}"
     async with running_console(orderflow_infrastructure, prefix, sla_shipment_s=60) as console:
         await publish_envelopes(orderflow_infrastructure, prefix, captured_order(order_id, cart_id))
+        # One cart checked out into two orders, an hour ago, neither of them ever placed.
+        twice = [
+            envelope("CartCheckedOut", 0, cart_id="cart-twice", order_id=str(uuid.uuid4()))
+            for _ in range(2)
+        ]
+        await publish_envelopes(orderflow_infrastructure, prefix, twice)
         async with console.signed_in("view", "view-secret-2") as viewer:
             order_page = await _page_once(
                 viewer, f"/orders/{order_id}", "PaymentCaptured", "awaiting_shipment"
@@ -66,7 +72,13 @@ async def test_the_read_model_fills_from_real_topics_and_every_page_shows_it(
             orders = await _page_once(viewer, f"/orders?q={cart_id}", order_id)
             stuck_section = orders.text.split('<table id="stuck-orders"')[1].split("</table>")[0]
             assert order_id in stuck_section
-            overview = await _page_once(viewer, "/", 'data-violation="charged_not_shipped"')
+            await _page_once(
+                viewer,
+                "/",
+                'data-violation="charged_not_shipped"',
+                'data-violation="cart_with_several_orders"',
+                'data-violation="checked_out_without_order"',
+            )
 
             missing = await viewer.get(f"/orders/{uuid.uuid4()}")
             assert missing.status_code == 404

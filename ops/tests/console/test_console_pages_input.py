@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from orderflow_ops.console.live import Changes, LiveStatus
-from orderflow_ops.console.probes import LagProbe, probe_all, relay_leader_in_metrics
+from orderflow_ops.console.live import Changes, LiveStatus, ServiceStatus
+from orderflow_ops.console.probes import LagProbe, probe_all
 from orderflow_ops.console.web_common import PageError, template_environment
 from orderflow_ops.console.web_dead_letters import parse_addresses, parse_filter, safe_preview
 from orderflow_ops.console.web_orders import trace_links
@@ -45,11 +45,18 @@ def test_trace_links_come_from_the_traceparent_and_the_template() -> None:
     ]
 
 
-def test_relay_leadership_is_read_from_the_metrics_text() -> None:
-    text = 'orderflow_outbox_relay_leader{service="cart"} 1.0\n'
-    assert relay_leader_in_metrics(text, "cart") is True
-    assert relay_leader_in_metrics(text, "payment") is None
-    assert relay_leader_in_metrics(text.replace("1.0", "0.0"), "cart") is False
+def test_relay_leadership_is_read_from_the_readiness_checks() -> None:
+    checks = {"outbox_relay": "leader", "outbox_relay_leader": "pid 42", "outbox_unsent": 3}
+    leading = ServiceStatus("cart", "http://x", up=True, ready=True, detail="ok", checks=checks)
+    assert leading.relay_leader_here is True
+    assert leading.relay_leader == "pid 42"
+    assert leading.outbox_unsent == 3
+    standby = ServiceStatus(
+        "cart", "http://x", up=True, ready=True, detail="ok", checks={"outbox_relay": "standby"}
+    )
+    assert standby.relay_leader_here is False
+    down = ServiceStatus("cart", "http://x", up=False, ready=False, detail="down")
+    assert down.relay_leader_here is None
 
 
 def test_the_rate_chart_scales_to_its_box() -> None:

@@ -228,6 +228,8 @@ async def recount(connection: Connection, schema: str) -> None:
             DELETE FROM {schema}.stage_totals;
             INSERT INTO {schema}.stage_totals (stage, events)
             SELECT stage, sum(events) FROM {schema}.stage_minutes GROUP BY stage;
+            UPDATE {schema}.cart_orders c SET order_placed_at = o.placed_at
+            FROM {schema}.orders o WHERE o.order_id = c.order_id AND c.order_placed_at IS NULL;
             DELETE FROM {schema}.order_state_counts;
             INSERT INTO {schema}.order_state_counts (state, orders)
             SELECT state, count(*) FROM {schema}.orders WHERE placed_at IS NOT NULL GROUP BY state;

@@ -55,7 +55,6 @@ class ServiceStatus:
     ready: bool
     detail: str
     checks: dict[str, Any] = field(default_factory=dict)
-    relay_leader_here: bool | None = None  # this instance holds the relay lock (its /metrics)
 
     @property
     def outbox_unsent(self) -> Any:
@@ -67,7 +66,18 @@ class ServiceStatus:
 
     @property
     def relay(self) -> Any:
+        """This instance's relay: leader, standby, ... (see the chassis' relay health)."""
         return self.checks.get("outbox_relay")
+
+    @property
+    def relay_leader_here(self) -> bool | None:
+        relay = self.relay
+        return None if relay is None else relay == "leader"
+
+    @property
+    def relay_leader(self) -> Any:
+        """Who leads the service's relay, on any instance (None: no relay leads)."""
+        return self.checks.get("outbox_relay_leader")
 
 
 @dataclass(frozen=True)

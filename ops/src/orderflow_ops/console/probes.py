@@ -1,8 +1,10 @@
 """Probes of what the console cannot learn from events: consumer-group offsets and lag
-(Kafka's admin API), and each service's readiness and relay leadership (its HTTP port).
+(Kafka's admin API), and each service's readiness, relay and outbox (its HTTP port).
 
-A probe that fails keeps its last result and marks its source stale, so pages say "stale since
-<time>" instead of failing; a service that does not answer shows as down.
+Readiness (``/health/ready``) carries the relay's state and the outbox counts, so the
+console never asks for a service's whole ``/metrics`` text. A probe that fails keeps its last
+result and marks its source stale, so pages say "stale since <time>" instead of failing; a
+service that does not answer shows as down.
 """
 
 from __future__ import annotations
@@ -87,18 +89,14 @@ class LagProbe:
 
 
 async def probe_service(client: httpx.AsyncClient, name: str, url: str) -> ServiceStatus:
+    """Its readiness, with the checks it reports: its relay's state (``leader`` when this
+    instance holds the relay lock), the relay's leader, outbox backlog and parked rows."""
     try:
         ready = await client.get(f"{url}/health/ready")
         body: dict[str, Any] = ready.json() if ready.content else {}
     except (httpx.HTTPError, ValueError) as error:
         return ServiceStatus(name, url, up=False, ready=False, detail=f"down: {error!r}"[:200])
     checks = body.get("checks") if isinstance(body.get("checks"), dict) else {}
-    leader: bool | None = None
-    try:
-        metrics = await client.get(f"{url}/metrics")
-        leader = relay_leader_in_metrics(metrics.text, name)
-    except httpx.HTTPError:
-        pass
     return ServiceStatus(
         name,
         url,
@@ -106,20 +104,7 @@ async def probe_service(client: httpx.AsyncClient, name: str, url: str) -> Servi
         ready=ready.status_code == 200,
         detail=str(body.get("status", ready.status_code)),
         checks=checks or {},
-        relay_leader_here=leader,
     )
-
-
-def relay_leader_in_metrics(text: str, service: str) -> bool | None:
-    """``orderflow_outbox_relay_leader{service="<service>"}`` from Prometheus text."""
-    wanted = f'orderflow_outbox_relay_leader{{service="{service}"}}'
-    for line in text.splitlines():
-        if line.startswith(wanted):
-            try:
-                return float(line.rsplit(" ", 1)[1]) >= 1
-            except (IndexError, ValueError):
-                return None
-    return None
 
 
 async def probe_all(
@@ -147,5 +132,5 @@ async def probe_all(
 
 def _observed(status: LiveStatus) -> object:
     """What pages show of the probes: a change of it is worth a live update."""
-    services = [(s.name, s.up, s.ready, s.checks, s.relay_leader_here) for s in status.services]
+    services = [(s.name, s.up, s.ready, s.checks) for s in status.services]
     return (status.lag, status.kafka_stale_since, services)

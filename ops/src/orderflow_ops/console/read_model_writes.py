@@ -123,15 +123,7 @@ class ReadModelWriter:
                 checkout.answered_at,
             )
         if isinstance(event, CartCheckedOut):
-            await connection.execute(
-                f"""
-                INSERT INTO {s}.cart_orders (cart_id, order_id, checked_out_at)
-                VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
-                """,
-                event.cart_id,
-                str(event.order_id),
-                occurred_at,
-            )
+            await self._record_checked_out(event.cart_id, str(event.order_id), occurred_at)
         order_id = order_id_of(event)
         refund_id = refund_id_of(event)
         if refund_id is not None and order_id is not None:
@@ -148,6 +140,28 @@ class ReadModelWriter:
             cart_id = event.cart_id if isinstance(event, CartCheckedOut) else None
             await self._fold_into_order(order_id, event, occurred_at, cart_id)
 
+    async def _record_checked_out(self, cart_id: str, order_id: str, at: datetime) -> None:
+        s, connection = self._schema, self._connection
+        await connection.execute(
+            f"""
+            INSERT INTO {s}.cart_orders (cart_id, order_id, checked_out_at, order_placed_at)
+            VALUES ($1, $2, $3, (SELECT placed_at FROM {s}.orders WHERE order_id = $2))
+            ON CONFLICT DO NOTHING
+            """,
+            cart_id,
+            order_id,
+            at,
+        )
+        await connection.execute(
+            f"""
+            INSERT INTO {s}.carts_with_several_orders (cart_id)
+            SELECT cart_id FROM {s}.cart_orders WHERE cart_id = $1
+            GROUP BY cart_id HAVING count(*) > 1
+            ON CONFLICT DO NOTHING
+            """,
+            cart_id,
+        )
+
     async def _fold_into_order(
         self, order_id: str, event: Event, occurred_at: datetime, cart_id: str | None
     ) -> None:
@@ -160,6 +174,12 @@ class ReadModelWriter:
         counted_before = stored["state"] if stored and stored["placed_at"] else None
         view = apply_to_order(facts, event, occurred_at)
         await self._save_order(view, cart_id)
+        if view.placed_at is not None and (stored is None or stored["placed_at"] is None):
+            await self._connection.execute(
+                f"UPDATE {s}.cart_orders SET order_placed_at = $2 WHERE order_id = $1",
+                order_id,
+                view.placed_at,
+            )
         counted_now = view.state if view.placed_at is not None else None
         if counted_now != counted_before:
             await self._connection.execute(

@@ -32,8 +32,8 @@ class ConsoleSettings(BaseSettings):
         default="",
         description="a trace viewer's URL with {trace_id}, e.g. http://127.0.0.1:16686/trace/{trace_id}",
     )
-    probe_interval_s: float = Field(default=1.0, gt=0, description="lag and service probes")
-    monitor_interval_s: float = Field(default=2.0, gt=0, description="invariant monitor")
+    probe_interval_s: float = Field(default=2.0, gt=0, description="lag and service probes")
+    monitor_interval_s: float = Field(default=5.0, gt=0, description="invariant monitor")
     service_timeout_s: float = Field(default=1.5, gt=0)
     # How long an order may wait in each state before it is listed as stuck (the SLAs).
     sla_payment_and_stock_s: float = Field(default=600, gt=0)
