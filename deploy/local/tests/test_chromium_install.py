@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from orderflow_localinfra import chromium
 from orderflow_localinfra.chromium import CHROMIUM_ENV, ensure_chromium, find_chromium
+from orderflow_localinfra.cli import app
 from orderflow_localinfra.errors import PrerequisiteMissing
+from typer.testing import CliRunner
 
 
 def _fake_chromium(folder: Path, name: str = "chromium") -> Path:
@@ -70,6 +72,20 @@ def test_a_chromium_that_does_not_run_is_reported(
         ensure_chromium()
     assert "exit 127" in raised.value.problem
     assert "missing libnss3.so" in raised.value.problem
+
+
+def test_the_command_prints_the_browser_or_the_remedy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CHROMIUM_ENV, str(_fake_chromium(tmp_path)))
+    found = CliRunner().invoke(app, ["chromium"])
+    assert found.exit_code == 0, found.output
+    assert "Chromium 1.2.3 built on a test; found" in found.output
+
+    monkeypatch.setenv(CHROMIUM_ENV, str(tmp_path / "absent"))
+    missing = CliRunner().invoke(app, ["chromium"])
+    assert missing.exit_code == 2
+    assert "what to do:" in missing.output
 
 
 def _must_not_install(log: Path) -> None:
