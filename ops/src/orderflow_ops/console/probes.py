@@ -10,6 +10,7 @@ service that does not answer shows as down.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,9 @@ from orderflow_ops.console.live import LiveStatus, PartitionLag, ServiceStatus
 log = structlog.get_logger(__name__)
 
 _KAFKA_TIMEOUT_S = 5.0
+# Listing every group of the cluster is the probe's costliest request by far on a broker with
+# many groups (all decoded in Python): the list is refreshed this often, the offsets each time.
+GROUP_LIST_REFRESH_S = 30.0
 
 
 class LagProbe:
@@ -37,6 +41,9 @@ class LagProbe:
         self._prefix = group_prefix
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._groups: list[str] = []
+        self._groups_listed_at = float("-inf")
+        self._created_at = time.monotonic()
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._consumer is None:
@@ -69,13 +76,17 @@ class LagProbe:
 
     async def _read(self) -> list[PartitionLag]:
         admin, consumer = await self._clients()
-        groups = sorted(
-            str(group)
-            for group, *_ in await admin.list_consumer_groups()
-            if str(group).startswith(self._prefix)
-        )
+        now = time.monotonic()
+        starting = now - self._created_at < GROUP_LIST_REFRESH_S  # groups still joining
+        if starting or now - self._groups_listed_at > GROUP_LIST_REFRESH_S:
+            self._groups = sorted(
+                str(group)
+                for group, *_ in await admin.list_consumer_groups()
+                if str(group).startswith(self._prefix)
+            )
+            self._groups_listed_at = now
         committed: dict[tuple[str, TopicPartition], int] = {}
-        for group in groups:
+        for group in self._groups:
             offsets = await admin.list_consumer_group_offsets(group)
             for tp, meta in offsets.items():
                 if meta.offset >= 0:

@@ -62,31 +62,35 @@ class ReadModelWriter:
         s, connection = self._schema, self._connection
         occurred_at = envelope.occurred_at
         stage = stage_of(envelope.event_type)
+        # One statement per table pair: round trips are most of what an event costs here.
         if stage is not None:
             await connection.execute(
                 f"""
-                INSERT INTO {s}.stage_minutes AS m (stage, minute, events)
-                VALUES ($1, date_trunc('minute', $2::timestamptz), 1)
-                ON CONFLICT (stage, minute) DO UPDATE SET events = m.events + 1
-                """,
-                stage,
-                occurred_at,
-            )
-            await connection.execute(
-                f"""
+                WITH per_minute AS (
+                    INSERT INTO {s}.stage_minutes AS m (stage, minute, events)
+                    VALUES ($1, date_trunc('minute', $2::timestamptz), 1)
+                    ON CONFLICT (stage, minute) DO UPDATE SET events = m.events + 1
+                )
                 INSERT INTO {s}.stage_totals AS t (stage, events) VALUES ($1, 1)
                 ON CONFLICT (stage) DO UPDATE SET events = t.events + 1
                 """,
                 stage,
+                occurred_at,
             )
         linked = link_ids(envelope)
         if linked:
             await connection.execute(
                 f"""
-                INSERT INTO {s}.events (event_id, event_type, topic, kafka_partition,
-                    kafka_offset, timestamp_ms, occurred_at, envelope, traceparent)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                ON CONFLICT (event_id) DO NOTHING
+                WITH stored AS (
+                    INSERT INTO {s}.events (event_id, event_type, topic, kafka_partition,
+                        kafka_offset, timestamp_ms, occurred_at, envelope, traceparent)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                    ON CONFLICT (event_id) DO NOTHING
+                    RETURNING event_id
+                )
+                INSERT INTO {s}.event_links (linked_id, event_id)
+                SELECT linked_id, event_id FROM stored, unnest($10::text[]) AS linked_id
+                ON CONFLICT DO NOTHING
                 """,
                 envelope.event_id,
                 envelope.event_type,
@@ -97,14 +101,7 @@ class ReadModelWriter:
                 occurred_at,
                 envelope.model_dump_json(),
                 at.traceparent,
-            )
-            await connection.execute(
-                f"""
-                INSERT INTO {s}.event_links (linked_id, event_id)
-                SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING
-                """,
                 sorted(linked),
-                envelope.event_id,
             )
         checkout = checkout_fact(event, envelope)
         if checkout is not None:
