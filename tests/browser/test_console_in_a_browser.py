@@ -110,7 +110,7 @@ async def test_a_stuck_order_and_its_journey(
     await expect(page.locator('#timeline tr[data-event-type="ShipmentDispatched"]')).to_have_count(
         0
     )
-    # Causation links: the order was placed because the cart was checked out, and so on.
+    # Causation links: the order was placed because of the checkout request, and so on.
     placed_cause = page.locator('#timeline tr[data-event-type="OrderPlaced"] a[data-caused-by]')
     await expect(placed_cause).to_have_count(1)
     assert await journey.count() >= 6
