@@ -74,13 +74,13 @@ async def _console_on(
     infrastructure: Infrastructure, prefix: str, **options: Any
 ) -> AsyncIterator[RunningConsole]:
     settings = service_settings(infrastructure, "console", topic_prefix=prefix)
-    console_settings = ConsoleSettings(
-        users=USERS,
-        services=f"cart=http://127.0.0.1:{closed_port()}",
-        probe_interval_s=0.5,
-        monitor_interval_s=0.5,
-        **options,
-    )
+    values: dict[str, Any] = {
+        "users": USERS,
+        "services": f"cart=http://127.0.0.1:{closed_port()}",
+        "probe_interval_s": 0.5,
+        "monitor_interval_s": 0.5,
+    }
+    console_settings = ConsoleSettings(**{**values, **options})
     service = build_console(settings, console_settings)
     runtime = ServiceRuntime(service.definition, settings, hooks=service.hooks)
     await runtime.start()

@@ -20,7 +20,7 @@ from ops.tests.console.console_harness import (
     envelope,
     running_console,
 )
-from tests.support.kafka_tools import eventually
+from tests.support.kafka_tools import eventually, publish_raw
 from tests.support.service_harness import publish_envelopes, unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -103,8 +103,9 @@ async def test_a_page_hears_of_a_new_event_over_server_sent_events(
     orderflow_infrastructure: Infrastructure,
 ) -> None:
     prefix = unique_prefix("console-live")
+    traces = "http://traces.example/trace/{trace_id}"
     async with (
-        running_console(orderflow_infrastructure, prefix) as console,
+        running_console(orderflow_infrastructure, prefix, trace_url_template=traces) as console,
         console.signed_in("view", "view-secret-2") as viewer,
         viewer.stream("GET", "/live") as stream,
     ):
@@ -113,10 +114,19 @@ async def test_a_page_hears_of_a_new_event_over_server_sent_events(
         lines = stream.aiter_lines()
         assert await anext(lines) == "retry: 1000"
         order_id = str(uuid.uuid4())
-        await publish_envelopes(
-            orderflow_infrastructure,
-            prefix,
-            [envelope("OrderPlaced", 0, order_id=order_id, cart_id="cart-live")],
+        placed = envelope("OrderPlaced", 0, order_id=order_id, cart_id="cart-live")
+        trace_id = uuid.uuid4().hex
+        # As the outbox publishes it, with the W3C trace context of its trace.
+        headers = [
+            ("event_id", str(placed.event_id).encode()),
+            ("event_type", b"OrderPlaced"),
+            ("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01".encode()),
+        ]
+        await publish_raw(
+            orderflow_infrastructure.kafka_bootstrap_servers,
+            f"{prefix}orders",
+            [(order_id.encode(), placed.to_bytes())],
+            headers=headers,
         )
 
         async def next_change() -> str:
@@ -126,3 +136,6 @@ async def test_a_page_hears_of_a_new_event_over_server_sent_events(
             return ""
 
         assert await asyncio.wait_for(next_change(), timeout=60) == "event: change"
+        page = await _page_once(viewer, f"/orders/{order_id}", "OrderPlaced")
+        assert f'href="http://traces.example/trace/{trace_id}"' in page.text
+        assert f"{prefix}orders[" in page.text  # where the record was on Kafka

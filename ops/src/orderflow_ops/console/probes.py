@@ -26,7 +26,7 @@ from orderflow_ops.console.live import LiveStatus, PartitionLag, ServiceStatus
 
 log = structlog.get_logger(__name__)
 
-_KAFKA_TIMEOUT_S = 5.0
+_KAFKA_TIMEOUT_S = 10.0  # a broker with thousands of groups lists them slowly
 # Listing every group of the cluster is the probe's costliest request by far on a broker with
 # many groups (all decoded in Python): the list is refreshed this often, the offsets each time.
 GROUP_LIST_REFRESH_S = 30.0
