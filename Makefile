@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := PATH="$$HOME/.local/bin:$$PATH" uv
 
-.PHONY: run test test-unit test-multi-instance bench lint format typecheck schemas infra-up infra-down infra-status bootstrap
+.PHONY: run test test-unit test-multi-instance bench lint format typecheck schemas screenshots infra-up infra-down infra-status bootstrap
 
 bootstrap:
 	@deploy/local/bootstrap.sh
@@ -14,7 +14,10 @@ run: bootstrap
 	$(UV) run orderflow-system run
 
 ## Run the whole test suite against real Kafka and PostgreSQL (started when not configured).
+## Chromium (for the browser tests) is installed first, outside pytest's per-test timeout; if it
+## cannot be, the other tests still run and the browser tests fail saying what to do.
 test: bootstrap
+	@$(UV) run orderflow-infra chromium || echo "make test: no Chromium; the browser tests will fail" >&2
 	@$(UV) run pytest; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	  exit $$status
@@ -31,6 +34,10 @@ test-unit: bootstrap
 ## Options: `uv run orderflow-bench run --help` (e.g. --runs 3 for ranges).
 bench: bootstrap
 	$(UV) run orderflow-bench run
+
+## Refresh the README's screenshots (docs/screenshots/*.png), taken by the browser tests.
+screenshots: bootstrap
+	ORDERFLOW_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(UV) run pytest -m browser tests/browser
 
 lint: bootstrap
 	$(UV) run ruff check .

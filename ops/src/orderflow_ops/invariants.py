@@ -171,7 +171,7 @@ def check(log: Sequence[LoggedEvent], *, now: datetime, deadlines: Deadlines) ->
         facts = orders.setdefault(str(order_id), OrderFacts(str(order_id)))
         if facts.last_event_at is None or occurred_at > facts.last_event_at:
             facts.last_event_at = occurred_at
-        _apply(facts, event, occurred_at)
+        apply_fact(facts, event, occurred_at)
         if isinstance(event, PaymentCaptured):
             capture_events[str(order_id)].add(event_id)
         if isinstance(event, RefundIssued):
@@ -209,7 +209,7 @@ def check(log: Sequence[LoggedEvent], *, now: datetime, deadlines: Deadlines) ->
     for order_id in orphans:
         del orders[order_id]
     for order_id, facts in sorted(orders.items()):
-        violations.extend(_order_violations(facts, now=now, deadlines=deadlines))
+        violations.extend(order_violations(facts, now=now, deadlines=deadlines))
         if len(capture_events[order_id]) > 1:
             violations.append(
                 Violation("captured_twice", order_id, f"{len(capture_events[order_id])} captures")
@@ -226,7 +226,7 @@ def check(log: Sequence[LoggedEvent], *, now: datetime, deadlines: Deadlines) ->
     )
 
 
-def _apply(facts: OrderFacts, event: Event, at: datetime) -> None:
+def apply_fact(facts: OrderFacts, event: Event, at: datetime) -> None:
     if isinstance(event, OrderPlaced):
         facts.placed_at = at
         facts.total = event.total.amount
@@ -262,7 +262,7 @@ def _apply(facts: OrderFacts, event: Event, at: datetime) -> None:
         facts.delivered.add(str(event.shipment_id))
 
 
-def _order_violations(facts: OrderFacts, *, now: datetime, deadlines: Deadlines) -> list[Violation]:
+def order_violations(facts: OrderFacts, *, now: datetime, deadlines: Deadlines) -> list[Violation]:
     found: list[Violation] = []
     order_id = facts.order_id
     if facts.refunded > facts.captured:

@@ -34,13 +34,14 @@ import typer
 from orderflow_chassis.structured_logging import configure_logging
 from orderflow_localinfra.discovery import Infrastructure, ensure_infrastructure
 from orderflow_localinfra.layout import StateLayout
-from orderflow_localinfra.provisioning import DEFAULT_SERVICES
+from orderflow_localinfra.provisioning import DEFAULT_SERVICES, PROVISIONED_SERVICES
 
 from orderflow_ops.traffic import TrafficOptions, drive
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 FIRST_HTTP_PORT = 8001
+CONSOLE_HTTP_PORT = 8000
 PROGRESS_LINE_EVERY_S = 10.0
 READY_TIMEOUT_S = 90.0
 
@@ -50,6 +51,7 @@ class ServiceProcess:
     name: str
     http_port: int
     log_path: Path
+    module: str = ""  # run as ``python -m <module> run``; default orderflow_<name>
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
     _started_with: tuple[Infrastructure, dict[str, str]] | None = None
@@ -71,7 +73,7 @@ class ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"orderflow_{self.name}", "run"],
+            [sys.executable, "-m", self.module or f"orderflow_{self.name}", "run"],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -133,10 +135,32 @@ def _raise_interrupted(*_: object) -> None:
     raise _Interrupted
 
 
-def run_system(services: Sequence[str], options: TrafficOptions) -> int:
+def console_process(
+    services: Sequence[ServiceProcess], port: int, log_dir: Path
+) -> tuple[ServiceProcess, dict[str, str], str]:
+    """The ops console watching ``services``, its environment, and how to log in to it.
+
+    Unless ``CONSOLE_USERS`` is set, a fresh operator password is generated for this run.
+    """
+    env = {"CONSOLE_SERVICES": ",".join(f"{s.name}={s.base_url}" for s in services)}
+    if os.environ.get("CONSOLE_USERS"):
+        how = "log in as a user of CONSOLE_USERS"
+    else:
+        password = secrets.token_urlsafe(12)
+        env["CONSOLE_USERS"] = f"operator:operator:{password}"
+        how = f"log in as operator, password {password}"
+    console = ServiceProcess(
+        "console", port, log_dir / "console.log", module="orderflow_ops.console"
+    )
+    return console, env, how
+
+
+def run_system(
+    services: Sequence[str], options: TrafficOptions, console_port: int | None = None
+) -> int:
     log_dir = StateLayout.discover().root / "logs"
     typer.echo("orderflow: finding or starting Kafka and PostgreSQL ...")
-    infrastructure = ensure_infrastructure(services=DEFAULT_SERVICES, keep_local_running=False)
+    infrastructure = ensure_infrastructure(services=PROVISIONED_SERVICES, keep_local_running=False)
     typer.echo(
         f"  kafka    {infrastructure.kafka_bootstrap_servers} "
         f"({infrastructure.kafka_provenance})\n"
@@ -161,6 +185,11 @@ def run_system(services: Sequence[str], options: TrafficOptions) -> int:
                 infrastructure,
                 {"LOG_FORMAT": options.log_format, "CART_STOREFRONT_API_TOKEN": storefront_token},
             )
+        login = ""
+        if console_port is not None:
+            console, console_env, login = console_process(processes, console_port, log_dir)
+            console.start(infrastructure, {"LOG_FORMAT": options.log_format, **console_env})
+            processes.append(console)
         try:
             wait_until_ready(processes, on_ready=lambda s: typer.echo(f"  {s.name} ready"))
         except ServiceFailedToStart as failed:
@@ -172,7 +201,11 @@ def run_system(services: Sequence[str], options: TrafficOptions) -> int:
             return 1
         typer.echo("orderflow: running. Ctrl-C stops everything.")
         for service in processes:
+            if service.name == "console":
+                continue
             typer.echo(f"  {service.name:<12} {service.base_url}/docs   log: {service.log_path}")
+        if login:
+            typer.echo(f"  console      {processes[-1].base_url}/   {login}")
         typer.echo(f"  simulators   (warehouse, storefront)      log: {own_log.name}")
         typer.echo(f"  order status for storefronts: Authorization: Bearer {storefront_token}")
         return asyncio.run(drive(infrastructure, processes, options))
@@ -240,6 +273,10 @@ def run(
         float, typer.Option(help="simulated warehouse: seconds to dispatch, then to deliver")
     ] = 3.0,
     seed: Annotated[int | None, typer.Option(help="make the simulated shoppers repeatable")] = None,
+    console: Annotated[bool, typer.Option(help="start the ops console too")] = True,
+    console_port: Annotated[int, typer.Option(help="HTTP port of the ops console")] = (
+        CONSOLE_HTTP_PORT
+    ),
 ) -> None:
     """Run Kafka, PostgreSQL, every service, a warehouse and a storefront until Ctrl-C."""
     chosen = services or list(DEFAULT_SERVICES)
@@ -258,7 +295,7 @@ def run(
         raise typer.BadParameter(
             "simulated traffic needs every service; add --shoppers-per-second 0"
         )
-    raise typer.Exit(run_system(chosen, options))
+    raise typer.Exit(run_system(chosen, options, console_port if console else None))
 
 
 if __name__ == "__main__":

@@ -170,13 +170,13 @@ def _display(value: Any) -> str:
 
 
 def _ids_in(event: LoggedEvent) -> set[str]:
-    ids = set(_collect_link_ids(event.data))
+    ids = set(collect_link_ids(event.data))
     if event.envelope is not None and ids:
         ids.add(event.envelope.aggregate_id)
     return ids
 
 
-def _collect_link_ids(value: Any) -> Iterable[str]:
+def collect_link_ids(value: Any) -> Iterable[str]:
     pending = [value]  # a stack, not recursion: a record may nest deeper than Python recurses
     while pending:
         current = pending.pop()

@@ -25,6 +25,7 @@ from .errors import (
 from .local_stack import LocalStack, UpReport
 from .provisioning import (
     DEFAULT_SERVICES,
+    PROVISIONED_SERVICES,
     InvalidServiceName,
     provision_services,
     service_database_url,
@@ -34,6 +35,7 @@ from .provisioning import (
 
 __all__ = [
     "DEFAULT_SERVICES",
+    "PROVISIONED_SERVICES",
     "DependencyFetchFailed",
     "InfraError",
     "Infrastructure",

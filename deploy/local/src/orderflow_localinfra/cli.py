@@ -14,6 +14,7 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 
 from .blocking import run_to_completion
+from .chromium import ensure_chromium
 from .component import ComponentStatus
 from .dsn import redact
 from .errors import InfraError
@@ -21,7 +22,7 @@ from .kafka import KafkaSettings
 from .local_stack import LocalStack
 from .processes import tail
 from .provisioning import (
-    DEFAULT_SERVICES,
+    PROVISIONED_SERVICES,
     InvalidServiceName,
     provision_services,
     service_database_url,
@@ -92,7 +93,7 @@ def up(
     """Start Kafka and PostgreSQL unless running, then provision each service. Idempotent."""
     began = time.monotonic()
     stack = LocalStack(kafka_settings=KafkaSettings.from_environment(secure=secure))
-    report = stack.up(services=services or DEFAULT_SERVICES, timeout=timeout)
+    report = stack.up(services=services or PROVISIONED_SERVICES, timeout=timeout)
     for name, action in report.actions.items():
         typer.echo(f"{name:<9} {action:<16} ({report.timings[name]:.1f} s)")
     typer.echo(f"kafka     {report.kafka_bootstrap_servers}")
@@ -176,7 +177,7 @@ def provision(services: ServicesOption = None) -> None:
         raise InfraError(
             "DATABASE_URL is not set", "set it to an admin DSN, or use `up` for a local server"
         )
-    urls = run_to_completion(provision_services(admin_url, services or DEFAULT_SERVICES))
+    urls = run_to_completion(provision_services(admin_url, services or PROVISIONED_SERVICES))
     for service, url in urls.items():
         typer.echo(f"{service}: {redact(url)}")
 
@@ -201,10 +202,19 @@ def env(services: ServicesOption = None, secure: SecureOption = False) -> None:
                 "start it with `orderflow-infra up --secure`",
             )
         exports.update(listener.client_environment(stack.kafka.settings.host))
-    for service in services or DEFAULT_SERVICES:
+    for service in services or PROVISIONED_SERVICES:
         exports[f"{service.upper()}_DATABASE_URL"] = service_database_url(admin_url, service)
     for name, value in exports.items():
         typer.echo(f"export {name}={shlex.quote(value)}")
+
+
+@app.command()
+@explains_errors
+def chromium() -> None:
+    """Find the headless Chromium the browser tests drive; install Debian's package if missing."""
+    found = ensure_chromium()
+    how = f"installed now in {found.install_seconds:.0f}s" if found.installed_now else "found"
+    typer.echo(f"{found.executable} ({found.version}; {how})")
 
 
 @app.command()

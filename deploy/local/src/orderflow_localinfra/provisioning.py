@@ -26,6 +26,10 @@ import asyncpg
 from .dsn import with_credentials
 
 DEFAULT_SERVICES: tuple[str, ...] = ("cart", "payment", "fulfillment", "returns")
+"""The four services of the pipeline (what ``make run`` and the benchmark start)."""
+PROVISIONED_SERVICES: tuple[str, ...] = (*DEFAULT_SERVICES, "console")
+"""Everything that gets a schema and a role: the pipeline's services and the ops console,
+which keeps its own read model like any service."""
 ROLE_PREFIX = "orderflow_"
 _SERVICE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # PostgreSQL truncates identifiers at 63 bytes; the role name carries the prefix.

@@ -13,12 +13,12 @@ import pytest
 from .blocking import run_to_completion
 from .discovery import Infrastructure, Provenance, ensure_infrastructure
 from .leftover_topics import delete_test_topics
-from .provisioning import DEFAULT_SERVICES
+from .provisioning import PROVISIONED_SERVICES
 
 
 @pytest.fixture(scope="session")
 def orderflow_infrastructure() -> Iterator[Infrastructure]:
-    """Kafka and PostgreSQL with the four services provisioned.
+    """Kafka and PostgreSQL with the four services and the console provisioned.
 
     Containers stop at the end of the session. Local processes keep running so the next
     session starts at once (`orderflow-infra down` stops them), except under CI=true, where
@@ -27,7 +27,7 @@ def orderflow_infrastructure() -> Iterator[Infrastructure]:
     """
     keep_running = os.environ.get("CI", "").lower() != "true"
     infrastructure = ensure_infrastructure(
-        services=DEFAULT_SERVICES, keep_local_running=keep_running
+        services=PROVISIONED_SERVICES, keep_local_running=keep_running
     )
     if infrastructure.kafka_provenance is Provenance.LOCAL:
         run_to_completion(delete_test_topics(infrastructure.kafka_bootstrap_servers))

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import typer
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.structs import RecordMetadata
 
 from orderflow_chassis.dead_letters import failure_details, original_headers
 from orderflow_chassis.outbox import create_producer
@@ -161,14 +162,26 @@ async def replay(bootstrap_servers: str, letters: list[StoredDeadLetter], dlq_to
     producer = create_producer(bootstrap_servers, client_id="orderflow-dlq-replay")
     await producer.start()
     try:
-        for letter in letters:
-            target = letter.details.get("original_topic") or dlq_topic.removesuffix(".dlq")
-            replayed_from = f"{dlq_topic}:{letter.partition}:{letter.offset}".encode()
-            headers = [*original_headers(letter.headers), ("replayed_from", replayed_from)]
-            await producer.send_and_wait(target, letter.value, key=letter.key, headers=headers)
+        await publish_replays(producer, letters, dlq_topic)
         return len(letters)
     finally:
         await producer.stop()
+
+
+async def publish_replays(
+    producer: AIOKafkaProducer, letters: Sequence[StoredDeadLetter], dlq_topic: str
+) -> list[RecordMetadata]:
+    """Publish each letter back to its original topic with its original key and headers, and
+    ``replayed_from`` naming where it was on the DLQ; where each landed, in order."""
+    landed = []
+    for letter in letters:
+        target = letter.details.get("original_topic") or dlq_topic.removesuffix(".dlq")
+        replayed_from = f"{dlq_topic}:{letter.partition}:{letter.offset}".encode()
+        headers = [*original_headers(letter.headers), ("replayed_from", replayed_from)]
+        landed.append(
+            await producer.send_and_wait(target, letter.value, key=letter.key, headers=headers)
+        )
+    return landed
 
 
 @app.command("list")

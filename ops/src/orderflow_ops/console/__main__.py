@@ -1,0 +1,3 @@
+from orderflow_ops.console.cli import app
+
+app()

@@ -1,0 +1,110 @@
+"""Composition root of the ops console: a chassis service whose use case is its read model.
+
+It consumes every contract topic through the chassis (its own schema, role and consumer
+group, inbox and positions like any service), reads every dead-letter topic, probes Kafka's
+consumer groups and each service's HTTP port, and serves the pages on the runtime's HTTP
+server (127.0.0.1 unless ``CONSOLE_HTTP_HOST`` says otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from aiokafka import ConsumerRecord
+from orderflow_chassis.consumer import ConsumerHooks, Handler, Subscription
+from orderflow_chassis.migrations import Migration, load_migrations
+from orderflow_chassis.runtime import RuntimeHooks, ServiceDefinition
+from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.wiring import inject
+from orderflow_contracts import topics
+from orderflow_contracts.registry import ALL_EVENTS
+
+from orderflow_ops.console.auth import SessionSigner, parse_users
+from orderflow_ops.console.dead_letter_reader import read_dead_letters
+from orderflow_ops.console.jobs import monitor_job, probe_job
+from orderflow_ops.console.live import LiveStatus
+from orderflow_ops.console.projection_handler import (
+    RecordPositions,
+    console_repositories,
+    record_event,
+)
+from orderflow_ops.console.settings import ConsoleSettings
+from orderflow_ops.console.web_common import Console, template_environment
+from orderflow_ops.console.web_dead_letters import dead_letters_router
+from orderflow_ops.console.web_live import live_router
+from orderflow_ops.console.web_login import login_router
+from orderflow_ops.console.web_orders import orders_router
+from orderflow_ops.console.web_overview import overview_router
+
+SERVICE_NAME = "console"
+
+
+def console_migrations() -> list[Migration]:
+    return load_migrations(SERVICE_NAME, resources.files("orderflow_ops.console") / "migrations")
+
+
+@dataclass(frozen=True)
+class ConsoleService:
+    """What the runtime needs to run the console, and the console's shared state."""
+
+    definition: ServiceDefinition
+    hooks: RuntimeHooks
+    console: Console
+
+
+def build_console(
+    settings: ServiceSettings, console_settings: ConsoleSettings | None = None
+) -> ConsoleService:
+    options = console_settings if console_settings is not None else ConsoleSettings()
+    console = Console(
+        settings=settings,
+        console_settings=options,
+        status=LiveStatus(),
+        users=parse_users(options.users),
+        signer=SessionSigner(options.session_secret or None),
+        templates=template_environment(),
+    )
+    options.service_urls()  # a malformed CONSOLE_SERVICES fails at start, not at first probe
+    positions = RecordPositions(settings.topic_prefix)
+    record: Handler = inject(record_event, {"positions": positions})
+
+    async def after_commit(records: Sequence[ConsumerRecord]) -> None:
+        await positions.forget(records)
+        console.status.changes.bump()
+
+    hooks = RuntimeHooks(
+        consumer=ConsumerHooks(after_poll=positions.remember, after_commit=after_commit)
+    )
+    definition = ServiceDefinition(
+        name=SERVICE_NAME,
+        description="Orderflow ops console: the live pipeline, orders, dead letters.",
+        migrations=console_migrations(),
+        repositories=console_repositories(settings.db_schema),
+        subscriptions=[
+            Subscription(
+                name="events",
+                topics=list(topics.ALL_TOPICS),
+                handlers=dict.fromkeys(ALL_EVENTS, record),
+            )
+        ],
+        routers=[
+            login_router(console),
+            overview_router(console),
+            orders_router(console),
+            dead_letters_router(console),
+            live_router(console),
+        ],
+        background_jobs=[
+            read_dead_letters(
+                settings.kafka_bootstrap_servers,
+                settings.topic_prefix,
+                f"{settings.consumer_group}.dead-letters",
+                console.status.changes.bump,
+            ),
+            probe_job(console),
+            monitor_job(console),
+        ],
+    )
+    return ConsoleService(definition, hooks, console)

@@ -1,0 +1,103 @@
+"""Who may use the console, and the proofs it hands out: a signed session cookie and a CSRF
+token bound to the session.
+
+Users come from the environment (``CONSOLE_USERS``: ``name:role:password,...``) with one of
+two roles: a *viewer* reads every page; an *operator* may also replay dead letters. Nothing is
+stored server-side: the cookie is ``name|role|expiry|nonce`` signed with HMAC-SHA256, and the
+CSRF token of a session is the HMAC of its nonce, so a forged form from another site (which
+cannot read the page) cannot carry it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    password: str
+
+
+class UsersError(ValueError):
+    """CONSOLE_USERS is malformed; the message says which entry and why."""
+
+
+def parse_users(text: str) -> dict[str, User]:
+    users: dict[str, User] = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        name, role, password = ([*entry.split(":", 2), "", ""])[:3]
+        if not name or not password:
+            raise UsersError(f"CONSOLE_USERS: an entry is not name:role:password ({name or '?'})")
+        try:
+            users[name] = User(name, Role(role), password)
+        except ValueError as error:
+            raise UsersError(
+                f"CONSOLE_USERS: user {name} has role {role!r}; use viewer or operator"
+            ) from error
+    return users
+
+
+def authenticate(users: dict[str, User], name: str, password: str) -> User | None:
+    user = users.get(name)
+    # compare_digest on every attempt: a wrong name costs the same as a wrong password.
+    expected = user.password if user is not None else secrets.token_urlsafe(16)
+    if hmac.compare_digest(expected.encode(), password.encode()) and user is not None:
+        return user
+    return None
+
+
+@dataclass(frozen=True)
+class Session:
+    name: str
+    role: Role
+    expires_at: float
+    nonce: str
+
+    @property
+    def may_replay(self) -> bool:
+        return self.role is Role.OPERATOR
+
+
+class SessionSigner:
+    def __init__(self, secret: str | None = None) -> None:
+        self._key = (secret or secrets.token_urlsafe(32)).encode()
+
+    def issue(self, user: User, *, now: float, lifetime_s: float) -> str:
+        payload = f"{user.name}|{user.role.value}|{int(now + lifetime_s)}|{secrets.token_hex(16)}"
+        encoded = base64.urlsafe_b64encode(payload.encode()).decode()
+        return f"{encoded}.{self._mac(encoded)}"
+
+    def verify(self, cookie: str | None, *, now: float) -> Session | None:
+        """The session ``cookie`` proves, or None (absent, tampered, expired, malformed)."""
+        if not cookie or "." not in cookie:
+            return None
+        encoded, _, mac = cookie.rpartition(".")
+        if not hmac.compare_digest(mac, self._mac(encoded)):
+            return None
+        try:
+            name, role, expires, nonce = base64.urlsafe_b64decode(encoded).decode().split("|")
+            session = Session(name, Role(role), float(expires), nonce)
+        except ValueError:
+            return None
+        return session if session.expires_at > now else None
+
+    def csrf_token(self, session: Session) -> str:
+        return self._mac(f"csrf|{session.nonce}")
+
+    def csrf_ok(self, session: Session, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(token or "", self.csrf_token(session))
+
+    def _mac(self, text: str) -> str:
+        return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,90 @@
+"""``orderflow-console``: run the ops console (``run``), or apply its migrations (``migrate``).
+
+Settings come from the environment: ``CONSOLE_DATABASE_URL`` (the console's own role),
+``KAFKA_BOOTSTRAP_SERVERS``, ``CONSOLE_HTTP_PORT`` (and ``CONSOLE_HTTP_HOST``, 127.0.0.1 by
+default), ``CONSOLE_USERS`` (name:role:password,...), ``CONSOLE_SERVICES``
+(name=http://host:port,...); see :class:`~orderflow_ops.console.settings.ConsoleSettings`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+import typer
+from orderflow_chassis.migrations import migrate_service
+from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.service_cli import ServiceDatabase, with_service_database
+from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.structured_logging import configure_logging
+
+from orderflow_ops.console.app import SERVICE_NAME, build_console
+from orderflow_ops.console.auth import UsersError
+from orderflow_ops.console.fill import fill
+from orderflow_ops.console.page_timings import time_pages
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+@app.command()
+def run() -> None:
+    """Serve the console until SIGINT/SIGTERM."""
+    settings = ServiceSettings.for_service(SERVICE_NAME)
+    configure_logging(SERVICE_NAME, level=settings.log_level, fmt=settings.log_format)
+    try:
+        service = build_console(settings)
+    except (UsersError, ValueError) as error:
+        typer.echo(f"orderflow-console: {error}", err=True)
+        raise typer.Exit(2) from error
+    runtime = ServiceRuntime(service.definition, settings, hooks=service.hooks)
+    asyncio.run(runtime.run_until_stopped())
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the console's migrations and exit."""
+
+    async def apply(database: ServiceDatabase) -> None:
+        schema = database.settings.db_schema
+        async with database.pool.acquire() as connection:
+            applied = await migrate_service(connection, schema, database.definition.migrations)
+        typer.echo(f"{schema}: {len(applied)} migration(s) applied")
+
+    with_service_database(
+        SERVICE_NAME,
+        lambda settings: build_console(settings).definition,
+        apply,
+        require_migrated=False,
+    )
+
+
+@app.command("fill")
+def fill_read_model(
+    orders: Annotated[int, typer.Option(min=1, help="synthetic orders to add")] = 100_000,
+) -> None:
+    """Add synthetic orders to the read model, to measure the pages at scale (never on a
+    console watching a real system: they are indistinguishable from real orders)."""
+
+    async def work(database: ServiceDatabase) -> None:
+        started = time.perf_counter()
+        events = await fill(database.pool, database.settings.db_schema, orders)
+        elapsed = time.perf_counter() - started
+        typer.echo(f"console: added {orders} orders ({events} events) in {elapsed:.1f}s")
+
+    with_service_database(SERVICE_NAME, lambda settings: build_console(settings).definition, work)
+
+
+@app.command("time-pages")
+def time_console_pages(
+    url: Annotated[str, typer.Option(help="the console, e.g. http://127.0.0.1:8000")],
+    user: Annotated[str, typer.Option(help="a CONSOLE_USERS name")],
+    password: Annotated[str, typer.Option(envvar="CONSOLE_PASSWORD", help="its password")],
+    repeat: Annotated[int, typer.Option(min=1)] = 5,
+) -> None:
+    """Print how long each page takes to answer (median and worst of --repeat fetches)."""
+    for timing in time_pages(url, user, password, repeat):
+        typer.echo(
+            f"{timing.path:<60} {timing.status}  median {timing.median_ms:7.1f} ms  "
+            f"max {timing.max_ms:7.1f} ms  {timing.size_kb:6.1f} KiB"
+        )

@@ -1,0 +1,125 @@
+"""Reads every dead-letter topic into the read model.
+
+A dead letter is not an event of the contract (it is the failed record with ``dlq.*`` headers
+saying why), so it is read here rather than by the chassis' event consumer, with the same
+discipline: the console's own consumer group, each batch stored in one transaction, Kafka
+offsets committed only after that commit. A letter's address on its topic is its identity in
+the table, so a batch redelivered after a crash is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from orderflow_chassis.dead_letters import failure_details
+from orderflow_chassis.dlq_cli import StoredDeadLetter
+from orderflow_chassis.errors import describe_error
+from orderflow_chassis.topic_reader import stop_consumer
+from orderflow_chassis.unit_of_work import Transactions
+from orderflow_contracts import topics
+
+from orderflow_ops.console.kafka_clients import kafka_client
+from orderflow_ops.console.read_model_writes import StoredLetter
+
+log = structlog.get_logger(__name__)
+
+_RETRY_DELAY_S = 1.0
+
+
+def dead_letter_topics(topic_prefix: str) -> list[str]:
+    return [topics.dead_letter_topic(topic_prefix + topic) for topic in topics.ALL_TOPICS]
+
+
+def stored_letter(record: ConsumerRecord) -> StoredLetter:
+    headers = [(str(name), value or b"") for name, value in record.headers or ()]
+    details = failure_details(headers)
+    letter = StoredDeadLetter(
+        record.partition, record.offset, record.key, record.value or b"", headers
+    )
+    replayed_from = next(
+        (value.decode("utf-8", "replace") for name, value in headers if name == "replayed_from"),
+        None,
+    )
+    return StoredLetter(
+        dlq_topic=record.topic,
+        dlq_partition=record.partition,
+        dlq_offset=record.offset,
+        key=record.key,
+        value=record.value or b"",
+        headers=headers,
+        details=details,
+        event_id=letter.event_id,
+        replayed_from=replayed_from,
+        failed_at=_failed_at(details.get("failed_at"), record.timestamp),
+    )
+
+
+def _failed_at(stated: str | None, timestamp_ms: int) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(stated) if stated else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.utcoffset() is None:
+        return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    return parsed
+
+
+def read_dead_letters(
+    bootstrap_servers: str, topic_prefix: str, group_id: str, on_stored: Callable[[], None]
+) -> Callable[[Transactions[Any]], Any]:
+    """The background job: consume the dead-letter topics until the console stops."""
+
+    async def run(transactions: Transactions[Any]) -> None:
+        consumer = kafka_client(
+            AIOKafkaConsumer,
+            bootstrap_servers,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id="console-dead-letters",
+        )
+        await consumer.start()
+        try:
+            consumer.subscribe(dead_letter_topics(topic_prefix))
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                records = [record for found in batch.values() for record in found]
+                if not records:
+                    continue
+                try:
+                    await _store(transactions, records)
+                except Exception as error:  # the database is away: read the batch again
+                    log.warning("console.dead_letters_retry", error=describe_error(error))
+                    _rewind(consumer, records)
+                    await asyncio.sleep(_RETRY_DELAY_S)
+                    continue
+                on_stored()
+                try:
+                    await consumer.commit()
+                except Exception as error:  # a redelivery is stored once: harmless
+                    log.warning("console.dead_letters_commit_failed", error=describe_error(error))
+        finally:
+            await stop_consumer(consumer)
+
+    run.__name__ = "dead-letter-reader"
+    return run
+
+
+async def _store(transactions: Transactions[Any], records: Sequence[ConsumerRecord]) -> None:
+    async with transactions.begin() as uow:
+        for record in records:
+            await uow.repos.writer.record_dead_letter(stored_letter(record))
+
+
+def _rewind(consumer: AIOKafkaConsumer, records: Sequence[ConsumerRecord]) -> None:
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        first[tp] = min(first.get(tp, record.offset), record.offset)
+    for tp, offset in first.items():
+        consumer.seek(tp, offset)

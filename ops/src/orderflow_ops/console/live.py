@@ -1,0 +1,114 @@
+"""What the console knows besides its tables, and how pages learn that something changed.
+
+``Changes`` is a version number bumped after every committed change of the read model (a
+consumed batch, a stored dead letter, a replay outcome) and every new probe result; each open
+page holds a server-sent-events stream that waits on it (see ``pages_live``).
+``LiveStatus`` keeps the last result of each probe, and since when a source has failed, so a
+page shows "stale since <time>" instead of failing while Kafka or a service is unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Changes:
+    def __init__(self) -> None:
+        self.version = 0
+        self._changed = asyncio.Event()
+
+    def bump(self) -> None:
+        self.version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()  # wakes every waiter of the previous version
+
+    async def wait_past(self, version: int, timeout_s: float) -> int:
+        """The version once it is past ``version``, or the current one after ``timeout_s``."""
+        if self.version == version:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout_s)
+        return self.version
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    group: str
+    topic: str
+    partition: int
+    committed: int
+    end: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.end - self.committed)
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    url: str
+    up: bool
+    ready: bool
+    detail: str
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def outbox_unsent(self) -> Any:
+        return self.checks.get("outbox_unsent")
+
+    @property
+    def outbox_parked(self) -> Any:
+        return self.checks.get("outbox_parked")
+
+    @property
+    def relay(self) -> Any:
+        """This instance's relay: leader, standby, ... (see the chassis' relay health)."""
+        return self.checks.get("outbox_relay")
+
+    @property
+    def relay_leader_here(self) -> bool | None:
+        relay = self.relay
+        return None if relay is None else relay == "leader"
+
+    @property
+    def relay_leader(self) -> Any:
+        """Who leads the service's relay, on any instance (None: no relay leads)."""
+        return self.checks.get("outbox_relay_leader")
+
+
+@dataclass(frozen=True)
+class Violations:
+    counts: dict[str, int]
+    examples: dict[str, list[str]]  # code -> a few subjects (order or cart ids)
+    checked_at: datetime
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.counts.values())
+
+
+@dataclass
+class LiveStatus:
+    lag: list[PartitionLag] = field(default_factory=list)
+    lag_checked_at: datetime | None = None
+    kafka_stale_since: datetime | None = None
+    kafka_error: str | None = None
+    services: list[ServiceStatus] = field(default_factory=list)
+    services_checked_at: datetime | None = None
+    violations: Violations | None = None
+    monitor_stale_since: datetime | None = None
+    changes: Changes = field(default_factory=Changes)
+
+    def kafka_ok(self, at: datetime) -> None:
+        self.lag_checked_at = at
+        self.kafka_stale_since = None
+        self.kafka_error = None
+
+    def kafka_failed(self, at: datetime, error: str) -> None:
+        if self.kafka_stale_since is None:
+            self.kafka_stale_since = at
+        self.kafka_error = error

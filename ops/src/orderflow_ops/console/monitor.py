@@ -1,0 +1,91 @@
+"""The invariant monitor: the rules of ``orderflow-ops check``, evaluated continuously over
+the read model instead of over a full read of the topics.
+
+Rules that hold whatever the time are decided per order when its events are folded (see
+:mod:`orderflow_ops.console.projection`) and only counted here; the time-dependent ones
+(stuck past a deadline, a checkout unanswered, a cart checked out without its order) and the
+ones across orders (a cart with several orders, a refund issued twice) are queried here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from orderflow_ops.console.live import Violations
+from orderflow_ops.console.settings import sla_by_state
+from orderflow_ops.invariants import Deadlines
+
+EXAMPLES = 5
+
+
+async def evaluate(
+    pool: asyncpg.Pool, schema: str, deadlines: Deadlines, now: datetime
+) -> Violations:
+    s = schema
+    counts: dict[str, int] = {}
+    examples: dict[str, list[str]] = {}
+
+    def found(code: str, subjects: list[str], total: int | None = None) -> None:
+        counts[code] = counts.get(code, 0) + (len(subjects) if total is None else total)
+        examples.setdefault(code, []).extend(subjects[: EXAMPLES - len(examples.get(code, []))])
+
+    for row in await pool.fetch(
+        f"""
+        SELECT code, count(*) AS n, (array_agg(order_id ORDER BY order_id))[1:{EXAMPLES}] AS ids
+        FROM {s}.orders, unnest(violations) AS code
+        WHERE violations <> '{{}}' AND placed_at IS NOT NULL GROUP BY code
+        """
+    ):
+        found(row["code"], list(row["ids"]), row["n"])
+
+    limits = sla_by_state(deadlines)
+    for row in await pool.fetch(
+        f"""
+        SELECT CASE WHEN o.state = 'awaiting_shipment' THEN 'charged_not_shipped'
+                    ELSE 'stuck' END AS code,
+               count(*) AS n, (array_agg(o.order_id ORDER BY o.last_event_at))[1:{EXAMPLES}] AS ids
+        FROM unnest($1::text[], $2::float8[]) AS sla(state, seconds)
+        JOIN {s}.orders o ON o.state = sla.state
+        WHERE o.placed_at IS NOT NULL
+          AND o.last_event_at < $3::timestamptz - make_interval(secs => sla.seconds)
+        GROUP BY 1
+        """,
+        list(limits),
+        [limit.total_seconds() for limit in limits.values()],
+        now,
+    ):
+        found(row["code"], list(row["ids"]), row["n"])
+
+    several = await pool.fetch(f"SELECT cart_id FROM {s}.carts_with_several_orders LIMIT 1000")
+    if several:
+        found("cart_with_several_orders", [row["cart_id"] for row in several])
+
+    settle = now - deadlines.checkout_answer
+    without_order = await pool.fetch(
+        f"""
+        SELECT cart_id FROM {s}.cart_orders
+        WHERE order_placed_at IS NULL AND checked_out_at < $1 LIMIT 1000
+        """,
+        settle,
+    )
+    if without_order:
+        found("checked_out_without_order", [row["cart_id"] for row in without_order])
+
+    unanswered = await pool.fetch(
+        f"""
+        SELECT cart_id FROM {s}.checkouts
+        WHERE answered_at IS NULL AND requested_at < $1 ORDER BY requested_at LIMIT 1000
+        """,
+        settle,
+    )
+    if unanswered:
+        found("checkout_unanswered", [str(row["cart_id"]) for row in unanswered])
+
+    twice = await pool.fetch(
+        f"SELECT refund_id FROM {s}.refunds GROUP BY refund_id HAVING count(*) > 1 LIMIT 1000"
+    )
+    if twice:
+        found("refunded_twice", [row["refund_id"] for row in twice])
+    return Violations(counts, examples, now)

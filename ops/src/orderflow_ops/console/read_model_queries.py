@@ -1,0 +1,260 @@
+"""SQL the pages read the console's read model with (its own schema only)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from orderflow_chassis.dlq_cli import StoredDeadLetter
+from orderflow_contracts.envelope import Envelope
+
+from orderflow_ops.event_log import LoggedEvent
+
+MAX_TIMELINE_HOPS = 6  # order -> cart, shipments, RMAs -> their events: a few hops suffice
+
+
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    """What the dead-letter page shows and "replay all matching" replays."""
+
+    topic: str | None = None
+    service: str | None = None
+    error_code: str | None = None
+
+    def where(self, first_parameter: int = 1) -> tuple[str, list[Any]]:
+        clauses, values = [], []
+        for column, value in (
+            ("dlq_topic", self.topic),
+            ("service", self.service),
+            ("error_code", self.error_code),
+        ):
+            if value:
+                values.append(value)
+                clauses.append(f"{column} = ${first_parameter + len(values) - 1}")
+        return (" AND ".join(clauses) or "true"), values
+
+    def describe(self) -> str:
+        parts = [
+            f"{name}={value}"
+            for name, value in (
+                ("topic", self.topic),
+                ("service", self.service),
+                ("reason", self.error_code),
+            )
+            if value
+        ]
+        return ", ".join(parts) or "all dead letters"
+
+
+class ReadModelQueries:
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self._pool = pool
+        self._s = schema
+
+    async def stage_totals(self) -> dict[str, int]:
+        rows = await self._pool.fetch(f"SELECT stage, events FROM {self._s}.stage_totals")
+        return {row["stage"]: row["events"] for row in rows}
+
+    async def stage_rates(self, now: datetime, minutes: int) -> dict[str, list[int]]:
+        """Events per minute of each stage over the last ``minutes`` (oldest first)."""
+        start = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+        rows = await self._pool.fetch(
+            f"SELECT stage, minute, events FROM {self._s}.stage_minutes WHERE minute >= $1",
+            start,
+        )
+        rates: dict[str, list[int]] = {}
+        for row in rows:
+            index = int((row["minute"] - start).total_seconds() // 60)
+            if 0 <= index < minutes:
+                rates.setdefault(row["stage"], [0] * minutes)[index] += row["events"]
+        return rates
+
+    async def order_states(self) -> dict[str, int]:
+        rows = await self._pool.fetch(
+            f"SELECT state, orders FROM {self._s}.order_state_counts WHERE orders > 0"
+        )
+        return {row["state"]: row["orders"] for row in rows}
+
+    async def dead_letters_by_topic(self) -> dict[str, int]:
+        rows = await self._pool.fetch(
+            f"SELECT dlq_topic, count(*) AS n FROM {self._s}.dead_letters GROUP BY dlq_topic"
+        )
+        return {row["dlq_topic"]: row["n"] for row in sorted(rows, key=lambda r: r["dlq_topic"])}
+
+    async def search_orders(
+        self, text: str | None, state: str | None, limit: int
+    ) -> list[asyncpg.Record]:
+        clauses: list[str] = ["true"]
+        values: list[Any] = []
+        if text:
+            values.append(text)
+            clauses.append(f"(order_id = ${len(values)} OR cart_id = ${len(values)})")
+        if state:
+            values.append(state)
+            clauses.append(f"state = ${len(values)}")
+        values.append(limit)
+        return list(
+            await self._pool.fetch(
+                f"""
+                SELECT order_id, cart_id, state, placed_at, last_event_at, total, currency,
+                       violations
+                FROM {self._s}.orders WHERE {" AND ".join(clauses)}
+                ORDER BY last_event_at DESC LIMIT ${len(values)}
+                """,
+                *values,
+            )
+        )
+
+    async def stuck_orders(
+        self, limits: dict[str, timedelta], now: datetime, limit: int
+    ) -> list[asyncpg.Record]:
+        """Orders waiting in a state longer than its SLA, oldest first."""
+        return list(
+            await self._pool.fetch(
+                f"""
+                SELECT o.order_id, o.cart_id, o.state, o.placed_at, o.last_event_at, o.total,
+                       o.currency, $3::timestamptz - o.last_event_at AS waited,
+                       make_interval(secs => sla.seconds) AS sla
+                FROM unnest($1::text[], $2::float8[]) AS sla(state, seconds)
+                JOIN {self._s}.orders o ON o.state = sla.state
+                WHERE o.placed_at IS NOT NULL
+                  AND o.last_event_at < $3::timestamptz - make_interval(secs => sla.seconds)
+                ORDER BY o.last_event_at LIMIT $4
+                """,
+                list(limits),
+                [limit.total_seconds() for limit in limits.values()],
+                now,
+                limit,
+            )
+        )
+
+    async def order(self, order_id: str) -> asyncpg.Record | None:
+        return await self._pool.fetchrow(
+            f"SELECT * FROM {self._s}.orders WHERE order_id = $1", order_id
+        )
+
+    async def order_log(self, order_id: str) -> list[LoggedEvent]:
+        """Every stored event of the order or of what it led to (the timeline's fixpoint,
+        walked through the link table), as the timeline takes them."""
+        related, frontier = {order_id}, [order_id]
+        event_ids: set[Any] = set()
+        for _ in range(MAX_TIMELINE_HOPS):
+            if not frontier:
+                break
+            rows = await self._pool.fetch(
+                f"""
+                SELECT l2.linked_id, l2.event_id FROM {self._s}.event_links l1
+                JOIN {self._s}.event_links l2 ON l2.event_id = l1.event_id
+                WHERE l1.linked_id = ANY($1::text[])
+                """,
+                frontier,
+            )
+            event_ids |= {row["event_id"] for row in rows}
+            frontier = sorted({row["linked_id"] for row in rows} - related)
+            related |= set(frontier)
+        rows = await self._pool.fetch(
+            f"""
+            SELECT topic, kafka_partition, kafka_offset, timestamp_ms, envelope, traceparent
+            FROM {self._s}.events WHERE event_id = ANY($1::uuid[])
+            """,
+            list(event_ids),
+        )
+        return [
+            LoggedEvent(
+                topic=row["topic"],
+                partition=row["kafka_partition"],
+                offset=row["kafka_offset"],
+                timestamp_ms=row["timestamp_ms"],
+                envelope=Envelope.model_validate_json(row["envelope"]),
+            )
+            for row in rows
+        ]
+
+    async def traceparents(self, order_id: str) -> list[str]:
+        rows = await self._pool.fetch(
+            f"""
+            SELECT DISTINCT e.traceparent FROM {self._s}.event_links l
+            JOIN {self._s}.events e USING (event_id)
+            WHERE l.linked_id = $1 AND e.traceparent IS NOT NULL
+            """,
+            order_id,
+        )
+        return [row["traceparent"] for row in rows]
+
+    async def dead_letters(self, selected: DeadLetterFilter, limit: int) -> list[asyncpg.Record]:
+        where, values = selected.where()
+        return list(
+            await self._pool.fetch(
+                f"""
+                SELECT dlq_topic, dlq_partition, dlq_offset, original_topic, original_partition,
+                       original_offset, service, consumer, error_code, reason, failed_at,
+                       event_id, replayed_from, message_value
+                FROM {self._s}.dead_letters WHERE {where}
+                ORDER BY failed_at DESC LIMIT ${len(values) + 1}
+                """,
+                *values,
+                limit,
+            )
+        )
+
+    async def dead_letter_choices(self) -> dict[str, list[str]]:
+        """The values the filters offer: topics, services and reason codes seen."""
+        choices = {}
+        for column in ("dlq_topic", "service", "error_code"):
+            rows = await self._pool.fetch(
+                f"SELECT DISTINCT {column} AS v FROM {self._s}.dead_letters ORDER BY 1"
+            )
+            choices[column] = [row["v"] for row in rows]
+        return choices
+
+    async def letters_to_replay(
+        self, selected: DeadLetterFilter, addresses: Sequence[tuple[str, int, int]]
+    ) -> list[tuple[str, str, StoredDeadLetter]]:
+        """(dlq topic, consumer, letter) for the named ``addresses``, or for every letter
+        matching ``selected`` when no address is named."""
+        if addresses:
+            where = (
+                "(dlq_topic, dlq_partition, dlq_offset) IN "
+                "(SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]))"
+            )
+            values: list[Any] = [
+                [a[0] for a in addresses],
+                [a[1] for a in addresses],
+                [a[2] for a in addresses],
+            ]
+        else:
+            where, values = selected.where()
+        rows = await self._pool.fetch(
+            f"""
+            SELECT dlq_topic, dlq_partition, dlq_offset, consumer, message_key, message_value,
+                   headers
+            FROM {self._s}.dead_letters WHERE {where}
+            ORDER BY dlq_topic, dlq_partition, dlq_offset
+            """,
+            *values,
+        )
+        return [
+            (
+                row["dlq_topic"],
+                row["consumer"],
+                StoredDeadLetter(
+                    row["dlq_partition"],
+                    row["dlq_offset"],
+                    row["message_key"],
+                    row["message_value"],
+                    [(name, base64.b64decode(value)) for name, value in row["headers"]],
+                ),
+            )
+            for row in rows
+        ]
+
+    async def replays(self, limit: int) -> list[asyncpg.Record]:
+        return list(
+            await self._pool.fetch(
+                f"SELECT * FROM {self._s}.replay_audit ORDER BY id DESC LIMIT $1", limit
+            )
+        )

@@ -1,0 +1,75 @@
+"""The console's own settings, from ``CONSOLE_*`` environment variables (its database, HTTP
+port and Kafka address are the chassis' ``ServiceSettings`` for service ``console``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orderflow_ops.invariants import Deadlines
+
+
+class ConsoleSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore")
+
+    users: str = Field(
+        default="",
+        description="who may log in: comma-separated name:role:password, role viewer or operator",
+    )
+    session_secret: str = Field(
+        default="",
+        description="signs session cookies; empty: random per process (logins end on restart)",
+    )
+    session_hours: float = Field(default=8.0, gt=0)
+    cookie_secure: bool = Field(default=False, description="mark the cookie Secure (behind TLS)")
+    services: str = Field(
+        default="",
+        description="the services to watch: comma-separated name=base URL of their HTTP port",
+    )
+    trace_url_template: str = Field(
+        default="",
+        description="a trace viewer's URL with {trace_id}, e.g. http://127.0.0.1:16686/trace/{trace_id}",
+    )
+    probe_interval_s: float = Field(default=2.0, gt=0, description="lag and service probes")
+    monitor_interval_s: float = Field(default=5.0, gt=0, description="invariant monitor")
+    service_timeout_s: float = Field(default=1.5, gt=0)
+    # How long an order may wait in each state before it is listed as stuck (the SLAs).
+    sla_payment_and_stock_s: float = Field(default=600, gt=0)
+    sla_capture_s: float = Field(default=600, gt=0)
+    sla_compensation_s: float = Field(default=600, gt=0)
+    sla_shipment_s: float = Field(default=1800, gt=0)
+    sla_delivery_s: float = Field(default=7200, gt=0)
+    sla_checkout_answer_s: float = Field(default=60, gt=0)
+
+    def deadlines(self) -> Deadlines:
+        return Deadlines(
+            payment_and_stock=timedelta(seconds=self.sla_payment_and_stock_s),
+            capture=timedelta(seconds=self.sla_capture_s),
+            compensation=timedelta(seconds=self.sla_compensation_s),
+            shipment=timedelta(seconds=self.sla_shipment_s),
+            delivery=timedelta(seconds=self.sla_delivery_s),
+            checkout_answer=timedelta(seconds=self.sla_checkout_answer_s),
+        )
+
+    def service_urls(self) -> dict[str, str]:
+        """``services`` as name -> base URL; raises ValueError on a malformed entry."""
+        urls: dict[str, str] = {}
+        for entry in filter(None, (part.strip() for part in self.services.split(","))):
+            name, sep, url = entry.partition("=")
+            if not sep or not name.strip() or not url.strip().startswith(("http://", "https://")):
+                raise ValueError(f"CONSOLE_SERVICES: {entry!r} is not name=http://host:port")
+            urls[name.strip()] = url.strip().rstrip("/")
+        return urls
+
+
+def sla_by_state(deadlines: Deadlines) -> dict[str, timedelta]:
+    """The deadline of each waiting state of an order (see ``OrderFacts.state``)."""
+    return {
+        "awaiting_payment_and_stock": deadlines.payment_and_stock,
+        "awaiting_capture": deadlines.capture,
+        "awaiting_compensation": deadlines.compensation,
+        "awaiting_shipment": deadlines.shipment,
+        "in_transit": deadlines.delivery,
+    }

@@ -1,0 +1,66 @@
+"""Who may use the console: users from the environment, signed sessions, CSRF tokens."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from orderflow_ops.console.auth import (
+    Role,
+    SessionSigner,
+    UsersError,
+    authenticate,
+    parse_users,
+)
+
+USERS = parse_users("ada:operator:s3cret:with:colons, bob:viewer:pw2")
+NOW = 1_800_000_000.0
+
+
+def test_users_come_with_their_role_and_a_malformed_entry_is_refused() -> None:
+    assert USERS["ada"].role is Role.OPERATOR
+    assert USERS["ada"].password == "s3cret:with:colons"
+    assert USERS["bob"].role is Role.VIEWER
+    with pytest.raises(UsersError, match="role 'admin'"):
+        parse_users("eve:admin:pw")
+    with pytest.raises(UsersError, match="name:role:password"):
+        parse_users("eve:viewer:")
+
+
+def test_only_the_right_password_authenticates() -> None:
+    assert authenticate(USERS, "ada", "s3cret:with:colons") == USERS["ada"]
+    assert authenticate(USERS, "ada", "s3cret") is None
+    assert authenticate(USERS, "nobody", "s3cret:with:colons") is None
+    assert authenticate(USERS, "bob", "") is None
+
+
+def test_a_session_is_proved_by_its_signature_until_it_expires() -> None:
+    signer = SessionSigner("key")
+    cookie = signer.issue(USERS["bob"], now=NOW, lifetime_s=60)
+    session = signer.verify(cookie, now=NOW + 59)
+    assert session is not None
+    assert session.name == "bob"
+    assert not session.may_replay
+    assert signer.verify(cookie, now=NOW + 61) is None
+    assert SessionSigner("another key").verify(cookie, now=NOW) is None
+    encoded, mac = cookie.rsplit(".", 1)
+    payload = base64.urlsafe_b64decode(encoded).decode()
+    promoted = base64.urlsafe_b64encode(payload.replace("viewer", "operator").encode()).decode()
+    assert signer.verify(f"{promoted}.{mac}", now=NOW) is None  # a role raised, unsigned
+    for junk in (None, "", "no-dot", ".", "x.y"):
+        assert signer.verify(junk, now=NOW) is None
+
+
+def test_the_csrf_token_belongs_to_one_session() -> None:
+    signer = SessionSigner("key")
+    first = signer.verify(signer.issue(USERS["ada"], now=NOW, lifetime_s=60), now=NOW)
+    second = signer.verify(signer.issue(USERS["ada"], now=NOW, lifetime_s=60), now=NOW)
+    assert first is not None
+    assert second is not None
+    assert first.may_replay
+    token = signer.csrf_token(first)
+    assert signer.csrf_ok(first, token)
+    assert not signer.csrf_ok(second, token)  # another login of the same user
+    assert not signer.csrf_ok(first, None)
+    assert not signer.csrf_ok(first, "")
+    assert not signer.csrf_ok(first, token[:-1] + ("0" if token[-1] != "0" else "1"))

@@ -1,0 +1,141 @@
+"""The ops console on a real broker and database: its read model fills from the topics, its
+pages show it, and bad input gets a clear answer.
+
+Each test runs the console in-process on its own topic prefix (its own consumer groups), and
+talks to it over real HTTP as a browser would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+
+import httpx
+import pytest
+from orderflow_localinfra.discovery import Infrastructure
+
+from ops.tests.console.console_harness import (
+    captured_order,
+    envelope,
+    running_console,
+)
+from tests.support.kafka_tools import eventually, publish_raw
+from tests.support.service_harness import publish_envelopes, unique_prefix
+
+pytestmark = pytest.mark.integration
+
+
+async def _page_once(client: httpx.AsyncClient, path: str, *needles: str) -> httpx.Response:
+    """The page at ``path`` once it shows every needle (the read model fills asynchronously)."""
+    final = await eventually(
+        lambda: client.get(path),
+        lambda answer: answer.status_code == 200 and all(n in answer.text for n in needles),
+        timeout_s=60,
+    )
+    assert final.status_code == 200, final.text[:500]
+    for needle in needles:
+        assert needle in final.text, f"{needle!r} not on {path}"
+    return final
+
+
+async def test_the_read_model_fills_from_real_topics_and_every_page_shows_it(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    prefix = unique_prefix("console-pages")
+    order_id, cart_id = str(uuid.uuid4()), f"cart-{uuid.uuid4().hex[:8]}"
+    async with running_console(orderflow_infrastructure, prefix, sla_shipment_s=60) as console:
+        await publish_envelopes(orderflow_infrastructure, prefix, captured_order(order_id, cart_id))
+        # One cart checked out into two orders, an hour ago, neither of them ever placed.
+        twice = [
+            envelope("CartCheckedOut", 0, cart_id="cart-twice", order_id=str(uuid.uuid4()))
+            for _ in range(2)
+        ]
+        await publish_envelopes(orderflow_infrastructure, prefix, twice)
+        async with console.signed_in("view", "view-secret-2") as viewer:
+            order_page = await _page_once(
+                viewer, f"/orders/{order_id}", "PaymentCaptured", "awaiting_shipment"
+            )
+            for shown in ("CheckoutRequested", "OrderPlaced", "55.44 EUR", 'data-caused-by="'):
+                assert shown in order_page.text  # the journey, its money, its causation links
+
+            overview = await _page_once(viewer, "/", 'data-stage="captured"')
+            assert 'data-service="cart" data-up="no"' in overview.text  # a service down shows
+            counted = re.search(
+                r'data-state="awaiting_shipment">.*?class="num">(\d+)<', overview.text
+            )
+            assert counted is not None
+            assert counted[1] == "1"  # the running count of orders per state
+
+            # Waiting for its shipment for an hour, with a one-minute SLA: stuck, and the
+            # invariant monitor says so with the same rule as `orderflow-ops check`.
+            orders = await _page_once(viewer, f"/orders?q={cart_id}", order_id)
+            stuck_section = orders.text.split('<table id="stuck-orders"')[1].split("</table>")[0]
+            assert order_id in stuck_section
+            await _page_once(
+                viewer,
+                "/",
+                'data-violation="charged_not_shipped"',
+                'data-violation="cart_with_several_orders"',
+                'data-violation="checked_out_without_order"',
+            )
+
+            missing = await viewer.get(f"/orders/{uuid.uuid4()}")
+            assert missing.status_code == 404
+            assert "Order not found" in missing.text
+
+            bad_state = await viewer.get("/orders?state=teleported")
+            assert bad_state.status_code == 400
+            assert "Unknown state" in bad_state.text
+            bad_topic = await viewer.get("/dead-letters?topic=orders%27%3B")
+            assert bad_topic.status_code == 400
+            assert "malformed" in bad_topic.text
+
+        async with console.client() as anonymous:
+            answer = await anonymous.get(f"/orders/{order_id}")
+            assert answer.status_code == 303
+            assert answer.headers["location"].startswith("/login?next=")
+            refused = await anonymous.post("/login", data={"username": "view", "password": "x"})
+            assert refused.status_code == 401
+
+
+async def test_a_page_hears_of_a_new_event_over_server_sent_events(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    prefix = unique_prefix("console-live")
+    traces = "http://traces.example/trace/{trace_id}"
+    async with (
+        running_console(orderflow_infrastructure, prefix, trace_url_template=traces) as console,
+        console.signed_in("view", "view-secret-2") as viewer,
+        viewer.stream("GET", "/live") as stream,
+    ):
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.aiter_lines()
+        assert await anext(lines) == "retry: 1000"
+        order_id = str(uuid.uuid4())
+        placed = envelope("OrderPlaced", 0, order_id=order_id, cart_id="cart-live")
+        trace_id = uuid.uuid4().hex
+        # As the outbox publishes it, with the W3C trace context of its trace.
+        headers = [
+            ("event_id", str(placed.event_id).encode()),
+            ("event_type", b"OrderPlaced"),
+            ("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01".encode()),
+        ]
+        await publish_raw(
+            orderflow_infrastructure.kafka_bootstrap_servers,
+            f"{prefix}orders",
+            [(order_id.encode(), placed.to_bytes())],
+            headers=headers,
+        )
+
+        async def next_change() -> str:
+            async for line in lines:
+                if line.startswith("event: "):
+                    return line
+            return ""
+
+        assert await asyncio.wait_for(next_change(), timeout=60) == "event: change"
+        page = await _page_once(viewer, f"/orders/{order_id}", "OrderPlaced")
+        assert f'href="http://traces.example/trace/{trace_id}"' in page.text
+        assert f"{prefix}orders[" in page.text  # where the record was on Kafka
