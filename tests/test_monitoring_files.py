@@ -21,6 +21,7 @@ import promql_parser
 import pytest
 import yaml
 from orderflow_chassis.metrics import exported_series
+from orderflow_ops.console import metrics as console_metrics
 
 from tests.support import promql, promtool
 
@@ -29,11 +30,6 @@ DASHBOARD = MONITORING / "orderflow-dashboard.json"
 ALERTS = MONITORING / "orderflow-alerts.yml"
 ALERT_TESTS = MONITORING / "orderflow-alerts-test.yml"
 
-# Exported by the ops console (its read model knows orders and invariants), not the chassis.
-CONSOLE_SERIES = {
-    "orderflow_console_orders_stuck": frozenset({"stage"}),
-    "orderflow_console_invariant_violations": frozenset(),
-}
 REQUIRED_ALERTS = {
     "OrderflowConsumerLagGrowing",
     "OrderflowDeadLetters",
@@ -72,7 +68,8 @@ def alert_rules() -> list[dict[str, Any]]:
 
 
 def known_series() -> dict[str, frozenset[str]]:
-    return {**exported_series(), **CONSOLE_SERIES}
+    # The console exports what only its read model knows (orders stuck, invariants).
+    return {**exported_series(), **console_metrics.exported_series()}
 
 
 def unknown_names_and_labels(expression: str) -> list[str]:

@@ -15,7 +15,7 @@ import structlog
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.unit_of_work import DatabaseTransactions, Transactions
 
-from orderflow_ops.console import monitor
+from orderflow_ops.console import metrics, monitor
 from orderflow_ops.console.probes import LagProbe, probe_all
 from orderflow_ops.console.replay import track_outcomes
 from orderflow_ops.console.web_common import Console
@@ -75,6 +75,7 @@ def monitor_job(console: Console) -> Job:
                     status.monitor_stale_since = now
                 log.warning("console.monitor_failed", error=describe_error(error))
             else:
+                metrics.record(found)
                 before = status.violations
                 status.violations, status.monitor_stale_since = found, None
                 if before is None or (before.counts, before.examples) != (

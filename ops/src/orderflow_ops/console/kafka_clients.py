@@ -8,10 +8,12 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from orderflow_chassis.kafka_security import kafka_client_options
 
 KafkaClient = TypeVar("KafkaClient", AIOKafkaConsumer, AIOKafkaProducer, AIOKafkaAdminClient)
 
 
 def kafka_client(kind: type[KafkaClient], bootstrap_servers: str, **options: Any) -> KafkaClient:
-    """A ``kind`` client of the cluster at ``bootstrap_servers``, with ``options``."""
-    return kind(bootstrap_servers=bootstrap_servers, **options)
+    """A ``kind`` client of the cluster at ``bootstrap_servers``, with ``options`` and the
+    security settings every Kafka client of the project takes (``KAFKA_SECURITY_PROTOCOL``...)."""
+    return kind(bootstrap_servers=bootstrap_servers, **kafka_client_options(), **options)

@@ -85,6 +85,7 @@ class Violations:
     counts: dict[str, int]
     examples: dict[str, list[str]]  # code -> a few subjects (order or cart ids)
     checked_at: datetime
+    stuck_by_stage: dict[str, int] = field(default_factory=dict)  # order state -> past its SLA
 
     @property
     def ok(self) -> bool:

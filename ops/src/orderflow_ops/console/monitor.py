@@ -41,22 +41,24 @@ async def evaluate(
         found(row["code"], list(row["ids"]), row["n"])
 
     limits = sla_by_state(deadlines)
+    stuck_by_stage: dict[str, int] = {}
     for row in await pool.fetch(
         f"""
-        SELECT CASE WHEN o.state = 'awaiting_shipment' THEN 'charged_not_shipped'
-                    ELSE 'stuck' END AS code,
-               count(*) AS n, (array_agg(o.order_id ORDER BY o.last_event_at))[1:{EXAMPLES}] AS ids
+        SELECT o.state, count(*) AS n,
+               (array_agg(o.order_id ORDER BY o.last_event_at))[1:{EXAMPLES}] AS ids
         FROM unnest($1::text[], $2::float8[]) AS sla(state, seconds)
         JOIN {s}.orders o ON o.state = sla.state
         WHERE o.placed_at IS NOT NULL
           AND o.last_event_at < $3::timestamptz - make_interval(secs => sla.seconds)
-        GROUP BY 1
+        GROUP BY o.state ORDER BY o.state
         """,
         list(limits),
         [limit.total_seconds() for limit in limits.values()],
         now,
     ):
-        found(row["code"], list(row["ids"]), row["n"])
+        stuck_by_stage[row["state"]] = row["n"]
+        code = "charged_not_shipped" if row["state"] == "awaiting_shipment" else "stuck"
+        found(code, list(row["ids"]), row["n"])
 
     several = await pool.fetch(f"SELECT cart_id FROM {s}.carts_with_several_orders LIMIT 1000")
     if several:
@@ -88,4 +90,4 @@ async def evaluate(
     )
     if twice:
         found("refunded_twice", [row["refund_id"] for row in twice])
-    return Violations(counts, examples, now)
+    return Violations(counts, examples, now, stuck_by_stage)
