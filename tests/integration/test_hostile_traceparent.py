@@ -8,12 +8,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from orderflow_chassis import tracing
 from orderflow_chassis.dead_letters import failure_details
 from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.testing import recorded_spans
 from orderflow_localinfra.discovery import Infrastructure
 
 from tests.support.events import cart_item_added
@@ -45,14 +43,8 @@ HOSTILE_TRACEPARENTS: dict[str, list[tuple[str, bytes]]] = {
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(id_generator=tracing.CardSafeIdGenerator())
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
+    with recorded_spans() as exporter:
         yield exporter
-    finally:
-        tracing.install(None)
 
 
 async def test_hostile_traceparents_are_ignored_and_the_events_applied(

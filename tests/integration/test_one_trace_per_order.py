@@ -12,10 +12,9 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from orderflow_chassis import tracing
+from orderflow_chassis.testing import recorded_spans
 from orderflow_contracts.envelope import Envelope
 from orderflow_localinfra.discovery import Infrastructure
 
@@ -32,14 +31,8 @@ STOREFRONT_SPAN = "b7ad6b7169203331"
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(id_generator=tracing.CardSafeIdGenerator())
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
+    with recorded_spans() as exporter:
         yield exporter
-    finally:
-        tracing.install(None)
 
 
 def attribute(span: ReadableSpan, name: str) -> str | None:

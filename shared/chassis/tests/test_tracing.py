@@ -8,12 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 from aiokafka import ConsumerRecord
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import SpanKind
 from orderflow_chassis import tracing
+from orderflow_chassis.testing import recorded_spans
 from orderflow_contracts.card_data import contains_card_number
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import CartItemAdded
@@ -24,14 +23,8 @@ PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(id_generator=tracing.CardSafeIdGenerator())
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
+    with recorded_spans() as exporter:
         yield exporter
-    finally:
-        tracing.install(None)
 
 
 def envelope() -> Envelope:

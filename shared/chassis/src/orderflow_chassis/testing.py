@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
 
+from orderflow_chassis import tracing
 from orderflow_chassis.clock import Clock, SettableClock
 from orderflow_chassis.unit_of_work import UnitOfWork
 
@@ -94,3 +98,17 @@ def envelope_of(
         sequence=sequence,
         occurred_at=occurred_at,
     )
+
+
+@contextmanager
+def recorded_spans() -> Iterator[InMemorySpanExporter]:
+    """Tracing on, into memory, for the duration: every span the chassis starts is kept in
+    the exporter (ids from the card-safe generator the chassis uses in production)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(id_generator=tracing.CardSafeIdGenerator())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.install(provider)
+    try:
+        yield exporter
+    finally:
+        tracing.install(None)
