@@ -64,16 +64,24 @@ def records(topic: str, partition: int, envelopes: Sequence[Envelope]) -> list[C
 
 
 async def apply_crossing(
-    runtime: ServiceRuntime, batch_a: Sequence[ConsumerRecord], batch_b: Sequence[ConsumerRecord]
+    runtime: ServiceRuntime,
+    batch_a: Sequence[ConsumerRecord],
+    batch_b: Sequence[ConsumerRecord],
+    *,
+    subscription: str | None = None,
 ) -> list[BaseException | None]:
-    """Apply both batches at once, each by its own consumer (one group, as two instances of
-    the service would be); returns what each raised (None: it committed)."""
+    """Apply both batches at once, each by its own consumer of ``subscription`` (by name;
+    the service's first by default), one group, as two instances of the service would be;
+    returns what each raised (None: it committed)."""
     first_ids = {Envelope.from_bytes(b[0].value or b"").event_id for b in (batch_a, batch_b)}
     rendezvous = Rendezvous(first_ids)
-    subscription = runtime.definition.subscriptions[0]
+    chosen = next(
+        s
+        for s in runtime.definition.subscriptions
+        if subscription is None or s.name == subscription
+    )
     paced = replace(
-        subscription,
-        handlers={kind: rendezvous.wrap(h) for kind, h in subscription.handlers.items()},
+        chosen, handlers={kind: rendezvous.wrap(h) for kind, h in chosen.handlers.items()}
     )
     transactions = service_transactions(runtime.definition, runtime.settings, runtime.pool)
     group = f"crossing-{uuid.uuid4().hex[:8]}"

@@ -7,7 +7,7 @@ show (locks, SKIP LOCKED, constraints under concurrency) is proven by the integr
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -224,6 +224,10 @@ class FakeOrderStatuses:
     rows: dict[UUID, tuple[OrderFacts, StoredStatus]] = field(default_factory=dict)
     rejections: dict[str, CheckoutRejection] = field(default_factory=dict)
     notified: list[tuple[UUID, int]] = field(default_factory=list)
+    locked: list[list[UUID]] = field(default_factory=list)  # each batch's lock_orders call
+
+    async def lock_orders(self, order_ids: Iterable[UUID]) -> None:
+        self.locked.append(sorted(set(order_ids)))
 
     async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
         row = self.rows.get(order_id)

@@ -100,6 +100,7 @@ def build_definition(
                     topics.RETURNS,
                 ],
                 handlers=projection,
+                lock_ahead=order_status.lock_batch,
             ),
         ],
         routers=[

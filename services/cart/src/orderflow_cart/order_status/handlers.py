@@ -8,6 +8,7 @@ Queries run in read-only units of work opened by the HTTP routes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -28,6 +29,16 @@ from orderflow_cart.order_status.ports import CheckoutRejection, PageCursor, Sto
 from orderflow_cart.ports import CartUnit
 
 PROJECTED_EVENTS: Final = ORDER_STATUS_EVENTS
+
+
+async def lock_batch(events: Sequence[Event], uow: CartUnit) -> None:
+    """The order-status consumer's ``lock_ahead``: every order its batch is about, locked up
+    front in one global order. An order's events arrive on five topics, so two instances apply
+    batches about the same orders; locked record by record, in crossing orders, they would
+    deadlock."""
+    await uow.repos.order_status.lock_orders(
+        order_id_of(event) for event in events if isinstance(event, PROJECTED_EVENTS)
+    )
 
 
 async def project_order_event(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -47,6 +48,11 @@ class PageCursor:
 
 
 class OrderStatuses(Protocol):
+    async def lock_orders(self, order_ids: Iterable[UUID]) -> None:
+        """Hold every one of these orders until the transaction ends, taken in one global
+        order, so two instances applying crossing batches queue instead of deadlocking."""
+        ...
+
     async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
         """The order's facts, locked until the transaction ends (so two instances applying
         events of one order do it one after the other); None when no event of it was applied

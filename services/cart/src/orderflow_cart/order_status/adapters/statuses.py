@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -48,6 +49,20 @@ class OrderStatusRepository:
         self._connection = connection
         self._schema = validate_identifier(schema)
         self._channel = notification_channel(schema)
+
+    async def lock_orders(self, order_ids: Iterable[UUID]) -> None:
+        # Advisory locks, not row locks: an order's first event has no row to lock yet, and
+        # two first inserts crossing each other would deadlock on the unique index. (The
+        # subquery's ORDER BY feeds the lock calls in key order: it has DISTINCT and the
+        # outer call is volatile, so it is never flattened.)
+        await self._connection.execute(
+            """
+            SELECT count(pg_advisory_xact_lock(hashtext('orderflow.cart.order_status'), key))
+            FROM (SELECT DISTINCT hashtext(o) AS key FROM unnest($1::text[]) AS o ORDER BY key)
+                AS keys
+            """,
+            [str(order_id) for order_id in set(order_ids)],
+        )
 
     async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
         facts = await self._connection.fetchval(
