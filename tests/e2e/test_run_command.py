@@ -18,12 +18,15 @@ from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 
 from tests.support.service_harness import unique_prefix
-from tests.support.system_harness import free_port
+from tests.support.system_harness import free_port_block
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-FIRST_PORT = free_port()  # the next three are assumed free too
+# The services' ports count up from the first; the console takes the one after them. An
+# ephemeral port (any free one) could be taken by a client connection before its server binds.
+FIRST_PORT = free_port_block(len(DEFAULT_SERVICES) + 1)
+CONSOLE_PORT = FIRST_PORT + len(DEFAULT_SERVICES)
 
 
 def _ready(port: int) -> dict[str, object]:

@@ -8,6 +8,7 @@ contract, as the storefront and a warehouse would, and observe it only through t
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import time
 import uuid
@@ -32,6 +33,26 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+# Below Linux's ephemeral range (32768 and up by default), so no outgoing connection (to Kafka,
+# PostgreSQL...) takes one of the block between the check and the server's bind.
+_BLOCK_PORTS = range(20000, 32000)
+
+
+def free_port_block(count: int) -> int:
+    """The first of ``count`` consecutive ports that are free now, for a command that takes a
+    first port and counts up from it (``orderflow-system run --first-port``)."""
+    for _ in range(200):
+        first = random.randrange(_BLOCK_PORTS.start, _BLOCK_PORTS.stop - count)
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports in {_BLOCK_PORTS}")
 
 
 @dataclass
