@@ -112,9 +112,15 @@ async def test_a_warranty_claim_after_the_window_ships_a_replacement(
             )
         ]
     )
+    # The decision and its replacement request are two records: wait for both, not the first.
     log = await running_system.wait_for(
-        has("WarrantyClaimAccepted", order_id=order_id), what="warranty decision"
+        lambda log: bool(
+            events_of(log, "WarrantyClaimAccepted", order_id=order_id)
+            and events_of(log, "ReplacementRequested", order_id=order_id)
+        ),
+        what="warranty decision and replacement request",
     )
+    assert len(events_of(log, "WarrantyClaimAccepted", order_id=order_id)) == 1
     assert len(events_of(log, "ReplacementRequested", order_id=order_id)) == 1
 
     shipped = await deliver_as_warehouse(
