@@ -24,7 +24,7 @@ from orderflow_ops.invariants import render
 from orderflow_ops.storefront import PaymentTokens, Product, ShopperMix, StorefrontSimulator
 
 from tests.support.storefront_actions import make_available
-from tests.support.system_harness import RunningSystem, events_of
+from tests.support.system_harness import RunningSystem, events_of, unfinished
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.integration]
 
@@ -49,23 +49,6 @@ async def stocked(running_system: RunningSystem, warehouse: WarehouseSimulator) 
         await make_available(
             running_system, product.sku, {"US-EAST": 60, "EU-CENTRAL": 60, "AP-SOUTHEAST": 60}
         )
-
-
-def unfinished(log: list[LoggedEvent], carts: set[str]) -> list[str]:
-    """Carts not checked out yet, or whose order is neither completed nor cancelled."""
-    waiting = []
-    for cart_id in sorted(carts):
-        checked_out = events_of(log, "CartCheckedOut", cart_id=cart_id)
-        if not checked_out:
-            waiting.append(cart_id)
-            continue
-        order_id = checked_out[0].data["order_id"]
-        if not (
-            events_of(log, "OrderCompleted", order_id=order_id)
-            or events_of(log, "OrderCancelled", order_id=order_id)
-        ):
-            waiting.append(cart_id)
-    return waiting
 
 
 def describe(log: list[LoggedEvent], carts: list[str]) -> str:

@@ -50,7 +50,7 @@ from tests.support.fleet import (
     wait_for_leader,
 )
 from tests.support.service_harness import unique_prefix
-from tests.support.system_harness import events_of
+from tests.support.system_harness import events_of, unfinished
 
 pytestmark = [pytest.mark.multi_instance, pytest.mark.e2e, pytest.mark.integration]
 
@@ -109,23 +109,6 @@ async def kill_and_measure(fleet: Fleet, victim: Instance) -> float:
     await asyncio.to_thread(fleet.kill, victim)
     bootstrap = fleet.infrastructure.kafka_bootstrap_servers
     return await seconds_until_group_has(bootstrap, group_of(fleet, victim.service), INSTANCES - 1)
-
-
-def unfinished(log: list[LoggedEvent], carts: set[str]) -> list[str]:
-    """Carts not checked out yet, or whose order is neither completed nor cancelled."""
-    waiting = []
-    for cart_id in sorted(carts):
-        checked_out = events_of(log, "CartCheckedOut", cart_id=cart_id)
-        if not checked_out:
-            waiting.append(cart_id)
-            continue
-        order_id = checked_out[0].data["order_id"]
-        if not (
-            events_of(log, "OrderCompleted", order_id=order_id)
-            or events_of(log, "OrderCancelled", order_id=order_id)
-        ):
-            waiting.append(cart_id)
-    return waiting
 
 
 async def wait_until_finished(fleet: Fleet, shop: StorefrontSimulator) -> list[LoggedEvent]:

@@ -185,3 +185,20 @@ def events_of(log: Sequence[LoggedEvent], event_type: str, **data: object) -> li
             seen.add(envelope.event_id)
             found.append(envelope)
     return found
+
+
+def unfinished(log: Sequence[LoggedEvent], carts: set[str]) -> list[str]:
+    """Carts not checked out yet, or whose order is neither completed nor cancelled."""
+    waiting = []
+    for cart_id in sorted(carts):
+        checked_out = events_of(log, "CartCheckedOut", cart_id=cart_id)
+        if not checked_out:
+            waiting.append(cart_id)
+            continue
+        order_id = checked_out[0].data["order_id"]
+        if not (
+            events_of(log, "OrderCompleted", order_id=order_id)
+            or events_of(log, "OrderCancelled", order_id=order_id)
+        ):
+            waiting.append(cart_id)
+    return waiting
