@@ -11,25 +11,17 @@ its own, dropped afterwards.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.isolation import isolated_database
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 from orderflow_ops.storefront import StorefrontSimulator
-from orderflow_ops.system import ServiceProcess
+from orderflow_ops.system import ServiceProcess, wait_until_ready
 from orderflow_ops.traffic import SANDBOX_TOKENS, catalog
 
 from tests.support.service_harness import unique_prefix
@@ -53,74 +45,9 @@ VIEWER = Credentials("night-watch", "viewer-password-for-tests")
 
 
 @dataclass
-class ConsoleProcess:
-    """``orderflow-console`` in its own process, pointed at the run's services and topics."""
-
-    http_port: int
-    log_path: Path
-    env: dict[str, str]
-    process: subprocess.Popen[bytes] | None = None
-    _log: IO[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("orderflow-console")), "run"],
-            env={**os.environ, **self.env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def wait_until_ready(self, timeout_s: float = CONSOLE_READY_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not self._answers():
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(
-                    f"the console exited with {self.process.returncode} while starting:\n"
-                    + self.log_tail(40)
-                )
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"the console did not answer within {timeout_s:.0f}s:\n{self.log_tail(40)}"
-                )
-            time.sleep(0.3)
-
-    def _answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.base_url}/health/ready", timeout=2):  # noqa: S310
-                return True
-        except (OSError, urllib.error.URLError):
-            return False
-
-    def stop(self, timeout_s: float = 30.0) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-
-@dataclass
 class ConsoleSystem:
     services: RunningSystem
-    console: ConsoleProcess
+    console: ServiceProcess
     _shopping: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -161,19 +88,16 @@ class ConsoleSystem:
         return f"{self.services.logs()}\n--- console\n{self.console.log_tail(40)}"
 
 
-def console_env(services: RunningSystem, port: int) -> dict[str, str]:
-    """The console's settings, as `make run` would give them (see the console's README)."""
-    infrastructure = services.infrastructure
+def console_env(services: RunningSystem) -> dict[str, str]:
+    """The console's settings, as `make run` would give them (see the console's README); its
+    database, port and broker are set by :class:`ServiceProcess` like any service's."""
     watched = ",".join(f"{name}={process.base_url}" for name, process in services.processes.items())
     users = ",".join(
         f"{who.username}:{role}:{who.password}"
         for who, role in ((OPERATOR, "operator"), (VIEWER, "viewer"))
     )
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap_servers,
         "KAFKA_TOPIC_PREFIX": services.prefix,
-        "CONSOLE_DATABASE_URL": infrastructure.service_database_urls["console"],
-        "CONSOLE_HTTP_PORT": str(port),
         "CONSOLE_SERVICES": watched,
         "CONSOLE_USERS": users,
         # Orders waiting for a dispatch (Asia-Pacific has no warehouse simulator) are stuck
@@ -190,7 +114,9 @@ async def console_system(
     prefix = unique_prefix("browser")
     async with isolated_database(infrastructure, "browser", (*DEFAULT_SERVICES, "console")) as own:
         services = RunningSystem(own, prefix=prefix, log_dir=log_dir)
-        console = ConsoleProcess(free_port(), log_dir / "console.log", env={})
+        console = ServiceProcess(
+            "console", free_port(), log_dir / "console.log", module="orderflow_ops.console"
+        )
         warehouse = WarehouseSimulator(
             own.kafka_bootstrap_servers,
             topic_prefix=prefix,
@@ -212,11 +138,10 @@ async def console_system(
                 services.processes[name].start(
                     own, {"KAFKA_TOPIC_PREFIX": prefix, "LOG_LEVEL": "INFO"}
                 )
-            console.env = console_env(services, console.http_port)
-            console.start()
+            console.start(own, console_env(services))
             await asyncio.gather(
                 asyncio.to_thread(services.wait_until_ready, DEFAULT_SERVICES),
-                asyncio.to_thread(console.wait_until_ready),
+                asyncio.to_thread(wait_until_ready, [console], timeout_s=CONSOLE_READY_TIMEOUT_S),
             )
             async with warehouse:
                 yield ConsoleSystem(services, console)
