@@ -13,9 +13,12 @@ import time
 from typing import Annotated
 
 import typer
-from orderflow_chassis.migrations import migrate_service
 from orderflow_chassis.runtime import ServiceRuntime
-from orderflow_chassis.service_cli import ServiceDatabase, with_service_database
+from orderflow_chassis.service_cli import (
+    ServiceDatabase,
+    apply_migrations,
+    with_service_database,
+)
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.structured_logging import configure_logging
 
@@ -44,19 +47,7 @@ def run() -> None:
 @app.command()
 def migrate() -> None:
     """Apply the console's migrations and exit."""
-
-    async def apply(database: ServiceDatabase) -> None:
-        schema = database.settings.db_schema
-        async with database.pool.acquire() as connection:
-            applied = await migrate_service(connection, schema, database.definition.migrations)
-        typer.echo(f"{schema}: {len(applied)} migration(s) applied")
-
-    with_service_database(
-        SERVICE_NAME,
-        lambda settings: build_console(settings).definition,
-        apply,
-        require_migrated=False,
-    )
+    apply_migrations(SERVICE_NAME, lambda settings: build_console(settings).definition)
 
 
 @app.command("fill")

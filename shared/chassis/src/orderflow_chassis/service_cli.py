@@ -95,6 +95,20 @@ def with_service_database(
     return asyncio.run(run())
 
 
+def apply_migrations(
+    service_name: str, build_definition: Callable[[ServiceSettings], ServiceDefinition]
+) -> None:
+    """A ``migrate`` command's work: apply the pending migrations, say how many."""
+
+    async def apply(database: ServiceDatabase) -> None:
+        schema = database.settings.db_schema
+        async with database.pool.acquire() as connection:
+            applied = await migrate_service(connection, schema, database.definition.migrations)
+        typer.echo(f"{schema}: {len(applied)} migration(s) applied")
+
+    with_service_database(service_name, build_definition, apply, require_migrated=False)
+
+
 def service_cli(
     service_name: str, build_definition: Callable[[ServiceSettings], ServiceDefinition]
 ) -> typer.Typer:
@@ -120,14 +134,7 @@ def service_cli(
     @app.command()
     def migrate() -> None:
         """Apply pending migrations to the service's schema and exit."""
-
-        async def apply(database: ServiceDatabase) -> None:
-            schema = database.settings.db_schema
-            async with database.pool.acquire() as connection:
-                applied = await migrate_service(connection, schema, database.definition.migrations)
-            typer.echo(f"{schema}: {len(applied)} migration(s) applied")
-
-        with_service_database(service_name, build_definition, apply, require_migrated=False)
+        apply_migrations(service_name, build_definition)
 
     outbox_app = typer.Typer(
         no_args_is_help=True, help="Outbox rows Kafka refused for good (parked), and retrying them"
