@@ -9,9 +9,8 @@ broker with one subscriber per subscription, and the HTTP server with health and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -20,17 +19,14 @@ import asyncpg
 import structlog
 import uvicorn
 from aiokafka.errors import InvalidSessionTimeoutError
-from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
 from faststream.kafka import KafkaBroker
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orderflow_chassis import metrics, tracing
 from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, RetryPolicy, Subscription
 from orderflow_chassis.database import Connection, create_pool
 from orderflow_chassis.errors import describe_error
-from orderflow_chassis.http_guard import install_http_guards
 from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.kafka_access import verify_kafka_access
 from orderflow_chassis.kafka_admin import topics_a_service_uses
@@ -42,6 +38,7 @@ from orderflow_chassis.production_profile import (
     check_production_profile,
 )
 from orderflow_chassis.relay import AfterPublish, OutboxRelay
+from orderflow_chassis.service_http import EmbeddedServer, build_http_app
 from orderflow_chassis.service_topics import ensure_service_topics
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.topic_catalog import load_topic_catalog
@@ -138,13 +135,6 @@ class RuntimeHooks:
     relay_after_publish: AfterPublish | None = None
 
 
-class _EmbeddedServer(uvicorn.Server):
-    # The runtime owns SIGINT/SIGTERM; uvicorn must not install its own handlers.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class ServiceRuntime:
     def __init__(
         self,
@@ -162,7 +152,7 @@ class ServiceRuntime:
         self._pool: asyncpg.Pool | None = None
         self._broker: KafkaBroker | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._http: _EmbeddedServer | None = None
+        self._http: EmbeddedServer | None = None
         self._stopped = asyncio.Event()
         self._stop_tracing: Callable[[], None] | None = None
 
@@ -325,7 +315,7 @@ class ServiceRuntime:
             access_log=False,
             lifespan="off",
         )
-        self._http = _EmbeddedServer(config)
+        self._http = EmbeddedServer(config)
         self._spawn(self._http.serve(), "http")
         while not self._http.started:
             if self._stopped.is_set():
@@ -399,37 +389,3 @@ class ServiceRuntime:
                 ready = False
                 checks["outbox_relay"] = f"unknown: {describe_error(error)}"
         return ready, checks
-
-
-def build_http_app(runtime: ServiceRuntime, resources: RuntimeResources) -> FastAPI:
-    app = FastAPI(
-        title=f"Orderflow {runtime.definition.name} service",
-        description=runtime.definition.description,
-    )
-    app.state.resources = resources
-    install_http_guards(app)
-
-    @app.get("/health/live", tags=["health"])
-    async def live() -> dict[str, str]:
-        """The process is up and its event loop answers."""
-        return {"status": "ok", "service": runtime.definition.name}
-
-    @app.get("/health/ready", tags=["health"])
-    async def ready() -> JSONResponse:
-        """Database and Kafka reachable, outbox relay healthy; 503 with the checks if not."""
-        try:
-            healthy, checks = await runtime.readiness()
-        except Exception as error:  # readiness answers 503, never 500
-            healthy, checks = False, {"readiness": f"failed: {describe_error(error)}"}
-        return JSONResponse(
-            {"status": "ok" if healthy else "unavailable", "checks": checks},
-            status_code=200 if healthy else 503,
-        )
-
-    @app.get("/metrics", tags=["health"])
-    async def prometheus_metrics(_: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    for router in runtime.definition.routers:
-        app.include_router(router)
-    return app
