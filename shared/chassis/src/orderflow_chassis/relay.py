@@ -175,6 +175,11 @@ class OutboxRelay:
                 except Exception as error:
                     if lost.is_set() or connection.is_closed():
                         raise
+                    if connection.is_in_transaction():
+                        # The cancel hit the round's ROLLBACK itself: the transaction is still
+                        # open, and every later round would refuse to start one. End it here;
+                        # if even that fails, give the session up (the caller reconnects).
+                        await connection.execute("ROLLBACK")
                     # The session lives (a cancelled query, a conflict): the round's
                     # transaction rolled back, and this session still names the lease.
                     # Reconnecting would leave it to a lease expiry.
