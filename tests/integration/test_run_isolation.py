@@ -157,3 +157,17 @@ async def test_a_session_that_never_ends_is_named_in_the_error(
             await session.close()
             await drop_database(infrastructure.admin_database_url, name)
         assert not await database_exists(infrastructure, name)
+
+
+async def test_runs_provisioned_at_once_in_several_databases_all_start(
+    infrastructure: Infrastructure,
+) -> None:
+    # Every database's provisioning updates the same server-wide role rows; PostgreSQL refuses
+    # a second concurrent writer of one ("tuple concurrently updated"), and the per-database
+    # advisory lock cannot keep runs in different databases apart.
+    async def one_run(index: int) -> None:
+        async with isolated_database(infrastructure, f"parallel {index}"):
+            pass
+
+    for _ in range(3):
+        await asyncio.gather(*(one_run(index) for index in range(6)))

@@ -17,6 +17,7 @@ nor write another service's.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,7 @@ MAX_SERVICE_NAME_LENGTH = 63 - len(ROLE_PREFIX)
 _RESERVED_NAMES = frozenset({"public", "information_schema", "admin"})
 # Same key for every caller, so concurrent provisioning runs queue instead of racing.
 _ADVISORY_LOCK_KEY = "orderflow-localinfra:provision_services"
+_CATALOG_RACE_ATTEMPTS = 20
 
 
 class InvalidServiceName(ValueError):
@@ -94,13 +96,25 @@ async def provision_services(admin_dsn: str, services: Sequence[str]) -> dict[st
     names = list(dict.fromkeys(validate_service_name(service) for service in services))
     connection = await asyncpg.connect(admin_dsn)
     try:
-        async with connection.transaction():
-            await connection.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1))", _ADVISORY_LOCK_KEY
-            )
-            await _lock_down_defaults(connection)
-            for name in names:
-                await _provision_service(connection, name)
+        for attempt in range(1, _CATALOG_RACE_ATTEMPTS + 1):
+            try:
+                async with connection.transaction():
+                    await connection.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext($1))", _ADVISORY_LOCK_KEY
+                    )
+                    await _lock_down_defaults(connection)
+                    for name in names:
+                        await _provision_service(connection, name)
+                break
+            except asyncpg.InternalServerError as error:
+                # Roles are shared by every database of the server, but the advisory lock is
+                # per database: a run in another database may update the same role row at
+                # once, and PostgreSQL refuses the second writer. Nothing was kept; go again.
+                if "tuple concurrently updated" not in str(error):
+                    raise
+                if attempt == _CATALOG_RACE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.05 * attempt)
     finally:
         await connection.close()
     return {name: service_database_url(admin_dsn, name) for name in names}
