@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 import pytest
-from orderflow_chassis.outbox import Outbox
+from orderflow_chassis.outbox import EmittedEvents, Outbox
 from orderflow_chassis.unit_of_work import DatabaseTransactions
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_payment.adapters.provider_registry import ProviderRegistry
@@ -132,7 +132,8 @@ async def test_two_transactions_racing_the_same_order_placed_authorise_once(
             async with run.pool.acquire() as connection, connection.transaction():
                 await connection.fetchval("SELECT txid_current()")
                 await both_open.wait()
-                uow = transactions.unit(connection, cause=envelope(order))
+                emitted = EmittedEvents(outbox)
+                uow = transactions.unit(connection, emitted, cause=envelope(order))
                 await authorise_payment(
                     order,
                     uow,
@@ -140,6 +141,7 @@ async def test_two_transactions_racing_the_same_order_placed_authorise_once(
                     settings=payment_settings(),
                     sleep=asyncio.sleep,
                 )
+                await emitted.write(connection)
 
         await asyncio.gather(instance(), instance())
         found = await counts(run.pool, order.order_id)

@@ -14,9 +14,10 @@ For each batch FastStream hands over (several partitions may be mixed):
      any failure of the screening or decoding itself (it is bounded, and it must never stall a
      partition). A valid envelope of an unhandled type or a newer schema version is skipped.
    * Otherwise, inside a savepoint, the event id is inserted into the inbox (a duplicate is
-     skipped) and the handler runs in a unit of work on the same connection; whatever it
-     emits goes to the outbox. A ``PermanentError`` rolls the savepoint back and writes a
-     dead letter instead.
+     skipped) and the handler runs in a unit of work on the same connection. What the
+     batch's handlers emit is written to the outbox together, after the last one (two
+     statements). A ``PermanentError`` rolls the savepoint back, takes back what that handler
+     emitted, and writes a dead letter instead.
    * Before the first handler runs, the subscription's ``lock_ahead`` (if any) takes every
      lock the batch's handlers will need, in one global order, so that instances applying
      crossing batches queue instead of deadlocking.
@@ -68,6 +69,7 @@ from orderflow_chassis.errors import PermanentError, describe_error, is_transien
 from orderflow_chassis.handler_failures import HANDLER_FAILED, describe_failure, history_reason
 from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.kafka_security import KafkaSecurity
+from orderflow_chassis.outbox import EmittedEvents
 from orderflow_chassis.positions import ConsumerPositions, TopicIdentity
 from orderflow_chassis.retry import retrying
 from orderflow_chassis.subscriptions import BatchHook as BatchHook
@@ -265,8 +267,9 @@ class EventConsumer:
                     self.group_id,
                     [(p.envelope, p.record) for p in prepared if not self._exhausted(p.record)],
                 )
+            emitted = EmittedEvents(self._outbox)
             if self.subscription.lock_ahead is not None and prepared:
-                unit = self._transactions.unit(connection)
+                unit = self._transactions.unit(connection, emitted)
                 await self.subscription.lock_ahead([p.event for p in prepared], unit)
             for item in prepared:
                 with (
@@ -278,8 +281,9 @@ class EventConsumer:
                     ),
                     tracing.consuming(item.record, item.envelope, service=self._service),
                 ):
-                    outcome = await self._handle(connection, item, fresh)
+                    outcome = await self._handle(connection, item, fresh, emitted)
                 outcomes.add(item.record.topic, item.envelope.event_type, outcome)
+            await emitted.write(connection)
             await self._positions.save(connection, positions, self._topic_ids)
             await _observe(self._hooks.before_commit, records)
         self.last_batch_at = time.time()
@@ -336,7 +340,11 @@ class EventConsumer:
         return len(history) >= self._retry.handler_attempts
 
     async def _handle(
-        self, connection: Connection, item: _Prepared, fresh: set[uuid.UUID] | None
+        self,
+        connection: Connection,
+        item: _Prepared,
+        fresh: set[uuid.UUID] | None,
+        emitted: EmittedEvents,
     ) -> str:
         """Run the handler once per event id; ``fresh``: the ids the batch's inbox took."""
         record, envelope, savepoints = item.record, item.envelope, fresh is None
@@ -347,6 +355,7 @@ class EventConsumer:
             self._failures.pop(address, None)
             return "dead_lettered"
         savepoint = connection.transaction() if savepoints else contextlib.nullcontext()
+        emitted_before = emitted.mark()
         try:
             async with savepoint:
                 if fresh is not None:
@@ -361,12 +370,13 @@ class EventConsumer:
                     return "duplicate"
                 started = time.perf_counter()
                 with tracing.handling(service=self._service, event_type=envelope.event_type):
-                    unit = self._transactions.unit(connection, cause=envelope)
+                    unit = self._transactions.unit(connection, emitted, cause=envelope)
                     await item.handler(item.event, unit)
                 self._handler_seconds[envelope.event_type].observe(time.perf_counter() - started)
         except PermanentError as error:
             if not savepoints:  # what the handler wrote can only go with the whole batch
                 raise _RefusedWithoutSavepoint from error
+            emitted.undo_since(emitted_before)  # its savepoint took back everything else
             await self._dead_letter(connection, record, error.code, error.reason, error)
             self._failures.pop(address, None)
             return "dead_lettered"

@@ -5,16 +5,25 @@ transaction, so the state change and the events it emits commit (or vanish) toge
 relay (:mod:`orderflow_chassis.relay`) then publishes committed rows to Kafka and stamps them
 sent.
 
+A unit of work does not write each event as it is emitted: :class:`EmittedEvents` keeps them
+until the transaction is about to commit and writes them all with two statements (round trips
+were most of what an emitted event cost).
+
 Ordering starts here. Rows of one aggregate are serialised at write time by the per-aggregate
 sequence upsert (its row lock is held to commit), so their ids follow commit order; the relay
-publishes one aggregate's rows in id order.
+publishes one aggregate's rows in id order. The upsert takes its rows in aggregate-id order,
+so two transactions writing for the same aggregates queue instead of deadlocking.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 from orderflow_contracts.envelope import Envelope
@@ -47,6 +56,31 @@ def decode_headers(stored: Sequence[Sequence[str]]) -> list[tuple[str, bytes]]:
     return [(name, base64.b64decode(value)) for name, value in stored]
 
 
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event emitted in a transaction and not yet written to the outbox. Its id, time and
+    trace context are fixed when it is emitted; its sequence number when it is written."""
+
+    event: Event
+    correlation_id: str
+    causation_id: str | None = None
+    topic: str | None = None
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    traceparent: str | None = field(default_factory=tracing.current_traceparent)
+
+
+@dataclass(frozen=True)
+class _Row:
+    event_id: uuid.UUID
+    topic: str
+    key: str
+    payload: bytes
+    headers: Sequence[tuple[str, bytes]]
+    event_type: str
+    traceparent: str | None = None
+
+
 class Outbox:
     """Writes outgoing events into ``<schema>.outbox`` inside the caller's transaction."""
 
@@ -64,94 +98,154 @@ class Outbox:
         causation_id: str | None = None,
         topic: str | None = None,
     ) -> Envelope:
-        """Record ``event`` for publication; returns the envelope that will be published.
+        """Record one event for publication; returns the envelope that will be published.
 
         Must run inside the transaction that makes the state change the event reports.
         ``topic`` overrides the event's contract topic (tests use private topics).
         """
+        pending = PendingEvent(event, correlation_id, causation_id, topic)
+        (envelope,) = await self.write(connection, [pending])
+        return envelope
+
+    async def write(
+        self, connection: Connection, pending: Sequence[PendingEvent]
+    ) -> list[Envelope]:
+        """Record ``pending`` for publication, in their order, with two statements: the
+        aggregates' sequence numbers, then the rows. Returns the envelopes to be published."""
         if not connection.is_in_transaction():
-            raise RuntimeError("Outbox.add must run inside the handler's transaction")
-        aggregate_id = event.aggregate_id
-        sequence = await connection.fetchval(
+            raise RuntimeError("the outbox is written inside the transaction of the change")
+        if not pending:
+            return []
+        sequences = await self._next_sequences(connection, pending)
+        rows: list[_Row] = []
+        envelopes: list[Envelope] = []
+        for item in pending:
+            aggregate_id = item.event.aggregate_id
+            envelope = Envelope.wrap(
+                item.event,
+                producer=self.producer,
+                correlation_id=item.correlation_id,
+                causation_id=item.causation_id,
+                sequence=sequences[aggregate_id],
+                event_id=item.event_id,
+                occurred_at=item.occurred_at,
+            )
+            sequences[aggregate_id] += 1
+            headers = [
+                ("content-type", b"application/json"),
+                ("event_type", envelope.event_type.encode()),
+                ("event_id", str(envelope.event_id).encode()),
+                ("correlation_id", item.correlation_id.encode()),
+            ]
+            topic = item.topic or self.topic_prefix + type(item.event).topic
+            rows.append(
+                _Row(
+                    envelope.event_id,
+                    topic,
+                    aggregate_id,
+                    envelope.to_bytes(),
+                    headers,
+                    envelope.event_type,
+                    item.traceparent,
+                )
+            )
+            envelopes.append(envelope)
+        await self._insert(connection, rows)
+        return envelopes
+
+    async def _next_sequences(
+        self, connection: Connection, pending: Sequence[PendingEvent]
+    ) -> dict[str, int]:
+        """The first sequence number of each aggregate's events in ``pending``, reserved (and
+        the aggregate's sequence row locked to commit) with one statement."""
+        counts = Counter(item.event.aggregate_id for item in pending)
+        aggregates = sorted(counts)
+        reserved = await connection.fetch(
             f"""
             INSERT INTO {self.schema}.outbox_sequences AS s (aggregate_id, last_sequence)
-            VALUES ($1, 1)
-            ON CONFLICT (aggregate_id) DO UPDATE SET last_sequence = s.last_sequence + 1
-            RETURNING last_sequence
+            SELECT * FROM unnest($1::text[], $2::bigint[]) ORDER BY 1
+            ON CONFLICT (aggregate_id) DO UPDATE
+                SET last_sequence = s.last_sequence + EXCLUDED.last_sequence
+            RETURNING aggregate_id, last_sequence
             """,
-            aggregate_id,
+            aggregates,
+            [counts[aggregate] for aggregate in aggregates],
         )
-        envelope = Envelope.wrap(
-            event,
-            producer=self.producer,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            sequence=sequence,
-        )
-        headers = [
-            ("content-type", b"application/json"),
-            ("event_type", envelope.event_type.encode()),
-            ("event_id", str(envelope.event_id).encode()),
-            ("correlation_id", correlation_id.encode()),
-        ]
-        await self._insert(
-            connection,
-            event_id=envelope.event_id,
-            topic=topic or self.topic_prefix + type(event).topic,
-            key=aggregate_id,
-            payload=envelope.to_bytes(),
-            headers=headers,
-            event_type=envelope.event_type,
-            traceparent=tracing.current_traceparent(),
-        )
-        return envelope
+        return {
+            row["aggregate_id"]: row["last_sequence"] - counts[row["aggregate_id"]] + 1
+            for row in reserved
+        }
 
     async def add_dead_letter(self, connection: Connection, letter: DeadLetter) -> None:
         """Record a dead letter; it is published like any event, so it is never lost either."""
         key = letter.key.decode("utf-8", "replace") if letter.key is not None else ""
-        await self._insert(
-            connection,
-            event_id=uuid.uuid4(),
-            topic=letter.topic,
-            key=key,
-            payload=letter.value,
-            headers=letter.kafka_headers(),
-            event_type=DEAD_LETTER_EVENT_TYPE,
+        row = _Row(
+            uuid.uuid4(),
+            letter.topic,
+            key,
+            letter.value,
+            letter.kafka_headers(),
+            DEAD_LETTER_EVENT_TYPE,
         )
+        await self._insert(connection, [row])
 
-    async def _insert(
-        self,
-        connection: Connection,
-        *,
-        event_id: uuid.UUID,
-        topic: str,
-        key: str,
-        payload: bytes,
-        headers: Sequence[tuple[str, bytes]],
-        event_type: str,
-        traceparent: str | None = None,
-    ) -> None:
-        # One round trip: the row, and the relay's wake-up (delivered at commit only, and
-        # folded into one notification per transaction).
+    async def _insert(self, connection: Connection, rows: Sequence[_Row]) -> None:
+        # One round trip: the rows, in order (their ids follow it), and the relay's wake-up
+        # (delivered at commit only, and folded into one notification per transaction).
         await connection.execute(
             f"""
             WITH added AS (
                 INSERT INTO {self.schema}.outbox
                     (event_id, topic, message_key, payload, headers, event_type, traceparent)
-                VALUES ($1, $2, $3, $4, $5, $6, $8)
+                SELECT event_id, topic, message_key, payload, headers::jsonb, event_type,
+                       traceparent
+                FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[],
+                            $6::text[], $7::text[])
+                     WITH ORDINALITY AS r(event_id, topic, message_key, payload, headers,
+                                          event_type, traceparent, position)
+                ORDER BY position
                 RETURNING id
             )
-            SELECT pg_notify($7, '') FROM added
+            SELECT pg_notify($8, '') FROM added LIMIT 1
             """,
-            event_id,
-            topic,
-            storable(key),
-            payload,
-            encode_headers(headers),
-            event_type,
+            [row.event_id for row in rows],
+            [row.topic for row in rows],
+            [storable(row.key) for row in rows],
+            [row.payload for row in rows],
+            [json.dumps(encode_headers(row.headers)) for row in rows],
+            [row.event_type for row in rows],
+            [row.traceparent for row in rows],
             notify_channel(self.schema),
-            traceparent,
         )
+
+
+class EmittedEvents:
+    """What one transaction's use cases emit, kept until :meth:`write` just before commit.
+
+    It is the :class:`~orderflow_chassis.unit_of_work.Emitter` of every unit of work on that
+    transaction. A use case undone inside it (a savepoint rolled back) takes its events back
+    with :meth:`undo_since`.
+    """
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+        self._pending: list[PendingEvent] = []
+
+    async def __call__(
+        self, event: Event, *, correlation_id: str, causation_id: str | None, topic: str | None
+    ) -> None:
+        self._pending.append(PendingEvent(event, correlation_id, causation_id, topic))
+
+    def mark(self) -> int:
+        return len(self._pending)
+
+    def undo_since(self, mark: int) -> None:
+        del self._pending[mark:]
+
+    async def write(self, connection: Connection) -> None:
+        """Write what was emitted to the outbox, on the transaction's ``connection``."""
+        pending, self._pending = self._pending, []
+        await self._outbox.write(connection, pending)
 
 
 def create_producer(

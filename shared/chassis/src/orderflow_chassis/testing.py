@@ -38,7 +38,7 @@ class RecordingEmitter:
 
     async def __call__(
         self, event: Event, *, correlation_id: str, causation_id: str | None, topic: str | None
-    ) -> Envelope:
+    ) -> None:
         envelope = Envelope.wrap(
             event,
             producer=self.producer,
@@ -46,7 +46,6 @@ class RecordingEmitter:
             causation_id=causation_id,
         )
         self.envelopes.append(envelope)
-        return envelope
 
     @property
     def events(self) -> list[Event]:

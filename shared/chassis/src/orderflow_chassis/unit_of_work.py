@@ -3,8 +3,9 @@
 A use case — an event handler, an HTTP command or query, a CLI command, one batch of a
 periodic job — gets a :class:`UnitOfWork`: the service's repositories bound to one database
 transaction, the time the work started (``now``, from the service's clock), and ``emit``,
-which records an event in the outbox of that same transaction. The state change and the
-events it causes commit together or not at all; nothing is published before the commit.
+which records an event for the outbox of that same transaction (written just before it
+commits, with everything else the transaction emitted). The state change and the events it
+causes commit together or not at all; nothing is published before the commit.
 
 Who opens the transaction differs, the shape does not:
 
@@ -29,7 +30,7 @@ from orderflow_contracts.events import Event
 
 from orderflow_chassis.clock import Clock
 from orderflow_chassis.database import Connection
-from orderflow_chassis.outbox import Outbox
+from orderflow_chassis.outbox import EmittedEvents, Outbox
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
@@ -48,7 +49,7 @@ class Emitter(Protocol):
         correlation_id: str,
         causation_id: str | None,
         topic: str | None,
-    ) -> Envelope: ...
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,8 @@ class UnitOfWork(Generic[R_co]):
         correlation_id: str | None = None,
         causation_id: str | None = None,
         topic: str | None = None,
-    ) -> Envelope:
-        """Record ``event`` in this transaction's outbox; returns the envelope to be published.
+    ) -> None:
+        """Record ``event`` for this transaction's outbox.
 
         It is caused by (and correlated with) ``cause``, or else the event being applied.
         Work that no event caused (a job, an HTTP command) names its ``correlation_id``.
@@ -84,9 +85,7 @@ class UnitOfWork(Generic[R_co]):
         if correlation is None:
             raise ValueError(f"emitting {event.event_type} needs a cause or a correlation id")
         causation = causation_id or (str(origin.event_id) if origin else None)
-        return await self.emitter(
-            event, correlation_id=correlation, causation_id=causation, topic=topic
-        )
+        await self.emitter(event, correlation_id=correlation, causation_id=causation, topic=topic)
 
 
 class Transactions(Protocol[R_co]):
@@ -98,23 +97,6 @@ class Transactions(Protocol[R_co]):
         ...
 
 
-def outbox_emitter(outbox: Outbox, connection: Connection) -> Emitter:
-    """Emits into ``outbox`` on ``connection`` (whose transaction must be open)."""
-
-    async def emit(
-        event: Event, *, correlation_id: str, causation_id: str | None, topic: str | None
-    ) -> Envelope:
-        return await outbox.add(
-            connection,
-            event,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            topic=topic,
-        )
-
-    return emit
-
-
 @dataclass(frozen=True)
 class DatabaseTransactions(Generic[R]):
     """Units of work on a pool: one connection and one transaction each."""
@@ -124,12 +106,15 @@ class DatabaseTransactions(Generic[R]):
     outbox: Outbox
     clock: Clock
 
-    def unit(self, connection: Connection, cause: Envelope | None = None) -> UnitOfWork[R]:
-        """A unit of work on ``connection``, whose transaction the caller has opened."""
+    def unit(
+        self, connection: Connection, emitted: EmittedEvents, cause: Envelope | None = None
+    ) -> UnitOfWork[R]:
+        """A unit of work on ``connection``, whose transaction the caller has opened and
+        writes ``emitted`` to the outbox before it commits."""
         return UnitOfWork(
             repos=self.repositories(connection),
             now=self.clock.now(),
-            emitter=outbox_emitter(self.outbox, connection),
+            emitter=emitted,
             cause=cause,
         )
 
@@ -142,4 +127,6 @@ class DatabaseTransactions(Generic[R]):
                 readonly=read_only,
             ),
         ):
-            yield self.unit(connection)
+            emitted = EmittedEvents(self.outbox)
+            yield self.unit(connection, emitted)
+            await emitted.write(connection)

@@ -75,11 +75,11 @@ def applied_event(uow: Work) -> Envelope:
     return uow.cause
 
 
-async def emit_for(uow: Work, payment: Payment, event: Event) -> Envelope:
+async def emit_for(uow: Work, payment: Payment, event: Event) -> None:
     """Emit ``event`` about ``payment``: caused by the event being applied, or, for work no
     event caused (the expiry job), in the payment's own journey."""
     correlation = None if uow.cause is not None else payment.correlation_id
-    return await uow.emit(event, correlation_id=correlation)
+    await uow.emit(event, correlation_id=correlation)
 
 
 def provider_of(payment: Payment, providers: PaymentProviders) -> PaymentProvider:
