@@ -212,3 +212,23 @@ def test_a_megabyte_of_digits_is_scanned_in_one_linear_pass() -> None:
 )
 def test_numbers_typed_in_groups_of_four_are_found_whatever_their_length(typed: str) -> None:
     assert contains_card_number(f"my card is {typed} thanks")
+
+
+def test_the_cheap_run_search_finds_every_text_a_candidate_search_finds() -> None:
+    # The run search only rules texts out before the candidate search: it must never rule out
+    # a text the candidate search would find something in.
+    from orderflow_contracts.card_data import _CANDIDATE, _CANDIDATE_BYTES, _RUN, _RUN_BYTES
+
+    rng = random.Random(7)
+    alphabet = "0123456789" * 4 + " -" * 3 + "a_.\n"
+    found = 0
+    for _ in range(60_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(10, 40)))
+        if _CANDIDATE.search(text) is not None:
+            found += 1
+            assert _RUN.search(text) is not None, text
+            assert _RUN_BYTES.search(text.encode()) is not None, text
+        assert (_CANDIDATE_BYTES.search(text.encode()) is None) or _RUN_BYTES.search(
+            text.encode()
+        ) is not None, text
+    assert found > 1_000, "the texts must hit the candidate search often to prove anything"

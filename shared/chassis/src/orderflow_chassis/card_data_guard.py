@@ -185,6 +185,8 @@ def _nesting_exceeds(raw: bytes, max_depth: int) -> bool:
     Strings are cut out (brackets in them do not nest), then only brackets are kept; C-speed
     passes peel innermost pairs, and what remains (deep or unbalanced) is counted exactly.
     """
+    if raw.count(b"{") + raw.count(b"[") <= max_depth:  # fewer openers than the limit
+        return False
     brackets = _JSON_STRING.sub(b"", raw).translate(None, delete=_NOT_A_BRACKET)
     peeled = 0
     while peeled < max_depth and brackets:

@@ -99,6 +99,11 @@ _GROUPED = (
 )
 _CANDIDATE = re.compile(f"{_GROUPED}|{_CONTIGUOUS}")
 _CANDIDATE_BYTES = re.compile(f"{_GROUPED}|{_CONTIGUOUS}".encode(), re.ASCII)
+# Every candidate lies in a run of 13 or more digits, spaces and dashes from a digit to a
+# digit. Searching for such a run is about ten times cheaper than for a candidate (no
+# look-arounds, no alternation), and most texts (every event, most headers) have none.
+_RUN = re.compile(r"[0-9][0-9 -]{11,}[0-9]")
+_RUN_BYTES = re.compile(rb"[0-9][0-9 -]{11,}[0-9]")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -149,6 +154,8 @@ def find_card_numbers(text: str, *, identifier: bool = False) -> list[str]:
 
     ``identifier=True`` applies the stricter rule for ids (see the module docstring).
     """
+    if _RUN.search(text) is None:
+        return []
     return [
         match.group(0)
         for match in _CANDIDATE.finditer(text)
@@ -158,11 +165,15 @@ def find_card_numbers(text: str, *, identifier: bool = False) -> list[str]:
 
 def contains_card_number(text: str, *, identifier: bool = False) -> bool:
     """Whether ``text`` contains a card number (free-text rule unless ``identifier``)."""
+    if _RUN.search(text) is None:
+        return False
     return any(_is_card(text, match, identifier=identifier) for match in _CANDIDATE.finditer(text))
 
 
 def redact_card_numbers(text: str, replacement: str = REDACTED, *, identifier: bool = False) -> str:
     """``text`` with every card number replaced."""
+    if _RUN.search(text) is None:
+        return text
 
     def replace(match: re.Match[str]) -> str:
         return replacement if _is_card(text, match, identifier=identifier) else match.group(0)
@@ -175,6 +186,8 @@ def redact_card_numbers_in_bytes(
 ) -> bytes:
     """``raw`` (any encoding that writes digits and letters as ASCII, e.g. UTF-8 JSON) with
     every card number replaced; for keeping a message's original bytes without card data."""
+    if _RUN_BYTES.search(raw) is None:
+        return raw
 
     def replace(match: re.Match[bytes]) -> bytes:
         return replacement if _is_card(raw, match, identifier=identifier) else match.group(0)
@@ -184,6 +197,8 @@ def redact_card_numbers_in_bytes(
 
 def contains_card_number_in_bytes(raw: bytes, *, identifier: bool = False) -> bool:
     """Whether ``raw`` (ASCII-compatible bytes) holds a card number."""
+    if _RUN_BYTES.search(raw) is None:
+        return False
     return any(
         _is_card(raw, match, identifier=identifier) for match in _CANDIDATE_BYTES.finditer(raw)
     )
@@ -193,4 +208,6 @@ def may_hold_card_number(raw: bytes) -> bool:
     """False only when ``raw`` (UTF-8 JSON, or any ASCII-compatible bytes) cannot hold a card
     number under either rule, however it is decoded: it has no candidate digit run and no
     ``\\u`` escape (which could spell digits). A cheap first pass before a structural scan."""
-    return b"\\u" in raw or _CANDIDATE_BYTES.search(raw) is not None
+    if b"\\u" in raw:
+        return True
+    return _RUN_BYTES.search(raw) is not None and _CANDIDATE_BYTES.search(raw) is not None
