@@ -3,11 +3,13 @@ handler emits, and sent on by the relay; passed through unchanged when tracing i
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from aiokafka import ConsumerRecord
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import SpanKind
@@ -75,6 +77,25 @@ def test_a_valid_traceparent_is_read() -> None:
 )
 def test_an_invalid_traceparent_is_ignored(headers: list[tuple[str, bytes]]) -> None:
     assert tracing.incoming_traceparent(headers) is None
+
+
+def test_a_canonical_traceparent_is_read_exactly_as_the_propagator_reads_it() -> None:
+    # Canonical version-00 contexts skip the propagator: its parse and format must agree.
+    rng = random.Random(3)
+    contexts = [
+        f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-{rng.getrandbits(8):02x}"
+        for _ in range(2_000)
+    ] + [
+        f"00-{TRACE_ID}-{'0' * 16}-01",
+        f"00-{'0' * 32}-00f067aa0ba902b7-01",
+        f"00-{'0' * 31}1-{'0' * 15}1-00",
+        f"00-{TRACE_ID}-4111111111111111-01",  # a card number in the span id
+    ]
+    for context in contexts:
+        expected = tracing._format(
+            trace.get_current_span(tracing._propagator.extract({"traceparent": context}))
+        )
+        assert tracing.incoming_traceparent([("traceparent", context.encode())]) == expected
 
 
 def test_with_tracing_off_the_incoming_context_is_passed_on_as_it_came() -> None:
