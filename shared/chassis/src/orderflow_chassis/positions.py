@@ -145,19 +145,45 @@ class ConsumerPositions:
     ) -> dict[Partition, _Stored]:
         topics = [t for t, _ in partitions]
         numbers = [p for _, p in partitions]
-        # Create missing rows first so FOR UPDATE has something to lock: this serialises
-        # a zombie consumer with the partition's new owner during a rebalance.
-        await connection.execute(
+        # One round trip: rows missing are created (so there is always a row to lock: this
+        # serialises a zombie consumer with the partition's new owner during a rebalance) and
+        # the others locked, in one order. A row another transaction created while this
+        # statement ran is not in its snapshot: it is read (and locked) by a second statement.
+        rows = await connection.fetch(
             f"""
-            INSERT INTO {self._schema}.consumer_positions
-                (consumer, topic, kafka_partition, next_offset)
-            SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p)
-            ON CONFLICT DO NOTHING
+            WITH wanted AS (
+                SELECT t, p FROM unnest($2::text[], $3::int[]) AS u(t, p)
+            ), added AS (
+                INSERT INTO {self._schema}.consumer_positions
+                    (consumer, topic, kafka_partition, next_offset)
+                SELECT $1, t, p, 0 FROM wanted
+                ON CONFLICT DO NOTHING
+                RETURNING topic, kafka_partition, next_offset, topic_id
+            ), locked AS (
+                SELECT topic, kafka_partition, next_offset, topic_id
+                FROM {self._schema}.consumer_positions
+                WHERE consumer = $1 AND (topic, kafka_partition) IN (SELECT t, p FROM wanted)
+                ORDER BY topic, kafka_partition
+                FOR UPDATE
+            )
+            SELECT * FROM added UNION ALL SELECT * FROM locked
             """,
             self._consumer,
             topics,
             numbers,
         )
+        stored = {
+            (r["topic"], r["kafka_partition"]): _Stored(r["next_offset"], r["topic_id"])
+            for r in rows
+        }
+        missing = [key for key in partitions if key not in stored]
+        if missing:
+            stored.update(await self._lock_existing(connection, missing))
+        return stored
+
+    async def _lock_existing(
+        self, connection: Connection, partitions: Sequence[Partition]
+    ) -> dict[Partition, _Stored]:
         rows = await connection.fetch(
             f"""
             SELECT topic, kafka_partition, next_offset, topic_id
@@ -169,8 +195,8 @@ class ConsumerPositions:
             FOR UPDATE
             """,
             self._consumer,
-            topics,
-            numbers,
+            [t for t, _ in partitions],
+            [p for _, p in partitions],
         )
         return {
             (r["topic"], r["kafka_partition"]): _Stored(r["next_offset"], r["topic_id"])
