@@ -9,6 +9,7 @@ broker with one subscriber per subscription, and the HTTP server with health and
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -243,6 +244,9 @@ class ServiceRuntime:
             enable_idempotence=True,
             graceful_timeout=30.0,
             logger=structlog.get_logger("faststream"),
+            # Its "Received"/"Processed" line per batch is noise next to the consumer's own
+            # metrics, and cost a formatted log line each: debug level only.
+            log_level=logging.DEBUG,
             # Topics are created above with the configured partitions; FastStream's own
             # creation would make them with one.
             allow_auto_create_topics=False,
@@ -271,6 +275,8 @@ class ServiceRuntime:
                 topic_prefix=settings.topic_prefix,
                 session_timeout_ms=settings.consumer_session_timeout_ms,
                 heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+                fetch_min_bytes=settings.consumer_fetch_min_bytes,
+                fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
             )
             self.consumers.append(consumer)
         try:

@@ -261,7 +261,7 @@ class SandboxProvider:
                 attempt,
                 response,
             )
-        log.info(
+        log.debug(
             "sandbox.request", operation=operation, key=key, attempt=attempt, response=response
         )
         if failure is not None:

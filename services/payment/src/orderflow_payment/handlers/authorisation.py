@@ -79,7 +79,7 @@ async def authorise_payment(
     payment_id = payment_id_for(order_id)
     token = event.payment.provider_token
     request = Authorise(authorisation_key(order_id), order_id, event.total, method, token)
-    log.info(
+    log.debug(
         "payment.authorising",
         payment_id=str(payment_id),
         amount=str(event.total),
