@@ -167,6 +167,8 @@ class EventConsumer:
         topic_prefix: str = "",
         session_timeout_ms: int = 6000,
         heartbeat_interval_ms: int = 1000,
+        fetch_min_bytes: int = 1,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         """Declare the FastStream subscriber: explicit group, earliest, manual acks, and the
         session after which a silent (killed) instance's partitions go to the others."""
@@ -182,6 +184,8 @@ class EventConsumer:
             auto_offset_reset="earliest",
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=heartbeat_interval_ms,
+            fetch_min_bytes=fetch_min_bytes,
+            fetch_max_wait_ms=fetch_max_wait_ms,
             # Raw bytes reach the handler: decoding is ours, so failures become dead letters.
             decoder=keep_raw_bytes,
             parser=parse_any_headers,

@@ -97,6 +97,17 @@ class ServiceSettings(BaseSettings):
 
     consumer_max_records: int = Field(default=200, ge=1, description="records per batch")
     consumer_batch_timeout_ms: int = Field(default=200, ge=1)
+    consumer_fetch_min_bytes: int = Field(
+        default=1,
+        ge=1,
+        description="the broker answers a fetch once this many bytes are ready (or the wait "
+        "below is up): more records per transaction under load, for at most that wait",
+    )
+    consumer_fetch_max_wait_ms: int = Field(
+        default=500,
+        ge=0,
+        description="the longest the broker holds a fetch for consumer_fetch_min_bytes",
+    )
     consumer_retry_attempts: int = Field(
         default=8, ge=1, description="transient-failure attempts before the batch is rewound"
     )
