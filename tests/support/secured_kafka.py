@@ -15,7 +15,7 @@ from pathlib import Path
 from orderflow_chassis.kafka_security import KafkaSecurity
 from orderflow_localinfra.kafka import KafkaBroker, KafkaSettings
 from orderflow_localinfra.layout import StateLayout
-from orderflow_localinfra.secure_listener import SecureListener
+from orderflow_localinfra.secure_listener import ClientAuth, SecureListener
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class SecuredBroker:
         return self.listener.client_environment(self.broker.settings.host)
 
     def security(self, **overrides: object) -> KafkaSecurity:
-        """Client settings for the listener (SCRAM-SHA-512, the local CA), with overrides."""
+        """Client settings for the listener (SCRAM-SHA-512, the local CA, and the client
+        certificate when the listener requires one), with overrides."""
         certificates = self.listener.certificates
         values: dict[str, object] = {
             "security_protocol": "SASL_SSL",
@@ -42,6 +43,9 @@ class SecuredBroker:
             "sasl_password": self.listener.password,
             "ssl_cafile": certificates.ca_certificate,
         }
+        if self.listener.requires_client_certificate:
+            values["ssl_certfile"] = certificates.client_certificate
+            values["ssl_keyfile"] = certificates.client_key
         values.update(overrides)
         return KafkaSecurity.model_validate(values)
 
@@ -58,8 +62,13 @@ def free_ports(count: int) -> list[int]:
 
 
 @contextmanager
-def secured_broker(state_dir: Path, *, timeout: float = 120) -> Iterator[SecuredBroker]:
-    """Start a one-node broker (PLAINTEXT + SASL_SSL) in ``state_dir``; stop it afterwards."""
+def secured_broker(
+    state_dir: Path, *, timeout: float = 120, client_auth: ClientAuth = "requested"
+) -> Iterator[SecuredBroker]:
+    """Start a one-node broker (PLAINTEXT + SASL_SSL) in ``state_dir``; stop it afterwards.
+
+    ``client_auth="required"`` makes the SASL_SSL listener refuse clients without a
+    certificate signed by its CA (mutual TLS); "requested" accepts SCRAM alone."""
     shared = StateLayout.discover()
     KafkaBroker(shared).fetch_libs()  # no-op when the checkout's jars are current
     layout = StateLayout(root=state_dir, kafka_pom=shared.kafka_pom)
@@ -73,6 +82,7 @@ def secured_broker(state_dir: Path, *, timeout: float = 120) -> Iterator[Secured
         secure_port=secure_port,
         heap="256m",
         num_partitions=1,
+        secure_client_auth=client_auth,
     )
     broker = KafkaBroker(layout, settings)
     try:

@@ -36,6 +36,7 @@ from .secure_listener import (
     LISTENER_NAME,
     SECURE_ENV,
     SECURE_PORT_ENV,
+    ClientAuth,
     SecureListener,
 )
 
@@ -57,6 +58,8 @@ class KafkaSettings:
     heap: str = "1g"
     # A SASL_SSL listener (SCRAM, generated certificates) on this port, next to PLAINTEXT.
     secure_port: int | None = None
+    # "required": the SASL_SSL listener refuses clients without a CA-signed certificate.
+    secure_client_auth: ClientAuth = "requested"
 
     @property
     def bootstrap_servers(self) -> str:
@@ -216,7 +219,10 @@ class KafkaBroker:
     @property
     def secure_listener(self) -> SecureListener | None:
         port = self.settings.secure_port
-        return None if port is None else SecureListener(self.layout.kafka_dir / "secure", port)
+        if port is None:
+            return None
+        folder = self.layout.kafka_dir / "secure"
+        return SecureListener(folder, port, client_auth=self.settings.secure_client_auth)
 
     # Jars
 
