@@ -63,9 +63,13 @@ TOKENS = PaymentTokens(
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
-    # Three partitions per topic, as the shared development broker: two instances share work.
+    # Three partitions per topic, as on the shared development broker, so two instances share
+    # the work; 4 for consumer offsets (not 50): a restart after SIGKILL recovers every log.
     with private_broker(
-        tmp_path / "kafka", timeout=BROKER_START_GUARD_S, num_partitions=3
+        tmp_path / "kafka",
+        timeout=BROKER_START_GUARD_S,
+        num_partitions=3,
+        offsets_topic_partitions=4,
     ) as broker:
         yield broker
 

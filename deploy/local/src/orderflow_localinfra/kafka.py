@@ -60,6 +60,8 @@ class KafkaSettings:
     secure_port: int | None = None
     # "required": the SASL_SSL listener refuses clients without a CA-signed certificate.
     secure_client_auth: ClientAuth = "requested"
+    # Kafka's default; a test's private broker takes fewer, so a restart recovers fewer logs.
+    offsets_topic_partitions: int = 50
 
     @property
     def bootstrap_servers(self) -> str:
@@ -101,6 +103,7 @@ def render_server_properties(
         "default.replication.factor": "1",
         # One broker: internal topics cannot have more than one replica.
         "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": str(settings.offsets_topic_partitions),
         "offsets.topic.min.isr": "1",
         "transaction.state.log.replication.factor": "1",
         "transaction.state.log.min.isr": "1",
