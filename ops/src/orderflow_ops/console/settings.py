@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from orderflow_ops.console.auth import parse_users
 from orderflow_ops.invariants import Deadlines
 
-# A console password an operator could guess, or one the repository's examples show.
+# Production minimums: shorter passwords are guessable, a shorter session key forgeable.
 MIN_PASSWORD_LENGTH = 12
 MIN_SESSION_SECRET_LENGTH = 32
 
