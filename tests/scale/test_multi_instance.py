@@ -18,14 +18,11 @@ Runs only when selected (a few minutes on two cores): ``make test-multi-instance
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import asyncpg
 import pytest
 from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
 from orderflow_localinfra.discovery import Infrastructure
@@ -34,7 +31,6 @@ from orderflow_localinfra.leftover_topics import delete_test_topics
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 from orderflow_ops.bench.load import stock_everything
 from orderflow_ops.bench.runner import invariant_check
-from orderflow_ops.event_log import LoggedEvent, contract_topics, read_log
 from orderflow_ops.storefront import PaymentTokens, ShopperMix, StorefrontSimulator
 from orderflow_ops.traffic import catalog
 
@@ -45,12 +41,18 @@ from tests.support.fleet import (
     broker_min_session_ms,
     database_outage,
     deadlocks,
-    leader_pid,
     seconds_until_group_has,
     wait_for_leader,
 )
+from tests.support.scale_checks import (
+    duplicated_effects,
+    duplicated_events,
+    order_violations,
+    takeovers_from_live_leaders,
+    wait_until_finished,
+)
 from tests.support.service_harness import unique_prefix
-from tests.support.system_harness import events_of, unfinished
+from tests.support.system_harness import events_of
 
 pytestmark = [pytest.mark.multi_instance, pytest.mark.e2e, pytest.mark.integration]
 
@@ -64,14 +66,6 @@ TOKENS = PaymentTokens(
     card_declined="tok_visa_decline_insufficient_funds",
     paypal_approved="tok_paypal_approve",
 )
-ONCE_PER_ORDER = ("OrderPlaced", "PaymentAuthorized", "PaymentCaptured", "OrderCompleted")
-
-
-@pytest.fixture(autouse=True)
-def only_when_selected(request: pytest.FixtureRequest) -> None:
-    markexpr = str(request.config.getoption("-m", default="") or "")
-    if "multi_instance" not in markexpr and os.environ.get("ORDERFLOW_MULTI_INSTANCE") != "1":
-        pytest.skip("a few minutes long: run with -m multi_instance (make test-multi-instance)")
 
 
 @pytest.fixture
@@ -109,97 +103,6 @@ async def kill_and_measure(fleet: Fleet, victim: Instance) -> float:
     await asyncio.to_thread(fleet.kill, victim)
     bootstrap = fleet.infrastructure.kafka_bootstrap_servers
     return await seconds_until_group_has(bootstrap, group_of(fleet, victim.service), INSTANCES - 1)
-
-
-async def wait_until_finished(fleet: Fleet, shop: StorefrontSimulator) -> list[LoggedEvent]:
-    topics = contract_topics(fleet.prefix)
-    bootstrap = fleet.infrastructure.kafka_bootstrap_servers
-    for _ in range(600):  # polls of 1 s: generous on a shared two-core machine
-        log = await read_log(bootstrap, topics)
-        if shop.counts.journeys == SHOPPERS and not unfinished(log, shop.counts.our_carts):
-            return log
-        await asyncio.sleep(1)
-    left = unfinished(log, shop.counts.our_carts)
-    raise AssertionError(f"{len(left)} carts unfinished, e.g. {left[:3]}\n{fleet.logs()}")
-
-
-def order_violations(log: list[LoggedEvent]) -> list[str]:
-    """Per topic partition, each producer's events of one aggregate in increasing sequence
-    (an equal sequence only for a re-publication of the same event)."""
-    last: dict[tuple[str, int, str, str], tuple[int, str]] = {}
-    problems = []
-    for entry in sorted(log, key=lambda e: (e.topic, e.partition, e.offset)):
-        envelope = entry.envelope
-        if envelope is None or entry.dead_letter or envelope.sequence is None:
-            continue
-        key = (entry.topic, entry.partition, envelope.producer, envelope.aggregate_id)
-        seen = last.get(key)
-        current = (envelope.sequence, str(envelope.event_id))
-        if seen is not None and (
-            current[0] < seen[0] or (current[0] == seen[0] and current[1] != seen[1])
-        ):
-            problems.append(f"{key}: sequence {current[0]} after {seen[0]}")
-        last[key] = max(seen, current) if seen else current
-    return problems
-
-
-def duplicated_events(log: list[LoggedEvent]) -> list[str]:
-    ids: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for entry in log:
-        envelope = entry.envelope
-        if (
-            envelope is not None
-            and not entry.dead_letter
-            and "order_id" in envelope.data
-            and envelope.event_type in ONCE_PER_ORDER
-        ):
-            key = (envelope.event_type, str(envelope.data["order_id"]))
-            ids[key].add(str(envelope.event_id))
-    return [
-        f"{kind} x{len(found)} for {order}"
-        for (kind, order), found in ids.items()
-        if len(found) > 1
-    ]
-
-
-async def duplicated_effects(admin_url: str) -> list[str]:
-    connection = await asyncpg.connect(admin_url)
-    try:
-        ledger = await connection.fetch(
-            """
-            SELECT order_id, kind, count(*) AS n FROM payment.ledger_transactions
-            WHERE kind IN ('authorisation', 'capture') GROUP BY order_id, kind HAVING count(*) > 1
-            """
-        )
-        movements = await connection.fetch(
-            """
-            SELECT reference, warehouse_id, sku, count(*) AS n FROM fulfillment.stock_movements
-            WHERE kind = 'dispatch' GROUP BY reference, warehouse_id, sku HAVING count(*) > 1
-            """
-        )
-    finally:
-        await connection.close()
-    return [f"ledger {dict(r)}" for r in ledger] + [f"stock {dict(r)}" for r in movements]
-
-
-def takeovers_from_live_leaders(
-    fleet: Fleet, watch: LeaseWatch, outage_began: float | None
-) -> list[str]:
-    """Lease changes away from a leader this test had not stopped or killed by then. The
-    database outage ended every leader's session: after it, one change per service is due."""
-    wrong = []
-    moved_after_outage: set[str] = set()
-    for at, service, previous, new in watch.changes:
-        pid = leader_pid(previous)
-        if pid is None:
-            continue  # the first leader of the run
-        if outage_began is not None and at >= outage_began and service not in moved_after_outage:
-            moved_after_outage.add(service)
-            continue
-        ended = fleet.ended_at.get(pid)
-        if ended is None or ended > at:
-            wrong.append(f"{service}: {previous} -> {new} while {previous} ran")
-    return wrong
 
 
 async def test_two_instances_of_every_service_survive_stops_and_kills(
@@ -258,7 +161,7 @@ async def test_two_instances_of_every_service_survive_stops_and_kills(
             stalls[service] = await kill_and_measure(fleet, victim)
             await asyncio.to_thread(fleet.restart, victim)
 
-        log = await wait_until_finished(fleet, shop)
+        log = await wait_until_finished(fleet, shop, SHOPPERS)
         # Recovered by themselves: every instance the test did not stop or kill still runs as
         # the process it was before the outage.
         untouched = [i for i in fleet.instances if pids[i.label] not in fleet.ended_at]

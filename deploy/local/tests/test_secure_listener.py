@@ -96,6 +96,25 @@ def test_the_broker_adds_a_sasl_ssl_listener_next_to_plaintext(
     assert properties["listener.name.sasl_ssl.ssl.client.auth"] == "requested"
 
 
+def test_required_client_certificates_reach_the_broker_and_the_client_settings(
+    listener: SecureListener, tmp_path: Path
+) -> None:
+    settings = KafkaSettings(secure_port=19094, secure_client_auth="required")
+    broker = KafkaBroker(StateLayout(root=tmp_path, kafka_pom=tmp_path / "pom.xml"), settings)
+    required = broker.secure_listener
+    assert required is not None
+    mutual = SecureListener(listener.folder, port=19094, client_auth="required")
+
+    properties = parse_properties(render_server_properties(settings, tmp_path / "data", mutual))
+
+    assert required.requires_client_certificate
+    assert properties["listener.name.sasl_ssl.ssl.client.auth"] == "required"
+    environment = mutual.client_environment("127.0.0.1")
+    assert environment["KAFKA_SSL_CERTFILE"] == str(listener.certificates.client_certificate)
+    assert environment["KAFKA_SSL_KEYFILE"] == str(listener.certificates.client_key)
+    assert "KAFKA_SSL_CERTFILE" not in listener.client_environment("127.0.0.1")
+
+
 def test_without_the_option_the_broker_has_no_sasl_settings(tmp_path: Path) -> None:
     text = render_server_properties(KafkaSettings(), tmp_path / "data")
 

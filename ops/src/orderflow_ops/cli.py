@@ -14,6 +14,7 @@ from typing import Annotated
 
 import httpx
 import typer
+from orderflow_chassis.kafka_tool_profile import kafka_servers_for_tool
 from orderflow_localinfra.local_stack import LocalStack
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES, service_database_url
 
@@ -27,8 +28,13 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 RUN_COMMAND_FULFILLMENT_PORT = 8001 + DEFAULT_SERVICES.index("fulfillment")
 
 BootstrapOption = Annotated[
-    str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka bootstrap servers")
+    str | None,
+    typer.Option(
+        envvar="KAFKA_BOOTSTRAP_SERVERS",
+        help="Kafka bootstrap servers (development default: 127.0.0.1:19092)",
+    ),
 ]
+TOOL = "orderflow-ops"
 PrefixOption = Annotated[
     str, typer.Option(envvar="KAFKA_TOPIC_PREFIX", help="topic namespace, if any")
 ]
@@ -37,12 +43,13 @@ PrefixOption = Annotated[
 @app.command()
 def timeline(
     order_id: Annotated[str, typer.Argument(help="the order id (from OrderPlaced)")],
-    bootstrap_servers: BootstrapOption = "127.0.0.1:19092",
+    bootstrap_servers: BootstrapOption = None,
     topic_prefix: PrefixOption = "",
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text")] = False,
 ) -> None:
     """Every event of one order across all topics (dead letters included), in order."""
-    log = asyncio.run(read_log(bootstrap_servers, contract_topics(topic_prefix)))
+    servers = kafka_servers_for_tool(TOOL, bootstrap_servers)
+    log = asyncio.run(read_log(servers, contract_topics(topic_prefix)))
     entries = build_timeline(order_id, log)
     if as_json:
         typer.echo(json.dumps([entry.as_json() for entry in entries], indent=2))
@@ -61,7 +68,7 @@ def timeline(
 
 @app.command("check")
 def check_system(
-    bootstrap_servers: BootstrapOption = "127.0.0.1:19092",
+    bootstrap_servers: BootstrapOption = None,
     topic_prefix: PrefixOption = "",
     wait_minutes: Annotated[
         float, typer.Option(help="how long an order may wait for payment, stock or capture")
@@ -92,7 +99,8 @@ def check_system(
     ] = True,
 ) -> None:
     """Check the whole system's invariants; exit 1 on any violation."""
-    log = asyncio.run(read_log(bootstrap_servers, contract_topics(topic_prefix)))
+    servers = kafka_servers_for_tool(TOOL, bootstrap_servers)
+    log = asyncio.run(read_log(servers, contract_topics(topic_prefix)))
     waiting = timedelta(minutes=wait_minutes)
     deadlines = Deadlines(
         payment_and_stock=waiting,

@@ -36,6 +36,7 @@ from .secure_listener import (
     LISTENER_NAME,
     SECURE_ENV,
     SECURE_PORT_ENV,
+    ClientAuth,
     SecureListener,
 )
 
@@ -57,6 +58,10 @@ class KafkaSettings:
     heap: str = "1g"
     # A SASL_SSL listener (SCRAM, generated certificates) on this port, next to PLAINTEXT.
     secure_port: int | None = None
+    # "required": the SASL_SSL listener refuses clients without a CA-signed certificate.
+    secure_client_auth: ClientAuth = "requested"
+    # Kafka's default; a test's private broker takes fewer, so a restart recovers fewer logs.
+    offsets_topic_partitions: int = 50
 
     @property
     def bootstrap_servers(self) -> str:
@@ -98,6 +103,7 @@ def render_server_properties(
         "default.replication.factor": "1",
         # One broker: internal topics cannot have more than one replica.
         "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": str(settings.offsets_topic_partitions),
         "offsets.topic.min.isr": "1",
         "transaction.state.log.replication.factor": "1",
         "transaction.state.log.min.isr": "1",
@@ -216,7 +222,10 @@ class KafkaBroker:
     @property
     def secure_listener(self) -> SecureListener | None:
         port = self.settings.secure_port
-        return None if port is None else SecureListener(self.layout.kafka_dir / "secure", port)
+        if port is None:
+            return None
+        folder = self.layout.kafka_dir / "secure"
+        return SecureListener(folder, port, client_auth=self.settings.secure_client_auth)
 
     # Jars
 

@@ -3,8 +3,10 @@
 `orderflow-infra up --secure` (or ORDERFLOW_INFRA_SECURE=1) adds it next to the PLAINTEXT
 listener, which stays for the broker's own use and for tools that have not been switched.
 Clients authenticate with SCRAM-SHA-256 or -512 as one user whose password is generated once
-and kept under the state folder; a client certificate signed by the local CA is accepted too
-(mutual TLS is "requested", not required, so SCRAM alone is enough).
+and kept under the state folder. By default a client certificate signed by the local CA is
+accepted but not needed (``ssl.client.auth=requested``: SCRAM alone is enough); with
+``client_auth="required"`` the listener refuses a client that presents none (mutual TLS, then
+SCRAM), as a cluster that authenticates clients by certificate does.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from .blocking import run_to_completion
 from .certificates import CertificateFiles, ensure_certificates
@@ -30,6 +33,9 @@ SECURE_ENV = "ORDERFLOW_INFRA_SECURE"
 SECURE_PORT_ENV = "ORDERFLOW_INFRA_SECURE_PORT"
 DEFAULT_SECURE_PORT = 19094
 
+# Kafka's ssl.client.auth values that verify a client certificate signed by the CA.
+ClientAuth = Literal["requested", "required"]
+
 
 @dataclass(frozen=True)
 class SecureListener:
@@ -38,6 +44,11 @@ class SecureListener:
     folder: Path
     port: int
     username: str = DEFAULT_USERNAME
+    client_auth: ClientAuth = "requested"
+
+    @property
+    def requires_client_certificate(self) -> bool:
+        return self.client_auth == "required"
 
     @property
     def certificates(self) -> CertificateFiles:
@@ -71,11 +82,20 @@ class SecureListener:
             f"{prefix}.ssl.keystore.password": certificates.keystore_password,
             f"{prefix}.ssl.truststore.type": "PEM",
             f"{prefix}.ssl.truststore.location": str(certificates.ca_certificate),
-            f"{prefix}.ssl.client.auth": "requested",
+            f"{prefix}.ssl.client.auth": self.client_auth,
         }
 
     def client_environment(self, host: str) -> dict[str, str]:
-        """The settings a client of this listener needs (Orderflow's KAFKA_* variables)."""
+        """The settings a client of this listener needs (Orderflow's KAFKA_* variables): the
+        generated client certificate too when the listener requires one."""
+        certificate = (
+            {
+                "KAFKA_SSL_CERTFILE": str(self.certificates.client_certificate),
+                "KAFKA_SSL_KEYFILE": str(self.certificates.client_key),
+            }
+            if self.requires_client_certificate
+            else {}
+        )
         return {
             "KAFKA_BOOTSTRAP_SERVERS": f"{host}:{self.port}",
             "KAFKA_SECURITY_PROTOCOL": LISTENER_NAME,
@@ -83,6 +103,7 @@ class SecureListener:
             "KAFKA_SASL_USERNAME": self.username,
             "KAFKA_SASL_PASSWORD": self.password,
             "KAFKA_SSL_CAFILE": str(self.certificates.ca_certificate),
+            **certificate,
         }
 
     def format_arguments(self) -> list[str]:
@@ -148,7 +169,13 @@ async def _log_in(host: str, listener: SecureListener) -> None:
     from aiokafka.conn import create_conn
     from aiokafka.helpers import create_ssl_context
 
-    context: ssl.SSLContext = create_ssl_context(cafile=listener.certificates.ca_certificate)
+    certificates = listener.certificates
+    mutual = listener.requires_client_certificate
+    context: ssl.SSLContext = create_ssl_context(
+        cafile=certificates.ca_certificate,
+        certfile=certificates.client_certificate if mutual else None,
+        keyfile=certificates.client_key if mutual else None,
+    )
     connection = await asyncio.wait_for(
         create_conn(
             host,

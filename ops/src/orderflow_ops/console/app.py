@@ -96,6 +96,7 @@ def build_console(
             dead_letters_router(console),
             live_router(console),
         ],
+        production_refusals=options.production_refusals() if settings.production else (),
         background_jobs=[
             read_dead_letters(
                 settings.kafka_bootstrap_servers,

@@ -8,7 +8,12 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orderflow_ops.console.auth import parse_users
 from orderflow_ops.invariants import Deadlines
+
+# Production minimums: shorter passwords are guessable, a shorter session key forgeable.
+MIN_PASSWORD_LENGTH = 12
+MIN_SESSION_SECRET_LENGTH = 32
 
 
 class ConsoleSettings(BaseSettings):
@@ -52,6 +57,44 @@ class ConsoleSettings(BaseSettings):
             delivery=timedelta(seconds=self.sla_delivery_s),
             checkout_answer=timedelta(seconds=self.sla_checkout_answer_s),
         )
+
+    def production_refusals(self) -> list[str]:
+        """What the console may not start with under ORDERFLOW_ENV=production (with the
+        chassis' own refusals: plaintext Kafka, development database passwords...)."""
+        refusals = []
+        users = parse_users(self.users)  # a malformed entry is a start-up error everywhere
+        if not users:
+            refusals.append(
+                "CONSOLE_USERS is not set: nobody could log in (`make run` generates an "
+                "operator's password for development only); set name:role:password entries, "
+                "the passwords from a secret (e.g. `openssl rand -hex 16`)"
+            )
+        weak = sorted(
+            user.name
+            for user in users.values()
+            if len(user.password) < MIN_PASSWORD_LENGTH
+            or user.password.lower() in {user.name.lower(), user.role.value}
+        )
+        if weak:
+            refusals.append(
+                f"CONSOLE_USERS: the password of {', '.join(weak)} is shorter than "
+                f"{MIN_PASSWORD_LENGTH} characters or is the user's name or role; give each "
+                "user a generated secret (e.g. `openssl rand -hex 16`)"
+            )
+        if len(self.session_secret) < MIN_SESSION_SECRET_LENGTH:
+            state = "is not set" if not self.session_secret else "is too short"
+            refusals.append(
+                f"CONSOLE_SESSION_SECRET {state}: without one each process signs sessions with "
+                "a key generated at start, so a restart logs everyone out and instances reject "
+                f"each other's sessions; set at least {MIN_SESSION_SECRET_LENGTH} random "
+                "characters from a secret (e.g. `openssl rand -hex 32`)"
+            )
+        if not self.cookie_secure:
+            refusals.append(
+                "CONSOLE_COOKIE_SECURE is false: the session cookie would also travel over plain "
+                "HTTP; serve the console over TLS and set CONSOLE_COOKIE_SECURE=true"
+            )
+        return refusals
 
     def service_urls(self) -> dict[str, str]:
         """``services`` as name -> base URL; raises ValueError on a malformed entry."""

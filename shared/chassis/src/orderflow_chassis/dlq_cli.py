@@ -22,15 +22,20 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.structs import RecordMetadata
 
 from orderflow_chassis.dead_letters import failure_details, original_headers
+from orderflow_chassis.kafka_tool_profile import kafka_servers_for_tool
 from orderflow_chassis.outbox import create_producer
 from orderflow_chassis.topic_reader import read_to_end
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 BootstrapOption = Annotated[
-    str,
-    typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="Kafka bootstrap servers"),
+    str | None,
+    typer.Option(
+        envvar="KAFKA_BOOTSTRAP_SERVERS",
+        help="Kafka bootstrap servers (development default: 127.0.0.1:19092)",
+    ),
 ]
+TOOL = "orderflow-dlq"
 
 
 @dataclass(frozen=True)
@@ -187,12 +192,13 @@ async def publish_replays(
 @app.command("list")
 def list_dead_letters(
     dlq_topic: Annotated[str, typer.Argument(help="e.g. orders.dlq")],
-    bootstrap_servers: BootstrapOption = "127.0.0.1:19092",
+    bootstrap_servers: BootstrapOption = None,
     error_code: Annotated[str | None, typer.Option(help="only this reason code")] = None,
 ) -> None:
     """Print every dead letter on a topic as JSON lines: where it is on the DLQ (partition and
     offset), its event id, why, where from, and the value."""
-    letters = asyncio.run(read_dead_letters(bootstrap_servers, dlq_topic))
+    servers = kafka_servers_for_tool(TOOL, bootstrap_servers)
+    letters = asyncio.run(read_dead_letters(servers, dlq_topic))
     for letter in letters:
         if error_code is None or letter.details.get("error_code") == error_code:
             typer.echo(json.dumps(letter.summary(), ensure_ascii=False))
@@ -201,7 +207,7 @@ def list_dead_letters(
 @app.command("replay")
 def replay_dead_letters(
     dlq_topic: Annotated[str, typer.Argument(help="e.g. orders.dlq")],
-    bootstrap_servers: BootstrapOption = "127.0.0.1:19092",
+    bootstrap_servers: BootstrapOption = None,
     partition: Annotated[
         int | None, typer.Option(help="the DLQ partition of --offset (or to narrow --error-code)")
     ] = None,
@@ -214,14 +220,15 @@ def replay_dead_letters(
     error_code: Annotated[str | None, typer.Option(help="replay all with this code")] = None,
 ) -> None:
     """Publish dead letters back to their original topic (after the cause is fixed)."""
+    servers = kafka_servers_for_tool(TOOL, bootstrap_servers)
     selection = Selection(partition, offset or (), event_id or (), error_code)
     try:
         selection.validate()
-        letters = select(asyncio.run(read_dead_letters(bootstrap_servers, dlq_topic)), selection)
+        letters = select(asyncio.run(read_dead_letters(servers, dlq_topic)), selection)
     except SelectionError as error:
         typer.echo(f"orderflow-dlq: {error}; nothing replayed", err=True)
         raise typer.Exit(2) from error
-    count = asyncio.run(replay(bootstrap_servers, letters, dlq_topic))
+    count = asyncio.run(replay(servers, letters, dlq_topic))
     for letter in letters:
         typer.echo(f"replayed {dlq_topic} {letter.address} (event {letter.event_id})")
     typer.echo(f"replayed {count} dead letter(s) from {dlq_topic}")

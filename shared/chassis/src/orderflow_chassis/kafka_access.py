@@ -84,6 +84,13 @@ def _hint(security: KafkaSecurity) -> str:
             f" (a broker that does not trust the client certificate "
             f"{setting_name('ssl_certfile')}={security.ssl_certfile} closes the connection)"
         )
+    if security.security_protocol.uses_tls:
+        # TLS 1.3: the refusal comes after the handshake, as a closed connection.
+        return (
+            " (a listener that requires client certificates, ssl.client.auth=required, closes "
+            f"the connection of a client without one: set {setting_name('ssl_certfile')} and "
+            f"{setting_name('ssl_keyfile')} to a certificate signed by the cluster's clients CA)"
+        )
     return ""
 
 

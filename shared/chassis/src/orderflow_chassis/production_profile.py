@@ -62,7 +62,7 @@ def production_refusals(
     return [
         *_addresses(settings),
         *_database_password(settings),
-        *_kafka_encryption(settings, protocol),
+        *plaintext_kafka_refusals(protocol, allowed=settings.kafka_allow_plaintext),
         *_topic_creation(settings),
         *declared_topic_refusals(catalog),
     ]
@@ -125,8 +125,10 @@ def _database_password(settings: ServiceSettings) -> list[str]:
     return []
 
 
-def _kafka_encryption(settings: ServiceSettings, protocol: str) -> list[str]:
-    if protocol in _UNENCRYPTED_PROTOCOLS and not settings.kafka_allow_plaintext:
+def plaintext_kafka_refusals(protocol: str, *, allowed: bool) -> list[str]:
+    """An unencrypted Kafka protocol, unless KAFKA_ALLOW_PLAINTEXT (services and ops tools)."""
+    protocol = protocol.upper()
+    if protocol in _UNENCRYPTED_PROTOCOLS and not allowed:
         return [
             f"{SECURITY_PROTOCOL_ENV} is {protocol}: events (orders, amounts, addresses) would "
             f"cross the network unencrypted; set {SECURITY_PROTOCOL_ENV}=SASL_SSL (or SSL), "

@@ -13,15 +13,24 @@ topics replicated fewer than 3 times are refused.
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import ValidationError
 
-from orderflow_chassis.kafka_security import kafka_client_options
+from orderflow_chassis.kafka_security import (
+    KafkaSecurity,
+    KafkaSettingsError,
+    kafka_client_options,
+)
+from orderflow_chassis.kafka_tool_profile import (
+    DEVELOPMENT_BOOTSTRAP,
+    KafkaToolProfile,
+    kafka_tool_refusals,
+)
 from orderflow_chassis.production_profile import declared_topic_refusals
 from orderflow_chassis.topic_catalog import TopicCatalog, TopicCatalogError, load_topic_catalog
 from orderflow_chassis.topic_provisioning import (
@@ -32,8 +41,6 @@ from orderflow_chassis.topic_provisioning import (
     live_topics,
     plan_topics,
 )
-
-DEVELOPMENT_BOOTSTRAP = "127.0.0.1:19092"
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The declared Kafka topics")
 
@@ -102,14 +109,15 @@ def apply(
     ] = False,
 ) -> None:
     """Create the declared topics that are missing; report drift, which it never changes."""
-    production = os.environ.get("ORDERFLOW_ENV", "development") == "production"
     try:
+        profile = KafkaToolProfile()
+        security = KafkaSecurity.from_environment()
         catalog = load_topic_catalog(file)
-    except TopicCatalogError as error:
+    except (ValidationError, KafkaSettingsError, TopicCatalogError) as error:
         _refuse([str(error)])
+    production = profile.production
     refusals = declared_topic_refusals(catalog) if production else []
-    if production and bootstrap_servers is None:
-        refusals.append("KAFKA_BOOTSTRAP_SERVERS is not set (or give --bootstrap-servers)")
+    refusals += kafka_tool_refusals(bootstrap_servers, security, profile)
     if production and partitions is not None:
         refusals.append("--partitions is for development; production uses the declared counts")
     if refusals:

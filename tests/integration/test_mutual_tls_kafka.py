@@ -1,0 +1,145 @@
+"""A broker listener that REQUIRES client certificates (``ssl.client.auth=required``): a
+service presenting one signed by the broker's CA works end to end; one presenting none stops
+at start with a message saying to set the certificate, within seconds, never a hang.
+
+The module starts its own broker (PLAINTEXT for itself, SASL_SSL with mutual TLS for the
+clients under test) in a temporary folder on free ports; the shared broker is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from orderflow_cart.bootstrap import build_definition
+from orderflow_cart.domain.checkout import order_id_for
+from orderflow_cart.settings import CartSettings
+from orderflow_chassis.kafka_access import KafkaAccessError
+from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_contracts import topics
+from orderflow_contracts.events import OrderPlaced
+from orderflow_localinfra.discovery import Infrastructure
+
+from services.cart.tests.integration.storefront import (
+    Storefront,
+    add,
+    checkout,
+    new_cart_id,
+    wait_for_envelopes,
+)
+from tests.support.secured_kafka import SecuredBroker, secured_broker
+from tests.support.service_harness import running_service, service_settings, unique_prefix
+
+pytestmark = pytest.mark.integration
+
+# Generous: a guard against a hang on a busy machine, not a measurement (figures are printed).
+START_GUARD_S = 60.0
+CERTIFICATE_VARIABLES = ("KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE")
+
+
+@pytest.fixture(scope="module")
+def mutual(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]:
+    with secured_broker(
+        tmp_path_factory.mktemp("mutual-tls-kafka"), timeout=240, client_auth="required"
+    ) as broker:
+        yield broker
+
+
+def test_the_listener_requires_a_client_certificate(mutual: SecuredBroker) -> None:
+    """What the other tests rely on: the broker really runs with the setting, and the
+    client settings the listener hands out carry the generated certificate."""
+    properties = mutual.broker.layout.kafka_server_properties.read_text()
+
+    assert "listener.name.sasl_ssl.ssl.client.auth=required" in properties
+    environment = mutual.client_environment
+    assert environment["KAFKA_SSL_CERTFILE"] == str(mutual.listener.certificates.client_certificate)
+    assert environment["KAFKA_SSL_KEYFILE"] == str(mutual.listener.certificates.client_key)
+
+
+async def test_a_service_with_a_ca_signed_certificate_checks_out_end_to_end(
+    infrastructure: Infrastructure, mutual: SecuredBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The helpers that publish and read (like every tool) take their security from here.
+    for name, value in mutual.client_environment.items():
+        monkeypatch.setenv(name, value)
+    over_mtls = dataclasses.replace(
+        infrastructure, kafka_bootstrap_servers=mutual.bootstrap_servers
+    )
+    prefix = unique_prefix("mtls")
+    settings = service_settings(over_mtls, "cart", topic_prefix=prefix)
+    assert settings.kafka_security.ssl_certfile == mutual.listener.certificates.client_certificate
+    storefront = Storefront(over_mtls, prefix)
+    cart_id = new_cart_id("mtls")
+
+    async with running_service(
+        build_definition(settings, cart_settings=CartSettings()), settings
+    ) as runtime:
+        ready, checks = await runtime.readiness()
+        await storefront.send(add(cart_id, "MB-SPIKY-8CM", 1), checkout(cart_id))
+        order_id = str(order_id_for(cart_id))
+        [placed] = await wait_for_envelopes(over_mtls, prefix, topics.ORDERS, order_id, count=1)
+
+    assert ready, checks
+    assert checks["kafka"] == "ok"
+    order = placed.parse_event()
+    assert isinstance(order, OrderPlaced)
+    assert order.cart_id == cart_id
+
+
+async def test_a_service_without_a_certificate_stops_at_start_saying_to_set_one(
+    infrastructure: Infrastructure, mutual: SecuredBroker
+) -> None:
+    settings = service_settings(
+        infrastructure,
+        "cart",
+        topic_prefix=unique_prefix("no-certificate"),
+        kafka_bootstrap_servers=mutual.bootstrap_servers,
+        kafka_security=mutual.security(ssl_certfile=None, ssl_keyfile=None),
+    )
+    runtime = ServiceRuntime(build_definition(settings, cart_settings=CartSettings()), settings)
+    began = time.monotonic()
+    try:
+        with pytest.raises(KafkaAccessError) as refused:
+            await asyncio.wait_for(runtime.start(), timeout=START_GUARD_S)
+    finally:
+        await runtime.stop()
+    print(f"refused after {time.monotonic() - began:.2f} s: {refused.value}")
+
+    message = str(refused.value)
+    assert mutual.bootstrap_servers in message
+    assert "requires client certificates, ssl.client.auth=required" in message
+    assert "set KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE" in message
+    assert mutual.listener.password not in message
+
+
+def test_the_service_command_without_a_certificate_exits_with_the_reason(
+    infrastructure: Infrastructure, mutual: SecuredBroker
+) -> None:
+    environment = {
+        name: value for name, value in os.environ.items() if name not in CERTIFICATE_VARIABLES
+    }
+    environment.update(mutual.client_environment)
+    for name in CERTIFICATE_VARIABLES:
+        del environment[name]
+    environment["CART_DATABASE_URL"] = infrastructure.service_database_urls["cart"]
+    began = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "orderflow_cart", "run"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=START_GUARD_S * 2,
+        check=False,
+    )
+    print(f"exited {result.returncode} after {time.monotonic() - began:.2f} s")
+
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "orderflow-cart: cannot start: no Kafka bootstrap server answered" in result.stderr
+    assert "set KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE" in result.stderr
+    assert "Traceback" not in result.stderr
