@@ -216,10 +216,10 @@ class OutboxRelay:
     async def _round(self, connection: Connection, session: Session) -> Round:
         try:
             async with connection.transaction():
-                leading = await take_lease(
+                lease = await take_lease(
                     connection, self._schema, session, lease=self._lease, leading=self.is_leader
                 )
-                if not leading:
+                if not lease.leading:
                     self._set_leader(False)
                     return Round(Role.STANDBY)
                 rows = await outbox_store.claim_pending(connection, self._schema, self._batch_size)
@@ -229,7 +229,9 @@ class OutboxRelay:
                 if self._after_publish is not None and report.acknowledged:
                     await self._after_publish(report.acknowledged)
                 await self._record(connection, report)
-                took_over = await heartbeat(connection, self._schema, session)
+                took_over = lease.heartbeat_due and await heartbeat(
+                    connection, self._schema, session
+                )
         except LeaseBusy:
             return Round(Role.BUSY)
         if took_over:

@@ -7,7 +7,8 @@ transaction, stamps nothing, and releases the row for another relay. Between rou
 transaction is open, so vacuum is never held back.
 
 Leadership is sticky. The row names the leading *session* (backend pid and start time) and its
-last heartbeat; another session takes over only when that session is gone from
+last heartbeat, written when a quarter of the lease has passed (not every round: a busy relay
+runs many rounds a second); another session takes over only when that session is gone from
 ``pg_stat_activity`` or its heartbeat is older than the lease (a hung leader, a half-open
 connection). So two healthy relays never alternate, and a leader whose session was killed must
 contend again like anyone else.
@@ -55,24 +56,41 @@ async def open_session(connection: Connection, name: str) -> Session:
 
 
 def _lease_query(schema: str, *, lock: bool) -> str:
-    # "free": nobody led yet, the leader's heartbeat is too old, or its session is gone.
+    # "free": nobody led yet, the leader's heartbeat is too old, or its session is gone (only
+    # looked up in pg_stat_activity when the row is not this session's: CASE short-circuits).
+    # "heartbeat_due": the leader's heartbeat is older than a quarter of the lease.
     return f"""
-        SELECT coalesce(l.leader_pid = $1 AND l.leader_backend_start = $2, false) AS mine,
-               (l.heartbeat_at IS NULL
-                OR l.heartbeat_at < clock_timestamp() - $3::interval
-                OR NOT EXISTS (
-                    SELECT 1 FROM pg_stat_activity AS a
-                    WHERE a.pid = l.leader_pid AND a.backend_start = l.leader_backend_start
-                )) AS free
-        FROM {schema}.relay_lock AS l
+        SELECT mine,
+               CASE WHEN mine THEN false
+                    ELSE l.heartbeat_at IS NULL
+                         OR l.heartbeat_at < clock_timestamp() - $3::interval
+                         OR NOT EXISTS (
+                             SELECT 1 FROM pg_stat_activity AS a
+                             WHERE a.pid = l.leader_pid AND a.backend_start = l.leader_backend_start
+                         )
+               END AS free,
+               l.heartbeat_at IS NULL
+                   OR l.heartbeat_at < clock_timestamp() - $3::interval / 4 AS heartbeat_due
+        FROM {schema}.relay_lock AS l,
+             LATERAL (SELECT coalesce(l.leader_pid = $1 AND l.leader_backend_start = $2, false)
+                      AS mine) AS m
         {"FOR UPDATE OF l NOWAIT" if lock else ""}
         """
 
 
+@dataclass(frozen=True)
+class Lease:
+    """What :func:`take_lease` found: whether the session leads this round, and whether it
+    must write its heartbeat (it is taking over, or the last one is a quarter-lease old)."""
+
+    leading: bool
+    heartbeat_due: bool = False
+
+
 async def take_lease(
     connection: Connection, schema: str, session: Session, *, lease: timedelta, leading: bool
-) -> bool:
-    """Inside the round's transaction: lock the row if ``session`` may lead; False = standby.
+) -> Lease:
+    """Inside the round's transaction: lock the row if ``session`` may lead; else standby.
 
     Raises :class:`LeaseBusy` when another session holds the row (the caller rolls back).
     A standby first looks without locking, so its checks never get in the leader's way.
@@ -82,18 +100,20 @@ async def take_lease(
     if not leading:
         peek = await connection.fetchrow(_lease_query(schema, lock=False), *args)
         if peek is None or not (peek["mine"] or peek["free"]):
-            return False
+            return Lease(leading=False)
     try:
         row = await connection.fetchrow(_lease_query(schema, lock=True), *args)
     except asyncpg.LockNotAvailableError as error:
         raise LeaseBusy(str(error)) from error
     if row is None:
         raise RuntimeError(f"{schema}.relay_lock has no row: run the chassis migrations")
-    return bool(row["mine"] or row["free"])
+    if not (row["mine"] or row["free"]):
+        return Lease(leading=False)
+    return Lease(leading=True, heartbeat_due=not row["mine"] or row["heartbeat_due"])
 
 
 async def heartbeat(connection: Connection, schema: str, session: Session) -> bool:
-    """Record that ``session`` led a round; returns True when it just took over."""
+    """Record that ``session`` leads; returns True when it just took over."""
     validate_identifier(schema)
     took_over = await connection.fetchval(
         f"""
