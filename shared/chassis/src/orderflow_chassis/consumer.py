@@ -21,6 +21,9 @@ For each batch FastStream hands over (several partitions may be mixed):
    * Before the first handler runs, the subscription's ``lock_ahead`` (if any) takes every
      lock the batch's handlers will need, in one global order, so that instances applying
      crossing batches queue instead of deadlocking.
+   * A batch whose every record announces a type this consumer has no handler for (shared
+     topics make that common) needs no transaction: one statement moves its positions past
+     it (:meth:`~orderflow_chassis.positions.ConsumerPositions.pass_over`).
 2. After commit, the Kafka offsets are committed (MANUAL ack). A crash between the two
    redelivers the batch, and step 1 drops every record of it.
 
@@ -250,6 +253,16 @@ class EventConsumer:
         outcomes = _Outcomes()
         self._dead_lettered = []
         await self._topic_ids.refresh(sorted({r.topic for r in records}))
+        if all(self._unhandled(record) for record in records):
+            # Shared topics: many batches hold nothing for this consumer. One statement moves
+            # its positions past them, instead of a transaction with four round trips.
+            async with self._pool.acquire() as connection:
+                await _observe(self._hooks.before_commit, records)
+                await self._positions.pass_over(connection, records, self._topic_ids)
+            for record in records:
+                outcomes.add(record.topic, header(record, "event_type") or "", "ignored")
+            self._finished(started, outcomes)
+            return
         async with self._pool.acquire() as connection, connection.transaction():
             positions = await self._positions.lock(connection, records, self._topic_ids)
             prepared: list[_Prepared] = []
@@ -290,6 +303,15 @@ class EventConsumer:
             await emitted.write(connection)
             await self._positions.save(connection, positions, self._topic_ids)
             await _observe(self._hooks.before_commit, records)
+        self._finished(started, outcomes)
+
+    def _unhandled(self, record: ConsumerRecord) -> bool:
+        """Whether ``record`` announces (in its ``event_type`` header) a type without a handler
+        here: it is passed over without being decoded."""
+        announced = header(record, "event_type")
+        return announced is not None and announced not in self._handlers
+
+    def _finished(self, started: float, outcomes: _Outcomes) -> None:
         self.last_batch_at = time.time()
         for topic, code in self._dead_lettered:
             metrics.DEAD_LETTERS.labels(self._service, topic, code).inc()
@@ -305,9 +327,8 @@ class EventConsumer:
         self, connection: Connection, record: ConsumerRecord, outcomes: _Outcomes
     ) -> _Prepared | None:
         """Screen and decode a record; dead-letter it or skip it, or say how to handle it."""
-        announced = header(record, "event_type")
-        if announced is not None and announced not in self._handlers:
-            outcomes.add(record.topic, announced, "ignored")
+        if self._unhandled(record):
+            outcomes.add(record.topic, header(record, "event_type") or "", "ignored")
             return None
         try:
             self._screen(record)

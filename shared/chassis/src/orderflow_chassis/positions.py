@@ -140,6 +140,60 @@ class ConsumerPositions:
             ],
         )
 
+    async def pass_over(
+        self, connection: Connection, records: Sequence[ConsumerRecord], topics: TopicIdentity
+    ) -> None:
+        """Move past ``records`` none of which this consumer handles, with one statement and
+        no transaction of its own: nothing else is written, and a position only ever moves
+        forward past what this consumer has applied or passed over, so it needs no lock.
+        (A position from an earlier life of the topic is replaced, as :meth:`lock` does.)"""
+        first: dict[Partition, int] = {}
+        after: dict[Partition, int] = {}
+        for record in records:
+            key = (record.topic, record.partition)
+            first[key] = min(first.get(key, record.offset), record.offset)
+            after[key] = max(after.get(key, 0), record.offset + 1)
+        partitions = sorted(first)
+        before = await connection.fetch(
+            f"""
+            WITH wanted AS (
+                SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::uuid[])
+                    AS u(topic, kafka_partition, next_offset, topic_id)
+            ), before AS (
+                SELECT c.topic, c.kafka_partition, c.next_offset, c.topic_id
+                FROM {self._schema}.consumer_positions AS c
+                JOIN wanted USING (topic, kafka_partition)
+                WHERE c.consumer = $1
+            ), saved AS (
+                INSERT INTO {self._schema}.consumer_positions AS c
+                    (consumer, topic, kafka_partition, next_offset, topic_id)
+                SELECT $1, topic, kafka_partition, next_offset, topic_id
+                FROM wanted ORDER BY topic, kafka_partition
+                ON CONFLICT (consumer, topic, kafka_partition) DO UPDATE
+                SET next_offset = CASE WHEN c.topic_id <> excluded.topic_id
+                                       THEN excluded.next_offset
+                                       ELSE greatest(c.next_offset, excluded.next_offset) END,
+                    topic_id = coalesce(excluded.topic_id, c.topic_id),
+                    updated_at = now()
+            )
+            SELECT topic, kafka_partition, next_offset, topic_id FROM before
+            """,
+            self._consumer,
+            [topic for topic, _ in partitions],
+            [partition for _, partition in partitions],
+            [after[key] for key in partitions],
+            [topics.known(topic) for topic, _ in partitions],
+        )
+        for row in before:  # the same checks as lock(), for the log and the metric
+            topic, partition = key = (row["topic"], row["kafka_partition"])
+            current_id = topics.known(topic)
+            if row["topic_id"] and current_id and row["topic_id"] != current_id:
+                self._mismatch(
+                    "another_life", topic, partition, stored=row["next_offset"], kafka=first[key]
+                )
+            elif first[key] > row["next_offset"] > 0:
+                self._mismatch("gap", topic, partition, stored=row["next_offset"], kafka=first[key])
+
     async def _select_for_update(
         self, connection: Connection, partitions: Sequence[Partition]
     ) -> dict[Partition, _Stored]:
