@@ -52,12 +52,9 @@ from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from orderflow_contracts.envelope import Envelope
-from orderflow_contracts.errors import ContractError
-from orderflow_contracts.events import Event
 
 from orderflow_chassis import metrics, tracing
-from orderflow_chassis.card_data_guard import CardDataGuard
+from orderflow_chassis.consumer_decoding import Decoded, PassedOver, RecordDecoder, Refused
 from orderflow_chassis.consumer_lag import LagTracker
 from orderflow_chassis.consumer_records import (
     event_type_label,
@@ -67,7 +64,7 @@ from orderflow_chassis.consumer_records import (
     without_idle_sleep,
 )
 from orderflow_chassis.database import Connection
-from orderflow_chassis.dead_letters import DeadLetter, bounded
+from orderflow_chassis.dead_letters import dead_letter_of
 from orderflow_chassis.errors import PermanentError, describe_error, is_transient
 from orderflow_chassis.handler_failures import HANDLER_FAILED, describe_failure, history_reason
 from orderflow_chassis.inbox import Inbox
@@ -86,8 +83,6 @@ from orderflow_chassis.unit_of_work import DatabaseTransactions
 
 log = structlog.get_logger(__name__)
 
-UNDECODABLE = "undecodable"
-
 
 @dataclass
 class _Outcomes:
@@ -96,16 +91,6 @@ class _Outcomes:
     def add(self, topic: str, event_type: str, outcome: str) -> None:
         key = (topic, event_type_label(event_type), outcome)
         self.counts[key] = self.counts.get(key, 0) + 1
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """A record that passed screening and decoding, with the handler of its event type."""
-
-    record: ConsumerRecord
-    envelope: Envelope
-    event: Event
-    handler: Handler
 
 
 class _RefusedWithoutSavepoint(Exception):
@@ -148,8 +133,7 @@ class EventConsumer:
         self._inbox = Inbox(outbox.schema)
         self._positions = ConsumerPositions(outbox.schema, group_id, service=service)
         self._topic_ids = TopicIdentity(bootstrap_servers, security=kafka_security)
-        self._card_guard = CardDataGuard()
-        self._handlers = {cls.event_type: (cls, h) for cls, h in subscription.handlers.items()}
+        self._decoder = RecordDecoder(subscription.handlers, subscription.inspect_record)
         # Unexpected failures per record, kept across retries and rewinds of its batch.
         self._failures: dict[RecordAddress, list[str]] = {}
         self._lag = LagTracker(service, group_id)
@@ -157,7 +141,7 @@ class EventConsumer:
         self._dead_lettered: list[tuple[str, str]] = []
         self._handler_seconds = {
             event_type: metrics.HANDLER_SECONDS.labels(service, event_type)
-            for event_type in self._handlers
+            for event_type in self._decoder.handlers
         }
         self.last_batch_at: float | None = None
 
@@ -253,7 +237,7 @@ class EventConsumer:
         outcomes = _Outcomes()
         self._dead_lettered = []
         await self._topic_ids.refresh(sorted({r.topic for r in records}))
-        if all(self._unhandled(record) for record in records):
+        if all(self._decoder.unhandled(record) for record in records):
             # Shared topics: many batches hold nothing for this consumer. One statement moves
             # its positions past them, instead of a transaction with four round trips.
             async with self._pool.acquire() as connection:
@@ -265,7 +249,7 @@ class EventConsumer:
             return
         async with self._pool.acquire() as connection, connection.transaction():
             positions = await self._positions.lock(connection, records, self._topic_ids)
-            prepared: list[_Prepared] = []
+            prepared: list[Decoded] = []
             for record in records:
                 partition_key = (record.topic, record.partition)
                 if record.offset < positions[partition_key]:
@@ -305,12 +289,6 @@ class EventConsumer:
             await _observe(self._hooks.before_commit, records)
         self._finished(started, outcomes)
 
-    def _unhandled(self, record: ConsumerRecord) -> bool:
-        """Whether ``record`` announces (in its ``event_type`` header) a type without a handler
-        here: it is passed over without being decoded."""
-        announced = header(record, "event_type")
-        return announced is not None and announced not in self._handlers
-
     def _finished(self, started: float, outcomes: _Outcomes) -> None:
         self.last_batch_at = time.time()
         for topic, code in self._dead_lettered:
@@ -325,40 +303,17 @@ class EventConsumer:
 
     async def _prepare(
         self, connection: Connection, record: ConsumerRecord, outcomes: _Outcomes
-    ) -> _Prepared | None:
-        """Screen and decode a record; dead-letter it or skip it, or say how to handle it."""
-        if self._unhandled(record):
-            outcomes.add(record.topic, header(record, "event_type") or "", "ignored")
+    ) -> Decoded | None:
+        """Screen and decode a record; dead-letter it or pass over it, or say how to apply it."""
+        result = self._decoder.decode(record)
+        if isinstance(result, Refused):
+            await self._dead_letter(connection, record, result.code, result.reason, result.error)
+            outcomes.add(record.topic, result.event_type, "dead_lettered")
             return None
-        try:
-            self._screen(record)
-            envelope = Envelope.from_bytes(record.value or b"")
-        except (ContractError, PermanentError) as error:
-            await self._dead_letter(connection, record, error.code, error.reason, error)
-            outcomes.add(record.topic, "", "dead_lettered")
+        if isinstance(result, PassedOver):
+            outcomes.add(record.topic, result.event_type, result.outcome)
             return None
-        except Exception as error:  # screening and decoding are bounded; never rewind on them
-            reason = f"the record could not be screened or decoded: {type(error).__name__}"
-            await self._dead_letter(connection, record, UNDECODABLE, reason)
-            outcomes.add(record.topic, "", "dead_lettered")
-            return None
-
-        registered = self._handlers.get(envelope.event_type)
-        if registered is None:
-            outcomes.add(record.topic, envelope.event_type, "ignored")
-            return None
-        event_class, handler = registered
-        if envelope.schema_version > event_class.schema_version:
-            outcomes.add(record.topic, envelope.event_type, "skipped_newer_version")
-            return None
-        try:
-            event = envelope.parse_event({envelope.event_type: event_class})
-        except ContractError as error:
-            await self._dead_letter(connection, record, error.code, error.reason, error)
-            outcomes.add(record.topic, envelope.event_type, "dead_lettered")
-            return None
-
-        return _Prepared(record, envelope, event, handler)
+        return result
 
     def _exhausted(self, record: ConsumerRecord) -> bool:
         history = self._failures.get((record.topic, record.partition, record.offset), [])
@@ -367,7 +322,7 @@ class EventConsumer:
     async def _handle(
         self,
         connection: Connection,
-        item: _Prepared,
+        item: Decoded,
         fresh: set[uuid.UUID] | None,
         emitted: EmittedEvents,
     ) -> str:
@@ -419,11 +374,6 @@ class EventConsumer:
         self._failures.pop(address, None)
         return "applied"
 
-    def _screen(self, record: ConsumerRecord) -> None:
-        self._card_guard(record)
-        if self.subscription.inspect_record is not None:
-            self.subscription.inspect_record(record)
-
     async def _dead_letter(
         self,
         connection: Connection,
@@ -432,24 +382,13 @@ class EventConsumer:
         reason: str,
         error: BaseException | None = None,
     ) -> None:
-        value = record.value or b""
-        if isinstance(error, PermanentError) and error.redacted_payload is not None:
-            value = error.redacted_payload  # (DeadLetter redacts whatever else it is given)
-        letter = bounded(
-            DeadLetter(
-                original_topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key,
-                value=value,
-                headers=[
-                    (name, header_value or b"") for name, header_value in record.headers or ()
-                ],
-                error_code=code,
-                reason=reason,
-                service=self._service,
-                consumer=self.group_id,
-            )
+        letter = dead_letter_of(
+            record,
+            code=code,
+            reason=reason,
+            service=self._service,
+            consumer=self.group_id,
+            error=error,
         )
         await self._outbox.add_dead_letter(connection, letter)
         self._dead_lettered.append((record.topic, code))

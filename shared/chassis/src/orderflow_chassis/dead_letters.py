@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from aiokafka import ConsumerRecord
 from orderflow_contracts.card_data import redact_card_numbers, redact_card_numbers_in_bytes
 from orderflow_contracts.topics import dead_letter_topic
 
@@ -145,4 +146,34 @@ def bounded(letter: DeadLetter, max_bytes: int = DEAD_LETTER_MAX_BYTES) -> DeadL
             "original_sha256": digest,
             "original_headers": str(len(letter.headers)),
         },
+    )
+
+
+def dead_letter_of(
+    record: ConsumerRecord,
+    *,
+    code: str,
+    reason: str,
+    service: str,
+    consumer: str,
+    error: BaseException | None = None,
+) -> DeadLetter:
+    """The dead letter of a consumed ``record``, bounded; its value is the redacted copy a
+    screening refusal made, when there is one (the letter redacts whatever else it is given)."""
+    value = record.value or b""
+    if isinstance(error, PermanentError) and error.redacted_payload is not None:
+        value = error.redacted_payload
+    return bounded(
+        DeadLetter(
+            original_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=value,
+            headers=[(name, header_value or b"") for name, header_value in record.headers or ()],
+            error_code=code,
+            reason=reason,
+            service=service,
+            consumer=consumer,
+        )
     )

@@ -1,0 +1,98 @@
+"""Screening and decoding one consumed record: applied, passed over, or refused.
+
+No database and no broker here: the consumer (:mod:`orderflow_chassis.consumer`) dead-letters
+what this refuses, in its batch's transaction. Screening and decoding are bounded, so any
+failure of theirs is a refusal too, never a stalled partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiokafka import ConsumerRecord
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.errors import ContractError
+from orderflow_contracts.events import Event
+
+from orderflow_chassis.card_data_guard import CardDataGuard
+from orderflow_chassis.consumer_records import header
+from orderflow_chassis.errors import PermanentError
+from orderflow_chassis.subscriptions import Handler, RecordInspector
+
+UNDECODABLE = "undecodable"
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A record that passed screening and decoding, with the handler of its event type."""
+
+    record: ConsumerRecord
+    envelope: Envelope
+    event: Event
+    handler: Handler
+
+
+@dataclass(frozen=True)
+class PassedOver:
+    """A record this consumer does not apply: another service's type, or a newer version."""
+
+    event_type: str
+    outcome: str  # "ignored" or "skipped_newer_version"
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A record to dead-letter: a contract violation or a screening refusal."""
+
+    code: str
+    reason: str
+    error: BaseException | None = None
+    event_type: str = ""  # known once the envelope is read
+
+
+class RecordDecoder:
+    """Screens (card data, the subscription's own inspection) and decodes records for the
+    handlers of one subscription."""
+
+    def __init__(
+        self,
+        handlers: Mapping[type[Event], Handler],
+        inspect_record: RecordInspector | None = None,
+    ) -> None:
+        self.handlers = {cls.event_type: (cls, handler) for cls, handler in handlers.items()}
+        self._inspect_record = inspect_record
+        self._card_guard = CardDataGuard()
+
+    def unhandled(self, record: ConsumerRecord) -> bool:
+        """Whether ``record`` announces (in its ``event_type`` header) a type without a handler
+        here: it is passed over without being decoded. Topics are shared, and a newer producer
+        may publish types (or schema versions) this consumer does not know yet."""
+        announced = header(record, "event_type")
+        return announced is not None and announced not in self.handlers
+
+    def decode(self, record: ConsumerRecord) -> Decoded | PassedOver | Refused:
+        if self.unhandled(record):
+            return PassedOver(header(record, "event_type") or "", "ignored")
+        try:
+            self._card_guard(record)
+            if self._inspect_record is not None:
+                self._inspect_record(record)
+            envelope = Envelope.from_bytes(record.value or b"")
+        except (ContractError, PermanentError) as error:
+            return Refused(error.code, error.reason, error)
+        except Exception as error:  # bounded work: refuse the record, never rewind on it
+            reason = f"the record could not be screened or decoded: {type(error).__name__}"
+            return Refused(UNDECODABLE, reason)
+
+        registered = self.handlers.get(envelope.event_type)
+        if registered is None:
+            return PassedOver(envelope.event_type, "ignored")
+        event_class, handler = registered
+        if envelope.schema_version > event_class.schema_version:
+            return PassedOver(envelope.event_type, "skipped_newer_version")
+        try:
+            event = envelope.parse_event({envelope.event_type: event_class})
+        except ContractError as error:
+            return Refused(error.code, error.reason, error, envelope.event_type)
+        return Decoded(record, envelope, event, handler)
