@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from orderflow_ops.invariants import Deadlines
 
 
+class ConsoleSettingsError(ValueError):
+    """A console setting is malformed; the message names the variable and why."""
+
+
 class ConsoleSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore")
 
@@ -54,12 +58,14 @@ class ConsoleSettings(BaseSettings):
         )
 
     def service_urls(self) -> dict[str, str]:
-        """``services`` as name -> base URL; raises ValueError on a malformed entry."""
+        """``services`` as name -> base URL; raises ConsoleSettingsError on a malformed entry."""
         urls: dict[str, str] = {}
         for entry in filter(None, (part.strip() for part in self.services.split(","))):
             name, sep, url = entry.partition("=")
             if not sep or not name.strip() or not url.strip().startswith(("http://", "https://")):
-                raise ValueError(f"CONSOLE_SERVICES: {entry!r} is not name=http://host:port")
+                raise ConsoleSettingsError(
+                    f"CONSOLE_SERVICES: {entry!r} is not name=http://host:port"
+                )
             urls[name.strip()] = url.strip().rstrip("/")
         return urls
 
