@@ -39,6 +39,14 @@ class ConsoleSettings(BaseSettings):
     probe_interval_s: float = Field(default=2.0, gt=0, description="lag and service probes")
     monitor_interval_s: float = Field(default=5.0, gt=0, description="invariant monitor")
     service_timeout_s: float = Field(default=1.5, gt=0)
+    retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="ended orders (completed, cancelled, ...) whose last event is older than "
+        "this many days leave the read model with their timeline; 0 keeps them forever",
+    )
+    retention_batch_size: int = Field(default=500, ge=1, description="orders per transaction")
+    retention_interval_s: float = Field(default=3600, gt=0, description="between passes")
     # How long an order may wait in each state before it is listed as stuck (the SLAs).
     sla_payment_and_stock_s: float = Field(default=600, gt=0)
     sla_capture_s: float = Field(default=600, gt=0)
