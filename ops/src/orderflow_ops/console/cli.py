@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -28,7 +29,8 @@ from orderflow_ops.console.app import SERVICE_NAME, build_console
 from orderflow_ops.console.auth import UsersError
 from orderflow_ops.console.fill import fill
 from orderflow_ops.console.page_timings import time_pages
-from orderflow_ops.console.settings import ConsoleSettingsError
+from orderflow_ops.console.retention import expire_orders
+from orderflow_ops.console.settings import ConsoleSettings, ConsoleSettingsError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -79,6 +81,40 @@ def fill_read_model(
         events = await fill(database.pool, database.settings.db_schema, orders)
         elapsed = time.perf_counter() - started
         typer.echo(f"console: added {orders} orders ({events} events) in {elapsed:.1f}s")
+
+    with_service_database(SERVICE_NAME, lambda settings: build_console(settings).definition, work)
+
+
+@app.command("expire-orders")
+def expire_ended_orders(
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, help="older than this many days; default CONSOLE_RETENTION_DAYS"),
+    ] = None,
+) -> None:
+    """Run one retention pass now (the running console does it every
+    CONSOLE_RETENTION_INTERVAL_S): delete ended orders older than the retention, with their
+    timelines, and say how many and how long it took."""
+    options = ConsoleSettings()
+    keep_days = days if days is not None else options.retention_days
+    if keep_days == 0:
+        typer.echo("console: CONSOLE_RETENTION_DAYS=0 keeps every order; nothing to do")
+        return
+
+    async def work(database: ServiceDatabase) -> None:
+        started = time.perf_counter()
+        result = await expire_orders(
+            database.pool,
+            database.settings.db_schema,
+            older_than=datetime.now(UTC) - timedelta(days=keep_days),
+            batch_size=options.retention_batch_size,
+        )
+        elapsed = time.perf_counter() - started
+        typer.echo(
+            f"console: {result.orders} ended order(s) older than {keep_days} day(s) deleted "
+            f"with {result.events} event(s) in {elapsed:.1f}s; {result.kept_shared} kept "
+            "(their timeline is shared with an order that stays)"
+        )
 
     with_service_database(SERVICE_NAME, lambda settings: build_console(settings).definition, work)
 

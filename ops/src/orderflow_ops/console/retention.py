@@ -18,7 +18,6 @@ avoids that.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -107,82 +106,96 @@ async def _expire_batch(
     last = expired[-1]
     next_cursor = _Cursor(last["last_event_at"], last["order_id"])
     roots = [row["order_id"] for row in expired]
-    deletable, related_ids = await _deletable(connection, s, roots)
-    events = await _delete_timelines(connection, s, deletable, related_ids)
-    result = RetentionResult(len(deletable), events, len(roots) - len(deletable))
+    deletable, events, ids = await _deletable(connection, s, roots)
+    deleted = await _delete_timelines(connection, s, deletable, events, ids)
+    result = RetentionResult(len(deletable), deleted, len(roots) - len(deletable))
     return result, next_cursor, len(expired) == batch_size
 
 
 async def _deletable(
     connection: Connection, s: str, roots: list[str]
-) -> tuple[list[str], list[str]]:
-    """The roots whose whole timeline belongs to expired orders of this batch, and every id
-    their timelines name."""
-    rows = await connection.fetch(
-        f"""
-        WITH RECURSIVE related(root, linked_id, hops) AS (
-            SELECT root, root, 0 FROM unnest($1::text[]) AS root
-          UNION
-            SELECT r.root, l2.linked_id, r.hops + 1
-            FROM related r
-            JOIN {s}.event_links l1 ON l1.linked_id = r.linked_id
-            JOIN {s}.event_links l2 ON l2.event_id = l1.event_id
-            WHERE r.hops < $2
-        )
-        SELECT root, linked_id, min(hops) AS hops FROM related GROUP BY root, linked_id
-        """,
-        roots,
-        WALK_HOPS,
-    )
-    related: defaultdict[str, set[str]] = defaultdict(set)
-    truncated: set[str] = set()
-    for row in rows:
-        related[row["root"]].add(row["linked_id"])
-        if row["hops"] >= WALK_HOPS:
-            truncated.add(row["root"])  # the walk may go on: not all of it is known
-    every_id = sorted(set().union(*related.values()))
+) -> tuple[list[str], list[Any], list[str]]:
+    """The roots whose whole timeline belongs to expired orders of this batch, the events of
+    those timelines, and every id they name."""
+    links, unfinished = await _walk(connection, s, roots)
+    timeline = _Timelines(roots)
+    for named in links.values():
+        timeline.join(named)
+    every_id = sorted(timeline.ids())
     kept_orders = {
         row["order_id"]
         for row in await connection.fetch(
             f"SELECT order_id FROM {s}.orders WHERE order_id = ANY($1::text[])", every_id
         )
     } - set(roots)
-    blocked = truncated | {root for root in roots if related[root] & kept_orders}
-    # An expired order sharing a timeline with a blocked one is blocked too.
-    changed = True
-    while changed:
-        grown = blocked | {root for root in roots if related[root] & blocked}
-        changed, blocked = grown != blocked, grown
-    deletable = [root for root in roots if root not in blocked]
-    ids = sorted(set().union(*(related[root] for root in deletable)))
-    return deletable, ids
+    # A timeline the walk did not finish may reach an order that stays: kept, like one that
+    # names such an order.
+    blocked = {timeline.of(name) for name in kept_orders | unfinished}
+    deletable = [root for root in roots if timeline.of(root) not in blocked]
+    # An event's ids are all in one timeline: any of them tells which.
+    events = [event for event, named in links.items() if timeline.of(min(named)) not in blocked]
+    ids = [name for name in every_id if timeline.of(name) not in blocked]
+    return deletable, events, ids
+
+
+async def _walk(
+    connection: Connection, s: str, roots: list[str]
+) -> tuple[dict[Any, set[str]], set[str]]:
+    """Every event reachable from ``roots`` through shared ids (the Order page's walk), with
+    all the ids it names; and the ids the walk found but did not follow (its hop limit)."""
+    links: dict[Any, set[str]] = {}
+    seen, frontier = set(roots), list(roots)
+    for _ in range(WALK_HOPS):
+        if not frontier:
+            break
+        rows = await connection.fetch(
+            f"""
+            SELECT l2.event_id, l2.linked_id FROM {s}.event_links l1
+            JOIN {s}.event_links l2 ON l2.event_id = l1.event_id
+            WHERE l1.linked_id = ANY($1::text[])
+            """,
+            frontier,
+        )
+        for row in rows:
+            links.setdefault(row["event_id"], set()).add(row["linked_id"])
+        found = {row["linked_id"] for row in rows} - seen
+        seen |= found
+        frontier = sorted(found)
+    return links, set(frontier)
+
+
+class _Timelines:
+    """Ids that belong to one timeline (named together by some event), as a union-find."""
+
+    def __init__(self, roots: list[str]) -> None:
+        self._parent = {root: root for root in roots}
+
+    def of(self, name: str) -> str:
+        parent = self._parent.setdefault(name, name)
+        while parent != self._parent[parent]:
+            self._parent[parent] = self._parent[self._parent[parent]]
+            parent = self._parent[parent]
+        return parent
+
+    def join(self, names: set[str]) -> None:
+        first, *others = [self.of(name) for name in names]
+        for other in others:
+            self._parent[other] = first
+
+    def ids(self) -> set[str]:
+        return set(self._parent)
 
 
 async def _delete_timelines(
-    connection: Connection, s: str, orders: list[str], ids: list[str]
+    connection: Connection, s: str, orders: list[str], events: list[Any], ids: list[str]
 ) -> int:
     if not orders:
         return 0
-    # Only events every link of which is to these timelines (never one another order needs).
-    event_ids = [
-        row["event_id"]
-        for row in await connection.fetch(
-            f"""
-            SELECT DISTINCT l.event_id FROM {s}.event_links l
-            WHERE l.linked_id = ANY($1::text[])
-              AND NOT EXISTS (
-                  SELECT 1 FROM {s}.event_links other
-                  WHERE other.event_id = l.event_id AND other.linked_id <> ALL($1::text[])
-              )
-            """,
-            ids,
-        )
-    ]
     await connection.execute(
-        f"DELETE FROM {s}.event_links WHERE event_id = ANY($1::uuid[])", event_ids
+        f"DELETE FROM {s}.event_links WHERE event_id = ANY($1::uuid[])", events
     )
     deleted = await connection.execute(
-        f"DELETE FROM {s}.events WHERE event_id = ANY($1::uuid[])", event_ids
+        f"DELETE FROM {s}.events WHERE event_id = ANY($1::uuid[])", events
     )
     await connection.execute(
         f"""
