@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from orderflow_contracts.envelope import Envelope
 from orderflow_localinfra.discovery import Infrastructure
+from orderflow_ops.console import retention
 from orderflow_ops.console.read_model_queries import ReadModelQueries
 from orderflow_ops.console.retention import expire_orders
 
@@ -63,7 +64,7 @@ async def timeline_size(queries: ReadModelQueries, order_id: str) -> int:
 
 
 async def test_ended_orders_past_the_retention_leave_with_their_timeline_in_batches(
-    orderflow_infrastructure: Infrastructure,
+    orderflow_infrastructure: Infrastructure, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = {name: str(uuid.uuid4()) for name in ("done", "off", "open", "recent", "twin", "mate")}
     shared_cart = f"cart-shared-{uuid.uuid4().hex[:8]}"
@@ -97,6 +98,15 @@ async def test_ended_orders_past_the_retention_leave_with_their_timeline_in_batc
         before = {name: await timeline_size(queries, ids[name]) for name in kept}
         assert before["open"] == 6
         counted = await counters(pool, schema)
+
+        # A walk too short to see a whole timeline (one hop: the order's own events, not its
+        # cart's) keeps every order rather than cut a timeline it does not know the end of.
+        with monkeypatch.context() as short:
+            short.setattr(retention, "WALK_HOPS", 1)
+            unsure = await expire_orders(
+                pool, schema, older_than=datetime.now(UTC) - timedelta(days=90), batch_size=10
+            )
+        assert (unsure.orders, unsure.events, unsure.kept_shared) == (0, 0, 3)
 
         result = await expire_orders(
             pool, schema, older_than=datetime.now(UTC) - timedelta(days=90), batch_size=1
