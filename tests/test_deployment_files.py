@@ -72,3 +72,30 @@ def test_the_declared_topics_are_applied_before_any_service_starts(
         assert definition["depends_on"]["topics"]["condition"] == "service_completed_successfully"
         assert definition["environment"]["KAFKA_TOPICS_FILE"] == "/etc/orderflow/topics.yaml"
         assert definition["volumes"] == topics["volumes"]
+
+
+def test_the_console_runs_like_a_service_and_is_published_on_loopback_only(
+    compose: dict[str, Any],
+) -> None:
+    console = compose["services"]["console"]
+    cart = compose["services"]["cart"]
+    assert console["command"] == ["orderflow-console", "run"]
+    assert console["image"] == cart["image"]
+    assert console["build"] == cart["build"]
+    environment = console["environment"]
+    assert environment["CONSOLE_DATABASE_URL"].startswith("postgresql://orderflow_console:")
+    assert environment["CONSOLE_DATABASE_URL"].endswith("@postgres:5432/orderflow")
+    assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert environment["KAFKA_TOPICS_FILE"] == "/etc/orderflow/topics.yaml"
+    watched = dict(entry.split("=", 1) for entry in environment["CONSOLE_SERVICES"].split(","))
+    assert watched == {
+        service: f"http://{service}:{compose['services'][service]['ports'][0].split(':')[-1]}"
+        for service in DEFAULT_SERVICES
+    }
+    # Only this machine reaches it: the console has write actions.
+    assert console["ports"] == [f"127.0.0.1:8000:{environment['CONSOLE_HTTP_PORT']}"]
+    depends = console["depends_on"]
+    assert depends["provision"]["condition"] == "service_completed_successfully"
+    assert depends["topics"]["condition"] == "service_completed_successfully"
+    assert depends["kafka"]["condition"] == "service_healthy"
+    assert set(DEFAULT_SERVICES) <= set(depends)

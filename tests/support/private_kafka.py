@@ -7,6 +7,7 @@ Its own state folder and free ports; the jars are the checkout's (fetched by Mav
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.kafka import KafkaBroker, KafkaSettings
 from orderflow_localinfra.layout import StateLayout
 from orderflow_localinfra.processes import wait_for_exit
@@ -77,3 +79,10 @@ def kill_broker(broker: KafkaBroker) -> None:
     os.kill(pid, signal.SIGKILL)
     if not wait_for_exit(pid, 30):
         raise AssertionError(f"the private broker (pid {pid}) survived SIGKILL for 30 s")
+
+
+def on_broker(infrastructure: Infrastructure, broker: KafkaBroker) -> Infrastructure:
+    """``infrastructure`` (its databases) with ``broker`` as its Kafka."""
+    return dataclasses.replace(
+        infrastructure, kafka_bootstrap_servers=broker.settings.bootstrap_servers
+    )

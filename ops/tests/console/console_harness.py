@@ -52,7 +52,11 @@ class RunningConsole:
     @asynccontextmanager
     async def signed_in(self, name: str, password: str) -> AsyncIterator[httpx.AsyncClient]:
         async with self.client() as client:
-            answer = await client.post("/login", data={"username": name, "password": password})
+            form = await client.get("/login")
+            answer = await client.post(
+                "/login",
+                data={"username": name, "password": password, "csrf_token": csrf_token(form.text)},
+            )
             assert answer.status_code == 303, answer.text
             yield client
 

@@ -17,6 +17,7 @@ from orderflow_localinfra.discovery import Infrastructure
 
 from ops.tests.console.console_harness import (
     captured_order,
+    csrf_token,
     envelope,
     running_console,
 )
@@ -95,7 +96,11 @@ async def test_the_read_model_fills_from_real_topics_and_every_page_shows_it(
             answer = await anonymous.get(f"/orders/{order_id}")
             assert answer.status_code == 303
             assert answer.headers["location"].startswith("/login?next=")
-            refused = await anonymous.post("/login", data={"username": "view", "password": "x"})
+            form = await anonymous.get("/login")
+            refused = await anonymous.post(
+                "/login",
+                data={"username": "view", "password": "x", "csrf_token": csrf_token(form.text)},
+            )
             assert refused.status_code == 401
 
 

@@ -30,6 +30,7 @@ from orderflow_ops.console.projection_handler import (
     console_repositories,
     record_event,
 )
+from orderflow_ops.console.retention import retention_job
 from orderflow_ops.console.settings import ConsoleSettings
 from orderflow_ops.console.web_common import Console, template_environment
 from orderflow_ops.console.web_dead_letters import dead_letters_router
@@ -106,6 +107,19 @@ def build_console(
             ),
             probe_job(console),
             monitor_job(console),
+            *(
+                [
+                    retention_job(
+                        settings.db_schema,
+                        options.retention_days,
+                        options.retention_batch_size,
+                        options.retention_interval_s,
+                        console.status.changes.bump,
+                    )
+                ]
+                if options.retention_days > 0
+                else []
+            ),
         ],
     )
     return ConsoleService(definition, hooks, console)

@@ -6,6 +6,10 @@ two roles: a *viewer* reads every page; an *operator* may also replay dead lette
 stored server-side: the cookie is ``name|role|expiry|nonce`` signed with HMAC-SHA256, and the
 CSRF token of a session is the HMAC of its nonce, so a forged form from another site (which
 cannot read the page) cannot carry it.
+
+The login form has no session yet, so it is bound to a *login nonce* instead: a random value in
+its own SameSite=Strict cookie, with the HMAC of that nonce in the form. Without it, another site
+could log a victim's browser in as the attacker (login CSRF).
 """
 
 from __future__ import annotations
@@ -98,6 +102,19 @@ class SessionSigner:
 
     def csrf_ok(self, session: Session, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(token or "", self.csrf_token(session))
+
+    @staticmethod
+    def new_login_nonce() -> str:
+        return secrets.token_hex(16)
+
+    def login_csrf_token(self, nonce: str) -> str:
+        return self._mac(f"login-csrf|{nonce}")
+
+    def login_csrf_ok(self, nonce: str | None, token: str | None) -> bool:
+        """Whether a login form's ``token`` was handed out with the ``nonce`` of its cookie."""
+        if not nonce or not token:
+            return False
+        return hmac.compare_digest(token, self.login_csrf_token(nonce))
 
     def _mac(self, text: str) -> str:
         return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import httpx
 
 _ORDER_ID = re.compile(r'data-order-id="([^"]+)"')
+_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,11 @@ class PageTiming:
 
 def time_pages(url: str, user: str, password: str, repeat: int) -> list[PageTiming]:
     with httpx.Client(base_url=url, timeout=60.0) as client:
-        login = client.post("/login", data={"username": user, "password": password})
+        form = _CSRF.search(client.get("/login").text)
+        token = form[1] if form else ""
+        login = client.post(
+            "/login", data={"username": user, "password": password, "csrf_token": token}
+        )
         if login.status_code != 303:
             raise RuntimeError(f"login refused ({login.status_code})")
         listed = _ORDER_ID.findall(client.get("/orders").text)

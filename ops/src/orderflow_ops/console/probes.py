@@ -10,6 +10,7 @@ service that does not answer shows as down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from orderflow_ops.console.live import LiveStatus, PartitionLag, ServiceStatus
 log = structlog.get_logger(__name__)
 
 _KAFKA_TIMEOUT_S = 10.0  # a broker with thousands of groups lists them slowly
+_CLOSE_TIMEOUT_S = 5.0
 # Listing every group of the cluster is the probe's costliest request by far on a broker with
 # many groups (all decoded in Python): the list is refreshed this often, the offsets each time.
 GROUP_LIST_REFRESH_S = 30.0
@@ -51,11 +53,13 @@ class LagProbe:
             consumer = kafka_client(
                 AIOKafkaConsumer, self._bootstrap, enable_auto_commit=False, client_id="console-lag"
             )
-            await admin.start()
             try:
+                await admin.start()
                 await consumer.start()
             except BaseException:
-                await admin.close()
+                # Kafka away (or the round timed out): close both, or every failed round
+                # while Kafka is away leaves an unclosed client behind.
+                await _close_quietly(admin, consumer)
                 raise
             self._admin, self._consumer = admin, consumer
         return self._admin, self._consumer
@@ -97,6 +101,13 @@ class LagProbe:
             PartitionLag(group, tp.topic, tp.partition, offset, ends.get(tp, offset))
             for (group, tp), offset in sorted(committed.items())
         ]
+
+
+async def _close_quietly(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(admin.close(), _CLOSE_TIMEOUT_S)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(stop_consumer(consumer), _CLOSE_TIMEOUT_S)
 
 
 async def probe_service(client: httpx.AsyncClient, name: str, url: str) -> ServiceStatus:

@@ -16,6 +16,10 @@ MIN_PASSWORD_LENGTH = 12
 MIN_SESSION_SECRET_LENGTH = 32
 
 
+class ConsoleSettingsError(ValueError):
+    """A console setting is malformed; the message names the variable and why."""
+
+
 class ConsoleSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore")
 
@@ -40,6 +44,14 @@ class ConsoleSettings(BaseSettings):
     probe_interval_s: float = Field(default=2.0, gt=0, description="lag and service probes")
     monitor_interval_s: float = Field(default=5.0, gt=0, description="invariant monitor")
     service_timeout_s: float = Field(default=1.5, gt=0)
+    retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="ended orders (completed, cancelled, ...) whose last event is older than "
+        "this many days leave the read model with their timeline; 0 keeps them forever",
+    )
+    retention_batch_size: int = Field(default=500, ge=1, description="orders per transaction")
+    retention_interval_s: float = Field(default=3600, gt=0, description="between passes")
     # How long an order may wait in each state before it is listed as stuck (the SLAs).
     sla_payment_and_stock_s: float = Field(default=600, gt=0)
     sla_capture_s: float = Field(default=600, gt=0)
@@ -97,12 +109,14 @@ class ConsoleSettings(BaseSettings):
         return refusals
 
     def service_urls(self) -> dict[str, str]:
-        """``services`` as name -> base URL; raises ValueError on a malformed entry."""
+        """``services`` as name -> base URL; raises ConsoleSettingsError on a malformed entry."""
         urls: dict[str, str] = {}
         for entry in filter(None, (part.strip() for part in self.services.split(","))):
             name, sep, url = entry.partition("=")
             if not sep or not name.strip() or not url.strip().startswith(("http://", "https://")):
-                raise ValueError(f"CONSOLE_SERVICES: {entry!r} is not name=http://host:port")
+                raise ConsoleSettingsError(
+                    f"CONSOLE_SERVICES: {entry!r} is not name=http://host:port"
+                )
             urls[name.strip()] = url.strip().rstrip("/")
         return urls
 

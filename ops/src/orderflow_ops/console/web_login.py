@@ -1,7 +1,12 @@
-"""Logging in and out: a signed, HttpOnly, SameSite=Strict session cookie."""
+"""Logging in and out: a signed, HttpOnly, SameSite=Strict session cookie.
+
+The login form itself is protected against CSRF: it carries a token bound to a login nonce
+cookie (see :mod:`orderflow_ops.console.auth`); a login post without both is refused with 403.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 
 from fastapi import APIRouter, Request, Response
@@ -16,6 +21,10 @@ from orderflow_ops.console.web_common import (
     template_environment,
 )
 
+LOGIN_NONCE_COOKIE = "orderflow_console_login"
+LOGIN_NONCE_LIFETIME_S = 3600
+_NONCE = re.compile(r"[0-9a-f]{32}")
+
 
 def _safe_next(target: str | None) -> str:
     # Only a path of this console: never an open redirect to another site.
@@ -27,17 +36,39 @@ def _safe_next(target: str | None) -> str:
 def login_router(console: Console) -> APIRouter:
     router = console_router(console)
 
-    def login_page(next_path: str, message: str = "", status: int = 200) -> HTMLResponse:
+    def login_page(
+        request: Request, next_path: str, message: str = "", status: int = 200
+    ) -> HTMLResponse:
+        # Keep the nonce the browser already has: two open login tabs both stay valid.
+        nonce = request.cookies.get(LOGIN_NONCE_COOKIE) or ""
+        if not _NONCE.fullmatch(nonce):
+            nonce = console.signer.new_login_nonce()
         body = (
             template_environment()
             .get_template("login.html")
-            .render(session=None, next=next_path, message=message, no_users=not console.users)
+            .render(
+                session=None,
+                next=next_path,
+                message=message,
+                no_users=not console.users,
+                csrf_token=console.signer.login_csrf_token(nonce),
+            )
         )
-        return HTMLResponse(body, status_code=status)
+        response = HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+        response.set_cookie(
+            LOGIN_NONCE_COOKIE,
+            nonce,
+            max_age=LOGIN_NONCE_LIFETIME_S,
+            httponly=True,
+            samesite="strict",
+            secure=console.console_settings.cookie_secure,
+            path="/login",
+        )
+        return response
 
     @router.get("/login")
     async def show_login(request: Request) -> Response:
-        return login_page(_safe_next(request.query_params.get("next")))
+        return login_page(request, _safe_next(request.query_params.get("next")))
 
     @router.post("/login")
     async def log_in(request: Request) -> Response:
@@ -45,9 +76,17 @@ def login_router(console: Console) -> APIRouter:
         name = (form.get("username") or [""])[0]
         password = (form.get("password") or [""])[0]
         target = _safe_next((form.get("next") or ["/"])[0])
+        token = (form.get("csrf_token") or [""])[0]
+        if not console.signer.login_csrf_ok(request.cookies.get(LOGIN_NONCE_COOKIE), token):
+            # Checked before the password: a forged login learns nothing about it either.
+            message = (
+                "The login form's CSRF token is missing or wrong "
+                "(an expired form, or a form from another site): log in again on this page."
+            )
+            return login_page(request, target, message, status=403)
         user = authenticate(console.users, name, password)
         if user is None:
-            return login_page(target, "Wrong name or password.", status=401)
+            return login_page(request, target, "Wrong name or password.", status=401)
         lifetime = console.console_settings.session_hours * 3600
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
@@ -59,6 +98,7 @@ def login_router(console: Console) -> APIRouter:
             secure=console.console_settings.cookie_secure,
             path="/",
         )
+        response.delete_cookie(LOGIN_NONCE_COOKIE, path="/login", httponly=True, samesite="strict")
         return response
 
     @router.post("/logout")
