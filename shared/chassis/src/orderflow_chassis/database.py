@@ -26,6 +26,15 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 
 # What a server that is still starting (or not yet reachable) raises.
 _NOT_YET_UP = (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError)
+# What a server that will not let this role in raises: waiting does not help.
+_REFUSED = (
+    asyncpg.InvalidAuthorizationSpecificationError,  # wrong password, unknown role, pg_hba
+    asyncpg.InvalidCatalogNameError,  # no such database
+)
+
+
+class PostgresUnavailableError(ConnectionError):
+    """PostgreSQL did not come up in time, or refused the service's role or database."""
 
 
 async def connect(dsn: str, *, schema: str) -> asyncpg.Connection:
@@ -93,8 +102,13 @@ async def create_pool(
     except _NOT_YET_UP as error:
         if is_tls_refusal(error):
             raise PostgresTlsError(explain_tls_refusal(error, tls)) from error
-        raise ConnectionError(
+        raise PostgresUnavailableError(
             f"PostgreSQL did not accept connections within {connect_timeout_s:.0f}s: {error}"
+        ) from error
+    except _REFUSED as error:
+        raise PostgresUnavailableError(
+            f"PostgreSQL refused the connection: {error} (check the user, password and "
+            "database in the database URL)"
         ) from error
     assert pool is not None
     return pool

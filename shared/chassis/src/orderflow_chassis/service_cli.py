@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from orderflow_chassis import outbox_store
-from orderflow_chassis.database import create_pool
+from orderflow_chassis.database import PostgresUnavailableError, create_pool
 from orderflow_chassis.kafka_access import KafkaAccessError
 from orderflow_chassis.kafka_security import KafkaSettingsError
 from orderflow_chassis.migrations import migrate_service, pending_migrations
@@ -37,6 +37,7 @@ STARTUP_REFUSALS = (
     KafkaAccessError,
     PostgresSettingsError,
     PostgresTlsError,
+    PostgresUnavailableError,
 )
 """Start-up failures that name a setting, credential or topic to fix: printed, not raised."""
 
