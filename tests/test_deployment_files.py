@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from orderflow_localinfra.kafka import pinned_kafka_version
+from orderflow_localinfra.java_runtime import pinned_kafka_version
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 
 REPO = Path(__file__).resolve().parents[1]

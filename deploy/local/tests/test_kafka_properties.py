@@ -3,10 +3,9 @@
 from pathlib import Path
 
 import pytest
-from orderflow_localinfra.kafka import (
+from orderflow_localinfra.java_runtime import parse_java_major_version, pinned_kafka_version
+from orderflow_localinfra.kafka_config import (
     KafkaSettings,
-    parse_java_major_version,
-    pinned_kafka_version,
     render_log4j2_config,
     render_server_properties,
 )

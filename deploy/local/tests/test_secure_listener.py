@@ -11,7 +11,8 @@ import pytest
 from orderflow_localinfra.certificates import ensure_certificates
 from orderflow_localinfra.cli import app
 from orderflow_localinfra.errors import InfraError, PrerequisiteMissing
-from orderflow_localinfra.kafka import KafkaBroker, KafkaSettings, render_server_properties
+from orderflow_localinfra.kafka import KafkaBroker
+from orderflow_localinfra.kafka_config import KafkaSettings, render_server_properties
 from orderflow_localinfra.layout import StateLayout, find_repository_root
 from orderflow_localinfra.processes import run_logged
 from orderflow_localinfra.secure_listener import SecureListener

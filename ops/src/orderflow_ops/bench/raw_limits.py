@@ -29,7 +29,7 @@ from orderflow_chassis.kafka_admin import ensure_topics
 from orderflow_chassis.outbox import create_producer
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.errors import InfraError
-from orderflow_localinfra.kafka import find_java
+from orderflow_localinfra.java_runtime import find_java
 from orderflow_localinfra.layout import StateLayout
 
 RECORD_BYTES = 1024
