@@ -24,15 +24,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.isolation import isolated_database
 from orderflow_localinfra.leftover_topics import delete_test_topics
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
-from orderflow_ops.bench.load import stock_everything
-from orderflow_ops.bench.runner import invariant_check
-from orderflow_ops.storefront import PaymentTokens, ShopperMix, StorefrontSimulator
-from orderflow_ops.traffic import catalog
 
 from tests.support.fleet import (
     Fleet,
@@ -45,14 +40,14 @@ from tests.support.fleet import (
     wait_for_leader,
 )
 from tests.support.scale_checks import (
-    duplicated_effects,
-    duplicated_events,
-    order_violations,
+    assert_a_clean_run,
+    session_environment,
+    shoppers_on,
     takeovers_from_live_leaders,
+    until_checkouts,
     wait_until_finished,
 )
 from tests.support.service_harness import unique_prefix
-from tests.support.system_harness import events_of
 
 pytestmark = [pytest.mark.multi_instance, pytest.mark.e2e, pytest.mark.integration]
 
@@ -61,11 +56,6 @@ SHOPPERS = 120
 SHOPPERS_PER_SECOND = 4.0
 OUTAGE_S = 3.0
 SESSION_MS = 2000  # unless the broker's group.min.session.timeout.ms is higher
-TOKENS = PaymentTokens(
-    card_approved="tok_visa_approve",
-    card_declined="tok_visa_decline_insufficient_funds",
-    paypal_approved="tok_paypal_approve",
-)
 
 
 @pytest.fixture
@@ -73,10 +63,7 @@ async def fleet(orderflow_infrastructure: Infrastructure, tmp_path: Path) -> Asy
     session_ms = max(
         SESSION_MS, await broker_min_session_ms(orderflow_infrastructure.kafka_bootstrap_servers)
     )
-    env = {"LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}
-    for service in DEFAULT_SERVICES:
-        env[f"{service.upper()}_CONSUMER_SESSION_TIMEOUT_MS"] = str(session_ms)
-        env[f"{service.upper()}_CONSUMER_HEARTBEAT_INTERVAL_MS"] = str(session_ms // 6)
+    env = session_environment(session_ms)
     async with isolated_database(orderflow_infrastructure, "multi") as own:
         fleet = Fleet(own, unique_prefix("multi"), tmp_path, INSTANCES, env)
         try:
@@ -109,70 +96,39 @@ async def test_two_instances_of_every_service_survive_stops_and_kills(
     fleet: Fleet, orderflow_infrastructure: Infrastructure
 ) -> None:
     infrastructure = fleet.infrastructure
-    bootstrap = infrastructure.kafka_bootstrap_servers
     deadlocks_before = await deadlocks(infrastructure.admin_database_url)
     watch = LeaseWatch(infrastructure.admin_database_url, DEFAULT_SERVICES)
     watch.start()
-    warehouse = WarehouseSimulator(
-        bootstrap,
-        topic_prefix=fleet.prefix,
-        config=SimulatorConfig(dispatch_delay_s=0.2, delivery_delay_s=0.3, receive_returns=False),
-    )
-    stop_shopping = asyncio.Event()
-    shopping: asyncio.Task[None] | None = None
     stalls: dict[str, float] = {}
     outage_began: float | None = None
     try:
-        await warehouse.start()
-        fulfillment_url = fleet.first("fulfillment").process.base_url
-        stocked = set(await stock_everything(warehouse, fulfillment_url, 100_000))
-        products = [
-            p for p in await catalog(fleet.first("cart").process.base_url) if p.sku in stocked
-        ]
-        shop = StorefrontSimulator(
-            bootstrap,
-            products,
-            TOKENS,
-            topic_prefix=fleet.prefix,
-            mix=ShopperMix(abandon=0.0, returns=0.0, warranty_claims=0.0, declined_card=0.1),
-            seed=15,
-        )
-        shopping = asyncio.create_task(
-            shop.run(stop_shopping, shoppers_per_second=SHOPPERS_PER_SECOND, max_shoppers=SHOPPERS)
-        )
-        for _ in range(600):  # orders flow before anything is disturbed
-            if shop.counts.checkouts >= 10:
-                break
-            await asyncio.sleep(0.5)
+        async with shoppers_on(fleet, shoppers=SHOPPERS, per_second=SHOPPERS_PER_SECOND) as shop:
+            await until_checkouts(shop, 10)  # orders flow before anything is disturbed
 
-        # A rolling restart: SIGTERM (it leaves the group at once), then back.
-        rolled = fleet.of("fulfillment")[-1]
-        await asyncio.to_thread(fleet.stop, rolled)
-        await asyncio.to_thread(fleet.restart, rolled)
-        # The database lost for a few seconds: every instance carries on by itself.
-        pids = {i.label: i.pid for i in fleet.instances}
-        own_database = urlsplit(infrastructure.admin_database_url).path.lstrip("/")
-        server = orderflow_infrastructure.admin_database_url  # another database, same server
-        async with database_outage(server, own_database) as outage_began:
-            await asyncio.sleep(OUTAGE_S)
-        # A machine failure of each relay leader: SIGKILL, its partitions stall, it comes back.
-        for service in ("payment", "fulfillment", "cart"):
-            victim = await wait_for_leader(watch, fleet, service)
-            stalls[service] = await kill_and_measure(fleet, victim)
-            await asyncio.to_thread(fleet.restart, victim)
+            # A rolling restart: SIGTERM (it leaves the group at once), then back.
+            rolled = fleet.of("fulfillment")[-1]
+            await asyncio.to_thread(fleet.stop, rolled)
+            await asyncio.to_thread(fleet.restart, rolled)
+            # The database lost for a few seconds: every instance carries on by itself.
+            pids = {i.label: i.pid for i in fleet.instances}
+            own_database = urlsplit(infrastructure.admin_database_url).path.lstrip("/")
+            server = orderflow_infrastructure.admin_database_url  # another database, same server
+            async with database_outage(server, own_database) as outage_began:
+                await asyncio.sleep(OUTAGE_S)
+            # A machine failure of each relay leader: SIGKILL, its partitions stall, it returns.
+            for service in ("payment", "fulfillment", "cart"):
+                victim = await wait_for_leader(watch, fleet, service)
+                stalls[service] = await kill_and_measure(fleet, victim)
+                await asyncio.to_thread(fleet.restart, victim)
 
-        log = await wait_until_finished(fleet, shop, SHOPPERS)
-        # Recovered by themselves: every instance the test did not stop or kill still runs as
-        # the process it was before the outage.
-        untouched = [i for i in fleet.instances if pids[i.label] not in fleet.ended_at]
-        assert [(i.label, i.pid) for i in untouched] == [
-            (i.label, pids[i.label]) for i in untouched
-        ]
+            log = await wait_until_finished(fleet, shop, SHOPPERS)
+            # Recovered by themselves: every instance the test did not stop or kill still runs
+            # as the process it was before the outage.
+            untouched = [i for i in fleet.instances if pids[i.label] not in fleet.ended_at]
+            assert [(i.label, i.pid) for i in untouched] == [
+                (i.label, pids[i.label]) for i in untouched
+            ]
     finally:
-        stop_shopping.set()
-        if shopping is not None:
-            await shopping
-        await warehouse.stop()
         await watch.stop()
 
     print(  # the figures this run measured, for the report
@@ -180,22 +136,11 @@ async def test_two_instances_of_every_service_survive_stops_and_kills(
         + ", ".join(f"{service} {seconds:.1f}" for service, seconds in stalls.items())
         + f"; lease changes: {[(s, p, n) for _, s, p, n in watch.changes]}"
     )
-    orders = {
-        e.data["order_id"]
-        for cart in shop.counts.our_carts
-        for e in events_of(log, "CartCheckedOut", cart_id=cart)
-    }
-    assert shop.counts.checkouts == SHOPPERS
-    assert len(orders) == SHOPPERS, "every checked-out cart is exactly one order"
-    assert duplicated_events(log) == []
-    assert await duplicated_effects(infrastructure.admin_database_url) == []
-    assert order_violations(log) == []
-    assert takeovers_from_live_leaders(fleet, watch, outage_began) == []
-    check = await invariant_check(
-        infrastructure, fleet.prefix, fleet.first("fulfillment").process.base_url, fleet.log_dir
+    await assert_a_clean_run(
+        fleet,
+        shop,
+        log,
+        shoppers=SHOPPERS,
+        takeovers=takeovers_from_live_leaders(fleet, watch, outage_began),
+        deadlocks_before=deadlocks_before,
     )
-    assert check["ok"], "\n".join(check["output_tail"])
-    # Stopped, every session has flushed its statistics (the deadlock counter among them).
-    await asyncio.to_thread(fleet.stop_all)
-    assert await deadlocks(infrastructure.admin_database_url) == deadlocks_before
-    assert fleet.log_lines_containing("eadlock") == []

@@ -23,27 +23,22 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.isolation import isolated_database
 from orderflow_localinfra.kafka import KafkaBroker
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
-from orderflow_ops.bench.load import stock_everything
-from orderflow_ops.bench.runner import invariant_check
-from orderflow_ops.storefront import PaymentTokens, ShopperMix, StorefrontSimulator
-from orderflow_ops.traffic import catalog
 
 from tests.support.fleet import Fleet, LeaseWatch, deadlocks
 from tests.support.private_kafka import kill_broker, private_broker
 from tests.support.scale_checks import (
-    duplicated_effects,
-    duplicated_events,
-    order_violations,
+    assert_a_clean_run,
+    session_environment,
+    shoppers_on,
     takeovers_from_live_leaders,
+    until_checkouts,
     wait_until_finished,
 )
 from tests.support.service_harness import unique_prefix
-from tests.support.system_harness import events_of
 
 pytestmark = [pytest.mark.multi_instance, pytest.mark.e2e, pytest.mark.integration]
 
@@ -54,11 +49,6 @@ CHECKOUTS_BEFORE_THE_LOSS = 10
 BROKER_DOWN_S = 10.0
 SESSION_MS = 2000  # the private broker allows sessions down to 1 s
 BROKER_START_GUARD_S = 240.0  # a guard against a hang on a loaded machine, not a measurement
-TOKENS = PaymentTokens(
-    card_approved="tok_visa_approve",
-    card_declined="tok_visa_decline_insufficient_funds",
-    paypal_approved="tok_paypal_approve",
-)
 
 
 @pytest.fixture
@@ -78,10 +68,7 @@ def own_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
 async def fleet(
     orderflow_infrastructure: Infrastructure, own_broker: KafkaBroker, tmp_path: Path
 ) -> AsyncIterator[Fleet]:
-    env = {"LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}
-    for service in DEFAULT_SERVICES:
-        env[f"{service.upper()}_CONSUMER_SESSION_TIMEOUT_MS"] = str(SESSION_MS)
-        env[f"{service.upper()}_CONSUMER_HEARTBEAT_INTERVAL_MS"] = str(SESSION_MS // 6)
+    env = session_environment(SESSION_MS)
     async with isolated_database(orderflow_infrastructure, "broker_loss") as own_database:
         infrastructure = dataclasses.replace(
             own_database, kafka_bootstrap_servers=own_broker.settings.bootstrap_servers
@@ -97,59 +84,27 @@ async def fleet(
 async def test_two_instances_of_every_service_ride_out_the_loss_of_the_broker(
     fleet: Fleet, own_broker: KafkaBroker
 ) -> None:
-    infrastructure = fleet.infrastructure
-    bootstrap = infrastructure.kafka_bootstrap_servers
-    deadlocks_before = await deadlocks(infrastructure.admin_database_url)
-    watch = LeaseWatch(infrastructure.admin_database_url, DEFAULT_SERVICES)
+    deadlocks_before = await deadlocks(fleet.infrastructure.admin_database_url)
+    watch = LeaseWatch(fleet.infrastructure.admin_database_url, DEFAULT_SERVICES)
     watch.start()
-    warehouse = WarehouseSimulator(
-        bootstrap,
-        topic_prefix=fleet.prefix,
-        config=SimulatorConfig(dispatch_delay_s=0.2, delivery_delay_s=0.3, receive_returns=False),
-    )
-    stop_shopping = asyncio.Event()
-    shopping: asyncio.Task[None] | None = None
     try:
-        await warehouse.start()
-        fulfillment_url = fleet.first("fulfillment").process.base_url
-        stocked = set(await stock_everything(warehouse, fulfillment_url, 100_000))
-        products = [
-            p for p in await catalog(fleet.first("cart").process.base_url) if p.sku in stocked
-        ]
-        shop = StorefrontSimulator(
-            bootstrap,
-            products,
-            TOKENS,
-            topic_prefix=fleet.prefix,
-            mix=ShopperMix(abandon=0.0, returns=0.0, warranty_claims=0.0, declined_card=0.1),
-            seed=15,
-        )
-        shopping = asyncio.create_task(
-            shop.run(stop_shopping, shoppers_per_second=SHOPPERS_PER_SECOND, max_shoppers=SHOPPERS)
-        )
-        for _ in range(600):  # orders flow before the broker goes
-            if shop.counts.checkouts >= CHECKOUTS_BEFORE_THE_LOSS:
-                break
-            await asyncio.sleep(0.5)
-        pids = {i.label: i.pid for i in fleet.instances}
+        async with shoppers_on(fleet, shoppers=SHOPPERS, per_second=SHOPPERS_PER_SECOND) as shop:
+            await until_checkouts(shop, CHECKOUTS_BEFORE_THE_LOSS)
+            pids = {i.label: i.pid for i in fleet.instances}
 
-        # The broker's machine is lost: no controlled shutdown, every connection dropped.
-        await asyncio.to_thread(kill_broker, own_broker)
-        checkouts_at_the_loss = shop.counts.checkouts
-        await asyncio.sleep(BROKER_DOWN_S)
-        restarting_at = time.monotonic()
-        await asyncio.to_thread(own_broker.start, timeout=BROKER_START_GUARD_S)
-        back_at = time.monotonic()
+            # The broker's machine is lost: no controlled shutdown, every connection dropped.
+            await asyncio.to_thread(kill_broker, own_broker)
+            checkouts_at_the_loss = shop.counts.checkouts
+            await asyncio.sleep(BROKER_DOWN_S)
+            restarting_at = time.monotonic()
+            await asyncio.to_thread(own_broker.start, timeout=BROKER_START_GUARD_S)
+            back_at = time.monotonic()
 
-        log = await wait_until_finished(fleet, shop, SHOPPERS)
-        finished_after_s = time.monotonic() - back_at
-        # Recovered by themselves: every instance is still the process it was before the loss.
-        assert {i.label: i.pid for i in fleet.instances} == pids, fleet.logs()
+            log = await wait_until_finished(fleet, shop, SHOPPERS)
+            finished_after_s = time.monotonic() - back_at
+            # Recovered by themselves: every instance is still the process it was before.
+            assert {i.label: i.pid for i in fleet.instances} == pids, fleet.logs()
     finally:
-        stop_shopping.set()
-        if shopping is not None:
-            await shopping
-        await warehouse.stop()
         await watch.stop()
 
     print(  # the figures this run measured, for the report
@@ -158,23 +113,12 @@ async def test_two_instances_of_every_service_ride_out_the_loss_of_the_broker(
         f"{finished_after_s:.1f} s after it was back; "
         f"lease changes: {[(s, p, n) for _, s, p, n in watch.changes]}"
     )
-    orders = {
-        e.data["order_id"]
-        for cart in shop.counts.our_carts
-        for e in events_of(log, "CartCheckedOut", cart_id=cart)
-    }
-    assert shop.counts.checkouts == SHOPPERS
-    assert len(orders) == SHOPPERS, "every checked-out cart is exactly one order"
-    assert duplicated_events(log) == []
-    assert await duplicated_effects(infrastructure.admin_database_url) == []
-    assert order_violations(log) == []
     # No instance was stopped and the database stayed up: no lease may move at all.
-    assert takeovers_from_live_leaders(fleet, watch, outage_began=None) == []
-    check = await invariant_check(
-        infrastructure, fleet.prefix, fleet.first("fulfillment").process.base_url, fleet.log_dir
+    await assert_a_clean_run(
+        fleet,
+        shop,
+        log,
+        shoppers=SHOPPERS,
+        takeovers=takeovers_from_live_leaders(fleet, watch, outage_began=None),
+        deadlocks_before=deadlocks_before,
     )
-    assert check["ok"], "\n".join(check["output_tail"])
-    # Stopped, every session has flushed its statistics (the deadlock counter among them).
-    await asyncio.to_thread(fleet.stop_all)
-    assert await deadlocks(infrastructure.admin_database_url) == deadlocks_before
-    assert fleet.log_lines_containing("eadlock") == []

@@ -1,18 +1,122 @@
-"""What a scale-out test proves once the run is over, from the event log, the services'
-tables and the relay leases: every cart finished, nothing applied twice, each aggregate's
-events in order, and no relay lease taken from a leader that still ran."""
+"""The shared shape of a scale-out test: shoppers and a warehouse on a fleet while something
+goes wrong, then what the run must prove from the event log, the services' tables and the
+relay leases: every cart finished as one order, nothing applied twice, each aggregate's events
+in order, no relay lease taken from a leader that still ran, the invariants, no deadlock."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
+from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
+from orderflow_localinfra.provisioning import DEFAULT_SERVICES
+from orderflow_ops.bench.load import stock_everything
+from orderflow_ops.bench.runner import invariant_check
 from orderflow_ops.event_log import LoggedEvent, contract_topics, read_log
-from orderflow_ops.storefront import StorefrontSimulator
+from orderflow_ops.storefront import PaymentTokens, ShopperMix, StorefrontSimulator
+from orderflow_ops.traffic import catalog
 
-from tests.support.fleet import Fleet, LeaseWatch, leader_pid
-from tests.support.system_harness import unfinished
+from tests.support.fleet import Fleet, LeaseWatch, deadlocks, leader_pid
+from tests.support.system_harness import events_of, unfinished
+
+TOKENS = PaymentTokens(
+    card_approved="tok_visa_approve",
+    card_declined="tok_visa_decline_insufficient_funds",
+    paypal_approved="tok_paypal_approve",
+)
+
+
+def session_environment(session_ms: int) -> dict[str, str]:
+    """Every service's settings for a fleet whose killed instances are noticed quickly."""
+    env = {"LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}
+    for service in DEFAULT_SERVICES:
+        env[f"{service.upper()}_CONSUMER_SESSION_TIMEOUT_MS"] = str(session_ms)
+        env[f"{service.upper()}_CONSUMER_HEARTBEAT_INTERVAL_MS"] = str(session_ms // 6)
+    return env
+
+
+@asynccontextmanager
+async def shoppers_on(
+    fleet: Fleet, *, shoppers: int, per_second: float
+) -> AsyncIterator[StorefrontSimulator]:
+    """``shoppers`` journeys published at ``per_second`` (checkouts, one in ten declined, no
+    abandons or returns), with a warehouse that ships and delivers at once; stopped on exit."""
+    bootstrap = fleet.infrastructure.kafka_bootstrap_servers
+    warehouse = WarehouseSimulator(
+        bootstrap,
+        topic_prefix=fleet.prefix,
+        config=SimulatorConfig(dispatch_delay_s=0.2, delivery_delay_s=0.3, receive_returns=False),
+    )
+    stop_shopping = asyncio.Event()
+    shopping: asyncio.Task[None] | None = None
+    try:
+        await warehouse.start()
+        fulfillment_url = fleet.first("fulfillment").process.base_url
+        stocked = set(await stock_everything(warehouse, fulfillment_url, 100_000))
+        products = [
+            p for p in await catalog(fleet.first("cart").process.base_url) if p.sku in stocked
+        ]
+        shop = StorefrontSimulator(
+            bootstrap,
+            products,
+            TOKENS,
+            topic_prefix=fleet.prefix,
+            mix=ShopperMix(abandon=0.0, returns=0.0, warranty_claims=0.0, declined_card=0.1),
+            seed=15,
+        )
+        shopping = asyncio.create_task(
+            shop.run(stop_shopping, shoppers_per_second=per_second, max_shoppers=shoppers)
+        )
+        yield shop
+    finally:
+        stop_shopping.set()
+        if shopping is not None:
+            await shopping
+        await warehouse.stop()
+
+
+async def until_checkouts(shop: StorefrontSimulator, count: int) -> None:
+    """Wait (five minutes at most) until ``count`` carts were checked out."""
+    for _ in range(600):
+        if shop.counts.checkouts >= count:
+            return
+        await asyncio.sleep(0.5)
+
+
+async def assert_a_clean_run(
+    fleet: Fleet,
+    shop: StorefrontSimulator,
+    log: list[LoggedEvent],
+    *,
+    shoppers: int,
+    takeovers: list[str],
+    deadlocks_before: int,
+) -> None:
+    """What every scale-out run must end with; stops the fleet (to read its deadlock count)."""
+    infrastructure = fleet.infrastructure
+    orders = {
+        e.data["order_id"]
+        for cart in shop.counts.our_carts
+        for e in events_of(log, "CartCheckedOut", cart_id=cart)
+    }
+    assert shop.counts.checkouts == shoppers
+    assert len(orders) == shoppers, "every checked-out cart is exactly one order"
+    assert duplicated_events(log) == []
+    assert await duplicated_effects(infrastructure.admin_database_url) == []
+    assert order_violations(log) == []
+    assert takeovers == []
+    check = await invariant_check(
+        infrastructure, fleet.prefix, fleet.first("fulfillment").process.base_url, fleet.log_dir
+    )
+    assert check["ok"], "\n".join(check["output_tail"])
+    # Stopped, every session has flushed its statistics (the deadlock counter among them).
+    await asyncio.to_thread(fleet.stop_all)
+    assert await deadlocks(infrastructure.admin_database_url) == deadlocks_before
+    assert fleet.log_lines_containing("eadlock") == []
+
 
 ONCE_PER_ORDER = ("OrderPlaced", "PaymentAuthorized", "PaymentCaptured", "OrderCompleted")
 
