@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.dsn import with_credentials, with_database
+
+from tests.support.service_harness import run_service_command
 
 pytestmark = pytest.mark.integration
 
@@ -22,14 +23,7 @@ def run_cart(infrastructure: Infrastructure, database_url: str) -> subprocess.Co
         "CART_DATABASE_URL": database_url,
         "CART_HTTP_PORT": "0",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "orderflow_cart", "run"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_service_command("cart", environment, timeout_s=60)
 
 
 @pytest.mark.parametrize(

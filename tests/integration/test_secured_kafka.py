@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -35,7 +33,12 @@ from services.cart.tests.integration.storefront import (
     wait_for_envelopes,
 )
 from tests.support.secured_kafka import SecuredBroker, secured_broker
-from tests.support.service_harness import running_service, service_settings, unique_prefix
+from tests.support.service_harness import (
+    run_service_command,
+    running_service,
+    service_settings,
+    unique_prefix,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -187,16 +190,7 @@ def test_the_service_command_exits_with_the_reason_on_a_wrong_password(
         "KAFKA_SASL_PASSWORD": "wrong-password",
         "CART_DATABASE_URL": infrastructure.service_database_urls["cart"],
     }
-    began = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "orderflow_cart", "run"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=START_GUARD_S * 2,
-        check=False,
-    )
-    print(f"exited {result.returncode} after {time.monotonic() - began:.2f} s")
+    result = run_service_command("cart", environment, timeout_s=START_GUARD_S * 2)
 
     assert result.returncode == 2, result.stderr[-2000:]
     assert "orderflow-cart: cannot start: Kafka at" in result.stderr

@@ -6,8 +6,11 @@ that other runs share, and its consumer groups start from an empty history.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -114,3 +117,21 @@ async def caught_up(runtime: ServiceRuntime, *, timeout_s: float = 30.0) -> None
 
     final = await eventually(positions, done, timeout_s=timeout_s)
     assert done(final), f"consumers still behind: {targets} vs {final}"
+
+
+def run_service_command(
+    service: str, environment: Mapping[str, str], *, timeout_s: float
+) -> subprocess.CompletedProcess[str]:
+    """``orderflow-<service> run`` as an operator starts it, with exactly ``environment``; for
+    tests of a start that must stop by itself. Prints how long it took (for the report)."""
+    began = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", f"orderflow_{service}", "run"],
+        env=dict(environment),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    print(f"exited {result.returncode} after {time.monotonic() - began:.2f} s")
+    return result
