@@ -2,7 +2,7 @@
 nothing).
 
     uv run python -m services.cart.tests.benchmarks.bench_projection [--orders 2000]
-        [--in-flight 200] [--batch 200] [--profile]
+        [--in-flight 200] [--batch 200] [--profile] [--through-kafka]
 
 Builds the events of ``--orders`` recorded orders (8 in 10 the happy path, 1 in 10 declined
 and cancelled, 1 in 10 everything: a split shipment, a partial refund, a warranty
@@ -16,6 +16,12 @@ the figure; see ``tests/benchmarks/bench_chassis.py`` for that.
 Prints events/s, this process' CPU and the PostgreSQL backend's CPU per event (read from
 ``/proc``, so only when the server runs on this machine). ``--profile`` adds the top of a
 cProfile of the handlers. Runs in a database of its own, dropped afterwards.
+
+``--through-kafka`` measures the whole consumer instead: the cart's order-status consumer alone
+is started in this process (the real subscription: card-data screening, decoding, inbox,
+positions, batches from five topics), the events are published to its topics (a private
+prefix, the same interleaved order, keyed by order as their producers key them), and it is
+timed from the first publish until every event is applied.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from orderflow_contracts.policies import DEFAULT_RETURN_WINDOW, DEFAULT_WARRANTY
 from orderflow_localinfra.discovery import ensure_infrastructure
 from orderflow_localinfra.isolation import isolated_database
 
+from services.cart.tests.benchmarks.projection_consumer import consume_through_kafka
 from services.cart.tests.order_events import OrderJourney, envelopes
 
 SCHEMA = "cart"
@@ -103,9 +110,12 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def main(orders: int, in_flight: int, size: int, profile: bool) -> None:
+async def main(orders: int, in_flight: int, size: int, profile: bool, kafka: bool) -> None:
     found = await asyncio.to_thread(ensure_infrastructure, services=["cart"])
     async with isolated_database(found, "projbench", services=["cart"]) as own:
+        if kafka:
+            await consume_through_kafka(own, arrivals(orders, in_flight), batch=size)
+            return
         connection = await connect(own.service_database_urls["cart"], schema=SCHEMA)
         try:
             await migrate_service(connection, SCHEMA, cart_migrations())
@@ -153,5 +163,14 @@ if __name__ == "__main__":
     parser.add_argument("--in-flight", type=int, default=200)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--through-kafka", action="store_true")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.orders, arguments.in_flight, arguments.batch, arguments.profile))
+    asyncio.run(
+        main(
+            arguments.orders,
+            arguments.in_flight,
+            arguments.batch,
+            arguments.profile,
+            arguments.through_kafka,
+        )
+    )
