@@ -1,18 +1,22 @@
-"""The projection reads a batch's facts once, on real PostgreSQL: one statement per event, and
-facts read for the batch that another writer changed meanwhile never overwrite its change."""
+"""The projection reads a batch's facts once, on real PostgreSQL: one statement per event, the
+running consumer's handlers get every order's facts from its batch, and facts read for the
+batch that another writer changed meanwhile never overwrite its change."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from uuid import UUID
 
 import asyncpg
 import pytest
 import pytest_asyncio
 from orderflow_cart.adapters import sql_repositories
 from orderflow_cart.bootstrap import cart_migrations
-from orderflow_cart.order_status.domain.facts import apply
+from orderflow_cart.order_status.adapters import statuses
+from orderflow_cart.order_status.adapters.statuses import OrderStatusRepository
+from orderflow_cart.order_status.domain.facts import OrderFacts, apply
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_cart.order_status.handlers import lock_batch, order_status, project_order_event
 from orderflow_cart.ports import CartRepositories
@@ -24,11 +28,15 @@ from orderflow_contracts.events import Event
 from orderflow_contracts.policies import DEFAULT_RETURN_WINDOW, DEFAULT_WARRANTY_POLICY
 from orderflow_localinfra.discovery import Infrastructure
 
+from services.cart.tests.integration.conftest import RunningCart
+from services.cart.tests.integration.order_status_client import API_TOKEN, order_when
 from services.cart.tests.order_events import OrderJourney, envelopes
+from tests.support.service_harness import publish_envelopes
 
 pytestmark = pytest.mark.integration
 
 SCHEMA = "cart"
+CART_OVERRIDES = {"storefront_api_token": API_TOKEN}
 
 
 @pytest_asyncio.fixture
@@ -148,3 +156,33 @@ async def test_facts_read_for_the_batch_never_overwrite_a_change_stored_meanwhil
         journey.total.model_dump(mode="json"),
         journey.total.model_dump(mode="json"),
     )
+
+
+async def test_the_running_consumer_hands_its_handlers_the_facts_its_batch_read(
+    cart_service: RunningCart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The consumer builds repositories per record: the facts lock_batch read must still reach
+    # each handler, so no event of the journey reads its order's row again.
+    reads = {"from the batch": 0, "from the database": 0}
+    real = OrderStatusRepository.facts_for_update
+
+    async def counted(self: OrderStatusRepository, order_id: UUID) -> OrderFacts | None:
+        loaded = statuses._LOADED.get()
+        handed = (
+            loaded is not None
+            and loaded.connection is self._connection
+            and order_id in loaded.orders
+        )
+        reads["from the batch" if handed else "from the database"] += 1
+        return await real(self, order_id)
+
+    monkeypatch.setattr(OrderStatusRepository, "facts_for_update", counted)
+    journey = OrderJourney("consumer")
+    applied = envelopes(journey.happy_path())
+    await publish_envelopes(cart_service.infrastructure, cart_service.prefix, applied)
+    await order_when(
+        cart_service.http,
+        f"/orders/{journey.order_id}",
+        lambda body: body["position"]["version"] == len(applied),
+    )
+    assert reads == {"from the batch": len(applied), "from the database": 0}
