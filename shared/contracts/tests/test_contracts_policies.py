@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from orderflow_contracts.policies import (
+    DEFAULT_RETURN_WINDOW,
     DEFAULT_WARRANTY_POLICY,
+    AfterSalesPolicy,
+    PolicySettingsError,
     ReturnWindow,
     WarrantyPolicy,
     add_months,
@@ -64,3 +68,39 @@ def test_the_shared_table_names_each_country_once_and_refuses_duplicates() -> No
             '[[terms]]\nmonths = 1\nbasis = "a"\ncountries = ["DE"]\n'
             '[[terms]]\nmonths = 2\nbasis = "b"\ncountries = ["DE"]\n'
         )
+
+
+def test_without_overrides_the_policy_is_the_shipped_one() -> None:
+    policy = AfterSalesPolicy.from_environment({"AFTER_SALES_RETURN_WINDOW_DAYS": " "})
+    assert policy == AfterSalesPolicy(DEFAULT_RETURN_WINDOW, DEFAULT_WARRANTY_POLICY)
+
+
+def test_the_overrides_are_read_from_the_after_sales_variables(tmp_path: Path) -> None:
+    terms = tmp_path / "terms.toml"
+    terms.write_text('default_months = 0\ndefault_basis = "none"\n')
+    policy = AfterSalesPolicy.from_environment(
+        {
+            "AFTER_SALES_RETURN_WINDOW_DAYS": "0",
+            "AFTER_SALES_TIME_ZONE": "America/New_York",
+            "AFTER_SALES_WARRANTY_POLICY_FILE": str(terms),
+        }
+    )
+    assert policy.window == ReturnWindow(0, ZoneInfo("America/New_York"))
+    assert not policy.warranty.term_for("DE").covered
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "why"),
+    [
+        ("AFTER_SALES_RETURN_WINDOW_DAYS", "-1", "whole number of days from 0 to 365"),
+        ("AFTER_SALES_RETURN_WINDOW_DAYS", "366", "whole number of days from 0 to 365"),
+        ("AFTER_SALES_RETURN_WINDOW_DAYS", "14.5", "not '14.5'"),
+        ("AFTER_SALES_RETURN_WINDOW_DAYS", "\u0661\u0664", "whole number of days"),
+        ("AFTER_SALES_TIME_ZONE", "Mars/Olympus", "unknown IANA time zone 'Mars/Olympus'"),
+        ("AFTER_SALES_WARRANTY_POLICY_FILE", "/nowhere/terms.toml", "cannot load the warranty"),
+    ],
+)
+def test_a_bad_override_is_refused_naming_the_variable(variable: str, value: str, why: str) -> None:
+    with pytest.raises(PolicySettingsError, match=variable) as refused:
+        AfterSalesPolicy.from_environment({variable: value})
+    assert why in str(refused.value)

@@ -18,7 +18,7 @@ from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.wiring import inject
 from orderflow_contracts import topics
 from orderflow_contracts.events import CheckoutRejected, Event
-from orderflow_contracts.policies import DEFAULT_RETURN_WINDOW, DEFAULT_WARRANTY_POLICY
+from orderflow_contracts.policies import AfterSalesPolicy
 
 from orderflow_cart import __doc__ as SERVICE_DESCRIPTION
 from orderflow_cart.adapters import sql_repositories
@@ -44,8 +44,13 @@ def cart_migrations() -> list[Migration]:
     return load_migrations(SERVICE_NAME, resources.files("orderflow_cart") / "migrations")
 
 
-def dependencies(cart_settings: CartSettings) -> dict[str, object]:
-    """What the cart's use cases may ask for, by parameter name."""
+def dependencies(
+    cart_settings: CartSettings, after_sales: AfterSalesPolicy | None = None
+) -> dict[str, object]:
+    """What the cart's use cases may ask for, by parameter name. ``after_sales``: the store's
+    policy, by default as the ``AFTER_SALES_*`` variables set it (the returns service reads
+    the same ones)."""
+    policy = after_sales if after_sales is not None else AfterSalesPolicy.from_environment()
     rules = cart_settings.checkout_rules()
     seed = ReferenceData(SeedFiles(cart_settings.catalog_seed_file, cart_settings.rates_seed_file))
     return {
@@ -54,8 +59,8 @@ def dependencies(cart_settings: CartSettings) -> dict[str, object]:
         "cart_rules": CartRules(rules, cart_settings.gap_timeout, seed),
         "abandon_after": cart_settings.abandon_after,
         # The store's shared after-sales policy: the dates the returns service applies.
-        "return_window": DEFAULT_RETURN_WINDOW,
-        "warranty_policy": DEFAULT_WARRANTY_POLICY,
+        "return_window": policy.window,
+        "warranty_policy": policy.warranty,
     }
 
 
@@ -64,9 +69,10 @@ def build_definition(
     *,
     clock: Clock | None = None,
     cart_settings: CartSettings | None = None,
+    after_sales: AfterSalesPolicy | None = None,
 ) -> ServiceDefinition:
     cart_settings = cart_settings if cart_settings is not None else CartSettings()
-    deps = dependencies(cart_settings)
+    deps = dependencies(cart_settings, after_sales)
     receive: Handler = inject(receive_cart_event, deps)
     cancel_on_failure: Handler = inject(cancel_failed_order, deps)
     handlers: dict[type[Event], Handler] = dict.fromkeys(STOREFRONT_CART_EVENTS, receive)

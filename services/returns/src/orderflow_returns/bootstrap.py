@@ -25,6 +25,7 @@ from orderflow_contracts.events import (
     ShipmentDelivered,
     WarrantyClaimFiled,
 )
+from orderflow_contracts.policies import AfterSalesPolicy
 
 from orderflow_returns import __doc__ as SERVICE_DESCRIPTION
 from orderflow_returns.adapters.repositories import sql_repositories
@@ -44,17 +45,22 @@ from orderflow_returns.settings import ReturnsSettings
 SERVICE_NAME = "returns"
 
 
-def policy_from(returns_settings: ReturnsSettings) -> ReturnsPolicy:
+def policy_from(returns_settings: ReturnsSettings, after_sales: AfterSalesPolicy) -> ReturnsPolicy:
     return ReturnsPolicy(
-        window=returns_settings.window,
+        window=after_sales.window,
         return_shipping_days=returns_settings.return_shipping_days,
-        warranty=returns_settings.warranty_policy(),
+        warranty=after_sales.warranty,
     )
 
 
-def service_dependencies(returns_settings: ReturnsSettings) -> dict[str, object]:
-    """What the use cases may ask for by keyword (``inject`` binds them by name)."""
-    return {"policy": policy_from(returns_settings)}
+def service_dependencies(
+    returns_settings: ReturnsSettings, after_sales: AfterSalesPolicy | None = None
+) -> dict[str, object]:
+    """What the use cases may ask for by keyword (``inject`` binds them by name).
+    ``after_sales``: the store's policy, by default as the ``AFTER_SALES_*`` variables set it
+    (the cart service reads the same ones)."""
+    policy = after_sales if after_sales is not None else AfterSalesPolicy.from_environment()
+    return {"policy": policy_from(returns_settings, policy)}
 
 
 @dataclass(frozen=True)
@@ -81,8 +87,9 @@ def build_definition(
     *,
     clock: Clock | None = None,
     returns_settings: ReturnsSettings | None = None,
+    after_sales: AfterSalesPolicy | None = None,
 ) -> ServiceDefinition:
-    dependencies = service_dependencies(returns_settings or ReturnsSettings())
+    dependencies = service_dependencies(returns_settings or ReturnsSettings(), after_sales)
     ops = ops_use_cases(dependencies)
 
     def bound(use_case: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:

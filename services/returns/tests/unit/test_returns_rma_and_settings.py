@@ -1,4 +1,4 @@
-"""RMA transitions, deterministic ids and the RETURNS_* settings."""
+"""RMA transitions, deterministic ids, the RETURNS_* settings and the policy returns applies."""
 
 import uuid
 from datetime import UTC, date, datetime
@@ -6,7 +6,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from orderflow_returns.bootstrap import service_dependencies
 from orderflow_returns.domain.identifiers import refund_id_for, rma_id_for
+from orderflow_returns.domain.policy import ReturnsPolicy
 from orderflow_returns.domain.rma import RmaState, can_move
 from orderflow_returns.settings import ReturnsSettings
 from pydantic import ValidationError
@@ -42,35 +44,31 @@ def test_ids_are_derived_from_what_they_answer() -> None:
 
 
 def test_defaults() -> None:
-    settings = ReturnsSettings()
-    assert settings.window.days == 30
-    assert settings.window.time_zone == ZoneInfo("UTC")
-    assert settings.return_shipping_days == 14
-    assert settings.warranty_policy().default_months == 12
+    assert ReturnsSettings().return_shipping_days == 14
 
 
-def test_settings_come_from_returns_prefixed_variables(
+def test_settings_come_from_returns_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETURNS_RETURN_SHIPPING_DAYS", "10")
+    assert ReturnsSettings().return_shipping_days == 10
+
+
+def test_bad_settings_are_refused_with_the_reason() -> None:
+    with pytest.raises(ValidationError, match="return_shipping_days"):
+        ReturnsSettings(return_shipping_days=0)
+
+
+def test_the_window_and_warranty_are_the_stores_shared_policy(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    # Set once for the cart and returns alike (AFTER_SALES_*), not per service.
     policy = tmp_path / "terms.toml"
     policy.write_text('default_months = 6\ndefault_basis = "test"\n')
-    monkeypatch.setenv("RETURNS_RETURN_WINDOW_DAYS", "14")
-    monkeypatch.setenv("RETURNS_WINDOW_TIME_ZONE", "Europe/Berlin")
-    monkeypatch.setenv("RETURNS_RETURN_SHIPPING_DAYS", "10")
-    monkeypatch.setenv("RETURNS_WARRANTY_POLICY_FILE", str(policy))
-    settings = ReturnsSettings()
-    assert settings.window.days == 14
+    monkeypatch.setenv("AFTER_SALES_RETURN_WINDOW_DAYS", "14")
+    monkeypatch.setenv("AFTER_SALES_TIME_ZONE", "Europe/Berlin")
+    monkeypatch.setenv("AFTER_SALES_WARRANTY_POLICY_FILE", str(policy))
+    applied = service_dependencies(ReturnsSettings())["policy"]
+    assert isinstance(applied, ReturnsPolicy)
     delivered = datetime(2025, 2, 3, 12, 0, tzinfo=UTC)
-    assert settings.window.last_day(delivered) == date(2025, 2, 17)
-    assert settings.window.time_zone == ZoneInfo("Europe/Berlin")
-    assert settings.return_shipping_days == 10
-    assert settings.warranty_policy().term_for("DE").months == 6
-
-
-def test_bad_settings_are_refused_with_the_reason(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
-        ReturnsSettings(window_time_zone="Mars/Olympus")
-    with pytest.raises(ValidationError, match="return_window_days"):
-        ReturnsSettings(return_window_days=-1)
-    with pytest.raises(ValueError, match="cannot load the warranty policy"):
-        ReturnsSettings(warranty_policy_file=tmp_path / "missing.toml").warranty_policy()
+    assert applied.window.last_day(delivered) == date(2025, 2, 17)
+    assert applied.window.time_zone == ZoneInfo("Europe/Berlin")
+    assert applied.warranty.term_for("DE").months == 6

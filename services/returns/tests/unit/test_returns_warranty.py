@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from orderflow_contracts.events import WarrantyRejectionCode
+from orderflow_contracts.policies import DEFAULT_WARRANTY_POLICY
 from orderflow_returns.domain.returns import Delivery
 from orderflow_returns.domain.warranty import (
     ClaimAcceptance,
@@ -16,10 +17,9 @@ from orderflow_returns.domain.warranty import (
     decide_claim,
 )
 from orderflow_returns.domain.window import ReturnWindow
-from orderflow_returns.settings import ReturnsSettings
 
 WINDOW = ReturnWindow(30)
-POLICY = ReturnsSettings().warranty_policy()  # the table the service ships
+POLICY = DEFAULT_WARRANTY_POLICY  # the table the service ships
 DELIVERED = datetime(2025, 2, 3, 15, 0, tzinfo=UTC)
 
 

@@ -14,6 +14,15 @@ except :meth:`WarrantyPolicy.load`, which reads an operator's override file.
   3 Feb 2025 with a 24-month term, the last covered day is 3 Feb 2027 (the same day of the
   month, or the month's last day when it has no such day).
 
+**Overrides, one set for every service.** An operator changes the figures with three
+environment variables, read by :meth:`AfterSalesPolicy.from_environment` in the returns service
+(which applies them) and the cart service (which shows them) alike:
+``AFTER_SALES_RETURN_WINDOW_DAYS`` (30), ``AFTER_SALES_TIME_ZONE`` (UTC) and
+``AFTER_SALES_WARRANTY_POLICY_FILE`` (a TOML file of the shape of :data:`WARRANTY_TERMS`). The
+returns service's former names (``RETURNS_RETURN_WINDOW_DAYS``, ``RETURNS_WINDOW_TIME_ZONE``,
+``RETURNS_WARRANTY_POLICY_FILE``) are refused with the new name: read by returns alone, they
+made the storefront show other dates than the ones returns applied.
+
 PRODUCT POLICY, NOT LEGAL ADVICE: these figures are what this shop offers; where a country's law
 gives consumers more, the law wins and customer service handles it by hand.
 """
@@ -21,13 +30,14 @@ gives consumers more, the law wins and customer service handles it by hand.
 from __future__ import annotations
 
 import calendar
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Final
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -184,11 +194,83 @@ WARRANTY_TERMS: Final[Mapping[str, object]] = {
 }
 """The warranty terms per country of usage (ISO 3166-1 alpha-2), in months from delivery.
 Countries not listed get ``default_months``; 0 months means no warranty for products used there.
-The returns service can replace the whole table with an operator's TOML file of the same shape
-(``RETURNS_WARRANTY_POLICY_FILE``)."""
+An operator can replace the whole table with a TOML file of the same shape
+(``AFTER_SALES_WARRANTY_POLICY_FILE``)."""
 
 DEFAULT_RETURN_WINDOW: Final = ReturnWindow()
 DEFAULT_WARRANTY_POLICY: Final = WarrantyPolicy.from_data(WARRANTY_TERMS)
+
+
+# ------------------------------------------------------------------ one set of overrides
+
+WINDOW_DAYS_VARIABLE: Final = "AFTER_SALES_RETURN_WINDOW_DAYS"
+TIME_ZONE_VARIABLE: Final = "AFTER_SALES_TIME_ZONE"
+WARRANTY_FILE_VARIABLE: Final = "AFTER_SALES_WARRANTY_POLICY_FILE"
+MAX_RETURN_WINDOW_DAYS: Final = 365
+
+RETIRED_VARIABLES: Final[Mapping[str, str]] = {
+    "RETURNS_RETURN_WINDOW_DAYS": WINDOW_DAYS_VARIABLE,
+    "RETURNS_WINDOW_TIME_ZONE": TIME_ZONE_VARIABLE,
+    "RETURNS_WARRANTY_POLICY_FILE": WARRANTY_FILE_VARIABLE,
+}
+"""The returns service's former names of the overrides, refused: read by one service only,
+they would make the others show other dates."""
+
+
+class PolicySettingsError(ValueError):
+    """An override of the after-sales policy is invalid or uses a retired name."""
+
+
+@dataclass(frozen=True)
+class AfterSalesPolicy:
+    """The return window and the warranty terms in force: the defaults above, or the
+    operator's overrides (see the module docstring)."""
+
+    window: ReturnWindow = DEFAULT_RETURN_WINDOW
+    warranty: WarrantyPolicy = DEFAULT_WARRANTY_POLICY
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> AfterSalesPolicy:
+        """The policy the ``AFTER_SALES_*`` variables of ``environ`` (default: this process'
+        environment) set; :class:`PolicySettingsError` naming the variable otherwise."""
+        env = os.environ if environ is None else environ
+        retired = [f"{old} (now {new})" for old, new in RETIRED_VARIABLES.items() if old in env]
+        if retired:
+            raise PolicySettingsError(
+                "the after-sales policy is set for every service at once now, so that the "
+                "storefront shows the dates returns applies; rename " + ", ".join(retired)
+            )
+        window = ReturnWindow(_window_days(env), _time_zone(env))
+        warranty_file = env.get(WARRANTY_FILE_VARIABLE, "").strip()
+        if not warranty_file:
+            return cls(window, DEFAULT_WARRANTY_POLICY)
+        try:
+            warranty = WarrantyPolicy.load(Path(warranty_file))
+        except ValueError as error:
+            raise PolicySettingsError(f"{WARRANTY_FILE_VARIABLE}: {error}") from error
+        return cls(window, warranty)
+
+
+def _window_days(env: Mapping[str, str]) -> int:
+    text = env.get(WINDOW_DAYS_VARIABLE, "").strip()
+    if not text:
+        return RETURN_WINDOW_DAYS
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_RETURN_WINDOW_DAYS:
+        raise PolicySettingsError(
+            f"{WINDOW_DAYS_VARIABLE} must be a whole number of days from 0 to "
+            f"{MAX_RETURN_WINDOW_DAYS}, not {text[:40]!r}"
+        )
+    return int(text)
+
+
+def _time_zone(env: Mapping[str, str]) -> ZoneInfo:
+    name = env.get(TIME_ZONE_VARIABLE, "").strip() or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise PolicySettingsError(
+            f"{TIME_ZONE_VARIABLE}: unknown IANA time zone {name[:60]!r}"
+        ) from error
 
 
 # ------------------------------------------------------------------------ what customers see

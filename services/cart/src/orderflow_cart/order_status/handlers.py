@@ -1,8 +1,10 @@
 """The order-status use cases: apply an event to its order's status; read statuses.
 
 Event handlers run in the consumer's unit of work like every cart handler: the facts are read
-under a lock, the event added (``domain.facts.apply``), the view derived (``domain.view``) and
+under a lock, the event added (``domain.facts.add``), the view derived (``domain.view``) and
 both stored in the same transaction as the inbox entry, so each event is applied exactly once.
+The lock is taken, and the facts read, for the whole batch at once (``lock_batch``): each event
+then costs one statement, its save.
 Queries run in read-only units of work opened by the HTTP routes.
 """
 
@@ -21,7 +23,7 @@ from orderflow_contracts.policies import ReturnWindow, WarrantyPolicy
 from orderflow_cart.order_status.domain.facts import (
     ORDER_STATUS_EVENTS,
     OrderFacts,
-    apply,
+    add,
     order_id_of,
 )
 from orderflow_cart.order_status.domain.view import order_view
@@ -33,9 +35,9 @@ PROJECTED_EVENTS: Final = ORDER_STATUS_EVENTS
 
 async def lock_batch(events: Sequence[Event], uow: CartUnit) -> None:
     """The order-status consumer's ``lock_ahead``: every order its batch is about, locked up
-    front in one global order. An order's events arrive on five topics, so two instances apply
-    batches about the same orders; locked record by record, in crossing orders, they would
-    deadlock."""
+    front in one global order, and their facts read for the batch's handlers. An order's
+    events arrive on five topics, so two instances apply batches about the same orders; locked
+    record by record, in crossing orders, they would deadlock."""
     await uow.repos.order_status.lock_orders(
         order_id_of(event) for event in events if isinstance(event, PROJECTED_EVENTS)
     )
@@ -48,16 +50,13 @@ async def project_order_event(
     assert uow.cause is not None, "an order event is applied as the consumer received it"
     order_id = order_id_of(event)
     statuses = uow.repos.order_status
-    # Twice at most: the order's first event may race another instance's (then its row exists
-    # and is locked on the second read).
+    # Twice at most: the order's first event may race another instance's, or the facts read
+    # for the batch may not be the stored ones any more; the second read is of the row itself,
+    # locked.
     for _ in range(2):
         known = await statuses.facts_for_update(order_id)
-        facts = apply(
-            known if known is not None else OrderFacts(order_id=order_id),
-            event,
-            occurred_at=uow.cause.occurred_at,
-            event_id=uow.cause.event_id,
-        )
+        facts = known if known is not None else OrderFacts(order_id=order_id)
+        add(facts, event, occurred_at=uow.cause.occurred_at, event_id=uow.cause.event_id)
         saved = await statuses.save(
             facts,
             order_view(facts, window=return_window, warranty=warranty_policy),

@@ -50,13 +50,16 @@ class PageCursor:
 class OrderStatuses(Protocol):
     async def lock_orders(self, order_ids: Iterable[UUID]) -> None:
         """Hold every one of these orders until the transaction ends, taken in one global
-        order, so two instances applying crossing batches queue instead of deadlocking."""
+        order, so two instances applying crossing batches queue instead of deadlocking; and
+        read their facts at once, for ``facts_for_update`` to hand out in this transaction."""
         ...
 
     async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
         """The order's facts, locked until the transaction ends (so two instances applying
         events of one order do it one after the other); None when no event of it was applied
-        yet (nothing to lock: see ``save``'s ``first``)."""
+        yet (nothing to lock: see ``save``'s ``first``). The caller owns what it gets (it may
+        change it in place) and saves it next. Costs no query for an order ``lock_orders``
+        read in this transaction."""
         ...
 
     async def save(
@@ -71,9 +74,9 @@ class OrderStatuses(Protocol):
         applied_at: datetime,
     ) -> int | None:
         """Store the facts and the view, count one more event applied, and notify listeners
-        at commit; the new version. With ``first`` (no facts were found), None when another
-        transaction stored the order's first event meanwhile: nothing was stored, and the
-        caller reads the facts again."""
+        at commit; the new version. None when nothing was stored and the caller must read the
+        facts again: with ``first`` (no facts were found), another transaction stored the
+        order's first event meanwhile; else the stored facts are not the ones read."""
         ...
 
     async def get(self, order_id: UUID) -> StoredStatus | None: ...

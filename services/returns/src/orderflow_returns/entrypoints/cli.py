@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from orderflow_chassis.service_cli import ServiceDatabase, service_cli, with_service_database
+from orderflow_contracts.policies import AfterSalesPolicy
 
 from orderflow_returns.bootstrap import (
     SERVICE_NAME,
@@ -59,8 +60,9 @@ def retry_refund(rma_id: uuid.UUID) -> None:
 
 @app.command("warranty-policy")
 def warranty_policy() -> None:
-    """Print the effective warranty term per country of usage (RETURNS_WARRANTY_POLICY_FILE)."""
-    policy = ReturnsSettings().warranty_policy()
+    """Print the effective warranty term per country of usage (AFTER_SALES_WARRANTY_POLICY_FILE,
+    which the cart service shows as well)."""
+    policy = AfterSalesPolicy.from_environment().warranty
     typer.echo(f"default: {policy.default_months} months ({policy.default_basis})")
     for country in sorted(policy.countries):
         months, basis = policy.countries[country]

@@ -30,6 +30,7 @@ from orderflow_contracts.events import (
 )
 from orderflow_contracts.examples import example_data
 from orderflow_contracts.money import Money
+from orderflow_contracts.policies import DEFAULT_WARRANTY_POLICY
 from orderflow_returns.domain.policy import ReturnsPolicy
 from orderflow_returns.domain.window import ReturnWindow
 from orderflow_returns.handlers.order_facts import (
@@ -39,7 +40,6 @@ from orderflow_returns.handlers.order_facts import (
 )
 from orderflow_returns.handlers.return_requests import request_return
 from orderflow_returns.ports import ReturnsRepositories
-from orderflow_returns.settings import ReturnsSettings
 
 from services.returns.tests.fake_tables import ReturnsTables
 from services.returns.tests.fakes import fake_transactions, tables_of
@@ -49,7 +49,7 @@ BALL, SPLINT = "MB-SPIKY-8CM", "NS-NIGHT-M"
 POLICY = ReturnsPolicy(
     window=ReturnWindow(30),
     return_shipping_days=14,
-    warranty=ReturnsSettings(warranty_policy_file=None).warranty_policy(),  # the shipped table
+    warranty=DEFAULT_WARRANTY_POLICY,  # the shipped table
 )
 DEPENDENCIES: dict[str, object] = {"policy": POLICY}
 

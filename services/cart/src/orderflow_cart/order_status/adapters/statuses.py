@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -44,13 +46,39 @@ def _stored(row: Any) -> StoredStatus:
     )
 
 
+@dataclass(frozen=True)
+class _Known:
+    facts: OrderFacts
+    version: int
+
+
+@dataclass(frozen=True)
+class LoadedFacts:
+    """The facts of a batch's orders, read once when the batch locked them, then kept as the
+    batch's events are applied; None for an order without a row yet. Only for the connection
+    that locked them (a pool hands out a new one per acquisition, so per batch); the next
+    batch's ``lock_orders`` replaces them, and a save is only ever made over the version its
+    facts were read at, so facts kept too long store nothing (they are read again)."""
+
+    connection: Connection
+    orders: dict[UUID, _Known | None]
+
+
+# Set by ``lock_orders`` in the consumer's task and read by the handlers it then runs, each
+# through a repository of its own on the same connection.
+_LOADED: ContextVar[LoadedFacts | None] = ContextVar("order_status_loaded_facts", default=None)
+
+
 class OrderStatusRepository:
     def __init__(self, connection: Connection, schema: str) -> None:
         self._connection = connection
         self._schema = validate_identifier(schema)
         self._channel = notification_channel(schema)
+        # The version each order's facts were read at, for the save that follows.
+        self._versions: dict[UUID, int | None] = {}
 
     async def lock_orders(self, order_ids: Iterable[UUID]) -> None:
+        wanted = [str(order_id) for order_id in set(order_ids)]
         # Advisory locks, not row locks: an order's first event has no row to lock yet, and
         # two first inserts crossing each other would deadlock on the unique index. (The
         # subquery's ORDER BY feeds the lock calls in key order: it has DISTINCT and the
@@ -61,15 +89,47 @@ class OrderStatusRepository:
             FROM (SELECT DISTINCT hashtext(o) AS key FROM unnest($1::text[]) AS o ORDER BY key)
                 AS keys
             """,
-            [str(order_id) for order_id in set(order_ids)],
+            wanted,
         )
+        # Then every locked order's facts in one query, so each event costs one statement
+        # (its save) instead of two. A statement of its own, after the locks: under READ
+        # COMMITTED a statement sees what was committed when it started, and the locks may
+        # have waited for another instance's commit.
+        rows = await self._connection.fetch(
+            f"""
+            SELECT order_id, facts::text AS facts, version FROM {self._schema}.order_status
+            WHERE order_id = ANY($1::uuid[])
+            """,
+            wanted,
+        )
+        loaded = LoadedFacts(self._connection, {UUID(order_id): None for order_id in wanted})
+        for row in rows:
+            loaded.orders[row["order_id"]] = _Known(
+                OrderFacts.model_validate_json(row["facts"]), row["version"]
+            )
+        _LOADED.set(loaded)
 
     async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
-        facts = await self._connection.fetchval(
-            f"SELECT facts FROM {self._schema}.order_status WHERE order_id = $1 FOR UPDATE",
+        loaded = _LOADED.get()
+        if (
+            loaded is not None
+            and loaded.connection is self._connection
+            and order_id in loaded.orders
+        ):
+            # Taken, not shared: the caller adds the event in place, and a save that fails
+            # leaves nothing here that the database does not hold.
+            known = loaded.orders.pop(order_id)
+            self._versions[order_id] = None if known is None else known.version
+            return None if known is None else known.facts
+        row = await self._connection.fetchrow(
+            f"""
+            SELECT facts::text AS facts, version FROM {self._schema}.order_status
+            WHERE order_id = $1 FOR UPDATE
+            """,
             order_id,
         )
-        return None if facts is None else OrderFacts.model_validate(facts)
+        self._versions[order_id] = None if row is None else row["version"]
+        return None if row is None else OrderFacts.model_validate_json(row["facts"])
 
     async def save(
         self,
@@ -86,16 +146,19 @@ class OrderStatusRepository:
         # commit to every instance listening (each serves its own SSE clients). The order's
         # first row is inserted only if no other transaction inserted it meanwhile (that one
         # waits for it to commit, then stores nothing: the caller reads and applies again).
+        # An update applies only over the version the facts were read at: facts loaded for
+        # the batch that are not the stored ones any more store nothing either.
         columns = "cart_id, customer_id, placed_at, state, facts, view"
         changed = (
             f"INSERT INTO {self._schema}.order_status (order_id, {columns}, version, "
             "last_event_id, last_event_type, last_event_at, last_applied_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11) "
+            "VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7::text::json, 1, $8, $9, $10, $11) "
             "ON CONFLICT (order_id) DO NOTHING"
             if first
             else f"UPDATE {self._schema}.order_status SET ({columns}, version, last_event_id, "
             "last_event_type, last_event_at, last_applied_at) "
-            "= ($2, $3, $4, $5, $6, $7, version + 1, $8, $9, $10, $11) WHERE order_id = $1"
+            "= ($2, $3, $4, $5, $6::text::jsonb, $7::text::json, version + 1, $8, $9, $10, $11) "
+            "WHERE order_id = $1 AND ($13::bigint IS NULL OR version = $13)"
         )
         version: int | None = await self._connection.fetchval(
             f"""
@@ -108,15 +171,25 @@ class OrderStatusRepository:
             view.customer_id if view.placed_at else None,
             view.placed_at,
             view.state.value,
-            facts.model_dump(mode="json", exclude_defaults=True),
-            view.model_dump(mode="json"),
+            # Encoded by pydantic in one call each (not dumped to dicts, then to JSON text).
+            facts.model_dump_json(exclude_defaults=True),
+            view.model_dump_json(),
             event_id,
             event_type,
             event_at,
             applied_at,
             self._channel,
+            *([] if first else [self._versions.pop(facts.order_id, None)]),
         )
+        if version is not None:
+            self._remember(facts, version)
         return version
+
+    def _remember(self, facts: OrderFacts, version: int) -> None:
+        """The batch's next event of this order starts from what was just stored."""
+        loaded = _LOADED.get()
+        if loaded is not None and loaded.connection is self._connection:
+            loaded.orders[facts.order_id] = _Known(facts, version)
 
     async def get(self, order_id: UUID) -> StoredStatus | None:
         row = await self._connection.fetchrow(

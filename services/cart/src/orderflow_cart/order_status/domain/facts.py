@@ -375,13 +375,20 @@ def order_id_of(event: Event) -> UUID:
 
 def apply(facts: OrderFacts, event: Event, *, occurred_at: datetime, event_id: UUID) -> OrderFacts:
     """The facts with ``event`` added; ``facts`` itself is left as it was."""
+    updated = facts.model_copy(deep=True)
+    add(updated, event, occurred_at=occurred_at, event_id=event_id)
+    return updated
+
+
+def add(facts: OrderFacts, event: Event, *, occurred_at: datetime, event_id: UUID) -> None:
+    """Add ``event`` to ``facts`` in place: :func:`apply` without the copy, for a caller that
+    owns ``facts`` (the handler, on facts it just read). Deep-copying an order's facts cost
+    more than everything else the projection does per event."""
     if order_id_of(event) != facts.order_id:
         raise ValueError(f"{event.event_type} is about another order than {facts.order_id}")
-    updated = facts.model_copy(deep=True)
     if isinstance(event, OrderCancelled):
-        _cancelled(updated, event, occurred_at, event_id)
+        _cancelled(facts, event, occurred_at, event_id)
     else:
-        _REDUCERS[type(event)](updated, event, occurred_at)
-    if updated.last_event_at is None or occurred_at > updated.last_event_at:
-        updated.last_event_at = occurred_at
-    return updated
+        _REDUCERS[type(event)](facts, event, occurred_at)
+    if facts.last_event_at is None or occurred_at > facts.last_event_at:
+        facts.last_event_at = occurred_at
