@@ -80,7 +80,7 @@ def batches(arrived: list[Envelope], size: int) -> Iterator[list[Envelope]]:
         yield arrived[start : start + size]
 
 
-async def never_emits(event: Event, **_: object) -> Envelope:
+async def never_emits(event: Event, **_: object) -> None:
     raise AssertionError(f"the projection emitted {event.event_type}")
 
 

@@ -51,7 +51,7 @@ async def connection(
         await opened.close()
 
 
-async def never_emits(event: Event, **_: object) -> Envelope:
+async def never_emits(event: Event, **_: object) -> None:
     raise AssertionError(f"the projection emitted {event.event_type}")
 
 
