@@ -13,6 +13,7 @@ import pytest
 from orderflow_ops.bench import cli
 from orderflow_ops.bench.catch_up import Journey, catch_up, checked_out_after, journeys
 from orderflow_ops.bench.observer import StageBook
+from orderflow_ops.bench.outage import _observed_until
 from orderflow_ops.bench.outage_report import capacity_verdict
 from orderflow_ops.bench.report import document, print_report
 from orderflow_ops.bench.runner import BenchConfig, BenchOutcome
@@ -229,3 +230,13 @@ def test_bad_outage_options_are_refused(
     assert result.exit_code == 2
     assert message in result.output
     assert configs == []
+
+
+def test_a_catch_up_counts_only_once_the_observer_read_every_order_published_before_it() -> None:
+    carts, published_ms = ["cart-a", "cart-b", "cart-c"], [1000, 2000, 5000]
+
+    # cart-b, published before the candidate catch-up, is not in the book yet: the in-flight
+    # count would look lower than it is.
+    assert not _observed_until({"cart-a": 1001}, carts, published_ms, 1500)
+    # cart-c is published later than the margin after the candidate: it may be unread.
+    assert _observed_until({"cart-a": 1001, "cart-b": 2001}, carts, published_ms, 1500)

@@ -226,6 +226,8 @@ def _restart_all(targets: Sequence[ServiceProcess]) -> None:
         wait_until_ready(targets)
     except ServiceFailedToStart as failed:
         raise BenchFailed(f"{failed} after the outage:\n{failed.service.log_tail(20)}") from failed
+    except TimeoutError as slow:
+        raise BenchFailed(f"{slow} (after the outage)") from slow
 
 
 async def _service_lag(context: PhaseContext, service: str) -> int | None:
