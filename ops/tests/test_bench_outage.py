@@ -32,6 +32,7 @@ OUTAGE_JOURNEYS = [
     Journey(1000, 1500),
     Journey(1200, 1600),
     Journey(1400, 1450),
+    Journey(1600, 1700),  # the load goes on after the catch-up
 ]
 
 
@@ -240,3 +241,15 @@ def test_a_catch_up_counts_only_once_the_observer_read_every_order_published_bef
     assert not _observed_until({"cart-a": 1001}, carts, published_ms, 1500)
     # cart-c is published later than the margin after the candidate: it may be unread.
     assert _observed_until({"cart-a": 1001, "cart-b": 2001}, carts, published_ms, 1500)
+
+
+def test_a_backlog_that_only_drains_once_the_load_stopped_has_not_caught_up() -> None:
+    # The load's last checkout is at 1400; the in-flight count falls to the baseline only
+    # afterwards, when nothing new comes in: that is the load ending, not a catch-up.
+    slow = [Journey(0, 50), *(Journey(ms, ms + 2000) for ms in range(200, 1500, 200))]
+
+    result = catch_up(slow, warmup_from_ms=0, outage_from_ms=100, ready_ms=1000)
+
+    assert result.caught_up_ms is None
+    assert result.catch_up_s is None
+    assert result.backlog_drained_s == pytest.approx(2.0)  # the order of 1000, through at 3000

@@ -6,8 +6,10 @@ An order is *in flight* at time t when its ``CheckoutRequested`` is at or before
 orders are always in flight; an outage piles them up. The **baseline** is the most orders in
 flight at any moment of the warm-up before the outage (at least 1). The pipeline has **caught
 up** at the first moment, from the restarted service's readiness on, when no more orders are
-in flight than the baseline; the **catch-up time** runs from readiness to that moment. Every
-time is a Kafka record timestamp in ms (the producing client's clock, on this one machine).
+in flight than the baseline, while the load still comes (a count that falls only after the
+last checkout shows the load ending, not a catch-up); the **catch-up time** runs from
+readiness to that moment. Every time is a Kafka record timestamp in ms (the producing
+client's clock, on this one machine).
 """
 
 from __future__ import annotations
@@ -66,9 +68,11 @@ class InFlight:
         return max(self.at(ms) for ms in instants)
 
     def first_at_most(self, limit: int, from_ms: int) -> int | None:
-        """The first instant from ``from_ms`` on with at most ``limit`` in flight: it only
-        falls when an order reaches the stage."""
-        for ms in (from_ms, *(r for r in self.reached if r >= from_ms)):
+        """The first instant from ``from_ms`` on, while the load still came (up to the last
+        checkout), with at most ``limit`` in flight: it only falls when an order reaches the
+        stage. After the last checkout the count falls because nothing new comes in."""
+        last_checkout = self.checkouts[-1] if self.checkouts else from_ms
+        for ms in (from_ms, *(r for r in self.reached if from_ms <= r <= last_checkout)):
             if self.at(ms) <= limit:
                 return ms
         return None
