@@ -154,6 +154,7 @@ def test_the_report_shows_the_outage_section_and_its_verdict() -> None:
     assert doc["ranges"]["outage.backlog_orders_at_ready"]["runs"] == [203.0, 203.0]
     assert "run 1 outage: payment SIGKILL for 20s at 10 orders/s: sustained 10" in text
     assert "run 2 outage: payment SIGKILL for 20s at 10 orders/s: NOT SUSTAINABLE" in text
+    assert "Sustained" not in text  # no run had that phase (--outage-only): no empty section
 
 
 def test_without_an_outage_the_report_has_no_outage_section() -> None:

@@ -190,6 +190,8 @@ def results_table(doc: Mapping[str, Any]) -> Table:
         table.add_column("range", justify="right")
     sections = result_rows(measured_limit_names(doc["raw_limits"]), outage=has_outage(runs))
     for title, rows in sections:
+        if not any(value_at(run, row.path) is not None for row in rows for run in runs):
+            continue  # a phase no run had (--outage-only)
         table.add_section()
         table.add_row(f"[bold]{title}[/bold]")
         for row in rows:
