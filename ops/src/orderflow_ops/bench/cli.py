@@ -114,6 +114,28 @@ def run(
     output_dir: Annotated[
         Path | None, typer.Option(help="where results go [default: <checkout>/.bench]")
     ] = None,
+    outage_seconds: Annotated[
+        float,
+        typer.Option(min=0, help="after the other phases, SIGKILL a service this long (0: off)"),
+    ] = DEFAULTS.outage_seconds,
+    outage_rate: Annotated[
+        float, typer.Option(min=0.1, help="orders/s published through the outage phase")
+    ] = DEFAULTS.outage_rate,
+    outage_service: Annotated[
+        str, typer.Option(help=f"the service the outage phase stops: {', '.join(DEFAULT_SERVICES)}")
+    ] = DEFAULTS.outage_service,
+    outage_warmup_seconds: Annotated[
+        float, typer.Option(min=1, help="paced load before the service is stopped")
+    ] = DEFAULTS.outage_warmup_seconds,
+    outage_tail_seconds: Annotated[
+        float, typer.Option(min=1, help="paced load after the catch-up, for its latency")
+    ] = DEFAULTS.outage_tail_seconds,
+    outage_max_catch_up_seconds: Annotated[
+        float, typer.Option(min=1, help="stop the load if not caught up this long after ready")
+    ] = DEFAULTS.outage_max_catch_up_seconds,
+    outage_only: Annotated[
+        bool, typer.Option(help="only the outage phase: no idle, sustained or paced phase")
+    ] = DEFAULTS.outage_only,
 ) -> None:
     """Run the benchmark once (with --runs K, K measured runs) and report."""
     config = BenchConfig(
@@ -130,7 +152,18 @@ def run(
         idle_seconds=idle_seconds,
         seed=seed,
         instances=instances,
+        outage_seconds=outage_seconds,
+        outage_rate=outage_rate,
+        outage_service=outage_service,
+        outage_warmup_seconds=outage_warmup_seconds,
+        outage_tail_seconds=outage_tail_seconds,
+        outage_max_catch_up_seconds=outage_max_catch_up_seconds,
+        outage_only=outage_only,
     )
+    if outage_service not in DEFAULT_SERVICES:
+        raise typer.BadParameter(f"not a service: {outage_service}", param_hint="--outage-service")
+    if outage_only and outage_seconds <= 0:
+        raise typer.BadParameter("--outage-only needs --outage-seconds above 0")
     # Off a terminal (make bench > file, CI) rich would wrap at 80 columns: the tables are wider.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     root = output_dir or find_repository_root() / ".bench"

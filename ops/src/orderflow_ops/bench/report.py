@@ -20,6 +20,7 @@ from rich.table import Table
 
 from orderflow_ops.bench.figures import ranges, value_at
 from orderflow_ops.bench.observer import STAGES
+from orderflow_ops.bench.outage_report import OUTAGE_ROWS, OUTAGE_SECTION, outage_lines
 
 SCHEMA_VERSION = 1
 TIMESTAMPS = (
@@ -49,8 +50,11 @@ class Row:
         return f"{value:,.1f}" if abs(value) < 100 else f"{value:,.0f}"
 
 
-def result_rows(raw_limit_names: Sequence[str]) -> list[tuple[str, list[Row]]]:
-    """The sections of the results table, each a list of rows; the same rows get ranges."""
+def result_rows(
+    raw_limit_names: Sequence[str], *, outage: bool = False
+) -> list[tuple[str, list[Row]]]:
+    """The sections of the results table, each a list of rows; the same rows get ranges.
+    ``outage``: with the outage phase's section."""
     stage_names = [stage for stage, _ in STAGES]
     sustained = [
         Row(f"{stage.replace('_', ' ')} orders/s", ("sustained", "stages", stage, "orders_per_s"))
@@ -86,12 +90,19 @@ def result_rows(raw_limit_names: Sequence[str]) -> list[tuple[str, list[Row]]]:
         Row(name, ("peak_rss_bytes", name), "MiB")
         for name in ("cart", "payment", "fulfillment", "returns", "kafka", "bench")
     ]
-    return [
+    sections = [
         ("Sustained (as fast as the storefront publishes)", sustained),
         ("CPU ms per completed order (sustained)", cpu),
         ("Latency from CheckoutRequested (paced)", paced),
         ("Peak RSS MiB", memory),
     ]
+    if outage:
+        sections.insert(3, (OUTAGE_SECTION, [Row(*spec) for spec in OUTAGE_ROWS]))
+    return sections
+
+
+def has_outage(runs: Sequence[Mapping[str, Any]]) -> bool:
+    return any("outage" in run for run in runs)
 
 
 def measured_limit_names(raw_limits: Mapping[str, Any]) -> list[str]:
@@ -107,7 +118,9 @@ def document(
     outcome: Any,
     machine: Mapping[str, Any],
 ) -> dict[str, Any]:
-    sections = result_rows(measured_limit_names(outcome.raw_limits))
+    sections = result_rows(
+        measured_limit_names(outcome.raw_limits), outage=has_outage(outcome.runs)
+    )
     rows = [row for _, section in sections for row in section]
     return {
         "schema_version": SCHEMA_VERSION,
@@ -175,7 +188,10 @@ def results_table(doc: Mapping[str, Any]) -> Table:
         table.add_column(f"run {number}", justify="right")
     if len(runs) > 1:
         table.add_column("range", justify="right")
-    for title, rows in result_rows(measured_limit_names(doc["raw_limits"])):
+    sections = result_rows(measured_limit_names(doc["raw_limits"]), outage=has_outage(runs))
+    for title, rows in sections:
+        if not any(value_at(run, row.path) is not None for row in rows for run in runs):
+            continue  # a phase no run had (--outage-only)
         table.add_section()
         table.add_row(f"[bold]{title}[/bold]")
         for row in rows:
@@ -203,6 +219,8 @@ def print_report(doc: Mapping[str, Any], console: Console, written: Path | None)
         f"instances per service: {doc['config'].get('instances', 1)}; "
         f"deadlocks in the run's database: {_shown(outcome.get('database_deadlocks'))}"
     )
+    for line in outage_lines(doc["runs"]):
+        console.print(line, markup=False)
     for problem in outcome["problems"]:
         console.print(f"[red]PROBLEM[/red] {problem}")
     if not outcome["invariant_check"].get("ok"):

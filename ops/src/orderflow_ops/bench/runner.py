@@ -31,6 +31,7 @@ from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 from orderflow_ops.bench.lag import LagProbe
 from orderflow_ops.bench.load import MAX_UNITS_PER_ORDER, StorefrontLoad, stock_everything
 from orderflow_ops.bench.observer import Observer
+from orderflow_ops.bench.outage import OutagePlan, outage_phase
 from orderflow_ops.bench.phases import (
     BenchFailed,
     PhaseContext,
@@ -68,6 +69,33 @@ class BenchConfig:
     instances: int = 1  # processes per service, in one consumer group each (scale-out)
     seed: int = 1
     log_dir: Path = Path(".bench/logs")
+    # The outage phase (off unless outage_seconds > 0): see orderflow_ops.bench.outage.
+    outage_seconds: float = 0.0
+    outage_rate: float = 50.0
+    outage_service: str = "payment"
+    outage_warmup_seconds: float = 10.0
+    outage_tail_seconds: float = 15.0
+    outage_max_catch_up_seconds: float = 300.0
+    outage_only: bool = False  # the outage phase without the idle, sustained and paced ones
+
+    def outage_plan(self) -> OutagePlan | None:
+        if self.outage_seconds <= 0:
+            return None
+        return OutagePlan(
+            service=self.outage_service,
+            seconds=self.outage_seconds,
+            rate=self.outage_rate,
+            warmup_s=self.outage_warmup_seconds,
+            tail_s=self.outage_tail_seconds,
+            max_catch_up_s=self.outage_max_catch_up_seconds,
+        )
+
+    def outage_orders(self) -> int:
+        """The most orders the outage phase can publish (for the stock)."""
+        plan = self.outage_plan()
+        if plan is None:
+            return 0
+        return round(plan.rate * (plan.warmup_s + plan.seconds + plan.max_catch_up_s + 60))
 
 
 @dataclass
@@ -157,7 +185,7 @@ async def _with_services(
         await observer.start()
         await lag.start()
         by_name = {service.name: service for service in services}
-        total_orders = config.runs * (config.orders + config.paced_orders)
+        total_orders = config.runs * (config.orders + config.paced_orders + config.outage_orders())
         units = max(100_000, 10 * MAX_UNITS_PER_ORDER * total_orders)
         stocked = await stock_everything(warehouse, by_name["fulfillment"].base_url, units)
         on_sale = {p.sku for p in await catalog(by_name["cart"].base_url)}
@@ -172,7 +200,15 @@ async def _with_services(
             load, observer, lag, services, progress, pids, config.stall_timeout_s
         )
         for number in range(1, config.runs + 1):
-            outcome.runs.append(await _one_run(context, config, outcome, sampler, number))
+            sampler.peaks.clear()
+            run = {}
+            if not config.outage_only:
+                run = await _one_run(context, config, outcome, sampler, number)
+            plan = config.outage_plan()
+            if plan is not None:
+                run["outage"] = await _outage_run(context, plan, services, outcome, run, number)
+                run["peak_rss_bytes"] = dict(sampler.peaks)
+            outcome.runs.append(run)
         progress.step("checking the invariants (orderflow-ops check) ...")
         outcome.check = await invariant_check(
             infrastructure, prefix, by_name["fulfillment"].base_url, config.log_dir
@@ -223,6 +259,27 @@ async def _one_run(
         "paced": paced.figures,
         "peak_rss_bytes": dict(sampler.peaks),
     }
+
+
+async def _outage_run(
+    context: PhaseContext,
+    plan: OutagePlan,
+    services: list[ServiceProcess],
+    outcome: BenchOutcome,
+    run: dict[str, Any],
+    number: int,
+) -> dict[str, Any]:
+    """The outage phase after the run's others; their sustained throughput, when measured,
+    says whether the asked rate is within the machine's reach."""
+    context.progress.step(
+        f"run {number}: outage, {plan.rate:g} orders/s, {plan.service} SIGKILLed "
+        f"for {plan.seconds:g}s after {plan.warmup_s:g}s"
+    )
+    targets = [service for service in services if service.name == plan.service]
+    sustained = run.get("sustained", {}).get("throughput_orders_per_s")
+    outage = await outage_phase(context, plan, targets, sustained)
+    _account(outcome, outage.carts, outage.counts.stages["completed"], "outage", number)
+    return outage.figures
 
 
 def _account(outcome: BenchOutcome, carts: list[str], completed: int, phase: str, run: int) -> None:
