@@ -14,6 +14,7 @@ from orderflow_ops.bench.console_cost import (
     console_group_prefix,
     console_lag,
     is_console_group,
+    sessions_cpu_s,
 )
 
 PREFIX = console_group_prefix("bench-1.")
@@ -80,3 +81,27 @@ def test_a_console_that_does_not_catch_up_in_time_says_so() -> None:
         "caught_up": False,
         "seconds_to_catch_up": None,
     }
+
+
+def test_its_postgres_sessions_are_its_cost_not_the_pipelines() -> None:
+    found = console_figures(
+        {},
+        console_cpu_s=1.0,
+        pipeline_cpu_s={**PIPELINE_S, "kafka": 1.0, "postgres": 4.0},
+        orders=100,
+        sessions_cpu_s=1.0,
+    )
+
+    assert found["pipeline_cpu_s"] == pytest.approx(13.0)  # 14 less the console's sessions
+    assert found["postgres_sessions_ms_per_order"] == pytest.approx(10.0)
+    assert found["total_ms_per_order"] == pytest.approx(20.0)
+    assert found["share_of_pipeline_cpu"] == pytest.approx(1 / 13)
+    assert found["total_share_of_pipeline_cpu"] == pytest.approx(2 / 13)
+
+
+def test_session_cpu_counts_each_backend_from_the_first_reading_or_its_start() -> None:
+    before = {101: 500, 102: 40}
+    after = {101: 650, 102: 40, 103: 25}  # 103 opened meanwhile; a gone one is not seen
+
+    assert sessions_cpu_s(before, after, ticks_per_s=100) == pytest.approx(1.75)
+    assert sessions_cpu_s(before, {}, ticks_per_s=100) is None

@@ -14,6 +14,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import asyncpg
+from orderflow_localinfra.provisioning import service_role
+
+from orderflow_ops.bench.resources import CLOCK_TICKS_PER_S, read_all_process_stats
+
 CONSOLE = "console"
 # The pipeline the console's cost is compared with: what runs the orders without it.
 PIPELINE = ("cart", "payment", "fulfillment", "returns", "kafka", "postgres")
@@ -56,22 +61,71 @@ def console_figures(
     console_cpu_s: float | None,
     pipeline_cpu_s: Mapping[str, float | None],
     orders: int,
+    sessions_cpu_s: float | None = None,
 ) -> dict[str, Any]:
     """The console's CPU per completed order (until it caught up), and as a share of the
-    pipeline's CPU per order (its four services, Kafka and PostgreSQL, in the phase's window:
-    the console's own queries and fetches are inside the PostgreSQL and Kafka figures)."""
+    pipeline's CPU per order: its four services, Kafka and PostgreSQL in the phase's window,
+    less the console's own PostgreSQL sessions (``sessions_cpu_s``, when measured), which
+    are the console's. With them, ``total_*`` is what the console costs the machine."""
     pipeline = [pipeline_cpu_s.get(name) for name in PIPELINE]
     pipeline_s = None if any(v is None for v in pipeline) else sum(v or 0.0 for v in pipeline)
-    ms_per_order = None
-    if console_cpu_s is not None and orders > 0:
-        ms_per_order = console_cpu_s * 1000 / orders
-    share = None
-    if console_cpu_s is not None and pipeline_s:
-        share = console_cpu_s / pipeline_s
+    if pipeline_s is not None and sessions_cpu_s is not None:
+        pipeline_s = max(0.0, pipeline_s - sessions_cpu_s)
+    total_s = None
+    if console_cpu_s is not None and sessions_cpu_s is not None:
+        total_s = console_cpu_s + sessions_cpu_s
     return {
         **catch_up_result,
         "cpu_s": console_cpu_s,
-        "ms_per_order": ms_per_order,
+        "postgres_sessions_cpu_s": sessions_cpu_s,
+        "ms_per_order": _per_order_ms(console_cpu_s, orders),
+        "postgres_sessions_ms_per_order": _per_order_ms(sessions_cpu_s, orders),
+        "total_ms_per_order": _per_order_ms(total_s, orders),
         "pipeline_cpu_s": pipeline_s,
-        "share_of_pipeline_cpu": share,
+        "share_of_pipeline_cpu": _share(console_cpu_s, pipeline_s),
+        "total_share_of_pipeline_cpu": _share(total_s, pipeline_s),
     }
+
+
+def _per_order_ms(seconds: float | None, orders: int) -> float | None:
+    return None if seconds is None or orders <= 0 else seconds * 1000 / orders
+
+
+def _share(seconds: float | None, of_s: float | None) -> float | None:
+    return None if seconds is None or not of_s else seconds / of_s
+
+
+class ConsoleSessions:
+    """CPU of the console's PostgreSQL sessions (backends of its role in the run's database):
+    its share of the PostgreSQL figure. Read from /proc, so only when the server runs on this
+    machine; a session that ends between two readings takes its time with it (the console's
+    pool keeps its connections, so that is rare), a new one counts from its start."""
+
+    def __init__(self, admin_url: str, role: str = service_role(CONSOLE)) -> None:
+        self._admin_url = admin_url
+        self._role = role
+
+    async def ticks(self) -> dict[int, int]:
+        """Each session's CPU ticks so far, by backend pid."""
+        connection = await asyncpg.connect(self._admin_url)
+        try:
+            rows = await connection.fetch(
+                """
+                SELECT pid FROM pg_stat_activity
+                WHERE usename = $1 AND datname = current_database()
+                """,
+                self._role,
+            )
+        finally:
+            await connection.close()
+        stats = await asyncio.to_thread(read_all_process_stats)
+        return {row["pid"]: stats[row["pid"]].own_ticks for row in rows if row["pid"] in stats}
+
+
+def sessions_cpu_s(
+    before: Mapping[int, int], after: Mapping[int, int], ticks_per_s: int = CLOCK_TICKS_PER_S
+) -> float | None:
+    """CPU seconds the sessions spent between two readings; None when none was visible."""
+    if not after:
+        return None
+    return sum(max(0, ticks - before.get(pid, 0)) for pid, ticks in after.items()) / ticks_per_s

@@ -16,9 +16,11 @@ from typing import Any, Protocol
 
 from orderflow_ops.bench.console_cost import (
     CONSOLE,
+    ConsoleSessions,
     catch_up,
     console_figures,
     is_console_group,
+    sessions_cpu_s,
 )
 from orderflow_ops.bench.figures import paced_figures, sustained_figures
 from orderflow_ops.bench.lag import LagProbe
@@ -53,6 +55,7 @@ class PhaseContext:
     component_pids: Callable[[], Mapping[str, int]]
     stall_timeout_s: float
     console_groups: str | None = None  # the console's group prefix when it runs (not pipeline)
+    console_sessions: ConsoleSessions | None = None
 
     async def pipeline_lag(self) -> dict[str, int]:
         lag = await self.lag.lag()
@@ -149,6 +152,8 @@ async def _measured(
     """CPU from just before the first order is published until the system is quiet again
     after the last one: everything the phase's orders cost, off the critical path too."""
     carts: list[str] = []
+    sessions = context.console_sessions
+    sessions_before = await sessions.ticks() if sessions is not None else {}
     before = CpuSnapshot.take(context.component_pids())
     started = time.perf_counter()
     publishing = asyncio.create_task(publish(carts), name=f"bench-{label}-publish")
@@ -167,6 +172,8 @@ async def _measured(
         console = await catch_up(context.lag.lag, context.console_groups, context.stall_timeout_s)
         caught_up = cpu_between(before, CpuSnapshot.take(context.component_pids()))
         console["cpu_s"] = caught_up.components_s.get(CONSOLE)
+        if sessions is not None:
+            console["sessions_cpu_s"] = sessions_cpu_s(sessions_before, await sessions.ticks())
     usage = cpu_between(before, after)
     return Measurement(carts, counts, usage, publish_wall_s, settle, console)
 
@@ -175,8 +182,9 @@ def _with_console(figures: dict[str, Any], measured: Measurement, orders: int) -
     figures["settle"] = measured.settle
     if measured.console is not None:
         found = dict(measured.console)
-        cpu_s = found.pop("cpu_s")
-        figures[CONSOLE] = console_figures(found, cpu_s, measured.usage.components_s, orders)
+        cpu_s, sessions_s = found.pop("cpu_s"), found.pop("sessions_cpu_s", None)
+        usage = measured.usage.components_s
+        figures[CONSOLE] = console_figures(found, cpu_s, usage, orders, sessions_s)
 
 
 async def sustained_phase(

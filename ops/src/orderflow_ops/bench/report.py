@@ -101,8 +101,17 @@ def console_rows(phase: str) -> list[Row]:
     return [
         Row("console ms/order (until it caught up)", (phase, "console", "ms_per_order")),
         Row(
+            "console's postgres sessions ms/order",
+            (phase, "console", "postgres_sessions_ms_per_order"),
+        ),
+        Row(
             "console / (services + kafka + postgres)",
             (phase, "console", "share_of_pipeline_cpu"),
+            "%",
+        ),
+        Row(
+            "console + its sessions / (services + kafka + postgres)",
+            (phase, "console", "total_share_of_pipeline_cpu"),
             "%",
         ),
         Row(

@@ -30,7 +30,7 @@ from orderflow_localinfra.isolation import isolated_database
 from orderflow_localinfra.leftover_topics import delete_test_topics
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES, PROVISIONED_SERVICES
 
-from orderflow_ops.bench.console_cost import console_group_prefix
+from orderflow_ops.bench.console_cost import ConsoleSessions, console_group_prefix
 from orderflow_ops.bench.lag import LagProbe
 from orderflow_ops.bench.load import MAX_UNITS_PER_ORDER, StorefrontLoad, stock_everything
 from orderflow_ops.bench.observer import Observer
@@ -194,6 +194,7 @@ async def _with_services(
             pids,
             config.stall_timeout_s,
             console_group_prefix(prefix) if config.console else None,
+            ConsoleSessions(infrastructure.admin_database_url) if config.console else None,
         )
         for number in range(1, config.runs + 1):
             outcome.runs.append(await _one_run(context, config, outcome, sampler, number))
