@@ -8,6 +8,7 @@ server (127.0.0.1 unless ``CONSOLE_HTTP_HOST`` says otherwise).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -84,9 +85,18 @@ def build_console(
         await positions.forget(records)
         console.status.changes.bump()
 
+    async def after_offset_commit(records: Sequence[ConsumerRecord]) -> None:
+        # Not on any order's path: fewer, larger batches cost less (see batch_pause_s). A
+        # full batch means the console is behind: then it polls again at once.
+        if len(records) < settings.consumer_max_records:
+            await asyncio.sleep(options.batch_pause_s)
+
     hooks = RuntimeHooks(
         consumer=ConsumerHooks(
-            after_poll=after_poll, before_commit=before_commit, after_commit=after_commit
+            after_poll=after_poll,
+            before_commit=before_commit,
+            after_commit=after_commit,
+            after_offset_commit=after_offset_commit,
         )
     )
     definition = ServiceDefinition(
