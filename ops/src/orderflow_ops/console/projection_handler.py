@@ -59,6 +59,7 @@ class RecordPositions:
                     record.offset,
                     record.timestamp,
                     header(record, "traceparent"),
+                    record.value,
                 )
 
     async def forget(self, records: Sequence[ConsumerRecord]) -> None:

@@ -234,7 +234,7 @@ class _BatchWrites:
             [item.at.offset for item, _ in linked],
             [item.at.timestamp_ms for item, _ in linked],
             [item.envelope.occurred_at for item, _ in linked],
-            [item.envelope.model_dump_json() for item, _ in linked],
+            [_envelope_json(item) for item, _ in linked],
             [item.at.traceparent for item, _ in linked],
             [linked_id for _, ids in linked for linked_id in ids],
             [item.envelope.event_id for item, ids in linked for _ in ids],
@@ -331,6 +331,14 @@ class _BatchWrites:
                 [event_id for _, event_id, _ in issued],
                 [order_id for _, _, order_id in issued],
             )
+
+
+def _envelope_json(item: PendingEvent) -> str:
+    """The envelope as its record carried it (UTF-8 JSON the chassis decoded and validated),
+    rather than serialised again, which showed in the console's profile."""
+    if item.at.value is not None:
+        return item.at.value.decode("utf-8")
+    return item.envelope.model_dump_json()
 
 
 def _merged(known: CheckoutFact, later: CheckoutFact) -> CheckoutFact:

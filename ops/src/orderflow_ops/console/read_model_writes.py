@@ -20,6 +20,7 @@ class RecordPosition:
     offset: int
     timestamp_ms: int
     traceparent: str | None = None
+    value: bytes | None = None  # the record as published: the envelope's JSON
 
 
 @dataclass(frozen=True)
