@@ -106,18 +106,21 @@ class ConsoleSessions:
         self._role = role
 
     async def ticks(self) -> dict[int, int]:
-        """Each session's CPU ticks so far, by backend pid."""
-        connection = await asyncpg.connect(self._admin_url)
+        """Each session's CPU ticks so far, by backend pid (none when they cannot be read)."""
         try:
-            rows = await connection.fetch(
-                """
-                SELECT pid FROM pg_stat_activity
-                WHERE usename = $1 AND datname = current_database()
-                """,
-                self._role,
-            )
-        finally:
-            await connection.close()
+            connection = await asyncpg.connect(self._admin_url)
+            try:
+                rows = await connection.fetch(
+                    """
+                    SELECT pid FROM pg_stat_activity
+                    WHERE usename = $1 AND datname = current_database()
+                    """,
+                    self._role,
+                )
+            finally:
+                await connection.close()
+        except (OSError, asyncpg.PostgresError):  # a figure less, not a failed benchmark
+            return {}
         stats = await asyncio.to_thread(read_all_process_stats)
         return {row["pid"]: stats[row["pid"]].own_ticks for row in rows if row["pid"] in stats}
 

@@ -178,7 +178,7 @@ async def _measured(
     return Measurement(carts, counts, usage, publish_wall_s, settle, console)
 
 
-def _with_console(figures: dict[str, Any], measured: Measurement, orders: int) -> None:
+def _settle_and_console(figures: dict[str, Any], measured: Measurement, orders: int) -> None:
     figures["settle"] = measured.settle
     if measured.console is not None:
         found = dict(measured.console)
@@ -197,7 +197,7 @@ async def sustained_phase(
     figures = sustained_figures(
         context.observer.book, measured.carts, measured.usage, raw_limits, measured.publish_wall_s
     )
-    _with_console(figures, measured, figures["stages"]["completed"]["orders"])
+    _settle_and_console(figures, measured, figures["stages"]["completed"]["orders"])
     return PhaseOutcome(measured.carts, measured.counts, figures)
 
 
@@ -207,7 +207,7 @@ async def paced_phase(context: PhaseContext, orders: int, per_second: float) -> 
 
     measured = await _measured(context, "paced", orders, publish)
     figures = paced_figures(context.observer.book, measured.carts, measured.usage, per_second)
-    _with_console(figures, measured, figures["completed"])
+    _settle_and_console(figures, measured, figures["completed"])
     return PhaseOutcome(measured.carts, measured.counts, figures)
 
 
