@@ -59,4 +59,14 @@ def test_a_tiny_benchmark_completes_every_order_and_passes_the_check(
     assert {"cart", "payment", "fulfillment", "returns", "bench"} <= set(run["peak_rss_bytes"])
     assert run["idle"]["cores"]["machine"] is not None
     assert run["sustained"]["settle"]["quiet"]
+    # The ops console ran beside them, as make run starts it, caught up and was measured.
+    assert "console" in run["peak_rss_bytes"]
+    for phase in ("sustained", "paced"):
+        console = run[phase]["console"]
+        assert console["caught_up"], console
+        assert console["lag_at_end"] == 0
+        assert console["cpu_s"] is not None
+        assert console["cpu_s"] > 0
+        assert console["share_of_pipeline_cpu"] is not None
+    assert "console / (services + kafka + postgres)" in screen.getvalue()
     assert "Orderflow benchmark" in screen.getvalue()

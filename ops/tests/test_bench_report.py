@@ -34,6 +34,7 @@ def run_figures(throughput: float) -> dict[str, Any]:
             "pipeline_events_per_s": throughput * 14,
             "share_of_raw_limit": {"kafka_aiokafka": throughput * 14 / 9000},
             "cpu": {"ms_per_order": {"machine": 80.0, "payment": 20.0}, "machine_busy_share": 0.7},
+            "console": {"ms_per_order": 4.0, "share_of_pipeline_cpu": 0.05, "lag_at_end": 0},
         },
         "paced": {
             "target_orders_per_s": throughput / 2,
@@ -121,3 +122,12 @@ def test_the_tables_show_each_run_and_the_range() -> None:
     assert "18.0 to 20.0" in text
     assert "invariant check: FAILED" in text
     assert "VIOLATIONS: 1" in text
+    assert "console / (services + kafka + postgres)" in text
+    assert "5.00 %" in text  # the console's share of the pipeline's CPU
+
+
+def test_the_console_figures_have_ranges_and_show_as_absent_without_it() -> None:
+    doc = make_document(outcome())
+
+    assert doc["ranges"]["sustained.console.share_of_pipeline_cpu"]["runs"] == [0.05, 0.05]
+    assert doc["ranges"]["paced.console.ms_per_order"]["runs"] == [None, None]  # run without it

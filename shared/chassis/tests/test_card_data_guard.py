@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from orderflow_chassis import card_data_guard
 from orderflow_chassis.card_data_guard import (
     CardDataGuard,
     InboundRecord,
@@ -210,6 +211,9 @@ def test_a_failure_inside_the_guard_becomes_a_permanent_error() -> None:
         b'{"note": "\\u0034111111111111111"}',  # a digit spelled as an escape
         b'{"amount": 4.111111111111111e15}',  # a number whose value is a card number
         b'{"amount": 4111111.111111111e9}',  # no digit run of 13 in the bytes at all
+        b"4.111111111111111e15",  # the whole document
+        b"[1, -4.111111111111111E+15]",  # in an array, negative, capital E
+        b'{"a" :\n\t4.111111111111111e15}',  # JSON whitespace before it
     ],
 )
 def test_the_quick_first_pass_never_lets_a_card_number_through(payload: bytes) -> None:
@@ -223,4 +227,20 @@ def test_an_ordinary_event_needs_no_structural_walk() -> None:
         example_event("OrderPlaced"), producer="cart", correlation_id=f"journey-{uuid.uuid4()}"
     ).to_bytes()
     assert not may_hold_card_number(envelope), "UUIDs, times and amounts hold no candidate"
+    screen_payload(envelope)
+
+
+@pytest.mark.parametrize("event_type", ["OrderPlaced", "PaymentCaptured", "CartItemAdded"])
+def test_hex_digits_in_ids_do_not_pass_for_exponent_numbers(
+    event_type: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "5f0c6a8e-3c1b" reads like 8e-3: it once sent nearly every event through the walk.
+    envelope = Envelope.wrap(
+        example_event(event_type), producer="cart", correlation_id=f"journey-{uuid.uuid4()}"
+    ).to_bytes()
+
+    def no_walk(*_: object, **__: object) -> object:
+        raise AssertionError("an ordinary event was decoded to be walked")
+
+    monkeypatch.setattr(card_data_guard, "_document_holds_card_number", no_walk)
     screen_payload(envelope)

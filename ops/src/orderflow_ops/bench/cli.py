@@ -3,8 +3,9 @@
 Measures the raw limits of Kafka and PostgreSQL, starts the four services as ``make run``
 does, pushes orders through them as fast as a storefront can and then at a fixed rate, and
 reports orders/s per stage, latency percentiles, CPU per order, peak memory and the share of
-the raw limits the pipeline uses. Exits 1 unless every order completed and the invariant
-check passed.
+the raw limits the pipeline uses. The ops console runs too (``--no-console`` leaves it out):
+its CPU per order and consumer lag are reported apart. Exits 1 unless every order completed
+and the invariant check passed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from orderflow_chassis.structured_logging import configure_logging
 from orderflow_localinfra.discovery import Infrastructure, ensure_infrastructure
 from orderflow_localinfra.dsn import redact
 from orderflow_localinfra.layout import find_repository_root
-from orderflow_localinfra.provisioning import DEFAULT_SERVICES
+from orderflow_localinfra.provisioning import DEFAULT_SERVICES, PROVISIONED_SERVICES
 from rich.console import Console
 
 from orderflow_ops.bench.report import document, print_report, write
@@ -111,6 +112,10 @@ def run(
     instances: Annotated[
         int, typer.Option(min=1, help="processes of each service, sharing its consumer groups")
     ] = DEFAULTS.instances,
+    with_console: Annotated[
+        bool,
+        typer.Option("--console/--no-console", help="run the ops console too, as make run does"),
+    ] = DEFAULTS.console,
     output_dir: Annotated[
         Path | None, typer.Option(help="where results go [default: <checkout>/.bench]")
     ] = None,
@@ -159,6 +164,7 @@ def run(
         outage_tail_seconds=outage_tail_seconds,
         outage_max_catch_up_seconds=outage_max_catch_up_seconds,
         outage_only=outage_only,
+        console=with_console,
     )
     if outage_service not in DEFAULT_SERVICES:
         raise typer.BadParameter(f"not a service: {outage_service}", param_hint="--outage-service")
@@ -169,7 +175,8 @@ def run(
     root = output_dir or find_repository_root() / ".bench"
     _log_to_file(root / "bench.log")
     console.print("orderflow-bench: finding or starting Kafka and PostgreSQL ...")
-    infrastructure = ensure_infrastructure(services=DEFAULT_SERVICES, keep_local_running=True)
+    needed = PROVISIONED_SERVICES if with_console else DEFAULT_SERVICES
+    infrastructure = ensure_infrastructure(services=needed, keep_local_running=True)
     console.print(
         f"  kafka    {infrastructure.kafka_bootstrap_servers} "
         f"({infrastructure.kafka_provenance})\n"

@@ -14,6 +14,14 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from orderflow_ops.bench.console_cost import (
+    CONSOLE,
+    ConsoleSessions,
+    catch_up,
+    console_figures,
+    is_console_group,
+    sessions_cpu_s,
+)
 from orderflow_ops.bench.figures import paced_figures, sustained_figures
 from orderflow_ops.bench.lag import LagProbe
 from orderflow_ops.bench.load import StorefrontLoad
@@ -46,6 +54,12 @@ class PhaseContext:
     progress: Progress
     component_pids: Callable[[], Mapping[str, int]]
     stall_timeout_s: float
+    console_groups: str | None = None  # the console's group prefix when it runs (not pipeline)
+    console_sessions: ConsoleSessions | None = None
+
+    async def pipeline_lag(self) -> dict[str, int]:
+        lag = await self.lag.lag()
+        return {g: n for g, n in lag.items() if not is_console_group(g, self.console_groups)}
 
 
 @dataclass(frozen=True)
@@ -106,19 +120,20 @@ class Measurement:
     usage: CpuUsage
     publish_wall_s: float
     settle: dict[str, Any]
+    console: dict[str, Any] | None  # its catch-up and CPU seconds, when it runs
 
 
 async def _until_quiet(context: PhaseContext) -> dict[str, Any]:
     """Wait until every consumer group of the run applied every record and no new record
     appeared for a poll; says how long that took and who was behind when it started."""
     started = time.monotonic()
-    first = await context.lag.lag()
+    first = await context.pipeline_lag()
     behind = {group: lag for group, lag in first.items() if lag}
     records = len(context.observer.book.record_ms)
     while time.monotonic() - started < context.stall_timeout_s:
         await asyncio.sleep(QUIET_POLL_S)
         now_records = len(context.observer.book.record_ms)
-        if now_records == records and not any((await context.lag.lag()).values()):
+        if now_records == records and not any((await context.pipeline_lag()).values()):
             return {
                 "quiet": True,
                 "seconds_after_last_order": time.monotonic() - started,
@@ -137,6 +152,8 @@ async def _measured(
     """CPU from just before the first order is published until the system is quiet again
     after the last one: everything the phase's orders cost, off the critical path too."""
     carts: list[str] = []
+    sessions = context.console_sessions
+    sessions_before = await sessions.ticks() if sessions is not None else {}
     before = CpuSnapshot.take(context.component_pids())
     started = time.perf_counter()
     publishing = asyncio.create_task(publish(carts), name=f"bench-{label}-publish")
@@ -150,7 +167,24 @@ async def _measured(
     settle = await _until_quiet(context)
     after = CpuSnapshot.take(context.component_pids())
     publish_wall_s = (published_at[0] if published_at else time.perf_counter()) - started
-    return Measurement(carts, counts, cpu_between(before, after), publish_wall_s, settle)
+    console = None
+    if context.console_groups is not None:
+        console = await catch_up(context.lag.lag, context.console_groups, context.stall_timeout_s)
+        caught_up = cpu_between(before, CpuSnapshot.take(context.component_pids()))
+        console["cpu_s"] = caught_up.components_s.get(CONSOLE)
+        if sessions is not None:
+            console["sessions_cpu_s"] = sessions_cpu_s(sessions_before, await sessions.ticks())
+    usage = cpu_between(before, after)
+    return Measurement(carts, counts, usage, publish_wall_s, settle, console)
+
+
+def _settle_and_console(figures: dict[str, Any], measured: Measurement, orders: int) -> None:
+    figures["settle"] = measured.settle
+    if measured.console is not None:
+        found = dict(measured.console)
+        cpu_s, sessions_s = found.pop("cpu_s"), found.pop("sessions_cpu_s", None)
+        usage = measured.usage.components_s
+        figures[CONSOLE] = console_figures(found, cpu_s, usage, orders, sessions_s)
 
 
 async def sustained_phase(
@@ -163,7 +197,7 @@ async def sustained_phase(
     figures = sustained_figures(
         context.observer.book, measured.carts, measured.usage, raw_limits, measured.publish_wall_s
     )
-    figures["settle"] = measured.settle
+    _settle_and_console(figures, measured, figures["stages"]["completed"]["orders"])
     return PhaseOutcome(measured.carts, measured.counts, figures)
 
 
@@ -173,7 +207,7 @@ async def paced_phase(context: PhaseContext, orders: int, per_second: float) -> 
 
     measured = await _measured(context, "paced", orders, publish)
     figures = paced_figures(context.observer.book, measured.carts, measured.usage, per_second)
-    figures["settle"] = measured.settle
+    _settle_and_console(figures, measured, figures["completed"])
     return PhaseOutcome(measured.carts, measured.counts, figures)
 
 

@@ -76,6 +76,7 @@ def result_rows(
     ]
     cpu.append(Row("machine busy", ("sustained", "cpu", "machine_busy_share"), "%"))
     cpu.append(Row("idle: machine cores busy (no orders)", ("idle", "cores", "machine")))
+    cpu += console_rows("sustained")
     paced = [
         Row("target orders/s", ("paced", "target_orders_per_s")),
         Row("checkouts published/s", ("paced", "checkouts_per_s")),
@@ -86,9 +87,10 @@ def result_rows(
             for p in (50, 95, 99)
         ]
     paced.append(Row("CPU ms/order, machine", ("paced", "cpu", "ms_per_order", "machine")))
+    paced += console_rows("paced")
     memory = [
         Row(name, ("peak_rss_bytes", name), "MiB")
-        for name in ("cart", "payment", "fulfillment", "returns", "kafka", "bench")
+        for name in ("cart", "payment", "fulfillment", "returns", "kafka", "console", "bench")
     ]
     sections = [
         ("Sustained (as fast as the storefront publishes)", sustained),
@@ -103,6 +105,31 @@ def result_rows(
 
 def has_outage(runs: Sequence[Mapping[str, Any]]) -> bool:
     return any("outage" in run for run in runs)
+
+
+def console_rows(phase: str) -> list[Row]:
+    """The ops console's cost (see :mod:`orderflow_ops.bench.console_cost`); "-" without it."""
+    return [
+        Row("console ms/order (until it caught up)", (phase, "console", "ms_per_order")),
+        Row(
+            "console's postgres sessions ms/order",
+            (phase, "console", "postgres_sessions_ms_per_order"),
+        ),
+        Row(
+            "console / (services + kafka + postgres)",
+            (phase, "console", "share_of_pipeline_cpu"),
+            "%",
+        ),
+        Row(
+            "console + its sessions / (services + kafka + postgres)",
+            (phase, "console", "total_share_of_pipeline_cpu"),
+            "%",
+        ),
+        Row(
+            "console lag when the pipeline was quiet", (phase, "console", "lag_when_pipeline_quiet")
+        ),
+        Row("console lag at the end", (phase, "console", "lag_at_end")),
+    ]
 
 
 def measured_limit_names(raw_limits: Mapping[str, Any]) -> list[str]:

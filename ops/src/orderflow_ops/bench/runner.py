@@ -1,9 +1,11 @@
 """One benchmark invocation: raw limits, the four services, K measured runs, the check.
 
 The services run exactly as ``make run`` starts them (one process each, their own database
-roles), in a database of their own (:func:`isolated_database`: no earlier run's rows) and on
-a topic prefix of their own, against a warehouse that answers at once. Kafka and PostgreSQL
-are found or started as everywhere else (:func:`ensure_infrastructure`).
+roles), with the ops console unless told otherwise (its cost is reported apart: see
+:mod:`orderflow_ops.bench.console_cost`), in a database of their own
+(:func:`isolated_database`: no earlier run's rows) and on a topic prefix of their own, against
+a warehouse that answers at once. Kafka and PostgreSQL are found or started as everywhere else
+(:func:`ensure_infrastructure`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.isolation import isolated_database
 from orderflow_localinfra.leftover_topics import delete_test_topics
-from orderflow_localinfra.provisioning import DEFAULT_SERVICES
+from orderflow_localinfra.provisioning import DEFAULT_SERVICES, PROVISIONED_SERVICES
 
+from orderflow_ops.bench.console_cost import ConsoleSessions, console_group_prefix
 from orderflow_ops.bench.lag import LagProbe
 from orderflow_ops.bench.load import MAX_UNITS_PER_ORDER, StorefrontLoad, stock_everything
 from orderflow_ops.bench.observer import Observer
@@ -44,7 +47,12 @@ from orderflow_ops.bench.raw_limits import measure_raw_limits
 from orderflow_ops.bench.report import measured_limit_names
 from orderflow_ops.bench.resources import RssSampler, listening_pid, port_of
 from orderflow_ops.bench.terminal import Progress
-from orderflow_ops.system import ServiceFailedToStart, ServiceProcess, wait_until_ready
+from orderflow_ops.system import (
+    ServiceFailedToStart,
+    ServiceProcess,
+    console_process,
+    wait_until_ready,
+)
 from orderflow_ops.traffic import catalog
 
 KAFKA_DEFAULT_PORT = 9092
@@ -68,6 +76,7 @@ class BenchConfig:
     label: str = "bench"  # topic prefix and database name start with it
     instances: int = 1  # processes per service, in one consumer group each (scale-out)
     seed: int = 1
+    console: bool = True  # run the ops console too, as make run does, and report its cost
     log_dir: Path = Path(".bench/logs")
     # The outage phase (off unless outage_seconds > 0): see orderflow_ops.bench.outage.
     outage_seconds: float = 0.0
@@ -127,7 +136,8 @@ async def run_benchmark(
     outcome = BenchOutcome(topic_prefix=f"{config.label}-{uuid.uuid4().hex[:8]}.")
     bootstrap = infrastructure.kafka_bootstrap_servers
     try:
-        async with isolated_database(infrastructure, config.label) as isolated:
+        provisioned = PROVISIONED_SERVICES if config.console else DEFAULT_SERVICES
+        async with isolated_database(infrastructure, config.label, provisioned) as isolated:
             if config.raw_limits:
                 outcome.raw_limits = await measure_raw_limits(
                     isolated,
@@ -160,8 +170,10 @@ async def _with_services(
         for name in DEFAULT_SERVICES
         for number in range(1, config.instances + 1)
     ]
+    with_console = " and the ops console" if config.console else ""
     progress.step(
-        f"starting {', '.join(DEFAULT_SERVICES)} x{config.instances} (topic prefix {prefix}) ..."
+        f"starting {', '.join(DEFAULT_SERVICES)} x{config.instances}{with_console} "
+        f"(topic prefix {prefix}) ..."
     )
     warehouse = WarehouseSimulator(
         bootstrap,
@@ -176,6 +188,11 @@ async def _with_services(
     try:
         for service in services:
             service.start(infrastructure, {"KAFKA_TOPIC_PREFIX": prefix, "LOG_FORMAT": "json"})
+        if config.console:
+            console, console_env, _ = console_process(services, _free_port(), config.log_dir)
+            environment = {"KAFKA_TOPIC_PREFIX": prefix, "LOG_FORMAT": "json", **console_env}
+            console.start(infrastructure, environment)
+            services.append(console)
         try:
             await asyncio.to_thread(wait_until_ready, services)
         except ServiceFailedToStart as failed:
@@ -197,7 +214,15 @@ async def _with_services(
         sampler = RssSampler(pids)
         sampler_task = asyncio.create_task(sampler.run(stop_sampling))
         context = PhaseContext(
-            load, observer, lag, services, progress, pids, config.stall_timeout_s
+            load,
+            observer,
+            lag,
+            services,
+            progress,
+            pids,
+            config.stall_timeout_s,
+            console_group_prefix(prefix) if config.console else None,
+            ConsoleSessions(infrastructure.admin_database_url) if config.console else None,
         )
         for number in range(1, config.runs + 1):
             sampler.peaks.clear()

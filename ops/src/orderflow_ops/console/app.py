@@ -8,6 +8,7 @@ server (127.0.0.1 unless ``CONSOLE_HTTP_HOST`` says otherwise).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -27,9 +28,11 @@ from orderflow_ops.console.jobs import monitor_job, probe_job
 from orderflow_ops.console.live import LiveStatus
 from orderflow_ops.console.projection_handler import (
     RecordPositions,
+    begin_batch,
     console_repositories,
     record_event,
 )
+from orderflow_ops.console.read_model_batch import BatchProjection
 from orderflow_ops.console.retention import retention_job
 from orderflow_ops.console.settings import ConsoleSettings
 from orderflow_ops.console.web_common import Console, template_environment
@@ -69,14 +72,33 @@ def build_console(
     )
     options.service_urls()  # a malformed CONSOLE_SERVICES fails at start, not at first probe
     positions = RecordPositions(settings.topic_prefix)
-    record: Handler = inject(record_event, {"positions": positions})
+    batch = BatchProjection(settings.db_schema)
+    record: Handler = inject(record_event, {"positions": positions, "batch": batch})
+
+    async def after_poll(records: Sequence[ConsumerRecord]) -> None:
+        batch.discard()  # what an attempt that failed gathered (a new delivery begins)
+        await positions.remember(records)
+
+    async def before_commit(records: Sequence[ConsumerRecord]) -> None:
+        await batch.flush()  # inside the batch's transaction: a failure rolls it all back
 
     async def after_commit(records: Sequence[ConsumerRecord]) -> None:
         await positions.forget(records)
         console.status.changes.bump()
 
+    async def after_offset_commit(records: Sequence[ConsumerRecord]) -> None:
+        # Not on any order's path: fewer, larger batches cost less (see batch_pause_s). A
+        # full batch means the console is behind: then it polls again at once.
+        if len(records) < settings.consumer_max_records:
+            await asyncio.sleep(options.batch_pause_s)
+
     hooks = RuntimeHooks(
-        consumer=ConsumerHooks(after_poll=positions.remember, after_commit=after_commit)
+        consumer=ConsumerHooks(
+            after_poll=after_poll,
+            before_commit=before_commit,
+            after_commit=after_commit,
+            after_offset_commit=after_offset_commit,
+        )
     )
     definition = ServiceDefinition(
         name=SERVICE_NAME,
@@ -88,6 +110,7 @@ def build_console(
                 name="events",
                 topics=list(topics.ALL_TOPICS),
                 handlers=dict.fromkeys(ALL_EVENTS, record),
+                lock_ahead=begin_batch(batch),
             )
         ],
         routers=[

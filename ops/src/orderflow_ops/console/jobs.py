@@ -51,7 +51,11 @@ def probe_job(console: Console) -> Job:
                             console.status.changes.bump()
                     except Exception as error:
                         log.warning("console.replay_outcomes_failed", error=describe_error(error))
-                    await asyncio.sleep(options.probe_interval_s)
+                    attention = console.status.attention
+                    if attention.watched():
+                        await asyncio.sleep(options.probe_interval_s)
+                    else:  # only pages show the probes: slowly until someone looks
+                        await attention.wait(options.unwatched_probe_interval_s)
         finally:
             await lag.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,31 @@ class Changes:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout_s)
         return self.version
+
+
+class Attention:
+    """When someone last looked at the console (a page rendered, a live stream open): the
+    probes, which only pages show, run at full cadence while someone looks, and slowly
+    otherwise. ``looked`` after a quiet spell wakes a waiting probe at once."""
+
+    def __init__(self, window_s: float = 40.0) -> None:
+        self._window_s = window_s  # longer than a live stream's keepalive, which looks too
+        self._last = float("-inf")
+        self._looked = asyncio.Event()
+
+    def looked(self) -> None:
+        if not self.watched():
+            self._looked.set()
+        self._last = time.monotonic()
+
+    def watched(self) -> bool:
+        return time.monotonic() - self._last < self._window_s
+
+    async def wait(self, timeout_s: float) -> None:
+        """Sleep ``timeout_s``, or less if someone starts looking meanwhile."""
+        self._looked.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._looked.wait(), timeout_s)
 
 
 @dataclass(frozen=True)
@@ -103,6 +129,7 @@ class LiveStatus:
     violations: Violations | None = None
     monitor_stale_since: datetime | None = None
     changes: Changes = field(default_factory=Changes)
+    attention: Attention = field(default_factory=Attention)
 
     def kafka_ok(self, at: datetime) -> None:
         self.lag_checked_at = at

@@ -83,10 +83,23 @@ def order_id_of(event: Event) -> str | None:
 
 def apply_to_order(facts: OrderFacts, event: Event, occurred_at: datetime) -> OrderView:
     """Fold ``event`` into the order's ``facts`` (mutated) and say how the order stands."""
+    fold_into_order(facts, event, occurred_at)
+    return order_view(facts)
+
+
+def fold_into_order(facts: OrderFacts, event: Event, occurred_at: datetime) -> None:
+    """Fold ``event`` into the order's ``facts`` (mutated); several events of a batch are
+    folded before the order is judged once (:func:`order_view`)."""
     if facts.last_event_at is None or occurred_at > facts.last_event_at:
         facts.last_event_at = occurred_at
     apply_fact(facts, event, occurred_at)
+
+
+def order_view(facts: OrderFacts) -> OrderView:
+    """How the order stands after its facts so far (at least one event folded)."""
     last = facts.last_event_at
+    if last is None:
+        raise ValueError(f"order {facts.order_id} has no event folded yet")
     violations: list[str] = []
     if facts.placed_at is not None:  # like `check`, an order without its OrderPlaced is not judged
         at_last_event = order_violations(facts, now=last, deadlines=Deadlines())

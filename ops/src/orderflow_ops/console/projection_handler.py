@@ -1,9 +1,13 @@
 """The console's one event handler: every event of the contract, folded into the read model
-inside the chassis' consuming transaction (inbox, consumer positions: exactly once)."""
+inside the chassis' consuming transaction (inbox, consumer positions: exactly once).
+
+The handler only gathers (:class:`~orderflow_ops.console.read_model_batch.BatchProjection`):
+the consumer's ``lock_ahead`` hook begins each attempt at a batch, its ``before_commit`` hook
+writes what the batch's events change, in the same transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
@@ -12,6 +16,7 @@ from orderflow_chassis.database import Connection
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.events import Event
 
+from orderflow_ops.console.read_model_batch import BatchProjection
 from orderflow_ops.console.read_model_writes import ReadModelWriter, RecordPosition
 
 _MAX_REMEMBERED = 100_000
@@ -20,11 +25,12 @@ _MAX_REMEMBERED = 100_000
 @dataclass(frozen=True)
 class ConsoleRepositories:
     writer: ReadModelWriter
+    connection: Connection  # the transaction's: a batch's writes go on it
 
 
 def console_repositories(schema: str) -> Callable[[Connection], ConsoleRepositories]:
     def bind(connection: Connection) -> ConsoleRepositories:
-        return ConsoleRepositories(ReadModelWriter(connection, schema))
+        return ConsoleRepositories(ReadModelWriter(connection, schema), connection)
 
     return bind
 
@@ -53,6 +59,7 @@ class RecordPositions:
                     record.offset,
                     record.timestamp,
                     header(record, "traceparent"),
+                    record.value,
                 )
 
     async def forget(self, records: Sequence[ConsumerRecord]) -> None:
@@ -68,10 +75,24 @@ class RecordPositions:
         return RecordPosition(self._prefix + type(event).topic, -1, -1, fallback_ms)
 
 
-async def record_event(event: Event, uow: ConsoleUnit, *, positions: RecordPositions) -> None:
+async def record_event(
+    event: Event, uow: ConsoleUnit, *, positions: RecordPositions, batch: BatchProjection
+) -> None:
     envelope = uow.cause
     if envelope is None:  # the chassis always applies an event with its envelope
         raise RuntimeError("record_event needs the envelope being applied")
     fallback_ms = int(envelope.occurred_at.timestamp() * 1000)
     where = positions.position_of(event, str(envelope.event_id), fallback_ms)
-    await uow.repos.writer.record_event(event, envelope, where)
+    batch.add(uow.repos.connection, event, envelope, where)
+
+
+def begin_batch(
+    batch: BatchProjection,
+) -> Callable[[Sequence[Event], ConsoleUnit], Awaitable[None]]:
+    """The subscription's ``lock_ahead``: it runs at the start of every attempt at a batch
+    (before any handler, on the batch's connection), so a retried attempt starts afresh."""
+
+    async def begin(events: Sequence[Event], uow: ConsoleUnit) -> None:
+        batch.begin(uow.repos.connection)
+
+    return begin

@@ -41,7 +41,23 @@ class ConsoleSettings(BaseSettings):
         default="",
         description="a trace viewer's URL with {trace_id}, e.g. http://127.0.0.1:16686/trace/{trace_id}",
     )
-    probe_interval_s: float = Field(default=2.0, gt=0, description="lag and service probes")
+    # At most 0.3 s of the 2 s promise of a live page (the live stream's 1 s coalescing and the
+    # page's own fetch take most of the rest).
+    batch_pause_s: float = Field(
+        default=0.3,
+        ge=0,
+        description="after a batch that was not full, wait this long before the next poll, so "
+        "that the next batch gathers more events (each batch has a fixed cost); 0: never wait",
+    )
+    probe_interval_s: float = Field(
+        default=2.0, gt=0, description="lag and service probes, while a page is open"
+    )
+    unwatched_probe_interval_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="lag and service probes while no page is open (only pages show them); "
+        "opening one probes at once",
+    )
     monitor_interval_s: float = Field(default=5.0, gt=0, description="invariant monitor")
     service_timeout_s: float = Field(default=1.5, gt=0)
     retention_days: int = Field(

@@ -159,6 +159,7 @@ def render(
     status: int = 200,
     **context: Any,
 ) -> HTMLResponse:
+    console.status.attention.looked()
     body = console.templates.get_template(template).render(
         session=session,
         csrf_token=console.signer.csrf_token(session),

@@ -26,6 +26,7 @@ def live_router(console: Console) -> APIRouter:
             seen = changes.version
             yield "retry: 1000\n\n"
             while not await request.is_disconnected():
+                console.status.attention.looked()  # an open page is being looked at
                 current = await changes.wait_past(seen, KEEPALIVE_S)
                 if current == seen:
                     yield ": keepalive\n\n"

@@ -50,8 +50,10 @@ PAYLOAD_TOO_DEEP: Final = "payload_too_deep"
 PAYLOAD_UNSCREENABLE: Final = "payload_unscreenable"
 
 # A JSON number in exponent form (``4.111111111111111e15``): its value can be a card number
-# that no digit run in the bytes shows.
-_EXPONENT: Final = re.compile(rb"[0-9][eE][+-]?[0-9]")
+# that no digit run in the bytes shows. A number token starts the document or follows ``:``,
+# ``[`` or ``,`` (JSON whitespace between), so hex in ids ("5f0c6a8e-3c1b") does not count:
+# most events carry a UUID that would otherwise send them all through the walk.
+_EXPONENT: Final = re.compile(rb"(?:^|[:\[,])[ \t\n\r]*-?[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]")
 
 DEFAULT_MAX_BYTES: Final = 2 * 1024 * 1024
 DEFAULT_MAX_DEPTH: Final = 64
