@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker
 from faststream.kafka.subscriber import usecase as faststream_usecase
-from orderflow_chassis.consumer_records import without_idle_sleep
+from orderflow_chassis.consumer_records import keep_raw_bytes, without_idle_sleep
 
 
 class FakeConsumer:
@@ -60,3 +61,8 @@ def test_an_object_that_is_not_a_batch_subscriber_is_left_alone() -> None:
     other = Other()
     assert not without_idle_sleep(other)
     assert other.get_msg == "unchanged"
+
+
+def test_the_decoder_runs_on_the_event_loop_not_in_a_worker_thread() -> None:
+    # FastStream wraps a plain-function decoder in run_in_threadpool: one thread hop per batch.
+    assert inspect.iscoroutinefunction(keep_raw_bytes)

@@ -154,8 +154,8 @@ class EventConsumer:
         topic_prefix: str = "",
         session_timeout_ms: int = 6000,
         heartbeat_interval_ms: int = 1000,
-        fetch_min_bytes: int = 1,
-        fetch_max_wait_ms: int = 500,
+        fetch_min_bytes: int = 65_536,
+        fetch_max_wait_ms: int = 50,
     ) -> None:
         """Declare the FastStream subscriber: explicit group, earliest, manual acks, and the
         session after which a silent (killed) instance's partitions go to the others."""

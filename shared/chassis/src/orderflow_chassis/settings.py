@@ -97,14 +97,16 @@ class ServiceSettings(BaseSettings):
 
     consumer_max_records: int = Field(default=200, ge=1, description="records per batch")
     consumer_batch_timeout_ms: int = Field(default=200, ge=1)
+    # Measured (decision 38): 64 KiB / 50 ms cut the CPU per order by a quarter at 5 and 20
+    # orders/s and the p99 latency with it; the price is up to 50 ms per hop at a trickle.
     consumer_fetch_min_bytes: int = Field(
-        default=1,
+        default=65_536,
         ge=1,
         description="the broker answers a fetch once this many bytes are ready (or the wait "
         "below is up): more records per transaction under load, for at most that wait",
     )
     consumer_fetch_max_wait_ms: int = Field(
-        default=500,
+        default=50,
         ge=0,
         description="the longest the broker holds a fetch for consumer_fetch_min_bytes",
     )
