@@ -214,6 +214,7 @@ class OutboxRelay:
         # else a full batch: more are probably waiting
 
     async def _round(self, connection: Connection, session: Session) -> Round:
+        began = time.monotonic()
         try:
             async with connection.transaction():
                 lease = await take_lease(
@@ -229,7 +230,10 @@ class OutboxRelay:
                 if self._after_publish is not None and report.acknowledged:
                     await self._after_publish(report.acknowledged)
                 await self._record(connection, report)
-                took_over = lease.heartbeat_due and await heartbeat(
+                # Due at the start, or this round itself took a quarter lease (a slow broker):
+                # the heartbeat is then never older than half the lease while rounds go on.
+                long_round = time.monotonic() - began > self._lease.total_seconds() / 4
+                took_over = (lease.heartbeat_due or long_round) and await heartbeat(
                     connection, self._schema, session
                 )
         except LeaseBusy:

@@ -1,0 +1,108 @@
+"""A leader whose publish round outlasts the lease (a slow broker) keeps its lease.
+
+The leader writes its heartbeat every quarter lease rather than every round. A round that
+itself lasts longer than the lease must still end with a heartbeat: otherwise the standby sees
+a stale heartbeat the moment the round commits and takes the lease from a live leader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import pytest
+from orderflow_chassis.database import create_pool
+from orderflow_chassis.outbox import Outbox, create_producer
+from orderflow_chassis.outbox_store import OutboxRow
+from orderflow_chassis.relay import AfterPublish, OutboxRelay
+from orderflow_localinfra.discovery import Infrastructure
+
+from tests.integration.test_relay_order import SCHEMA, migrated
+from tests.support.events import cart_item_added
+from tests.support.kafka_tools import create_topics, eventually
+
+pytestmark = pytest.mark.integration
+
+LEASE_S = 2.0
+
+
+@asynccontextmanager
+async def relay_running(
+    infrastructure: Infrastructure,
+    *,
+    poll_interval_s: float,
+    after_publish: AfterPublish | None = None,
+) -> AsyncIterator[OutboxRelay]:
+    async with AsyncExitStack() as stack:
+        pool = await create_pool(
+            infrastructure.service_database_urls[SCHEMA],
+            schema=SCHEMA,
+            application_name=f"relay-lease-{uuid.uuid4().hex[:6]}",
+        )
+        stack.push_async_callback(pool.close)
+        producer = create_producer(infrastructure.kafka_bootstrap_servers, client_id="lease")
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        relay = OutboxRelay(
+            pool,
+            producer,
+            schema=SCHEMA,
+            service=SCHEMA,
+            poll_interval_s=poll_interval_s,
+            lease_s=LEASE_S,
+            after_publish=after_publish,
+        )
+        task = asyncio.create_task(relay.run())
+
+        async def stop() -> None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        stack.push_async_callback(stop)
+        yield relay
+
+
+async def test_a_round_longer_than_the_lease_does_not_lose_the_lease(
+    infrastructure: Infrastructure,
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = f"test.relay-lease.{uuid.uuid4().hex[:10]}"
+    await create_topics(kafka, [topic], partitions=1)
+    connection = await migrated(infrastructure.service_database_urls[SCHEMA])
+    slow = asyncio.Event()
+
+    async def slow_round(acknowledged: Sequence[OutboxRow]) -> None:
+        if slow.is_set():  # inside the round's transaction, after the broker acknowledged
+            slow.clear()
+            await asyncio.sleep(LEASE_S * 1.5)
+
+    try:
+        # The leader idles between rounds as a production relay does (woken by NOTIFY, else
+        # polling each second); the standby looks often.
+        async with relay_running(
+            infrastructure, poll_interval_s=1.0, after_publish=slow_round
+        ) as leader:
+            await eventually(lambda: _value(leader.is_leader), bool, timeout_s=30)
+            async with relay_running(infrastructure, poll_interval_s=0.05) as standby:
+                await asyncio.sleep(LEASE_S)  # the standby has looked and stood by
+                assert not standby.is_leader
+                slow.set()
+                event = cart_item_added(f"cart-lease-{uuid.uuid4().hex[:6]}", sku="SKU-1")
+                async with connection.transaction():
+                    await Outbox(SCHEMA, producer=SCHEMA).add(
+                        connection, event.parse_event(), correlation_id="lease", topic=topic
+                    )
+                await eventually(lambda: _value(not slow.is_set()), bool, timeout_s=30)
+                # The slow round ends; for a whole lease after it, nobody takes over.
+                for _ in range(int(LEASE_S * 1.5 / 0.1) + int(LEASE_S / 0.1)):
+                    assert not standby.is_leader, "the lease was taken from a live leader"
+                    await asyncio.sleep(0.1)
+                assert leader.is_leader
+    finally:
+        await connection.close()
+
+
+async def _value(value: bool) -> bool:
+    return value
