@@ -8,41 +8,26 @@ clients under test) in a temporary folder on free ports; the shared broker is ne
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import os
-import time
 from collections.abc import Iterator
 
 import pytest
-from orderflow_cart.bootstrap import build_definition
-from orderflow_cart.domain.checkout import order_id_for
-from orderflow_cart.settings import CartSettings
-from orderflow_chassis.kafka_access import KafkaAccessError
-from orderflow_chassis.runtime import ServiceRuntime
-from orderflow_contracts import topics
 from orderflow_contracts.events import OrderPlaced
 from orderflow_localinfra.discovery import Infrastructure
 
-from services.cart.tests.integration.storefront import (
-    Storefront,
-    add,
-    checkout,
-    new_cart_id,
-    wait_for_envelopes,
+from tests.support.secured_kafka import (
+    START_GUARD_S,
+    SecuredBroker,
+    check_out_over,
+    refused_start,
+    secured_broker,
 )
-from tests.support.secured_kafka import SecuredBroker, secured_broker
 from tests.support.service_harness import (
     run_service_command,
-    running_service,
-    service_settings,
-    unique_prefix,
 )
 
 pytestmark = pytest.mark.integration
 
-# Generous: a guard against a hang on a busy machine, not a measurement (figures are printed).
-START_GUARD_S = 60.0
 CERTIFICATE_VARIABLES = ("KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE")
 
 
@@ -71,50 +56,24 @@ async def test_a_service_with_a_ca_signed_certificate_checks_out_end_to_end(
     # The helpers that publish and read (like every tool) take their security from here.
     for name, value in mutual.client_environment.items():
         monkeypatch.setenv(name, value)
-    over_mtls = dataclasses.replace(
-        infrastructure, kafka_bootstrap_servers=mutual.bootstrap_servers
-    )
-    prefix = unique_prefix("mtls")
-    settings = service_settings(over_mtls, "cart", topic_prefix=prefix)
-    assert settings.kafka_security.ssl_certfile == mutual.listener.certificates.client_certificate
-    storefront = Storefront(over_mtls, prefix)
-    cart_id = new_cart_id("mtls")
+    run = await check_out_over(infrastructure, mutual, "mtls", quantity=1)
 
-    async with running_service(
-        build_definition(settings, cart_settings=CartSettings()), settings
-    ) as runtime:
-        ready, checks = await runtime.readiness()
-        await storefront.send(add(cart_id, "MB-SPIKY-8CM", 1), checkout(cart_id))
-        order_id = str(order_id_for(cart_id))
-        [placed] = await wait_for_envelopes(over_mtls, prefix, topics.ORDERS, order_id, count=1)
-
-    assert ready, checks
-    assert checks["kafka"] == "ok"
-    order = placed.parse_event()
+    assert run.security.ssl_certfile == mutual.listener.certificates.client_certificate
+    assert run.ready, run.checks
+    assert run.checks["kafka"] == "ok"
+    order = run.placed.parse_event()
     assert isinstance(order, OrderPlaced)
-    assert order.cart_id == cart_id
+    assert order.cart_id == run.checked_out.aggregate_id
 
 
 async def test_a_service_without_a_certificate_stops_at_start_saying_to_set_one(
     infrastructure: Infrastructure, mutual: SecuredBroker
 ) -> None:
-    settings = service_settings(
-        infrastructure,
-        "cart",
-        topic_prefix=unique_prefix("no-certificate"),
-        kafka_bootstrap_servers=mutual.bootstrap_servers,
-        kafka_security=mutual.security(ssl_certfile=None, ssl_keyfile=None),
+    error = await refused_start(
+        infrastructure, mutual, mutual.security(ssl_certfile=None, ssl_keyfile=None)
     )
-    runtime = ServiceRuntime(build_definition(settings, cart_settings=CartSettings()), settings)
-    began = time.monotonic()
-    try:
-        with pytest.raises(KafkaAccessError) as refused:
-            await asyncio.wait_for(runtime.start(), timeout=START_GUARD_S)
-    finally:
-        await runtime.stop()
-    print(f"refused after {time.monotonic() - began:.2f} s: {refused.value}")
 
-    message = str(refused.value)
+    message = str(error)
     assert mutual.bootstrap_servers in message
     assert "requires client certificates, ssl.client.auth=required" in message
     assert "set KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE" in message

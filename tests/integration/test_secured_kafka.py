@@ -8,42 +8,28 @@ in a temporary folder on free ports, so the broker other tests share is never to
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
-import time
 from collections.abc import Iterator
 
 import pytest
-from orderflow_cart.bootstrap import build_definition
-from orderflow_cart.domain.checkout import order_id_for
-from orderflow_cart.settings import CartSettings
 from orderflow_chassis.kafka_access import KafkaAccessError, verify_kafka_access
 from orderflow_chassis.kafka_security import KafkaSecurity
-from orderflow_chassis.runtime import ServiceRuntime
-from orderflow_contracts import topics
 from orderflow_contracts.events import CartCheckedOut, OrderPlaced
 from orderflow_localinfra.certificates import CertificateFiles, ensure_certificates
 from orderflow_localinfra.discovery import Infrastructure
 
-from services.cart.tests.integration.storefront import (
-    Storefront,
-    add,
-    checkout,
-    new_cart_id,
-    wait_for_envelopes,
+from tests.support.secured_kafka import (
+    START_GUARD_S,
+    SecuredBroker,
+    check_out_over,
+    refused_start,
+    secured_broker,
 )
-from tests.support.secured_kafka import SecuredBroker, secured_broker
 from tests.support.service_harness import (
     run_service_command,
-    running_service,
-    service_settings,
-    unique_prefix,
 )
 
 pytestmark = pytest.mark.integration
-
-# Generous: a guard against a hang on a busy machine, not a measurement (figures are printed).
-START_GUARD_S = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -71,59 +57,23 @@ def secured_environment(secured: SecuredBroker, monkeypatch: pytest.MonkeyPatch)
 async def test_the_cart_service_checks_out_over_sasl_ssl(
     infrastructure: Infrastructure, secured: SecuredBroker, secured_environment: dict[str, str]
 ) -> None:
-    over_tls = dataclasses.replace(
-        infrastructure, kafka_bootstrap_servers=secured.bootstrap_servers
-    )
-    prefix = unique_prefix("secured")
-    settings = service_settings(over_tls, "cart", topic_prefix=prefix)
-    assert settings.kafka_security.security_protocol == "SASL_SSL"
-    definition = build_definition(settings, cart_settings=CartSettings())
-    storefront = Storefront(over_tls, prefix)
-    cart_id = new_cart_id("secured")
+    run = await check_out_over(infrastructure, secured, "secured", quantity=2)
 
-    async with running_service(definition, settings) as runtime:
-        ready, checks = await runtime.readiness()  # FastStream's ping over SASL_SSL included
-        await storefront.send(add(cart_id, "MB-SPIKY-8CM", 2), checkout(cart_id))
-        [checked_out] = await wait_for_envelopes(over_tls, prefix, topics.CARTS, cart_id, count=1)
-        order_id = str(order_id_for(cart_id))
-        [placed] = await wait_for_envelopes(over_tls, prefix, topics.ORDERS, order_id, count=1)
-
-    assert ready, checks
-    assert checks["kafka"] == "ok"
-    assert isinstance(checked_out.parse_event(), CartCheckedOut)
-    order = placed.parse_event()
+    assert run.security.security_protocol == "SASL_SSL"
+    assert run.ready, run.checks
+    assert run.checks["kafka"] == "ok"
+    assert isinstance(run.checked_out.parse_event(), CartCheckedOut)
+    order = run.placed.parse_event()
     assert isinstance(order, OrderPlaced)
-    assert order.cart_id == cart_id
+    assert order.cart_id == run.checked_out.aggregate_id
     assert [(line.sku, line.quantity) for line in order.lines] == [("MB-SPIKY-8CM", 2)]
-
-
-async def failed_start(
-    infrastructure: Infrastructure, secured: SecuredBroker, security: KafkaSecurity
-) -> KafkaAccessError:
-    """Start the cart service with ``security``; return the error it stopped with."""
-    settings = service_settings(
-        infrastructure,
-        "cart",
-        topic_prefix=unique_prefix("refused"),
-        kafka_bootstrap_servers=secured.bootstrap_servers,
-        kafka_security=security,
-    )
-    runtime = ServiceRuntime(build_definition(settings, cart_settings=CartSettings()), settings)
-    began = time.monotonic()
-    try:
-        with pytest.raises(KafkaAccessError) as refused:
-            await asyncio.wait_for(runtime.start(), timeout=START_GUARD_S)
-    finally:
-        await runtime.stop()
-    print(f"refused after {time.monotonic() - began:.2f} s: {refused.value}")
-    return refused.value
 
 
 async def test_a_wrong_password_stops_the_start_naming_the_failure(
     infrastructure: Infrastructure, secured: SecuredBroker
 ) -> None:
     wrong = "not-the-password-0451"
-    error = await failed_start(infrastructure, secured, secured.security(sasl_password=wrong))
+    error = await refused_start(infrastructure, secured, secured.security(sasl_password=wrong))
 
     message = str(error)
     assert "authentication failed" in message
@@ -136,7 +86,7 @@ async def test_a_wrong_password_stops_the_start_naming_the_failure(
 async def test_an_untrusted_certificate_stops_the_start_naming_the_failure(
     infrastructure: Infrastructure, secured: SecuredBroker, stranger: CertificateFiles
 ) -> None:
-    error = await failed_start(
+    error = await refused_start(
         infrastructure, secured, secured.security(ssl_cafile=stranger.ca_certificate)
     )
 
@@ -149,7 +99,7 @@ async def test_an_untrusted_certificate_stops_the_start_naming_the_failure(
 async def test_a_plaintext_client_at_the_tls_listener_is_refused_not_left_waiting(
     infrastructure: Infrastructure, secured: SecuredBroker
 ) -> None:
-    error = await failed_start(infrastructure, secured, KafkaSecurity.model_construct())
+    error = await refused_start(infrastructure, secured, KafkaSecurity.model_construct())
 
     assert "no Kafka bootstrap server answered (PLAINTEXT)" in str(error)
     assert secured.bootstrap_servers in str(error)
