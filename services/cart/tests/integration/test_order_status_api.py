@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -162,19 +163,28 @@ async def test_a_warranty_replacement_ships_without_reopening_the_order(
     assert claim["replacement_shipment_id"] == str(journey.replacement_shipment_id)
 
 
+async def cancelled_by(
+    cart_service: RunningCart, label: str, cause: Callable[[OrderJourney], Event]
+) -> tuple[list[str], dict[str, Any]]:
+    """Check a cart out, publish ``cause`` for its order, and follow the order's feed until it
+    is cancelled: the states the feed went through, and the cancelled status."""
+    cart_id = new_cart_id(label)
+    await cart_service.storefront.send(add(cart_id, "NS-ADJ-L"), checkout(cart_id))
+    placed = await order_when(cart_service.http, f"/carts/{cart_id}/order", lambda body: True)
+    journey = OrderJourney(label, order_id=uuid.UUID(placed["order_id"]))
+    async with StatusFeed(cart_service.http, journey.order_id) as feed:
+        await publish(cart_service, *envelopes([cause(journey)]))
+        cancelled = await feed.wait_for_state("cancelled")
+    return collapsed(feed.states), cancelled
+
+
 async def test_a_declined_payment_cancels_the_order_the_cart_placed(
     cart_service: RunningCart,
 ) -> None:
-    cart_id = new_cart_id("declined")
-    await cart_service.storefront.send(add(cart_id, "NS-ADJ-L"), checkout(cart_id))
-    placed = await order_when(cart_service.http, f"/carts/{cart_id}/order", lambda body: True)
-    journey = OrderJourney("declined", order_id=uuid.UUID(placed["order_id"]))
-    async with StatusFeed(cart_service.http, journey.order_id) as feed:
-        # The cart service itself answers the decline with OrderCancelled (its saga role).
-        await publish(cart_service, *envelopes([journey.declined()]))
-        cancelled = await feed.wait_for_state("cancelled")
+    # The cart service itself answers the decline with OrderCancelled (its saga role).
+    states, cancelled = await cancelled_by(cart_service, "declined", OrderJourney.declined)
 
-    assert collapsed(feed.states) == ["placed", "cancelled"]
+    assert states == ["placed", "cancelled"]
     assert cancelled["cancellation"]["code"] == "payment_declined"
     assert cancelled["payment"]["status"] == "declined"
     assert cancelled["payment"]["declined"]["code"] == "insufficient_funds"
@@ -185,15 +195,9 @@ async def test_a_declined_payment_cancels_the_order_the_cart_placed(
 async def test_out_of_stock_cancels_the_order_and_names_the_lines(
     cart_service: RunningCart,
 ) -> None:
-    cart_id = new_cart_id("stockout")
-    await cart_service.storefront.send(add(cart_id, "NS-ADJ-L"), checkout(cart_id))
-    placed = await order_when(cart_service.http, f"/carts/{cart_id}/order", lambda body: True)
-    journey = OrderJourney("stockout", order_id=uuid.UUID(placed["order_id"]))
-    async with StatusFeed(cart_service.http, journey.order_id) as feed:
-        await publish(cart_service, *envelopes([journey.unavailable()]))
-        cancelled = await feed.wait_for_state("cancelled")
+    states, cancelled = await cancelled_by(cart_service, "stockout", OrderJourney.unavailable)
 
-    assert collapsed(feed.states) == ["placed", "cancelled"]
+    assert states == ["placed", "cancelled"]
     assert cancelled["cancellation"]["code"] == "stock_unavailable"
     assert cancelled["out_of_stock"] == [{"sku": "NS-ADJ-L", "quantity": 1}]
 
