@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import asyncpg
 import structlog
 from aiokafka import ConsumerRecord
 
@@ -110,20 +111,23 @@ class ConsumerPositions:
             await topics.refresh(suspicious, force=True)
         positions: dict[Partition, int] = {}
         for key in partitions:
-            topic, partition = key
-            position = stored[key]
-            current_id = topics.known(topic)
-            first = first_offsets[key]
-            if position.topic_id and current_id and position.topic_id != current_id:
-                self._mismatch(
-                    "another_life", topic, partition, stored=position.next_offset, kafka=first
-                )
-                positions[key] = 0
-                continue
-            if first > position.next_offset > 0:
-                self._mismatch("gap", topic, partition, stored=position.next_offset, kafka=first)
-            positions[key] = position.next_offset
+            another_life = self._reconcile(key, stored[key], first_offsets[key], topics)
+            positions[key] = 0 if another_life else stored[key].next_offset
         return positions
+
+    def _reconcile(
+        self, key: Partition, stored: _Stored, first: int, topics: TopicIdentity
+    ) -> bool:
+        """Log and count how Kafka's first offset ``first`` disagrees with the stored position;
+        True when the stored one is from an earlier life of the topic (it no longer counts)."""
+        topic, partition = key
+        current_id = topics.known(topic)
+        if stored.topic_id and current_id and stored.topic_id != current_id:
+            self._mismatch("another_life", topic, partition, stored=stored.next_offset, kafka=first)
+            return True
+        if first > stored.next_offset > 0:
+            self._mismatch("gap", topic, partition, stored=stored.next_offset, kafka=first)
+        return False
 
     async def save(
         self, connection: Connection, positions: Mapping[Partition, int], topics: TopicIdentity
@@ -184,15 +188,8 @@ class ConsumerPositions:
             [after[key] for key in partitions],
             [topics.known(topic) for topic, _ in partitions],
         )
-        for row in before:  # the same checks as lock(), for the log and the metric
-            topic, partition = key = (row["topic"], row["kafka_partition"])
-            current_id = topics.known(topic)
-            if row["topic_id"] and current_id and row["topic_id"] != current_id:
-                self._mismatch(
-                    "another_life", topic, partition, stored=row["next_offset"], kafka=first[key]
-                )
-            elif first[key] > row["next_offset"] > 0:
-                self._mismatch("gap", topic, partition, stored=row["next_offset"], kafka=first[key])
+        for key, stored in _stored(before).items():  # lock()'s checks: the log and metric
+            self._reconcile(key, stored, first[key], topics)
 
     async def _select_for_update(
         self, connection: Connection, partitions: Sequence[Partition]
@@ -226,10 +223,7 @@ class ConsumerPositions:
             topics,
             numbers,
         )
-        stored = {
-            (r["topic"], r["kafka_partition"]): _Stored(r["next_offset"], r["topic_id"])
-            for r in rows
-        }
+        stored = _stored(rows)
         missing = [key for key in partitions if key not in stored]
         if missing:
             stored.update(await self._lock_existing(connection, missing))
@@ -252,10 +246,7 @@ class ConsumerPositions:
             [t for t, _ in partitions],
             [p for _, p in partitions],
         )
-        return {
-            (r["topic"], r["kafka_partition"]): _Stored(r["next_offset"], r["topic_id"])
-            for r in rows
-        }
+        return _stored(rows)
 
     def _mismatch(self, kind: str, topic: str, partition: int, *, stored: int, kafka: int) -> None:
         metrics.POSITION_MISMATCHES.labels(self._service, self._consumer, topic, kind).inc()
@@ -268,3 +259,10 @@ class ConsumerPositions:
             stored_next_offset=stored,
             kafka_offset=kafka,
         )
+
+
+def _stored(rows: Sequence[asyncpg.Record]) -> dict[Partition, _Stored]:
+    return {
+        (row["topic"], row["kafka_partition"]): _Stored(row["next_offset"], row["topic_id"])
+        for row in rows
+    }
