@@ -151,11 +151,11 @@ class EventConsumer:
         *,
         max_records: int,
         batch_timeout_ms: int,
+        fetch_min_bytes: int,
+        fetch_max_wait_ms: int,
         topic_prefix: str = "",
         session_timeout_ms: int = 6000,
         heartbeat_interval_ms: int = 1000,
-        fetch_min_bytes: int = 65_536,
-        fetch_max_wait_ms: int = 50,
     ) -> None:
         """Declare the FastStream subscriber: explicit group, earliest, manual acks, and the
         session after which a silent (killed) instance's partitions go to the others."""
