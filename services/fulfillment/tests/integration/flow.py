@@ -252,7 +252,18 @@ class Flow:
                 return_by=datetime.now(UTC).date() + timedelta(days=30),
             )
         )
+        # Applied before the caller goes on: the authorisation and the warehouse's parcel
+        # travel on different topics, and a test of what follows must not race them (a parcel
+        # read first is its own case, tested as such).
+        await self.until(lambda: self._authorized(rma_id), bool)
         return rma_id
+
+    async def _authorized(self, rma_id: uuid.UUID) -> bool:
+        return bool(
+            await self.runtime.pool.fetchval(
+                f"SELECT authorized_at IS NOT NULL FROM {SCHEMA}.rmas WHERE rma_id = $1", rma_id
+            )
+        )
 
     async def return_parcel(
         self, rma_id: uuid.UUID, warehouse_id: str, lines: list[tuple[str, int, str]]
