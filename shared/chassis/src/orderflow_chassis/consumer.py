@@ -1,6 +1,7 @@
 """Idempotent, transactional batch consumption with dead letters and retries.
 
-For each batch FastStream hands over (several partitions may be mixed):
+For each batch FastStream hands over (several partitions may be mixed; their records are
+applied in timestamp order, each partition's order kept):
 
 1. One database transaction applies the whole batch.
    * Each partition's *consumer position* is read under a row lock (see
@@ -59,6 +60,7 @@ from orderflow_chassis.consumer_lag import LagTracker
 from orderflow_chassis.consumer_records import (
     event_type_label,
     header,
+    in_timestamp_order,
     keep_raw_bytes,
     parse_any_headers,
     without_idle_sleep,
@@ -185,7 +187,7 @@ class EventConsumer:
 
     async def _on_batch(self, message: KafkaMessage) -> None:
         raw = message.raw_message
-        records = tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)
+        records = in_timestamp_order(tuple(raw) if isinstance(raw, (tuple, list)) else (raw,))
         await _observe(self._hooks.after_poll, records)
         try:
             await self.apply_with_retry(records)

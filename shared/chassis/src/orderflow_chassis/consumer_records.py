@@ -4,6 +4,7 @@ polls that wait for records instead of sleeping."""
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import types
 from collections.abc import Awaitable, Callable
 from itertools import chain
@@ -21,6 +22,26 @@ def header(record: ConsumerRecord, name: str) -> str | None:
             except UnicodeDecodeError:
                 return None
     return None
+
+
+def in_timestamp_order(records: tuple[ConsumerRecord, ...]) -> tuple[ConsumerRecord, ...]:
+    """The batch's records merged across partitions by Kafka timestamp, each partition's own
+    order kept.
+
+    FastStream hands a batch over partition by partition. A service reading two topics would
+    then apply a ``ReturnRequested`` before the ``ShipmentDelivered`` that was published first
+    and arrived in the same fetch, and judge the request on stale facts. Merging by timestamp
+    applies what arrived together in the order it was published; handlers still tolerate any
+    order across topics, since Kafka promises none.
+    """
+    by_partition: dict[tuple[str, int], list[ConsumerRecord]] = {}
+    for record in records:
+        by_partition.setdefault((record.topic, record.partition), []).append(record)
+    if len(by_partition) < 2:
+        return records
+    # heapq.merge only ever takes the head of a partition's list: its order is kept even if
+    # its timestamps are not monotonic, and equal timestamps keep the batch's order.
+    return tuple(heapq.merge(*by_partition.values(), key=lambda record: record.timestamp))
 
 
 def event_type_label(event_type: str) -> str:
