@@ -72,6 +72,23 @@ class InMemoryOrders:
         self.orders[order_id] = StoredOrder(record, list(lines), stamps)
         return True
 
+    async def place_released(
+        self,
+        order_id: uuid.UUID,
+        *,
+        ship_to: PostalAddress,
+        shipping_service: str,
+        lines: Sequence[NamedLine],
+    ) -> str | None:
+        stored = self.orders.get(order_id)
+        if stored is None or stored.record.status is not OrderStatus.RELEASED:
+            return None
+        if stored.record.ship_to is not None:
+            return None
+        stored.record = replace(stored.record, ship_to=ship_to, shipping_service=shipping_service)
+        stored.lines = list(lines)
+        return stored.record.release_reason
+
     async def update_order(
         self,
         order_id: uuid.UUID,

@@ -171,6 +171,19 @@ class Orders(Protocol):
         """Insert the order; False if it exists already (another event got there first)."""
         ...
 
+    async def place_released(
+        self,
+        order_id: uuid.UUID,
+        *,
+        ship_to: PostalAddress,
+        shipping_service: str,
+        lines: Sequence[NamedLine],
+    ) -> str | None:
+        """Record what was placed for an order whose outcome (declined, voided, cancelled) was
+        read before it. Returns the release reason the first time; None if the order is not
+        such an order or its placement was recorded already."""
+        ...
+
     async def update_order(
         self,
         order_id: uuid.UUID,

@@ -79,7 +79,37 @@ class OrderRepository:
             released_at,
             release_reason,
         )
-        if inserted and lines:
+        if inserted:
+            await self._insert_lines(order_id, lines)
+        return bool(inserted)
+
+    async def place_released(
+        self,
+        order_id: uuid.UUID,
+        *,
+        ship_to: PostalAddress,
+        shipping_service: str,
+        lines: Sequence[NamedLine],
+    ) -> str | None:
+        # An outcome read first inserts the order without an address; the first OrderPlaced
+        # fills it in, so a redelivered one (new event id) finds it placed.
+        reason: str | None = await self._db.fetchval(
+            f"""
+            UPDATE {self._s}.orders
+            SET ship_to = $2, shipping_service = $3, updated_at = now()
+            WHERE order_id = $1 AND status = 'released' AND ship_to IS NULL
+            RETURNING release_reason
+            """,
+            order_id,
+            ship_to.model_dump(mode="json"),
+            shipping_service,
+        )
+        if reason is not None:
+            await self._insert_lines(order_id, lines)
+        return reason
+
+    async def _insert_lines(self, order_id: uuid.UUID, lines: Sequence[NamedLine]) -> None:
+        if lines:
             await self._db.executemany(
                 f"""
                 INSERT INTO {self._s}.order_lines (order_id, sku, name, quantity)
@@ -87,7 +117,6 @@ class OrderRepository:
                 """,
                 [(order_id, line.sku, line.name, line.quantity) for line in lines],
             )
-        return bool(inserted)
 
     async def update_order(
         self,

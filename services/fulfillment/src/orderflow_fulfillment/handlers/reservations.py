@@ -2,12 +2,14 @@
 
 The order row is written first: it serialises an order with the payment outcome of the same
 order read from another topic, and makes a redelivered OrderPlaced a no-op. An outcome read
-before its order is remembered, so the order then reserves nothing.
+before its order is remembered, so the order then reserves nothing and is answered with a
+``ReservationReleased`` that gives nothing back.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 import structlog
@@ -64,7 +66,7 @@ async def reserve_stock(
         expires_at=expires_at,
     )
     if not created:
-        log.info("fulfillment.order_already_known", order_id=str(event.order_id))
+        await _answer_an_overtaken_order(event, uow, settings, wanted, names)
         return
     outcome = await reserve_lines(uow.repos.stock, wanted, event.ship_to.country)
     if isinstance(outcome, Shortage):
@@ -87,6 +89,29 @@ async def reserve_stock(
             expires_at=expires_at,
         )
     )
+
+
+async def _answer_an_overtaken_order(
+    event: OrderPlaced,
+    uow: UnitOfWork[FulfillmentRepositories],
+    settings: FulfillmentSettings,
+    wanted: Sequence[Line],
+    names: dict[str, str],
+) -> None:
+    """The order's outcome came first (another topic): it reserves nothing, but its
+    OrderPlaced is still answered, as a decline read in order would have been, so the
+    order's events are the same whatever order the topics were read in."""
+    reason = await uow.repos.orders.place_released(
+        event.order_id,
+        ship_to=event.ship_to,
+        shipping_service=settings.shipping_service,
+        lines=[NamedLine(line.sku, names[line.sku], line.quantity) for line in wanted],
+    )
+    if reason is None:
+        log.info("fulfillment.order_already_known", order_id=str(event.order_id))
+        return
+    await uow.emit(ReservationReleased(order_id=event.order_id, reason=reason, allocations=[]))
+    log.info("fulfillment.overtaken_order_released", order_id=str(event.order_id), reason=reason)
 
 
 async def release_on_payment_declined(

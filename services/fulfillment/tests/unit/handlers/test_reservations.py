@@ -172,10 +172,21 @@ async def test_a_decline_read_before_its_order_keeps_the_order_from_reserving(
 
     placed = order_placed(order_id, {"SPIKY": 1}, "DE")
     await reserve_stock(placed, fulfillment.unit(placed), settings=SETTINGS)
+    # The same order again under a new event id (a producer retrying) is answered once.
+    again = order_placed(order_id, {"SPIKY": 1}, "DE")
+    await reserve_stock(again, fulfillment.unit(again), settings=SETTINGS)
 
-    assert fulfillment.emitted.envelopes == []
+    # Answered as a decline read in order would have been, with nothing given back.
+    [released] = fulfillment.emitted.of_type(ReservationReleased)
+    assert (released.order_id, released.reason, released.allocations) == (
+        order_id,
+        "payment_declined",
+        [],
+    )
+    assert len(fulfillment.emitted.envelopes) == 1
     assert fulfillment.stock.level("EU", "SPIKY") == (5, 0)
     assert fulfillment.orders.status(order_id) is OrderStatus.RELEASED
+    assert [line.sku for line in await fulfillment.orders.order_lines(order_id)] == ["SPIKY"]
 
 
 async def test_a_cancellation_after_the_warehouses_were_asked_is_recorded_and_releases_nothing(
