@@ -52,8 +52,18 @@ PAYLOAD_UNSCREENABLE: Final = "payload_unscreenable"
 # A JSON number in exponent form (``4.111111111111111e15``): its value can be a card number
 # that no digit run in the bytes shows. A number token starts the document or follows ``:``,
 # ``[`` or ``,`` (JSON whitespace between), so hex in ids ("5f0c6a8e-3c1b") does not count:
-# most events carry a UUID that would otherwise send them all through the walk.
-_EXPONENT: Final = re.compile(rb"(?:^|[:\[,])[ \t\n\r]*-?[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]")
+# most events carry a UUID that would otherwise send them all through the walk. The start of
+# the document is matched apart: with ``^`` in an alternation the regex engine could not skip
+# ahead to the next separator, and the search cost three times as much.
+_EXPONENT_AT_START: Final = re.compile(rb"[ \t\n\r]*-?[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]")
+_EXPONENT_AFTER_SEPARATOR: Final = re.compile(
+    rb"[:\[,][ \t\n\r]*-?[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]"
+)
+
+
+def _has_exponent_number(raw: bytes) -> bool:
+    return bool(_EXPONENT_AT_START.match(raw) or _EXPONENT_AFTER_SEPARATOR.search(raw))
+
 
 DEFAULT_MAX_BYTES: Final = 2 * 1024 * 1024
 DEFAULT_MAX_DEPTH: Final = 64
@@ -148,7 +158,7 @@ def screen_payload(raw: bytes, limits: ScreeningLimits | None = None) -> None:
             "screened for card data; refused unread",
             redacted_payload=redact_card_numbers_in_bytes(raw),
         )
-    if not (may_hold_card_number(raw) or _EXPONENT.search(raw)):
+    if not (may_hold_card_number(raw) or _has_exponent_number(raw)):
         # No digit run a card number could be, written plainly, escaped, or as a number in
         # exponent form (read by value below): nothing to walk. Most events end here.
         return
