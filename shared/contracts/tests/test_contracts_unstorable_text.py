@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from orderflow_contracts import Envelope, InvalidEventData, MalformedEnvelope
 from orderflow_contracts.examples import example_event
-from orderflow_contracts.primitives import is_storable_text
+from orderflow_contracts.primitives import is_storable_text, json_text_is_storable
 
 UNSTORABLE = ["bad \u0000 byte", "\u0000", "lone \ud800 surrogate", "trailing \udfff"]
 
@@ -40,10 +40,14 @@ def test_unstorable_text_in_an_event_field_is_invalid_event_data(
 ) -> None:
     doc = document(event_type)
     doc["data"][path[0]] = text
-    with pytest.raises(InvalidEventData) as refused:
-        Envelope.from_bytes(encoded(doc)).parse_event()
-    assert refused.value.code == "invalid_event_data"
-    assert f"data.{path[0]}" in refused.value.reason
+    raw = encoded(doc)
+    # As any caller parses, and as the consumer does (with the bytes, so that a clean
+    # document may skip the field-by-field check): both refuse it.
+    for given in (None, raw):
+        with pytest.raises(InvalidEventData) as refused:
+            Envelope.from_bytes(raw).parse_event(raw=given)
+        assert refused.value.code == "invalid_event_data"
+        assert f"data.{path[0]}" in refused.value.reason
 
 
 @pytest.mark.parametrize("text", UNSTORABLE)
@@ -60,8 +64,26 @@ def test_unstorable_text_in_the_envelope_is_an_invalid_envelope(text: str, field
 def test_nested_text_in_lists_is_checked_too() -> None:
     doc = document("ReturnRequested")
     doc["data"]["lines"][0]["sku"] = "SKU\u0000"
+    raw = encoded(doc)
     with pytest.raises(InvalidEventData):
-        Envelope.from_bytes(encoded(doc)).parse_event()
+        Envelope.from_bytes(raw).parse_event()
+    with pytest.raises(InvalidEventData):
+        Envelope.from_bytes(raw).parse_event(raw=raw)
+
+
+def test_only_documents_without_such_escapes_skip_the_field_by_field_check() -> None:
+    # What the consumer skips checking must be exactly what cannot hold such text.
+    clean = encoded(document("ReturnRequested"))
+    assert json_text_is_storable(clean)
+    assert json_text_is_storable('{"a": "caf\u00e9 ü \\n"}'.encode())
+    for escape in ("\\u0000", "\\uD800", "\\udfff", "\\uDbFf"):
+        assert not json_text_is_storable(f'{{"a": "x{escape}"}}'.encode()), escape
+    # A surrogate pair (an emoji) is valid text: it is merely looked at closer, and accepted.
+    doc = document("ReturnRequested")
+    doc["data"]["reason"] = "broken \U0001f494"
+    raw = encoded(doc)
+    assert not json_text_is_storable(raw)
+    assert Envelope.from_bytes(raw).parse_event(raw=raw).reason == "broken \U0001f494"  # type: ignore[attr-defined]
 
 
 def test_unknown_fields_with_such_text_are_ignored_like_every_unknown_field() -> None:

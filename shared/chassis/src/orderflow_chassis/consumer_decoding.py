@@ -92,7 +92,7 @@ class RecordDecoder:
         if envelope.schema_version > event_class.schema_version:
             return PassedOver(envelope.event_type, "skipped_newer_version")
         try:
-            event = envelope.parse_event({envelope.event_type: event_class})
+            event = envelope.parse_event({envelope.event_type: event_class}, raw=record.value)
         except ContractError as error:
             return Refused(error.code, error.reason, error, envelope.event_type)
         return Decoded(record, envelope, event, handler)

@@ -31,7 +31,14 @@ from orderflow_contracts.errors import (
     summarize_errors,
 )
 from orderflow_contracts.events.base import Event
-from orderflow_contracts.primitives import IDENTIFIER_PATTERN, ContractModel, UtcDatetime, Uuid
+from orderflow_contracts.primitives import (
+    IDENTIFIER_PATTERN,
+    TEXT_CHECKED,
+    ContractModel,
+    UtcDatetime,
+    Uuid,
+    json_text_is_storable,
+)
 from orderflow_contracts.registry import EVENT_TYPES
 
 SCHEMA_VERSION: Final = 1
@@ -151,18 +158,25 @@ class Envelope(ContractModel):
                 f"envelope must be a JSON object, got {_json_type(document)}",
                 code=MalformedEnvelope.INVALID_ENVELOPE,
             )
+        context = TEXT_CHECKED if json_text_is_storable(bytes(raw)) else None
         try:
-            return cls.model_validate(document)
+            return cls.model_validate(document, context=context)
         except ValidationError as exc:
             raise MalformedEnvelope(
                 f"invalid envelope: {summarize_errors(exc.errors(include_input=False))}",
                 code=MalformedEnvelope.INVALID_ENVELOPE,
             ) from None
 
-    def parse_event(self, registry: Mapping[str, type[Event]] | None = None) -> Event:
+    def parse_event(
+        self, registry: Mapping[str, type[Event]] | None = None, *, raw: bytes | None = None
+    ) -> Event:
         """The event in `data`, validated against its class in `registry` (default: every v1
         event). Raises `UnknownEventType`, `UnsupportedSchemaVersion` or `InvalidEventData`;
-        and `MalformedEnvelope` when `aggregate_id` is not the event's own aggregate id."""
+        and `MalformedEnvelope` when `aggregate_id` is not the event's own aggregate id.
+
+        `raw`, the bytes this envelope was decoded from, lets a clean document skip checking
+        its text field by field (:func:`~orderflow_contracts.primitives.json_text_is_storable`).
+        """
         event_class = (EVENT_TYPES if registry is None else registry).get(self.event_type)
         if event_class is None:
             raise UnknownEventType(self.event_type)
@@ -171,7 +185,8 @@ class Envelope(ContractModel):
                 self.event_type, self.schema_version, event_class.schema_version
             )
         try:
-            event = event_class.model_validate(self.data)
+            context = TEXT_CHECKED if raw is not None and json_text_is_storable(raw) else None
+            event = event_class.model_validate(self.data, context=context)
         except ValidationError as exc:
             raise InvalidEventData(
                 self.event_type, exc.errors(include_input=False, include_url=False)

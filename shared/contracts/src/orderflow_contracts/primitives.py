@@ -58,20 +58,41 @@ class ContractModel(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _storable_text_only(cls, value: Any, info: ValidationInfo) -> Any:
-        if info.field_name not in cls.text_checked_elsewhere and not is_storable_text(value):
+        if info.context is TEXT_CHECKED or info.field_name in cls.text_checked_elsewhere:
+            return value
+        if not is_storable_text(value):
             raise ValueError(
                 "text must not contain NUL characters (U+0000) or lone surrogates (U+D800-U+DFFF)"
             )
         return value
 
 
+TEXT_CHECKED: Final[dict[str, bool]] = {"text_checked": True}
+"""Validation context for a document decoded from JSON that :func:`json_text_is_storable`
+cleared: its text needs no check field by field (a third of decoding's time)."""
+
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_TEXT_CONTAINERS: Final = (str, dict, list, tuple, set, frozenset)
+
+
+def json_text_is_storable(raw: bytes) -> bool:
+    """True when no string of this JSON document can hold a NUL or a lone surrogate.
+
+    Valid UTF-8 cannot encode either, and JSON refuses raw control characters in strings, so
+    only a ``\\u0000`` or ``\\uD800``-``\\uDFFF`` escape can produce one. False means "look
+    closer" (a surrogate pair, or an escaped backslash before ``u``, is harmless)."""
+    return _UNSTORABLE_ESCAPE.search(raw) is None
 
 
 def is_storable_text(value: Any) -> bool:
     """False when ``value`` is, or holds (in lists, tuples and dicts, keys included, at any
     depth), a string with a NUL character or a lone surrogate. Nested models check themselves.
     Iterative, so a deeply nested value cannot exhaust the stack."""
+    if type(value) is str:
+        return _UNSTORABLE.search(value) is None
+    if not isinstance(value, _TEXT_CONTAINERS):
+        return True
     pending = [value]
     while pending:
         item = pending.pop()
