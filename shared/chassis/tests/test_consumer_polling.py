@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from faststream.kafka import KafkaBroker
 from faststream.kafka.subscriber import usecase as faststream_usecase
-from orderflow_chassis.consumer_records import keep_raw_bytes, without_idle_sleep
+from orderflow_chassis.consumer import EventConsumer
+from orderflow_chassis.consumer_records import the_message_itself, without_idle_sleep
 
 
 class FakeConsumer:
@@ -65,4 +66,12 @@ def test_an_object_that_is_not_a_batch_subscriber_is_left_alone() -> None:
 
 def test_the_decoder_runs_on_the_event_loop_not_in_a_worker_thread() -> None:
     # FastStream wraps a plain-function decoder in run_in_threadpool: one thread hop per batch.
-    assert inspect.iscoroutinefunction(keep_raw_bytes)
+    assert inspect.iscoroutinefunction(the_message_itself)
+
+
+def test_the_batch_handler_asks_fast_depends_for_nothing() -> None:
+    # An Annotated parameter (FastStream's KafkaMessage is Annotated[..., Context("message")])
+    # is a custom field that fast_depends resolves in a worker thread: a hop per batch.
+    signature = inspect.signature(EventConsumer._on_batch, eval_str=True)
+    annotations = [p.annotation for name, p in signature.parameters.items() if name != "self"]
+    assert annotations == [Any]

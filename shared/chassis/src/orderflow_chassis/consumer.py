@@ -52,7 +52,7 @@ from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.message import KafkaMessage
 
 from orderflow_chassis import metrics, tracing
 from orderflow_chassis.consumer_decoding import Decoded, PassedOver, RecordDecoder, Refused
@@ -61,8 +61,8 @@ from orderflow_chassis.consumer_records import (
     event_type_label,
     header,
     in_timestamp_order,
-    keep_raw_bytes,
     parse_any_headers,
+    the_message_itself,
     without_idle_sleep,
 )
 from orderflow_chassis.database import Connection
@@ -175,8 +175,9 @@ class EventConsumer:
             heartbeat_interval_ms=heartbeat_interval_ms,
             fetch_min_bytes=fetch_min_bytes,
             fetch_max_wait_ms=fetch_max_wait_ms,
-            # Raw bytes reach the handler: decoding is ours, so failures become dead letters.
-            decoder=keep_raw_bytes,
+            # The message itself reaches the handler, its records undecoded: decoding is
+            # ours, so failures become dead letters.
+            decoder=the_message_itself,
             parser=parse_any_headers,
             title=f"{self._service}.{self.subscription.name}",
             description=f"Consumer group {self.group_id}",
@@ -185,7 +186,10 @@ class EventConsumer:
             log.warning("consumer.idle_sleep_kept", consumer=self.group_id)
         subscriber(self._on_batch)
 
-    async def _on_batch(self, message: KafkaMessage) -> None:
+    async def _on_batch(self, body: Any) -> None:
+        # ``body`` is the message (see the_message_itself); annotated Any, so that
+        # FastStream's dependency injection has nothing to resolve or validate.
+        message: KafkaMessage = body
         raw = message.raw_message
         records = in_timestamp_order(tuple(raw) if isinstance(raw, (tuple, list)) else (raw,))
         await _observe(self._hooks.after_poll, records)
