@@ -17,7 +17,7 @@ import re
 import socket
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,10 +182,15 @@ async def _with_services(
     )
     observer = Observer(bootstrap, prefix)
     lag = LagProbe(bootstrap, prefix)
-    load: StorefrontLoad | None = None
     stop_sampling = asyncio.Event()
-    sampler_task: asyncio.Task[None] | None = None
-    try:
+    # Every cleanup runs, in reverse order of registration, even when one before it fails (a
+    # broker that went away makes a Kafka client's stop raise, even CancelledError): the
+    # services, registered first, are always stopped, never left running after the bench.
+    async with contextlib.AsyncExitStack() as cleanup:
+        cleanup.push_async_callback(asyncio.to_thread, _stop_all, services)
+        cleanup.push_async_callback(warehouse.stop)
+        cleanup.push_async_callback(_quietly, lag.stop)  # never started if a service failed to
+        cleanup.push_async_callback(observer.stop)
         for service in services:
             service.start(infrastructure, {"KAFKA_TOPIC_PREFIX": prefix, "LOG_FORMAT": "json"})
         if config.console:
@@ -209,10 +214,12 @@ async def _with_services(
         skus = sorted(on_sale & set(stocked))
         progress.step(f"services ready; {len(skus)} products stocked with {units:,} units each")
         load = StorefrontLoad(bootstrap, prefix, skus, seed=config.seed)
+        cleanup.push_async_callback(load.stop)
         await load.start()
         pids = _component_pids(infrastructure, services)
         sampler = RssSampler(pids)
         sampler_task = asyncio.create_task(sampler.run(stop_sampling))
+        cleanup.push_async_callback(_stop_sampling, stop_sampling, sampler_task)
         context = PhaseContext(
             load,
             observer,
@@ -238,17 +245,16 @@ async def _with_services(
         outcome.check = await invariant_check(
             infrastructure, prefix, by_name["fulfillment"].base_url, config.log_dir
         )
-    finally:
-        stop_sampling.set()
-        if sampler_task is not None:
-            await sampler_task
-        if load is not None:
-            await load.stop()
-        await observer.stop()
-        with contextlib.suppress(Exception):  # never started if a service failed to
-            await lag.stop()
-        await warehouse.stop()
-        await asyncio.to_thread(_stop_all, services)
+
+
+async def _quietly(stop: Callable[[], Awaitable[None]]) -> None:
+    with contextlib.suppress(Exception):
+        await stop()
+
+
+async def _stop_sampling(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
+    stop.set()
+    await task
 
 
 async def _one_run(
