@@ -9,11 +9,11 @@ holds it.
 
 Only stock that will move is locked (all warehouses of each SKU: the plan is not made yet), so
 batches that merely pass an order along do not queue behind reservations. The SKUs come from
-the events (an order's lines, a count, a return) and from what is stored, judged under the
-order locks just taken: the lines of an order whose reservation a cancellation or a failed
-payment releases (one still ``reserved``), or a capture reserves again (one ``released`` or
-``unavailable``), and the lines of a shipment a warehouse report dispatches (one not
-dispatched yet).
+the events (an order's lines, a count, a return) or a stock file (a load, the start-up seed
+included), and from what is stored, judged under the order locks just taken: the lines of an
+order whose reservation a cancellation or a failed payment releases (one still ``reserved``),
+or a capture reserves again (one ``released`` or ``unavailable``), and the lines of a shipment
+a warehouse report dispatches (one not dispatched yet).
 """
 
 from __future__ import annotations

@@ -68,6 +68,12 @@ async def _apply(
     *,
     only_missing: bool,
 ) -> LoadReport:
+    # The stock it may move, up front and in the consumers' lock order (adapters/lock_ahead):
+    # a file lists its warehouses in any order, and a load (a restarted instance's start-up
+    # seed among them) that locked them in the file's order deadlocked with a batch.
+    await uow.repos.locks.lock_ahead(
+        skus={sku for entry in stock_file.warehouses for sku in entry.stock}
+    )
     figures = 0
     for entry in stock_file.warehouses:
         applied = await uow.repos.stock.load(

@@ -120,3 +120,17 @@ async def test_a_seed_file_that_cannot_be_read_changes_nothing_and_does_not_stop
     assert added == 0
     assert fulfillment.stock.movements == []
     assert fulfillment.stock.level("EU", "GEL") == (10, 0)
+
+
+async def test_a_load_locks_its_stock_up_front_in_the_consumers_order(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Listed US before EU: locking in the file's order crossed a consumer batch's order
+    # (warehouse, then SKU) and deadlocked with it (seen with two instances, one restarting).
+    loaded = stock_file(("US", "US", {"SOCK": 4, "GEL": 4}), ("EU", "DE", {"GEL": 7}))
+
+    async with fulfillment.transactions.begin() as uow:
+        await add_missing_stock(loaded, "seed:stock.toml", uow)
+
+    [call] = fulfillment.locks.calls
+    assert call["skus"] == ["GEL", "SOCK"]  # every warehouse of each, sorted by the database
