@@ -13,6 +13,9 @@ It behaves like a well-mannered real warehouse system, so it doubles as a refere
   key by an idempotent producer; envelopes carry ``sequence`` 1, 2 per shipment;
 * event ids are derived from the shipment or RMA id (uuid5), so re-sending after a restart
   produces the same events, which Orderflow drops as duplicates;
+* a request read twice (Kafka delivers at least once: a relay that lost its lease may publish a
+  ``FulfillmentRequested`` again) ships one parcel: a parcel already dispatched is never
+  dispatched again after its delivery, which would put its sequence 1 after its 2;
 * a request's offset is committed only once its parcel is delivered, so a simulator stopped
   mid-way resumes its unfinished parcels when it starts again.
 
@@ -27,7 +30,7 @@ import contextlib
 import random
 import signal
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,6 +60,8 @@ from orderflow_contracts.events import (
 log = structlog.get_logger(__name__)
 
 EVENT_ID_NAMESPACE = uuid.UUID("7d9c1f0e-5a4b-4c3d-8e2f-1a0b9c8d7e6f")
+REMEMBERED_REQUESTS = 100_000
+"""Shipments and RMAs remembered as handled, newest kept: duplicates come within seconds."""
 
 
 @dataclass(frozen=True)
@@ -147,11 +152,14 @@ class WarehouseSimulator:
         self._work: set[asyncio.Task[None]] = set()
         self._offsets = _Offsets()
         self._stop = asyncio.Event()
+        # Shipments and RMAs taken on (memory only: after a restart, unfinished ones are redone).
+        self._handled: OrderedDict[uuid.UUID, None] = OrderedDict()
         # order id -> {sku: warehouse that shipped it}, to route returns (memory only).
         self._shipped_from: dict[uuid.UUID, dict[str, str]] = {}
         self.dispatched: list[ParcelDispatched] = []
         self.delivered: list[ParcelDelivered] = []
         self.returned: list[ReturnParcelReceived] = []
+        self.duplicates: list[uuid.UUID] = []  # shipments and RMAs requested again
 
     # ------------------------------------------------------------------------ lifecycle
 
@@ -273,10 +281,35 @@ class WarehouseSimulator:
         if isinstance(event, FulfillmentRequested):
             if self.config.warehouses and event.warehouse_id not in self.config.warehouses:
                 return None
-            return self._ship(event, envelope)
+            if not self._take_on(event.shipment_id):
+                return None
+            return self._forgotten_on_failure(event.shipment_id, self._ship(event, envelope))
         if isinstance(event, ReturnAuthorized) and self.config.receive_returns:
-            return self._return_after_delay(event, envelope)
+            if not self._take_on(event.rma_id):
+                return None
+            return self._forgotten_on_failure(
+                event.rma_id, self._return_after_delay(event, envelope)
+            )
         return None
+
+    def _take_on(self, request_id: uuid.UUID) -> bool:
+        """False for a shipment or RMA already taken on: a duplicate request does nothing."""
+        if request_id in self._handled:
+            log.info("warehouse_simulator.duplicate_request", request_id=str(request_id))
+            self.duplicates.append(request_id)
+            return False
+        self._handled[request_id] = None
+        if len(self._handled) > REMEMBERED_REQUESTS:
+            self._handled.popitem(last=False)
+        return True
+
+    async def _forgotten_on_failure(self, request_id: uuid.UUID, work: Awaitable[None]) -> None:
+        """Work that failed is forgotten, so that the request read again is done again."""
+        try:
+            await work
+        except BaseException:
+            self._handled.pop(request_id, None)
+            raise
 
     # --------------------------------------------------------------------------- parcels
 

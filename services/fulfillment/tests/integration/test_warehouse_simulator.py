@@ -185,3 +185,29 @@ def test_the_anomalies_command_prints_recorded_anomalies_as_json_lines(
     rows = [json.loads(line) for line in listed.output.splitlines()]
     assert len(rows) <= 3
     assert all({"reason", "event_type", "detail"} <= row.keys() for row in rows)
+
+
+async def test_a_request_read_twice_ships_one_parcel(flow: Flow) -> None:
+    # A relay that lost its lease may publish a FulfillmentRequested again. Shipping it again
+    # after the delivery put the parcel's ParcelDispatched (sequence 1) after its
+    # ParcelDelivered (2) on the key, as CI's two-instance test saw.
+    sku = new_sku("TWICE")
+    eu = await flow.warehouse("EU", "DE", {sku: 5})
+    async with simulator_for(flow, eu) as simulator:
+        order_id = await flow.place_order({sku: 1})
+        await flow.wait_for(StockReserved, order_id)
+        await flow.capture(order_id)
+        [request] = await flow.wait_for(FulfillmentRequested, order_id)
+        await flow.wait_for(OrderCompleted, order_id)
+
+        await flow.publish(request, producer="fulfillment")
+        await flow.publish(request, producer="fulfillment")
+
+        async def duplicates() -> list[object]:
+            return list(simulator.duplicates)
+
+        await flow.until(duplicates, lambda seen: len(seen) >= 2)
+
+    assert simulator.duplicates == [request.shipment_id] * 2
+    assert [p.shipment_id for p in simulator.dispatched] == [request.shipment_id]
+    assert [p.shipment_id for p in simulator.delivered] == [request.shipment_id]
