@@ -31,7 +31,7 @@ import random
 import signal
 import uuid
 from collections import OrderedDict, defaultdict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -135,6 +135,12 @@ class _Offsets:
         return positions
 
 
+async def _after(original: asyncio.Future[bool]) -> None:
+    # Shielded: a duplicate's waiter being cancelled must not cancel the original's outcome.
+    if not await asyncio.shield(original):
+        raise RuntimeError("the original request's work failed; left for a redelivery")
+
+
 class WarehouseSimulator:
     def __init__(
         self,
@@ -152,8 +158,9 @@ class WarehouseSimulator:
         self._work: set[asyncio.Task[None]] = set()
         self._offsets = _Offsets()
         self._stop = asyncio.Event()
-        # Shipments and RMAs taken on (memory only: after a restart, unfinished ones are redone).
-        self._handled: OrderedDict[uuid.UUID, None] = OrderedDict()
+        # Shipments and RMAs taken on, each with its work's outcome once known (memory only:
+        # after a restart, unfinished ones are redone).
+        self._handled: OrderedDict[uuid.UUID, asyncio.Future[bool]] = OrderedDict()
         # order id -> {sku: warehouse that shipped it}, to route returns (memory only).
         self._shipped_from: dict[uuid.UUID, dict[str, str]] = {}
         self.dispatched: list[ParcelDispatched] = []
@@ -281,35 +288,37 @@ class WarehouseSimulator:
         if isinstance(event, FulfillmentRequested):
             if self.config.warehouses and event.warehouse_id not in self.config.warehouses:
                 return None
-            if not self._take_on(event.shipment_id):
-                return None
-            return self._forgotten_on_failure(event.shipment_id, self._ship(event, envelope))
+            return self._once(event.shipment_id, lambda: self._ship(event, envelope))
         if isinstance(event, ReturnAuthorized) and self.config.receive_returns:
-            if not self._take_on(event.rma_id):
-                return None
-            return self._forgotten_on_failure(
-                event.rma_id, self._return_after_delay(event, envelope)
-            )
+            return self._once(event.rma_id, lambda: self._return_after_delay(event, envelope))
         return None
 
-    def _take_on(self, request_id: uuid.UUID) -> bool:
-        """False for a shipment or RMA already taken on: a duplicate request does nothing."""
-        if request_id in self._handled:
+    def _once(self, request_id: uuid.UUID, work: Callable[[], Awaitable[None]]) -> Awaitable[None]:
+        """The work of a shipment or RMA, done once. A duplicate request waits for the
+        original's work instead of doing it again: its offset, like the original's, is then
+        committed only once the parcel is done (it may be the very same offset, redelivered)."""
+        original = self._handled.get(request_id)
+        if original is not None:
             log.info("warehouse_simulator.duplicate_request", request_id=str(request_id))
             self.duplicates.append(request_id)
-            return False
-        self._handled[request_id] = None
+            return _after(original)
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._handled[request_id] = done
         if len(self._handled) > REMEMBERED_REQUESTS:
             self._handled.popitem(last=False)
-        return True
+        return self._doing(request_id, work(), done)
 
-    async def _forgotten_on_failure(self, request_id: uuid.UUID, work: Awaitable[None]) -> None:
-        """Work that failed is forgotten, so that the request read again is done again."""
+    async def _doing(
+        self, request_id: uuid.UUID, work: Awaitable[None], done: asyncio.Future[bool]
+    ) -> None:
         try:
             await work
         except BaseException:
+            # Forgotten, so that the request read again is done again.
             self._handled.pop(request_id, None)
+            done.set_result(False)
             raise
+        done.set_result(True)
 
     # --------------------------------------------------------------------------- parcels
 

@@ -1,0 +1,57 @@
+"""The warehouse simulator does a shipment's work once, and a duplicate request is done only
+when that work is: its offset must not be committed ahead of an undelivered parcel."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from orderflow_fulfillment.simulator import WarehouseSimulator
+
+
+class Work:
+    def __init__(self, *, fails: bool = False) -> None:
+        self.runs = 0
+        self.release = asyncio.Event()
+        self.fails = fails
+
+    async def __call__(self) -> None:
+        self.runs += 1
+        await self.release.wait()
+        if self.fails:
+            raise RuntimeError("the warehouse could not ship")
+
+
+async def test_a_duplicate_waits_for_the_original_and_does_nothing_itself() -> None:
+    simulator, shipment, work = WarehouseSimulator("127.0.0.1:1"), uuid.uuid4(), Work()
+    original = asyncio.ensure_future(simulator._once(shipment, work))
+    duplicate = asyncio.ensure_future(simulator._once(shipment, work))
+
+    await asyncio.sleep(0.05)
+    assert not duplicate.done()  # the parcel is not delivered yet: nor is the duplicate
+    work.release.set()
+    await asyncio.gather(original, duplicate)
+
+    assert work.runs == 1
+    assert simulator.duplicates == [shipment]
+    await simulator._once(shipment, work)  # long done: a later duplicate ends at once
+    assert work.runs == 1
+
+
+async def test_work_that_failed_is_done_again_when_the_request_is_read_again() -> None:
+    simulator, shipment = WarehouseSimulator("127.0.0.1:1"), uuid.uuid4()
+    failing = Work(fails=True)
+    original = asyncio.ensure_future(simulator._once(shipment, failing))
+    duplicate = asyncio.ensure_future(simulator._once(shipment, failing))
+    failing.release.set()
+
+    with pytest.raises(RuntimeError):
+        await original
+    with pytest.raises(RuntimeError):  # left pending too, for a redelivery
+        await duplicate
+    retry = Work()
+    retry.release.set()
+    await simulator._once(shipment, retry)
+
+    assert (failing.runs, retry.runs) == (1, 1)
