@@ -184,13 +184,12 @@ async def _with_services(
     lag = LagProbe(bootstrap, prefix)
     stop_sampling = asyncio.Event()
     # Every cleanup runs, in reverse order of registration, even when one before it fails (a
-    # broker that went away makes a Kafka client's stop raise, even CancelledError): the
-    # services, registered first, are always stopped, never left running after the bench.
+    # broker that went away makes a Kafka client's stop raise, even CancelledError, hence
+    # _quietly): the services, registered first, are always stopped, never left running.
     async with contextlib.AsyncExitStack() as cleanup:
         cleanup.push_async_callback(asyncio.to_thread, _stop_all, services)
-        cleanup.push_async_callback(warehouse.stop)
-        cleanup.push_async_callback(_quietly, lag.stop)  # never started if a service failed to
-        cleanup.push_async_callback(observer.stop)
+        for kafka_client in (warehouse, lag, observer):  # lag: never started if a service failed
+            cleanup.push_async_callback(_quietly, kafka_client.stop)
         for service in services:
             service.start(infrastructure, {"KAFKA_TOPIC_PREFIX": prefix, "LOG_FORMAT": "json"})
         if config.console:
@@ -214,7 +213,7 @@ async def _with_services(
         skus = sorted(on_sale & set(stocked))
         progress.step(f"services ready; {len(skus)} products stocked with {units:,} units each")
         load = StorefrontLoad(bootstrap, prefix, skus, seed=config.seed)
-        cleanup.push_async_callback(load.stop)
+        cleanup.push_async_callback(_quietly, load.stop)
         await load.start()
         pids = _component_pids(infrastructure, services)
         sampler = RssSampler(pids)
@@ -248,8 +247,16 @@ async def _with_services(
 
 
 async def _quietly(stop: Callable[[], Awaitable[None]]) -> None:
-    with contextlib.suppress(Exception):
-        await stop()
+    """A cleanup step whose failure must neither stop the next ones nor replace the run's own
+    outcome: a Kafka client of a broker that went away may even raise CancelledError on stop.
+    A cancellation of this task itself still goes through."""
+    try:
+        with contextlib.suppress(Exception):
+            await stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 async def _stop_sampling(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
