@@ -55,18 +55,19 @@ async def reserve_stock(
     for line in event.lines:
         names.setdefault(line.sku, line.name)
     wanted = merge_lines(Line(line.sku, line.quantity) for line in event.lines)
+    lines = [NamedLine(line.sku, names[line.sku], line.quantity) for line in wanted]
     created = await uow.repos.orders.insert_order(
         event.order_id,
         status=OrderStatus.RESERVED,
         ship_to=event.ship_to,
         shipping_service=settings.shipping_service,
         correlation_id=applied_envelope(uow).correlation_id,
-        lines=[NamedLine(line.sku, names[line.sku], line.quantity) for line in wanted],
+        lines=lines,
         reserved_at=uow.now,
         expires_at=expires_at,
     )
     if not created:
-        await _answer_an_overtaken_order(event, uow, settings, wanted, names)
+        await _answer_an_overtaken_order(event, uow, settings, lines)
         return
     outcome = await reserve_lines(uow.repos.stock, wanted, event.ship_to.country)
     if isinstance(outcome, Shortage):
@@ -95,8 +96,7 @@ async def _answer_an_overtaken_order(
     event: OrderPlaced,
     uow: UnitOfWork[FulfillmentRepositories],
     settings: FulfillmentSettings,
-    wanted: Sequence[Line],
-    names: dict[str, str],
+    lines: Sequence[NamedLine],
 ) -> None:
     """The order's outcome came first (another topic): it reserves nothing, but its
     OrderPlaced is still answered, as a decline read in order would have been, so the
@@ -105,7 +105,7 @@ async def _answer_an_overtaken_order(
         event.order_id,
         ship_to=event.ship_to,
         shipping_service=settings.shipping_service,
-        lines=[NamedLine(line.sku, names[line.sku], line.quantity) for line in wanted],
+        lines=lines,
     )
     if reason is None:
         log.info("fulfillment.order_already_known", order_id=str(event.order_id))
