@@ -30,9 +30,8 @@ import contextlib
 import random
 import signal
 import uuid
-from collections import OrderedDict, defaultdict
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -57,11 +56,11 @@ from orderflow_contracts.events import (
     StockCounted,
 )
 
+from orderflow_fulfillment.simulator_progress import Offsets, RequestsTakenOn
+
 log = structlog.get_logger(__name__)
 
 EVENT_ID_NAMESPACE = uuid.UUID("7d9c1f0e-5a4b-4c3d-8e2f-1a0b9c8d7e6f")
-REMEMBERED_REQUESTS = 100_000
-"""Shipments and RMAs remembered as handled, newest kept: duplicates come within seconds."""
 
 
 @dataclass(frozen=True)
@@ -108,39 +107,6 @@ def sort_returned_units(
     return sorted_lines
 
 
-@dataclass
-class _Offsets:
-    """Per partition: offsets in progress, and the highest offset read. The committable
-    position is the lowest in progress, else one past the highest read."""
-
-    pending: dict[TopicPartition, set[int]] = field(default_factory=lambda: defaultdict(set))
-    highest: dict[TopicPartition, int] = field(default_factory=dict)
-    committed: dict[TopicPartition, int] = field(default_factory=dict)
-
-    def begin(self, tp: TopicPartition, offset: int) -> None:
-        self.pending[tp].add(offset)
-        self.highest[tp] = max(offset, self.highest.get(tp, -1))
-
-    def done(self, tp: TopicPartition, offset: int) -> None:
-        self.pending[tp].discard(offset)
-
-    def to_commit(self, assigned: set[TopicPartition]) -> dict[TopicPartition, int]:
-        positions = {}
-        for tp, highest in self.highest.items():
-            if tp not in assigned:
-                continue
-            position = min(self.pending[tp]) if self.pending[tp] else highest + 1
-            if self.committed.get(tp) != position:
-                positions[tp] = position
-        return positions
-
-
-async def _after(original: asyncio.Future[bool]) -> None:
-    # Shielded: a duplicate's waiter being cancelled must not cancel the original's outcome.
-    if not await asyncio.shield(original):
-        raise RuntimeError("the original request's work failed; left for a redelivery")
-
-
 class WarehouseSimulator:
     def __init__(
         self,
@@ -156,17 +122,19 @@ class WarehouseSimulator:
         self._producer: Any = None
         self._loop_task: asyncio.Task[None] | None = None
         self._work: set[asyncio.Task[None]] = set()
-        self._offsets = _Offsets()
+        self._offsets = Offsets()
+        self._taken_on = RequestsTakenOn()
         self._stop = asyncio.Event()
-        # Shipments and RMAs taken on, each with its work's outcome once known (memory only:
-        # after a restart, unfinished ones are redone).
-        self._handled: OrderedDict[uuid.UUID, asyncio.Future[bool]] = OrderedDict()
         # order id -> {sku: warehouse that shipped it}, to route returns (memory only).
         self._shipped_from: dict[uuid.UUID, dict[str, str]] = {}
         self.dispatched: list[ParcelDispatched] = []
         self.delivered: list[ParcelDelivered] = []
         self.returned: list[ReturnParcelReceived] = []
-        self.duplicates: list[uuid.UUID] = []  # shipments and RMAs requested again
+
+    @property
+    def duplicates(self) -> list[uuid.UUID]:
+        """Shipments and RMAs requested again, each time, in the order they were read."""
+        return self._taken_on.duplicates
 
     # ------------------------------------------------------------------------ lifecycle
 
@@ -288,37 +256,12 @@ class WarehouseSimulator:
         if isinstance(event, FulfillmentRequested):
             if self.config.warehouses and event.warehouse_id not in self.config.warehouses:
                 return None
-            return self._once(event.shipment_id, lambda: self._ship(event, envelope))
+            return self._taken_on.once(event.shipment_id, lambda: self._ship(event, envelope))
         if isinstance(event, ReturnAuthorized) and self.config.receive_returns:
-            return self._once(event.rma_id, lambda: self._return_after_delay(event, envelope))
+            return self._taken_on.once(
+                event.rma_id, lambda: self._return_after_delay(event, envelope)
+            )
         return None
-
-    def _once(self, request_id: uuid.UUID, work: Callable[[], Awaitable[None]]) -> Awaitable[None]:
-        """The work of a shipment or RMA, done once. A duplicate request waits for the
-        original's work instead of doing it again: its offset, like the original's, is then
-        committed only once the parcel is done (it may be the very same offset, redelivered)."""
-        original = self._handled.get(request_id)
-        if original is not None:
-            log.info("warehouse_simulator.duplicate_request", request_id=str(request_id))
-            self.duplicates.append(request_id)
-            return _after(original)
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._handled[request_id] = done
-        if len(self._handled) > REMEMBERED_REQUESTS:
-            self._handled.popitem(last=False)
-        return self._doing(request_id, work(), done)
-
-    async def _doing(
-        self, request_id: uuid.UUID, work: Awaitable[None], done: asyncio.Future[bool]
-    ) -> None:
-        try:
-            await work
-        except BaseException:
-            # Forgotten, so that the request read again is done again.
-            self._handled.pop(request_id, None)
-            done.set_result(False)
-            raise
-        done.set_result(True)
 
     # --------------------------------------------------------------------------- parcels
 

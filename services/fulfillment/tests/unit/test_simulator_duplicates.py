@@ -7,7 +7,7 @@ import asyncio
 import uuid
 
 import pytest
-from orderflow_fulfillment.simulator import WarehouseSimulator
+from orderflow_fulfillment.simulator_progress import RequestsTakenOn
 
 
 class Work:
@@ -24,9 +24,9 @@ class Work:
 
 
 async def test_a_duplicate_waits_for_the_original_and_does_nothing_itself() -> None:
-    simulator, shipment, work = WarehouseSimulator("127.0.0.1:1"), uuid.uuid4(), Work()
-    original = asyncio.ensure_future(simulator._once(shipment, work))
-    duplicate = asyncio.ensure_future(simulator._once(shipment, work))
+    taken_on, shipment, work = RequestsTakenOn(), uuid.uuid4(), Work()
+    original = asyncio.ensure_future(taken_on.once(shipment, work))
+    duplicate = asyncio.ensure_future(taken_on.once(shipment, work))
 
     await asyncio.sleep(0.05)
     assert not duplicate.done()  # the parcel is not delivered yet: nor is the duplicate
@@ -34,16 +34,16 @@ async def test_a_duplicate_waits_for_the_original_and_does_nothing_itself() -> N
     await asyncio.gather(original, duplicate)
 
     assert work.runs == 1
-    assert simulator.duplicates == [shipment]
-    await simulator._once(shipment, work)  # long done: a later duplicate ends at once
+    assert taken_on.duplicates == [shipment]
+    await taken_on.once(shipment, work)  # long done: a later duplicate ends at once
     assert work.runs == 1
 
 
 async def test_work_that_failed_is_done_again_when_the_request_is_read_again() -> None:
-    simulator, shipment = WarehouseSimulator("127.0.0.1:1"), uuid.uuid4()
+    taken_on, shipment = RequestsTakenOn(), uuid.uuid4()
     failing = Work(fails=True)
-    original = asyncio.ensure_future(simulator._once(shipment, failing))
-    duplicate = asyncio.ensure_future(simulator._once(shipment, failing))
+    original = asyncio.ensure_future(taken_on.once(shipment, failing))
+    duplicate = asyncio.ensure_future(taken_on.once(shipment, failing))
     failing.release.set()
 
     with pytest.raises(RuntimeError):
@@ -52,6 +52,6 @@ async def test_work_that_failed_is_done_again_when_the_request_is_read_again() -
         await duplicate
     retry = Work()
     retry.release.set()
-    await simulator._once(shipment, retry)
+    await taken_on.once(shipment, retry)
 
     assert (failing.runs, retry.runs) == (1, 1)

@@ -13,10 +13,10 @@ from orderflow_fulfillment.adapters.stock_files import read_stock_file
 from orderflow_fulfillment.domain.stock_file import StockFile
 from orderflow_fulfillment.simulator import (
     SimulatorConfig,
-    _Offsets,
     sort_returned_units,
     tracking_number_for,
 )
+from orderflow_fulfillment.simulator_progress import Offsets
 from pydantic import ValidationError
 
 
@@ -66,7 +66,7 @@ def test_tracking_numbers_are_stable_per_shipment() -> None:
 
 def test_a_request_offset_is_committed_only_after_its_parcel_is_done() -> None:
     tp, other = TopicPartition("fulfillment", 0), TopicPartition("fulfillment", 1)
-    offsets = _Offsets()
+    offsets = Offsets()
     for offset in (10, 11, 12):
         offsets.begin(tp, offset)
     offsets.done(tp, 11)
