@@ -42,6 +42,9 @@ async def test_matching_topics_are_deleted_and_the_others_kept(
         await admin.create_topics([NewTopic(doomed, 1, 1), NewTopic(kept, 1, 1)])
         # Only this run's names: the session's other test topics are still in use.
         pattern = re.compile(rf"^(test|keep)\.leftover\.{run}$")
+        # A new topic reaches the metadata other clients read a moment later (seen on a
+        # loaded machine: the deletion found nothing to delete).
+        await _until_listed(admin, pattern, {doomed, kept})
         deleted = await delete_test_topics(
             orderflow_infrastructure.kafka_bootstrap_servers,
             re.compile(rf"^test\.leftover\.{run}$"),
@@ -56,3 +59,15 @@ async def test_matching_topics_are_deleted_and_the_others_kept(
         await admin.delete_topics([kept])
     finally:
         await admin.close()
+
+
+async def _until_listed(
+    admin: AIOKafkaAdminClient, pattern: re.Pattern[str], expected: set[str]
+) -> None:
+    listed: set[str] = set()
+    for _ in range(100):
+        listed = {t for t in await admin.list_topics() if pattern.match(t)}
+        if listed == expected:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"created topics not listed after 10 s: {sorted(listed)}")
