@@ -15,7 +15,7 @@ from orderflow_localinfra.kafka import KafkaBroker
 from orderflow_localinfra.kafka_config import KafkaSettings, render_server_properties
 from orderflow_localinfra.layout import StateLayout, find_repository_root
 from orderflow_localinfra.processes import run_logged
-from orderflow_localinfra.secure_listener import SecureListener
+from orderflow_localinfra.secure_listener import ClientAuth, SecureListener
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -157,6 +157,21 @@ def test_the_option_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     assert KafkaSettings.from_environment(secure=False).secure_port is None
 
 
+def test_client_certificates_come_from_the_environment_and_imply_the_listener(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ORDERFLOW_INFRA_SECURE", raising=False)
+    monkeypatch.delenv("ORDERFLOW_INFRA_SECURE_PORT", raising=False)
+    monkeypatch.delenv("ORDERFLOW_INFRA_CLIENT_CERTIFICATES", raising=False)
+    assert KafkaSettings.from_environment(secure=True).secure_client_auth == "requested"
+
+    monkeypatch.setenv("ORDERFLOW_INFRA_CLIENT_CERTIFICATES", "true")
+    settings = KafkaSettings.from_environment()
+
+    assert settings.secure_port == 19094
+    assert settings.secure_client_auth == "required"
+
+
 def test_env_secure_prints_the_client_settings_of_the_listener(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -178,6 +193,29 @@ def test_env_secure_prints_the_client_settings_of_the_listener(
     assert exports["KAFKA_SASL_USERNAME"] == "orderflow"
     assert exports["KAFKA_SASL_PASSWORD"] == secured.password
     assert exports["KAFKA_SSL_CAFILE"] == str(secured.certificates.ca_certificate)
+
+
+def test_env_client_certificates_prints_the_certificate_and_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_LOCAL_INFRA_DIR", str(tmp_path))
+    monkeypatch.delenv("ORDERFLOW_INFRA_SECURE_PORT", raising=False)
+    secured = SecureListener(tmp_path / "kafka" / "secure", port=19094)
+    secured.prepare()
+
+    plain = runner.invoke(app, ["env", "--secure"])
+    mutual = runner.invoke(app, ["env", "--client-certificates"])
+
+    assert plain.exit_code == 0, plain.output
+    assert mutual.exit_code == 0, mutual.output
+    assert "KAFKA_SSL_CERTFILE" not in plain.stdout
+    exports = dict(
+        shlex.split(line.removeprefix("export "))[0].split("=", 1)
+        for line in mutual.stdout.splitlines()
+    )
+    assert exports["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert exports["KAFKA_SSL_CERTFILE"] == str(secured.certificates.client_certificate)
+    assert exports["KAFKA_SSL_KEYFILE"] == str(secured.certificates.client_key)
 
 
 def test_env_secure_before_up_secure_says_what_to_run(
@@ -216,3 +254,41 @@ def test_up_secure_does_not_restart_a_broker_running_without_the_listener(
         broker.start()
 
     assert "orderflow-infra down" in refused.value.remedy
+
+
+@pytest.mark.parametrize(
+    ("running_auth", "wanted_auth", "said", "remedy"),
+    [
+        ("requested", "required", "does not require", "up --client-certificates"),
+        ("required", "requested", "requires", "up --secure"),
+    ],
+)
+def test_up_does_not_restart_a_broker_whose_listener_asks_otherwise_for_certificates(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    listener: SecureListener,
+    running_auth: ClientAuth,
+    wanted_auth: ClientAuth,
+    said: str,
+    remedy: str,
+) -> None:
+    layout = StateLayout(
+        root=tmp_path, kafka_pom=find_repository_root() / "deploy/local/kafka/pom.xml"
+    )
+    layout.kafka_config_dir.mkdir(parents=True)
+    folder = listener.folder  # prepared: its certificates are named in the properties
+    running = KafkaSettings(secure_port=19094, secure_client_auth=running_auth)
+    layout.kafka_server_properties.write_text(
+        render_server_properties(
+            running, layout.kafka_data, SecureListener(folder, 19094, client_auth=running_auth)
+        )
+    )
+    wanted = KafkaSettings(secure_port=19094, secure_client_auth=wanted_auth)
+    broker = KafkaBroker(layout, wanted)
+    monkeypatch.setattr(broker, "running_pid", lambda: 4242)  # "already running"
+    monkeypatch.setattr(broker, "wait_until_ready", lambda *, timeout: None)
+
+    with pytest.raises(InfraError, match=f"listener {said} client certificates") as refused:
+        broker.start()
+
+    assert remedy in refused.value.remedy

@@ -27,7 +27,12 @@ from .provisioning import (
     provision_services,
     service_database_url,
 )
-from .secure_listener import DEFAULT_SECURE_PORT, SECURE_ENV, SECURE_PORT_ENV
+from .secure_listener import (
+    CLIENT_CERTIFICATES_ENV,
+    DEFAULT_SECURE_PORT,
+    SECURE_ENV,
+    SECURE_PORT_ENV,
+)
 
 app = typer.Typer(
     help="Real Apache Kafka and PostgreSQL for Orderflow on this machine, without Docker. "
@@ -82,6 +87,22 @@ SecureOption = Annotated[
     ),
 ]
 
+ClientCertificatesOption = Annotated[
+    bool,
+    typer.Option(
+        "--client-certificates",
+        envvar=CLIENT_CERTIFICATES_ENV,
+        help="The SASL_SSL listener also requires a client certificate signed by the local CA "
+        "(mutual TLS, then SCRAM); implies --secure.",
+    ),
+]
+
+
+def _kafka_settings(secure: bool, client_certificates: bool) -> KafkaSettings:
+    return KafkaSettings.from_environment(
+        secure=secure or client_certificates, client_certificates=client_certificates
+    )
+
 
 @app.command()
 @explains_errors
@@ -89,16 +110,19 @@ def up(
     services: ServicesOption = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each server.")] = 120,
     secure: SecureOption = False,
+    client_certificates: ClientCertificatesOption = False,
 ) -> None:
     """Start Kafka and PostgreSQL unless running, then provision each service. Idempotent."""
     began = time.monotonic()
-    stack = LocalStack(kafka_settings=KafkaSettings.from_environment(secure=secure))
+    stack = LocalStack(kafka_settings=_kafka_settings(secure, client_certificates))
     report = stack.up(services=services or PROVISIONED_SERVICES, timeout=timeout)
     for name, action in report.actions.items():
         typer.echo(f"{name:<9} {action:<16} ({report.timings[name]:.1f} s)")
     typer.echo(f"kafka     {report.kafka_bootstrap_servers}")
     if (listener := stack.kafka.secure_listener) is not None:
-        typer.echo(f"kafka     {stack.kafka.settings.host}:{listener.port} (SASL_SSL, SCRAM)")
+        mutual = ", client certificate required" if listener.requires_client_certificate else ""
+        address = f"{stack.kafka.settings.host}:{listener.port}"
+        typer.echo(f"kafka     {address} (SASL_SSL, SCRAM{mutual})")
     typer.echo(f"postgres  {redact(report.admin_database_url or '')}")
     typer.echo(
         f"services  {', '.join(report.service_database_urls)} provisioned "
@@ -106,8 +130,14 @@ def up(
     )
     typer.echo(
         f"ready in {time.monotonic() - began:.1f} s; export the settings with: "
-        f'eval "$(uv run orderflow-infra env{" --secure" if secure else ""})"'
+        f'eval "$(uv run orderflow-infra env{_secure_flags(secure, client_certificates)})"'
     )
+
+
+def _secure_flags(secure: bool, client_certificates: bool) -> str:
+    if client_certificates:
+        return " --client-certificates"
+    return " --secure" if secure else ""
 
 
 @app.command()
@@ -184,12 +214,17 @@ def provision(services: ServicesOption = None) -> None:
 
 @app.command()
 @explains_errors
-def env(services: ServicesOption = None, secure: SecureOption = False) -> None:
+def env(
+    services: ServicesOption = None,
+    secure: SecureOption = False,
+    client_certificates: ClientCertificatesOption = False,
+) -> None:
     """Print `export` lines for the connection settings: eval "$(orderflow-infra env)".
 
-    With --secure, the Kafka settings are those of the SASL_SSL listener (`up --secure`).
+    With --secure, the Kafka settings are those of the SASL_SSL listener (`up --secure`);
+    with --client-certificates, the generated client certificate and key too.
     """
-    stack = LocalStack(kafka_settings=KafkaSettings.from_environment(secure=secure))
+    stack = LocalStack(kafka_settings=_kafka_settings(secure, client_certificates))
     admin_url = stack.postgres.settings.admin_database_url
     exports = {
         "KAFKA_BOOTSTRAP_SERVERS": stack.kafka.settings.bootstrap_servers,

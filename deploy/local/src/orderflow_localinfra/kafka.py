@@ -256,10 +256,21 @@ class KafkaBroker:
 
     def _require_running_secure_listener(self, secure: SecureListener) -> None:
         running = self.layout.kafka_server_properties.read_text()
+        wanted = "--client-certificates" if secure.requires_client_certificate else "--secure"
+        restart = f"stop it with `orderflow-infra down`, then `orderflow-infra up {wanted}`"
         if f"{LISTENER_NAME}://{self.settings.host}:{secure.port}" not in running:
             raise InfraError(
                 f"the running Kafka broker has no {LISTENER_NAME} listener on port {secure.port}",
-                "stop it with `orderflow-infra down`, then `orderflow-infra up --secure`",
+                restart,
+            )
+        # Clients would be told to present a certificate the broker ignores, or not to
+        # present one it requires: say so now rather than at their first connection.
+        setting = f"{secure.client_auth_property}={secure.client_auth}"
+        if setting not in running.splitlines():
+            state = "does not require" if secure.requires_client_certificate else "requires"
+            raise InfraError(
+                f"the running Kafka broker's {LISTENER_NAME} listener {state} client certificates",
+                restart,
             )
 
     def wait_until_ready(self, *, timeout: float) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .secure_listener import (
+    CLIENT_CERTIFICATES_ENV,
     DEFAULT_SECURE_PORT,
     LISTENER_NAME,
     SECURE_ENV,
@@ -37,13 +38,26 @@ class KafkaSettings:
         return f"{self.host}:{self.broker_port}"
 
     @classmethod
-    def from_environment(cls, *, secure: bool | None = None) -> KafkaSettings:
+    def from_environment(
+        cls, *, secure: bool | None = None, client_certificates: bool | None = None
+    ) -> KafkaSettings:
         """Defaults, with the SASL_SSL listener when ``secure`` (or, when None, when
-        ORDERFLOW_INFRA_SECURE is 1/true/yes) on ORDERFLOW_INFRA_SECURE_PORT (19094)."""
+        ORDERFLOW_INFRA_SECURE is 1/true/yes) on ORDERFLOW_INFRA_SECURE_PORT (19094).
+        ``client_certificates`` (or ORDERFLOW_INFRA_CLIENT_CERTIFICATES) makes the listener
+        require a client certificate (mutual TLS); it implies ``secure``."""
         if secure is None:
-            secure = os.environ.get(SECURE_ENV, "").strip().lower() in ("1", "true", "yes")
+            secure = _flag(SECURE_ENV)
+        if client_certificates is None:
+            client_certificates = _flag(CLIENT_CERTIFICATES_ENV)
         port = int(os.environ.get(SECURE_PORT_ENV) or DEFAULT_SECURE_PORT)
-        return cls(secure_port=port if secure else None)
+        return cls(
+            secure_port=port if secure or client_certificates else None,
+            secure_client_auth="required" if client_certificates else "requested",
+        )
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
 def render_server_properties(

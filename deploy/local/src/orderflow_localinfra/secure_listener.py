@@ -6,7 +6,8 @@ Clients authenticate with SCRAM-SHA-256 or -512 as one user whose password is ge
 and kept under the state folder. By default a client certificate signed by the local CA is
 accepted but not needed (``ssl.client.auth=requested``: SCRAM alone is enough); with
 ``client_auth="required"`` the listener refuses a client that presents none (mutual TLS, then
-SCRAM), as a cluster that authenticates clients by certificate does.
+SCRAM), as a cluster that authenticates clients by certificate does:
+`orderflow-infra up --client-certificates` (or ORDERFLOW_INFRA_CLIENT_CERTIFICATES=1).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ DEFAULT_USERNAME = "orderflow"
 CONFIG_COMMAND = "kafka.admin.ConfigCommand"
 SECURE_ENV = "ORDERFLOW_INFRA_SECURE"
 SECURE_PORT_ENV = "ORDERFLOW_INFRA_SECURE_PORT"
+CLIENT_CERTIFICATES_ENV = "ORDERFLOW_INFRA_CLIENT_CERTIFICATES"
 DEFAULT_SECURE_PORT = 19094
 
 # Kafka's ssl.client.auth values that verify a client certificate signed by the CA.
@@ -69,6 +71,10 @@ class SecureListener:
     def password(self) -> str:
         return self.password_file.read_text().strip()
 
+    @property
+    def client_auth_property(self) -> str:
+        return f"listener.name.{LISTENER_NAME.lower()}.ssl.client.auth"
+
     def server_properties(self) -> dict[str, str]:
         """The listener's entries in server.properties (added to the PLAINTEXT ones)."""
         prefix = f"listener.name.{LISTENER_NAME.lower()}"
@@ -82,7 +88,7 @@ class SecureListener:
             f"{prefix}.ssl.keystore.password": certificates.keystore_password,
             f"{prefix}.ssl.truststore.type": "PEM",
             f"{prefix}.ssl.truststore.location": str(certificates.ca_certificate),
-            f"{prefix}.ssl.client.auth": self.client_auth,
+            self.client_auth_property: self.client_auth,
         }
 
     def client_environment(self, host: str) -> dict[str, str]:
