@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -244,3 +245,20 @@ def test_hex_digits_in_ids_do_not_pass_for_exponent_numbers(
 
     monkeypatch.setattr(card_data_guard, "_document_holds_card_number", no_walk)
     screen_payload(envelope)
+
+
+def test_the_exponent_first_pass_decides_as_the_exponent_searches_alone() -> None:
+    # The mapped-copy pass only rules documents out before the searches: it must never rule
+    # out one they would match, whatever the whitespace, signs and separators around it.
+    rng = random.Random(5)
+    alphabet = b"0123456789" * 3 + b"eE.-+" * 2 + b':[,{}" \t\n\rxa'
+    found = 0
+    for _ in range(60_000):
+        raw = bytes(rng.choice(alphabet) for _ in range(rng.randint(4, 30)))
+        expected = bool(
+            card_data_guard._EXPONENT_AT_START.match(raw)
+            or card_data_guard._EXPONENT_AFTER_SEPARATOR.search(raw)
+        )
+        found += expected
+        assert card_data_guard._has_exponent_number(raw) is expected, raw
+    assert found > 1_000, "the documents must hold exponent numbers often to prove anything"

@@ -232,3 +232,19 @@ def test_the_cheap_run_search_finds_every_text_a_candidate_search_finds() -> Non
             text.encode()
         ) is not None, text
     assert found > 1_000, "the texts must hit the candidate search often to prove anything"
+
+
+def test_the_marked_first_pass_agrees_with_the_run_search_on_bytes() -> None:
+    # _has_run looks for 13 marked bytes in a row before running the regex: it must decide
+    # exactly as the regex alone, on bytes of every kind.
+    from orderflow_contracts.card_data import _RUN_BYTES, _has_run
+
+    rng = random.Random(11)
+    alphabet = b"0123456789" * 4 + b" -" * 4 + b'a_.\n"\xff\x00:e'
+    found = 0
+    for _ in range(60_000):
+        raw = bytes(rng.choice(alphabet) for _ in range(rng.randint(10, 40)))
+        expected = _RUN_BYTES.search(raw) is not None
+        found += expected
+        assert _has_run(raw) is expected, raw
+    assert found > 1_000, "the bytes must hold runs often to prove anything"

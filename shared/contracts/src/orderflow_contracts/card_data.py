@@ -104,6 +104,16 @@ _CANDIDATE_BYTES = re.compile(f"{_GROUPED}|{_CONTIGUOUS}".encode(), re.ASCII)
 # look-arounds, no alternation), and most texts (every event, most headers) have none.
 _RUN = re.compile(r"[0-9][0-9 -]{11,}[0-9]")
 _RUN_BYTES = re.compile(rb"[0-9][0-9 -]{11,}[0-9]")
+# In bytes, a run is first looked for as a plain substring: every digit, space and dash
+# becomes "0" and every other byte "x", so any run shows as 13 "0"s in a row. That costs a
+# fifth of the regex over an event's ids, timestamps and amounts (each digit starts a regex
+# attempt). Only a first pass: what it finds is checked by the regex.
+_RUN_MARKS: Final = bytes(0x30 if byte in b"0123456789 -" else 0x78 for byte in range(256))
+_RUN_OF_MARKS: Final = b"0" * 13
+
+
+def _has_run(raw: bytes) -> bool:
+    return _RUN_OF_MARKS in raw.translate(_RUN_MARKS) and _RUN_BYTES.search(raw) is not None
 
 
 def luhn_valid(digits: str) -> bool:
@@ -186,7 +196,7 @@ def redact_card_numbers_in_bytes(
 ) -> bytes:
     """``raw`` (any encoding that writes digits and letters as ASCII, e.g. UTF-8 JSON) with
     every card number replaced; for keeping a message's original bytes without card data."""
-    if _RUN_BYTES.search(raw) is None:
+    if not _has_run(raw):
         return raw
 
     def replace(match: re.Match[bytes]) -> bytes:
@@ -197,7 +207,7 @@ def redact_card_numbers_in_bytes(
 
 def contains_card_number_in_bytes(raw: bytes, *, identifier: bool = False) -> bool:
     """Whether ``raw`` (ASCII-compatible bytes) holds a card number."""
-    if _RUN_BYTES.search(raw) is None:
+    if not _has_run(raw):
         return False
     return any(
         _is_card(raw, match, identifier=identifier) for match in _CANDIDATE_BYTES.finditer(raw)
@@ -210,4 +220,4 @@ def may_hold_card_number(raw: bytes) -> bool:
     ``\\u`` escape (which could spell digits). A cheap first pass before a structural scan."""
     if b"\\u" in raw:
         return True
-    return _RUN_BYTES.search(raw) is not None and _CANDIDATE_BYTES.search(raw) is not None
+    return _has_run(raw) and _CANDIDATE_BYTES.search(raw) is not None
