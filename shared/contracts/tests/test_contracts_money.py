@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import random
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -214,3 +217,34 @@ def test_minor_units() -> None:
 def test_text_form() -> None:
     assert str(Money.of("12.3", "EUR")) == "12.30 EUR"
     assert str(Money.of("5", "JPY")) == "5 JPY"
+
+
+@pytest.mark.parametrize("currency", ["EUR", "JPY", "KWD", "USD"])
+def test_amounts_from_the_wire_and_from_python_decide_and_read_alike(currency: str) -> None:
+    # Decoding takes a one-pass path for the wire's form; it must accept, refuse and store
+    # exactly what the general path (a Decimal from Python) does.
+    rng = random.Random(currency)
+    texts = ["0", "-0", "-0.00", "0.000", "1", "12.3", "12.30", "12.345", "12.3450", "-7.1"]
+    for _ in range(300):
+        sign, whole = rng.choice(["", "-"]), rng.randint(0, 10**6)
+        texts.append(f"{sign}{whole}.{rng.randint(0, 9999):0{rng.randint(1, 4)}d}")
+    digits = Currency.of(currency).minor_unit_digits
+    refused = 0
+    for text in texts:
+        wire = _outcome(Money.model_validate, {"amount": text, "currency": currency})
+        # A literal with more digits than the currency is refused on the wire even when they
+        # are zeros; a Decimal from Python may carry trailing zeros.
+        extra_digits = len(text.partition(".")[2]) > digits
+        python = "refused" if extra_digits else _outcome(Money.of, Decimal(text), currency)
+        refused += python == "refused"
+        assert wire == python, text
+    assert 0 < refused < len(texts), "both outcomes must be exercised"
+
+
+def _outcome(build: Callable[..., Money], *arguments: object) -> str:
+    try:
+        money = build(*arguments)
+    except ValidationError:
+        return "refused"
+    assert isinstance(money, Money)
+    return json.dumps(money.model_dump(mode="json"))

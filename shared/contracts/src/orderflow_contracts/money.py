@@ -22,6 +22,7 @@ from typing import Annotated, Any, Final, Self
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    ModelWrapValidatorHandler,
     PlainSerializer,
     WithJsonSchema,
     model_validator,
@@ -52,6 +53,9 @@ class CurrencyMismatch(ValueError):
     """Two amounts in different currencies were combined."""
 
 
+_CURRENCIES: Final = dict(Currency.__members__)
+_QUANTA: Final = {currency: currency.quantum for currency in Currency}
+
 _WIDE: Final = Context(prec=64)
 """Precision for rounding to a minor unit: far beyond any amount the contract allows. Passed
 explicitly rather than through a local context, which costs more than the rounding."""
@@ -59,8 +63,12 @@ explicitly rather than through a local context, which costs more than the roundi
 
 def quantize(amount: Decimal, currency: Currency | str) -> Decimal:
     """`amount` rounded half-even to the currency's minor unit (JPY: whole yen)."""
-    quantum = Currency.of(currency).quantum
+    quantum = _QUANTA[Currency.of(currency)]
     return amount.quantize(quantum, rounding=ROUND_HALF_EVEN, context=_WIDE)
+
+
+def _unsigned_zero(amount: Decimal) -> Decimal:
+    return abs(amount) if amount.is_zero() else amount  # never "-0.00"
 
 
 def _amount_input(value: Any) -> Decimal:
@@ -108,37 +116,40 @@ class Money(ContractModel):
     amount: Amount
     currency: Annotated[Currency, Strict(False)]
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _reject_too_many_digits_in_text(cls, data: Any) -> Any:
-        # The literal must not have more fractional digits than the currency ("12.345 EUR" is
-        # refused even though it would round): amounts on the wire are always exact.
-        if isinstance(data, dict):
-            amount, currency = data.get("amount"), data.get("currency")
-            if isinstance(amount, str) and isinstance(currency, str):
+    def _exact_and_canonical(cls, data: Any, handler: ModelWrapValidatorHandler[Money]) -> Money:
+        # The wire's form, {"amount": "12.34", "currency": "EUR"}, is checked and made
+        # canonical here in one pass: through the field validators it cost twice as much,
+        # and an event carries up to a dozen amounts. Anything else takes that path.
+        if type(data) is dict:
+            amount, code = data.get("amount"), data.get("currency")
+            if type(amount) is str and type(code) is str:
                 match = _AMOUNT.fullmatch(amount)
-                if match and currency in Currency.__members__:
+                currency = _CURRENCIES.get(code)
+                if match and currency is not None:
+                    # The literal must not have more fractional digits than the currency
+                    # ("12.345 EUR" is refused even though it would round): amounts on the
+                    # wire are always exact.
                     digits = len(match.group(1) or "")
-                    allowed = Currency.of(currency).minor_unit_digits
-                    if digits > allowed:
+                    if digits > currency.minor_unit_digits:
                         raise ValueError(
-                            f"amount has {digits} fractional digits; {currency} allows "
-                            f"at most {allowed}"
+                            f"amount has {digits} fractional digits; {code} allows "
+                            f"at most {currency.minor_unit_digits}"
                         )
-        return data
+                    exact = Decimal(amount).quantize(_QUANTA[currency], context=_WIDE)
+                    return cls.model_construct(amount=_unsigned_zero(exact), currency=currency)
+        return handler(data)._canonical()
 
-    @model_validator(mode="after")
-    def _canonical_amount(self) -> Self:
+    def _canonical(self) -> Self:
         canonical = quantize(self.amount, self.currency)
         if canonical != self.amount:
             raise ValueError(
                 f"amount is not a whole number of minor units; {self.currency.value} allows "
                 f"at most {self.currency.minor_unit_digits} fractional digits"
             )
-        if canonical.is_zero():
-            canonical = abs(canonical)  # never "-0.00"
         # Frozen model: store the canonical form (exactly the currency's digits) once, here.
-        object.__setattr__(self, "amount", canonical)
+        object.__setattr__(self, "amount", _unsigned_zero(canonical))
         return self
 
     # ------------------------------------------------------------------ construction
