@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from orderflow_contracts import (
@@ -15,7 +17,7 @@ from orderflow_contracts import (
     redact_card_numbers,
     redact_card_numbers_in_bytes,
 )
-from orderflow_contracts.card_data import contains_card_number_in_bytes
+from orderflow_contracts.card_data import contains_card_number_in_bytes, may_hold_card_number
 
 
 def with_luhn_digit(body: str) -> str:
@@ -248,3 +250,13 @@ def test_the_marked_first_pass_agrees_with_the_run_search_on_bytes() -> None:
         found += expected
         assert _has_run(raw) is expected, raw
     assert found > 1_000, "the bytes must hold runs often to prove anything"
+
+
+@pytest.mark.parametrize("buffer", [bytes, bytearray])
+def test_any_byte_string_is_scanned_like_bytes(buffer: Callable[[bytes], Any]) -> None:
+    with_card, without = b'{"note": "4111 1111 1111 1111"}', b'{"note": "12 apples"}'
+    assert contains_card_number_in_bytes(buffer(with_card))
+    assert not contains_card_number_in_bytes(buffer(without))
+    assert may_hold_card_number(buffer(with_card))
+    assert redact_card_numbers_in_bytes(buffer(without)) == without
+

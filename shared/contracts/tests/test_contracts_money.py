@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -222,7 +223,7 @@ def test_text_form() -> None:
 @pytest.mark.parametrize("currency", ["EUR", "JPY", "KWD", "USD"])
 def test_amounts_from_the_wire_and_from_python_decide_and_read_alike(currency: str) -> None:
     # Decoding takes a one-pass path for the wire's form; it must accept, refuse and store
-    # exactly what the general path (a Decimal from Python) does.
+    # exactly what the general path (a Decimal from Python, or other shapes) does.
     rng = random.Random(currency)
     texts = ["0", "-0", "-0.00", "0.000", "1", "12.3", "12.30", "12.345", "12.3450", "-7.1"]
     for _ in range(300):
@@ -238,6 +239,12 @@ def test_amounts_from_the_wire_and_from_python_decide_and_read_alike(currency: s
         python = "refused" if extra_digits else _outcome(Money.of, Decimal(text), currency)
         refused += python == "refused"
         assert wire == python, text
+        # The same literal given as a Currency member, or in a dict subclass, takes the
+        # general path: the same rules apply there.
+        as_member = {"amount": text, "currency": Currency.of(currency)}
+        assert _outcome(Money.model_validate, as_member) == wire, text
+        ordered = OrderedDict(amount=text, currency=currency)
+        assert _outcome(Money.model_validate, ordered) == wire, text
     assert 0 < refused < len(texts), "both outcomes must be exercised"
 
 

@@ -119,26 +119,27 @@ class Money(ContractModel):
     @model_validator(mode="wrap")
     @classmethod
     def _exact_and_canonical(cls, data: Any, handler: ModelWrapValidatorHandler[Money]) -> Money:
-        # The wire's form, {"amount": "12.34", "currency": "EUR"}, is checked and made
-        # canonical here in one pass: through the field validators it cost twice as much,
-        # and an event carries up to a dozen amounts. Anything else takes that path.
-        if type(data) is dict:
+        # The literal must not have more fractional digits than the currency ("12.345 EUR"
+        # is refused even though it would round): amounts on the wire are always exact.
+        # The wire's form, {"amount": "12.34", "currency": "EUR"} (exact types), is then made
+        # canonical here in one pass: through the field validators it cost twice as much, and
+        # an event carries up to a dozen amounts. (That pass does not honour a caller's
+        # strict=True, which nothing uses for Money.) Anything else takes the general path.
+        if isinstance(data, dict):
             amount, code = data.get("amount"), data.get("currency")
-            if type(amount) is str and type(code) is str:
+            if isinstance(amount, str) and isinstance(code, str):
                 match = _AMOUNT.fullmatch(amount)
                 currency = _CURRENCIES.get(code)
                 if match and currency is not None:
-                    # The literal must not have more fractional digits than the currency
-                    # ("12.345 EUR" is refused even though it would round): amounts on the
-                    # wire are always exact.
                     digits = len(match.group(1) or "")
                     if digits > currency.minor_unit_digits:
                         raise ValueError(
                             f"amount has {digits} fractional digits; {code} allows "
                             f"at most {currency.minor_unit_digits}"
                         )
-                    exact = Decimal(amount).quantize(_QUANTA[currency], context=_WIDE)
-                    return cls.model_construct(amount=_unsigned_zero(exact), currency=currency)
+                    if type(data) is dict and type(amount) is str and type(code) is str:
+                        exact = Decimal(amount).quantize(_QUANTA[currency], context=_WIDE)
+                        return cls.model_construct(amount=_unsigned_zero(exact), currency=currency)
         return handler(data)._canonical()
 
     def _canonical(self) -> Self:
