@@ -292,3 +292,38 @@ def test_up_does_not_restart_a_broker_whose_listener_asks_otherwise_for_certific
         broker.start()
 
     assert remedy in refused.value.remedy
+
+
+def test_env_secure_gives_the_certificate_when_the_broker_requires_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # `up --client-certificates` then `env --secure`: without the certificate every client
+    # would fail its TLS handshake.
+    monkeypatch.setenv("ORDERFLOW_LOCAL_INFRA_DIR", str(tmp_path))
+    monkeypatch.delenv("ORDERFLOW_INFRA_SECURE_PORT", raising=False)
+    monkeypatch.delenv("ORDERFLOW_INFRA_CLIENT_CERTIFICATES", raising=False)
+    secured = SecureListener(tmp_path / "kafka" / "secure", port=19094, client_auth="required")
+    secured.prepare()
+    layout = StateLayout(
+        root=tmp_path, kafka_pom=find_repository_root() / "deploy/local/kafka/pom.xml"
+    )
+    layout.kafka_config_dir.mkdir(parents=True)
+    settings = KafkaSettings(secure_port=19094, secure_client_auth="required")
+    layout.kafka_server_properties.write_text(
+        render_server_properties(settings, layout.kafka_data, secured)
+    )
+
+    result = runner.invoke(app, ["env", "--secure"])
+
+    assert result.exit_code == 0, result.output
+    assert f"KAFKA_SSL_CERTFILE={secured.certificates.client_certificate}" in result.stdout
+
+
+@pytest.mark.parametrize("word", ["1", "true", "t", "yes", "y", "on", "ON"])
+def test_the_variables_take_the_words_the_options_take(
+    monkeypatch: pytest.MonkeyPatch, word: str
+) -> None:
+    monkeypatch.delenv("ORDERFLOW_INFRA_SECURE", raising=False)
+    monkeypatch.setenv("ORDERFLOW_INFRA_CLIENT_CERTIFICATES", word)
+
+    assert KafkaSettings.from_environment().secure_client_auth == "required"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -234,8 +235,12 @@ def env(
         if not listener.password_file.is_file():
             raise InfraError(
                 f"the SASL_SSL listener has no credentials yet ({listener.password_file})",
-                "start it with `orderflow-infra up --secure`",
+                f"start it with `orderflow-infra up{_secure_flags(secure, client_certificates)}`",
             )
+        if stack.kafka.configured_client_auth() == "required":
+            # Started with --client-certificates: its clients need the certificate, however
+            # this command was asked.
+            listener = dataclasses.replace(listener, client_auth="required")
         exports.update(listener.client_environment(stack.kafka.settings.host))
     for service in services or PROVISIONED_SERVICES:
         exports[f"{service.upper()}_DATABASE_URL"] = service_database_url(admin_url, service)

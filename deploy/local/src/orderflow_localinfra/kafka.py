@@ -7,6 +7,7 @@ import hashlib
 import shutil
 import subprocess
 import time
+from typing import cast, get_args
 
 from .blocking import run_to_completion
 from .component import ComponentStatus
@@ -37,6 +38,7 @@ from .processes import (
 )
 from .secure_listener import (
     LISTENER_NAME,
+    ClientAuth,
     SecureListener,
 )
 
@@ -265,13 +267,25 @@ class KafkaBroker:
             )
         # Clients would be told to present a certificate the broker ignores, or not to
         # present one it requires: say so now rather than at their first connection.
-        setting = f"{secure.client_auth_property}={secure.client_auth}"
-        if setting not in running.splitlines():
+        if self.configured_client_auth() != secure.client_auth:
             state = "does not require" if secure.requires_client_certificate else "requires"
             raise InfraError(
                 f"the running Kafka broker's {LISTENER_NAME} listener {state} client certificates",
                 restart,
             )
+
+    def configured_client_auth(self) -> ClientAuth | None:
+        """The SASL_SSL listener's client-certificate rule in the broker's configuration: the
+        one it runs with (None without the listener or a configuration)."""
+        listener = self.secure_listener
+        path = self.layout.kafka_server_properties
+        if listener is None or not path.is_file():
+            return None
+        lines = path.read_text().splitlines()
+        for rule in get_args(ClientAuth):
+            if f"{listener.client_auth_property}={rule}" in lines:
+                return cast(ClientAuth, rule)
+        return None
 
     def wait_until_ready(self, *, timeout: float) -> None:
         """Block until the broker lists itself in cluster metadata."""

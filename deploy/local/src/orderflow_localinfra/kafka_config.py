@@ -57,7 +57,8 @@ class KafkaSettings:
 
 
 def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+    # The words the CLI's options accept for the same variables (click's booleans).
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "t", "yes", "y", "on")
 
 
 def render_server_properties(
