@@ -259,4 +259,3 @@ def test_any_byte_string_is_scanned_like_bytes(buffer: Callable[[bytes], Any]) -
     assert not contains_card_number_in_bytes(buffer(without))
     assert may_hold_card_number(buffer(with_card))
     assert redact_card_numbers_in_bytes(buffer(without)) == without
-
