@@ -33,6 +33,24 @@ def listener(tmp_path_factory: pytest.TempPathFactory) -> SecureListener:
     return secured
 
 
+def prepared_state(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, client_auth: ClientAuth = "requested"
+) -> SecureListener:
+    """A state folder in ``tmp_path`` whose secured listener has its files made."""
+    monkeypatch.setenv("ORDERFLOW_LOCAL_INFRA_DIR", str(tmp_path))
+    monkeypatch.delenv("ORDERFLOW_INFRA_SECURE_PORT", raising=False)
+    monkeypatch.delenv("ORDERFLOW_INFRA_CLIENT_CERTIFICATES", raising=False)
+    secured = SecureListener(tmp_path / "kafka" / "secure", port=19094, client_auth=client_auth)
+    secured.prepare()
+    return secured
+
+
+def exports_of(stdout: str) -> dict[str, str]:
+    return dict(
+        shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in stdout.splitlines()
+    )
+
+
 def openssl(*arguments: str | Path) -> str:
     result = subprocess.run(
         ["openssl", *map(str, arguments)], capture_output=True, text=True, check=False
@@ -175,18 +193,12 @@ def test_client_certificates_come_from_the_environment_and_imply_the_listener(
 def test_env_secure_prints_the_client_settings_of_the_listener(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("ORDERFLOW_LOCAL_INFRA_DIR", str(tmp_path))
-    monkeypatch.delenv("ORDERFLOW_INFRA_SECURE_PORT", raising=False)
-    secured = SecureListener(tmp_path / "kafka" / "secure", port=19094)
-    secured.prepare()
+    secured = prepared_state(monkeypatch, tmp_path)
 
     result = runner.invoke(app, ["env", "--secure", "--service", "cart"])
 
     assert result.exit_code == 0, result.output
-    exports = dict(
-        shlex.split(line.removeprefix("export "))[0].split("=", 1)
-        for line in result.stdout.splitlines()
-    )
+    exports = exports_of(result.stdout)
     assert exports["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19094"
     assert exports["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert exports["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
@@ -198,10 +210,7 @@ def test_env_secure_prints_the_client_settings_of_the_listener(
 def test_env_client_certificates_prints_the_certificate_and_key(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("ORDERFLOW_LOCAL_INFRA_DIR", str(tmp_path))
-    monkeypatch.delenv("ORDERFLOW_INFRA_SECURE_PORT", raising=False)
-    secured = SecureListener(tmp_path / "kafka" / "secure", port=19094)
-    secured.prepare()
+    secured = prepared_state(monkeypatch, tmp_path)
 
     plain = runner.invoke(app, ["env", "--secure"])
     mutual = runner.invoke(app, ["env", "--client-certificates"])
@@ -209,10 +218,7 @@ def test_env_client_certificates_prints_the_certificate_and_key(
     assert plain.exit_code == 0, plain.output
     assert mutual.exit_code == 0, mutual.output
     assert "KAFKA_SSL_CERTFILE" not in plain.stdout
-    exports = dict(
-        shlex.split(line.removeprefix("export "))[0].split("=", 1)
-        for line in mutual.stdout.splitlines()
-    )
+    exports = exports_of(mutual.stdout)
     assert exports["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert exports["KAFKA_SSL_CERTFILE"] == str(secured.certificates.client_certificate)
     assert exports["KAFKA_SSL_KEYFILE"] == str(secured.certificates.client_key)
@@ -299,11 +305,7 @@ def test_env_secure_gives_the_certificate_when_the_broker_requires_one(
 ) -> None:
     # `up --client-certificates` then `env --secure`: without the certificate every client
     # would fail its TLS handshake.
-    monkeypatch.setenv("ORDERFLOW_LOCAL_INFRA_DIR", str(tmp_path))
-    monkeypatch.delenv("ORDERFLOW_INFRA_SECURE_PORT", raising=False)
-    monkeypatch.delenv("ORDERFLOW_INFRA_CLIENT_CERTIFICATES", raising=False)
-    secured = SecureListener(tmp_path / "kafka" / "secure", port=19094, client_auth="required")
-    secured.prepare()
+    secured = prepared_state(monkeypatch, tmp_path, client_auth="required")
     layout = StateLayout(
         root=tmp_path, kafka_pom=find_repository_root() / "deploy/local/kafka/pom.xml"
     )
