@@ -80,7 +80,7 @@ _EXPONENT_MARKED: Final = re.compile(rb"s0+\.?0*e")
 def _has_exponent_number(raw: bytes) -> bool:
     if _EXPONENT_AT_START.match(raw):
         return True
-    marked = bytes(raw).translate(_EXPONENT_MARKS, b" \t\n\r-")  # any buffer, as the regexes
+    marked = raw.translate(_EXPONENT_MARKS, b" \t\n\r-")
     return _EXPONENT_MARKED.search(marked) is not None and bool(
         _EXPONENT_AFTER_SEPARATOR.search(raw)
     )

@@ -66,11 +66,12 @@ async def parse_any_headers(
     bytes (or a null header value) made it drop the whole batch *without* rewinding, and the
     partition skipped past valid events. It sees a tolerant copy; we keep the real records.
 
-    Only the first record is handed to it: the message's headers and id (FastStream's logs)
-    come from it, while the consumer reads the records themselves (``raw_message``). Parsing
-    and copying every record cost a few microseconds each, on every record of every batch,
-    handled or not."""
-    first = records[0]
+    Only the first record is handed to it: the message's headers come from it, and its id
+    (FastStream's logs) is set here from the first and last records as FastStream would. The
+    consumer reads the records themselves (``raw_message``); the message's ``body`` and
+    ``batch_headers`` describe the first record only, and nothing here reads them. Parsing and
+    copying every record cost a few microseconds each, on every record of every batch."""
+    first, last = records[0], records[-1]
     tolerant = dataclasses.replace(
         first,
         headers=[
@@ -80,6 +81,7 @@ async def parse_any_headers(
     )
     message = await original((tolerant,))
     message.raw_message = records
+    message.message_id = f"{first.offset}-{last.offset}-{first.timestamp}"
     return message
 
 

@@ -113,9 +113,7 @@ _RUN_OF_MARKS: Final = b"0" * 13
 
 
 def _has_run(raw: bytes) -> bool:
-    # bytes() returns bytes as they are, and copies any other buffer (a memoryview has no
-    # translate).
-    return _RUN_OF_MARKS in bytes(raw).translate(_RUN_MARKS) and _RUN_BYTES.search(raw) is not None
+    return _RUN_OF_MARKS in raw.translate(_RUN_MARKS) and _RUN_BYTES.search(raw) is not None
 
 
 def luhn_valid(digits: str) -> bool:
