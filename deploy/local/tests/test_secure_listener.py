@@ -329,3 +329,24 @@ def test_the_variables_take_the_words_the_options_take(
     monkeypatch.setenv("ORDERFLOW_INFRA_CLIENT_CERTIFICATES", word)
 
     assert KafkaSettings.from_environment().secure_client_auth == "required"
+
+
+def test_up_names_a_configuration_without_a_client_certificate_rule(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, listener: SecureListener
+) -> None:
+    layout = StateLayout(
+        root=tmp_path, kafka_pom=find_repository_root() / "deploy/local/kafka/pom.xml"
+    )
+    layout.kafka_config_dir.mkdir(parents=True)
+    settings = KafkaSettings(secure_port=19094)
+    rendered = render_server_properties(settings, layout.kafka_data, listener)
+    older = "\n".join(line for line in rendered.splitlines() if ".ssl.client.auth=" not in line)
+    layout.kafka_server_properties.write_text(older + "\n")
+    broker = KafkaBroker(layout, settings)
+    monkeypatch.setattr(broker, "running_pid", lambda: 4242)  # "already running"
+    monkeypatch.setattr(broker, "wait_until_ready", lambda *, timeout: None)
+
+    with pytest.raises(InfraError, match="names no client-certificate rule") as refused:
+        broker.start()
+
+    assert "orderflow-infra down" in refused.value.remedy

@@ -223,7 +223,8 @@ def env(
     """Print `export` lines for the connection settings: eval "$(orderflow-infra env)".
 
     With --secure, the Kafka settings are those of the SASL_SSL listener (`up --secure`);
-    with --client-certificates, the generated client certificate and key too.
+    with --client-certificates, or when the running listener requires one, the generated
+    client certificate and key too.
     """
     stack = LocalStack(kafka_settings=_kafka_settings(secure, client_certificates))
     admin_url = stack.postgres.settings.admin_database_url

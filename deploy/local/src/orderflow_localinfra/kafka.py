@@ -267,7 +267,14 @@ class KafkaBroker:
             )
         # Clients would be told to present a certificate the broker ignores, or not to
         # present one it requires: say so now rather than at their first connection.
-        if self.configured_client_auth() != secure.client_auth:
+        configured = self.configured_client_auth()
+        if configured is None:
+            raise InfraError(
+                f"the running Kafka broker's configuration names no client-certificate rule for "
+                f"its {LISTENER_NAME} listener (written by an older orderflow-infra)",
+                restart,
+            )
+        if configured != secure.client_auth:
             state = "does not require" if secure.requires_client_certificate else "requires"
             raise InfraError(
                 f"the running Kafka broker's {LISTENER_NAME} listener {state} client certificates",
@@ -275,8 +282,9 @@ class KafkaBroker:
             )
 
     def configured_client_auth(self) -> ClientAuth | None:
-        """The SASL_SSL listener's client-certificate rule in the broker's configuration: the
-        one it runs with (None without the listener or a configuration)."""
+        """The SASL_SSL listener's client-certificate rule in the broker's configuration as last
+        written (the running broker's, while one runs); None without the listener, the file, or
+        the rule in it."""
         listener = self.secure_listener
         path = self.layout.kafka_server_properties
         if listener is None or not path.is_file():

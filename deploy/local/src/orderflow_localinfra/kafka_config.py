@@ -42,7 +42,7 @@ class KafkaSettings:
         cls, *, secure: bool | None = None, client_certificates: bool | None = None
     ) -> KafkaSettings:
         """Defaults, with the SASL_SSL listener when ``secure`` (or, when None, when
-        ORDERFLOW_INFRA_SECURE is 1/true/yes) on ORDERFLOW_INFRA_SECURE_PORT (19094).
+        ORDERFLOW_INFRA_SECURE is 1/true/t/yes/y/on) on ORDERFLOW_INFRA_SECURE_PORT (19094).
         ``client_certificates`` (or ORDERFLOW_INFRA_CLIENT_CERTIFICATES) makes the listener
         require a client certificate (mutual TLS); it implies ``secure``."""
         if secure is None:
