@@ -154,6 +154,8 @@ def test_offsets_are_normalised_to_utc_when_parsing() -> None:
         (b'{"a": NaN}', "NaN is not a JSON number"),
         (b'{"a": Infinity}', "Infinity"),
         (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
+        (b'{"a": {"b": 1, "b": 1}}', "duplicate key 'b'"),
+        ("\ufeff{}".encode(), "Unexpected UTF-8 BOM"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     ],
 )
