@@ -20,11 +20,15 @@ class Currency(StrEnum):
     """
 
     minor_unit_digits: int
+    quantum: Decimal
+    """The smallest amount of this currency: Decimal("0.01") for EUR, Decimal("1") for JPY
+    (made once per currency: every amount decoded is rounded to it)."""
 
     def __new__(cls, code: str, minor_unit_digits: int) -> Self:
         member = str.__new__(cls, code)
         member._value_ = code
         member.minor_unit_digits = minor_unit_digits
+        member.quantum = Decimal(1).scaleb(-minor_unit_digits)
         return member
 
     @classmethod
@@ -36,11 +40,6 @@ class Currency(StrEnum):
             return cls[code]
         except KeyError:
             raise ValueError(f"{code[:8]!r} is not a known ISO 4217 currency code") from None
-
-    @property
-    def quantum(self) -> Decimal:
-        """The smallest amount of this currency: Decimal("0.01") for EUR, Decimal("1") for JPY."""
-        return Decimal(1).scaleb(-self.minor_unit_digits)
 
     AED = "AED", 2  # UAE dirham
     AFN = "AFN", 2  # Afghan afghani

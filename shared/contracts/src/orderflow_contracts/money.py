@@ -53,9 +53,6 @@ class CurrencyMismatch(ValueError):
     """Two amounts in different currencies were combined."""
 
 
-_CURRENCIES: Final = dict(Currency.__members__)
-_QUANTA: Final = {currency: currency.quantum for currency in Currency}
-
 _WIDE: Final = Context(prec=64)
 """Precision for rounding to a minor unit: far beyond any amount the contract allows. Passed
 explicitly rather than through a local context, which costs more than the rounding."""
@@ -63,7 +60,7 @@ explicitly rather than through a local context, which costs more than the roundi
 
 def quantize(amount: Decimal, currency: Currency | str) -> Decimal:
     """`amount` rounded half-even to the currency's minor unit (JPY: whole yen)."""
-    quantum = _QUANTA[Currency.of(currency)]
+    quantum = Currency.of(currency).quantum
     return amount.quantize(quantum, rounding=ROUND_HALF_EVEN, context=_WIDE)
 
 
@@ -129,7 +126,7 @@ class Money(ContractModel):
             amount, code = data.get("amount"), data.get("currency")
             if isinstance(amount, str) and isinstance(code, str):
                 match = _AMOUNT.fullmatch(amount)
-                currency = _CURRENCIES.get(code)
+                currency = Currency.__members__.get(code)
                 if match and currency is not None:
                     digits = len(match.group(1) or "")
                     if digits > currency.minor_unit_digits:
@@ -138,7 +135,7 @@ class Money(ContractModel):
                             f"at most {currency.minor_unit_digits}"
                         )
                     if type(data) is dict and type(amount) is str and type(code) is str:
-                        exact = Decimal(amount).quantize(_QUANTA[currency], context=_WIDE)
+                        exact = Decimal(amount).quantize(currency.quantum, context=_WIDE)
                         return cls.model_construct(amount=_unsigned_zero(exact), currency=currency)
         return handler(data)._canonical()
 
