@@ -13,8 +13,8 @@ from contextlib import asynccontextmanager
 import asyncpg
 from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
+from orderflow_ops.bench.end_checks import invariant_check
 from orderflow_ops.bench.load import stock_everything
-from orderflow_ops.bench.runner import invariant_check
 from orderflow_ops.event_log import LoggedEvent, contract_topics, read_log
 from orderflow_ops.storefront import PaymentTokens, ShopperMix, StorefrontSimulator
 from orderflow_ops.traffic import catalog

@@ -15,7 +15,6 @@ import contextlib
 import os
 import re
 import socket
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import asyncpg
 from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.isolation import isolated_database
@@ -31,6 +29,7 @@ from orderflow_localinfra.leftover_topics import delete_test_topics
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES, PROVISIONED_SERVICES
 
 from orderflow_ops.bench.console_cost import ConsoleSessions, console_group_prefix
+from orderflow_ops.bench.end_checks import database_deadlocks, invariant_check
 from orderflow_ops.bench.lag import LagProbe
 from orderflow_ops.bench.load import MAX_UNITS_PER_ORDER, StorefrontLoad, stock_everything
 from orderflow_ops.bench.observer import Observer
@@ -57,7 +56,6 @@ from orderflow_ops.traffic import catalog
 
 KAFKA_DEFAULT_PORT = 9092
 POSTGRES_DEFAULT_PORT = 5432
-CHECK_SETTLE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -351,52 +349,6 @@ def _component_pids(
     return pids
 
 
-async def invariant_check(
-    infrastructure: Infrastructure, prefix: str, fulfillment_url: str, log_dir: Path
-) -> dict[str, Any]:
-    """``orderflow-ops check`` on this run's topics, payment ledger and stock levels."""
-    command = [
-        *(sys.executable, "-m", "orderflow_ops", "check"),
-        *("--bootstrap-servers", infrastructure.kafka_bootstrap_servers),
-        *("--topic-prefix", prefix, "--fulfillment-url", fulfillment_url),
-        # The check runs once every order completed (or the run gave up on it): nothing is
-        # legitimately in flight, so the payment ledger is checked for all but the last
-        # seconds instead of leaving out the last minute (the default), i.e. the paced phase.
-        *("--settle-seconds", str(CHECK_SETTLE_S)),
-    ]
-    env = {**os.environ, "PAYMENT_DATABASE_URL": infrastructure.service_database_urls["payment"]}
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await process.communicate()
-    text = output.decode(errors="replace")
-    await asyncio.to_thread(_write_text, log_dir / "check.log", text)
-    return {
-        "ok": process.returncode == 0,
-        "exit_code": process.returncode,
-        "command": "orderflow-ops check",
-        "output_tail": text.strip().splitlines()[-12:],
-    }
-
-
-async def database_deadlocks(admin_url: str) -> int | None:
-    """Deadlocks PostgreSQL detected in this database (a batch rolled back and retried each)."""
-    with contextlib.suppress(OSError, asyncpg.PostgresError):
-        connection = await asyncpg.connect(admin_url)
-        try:
-            await connection.execute("SELECT pg_stat_clear_snapshot()")
-            value = await connection.fetchval(
-                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
-            )
-            return None if value is None else int(value)
-        finally:
-            await connection.close()
-    return None
-
-
 def _log_name(service: str, number: int) -> str:
     return f"{service}.log" if number == 1 else f"{service}-{number}.log"
 
@@ -413,8 +365,3 @@ def _instance_name(service: str, taken: dict[str, int]) -> str:
 def _stop_all(services: list[ServiceProcess]) -> None:
     for service in reversed(services):
         service.stop()
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
