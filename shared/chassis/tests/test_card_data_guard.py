@@ -111,6 +111,39 @@ def test_a_card_number_in_a_header_name_or_value_is_refused(
     refused(Record(envelope_bytes(), headers=headers))
 
 
+def test_the_first_pass_over_key_and_headers_decides_as_checking_each_of_them() -> None:
+    # One run search over the key and every header joined must neither hide a card number in
+    # one of them nor make one out of the end of one and the start of the next.
+    from orderflow_chassis.card_data_guard import _card_outside_the_value, _key_holds_card_number
+    from orderflow_contracts.card_data import contains_card_number, contains_card_number_in_bytes
+
+    def each_checked(record: Record) -> str | None:
+        if record.key is not None and _key_holds_card_number(record.key):
+            return "Kafka key"
+        for name, value in record.headers:
+            if contains_card_number(name):
+                return "header names"
+            if value and contains_card_number_in_bytes(value):
+                return "header values"
+        return None
+
+    rng = random.Random(5)
+    pieces = ["4111 1111 ", "1111 1111", PAN, "5500-", "0000", "0004", "x", "-", "é", "\udcff"]
+    found = 0
+
+    def text() -> str:
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+
+    for _ in range(30_000):
+        key = None if rng.random() < 0.1 else text().encode("utf-8", "surrogatepass")
+        headers = [(text(), text().encode("utf-8", "surrogatepass")) for _ in range(3)]
+        record = Record(b"{}", key=key, headers=headers)
+        expected = each_checked(record)
+        found += expected is not None
+        assert _card_outside_the_value(record) == expected, record
+    assert found > 1_000, "the records must hold card numbers often to prove anything"
+
+
 def test_escaped_digits_are_caught_once_decoded() -> None:
     escaped = "".join(f"\\u{ord(c):04x}" for c in PAN)
     letter = refused(Record(('{"data": {"note": "' + escaped + '"}}').encode()))

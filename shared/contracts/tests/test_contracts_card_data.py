@@ -237,9 +237,9 @@ def test_the_cheap_run_search_finds_every_text_a_candidate_search_finds() -> Non
 
 
 def test_the_marked_first_pass_agrees_with_the_run_search_on_bytes() -> None:
-    # _has_run looks for 13 marked bytes in a row before running the regex: it must decide
-    # exactly as the regex alone, on bytes of every kind.
-    from orderflow_contracts.card_data import _RUN_BYTES, _has_run
+    # has_digit_run looks for 13 marked bytes in a row before running the regex: it must
+    # decide exactly as the regex alone, on bytes of every kind.
+    from orderflow_contracts.card_data import _RUN_BYTES, has_digit_run
 
     rng = random.Random(11)
     alphabet = b"0123456789" * 4 + b" -" * 4 + b'a_.\n"\xff\x00:e'
@@ -248,8 +248,33 @@ def test_the_marked_first_pass_agrees_with_the_run_search_on_bytes() -> None:
         raw = bytes(rng.choice(alphabet) for _ in range(rng.randint(10, 40)))
         expected = _RUN_BYTES.search(raw) is not None
         found += expected
-        assert _has_run(raw) is expected, raw
+        assert has_digit_run(raw) is expected, raw
     assert found > 1_000, "the bytes must hold runs often to prove anything"
+
+
+def test_searching_runs_only_finds_every_candidate_a_whole_search_finds() -> None:
+    # The candidate pattern runs only inside runs (and the character after each): the matches,
+    # their positions and so every verdict must be those of a search over the whole text.
+    from orderflow_contracts.card_data import (
+        _CANDIDATE,
+        _CANDIDATE_BYTES,
+        _candidates,
+        _candidates_in_bytes,
+    )
+
+    rng = random.Random(12)
+    alphabet = "0123456789" * 5 + " -" * 3 + "a_.:x\n\u00e9-"
+    found = 0
+    for _ in range(60_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(10, 60)))
+        raw = text.encode()
+        whole = [(m.span(), m.group(0)) for m in _CANDIDATE.finditer(text)]
+        found += bool(whole)
+        assert [(m.span(), m.group(0)) for m in _candidates(text)] == whole, text
+        assert [(m.span(), m.group(0)) for m in _candidates_in_bytes(raw)] == [
+            (m.span(), m.group(0)) for m in _CANDIDATE_BYTES.finditer(raw)
+        ], raw
+    assert found > 3_000, "the texts must hold candidates often to prove anything"
 
 
 @pytest.mark.parametrize("buffer", [bytes, bytearray])

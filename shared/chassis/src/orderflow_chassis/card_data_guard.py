@@ -37,6 +37,7 @@ from orderflow_contracts.card_data import (
     REDACTED,
     contains_card_number,
     contains_card_number_in_bytes,
+    has_digit_run,
     may_hold_card_number,
     redact_card_numbers,
     redact_card_numbers_in_bytes,
@@ -144,9 +145,18 @@ class CardDataGuard:
 
 
 def _card_outside_the_value(record: InboundRecord) -> str | None:
+    headers = record.headers or ()
+    # One first pass over the key and every header name and value, joined by a byte that no
+    # run holds (so each keeps its own runs): no run in any of them, no card number either.
+    # Most records end here, for a fifth of what checking each of them costs.
+    parts = [record.key or b""]
+    for name, header_value in headers:
+        parts += (name.encode("utf-8", "surrogatepass"), header_value or b"")
+    if not has_digit_run(b"\n".join(parts)):
+        return None
     if record.key is not None and _key_holds_card_number(record.key):
         return "Kafka key"
-    for name, header_value in record.headers or ():
+    for name, header_value in headers:
         if contains_card_number(name):
             return "header names"
         if header_value and contains_card_number_in_bytes(header_value):
