@@ -15,7 +15,9 @@ from orderflow_chassis.migrations import migrate_service
 from orderflow_contracts.envelope import Envelope
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.isolation import isolated_database
+from orderflow_ops.console import read_model_batch
 from orderflow_ops.console.app import console_migrations
+from orderflow_ops.console.projection import facts_from_data
 from orderflow_ops.console.read_model_batch import BatchProjection
 from orderflow_ops.console.read_model_writes import RecordPosition
 
@@ -128,6 +130,69 @@ async def test_an_attempt_begun_again_after_a_rollback_counts_each_event_once(
     assert counts["stages"]["placed"] == 1
     assert counts["stages"]["checkouts"] == 1
     assert counts["states"] == {"awaiting_shipment": 1}
+
+
+async def test_an_order_folded_into_kept_facts_equals_one_read_back_each_batch(
+    database: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_back: list[str] = []
+
+    def counted(order_id: str, data: dict[str, Any]) -> Any:
+        read_back.append(order_id)
+        return facts_from_data(order_id, data)
+
+    monkeypatch.setattr(read_model_batch, "facts_from_data", counted)
+    kept, fresh = str(uuid.uuid4()), str(uuid.uuid4())
+    batch = BatchProjection(SCHEMA)
+    for item in _journey(kept, "cart-kept"):
+        await _apply(database, batch, [item])
+    assert read_back == []  # every batch after the first folded into what it wrote
+    journey = _journey(fresh, "cart-fresh")
+    for item in journey:
+        await _apply(database, BatchProjection(SCHEMA), [item])  # nothing kept: read back
+
+    order_events = [item for item in journey if "order_id" in item.data]
+    assert read_back.count(fresh) == len(order_events) - 1  # all but the first, which made it
+    assert await _order_rows(database, kept) == await _order_rows(database, fresh)
+
+
+async def test_facts_a_rolled_back_flush_folded_are_not_folded_into_again(
+    database: asyncpg.Connection,
+) -> None:
+    batch = BatchProjection(SCHEMA)
+    order_id = str(uuid.uuid4())
+    *before, captured, _ = _journey(order_id, "cart-rolled-back")
+    await _apply(database, batch, before)
+    transaction = database.transaction()
+    await transaction.start()
+    batch.begin(database)
+    batch.add(database, captured.parse_event(), captured, RecordPosition("t", 0, 0, 0))
+    await batch.flush()  # the capture is folded and written, then the commit fails
+    await transaction.rollback()
+
+    await _apply(database, batch, [captured])
+
+    row = await _order_rows(database, order_id)
+    assert len(row["facts"]["captures"]) == 1
+    assert row["violations"] == []  # not captured_twice
+
+
+async def test_an_order_row_another_writer_changed_is_read_again(
+    database: asyncpg.Connection,
+) -> None:
+    batch = BatchProjection(SCHEMA)
+    order_id = str(uuid.uuid4())
+    *before, captured, _ = _journey(order_id, "cart-changed")
+    await _apply(database, batch, before)
+    await database.execute(  # e.g. a second console instance folded an event in meanwhile
+        f"""UPDATE {SCHEMA}.orders SET facts = jsonb_set(facts, '{{delivered}}', '["s-1"]')
+        WHERE order_id = $1""",
+        order_id,
+    )
+
+    await _apply(database, batch, [captured])
+
+    assert (await _order_rows(database, order_id))["facts"]["delivered"] == ["s-1"]
 
 
 async def test_an_event_handled_outside_a_begun_batch_is_refused(
