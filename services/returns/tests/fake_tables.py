@@ -12,6 +12,7 @@ from orderflow_contracts.events import PostalAddress
 from orderflow_contracts.money import Currency, Money
 from orderflow_returns.domain.refunds import PaidLine
 from orderflow_returns.domain.rma import RmaState
+from orderflow_returns.ports import HeldRequest
 
 # ----------------------------------------------------------------------------------- rows
 
@@ -108,6 +109,7 @@ class ReturnsTables:
     refunds: dict[uuid.UUID, StoredRefund] = field(default_factory=dict)
     claims: dict[tuple[uuid.UUID, str], StoredAnswer] = field(default_factory=dict)
     warranty_units: dict[tuple[uuid.UUID, str, int], str] = field(default_factory=dict)
+    held_requests: dict[tuple[uuid.UUID, str, str], HeldRequest] = field(default_factory=dict)
     locked_orders: list[uuid.UUID] = field(default_factory=list)
     changes: int = 0
 

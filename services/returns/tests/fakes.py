@@ -19,7 +19,7 @@ from orderflow_contracts.events import OrderPlaced, PostalAddress, WarrantyClaim
 from orderflow_contracts.money import Currency, Money
 from orderflow_returns.domain.refunds import OrderSnapshot, PaidLine
 from orderflow_returns.domain.returns import Delivery
-from orderflow_returns.ports import RefundRecord, ReturnsRepositories
+from orderflow_returns.ports import HeldRequest, RefundRecord, RequestKind, ReturnsRepositories
 
 from services.returns.tests.fake_rmas import InMemoryRmas
 from services.returns.tests.fake_tables import (
@@ -146,6 +146,29 @@ class InMemoryReturnRequests(InMemory):
         )
 
 
+class InMemoryHeldRequests(InMemory):
+    async def hold(self, request: HeldRequest) -> None:
+        key = (request.order_id, request.kind, request.request_id)
+        self.tables.held_requests.setdefault(key, request)
+
+    async def release(self, order_id: uuid.UUID) -> list[HeldRequest]:
+        keys = [key for key in self.tables.held_requests if key[0] == order_id]
+        held = [self.tables.held_requests.pop(key) for key in keys]
+        return sorted(held, key=lambda request: request.envelope.occurred_at)
+
+    async def due(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, RequestKind, str]]:
+        due = sorted(
+            (r for r in self.tables.held_requests.values() if r.held_until <= now),
+            key=lambda request: request.held_until,
+        )
+        return [(r.order_id, r.kind, r.request_id) for r in due[:limit]]
+
+    async def take(
+        self, order_id: uuid.UUID, kind: RequestKind, request_id: str
+    ) -> HeldRequest | None:
+        return self.tables.held_requests.pop((order_id, kind, request_id), None)
+
+
 class InMemoryRefunds(InMemory):
     async def request(
         self,
@@ -257,6 +280,7 @@ def in_memory_repositories(tables: ReturnsTables | None = None) -> ReturnsReposi
     return ReturnsRepositories(
         orders=InMemoryOrders(tables),
         return_requests=InMemoryReturnRequests(tables),
+        held_requests=InMemoryHeldRequests(tables),
         rmas=rmas,
         refunds=InMemoryRefunds(tables),
         warranty_claims=InMemoryWarrantyClaims(tables),

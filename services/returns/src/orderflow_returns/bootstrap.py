@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
 
 from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.consumer import Subscription
 from orderflow_chassis.migrations import load_migrations
+from orderflow_chassis.periodic import every
 from orderflow_chassis.runtime import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.unit_of_work import UnitOfWork
@@ -32,6 +34,7 @@ from orderflow_returns.adapters.repositories import sql_repositories
 from orderflow_returns.domain.policy import ReturnsPolicy
 from orderflow_returns.entrypoints.http import rma_router
 from orderflow_returns.handlers import (
+    held_requests,
     order_facts,
     parcels,
     queries,
@@ -43,6 +46,8 @@ from orderflow_returns.ports import ReturnsRepositories
 from orderflow_returns.settings import ReturnsSettings
 
 SERVICE_NAME = "returns"
+# How often requests whose wait for a delivery ended are judged (a small share of the wait).
+HELD_REQUESTS_CHECK_S = 1.0
 
 
 def policy_from(returns_settings: ReturnsSettings, after_sales: AfterSalesPolicy) -> ReturnsPolicy:
@@ -50,6 +55,7 @@ def policy_from(returns_settings: ReturnsSettings, after_sales: AfterSalesPolicy
         window=after_sales.window,
         return_shipping_days=returns_settings.return_shipping_days,
         warranty=after_sales.warranty,
+        delivery_wait=timedelta(seconds=returns_settings.delivery_wait_s),
     )
 
 
@@ -130,4 +136,11 @@ def build_definition(
             ),
         ],
         routers=[rma_router(list_rmas=ops.list_rmas, find_rma=ops.find_rma)],
+        background_jobs=[
+            every(
+                HELD_REQUESTS_CHECK_S,
+                inject(held_requests.judge_due_requests, dependencies),
+                name="judge-held-requests",
+            )
+        ],
     )

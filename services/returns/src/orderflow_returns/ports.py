@@ -11,8 +11,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import OrderPlaced, PostalAddress, WarrantyClaimFiled
 from orderflow_contracts.money import Currency, Money
 
@@ -137,6 +138,43 @@ class ReturnRequests(Protocol):
         reason_code: str | None = None,
         message: str | None = None,
     ) -> None: ...
+
+
+RequestKind = Literal["return", "warranty_claim"]
+
+
+@dataclass(frozen=True)
+class HeldRequest:
+    """A customer's request waiting for the delivery it is judged on (see
+    ``handlers/held_requests.py``): its envelope as it came, and when the wait ends."""
+
+    order_id: uuid.UUID
+    kind: RequestKind
+    request_id: str
+    envelope: Envelope
+    held_until: datetime
+
+
+class HeldRequests(Protocol):
+    """Requests that found no delivery (or no order) yet: at most one per (order, kind, id)."""
+
+    async def hold(self, request: HeldRequest) -> None:
+        """Keep ``request``; a request already held keeps its first ``held_until``."""
+        ...
+
+    async def release(self, order_id: uuid.UUID) -> list[HeldRequest]:
+        """Take (delete and return) every request held for the order."""
+        ...
+
+    async def due(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, RequestKind, str]]:
+        """(order, kind, id) of up to ``limit`` requests whose wait ended by ``now``."""
+        ...
+
+    async def take(
+        self, order_id: uuid.UUID, kind: RequestKind, request_id: str
+    ) -> HeldRequest | None:
+        """Take (delete and return) one held request; None when it is no longer held."""
+        ...
 
 
 class Rmas(Protocol):
@@ -300,6 +338,7 @@ class RmaReports(Protocol):
 class ReturnsRepositories:
     orders: Orders
     return_requests: ReturnRequests
+    held_requests: HeldRequests
     rmas: Rmas
     refunds: Refunds
     warranty_claims: WarrantyClaims

@@ -21,3 +21,12 @@ class ReturnsSettings(BaseSettings):
         le=365,
         description="days the customer has to send the parcel after the return is authorised",
     )
+    delivery_wait_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description=(
+            "seconds a return request or warranty claim that finds no delivery (or no order) "
+            "waits for one before it is rejected; 0 rejects at once"
+        ),
+    )

@@ -20,15 +20,22 @@ from tests.support.service_harness import running_service, service_settings, uni
 
 
 @pytest.fixture(scope="module")
+def returns_settings() -> ReturnsSettings:
+    """Rejections the module waits for come at once (a module about held requests overrides
+    this with a wait)."""
+    return ReturnsSettings(delivery_wait_s=0)
+
+
+@pytest.fixture(scope="module")
 async def returns_harness(
-    orderflow_infrastructure: Infrastructure,
+    orderflow_infrastructure: Infrastructure, returns_settings: ReturnsSettings
 ) -> AsyncIterator[ReturnsHarness]:
     prefix = unique_prefix("returns")
     kafka = orderflow_infrastructure.kafka_bootstrap_servers
     await create_topics(kafka, [prefix + topic for topic in (*SUBSCRIBED, topics.RETURNS)])
     clock = SettableClock(START)
     settings = service_settings(orderflow_infrastructure, "returns", topic_prefix=prefix)
-    definition = build_definition(settings, clock=clock, returns_settings=ReturnsSettings())
+    definition = build_definition(settings, clock=clock, returns_settings=returns_settings)
     producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, acks="all")
     await producer.start()
     try:

@@ -6,6 +6,7 @@ from orderflow_chassis.database import Connection
 from orderflow_chassis.settings import validate_identifier
 from orderflow_chassis.unit_of_work import RepositoryFactory
 
+from orderflow_returns.adapters.held_requests import SqlHeldRequests
 from orderflow_returns.adapters.orders import SqlOrders
 from orderflow_returns.adapters.refunds import SqlRefunds
 from orderflow_returns.adapters.return_requests import SqlReturnRequests
@@ -23,6 +24,7 @@ def sql_repositories(schema: str) -> RepositoryFactory[ReturnsRepositories]:
         return ReturnsRepositories(
             orders=SqlOrders(connection, schema),
             return_requests=SqlReturnRequests(connection, schema),
+            held_requests=SqlHeldRequests(connection, schema),
             rmas=SqlRmas(connection, schema),
             refunds=SqlRefunds(connection, schema),
             warranty_claims=SqlWarrantyClaims(connection, schema),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from orderflow_returns.domain.warranty import WarrantyPolicy
 from orderflow_returns.domain.window import ReturnWindow
@@ -15,3 +16,6 @@ class ReturnsPolicy:
     warranty: WarrantyPolicy = field(
         default_factory=lambda: WarrantyPolicy(default_months=12, default_basis="default")
     )
+    # How long a request that finds no delivery (or no order) waits for one before it is
+    # rejected: events reach the service in any order across topics. Zero judges at once.
+    delivery_wait: timedelta = timedelta(0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import structlog
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.events import (
@@ -13,9 +15,10 @@ from orderflow_contracts.events import (
 
 from orderflow_returns.domain.identifiers import rma_id_for
 from orderflow_returns.domain.policy import ReturnsPolicy
-from orderflow_returns.domain.returns import ReturnAuthorisation, decide_return
+from orderflow_returns.domain.returns import ReturnAuthorisation, ReturnRefusal, decide_return
 from orderflow_returns.domain.window import judged_at
 from orderflow_returns.handlers._facts import cause_of, order_facts
+from orderflow_returns.handlers._holding import hold, may_hold
 from orderflow_returns.ports import ReturnsRepositories
 
 log = structlog.get_logger(__name__)
@@ -24,7 +27,20 @@ log = structlog.get_logger(__name__)
 async def request_return(
     event: ReturnRequested, uow: UnitOfWork[ReturnsRepositories], *, policy: ReturnsPolicy
 ) -> None:
-    """Authorise (RMA) or reject a customer's return request."""
+    """Authorise (RMA) or reject a customer's return request; one that finds no delivery yet
+    waits for it (``policy.delivery_wait``, see ``held_requests.py``)."""
+    await judge_return(event, uow, policy=policy, hold_until=uow.now + policy.delivery_wait)
+
+
+async def judge_return(
+    event: ReturnRequested,
+    uow: UnitOfWork[ReturnsRepositories],
+    *,
+    policy: ReturnsPolicy,
+    hold_until: datetime | None,
+) -> None:
+    """Authorise or reject the request ``uow.cause`` carries, or hold it until ``hold_until``
+    when it waits for a delivery (None: judge it now, whatever is known)."""
     repos = uow.repos
     await repos.orders.lock(event.order_id)
     if await repos.return_requests.known(event.order_id, event.return_request_id):
@@ -40,6 +56,13 @@ async def request_return(
         return_shipping_days=policy.return_shipping_days,
         customer_id=event.customer_id,
     )
+    if (
+        hold_until
+        and isinstance(decision, ReturnRefusal)
+        and may_hold(decision.code, uow.now, hold_until)
+    ):
+        await hold(uow, "return", event.order_id, event.return_request_id, hold_until)
+        return
     if isinstance(decision, ReturnAuthorisation):
         rma_id = rma_id_for(event.order_id, event.return_request_id)
         await repos.rmas.create(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import structlog
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.events import (
@@ -13,9 +15,10 @@ from orderflow_contracts.events import (
 )
 
 from orderflow_returns.domain.policy import ReturnsPolicy
-from orderflow_returns.domain.warranty import ClaimAcceptance, decide_claim
+from orderflow_returns.domain.warranty import ClaimAcceptance, ClaimRefusal, decide_claim
 from orderflow_returns.domain.window import judged_at
 from orderflow_returns.handlers._facts import cause_of, claim_facts
+from orderflow_returns.handlers._holding import hold, may_hold
 from orderflow_returns.ports import ReturnsRepositories
 
 log = structlog.get_logger(__name__)
@@ -24,7 +27,20 @@ log = structlog.get_logger(__name__)
 async def file_warranty_claim(
     event: WarrantyClaimFiled, uow: UnitOfWork[ReturnsRepositories], *, policy: ReturnsPolicy
 ) -> None:
-    """Accept (and ask fulfillment for a replacement) or reject a defect claim."""
+    """Accept (and ask fulfillment for a replacement) or reject a defect claim; one that finds
+    no delivery yet waits for it (``policy.delivery_wait``, see ``held_requests.py``)."""
+    await judge_claim(event, uow, policy=policy, hold_until=uow.now + policy.delivery_wait)
+
+
+async def judge_claim(
+    event: WarrantyClaimFiled,
+    uow: UnitOfWork[ReturnsRepositories],
+    *,
+    policy: ReturnsPolicy,
+    hold_until: datetime | None,
+) -> None:
+    """Accept or reject the claim ``uow.cause`` carries, or hold it until ``hold_until`` when
+    it waits for a delivery (None: judge it now, whatever is known)."""
     repos = uow.repos
     await repos.orders.lock(event.order_id)
     if await repos.warranty_claims.known(event.order_id, event.claim_id):
@@ -41,6 +57,13 @@ async def file_warranty_claim(
         policy=policy.warranty,
         customer_id=event.customer_id,
     )
+    if (
+        hold_until
+        and isinstance(decision, ClaimRefusal)
+        and may_hold(decision.code, uow.now, hold_until)
+    ):
+        await hold(uow, "warranty_claim", event.order_id, event.claim_id, hold_until)
+        return
     if isinstance(decision, ClaimAcceptance):
         await repos.warranty_claims.record(
             event,

@@ -191,8 +191,11 @@ class Order:
 class Returns:
     """The returns use cases over in-memory tables; the clock starts ``now``."""
 
-    def __init__(self, now: datetime = DELIVERED + timedelta(days=5)) -> None:
+    def __init__(
+        self, now: datetime = DELIVERED + timedelta(days=5), *, policy: ReturnsPolicy = POLICY
+    ) -> None:
         self.transactions: FakeTransactions[ReturnsRepositories] = fake_transactions(now)
+        self.dependencies: dict[str, object] = {**DEPENDENCIES, "policy": policy}
 
     @property
     def clock(self) -> SettableClock:
@@ -221,7 +224,7 @@ class Returns:
         envelope = envelope_of(
             event, correlation_id=correlation_id, occurred_at=at or self.clock.now()
         )
-        await inject(handler, DEPENDENCIES)(event, self.transactions.unit(cause=envelope))
+        await inject(handler, self.dependencies)(event, self.transactions.unit(cause=envelope))
         return envelope
 
     async def know(self, order: Order, *, delivered_at: datetime = DELIVERED) -> None:

@@ -1,0 +1,76 @@
+"""SQL for the requests waiting for a delivery (``held_requests``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, cast
+
+from orderflow_contracts.envelope import Envelope
+
+from orderflow_returns.adapters._sql import SqlRepository
+from orderflow_returns.ports import HeldRequest, RequestKind
+
+
+class SqlHeldRequests(SqlRepository):
+    async def hold(self, request: HeldRequest) -> None:
+        await self.connection.execute(
+            f"""
+            INSERT INTO {self.s}.held_requests (order_id, kind, request_id, envelope, held_until)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (order_id, kind, request_id) DO NOTHING
+            """,
+            request.order_id,
+            request.kind,
+            request.request_id,
+            request.envelope.model_dump_json(),
+            request.held_until,
+        )
+
+    async def release(self, order_id: uuid.UUID) -> list[HeldRequest]:
+        rows = await self.connection.fetch(
+            f"""
+            DELETE FROM {self.s}.held_requests WHERE order_id = $1
+            RETURNING order_id, kind, request_id, envelope, held_until
+            """,
+            order_id,
+        )
+        return sorted(map(_held, rows), key=lambda held: held.envelope.occurred_at)
+
+    async def due(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, RequestKind, str]]:
+        rows = await self.connection.fetch(
+            f"""
+            SELECT order_id, kind, request_id FROM {self.s}.held_requests
+            WHERE held_until <= $1 ORDER BY held_until LIMIT $2
+            """,
+            now,
+            limit,
+        )
+        return [
+            (row["order_id"], cast(RequestKind, row["kind"]), row["request_id"]) for row in rows
+        ]
+
+    async def take(
+        self, order_id: uuid.UUID, kind: RequestKind, request_id: str
+    ) -> HeldRequest | None:
+        row = await self.connection.fetchrow(
+            f"""
+            DELETE FROM {self.s}.held_requests
+            WHERE order_id = $1 AND kind = $2 AND request_id = $3
+            RETURNING order_id, kind, request_id, envelope, held_until
+            """,
+            order_id,
+            kind,
+            request_id,
+        )
+        return None if row is None else _held(row)
+
+
+def _held(row: Any) -> HeldRequest:
+    return HeldRequest(
+        order_id=row["order_id"],
+        kind=row["kind"],
+        request_id=row["request_id"],
+        envelope=Envelope.model_validate_json(row["envelope"]),
+        held_until=row["held_until"],
+    )

@@ -1,0 +1,158 @@
+"""Requests that come before the delivery they need: held, judged again when it arrives, and
+rejected only when their wait ends without it."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from orderflow_contracts.events import (
+    ReplacementRequested,
+    ReturnAuthorized,
+    ReturnRejected,
+    WarrantyClaimAccepted,
+)
+from orderflow_returns.handlers.held_requests import judge_due_requests
+from orderflow_returns.handlers.order_facts import record_order_placed, record_shipment_delivered
+from orderflow_returns.handlers.return_requests import request_return
+from orderflow_returns.handlers.warranty import file_warranty_claim
+
+from services.returns.tests.unit.handlers.scenario import (
+    BALL,
+    DELIVERED,
+    POLICY,
+    SPLINT,
+    Order,
+    Returns,
+)
+
+WAIT = timedelta(seconds=5)
+WAITING = dataclasses.replace(POLICY, delivery_wait=WAIT)
+
+
+async def test_a_request_before_its_delivery_is_authorised_when_the_delivery_arrives() -> None:
+    returns = Returns(now=DELIVERED + timedelta(minutes=1), policy=WAITING)
+    order = Order()
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+
+    asked = await returns.apply(
+        request_return, order.return_requested([(BALL, 1)], "ret-early"), correlation_id="j-1"
+    )
+    assert returns.emitted.events == []  # held, not rejected
+    assert list(returns.tables.held_requests) == [(order.order_id, "return", "ret-early")]
+
+    await returns.apply(record_shipment_delivered, order.delivered(), correlation_id="j-other")
+
+    [authorised] = returns.emitted.of_type(ReturnAuthorized)
+    assert authorised.return_request_id == "ret-early"
+    [envelope] = returns.emitted.envelopes
+    # Answered in the request's journey, caused by the request, not by the delivery.
+    assert (envelope.correlation_id, envelope.causation_id) == ("j-1", str(asked.event_id))
+    assert returns.tables.held_requests == {}
+    answer = returns.tables.return_requests[(order.order_id, "ret-early")]
+    assert answer.requested_at == asked.occurred_at  # judged when the customer asked
+
+
+async def test_a_request_whose_wait_ends_without_a_delivery_is_rejected_then() -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+    asked = await returns.apply(
+        request_return, order.return_requested([(BALL, 1)], "ret-never"), correlation_id="j-2"
+    )
+
+    returns.clock.advance(WAIT - timedelta(milliseconds=1))
+    assert await judge_due_requests(returns.transactions, policy=WAITING) == 0
+    returns.clock.advance(timedelta(milliseconds=1))
+    assert await judge_due_requests(returns.transactions, policy=WAITING) == 1
+
+    [rejected] = returns.emitted.of_type(ReturnRejected)
+    assert rejected.reason_code == "not_delivered"
+    [envelope] = returns.emitted.envelopes
+    assert (envelope.correlation_id, envelope.causation_id) == ("j-2", str(asked.event_id))
+    assert returns.tables.held_requests == {}
+    assert await judge_due_requests(returns.transactions, policy=WAITING) == 0  # answered once
+
+
+async def test_a_request_for_an_order_not_known_yet_waits_too() -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-first"))
+    assert returns.emitted.events == []
+
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+    await returns.apply(record_shipment_delivered, order.delivered())
+
+    assert len(returns.emitted.of_type(ReturnAuthorized)) == 1
+
+
+async def test_a_delivery_of_other_units_leaves_the_request_waiting_its_first_wait() -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+    await returns.apply(request_return, order.return_requested([(SPLINT, 1)], "ret-splint"))
+    returns.clock.advance(timedelta(seconds=2))
+
+    await returns.apply(record_shipment_delivered, order.delivered(lines=[(BALL, 2)]))
+
+    assert returns.emitted.events == []
+    [held] = returns.tables.held_requests.values()
+    assert held.held_until == DELIVERED + WAIT  # not restarted by the delivery
+    await returns.apply(record_shipment_delivered, order.delivered(lines=[(SPLINT, 1)]))
+    assert len(returns.emitted.of_type(ReturnAuthorized)) == 1
+
+
+async def test_a_request_sent_again_while_held_is_answered_once() -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    request = order.return_requested([(BALL, 1)], "ret-twice")
+    await returns.apply(request_return, request)
+    returns.clock.advance(timedelta(seconds=3))
+    await returns.apply(request_return, request)  # a new event id, the same request id
+
+    [held] = returns.tables.held_requests.values()
+    assert held.held_until == DELIVERED + WAIT
+    returns.clock.advance(WAIT)
+    assert await judge_due_requests(returns.transactions, policy=WAITING) == 1
+    assert len(returns.emitted.of_type(ReturnRejected)) == 1
+
+
+async def test_only_a_missing_delivery_waits_other_rejections_are_at_once() -> None:
+    returns = Returns(now=DELIVERED + timedelta(days=1), policy=WAITING)
+    order = Order()
+    await returns.know(order)
+
+    await returns.apply(request_return, order.return_requested([("SOCK-1", 1)], "ret-sock"))
+
+    [rejected] = returns.emitted.of_type(ReturnRejected)
+    assert rejected.reason_code == "unknown_sku"
+    assert returns.tables.held_requests == {}
+
+
+async def test_a_warranty_claim_before_its_delivery_is_accepted_when_it_arrives() -> None:
+    delivered = DELIVERED - timedelta(days=60)  # past the return window: a warranty case
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(record_order_placed, order.placed(), at=delivered - timedelta(days=3))
+    await returns.apply(file_warranty_claim, order.warranty_claim(BALL, "DE", "claim-early"))
+    assert returns.emitted.events == []
+
+    await returns.apply(record_shipment_delivered, order.delivered(delivered))
+
+    assert [type(e) for e in returns.emitted.events] == [
+        WarrantyClaimAccepted,
+        ReplacementRequested,
+    ]
+
+
+async def test_a_claim_waiting_for_its_order_is_accepted_when_the_order_arrives() -> None:
+    delivered = DELIVERED - timedelta(days=60)
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(record_shipment_delivered, order.delivered(delivered))
+    await returns.apply(file_warranty_claim, order.warranty_claim(BALL, "DE", "claim-no-order"))
+    assert returns.emitted.events == []  # unknown_order: the address is on the OrderPlaced
+
+    await returns.apply(record_order_placed, order.placed(), at=delivered - timedelta(days=3))
+
+    assert len(returns.emitted.of_type(WarrantyClaimAccepted)) == 1
