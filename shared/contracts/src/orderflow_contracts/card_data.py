@@ -133,16 +133,17 @@ def _candidates(text: str) -> Iterator[re.Match[str]]:
 
 
 def _candidates_in_bytes(raw: bytes) -> Iterator[re.Match[bytes]]:
-    """:func:`_candidates` for ASCII-compatible bytes. Runs are looked for only in the stretches
-    of digits, spaces and dashes that are 13 or longer, found in the marked copy: the run
-    pattern alone starts an attempt at every digit of the document."""
+    """:func:`_candidates` for ASCII-compatible bytes, searched inside each stretch of digits,
+    spaces and dashes 13 or longer, found in the marked copy (a run and its candidates lie in
+    one such stretch; the run pattern itself starts an attempt at every digit of a document).
+    ``marked.find`` of 13 marks finds a stretch at its start: had it begun earlier, 13 marks
+    would have been found there."""
     marked = raw.translate(_RUN_MARKS)
-    start = marked.find(_RUN_OF_MARKS)  # the first stretch long enough starts here
+    start = marked.find(_RUN_OF_MARKS)
     while start != -1:
         end = marked.find(b"x", start)
         end = len(raw) if end == -1 else end
-        for run in _RUN_BYTES.finditer(raw, start, end):
-            yield from _CANDIDATE_BYTES.finditer(raw, run.start(), run.end() + 1)
+        yield from _CANDIDATE_BYTES.finditer(raw, start, end + 1)
         start = marked.find(_RUN_OF_MARKS, end)
 
 
