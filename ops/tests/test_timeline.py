@@ -65,3 +65,45 @@ def test_dead_letters_of_the_order_are_shown_with_their_reason(make_logged: Make
 def test_an_unknown_order_has_an_empty_timeline(make_logged: MakeLogged) -> None:
     placed, _ = make_logged("OrderPlaced", 0)
     assert build_timeline("00000000-0000-4000-8000-000000000000", [placed]) == []
+
+
+def test_link_ids_are_collected_in_the_order_and_number_a_full_walk_finds_them() -> None:
+    # collect_link_ids stacks only mappings and lists; the walk it replaced stacked every
+    # value. Both must yield the same ids, in the same order, at any depth.
+    import random
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+    from orderflow_ops.timeline import LINK_FIELDS, collect_link_ids
+
+    def full_walk(value: Any) -> Iterable[str]:
+        pending = [value]
+        while pending:
+            current = pending.pop()
+            if isinstance(current, Mapping):
+                for key, item in current.items():
+                    if key in LINK_FIELDS and isinstance(item, str):
+                        yield item
+                    else:
+                        pending.append(item)
+            elif isinstance(current, list):
+                pending.extend(current)
+
+    rng = random.Random(9)
+    keys = [*LINK_FIELDS, "sku", "lines", "amount"]
+
+    def value(depth: int) -> Any:
+        kind = rng.random()
+        if depth > 4 or kind < 0.4:
+            return rng.choice(["id-1", "id-2", 3, 4.5, True, None, ("t", "id-3")])
+        if kind < 0.7:
+            return [value(depth + 1) for _ in range(rng.randint(0, 3))]
+        return {rng.choice(keys): value(depth + 1) for _ in range(rng.randint(0, 4))}
+
+    found = 0
+    for _ in range(5_000):
+        document = value(0)
+        expected = list(full_walk(document))
+        found += len(expected)
+        assert list(collect_link_ids(document)) == expected, document
+    assert found > 1_000, "the documents must hold link ids often to prove anything"

@@ -17,7 +17,7 @@ import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from orderflow_ops.event_log import LoggedEvent
 
@@ -176,18 +176,26 @@ def _ids_in(event: LoggedEvent) -> set[str]:
     return ids
 
 
+_SCALARS: Final = (str, int, float, bool, type(None))
+
+
 def collect_link_ids(value: Any) -> Iterable[str]:
-    pending = [value]  # a stack, not recursion: a record may nest deeper than Python recurses
+    """The string values of link fields (:data:`LINK_FIELDS`) in ``value``, at any depth.
+    Only mappings and lists are stacked, told apart from JSON's scalars by their exact type
+    first: the console runs this on every event, and stacking every scalar to test it against
+    ``Mapping`` (an abstract class, slow to test) when popped was most of its cost."""
+    # A stack, not recursion: a record may nest deeper than Python recurses.
+    pending = [value] if isinstance(value, Mapping | list) else []
     while pending:
         current = pending.pop()
-        if isinstance(current, Mapping):
-            for key, item in current.items():
-                if key in LINK_FIELDS and isinstance(item, str):
-                    yield item
-                else:
-                    pending.append(item)
-        elif isinstance(current, list):
-            pending.extend(current)
+        items = current.items() if isinstance(current, Mapping) else enumerate(current)
+        for key, item in items:
+            if key in LINK_FIELDS and isinstance(item, str):
+                yield item
+            elif type(item) in _SCALARS:
+                continue
+            elif isinstance(item, Mapping | list):
+                pending.append(item)
 
 
 def _chronological(event: LoggedEvent) -> tuple[float, int, str, int, int]:
