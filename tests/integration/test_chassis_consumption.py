@@ -8,11 +8,13 @@ from dataclasses import replace
 
 import httpx
 import pytest
+import structlog
 from orderflow_chassis.consumer import Subscription
 from orderflow_chassis.dead_letters import failure_details
 from orderflow_chassis.dlq_cli import read_dead_letters, replay
 from orderflow_chassis.errors import TransientError
-from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.runtime import RuntimeHooks, ServiceRuntime
+from orderflow_chassis.subscriptions import ConsumerHooks
 from orderflow_contracts.events import CartItemAdded
 from orderflow_localinfra.discovery import Infrastructure
 
@@ -281,3 +283,54 @@ async def test_a_dead_letter_can_be_listed_and_replayed_after_the_fix(
     finally:
         await runtime.stop()
     assert seen == {envelope.event_id}
+
+
+async def test_a_handler_logs_with_its_records_ids_and_they_are_unbound_after_it(
+    infrastructure: Infrastructure,
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("log-context")
+    await create_topics(kafka, [topic])
+    envelopes = [cart_item_added(f"cart-log-{i}", sku="SKU-001") for i in range(5)]
+    await publish_raw(kafka, topic, [(e.aggregate_id.encode(), e.to_bytes()) for e in envelopes])
+    during: dict[str, dict[str, object]] = {}
+    after: list[dict[str, object]] = []
+
+    async def remember_context(event: CartItemAdded, uow: ProbeUnit) -> None:
+        assert uow.cause is not None
+        during[str(uow.cause.event_id)] = structlog.contextvars.get_contextvars()
+        await record_effect(event, uow)
+
+    async def after_commit(records: object) -> None:
+        after.append(structlog.contextvars.get_contextvars())
+
+    definition = probe_definition("probe_a", in_topics=[topic], group=f"log-{uuid.uuid4().hex}")
+    [subscription] = definition.subscriptions
+    runtime = ServiceRuntime(
+        replace(
+            definition,
+            subscriptions=[replace(subscription, handlers={CartItemAdded: remember_context})],
+        ),
+        probe_settings(
+            "probe_a", database_url=infrastructure.service_database_urls["probe_a"], kafka=kafka
+        ),
+        hooks=RuntimeHooks(consumer=ConsumerHooks(after_commit=after_commit)),
+    )
+    await runtime.start()
+    try:
+        event_ids = [e.event_id for e in envelopes]
+        await eventually(lambda: applied(runtime, event_ids), lambda seen: len(seen) == 5)
+    finally:
+        await runtime.stop()
+
+    bound = ("event_id", "event_type", "correlation_id", "aggregate_id")
+    for envelope in envelopes:
+        context = during[str(envelope.event_id)]
+        assert [context.get(key) for key in bound] == [
+            str(envelope.event_id),
+            "CartItemAdded",
+            envelope.correlation_id,
+            envelope.aggregate_id,
+        ]
+    assert after, "the after-commit hook ran"
+    assert all("event_id" not in context for context in after)  # nothing left bound

@@ -279,16 +279,19 @@ class EventConsumer:
                 unit = self._transactions.unit(connection, emitted)
                 await self.subscription.lock_ahead([p.event for p in prepared], unit)
             for item in prepared:
-                with (
-                    structlog.contextvars.bound_contextvars(
-                        event_id=str(item.envelope.event_id),
-                        event_type=item.envelope.event_type,
-                        correlation_id=item.envelope.correlation_id,
-                        aggregate_id=item.envelope.aggregate_id,
-                    ),
-                    tracing.consuming(item.record, item.envelope, service=self._service),
-                ):
-                    outcome = await self._handle(connection, item, fresh, emitted)
+                # Tokens reset afterwards, rather than bound_contextvars(), which reads the
+                # whole logging context and binds twice: a fifth of the per-record overhead.
+                logged = structlog.contextvars.bind_contextvars(
+                    event_id=str(item.envelope.event_id),
+                    event_type=item.envelope.event_type,
+                    correlation_id=item.envelope.correlation_id,
+                    aggregate_id=item.envelope.aggregate_id,
+                )
+                try:
+                    with tracing.consuming(item.record, item.envelope, service=self._service):
+                        outcome = await self._handle(connection, item, fresh, emitted)
+                finally:
+                    structlog.contextvars.reset_contextvars(**logged)
                 outcomes.add(item.record.topic, item.envelope.event_type, outcome)
             await emitted.write(connection)
             await self._positions.save(connection, positions, self._topic_ids)
