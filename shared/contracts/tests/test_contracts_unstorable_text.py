@@ -99,3 +99,15 @@ def test_the_check_walks_deep_values_without_recursion() -> None:
     assert not is_storable_text(deep)
     assert is_storable_text({"k": ["fine", ("tuple",)], "é": "ü"})
     assert not is_storable_text({"k\ud800": 1})
+
+
+def test_every_field_holding_such_text_is_named_in_nested_models_too() -> None:
+    doc = document("OrderPlaced")
+    doc["data"]["ship_to"]["recipient_name"] = "Ada \u0000"
+    doc["data"]["ship_to"]["city"] = "Berlin \u0000"
+    raw = encoded(doc)
+    for given in (None, raw):
+        with pytest.raises(InvalidEventData) as refused:
+            Envelope.from_bytes(raw).parse_event(raw=given)
+        for location in ("data.ship_to.recipient_name", "data.ship_to.city"):
+            assert f"{location}: Value error, text must not contain NUL" in refused.value.reason
