@@ -195,6 +195,22 @@ async def test_an_order_row_another_writer_changed_is_read_again(
     assert (await _order_rows(database, order_id))["facts"]["delivered"] == ["s-1"]
 
 
+async def test_an_order_another_console_instance_folded_into_is_read_again(
+    database: asyncpg.Connection,
+) -> None:
+    mine, theirs = BatchProjection(SCHEMA), BatchProjection(SCHEMA)
+    order_id = str(uuid.uuid4())
+    *before, captured, refunded = _journey(order_id, "cart-two-instances")
+    await _apply(database, mine, before)
+    await _apply(database, theirs, [captured])  # the other instance's batch
+
+    await _apply(database, mine, [refunded])
+
+    row = await _order_rows(database, order_id)
+    assert len(row["facts"]["captures"]) == 1  # the other instance's fold is kept
+    assert len(row["facts"]["refunds"]) == 1
+
+
 async def test_an_event_handled_outside_a_begun_batch_is_refused(
     database: asyncpg.Connection,
 ) -> None:

@@ -12,6 +12,7 @@ and it is judged and stored once.
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,31 +87,33 @@ class BatchProjection:
 
 
 class _WrittenFacts:
-    """The facts the console last wrote for each recent order, with the ``xmin`` of the row
-    version that holds them (the id of the transaction that wrote it, which PostgreSQL never
-    reuses for another write). An order's next batch then reads only its row's ``xmin`` and
-    folds into the kept facts when it is unchanged, instead of reading and decoding its facts
-    again: decoding them was 6 % of the console's time under load. A row changed since (another
-    console instance, the retention, a fill) or an attempt that rolled back shows a different
-    ``xmin``, and the row's facts are read as before. Taking an entry removes it, so facts a
-    failed attempt folded are never kept."""
+    """The facts the console last wrote for each recent order, with what identifies the row
+    version holding them: the id of the flush that wrote it (``orders.written_by``, random,
+    never issued twice) and its ``xmin`` (the writing transaction, which changes with any
+    write, whoever makes it). An order's next batch folds into the kept facts when its row
+    still shows both, instead of reading and decoding its facts again: decoding them was 6 % of
+    the console's time under load. Any other write (another console instance, the retention,
+    a fill, an operator's statement) or a flush whose transaction did not commit leaves
+    something else, and the facts are read as before; the flush id also covers the ``xmin`` a
+    failover to a replica that lost the last transactions would issue again. Taking an entry
+    removes it, so facts a failed attempt folded are never kept."""
 
     SIZE = 4096  # orders: about a minute of a busy pipeline, a few MB
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[str, OrderFacts]] = {}
+        self._entries: dict[str, tuple[uuid.UUID, str, OrderFacts]] = {}
 
-    def take(self, order_ids: list[str]) -> dict[str, tuple[str, OrderFacts]]:
+    def take(self, order_ids: list[str]) -> dict[str, tuple[uuid.UUID, str, OrderFacts]]:
         return {
             order_id: entry
             for order_id in order_ids
             if (entry := self._entries.pop(order_id, None)) is not None
         }
 
-    def keep(self, written: dict[str, tuple[str, OrderFacts]]) -> None:
+    def keep(self, written: dict[str, tuple[uuid.UUID, str, OrderFacts]]) -> None:
         self._entries.update(written)
-        for oldest in list(self._entries)[: max(0, len(self._entries) - self.SIZE)]:
-            del self._entries[oldest]
+        while len(self._entries) > self.SIZE:  # the least recently written first
+            del self._entries[next(iter(self._entries))]
 
 
 class _BatchWrites:
@@ -137,14 +140,17 @@ class _BatchWrites:
             for row in await self._connection.fetch(
                 f"""
                 SELECT o.order_id, o.state, o.placed_at,
-                    CASE WHEN o.xmin::text = k.version THEN NULL ELSE o.facts END AS facts
+                    CASE WHEN o.written_by = k.flush AND o.xmin::text = k.version THEN NULL
+                        ELSE o.facts END AS facts
                 FROM {s}.orders o
-                LEFT JOIN unnest($2::text[], $3::text[]) AS k(order_id, version) USING (order_id)
+                LEFT JOIN unnest($2::text[], $3::uuid[], $4::text[])
+                    AS k(order_id, flush, version) USING (order_id)
                 WHERE o.order_id = ANY($1::text[]) ORDER BY o.order_id FOR UPDATE OF o
                 """,
                 order_ids,
                 list(kept),
-                [version for version, _ in kept.values()],
+                [flush for flush, _, _ in kept.values()],
+                [version for _, version, _ in kept.values()],
             )
         }
         views: list[tuple[OrderView, str | None]] = []
@@ -155,7 +161,7 @@ class _BatchWrites:
             if row is None:
                 facts = OrderFacts(order_id)
             elif row["facts"] is None:  # the row holds what this console wrote last
-                facts = kept[order_id][1]
+                facts = kept[order_id][2]
             else:
                 facts = facts_from_data(order_id, row["facts"])
             cart_id = None
@@ -189,12 +195,14 @@ class _BatchWrites:
         return placed_now
 
     async def _save_orders(self, views: list[tuple[OrderView, str | None]]) -> None:
+        flush = uuid.uuid4()
         written = await self._connection.fetch(
             f"""
             INSERT INTO {self._s}.orders AS o (order_id, cart_id, state, placed_at,
-                last_event_at, total, currency, facts, violations)
+                last_event_at, total, currency, facts, violations, written_by)
             SELECT order_id, cart_id, state, placed_at, last_event_at, total, currency,
-                facts::jsonb, ARRAY(SELECT jsonb_array_elements_text(violations::jsonb))
+                facts::jsonb, ARRAY(SELECT jsonb_array_elements_text(violations::jsonb)),
+                $10::uuid
             FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
                 $5::timestamptz[], $6::numeric[], $7::text[], $8::text[], $9::text[])
                 AS v(order_id, cart_id, state, placed_at, last_event_at, total, currency,
@@ -204,7 +212,7 @@ class _BatchWrites:
                 state = excluded.state, placed_at = excluded.placed_at,
                 last_event_at = excluded.last_event_at, total = excluded.total,
                 currency = excluded.currency, facts = excluded.facts,
-                violations = excluded.violations
+                violations = excluded.violations, written_by = excluded.written_by
             RETURNING order_id, xmin::text AS version
             """,
             [view.order_id for view, _ in views],
@@ -216,10 +224,11 @@ class _BatchWrites:
             [view.currency for view, _ in views],
             [json.dumps(facts_to_data(view.facts)) for view, _ in views],
             [json.dumps(list(view.violations)) for view, _ in views],
+            flush,
         )
         facts = {view.order_id: view.facts for view, _ in views}
         self._facts.keep(
-            {row["order_id"]: (row["version"], facts[row["order_id"]]) for row in written}
+            {row["order_id"]: (flush, row["version"], facts[row["order_id"]]) for row in written}
         )
 
     async def stages(self, pending: list[PendingEvent]) -> None:
