@@ -9,6 +9,7 @@ protocols where :func:`in_memory_repositories` builds :class:`ReturnsRepositorie
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -167,6 +168,14 @@ class InMemoryHeldRequests(InMemory):
         self, order_id: uuid.UUID, kind: RequestKind, request_id: str
     ) -> HeldRequest | None:
         return self.tables.held_requests.pop((order_id, kind, request_id), None)
+
+    async def postpone(
+        self, order_id: uuid.UUID, kind: RequestKind, request_id: str, until: datetime
+    ) -> None:
+        key = (order_id, kind, request_id)
+        if key in self.tables.held_requests:
+            held = self.tables.held_requests[key]
+            self.tables.held_requests[key] = dataclasses.replace(held, held_until=until)
 
 
 class InMemoryRefunds(InMemory):

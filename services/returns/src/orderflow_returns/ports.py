@@ -176,6 +176,12 @@ class HeldRequests(Protocol):
         """Take (delete and return) one held request; None when it is no longer held."""
         ...
 
+    async def postpone(
+        self, order_id: uuid.UUID, kind: RequestKind, request_id: str, until: datetime
+    ) -> None:
+        """Move a held request's end of wait to ``until`` (one that could not be judged)."""
+        ...
+
 
 class Rmas(Protocol):
     """Return authorisations: their lines, the parcel that came back, what they refund."""

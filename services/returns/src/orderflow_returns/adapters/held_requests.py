@@ -65,6 +65,20 @@ class SqlHeldRequests(SqlRepository):
         )
         return None if row is None else _held(row)
 
+    async def postpone(
+        self, order_id: uuid.UUID, kind: RequestKind, request_id: str, until: datetime
+    ) -> None:
+        await self.connection.execute(
+            f"""
+            UPDATE {self.s}.held_requests SET held_until = $4
+            WHERE order_id = $1 AND kind = $2 AND request_id = $3
+            """,
+            order_id,
+            kind,
+            request_id,
+            until,
+        )
+
 
 def _held(row: Any) -> HeldRequest:
     return HeldRequest(

@@ -4,18 +4,20 @@ rejected only when their wait ends without it."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from orderflow_chassis.testing import envelope_of
 from orderflow_contracts.events import (
     ReplacementRequested,
     ReturnAuthorized,
     ReturnRejected,
     WarrantyClaimAccepted,
 )
-from orderflow_returns.handlers.held_requests import judge_due_requests
+from orderflow_returns.handlers.held_requests import RETRY_AFTER, judge_due_requests
 from orderflow_returns.handlers.order_facts import record_order_placed, record_shipment_delivered
 from orderflow_returns.handlers.return_requests import request_return
 from orderflow_returns.handlers.warranty import file_warranty_claim
+from orderflow_returns.ports import HeldRequest
 
 from services.returns.tests.unit.handlers.scenario import (
     BALL,
@@ -156,3 +158,66 @@ async def test_a_claim_waiting_for_its_order_is_accepted_when_the_order_arrives(
     await returns.apply(record_order_placed, order.placed(), at=delivered - timedelta(days=3))
 
     assert len(returns.emitted.of_type(WarrantyClaimAccepted)) == 1
+
+
+def _unreadable(order: Order, held_until: datetime) -> HeldRequest:
+    """A held request whose envelope this version cannot read (a newer contract)."""
+    envelope = envelope_of(order.return_requested([(BALL, 1)], "ret-newer"), correlation_id="j")
+    newer = envelope.model_copy(update={"event_type": "ReturnRequestedV9"})
+    return HeldRequest(order.order_id, "return", "ret-newer", newer, held_until)
+
+
+async def test_a_backlog_larger_than_a_round_is_judged_in_one_run() -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    orders = [Order() for _ in range(5)]
+    for order in orders:
+        await returns.apply(request_return, order.return_requested([(BALL, 1)]))
+    returns.clock.advance(WAIT)
+
+    judged = await judge_due_requests(returns.transactions, policy=WAITING, batch_size=2)
+
+    assert judged == 5
+    assert len(returns.emitted.of_type(ReturnRejected)) == 5
+    assert returns.tables.held_requests == {}
+
+
+async def test_a_request_that_cannot_be_judged_is_postponed_and_holds_up_no_other() -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    stuck, other = Order(), Order()
+    returns.tables.held_requests[(stuck.order_id, "return", "ret-newer")] = _unreadable(
+        stuck, DELIVERED
+    )
+    await returns.apply(request_return, other.return_requested([(BALL, 1)], "ret-other"))
+    returns.clock.advance(WAIT)
+
+    assert await judge_due_requests(returns.transactions, policy=WAITING, batch_size=1) == 1
+
+    [rejected] = returns.emitted.of_type(ReturnRejected)
+    assert rejected.return_request_id == "ret-other"
+    [postponed] = returns.tables.held_requests.values()
+    assert postponed.held_until == DELIVERED + WAIT + RETRY_AFTER
+
+
+async def test_a_delivery_keeps_a_held_request_it_cannot_read_for_the_job() -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    unreadable = _unreadable(order, DELIVERED + WAIT)
+    returns.tables.held_requests[(order.order_id, "return", "ret-newer")] = unreadable
+
+    await returns.apply(record_shipment_delivered, order.delivered())
+
+    assert returns.emitted.events == []
+    assert list(returns.tables.held_requests.values()) == [unreadable]
+    assert len(returns.tables.deliveries) == 2  # the delivery itself was recorded
+
+
+async def test_a_request_another_instance_answered_meanwhile_is_not_answered_again() -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-raced"))
+    returns.clock.advance(WAIT)
+    due = await returns.transactions.repos.held_requests.due(returns.clock.now(), 10)
+    await returns.transactions.repos.held_requests.take(*due[0])  # the other instance took it
+
+    assert await judge_due_requests(returns.transactions, policy=WAITING) == 0
+    assert returns.emitted.events == []
