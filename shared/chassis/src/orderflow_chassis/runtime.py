@@ -34,6 +34,7 @@ from orderflow_chassis.kafka_admin import topics_a_service_uses
 from orderflow_chassis.migrations import Migration, migrate_service
 from orderflow_chassis.outbox import Outbox, create_producer
 from orderflow_chassis.periodic import every
+from orderflow_chassis.process_tuning import settle_garbage_collector
 from orderflow_chassis.production_profile import (
     PRODUCTION_MIN_REPLICATION,
     check_production_profile,
@@ -363,6 +364,7 @@ class ServiceRuntime:
             loop.add_signal_handler(signum, self.request_stop)
         try:
             await self.start()
+            settle_garbage_collector()
             await self._stopped.wait()
         finally:
             await self.stop()
