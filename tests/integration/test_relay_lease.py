@@ -3,11 +3,15 @@
 The leader writes its heartbeat every quarter lease rather than every round. A round that
 itself lasts longer than the lease must still end with a heartbeat: otherwise the standby sees
 a stale heartbeat the moment the round commits and takes the lease from a live leader.
+
+Only the leader LISTENs for the outbox's NOTIFY; a standby that takes over starts to, and is
+woken by the next commit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,13 +23,14 @@ from orderflow_chassis.outbox_store import OutboxRow
 from orderflow_chassis.relay import AfterPublish, OutboxRelay
 from orderflow_localinfra.discovery import Infrastructure
 
-from tests.integration.test_relay_order import SCHEMA, migrated
+from tests.integration.test_relay_order import SCHEMA, migrated, unsent
 from tests.support.events import cart_item_added
 from tests.support.kafka_tools import create_topics, eventually
 
 pytestmark = pytest.mark.integration
 
 LEASE_S = 2.0
+POLL_S = 5.0  # a relay's poll interval where a prompt publication must come from a NOTIFY
 
 
 @asynccontextmanager
@@ -102,6 +107,40 @@ async def test_a_round_longer_than_the_lease_does_not_lose_the_lease(
                 assert leader.is_leader
     finally:
         await connection.close()
+
+
+async def test_only_the_leader_listens_and_a_new_leader_is_woken_by_commits(
+    infrastructure: Infrastructure,
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = f"test.relay-listen.{uuid.uuid4().hex[:10]}"
+    await create_topics(kafka, [topic], partitions=1)
+    connection = await migrated(infrastructure.service_database_urls[SCHEMA])
+    async with AsyncExitStack() as first_stack, AsyncExitStack() as second_stack:
+        first = await first_stack.enter_async_context(
+            relay_running(infrastructure, poll_interval_s=30.0)
+        )
+        await eventually(lambda: _value(first.is_leader), bool, timeout_s=30)
+        # The second polls every 5 s: published sooner than that, a row was NOTIFY's doing.
+        second = await second_stack.enter_async_context(
+            relay_running(infrastructure, poll_interval_s=POLL_S)
+        )
+        await asyncio.sleep(1.0)  # it has contended and stood by
+        assert (first.listening, second.listening) == (True, False)
+
+        await first_stack.aclose()  # the leader goes; its lease runs out
+        await eventually(lambda: _value(second.is_leader), bool, timeout_s=30)
+        assert second.listening
+        await asyncio.sleep(1.0)  # its first rounds as leader are done: it waits
+        event = cart_item_added(f"cart-listen-{uuid.uuid4().hex[:6]}", sku="SKU-1")
+        async with connection.transaction():
+            await Outbox(SCHEMA, producer=SCHEMA).add(
+                connection, event.parse_event(), correlation_id="listen", topic=topic
+            )
+        committed = time.monotonic()
+        await eventually(lambda: unsent(connection, topic), lambda rows: rows == 0, timeout_s=30)
+        assert time.monotonic() - committed < POLL_S / 2, "published by a poll, not a NOTIFY"
+    await connection.close()
 
 
 async def _value(value: bool) -> bool:

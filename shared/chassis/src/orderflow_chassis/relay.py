@@ -1,8 +1,8 @@
 """The outbox relay: publishes committed outbox rows to Kafka, in order, at least once.
 
-Each relay holds one database session for its lifetime. It listens there for the outbox's
-NOTIFY (sent at commit) and runs every publish round there, as one transaction: take the lease
-(:mod:`orderflow_chassis.relay_lease`), claim the oldest pending rows, send them
+Each relay holds one database session for its lifetime. While it leads, it listens there for
+the outbox's NOTIFY (sent at commit); it runs every publish round there, as one transaction:
+take the lease (:mod:`orderflow_chassis.relay_lease`), claim the oldest pending rows, send them
 (:mod:`orderflow_chassis.relay_sending`), wait for Kafka's acknowledgements, stamp them sent,
 heartbeat, commit. If that session is lost the round aborts and stamps nothing; the relay
 stops leading at once, opens a new session and contends again.
@@ -131,6 +131,7 @@ class OutboxRelay:
         self.is_leader = False
         metrics.RELAY_IS_LEADER.labels(service).set(0)  # exported from the start, not at a change
         self.session_pid: int | None = None  # the backend pid of the relay's session
+        self.listening = False  # LISTENing for the outbox's NOTIFY: while it leads
         self.last_error: str | None = None
 
     async def run(self) -> None:
@@ -163,7 +164,7 @@ class OutboxRelay:
 
         channel = notify_channel(self._schema)
         connection.add_termination_listener(on_termination)
-        await connection.add_listener(channel, self._on_notify)
+        # Only the leader LISTENs: every standby would otherwise be sent every commit's NOTIFY.
         self.session_pid = session.pid
         try:
             while True:
@@ -190,13 +191,22 @@ class OutboxRelay:
                 self._rounds += 1
                 if outcome.role is not Role.LEADER:
                     self.last_error = None  # the session works; a leader's round sets its own
+                if outcome.role is Role.LEADER and not self.listening:
+                    await connection.add_listener(channel, self._on_notify)
+                    self.listening = True
+                    self._wake.set()  # a commit notified before the LISTEN: one more round
+                elif outcome.role is Role.STANDBY and self.listening:
+                    await connection.remove_listener(channel, self._on_notify)
+                    self.listening = False
                 await self._pause(outcome)
         finally:
             self._set_leader(False)
             self.session_pid = None
             connection.remove_termination_listener(on_termination)
-            with contextlib.suppress(Exception):  # the session may be gone already
-                await connection.remove_listener(channel, self._on_notify)
+            if self.listening:
+                self.listening = False
+                with contextlib.suppress(Exception):  # the session may be gone already
+                    await connection.remove_listener(channel, self._on_notify)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
