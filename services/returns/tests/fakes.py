@@ -155,7 +155,7 @@ class InMemoryHeldRequests(InMemory):
     async def release(self, order_id: uuid.UUID) -> list[HeldRequest]:
         keys = [key for key in self.tables.held_requests if key[0] == order_id]
         held = [self.tables.held_requests.pop(key) for key in keys]
-        return sorted(held, key=lambda request: request.envelope.occurred_at)
+        return sorted(held, key=lambda request: request.held_until)
 
     async def due(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, RequestKind, str]]:
         due = sorted(

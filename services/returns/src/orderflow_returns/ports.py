@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
-from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import OrderPlaced, PostalAddress, WarrantyClaimFiled
 from orderflow_contracts.money import Currency, Money
 
@@ -146,12 +145,13 @@ RequestKind = Literal["return", "warranty_claim"]
 @dataclass(frozen=True)
 class HeldRequest:
     """A customer's request waiting for the delivery it is judged on (see
-    ``handlers/held_requests.py``): its envelope as it came, and when the wait ends."""
+    ``handlers/held_requests.py``): its envelope as it came (JSON, read by the handler, which
+    copes with one this version cannot read), and when the wait ends."""
 
     order_id: uuid.UUID
     kind: RequestKind
     request_id: str
-    envelope: Envelope
+    envelope_json: str
     held_until: datetime
 
 
@@ -163,7 +163,7 @@ class HeldRequests(Protocol):
         ...
 
     async def release(self, order_id: uuid.UUID) -> list[HeldRequest]:
-        """Take (delete and return) every request held for the order."""
+        """Take (delete and return) every request held for the order, oldest wait first."""
         ...
 
     async def due(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, RequestKind, str]]:

@@ -6,8 +6,6 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
-from orderflow_contracts.envelope import Envelope
-
 from orderflow_returns.adapters._sql import SqlRepository
 from orderflow_returns.ports import HeldRequest, RequestKind
 
@@ -23,7 +21,7 @@ class SqlHeldRequests(SqlRepository):
             request.order_id,
             request.kind,
             request.request_id,
-            request.envelope.model_dump_json(),
+            request.envelope_json,
             request.held_until,
         )
 
@@ -35,7 +33,7 @@ class SqlHeldRequests(SqlRepository):
             """,
             order_id,
         )
-        return sorted(map(_held, rows), key=lambda held: held.envelope.occurred_at)
+        return sorted(map(_held, rows), key=lambda held: held.held_until)
 
     async def due(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, RequestKind, str]]:
         rows = await self.connection.fetch(
@@ -85,6 +83,6 @@ def _held(row: Any) -> HeldRequest:
         order_id=row["order_id"],
         kind=row["kind"],
         request_id=row["request_id"],
-        envelope=Envelope.model_validate_json(row["envelope"]),
+        envelope_json=row["envelope"],
         held_until=row["held_until"],
     )

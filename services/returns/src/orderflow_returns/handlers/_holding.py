@@ -49,6 +49,6 @@ async def hold(
     """Keep the request ``uow.cause`` carries until ``hold_until`` (a redelivered request
     keeps its first wait)."""
     await uow.repos.held_requests.hold(
-        HeldRequest(order_id, kind, request_id, cause_of(uow), hold_until)
+        HeldRequest(order_id, kind, request_id, cause_of(uow).model_dump_json(), hold_until)
     )
     log.info("returns.request_held", kind=kind, request_id=request_id, until=hold_until.isoformat())

@@ -13,10 +13,12 @@ import uuid
 from datetime import datetime, timedelta
 
 import structlog
-from orderflow_chassis.errors import is_transient
+from orderflow_chassis.errors import describe_error, is_transient
 from orderflow_chassis.unit_of_work import Transactions, UnitOfWork
+from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.events import ReturnRequested, WarrantyClaimFiled
+from pydantic import ValidationError
 
 from orderflow_returns.domain.policy import ReturnsPolicy
 from orderflow_returns.handlers.return_requests import judge_return
@@ -27,6 +29,7 @@ log = structlog.get_logger(__name__)
 
 BATCH = 100
 RETRY_AFTER = timedelta(minutes=1)  # a request that could not be judged is tried again then
+RETRY_TRANSIENT_AFTER = timedelta(seconds=5)  # ... or then, when the failure may pass
 
 
 async def judge_held_requests(
@@ -36,11 +39,12 @@ async def judge_held_requests(
     order's held requests again (one still waiting for another fact keeps its wait). One this
     version cannot read stays held for the job, rather than failing the fact's handler."""
     for held in await uow.repos.held_requests.release(order_id):
-        event = _readable(held)
-        if event is None:
+        readable = _readable(held)
+        if readable is None:
+            log.error("returns.held_request_unreadable", kind=held.kind, request_id=held.request_id)
             await uow.repos.held_requests.hold(held)
         else:
-            await _judge(uow, held, event, policy, hold_until=held.held_until)
+            await _judge(uow, *readable, policy, hold_until=held.held_until)
 
 
 async def judge_due_requests(
@@ -51,25 +55,33 @@ async def judge_due_requests(
 ) -> int:
     """Judge, on what is known now and for good, the held requests whose wait ended; each in
     its own transaction, after its order's lock, as a consumer would. Rounds follow each
-    other while they are full. A request that cannot be judged (unreadable by this version,
-    or a defect) is logged and postponed by ``RETRY_AFTER``, so it never holds up the others;
-    an infrastructure failure ends the run, to be tried again at the next tick."""
+    other while they bring requests this run has not tried yet. A request that cannot be
+    judged is logged and postponed (by ``RETRY_AFTER``, or ``RETRY_TRANSIENT_AFTER`` when the
+    failure may pass: a lock timeout on its order), so it never holds up the others; if even
+    postponing fails, the database is away and the run ends, to be tried at the next tick."""
     judged = 0
+    tried: set[tuple[uuid.UUID, RequestKind, str]] = set()
     while True:
         async with transactions.begin(read_only=True) as uow:
             due = await uow.repos.held_requests.due(uow.now, batch_size)
-        for order_id, kind, request_id in due:
+        fresh = [key for key in due if key not in tried]
+        for key in fresh:
+            tried.add(key)
             try:
-                judged += await _judge_due(transactions, order_id, kind, request_id, policy)
+                judged += await _judge_due(transactions, key, policy)
             except Exception as error:
-                if is_transient(error):
-                    raise
-                log.exception("returns.held_request_failed", kind=kind, request_id=request_id)
+                transient = is_transient(error)
+                log.warning(
+                    "returns.held_request_failed",
+                    kind=key[1],
+                    request_id=key[2],
+                    error=describe_error(error),
+                    transient=transient,
+                )
                 async with transactions.begin() as uow:
-                    await uow.repos.held_requests.postpone(
-                        order_id, kind, request_id, uow.now + RETRY_AFTER
-                    )
-        if len(due) < batch_size:
+                    later = RETRY_TRANSIENT_AFTER if transient else RETRY_AFTER
+                    await uow.repos.held_requests.postpone(*key, uow.now + later)
+        if not fresh or len(due) < batch_size:
             break
     if judged:
         log.info("returns.held_requests_judged", count=judged)
@@ -78,20 +90,18 @@ async def judge_due_requests(
 
 async def _judge_due(
     transactions: Transactions[ReturnsRepositories],
-    order_id: uuid.UUID,
-    kind: RequestKind,
-    request_id: str,
+    key: tuple[uuid.UUID, RequestKind, str],
     policy: ReturnsPolicy,
 ) -> int:
     async with transactions.begin() as uow:
-        await uow.repos.orders.lock(order_id)
-        held = await uow.repos.held_requests.take(order_id, kind, request_id)
+        await uow.repos.orders.lock(key[0])
+        held = await uow.repos.held_requests.take(*key)
         if held is None:  # another instance (or a delivery) judged it
             return 0
-        event = _readable(held)
-        if event is None:
-            raise UnreadableHeldRequest(f"held {kind} {request_id} cannot be read")
-        await _judge(uow, held, event, policy, hold_until=None)
+        readable = _readable(held)
+        if readable is None:
+            raise UnreadableHeldRequest(f"held {held.kind} {held.request_id} cannot be read")
+        await _judge(uow, *readable, policy, hold_until=None)
         return 1
 
 
@@ -99,27 +109,30 @@ class UnreadableHeldRequest(Exception):
     """A held request's envelope this version cannot read (a newer contract, while deploying)."""
 
 
-def _readable(held: HeldRequest) -> ReturnRequested | WarrantyClaimFiled | None:
+Readable = tuple[Envelope, ReturnRequested | WarrantyClaimFiled]
+
+
+def _readable(held: HeldRequest) -> Readable | None:
+    """The held request's envelope and event; None when this version cannot read them."""
     try:
-        event = held.envelope.parse_event()
-    except ContractError:
-        log.error("returns.held_request_unreadable", kind=held.kind, request_id=held.request_id)
+        envelope = Envelope.model_validate_json(held.envelope_json)
+        event = envelope.parse_event()
+    except (ValidationError, ContractError):
         return None
     if not isinstance(event, ReturnRequested | WarrantyClaimFiled):
-        log.error("returns.held_request_unexpected", kind=held.kind, event=event.event_type)
         return None
-    return event
+    return envelope, event
 
 
 async def _judge(
     uow: UnitOfWork[ReturnsRepositories],
-    held: HeldRequest,
+    envelope: Envelope,
     event: ReturnRequested | WarrantyClaimFiled,
     policy: ReturnsPolicy,
     *,
     hold_until: datetime | None,
 ) -> None:
-    as_requested = dataclasses.replace(uow, cause=held.envelope)
+    as_requested = dataclasses.replace(uow, cause=envelope)
     if isinstance(event, ReturnRequested):
         await judge_return(event, as_requested, policy=policy, hold_until=hold_until)
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
+import pytest
 from orderflow_chassis.testing import envelope_of
 from orderflow_contracts.events import (
     ReplacementRequested,
@@ -160,10 +161,13 @@ async def test_a_claim_waiting_for_its_order_is_accepted_when_the_order_arrives(
     assert len(returns.emitted.of_type(WarrantyClaimAccepted)) == 1
 
 
-def _unreadable(order: Order, held_until: datetime) -> HeldRequest:
-    """A held request whose envelope this version cannot read (a newer contract)."""
+def _unreadable(order: Order, held_until: datetime, *, envelope_too: bool = False) -> HeldRequest:
+    """A held request this version cannot read: its event (or its whole envelope, with a field
+    a newer contract changed) is unknown to it."""
     envelope = envelope_of(order.return_requested([(BALL, 1)], "ret-newer"), correlation_id="j")
-    newer = envelope.model_copy(update={"event_type": "ReturnRequestedV9"})
+    newer = envelope.model_copy(update={"event_type": "ReturnRequestedV9"}).model_dump_json()
+    if envelope_too:
+        newer = newer.replace('"schema_version":1', '"schema_version":"2.0"')
     return HeldRequest(order.order_id, "return", "ret-newer", newer, held_until)
 
 
@@ -198,10 +202,13 @@ async def test_a_request_that_cannot_be_judged_is_postponed_and_holds_up_no_othe
     assert postponed.held_until == DELIVERED + WAIT + RETRY_AFTER
 
 
-async def test_a_delivery_keeps_a_held_request_it_cannot_read_for_the_job() -> None:
+@pytest.mark.parametrize("envelope_too", [False, True])
+async def test_a_delivery_keeps_a_held_request_it_cannot_read_for_the_job(
+    envelope_too: bool,
+) -> None:
     returns = Returns(now=DELIVERED, policy=WAITING)
     order = Order()
-    unreadable = _unreadable(order, DELIVERED + WAIT)
+    unreadable = _unreadable(order, DELIVERED + WAIT, envelope_too=envelope_too)
     returns.tables.held_requests[(order.order_id, "return", "ret-newer")] = unreadable
 
     await returns.apply(record_shipment_delivered, order.delivered())
