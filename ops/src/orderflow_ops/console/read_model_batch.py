@@ -11,6 +11,7 @@ and it is judged and stored once.
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections import Counter
@@ -112,8 +113,9 @@ class _WrittenFacts:
 
     def keep(self, written: dict[str, tuple[uuid.UUID, str, OrderFacts]]) -> None:
         self._entries.update(written)
-        while len(self._entries) > self.SIZE:  # the least recently written first
-            del self._entries[next(iter(self._entries))]
+        excess = len(self._entries) - self.SIZE
+        for oldest in list(itertools.islice(self._entries, max(excess, 0))):
+            del self._entries[oldest]  # the least recently written first
 
 
 class _BatchWrites:
