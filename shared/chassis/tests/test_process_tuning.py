@@ -11,10 +11,13 @@ from orderflow_chassis.process_tuning import GEN0_THRESHOLD, settle_garbage_coll
 def test_settling_freezes_what_exists_and_raises_the_first_threshold() -> None:
     before = gc.get_threshold()
     try:
-        kept = [object() for _ in range(10)]  # alive when the service settles
+        kept: list[list[object]] = [[] for _ in range(10)]  # lists: the collector tracks them
         settle_garbage_collector()
-        assert gc.get_freeze_count() >= len(kept)
+        tracked = {id(value) for value in gc.get_objects()}
+        assert not any(id(value) in tracked for value in kept)  # frozen: out of its sight
         assert gc.get_threshold() == (GEN0_THRESHOLD, before[1], before[2])
+        later: list[object] = []
+        assert id(later) in {id(value) for value in gc.get_objects()}  # collected as before
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)

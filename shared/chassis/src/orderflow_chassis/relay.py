@@ -164,7 +164,6 @@ class OutboxRelay:
 
         channel = notify_channel(self._schema)
         connection.add_termination_listener(on_termination)
-        # Only the leader LISTENs: every standby would otherwise be sent every commit's NOTIFY.
         self.session_pid = session.pid
         try:
             while True:
@@ -173,6 +172,7 @@ class OutboxRelay:
                 self._wake.clear()
                 try:
                     outcome = await self._round(connection, session)
+                    await self._listen_as(outcome.role, connection, channel)
                 except Exception as error:
                     if lost.is_set() or connection.is_closed():
                         raise
@@ -191,13 +191,6 @@ class OutboxRelay:
                 self._rounds += 1
                 if outcome.role is not Role.LEADER:
                     self.last_error = None  # the session works; a leader's round sets its own
-                if outcome.role is Role.LEADER and not self.listening:
-                    await connection.add_listener(channel, self._on_notify)
-                    self.listening = True
-                    self._wake.set()  # a commit notified before the LISTEN: one more round
-                elif outcome.role is Role.STANDBY and self.listening:
-                    await connection.remove_listener(channel, self._on_notify)
-                    self.listening = False
                 await self._pause(outcome)
         finally:
             self._set_leader(False)
@@ -207,6 +200,17 @@ class OutboxRelay:
                 self.listening = False
                 with contextlib.suppress(Exception):  # the session may be gone already
                     await connection.remove_listener(channel, self._on_notify)
+
+    async def _listen_as(self, role: Role, connection: Connection, channel: str) -> None:
+        """Only the leader LISTENs: every standby would otherwise be sent every commit's
+        NOTIFY. A failure here is the round's (the session may live on, and keep the lease)."""
+        if role is Role.LEADER and not self.listening:
+            await connection.add_listener(channel, self._on_notify)
+            self.listening = True
+            self._wake.set()  # a commit notified before the LISTEN: one more round
+        elif role is Role.STANDBY and self.listening:
+            await connection.remove_listener(channel, self._on_notify)
+            self.listening = False
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
