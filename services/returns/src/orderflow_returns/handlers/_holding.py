@@ -35,20 +35,22 @@ WAITS_FOR_A_DELIVERY: Final = frozenset(
 )
 
 
-def may_hold(code: str, now: datetime, hold_until: datetime) -> bool:
-    return code in WAITS_FOR_A_DELIVERY and now < hold_until
-
-
-async def hold(
+async def held_for_a_delivery(
     uow: UnitOfWork[ReturnsRepositories],
+    refusal: str | None,
     kind: RequestKind,
     order_id: uuid.UUID,
     request_id: str,
-    hold_until: datetime,
-) -> None:
-    """Keep the request ``uow.cause`` carries until ``hold_until`` (a redelivered request
-    keeps its first wait)."""
+    hold_until: datetime | None,
+) -> bool:
+    """Hold the request ``uow.cause`` carries, and say so, when its refusal (a reason code;
+    None when it is not refused) is one a fact not read yet could explain and its wait
+    (``hold_until``; None when it may wait no more) is not over. A redelivered request keeps
+    its first wait."""
+    if refusal not in WAITS_FOR_A_DELIVERY or hold_until is None or uow.now >= hold_until:
+        return False
     await uow.repos.held_requests.hold(
         HeldRequest(order_id, kind, request_id, cause_of(uow).model_dump_json(), hold_until)
     )
     log.info("returns.request_held", kind=kind, request_id=request_id, until=hold_until.isoformat())
+    return True

@@ -18,7 +18,7 @@ from orderflow_returns.domain.policy import ReturnsPolicy
 from orderflow_returns.domain.returns import ReturnAuthorisation, ReturnRefusal, decide_return
 from orderflow_returns.domain.window import judged_at
 from orderflow_returns.handlers._facts import cause_of, order_facts
-from orderflow_returns.handlers._holding import hold, may_hold
+from orderflow_returns.handlers._holding import held_for_a_delivery
 from orderflow_returns.ports import ReturnsRepositories
 
 log = structlog.get_logger(__name__)
@@ -56,12 +56,10 @@ async def judge_return(
         return_shipping_days=policy.return_shipping_days,
         customer_id=event.customer_id,
     )
-    if (
-        hold_until
-        and isinstance(decision, ReturnRefusal)
-        and may_hold(decision.code, uow.now, hold_until)
+    refusal = decision.code if isinstance(decision, ReturnRefusal) else None
+    if await held_for_a_delivery(
+        uow, refusal, "return", event.order_id, event.return_request_id, hold_until
     ):
-        await hold(uow, "return", event.order_id, event.return_request_id, hold_until)
         return
     if isinstance(decision, ReturnAuthorisation):
         rma_id = rma_id_for(event.order_id, event.return_request_id)

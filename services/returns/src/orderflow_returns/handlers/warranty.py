@@ -18,7 +18,7 @@ from orderflow_returns.domain.policy import ReturnsPolicy
 from orderflow_returns.domain.warranty import ClaimAcceptance, ClaimRefusal, decide_claim
 from orderflow_returns.domain.window import judged_at
 from orderflow_returns.handlers._facts import cause_of, claim_facts
-from orderflow_returns.handlers._holding import hold, may_hold
+from orderflow_returns.handlers._holding import held_for_a_delivery
 from orderflow_returns.ports import ReturnsRepositories
 
 log = structlog.get_logger(__name__)
@@ -57,12 +57,10 @@ async def judge_claim(
         policy=policy.warranty,
         customer_id=event.customer_id,
     )
-    if (
-        hold_until
-        and isinstance(decision, ClaimRefusal)
-        and may_hold(decision.code, uow.now, hold_until)
+    refusal = decision.code if isinstance(decision, ClaimRefusal) else None
+    if await held_for_a_delivery(
+        uow, refusal, "warranty_claim", event.order_id, event.claim_id, hold_until
     ):
-        await hold(uow, "warranty_claim", event.order_id, event.claim_id, hold_until)
         return
     if isinstance(decision, ClaimAcceptance):
         await repos.warranty_claims.record(
