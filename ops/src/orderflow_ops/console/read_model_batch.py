@@ -11,7 +11,6 @@ and it is judged and stored once.
 
 from __future__ import annotations
 
-import itertools
 import json
 import uuid
 from collections import Counter
@@ -36,6 +35,7 @@ from orderflow_ops.console.projection import (
     stage_of,
 )
 from orderflow_ops.console.read_model_writes import RecordPosition
+from orderflow_ops.console.written_facts import WrittenFacts
 from orderflow_ops.invariants import OrderFacts
 
 
@@ -53,7 +53,7 @@ class BatchProjection:
 
     def __init__(self, schema: str) -> None:
         self._schema = schema
-        self._facts = _WrittenFacts()
+        self._facts = WrittenFacts()
         self._connection: Connection | None = None
         self._pending: dict[str, PendingEvent] = {}  # by event id: a batch applies each once
 
@@ -87,39 +87,8 @@ class BatchProjection:
         await writes.refunds(pending)
 
 
-class _WrittenFacts:
-    """The facts the console last wrote for each recent order, with what identifies the row
-    version holding them: the id of the flush that wrote it (``orders.written_by``, random,
-    never issued twice) and its ``xmin`` (the writing transaction, which changes with any
-    write, whoever makes it). An order's next batch folds into the kept facts when its row
-    still shows both, instead of reading and decoding its facts again: decoding them was 6 % of
-    the console's time under load. Any other write (another console instance, the retention,
-    a fill, an operator's statement) or a flush whose transaction did not commit leaves
-    something else, and the facts are read as before; the flush id also covers the ``xmin`` a
-    failover to a replica that lost the last transactions would issue again. Taking an entry
-    removes it, so facts a failed attempt folded are never kept."""
-
-    SIZE = 4096  # orders: about a minute of a busy pipeline, a few MB
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[uuid.UUID, str, OrderFacts]] = {}
-
-    def take(self, order_ids: list[str]) -> dict[str, tuple[uuid.UUID, str, OrderFacts]]:
-        return {
-            order_id: entry
-            for order_id in order_ids
-            if (entry := self._entries.pop(order_id, None)) is not None
-        }
-
-    def keep(self, written: dict[str, tuple[uuid.UUID, str, OrderFacts]]) -> None:
-        self._entries.update(written)
-        excess = len(self._entries) - self.SIZE
-        for oldest in list(itertools.islice(self._entries, max(excess, 0))):
-            del self._entries[oldest]  # the least recently written first
-
-
 class _BatchWrites:
-    def __init__(self, connection: Connection, schema: str, facts: _WrittenFacts) -> None:
+    def __init__(self, connection: Connection, schema: str, facts: WrittenFacts) -> None:
         self._connection = connection
         self._s = schema
         self._facts = facts
