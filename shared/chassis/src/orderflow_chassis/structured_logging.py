@@ -11,13 +11,15 @@ value and key, nested values included, so no log line ever carries one.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Final, TextIO
 
 import structlog
 from orderflow_contracts.card_data import contains_card_number, redact_card_numbers
+from orderflow_contracts.envelope import Envelope
 
 MAX_REDACTED_NODES: Final = 10_000
 MAX_LOGGED_DEPTH: Final = 32
@@ -119,3 +121,16 @@ def configure_logging(
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service_name)
+
+
+def bind_event_context(envelope: Envelope) -> Mapping[str, contextvars.Token[Any]]:
+    """Bind the event's ids to every line logged until the tokens are reset
+    (``structlog.contextvars.reset_contextvars(**tokens)``). Tokens rather than
+    ``bound_contextvars()``, which reads the whole logging context and binds twice: a fifth of
+    a consumer's per-record overhead."""
+    return structlog.contextvars.bind_contextvars(
+        event_id=str(envelope.event_id),
+        event_type=envelope.event_type,
+        correlation_id=envelope.correlation_id,
+        aggregate_id=envelope.aggregate_id,
+    )
