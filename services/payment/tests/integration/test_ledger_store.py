@@ -1,0 +1,64 @@
+"""The ledger writes a transaction and its entries in one statement, once per key."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from orderflow_chassis.database import connect
+from orderflow_contracts.money import Money
+from orderflow_localinfra.discovery import Infrastructure
+from orderflow_payment.adapters.ledger_store import SqlLedger
+from orderflow_payment.adapters.payments import SqlPayments
+from orderflow_payment.domain import ledger
+from orderflow_payment.domain.model import Payment
+
+from services.payment.tests.harness import payment_service
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_transaction_is_posted_with_its_entries_once_per_key(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    async with payment_service(orderflow_infrastructure):
+        pass  # the schema is migrated
+    connection = await connect(
+        orderflow_infrastructure.service_database_urls["payment"], schema="payment"
+    )
+    order_id, payment_id = uuid.uuid4(), uuid.uuid4()
+    amount = Money.of("42.50", "EUR")
+    capture = ledger.capture(order_id, payment_id, amount)
+    payment = Payment.authorised(
+        payment_id=payment_id,
+        order_id=order_id,
+        method="visa",
+        provider="sandbox",
+        amount=amount,
+        reference="auth-ref",
+        expires_at=datetime.now(UTC),
+        correlation_id="ledger-test",
+    )
+    try:
+        await SqlPayments(connection, "payment").add(
+            payment, token_masked="tok_card_…", caused_by=uuid.uuid4()
+        )
+        async with connection.transaction():
+            assert await SqlLedger(connection, "payment").post(capture) is True
+        async with connection.transaction():
+            assert await SqlLedger(connection, "payment").post(capture) is False
+        rows = await connection.fetch(
+            "SELECT account, currency, amount_minor FROM payment.ledger_entries "
+            "WHERE order_id = $1 ORDER BY entry_id",
+            order_id,
+        )
+        assert [(r["account"], r["currency"], r["amount_minor"]) for r in rows] == [
+            (p.account.value, "EUR", p.amount.minor_units) for p in capture.postings
+        ]
+        transactions = await connection.fetchval(
+            "SELECT count(*) FROM payment.ledger_transactions WHERE order_id = $1", order_id
+        )
+        assert transactions == 1
+    finally:
+        await connection.close()
