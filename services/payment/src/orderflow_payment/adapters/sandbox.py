@@ -226,10 +226,20 @@ class SandboxProvider:
                 "SELECT pg_advisory_xact_lock(hashtext('orderflow.sandbox'), hashtext($1))",
                 key,
             )
-            attempt = 1 + await connection.fetchval(
-                f"SELECT count(*) FROM {self._schema}.sandbox_requests WHERE idempotency_key = $1",
+            # The attempt's number and the operation a previous attempt did, in one round trip
+            # (both only change under the lock just taken).
+            seen = await connection.fetchrow(
+                f"""
+                SELECT (SELECT count(*) FROM {self._schema}.sandbox_requests
+                        WHERE idempotency_key = $1) AS attempts,
+                       o.reference, o.outcome, o.decline_code
+                FROM (VALUES (1)) AS one
+                LEFT JOIN {self._schema}.sandbox_operations AS o ON o.idempotency_key = $1
+                """,
                 key,
             )
+            assert seen is not None
+            attempt = 1 + seen["attempts"]
             try:
                 found = behaviour(connection)
                 chosen = found if isinstance(found, str) else await found
@@ -238,7 +248,7 @@ class SandboxProvider:
                     response = "unavailable"
                     failure = ProviderUnavailable("http_503", "sandbox answered 503")
                 else:
-                    existing = await self._operation_by_key(connection, key)
+                    existing = _operation_done(seen)
                     if existing is not None:
                         result, response = existing, "replayed"
                     else:
@@ -305,22 +315,6 @@ class SandboxProvider:
             if amount.minor_units > parent.amount_minor:
                 raise ProviderRejected("exceeds_authorised", "more than was authorised")
 
-    async def _operation_by_key(self, connection: Connection, key: str) -> ProviderResult | None:
-        row = await connection.fetchrow(
-            f"""
-            SELECT reference, outcome, decline_code
-            FROM {self._schema}.sandbox_operations WHERE idempotency_key = $1
-            """,
-            key,
-        )
-        if row is None:
-            return None
-        if row["outcome"] == "approved":
-            return ProviderResult.approve(row["reference"])
-        code = row["decline_code"]
-        message = MESSAGES.get(code, f"declined: {code}")
-        return ProviderResult.decline(code or "declined", message, row["reference"])
-
     async def _insert_operation(
         self,
         connection: Connection,
@@ -360,3 +354,14 @@ class SandboxProvider:
             )
         except asyncpg.UniqueViolationError as error:  # pragma: no cover - the lock prevents it
             raise ProviderUnavailable("conflict", "concurrent request with the same key") from error
+
+
+def _operation_done(row: asyncpg.Record) -> ProviderResult | None:
+    """The answer a previous attempt with the same key got (``reference`` & co. of its row)."""
+    if row["reference"] is None:
+        return None
+    if row["outcome"] == "approved":
+        return ProviderResult.approve(row["reference"])
+    code = row["decline_code"]
+    message = MESSAGES.get(code, f"declined: {code}")
+    return ProviderResult.decline(code or "declined", message, row["reference"])
