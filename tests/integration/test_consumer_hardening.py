@@ -25,14 +25,20 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
-from orderflow_chassis.consumer import Handler, RecordInspector, Subscription
+from orderflow_chassis.consumer import (
+    BatchLocker,
+    BatchWriter,
+    Handler,
+    RecordInspector,
+    Subscription,
+)
 from orderflow_chassis.dead_letters import failure_details
 from orderflow_chassis.errors import PermanentError
 from orderflow_chassis.migrations import load_migrations
 from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
 from orderflow_chassis.topic_ids import fetch_topic_ids
 from orderflow_contracts.envelope import Envelope
-from orderflow_contracts.events import CartItemAdded
+from orderflow_contracts.events import CartItemAdded, Event
 from orderflow_localinfra.discovery import Infrastructure
 
 from tests.support.events import cart_item_added
@@ -59,6 +65,8 @@ async def probe(
     group: str | None = None,
     schema: str = "probe_a",
     inspect_record: RecordInspector | None = None,
+    lock_ahead: BatchLocker | None = None,
+    write_behind: BatchWriter | None = None,
     **settings: Any,
 ) -> AsyncIterator[ServiceRuntime]:
     definition = ServiceDefinition(
@@ -71,6 +79,8 @@ async def probe(
                 topics=[topic],
                 handlers={CartItemAdded: handler},
                 inspect_record=inspect_record,
+                lock_ahead=lock_ahead,
+                write_behind=write_behind,
             )
         ],
     )
@@ -217,6 +227,60 @@ async def test_a_refusal_mid_batch_undoes_only_that_records_writes(
         assert await applied_count(runtime, [refused.event_id]) == Counter()
         assert await dead_letters_written(runtime, topic) == 1
     assert failure_details(letters[0].headers)["error_code"] == "unknown_sku"
+
+
+async def test_deferred_writes_go_in_with_their_batch_and_never_for_a_refused_record(
+    infrastructure: Infrastructure,
+) -> None:
+    """A subscription's ``write_behind`` stores what its handlers deferred: once per batch,
+    and per record (inside its savepoint) when a refusal has the batch applied with them."""
+    topic = unique_topic("write-behind")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    before = cart_item_added("cart-defer", sku="SKU-BEFORE")
+    after = cart_item_added("cart-defer", sku="SKU-AFTER")
+    refused = cart_item_added("cart-defer", sku="SKU-REFUSED")
+    deferred: list[tuple[uuid.UUID, str, str]] = []
+    writes: list[int] = []
+
+    async def start_attempt(events: Sequence[Event], uow: ProbeUnit) -> None:
+        deferred.clear()  # what an attempt that failed deferred is not written
+
+    async def defer_or_refuse(event: CartItemAdded, uow: ProbeUnit) -> None:
+        assert uow.cause is not None
+        if event.sku == "SKU-REFUSED":
+            raise PermanentError("unknown_sku", "SKU-REFUSED is not sold")
+        deferred.append((uow.cause.event_id, event.cart_id, event.sku))  # its last step
+
+    async def write_deferred(uow: ProbeUnit) -> None:
+        writes.append(len(deferred))
+        for event_id, cart_id, sku in deferred:
+            await uow.repos.record_effect(event_id, cart_id, sku)
+        deferred.clear()
+
+    await publish(
+        infrastructure.kafka_bootstrap_servers,
+        topic,
+        [valid(before), valid(after)],
+    )
+    async with probe(
+        infrastructure,
+        topic,
+        defer_or_refuse,
+        lock_ahead=start_attempt,
+        write_behind=write_deferred,
+    ) as run:
+        await applied_once(run, [before, after])
+        assert sum(writes) == 2, writes  # each deferred write stored once
+        writes.clear()
+        third = cart_item_added("cart-defer", sku="SKU-THIRD")
+        await publish(
+            infrastructure.kafka_bootstrap_servers,
+            topic,
+            [valid(third), valid(refused)],  # the refusal after a deferral
+        )
+        await applied_once(run, [before, after, third])
+        await read_topic(infrastructure.kafka_bootstrap_servers, f"{topic}.dlq", expect=1)
+        assert await applied_count(run, [refused.event_id]) == Counter()
 
 
 async def test_an_unexpected_handler_failure_is_retried_before_anything_is_dead_lettered(

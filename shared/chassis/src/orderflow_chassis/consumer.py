@@ -21,7 +21,8 @@ applied in timestamp order, each partition's order kept):
      emitted, and writes a dead letter instead.
    * Before the first handler runs, the subscription's ``lock_ahead`` (if any) takes every
      lock the batch's handlers will need, in one global order, so that instances applying
-     crossing batches queue instead of deadlocking.
+     crossing batches queue instead of deadlocking. After the last, its ``write_behind`` (if
+     any) stores what the handlers deferred, one statement for the batch.
    * A batch whose every record announces a type this consumer has no handler for (shared
      topics make that common) needs no transaction: one statement moves its positions past
      it (:meth:`~orderflow_chassis.positions.ConsumerPositions.pass_over`).
@@ -77,6 +78,7 @@ from orderflow_chassis.retry import retrying
 from orderflow_chassis.structured_logging import bind_event_context
 from orderflow_chassis.subscriptions import BatchHook as BatchHook
 from orderflow_chassis.subscriptions import BatchLocker as BatchLocker
+from orderflow_chassis.subscriptions import BatchWriter as BatchWriter
 from orderflow_chassis.subscriptions import ConsumerHooks as ConsumerHooks
 from orderflow_chassis.subscriptions import Handler as Handler
 from orderflow_chassis.subscriptions import RecordInspector as RecordInspector
@@ -287,6 +289,8 @@ class EventConsumer:
                 finally:
                     structlog.contextvars.reset_contextvars(**logged)
                 outcomes.add(item.record.topic, item.envelope.event_type, outcome)
+            if self.subscription.write_behind is not None and prepared and not savepoints:
+                await self.subscription.write_behind(self._transactions.unit(connection, emitted))
             await emitted.write(connection)
             await self._positions.save(connection, positions, self._topic_ids)
             await _observe(self._hooks.before_commit, records)
@@ -355,6 +359,8 @@ class EventConsumer:
                 with tracing.handling(service=self._service, event_type=envelope.event_type):
                     unit = self._transactions.unit(connection, emitted, cause=envelope)
                     await item.handler(item.event, unit)
+                    if savepoints and self.subscription.write_behind is not None:
+                        await self.subscription.write_behind(unit)  # undone with its record
                 self._handler_seconds[envelope.event_type].observe(time.perf_counter() - started)
         except PermanentError as error:
             if not savepoints:  # what the handler wrote can only go with the whole batch

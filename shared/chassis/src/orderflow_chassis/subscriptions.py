@@ -29,6 +29,14 @@ BatchLocker = Callable[[Sequence[Event], UnitOfWork[Any]], Awaitable[None]]
 events are given in record order). Two instances applying batches whose records touch the same
 rows in crossing orders then queue instead of deadlocking."""
 
+BatchWriter = Callable[[UnitOfWork[Any]], Awaitable[None]]
+"""Writes what a batch's handlers deferred (a use case that stores one row per aggregate per
+batch, by one statement, instead of one per event): run after the last handler, before the
+outbox; when the batch is applied with savepoints, after each handler, inside its savepoint.
+What is deferred belongs to one attempt at the batch: ``lock_ahead``, which starts every
+attempt, drops what a failed one left; and a handler defers as its last step, so one that
+fails leaves nothing deferred."""
+
 
 @dataclass(frozen=True)
 class Subscription:
@@ -39,6 +47,7 @@ class Subscription:
     handlers: Mapping[type[Event], Handler]
     inspect_record: RecordInspector | None = None
     lock_ahead: BatchLocker | None = None
+    write_behind: BatchWriter | None = None
 
 
 @dataclass
