@@ -254,6 +254,9 @@ class FakeOrderStatuses:
         self.notified.append((facts.order_id, version))
         return version
 
+    async def write_pending(self) -> None:
+        """Nothing to write: ``save`` stores at once here."""
+
     async def get(self, order_id: UUID) -> StoredStatus | None:
         row = self.rows.get(order_id)
         return None if row is None else row[1]

@@ -107,6 +107,7 @@ def build_definition(
                 ],
                 handlers=projection,
                 lock_ahead=order_status.lock_batch,
+                write_behind=order_status.write_batch,
             ),
         ],
         routers=[

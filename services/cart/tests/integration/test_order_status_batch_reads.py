@@ -1,6 +1,7 @@
-"""The projection reads a batch's facts once, on real PostgreSQL: one statement per event, the
-running consumer's handlers get every order's facts from its batch, and facts read for the
-batch that another writer changed meanwhile never overwrite its change."""
+"""The projection reads a batch's facts once and writes its statuses once, on real PostgreSQL:
+three statements per batch, the running consumer's handlers get every order's facts from its
+batch, and facts read for the batch that another writer changed meanwhile never overwrite its
+change (the batch is applied again)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,15 @@ from orderflow_cart.order_status.adapters import statuses
 from orderflow_cart.order_status.adapters.statuses import OrderStatusRepository
 from orderflow_cart.order_status.domain.facts import OrderFacts, apply
 from orderflow_cart.order_status.domain.view import order_view
-from orderflow_cart.order_status.handlers import lock_batch, order_status, project_order_event
+from orderflow_cart.order_status.handlers import (
+    lock_batch,
+    order_status,
+    project_order_event,
+    write_batch,
+)
 from orderflow_cart.ports import CartRepositories
 from orderflow_chassis.database import connect
+from orderflow_chassis.errors import TransientError
 from orderflow_chassis.migrations import migrate_service
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.envelope import Envelope
@@ -63,7 +70,7 @@ def unit(
 
 async def apply_batch(connection: asyncpg.Connection, batch: list[Envelope]) -> None:
     """As the order-status consumer does: lock (and read) the batch's orders, then each event
-    in a unit of work of its own, on the transaction's connection."""
+    in a unit of work of its own, on the transaction's connection, then write what they left."""
     events = [envelope.parse_event() for envelope in batch]
     await lock_batch(events, unit(connection))
     for envelope, event in zip(batch, events, strict=True):
@@ -73,9 +80,10 @@ async def apply_batch(connection: asyncpg.Connection, batch: list[Envelope]) -> 
             return_window=DEFAULT_RETURN_WINDOW,
             warranty_policy=DEFAULT_WARRANTY_POLICY,
         )
+    await write_batch(unit(connection))
 
 
-async def test_a_batch_costs_two_statements_then_one_per_event(
+async def test_a_batch_costs_three_statements_however_many_events_it_holds(
     connection: asyncpg.Connection,
 ) -> None:
     journeys = [OrderJourney(f"batch-{i}") for i in range(3)]
@@ -95,8 +103,8 @@ async def test_a_batch_costs_two_statements_then_one_per_event(
         await asyncio.sleep(0)  # query loggers are called soon, not at once
     finally:
         connection.remove_query_logger(logged)
-    # BEGIN, the locks, the facts of every order at once, one save per event, COMMIT.
-    assert len(statements) == 2 + 2 + len(batch), statements
+    # BEGIN, the locks, the facts of every order at once, one write for all, COMMIT.
+    assert len(statements) == 2 + 3, statements
     async with connection.transaction(readonly=True):
         states = [await order_status(j.order_id, unit(connection)) for j in journeys]
     assert [(s.view["state"], s.position.version) for s in states if s] == [("placed", 3)] * 3
@@ -141,8 +149,13 @@ async def test_facts_read_for_the_batch_never_overwrite_a_change_stored_meanwhil
                 return_window=DEFAULT_RETURN_WINDOW,
                 warranty_policy=DEFAULT_WARRANTY_POLICY,
             )
+            with pytest.raises(TransientError, match="changed while the batch applied"):
+                await write_batch(unit(connection))
     finally:
         await other.close()
+    # The consumer applies the batch again, over what is stored now.
+    async with connection.transaction():
+        await apply_batch(connection, [captured])
 
     async with connection.transaction(readonly=True):
         found = await order_status(journey.order_id, unit(connection))
@@ -156,6 +169,51 @@ async def test_facts_read_for_the_batch_never_overwrite_a_change_stored_meanwhil
         journey.total.model_dump(mode="json"),
         journey.total.model_dump(mode="json"),
     )
+
+
+async def test_an_orders_first_row_stored_meanwhile_is_never_overwritten(
+    connection: asyncpg.Connection, orderflow_infrastructure: Infrastructure
+) -> None:
+    journey = OrderJourney("first-race")
+    placed, checked_out = envelopes([journey.placed(), journey.checked_out()])
+    other = await connect(orderflow_infrastructure.service_database_urls["cart"], schema=SCHEMA)
+    try:
+        async with connection.transaction():
+            await lock_batch([checked_out.parse_event()], unit(connection))  # reads no row
+            # Another writer stores the order's first row meanwhile (one that took no lock).
+            theirs = sql_repositories(SCHEMA)(other).order_status
+            facts = apply(
+                OrderFacts(order_id=journey.order_id),
+                placed.parse_event(),
+                occurred_at=placed.occurred_at,
+                event_id=placed.event_id,
+            )
+            stored = await theirs.save(
+                facts,
+                order_view(facts),
+                first=True,
+                event_id=placed.event_id,
+                event_type=placed.event_type,
+                event_at=placed.occurred_at,
+                applied_at=placed.occurred_at,
+            )
+            assert stored == 1
+            await project_order_event(
+                checked_out.parse_event(),
+                unit(connection, checked_out),
+                return_window=DEFAULT_RETURN_WINDOW,
+                warranty_policy=DEFAULT_WARRANTY_POLICY,
+            )
+            with pytest.raises(TransientError, match="1 of the batch's 1 orders"):
+                await write_batch(unit(connection))
+    finally:
+        await other.close()
+    async with connection.transaction():
+        await apply_batch(connection, [checked_out])
+    async with connection.transaction(readonly=True):
+        found = await order_status(journey.order_id, unit(connection))
+    assert found is not None
+    assert (found.view["state"], found.position.version) == ("placed", 2)
 
 
 async def test_the_running_consumer_hands_its_handlers_the_facts_its_batch_read(

@@ -76,7 +76,15 @@ class OrderStatuses(Protocol):
         """Store the facts and the view, count one more event applied, and notify listeners
         at commit; the new version. None when nothing was stored and the caller must read the
         facts again: with ``first`` (no facts were found), another transaction stored the
-        order's first event meanwhile; else the stored facts are not the ones read."""
+        order's first event meanwhile; else the stored facts are not the ones read.
+
+        In a transaction whose orders ``lock_orders`` read, the save is deferred to
+        ``write_pending`` (never None then), so a batch writes each order once."""
+        ...
+
+    async def write_pending(self) -> None:
+        """Write the saves this transaction deferred, one statement for all; raise
+        ``TransientError`` when another writer changed one of those orders meanwhile."""
         ...
 
     async def get(self, order_id: UUID) -> StoredStatus | None: ...

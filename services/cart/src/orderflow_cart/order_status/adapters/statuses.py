@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from orderflow_chassis.database import Connection
+from orderflow_chassis.errors import TransientError
 from orderflow_chassis.settings import validate_identifier
 
 from orderflow_cart.order_status.domain.facts import OrderFacts
@@ -52,16 +53,36 @@ class _Known:
     version: int
 
 
+@dataclass
+class _Deferred:
+    """An order's row as the batch's events left it, written once by ``write_pending``."""
+
+    facts: OrderFacts
+    view: OrderStatus
+    stored_version: int | None  # the version it is written over; None: the order's first row
+    events: int
+    event_id: UUID
+    event_type: str
+    event_at: datetime
+    applied_at: datetime
+
+    @property
+    def version(self) -> int:
+        return (self.stored_version or 0) + self.events
+
+
 @dataclass(frozen=True)
 class LoadedFacts:
     """The facts of a batch's orders, read once when the batch locked them, then kept as the
     batch's events are applied; None for an order without a row yet. Only for the connection
     that locked them (a pool hands out a new one per acquisition, so per batch); the next
-    batch's ``lock_orders`` replaces them, and a save is only ever made over the version its
-    facts were read at, so facts kept too long store nothing (they are read again)."""
+    batch's ``lock_orders`` replaces them. The batch's saves are deferred here and written
+    together, each only over the version its facts were read at, so facts kept too long store
+    nothing (the batch is applied again)."""
 
     connection: Connection
     orders: dict[UUID, _Known | None]
+    deferred: dict[UUID, _Deferred] = field(default_factory=dict)
 
 
 # Set by ``lock_orders`` in the consumer's task and read by the handlers it then runs, each
@@ -109,13 +130,14 @@ class OrderStatusRepository:
             )
         _LOADED.set(loaded)
 
-    async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
+    def _loaded(self) -> LoadedFacts | None:
+        """What ``lock_orders`` read for this connection's transaction, if it did."""
         loaded = _LOADED.get()
-        if (
-            loaded is not None
-            and loaded.connection is self._connection
-            and order_id in loaded.orders
-        ):
+        return loaded if loaded is not None and loaded.connection is self._connection else None
+
+    async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
+        loaded = self._loaded()
+        if loaded is not None and order_id in loaded.orders:
             # Taken, not shared: the caller adds the event in place, and a save that fails
             # leaves nothing here that the database does not hold.
             known = loaded.orders.pop(order_id)
@@ -142,6 +164,12 @@ class OrderStatusRepository:
         event_at: datetime,
         applied_at: datetime,
     ) -> int | None:
+        loaded = self._loaded()
+        if loaded is not None:
+            # The consumer's batch: written by ``write_pending``, once per order.
+            return self._defer(
+                loaded, facts, view, first, event_id, event_type, event_at, applied_at
+            )
         # One round trip: the row, and the notification of its new version, delivered at
         # commit to every instance listening (each serves its own SSE clients). The order's
         # first row is inserted only if no other transaction inserted it meanwhile (that one
@@ -187,9 +215,101 @@ class OrderStatusRepository:
 
     def _remember(self, facts: OrderFacts, version: int) -> None:
         """The batch's next event of this order starts from what was just stored."""
-        loaded = _LOADED.get()
-        if loaded is not None and loaded.connection is self._connection:
+        loaded = self._loaded()
+        if loaded is not None:
             loaded.orders[facts.order_id] = _Known(facts, version)
+
+    def _defer(
+        self,
+        loaded: LoadedFacts,
+        facts: OrderFacts,
+        view: OrderStatus,
+        first: bool,
+        event_id: UUID,
+        event_type: str,
+        event_at: datetime,
+        applied_at: datetime,
+    ) -> int:
+        read_at = self._versions.pop(facts.order_id, None)
+        deferred = loaded.deferred.get(facts.order_id)
+        if deferred is None:
+            deferred = loaded.deferred[facts.order_id] = _Deferred(
+                facts, view, None if first else read_at, 0, event_id, event_type, event_at,
+                applied_at,
+            )  # fmt: skip
+        deferred.facts, deferred.view, deferred.events = facts, view, deferred.events + 1
+        deferred.event_id, deferred.event_type = event_id, event_type
+        deferred.event_at, deferred.applied_at = event_at, applied_at
+        self._remember(facts, deferred.version)
+        return deferred.version
+
+    async def write_pending(self) -> None:
+        loaded = self._loaded()
+        if loaded is None or not loaded.deferred:
+            return
+        rows = list(loaded.deferred.values())
+        loaded.deferred.clear()
+        # One statement for the batch: each order's row (inserted if it is the order's first,
+        # else updated over the version its facts were read at) and the notification of its
+        # new version, delivered at commit to every instance listening.
+        stored = await self._connection.fetchval(
+            f"""
+            WITH pending AS (
+                SELECT * FROM unnest(
+                    $1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
+                    $6::text[], $7::text[], $8::bigint[], $9::int[], $10::uuid[], $11::text[],
+                    $12::timestamptz[], $13::timestamptz[]
+                ) AS p(order_id, cart_id, customer_id, placed_at, state, facts, view,
+                       stored_version, events, last_event_id, last_event_type, last_event_at,
+                       last_applied_at)
+            ), inserted AS (
+                INSERT INTO {self._schema}.order_status (order_id, cart_id, customer_id,
+                    placed_at, state, facts, view, version, last_event_id, last_event_type,
+                    last_event_at, last_applied_at)
+                SELECT order_id, cart_id, customer_id, placed_at, state, facts::jsonb,
+                       view::json, events, last_event_id, last_event_type, last_event_at,
+                       last_applied_at
+                FROM pending WHERE stored_version IS NULL
+                ON CONFLICT (order_id) DO NOTHING
+                RETURNING order_id, version
+            ), updated AS (
+                UPDATE {self._schema}.order_status AS o
+                SET (cart_id, customer_id, placed_at, state, facts, view, version,
+                     last_event_id, last_event_type, last_event_at, last_applied_at)
+                  = (p.cart_id, p.customer_id, p.placed_at, p.state, p.facts::jsonb,
+                     p.view::json, o.version + p.events, p.last_event_id, p.last_event_type,
+                     p.last_event_at, p.last_applied_at)
+                FROM pending AS p
+                WHERE p.stored_version IS NOT NULL AND o.order_id = p.order_id
+                  AND o.version = p.stored_version
+                RETURNING o.order_id, o.version
+            )
+            SELECT count(pg_notify($14, saved.order_id::text || ':' || saved.version))
+            FROM (SELECT * FROM inserted UNION ALL SELECT * FROM updated) AS saved
+            """,
+            [row.facts.order_id for row in rows],
+            [row.view.cart_id for row in rows],
+            # Listed under the customer only once the order itself is known.
+            [row.view.customer_id if row.view.placed_at else None for row in rows],
+            [row.view.placed_at for row in rows],
+            [row.view.state.value for row in rows],
+            [row.facts.model_dump_json(exclude_defaults=True) for row in rows],
+            [row.view.model_dump_json() for row in rows],
+            [row.stored_version for row in rows],
+            [row.events for row in rows],
+            [row.event_id for row in rows],
+            [row.event_type for row in rows],
+            [row.event_at for row in rows],
+            [row.applied_at for row in rows],
+            self._channel,
+        )
+        if stored != len(rows):
+            # Another writer stored one of these orders since its facts were read (or its
+            # first row): the batch is applied again, over what is stored now.
+            raise TransientError(
+                f"order status: {len(rows) - stored} of the batch's {len(rows)} orders "
+                "changed while the batch applied its events"
+            )
 
     async def get(self, order_id: UUID) -> StoredStatus | None:
         row = await self._connection.fetchrow(
