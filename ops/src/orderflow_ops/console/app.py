@@ -31,6 +31,7 @@ from orderflow_ops.console.projection_handler import (
     begin_batch,
     console_repositories,
     record_event,
+    write_batch,
 )
 from orderflow_ops.console.read_model_batch import BatchProjection
 from orderflow_ops.console.retention import retention_job
@@ -79,9 +80,6 @@ def build_console(
         batch.discard()  # what an attempt that failed gathered (a new delivery begins)
         await positions.remember(records)
 
-    async def before_commit(records: Sequence[ConsumerRecord]) -> None:
-        await batch.flush()  # inside the batch's transaction: a failure rolls it all back
-
     async def after_commit(records: Sequence[ConsumerRecord]) -> None:
         await positions.forget(records)
         console.status.changes.bump()
@@ -95,7 +93,6 @@ def build_console(
     hooks = RuntimeHooks(
         consumer=ConsumerHooks(
             after_poll=after_poll,
-            before_commit=before_commit,
             after_commit=after_commit,
             after_offset_commit=after_offset_commit,
         )
@@ -111,6 +108,7 @@ def build_console(
                 topics=list(topics.ALL_TOPICS),
                 handlers=dict.fromkeys(ALL_EVENTS, record),
                 lock_ahead=begin_batch(batch),
+                write_behind=write_batch(batch),
             )
         ],
         routers=[

@@ -2,8 +2,8 @@
 inside the chassis' consuming transaction (inbox, consumer positions: exactly once).
 
 The handler only gathers (:class:`~orderflow_ops.console.read_model_batch.BatchProjection`):
-the consumer's ``lock_ahead`` hook begins each attempt at a batch, its ``before_commit`` hook
-writes what the batch's events change, in the same transaction."""
+the subscription's ``lock_ahead`` begins each attempt at a batch, its ``write_behind`` writes
+what the batch's events change, in the same transaction."""
 
 from __future__ import annotations
 
@@ -96,3 +96,13 @@ def begin_batch(
         batch.begin(uow.repos.connection)
 
     return begin
+
+
+def write_batch(batch: BatchProjection) -> Callable[[ConsoleUnit], Awaitable[None]]:
+    """The subscription's ``write_behind``: what the batch's events change, written after the
+    last handler inside the batch's transaction (a failure rolls it all back)."""
+
+    async def write(uow: ConsoleUnit) -> None:
+        await batch.flush()
+
+    return write

@@ -1,6 +1,6 @@
 """The read model's writes for one consumed batch: gathered as the chassis hands each event to
 the console's handler, written with a few set-based statements just before the batch's
-transaction commits (the consumer's ``before_commit`` hook, on the same connection).
+transaction commits (the subscription's ``write_behind``, on the same connection).
 
 So the read model still moves exactly once per event, with the inbox and the consumer
 positions, but a batch of N events costs about eight statements instead of about six per
@@ -68,14 +68,15 @@ class BatchProjection:
         self, connection: Connection, event: Event, envelope: Envelope, at: RecordPosition
     ) -> None:
         if connection is not self._connection:
-            # Handlers run between the consumer's lock_ahead and before_commit hooks, on the
+            # Handlers run between the subscription's lock_ahead and write_behind, on the
             # batch's connection; anything else would write outside the batch's transaction.
             raise RuntimeError("an event was handled outside the batch the console began")
         self._pending[str(envelope.event_id)] = PendingEvent(event, envelope, at)
 
     async def flush(self) -> None:
         connection, pending = self._connection, list(self._pending.values())
-        self.discard()
+        # The batch's connection is kept: a batch applied with savepoints writes per record.
+        self._pending = {}
         if connection is None or not pending:
             return
         writes = _BatchWrites(connection, self._schema, self._facts)
