@@ -49,6 +49,10 @@ class FakeCarts:
     unapplied_events: list[tuple[str, UnappliedEvent]] = field(default_factory=list)
     skipped_sequences: list[tuple[str, SkippedSequences]] = field(default_factory=list)
 
+    async def lock_all(self, cart_ids: Iterable[str], now: datetime) -> None:
+        for cart_id in cart_ids:
+            self.carts.setdefault(cart_id, Cart(cart_id))
+
     async def lock(self, cart_id: str, now: datetime) -> Cart:
         self.carts.setdefault(cart_id, Cart(cart_id))
         return copy.deepcopy(self.carts[cart_id])
@@ -58,6 +62,9 @@ class FakeCarts:
 
     async def save(self, cart: Cart, now: datetime) -> None:
         self.carts[cart.cart_id] = copy.deepcopy(cart)
+
+    async def write_pending(self) -> None:
+        """Nothing to write: ``save`` stores at once here."""
 
     async def waiting(self, cart_id: str) -> list[Waiting]:
         return sorted(

@@ -28,7 +28,9 @@ from orderflow_cart.handlers import queries, reference_data, sweeps
 from orderflow_cart.handlers.cart_events import (
     STOREFRONT_CART_EVENTS,
     CartRules,
+    lock_carts,
     receive_cart_event,
+    write_carts,
 )
 from orderflow_cart.handlers.order_cancellation import SAGA_FAILURES, cancel_failed_order
 from orderflow_cart.handlers.reference_data import ReferenceData
@@ -89,7 +91,13 @@ def build_definition(
         repositories=sql_repositories(settings.db_schema),
         clock=clock or SystemClock(),
         subscriptions=[
-            Subscription(name="events", topics=[topics.STOREFRONT_CARTS], handlers=handlers),
+            Subscription(
+                name="events",
+                topics=[topics.STOREFRONT_CARTS],
+                handlers=handlers,
+                lock_ahead=lock_carts,
+                write_behind=write_carts,
+            ),
             Subscription(
                 name="order-outcomes",
                 topics=[topics.PAYMENTS, topics.FULFILLMENT],

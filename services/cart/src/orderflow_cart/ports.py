@@ -6,7 +6,7 @@ the unit of work's connection, and the tests' ``fakes.py`` in memory.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -59,6 +59,12 @@ class CatalogLoadSummary:
 class Carts(Protocol):
     """Carts, their reorder buffer and the ops records of what was not applied."""
 
+    async def lock_all(self, cart_ids: Iterable[str], now: datetime) -> None:
+        """Lock (creating the new ones) and read every one of these carts at once, so that
+        ``lock`` answers for them without a query and ``save`` defers their writes to
+        ``write_pending``, for the rest of this transaction."""
+        ...
+
     async def lock(self, cart_id: str, now: datetime) -> Cart:
         """The cart, locked for this transaction; created (empty, open) if it is new."""
         ...
@@ -66,6 +72,10 @@ class Carts(Protocol):
     async def get(self, cart_id: str) -> Cart | None: ...
 
     async def save(self, cart: Cart, now: datetime) -> None: ...
+
+    async def write_pending(self) -> None:
+        """Write the saves of carts ``lock_all`` locked: one statement for all."""
+        ...
 
     async def waiting(self, cart_id: str) -> list[Waiting]:
         """The buffered (early) events of the cart, by sequence."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,6 +19,27 @@ from orderflow_cart.domain.sequencing import Waiting
 from orderflow_cart.ports import SkippedSequences, UnappliedEvent
 
 
+@dataclass
+class _Locked:
+    cart: Cart
+    waiting: list[Waiting] | None  # None: the batch buffered or took one; read them again
+
+
+@dataclass
+class LockedCarts:
+    """The carts a batch locked (``lock_all``), kept as its events are applied to them, and
+    the ones saved, written together by ``write_pending``. Only for the connection that
+    locked them; the next attempt's ``lock_all`` replaces them."""
+
+    connection: Connection
+    carts: dict[str, _Locked]
+    saved: dict[str, tuple[Cart, datetime]] = field(default_factory=dict)
+
+
+# Set by ``lock_all`` in the consumer's task, read by the repositories its handlers get.
+_LOCKED: ContextVar[LockedCarts | None] = ContextVar("locked_carts", default=None)
+
+
 class CartRepository:
     def __init__(self, connection: Connection, schema: str) -> None:
         self._connection = connection
@@ -25,15 +49,45 @@ class CartRepository:
 
     # ------------------------------------------------------------------ the cart itself
 
+    async def lock_all(self, cart_ids: Iterable[str], now: datetime) -> None:
+        rows = await self._connection.fetch(
+            self._locking_upsert("SELECT id, $2 FROM unnest($1::text[]) AS id ORDER BY id"),
+            sorted(set(cart_ids)),
+            now,
+        )
+        _LOCKED.set(
+            LockedCarts(
+                self._connection,
+                {row["cart_id"]: _Locked(_cart(row), _waiting(row)) for row in rows},
+            )
+        )
+
+    def _locked(self) -> LockedCarts | None:
+        locked = _LOCKED.get()
+        return locked if locked is not None and locked.connection is self._connection else None
+
     async def lock(self, cart_id: str, now: datetime) -> Cart:
         """The cart, locked for this transaction; created (empty, open) if it is new.
 
-        One round trip: the upsert locks the row (as an update does) and returns it with its
-        lines and its buffered events' numbers, which ``waiting`` then answers from.
+        Without a round trip when the batch's ``lock_all`` locked it; else one: the upsert locks
+        the row (as an update does) and returns it with its lines and its buffered events'
+        numbers, which ``waiting`` then answers from.
         """
-        row = await self._connection.fetchrow(
-            f"""
-            INSERT INTO {self._schema}.carts AS c (cart_id, created_at) VALUES ($1, $2)
+        locked = self._locked()
+        if locked is not None and cart_id in locked.carts:
+            # A copy: a handler that fails leaves the batch's cart as it was.
+            entry = locked.carts[cart_id]
+            if entry.waiting is not None:
+                self._waiting[cart_id] = list(entry.waiting)
+            return replace(entry.cart, lines=dict(entry.cart.lines))
+        row = await self._connection.fetchrow(self._locking_upsert("VALUES ($1, $2)"), cart_id, now)
+        assert row is not None
+        self._waiting[cart_id] = _waiting(row)
+        return _cart(row)
+
+    def _locking_upsert(self, rows: str) -> str:
+        return f"""
+            INSERT INTO {self._schema}.carts AS c (cart_id, created_at) {rows}
             ON CONFLICT (cart_id) DO UPDATE SET cart_id = c.cart_id
             RETURNING {_CART_COLUMNS},
                       {_LINES.format(schema=self._schema)},
@@ -43,18 +97,7 @@ class CartRepository:
                       (SELECT coalesce(array_agg(p.received_at ORDER BY p.sequence), '{{}}')
                        FROM {self._schema}.pending_cart_events AS p
                        WHERE p.cart_id = c.cart_id) AS waiting_received
-            """,
-            cart_id,
-            now,
-        )
-        assert row is not None
-        self._waiting[cart_id] = [
-            Waiting(sequence, received)
-            for sequence, received in zip(
-                row["waiting_sequences"], row["waiting_received"], strict=True
-            )
-        ]
-        return _cart(row)
+            """
 
     async def get(self, cart_id: str) -> Cart | None:
         row = await self._connection.fetchrow(
@@ -67,6 +110,12 @@ class CartRepository:
         return None if row is None else _cart(row)
 
     async def save(self, cart: Cart, now: datetime) -> None:
+        locked = self._locked()
+        if locked is not None and cart.cart_id in locked.carts:
+            # The batch's: written by ``write_pending``, once per cart.
+            locked.carts[cart.cart_id].cart = cart
+            locked.saved[cart.cart_id] = (cart, now)
+            return
         # One round trip: the cart row, its lines upserted, and the lines it no longer has.
         await self._connection.execute(
             f"""
@@ -103,6 +152,67 @@ class CartRepository:
             list(cart.lines.values()),
         )
 
+    async def write_pending(self) -> None:
+        locked = self._locked()
+        if locked is None or not locked.saved:
+            return
+        saved = list(locked.saved.values())
+        locked.saved.clear()
+        lines = [
+            (cart.cart_id, sku, quantity, position)
+            for cart, _ in saved
+            for position, (sku, quantity) in enumerate(cart.lines.items())
+        ]
+        # One statement for the batch's carts: each row, its lines upserted, and the lines it
+        # no longer has (the two sets of lines are disjoint, so no row is changed twice).
+        await self._connection.execute(
+            f"""
+            WITH saved AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],
+                                     $5::timestamptz[], $6::uuid[], $7::text[], $8::text[],
+                                     $9::uuid[], $10::timestamptz[])
+                    AS s(cart_id, status, currency, last_sequence, last_activity_at,
+                         last_event_id, last_correlation_id, customer_id, order_id, saved_at)
+            ), lines AS (
+                SELECT * FROM unnest($11::text[], $12::text[], $13::integer[], $14::integer[])
+                    AS l(cart_id, sku, quantity, position)
+            ), carts AS (
+                UPDATE {self._schema}.carts AS c
+                SET status = s.status, currency = s.currency, last_sequence = s.last_sequence,
+                    last_activity_at = s.last_activity_at, last_event_id = s.last_event_id,
+                    last_correlation_id = s.last_correlation_id, customer_id = s.customer_id,
+                    order_id = s.order_id,
+                    checked_out_at = CASE WHEN s.status = 'checked_out'
+                                          THEN coalesce(c.checked_out_at, s.saved_at) END
+                FROM saved AS s WHERE c.cart_id = s.cart_id
+            ), kept AS (
+                INSERT INTO {self._schema}.cart_lines AS l (cart_id, sku, quantity, position)
+                SELECT cart_id, sku, quantity, position FROM lines
+                ON CONFLICT (cart_id, sku) DO UPDATE
+                SET quantity = excluded.quantity, position = excluded.position
+            )
+            DELETE FROM {self._schema}.cart_lines AS o
+            USING saved AS s
+            WHERE o.cart_id = s.cart_id
+              AND NOT EXISTS (SELECT 1 FROM lines AS l
+                              WHERE l.cart_id = o.cart_id AND l.sku = o.sku)
+            """,
+            [cart.cart_id for cart, _ in saved],
+            [cart.status.value for cart, _ in saved],
+            [cart.currency for cart, _ in saved],
+            [cart.last_sequence for cart, _ in saved],
+            [cart.last_activity_at for cart, _ in saved],
+            [UUID(cart.last_event_id) if cart.last_event_id else None for cart, _ in saved],
+            [cart.last_correlation_id for cart, _ in saved],
+            [cart.customer_id for cart, _ in saved],
+            [cart.order_id for cart, _ in saved],
+            [saved_at for _, saved_at in saved],
+            [line[0] for line in lines],
+            [line[1] for line in lines],
+            [line[2] for line in lines],
+            [line[3] for line in lines],
+        )
+
     # ------------------------------------------------------------------ reorder buffer
 
     async def waiting(self, cart_id: str) -> list[Waiting]:
@@ -117,7 +227,7 @@ class CartRepository:
 
     async def buffer(self, cart_id: str, envelope: Envelope, now: datetime) -> None:
         assert envelope.sequence is not None
-        self._waiting.pop(cart_id, None)
+        self._forget_waiting(cart_id)
         await self._connection.execute(
             f"""
             INSERT INTO {self._schema}.pending_cart_events
@@ -133,8 +243,8 @@ class CartRepository:
         )
 
     async def take_waiting(self, cart_id: str, sequence: int) -> Envelope:
-        self._waiting.pop(cart_id, None)
         """Remove a buffered event and return it."""
+        self._forget_waiting(cart_id)
         document = await self._connection.fetchval(
             f"DELETE FROM {self._schema}.pending_cart_events "
             "WHERE cart_id = $1 AND sequence = $2 RETURNING envelope",
@@ -142,6 +252,13 @@ class CartRepository:
             sequence,
         )
         return Envelope.model_validate(document)
+
+    def _forget_waiting(self, cart_id: str) -> None:
+        """The cart's buffered events changed: whoever asks next reads them again."""
+        self._waiting.pop(cart_id, None)
+        locked = self._locked()
+        if locked is not None and cart_id in locked.carts:
+            locked.carts[cart_id].waiting = None
 
     async def with_overdue_gaps(self, cutoff: datetime, limit: int) -> list[str]:
         """Carts whose earliest buffered event arrived at or before ``cutoff``, locked."""
@@ -259,6 +376,15 @@ _LINES = (
     "(SELECT coalesce(array_agg(l.quantity ORDER BY l.position), '{{}}') "
     "FROM {schema}.cart_lines AS l WHERE l.cart_id = c.cart_id) AS line_quantities"
 )
+
+
+def _waiting(row: asyncpg.Record) -> list[Waiting]:
+    return [
+        Waiting(sequence, received)
+        for sequence, received in zip(
+            row["waiting_sequences"], row["waiting_received"], strict=True
+        )
+    ]
 
 
 def _cart(row: asyncpg.Record) -> Cart:

@@ -8,6 +8,7 @@ checkout request (``handlers.checkout``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -21,6 +22,7 @@ from orderflow_contracts.events import (
     CartItemQuantityChanged,
     CartItemRemoved,
     CheckoutRequested,
+    Event,
 )
 
 from orderflow_cart import metrics
@@ -58,6 +60,19 @@ class UnappliedReason:
     ALREADY_CHECKED_OUT: Final = "already_checked_out"
     STALE_SEQUENCE: Final = Admission.STALE.value
     DUPLICATE_SEQUENCE: Final = Admission.DUPLICATE.value
+
+
+async def lock_carts(events: Sequence[Event], uow: CartUnit) -> None:
+    """The cart consumer's ``lock_ahead``: every cart its batch is about, locked (created if
+    new) and read by one statement; its events are then applied to them in memory."""
+    await uow.repos.carts.lock_all(
+        (event.cart_id for event in events if isinstance(event, STOREFRONT_CART_EVENTS)), uow.now
+    )
+
+
+async def write_carts(uow: CartUnit) -> None:
+    """The cart consumer's ``write_behind``: the carts its batch changed, one statement."""
+    await uow.repos.carts.write_pending()
 
 
 async def receive_cart_event(
