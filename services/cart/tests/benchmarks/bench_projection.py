@@ -8,8 +8,8 @@ Builds the events of ``--orders`` recorded orders (8 in 10 the happy path, 1 in 
 and cancelled, 1 in 10 everything: a split shipment, a partial refund, a warranty
 replacement), and feeds them through the projection's handlers as the order-status consumer
 does: ``--batch`` events per transaction, ``lock_batch`` first, then ``project_order_event``
-per event. ``--in-flight`` orders are under way at once and their events interleave (step 1 of
-each, then step 2 of each ...), so with the defaults a batch holds one event of each of 200
+per event, then ``write_batch``. ``--in-flight`` orders are under way at once and their events
+interleave (step 1 of each, then step 2 of each ...), so with the defaults a batch holds one event of each of 200
 orders, as at full benchmark speed. The consumer's own work (inbox, positions) is not part of
 the figure; see ``tests/benchmarks/bench_chassis.py`` for that.
 
@@ -39,7 +39,7 @@ from pathlib import Path
 import asyncpg
 from orderflow_cart.adapters import sql_repositories
 from orderflow_cart.bootstrap import cart_migrations
-from orderflow_cart.order_status.handlers import lock_batch, project_order_event
+from orderflow_cart.order_status.handlers import lock_batch, project_order_event, write_batch
 from orderflow_chassis.database import connect
 from orderflow_chassis.migrations import migrate_service
 from orderflow_chassis.unit_of_work import UnitOfWork
@@ -99,6 +99,7 @@ async def project(connection: asyncpg.Connection, arrived: list[Envelope], size:
                     return_window=DEFAULT_RETURN_WINDOW,
                     warranty_policy=DEFAULT_WARRANTY_POLICY,
                 )
+            await write_batch(unit)
 
 
 def cpu_seconds(pid: int) -> float | None:
