@@ -1,4 +1,5 @@
-"""The ledger writes a transaction and its entries in one statement, once per key."""
+"""The ledger writes a transaction and its entries in one statement, once per key, and they
+balance."""
 
 from __future__ import annotations
 
@@ -40,14 +41,17 @@ async def test_a_transaction_is_posted_with_its_entries_once_per_key(
         expires_at=datetime.now(UTC),
         correlation_id="ledger-test",
     )
+    # Rolled back at the end: the reconciliation test (last) checks every committed payment.
+    transaction = connection.transaction()
+    await transaction.start()
     try:
         await SqlPayments(connection, "payment").add(
             payment, token_masked="tok_card_…", caused_by=uuid.uuid4()
         )
-        async with connection.transaction():
-            assert await SqlLedger(connection, "payment").post(capture) is True
-        async with connection.transaction():
-            assert await SqlLedger(connection, "payment").post(capture) is False
+        ledger_store = SqlLedger(connection, "payment")
+        assert await ledger_store.post(capture) is True
+        assert await ledger_store.post(capture) is False
+        await connection.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the balance check, now
         rows = await connection.fetch(
             "SELECT account, currency, amount_minor FROM payment.ledger_entries "
             "WHERE order_id = $1 ORDER BY entry_id",
@@ -61,4 +65,5 @@ async def test_a_transaction_is_posted_with_its_entries_once_per_key(
         )
         assert transactions == 1
     finally:
+        await transaction.rollback()
         await connection.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from contextvars import ContextVar
 from datetime import datetime
 
 import asyncpg
@@ -32,6 +33,15 @@ def _payment(row: asyncpg.Record) -> Payment:
     )
 
 
+# The orders whose lock this transaction holds already, by connection: ``lock_orders`` (the
+# batch's ``lock_ahead``) sets it in the consumer's task, so each handler's ``lock_order`` of one
+# of them costs no round trip. A pool hands out a connection per transaction, and a set made
+# for an earlier transaction on the same connection is replaced by the next ``lock_orders``.
+_HELD: ContextVar[tuple[Connection, frozenset[uuid.UUID]] | None] = ContextVar(
+    "payment_orders_locked", default=None
+)
+
+
 class SqlPayments:
     def __init__(self, connection: Connection, schema: str) -> None:
         self._connection = connection
@@ -43,6 +53,9 @@ class SqlPayments:
         Capture needs two facts that arrive on different topics (possibly to two instances):
         without this lock, each could commit before seeing the other and none would capture.
         """
+        held = _HELD.get()
+        if held is not None and held[0] is self._connection and order_id in held[1]:
+            return  # the batch's lock_ahead took it, in this transaction
         await self._connection.execute(
             "SELECT pg_advisory_xact_lock(hashtext('orderflow.payment'), hashtext($1))",
             str(order_id),
@@ -56,14 +69,16 @@ class SqlPayments:
         subquery's ORDER BY feeds the lock calls in key order: it is never flattened, because
         it has DISTINCT and the outer call is volatile.)
         """
+        wanted = frozenset(order_ids)
         await self._connection.execute(
             """
             SELECT count(pg_advisory_xact_lock(hashtext('orderflow.payment'), key))
             FROM (SELECT DISTINCT hashtext(o) AS key FROM unnest($1::text[]) AS o ORDER BY key)
                 AS keys
             """,
-            [str(order_id) for order_id in set(order_ids)],
+            [str(order_id) for order_id in wanted],
         )
+        _HELD.set((self._connection, wanted))
 
     async def get(self, order_id: uuid.UUID) -> Payment | None:
         row = await self._connection.fetchrow(
