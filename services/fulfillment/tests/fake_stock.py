@@ -102,24 +102,26 @@ class InMemoryStock:
             self._change(a.warehouse_id, a.sku, reserved=-a.quantity)
 
     async def dispatch(
-        self, allocation: Allocation, *, occurred_at: datetime, reference: str
+        self, allocations: Sequence[Allocation], *, occurred_at: datetime, reference: str
     ) -> None:
-        row = self.rows.get((allocation.warehouse_id, allocation.sku))
-        if row is None:
-            raise LookupError(f"no stock row for {allocation.warehouse_id}/{allocation.sku}")
-        quantity = allocation.quantity
-        delta = -quantity if movement_changes_on_hand(occurred_at, row.counted_at) else 0
-        self._change(allocation.warehouse_id, allocation.sku, reserved=-quantity, on_hand=delta)
-        self._record(
-            allocation.warehouse_id,
-            allocation.sku,
-            "dispatch",
-            quantity,
-            -quantity,
-            delta,
-            reference,
-            occurred_at,
-        )
+        for allocation in allocations:
+            if (allocation.warehouse_id, allocation.sku) not in self.rows:
+                raise LookupError(f"no stock row for {allocation.warehouse_id}/{allocation.sku}")
+        for allocation in allocations:
+            row = self.rows[(allocation.warehouse_id, allocation.sku)]
+            quantity = allocation.quantity
+            delta = -quantity if movement_changes_on_hand(occurred_at, row.counted_at) else 0
+            self._change(allocation.warehouse_id, allocation.sku, reserved=-quantity, on_hand=delta)
+            self._record(
+                allocation.warehouse_id,
+                allocation.sku,
+                "dispatch",
+                quantity,
+                -quantity,
+                delta,
+                reference,
+                occurred_at,
+            )
 
     async def restock(
         self, warehouse_id: str, sku: str, quantity: int, *, occurred_at: datetime, reference: str

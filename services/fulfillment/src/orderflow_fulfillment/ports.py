@@ -121,8 +121,10 @@ class Stock(Protocol):
     async def release(self, allocations: Sequence[Allocation]) -> None: ...
 
     async def dispatch(
-        self, allocation: Allocation, *, occurred_at: datetime, reference: str
-    ) -> None: ...
+        self, allocations: Sequence[Allocation], *, occurred_at: datetime, reference: str
+    ) -> None:
+        """A shipment's units left the warehouse (see ``movement_changes_on_hand``)."""
+        ...
 
     async def restock(
         self, warehouse_id: str, sku: str, quantity: int, *, occurred_at: datetime, reference: str

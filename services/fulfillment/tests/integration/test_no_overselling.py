@@ -118,6 +118,69 @@ async def test_concurrent_transactions_never_reserve_more_than_exists(
         assert await levels(runtime, sku) == {eu: (7, 7), us: (5, 5)}
 
 
+async def test_racing_orders_of_two_lines_keep_no_reservation_of_a_line_that_lost(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    """One line has room for everyone, the other for a few: a reservation that got through
+    on the first line but lost the race on the second gives the first back."""
+    prefix = unique_prefix("oversell-two-lines")
+    racers = 30
+    settings = service_settings(orderflow_infrastructure, "fulfillment", topic_prefix=prefix)
+    definition = build_definition(settings, fulfillment=fast_settings())
+    async with running_service(definition, settings) as runtime:  # migrated schema
+        pool = await create_pool(
+            settings.database_url,
+            schema=SCHEMA,
+            application_name="oversell-two-lines",
+            min_size=racers,
+            max_size=racers,
+        )
+        plenty, scarce = new_sku("PLENTY"), new_sku("SCARCE")
+        warehouse = f"T{tag()}-EU"
+        await load_warehouses(
+            orderflow_infrastructure,
+            [
+                WarehouseEntry(
+                    id=warehouse,
+                    name="EU",
+                    country="DE",
+                    stock={plenty: racers * 2, scarce: EU_UNITS},
+                )
+            ],
+        )
+        start = asyncio.Event()
+        at_the_line = 0
+
+        async def one_order() -> AllocationPlan | Shortage:
+            nonlocal at_the_line
+            async with pool.acquire() as connection, connection.transaction():
+                at_the_line += 1
+                await start.wait()
+                return await reserve_lines(
+                    StockRepository(connection, SCHEMA), [Line(plenty, 1), Line(scarce, 1)], "DE"
+                )
+
+        tasks = [asyncio.create_task(one_order()) for _ in range(racers)]
+
+        async def waiting() -> int:
+            return at_the_line
+
+        try:
+            assert await eventually(waiting, lambda n: n == racers) == racers
+            start.set()
+            outcomes = await asyncio.gather(*tasks)
+        finally:
+            start.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await pool.close()
+
+        placed = sum(isinstance(o, AllocationPlan) for o in outcomes)
+        assert placed == EU_UNITS
+        assert await levels(runtime, scarce) == {warehouse: (EU_UNITS, EU_UNITS)}
+        # Only the orders that were placed hold units of the plentiful line.
+        assert await levels(runtime, plenty) == {warehouse: (racers * 2, placed)}
+
+
 async def _assigned_partitions(runtime: ServiceRuntime) -> set[tuple[str, int]]:
     broker = runtime._broker  # the test needs to know the group has settled
     assert broker is not None

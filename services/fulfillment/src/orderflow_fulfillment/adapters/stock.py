@@ -30,10 +30,6 @@ from orderflow_fulfillment.domain.stock_file import WarehouseEntry
 from orderflow_fulfillment.ports import StockLevel
 
 
-class _Contended(Exception):
-    """A conditional reservation update found less stock than it planned on."""
-
-
 class StockRepository:
     """The :class:`~orderflow_fulfillment.ports.Stock` of one transaction."""
 
@@ -94,25 +90,57 @@ class StockRepository:
         return {(r["warehouse_id"], r["sku"]): r["available"] for r in rows}
 
     async def try_reserve(self, allocations: Sequence[Allocation]) -> bool:
-        """Reserve every allocation, or none (a savepoint) if one no longer fits."""
-        try:
-            async with self._db.transaction():
-                for a in sorted(allocations, key=lambda a: (a.warehouse_id, a.sku)):
-                    status = await self._db.execute(
-                        f"""
-                        UPDATE {self._s}.stock
-                        SET reserved = reserved + $3, updated_at = now()
-                        WHERE warehouse_id = $1 AND sku = $2 AND on_hand - reserved >= $3
-                        """,
-                        a.warehouse_id,
-                        a.sku,
-                        a.quantity,
-                    )
-                    if status != "UPDATE 1":
-                        raise _Contended
-        except _Contended:
-            return False
-        return True
+        """Reserve every allocation, or none if one no longer fits (never oversell).
+
+        One statement: it reserves only when its snapshot shows room on every row, and each
+        row's update checks its room again on the row's latest version. In the consumer the
+        batch's ``lock_ahead`` holds the rows, so both checks agree. A caller that had not
+        locked them may race another reservation: what the statement reserved is then given
+        back (a second statement) and the caller plans again, as when a row had no room.
+        """
+        wanted: dict[tuple[str, str], int] = {}
+        for a in allocations:
+            wanted[(a.warehouse_id, a.sku)] = wanted.get((a.warehouse_id, a.sku), 0) + a.quantity
+        row = await self._db.fetchrow(
+            f"""
+            WITH wanted AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::int[])
+                    AS w(warehouse_id, sku, quantity)
+            ), fits AS (
+                SELECT count(*) = $4 AS every_line
+                FROM wanted w JOIN {self._s}.stock s USING (warehouse_id, sku)
+                WHERE s.on_hand - s.reserved >= w.quantity
+            ), reserved AS (
+                UPDATE {self._s}.stock AS s
+                SET reserved = s.reserved + w.quantity, updated_at = now()
+                FROM wanted w, fits
+                WHERE fits.every_line AND s.warehouse_id = w.warehouse_id AND s.sku = w.sku
+                  AND s.on_hand - s.reserved >= w.quantity
+                RETURNING s.warehouse_id, s.sku, w.quantity
+            )
+            SELECT (SELECT every_line FROM fits) AS fits,
+                   array(SELECT warehouse_id FROM reserved) AS warehouses,
+                   array(SELECT sku FROM reserved) AS skus,
+                   array(SELECT quantity FROM reserved) AS quantities
+            """,
+            [warehouse_id for warehouse_id, _ in wanted],
+            [sku for _, sku in wanted],
+            list(wanted.values()),
+            len(wanted),
+        )
+        assert row is not None
+        if row["fits"] and len(row["skus"]) == len(wanted):
+            return True
+        # Less room than the snapshot showed on some row: give back what went through.
+        await self.release(
+            [
+                Allocation(warehouse_id, sku, quantity)
+                for warehouse_id, sku, quantity in zip(
+                    row["warehouses"], row["skus"], row["quantities"], strict=True
+                )
+            ]
+        )
+        return False
 
     async def release(self, allocations: Sequence[Allocation]) -> None:
         for a in sorted(allocations, key=lambda a: (a.warehouse_id, a.sku)):
@@ -167,34 +195,57 @@ class StockRepository:
         )
 
     async def dispatch(
-        self, allocation: Allocation, *, occurred_at: datetime, reference: str
+        self, allocations: Sequence[Allocation], *, occurred_at: datetime, reference: str
     ) -> None:
         """Reserved units left the warehouse: reserved and (unless a later count already
-        saw it) on_hand go down together."""
-        level = await self._lock(allocation.warehouse_id, allocation.sku)
-        if level is None:
-            raise LookupError(f"no stock row for {allocation.warehouse_id}/{allocation.sku}")
-        delta = (
-            -allocation.quantity if movement_changes_on_hand(occurred_at, level.counted_at) else 0
+        saw it) on_hand go down together, and each line's movement is recorded. Two round
+        trips for a whole shipment: its rows read under lock, then one statement for the
+        changes and the movements."""
+        if not allocations:
+            return
+        rows = await self._db.fetch(
+            f"""
+            SELECT warehouse_id, sku, counted_at FROM {self._s}.stock
+            WHERE (warehouse_id, sku) IN (
+                SELECT * FROM unnest($1::text[], $2::text[]))
+            ORDER BY warehouse_id, sku FOR UPDATE
+            """,
+            [a.warehouse_id for a in allocations],
+            [a.sku for a in allocations],
         )
+        counted = {(r["warehouse_id"], r["sku"]): r["counted_at"] for r in rows}
+        for a in allocations:
+            if (a.warehouse_id, a.sku) not in counted:
+                raise LookupError(f"no stock row for {a.warehouse_id}/{a.sku}")
+        deltas = [
+            -a.quantity
+            if movement_changes_on_hand(occurred_at, counted[(a.warehouse_id, a.sku)])
+            else 0
+            for a in allocations
+        ]
         await self._db.execute(
             f"""
-            UPDATE {self._s}.stock
-            SET reserved = reserved - $3, on_hand = on_hand + $4, updated_at = now()
-            WHERE warehouse_id = $1 AND sku = $2
+            WITH moved AS (
+                SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[])
+                    WITH ORDINALITY AS m(warehouse_id, sku, quantity, on_hand_delta, position)
+            ), changed AS (
+                UPDATE {self._s}.stock AS s
+                SET reserved = s.reserved - t.quantity, on_hand = s.on_hand + t.on_hand_delta,
+                    updated_at = now()
+                FROM (SELECT warehouse_id, sku, sum(quantity) AS quantity,
+                             sum(on_hand_delta) AS on_hand_delta
+                      FROM moved GROUP BY warehouse_id, sku) AS t
+                WHERE s.warehouse_id = t.warehouse_id AND s.sku = t.sku
+            )
+            INSERT INTO {self._s}.stock_movements (warehouse_id, sku, kind, quantity,
+                physical_delta, on_hand_delta, reference, occurred_at)
+            SELECT warehouse_id, sku, 'dispatch', quantity, -quantity, on_hand_delta, $5, $6
+            FROM moved ORDER BY position
             """,
-            allocation.warehouse_id,
-            allocation.sku,
-            allocation.quantity,
-            delta,
-        )
-        await self._record(
-            allocation.warehouse_id,
-            allocation.sku,
-            "dispatch",
-            allocation.quantity,
-            -allocation.quantity,
-            delta,
+            [a.warehouse_id for a in allocations],
+            [a.sku for a in allocations],
+            [a.quantity for a in allocations],
+            deltas,
             reference,
             occurred_at,
         )

@@ -64,10 +64,11 @@ async def record_dispatch(
     if decision.action is DispatchAction.IGNORE:
         return
     if decision.action is DispatchAction.DISPATCH:
-        for allocation in shipment.allocations():
-            await uow.repos.stock.dispatch(
-                allocation, occurred_at=event.dispatched_at, reference=str(event.shipment_id)
-            )
+        await uow.repos.stock.dispatch(
+            shipment.allocations(),
+            occurred_at=event.dispatched_at,
+            reference=str(event.shipment_id),
+        )
     await uow.repos.shipments.mark_dispatched(
         shipment.shipment_id,
         carrier=event.carrier,
@@ -109,10 +110,9 @@ async def record_delivery(event: ParcelDelivered, uow: UnitOfWork[FulfillmentRep
     if decision.action is DeliveryAction.IGNORE:
         return
     if decision.action is DeliveryAction.DELIVER_IMPLYING_DISPATCH:
-        for allocation in shipment.allocations():
-            await uow.repos.stock.dispatch(
-                allocation, occurred_at=event.delivered_at, reference=str(event.shipment_id)
-            )
+        await uow.repos.stock.dispatch(
+            shipment.allocations(), occurred_at=event.delivered_at, reference=str(event.shipment_id)
+        )
     await uow.repos.shipments.mark_delivered(shipment.shipment_id, delivered_at=event.delivered_at)
     order = await uow.repos.orders.lock_order(shipment.order_id)
     correlation = order.correlation_id if order else None
