@@ -49,3 +49,28 @@ def test_heartbeats_must_fit_three_times_in_a_session() -> None:
             consumer_session_timeout_ms=2000,
             consumer_heartbeat_interval_ms=1000,
         )
+
+
+def test_a_services_own_defaults_give_way_to_its_variables_and_overrides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CONSOLE_CONSUMER_MAX_RECORDS", raising=False)
+    url = "postgresql://console@db/orderflow"
+    own = {"consumer_max_records": 1000}
+    assert (
+        ServiceSettings.for_service("console", defaults=own, database_url=url).consumer_max_records
+        == 1000
+    )
+    assert ServiceSettings.for_service("console", database_url=url).consumer_max_records == 200
+    monkeypatch.setenv("CONSOLE_CONSUMER_MAX_RECORDS", "300")
+    assert (
+        ServiceSettings.for_service("console", defaults=own, database_url=url).consumer_max_records
+        == 300
+    )
+    overridden = ServiceSettings.for_service(
+        "console", defaults=own, database_url=url, consumer_max_records=50
+    )
+    assert overridden.consumer_max_records == 50
+    monkeypatch.setenv("CONSOLE_CONSUMER_MAX_RECORDS", "0")
+    with pytest.raises(ValueError, match="consumer_max_records"):  # its bounds still hold
+        ServiceSettings.for_service("console", defaults=own, database_url=url)

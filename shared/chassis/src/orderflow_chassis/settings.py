@@ -8,10 +8,12 @@ Shared infrastructure addresses use their conventional names (``KAFKA_BOOTSTRAP_
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderflow_chassis.kafka_security import KafkaSecurity
@@ -224,12 +226,25 @@ class ServiceSettings(BaseSettings):
         return f"{self.topic_prefix}{name}"
 
     @classmethod
-    def for_service(cls, service_name: str, **overrides: Any) -> ServiceSettings:
-        """Read settings for ``service_name`` from ``<SERVICE>_*`` variables (and overrides)."""
+    def for_service(
+        cls,
+        service_name: str,
+        *,
+        defaults: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> ServiceSettings:
+        """Read settings for ``service_name`` from ``<SERVICE>_*`` variables (and overrides).
+
+        ``defaults`` replace the chassis' defaults for this service: its variables still win,
+        where ``overrides`` win over them.
+        """
         validate_identifier(service_name)
-        prefixed: type[ServiceSettings] = type(
-            f"{service_name.title()}Settings",
-            (cls,),
-            {"model_config": SettingsConfigDict(env_prefix=f"{service_name.upper()}_")},
-        )
+        namespace: dict[str, Any] = {
+            "model_config": SettingsConfigDict(env_prefix=f"{service_name.upper()}_")
+        }
+        for name, value in (defaults or {}).items():
+            field = cls.model_fields[name]  # a KeyError names a setting that does not exist
+            namespace.setdefault("__annotations__", {})[name] = field.annotation
+            namespace[name] = FieldInfo.merge_field_infos(field, default=value)
+        prefixed: type[ServiceSettings] = type(f"{service_name.title()}Settings", (cls,), namespace)
         return prefixed(service_name=service_name, **overrides)
