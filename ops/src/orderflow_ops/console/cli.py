@@ -30,7 +30,7 @@ from orderflow_ops.console.auth import UsersError
 from orderflow_ops.console.fill import fill
 from orderflow_ops.console.page_timings import time_pages
 from orderflow_ops.console.retention import expire_orders
-from orderflow_ops.console.settings import ConsoleSettings, ConsoleSettingsError
+from orderflow_ops.console.settings import SERVICE_DEFAULTS, ConsoleSettings, ConsoleSettingsError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -51,7 +51,7 @@ def refusal_reason(error: Exception) -> str:
 def run() -> None:
     """Serve the console until SIGINT/SIGTERM."""
     try:
-        settings = ServiceSettings.for_service(SERVICE_NAME)
+        settings = ServiceSettings.for_service(SERVICE_NAME, defaults=SERVICE_DEFAULTS)
         configure_logging(SERVICE_NAME, level=settings.log_level, fmt=settings.log_format)
         service = build_console(settings)
         runtime = ServiceRuntime(service.definition, settings, hooks=service.hooks)

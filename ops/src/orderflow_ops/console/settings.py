@@ -20,6 +20,12 @@ class ConsoleSettingsError(ValueError):
     """A console setting is malformed; the message names the variable and why."""
 
 
+# The console's own defaults among the chassis' settings (``CONSOLE_*`` variables still win).
+# A batch rewrites each order it holds an event of, once: fewer, larger batches cost less per
+# order (the console's CPU per order fell about 8 % with 1,000 instead of 200; decision 48).
+SERVICE_DEFAULTS = {"consumer_max_records": 1000}
+
+
 class ConsoleSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore")
 
