@@ -229,16 +229,12 @@ async def test_a_refusal_mid_batch_undoes_only_that_records_writes(
     assert failure_details(letters[0].headers)["error_code"] == "unknown_sku"
 
 
-async def test_deferred_writes_go_in_with_their_batch_and_never_for_a_refused_record(
-    infrastructure: Infrastructure,
-) -> None:
-    """A subscription's ``write_behind`` stores what its handlers deferred: once per batch,
-    and per record (inside its savepoint) when a refusal has the batch applied with them."""
-    topic = unique_topic("write-behind")
-    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
-    before = cart_item_added("cart-defer", sku="SKU-BEFORE")
-    after = cart_item_added("cart-defer", sku="SKU-AFTER")
-    refused = cart_item_added("cart-defer", sku="SKU-REFUSED")
+def deferring_probe_hooks(
+    refuse_sku: str | None = None, poison_sku: str | None = None
+) -> tuple[BatchLocker, Handler, BatchWriter, list[int]]:
+    """A subscription that defers its effects to its ``write_behind``: the handler refuses
+    ``refuse_sku`` (before deferring), the write refuses a batch holding ``poison_sku``. The
+    list gets how many effects each write stored."""
     deferred: list[tuple[uuid.UUID, str, str]] = []
     writes: list[int] = []
 
@@ -247,20 +243,40 @@ async def test_deferred_writes_go_in_with_their_batch_and_never_for_a_refused_re
 
     async def defer_or_refuse(event: CartItemAdded, uow: ProbeUnit) -> None:
         assert uow.cause is not None
-        if event.sku == "SKU-REFUSED":
-            raise PermanentError("unknown_sku", "SKU-REFUSED is not sold")
+        if event.sku == refuse_sku:
+            raise PermanentError("unknown_sku", f"{refuse_sku} is not sold")
         deferred.append((uow.cause.event_id, event.cart_id, event.sku))  # its last step
 
     async def write_deferred(uow: ProbeUnit) -> None:
-        writes.append(len(deferred))
-        for event_id, cart_id, sku in deferred:
+        taken = list(deferred)
+        deferred.clear()  # taken first, as the services' writes do: a failure leaves none
+        if any(sku == poison_sku for _, _, sku in taken):
+            raise PermanentError("unwritable", f"{poison_sku} cannot be stored")
+        for event_id, cart_id, sku in taken:
             await uow.repos.record_effect(event_id, cart_id, sku)
-        deferred.clear()
+        writes.append(len(taken))
 
+    return start_attempt, defer_or_refuse, write_deferred, writes
+
+
+async def test_deferred_writes_go_in_with_their_batch_and_never_for_a_refused_record(
+    infrastructure: Infrastructure,
+) -> None:
+    """A subscription's ``write_behind`` stores what its handlers deferred: once per batch,
+    and per record (inside its savepoint) when a refusal has the batch applied with them."""
+    topic = unique_topic("write-behind")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    before = cart_item_added("cart-defer", sku="SKU-BEFORE")
+    refused = cart_item_added("cart-defer", sku="SKU-REFUSED")
+    after = cart_item_added("cart-defer", sku="SKU-AFTER")
+    # Published before the consumer starts: one batch, the refusal after a deferral.
     await publish(
         infrastructure.kafka_bootstrap_servers,
         topic,
-        [valid(before), valid(after)],
+        [valid(before), valid(refused), valid(after)],
+    )
+    start_attempt, defer_or_refuse, write_deferred, writes = deferring_probe_hooks(
+        refuse_sku="SKU-REFUSED"
     )
     async with probe(
         infrastructure,
@@ -270,17 +286,35 @@ async def test_deferred_writes_go_in_with_their_batch_and_never_for_a_refused_re
         write_behind=write_deferred,
     ) as run:
         await applied_once(run, [before, after])
-        assert sum(writes) == 2, writes  # each deferred write stored once
-        writes.clear()
-        third = cart_item_added("cart-defer", sku="SKU-THIRD")
-        await publish(
-            infrastructure.kafka_bootstrap_servers,
-            topic,
-            [valid(third), valid(refused)],  # the refusal after a deferral
-        )
-        await applied_once(run, [before, after, third])
         await read_topic(infrastructure.kafka_bootstrap_servers, f"{topic}.dlq", expect=1)
         assert await applied_count(run, [refused.event_id]) == Counter()
+        # Applied again with savepoints: each record's effect by a write of its own.
+        assert writes == [1, 1], writes
+
+
+async def test_deferred_writes_that_fail_are_pinned_on_their_record(
+    infrastructure: Infrastructure,
+) -> None:
+    """A batch whose deferred writes are refused is applied again record by record: the
+    record whose write is refused is dead-lettered, the others applied once."""
+    topic = unique_topic("write-behind-poison")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    before = cart_item_added("cart-poison", sku="SKU-BEFORE")
+    poison = cart_item_added("cart-poison", sku="SKU-POISON")
+    after = cart_item_added("cart-poison", sku="SKU-AFTER")
+    await publish(
+        infrastructure.kafka_bootstrap_servers,
+        topic,
+        [valid(before), valid(poison), valid(after)],
+    )
+    start_attempt, defer, write_deferred, _ = deferring_probe_hooks(poison_sku="SKU-POISON")
+    async with probe(
+        infrastructure, topic, defer, lock_ahead=start_attempt, write_behind=write_deferred
+    ) as run:
+        await applied_once(run, [before, after])
+        letters = await read_topic(infrastructure.kafka_bootstrap_servers, f"{topic}.dlq", expect=1)
+        assert await applied_count(run, [poison.event_id]) == Counter()
+    assert failure_details(letters[0].headers)["error_code"] == "unwritable"
 
 
 async def test_an_unexpected_handler_failure_is_retried_before_anything_is_dead_lettered(

@@ -84,7 +84,7 @@ from orderflow_chassis.subscriptions import Handler as Handler
 from orderflow_chassis.subscriptions import RecordInspector as RecordInspector
 from orderflow_chassis.subscriptions import RetryPolicy as RetryPolicy
 from orderflow_chassis.subscriptions import Subscription as Subscription
-from orderflow_chassis.unit_of_work import DatabaseTransactions
+from orderflow_chassis.unit_of_work import DatabaseTransactions, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -99,8 +99,8 @@ class _Outcomes:
 
 
 class _RefusedWithoutSavepoint(Exception):
-    """A handler refused a record in a batch applied without savepoints: apply it again with
-    them, so that only that record is undone."""
+    """A handler refused a record (or the deferred writes failed) in a batch applied without
+    savepoints: apply it again with them, so that only that record is undone."""
 
 
 class _HandlerFailed(Exception):
@@ -290,11 +290,24 @@ class EventConsumer:
                     structlog.contextvars.reset_contextvars(**logged)
                 outcomes.add(item.record.topic, item.envelope.event_type, outcome)
             if self.subscription.write_behind is not None and prepared and not savepoints:
-                await self.subscription.write_behind(self._transactions.unit(connection, emitted))
+                await self._write_behind(self._transactions.unit(connection, emitted))
             await emitted.write(connection)
             await self._positions.save(connection, positions, self._topic_ids)
             await _observe(self._hooks.before_commit, records)
         self._finished(started, outcomes)
+
+    async def _write_behind(self, unit: UnitOfWork[Any]) -> None:
+        """The batch's deferred writes. A failure that is not transient is some record's: the
+        batch is applied again with savepoints, where each record's writes go in after its
+        handler and a failure is that record's (retried, then dead-lettered, as a handler's)."""
+        assert self.subscription.write_behind is not None
+        try:
+            await self.subscription.write_behind(unit)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            log.warning("consumer.write_behind_failed", error=describe_error(error))
+            raise _RefusedWithoutSavepoint from error
 
     def _finished(self, started: float, outcomes: _Outcomes) -> None:
         self.last_batch_at = time.time()

@@ -49,6 +49,12 @@ class Subscription:
     lock_ahead: BatchLocker | None = None
     write_behind: BatchWriter | None = None
 
+    def __post_init__(self) -> None:
+        if self.write_behind is not None and self.lock_ahead is None:
+            # Only lock_ahead starts every attempt: without it, what a failed attempt deferred
+            # would be written by the next one.
+            raise ValueError(f"subscription {self.name}: write_behind needs a lock_ahead")
+
 
 @dataclass
 class ConsumerHooks:
