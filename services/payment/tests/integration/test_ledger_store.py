@@ -3,6 +3,7 @@ balance."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -66,4 +67,35 @@ async def test_a_transaction_is_posted_with_its_entries_once_per_key(
         assert transactions == 1
     finally:
         await transaction.rollback()
+        await connection.close()
+
+
+async def test_a_lock_the_batch_took_costs_no_statement_in_its_handlers(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    async with payment_service(orderflow_infrastructure):
+        pass  # the schema is migrated
+    connection = await connect(
+        orderflow_infrastructure.service_database_urls["payment"], schema="payment"
+    )
+    held, other = uuid.uuid4(), uuid.uuid4()
+    sent: list[str] = []
+    try:
+        async with connection.transaction():
+            await SqlPayments(connection, "payment").lock_orders([held])
+            connection.add_query_logger(lambda record: sent.append(record.query))
+            handlers_repository = SqlPayments(connection, "payment")  # one per record
+            await handlers_repository.lock_order(held)
+            await handlers_repository.lock_order(other)
+            await asyncio.sleep(0)  # query loggers are called soon, not at once
+        assert [query for query in sent if "advisory" in query] == [
+            "SELECT pg_advisory_xact_lock(hashtext('orderflow.payment'), hashtext($1))"
+        ]
+        # A new transaction on the same connection holds nothing it did not lock again.
+        sent.clear()
+        async with connection.transaction():
+            await SqlPayments(connection, "payment").lock_order(held)
+            await asyncio.sleep(0)
+        assert any("advisory" in query for query in sent), sent
+    finally:
         await connection.close()

@@ -54,6 +54,16 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+def current_transaction(connection: Connection) -> object | None:
+    """The outermost ``transaction()`` block ``connection`` is in, or None.
+
+    What a use case keeps for the rest of one transaction (locks it holds, rows it read or
+    deferred) is keyed on it: one connection serves many transactions, one after the other.
+    (asyncpg's ``_top_xact``: savepoints inside it share it.)
+    """
+    return getattr(connection, "_top_xact", None)
+
+
 async def _back_to_pool(connection: asyncpg.Connection) -> None:
     """A released connection needs no reset query: asyncpg has already rolled back what was
     left open and dropped its listener callbacks, and nothing in the project leaves other session

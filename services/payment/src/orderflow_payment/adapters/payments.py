@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from datetime import datetime
 
 import asyncpg
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, current_transaction
 from orderflow_chassis.settings import validate_identifier
 from orderflow_contracts.money import Money
 
@@ -33,11 +33,10 @@ def _payment(row: asyncpg.Record) -> Payment:
     )
 
 
-# The orders whose lock this transaction holds already, by connection: ``lock_orders`` (the
-# batch's ``lock_ahead``) sets it in the consumer's task, so each handler's ``lock_order`` of one
-# of them costs no round trip. A pool hands out a connection per transaction, and a set made
-# for an earlier transaction on the same connection is replaced by the next ``lock_orders``.
-_HELD: ContextVar[tuple[Connection, frozenset[uuid.UUID]] | None] = ContextVar(
+# The orders whose lock a transaction holds already: ``lock_orders`` (the batch's
+# ``lock_ahead``) sets it in the consumer's task, so each handler's ``lock_order`` of one of
+# them costs no round trip. Keyed on the transaction: a later one holds none of them.
+_HELD: ContextVar[tuple[object, frozenset[uuid.UUID]] | None] = ContextVar(
     "payment_orders_locked", default=None
 )
 
@@ -54,7 +53,8 @@ class SqlPayments:
         without this lock, each could commit before seeing the other and none would capture.
         """
         held = _HELD.get()
-        if held is not None and held[0] is self._connection and order_id in held[1]:
+        transaction = current_transaction(self._connection)
+        if held is not None and held[0] is transaction is not None and order_id in held[1]:
             return  # the batch's lock_ahead took it, in this transaction
         await self._connection.execute(
             "SELECT pg_advisory_xact_lock(hashtext('orderflow.payment'), hashtext($1))",
@@ -78,7 +78,8 @@ class SqlPayments:
             """,
             [str(order_id) for order_id in wanted],
         )
-        _HELD.set((self._connection, wanted))
+        transaction = current_transaction(self._connection)
+        _HELD.set(None if transaction is None else (transaction, wanted))
 
     async def get(self, order_id: uuid.UUID) -> Payment | None:
         row = await self._connection.fetchrow(

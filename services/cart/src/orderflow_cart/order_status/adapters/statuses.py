@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, current_transaction
 from orderflow_chassis.errors import TransientError
 from orderflow_chassis.settings import validate_identifier
 
@@ -81,6 +81,7 @@ class LoadedFacts:
     nothing (the batch is applied again)."""
 
     connection: Connection
+    transaction: object | None  # the one they were read in: a later one reads again
     orders: dict[UUID, _Known | None]
     deferred: dict[UUID, _Deferred] = field(default_factory=dict)
 
@@ -123,7 +124,11 @@ class OrderStatusRepository:
             """,
             wanted,
         )
-        loaded = LoadedFacts(self._connection, {UUID(order_id): None for order_id in wanted})
+        loaded = LoadedFacts(
+            self._connection,
+            current_transaction(self._connection),
+            {UUID(order_id): None for order_id in wanted},
+        )
         for row in rows:
             loaded.orders[row["order_id"]] = _Known(
                 OrderFacts.model_validate_json(row["facts"]), row["version"]
@@ -133,7 +138,10 @@ class OrderStatusRepository:
     def _loaded(self) -> LoadedFacts | None:
         """What ``lock_orders`` read for this connection's transaction, if it did."""
         loaded = _LOADED.get()
-        return loaded if loaded is not None and loaded.connection is self._connection else None
+        if loaded is None or loaded.connection is not self._connection:
+            return None
+        transaction = current_transaction(self._connection)
+        return loaded if transaction is not None and loaded.transaction is transaction else None
 
     async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
         loaded = self._loaded()
