@@ -9,9 +9,9 @@ and cancelled, 1 in 10 everything: a split shipment, a partial refund, a warrant
 replacement), and feeds them through the projection's handlers as the order-status consumer
 does: ``--batch`` events per transaction, ``lock_batch`` first, then ``project_order_event``
 per event, then ``write_batch``. ``--in-flight`` orders are under way at once and their events
-interleave (step 1 of each, then step 2 of each ...), so with the defaults a batch holds one event of each of 200
-orders, as at full benchmark speed. The consumer's own work (inbox, positions) is not part of
-the figure; see ``tests/benchmarks/bench_chassis.py`` for that.
+interleave (step 1 of each, then step 2 of each ...), so with the defaults a batch holds one
+event of each of 200 orders, as at full benchmark speed. The consumer's own work (inbox,
+positions) is not part of the figure; see ``tests/benchmarks/bench_chassis.py`` for that.
 
 Prints events/s, this process' CPU and the PostgreSQL backend's CPU per event (read from
 ``/proc``, so only when the server runs on this machine). ``--profile`` adds the top of a

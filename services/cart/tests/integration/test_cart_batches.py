@@ -1,6 +1,7 @@
-"""The cart consumer locks and reads its batch's carts by one statement and writes what their
-events changed by one more, on real PostgreSQL: lines added, changed, reordered and removed,
-and a buffered (early) event still waits and is applied in turn."""
+"""The cart consumer locks its batch's carts by one statement, reads them by another and writes
+what their events changed by one more, on real PostgreSQL: lines added, changed, reordered and
+removed, a buffered (early) event still waits and is applied in turn, and a cart changed by a
+transaction the batch waited for is read as that transaction left it."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ async def lines_of(connection: asyncpg.Connection, cart_id: str) -> list[tuple[s
     return list(cart.lines.items())
 
 
-async def test_a_batch_of_edits_costs_two_statements_and_stores_every_cart(
+async def test_a_batch_of_edits_costs_three_statements_and_stores_every_cart(
     connection: asyncpg.Connection,
 ) -> None:
     shop = Storefront()
@@ -102,8 +103,8 @@ async def test_a_batch_of_edits_costs_two_statements_and_stores_every_cart(
         await asyncio.sleep(0)  # query loggers are called soon, not at once
     finally:
         connection.remove_query_logger(logged)
-    # BEGIN, every cart locked and read, every cart written, COMMIT.
-    assert len(statements) == 4, statements
+    # BEGIN, every cart locked, then read, every cart written, COMMIT.
+    assert len(statements) == 5, statements
     for cart_id in carts:
         assert await lines_of(connection, cart_id) == [("MB-SPIKY-8CM", 2), ("FR-WOOD-ROLLER", 1)]
 
@@ -139,3 +140,31 @@ async def test_an_early_event_waits_in_the_batch_and_is_applied_when_its_turn_co
     cart = await sql_repositories(SCHEMA)(connection).carts.get(cart_id)
     assert cart is not None
     assert cart.last_sequence == 4
+
+
+async def test_a_batch_reads_its_carts_as_a_transaction_it_waited_for_left_them(
+    connection: asyncpg.Connection, orderflow_infrastructure: Infrastructure
+) -> None:
+    """The carts are read after their locks are taken: a sweep that held one and changed its
+    lines (applying a buffered event) is not undone by the batch that waited for it."""
+    shop = Storefront()
+    cart_id = f"waited-cart-{datetime.now(UTC).timestamp()}"
+    await apply_batch(connection, [shop.envelope(add(cart_id, "MB-SPIKY-8CM", 1))])
+    other = await connect(orderflow_infrastructure.service_database_urls["cart"], schema=SCHEMA)
+    try:
+        async with other.transaction():
+            await other.fetchval("SELECT 1 FROM carts WHERE cart_id = $1 FOR UPDATE", cart_id)
+            waiting = asyncio.create_task(
+                apply_batch(connection, [shop.envelope(add(cart_id, "MB-SPIKY-8CM", 1))])
+            )
+            await asyncio.sleep(0.3)  # the batch now waits for the cart's lock
+            assert not waiting.done()
+            await other.execute(
+                "INSERT INTO cart_lines (cart_id, sku, quantity, position) "
+                "VALUES ($1, 'FR-WOOD-ROLLER', 2, 1)",
+                cart_id,
+            )
+        await waiting
+    finally:
+        await other.close()
+    assert await lines_of(connection, cart_id) == [("MB-SPIKY-8CM", 2), ("FR-WOOD-ROLLER", 2)]

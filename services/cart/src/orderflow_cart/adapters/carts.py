@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, current_transaction
 from orderflow_chassis.settings import validate_identifier
 from orderflow_contracts.envelope import Envelope
 
@@ -32,8 +32,10 @@ class LockedCarts:
     locked them; the next attempt's ``lock_all`` replaces them."""
 
     connection: Connection
+    transaction: object | None  # the one that locked them: a later one locks again
     carts: dict[str, _Locked]
-    saved: dict[str, tuple[Cart, datetime]] = field(default_factory=dict)
+    # Each saved cart, and when it was first saved checked out in this batch (if it was).
+    saved: dict[str, tuple[Cart, datetime | None]] = field(default_factory=dict)
 
 
 # Set by ``lock_all`` in the consumer's task, read by the repositories its handlers get.
@@ -50,28 +52,34 @@ class CartRepository:
     # ------------------------------------------------------------------ the cart itself
 
     async def lock_all(self, cart_ids: Iterable[str], now: datetime) -> None:
-        rows = await self._connection.fetch(
+        wanted = sorted(set(cart_ids))
+        await self._connection.execute(
             self._locking_upsert("SELECT id, $2 FROM unnest($1::text[]) AS id ORDER BY id"),
-            sorted(set(cart_ids)),
+            wanted,
             now,
         )
+        rows = await self._connection.fetch(self._locked_read("= ANY($1::text[])"), wanted)
         _LOCKED.set(
             LockedCarts(
                 self._connection,
+                current_transaction(self._connection),
                 {row["cart_id"]: _Locked(_cart(row), _waiting(row)) for row in rows},
             )
         )
 
     def _locked(self) -> LockedCarts | None:
         locked = _LOCKED.get()
-        return locked if locked is not None and locked.connection is self._connection else None
+        if locked is None or locked.connection is not self._connection:
+            return None
+        transaction = current_transaction(self._connection)
+        return locked if transaction is not None and locked.transaction is transaction else None
 
     async def lock(self, cart_id: str, now: datetime) -> Cart:
         """The cart, locked for this transaction; created (empty, open) if it is new.
 
-        Without a round trip when the batch's ``lock_all`` locked it; else one: the upsert locks
-        the row (as an update does) and returns it with its lines and its buffered events'
-        numbers, which ``waiting`` then answers from.
+        Without a round trip when the batch's ``lock_all`` locked it; else two: the upsert
+        locks the row (as an update does), then it is read with its lines and its buffered
+        events' numbers, which ``waiting`` then answers from.
         """
         locked = self._locked()
         if locked is not None and cart_id in locked.carts:
@@ -80,7 +88,8 @@ class CartRepository:
             if entry.waiting is not None:
                 self._waiting[cart_id] = list(entry.waiting)
             return replace(entry.cart, lines=dict(entry.cart.lines))
-        row = await self._connection.fetchrow(self._locking_upsert("VALUES ($1, $2)"), cart_id, now)
+        await self._connection.execute(self._locking_upsert("VALUES ($1, $2)"), cart_id, now)
+        row = await self._connection.fetchrow(self._locked_read("= $1"), cart_id)
         assert row is not None
         self._waiting[cart_id] = _waiting(row)
         return _cart(row)
@@ -89,14 +98,22 @@ class CartRepository:
         return f"""
             INSERT INTO {self._schema}.carts AS c (cart_id, created_at) {rows}
             ON CONFLICT (cart_id) DO UPDATE SET cart_id = c.cart_id
-            RETURNING {_CART_COLUMNS},
-                      {_LINES.format(schema=self._schema)},
-                      (SELECT coalesce(array_agg(p.sequence ORDER BY p.sequence), '{{}}')
-                       FROM {self._schema}.pending_cart_events AS p
-                       WHERE p.cart_id = c.cart_id) AS waiting_sequences,
-                      (SELECT coalesce(array_agg(p.received_at ORDER BY p.sequence), '{{}}')
-                       FROM {self._schema}.pending_cart_events AS p
-                       WHERE p.cart_id = c.cart_id) AS waiting_received
+            """
+
+    def _locked_read(self, which: str) -> str:
+        # A statement of its own, after the locks: under READ COMMITTED a statement sees what
+        # was committed when it started, and the locks may have waited for another
+        # transaction's commit (a sweep applying a cart's buffered events).
+        return f"""
+            SELECT {_CART_COLUMNS},
+                   {_LINES.format(schema=self._schema)},
+                   (SELECT coalesce(array_agg(p.sequence ORDER BY p.sequence), '{{}}')
+                    FROM {self._schema}.pending_cart_events AS p
+                    WHERE p.cart_id = c.cart_id) AS waiting_sequences,
+                   (SELECT coalesce(array_agg(p.received_at ORDER BY p.sequence), '{{}}')
+                    FROM {self._schema}.pending_cart_events AS p
+                    WHERE p.cart_id = c.cart_id) AS waiting_received
+            FROM {self._schema}.carts AS c WHERE c.cart_id {which}
             """
 
     async def get(self, cart_id: str) -> Cart | None:
@@ -114,7 +131,11 @@ class CartRepository:
         if locked is not None and cart.cart_id in locked.carts:
             # The batch's: written by ``write_pending``, once per cart.
             locked.carts[cart.cart_id].cart = cart
-            locked.saved[cart.cart_id] = (cart, now)
+            previous = locked.saved.get(cart.cart_id)
+            checked_out_at = previous[1] if previous is not None else None
+            if checked_out_at is None and cart.status is CartStatus.CHECKED_OUT:
+                checked_out_at = now
+            locked.saved[cart.cart_id] = (cart, checked_out_at)
             return
         # One round trip: the cart row, its lines upserted, and the lines it no longer has.
         await self._connection.execute(
@@ -172,7 +193,8 @@ class CartRepository:
                                      $5::timestamptz[], $6::uuid[], $7::text[], $8::text[],
                                      $9::uuid[], $10::timestamptz[])
                     AS s(cart_id, status, currency, last_sequence, last_activity_at,
-                         last_event_id, last_correlation_id, customer_id, order_id, saved_at)
+                         last_event_id, last_correlation_id, customer_id, order_id,
+                         checked_out_at)
             ), lines AS (
                 SELECT * FROM unnest($11::text[], $12::text[], $13::integer[], $14::integer[])
                     AS l(cart_id, sku, quantity, position)
@@ -183,7 +205,7 @@ class CartRepository:
                     last_correlation_id = s.last_correlation_id, customer_id = s.customer_id,
                     order_id = s.order_id,
                     checked_out_at = CASE WHEN s.status = 'checked_out'
-                                          THEN coalesce(c.checked_out_at, s.saved_at) END
+                                          THEN coalesce(c.checked_out_at, s.checked_out_at) END
                 FROM saved AS s WHERE c.cart_id = s.cart_id
             ), kept AS (
                 INSERT INTO {self._schema}.cart_lines AS l (cart_id, sku, quantity, position)
@@ -206,7 +228,7 @@ class CartRepository:
             [cart.last_correlation_id for cart, _ in saved],
             [cart.customer_id for cart, _ in saved],
             [cart.order_id for cart, _ in saved],
-            [saved_at for _, saved_at in saved],
+            [checked_out_at for _, checked_out_at in saved],
             [line[0] for line in lines],
             [line[1] for line in lines],
             [line[2] for line in lines],
