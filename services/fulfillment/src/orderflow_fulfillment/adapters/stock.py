@@ -101,7 +101,7 @@ class StockRepository:
         wanted: dict[tuple[str, str], int] = {}
         for a in allocations:
             wanted[(a.warehouse_id, a.sku)] = wanted.get((a.warehouse_id, a.sku), 0) + a.quantity
-        row = await self._db.fetchrow(
+        rows = await self._db.fetch(
             f"""
             WITH wanted AS (
                 SELECT * FROM unnest($1::text[], $2::text[], $3::int[])
@@ -118,28 +118,23 @@ class StockRepository:
                   AND s.on_hand - s.reserved >= w.quantity
                 RETURNING s.warehouse_id, s.sku, w.quantity
             )
-            SELECT (SELECT every_line FROM fits) AS fits,
-                   array(SELECT warehouse_id FROM reserved) AS warehouses,
-                   array(SELECT sku FROM reserved) AS skus,
-                   array(SELECT quantity FROM reserved) AS quantities
+            SELECT f.every_line AS fits, r.warehouse_id, r.sku, r.quantity
+            FROM fits AS f LEFT JOIN reserved AS r ON true
             """,
             [warehouse_id for warehouse_id, _ in wanted],
             [sku for _, sku in wanted],
             list(wanted.values()),
             len(wanted),
         )
-        assert row is not None
-        if row["fits"] and len(row["skus"]) == len(wanted):
+        went_through = [
+            Allocation(row["warehouse_id"], row["sku"], row["quantity"])
+            for row in rows
+            if row["sku"] is not None
+        ]
+        if rows[0]["fits"] and len(went_through) == len(wanted):
             return True
         # Less room than the snapshot showed on some row: give back what went through.
-        await self.release(
-            [
-                Allocation(warehouse_id, sku, quantity)
-                for warehouse_id, sku, quantity in zip(
-                    row["warehouses"], row["skus"], row["quantities"], strict=True
-                )
-            ]
-        )
+        await self.release(went_through)
         return False
 
     async def release(self, allocations: Sequence[Allocation]) -> None:
