@@ -11,6 +11,7 @@ and it is judged and stored once.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from datetime import datetime
 from orderflow_chassis.database import Connection
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import CartCheckedOut, Event
-from pydantic_core import to_json
 
 from orderflow_ops.console.projection import (
     CheckoutFact,
@@ -194,9 +194,8 @@ class _BatchWrites:
             [view.last_event_at for view, _ in views],
             [view.total for view, _ in views],
             [view.currency for view, _ in views],
-            # pydantic-core's encoder: a third of the stdlib's time for these plain values.
-            [to_json(facts_to_data(view.facts)).decode() for view, _ in views],
-            [to_json(list(view.violations)).decode() for view, _ in views],
+            [json.dumps(facts_to_data(view.facts)) for view, _ in views],
+            [json.dumps(list(view.violations)) for view, _ in views],
             flush,
         )
         facts = {view.order_id: view.facts for view, _ in views}

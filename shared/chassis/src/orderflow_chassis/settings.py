@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from copy import copy
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderflow_chassis.kafka_security import KafkaSecurity
@@ -245,6 +245,8 @@ class ServiceSettings(BaseSettings):
         for name, value in (defaults or {}).items():
             field = cls.model_fields[name]  # a KeyError names a setting that does not exist
             namespace.setdefault("__annotations__", {})[name] = field.annotation
-            namespace[name] = FieldInfo.merge_field_infos(field, default=value)
+            own = copy(field)  # its bounds and description kept, its default replaced
+            own.default = value
+            namespace[name] = own
         prefixed: type[ServiceSettings] = type(f"{service_name.title()}Settings", (cls,), namespace)
         return prefixed(service_name=service_name, **overrides)
