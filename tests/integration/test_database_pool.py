@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 from orderflow_chassis.database import create_pool
 from orderflow_localinfra.discovery import Infrastructure
@@ -15,16 +16,21 @@ from tests.integration.test_relay_order import SCHEMA
 pytestmark = pytest.mark.integration
 
 
-async def test_a_released_connection_is_sent_no_reset_query(
-    infrastructure: Infrastructure,
-) -> None:
-    pool = await create_pool(
+async def one_connection_pool(infrastructure: Infrastructure) -> asyncpg.Pool:
+    """The chassis' pool, of one connection: what one holder releases, the next one gets."""
+    return await create_pool(
         infrastructure.service_database_urls[SCHEMA],
         schema=SCHEMA,
         application_name=f"pool-{uuid.uuid4().hex[:6]}",
         min_size=1,
         max_size=1,
     )
+
+
+async def test_a_released_connection_is_sent_no_reset_query(
+    infrastructure: Infrastructure,
+) -> None:
+    pool = await one_connection_pool(infrastructure)
     sent: list[str] = []
 
     def logged(record: Any) -> None:
@@ -46,13 +52,7 @@ async def test_a_released_connection_is_sent_no_reset_query(
 async def test_a_transaction_left_open_is_rolled_back_before_the_next_holder(
     infrastructure: Infrastructure,
 ) -> None:
-    pool = await create_pool(
-        infrastructure.service_database_urls[SCHEMA],
-        schema=SCHEMA,
-        application_name=f"pool-{uuid.uuid4().hex[:6]}",
-        min_size=1,
-        max_size=1,
-    )
+    pool = await one_connection_pool(infrastructure)
     try:
         async with pool.acquire() as connection:
             await connection.execute("BEGIN")

@@ -1,22 +1,57 @@
-"""A cart service running in-process against the real Kafka and PostgreSQL, per test module."""
+"""A cart service running in-process against the real Kafka and PostgreSQL, per test module;
+and a connection to the migrated cart schema, for tests that drive its handlers directly."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest_asyncio
-from orderflow_cart.bootstrap import build_definition
+from orderflow_cart.adapters import sql_repositories
+from orderflow_cart.bootstrap import build_definition, cart_migrations
+from orderflow_cart.ports import CartRepositories
 from orderflow_cart.settings import CartSettings
 from orderflow_chassis.clock import Clock, SystemClock
+from orderflow_chassis.database import connect
+from orderflow_chassis.migrations import migrate_service
 from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.unit_of_work import UnitOfWork
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.events import Event
 from orderflow_localinfra.discovery import Infrastructure
 
 from services.cart.tests.integration.storefront import Storefront
 from tests.support.kafka_tools import eventually
 from tests.support.service_harness import running_service, service_settings, unique_prefix
+
+SCHEMA = "cart"
+
+
+@pytest_asyncio.fixture
+async def connection(
+    orderflow_infrastructure: Infrastructure,
+) -> AsyncIterator[asyncpg.Connection]:
+    opened = await connect(orderflow_infrastructure.service_database_urls["cart"], schema=SCHEMA)
+    try:
+        await migrate_service(opened, SCHEMA, cart_migrations())
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def never_emits(event: Event, **_: object) -> None:
+    raise AssertionError(f"the handler emitted {event.event_type}")
+
+
+def unit(
+    connection: asyncpg.Connection, cause: Envelope | None = None
+) -> UnitOfWork[CartRepositories]:
+    """A unit of work on ``connection``, as the consumer gives each record (it emits nothing)."""
+    return UnitOfWork(sql_repositories(SCHEMA)(connection), datetime.now(UTC), never_emits, cause)
 
 
 @dataclass

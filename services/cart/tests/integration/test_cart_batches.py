@@ -6,59 +6,29 @@ transaction the batch waited for is read as that transaction left it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-import pytest_asyncio
 from orderflow_cart.adapters import sql_repositories
-from orderflow_cart.bootstrap import cart_migrations
 from orderflow_cart.handlers.cart_events import (
     STOREFRONT_CART_EVENTS,
     lock_carts,
     receive_cart_event,
     write_carts,
 )
-from orderflow_cart.ports import CartRepositories
 from orderflow_chassis.database import connect
-from orderflow_chassis.migrations import migrate_service
-from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import (
     CartItemQuantityChanged,
     CartItemRemoved,
-    Event,
 )
 from orderflow_localinfra.discovery import Infrastructure
 
+from services.cart.tests.integration.conftest import SCHEMA, unit
 from services.cart.tests.unit.handlers.cart_journeys import Storefront, add, cart_rules, deps
 
 pytestmark = pytest.mark.integration
-
-SCHEMA = "cart"
-
-
-@pytest_asyncio.fixture
-async def connection(
-    orderflow_infrastructure: Infrastructure,
-) -> AsyncIterator[asyncpg.Connection]:
-    opened = await connect(orderflow_infrastructure.service_database_urls["cart"], schema=SCHEMA)
-    try:
-        await migrate_service(opened, SCHEMA, cart_migrations())
-        yield opened
-    finally:
-        await opened.close()
-
-
-async def never_emits(event: Event, **_: object) -> None:
-    raise AssertionError(f"a cart edit emitted {event.event_type}")
-
-
-def unit(
-    connection: asyncpg.Connection, cause: Envelope | None = None
-) -> UnitOfWork[CartRepositories]:
-    return UnitOfWork(sql_repositories(SCHEMA)(connection), datetime.now(UTC), never_emits, cause)
 
 
 async def apply_batch(connection: asyncpg.Connection, batch: list[Envelope]) -> None:

@@ -6,15 +6,11 @@ change (the batch is applied again)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
 import pytest
-import pytest_asyncio
 from orderflow_cart.adapters import sql_repositories
-from orderflow_cart.bootstrap import cart_migrations
 from orderflow_cart.order_status.adapters import statuses
 from orderflow_cart.order_status.adapters.statuses import OrderStatusRepository
 from orderflow_cart.order_status.domain.facts import OrderFacts, apply
@@ -25,47 +21,20 @@ from orderflow_cart.order_status.handlers import (
     project_order_event,
     write_batch,
 )
-from orderflow_cart.ports import CartRepositories
 from orderflow_chassis.database import connect
 from orderflow_chassis.errors import TransientError
-from orderflow_chassis.migrations import migrate_service
-from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.envelope import Envelope
-from orderflow_contracts.events import Event
 from orderflow_contracts.policies import DEFAULT_RETURN_WINDOW, DEFAULT_WARRANTY_POLICY
 from orderflow_localinfra.discovery import Infrastructure
 
-from services.cart.tests.integration.conftest import RunningCart
+from services.cart.tests.integration.conftest import SCHEMA, RunningCart, unit
 from services.cart.tests.integration.order_status_client import API_TOKEN, order_when
 from services.cart.tests.order_events import OrderJourney, envelopes
 from tests.support.service_harness import publish_envelopes
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = "cart"
 CART_OVERRIDES = {"storefront_api_token": API_TOKEN}
-
-
-@pytest_asyncio.fixture
-async def connection(
-    orderflow_infrastructure: Infrastructure,
-) -> AsyncIterator[asyncpg.Connection]:
-    opened = await connect(orderflow_infrastructure.service_database_urls["cart"], schema=SCHEMA)
-    try:
-        await migrate_service(opened, SCHEMA, cart_migrations())
-        yield opened
-    finally:
-        await opened.close()
-
-
-async def never_emits(event: Event, **_: object) -> None:
-    raise AssertionError(f"the projection emitted {event.event_type}")
-
-
-def unit(
-    connection: asyncpg.Connection, cause: Envelope | None = None
-) -> UnitOfWork[CartRepositories]:
-    return UnitOfWork(sql_repositories(SCHEMA)(connection), datetime.now(UTC), never_emits, cause)
 
 
 async def apply_batch(connection: asyncpg.Connection, batch: list[Envelope]) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 from orderflow_chassis.database import connect
 from orderflow_contracts.money import Money
@@ -21,14 +22,16 @@ from services.payment.tests.harness import payment_service
 pytestmark = pytest.mark.integration
 
 
+async def migrated_payment_schema(infrastructure: Infrastructure) -> asyncpg.Connection:
+    async with payment_service(infrastructure):
+        pass  # the service migrates its schema as it starts
+    return await connect(infrastructure.service_database_urls["payment"], schema="payment")
+
+
 async def test_a_transaction_is_posted_with_its_entries_once_per_key(
     orderflow_infrastructure: Infrastructure,
 ) -> None:
-    async with payment_service(orderflow_infrastructure):
-        pass  # the schema is migrated
-    connection = await connect(
-        orderflow_infrastructure.service_database_urls["payment"], schema="payment"
-    )
+    connection = await migrated_payment_schema(orderflow_infrastructure)
     order_id, payment_id = uuid.uuid4(), uuid.uuid4()
     amount = Money.of("42.50", "EUR")
     capture = ledger.capture(order_id, payment_id, amount)
@@ -73,11 +76,7 @@ async def test_a_transaction_is_posted_with_its_entries_once_per_key(
 async def test_a_lock_the_batch_took_costs_no_statement_in_its_handlers(
     orderflow_infrastructure: Infrastructure,
 ) -> None:
-    async with payment_service(orderflow_infrastructure):
-        pass  # the schema is migrated
-    connection = await connect(
-        orderflow_infrastructure.service_database_urls["payment"], schema="payment"
-    )
+    connection = await migrated_payment_schema(orderflow_infrastructure)
     held, other = uuid.uuid4(), uuid.uuid4()
     sent: list[str] = []
     try:
