@@ -194,12 +194,8 @@ async def test_the_running_consumer_hands_its_handlers_the_facts_its_batch_read(
     real = OrderStatusRepository.facts_for_update
 
     async def counted(self: OrderStatusRepository, order_id: UUID) -> OrderFacts | None:
-        loaded = statuses._LOADED.get()
-        handed = (
-            loaded is not None
-            and loaded.connection is self._connection
-            and order_id in loaded.orders
-        )
+        loaded = statuses._LOADED.get(self._connection)
+        handed = loaded is not None and order_id in loaded.orders
         reads["from the batch" if handed else "from the database"] += 1
         return await real(self, order_id)
 

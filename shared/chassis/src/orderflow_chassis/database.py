@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import Generic, TypeVar
 
 import asyncpg
 import structlog
@@ -23,6 +25,8 @@ log = structlog.get_logger(__name__)
 
 # What handlers and adapters receive: a plain connection or one borrowed from a pool.
 Connection = asyncpg.Connection | PoolConnectionProxy
+
+T = TypeVar("T")
 
 # What a server that is still starting (or not yet reachable) raises.
 _NOT_YET_UP = (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError)
@@ -54,14 +58,35 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
-def current_transaction(connection: Connection) -> object | None:
-    """The outermost ``transaction()`` block ``connection`` is in, or None.
-
-    What a use case keeps for the rest of one transaction (locks it holds, rows it read or
-    deferred) is keyed on it: one connection serves many transactions, one after the other.
-    (asyncpg's ``_top_xact``: savepoints inside it share it.)
-    """
+def _current_transaction(connection: Connection) -> object | None:
+    """The outermost ``transaction()`` block ``connection`` is in, or None (asyncpg's
+    ``_top_xact``: savepoints inside it share it)."""
     return getattr(connection, "_top_xact", None)
+
+
+class TransactionLocal(Generic[T]):
+    """A value kept for the rest of one transaction, in the task that runs it: the locks a
+    batch's ``lock_ahead`` took, the rows it read or its handlers deferred. A repository built
+    for a later record of the batch finds it on the same connection; any other connection, or
+    a later transaction on the same one (a connection serves many, one after another), finds
+    nothing and works without it."""
+
+    def __init__(self, name: str) -> None:
+        self._kept: ContextVar[tuple[Connection, object, T] | None] = ContextVar(name, default=None)
+
+    def set(self, connection: Connection, value: T) -> None:
+        """Keep ``value`` for the transaction ``connection`` is in (outside one, nothing)."""
+        transaction = _current_transaction(connection)
+        self._kept.set(None if transaction is None else (connection, transaction, value))
+
+    def get(self, connection: Connection) -> T | None:
+        kept = self._kept.get()
+        if kept is None:
+            return None
+        kept_connection, transaction, value = kept
+        if kept_connection is connection and transaction is _current_transaction(connection):
+            return value
+        return None
 
 
 async def _back_to_pool(connection: asyncpg.Connection) -> None:

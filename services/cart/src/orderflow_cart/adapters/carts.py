@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from orderflow_chassis.database import Connection, current_transaction
+from orderflow_chassis.database import Connection, TransactionLocal
 from orderflow_chassis.settings import validate_identifier
 from orderflow_contracts.envelope import Envelope
 
@@ -28,18 +27,16 @@ class _Locked:
 @dataclass
 class LockedCarts:
     """The carts a batch locked (``lock_all``), kept as its events are applied to them, and
-    the ones saved, written together by ``write_pending``. Only for the connection that
+    the ones saved, written together by ``write_pending``. Only for the transaction that
     locked them; the next attempt's ``lock_all`` replaces them."""
 
-    connection: Connection
-    transaction: object | None  # the one that locked them: a later one locks again
     carts: dict[str, _Locked]
     # Each saved cart, and when it was first saved checked out in this batch (if it was).
     saved: dict[str, tuple[Cart, datetime | None]] = field(default_factory=dict)
 
 
 # Set by ``lock_all`` in the consumer's task, read by the repositories its handlers get.
-_LOCKED: ContextVar[LockedCarts | None] = ContextVar("locked_carts", default=None)
+_LOCKED: TransactionLocal[LockedCarts] = TransactionLocal("locked_carts")
 
 
 class CartRepository:
@@ -60,19 +57,12 @@ class CartRepository:
         )
         rows = await self._connection.fetch(self._locked_read("= ANY($1::text[])"), wanted)
         _LOCKED.set(
-            LockedCarts(
-                self._connection,
-                current_transaction(self._connection),
-                {row["cart_id"]: _Locked(_cart(row), _waiting(row)) for row in rows},
-            )
+            self._connection,
+            LockedCarts({row["cart_id"]: _Locked(_cart(row), _waiting(row)) for row in rows}),
         )
 
     def _locked(self) -> LockedCarts | None:
-        locked = _LOCKED.get()
-        if locked is None or locked.connection is not self._connection:
-            return None
-        transaction = current_transaction(self._connection)
-        return locked if transaction is not None and locked.transaction is transaction else None
+        return _LOCKED.get(self._connection)
 
     async def lock(self, cart_id: str, now: datetime) -> Cart:
         """The cart, locked for this transaction; created (empty, open) if it is new.

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from contextvars import ContextVar
 from datetime import datetime
 
 import asyncpg
-from orderflow_chassis.database import Connection, current_transaction
+from orderflow_chassis.database import Connection, TransactionLocal
 from orderflow_chassis.settings import validate_identifier
 from orderflow_contracts.money import Money
 
@@ -36,9 +35,7 @@ def _payment(row: asyncpg.Record) -> Payment:
 # The orders whose lock a transaction holds already: ``lock_orders`` (the batch's
 # ``lock_ahead``) sets it in the consumer's task, so each handler's ``lock_order`` of one of
 # them costs no round trip. Keyed on the transaction: a later one holds none of them.
-_HELD: ContextVar[tuple[object, frozenset[uuid.UUID]] | None] = ContextVar(
-    "payment_orders_locked", default=None
-)
+_HELD: TransactionLocal[frozenset[uuid.UUID]] = TransactionLocal("payment_orders_locked")
 
 
 class SqlPayments:
@@ -52,9 +49,8 @@ class SqlPayments:
         Capture needs two facts that arrive on different topics (possibly to two instances):
         without this lock, each could commit before seeing the other and none would capture.
         """
-        held = _HELD.get()
-        transaction = current_transaction(self._connection)
-        if held is not None and held[0] is transaction is not None and order_id in held[1]:
+        held = _HELD.get(self._connection)
+        if held is not None and order_id in held:
             return  # the batch's lock_ahead took it, in this transaction
         await self._connection.execute(
             "SELECT pg_advisory_xact_lock(hashtext('orderflow.payment'), hashtext($1))",
@@ -78,8 +74,7 @@ class SqlPayments:
             """,
             [str(order_id) for order_id in wanted],
         )
-        transaction = current_transaction(self._connection)
-        _HELD.set(None if transaction is None else (transaction, wanted))
+        _HELD.set(self._connection, wanted)
 
     async def get(self, order_id: uuid.UUID) -> Payment | None:
         row = await self._connection.fetchrow(

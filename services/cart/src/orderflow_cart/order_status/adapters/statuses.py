@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from orderflow_chassis.database import Connection, current_transaction
+from orderflow_chassis.database import Connection, TransactionLocal
 from orderflow_chassis.errors import TransientError
 from orderflow_chassis.settings import validate_identifier
 
@@ -74,21 +73,18 @@ class _Deferred:
 @dataclass(frozen=True)
 class LoadedFacts:
     """The facts of a batch's orders, read once when the batch locked them, then kept as the
-    batch's events are applied; None for an order without a row yet. Only for the connection
-    that locked them (a pool hands out a new one per acquisition, so per batch); the next
-    batch's ``lock_orders`` replaces them. The batch's saves are deferred here and written
-    together, each only over the version its facts were read at, so facts kept too long store
-    nothing (the batch is applied again)."""
+    batch's events are applied; None for an order without a row yet. Only for the transaction
+    that locked them; the next attempt's ``lock_orders`` replaces them. The batch's saves are
+    deferred here and written together, each only over the version its facts were read at, so
+    facts kept too long store nothing (the batch is applied again)."""
 
-    connection: Connection
-    transaction: object | None  # the one they were read in: a later one reads again
     orders: dict[UUID, _Known | None]
     deferred: dict[UUID, _Deferred] = field(default_factory=dict)
 
 
 # Set by ``lock_orders`` in the consumer's task and read by the handlers it then runs, each
 # through a repository of its own on the same connection.
-_LOADED: ContextVar[LoadedFacts | None] = ContextVar("order_status_loaded_facts", default=None)
+_LOADED: TransactionLocal[LoadedFacts] = TransactionLocal("order_status_loaded_facts")
 
 
 class OrderStatusRepository:
@@ -124,24 +120,16 @@ class OrderStatusRepository:
             """,
             wanted,
         )
-        loaded = LoadedFacts(
-            self._connection,
-            current_transaction(self._connection),
-            {UUID(order_id): None for order_id in wanted},
-        )
+        loaded = LoadedFacts({UUID(order_id): None for order_id in wanted})
         for row in rows:
             loaded.orders[row["order_id"]] = _Known(
                 OrderFacts.model_validate_json(row["facts"]), row["version"]
             )
-        _LOADED.set(loaded)
+        _LOADED.set(self._connection, loaded)
 
     def _loaded(self) -> LoadedFacts | None:
         """What ``lock_orders`` read for this connection's transaction, if it did."""
-        loaded = _LOADED.get()
-        if loaded is None or loaded.connection is not self._connection:
-            return None
-        transaction = current_transaction(self._connection)
-        return loaded if transaction is not None and loaded.transaction is transaction else None
+        return _LOADED.get(self._connection)
 
     async def facts_for_update(self, order_id: UUID) -> OrderFacts | None:
         loaded = self._loaded()
