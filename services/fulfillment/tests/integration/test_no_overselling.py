@@ -70,6 +70,44 @@ async def two_warehouses(infrastructure: Infrastructure, sku: str) -> tuple[str,
     return eu, us
 
 
+async def race_reservations(
+    database_url: str, orders: Sequence[tuple[Sequence[Line], str]]
+) -> list[AllocationPlan | Shortage]:
+    """Reserve each order's lines (shipped to its country) in a transaction of its own, on
+    the repository alone (no batch locks), all at once: every transaction is open before any
+    of them reserves."""
+    pool = await create_pool(
+        database_url,
+        schema=SCHEMA,
+        application_name="oversell-racers",
+        min_size=len(orders),
+        max_size=len(orders),
+    )
+    start = asyncio.Event()
+    at_the_line = 0
+
+    async def one_order(lines: Sequence[Line], country: str) -> AllocationPlan | Shortage:
+        nonlocal at_the_line
+        async with pool.acquire() as connection, connection.transaction():
+            at_the_line += 1
+            await start.wait()
+            return await reserve_lines(StockRepository(connection, SCHEMA), lines, country)
+
+    tasks = [asyncio.create_task(one_order(lines, country)) for lines, country in orders]
+
+    async def waiting() -> int:
+        return at_the_line
+
+    try:
+        assert await eventually(waiting, lambda n: n == len(orders)) == len(orders)
+        start.set()  # every transaction is open: they all reserve at once
+        return await asyncio.gather(*tasks)
+    finally:
+        start.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await pool.close()
+
+
 async def test_concurrent_transactions_never_reserve_more_than_exists(
     orderflow_infrastructure: Infrastructure,
 ) -> None:
@@ -78,40 +116,12 @@ async def test_concurrent_transactions_never_reserve_more_than_exists(
     settings = service_settings(orderflow_infrastructure, "fulfillment", topic_prefix=prefix)
     definition = build_definition(settings, fulfillment=fast_settings())
     async with running_service(definition, settings) as runtime:  # migrated schema
-        pool = await create_pool(
-            settings.database_url,
-            schema=SCHEMA,
-            application_name="oversell-racers",
-            min_size=racers,
-            max_size=racers,
-        )
         sku = new_sku("LAST")
         eu, us = await two_warehouses(orderflow_infrastructure, sku)
-        start = asyncio.Event()
-        at_the_line = 0
-
-        async def one_order(country: str) -> AllocationPlan | Shortage:
-            nonlocal at_the_line
-            async with pool.acquire() as connection, connection.transaction():
-                at_the_line += 1
-                await start.wait()
-                return await reserve_lines(
-                    StockRepository(connection, SCHEMA), [Line(sku, 1)], country
-                )
-
-        tasks = [asyncio.create_task(one_order("DE" if i % 2 else "US")) for i in range(racers)]
-
-        async def waiting() -> int:
-            return at_the_line
-
-        try:
-            assert await eventually(waiting, lambda n: n == racers) == racers
-            start.set()  # every transaction is open: they all reserve at once
-            outcomes = await asyncio.gather(*tasks)
-        finally:
-            start.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await pool.close()
+        outcomes = await race_reservations(
+            settings.database_url,
+            [([Line(sku, 1)], "DE" if i % 2 else "US") for i in range(racers)],
+        )
 
         assert sum(isinstance(o, AllocationPlan) for o in outcomes) == UNITS
         assert sum(isinstance(o, Shortage) for o in outcomes) == racers - UNITS
@@ -128,13 +138,6 @@ async def test_racing_orders_of_two_lines_keep_no_reservation_of_a_line_that_los
     settings = service_settings(orderflow_infrastructure, "fulfillment", topic_prefix=prefix)
     definition = build_definition(settings, fulfillment=fast_settings())
     async with running_service(definition, settings) as runtime:  # migrated schema
-        pool = await create_pool(
-            settings.database_url,
-            schema=SCHEMA,
-            application_name="oversell-two-lines",
-            min_size=racers,
-            max_size=racers,
-        )
         plenty, scarce = new_sku("PLENTY"), new_sku("SCARCE")
         warehouse = f"T{tag()}-EU"
         await load_warehouses(
@@ -148,31 +151,9 @@ async def test_racing_orders_of_two_lines_keep_no_reservation_of_a_line_that_los
                 )
             ],
         )
-        start = asyncio.Event()
-        at_the_line = 0
-
-        async def one_order() -> AllocationPlan | Shortage:
-            nonlocal at_the_line
-            async with pool.acquire() as connection, connection.transaction():
-                at_the_line += 1
-                await start.wait()
-                return await reserve_lines(
-                    StockRepository(connection, SCHEMA), [Line(plenty, 1), Line(scarce, 1)], "DE"
-                )
-
-        tasks = [asyncio.create_task(one_order()) for _ in range(racers)]
-
-        async def waiting() -> int:
-            return at_the_line
-
-        try:
-            assert await eventually(waiting, lambda n: n == racers) == racers
-            start.set()
-            outcomes = await asyncio.gather(*tasks)
-        finally:
-            start.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await pool.close()
+        outcomes = await race_reservations(
+            settings.database_url, [([Line(plenty, 1), Line(scarce, 1)], "DE")] * racers
+        )
 
         placed = sum(isinstance(o, AllocationPlan) for o in outcomes)
         assert placed == EU_UNITS
