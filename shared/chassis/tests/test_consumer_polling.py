@@ -75,3 +75,18 @@ def test_the_batch_handler_asks_fast_depends_for_nothing() -> None:
     signature = inspect.signature(EventConsumer._on_batch, eval_str=True)
     annotations = [p.annotation for name, p in signature.parameters.items() if name != "self"]
     assert annotations == [Any]
+
+
+async def test_the_idle_action_runs_after_an_empty_poll_and_only_then() -> None:
+    idle: list[object] = []
+
+    async def on_idle(consumer: object) -> None:
+        idle.append(consumer)
+
+    consumer = FakeConsumer([{"p0": ["a"]}, {}])
+    subscriber = batch_subscriber()
+    without_idle_sleep(subscriber, on_idle=on_idle)
+    assert await subscriber.get_msg(consumer) == ("a",)
+    assert idle == [], "records were handed over: they are not applied yet"
+    assert await subscriber.get_msg(consumer) == ()
+    assert idle == [consumer]

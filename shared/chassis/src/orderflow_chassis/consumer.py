@@ -26,8 +26,10 @@ applied in timestamp order, each partition's order kept):
    * A batch whose every record announces a type this consumer has no handler for (shared
      topics make that common) needs no transaction: one statement moves its positions past
      it (:meth:`~orderflow_chassis.positions.ConsumerPositions.pass_over`).
-2. After commit, the Kafka offsets are committed (MANUAL ack). A crash between the two
-   redelivers the batch, and step 1 drops every record of it.
+2. After commit, the Kafka offsets are committed (MANUAL ack): at most once per
+   ``commit_interval_ms``, and after any poll that comes back empty
+   (:mod:`orderflow_chassis.offset_commits`). A crash before that redelivers the batches
+   applied since the last commit, and step 1 drops every record of them.
 
 Failures that are not the event's fault never dead-letter it. A transient failure (database or
 broker unavailable, query cancelled, serialisation conflict) rolls the whole batch back and
@@ -72,6 +74,7 @@ from orderflow_chassis.errors import PermanentError, describe_error, is_transien
 from orderflow_chassis.handler_failures import HANDLER_FAILED, describe_failure, history_reason
 from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.kafka_security import KafkaSecurity
+from orderflow_chassis.offset_commits import OffsetCommits
 from orderflow_chassis.outbox import EmittedEvents
 from orderflow_chassis.positions import ConsumerPositions, TopicIdentity
 from orderflow_chassis.retry import retrying
@@ -149,6 +152,7 @@ class EventConsumer:
             for event_type in self._decoder.handlers
         }
         self.last_batch_at: float | None = None
+        self._offsets = OffsetCommits(0.0, consumer=group_id)
 
     def register(
         self,
@@ -161,9 +165,12 @@ class EventConsumer:
         topic_prefix: str = "",
         session_timeout_ms: int = 6000,
         heartbeat_interval_ms: int = 1000,
+        commit_interval_ms: int = 0,
     ) -> None:
-        """Declare the FastStream subscriber: explicit group, earliest, manual acks, and the
-        session after which a silent (killed) instance's partitions go to the others."""
+        """Declare the FastStream subscriber: explicit group, earliest, manual acks (committed
+        at most every ``commit_interval_ms``), and the session after which a silent (killed)
+        instance's partitions go to the others."""
+        self._offsets = OffsetCommits(commit_interval_ms / 1000, consumer=self.group_id)
         subscriber = broker.subscriber(
             *(topic_prefix + topic for topic in self.subscription.topics),
             group_id=self.group_id,
@@ -185,7 +192,9 @@ class EventConsumer:
             title=f"{self._service}.{self.subscription.name}",
             description=f"Consumer group {self.group_id}",
         )
-        if not without_idle_sleep(subscriber, on_poll=self._lag.polled):
+        if not without_idle_sleep(
+            subscriber, on_poll=self._lag.polled, on_idle=self._offsets.flush
+        ):
             log.warning("consumer.idle_sleep_kept", consumer=self.group_id)
         subscriber(self._on_batch)
 
@@ -204,13 +213,20 @@ class EventConsumer:
             return
         self._lag.applied(records)
         await _observe(self._hooks.after_commit, records)
-        try:
-            await message.ack()
-        except KafkaError as error:
-            # E.g. a rebalance moved the partition: the next owner redelivers, and the
-            # consumer positions committed with the effects drop the duplicates.
-            log.warning("consumer.offset_commit_failed", consumer=self.group_id, error=str(error))
-            return
+        if not self._offsets.due():
+            self._offsets.deferred()
+        else:
+            try:
+                await message.ack()
+            except KafkaError as error:
+                # E.g. a rebalance moved the partition: the next owner redelivers, and the
+                # consumer positions committed with the effects drop the duplicates.
+                log.warning(
+                    "consumer.offset_commit_failed", consumer=self.group_id, error=str(error)
+                )
+                return
+            finally:
+                self._offsets.committed()
         await _observe(self._hooks.after_offset_commit, records)
 
     async def apply_with_retry(self, records: Sequence[ConsumerRecord]) -> None:

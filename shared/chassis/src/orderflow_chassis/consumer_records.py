@@ -88,8 +88,14 @@ async def parse_any_headers(
 PollObserver = Callable[[Any, tuple[ConsumerRecord, ...]], None]
 """Told of every poll: the aiokafka consumer and what it returned (lag is read there)."""
 
+IdleAction = Callable[[Any], Awaitable[None]]
+"""Run with the aiokafka consumer after a poll that returned nothing (every record handed over
+before it has been applied or rewound by then)."""
 
-def _poller(on_poll: PollObserver | None) -> Callable[[Any, Any], Awaitable[tuple[Any, ...]]]:
+
+def _poller(
+    on_poll: PollObserver | None, on_idle: IdleAction | None
+) -> Callable[[Any, Any], Awaitable[tuple[Any, ...]]]:
     async def poll(subscriber: Any, consumer: Any) -> tuple[ConsumerRecord, ...]:
         # A long poll: returns as soon as records are fetched, or after batch_timeout_ms.
         fetched = await consumer.getmany(
@@ -98,22 +104,27 @@ def _poller(on_poll: PollObserver | None) -> Callable[[Any, Any], Awaitable[tupl
         records = tuple(chain(*fetched.values()))
         if on_poll is not None:
             on_poll(consumer, records)
+        if not records and on_idle is not None:
+            await on_idle(consumer)
         return records
 
     return poll
 
 
-def without_idle_sleep(subscriber: Any, on_poll: PollObserver | None = None) -> bool:
+def without_idle_sleep(
+    subscriber: Any, on_poll: PollObserver | None = None, on_idle: IdleAction | None = None
+) -> bool:
     """Make a FastStream batch subscriber wait for records instead of sleeping.
 
     FastStream 0.7's batch subscriber sleeps ``batch_timeout_ms`` after every empty poll, on
     top of the poll's own wait: a record arriving then waits up to that long for nothing (a
     latency floor of 200 ms by default under light load). The poll itself already waits for
-    records, so the sleep goes. ``on_poll`` is told of every poll (consumer lag is read there).
+    records, so the sleep goes. ``on_poll`` is told of every poll (consumer lag is read there);
+    ``on_idle`` runs after a poll that returned nothing (pending offsets are committed there).
     Returns False (and changes nothing) if FastStream's subscriber no longer looks as expected.
     """
     expected = ("get_msg", "batch_timeout_ms", "max_records")
     if not all(hasattr(subscriber, name) for name in expected):
         return False
-    subscriber.get_msg = types.MethodType(_poller(on_poll), subscriber)
+    subscriber.get_msg = types.MethodType(_poller(on_poll, on_idle), subscriber)
     return True

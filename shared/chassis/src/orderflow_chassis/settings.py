@@ -112,6 +112,13 @@ class ServiceSettings(BaseSettings):
         ge=0,
         description="the longest the broker holds a fetch for consumer_fetch_min_bytes",
     )
+    consumer_commit_interval_ms: int = Field(
+        default=1000,
+        ge=0,
+        description="Kafka offsets are committed at most this often (and whenever the "
+        "consumer is idle); 0 commits after every batch. The database's consumer positions "
+        "skip what a crash redelivers",
+    )
     consumer_retry_attempts: int = Field(
         default=8, ge=1, description="transient-failure attempts before the batch is rewound"
     )

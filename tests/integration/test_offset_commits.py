@@ -1,0 +1,57 @@
+"""Kafka offsets committed at most once per interval still catch up as soon as the consumer
+is idle (the lag that KEDA, the console and alerts read from them goes back to zero)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_localinfra.discovery import Infrastructure
+
+from tests.integration.test_chassis_consumption import applied
+from tests.integration.test_unhandled_batches import committed_offset
+from tests.support.events import cart_item_added
+from tests.support.kafka_tools import create_topics, eventually, publish_raw, unique_topic
+from tests.support.probe_service import probe_definition, probe_settings
+
+pytestmark = pytest.mark.integration
+
+
+async def all_applied(runtime: ServiceRuntime, event_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    return await eventually(
+        lambda: applied(runtime, event_ids), lambda done: len(done) == len(event_ids)
+    )
+
+
+async def test_offsets_deferred_by_the_interval_are_committed_when_the_consumer_idles(
+    infrastructure: Infrastructure,
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("commit-interval")
+    await create_topics(kafka, [topic], partitions=1)
+    group = f"interval-{uuid.uuid4().hex[:8]}"
+    runtime = ServiceRuntime(
+        probe_definition("probe_a", in_topics=[topic], group=group),
+        probe_settings(
+            "probe_a",
+            database_url=infrastructure.service_database_urls["probe_a"],
+            kafka=kafka,
+            consumer_commit_interval_ms=3_600_000,  # only an idle poll can commit the second
+        ),
+    )
+    await runtime.start()
+    try:
+        group_id = runtime.consumers[0].group_id
+        for burst, expected in ((3, 3), (2, 5)):
+            events = [cart_item_added(f"cart-{burst}-{i}", sku="SKU-001") for i in range(burst)]
+            await publish_raw(kafka, topic, [(e.key, e.to_bytes()) for e in events])
+            done = await all_applied(runtime, [e.event_id for e in events])
+            assert len(done) == burst
+            committed = await eventually(
+                lambda: committed_offset(kafka, group_id, topic),
+                lambda offset: offset == expected,  # noqa: B023 (awaited in this iteration)
+            )
+            assert committed == expected, f"after a burst of {burst}: Kafka's offset caught up"
+    finally:
+        await runtime.stop()
