@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from orderflow_chassis.clock import SettableClock
@@ -38,6 +38,9 @@ from services.returns.tests.fake_tables import (
 class InMemoryOrders(InMemory):
     async def lock(self, order_id: uuid.UUID) -> None:
         self.tables.locked_orders.append(order_id)
+
+    async def lock_all(self, order_ids: Iterable[uuid.UUID]) -> None:
+        self.tables.locked_orders.extend(sorted(set(order_ids)))
 
     async def record_order(self, event: OrderPlaced, placed_at: datetime) -> bool:
         if event.order_id in self.tables.orders:

@@ -35,6 +35,7 @@ from orderflow_returns.domain.policy import ReturnsPolicy
 from orderflow_returns.entrypoints.http import rma_router
 from orderflow_returns.handlers import (
     held_requests,
+    lock_ahead,
     order_facts,
     parcels,
     queries,
@@ -133,6 +134,7 @@ def build_definition(
                     # warehouse.events: the returned parcel
                     ReturnParcelReceived: bound(parcels.receive_return_parcel),
                 },
+                lock_ahead=lock_ahead.lock_batch,
             ),
         ],
         routers=[rma_router(list_rmas=ops.list_rmas, find_rma=ops.find_rma)],

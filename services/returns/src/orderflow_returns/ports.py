@@ -8,7 +8,7 @@ The SQL implementations live in ``adapters/``; the unit tests' in-memory ones in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
@@ -71,6 +71,11 @@ class Orders(Protocol):
 
     async def lock(self, order_id: uuid.UUID) -> None:
         """Serialise every decision about one order until the unit of work ends."""
+        ...
+
+    async def lock_all(self, order_ids: Iterable[uuid.UUID]) -> None:
+        """:meth:`lock` every order at once, in one global order (a batch's ``lock_ahead``):
+        a later :meth:`lock` of one of them in the same unit of work costs nothing."""
         ...
 
     async def record_order(self, event: OrderPlaced, placed_at: datetime) -> bool:
