@@ -59,7 +59,12 @@ class ShipmentRepository:
             [(shipment_id, line.sku, line.name, line.quantity) for line in lines],
         )
 
-    async def _shipments(self, where: str, *args: Any) -> list[ShipmentRecord]:
+    async def _shipments(
+        self, where: str, *args: Any, for_update: bool = False
+    ) -> list[ShipmentRecord]:
+        # Locked rows are read as they are once the lock is ours; their lines come from the
+        # statement's snapshot, which is safe only because lines are never changed after the
+        # transaction that inserted them with their shipment.
         rows = await self._db.fetch(
             f"""
             SELECT s.*, coalesce(
@@ -68,6 +73,7 @@ class ShipmentRepository:
                 '[]') AS lines
             FROM {self._s}.shipments s WHERE {where}
             ORDER BY s.created_at, s.shipment_id
+            {"FOR UPDATE OF s" if for_update else ""}
             """,
             *args,
         )
@@ -94,10 +100,7 @@ class ShipmentRepository:
         return await self._shipments("s.order_id = $1", order_id)
 
     async def lock_shipment(self, shipment_id: uuid.UUID) -> ShipmentRecord | None:
-        await self._db.execute(
-            f"SELECT 1 FROM {self._s}.shipments WHERE shipment_id = $1 FOR UPDATE", shipment_id
-        )
-        found = await self._shipments("s.shipment_id = $1", shipment_id)
+        found = await self._shipments("s.shipment_id = $1", shipment_id, for_update=True)
         return found[0] if found else None
 
     async def set_shipment_status(
