@@ -71,6 +71,7 @@ from orderflow_chassis.consumer_records import (
 from orderflow_chassis.database import Connection
 from orderflow_chassis.dead_letters import dead_letter_of
 from orderflow_chassis.errors import PermanentError, describe_error, is_transient
+from orderflow_chassis.fetch_pacing import FetchPacing
 from orderflow_chassis.handler_failures import HANDLER_FAILED, describe_failure, history_reason
 from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.kafka_security import KafkaSecurity
@@ -171,6 +172,12 @@ class EventConsumer:
         at most every ``commit_interval_ms``), and the session after which a silent (killed)
         instance's partitions go to the others."""
         self._offsets = OffsetCommits(commit_interval_ms / 1000, consumer=self.group_id)
+        pacing = FetchPacing(min_bytes=fetch_min_bytes, max_wait_ms=fetch_max_wait_ms)
+
+        def polled(consumer: Any, records: tuple[ConsumerRecord, ...]) -> None:
+            self._lag.polled(consumer, records)
+            pacing.polled(consumer, records)
+
         subscriber = broker.subscriber(
             *(topic_prefix + topic for topic in self.subscription.topics),
             group_id=self.group_id,
@@ -192,9 +199,7 @@ class EventConsumer:
             title=f"{self._service}.{self.subscription.name}",
             description=f"Consumer group {self.group_id}",
         )
-        if not without_idle_sleep(
-            subscriber, on_poll=self._lag.polled, on_idle=self._offsets.flush
-        ):
+        if not without_idle_sleep(subscriber, on_poll=polled, on_idle=self._offsets.flush):
             log.warning("consumer.idle_sleep_kept", consumer=self.group_id)
         subscriber(self._on_batch)
 

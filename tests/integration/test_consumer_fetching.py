@@ -1,5 +1,6 @@
-"""Kafka offsets committed at most once per interval still catch up as soon as the consumer
-is idle (the lag that KEDA, the console and alerts read from them goes back to zero)."""
+"""How a consumer talks to Kafka between batches: offsets committed at most once per interval
+catch up as soon as the consumer is idle (the lag that KEDA, the console and alerts read from
+them goes back to zero), and an idle consumer's fetches are paced on the real aiokafka client."""
 
 from __future__ import annotations
 
@@ -53,5 +54,41 @@ async def test_offsets_deferred_by_the_interval_are_committed_when_the_consumer_
                 lambda offset: offset == expected,  # noqa: B023 (awaited in this iteration)
             )
             assert committed == expected, f"after a burst of {burst}: Kafka's offset caught up"
+    finally:
+        await runtime.stop()
+
+
+async def test_an_idle_consumer_fetches_at_the_first_byte_and_still_applies_what_comes(
+    infrastructure: Infrastructure,
+) -> None:
+    """The fetch pacing acts on the real aiokafka consumer: idle, its fetches are answered at
+    the first byte, and a record published then is applied. (The switch back to the busy
+    setting on a poll with records is the unit tests'.)"""
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("fetch-pacing")
+    await create_topics(kafka, [topic], partitions=1)
+    runtime = ServiceRuntime(
+        probe_definition("probe_a", in_topics=[topic], group=f"pacing-{uuid.uuid4().hex[:8]}"),
+        probe_settings(
+            "probe_a",
+            database_url=infrastructure.service_database_urls["probe_a"],
+            kafka=kafka,
+            consumer_fetch_min_bytes=65_536,
+            consumer_fetch_max_wait_ms=50,
+        ),
+    )
+    await runtime.start()
+    try:
+        assert runtime._broker is not None
+        (subscriber,) = runtime._broker.subscribers
+        fetcher = subscriber.consumer._fetcher  # type: ignore[attr-defined]
+
+        async def setting() -> tuple[int, int]:
+            return fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms
+
+        assert await eventually(setting, lambda s: s == (1, 500)) == (1, 500)
+        event = cart_item_added("cart-paced", sku="SKU-001")
+        await publish_raw(kafka, topic, [(event.key, event.to_bytes())])
+        assert await all_applied(runtime, [event.event_id]) == {event.event_id}
     finally:
         await runtime.stop()

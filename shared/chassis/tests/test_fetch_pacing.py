@@ -1,0 +1,58 @@
+"""An idle consumer's fetches wait longer and are answered at the first byte; the first poll
+with records restores the busy setting."""
+
+from __future__ import annotations
+
+import inspect
+from types import SimpleNamespace
+
+from aiokafka.consumer.fetcher import Fetcher
+from orderflow_chassis.fetch_pacing import FetchPacing
+
+
+def consumer() -> SimpleNamespace:
+    return SimpleNamespace(_fetcher=SimpleNamespace(_fetch_min_bytes=65_536, _fetch_max_wait_ms=50))
+
+
+def setting(kafka: SimpleNamespace) -> tuple[int, int]:
+    return kafka._fetcher._fetch_min_bytes, kafka._fetcher._fetch_max_wait_ms
+
+
+def test_an_empty_poll_makes_the_next_fetches_wait_longer_and_wake_at_the_first_byte() -> None:
+    pacing, kafka = FetchPacing(min_bytes=65_536, max_wait_ms=50), consumer()
+    pacing.polled(kafka, ["a record"])
+    assert setting(kafka) == (65_536, 50)
+    pacing.polled(kafka, [])
+    assert setting(kafka) == (1, 500)
+    pacing.polled(kafka, ["a record"])
+    assert setting(kafka) == (65_536, 50), "records again: batches gather again"
+
+
+def test_idle_only_after_as_many_empty_polls_as_asked() -> None:
+    pacing, kafka = FetchPacing(min_bytes=1024, max_wait_ms=50, idle_after=3), consumer()
+    pacing.polled(kafka, ["a record"])
+    for _ in range(2):
+        pacing.polled(kafka, [])
+        assert setting(kafka) == (1024, 50)
+    pacing.polled(kafka, [])
+    assert setting(kafka) == (1, 500)
+
+
+def test_an_idle_wait_never_shortens_a_longer_busy_one() -> None:
+    pacing, kafka = FetchPacing(min_bytes=1024, max_wait_ms=900), consumer()
+    pacing.polled(kafka, [])
+    assert setting(kafka) == (1, 900)
+
+
+def test_a_consumer_without_the_expected_fetcher_is_left_alone() -> None:
+    pacing = FetchPacing(min_bytes=1024, max_wait_ms=50)
+    other = SimpleNamespace(_fetcher=None)
+    pacing.polled(other, [])
+    assert other._fetcher is None
+
+
+def test_aiokafkas_fetcher_builds_each_fetch_from_the_values_the_pacing_sets() -> None:
+    # The pacing relies on this: if aiokafka stops reading them per fetch, it does nothing.
+    source = inspect.getsource(Fetcher._get_actions_per_node)
+    assert "self._fetch_max_wait_ms" in source
+    assert "self._fetch_min_bytes" in source
