@@ -46,9 +46,10 @@ def test_an_idle_wait_never_shortens_a_longer_busy_one() -> None:
 
 def test_a_consumer_without_the_expected_fetcher_is_left_alone() -> None:
     pacing = FetchPacing(min_bytes=1024, max_wait_ms=50)
-    other = SimpleNamespace(_fetcher=None)
-    pacing.polled(other, [])
-    assert other._fetcher is None
+    changed = SimpleNamespace(_fetcher=SimpleNamespace(_fetch_max_wait_ms=50))  # one of the two
+    pacing.polled(changed, [])
+    assert vars(changed._fetcher) == {"_fetch_max_wait_ms": 50}, "nothing set, nothing added"
+    pacing.polled(SimpleNamespace(), [])  # no fetcher at all: nothing raised
 
 
 def test_aiokafkas_fetcher_builds_each_fetch_from_the_values_the_pacing_sets() -> None:

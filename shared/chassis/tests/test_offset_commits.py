@@ -1,5 +1,5 @@
-"""Kafka offsets are committed at most once per interval, and whenever the consumer is idle;
-never past a batch that was not applied."""
+"""Kafka offsets are committed at most once per interval, whenever the consumer is idle and
+when it stops; and only the offsets of batches that were applied, never aiokafka's positions."""
 
 from __future__ import annotations
 
@@ -7,34 +7,45 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any, cast
 
-import pytest
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
+from aiokafka.structs import OffsetAndMetadata
 from orderflow_chassis.consumer import EventConsumer
 from orderflow_chassis.offset_commits import OffsetCommits
 from orderflow_chassis.subscriptions import ConsumerHooks, Subscription
 from orderflow_contracts.events import CartItemAdded
 
+T0, T1 = TopicPartition("t", 0), TopicPartition("t", 1)
+
 
 class KafkaConsumer:
-    def __init__(self, *, fails: bool = False) -> None:
-        self.commits = 0
-        self.fails = fails
+    """What the offsets need of an aiokafka consumer: its assignment and an explicit commit."""
 
-    async def commit(self) -> None:
-        self.commits += 1
+    def __init__(self, *, assigned: set[TopicPartition] | None = None, fails: bool = False):
+        self.assigned = {T0, T1} if assigned is None else assigned
+        self.fails = fails
+        self.commits: list[dict[TopicPartition, int]] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    async def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
         if self.fails:
             raise CommitFailedError("the group rebalanced")
 
 
-class Message:
-    def __init__(self, kafka: KafkaConsumer) -> None:
-        self.raw_message = (ConsumerRecord("t", 0, 7, 0, 0, None, b"{}", None, 0, 2, []),)
-        self.kafka = kafka
-        self.nacked = False
+def records(partition: int, *offsets: int) -> tuple[ConsumerRecord, ...]:
+    return tuple(
+        ConsumerRecord("t", partition, offset, 0, 0, None, b"{}", None, 0, 2, [])
+        for offset in offsets
+    )
 
-    async def ack(self) -> None:
-        await self.kafka.commit()
+
+class Message:
+    def __init__(self, batch: tuple[ConsumerRecord, ...]) -> None:
+        self.raw_message = batch
+        self.nacked = False
 
     async def nack(self) -> None:
         self.nacked = True
@@ -44,7 +55,9 @@ async def ignore(event: CartItemAdded, uow: Any) -> None:
     raise AssertionError("not applied in these tests")
 
 
-def event_consumer(interval_ms: int, hooks: ConsumerHooks | None = None) -> EventConsumer:
+def event_consumer(
+    interval_ms: int, kafka: KafkaConsumer, hooks: ConsumerHooks | None = None
+) -> EventConsumer:
     consumer = EventConsumer(
         Subscription(name="g", topics=["t"], handlers={CartItemAdded: ignore}),
         pool=cast(Any, SimpleNamespace()),  # never used: apply_with_retry is replaced
@@ -55,71 +68,99 @@ def event_consumer(interval_ms: int, hooks: ConsumerHooks | None = None) -> Even
         hooks=hooks,
     )
     consumer._offsets = OffsetCommits(interval_ms / 1000, consumer="probe.g")
+    consumer._offsets.polled(kafka)  # as every poll does
     return consumer
 
 
-def applying(consumer: EventConsumer, *, fails: bool = False) -> None:
+def applying(consumer: EventConsumer, *, failing: set[int] | None = None) -> None:
+    """Batches apply, except those whose first offset is in ``failing`` (rewound)."""
+
     async def apply_with_retry(records: Sequence[ConsumerRecord]) -> None:
-        if fails:
+        if records[0].offset in (failing or set()):
             raise RuntimeError("the database is gone")
 
     consumer.apply_with_retry = apply_with_retry  # type: ignore[method-assign]
 
 
-async def test_a_batch_applied_within_the_interval_commits_nothing_until_the_consumer_idles() -> (
+async def test_batches_within_the_interval_wait_and_an_empty_poll_commits_what_they_applied() -> (
     None
 ):
     observed: list[int] = []
 
-    async def after_offset_commit(records: Sequence[ConsumerRecord]) -> None:
-        observed.append(len(records))
+    async def after_offset_commit(batch: Sequence[ConsumerRecord]) -> None:
+        observed.append(batch[0].offset)
 
-    consumer = event_consumer(60_000, ConsumerHooks(after_offset_commit=after_offset_commit))
+    kafka = KafkaConsumer()
+    consumer = event_consumer(60_000, kafka, ConsumerHooks(after_offset_commit=after_offset_commit))
     applying(consumer)
+    await consumer._on_batch(Message(records(0, 0, 1)))
+    assert kafka.commits == [{T0: 2}], "the first batch commits: no commit was made yet"
+    await consumer._on_batch(Message(records(0, 2, 3)))
+    await consumer._on_batch(Message(records(1, 0)))
+    assert kafka.commits == [{T0: 2}], "within the interval, applied batches wait"
+    assert observed == [0, 2, 0], "the hook follows every batch, committed or waiting"
+    await consumer._offsets.flush(kafka)
+    assert kafka.commits[-1] == {T0: 4, T1: 1}, "an empty poll commits what waits"
+    await consumer._offsets.flush(kafka)
+    assert len(kafka.commits) == 2, "nothing waits any more"
+
+
+async def test_a_rewound_batch_is_never_committed_even_behind_applied_ones() -> None:
     kafka = KafkaConsumer()
-    await consumer._on_batch(Message(kafka))
-    assert kafka.commits == 1, "the first batch commits: no commit was made yet"
-    await consumer._on_batch(Message(kafka))
-    await consumer._on_batch(Message(kafka))
-    assert kafka.commits == 1, "within the interval, applied batches wait"
-    assert observed == [1, 1, 1], "the hook still follows every batch"
+    consumer = event_consumer(60_000, kafka)
+    applying(consumer, failing={5})
+    await consumer._on_batch(Message(records(0, 0, 1, 2)))  # committed: first
+    await consumer._on_batch(Message(records(0, 3, 4)))  # applied, waiting
+    rewound = Message(records(0, 5, 6))
+    await consumer._on_batch(rewound)  # handed over, not applied
+    assert rewound.nacked
     await consumer._offsets.flush(kafka)
-    assert kafka.commits == 2, "an empty poll commits what waits"
-    await consumer._offsets.flush(kafka)
-    assert kafka.commits == 2, "nothing waits any more"
+    assert kafka.commits == [{T0: 3}, {T0: 5}], "up to the rewound batch, not past it"
 
 
-async def test_with_no_interval_every_batch_commits() -> None:
-    consumer = event_consumer(0)
+async def test_with_no_interval_every_batch_commits_its_own_offsets() -> None:
+    kafka = KafkaConsumer()
+    consumer = event_consumer(0, kafka)
     applying(consumer)
+    for first in (0, 2, 4):
+        await consumer._on_batch(Message(records(1, first, first + 1)))
+    assert kafka.commits == [{T1: 2}, {T1: 4}, {T1: 6}]
+
+
+async def test_a_partition_that_moved_is_not_committed_by_its_former_owner() -> None:
     kafka = KafkaConsumer()
-    for _ in range(3):
-        await consumer._on_batch(Message(kafka))
-    assert kafka.commits == 3
+    consumer = event_consumer(60_000, kafka)
+    applying(consumer)
+    await consumer._on_batch(Message(records(0, 0)))
+    await consumer._on_batch(Message(records(0, 1) + records(1, 7)))
+    kafka.assigned = {T1}  # a rebalance moved partition 0 away
     await consumer._offsets.flush(kafka)
-    assert kafka.commits == 3
+    assert kafka.commits == [{T0: 1}, {T1: 8}]
 
 
-async def test_a_rewound_batch_leaves_nothing_to_commit() -> None:
-    consumer = event_consumer(0)
-    applying(consumer, fails=True)
-    kafka = KafkaConsumer()
-    message = Message(kafka)
-    await consumer._on_batch(message)
-    assert message.nacked
-    await consumer._offsets.flush(kafka)
-    assert kafka.commits == 0
+async def test_a_failed_commit_is_logged_not_raised_and_skips_the_hook() -> None:
+    observed: list[int] = []
 
+    async def after_offset_commit(batch: Sequence[ConsumerRecord]) -> None:
+        observed.append(batch[0].offset)
 
-async def test_a_commit_that_fails_at_an_idle_poll_is_logged_not_raised() -> None:
-    commits = OffsetCommits(60, consumer="probe.g")
-    commits.deferred()
     kafka = KafkaConsumer(fails=True)
-    await commits.flush(kafka)  # a raise here would stall FastStream's poll loop for 5 s
-    assert kafka.commits == 1
-    assert not commits.pending, "the partitions moved: their new owner reads from the positions"
+    consumer = event_consumer(0, kafka, ConsumerHooks(after_offset_commit=after_offset_commit))
+    applying(consumer)
+    await consumer._on_batch(Message(records(0, 0)))  # a raise would rewind an applied batch
+    assert kafka.commits == [{T0: 1}]
+    assert observed == []
+    await consumer._offsets.flush(kafka)  # nor is it retried: the positions cover it
+    assert len(kafka.commits) == 1
 
 
-@pytest.mark.parametrize("interval_s", [0.0, 60.0])
-def test_the_first_batch_is_always_due(interval_s: float) -> None:
-    assert OffsetCommits(interval_s, consumer="probe.g").due()
+async def test_a_stopping_consumer_commits_what_waits_and_then_every_batch() -> None:
+    kafka = KafkaConsumer()
+    consumer = event_consumer(60_000, kafka)
+    applying(consumer)
+    await consumer._on_batch(Message(records(0, 0)))
+    await consumer._on_batch(Message(records(0, 1)))
+    await consumer.stopping()
+    assert kafka.commits == [{T0: 1}, {T0: 2}]
+    await consumer._on_batch(Message(records(0, 2)))  # the batch in hand when it stopped
+    assert kafka.commits[-1] == {T0: 3}

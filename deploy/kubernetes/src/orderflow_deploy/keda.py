@@ -15,8 +15,11 @@ from orderflow_deploy.workloads import BOOTSTRAP_SERVERS, CLUSTER_CA_SECRET, Wor
 
 Resource = dict[str, Any]
 
-LAG_THRESHOLD = 100
-"""Records of lag per instance before KEDA adds one: a few batches of work."""
+LAG_THRESHOLD = 1000
+"""Records of lag per instance before KEDA adds one: five full batches. KEDA reads lag from the
+committed offsets, which trail what was applied by up to a second of records while records keep
+coming (``CONSUMER_COMMIT_INTERVAL_MS``): a threshold near one second's traffic would add
+instances for work already done."""
 
 MIN_REPLICAS = 2
 """Never fewer than two: a rolling update or a lost node keeps a consumer (see the PDBs)."""

@@ -1,6 +1,7 @@
 """How far behind each consumer group of a run is: the end offset of each partition it
-committed, less its committed offset. The services commit their Kafka offsets after each
-batch's database commit, so zero lag everywhere means every record was applied.
+committed, less its committed offset. The services commit only the offsets of batches whose
+database transaction committed (at most once a second while records keep coming, and at once
+when a consumer goes idle), so zero lag everywhere means every record was applied.
 
 A phase ends when the system is quiet again, not when its last order completed: consumers
 off the order's critical path (returns reading every order event, for one) may still be

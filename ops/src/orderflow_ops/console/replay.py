@@ -6,7 +6,7 @@ audit row (who, when, what was asked, where the record landed). Its outcome is t
 from what the console already watches: *applied* once the consumer group that dead-lettered it
 has committed past the replayed record; *dead_lettered_again* when a dead letter naming it in
 ``replayed_from`` arrives from that group (checked for a while after *applied* too, since the
-group commits its offset before its relay publishes the new dead letter).
+group's offset commit and its relay's publishing of the new dead letter come in either order).
 """
 
 from __future__ import annotations

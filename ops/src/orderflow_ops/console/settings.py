@@ -23,10 +23,10 @@ class ConsoleSettingsError(ValueError):
 # The console's own defaults among the chassis' settings (``CONSOLE_*`` variables still win).
 # A batch rewrites each order it holds an event of, once: fewer, larger batches cost less per
 # order (the console's CPU per order fell about 8 % with 1,000 instead of 200; decision 48).
-# Its fetches wait longer than a service's (up to 512 KiB or 500 ms): it reads every topic's
-# partitions (192 of them), so answering its 20 fetches a second at 50 ms cost the broker about
-# a quarter of a core with no order in flight (decision 49); idle, it wakes at the first record
-# (decision 51). With the pause below, at most 0.8 s of the page's 2 s promise.
+# Its fetches wait longer than a service's (up to 512 KiB or 500 ms): it reads every contract
+# topic's partitions (96 of them), so answering its 20 fetches a second at 50 ms cost the broker
+# about a quarter of a core with no order in flight (decision 49); idle, it wakes at the first
+# record (decision 51). With the pause below, at most 0.8 s of the page's 2 s promise.
 SERVICE_DEFAULTS = {
     "consumer_max_records": 1000,
     "consumer_fetch_min_bytes": 512 * 1024,

@@ -26,10 +26,10 @@ applied in timestamp order, each partition's order kept):
    * A batch whose every record announces a type this consumer has no handler for (shared
      topics make that common) needs no transaction: one statement moves its positions past
      it (:meth:`~orderflow_chassis.positions.ConsumerPositions.pass_over`).
-2. After commit, the Kafka offsets are committed (MANUAL ack): at most once per
-   ``commit_interval_ms``, and after any poll that comes back empty
-   (:mod:`orderflow_chassis.offset_commits`). A crash before that redelivers the batches
-   applied since the last commit, and step 1 drops every record of them.
+2. After commit, the batch's Kafka offsets are committed (MANUAL ack; only applied batches'
+   offsets): at most once per ``commit_interval_ms``, after any poll that comes back empty, and
+   when the service stops (:mod:`orderflow_chassis.offset_commits`). A crash before that
+   redelivers the batches applied since the last commit, and step 1 drops every record of them.
 
 Failures that are not the event's fault never dead-letter it. A transient failure (database or
 broker unavailable, query cancelled, serialisation conflict) rolls the whole batch back and
@@ -52,7 +52,6 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka import ConsumerRecord
-from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
@@ -176,6 +175,7 @@ class EventConsumer:
 
         def polled(consumer: Any, records: tuple[ConsumerRecord, ...]) -> None:
             self._lag.polled(consumer, records)
+            self._offsets.polled(consumer)
             pacing.polled(consumer, records)
 
         subscriber = broker.subscriber(
@@ -218,21 +218,17 @@ class EventConsumer:
             return
         self._lag.applied(records)
         await _observe(self._hooks.after_commit, records)
-        if not self._offsets.due():
-            self._offsets.deferred()
-        else:
-            try:
-                await message.ack()
-            except KafkaError as error:
-                # E.g. a rebalance moved the partition: the next owner redelivers, and the
-                # consumer positions committed with the effects drop the duplicates.
-                log.warning(
-                    "consumer.offset_commit_failed", consumer=self.group_id, error=str(error)
-                )
-                return
-            finally:
-                self._offsets.committed()
+        self._offsets.applied(records)
+        # A failed commit (a rebalance moved the partition) is logged: the next owner
+        # redelivers, and the consumer positions committed with the effects drop the duplicates.
+        if self._offsets.due() and not await self._offsets.commit():
+            return
         await _observe(self._hooks.after_offset_commit, records)
+
+    async def stopping(self) -> None:
+        """The service is stopping: commit what was applied, and after every batch from now."""
+        self._offsets.every_batch()
+        await self._offsets.commit()
 
     async def apply_with_retry(self, records: Sequence[ConsumerRecord]) -> None:
         def on_retry(attempt: int, error: BaseException, delay: float) -> None:

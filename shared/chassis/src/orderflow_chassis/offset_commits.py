@@ -1,59 +1,94 @@
-"""When a consumer commits its Kafka offsets: at most once per interval, and when it goes idle.
+"""When a consumer commits its Kafka offsets: at most once per interval, whenever it goes idle,
+and when it stops; and only the offsets of batches it applied.
 
 Kafka's committed offset is only where a new owner of a partition starts reading; the consumer
 positions committed with the effects are the truth (:mod:`orderflow_chassis.positions`), and a
 record redelivered below them is skipped. So committing after every batch bought nothing but
-a broker round trip and a write to ``__consumer_offsets`` per batch: at a paced rate, where
-batches hold a few records, a tenth of a service's CPU and more of the broker's.
+a broker round trip and a write to ``__consumer_offsets`` per batch: with three instances,
+where batches hold a third as many records, a tenth of a service's CPU (decision 50).
 
-The offsets are committed after a batch when the interval has passed since the last commit,
-and, whatever the interval, after a poll that comes back empty: an idle consumer's committed
-offsets (and so the lag that KEDA, the console and alerts read) catch up at once. Only offsets
-of batches already applied are ever committed: the commit runs between batches, before the
-next poll hands records over. A crash or a rebalance redelivers at most an interval's worth of
-applied batches, which the positions skip.
+Each applied batch records, per partition, the offset after its last record. Those offsets
+(never aiokafka's own positions, which include records handed over and not yet applied) are
+committed after a batch when the interval has passed since the last commit; after a poll that
+comes back empty, so an idle consumer's committed offsets (and the lag KEDA scales on) catch up
+at once; and when the service stops. Only partitions still assigned are committed: a partition
+that moved is read by its new owner from the last committed offset, and the positions skip what
+it applies again. A crash or a rebalance redelivers at most an interval's worth of applied
+batches.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
 
 log = structlog.get_logger(__name__)
 
 
 class OffsetCommits:
-    """One consumer's pending Kafka offset commit (``interval_s`` 0: after every batch)."""
+    """One consumer's applied, not yet committed offsets (``interval_s`` 0: commit per batch)."""
 
     def __init__(self, interval_s: float, *, consumer: str) -> None:
         self._interval_s = interval_s
         self._consumer = consumer
         self._last = -math.inf
-        self.pending = False
+        self._applied: dict[TopicPartition, int] = {}
+        self._kafka: Any = None
+
+    def polled(self, kafka_consumer: Any) -> None:
+        """Every poll names the aiokafka consumer the offsets are committed through."""
+        self._kafka = kafka_consumer
+
+    def applied(self, records: Iterable[ConsumerRecord]) -> None:
+        """A batch's records were applied (and their transaction committed)."""
+        for record in records:
+            partition = TopicPartition(record.topic, record.partition)
+            self._applied[partition] = max(self._applied.get(partition, 0), record.offset + 1)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._applied)
 
     def due(self) -> bool:
-        """Whether a batch just applied should commit now (else it stays pending)."""
+        """Whether the batch just applied should be committed now, not later."""
         return time.monotonic() - self._last >= self._interval_s
 
-    def deferred(self) -> None:
-        self.pending = True
+    def every_batch(self) -> None:
+        """From now on, commit after every batch (the service is stopping)."""
+        self._interval_s = 0.0
 
-    def committed(self) -> None:
+    async def commit(self) -> bool:
+        """Commit what was applied, for the partitions still assigned. A failure (a rebalance
+        took the partitions) is logged and returns False, never raised: raised from a poll, it
+        would stall the consumer for seconds."""
+        applied, self._applied = self._applied, {}
         self._last = time.monotonic()
-        self.pending = False
-
-    async def flush(self, kafka_consumer: Any) -> None:
-        """Commit what is pending; called after an empty poll, when every record handed over
-        has been applied. A failed commit (a rebalance took the partitions) is logged, never
-        raised: a poll that raised would stall the consumer for seconds."""
-        if not self.pending:
-            return
+        if not applied or self._kafka is None:
+            return True
+        assigned = self._kafka.assignment()
+        offsets = {
+            partition: OffsetAndMetadata(offset, "")
+            for partition, offset in applied.items()
+            if partition in assigned
+        }
+        if not offsets:
+            return True
         try:
-            await kafka_consumer.commit()
+            await self._kafka.commit(offsets)
         except KafkaError as error:
             log.warning("consumer.offset_commit_failed", consumer=self._consumer, error=str(error))
-        self.committed()
+            return False
+        return True
+
+    async def flush(self, kafka_consumer: Any) -> None:
+        """After a poll that returned nothing: commit what waits."""
+        self._kafka = kafka_consumer
+        if self._applied:
+            await self.commit()

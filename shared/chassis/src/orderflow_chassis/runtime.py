@@ -333,7 +333,10 @@ class ServiceRuntime:
         self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.http_port
 
     async def stop(self) -> None:
-        """Stop consuming (finishing the batch in hand), then the relay, HTTP and the pool."""
+        """Stop consuming (finishing the batch in hand, its offsets and those still waiting
+        committed), then the relay, HTTP and the pool."""
+        for consumer in self.consumers:
+            await consumer.stopping()
         if self._broker is not None:
             await self._broker.stop()
         if self._http is not None:

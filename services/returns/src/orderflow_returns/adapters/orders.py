@@ -36,6 +36,8 @@ class SqlOrders(SqlRepository):
         # instead of deadlocking. (The subquery's ORDER BY is kept: it has DISTINCT, and the
         # outer call is volatile.)
         wanted = frozenset(order_ids)
+        if not wanted:
+            return
         await self.connection.execute(
             """
             SELECT count(pg_advisory_xact_lock(key))
