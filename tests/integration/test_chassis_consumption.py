@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import replace
+from typing import Any
 
 import httpx
 import pytest
@@ -37,14 +38,16 @@ pytestmark = pytest.mark.integration
 
 
 async def started_probe(
-    infrastructure: Infrastructure, schema: str, topic: str, group: str
+    infrastructure: Infrastructure, schema: str, topic: str, group: str, **settings: Any
 ) -> ServiceRuntime:
+    """A probe service consuming ``topic``; ``settings`` override its defaults."""
     runtime = ServiceRuntime(
         probe_definition(schema, in_topics=[topic], group=group),
         probe_settings(
             schema,
             database_url=infrastructure.service_database_urls[schema],
             kafka=infrastructure.kafka_bootstrap_servers,
+            **settings,
         ),
     )
     await runtime.start()

@@ -10,11 +10,10 @@ import pytest
 from orderflow_chassis.runtime import ServiceRuntime
 from orderflow_localinfra.discovery import Infrastructure
 
-from tests.integration.test_chassis_consumption import applied
+from tests.integration.test_chassis_consumption import applied, started_probe
 from tests.integration.test_unhandled_batches import committed_offset
 from tests.support.events import cart_item_added
 from tests.support.kafka_tools import create_topics, eventually, publish_raw, unique_topic
-from tests.support.probe_service import probe_definition, probe_settings
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +31,10 @@ async def test_offsets_deferred_by_the_interval_are_committed_when_the_consumer_
     topic = unique_topic("commit-interval")
     await create_topics(kafka, [topic], partitions=1)
     group = f"interval-{uuid.uuid4().hex[:8]}"
-    runtime = ServiceRuntime(
-        probe_definition("probe_a", in_topics=[topic], group=group),
-        probe_settings(
-            "probe_a",
-            database_url=infrastructure.service_database_urls["probe_a"],
-            kafka=kafka,
-            consumer_commit_interval_ms=3_600_000,  # only an idle poll can commit the second
-        ),
+    # Only an idle poll can commit the second burst within an hour's interval.
+    runtime = await started_probe(
+        infrastructure, "probe_a", topic, group, consumer_commit_interval_ms=3_600_000
     )
-    await runtime.start()
     try:
         group_id = runtime.consumers[0].group_id
         for burst, expected in ((3, 3), (2, 5)):
@@ -67,17 +60,14 @@ async def test_an_idle_consumer_fetches_at_the_first_byte_and_still_applies_what
     kafka = infrastructure.kafka_bootstrap_servers
     topic = unique_topic("fetch-pacing")
     await create_topics(kafka, [topic], partitions=1)
-    runtime = ServiceRuntime(
-        probe_definition("probe_a", in_topics=[topic], group=f"pacing-{uuid.uuid4().hex[:8]}"),
-        probe_settings(
-            "probe_a",
-            database_url=infrastructure.service_database_urls["probe_a"],
-            kafka=kafka,
-            consumer_fetch_min_bytes=65_536,
-            consumer_fetch_max_wait_ms=50,
-        ),
+    runtime = await started_probe(
+        infrastructure,
+        "probe_a",
+        topic,
+        f"pacing-{uuid.uuid4().hex[:8]}",
+        consumer_fetch_min_bytes=65_536,
+        consumer_fetch_max_wait_ms=50,
     )
-    await runtime.start()
     try:
         assert runtime._broker is not None
         (subscriber,) = runtime._broker.subscribers
