@@ -3,6 +3,8 @@ when it stops; and only the offsets of batches that were applied, never aiokafka
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any, cast
@@ -150,8 +152,8 @@ async def test_a_failed_commit_is_logged_not_raised_and_skips_the_hook() -> None
     await consumer._on_batch(Message(records(0, 0)))  # a raise would rewind an applied batch
     assert kafka.commits == [{T0: 1}]
     assert observed == []
-    await consumer._offsets.flush(kafka)  # nor is it retried: the positions cover it
-    assert len(kafka.commits) == 1
+    await consumer._offsets.flush(kafka)  # kept, and tried again at the next commit
+    assert kafka.commits == [{T0: 1}, {T0: 1}]
 
 
 async def test_a_stopping_consumer_commits_what_waits_and_then_every_batch() -> None:
@@ -164,3 +166,39 @@ async def test_a_stopping_consumer_commits_what_waits_and_then_every_batch() -> 
     assert kafka.commits == [{T0: 1}, {T0: 2}]
     await consumer._on_batch(Message(records(0, 2)))  # the batch in hand when it stopped
     assert kafka.commits[-1] == {T0: 3}
+
+
+async def test_what_a_failed_commit_held_is_committed_next_time_for_partitions_still_ours() -> None:
+    kafka = KafkaConsumer(fails=True)
+    consumer = event_consumer(60_000, kafka)
+    applying(consumer)
+    await consumer._on_batch(Message(records(0, 0, 1) + records(1, 4)))  # first: commits, fails
+    kafka.fails, kafka.assigned = False, {T1}  # the rebalance behind the failure took partition 0
+    await consumer._offsets.flush(kafka)
+    assert kafka.commits == [{T0: 2, T1: 5}, {T1: 5}]
+
+
+async def test_a_batch_whose_poll_hook_fails_is_rewound_not_read_past() -> None:
+    async def failing_after_poll(batch: Sequence[ConsumerRecord]) -> None:
+        raise RuntimeError("the hook's database blinked")
+
+    kafka = KafkaConsumer()
+    consumer = event_consumer(0, kafka, ConsumerHooks(after_poll=failing_after_poll))
+    applying(consumer)
+    message = Message(records(0, 0))
+    await consumer._on_batch(message)  # raised to FastStream, it would be skipped for good
+    assert message.nacked
+    assert kafka.commits == []
+
+
+async def test_stopping_gives_up_on_a_commit_that_cannot_finish() -> None:
+    class Unreachable(KafkaConsumer):
+        async def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+            await asyncio.sleep(3600)  # aiokafka retries until its consumer stops
+
+    kafka = Unreachable()
+    consumer = event_consumer(60_000, kafka)
+    applying(consumer)
+    consumer._offsets._last = time.monotonic()  # a commit was made a moment ago
+    await consumer._on_batch(Message(records(0, 0)))
+    await asyncio.wait_for(consumer.stopping(timeout_s=0.1), timeout=5)  # returns, logged

@@ -42,6 +42,7 @@ moves on. A partition never skips ahead otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
@@ -208,9 +209,12 @@ class EventConsumer:
         # FastStream's dependency injection has nothing to resolve or validate.
         message: KafkaMessage = body
         raw = message.raw_message
-        records = in_timestamp_order(tuple(raw) if isinstance(raw, (tuple, list)) else (raw,))
-        await _observe(self._hooks.after_poll, records)
+        records = tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)
+        # Whatever fails here rewinds the batch: FastStream would swallow the exception and
+        # read on past records never applied.
         try:
+            records = in_timestamp_order(records)
+            await _observe(self._hooks.after_poll, records)
             await self.apply_with_retry(records)
         except Exception:
             log.exception("consumer.batch_rewound", consumer=self.group_id, records=len(records))
@@ -225,10 +229,16 @@ class EventConsumer:
             return
         await _observe(self._hooks.after_offset_commit, records)
 
-    async def stopping(self) -> None:
-        """The service is stopping: commit what was applied, and after every batch from now."""
+    async def stopping(self, *, timeout_s: float = 5.0) -> None:
+        """The service is stopping: commit what was applied, and after every batch from now.
+        Bounded: with the broker unreachable, aiokafka retries a commit until its consumer
+        stops, which only happens after this; what is not committed is redelivered and
+        skipped."""
         self._offsets.every_batch()
-        await self._offsets.commit()
+        try:
+            await asyncio.wait_for(self._offsets.commit(), timeout_s)
+        except TimeoutError:
+            log.warning("consumer.offset_commit_at_stop_timed_out", consumer=self.group_id)
 
     async def apply_with_retry(self, records: Sequence[ConsumerRecord]) -> None:
         def on_retry(attempt: int, error: BaseException, delay: float) -> None:

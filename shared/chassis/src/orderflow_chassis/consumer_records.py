@@ -51,7 +51,7 @@ def event_type_label(event_type: str) -> str:
 
 async def the_message_itself(message: Any) -> Any:
     """FastStream's decoder, handing the handler the message itself: its records as they came
-    (decoding is the consumer's, so that its failures become dead letters) and its ack/nack.
+    (decoding is the consumer's, so that its failures become dead letters) and its nack (a rewind).
 
     Asking for the message through FastStream's ``Context`` instead (the ``KafkaMessage``
     annotation) made fast_depends resolve it in a worker thread: a thread hop per batch. And
@@ -89,8 +89,7 @@ PollObserver = Callable[[Any, tuple[ConsumerRecord, ...]], None]
 """Told of every poll: the aiokafka consumer and what it returned (lag is read there)."""
 
 IdleAction = Callable[[Any], Awaitable[None]]
-"""Run with the aiokafka consumer after a poll that returned nothing (every record handed over
-before it has been applied or rewound by then)."""
+"""Run with the aiokafka consumer after a poll that returned nothing (between batches)."""
 
 
 def _poller(

@@ -52,10 +52,6 @@ class OffsetCommits:
             partition = TopicPartition(record.topic, record.partition)
             self._applied[partition] = max(self._applied.get(partition, 0), record.offset + 1)
 
-    @property
-    def pending(self) -> bool:
-        return bool(self._applied)
-
     def due(self) -> bool:
         """Whether the batch just applied should be committed now, not later."""
         return time.monotonic() - self._last >= self._interval_s
@@ -67,7 +63,7 @@ class OffsetCommits:
     async def commit(self) -> bool:
         """Commit what was applied, for the partitions still assigned. A failure (a rebalance
         took the partitions) is logged and returns False, never raised: raised from a poll, it
-        would stall the consumer for seconds."""
+        would stall the consumer for seconds. What failed is kept for the next commit."""
         applied, self._applied = self._applied, {}
         self._last = time.monotonic()
         if not applied or self._kafka is None:
@@ -84,11 +80,13 @@ class OffsetCommits:
             await self._kafka.commit(offsets)
         except KafkaError as error:
             log.warning("consumer.offset_commit_failed", consumer=self._consumer, error=str(error))
+            # Tried again with the next commit, for the partitions still ours by then.
+            for partition, offset in applied.items():
+                self._applied[partition] = max(self._applied.get(partition, 0), offset)
             return False
         return True
 
     async def flush(self, kafka_consumer: Any) -> None:
         """After a poll that returned nothing: commit what waits."""
-        self._kafka = kafka_consumer
         if self._applied:
             await self.commit()

@@ -61,7 +61,8 @@ class ConsumerHooks:
     """Observation points at each step of a batch, used by tests to crash (or pause) a process
     at exactly that step: after the poll, before the database commit (the batch applied inside
     the open transaction), after the database commit, after the Kafka offset commit (or after
-    its deferral, when the commit interval has not passed: see ``offset_commits``)."""
+    its deferral, when the commit interval has not passed: see ``offset_commits``; not when the
+    commit failed)."""
 
     after_poll: BatchHook | None = None
     before_commit: BatchHook | None = None
