@@ -8,7 +8,7 @@ from typing import Any
 from aiokafka import ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 from orderflow_chassis.consumer_lag import LagTracker
-from orderflow_chassis.consumer_records import without_idle_sleep
+from orderflow_chassis.consumer_records import next_offsets, without_idle_sleep
 from prometheus_client import REGISTRY
 
 
@@ -72,7 +72,7 @@ def test_lag_is_the_high_water_mark_minus_the_next_offset_to_apply() -> None:
     tracker.polled(kafka, fetched)
     assert lag(group, "orders", 0) == 6, "offsets 4..9 are not applied yet"
 
-    tracker.applied(fetched)
+    tracker.applied(next_offsets(fetched))
     assert lag(group, "orders", 0) == 3, "7, 8 and 9 remain"
 
     kafka.highwaters[tp] = 12
@@ -90,7 +90,7 @@ def test_a_stalled_partition_keeps_growing_until_its_batch_is_applied() -> None:
         kafka.highwaters[tp] = highwater
         tracker.polled(kafka, stuck)
     assert lag(group, "orders", 1) == 9
-    tracker.applied([record("orders", 1, offset) for offset in range(9)])
+    tracker.applied(next_offsets([record("orders", 1, offset) for offset in range(9)]))
     assert lag(group, "orders", 1) == 0
 
 

@@ -64,6 +64,7 @@ from orderflow_chassis.consumer_records import (
     event_type_label,
     header,
     in_timestamp_order,
+    next_offsets,
     parse_any_headers,
     the_message_itself,
     without_idle_sleep,
@@ -220,9 +221,10 @@ class EventConsumer:
             log.exception("consumer.batch_rewound", consumer=self.group_id, records=len(records))
             await message.nack()
             return
-        self._lag.applied(records)
+        applied = next_offsets(records)
+        self._lag.applied(applied)
         await _observe(self._hooks.after_commit, records)
-        self._offsets.applied(records)
+        self._offsets.applied(applied)
         # A failed commit (a rebalance moved the partition) is logged: the next owner
         # redelivers, and the consumer positions committed with the effects drop the duplicates.
         if self._offsets.due() and not await self._offsets.commit():

@@ -14,7 +14,7 @@ and its lag is 0. A partition that moved to another instance is no longer export
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -60,17 +60,12 @@ class LagTracker:
                 self._next_offset[tp] = first_fetched.get(tp, highwater)
             self._export(tp)
 
-    def applied(self, records: Sequence[ConsumerRecord]) -> None:
-        """After a batch committed: its partitions are applied up to their last record."""
-        last_applied: dict[tuple[str, int], int] = {}
-        for record in records:
-            key = (record.topic, record.partition)
-            if record.offset > last_applied.get(key, -1):
-                last_applied[key] = record.offset
-        for (topic, partition), offset in last_applied.items():
-            tp = TopicPartition(topic, partition)
-            if offset + 1 > self._next_offset.get(tp, -1):
-                self._next_offset[tp] = offset + 1
+    def applied(self, next_offsets: Mapping[TopicPartition, int]) -> None:
+        """After a batch committed: each of its partitions is applied up to the offset given
+        (:func:`~orderflow_chassis.consumer_records.next_offsets`)."""
+        for tp, offset in next_offsets.items():
+            if offset > self._next_offset.get(tp, -1):
+                self._next_offset[tp] = offset
             if tp in self._highwater:
                 self._export(tp)
 

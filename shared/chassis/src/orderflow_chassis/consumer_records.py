@@ -6,11 +6,11 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from itertools import chain
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from orderflow_contracts.registry import EVENT_TYPES
 
 
@@ -42,6 +42,18 @@ def in_timestamp_order(records: tuple[ConsumerRecord, ...]) -> tuple[ConsumerRec
     # heapq.merge only ever takes the head of a partition's list: its order is kept even if
     # its timestamps are not monotonic, and equal timestamps keep the batch's order.
     return tuple(heapq.merge(*by_partition.values(), key=lambda record: record.timestamp))
+
+
+def next_offsets(records: Iterable[ConsumerRecord]) -> dict[TopicPartition, int]:
+    """Per partition, the offset after the last of ``records``: what a batch applied up to
+    (consumer lag and the offsets to commit both start from it)."""
+    # (topic, partition) tuples while scanning: no TopicPartition built per record.
+    last: dict[tuple[str, int], int] = {}
+    for record in records:
+        key = (record.topic, record.partition)
+        if record.offset > last.get(key, -1):
+            last[key] = record.offset
+    return {TopicPartition(*key): offset + 1 for key, offset in last.items()}
 
 
 def event_type_label(event_type: str) -> str:

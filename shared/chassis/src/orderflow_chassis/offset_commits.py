@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
@@ -46,11 +46,11 @@ class OffsetCommits:
         """Every poll names the aiokafka consumer the offsets are committed through."""
         self._kafka = kafka_consumer
 
-    def applied(self, records: Iterable[ConsumerRecord]) -> None:
-        """A batch's records were applied (and their transaction committed)."""
-        for record in records:
-            partition = TopicPartition(record.topic, record.partition)
-            self._applied[partition] = max(self._applied.get(partition, 0), record.offset + 1)
+    def applied(self, next_offsets: Mapping[TopicPartition, int]) -> None:
+        """A batch was applied (its transaction committed) up to these offsets
+        (:func:`~orderflow_chassis.consumer_records.next_offsets`)."""
+        for partition, offset in next_offsets.items():
+            self._applied[partition] = max(self._applied.get(partition, 0), offset)
 
     def due(self) -> bool:
         """Whether the batch just applied should be committed now, not later."""
