@@ -20,11 +20,11 @@ from orderflow_cart.domain.catalog import Product, parse_catalog_csv
 from orderflow_cart.domain.rates import FxRate, parse_rates_json
 from orderflow_cart.domain.sequencing import Waiting
 from orderflow_cart.order_status.domain.facts import OrderFacts
-from orderflow_cart.order_status.domain.status import OrderStatus
 from orderflow_cart.order_status.ports import (
     CheckoutRejection,
     PageCursor,
     Position,
+    Render,
     StoredStatus,
 )
 from orderflow_cart.ports import (
@@ -138,6 +138,9 @@ class FakeCatalog:
     products: dict[str, CatalogEntry] = field(default_factory=dict)
     seed_locks: int = 0
 
+    def remember_reads(self) -> None:
+        """Nothing to remember: every read is from memory here."""
+
     async def on_sale(self, skus: Collection[str]) -> dict[str, Product]:
         return {
             sku: entry.product
@@ -187,6 +190,9 @@ class FakeCatalog:
 class FakeRates:
     rates: dict[Currency, FxRate] = field(default_factory=dict)
 
+    def remember_reads(self) -> None:
+        """Nothing to remember: every read is from memory here."""
+
     async def current(self, currency: Currency) -> FxRate | None:
         return self.rates.get(currency)
 
@@ -205,11 +211,18 @@ class FakeOrders:
     placed: dict[UUID, OrderPlaced] = field(default_factory=dict)
     cancelled: dict[UUID, tuple[str, datetime]] = field(default_factory=dict)
 
-    async def add(self, placed: OrderPlaced, now: datetime) -> bool:
-        if placed.order_id in self.placed:
-            return False
-        self.placed[placed.order_id] = placed
-        return True
+    def defer_adds(self) -> None:
+        """Nothing to defer: ``add`` stores at once here."""
+
+    async def add(self, placed: OrderPlaced, now: datetime) -> None:
+        known = placed.order_id in self.placed or any(
+            order.cart_id == placed.cart_id for order in self.placed.values()
+        )
+        if not known:
+            self.placed[placed.order_id] = placed
+
+    async def write_pending(self) -> None:
+        """Nothing to write: ``add`` stores at once here."""
 
     async def cancel(self, order_id: UUID, reason: str, at: datetime) -> bool:
         if order_id not in self.placed or order_id in self.cancelled:
@@ -243,7 +256,7 @@ class FakeOrderStatuses:
     async def save(
         self,
         facts: OrderFacts,
-        view: OrderStatus,
+        render: Render,
         *,
         first: bool,
         event_id: UUID,
@@ -256,7 +269,7 @@ class FakeOrderStatuses:
             return None  # another transaction stored the order's first event meanwhile
         version = 1 if previous is None else previous[1].position.version + 1
         position = Position(version, event_id, event_type, event_at, applied_at)
-        stored = StoredStatus(facts.order_id, view.model_dump(mode="json"), position)
+        stored = StoredStatus(facts.order_id, render(facts).model_dump(mode="json"), position)
         self.rows[facts.order_id] = (facts.model_copy(deep=True), stored)
         self.notified.append((facts.order_id, version))
         return version

@@ -107,6 +107,11 @@ class Carts(Protocol):
 
 
 class Catalog(Protocol):
+    def remember_reads(self) -> None:
+        """Until this transaction ends, answer each SKU ``on_sale`` has read without reading
+        it again (for a transaction that does not change the catalog)."""
+        ...
+
     async def on_sale(self, skus: Collection[str]) -> dict[str, Product]:
         """The products among ``skus`` that are on sale, by SKU."""
         ...
@@ -125,6 +130,11 @@ class Catalog(Protocol):
 
 
 class Rates(Protocol):
+    def remember_reads(self) -> None:
+        """Until this transaction ends, answer each currency ``current`` has read without
+        reading it again (for a transaction that does not change the rates)."""
+        ...
+
     async def current(self, currency: Currency) -> FxRate | None: ...
 
     async def all(self) -> list[FxRate]: ...
@@ -137,8 +147,18 @@ class Rates(Protocol):
 
 
 class Orders(Protocol):
-    async def add(self, placed: OrderPlaced, now: datetime) -> bool:
-        """Record the order; False if the cart already has it (nothing is changed then)."""
+    def defer_adds(self) -> None:
+        """Until this transaction ends, keep the orders ``add`` is given for ``write_pending``
+        to insert together."""
+        ...
+
+    async def add(self, placed: OrderPlaced, now: datetime) -> None:
+        """Record the order (nothing is changed if the cart already has one)."""
+        ...
+
+    async def write_pending(self) -> None:
+        """Insert the orders ``add`` kept since ``defer_adds``, one round trip for all, each
+        only if its cart (written before) became that order."""
         ...
 
     async def cancel(self, order_id: UUID, reason: str, at: datetime) -> bool:

@@ -19,7 +19,7 @@ from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.database import connect
 from orderflow_chassis.migrations import migrate_service
 from orderflow_chassis.runtime import ServiceRuntime
-from orderflow_chassis.unit_of_work import UnitOfWork
+from orderflow_chassis.unit_of_work import Emitter, UnitOfWork
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
 from orderflow_localinfra.discovery import Infrastructure
@@ -48,10 +48,11 @@ async def never_emits(event: Event, **_: object) -> None:
 
 
 def unit(
-    connection: asyncpg.Connection, cause: Envelope | None = None
+    connection: asyncpg.Connection, cause: Envelope | None = None, emitter: Emitter = never_emits
 ) -> UnitOfWork[CartRepositories]:
-    """A unit of work on ``connection``, as the consumer gives each record (it emits nothing)."""
-    return UnitOfWork(sql_repositories(SCHEMA)(connection), datetime.now(UTC), never_emits, cause)
+    """A unit of work on ``connection``, as the consumer gives each record (by default it
+    emits nothing)."""
+    return UnitOfWork(sql_repositories(SCHEMA)(connection), datetime.now(UTC), emitter, cause)
 
 
 @dataclass

@@ -1,12 +1,15 @@
 """The cart consumer locks its batch's carts by one statement, reads them by another and writes
 what their events changed by one more, on real PostgreSQL: lines added, changed, reordered and
 removed, a buffered (early) event still waits and is applied in turn, and a cart changed by a
-transaction the batch waited for is read as that transaction left it."""
+transaction the batch waited for is read as that transaction left it. A batch's checkouts read
+each product and rate once and insert their orders together."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import asyncpg
 import pytest
@@ -20,28 +23,63 @@ from orderflow_cart.handlers.cart_events import (
 from orderflow_chassis.database import connect
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import (
+    CartCurrencySelected,
     CartItemQuantityChanged,
     CartItemRemoved,
+    Event,
+    OrderPlaced,
 )
 from orderflow_localinfra.discovery import Infrastructure
 
 from services.cart.tests.integration.conftest import SCHEMA, unit
-from services.cart.tests.unit.handlers.cart_journeys import Storefront, add, cart_rules, deps
+from services.cart.tests.unit.handlers.cart_journeys import (
+    Storefront,
+    add,
+    cart_rules,
+    checkout,
+    deps,
+)
 
 pytestmark = pytest.mark.integration
 
 
-async def apply_batch(connection: asyncpg.Connection, batch: list[Envelope]) -> None:
+async def apply_batch(
+    connection: asyncpg.Connection, batch: list[Envelope], emitted: list[Event] | None = None
+) -> None:
     """As the cart consumer does: lock the batch's carts, apply each event in a unit of work
-    of its own on the transaction's connection, then write what they changed."""
+    of its own on the transaction's connection, then write what they changed. What the
+    handlers emit is appended to ``emitted`` (without it, they must emit nothing)."""
     events = [envelope.parse_event() for envelope in batch]
     rules = cart_rules(deps())
+
+    async def collect(event: Event, **_: object) -> None:
+        assert emitted is not None, f"the handler emitted {event.event_type}"
+        emitted.append(event)
+
     async with connection.transaction():
         await lock_carts(events, unit(connection))
         for envelope, event in zip(batch, events, strict=True):
             assert isinstance(event, STOREFRONT_CART_EVENTS)
-            await receive_cart_event(event, unit(connection, envelope), cart_rules=rules)
+            await receive_cart_event(event, unit(connection, envelope, collect), cart_rules=rules)
         await write_carts(unit(connection))
+
+
+async def statements_of(
+    connection: asyncpg.Connection, work: Callable[[], Awaitable[None]]
+) -> list[str]:
+    """The statements ``work`` sends on ``connection``."""
+    statements: list[str] = []
+
+    def logged(query: asyncpg.connection.LoggedQuery) -> None:
+        statements.append(query.query)
+
+    connection.add_query_logger(logged)
+    try:
+        await work()
+        await asyncio.sleep(0)  # query loggers are called soon, not at once
+    finally:
+        connection.remove_query_logger(logged)
+    return statements
 
 
 async def lines_of(connection: asyncpg.Connection, cart_id: str) -> list[tuple[str, int]]:
@@ -62,17 +100,7 @@ async def test_a_batch_of_edits_costs_three_statements_and_stores_every_cart(
     ]
     # A first batch, so the types' codecs are known before the count (asyncpg looks them up).
     await apply_batch(connection, [shop.envelope(add(f"{carts[0]}-warm-up"))])
-    statements: list[str] = []
-
-    def logged(query: asyncpg.connection.LoggedQuery) -> None:
-        statements.append(query.query)
-
-    connection.add_query_logger(logged)
-    try:
-        await apply_batch(connection, batch)
-        await asyncio.sleep(0)  # query loggers are called soon, not at once
-    finally:
-        connection.remove_query_logger(logged)
+    statements = await statements_of(connection, lambda: apply_batch(connection, batch))
     # BEGIN, every cart locked, then read, every cart written, COMMIT.
     assert len(statements) == 5, statements
     for cart_id in carts:
@@ -138,3 +166,93 @@ async def test_a_batch_reads_its_carts_as_a_transaction_it_waited_for_left_them(
     finally:
         await other.close()
     assert await lines_of(connection, cart_id) == [("MB-SPIKY-8CM", 2), ("FR-WOOD-ROLLER", 2)]
+
+
+async def test_a_batch_of_checkouts_reads_each_product_and_rate_once_and_adds_orders_at_once(
+    connection: asyncpg.Connection,
+) -> None:
+    shop = Storefront()
+    stamp = datetime.now(UTC).timestamp()
+    carts = [f"checkout-batch-{stamp}-{i}" for i in range(4)]
+    await apply_batch(
+        connection,
+        [
+            shop.envelope(event)
+            for cart_id in carts
+            for event in (
+                add(cart_id, "MB-SPIKY-8CM", 2),
+                add(cart_id, "FR-WOOD-ROLLER", 1),
+                CartCurrencySelected(cart_id=cart_id, currency="EUR"),
+            )
+        ],
+    )
+    emitted: list[Event] = []
+    statements = await statements_of(
+        connection,
+        lambda: apply_batch(connection, [shop.envelope(checkout(c)) for c in carts[:3]], emitted),
+    )
+    placed = [event for event in emitted if isinstance(event, OrderPlaced)]
+    assert sorted(order.cart_id for order in placed) == carts[:3]
+    catalog_reads = [s for s in statements if "FROM cart.catalog_products" in s and "ANY" in s]
+    rate_reads = [s for s in statements if "FROM cart.fx_rates" in s and "currency = $1" in s]
+    order_inserts = [s for s in statements if "INSERT INTO cart.orders" in s]
+    assert (len(catalog_reads), len(rate_reads), len(order_inserts)) == (1, 1, 1), statements
+    stored = await connection.fetch(
+        "SELECT cart_id, order_id, total FROM cart.orders WHERE cart_id = ANY($1)", carts
+    )
+    assert {(row["cart_id"], row["order_id"], row["total"]) for row in stored} == {
+        (order.cart_id, order.order_id, order.total.amount) for order in placed
+    }
+
+    # What a batch read is forgotten with its transaction: the next batch's checkout sees a
+    # price changed meanwhile.
+    price = await connection.fetchval(
+        "SELECT price_usd FROM cart.catalog_products WHERE sku = 'FR-WOOD-ROLLER'"
+    )
+    repriced: list[Event] = []
+    try:
+        await connection.execute(
+            "UPDATE cart.catalog_products SET price_usd = $1 WHERE sku = 'FR-WOOD-ROLLER'",
+            price + Decimal("10.00"),
+        )
+        await apply_batch(connection, [shop.envelope(checkout(carts[3]))], repriced)
+    finally:
+        await connection.execute(
+            "UPDATE cart.catalog_products SET price_usd = $1 WHERE sku = 'FR-WOOD-ROLLER'", price
+        )
+    [before, after] = [
+        next(e for e in events if isinstance(e, OrderPlaced)) for events in (emitted, repriced)
+    ]
+    assert after.base_subtotal.amount == before.base_subtotal.amount + Decimal("10.00")
+
+
+async def test_a_deferred_order_is_stored_only_with_the_cart_that_became_it(
+    connection: asyncpg.Connection,
+) -> None:
+    """A checkout dead-lettered after it added its order (its savepoint undone, the batch going
+    on) leaves its cart open: the order it added must not be stored with the batch's."""
+    shop = Storefront()
+    stamp = datetime.now(UTC).timestamp()
+    kept, undone = f"kept-{stamp}", f"undone-{stamp}"
+    await apply_batch(
+        connection, [shop.envelope(add(c, "MB-SPIKY-8CM", 1)) for c in (kept, undone)]
+    )
+    emitted: list[Event] = []
+    await apply_batch(connection, [shop.envelope(checkout(c)) for c in (kept, undone)], emitted)
+    placed = {e.cart_id: e for e in emitted if isinstance(e, OrderPlaced)}
+    await connection.execute(
+        "DELETE FROM cart.orders WHERE cart_id = ANY($1::text[])", [kept, undone]
+    )
+    await connection.execute(
+        "UPDATE cart.carts SET status = 'open', order_id = NULL WHERE cart_id = $1", undone
+    )
+    async with connection.transaction():
+        orders = sql_repositories(SCHEMA)(connection).orders
+        orders.defer_adds()
+        for cart_id in (kept, undone):
+            await orders.add(placed[cart_id], datetime.now(UTC))
+        await orders.write_pending()
+    stored = await connection.fetch(
+        "SELECT cart_id, order_id FROM cart.orders WHERE cart_id = ANY($1::text[])", [kept, undone]
+    )
+    assert [(row["cart_id"], row["order_id"]) for row in stored] == [(kept, placed[kept].order_id)]

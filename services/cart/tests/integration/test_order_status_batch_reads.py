@@ -6,14 +6,17 @@ change (the batch is applied again)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 import pytest
 from orderflow_cart.adapters import sql_repositories
+from orderflow_cart.order_status import handlers as order_status_handlers
 from orderflow_cart.order_status.adapters import statuses
 from orderflow_cart.order_status.adapters.statuses import OrderStatusRepository
 from orderflow_cart.order_status.domain.facts import OrderFacts, apply
+from orderflow_cart.order_status.domain.status import OrderStatus
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_cart.order_status.handlers import (
     lock_batch,
@@ -79,6 +82,26 @@ async def test_a_batch_costs_three_statements_however_many_events_it_holds(
     assert [(s.view["state"], s.position.version) for s in states if s] == [("placed", 3)] * 3
 
 
+async def test_a_batch_renders_each_orders_view_once_from_its_last_facts(
+    connection: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rendered: list[UUID] = []
+
+    def counted(facts: OrderFacts, **policies: Any) -> OrderStatus:
+        rendered.append(facts.order_id)
+        return order_view(facts, **policies)
+
+    monkeypatch.setattr(order_status_handlers, "order_view", counted)
+    journeys = [OrderJourney(f"render-{i}") for i in range(2)]
+    batch = [e for j in journeys for e in envelopes([j.placed(), j.checked_out(), j.captured()])]
+    async with connection.transaction():
+        await apply_batch(connection, batch)
+    assert sorted(rendered) == sorted(j.order_id for j in journeys)
+    async with connection.transaction(readonly=True):
+        states = [await order_status(j.order_id, unit(connection)) for j in journeys]
+    assert [(s.view["state"], s.position.version) for s in states if s] == [("paid", 3)] * 2
+
+
 async def test_facts_read_for_the_batch_never_overwrite_a_change_stored_meanwhile(
     connection: asyncpg.Connection, orderflow_infrastructure: Infrastructure
 ) -> None:
@@ -104,7 +127,7 @@ async def test_facts_read_for_the_batch_never_overwrite_a_change_stored_meanwhil
             )
             stored = await theirs.save(
                 facts,
-                order_view(facts),
+                order_view,
                 first=False,
                 event_id=authorized.event_id,
                 event_type=authorized.event_type,
@@ -159,7 +182,7 @@ async def test_an_orders_first_row_stored_meanwhile_is_never_overwritten(
             )
             stored = await theirs.save(
                 facts,
-                order_view(facts),
+                order_view,
                 first=True,
                 event_id=placed.event_id,
                 event_type=placed.event_type,

@@ -118,7 +118,7 @@ async def test_two_transactions_storing_an_orders_first_event_at_once_lose_neith
     async def save(statuses: Any, facts: OrderFacts, envelope: Envelope, *, first: bool) -> Any:
         return await statuses.save(
             facts,
-            order_view(facts),
+            order_view,
             first=first,
             event_id=envelope.event_id,
             event_type=envelope.event_type,

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import asyncpg
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, TransactionLocal
 from orderflow_chassis.settings import validate_identifier
 from orderflow_contracts.money import Currency
 
@@ -14,20 +14,37 @@ from orderflow_cart.domain.catalog import Product
 from orderflow_cart.domain.rates import FxRate
 from orderflow_cart.ports import CatalogEntry, CatalogLoadSummary
 
+# What a batch's checkouts read of the catalog (None: not on sale) and of the rates, kept for
+# the rest of its transaction once ``remember_reads`` is called: a batch of checkouts reads
+# each product and each rate once instead of once per checkout.
+_PRODUCTS_READ: TransactionLocal[dict[str, Product | None]] = TransactionLocal("products_read")
+_RATES_READ: TransactionLocal[dict[Currency, FxRate | None]] = TransactionLocal("rates_read")
+
 
 class CatalogRepository:
     def __init__(self, connection: Connection, schema: str) -> None:
         self._connection = connection
         self._schema = validate_identifier(schema)
 
+    def remember_reads(self) -> None:
+        _PRODUCTS_READ.set(self._connection, {})
+
     async def on_sale(self, skus: Collection[str]) -> dict[str, Product]:
         """The products among ``skus`` that are on sale, by SKU."""
-        rows = await self._connection.fetch(
-            f"SELECT sku, name, price_usd FROM {self._schema}.catalog_products "
-            "WHERE sku = ANY($1::text[]) AND active",
-            list(skus),
-        )
-        return {row["sku"]: Product(row["sku"], row["name"], row["price_usd"]) for row in rows}
+        read = _PRODUCTS_READ.get(self._connection)
+        unread = list(skus) if read is None else [sku for sku in skus if sku not in read]
+        if unread:
+            rows = await self._connection.fetch(
+                f"SELECT sku, name, price_usd FROM {self._schema}.catalog_products "
+                "WHERE sku = ANY($1::text[]) AND active",
+                unread,
+            )
+            found = {row["sku"]: Product(row["sku"], row["name"], row["price_usd"]) for row in rows}
+            if read is None:
+                return found
+            read.update({sku: found.get(sku) for sku in unread})
+        assert read is not None
+        return {sku: product for sku in skus if (product := read[sku]) is not None}
 
     async def entries(self) -> list[CatalogEntry]:
         rows = await self._connection.fetch(
@@ -100,13 +117,22 @@ class RatesRepository:
         self._connection = connection
         self._schema = validate_identifier(schema)
 
+    def remember_reads(self) -> None:
+        _RATES_READ.set(self._connection, {})
+
     async def current(self, currency: Currency) -> FxRate | None:
+        read = _RATES_READ.get(self._connection)
+        if read is not None and currency in read:
+            return read[currency]
         row = await self._connection.fetchrow(
             f"SELECT currency, rate, as_of, source FROM {self._schema}.fx_rates "
             "WHERE currency = $1",
             currency.value,
         )
-        return None if row is None else _rate(row)
+        rate = None if row is None else _rate(row)
+        if read is not None:
+            read[currency] = rate
+        return rate
 
     async def all(self) -> list[FxRate]:
         rows = await self._connection.fetch(

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, TransactionLocal
 from orderflow_chassis.settings import validate_identifier
 from orderflow_contracts.events import OrderPlaced
 
@@ -20,22 +20,24 @@ def stored_snapshot(placed: OrderPlaced) -> dict[str, Any]:
     return snapshot
 
 
+# The orders a batch's checkouts placed, once ``defer_adds`` is called, until
+# ``write_pending`` inserts them (rows ready to insert).
+_DEFERRED: TransactionLocal[list[tuple[Any, ...]]] = TransactionLocal("deferred_orders")
+
+_COLUMNS = """order_id, cart_id, customer_id, currency, subtotal, shipping_fee, total,
+              base_subtotal_usd, fx_rate, fx_source, fx_as_of, placed_at, snapshot"""
+
+
 class OrderRepository:
     def __init__(self, connection: Connection, schema: str) -> None:
         self._connection = connection
         self._schema = validate_identifier(schema)
 
-    async def add(self, placed: OrderPlaced, now: datetime) -> bool:
-        """Record the order; False if the cart already has it (nothing is changed then)."""
-        inserted = await self._connection.fetchval(
-            f"""
-            INSERT INTO {self._schema}.orders
-                (order_id, cart_id, customer_id, currency, subtotal, shipping_fee, total,
-                 base_subtotal_usd, fx_rate, fx_source, fx_as_of, placed_at, snapshot)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-            ON CONFLICT DO NOTHING
-            RETURNING true
-            """,
+    def defer_adds(self) -> None:
+        _DEFERRED.set(self._connection, [])
+
+    async def add(self, placed: OrderPlaced, now: datetime) -> None:
+        row = (
             placed.order_id,
             placed.cart_id,
             placed.customer_id,
@@ -50,7 +52,42 @@ class OrderRepository:
             now,
             stored_snapshot(placed),
         )
-        return bool(inserted)
+        deferred = _DEFERRED.get(self._connection)
+        if deferred is not None:
+            deferred.append(row)
+            return
+        # A cart becomes one order (it is locked and checked out in the same transaction);
+        # the conflict clause only keeps a replay from failing.
+        await self._connection.execute(
+            f"""
+            INSERT INTO {self._schema}.orders ({_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            ON CONFLICT DO NOTHING
+            """,
+            *row,
+        )
+
+    async def write_pending(self) -> None:
+        deferred = _DEFERRED.get(self._connection)
+        if not deferred:
+            return
+        rows = list(deferred)
+        deferred.clear()
+        # One pipelined round trip for all, after the batch's carts are written; each order
+        # only if its cart became it: a checkout dead-lettered after it added its order leaves
+        # the cart open, and that order must not be stored.
+        await self._connection.executemany(
+            f"""
+            INSERT INTO {self._schema}.orders ({_COLUMNS})
+            SELECT $1::uuid, $2::text, $3::text, $4::text, $5::numeric, $6::numeric,
+                   $7::numeric, $8::numeric, $9::numeric, $10::text, $11::timestamptz,
+                   $12::timestamptz, $13::jsonb
+            WHERE EXISTS (SELECT 1 FROM {self._schema}.carts AS c
+                          WHERE c.cart_id = $2 AND c.order_id = $1)
+            ON CONFLICT DO NOTHING
+            """,
+            rows,
+        )
 
     async def cancel(self, order_id: UUID, reason: str, at: datetime) -> bool:
         """Mark the order cancelled; False if it is unknown here or already cancelled."""

@@ -64,15 +64,21 @@ class UnappliedReason:
 
 async def lock_carts(events: Sequence[Event], uow: CartUnit) -> None:
     """The cart consumer's ``lock_ahead``: every cart its batch is about, locked (created if
-    new) and read by one statement; its events are then applied to them in memory."""
+    new) and read by one statement; its events are then applied to them in memory. Its
+    checkouts read each product and rate once, and their orders are inserted together."""
     await uow.repos.carts.lock_all(
         (event.cart_id for event in events if isinstance(event, STOREFRONT_CART_EVENTS)), uow.now
     )
+    uow.repos.catalog.remember_reads()
+    uow.repos.rates.remember_reads()
+    uow.repos.orders.defer_adds()
 
 
 async def write_carts(uow: CartUnit) -> None:
-    """The cart consumer's ``write_behind``: the carts its batch changed, one statement."""
+    """The cart consumer's ``write_behind``: the carts its batch changed, one statement, then
+    the orders its checkouts placed (stored only with the carts that became them), one more."""
     await uow.repos.carts.write_pending()
+    await uow.repos.orders.write_pending()
 
 
 async def receive_cart_event(

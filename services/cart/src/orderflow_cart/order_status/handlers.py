@@ -4,8 +4,9 @@ Event handlers run in the consumer's unit of work like every cart handler: the f
 under a lock, the event added (``domain.facts.add``), the view derived (``domain.view``) and
 both stored in the same transaction as the inbox entry, so each event is applied exactly once.
 The lock is taken, and the facts read, for the whole batch at once (``lock_batch``), and the
-statuses the batch's events leave are written at once after the last (``write_batch``): a batch
-costs three statements however many events it holds.
+statuses the batch's events leave are rendered and written at once after the last
+(``write_batch``): a batch costs three statements and one view per order however many events
+it holds.
 Queries run in read-only units of work opened by the HTTP routes.
 """
 
@@ -27,6 +28,7 @@ from orderflow_cart.order_status.domain.facts import (
     add,
     order_id_of,
 )
+from orderflow_cart.order_status.domain.status import OrderStatus
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_cart.order_status.ports import CheckoutRejection, PageCursor, StoredStatus
 from orderflow_cart.ports import CartUnit
@@ -57,16 +59,20 @@ async def project_order_event(
     assert uow.cause is not None, "an order event is applied as the consumer received it"
     order_id = order_id_of(event)
     statuses = uow.repos.order_status
+
     # Twice at most: the order's first event may race another instance's, or the facts read
     # for the batch may not be the stored ones any more; the second read is of the row itself,
     # locked.
+    def render(facts: OrderFacts) -> OrderStatus:
+        return order_view(facts, window=return_window, warranty=warranty_policy)
+
     for _ in range(2):
         known = await statuses.facts_for_update(order_id)
         facts = known if known is not None else OrderFacts(order_id=order_id)
         add(facts, event, occurred_at=uow.cause.occurred_at, event_id=uow.cause.event_id)
         saved = await statuses.save(
             facts,
-            order_view(facts, window=return_window, warranty=warranty_policy),
+            render,
             first=known is None,
             event_id=uow.cause.event_id,
             event_type=event.event_type,

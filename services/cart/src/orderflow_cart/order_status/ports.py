@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -10,6 +10,10 @@ from uuid import UUID
 
 from orderflow_cart.order_status.domain.facts import OrderFacts
 from orderflow_cart.order_status.domain.status import OrderStatus
+
+Render = Callable[[OrderFacts], OrderStatus]
+"""How an order's facts become the status it shows (``domain.view.order_view`` with the
+store's policies)."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class OrderStatuses(Protocol):
     async def save(
         self,
         facts: OrderFacts,
-        view: OrderStatus,
+        render: Render,
         *,
         first: bool,
         event_id: UUID,
@@ -73,13 +77,14 @@ class OrderStatuses(Protocol):
         event_at: datetime,
         applied_at: datetime,
     ) -> int | None:
-        """Store the facts and the view, count one more event applied, and notify listeners
-        at commit; the new version. None when nothing was stored and the caller must read the
-        facts again: with ``first`` (no facts were found), another transaction stored the
-        order's first event meanwhile; else the stored facts are not the ones read.
+        """Store the facts and the view ``render`` derives from them when the row is written,
+        count one more event applied, and notify listeners at commit; the new version. None
+        when nothing was stored and the caller must read the facts again: with ``first`` (no
+        facts were found), another transaction stored the order's first event meanwhile; else
+        the stored facts are not the ones read.
 
         In a transaction whose orders ``lock_orders`` read, the save is deferred to
-        ``write_pending`` (never None then), so a batch writes each order once."""
+        ``write_pending`` (never None then), so a batch renders and writes each order once."""
         ...
 
     async def write_pending(self) -> None:
