@@ -5,7 +5,7 @@ leading relay's database session (the pid the relay exposes), then all its sessi
 the relay's application_name), are terminated again and again: what an idle timeout, a NAT drop
 or a backend crash does. Kafka must show every
 event, each aggregate in order, and publication must never alternate between the relays except
-once per killed leader.
+once per killed leader; no dead session goes back to its pool still holding a listener.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ async def _read_everything(kafka: str, topic: str) -> list[Envelope]:
 
 
 async def test_two_relays_and_killed_leader_sessions_never_reorder_or_lose_an_aggregate(
-    infrastructure: Infrastructure,
+    infrastructure: Infrastructure, recwarn: pytest.WarningsRecorder
 ) -> None:
     kafka = infrastructure.kafka_bootstrap_servers
     database_url = infrastructure.service_database_urls[SCHEMA]
@@ -188,6 +188,9 @@ async def test_two_relays_and_killed_leader_sessions_never_reorder_or_lose_an_ag
     assert len(written) > 100, "the writers kept the relays busy"
     # One publisher at a time: the relays may swap only when a leader's session is killed.
     assert publications.switches() <= kills, (kills, publications.rounds)
+    # A killed session goes back to its pool without the leader's LISTEN callback on it.
+    stale = [str(w.message) for w in recwarn if "notification listener" in str(w.message)]
+    assert stale == [], stale
 
 
 async def _leaders(relays: dict[str, OutboxRelay]) -> list[str]:

@@ -198,8 +198,14 @@ class OutboxRelay:
             connection.remove_termination_listener(on_termination)
             if self.listening:
                 self.listening = False
-                with contextlib.suppress(Exception):  # the session may be gone already
-                    await connection.remove_listener(channel, self._on_notify)
+                if connection.is_closed():
+                    # asyncpg keeps a dead session's listeners until its clean-up, which a
+                    # session the server ended may not have had yet (and then warns of them
+                    # on release); terminating it runs the clean-up.
+                    connection.terminate()
+                else:
+                    with contextlib.suppress(Exception):  # the session may be dying
+                        await connection.remove_listener(channel, self._on_notify)
 
     async def _listen_as(self, role: Role, connection: Connection, channel: str) -> None:
         """Only the leader LISTENs: every standby would otherwise be sent every commit's
