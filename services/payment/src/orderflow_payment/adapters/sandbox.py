@@ -64,7 +64,39 @@ class _Parent:
     method: str
 
 
-Perform = Callable[[Connection, str], Awaitable[ProviderResult]]
+@dataclass(frozen=True)
+class _Operation:
+    """An operation the sandbox did, as its ``sandbox_operations`` row records it."""
+
+    reference: str
+    request_key: str
+    operation: str
+    parent: str | None
+    order: str
+    method: str
+    behaviour: str
+    token_masked: str | None
+    amount: Money
+    decline_code: str | None
+
+    def row(self) -> tuple[object, ...]:
+        return (
+            self.reference,
+            self.request_key,
+            self.operation,
+            self.parent,
+            self.order,
+            self.method,
+            self.behaviour,
+            self.token_masked,
+            self.amount.currency.value,
+            self.amount.minor_units,
+            "declined" if self.decline_code else "approved",
+            self.decline_code,
+        )
+
+
+Perform = Callable[[Connection, str], Awaitable[tuple[ProviderResult, _Operation]]]
 
 
 class SandboxProvider:
@@ -110,11 +142,10 @@ class SandboxProvider:
     async def authorise(self, request: Authorise) -> ProviderResult:
         behaviour = behaviour_of(request.token)
 
-        async def perform(connection: Connection, _: str) -> ProviderResult:
+        async def perform(connection: Connection, _: str) -> tuple[ProviderResult, _Operation]:
             decline = DECLINES.get(behaviour)
             reference = sandbox_reference("authorise", request.idempotency_key)
-            await self._insert_operation(
-                connection,
+            done = _Operation(
                 reference=reference,
                 request_key=request.idempotency_key,
                 operation="authorise",
@@ -127,8 +158,8 @@ class SandboxProvider:
                 decline_code=decline[0] if decline else None,
             )
             if decline:
-                return ProviderResult.decline(decline[0], decline[1], reference)
-            return ProviderResult.approve(reference)
+                return ProviderResult.decline(decline[0], decline[1], reference), done
+            return ProviderResult.approve(reference), done
 
         return await self._call("authorise", request.idempotency_key, lambda _: behaviour, perform)
 
@@ -171,7 +202,9 @@ class SandboxProvider:
             parent_holder.append(parent)
             return parent.behaviour
 
-        async def perform(connection: Connection, behaviour: str) -> ProviderResult:
+        async def perform(
+            connection: Connection, behaviour: str
+        ) -> tuple[ProviderResult, _Operation]:
             parent = parent_holder[0]
             await self._check_child(connection, operation, parent, amount)
             reference = sandbox_reference(operation, key)
@@ -189,8 +222,7 @@ class SandboxProvider:
                     decline = ("provider_refused", MESSAGES["provider_refused"])
                 elif refunded + amount.minor_units > parent.amount_minor:
                     decline = ("exceeds_captured", MESSAGES["exceeds_captured"])
-            await self._insert_operation(
-                connection,
+            done = _Operation(
                 reference=reference,
                 request_key=key,
                 operation=operation,
@@ -203,8 +235,8 @@ class SandboxProvider:
                 decline_code=decline[0] if decline else None,
             )
             if decline:
-                return ProviderResult.decline(decline[0], decline[1], reference)
-            return ProviderResult.approve(reference)
+                return ProviderResult.decline(decline[0], decline[1], reference), done
+            return ProviderResult.approve(reference), done
 
         return await self._call(operation, key, behaviour, perform)
 
@@ -220,6 +252,7 @@ class SandboxProvider:
         pool = await self._connections()
         failure: Exception | None = None
         result: ProviderResult | None = None
+        done: _Operation | None = None
         async with pool.acquire() as connection, connection.transaction():
             # Requests with one key are handled one at a time, as a provider does.
             await connection.execute(
@@ -252,7 +285,7 @@ class SandboxProvider:
                     if existing is not None:
                         result, response = existing, "replayed"
                     else:
-                        result = await perform(connection, chosen)
+                        result, done = await perform(connection, chosen)
                         response = "approved" if result.approved else "declined"
                     if mode == "timeout" and attempt <= failures:
                         # The work is done and recorded; only the answer is lost.
@@ -260,17 +293,7 @@ class SandboxProvider:
                         failure = ProviderUnavailable("timeout", "sandbox did not answer")
             except ProviderRejected as rejected:
                 response, failure = "rejected", rejected
-            await connection.execute(
-                f"""
-                    INSERT INTO {self._schema}.sandbox_requests
-                        (idempotency_key, operation, attempt, response)
-                    VALUES ($1, $2, $3, $4)
-                    """,
-                key,
-                operation,
-                attempt,
-                response,
-            )
+            await self._record(connection, (key, operation, attempt, response), done)
         log.debug(
             "sandbox.request", operation=operation, key=key, attempt=attempt, response=response
         )
@@ -315,42 +338,32 @@ class SandboxProvider:
             if amount.minor_units > parent.amount_minor:
                 raise ProviderRejected("exceeds_authorised", "more than was authorised")
 
-    async def _insert_operation(
-        self,
-        connection: Connection,
-        *,
-        reference: str,
-        request_key: str,
-        operation: str,
-        parent: str | None,
-        order: str,
-        method: str,
-        behaviour: str,
-        token_masked: str | None,
-        amount: Money,
-        decline_code: str | None,
+    async def _record(
+        self, connection: Connection, request: tuple[object, ...], done: _Operation | None
     ) -> None:
+        """Record the request, and the operation it did if it did one: one round trip."""
+        insert_request = f"""
+            INSERT INTO {self._schema}.sandbox_requests
+                (idempotency_key, operation, attempt, response)
+            VALUES ($1, $2, $3, $4)
+            """
+        if done is None:
+            await connection.execute(insert_request, *request)
+            return
         try:
             await connection.execute(
                 f"""
-                INSERT INTO {self._schema}.sandbox_operations
-                    (reference, idempotency_key, operation, parent_reference, merchant_reference,
-                     method, behaviour, token_masked, currency, amount_minor, outcome,
-                     decline_code)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                WITH operation AS (
+                    INSERT INTO {self._schema}.sandbox_operations
+                        (reference, idempotency_key, operation, parent_reference,
+                         merchant_reference, method, behaviour, token_masked, currency,
+                         amount_minor, outcome, decline_code)
+                    VALUES ($5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                )
+                {insert_request}
                 """,
-                reference,
-                request_key,
-                operation,
-                parent,
-                order,
-                method,
-                behaviour,
-                token_masked,
-                amount.currency.value,
-                amount.minor_units,
-                "declined" if decline_code else "approved",
-                decline_code,
+                *request,
+                *done.row(),
             )
         except asyncpg.UniqueViolationError as error:  # pragma: no cover - the lock prevents it
             raise ProviderUnavailable("conflict", "concurrent request with the same key") from error
