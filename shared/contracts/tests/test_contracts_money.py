@@ -177,6 +177,26 @@ def test_arithmetic_is_exact_within_one_currency() -> None:
     assert Money.of("0.11", "EUR") > price >= price
 
 
+def test_arithmetic_results_are_canonical_and_bounded_like_any_amount() -> None:
+    # Results skip validation (their amounts are whole minor units already): they must still
+    # read as a parsed amount would, and be refused past the contract's size.
+    euros = Money.of("1.10", "EUR")
+    assert (euros - euros).model_dump(mode="json") == {"amount": "0.00", "currency": "EUR"}
+    assert (-Money.zero("EUR")).model_dump(mode="json")["amount"] == "0.00"
+    assert (Money.of("100", "JPY") * 3).model_dump(mode="json")["amount"] == "300"
+    assert str(Money.of("0.1", "KWD") + Money.of("0.2", "KWD")) == "0.300 KWD"
+    assert Money.zero("KWD") == Money.of("0.000", "KWD")
+    largest = Money.of("999999999999999.99", "EUR")
+    assert largest - Money.of("0.99", "EUR") == Money.of("999999999999999", "EUR")
+    for too_large in (
+        lambda: largest + Money.of("0.01", "EUR"),
+        lambda: largest * 2,
+        lambda: -largest - Money.of("0.01", "EUR"),
+    ):
+        with pytest.raises(ValidationError, match="at most 15 integer"):
+            too_large()
+
+
 def test_mixing_currencies_is_refused() -> None:
     euros, dollars = Money.of("1.00", "EUR"), Money.of("1.00", "USD")
     for operation in (

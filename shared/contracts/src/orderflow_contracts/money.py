@@ -64,6 +64,10 @@ def quantize(amount: Decimal, currency: Currency | str) -> Decimal:
     return amount.quantize(quantum, rounding=ROUND_HALF_EVEN, context=_WIDE)
 
 
+_ZERO: Final = Decimal(0)
+_LIMIT: Final = Decimal(10) ** MAX_INTEGER_DIGITS
+
+
 def _unsigned_zero(amount: Decimal) -> Decimal:
     return abs(amount) if amount.is_zero() else amount  # never "-0.00"
 
@@ -122,6 +126,10 @@ class Money(ContractModel):
         # canonical here in one pass: through the field validators it cost twice as much, and
         # an event carries up to a dozen amounts. (That pass does not honour a caller's
         # strict=True, which nothing uses for Money.) Anything else takes the general path.
+        if type(data) is cls:
+            # An instance is canonical already (every way of making one makes it so): a view
+            # or event built from Money values does not check each of them again.
+            return data
         if isinstance(data, dict):
             amount, code = data.get("amount"), data.get("currency")
             if isinstance(amount, str) and isinstance(code, str):
@@ -169,7 +177,17 @@ class Money(ContractModel):
 
     @classmethod
     def zero(cls, currency: Currency | str) -> Money:
-        return cls.of(Decimal(0), currency)
+        code = Currency.of(currency)
+        return cls.model_construct(amount=_ZERO.quantize(code.quantum), currency=code)
+
+    @classmethod
+    def _exact(cls, amount: Decimal, currency: Currency) -> Money:
+        """The result of exact arithmetic on canonical amounts of ``currency`` (a sum, a
+        difference, a whole multiple): a whole number of minor units already, so only its size
+        is checked. Validating it again cost rendering an order's status half its time."""
+        if not -_LIMIT < amount < _LIMIT:
+            return cls.of(amount, currency)  # refused, with the general path's message
+        return cls.model_construct(amount=_unsigned_zero(amount), currency=currency)
 
     @classmethod
     def from_minor_units(cls, units: int, currency: Currency | str) -> Money:
@@ -221,22 +239,22 @@ class Money(ContractModel):
         return other
 
     def __add__(self, other: Money) -> Money:
-        return Money.of(self.amount + self._same_currency(other).amount, self.currency)
+        return Money._exact(self.amount + self._same_currency(other).amount, self.currency)
 
     def __sub__(self, other: Money) -> Money:
-        return Money.of(self.amount - self._same_currency(other).amount, self.currency)
+        return Money._exact(self.amount - self._same_currency(other).amount, self.currency)
 
     def __neg__(self) -> Money:
-        return Money.of(-self.amount, self.currency)
+        return Money._exact(-self.amount, self.currency)
 
     def __abs__(self) -> Money:
-        return Money.of(abs(self.amount), self.currency)
+        return Money._exact(abs(self.amount), self.currency)
 
     def __mul__(self, quantity: int) -> Money:
         """Exact multiplication by a whole number (a line total: unit price x quantity)."""
         if isinstance(quantity, bool) or not isinstance(quantity, int):
             return NotImplemented
-        return Money.of(self.amount * quantity, self.currency)
+        return Money._exact(self.amount * quantity, self.currency)
 
     __rmul__ = __mul__
 
