@@ -188,11 +188,12 @@ def test_arithmetic_results_are_canonical_and_bounded_like_any_amount() -> None:
     assert Money.zero("KWD") == Money.of("0.000", "KWD")
     largest = Money.of("999999999999999.99", "EUR")
     assert largest - Money.of("0.99", "EUR") == Money.of("999999999999999", "EUR")
-    for too_large in (
+    too_large_results: tuple[Callable[[], Money], ...] = (
         lambda: largest + Money.of("0.01", "EUR"),
         lambda: largest * 2,
         lambda: -largest - Money.of("0.01", "EUR"),
-    ):
+    )
+    for too_large in too_large_results:
         with pytest.raises(ValidationError, match="at most 15 integer"):
             too_large()
 
