@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from orderflow_chassis.consumer import EventConsumer, Handler
+from orderflow_chassis.batch_applier import BatchApplier
+from orderflow_chassis.consumer import Handler
 from orderflow_chassis.runtime import ServiceRuntime, service_transactions
 from orderflow_contracts.envelope import Envelope
 
@@ -86,8 +87,8 @@ async def apply_crossing(
     transactions = service_transactions(runtime.definition, runtime.settings, runtime.pool)
     group = f"crossing-{uuid.uuid4().hex[:8]}"
 
-    def instance() -> EventConsumer:
-        return EventConsumer(
+    def instance() -> BatchApplier:
+        return BatchApplier(
             paced,
             pool=runtime.pool,
             transactions=transactions,
