@@ -198,6 +198,26 @@ def test_arithmetic_results_are_canonical_and_bounded_like_any_amount() -> None:
             too_large()
 
 
+def test_money_built_without_validation_is_what_model_construct_builds() -> None:
+    # Decoded amounts and arithmetic results skip pydantic's generic model_construct (a third
+    # of the time); if pydantic changes what a constructed model holds, this fails.
+    trusted = Money.of("1.10", "EUR") + Money.of("0.20", "EUR")
+    constructed = Money.model_construct(amount=Decimal("1.30"), currency=Currency.EUR)
+    for attribute in (
+        "__dict__",
+        "__pydantic_fields_set__",
+        "__pydantic_extra__",
+        "__pydantic_private__",
+    ):
+        assert getattr(trusted, attribute) == getattr(constructed, attribute), attribute
+    assert trusted == constructed
+    assert hash(trusted) == hash(constructed)
+    assert trusted.model_dump_json() == constructed.model_dump_json()
+    # model_construct would also run these; Money has neither.
+    assert Money.__pydantic_post_init__ is None
+    assert not Money.__pydantic_root_model__
+
+
 def test_mixing_currencies_is_refused() -> None:
     euros, dollars = Money.of("1.00", "EUR"), Money.of("1.00", "USD")
     for operation in (

@@ -64,6 +64,7 @@ def quantize(amount: Decimal, currency: Currency | str) -> Decimal:
     return amount.quantize(quantum, rounding=ROUND_HALF_EVEN, context=_WIDE)
 
 
+_set: Final = object.__setattr__
 _ZERO: Final = Decimal(0)
 _LIMIT: Final = Decimal(10) ** MAX_INTEGER_DIGITS
 
@@ -144,7 +145,7 @@ class Money(ContractModel):
                         )
                     if type(data) is dict and type(amount) is str and type(code) is str:
                         exact = Decimal(amount).quantize(currency.quantum, context=_WIDE)
-                        return cls.model_construct(amount=_unsigned_zero(exact), currency=currency)
+                        return cls._trusted(_unsigned_zero(exact), currency)
         return handler(data)._canonical()
 
     def _canonical(self) -> Self:
@@ -178,7 +179,19 @@ class Money(ContractModel):
     @classmethod
     def zero(cls, currency: Currency | str) -> Money:
         code = Currency.of(currency)
-        return cls.model_construct(amount=_ZERO.quantize(code.quantum), currency=code)
+        return cls._trusted(_ZERO.quantize(code.quantum), code)
+
+    @classmethod
+    def _trusted(cls, amount: Decimal, currency: Currency) -> Money:
+        """A Money of a canonical ``amount`` checked by the caller: what ``model_construct``
+        builds, in a third of its time (it is generic; a test keeps the two alike). Every
+        decoded amount and every sum is built this way."""
+        money = object.__new__(cls)
+        _set(money, "__dict__", {"amount": amount, "currency": currency})
+        _set(money, "__pydantic_fields_set__", {"amount", "currency"})
+        _set(money, "__pydantic_extra__", None)
+        _set(money, "__pydantic_private__", None)
+        return money
 
     @classmethod
     def _exact(cls, amount: Decimal, currency: Currency) -> Money:
@@ -187,7 +200,7 @@ class Money(ContractModel):
         is checked. Validating it again cost rendering an order's status half its time."""
         if not -_LIMIT < amount < _LIMIT:
             return cls.of(amount, currency)  # refused, with the general path's message
-        return cls.model_construct(amount=_unsigned_zero(amount), currency=currency)
+        return cls._trusted(_unsigned_zero(amount), currency)
 
     @classmethod
     def from_minor_units(cls, units: int, currency: Currency | str) -> Money:
