@@ -19,7 +19,6 @@ import re
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import asyncpg
 from orderflow_chassis.kafka_admin import ensure_topics
 from orderflow_chassis.outbox import create_producer
+from orderflow_contracts.uuids import uuid7
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.errors import InfraError
 from orderflow_localinfra.java_runtime import find_java
@@ -180,7 +180,7 @@ async def postgres_limit(
         offset = 0
         try:
             while time.perf_counter() < deadline:
-                ids = [uuid.uuid4() for _ in range(batch)]
+                ids = [uuid7() for _ in range(batch)]  # as the services make them
                 # About three events per aggregate: some upserts insert, the rest update.
                 keys = [f"agg-{index}-{(offset + n) // 3}" for n in range(batch)]
                 async with connection.transaction():

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
+from orderflow_contracts.uuids import uuid7
 
 from orderflow_chassis import tracing
 from orderflow_chassis.database import Connection
@@ -65,7 +66,7 @@ class PendingEvent:
     correlation_id: str
     causation_id: str | None = None
     topic: str | None = None
-    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_id: uuid.UUID = field(default_factory=uuid7)
     occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     traceparent: str | None = field(default_factory=tracing.current_traceparent)
 
@@ -180,7 +181,7 @@ class Outbox:
         """Record a dead letter; it is published like any event, so it is never lost either."""
         key = letter.key.decode("utf-8", "replace") if letter.key is not None else ""
         row = _Row(
-            uuid.uuid4(),
+            uuid7(),
             letter.topic,
             key,
             letter.value,

@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Final
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import jiter
 from pydantic import Field, StringConstraints, ValidationError
@@ -41,6 +41,7 @@ from orderflow_contracts.primitives import (
     json_text_is_storable,
 )
 from orderflow_contracts.registry import EVENT_TYPES
+from orderflow_contracts.uuids import uuid7
 
 SCHEMA_VERSION: Final = 1
 
@@ -103,7 +104,7 @@ class Envelope(ContractModel):
         """An envelope around `event`. `occurred_at` must be timezone-aware (default: now)."""
         return cls.model_validate(
             {
-                "event_id": event_id or uuid4(),
+                "event_id": event_id or uuid7(),
                 "event_type": event.event_type,
                 "schema_version": event.schema_version,
                 "occurred_at": occurred_at or datetime.now(UTC),

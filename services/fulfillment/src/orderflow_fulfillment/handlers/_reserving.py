@@ -9,6 +9,7 @@ from datetime import datetime
 from orderflow_chassis.errors import TransientError
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.events import PostalAddress
+from orderflow_contracts.uuids import uuid7
 
 from orderflow_fulfillment.domain.allocation import (
     AllocationPlan,
@@ -60,7 +61,7 @@ async def create_shipments(
     """One shipment per warehouse of ``plan``; a ``claim_id`` makes them replacements."""
     shipment_ids = []
     for planned in plan.shipments:
-        shipment_id = uuid.uuid4()
+        shipment_id = uuid7()
         await uow.repos.shipments.insert_shipment(
             shipment_id,
             order_id=order_id,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 from orderflow_chassis.database import Connection
 from orderflow_chassis.settings import validate_identifier
+from orderflow_contracts.uuids import uuid7
 
 from orderflow_payment.domain.ledger import LedgerTransaction
 
@@ -37,7 +36,7 @@ class SqlLedger:
             )
             SELECT count(*) > 0 FROM added
             """,
-            uuid.uuid4(),
+            uuid7(),
             transaction.idempotency_key,
             transaction.kind.value,
             transaction.order_id,
