@@ -62,12 +62,21 @@ class OrderRepository:
         release_reason: str | None = None,
     ) -> bool:
         """Insert the order; False if it exists already (another event got there first)."""
+        # One round trip: the order and, only if it is new, its lines.
         inserted = await self._db.fetchval(
             f"""
-            INSERT INTO {self._s}.orders (order_id, status, ship_to, shipping_service,
-                correlation_id, reserved_at, expires_at, released_at, release_reason)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            ON CONFLICT (order_id) DO NOTHING RETURNING true
+            WITH inserted AS (
+                INSERT INTO {self._s}.orders (order_id, status, ship_to, shipping_service,
+                    correlation_id, reserved_at, expires_at, released_at, release_reason)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                ON CONFLICT (order_id) DO NOTHING RETURNING order_id
+            ), lines AS (
+                INSERT INTO {self._s}.order_lines (order_id, sku, name, quantity)
+                SELECT inserted.order_id, l.sku, l.name, l.quantity
+                FROM inserted,
+                     unnest($10::text[], $11::text[], $12::int[]) AS l(sku, name, quantity)
+            )
+            SELECT count(*) > 0 FROM inserted
             """,
             order_id,
             status.value,
@@ -78,9 +87,8 @@ class OrderRepository:
             expires_at,
             released_at,
             release_reason,
+            *_line_columns(lines),
         )
-        if inserted:
-            await self._insert_lines(order_id, lines)
         return bool(inserted)
 
     async def place_released(
@@ -110,12 +118,14 @@ class OrderRepository:
 
     async def _insert_lines(self, order_id: uuid.UUID, lines: Sequence[NamedLine]) -> None:
         if lines:
-            await self._db.executemany(
+            await self._db.execute(
                 f"""
                 INSERT INTO {self._s}.order_lines (order_id, sku, name, quantity)
-                VALUES ($1, $2, $3, $4)
+                SELECT $1, l.sku, l.name, l.quantity
+                FROM unnest($2::text[], $3::text[], $4::int[]) AS l(sku, name, quantity)
                 """,
-                [(order_id, line.sku, line.name, line.quantity) for line in lines],
+                order_id,
+                *_line_columns(lines),
             )
 
     async def update_order(
@@ -174,3 +184,12 @@ class OrderRepository:
             limit,
         )
         return [r["order_id"] for r in rows]
+
+
+def _line_columns(lines: Sequence[NamedLine]) -> tuple[list[str], list[str], list[int]]:
+    """The lines as three arrays, for ``unnest``: one statement however many lines."""
+    return (
+        [line.sku for line in lines],
+        [line.name for line in lines],
+        [line.quantity for line in lines],
+    )

@@ -35,11 +35,18 @@ class ShipmentRepository:
         claim_id: str | None = None,
         requested_at: datetime | None = None,
     ) -> None:
+        # One round trip: the shipment and its lines.
         await self._db.execute(
             f"""
-            INSERT INTO {self._s}.shipments (shipment_id, order_id, warehouse_id, status,
-                replacement, claim_id, ship_to, shipping_service, requested_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            WITH shipment AS (
+                INSERT INTO {self._s}.shipments (shipment_id, order_id, warehouse_id, status,
+                    replacement, claim_id, ship_to, shipping_service, requested_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                RETURNING shipment_id
+            )
+            INSERT INTO {self._s}.shipment_lines (shipment_id, sku, name, quantity)
+            SELECT shipment.shipment_id, l.sku, l.name, l.quantity
+            FROM shipment, unnest($10::text[], $11::text[], $12::int[]) AS l(sku, name, quantity)
             """,
             shipment_id,
             order_id,
@@ -50,13 +57,9 @@ class ShipmentRepository:
             ship_to.model_dump(mode="json"),
             shipping_service,
             requested_at,
-        )
-        await self._db.executemany(
-            f"""
-            INSERT INTO {self._s}.shipment_lines (shipment_id, sku, name, quantity)
-            VALUES ($1, $2, $3, $4)
-            """,
-            [(shipment_id, line.sku, line.name, line.quantity) for line in lines],
+            [line.sku for line in lines],
+            [line.name for line in lines],
+            [line.quantity for line in lines],
         )
 
     async def _shipments(

@@ -49,25 +49,6 @@ class SqlOrders(SqlRepository):
         _HELD.set(self.connection, wanted)
 
     async def record_order(self, event: OrderPlaced, placed_at: datetime) -> bool:
-        inserted = await self.connection.fetchval(
-            f"""
-            INSERT INTO {self.s}.orders (order_id, customer_id, currency, subtotal,
-                shipping_fee, total, ship_to, placed_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-            ON CONFLICT (order_id) DO NOTHING
-            RETURNING true
-            """,
-            event.order_id,
-            event.customer_id,
-            event.currency.value,
-            event.subtotal.amount,
-            event.shipping_fee.amount,
-            event.total.amount,
-            event.ship_to.model_dump(mode="json"),
-            placed_at,
-        )
-        if not inserted:
-            return False
         merged: dict[str, tuple[str, int, Decimal, Decimal]] = {}
         for line in event.lines:
             if line.sku in merged:  # one SKU on two lines: one line of the summed quantity
@@ -85,15 +66,40 @@ class SqlOrders(SqlRepository):
                     line.unit_price.amount,
                     line.line_total.amount,
                 )
-        await self.connection.executemany(
+        lines = list(merged.values())
+        # One round trip: the order and, only if it is new, its lines.
+        inserted = await self.connection.fetchval(
             f"""
-            INSERT INTO {self.s}.order_lines
-                (order_id, sku, name, quantity, unit_price, line_total)
-            VALUES ($1, $2, $3, $4, $5, $6)
+            WITH inserted AS (
+                INSERT INTO {self.s}.orders (order_id, customer_id, currency, subtotal,
+                    shipping_fee, total, ship_to, placed_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                ON CONFLICT (order_id) DO NOTHING
+                RETURNING order_id
+            ), lines AS (
+                INSERT INTO {self.s}.order_lines
+                    (order_id, sku, name, quantity, unit_price, line_total)
+                SELECT inserted.order_id, l.*
+                FROM inserted, unnest($9::text[], $10::text[], $11::int[], $12::numeric[],
+                                      $13::numeric[]) AS l
+            )
+            SELECT count(*) > 0 FROM inserted
             """,
-            [(event.order_id, sku, *values) for sku, values in merged.items()],
+            event.order_id,
+            event.customer_id,
+            event.currency.value,
+            event.subtotal.amount,
+            event.shipping_fee.amount,
+            event.total.amount,
+            event.ship_to.model_dump(mode="json"),
+            placed_at,
+            list(merged),
+            [name for name, _, _, _ in lines],
+            [quantity for _, quantity, _, _ in lines],
+            [unit_price for _, _, unit_price, _ in lines],
+            [total for _, _, _, total in lines],
         )
-        return True
+        return bool(inserted)
 
     async def record_delivery(
         self,
@@ -104,25 +110,28 @@ class SqlOrders(SqlRepository):
         *,
         replacement: bool,
     ) -> bool:
-        inserted = 0
-        for sku, quantity in lines:
-            row = await self.connection.fetchval(
-                f"""
+        # One statement for every line; a line recorded before (the same report again) is
+        # kept as it was.
+        inserted = await self.connection.fetchval(
+            f"""
+            WITH added AS (
                 INSERT INTO {self.s}.deliveries
                     (shipment_id, sku, order_id, quantity, delivered_at, replacement)
-                VALUES ($1, $2, $3, $4, $5, $6)
+                SELECT $1, l.sku, $2, l.quantity, $3, $4
+                FROM unnest($5::text[], $6::int[]) AS l(sku, quantity)
                 ON CONFLICT (shipment_id, sku) DO NOTHING
-                RETURNING true
-                """,
-                shipment_id,
-                sku,
-                order_id,
-                quantity,
-                delivered_at,
-                replacement,
+                RETURNING 1
             )
-            inserted += 1 if row else 0
-        return inserted > 0
+            SELECT count(*) FROM added
+            """,
+            shipment_id,
+            order_id,
+            delivered_at,
+            replacement,
+            [sku for sku, _ in lines],
+            [quantity for _, quantity in lines],
+        )
+        return bool(inserted)
 
     async def record_capture(
         self, order_id: uuid.UUID, payment_id: uuid.UUID, amount: Money

@@ -40,12 +40,14 @@ class SqlRmas(SqlRepository):
             authorised_at,
             return_by,
         )
-        await self.connection.executemany(
+        await self.connection.execute(
             f"""
             INSERT INTO {self.s}.rma_lines (rma_id, sku, authorised_quantity)
-            VALUES ($1, $2, $3)
+            SELECT $1, l.sku, l.quantity FROM unnest($2::text[], $3::int[]) AS l(sku, quantity)
             """,
-            [(rma_id, sku, quantity) for sku, quantity in lines],
+            rma_id,
+            [sku for sku, _ in lines],
+            [quantity for _, quantity in lines],
         )
 
     async def get(self, rma_id: uuid.UUID, *, for_update: bool = False) -> Rma | None:
