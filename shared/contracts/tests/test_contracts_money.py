@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 from orderflow_contracts import Currency, CurrencyMismatch, Money, quantize
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 
 def parse(amount: object, currency: object = "EUR") -> Money:
@@ -213,9 +213,22 @@ def test_money_built_without_validation_is_what_model_construct_builds() -> None
     assert trusted == constructed
     assert hash(trusted) == hash(constructed)
     assert trusted.model_dump_json() == constructed.model_dump_json()
-    # model_construct would also run these; Money has neither.
+    # model_construct would also run these; Money has neither. And a model holds nothing else.
     assert Money.__pydantic_post_init__ is None
     assert not Money.__pydantic_root_model__
+    assert set(BaseModel.__slots__) == {
+        "__dict__",
+        "__pydantic_fields_set__",
+        "__pydantic_extra__",
+        "__pydantic_private__",
+    }
+
+
+def test_a_money_built_without_validation_is_checked_when_a_model_takes_it() -> None:
+    unchecked = Money.model_construct(amount=Decimal("1.5"), currency=Currency.EUR)
+    assert Money.model_validate(unchecked).amount == Decimal("1.50")
+    with pytest.raises(ValidationError, match="whole number of minor units"):
+        Money.model_validate(Money.model_construct(amount=Decimal("1.505"), currency=Currency.EUR))
 
 
 def test_mixing_currencies_is_refused() -> None:

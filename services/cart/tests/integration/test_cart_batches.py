@@ -204,7 +204,8 @@ async def test_a_batch_of_checkouts_reads_each_product_and_rate_once_and_adds_or
         (order.cart_id, order.order_id, order.total.amount) for order in placed
     }
 
-    # What a batch read is forgotten with its transaction: the next batch's checkout sees a
+    # What a batch read is forgotten with its transaction: a later transaction on the same
+    # connection that remembers nothing (a sweep, a query) and the next batch's checkout see a
     # price changed meanwhile.
     price = await connection.fetchval(
         "SELECT price_usd FROM cart.catalog_products WHERE sku = 'FR-WOOD-ROLLER'"
@@ -215,6 +216,10 @@ async def test_a_batch_of_checkouts_reads_each_product_and_rate_once_and_adds_or
             "UPDATE cart.catalog_products SET price_usd = $1 WHERE sku = 'FR-WOOD-ROLLER'",
             price + Decimal("10.00"),
         )
+        async with connection.transaction():
+            catalog = sql_repositories(SCHEMA)(connection).catalog
+            read = await catalog.on_sale(["FR-WOOD-ROLLER"])
+        assert read["FR-WOOD-ROLLER"].price_usd == price + Decimal("10.00")
         await apply_batch(connection, [shop.envelope(checkout(carts[3]))], repriced)
     finally:
         await connection.execute(
@@ -256,3 +261,31 @@ async def test_a_deferred_order_is_stored_only_with_the_cart_that_became_it(
         "SELECT cart_id, order_id FROM cart.orders WHERE cart_id = ANY($1::text[])", [kept, undone]
     )
     assert [(row["cart_id"], row["order_id"]) for row in stored] == [(kept, placed[kept].order_id)]
+
+
+async def test_of_two_deferred_adds_of_one_order_the_later_is_stored(
+    connection: asyncpg.Connection,
+) -> None:
+    """A checkout dead-lettered after it added its order, then the same cart checked out again
+    later in the batch: both add the same order id (it is derived from the cart); the one that
+    stood, the later, is the order stored."""
+    shop = Storefront()
+    cart_id = f"twice-{datetime.now(UTC).timestamp()}"
+    await apply_batch(connection, [shop.envelope(add(cart_id, "MB-SPIKY-8CM", 1))])
+    emitted: list[Event] = []
+    await apply_batch(connection, [shop.envelope(checkout(cart_id))], emitted)
+    [stood] = [e for e in emitted if isinstance(e, OrderPlaced)]
+    undone = stood.model_copy(update={"customer_id": "cust-undone"})
+    await connection.execute("DELETE FROM cart.orders WHERE cart_id = $1", cart_id)
+    async with connection.transaction():
+        orders = sql_repositories(SCHEMA)(connection).orders
+        orders.defer_adds()
+        await orders.add(undone, datetime.now(UTC))
+        await orders.add(stood, datetime.now(UTC))
+        await orders.write_pending()
+    stored = await connection.fetch(
+        "SELECT order_id, customer_id FROM cart.orders WHERE cart_id = $1", cart_id
+    )
+    assert [(row["order_id"], row["customer_id"]) for row in stored] == [
+        (stood.order_id, stood.customer_id)
+    ]

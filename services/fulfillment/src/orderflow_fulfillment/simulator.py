@@ -86,7 +86,9 @@ class SimulatorConfig:
 
 
 def tracking_number_for(shipment_id: uuid.UUID) -> str:
-    return f"SIM{shipment_id.hex[:12].upper()}"
+    # The id's last digits: shipment ids are time-ordered (UUID version 7), and their first
+    # twelve are the millisecond they were made, shared by an order's shipments.
+    return f"SIM{shipment_id.hex[-12:].upper()}"
 
 
 def sort_returned_units(

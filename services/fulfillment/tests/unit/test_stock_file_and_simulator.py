@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from aiokafka import TopicPartition
 from orderflow_contracts.events import LineQuantity, ReturnedLine
+from orderflow_contracts.uuids import uuid7
 from orderflow_fulfillment.adapters.stock_files import read_stock_file
 from orderflow_fulfillment.domain.stock_file import StockFile
 from orderflow_fulfillment.simulator import (
@@ -61,7 +62,13 @@ def test_returned_units_split_by_the_damaged_ratio_deterministically_per_rma() -
 
 def test_tracking_numbers_are_stable_per_shipment() -> None:
     shipment = uuid.UUID("9b2d7c4e-1f3a-4e5b-8c6d-7e8f9a0b1c2d")
-    assert tracking_number_for(shipment) == "SIM9B2D7C4E1F3A"
+    assert tracking_number_for(shipment) == "SIM7E8F9A0B1C2D"
+
+
+def test_shipments_made_together_get_different_tracking_numbers() -> None:
+    # Shipment ids are time-ordered: an order's shipments share their first twelve digits.
+    shipments = [uuid7() for _ in range(50)]
+    assert len({tracking_number_for(shipment) for shipment in shipments}) == 50
 
 
 def test_a_request_offset_is_committed_only_after_its_parcel_is_done() -> None:

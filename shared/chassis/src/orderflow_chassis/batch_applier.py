@@ -22,7 +22,7 @@ partition's order kept.
 * Before the first handler runs, the subscription's ``lock_ahead`` (if any) takes every lock
   the batch's handlers will need, in one global order, so that instances applying crossing
   batches queue instead of deadlocking. After the last, its ``write_behind`` (if any) stores
-  what the handlers deferred, one statement for the batch.
+  what the handlers deferred, a statement or two for the whole batch.
 * A batch whose every record announces a type this consumer has no handler for (shared topics
   make that common) needs no transaction: one statement moves its positions past it
   (:meth:`~orderflow_chassis.positions.ConsumerPositions.pass_over`).

@@ -1,8 +1,8 @@
 """Screening and decoding one consumed record: applied, passed over, or refused.
 
-No database and no broker here: the consumer (:mod:`orderflow_chassis.consumer`) dead-letters
-what this refuses, in its batch's transaction. Screening and decoding are bounded, so any
-failure of theirs is a refusal too, never a stalled partition.
+No database and no broker here: the batch applier (:mod:`orderflow_chassis.batch_applier`)
+dead-letters what this refuses, in its batch's transaction. Screening and decoding are bounded,
+so any failure of theirs is a refusal too, never a stalled partition.
 """
 
 from __future__ import annotations

@@ -34,8 +34,9 @@ BatchWriter = Callable[[UnitOfWork[Any]], Awaitable[None]]
 batch, by one statement, instead of one per event): run after the last handler, before the
 outbox; when the batch is applied with savepoints, after each handler, inside its savepoint.
 What is deferred belongs to one attempt at the batch: ``lock_ahead``, which starts every
-attempt, drops what a failed one left; and a handler defers as its last step, so one that
-fails leaves nothing deferred."""
+attempt, drops what a failed one left. A handler defers as its last step, so one that fails
+(dead-lettered in the savepoint pass) leaves nothing deferred; a write deferred earlier must be
+harmless without its record (the cart's orders, stored only with the cart that became them)."""
 
 
 @dataclass(frozen=True)

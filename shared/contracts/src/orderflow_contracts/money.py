@@ -69,6 +69,15 @@ _ZERO: Final = Decimal(0)
 _LIMIT: Final = Decimal(10) ** MAX_INTEGER_DIGITS
 
 
+def _canonical_exponent(amount: object, currency: object) -> bool:
+    """Whether ``amount`` has exactly ``currency``'s digits (as every canonical amount has)."""
+    return (
+        isinstance(amount, Decimal)
+        and isinstance(currency, Currency)
+        and amount.as_tuple().exponent == -currency.minor_unit_digits
+    )
+
+
 def _unsigned_zero(amount: Decimal) -> Decimal:
     return abs(amount) if amount.is_zero() else amount  # never "-0.00"
 
@@ -127,9 +136,10 @@ class Money(ContractModel):
         # canonical here in one pass: through the field validators it cost twice as much, and
         # an event carries up to a dozen amounts. (That pass does not honour a caller's
         # strict=True, which nothing uses for Money.) Anything else takes the general path.
-        if type(data) is cls:
-            # An instance is canonical already (every way of making one makes it so): a view
-            # or event built from Money values does not check each of them again.
+        if type(data) is cls and _canonical_exponent(data.amount, data.currency):
+            # An instance made by validation or arithmetic is canonical already: a view or
+            # event built from Money values does not check each of them again (one built with
+            # model_construct or model_copy is, below).
             return data
         if isinstance(data, dict):
             amount, code = data.get("amount"), data.get("currency")

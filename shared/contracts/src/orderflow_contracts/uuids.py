@@ -22,7 +22,8 @@ _LOW_62_BITS: int = (1 << 62) - 1
 
 
 def uuid7() -> UUID:
-    """A fresh id: unique, and after any id made a millisecond earlier in sort order."""
+    """A fresh id: unique, and normally after any id made a millisecond earlier in sort order
+    (not if the system clock steps back)."""
     milliseconds = time.time_ns() // 1_000_000
     random = int.from_bytes(os.urandom(10), "big")  # 80 bits: 12 for rand_a, 62 for rand_b
     rand_a, rand_b = random >> 68, random & _LOW_62_BITS

@@ -21,8 +21,10 @@ def stored_snapshot(placed: OrderPlaced) -> dict[str, Any]:
 
 
 # The orders a batch's checkouts placed, once ``defer_adds`` is called, until
-# ``write_pending`` inserts them (rows ready to insert).
-_DEFERRED: TransactionLocal[list[tuple[Any, ...]]] = TransactionLocal("deferred_orders")
+# ``write_pending`` inserts them: rows ready to insert, by order id. A cart's order id is
+# derived from the cart, so a checkout dead-lettered after it added its order and a later
+# checkout of the same cart in the batch add the same id: the later (the one that stood) wins.
+_DEFERRED: TransactionLocal[dict[UUID, tuple[Any, ...]]] = TransactionLocal("deferred_orders")
 
 _COLUMNS = """order_id, cart_id, customer_id, currency, subtotal, shipping_fee, total,
               base_subtotal_usd, fx_rate, fx_source, fx_as_of, placed_at, snapshot"""
@@ -34,7 +36,7 @@ class OrderRepository:
         self._schema = validate_identifier(schema)
 
     def defer_adds(self) -> None:
-        _DEFERRED.set(self._connection, [])
+        _DEFERRED.set(self._connection, {})
 
     async def add(self, placed: OrderPlaced, now: datetime) -> None:
         row = (
@@ -54,7 +56,7 @@ class OrderRepository:
         )
         deferred = _DEFERRED.get(self._connection)
         if deferred is not None:
-            deferred.append(row)
+            deferred[placed.order_id] = row
             return
         # A cart becomes one order (it is locked and checked out in the same transaction);
         # the conflict clause only keeps a replay from failing.
@@ -71,7 +73,7 @@ class OrderRepository:
         deferred = _DEFERRED.get(self._connection)
         if not deferred:
             return
-        rows = list(deferred)
+        rows = list(deferred.values())
         deferred.clear()
         # One pipelined round trip for all, after the batch's carts are written; each order
         # only if its cart became it: a checkout dead-lettered after it added its order leaves
