@@ -186,12 +186,15 @@ def test_arithmetic_results_are_canonical_and_bounded_like_any_amount() -> None:
     assert (Money.of("100", "JPY") * 3).model_dump(mode="json")["amount"] == "300"
     assert str(Money.of("0.1", "KWD") + Money.of("0.2", "KWD")) == "0.300 KWD"
     assert Money.zero("KWD") == Money.of("0.000", "KWD")
+    assert Money.from_minor_units(0, "EUR").model_dump(mode="json")["amount"] == "0.00"
+    assert str(Money.from_minor_units(-5, "KWD")) == "-0.005 KWD"
     largest = Money.of("999999999999999.99", "EUR")
     assert largest - Money.of("0.99", "EUR") == Money.of("999999999999999", "EUR")
     too_large_results: tuple[Callable[[], Money], ...] = (
         lambda: largest + Money.of("0.01", "EUR"),
         lambda: largest * 2,
         lambda: -largest - Money.of("0.01", "EUR"),
+        lambda: Money.from_minor_units(10**17, "EUR"),
     )
     for too_large in too_large_results:
         with pytest.raises(ValidationError, match="at most 15 integer"):

@@ -218,7 +218,9 @@ class Money(ContractModel):
         if isinstance(units, bool) or not isinstance(units, int):
             raise TypeError(f"minor units must be int, not {type(units).__name__}")
         code = Currency.of(currency)
-        return cls.of(Decimal(units).scaleb(-code.minor_unit_digits), code)
+        # A whole number of minor units has the currency's digits exactly: only its size is
+        # checked (as for a sum).
+        return cls._exact(Decimal(units).scaleb(-code.minor_unit_digits), code)
 
     @classmethod
     def total(cls, amounts: Iterable[Money], currency: Currency | str) -> Money:
