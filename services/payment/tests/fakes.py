@@ -113,6 +113,9 @@ class InMemoryPayments:
     async def lock_orders(self, order_ids: Iterable[uuid.UUID]) -> None:
         self.tables.locked_orders.extend(sorted(order_ids))
 
+    async def read_ahead(self, order_ids: Iterable[uuid.UUID]) -> None:
+        """Nothing to read ahead: every read is from memory here."""
+
     async def get(self, order_id: uuid.UUID) -> Payment | None:
         row = self.tables.payments.get(order_id)
         return None if row is None else copy.deepcopy(row.payment)
@@ -159,6 +162,9 @@ class InMemoryPayments:
 @dataclass
 class InMemoryOrderFacts:
     tables: Tables
+
+    async def read_ahead(self, order_ids: Iterable[uuid.UUID]) -> None:
+        """Nothing to read ahead: every read is from memory here."""
 
     async def facts(self, order_id: uuid.UUID) -> OrderFacts:
         return self.tables.order_facts.get(order_id, OrderFacts())

@@ -33,6 +33,11 @@ class PaymentRepository(Protocol):
         """:meth:`lock_order` for many orders, taken in one global order (no deadlock)."""
         ...
 
+    async def read_ahead(self, order_ids: Iterable[uuid.UUID]) -> None:
+        """Read these orders' payments at once (after their locks), for ``get`` to hand out
+        without a query until this transaction writes them."""
+        ...
+
     async def get(self, order_id: uuid.UUID) -> Payment | None: ...
 
     async def add(
@@ -61,6 +66,11 @@ class PaymentRepository(Protocol):
 
 class OrderFactRepository(Protocol):
     """What other services told payment about an order (``order_facts``)."""
+
+    async def read_ahead(self, order_ids: Iterable[uuid.UUID]) -> None:
+        """Read these orders' facts at once (after their locks), for ``facts`` to hand out
+        without a query until this transaction writes them."""
+        ...
 
     async def facts(self, order_id: uuid.UUID) -> OrderFacts: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 import asyncpg
@@ -36,6 +37,12 @@ def _payment(row: asyncpg.Record) -> Payment:
 # ``lock_ahead``) sets it in the consumer's task, so each handler's ``lock_order`` of one of
 # them costs no round trip. Keyed on the transaction: a later one holds none of them.
 _HELD: TransactionLocal[frozenset[uuid.UUID]] = TransactionLocal("payment_orders_locked")
+
+# A batch's payments, read at once after its locks (``read_ahead``) and handed out by ``get``
+# until this transaction writes them. Every writer holds the order's lock, so no other
+# transaction changes them meanwhile; a write drops the order's entry, so a write undone with
+# its record's savepoint is never handed out either.
+_READ: TransactionLocal[dict[uuid.UUID, Payment | None]] = TransactionLocal("payments_read")
 
 
 class SqlPayments:
@@ -76,7 +83,26 @@ class SqlPayments:
         )
         _HELD.set(self._connection, wanted)
 
+    async def read_ahead(self, order_ids: Iterable[uuid.UUID]) -> None:
+        wanted = list(set(order_ids))
+        rows = await self._connection.fetch(
+            f"SELECT * FROM {self._schema}.payments WHERE order_id = ANY($1::uuid[])", wanted
+        )
+        read: dict[uuid.UUID, Payment | None] = dict.fromkeys(wanted)
+        for row in rows:
+            read[row["order_id"]] = _payment(row)
+        _READ.set(self._connection, read)
+
+    def _forget(self, order_id: uuid.UUID) -> None:
+        read = _READ.get(self._connection)
+        if read is not None:
+            read.pop(order_id, None)
+
     async def get(self, order_id: uuid.UUID) -> Payment | None:
+        read = _READ.get(self._connection)
+        if read is not None and order_id in read:
+            found = read[order_id]
+            return None if found is None else replace(found)  # the caller may change it
         row = await self._connection.fetchrow(
             f"SELECT * FROM {self._schema}.payments WHERE order_id = $1", order_id
         )
@@ -91,6 +117,7 @@ class SqlPayments:
         decline_code: str | None = None,
     ) -> bool:
         """Insert a new payment; False when the order already has one (the unique key)."""
+        self._forget(payment.order_id)
         inserted = await self._connection.fetchval(
             f"""
             INSERT INTO {self._schema}.payments
@@ -124,6 +151,7 @@ class SqlPayments:
         void_reference: str | None = None,
         void_reason: str | None = None,
     ) -> None:
+        self._forget(payment.order_id)
         await self._connection.execute(
             f"""
             UPDATE {self._schema}.payments

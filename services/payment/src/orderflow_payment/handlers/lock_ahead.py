@@ -18,6 +18,10 @@ from orderflow_payment.ports import PaymentRepositories
 
 
 async def lock_batch(events: Sequence[Event], uow: UnitOfWork[PaymentRepositories]) -> None:
-    """The consumer's ``lock_ahead``: the per-order lock of every event's order."""
-    order_ids = {getattr(event, "order_id", None) for event in events}
-    await uow.repos.payments.lock_orders(o for o in order_ids if isinstance(o, uuid.UUID))
+    """The consumer's ``lock_ahead``: the per-order lock of every event's order; then, held,
+    their payments and facts, read once for the batch's handlers (two statements instead of
+    two to four per event)."""
+    order_ids = {o for e in events if isinstance(o := getattr(e, "order_id", None), uuid.UUID)}
+    await uow.repos.payments.lock_orders(order_ids)
+    await uow.repos.payments.read_ahead(order_ids)
+    await uow.repos.order_facts.read_ahead(order_ids)
