@@ -12,6 +12,7 @@ from typing import Any, cast
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import OffsetAndMetadata
+from orderflow_chassis.batch_applier import BatchApplier
 from orderflow_chassis.consumer import EventConsumer
 from orderflow_chassis.offset_commits import OffsetCommits
 from orderflow_chassis.subscriptions import ConsumerHooks, Subscription
@@ -61,13 +62,15 @@ def event_consumer(
     interval_ms: int, kafka: KafkaConsumer, hooks: ConsumerHooks | None = None
 ) -> EventConsumer:
     consumer = EventConsumer(
-        Subscription(name="g", topics=["t"], handlers={CartItemAdded: ignore}),
-        pool=cast(Any, SimpleNamespace()),  # never used: apply_with_retry is replaced
-        transactions=cast(Any, SimpleNamespace(outbox=SimpleNamespace(schema="probe"))),
-        service="probe",
-        group_id="probe.g",
-        bootstrap_servers="localhost:1",
-        hooks=hooks,
+        BatchApplier(
+            Subscription(name="g", topics=["t"], handlers={CartItemAdded: ignore}),
+            pool=cast(Any, SimpleNamespace()),  # never used: apply_with_retry is replaced
+            transactions=cast(Any, SimpleNamespace(outbox=SimpleNamespace(schema="probe"))),
+            service="probe",
+            group_id="probe.g",
+            bootstrap_servers="localhost:1",
+            hooks=hooks,
+        )
     )
     consumer._offsets = OffsetCommits(interval_ms / 1000, consumer="probe.g")
     consumer._offsets.polled(kafka)  # as every poll does

@@ -115,10 +115,10 @@ class BatchApplier:
         self._pool = pool
         self._transactions = transactions
         self._outbox = outbox = transactions.outbox
-        self._service = service
+        self.service = service
         self.group_id = group_id
         self._retry = retry or RetryPolicy()
-        self._hooks = hooks or ConsumerHooks()
+        self.hooks = hooks or ConsumerHooks()
         self._inbox = Inbox(outbox.schema)
         self._positions = ConsumerPositions(outbox.schema, group_id, service=service)
         self._topic_ids = TopicIdentity(bootstrap_servers, security=kafka_security)
@@ -134,7 +134,7 @@ class BatchApplier:
 
     async def apply_with_retry(self, records: Sequence[ConsumerRecord]) -> None:
         def on_retry(attempt: int, error: BaseException, delay: float) -> None:
-            metrics.BATCH_RETRIES.labels(self._service, self.group_id).inc()
+            metrics.BATCH_RETRIES.labels(self.service, self.group_id).inc()
             log.warning(
                 "consumer.batch_retry",
                 consumer=self.group_id,
@@ -169,7 +169,7 @@ class BatchApplier:
             # Shared topics: many batches hold nothing for this consumer. One statement moves
             # its positions past them, instead of a transaction with four round trips.
             async with self._pool.acquire() as connection:
-                await observe(self._hooks.before_commit, records)
+                await observe(self.hooks.before_commit, records)
                 await self._positions.pass_over(connection, records, self._topic_ids)
             for record in records:
                 outcomes.add(record.topic, header(record, "event_type") or "", "ignored")
@@ -203,7 +203,7 @@ class BatchApplier:
             for item in prepared:
                 logged = bind_event_context(item.envelope)
                 try:
-                    with tracing.consuming(item.record, item.envelope, service=self._service):
+                    with tracing.consuming(item.record, item.envelope, service=self.service):
                         outcome = await self._handle(connection, item, fresh, emitted)
                 finally:
                     structlog.contextvars.reset_contextvars(**logged)
@@ -212,7 +212,7 @@ class BatchApplier:
                 await self._write_behind(self._transactions.unit(connection, emitted))
             await emitted.write(connection)
             await self._positions.save(connection, positions, self._topic_ids)
-            await observe(self._hooks.before_commit, records)
+            await observe(self.hooks.before_commit, records)
         self._finished(started, outcomes)
 
     async def _write_behind(self, unit: UnitOfWork[Any]) -> None:
@@ -230,13 +230,13 @@ class BatchApplier:
 
     def _finished(self, started: float, outcomes: _Outcomes) -> None:
         for topic, code in self._dead_lettered:
-            metrics.DEAD_LETTERS.labels(self._service, topic, code).inc()
-        metrics.BATCH_SECONDS.labels(self._service, self.group_id).observe(
+            metrics.DEAD_LETTERS.labels(self.service, topic, code).inc()
+        metrics.BATCH_SECONDS.labels(self.service, self.group_id).observe(
             time.perf_counter() - started
         )
         for (topic, event_type, outcome), count in outcomes.counts.items():
             metrics.EVENTS_CONSUMED.labels(
-                self._service, self.group_id, topic, event_type, outcome
+                self.service, self.group_id, topic, event_type, outcome
             ).inc(count)
 
     async def _prepare(
@@ -287,7 +287,7 @@ class BatchApplier:
                     log.info("consumer.duplicate_skipped")
                     return "duplicate"
                 started = time.perf_counter()
-                with tracing.handling(service=self._service, event_type=envelope.event_type):
+                with tracing.handling(service=self.service, event_type=envelope.event_type):
                     unit = self._transactions.unit(connection, emitted, cause=envelope)
                     await item.handler(item.event, unit)
                     if savepoints and self.subscription.write_behind is not None:
@@ -307,7 +307,7 @@ class BatchApplier:
             if len(self._failures) >= _MAX_TRACKED_FAILURES:  # partitions moved elsewhere
                 self._failures.clear()
             self._failures.setdefault(address, []).append(description)
-            metrics.HANDLER_FAILURES.labels(self._service, self.group_id, envelope.event_type).inc()
+            metrics.HANDLER_FAILURES.labels(self.service, self.group_id, envelope.event_type).inc()
             attempts = len(self._failures[address])
             log.warning("consumer.handler_failed", attempt=attempts, reason=description)
             raise _HandlerFailed(description) from error
@@ -326,7 +326,7 @@ class BatchApplier:
             record,
             code=code,
             reason=reason,
-            service=self._service,
+            service=self.service,
             consumer=self.group_id,
             error=error,
         )

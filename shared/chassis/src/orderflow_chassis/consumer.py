@@ -21,7 +21,6 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
 import structlog
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy
@@ -38,7 +37,6 @@ from orderflow_chassis.consumer_records import (
     without_idle_sleep,
 )
 from orderflow_chassis.fetch_pacing import FetchPacing
-from orderflow_chassis.kafka_security import KafkaSecurity
 from orderflow_chassis.offset_commits import OffsetCommits
 from orderflow_chassis.subscriptions import BatchHook as BatchHook
 from orderflow_chassis.subscriptions import BatchLocker as BatchLocker
@@ -48,7 +46,6 @@ from orderflow_chassis.subscriptions import Handler as Handler
 from orderflow_chassis.subscriptions import RecordInspector as RecordInspector
 from orderflow_chassis.subscriptions import RetryPolicy as RetryPolicy
 from orderflow_chassis.subscriptions import Subscription as Subscription
-from orderflow_chassis.unit_of_work import DatabaseTransactions
 
 log = structlog.get_logger(__name__)
 
@@ -56,36 +53,14 @@ log = structlog.get_logger(__name__)
 class EventConsumer:
     """Consumes one subscription's topics and has each batch applied, exactly once."""
 
-    def __init__(
-        self,
-        subscription: Subscription,
-        *,
-        pool: asyncpg.Pool,
-        transactions: DatabaseTransactions[Any],
-        service: str,
-        group_id: str,
-        bootstrap_servers: str,
-        kafka_security: KafkaSecurity | None = None,
-        retry: RetryPolicy | None = None,
-        hooks: ConsumerHooks | None = None,
-    ) -> None:
-        self.subscription = subscription
-        self.group_id = group_id
-        self._service = service
-        self._hooks = hooks or ConsumerHooks()
-        self._batches = BatchApplier(
-            subscription,
-            pool=pool,
-            transactions=transactions,
-            service=service,
-            group_id=group_id,
-            bootstrap_servers=bootstrap_servers,
-            kafka_security=kafka_security,
-            retry=retry,
-            hooks=self._hooks,
-        )
-        self._lag = LagTracker(service, group_id)
-        self._offsets = OffsetCommits(0.0, consumer=group_id)
+    def __init__(self, batches: BatchApplier) -> None:
+        self._batches = batches
+        self.subscription = batches.subscription
+        self.group_id = batches.group_id
+        self._service = batches.service
+        self._hooks = batches.hooks
+        self._lag = LagTracker(batches.service, batches.group_id)
+        self._offsets = OffsetCommits(0.0, consumer=batches.group_id)
 
     def register(
         self,

@@ -24,6 +24,7 @@ from fastapi import APIRouter
 from faststream.kafka import KafkaBroker
 
 from orderflow_chassis import metrics, tracing
+from orderflow_chassis.batch_applier import BatchApplier
 from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, RetryPolicy, Subscription
 from orderflow_chassis.database import Connection, create_pool
@@ -253,7 +254,7 @@ class ServiceRuntime:
             allow_auto_create_topics=False,
         )
         for subscription in self.definition.subscriptions:
-            consumer = EventConsumer(
+            batches = BatchApplier(
                 subscription,
                 pool=self._pool,
                 transactions=transactions,
@@ -269,6 +270,7 @@ class ServiceRuntime:
                 ),
                 hooks=self.hooks.consumer,
             )
+            consumer = EventConsumer(batches)
             consumer.register(
                 self._broker,
                 max_records=settings.consumer_max_records,
