@@ -108,6 +108,10 @@ def run(
     idle_seconds: Annotated[
         float, typer.Option(min=1, help="seconds of idle CPU measured before each run")
     ] = DEFAULTS.idle_seconds,
+    warmup_orders: Annotated[
+        int,
+        typer.Option(min=0, help="orders at full speed before the first run, not measured"),
+    ] = DEFAULTS.warmup_orders,
     seed: Annotated[int, typer.Option(help="the shoppers' random choices")] = DEFAULTS.seed,
     instances: Annotated[
         int, typer.Option(min=1, help="processes of each service, sharing its consumer groups")
@@ -155,6 +159,7 @@ def run(
         postgres_raw_seconds=postgres_raw_seconds,
         stall_timeout_s=stall_timeout_s,
         idle_seconds=idle_seconds,
+        warmup_orders=warmup_orders,
         seed=seed,
         instances=instances,
         outage_seconds=outage_seconds,
