@@ -289,3 +289,16 @@ async def test_of_two_deferred_adds_of_one_order_the_later_is_stored(
     assert [(row["order_id"], row["customer_id"]) for row in stored] == [
         (stood.order_id, stood.customer_id)
     ]
+
+
+async def test_an_empty_cart_asks_the_catalog_for_nothing_with_or_without_remembered_reads(
+    connection: asyncpg.Connection,
+) -> None:
+    """An empty cart's checkout (refused later, with a reason) asks for no product: outside a
+    batch (a sweep applying a buffered checkout) as inside one."""
+    for remember in (False, True):
+        async with connection.transaction():
+            catalog = sql_repositories(SCHEMA)(connection).catalog
+            if remember:
+                catalog.remember_reads()
+            assert await catalog.on_sale([]) == {}

@@ -32,19 +32,21 @@ class CatalogRepository:
     async def on_sale(self, skus: Collection[str]) -> dict[str, Product]:
         """The products among ``skus`` that are on sale, by SKU."""
         read = _PRODUCTS_READ.get(self._connection)
-        unread = list(skus) if read is None else [sku for sku in skus if sku not in read]
+        if read is None:
+            return await self._on_sale(skus)
+        unread = [sku for sku in skus if sku not in read]
         if unread:
-            rows = await self._connection.fetch(
-                f"SELECT sku, name, price_usd FROM {self._schema}.catalog_products "
-                "WHERE sku = ANY($1::text[]) AND active",
-                unread,
-            )
-            found = {row["sku"]: Product(row["sku"], row["name"], row["price_usd"]) for row in rows}
-            if read is None:
-                return found
+            found = await self._on_sale(unread)
             read.update({sku: found.get(sku) for sku in unread})
-        assert read is not None
         return {sku: product for sku in skus if (product := read[sku]) is not None}
+
+    async def _on_sale(self, skus: Collection[str]) -> dict[str, Product]:
+        rows = await self._connection.fetch(
+            f"SELECT sku, name, price_usd FROM {self._schema}.catalog_products "
+            "WHERE sku = ANY($1::text[]) AND active",
+            list(skus),
+        )
+        return {row["sku"]: Product(row["sku"], row["name"], row["price_usd"]) for row in rows}
 
     async def entries(self) -> list[CatalogEntry]:
         rows = await self._connection.fetch(
