@@ -80,9 +80,7 @@ class OffsetCommits:
             await self._kafka.commit(offsets)
         except KafkaError as error:
             log.warning("consumer.offset_commit_failed", consumer=self._consumer, error=str(error))
-            # Tried again with the next commit, for the partitions still ours by then.
-            for partition, offset in applied.items():
-                self._applied[partition] = max(self._applied.get(partition, 0), offset)
+            self.applied(applied)  # tried again with the next commit, if still ours by then
             return False
         return True
 
