@@ -10,6 +10,7 @@ from typing import Any
 from orderflow_chassis.database import Connection
 from orderflow_contracts.events import PostalAddress
 
+from orderflow_fulfillment.adapters.line_arrays import line_columns
 from orderflow_fulfillment.domain.shipments import OrderStatus
 from orderflow_fulfillment.ports import NamedLine, OrderRecord
 
@@ -87,7 +88,7 @@ class OrderRepository:
             expires_at,
             released_at,
             release_reason,
-            *_line_columns(lines),
+            *line_columns(lines),
         )
         return bool(inserted)
 
@@ -125,7 +126,7 @@ class OrderRepository:
                 FROM unnest($2::text[], $3::text[], $4::int[]) AS l(sku, name, quantity)
                 """,
                 order_id,
-                *_line_columns(lines),
+                *line_columns(lines),
             )
 
     async def update_order(
@@ -184,12 +185,3 @@ class OrderRepository:
             limit,
         )
         return [r["order_id"] for r in rows]
-
-
-def _line_columns(lines: Sequence[NamedLine]) -> tuple[list[str], list[str], list[int]]:
-    """The lines as three arrays, for ``unnest``: one statement however many lines."""
-    return (
-        [line.sku for line in lines],
-        [line.name for line in lines],
-        [line.quantity for line in lines],
-    )

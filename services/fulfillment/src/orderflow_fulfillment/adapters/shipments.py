@@ -10,6 +10,7 @@ from typing import Any
 from orderflow_chassis.database import Connection
 from orderflow_contracts.events import PostalAddress
 
+from orderflow_fulfillment.adapters.line_arrays import line_columns
 from orderflow_fulfillment.domain.shipments import ShipmentStatus
 from orderflow_fulfillment.ports import NamedLine, ShipmentRecord
 
@@ -57,9 +58,7 @@ class ShipmentRepository:
             ship_to.model_dump(mode="json"),
             shipping_service,
             requested_at,
-            [line.sku for line in lines],
-            [line.name for line in lines],
-            [line.quantity for line in lines],
+            *line_columns(lines),
         )
 
     async def _shipments(
