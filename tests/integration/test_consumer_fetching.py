@@ -1,12 +1,14 @@
 """How a consumer talks to Kafka between batches: offsets committed at most once per interval
 catch up as soon as the consumer is idle (the lag that KEDA, the console and alerts read from
-them goes back to zero), and an idle consumer's fetches are paced on the real aiokafka client."""
+them goes back to zero) and before a rebalance takes their partitions, and an idle consumer's
+fetches are paced on the real aiokafka client."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
+from orderflow_chassis.offset_commits import OffsetCommits
 from orderflow_chassis.runtime import ServiceRuntime
 from orderflow_localinfra.discovery import Infrastructure
 
@@ -49,6 +51,41 @@ async def test_offsets_deferred_by_the_interval_are_committed_when_the_consumer_
             assert committed == expected, f"after a burst of {burst}: Kafka's offset caught up"
     finally:
         await runtime.stop()
+
+
+async def test_applied_offsets_are_committed_before_a_rebalance_takes_their_partition(
+    infrastructure: Infrastructure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("commit-revoked")
+    await create_topics(kafka, [topic], partitions=1)
+    group = f"revoked-{uuid.uuid4().hex[:8]}"
+
+    async def never_idle(self: OffsetCommits, kafka_consumer: object) -> None:
+        """As under steady load: no poll comes back empty."""
+
+    # Neither instance commits after a batch or when idle: only a rebalance can commit.
+    monkeypatch.setattr(OffsetCommits, "due", lambda self: False)
+    monkeypatch.setattr(OffsetCommits, "flush", never_idle)
+    first = await started_probe(infrastructure, "probe_a", topic, group)
+    second: ServiceRuntime | None = None
+    try:
+        group_id = first.consumers[0].group_id
+        events = [cart_item_added(f"cart-{i}", sku="SKU-001") for i in range(5)]
+        await publish_raw(kafka, topic, [(e.key, e.to_bytes()) for e in events])
+        assert len(await all_applied(first, [e.event_id for e in events])) == 5
+        assert await committed_offset(kafka, group_id, topic) is None
+        # A second instance joins: the group rebalances, and the first commits what it
+        # applied of the partition it gives up (and keeps running).
+        second = await started_probe(infrastructure, "probe_a", topic, group)
+        committed = await eventually(
+            lambda: committed_offset(kafka, group_id, topic), lambda offset: offset == 5
+        )
+        assert committed == 5, "the partition's next owner starts after what was applied"
+    finally:
+        if second is not None:
+            await second.stop()
+        await first.stop()
 
 
 async def test_an_idle_consumer_fetches_at_the_first_byte_and_still_applies_what_comes(

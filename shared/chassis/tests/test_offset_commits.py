@@ -205,3 +205,31 @@ async def test_stopping_gives_up_on_a_commit_that_cannot_finish() -> None:
     consumer._offsets._last = time.monotonic()  # a commit was made a moment ago
     await consumer._on_batch(Message(records(0, 0)))
     await asyncio.wait_for(consumer.stopping(timeout_s=0.1), timeout=5)  # returns, logged
+
+
+async def test_partitions_a_rebalance_takes_are_committed_first_and_the_rest_wait() -> None:
+    kafka = KafkaConsumer()
+    consumer = event_consumer(60_000, kafka)
+    applying(consumer)
+    await consumer._on_batch(Message(records(0, 0)))  # the first batch commits
+    await consumer._on_batch(Message(records(0, 1, 2) + records(1, 5)))  # waits
+    await consumer._offsets.commit_revoked({T0}, timeout_s=1)
+    assert kafka.commits == [{T0: 1}, {T0: 3}], "only the revoked partition, at once"
+    await consumer._offsets.flush(kafka)
+    assert kafka.commits[-1] == {T1: 6}, "the partition kept waits for the next commit"
+
+
+async def test_a_revoked_commit_that_fails_or_hangs_is_given_up_not_raised() -> None:
+    class Hanging(KafkaConsumer):
+        async def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+            self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
+            await asyncio.sleep(3600)
+
+    for kafka in (KafkaConsumer(fails=True), Hanging()):
+        consumer = event_consumer(60_000, kafka)
+        consumer._offsets.applied({T0: 4})
+        started = time.monotonic()
+        await consumer._offsets.commit_revoked({T0}, timeout_s=0.2)  # raises nothing
+        assert time.monotonic() - started < 2, "the rebalance waits for it"
+        await consumer._offsets.flush(kafka)
+        assert kafka.commits == [{T0: 4}], "tried once, not kept: the partition is moving"

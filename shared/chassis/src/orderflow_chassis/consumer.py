@@ -10,6 +10,8 @@ For each batch FastStream hands over (several partitions may be mixed):
    offsets): at most once per ``commit_interval_ms``, after any poll that comes back empty, and
    when the service stops (:mod:`orderflow_chassis.offset_commits`). A crash before that
    redelivers the batches applied since the last commit, and step 1 drops every record of them.
+   Before a rebalance takes partitions away, what was applied of them is committed, so their
+   next owner does not read it again.
 
 Between polls the consumer paces its fetches (:mod:`orderflow_chassis.fetch_pacing`) and
 tracks its lag (:mod:`orderflow_chassis.consumer_lag`).
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
@@ -104,6 +106,7 @@ class EventConsumer:
             # ours, so failures become dead letters.
             decoder=the_message_itself,
             parser=parse_any_headers,
+            listener=_CommitBeforeRevoke(self._offsets, timeout_s=session_timeout_ms / 1000),
             title=f"{self._service}.{self.subscription.name}",
             description=f"Consumer group {self.group_id}",
         )
@@ -151,3 +154,19 @@ class EventConsumer:
     async def apply_with_retry(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply a batch, retried while it fails for reasons that are not its records'."""
         await self._batches.apply_with_retry(records)
+
+
+class _CommitBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Commits a consumer's applied offsets of the partitions a rebalance is taking away.
+    The whole group waits for this member to rejoin, so the commit gets at most a session
+    timeout (the pause a killed member costs anyway); rereading is cheaper than waiting more."""
+
+    def __init__(self, offsets: OffsetCommits, *, timeout_s: float) -> None:
+        self._offsets = offsets
+        self._timeout_s = timeout_s
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._offsets.commit_revoked(revoked, timeout_s=self._timeout_s)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Nothing to do: a new partition is read from its committed offset."""

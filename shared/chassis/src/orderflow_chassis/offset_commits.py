@@ -11,17 +11,19 @@ Each applied batch records, per partition, the offset after its last record. Tho
 (never aiokafka's own positions, which include records handed over and not yet applied) are
 committed after a batch when the interval has passed since the last commit; after a poll that
 comes back empty, so an idle consumer's committed offsets (and the lag KEDA scales on) catch up
-at once; and when the service stops. Only partitions still assigned are committed: a partition
-that moved is read by its new owner from the last committed offset, and the positions skip what
-it applies again. A crash or a rebalance redelivers at most an interval's worth of applied
-batches.
+at once; when a rebalance is about to take partitions away (for those partitions, so their next
+owner starts where this one stopped); and when the service stops. Only partitions still
+assigned are committed: a partition that moved is read by its new owner from the last committed
+offset, and the positions skip what it applies again. A crash redelivers at most an interval's
+worth of applied batches.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import structlog
@@ -83,6 +85,28 @@ class OffsetCommits:
             self.applied(applied)  # tried again with the next commit, if still ours by then
             return False
         return True
+
+    async def commit_revoked(
+        self, revoked: Collection[TopicPartition], *, timeout_s: float
+    ) -> None:
+        """A rebalance is about to take these partitions: commit what was applied of them, so
+        their next owner does not read it again. Bounded, because the rebalance waits for it;
+        a commit that fails or times out only costs the next owner that rereading."""
+        offsets = {
+            partition: OffsetAndMetadata(self._applied.pop(partition), "")
+            for partition in revoked
+            if partition in self._applied
+        }
+        if not offsets or self._kafka is None:
+            return
+        try:
+            await asyncio.wait_for(self._kafka.commit(offsets), timeout_s)
+        except (KafkaError, TimeoutError) as error:
+            log.warning(
+                "consumer.revoked_offset_commit_failed",
+                consumer=self._consumer,
+                error=str(error) or type(error).__name__,
+            )
 
     async def flush(self, kafka_consumer: Any) -> None:
         """After a poll that returned nothing: commit what waits."""
