@@ -233,3 +233,28 @@ async def test_a_revoked_commit_that_fails_or_hangs_is_given_up_not_raised() -> 
         assert time.monotonic() - started < 2, "the rebalance waits for it"
         await consumer._offsets.flush(kafka)
         assert kafka.commits == [{T0: 4}], "tried once, not kept: the partition is moving"
+
+
+async def test_kafka_commits_only_after_what_was_passed_over_is_stored() -> None:
+    kafka = KafkaConsumer()
+    store = {"fails": True}
+    commits_seen: list[int] = []
+
+    async def store_passed_over() -> None:
+        commits_seen.append(len(kafka.commits))
+        if store["fails"]:
+            raise ConnectionError("the database is gone")
+
+    offsets = OffsetCommits(0, consumer="probe.g", before_commit=store_passed_over)
+    offsets.polled(kafka)
+    offsets.applied({T0: 3})
+    assert not await offsets.commit(), "postponed: Kafka would be ahead of the positions"
+    assert kafka.commits == []
+    store["fails"] = False
+    assert await offsets.commit()
+    assert kafka.commits == [{T0: 3}], "kept, and committed once stored"
+    offsets.applied({T1: 7})
+    store["fails"] = True
+    await offsets.commit_revoked({T1}, timeout_s=1)
+    assert kafka.commits == [{T0: 3}], "a revoked partition is not committed past them either"
+    assert commits_seen == [0, 0, 1], "stored before each of Kafka's commits, never after"

@@ -24,8 +24,10 @@ partition's order kept.
   batches queue instead of deadlocking. After the last, its ``write_behind`` (if any) stores
   what the handlers deferred, a statement or two for the whole batch.
 * A batch whose every record announces a type this consumer has no handler for (shared topics
-  make that common) needs no transaction: one statement moves its positions past it
-  (:meth:`~orderflow_chassis.positions.ConsumerPositions.pass_over`).
+  make that common) costs no statement: the positions past it are stored with the next batch
+  applied from its partitions, or by one statement before Kafka's offsets are committed past it
+  (:meth:`store_passed_over`, at most once per commit interval). At low rates most batches
+  are such batches, one record each.
 
 Records are applied without a savepoint each. A ``PermanentError`` from a handler rolls the
 batch back, and it is applied again at once with a savepoint per record: that record's
@@ -166,11 +168,10 @@ class BatchApplier:
         self._dead_lettered = []
         await self._topic_ids.refresh(sorted({r.topic for r in records}))
         if all(self._decoder.unhandled(record) for record in records):
-            # Shared topics: many batches hold nothing for this consumer. One statement moves
-            # its positions past them, instead of a transaction with four round trips.
-            async with self._pool.acquire() as connection:
-                await observe(self.hooks.before_commit, records)
-                await self._positions.pass_over(connection, records, self._topic_ids)
+            # Shared topics: many batches hold nothing for this consumer. Their positions are
+            # stored later, with others (see the module docstring).
+            await observe(self.hooks.before_commit, records)
+            self._positions.pass_over_later(records)
             for record in records:
                 outcomes.add(record.topic, header(record, "event_type") or "", "ignored")
             self._finished(started, outcomes)
@@ -213,7 +214,16 @@ class BatchApplier:
             await emitted.write(connection)
             await self._positions.save(connection, positions, self._topic_ids)
             await observe(self.hooks.before_commit, records)
+        self._positions.settled(positions)
         self._finished(started, outcomes)
+
+    async def store_passed_over(self) -> None:
+        """Store the positions past the batches passed over since the last call (one
+        statement, if there were any); called before Kafka's offsets are committed past them,
+        so a restart never finds Kafka's offset ahead of a stored position (a false gap)."""
+        if self._positions.passing_over():
+            async with self._pool.acquire() as connection:
+                await self._positions.store_passed_over(connection, self._topic_ids)
 
     async def _write_behind(self, unit: UnitOfWork[Any]) -> None:
         """The batch's deferred writes. A failure that is not transient is some record's: the

@@ -11,7 +11,8 @@ For each batch FastStream hands over (several partitions may be mixed):
    when the service stops (:mod:`orderflow_chassis.offset_commits`). A crash before that
    redelivers the batches applied since the last commit, and step 1 drops every record of them.
    Before a rebalance takes partitions away, what was applied of them is committed, so their
-   next owner does not read it again.
+   next owner does not read it again. Before any commit, the positions past the batches passed
+   over (nothing in them for this consumer) are stored.
 
 Between polls the consumer paces its fetches (:mod:`orderflow_chassis.fetch_pacing`) and
 tracks its lag (:mod:`orderflow_chassis.consumer_lag`).
@@ -62,7 +63,7 @@ class EventConsumer:
         self._service = batches.service
         self._hooks = batches.hooks
         self._lag = LagTracker(batches.service, batches.group_id)
-        self._offsets = OffsetCommits(0.0, consumer=batches.group_id)
+        self._offsets = self._offset_commits(0)
 
     def register(
         self,
@@ -80,7 +81,7 @@ class EventConsumer:
         """Declare the FastStream subscriber: explicit group, earliest, manual acks (committed
         at most every ``commit_interval_ms``), and the session after which a silent (killed)
         instance's partitions go to the others."""
-        self._offsets = OffsetCommits(commit_interval_ms / 1000, consumer=self.group_id)
+        self._offsets = self._offset_commits(commit_interval_ms)
         pacing = FetchPacing(min_bytes=fetch_min_bytes, max_wait_ms=fetch_max_wait_ms)
 
         def polled(consumer: Any, records: tuple[ConsumerRecord, ...]) -> None:
@@ -113,6 +114,14 @@ class EventConsumer:
         if not without_idle_sleep(subscriber, on_poll=polled, on_idle=self._offsets.flush):
             log.warning("consumer.idle_sleep_kept", consumer=self.group_id)
         subscriber(self._on_batch)
+
+    def _offset_commits(self, interval_ms: int) -> OffsetCommits:
+        # Kafka's offsets never move past positions not stored (a restart would see a gap).
+        return OffsetCommits(
+            interval_ms / 1000,
+            consumer=self.group_id,
+            before_commit=self._batches.store_passed_over,
+        )
 
     async def _on_batch(self, body: Any) -> None:
         # ``body`` is the message (see the_message_itself); annotated Any, so that

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import structlog
@@ -31,15 +31,26 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from orderflow_chassis.errors import describe_error
+
 log = structlog.get_logger(__name__)
 
 
 class OffsetCommits:
-    """One consumer's applied, not yet committed offsets (``interval_s`` 0: commit per batch)."""
+    """One consumer's applied, not yet committed offsets (``interval_s`` 0: commit per batch).
+    ``before_commit`` runs before every commit, which is skipped (and tried again later) if it
+    fails: the consumer stores there the positions of the batches it passed over."""
 
-    def __init__(self, interval_s: float, *, consumer: str) -> None:
+    def __init__(
+        self,
+        interval_s: float,
+        *,
+        consumer: str,
+        before_commit: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._interval_s = interval_s
         self._consumer = consumer
+        self._before_commit = before_commit
         self._last = -math.inf
         self._applied: dict[TopicPartition, int] = {}
         self._kafka: Any = None
@@ -70,6 +81,9 @@ class OffsetCommits:
         self._last = time.monotonic()
         if not applied or self._kafka is None:
             return True
+        if not await self._prepared():
+            self.applied(applied)
+            return False
         assigned = self._kafka.assignment()
         offsets = {
             partition: OffsetAndMetadata(offset, "")
@@ -100,13 +114,30 @@ class OffsetCommits:
         if not offsets or self._kafka is None:
             return
         try:
-            await asyncio.wait_for(self._kafka.commit(offsets), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                if await self._prepared():
+                    await self._kafka.commit(offsets)
         except (KafkaError, TimeoutError) as error:
             log.warning(
                 "consumer.revoked_offset_commit_failed",
                 consumer=self._consumer,
                 error=str(error) or type(error).__name__,
             )
+
+    async def _prepared(self) -> bool:
+        """Run ``before_commit``; False (logged) if it failed."""
+        if self._before_commit is None:
+            return True
+        try:
+            await self._before_commit()
+        except Exception as error:
+            log.warning(
+                "consumer.offset_commit_postponed",
+                consumer=self._consumer,
+                error=describe_error(error),
+            )
+            return False
+        return True
 
     async def flush(self, kafka_consumer: Any) -> None:
         """After a poll that returned nothing: commit what waits."""

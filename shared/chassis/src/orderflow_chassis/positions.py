@@ -89,6 +89,8 @@ class ConsumerPositions:
         self._schema = validate_identifier(schema)
         self._consumer = consumer
         self._service = service
+        # Per partition, the first and one past the last offset passed over and not stored.
+        self._passed_over: dict[Partition, tuple[int, int]] = {}
 
     async def lock(
         self,
@@ -99,7 +101,10 @@ class ConsumerPositions:
         """The next offset to apply for each partition in ``records``, reconciled with Kafka."""
         partitions = sorted({(r.topic, r.partition) for r in records})
         stored = await self._select_for_update(connection, partitions)
-        first_offsets: dict[Partition, int] = {}
+        # A stretch passed over and not stored yet came first: no gap before this batch.
+        first_offsets = {
+            key: self._passed_over[key][0] for key in partitions if key in self._passed_over
+        }
         for record in records:
             key = (record.topic, record.partition)
             first_offsets[key] = min(first_offsets.get(key, record.offset), record.offset)
@@ -150,21 +155,54 @@ class ConsumerPositions:
             [topics.known(topic) for topic, _ in positions],
         )
 
-    async def pass_over(
-        self, connection: Connection, records: Sequence[ConsumerRecord], topics: TopicIdentity
-    ) -> None:
-        """Move past ``records`` none of which this consumer handles, with one statement and
-        no transaction of its own: nothing else is written, and a position only ever moves
-        forward past what this consumer has applied or passed over, so it needs no lock.
-        (A position from an earlier life of the topic is replaced, as :meth:`lock` does.)"""
-        first: dict[Partition, int] = {}
-        after: dict[Partition, int] = {}
+    def pass_over_later(self, records: Sequence[ConsumerRecord]) -> None:
+        """Remember that ``records``, none of which this consumer handles, were passed over.
+        Nothing is written now: :meth:`store_passed_over` stores the positions past them before
+        Kafka's offsets move past them, and a batch applied meanwhile stores its partitions'."""
         for record in records:
             key = (record.topic, record.partition)
-            first[key] = min(first.get(key, record.offset), record.offset)
-            after[key] = max(after.get(key, 0), record.offset + 1)
-        partitions = sorted(first)
-        before = await connection.fetch(
+            first, after = self._passed_over.get(key, (record.offset, record.offset + 1))
+            self._passed_over[key] = (min(first, record.offset), max(after, record.offset + 1))
+
+    def passing_over(self) -> bool:
+        """Whether some passed-over records are not stored yet."""
+        return bool(self._passed_over)
+
+    def settled(self, positions: Mapping[Partition, int]) -> None:
+        """A batch's transaction committed these positions: what was passed over below them is
+        stored with them."""
+        for key, next_offset in positions.items():
+            pending = self._passed_over.get(key)
+            if pending is not None and pending[1] <= next_offset:
+                del self._passed_over[key]
+
+    async def store_passed_over(self, connection: Connection, topics: TopicIdentity) -> None:
+        """Move the positions past what was passed over, with one statement and no transaction
+        of its own: nothing else is written, and a position only ever moves forward past what
+        this consumer has applied or passed over, so it needs no lock. (A position from an
+        earlier life of the topic is replaced, as :meth:`lock` does.) If it fails, what it
+        held is kept for the next call."""
+        passed, self._passed_over = self._passed_over, {}
+        if not passed:
+            return
+        try:
+            before = await self._pass_over(connection, passed, topics)
+        except BaseException:
+            for key, (first, after) in passed.items():
+                kept = self._passed_over.get(key, (first, after))
+                self._passed_over[key] = (min(first, kept[0]), max(after, kept[1]))
+            raise
+        for key, stored in _stored(before).items():  # lock()'s checks: the log and metric
+            self._reconcile(key, stored, passed[key][0], topics)
+
+    async def _pass_over(
+        self,
+        connection: Connection,
+        passed: Mapping[Partition, tuple[int, int]],
+        topics: TopicIdentity,
+    ) -> Sequence[asyncpg.Record]:
+        partitions = sorted(passed)
+        return await connection.fetch(
             f"""
             WITH wanted AS (
                 SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::uuid[])
@@ -191,11 +229,9 @@ class ConsumerPositions:
             self._consumer,
             [topic for topic, _ in partitions],
             [partition for _, partition in partitions],
-            [after[key] for key in partitions],
+            [passed[key][1] for key in partitions],
             [topics.known(topic) for topic, _ in partitions],
         )
-        for key, stored in _stored(before).items():  # lock()'s checks: the log and metric
-            self._reconcile(key, stored, first[key], topics)
 
     async def _select_for_update(
         self, connection: Connection, partitions: Sequence[Partition]
