@@ -1,10 +1,13 @@
 """The one retry helper: which errors it retries, how often, and that it stops."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
-from orderflow_chassis.retry import Backoff, retrying
+from orderflow_chassis.retry import Backoff, call_with_retry, retrying
 from tenacity import AsyncRetrying
+
+T = TypeVar("T")
 
 
 class Flaky(Exception):
@@ -81,3 +84,60 @@ def test_the_ceiling_survives_a_very_long_outage() -> None:
 def test_nonsense_bounds_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=r"attempt|delays"):
         Backoff(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_call_with_retry_counts_and_pauses_its_first_attempt_as_retrying_does() -> None:
+    calls: list[int] = []
+    pauses: list[float] = []
+    retries: list[int] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    async def flaky(failures: int) -> str:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise Flaky
+        return "done"
+
+    backoff = Backoff(attempts=4, initial_delay_s=0.1, max_delay_s=0.4)
+
+    async def call(body: Callable[[], Awaitable[T]], given: Backoff = backoff) -> T:
+        return await call_with_retry(
+            body,
+            given,
+            retry_if=lambda error: isinstance(error, Flaky),
+            on_retry=lambda number, error, _: retries.append(number),
+            sleep=sleep,
+        )
+
+    assert await call(lambda: flaky(0)) == "done"
+    assert (calls, pauses, retries) == ([1], [], []), "a success costs no retry bookkeeping"
+
+    calls.clear()
+    assert await call(lambda: flaky(3)) == "done"
+    assert len(calls) == 4
+    assert retries == [1, 2, 3]
+    assert [0.05 <= pauses[0] <= 0.1, 0.1 <= pauses[1] <= 0.2, 0.2 <= pauses[2] <= 0.4] == [
+        True
+    ] * 3
+
+    calls.clear()
+    with pytest.raises(Flaky):
+        await call(lambda: flaky(99))
+    assert len(calls) == 4, "the backoff's attempts, the first one included"
+
+    calls.clear()
+    with pytest.raises(Flaky):
+        await call(lambda: flaky(99), Backoff(attempts=1))
+    assert len(calls) == 1
+
+    calls.clear()
+
+    async def bug() -> None:
+        calls.append(1)
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError):
+        await call(bug)
+    assert calls == [1]

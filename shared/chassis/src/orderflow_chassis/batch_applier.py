@@ -67,7 +67,7 @@ from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.kafka_security import KafkaSecurity
 from orderflow_chassis.outbox import EmittedEvents
 from orderflow_chassis.positions import ConsumerPositions, TopicIdentity
-from orderflow_chassis.retry import retrying
+from orderflow_chassis.retry import call_with_retry
 from orderflow_chassis.structured_logging import bind_event_context
 from orderflow_chassis.subscriptions import BatchHook, ConsumerHooks, RetryPolicy, Subscription
 from orderflow_chassis.unit_of_work import DatabaseTransactions, UnitOfWork
@@ -145,16 +145,18 @@ class BatchApplier:
                 retry_in_s=round(delay, 3),
             )
 
-        async for attempt in retrying(
+        async def apply() -> None:
+            try:
+                await self.apply(records)
+            except _RefusedWithoutSavepoint:
+                await self.apply(records, savepoints=True)
+
+        await call_with_retry(
+            apply,
             self._retry.backoff,
             retry_if=lambda error: is_transient(error) or isinstance(error, _HandlerFailed),
             on_retry=on_retry,
-        ):
-            with attempt:
-                try:
-                    await self.apply(records)
-                except _RefusedWithoutSavepoint:
-                    await self.apply(records, savepoints=True)
+        )
 
     async def apply(self, records: Sequence[ConsumerRecord], *, savepoints: bool = False) -> None:
         """Apply a batch in one transaction (see the module docstring).
