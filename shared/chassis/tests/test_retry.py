@@ -4,6 +4,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
+from orderflow_chassis import retry
 from orderflow_chassis.retry import Backoff, call_with_retry, retrying
 from tenacity import AsyncRetrying
 
@@ -84,6 +85,20 @@ def test_the_ceiling_survives_a_very_long_outage() -> None:
 def test_nonsense_bounds_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=r"attempt|delays"):
         Backoff(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_call_with_retry_succeeding_at_once_never_builds_tenacity_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_tenacity(*args: object, **kwargs: object) -> None:
+        raise AssertionError("tenacity was set up for an attempt that succeeded")
+
+    monkeypatch.setattr(retry, "AsyncRetrying", no_tenacity)
+
+    async def works() -> int:
+        return 7
+
+    assert await call_with_retry(works, Backoff(), retry_if=lambda _: True) == 7
 
 
 async def test_call_with_retry_counts_and_pauses_its_first_attempt_as_retrying_does() -> None:

@@ -26,8 +26,8 @@ partition's order kept.
 * A batch whose every record announces a type this consumer has no handler for (shared topics
   make that common) costs no statement: the positions past it are stored with the next batch
   applied from its partitions, or by one statement before Kafka's offsets are committed past it
-  (:meth:`store_passed_over`, at most once per commit interval). At low rates most batches
-  are such batches, one record each.
+  (:meth:`store_passed_over`, before each commit: see :mod:`orderflow_chassis.offset_commits`).
+  At low rates most batches are such batches, one record each.
 
 Records are applied without a savepoint each. A ``PermanentError`` from a handler rolls the
 batch back, and it is applied again at once with a savepoint per record: that record's
@@ -48,7 +48,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,6 +218,11 @@ class BatchApplier:
             await observe(self.hooks.before_commit, records)
         self._positions.settled(positions)
         self._finished(started, outcomes)
+
+    def keep_only(self, assigned: Collection[tuple[str, int]]) -> None:
+        """A rebalance left these partitions to this consumer (see
+        :meth:`~orderflow_chassis.positions.ConsumerPositions.keep_only`)."""
+        self._positions.keep_only(assigned)
 
     async def store_passed_over(self) -> None:
         """Store the positions past the batches passed over since the last call (one

@@ -107,7 +107,7 @@ class EventConsumer:
             # ours, so failures become dead letters.
             decoder=the_message_itself,
             parser=parse_any_headers,
-            listener=_CommitBeforeRevoke(self._offsets, timeout_s=session_timeout_ms / 1000),
+            listener=_Rebalances(self, timeout_s=session_timeout_ms / 2000),
             title=f"{self._service}.{self.subscription.name}",
             description=f"Consumer group {self.group_id}",
         )
@@ -165,17 +165,19 @@ class EventConsumer:
         await self._batches.apply_with_retry(records)
 
 
-class _CommitBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Commits a consumer's applied offsets of the partitions a rebalance is taking away.
-    The whole group waits for this member to rejoin, so the commit gets at most a session
-    timeout (the pause a killed member costs anyway); rereading is cheaper than waiting more."""
+class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Before a rebalance takes partitions away, commits what was applied of them; after it,
+    forgets what was kept of partitions no longer this consumer's. The whole group waits for
+    this member to rejoin, so the commit gets at most half a session timeout (a member learns
+    of the rebalance up to a heartbeat late); rereading is cheaper than waiting more."""
 
-    def __init__(self, offsets: OffsetCommits, *, timeout_s: float) -> None:
-        self._offsets = offsets
+    def __init__(self, consumer: EventConsumer, *, timeout_s: float) -> None:
+        self._consumer = consumer
         self._timeout_s = timeout_s
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._offsets.commit_revoked(revoked, timeout_s=self._timeout_s)
+        await self._consumer._offsets.commit_revoked(revoked, timeout_s=self._timeout_s)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        """Nothing to do: a new partition is read from its committed offset."""
+        self._consumer._offsets.keep_only(assigned)
+        self._consumer._batches.keep_only(assigned)

@@ -82,7 +82,7 @@ class OffsetCommits:
         if not applied or self._kafka is None:
             return True
         if not await self._prepared():
-            self.applied(applied)
+            self.applied(applied)  # tried again with the next commit
             return False
         assigned = self._kafka.assignment()
         offsets = {
@@ -115,7 +115,7 @@ class OffsetCommits:
             return
         try:
             async with asyncio.timeout(timeout_s):
-                if await self._prepared():
+                if await self._prepared("consumer.revoked_offset_commit_skipped"):
                     await self._kafka.commit(offsets)
         except (KafkaError, TimeoutError) as error:
             log.warning(
@@ -124,15 +124,19 @@ class OffsetCommits:
                 error=str(error) or type(error).__name__,
             )
 
-    async def _prepared(self) -> bool:
-        """Run ``before_commit``; False (logged) if it failed."""
+    def keep_only(self, assigned: Collection[TopicPartition]) -> None:
+        """A rebalance left these partitions to this consumer: forget the others' offsets."""
+        self._applied = {p: o for p, o in self._applied.items() if p in assigned}
+
+    async def _prepared(self, failure: str = "consumer.offset_commit_postponed") -> bool:
+        """Run ``before_commit``; False (logged as ``failure``) if it failed."""
         if self._before_commit is None:
             return True
         try:
             await self._before_commit()
         except Exception as error:
             log.warning(
-                "consumer.offset_commit_postponed",
+                failure,
                 consumer=self._consumer,
                 error=describe_error(error),
             )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -101,13 +101,12 @@ class ConsumerPositions:
         """The next offset to apply for each partition in ``records``, reconciled with Kafka."""
         partitions = sorted({(r.topic, r.partition) for r in records})
         stored = await self._select_for_update(connection, partitions)
-        # A stretch passed over and not stored yet came first: no gap before this batch.
-        first_offsets = {
-            key: self._passed_over[key][0] for key in partitions if key in self._passed_over
-        }
-        for record in records:
-            key = (record.topic, record.partition)
-            first_offsets[key] = min(first_offsets.get(key, record.offset), record.offset)
+        first_offsets = _first_offsets(records)
+        for key in partitions:  # a stretch passed over and not stored yet came first
+            stretch = self._passed_over.get(key)
+            if stretch is not None:
+                self._check_continues(key, stretch, first_offsets[key])
+                first_offsets[key] = min(stretch[0], first_offsets[key])
 
         suspicious = sorted(
             {t for (t, p) in partitions if first_offsets[(t, p)] < stored[(t, p)].next_offset}
@@ -117,6 +116,8 @@ class ConsumerPositions:
         positions: dict[Partition, int] = {}
         for key in partitions:
             another_life = self._reconcile(key, stored[key], first_offsets[key], topics)
+            if another_life:
+                self._passed_over.pop(key, None)  # offsets of the topic that is gone
             positions[key] = 0 if another_life else stored[key].next_offset
         return positions
 
@@ -159,10 +160,21 @@ class ConsumerPositions:
         """Remember that ``records``, none of which this consumer handles, were passed over.
         Nothing is written now: :meth:`store_passed_over` stores the positions past them before
         Kafka's offsets move past them, and a batch applied meanwhile stores its partitions'."""
-        for record in records:
-            key = (record.topic, record.partition)
-            first, after = self._passed_over.get(key, (record.offset, record.offset + 1))
-            self._passed_over[key] = (min(first, record.offset), max(after, record.offset + 1))
+        after = {
+            (record.topic, record.partition): record.offset + 1 for record in records
+        }  # records keep their partition's order: the last one wins
+        for key, first in _first_offsets(records).items():
+            stretch = self._passed_over.get(key)
+            if stretch is None:
+                self._passed_over[key] = (first, after[key])
+            else:
+                self._check_continues(key, stretch, first)
+                self._passed_over[key] = (min(stretch[0], first), max(stretch[1], after[key]))
+
+    def _check_continues(self, key: Partition, stretch: tuple[int, int], first: int) -> None:
+        """Records after a stretch not stored yet start where it ends, or some were missed."""
+        if first > stretch[1]:
+            self._mismatch("gap", key[0], key[1], stored=stretch[1], kafka=first)
 
     def passing_over(self) -> bool:
         """Whether some passed-over records are not stored yet."""
@@ -172,26 +184,37 @@ class ConsumerPositions:
         """A batch's transaction committed these positions: what was passed over below them is
         stored with them."""
         for key, next_offset in positions.items():
-            pending = self._passed_over.get(key)
-            if pending is not None and pending[1] <= next_offset:
-                del self._passed_over[key]
+            self._stored_up_to(key, next_offset)
+
+    def _stored_up_to(self, key: Partition, next_offset: int) -> None:
+        """The position stored for ``key`` is past what was passed over below ``next_offset``."""
+        pending = self._passed_over.get(key)
+        if pending is None:
+            return
+        if pending[1] <= next_offset:
+            del self._passed_over[key]
+        else:  # more was passed over meanwhile: what remains starts there
+            self._passed_over[key] = (max(pending[0], next_offset), pending[1])
+
+    def keep_only(self, assigned: Collection[Partition]) -> None:
+        """A rebalance left these partitions to this consumer: forget what was passed over of
+        the others. Kafka's offsets were never committed past it, so their next owner reads
+        those records again (and passes over them)."""
+        self._passed_over = {k: v for k, v in self._passed_over.items() if k in assigned}
 
     async def store_passed_over(self, connection: Connection, topics: TopicIdentity) -> None:
         """Move the positions past what was passed over, with one statement and no transaction
         of its own: nothing else is written, and a position only ever moves forward past what
         this consumer has applied or passed over, so it needs no lock. (A position from an
-        earlier life of the topic is replaced, as :meth:`lock` does.) If it fails, what it
-        held is kept for the next call."""
-        passed, self._passed_over = self._passed_over, {}
+        earlier life of the topic is replaced, as :meth:`lock` does.) What it writes is
+        forgotten only once written: until then a batch's lock still sees it, and a second
+        caller meanwhile (a rebalance's) writes it again, which changes nothing."""
+        passed = dict(self._passed_over)
         if not passed:
             return
-        try:
-            before = await self._pass_over(connection, passed, topics)
-        except BaseException:
-            for key, (first, after) in passed.items():
-                kept = self._passed_over.get(key, (first, after))
-                self._passed_over[key] = (min(first, kept[0]), max(after, kept[1]))
-            raise
+        before = await self._pass_over(connection, passed, topics)
+        for key, (_, written) in passed.items():
+            self._stored_up_to(key, written)
         for key, stored in _stored(before).items():  # lock()'s checks: the log and metric
             self._reconcile(key, stored, passed[key][0], topics)
 
@@ -301,6 +324,14 @@ class ConsumerPositions:
             stored_next_offset=stored,
             kafka_offset=kafka,
         )
+
+
+def _first_offsets(records: Sequence[ConsumerRecord]) -> dict[Partition, int]:
+    first: dict[Partition, int] = {}
+    for record in records:
+        key = (record.topic, record.partition)
+        first[key] = min(first.get(key, record.offset), record.offset)
+    return first
 
 
 def _stored(rows: Sequence[asyncpg.Record]) -> dict[Partition, _Stored]:
