@@ -8,12 +8,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from orderflow_chassis.offset_commits import OffsetCommits
 from orderflow_chassis.runtime import ServiceRuntime
 from orderflow_localinfra.discovery import Infrastructure
 
 from tests.integration.test_chassis_consumption import applied, started_probe
-from tests.integration.test_unhandled_batches import committed_offset
+from tests.integration.test_unhandled_batches import committed_offset, without_timed_commits
 from tests.support.events import cart_item_added
 from tests.support.kafka_tools import create_topics, eventually, publish_raw, unique_topic
 
@@ -61,12 +60,7 @@ async def test_applied_offsets_are_committed_before_a_rebalance_takes_their_part
     await create_topics(kafka, [topic], partitions=1)
     group = f"revoked-{uuid.uuid4().hex[:8]}"
 
-    async def never_idle(self: OffsetCommits, kafka_consumer: object) -> None:
-        """As under steady load: no poll comes back empty."""
-
-    # Neither instance commits after a batch or when idle: only a rebalance can commit.
-    monkeypatch.setattr(OffsetCommits, "due", lambda self: False)
-    monkeypatch.setattr(OffsetCommits, "flush", never_idle)
+    without_timed_commits(monkeypatch)  # only a rebalance (or a stop) can commit
     first = await started_probe(infrastructure, "probe_a", topic, group)
     second: ServiceRuntime | None = None
     try:

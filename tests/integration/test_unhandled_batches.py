@@ -98,6 +98,16 @@ def without_timed_commits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(OffsetCommits, "flush", never_idle)
 
 
+async def probe_on_a_new_topic(
+    infrastructure: Infrastructure, name: str
+) -> tuple[str, ServiceRuntime]:
+    """A probe consuming a new one-partition topic, in a group of its own."""
+    topic = unique_topic(name)
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    group = f"unhandled-{uuid.uuid4().hex[:8]}"
+    return topic, await started_probe(infrastructure, "probe_a", topic, group)
+
+
 async def passed_over(runtime: ServiceRuntime, topic: str, count: int) -> float:
     labels = {"consumer": runtime.consumers[0].group_id, "topic": topic, "outcome": "ignored"}
 
@@ -111,11 +121,8 @@ async def test_passed_over_positions_wait_for_the_offset_commit_and_are_stored_b
     infrastructure: Infrastructure, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kafka = infrastructure.kafka_bootstrap_servers
-    topic = unique_topic("unhandled-later")
-    await create_topics(kafka, [topic], partitions=1)
     without_timed_commits(monkeypatch)
-    group = f"unhandled-{uuid.uuid4().hex[:8]}"
-    runtime = await started_probe(infrastructure, "probe_a", topic, group)
+    topic, runtime = await probe_on_a_new_topic(infrastructure, "unhandled-later")
     stopped = False
     try:
         group_id = runtime.consumers[0].group_id
@@ -146,11 +153,8 @@ async def test_a_batch_after_a_stretch_passed_over_and_not_stored_sees_no_gap(
     infrastructure: Infrastructure, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kafka = infrastructure.kafka_bootstrap_servers
-    topic = unique_topic("unhandled-gap")
-    await create_topics(kafka, [topic], partitions=1)
     without_timed_commits(monkeypatch)
-    group = f"unhandled-{uuid.uuid4().hex[:8]}"
-    runtime = await started_probe(infrastructure, "probe_a", topic, group)
+    topic, runtime = await probe_on_a_new_topic(infrastructure, "unhandled-gap")
     try:
         group_id = runtime.consumers[0].group_id
         first = cart_item_added("cart-before", sku="SKU-001")
