@@ -57,3 +57,42 @@ def test_aiokafkas_fetcher_builds_each_fetch_from_the_values_the_pacing_sets() -
     source = inspect.getsource(Fetcher._get_actions_per_node)
     assert "self._fetch_max_wait_ms" in source
     assert "self._fetch_min_bytes" in source
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_busy_consumer_waits_longer_the_more_of_its_time_goes_into_batches() -> None:
+    clock, kafka = Clock(), consumer()
+    pacing = FetchPacing(min_bytes=262_144, max_wait_ms=50, loaded_max_wait_ms=200, clock=clock)
+
+    def polls(count: int, *, applying_s: float, waiting_s: float) -> tuple[int, int]:
+        for _ in range(count):
+            pacing.worked(applying_s)
+            clock.now += applying_s + waiting_s
+            pacing.polled(kafka, ["a record"])
+        return setting(kafka)
+
+    assert polls(1, applying_s=0.1, waiting_s=0.9) == (262_144, 50)
+    assert polls(30, applying_s=0.3, waiting_s=0.7) == (262_144, 50), "30 %: not loaded"
+    assert polls(30, applying_s=0.95, waiting_s=0.05) == (262_144, 200), "95 %: loaded"
+    middle = polls(30, applying_s=0.65, waiting_s=0.35)[1]
+    assert 110 <= middle <= 140, "65 %: in proportion, halfway"
+    assert polls(30, applying_s=0.1, waiting_s=0.9) == (262_144, 50), "the load went away"
+    pacing.polled(kafka, [])
+    assert setting(kafka) == (1, 500), "idle is idle, whatever the load was"
+
+
+def test_a_loaded_wait_shorter_than_the_busy_one_changes_nothing() -> None:
+    clock, kafka = Clock(), consumer()
+    pacing = FetchPacing(min_bytes=1024, max_wait_ms=500, loaded_max_wait_ms=200, clock=clock)
+    for _ in range(30):
+        pacing.worked(1.0)
+        clock.now += 1.0
+        pacing.polled(kafka, ["a record"])
+    assert setting(kafka) == (1024, 500)

@@ -21,6 +21,7 @@ tracks its lag (:mod:`orderflow_chassis.consumer_lag`).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,6 +65,7 @@ class EventConsumer:
         self._hooks = batches.hooks
         self._lag = LagTracker(batches.service, batches.group_id)
         self._offsets = self._offset_commits(0)
+        self._pacing = FetchPacing(min_bytes=1, max_wait_ms=0)  # register() sets the real one
 
     def register(
         self,
@@ -73,6 +75,7 @@ class EventConsumer:
         batch_timeout_ms: int,
         fetch_min_bytes: int,
         fetch_max_wait_ms: int,
+        fetch_loaded_max_wait_ms: int = 0,
         topic_prefix: str = "",
         session_timeout_ms: int = 6000,
         heartbeat_interval_ms: int = 1000,
@@ -82,7 +85,11 @@ class EventConsumer:
         at most every ``commit_interval_ms``), and the session after which a silent (killed)
         instance's partitions go to the others."""
         self._offsets = self._offset_commits(commit_interval_ms)
-        pacing = FetchPacing(min_bytes=fetch_min_bytes, max_wait_ms=fetch_max_wait_ms)
+        self._pacing = pacing = FetchPacing(
+            min_bytes=fetch_min_bytes,
+            max_wait_ms=fetch_max_wait_ms,
+            loaded_max_wait_ms=fetch_loaded_max_wait_ms,
+        )
 
         def polled(consumer: Any, records: tuple[ConsumerRecord, ...]) -> None:
             self._lag.polled(consumer, records)
@@ -126,6 +133,13 @@ class EventConsumer:
     async def _on_batch(self, body: Any) -> None:
         # ``body`` is the message (see the_message_itself); annotated Any, so that
         # FastStream's dependency injection has nothing to resolve or validate.
+        started = time.monotonic()
+        try:
+            await self._apply_and_commit(body)
+        finally:
+            self._pacing.worked(time.monotonic() - started)
+
+    async def _apply_and_commit(self, body: Any) -> None:
         message: KafkaMessage = body
         raw = message.raw_message
         records = tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)

@@ -280,6 +280,7 @@ class ServiceRuntime:
                 heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
                 fetch_min_bytes=settings.consumer_fetch_min_bytes,
                 fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+                fetch_loaded_max_wait_ms=settings.consumer_fetch_loaded_max_wait_ms,
                 commit_interval_ms=settings.consumer_commit_interval_ms,
             )
             self.consumers.append(consumer)
