@@ -96,3 +96,13 @@ def test_a_loaded_wait_shorter_than_the_busy_one_changes_nothing() -> None:
         clock.now += 1.0
         pacing.polled(kafka, ["a record"])
     assert setting(kafka) == (1024, 500)
+
+
+def test_one_loaded_poll_after_calm_ones_does_not_make_the_next_fetch_wait_long() -> None:
+    clock, kafka = Clock(), consumer()
+    pacing = FetchPacing(min_bytes=262_144, max_wait_ms=50, loaded_max_wait_ms=200, clock=clock)
+    for applying_s in [0.1] * 10 + [1.0]:  # the last poll: all of its time applying
+        pacing.worked(applying_s)
+        clock.now += 1.0
+        pacing.polled(kafka, ["a record"])
+    assert setting(kafka) == (262_144, 50), "smoothed: one busy stretch is not a load"

@@ -258,3 +258,23 @@ async def test_kafka_commits_only_after_what_was_passed_over_is_stored() -> None
     await offsets.commit_revoked({T1}, timeout_s=1)
     assert kafka.commits == [{T0: 3}], "a revoked partition is not committed past them either"
     assert commits_seen == [0, 0, 1], "stored before each of Kafka's commits, never after"
+
+
+async def test_every_batch_applied_or_rewound_counts_as_the_consumers_work() -> None:
+    class Pacing:
+        def __init__(self) -> None:
+            self.worked_s: list[float] = []
+
+        def worked(self, seconds: float) -> None:
+            self.worked_s.append(seconds)
+
+    consumer = event_consumer(60_000, KafkaConsumer())
+    pacing = Pacing()
+    consumer._pacing = pacing  # type: ignore[assignment]
+    applying(consumer, failing={5})
+    await consumer._on_batch(Message(records(0, 0, 1)))
+    rewound = Message(records(0, 5))
+    await consumer._on_batch(rewound)
+    assert rewound.nacked
+    assert len(pacing.worked_s) == 2, "the fetch wait follows all of the consumer's time"
+    assert all(seconds >= 0 for seconds in pacing.worked_s)

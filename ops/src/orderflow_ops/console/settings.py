@@ -31,6 +31,8 @@ SERVICE_DEFAULTS = {
     "consumer_max_records": 1000,
     "consumer_fetch_min_bytes": 512 * 1024,
     "consumer_fetch_max_wait_ms": 500,
+    # Its pause after each batch (batch_pause_s) would read as load: no longer wait for it.
+    "consumer_fetch_loaded_max_wait_ms": 500,
 }
 
 

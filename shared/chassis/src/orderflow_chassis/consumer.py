@@ -75,7 +75,7 @@ class EventConsumer:
         batch_timeout_ms: int,
         fetch_min_bytes: int,
         fetch_max_wait_ms: int,
-        fetch_loaded_max_wait_ms: int = 0,
+        fetch_loaded_max_wait_ms: int,
         topic_prefix: str = "",
         session_timeout_ms: int = 6000,
         heartbeat_interval_ms: int = 1000,

@@ -3,7 +3,7 @@ and a loaded one batches more.
 
 The broker answers a fetch once ``fetch_min_bytes`` are ready or ``fetch_max_wait_ms`` has
 passed, and aiokafka sends the next fetch as soon as an answer is consumed. With the services'
-64 KiB / 50 ms (larger batches under load, decision 38) a consumer with nothing to read fetched
+busy wait of 50 ms (larger batches under load, decision 38) a consumer with nothing to read fetched
 20 times a second, every partition it owns each time: most of an idle service's CPU, and more
 of the broker's, for every consumer of every instance (decision 51).
 
@@ -18,9 +18,9 @@ A busy consumer's wait grows with its load (decision 56): the share of its time 
 batches, smoothed over its last polls. Up to half its time, it waits ``max_wait_ms``; from 80 %
 on, ``loaded_max_wait_ms``; in between, in proportion. A loaded consumer's records queue behind
 the batch in progress anyway, and a fuller batch costs less per record: on two shared cores,
-200 ms instead of 50 made the pipeline 45 % faster at full speed and halved its latency at
-20 orders/s, while at 5 orders/s (not loaded) it tripled the latency, so it waits only when
-loaded.
+200 ms instead of 50 made the pipeline about 40 % faster at full speed and halved its latency
+at 20 orders/s, while at 5 orders/s (not loaded) it tripled the latency, so it waits only when
+loaded. The load is wall time: a batch waiting on a lock or a slow provider counts too.
 """
 
 from __future__ import annotations

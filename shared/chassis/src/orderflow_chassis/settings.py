@@ -99,8 +99,8 @@ class ServiceSettings(BaseSettings):
 
     consumer_max_records: int = Field(default=200, ge=1, description="records per batch")
     consumer_batch_timeout_ms: int = Field(default=200, ge=1)
-    # Measured (decision 38): 64 KiB / 50 ms cut the CPU per order by a quarter at 5 and 20
-    # orders/s and the p99 latency with it; the price is up to 50 ms per hop at a trickle.
+    # Measured (decisions 38, 56): gathering a batch for up to 50 ms cut the CPU per order by
+    # a quarter at 5 and 20 orders/s; 256 KiB lets a loaded consumer's longer wait fill it.
     consumer_fetch_min_bytes: int = Field(
         default=262_144,
         ge=1,
@@ -112,8 +112,9 @@ class ServiceSettings(BaseSettings):
         ge=0,
         description="the longest the broker holds a fetch for consumer_fetch_min_bytes",
     )
-    # Measured (decision 56): 256 KiB / 200 ms when loaded made the pipeline 45 % faster at
-    # full speed; waiting that long when not loaded tripled the latency at 5 orders/s.
+    # Measured (decision 56): 200 ms when loaded made the pipeline about 40 % faster at full
+    # speed; waiting that long when not loaded tripled the latency at 5 orders/s. Keep it
+    # within consumer_batch_timeout_ms, or polls time out before the fetch answers.
     consumer_fetch_loaded_max_wait_ms: int = Field(
         default=200,
         ge=0,
