@@ -257,11 +257,14 @@ async def existing_topics(admin: AIOKafkaAdminClient, names: Sequence[str]) -> l
 
 
 async def create_topics(
-    admin: AIOKafkaAdminClient, topics: Sequence[TopicToCreate], *, visible_within_s: float = 30.0
+    admin: AIOKafkaAdminClient, topics: Sequence[TopicToCreate], *, visible_within_s: float = 120.0
 ) -> None:
     """Create ``topics`` (one that another process created meanwhile is fine), and return once
     the broker lists them all: creation is acknowledged before the metadata shows the topic, and
-    whatever runs next (a service's start-up check, another apply) must find it."""
+    whatever runs next (a service's start-up check, another apply) must find it. A broker that
+    has just started with thousands of topics (a test suite's) took over 30 s to list new ones
+    on a slow 2-core machine; listing them all is itself heavy then, so it is asked twice a
+    second."""
     if not topics:
         return
     response = await admin.create_topics(
@@ -293,4 +296,4 @@ async def _until_listed(admin: AIOKafkaAdminClient, names: list[str], within_s: 
                 f"created topics still not listed by the broker after {within_s:.0f}s: "
                 + ", ".join(sorted(missing))
             )
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
