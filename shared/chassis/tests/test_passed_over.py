@@ -74,19 +74,31 @@ async def lock(
     return await positions.lock(cast(Any, database), batch, TOPICS)
 
 
+async def store(positions: ConsumerPositions, database: Database) -> None:
+    await positions.store_passed_over(cast(Any, database), TOPICS)
+
+
+async def held_store(
+    positions: ConsumerPositions, database: Database
+) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """A store whose write is on its way, held until the event returned is set."""
+    database.hold = release = asyncio.Event()
+    writing = asyncio.create_task(store(positions, database))
+    await asyncio.sleep(0)
+    return writing, release
+
+
 async def test_a_stretch_is_seen_by_a_batch_while_it_is_written_and_forgotten_after(
     positions: ConsumerPositions,
 ) -> None:
     database = Database(stored=10)
     positions.pass_over_later(records(10, 11, 12))
-    database.hold = asyncio.Event()
-    store = asyncio.create_task(positions.store_passed_over(cast(Any, database), TOPICS))
-    await asyncio.sleep(0)  # the write is on its way
+    writing, release = await held_store(positions, database)
     before = gaps()
     assert await lock(positions, database, records(13)) == {(TOPIC, 0): 10}
     assert gaps() == before, "the stretch is still known while its write is in flight"
-    database.hold.set()
-    await store
+    release.set()
+    await writing
     assert database.writes == [[13]]
     assert not positions.passing_over()
 
@@ -98,10 +110,10 @@ async def test_a_failed_write_keeps_the_stretch_for_the_next_one(
     positions.pass_over_later(records(10, 11))
     database.fails = True
     with pytest.raises(ConnectionError):
-        await positions.store_passed_over(cast(Any, database), TOPICS)
+        await store(positions, database)
     assert positions.passing_over()
     database.fails = False
-    await positions.store_passed_over(cast(Any, database), TOPICS)
+    await store(positions, database)
     assert database.writes == [[12]]
     assert not positions.passing_over()
 
@@ -111,14 +123,12 @@ async def test_what_was_passed_over_while_written_is_kept_from_where_the_write_e
 ) -> None:
     database = Database(stored=10)
     positions.pass_over_later(records(10, 11, 12))
-    database.hold = asyncio.Event()
-    store = asyncio.create_task(positions.store_passed_over(cast(Any, database), TOPICS))
-    await asyncio.sleep(0)
+    writing, release = await held_store(positions, database)
     positions.pass_over_later(records(13, 14))
-    database.hold.set()
-    await store
+    release.set()
+    await writing
     database.hold = None
-    await positions.store_passed_over(cast(Any, database), TOPICS)
+    await store(positions, database)
     assert database.writes == [[13], [15]]
     before = gaps()
     assert await lock(positions, database, records(15)) == {(TOPIC, 0): 15}
@@ -151,5 +161,5 @@ async def test_a_rebalance_forgets_the_stretches_of_partitions_it_took_away(
     positions.pass_over_later(records(10, 11, partition=0) + records(5, partition=1))
     positions.keep_only({(TOPIC, 1)})
     database = Database(stored=5)
-    await positions.store_passed_over(cast(Any, database), TOPICS)
+    await store(positions, database)
     assert database.writes == [[6]], "only partition 1's"
