@@ -144,3 +144,39 @@ async def test_only_the_leader_listens_and_a_new_leader_is_woken_by_commits(
 
 async def _value(value: bool) -> bool:
     return value
+
+
+async def test_a_leader_whose_session_the_server_ended_listens_again_on_its_next_session(
+    infrastructure: Infrastructure,
+) -> None:
+    """The server ending the leader's session (a restart, a failover, an operator) must not
+    leave it publishing only at its poll interval: its next session LISTENs again."""
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = f"test.relay-relisten.{uuid.uuid4().hex[:10]}"
+    await create_topics(kafka, [topic], partitions=1)
+    connection = await migrated(infrastructure.service_database_urls[SCHEMA])
+    try:
+        async with relay_running(infrastructure, poll_interval_s=POLL_S) as relay:
+            await eventually(
+                lambda: _value(relay.is_leader and relay.listening), bool, timeout_s=30
+            )
+            ended = relay.session_pid
+            await connection.execute("SELECT pg_terminate_backend($1)", ended)
+            await eventually(
+                lambda: _value(relay.is_leader and relay.session_pid not in (None, ended)),
+                bool,
+                timeout_s=30,
+            )
+            await asyncio.sleep(1.0)  # its first rounds on the new session are done: it waits
+            event = cart_item_added(f"cart-relisten-{uuid.uuid4().hex[:6]}", sku="SKU-1")
+            async with connection.transaction():
+                await Outbox(SCHEMA, producer=SCHEMA).add(
+                    connection, event.parse_event(), correlation_id="relisten", topic=topic
+                )
+            committed = time.monotonic()
+            await eventually(
+                lambda: unsent(connection, topic), lambda rows: rows == 0, timeout_s=30
+            )
+            assert time.monotonic() - committed < POLL_S / 2, "published by a poll, not a NOTIFY"
+    finally:
+        await connection.close()

@@ -195,17 +195,22 @@ class OutboxRelay:
         finally:
             self._set_leader(False)
             self.session_pid = None
-            connection.remove_termination_listener(on_termination)
-            if self.listening:
-                self.listening = False
-                if connection.is_closed():
-                    # asyncpg keeps a dead session's listeners until its clean-up, which a
-                    # session the server ended may not have had yet (and then warns of them
-                    # on release); terminating it runs the clean-up.
-                    connection.terminate()
-                else:
-                    with contextlib.suppress(Exception):  # the session may be dying
-                        await connection.remove_listener(channel, self._on_notify)
+            # Whatever happens below, the next session LISTENs afresh (`_listen_as`).
+            listening, self.listening = self.listening, False
+            # A session the server ended was cleaned up by asyncpg before this runs (its
+            # listeners dropped, the pool's proxy detached: every call on it raises
+            # InterfaceError); there is nothing left to undo then.
+            with contextlib.suppress(asyncpg.InterfaceError):
+                connection.remove_termination_listener(on_termination)
+                if listening:
+                    if connection.is_closed():
+                        # asyncpg keeps a dead session's listeners until its clean-up, which
+                        # a session not yet cleaned up may not have had (and then warns of
+                        # them on release); terminating it runs the clean-up.
+                        connection.terminate()
+                    else:
+                        with contextlib.suppress(Exception):  # the session may be dying
+                            await connection.remove_listener(channel, self._on_notify)
 
     async def _listen_as(self, role: Role, connection: Connection, channel: str) -> None:
         """Only the leader LISTENs: every standby would otherwise be sent every commit's
