@@ -41,19 +41,30 @@ def _count(line: str, label: str) -> int:
     return int(match[1]) if match else 0
 
 
-def _service_processes() -> list[str]:
-    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
-    return [line for line in listing.stdout.splitlines() if "-m orderflow_" in line]
+def _service_processes(topic_prefix: str) -> list[str]:
+    """The service processes this run started that are still alive: those whose environment
+    carries its topic prefix (other tests run systems of their own at the same time)."""
+    mark = f"KAFKA_TOPIC_PREFIX={topic_prefix}".encode()
+    left = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if "-m orderflow_" in command and mark in (proc / "environ").read_bytes().split(b"\0"):
+                left.append(command)
+        except OSError:  # not a process, or one that just ended
+            continue
+    return left
 
 
 def test_run_command_starts_every_service_and_ctrl_c_stops_them(
     infrastructure: Infrastructure,
 ) -> None:
+    topic_prefix = unique_prefix("run")
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap_servers,
         "DATABASE_URL": infrastructure.admin_database_url,
-        "KAFKA_TOPIC_PREFIX": unique_prefix("run"),
+        "KAFKA_TOPIC_PREFIX": topic_prefix,
     }
     runner = subprocess.Popen(
         [
@@ -83,6 +94,8 @@ def test_run_command_starts_every_service_and_ctrl_c_stops_them(
         for offset, service in enumerate(DEFAULT_SERVICES):
             readiness = _ready(FIRST_PORT + offset)
             assert readiness["status"] == "ok", (service, readiness)
+        # What the check after Ctrl-C must find gone, found while it runs.
+        assert len(_service_processes(topic_prefix)) >= len(DEFAULT_SERVICES)
 
         # The live progress line (every 10 s off a terminal) shows orders going through.
         for line in runner.stdout:
@@ -105,4 +118,4 @@ def test_run_command_starts_every_service_and_ctrl_c_stops_them(
     assert placed > 0
     assert _count(final, "paid (captured)") <= placed
     assert "nothing left running" in text
-    assert _service_processes() == []
+    assert _service_processes(topic_prefix) == []

@@ -8,6 +8,7 @@ caught up with its topics, and read back the end state.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -128,6 +129,24 @@ class FourServices:
     async def wait_caught_up(self, timeout_s: float) -> dict[tuple[str, str, int], tuple[int, int]]:
         """Wait until no partition lags; returns what still lags at the deadline."""
         return await eventually(self.lagging_partitions, lambda b: not b, timeout_s=timeout_s)
+
+    async def settle(
+        self, timeout_s: float
+    ) -> tuple[dict[tuple[str, str, int], tuple[int, int]], int]:
+        """Wait until every outbox is sent and no partition lags, found twice a second apart
+        (what a relay publishes last starts more work, and a consumer caught up with a topic
+        its upstream relay has not published to yet is not done). Returns what still lags,
+        and how many outbox rows are unsent, at the deadline."""
+        deadline = time.monotonic() + timeout_s
+        quiet_before = False
+        while True:
+            lagging = await self.wait_caught_up(max(0.0, deadline - time.monotonic()))
+            unsent = await self.unsent_outbox_rows()
+            quiet = not lagging and unsent == 0
+            if (quiet and quiet_before) or time.monotonic() >= deadline:
+                return lagging, unsent
+            quiet_before = quiet
+            await asyncio.sleep(1)
 
     async def unsent_outbox_rows(self) -> int:
         total = 0

@@ -4,20 +4,17 @@ Cancelled queries and killed sessions are what an infrastructure hiccup looks li
 service: each must be retried, never dead-lettered. Every test proves 0 lost, 0 duplicated
 effects, each aggregate's events in order, and 0 dead letters.
 
-The PostgreSQL restart test stops and starts the local server of ``orderflow-infra`` (it is
-skipped for any other server). It runs in ``make test``; set ``ORDERFLOW_RESTART_POSTGRES=0``
-when other runs share that server at the same time.
+The PostgreSQL restart test stops and starts a private server of its own
+(``tests.support.private_postgres``), so the tests running beside it never see it go.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 
 import pytest
-from orderflow_localinfra.discovery import Infrastructure, Provenance
-from orderflow_localinfra.local_stack import LocalStack
+from orderflow_localinfra.discovery import Infrastructure
 
 from tests.hostile.corpus import new_producer
 from tests.hostile.end_state import dead_letters, every_record
@@ -33,6 +30,7 @@ from tests.hostile.system import (
     publish_valid,
     stock_count,
 )
+from tests.support.private_postgres import on_server, private_postgres
 from tests.support.service_harness import unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -64,15 +62,14 @@ async def run_journeys_under(
             await disturb(system, publish)
         finally:
             await producer.stop()
-        lagging = await system.wait_caught_up(CATCH_UP_S)
-        await asyncio.sleep(1)
-        lagging = await system.wait_caught_up(CATCH_UP_S)
+        lagging, unsent = await system.settle(CATCH_UP_S)
         records = await every_record(system)
 
     letters = dead_letters(records, VALID_CORRELATION)
     assert letters.of_valid_journeys == [], "a database hiccup was dead-lettered, not retried"
     assert letters.by_original == {}, f"valid events dead-lettered: {letters.by_original}"
     assert lagging == {}, f"consumers behind: {lagging}"
+    assert unsent == 0, f"{unsent} outbox rows never published"
     assert journey_problems(records, journeys) == [], "an order was lost or applied twice"
     assert order_problems(records, VALID_CORRELATION) == []
 
@@ -104,24 +101,16 @@ async def test_killed_sessions_are_retried_nothing_lost_nor_doubled(
     await run_journeys_under(infrastructure, "terminate", faulting("terminate", 0.3))
 
 
-@pytest.mark.restarts_postgres
-@pytest.mark.skipif(
-    os.environ.get("ORDERFLOW_RESTART_POSTGRES") == "0",
-    reason="ORDERFLOW_RESTART_POSTGRES=0: the local PostgreSQL server is shared with other runs",
-)
 async def test_a_postgres_restart_mid_saga_loses_nothing(infrastructure: Infrastructure) -> None:
-    postgres = LocalStack().postgres
-    if infrastructure.postgres_provenance is Provenance.TESTCONTAINERS or (
-        postgres.running_pid() is None
-    ):
-        pytest.skip("only the local server of orderflow-infra can be restarted by a test")
+    with private_postgres() as postgres:
+        own = await on_server(infrastructure, postgres)
 
-    async def disturb(system: FourServices, publish: Callable[[], Awaitable[None]]) -> None:
-        publishing = asyncio.ensure_future(publish())
-        await asyncio.sleep(0.8)  # some journeys are mid-saga
-        assert await asyncio.to_thread(postgres.stop), "PostgreSQL was not running"
-        await asyncio.sleep(3)  # the services see a dead database for a while
-        await asyncio.to_thread(postgres.start)
-        await publishing
+        async def disturb(system: FourServices, publish: Callable[[], Awaitable[None]]) -> None:
+            publishing = asyncio.ensure_future(publish())
+            await asyncio.sleep(0.8)  # some journeys are mid-saga
+            assert await asyncio.to_thread(postgres.stop), "PostgreSQL was not running"
+            await asyncio.sleep(3)  # the services see a dead database for a while
+            await asyncio.to_thread(postgres.start)
+            await publishing
 
-    await run_journeys_under(infrastructure, "pg-restart", disturb)
+        await run_journeys_under(own, "pg-restart", disturb)

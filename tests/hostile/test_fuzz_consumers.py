@@ -9,7 +9,6 @@ records per topic).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -120,15 +119,9 @@ async def fuzz_run(
         finally:
             await producer.stop()
 
-        # The saga goes on after the last publication: wait for its outcomes, then for
-        # every consumer to reach the end of every partition, then for the relays.
-        lagging = await system.wait_caught_up(fuzz_size.catch_up_s)
-        for _ in range(3):  # what the saga emitted meanwhile is consumed too
-            if lagging:
-                break  # stalled: waiting longer would only slow the report down
-            await asyncio.sleep(1)
-            lagging = await system.wait_caught_up(15)
-        unsent = await system.unsent_outbox_rows()
+        # The saga goes on after the last publication: wait until every relay has published
+        # and every consumer has reached the end of every partition.
+        lagging, unsent = await system.settle(fuzz_size.catch_up_s)
         records = await every_record(system)
         pans = frozenset(pan for item in published for pan in card_numbers_in(item.record))
         yield FuzzRun(
