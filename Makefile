@@ -16,9 +16,11 @@ run: bootstrap
 ## Run the whole test suite against real Kafka and PostgreSQL (started when not configured).
 ## Chromium (for the browser tests) is installed first, outside pytest's per-test timeout; if it
 ## cannot be, the other tests still run and the browser tests fail saying what to do.
+## TEST_WORKERS pytest-xdist workers share the servers, a test file each at a time (decision 57).
+TEST_WORKERS ?= 2
 test: bootstrap
 	@$(UV) run orderflow-infra chromium || echo "make test: no Chromium; the browser tests will fail" >&2
-	@$(UV) run pytest; status=$$?; \
+	@$(UV) run pytest -n $(TEST_WORKERS) --dist loadfile --durations=20; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	  exit $$status
 

@@ -41,9 +41,25 @@ async def isolated_database(
 ) -> AsyncIterator[Infrastructure]:
     """``infrastructure`` with a fresh database of its own (same server, same Kafka), its
     ``services`` provisioned there; the database is dropped on exit."""
-    base = urlsplit(infrastructure.admin_database_url).path.lstrip("/") or "orderflow"
     suffix = _NOT_IN_A_NAME.sub("_", label.lower()).strip("_")[:20]
-    name = f"{base}_run_{suffix}_{uuid.uuid4().hex[:8]}"[:63]
+    name = f"{database_name(infrastructure)}_run_{suffix}_{uuid.uuid4().hex[:8]}"[:63]
+    own = await fresh_database(infrastructure, name, services)
+    try:
+        yield own
+    finally:
+        await drop_database(infrastructure.admin_database_url, name)
+
+
+def database_name(infrastructure: Infrastructure) -> str:
+    return urlsplit(infrastructure.admin_database_url).path.lstrip("/") or "orderflow"
+
+
+async def fresh_database(
+    infrastructure: Infrastructure, name: str, services: Sequence[str] = DEFAULT_SERVICES
+) -> Infrastructure:
+    """``infrastructure`` with database ``name`` made afresh on its server (one an earlier,
+    crashed session left is dropped first) and ``services`` provisioned there."""
+    await drop_database(infrastructure.admin_database_url, name)
     admin = await asyncpg.connect(infrastructure.admin_database_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -52,15 +68,16 @@ async def isolated_database(
     admin_url = with_database(infrastructure.admin_database_url, name)
     try:
         urls = await provision_services(admin_url, services)
-        yield dataclasses.replace(
-            infrastructure,
-            admin_database_url=admin_url,
-            service_database_urls=urls,
-            started_here=frozenset(),
-            _stop_callbacks=[],
-        )
-    finally:
+    except BaseException:
         await drop_database(infrastructure.admin_database_url, name)
+        raise
+    return dataclasses.replace(
+        infrastructure,
+        admin_database_url=admin_url,
+        service_database_urls=urls,
+        started_here=frozenset(),
+        _stop_callbacks=[],
+    )
 
 
 async def drop_database(admin_url: str, name: str, *, patience_s: float = DROP_PATIENCE_S) -> None:

@@ -1,0 +1,57 @@
+"""A private PostgreSQL server for a test that must stop and start its server without touching
+the one other tests share (they run at the same time under ``pytest -n``).
+
+The checkout's binaries (installed as ``orderflow-infra up`` installs them), its own data
+folder and a free port; the same settings, roles and provisioning as the shared server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from orderflow_localinfra.discovery import Infrastructure, Provenance
+from orderflow_localinfra.layout import StateLayout
+from orderflow_localinfra.postgres import PostgresServer, PostgresSettings
+from orderflow_localinfra.provisioning import PROVISIONED_SERVICES, provision_services
+
+from tests.support.private_kafka import free_ports
+
+
+@contextmanager
+def private_postgres(*, timeout: float = 120) -> Iterator[PostgresServer]:
+    """Start a server of its own, its admin role and database made; stop and remove it after."""
+    shared = StateLayout.discover()
+    # Under /tmp rather than pytest's 0700 folders: the server runs as the OS user `postgres`
+    # when the tests run as root, and must reach its own files.
+    home = Path(tempfile.mkdtemp(prefix="orderflow-pg-"))
+    home.chmod(0o755)
+    layout = StateLayout(root=home, kafka_pom=shared.kafka_pom, postgres_home=home / "postgres")
+    server = PostgresServer(layout, PostgresSettings(port=free_ports(1)[0]))
+    try:
+        server.start(timeout=timeout)
+        server.bootstrap_admin()
+        yield server
+    finally:
+        try:
+            server.stop()
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+async def on_server(infrastructure: Infrastructure, server: PostgresServer) -> Infrastructure:
+    """``infrastructure`` (its broker) with ``server`` as its PostgreSQL, provisioned as the
+    shared one is."""
+    admin_url = server.settings.admin_database_url
+    return dataclasses.replace(
+        infrastructure,
+        admin_database_url=admin_url,
+        service_database_urls=await provision_services(admin_url, PROVISIONED_SERVICES),
+        postgres_provenance=Provenance.LOCAL,
+        started_here=frozenset(),
+        _stop_callbacks=[],  # the copy never stops what the shared one started
+    )
