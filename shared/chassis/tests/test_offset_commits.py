@@ -260,6 +260,28 @@ async def test_kafka_commits_only_after_what_was_passed_over_is_stored() -> None
     assert commits_seen == [0, 0, 1], "stored before each of Kafka's commits, never after"
 
 
+async def test_an_idle_consumer_retries_a_postponed_commit_once_per_interval_not_per_poll() -> None:
+    """While the database is down, each empty poll (every fetch wait) must not try to store
+    the positions again: that would be a connection attempt and a warning per poll."""
+    kafka = KafkaConsumer()
+    attempts: list[float] = []
+
+    async def store_passed_over() -> None:
+        attempts.append(time.monotonic())
+        raise ConnectionError("the database is gone")
+
+    offsets = OffsetCommits(0.2, consumer="probe.g", before_commit=store_passed_over)
+    offsets.polled(kafka)
+    offsets.applied({T0: 3})
+    for _ in range(5):  # empty polls in quick succession
+        await offsets.flush(kafka)
+    assert len(attempts) == 1, "tried again within the interval"
+    await asyncio.sleep(0.25)
+    await offsets.flush(kafka)
+    assert len(attempts) == 2, "tried again once the interval passed"
+    assert kafka.commits == []
+
+
 async def test_every_batch_applied_or_rewound_counts_as_the_consumers_work() -> None:
     class Pacing:
         def __init__(self) -> None:

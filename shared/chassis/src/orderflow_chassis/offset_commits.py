@@ -11,11 +11,12 @@ Each applied batch records, per partition, the offset after its last record. Tho
 (never aiokafka's own positions, which include records handed over and not yet applied) are
 committed after a batch when the interval has passed since the last commit; after a poll that
 comes back empty, so an idle consumer's committed offsets (and the lag KEDA scales on) catch up
-at once; when a rebalance is about to take partitions away (for those partitions, so their next
-owner starts where this one stopped); and when the service stops. Only partitions still
-assigned are committed: a partition that moved is read by its new owner from the last committed
-offset, and the positions skip what it applies again. A crash redelivers at most an interval's
-worth of applied batches.
+at once (after a commit postponed because the database was down, once an interval has
+passed: not at every empty poll); when a rebalance is about to take partitions away (for those
+partitions, so their next owner starts where this one stopped); and when the service stops.
+Only partitions still assigned are committed: a partition that moved is read by its new owner
+from the last committed offset, and the positions skip what it applies again. A crash
+redelivers at most an interval's worth of applied batches.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class OffsetCommits:
         self._consumer = consumer
         self._before_commit = before_commit
         self._last = -math.inf
+        # ``before_commit`` failed last time (the database is down): an idle consumer waits an
+        # interval before trying again.
+        self._postponed = False
         self._applied: dict[TopicPartition, int] = {}
         self._kafka: Any = None
 
@@ -81,8 +85,10 @@ class OffsetCommits:
         self._last = time.monotonic()
         if not applied or self._kafka is None:
             return True
+        self._postponed = False
         if not await self._prepared():
             self.applied(applied)  # tried again with the next commit
+            self._postponed = True
             return False
         assigned = self._kafka.assignment()
         offsets = {
@@ -144,6 +150,9 @@ class OffsetCommits:
         return True
 
     async def flush(self, kafka_consumer: Any) -> None:
-        """After a poll that returned nothing: commit what waits."""
-        if self._applied:
+        """After a poll that returned nothing: commit what waits; after a commit postponed by
+        ``before_commit``, not before an interval has passed (a database that is down is not
+        asked again at every empty poll, each a connection attempt and a warning). A commit
+        Kafka refused (a rebalance) is tried again at once."""
+        if self._applied and (not self._postponed or self.due()):
             await self.commit()
