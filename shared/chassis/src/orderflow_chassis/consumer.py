@@ -114,7 +114,7 @@ class EventConsumer:
             # ours, so failures become dead letters.
             decoder=the_message_itself,
             parser=parse_any_headers,
-            listener=_Rebalances(self, timeout_s=session_timeout_ms / 2000),
+            listener=_Rebalances(self._offsets, self._batches, timeout_s=session_timeout_ms / 2000),
             title=f"{self._service}.{self.subscription.name}",
             description=f"Consumer group {self.group_id}",
         )
@@ -185,13 +185,14 @@ class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
     this member to rejoin, so the commit gets at most half a session timeout (a member learns
     of the rebalance up to a heartbeat late); rereading is cheaper than waiting more."""
 
-    def __init__(self, consumer: EventConsumer, *, timeout_s: float) -> None:
-        self._consumer = consumer
+    def __init__(self, offsets: OffsetCommits, batches: BatchApplier, *, timeout_s: float) -> None:
+        self._offsets = offsets
+        self._batches = batches
         self._timeout_s = timeout_s
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._consumer._offsets.commit_revoked(revoked, timeout_s=self._timeout_s)
+        await self._offsets.commit_revoked(revoked, timeout_s=self._timeout_s)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self._consumer._offsets.keep_only(assigned)
-        self._consumer._batches.keep_only(assigned)
+        self._offsets.keep_only(assigned)
+        self._batches.keep_only(assigned)
