@@ -151,9 +151,16 @@ class FourServices:
     async def unsent_outbox_rows(self) -> int:
         total = 0
         for service, runtime in self.runtimes.items():
-            total += await runtime.pool.fetchval(
-                f"SELECT count(*) FROM {service}.outbox WHERE sent_at IS NULL"
-            )
+            while True:  # read again after a session a fault test killed (as ``_positions``)
+                try:
+                    total += await runtime.pool.fetchval(
+                        f"SELECT count(*) FROM {service}.outbox WHERE sent_at IS NULL"
+                    )
+                    break
+                except Exception as error:
+                    if not is_transient(error):
+                        raise
+                    await asyncio.sleep(0.05)
         return total
 
 

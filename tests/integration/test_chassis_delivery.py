@@ -74,7 +74,7 @@ async def test_relay_killed_after_publish_before_marking_sent_still_gives_one_ef
 
     # The sender's schema must exist before we write to its outbox: one clean start does it.
     sender.start()
-    await eventually(lambda: _outbox_exists(producer_url, "probe_a"), bool, timeout_s=60)
+    await eventually(lambda: _migrated(producer_url, "probe_a"), bool, timeout_s=60)
     sender.stop()
 
     envelopes = await _fill_outbox(producer_url, "probe_a", topic, count=30)
@@ -86,6 +86,8 @@ async def test_relay_killed_after_publish_before_marking_sent_still_gives_one_ef
 
     sender.start()
     receiver.start("--in-topic", topic, "--group", f"relay-{uuid.uuid4().hex[:8]}")
+    # In a worker's fresh database the receiver's tables exist once its first start made them.
+    await eventually(lambda: _migrated(consumer_url, "probe_b"), bool, timeout_s=60)
     event_ids = [e.event_id for e in envelopes]
     counts = await eventually(
         lambda: effect_counts(consumer_url, "probe_b", event_ids),
@@ -99,7 +101,8 @@ async def test_relay_killed_after_publish_before_marking_sent_still_gives_one_ef
     assert counts == {event_id: 1 for event_id in event_ids}, receiver.log_text()
 
 
-async def _outbox_exists(database_url: str, schema: str) -> bool:
+async def _migrated(database_url: str, schema: str) -> bool:
+    """Whether the probe's first start has made its schema's tables (its ``effects`` last)."""
     connection = await asyncpg.connect(database_url)
     try:
         return bool(

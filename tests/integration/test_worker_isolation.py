@@ -5,6 +5,7 @@ would otherwise share its outbox, its relay lease and its periodic jobs."""
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -19,7 +20,7 @@ async def test_each_worker_has_a_database_of_its_own(infrastructure: Infrastruct
     name = urlsplit(infrastructure.admin_database_url).path.lstrip("/")
     if worker is None:
         pytest.skip("one process: the shared database is this session's alone")
-    assert name.endswith(f"_{worker}")
+    assert re.search(rf"_{worker}(_[0-9a-f]+)?$", name), name
     for service, url in infrastructure.service_database_urls.items():
         connection = await asyncpg.connect(url)
         try:

@@ -19,7 +19,7 @@ from orderflow_localinfra.layout import StateLayout
 from orderflow_localinfra.postgres import PostgresServer, PostgresSettings
 from orderflow_localinfra.provisioning import PROVISIONED_SERVICES, provision_services
 
-from tests.support.private_kafka import free_ports
+from tests.support.system_harness import free_port_block
 
 
 @contextmanager
@@ -31,7 +31,9 @@ def private_postgres(*, timeout: float = 120) -> Iterator[PostgresServer]:
     home = Path(tempfile.mkdtemp(prefix="orderflow-pg-"))
     home.chmod(0o755)
     layout = StateLayout(root=home, kafka_pom=shared.kafka_pom, postgres_home=home / "postgres")
-    server = PostgresServer(layout, PostgresSettings(port=free_ports(1)[0]))
+    # Below the ephemeral range: while the test has it stopped, no client connection can take
+    # its port.
+    server = PostgresServer(layout, PostgresSettings(port=free_port_block(1)))
     try:
         server.start(timeout=timeout)
         server.bootstrap_admin()

@@ -68,8 +68,6 @@ class ProbeProcess:
 async def effect_counts(
     database_url: str, schema: str, event_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
-    """How many effects each event had; none before the probe's first start has migrated its
-    schema (a test may ask while it is starting, in a database no earlier test used)."""
     connection = await asyncpg.connect(database_url)
     try:
         rows = await connection.fetch(
@@ -77,8 +75,6 @@ async def effect_counts(
             "WHERE event_id = ANY($1::uuid[]) GROUP BY event_id",
             event_ids,
         )
-    except asyncpg.UndefinedTableError:
-        return {}
     finally:
         await connection.close()
     return {row["event_id"]: row["n"] for row in rows}

@@ -48,10 +48,17 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
     return bool(workers) and not hasattr(config, "workerinput")
 
 
+def _runs_no_test(config: pytest.Config) -> bool:
+    return any(
+        config.getoption(name, default=False)
+        for name in ("collectonly", "help", "markers", "showfixtures", "show_fixtures_per_test")
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     # Before xdist's own session start, which spawns the workers with this environment.
-    if not _is_xdist_controller(config) or config.option.collectonly:
+    if not _is_xdist_controller(config) or _runs_no_test(config):
         return
     infrastructure = _found_or_started()
     config.stash[_SHARED_BY_WORKERS] = infrastructure
@@ -75,7 +82,10 @@ def orderflow_infrastructure() -> Iterator[Infrastructure]:
         if worker is None:
             yield infrastructure
             return
-        name = f"{database_name(infrastructure)}_{worker}"
+        # The run's id too: another session's workers on the same server have databases of
+        # their own (a crashed session's is left, as an isolated run's would be).
+        run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:8]
+        name = f"{database_name(infrastructure)}_{worker}_{run}".rstrip("_")
         yield run_to_completion(fresh_database(infrastructure, name, PROVISIONED_SERVICES))
         run_to_completion(drop_database(infrastructure.admin_database_url, name))
     finally:
