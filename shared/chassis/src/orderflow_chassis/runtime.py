@@ -9,7 +9,6 @@ broker with one subscriber per subscription, and the HTTP server with health and
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +23,9 @@ from fastapi import APIRouter
 from faststream.kafka import KafkaBroker
 
 from orderflow_chassis import metrics, tracing
-from orderflow_chassis.batch_applier import BatchApplier
 from orderflow_chassis.clock import Clock, SystemClock
-from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, RetryPolicy, Subscription
+from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, Subscription
+from orderflow_chassis.consumer_wiring import kafka_broker, register_consumers
 from orderflow_chassis.database import Connection, create_pool
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.inbox import Inbox
@@ -238,52 +237,16 @@ class ServiceRuntime:
         self._spawn(self.relay.run(), "outbox-relay")
         self._spawn(_outbox_gauges(self.relay), "outbox-gauges")
 
-        self._broker = KafkaBroker(
-            settings.kafka_bootstrap_servers,
-            security=security.faststream_security(),
-            client_id=name,
-            acks="all",
-            enable_idempotence=True,
-            graceful_timeout=30.0,
-            logger=structlog.get_logger("faststream"),
-            # Its "Received"/"Processed" line per batch is noise next to the consumer's own
-            # metrics, and cost a formatted log line each: debug level only.
-            log_level=logging.DEBUG,
-            # Topics are created above with the configured partitions; FastStream's own
-            # creation would make them with one.
-            allow_auto_create_topics=False,
+        self._broker = kafka_broker(settings, client_id=name)
+        self.consumers = register_consumers(
+            self._broker,
+            self.definition.subscriptions,
+            service=name,
+            settings=settings,
+            pool=self._pool,
+            transactions=transactions,
+            hooks=self.hooks.consumer,
         )
-        for subscription in self.definition.subscriptions:
-            batches = BatchApplier(
-                subscription,
-                pool=self._pool,
-                transactions=transactions,
-                service=name,
-                group_id=f"{settings.consumer_group}.{subscription.name}",
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                kafka_security=security,
-                retry=RetryPolicy(
-                    attempts=settings.consumer_retry_attempts,
-                    initial_delay_s=settings.consumer_retry_initial_delay_s,
-                    max_delay_s=settings.consumer_retry_max_delay_s,
-                    handler_attempts=settings.consumer_handler_attempts,
-                ),
-                hooks=self.hooks.consumer,
-            )
-            consumer = EventConsumer(batches)
-            consumer.register(
-                self._broker,
-                max_records=settings.consumer_max_records,
-                batch_timeout_ms=settings.consumer_batch_timeout_ms,
-                topic_prefix=settings.topic_prefix,
-                session_timeout_ms=settings.consumer_session_timeout_ms,
-                heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
-                fetch_min_bytes=settings.consumer_fetch_min_bytes,
-                fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
-                fetch_loaded_max_wait_ms=settings.consumer_fetch_loaded_max_wait_ms,
-                commit_interval_ms=settings.consumer_commit_interval_ms,
-            )
-            self.consumers.append(consumer)
         try:
             await self._broker.start()
         except InvalidSessionTimeoutError as error:

@@ -1,0 +1,83 @@
+"""A service's Kafka side of consuming: the FastStream broker, and on it one consumer per
+subscription, each set up from the service's settings (the composition root,
+:mod:`orderflow_chassis.runtime`, starts the broker once the relay runs)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import structlog
+from faststream.kafka import KafkaBroker
+
+from orderflow_chassis.batch_applier import BatchApplier
+from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, RetryPolicy, Subscription
+from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.unit_of_work import DatabaseTransactions
+
+
+def kafka_broker(settings: ServiceSettings, *, client_id: str) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        security=settings.kafka_security.faststream_security(),
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        graceful_timeout=30.0,
+        logger=structlog.get_logger("faststream"),
+        # Its "Received"/"Processed" line per batch is noise next to the consumer's own
+        # metrics, and cost a formatted log line each: debug level only.
+        log_level=logging.DEBUG,
+        # Topics are created (or checked) at start with the configured partitions;
+        # FastStream's own creation would make them with one.
+        allow_auto_create_topics=False,
+    )
+
+
+def register_consumers(
+    broker: KafkaBroker,
+    subscriptions: Sequence[Subscription],
+    *,
+    service: str,
+    settings: ServiceSettings,
+    pool: asyncpg.Pool,
+    transactions: DatabaseTransactions[Any],
+    hooks: ConsumerHooks,
+) -> list[EventConsumer]:
+    """One consumer group per subscription (``<consumer group>.<subscription>``), applying its
+    batches in the service's database."""
+    consumers = []
+    for subscription in subscriptions:
+        batches = BatchApplier(
+            subscription,
+            pool=pool,
+            transactions=transactions,
+            service=service,
+            group_id=f"{settings.consumer_group}.{subscription.name}",
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            kafka_security=settings.kafka_security,
+            retry=RetryPolicy(
+                attempts=settings.consumer_retry_attempts,
+                initial_delay_s=settings.consumer_retry_initial_delay_s,
+                max_delay_s=settings.consumer_retry_max_delay_s,
+                handler_attempts=settings.consumer_handler_attempts,
+            ),
+            hooks=hooks,
+        )
+        consumer = EventConsumer(batches)
+        consumer.register(
+            broker,
+            max_records=settings.consumer_max_records,
+            batch_timeout_ms=settings.consumer_batch_timeout_ms,
+            topic_prefix=settings.topic_prefix,
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+            heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+            fetch_min_bytes=settings.consumer_fetch_min_bytes,
+            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+            fetch_loaded_max_wait_ms=settings.consumer_fetch_loaded_max_wait_ms,
+            commit_interval_ms=settings.consumer_commit_interval_ms,
+        )
+        consumers.append(consumer)
+    return consumers
