@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import structlog.testing
 from orderflow_chassis.clock import SettableClock, SystemClock
 from orderflow_chassis.periodic import every
 from orderflow_chassis.settings import ServiceSettings
@@ -40,6 +41,35 @@ async def test_a_periodic_job_keeps_running_after_a_failed_round() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(rounds) >= 3
+
+
+async def test_a_round_an_infrastructure_hiccup_failed_is_a_warning_anything_else_an_error() -> (
+    None
+):
+    """A database restart is expected now and then: its failed rounds are warnings naming the
+    error, and only a failure a retry cannot cure is logged as an error, with its traceback."""
+    failures: list[BaseException] = [
+        ConnectionError("terminating connection due to administrator command"),
+        ValueError("a bug"),
+    ]
+    done = asyncio.Event()
+
+    async def fails(_: Any) -> None:
+        if failures:
+            raise failures.pop(0)
+        done.set()
+
+    with structlog.testing.capture_logs() as logs:
+        task: asyncio.Task[None] = asyncio.create_task(every(0.01, fails, name="sweep")(None))  # type: ignore[arg-type]
+        await asyncio.wait_for(done.wait(), timeout=5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    hiccup, bug = [entry for entry in logs if entry["event"].startswith("periodic_job.")]
+    assert (hiccup["event"], hiccup["log_level"]) == ("periodic_job.retrying", "warning")
+    assert "administrator command" in hiccup["error"]
+    assert "exc_info" not in hiccup
+    assert (bug["event"], bug["log_level"]) == ("periodic_job.failed", "error")
 
 
 def test_topic_prefix_applies_to_topics_and_consumer_groups() -> None:

@@ -8,6 +8,8 @@ from typing import TypeVar
 
 import structlog
 
+from orderflow_chassis.errors import describe_error, is_transient
+
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
@@ -20,8 +22,10 @@ def every(
 
     ``job`` gets what the runtime gives background jobs: the service's transactions, from
     which each batch opens its own unit of work. A failing round is logged and retried at the
-    next tick: a database restart must not stop expiries for good. Each round should do its
-    work in its own transaction(s) through the outbox, so a crash mid-round loses nothing.
+    next tick: a database restart must not stop expiries for good. A failure an infrastructure
+    hiccup explains (:func:`~orderflow_chassis.errors.is_transient`) is a warning naming it;
+    any other is an error with its traceback. Each round should do its work in its own
+    transaction(s) through the outbox, so a crash mid-round loses nothing.
     """
 
     async def run(argument: T) -> None:
@@ -30,8 +34,16 @@ def every(
                 await job(argument)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("periodic_job.failed", job=name)
+            except Exception as error:
+                if is_transient(error):
+                    log.warning(
+                        "periodic_job.retrying",
+                        job=name,
+                        error=describe_error(error),
+                        retry_in_s=interval_s,
+                    )
+                else:
+                    log.exception("periodic_job.failed", job=name)
             await asyncio.sleep(interval_s)
 
     run.__name__ = name
