@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -113,18 +113,12 @@ class FourServices:
 
     @staticmethod
     async def _positions(service: str, runtime: ServiceRuntime) -> list[asyncpg.Record]:
-        """The positions table, read again when a fault test kills the reading session: the
-        probe shares the pool the faults hit, and its own hiccup says nothing about lag."""
-        while True:
-            try:
-                return await runtime.pool.fetch(
-                    f"SELECT consumer, topic, kafka_partition, next_offset "
-                    f"FROM {service}.consumer_positions"
-                )
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                await asyncio.sleep(0.05)
+        rows: list[asyncpg.Record] = await _read_through_faults(
+            runtime.pool.fetch,
+            f"SELECT consumer, topic, kafka_partition, next_offset "
+            f"FROM {service}.consumer_positions",
+        )
+        return rows
 
     async def wait_caught_up(self, timeout_s: float) -> dict[tuple[str, str, int], tuple[int, int]]:
         """Wait until no partition lags; returns what still lags at the deadline."""
@@ -151,17 +145,23 @@ class FourServices:
     async def unsent_outbox_rows(self) -> int:
         total = 0
         for service, runtime in self.runtimes.items():
-            while True:  # read again after a session a fault test killed (as ``_positions``)
-                try:
-                    total += await runtime.pool.fetchval(
-                        f"SELECT count(*) FROM {service}.outbox WHERE sent_at IS NULL"
-                    )
-                    break
-                except Exception as error:
-                    if not is_transient(error):
-                        raise
-                    await asyncio.sleep(0.05)
+            total += await _read_through_faults(
+                runtime.pool.fetchval,
+                f"SELECT count(*) FROM {service}.outbox WHERE sent_at IS NULL",
+            )
         return total
+
+
+async def _read_through_faults(read: Callable[[str], Awaitable[Any]], query: str) -> Any:
+    """``read(query)``, again when a fault test killed or cancelled the reading session: the
+    probes share the pool the faults hit, and their own hiccup says nothing about the run."""
+    while True:
+        try:
+            return await read(query)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            await asyncio.sleep(0.05)
 
 
 def fast_settings(infrastructure: Infrastructure, service: str, prefix: str) -> ServiceSettings:

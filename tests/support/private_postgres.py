@@ -15,9 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from orderflow_localinfra.discovery import Infrastructure, Provenance
+from orderflow_localinfra.isolation import provisioned_on
 from orderflow_localinfra.layout import StateLayout
 from orderflow_localinfra.postgres import PostgresServer, PostgresSettings
-from orderflow_localinfra.provisioning import PROVISIONED_SERVICES, provision_services
+from orderflow_localinfra.provisioning import PROVISIONED_SERVICES
 
 from tests.support.system_harness import free_port_block
 
@@ -48,12 +49,7 @@ def private_postgres(*, timeout: float = 120) -> Iterator[PostgresServer]:
 async def on_server(infrastructure: Infrastructure, server: PostgresServer) -> Infrastructure:
     """``infrastructure`` (its broker) with ``server`` as its PostgreSQL, provisioned as the
     shared one is."""
-    admin_url = server.settings.admin_database_url
-    return dataclasses.replace(
-        infrastructure,
-        admin_database_url=admin_url,
-        service_database_urls=await provision_services(admin_url, PROVISIONED_SERVICES),
-        postgres_provenance=Provenance.LOCAL,
-        started_here=frozenset(),
-        _stop_callbacks=[],  # the copy never stops what the shared one started
+    own = await provisioned_on(
+        infrastructure, server.settings.admin_database_url, PROVISIONED_SERVICES
     )
+    return dataclasses.replace(own, postgres_provenance=Provenance.LOCAL)

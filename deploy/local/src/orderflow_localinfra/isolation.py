@@ -65,16 +65,24 @@ async def fresh_database(
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    admin_url = with_database(infrastructure.admin_database_url, name)
     try:
-        urls = await provision_services(admin_url, services)
+        return await provisioned_on(
+            infrastructure, with_database(infrastructure.admin_database_url, name), services
+        )
     except BaseException:
         await drop_database(infrastructure.admin_database_url, name)
         raise
+
+
+async def provisioned_on(
+    infrastructure: Infrastructure, admin_url: str, services: Sequence[str] = DEFAULT_SERVICES
+) -> Infrastructure:
+    """``infrastructure`` (its broker) with the database at ``admin_url`` as its own, and
+    ``services`` provisioned there. The copy never stops what the original started."""
     return dataclasses.replace(
         infrastructure,
         admin_database_url=admin_url,
-        service_database_urls=urls,
+        service_database_urls=await provision_services(admin_url, services),
         started_here=frozenset(),
         _stop_callbacks=[],
     )

@@ -6,9 +6,9 @@ Under pytest-xdist (`pytest -n 2`, as `make test` runs), the controlling process
 starts the servers once, before any worker exists, and hands them to the workers through
 `KAFKA_BOOTSTRAP_SERVERS` and `DATABASE_URL`: a worker never deletes topics or stops servers
 another worker is using. Each worker gets a database of its own on the shared server
-(`<database>_gw0`...), every service provisioned in it: service schemas have fixed names, and
-two tests of different workers on one schema would share its outbox, its relay lease and its
-periodic jobs. Topics need nothing more: every test has its own prefix.
+(`<database>_gw0_<run id>`...), every service provisioned in it: service schemas have fixed
+names, and two tests of different workers on one schema would share its outbox, its relay
+lease and its periodic jobs. Topics need nothing more: every test has its own prefix.
 """
 
 from __future__ import annotations
