@@ -15,7 +15,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
+import asyncpg
 import pytest
 from orderflow_chassis.database import create_pool
 from orderflow_chassis.outbox import Outbox, create_producer
@@ -178,5 +180,46 @@ async def test_a_leader_whose_session_the_server_ended_listens_again_on_its_next
                 lambda: unsent(connection, topic), lambda rows: rows == 0, timeout_s=30
             )
             assert time.monotonic() - committed < POLL_S / 2, "published by a poll, not a NOTIFY"
+    finally:
+        await connection.close()
+
+
+async def test_a_leader_whose_begin_was_cancelled_publishes_again(
+    infrastructure: Infrastructure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel that hits a round's BEGIN leaves asyncpg believing a transaction is open on
+    the session (every later round then asks for a SAVEPOINT the server refuses), until the
+    session goes back to the pool, whose reset clears that. The relay must not keep such a
+    session and stall: it publishes again."""
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = f"test.relay-begin.{uuid.uuid4().hex[:10]}"
+    await create_topics(kafka, [topic], partitions=1)
+    connection = await migrated(infrastructure.service_database_urls[SCHEMA])
+    cancel_next_begin: dict[str, int | None] = {"pid": None}
+    execute = asyncpg.Connection.execute
+
+    async def execute_or_cancel(self: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> str:
+        if query.startswith("BEGIN") and self.get_server_pid() == cancel_next_begin["pid"]:
+            cancel_next_begin["pid"] = None
+            raise asyncpg.QueryCanceledError("canceling statement due to user request")
+        return await execute(self, query, *args, **kw)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", execute_or_cancel)
+    try:
+        async with relay_running(infrastructure, poll_interval_s=0.2) as relay:
+            await eventually(lambda: _value(relay.is_leader), bool, timeout_s=30)
+            cancel_next_begin["pid"] = relay.session_pid
+            await eventually(lambda: _value(cancel_next_begin["pid"] is None), bool, timeout_s=30)
+            event = cart_item_added(f"cart-begin-{uuid.uuid4().hex[:6]}", sku="SKU-1")
+            async with connection.transaction():
+                await Outbox(SCHEMA, producer=SCHEMA).add(
+                    connection, event.parse_event(), correlation_id="begin", topic=topic
+                )
+            assert (
+                await eventually(
+                    lambda: unsent(connection, topic), lambda rows: rows == 0, timeout_s=30
+                )
+                == 0
+            ), f"the relay stalled: {relay.last_error}"
     finally:
         await connection.close()

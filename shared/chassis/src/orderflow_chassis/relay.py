@@ -176,6 +176,12 @@ class OutboxRelay:
                 except Exception as error:
                     if lost.is_set() or connection.is_closed():
                         raise
+                    if isinstance(error, asyncpg.NoActiveSQLTransactionError):
+                        # A cancel that hit a round's BEGIN leaves asyncpg believing that
+                        # transaction open: every later round would ask for a SAVEPOINT the
+                        # server refuses. Only the pool's reset, on release, clears that: give
+                        # the session up (the caller acquires one again).
+                        raise
                     if connection.is_in_transaction():
                         # The cancel hit the round's ROLLBACK itself: the transaction is still
                         # open, and every later round would refuse to start one. End it here;
