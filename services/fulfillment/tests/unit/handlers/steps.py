@@ -42,5 +42,5 @@ async def place_and_capture(
     assert [e.order_id for e in fulfillment.emitted.of_type(StockReserved)][-1] == order_id
     before = len(fulfillment.emitted.of_type(FulfillmentRequested))
     captured = payment_captured(order_id)
-    await request_fulfillment(captured, fulfillment.unit(captured), settings=SETTINGS)
+    await request_fulfillment(captured, fulfillment.unit(captured))
     return order_id, fulfillment.emitted.of_type(FulfillmentRequested)[before:]

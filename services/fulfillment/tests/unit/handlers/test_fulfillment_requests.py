@@ -1,4 +1,4 @@
-"""PaymentCaptured asks the warehouses to ship; a capture that crossed a release reserves again."""
+"""PaymentCaptured asks the warehouses to ship; a capture of an order not held ships nothing."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from orderflow_contracts.events import (
     FulfillmentRequested,
+    ReservationReleased,
     ShipmentLine,
-    ShortLine,
-    StockReserved,
     StockUnavailable,
 )
 from orderflow_fulfillment.domain.shipments import AnomalyReason, OrderStatus, ShipmentStatus
+from orderflow_fulfillment.handlers.expiry import expire_reservations
 from orderflow_fulfillment.handlers.fulfillment_requests import request_fulfillment
 from orderflow_fulfillment.handlers.reservations import release_on_payment_voided
 
@@ -38,7 +38,7 @@ def fulfillment() -> FakeFulfillment:
 async def capture(fulfillment: FakeFulfillment, order_id: uuid.UUID) -> None:
     captured = payment_captured(order_id)
     await request_fulfillment(
-        captured, fulfillment.unit(captured, correlation_id="journey-payment"), settings=SETTINGS
+        captured, fulfillment.unit(captured, correlation_id="journey-payment")
     )
 
 
@@ -100,48 +100,45 @@ async def test_a_capture_of_an_order_never_placed_is_recorded(
     assert (anomaly["order_id"], anomaly["event_type"]) == (order_id, "PaymentCaptured")
 
 
-async def test_a_capture_after_the_hold_was_released_reserves_again_and_ships(
+async def test_a_capture_after_the_reservation_expired_ships_nothing(
     fulfillment: FakeFulfillment,
 ) -> None:
+    # The cart cancels the order on ReservationReleased(expired), and payment refunds the
+    # capture on OrderCancelled: shipping it too would end the order shipped and refunded.
     order_id = await place(fulfillment, {"SPIKY": 2})
-    await void(fulfillment, order_id)
+    fulfillment.clock.advance(timedelta(seconds=SETTINGS.reservation_ttl_s + 1))
+    assert await expire_reservations(fulfillment.transactions) == 1
+    [released] = fulfillment.emitted.of_type(ReservationReleased)
+    assert released.reason == "expired"
+    emitted_before = len(fulfillment.emitted.envelopes)
+
+    await capture(fulfillment, order_id)
+
+    assert len(fulfillment.emitted.envelopes) == emitted_before
+    assert fulfillment.emitted.of_type(FulfillmentRequested) == []
     assert fulfillment.stock.level("EU", "SPIKY") == (2, 0)
-
-    await capture(fulfillment, order_id)
-
-    [_, again] = fulfillment.emitted.of_type(StockReserved)
-    assert again.order_id == order_id
-    reserved = [e for e in fulfillment.emitted.envelopes if e.event_type == "StockReserved"]
-    assert reserved[-1].correlation_id == ORDER_JOURNEY
-    assert [(a.warehouse_id, a.sku, a.quantity) for a in again.allocations] == [("EU", "SPIKY", 2)]
-    [request] = fulfillment.emitted.of_type(FulfillmentRequested)
-    assert request.lines == [ShipmentLine(sku="SPIKY", name="Product SPIKY", quantity=2)]
-    assert fulfillment.stock.level("EU", "SPIKY") == (2, 2)
-    assert fulfillment.orders.status(order_id) is OrderStatus.FULFILLING
-    statuses = sorted(s.status.value for s in fulfillment.shipments.of_order(order_id))
-    assert statuses == ["released", "requested"]
+    assert fulfillment.orders.status(order_id) is OrderStatus.RELEASED
+    assert {s.status for s in fulfillment.shipments.of_order(order_id)} == {ShipmentStatus.RELEASED}
     [anomaly] = fulfillment.anomalies.of(AnomalyReason.CAPTURED_AFTER_RELEASE)
-    assert anomaly["detail"] == {"order_status": "released", "re_reserved": True}
+    assert anomaly["detail"] == {"order_status": "released", "release_reason": "expired"}
 
 
-async def test_a_capture_after_the_stock_went_elsewhere_reports_it_unavailable(
+async def test_a_capture_of_an_order_found_short_ships_nothing(
     fulfillment: FakeFulfillment,
 ) -> None:
-    order_id = await place(fulfillment, {"SPIKY": 2})
-    await void(fulfillment, order_id)
-    await place(fulfillment, {"SPIKY": 2})  # another order takes the units meanwhile
-
-    await capture(fulfillment, order_id)
-
-    assert [e.order_id for e in fulfillment.emitted.of_type(StockReserved)].count(order_id) == 1
+    await place(fulfillment, {"SPIKY": 2})  # takes both units
+    order_id = await place(fulfillment, {"SPIKY": 1})
     [unavailable] = fulfillment.emitted.of_type(StockUnavailable)
     assert unavailable.order_id == order_id
-    assert unavailable.short_lines == [ShortLine(sku="SPIKY", requested=2, available=0)]
-    assert fulfillment.emitted.envelopes[-1].correlation_id == ORDER_JOURNEY
-    assert fulfillment.emitted.of_type(FulfillmentRequested) == []
+    emitted_before = len(fulfillment.emitted.envelopes)
+
+    await capture(fulfillment, order_id)
+
+    assert len(fulfillment.emitted.envelopes) == emitted_before
+    assert fulfillment.stock.level("EU", "SPIKY") == (2, 2)
     assert fulfillment.orders.status(order_id) is OrderStatus.UNAVAILABLE
     [anomaly] = fulfillment.anomalies.of(AnomalyReason.CAPTURED_WITHOUT_STOCK)
-    assert anomaly["detail"] == {"order_status": "released", "re_reserved": False}
+    assert anomaly["detail"] == {"order_status": "unavailable", "release_reason": None}
 
 
 async def test_a_capture_of_an_order_whose_payment_failed_before_it_was_placed_ships_nothing(
@@ -154,5 +151,5 @@ async def test_a_capture_of_an_order_whose_payment_failed_before_it_was_placed_s
 
     assert fulfillment.emitted.envelopes == []
     assert fulfillment.orders.status(order_id) is OrderStatus.RELEASED
-    [anomaly] = fulfillment.anomalies.of(AnomalyReason.CAPTURED_WITHOUT_STOCK)
-    assert anomaly["detail"] == {"order_status": "released", "known_lines": 0}
+    [anomaly] = fulfillment.anomalies.of(AnomalyReason.CAPTURED_AFTER_RELEASE)
+    assert anomaly["detail"] == {"order_status": "released", "release_reason": "payment_voided"}
