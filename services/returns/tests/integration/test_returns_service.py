@@ -146,7 +146,7 @@ async def test_each_rejection_reason_and_both_sides_of_the_window_edge(
 
     await h.publish(order.return_requested([(BALL, 1)]), occurred_at=last_second_of_day_30)
     [inside] = await h.wait_emitted(order.order_id, "ReturnAuthorized")
-    assert inside.return_by == date(2025, 3, 19)
+    assert inside.return_by == date(2025, 3, 15) + timedelta(days=14)  # from the authorisation
 
     expected = [
         ([(BALL, 1)], first_instant_of_day_31, "window_expired",

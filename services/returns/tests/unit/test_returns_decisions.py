@@ -41,9 +41,16 @@ def decide(
     order: OrderFacts,
     at: datetime = INSIDE,
     customer_id: str | None = None,
+    authorised_at: datetime | None = None,
 ) -> ReturnDecision:
     return decide_return(
-        lines, order, at=at, window=WINDOW, return_shipping_days=14, customer_id=customer_id
+        lines,
+        order,
+        at=at,
+        authorised_at=authorised_at or at,
+        window=WINDOW,
+        return_shipping_days=14,
+        customer_id=customer_id,
     )
 
 
@@ -55,6 +62,14 @@ def refusal(decision: object) -> ReturnRefusal:
 def test_authorised_on_the_last_day_with_a_return_by_date_14_days_later() -> None:
     decision = decide([("BALL", 2)], facts())
     assert decision == ReturnAuthorisation((("BALL", 2),), date(2025, 3, 19))
+
+
+def test_the_return_by_date_counts_from_the_authorisation_not_the_request() -> None:
+    # A request made on the last day and authorised three days later (it waited, or the
+    # service was behind) is judged at the request, and the customer still gets 14 days to
+    # post the parcel from the day the RMA reaches them.
+    decision = decide([("BALL", 2)], facts(), authorised_at=INSIDE + timedelta(days=3))
+    assert decision == ReturnAuthorisation((("BALL", 2),), date(2025, 3, 22))
 
 
 def test_rejected_window_expired_from_the_first_instant_of_day_31() -> None:

@@ -124,11 +124,14 @@ def decide_return(
     facts: OrderFacts,
     *,
     at: datetime,
+    authorised_at: datetime,
     window: ReturnWindow,
     return_shipping_days: int,
     customer_id: str | None = None,
 ) -> ReturnDecision:
-    """Authorise or reject a return request made at ``at``."""
+    """Authorise or reject a return request made at ``at`` and judged at ``authorised_at``
+    (later when it waited, or when the service was behind): the window counts from the
+    request, the time to post the parcel from the authorisation the customer receives."""
     if not facts.known or (
         customer_id is not None
         and facts.customer_id is not None
@@ -145,7 +148,7 @@ def decide_return(
         code = min((p.code for p in problems), key=_PRECEDENCE.index)
         message = "; ".join(p.message for p in problems)
         return ReturnRefusal(code, _clip(message), tuple(problems))
-    return_by = window.local_date(at) + timedelta(days=return_shipping_days)
+    return_by = window.local_date(authorised_at) + timedelta(days=return_shipping_days)
     return ReturnAuthorisation(lines, return_by)
 
 

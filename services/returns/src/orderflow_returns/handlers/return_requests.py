@@ -52,6 +52,7 @@ async def judge_return(
         [(line.sku, line.quantity) for line in event.lines],
         await order_facts(repos, event.order_id),
         at=at,
+        authorised_at=uow.now,
         window=policy.window,
         return_shipping_days=policy.return_shipping_days,
         customer_id=event.customer_id,
