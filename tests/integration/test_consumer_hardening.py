@@ -364,7 +364,8 @@ async def test_unknown_types_and_newer_versions_are_skipped_not_dead_lettered(
     newer["data"]["quantity"] = {"value": 2, "unit": "each"}  # V2 may change a field's shape
     messages: list[Message] = [
         valid(before),
-        # Announced by its header: skipped without even reading the value.
+        # A type the contract does not know, announced by its header: screened for card data
+        # only, then skipped without being decoded.
         (b"cart-fc", b"\x00\xff not json at all", [("event_type", b"CartItemGiftWrapped")]),
         (b"cart-fc", json.dumps(unknown).encode(), []),  # no header: decoded, then skipped
         (b"cart-fc", json.dumps(newer).encode(), [("event_type", b"CartItemAdded")]),
@@ -374,6 +375,32 @@ async def test_unknown_types_and_newer_versions_are_skipped_not_dead_lettered(
     async with probe(infrastructure, topic) as runtime:
         await applied_once(runtime, [before, after])
         assert await dead_letters_written(runtime, topic) == 0
+
+
+async def test_a_card_number_in_a_type_the_contract_does_not_know_is_dead_lettered(
+    infrastructure: Infrastructure,
+) -> None:
+    # No consumer decodes a type the contract does not know, so each one screens it.
+    topic = unique_topic("unknown-with-card")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
+    before = cart_item_added("cart-uc", sku="SKU-1")
+    after = cart_item_added("cart-uc", sku="SKU-2")
+    unknown = json.loads(cart_item_added("cart-uc", sku="SKU-3").to_bytes())
+    unknown["event_type"] = "CartGiftNoteAdded"
+    unknown["data"]["note"] = "pay with 4111 1111 1111 1111"
+    messages: list[Message] = [
+        valid(before),
+        (b"cart-uc", json.dumps(unknown).encode(), [("event_type", b"CartGiftNoteAdded")]),
+        valid(after),
+    ]
+    await publish(infrastructure.kafka_bootstrap_servers, topic, messages)
+    async with probe(infrastructure, topic) as runtime:
+        await applied_once(runtime, [before, after])
+        letters = await read_topic(infrastructure.kafka_bootstrap_servers, f"{topic}.dlq", expect=1)
+    assert [failure_details(letter.headers)["error_code"] for letter in letters] == [
+        "card_data_refused"
+    ]
+    assert b"4111 1111 1111 1111" not in (letters[0].value or b"")
 
 
 async def test_a_screening_failure_dead_letters_the_record_and_the_partition_moves_on(

@@ -47,7 +47,7 @@ async def test_a_batch_of_other_services_events_moves_the_position_without_decod
         kafka,
         topic,
         [(b"order-1", b"\x00 not an envelope %d" % index) for index in range(5)],
-        headers=[("event_type", b"OrderShipped")],
+        headers=[("event_type", b"PaymentCaptured")],
     )
     group = f"unhandled-{uuid.uuid4().hex[:8]}"
     runtime = await started_probe(infrastructure, "probe_a", topic, group)
@@ -128,7 +128,7 @@ async def test_passed_over_positions_wait_for_the_offset_commit_and_are_stored_b
         group_id = runtime.consumers[0].group_id
         for index in range(4):  # one at a time: four batches
             await publish_raw(
-                kafka, topic, [(b"order-1", b"{}")], headers=[("event_type", b"OrderShipped")]
+                kafka, topic, [(b"order-1", b"{}")], headers=[("event_type", b"PaymentCaptured")]
             )
             assert await passed_over(runtime, topic, index + 1) == index + 1
         assert await stored_position(runtime, topic) is None, "no statement per batch"
@@ -165,7 +165,7 @@ async def test_a_batch_after_a_stretch_passed_over_and_not_stored_sees_no_gap(
             kafka,
             topic,
             [(b"order-1", b"{}") for _ in range(3)],
-            headers=[("event_type", b"OrderShipped")],
+            headers=[("event_type", b"PaymentCaptured")],
         )
         assert await passed_over(runtime, topic, 3) == 3
         assert await stored_position(runtime, topic) == 1, "passed over, not stored yet"

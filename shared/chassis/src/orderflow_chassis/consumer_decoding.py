@@ -14,6 +14,7 @@ from aiokafka import ConsumerRecord
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.events import Event
+from orderflow_contracts.registry import EVENT_TYPES
 
 from orderflow_chassis.card_data_guard import CardDataGuard
 from orderflow_chassis.consumer_records import header
@@ -65,25 +66,29 @@ class RecordDecoder:
         self._card_guard = CardDataGuard()
 
     def unhandled(self, record: ConsumerRecord) -> bool:
-        """Whether ``record`` announces (in its ``event_type`` header) a type without a handler
-        here: it is passed over without being decoded. Topics are shared, and a newer producer
-        may publish types (or schema versions) this consumer does not know yet."""
+        """Whether ``record`` announces (in its ``event_type`` header) a contract type without
+        a handler here: it is passed over unread. Topics are shared, and the consumers of that
+        type screen and decode it."""
         announced = header(record, "event_type")
-        return announced is not None and announced not in self.handlers
+        return announced is not None and announced not in self.handlers and announced in EVENT_TYPES
 
     def decode(self, record: ConsumerRecord) -> Decoded | PassedOver | Refused:
-        if self.unhandled(record):
-            return PassedOver(header(record, "event_type") or "", "ignored")
+        announced = header(record, "event_type")
+        if announced is not None and announced not in self.handlers:
+            if announced in EVENT_TYPES:
+                return PassedOver(announced, "ignored")
+            # A type the contract does not know yet (a newer producer's): no consumer reads it,
+            # so each one screens it for card data, and passes it over without decoding it.
+            return self._screened(record, announced) or PassedOver(announced, "ignored")
         try:
-            self._card_guard(record)
-            if self._inspect_record is not None:
-                self._inspect_record(record)
+            refused = self._screened(record)
+            if refused is not None:
+                return refused
             envelope = Envelope.from_bytes(record.value or b"")
-        except (ContractError, PermanentError) as error:
+        except ContractError as error:
             return Refused(error.code, error.reason, error)
         except Exception as error:  # bounded work: refuse the record, never rewind on it
-            reason = f"the record could not be screened or decoded: {type(error).__name__}"
-            return Refused(UNDECODABLE, reason)
+            return _undecodable(error)
 
         registered = self.handlers.get(envelope.event_type)
         if registered is None:
@@ -96,3 +101,20 @@ class RecordDecoder:
         except ContractError as error:
             return Refused(error.code, error.reason, error, envelope.event_type)
         return Decoded(record, envelope, event, handler)
+
+    def _screened(self, record: ConsumerRecord, event_type: str = "") -> Refused | None:
+        """The record's refusal by the card-data guard or the subscription's own inspection."""
+        try:
+            self._card_guard(record)
+            if self._inspect_record is not None:
+                self._inspect_record(record)
+        except (ContractError, PermanentError) as error:
+            return Refused(error.code, error.reason, error, event_type)
+        except Exception as error:  # bounded work: refuse the record, never rewind on it
+            return _undecodable(error, event_type)
+        return None
+
+
+def _undecodable(error: Exception, event_type: str = "") -> Refused:
+    reason = f"the record could not be screened or decoded: {type(error).__name__}"
+    return Refused(UNDECODABLE, reason, event_type=event_type)
