@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from orderflow_contracts import EVENT_TYPES, Envelope
+from orderflow_contracts.errors import ContractError
 from orderflow_contracts.examples import example_event, example_types
 from orderflow_contracts.schemas import all_event_schemas
 
@@ -68,3 +69,31 @@ def test_unknown_fields_are_allowed_by_the_schemas_too() -> None:
     message["data"]["gift_message"] = "Happy feet!"
     assert validator("OrderPlaced").is_valid(message)
     assert set(SCHEMAS) == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "where", "amount", "valid"),
+    [
+        ("RefundIssued", "amount", "0.01", True),
+        ("RefundIssued", "amount", "0.00", False),  # a refund is of something
+        ("RefundIssued", "amount", "-5.00", False),
+        ("OrderPlaced", "shipping_fee", "0.00", True),  # free shipping
+        ("OrderPlaced", "shipping_fee", "-4.90", False),
+        ("CartAbandoned", "subtotal", "0.00", True),
+    ],
+)
+def test_the_schema_states_the_sign_rules_the_models_enforce(
+    event_type: str, where: str, amount: str, valid: bool
+) -> None:
+    # A schema-valid amount is one the consumer applies; anything else is a dead letter.
+    message = example_message(event_type)
+    message["data"][where]["amount"] = amount
+
+    schema_errors = list(validator(event_type).iter_errors(message))
+    model_accepts = True
+    try:
+        Envelope.model_validate(message).parse_event()
+    except ContractError:
+        model_accepts = False
+
+    assert (not schema_errors, model_accepts) == (valid, valid)

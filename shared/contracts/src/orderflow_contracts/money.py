@@ -22,12 +22,15 @@ from typing import Annotated, Any, Final, Self
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    GetJsonSchemaHandler,
     ModelWrapValidatorHandler,
     PlainSerializer,
     WithJsonSchema,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
 from pydantic.types import Strict
+from pydantic_core import CoreSchema
 
 from orderflow_contracts.currencies import Currency
 from orderflow_contracts.primitives import ContractModel
@@ -325,8 +328,38 @@ def _positive(value: Money) -> Money:
     return value
 
 
-NonNegativeMoney = Annotated[Money, AfterValidator(_non_negative)]
+class _SignedAmount:
+    """Publishes a Money field's sign rule in its JSON Schema: the Money definition, and an
+    ``amount`` pattern the validator above enforces (so a schema-valid document is valid)."""
+
+    def __init__(self, pattern: str, description: str) -> None:
+        self._pattern, self._description = pattern, description
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        money = handler(core_schema)
+        return {
+            "allOf": [money, {"properties": {"amount": {"pattern": self._pattern}}}],
+            "description": self._description,
+        }
+
+
+_UNSIGNED = r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,4})?$"
+
+NonNegativeMoney = Annotated[
+    Money,
+    AfterValidator(_non_negative),
+    _SignedAmount("^" + _UNSIGNED, "Money of zero or more: the amount has no minus sign."),
+]
 """Money that is zero or more (prices, fees, totals)."""
 
-PositiveMoney = Annotated[Money, AfterValidator(_positive)]
+PositiveMoney = Annotated[
+    Money,
+    AfterValidator(_positive),
+    _SignedAmount(
+        r"^(?!0+(?:\.0+)?$)" + _UNSIGNED,
+        "Money greater than zero: no minus sign, and not an amount of zero.",
+    ),
+]
 """Money greater than zero (authorised, captured and refunded amounts)."""
