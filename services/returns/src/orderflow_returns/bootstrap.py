@@ -10,7 +10,7 @@ from importlib import resources
 
 from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.consumer import Subscription
-from orderflow_chassis.migrations import load_migrations
+from orderflow_chassis.migrations import Migration, load_migrations
 from orderflow_chassis.periodic import every
 from orderflow_chassis.runtime import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
@@ -49,6 +49,10 @@ from orderflow_returns.settings import ReturnsSettings
 SERVICE_NAME = "returns"
 # How often requests whose wait for a delivery ended are judged (a small share of the wait).
 HELD_REQUESTS_CHECK_S = 1.0
+
+
+def returns_migrations() -> list[Migration]:
+    return load_migrations(SERVICE_NAME, resources.files("orderflow_returns") / "migrations")
 
 
 def policy_from(returns_settings: ReturnsSettings, after_sales: AfterSalesPolicy) -> ReturnsPolicy:
@@ -106,9 +110,7 @@ def build_definition(
     return ServiceDefinition(
         name=SERVICE_NAME,
         description=SERVICE_DESCRIPTION or "",
-        migrations=load_migrations(
-            SERVICE_NAME, resources.files("orderflow_returns") / "migrations"
-        ),
+        migrations=returns_migrations(),
         repositories=sql_repositories(settings.db_schema),
         clock=clock or SystemClock(),
         subscriptions=[

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 from orderflow_chassis.database import connect
+from orderflow_chassis.migrations import migrate_service
 from orderflow_contracts.money import Currency, Money
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_returns.adapters.orders import SqlOrders
+from orderflow_returns.bootstrap import returns_migrations
 
 from services.returns.tests.integration.returns_support import Order
 
@@ -22,6 +24,8 @@ async def test_an_order_is_recorded_once_with_one_line_per_sku_and_its_deliverie
     connection = await connect(
         orderflow_infrastructure.service_database_urls["returns"], schema="returns"
     )
+    # The schema as the service makes it: this test may be its worker's first to use it.
+    await migrate_service(connection, "returns", returns_migrations())
     order = Order(lines=[("MB-SPIKY-8CM", 2, "9.25"), ("NS-NIGHT-M", 1, "36.94"),
                          ("MB-SPIKY-8CM", 1, "9.25")])  # fmt: skip
     placed, at = order.placed(), datetime.now(UTC)
