@@ -17,7 +17,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def cli(orderflow_infrastructure: Infrastructure, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("CART_DATABASE_URL", orderflow_infrastructure.service_database_urls["cart"])
-    return CliRunner()
+    runner = CliRunner()
+    # As an operator would before the first command: this may be its worker's first cart test.
+    migrated = runner.invoke(app, ["migrate"])
+    assert migrated.exit_code == 0, migrated.output
+    return runner
 
 
 def test_rates_are_listed_with_their_source_and_time(cli: CliRunner, tmp_path: Path) -> None:
@@ -67,6 +71,8 @@ def test_a_loaded_catalog_adds_reprices_and_withdraws(cli: CliRunner, tmp_path: 
         )
         + f"{new_sku},Test heel cup,5.00\n"
     )
+    seeded = cli.invoke(app, ["catalog", "load", str(seed)])  # whatever this database held
+    assert seeded.exit_code == 0, seeded.output
     try:
         result = cli.invoke(app, ["catalog", "load", str(changed)])
         assert result.exit_code == 0, result.output
