@@ -64,3 +64,14 @@ def test_the_csrf_token_belongs_to_one_session() -> None:
     assert not signer.csrf_ok(first, None)
     assert not signer.csrf_ok(first, "")
     assert not signer.csrf_ok(first, token[:-1] + ("0" if token[-1] != "0" else "1"))
+
+
+def test_text_a_client_sends_that_is_not_ascii_is_simply_not_valid() -> None:
+    # compare_digest raises TypeError on str holding non-ASCII: every page answered 500.
+    signer = SessionSigner("key")
+    session = signer.verify(signer.issue(USERS["ada"], now=NOW, lifetime_s=60), now=NOW)
+    assert session is not None
+    for junk in ("a.é", "x.\udcff", "é"):
+        assert signer.verify(junk, now=NOW) is None
+        assert not signer.csrf_ok(session, junk)
+        assert not signer.login_csrf_ok("nonce", junk)

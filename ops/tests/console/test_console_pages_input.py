@@ -34,6 +34,16 @@ def test_a_malformed_filter_is_a_400_with_a_message() -> None:
     with pytest.raises(PageError):
         parse_addresses(["orders.dlq:one:2"])
     assert parse_addresses(["p.orders.dlq:1:42"]) == [("p.orders.dlq", 1, 42)]
+    # Offsets PostgreSQL's bigint cannot hold, and digits int() reads but are not ASCII, are
+    # a 400 here rather than a 500 from the query.
+    for beyond in (
+        "orders.dlq:0:9999999999999999999",
+        "orders.dlq:0:\u0663",
+        "orders.dlq:\u00b2:1",
+    ):
+        with pytest.raises(PageError) as refused:
+            parse_addresses([beyond])
+        assert refused.value.status == 400
     assert parse_filter({"service": "cart"}).describe() == "service=cart"
 
 

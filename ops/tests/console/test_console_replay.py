@@ -98,6 +98,8 @@ async def test_only_a_confirmed_operator_replays_and_each_replay_is_audited_with
                 )
                 assert answer.status_code == 403, answer.text
             assert "no replay yet" in (await operator.get("/replays")).text
+            # A digit int() reads but that is not ASCII ("²") was a 500.
+            assert (await operator.get("/replays?id=%C2%B2")).status_code == 400
 
             confirm = await operator.post(
                 "/dead-letters/replay", data={"letter": fixed, "csrf_token": token}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -13,9 +14,9 @@ from orderflow_chassis.http_guard import install_http_guards
 PAN = "4111111111111111"
 
 
-def client() -> httpx.AsyncClient:
+def client(max_body_bytes: int = 1_000) -> httpx.AsyncClient:
     app = FastAPI()
-    install_http_guards(app, max_body_bytes=1_000)
+    install_http_guards(app, max_body_bytes=max_body_bytes)
 
     @app.get("/items/{item_id}")
     async def read(item_id: str, q: str | None = None) -> dict[str, Any]:
@@ -102,3 +103,80 @@ async def test_a_body_larger_than_the_limit_is_a_413() -> None:
         yield b"x" * 600
 
     assert (await http.post("/items", content=streamed())).status_code == 413
+
+
+async def test_a_body_that_is_not_utf8_is_a_400() -> None:
+    # In UTF-16 a card number's digits are not a digit run, and JSON nesting hides from a
+    # count of bytes: json.loads reads UTF-16 anyway, so this once reached the route (or
+    # raised RecursionError, a 500).
+    hidden = '["\\"", ' + "[" * 5000 + "]" * 5000 + f', "{PAN}"]'
+    for body in (hidden.encode("utf-16-le"), json_bytes({"n": PAN}, "utf-16")):
+        response = await client(max_body_bytes=100_000).post(
+            "/items", content=body, headers={"content-type": "application/json"}
+        )
+        assert (response.status_code, response.json()["detail"]) == (
+            400,
+            "the request body is not UTF-8 text",
+        )
+
+
+def json_bytes(document: Any, encoding: str) -> bytes:
+    return json.dumps(document).encode(encoding)
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["next=/4111+1111+1111+1111", "letter=4111%201111%201111%201111", "4111+1111+1111+1111=x"],
+)
+async def test_a_card_number_in_a_form_field_is_a_422_that_does_not_echo_it(form: str) -> None:
+    response = await client().post(
+        "/items",
+        content=form.encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 422
+    assert "card number" in response.json()["detail"]
+    assert "4111" not in response.text
+
+
+async def test_a_body_the_client_did_not_finish_never_reaches_the_route() -> None:
+    reached: list[bytes] = []
+    app = FastAPI()
+    install_http_guards(app)
+
+    @app.post("/items")
+    async def write(request: Request) -> dict[str, Any]:
+        reached.append(await request.body())
+        return {}
+
+    messages: Iterator[MutableMapping[str, Any]] = iter(
+        [
+            {"type": "http.request", "body": b"all=yes&", "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return next(messages)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/items",
+        "raw_path": b"/items",
+        "query_string": b"",
+        "headers": [(b"content-length", b"40")],
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("test", 80),
+        "root_path": "",
+    }
+    await app(scope, receive, send)
+
+    assert reached == []
+    assert sent == []

@@ -88,7 +88,7 @@ class SessionSigner:
         if not cookie or "." not in cookie:
             return None
         encoded, _, mac = cookie.rpartition(".")
-        if not hmac.compare_digest(mac, self._mac(encoded)):
+        if not _same(mac, self._mac(encoded)):
             return None
         try:
             name, role, expires, nonce = base64.urlsafe_b64decode(encoded).decode().split("|")
@@ -101,7 +101,7 @@ class SessionSigner:
         return self._mac(f"csrf|{session.nonce}")
 
     def csrf_ok(self, session: Session, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(token or "", self.csrf_token(session))
+        return bool(token) and _same(token or "", self.csrf_token(session))
 
     @staticmethod
     def new_login_nonce() -> str:
@@ -114,7 +114,14 @@ class SessionSigner:
         """Whether a login form's ``token`` was handed out with the ``nonce`` of its cookie."""
         if not nonce or not token:
             return False
-        return hmac.compare_digest(token, self.login_csrf_token(nonce))
+        return _same(token, self.login_csrf_token(nonce))
 
     def _mac(self, text: str) -> str:
         return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def _same(given: str, expected: str) -> bool:
+    """A constant-time comparison of a client's text with ours. ``compare_digest`` refuses
+    ``str`` holding anything but ASCII (a TypeError, so a 500); as UTF-8 bytes, any text a
+    client sends is simply not equal."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())

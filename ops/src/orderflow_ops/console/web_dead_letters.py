@@ -27,7 +27,8 @@ LISTED = 200
 CONFIRM_SHOWN = 50
 PREVIEW_CHARS = 300
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
-_ADDRESS = re.compile(r"([A-Za-z0-9._-]{1,249}\.dlq):(\d{1,9}):(\d{1,19})")
+# ASCII digits, and offsets of at most 18 of them: every one fits PostgreSQL's bigint.
+_ADDRESS = re.compile(r"([A-Za-z0-9._-]{1,249}\.dlq):(\d{1,9}):(\d{1,18})", re.ASCII)
 
 
 def safe_preview(value: bytes) -> str:
@@ -143,7 +144,7 @@ def dead_letters_router(console: Console) -> APIRouter:
     async def replays(request: Request, session: Viewer) -> HTMLResponse:
         highlighted = set()
         for text in request.query_params.getlist("id"):
-            if not text.isdigit() or len(text) > 18:
+            if not (text.isascii() and text.isdecimal()) or len(text) > 18:
                 raise PageError(400, "Bad filter", f"{text[:30]!r} is not a replay id.")
             highlighted.add(int(text))
         return render(

@@ -196,6 +196,12 @@ def screen_payload(raw: bytes, limits: ScreeningLimits | None = None) -> None:
     numbers = _NumberTokens()
     try:
         document = json.loads(raw, parse_int=numbers.integer, parse_float=numbers.decimal)
+    except RecursionError:  # nesting the byte-level count above did not see (UTF-16, say)
+        raise PermanentError(
+            PAYLOAD_TOO_DEEP,
+            "the message nests JSON too deeply to be screened for card data; refused unread",
+            redacted_payload=redact_card_numbers_in_bytes(raw),
+        ) from None
     except ValueError:  # not JSON (the consumer dead-letters it as malformed_json)
         if contains_card_number_in_bytes(raw):
             raise PermanentError(

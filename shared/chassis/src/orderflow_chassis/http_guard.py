@@ -6,9 +6,15 @@
   UTF-8 (lone surrogates included: they cannot be encoded in UTF-8) or a NUL character —
   PostgreSQL text cannot hold NUL, and a route passing it to a query failed with 500;
 * **413** when the body is larger than ``max_body_bytes``;
-* **422** when a path segment (identifier rule), a query parameter name or value, or the body
-  (screened like a Kafka record: JSON strings, keys and numbers, bounded in size and depth)
-  holds a card number. The message never echoes the digits.
+* **400** when the body is not UTF-8 text or holds a NUL byte (JSON and forms are UTF-8 and
+  never hold one; UTF-16 would hide a card number's digits from a screen of bytes);
+* **422** when a path segment (identifier rule), a query parameter name or value, a form
+  field's name or value (decoded), or the body (screened like a Kafka record: JSON strings,
+  keys and numbers, bounded in size and depth) holds a card number, or when the body cannot be
+  screened. The message never echoes the digits.
+
+A request whose client leaves before sending its whole body is dropped: a part of a body never
+reaches a route as if it were the whole.
 
 Refusals are JSON ``{"detail": "..."}``, like FastAPI's own errors.
 """
@@ -19,7 +25,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fastapi import FastAPI
 from orderflow_contracts.card_data import contains_card_number
@@ -75,22 +81,40 @@ class HttpInputGuard:
         if declared is not None and declared > self.max_body_bytes:
             await _refuse(send, 413, self._too_large())
             return
-        body, more = await _read_body(receive, self.max_body_bytes)
-        if more:
+        body, read = await _read_body(receive, self.max_body_bytes)
+        if read == "disconnected":  # a part of a body is not a request: nobody waits for it
+            return
+        if read == "too large":
             await _refuse(send, 413, self._too_large())
             return
-        if body:
-            try:
-                screen_payload(body, self.limits)
-            except PermanentError as refused:
-                detail = (
-                    CARD_NUMBER_REFUSED.format(where="body")
-                    if refused.code == CARD_DATA_REFUSED
-                    else refused.reason
-                )
-                await _refuse(send, 422, detail)
-                return
+        refusal = self._body_refusal(scope, body) if body else None
+        if refusal is not None:
+            await _refuse(send, *refusal)
+            return
         await self.app(scope, _replay(body, receive), send)
+
+    def _body_refusal(self, scope: Scope, body: bytes) -> tuple[int, str] | None:
+        """Why ``body`` is refused (status, message), or None. Bodies are text: JSON or a form,
+        in UTF-8 (RFC 8259); other encodings would slip past a screen that reads bytes."""
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return 400, "the request body is not UTF-8 text"
+        if "\x00" in text:  # never in JSON or form text; in UTF-16, every other byte
+            return 400, "the request body is not UTF-8 text"
+        if _is_form(scope):  # `+` and %XX hide a card number's digits from a screen of bytes
+            for name, value in parse_qsl(text, keep_blank_values=True):
+                if contains_card_number(name) or contains_card_number(value):
+                    return 422, CARD_NUMBER_REFUSED.format(where="form")
+        try:
+            screen_payload(body, self.limits)
+        except PermanentError as refused:
+            if refused.code == CARD_DATA_REFUSED:
+                return 422, CARD_NUMBER_REFUSED.format(where="body")
+            return 422, refused.reason
+        except Exception:  # bounded, but never trusted: what cannot be screened is refused
+            return 422, "the request body could not be screened for card data; refused unread"
+        return None
 
     def _too_large(self) -> str:
         return f"the request body is larger than {self.max_body_bytes} bytes"
@@ -137,21 +161,29 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
-    """The whole body, or what was read when it passed ``limit`` and True."""
+def _is_form(scope: Scope) -> bool:
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"content-type":
+            return bytes(value).lower().startswith(b"application/x-www-form-urlencoded")
+    return False
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, str]:
+    """The whole body and "complete"; or "too large" once it passed ``limit``; or
+    "disconnected" when the client left before sending all of it."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks), False  # disconnected: let the app see it
+            return b"", "disconnected"
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return b"", True
+            return b"", "too large"
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks), False
+            return b"".join(chunks), "complete"
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from orderflow_chassis.errors import describe_error
+from orderflow_chassis.errors import describe_error, is_transient
 from orderflow_chassis.http_guard import install_http_guards
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ def build_http_app(runtime: ServiceRuntime, resources: RuntimeResources) -> Fast
     )
     app.state.resources = resources
     install_http_guards(app)
+    app.add_exception_handler(Exception, _unavailable_or_error)
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:
@@ -58,3 +59,16 @@ def build_http_app(runtime: ServiceRuntime, resources: RuntimeResources) -> Fast
     for router in runtime.definition.routers:
         app.include_router(router)
     return app
+
+
+async def _unavailable_or_error(request: Request, error: Exception) -> Response:
+    """What a route's unexpected exception answers: 503 with ``Retry-After`` when it is an
+    infrastructure hiccup (the database or the broker gone, a query cancelled: the same request
+    may succeed in a moment), else Starlette's own 500 (a bug, logged with its traceback)."""
+    if is_transient(error):
+        return JSONResponse(
+            {"detail": f"temporarily unavailable ({type(error).__name__}); retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+    return PlainTextResponse("Internal Server Error", status_code=500)

@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -252,7 +252,8 @@ def _identifier(kind: str, text: str) -> None:
 
 def _last_event_id(request: Request) -> int:
     text = request.headers.get("last-event-id", "")
-    return int(text) if text.isdigit() and len(text) < 19 else 0
+    # ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
+    return int(text) if text.isascii() and text.isdecimal() and len(text) < 19 else 0
 
 
 def _encode_cursor(cursor: PageCursor) -> str:
@@ -272,8 +273,9 @@ def _decode_cursor(text: str) -> PageCursor:
         moment = datetime.fromisoformat(placed_at)
         if moment.tzinfo is None:
             raise ValueError("no time zone")
+        moment.astimezone(UTC)  # as the database will: 0001-01-01T00:00+14:00 overflows
         return PageCursor(placed_at=moment, order_id=UUID(order_id))
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+    except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
         raise HTTPException(
             400, "cursor is malformed: pass a next_cursor as it was given"
         ) from None

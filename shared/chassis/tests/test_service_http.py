@@ -1,0 +1,47 @@
+"""A service's HTTP app answers an infrastructure hiccup in a route with a 503, not a 500."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, cast
+
+import asyncpg
+import httpx
+from fastapi import APIRouter
+from orderflow_chassis.service_http import build_http_app
+
+
+def client() -> httpx.AsyncClient:
+    router = APIRouter()
+
+    @router.get("/database-gone")
+    async def database_gone() -> None:
+        raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
+
+    @router.get("/query-cancelled")
+    async def query_cancelled() -> None:
+        raise asyncpg.exceptions.QueryCanceledError("canceling statement due to user request")
+
+    @router.get("/bug")
+    async def bug() -> None:
+        raise KeyError("no such thing")
+
+    definition = SimpleNamespace(name="probe", description="", routers=[router])
+    runtime = cast(Any, SimpleNamespace(definition=definition))
+    app = build_http_app(runtime, cast(Any, SimpleNamespace()))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+async def test_a_route_the_database_failed_answers_503_with_retry_after() -> None:
+    http = client()
+    for path in ("/database-gone", "/query-cancelled"):
+        answer = await http.get(path)
+        assert (answer.status_code, answer.headers["retry-after"]) == (503, "1"), path
+        assert answer.json()["detail"].startswith("temporarily unavailable (")
+
+
+async def test_a_bug_in_a_route_is_still_a_500() -> None:
+    answer = await client().get("/bug")
+    assert answer.status_code == 500
+    assert "no such thing" not in answer.text
