@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from orderflow_fulfillment.domain.allocation import Allocation, Availability, Warehouse
 from orderflow_fulfillment.domain.stock import (
     CountOutcome,
     CountVerdict,
+    dispatched,
     movement_changes_on_hand,
     reconcile_count,
+    released,
 )
 from orderflow_fulfillment.domain.stock_file import WarehouseEntry
 from orderflow_fulfillment.ports import StockLevel
@@ -23,6 +25,7 @@ class StockRow:
     on_hand: int
     reserved: int = 0
     counted_at: datetime | None = None
+    unfound: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class InMemoryStock:
         row = self.rows[warehouse_id, sku]
         return row.on_hand, row.reserved
 
+    def unfound(self, warehouse_id: str, sku: str) -> int:
+        return self.rows[warehouse_id, sku].unfound
+
     def movements_of(self, kind: str) -> list[Movement]:
         return [m for m in self.movements if m.kind == kind]
 
@@ -99,7 +105,21 @@ class InMemoryStock:
 
     async def release(self, allocations: Sequence[Allocation]) -> None:
         for a in allocations:
-            self._change(a.warehouse_id, a.sku, reserved=-a.quantity)
+            row = self.rows[a.warehouse_id, a.sku]
+            change = released(a.quantity, unfound=row.unfound)
+            row.unfound -= change.unfound_consumed
+            self._change(a.warehouse_id, a.sku, reserved=-a.quantity, on_hand=change.on_hand_delta)
+            if change.unfound_consumed:
+                self._record(
+                    a.warehouse_id,
+                    a.sku,
+                    "unfound",
+                    change.unfound_consumed,
+                    0,
+                    change.on_hand_delta,
+                    None,
+                    datetime.now(UTC),
+                )
 
     async def dispatch(
         self, allocations: Sequence[Allocation], *, occurred_at: datetime, reference: str
@@ -110,7 +130,14 @@ class InMemoryStock:
         for allocation in allocations:
             row = self.rows[(allocation.warehouse_id, allocation.sku)]
             quantity = allocation.quantity
-            delta = -quantity if movement_changes_on_hand(occurred_at, row.counted_at) else 0
+            change = dispatched(
+                quantity,
+                occurred_at=occurred_at,
+                last_counted_at=row.counted_at,
+                unfound=row.unfound,
+            )
+            row.unfound -= change.unfound_consumed
+            delta = change.on_hand_delta
             self._change(allocation.warehouse_id, allocation.sku, reserved=-quantity, on_hand=delta)
             self._record(
                 allocation.warehouse_id,
@@ -171,7 +198,7 @@ class InMemoryStock:
             return outcome
         change = outcome.on_hand - row.on_hand
         self._change(warehouse_id, sku, on_hand=change)
-        row.counted_at = counted_at
+        row.counted_at, row.unfound = counted_at, outcome.shortfall
         self._record(warehouse_id, sku, "count", counted, change, change, reference, counted_at)
         return outcome
 
@@ -191,9 +218,10 @@ class InMemoryStock:
             elif only_missing:
                 continue
             else:
-                on_hand = max(on_hand, row.reserved)
-                delta = on_hand - row.on_hand
+                target = max(on_hand, row.reserved)
+                delta = target - row.on_hand
                 self._change(entry.id, sku, on_hand=delta)
+                row.unfound, on_hand = target - on_hand, target
             self._record(entry.id, sku, "load", on_hand, delta, delta, reference, at)
             applied[sku] = on_hand
         return applied
@@ -217,6 +245,8 @@ class InMemoryStock:
                 f"stock_never_oversold violated for {warehouse_id}/{sku}: "
                 f"on_hand {new_on_hand}, reserved {new_reserved}"
             )
+        if not 0 <= row.unfound <= new_reserved:  # stock_unfound_reserved
+            raise ValueError(f"stock_unfound_reserved violated for {warehouse_id}/{sku}")
         row.on_hand, row.reserved = new_on_hand, new_reserved
 
     def _require_warehouse(self, warehouse_id: str) -> None:

@@ -92,6 +92,8 @@ class StockLevel:
     on_hand: int
     reserved: int
     counted_at: datetime | None
+    unfound: int = 0
+    """Reserved units the last count did not find (on_hand holds them for their reservation)."""
 
     @property
     def available(self) -> int:

@@ -331,6 +331,17 @@ async def test_stock_counts_set_on_hand_never_below_reserved_and_stale_ones_are_
     await flow.wait_for(ShipmentDispatched, order_id)
     assert await flow.level(eu, sku) == (12, 0)
 
+    # A count read before the dispatch it followed: its shortfall leaves with the dispatch.
+    sold = await flow.place_order({sku: 12})
+    await flow.wait_for(StockReserved, sold)
+    await flow.capture(sold)
+    [shipped] = await flow.wait_for(FulfillmentRequested, sold)
+    await flow.count(eu, sku, 0, at=t0 + timedelta(minutes=20))  # the shelf after the parcel
+    await flow.until(lambda: flow.level(eu, sku), lambda level: level == (12, 12))
+    await flow.dispatch(shipped.shipment_id, eu, at=t0 + timedelta(minutes=10))
+    await flow.wait_for(ShipmentDispatched, sold)
+    assert await flow.level(eu, sku) == (0, 0), "no unit to sell that is not on the shelf"
+
     # A count of a warehouse fulfillment does not know is a dead letter ops can replay.
     await flow.count("NOWHERE-1", sku, 3, at=t0)
     letters = await read_topic(

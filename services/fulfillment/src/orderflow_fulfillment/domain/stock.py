@@ -80,6 +80,34 @@ def movement_changes_on_hand(occurred_at: datetime, last_counted_at: datetime | 
 
 
 @dataclass(frozen=True)
+class LeavingReservation:
+    """What reserved units leaving their reservation do to a stock row's figures."""
+
+    on_hand_delta: int
+    unfound_consumed: int
+    """Units of the row's ``unfound`` (reserved units its last count did not find) they were."""
+
+
+def dispatched(
+    quantity: int, *, occurred_at: datetime, last_counted_at: datetime | None, unfound: int
+) -> LeavingReservation:
+    """Reserved units left with a parcel. After the last count they leave on_hand as any
+    movement does. Before it, the count did not see them: on_hand already lacks them, except
+    the ones it was raised by to honour their reservation (``unfound``), which leave now."""
+    consumed = min(quantity, unfound)
+    if movement_changes_on_hand(occurred_at, last_counted_at):
+        return LeavingReservation(-quantity, consumed)
+    return LeavingReservation(-consumed, consumed)
+
+
+def released(quantity: int, *, unfound: int) -> LeavingReservation:
+    """Reserved units went back to stock; the ones the last count did not find leave on_hand,
+    which held them only for the reservation."""
+    consumed = min(quantity, unfound)
+    return LeavingReservation(-consumed, consumed)
+
+
+@dataclass(frozen=True)
 class ReturnedUnits:
     sku: str
     quantity: int

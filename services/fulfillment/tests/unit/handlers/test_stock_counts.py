@@ -8,11 +8,18 @@ from datetime import datetime, timedelta
 import pytest
 from orderflow_chassis.errors import PermanentError
 from orderflow_fulfillment.domain.shipments import AnomalyReason
+from orderflow_fulfillment.handlers.reservations import release_on_payment_voided
 from orderflow_fulfillment.handlers.stock_counts import apply_stock_count
+from orderflow_fulfillment.handlers.warehouse_reports import record_dispatch
 
-from services.fulfillment.tests.builders import WAREHOUSE_TIME, stock_counted
+from services.fulfillment.tests.builders import (
+    WAREHOUSE_TIME,
+    parcel_dispatched,
+    payment_voided,
+    stock_counted,
+)
 from services.fulfillment.tests.fakes import FakeFulfillment
-from services.fulfillment.tests.unit.handlers.steps import place
+from services.fulfillment.tests.unit.handlers.steps import place, place_and_capture
 
 
 @pytest.fixture
@@ -101,3 +108,51 @@ async def test_a_count_from_a_warehouse_nobody_configured_is_refused_for_the_dea
     assert refused.value.code == "unknown_warehouse"
     assert "NOWHERE-1" in refused.value.reason
     assert fulfillment.stock.movements == []
+
+
+async def test_a_count_read_before_an_earlier_dispatch_leaves_no_units_to_sell(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # 3 units picked and shipped at T; the shelf counted empty at T + 10 min. The two reports
+    # travel on different keys, so the count can be read first: on-hand is held at the 3
+    # reserved units until the dispatch says they were the ones the count did not find.
+    fulfillment.stock.rows["EU", "GEL"].on_hand = 3
+    _, [request] = await place_and_capture(fulfillment, {"GEL": 3})
+    await count(fulfillment, "EU", "GEL", 0, WAREHOUSE_TIME + timedelta(minutes=10))
+    assert fulfillment.stock.level("EU", "GEL") == (3, 3)
+
+    dispatched = parcel_dispatched(request.shipment_id, "EU", at=WAREHOUSE_TIME)
+    await record_dispatch(dispatched, fulfillment.unit(dispatched))
+
+    assert fulfillment.stock.level("EU", "GEL") == (0, 0)  # as if read in order
+    assert fulfillment.stock.unfound("EU", "GEL") == 0
+
+
+async def test_units_a_count_did_not_find_leave_with_their_released_reservation(
+    fulfillment: FakeFulfillment,
+) -> None:
+    order_id = await place(fulfillment, {"GEL": 4})
+    await count(fulfillment, "EU", "GEL", 1, WAREHOUSE_TIME)
+    assert fulfillment.stock.level("EU", "GEL") == (4, 4)
+
+    voided = payment_voided(order_id)
+    await release_on_payment_voided(voided, fulfillment.unit(voided))
+
+    assert fulfillment.stock.level("EU", "GEL") == (1, 0)  # what the shelf holds
+    [movement] = fulfillment.stock.movements_of("unfound")
+    assert (movement.quantity, movement.physical_delta, movement.on_hand_delta) == (3, 0, -3)
+
+
+async def test_a_dispatch_after_the_count_moves_on_hand_as_before(
+    fulfillment: FakeFulfillment,
+) -> None:
+    _, [request] = await place_and_capture(fulfillment, {"GEL": 4})
+    await count(fulfillment, "EU", "GEL", 6, WAREHOUSE_TIME)
+
+    dispatched = parcel_dispatched(
+        request.shipment_id, "EU", at=WAREHOUSE_TIME + timedelta(minutes=1)
+    )
+    await record_dispatch(dispatched, fulfillment.unit(dispatched))
+
+    assert fulfillment.stock.level("EU", "GEL") == (2, 0)
+    assert fulfillment.stock.movements_of("unfound") == []
