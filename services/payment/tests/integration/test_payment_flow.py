@@ -225,6 +225,25 @@ async def test_a_provider_down_past_the_retries_declines_with_provider_unavailab
     assert requests == [("authorise", n, "unavailable") for n in (1, 2, 3)]
 
 
+async def test_an_authorisation_timing_out_past_the_retries_is_never_declined(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    # The sandbox places the hold on every call and loses the first five answers: a decline
+    # after the handler's three attempts would leave the customer's money held. The batch is
+    # retried instead, and the sixth call (same key) gets the original answer.
+    async with payment_service(orderflow_infrastructure, provider_retry_attempts=3) as run:
+        order = order_placed(token="tok_visa_timeout_5")
+        await run.publish(order)
+        assert await run.wait_for_status(order.order_id, "authorised") == "authorised"
+        requests = await run.sandbox_requests(order.order_id)
+        operations = await run.sandbox_operations(order.order_id)
+        outbox = await run.outbox_types(order.order_id)
+
+    assert [response for _, _, response in requests] == ["timeout"] * 5 + ["replayed"]
+    assert operations == [("authorise", "approved", 5544)], "one hold, the one announced"
+    assert outbox == ["PaymentAuthorized"]
+
+
 async def test_refund_partial_then_full_then_over_the_capture_fails(
     orderflow_infrastructure: Infrastructure,
 ) -> None:

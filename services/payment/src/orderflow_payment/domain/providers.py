@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from orderflow_contracts.money import Money
 
@@ -109,6 +109,12 @@ class ProviderResult:
         return cls(False, reference, code, message)
 
 
+NOTHING_DONE_KINDS: Final = frozenset({"connection_failed", "http_503", "http_429"})
+"""Failures after which the provider certainly did nothing: the request never reached it, or
+it refused to start (unavailable, rate limited). After any other (a timeout, a 500, a request
+with the same key still in flight) it may have moved the money and only the answer is lost."""
+
+
 class ProviderUnavailable(Exception):
     """A transient failure: the same call (same key) may succeed later."""
 
@@ -116,6 +122,12 @@ class ProviderUnavailable(Exception):
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
         self.detail = detail
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Whether the provider may have done the work (see ``NOTHING_DONE_KINDS``): then only
+        asking again with the same key can tell, and nothing may be concluded before."""
+        return self.kind not in NOTHING_DONE_KINDS
 
 
 class ProviderRejected(Exception):

@@ -7,10 +7,13 @@ the unit of work: if it rolls back after the provider answered, the retry gets t
 provider's original answer back instead of moving money again.
 
 Transient provider failures are retried ``provider_retry_attempts`` times with exponential
-backoff and jitter. Then a refund fails with ``provider_unavailable`` (returns gets an
-answer), while capture and void raise ``TransientError``: they must happen eventually, so the
-consumer retries the batch with backoff and then rewinds the partition until the provider is
-back (the expiry job tries again at its next round).
+backoff and jitter. Then capture and void raise ``TransientError``: they must happen
+eventually, so the consumer retries the batch with backoff and then rewinds the partition until
+the provider is back (the expiry job tries again at its next round). So does any call whose
+outcome is unknown (a timeout: the provider may have moved the money, and only the same key
+asked again can tell), and a cancelled order's refund. Only a returns refund the provider
+certainly did not start fails with ``provider_unavailable`` (returns gets an answer, and a
+retry cannot pay twice).
 """
 
 from __future__ import annotations
@@ -245,6 +248,9 @@ class RefundAsked:
     refund_id: uuid.UUID
     amount: Money
     rma_id: uuid.UUID | None = None
+    must_happen: bool = False
+    """A cancelled order's refund: nobody asks for it again, so a provider that stays
+    unavailable delays it (the batch is retried) rather than failing it."""
 
 
 async def refund(
@@ -279,9 +285,15 @@ async def refund(
             "refund", lambda: provider.refund(request), settings=settings, sleep=sleep
         )
     except ProviderUnavailable as error:
+        if error.outcome_unknown or asked.must_happen:
+            # The refund may have been paid (only asking again with its key can tell), or it
+            # is a cancelled order's, which nobody asks again: either way it must happen.
+            raise TransientError(
+                f"refund {asked.refund_id}: provider unavailable ({error.kind})"
+            ) from error
         message = (
-            f"the provider did not answer after {settings.provider_retry_attempts} "
-            f"attempts ({error.kind}); ask again with the same refund_id to retry"
+            f"the provider did nothing after {settings.provider_retry_attempts} attempts "
+            f"({error.kind}); ask again to retry"
         )
         await _refund_failed(uow, payment, asked, RefundFailureCode.PROVIDER_UNAVAILABLE, message)
         return

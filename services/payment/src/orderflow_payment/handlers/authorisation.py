@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import structlog
-from orderflow_chassis.errors import PermanentError
+from orderflow_chassis.errors import PermanentError, TransientError
 from orderflow_contracts.events.orders import OrderPlaced
 from orderflow_contracts.events.payments import (
     PaymentAuthorized,
@@ -92,6 +92,10 @@ async def authorise_payment(
             "authorise", lambda: provider.authorise(request), settings=settings, sleep=sleep
         )
     except ProviderUnavailable as error:
+        if error.outcome_unknown:  # it may hold the customer's money: ask again, same key
+            raise TransientError(
+                f"authorisation of order {order_id}: provider outcome unknown ({error.kind})"
+            ) from error
         result = ProviderResult.decline(
             PaymentDeclineCode.PROVIDER_UNAVAILABLE,
             f"the payment provider did not answer after {settings.provider_retry_attempts} "

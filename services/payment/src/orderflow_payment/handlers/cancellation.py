@@ -32,5 +32,7 @@ async def cancel_payment(
         reason = PaymentVoidReason.ORDER_CANCELLED
         await void(payment, reason, uow, providers=providers, settings=settings, sleep=sleep)
     elif payment.is_captured and payment.refundable.is_positive:
-        asked = RefundAsked(order_id, cancellation_refund_id(order_id), payment.refundable)
+        asked = RefundAsked(
+            order_id, cancellation_refund_id(order_id), payment.refundable, must_happen=True
+        )
         await refund(payment, asked, uow, providers=providers, settings=settings, sleep=sleep)

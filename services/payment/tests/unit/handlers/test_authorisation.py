@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from orderflow_chassis.errors import PermanentError
+from orderflow_chassis.errors import PermanentError, TransientError
 from orderflow_contracts.events.payments import (
     PaymentAuthorized,
     PaymentCaptured,
@@ -147,6 +147,24 @@ async def test_a_provider_down_past_the_retries_declines_with_provider_unavailab
     assert provider.keys("authorise") == [f"authorise:{order.order_id}"] * 3, "same key"
     assert len(sleeps) == 2
     assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.DECLINED
+
+
+async def test_an_authorisation_whose_outcome_is_unknown_is_never_declined() -> None:
+    # Each call timed out after the provider may have placed the hold: declining would leave
+    # the customer's money held. The consumer retries the batch; the same key gets the answer.
+    transactions = fake_transactions()
+    provider = ScriptedProvider().answer("authorise", *[ProviderUnavailable("timeout")] * 3)
+    order = order_placed()
+    wired = dependencies(provider)
+
+    with pytest.raises(TransientError, match="outcome unknown \\(timeout\\)"):
+        await apply_event(authorise_payment, order, transactions, wired)
+    assert transactions.emitted.of_type(PaymentDeclined) == []
+
+    await apply_event(authorise_payment, order, transactions, wired)
+
+    assert len(transactions.emitted.of_type(PaymentAuthorized)) == 1
+    assert provider.keys("authorise") == [f"authorise:{order.order_id}"] * 4, "same key"
 
 
 async def test_a_transient_failure_then_an_answer_authorises() -> None:

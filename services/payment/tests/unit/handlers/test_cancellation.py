@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from orderflow_contracts.events.payments import PaymentVoided, RefundIssued
+import pytest
+from orderflow_chassis.errors import TransientError
+from orderflow_contracts.events.payments import PaymentVoided, RefundFailed, RefundIssued
 from orderflow_payment.domain.model import PaymentStatus
-from orderflow_payment.domain.providers import ProviderResult, cancellation_refund_id
+from orderflow_payment.domain.providers import (
+    ProviderResult,
+    ProviderUnavailable,
+    cancellation_refund_id,
+)
 from orderflow_payment.handlers.authorisation import authorise_payment
 from orderflow_payment.handlers.cancellation import cancel_payment
 from orderflow_payment.handlers.refunds import refund_payment
@@ -92,3 +98,22 @@ async def test_the_first_cancellation_reason_is_kept() -> None:
     )
 
     assert tables_of(transactions).order_facts[order_id].cancelled_reason == "payment_declined"
+
+
+async def test_a_cancelled_orders_refund_waits_for_the_provider_rather_than_fails() -> None:
+    # Nobody asks for a cancellation's refund again: failing it would leave the order charged
+    # and not shipped for good. The consumer retries the batch until the provider is back.
+    transactions = fake_transactions()
+    provider = ScriptedProvider().answer("refund", *[ProviderUnavailable("http_503")] * 3)
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="70.00")
+    cancelled = order_cancelled(order.order_id)
+
+    with pytest.raises(TransientError):
+        await apply_event(cancel_payment, cancelled, transactions, wired)
+    assert transactions.emitted.of_type(RefundFailed) == []
+
+    await apply_event(cancel_payment, cancelled, transactions, wired)
+
+    (refund,) = transactions.emitted.of_type(RefundIssued)
+    assert str(refund.amount) == "70.00 EUR"

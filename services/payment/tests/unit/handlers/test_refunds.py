@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+from orderflow_chassis.errors import TransientError
 from orderflow_contracts.events.payments import RefundFailed, RefundIssued
 from orderflow_payment.domain.model import PaymentStatus
 from orderflow_payment.domain.providers import ProviderRejected, ProviderResult, ProviderUnavailable
@@ -144,20 +146,18 @@ async def test_a_refund_the_provider_declines_or_refuses_fails_with_provider_ref
 
 
 async def test_a_refund_the_provider_never_answered_is_retried_with_the_same_id() -> None:
+    # A timeout may have paid the refund: no RefundFailed (a retry under a new refund id could
+    # pay twice); the consumer retries the batch, and the same key gets the answer.
     transactions = fake_transactions()
     provider = ScriptedProvider().answer("refund", *[ProviderUnavailable("timeout")] * 3)
     wired = dependencies(provider)
     order = await captured_order(transactions, wired, total="40.00")
     asked = refund_requested(order.order_id, "15.00")
 
-    await apply_event(refund_payment, asked, transactions, wired)
-    (failed,) = transactions.emitted.of_type(RefundFailed)
-    stored = tables_of(transactions).refunds[asked.refund_id]
-    assert (failed.reason_code, stored.failure_code) == (
-        "provider_unavailable",
-        "provider_unavailable",
-    )
-    assert "after 3 attempts (timeout)" in failed.message
+    with pytest.raises(TransientError, match="provider unavailable \\(timeout\\)"):
+        await apply_event(refund_payment, asked, transactions, wired)
+    assert transactions.emitted.of_type(RefundFailed) == []
+    assert asked.refund_id not in tables_of(transactions).refunds
 
     await apply_event(refund_payment, asked, transactions, wired)
 
@@ -165,3 +165,17 @@ async def test_a_refund_the_provider_never_answered_is_retried_with_the_same_id(
     assert issued.refund_id == asked.refund_id
     assert tables_of(transactions).refunds[asked.refund_id].status == "issued"
     assert provider.keys("refund") == [f"refund:{asked.refund_id}"] * 4
+
+
+async def test_a_refund_the_provider_certainly_did_not_start_fails_and_may_be_asked_again() -> None:
+    transactions = fake_transactions()
+    provider = ScriptedProvider().answer("refund", *[ProviderUnavailable("http_503")] * 3)
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="40.00")
+    asked = refund_requested(order.order_id, "15.00")
+
+    await apply_event(refund_payment, asked, transactions, wired)
+
+    (failed,) = transactions.emitted.of_type(RefundFailed)
+    assert failed.reason_code == "provider_unavailable"
+    assert "did nothing after 3 attempts (http_503)" in failed.message
