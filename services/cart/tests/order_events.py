@@ -57,7 +57,7 @@ ADDRESS = {
 }
 LINES = (
     ("MB-SPIKY-8CM", "Spiky massage ball 8 cm", 2, "9.19"),
-    ("NS-ADJ-L", "Neck strap L", 1, "32.32"),
+    ("NS-ADJ-L", "Adjustable night splint L", 1, "32.31"),  # the seed catalog's, in EUR
 )
 
 
@@ -253,7 +253,7 @@ class OrderJourney:
             rma_id=self.rma_id,
             return_request_id=request_id,
             lines=[{"sku": LINES[0][0], "quantity": 1}],
-            return_by=(T0 + timedelta(days=20)).date(),
+            return_by=(T0 + timedelta(days=14)).date(),  # authorised on T0's day (envelopes)
         )
 
     def refund_requested(self) -> RefundRequested:

@@ -75,7 +75,7 @@ async def test_the_happy_path_is_served_and_pushed_step_by_step(cart_service: Ru
     assert body == feed.messages[-1]
     assert body["position"]["last_event_id"] == str(applied[-1].event_id)
     assert body["position"]["last_event_type"] == "OrderCompleted"
-    assert body["amounts"]["captured"] == {"amount": "50.70", "currency": "EUR"}
+    assert body["amounts"]["captured"] == {"amount": "50.69", "currency": "EUR"}
     (shipment,) = body["shipments"]
     assert (shipment["carrier"], shipment["tracking_number"]) == ("DHL", "JD01460000380")
     assert body["return_window_ends_on"] == "2026-04-03"

@@ -133,6 +133,16 @@ def test_an_empty_cart_without_address_and_with_an_unknown_method() -> None:
     ]
 
 
+def test_an_unknown_method_without_a_token_is_told_both() -> None:
+    decision = decide_checkout(
+        cart({"NS-ADJ-M": 1}), request(method="amex", token=None), PRODUCTS, EUR, RULES
+    )
+    assert codes(decision) == [
+        ("unsupported_payment_method", None),
+        ("missing_payment_token", None),
+    ]
+
+
 def test_a_country_the_store_does_not_ship_to() -> None:
     rules = CheckoutRules(shipping=RULES.shipping, shipping_countries=frozenset({"US", "DE"}))
     decision = decide_checkout(

@@ -171,21 +171,21 @@ def _payment_problems(
 ) -> tuple[list[RejectionReason], PaymentMethodRef | None]:
     given = request.payment
     method = given.method.strip().lower()
+    reasons = []  # both, when both fail: the customer fixes everything at once
     if method not in SUPPORTED_PAYMENT_METHODS:
-        return [
-            _reason(
-                Code.UNSUPPORTED_PAYMENT_METHOD,
-                "we accept visa, mastercard and paypal only",
-            )
-        ], None
+        reasons.append(
+            _reason(Code.UNSUPPORTED_PAYMENT_METHOD, "we accept visa, mastercard and paypal only")
+        )
     if given.provider_token is None:
-        what = "card" if method in CARD_PAYMENT_METHODS else "PayPal"
-        return [
+        what = {"paypal": "PayPal"}.get(method, "card")
+        reasons.append(
             _reason(
                 Code.MISSING_PAYMENT_TOKEN,
                 f"a {what} payment needs the provider token from the payment widget",
             )
-        ], None
+        )
+    if reasons:
+        return reasons, None
     card = given.card if method in CARD_PAYMENT_METHODS else None
     return [], PaymentMethodRef.model_validate(
         {"method": method, "provider_token": given.provider_token, "card": card}
