@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import itertools
 import random
+import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from orderflow_cart.order_status.domain.facts import OrderFacts, apply
 from orderflow_cart.order_status.domain.status import OrderState, OrderStatus
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.events import RefundFailed
 
-from services.cart.tests.order_events import OrderJourney, envelopes, eur
+from services.cart.tests.order_events import T0, OrderJourney, build, envelopes, eur
 
 
 def replay(journey: OrderJourney, applied: Sequence[Envelope]) -> OrderFacts:
@@ -140,6 +142,32 @@ def test_a_refund_read_before_its_capture_never_shows_more_refunded_than_capture
     assert later.amounts is not None
     assert later.amounts.refunded == eur("9.19")
     assert later.state == OrderState.PARTIALLY_REFUNDED
+
+
+def test_a_return_whose_failed_refund_is_retried_shows_the_retry_waiting() -> None:
+    # ops retry a failed refund under a new refund id (orderflow-returns retry-refund): until
+    # payment answers it, the return is waiting for its refund, not failed.
+    journey = OrderJourney("refund-retry")
+    failed = build(
+        RefundFailed,
+        order_id=journey.order_id,
+        refund_id=journey.refund_id,
+        amount=eur("9.19"),
+        reason_code="provider_unavailable",
+        message="the provider did nothing",
+        rma_id=journey.rma_id,
+    )
+    retry = journey.refund_requested().model_copy(update={"refund_id": uuid.uuid4()})
+    events = envelopes(
+        [*journey.happy_path(), journey.return_authorized(), journey.refund_requested(), failed]
+    )
+    [first] = status(journey, events).returns
+    assert first.status == "refund_failed"
+
+    [second] = status(
+        journey, [*events, *envelopes([retry], start=T0 + timedelta(hours=1))]
+    ).returns
+    assert second.status == "refund_requested"
 
 
 def test_a_warranty_replacement_is_shown_without_reopening_the_order() -> None:
