@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from orderflow_cart.adapters.carts import LISTED
 from orderflow_cart.adapters.orders import stored_snapshot
 from orderflow_cart.adapters.reference_data import SeedFiles
 from orderflow_cart.domain.cart import Cart, CartStatus
@@ -127,10 +128,10 @@ class FakeCarts:
         self.skipped_sequences.append((cart_id, SkippedSequences(first, last, now)))
 
     async def unapplied(self, cart_id: str) -> list[UnappliedEvent]:
-        return [event for cid, event in self.unapplied_events if cid == cart_id]
+        return [event for cid, event in self.unapplied_events if cid == cart_id][-LISTED:]
 
     async def skipped(self, cart_id: str) -> list[SkippedSequences]:
-        return [skipped for cid, skipped in self.skipped_sequences if cid == cart_id]
+        return [skipped for cid, skipped in self.skipped_sequences if cid == cart_id][-LISTED:]
 
 
 @dataclass

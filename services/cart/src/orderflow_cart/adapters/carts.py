@@ -35,6 +35,10 @@ class LockedCarts:
     saved: dict[str, tuple[Cart, datetime | None]] = field(default_factory=dict)
 
 
+LISTED = 500
+"""The most unapplied events and skipped ranges listed per cart (the latest): a storefront
+sending a cart bad events without end must not make its ops answer grow without end."""
+
 # Set by ``lock_all`` in the consumer's task, read by the repositories its handlers get.
 _LOCKED: TransactionLocal[LockedCarts] = TransactionLocal("locked_carts")
 
@@ -360,22 +364,23 @@ class CartRepository:
         rows = await self._connection.fetch(
             f"""
             SELECT event_id, event_type, sequence, reason, detail, recorded_at
-            FROM {self._schema}.unapplied_cart_events WHERE cart_id = $1 ORDER BY id
+            FROM {self._schema}.unapplied_cart_events WHERE cart_id = $1
+            ORDER BY id DESC LIMIT {LISTED}
             """,
             cart_id,
         )
-        return [UnappliedEvent(**dict(row)) for row in rows]
+        return [UnappliedEvent(**dict(row)) for row in reversed(rows)]
 
     async def skipped(self, cart_id: str) -> list[SkippedSequences]:
         rows = await self._connection.fetch(
             f"""
             SELECT first_sequence, last_sequence, skipped_at
             FROM {self._schema}.skipped_cart_sequences WHERE cart_id = $1
-            ORDER BY first_sequence
+            ORDER BY first_sequence DESC LIMIT {LISTED}
             """,
             cart_id,
         )
-        return [SkippedSequences(**dict(row)) for row in rows]
+        return [SkippedSequences(**dict(row)) for row in reversed(rows)]
 
 
 _CART_COLUMNS = (
