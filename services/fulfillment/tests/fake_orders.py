@@ -381,7 +381,6 @@ class RecordedLockAhead:
         *,
         orders: Iterable[uuid.UUID] = (),
         releasing: Iterable[uuid.UUID] = (),
-        captured: Iterable[uuid.UUID] = (),
         shipments: Iterable[uuid.UUID] = (),
         rmas: Iterable[uuid.UUID] = (),
         skus: Iterable[str] = (),
@@ -390,7 +389,6 @@ class RecordedLockAhead:
             {
                 "orders": sorted(orders),
                 "releasing": sorted(releasing),
-                "captured": sorted(captured),
                 "shipments": sorted(shipments),
                 "rmas": sorted(rmas),
                 "skus": sorted(skus),

@@ -134,6 +134,7 @@ class InMemoryStock:
                 quantity,
                 occurred_at=occurred_at,
                 last_counted_at=row.counted_at,
+                reserved=row.reserved,
                 unfound=row.unfound,
             )
             row.unfound -= change.unfound_consumed
@@ -197,8 +198,8 @@ class InMemoryStock:
         if outcome.verdict is CountVerdict.STALE:
             return outcome
         change = outcome.on_hand - row.on_hand
-        self._change(warehouse_id, sku, on_hand=change)
         row.counted_at, row.unfound = counted_at, outcome.shortfall
+        self._change(warehouse_id, sku, on_hand=change)  # checks unfound too
         self._record(warehouse_id, sku, "count", counted, change, change, reference, counted_at)
         return outcome
 
@@ -230,7 +231,7 @@ class InMemoryStock:
         self, *, sku: str | None = None, warehouse_id: str | None = None
     ) -> list[StockLevel]:
         return [
-            StockLevel(w, s, row.on_hand, row.reserved, row.counted_at)
+            StockLevel(w, s, row.on_hand, row.reserved, row.counted_at, row.unfound)
             for (w, s), row in sorted(self.rows.items())
             if (sku is None or s == sku) and (warehouse_id is None or w == warehouse_id)
         ]

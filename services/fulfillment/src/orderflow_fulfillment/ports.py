@@ -328,16 +328,15 @@ class Anomalies(Protocol):
 
 class LockAhead(Protocol):
     """Locks, in one global order, what a batch of work will touch (see the adapter):
-    ``orders``; the stock of ``releasing`` orders (a reservation given back), of ``captured``
-    ones (reserved again if their hold lapsed), of the lines of warehouse-reported
-    ``shipments`` (dispatched), and of ``skus``; the orders of ``shipments`` and ``rmas``."""
+    ``orders``; the stock of ``releasing`` orders (a reservation given back), of the lines of
+    warehouse-reported ``shipments`` (dispatched), and of ``skus``; the orders of
+    ``shipments`` and ``rmas``."""
 
     async def lock_ahead(
         self,
         *,
         orders: Iterable[uuid.UUID] = (),
         releasing: Iterable[uuid.UUID] = (),
-        captured: Iterable[uuid.UUID] = (),
         shipments: Iterable[uuid.UUID] = (),
         rmas: Iterable[uuid.UUID] = (),
         skus: Iterable[str] = (),

@@ -161,7 +161,7 @@ def test_stock_commands_load_and_show_figures(orderflow_infrastructure: Infrastr
 
     shown = runner.invoke(app, ["stock", "show", "--warehouse", warehouse], env=env)
     assert shown.exit_code == 0, shown.output
-    assert shown.output.splitlines()[1].split() == [warehouse, sku, "17", "0", "17"]
+    assert shown.output.splitlines()[1].split() == [warehouse, sku, "17", "0", "17", "0"]
 
     broken = stock_file.with_name("broken.toml")
     broken.write_text('[[warehouses]]\nid = "X"\nname = "X"\ncountry = "Germany"\n')

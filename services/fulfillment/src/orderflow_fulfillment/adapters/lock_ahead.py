@@ -12,8 +12,8 @@ batches that merely pass an order along do not queue behind reservations. The SK
 the events (an order's lines, a count, a return) or a stock file (a load, the start-up seed
 included), and from what is stored, judged under the order locks just taken: the lines of an
 order whose reservation a cancellation or a failed payment releases (one still ``reserved``),
-or a capture reserves again (one ``released`` or ``unavailable``), and the lines of a shipment
-a warehouse report dispatches (one not dispatched yet).
+and the lines of a shipment a warehouse report dispatches (one not dispatched yet). A capture
+moves no stock (decision 58): it locks its order only.
 """
 
 from __future__ import annotations
@@ -36,12 +36,11 @@ class SqlLockAhead:
         *,
         orders: Iterable[uuid.UUID] = (),
         releasing: Iterable[uuid.UUID] = (),
-        captured: Iterable[uuid.UUID] = (),
         shipments: Iterable[uuid.UUID] = (),
         rmas: Iterable[uuid.UUID] = (),
         skus: Iterable[str] = (),
     ) -> None:
-        releasing, captured = sorted(set(releasing)), sorted(set(captured))
+        releasing = sorted(set(releasing))
         shipment_ids = sorted(set(shipments))
         await self._db.execute(
             f"""
@@ -53,7 +52,7 @@ class SqlLockAhead:
             ORDER BY order_id
             FOR UPDATE
             """,
-            sorted({*orders, *releasing, *captured}),
+            sorted({*orders, *releasing}),
             shipment_ids,
             sorted(set(rmas)),
         )
@@ -64,12 +63,10 @@ class SqlLockAhead:
                 SELECT unnest($1::text[])
                 UNION SELECT l.sku FROM {self._s}.order_lines l
                       JOIN {self._s}.orders o USING (order_id)
-                      WHERE (o.order_id = ANY($2::uuid[]) AND o.status = 'reserved')
-                         OR (o.order_id = ANY($3::uuid[])
-                             AND o.status IN ('released', 'unavailable'))
+                      WHERE o.order_id = ANY($2::uuid[]) AND o.status = 'reserved'
                 UNION SELECT l.sku FROM {self._s}.shipment_lines l
                       JOIN {self._s}.shipments s USING (shipment_id)
-                      WHERE s.shipment_id = ANY($4::uuid[])
+                      WHERE s.shipment_id = ANY($3::uuid[])
                         AND s.status NOT IN ('dispatched', 'delivered')
             )
             ORDER BY warehouse_id, sku
@@ -77,6 +74,5 @@ class SqlLockAhead:
             """,
             sorted(set(skus)),
             releasing,
-            captured,
             shipment_ids,
         )

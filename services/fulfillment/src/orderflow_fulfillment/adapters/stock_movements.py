@@ -103,7 +103,7 @@ class StockMovements:
             return
         rows = await self._db.fetch(
             f"""
-            SELECT warehouse_id, sku, counted_at, unfound FROM {self._s}.stock
+            SELECT warehouse_id, sku, counted_at, reserved, unfound FROM {self._s}.stock
             WHERE (warehouse_id, sku) IN (
                 SELECT * FROM unnest($1::text[], $2::text[]))
             ORDER BY warehouse_id, sku FOR UPDATE
@@ -112,6 +112,7 @@ class StockMovements:
             [a.sku for a in allocations],
         )
         counted = {(r["warehouse_id"], r["sku"]): r["counted_at"] for r in rows}
+        reserved = {(r["warehouse_id"], r["sku"]): r["reserved"] for r in rows}
         unfound = {(r["warehouse_id"], r["sku"]): r["unfound"] for r in rows}
         for a in allocations:
             if (a.warehouse_id, a.sku) not in counted:
@@ -123,8 +124,10 @@ class StockMovements:
                 a.quantity,
                 occurred_at=occurred_at,
                 last_counted_at=counted[key],
+                reserved=reserved[key],
                 unfound=unfound[key],
             )
+            reserved[key] -= a.quantity
             unfound[key] -= change.unfound_consumed
             deltas.append(change.on_hand_delta)
             consumed.append(change.unfound_consumed)

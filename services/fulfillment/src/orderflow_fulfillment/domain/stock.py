@@ -70,7 +70,10 @@ def reconcile_count(
         return CountOutcome(CountVerdict.STALE, current_on_hand)
     expected = counted + moved_since_count
     if expected < reserved:
-        return CountOutcome(CountVerdict.BELOW_RESERVED, reserved, shortfall=reserved - expected)
+        # Below zero when movements after the count were applied that it cannot have seen
+        # (the warehouse's figures disagree): at most every reserved unit is unfound.
+        shortfall = min(reserved - expected, reserved)
+        return CountOutcome(CountVerdict.BELOW_RESERVED, reserved, shortfall=shortfall)
     return CountOutcome(CountVerdict.APPLIED, expected)
 
 
@@ -89,20 +92,28 @@ class LeavingReservation:
 
 
 def dispatched(
-    quantity: int, *, occurred_at: datetime, last_counted_at: datetime | None, unfound: int
+    quantity: int,
+    *,
+    occurred_at: datetime,
+    last_counted_at: datetime | None,
+    reserved: int,
+    unfound: int,
 ) -> LeavingReservation:
-    """Reserved units left with a parcel. After the last count they leave on_hand as any
-    movement does. Before it, the count did not see them: on_hand already lacks them, except
-    the ones it was raised by to honour their reservation (``unfound``), which leave now."""
-    consumed = min(quantity, unfound)
+    """Reserved units left with a parcel. Before the last count, the count did not see them:
+    on_hand already lacks them, except the ones it was raised by to honour their reservation
+    (``unfound``), which leave now. After the count they leave on_hand as any movement does;
+    the count found them, so the unfound units stay with the reservations left, unless fewer
+    units stay reserved than are unfound (the warehouse's figures disagree: keep the bound)."""
     if movement_changes_on_hand(occurred_at, last_counted_at):
-        return LeavingReservation(-quantity, consumed)
+        return LeavingReservation(-quantity, max(0, unfound - (reserved - quantity)))
+    consumed = min(quantity, unfound)
     return LeavingReservation(-consumed, consumed)
 
 
 def released(quantity: int, *, unfound: int) -> LeavingReservation:
     """Reserved units went back to stock; the ones the last count did not find leave on_hand,
-    which held them only for the reservation."""
+    which held them only for the reservation. Which reservation's units are missing is not
+    known; counting the released ones first never offers a unit the count did not find."""
     consumed = min(quantity, unfound)
     return LeavingReservation(-consumed, consumed)
 

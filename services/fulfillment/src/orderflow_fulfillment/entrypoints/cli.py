@@ -44,11 +44,14 @@ def stock_show(
         return levels
 
     levels = with_service_database(SERVICE_NAME, build_definition, show)
-    typer.echo(f"{'WAREHOUSE':<16} {'SKU':<20} {'ON HAND':>8} {'RESERVED':>9} {'AVAILABLE':>10}")
+    typer.echo(
+        f"{'WAREHOUSE':<16} {'SKU':<20} {'ON HAND':>8} {'RESERVED':>9} {'AVAILABLE':>10} "
+        f"{'UNFOUND':>8}"
+    )
     for level in levels:
         typer.echo(
             f"{level.warehouse_id:<16} {level.sku:<20} {level.on_hand:>8} "
-            f"{level.reserved:>9} {level.available:>10}"
+            f"{level.reserved:>9} {level.available:>10} {level.unfound:>8}"
         )
 
 

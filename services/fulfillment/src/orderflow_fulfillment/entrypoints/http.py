@@ -47,6 +47,7 @@ def fulfillment_router(
                 "on_hand": level.on_hand,
                 "reserved": level.reserved,
                 "available": level.available,
+                "unfound": level.unfound,
                 "counted_at": level.counted_at,
             }
             for level in levels

@@ -19,7 +19,6 @@ from orderflow_contracts.events import (
     OrderPlaced,
     ParcelDelivered,
     ParcelDispatched,
-    PaymentCaptured,
     PaymentDeclined,
     PaymentVoided,
     ReplacementRequested,
@@ -37,7 +36,6 @@ async def lock_batch(events: Sequence[Event], uow: UnitOfWork[FulfillmentReposit
     """The consumer's ``lock_ahead``: every lock the handlers of ``events`` will take."""
     orders: set[uuid.UUID] = set()
     releasing: set[uuid.UUID] = set()
-    captured: set[uuid.UUID] = set()
     shipments: set[uuid.UUID] = set()
     rmas: set[uuid.UUID] = set()
     skus: set[str] = set()
@@ -49,8 +47,6 @@ async def lock_batch(events: Sequence[Event], uow: UnitOfWork[FulfillmentReposit
             skus.update(line.sku for line in event.lines)
         elif isinstance(event, RELEASING):
             releasing.add(event.order_id)
-        elif isinstance(event, PaymentCaptured):
-            captured.add(event.order_id)
         elif isinstance(event, (ParcelDispatched, ParcelDelivered)):
             shipments.add(event.shipment_id)
         elif isinstance(event, ReturnParcelReceived):
@@ -61,7 +57,6 @@ async def lock_batch(events: Sequence[Event], uow: UnitOfWork[FulfillmentReposit
     await uow.repos.locks.lock_ahead(
         orders=orders,
         releasing=releasing,
-        captured=captured,
         shipments=shipments,
         rmas=rmas,
         skus=skus,

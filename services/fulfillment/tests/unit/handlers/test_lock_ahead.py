@@ -46,7 +46,6 @@ async def test_a_batch_asks_for_its_orders_and_the_stock_each_event_may_move() -
         {
             "orders": sorted([placed, captured, cancelled, declined, returned, replaced]),
             "releasing": sorted([cancelled, declined]),
-            "captured": [captured],
             "shipments": sorted([dispatched, delivered]),
             "rmas": [rma],
             "skus": ["SKU-A", "SKU-B", "SKU-C", "SKU-D", "SKU-E"],

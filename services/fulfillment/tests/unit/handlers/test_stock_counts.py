@@ -156,3 +156,42 @@ async def test_a_dispatch_after_the_count_moves_on_hand_as_before(
 
     assert fulfillment.stock.level("EU", "GEL") == (2, 0)
     assert fulfillment.stock.movements_of("unfound") == []
+
+
+async def test_a_dispatch_after_the_count_leaves_the_unfound_units_with_the_reservations_left(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # A's 3 units left at T, reported late; the shelf counted 2 (B's) at T + 10; B left at T + 20.
+    fulfillment.stock.rows["EU", "GEL"].on_hand = 5
+    _, [a] = await place_and_capture(fulfillment, {"GEL": 3})
+    _, [b] = await place_and_capture(fulfillment, {"GEL": 2})
+    await count(fulfillment, "EU", "GEL", 2, WAREHOUSE_TIME + timedelta(minutes=10))
+    assert (fulfillment.stock.level("EU", "GEL"), fulfillment.stock.unfound("EU", "GEL")) == (
+        (5, 5),
+        3,
+    )
+
+    for request, minutes in ((b, 20), (a, 0)):  # B's report first, then A's late one
+        report = parcel_dispatched(
+            request.shipment_id, "EU", at=WAREHOUSE_TIME + timedelta(minutes=minutes)
+        )
+        await record_dispatch(report, fulfillment.unit(report))
+
+    assert fulfillment.stock.level("EU", "GEL") == (0, 0)  # the empty shelf, as in order
+
+
+async def test_a_count_older_than_dispatches_already_applied_keeps_unfound_within_reserved(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # 5 units, A (3) dispatched at T + 5 and applied, B (2) still reserved; then a count of 0
+    # stamped T arrives: it cannot have seen A's parcel leave, and says nothing is there.
+    fulfillment.stock.rows["EU", "GEL"].on_hand = 5
+    _, [a] = await place_and_capture(fulfillment, {"GEL": 3})
+    await place(fulfillment, {"GEL": 2})
+    report = parcel_dispatched(a.shipment_id, "EU", at=WAREHOUSE_TIME + timedelta(minutes=5))
+    await record_dispatch(report, fulfillment.unit(report))
+
+    await count(fulfillment, "EU", "GEL", 0, WAREHOUSE_TIME)
+
+    assert fulfillment.stock.level("EU", "GEL") == (2, 2)
+    assert fulfillment.stock.unfound("EU", "GEL") == 2
