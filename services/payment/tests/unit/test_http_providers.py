@@ -163,3 +163,42 @@ async def test_paypal_decline_and_amount_mismatch() -> None:
     mismatch = await paypal(other_amount).authorise(authorise_request("PAYPAL-ORDER-3"))
     assert (mismatch.approved, mismatch.decline_code) == (False, "amount_mismatch")
     assert voided == ["/v2/payments/authorizations/AUTH-9/void"]
+
+
+@pytest.mark.parametrize(
+    ("failure", "kind", "unknown"),
+    [
+        (httpx.ConnectError, "connection_failed", False),  # never sent: nothing done
+        (httpx.RemoteProtocolError, "transport_error", True),  # sent, no answer
+        (httpx.ReadError, "transport_error", True),
+        (httpx.WriteError, "transport_error", True),  # part of it may have gone
+    ],
+)
+async def test_only_a_connection_never_made_certainly_did_nothing(
+    failure: type[httpx.TransportError], kind: str, unknown: bool
+) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise failure("gone", request=request)
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        await card(fail).authorise(authorise_request())
+    assert (raised.value.kind, raised.value.outcome_unknown) == (kind, unknown)
+
+
+async def test_a_paypal_hold_that_could_not_be_released_leaves_the_outcome_unknown() -> None:
+    # The buyer approved another amount; the void of that hold answers 503. Declining would
+    # leave the hold in place: the authorisation must be asked again.
+    def other_amount_then_no_void(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/void"):
+            return httpx.Response(503)
+        authorization = {
+            "id": "AUTH-10",
+            "status": "CREATED",
+            "amount": {"value": "1.00", "currency_code": "EUR"},
+        }
+        unit = {"payments": {"authorizations": [authorization]}}
+        return httpx.Response(201, json={"purchase_units": [unit]})
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        await paypal(other_amount_then_no_void).authorise(authorise_request("PAYPAL-ORDER-4"))
+    assert (raised.value.kind, raised.value.outcome_unknown) == ("hold_not_released", True)

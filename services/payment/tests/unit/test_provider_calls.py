@@ -46,7 +46,13 @@ class ProviderRetry:
         self.sleeps.append(seconds)
 
     async def call(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        return await call_provider(operation, attempt, settings=self.settings, sleep=self._sleep)
+        return await call_provider(
+            operation,
+            f"{operation}:{uuid.uuid4()}",
+            attempt,
+            settings=self.settings,
+            sleep=self._sleep,
+        )
 
 
 def work(attempts: int, sleeps: list[float]) -> ProviderRetry:

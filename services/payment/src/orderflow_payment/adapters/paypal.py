@@ -29,6 +29,7 @@ from orderflow_payment.domain.providers import (
     Authorise,
     Capture,
     ProviderResult,
+    ProviderUnavailable,
     Refund,
     Void,
 )
@@ -106,14 +107,17 @@ class PayPalProvider:
         authorization = unit["payments"]["authorizations"][0]
         if authorization["amount"] != _amount(request.amount):
             # The buyer approved another amount than the order's total: release it at once.
-            await self.void(
-                Void(
-                    f"{request.idempotency_key}:amount-mismatch",
-                    request.order_id,
-                    authorization["id"],
-                    request.amount,
+            try:
+                await self.void(
+                    Void(
+                        f"{request.idempotency_key}:amount-mismatch",
+                        request.order_id,
+                        authorization["id"],
+                        request.amount,
+                    )
                 )
-            )
+            except ProviderUnavailable as error:  # the hold exists: conclude nothing yet
+                raise ProviderUnavailable("hold_not_released", error.kind) from error
             return ProviderResult.decline(
                 "amount_mismatch", "PayPal order amount differs from the order total."
             )

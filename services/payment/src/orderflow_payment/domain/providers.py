@@ -118,16 +118,18 @@ with the same key still in flight) it may have moved the money and only the answ
 class ProviderUnavailable(Exception):
     """A transient failure: the same call (same key) may succeed later."""
 
-    def __init__(self, kind: str, detail: str = "") -> None:
+    def __init__(self, kind: str, detail: str = "", *, after_unknown: bool = False) -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
         self.detail = detail
+        self._after_unknown = after_unknown
 
     @property
     def outcome_unknown(self) -> bool:
-        """Whether the provider may have done the work (see ``NOTHING_DONE_KINDS``): then only
-        asking again with the same key can tell, and nothing may be concluded before."""
-        return self.kind not in NOTHING_DONE_KINDS
+        """Whether the provider may have done the work (see ``NOTHING_DONE_KINDS``), in this
+        call or an earlier one with the same key (``after_unknown``): then only asking again
+        with the same key can tell, and nothing may be concluded before."""
+        return self._after_unknown or self.kind not in NOTHING_DONE_KINDS
 
 
 class ProviderRejected(Exception):

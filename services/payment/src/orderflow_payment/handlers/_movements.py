@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import structlog
 from orderflow_chassis.errors import PermanentError, TransientError
@@ -93,14 +94,44 @@ def provider_of(payment: Payment, providers: PaymentProviders) -> PaymentProvide
         raise PermanentError("provider_not_configured", str(error)) from error
 
 
+class UnknownOutcomes:
+    """Idempotency keys whose last call may have been done by the provider without an answer
+    (a timeout, say), until a call with the key gets one. A later "certainly nothing done"
+    failure (a 503) says nothing of that earlier call, so such a key is never concluded.
+    Kept in the process, bounded: a restart, or the partition moving to another instance
+    between two attempts, forgets it (reconciliation still reports a hold or refund left)."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._capacity = capacity
+
+    def add(self, key: str) -> None:
+        self._keys[key] = None
+        self._keys.move_to_end(key)
+        while len(self._keys) > self._capacity:
+            self._keys.popitem(last=False)
+
+    def answered(self, key: str) -> None:
+        self._keys.pop(key, None)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+
+UNKNOWN_OUTCOMES: Final = UnknownOutcomes()
+
+
 async def call_provider(
     operation: str,
+    key: str,
     call: Callable[[], Awaitable[T]],
     *,
     settings: PaymentSettings,
     sleep: Sleep,
 ) -> T:
-    """``call()``, retried while the provider is unavailable; its last failure is raised."""
+    """``call()`` with the idempotency ``key``, retried while the provider is unavailable; its
+    last failure is raised, marked ``outcome_unknown`` if any call with the key may have been
+    done (in these attempts or earlier ones, see :class:`UnknownOutcomes`)."""
     backoff = Backoff(
         attempts=settings.provider_retry_attempts,
         initial_delay_s=settings.provider_retry_initial_delay_s,
@@ -108,6 +139,8 @@ async def call_provider(
     )
 
     def on_retry(attempt: int, error: BaseException, pause_s: float) -> None:
+        if isinstance(error, ProviderUnavailable) and error.outcome_unknown:
+            UNKNOWN_OUTCOMES.add(key)
         log.warning(
             "provider.transient_failure",
             operation=operation,
@@ -124,7 +157,9 @@ async def call_provider(
             sleep=sleep,
         ):
             with attempt:
-                return await call()
+                answer = await call()
+                UNKNOWN_OUTCOMES.answered(key)
+                return answer
     except ProviderUnavailable as error:
         log.warning(
             "provider.gave_up",
@@ -132,6 +167,9 @@ async def call_provider(
             attempts=settings.provider_retry_attempts,
             error=str(error),
         )
+        if error.outcome_unknown or key in UNKNOWN_OUTCOMES:
+            UNKNOWN_OUTCOMES.add(key)
+            raise ProviderUnavailable(error.kind, error.detail, after_unknown=True) from error
         raise
     raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
@@ -139,6 +177,7 @@ async def call_provider(
 async def _must_happen(
     operation: str,
     payment: Payment,
+    key: str,
     attempt: Callable[[], Awaitable[ProviderResult]],
     *,
     settings: PaymentSettings,
@@ -147,7 +186,7 @@ async def _must_happen(
     """A capture or a void: a provider still unavailable after the retries is transient (the
     batch is retried until it is back); a refusal is permanent (the event is dead-lettered)."""
     try:
-        return await call_provider(operation, attempt, settings=settings, sleep=sleep)
+        return await call_provider(operation, key, attempt, settings=settings, sleep=sleep)
     except ProviderUnavailable as error:
         raise TransientError(
             f"{operation} of payment {payment.payment_id}: provider unavailable ({error.kind})"
@@ -174,7 +213,12 @@ async def capture(
     )
     provider = provider_of(payment, providers)
     result = await _must_happen(
-        "capture", payment, lambda: provider.capture(request), settings=settings, sleep=sleep
+        "capture",
+        payment,
+        request.idempotency_key,
+        lambda: provider.capture(request),
+        settings=settings,
+        sleep=sleep,
     )
     if not result.approved or result.reference is None:
         raise PermanentError(
@@ -218,7 +262,12 @@ async def void(
     )
     provider = provider_of(payment, providers)
     result = await _must_happen(
-        "void", payment, lambda: provider.void(request), settings=settings, sleep=sleep
+        "void",
+        payment,
+        request.idempotency_key,
+        lambda: provider.void(request),
+        settings=settings,
+        sleep=sleep,
     )
     payment.void()
     await uow.repos.payments.save(
@@ -282,7 +331,11 @@ async def refund(
     provider = provider_of(payment, providers)
     try:
         result = await call_provider(
-            "refund", lambda: provider.refund(request), settings=settings, sleep=sleep
+            "refund",
+            request.idempotency_key,
+            lambda: provider.refund(request),
+            settings=settings,
+            sleep=sleep,
         )
     except ProviderUnavailable as error:
         if error.outcome_unknown or asked.must_happen:

@@ -89,7 +89,11 @@ async def authorise_payment(
     )
     try:
         result = await call_provider(
-            "authorise", lambda: provider.authorise(request), settings=settings, sleep=sleep
+            "authorise",
+            request.idempotency_key,
+            lambda: provider.authorise(request),
+            settings=settings,
+            sleep=sleep,
         )
     except ProviderUnavailable as error:
         if error.outcome_unknown:  # it may hold the customer's money: ask again, same key

@@ -179,3 +179,21 @@ async def test_a_refund_the_provider_certainly_did_not_start_fails_and_may_be_as
     (failed,) = transactions.emitted.of_type(RefundFailed)
     assert failed.reason_code == "provider_unavailable"
     assert "did nothing after 3 attempts (http_503)" in failed.message
+
+
+async def test_a_refund_that_timed_out_once_is_never_concluded_by_a_later_503() -> None:
+    # The timeout may have paid it; the 503s after it say nothing of that call.
+    transactions = fake_transactions()
+    timeout, unavailable = ProviderUnavailable("timeout"), ProviderUnavailable("http_503")
+    provider = ScriptedProvider().answer("refund", timeout, unavailable, unavailable)
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="40.00")
+    asked = refund_requested(order.order_id, "15.00")
+
+    with pytest.raises(TransientError):
+        await apply_event(refund_payment, asked, transactions, wired)
+    provider.answer("refund", unavailable, unavailable, unavailable)  # the next batch attempt
+    with pytest.raises(TransientError):
+        await apply_event(refund_payment, asked, transactions, wired)
+
+    assert transactions.emitted.of_type(RefundFailed) == []
