@@ -37,12 +37,22 @@ def record(event_type: str, data: dict[str, object]) -> ConsumerRecord:
 DECODER = RecordDecoder({OrderPlaced: _apply})
 
 
-def test_a_contract_type_another_consumer_applies_is_passed_over_unread() -> None:
-    # Screened and decoded by the consumers of OrderCompleted, not by this one.
-    completed = record(OrderCompleted.event_type, {"note": CARD})
+def test_a_type_another_consumer_applies_is_passed_over_without_being_decoded() -> None:
+    completed = record(OrderCompleted.event_type, {"note": "not even valid data for it"})
 
     assert DECODER.unhandled(completed)
     assert DECODER.decode(completed) == PassedOver(OrderCompleted.event_type, "ignored")
+
+
+def test_a_card_number_is_refused_whatever_type_the_record_claims() -> None:
+    # Announced as a contract type this consumer leaves to others (on a topic that may not
+    # even carry it): screened all the same.
+    claimed = record(OrderCompleted.event_type, {"note": f"card {CARD}"})
+
+    assert not DECODER.unhandled(claimed)
+    refused = DECODER.decode(claimed)
+    assert isinstance(refused, Refused)
+    assert refused.code == CARD_DATA_REFUSED
 
 
 def test_a_type_the_contract_does_not_know_is_screened_for_card_data() -> None:

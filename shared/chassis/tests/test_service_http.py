@@ -7,11 +7,12 @@ from typing import Any, cast
 
 import asyncpg
 import httpx
+from aiokafka.errors import KafkaConnectionError
 from fastapi import APIRouter
 from orderflow_chassis.service_http import build_http_app
 
 
-def client() -> httpx.AsyncClient:
+def client(*, raise_app_exceptions: bool = False) -> httpx.AsyncClient:
     router = APIRouter()
 
     @router.get("/database-gone")
@@ -22,26 +23,35 @@ def client() -> httpx.AsyncClient:
     async def query_cancelled() -> None:
         raise asyncpg.exceptions.QueryCanceledError("canceling statement due to user request")
 
+    @router.get("/broker-gone")
+    async def broker_gone() -> None:
+        raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 19092)]")
+
     @router.get("/bug")
     async def bug() -> None:
         raise KeyError("no such thing")
 
+    @router.get("/file-bug")
+    async def file_bug() -> None:
+        raise FileNotFoundError("templates/missing.html")  # an OSError, but a bug's
+
     definition = SimpleNamespace(name="probe", description="", routers=[router])
     runtime = cast(Any, SimpleNamespace(definition=definition))
     app = build_http_app(runtime, cast(Any, SimpleNamespace()))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
     return httpx.AsyncClient(transport=transport, base_url="http://test")
 
 
 async def test_a_route_the_database_failed_answers_503_with_retry_after() -> None:
-    http = client()
-    for path in ("/database-gone", "/query-cancelled"):
+    http = client(raise_app_exceptions=True)  # handled: nothing reaches the server as a crash
+    for path in ("/database-gone", "/query-cancelled", "/broker-gone"):
         answer = await http.get(path)
         assert (answer.status_code, answer.headers["retry-after"]) == (503, "1"), path
         assert answer.json()["detail"].startswith("temporarily unavailable (")
 
 
 async def test_a_bug_in_a_route_is_still_a_500() -> None:
-    answer = await client().get("/bug")
-    assert answer.status_code == 500
-    assert "no such thing" not in answer.text
+    for path in ("/bug", "/file-bug"):
+        answer = await client().get(path)
+        assert answer.status_code == 500, path
+        assert "no such thing" not in answer.text

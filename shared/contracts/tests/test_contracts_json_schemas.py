@@ -80,6 +80,8 @@ def test_unknown_fields_are_allowed_by_the_schemas_too() -> None:
         ("OrderPlaced", "shipping_fee", "0.00", True),  # free shipping
         ("OrderPlaced", "shipping_fee", "-4.90", False),
         ("CartAbandoned", "subtotal", "0.00", True),
+        ("CartAbandoned", "subtotal", "-0.00", True),  # zero, however it is signed
+        ("CartAbandoned", "subtotal", "-0.01", False),
     ],
 )
 def test_the_schema_states_the_sign_rules_the_models_enforce(

@@ -14,7 +14,6 @@ from aiokafka import ConsumerRecord
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.events import Event
-from orderflow_contracts.registry import EVENT_TYPES
 
 from orderflow_chassis.card_data_guard import CardDataGuard
 from orderflow_chassis.consumer_records import header
@@ -66,19 +65,21 @@ class RecordDecoder:
         self._card_guard = CardDataGuard()
 
     def unhandled(self, record: ConsumerRecord) -> bool:
-        """Whether ``record`` announces (in its ``event_type`` header) a contract type without
-        a handler here: it is passed over unread. Topics are shared, and the consumers of that
-        type screen and decode it."""
+        """Whether ``record`` announces (in its ``event_type`` header) a type without a handler
+        here and passes screening: it is passed over without being decoded. Topics are shared,
+        and a newer producer may publish types (or versions) this consumer does not know."""
         announced = header(record, "event_type")
-        return announced is not None and announced not in self.handlers and announced in EVENT_TYPES
+        return (
+            announced is not None
+            and announced not in self.handlers
+            and self._screened(record, announced) is None
+        )
 
     def decode(self, record: ConsumerRecord) -> Decoded | PassedOver | Refused:
         announced = header(record, "event_type")
         if announced is not None and announced not in self.handlers:
-            if announced in EVENT_TYPES:
-                return PassedOver(announced, "ignored")
-            # A type the contract does not know yet (a newer producer's): no consumer reads it,
-            # so each one screens it for card data, and passes it over without decoding it.
+            # Never decoded here, but screened: a card number is refused by every consumer
+            # that reads the record, whatever type it claims to be.
             return self._screened(record, announced) or PassedOver(announced, "ignored")
         try:
             refused = self._screened(record)

@@ -7,13 +7,18 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import asyncpg
+import structlog
 import uvicorn
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from orderflow_chassis.errors import describe_error, is_transient
+from orderflow_chassis.errors import TransientError, describe_error, is_transient
 from orderflow_chassis.http_guard import install_http_guards
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from orderflow_chassis.runtime import RuntimeResources, ServiceRuntime
@@ -33,7 +38,8 @@ def build_http_app(runtime: ServiceRuntime, resources: RuntimeResources) -> Fast
     )
     app.state.resources = resources
     install_http_guards(app)
-    app.add_exception_handler(Exception, _unavailable_or_error)
+    for infrastructure in _INFRASTRUCTURE:
+        app.add_exception_handler(infrastructure, _unavailable_or_error)
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:
@@ -61,14 +67,31 @@ def build_http_app(runtime: ServiceRuntime, resources: RuntimeResources) -> Fast
     return app
 
 
+# What a route's failure answers 503 for rather than 500 (see ``_unavailable_or_error``).
+_INFRASTRUCTURE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                   asyncpg.exceptions.InternalClientError, KafkaError, TransientError)  # fmt: skip
+_NOT_INFRASTRUCTURE = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def _unavailable(error: Exception) -> bool:
+    if isinstance(error, _NOT_INFRASTRUCTURE):  # OSErrors, but a bug's, not a lost server's
+        return False
+    if isinstance(error, KafkaError):
+        return bool(error.retriable) or isinstance(error, KafkaTimeoutError)
+    return is_transient(error)
+
+
 async def _unavailable_or_error(request: Request, error: Exception) -> Response:
-    """What a route's unexpected exception answers: 503 with ``Retry-After`` when it is an
-    infrastructure hiccup (the database or the broker gone, a query cancelled: the same request
-    may succeed in a moment), else Starlette's own 500 (a bug, logged with its traceback)."""
-    if is_transient(error):
+    """What a route's infrastructure failure answers: 503 with ``Retry-After`` when it is a
+    hiccup (the database or the broker gone, a query cancelled: the same request may succeed
+    in a moment), logged as a warning; else the 500 of a bug, logged with its traceback. The
+    handler is registered per exception class, so Starlette does not log a 503 as a crash."""
+    if _unavailable(error):
+        log.warning("http.unavailable", path=request.url.path, error=describe_error(error))
         return JSONResponse(
             {"detail": f"temporarily unavailable ({type(error).__name__}); retry shortly"},
             status_code=503,
             headers={"Retry-After": "1"},
         )
+    log.error("http.failed", path=request.url.path, exc_info=error)
     return PlainTextResponse("Internal Server Error", status_code=500)

@@ -350,7 +350,10 @@ _UNSIGNED = r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,4})?$"
 NonNegativeMoney = Annotated[
     Money,
     AfterValidator(_non_negative),
-    _SignedAmount("^" + _UNSIGNED, "Money of zero or more: the amount has no minus sign."),
+    _SignedAmount(
+        r"^(?:-(?=0+(?:\.0+)?$))?" + _UNSIGNED,  # "-0.00" is zero, as the model reads it
+        "Money of zero or more: no minus sign, except before an amount of zero.",
+    ),
 ]
 """Money that is zero or more (prices, fees, totals)."""
 

@@ -177,11 +177,11 @@ def _payment_problems(
             _reason(Code.UNSUPPORTED_PAYMENT_METHOD, "we accept visa, mastercard and paypal only")
         )
     if given.provider_token is None:
-        what = {"paypal": "PayPal"}.get(method, "card")
+        what = {"paypal": "a PayPal", "visa": "a card", "mastercard": "a card"}.get(method, "a")
         reasons.append(
             _reason(
                 Code.MISSING_PAYMENT_TOKEN,
-                f"a {what} payment needs the provider token from the payment widget",
+                f"{what} payment needs the provider token from the payment widget",
             )
         )
     if reasons:

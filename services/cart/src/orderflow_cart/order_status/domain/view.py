@@ -209,7 +209,7 @@ def _return(rma_id: str, facts: OrderFacts) -> ReturnView:
     ]
     if any(r.issued for r in refunds):
         status = "refunded"
-    elif any(r.failed for r in refunds) and all(r.failed for r in refunds):
+    elif refunds and all(r.failed for r in refunds):
         status = "refund_failed"  # and no retry (a new refund id) is waiting for its answer
     elif rma.refund_requested or refunds:
         status = "refund_requested"
