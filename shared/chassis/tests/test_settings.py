@@ -1,4 +1,5 @@
 import pytest
+from orderflow_chassis.kafka_tool_profile import KafkaToolProfile
 from orderflow_chassis.settings import ServiceSettings
 
 
@@ -74,3 +75,26 @@ def test_a_services_own_defaults_give_way_to_its_variables_and_overrides(
     monkeypatch.setenv("CONSOLE_CONSUMER_MAX_RECORDS", "0")
     with pytest.raises(ValueError, match="consumer_max_records"):  # its bounds still hold
         ServiceSettings.for_service("console", defaults=own, database_url=url)
+
+
+def test_a_hosts_environment_and_topic_prefix_variables_are_not_ours(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Many CI hosts set ENVIRONMENT; it once switched the production profile on (or refused to
+    # start). Only ORDERFLOW_ENV and KAFKA_TOPIC_PREFIX configure Orderflow.
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("TOPIC_PREFIX", "zz.")
+    settings = ServiceSettings.for_service("cart", database_url="postgresql://x@y/z")
+    assert (settings.environment, settings.topic_prefix) == ("development", "")
+    assert KafkaToolProfile().environment == "development"
+
+    monkeypatch.setenv("ORDERFLOW_ENV", "production")
+    monkeypatch.setenv("KAFKA_TOPIC_PREFIX", "p.")
+    settings = ServiceSettings.for_service("cart", database_url="postgresql://x@y/z")
+    assert (settings.environment, settings.topic_prefix) == ("production", "p.")
+    assert KafkaToolProfile().environment == "production"
+    # In code the field names still work.
+    named = ServiceSettings.for_service(
+        "cart", database_url="postgresql://x@y/z", topic_prefix="t."
+    )
+    assert named.topic_prefix == "t."

@@ -7,6 +7,7 @@ import pytest
 from orderflow_chassis.runtime import ServiceDefinition
 from orderflow_chassis.service_cli import service_cli
 from orderflow_chassis.settings import ServiceSettings
+from orderflow_contracts.policies import AfterSalesPolicy
 from typer.testing import CliRunner
 
 
@@ -63,3 +64,17 @@ def test_an_invalid_topics_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
     assert code == 2, output
     assert f"{broken}: invalid topics file" in output
+
+
+def test_a_bad_after_sales_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    def reads_the_policy(_: ServiceSettings) -> ServiceDefinition:
+        AfterSalesPolicy.from_environment()  # as the cart and returns definitions do
+        return ServiceDefinition(name="cart")
+
+    monkeypatch.setenv("AFTER_SALES_RETURN_WINDOW_DAYS", "abc")
+    monkeypatch.setenv("CART_DATABASE_URL", "postgresql://orderflow_cart:x@127.0.0.1:9/none")
+    result = CliRunner().invoke(service_cli("cart", reads_the_policy), ["run"])
+
+    assert result.exit_code == 2, result.output
+    assert "AFTER_SALES_RETURN_WINDOW_DAYS" in result.output
+    assert "Traceback" not in result.output

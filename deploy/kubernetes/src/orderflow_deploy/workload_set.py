@@ -12,6 +12,7 @@ Resource = dict[str, Any]
 # Names of Secrets the operator creates (deploy/kubernetes/README.md), not their values.
 PAYMENT_PROVIDERS_SECRET = "orderflow-payment-providers"  # noqa: S105
 CONSOLE_SECRET = "orderflow-console"  # noqa: S105
+CART_SECRET = "orderflow-cart-storefront"  # noqa: S105
 
 # Payment calls its card processor and PayPal over HTTPS: any public address, port 443.
 _PUBLIC_HTTPS: Resource = {
@@ -50,6 +51,19 @@ def _payment_env() -> list[Resource]:
     ]
 
 
+def _cart_env() -> list[Resource]:
+    # The storefront's bearer token for the order-status API (unset, that API answers 503).
+    return [m.secret_env("CART_STOREFRONT_API_TOKEN", CART_SECRET, "api-token")]
+
+
+def _fulfillment_env() -> list[Resource]:
+    # No sample warehouses in production: stock comes from `orderflow-fulfillment stock load`.
+    return [{"name": "FULFILLMENT_SEED_FILE", "value": ""}]
+
+
+_SERVICE_ENV = {"payment": _payment_env, "cart": _cart_env, "fulfillment": _fulfillment_env}
+
+
 def _console_env() -> list[Resource]:
     watched = ",".join(f"{w.name}=http://{w.deployment}" for w in SERVICES.values())
     return [
@@ -81,11 +95,12 @@ def all_workloads() -> list[Resource]:
     resources: list[Resource] = []
     for workload in SERVICES.values():
         is_payment = workload.name == "payment"
+        env = _SERVICE_ENV.get(workload.name)
         resources += _resources(
             workload,
             [f"orderflow-{workload.name}", "run"],
             replicas=None,  # KEDA sets it: between 2 and the partition count
-            env=_payment_env() if is_payment else [],
+            env=env() if env is not None else [],
             egress=[_PUBLIC_HTTPS] if is_payment else [],
         )
     resources += _resources(

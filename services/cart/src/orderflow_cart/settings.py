@@ -75,6 +75,12 @@ class CartSettings(BaseSettings):
         "re-reads the status",
     )
 
+    @field_validator("storefront_api_token")
+    @classmethod
+    def _blank_token_is_no_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty or blank variable must not become a token that an empty header matches.
+        return value if value is not None and value.get_secret_value().strip() else None
+
     @field_validator("default_currency")
     @classmethod
     def _known_currency(cls, value: str) -> str:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import typer
+from orderflow_contracts.policies import PolicySettingsError
 from pydantic import ValidationError
 
 from orderflow_chassis import outbox_store
@@ -38,6 +39,7 @@ STARTUP_REFUSALS = (
     PostgresSettingsError,
     PostgresTlsError,
     PostgresUnavailableError,
+    PolicySettingsError,
 )
 """Start-up failures that name a setting, credential or topic to fix: printed, not raised."""
 

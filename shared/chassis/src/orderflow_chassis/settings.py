@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from orderflow_chassis.kafka_security import KafkaSecurity
 
@@ -31,11 +37,50 @@ def validate_identifier(name: str) -> str:
     return name
 
 
+# Keyword names some settings also take in code (ServiceSettings(topic_prefix=...)) that are
+# not their variables: a host's ENVIRONMENT or TOPIC_PREFIX must not configure Orderflow.
+_KEYWORD_ONLY = frozenset({"environment", "topic_prefix"})
+
+
+class DocumentedVariablesOnly(EnvSettingsSource):
+    """The environment, read only under each setting's documented variable names."""
+
+    def _extract_field_info(
+        self, field: FieldInfo, field_name: str, model_config: Mapping[str, Any] | None = None
+    ) -> list[tuple[str, str, bool]]:
+        found = super()._extract_field_info(field, field_name, model_config)
+        return [info for info in found if info[1].lower() not in _KEYWORD_ONLY]
+
+
+def documented_sources(
+    settings_cls: type[BaseSettings],
+    init_settings: PydanticBaseSettingsSource,
+    dotenv_settings: PydanticBaseSettingsSource,
+    file_secret_settings: PydanticBaseSettingsSource,
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    """``settings_customise_sources`` of a settings class with keyword-only names."""
+    return (init_settings, DocumentedVariablesOnly(settings_cls), dotenv_settings,
+            file_secret_settings)  # fmt: skip
+
+
 class ServiceSettings(BaseSettings):
     """Settings every service shares. Build with :meth:`for_service`."""
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
     service_name_for_env: ClassVar[str] = ""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return documented_sources(
+            settings_cls, init_settings, dotenv_settings, file_secret_settings
+        )
 
     service_name: str
     kafka_bootstrap_servers: str = Field(

@@ -99,7 +99,10 @@ def apply(
             envvar="KAFKA_BOOTSTRAP_SERVERS", help="default in development: 127.0.0.1:19092"
         ),
     ] = None,
-    prefix: Annotated[str, typer.Option(help="prepended to every name (test runs)")] = "",
+    prefix: Annotated[
+        str,
+        typer.Option(envvar="KAFKA_TOPIC_PREFIX", help="prepended to every name (test runs)"),
+    ] = "",
     partitions: Annotated[
         int | None, typer.Option(min=1, help="development only: this many partitions per topic")
     ] = None,
