@@ -18,7 +18,7 @@ from orderflow_payment.domain.providers import (
     refund_key,
 )
 from orderflow_payment.domain.tokens import mask_token
-from orderflow_payment.handlers._movements import call_provider
+from orderflow_payment.handlers._provider_calls import call_provider
 from orderflow_payment.settings import PaymentSettings
 
 T = TypeVar("T")

@@ -1,5 +1,6 @@
-"""Money movements on an existing payment — capture, void, refund — and the provider calls
-under them; shared by the event handlers and the expiry job.
+"""Money movements on an existing payment — capture, void, refund — over the provider calls of
+:mod:`~orderflow_payment.handlers._provider_calls`; shared by the event handlers and the expiry
+job.
 
 Each movement calls the provider with an idempotency key derived from the fact (payment or
 refund id), then saves the payment, posts the ledger transaction and emits the event, all in
@@ -20,14 +21,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final, TypeVar
 
 import structlog
 from orderflow_chassis.errors import PermanentError, TransientError
-from orderflow_chassis.retry import Backoff, retrying
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
@@ -57,13 +55,12 @@ from orderflow_payment.domain.providers import (
     refund_key,
     void_key,
 )
+from orderflow_payment.handlers._provider_calls import Sleep, call_provider
 from orderflow_payment.ports import PaymentProviders, PaymentRepositories
 from orderflow_payment.settings import PaymentSettings
 
 log = structlog.get_logger(__name__)
 
-T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[None]]
 Work = UnitOfWork[PaymentRepositories]
 
 
@@ -92,86 +89,6 @@ def provider_of(payment: Payment, providers: PaymentProviders) -> PaymentProvide
         return providers.named(payment.provider)
     except UnknownProvider as error:
         raise PermanentError("provider_not_configured", str(error)) from error
-
-
-class UnknownOutcomes:
-    """Idempotency keys whose last call may have been done by the provider without an answer
-    (a timeout, say), until a call with the key gets one. A later "certainly nothing done"
-    failure (a 503) says nothing of that earlier call, so such a key is never concluded.
-    Kept in the process, bounded: a restart, or the partition moving to another instance
-    between two attempts, forgets it (reconciliation still reports a hold or refund left)."""
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self._keys: OrderedDict[str, None] = OrderedDict()
-        self._capacity = capacity
-
-    def add(self, key: str) -> None:
-        self._keys[key] = None
-        self._keys.move_to_end(key)
-        while len(self._keys) > self._capacity:
-            self._keys.popitem(last=False)
-
-    def answered(self, key: str) -> None:
-        self._keys.pop(key, None)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._keys
-
-
-UNKNOWN_OUTCOMES: Final = UnknownOutcomes()
-
-
-async def call_provider(
-    operation: str,
-    key: str,
-    call: Callable[[], Awaitable[T]],
-    *,
-    settings: PaymentSettings,
-    sleep: Sleep,
-) -> T:
-    """``call()`` with the idempotency ``key``, retried while the provider is unavailable; its
-    last failure is raised, marked ``outcome_unknown`` if any call with the key may have been
-    done (in these attempts or earlier ones, see :class:`UnknownOutcomes`)."""
-    backoff = Backoff(
-        attempts=settings.provider_retry_attempts,
-        initial_delay_s=settings.provider_retry_initial_delay_s,
-        max_delay_s=settings.provider_retry_max_delay_s,
-    )
-
-    def on_retry(attempt: int, error: BaseException, pause_s: float) -> None:
-        if isinstance(error, ProviderUnavailable) and error.outcome_unknown:
-            UNKNOWN_OUTCOMES.add(key)
-        log.warning(
-            "provider.transient_failure",
-            operation=operation,
-            attempt=attempt,
-            error=str(error),
-            retry_in_s=round(pause_s, 3),
-        )
-
-    try:
-        async for attempt in retrying(
-            backoff,
-            retry_if=lambda error: isinstance(error, ProviderUnavailable),
-            on_retry=on_retry,
-            sleep=sleep,
-        ):
-            with attempt:
-                answer = await call()
-                UNKNOWN_OUTCOMES.answered(key)
-                return answer
-    except ProviderUnavailable as error:
-        log.warning(
-            "provider.gave_up",
-            operation=operation,
-            attempts=settings.provider_retry_attempts,
-            error=str(error),
-        )
-        if error.outcome_unknown or key in UNKNOWN_OUTCOMES:
-            UNKNOWN_OUTCOMES.add(key)
-            raise ProviderUnavailable(error.kind, error.detail, after_unknown=True) from error
-        raise
-    raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
 
 async def _must_happen(

@@ -30,14 +30,8 @@ from orderflow_payment.domain.providers import (
     payment_id_for,
 )
 from orderflow_payment.domain.tokens import mask_token
-from orderflow_payment.handlers._movements import (
-    Sleep,
-    Work,
-    applied_event,
-    call_provider,
-    capture,
-    reason_code,
-)
+from orderflow_payment.handlers._movements import Work, applied_event, capture, reason_code
+from orderflow_payment.handlers._provider_calls import Sleep, call_provider
 from orderflow_payment.ports import PaymentProviders
 from orderflow_payment.settings import PaymentSettings
 

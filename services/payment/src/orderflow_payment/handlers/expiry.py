@@ -13,7 +13,8 @@ from orderflow_chassis.errors import PermanentError, TransientError
 from orderflow_chassis.unit_of_work import Transactions
 from orderflow_contracts.events.payments import PaymentVoidReason
 
-from orderflow_payment.handlers._movements import Sleep, Work, void
+from orderflow_payment.handlers._movements import Work, void
+from orderflow_payment.handlers._provider_calls import Sleep
 from orderflow_payment.ports import PaymentProviders, PaymentRepositories
 from orderflow_payment.settings import PaymentSettings
 

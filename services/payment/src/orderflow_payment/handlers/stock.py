@@ -17,7 +17,8 @@ from orderflow_contracts.events.fulfillment import (
 from orderflow_contracts.events.payments import PaymentVoidReason
 
 from orderflow_payment.domain.model import StockStatus, next_stock_status
-from orderflow_payment.handlers._movements import Sleep, Work, capture, void
+from orderflow_payment.handlers._movements import Work, capture, void
+from orderflow_payment.handlers._provider_calls import Sleep
 from orderflow_payment.ports import PaymentProviders
 from orderflow_payment.settings import PaymentSettings
 
