@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from orderflow_cart.adapters.carts import LISTED
+from orderflow_cart.adapters.cart_ops_records import LISTED
 from orderflow_cart.adapters.orders import stored_snapshot
 from orderflow_cart.adapters.reference_data import SeedFiles
 from orderflow_cart.domain.cart import Cart, CartStatus

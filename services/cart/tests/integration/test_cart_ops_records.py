@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from orderflow_cart.adapters.carts import LISTED, CartRepository
+from orderflow_cart.adapters.cart_ops_records import LISTED
+from orderflow_cart.adapters.carts import CartRepository
 
 from services.cart.tests.integration.conftest import SCHEMA
 

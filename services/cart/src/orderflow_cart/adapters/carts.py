@@ -13,9 +13,9 @@ from orderflow_chassis.database import Connection, TransactionLocal
 from orderflow_chassis.settings import validate_identifier
 from orderflow_contracts.envelope import Envelope
 
+from orderflow_cart.adapters.cart_ops_records import CartOpsRecords
 from orderflow_cart.domain.cart import Cart, CartStatus
 from orderflow_cart.domain.sequencing import Waiting
-from orderflow_cart.ports import SkippedSequences, UnappliedEvent
 
 
 @dataclass
@@ -35,15 +35,14 @@ class LockedCarts:
     saved: dict[str, tuple[Cart, datetime | None]] = field(default_factory=dict)
 
 
-LISTED = 500
-"""The most unapplied events and skipped ranges listed per cart (the latest): a storefront
-sending a cart bad events without end must not make its ops answer grow without end."""
-
 # Set by ``lock_all`` in the consumer's task, read by the repositories its handlers get.
 _LOCKED: TransactionLocal[LockedCarts] = TransactionLocal("locked_carts")
 
 
-class CartRepository:
+class CartRepository(CartOpsRecords):
+    """The :class:`~orderflow_cart.ports.Carts` of one transaction: carts, their lines and the
+    reorder buffer here, the ops records of what was not applied in its base class."""
+
     def __init__(self, connection: Connection, schema: str) -> None:
         self._connection = connection
         self._schema = validate_identifier(schema)
@@ -320,67 +319,6 @@ class CartRepository:
             cart_id,
             now,
         )
-
-    # ------------------------------------------------------------------ ops records
-
-    async def record_unapplied(
-        self,
-        envelope: Envelope,
-        *,
-        reason: str,
-        detail: str,
-        now: datetime,
-    ) -> None:
-        await self._connection.execute(
-            f"""
-            INSERT INTO {self._schema}.unapplied_cart_events
-                (cart_id, event_id, event_type, sequence, reason, detail, recorded_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            """,
-            envelope.aggregate_id,
-            envelope.event_id,
-            envelope.event_type,
-            envelope.sequence,
-            reason,
-            detail,
-            now,
-        )
-
-    async def record_skipped(self, cart_id: str, first: int, last: int, now: datetime) -> None:
-        await self._connection.execute(
-            f"""
-            INSERT INTO {self._schema}.skipped_cart_sequences
-                (cart_id, first_sequence, last_sequence, skipped_at)
-            VALUES ($1, $2, $3, $4)
-            ON CONFLICT DO NOTHING
-            """,
-            cart_id,
-            first,
-            last,
-            now,
-        )
-
-    async def unapplied(self, cart_id: str) -> list[UnappliedEvent]:
-        rows = await self._connection.fetch(
-            f"""
-            SELECT event_id, event_type, sequence, reason, detail, recorded_at
-            FROM {self._schema}.unapplied_cart_events WHERE cart_id = $1
-            ORDER BY id DESC LIMIT {LISTED}
-            """,
-            cart_id,
-        )
-        return [UnappliedEvent(**dict(row)) for row in reversed(rows)]
-
-    async def skipped(self, cart_id: str) -> list[SkippedSequences]:
-        rows = await self._connection.fetch(
-            f"""
-            SELECT first_sequence, last_sequence, skipped_at
-            FROM {self._schema}.skipped_cart_sequences WHERE cart_id = $1
-            ORDER BY first_sequence DESC LIMIT {LISTED}
-            """,
-            cart_id,
-        )
-        return [SkippedSequences(**dict(row)) for row in reversed(rows)]
 
 
 _CART_COLUMNS = (
