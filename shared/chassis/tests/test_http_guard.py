@@ -180,3 +180,15 @@ async def test_a_body_the_client_did_not_finish_never_reaches_the_route() -> Non
 
     assert reached == []
     assert sent == []
+
+
+async def test_a_nul_in_a_form_field_is_a_400_as_in_the_query_string() -> None:
+    response = await client().post(
+        "/items",
+        content=b"next=/a%00b",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert (response.status_code, response.json()["detail"]) == (
+        400,
+        "the form contains a NUL character",
+    )

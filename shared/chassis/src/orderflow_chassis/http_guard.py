@@ -104,6 +104,8 @@ class HttpInputGuard:
             return 400, "the request body is not UTF-8 text"
         if _is_form(scope):  # `+` and %XX hide a card number's digits from a screen of bytes
             for name, value in parse_qsl(text, keep_blank_values=True):
+                if "\x00" in name or "\x00" in value:  # %00, as in the query string
+                    return 400, "the form contains a NUL character"
                 if contains_card_number(name) or contains_card_number(value):
                     return 422, CARD_NUMBER_REFUSED.format(where="form")
         try:
