@@ -15,32 +15,19 @@ from typing import Literal, NoReturn
 
 import typer
 from pydantic import AliasChoices, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from orderflow_chassis.kafka_security import KafkaSecurity, KafkaSettingsError
 from orderflow_chassis.production_profile import ProductionProfileError, plaintext_kafka_refusals
-from orderflow_chassis.settings import documented_sources
+from orderflow_chassis.settings import DocumentedSettings
 
 DEVELOPMENT_BOOTSTRAP = "127.0.0.1:19092"
 
 
-class KafkaToolProfile(BaseSettings):
+class KafkaToolProfile(DocumentedSettings):
     """The settings of the production profile a Kafka tool reads (the services' names)."""
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return documented_sources(
-            settings_cls, init_settings, dotenv_settings, file_secret_settings
-        )
 
     environment: Literal["development", "production"] = Field(
         default="development", validation_alias=AliasChoices("ORDERFLOW_ENV", "environment")

@@ -52,22 +52,8 @@ class DocumentedVariablesOnly(EnvSettingsSource):
         return [info for info in found if info[1].lower() not in _KEYWORD_ONLY]
 
 
-def documented_sources(
-    settings_cls: type[BaseSettings],
-    init_settings: PydanticBaseSettingsSource,
-    dotenv_settings: PydanticBaseSettingsSource,
-    file_secret_settings: PydanticBaseSettingsSource,
-) -> tuple[PydanticBaseSettingsSource, ...]:
-    """``settings_customise_sources`` of a settings class with keyword-only names."""
-    return (init_settings, DocumentedVariablesOnly(settings_cls), dotenv_settings,
-            file_secret_settings)  # fmt: skip
-
-
-class ServiceSettings(BaseSettings):
-    """Settings every service shares. Build with :meth:`for_service`."""
-
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
-    service_name_for_env: ClassVar[str] = ""
+class DocumentedSettings(BaseSettings):
+    """Settings read from the environment under their documented variable names only."""
 
     @classmethod
     def settings_customise_sources(
@@ -78,9 +64,15 @@ class ServiceSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return documented_sources(
-            settings_cls, init_settings, dotenv_settings, file_secret_settings
-        )
+        environment = DocumentedVariablesOnly(settings_cls)
+        return (init_settings, environment, dotenv_settings, file_secret_settings)
+
+
+class ServiceSettings(DocumentedSettings):
+    """Settings every service shares. Build with :meth:`for_service`."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    service_name_for_env: ClassVar[str] = ""
 
     service_name: str
     kafka_bootstrap_servers: str = Field(
