@@ -52,7 +52,8 @@ def _payment_env() -> list[Resource]:
 
 
 def _cart_env() -> list[Resource]:
-    # The storefront's bearer token for the order-status API (unset, that API answers 503).
+    # The storefront's bearer token for the order-status API, from a Secret the operator
+    # creates (deploy/kubernetes/README.md): without the Secret the cart does not start.
     return [m.secret_env("CART_STOREFRONT_API_TOKEN", CART_SECRET, "api-token")]
 
 

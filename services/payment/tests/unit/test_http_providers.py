@@ -169,6 +169,9 @@ async def test_paypal_decline_and_amount_mismatch() -> None:
     ("failure", "kind", "unknown"),
     [
         (httpx.ConnectError, "connection_failed", False),  # never sent: nothing done
+        (httpx.ConnectTimeout, "connection_failed", False),
+        (httpx.PoolTimeout, "connection_failed", False),
+        (httpx.ReadTimeout, "timeout", True),
         (httpx.RemoteProtocolError, "transport_error", True),  # sent, no answer
         (httpx.ReadError, "transport_error", True),
         (httpx.WriteError, "transport_error", True),  # part of it may have gone
@@ -201,4 +204,31 @@ async def test_a_paypal_hold_that_could_not_be_released_leaves_the_outcome_unkno
 
     with pytest.raises(ProviderUnavailable) as raised:
         await paypal(other_amount_then_no_void).authorise(authorise_request("PAYPAL-ORDER-4"))
+    assert (raised.value.kind, raised.value.outcome_unknown) == ("hold_not_released", True)
+
+
+async def test_a_request_with_its_key_still_in_flight_is_an_unknown_outcome() -> None:
+    # The card processor answers 409 while the first request with the key is processed: the
+    # refund may be paid, so it must not end as a refusal (and be asked again under a new id).
+    with pytest.raises(ProviderUnavailable) as raised:
+        await card(lambda _: httpx.Response(409, json={})).refund(
+            Refund("refund:1", ORDER, "pi_1", AMOUNT)
+        )
+    assert (raised.value.kind, raised.value.outcome_unknown) == ("http_409", True)
+
+
+async def test_a_paypal_hold_whose_release_was_refused_leaves_the_outcome_unknown() -> None:
+    def other_amount_then_refused_void(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/void"):
+            return httpx.Response(403, json={})
+        authorization = {
+            "id": "AUTH-11",
+            "status": "CREATED",
+            "amount": {"value": "1.00", "currency_code": "EUR"},
+        }
+        unit = {"payments": {"authorizations": [authorization]}}
+        return httpx.Response(201, json={"purchase_units": [unit]})
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        await paypal(other_amount_then_refused_void).authorise(authorise_request("PAYPAL-ORDER-5"))
     assert (raised.value.kind, raised.value.outcome_unknown) == ("hold_not_released", True)

@@ -28,6 +28,7 @@ from orderflow_payment.adapters.provider_http import rejected, send, snake_case
 from orderflow_payment.domain.providers import (
     Authorise,
     Capture,
+    ProviderRejected,
     ProviderResult,
     ProviderUnavailable,
     Refund,
@@ -116,8 +117,8 @@ class PayPalProvider:
                         request.amount,
                     )
                 )
-            except ProviderUnavailable as error:  # the hold exists: conclude nothing yet
-                raise ProviderUnavailable("hold_not_released", error.kind) from error
+            except (ProviderUnavailable, ProviderRejected) as error:  # the hold exists
+                raise ProviderUnavailable("hold_not_released", type(error).__name__) from error
             return ProviderResult.decline(
                 "amount_mismatch", "PayPal order amount differs from the order total."
             )

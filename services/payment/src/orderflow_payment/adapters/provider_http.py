@@ -2,9 +2,11 @@
 
 Timeouts, connection failures, 429 and 5xx are transient (:class:`ProviderUnavailable`: retry
 with the same idempotency key); other 4xx that are not a decline are a refusal of the request
-itself (:class:`ProviderRejected`: never retried). Only a connection never made is
-``connection_failed`` (certainly nothing done); a connection lost once the request may have
-been sent is ``transport_error``, whose outcome is unknown.
+itself (:class:`ProviderRejected`: never retried). Only a connection never made (refused,
+or not made in time, or no pooled connection free) is ``connection_failed`` (certainly nothing
+done); a read or write that failed once the request may have been sent is ``timeout`` or
+``transport_error``, and a 409 (a request with the same key still in flight) ``http_409``:
+their outcome is unknown.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from orderflow_payment.domain.providers import ProviderRejected, ProviderUnavail
 async def send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
     try:
         response = await client.request(method, url, **kwargs)
-    except httpx.TimeoutException as error:
-        raise ProviderUnavailable("timeout", type(error).__name__) from error
-    except httpx.ConnectError as error:
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
         raise ProviderUnavailable("connection_failed", type(error).__name__) from error
+    except httpx.TimeoutException as error:  # read or write: the request may have gone
+        raise ProviderUnavailable("timeout", type(error).__name__) from error
     except httpx.TransportError as error:  # read, write, protocol: the request may have gone
         raise ProviderUnavailable("transport_error", type(error).__name__) from error
-    if response.status_code == 429 or response.status_code >= 500:
+    # 409: another request with this idempotency key is still being processed (outcome
+    # unknown: ask again later); 429 and 5xx: unavailable.
+    if response.status_code in (409, 429) or response.status_code >= 500:
         raise ProviderUnavailable(f"http_{response.status_code}", url)
     return response
 

@@ -10,7 +10,7 @@ from typing import Final, TypeVar
 import structlog
 from orderflow_chassis.retry import Backoff, retrying
 
-from orderflow_payment.domain.providers import ProviderUnavailable
+from orderflow_payment.domain.providers import ProviderRejected, ProviderUnavailable
 from orderflow_payment.settings import PaymentSettings
 
 log = structlog.get_logger(__name__)
@@ -85,6 +85,12 @@ async def call_provider(
                 answer = await call()
                 UNKNOWN_OUTCOMES.answered(key)
                 return answer
+    except ProviderRejected as error:
+        if key in UNKNOWN_OUTCOMES:  # a refusal says nothing of the earlier, unanswered call
+            raise ProviderUnavailable(
+                "rejected_after_unknown", str(error), after_unknown=True
+            ) from error
+        raise
     except ProviderUnavailable as error:
         log.warning(
             "provider.gave_up",

@@ -197,3 +197,17 @@ async def test_a_refund_that_timed_out_once_is_never_concluded_by_a_later_503() 
         await apply_event(refund_payment, asked, transactions, wired)
 
     assert transactions.emitted.of_type(RefundFailed) == []
+
+
+async def test_a_refusal_after_a_timeout_on_the_same_key_concludes_nothing() -> None:
+    # The provider may have paid the timed-out call; a refusal of the retry says nothing of it.
+    transactions = fake_transactions()
+    refused = ProviderRejected("http_403", "refund refused by the provider")
+    provider = ScriptedProvider().answer("refund", ProviderUnavailable("timeout"), refused)
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="40.00")
+    asked = refund_requested(order.order_id, "15.00")
+
+    with pytest.raises(TransientError):
+        await apply_event(refund_payment, asked, transactions, wired)
+    assert transactions.emitted.of_type(RefundFailed) == []
