@@ -40,7 +40,7 @@ DECODER = RecordDecoder({OrderPlaced: _apply})
 def test_a_type_another_consumer_applies_is_passed_over_without_being_decoded() -> None:
     completed = record(OrderCompleted.event_type, {"note": "not even valid data for it"})
 
-    assert DECODER.unhandled(completed)
+    assert DECODER.passes_over([completed])
     assert DECODER.decode(completed) == PassedOver(OrderCompleted.event_type, "ignored")
 
 
@@ -49,7 +49,7 @@ def test_a_card_number_is_refused_whatever_type_the_record_claims() -> None:
     # even carry it): screened all the same.
     claimed = record(OrderCompleted.event_type, {"note": f"card {CARD}"})
 
-    assert not DECODER.unhandled(claimed)
+    assert not DECODER.passes_over([claimed])
     refused = DECODER.decode(claimed)
     assert isinstance(refused, Refused)
     assert refused.code == CARD_DATA_REFUSED
@@ -59,7 +59,7 @@ def test_a_type_the_contract_does_not_know_is_screened_for_card_data() -> None:
     # No consumer applies it, so each one screens it: a card number in it is refused.
     unknown = record("NotInTheContract", {"note": f"card {CARD}"})
 
-    assert not DECODER.unhandled(unknown)
+    assert not DECODER.passes_over([unknown])
     refused = DECODER.decode(unknown)
     assert isinstance(refused, Refused)
     assert refused.code == CARD_DATA_REFUSED

@@ -169,7 +169,7 @@ class BatchApplier:
         outcomes = _Outcomes()
         self._dead_lettered = []
         await self._topic_ids.refresh(sorted({r.topic for r in records}))
-        if all(self._decoder.unhandled(record) for record in records):
+        if self._decoder.passes_over(records):
             # Shared topics: many batches hold nothing for this consumer. Their positions are
             # stored later, with others (see the module docstring).
             await observe(self.hooks.before_commit, records)

@@ -7,7 +7,7 @@ so any failure of theirs is a refusal too, never a stalled partition.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
@@ -64,27 +64,29 @@ class RecordDecoder:
         self._inspect_record = inspect_record
         self._card_guard = CardDataGuard()
 
-    def unhandled(self, record: ConsumerRecord) -> bool:
-        """Whether ``record`` announces (in its ``event_type`` header) a type without a handler
-        here and passes screening: it is passed over without being decoded. Topics are shared,
-        and a newer producer may publish types (or versions) this consumer does not know."""
-        announced = header(record, "event_type")
-        return (
-            announced is not None
-            and announced not in self.handlers
-            and self._screened(record, announced) is None
+    def passes_over(self, records: Sequence[ConsumerRecord]) -> bool:
+        """Whether every one of ``records`` announces (in its ``event_type`` header) a type
+        without a handler here and passes screening: the batch is passed over without being
+        decoded. Topics are shared, and a newer producer may publish types (or versions) this
+        consumer does not know. The headers are read first, so a batch holding a record to
+        apply is screened once, by :meth:`decode`."""
+        return all(self._unhandled(header(r, "event_type")) for r in records) and all(
+            self._screened(r) is None for r in records
         )
+
+    def _unhandled(self, announced: str | None) -> bool:
+        return announced is not None and announced not in self.handlers
 
     def decode(self, record: ConsumerRecord) -> Decoded | PassedOver | Refused:
         announced = header(record, "event_type")
-        if announced is not None and announced not in self.handlers:
+        if announced is not None and self._unhandled(announced):
             # Never decoded here, but screened: a card number is refused by every consumer
             # that reads the record, whatever type it claims to be.
             return self._screened(record, announced) or PassedOver(announced, "ignored")
+        refused = self._screened(record)
+        if refused is not None:
+            return refused
         try:
-            refused = self._screened(record)
-            if refused is not None:
-                return refused
             envelope = Envelope.from_bytes(record.value or b"")
         except ContractError as error:
             return Refused(error.code, error.reason, error)
