@@ -25,7 +25,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
-from urllib.parse import parse_qsl, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI
 from orderflow_contracts.card_data import contains_card_number
@@ -51,6 +51,7 @@ CARD_NUMBER_REFUSED: Final = (
     "in its {where}; card data must never be sent, only provider tokens"
 )
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_FORM: Final = b"application/x-www-form-urlencoded"
 
 
 class BadRequestTarget(ValueError):
@@ -97,17 +98,19 @@ class HttpInputGuard:
         """Why ``body`` is refused (status, message), or None. Bodies are text: JSON or a form,
         in UTF-8 (RFC 8259); other encodings would slip past a screen that reads bytes."""
         try:
-            text = body.decode("utf-8")
+            body.decode("utf-8")
         except UnicodeDecodeError:
             return 400, "the request body is not UTF-8 text"
-        if "\x00" in text:  # never in JSON or form text; in UTF-16, every other byte
+        if b"\x00" in body:  # never in JSON or form text; in UTF-16, every other byte
             return 400, "the request body is not UTF-8 text"
-        if _is_form(scope):  # `+` and %XX hide a card number's digits from a screen of bytes
-            for name, value in parse_qsl(text, keep_blank_values=True):
-                if "\x00" in name or "\x00" in value:  # %00, as in the query string
-                    return 400, "the form contains a NUL character"
-                if contains_card_number(name) or contains_card_number(value):
-                    return 422, CARD_NUMBER_REFUSED.format(where="form")
+        # A form is read as a query string is: `+` and %XX hide a card number's digits (and
+        # %00 a NUL) from a screen of bytes.
+        is_form = _header(scope, b"content-type").lower().startswith(_FORM)
+        try:
+            if is_form and _pairs_hold_card(body, "form"):
+                return 422, CARD_NUMBER_REFUSED.format(where="form")
+        except BadRequestTarget as error:
+            return 400, str(error)
         try:
             screen_payload(body, self.limits)
         except PermanentError as refused:
@@ -133,12 +136,19 @@ def _card_number_in_target(scope: Scope) -> str | None:
     for segment in raw_path.split(b"/"):
         if contains_card_number(_decoded(segment, "path"), identifier=True):
             return "path"
-    query: bytes = scope.get("query_string") or b""
-    for pair in query.split(b"&"):
-        for part in pair.split(b"=", 1):
-            if contains_card_number(_decoded(part.replace(b"+", b" "), "query string")):
-                return "query string"
+    if _pairs_hold_card(scope.get("query_string") or b"", "query string"):
+        return "query string"
     return None
+
+
+def _pairs_hold_card(encoded: bytes, where: str) -> bool:
+    """Whether a name or value of ``name=value&...`` (a query string, a form) holds a card
+    number once decoded; raises BadRequestTarget when one cannot be read as text."""
+    for pair in encoded.split(b"&"):
+        for part in pair.split(b"=", 1):
+            if contains_card_number(_decoded(part.replace(b"+", b" "), where)):
+                return True
+    return False
 
 
 def _decoded(component: bytes, where: str) -> str:
@@ -153,21 +163,19 @@ def _decoded(component: bytes, where: str) -> str:
     return text
 
 
+def _header(scope: Scope, wanted: bytes) -> bytes:
+    """The first value of the header named ``wanted`` (lower case), or b""."""
+    for name, value in scope.get("headers") or ():
+        if name.lower() == wanted:
+            return bytes(value)
+    return b""
+
+
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers") or ():
-        if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-def _is_form(scope: Scope) -> bool:
-    for name, value in scope.get("headers") or ():
-        if name.lower() == b"content-type":
-            return bytes(value).lower().startswith(b"application/x-www-form-urlencoded")
-    return False
+    try:
+        return int(_header(scope, b"content-length"))
+    except ValueError:  # absent, or not a number
+        return None
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, str]:
