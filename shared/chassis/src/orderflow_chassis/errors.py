@@ -39,7 +39,7 @@ class PermanentError(Exception):
 # are retried without limit and never dead-lettered: a cancelled query (statement_timeout,
 # pg_cancel_backend), an administrator's or a crash's shutdown, a dropped or reset connection,
 # a full disk, a failover to a read-only server, a lock or serialisation conflict.
-_TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
+TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     TransientError,
     ConnectionError,
     OSError,
@@ -66,4 +66,4 @@ def is_transient(error: BaseException) -> bool:
     """True when the failure says nothing about the event: the same work may succeed later."""
     if isinstance(error, PermanentError):
         return False
-    return isinstance(error, _TRANSIENT_TYPES)
+    return isinstance(error, TRANSIENT_TYPES)

@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import asyncpg
 import structlog
 import uvicorn
 from aiokafka.errors import KafkaError, KafkaTimeoutError
@@ -15,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from orderflow_chassis.errors import TransientError, describe_error, is_transient
+from orderflow_chassis.errors import TRANSIENT_TYPES, describe_error, is_transient
 from orderflow_chassis.http_guard import install_http_guards
 
 log = structlog.get_logger(__name__)
@@ -67,9 +66,9 @@ def build_http_app(runtime: ServiceRuntime, resources: RuntimeResources) -> Fast
     return app
 
 
-# What a route's failure answers 503 for rather than 500 (see ``_unavailable_or_error``).
-_INFRASTRUCTURE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
-                   asyncpg.exceptions.InternalClientError, KafkaError, TransientError)  # fmt: skip
+# What a route's failure may answer 503 for rather than 500 (see ``_unavailable_or_error``):
+# what a consumer retries, and the broker's errors.
+_INFRASTRUCTURE = (*TRANSIENT_TYPES, KafkaError)
 _NOT_INFRASTRUCTURE = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
