@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from orderflow_contracts.money import Currency, Money
+from orderflow_returns.domain.returns import EarlierReturn
 from orderflow_returns.domain.rma import RmaState
 from orderflow_returns.ports import PricedRefund, Rma, RmaQuery
 
@@ -148,15 +149,22 @@ class InMemoryRmas(InMemory):
         row.problem_code = row.problem_message = None
         self._changed(row)
 
-    async def returned_units(self, order_id: uuid.UUID) -> dict[str, int]:
-        units: dict[str, int] = {}
+    async def earlier_returns(self, order_id: uuid.UUID) -> list[EarlierReturn]:
+        asked = {a.rma_id: a.requested_at for a in self.tables.return_requests.values()}
+        found: list[tuple[datetime, uuid.UUID, EarlierReturn]] = []
         for row in self.tables.rmas.values():
             if row.order_id != order_id:
                 continue
-            for sku, line in row.lines.items():
-                taken = line.authorised if row.state == RmaState.AUTHORISED else line.returned
-                units[sku] = units.get(sku, 0) + (taken or 0)
-        return {sku: count for sku, count in units.items() if count}
+            awaited = row.state == RmaState.AUTHORISED
+            requested_at = asked.get(row.rma_id, row.authorised_at)
+            for sku, line in sorted(row.lines.items()):
+                units = (line.authorised if awaited else line.returned) or 0
+                if units:
+                    due_by = row.return_by if awaited else None
+                    found.append(
+                        (requested_at, row.rma_id, EarlierReturn(sku, units, requested_at, due_by))
+                    )
+        return [earlier for *_, earlier in sorted(found, key=lambda f: (f[0], f[1]))]
 
     async def previously_refunded_units(
         self, order_id: uuid.UUID, excluding: uuid.UUID

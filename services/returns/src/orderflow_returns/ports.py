@@ -17,7 +17,7 @@ from orderflow_contracts.events import OrderPlaced, PostalAddress, WarrantyClaim
 from orderflow_contracts.money import Currency, Money
 
 from orderflow_returns.domain.refunds import OrderSnapshot
-from orderflow_returns.domain.returns import Delivery
+from orderflow_returns.domain.returns import Delivery, EarlierReturn
 from orderflow_returns.domain.rma import RmaState
 
 # ------------------------------------------------------------------------------ records
@@ -261,9 +261,10 @@ class Rmas(Protocol):
         """The RMA waits for payment on ``refund_id`` (its problem, if any, is cleared)."""
         ...
 
-    async def returned_units(self, order_id: uuid.UUID) -> dict[str, int]:
-        """Units per SKU taken back by the order's RMAs: authorised while the parcel is on its
-        way, then what actually came back."""
+    async def earlier_returns(self, order_id: uuid.UUID) -> list[EarlierReturn]:
+        """Units per SKU taken back by each of the order's RMAs (authorised while the parcel is
+        on its way, with the RMA's return-by date; then what actually came back), with the
+        time the customer requested the return; in the order they were requested."""
         ...
 
     async def previously_refunded_units(

@@ -26,7 +26,7 @@ class ReturnsSettings(BaseSettings):
         ge=0,
         le=300,
         description=(
-            "seconds a return request or warranty claim that finds no delivery (or no order) "
-            "waits for one before it is rejected; 0 rejects at once"
+            "seconds a return request or warranty claim that a delivery (or the order) not "
+            "read yet could change waits for one before it is rejected; 0 rejects at once"
         ),
     )

@@ -241,7 +241,7 @@ class Order:
         )
 
     def return_requested(
-        self, lines: Sequence[tuple[str, int]], request_id: str | None = None
+        self, lines: Sequence[tuple[str, int]], request_id: str | None = None, **extra: Any
     ) -> ReturnRequested:
         return ReturnRequested.model_validate(
             {
@@ -249,7 +249,7 @@ class Order:
                 "return_request_id": request_id or f"ret-{uuid.uuid4().hex[:8]}",
                 "lines": [{"sku": sku, "quantity": qty} for sku, qty in lines],
                 "reason": "Too hard for my feet",
-                "customer_id": self.customer_id,
+                "customer_id": extra.get("customer_id", self.customer_id),
             }
         )
 

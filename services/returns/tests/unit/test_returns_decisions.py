@@ -5,12 +5,14 @@ from datetime import UTC, date, datetime, timedelta
 from orderflow_contracts.events import ReturnRejectionCode
 from orderflow_returns.domain.returns import (
     Delivery,
+    EarlierReturn,
     OrderFacts,
     ReturnAuthorisation,
     ReturnDecision,
     ReturnRefusal,
     decide_return,
     returnable_units,
+    still_taken_back,
 )
 from orderflow_returns.domain.window import ReturnWindow
 
@@ -31,7 +33,7 @@ def facts(
         order_placed=placed,
         ordered=(ordered if ordered is not None else {"BALL": 2, "SPLINT": 1}) if placed else {},
         deliveries=deliveries,
-        returned=returned or {},
+        returns=tuple(EarlierReturn(sku, n, DELIVERED) for sku, n in (returned or {}).items()),
         customer_id="cust-1" if placed else None,
     )
 
@@ -169,3 +171,114 @@ def test_a_closed_window_is_reported_before_the_quantity() -> None:
     decision = refusal(decide([("BALL", 3)], facts(), at=OUTSIDE))
     assert decision.code == ReturnRejectionCode.WINDOW_EXPIRED
     assert [p.code for p in decision.problems] == [ReturnRejectionCode.WINDOW_EXPIRED]
+
+
+# --------------------------------------------- earlier returns attributed to their parcels
+
+LATE = DELIVERED + timedelta(days=20)  # a second parcel: its window is open until 2025-03-25
+TWO_PARCELS = (Delivery("BALL", 1, DELIVERED), Delivery("BALL", 1, LATE))
+DAY_35 = DELIVERED + timedelta(days=35)  # the first parcel's window closed, the second's open
+
+
+def after(*returns: EarlierReturn) -> OrderFacts:
+    return OrderFacts(True, {"BALL": 2}, TWO_PARCELS, returns, customer_id="cust-1")
+
+
+def test_one_unit_requests_return_no_more_than_one_request_would() -> None:
+    first = EarlierReturn("BALL", 1, DAY_35)  # it could only take the newer parcel's unit
+    assert returnable_units(after(first), "BALL", DAY_35, WINDOW) == 0
+    second = refusal(decide([("BALL", 1)], after(first), DAY_35))
+    assert (second.code, second.message) == (
+        ReturnRejectionCode.WINDOW_EXPIRED,
+        "BALL: 1 requested, only 0 still inside the 30-day return window",
+    )
+
+
+def test_a_return_made_while_both_windows_were_open_takes_the_older_unit() -> None:
+    earlier = EarlierReturn("BALL", 1, DELIVERED + timedelta(days=25))
+    assert returnable_units(after(earlier), "BALL", DAY_35, WINDOW) == 1
+    assert isinstance(decide([("BALL", 1)], after(earlier), DAY_35), ReturnAuthorisation)
+
+
+def test_a_return_no_open_window_explains_takes_the_oldest_unit_left() -> None:
+    # Requested when no window was open (clock skew): it comes from the oldest parcel, after
+    # the returns an open window explains.
+    skewed = EarlierReturn("BALL", 1, DELIVERED + timedelta(days=60))
+    assert returnable_units(after(skewed), "BALL", DAY_35, WINDOW) == 1
+    newer_taken = EarlierReturn("BALL", 1, DAY_35)
+    assert returnable_units(after(skewed, newer_taken), "BALL", DAY_35, WINDOW) == 0
+
+
+def test_earlier_returns_count_in_the_order_they_were_requested() -> None:
+    # Listed out of order: the day-25 return takes the older unit, the day-35 one the newer.
+    day_25 = EarlierReturn("BALL", 1, DELIVERED + timedelta(days=25))
+    day_35 = EarlierReturn("BALL", 1, DAY_35)
+    assert returnable_units(after(day_35, day_25), "BALL", DAY_35, WINDOW) == 0
+    assert returnable_units(after(day_25), "BALL", DAY_35 + timedelta(days=1), WINDOW) == 1
+
+
+# ------------------------------------------------------------- RMAs whose parcel never came
+
+
+def test_an_rma_whose_parcel_never_came_lets_its_units_go_after_return_by_plus_shipping() -> None:
+    due = EarlierReturn("BALL", 2, DELIVERED, parcel_due_by=date(2025, 2, 17))
+    received = EarlierReturn("BALL", 1, DELIVERED)
+
+    def kept(at: datetime) -> tuple[EarlierReturn, ...]:
+        return still_taken_back([due, received], at=at, window=WINDOW, return_shipping_days=14)
+
+    assert kept(datetime(2025, 3, 3, 23, 59, 59, tzinfo=UTC)) == (due, received)  # 17 Feb + 14
+    assert kept(datetime(2025, 3, 4, tzinfo=UTC)) == (received,)  # a received one stays
+
+
+# ------------------------------------------------------------------ precedence and figures
+
+
+def test_past_both_the_window_and_the_quantity_the_window_comes_first() -> None:
+    decision = refusal(decide([("BALL", 3)], facts(deliveries=TWO_PARCELS), DAY_35))
+    assert (decision.code, decision.message) == (
+        ReturnRejectionCode.WINDOW_EXPIRED,
+        "BALL: 3 requested, only 1 still inside the 30-day return window",
+    )
+
+
+def test_units_returned_from_an_open_window_exceed_the_quantity_not_the_window() -> None:
+    # Both units inside their window, one already returned: a quantity problem.
+    decision = refusal(decide([("BALL", 2)], facts(returned={"BALL": 1})))
+    assert (decision.code, decision.message) == (
+        ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED,
+        "BALL: 2 requested, 1 returnable (2 delivered, 1 already returned)",
+    )
+
+
+# ------------------------------------------------------- refusals a delivery could still change
+
+
+def test_a_refusal_awaits_a_delivery_only_while_units_are_still_to_be_delivered() -> None:
+    one_of_two = (Delivery("BALL", 1, DELIVERED),)
+    short = refusal(decide([("BALL", 2)], facts(deliveries=one_of_two)))
+    assert (short.code, short.may_await_delivery) == (
+        ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED,
+        True,
+    )
+    late = refusal(decide([("BALL", 1)], facts(deliveries=one_of_two), OUTSIDE))
+    assert (late.code, late.may_await_delivery) == (ReturnRejectionCode.WINDOW_EXPIRED, True)
+    # Every ordered unit delivered: final at once.
+    assert not refusal(decide([("BALL", 3)], facts())).may_await_delivery
+    assert not refusal(decide([("BALL", 1)], facts(), OUTSIDE)).may_await_delivery
+    # One final line makes the whole request final.
+    mixed = refusal(decide([("BALL", 2), ("SOCK", 1)], facts(deliveries=one_of_two)))
+    assert not mixed.may_await_delivery
+    # Before the order is known, any delivery may still come.
+    unplaced = facts(deliveries=one_of_two, placed=False)
+    assert refusal(decide([("BALL", 2)], unplaced)).may_await_delivery
+
+
+def test_a_request_naming_a_customer_waits_for_the_order_to_know_its_customer() -> None:
+    before_the_order = facts(placed=False)  # deliveries known, OrderPlaced not yet
+    stranger = refusal(decide([("BALL", 1)], before_the_order, customer_id="cust-2"))
+    assert (stranger.code, stranger.may_await_delivery) == (
+        ReturnRejectionCode.UNKNOWN_ORDER,
+        True,
+    )
+    assert isinstance(decide([("BALL", 1)], before_the_order), ReturnAuthorisation)

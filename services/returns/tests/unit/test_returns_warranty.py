@@ -1,5 +1,6 @@
 """International warranty: the term per country of usage, the return window first, units."""
 
+import dataclasses
 from datetime import UTC, date, datetime
 
 import pytest
@@ -134,6 +135,34 @@ def test_unknown_order_unknown_sku_and_not_delivered() -> None:
     assert code(claim(later, customer_id="someone-else")) == WarrantyRejectionCode.UNKNOWN_ORDER
     assert code(claim(later, sku="SOCK")) == WarrantyRejectionCode.UNKNOWN_SKU
     assert code(claim(later, facts=line(delivered=0))) == WarrantyRejectionCode.NOT_DELIVERED
+
+
+def test_a_claim_naming_a_customer_the_facts_do_not_name_is_answered_as_unknown() -> None:
+    unnamed = dataclasses.replace(line(), customer_id=None)
+    later = at(date(2025, 6, 1))
+    assert code(claim(later, facts=unnamed, customer_id="cust-2")) == (
+        WarrantyRejectionCode.UNKNOWN_ORDER
+    )
+
+
+def test_too_many_units_wait_for_a_delivery_only_while_some_are_still_to_come() -> None:
+    later = at(date(2025, 6, 1))
+    one_of_two = dataclasses.replace(line(), ordered={"SPLINT": 2})
+    short = claim(later, facts=one_of_two, quantity=2)
+    assert isinstance(short, ClaimRefusal)
+    assert (short.code, short.may_await_delivery) == (
+        WarrantyRejectionCode.QUANTITY_EXCEEDS_DELIVERED,
+        True,
+    )
+    replaced = claim(later, facts=dataclasses.replace(one_of_two, claimed_units=1))
+    assert isinstance(replaced, ClaimRefusal)
+    assert (replaced.code, replaced.may_await_delivery) == (
+        WarrantyRejectionCode.ALREADY_CLAIMED,
+        True,
+    )
+    every_unit_delivered = claim(later, quantity=2)
+    assert isinstance(every_unit_delivered, ClaimRefusal)
+    assert not every_unit_delivered.may_await_delivery
 
 
 def test_a_country_with_a_zero_term_is_not_covered() -> None:

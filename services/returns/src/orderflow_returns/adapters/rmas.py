@@ -9,6 +9,7 @@ from datetime import date, datetime
 from orderflow_contracts.money import Currency, Money
 
 from orderflow_returns.adapters._sql import SqlRepository
+from orderflow_returns.domain.returns import EarlierReturn
 from orderflow_returns.domain.rma import RmaState
 from orderflow_returns.ports import PricedRefund, Rma
 
@@ -216,19 +217,28 @@ class SqlRmas(SqlRepository):
             attempt,
         )
 
-    async def returned_units(self, order_id: uuid.UUID) -> dict[str, int]:
+    async def earlier_returns(self, order_id: uuid.UUID) -> list[EarlierReturn]:
+        # An RMA always has its answer; the fallback only keeps its units counted if not.
         rows = await self.connection.fetch(
             f"""
             SELECT l.sku,
-                   SUM(CASE WHEN r.state = 'authorised' THEN l.authorised_quantity
-                            ELSE COALESCE(l.returned_quantity, 0) END)::int AS units
+                   CASE WHEN r.state = 'authorised' THEN l.authorised_quantity
+                        ELSE COALESCE(l.returned_quantity, 0) END AS units,
+                   COALESCE(q.requested_at, r.authorised_at) AS requested_at,
+                   CASE WHEN r.state = 'authorised' THEN r.return_by END AS parcel_due_by
             FROM {self.s}.rmas r JOIN {self.s}.rma_lines l USING (rma_id)
+                LEFT JOIN {self.s}.return_requests q
+                    ON q.order_id = r.order_id AND q.rma_id = r.rma_id
             WHERE r.order_id = $1
-            GROUP BY l.sku
+            ORDER BY requested_at, r.rma_id, l.sku
             """,
             order_id,
         )
-        return {row["sku"]: row["units"] for row in rows if row["units"]}
+        return [
+            EarlierReturn(row["sku"], row["units"], row["requested_at"], row["parcel_due_by"])
+            for row in rows
+            if row["units"]
+        ]
 
     async def previously_refunded_units(
         self, order_id: uuid.UUID, excluding: uuid.UUID

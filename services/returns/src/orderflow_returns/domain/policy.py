@@ -16,6 +16,7 @@ class ReturnsPolicy:
     warranty: WarrantyPolicy = field(
         default_factory=lambda: WarrantyPolicy(default_months=12, default_basis="default")
     )
-    # How long a request that finds no delivery (or no order) waits for one before it is
-    # rejected: events reach the service in any order across topics. Zero judges at once.
+    # How long a request that a delivery (or the order) not read yet could change waits for
+    # one before it is rejected: events reach the service in any order across topics. Zero
+    # judges at once.
     delivery_wait: timedelta = timedelta(0)

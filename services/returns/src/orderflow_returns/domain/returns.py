@@ -9,16 +9,23 @@ Per line (one SKU; duplicated SKUs in a request are added up):
 * ``unknown_sku``: the order (as placed) has no such SKU.
 * ``not_delivered``: no unit of that SKU has been delivered yet.
 * ``window_expired``: every delivery of that SKU is past its window, or the customer asks for
-  more units than were delivered inside the window.
-* ``quantity_exceeds_delivered``: more units than *delivered minus already returned* (units of
+  more units than they hold inside the window while they hold some outside it (whatever the
+  quantity: the window comes first).
+* ``quantity_exceeds_delivered``: more units than delivered minus already returned (units of
   earlier RMAs: the authorised quantity while the parcel is on its way, the received quantity
   once it arrived).
 
-Returnable units of a SKU = min(units delivered whose window is still open, units delivered -
-units already returned). Returns are attributed to the oldest deliveries first: a customer who
-received the same product in two parcels keeps the newest units, which is the reading most
-favourable to them. Replacement shipments (warranty) are not returnable for money and are not
-counted.
+Earlier returns are attributed to parcels, so that splitting a return into several requests
+returns no more than one request would: in the order they were requested, each takes its units
+from the parcels whose window was open when it was requested, the one whose window ends first
+first (what leaves the most units inside their window: the reading most favourable to the
+customer); units no such parcel explains (clock skew) come from the oldest parcels left.
+Returnable units of a SKU = units left in the parcels whose window is still open. Replacement
+shipments (warranty) are not returnable for money and are not counted.
+
+An RMA whose parcel never came lets its units go ``return_shipping_days`` after its return-by
+date (:func:`still_taken_back`); a parcel that arrives later is still received and refunded,
+within the refund ceiling.
 """
 
 from __future__ import annotations
@@ -44,17 +51,29 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class EarlierReturn:
+    """Units of one SKU an earlier RMA of the order takes back, and when the customer asked."""
+
+    sku: str
+    quantity: int
+    requested_at: datetime
+    # The RMA's return-by date while its parcel is awaited; None once the parcel came back.
+    parcel_due_by: date | None = None
+
+
+@dataclass(frozen=True)
 class OrderFacts:
     """What the service knows about one order when it judges a request.
 
     ``ordered`` is empty while ``OrderPlaced`` is unknown (events arrive in any order across
-    topics); deliveries alone then show what the customer received.
+    topics); deliveries alone then show what the customer received. ``returns`` are the
+    earlier returns that still take their units back (:func:`still_taken_back`).
     """
 
     order_placed: bool
     ordered: Mapping[str, int] = field(default_factory=dict)
     deliveries: Sequence[Delivery] = ()
-    returned: Mapping[str, int] = field(default_factory=dict)
+    returns: Sequence[EarlierReturn] = ()
     customer_id: str | None = None
 
     @property
@@ -64,8 +83,15 @@ class OrderFacts:
     def delivered(self, sku: str) -> int:
         return sum(d.quantity for d in self.deliveries if d.sku == sku)
 
+    def returned(self, sku: str) -> int:
+        return sum(r.quantity for r in self.returns if r.sku == sku)
+
     def deliveries_of(self, sku: str) -> list[Delivery]:
         return sorted((d for d in self.deliveries if d.sku == sku), key=lambda d: d.delivered_at)
+
+    def more_may_come(self, sku: str) -> bool:
+        """Whether units of ``sku`` may still be delivered (or their delivery not read yet)."""
+        return not self.order_placed or self.delivered(sku) < self.ordered.get(sku, 0)
 
 
 @dataclass(frozen=True)
@@ -73,6 +99,8 @@ class LineProblem:
     sku: str
     code: ReturnRejectionCode
     message: str
+    # A delivery not read yet could remove the problem (units of the SKU still to come).
+    may_await_delivery: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +114,14 @@ class ReturnRefusal:
     code: ReturnRejectionCode
     message: str
     problems: tuple[LineProblem, ...] = ()
+
+    @property
+    def may_await_delivery(self) -> bool:
+        """Whether a delivery (or the order) not read yet could still turn it into an
+        authorisation: the order is unknown, or a delivery could remove every problem."""
+        if self.code == ReturnRejectionCode.UNKNOWN_ORDER:
+            return True
+        return bool(self.problems) and all(p.may_await_delivery for p in self.problems)
 
 
 ReturnDecision = ReturnAuthorisation | ReturnRefusal
@@ -107,16 +143,53 @@ def merge_lines(lines: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]
     return tuple(merged.items())
 
 
-def _units_in_window(facts: OrderFacts, sku: str, at: datetime, window: ReturnWindow) -> int:
-    return sum(
-        d.quantity for d in facts.deliveries if d.sku == sku and window.is_open(d.delivered_at, at)
+def still_taken_back(
+    returns: Iterable[EarlierReturn],
+    *,
+    at: datetime,
+    window: ReturnWindow,
+    return_shipping_days: int,
+) -> tuple[EarlierReturn, ...]:
+    """The earlier returns that still hold their units at ``at``: an RMA whose parcel never
+    came holds them until its return-by date plus ``return_shipping_days`` (a parcel posted on
+    the last day may still be on its way), then lets the customer return or claim them again."""
+    today = window.local_date(at)
+    return tuple(
+        r
+        for r in returns
+        if r.parcel_due_by is None
+        or today <= r.parcel_due_by + timedelta(days=return_shipping_days)
     )
+
+
+def _units_held(facts: OrderFacts, sku: str, window: ReturnWindow) -> list[tuple[Delivery, int]]:
+    """Each parcel of ``sku``, oldest first, with the units of it the customer still holds once
+    the earlier returns are attributed (module docstring)."""
+    parcels = facts.deliveries_of(sku)  # oldest first: their windows end in that order too
+    left = [parcel.quantity for parcel in parcels]
+    unexplained = 0
+    for earlier in sorted((r for r in facts.returns if r.sku == sku), key=lambda r: r.requested_at):
+        wanted = earlier.quantity
+        for i, parcel in enumerate(parcels):
+            if window.is_open(parcel.delivered_at, earlier.requested_at):
+                taken = min(left[i], wanted)
+                left[i], wanted = left[i] - taken, wanted - taken
+        unexplained += wanted
+    # Units no open window explains come from the oldest parcels left, after the others, so
+    # they never take a unit an explained return needed.
+    for i in range(len(parcels)):
+        taken = min(left[i], unexplained)
+        left[i], unexplained = left[i] - taken, unexplained - taken
+    return list(zip(parcels, left, strict=True))
 
 
 def returnable_units(facts: OrderFacts, sku: str, at: datetime, window: ReturnWindow) -> int:
     """How many units of ``sku`` a request made at ``at`` may return."""
-    still_with_customer = facts.delivered(sku) - facts.returned.get(sku, 0)
-    return max(0, min(_units_in_window(facts, sku, at, window), still_with_customer))
+    return sum(
+        left
+        for parcel, left in _units_held(facts, sku, window)
+        if window.is_open(parcel.delivered_at, at)
+    )
 
 
 def decide_return(
@@ -132,13 +205,10 @@ def decide_return(
     """Authorise or reject a return request made at ``at`` and judged at ``authorised_at``
     (later when it waited, or when the service was behind): the window counts from the
     request, the time to post the parcel from the authorisation the customer receives."""
-    if not facts.known or (
-        customer_id is not None
-        and facts.customer_id is not None
-        and customer_id != facts.customer_id
-    ):
+    if not facts.known or (customer_id is not None and customer_id != facts.customer_id):
         # A request naming another customer's order is answered as if the order did not
-        # exist: the answer must not reveal other customers' orders.
+        # exist: the answer must not reveal other customers' orders. Before the order's
+        # OrderPlaced its customer is unknown, so a request naming one waits for it.
         return ReturnRefusal(
             ReturnRejectionCode.UNKNOWN_ORDER, "We have no delivered order with this id."
         )
@@ -159,30 +229,35 @@ def _line_problem(
         return LineProblem(sku, ReturnRejectionCode.UNKNOWN_SKU, f"{sku} is not part of this order")
     delivered = facts.delivered(sku)
     if delivered == 0:
-        return LineProblem(sku, ReturnRejectionCode.NOT_DELIVERED, f"{sku} has not been delivered")
-    in_window = _units_in_window(facts, sku, at, window)
-    if in_window == 0:
-        last_day = window.last_day(facts.deliveries_of(sku)[-1].delivered_at)
-        return LineProblem(
-            sku,
-            ReturnRejectionCode.WINDOW_EXPIRED,
-            f"{sku}: the {window.days}-day return window closed (last day {last_day.isoformat()})",
-        )
-    remaining = delivered - facts.returned.get(sku, 0)
-    if quantity > remaining:
-        return LineProblem(
-            sku,
-            ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED,
-            f"{sku}: {quantity} requested, {max(remaining, 0)} returnable "
-            f"({delivered} delivered, {delivered - remaining} already returned)",
-        )
-    if quantity > in_window:
+        message = f"{sku} has not been delivered"
+        return LineProblem(sku, ReturnRejectionCode.NOT_DELIVERED, message, may_await_delivery=True)
+    held = _units_held(facts, sku, window)
+    open_now = [(parcel, left) for parcel, left in held if window.is_open(parcel.delivered_at, at)]
+    returnable = sum(left for _, left in open_now)
+    if quantity <= returnable:
+        return None
+    still_held = sum(left for _, left in held)
+    if not open_now:
+        last_day = window.last_day(held[-1][0].delivered_at)
         message = (
-            f"{sku}: {quantity} requested, only {in_window} still inside the "
+            f"{sku}: the {window.days}-day return window closed (last day {last_day.isoformat()})"
+        )
+        code = ReturnRejectionCode.WINDOW_EXPIRED
+    elif returnable < still_held:
+        # The window keeps units the customer holds: it comes first, whatever the quantity.
+        message = (
+            f"{sku}: {quantity} requested, only {returnable} still inside the "
             f"{window.days}-day return window"
         )
-        return LineProblem(sku, ReturnRejectionCode.WINDOW_EXPIRED, message)
-    return None
+        code = ReturnRejectionCode.WINDOW_EXPIRED
+    else:
+        message = (
+            f"{sku}: {quantity} requested, {returnable} returnable ({delivered} delivered, "
+            f"{delivered - still_held} already returned)"
+        )
+        code = ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED
+    # A parcel of the SKU whose delivery is not read yet could still change the answer.
+    return LineProblem(sku, code, message, may_await_delivery=facts.more_may_come(sku))
 
 
 def _clip(message: str) -> str:

@@ -11,6 +11,9 @@
 * **Units.** The units of an order line are numbered 1..delivered. A claim covers the next
   unclaimed units; units returned for a refund cannot be claimed, and a unit is accepted at
   most once (``already_claimed``): a line of 1 unit gets at most one replacement.
+* **Waiting.** A refusal a delivery (or the order) not read yet could explain says so
+  (``ClaimRefusal.may_await_delivery``): no order, nothing delivered, or too few units while
+  some of the line are still to be delivered.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ class ClaimAcceptance:
 class ClaimRefusal:
     code: WarrantyRejectionCode
     message: str
+    # A delivery (or the order) not read yet could turn it into an acceptance.
+    may_await_delivery: bool = False
 
 
 ClaimDecision = ClaimAcceptance | ClaimRefusal
@@ -85,29 +90,38 @@ def decide_claim(
     customer_id: str | None = None,
 ) -> ClaimDecision:
     """Accept or reject a warranty claim filed at ``at``."""
-    if not facts.order_placed or (
-        customer_id is not None
-        and facts.customer_id is not None
-        and customer_id != facts.customer_id
-    ):
-        # The replacement ships to the order's address, so the order itself must be known.
-        return ClaimRefusal(WarrantyRejectionCode.UNKNOWN_ORDER, "We have no order with this id.")
+    if not facts.order_placed or (customer_id is not None and customer_id != facts.customer_id):
+        # The replacement ships to the order's address, so the order itself must be known;
+        # a claim naming another customer (or one the facts do not name) learns nothing of it.
+        return ClaimRefusal(
+            WarrantyRejectionCode.UNKNOWN_ORDER,
+            "We have no order with this id.",
+            may_await_delivery=True,
+        )
     if sku not in facts.ordered:
         return ClaimRefusal(WarrantyRejectionCode.UNKNOWN_SKU, f"{sku} is not part of this order")
     if not facts.deliveries:
-        return ClaimRefusal(WarrantyRejectionCode.NOT_DELIVERED, f"{sku} has not been delivered")
+        return ClaimRefusal(
+            WarrantyRejectionCode.NOT_DELIVERED,
+            f"{sku} has not been delivered",
+            may_await_delivery=True,
+        )
 
     claimable = facts.delivered_units - facts.returned_units - facts.claimed_units
     if quantity > claimable:
+        # A split shipment's next parcel, its delivery not read yet, could bring the units.
+        more_may_come = facts.delivered_units < facts.ordered[sku]
         if facts.claimed_units > 0:
             return ClaimRefusal(
                 WarrantyRejectionCode.ALREADY_CLAIMED,
                 f"{sku}: {facts.claimed_units} of {facts.delivered_units} delivered units were "
                 f"already replaced under warranty; {max(claimable, 0)} left to claim",
+                may_await_delivery=more_may_come,
             )
         return ClaimRefusal(
             WarrantyRejectionCode.QUANTITY_EXCEEDS_DELIVERED,
             f"{sku}: {quantity} claimed, {max(claimable, 0)} delivered and not returned",
+            may_await_delivery=more_may_come,
         )
 
     delivered_at = max(d.delivered_at for d in facts.deliveries)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.envelope import Envelope
 
-from orderflow_returns.domain.returns import OrderFacts
+from orderflow_returns.domain.policy import ReturnsPolicy
+from orderflow_returns.domain.returns import OrderFacts, still_taken_back
 from orderflow_returns.domain.warranty import ClaimFacts
 from orderflow_returns.ports import ReturnsRepositories
 
@@ -20,24 +22,41 @@ def cause_of(uow: UnitOfWork[Any]) -> Envelope:
     return uow.cause
 
 
-async def order_facts(repos: ReturnsRepositories, order_id: uuid.UUID) -> OrderFacts:
+async def order_facts(
+    repos: ReturnsRepositories, order_id: uuid.UUID, *, at: datetime, policy: ReturnsPolicy
+) -> OrderFacts:
+    """The order as known now, for a request judged at ``at`` (RMAs whose parcel never came
+    have let their units go by then, see ``still_taken_back``)."""
     customer_id = await repos.orders.customer_of(order_id)
+    returns = still_taken_back(
+        await repos.rmas.earlier_returns(order_id),
+        at=at,
+        window=policy.window,
+        return_shipping_days=policy.return_shipping_days,
+    )
     return OrderFacts(
         order_placed=customer_id is not None,
         ordered=await repos.orders.ordered_units(order_id),
         deliveries=tuple(await repos.orders.deliveries(order_id)),
-        returned=await repos.rmas.returned_units(order_id),
+        returns=returns,
         customer_id=customer_id,
     )
 
 
-async def claim_facts(repos: ReturnsRepositories, order_id: uuid.UUID, sku: str) -> ClaimFacts:
-    facts = await order_facts(repos, order_id)
+async def claim_facts(
+    repos: ReturnsRepositories,
+    order_id: uuid.UUID,
+    sku: str,
+    *,
+    at: datetime,
+    policy: ReturnsPolicy,
+) -> ClaimFacts:
+    facts = await order_facts(repos, order_id, at=at, policy=policy)
     return ClaimFacts(
         order_placed=facts.order_placed,
         ordered=facts.ordered,
         deliveries=tuple(d for d in facts.deliveries if d.sku == sku),
-        returned_units=facts.returned.get(sku, 0),
+        returned_units=facts.returned(sku),
         claimed_units=await repos.warranty_claims.claimed_units(order_id, sku),
         customer_id=facts.customer_id,
     )

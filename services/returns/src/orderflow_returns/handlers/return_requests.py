@@ -50,16 +50,16 @@ async def judge_return(
     at = judged_at(request.occurred_at, uow.now)
     decision = decide_return(
         [(line.sku, line.quantity) for line in event.lines],
-        await order_facts(repos, event.order_id),
+        await order_facts(repos, event.order_id, at=at, policy=policy),
         at=at,
         authorised_at=uow.now,
         window=policy.window,
         return_shipping_days=policy.return_shipping_days,
         customer_id=event.customer_id,
     )
-    refusal = decision.code if isinstance(decision, ReturnRefusal) else None
+    awaits_delivery = isinstance(decision, ReturnRefusal) and decision.may_await_delivery
     if await held_for_a_delivery(
-        uow, refusal, "return", event.order_id, event.return_request_id, hold_until
+        uow, awaits_delivery, "return", event.order_id, event.return_request_id, hold_until
     ):
         return
     if isinstance(decision, ReturnAuthorisation):

@@ -51,15 +51,15 @@ async def judge_claim(
         sku=event.sku,
         quantity=event.quantity,
         country_of_usage=event.country_of_usage,
-        facts=await claim_facts(repos, event.order_id, event.sku),
+        facts=await claim_facts(repos, event.order_id, event.sku, at=at, policy=policy),
         at=at,
         window=policy.window,
         policy=policy.warranty,
         customer_id=event.customer_id,
     )
-    refusal = decision.code if isinstance(decision, ClaimRefusal) else None
+    awaits_delivery = isinstance(decision, ClaimRefusal) and decision.may_await_delivery
     if await held_for_a_delivery(
-        uow, refusal, "warranty_claim", event.order_id, event.claim_id, hold_until
+        uow, awaits_delivery, "warranty_claim", event.order_id, event.claim_id, hold_until
     ):
         return
     if isinstance(decision, ClaimAcceptance):

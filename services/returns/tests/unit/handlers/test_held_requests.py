@@ -228,3 +228,94 @@ async def test_a_request_another_instance_answered_meanwhile_is_not_answered_aga
 
     assert await judge_due_requests(returns.transactions, policy=WAITING) == 0
     assert returns.emitted.events == []
+
+
+async def test_a_request_naming_a_customer_waits_for_the_order_to_check_it() -> None:
+    returns = Returns(now=DELIVERED + timedelta(days=1), policy=WAITING)
+    order = Order()
+    await returns.apply(record_shipment_delivered, order.delivered())  # the order not read yet
+    stranger = order.return_requested([(BALL, 2)], "ret-stranger", customer_id="cust-other")
+    await returns.apply(request_return, stranger)
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-owner"))
+    assert returns.emitted.events == []
+
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+
+    [authorised] = returns.emitted.of_type(ReturnAuthorized)
+    assert authorised.return_request_id == "ret-owner"
+    assert list(returns.tables.held_requests) == [(order.order_id, "return", "ret-stranger")]
+    returns.clock.advance(WAIT)
+    assert await judge_due_requests(returns.transactions, policy=WAITING) == 1
+    [rejected] = returns.emitted.of_type(ReturnRejected)
+    assert (rejected.return_request_id, rejected.reason_code) == ("ret-stranger", "unknown_order")
+    assert len(returns.tables.rmas) == 1
+
+
+async def test_a_request_for_units_of_a_parcel_not_read_yet_waits_for_it() -> None:
+    returns = Returns(now=DELIVERED + timedelta(hours=1), policy=WAITING)
+    order = Order()  # 2 balls, shipped in two parcels
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+    await returns.apply(record_shipment_delivered, order.delivered(lines=[(BALL, 1), (SPLINT, 1)]))
+
+    await returns.apply(request_return, order.return_requested([(BALL, 2)], "ret-both"))
+    assert returns.emitted.events == []
+
+    await returns.apply(record_shipment_delivered, order.delivered(lines=[(BALL, 1)]))
+    [authorised] = returns.emitted.of_type(ReturnAuthorized)
+    assert authorised.return_request_id == "ret-both"
+
+
+async def test_a_request_past_its_first_parcels_window_waits_for_a_newer_parcel() -> None:
+    day_33 = DELIVERED + timedelta(days=33)
+    returns = Returns(now=day_33, policy=WAITING)
+    order = Order()
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+    await returns.apply(record_shipment_delivered, order.delivered(lines=[(BALL, 1), (SPLINT, 1)]))
+
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-late"))
+    assert returns.emitted.events == []
+
+    newer = order.delivered(day_33 - timedelta(hours=2), [(BALL, 1)])
+    await returns.apply(record_shipment_delivered, newer)
+    [authorised] = returns.emitted.of_type(ReturnAuthorized)
+    assert authorised.return_request_id == "ret-late"
+
+
+async def test_too_many_units_are_refused_when_the_wait_ends_or_at_once_if_all_came() -> None:
+    returns = Returns(now=DELIVERED + timedelta(hours=1), policy=WAITING)
+    split, whole = Order(), Order()
+    for order in (split, whole):
+        await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+    await returns.apply(record_shipment_delivered, split.delivered(lines=[(BALL, 1)]))
+    await returns.apply(record_shipment_delivered, whole.delivered())
+
+    await returns.apply(request_return, split.return_requested([(BALL, 2)], "ret-split"))
+    await returns.apply(request_return, whole.return_requested([(BALL, 3)], "ret-whole"))
+
+    [at_once] = returns.emitted.of_type(ReturnRejected)
+    assert (at_once.return_request_id, at_once.reason_code) == (
+        "ret-whole",
+        "quantity_exceeds_delivered",
+    )
+    returns.clock.advance(WAIT)
+    assert await judge_due_requests(returns.transactions, policy=WAITING) == 1
+    [_, after_the_wait] = returns.emitted.of_type(ReturnRejected)
+    assert (after_the_wait.return_request_id, after_the_wait.reason_code) == (
+        "ret-split",
+        "quantity_exceeds_delivered",
+    )
+
+
+async def test_a_claim_for_units_of_a_parcel_not_read_yet_waits_for_it() -> None:
+    delivered = DELIVERED - timedelta(days=60)  # past the return window: a warranty case
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(record_order_placed, order.placed(), at=delivered - timedelta(days=3))
+    await returns.apply(record_shipment_delivered, order.delivered(delivered, [(BALL, 1)]))
+
+    await returns.apply(file_warranty_claim, order.warranty_claim(BALL, "DE", "c-2", quantity=2))
+    assert returns.emitted.events == []
+
+    await returns.apply(record_shipment_delivered, order.delivered(delivered, [(BALL, 1)]))
+    [accepted] = returns.emitted.of_type(WarrantyClaimAccepted)
+    assert (accepted.claim_id, accepted.quantity) == ("c-2", 2)

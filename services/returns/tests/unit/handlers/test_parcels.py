@@ -178,3 +178,29 @@ async def test_a_refund_above_what_is_left_of_the_payment_is_stopped_for_ops() -
         "refund of 36.94 EUR would exceed what is left to refund (10.43 EUR)",
     )
     assert rma.refund_amount is None  # never priced: a retry prices it afresh
+
+
+@pytest.mark.parametrize("late_parcel_first", [False, True])
+async def test_a_lapsed_rmas_late_parcel_never_refunds_the_units_twice(
+    late_parcel_first: bool,
+) -> None:
+    returns = Returns(now=DELIVERED)
+    order = Order(lines=((SPLINT, 1, "36.94"),))  # 41.93 EUR with shipping
+    await returns.know(order)
+    lapsed = await returns.authorise(order, [(SPLINT, 1)])  # return by 17 Feb
+    returns.clock.set(DELIVERED + timedelta(days=29))  # 17 Feb + 14 days are over
+    again = await returns.authorise(order, [(SPLINT, 1)])  # the same unit, a new RMA
+
+    first, second = (lapsed, again) if late_parcel_first else (again, lapsed)
+    for rma_id in (first, second):
+        parcel = Order.parcel(rma_id, [(SPLINT, 1, "resellable")], returns.clock.now())
+        await returns.apply(receive_return_parcel, parcel)
+
+    [refund] = returns.emitted.of_type(RefundRequested)
+    assert (refund.rma_id, refund.amount) == (first, eur("41.93"))  # never above the capture
+    stopped = returns.tables.rmas[second]
+    assert (stopped.state, stopped.problem_code, stopped.problem_message) == (
+        RmaState.REFUND_FAILED,
+        "exceeds_ordered",
+        f"{SPLINT}: 1 + 1 units returned but 1 ordered",
+    )

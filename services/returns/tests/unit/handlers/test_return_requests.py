@@ -168,3 +168,46 @@ async def test_another_customers_order_is_answered_as_unknown() -> None:
         "We have no delivered order with this id.",
     )
     assert returns.tables.rmas == {}
+
+
+async def test_one_unit_requests_cannot_return_units_past_their_window() -> None:
+    # Two balls in two parcels (day 0 and day 20); on day 35 only the newer one is returnable,
+    # however the customer splits the request.
+    returns = Returns(now=DELIVERED + timedelta(days=35))
+    order = Order()
+    await returns.know(order)
+    await returns.apply(record_shipment_delivered, order.delivered(lines=[(BALL, 1)]))
+    newer = order.delivered(DELIVERED + timedelta(days=20), [(BALL, 1)])
+    await returns.apply(record_shipment_delivered, newer)
+
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-first"))
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-second"))
+
+    [authorised] = returns.emitted.of_type(ReturnAuthorized)
+    assert authorised.return_request_id == "ret-first"
+    [rejected] = returns.emitted.of_type(ReturnRejected)
+    assert (rejected.return_request_id, rejected.reason_code, rejected.message) == (
+        "ret-second",
+        "window_expired",
+        f"{BALL}: 1 requested, only 0 still inside the 30-day return window",
+    )
+
+
+async def test_an_rma_whose_parcel_never_came_lets_its_units_go_14_days_after_return_by() -> None:
+    returns = Returns(now=DELIVERED + timedelta(days=1))
+    order = Order()
+    await returns.know(order)
+    await returns.authorise(order, [(BALL, 2)])  # return by 18 Feb, never posted
+
+    returns.clock.set(datetime(2025, 3, 4, 23, 59, tzinfo=UTC))  # 18 Feb + 14 days
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-in-transit"))
+    returns.clock.set(datetime(2025, 3, 5, tzinfo=UTC))  # the window's last day
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-lapsed"))
+
+    [rejected] = returns.emitted.of_type(ReturnRejected)
+    assert (rejected.return_request_id, rejected.reason_code) == (
+        "ret-in-transit",
+        "quantity_exceeds_delivered",
+    )
+    authorised = returns.emitted.of_type(ReturnAuthorized)
+    assert authorised[-1].return_request_id == "ret-lapsed"

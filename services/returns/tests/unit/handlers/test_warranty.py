@@ -158,3 +158,23 @@ async def test_a_claim_on_an_order_never_placed_is_unknown() -> None:
         "We have no order with this id.",
     )
     assert returns.emitted.of_type(ReplacementRequested) == []
+
+
+async def test_units_of_an_rma_whose_parcel_never_came_can_be_claimed_once_it_lapsed() -> None:
+    returns = Returns(now=DELIVERED + timedelta(days=25))
+    order = Order()
+    await returns.know(order)
+    await returns.authorise(order, [(SPLINT, 1)])  # return by 14 Mar, never posted
+
+    returns.clock.set(datetime(2025, 3, 28, 23, 59, tzinfo=UTC))  # 14 Mar + 14 days
+    await returns.apply(file_warranty_claim, order.warranty_claim(SPLINT, "DE", "claim-early"))
+    returns.clock.set(datetime(2025, 3, 29, tzinfo=UTC))
+    await returns.apply(file_warranty_claim, order.warranty_claim(SPLINT, "DE", "claim-lapsed"))
+
+    [rejected] = returns.emitted.of_type(WarrantyClaimRejected)
+    assert (rejected.claim_id, rejected.reason_code) == (
+        "claim-early",
+        "quantity_exceeds_delivered",
+    )
+    [accepted] = returns.emitted.of_type(WarrantyClaimAccepted)
+    assert accepted.claim_id == "claim-lapsed"

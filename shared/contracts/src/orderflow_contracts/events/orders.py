@@ -87,7 +87,7 @@ class OrderCancelled(Event):
 
     Published by the cart service (owner of the order) when payment is declined, stock is
     unavailable or a reservation or authorisation expired; consumed by payment, fulfillment,
-    returns, the storefront and ops.
+    the storefront and ops.
     """
 
     topic: ClassVar[str] = topics.ORDERS
@@ -102,7 +102,7 @@ class OrderCompleted(Event):
     """Every shipment of the order was delivered (replacements shipped later do not reopen it).
 
     Published by fulfillment, which alone knows when the last shipment arrived; consumed by the
-    storefront, returns and ops.
+    storefront and ops.
     """
 
     topic: ClassVar[str] = topics.ORDERS
