@@ -1,5 +1,6 @@
-"""The chassis's pool hands a released connection on without a reset round trip, and still
-never hands on a transaction a holder left open."""
+"""The chassis's pool hands a released connection on without a reset round trip, still never
+hands on a transaction a holder left open, and bounds every wait: a statement with no answer,
+and a unit of work's wait for a free connection."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from orderflow_chassis.clock import SystemClock
 from orderflow_chassis.database import create_pool
+from orderflow_chassis.errors import is_transient
+from orderflow_chassis.outbox import Outbox
+from orderflow_chassis.unit_of_work import DatabaseTransactions
 from orderflow_localinfra.discovery import Infrastructure
 
 from tests.integration.test_relay_order import SCHEMA
@@ -61,5 +66,55 @@ async def test_a_transaction_left_open_is_rolled_back_before_the_next_holder(
             assert not connection.is_in_transaction()
             found = await connection.fetchval("SELECT to_regclass('pg_temp.left_open')")
             assert found is None
+    finally:
+        await pool.close()
+
+
+async def test_a_statement_with_no_answer_is_cancelled_as_a_transient_error(
+    infrastructure: Infrastructure,
+) -> None:
+    pool = await create_pool(
+        infrastructure.service_database_urls[SCHEMA],
+        schema=SCHEMA,
+        application_name=f"hung-{uuid.uuid4().hex[:6]}",
+        min_size=1,
+        max_size=1,
+        command_timeout_s=0.5,
+    )
+    try:
+        with pytest.raises(TimeoutError) as raised:
+            await pool.fetchval("SELECT pg_sleep(30)")  # a server that never answers
+        assert is_transient(raised.value), "retried, never dead-lettered"
+        # The statement was cancelled on the server, and the connection serves the next one.
+        assert (
+            await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' "
+                "AND state = 'active'"
+            )
+            == 0
+        )
+        assert await pool.fetchval("SELECT 1") == 1
+    finally:
+        await pool.close()
+
+
+async def test_a_unit_of_work_waits_a_bounded_time_for_a_free_connection(
+    infrastructure: Infrastructure,
+) -> None:
+    pool = await one_connection_pool(infrastructure)
+    transactions = DatabaseTransactions(
+        pool,
+        lambda connection: None,
+        Outbox(SCHEMA, producer="probe"),
+        SystemClock(),
+        acquire_timeout_s=0.5,
+    )
+    try:
+        async with pool.acquire():  # every connection busy (a burst, or a hung server)
+            with pytest.raises(TimeoutError):  # an HTTP 503 with Retry-After
+                async with transactions.begin(read_only=True):
+                    pass
+        async with transactions.begin(read_only=True) as uow:
+            assert uow.repos is None
     finally:
         await pool.close()

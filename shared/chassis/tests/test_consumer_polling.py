@@ -1,4 +1,5 @@
-"""The consumer's poll waits for records; it never sleeps after an empty poll."""
+"""The consumer's poll waits for records; it never sleeps after an empty poll, and a poll that
+fails sends every partition back to what was applied."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import ConsumerStoppedError, UnsupportedCodecError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.subscriber import usecase as faststream_usecase
 from orderflow_chassis.consumer import EventConsumer
-from orderflow_chassis.consumer_records import the_message_itself, without_idle_sleep
+from orderflow_chassis.consumer_records import (
+    AppliedPositions,
+    the_message_itself,
+    without_idle_sleep,
+)
 
 
 class FakeConsumer:
@@ -90,3 +97,57 @@ async def test_the_idle_action_runs_after_an_empty_poll_and_only_then() -> None:
     assert idle == [], "records were handed over: they are not applied yet"
     assert await subscriber.get_msg(consumer) == ()
     assert idle == [consumer]
+
+
+class FailingFetchConsumer:
+    """A fetch that raises after aiokafka moved positions (see AppliedPositions)."""
+
+    def __init__(self, error: Exception, committed: dict[TopicPartition, int | None]) -> None:
+        self.error = error
+        self._committed = committed
+        self.positions: dict[TopicPartition, int | str] = {}
+
+    async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[str, list[str]]:
+        raise self.error
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._committed)
+
+    async def committed(self, partition: TopicPartition) -> int | None:
+        return self._committed[partition]
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.positions[partition] = offset
+
+    async def seek_to_beginning(self, partition: TopicPartition) -> None:
+        self.positions[partition] = "beginning"
+
+
+async def test_a_failed_fetch_sends_every_partition_back_to_what_was_applied() -> None:
+    applied_p0, committed_p1, new_p2, revoked = (TopicPartition("t", p) for p in range(4))
+    positions = AppliedPositions()
+    positions.applied({applied_p0: 41, revoked: 7})
+    positions.keep_only({applied_p0, committed_p1, new_p2})
+    consumer = FailingFetchConsumer(
+        UnsupportedCodecError("lz4"), {applied_p0: 12, committed_p1: 30, new_p2: None}
+    )
+    subscriber = batch_subscriber()
+    without_idle_sleep(subscriber, on_fetch_error=positions.rewind)
+    with pytest.raises(UnsupportedCodecError):  # FastStream logs it and polls again later
+        await subscriber.get_msg(consumer)
+    assert consumer.positions == {applied_p0: 41, committed_p1: 30, new_p2: "beginning"}
+
+
+async def test_a_stopped_consumer_is_not_rewound() -> None:
+    partition = TopicPartition("t", 0)
+    consumer = FailingFetchConsumer(ConsumerStoppedError(), {partition: 3})
+    rewinds: list[Any] = []
+
+    async def rewind(kafka_consumer: Any) -> None:
+        rewinds.append(kafka_consumer)
+
+    subscriber = batch_subscriber()
+    without_idle_sleep(subscriber, on_fetch_error=rewind)
+    with pytest.raises(ConsumerStoppedError):
+        await subscriber.get_msg(consumer)
+    assert rewinds == []

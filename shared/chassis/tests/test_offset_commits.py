@@ -1,5 +1,6 @@
 """Kafka offsets are committed at most once per interval, whenever the consumer is idle and
-when it stops; and only the offsets of batches that were applied, never aiokafka's positions."""
+when it stops; and only the offsets of batches that were applied, never aiokafka's positions.
+A batch that fails is read again after a pause, from its first records on every partition."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import OffsetAndMetadata
+from orderflow_chassis import consumer as consumer_module
 from orderflow_chassis.batch_applier import BatchApplier
 from orderflow_chassis.consumer import EventConsumer
 from orderflow_chassis.offset_commits import OffsetCommits
@@ -300,3 +303,60 @@ async def test_every_batch_applied_or_rewound_counts_as_the_consumers_work() -> 
     assert rewound.nacked
     assert len(pacing.worked_s) == 2, "the fetch wait follows all of the consumer's time"
     assert all(seconds >= 0 for seconds in pacing.worked_s)
+
+
+async def test_a_batch_that_keeps_failing_is_read_again_after_growing_pauses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    monkeypatch.setattr(consumer_module.asyncio, "sleep", sleep)
+    consumer = event_consumer(60_000, KafkaConsumer())
+    applying(consumer, failing={5})
+    for _ in range(8):
+        await consumer._on_batch(Message(records(0, 5, 6)))
+    assert pauses[0] >= 0.25, "never read again at once: a hot loop"
+    assert pauses[-1] > 10 * pauses[0], "the pause grows while the batch keeps failing"
+    assert max(pauses) <= 30
+    await consumer._on_batch(Message(records(0, 7)))  # applied: the run of failures ends
+    await consumer._on_batch(Message(records(0, 5, 6)))
+    assert pauses[-1] <= 0.5, "a new failure starts from the shortest pause"
+
+
+class SeekingConsumer(KafkaConsumer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sought: dict[TopicPartition, int] = {}
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.sought[partition] = offset
+
+
+class NackAfterRebalance(Message):
+    """FastStream's nack, which stops at the first partition no longer assigned."""
+
+    def __init__(self, batch: tuple[ConsumerRecord, ...], consumer: SeekingConsumer) -> None:
+        super().__init__(batch)
+        self.consumer = consumer
+
+    async def nack(self) -> None:
+        raise IllegalStateError("No current assignment for partition t-2")
+
+
+async def test_a_batch_rewound_after_a_rebalance_rewinds_every_partition_still_assigned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def sleep(seconds: float) -> None:
+        pass
+
+    monkeypatch.setattr(consumer_module.asyncio, "sleep", sleep)
+    kafka = SeekingConsumer()
+    consumer = event_consumer(60_000, kafka)
+    applying(consumer, failing={5})
+    await consumer._on_batch(Message(records(0, 3, 4)))
+    await consumer._on_batch(Message(records(1, 0)))
+    await consumer._on_batch(NackAfterRebalance(records(0, 5) + records(1, 1), kafka))
+    assert kafka.sought == {T0: 5, T1: 1}, "both partitions read again from the failed batch"

@@ -4,8 +4,9 @@
 For each batch FastStream hands over (several partitions may be mixed):
 
 1. The batch is applied in one database transaction, exactly once, retried while it fails for
-   reasons that are not its records' fault (see :mod:`orderflow_chassis.batch_applier`). If it
-   still fails, its partitions are rewound (nack) and Kafka redelivers them.
+   reasons that are not its records' fault (see :mod:`orderflow_chassis.batch_applier`), for
+   at most half the poll interval. If it still fails, its partitions are rewound (nack) and
+   read again after a pause that grows while it keeps failing (decision 63).
 2. After commit, the batch's Kafka offsets are committed (MANUAL ack; only applied batches'
    offsets): at most once per ``commit_interval_ms``, after any poll that comes back empty, and
    when the service stops (:mod:`orderflow_chassis.offset_commits`). A crash before that
@@ -27,6 +28,7 @@ from typing import Any
 
 import structlog
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import IllegalStateError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
@@ -34,14 +36,17 @@ from faststream.kafka.message import KafkaMessage
 from orderflow_chassis.batch_applier import BatchApplier, observe
 from orderflow_chassis.consumer_lag import LagTracker
 from orderflow_chassis.consumer_records import (
+    AppliedPositions,
     in_timestamp_order,
     next_offsets,
     parse_any_headers,
     the_message_itself,
     without_idle_sleep,
 )
+from orderflow_chassis.errors import describe_error
 from orderflow_chassis.fetch_pacing import FetchPacing
 from orderflow_chassis.offset_commits import OffsetCommits
+from orderflow_chassis.retry import Backoff
 from orderflow_chassis.subscriptions import BatchHook as BatchHook
 from orderflow_chassis.subscriptions import BatchLocker as BatchLocker
 from orderflow_chassis.subscriptions import BatchWriter as BatchWriter
@@ -52,6 +57,10 @@ from orderflow_chassis.subscriptions import RetryPolicy as RetryPolicy
 from orderflow_chassis.subscriptions import Subscription as Subscription
 
 log = structlog.get_logger(__name__)
+
+# The pause before a failed batch is read again: a batch that keeps failing is tried a few
+# times a minute, not in a hot loop.
+_REWIND_BACKOFF = Backoff(attempts=None, initial_delay_s=0.5, max_delay_s=30.0)
 
 
 class EventConsumer:
@@ -65,6 +74,8 @@ class EventConsumer:
         self._hooks = batches.hooks
         self._lag = LagTracker(batches.service, batches.group_id)
         self._offsets = self._offset_commits(0)
+        self._applied = AppliedPositions()
+        self._rewinds = 0  # batches rewound in a row
         self._pacing = FetchPacing(min_bytes=1, max_wait_ms=0)  # register() sets the real one
 
     def register(
@@ -79,6 +90,7 @@ class EventConsumer:
         topic_prefix: str = "",
         session_timeout_ms: int = 6000,
         heartbeat_interval_ms: int = 1000,
+        max_poll_interval_ms: int = 300_000,
         commit_interval_ms: int = 0,
     ) -> None:
         """Declare the FastStream subscriber: explicit group, earliest, manual acks (committed
@@ -108,17 +120,28 @@ class EventConsumer:
             auto_offset_reset="earliest",
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=heartbeat_interval_ms,
+            max_poll_interval_ms=max_poll_interval_ms,
             fetch_min_bytes=fetch_min_bytes,
             fetch_max_wait_ms=fetch_max_wait_ms,
             # The message itself reaches the handler, its records undecoded: decoding is
             # ours, so failures become dead letters.
             decoder=the_message_itself,
             parser=parse_any_headers,
-            listener=_Rebalances(self._offsets, self._batches, timeout_s=session_timeout_ms / 2000),
+            listener=_Rebalances(
+                self._offsets,
+                self._batches,
+                self._applied,
+                timeout_s=session_timeout_ms / 2000,
+            ),
             title=f"{self._service}.{self.subscription.name}",
             description=f"Consumer group {self.group_id}",
         )
-        if not without_idle_sleep(subscriber, on_poll=polled, on_idle=self._offsets.flush):
+        if not without_idle_sleep(
+            subscriber,
+            on_poll=polled,
+            on_idle=self._offsets.flush,
+            on_fetch_error=self._applied.rewind,
+        ):
             log.warning("consumer.idle_sleep_kept", consumer=self.group_id)
         subscriber(self._on_batch)
 
@@ -149,11 +172,29 @@ class EventConsumer:
             records = in_timestamp_order(records)
             await observe(self._hooks.after_poll, records)
             await self.apply_with_retry(records)
-        except Exception:
-            log.exception("consumer.batch_rewound", consumer=self.group_id, records=len(records))
-            await message.nack()
+        except Exception as error:
+            self._rewinds += 1
+            pause = _REWIND_BACKOFF.delay(self._rewinds)
+            if self._rewinds == 1:
+                log.exception(
+                    "consumer.batch_rewound", consumer=self.group_id, records=len(records)
+                )
+            else:  # one traceback per run of failures, not one per rewind
+                log.error(
+                    "consumer.batch_rewound",
+                    consumer=self.group_id,
+                    records=len(records),
+                    rewinds_in_a_row=self._rewinds,
+                    error=describe_error(error),
+                )
+            # An error the batch's own retries do not cover (or outlasted) would otherwise be
+            # polled and met again at once, in a hot loop.
+            await asyncio.sleep(pause)
+            await self._rewind(message)
             return
+        self._rewinds = 0
         applied = next_offsets(records)
+        self._applied.applied(applied)
         self._lag.applied(applied)
         await observe(self._hooks.after_commit, records)
         self._offsets.applied(applied)
@@ -162,6 +203,17 @@ class EventConsumer:
         if self._offsets.due() and not await self._offsets.commit():
             return
         await observe(self._hooks.after_offset_commit, records)
+
+    async def _rewind(self, message: KafkaMessage) -> None:
+        """Read the batch's partitions again from its first records. A rebalance may have taken
+        one of them meanwhile: FastStream's nack then stops at it, with the partitions after it
+        not rewound (read on past the batch: lost), so every partition still assigned goes
+        back to what was applied instead."""
+        try:
+            await message.nack()
+        except IllegalStateError:
+            log.warning("consumer.rewound_after_rebalance", consumer=self.group_id)
+            await self._applied.rewind(message.consumer)
 
     async def stopping(self, *, timeout_s: float = 5.0) -> None:
         """The service is stopping: commit what was applied, and after every batch from now.
@@ -185,9 +237,17 @@ class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
     this member to rejoin, so the commit gets at most half a session timeout (a member learns
     of the rebalance up to a heartbeat late); rereading is cheaper than waiting more."""
 
-    def __init__(self, offsets: OffsetCommits, batches: BatchApplier, *, timeout_s: float) -> None:
+    def __init__(
+        self,
+        offsets: OffsetCommits,
+        batches: BatchApplier,
+        applied: AppliedPositions,
+        *,
+        timeout_s: float,
+    ) -> None:
         self._offsets = offsets
         self._batches = batches
+        self._applied = applied
         self._timeout_s = timeout_s
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -196,3 +256,4 @@ class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._offsets.keep_only(assigned)
         self._batches.keep_only(assigned)
+        self._applied.keep_only(assigned)

@@ -10,8 +10,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from itertools import chain
 from typing import Any
 
+import structlog
 from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import ConsumerStoppedError
 from orderflow_contracts.registry import EVENT_TYPES
+
+log = structlog.get_logger(__name__)
 
 
 def header(record: ConsumerRecord, name: str) -> str | None:
@@ -104,14 +108,64 @@ IdleAction = Callable[[Any], Awaitable[None]]
 """Run with the aiokafka consumer after a poll that returned nothing (between batches)."""
 
 
+class AppliedPositions:
+    """Per partition, the offset after the last record applied: where reading must resume
+    when a fetch fails part-way.
+
+    aiokafka moves a partition's position as it takes that partition's records out of a fetch,
+    before it hands any of them over. When a later partition's records cannot be read (a
+    corrupt batch, a codec not installed), ``getmany`` raises and the records taken so far are
+    gone: the next poll starts after them, and they would never be applied. So after a failed
+    fetch every assigned partition goes back to where this consumer applied up to (its
+    committed offset when nothing was applied since it was assigned). A nacked batch was not
+    applied, so its partitions go back before it too. Rereading is cheap (the stored positions
+    drop what was applied); skipping is loss.
+    """
+
+    def __init__(self) -> None:
+        self._next: dict[TopicPartition, int] = {}
+
+    def applied(self, next_offsets: dict[TopicPartition, int]) -> None:
+        for partition, offset in next_offsets.items():
+            self._next[partition] = max(self._next.get(partition, 0), offset)
+
+    def keep_only(self, assigned: Iterable[TopicPartition]) -> None:
+        """After a rebalance: another member may have read on from a partition taken away."""
+        kept = set(assigned)
+        self._next = {p: offset for p, offset in self._next.items() if p in kept}
+
+    async def rewind(self, consumer: Any) -> None:
+        """Seek every assigned partition back to where this consumer applied up to."""
+        try:
+            for partition in consumer.assignment():
+                offset = self._next.get(partition)
+                if offset is None:
+                    offset = await consumer.committed(partition)
+                if offset is None:  # where a group with no offset starts (earliest)
+                    await consumer.seek_to_beginning(partition)
+                else:
+                    consumer.seek(partition, offset)
+        except Exception as error:  # the fetch's own error is the one raised
+            log.error("consumer.rewind_after_failed_fetch_failed", error=repr(error))
+
+
 def _poller(
-    on_poll: PollObserver | None, on_idle: IdleAction | None
+    on_poll: PollObserver | None,
+    on_idle: IdleAction | None,
+    on_fetch_error: IdleAction | None,
 ) -> Callable[[Any, Any], Awaitable[tuple[Any, ...]]]:
     async def poll(subscriber: Any, consumer: Any) -> tuple[ConsumerRecord, ...]:
         # A long poll: returns as soon as records are fetched, or after batch_timeout_ms.
-        fetched = await consumer.getmany(
-            timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records
-        )
+        try:
+            fetched = await consumer.getmany(
+                timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records
+            )
+        except ConsumerStoppedError:
+            raise
+        except Exception:
+            if on_fetch_error is not None:
+                await on_fetch_error(consumer)
+            raise  # FastStream logs it and polls again after a pause
         records = tuple(chain(*fetched.values()))
         if on_poll is not None:
             on_poll(consumer, records)
@@ -123,7 +177,10 @@ def _poller(
 
 
 def without_idle_sleep(
-    subscriber: Any, on_poll: PollObserver | None = None, on_idle: IdleAction | None = None
+    subscriber: Any,
+    on_poll: PollObserver | None = None,
+    on_idle: IdleAction | None = None,
+    on_fetch_error: IdleAction | None = None,
 ) -> bool:
     """Make a FastStream batch subscriber wait for records instead of sleeping.
 
@@ -131,11 +188,12 @@ def without_idle_sleep(
     top of the poll's own wait: a record arriving then waits up to that long for nothing (a
     latency floor of 200 ms by default under light load). The poll itself already waits for
     records, so the sleep goes. ``on_poll`` is told of every poll (consumer lag is read there);
-    ``on_idle`` runs after a poll that returned nothing (pending offsets are committed there).
+    ``on_idle`` runs after a poll that returned nothing (pending offsets are committed there);
+    ``on_fetch_error`` before a failed poll's error is raised (see :class:`AppliedPositions`).
     Returns False (and changes nothing) if FastStream's subscriber no longer looks as expected.
     """
     expected = ("get_msg", "batch_timeout_ms", "max_records")
     if not all(hasattr(subscriber, name) for name in expected):
         return False
-    subscriber.get_msg = types.MethodType(_poller(on_poll, on_idle), subscriber)
+    subscriber.get_msg = types.MethodType(_poller(on_poll, on_idle, on_fetch_error), subscriber)
     return True

@@ -63,6 +63,7 @@ def register_consumers(
                 initial_delay_s=settings.consumer_retry_initial_delay_s,
                 max_delay_s=settings.consumer_retry_max_delay_s,
                 handler_attempts=settings.consumer_handler_attempts,
+                deadline_s=settings.consumer_max_poll_interval_ms / 2000,
             ),
             hooks=hooks,
         )
@@ -74,6 +75,7 @@ def register_consumers(
             topic_prefix=settings.topic_prefix,
             session_timeout_ms=settings.consumer_session_timeout_ms,
             heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+            max_poll_interval_ms=settings.consumer_max_poll_interval_ms,
             fetch_min_bytes=settings.consumer_fetch_min_bytes,
             fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
             fetch_loaded_max_wait_ms=settings.consumer_fetch_loaded_max_wait_ms,

@@ -97,6 +97,9 @@ async def _back_to_pool(connection: asyncpg.Connection) -> None:
     trip per acquisition, two per order in payment (decision 48)."""
 
 
+DEFAULT_COMMAND_TIMEOUT_S = 60.0
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -105,11 +108,17 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
     connect_timeout_s: float = 60.0,
+    command_timeout_s: float | None = DEFAULT_COMMAND_TIMEOUT_S,
     server_settings: Mapping[str, str] | None = None,
 ) -> asyncpg.Pool:
     """Open a pool whose connections see only ``schema`` by default.
 
     ``server_settings`` are further run-time parameters every session starts with.
+
+    A statement that has no answer after ``command_timeout_s`` is cancelled and raises
+    ``TimeoutError`` (transient: retried): a hung server, or one gone without closing the
+    connection (a failover whose old node vanished), would otherwise hold a consumer, the relay
+    or a request for ever, asyncpg setting no TCP keepalive.
 
     Waits (with backoff) up to ``connect_timeout_s`` for the server, so services can start
     before the database has finished starting; a TLS failure stops at once, with the TLS
@@ -135,6 +144,7 @@ async def create_pool(
                     dsn,
                     min_size=min_size,
                     max_size=max_size,
+                    command_timeout=command_timeout_s,
                     init=_init_connection,
                     reset=_back_to_pool,
                     server_settings={

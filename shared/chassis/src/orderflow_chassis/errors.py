@@ -53,6 +53,10 @@ TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.LockNotAvailableError,
     asyncpg.exceptions.ReadOnlySQLTransactionError,  # failed over to a standby
     asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
+    asyncpg.exceptions.PostgresSystemError,  # class 58: an I/O error on the server's storage
+    # class 28: a password rotated under a running service (its next connection fails until
+    # the new secret is mounted); a wrong password at start is refused at start instead
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
 )
 
 

@@ -68,6 +68,11 @@ def chassis_migrations() -> list[Migration]:
     return load_migrations("chassis", resources.files("orderflow_chassis") / "migrations")
 
 
+# A migration may rewrite a large table, and other instances wait for it on the lock: longer
+# than the pool's statement timeout allows other statements.
+MIGRATION_TIMEOUT_S = 3600.0
+
+
 async def migrate(
     connection: Connection, schema: str, migrations: Iterable[Migration]
 ) -> list[Migration]:
@@ -76,7 +81,11 @@ async def migrate(
     pending: list[Migration] = []
     async with connection.transaction():
         # One lock per schema: concurrent starts of the same service wait for each other.
-        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{schema}.migrate")
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            f"{schema}.migrate",
+            timeout=MIGRATION_TIMEOUT_S,
+        )
         await connection.execute(
             f"""
             CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
@@ -103,7 +112,9 @@ async def migrate(
                         "migration instead of editing an applied one"
                     )
                 continue
-            await connection.execute(migration.sql.replace("{schema}", schema))
+            await connection.execute(
+                migration.sql.replace("{schema}", schema), timeout=MIGRATION_TIMEOUT_S
+            )
             await connection.execute(
                 f"INSERT INTO {schema}.schema_migrations (component, version, name, checksum) "
                 "VALUES ($1, $2, $3, $4)",

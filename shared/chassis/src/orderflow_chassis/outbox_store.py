@@ -124,13 +124,31 @@ async def outbox_counts(connection: Connection, schema: str) -> OutboxCounts:
     return OutboxCounts(pending=int(row["pending"]), parked=int(row["parked"]))
 
 
-async def purge_sent(connection: Connection, schema: str, retention: timedelta) -> int:
-    """Delete sent rows older than the retention period; returns how many."""
+async def purge_sent(
+    connection: Connection, schema: str, retention: timedelta, *, chunk: int = 5_000
+) -> int:
+    """Delete sent rows older than the retention period, a chunk per statement (after a
+    backlog, one statement would hold the publishing session, and could outlast the
+    statement timeout every time); returns how many."""
     validate_identifier(schema)
-    result = await connection.execute(
-        f"DELETE FROM {schema}.outbox WHERE sent_at < now() - $1::interval", retention
-    )
-    return int(result.split()[-1])
+    deleted = 0
+    while True:
+        result = await connection.execute(
+            f"""
+            DELETE FROM {schema}.outbox
+            WHERE ctid IN (
+                SELECT ctid FROM {schema}.outbox
+                WHERE sent_at < now() - $1::interval
+                LIMIT $2
+            )
+            """,
+            retention,
+            chunk,
+        )
+        count = int(result.split()[-1])
+        deleted += count
+        if count < chunk:
+            return deleted
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,13 @@ def service_transactions(
     outbox = Outbox(
         settings.db_schema, producer=definition.name, topic_prefix=settings.topic_prefix
     )
-    return DatabaseTransactions(pool, definition.repositories, outbox, definition.clock)
+    return DatabaseTransactions(
+        pool,
+        definition.repositories,
+        outbox,
+        definition.clock,
+        acquire_timeout_s=settings.db_acquire_timeout_s,
+    )
 
 
 @dataclass
@@ -188,6 +194,7 @@ class ServiceRuntime:
             application_name=f"orderflow-{name}",
             min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size,
+            command_timeout_s=settings.db_command_timeout_s,
         )
         async with self._pool.acquire() as connection:
             await migrate_service(connection, settings.db_schema, self.definition.migrations)

@@ -133,6 +133,18 @@ class ServiceSettings(DocumentedSettings):
 
     db_pool_min_size: int = Field(default=1, ge=1)
     db_pool_max_size: int = Field(default=10, ge=1)
+    db_command_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="a statement with no answer by then is cancelled and retried: a hung or "
+        "vanished server never holds a consumer, the relay or a request for ever",
+    )
+    db_acquire_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="how long a request (or a job) waits for a free pooled connection; "
+        "then HTTP 503 with Retry-After (the job tries again later)",
+    )
 
     consumer_max_records: int = Field(default=200, ge=1, description="records per batch")
     consumer_batch_timeout_ms: int = Field(default=200, ge=1)
@@ -171,6 +183,13 @@ class ServiceSettings(DocumentedSettings):
     )
     consumer_retry_initial_delay_s: float = Field(default=0.1, gt=0)
     consumer_retry_max_delay_s: float = Field(default=5.0, gt=0)
+    consumer_max_poll_interval_ms: int = Field(
+        default=300_000,
+        ge=10_000,
+        description="a consumer that has not polled for this long leaves its group (its "
+        "partitions go to others); a batch's retries stop at half of it and the batch is "
+        "rewound, so a slow provider or database never gets a live consumer evicted",
+    )
     consumer_handler_attempts: int = Field(
         default=5,
         ge=1,

@@ -80,7 +80,10 @@ class RetryPolicy:
     initial_delay_s: float = 0.1
     max_delay_s: float = 5.0
     handler_attempts: int = 5
+    # No retry starts after this (None: no bound), so a batch ends well before the poll
+    # interval after which Kafka takes the consumer's partitions away.
+    deadline_s: float | None = None
 
     @property
     def backoff(self) -> Backoff:
-        return Backoff(self.attempts, self.initial_delay_s, self.max_delay_s)
+        return Backoff(self.attempts, self.initial_delay_s, self.max_delay_s, self.deadline_s)

@@ -105,6 +105,9 @@ class DatabaseTransactions(Generic[R]):
     repositories: RepositoryFactory[R]
     outbox: Outbox
     clock: Clock
+    # How long a unit waits for a free connection before TimeoutError (an HTTP 503, a job's
+    # round retried later); None waits as long as it takes.
+    acquire_timeout_s: float | None = None
 
     def unit(
         self, connection: Connection, emitted: EmittedEvents, cause: Envelope | None = None
@@ -121,7 +124,7 @@ class DatabaseTransactions(Generic[R]):
     @asynccontextmanager
     async def begin(self, *, read_only: bool = False) -> AsyncIterator[UnitOfWork[R]]:
         async with (
-            self.pool.acquire() as connection,
+            self.pool.acquire(timeout=self.acquire_timeout_s) as connection,
             connection.transaction(
                 isolation="repeatable_read" if read_only else "read_committed",
                 readonly=read_only,
