@@ -17,7 +17,7 @@ run: bootstrap
 ## Chromium (for the browser tests) is installed first, outside pytest's per-test timeout; if it
 ## cannot be, the other tests still run and the browser tests fail saying what to do.
 ## TEST_WORKERS pytest-xdist workers share the servers, a test file each at a time (decision 57).
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test: bootstrap
 	@$(UV) run orderflow-infra chromium || echo "make test: no Chromium; the browser tests will fail" >&2
 	@$(UV) run pytest -n $(TEST_WORKERS) --dist loadfile --durations=20; status=$$?; \
@@ -25,8 +25,10 @@ test: bootstrap
 	  exit $$status
 
 ## Two instances of every service under load, stopped and SIGKILLed mid-stream (a few minutes).
+## Its two files run side by side (MULTI_INSTANCE_WORKERS=1 runs them alone, to measure stalls).
+MULTI_INSTANCE_WORKERS ?= 2
 test-multi-instance: bootstrap
-	$(UV) run pytest -m multi_instance tests/scale
+	$(UV) run pytest -m multi_instance -n $(MULTI_INSTANCE_WORKERS) --dist loadfile tests/scale
 
 ## Unit tests only: no broker, no database, seconds.
 test-unit: bootstrap
