@@ -17,6 +17,11 @@ partitions, so their next owner starts where this one stopped); and when the ser
 Only partitions still assigned are committed: a partition that moved is read by its new owner
 from the last committed offset, and the positions skip what it applies again. A crash
 redelivers at most an interval's worth of applied batches.
+
+A commit is bounded: aiokafka retries one until the group coordinator answers, and the consumer
+must go on applying while it does not (offsets are only where a new owner starts). One that
+times out is given up, logged once, its offsets kept; the next is tried only after a pause, so a
+coordinator that stays away costs a small share of the consumer's time (decision 64).
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ from orderflow_chassis.errors import describe_error
 
 log = structlog.get_logger(__name__)
 
+# A commit takes milliseconds: one that takes this long waits for an absent coordinator.
+_COMMIT_TIMEOUT_S = 3.0
+# Then the commits wait this long, and the consumer applies meanwhile (3 s lost every 33 s).
+_RETRY_AFTER_TIMEOUT_S = 30.0
+
 
 class OffsetCommits:
     """One consumer's applied, not yet committed offsets (``interval_s`` 0: commit per batch).
@@ -48,8 +58,13 @@ class OffsetCommits:
         *,
         consumer: str,
         before_commit: Callable[[], Awaitable[None]] | None = None,
+        timeout_s: float = _COMMIT_TIMEOUT_S,
+        retry_after_timeout_s: float = _RETRY_AFTER_TIMEOUT_S,
     ) -> None:
         self._interval_s = interval_s
+        self._timeout_s = timeout_s
+        self._retry_after_timeout_s = retry_after_timeout_s
+        self._not_before = -math.inf  # after a commit that timed out
         self._consumer = consumer
         self._before_commit = before_commit
         self._last = -math.inf
@@ -71,7 +86,8 @@ class OffsetCommits:
 
     def due(self) -> bool:
         """Whether the batch just applied should be committed now, not later."""
-        return time.monotonic() - self._last >= self._interval_s
+        now = time.monotonic()
+        return now - self._last >= self._interval_s and now >= self._not_before
 
     def every_batch(self) -> None:
         """From now on, commit after every batch (the service is stopping)."""
@@ -99,11 +115,24 @@ class OffsetCommits:
         if not offsets:
             return True
         try:
-            await self._kafka.commit(offsets)
+            async with asyncio.timeout(self._timeout_s):
+                await self._kafka.commit(offsets)
         except KafkaError as error:
             log.warning("consumer.offset_commit_failed", consumer=self._consumer, error=str(error))
             self.applied(applied)  # tried again with the next commit, if still ours by then
             return False
+        except TimeoutError:
+            log.warning(
+                "consumer.offset_commit_timed_out",
+                consumer=self._consumer,
+                timeout_s=self._timeout_s,
+                retry_in_s=self._retry_after_timeout_s,
+            )
+            self.applied(applied)
+            self._postponed = True  # an idle consumer does not try again at every poll either
+            self._not_before = time.monotonic() + self._retry_after_timeout_s
+            return False
+        self._not_before = -math.inf
         return True
 
     async def commit_revoked(

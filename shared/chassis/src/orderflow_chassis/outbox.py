@@ -17,7 +17,9 @@ so two transactions writing for the same aggregates queue instead of deadlocking
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import uuid
 from collections import Counter
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
 from orderflow_contracts.uuids import uuid7
@@ -249,6 +252,11 @@ class EmittedEvents:
         await self._outbox.write(connection, pending)
 
 
+# How long the producer waits for a broker's answer to a request. It also bounds how long the
+# relay waits for Kafka's acknowledgements of a wave (relay_sending.py, decision 64).
+PRODUCER_REQUEST_TIMEOUT_S = 30.0
+
+
 def create_producer(
     bootstrap_servers: str, *, client_id: str, security: KafkaSecurity | None = None
 ) -> AIOKafkaProducer:
@@ -264,6 +272,32 @@ def create_producer(
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
-        request_timeout_ms=30_000,
+        request_timeout_ms=int(PRODUCER_REQUEST_TIMEOUT_S * 1000),
         **kafka_client_options(security),
     )
+
+
+async def stop_producer(producer: AIOKafkaProducer, *, flush_s: float, close_s: float = 1.0) -> int:
+    """Stop ``producer`` within about ``flush_s + 2 * close_s``; returns how many records it
+    still held after ``flush_s``, abandoned undelivered.
+
+    aiokafka's ``stop()`` first waits for every record the producer holds, and an idempotent
+    producer retries a record forever while the error can pass (a partition below its
+    min.insync.replicas, a leader out of reach): that wait never ends. So what is not delivered
+    within ``flush_s`` is failed first (aiokafka has no public way to). ``stop()`` then waits
+    for the requests in flight, up to the request timeout: closing the connections ends them.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(flush_s):
+            await producer.flush()
+    accumulator = producer._message_accumulator
+    held = [*accumulator._pending_batches, *(b for q in accumulator._batches.values() for b in q)]
+    abandoned: int = sum(batch.record_count for batch in held if not batch.future.done())
+    accumulator.fail_all(KafkaError("the producer was stopped before Kafka acknowledged it"))
+    # Not cancelled midway: a stop() cancelled before it stops the sender leaves it retrying.
+    stopping = asyncio.ensure_future(producer.stop())
+    if not (await asyncio.wait([stopping], timeout=close_s))[0]:
+        await producer.client.close()
+        if not (await asyncio.wait([stopping], timeout=close_s))[0]:
+            stopping.cancel()
+    return abandoned

@@ -9,6 +9,10 @@ stops leading at once, opens a new session and contends again.
 
 A crash after publishing and before the commit re-publishes those rows; consumers drop the
 duplicates through their inbox. Publish at least once, apply exactly once.
+
+A wave Kafka does not acknowledge in time ends the round (:mod:`orderflow_chassis.relay_sending`)
+and its producer is replaced before the next round: the old one is stopped without waiting for
+the records it still retries, which are published again by the new one (decision 64).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from opentelemetry.trace import Span
 from orderflow_chassis import metrics, outbox_store, tracing
 from orderflow_chassis.database import Connection
 from orderflow_chassis.errors import describe_error
-from orderflow_chassis.outbox import notify_channel
+from orderflow_chassis.outbox import PRODUCER_REQUEST_TIMEOUT_S, notify_channel, stop_producer
 from orderflow_chassis.outbox_store import OutboxCounts, OutboxRow
 from orderflow_chassis.relay_lease import (
     LeaseBusy,
@@ -51,11 +55,17 @@ log = structlog.get_logger(__name__)
 
 # Called with the rows Kafka acknowledged, before they are stamped sent (tests crash here).
 AfterPublish = Callable[[Sequence[OutboxRow]], Awaitable[None]]
+# Makes a producer like the relay's first one (not started): it replaces one that is stuck.
+NewProducer = Callable[[], AIOKafkaProducer]
 
 _PURGE_EVERY_ROUNDS = 600
 _BUSY_RETRY_S = 0.1
 # Reconnecting after a lost session: 0.2 s doubling to 10 s, jittered, without limit.
 _SESSION_BACKOFF = Backoff(attempts=None, initial_delay_s=0.2, max_delay_s=10.0)
+
+
+class ProducerUnavailable(Exception):
+    """No producer could be started to replace a stuck one (Kafka is out of reach)."""
 
 
 class Role(Enum):
@@ -112,9 +122,15 @@ class OutboxRelay:
         lease_s: float = 10.0,
         unready_after_s: float = 30.0,
         park_after_attempts: int = 5,
+        new_producer: NewProducer | None = None,
+        ack_timeout_s: float = PRODUCER_REQUEST_TIMEOUT_S,
     ) -> None:
         self._pool = pool
         self._producer = producer
+        # Without it (a test's own producer), a stuck producer is kept, with what it holds.
+        self._new_producer = new_producer
+        self._ack_timeout_s = ack_timeout_s
+        self._producer_stuck = False
         self._schema = validate_identifier(schema)
         self._service = service
         self._batch_size = batch_size
@@ -192,7 +208,9 @@ class OutboxRelay:
                     # Reconnecting would leave it to a lease expiry.
                     self.last_error = describe_error(error)
                     log.warning("outbox.relay_round_failed", error=self.last_error)
-                    await asyncio.sleep(_BUSY_RETRY_S)
+                    # Kafka out of reach: no hot loop of producers started in vain.
+                    unavailable = isinstance(error, ProducerUnavailable)
+                    await asyncio.sleep(self._poll_interval_s if unavailable else _BUSY_RETRY_S)
                     continue
                 self._rounds += 1
                 if outcome.role is not Role.LEADER:
@@ -245,6 +263,8 @@ class OutboxRelay:
         # else a full batch: more are probably waiting
 
     async def _round(self, connection: Connection, session: Session) -> Round:
+        if self._producer_stuck and self._new_producer is not None:
+            await self._replace_producer(self._new_producer)  # before the round's transaction
         began = time.monotonic()
         try:
             async with connection.transaction():
@@ -256,8 +276,13 @@ class OutboxRelay:
                     return Round(Role.STANDBY)
                 rows = await outbox_store.claim_pending(connection, self._schema, self._batch_size)
                 report = await send_in_waves(
-                    rows, self._send, park_after_attempts=self._park_after_attempts
+                    rows,
+                    self._send,
+                    park_after_attempts=self._park_after_attempts,
+                    ack_timeout_s=self._ack_timeout_s,
                 )
+                if report.timed_out:
+                    self._producer_stuck = True
                 if self._after_publish is not None and report.acknowledged:
                     await self._after_publish(report.acknowledged)
                 await self._record(connection, report)
@@ -276,6 +301,40 @@ class OutboxRelay:
         if self._rounds % _PURGE_EVERY_ROUNDS == _PURGE_EVERY_ROUNDS - 1:
             await outbox_store.purge_sent(connection, self._schema, self._retention)
         return Round(Role.LEADER, claimed=len(rows), report=report)
+
+    async def _replace_producer(self, new_producer: NewProducer) -> None:
+        """Stop the stuck producer without waiting for what it holds, and start a new one.
+
+        The old one would retry its records forever, in memory, with every round adding copies.
+        Stopping it is safe for order: it holds at most one row per aggregate, the first the
+        next round sends again, and nothing of that aggregate behind it. If it still delivers
+        one after all, that is a duplicate of an event already published, which the inbox drops.
+        """
+        abandoned = await stop_producer(self._producer, flush_s=0)
+        if abandoned:
+            log.warning("outbox.stuck_producer_stopped", abandoned_records=abandoned)
+        producer = new_producer()
+        try:
+            # aiokafka waits for a producer id until Kafka answers, however long that takes.
+            async with asyncio.timeout(self._ack_timeout_s):
+                await producer.start()
+        except BaseException as error:
+            await stop_producer(producer, flush_s=0)
+            if not isinstance(error, Exception):
+                raise  # cancelled: the relay is stopping
+            self._set_leader(False)  # not publishing: another instance may take over
+            raise ProducerUnavailable(describe_error(error)) from error
+        self._producer = producer
+        self._producer_stuck = False
+        log.info("outbox.producer_replaced")
+
+    async def close(self, *, flush_s: float) -> None:
+        """Stop the producer once the relay's task has ended. What Kafka has not acknowledged
+        within ``flush_s`` is abandoned: those rows were not stamped, so the next leader
+        publishes them."""
+        abandoned = await stop_producer(self._producer, flush_s=flush_s)
+        if abandoned:
+            log.warning("outbox.producer_abandoned_at_stop", abandoned_records=abandoned)
 
     async def _send(self, row: OutboxRow) -> Awaitable[object]:
         span, traceparent = tracing.start_publish(

@@ -11,11 +11,20 @@ A failure is *permanent* when Kafka refuses the record itself (too large, invali
 authorised): retrying cannot help, so after ``park_after_attempts`` rounds the row is parked and
 its key flows again. Anything else (broker down, leader moving, timeouts) is transient and is
 retried forever.
+
+Waiting is bounded (decision 64). An idempotent aiokafka producer retries a record forever while
+its error can pass (a partition below its min.insync.replicas, a leader this process cannot
+reach), and says nothing. A row not acknowledged within ``ack_timeout_s`` is a transient
+failure like any other, the round sends no further wave, and the report counts it as
+``timed_out``: the producer may still hold it, so the relay replaces that producer before its
+next round. No wave starts once ``ack_timeout_s`` has passed since the first one either, so
+sending a batch takes at most twice that.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +41,7 @@ from aiokafka.errors import (
 )
 
 from orderflow_chassis.errors import describe_error
+from orderflow_chassis.outbox import PRODUCER_REQUEST_TIMEOUT_S
 from orderflow_chassis.outbox_store import OutboxRow, Refusal
 
 # Kafka refuses the record itself: the same record will be refused again.
@@ -52,6 +62,10 @@ def is_permanent_send_error(error: BaseException) -> bool:
     return isinstance(error, PERMANENT_SEND_ERRORS)
 
 
+class NotAcknowledged(TimeoutError):
+    """Kafka did not acknowledge the row in time; the producer may still deliver it later."""
+
+
 # Hands one row to the producer; the awaitable it returns completes when Kafka acknowledged it.
 SendRow = Callable[[OutboxRow], Awaitable[Awaitable[object]]]
 
@@ -68,6 +82,8 @@ class SendReport:
     # Failed for a reason that can pass (broker down...): retried in a later round.
     transient: list[Refusal] = field(default_factory=list)
     held_back: int = 0
+    # Transient failures of a wave that ran out of time: the producer may still hold them.
+    timed_out: int = 0
 
     @property
     def failed(self) -> bool:
@@ -75,21 +91,28 @@ class SendReport:
 
 
 async def send_in_waves(
-    rows: Sequence[OutboxRow], send: SendRow, *, park_after_attempts: int
+    rows: Sequence[OutboxRow],
+    send: SendRow,
+    *,
+    park_after_attempts: int,
+    ack_timeout_s: float = PRODUCER_REQUEST_TIMEOUT_S,
 ) -> SendReport:
     """Send ``rows`` (in id order) one wave at a time; see the module docstring."""
     report = SendReport()
     queues: dict[str, deque[OutboxRow]] = {}
     for row in rows:
         queues.setdefault(row.key, deque()).append(row)
+    last_wave_at = time.monotonic() + ack_timeout_s
     while queues:
         wave = [queue.popleft() for queue in queues.values()]
         queues = {key: queue for key, queue in queues.items() if queue}
-        for row, error in zip(wave, await _send_wave(wave, send), strict=True):
+        for row, error in zip(wave, await _send_wave(wave, send, ack_timeout_s), strict=True):
             if error is None:
                 report.acknowledged.append(row)
                 continue
             refusal = Refusal(row, describe_error(error))
+            if isinstance(error, NotAcknowledged):
+                report.timed_out += 1
             if not is_permanent_send_error(error):
                 report.transient.append(refusal)
             elif row.attempts + 1 >= park_after_attempts:
@@ -98,24 +121,40 @@ async def send_in_waves(
             else:
                 report.refused.append(refusal)
             report.held_back += len(queues.pop(row.key, ()))
+        if report.timed_out or time.monotonic() >= last_wave_at:
+            # Nothing more on a producer about to be replaced, nor in a round running late.
+            report.held_back += sum(len(queue) for queue in queues.values())
+            break
     return report
 
 
-async def _send_wave(wave: Sequence[OutboxRow], send: SendRow) -> list[BaseException | None]:
-    """Hand every row of the wave to the producer, then wait for all acknowledgements."""
-    deliveries: list[Awaitable[object] | BaseException] = []
-    for row in wave:
-        try:
-            deliveries.append(await send(row))
-        except Exception as error:  # refused before sending (too large, no metadata...)
-            deliveries.append(error)
-    in_flight = [d for d in deliveries if not isinstance(d, BaseException)]
-    results = iter(await asyncio.gather(*in_flight, return_exceptions=True))
-    outcomes: list[BaseException | None] = []
-    for delivery in deliveries:
-        if isinstance(delivery, BaseException):
-            outcomes.append(delivery)
-        else:
-            result = next(results)
-            outcomes.append(result if isinstance(result, BaseException) else None)
-    return outcomes
+async def _send_wave(
+    wave: Sequence[OutboxRow], send: SendRow, timeout_s: float
+) -> list[BaseException | None]:
+    """Hand every row of the wave to the producer, then wait for all acknowledgements, within
+    ``timeout_s``: a row without an outcome by then gets :class:`NotAcknowledged`."""
+    outcomes: dict[int, BaseException | None] = {}
+    deliveries: dict[int, asyncio.Future[object]] = {}
+    try:
+        async with asyncio.timeout(timeout_s):
+            for index, row in enumerate(wave):
+                try:
+                    deliveries[index] = asyncio.ensure_future(await send(row))
+                except Exception as error:  # refused before sending (too large, no metadata...)
+                    outcomes[index] = error
+            if deliveries:
+                await asyncio.wait(deliveries.values())
+    except TimeoutError:
+        pass  # what has no outcome yet is NotAcknowledged, below
+    finally:
+        for delivery in deliveries.values():
+            delivery.cancel()  # only our wait (and its span) ends: the producer keeps the record
+    for index, delivery in deliveries.items():
+        if not delivery.cancelled():
+            outcomes[index] = delivery.exception()
+    return [
+        outcomes[index]
+        if index in outcomes
+        else NotAcknowledged(f"Kafka did not acknowledge it within {timeout_s:g} s")
+        for index in range(len(wave))
+    ]

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import structlog
 import uvicorn
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import InvalidSessionTimeoutError
 from fastapi import APIRouter
 from faststream.kafka import KafkaBroker
@@ -50,6 +51,21 @@ log = structlog.get_logger(__name__)
 
 # Each readiness check answers within this, so a probe never hangs on a dead dependency.
 _CHECK_TIMEOUT_S = 2.0
+# Stopping never waits for ever. The relay's producer gets this long to deliver what it holds
+# (with idempotence it retries for ever): the rest is unstamped in the outbox and published
+# again by the next leader. The pool gets this long for connections still in use (an HTTP
+# request's transaction), then is terminated: their transactions roll back.
+_PRODUCER_FLUSH_AT_STOP_S = 5.0
+_POOL_CLOSE_AT_STOP_S = 5.0
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    in_use = pool.get_size() - pool.get_idle_size()
+    try:
+        await asyncio.wait_for(pool.close(), _POOL_CLOSE_AT_STOP_S)
+    except TimeoutError:
+        log.warning("service.pool_terminated", connections_in_use_at_stop=in_use)
+        pool.terminate()  # asyncpg did already, as close() was cancelled: say it plainly
 
 
 @dataclass(frozen=True)
@@ -223,14 +239,18 @@ class ServiceRuntime:
             minimum_replication=PRODUCTION_MIN_REPLICATION if settings.production else 1,
             security=security,
         )
-        producer = create_producer(
-            settings.kafka_bootstrap_servers, client_id=f"{name}-relay", security=security
-        )
+
+        def new_producer() -> AIOKafkaProducer:
+            return create_producer(
+                settings.kafka_bootstrap_servers, client_id=f"{name}-relay", security=security
+            )
+
+        producer = new_producer()
         await producer.start()
-        self._producer = producer
         self.relay = OutboxRelay(
             self._pool,
             producer,
+            new_producer=new_producer,
             schema=settings.db_schema,
             service=name,
             batch_size=settings.relay_batch_size,
@@ -322,10 +342,10 @@ class ServiceRuntime:
                 await close()
             except Exception:  # stopping goes on: the pool and producer must close too
                 log.exception("service.on_stop_failed", hook=getattr(close, "__name__", "?"))
-        if getattr(self, "_producer", None) is not None:
-            await self._producer.stop()
+        if self.relay is not None:
+            await self.relay.close(flush_s=_PRODUCER_FLUSH_AT_STOP_S)
         if self._pool is not None:
-            await self._pool.close()
+            await _close_pool(self._pool)
         if self._stop_tracing is not None:
             self._stop_tracing()  # flushes the last spans
             self._stop_tracing = None
