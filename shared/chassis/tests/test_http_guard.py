@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator, MutableMapping
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request
-from orderflow_chassis.http_guard import install_http_guards
+from orderflow_chassis.http_guard import HttpInputGuard, install_http_guards
 
 PAN = "4111111111111111"
 
@@ -192,3 +193,32 @@ async def test_a_nul_in_a_form_field_is_a_400_as_in_the_query_string() -> None:
         400,
         "the form contains a NUL character",
     )
+
+
+async def test_a_body_trickling_in_past_the_time_limit_is_a_408() -> None:
+    reached: list[bytes] = []
+
+    async def route(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(b"reached")
+
+    guard = HttpInputGuard(route, body_timeout_s=0.2)
+    first = True
+
+    async def receive() -> MutableMapping[str, Any]:
+        nonlocal first
+        if first:  # a first byte, then nothing more: a slow client holding the connection
+            first = False
+            return {"type": "http.request", "body": b"{", "more_body": True}
+        await asyncio.Event().wait()
+        raise AssertionError("never")
+
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/items", "headers": []}
+    await asyncio.wait_for(guard(scope, receive, send), 5)
+    assert reached == []
+    assert sent[0]["status"] == 408
+    assert b"took over 0.2 s" in sent[1]["body"]

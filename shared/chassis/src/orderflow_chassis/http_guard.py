@@ -6,6 +6,8 @@
   UTF-8 (lone surrogates included: they cannot be encoded in UTF-8) or a NUL character —
   PostgreSQL text cannot hold NUL, and a route passing it to a query failed with 500;
 * **413** when the body is larger than ``max_body_bytes``;
+* **408** when the body has not all arrived within ``body_timeout_s`` (a client trickling
+  bytes would hold a connection, and its task, for as long as it likes);
 * **400** when the body is not UTF-8 text or holds a NUL byte (JSON and forms are UTF-8 and
   never hold one; UTF-16 would hide a card number's digits from a screen of bytes);
 * **422** when a path segment (identifier rule), a query parameter name or value, a form
@@ -21,6 +23,7 @@ Refusals are JSON ``{"detail": "..."}``, like FastAPI's own errors.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -45,6 +48,7 @@ Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
+DEFAULT_BODY_TIMEOUT_S: Final = 30.0
 
 CARD_NUMBER_REFUSED: Final = (
     "the request contains what looks like a card number (13-19 digits passing the Luhn check) "
@@ -61,9 +65,16 @@ class BadRequestTarget(ValueError):
 class HttpInputGuard:
     """ASGI middleware; see the module docstring."""
 
-    def __init__(self, app: AsgiApp, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: AsgiApp,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
         self.limits = ScreeningLimits(max_bytes=max(max_body_bytes, DEFAULT_MAX_BYTES))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,11 +93,14 @@ class HttpInputGuard:
         if declared is not None and declared > self.max_body_bytes:
             await _refuse(send, 413, self._too_large())
             return
-        body, read = await _read_body(receive, self.max_body_bytes)
+        body, read = await _read_body(receive, self.max_body_bytes, self.body_timeout_s)
         if read == "disconnected":  # a part of a body is not a request: nobody waits for it
             return
         if read == "too large":
             await _refuse(send, 413, self._too_large())
+            return
+        if read == "too slow":  # a client trickling bytes holds a connection for nothing
+            await _refuse(send, 408, f"the request body took over {self.body_timeout_s:g} s")
             return
         refusal = self._body_refusal(scope, body) if body else None
         if refusal is not None:
@@ -178,9 +192,18 @@ def _content_length(scope: Scope) -> int | None:
         return None
 
 
-async def _read_body(receive: Receive, limit: int) -> tuple[bytes, str]:
+async def _read_body(receive: Receive, limit: int, timeout_s: float) -> tuple[bytes, str]:
     """The whole body and "complete"; or "too large" once it passed ``limit``; or
-    "disconnected" when the client left before sending all of it."""
+    "disconnected" when the client left before sending all of it; or "too slow" when it did
+    not arrive within ``timeout_s``."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _body(receive, limit)
+    except TimeoutError:
+        return b"", "too slow"
+
+
+async def _body(receive: Receive, limit: int) -> tuple[bytes, str]:
     chunks: list[bytes] = []
     size = 0
     while True:
