@@ -10,11 +10,9 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any, cast
 
-import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import OffsetAndMetadata
-from orderflow_chassis import consumer as consumer_module
 from orderflow_chassis.batch_applier import BatchApplier
 from orderflow_chassis.consumer import EventConsumer
 from orderflow_chassis.offset_commits import OffsetCommits
@@ -305,16 +303,14 @@ async def test_every_batch_applied_or_rewound_counts_as_the_consumers_work() -> 
     assert all(seconds >= 0 for seconds in pacing.worked_s)
 
 
-async def test_a_batch_that_keeps_failing_is_read_again_after_growing_pauses(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_batch_that_keeps_failing_is_read_again_after_growing_pauses() -> None:
     pauses: list[float] = []
 
     async def sleep(seconds: float) -> None:
         pauses.append(seconds)
 
-    monkeypatch.setattr(consumer_module.asyncio, "sleep", sleep)
     consumer = event_consumer(60_000, KafkaConsumer())
+    consumer._pause = sleep
     applying(consumer, failing={5})
     for _ in range(8):
         await consumer._on_batch(Message(records(0, 5, 6)))
@@ -346,15 +342,13 @@ class NackAfterRebalance(Message):
         raise IllegalStateError("No current assignment for partition t-2")
 
 
-async def test_a_batch_rewound_after_a_rebalance_rewinds_every_partition_still_assigned(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_batch_rewound_after_a_rebalance_rewinds_every_partition_still_assigned() -> None:
     async def sleep(seconds: float) -> None:
         pass
 
-    monkeypatch.setattr(consumer_module.asyncio, "sleep", sleep)
     kafka = SeekingConsumer()
     consumer = event_consumer(60_000, kafka)
+    consumer._pause = sleep
     applying(consumer, failing={5})
     await consumer._on_batch(Message(records(0, 3, 4)))
     await consumer._on_batch(Message(records(1, 0)))

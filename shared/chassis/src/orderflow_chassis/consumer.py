@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
@@ -76,6 +76,7 @@ class EventConsumer:
         self._offsets = self._offset_commits(0)
         self._applied = AppliedPositions()
         self._rewinds = 0  # batches rewound in a row
+        self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep  # before a rewind
         self._pacing = FetchPacing(min_bytes=1, max_wait_ms=0)  # register() sets the real one
 
     def register(
@@ -189,7 +190,7 @@ class EventConsumer:
                 )
             # An error the batch's own retries do not cover (or outlasted) would otherwise be
             # polled and met again at once, in a hot loop.
-            await asyncio.sleep(pause)
+            await self._pause(pause)
             await self._rewind(message)
             return
         self._rewinds = 0
