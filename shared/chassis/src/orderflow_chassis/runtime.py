@@ -315,6 +315,9 @@ class ServiceRuntime:
             log_config=None,
             access_log=False,
             lifespan="off",
+            # Past this many open connections (or requests in progress), a new one is answered
+            # 503 at once: clients holding connections open cannot exhaust file descriptors.
+            limit_concurrency=self.settings.http_max_connections,
         )
         self._http = EmbeddedServer(config)
         self._spawn(self._http.serve(), "http")

@@ -130,6 +130,12 @@ class ServiceSettings(DocumentedSettings):
     http_port: int = Field(
         default=0, ge=0, le=65535, description="health, metrics and API; 0 picks a free port"
     )
+    http_max_connections: int = Field(
+        default=1000,
+        ge=10,
+        description="open HTTP connections (or requests in progress) past which a new one is "
+        "answered 503 at once, so slow or idle clients cannot exhaust the file descriptors",
+    )
 
     db_pool_min_size: int = Field(default=1, ge=1)
     db_pool_max_size: int = Field(default=10, ge=1)
