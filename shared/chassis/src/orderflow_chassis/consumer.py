@@ -119,6 +119,9 @@ class EventConsumer:
             ack_policy=AckPolicy.MANUAL,
             # A new group must see history, not only what arrives after it joins.
             auto_offset_reset="earliest",
+            # A producer using Kafka transactions (a storefront may) aborts some: an aborted
+            # event never happened, and is never applied.
+            isolation_level="read_committed",
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=heartbeat_interval_ms,
             max_poll_interval_ms=max_poll_interval_ms,

@@ -30,6 +30,8 @@ async def read_to_end(
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         enable_auto_commit=False,
+        # What the services apply: a transactional producer's aborted records are not events.
+        isolation_level="read_committed",
         **kafka_client_options(security),
     )
     await consumer.start()
