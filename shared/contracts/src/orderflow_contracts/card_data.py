@@ -29,6 +29,7 @@ linear regular-expression pass, so cost grows with the input's length only.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -94,29 +95,93 @@ CARD_BRANDS: Final = (
 """IIN (first digits) ranges and lengths of the card brands in use; see the module docstring."""
 
 _CONTIGUOUS = r"(?<![0-9])[0-9]{13,19}(?![0-9])"
+# Groups as cards are printed, one or two separators between them (a space, a tab, a hyphen,
+# a dot, a slash, a colon, an underscore; mixed or not). Not inside a word (a letter or digit
+# before or after) nor next to a hyphen, so UUIDs are not mistaken; an underscore may precede
+# (``tok_4111_1111_1111_1111``).
+_SEPARATOR = r"[ \t._/:-]{1,2}"
 _GROUPED = (
-    r"(?<![\w-])(?:[0-9]{4}(?:([ -])[0-9]{4}){2}(?:\1[0-9]{4})?\1[0-9]{1,7}"
-    r"|[0-9]{4}([ -])[0-9]{6}\2[0-9]{4,5})(?![\w-])"
+    rf"(?<![^\W_])(?<!-)(?:[0-9]{{4}}(?:{_SEPARATOR}[0-9]{{4}}){{2}}(?:{_SEPARATOR}[0-9]{{4}})?"
+    rf"{_SEPARATOR}[0-9]{{1,7}}|[0-9]{{4}}{_SEPARATOR}[0-9]{{6}}{_SEPARATOR}[0-9]{{4,5}})"
+    r"(?![^\W_])(?!-)"
 )
 _CANDIDATE = re.compile(f"{_GROUPED}|{_CONTIGUOUS}")
 _CANDIDATE_BYTES = re.compile(f"{_GROUPED}|{_CONTIGUOUS}".encode(), re.ASCII)
-# Every candidate lies in a run of 13 or more digits, spaces and dashes from a digit to a
-# digit. Searching for such a run is about ten times cheaper than for a candidate (no
-# look-arounds, no alternation), and most texts (every event, most headers) have none.
-_RUN = re.compile(r"[0-9][0-9 -]{11,}[0-9]")
-_RUN_BYTES = re.compile(rb"[0-9][0-9 -]{11,}[0-9]")
-# In bytes, a run is first looked for as a plain substring: every digit, space and dash
+_DIGIT_GROUP = re.compile(r"[0-9]+")
+_DIGIT_GROUP_BYTES = re.compile(rb"[0-9]+")
+# Every candidate lies in a run of digits and separators from a digit to a digit that holds 13
+# digits or more. Searching for such runs (a character class, no look-arounds, no alternation)
+# and counting their digits is about ten times cheaper than searching for a candidate, and most
+# texts (every event, most headers) have none: a timestamp's 12 digits, a UUID's groups and an
+# amount's are all too few.
+_RUN = re.compile(r"[0-9]{4}[0-9 \t._/:-]{8,}[0-9]")
+_RUN_BYTES = re.compile(rb"[0-9]{4}[0-9 \t._/:-]{8,}[0-9]")
+_SEPARATOR_CHARS: Final = " \t._/:-"
+_NOT_DIGITS: Final = str.maketrans("", "", _SEPARATOR_CHARS)
+_SEPARATOR_BYTES: Final = _SEPARATOR_CHARS.encode()
+
+
+def _runs(text: str) -> Iterator[re.Match[str]]:
+    """The runs of ``text`` that hold 13 digits or more."""
+    return (run for run in _RUN.finditer(text) if len(run.group().translate(_NOT_DIGITS)) >= 13)
+
+
+# In bytes, a run is first looked for as a plain substring: every digit and separator
 # becomes "0" and every other byte "x", so any run shows as 13 "0"s in a row. That costs a
 # fifth of the regex over an event's ids, timestamps and amounts (each digit starts a regex
 # attempt). Only a first pass: what it finds is checked by the regex.
-_RUN_MARKS: Final = bytes(0x30 if byte in b"0123456789 -" else 0x78 for byte in range(256))
+_RUN_MARKS: Final = bytes(0x30 if byte in b"0123456789 \t._/:-" else 0x78 for byte in range(256))
 _RUN_OF_MARKS: Final = b"0" * 13
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _as_read(text: str) -> tuple[str, list[int] | None]:
+    """``text`` as a person reads its digits, and where each of its characters came from (None
+    when it is ``text`` itself): any script's decimal digits as ASCII digits (fullwidth,
+    Arabic-Indic...), any space (a no-break space...) as a space, any dash as a hyphen, and
+    invisible format characters (zero-width spaces, soft hyphens) gone. ASCII text, and text
+    whose other characters are none of these (``Müller``), is returned as it is."""
+    if text.isascii() or all(_read_as(m.group(0)) == m.group(0) for m in _NON_ASCII.finditer(text)):
+        return text, None
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, ch in enumerate(text):
+        read = ch if ch.isascii() else _read_as(ch)
+        if read:
+            chars.append(read)
+            origin.append(index)
+    return "".join(chars), origin
+
+
+_READ_AS: dict[str, str] = {}
+
+
+def _read_as(ch: str) -> str:
+    """One non-ASCII character as read among digits ("" when invisible)."""
+    known = _READ_AS.get(ch)
+    if known is None:
+        category = unicodedata.category(ch)
+        if category == "Nd":
+            known = str(unicodedata.decimal(ch))
+        elif category == "Zs":
+            known = " "
+        elif category == "Pd":
+            known = "-"
+        elif category == "Cf":
+            known = ""
+        else:
+            known = ch
+        if len(_READ_AS) < 4096:  # bounded: hostile text may hold any character
+            _READ_AS[ch] = known
+    return known
 
 
 def has_digit_run(raw: bytes) -> bool:
     """Whether ``raw`` has a run of 13 or more digits, spaces and dashes from a digit to a digit,
     inside which every card number (either rule) lies: False rules a card number out of these
     bytes and out of their UTF-8 text. A first pass: True does not mean there is one."""
+    if not raw.isascii():  # UTF-8 text may write digits in another script
+        return True
     return _RUN_OF_MARKS in raw.translate(_RUN_MARKS) and _RUN_BYTES.search(raw) is not None
 
 
@@ -128,7 +193,7 @@ def _candidates(text: str) -> Iterator[re.Match[str]]:
     run; each run is searched with the character after it, which the look-ahead reads (the
     look-behinds read before the start position by themselves), so the matches and their
     positions are those of a search over the whole text."""
-    for run in _RUN.finditer(text):
+    for run in _runs(text):
         yield from _CANDIDATE.finditer(text, run.start(), run.end() + 1)
 
 
@@ -143,7 +208,8 @@ def _candidates_in_bytes(raw: bytes) -> Iterator[re.Match[bytes]]:
     while start != -1:
         end = marked.find(b"x", start)
         end = len(raw) if end == -1 else end
-        yield from _CANDIDATE_BYTES.finditer(raw, start, end + 1)
+        if len(raw[start:end].translate(None, _SEPARATOR_BYTES)) >= 13:  # enough digits
+            yield from _CANDIDATE_BYTES.finditer(raw, start, end + 1)
         start = marked.find(_RUN_OF_MARKS, end)
 
 
@@ -177,17 +243,62 @@ def _stands_alone(text: str | bytes, start: int, end: int) -> bool:
     return not (before.isalnum() or after.isalnum())
 
 
-def _is_card(
-    text: str | bytes, match: re.Match[str] | re.Match[bytes], *, identifier: bool
-) -> bool:
-    raw = match.group(0)
-    candidate = raw if isinstance(raw, str) else raw.decode("ascii")
-    digits = candidate.replace(" ", "").replace("-", "")
+def _is_card(text: str | bytes, start: int, end: int, *, identifier: bool) -> bool:
+    digits = _only_digits(text[start:end])
     if not (13 <= len(digits) <= 19 and luhn_valid(digits)):
         return False
-    alone = _stands_alone(text, match.start(), match.end())
+    alone = _stands_alone(text, start, end)
     shaped = card_brand(digits) is not None
     return alone and shaped if identifier else alone or shaped
+
+
+def _only_digits(raw: str | bytes) -> str:
+    candidate = raw if isinstance(raw, str) else raw.decode("ascii")
+    return "".join(ch for ch in candidate if "0" <= ch <= "9")
+
+
+def _card_spans(
+    text: str | bytes, match: re.Match[str] | re.Match[bytes], *, identifier: bool
+) -> list[tuple[int, int]]:
+    """Where the candidate ``match`` holds a card number: itself, or else the longest run of its
+    groups that is one (``4111 1111 1111 1111 737``: a PAN and its CVV make no card number,
+    the first four groups do; so does ``1200 4111 1111 1111 1111`` without its first)."""
+    start, end = match.span()
+    if _is_card(text, start, end, identifier=identifier):
+        return [(start, end)]
+    if end - start <= 19:  # no separator: one group, already tried
+        return []
+    found = (
+        _DIGIT_GROUP_BYTES.finditer(text, start, end)
+        if isinstance(text, bytes)
+        else _DIGIT_GROUP.finditer(text, start, end)
+    )
+    groups = [group.span() for group in found]
+    if len(groups) < 2:
+        return []
+    whole = (0, len(groups) - 1)
+    runs = sorted(
+        ((i, j) for i in range(len(groups)) for j in range(i, len(groups)) if (i, j) != whole),
+        key=lambda run: run[0] - run[1],  # the longest first
+    )
+    for i, j in runs:
+        if _is_card(text, groups[i][0], groups[j][1], identifier=identifier):
+            return [(groups[i][0], groups[j][1])]
+    return []
+
+
+def _spans(text: str, *, identifier: bool) -> list[tuple[int, int]]:
+    """The card numbers' spans in ``text`` as read (see :func:`_as_read`), mapped back."""
+    read, origin = _as_read(text)
+
+    spans = [
+        span
+        for match in _candidates(read)
+        for span in _card_spans(read, match, identifier=identifier)
+    ]
+    if origin is None:
+        return spans
+    return [(origin[start], origin[end - 1] + 1) for start, end in spans]
 
 
 def find_card_numbers(text: str, *, identifier: bool = False) -> list[str]:
@@ -195,54 +306,79 @@ def find_card_numbers(text: str, *, identifier: bool = False) -> list[str]:
 
     ``identifier=True`` applies the stricter rule for ids (see the module docstring).
     """
-    return [
-        match.group(0)
-        for match in _candidates(text)
-        if _is_card(text, match, identifier=identifier)
-    ]
+    return [text[start:end] for start, end in _spans(text, identifier=identifier)]
 
 
 def contains_card_number(text: str, *, identifier: bool = False) -> bool:
     """Whether ``text`` contains a card number (free-text rule unless ``identifier``)."""
-    if _RUN.search(text) is None:  # most texts: decided without building the generator
-        return False
-    return any(_is_card(text, match, identifier=identifier) for match in _candidates(text))
+    if text.isascii() and (_RUN.search(text) is None or next(_runs(text), None) is None):
+        return False  # most texts: decided by one search
+    return bool(_spans(text, identifier=identifier))
 
 
 def redact_card_numbers(text: str, replacement: str = REDACTED, *, identifier: bool = False) -> str:
     """``text`` with every card number replaced."""
-    if _RUN.search(text) is None:
-        return text
+    spans = _spans(text, identifier=identifier)
+    for start, end in reversed(spans):
+        text = text[:start] + replacement + text[end:]
+    return text
 
-    def replace(match: re.Match[str]) -> str:
-        return replacement if _is_card(text, match, identifier=identifier) else match.group(0)
 
-    return _CANDIDATE.sub(replace, text)
+def _spans_in_bytes(raw: bytes, *, identifier: bool) -> list[tuple[int, int]]:
+    return [
+        span
+        for match in _candidates_in_bytes(raw)
+        for span in _card_spans(raw, match, identifier=identifier)
+    ]
 
 
 def redact_card_numbers_in_bytes(
     raw: bytes, replacement: bytes = REDACTED.encode(), *, identifier: bool = False
 ) -> bytes:
     """``raw`` (any encoding that writes digits and letters as ASCII, e.g. UTF-8 JSON) with
-    every card number replaced; for keeping a message's original bytes without card data."""
+    every card number replaced; for keeping a message's original bytes without card data.
+    UTF-8 that is not ASCII is read as text (its digits may be of any script)."""
+    if not raw.isascii():
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            redacted = redact_card_numbers(
+                text, replacement.decode("utf-8", "replace"), identifier=identifier
+            )
+            return raw if redacted == text else redacted.encode("utf-8")
     if not has_digit_run(raw):
         return raw
-
-    def replace(match: re.Match[bytes]) -> bytes:
-        return replacement if _is_card(raw, match, identifier=identifier) else match.group(0)
-
-    return _CANDIDATE_BYTES.sub(replace, raw)
+    for start, end in reversed(_spans_in_bytes(raw, identifier=identifier)):
+        raw = raw[:start] + replacement + raw[end:]
+    return raw
 
 
 def contains_card_number_in_bytes(raw: bytes, *, identifier: bool = False) -> bool:
-    """Whether ``raw`` (ASCII-compatible bytes) holds a card number."""
-    return any(_is_card(raw, match, identifier=identifier) for match in _candidates_in_bytes(raw))
+    """Whether ``raw`` (ASCII-compatible bytes) holds a card number; UTF-8 that is not ASCII is
+    read as text (its digits may be of any script)."""
+    if not raw.isascii():
+        try:
+            return contains_card_number(raw.decode("utf-8"), identifier=identifier)
+        except UnicodeDecodeError:
+            pass
+    return bool(_spans_in_bytes(raw, identifier=identifier))
 
 
 def may_hold_card_number(raw: bytes) -> bool:
     """False only when ``raw`` (UTF-8 JSON, or any ASCII-compatible bytes) cannot hold a card
-    number under either rule, however it is decoded: it has no candidate digit run and no
-    ``\\u`` escape (which could spell digits). A cheap first pass before a structural scan."""
-    if b"\\u" in raw:
+    number under either rule, however it is decoded: it has no candidate digit run, no escape
+    (``\\u0034`` spells a digit, ``\\t`` and ``\\/`` separators) and no character read otherwise
+    among digits (see :func:`_as_read`: another script's digits...). A cheap first pass before a
+    structural scan."""
+    if b"\\" in raw:  # escapes: \\u0034 spells a digit, \\t and \\/ separators
         return True
+    if not raw.isascii():
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return True
+        if _as_read(text)[1] is not None:  # digits of another script, invisible characters...
+            return True
     return next(_candidates_in_bytes(raw), None) is not None
