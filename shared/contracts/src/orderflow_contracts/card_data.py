@@ -1,11 +1,16 @@
 """Detection and redaction of card numbers (PANs): card data never enters the system.
 
-Two rules, one for free text and a stricter one for identifiers. Both look at *candidates*:
-a run of 13-19 ASCII digits not touching another digit (``4111111111111111``), or groups
-written the way cards are printed, separated by single spaces or hyphens
-(``4111 1111 1111 1111``, ``5500-0000-0000-0004``, Amex ``3782 822463 10005``). A grouped
-candidate must not sit inside a word or next to a hyphen, so UUIDs are not mistaken for cards.
-Every candidate must pass the Luhn check. A candidate *stands alone* when neither of its
+Text is read as a person reads digits: another script's digits (fullwidth, Arabic-Indic...)
+count as digits, any space as a space, any dash as a hyphen, and invisible characters
+(zero-width spaces, soft hyphens) are not there. Two rules, one for free text and a stricter
+one for identifiers. Both look at *candidates*: a run of 13-19 digits not touching another
+digit (``4111111111111111``), or groups written the way cards are printed, one or two
+separators between them (spaces, tabs, hyphens, dots, slashes, colons, underscores; mixed or
+not: ``4111 1111 1111 1111``, ``5500-0000-0000-0004``, ``4111.1111.1111.1111``, Amex
+``3782 822463 10005``). A grouped candidate must not sit inside a word or next to a hyphen, so
+UUIDs are not mistaken for cards; when it is no card number, the runs of its groups are tried,
+the longest first, so a PAN followed by its CVV or expiry (``4111 1111 1111 1111 737``) is
+found. Every candidate must pass the Luhn check. A candidate *stands alone* when neither of its
 neighbours is a letter or a digit (``_ - : . " /`` and spaces are separators), and is
 *brand-shaped* when its digits start with the IIN of a real card brand and have a length that
 brand issues (:data:`CARD_BRANDS`).
