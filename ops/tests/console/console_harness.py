@@ -26,6 +26,7 @@ from tests.support.service_harness import service_settings
 USERS = "op:operator:op-secret-1,view:viewer:view-secret-2"
 LONG_AGO = datetime.now(UTC) - timedelta(hours=1)
 _CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+_REPLAY_ID = re.compile(r'name="replay_id" value="([0-9a-f-]+)"')
 
 
 def closed_port() -> int:
@@ -98,6 +99,13 @@ def csrf_token(html: str) -> str:
     found = _CSRF.search(html)
     assert found is not None, "the page carries no CSRF token"
     return found[1]
+
+
+def replay_id(confirmation: httpx.Response) -> dict[str, str]:
+    """The replay id field of a confirmation page's form (posting it confirms that replay)."""
+    found = _REPLAY_ID.search(confirmation.text)
+    assert found is not None, "the page confirms no replay"
+    return {"replay_id": found[1]}
 
 
 def envelope(

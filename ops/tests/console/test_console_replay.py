@@ -12,7 +12,7 @@ import httpx
 import pytest
 from orderflow_localinfra.discovery import Infrastructure
 
-from ops.tests.console.console_harness import csrf_token, envelope, running_console
+from ops.tests.console.console_harness import csrf_token, envelope, replay_id, running_console
 from tests.support.kafka_tools import eventually, publish_raw
 from tests.support.service_harness import publish_envelopes, unique_prefix
 
@@ -108,12 +108,17 @@ async def test_only_a_confirmed_operator_replays_and_each_replay_is_audited_with
             assert 'id="replay-confirm"' in confirm.text
             assert "no replay yet" in (await operator.get("/replays")).text  # not yet
 
-            done = await operator.post(
+            unconfirmed = await operator.post(
                 "/dead-letters/replay",
                 data={"letter": fixed, "csrf_token": token, "confirm": "yes"},
             )
+            assert unconfirmed.status_code == 400  # a replay is posted from its confirmation
+            done = await operator.post(
+                "/dead-letters/replay",
+                data={"letter": fixed, "csrf_token": token, "confirm": "yes", **replay_id(confirm)},
+            )
             assert done.status_code == 303
-            assert done.headers["location"].startswith("/replays?id=")
+            assert done.headers["location"].startswith("/replays?request=")
             audit = await _outcome(operator, "applied")
             assert "op (operator)" in audit
             assert fixed in audit
@@ -130,7 +135,13 @@ async def test_only_a_confirmed_operator_replays_and_each_replay_is_audited_with
             assert "Replay 1 dead letter(s)?" in confirm_all.text
             done = await operator.post(
                 "/dead-letters/replay",
-                data={"all": "yes", "reason": code, "csrf_token": token, "confirm": "yes"},
+                data={
+                    "all": "yes",
+                    "reason": code,
+                    "csrf_token": token,
+                    "confirm": "yes",
+                    **replay_id(confirm_all),
+                },
             )
             assert done.status_code == 303
             audit = await _outcome(operator, "dead_lettered_again")

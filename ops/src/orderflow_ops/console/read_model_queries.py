@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from orderflow_chassis.dlq_cli import StoredDeadLetter
@@ -48,6 +49,17 @@ class DeadLetterFilter:
             if value
         ]
         return ", ".join(parts) or "all dead letters"
+
+
+@dataclass(frozen=True)
+class ReplaySelection:
+    """What one replay sends: the letters at ``addresses`` or, when none is named, every letter
+    matching ``letters``. ``request_id`` is its confirmation page's: each request posting that
+    page continues the same replay after the last letter it sent (see replay.py)."""
+
+    request_id: UUID
+    letters: DeadLetterFilter
+    addresses: Sequence[tuple[str, int, int]] = ()
 
 
 class ReadModelQueries:
@@ -211,31 +223,41 @@ class ReadModelQueries:
             choices[column] = [row["v"] for row in rows]
         return choices
 
+    async def replay_preview(
+        self, selection: ReplaySelection, shown: int
+    ) -> tuple[int, list[asyncpg.Record]]:
+        """How many letters ``selection`` has still to send, and the first ``shown`` of them:
+        their address, event id and consumer, never their bodies (a flood may be 100,000)."""
+        where, values = await self._still_to_replay(selection)
+        total = await self._pool.fetchval(
+            f"SELECT count(*) FROM {self._s}.dead_letters d WHERE {where}", *values
+        )
+        rows = await self._pool.fetch(
+            f"""
+            SELECT dlq_topic, dlq_partition, dlq_offset, event_id, consumer
+            FROM {self._s}.dead_letters d WHERE {where}
+            ORDER BY dlq_topic, dlq_partition, dlq_offset LIMIT ${len(values) + 1}
+            """,
+            *values,
+            shown,
+        )
+        return total, list(rows)
+
     async def letters_to_replay(
-        self, selected: DeadLetterFilter, addresses: Sequence[tuple[str, int, int]]
+        self, selection: ReplaySelection, limit: int
     ) -> list[tuple[str, str, StoredDeadLetter]]:
-        """(dlq topic, consumer, letter) for the named ``addresses``, or for every letter
-        matching ``selected`` when no address is named."""
-        if addresses:
-            where = (
-                "(dlq_topic, dlq_partition, dlq_offset) IN "
-                "(SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]))"
-            )
-            values: list[Any] = [
-                [a[0] for a in addresses],
-                [a[1] for a in addresses],
-                [a[2] for a in addresses],
-            ]
-        else:
-            where, values = selected.where()
+        """The next ``limit`` letters (dlq topic, consumer, letter) ``selection`` has to send, in
+        address order, after the last one it sent."""
+        where, values = await self._still_to_replay(selection)
         rows = await self._pool.fetch(
             f"""
             SELECT dlq_topic, dlq_partition, dlq_offset, consumer, message_key, message_value,
                    headers
-            FROM {self._s}.dead_letters WHERE {where}
-            ORDER BY dlq_topic, dlq_partition, dlq_offset
+            FROM {self._s}.dead_letters d WHERE {where}
+            ORDER BY dlq_topic, dlq_partition, dlq_offset LIMIT ${len(values) + 1}
             """,
             *values,
+            limit,
         )
         return [
             (
@@ -251,6 +273,48 @@ class ReadModelQueries:
             )
             for row in rows
         ]
+
+    async def replayed_count(self, request_id: UUID) -> int:
+        count: int = await self._pool.fetchval(
+            f"SELECT count(*) FROM {self._s}.replay_audit WHERE request_id = $1", request_id
+        )
+        return count
+
+    async def _still_to_replay(self, selection: ReplaySelection) -> tuple[str, list[Any]]:
+        """SQL over ``dead_letters d``: the selected letters after the last one the request
+        sent (letters go in address order), less the letters its own replays became."""
+        if selection.addresses:
+            where = (
+                "(dlq_topic, dlq_partition, dlq_offset) IN "
+                "(SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]))"
+            )
+            values: list[Any] = [
+                [a[0] for a in selection.addresses],
+                [a[1] for a in selection.addresses],
+                [a[2] for a in selection.addresses],
+            ]
+        else:
+            where, values = selection.letters.where()
+        values.append(selection.request_id)
+        request = f"${len(values)}"
+        where += f"""
+            AND NOT EXISTS (SELECT 1 FROM {self._s}.replay_audit a
+                WHERE a.request_id = {request} AND a.target_topic = d.original_topic
+                  AND a.target_partition = d.original_partition
+                  AND a.target_offset = d.original_offset)"""
+        last = await self._pool.fetchrow(
+            f"""
+            SELECT dlq_topic, dlq_partition, dlq_offset FROM {self._s}.replay_audit
+            WHERE request_id = $1
+            ORDER BY dlq_topic DESC, dlq_partition DESC, dlq_offset DESC LIMIT 1
+            """,
+            selection.request_id,
+        )
+        if last is not None:
+            values += [last["dlq_topic"], last["dlq_partition"], last["dlq_offset"]]
+            n = len(values)
+            where += f" AND (dlq_topic, dlq_partition, dlq_offset) > (${n - 2}, ${n - 1}, ${n})"
+        return where, values
 
     async def replays(self, limit: int) -> list[asyncpg.Record]:
         return list(

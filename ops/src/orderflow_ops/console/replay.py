@@ -7,79 +7,186 @@ from what the console already watches: *applied* once the consumer group that de
 has committed past the replayed record; *dead_lettered_again* when a dead letter naming it in
 ``replayed_from`` arrives from that group (checked for a while after *applied* too, since the
 group's offset commit and its relay's publishing of the new dead letter come in either order).
+
+A replay is sent a request at a time, each bounded (decision 66): letters are read a page at a
+time, Kafka gets a bounded wait per letter, and a request sends for a bounded time. The id of
+the confirmation page, kept in each audit row, lets the next request continue after the last
+letter sent: posting the same confirmation again never sends a letter twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from orderflow_chassis.dlq_cli import StoredDeadLetter, publish_replays
+from aiokafka.errors import KafkaError
+from aiokafka.structs import RecordMetadata
+from orderflow_chassis.dlq_cli import StoredDeadLetter, UnreplayableLetter, publish_replays
+from orderflow_chassis.errors import describe_error
+from orderflow_chassis.outbox import stop_producer
 
 from orderflow_ops.console.auth import Session
 from orderflow_ops.console.kafka_clients import kafka_client
 from orderflow_ops.console.live import PartitionLag
+from orderflow_ops.console.read_model_queries import ReadModelQueries, ReplaySelection
 
 OUTCOME_WATCH = timedelta(hours=1)
+# Letters read at a time: what a replay holds in memory, whatever the size of the selection.
+PAGE = 50
+
+
+@dataclass(frozen=True)
+class ReplayLimits:
+    send_timeout_s: float  # for Kafka's acknowledgement of a letter (and the producer's start)
+    request_budget_s: float  # no letter is sent after this long; the rest waits for a next one
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    selection: ReplaySelection
+    session: Session
+    described: str  # what the operator asked for, as the audit shows it
+    now: datetime
 
 
 @dataclass(frozen=True)
 class ReplayResult:
-    sent: int
-    audit_ids: list[int]
+    sent: int  # by this request
+    stopped_because: str | None = None  # why letters are left to send; None: the replay is done
+    kafka_failed: bool = False  # stopped because Kafka did not answer, not for the budget
+
+
+class ReplayRunning(Exception):
+    """Another request of the same replay is sending: both would send the same letters."""
 
 
 async def replay_letters(
+    queries: ReadModelQueries,
     pool: asyncpg.Pool,
     schema: str,
     bootstrap_servers: str,
-    chosen: Sequence[tuple[str, str, StoredDeadLetter]],
-    *,
-    session: Session,
-    selection: str,
-    now: datetime,
+    request: ReplayRequest,
+    limits: ReplayLimits,
 ) -> ReplayResult:
-    """Publish ``chosen`` (dlq topic, consumer, letter) back, auditing each one sent."""
-    producer = kafka_client(
-        AIOKafkaProducer,
-        bootstrap_servers,
-        client_id="console-replay",
-        acks="all",
-        enable_idempotence=True,
-    )
-    await producer.start()
-    audit_ids: list[int] = []
-    try:
-        for dlq_topic, consumer, letter in chosen:
-            (landed,) = await publish_replays(producer, [letter], dlq_topic)
-            audit_ids.append(
-                await pool.fetchval(
-                    f"""
-                    INSERT INTO {schema}.replay_audit (requested_at, requested_by, role,
-                        selection, dlq_topic, dlq_partition, dlq_offset, event_id,
-                        target_topic, target_partition, target_offset, consumer)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id
-                    """,
-                    now,
-                    session.name,
-                    session.role.value,
-                    selection,
-                    dlq_topic,
-                    letter.partition,
-                    letter.offset,
-                    letter.event_id,
-                    landed.topic,
-                    landed.partition,
-                    landed.offset,
-                    consumer,
+    """Send the selection's letters back, after the last one an earlier request of the same
+    replay sent, until none is left, the request's budget is up (one letter is tried at least)
+    or Kafka does not acknowledge one in time. Each letter is audited with the request id as
+    soon as Kafka acknowledged it: the next request continues after it."""
+    budget_ends = asyncio.get_running_loop().time() + limits.request_budget_s
+    async with _alone(pool, request):
+        producer = kafka_client(
+            AIOKafkaProducer,
+            bootstrap_servers,
+            client_id="console-replay",
+            acks="all",
+            enable_idempotence=True,
+        )
+        try:
+            # aiokafka waits for a producer id for ever while Kafka does not answer.
+            async with asyncio.timeout(limits.send_timeout_s):
+                await producer.start()
+        except (TimeoutError, KafkaError) as error:
+            await stop_producer(producer, flush_s=0)
+            reason = describe_error(error) if isinstance(error, KafkaError) else "no answer"
+            failure = f"Kafka could not be reached ({reason}); nothing was sent"
+            return ReplayResult(0, failure, kafka_failed=True)
+        try:
+            return await _send(queries, pool, schema, producer, request, limits, budget_ends)
+        finally:
+            # stop() alone would wait for ever for a letter Kafka never acknowledged.
+            await stop_producer(producer, flush_s=1.0)
+
+
+async def _send(
+    queries: ReadModelQueries,
+    pool: asyncpg.Pool,
+    schema: str,
+    producer: AIOKafkaProducer,
+    request: ReplayRequest,
+    limits: ReplayLimits,
+    budget_ends: float,
+) -> ReplayResult:
+    clock = asyncio.get_running_loop().time
+    sent = 0
+    while page := await queries.letters_to_replay(request.selection, PAGE):
+        for dlq_topic, consumer, letter in page:
+            if sent and clock() >= budget_ends:
+                return ReplayResult(
+                    sent, f"the time of a request ({limits.request_budget_s:g} s) is up"
                 )
-            )
-    finally:
-        await producer.stop()
-    return ReplayResult(len(audit_ids), audit_ids)
+            address = f"{dlq_topic}:{letter.partition}:{letter.offset}"
+            try:
+                async with asyncio.timeout(limits.send_timeout_s):
+                    (landed,) = await publish_replays(producer, [letter], dlq_topic)
+            except TimeoutError:
+                return ReplayResult(
+                    sent,
+                    f"Kafka did not acknowledge {address} within {limits.send_timeout_s:g} s; "
+                    "it may still arrive, and continuing sends it again (a consumer drops an "
+                    "event it has applied)",
+                    kafka_failed=True,
+                )
+            except KafkaError as error:
+                failure = f"Kafka refused {address}: {describe_error(error)}"
+                return ReplayResult(sent, failure, kafka_failed=True)
+            except UnreplayableLetter as error:  # a placeholder must never go out as an event
+                failure = f"{error}; replay the other letters by choosing them one by one"
+                return ReplayResult(sent, failure)
+            await _audit(pool, schema, request, dlq_topic, consumer, letter, landed)
+            sent += 1
+    return ReplayResult(sent)
+
+
+@asynccontextmanager
+async def _alone(pool: asyncpg.Pool, request: ReplayRequest) -> AsyncIterator[None]:
+    """While no other request of the same replay runs (a double click, a retry while the first
+    still sends), on any instance of the console."""
+    key = "hashtextextended('console.replay:' || $1::text, 0)"
+    request_id = str(request.selection.request_id)
+    async with pool.acquire() as connection:
+        if not await connection.fetchval(f"SELECT pg_try_advisory_lock({key})", request_id):
+            raise ReplayRunning(request_id)
+        try:
+            yield
+        finally:
+            await connection.execute(f"SELECT pg_advisory_unlock({key})", request_id)
+
+
+async def _audit(
+    pool: asyncpg.Pool,
+    schema: str,
+    request: ReplayRequest,
+    dlq_topic: str,
+    consumer: str,
+    letter: StoredDeadLetter,
+    landed: RecordMetadata,
+) -> None:
+    await pool.execute(
+        f"""
+        INSERT INTO {schema}.replay_audit (requested_at, requested_by, role, selection,
+            dlq_topic, dlq_partition, dlq_offset, event_id, target_topic, target_partition,
+            target_offset, consumer, request_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        """,
+        request.now,
+        request.session.name,
+        request.session.role.value,
+        request.described,
+        dlq_topic,
+        letter.partition,
+        letter.offset,
+        letter.event_id,
+        landed.topic,
+        landed.partition,
+        landed.offset,
+        consumer,
+        request.selection.request_id,
+    )
 
 
 async def track_outcomes(

@@ -85,6 +85,19 @@ class ConsoleSettings(BaseSettings):
     )
     retention_batch_size: int = Field(default=500, ge=1, description="orders per transaction")
     retention_interval_s: float = Field(default=3600, gt=0, description="between passes")
+    # A replay runs inside the operator's HTTP request: both bound it (decision 66).
+    replay_send_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="a replayed dead letter Kafka has not acknowledged by then stops the replay "
+        "request (HTTP 503); posting the confirmation again continues it",
+    )
+    replay_request_budget_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="a replay request sends no further dead letter after this long (at least "
+        "one); the confirmation page then comes back with the rest, to continue",
+    )
     # How long an order may wait in each state before it is listed as stuck (the SLAs).
     sla_payment_and_stock_s: float = Field(default=600, gt=0)
     sla_capture_s: float = Field(default=600, gt=0)

@@ -6,13 +6,20 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlencode
+from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from orderflow_contracts.card_data import redact_card_numbers
+from orderflow_contracts.uuids import uuid7
 
-from orderflow_ops.console.read_model_queries import DeadLetterFilter
-from orderflow_ops.console.replay import replay_letters
+from orderflow_ops.console.read_model_queries import DeadLetterFilter, ReplaySelection
+from orderflow_ops.console.replay import (
+    ReplayLimits,
+    ReplayRequest,
+    ReplayRunning,
+    replay_letters,
+)
 from orderflow_ops.console.web_common import (
     Console,
     PageError,
@@ -71,6 +78,18 @@ def parse_addresses(raw: list[str]) -> list[tuple[str, int, int]]:
     return addresses
 
 
+def parse_replay_id(text: str) -> UUID:
+    """The id a confirmation page gave its replay; a 400 without one."""
+    try:
+        return UUID(text)
+    except ValueError:
+        raise PageError(
+            400,
+            "Not confirmed",
+            "The replay's id is missing or malformed: open its confirmation page again.",
+        ) from None
+
+
 def _first(form: dict[str, list[str]], name: str) -> str:
     return (form.get(name) or [""])[0]
 
@@ -104,41 +123,65 @@ def dead_letters_router(console: Console) -> APIRouter:
         addresses = parse_addresses(form.get("letter", []))
         if not addresses and _first(form, "all") != "yes":
             raise PageError(400, "Nothing selected", "Choose a dead letter, or all matching.")
-        chosen = await console.queries(request).letters_to_replay(selected, addresses)
-        if addresses and len(chosen) != len(set(addresses)):
-            raise PageError(404, "Not found", "A chosen dead letter is not in the read model.")
         what = (
             ", ".join(f"{t}:{p}:{o}" for t, p, o in addresses)
             if addresses
             else f"all matching {selected.describe()}"
         )
-        if _first(form, "confirm") != "yes":
+        queries = console.queries(request)
+
+        async def confirmation(
+            selection: ReplaySelection, stopped_because: str | None = None, status: int = 200
+        ) -> HTMLResponse:
+            total, shown = await queries.replay_preview(selection, CONFIRM_SHOWN)
+            if addresses and stopped_because is None and total != len(set(addresses)):
+                raise PageError(404, "Not found", "A chosen dead letter is not in the read model.")
             return render(
                 console,
                 request,
                 "replay_confirm.html",
                 session,
-                chosen=chosen[:CONFIRM_SHOWN],
-                total=len(chosen),
+                status=status,
+                shown=shown,
+                total=total,
                 what=what,
                 selected=selected,
                 addresses=[f"{t}:{p}:{o}" for t, p, o in addresses],
                 replay_all=not addresses,
+                replay_id=selection.request_id,
+                replayed=await queries.replayed_count(selection.request_id),
+                stopped_because=stopped_because,
             )
-        if not chosen:
+
+        if _first(form, "confirm") != "yes":
+            # A new replay: its id makes posting the page again continue it, never repeat it.
+            return await confirmation(ReplaySelection(uuid7(), selected, addresses))
+        selection = ReplaySelection(parse_replay_id(_first(form, "replay_id")), selected, addresses)
+        options = console.console_settings
+        try:
+            result = await replay_letters(
+                queries,
+                request.app.state.resources.pool,
+                console.settings.db_schema,
+                console.settings.kafka_bootstrap_servers,
+                ReplayRequest(selection, session, what, datetime.now(UTC)),
+                ReplayLimits(options.replay_send_timeout_s, options.replay_request_budget_s),
+            )
+        except ReplayRunning:
+            raise PageError(
+                409,
+                "Replay running",
+                "Another request is sending this replay now: wait for it (see Replays), then "
+                "post the confirmation again to continue.",
+            ) from None
+        if result.sent:
+            console.status.changes.bump()
+        if result.stopped_because is not None:
+            status = 503 if result.kafka_failed else 200
+            return await confirmation(selection, result.stopped_because, status)
+        if not await queries.replayed_count(selection.request_id):
             raise PageError(404, "Nothing to replay", f"No dead letter matches {what}.")
-        result = await replay_letters(
-            request.app.state.resources.pool,
-            console.settings.db_schema,
-            console.settings.kafka_bootstrap_servers,
-            chosen,
-            session=session,
-            selection=what,
-            now=datetime.now(UTC),
-        )
-        console.status.changes.bump()
-        query = urlencode([("id", str(audit_id)) for audit_id in result.audit_ids])
-        return RedirectResponse(f"/replays?{query}", status_code=303)
+        return RedirectResponse(f"/replays?{urlencode({'request': selection.request_id})}", 303)
 
     @router.get("/replays")
     async def replays(request: Request, session: Viewer) -> HTMLResponse:
@@ -147,6 +190,12 @@ def dead_letters_router(console: Console) -> APIRouter:
             if not (text.isascii() and text.isdecimal()) or len(text) > 18:
                 raise PageError(400, "Bad filter", f"{text[:30]!r} is not a replay id.")
             highlighted.add(int(text))
+        highlighted_request = None
+        if (asked := request.query_params.get("request")) is not None:
+            try:
+                highlighted_request = UUID(asked)
+            except ValueError:
+                raise PageError(400, "Bad filter", f"{asked[:40]!r} is not a replay.") from None
         return render(
             console,
             request,
@@ -154,6 +203,7 @@ def dead_letters_router(console: Console) -> APIRouter:
             session,
             replays=await console.queries(request).replays(LISTED),
             highlighted=highlighted,
+            highlighted_request=highlighted_request,
         )
 
     return router

@@ -37,6 +37,7 @@ from orderflow_cart.handlers.reference_data import ReferenceData
 from orderflow_cart.order_status import handlers as order_status
 from orderflow_cart.order_status.adapters.changes import StatusChanges
 from orderflow_cart.order_status.entrypoints.http import order_status_router
+from orderflow_cart.order_status.entrypoints.live_feed import FeedLimits
 from orderflow_cart.settings import CartSettings
 
 SERVICE_NAME = "cart"
@@ -131,7 +132,11 @@ def build_definition(
                 cart_order=inject(order_status.cart_order, deps),
                 customer_orders=inject(order_status.customer_orders, deps),
                 changes=status_changes,
-                keep_alive_s=cart_settings.order_feed_keep_alive_s,
+                feeds=FeedLimits(
+                    keep_alive_s=cart_settings.order_feed_keep_alive_s,
+                    max_open=cart_settings.order_feed_max_open,
+                    max_lifetime_s=cart_settings.order_feed_max_lifetime_s,
+                ),
             ),
         ],
         on_stop=[status_changes.close],

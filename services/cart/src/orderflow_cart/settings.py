@@ -74,6 +74,19 @@ class CartSettings(BaseSettings):
         description="how often an idle order-status feed (SSE) sends a keep-alive comment and "
         "re-reads the status",
     )
+    order_feed_max_open: int = Field(
+        default=500,  # under CART_HTTP_MAX_CONNECTIONS (1000): room for every other request
+        ge=1,
+        description="order-status feeds one instance serves at once (each re-reads from the "
+        "shared database pool); one more is refused with HTTP 503 and Retry-After",
+    )
+    order_feed_max_lifetime_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="the server ends an order-status feed after this long (between 90 and 100 "
+        "% of it, so feeds opened together do not all reconnect together); the client "
+        "reconnects with Last-Event-ID, possibly to another instance",
+    )
 
     @field_validator("storefront_api_token")
     @classmethod

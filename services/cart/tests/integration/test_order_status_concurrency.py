@@ -1,13 +1,14 @@
 """Order status across instances and transactions, on real Kafka and PostgreSQL: a feed served
-by an instance that applies nothing, a feed whose LISTEN session is killed, and two
-transactions storing one order's first event at once."""
+by an instance that applies nothing, a feed whose LISTEN session is killed, feeds woken by a
+lost listener, and two transactions storing one order's first event at once."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from orderflow_cart.adapters import sql_repositories
 from orderflow_cart.bootstrap import build_definition
+from orderflow_cart.order_status.adapters.changes import ChangeSignal, StatusChanges
 from orderflow_cart.order_status.domain.facts import OrderFacts, apply
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_cart.settings import CartSettings
@@ -98,6 +100,36 @@ async def test_a_feed_listens_again_after_its_database_session_is_killed(
     finally:
         await admin.close()
     assert paid["position"]["last_event_id"] == str(applied[1].event_id)
+
+
+async def test_feeds_woken_by_a_lost_listener_re_read_spread_over_seconds_not_at_once(
+    cart_service: RunningCart,
+) -> None:
+    settings = cart_service.runtime.settings
+    changes = StatusChanges(settings.db_schema)
+    admin = await asyncpg.connect(cart_service.infrastructure.admin_database_url)
+    clock = asyncio.get_running_loop().time
+    async with AsyncExitStack() as feeds:
+        signals = [
+            await feeds.enter_async_context(changes.watch(settings.database_url, uuid.uuid4()))
+            for _ in range(20)
+        ]
+
+        async def woken(signal: ChangeSignal) -> float:
+            assert await signal.wait(30), "never woken"
+            return clock()
+
+        listener = changes._connection
+        assert listener is not None
+        lost_at = clock()
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", listener.get_server_pid())
+        finally:
+            await admin.close()
+        times = [at - lost_at for at in await asyncio.gather(*map(woken, signals))]
+    # 20 feeds over 5 s: they would have to wake within a twentieth of it to look simultaneous.
+    assert max(times) - min(times) > 1.0, f"woken at {sorted(times)}"
+    assert max(times) < 7.0, f"woken at {sorted(times)}"
 
 
 async def test_two_transactions_storing_an_orders_first_event_at_once_lose_neither(

@@ -9,6 +9,7 @@ after the last (and on stop).
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -50,6 +51,11 @@ class ChangeSignal:
         return True
 
 
+# Every feed re-reads within this long after a lost listener: a change committed while nobody
+# listened reaches it that late at most.
+WAKE_SPREAD_S = 5.0
+
+
 class StatusChanges:
     def __init__(self, schema: str) -> None:
         self._schema = schema
@@ -89,14 +95,17 @@ class StatusChanges:
         self._connection = connection
 
     def _lost(self, connection: object) -> None:
-        # Changes committed while nobody listened were not heard: every feed re-reads now,
-        # and listens again before it waits.
+        # Changes committed while nobody listened were not heard: every feed re-reads, and
+        # listens again before it waits; at random within the spread, so that a thousand
+        # feeds do not all ask the shared pool at once.
         log.warning("order_status.listener_lost")
         if connection is self._connection:
             self._connection = None
+        loop = asyncio.get_running_loop()
         for signals in self._signals.values():
             for signal in signals:
-                signal.announce(signal.version)
+                wake_in_s = random.uniform(0, WAKE_SPREAD_S)  # noqa: S311 - jitter
+                loop.call_later(wake_in_s, signal.announce, signal.version)
 
     async def close(self) -> None:
         """End every feed and stop listening (the service is stopping)."""

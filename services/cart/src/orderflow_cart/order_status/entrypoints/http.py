@@ -8,6 +8,7 @@ storefront's job (see the cart README). Answers carry the position they reflect 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -28,6 +29,12 @@ from orderflow_contracts.primitives import IDENTIFIER_PATTERN
 from pydantic import SecretStr
 
 from orderflow_cart.order_status.adapters.changes import StatusChanges
+from orderflow_cart.order_status.entrypoints.live_feed import (
+    RETRY_AFTER_S,
+    FeedLimits,
+    FeedResponse,
+    FeedSlots,
+)
 from orderflow_cart.order_status.entrypoints.models import (
     CustomerOrdersResponse,
     ErrorMessage,
@@ -61,11 +68,14 @@ def order_status_router(
     cart_order: GetCartOrder,
     customer_orders: ListCustomerOrders,
     changes: StatusChanges,
-    keep_alive_s: float = 15.0,
+    feeds: FeedLimits | None = None,
 ) -> APIRouter:
     """The routes, given the query use cases bound in ``bootstrap``. A feed sends a comment
-    line every ``keep_alive_s`` so proxies keep it open, and re-reads the status then too: a
-    lost notification delays an update by that much at most."""
+    line every ``feeds.keep_alive_s`` so proxies keep it open, and re-reads the status then
+    too: a lost notification delays an update by that much at most. An instance serves
+    ``feeds.max_open`` feeds at most, each for ``feeds.max_lifetime_s`` at most."""
+    limits = feeds or FeedLimits()
+    slots = FeedSlots(limits.max_open)
 
     async def authorised(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -180,20 +190,43 @@ def order_status_router(
             200: {
                 "content": {"text/event-stream": {}},
                 "description": "`event: status` messages, `id:` the version, `data:` the same "
-                "JSON as GET /orders/{order_id}; a comment line every 15 s keeps it open.",
+                "JSON as GET /orders/{order_id}; a comment line every 15 s keeps it open. The "
+                "server ends the stream after a while (15 minutes by default): reconnect with "
+                "Last-Event-ID.",
             },
             404: {"model": ErrorMessage},
+            503: {
+                "model": ErrorMessage,
+                "description": "No token configured: the API is off; or, with `Retry-After`, "
+                "this instance serves as many feeds as it may.",
+            },
         },
     )
     async def follow_order(request: Request, order_id: str) -> StreamingResponse:
         """A live feed of the order's status (server-sent events): the current status at once
         (unless `Last-Event-ID` is its version already), then each change within a second of
-        it being applied, by whichever instance of the service applied it."""
+        it being applied, by whichever instance of the service applied it. The server ends
+        the feed after a while; reconnecting with `Last-Event-ID` resumes it."""
         wanted = _order_id(order_id)
-        if await read_order(request, wanted) is None:
-            raise HTTPException(404, f"no order {order_id}: no event of it has reached the service")
+        if not slots.take():
+            raise HTTPException(
+                503,
+                f"this instance already serves {slots.limit} live feeds: retry after "
+                f"{RETRY_AFTER_S} s, or poll GET /orders/{order_id} with If-None-Match",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        try:
+            if await read_order(request, wanted) is None:
+                raise HTTPException(
+                    404, f"no order {order_id}: no event of it has reached the service"
+                )
+        except BaseException:
+            slots.give_back()
+            raise
         resources: RuntimeResources = request.app.state.resources
         last_sent = _last_event_id(request)
+        clock = asyncio.get_running_loop().time
+        ends_at = clock() + limits.lifetime_s()
 
         async def feed() -> AsyncIterator[str]:
             sent = last_sent
@@ -205,14 +238,14 @@ def order_status_router(
                     if current is not None and current.position.version > sent:
                         sent = current.position.version
                         yield _sse(sent, status_json(current))
-                    if not await signal.wait(keep_alive_s) and not signal.closed:
+                    left_s = ends_at - clock()
+                    if left_s <= 0:
+                        return  # the client reconnects, with Last-Event-ID: the version sent
+                    changed = await signal.wait(min(limits.keep_alive_s, left_s))
+                    if not changed and not signal.closed and clock() < ends_at:
                         yield ": keep-alive\n\n"
 
-        return StreamingResponse(
-            feed(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return FeedResponse(feed(), release=slots.give_back)
 
     return router
 
