@@ -37,6 +37,8 @@ REQUIRED_ALERTS = {
     "OrderflowOutboxBacklog",
     "OrderflowNoRelayLeader",
     "OrderflowInvariantViolated",
+    "OrderflowPeriodicJobNotSucceeding",
+    "OrderflowPeriodicJobSkippingItems",
 }
 _TEMPLATE_LABEL = re.compile(r"\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)")
 _ALERT_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

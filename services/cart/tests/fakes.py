@@ -85,20 +85,27 @@ class FakeCarts:
         envelope, _ = self.buffered.pop((cart_id, sequence))
         return envelope
 
-    async def with_overdue_gaps(self, cutoff: datetime, limit: int) -> list[str]:
+    async def with_overdue_gaps(
+        self, cutoff: datetime, limit: int, *, skipping: Sequence[str] = ()
+    ) -> list[str]:
         oldest: dict[str, datetime] = {}
         for (cart_id, _), (_, received) in self.buffered.items():
             oldest[cart_id] = min(received, oldest.get(cart_id, received))
         overdue = [
-            cart_id for cart_id, at in sorted(oldest.items(), key=lambda i: i[1]) if at <= cutoff
+            cart_id
+            for cart_id, at in sorted(oldest.items(), key=lambda i: i[1])
+            if at <= cutoff and cart_id not in skipping
         ]
         return overdue[:limit]
 
-    async def idle(self, cutoff: datetime, limit: int) -> list[str]:
+    async def idle(
+        self, cutoff: datetime, limit: int, *, skipping: Sequence[str] = ()
+    ) -> list[str]:
         idle = [
             cart
             for cart in self.carts.values()
             if cart.status is CartStatus.OPEN
+            and cart.cart_id not in skipping
             and cart.lines
             and cart.last_activity_at is not None
             and cart.last_activity_at <= cutoff

@@ -5,9 +5,9 @@ time)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from orderflow_contracts.envelope import Envelope
@@ -123,13 +123,16 @@ class InMemoryOrders:
     async def line_names(self, order_id: uuid.UUID) -> dict[str, str]:
         return {line.sku: line.name for line in await self.order_lines(order_id)}
 
-    async def expired_reservations(self, now: datetime, limit: int) -> list[uuid.UUID]:
+    async def expired_reservations(
+        self, now: datetime, limit: int, *, skipping: Sequence[uuid.UUID] = ()
+    ) -> list[uuid.UUID]:
         expired = [
             s.record
             for s in self.orders.values()
             if s.record.status is OrderStatus.RESERVED
             and s.record.expires_at is not None
             and s.record.expires_at <= now
+            and s.record.order_id not in skipping
         ]
         expired.sort(key=lambda r: r.expires_at or now)
         return [r.order_id for r in expired[:limit]]
@@ -229,6 +232,7 @@ class StoredReplacement:
     record: ReplacementRecord
     status: str  # awaiting_stock | requested
     requested_at: datetime | None = None
+    last_attempt_at: datetime | None = None
 
 
 @dataclass
@@ -251,16 +255,42 @@ class InMemoryReplacements:
         return True
 
     async def replacement_attempted(
-        self, order_id: uuid.UUID, claim_id: str, *, requested_at: datetime | None
+        self,
+        order_id: uuid.UUID,
+        claim_id: str,
+        *,
+        attempted_at: datetime,
+        requested_at: datetime | None,
     ) -> None:
         stored = self.replacements[order_id, claim_id]
         stored.record = replace(stored.record, attempts=stored.record.attempts + 1)
+        stored.last_attempt_at = attempted_at
         if requested_at is not None:
             stored.status, stored.requested_at = "requested", requested_at
 
-    async def backordered_replacements(self, limit: int) -> list[ReplacementRecord]:
-        waiting = [s.record for s in self.replacements.values() if s.status == "awaiting_stock"]
-        return waiting[:limit]
+    async def backordered_replacements(
+        self,
+        limit: int,
+        *,
+        tried_before: datetime,
+        skipping: Sequence[tuple[uuid.UUID, str]] = (),
+    ) -> list[ReplacementRecord]:
+        waiting = [
+            (key, stored)
+            for key, stored in self.replacements.items()  # in the order they were created
+            if stored.status == "awaiting_stock"
+            and (stored.last_attempt_at is None or stored.last_attempt_at < tried_before)
+            and key not in skipping
+        ]
+        never = datetime.min.replace(tzinfo=UTC)  # NULLS FIRST
+        waiting.sort(key=lambda item: item[1].last_attempt_at or never)
+        return [stored.record for _, stored in waiting[:limit]]
+
+    async def retry_first(self, skus: Collection[str]) -> None:
+        for stored in self.replacements.values():
+            waits_for_one = any(line.sku in skus for line in stored.record.lines)
+            if stored.status == "awaiting_stock" and waits_for_one:
+                stored.last_attempt_at = None
 
 
 # ---------------------------------------------------------------------------------- RMAs

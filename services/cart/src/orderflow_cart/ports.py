@@ -85,12 +85,16 @@ class Carts(Protocol):
 
     async def take_waiting(self, cart_id: str, sequence: int) -> Envelope: ...
 
-    async def with_overdue_gaps(self, cutoff: datetime, limit: int) -> list[str]:
-        """Open carts whose oldest buffered event arrived before ``cutoff``."""
+    async def with_overdue_gaps(
+        self, cutoff: datetime, limit: int, *, skipping: Sequence[str] = ()
+    ) -> list[str]:
+        """Open carts whose oldest buffered event arrived before ``cutoff``, but ``skipping``."""
         ...
 
-    async def idle(self, cutoff: datetime, limit: int) -> list[str]:
-        """Open carts with lines whose last activity was before ``cutoff``."""
+    async def idle(
+        self, cutoff: datetime, limit: int, *, skipping: Sequence[str] = ()
+    ) -> list[str]:
+        """Open carts with lines whose last activity was before ``cutoff``, but ``skipping``."""
         ...
 
     async def mark_abandoned(self, cart_id: str, now: datetime) -> None: ...

@@ -8,7 +8,7 @@ The SQL implementations are in ``adapters/``; unit tests use the in-memory ones 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -203,9 +203,11 @@ class Orders(Protocol):
 
     async def line_names(self, order_id: uuid.UUID) -> dict[str, str]: ...
 
-    async def expired_reservations(self, now: datetime, limit: int) -> list[uuid.UUID]:
-        """Reserved orders past their expiry, locked; rows another transaction holds are
-        skipped (it is deciding their fate right now)."""
+    async def expired_reservations(
+        self, now: datetime, limit: int, *, skipping: Sequence[uuid.UUID] = ()
+    ) -> list[uuid.UUID]:
+        """Reserved orders past their expiry, oldest first, locked; rows another transaction
+        holds are skipped (it is deciding their fate right now), and so are ``skipping``."""
         ...
 
 
@@ -264,13 +266,31 @@ class Replacements(Protocol):
         ...
 
     async def replacement_attempted(
-        self, order_id: uuid.UUID, claim_id: str, *, requested_at: datetime | None
+        self,
+        order_id: uuid.UUID,
+        claim_id: str,
+        *,
+        attempted_at: datetime,
+        requested_at: datetime | None,
     ) -> None:
         """One more attempt; ``requested_at`` set means it was requested from a warehouse."""
         ...
 
-    async def backordered_replacements(self, limit: int) -> list[ReplacementRecord]:
-        """Replacements waiting for stock, locked; those another transaction holds skipped."""
+    async def backordered_replacements(
+        self,
+        limit: int,
+        *,
+        tried_before: datetime,
+        skipping: Sequence[tuple[uuid.UUID, str]] = (),
+    ) -> list[ReplacementRecord]:
+        """Replacements waiting for stock not tried since ``tried_before``, least recently
+        tried first, locked; those another transaction holds and ``skipping`` (order id,
+        claim id) left out."""
+        ...
+
+    async def retry_first(self, skus: Collection[str]) -> None:
+        """Replacements waiting for one of ``skus`` (which got stock) are tried first next
+        time; those the retry job holds now are left alone (it is trying them)."""
         ...
 
 

@@ -82,6 +82,27 @@ HANDLER_SECONDS = Histogram(
     ["service", "event_type"],
     buckets=_HANDLER_BUCKETS,
 )
+# Periodic jobs (periodic.py). Not `job`: Prometheus' own target label has that name.
+PERIODIC_LAST_SUCCESS = Gauge(
+    "orderflow_periodic_job_last_success_timestamp_seconds",
+    "Unix time the job's last successful round ended (when the job started, until one has)",
+    ["service", "periodic_job"],
+)
+PERIODIC_INTERVAL = Gauge(
+    "orderflow_periodic_job_interval_seconds",
+    "Seconds between the job's rounds (what its last success's age compares to)",
+    ["service", "periodic_job"],
+)
+PERIODIC_FAILED_ROUNDS = Counter(
+    "orderflow_periodic_job_failed_rounds_total",
+    "Rounds of the job that raised (transient or not); the next tick tries again",
+    ["service", "periodic_job"],
+)
+PERIODIC_ITEMS_SKIPPED = Counter(
+    "orderflow_periodic_job_items_skipped_total",
+    "Items a round set aside because they failed alone for a reason that is not transient",
+    ["service", "periodic_job"],
+)
 
 _SAMPLE_SUFFIXES = {
     "counter": ("_total",),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -275,32 +275,38 @@ class CartRepository(CartOpsRecords):
         if locked is not None and cart_id in locked.carts:
             locked.carts[cart_id].waiting = None
 
-    async def with_overdue_gaps(self, cutoff: datetime, limit: int) -> list[str]:
-        """Carts whose earliest buffered event arrived at or before ``cutoff``, locked."""
+    async def with_overdue_gaps(
+        self, cutoff: datetime, limit: int, *, skipping: Sequence[str] = ()
+    ) -> list[str]:
+        """Carts whose earliest buffered event arrived at or before ``cutoff``, locked, but
+        ``skipping``."""
         rows = await self._connection.fetch(
             f"""
             SELECT cart_id FROM {self._schema}.carts
             WHERE cart_id IN (
                 SELECT cart_id FROM {self._schema}.pending_cart_events
                 GROUP BY cart_id HAVING min(received_at) <= $1
-            )
+            ) AND cart_id <> ALL($3::text[])
             ORDER BY cart_id
             LIMIT $2
             FOR UPDATE SKIP LOCKED
             """,
             cutoff,
             limit,
+            list(skipping),
         )
         return [row["cart_id"] for row in rows]
 
     # ------------------------------------------------------------------ abandonment
 
-    async def idle(self, cutoff: datetime, limit: int) -> list[str]:
-        """Open carts with lines and no activity since ``cutoff``, locked."""
+    async def idle(
+        self, cutoff: datetime, limit: int, *, skipping: Sequence[str] = ()
+    ) -> list[str]:
+        """Open carts with lines and no activity since ``cutoff``, locked, but ``skipping``."""
         rows = await self._connection.fetch(
             f"""
             SELECT cart_id FROM {self._schema}.carts AS c
-            WHERE status = 'open' AND last_activity_at <= $1
+            WHERE status = 'open' AND last_activity_at <= $1 AND cart_id <> ALL($3::text[])
               AND EXISTS (SELECT 1 FROM {self._schema}.cart_lines AS l
                           WHERE l.cart_id = c.cart_id)
             ORDER BY last_activity_at
@@ -309,6 +315,7 @@ class CartRepository(CartOpsRecords):
             """,
             cutoff,
             limit,
+            list(skipping),
         )
         return [row["cart_id"] for row in rows]
 

@@ -1,15 +1,18 @@
 """The cart's periodic jobs: moving on from sequence gaps, and reporting abandoned carts.
 
 Each batch of carts is one unit of work; a crash mid-round loses nothing, the next round
-picks up where it stopped.
+picks up where it stopped. A cart that keeps failing is set aside for the round, untouched,
+and the others are done (``in_batches``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Final
 
 import structlog
+from orderflow_chassis.periodic import in_batches
 from orderflow_chassis.unit_of_work import Transactions
 from orderflow_contracts.events import CartAbandoned, LineQuantity
 from orderflow_contracts.money import Money
@@ -35,21 +38,26 @@ async def release_overdue_gaps(
 
     Returns how many carts were moved on.
     """
-    moved = 0
-    for _ in range(JOB_MAX_BATCHES):
-        async with transactions.begin() as uow:
-            carts = uow.repos.carts
-            cart_ids = await carts.with_overdue_gaps(
-                uow.now - cart_rules.gap_timeout, JOB_BATCH_SIZE
-            )
-            for cart_id in cart_ids:
-                cart = await carts.lock(cart_id, uow.now)
-                await catch_up(uow, cart, await carts.waiting(cart_id), cart_rules)
-                await carts.save(cart, uow.now)
-        moved += len(cart_ids)
-        if len(cart_ids) < JOB_BATCH_SIZE:
-            break
-    return moved
+
+    async def overdue(uow: CartUnit, limit: int, skipping: Sequence[str]) -> list[str]:
+        cutoff = uow.now - cart_rules.gap_timeout
+        return await uow.repos.carts.with_overdue_gaps(cutoff, limit, skipping=skipping)
+
+    async def move_on(uow: CartUnit, cart_ids: Sequence[str]) -> int:
+        carts = uow.repos.carts
+        for cart_id in cart_ids:
+            cart = await carts.lock(cart_id, uow.now)
+            await catch_up(uow, cart, await carts.waiting(cart_id), cart_rules)
+            await carts.save(cart, uow.now)
+        return len(cart_ids)
+
+    return await in_batches(
+        transactions,
+        due=overdue,
+        work=move_on,
+        batch_size=JOB_BATCH_SIZE,
+        max_batches=JOB_MAX_BATCHES,
+    )
 
 
 async def report_abandoned_carts(
@@ -63,30 +71,37 @@ async def report_abandoned_carts(
     Returns how many were reported. An abandoned cart is not deleted: any later edit or a
     checkout reopens it, and it can be reported again after another idle period.
     """
-    reported = 0
-    for _ in range(JOB_MAX_BATCHES):
-        async with transactions.begin() as uow:
-            carts = uow.repos.carts
-            cart_ids = await carts.idle(uow.now - abandon_after, JOB_BATCH_SIZE)
-            for cart_id in cart_ids:
-                cart = await carts.get(cart_id)
-                assert cart is not None
-                assert cart.last_activity_at is not None
-                await uow.emit(
-                    CartAbandoned(
-                        cart_id=cart.cart_id,
-                        last_activity_at=cart.last_activity_at,
-                        lines=[LineQuantity(sku=s, quantity=q) for s, q in cart.lines.items()],
-                        subtotal=await _subtotal_if_priceable(uow, cart, cart_rules.checkout),
-                        customer_id=cart.customer_id,
-                    ),
-                    correlation_id=cart.last_correlation_id or f"cart:{cart.cart_id}",
-                    causation_id=cart.last_event_id,
-                )
-                await carts.mark_abandoned(cart_id, uow.now)
-        reported += len(cart_ids)
-        if len(cart_ids) < JOB_BATCH_SIZE:
-            break
+
+    async def idle(uow: CartUnit, limit: int, skipping: Sequence[str]) -> list[str]:
+        return await uow.repos.carts.idle(uow.now - abandon_after, limit, skipping=skipping)
+
+    async def report(uow: CartUnit, cart_ids: Sequence[str]) -> int:
+        carts = uow.repos.carts
+        for cart_id in cart_ids:
+            cart = await carts.get(cart_id)
+            assert cart is not None
+            assert cart.last_activity_at is not None
+            await uow.emit(
+                CartAbandoned(
+                    cart_id=cart.cart_id,
+                    last_activity_at=cart.last_activity_at,
+                    lines=[LineQuantity(sku=s, quantity=q) for s, q in cart.lines.items()],
+                    subtotal=await _subtotal_if_priceable(uow, cart, cart_rules.checkout),
+                    customer_id=cart.customer_id,
+                ),
+                correlation_id=cart.last_correlation_id or f"cart:{cart.cart_id}",
+                causation_id=cart.last_event_id,
+            )
+            await carts.mark_abandoned(cart_id, uow.now)
+        return len(cart_ids)
+
+    reported = await in_batches(
+        transactions,
+        due=idle,
+        work=report,
+        batch_size=JOB_BATCH_SIZE,
+        max_batches=JOB_MAX_BATCHES,
+    )
     if reported:
         metrics.ABANDONED_CARTS.inc(reported)
         log.info("carts.abandoned_reported", count=reported)

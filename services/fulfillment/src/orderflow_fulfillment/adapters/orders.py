@@ -171,17 +171,20 @@ class OrderRepository:
     async def line_names(self, order_id: uuid.UUID) -> dict[str, str]:
         return {line.sku: line.name for line in await self.order_lines(order_id)}
 
-    async def expired_reservations(self, now: datetime, limit: int) -> list[uuid.UUID]:
-        """Reserved orders past their expiry, locked; rows another transaction holds are
-        skipped (it is deciding their fate right now)."""
+    async def expired_reservations(
+        self, now: datetime, limit: int, *, skipping: Sequence[uuid.UUID] = ()
+    ) -> list[uuid.UUID]:
+        """Reserved orders past their expiry, oldest first, locked; rows another transaction
+        holds are skipped (it is deciding their fate right now), and so are ``skipping``."""
         rows = await self._db.fetch(
             f"""
             SELECT order_id FROM {self._s}.orders
-            WHERE status = 'reserved' AND expires_at <= $1
+            WHERE status = 'reserved' AND expires_at <= $1 AND order_id <> ALL($3::uuid[])
             ORDER BY expires_at LIMIT $2
             FOR UPDATE SKIP LOCKED
             """,
             now,
             limit,
+            list(skipping),
         )
         return [r["order_id"] for r in rows]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from orderflow_chassis.database import Connection
@@ -45,29 +45,49 @@ class ReplacementRepository:
         return bool(inserted)
 
     async def replacement_attempted(
-        self, order_id: uuid.UUID, claim_id: str, *, requested_at: datetime | None
+        self,
+        order_id: uuid.UUID,
+        claim_id: str,
+        *,
+        attempted_at: datetime,
+        requested_at: datetime | None,
     ) -> None:
         await self._db.execute(
             f"""
             UPDATE {self._s}.replacements
-            SET attempts = attempts + 1, updated_at = now(),
-                status = CASE WHEN $3::timestamptz IS NULL THEN status ELSE 'requested' END,
-                requested_at = coalesce($3, requested_at)
+            SET attempts = attempts + 1, updated_at = now(), last_attempt_at = $3,
+                status = CASE WHEN $4::timestamptz IS NULL THEN status ELSE 'requested' END,
+                requested_at = coalesce($4, requested_at)
             WHERE order_id = $1 AND claim_id = $2
             """,
             order_id,
             claim_id,
+            attempted_at,
             requested_at,
         )
 
-    async def backordered_replacements(self, limit: int) -> list[ReplacementRecord]:
+    async def backordered_replacements(
+        self,
+        limit: int,
+        *,
+        tried_before: datetime,
+        skipping: Sequence[tuple[uuid.UUID, str]] = (),
+    ) -> list[ReplacementRecord]:
         rows = await self._db.fetch(
             f"""
             SELECT order_id, claim_id, lines, ship_to, correlation_id, attempts
-            FROM {self._s}.replacements WHERE status = 'awaiting_stock'
-            ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED
+            FROM {self._s}.replacements
+            WHERE status = 'awaiting_stock'
+              AND (last_attempt_at IS NULL OR last_attempt_at < $2)
+              AND (order_id, claim_id) NOT IN (
+                  SELECT * FROM unnest($3::uuid[], $4::text[]))
+            ORDER BY last_attempt_at NULLS FIRST, created_at
+            LIMIT $1 FOR UPDATE SKIP LOCKED
             """,
             limit,
+            tried_before,
+            [order_id for order_id, _ in skipping],
+            [claim_id for _, claim_id in skipping],
         )
         return [
             ReplacementRecord(
@@ -80,3 +100,20 @@ class ReplacementRepository:
             )
             for r in rows
         ]
+
+    async def retry_first(self, skus: Collection[str]) -> None:
+        # Rows locked now are being tried by the retry job, which then waits for this
+        # transaction's stock locks and sees the new stock: skipped, never waited for.
+        await self._db.execute(
+            f"""
+            UPDATE {self._s}.replacements SET last_attempt_at = NULL
+            WHERE (order_id, claim_id) IN (
+                SELECT order_id, claim_id FROM {self._s}.replacements
+                WHERE status = 'awaiting_stock' AND last_attempt_at IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM jsonb_array_elements(lines) AS line
+                              WHERE line ->> 0 = ANY($1::text[]))
+                FOR UPDATE SKIP LOCKED
+            )
+            """,
+            sorted(skus),
+        )

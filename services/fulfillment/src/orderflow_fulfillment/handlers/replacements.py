@@ -3,7 +3,12 @@ stock a replacement waits (backorder) and a periodic job tries it again."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
 import structlog
+from orderflow_chassis.periodic import in_batches
 from orderflow_chassis.unit_of_work import Transactions, UnitOfWork
 from orderflow_contracts.events import ReplacementRequested
 
@@ -18,6 +23,10 @@ from orderflow_fulfillment.settings import FulfillmentSettings
 log = structlog.get_logger(__name__)
 
 BATCH = 100
+# A round's bound: 1,000 tries every 30 s by default; more waiting take turns across rounds.
+MAX_BATCHES = 10
+
+Unit = UnitOfWork[FulfillmentRepositories]
 
 
 async def ship_replacement(
@@ -49,22 +58,54 @@ async def retry_backordered_replacements(
     *,
     settings: FulfillmentSettings,
     batch_size: int = BATCH,
+    max_batches: int = MAX_BATCHES,
 ) -> int:
-    """Try again to reserve replacements that found no stock (restocks and counts add some)."""
-    shipped = 0
-    async with transactions.begin() as uow:
-        backordered = await uow.repos.replacements.backordered_replacements(batch_size)
+    """Try again to reserve replacements that found no stock: each one once a round, least
+    recently tried first (those whose SKUs got stock since come first), so replacements of a
+    SKU that never comes back cannot hold back the others."""
+    started: datetime | None = None
+
+    async def backordered(
+        uow: Unit, limit: int, skipping: Sequence[ReplacementRecord]
+    ) -> list[ReplacementRecord]:
+        nonlocal started
+        started = started or uow.now  # those tried since, in this round, are done
+        return await uow.repos.replacements.backordered_replacements(
+            limit, tried_before=started, skipping=[_key(r) for r in skipping]
+        )
+
+    async def retry(uow: Unit, backordered: Sequence[ReplacementRecord]) -> int:
         # Their stock in the consumers' lock order (handlers/lock_ahead.py).
         await uow.repos.locks.lock_ahead(
             orders=[r.order_id for r in backordered],
             skus=[line.sku for r in backordered for line in r.lines],
         )
-        for replacement in backordered:
-            if await _try_replacement(uow, replacement, settings.replacement_shipping_service):
-                shipped += 1
+        shipping_service = settings.replacement_shipping_service
+        return sum([await _try_replacement(uow, r, shipping_service) for r in backordered])
+
+    shipped = await in_batches(
+        transactions,
+        due=backordered,
+        work=retry,
+        batch_size=batch_size,
+        max_batches=max_batches,
+        name_of=lambda r: "/".join(map(str, _key(r))),
+    )
     if shipped:
         log.info("fulfillment.backordered_replacements_requested", count=shipped)
     return shipped
+
+
+async def retry_replacements_first(uow: Unit, skus: Collection[str]) -> None:
+    """Stock of ``skus`` came (restock, count, load): their waiting replacements are tried
+    first at the job's next round. Not here: they may need stock and orders this
+    transaction did not lock ahead."""
+    if skus:
+        await uow.repos.replacements.retry_first(skus)
+
+
+def _key(replacement: ReplacementRecord) -> tuple[uuid.UUID, str]:
+    return replacement.order_id, replacement.claim_id
 
 
 async def _try_replacement(
@@ -78,7 +119,7 @@ async def _try_replacement(
     outcome = await reserve_lines(uow.repos.stock, replacement.lines, replacement.ship_to.country)
     if isinstance(outcome, Shortage):
         await replacements.replacement_attempted(
-            replacement.order_id, replacement.claim_id, requested_at=None
+            replacement.order_id, replacement.claim_id, attempted_at=uow.now, requested_at=None
         )
         if replacement.attempts == 0:
             await record_anomaly(
@@ -107,7 +148,7 @@ async def _try_replacement(
         requested_at=uow.now,
     )
     await replacements.replacement_attempted(
-        replacement.order_id, replacement.claim_id, requested_at=uow.now
+        replacement.order_id, replacement.claim_id, attempted_at=uow.now, requested_at=uow.now
     )
     for shipment in await uow.repos.shipments.shipments_of(replacement.order_id):
         if shipment.shipment_id in shipment_ids:

@@ -18,6 +18,7 @@ from orderflow_fulfillment.domain.shipments import AnomalyReason
 from orderflow_fulfillment.domain.stock import ReturnedUnits, sort_returned_parcel
 from orderflow_fulfillment.handlers._anomalies import record_anomaly, require_warehouse
 from orderflow_fulfillment.handlers._events import applied_envelope
+from orderflow_fulfillment.handlers.replacements import retry_replacements_first
 from orderflow_fulfillment.ports import FulfillmentRepositories
 
 
@@ -94,6 +95,7 @@ async def restock_return(
         await stock.restock(
             event.warehouse_id, sku, quantity, occurred_at=event.received_at, reference=reference
         )
+    await retry_replacements_first(uow, sorting.restock)
     for sku, quantity in sorted(sorting.write_off.items()):
         await stock.write_off(
             event.warehouse_id, sku, quantity, occurred_at=event.received_at, reference=reference

@@ -10,6 +10,7 @@ from orderflow_fulfillment.domain.shipments import AnomalyReason
 from orderflow_fulfillment.domain.stock import CountVerdict
 from orderflow_fulfillment.handlers._anomalies import record_anomaly, require_warehouse
 from orderflow_fulfillment.handlers._events import applied_envelope
+from orderflow_fulfillment.handlers.replacements import retry_replacements_first
 from orderflow_fulfillment.ports import FulfillmentRepositories
 
 
@@ -23,7 +24,9 @@ async def apply_stock_count(event: StockCounted, uow: UnitOfWork[FulfillmentRepo
         counted_at=event.counted_at,
         reference=str(applied_envelope(uow).event_id),
     )
-    if outcome.verdict is CountVerdict.BELOW_RESERVED:
+    if outcome.verdict is CountVerdict.APPLIED:
+        await retry_replacements_first(uow, [event.sku])
+    elif outcome.verdict is CountVerdict.BELOW_RESERVED:
         await record_anomaly(
             uow,
             AnomalyReason.COUNT_BELOW_RESERVED,

@@ -9,6 +9,7 @@ import structlog
 from orderflow_chassis.unit_of_work import Transactions, UnitOfWork
 
 from orderflow_fulfillment.domain.stock_file import StockFile
+from orderflow_fulfillment.handlers.replacements import retry_replacements_first
 from orderflow_fulfillment.ports import FulfillmentRepositories, StockFileReader
 from orderflow_fulfillment.settings import FulfillmentSettings
 
@@ -71,13 +72,14 @@ async def _apply(
     # The stock it may move, up front and in the consumers' lock order (adapters/lock_ahead):
     # a file lists its warehouses in any order, and a load (a restarted instance's start-up
     # seed among them) that locked them in the file's order deadlocked with a batch.
-    await uow.repos.locks.lock_ahead(
-        skus={sku for entry in stock_file.warehouses for sku in entry.stock}
-    )
+    skus = {sku for entry in stock_file.warehouses for sku in entry.stock}
+    await uow.repos.locks.lock_ahead(skus=skus)
     figures = 0
     for entry in stock_file.warehouses:
         applied = await uow.repos.stock.load(
             entry, only_missing=only_missing, at=uow.now, reference=reference
         )
         figures += len(applied)
+    if figures:
+        await retry_replacements_first(uow, skus)
     return LoadReport(len(stock_file.warehouses), figures)

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
+import structlog.testing
 from orderflow_contracts.events import FulfillmentRequested, ShipmentLine, StockReserved
 from orderflow_fulfillment.domain.shipments import AnomalyReason, ShipmentStatus
 from orderflow_fulfillment.handlers.replacements import (
     retry_backordered_replacements,
     ship_replacement,
 )
+from orderflow_fulfillment.handlers.returns import restock_return
+from orderflow_fulfillment.handlers.stock_counts import apply_stock_count
 
-from services.fulfillment.tests.builders import address, replacement_requested
-from services.fulfillment.tests.fakes import FakeFulfillment
+from services.fulfillment.tests.builders import (
+    WAREHOUSE_TIME,
+    address,
+    replacement_requested,
+    return_parcel,
+    stock_counted,
+)
+from services.fulfillment.tests.fake_stock import StockRow
+from services.fulfillment.tests.fakes import FakeFulfillment, InMemoryOrders
 from services.fulfillment.tests.unit.handlers.steps import SETTINGS, place_and_capture
 
 CLAIM_JOURNEY = "journey-claim"
@@ -34,8 +45,12 @@ async def request_replacement(
     await ship_replacement(requested, unit, settings=SETTINGS)
 
 
-async def retry(fulfillment: FakeFulfillment) -> int:
-    return await retry_backordered_replacements(fulfillment.transactions, settings=SETTINGS)
+async def retry(fulfillment: FakeFulfillment, **bounds: int) -> int:
+    """The job's next round, a tick after what came before."""
+    fulfillment.clock.advance(timedelta(seconds=SETTINGS.backorder_retry_interval_s))
+    return await retry_backordered_replacements(
+        fulfillment.transactions, settings=SETTINGS, **bounds
+    )
 
 
 async def test_a_replacement_is_reserved_and_requested_at_once_without_a_payment(
@@ -107,3 +122,101 @@ async def test_a_replacement_without_stock_waits_and_ships_once_stock_is_back(
     assert fulfillment.stock.level("EU", "SPLINT") == (5, 3)
     assert fulfillment.replacements.replacements[order_id, "claim-9"].status == "requested"
     assert await retry(fulfillment) == 0, "a requested replacement is not retried"
+
+
+async def backorders_of_a_sku_that_never_comes_then_one_short_of_splints(
+    fulfillment: FakeFulfillment,
+) -> uuid.UUID:
+    """Three replacements wait for GONE (discontinued), then one for 3 splints (2 in stock);
+    returns the order of the last."""
+    fulfillment.stock.rows["EU", "GONE"] = StockRow(0)
+    for n in range(3):
+        await request_replacement(fulfillment, uuid.uuid4(), f"gone-{n}", {"GONE": 1})
+    order_id = uuid.uuid4()
+    await request_replacement(fulfillment, order_id, "splints", {"SPLINT": 3})
+    assert fulfillment.emitted.of_type(FulfillmentRequested) == []
+    return order_id
+
+
+def attempts(fulfillment: FakeFulfillment) -> dict[str, int]:
+    stored = fulfillment.replacements.replacements.values()
+    return {s.record.claim_id: s.record.attempts for s in stored}
+
+
+async def test_replacements_that_can_never_ship_do_not_hold_back_a_later_one(
+    fulfillment: FakeFulfillment,
+) -> None:
+    order_id = await backorders_of_a_sku_that_never_comes_then_one_short_of_splints(fulfillment)
+    fulfillment.stock.rows["EU", "SPLINT"].on_hand = 5  # more came, unannounced
+
+    for _ in range(3):
+        await retry(fulfillment, batch_size=2)  # fewer than wait
+
+    [request] = fulfillment.emitted.of_type(FulfillmentRequested)
+    assert (request.order_id, request.warranty_claim_id) == (order_id, "splints")
+    assert attempts(fulfillment) == {"gone-0": 4, "gone-1": 4, "gone-2": 4, "splints": 2}
+
+
+async def test_when_a_round_cannot_try_them_all_they_take_turns_least_recently_tried_first(
+    fulfillment: FakeFulfillment,
+) -> None:
+    await backorders_of_a_sku_that_never_comes_then_one_short_of_splints(fulfillment)
+
+    tried: list[set[str]] = []
+    for _ in range(4):
+        before = attempts(fulfillment)
+        await retry(fulfillment, batch_size=1, max_batches=1)
+        tried.append({claim for claim, n in attempts(fulfillment).items() if n > before[claim]})
+
+    assert tried == [{"gone-0"}, {"gone-1"}, {"gone-2"}, {"splints"}]
+
+
+@pytest.mark.parametrize("stock_comes_by", ["count", "return"])
+async def test_stock_that_comes_for_a_sku_has_its_replacements_tried_first(
+    fulfillment: FakeFulfillment, stock_comes_by: str
+) -> None:
+    order_id = await backorders_of_a_sku_that_never_comes_then_one_short_of_splints(fulfillment)
+    await retry(fulfillment, batch_size=1, max_batches=1)  # gone-0: the splints' turn is far
+
+    if stock_comes_by == "count":
+        counted = stock_counted("EU", "SPLINT", 5, WAREHOUSE_TIME)
+        await apply_stock_count(counted, fulfillment.unit(counted))
+    else:
+        parcel = return_parcel(uuid.uuid4(), "EU", [("SPLINT", 3, "resellable")])
+        await restock_return(parcel, fulfillment.unit(parcel))
+    assert fulfillment.emitted.of_type(FulfillmentRequested) == [], "not in the consumer"
+
+    assert await retry(fulfillment, batch_size=1, max_batches=1) == 1
+    [request] = fulfillment.emitted.of_type(FulfillmentRequested)
+    assert (request.order_id, request.warranty_claim_id) == (order_id, "splints")
+
+
+async def test_a_replacement_whose_retry_keeps_failing_holds_back_no_other(
+    fulfillment: FakeFulfillment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = await backorders_of_a_sku_that_never_comes_then_one_short_of_splints(fulfillment)
+    poisoned = next(
+        order for order, claim in fulfillment.replacements.replacements if claim == "gone-1"
+    )
+    fulfillment.stock.rows["EU", "SPLINT"].on_hand = 5
+    fulfillment.stock.rows["EU", "GONE"].on_hand = 2  # after all: for two of the three
+    line_names = InMemoryOrders.line_names
+
+    async def failing_for_gone_1(self: InMemoryOrders, wanted: uuid.UUID) -> dict[str, str]:
+        if wanted == poisoned:
+            raise KeyError("a row the code cannot read")
+        return await line_names(self, wanted)
+
+    monkeypatch.setattr(InMemoryOrders, "line_names", failing_for_gone_1)
+
+    with structlog.testing.capture_logs() as logs:
+        assert await retry(fulfillment, batch_size=10) == 3
+
+    requests = fulfillment.emitted.of_type(FulfillmentRequested)
+    assert sorted(r.warranty_claim_id or "" for r in requests) == ["gone-0", "gone-2", "splints"]
+    assert order_id in {r.order_id for r in requests}
+    [skipped] = [e for e in logs if e["event"] == "periodic_job.item_skipped"]
+    assert skipped["item"] == f"{poisoned}/gone-1"
+    stored = fulfillment.replacements.replacements[poisoned, "gone-1"]
+    assert (stored.status, stored.record.attempts) == ("awaiting_stock", 1), "left as it was"
+    assert fulfillment.stock.level("EU", "GONE") == (2, 2), "its reservation undone"

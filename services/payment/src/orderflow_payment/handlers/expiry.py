@@ -9,7 +9,8 @@ from __future__ import annotations
 import uuid
 
 import structlog
-from orderflow_chassis.errors import PermanentError, TransientError
+from orderflow_chassis.errors import PermanentError, TransientError, is_transient
+from orderflow_chassis.periodic import item_skipped
 from orderflow_chassis.unit_of_work import Transactions
 from orderflow_contracts.events.payments import PaymentVoidReason
 
@@ -32,7 +33,8 @@ async def expire_authorisations(
     sleep: Sleep,
 ) -> int:
     """Void each expired authorisation in its own unit of work, so a provider failing for
-    one order neither rolls back nor holds up the others; returns how many were voided."""
+    one order, or an order the code fails on, neither rolls back nor holds up the others;
+    returns how many were voided."""
     async with transactions.begin(read_only=True) as uow:
         due = await uow.repos.payments.expired_authorisations(uow.now, limit=ROUND_SIZE)
     expired = 0
@@ -45,6 +47,13 @@ async def expire_authorisations(
         except (TransientError, PermanentError) as error:
             # Tried again next round; a permanent refusal needs ops (logged every round).
             log.warning("payment.expiry_deferred", order_id=str(order_id), error=str(error))
+            continue
+        except Exception as error:
+            if is_transient(error):
+                raise  # the database, not this order: the round ends, the next tick retries
+            # A bug this order trips: its unit rolled back (the provider's void is keyed, so
+            # asking again cannot move money twice); the others go on.
+            item_skipped(str(order_id))
             continue
         if voided:
             expired += 1

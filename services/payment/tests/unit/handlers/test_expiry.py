@@ -6,16 +6,17 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
+import structlog.testing
 from orderflow_chassis.clock import SettableClock
 from orderflow_chassis.wiring import inject
 from orderflow_contracts.events.payments import PaymentVoided
-from orderflow_payment.domain.model import PaymentStatus
+from orderflow_payment.domain.model import Payment, PaymentStatus
 from orderflow_payment.domain.providers import ProviderUnavailable
 from orderflow_payment.handlers import expiry
 from orderflow_payment.handlers.expiry import expire_authorisations
 
 from services.payment.tests.fake_provider import ScriptedProvider, dependencies
-from services.payment.tests.fakes import fake_transactions, tables_of
+from services.payment.tests.fakes import InMemoryPayments, fake_transactions, tables_of
 from services.payment.tests.unit.handlers.steps import authorised_order, captured_order
 
 HOUR = timedelta(hours=1)
@@ -119,3 +120,59 @@ async def test_an_order_captured_after_it_was_listed_is_left_alone(
 
     assert provider.keys("void") == []
     assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.CAPTURED
+
+
+def reading_fails_for(
+    monkeypatch: pytest.MonkeyPatch, order_id: uuid.UUID, error: Exception
+) -> None:
+    """Reading ``order_id``'s payment raises ``error`` (on the class: a rolled-back fake
+    transaction restores a copy of the repositories)."""
+    get = InMemoryPayments.get
+
+    async def failing(self: InMemoryPayments, wanted: uuid.UUID) -> Payment | None:
+        if wanted == order_id:
+            raise error
+        return await get(self, wanted)
+
+    monkeypatch.setattr(InMemoryPayments, "get", failing)
+
+
+async def test_an_order_the_code_fails_on_is_skipped_untouched_and_the_others_voided(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = SettableClock()
+    transactions, provider = fake_transactions(clock), ScriptedProvider()
+    wired = dependencies(provider, authorization_ttl_s=3600)
+    poisoned = await authorised_order(transactions, wired)  # the oldest goes first
+    clock.advance(timedelta(minutes=1))
+    other = await authorised_order(transactions, wired)
+    clock.advance(2 * HOUR)
+    reading_fails_for(monkeypatch, poisoned.order_id, KeyError("a row the code cannot read"))
+
+    with structlog.testing.capture_logs() as logs:
+        assert await inject(expire_authorisations, wired)(transactions) == 1
+
+    tables = tables_of(transactions)
+    assert tables.payment(other.order_id).status is PaymentStatus.VOIDED
+    assert tables.payment(poisoned.order_id).status is PaymentStatus.AUTHORISED
+    assert [kind for kind, _, _ in tables.ledger_of(poisoned.order_id)][2:] == []
+    assert len(provider.keys("void")) == 1, "no void asked for the skipped order"
+    [skipped] = [e for e in logs if e["event"] == "periodic_job.item_skipped"]
+    assert (skipped["item"], skipped["log_level"]) == (str(poisoned.order_id), "error")
+
+
+async def test_a_database_failure_ends_the_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = SettableClock()
+    transactions, provider = fake_transactions(clock), ScriptedProvider()
+    wired = dependencies(provider, authorization_ttl_s=3600)
+    first = await authorised_order(transactions, wired)
+    clock.advance(timedelta(minutes=1))
+    await authorised_order(transactions, wired)
+    clock.advance(2 * HOUR)
+    reading_fails_for(monkeypatch, first.order_id, ConnectionError("the database restarts"))
+
+    with pytest.raises(ConnectionError):
+        await inject(expire_authorisations, wired)(transactions)
+
+    assert transactions.emitted.of_type(PaymentVoided) == []
+    assert provider.keys("void") == []
