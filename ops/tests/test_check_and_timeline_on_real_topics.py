@@ -187,3 +187,33 @@ def test_an_empty_log_is_nothing_to_check_not_a_clean_bill(
     assert "nothing to check" in result.output
     assert "no violations" not in result.output
     assert "checked: 0 order(s) in the event log" in result.output
+
+
+def test_a_record_holding_a_card_number_is_shown_and_listed_with_it_redacted(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    kafka, prefix = orderflow_infrastructure.kafka_bootstrap_servers, unique_prefix("ops-pan")
+    order_id, pan = str(uuid.uuid4()), "4111111111111111"
+    _publish_envelopes(kafka, prefix, _completed_order(order_id, f"cart-{order_id[:8]}"))
+    # As a storefront could write it; the services refuse it, the topic still holds it.
+    refused = json.loads(_envelope("ReturnRequested", 7, order_id=order_id).to_bytes())
+    refused["data"]["reason"] = f"charge card {pan} instead"
+    unknown = {**refused, "event_id": str(uuid.uuid4()), "event_type": pan}
+    _publish(
+        kafka,
+        prefix,
+        [
+            (topics.STOREFRONT_RETURNS, json.dumps(refused).encode()),
+            (topics.STOREFRONT_RETURNS, json.dumps(unknown).encode()),
+        ],
+    )
+
+    text = _ops(kafka, prefix, "timeline", order_id)
+    as_json = _ops(kafka, prefix, "timeline", order_id, "--json")
+    checked = _ops(kafka, prefix, "check", "--no-service-checks")
+
+    for result in (text, as_json, checked):
+        assert result.exit_code == 0, result.output
+        assert pan not in result.output
+    assert "reason=charge card [REDACTED-PAN] instead" in text.output
+    assert "unknown event_type '[REDACTED-PAN]'" in checked.output

@@ -15,6 +15,7 @@ from typing import Annotated
 import httpx
 import typer
 from orderflow_chassis.kafka_tool_profile import kafka_servers_for_tool
+from orderflow_contracts.card_data import redact_card_numbers
 from orderflow_localinfra.local_stack import LocalStack
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES, service_database_url
 
@@ -159,9 +160,10 @@ def _payment_ledger_reconciles(settle_seconds: float) -> ServiceCheck:
         capture_output=True,
         text=True,
     )
-    typer.echo(result.stdout.rstrip())
+    # Printed by this tool, so screened by it too, whatever the other command prints.
+    typer.echo(redact_card_numbers(result.stdout.rstrip()))
     if result.stderr.strip():
-        typer.echo(result.stderr.rstrip(), err=True)
+        typer.echo(redact_card_numbers(result.stderr.rstrip()), err=True)
     return interpret_reconciliation(result.returncode, result.stdout, settle_seconds)
 
 
@@ -195,6 +197,8 @@ def _no_negative_stock(fulfillment_url: str) -> ServiceCheck:
         if level["on_hand"] < 0 or level["reserved"] < 0 or level["available"] < 0
     ]
     for level in bad:
-        typer.echo(f"  NEGATIVE {level['warehouse_id']} {level['sku']}: {level}")
+        # Ids that came in on the warehouse topics: redacted like any record text.
+        shown = f"{level['warehouse_id']} {level['sku']}: {level}"
+        typer.echo(f"  NEGATIVE {redact_card_numbers(shown)}")
     typer.echo(f"  {len(levels)} stock levels, {len(bad)} negative")
     return ServiceCheck(not bad, f"{len(levels)} stock level(s)")

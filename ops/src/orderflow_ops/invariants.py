@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from orderflow_contracts.card_data import redact_card_numbers
 from orderflow_contracts.events import (
     CartCheckedOut,
     CheckoutRejected,
@@ -371,7 +372,11 @@ def render(report: Report) -> str:
             lines.append(f"  ... and {len(report.unreadable) - UNREADABLE_SHOWN} more")
     if report.violations:
         lines.append(f"VIOLATIONS: {len(report.violations)}")
-        lines += [f"  {v.code:<28} {v.subject}  {v.detail}" for v in report.violations]
+        # Subjects and details quote ids read from the topics: redacted like any record text.
+        lines += [
+            f"  {v.code:<28} {redact_card_numbers(v.subject)}  {redact_card_numbers(v.detail)}"
+            for v in report.violations
+        ]
     elif not report.orders and not report.checkouts_requested:
         lines.append("nothing to check: no order or checkout in the log")
     else:
@@ -383,5 +388,8 @@ def render(report: Report) -> str:
 
 
 def _one_line(text: str, limit: int = 160) -> str:
-    flat = " ".join(text.split())
+    # Why a record is unreadable can quote it (an unknown event type, a key). Redacted after
+    # the whitespace is joined, which can make "4111\t1111\t1111\t1111" a grouped card
+    # number, and before the cut, which could keep most of one.
+    flat = redact_card_numbers(" ".join(text.split()))
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -8,7 +8,9 @@ new one appears, so a warehouse event keyed by a shipment id is found through th
 
 Any record may be on a topic (see :mod:`orderflow_ops.event_log`): ids are taken only from
 string fields, nesting is walked without recursion, and what a summary shows of a value is
-bounded, so no record can stop a timeline from being drawn.
+bounded, so no record can stop a timeline from being drawn. Records are read as they are on
+the topics, including ones the services refused for holding card data, so every text an entry
+shows has card numbers redacted (free-text rule), before anything is cut short.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Final
+
+from orderflow_contracts.card_data import redact_card_numbers
 
 from orderflow_ops.event_log import LoggedEvent
 
@@ -103,22 +107,28 @@ def build_timeline(order_id: str, log: Sequence[LoggedEvent]) -> list[TimelineEn
         event_type = envelope.event_type if envelope else _str_or_none(raw.get("event_type")) or "?"
         if event.dead_letter:
             event_type = f"DeadLetter({event_type})"
+        # Ids are linked as read; only what the entry shows is redacted.
         entries.append(
             TimelineEntry(
                 index=index,
                 occurred_at=event.occurred_at,
-                event_type=event_type,
-                producer=envelope.producer if envelope else _str_or_none(raw.get("producer")),
+                event_type=redact_card_numbers(event_type),
+                producer=_redacted(
+                    envelope.producer if envelope else _str_or_none(raw.get("producer"))
+                ),
                 topic=event.topic,
                 partition=event.partition,
                 offset=event.offset,
-                event_id=event_id,
-                causation_id=causation_id,
+                event_id=_redacted(event_id),
+                causation_id=_redacted(causation_id),
                 caused_by=index_of_event.get(causation_id) if causation_id else None,
-                correlation_id=envelope.correlation_id if envelope else None,
-                aggregate_id=envelope.aggregate_id if envelope else None,
+                correlation_id=_redacted(envelope.correlation_id if envelope else None),
+                aggregate_id=_redacted(envelope.aggregate_id if envelope else None),
                 summary=summarize(event.data, event.dead_letter),
-                dead_letter=event.dead_letter,
+                dead_letter={
+                    redact_card_numbers(name): redact_card_numbers(value)
+                    for name, value in event.dead_letter.items()
+                },
             )
         )
         if event_id is not None and not event.dead_letter:
@@ -127,6 +137,7 @@ def build_timeline(order_id: str, log: Sequence[LoggedEvent]) -> list[TimelineEn
 
 
 def render_text(order_id: str, entries: Sequence[TimelineEntry]) -> str:
+    order_id = redact_card_numbers(order_id)  # as typed: it is printed all the same
     if not entries:
         return f"order {order_id}: no events found"
     lines = [f"order {order_id}: {len(entries)} event(s)"]
@@ -150,11 +161,24 @@ def summarize(data: Mapping[str, Any], dead_letter: Mapping[str, str] | None = N
             continue
         parts.append(f"{name}={_display(value)}")
     if dead_letter:
-        parts.append(f"dead-lettered: {dead_letter.get('error_code')}: {dead_letter.get('reason')}")
+        code, reason = dead_letter.get("error_code"), dead_letter.get("reason")
+        parts.append(f"dead-lettered: {_redacted(code)}: {_redacted(reason)}")
     return "  ".join(parts)
 
 
-_BOUNDED = reprlib.Repr()  # Python 3.11's Repr takes no keyword arguments
+class _RedactingRepr(reprlib.Repr):
+    """A bounded repr with card numbers redacted in every string before it is cut short (a
+    cut could keep most of a card number), and in every piece it shows, numbers and keys
+    included (``4111111111111111.0`` is a card number too)."""
+
+    def repr1(self, x: Any, level: int) -> str:
+        return redact_card_numbers(super().repr1(x, level))
+
+    def repr_str(self, x: str, level: int) -> str:
+        return super().repr_str(redact_card_numbers(x), level)
+
+
+_BOUNDED = _RedactingRepr()  # Python 3.11's Repr takes no keyword arguments
 _BOUNDED.maxlevel, _BOUNDED.maxstring, _BOUNDED.maxother = 3, 80, 80
 LONGEST_SHOWN = 200
 
@@ -163,9 +187,10 @@ def _display(value: Any) -> str:
     if isinstance(value, Mapping) and {"amount", "currency"} <= value.keys():
         return f"{_display(value['amount'])} {_display(value['currency'])}"
     if isinstance(value, str):
-        return value if len(value) <= LONGEST_SHOWN else value[: LONGEST_SHOWN - 3] + "..."
+        text = redact_card_numbers(value)  # before the cut, which could keep part of one
+        return text if len(text) <= LONGEST_SHOWN else text[: LONGEST_SHOWN - 3] + "..."
     if isinstance(value, int | float):
-        return str(value)
+        return redact_card_numbers(str(value))
     return _BOUNDED.repr(value)  # a structure of unknown depth: bounded
 
 
@@ -201,6 +226,10 @@ def collect_link_ids(value: Any) -> Iterable[str]:
 def _chronological(event: LoggedEvent) -> tuple[float, int, str, int, int]:
     occurred = event.occurred_at.timestamp() if event.occurred_at else event.timestamp_ms / 1000
     return (occurred, event.timestamp_ms, event.topic, event.partition, event.offset)
+
+
+def _redacted(text: str | None) -> str | None:
+    return None if text is None else redact_card_numbers(text)
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -96,3 +96,29 @@ def test_the_cost_of_one_event_is_bounded_and_it_stays_renderable() -> None:
     rendered = json.dumps(redact_card_data(None, "info", {"deep": deep}))  # no RecursionError
     assert PAN not in rendered
     assert "too deep" in rendered
+
+
+def test_floats_and_keys_that_are_not_strings_are_redacted_as_they_render(
+    log_stream: io.StringIO,
+) -> None:
+    structlog.get_logger("test").info(
+        "numbers",
+        value=float(PAN),
+        fraction=float(f"0.{PAN}"),
+        elapsed_s=0.25,
+        counts={int(PAN): 1, 7: 2},
+        nested=[{float(PAN): "x"}],
+    )
+    output = log_stream.getvalue()
+    assert PAN not in output
+    (line,) = lines(log_stream)
+    assert line["value"] == "[REDACTED-PAN].0"
+    assert line["fraction"] == "0.[REDACTED-PAN]"
+    assert line["elapsed_s"] == 0.25  # a float without a card number stays a number
+    assert line["counts"] == {"[REDACTED-PAN]": 1, "7": 2}
+    assert line["nested"] == [{"[REDACTED-PAN].0": "x"}]
+
+
+def test_the_console_format_shows_no_card_number_in_a_float_or_an_int_key() -> None:
+    event = redact_card_data(None, "info", {"value": float(PAN), "counts": {int(PAN): 1}})
+    assert PAN not in structlog.dev.ConsoleRenderer(colors=False)(None, "info", dict(event))

@@ -23,6 +23,7 @@ from orderflow_ops.console.settings import ConsoleSettings
 
 SESSION_COOKIE = "orderflow_console_session"
 MAX_FORM_BYTES = 64 * 1024
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 @dataclass
@@ -127,7 +128,17 @@ Viewer = Annotated[Session, Depends(signed_in)]
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:
-    """An ``application/x-www-form-urlencoded`` body (bounded)."""
+    """An ``application/x-www-form-urlencoded`` body (bounded); 415 for any other type."""
+    # The HTTP guard decodes a body as a form, and screens its fields for card numbers, only
+    # when its Content-Type says it is one: a form sent as text/plain would reach the route
+    # unscreened. Parameters (``; charset=UTF-8``) may follow; nothing may come before.
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].rstrip(" \t").lower() != FORM_CONTENT_TYPE:
+        raise PageError(
+            415,
+            "Not a form",
+            f"The request must be sent as a form (Content-Type: {FORM_CONTENT_TYPE}).",
+        )
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise PageError(413, "Too large", "The form is too large.")

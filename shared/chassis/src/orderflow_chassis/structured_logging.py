@@ -6,7 +6,7 @@ message behind it without passing loggers around.
 
 Every event, from structlog or the standard library (FastStream, aiokafka), passes
 :func:`redact_card_data` last before rendering: card numbers are replaced in every string
-value and key, nested values included, so no log line ever carries one.
+value, number and key, nested values included, so no log line ever carries one.
 """
 
 from __future__ import annotations
@@ -26,14 +26,16 @@ MAX_LOGGED_DEPTH: Final = 32
 """Values one log event may hold, and how deep it may nest, before the rest is replaced by a
 placeholder: bounds the cost of a line, and keeps the renderer's recursion shallow."""
 
-_PLAIN = (bool, float, type(None))
+_PLAIN = (bool, type(None))
 _FORMATTER_META = frozenset({"_record", "_from_structlog"})  # ProcessorFormatter's own keys
 
 
 def redact_card_data(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: card numbers out of every string value and key, at any depth.
+    """structlog processor: card numbers out of every string value, number and key, at any
+    depth. Ints of 13 digits or more, floats whose text holds a card number and keys that are
+    not strings are logged as their redacted text.
 
     Iterative; beyond :data:`MAX_REDACTED_NODES` values or :data:`MAX_LOGGED_DEPTH` levels the
     rest is replaced by a placeholder. Objects that are not plain data are kept unless their
@@ -56,11 +58,17 @@ def redact_card_data(
             parent[slot] = item
         elif isinstance(item, int):
             parent[slot] = redact_card_numbers(str(item)) if abs(item) >= 10**12 else item
+        elif isinstance(item, float):
+            # Rendered as its repr, which can spell a card number: 4111111111111111.0, and
+            # 0.4111111111111111 too. Kept as a number unless it does.
+            text = repr(item)
+            parent[slot] = redact_card_numbers(text) if contains_card_number(text) else item
         elif isinstance(item, dict):
             copy: dict[Any, Any] = {}
             parent[slot] = copy
             for key, child in item.items():
-                new_key = redact_card_numbers(key) if isinstance(key, str) else key
+                # An int key renders as its digits: every key is screened as text.
+                new_key = redact_card_numbers(key if isinstance(key, str) else str(key))
                 pending.append((child, copy, new_key, depth + 1))
         elif isinstance(item, list | tuple):
             items: list[Any] = [None] * len(item)
