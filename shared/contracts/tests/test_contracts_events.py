@@ -62,6 +62,8 @@ CONTRACT_EVENTS = {
 }  # fmt: skip
 # Deliberate deviation (see README): returns publishes it, so it lives on returns' topic.
 CONTRACT_EVENTS["returns"].add("ReplacementRequested")
+# Added later (see README): a received parcel that gets no refund is said, not silent.
+CONTRACT_EVENTS["returns"].add("ReturnRefundStopped")
 
 
 # ------------------------------------------------------------------------------- registry

@@ -288,6 +288,8 @@ async def test_a_refund_is_never_requested_above_what_is_left_of_the_payment(
     )
     await h.processed()
     assert await h.emitted(order.order_id, "RefundRequested") == []
+    [announced] = await h.wait_emitted(order.order_id, "ReturnRefundStopped")
+    assert (announced.rma_id, announced.reason_code) == (rma_id, "exceeds_paid")
 
 
 async def test_warranty_accepted_with_a_replacement_and_rejected_for_every_reason(

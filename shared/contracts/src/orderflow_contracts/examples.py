@@ -272,6 +272,12 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         "lines": [{"sku": "MB-SPIKY-8CM", "quantity": 2, "amount": _eur("18.50")}],
         "shipping_refund": _eur("0.00"),
     },
+    "ReturnRefundStopped": {
+        "order_id": ORDER_ID,
+        "rma_id": RMA_ID,
+        "reason_code": "unpriced_sku",
+        "message": "NS-NIGHT-M is not in the order as placed",
+    },
     "WarrantyClaimAccepted": {
         "order_id": ORDER_ID,
         "claim_id": "claim-9",

@@ -52,6 +52,7 @@ ALL_EVENTS: Final[tuple[type[Event], ...]] = (
     events.ReturnAuthorized,
     events.ReturnRejected,
     events.RefundRequested,
+    events.ReturnRefundStopped,
     events.WarrantyClaimAccepted,
     events.ReplacementRequested,
     events.WarrantyClaimRejected,

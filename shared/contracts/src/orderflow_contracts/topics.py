@@ -120,8 +120,8 @@ TOPIC_SPECS: Final[Mapping[str, TopicSpec]] = MappingProxyType(
                 "order_id",
                 "returns",
                 "all",
-                "Return authorisations and rejections, refund requests, warranty decisions and "
-                "the replacement requests of accepted claims.",
+                "Return authorisations and rejections, refund requests (or why none follows a "
+                "parcel), warranty decisions and the replacement requests of accepted claims.",
             ),
         )
     }

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from orderflow_cart.order_status.domain.facts import OrderFacts, apply
-from orderflow_cart.order_status.domain.status import OrderState, OrderStatus
+from orderflow_cart.order_status.domain.status import OrderState, OrderStatus, Reason
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_contracts.envelope import Envelope
-from orderflow_contracts.events import RefundFailed
+from orderflow_contracts.events import RefundFailed, ReturnRefundStopped
 
 from services.cart.tests.order_events import T0, OrderJourney, build, envelopes, eur
 
@@ -168,6 +168,52 @@ def test_a_return_whose_failed_refund_is_retried_shows_the_retry_waiting() -> No
         journey, [*events, *envelopes([retry], start=T0 + timedelta(hours=1))]
     ).returns
     assert second.status == "refund_requested"
+
+
+def test_a_return_whose_refund_returns_stopped_shows_why_and_a_retry_clears_it() -> None:
+    journey = OrderJourney("refund-stopped")
+    stopped = build(
+        ReturnRefundStopped,
+        order_id=journey.order_id,
+        rma_id=journey.rma_id,
+        reason_code="exceeds_paid",
+        message="refund of 9.19 EUR would exceed what is left to refund (0.00 EUR)",
+    )
+    events = envelopes([*journey.happy_path(), journey.return_authorized(), stopped])
+    [shown] = status(journey, events).returns
+    assert (shown.status, shown.refund_stopped) == (
+        "refund_failed",
+        Reason(code="exceeds_paid", message=stopped.message),
+    )
+    for permutation in itertools.permutations(events[-2:]):
+        assert status(journey, [*events[:-2], *permutation]).returns == [shown]
+
+    # ops retry it (orderflow-returns retry-refund): the retry waits, then is paid.
+    retried = [*events, *envelopes([journey.refund_requested()], start=T0 + timedelta(hours=1))]
+    [waiting] = status(journey, retried).returns
+    assert (waiting.status, waiting.refund_stopped) == ("refund_requested", None)
+    paid = [*retried, *envelopes([journey.refund_issued()], start=T0 + timedelta(hours=2))]
+    assert status(journey, paid).returns[0].status == "refunded"
+
+
+def test_a_return_with_nothing_to_refund_is_shown_closed_in_any_order() -> None:
+    journey = OrderJourney("nothing-to-refund")
+    closed = build(
+        ReturnRefundStopped,
+        order_id=journey.order_id,
+        rma_id=journey.rma_id,
+        reason_code="nothing_to_refund",
+        message="the returned units leave nothing to refund",
+    )
+    refused = closed.model_copy(update={"reason_code": "unpriced_sku", "message": "not sold"})
+    events = envelopes([*journey.happy_path(), journey.return_authorized(), refused, closed])
+    [shown] = status(journey, events).returns
+    assert (shown.status, shown.refund_stopped) == (
+        "closed",
+        Reason(code="nothing_to_refund", message=closed.message),
+    )
+    for permutation in itertools.permutations(events[-3:]):
+        assert status(journey, [*events[:-3], *permutation]).returns == [shown]
 
 
 def test_a_warranty_replacement_is_shown_without_reopening_the_order() -> None:

@@ -7,7 +7,12 @@ import uuid
 
 import structlog
 from orderflow_chassis.unit_of_work import UnitOfWork
-from orderflow_contracts.events import RefundLine, RefundRequested
+from orderflow_contracts.events import (
+    RefundLine,
+    RefundRequested,
+    ReturnRefundStopCode,
+    ReturnRefundStopped,
+)
 from orderflow_contracts.money import Money
 
 from orderflow_returns.domain.identifiers import refund_id_for
@@ -68,14 +73,38 @@ async def price_and_request_refund(uow: UnitOfWork[ReturnsRepositories], rma: Rm
         await repos.rmas.set_state(
             rma.rma_id, RmaState.REFUND_FAILED, at=uow.now, problem=(outcome.code, outcome.message)
         )
+        await announce_stop(uow, rma, outcome.code, outcome.message)
         log.warning("return.refund_stopped", rma_id=str(rma.rma_id), code=outcome.code)
         return
     await record_pricing(repos, rma, snapshot, outcome)
     if outcome.amount.is_zero:
-        await repos.rmas.set_state(rma.rma_id, RmaState.CLOSED, at=uow.now)
-        log.info("return.closed_nothing_to_refund", rma_id=str(rma.rma_id))
+        await close_nothing_to_refund(uow, rma)
         return
     await request_refund(uow, rma, outcome)
+
+
+async def close_nothing_to_refund(uow: UnitOfWork[ReturnsRepositories], rma: Rma) -> None:
+    await uow.repos.rmas.set_state(rma.rma_id, RmaState.CLOSED, at=uow.now)
+    await announce_stop(
+        uow,
+        rma,
+        ReturnRefundStopCode.NOTHING_TO_REFUND,
+        "the returned units leave nothing to refund",
+    )
+    log.info("return.closed_nothing_to_refund", rma_id=str(rma.rma_id))
+
+
+async def announce_stop(
+    uow: UnitOfWork[ReturnsRepositories], rma: Rma, code: str, message: str
+) -> None:
+    """Say that no refund follows the parcel: without it the storefront (and anyone else
+    waiting for a RefundRequested) would show the return as pending forever."""
+    await uow.emit(
+        ReturnRefundStopped(
+            order_id=rma.order_id, rma_id=rma.rma_id, reason_code=code, message=message
+        ),
+        correlation_id=rma.correlation_id,
+    )
 
 
 async def request_refund(

@@ -13,6 +13,7 @@ from orderflow_returns.domain.refunds import RefundedLine, RefundPlan, RefundRef
 from orderflow_returns.domain.rma import RmaState, can_move
 from orderflow_returns.handlers._facts import cause_of
 from orderflow_returns.handlers._refunding import (
+    close_nothing_to_refund,
     price,
     record_pricing,
     refundable,
@@ -119,7 +120,7 @@ async def retry_failed_refund(
             whole_order_back=False,
         )
     if plan.amount.is_zero:
-        await repos.rmas.set_state(rma.rma_id, RmaState.CLOSED, at=uow.now)
+        await close_nothing_to_refund(uow, rma)
         return RetryOutcome(True, f"RMA {rma_id} closed: nothing to refund")
     refund_id = await request_refund(uow, rma, plan)
     return RetryOutcome(True, f"refund {refund_id} requested for {plan.amount}", refund_id)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from orderflow_chassis.errors import PermanentError
-from orderflow_contracts.events import RefundLine, RefundRequested
+from orderflow_contracts.events import RefundLine, RefundRequested, ReturnRefundStopped
 from orderflow_returns.domain.identifiers import refund_id_for
 from orderflow_returns.domain.rma import RmaState
 from orderflow_returns.handlers.parcels import receive_return_parcel
@@ -178,6 +178,35 @@ async def test_a_refund_above_what_is_left_of_the_payment_is_stopped_for_ops() -
         "refund of 36.94 EUR would exceed what is left to refund (10.43 EUR)",
     )
     assert rma.refund_amount is None  # never priced: a retry prices it afresh
+    # Said on the topic, or the storefront shows the return as authorised forever.
+    assert returns.emitted.of_type(ReturnRefundStopped) == [
+        ReturnRefundStopped(
+            order_id=order.order_id,
+            rma_id=rma_id,
+            reason_code="exceeds_paid",
+            message="refund of 36.94 EUR would exceed what is left to refund (10.43 EUR)",
+        )
+    ]
+
+
+async def test_a_parcel_with_nothing_to_refund_closes_the_rma_and_says_so() -> None:
+    returns = Returns()
+    order = Order(lines=((BALL, 1, "0.00"), (SPLINT, 1, "36.94")))  # the ball was a gift
+    await returns.know(order)
+    rma_id = await returns.authorise(order, [(BALL, 1)])
+    journey = returns.emitted.envelopes[0].correlation_id
+
+    await returns.apply(receive_return_parcel, Order.parcel(rma_id, [(BALL, 1, "resellable")]))
+
+    assert returns.tables.rmas[rma_id].state == RmaState.CLOSED
+    assert returns.emitted.of_type(RefundRequested) == []
+    [closed] = returns.emitted.of_type(ReturnRefundStopped)
+    assert (closed.order_id, closed.rma_id, closed.reason_code) == (
+        order.order_id,
+        rma_id,
+        "nothing_to_refund",
+    )
+    assert returns.emitted.envelopes[-1].correlation_id == journey
 
 
 @pytest.mark.parametrize("late_parcel_first", [False, True])

@@ -153,6 +153,33 @@ class RefundRequested(Event):
         return self
 
 
+class ReturnRefundStopCode(StrEnum):
+    """Reason codes of `ReturnRefundStopped` (an open list)."""
+
+    NOTHING_TO_REFUND = "nothing_to_refund"
+    EXCEEDS_PAID = "exceeds_paid"
+    EXCEEDS_ORDERED = "exceeds_ordered"
+    UNPRICED_SKU = "unpriced_sku"
+
+
+class ReturnRefundStopped(Event):
+    """A returned parcel arrived but no refund was requested for its RMA. `nothing_to_refund`
+    closes the return (the units were worth nothing left to pay back); any other code means
+    the refund was refused and waits for ops (who may retry it: a `RefundRequested` follows).
+
+    Published by returns (instead of `RefundRequested`); consumed by the storefront (the
+    return's status) and ops.
+    """
+
+    topic: ClassVar[str] = topics.RETURNS
+    key_field: ClassVar[str] = "order_id"
+
+    order_id: OrderId
+    rma_id: RmaId
+    reason_code: ReasonCode
+    message: Text
+
+
 class WarrantyClaimAccepted(Event):
     """A warranty claim was accepted: a replacement will ship at no charge (see the
     `ReplacementRequested` published with it). No refund.

@@ -38,6 +38,8 @@ from orderflow_contracts.events import (
     ReplacementRequested,
     ReservationReleased,
     ReturnAuthorized,
+    ReturnRefundStopCode,
+    ReturnRefundStopped,
     ReturnRejected,
     ShipmentDelivered,
     ShipmentDispatched,
@@ -112,11 +114,16 @@ class Shipment(_Facts):
     delivered_lines: list[Line] | None = None
 
 
+class StoppedRefund(Outcome):
+    at: datetime
+
+
 class Rma(_Facts):
     return_request_id: str | None = None
     lines: list[Line] | None = None
     return_by: str | None = None
     refund_requested: bool = False
+    refund_stopped: StoppedRefund | None = None
 
 
 class Refund(_Facts):
@@ -289,6 +296,19 @@ def _return_rejected(facts: OrderFacts, event: ReturnRejected, at: datetime) -> 
     )
 
 
+def _refund_stopped(facts: OrderFacts, event: ReturnRefundStopped, at: datetime) -> None:
+    rma = _rma(facts, event.rma_id)
+    candidate = StoppedRefund(code=event.reason_code, message=event.message, at=at)
+    current = rma.refund_stopped
+    # A closing (nothing to refund) is final; otherwise the latest stop wins, in any order.
+    if current is None or _stop_rank(candidate) > _stop_rank(current):
+        rma.refund_stopped = candidate
+
+
+def _stop_rank(stop: StoppedRefund) -> tuple[bool, datetime, str]:
+    return (stop.code == ReturnRefundStopCode.NOTHING_TO_REFUND, stop.at, stop.code)
+
+
 def _refund(facts: OrderFacts, refund_id: UUID) -> Refund:
     return facts.refunds.setdefault(str(refund_id), Refund())
 
@@ -354,6 +374,7 @@ _REDUCERS: dict[type[Event], Callable[..., None]] = {
     ShipmentDelivered: _delivered,
     ReturnAuthorized: _return_authorized,
     ReturnRejected: _return_rejected,
+    ReturnRefundStopped: _refund_stopped,
     RefundRequested: _refund_requested,
     RefundIssued: _refund_issued,
     RefundFailed: _refund_failed,

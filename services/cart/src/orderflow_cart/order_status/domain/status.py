@@ -98,9 +98,16 @@ class ReturnView(_View):
     return_request_id: str | None = Field(
         description="The storefront's id of the request, echoed: wait for it to appear here."
     )
-    status: str = Field(description="authorized, refund_requested, refunded or refund_failed.")
+    status: str = Field(
+        description="authorized, refund_requested, refunded, refund_failed or closed "
+        "(the parcel left nothing to refund)."
+    )
     lines: list[Line] | None
     return_by: date | None = Field(description="Send the parcel by this day (inclusive).")
+    refund_stopped: Reason | None = Field(
+        default=None,
+        description="Why no refund was requested for the parcel (refund_failed or closed).",
+    )
 
 
 class ReturnRejectionView(_View):

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from uuid import UUID
 
+from orderflow_contracts.events import ReturnRefundStopCode
 from orderflow_contracts.money import Money
 from orderflow_contracts.policies import (
     DEFAULT_RETURN_WINDOW,
@@ -207,12 +208,17 @@ def _return(rma_id: str, facts: OrderFacts) -> ReturnView:
     refunds = [
         r for r in facts.refunds.values() if r.rma_id is not None and str(r.rma_id) == rma_id
     ]
+    stopped, why_stopped = rma.refund_stopped, None
     if any(r.issued for r in refunds):
         status = "refunded"
+    elif stopped is not None and stopped.code == ReturnRefundStopCode.NOTHING_TO_REFUND:
+        status, why_stopped = "closed", stopped  # final, even after failed attempts
     elif refunds and all(r.failed for r in refunds):
         status = "refund_failed"  # and no retry (a new refund id) is waiting for its answer
     elif rma.refund_requested or refunds:
-        status = "refund_requested"
+        status = "refund_requested"  # including ops' retry of a stopped refund
+    elif stopped is not None:
+        status, why_stopped = "refund_failed", stopped  # returns refused it: ops must act
     else:
         status = "authorized"
     return ReturnView(
@@ -221,6 +227,7 @@ def _return(rma_id: str, facts: OrderFacts) -> ReturnView:
         status=status,
         lines=rma.lines,
         return_by=date.fromisoformat(rma.return_by) if rma.return_by else None,
+        refund_stopped=_reason(why_stopped),
     )
 
 
