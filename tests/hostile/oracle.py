@@ -4,8 +4,9 @@ The rules of the project, as the fuzzer holds every consumer to them:
 
 * a record whose ``event_type`` header names a type this consumer has no handler for ->
   skipped unread (nothing of it is decoded or stored, card data included);
-* card data anywhere (value, key, header names or values) -> dead letter
-  ``card_data_refused``, for every consumer that reads the record;
+* card data anywhere (value, key, header names or values), or a JSON key or header name
+  naming card data (``cvv``, ``card_number``...) -> dead letter ``card_data_refused``, for
+  every consumer that reads the record;
 * not an envelope (not UTF-8, not JSON, too deep, wrong envelope fields) -> dead letter
   with a reason code, for every consumer;
 * a valid envelope of an event type the contract does not know, or of a newer
@@ -17,10 +18,12 @@ The rules of the project, as the fuzzer holds every consumer to them:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from enum import StrEnum
 
+from orderflow_chassis.card_data_guard import names_card_data
 from orderflow_contracts.card_data import find_card_numbers
 from orderflow_contracts.envelope import SCHEMA_VERSION, Envelope
 from orderflow_contracts.registry import EVENT_TYPES
@@ -51,6 +54,18 @@ def card_numbers_in(record: HostileRecord) -> set[str]:
     return found | set(record.pans)
 
 
+def names_card_data_in(record: HostileRecord) -> bool:
+    """Whether a header name or a JSON key of the value names card data (random text can)."""
+    keys = [name for name, _ in record.headers]
+
+    def collect(pairs: list[tuple[str, object]]) -> None:
+        keys.extend(key for key, _ in pairs)
+
+    with contextlib.suppress(ValueError, RecursionError):  # not JSON: no keys
+        json.loads(record.value or b"", object_pairs_hook=collect)
+    return any(names_card_data(key) for key in keys)
+
+
 def _decoded_strings(raw: bytes) -> Iterable[str]:
     try:
         return [json.dumps(json.loads(raw), ensure_ascii=False)]
@@ -63,7 +78,7 @@ def expected_outcome(record: HostileRecord, handled_types: frozenset[str]) -> Ou
     announced = announced_type(record)
     if announced is not None and announced not in handled_types:
         return Outcome.SKIPPED
-    if card_numbers_in(record):
+    if card_numbers_in(record) or names_card_data_in(record):
         return Outcome.CARD_REFUSED
     try:
         envelope = Envelope.from_bytes(record.value or b"")

@@ -78,13 +78,28 @@ def test_a_card_number_in_a_free_text_field_is_refused_and_redacted() -> None:
 
 
 @pytest.mark.parametrize(
-    "number", [PAN, f"{PAN}.0", "4.111111111111111e15", "-4111111111111111", "4111111111111111.5"]
+    "number",
+    [
+        PAN,
+        f"{PAN}.0",
+        "4.111111111111111e15",
+        "-4111111111111111",
+        "4111111111111111.5",
+        f"12.{PAN}",  # in the digits after the point, as written
+        f"0.{PAN}",
+        f"-1.{PAN}e3",
+    ],
 )
 def test_a_card_number_sent_as_a_json_number_is_refused(number: str) -> None:
     raw = ('{"data": {"note": ' + number + ', "amount": "12.30"}}').encode()
     letter = refused(Record(raw))
     kept = json.loads(letter.redacted_payload or b"")
     assert kept["data"] == {"note": "[REDACTED-PAN]", "amount": "12.30"}
+
+
+def test_a_card_number_as_written_in_an_array_of_numbers_is_refused() -> None:
+    letter = refused(Record(f"[1.5, 0.{PAN}, 2]".encode()))
+    assert json.loads(letter.redacted_payload or b"") == [1.5, "[REDACTED-PAN]", 2]
 
 
 def test_ordinary_json_numbers_pass() -> None:
@@ -144,6 +159,125 @@ def test_the_first_pass_over_key_and_headers_decides_as_checking_each_of_them() 
     assert found > 1_000, "the records must hold card numbers often to prove anything"
 
 
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        (
+            f'{{"data": {{"note": "{PAN}", "note": "x"}}}}',
+            '{"data":{"note":"[REDACTED-PAN]","note":"x"}}',
+        ),
+        (
+            f'{{"data": {{"note": "x", "note": "{PAN}"}}}}',
+            '{"data":{"note":"x","note":"[REDACTED-PAN]"}}',
+        ),
+        (f'[{{"a": {PAN}, "a": 1}}]', '[{"a":"[REDACTED-PAN]","a":1}]'),
+        (
+            '{"cvv": "737", "cvv": "x"}',
+            '{"cvv":"[REDACTED-CARD-DATA]","cvv":"[REDACTED-CARD-DATA]"}',
+        ),
+    ],
+)
+def test_a_duplicate_key_hides_no_card_data_and_every_pair_is_redacted(raw: str, kept: str) -> None:
+    # json.loads keeps the last of two equal keys: the first once passed unseen, and the
+    # envelope parser's refusal (malformed_json) dead-lettered the original bytes.
+    letter = refused(Record(raw.encode()))
+    assert letter.redacted_payload == kept.encode()
+
+
+def test_duplicate_keys_without_card_data_pass_the_screen() -> None:
+    # Refused by the envelope parser, not here: the guard judges card data only.
+    guard(Record(f'{{"note": "{PAN[:12]}", "note": "x", "big": 12345678901234}}'.encode()))
+
+
+def checkout_with_payment(**extra: Any) -> bytes:
+    document = json.loads(envelope_bytes("CheckoutRequested"))
+    document["data"]["payment"].update(extra)
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cvv",
+        "CVV2",
+        "cvc",
+        "card_cvc",
+        "cid",
+        "csc",
+        "securityCode",
+        "card-security-code",
+        "card_verification_value",
+        "cardCode",
+        "card_number",
+        "creditCardNumber",
+        "pan",
+        "Primary Account Number",
+        "c\\u0076v",  # escaped, as a JSON key can be
+        'c\\"vv',  # a quote in the key, escaped
+    ],
+)
+def test_a_field_named_for_card_data_is_refused_whatever_its_value(name: str) -> None:
+    for value in ('"737"', "737", '{"value": "737"}', "null"):
+        field = f'"{name}": {value}, "provider_token"'.encode()
+        letter = refused(Record(checkout_with_payment().replace(b'"provider_token"', field)))
+        assert isinstance(letter, card_data_guard.CardDataRefused)
+        assert letter.card_field is not None
+        assert "field named for card data" in letter.reason
+        kept = json.loads(letter.redacted_payload or b"")["data"]["payment"]
+        assert "[REDACTED-CARD-DATA]" in kept.values()
+        assert "737" not in json.dumps(kept)
+
+
+def test_the_cvv_a_storefront_sends_beside_its_token_is_refused() -> None:
+    # The review's case: kept in envelope.data, it was stored by the console and by returns.
+    letter = refused(Record(checkout_with_payment(cvv="737")))
+    kept = json.loads(letter.redacted_payload or b"")
+    assert kept["data"]["payment"]["cvv"] == "[REDACTED-CARD-DATA]"
+    assert kept["data"]["payment"]["provider_token"]  # the rest is kept for inspection
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["card", "expiry", "expiry_date", "expiry_month", "last4", "cardholder", "discount_code",
+     "gift_card_number", "cvv_hint", "company", "japan", "spanish", "candidate_id"],
+)  # fmt: skip
+def test_other_unknown_fields_are_kept_for_newer_producers(name: str) -> None:
+    guard(Record(checkout_with_payment(**{name: "737"})))
+
+
+@pytest.mark.parametrize("name", ["cvv", "Card-Number", "pan"])
+def test_a_header_named_for_card_data_is_refused_and_the_value_kept(name: str) -> None:
+    value = envelope_bytes()
+    letter = refused(Record(value, headers=[("event_type", b"OrderPlaced"), (name, b"737")]))
+    assert isinstance(letter, card_data_guard.CardDataRefused)
+    assert letter.card_field is not None
+    assert "header named for card data" in letter.reason
+    assert letter.redacted_payload == value
+
+
+def test_the_first_pass_over_key_names_lets_every_card_data_field_through() -> None:
+    # It only rules documents out before the walk: it must never rule out one whose decoded
+    # keys (escapes, case, separators and all) name card data.
+    rng = random.Random(5)
+    pieces = ["c", "C", "v", "V", "2", "cvv", "pan", "card", "Sec", "urity", "code", "_", "-",
+              " ", "é", "\\n", '\\"', "\\\\", "\\u0063", ":", ",", "x", "id", "csc"]  # fmt: skip
+    found = 0
+    for _ in range(20_000):
+        keys = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 4))) for _ in range(3)]
+        raw = ("{" + ", ".join(f'"{key}": "{rng.choice(keys)}"' for key in keys) + "}").encode()
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            continue
+        expected = any(card_data_guard.names_card_data(key) for key in document)
+        found += expected
+        if expected:
+            assert card_data_guard._may_name_card_data(raw), raw
+            for encoding in ("utf-16-le", "utf-32"):
+                assert card_data_guard._may_name_card_data(raw.decode().encode(encoding)), raw
+    assert found > 1_000, "the documents must name card data often to prove anything"
+
+
 def test_escaped_digits_are_caught_once_decoded() -> None:
     escaped = "".join(f"\\u{ord(c):04x}" for c in PAN)
     letter = refused(Record(('{"data": {"note": "' + escaped + '"}}').encode()))
@@ -186,6 +320,34 @@ def test_nesting_within_the_limit_is_screened_and_brackets_in_strings_do_not_cou
     with pytest.raises(PermanentError) as too_deep:
         screen_payload(b"[" * 65 + b"]" * 65, limits)
     assert too_deep.value.code == "payload_too_deep"
+
+
+ESCAPED_PAN = "".join(f"\\u{ord(c):04x}" for c in PAN)
+DEEP = "[" * 70 + "]" * 70
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (f'{{"note": "{ESCAPED_PAN}", "pad": {DEEP}}}'.encode(), "payload_too_deep"),
+        (f'{{"note": "{PAN}", "pad": {DEEP}}}'.encode("utf-16-le"), "payload_too_deep"),
+        (f'{{"note": "{ESCAPED_PAN}", "pad": "{"x" * 2_000}"}}'.encode(), "payload_too_large"),
+        (f'{{"note": "{PAN}", "pad": "{"x" * 2_000}"}}'.encode("utf-16-le"), "payload_too_large"),
+        (b"\xff" + f'{{"note": "{PAN}", "pad": "{"x" * 2_000}"}}'.encode(), "payload_too_large"),
+    ],
+)
+def test_a_refusal_keeps_no_bytes_a_byte_level_redaction_cannot_read(raw: bytes, code: str) -> None:
+    # Escaped digits, UTF-16 and bytes that are not UTF-8 hide card numbers from a scan of
+    # bytes: the copy is the placeholder, never the bytes.
+    with pytest.raises(PermanentError) as raised:
+        screen_payload(raw, ScreeningLimits(max_bytes=1_000))
+    assert raised.value.code == code
+    assert raised.value.redacted_payload == card_data_guard.WITHHELD
+
+
+def test_a_card_number_in_utf16_json_is_found_once_decoded() -> None:
+    letter = refused(Record(json.dumps({"note": PAN}).encode("utf-16")))
+    assert json.loads(letter.redacted_payload or b"") == {"note": "[REDACTED-PAN]"}
 
 
 def test_a_value_larger_than_the_limit_is_refused_redacted_at_the_byte_level() -> None:
@@ -276,7 +438,7 @@ def test_hex_digits_in_ids_do_not_pass_for_exponent_numbers(
     def no_walk(*_: object, **__: object) -> object:
         raise AssertionError("an ordinary event was decoded to be walked")
 
-    monkeypatch.setattr(card_data_guard, "_document_holds_card_number", no_walk)
+    monkeypatch.setattr(card_data_guard, "_card_data_in", no_walk)
     screen_payload(envelope)
 
 

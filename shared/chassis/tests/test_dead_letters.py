@@ -1,6 +1,14 @@
+import json
 from datetime import UTC, datetime
 
-from orderflow_chassis.dead_letters import DeadLetter, failure_details, original_headers
+import pytest
+from orderflow_chassis.dead_letters import (
+    WITHHELD_REASON,
+    DeadLetter,
+    bounded,
+    failure_details,
+    original_headers,
+)
 
 
 def _letter(**overrides: object) -> DeadLetter:
@@ -92,3 +100,102 @@ def test_generated_ids_and_clean_values_are_kept_as_they_are_for_replay() -> Non
     letter = _letter(key=b"cart-6940787722504b46", value=value)
     assert letter.key == b"cart-6940787722504b46"
     assert letter.value == value
+
+
+ESCAPED_PAN = "".join(f"\\u{ord(c):04x}" for c in PAN)
+DEEP = "[" * 70 + "]" * 70
+
+
+def _card_number_anywhere(letter: DeadLetter) -> bool:
+    """Whether a card number hides anywhere in ``letter``, however its bytes are read."""
+    everything = _everything(letter)
+    readings = [everything, everything.replace(b"\x00", b"")]
+    for encoding in ("utf-16-le", "utf-16-be", "utf-32-le"):
+        readings.append(everything.decode(encoding, "ignore").encode("utf-8", "ignore"))
+    if b"\\u" in letter.value:
+        readings.append(letter.value.decode("unicode_escape", "ignore").encode("utf-8", "ignore"))
+    return any(PAN.encode() in reading for reading in readings)
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (f'{{"note": "{ESCAPED_PAN}", "pad": {DEEP}}}'.encode(), "too deep, escaped digits"),
+        (f'{{"note": "{PAN}", "pad": {DEEP}}}'.encode("utf-16-le"), "too deep, UTF-16"),
+        (f"PAN {PAN} CVV 123".encode("utf-16-le"), "not JSON, UTF-16"),
+        (f'{{"note": "{ESCAPED_PAN}"'.encode(), "not JSON, escaped digits"),
+        (b"\xff" + f"PAN {PAN}".encode("utf-16-be"), "not JSON, not UTF-8"),
+    ],
+)
+def test_a_value_that_cannot_be_screened_is_withheld_and_the_reason_says_why(
+    value: bytes, why: str
+) -> None:
+    letter = _letter(value=value, error_code="malformed_json")
+    assert letter.value == b"[WITHHELD]", why
+    assert not _card_number_anywhere(letter)
+    details = failure_details(letter.kafka_headers())
+    assert details["withheld"] == "value"
+    assert details["reason"].startswith("Expecting property name")
+    assert details["reason"].endswith(WITHHELD_REASON)
+
+
+@pytest.mark.parametrize(
+    ("headers", "key", "withheld"),
+    [
+        ([("x-note", PAN.encode("utf-16-le"))], b"order-1", "header values"),
+        ([("x-note", ESCAPED_PAN.encode())], b"order-1", "header values"),
+        ([("x-" + PAN.encode("utf-16-le").decode(), b"v")], b"order-1", "header names"),
+        ([("note", b"ok")], PAN.encode("utf-16-le"), "key"),
+        ([("note", b"ok")], b"\xff" + PAN.encode(), "key"),
+    ],
+)
+def test_a_key_or_header_that_cannot_be_screened_is_withheld(
+    headers: list[tuple[str, bytes]], key: bytes, withheld: str
+) -> None:
+    letter = _letter(headers=headers, key=key)
+    assert not _card_number_anywhere(letter)
+    assert failure_details(letter.kafka_headers())["withheld"] == withheld
+
+
+def test_a_header_named_for_card_data_keeps_its_name_not_its_value() -> None:
+    letter = _letter(headers=[("cvv", b"737"), ("Card-Number", b"4111")])
+    assert letter.headers == [
+        ("cvv", b"[REDACTED-CARD-DATA]"),
+        ("Card-Number", b"[REDACTED-CARD-DATA]"),
+    ]
+
+
+def test_a_duplicate_key_that_hides_a_card_number_is_redacted_in_every_pair() -> None:
+    # Envelope.from_bytes refuses the document (malformed_json), and its dead letter once kept
+    # the original bytes: the screen had read the last "note" only.
+    value = f'{{"data": {{"note": "{PAN}", "note": "x"}}}}'.encode()
+    letter = _letter(value=value, error_code="malformed_json")
+    assert letter.value == b'{"data":{"note":"[REDACTED-PAN]","note":"x"}}'
+    assert not _card_number_anywhere(letter)
+
+
+def test_a_field_named_for_card_data_is_redacted_from_any_dead_letter() -> None:
+    value = b'{"data": {"payment": {"provider_token": "tok_1", "cvv": "737"}}}'
+    letter = _letter(value=value, error_code="invalid_event_data")
+    kept = json.loads(letter.value)
+    assert kept["data"]["payment"] == {"provider_token": "tok_1", "cvv": "[REDACTED-CARD-DATA]"}
+
+
+def test_json_with_escapes_and_no_card_number_is_kept_as_it_is_for_replay() -> None:
+    # Read as JSON, it was screened decoded: a byte-level redaction was never needed.
+    value = b'{"data": {"note": "caf\\u00e9 \\ud83d\\ude00", "amount": "12.30"}}'
+    letter = _letter(value=value, error_code="handler_failed")
+    assert letter.value == value
+    assert "withheld" not in failure_details(letter.kafka_headers())
+
+
+def test_what_was_withheld_stays_withheld_and_said_once_when_the_letter_is_bounded() -> None:
+    letter = _letter(
+        value=f"PAN {PAN}".encode("utf-16-le"),
+        headers=[(f"h{i}", b"v" * 1_000) for i in range(30)],
+    )
+    cut = bounded(letter, max_bytes=10_000)
+    details = failure_details(cut.kafka_headers())
+    assert cut.value == b"[WITHHELD]"
+    assert (details["truncated"], details["withheld"]) == ("true", "value")
+    assert details["reason"].count(WITHHELD_REASON) == 1

@@ -89,6 +89,28 @@ async def test_a_card_number_in_the_body_is_a_422_that_does_not_echo_it(body: An
     assert "4111" not in response.text
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"payment": {"provider_token": "tok_1", "cvv": "737"}}',
+        b'{"payment": {"provider_token": "tok_1", "Security-Code": 737}}',
+        b'{"card_number": "4111 1111"}',
+    ],
+)
+async def test_a_field_named_for_card_data_in_the_body_is_a_422_that_names_it(body: bytes) -> None:
+    response = await client().post("/items", content=body)
+    assert response.status_code == 422
+    assert "field named for card data" in response.json()["detail"]
+    assert "737" not in response.text
+    assert "4111" not in response.text
+
+
+async def test_a_card_number_behind_a_duplicate_key_in_the_body_is_a_422() -> None:
+    response = await client().post("/items", content=f'{{"n": "{PAN}", "n": "x"}}'.encode())
+    assert response.status_code == 422
+    assert "4111" not in response.text
+
+
 async def test_a_body_too_deep_to_screen_is_a_422() -> None:
     response = await client().post("/items", content=b"[" * 500 + b"]" * 500)
     assert response.status_code == 422

@@ -7,7 +7,19 @@ replay is just "publish value and original headers back to ``dlq.original_topic`
 
 A dead letter never carries a card number: when it is built, card numbers are redacted from
 the key (identifier rule), the value (screened like any inbound record), header names and
-values, and the reason, which may echo an id or a value.
+values, and the reason, which may echo an id or a value; a header named for card data
+(``cvv``...) keeps its name, not its value.
+
+A redaction at the byte level finds only digits written as ASCII, so it is trusted only with
+UTF-8 text holding no NUL byte and no ``\\u`` escape
+(:func:`~orderflow_chassis.card_data_guard.screens_as_bytes`). A value that could not be read
+as JSON (not JSON, too large, too deep), a key, a header name or a header value that is not
+such text is withheld: the letter keeps ``[WITHHELD]`` in its place, ``dlq.withheld`` names
+what was withheld, and the reason says why. No digest of what was withheld is kept: a short
+value is little more than its card number, and a known card prefix leaves 10^9 numbers to try
+against a digest. Such a letter, like a truncated one, is not the original record and is never
+replayed (:attr:`~orderflow_chassis.dlq_cli.StoredDeadLetter.unreplayable_because`); the
+original is at ``dlq.original_topic``, partition and offset.
 """
 
 from __future__ import annotations
@@ -21,10 +33,22 @@ from aiokafka import ConsumerRecord
 from orderflow_contracts.card_data import redact_card_numbers, redact_card_numbers_in_bytes
 from orderflow_contracts.topics import dead_letter_topic
 
-from orderflow_chassis.card_data_guard import screen_payload
+from orderflow_chassis.card_data_guard import (
+    REDACTED_FIELD,
+    WITHHELD,
+    kept_copy,
+    names_card_data,
+    screens_as_bytes,
+)
 from orderflow_chassis.errors import PermanentError
 
 HEADER_PREFIX = "dlq."
+WITHHELD_NAME = WITHHELD.decode()
+WITHHELD_REASON = (
+    " Parts of the record that could not be screened for card data as they were written (not"
+    " JSON, too large or too deep to read as JSON, and not UTF-8 text free of NUL bytes and"
+    " \\u escapes) were withheld from this dead letter: see dlq.withheld."
+)
 
 
 @dataclass(frozen=True)
@@ -43,15 +67,33 @@ class DeadLetter:
     notes: Mapping[str, str] = field(default_factory=dict)  # more dlq.* headers
 
     def __post_init__(self) -> None:
+        # Runs again on every dataclasses.replace (bounded): each step must keep what an
+        # earlier run made as it is (a placeholder, a redacted copy, the reason's sentence).
+        key = None if self.key is None else _redacted_key(self.key)
+        kept_value = kept_copy(self.value)
+        headers = [_redacted_header(name, value) for name, value in self.headers]
+        withheld = [
+            part
+            for part, found in (
+                ("value", kept_value == WITHHELD),
+                ("key", key == WITHHELD),
+                ("header names", any(name == WITHHELD_NAME for name, _ in headers)),
+                ("header values", any(value == WITHHELD for _, value in headers)),
+            )
+            if found
+        ]
+        reason = redact_card_numbers(self.reason)
+        notes = dict(self.notes)
+        if withheld:
+            notes["withheld"] = ", ".join(withheld)
+            reason += "" if reason.endswith(WITHHELD_REASON) else WITHHELD_REASON
         redacted = {
-            "key": None if self.key is None else _redacted_key(self.key),
-            "value": _redacted_value(self.value),
-            "headers": [
-                (redact_card_numbers(name), redact_card_numbers_in_bytes(value))
-                for name, value in self.headers
-            ],
-            "reason": redact_card_numbers(self.reason),
+            "key": key,
+            "value": kept_value,
+            "headers": headers,
+            "reason": reason,
             "error_code": redact_card_numbers(self.error_code),
+            "notes": notes,
         }
         for name, value in redacted.items():
             object.__setattr__(self, name, value)  # frozen: redacted once, when built
@@ -79,19 +121,21 @@ class DeadLetter:
 
 
 def _redacted_key(key: bytes) -> bytes:
-    try:
-        text = key.decode("utf-8")
-    except UnicodeDecodeError:
-        return redact_card_numbers_in_bytes(key)
-    return redact_card_numbers(text, identifier=True).encode("utf-8")
+    if not screens_as_bytes(key):
+        return WITHHELD
+    return redact_card_numbers(key.decode("utf-8"), identifier=True).encode("utf-8")
 
 
-def _redacted_value(value: bytes) -> bytes:
-    try:
-        screen_payload(value)
-    except PermanentError as refused:
-        return refused.redacted_payload or b""
-    return value
+def _redacted_header(name: str, value: bytes) -> tuple[str, bytes]:
+    if names_card_data(name):
+        kept = REDACTED_FIELD.encode()
+    elif screens_as_bytes(value):
+        kept = redact_card_numbers_in_bytes(value)
+    else:
+        kept = WITHHELD
+    if not screens_as_bytes(name.encode("utf-8", "surrogatepass")):
+        return WITHHELD_NAME, kept
+    return redact_card_numbers(name), kept
 
 
 def original_headers(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes]]:

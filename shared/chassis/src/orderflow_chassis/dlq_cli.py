@@ -7,6 +7,11 @@ the consumer's inbox drops an event id it has seen.
 A dead-letter topic has several partitions, and an offset is only a position *within* one:
 a dead letter is named by ``--partition P --offset O`` (what ``list`` prints), by the event id
 of the message that failed (``--event-id``), or all letters with one ``--error-code``.
+
+A letter that does not hold the original record is never replayed: one with a part withheld
+because it could not be screened for card data (``dlq.withheld``), or with its value cut to
+fit the topic (``dlq.truncated``). Publishing it would send a placeholder or a fragment as an
+event; the command names it and replays nothing.
 """
 
 from __future__ import annotations
@@ -51,6 +56,24 @@ class StoredDeadLetter:
         return failure_details(self.headers)
 
     @property
+    def unreplayable_because(self) -> str | None:
+        """Why publishing this letter back would not publish the original record, or None."""
+        details = self.details
+        original = (
+            f"the original is at {details.get('original_topic', '?')} partition "
+            f"{details.get('original_partition', '?')} offset "
+            f"{details.get('original_offset', '?')}"
+        )
+        if details.get("withheld"):
+            return (
+                f"part of it ({details['withheld']}) could not be screened for card data and "
+                f"was withheld from the dead letter; {original}"
+            )
+        if details.get("truncated") == "true":
+            return f"its value was cut to fit the dead-letter topic; {original}"
+        return None
+
+    @property
     def address(self) -> str:
         """Where it is on the dead-letter topic, as ``--partition``/``--offset`` take it."""
         return f"partition {self.partition} offset {self.offset}"
@@ -79,6 +102,10 @@ class StoredDeadLetter:
 
 class SelectionError(ValueError):
     """The dead letters asked for cannot be named unambiguously; the message says why."""
+
+
+class UnreplayableLetter(ValueError):
+    """A letter does not hold the original record (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +204,9 @@ async def publish_replays(
     producer: AIOKafkaProducer, letters: Sequence[StoredDeadLetter], dlq_topic: str
 ) -> list[RecordMetadata]:
     """Publish each letter back to its original topic with its original key and headers, and
-    ``replayed_from`` naming where it was on the DLQ; where each landed, in order."""
+    ``replayed_from`` naming where it was on the DLQ; where each landed, in order. Raises
+    ``UnreplayableLetter``, before sending any, when one does not hold its original record."""
+    refuse_unreplayable(letters, dlq_topic)
     landed = []
     for letter in letters:
         target = letter.details.get("original_topic") or dlq_topic.removesuffix(".dlq")
@@ -187,6 +216,17 @@ async def publish_replays(
             await producer.send_and_wait(target, letter.value, key=letter.key, headers=headers)
         )
     return landed
+
+
+def refuse_unreplayable(letters: Sequence[StoredDeadLetter], dlq_topic: str) -> None:
+    """Raise ``UnreplayableLetter`` naming each of ``letters`` that cannot be replayed."""
+    refused = [
+        f"{dlq_topic} {letter.address}: {why}"
+        for letter in letters
+        if (why := letter.unreplayable_because) is not None
+    ]
+    if refused:
+        raise UnreplayableLetter("cannot be replayed: " + "; ".join(refused))
 
 
 @app.command("list")
@@ -225,7 +265,8 @@ def replay_dead_letters(
     try:
         selection.validate()
         letters = select(asyncio.run(read_dead_letters(servers, dlq_topic)), selection)
-    except SelectionError as error:
+        refuse_unreplayable(letters, dlq_topic)
+    except (SelectionError, UnreplayableLetter) as error:
         typer.echo(f"orderflow-dlq: {error}; nothing replayed", err=True)
         raise typer.Exit(2) from error
     count = asyncio.run(replay(servers, letters, dlq_topic))

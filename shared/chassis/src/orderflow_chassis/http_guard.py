@@ -12,8 +12,9 @@
   never hold one; UTF-16 would hide a card number's digits from a screen of bytes);
 * **422** when a path segment (identifier rule), a query parameter name or value, a form
   field's name or value (decoded), or the body (screened like a Kafka record: JSON strings,
-  keys and numbers, bounded in size and depth) holds a card number, or when the body cannot be
-  screened. The message never echoes the digits.
+  keys and numbers, bounded in size and depth) holds a card number, when a JSON key of the body
+  names card data (``cvv``, ``card_number``...), or when the body cannot be screened. The
+  message never echoes the digits.
 
 A request whose client leaves before sending its whole body is dropped: a part of a body never
 reaches a route as if it were the whole.
@@ -36,6 +37,7 @@ from orderflow_contracts.card_data import contains_card_number
 from orderflow_chassis.card_data_guard import (
     CARD_DATA_REFUSED,
     DEFAULT_MAX_BYTES,
+    CardDataRefused,
     ScreeningLimits,
     screen_payload,
 )
@@ -53,6 +55,10 @@ DEFAULT_BODY_TIMEOUT_S: Final = 30.0
 CARD_NUMBER_REFUSED: Final = (
     "the request contains what looks like a card number (13-19 digits passing the Luhn check) "
     "in its {where}; card data must never be sent, only provider tokens"
+)
+CARD_FIELD_REFUSED: Final = (
+    "the request body has a field named for card data ({name}); card numbers and security "
+    "codes must never be sent, only provider tokens"
 )
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _FORM: Final = b"application/x-www-form-urlencoded"
@@ -128,6 +134,8 @@ class HttpInputGuard:
         try:
             screen_payload(body, self.limits)
         except PermanentError as refused:
+            if isinstance(refused, CardDataRefused) and refused.card_field is not None:
+                return 422, CARD_FIELD_REFUSED.format(name=refused.card_field)
             if refused.code == CARD_DATA_REFUSED:
                 return 422, CARD_NUMBER_REFUSED.format(where="body")
             return 422, refused.reason

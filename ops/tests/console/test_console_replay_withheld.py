@@ -1,0 +1,85 @@
+"""A dead letter with a part withheld (it could not be screened for card data) is never
+replayed from the console: its placeholder is no event. The replay stops there and says why;
+on a real broker and database."""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from orderflow_localinfra.discovery import Infrastructure
+
+from ops.tests.console.console_harness import csrf_token, running_console
+from tests.support.kafka_tools import create_topics, read_topic
+from tests.support.service_harness import unique_prefix
+
+pytestmark = pytest.mark.integration
+
+_HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
+
+
+def confirmation_form(page: httpx.Response) -> dict[str, list[str]]:
+    form: dict[str, list[str]] = {}
+    for name, value in _HIDDEN.findall(page.text.split('id="replay-confirm-form"', 1)[1]):
+        form.setdefault(name, []).append(value)
+    return form
+
+
+async def store_letter(
+    pool: asyncpg.Pool, dlq_topic: str, target: str, offset: int, value: bytes, **dlq: str
+) -> None:
+    """A dead letter in the read model, as its reader stores it, from ``target``."""
+    headers = {"original_topic": target, "error_code": "malformed_json", **dlq}
+    row: dict[str, Any] = {
+        "dlq_topic": dlq_topic,
+        "dlq_partition": 0,
+        "dlq_offset": offset,
+        "original_topic": target,
+        "service": "test",
+        "consumer": "test-group",
+        "error_code": "malformed_json",
+        "reason": "not JSON",
+        "failed_at": datetime.now(UTC),
+        "headers": [
+            [f"dlq.{name}", base64.b64encode(text.encode()).decode()]
+            for name, text in headers.items()
+        ],
+        "message_value": value,
+    }
+    await pool.execute(
+        f"INSERT INTO console.dead_letters ({', '.join(row)}) "
+        f"VALUES ({', '.join(f'${n}' for n in range(1, len(row) + 1))})",
+        *row.values(),
+    )
+
+
+async def test_a_withheld_letter_is_never_replayed_and_the_replay_says_why(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    kafka = orderflow_infrastructure.kafka_bootstrap_servers
+    prefix = unique_prefix("console-withheld")
+    sink = f"{prefix}replayed-withheld"  # nobody reads it: only what a replay sends is looked at
+    await create_topics(kafka, [sink], partitions=1)
+    dlq_topic = f"{prefix}orders.dlq"
+    async with running_console(orderflow_infrastructure, prefix) as console:
+        pool = console.runtime.pool
+        await store_letter(pool, dlq_topic, sink, 0, b"first")
+        await store_letter(pool, dlq_topic, sink, 1, b"[WITHHELD]", withheld="value")
+        await store_letter(pool, dlq_topic, sink, 2, b"third")
+        async with console.signed_in("op", "op-secret-1") as operator:
+            token = csrf_token((await operator.get("/dead-letters")).text)
+            ask = {"all": "yes", "reason": "malformed_json", "csrf_token": token}
+            form = confirmation_form(await operator.post("/dead-letters/replay", data=ask))
+            for _ in range(2):  # continuing stops at the same letter again
+                stopped = await operator.post("/dead-letters/replay", data=form)
+                assert stopped.status_code == 200, stopped.text
+                assert f"{dlq_topic} partition 0 offset 1: part of it (value)" in stopped.text
+                audited = await pool.fetch("SELECT dlq_offset FROM console.replay_audit")
+                assert [row["dlq_offset"] for row in audited] == [0]
+    sent = await read_topic(kafka, sink, expect=2, timeout_s=3)  # a second would be wrong
+    assert [record.value for record in sent] == [b"first"]
