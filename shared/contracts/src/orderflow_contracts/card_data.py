@@ -37,7 +37,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import AnyStr, Final
 
 REDACTED: Final = "[REDACTED-PAN]"
 
@@ -263,47 +263,82 @@ def _only_digits(raw: str | bytes) -> str:
 
 
 def _card_spans(
-    text: str | bytes, match: re.Match[str] | re.Match[bytes], *, identifier: bool
-) -> list[tuple[int, int]]:
-    """Where the candidate ``match`` holds a card number: itself, or else the longest run of its
-    groups that is one (``4111 1111 1111 1111 737``: a PAN and its CVV make no card number,
-    the first four groups do; so does ``1200 4111 1111 1111 1111`` without its first)."""
+    text: AnyStr, match: re.Match[AnyStr], group: re.Pattern[AnyStr], *, identifier: bool
+) -> tuple[list[tuple[int, int]], int]:
+    """Where the candidate ``match`` holds card numbers, and where to search on from: itself,
+    or else runs of its groups, left to right, the longest first (``4111 1111 1111 1111 737``:
+    a PAN and its CVV make no card number, the first four groups do; so does
+    ``1200 4111 1111 1111 1111`` without its first). The search goes on after the last card
+    number found, or else from the candidate's second group: a candidate may have taken the
+    first group of a card number written right after (``... 1111 5555 5555 5555 4444``)."""
     start, end = match.span()
     if _is_card(text, start, end, identifier=identifier):
-        return [(start, end)]
-    if end - start <= 19:  # no separator: one group, already tried
-        return []
-    found = (
-        _DIGIT_GROUP_BYTES.finditer(text, start, end)
-        if isinstance(text, bytes)
-        else _DIGIT_GROUP.finditer(text, start, end)
-    )
-    groups = [group.span() for group in found]
-    if len(groups) < 2:
-        return []
-    whole = (0, len(groups) - 1)
-    runs = sorted(
-        ((i, j) for i in range(len(groups)) for j in range(i, len(groups)) if (i, j) != whole),
-        key=lambda run: run[0] - run[1],  # the longest first
-    )
-    for i, j in runs:
-        if _is_card(text, groups[i][0], groups[j][1], identifier=identifier):
-            return [(groups[i][0], groups[j][1])]
-    return []
+        return [(start, end)], end
+    groups = [found.span() for found in group.finditer(text, start, end)]
+    if len(groups) < 2:  # no separator: one group, already tried
+        return [], end
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(groups):
+        last = next(
+            (
+                j
+                for j in range(len(groups) - 1, i - 1, -1)
+                if (i, j) != (0, len(groups) - 1)
+                and _is_card(text, groups[i][0], groups[j][1], identifier=identifier)
+            ),
+            None,
+        )
+        if last is None:
+            i += 1
+        else:
+            spans.append((groups[i][0], groups[last][1]))
+            i = last + 1
+    return spans, spans[-1][1] if spans else groups[1][0]
+
+
+def _spans_in(
+    text: AnyStr,
+    candidate: re.Pattern[AnyStr],
+    group: re.Pattern[AnyStr],
+    start: int,
+    end: int,
+    *,
+    identifier: bool,
+) -> Iterator[tuple[int, int]]:
+    """The card numbers' spans in the run ``text[start:end]`` (searched with the character
+    after it, which the look-ahead reads), in order, none overlapping. Linear: each search
+    starts at a group the one before did not start at."""
+    position = start
+    while (match := candidate.search(text, position, end + 1)) is not None:
+        spans, position = _card_spans(text, match, group, identifier=identifier)
+        yield from spans
 
 
 def _spans(text: str, *, identifier: bool) -> list[tuple[int, int]]:
     """The card numbers' spans in ``text`` as read (see :func:`_as_read`), mapped back."""
     read, origin = _as_read(text)
-
     spans = [
         span
-        for match in _candidates(read)
-        for span in _card_spans(read, match, identifier=identifier)
+        for run in _runs(read)
+        for span in _spans_in(
+            read, _CANDIDATE, _DIGIT_GROUP, run.start(), run.end(), identifier=identifier
+        )
     ]
     if origin is None:
         return spans
     return [(origin[start], origin[end - 1] + 1) for start, end in spans]
+
+
+def _replaced(text: AnyStr, spans: list[tuple[int, int]], replacement: AnyStr) -> AnyStr:
+    """``text`` with each of ``spans`` (in order, none overlapping) replaced: one join, linear."""
+    parts = []
+    last = 0
+    for start, end in spans:
+        parts += [text[last:start], replacement]
+        last = end
+    parts.append(text[last:])
+    return replacement[:0].join(parts)
 
 
 def find_card_numbers(text: str, *, identifier: bool = False) -> list[str]:
@@ -323,18 +358,24 @@ def contains_card_number(text: str, *, identifier: bool = False) -> bool:
 
 def redact_card_numbers(text: str, replacement: str = REDACTED, *, identifier: bool = False) -> str:
     """``text`` with every card number replaced."""
-    spans = _spans(text, identifier=identifier)
-    for start, end in reversed(spans):
-        text = text[:start] + replacement + text[end:]
-    return text
+    return _replaced(text, _spans(text, identifier=identifier), replacement)
 
 
 def _spans_in_bytes(raw: bytes, *, identifier: bool) -> list[tuple[int, int]]:
-    return [
-        span
-        for match in _candidates_in_bytes(raw)
-        for span in _card_spans(raw, match, identifier=identifier)
-    ]
+    """:func:`_spans` for ASCII-compatible bytes, in each stretch of 13 or more digits and
+    separators found in the marked copy (see :func:`_candidates_in_bytes`)."""
+    spans: list[tuple[int, int]] = []
+    marked = raw.translate(_RUN_MARKS)
+    start = marked.find(_RUN_OF_MARKS)
+    while start != -1:
+        end = marked.find(b"x", start)
+        end = len(raw) if end == -1 else end
+        if len(raw[start:end].translate(None, _SEPARATOR_BYTES)) >= 13:  # enough digits
+            spans += _spans_in(
+                raw, _CANDIDATE_BYTES, _DIGIT_GROUP_BYTES, start, end, identifier=identifier
+            )
+        start = marked.find(_RUN_OF_MARKS, end)
+    return spans
 
 
 def redact_card_numbers_in_bytes(
@@ -355,9 +396,7 @@ def redact_card_numbers_in_bytes(
             return raw if redacted == text else redacted.encode("utf-8")
     if not has_digit_run(raw):
         return raw
-    for start, end in reversed(_spans_in_bytes(raw, identifier=identifier)):
-        raw = raw[:start] + replacement + raw[end:]
-    return raw
+    return _replaced(raw, _spans_in_bytes(raw, identifier=identifier), replacement)
 
 
 def contains_card_number_in_bytes(raw: bytes, *, identifier: bool = False) -> bool:
