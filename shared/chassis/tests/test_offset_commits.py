@@ -317,6 +317,10 @@ async def test_a_batch_that_keeps_failing_is_read_again_after_growing_pauses() -
     assert pauses[0] >= 0.25, "never read again at once: a hot loop"
     assert pauses[-1] > 10 * pauses[0], "the pause grows while the batch keeps failing"
     assert max(pauses) <= 30
+    consumer._longest_pause_s = 2.0  # a tenth of a (short) poll interval
+    for _ in range(3):
+        await consumer._on_batch(Message(records(0, 5, 6)))
+    assert pauses[-3:] == [2.0, 2.0, 2.0], "never past the share of the poll interval"
     await consumer._on_batch(Message(records(0, 7)))  # applied: the run of failures ends
     await consumer._on_batch(Message(records(0, 5, 6)))
     assert pauses[-1] <= 0.5, "a new failure starts from the shortest pause"

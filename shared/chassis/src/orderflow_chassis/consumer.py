@@ -77,6 +77,7 @@ class EventConsumer:
         self._applied = AppliedPositions()
         self._rewinds = 0  # batches rewound in a row
         self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep  # before a rewind
+        self._longest_pause_s = _REWIND_BACKOFF.max_delay_s
         self._pacing = FetchPacing(min_bytes=1, max_wait_ms=0)  # register() sets the real one
 
     def register(
@@ -98,6 +99,9 @@ class EventConsumer:
         at most every ``commit_interval_ms``), and the session after which a silent (killed)
         instance's partitions go to the others."""
         self._offsets = self._offset_commits(commit_interval_ms)
+        # Half the poll interval of retries, a statement's timeout, then this pause: all within
+        # the interval, or Kafka would take the partitions of a consumer that is alive.
+        self._longest_pause_s = min(_REWIND_BACKOFF.max_delay_s, max_poll_interval_ms / 10_000)
         self._pacing = pacing = FetchPacing(
             min_bytes=fetch_min_bytes,
             max_wait_ms=fetch_max_wait_ms,
@@ -178,7 +182,7 @@ class EventConsumer:
             await self.apply_with_retry(records)
         except Exception as error:
             self._rewinds += 1
-            pause = _REWIND_BACKOFF.delay(self._rewinds)
+            pause = min(_REWIND_BACKOFF.delay(self._rewinds), self._longest_pause_s)
             if self._rewinds == 1:
                 log.exception(
                     "consumer.batch_rewound", consumer=self.group_id, records=len(records)

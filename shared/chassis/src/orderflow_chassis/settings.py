@@ -191,10 +191,11 @@ class ServiceSettings(DocumentedSettings):
     consumer_retry_max_delay_s: float = Field(default=5.0, gt=0)
     consumer_max_poll_interval_ms: int = Field(
         default=300_000,
-        ge=10_000,
+        ge=180_000,
         description="a consumer that has not polled for this long leaves its group (its "
         "partitions go to others); a batch's retries stop at half of it and the batch is "
-        "rewound, so a slow provider or database never gets a live consumer evicted",
+        "rewound after a pause of at most a tenth of it, so a slow provider or database "
+        "(a statement may take DB_COMMAND_TIMEOUT_S) never gets a live consumer evicted",
     )
     consumer_handler_attempts: int = Field(
         default=5,
