@@ -25,7 +25,7 @@ from tests.support.service_harness import service_settings
 
 USERS = "op:operator:op-secret-1,view:viewer:view-secret-2"
 LONG_AGO = datetime.now(UTC) - timedelta(hours=1)
-_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+_CSRF = re.compile(r'name="csrf_token" value="([a-p]+)"')
 _REPLAY_ID = re.compile(r'name="replay_id" value="([0-9a-f-]+)"')
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 
 _ORDER_ID = re.compile(r'data-order-id="([^"]+)"')
-_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+_CSRF = re.compile(r'name="csrf_token" value="([a-p]+)"')
 
 
 @dataclass(frozen=True)
