@@ -93,6 +93,7 @@ async def test_two_instances_of_every_service_ride_out_the_loss_of_the_broker(
             pids = {i.label: i.pid for i in fleet.instances}
 
             # The broker's machine is lost: no controlled shutdown, every connection dropped.
+            lost_at = time.monotonic()
             await asyncio.to_thread(kill_broker, own_broker)
             checkouts_at_the_loss = shop.counts.checkouts
             await asyncio.sleep(BROKER_DOWN_S)
@@ -113,12 +114,15 @@ async def test_two_instances_of_every_service_ride_out_the_loss_of_the_broker(
         f"{finished_after_s:.1f} s after it was back; "
         f"lease changes: {[(s, p, n) for _, s, p, n in watch.changes]}"
     )
-    # No instance was stopped and the database stayed up: no lease may move at all.
+    # No instance was stopped and the database stayed up. A leader whose wave Kafka has not
+    # acknowledged within its bound, and which cannot start a new producer, stops leading
+    # (decision 64): when the broker is away longer than that bound (a slow restart on a
+    # loaded machine), one lease change per service may follow the loss; no other.
     await assert_a_clean_run(
         fleet,
         shop,
         log,
         shoppers=SHOPPERS,
-        takeovers=takeovers_from_live_leaders(fleet, watch, outage_began=None),
+        takeovers=takeovers_from_live_leaders(fleet, watch, outage_began=lost_at),
         deadlocks_before=deadlocks_before,
     )

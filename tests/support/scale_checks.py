@@ -207,8 +207,10 @@ async def duplicated_effects(admin_url: str) -> list[str]:
 def takeovers_from_live_leaders(
     fleet: Fleet, watch: LeaseWatch, outage_began: float | None
 ) -> list[str]:
-    """Lease changes away from a leader this test had not stopped or killed by then. The
-    database outage ended every leader's session: after it, one change per service is due."""
+    """Lease changes away from a leader this test had not stopped or killed by then. After
+    ``outage_began`` one change per service is due: a database outage ends every leader's
+    session, and a broker outage longer than a wave's bound makes a leader that cannot start a
+    producer stop leading (decision 64)."""
     wrong = []
     moved_after_outage: set[str] = set()
     for at, service, previous, new in watch.changes:
