@@ -25,8 +25,8 @@ test: bootstrap
 	  exit $$status
 
 ## Two instances of every service under load, stopped and SIGKILLed mid-stream (a few minutes).
-## Its two files run side by side (MULTI_INSTANCE_WORKERS=1 runs them alone, to measure stalls).
-MULTI_INSTANCE_WORKERS ?= 2
+## Its two files run one after the other (MULTI_INSTANCE_WORKERS=2 runs them side by side).
+MULTI_INSTANCE_WORKERS ?= 1
 test-multi-instance: bootstrap
 	$(UV) run pytest -m multi_instance -n $(MULTI_INSTANCE_WORKERS) --dist loadfile tests/scale
 
