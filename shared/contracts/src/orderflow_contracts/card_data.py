@@ -202,20 +202,27 @@ def _candidates(text: str) -> Iterator[re.Match[str]]:
         yield from _CANDIDATE.finditer(text, run.start(), run.end() + 1)
 
 
-def _candidates_in_bytes(raw: bytes) -> Iterator[re.Match[bytes]]:
-    """:func:`_candidates` for ASCII-compatible bytes, searched inside each stretch of digits,
-    spaces and dashes 13 or longer, found in the marked copy (a run and its candidates lie in
-    one such stretch; the run pattern itself starts an attempt at every digit of a document).
-    ``marked.find`` of 13 marks finds a stretch at its start: had it begun earlier, 13 marks
-    would have been found there."""
+def _stretches(raw: bytes) -> Iterator[tuple[int, int]]:
+    """Where ``raw`` (ASCII-compatible bytes) has a stretch of digits and separators 13 or
+    longer holding 13 digits or more, found in the marked copy: every run, and so every
+    candidate, lies in one (the run pattern itself starts an attempt at every digit of a
+    document). ``marked.find`` of 13 marks finds a stretch at its start: had it begun earlier,
+    13 marks would have been found there."""
     marked = raw.translate(_RUN_MARKS)
     start = marked.find(_RUN_OF_MARKS)
     while start != -1:
         end = marked.find(b"x", start)
         end = len(raw) if end == -1 else end
         if len(raw[start:end].translate(None, _SEPARATOR_BYTES)) >= 13:  # enough digits
-            yield from _CANDIDATE_BYTES.finditer(raw, start, end + 1)
+            yield start, end
         start = marked.find(_RUN_OF_MARKS, end)
+
+
+def _candidates_in_bytes(raw: bytes) -> Iterator[re.Match[bytes]]:
+    """:func:`_candidates` for ASCII-compatible bytes, searched inside each stretch (the
+    character after it included, which the look-ahead reads)."""
+    for start, end in _stretches(raw):
+        yield from _CANDIDATE_BYTES.finditer(raw, start, end + 1)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -362,20 +369,14 @@ def redact_card_numbers(text: str, replacement: str = REDACTED, *, identifier: b
 
 
 def _spans_in_bytes(raw: bytes, *, identifier: bool) -> list[tuple[int, int]]:
-    """:func:`_spans` for ASCII-compatible bytes, in each stretch of 13 or more digits and
-    separators found in the marked copy (see :func:`_candidates_in_bytes`)."""
-    spans: list[tuple[int, int]] = []
-    marked = raw.translate(_RUN_MARKS)
-    start = marked.find(_RUN_OF_MARKS)
-    while start != -1:
-        end = marked.find(b"x", start)
-        end = len(raw) if end == -1 else end
-        if len(raw[start:end].translate(None, _SEPARATOR_BYTES)) >= 13:  # enough digits
-            spans += _spans_in(
-                raw, _CANDIDATE_BYTES, _DIGIT_GROUP_BYTES, start, end, identifier=identifier
-            )
-        start = marked.find(_RUN_OF_MARKS, end)
-    return spans
+    """:func:`_spans` for ASCII-compatible bytes, in each of its stretches."""
+    return [
+        span
+        for start, end in _stretches(raw)
+        for span in _spans_in(
+            raw, _CANDIDATE_BYTES, _DIGIT_GROUP_BYTES, start, end, identifier=identifier
+        )
+    ]
 
 
 def redact_card_numbers_in_bytes(
