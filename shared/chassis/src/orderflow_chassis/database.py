@@ -166,3 +166,24 @@ async def create_pool(
         ) from error
     assert pool is not None
     return pool
+
+
+async def delete_in_chunks(
+    executor: Connection | asyncpg.Pool, table: str, condition: str, *args: object, chunk: int
+) -> int:
+    """``DELETE FROM table WHERE condition`` (``condition`` may use ``$1..$n`` for ``args``),
+    ``chunk`` rows per statement: a purge after a backlog never holds one long statement or its
+    locks, nor outlasts the statement timeout every time. Returns how many rows went."""
+    limit = f"${len(args) + 1}"
+    deleted = 0
+    while True:
+        result = await executor.execute(
+            f"DELETE FROM {table} WHERE ctid IN "
+            f"(SELECT ctid FROM {table} WHERE {condition} LIMIT {limit})",
+            *args,
+            chunk,
+        )
+        count = int(result.split()[-1])
+        deleted += count
+        if count < chunk:
+            return deleted

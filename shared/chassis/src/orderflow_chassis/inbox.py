@@ -17,7 +17,7 @@ import structlog
 from aiokafka import ConsumerRecord
 from orderflow_contracts.envelope import Envelope
 
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, delete_in_chunks
 from orderflow_chassis.settings import validate_identifier
 
 log = structlog.get_logger(__name__)
@@ -83,24 +83,13 @@ class Inbox:
 
     async def purge(self, pool: asyncpg.Pool, *, older_than: timedelta, chunk: int = 5_000) -> int:
         """Delete rows applied longer ago than ``older_than``, in short transactions."""
-        deleted = 0
-        while True:
-            result = await pool.execute(
-                f"""
-                DELETE FROM {self.schema}.inbox
-                WHERE ctid IN (
-                    SELECT ctid FROM {self.schema}.inbox
-                    WHERE processed_at < now() - $1::interval
-                    LIMIT $2
-                )
-                """,
-                older_than,
-                chunk,
-            )
-            count = int(result.split()[-1])
-            deleted += count
-            if count < chunk:
-                break
+        deleted = await delete_in_chunks(
+            pool,
+            f"{self.schema}.inbox",
+            "processed_at < now() - $1::interval",
+            older_than,
+            chunk=chunk,
+        )
         if deleted:
             log.info("inbox.purged", rows=deleted, older_than_hours=older_than / timedelta(hours=1))
         return deleted

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, delete_in_chunks
 from orderflow_chassis.outbox import decode_headers, notify_channel
 from orderflow_chassis.settings import validate_identifier
 
@@ -127,28 +127,12 @@ async def outbox_counts(connection: Connection, schema: str) -> OutboxCounts:
 async def purge_sent(
     connection: Connection, schema: str, retention: timedelta, *, chunk: int = 5_000
 ) -> int:
-    """Delete sent rows older than the retention period, a chunk per statement (after a
-    backlog, one statement would hold the publishing session, and could outlast the
-    statement timeout every time); returns how many."""
+    """Delete sent rows older than the retention period, in chunks (``delete_in_chunks``);
+    returns how many."""
     validate_identifier(schema)
-    deleted = 0
-    while True:
-        result = await connection.execute(
-            f"""
-            DELETE FROM {schema}.outbox
-            WHERE ctid IN (
-                SELECT ctid FROM {schema}.outbox
-                WHERE sent_at < now() - $1::interval
-                LIMIT $2
-            )
-            """,
-            retention,
-            chunk,
-        )
-        count = int(result.split()[-1])
-        deleted += count
-        if count < chunk:
-            return deleted
+    return await delete_in_chunks(
+        connection, f"{schema}.outbox", "sent_at < now() - $1::interval", retention, chunk=chunk
+    )
 
 
 @dataclass(frozen=True)
