@@ -3,15 +3,17 @@ fails sends every partition back to what was applied."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.errors import ConsumerStoppedError, UnsupportedCodecError
+from aiokafka.errors import ConsumerStoppedError, IllegalStateError, UnsupportedCodecError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.subscriber import usecase as faststream_usecase
+from orderflow_chassis import consumer_records
 from orderflow_chassis.consumer import EventConsumer
 from orderflow_chassis.consumer_records import (
     AppliedPositions,
@@ -103,20 +105,30 @@ class FailingFetchConsumer:
     """A fetch that raises after aiokafka moved positions (see AppliedPositions)."""
 
     def __init__(self, error: Exception, committed: dict[TopicPartition, int | None]) -> None:
-        self.error = error
+        self.error: Exception | None = error
         self._committed = committed
         self.positions: dict[TopicPartition, int | str] = {}
+        self.fetches = 0
+        self.coordinator_away = asyncio.Event()  # set: committed() never answers
+        self.refused_seeks: set[TopicPartition] = set()
 
     async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[str, list[str]]:
-        raise self.error
+        self.fetches += 1
+        if self.error is not None:
+            raise self.error
+        return {}
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._committed)
 
     async def committed(self, partition: TopicPartition) -> int | None:
+        if self.coordinator_away.is_set():
+            await asyncio.Event().wait()  # aiokafka retries the coordinator without end
         return self._committed[partition]
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
+        if partition in self.refused_seeks:
+            raise IllegalStateError(f"No current assignment for partition {partition}")
         self.positions[partition] = offset
 
     async def seek_to_beginning(self, partition: TopicPartition) -> None:
@@ -136,6 +148,63 @@ async def test_a_failed_fetch_sends_every_partition_back_to_what_was_applied() -
     with pytest.raises(UnsupportedCodecError):  # FastStream logs it and polls again later
         await subscriber.get_msg(consumer)
     assert consumer.positions == {applied_p0: 41, committed_p1: 30, new_p2: "beginning"}
+
+
+async def test_an_unanswered_committed_offset_holds_the_next_fetch_back_not_the_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The broker that failed the fetch may be away: reading a committed offset then waits
+    without end. The rewind gives up in time, and no fetch runs (it would read on past the
+    records the failed fetch took) until that partition is sent back."""
+    monkeypatch.setattr(consumer_records, "_OWED_REWIND_PAUSE_S", 0.01)
+    applied, unknown = TopicPartition("t", 0), TopicPartition("t", 1)
+    positions = AppliedPositions(timeout_s=0.05)
+    positions.applied({applied: 41})
+    consumer = FailingFetchConsumer(UnsupportedCodecError("lz4"), {applied: 12, unknown: 30})
+    consumer.coordinator_away.set()
+    subscriber = batch_subscriber()
+    without_idle_sleep(subscriber, on_fetch_error=positions.rewind, before_fetch=positions.settle)
+
+    with pytest.raises(UnsupportedCodecError):
+        await asyncio.wait_for(subscriber.get_msg(consumer), 5)
+    assert consumer.positions == {applied: 41}, "what needs no broker is sent back at once"
+
+    consumer.error = None
+    assert await asyncio.wait_for(subscriber.get_msg(consumer), 5) == ()
+    assert consumer.fetches == 1, "no fetch while a partition is owed its rewind"
+
+    consumer.coordinator_away.clear()
+    assert await subscriber.get_msg(consumer) == ()
+    assert consumer.positions == {applied: 41, unknown: 30}
+    assert consumer.fetches == 2, "fetching resumes once every partition is back"
+
+
+async def test_a_refused_seek_does_not_leave_the_other_partitions_read_on() -> None:
+    first, refused, last = (TopicPartition("t", p) for p in range(3))
+    positions = AppliedPositions()
+    positions.applied({first: 5, refused: 6, last: 7})
+    consumer = FailingFetchConsumer(UnsupportedCodecError("lz4"), {first: 0, refused: 0, last: 0})
+    consumer.refused_seeks.add(refused)
+
+    await positions.rewind(consumer)
+    assert consumer.positions == {first: 5, last: 7}
+    assert not await positions.settle(consumer), "the refused one is still owed"
+
+    consumer.refused_seeks.clear()
+    assert await positions.settle(consumer)
+    assert consumer.positions == {first: 5, refused: 6, last: 7}
+
+
+async def test_a_partition_taken_away_is_not_owed_a_rewind() -> None:
+    kept, taken = TopicPartition("t", 0), TopicPartition("t", 1)
+    positions = AppliedPositions(timeout_s=0.05)
+    consumer = FailingFetchConsumer(UnsupportedCodecError("lz4"), {kept: 3, taken: 4})
+    consumer.refused_seeks.add(taken)
+    await positions.rewind(consumer)
+    assert not await positions.settle(consumer)
+
+    del consumer._committed[taken]  # a rebalance gave it to another member
+    assert await positions.settle(consumer), "its new owner reads it from the committed offset"
 
 
 async def test_a_stopped_consumer_is_not_rewound() -> None:

@@ -149,6 +149,7 @@ class EventConsumer:
             on_poll=polled,
             on_idle=self._offsets.flush,
             on_fetch_error=self._applied.rewind,
+            before_fetch=self._applied.settle,
         ):
             log.warning("consumer.idle_sleep_kept", consumer=self.group_id)
         subscriber(self._on_batch)

@@ -3,6 +3,7 @@ polls that wait for records instead of sleeping."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import heapq
 import types
@@ -107,6 +108,9 @@ PollObserver = Callable[[Any, tuple[ConsumerRecord, ...]], None]
 IdleAction = Callable[[Any], Awaitable[None]]
 """Run with the aiokafka consumer after a poll that returned nothing (between batches)."""
 
+FetchGate = Callable[[Any], Awaitable[bool]]
+"""Run with the aiokafka consumer before every fetch: False skips the fetch for now."""
+
 
 class AppliedPositions:
     """Per partition, the offset after the last record applied: where reading must resume
@@ -120,10 +124,17 @@ class AppliedPositions:
     committed offset when nothing was applied since it was assigned). A nacked batch was not
     applied, so its partitions go back before it too. Rereading is cheap (the stored positions
     drop what was applied); skipping is loss.
+
+    A partition that cannot be sent back yet (its committed offset not read within
+    ``timeout_s``: the broker that failed the fetch may be away; or a seek refused) stays
+    owed, and :meth:`settle` sends it back before the next fetch: no fetch runs while one is
+    owed, and no wait is unbounded.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, timeout_s: float = 10.0) -> None:
         self._next: dict[TopicPartition, int] = {}
+        self._owed: set[TopicPartition] = set()
+        self._timeout_s = timeout_s
 
     def applied(self, next_offsets: dict[TopicPartition, int]) -> None:
         for partition, offset in next_offsets.items():
@@ -136,25 +147,59 @@ class AppliedPositions:
 
     async def rewind(self, consumer: Any) -> None:
         """Seek every assigned partition back to where this consumer applied up to."""
+        self._owed = set(consumer.assignment())
+        await self.settle(consumer)
+
+    async def settle(self, consumer: Any) -> bool:
+        """Seek the partitions still owed a rewind back; True when none is owed any more.
+        A partition no longer assigned is its next owner's, read from the committed offset."""
+        if not self._owed:
+            return True
+        self._owed &= set(consumer.assignment())
+        failed: list[str] = []
         try:
-            for partition in consumer.assignment():
-                offset = self._next.get(partition)
-                if offset is None:
-                    offset = await consumer.committed(partition)
-                if offset is None:  # where a group with no offset starts (earliest)
-                    await consumer.seek_to_beginning(partition)
-                else:
-                    consumer.seek(partition, offset)
-        except Exception as error:  # the fetch's own error is the one raised
-            log.error("consumer.rewind_after_failed_fetch_failed", error=repr(error))
+            async with asyncio.timeout(self._timeout_s):
+                for partition in sorted(self._owed):
+                    try:
+                        await self._seek_back(consumer, partition)
+                    except Exception as error:  # one refused seek does not hold the others back
+                        failed.append(f"{partition.topic}[{partition.partition}]: {error!r}")
+                    else:
+                        self._owed.discard(partition)
+        except TimeoutError:
+            failed.append(f"committed offsets not read within {self._timeout_s} s")
+        if self._owed:
+            log.error(
+                "consumer.rewind_after_failed_fetch_postponed",
+                partitions_owed=len(self._owed),
+                errors=failed,
+            )
+        return not self._owed
+
+    async def _seek_back(self, consumer: Any, partition: TopicPartition) -> None:
+        offset = self._next.get(partition)
+        if offset is None:
+            offset = await consumer.committed(partition)
+        if offset is None:  # where a group with no offset starts (earliest)
+            await consumer.seek_to_beginning(partition)
+        else:
+            consumer.seek(partition, offset)
+
+
+# While a partition is owed a rewind, the poll waits this long instead of fetching.
+_OWED_REWIND_PAUSE_S = 1.0
 
 
 def _poller(
     on_poll: PollObserver | None,
     on_idle: IdleAction | None,
     on_fetch_error: IdleAction | None,
+    before_fetch: FetchGate | None,
 ) -> Callable[[Any, Any], Awaitable[tuple[Any, ...]]]:
     async def poll(subscriber: Any, consumer: Any) -> tuple[ConsumerRecord, ...]:
+        if before_fetch is not None and not await before_fetch(consumer):
+            await asyncio.sleep(_OWED_REWIND_PAUSE_S)
+            return ()
         # A long poll: returns as soon as records are fetched, or after batch_timeout_ms.
         try:
             fetched = await consumer.getmany(
@@ -181,6 +226,7 @@ def without_idle_sleep(
     on_poll: PollObserver | None = None,
     on_idle: IdleAction | None = None,
     on_fetch_error: IdleAction | None = None,
+    before_fetch: FetchGate | None = None,
 ) -> bool:
     """Make a FastStream batch subscriber wait for records instead of sleeping.
 
@@ -189,11 +235,14 @@ def without_idle_sleep(
     latency floor of 200 ms by default under light load). The poll itself already waits for
     records, so the sleep goes. ``on_poll`` is told of every poll (consumer lag is read there);
     ``on_idle`` runs after a poll that returned nothing (pending offsets are committed there);
-    ``on_fetch_error`` before a failed poll's error is raised (see :class:`AppliedPositions`).
+    ``on_fetch_error`` before a failed poll's error is raised (see :class:`AppliedPositions`);
+    ``before_fetch`` before every fetch, which it skips (after a pause) by returning False.
     Returns False (and changes nothing) if FastStream's subscriber no longer looks as expected.
     """
     expected = ("get_msg", "batch_timeout_ms", "max_records")
     if not all(hasattr(subscriber, name) for name in expected):
         return False
-    subscriber.get_msg = types.MethodType(_poller(on_poll, on_idle, on_fetch_error), subscriber)
+    subscriber.get_msg = types.MethodType(
+        _poller(on_poll, on_idle, on_fetch_error, before_fetch), subscriber
+    )
     return True
