@@ -12,6 +12,11 @@ A letter that does not hold the original record is never replayed: one with a pa
 because it could not be screened for card data (``dlq.withheld``), or with its value cut to
 fit the topic (``dlq.truncated``). Publishing it would send a placeholder or a fragment as an
 event; the command names it and replays nothing.
+
+No wait is unbounded: each letter's acknowledgement is waited for at most
+``REPLAY_SEND_TIMEOUT_S`` (an idempotent producer would retry a record for as long as its
+partition's leader is out of reach); a replay that stops there says what it replayed and where
+it stopped, and exits 1. Running it again is harmless.
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ from typing import Annotated
 
 import typer
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
 from orderflow_chassis.dead_letters import failure_details, original_headers
 from orderflow_chassis.kafka_tool_profile import kafka_servers_for_tool
-from orderflow_chassis.outbox import create_producer
+from orderflow_chassis.outbox import PRODUCER_REQUEST_TIMEOUT_S, create_producer, stop_producer
 from orderflow_chassis.topic_reader import read_to_end
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -41,6 +47,7 @@ BootstrapOption = Annotated[
     ),
 ]
 TOOL = "orderflow-dlq"
+REPLAY_SEND_TIMEOUT_S = PRODUCER_REQUEST_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,14 @@ class SelectionError(ValueError):
 
 class UnreplayableLetter(ValueError):
     """A letter does not hold the original record (see the module docstring)."""
+
+
+class ReplayStopped(RuntimeError):
+    """Kafka did not take a letter back in time: ``replayed`` were, the rest were not."""
+
+    def __init__(self, replayed: Sequence[StoredDeadLetter], at: StoredDeadLetter, why: str):
+        super().__init__(f"stopped at {at.address}: {why}")
+        self.replayed = list(replayed)
 
 
 @dataclass(frozen=True)
@@ -197,24 +212,34 @@ async def replay(bootstrap_servers: str, letters: list[StoredDeadLetter], dlq_to
         await publish_replays(producer, letters, dlq_topic)
         return len(letters)
     finally:
-        await producer.stop()
+        await stop_producer(producer, flush_s=1.0)
 
 
 async def publish_replays(
-    producer: AIOKafkaProducer, letters: Sequence[StoredDeadLetter], dlq_topic: str
+    producer: AIOKafkaProducer,
+    letters: Sequence[StoredDeadLetter],
+    dlq_topic: str,
+    *,
+    timeout_s: float = REPLAY_SEND_TIMEOUT_S,
 ) -> list[RecordMetadata]:
     """Publish each letter back to its original topic with its original key and headers, and
     ``replayed_from`` naming where it was on the DLQ; where each landed, in order. Raises
-    ``UnreplayableLetter``, before sending any, when one does not hold its original record."""
+    ``UnreplayableLetter``, before sending any, when one does not hold its original record,
+    and ``ReplayStopped`` when Kafka does not acknowledge one within ``timeout_s``."""
     refuse_unreplayable(letters, dlq_topic)
     landed = []
     for letter in letters:
         target = letter.details.get("original_topic") or dlq_topic.removesuffix(".dlq")
         replayed_from = f"{dlq_topic}:{letter.partition}:{letter.offset}".encode()
         headers = [*original_headers(letter.headers), ("replayed_from", replayed_from)]
-        landed.append(
-            await producer.send_and_wait(target, letter.value, key=letter.key, headers=headers)
-        )
+        sending = producer.send_and_wait(target, letter.value, key=letter.key, headers=headers)
+        try:
+            landed.append(await asyncio.wait_for(sending, timeout_s))
+        except TimeoutError:
+            why = f"{target} did not acknowledge it within {timeout_s:g} s"
+            raise ReplayStopped(letters[: len(landed)], letter, why) from None
+        except KafkaError as error:
+            raise ReplayStopped(letters[: len(landed)], letter, repr(error)) from error
     return landed
 
 
@@ -269,7 +294,20 @@ def replay_dead_letters(
     except (SelectionError, UnreplayableLetter) as error:
         typer.echo(f"orderflow-dlq: {error}; nothing replayed", err=True)
         raise typer.Exit(2) from error
-    count = asyncio.run(replay(servers, letters, dlq_topic))
+    try:
+        count = asyncio.run(replay(servers, letters, dlq_topic))
+    except ReplayStopped as stopped:
+        _echo_replayed(stopped.replayed, dlq_topic)
+        typer.echo(
+            f"orderflow-dlq: {stopped}; {len(stopped.replayed)} of {len(letters)} replayed. "
+            "Replaying them all again is harmless: consumers drop events they have applied",
+            err=True,
+        )
+        raise typer.Exit(1) from stopped
+    _echo_replayed(letters, dlq_topic)
+    typer.echo(f"replayed {count} dead letter(s) from {dlq_topic}")
+
+
+def _echo_replayed(letters: Sequence[StoredDeadLetter], dlq_topic: str) -> None:
     for letter in letters:
         typer.echo(f"replayed {dlq_topic} {letter.address} (event {letter.event_id})")
-    typer.echo(f"replayed {count} dead letter(s) from {dlq_topic}")
