@@ -49,8 +49,11 @@ class OutboxCounts:
     parked: int
 
 
-async def claim_pending(connection: Connection, schema: str, limit: int) -> list[OutboxRow]:
-    """Lock the oldest unsent, unparked rows for this round's transaction, in id order.
+async def claim_pending(
+    connection: Connection, schema: str, limit: int, *, skip_keys: Sequence[str] = ()
+) -> list[OutboxRow]:
+    """Lock the oldest unsent, unparked rows for this round's transaction, in id order, but
+    none of ``skip_keys`` (held back for now: all of a key's rows are, so its order is kept).
 
     Never "id greater than the last one seen": an id is assigned before commit, so a lower id
     can become visible after a higher one and would be skipped for good.
@@ -60,12 +63,13 @@ async def claim_pending(connection: Connection, schema: str, limit: int) -> list
         f"""
         SELECT id, topic, message_key, payload, headers, attempts, traceparent, event_type
         FROM {schema}.outbox
-        WHERE sent_at IS NULL AND parked_at IS NULL
+        WHERE sent_at IS NULL AND parked_at IS NULL AND message_key <> ALL($2::text[])
         ORDER BY id
         LIMIT $1
         FOR UPDATE SKIP LOCKED
         """,
         limit,
+        list(skip_keys),
     )
     return [
         OutboxRow(

@@ -12,13 +12,16 @@ duplicates through their inbox. Publish at least once, apply exactly once.
 
 A wave Kafka does not acknowledge in time ends the round (:mod:`orderflow_chassis.relay_sending`)
 and its producer is replaced before the next round: the old one is stopped without waiting for
-the records it still retries, which are published again by the new one (decision 64).
+the records it still retries, which are published again by the new one (decision 64). The
+partition that did not acknowledge is paused, so that it does not hold up the other partitions'
+rows (:mod:`orderflow_chassis.relay_partitions`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 import time
@@ -30,7 +33,7 @@ from typing import Any
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from opentelemetry.trace import Span
 
 from orderflow_chassis import metrics, outbox_store, tracing
@@ -47,6 +50,7 @@ from orderflow_chassis.relay_lease import (
     open_session,
     take_lease,
 )
+from orderflow_chassis.relay_partitions import PausedPartitions, Router
 from orderflow_chassis.relay_sending import SendReport, send_in_waves
 from orderflow_chassis.retry import Backoff
 from orderflow_chassis.settings import validate_identifier
@@ -60,6 +64,9 @@ NewProducer = Callable[[], AIOKafkaProducer]
 
 _PURGE_EVERY_ROUNDS = 600
 _BUSY_RETRY_S = 0.1
+# A probe of a paused partition is waited for this share of the acknowledgement timeout (5 s of
+# 30 s): a partition that is well again answers in milliseconds.
+_PROBE_SHARE = 1 / 6
 # Reconnecting after a lost session: 0.2 s doubling to 10 s, jittered, without limit.
 _SESSION_BACKOFF = Backoff(attempts=None, initial_delay_s=0.2, max_delay_s=10.0)
 
@@ -131,6 +138,8 @@ class OutboxRelay:
         self._new_producer = new_producer
         self._ack_timeout_s = ack_timeout_s
         self._producer_stuck = False
+        self._paused = PausedPartitions(pause_s=ack_timeout_s)
+        self._router = Router(wait_s=ack_timeout_s * _PROBE_SHARE)
         self._schema = validate_identifier(schema)
         self._service = service
         self._batch_size = batch_size
@@ -274,13 +283,24 @@ class OutboxRelay:
                 if not lease.leading:
                     self._set_leader(False)
                     return Round(Role.STANDBY)
-                rows = await outbox_store.claim_pending(connection, self._schema, self._batch_size)
+                rows = await outbox_store.claim_pending(
+                    connection,
+                    self._schema,
+                    self._batch_size,
+                    skip_keys=self._paused.held_keys(),
+                )
+                routes = await self._router.routes(self._producer, rows)
+                sorted_out = self._paused.sort_out(rows, routes)
                 report = await send_in_waves(
-                    rows,
-                    self._send,
+                    sorted_out.send,
+                    functools.partial(self._send, routes),
                     park_after_attempts=self._park_after_attempts,
                     ack_timeout_s=self._ack_timeout_s,
+                    probes=sorted_out.probes,
+                    probe_timeout_s=self._ack_timeout_s * _PROBE_SHARE,
                 )
+                report.held_back += sorted_out.held_back
+                self._paused.learn(report.acknowledged, report.timed_out, routes)
                 if report.timed_out:
                     self._producer_stuck = True
                 if self._after_publish is not None and report.acknowledged:
@@ -336,16 +356,23 @@ class OutboxRelay:
         if abandoned:
             log.warning("outbox.producer_abandoned_at_stop", abandoned_records=abandoned)
 
-    async def _send(self, row: OutboxRow) -> Awaitable[object]:
+    async def _send(self, routes: dict[int, TopicPartition], row: OutboxRow) -> Awaitable[object]:
         span, traceparent = tracing.start_publish(
             row.traceparent, service=self._service, topic=row.topic, event_type=row.event_type
         )
         headers = row.headers
         if traceparent is not None:
             headers = [*headers, (tracing.TRACEPARENT, traceparent.encode())]
+        route = routes.get(row.id)
         try:
             delivery: Awaitable[object] = await self._producer.send(
-                row.topic, value=row.payload, key=row.key.encode(), headers=headers
+                row.topic,
+                value=row.payload,
+                key=row.key.encode(),
+                headers=headers,
+                # Where the bookkeeping of paused partitions says it goes, whatever happens to
+                # the producer's metadata meanwhile.
+                partition=None if route is None else route.partition,
             )
         except BaseException:
             if span is not None:
@@ -379,6 +406,10 @@ class OutboxRelay:
             )
             self.last_error = f"sending failed, retrying: {report.transient[0].error}"
             log.warning("outbox.send_failed", error=self.last_error, rows=len(report.transient))
+        elif paused := self._paused.paused:
+            names = ", ".join(f"{p.topic}[{p.partition}]" for p in paused)
+            self.last_error = f"Kafka did not acknowledge {names} in time: their rows wait"
+            log.warning("outbox.partitions_paused", partitions=names, held_back=report.held_back)
         else:
             self.last_error = None
 

@@ -18,7 +18,8 @@ reach), and says nothing. A row not acknowledged within ``ack_timeout_s`` is a t
 failure like any other, the round sends no further wave, and the report counts it as
 ``timed_out``: the producer may still hold it, so the relay replaces that producer before its
 next round. No wave starts once ``ack_timeout_s`` has passed since the first one either, so
-sending a batch takes at most twice that.
+sending a batch takes at most twice that. The relay then pauses the row's partition
+(:mod:`orderflow_chassis.relay_partitions`), so that the rounds after it are not held up by it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka.errors import (
@@ -83,7 +84,7 @@ class SendReport:
     transient: list[Refusal] = field(default_factory=list)
     held_back: int = 0
     # Transient failures of a wave that ran out of time: the producer may still hold them.
-    timed_out: int = 0
+    timed_out: list[OutboxRow] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -96,8 +97,12 @@ async def send_in_waves(
     *,
     park_after_attempts: int,
     ack_timeout_s: float = PRODUCER_REQUEST_TIMEOUT_S,
+    probes: Collection[int] = (),
+    probe_timeout_s: float = PRODUCER_REQUEST_TIMEOUT_S,
 ) -> SendReport:
-    """Send ``rows`` (in id order) one wave at a time; see the module docstring."""
+    """Send ``rows`` (in id order) one wave at a time; see the module docstring. The rows whose
+    ids are ``probes`` (to a partition that did not acknowledge lately,
+    :mod:`orderflow_chassis.relay_partitions`) are waited for at most ``probe_timeout_s``."""
     report = SendReport()
     queues: dict[str, deque[OutboxRow]] = {}
     for row in rows:
@@ -106,13 +111,14 @@ async def send_in_waves(
     while queues:
         wave = [queue.popleft() for queue in queues.values()]
         queues = {key: queue for key, queue in queues.items() if queue}
-        for row, error in zip(wave, await _send_wave(wave, send, ack_timeout_s), strict=True):
+        outcomes = await _send_wave(wave, send, ack_timeout_s, probes, probe_timeout_s)
+        for row, error in zip(wave, outcomes, strict=True):
             if error is None:
                 report.acknowledged.append(row)
                 continue
             refusal = Refusal(row, describe_error(error))
             if isinstance(error, NotAcknowledged):
-                report.timed_out += 1
+                report.timed_out.append(row)
             if not is_permanent_send_error(error):
                 report.transient.append(refusal)
             elif row.attempts + 1 >= park_after_attempts:
@@ -129,10 +135,15 @@ async def send_in_waves(
 
 
 async def _send_wave(
-    wave: Sequence[OutboxRow], send: SendRow, timeout_s: float
+    wave: Sequence[OutboxRow],
+    send: SendRow,
+    timeout_s: float,
+    probes: Collection[int],
+    probe_timeout_s: float,
 ) -> list[BaseException | None]:
     """Hand every row of the wave to the producer, then wait for all acknowledgements, within
-    ``timeout_s``: a row without an outcome by then gets :class:`NotAcknowledged`."""
+    ``timeout_s`` (the probes' within ``probe_timeout_s``): a row without an outcome by then
+    gets :class:`NotAcknowledged`."""
     outcomes: dict[int, BaseException | None] = {}
     deliveries: dict[int, asyncio.Future[object]] = {}
     try:
@@ -142,8 +153,12 @@ async def _send_wave(
                     deliveries[index] = asyncio.ensure_future(await send(row))
                 except Exception as error:  # refused before sending (too large, no metadata...)
                     outcomes[index] = error
-            if deliveries:
-                await asyncio.wait(deliveries.values())
+            probing = [d for i, d in deliveries.items() if wave[i].id in probes]
+            if probing:
+                await asyncio.wait(probing, timeout=probe_timeout_s)
+            others = [d for i, d in deliveries.items() if wave[i].id not in probes]
+            if others:
+                await asyncio.wait(others)
     except TimeoutError:
         pass  # what has no outcome yet is NotAcknowledged, below
     finally:
@@ -152,9 +167,10 @@ async def _send_wave(
     for index, delivery in deliveries.items():
         if not delivery.cancelled():
             outcomes[index] = delivery.exception()
+    waited = [probe_timeout_s if row.id in probes else timeout_s for row in wave]
     return [
         outcomes[index]
         if index in outcomes
-        else NotAcknowledged(f"Kafka did not acknowledge it within {timeout_s:g} s")
+        else NotAcknowledged(f"Kafka did not acknowledge it within {waited[index]:g} s")
         for index in range(len(wave))
     ]

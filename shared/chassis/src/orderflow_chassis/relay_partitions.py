@@ -1,0 +1,140 @@
+"""Partitions Kafka does not acknowledge: their rows wait, every other row flows.
+
+A row Kafka does not acknowledge in time ends its round (decision 64). One partition whose
+leader is out of reach, or which is below its ``min.insync.replicas``, then ended every round:
+each claim holds the oldest rows, so the same rows (or new ones for that partition) came first
+again, and every aggregate of the service was published at one round per timeout.
+
+So the relay knows where each row goes (the producer's partitioner, on its metadata; the row
+is then sent to that partition explicitly) and *pauses* a partition that did not acknowledge
+in time. While it is paused its rows are held back (neither sent nor failed) and their keys are
+left out of the claims, which fill up with other rows. After ``pause_s`` the partition's oldest
+row is sent again as a *probe*, waited for at most ``probe_timeout_s``: acknowledged, the
+partition flows again; not, it stays paused. Order is kept: every row of a key goes to one
+partition, so a key's rows are held back together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
+
+from orderflow_chassis.outbox_store import OutboxRow
+
+_PARTITIONER = DefaultPartitioner()
+
+
+def partition_of(key: str, partitions: Collection[int]) -> int:
+    """The partition the producer's default partitioner picks for ``key`` (murmur2, as the
+    Java client does) among the topic's ``partitions``."""
+    chosen: int = _PARTITIONER(key.encode(), sorted(partitions), None)
+    return chosen
+
+
+class Router:
+    """Where each row goes: the producer's partitioner on its topic's partitions, remembered
+    across producers (a producer that replaced a stuck one starts without metadata, and the
+    rows of a paused partition must still be known as its rows)."""
+
+    def __init__(self, *, wait_s: float) -> None:
+        self._wait_s = wait_s
+        self._partitions: dict[str, frozenset[int]] = {}
+
+    async def routes(
+        self, producer: AIOKafkaProducer, rows: Sequence[OutboxRow]
+    ) -> dict[int, TopicPartition]:
+        """Each row's partition; a row of a topic whose partitions are not known in time goes
+        unrouted (its send waits for them, and its partition cannot be paused)."""
+        for topic in {row.topic for row in rows}:
+            known = producer.client.cluster.partitions_for_topic(topic)
+            if not known and topic not in self._partitions:
+                with contextlib.suppress(Exception):  # unrouted: the send will say why
+                    async with asyncio.timeout(self._wait_s):
+                        known = await producer.partitions_for(topic)
+            if known:
+                self._partitions[topic] = frozenset(known)
+        return {
+            row.id: TopicPartition(row.topic, partition_of(row.key, partitions))
+            for row in rows
+            if (partitions := self._partitions.get(row.topic))
+        }
+
+
+@dataclass
+class Sorted:
+    """A claim sorted out: what to send (``probes`` among it) and how many rows were held."""
+
+    send: list[OutboxRow] = field(default_factory=list)
+    probes: set[int] = field(default_factory=set)  # outbox ids
+    held_back: int = 0
+
+
+class PausedPartitions:
+    """The partitions Kafka did not acknowledge in time, and the keys held back for them."""
+
+    def __init__(self, *, pause_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._pause_s = pause_s
+        self._clock = clock
+        self._until: dict[TopicPartition, float] = {}  # paused until then; then probed
+        self._held_keys: dict[TopicPartition, set[str]] = {}
+
+    @property
+    def paused(self) -> list[TopicPartition]:
+        return sorted(self._until)
+
+    def held_keys(self) -> list[str]:
+        """The keys to leave out of the next claim: those of partitions still paused. A
+        partition whose pause has run out lets its keys be claimed again, for its probe."""
+        now = self._clock()
+        return sorted(
+            key
+            for partition, keys in self._held_keys.items()
+            if self._until.get(partition, 0.0) > now
+            for key in keys
+        )
+
+    def sort_out(self, rows: Sequence[OutboxRow], routes: dict[int, TopicPartition]) -> Sorted:
+        """Which of ``rows`` (in id order) to send: all but those of a paused partition, of
+        which only the oldest goes, as a probe, once its pause has run out (with its key's
+        later rows, which the waves send only once it is acknowledged)."""
+        now = self._clock()
+        result = Sorted()
+        probe_keys: dict[TopicPartition, str] = {}
+        for row in rows:
+            partition = routes.get(row.id)
+            until = None if partition is None else self._until.get(partition)
+            if until is None:
+                result.send.append(row)
+            elif until <= now and probe_keys.setdefault(partition, row.key) == row.key:
+                if len(result.probes) < len(probe_keys):  # the first row of a new probe
+                    result.probes.add(row.id)
+                result.send.append(row)
+            else:
+                self._held_keys.setdefault(partition, set()).add(row.key)
+                result.held_back += 1
+        return result
+
+    def learn(
+        self,
+        acknowledged: Iterable[OutboxRow],
+        timed_out: Iterable[OutboxRow],
+        routes: dict[int, TopicPartition],
+    ) -> None:
+        """A partition that acknowledged a row flows again; one that timed out is paused."""
+        for row in acknowledged:
+            partition = routes.get(row.id)
+            if partition is not None:
+                self._until.pop(partition, None)
+                self._held_keys.pop(partition, None)
+        until = self._clock() + self._pause_s
+        for row in timed_out:
+            partition = routes.get(row.id)
+            if partition is not None:
+                self._until[partition] = until
+                self._held_keys.setdefault(partition, set()).add(row.key)
