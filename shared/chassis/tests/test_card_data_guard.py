@@ -291,6 +291,33 @@ def test_bytes_that_are_not_json_are_scanned_as_they_are() -> None:
     guard(Record(None, key=None))
 
 
+@pytest.mark.parametrize("escape", ["\\n", "\\r\\n", "\\t", "\\/", " \\n "])
+def test_a_document_cut_short_keeps_no_card_number_written_with_escapes(escape: str) -> None:
+    # JSON's escapes write separators: read as JSON, the note holds a card number; cut short,
+    # the bytes are not JSON, and a byte-level redaction would not see it, so none is kept.
+    groups = [PAN[i : i + 4] for i in range(0, 16, 4)]
+    cut = ('{"note": "card ' + escape.join(groups)).encode()
+    assert card_data_guard.kept_copy(cut) == card_data_guard.WITHHELD
+    assert not card_data_guard.screens_as_bytes(cut)
+    whole = cut + b'"}'
+    letter = refused(Record(whole))
+    assert json.loads(letter.redacted_payload or b"") == {"note": "card [REDACTED-PAN]"}
+
+
+def test_escapes_that_hide_no_card_number_keep_a_document_cut_short() -> None:
+    for cut in [b'{"note": "line one\\nline two 2026-11-30', b'{"note": "4111 1111 1111 1111\\n']:
+        kept = card_data_guard.kept_copy(cut)
+        assert kept != card_data_guard.WITHHELD, cut
+        assert b"4111 1111" not in kept
+
+
+def test_strings_are_scanned_one_by_one_whatever_they_are_joined_by() -> None:
+    # The walk scans all strings in one pass: four 4-digit strings are no card number, though
+    # one text of them, a line each, would be (the escaped "/" sends the document to the walk).
+    screen_payload(b'{"codes": ["1111", "1111", "1111", "4111"], "path": "a\\/b"}')
+    guard(Record(b"{}", key=b"4111", headers=[("1111", b"1111"), ("x", b"1111")]))
+
+
 def test_json_nested_450_levels_in_an_unknown_field_is_refused_as_too_deep() -> None:
     # Regression: a contract-valid CartItemAdded with this extra field made the recursive
     # guard raise RecursionError, and the batch was rewound forever.

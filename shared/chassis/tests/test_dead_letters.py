@@ -124,6 +124,7 @@ def _card_number_anywhere(letter: DeadLetter) -> bool:
         (f'{{"note": "{PAN}", "pad": {DEEP}}}'.encode("utf-16-le"), "too deep, UTF-16"),
         (f"PAN {PAN} CVV 123".encode("utf-16-le"), "not JSON, UTF-16"),
         (f'{{"note": "{ESCAPED_PAN}"'.encode(), "not JSON, escaped digits"),
+        (b'{"note": "4111\\n1111\\n1111\\n1111', "not JSON, escaped line breaks"),
         (b"\xff" + f"PAN {PAN}".encode("utf-16-be"), "not JSON, not UTF-8"),
     ],
 )

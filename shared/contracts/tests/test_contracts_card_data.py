@@ -18,7 +18,12 @@ from orderflow_contracts import (
     redact_card_numbers,
     redact_card_numbers_in_bytes,
 )
-from orderflow_contracts.card_data import contains_card_number_in_bytes, may_hold_card_number
+from orderflow_contracts.card_data import (
+    contains_card_number_in_bytes,
+    has_digit_run,
+    may_hold_card_number,
+)
+from orderflow_contracts.uuids import uuid7
 
 
 def with_luhn_digit(body: str) -> str:
@@ -360,3 +365,152 @@ def test_a_text_of_many_card_numbers_is_redacted_whole() -> None:
     redacted = redact_card_numbers(text)
     assert redacted == "[REDACTED-PAN] " * 20_000
     assert redact_card_numbers_in_bytes(text.encode()) == redacted.encode()
+
+
+# Stop 30: spellings a person reads as a card number that the rule once missed.
+NEW_SPELLINGS = {
+    "fullwidth full stops": _grouped("\uff0e"),
+    "fullwidth slashes": _grouped("\uff0f"),
+    "fullwidth colons": _grouped("\uff1a"),
+    "fullwidth low lines": _grouped("\uff3f"),
+    "fullwidth commas and digits": "\uff14\uff11\uff11\uff11\uff0c1111\uff0c1111\uff0c1111",
+    "a combining mark on a digit": f"4\u0301{_grouped(' ')[1:]}",
+    "a keycap digit": f"4\ufe0f\u20e3{_grouped(' ')[1:]}",  # 4 with its keycap marks
+    "line feeds": _grouped("\n"),
+    "carriage returns and line feeds": _grouped("\r\n"),
+    "line separators": _grouped("\u2028"),
+    "space hyphen space": _grouped(" - "),
+    "a line break and an indent": _grouped("\n  "),
+    "commas": _grouped(","),
+    "commas and spaces": _grouped(", "),
+}
+
+
+@pytest.mark.parametrize("written", NEW_SPELLINGS.values(), ids=NEW_SPELLINGS.keys())
+def test_a_card_number_spelled_otherwise_is_found_and_redacted(written: str) -> None:
+    text = f"please refund to my card {written} thanks"
+    assert find_card_numbers(text) == [written]
+    assert find_card_numbers(written, identifier=True) == [written]
+    assert contains_card_number(text)
+    assert redact_card_numbers(text) == "please refund to my card [REDACTED-PAN] thanks"
+    raw = text.encode()
+    assert contains_card_number_in_bytes(raw)
+    assert redact_card_numbers_in_bytes(raw) == b"please refund to my card [REDACTED-PAN] thanks"
+    assert may_hold_card_number(raw)
+    assert may_hold_card_number(json.dumps({"note": text}, ensure_ascii=False).encode())
+
+
+@pytest.mark.parametrize(
+    ("text", "found", "redacted"),
+    [
+        (f"{_grouped('-')}-exp", [_grouped("-")], "[REDACTED-PAN]-exp"),
+        (f"ref-{_grouped(' ')}", [_grouped(" ")], "ref-[REDACTED-PAN]"),
+        (f"ref-{_grouped('-')}-1230", [_grouped("-")], "ref-[REDACTED-PAN]-1230"),
+        (
+            f"{_grouped('-')}-5555-5555-5555-4444",
+            [_grouped("-"), "5555-5555-5555-4444"],
+            "[REDACTED-PAN]-[REDACTED-PAN]",
+        ),
+        ("1200-1300-" + _grouped("-"), [_grouped("-")], "1200-1300-[REDACTED-PAN]"),
+    ],
+)
+def test_a_card_number_next_to_a_hyphen_is_found(
+    text: str, found: list[str], redacted: str
+) -> None:
+    assert find_card_numbers(text) == found
+    assert find_card_numbers(text, identifier=True) == found
+    assert redact_card_numbers(text) == redacted
+    assert contains_card_number(text)
+    assert contains_card_number_in_bytes(text.encode())
+    assert redact_card_numbers_in_bytes(text.encode()) == redacted.encode()
+    assert may_hold_card_number(json.dumps({"note": text}).encode())
+
+
+def test_a_line_break_in_bytes_that_are_not_json_separates_groups() -> None:
+    # A dead letter of bytes that are not JSON is redacted at the byte level: a real line break
+    # (JSON has them only between tokens, or escaped) must read as a separator there too.
+    raw = b"card:\r\n4111\r\n1111\r\n1111\r\n1111\r\nend\n"
+    assert has_digit_run(raw)
+    assert contains_card_number_in_bytes(raw)
+    assert redact_card_numbers_in_bytes(raw) == b"card:\r\n[REDACTED-PAN]\r\nend\n"
+
+
+def test_groups_listed_with_commas_must_be_brand_shaped() -> None:
+    years = "2017, 2018, 2019, 2020"
+    assert luhn_valid(years.replace(", ", "")), "the list must pass Luhn to prove anything"
+    assert find_card_numbers(years) == []
+    assert find_card_numbers(years.replace(", ", " ")) == [years.replace(", ", " ")]
+    assert find_card_numbers("1234,5678,9012,3452") == []  # Luhn-valid, but no brand's
+    assert find_card_numbers("5500,0000,0000,0004") == ["5500,0000,0000,0004"]
+    assert find_card_numbers(f"{_grouped(' ')}, 2019") == [_grouped(" ")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-30",
+        "2026-11-30T10:12:34.123456Z\n2026-11-30T10:12:35.000001Z\r\n2026-12-01",
+        "+1 800 555 1234",
+        "+1 800 555 1234\n+1 800 555 1235\n+1 800 555 1236",
+        "call +49 30 1234 5678 - or 0800 - 1234 - 567",
+        "1,234.56",
+        "1,234.56, 2,345.67, 12,345,678.90",
+        "2019, 2020, 2021, 2022",  # fails Luhn, like most lists of years
+        "2017, 2018, 2019, 2020",  # passes Luhn: a list, and no brand issues 2017...
+        "2017,2018,2019,2020",
+        "qty 1200, 1300, 1400 and 1500",
+        "5f0c6a8e-3c1b-4d7e-9a52-0b6f1d2e3a4b-1234",
+        "ref-12345678-1234-5678-1234-567812345678-1234-5678",
+        "12345678-1234-5678-1234-567812345678, 12345678-1234-5678-1234-567812345678",
+        "x\u00b2 + y\u00b2 = z\u00b2",  # superscript digits: too few to matter
+        "Mu\u0308ller Stra\u00dfe 12\n80331 Mu\u0308nchen",  # decomposed umlauts
+    ],
+)
+def test_dates_phone_numbers_amounts_lists_and_uuids_stay_untouched(text: str) -> None:
+    assert find_card_numbers(text) == []
+    assert find_card_numbers(text, identifier=True) == []
+    assert redact_card_numbers(text) == text
+    assert redact_card_numbers_in_bytes(text.encode()) == text.encode()
+
+
+@pytest.mark.parametrize("make", [uuid.uuid4, uuid7], ids=["uuid4", "uuid7"])
+def test_random_uuids_are_never_card_numbers_whatever_stands_around_them(
+    make: Callable[[], uuid.UUID],
+) -> None:
+    # 200,000 of each, eight to a text, joined by every kind of separator: no candidate can
+    # use a UUID's groups (see the module docstring), so the hyphen next to them is harmless.
+    rng = random.Random(30)
+    separators = [" ", "-", "\n", "\r\n", ", ", " - ", "_", "/", ":", ".", "ref-"]
+    for _ in range(25_000):
+        text = "".join(f"{make()}{rng.choice(separators)}" for _ in range(8))
+        assert not contains_card_number(text), text
+        assert not contains_card_number(text, identifier=True), text
+        assert not contains_card_number_in_bytes(text.encode()), text
+
+
+def test_uuid_shaped_digits_are_never_card_numbers() -> None:
+    # The worst case: every group all digits, so every group is a digit run.
+    rng = random.Random(31)
+    for _ in range(20_000):
+        d = "".join(rng.choice("0123456789") for _ in range(32))
+        shaped = f"{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:]}"
+        text = f"ref-{shaped}-{shaped} {shaped}\n{shaped}-1234"
+        assert find_card_numbers(text) == [], text
+        assert redact_card_numbers_in_bytes(text.encode()) == text.encode(), text
+
+
+def test_the_first_passes_never_rule_out_a_new_spelling() -> None:
+    # has_digit_run and may_hold_card_number decide before any full scan: on random text of
+    # digits and every separator, they must say "maybe" wherever the full rule finds one.
+    rng = random.Random(32)
+    alphabet = "0123456789" * 4 + " -\n\r,.:/_\t" + "a"
+    found = 0
+    for _ in range(40_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(13, 40)))
+        raw = text.encode()
+        if contains_card_number(text):
+            found += 1
+            assert has_digit_run(raw), text
+            assert may_hold_card_number(raw), text
+            assert contains_card_number_in_bytes(raw), text
+    assert found > 500, "the texts must hold card numbers often to prove anything"

@@ -30,8 +30,9 @@ no input can exhaust the stack. The walk over the decoded document uses an expli
 ``PermanentError`` ever leaves the guard.
 
 What could not be read as JSON is redacted at the byte level only where that finds every card
-number as written (:func:`screens_as_bytes`: UTF-8 text with no NUL byte and no ``\\u``
-escape); otherwise the copy is :data:`WITHHELD`, never the bytes (:func:`kept_copy`).
+number as written (:func:`screens_as_bytes`: UTF-8 text with no NUL byte, no ``\\u`` escape and
+no card number written with other escapes, ``4111\\n1111...``); otherwise the copy is
+:data:`WITHHELD`, never the bytes (:func:`kept_copy`).
 """
 
 from __future__ import annotations
@@ -265,6 +266,11 @@ def _card_data_header_name(record: InboundRecord) -> str | None:
     return None
 
 
+# What texts scanned in one pass are joined by: no letter or digit (each text keeps its own
+# edges) and no separator (``\n`` is one: four strings "4111", "1111"... are no card number).
+_APART: Final = "\x00"
+
+
 def _card_outside_the_value(record: InboundRecord) -> str | None:
     headers = record.headers or ()
     # One first pass over the key and every header name and value, joined by a byte that no
@@ -273,7 +279,7 @@ def _card_outside_the_value(record: InboundRecord) -> str | None:
     parts = [record.key or b""]
     for name, header_value in headers:
         parts += (name.encode("utf-8", "surrogatepass"), header_value or b"")
-    if not has_digit_run(b"\n".join(parts)):
+    if not has_digit_run(_APART.encode().join(parts)):
         return None
     if record.key is not None and _key_holds_card_number(record.key):
         return "Kafka key"
@@ -315,14 +321,27 @@ def kept_copy(raw: bytes, limits: ScreeningLimits | None = None) -> bytes:
 def screens_as_bytes(raw: bytes) -> bool:
     """Whether a byte-level scan of ``raw`` sees every card number in it as written: UTF-8 text
     (so digits are ASCII bytes), with no NUL byte (UTF-16 and UTF-32 put one beside every
-    ASCII digit) and no ``\\u`` escape (JSON can spell digits with them)."""
+    ASCII digit), no ``\\u`` escape (JSON can spell digits with them), and nothing the byte-level
+    redaction leaves that reads as a card number once JSON's other escapes are read
+    (``\\n \\r \\t \\/`` write separators: a document cut short may hold ``4111\\n1111\\n...``)."""
     if b"\x00" in raw or b"\\u" in raw:
         return False
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
         return False
+    if b"\\" in raw:  # what the byte-level redaction leaves must hold none, escapes read
+        unescaped = _SHORT_ESCAPE.sub(_read_escape, redact_card_numbers_in_bytes(raw))
+        return not contains_card_number_in_bytes(unescaped)
     return True
+
+
+_ESCAPED: Final = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
+
+
+def _read_escape(escape: re.Match[bytes]) -> bytes:
+    """A short JSON escape as JSON reads it (``\\"``, ``\\\\``, ``\\/``: the character itself)."""
+    return _ESCAPED.get(escape.group()[1:], escape.group()[1:])
 
 
 def _unscreened_copy(raw: bytes) -> bytes:
@@ -461,8 +480,8 @@ def _integral_digits(token: str) -> str | None:
 def _card_data_in(document: Any) -> tuple[str | None, bool]:
     """The normalised name of a key in ``document`` that names card data (or None), and
     whether a string or key anywhere in it holds a card number. Objects are tuples of their
-    pairs (duplicates kept). Iterative; free text is joined and scanned in one pass (a
-    separator keeps each string's own edges)."""
+    pairs (duplicates kept). Iterative; free text is joined and scanned in one pass
+    (:data:`_APART` keeps each string's own edges)."""
     free_text: list[str] = []
     identifiers: list[str] = []
     card_field: str | None = None
@@ -479,8 +498,8 @@ def _card_data_in(document: Any) -> tuple[str | None, bool]:
                 pending.append((child, key in ID_FIELDS))
         elif isinstance(item, list):
             pending.extend((child, False) for child in item)
-    holds_number = contains_card_number("\n".join(free_text)) or contains_card_number(
-        "\n".join(identifiers), identifier=True
+    holds_number = contains_card_number(_APART.join(free_text)) or contains_card_number(
+        _APART.join(identifiers), identifier=True
     )
     return card_field, holds_number
 

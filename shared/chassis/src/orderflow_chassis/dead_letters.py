@@ -11,15 +11,15 @@ values, and the reason, which may echo an id or a value; a header named for card
 (``cvv``...) keeps its name, not its value.
 
 A redaction at the byte level finds only digits written as ASCII, so it is trusted only with
-UTF-8 text holding no NUL byte and no ``\\u`` escape
-(:func:`~orderflow_chassis.card_data_guard.screens_as_bytes`). A value that could not be read
-as JSON (not JSON, too large, too deep), a key, a header name or a header value that is not
-such text is withheld: the letter keeps ``[WITHHELD]`` in its place, ``dlq.withheld`` names
-what was withheld, and the reason says why. No digest of what was withheld is kept: a short
-value is little more than its card number, and a known card prefix leaves 10^9 numbers to try
-against a digest. Such a letter, like a truncated one, is not the original record and is never
-replayed (:attr:`~orderflow_chassis.dlq_cli.StoredDeadLetter.unreplayable_because`); the
-original is at ``dlq.original_topic``, partition and offset.
+UTF-8 text holding no NUL byte, no ``\\u`` escape and no card number written with other
+escapes (:func:`~orderflow_chassis.card_data_guard.screens_as_bytes`). A value that could not
+be read as JSON (not JSON, too large, too deep), a key, a header name or a header value that
+is not such text is withheld: the letter keeps ``[WITHHELD]`` in its place, ``dlq.withheld``
+names what was withheld, and the reason says why. No digest of what was withheld is kept: a
+short value is little more than its card number, and a known card prefix leaves 10^9 numbers
+to try against a digest. Such a letter, like a truncated one, is not the original record and
+is never replayed (:attr:`~orderflow_chassis.dlq_cli.StoredDeadLetter.unreplayable_because`);
+the original is at ``dlq.original_topic``, partition and offset.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ HEADER_PREFIX = "dlq."
 WITHHELD_NAME = WITHHELD.decode()
 WITHHELD_REASON = (
     " Parts of the record that could not be screened for card data as they were written (not"
-    " JSON, too large or too deep to read as JSON, and not UTF-8 text free of NUL bytes and"
-    " \\u escapes) were withheld from this dead letter: see dlq.withheld."
+    " JSON, too large or too deep to read as JSON, and not UTF-8 text free of NUL bytes, \\u"
+    " escapes and escaped card numbers) were withheld from this dead letter: see dlq.withheld."
 )
 
 

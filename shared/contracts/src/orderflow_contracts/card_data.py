@@ -1,25 +1,30 @@
 """Detection and redaction of card numbers (PANs): card data never enters the system.
 
 Text is read as a person reads digits: another script's digits (fullwidth, Arabic-Indic...)
-count as digits, any space as a space, any dash as a hyphen, and invisible characters
-(zero-width spaces, soft hyphens) are not there. Two rules, one for free text and a stricter
-one for identifiers. Both look at *candidates*: a run of 13-19 digits not touching another
-digit (``4111111111111111``), or groups written the way cards are printed, one or two
-separators between them (spaces, tabs, hyphens, dots, slashes, colons, underscores; mixed or
-not: ``4111 1111 1111 1111``, ``5500-0000-0000-0004``, ``4111.1111.1111.1111``, Amex
-``3782 822463 10005``). A grouped candidate must not sit inside a word or next to a hyphen, so
-UUIDs are not mistaken for cards; when it is no card number, the runs of its groups are tried,
-the longest first, so a PAN followed by its CVV or expiry (``4111 1111 1111 1111 737``) is
-found. Every candidate must pass the Luhn check. A candidate *stands alone* when neither of its
-neighbours is a letter or a digit (``_ - : . " /`` and spaces are separators), and is
-*brand-shaped* when its digits start with the IIN of a real card brand and have a length that
-brand issues (:data:`CARD_BRANDS`).
+count as digits, any space as a space, any line separator as a line break, any dash as a
+hyphen, a compatibility form of one ASCII character (fullwidth punctuation and letters,
+superscript digits) as that character, and invisible characters (zero-width spaces, soft
+hyphens, combining marks) are not there. Two rules, one for free text and a stricter one for
+identifiers. Both look at *candidates*: a run of 13-19 digits not touching another digit
+(``4111111111111111``), or groups written the way cards are printed, one to three separators
+between them (spaces, tabs, line breaks, hyphens, dots, commas, slashes, colons, underscores;
+mixed or not: ``4111 1111 1111 1111``, ``5500-0000-0000-0004``, ``4111 - 1111 - 1111 - 1111``,
+Amex ``3782 822463 10005``). A grouped candidate must not sit inside a word, but may touch a
+hyphen (``ref-4111 1111 1111 1111``): no UUID holds one, as a UUID's groups of 8 and 12
+characters can be no group of a candidate (4 or 6 digits and a separator, or 1-7 digits at its
+end) and its three groups of 4 are too few. When it is no card number, the runs of its groups
+are tried, the longest first, so a PAN followed by its CVV or expiry
+(``4111 1111 1111 1111 737``) is found. Every candidate must pass the Luhn check. A candidate
+*stands alone* when neither of its neighbours is a letter or a digit (``_ - : . " /`` and
+spaces are separators), and is *brand-shaped* when its digits start with the IIN of a real card
+brand and have a length that brand issues (:data:`CARD_BRANDS`).
 
 * **Free text** (addresses, reasons, notes, unknown fields, header names and values, log
   lines): a Luhn-valid candidate that stands alone, or that is brand-shaped even when glued to
   letters. So ``tok_4111111111111111`` and ``tok4111111111111111`` are card numbers (a prefix
   does not make a PAN safe), while a random digit run inside a word must also look like a real
-  brand's number.
+  brand's number. Groups with a comma between them are a list as often as a card
+  (``2017, 2018, 2019, 2020`` passes Luhn): they must be brand-shaped (``4111,1111,1111,1111``).
 * **Identifiers** (:data:`ID_FIELDS`, Kafka keys, URL path segments): a Luhn-valid candidate
   that stands alone *and* is brand-shaped. A customer id ``4111111111111111`` or
   ``cust_5500000000000004`` is refused; digits glued to letters inside a generated id, as in
@@ -100,15 +105,16 @@ CARD_BRANDS: Final = (
 """IIN (first digits) ranges and lengths of the card brands in use; see the module docstring."""
 
 _CONTIGUOUS = r"(?<![0-9])[0-9]{13,19}(?![0-9])"
-# Groups as cards are printed, one or two separators between them (a space, a tab, a hyphen,
-# a dot, a slash, a colon, an underscore; mixed or not). Not inside a word (a letter or digit
-# before or after) nor next to a hyphen, so UUIDs are not mistaken; an underscore may precede
-# (``tok_4111_1111_1111_1111``).
-_SEPARATOR = r"[ \t._/:-]{1,2}"
+# What may stand between the groups of a printed card number, one to three of them, mixed or
+# not (``4111 - 1111``, ``4111\r\n1111``); every pattern and mark table below is built from it.
+_SEPARATOR_CHARS: Final = " \t\n\r.,_/:-"  # "-" last: a literal inside a character class
+_SEPARATOR = f"[{_SEPARATOR_CHARS}]{{1,3}}"
+# Groups as cards are printed, not inside a word (no letter or digit before or after); an
+# underscore (``tok_4111_1111_1111_1111``) or a hyphen (``ref-4111-...``) may touch them.
 _GROUPED = (
-    rf"(?<![^\W_])(?<!-)(?:[0-9]{{4}}(?:{_SEPARATOR}[0-9]{{4}}){{2}}(?:{_SEPARATOR}[0-9]{{4}})?"
+    rf"(?<![^\W_])(?:[0-9]{{4}}(?:{_SEPARATOR}[0-9]{{4}}){{2}}(?:{_SEPARATOR}[0-9]{{4}})?"
     rf"{_SEPARATOR}[0-9]{{1,7}}|[0-9]{{4}}{_SEPARATOR}[0-9]{{6}}{_SEPARATOR}[0-9]{{4,5}})"
-    r"(?![^\W_])(?!-)"
+    r"(?![^\W_])"
 )
 _CANDIDATE = re.compile(f"{_GROUPED}|{_CONTIGUOUS}")
 _CANDIDATE_BYTES = re.compile(f"{_GROUPED}|{_CONTIGUOUS}".encode(), re.ASCII)
@@ -119,9 +125,8 @@ _DIGIT_GROUP_BYTES = re.compile(rb"[0-9]+")
 # and counting their digits is about ten times cheaper than searching for a candidate, and most
 # texts (every event, most headers) have none: a timestamp's 12 digits, a UUID's groups and an
 # amount's are all too few.
-_RUN = re.compile(r"[0-9]{4}[0-9 \t._/:-]{8,}[0-9]")
-_RUN_BYTES = re.compile(rb"[0-9]{4}[0-9 \t._/:-]{8,}[0-9]")
-_SEPARATOR_CHARS: Final = " \t._/:-"
+_RUN = re.compile(f"[0-9]{{4}}[0-9{_SEPARATOR_CHARS}]{{8,}}[0-9]")
+_RUN_BYTES = re.compile(_RUN.pattern.encode())
 _NOT_DIGITS: Final = str.maketrans("", "", _SEPARATOR_CHARS)
 _SEPARATOR_BYTES: Final = _SEPARATOR_CHARS.encode()
 
@@ -135,17 +140,17 @@ def _runs(text: str) -> Iterator[re.Match[str]]:
 # becomes "0" and every other byte "x", so any run shows as 13 "0"s in a row. That costs a
 # fifth of the regex over an event's ids, timestamps and amounts (each digit starts a regex
 # attempt). Only a first pass: what it finds is checked by the regex.
-_RUN_MARKS: Final = bytes(0x30 if byte in b"0123456789 \t._/:-" else 0x78 for byte in range(256))
+_RUN_MARKS: Final = bytes(
+    0x30 if byte in b"0123456789" + _SEPARATOR_BYTES else 0x78 for byte in range(256)
+)
 _RUN_OF_MARKS: Final = b"0" * 13
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _as_read(text: str) -> tuple[str, list[int] | None]:
     """``text`` as a person reads its digits, and where each of its characters came from (None
-    when it is ``text`` itself): any script's decimal digits as ASCII digits (fullwidth,
-    Arabic-Indic...), any space (a no-break space...) as a space, any dash as a hyphen, and
-    invisible format characters (zero-width spaces, soft hyphens) gone. ASCII text, and text
-    whose other characters are none of these (``Müller``), is returned as it is."""
+    when it is ``text`` itself): see :func:`_read_as`. ASCII text, and text whose other
+    characters all read as themselves (``Müller``), is returned as it is."""
     if text.isascii() or all(_read_as(m.group(0)) == m.group(0) for m in _NON_ASCII.finditer(text)):
         return text, None
     chars: list[str] = []
@@ -159,30 +164,36 @@ def _as_read(text: str) -> tuple[str, list[int] | None]:
 
 
 _READ_AS: dict[str, str] = {}
+# Unicode general categories read alike: spaces, line and paragraph separators, dashes, and
+# what is not seen (format characters: zero-width spaces, soft hyphens; combining marks, which
+# sit on the character before them: ``4\u0301``).
+_READ_BY_CATEGORY: Final = {
+    "Zs": " ", "Zl": "\n", "Zp": "\n", "Pd": "-", "Cf": "", "Mn": "", "Me": "",
+}  # fmt: skip
 
 
 def _read_as(ch: str) -> str:
-    """One non-ASCII character as read among digits ("" when invisible)."""
+    """One non-ASCII character as read among digits ("" when invisible): a decimal digit of any
+    script as its ASCII digit, a character of a category above as that category reads, and one
+    whose compatibility form (NFKC) is one ASCII character (fullwidth punctuation and letters,
+    superscript digits) as that character; any other as itself."""
     known = _READ_AS.get(ch)
     if known is None:
         category = unicodedata.category(ch)
         if category == "Nd":
             known = str(unicodedata.decimal(ch))
-        elif category == "Zs":
-            known = " "
-        elif category == "Pd":
-            known = "-"
-        elif category == "Cf":
-            known = ""
+        elif category in _READ_BY_CATEGORY:
+            known = _READ_BY_CATEGORY[category]
         else:
-            known = ch
+            folded = unicodedata.normalize("NFKC", ch)
+            known = folded if len(folded) == 1 and folded.isascii() else ch
         if len(_READ_AS) < 4096:  # bounded: hostile text may hold any character
             _READ_AS[ch] = known
     return known
 
 
 def has_digit_run(raw: bytes) -> bool:
-    """Whether ``raw`` has a run of 13 or more digits, spaces and dashes from a digit to a digit,
+    """Whether ``raw`` has a run of 13 or more digits and separators from a digit to a digit,
     inside which every card number (either rule) lies: False rules a card number out of these
     bytes and out of their UTF-8 text. A first pass: True does not mean there is one."""
     if not raw.isascii():  # UTF-8 text may write digits in another script
@@ -194,9 +205,9 @@ def _candidates(text: str) -> Iterator[re.Match[str]]:
     """The candidates in ``text``, searched for only inside its runs. The candidate pattern
     tries its alternatives and look-arounds at every position: over a whole 1.4 KB event it
     cost 19 us, and one event in seven has a run (a UUID with two all-digit groups is one).
-    A candidate is digits, spaces and dashes from a digit to a digit, so it lies inside one
+    A candidate is digits and separators from a digit to a digit, so it lies inside one
     run; each run is searched with the character after it, which the look-ahead reads (the
-    look-behinds read before the start position by themselves), so the matches and their
+    look-behind reads before the start position by itself), so the matches and their
     positions are those of a search over the whole text."""
     for run in _runs(text):
         yield from _CANDIDATE.finditer(text, run.start(), run.end() + 1)
@@ -256,17 +267,16 @@ def _stands_alone(text: str | bytes, start: int, end: int) -> bool:
 
 
 def _is_card(text: str | bytes, start: int, end: int, *, identifier: bool) -> bool:
-    digits = _only_digits(text[start:end])
+    written = text[start:end]
+    written = written if isinstance(written, str) else written.decode("ascii")
+    digits = "".join(ch for ch in written if "0" <= ch <= "9")
     if not (13 <= len(digits) <= 19 and luhn_valid(digits)):
         return False
     alone = _stands_alone(text, start, end)
     shaped = card_brand(digits) is not None
-    return alone and shaped if identifier else alone or shaped
-
-
-def _only_digits(raw: str | bytes) -> str:
-    candidate = raw if isinstance(raw, str) else raw.decode("ascii")
-    return "".join(ch for ch in candidate if "0" <= ch <= "9")
+    if identifier:
+        return alone and shaped
+    return shaped or (alone and "," not in written)  # groups listed with commas: brand-shaped
 
 
 def _card_spans(
@@ -414,10 +424,10 @@ def contains_card_number_in_bytes(raw: bytes, *, identifier: bool = False) -> bo
 def may_hold_card_number(raw: bytes) -> bool:
     """False only when ``raw`` (UTF-8 JSON, or any ASCII-compatible bytes) cannot hold a card
     number under either rule, however it is decoded: it has no candidate digit run, no escape
-    (``\\u0034`` spells a digit, ``\\t`` and ``\\/`` separators) and no character read otherwise
-    among digits (see :func:`_as_read`: another script's digits...). A cheap first pass before a
-    structural scan."""
-    if b"\\" in raw:  # escapes: \\u0034 spells a digit, \\t and \\/ separators
+    (``\\u0034`` spells a digit, ``\\n \\t \\/`` separators) and no character read otherwise
+    among digits (see :func:`_as_read`: another script's digits...). A cheap first pass before
+    a structural scan."""
+    if b"\\" in raw:  # escapes: \\u0034 spells a digit, \\n \\t \\/ separators
         return True
     if not raw.isascii():
         try:
