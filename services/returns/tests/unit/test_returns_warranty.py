@@ -165,6 +165,24 @@ def test_too_many_units_wait_for_a_delivery_only_while_some_are_still_to_come() 
     assert not every_unit_delivered.may_await_delivery
 
 
+def test_an_ended_term_waits_for_a_delivery_only_while_some_are_still_to_come() -> None:
+    """The term runs from the line's latest delivery: a later parcel, its delivery not read
+    yet, would start a later one."""
+    expired = at(date(2027, 3, 1))
+    one_of_two = claim(expired, facts=dataclasses.replace(line(), ordered={"SPLINT": 2}))
+    assert isinstance(one_of_two, ClaimRefusal)
+    assert (one_of_two.code, one_of_two.may_await_delivery) == (
+        WarrantyRejectionCode.WARRANTY_EXPIRED,
+        True,
+    )
+    every_unit_delivered = claim(expired)
+    assert isinstance(every_unit_delivered, ClaimRefusal)
+    assert (every_unit_delivered.code, every_unit_delivered.may_await_delivery) == (
+        WarrantyRejectionCode.WARRANTY_EXPIRED,
+        False,
+    )
+
+
 def test_a_country_with_a_zero_term_is_not_covered() -> None:
     policy = WarrantyPolicy.from_toml(
         'default_months = 12\ndefault_basis = "d"\n'

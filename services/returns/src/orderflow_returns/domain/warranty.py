@@ -12,8 +12,8 @@
   unclaimed units; units returned for a refund cannot be claimed, and a unit is accepted at
   most once (``already_claimed``): a line of 1 unit gets at most one replacement.
 * **Waiting.** A refusal a delivery (or the order) not read yet could explain says so
-  (``ClaimRefusal.may_await_delivery``): no order, nothing delivered, or too few units while
-  some of the line are still to be delivered.
+  (``ClaimRefusal.may_await_delivery``): no order, nothing delivered, or too few units or an
+  ended term while some of the line are still to be delivered.
 """
 
 from __future__ import annotations
@@ -143,6 +143,8 @@ def decide_claim(
             WarrantyRejectionCode.WARRANTY_EXPIRED,
             f"The {term.months}-month warranty in {country_of_usage} ended on "
             f"{ends_on.isoformat()}",
+            # A later parcel of the line, its delivery not read yet, starts a later term.
+            may_await_delivery=facts.delivered_units < facts.ordered[sku],
         )
     first = facts.claimed_units + 1
     return ClaimAcceptance(first, first + quantity - 1, term, ends_on)
