@@ -239,13 +239,17 @@ def test_the_cvv_a_storefront_sends_beside_its_token_is_refused() -> None:
 @pytest.mark.parametrize(
     "name",
     ["card", "expiry", "expiry_date", "expiry_month", "last4", "cardholder", "discount_code",
-     "gift_card_number", "cvv_hint", "company", "japan", "spanish", "candidate_id"],
+     "gift_card_number", "cvv_hint", "company", "japan", "spanish", "candidate_id", "x_cid",
+     "xpansion", "payment_method"],
 )  # fmt: skip
 def test_other_unknown_fields_are_kept_for_newer_producers(name: str) -> None:
     guard(Record(checkout_with_payment(**{name: "737"})))
 
 
-@pytest.mark.parametrize("name", ["cvv", "Card-Number", "pan"])
+@pytest.mark.parametrize(
+    "name", ["cvv", "Card-Number", "pan", "X-Card-Number", "x-cvv", "payment_card_number",
+             "X-Payment-CVC"],
+)  # fmt: skip
 def test_a_header_named_for_card_data_is_refused_and_the_value_kept(name: str) -> None:
     value = envelope_bytes()
     letter = refused(Record(value, headers=[("event_type", b"OrderPlaced"), (name, b"737")]))

@@ -72,15 +72,22 @@ WITHHELD: Final = b"[WITHHELD]"
 # case): security codes (CVV2, CVC2, Amex CID, CSC...) and card numbers, alone or after a
 # "card"/"cc"/"credit"/"debit" qualifier (card_cvv, creditCardNumber). Expiry dates are left
 # out: not secret alone, and the contract's own card carries expiry_month and expiry_year.
-CARD_DATA_NAMES: Final = frozenset(
-    qualifier + name
-    for qualifier in (b"", b"card", b"cc", b"credit", b"debit", b"creditcard", b"debitcard")
-    for name in (
-        b"cvv", b"cvv2", b"cvc", b"cvc2", b"cid", b"csc", b"securitycode",
-        b"cardverificationvalue", b"cardverificationcode", b"cardcode",
-        b"cardnumber", b"pan", b"primaryaccountnumber",
-    )
+_CARD_DATA_QUALIFIERS: Final = (
+    b"", b"card", b"cc", b"credit", b"debit", b"creditcard", b"debitcard", b"payment",
+    b"paymentcard",
 )  # fmt: skip
+_CARD_DATA_WORDS: Final = (
+    b"cvv", b"cvv2", b"cvc", b"cvc2", b"csc", b"securitycode", b"cardverificationvalue",
+    b"cardverificationcode", b"cardcode", b"cardnumber", b"pan", b"primaryaccountnumber",
+)  # fmt: skip
+CARD_DATA_NAMES: Final = frozenset(
+    # An "X-" header (``X-Card-Number``) too; but not ``X-CID``, a correlation id's name as
+    # often as a card identification number's.
+    prefix + qualifier + word
+    for prefix in (b"", b"x")
+    for qualifier in _CARD_DATA_QUALIFIERS
+    for word in _CARD_DATA_WORDS
+) | frozenset(qualifier + b"cid" for qualifier in _CARD_DATA_QUALIFIERS)
 _NAME_BYTES: Final = bytes(
     byte + 32 if 0x41 <= byte <= 0x5A else byte for byte in range(256)
 )  # fmt: skip
