@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
-from orderflow_chassis.database import create_pool
 from orderflow_chassis.outbox import Outbox, create_producer
 from orderflow_chassis.relay import OutboxRelay
 from orderflow_contracts.envelope import Envelope
@@ -26,6 +25,7 @@ from orderflow_localinfra.discovery import Infrastructure
 from tests.integration.test_relay_order import SCHEMA, migrated, unsent
 from tests.support.events import cart_item_added
 from tests.support.kafka_tools import create_topics, end_offsets, eventually, read_topic
+from tests.support.relay_harness import running_relay
 
 pytestmark = pytest.mark.integration
 
@@ -101,30 +101,10 @@ async def relay_through(
         made.append(through(proxy, create_producer(kafka, client_id="relay-unreachable")))
         return made[-1]
 
-    pool = await create_pool(
-        infrastructure.service_database_urls[SCHEMA],
-        schema=SCHEMA,
-        application_name=f"relay-unreachable-{uuid.uuid4().hex[:6]}",
-    )
-    producer = new_producer()
-    await producer.start()
-    relay = OutboxRelay(
-        pool,
-        producer,
-        schema=SCHEMA,
-        service=SCHEMA,
-        poll_interval_s=0.05,
-        new_producer=new_producer,
-        ack_timeout_s=ACK_TIMEOUT_S,
-    )
-    task = asyncio.create_task(relay.run())
-    try:
+    async with running_relay(
+        infrastructure, SCHEMA, new_producer, ack_timeout_s=ACK_TIMEOUT_S
+    ) as relay:
         yield relay, made
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await relay.close(flush_s=1.0)
-        await pool.close()
 
 
 def retrying(producer: AIOKafkaProducer) -> bool:

@@ -1,5 +1,6 @@
-"""``orderflow-dlq replay`` never waits without bound: a letter Kafka does not take back in
-time stops the replay, which says what it replayed and where it stopped."""
+"""``orderflow-dlq replay`` never waits without bound: a producer that cannot start, or a
+letter Kafka does not take back in time, stops the replay, which says what it replayed and
+where it stopped."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 from orderflow_chassis import dlq_cli
-from orderflow_chassis.dlq_cli import ReplayStopped, StoredDeadLetter, publish_replays
+from orderflow_chassis.dlq_cli import ReplayStopped, StoredDeadLetter, replay
 from typer.testing import CliRunner
 
 LETTERS = [
@@ -18,13 +19,19 @@ LETTERS = [
 
 
 class StuckProducer:
-    """Acknowledges the first ``answered`` sends; then waits as an idempotent producer does for
-    a leader out of reach (for ever), or fails with ``error``."""
+    """Starts (unless ``starts`` is False: it then waits for Kafka for ever), acknowledges the
+    first ``answered`` sends, then waits for ever as an idempotent producer does for a leader
+    out of reach, or fails with ``error``."""
 
-    def __init__(self, answered: int, error: Exception | None = None) -> None:
+    def __init__(self, answered: int, error: Exception | None = None, starts: bool = True):
         self.answered = answered
         self.error = error
+        self.starts = starts
         self.sent: list[bytes] = []
+
+    async def start(self) -> None:
+        if not self.starts:
+            await asyncio.Event().wait()
 
     async def send_and_wait(self, topic: str, value: bytes, **_: Any) -> str:
         self.sent.append(value)
@@ -35,43 +42,67 @@ class StuckProducer:
         return f"{topic}@{len(self.sent)}"
 
 
-async def test_an_unacknowledged_letter_stops_the_replay_in_time() -> None:
-    producer = StuckProducer(answered=1)
+@pytest.fixture
+def producer(monkeypatch: pytest.MonkeyPatch) -> list[StuckProducer]:
+    """The producers the replay makes: set ``made[0]`` before replaying."""
+    made: list[StuckProducer] = []
+
+    async def stopped(*_: object, **__: object) -> int:
+        return 0
+
+    monkeypatch.setattr(dlq_cli, "create_producer", lambda *_, **__: made[0])
+    monkeypatch.setattr(dlq_cli, "stop_producer", stopped)
+    return made
+
+
+async def test_an_unacknowledged_letter_stops_the_replay_in_time(
+    producer: list[StuckProducer],
+) -> None:
+    producer.append(StuckProducer(answered=1))
     with pytest.raises(ReplayStopped) as stopped:
-        await asyncio.wait_for(publish_replays(producer, LETTERS, "orders.dlq", timeout_s=0.05), 5)
+        await asyncio.wait_for(replay("kafka:9092", LETTERS, "orders.dlq", timeout_s=0.05), 5)
     assert stopped.value.replayed == LETTERS[:1]
     assert str(stopped.value) == (
-        "stopped at partition 0 offset 1: orders did not acknowledge it within 0.05 s"
+        "stopped at partition 0 offset 1: Kafka did not acknowledge it within 0.05 s"
     )
-    assert len(producer.sent) == 2, "nothing is sent after the letter that was not taken"
+    assert len(producer[0].sent) == 2, "nothing is sent after the letter that was not taken"
 
 
-async def test_a_kafka_error_stops_the_replay_naming_it() -> None:
-    producer = StuckProducer(answered=2, error=KafkaTimeoutError())
+async def test_a_kafka_error_stops_the_replay_naming_it(producer: list[StuckProducer]) -> None:
+    producer.append(StuckProducer(answered=2, error=KafkaTimeoutError()))
     with pytest.raises(ReplayStopped) as stopped:
-        await publish_replays(producer, LETTERS, "orders.dlq")
+        await replay("kafka:9092", LETTERS, "orders.dlq")
     assert stopped.value.replayed == LETTERS[:2]
     assert "stopped at partition 0 offset 2: KafkaTimeoutError" in str(stopped.value)
+
+
+async def test_a_producer_that_cannot_start_stops_the_replay_before_any_letter(
+    producer: list[StuckProducer],
+) -> None:
+    producer.append(StuckProducer(answered=3, starts=False))
+    with pytest.raises(ReplayStopped) as stopped:
+        await asyncio.wait_for(replay("kafka:9092", LETTERS, "orders.dlq", timeout_s=0.05), 5)
+    assert stopped.value.replayed == []
+    assert "no producer could start: Kafka did not answer" in str(stopped.value)
+    assert producer[0].sent == []
 
 
 def test_the_command_lists_what_it_replayed_and_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
     async def read(*_: object) -> list[StoredDeadLetter]:
         return LETTERS
 
-    async def replay(*_: object) -> int:
-        raise ReplayStopped(LETTERS[:1], LETTERS[1], "orders did not acknowledge it within 30 s")
+    async def stuck_replay(*_: object) -> int:
+        raise ReplayStopped(LETTERS[:1], LETTERS[1], "Kafka did not acknowledge it within 30 s")
 
     monkeypatch.setattr(dlq_cli, "read_dead_letters", read)
-    monkeypatch.setattr(dlq_cli, "replay", replay)
-    arguments = ["replay", "orders.dlq", "--bootstrap-servers", "127.0.0.1:1"]
-    result = CliRunner().invoke(
-        dlq_cli.app,
-        [*arguments, "--partition", "0", "--offset", "0", "--offset", "1", "--offset", "2"],
-    )
+    monkeypatch.setattr(dlq_cli, "replay", stuck_replay)
+    arguments = ["replay", "orders.dlq", "--bootstrap-servers", "127.0.0.1:1", "--partition", "0"]
+    offsets = ["--offset", "0", "--offset", "1", "--offset", "2"]
+    result = CliRunner().invoke(dlq_cli.app, [*arguments, *offsets])
     assert result.exit_code == 1, result.output
     assert "replayed orders.dlq partition 0 offset 0 (event e-0)" in result.output
     assert "offset 1 (event" not in result.output
-    assert "stopped at partition 0 offset 1: orders did not acknowledge it within 30 s" in (
+    assert "stopped at partition 0 offset 1: Kafka did not acknowledge it within 30 s" in (
         result.output
     )
     assert "1 of 3 replayed" in result.output

@@ -159,7 +159,8 @@ class AppliedPositions:
         failed: list[str] = []
         try:
             async with asyncio.timeout(self._timeout_s):
-                for partition in sorted(self._owed):
+                # What needs no broker first: a committed offset may take the whole bound.
+                for partition in sorted(self._owed, key=lambda p: (p not in self._next, p)):
                     try:
                         await self._seek_back(consumer, partition)
                     except Exception as error:  # one refused seek does not hold the others back

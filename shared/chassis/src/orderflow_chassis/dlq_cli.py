@@ -13,10 +13,10 @@ because it could not be screened for card data (``dlq.withheld``), or with its v
 fit the topic (``dlq.truncated``). Publishing it would send a placeholder or a fragment as an
 event; the command names it and replays nothing.
 
-No wait is unbounded: each letter's acknowledgement is waited for at most
-``REPLAY_SEND_TIMEOUT_S`` (an idempotent producer would retry a record for as long as its
+No wait is unbounded: the producer's start and each letter's acknowledgement are waited for at
+most ``REPLAY_SEND_TIMEOUT_S`` (an idempotent producer would retry a record for as long as its
 partition's leader is out of reach); a replay that stops there says what it replayed and where
-it stopped, and exits 1. Running it again is harmless.
+it stopped (that letter may still arrive), and exits 1. Running it again is harmless.
 """
 
 from __future__ import annotations
@@ -205,41 +205,56 @@ def _stored(record: ConsumerRecord) -> StoredDeadLetter:
     )
 
 
-async def replay(bootstrap_servers: str, letters: list[StoredDeadLetter], dlq_topic: str) -> int:
-    producer = create_producer(bootstrap_servers, client_id="orderflow-dlq-replay")
-    await producer.start()
-    try:
-        await publish_replays(producer, letters, dlq_topic)
-        return len(letters)
-    finally:
-        await stop_producer(producer, flush_s=1.0)
-
-
-async def publish_replays(
-    producer: AIOKafkaProducer,
-    letters: Sequence[StoredDeadLetter],
+async def replay(
+    bootstrap_servers: str,
+    letters: list[StoredDeadLetter],
     dlq_topic: str,
     *,
     timeout_s: float = REPLAY_SEND_TIMEOUT_S,
+) -> int:
+    """Replay ``letters`` one at a time, each acknowledged within ``timeout_s`` (the producer's
+    start too: it waits for Kafka without end), or raise ``ReplayStopped``."""
+    if not letters:
+        return 0
+    producer = create_producer(bootstrap_servers, client_id="orderflow-dlq-replay")
+    try:
+        async with asyncio.timeout(timeout_s):
+            await producer.start()
+    except (TimeoutError, KafkaError) as error:
+        await stop_producer(producer, flush_s=0)
+        why = "Kafka did not answer" if isinstance(error, TimeoutError) else repr(error)
+        raise ReplayStopped([], letters[0], f"no producer could start: {why}") from error
+    try:
+        for done, letter in enumerate(letters):
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await publish_replays(producer, [letter], dlq_topic)
+            except TimeoutError:
+                why = f"Kafka did not acknowledge it within {timeout_s:g} s"
+                raise ReplayStopped(letters[:done], letter, why) from None
+            except KafkaError as error:
+                raise ReplayStopped(letters[:done], letter, repr(error)) from error
+        return len(letters)
+    finally:
+        await stop_producer(producer, flush_s=0)
+
+
+async def publish_replays(
+    producer: AIOKafkaProducer, letters: Sequence[StoredDeadLetter], dlq_topic: str
 ) -> list[RecordMetadata]:
     """Publish each letter back to its original topic with its original key and headers, and
     ``replayed_from`` naming where it was on the DLQ; where each landed, in order. Raises
-    ``UnreplayableLetter``, before sending any, when one does not hold its original record,
-    and ``ReplayStopped`` when Kafka does not acknowledge one within ``timeout_s``."""
+    ``UnreplayableLetter``, before sending any, when one does not hold its original record.
+    Waits for each acknowledgement as long as the producer does: callers bound it."""
     refuse_unreplayable(letters, dlq_topic)
     landed = []
     for letter in letters:
         target = letter.details.get("original_topic") or dlq_topic.removesuffix(".dlq")
         replayed_from = f"{dlq_topic}:{letter.partition}:{letter.offset}".encode()
         headers = [*original_headers(letter.headers), ("replayed_from", replayed_from)]
-        sending = producer.send_and_wait(target, letter.value, key=letter.key, headers=headers)
-        try:
-            landed.append(await asyncio.wait_for(sending, timeout_s))
-        except TimeoutError:
-            why = f"{target} did not acknowledge it within {timeout_s:g} s"
-            raise ReplayStopped(letters[: len(landed)], letter, why) from None
-        except KafkaError as error:
-            raise ReplayStopped(letters[: len(landed)], letter, repr(error)) from error
+        landed.append(
+            await producer.send_and_wait(target, letter.value, key=letter.key, headers=headers)
+        )
     return landed
 
 

@@ -63,7 +63,9 @@ async def claim_pending(
         f"""
         SELECT id, topic, message_key, payload, headers, attempts, traceparent, event_type
         FROM {schema}.outbox
-        WHERE sent_at IS NULL AND parked_at IS NULL AND message_key <> ALL($2::text[])
+        WHERE sent_at IS NULL AND parked_at IS NULL
+          -- a hashed subplan: one probe a row, however many keys are held back
+          AND message_key NOT IN (SELECT unnest($2::text[]))
         ORDER BY id
         LIMIT $1
         FOR UPDATE SKIP LOCKED

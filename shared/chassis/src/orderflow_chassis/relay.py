@@ -140,6 +140,7 @@ class OutboxRelay:
         self._producer_stuck = False
         self._paused = PausedPartitions(pause_s=ack_timeout_s)
         self._router = Router(wait_s=ack_timeout_s * _PROBE_SHARE)
+        self._paused_reported: list[TopicPartition] = []
         self._schema = validate_identifier(schema)
         self._service = service
         self._batch_size = batch_size
@@ -290,7 +291,8 @@ class OutboxRelay:
                     skip_keys=self._paused.held_keys(),
                 )
                 routes = await self._router.routes(self._producer, rows)
-                sorted_out = self._paused.sort_out(rows, routes)
+                complete = len(rows) < self._batch_size
+                sorted_out = self._paused.sort_out(rows, routes, complete=complete)
                 report = await send_in_waves(
                     sorted_out.send,
                     functools.partial(self._send, routes),
@@ -300,7 +302,7 @@ class OutboxRelay:
                     probe_timeout_s=self._ack_timeout_s * _PROBE_SHARE,
                 )
                 report.held_back += sorted_out.held_back
-                self._paused.learn(report.acknowledged, report.timed_out, routes)
+                self._learn(report, sorted_out.probes, routes)
                 if report.timed_out:
                     self._producer_stuck = True
                 if self._after_publish is not None and report.acknowledged:
@@ -356,6 +358,29 @@ class OutboxRelay:
         if abandoned:
             log.warning("outbox.producer_abandoned_at_stop", abandoned_records=abandoned)
 
+    def _learn(
+        self, report: SendReport, probes: set[int], routes: dict[int, TopicPartition]
+    ) -> None:
+        answered = {row.id for row in report.acknowledged}
+        parked = [refusal.row for refusal in report.parked]
+        failed_probes = [
+            refusal.row
+            for refusal in [*report.transient, *report.refused]
+            if refusal.row.id in probes and refusal.row.id not in answered
+        ]
+        self._paused.learn(
+            report.acknowledged,
+            report.unanswered,
+            routes,
+            failed_probes=failed_probes,
+            parked=parked,
+        )
+        paused = self._paused.paused
+        if paused != self._paused_reported:
+            self._paused_reported = paused
+            names = ", ".join(f"{p.topic}[{p.partition}]" for p in paused) or "none"
+            log.warning("outbox.partitions_paused", partitions=names, held_back=report.held_back)
+
     async def _send(self, routes: dict[int, TopicPartition], row: OutboxRow) -> Awaitable[object]:
         span, traceparent = tracing.start_publish(
             row.traceparent, service=self._service, topic=row.topic, event_type=row.event_type
@@ -409,13 +434,14 @@ class OutboxRelay:
         elif paused := self._paused.paused:
             names = ", ".join(f"{p.topic}[{p.partition}]" for p in paused)
             self.last_error = f"Kafka did not acknowledge {names} in time: their rows wait"
-            log.warning("outbox.partitions_paused", partitions=names, held_back=report.held_back)
         else:
             self.last_error = None
 
     def _set_leader(self, leader: bool) -> None:
         if leader != self.is_leader:
             log.info("outbox.relay_leadership", leader=leader, session_pid=self.session_pid)
+        if not leader:
+            self._paused.forget_all()  # what a later lead finds pending, it learns anew
         self.is_leader = leader
         metrics.RELAY_IS_LEADER.labels(self._service).set(1 if leader else 0)
 

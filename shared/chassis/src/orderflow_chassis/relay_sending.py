@@ -67,6 +67,11 @@ class NotAcknowledged(TimeoutError):
     """Kafka did not acknowledge the row in time; the producer may still deliver it later."""
 
 
+class NotHandedOver(NotAcknowledged):
+    """The wave ran out of time before the producer took the row (another row's hand-over
+    blocked it: aiokafka waiting for a topic's metadata, or for room in a batch)."""
+
+
 # Hands one row to the producer; the awaitable it returns completes when Kafka acknowledged it.
 SendRow = Callable[[OutboxRow], Awaitable[Awaitable[object]]]
 
@@ -85,6 +90,8 @@ class SendReport:
     held_back: int = 0
     # Transient failures of a wave that ran out of time: the producer may still hold them.
     timed_out: list[OutboxRow] = field(default_factory=list)
+    # Those of them the producer took: their partitions did not answer.
+    unanswered: list[OutboxRow] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -119,6 +126,8 @@ async def send_in_waves(
             refusal = Refusal(row, describe_error(error))
             if isinstance(error, NotAcknowledged):
                 report.timed_out.append(row)
+                if not isinstance(error, NotHandedOver):
+                    report.unanswered.append(row)
             if not is_permanent_send_error(error):
                 report.transient.append(refusal)
             elif row.attempts + 1 >= park_after_attempts:
@@ -172,5 +181,7 @@ async def _send_wave(
         outcomes[index]
         if index in outcomes
         else NotAcknowledged(f"Kafka did not acknowledge it within {waited[index]:g} s")
+        if index in deliveries
+        else NotHandedOver(f"the producer did not take it within {timeout_s:g} s")
         for index in range(len(wave))
     ]
