@@ -274,9 +274,14 @@ class ReadModelQueries:
             for row in rows
         ]
 
-    async def replayed_count(self, request_id: UUID) -> int:
+    async def replayed_count(self, request_id: UUID, *, not_replayed: bool = False) -> int:
+        """Letters the replay ``request_id`` sent (and those it recorded as not replayable,
+        with ``not_replayed``)."""
         count: int = await self._pool.fetchval(
-            f"SELECT count(*) FROM {self._s}.replay_audit WHERE request_id = $1", request_id
+            f"SELECT count(*) FROM {self._s}.replay_audit "
+            "WHERE request_id = $1 AND ($2 OR outcome <> 'not_replayed')",
+            request_id,
+            not_replayed,
         )
         return count
 

@@ -8,6 +8,9 @@ has committed past the replayed record; *dead_lettered_again* when a dead letter
 ``replayed_from`` arrives from that group (checked for a while after *applied* too, since the
 group's offset commit and its relay's publishing of the new dead letter come in either order).
 
+A letter that does not hold its original record (a part withheld, its value cut) is never sent:
+it is recorded *not_replayed*, with why, and the replay goes on past it.
+
 A replay is sent a request at a time, each bounded (decision 66): letters are read a page at a
 time, Kafka gets a bounded wait per letter, and a request sends for a bounded time. The id of
 the confirmation page, kept in each audit row, lets the next request continue after the last
@@ -135,8 +138,10 @@ async def _send(
                 failure = f"Kafka refused {address}: {describe_error(error)}"
                 return ReplayResult(sent, failure, kafka_failed=True)
             except UnreplayableLetter as error:  # a placeholder must never go out as an event
-                failure = f"{error}; replay the other letters by choosing them one by one"
-                return ReplayResult(sent, failure)
+                # Recorded as not replayed, so that the replay goes on past it (and a next
+                # request of it too): the operator reads why on the Replays page.
+                await _audit_not_replayed(pool, schema, request, dlq_topic, consumer, letter, error)
+                continue
             await _audit(pool, schema, request, dlq_topic, consumer, letter, landed)
             sent += 1
     return ReplayResult(sent)
@@ -186,6 +191,37 @@ async def _audit(
         landed.offset,
         consumer,
         request.selection.request_id,
+    )
+
+
+async def _audit_not_replayed(
+    pool: asyncpg.Pool,
+    schema: str,
+    request: ReplayRequest,
+    dlq_topic: str,
+    consumer: str,
+    letter: StoredDeadLetter,
+    why: UnreplayableLetter,
+) -> None:
+    await pool.execute(
+        f"""
+        INSERT INTO {schema}.replay_audit (requested_at, requested_by, role, selection,
+            dlq_topic, dlq_partition, dlq_offset, event_id, target_topic, consumer, request_id,
+            outcome, outcome_detail, outcome_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'not_replayed', $12, $1)
+        """,
+        request.now,
+        request.session.name,
+        request.session.role.value,
+        request.described,
+        dlq_topic,
+        letter.partition,
+        letter.offset,
+        letter.event_id,
+        letter.details.get("original_topic") or dlq_topic.removesuffix(".dlq"),
+        consumer,
+        request.selection.request_id,
+        str(why).removeprefix("cannot be replayed: "),
     )
 
 

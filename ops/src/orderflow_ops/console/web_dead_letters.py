@@ -179,7 +179,7 @@ def dead_letters_router(console: Console) -> APIRouter:
         if result.stopped_because is not None:
             status = 503 if result.kafka_failed else 200
             return await confirmation(selection, result.stopped_because, status)
-        if not await queries.replayed_count(selection.request_id):
+        if not await queries.replayed_count(selection.request_id, not_replayed=True):
             raise PageError(404, "Nothing to replay", f"No dead letter matches {what}.")
         return RedirectResponse(f"/replays?{urlencode({'request': selection.request_id})}", 303)
 
