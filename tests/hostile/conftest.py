@@ -1,14 +1,14 @@
 """Size of the fuzz run, and the services' logs captured to a file the card scan reads.
 
 Default size: ``DEFAULT_PER_TOPIC`` records per consumed topic (seconds, part of every test
-run). Full size (``FULL_PER_TOPIC``): set ``ORDERFLOW_FUZZ_FULL=1``, or select the marker
-with ``-m fuzz_full``.
+run; every family of hostile record is in it). Full size (``FULL_PER_TOPIC``): set
+``ORDERFLOW_FUZZ_FULL=1``, or select the marker with ``-m fuzz_full``; the database-fault
+runs then publish their full number of journeys too.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,9 @@ import pytest
 import structlog
 from orderflow_chassis.structured_logging import configure_logging
 
-DEFAULT_PER_TOPIC = 300
+from tests.hostile.sizes import full_size_requested
+
+DEFAULT_PER_TOPIC = 200
 FULL_PER_TOPIC = 10_000
 
 
@@ -29,14 +31,9 @@ class FuzzSize:
     full: bool
 
 
-def _full_size_requested(config: pytest.Config) -> bool:
-    markexpr = str(config.getoption("-m", default="") or "")
-    return os.environ.get("ORDERFLOW_FUZZ_FULL") == "1" or "fuzz_full" in markexpr
-
-
 @pytest.fixture(scope="session")
 def fuzz_size(pytestconfig: pytest.Config) -> FuzzSize:
-    if _full_size_requested(pytestconfig):
+    if full_size_requested(pytestconfig):
         return FuzzSize(FULL_PER_TOPIC, max_depth=50_000, catch_up_s=900, full=True)
     return FuzzSize(DEFAULT_PER_TOPIC, max_depth=5_000, catch_up_s=45, full=False)
 

@@ -21,6 +21,7 @@ from tests.hostile.corpus import new_producer
 from tests.hostile.end_state import dead_letters, every_record
 from tests.hostile.faults import Fault, fault_loop
 from tests.hostile.saga_checks import journey_problems, order_problems
+from tests.hostile.sizes import full_size_requested
 from tests.hostile.system import (
     VALID_CORRELATION,
     FourServices,
@@ -36,20 +37,27 @@ from tests.support.service_harness import unique_prefix
 
 pytestmark = pytest.mark.integration
 
-JOURNEYS = 24
+JOURNEYS = 14  # a full-size run (see conftest): FULL_JOURNEYS
+FULL_JOURNEYS = 24
 CATCH_UP_S = 90
+
+
+@pytest.fixture(scope="module")
+def journeys(pytestconfig: pytest.Config) -> int:
+    return FULL_JOURNEYS if full_size_requested(pytestconfig) else JOURNEYS
 
 
 async def run_journeys_under(
     infrastructure: Infrastructure,
     label: str,
     disturb: Callable[[FourServices, Callable[[], Awaitable[None]]], Awaitable[None]],
+    count: int,
 ) -> None:
     """Start the services, let ``disturb`` publish the journeys (it calls the function it is
     given) while it injects faults, then check the end state."""
     run = new_run_id()
     async with four_services(infrastructure, unique_prefix(label)) as system:
-        journeys: list[Journey] = [journey(n, run) for n in range(JOURNEYS)]
+        journeys: list[Journey] = [journey(n, run) for n in range(count)]
         producer = new_producer(system.kafka)
         await producer.start()
 
@@ -91,18 +99,20 @@ def faulting(
 
 
 async def test_cancelled_queries_are_retried_nothing_lost_nor_doubled(
-    infrastructure: Infrastructure,
+    infrastructure: Infrastructure, journeys: int
 ) -> None:
-    await run_journeys_under(infrastructure, "cancel", faulting("cancel", 0.05))
+    await run_journeys_under(infrastructure, "cancel", faulting("cancel", 0.05), journeys)
 
 
 async def test_killed_sessions_are_retried_nothing_lost_nor_doubled(
-    infrastructure: Infrastructure,
+    infrastructure: Infrastructure, journeys: int
 ) -> None:
-    await run_journeys_under(infrastructure, "terminate", faulting("terminate", 0.3))
+    await run_journeys_under(infrastructure, "terminate", faulting("terminate", 0.3), journeys)
 
 
-async def test_a_postgres_restart_mid_saga_loses_nothing(infrastructure: Infrastructure) -> None:
+async def test_a_postgres_restart_mid_saga_loses_nothing(
+    infrastructure: Infrastructure, journeys: int
+) -> None:
     if find_bindir() is None:  # a server from the environment or a container, none local
         pytest.skip("no PostgreSQL binaries here to run a private server with")
     with private_postgres() as postgres:
@@ -116,4 +126,4 @@ async def test_a_postgres_restart_mid_saga_loses_nothing(infrastructure: Infrast
             await asyncio.to_thread(postgres.start)
             await publishing
 
-        await run_journeys_under(own, "pg-restart", disturb)
+        await run_journeys_under(own, "pg-restart", disturb, journeys)

@@ -52,7 +52,7 @@ from tests.support.service_harness import unique_prefix
 pytestmark = [pytest.mark.multi_instance, pytest.mark.e2e, pytest.mark.integration]
 
 INSTANCES = 2
-SHOPPERS = 120
+SHOPPERS = 80
 SHOPPERS_PER_SECOND = 4.0
 OUTAGE_S = 3.0
 SESSION_MS = 2000  # unless the broker's group.min.session.timeout.ms is higher
