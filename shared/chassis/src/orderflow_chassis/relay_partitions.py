@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -30,10 +30,10 @@ from orderflow_chassis.outbox_store import OutboxRow
 _PARTITIONER = DefaultPartitioner()
 
 
-def partition_of(key: str, partitions: Collection[int]) -> int:
+def partition_of(key: str, partitions: Sequence[int]) -> int:
     """The partition the producer's default partitioner picks for ``key`` (murmur2, as the
-    Java client does) among the topic's ``partitions``."""
-    chosen: int = _PARTITIONER(key.encode(), sorted(partitions), None)
+    Java client does) among the topic's ``partitions``, sorted."""
+    chosen: int = _PARTITIONER(key.encode(), partitions, None)
     return chosen
 
 
@@ -44,7 +44,7 @@ class Router:
 
     def __init__(self, *, wait_s: float) -> None:
         self._wait_s = wait_s
-        self._partitions: dict[str, frozenset[int]] = {}
+        self._partitions: dict[str, tuple[int, ...]] = {}  # sorted, as the partitioner takes them
 
     async def routes(
         self, producer: AIOKafkaProducer, rows: Sequence[OutboxRow]
@@ -58,7 +58,7 @@ class Router:
                     async with asyncio.timeout(self._wait_s):
                         known = await producer.partitions_for(topic)
             if known:
-                self._partitions[topic] = frozenset(known)
+                self._partitions[topic] = tuple(sorted(known))
         return {
             row.id: TopicPartition(row.topic, partition_of(row.key, partitions))
             for row in rows
