@@ -39,6 +39,8 @@ REQUIRED_ALERTS = {
     "OrderflowInvariantViolated",
     "OrderflowPeriodicJobNotSucceeding",
     "OrderflowPeriodicJobSkippingItems",
+    "OrderflowOutboxPartitionPaused",
+    "OrderflowConsumerRewindOwed",
 }
 _TEMPLATE_LABEL = re.compile(r"\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)")
 _ALERT_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

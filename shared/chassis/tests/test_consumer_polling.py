@@ -13,7 +13,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import ConsumerStoppedError, IllegalStateError, UnsupportedCodecError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.subscriber import usecase as faststream_usecase
-from orderflow_chassis import consumer_records
+from orderflow_chassis import consumer_records, metrics
 from orderflow_chassis.consumer import EventConsumer
 from orderflow_chassis.consumer_records import (
     AppliedPositions,
@@ -193,6 +193,22 @@ async def test_a_refused_seek_does_not_leave_the_other_partitions_read_on() -> N
     consumer.refused_seeks.clear()
     assert await positions.settle(consumer)
     assert consumer.positions == {first: 5, refused: 6, last: 7}
+
+
+async def test_the_partitions_owed_a_rewind_are_exported() -> None:
+    """The consumer reads nothing while one is owed, so its lag stands still: the gauge (and
+    its alert) is what shows it."""
+    partition = TopicPartition("t", 0)
+    positions = AppliedPositions(timeout_s=0.05, labels=("probe", "owed-gauge"))
+    consumer = FailingFetchConsumer(UnsupportedCodecError("lz4"), {partition: 3})
+    consumer.coordinator_away.set()
+    gauge = metrics.CONSUMER_REWINDS_OWED.labels("probe", "owed-gauge")
+
+    await positions.rewind(consumer)
+    assert gauge._value.get() == 1
+    consumer.coordinator_away.clear()
+    assert await positions.settle(consumer)
+    assert gauge._value.get() == 0
 
 
 async def test_a_partition_taken_away_is_not_owed_a_rewind() -> None:

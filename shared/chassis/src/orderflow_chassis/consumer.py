@@ -74,7 +74,7 @@ class EventConsumer:
         self._hooks = batches.hooks
         self._lag = LagTracker(batches.service, batches.group_id)
         self._offsets = self._offset_commits(0)
-        self._applied = AppliedPositions()
+        self._applied = AppliedPositions(labels=(batches.service, batches.group_id))
         self._rewinds = 0  # batches rewound in a row
         self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep  # before a rewind
         self._longest_pause_s = _REWIND_BACKOFF.max_delay_s

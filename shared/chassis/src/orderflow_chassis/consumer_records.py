@@ -16,6 +16,8 @@ from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import ConsumerStoppedError
 from orderflow_contracts.registry import EVENT_TYPES
 
+from orderflow_chassis import metrics
+
 log = structlog.get_logger(__name__)
 
 
@@ -131,10 +133,12 @@ class AppliedPositions:
     owed, and no wait is unbounded.
     """
 
-    def __init__(self, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, *, timeout_s: float = 10.0, labels: tuple[str, str] | None = None) -> None:
         self._next: dict[TopicPartition, int] = {}
         self._owed: set[TopicPartition] = set()
         self._timeout_s = timeout_s
+        # (service, consumer) of the owed-rewinds gauge; None: not exported (a bare test)
+        self._owed_gauge = None if labels is None else metrics.CONSUMER_REWINDS_OWED.labels(*labels)
 
     def applied(self, next_offsets: dict[TopicPartition, int]) -> None:
         for partition, offset in next_offsets.items():
@@ -175,6 +179,8 @@ class AppliedPositions:
                 partitions_owed=len(self._owed),
                 errors=failed,
             )
+        if self._owed_gauge is not None:
+            self._owed_gauge.set(len(self._owed))
         return not self._owed
 
     async def _seek_back(self, consumer: Any, partition: TopicPartition) -> None:

@@ -70,6 +70,17 @@ OUTBOX_SEND_FAILURES = Counter(
     "Outbox rows whose send failed in a round: refused (counts towards parking) or transient",
     ["service", "kind"],
 )
+CONSUMER_REWINDS_OWED = Gauge(
+    "orderflow_consumer_rewinds_owed",
+    "Partitions a failed fetch left to be sought back to what was applied; the consumer "
+    "fetches nothing while any is (its lag gauge then stands still)",
+    ["service", "consumer"],
+)
+OUTBOX_PAUSED_PARTITIONS = Gauge(
+    "orderflow_outbox_paused_partitions",
+    "Partitions the relay holds rows back for: Kafka did not acknowledge them in time",
+    ["service"],
+)
 CONSUMER_LAG = Gauge(
     "orderflow_consumer_lag",
     "Records on a partition not applied yet: the partition's high-water mark (from the "

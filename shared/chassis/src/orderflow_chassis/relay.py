@@ -376,6 +376,7 @@ class OutboxRelay:
             parked=parked,
         )
         paused = self._paused.paused
+        metrics.OUTBOX_PAUSED_PARTITIONS.labels(self._service).set(len(paused))
         if paused != self._paused_reported:
             self._paused_reported = paused
             names = ", ".join(f"{p.topic}[{p.partition}]" for p in paused) or "none"
@@ -442,6 +443,7 @@ class OutboxRelay:
             log.info("outbox.relay_leadership", leader=leader, session_pid=self.session_pid)
         if not leader:
             self._paused.forget_all()  # what a later lead finds pending, it learns anew
+            metrics.OUTBOX_PAUSED_PARTITIONS.labels(self._service).set(0)
         self.is_leader = leader
         metrics.RELAY_IS_LEADER.labels(self._service).set(1 if leader else 0)
 
