@@ -140,9 +140,9 @@ async def _send(
             except UnreplayableLetter as error:  # a placeholder must never go out as an event
                 # Recorded as not replayed, so that the replay goes on past it (and a next
                 # request of it too): the operator reads why on the Replays page.
-                await _audit_not_replayed(pool, schema, request, dlq_topic, consumer, letter, error)
+                await _audit(pool, schema, request, dlq_topic, consumer, letter, not_replayed=error)
                 continue
-            await _audit(pool, schema, request, dlq_topic, consumer, letter, landed)
+            await _audit(pool, schema, request, dlq_topic, consumer, letter, landed=landed)
             sent += 1
     return ReplayResult(sent)
 
@@ -169,14 +169,18 @@ async def _audit(
     dlq_topic: str,
     consumer: str,
     letter: StoredDeadLetter,
-    landed: RecordMetadata,
+    *,
+    landed: RecordMetadata | None = None,
+    not_replayed: UnreplayableLetter | None = None,
 ) -> None:
+    """One audit row: a letter sent (where it ``landed``), or one ``not_replayed`` (why)."""
+    target = letter.details.get("original_topic") or dlq_topic.removesuffix(".dlq")
     await pool.execute(
         f"""
         INSERT INTO {schema}.replay_audit (requested_at, requested_by, role, selection,
             dlq_topic, dlq_partition, dlq_offset, event_id, target_topic, target_partition,
-            target_offset, consumer, request_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            target_offset, consumer, request_id, outcome, outcome_detail, outcome_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
         """,
         request.now,
         request.session.name,
@@ -186,42 +190,14 @@ async def _audit(
         letter.partition,
         letter.offset,
         letter.event_id,
-        landed.topic,
-        landed.partition,
-        landed.offset,
+        target if landed is None else landed.topic,
+        None if landed is None else landed.partition,
+        None if landed is None else landed.offset,
         consumer,
         request.selection.request_id,
-    )
-
-
-async def _audit_not_replayed(
-    pool: asyncpg.Pool,
-    schema: str,
-    request: ReplayRequest,
-    dlq_topic: str,
-    consumer: str,
-    letter: StoredDeadLetter,
-    why: UnreplayableLetter,
-) -> None:
-    await pool.execute(
-        f"""
-        INSERT INTO {schema}.replay_audit (requested_at, requested_by, role, selection,
-            dlq_topic, dlq_partition, dlq_offset, event_id, target_topic, consumer, request_id,
-            outcome, outcome_detail, outcome_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'not_replayed', $12, $1)
-        """,
-        request.now,
-        request.session.name,
-        request.session.role.value,
-        request.described,
-        dlq_topic,
-        letter.partition,
-        letter.offset,
-        letter.event_id,
-        letter.details.get("original_topic") or dlq_topic.removesuffix(".dlq"),
-        consumer,
-        request.selection.request_id,
-        str(why).removeprefix("cannot be replayed: "),
+        "sent" if not_replayed is None else "not_replayed",
+        None if not_replayed is None else str(not_replayed).removeprefix("cannot be replayed: "),
+        None if not_replayed is None else request.now,
     )
 
 
