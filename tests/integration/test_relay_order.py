@@ -15,7 +15,8 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
-from orderflow_chassis.database import connect, create_pool
+from aiokafka import AIOKafkaProducer
+from orderflow_chassis.database import connect
 from orderflow_chassis.migrations import migrate_service
 from orderflow_chassis.outbox import Outbox, create_producer
 from orderflow_chassis.relay import OutboxRelay
@@ -25,6 +26,7 @@ from orderflow_localinfra.discovery import Infrastructure
 from tests.support.events import cart_item_added
 from tests.support.kafka_tools import create_topics, eventually, read_topic
 from tests.support.probe_service import probe_definition
+from tests.support.relay_harness import running_relay as harness_relay
 
 pytestmark = pytest.mark.integration
 
@@ -42,24 +44,13 @@ SEQUENTIAL_SCANS_ONLY = {
 async def running_relay(
     infrastructure: Infrastructure, **server_settings: str
 ) -> AsyncIterator[OutboxRelay]:
-    database_url = infrastructure.service_database_urls[SCHEMA]
-    pool = await create_pool(
-        database_url,
-        schema=SCHEMA,
-        application_name=f"relay-order-{uuid.uuid4().hex[:6]}",
-        server_settings=server_settings,
-    )
-    producer = create_producer(infrastructure.kafka_bootstrap_servers, client_id="relay-order")
-    await producer.start()
-    relay = OutboxRelay(pool, producer, schema=SCHEMA, service=SCHEMA, poll_interval_s=0.05)
-    task = asyncio.create_task(relay.run())
-    try:
+    def new_producer() -> AIOKafkaProducer:
+        return create_producer(infrastructure.kafka_bootstrap_servers, client_id="relay-order")
+
+    async with harness_relay(
+        infrastructure, SCHEMA, new_producer, server_settings=server_settings
+    ) as relay:
         yield relay
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await producer.stop()
-        await pool.close()
 
 
 async def migrated(database_url: str) -> asyncpg.Connection:

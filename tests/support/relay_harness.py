@@ -20,14 +20,17 @@ async def running_relay(
     schema: str,
     new_producer: Callable[[], AIOKafkaProducer],
     *,
-    ack_timeout_s: float,
+    ack_timeout_s: float = 30.0,
+    server_settings: dict[str, str] | None = None,
 ) -> AsyncIterator[OutboxRelay]:
     """The relay of ``schema``, publishing with ``new_producer()`` (and replacing a stuck
-    producer with another), until the block ends; then stopped, its producer too."""
+    producer with another), until the block ends; then stopped, its producer too. Its
+    sessions use ``server_settings`` (PostgreSQL settings)."""
     pool = await create_pool(
         infrastructure.service_database_urls[schema],
         schema=schema,
         application_name=f"relay-test-{uuid.uuid4().hex[:6]}",
+        server_settings=server_settings or {},
     )
     producer = new_producer()
     await producer.start()
