@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
+from types import SimpleNamespace
+from typing import cast
 
-from aiokafka import TopicPartition
-from orderflow_chassis.outbox_store import OutboxRow
-from orderflow_chassis.relay_partitions import PausedPartitions
-from orderflow_chassis.relay_sending import NotHandedOver, send_in_waves
+from aiokafka import AIOKafkaProducer, TopicPartition
+from orderflow_chassis.outbox_store import OutboxRow, Refusal
+from orderflow_chassis.relay_partitions import PausedPartitions, Router, partition_of
+from orderflow_chassis.relay_sending import NotHandedOver, SendReport, send_in_waves
 
 STUCK = TopicPartition("orders", 1)
 WELL = TopicPartition("orders", 2)
@@ -86,6 +88,20 @@ def test_a_probe_that_fails_in_any_way_pauses_the_partition_again() -> None:
     paused.learn([], [], {1: STUCK}, failed_probes=[row(1, "a")])  # refused, say
     assert paused.held_keys() == ["a"]
     assert paused.sort_out([row(1, "a")], {1: STUCK}, complete=False).send == []
+
+
+def test_a_rounds_report_is_read_for_its_probes() -> None:
+    clock = Clock()
+    paused = paused_on(clock, (1, "a"))
+    clock.now += 31
+    refused = SendReport(refused=[Refusal(row(1, "a"), "NotEnoughReplicas")])
+    paused.learn_from(refused, {1}, {1: STUCK})
+    assert paused.held_keys() == ["a"], "a probe refused (attempts left) pauses again"
+    assert paused.describe() == "orders[1]"
+
+    clock.now += 31
+    paused.learn_from(SendReport(acknowledged=[row(1, "a")]), {1}, {1: STUCK})
+    assert (paused.paused, paused.describe()) == ([], "")
 
 
 def test_a_parked_probe_lets_every_key_be_claimed_when_the_pause_runs_out() -> None:
@@ -165,3 +181,44 @@ async def test_rows_never_handed_over_are_not_taken_for_unanswered_ones() -> Non
     assert report.unanswered == [], "no partition failed to answer: none is paused"
     assert "did not take it" in report.transient[1].error
     assert isinstance(NotHandedOver("x"), TimeoutError)
+
+
+class MetadataProducer:
+    """A producer's metadata surface: ``known`` topics' partitions; asking for another one
+    waits (as aiokafka does for a topic that does not exist) and is counted."""
+
+    def __init__(self, known: dict[str, set[int]]) -> None:
+        self.known = known
+        self.asked: list[str] = []
+        self.client = SimpleNamespace(cluster=SimpleNamespace(partitions_for_topic=known.get))
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        self.asked.append(topic)
+        await asyncio.Event().wait()
+        return set()
+
+
+async def test_a_topic_without_metadata_is_unrouted_and_not_asked_for_every_round() -> None:
+    clock = Clock()
+    router = Router(wait_s=0.05, retry_after_s=30, clock=clock)
+    producer = MetadataProducer({"orders": {0, 1, 2}})
+    rows = [row(1, "a"), row(2, "b", topic="missing")]
+
+    routes = await router.routes(cast(AIOKafkaProducer, producer), rows)
+    assert set(routes) == {1}, "the missing topic's row goes unrouted"
+    assert routes[1] == TopicPartition("orders", partition_of("a", (0, 1, 2)))
+    await router.routes(cast(AIOKafkaProducer, producer), rows)
+    assert producer.asked == ["missing"], "not asked again in the next round"
+    clock.now += 31
+    await router.routes(cast(AIOKafkaProducer, producer), rows)
+    assert producer.asked == ["missing", "missing"]
+
+
+async def test_a_replaced_producer_without_metadata_routes_as_the_one_before() -> None:
+    router = Router(wait_s=0.05, retry_after_s=30, clock=Clock())
+    first = await router.routes(
+        cast(AIOKafkaProducer, MetadataProducer({"orders": {0, 1, 2}})), [row(1, "a")]
+    )
+    fresh = MetadataProducer({})
+    assert await router.routes(cast(AIOKafkaProducer, fresh), [row(1, "a")]) == first
+    assert fresh.asked == [], "the partitions were remembered"

@@ -139,7 +139,7 @@ class OutboxRelay:
         self._ack_timeout_s = ack_timeout_s
         self._producer_stuck = False
         self._paused = PausedPartitions(pause_s=ack_timeout_s)
-        self._router = Router(wait_s=ack_timeout_s * _PROBE_SHARE)
+        self._router = Router(wait_s=ack_timeout_s * _PROBE_SHARE, retry_after_s=ack_timeout_s)
         self._paused_reported: list[TopicPartition] = []
         self._schema = validate_identifier(schema)
         self._service = service
@@ -361,25 +361,12 @@ class OutboxRelay:
     def _learn(
         self, report: SendReport, probes: set[int], routes: dict[int, TopicPartition]
     ) -> None:
-        answered = {row.id for row in report.acknowledged}
-        parked = [refusal.row for refusal in report.parked]
-        failed_probes = [
-            refusal.row
-            for refusal in [*report.transient, *report.refused]
-            if refusal.row.id in probes and refusal.row.id not in answered
-        ]
-        self._paused.learn(
-            report.acknowledged,
-            report.unanswered,
-            routes,
-            failed_probes=failed_probes,
-            parked=parked,
-        )
+        self._paused.learn_from(report, probes, routes)
         paused = self._paused.paused
         metrics.OUTBOX_PAUSED_PARTITIONS.labels(self._service).set(len(paused))
         if paused != self._paused_reported:
             self._paused_reported = paused
-            names = ", ".join(f"{p.topic}[{p.partition}]" for p in paused) or "none"
+            names = self._paused.describe() or "none"
             log.warning("outbox.partitions_paused", partitions=names, held_back=report.held_back)
 
     async def _send(self, routes: dict[int, TopicPartition], row: OutboxRow) -> Awaitable[object]:
@@ -432,9 +419,8 @@ class OutboxRelay:
             )
             self.last_error = f"sending failed, retrying: {report.transient[0].error}"
             log.warning("outbox.send_failed", error=self.last_error, rows=len(report.transient))
-        elif paused := self._paused.paused:
-            names = ", ".join(f"{p.topic}[{p.partition}]" for p in paused)
-            self.last_error = f"Kafka did not acknowledge {names} in time: their rows wait"
+        elif paused := self._paused.describe():
+            self.last_error = f"Kafka did not acknowledge {paused} in time: their rows wait"
         else:
             self.last_error = None
 

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from orderflow_chassis.outbox_store import OutboxRow
+from orderflow_chassis.relay_sending import SendReport
 
 _PARTITIONER = DefaultPartitioner()
 
@@ -42,21 +43,34 @@ class Router:
     across producers (a producer that replaced a stuck one starts without metadata, and the
     rows of a paused partition must still be known as its rows)."""
 
-    def __init__(self, *, wait_s: float) -> None:
+    def __init__(
+        self, *, wait_s: float, retry_after_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._wait_s = wait_s
+        self._retry_after_s = retry_after_s
+        self._clock = clock
         self._partitions: dict[str, tuple[int, ...]] = {}  # sorted, as the partitioner takes them
+        self._asked_in_vain: dict[str, float] = {}  # topic -> when its partitions may be asked
 
     async def routes(
         self, producer: AIOKafkaProducer, rows: Sequence[OutboxRow]
     ) -> dict[int, TopicPartition]:
         """Each row's partition; a row of a topic whose partitions are not known in time goes
-        unrouted (its send waits for them, and its partition cannot be paused)."""
+        unrouted (its send waits for them, and its partition cannot be paused). A topic asked
+        for in vain is not asked again for ``retry_after_s``: each round would wait again."""
+        now = self._clock()
         for topic in {row.topic for row in rows}:
             known = producer.client.cluster.partitions_for_topic(topic)
-            if not known and topic not in self._partitions:
+            if (
+                not known
+                and topic not in self._partitions
+                and self._asked_in_vain.get(topic, 0.0) <= now
+            ):
                 with contextlib.suppress(Exception):  # unrouted: the send will say why
                     async with asyncio.timeout(self._wait_s):
                         known = await producer.partitions_for(topic)
+                if not known:
+                    self._asked_in_vain[topic] = now + self._retry_after_s
             if known:
                 self._partitions[topic] = tuple(sorted(known))
         return {
@@ -171,6 +185,27 @@ class PausedPartitions:
             partition = routes.get(row.id)
             if partition is not None and self._probe_key.get(partition) == row.key:
                 del self._probe_key[partition]
+
+    def learn_from(
+        self, report: SendReport, probes: set[int], routes: dict[int, TopicPartition]
+    ) -> None:
+        """:meth:`learn` what a round's ``report`` says of its rows and ``probes``."""
+        answered = {row.id for row in report.acknowledged}
+        self.learn(
+            report.acknowledged,
+            report.unanswered,
+            routes,
+            failed_probes=[
+                refusal.row
+                for refusal in [*report.transient, *report.refused]
+                if refusal.row.id in probes and refusal.row.id not in answered
+            ],
+            parked=[refusal.row for refusal in report.parked],
+        )
+
+    def describe(self) -> str:
+        """The paused partitions as ``topic[partition]``, comma-separated ("" if none)."""
+        return ", ".join(f"{p.topic}[{p.partition}]" for p in self.paused)
 
     def forget_all(self) -> None:
         """This relay no longer leads: the next leader learns for itself."""
