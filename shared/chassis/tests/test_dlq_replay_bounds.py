@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError
-from orderflow_chassis import dlq_cli
+from orderflow_chassis import dlq_cli, outbox
 from orderflow_chassis.dlq_cli import ReplayStopped, StoredDeadLetter, replay
 from typer.testing import CliRunner
 
@@ -52,6 +52,7 @@ def producer(monkeypatch: pytest.MonkeyPatch) -> list[StuckProducer]:
 
     monkeypatch.setattr(dlq_cli, "create_producer", lambda *_, **__: made[0])
     monkeypatch.setattr(dlq_cli, "stop_producer", stopped)
+    monkeypatch.setattr(outbox, "stop_producer", stopped)  # start_producer's, on a failed start
     return made
 
 

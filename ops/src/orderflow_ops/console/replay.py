@@ -31,7 +31,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 from orderflow_chassis.dlq_cli import StoredDeadLetter, UnreplayableLetter, publish_replays
 from orderflow_chassis.errors import describe_error
-from orderflow_chassis.outbox import stop_producer
+from orderflow_chassis.outbox import start_producer, stop_producer
 
 from orderflow_ops.console.auth import Session
 from orderflow_ops.console.kafka_clients import kafka_client
@@ -90,11 +90,8 @@ async def replay_letters(
             enable_idempotence=True,
         )
         try:
-            # aiokafka waits for a producer id for ever while Kafka does not answer.
-            async with asyncio.timeout(limits.send_timeout_s):
-                await producer.start()
+            await start_producer(producer, timeout_s=limits.send_timeout_s)
         except (TimeoutError, KafkaError) as error:
-            await stop_producer(producer, flush_s=0)
             reason = describe_error(error) if isinstance(error, KafkaError) else "no answer"
             failure = f"Kafka could not be reached ({reason}); nothing was sent"
             return ReplayResult(0, failure, kafka_failed=True)

@@ -34,7 +34,12 @@ from aiokafka.structs import RecordMetadata
 
 from orderflow_chassis.dead_letters import failure_details, original_headers
 from orderflow_chassis.kafka_tool_profile import kafka_servers_for_tool
-from orderflow_chassis.outbox import PRODUCER_REQUEST_TIMEOUT_S, create_producer, stop_producer
+from orderflow_chassis.outbox import (
+    PRODUCER_REQUEST_TIMEOUT_S,
+    create_producer,
+    start_producer,
+    stop_producer,
+)
 from orderflow_chassis.topic_reader import read_to_end
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -218,10 +223,8 @@ async def replay(
         return 0
     producer = create_producer(bootstrap_servers, client_id="orderflow-dlq-replay")
     try:
-        async with asyncio.timeout(timeout_s):
-            await producer.start()
+        await start_producer(producer, timeout_s=timeout_s)
     except (TimeoutError, KafkaError) as error:
-        await stop_producer(producer, flush_s=0)
         why = "Kafka did not answer" if isinstance(error, TimeoutError) else repr(error)
         raise ReplayStopped([], letters[0], f"no producer could start: {why}") from error
     try:

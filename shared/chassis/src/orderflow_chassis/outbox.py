@@ -277,6 +277,18 @@ def create_producer(
     )
 
 
+async def start_producer(producer: AIOKafkaProducer, *, timeout_s: float) -> None:
+    """Start ``producer`` within ``timeout_s``: aiokafka waits for a producer id for as long as
+    Kafka does not answer. A producer that did not start is stopped (it holds nothing) and the
+    error raised: ``TimeoutError`` when Kafka did not answer in time."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await producer.start()
+    except BaseException:
+        await stop_producer(producer, flush_s=0)
+        raise
+
+
 async def stop_producer(producer: AIOKafkaProducer, *, flush_s: float, close_s: float = 1.0) -> int:
     """Stop ``producer`` within about ``flush_s + 2 * close_s``; returns how many records it
     still held after ``flush_s``, abandoned undelivered.

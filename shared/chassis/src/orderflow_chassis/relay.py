@@ -39,7 +39,12 @@ from opentelemetry.trace import Span
 from orderflow_chassis import metrics, outbox_store, tracing
 from orderflow_chassis.database import Connection
 from orderflow_chassis.errors import describe_error
-from orderflow_chassis.outbox import PRODUCER_REQUEST_TIMEOUT_S, notify_channel, stop_producer
+from orderflow_chassis.outbox import (
+    PRODUCER_REQUEST_TIMEOUT_S,
+    notify_channel,
+    start_producer,
+    stop_producer,
+)
 from orderflow_chassis.outbox_store import OutboxCounts, OutboxRow
 from orderflow_chassis.relay_lease import (
     LeaseBusy,
@@ -337,13 +342,8 @@ class OutboxRelay:
             log.warning("outbox.stuck_producer_stopped", abandoned_records=abandoned)
         producer = new_producer()
         try:
-            # aiokafka waits for a producer id until Kafka answers, however long that takes.
-            async with asyncio.timeout(self._ack_timeout_s):
-                await producer.start()
-        except BaseException as error:
-            await stop_producer(producer, flush_s=0)
-            if not isinstance(error, Exception):
-                raise  # cancelled: the relay is stopping
+            await start_producer(producer, timeout_s=self._ack_timeout_s)
+        except Exception as error:  # a cancellation goes on: the relay is stopping
             self._set_leader(False)  # not publishing: another instance may take over
             raise ProducerUnavailable(describe_error(error)) from error
         self._producer = producer
