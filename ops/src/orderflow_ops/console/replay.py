@@ -29,7 +29,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
-from orderflow_chassis.dlq_cli import StoredDeadLetter, UnreplayableLetter, publish_replays
+from orderflow_chassis.dlq_cli import StoredDeadLetter, publish_replays
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.outbox import start_producer, stop_producer
 
@@ -119,6 +119,13 @@ async def _send(
                 return ReplayResult(
                     sent, f"the time of a request ({limits.request_budget_s:g} s) is up"
                 )
+            if (why := letter.unreplayable_because) is not None:
+                # A placeholder must never go out as an event. Recorded as not replayed, so
+                # that the replay goes on past it (and a next request of it too): the operator
+                # reads why on the Replays page. (publish_replays would refuse it as well.)
+                not_replayed = f"{dlq_topic} {letter.address}: {why}"
+                await _audit(pool, schema, request, dlq_topic, consumer, letter, not_replayed)
+                continue
             address = f"{dlq_topic}:{letter.partition}:{letter.offset}"
             try:
                 async with asyncio.timeout(limits.send_timeout_s):
@@ -134,11 +141,6 @@ async def _send(
             except KafkaError as error:
                 failure = f"Kafka refused {address}: {describe_error(error)}"
                 return ReplayResult(sent, failure, kafka_failed=True)
-            except UnreplayableLetter as error:  # a placeholder must never go out as an event
-                # Recorded as not replayed, so that the replay goes on past it (and a next
-                # request of it too): the operator reads why on the Replays page.
-                await _audit(pool, schema, request, dlq_topic, consumer, letter, not_replayed=error)
-                continue
             await _audit(pool, schema, request, dlq_topic, consumer, letter, landed=landed)
             sent += 1
     return ReplayResult(sent)
@@ -166,12 +168,11 @@ async def _audit(
     dlq_topic: str,
     consumer: str,
     letter: StoredDeadLetter,
+    not_replayed: str | None = None,
     *,
     landed: RecordMetadata | None = None,
-    not_replayed: UnreplayableLetter | None = None,
 ) -> None:
     """One audit row: a letter sent (where it ``landed``), or one ``not_replayed`` (why)."""
-    target = letter.details.get("original_topic") or dlq_topic.removesuffix(".dlq")
     await pool.execute(
         f"""
         INSERT INTO {schema}.replay_audit (requested_at, requested_by, role, selection,
@@ -187,13 +188,13 @@ async def _audit(
         letter.partition,
         letter.offset,
         letter.event_id,
-        target if landed is None else landed.topic,
+        letter.target_topic(dlq_topic) if landed is None else landed.topic,
         None if landed is None else landed.partition,
         None if landed is None else landed.offset,
         consumer,
         request.selection.request_id,
         "sent" if not_replayed is None else "not_replayed",
-        None if not_replayed is None else str(not_replayed).removeprefix("cannot be replayed: "),
+        not_replayed,
         None if not_replayed is None else request.now,
     )
 

@@ -67,6 +67,10 @@ class StoredDeadLetter:
     def details(self) -> dict[str, str]:
         return failure_details(self.headers)
 
+    def target_topic(self, dlq_topic: str) -> str:
+        """The topic a replay publishes it to: the original one its headers name."""
+        return self.details.get("original_topic") or dlq_topic.removesuffix(".dlq")
+
     @property
     def unreplayable_because(self) -> str | None:
         """Why publishing this letter back would not publish the original record, or None."""
@@ -252,7 +256,7 @@ async def publish_replays(
     refuse_unreplayable(letters, dlq_topic)
     landed = []
     for letter in letters:
-        target = letter.details.get("original_topic") or dlq_topic.removesuffix(".dlq")
+        target = letter.target_topic(dlq_topic)
         replayed_from = f"{dlq_topic}:{letter.partition}:{letter.offset}".encode()
         headers = [*original_headers(letter.headers), ("replayed_from", replayed_from)]
         landed.append(
