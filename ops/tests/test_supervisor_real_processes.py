@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_ops.supervisor import GaveUp, RestartPolicy, Supervisor
 from orderflow_ops.system import ServiceProcess, wait_until_ready
@@ -116,7 +117,7 @@ async def test_the_run_command_keeps_the_system_running_when_a_service_dies(
         assert not running.done(), "the run command stopped because one service died"
 
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: what stops the run command
-        assert await asyncio.wait_for(running, timeout=30) == 0
+        assert await wait_at_most(30, running) == 0
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)  # drive installed them on the shared loop

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_localinfra.discovery import Infrastructure
 
 from tests.support.kafka_tools import create_topics, unique_topic
@@ -30,6 +31,6 @@ async def test_a_session_the_broker_refuses_fails_the_start_naming_the_setting(
     runtime = ServiceRuntime(probe_definition("probe_a", in_topics=[topic], group="g"), settings)
     try:
         with pytest.raises(RuntimeError, match="PROBE_A_CONSUMER_SESSION_TIMEOUT_MS"):
-            await runtime.start()
+            await wait_at_most(60, runtime.start())
     finally:
-        await runtime.stop()
+        await wait_at_most(60, runtime.stop())

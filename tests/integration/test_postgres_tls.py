@@ -3,12 +3,12 @@ fails at once, naming the setting, instead of being retried as "not up yet"."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 from orderflow_chassis.database import create_pool
 from orderflow_chassis.postgres_tls import PostgresTlsError
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_localinfra.discovery import Infrastructure
 
 pytestmark = pytest.mark.integration
@@ -28,9 +28,9 @@ async def server_has_tls(dsn: str) -> bool:
 async def refused(dsn: str) -> PostgresTlsError:
     began = time.monotonic()
     with pytest.raises(PostgresTlsError) as error:
-        await asyncio.wait_for(
+        await wait_at_most(
+            GUARD_S,
             create_pool(dsn, schema="cart", application_name="tls-test", connect_timeout_s=30),
-            timeout=GUARD_S,
         )
     print(f"refused after {time.monotonic() - began:.2f} s: {error.value}")
     return error.value

@@ -7,13 +7,13 @@ in a temporary folder on free ports, so the broker other tests share is never to
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 
 import pytest
 from orderflow_chassis.kafka_access import KafkaAccessError, verify_kafka_access
 from orderflow_chassis.kafka_security import KafkaSecurity
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts.events import CartCheckedOut, OrderPlaced
 from orderflow_localinfra.certificates import CertificateFiles, ensure_certificates
 from orderflow_localinfra.discovery import Infrastructure
@@ -111,9 +111,7 @@ async def test_a_client_certificate_signed_by_the_ca_is_accepted(secured: Secure
         ssl_certfile=certificates.client_certificate, ssl_keyfile=certificates.client_key
     )
 
-    await asyncio.wait_for(
-        verify_kafka_access(secured.bootstrap_servers, mutual), timeout=START_GUARD_S
-    )
+    await wait_at_most(START_GUARD_S, verify_kafka_access(secured.bootstrap_servers, mutual))
 
 
 async def test_a_client_certificate_the_broker_does_not_trust_is_refused(
@@ -124,9 +122,7 @@ async def test_a_client_certificate_the_broker_does_not_trust_is_refused(
     )
 
     with pytest.raises(KafkaAccessError) as refused:
-        await asyncio.wait_for(
-            verify_kafka_access(secured.bootstrap_servers, mutual), timeout=START_GUARD_S
-        )
+        await wait_at_most(START_GUARD_S, verify_kafka_access(secured.bootstrap_servers, mutual))
 
     assert f"KAFKA_SSL_CERTFILE={stranger.client_certificate}" in str(refused.value)
 

@@ -23,6 +23,7 @@ from aiokafka import ConsumerRecord
 from orderflow_chassis.batch_applier import BatchApplier
 from orderflow_chassis.consumer import Handler
 from orderflow_chassis.runtime import ServiceRuntime, service_transactions
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts.envelope import Envelope
 
 PAUSE_S = 3.0
@@ -46,7 +47,7 @@ class Rendezvous:
                     self.both.set()
                 # On a timeout the other batch is queued behind this one: go on and commit.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.both.wait(), PAUSE_S)
+                    await wait_at_most(PAUSE_S, self.both.wait())
 
         return paced
 

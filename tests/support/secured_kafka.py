@@ -6,7 +6,6 @@ broker other tests share.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from orderflow_cart.settings import CartSettings
 from orderflow_chassis.kafka_access import KafkaAccessError
 from orderflow_chassis.kafka_security import KafkaSecurity
 from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_localinfra.discovery import Infrastructure
@@ -137,7 +137,7 @@ async def refused_start(
     began = time.monotonic()
     try:
         with pytest.raises(KafkaAccessError) as refused:
-            await asyncio.wait_for(runtime.start(), timeout=START_GUARD_S)
+            await wait_at_most(START_GUARD_S, runtime.start())
     finally:
         await runtime.stop()
     print(f"refused after {time.monotonic() - began:.2f} s: {refused.value}")

@@ -22,6 +22,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_chassis.topic_reader import stop_consumer
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.events import (
@@ -158,7 +159,7 @@ class StorefrontSimulator:
                     break
                 await self.shop_once()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=1 / shoppers_per_second)
+                    await wait_at_most(1 / shoppers_per_second, stop.wait())
             if max_shoppers is not None:
                 await stop.wait()  # keep answering completed orders until told to stop
         finally:

@@ -22,6 +22,7 @@ import httpx
 import structlog
 from aiokafka import AIOKafkaProducer
 from orderflow_chassis.outbox import create_producer
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import StockCounted
 from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
@@ -162,7 +163,7 @@ async def _supervise(supervisor: Supervisor, stop: asyncio.Event, gave_up: list[
             stop.set()
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=0.5)
+            await wait_at_most(0.5, stop.wait())
 
 
 async def _show(counts: ProgressCounts, stop: asyncio.Event) -> None:
@@ -172,12 +173,12 @@ async def _show(counts: ProgressCounts, stop: asyncio.Event) -> None:
             while not stop.is_set():
                 live.update(counts.table())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=0.5)
+                    await wait_at_most(0.5, stop.wait())
         return
     last = time.monotonic()
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=1)
+            await wait_at_most(1, stop.wait())
         if time.monotonic() - last >= 10:
             print(f"progress: {counts.one_line() or 'waiting for events'}", flush=True)
             last = time.monotonic()
@@ -196,7 +197,7 @@ async def _restock(bootstrap: str, prefix: str, fulfillment_url: str, stop: asyn
                 except (httpx.HTTPError, OSError) as error:
                     log.warning("restock.failed", error=str(error))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=RESTOCK_EVERY_S)
+                    await wait_at_most(RESTOCK_EVERY_S, stop.wait())
     finally:
         await producer.stop()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_ops.console.live import Attention
 
 
@@ -21,10 +22,10 @@ async def test_a_first_look_wakes_a_slow_wait_at_once() -> None:
     waiting = asyncio.create_task(attention.wait(timeout_s=600))
     await asyncio.sleep(0)  # the probe is waiting
     attention.looked()
-    await asyncio.wait_for(waiting, timeout=30)  # not the 600 s it would otherwise sleep
+    await wait_at_most(30, waiting)  # not the 600 s it would otherwise sleep
     assert waiting.done()
 
 
 async def test_an_unwatched_wait_ends_after_its_timeout() -> None:
     attention = Attention(window_s=60)
-    await asyncio.wait_for(attention.wait(timeout_s=0.01), timeout=30)
+    await wait_at_most(30, attention.wait(timeout_s=0.01))

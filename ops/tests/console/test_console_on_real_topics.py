@@ -7,12 +7,12 @@ talks to it over real HTTP as a browser would.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 
 import httpx
 import pytest
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_localinfra.discovery import Infrastructure
 
 from ops.tests.console.console_harness import (
@@ -140,7 +140,7 @@ async def test_a_page_hears_of_a_new_event_over_server_sent_events(
                     return line
             return ""
 
-        assert await asyncio.wait_for(next_change(), timeout=60) == "event: change"
+        assert await wait_at_most(60, next_change()) == "event: change"
         page = await _page_once(viewer, f"/orders/{order_id}", "OrderPlaced")
         assert f'href="http://traces.example/trace/{trace_id}"' in page.text
         assert f"{prefix}orders[" in page.text  # where the record was on Kafka

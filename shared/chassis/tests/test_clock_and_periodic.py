@@ -7,6 +7,7 @@ import structlog.testing
 from orderflow_chassis.clock import SettableClock, SystemClock
 from orderflow_chassis.periodic import every
 from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.waiting import wait_at_most
 
 
 def test_settable_clock_moves_only_when_told() -> None:
@@ -36,7 +37,7 @@ async def test_a_periodic_job_keeps_running_after_a_failed_round() -> None:
 
     job = every(0.01, sometimes_fails, name="sweep")
     task: asyncio.Task[None] = asyncio.create_task(job(None))  # type: ignore[arg-type]
-    await asyncio.wait_for(third_round.wait(), timeout=5)
+    await wait_at_most(5, third_round.wait())
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -61,7 +62,7 @@ async def test_a_round_an_infrastructure_hiccup_failed_is_a_warning_anything_els
 
     with structlog.testing.capture_logs() as logs:
         task: asyncio.Task[None] = asyncio.create_task(every(0.01, fails, name="sweep")(None))  # type: ignore[arg-type]
-        await asyncio.wait_for(done.wait(), timeout=5)
+        await wait_at_most(5, done.wait())
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -20,6 +20,7 @@ from orderflow_chassis.consumer_records import (
     the_message_itself,
     without_idle_sleep,
 )
+from orderflow_chassis.waiting import wait_at_most
 
 
 class FakeConsumer:
@@ -166,11 +167,11 @@ async def test_an_unanswered_committed_offset_holds_the_next_fetch_back_not_the_
     without_idle_sleep(subscriber, on_fetch_error=positions.rewind, before_fetch=positions.settle)
 
     with pytest.raises(UnsupportedCodecError):
-        await asyncio.wait_for(subscriber.get_msg(consumer), 5)
+        await wait_at_most(5, subscriber.get_msg(consumer))
     assert consumer.positions == {applied: 41}, "what needs no broker is sent back at once"
 
     consumer.error = None
-    assert await asyncio.wait_for(subscriber.get_msg(consumer), 5) == ()
+    assert await wait_at_most(5, subscriber.get_msg(consumer)) == ()
     assert consumer.fetches == 1, "no fetch while a partition is owed its rewind"
 
     consumer.coordinator_away.clear()

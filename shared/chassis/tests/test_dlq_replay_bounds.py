@@ -11,6 +11,7 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 from orderflow_chassis import dlq_cli, outbox
 from orderflow_chassis.dlq_cli import ReplayStopped, StoredDeadLetter, replay
+from orderflow_chassis.waiting import wait_at_most
 from typer.testing import CliRunner
 
 LETTERS = [
@@ -61,7 +62,7 @@ async def test_an_unacknowledged_letter_stops_the_replay_in_time(
 ) -> None:
     producer.append(StuckProducer(answered=1))
     with pytest.raises(ReplayStopped) as stopped:
-        await asyncio.wait_for(replay("kafka:9092", LETTERS, "orders.dlq", timeout_s=0.05), 5)
+        await wait_at_most(5, replay("kafka:9092", LETTERS, "orders.dlq", timeout_s=0.05))
     assert stopped.value.replayed == LETTERS[:1]
     assert str(stopped.value) == (
         "stopped at partition 0 offset 1: Kafka did not acknowledge it within 0.05 s"
@@ -82,7 +83,7 @@ async def test_a_producer_that_cannot_start_stops_the_replay_before_any_letter(
 ) -> None:
     producer.append(StuckProducer(answered=3, starts=False))
     with pytest.raises(ReplayStopped) as stopped:
-        await asyncio.wait_for(replay("kafka:9092", LETTERS, "orders.dlq", timeout_s=0.05), 5)
+        await wait_at_most(5, replay("kafka:9092", LETTERS, "orders.dlq", timeout_s=0.05))
     assert stopped.value.replayed == []
     assert "no producer could start: Kafka did not answer" in str(stopped.value)
     assert producer[0].sent == []

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from orderflow_chassis.http_guard import HttpInputGuard, install_http_guards
+from orderflow_chassis.waiting import wait_at_most
 
 PAN = "4111111111111111"
 
@@ -240,7 +241,7 @@ async def test_a_body_trickling_in_past_the_time_limit_is_a_408() -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/items", "headers": []}
-    await asyncio.wait_for(guard(scope, receive, send), 5)
+    await wait_at_most(5, guard(scope, receive, send))
     assert reached == []
     assert sent[0]["status"] == 408
     assert b"took over 0.2 s" in sent[1]["body"]

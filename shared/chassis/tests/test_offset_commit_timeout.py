@@ -19,6 +19,7 @@ from orderflow_chassis.batch_applier import BatchApplier
 from orderflow_chassis.consumer import EventConsumer
 from orderflow_chassis.offset_commits import OffsetCommits
 from orderflow_chassis.subscriptions import Subscription
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts.events import CartItemAdded
 
 T0 = TopicPartition("t", 0)
@@ -55,7 +56,7 @@ async def test_a_commit_never_answered_is_given_up_logged_once_and_kept_for_late
     offsets.applied({T0: 3})
 
     with structlog.testing.capture_logs() as logs:
-        assert not await asyncio.wait_for(offsets.commit(), timeout=5)
+        assert not await wait_at_most(5, offsets.commit())
         offsets.applied({T0: 5})
         assert not offsets.due(), "the batches applied meanwhile wait"
         for _ in range(5):  # empty polls within the pause
@@ -111,7 +112,7 @@ async def test_the_consumer_goes_on_applying_while_the_coordinator_is_away() -> 
 
     started = time.monotonic()
     for offset in range(10):
-        await asyncio.wait_for(consumer._on_batch(Message(batch_of(offset))), timeout=5)
+        await wait_at_most(5, consumer._on_batch(Message(batch_of(offset))))
 
     assert applied == list(range(10))
     assert time.monotonic() - started < 1, "one commit's bound, not one per batch"

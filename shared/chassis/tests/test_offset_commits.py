@@ -17,6 +17,7 @@ from orderflow_chassis.batch_applier import BatchApplier
 from orderflow_chassis.consumer import EventConsumer
 from orderflow_chassis.offset_commits import OffsetCommits
 from orderflow_chassis.subscriptions import ConsumerHooks, Subscription
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts.events import CartItemAdded
 
 T0, T1 = TopicPartition("t", 0), TopicPartition("t", 1)
@@ -205,7 +206,7 @@ async def test_stopping_gives_up_on_a_commit_that_cannot_finish() -> None:
     applying(consumer)
     consumer._offsets._last = time.monotonic()  # a commit was made a moment ago
     await consumer._on_batch(Message(records(0, 0)))
-    await asyncio.wait_for(consumer.stopping(timeout_s=0.1), timeout=5)  # returns, logged
+    await wait_at_most(5, consumer.stopping(timeout_s=0.1))  # returns, logged
 
 
 async def test_partitions_a_rebalance_takes_are_committed_first_and_the_rest_wait() -> None:

@@ -14,6 +14,7 @@ import structlog.testing
 from orderflow_chassis.periodic import every, in_batches
 from orderflow_chassis.testing import FakeTransactions
 from orderflow_chassis.unit_of_work import UnitOfWork
+from orderflow_chassis.waiting import wait_at_most
 from prometheus_client import REGISTRY
 
 
@@ -25,7 +26,7 @@ async def run_until(job: Any, done: asyncio.Event) -> None:
     """Run ``job`` (an ``every``) as the runtime would, in its own task, until ``done``."""
     with structlog.contextvars.bound_contextvars(service="billing"):  # as configure_logging
         task: asyncio.Task[None] = asyncio.create_task(job(None))
-    await asyncio.wait_for(done.wait(), timeout=5)
+    await wait_at_most(5, done.wait())
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -16,6 +16,7 @@ from orderflow_chassis.outbox import stop_producer
 from orderflow_chassis.outbox_store import OutboxRow
 from orderflow_chassis.relay import OutboxRelay, ProducerUnavailable
 from orderflow_chassis.relay_sending import send_in_waves
+from orderflow_chassis.waiting import wait_at_most
 
 
 def row(row_id: int, key: str) -> OutboxRow:
@@ -46,8 +47,8 @@ async def test_a_wave_never_acknowledged_ends_the_round_with_what_was_acknowledg
     rows = [row(1, "a"), row(2, "b"), row(3, "a"), row(4, "b"), row(5, "c")]
 
     started = time.monotonic()
-    report = await asyncio.wait_for(
-        send_in_waves(rows, producer.send, park_after_attempts=3, ack_timeout_s=0.2), timeout=5
+    report = await wait_at_most(
+        5, send_in_waves(rows, producer.send, park_after_attempts=3, ack_timeout_s=0.2)
     )
 
     assert time.monotonic() - started < 2
@@ -69,14 +70,14 @@ async def test_a_hand_over_that_never_returns_times_out_too() -> None:
                 await asyncio.Event().wait()
             return await super().send(outbox_row)
 
-    report = await asyncio.wait_for(
+    report = await wait_at_most(
+        5,
         send_in_waves(
             [row(1, "b"), row(2, "a"), row(3, "c")],
             FullProducer(stuck_keys=set()).send,
             park_after_attempts=3,
             ack_timeout_s=0.2,
         ),
-        timeout=5,
     )
 
     assert [r.id for r in report.acknowledged] == [1]
@@ -117,7 +118,7 @@ async def stuck_producer() -> tuple[AIOKafkaProducer, asyncio.Future[object]]:
 async def test_a_producer_that_never_delivers_is_stopped_within_bounds() -> None:
     producer, delivery = await stuck_producer()
     with pytest.raises(TimeoutError):  # what aiokafka's stop() waits for first
-        await asyncio.wait_for(producer.flush(), 0.2)
+        await wait_at_most(0.2, producer.flush())
 
     started = time.monotonic()
     abandoned = await stop_producer(producer, flush_s=0.1, close_s=0.5)
@@ -157,7 +158,7 @@ async def test_a_stuck_producer_is_replaced_without_waiting_for_what_it_holds() 
     relay = relay_with(stuck, new_producer=new_producer)
     relay._producer_stuck = True  # as after a round whose wave timed out
 
-    await asyncio.wait_for(relay._replace_producer(new_producer), timeout=5)
+    await wait_at_most(5, relay._replace_producer(new_producer))
 
     assert relay._producer is made[0]
     assert not relay._producer_stuck
@@ -176,7 +177,7 @@ async def test_when_no_producer_can_start_the_relay_stops_leading_and_says_why()
     relay.is_leader = True
 
     with pytest.raises(ProducerUnavailable, match="KafkaConnectionError"):
-        await asyncio.wait_for(relay._replace_producer(unreachable), timeout=5)
+        await wait_at_most(5, relay._replace_producer(unreachable))
 
     assert relay._producer_stuck, "tried again before the next round"
     assert not relay.is_leader, "its lease ages, and another instance may take over"

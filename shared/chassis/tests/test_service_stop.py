@@ -16,6 +16,7 @@ from orderflow_chassis import runtime as runtime_module
 from orderflow_chassis.relay import OutboxRelay
 from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
 from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.waiting import wait_at_most
 
 
 class BusyPool:
@@ -62,7 +63,7 @@ async def test_stopping_abandons_what_the_producer_cannot_deliver_and_a_busy_poo
     runtime.relay = OutboxRelay(cast(Any, pool), producer, schema="probe", service="probe")
 
     with structlog.testing.capture_logs() as logs:
-        await asyncio.wait_for(runtime.stop(), timeout=10)
+        await wait_at_most(10, runtime.stop())
 
     assert isinstance(delivery.exception(), KafkaError), "abandoned, not waited for"
     assert producer._sender.sender_task.done()

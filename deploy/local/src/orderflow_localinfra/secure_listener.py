@@ -182,8 +182,8 @@ async def _log_in(host: str, listener: SecureListener) -> None:
         certfile=certificates.client_certificate if mutual else None,
         keyfile=certificates.client_key if mutual else None,
     )
-    connection = await asyncio.wait_for(
-        create_conn(
+    async with asyncio.timeout(10):  # never asyncio.wait_for (decision 70)
+        connection = await create_conn(
             host,
             listener.port,
             security_protocol=LISTENER_NAME,
@@ -191,8 +191,6 @@ async def _log_in(host: str, listener: SecureListener) -> None:
             sasl_mechanism="SCRAM-SHA-512",
             sasl_plain_username=listener.username,
             sasl_plain_password=listener.password,
-        ),
-        timeout=10,
-    )
+        )
     with contextlib.suppress(Exception):
         connection.close()

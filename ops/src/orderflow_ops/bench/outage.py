@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from orderflow_chassis.waiting import wait_at_most
+
 from orderflow_ops.bench.catch_up import (
     CAUGHT_UP_STAGE,
     catch_up,
@@ -195,7 +197,7 @@ async def _paced(
         delay = start + number / per_second - time.monotonic()
         if delay > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+                await wait_at_most(delay, stop.wait())
             continue
         sent_ms = now_ms()
         carts.append(await load.publish_order())

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orderflow_chassis.waiting import wait_at_most
+
 PROC = Path("/proc")
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 LISTEN = "0A"  # the TCP state code of a listening socket in /proc/net/tcp
@@ -237,7 +239,7 @@ class RssSampler:
         while not stop.is_set():
             self.sample()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.every_s)
+                await wait_at_most(self.every_s, stop.wait())
 
 
 def machine_description() -> dict[str, object]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from orderflow_chassis.waiting import wait_at_most
+
 
 class Changes:
     def __init__(self) -> None:
@@ -31,7 +33,7 @@ class Changes:
         """The version once it is past ``version``, or the current one after ``timeout_s``."""
         if self.version == version:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout_s)
+                await wait_at_most(timeout_s, self._changed.wait())
         return self.version
 
 
@@ -57,7 +59,7 @@ class Attention:
         """Sleep ``timeout_s``, or less if someone starts looking meanwhile."""
         self._looked.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._looked.wait(), timeout_s)
+            await wait_at_most(timeout_s, self._looked.wait())
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.topic_reader import stop_consumer
+from orderflow_chassis.waiting import wait_at_most
 
 from orderflow_ops.console.kafka_clients import kafka_client
 from orderflow_ops.console.live import LiveStatus, PartitionLag, ServiceStatus
@@ -73,7 +74,7 @@ class LagProbe:
 
     async def read(self) -> list[PartitionLag]:
         try:
-            return await asyncio.wait_for(self._read(), _KAFKA_TIMEOUT_S)
+            return await wait_at_most(_KAFKA_TIMEOUT_S, self._read())
         except BaseException:
             await self.close()  # start afresh next time: the clients may be wedged
             raise
@@ -105,9 +106,9 @@ class LagProbe:
 
 async def _close_quietly(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> None:
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(admin.close(), _CLOSE_TIMEOUT_S)
+        await wait_at_most(_CLOSE_TIMEOUT_S, admin.close())
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(stop_consumer(consumer), _CLOSE_TIMEOUT_S)
+        await wait_at_most(_CLOSE_TIMEOUT_S, stop_consumer(consumer))
 
 
 async def probe_service(client: httpx.AsyncClient, name: str, url: str) -> ServiceStatus:

@@ -4,7 +4,6 @@ can leave out what it set aside."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +14,7 @@ import pytest_asyncio
 from orderflow_chassis.database import Connection
 from orderflow_chassis.runtime import ServiceRuntime, service_transactions
 from orderflow_chassis.unit_of_work import Transactions
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_fulfillment.adapters.orders import OrderRepository
 from orderflow_fulfillment.adapters.replacements import ReplacementRepository
 from orderflow_fulfillment.bootstrap import build_definition
@@ -173,7 +173,7 @@ async def test_stock_for_a_sku_puts_its_replacements_first_without_waiting_for_t
             )
             async with restock.transaction():
                 retry_first = ReplacementRepository(restock, SCHEMA).retry_first([came])
-                await asyncio.wait_for(retry_first, timeout=5)  # never waits for the job
+                await wait_at_most(5, retry_first)  # never waits for the job
 
         rows = await runtime.pool.fetch(
             f"SELECT claim_id, last_attempt_at FROM {SCHEMA}.replacements"

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_fulfillment.adapters.shipments import ShipmentRepository
 from orderflow_fulfillment.bootstrap import build_definition
 from orderflow_fulfillment.domain.shipments import ShipmentStatus
@@ -67,7 +68,7 @@ async def test_a_report_waits_for_the_shipments_lock_and_then_reads_it_as_left(
                     tracking_number="TRACK-1",
                     dispatched_at=datetime.now(UTC),
                 )
-            theirs = await asyncio.wait_for(waiting, timeout=10)
+            theirs = await wait_at_most(10, waiting)
         assert theirs is not None
         assert (theirs.status, theirs.tracking_number, theirs.lines) == (
             ShipmentStatus.DISPATCHED,

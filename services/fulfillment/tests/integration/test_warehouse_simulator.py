@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts.events import (
     FulfillmentRequested,
     LineQuantity,
@@ -129,11 +130,11 @@ async def test_the_simulator_command_stops_cleanly_on_sigterm(flow: Flow) -> Non
     assert process.stderr is not None
     lines: list[str] = []
     while not any("warehouse_simulator.started" in line for line in lines):
-        line = await asyncio.wait_for(process.stderr.readline(), timeout=60)
+        line = await wait_at_most(60, process.stderr.readline())
         assert line, f"the simulator exited early: {lines}"
         lines.append(line.decode())
     process.send_signal(signal.SIGTERM)
-    _, rest = await asyncio.wait_for(process.communicate(), timeout=60)
+    _, rest = await wait_at_most(60, process.communicate())
     assert process.returncode == 0
     assert "warehouse_simulator.stopped" in "".join(lines) + rest.decode()
 

@@ -55,6 +55,7 @@ from orderflow_chassis.subscriptions import Handler as Handler
 from orderflow_chassis.subscriptions import RecordInspector as RecordInspector
 from orderflow_chassis.subscriptions import RetryPolicy as RetryPolicy
 from orderflow_chassis.subscriptions import Subscription as Subscription
+from orderflow_chassis.waiting import wait_at_most
 
 log = structlog.get_logger(__name__)
 
@@ -231,7 +232,7 @@ class EventConsumer:
         skipped."""
         self._offsets.every_batch()
         try:
-            await asyncio.wait_for(self._offsets.commit(), timeout_s)
+            await wait_at_most(timeout_s, self._offsets.commit())
         except TimeoutError:
             log.warning("consumer.offset_commit_at_stop_timed_out", consumer=self.group_id)
 

@@ -10,7 +10,6 @@ mechanism and the setting to look at. Nothing here retries: wrong credentials st
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl
 
@@ -19,6 +18,7 @@ from aiokafka.errors import KafkaError, SaslAuthenticationFailed, UnsupportedSas
 from aiokafka.protocol.metadata import MetadataRequest
 
 from orderflow_chassis.kafka_security import KafkaSecurity, setting_name
+from orderflow_chassis.waiting import wait_at_most
 
 
 class KafkaAccessError(ConnectionError):
@@ -38,7 +38,7 @@ async def verify_kafka_access(
     for address in hosts:
         host, _, port = address.rpartition(":")
         try:
-            await asyncio.wait_for(_ask_metadata(host, int(port), security), timeout=timeout_s)
+            await wait_at_most(timeout_s, _ask_metadata(host, int(port), security))
             return
         except TimeoutError:
             failures.append(

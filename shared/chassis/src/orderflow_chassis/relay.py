@@ -59,6 +59,7 @@ from orderflow_chassis.relay_partitions import PausedPartitions, Router
 from orderflow_chassis.relay_sending import SendReport, send_in_waves
 from orderflow_chassis.retry import Backoff
 from orderflow_chassis.settings import validate_identifier
+from orderflow_chassis.waiting import wait_at_most
 
 log = structlog.get_logger(__name__)
 
@@ -274,7 +275,7 @@ class OutboxRelay:
             await asyncio.sleep(self._poll_interval_s)  # no hot loop on a failing row
         elif outcome.claimed < self._batch_size:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval_s)
+                await wait_at_most(self._poll_interval_s, self._wake.wait())
         # else a full batch: more are probably waiting
 
     async def _round(self, connection: Connection, session: Session) -> Round:

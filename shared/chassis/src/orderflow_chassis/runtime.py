@@ -46,6 +46,7 @@ from orderflow_chassis.service_topics import ensure_service_topics
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.topic_catalog import load_topic_catalog
 from orderflow_chassis.unit_of_work import DatabaseTransactions, RepositoryFactory, Transactions
+from orderflow_chassis.waiting import cancel_and_wait, wait_at_most
 
 log = structlog.get_logger(__name__)
 
@@ -57,12 +58,13 @@ _CHECK_TIMEOUT_S = 2.0
 # request's transaction), then is terminated: their transactions roll back.
 _PRODUCER_FLUSH_AT_STOP_S = 5.0
 _POOL_CLOSE_AT_STOP_S = 5.0
+_TASKS_END_AT_STOP_S = 10.0
 
 
 async def _close_pool(pool: asyncpg.Pool) -> None:
     in_use = pool.get_size() - pool.get_idle_size()
     try:
-        await asyncio.wait_for(pool.close(), _POOL_CLOSE_AT_STOP_S)
+        await wait_at_most(_POOL_CLOSE_AT_STOP_S, pool.close())
     except TimeoutError:
         log.warning("service.pool_terminated", connections_in_use_at_stop=in_use)
         pool.terminate()  # asyncpg did already, as close() was cancelled: say it plainly
@@ -337,9 +339,9 @@ class ServiceRuntime:
             await self._broker.stop()
         if self._http is not None:
             self._http.should_exit = True
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        still_running = await cancel_and_wait(self._tasks, bound_s=_TASKS_END_AT_STOP_S)
+        if still_running:  # the stop goes on: the pool and the producer must close too
+            log.error("service.tasks_would_not_stop", tasks=still_running)
         for close in self.definition.on_stop:
             try:
                 await close()
@@ -374,7 +376,7 @@ class ServiceRuntime:
         checks: dict[str, Any] = {}
         ready = True
         try:
-            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout=_CHECK_TIMEOUT_S)
+            await wait_at_most(_CHECK_TIMEOUT_S, self.pool.fetchval("SELECT 1"))
             checks["database"] = "ok"
         except Exception as error:
             ready = False
@@ -390,7 +392,7 @@ class ServiceRuntime:
         ready = ready and broker_ok
         if self.relay is not None:
             try:
-                health = await asyncio.wait_for(self.relay.health(), timeout=_CHECK_TIMEOUT_S)
+                health = await wait_at_most(_CHECK_TIMEOUT_S, self.relay.health())
                 checks.update(health.as_checks())
                 ready = ready and health.healthy
             except Exception as error:

@@ -18,6 +18,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 from orderflow_chassis.database import connect
+from orderflow_chassis.waiting import wait_at_most
 
 from orderflow_cart.order_status.adapters.statuses import notification_channel
 
@@ -44,7 +45,7 @@ class ChangeSignal:
     async def wait(self, timeout_s: float) -> bool:
         """True when a change was announced since the last wait; False after ``timeout_s``."""
         try:
-            await asyncio.wait_for(self._changed.wait(), timeout_s)
+            await wait_at_most(timeout_s, self._changed.wait())
         except TimeoutError:
             return False
         self._changed.clear()
