@@ -383,6 +383,11 @@ NEW_SPELLINGS = {
     "a line break and an indent": _grouped("\n  "),
     "commas": _grouped(","),
     "commas and spaces": _grouped(", "),
+    # Stop 31: the other characters Python reads as line breaks.
+    "vertical tabs": _grouped("\v"),
+    "form feeds": _grouped("\f"),
+    "record separators": _grouped("\x1e"),
+    "next-line characters": _grouped("\x85"),
 }
 
 

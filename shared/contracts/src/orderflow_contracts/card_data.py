@@ -1,10 +1,11 @@
 """Detection and redaction of card numbers (PANs): card data never enters the system.
 
 Text is read as a person reads digits: another script's digits (fullwidth, Arabic-Indic...)
-count as digits, any space as a space, any line separator as a line break, any dash as a
-hyphen, a compatibility form of one ASCII character (fullwidth punctuation and letters,
-superscript digits) as that character, and invisible characters (zero-width spaces, soft
-hyphens, combining marks) are not there. Two rules, one for free text and a stricter one for
+count as digits, any space as a space, any line separator (and the controls shown as one:
+vertical tab, form feed, next line...) as a line break, any dash as a hyphen, a compatibility
+form of one ASCII character (fullwidth punctuation and letters, superscript digits) as that
+character, and invisible characters (zero-width spaces, soft hyphens, combining marks) are not
+there. Two rules, one for free text and a stricter one for
 identifiers. Both look at *candidates*: a run of 13-19 digits not touching another digit
 (``4111111111111111``), or groups written the way cards are printed, one to three separators
 between them (spaces, tabs, line breaks, hyphens, dots, commas, slashes, colons, underscores;
@@ -107,7 +108,9 @@ CARD_BRANDS: Final = (
 _CONTIGUOUS = r"(?<![0-9])[0-9]{13,19}(?![0-9])"
 # What may stand between the groups of a printed card number, one to three of them, mixed or
 # not (``4111 - 1111``, ``4111\r\n1111``); every pattern and mark table below is built from it.
-_SEPARATOR_CHARS: Final = " \t\n\r.,_/:-"  # "-" last: a literal inside a character class
+# The ASCII controls among them are those Python reads as line breaks (vertical tab, form feed,
+# file, group and record separators): invisible or a new line wherever the text is shown.
+_SEPARATOR_CHARS: Final = " \t\n\r\x0b\x0c\x1c\x1d\x1e.,_/:-"  # "-" last: a literal in a class
 _SEPARATOR = f"[{_SEPARATOR_CHARS}]{{1,3}}"
 # Groups as cards are printed, not inside a word (no letter or digit before or after); an
 # underscore (``tok_4111_1111_1111_1111``) or a hyphen (``ref-4111-...``) may touch them.
@@ -170,6 +173,7 @@ _READ_AS: dict[str, str] = {}
 _READ_BY_CATEGORY: Final = {
     "Zs": " ", "Zl": "\n", "Zp": "\n", "Pd": "-", "Cf": "", "Mn": "", "Me": "",
 }  # fmt: skip
+_NEXT_LINE: Final = "\x85"  # a control character (Cc), yet a line break wherever text is shown
 
 
 def _read_as(ch: str) -> str:
@@ -184,6 +188,8 @@ def _read_as(ch: str) -> str:
             known = str(unicodedata.decimal(ch))
         elif category in _READ_BY_CATEGORY:
             known = _READ_BY_CATEGORY[category]
+        elif ch == _NEXT_LINE:
+            known = "\n"
         else:
             folded = unicodedata.normalize("NFKC", ch)
             known = folded if len(folded) == 1 and folded.isascii() else ch
