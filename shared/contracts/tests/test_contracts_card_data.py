@@ -508,7 +508,7 @@ def test_the_first_passes_never_rule_out_a_new_spelling() -> None:
     # has_digit_run and may_hold_card_number decide before any full scan: on random text of
     # digits and every separator, they must say "maybe" wherever the full rule finds one.
     rng = random.Random(32)
-    alphabet = "0123456789" * 4 + " -\n\r,.:/_\t" + "a"
+    alphabet = "0123456789" * 4 + " -\n\r,.:/_\t\x0b\x0c\x1e" + "a"
     found = 0
     for _ in range(40_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(13, 40)))
@@ -518,4 +518,16 @@ def test_the_first_passes_never_rule_out_a_new_spelling() -> None:
             assert has_digit_run(raw), text
             assert may_hold_card_number(raw), text
             assert contains_card_number_in_bytes(raw), text
-    assert found > 500, "the texts must hold card numbers often to prove anything"
+    assert found > 150, "the texts must hold card numbers often to prove anything"
+
+
+def test_a_millisecond_timestamp_is_no_card_number_and_a_13_digit_visa_is() -> None:
+    # FastStream's message ids are "<offset>-<timestamp in ms>": a tenth of them passed Luhn
+    # and were redacted in the logs. Thirteen digits are a card number only when a brand
+    # issues them (Visa's first cards, Maestro).
+    message_id = "1207-1764492800008"
+    assert luhn_valid("1764492800008")
+    assert find_card_numbers(f"message_id={message_id}") == []
+    assert redact_card_numbers_in_bytes(message_id.encode()) == message_id.encode()
+    assert find_card_numbers("old card 4222222222222 please") == ["4222222222222"]
+    assert find_card_numbers("card 4222 2222 2222 2", identifier=True) == ["4222 2222 2222 2"]

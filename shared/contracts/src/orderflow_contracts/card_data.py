@@ -26,6 +26,8 @@ brand and have a length that brand issues (:data:`CARD_BRANDS`).
   does not make a PAN safe), while a random digit run inside a word must also look like a real
   brand's number. Groups with a comma between them are a list as often as a card
   (``2017, 2018, 2019, 2020`` passes Luhn): they must be brand-shaped (``4111,1111,1111,1111``).
+  So must 13 digits, a millisecond timestamp's length (the cards that short are Visa's and
+  Maestro's, brand-shaped).
 * **Identifiers** (:data:`ID_FIELDS`, Kafka keys, URL path segments): a Luhn-valid candidate
   that stands alone *and* is brand-shaped. A customer id ``4111111111111111`` or
   ``cust_5500000000000004`` is refused; digits glued to letters inside a generated id, as in
@@ -272,6 +274,9 @@ def _stands_alone(text: str | bytes, start: int, end: int) -> bool:
     return not (before.isalnum() or after.isalnum())
 
 
+_TIMESTAMP_MS_DIGITS: Final = 13
+
+
 def _is_card(text: str | bytes, start: int, end: int, *, identifier: bool) -> bool:
     written = text[start:end]
     written = written if isinstance(written, str) else written.decode("ascii")
@@ -282,7 +287,10 @@ def _is_card(text: str | bytes, start: int, end: int, *, identifier: bool) -> bo
     shaped = card_brand(digits) is not None
     if identifier:
         return alone and shaped
-    return shaped or (alone and "," not in written)  # groups listed with commas: brand-shaped
+    # Groups listed with commas must be brand-shaped, and so must 13 digits: the cards of that
+    # length are a brand's (Visa's first, Maestro), while a millisecond timestamp
+    # (``1764492800000``, FastStream's message ids) passes Luhn one time in ten.
+    return shaped or (alone and "," not in written and len(digits) > _TIMESTAMP_MS_DIGITS)
 
 
 def _card_spans(
