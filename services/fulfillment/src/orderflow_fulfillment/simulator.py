@@ -41,6 +41,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_chassis.outbox import create_producer
+from orderflow_chassis.waiting import cancel_and_wait
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
@@ -61,6 +62,7 @@ from orderflow_fulfillment.simulator_progress import Offsets, RequestsTakenOn
 log = structlog.get_logger(__name__)
 
 EVENT_ID_NAMESPACE = uuid.UUID("7d9c1f0e-5a4b-4c3d-8e2f-1a0b9c8d7e6f")
+_TASKS_END_AT_STOP_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -164,12 +166,10 @@ class WarehouseSimulator:
 
     async def stop(self) -> None:
         """Stop reading; parcels in progress are abandoned uncommitted and resume on restart."""
-        for task in [self._loop_task, *self._work]:
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(
-            *(t for t in [self._loop_task, *self._work] if t is not None), return_exceptions=True
-        )
+        tasks = [t for t in [self._loop_task, *self._work] if t is not None]
+        still_running = await cancel_and_wait(tasks, bound_s=_TASKS_END_AT_STOP_S)
+        if still_running:  # the consumer and producer must close all the same
+            log.error("warehouse_simulator.tasks_would_not_stop", tasks=still_running)
         if self._consumer is not None:
             with contextlib.suppress(KafkaError):
                 await self._commit()
