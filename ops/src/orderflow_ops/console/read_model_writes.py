@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from orderflow_chassis.database import Connection
+from orderflow_chassis.dead_letters import original_topic
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class ReadModelWriter:
             letter.dlq_topic,
             letter.dlq_partition,
             letter.dlq_offset,
-            details.get("original_topic") or letter.dlq_topic.removesuffix(".dlq"),
+            original_topic(details, letter.dlq_topic),
             _int_or_none(details.get("original_partition")),
             _int_or_none(details.get("original_offset")),
             details.get("service", "?"),

@@ -152,6 +152,12 @@ def failure_details(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
     }
 
 
+def original_topic(details: dict[str, str], dlq_topic: str) -> str:
+    """The topic a dead letter's record came from (and a replay publishes it to): the one its
+    headers name, or else the dead-letter topic's own name without ``.dlq``."""
+    return details.get("original_topic") or dlq_topic.removesuffix(".dlq")
+
+
 # A dead letter must fit where the original came from: the broker's default record limit is
 # 1 MiB (max.message.bytes), and the dead letter adds headers to the original bytes.
 DEAD_LETTER_MAX_BYTES = 1_000_000

@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
-from orderflow_chassis.dead_letters import failure_details, original_headers
+from orderflow_chassis.dead_letters import failure_details, original_headers, original_topic
 from orderflow_chassis.kafka_tool_profile import kafka_servers_for_tool
 from orderflow_chassis.outbox import (
     PRODUCER_REQUEST_TIMEOUT_S,
@@ -69,7 +69,7 @@ class StoredDeadLetter:
 
     def target_topic(self, dlq_topic: str) -> str:
         """The topic a replay publishes it to: the original one its headers name."""
-        return self.details.get("original_topic") or dlq_topic.removesuffix(".dlq")
+        return original_topic(self.details, dlq_topic)
 
     @property
     def unreplayable_because(self) -> str | None:
