@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterable
 from enum import StrEnum
 
-from orderflow_chassis.card_data_guard import names_card_data
+from orderflow_chassis.card_data_names import names_card_data
 from orderflow_contracts.card_data import find_card_numbers
 from orderflow_contracts.envelope import SCHEMA_VERSION, Envelope
 from orderflow_contracts.registry import EVENT_TYPES

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from orderflow_chassis import card_data_guard
+from orderflow_chassis import card_data_guard, card_data_json, card_data_names
 from orderflow_chassis.card_data_guard import (
     CardDataGuard,
     InboundRecord,
@@ -273,12 +273,12 @@ def test_the_first_pass_over_key_names_lets_every_card_data_field_through() -> N
             document = json.loads(raw)
         except ValueError:
             continue
-        expected = any(card_data_guard.names_card_data(key) for key in document)
+        expected = any(card_data_names.names_card_data(key) for key in document)
         found += expected
         if expected:
-            assert card_data_guard._may_name_card_data(raw), raw
+            assert card_data_names.may_name_card_data(raw), raw
             for encoding in ("utf-16-le", "utf-32"):
-                assert card_data_guard._may_name_card_data(raw.decode().encode(encoding)), raw
+                assert card_data_names.may_name_card_data(raw.decode().encode(encoding)), raw
     assert found > 1_000, "the documents must name card data often to prove anything"
 
 
@@ -469,7 +469,7 @@ def test_hex_digits_in_ids_do_not_pass_for_exponent_numbers(
     def no_walk(*_: object, **__: object) -> object:
         raise AssertionError("an ordinary event was decoded to be walked")
 
-    monkeypatch.setattr(card_data_guard, "_card_data_in", no_walk)
+    monkeypatch.setattr(card_data_guard, "card_data_in", no_walk)
     screen_payload(envelope)
 
 
@@ -482,9 +482,9 @@ def test_the_exponent_first_pass_decides_as_the_exponent_searches_alone() -> Non
     for _ in range(60_000):
         raw = bytes(rng.choice(alphabet) for _ in range(rng.randint(4, 30)))
         expected = bool(
-            card_data_guard._EXPONENT_AT_START.match(raw)
-            or card_data_guard._EXPONENT_AFTER_SEPARATOR.search(raw)
+            card_data_json._EXPONENT_AT_START.match(raw)
+            or card_data_json._EXPONENT_AFTER_SEPARATOR.search(raw)
         )
         found += expected
-        assert card_data_guard._has_exponent_number(raw) is expected, raw
+        assert card_data_json.has_exponent_number(raw) is expected, raw
     assert found > 1_000, "the documents must hold exponent numbers often to prove anything"

@@ -33,13 +33,8 @@ from aiokafka import ConsumerRecord
 from orderflow_contracts.card_data import redact_card_numbers, redact_card_numbers_in_bytes
 from orderflow_contracts.topics import dead_letter_topic
 
-from orderflow_chassis.card_data_guard import (
-    REDACTED_FIELD,
-    WITHHELD,
-    kept_copy,
-    names_card_data,
-    screens_as_bytes,
-)
+from orderflow_chassis.card_data_guard import WITHHELD, kept_copy, screens_as_bytes
+from orderflow_chassis.card_data_names import REDACTED_FIELD, names_card_data
 from orderflow_chassis.errors import PermanentError
 
 HEADER_PREFIX = "dlq."
