@@ -46,8 +46,10 @@ class LineView(_View):
     delivered: int = Field(description="Units delivered (replacements not counted).")
     returned: int = Field(description="Units in authorised returns (RMAs).")
     return_window_ends_on: date | None = Field(
-        description="The last day these units may be returned (their latest delivery + 30 "
-        "calendar days); null until delivered."
+        description="The last day any of these units may be returned (their latest delivery + "
+        "30 calendar days); null until delivered. A line delivered in several parcels has a "
+        "window per parcel: the units of an earlier parcel (`shipments[].delivered_at`) may be "
+        "returned until that day + 30, as the returns service counts them."
     )
     warranty_country: str = Field(
         description="The country of usage the warranty end is computed for: the ship-to "
