@@ -21,6 +21,7 @@ from decimal import Decimal
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from orderflow_chassis.kafka_security import kafka_client_options
+from orderflow_chassis.outbox import PRODUCER_REQUEST_TIMEOUT_S, start_producer, stop_producer
 from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts.envelope import Envelope
@@ -44,6 +45,7 @@ from orderflow_ops.ids import simulated_id
 log = structlog.get_logger(__name__)
 
 PRODUCER = "storefront"
+_FLUSH_AT_STOP_S = 5.0  # then what Kafka did not acknowledge is abandoned
 FREE_SHIPPING_ABOVE_USD = Decimal("50.00")
 
 
@@ -151,7 +153,7 @@ class StorefrontSimulator:
             acks="all",
             **kafka_client_options(),
         )
-        await self._producer.start()
+        await start_producer(self._producer, timeout_s=PRODUCER_REQUEST_TIMEOUT_S)
         follower = asyncio.create_task(self._follow_completed_orders(stop))
         try:
             while not stop.is_set():
@@ -164,9 +166,8 @@ class StorefrontSimulator:
                 await stop.wait()  # keep answering completed orders until told to stop
         finally:
             follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
-            await self._producer.stop()
+            await asyncio.wait([follower])  # its cancellation, never ours, is not raised
+            await stop_producer(self._producer, flush_s=_FLUSH_AT_STOP_S)
 
     async def shop_once(self) -> str:
         """One customer journey: a cart, edits, a currency, and (mostly) a checkout."""

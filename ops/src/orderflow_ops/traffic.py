@@ -21,8 +21,13 @@ from typing import Protocol
 import httpx
 import structlog
 from aiokafka import AIOKafkaProducer
-from orderflow_chassis.outbox import create_producer
-from orderflow_chassis.waiting import wait_at_most
+from orderflow_chassis.outbox import (
+    PRODUCER_REQUEST_TIMEOUT_S,
+    create_producer,
+    start_producer,
+    stop_producer,
+)
+from orderflow_chassis.waiting import cancel_and_wait, wait_at_most
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import StockCounted
 from orderflow_fulfillment.simulator import SimulatorConfig, WarehouseSimulator
@@ -43,6 +48,7 @@ SANDBOX_TOKENS = PaymentTokens(
     paypal_approved="tok_paypal_approve",
 )
 RESTOCK_EVERY_S = 30.0
+_GRACE_AT_STOP_S = 10.0
 RESTOCK_BELOW = 20  # available units that trigger a supplier delivery
 RESTOCK_UNITS = 200
 
@@ -114,7 +120,12 @@ async def drive(
         await stop.wait()
     finally:
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Each task ends on its own once told to stop; one held by Kafka (a send an idempotent
+        # producer retries for ever) is cancelled after a grace, and the stop goes on.
+        await asyncio.wait(tasks, timeout=_GRACE_AT_STOP_S)
+        left = await cancel_and_wait(tasks, bound_s=_GRACE_AT_STOP_S)
+        if left:
+            log.error("traffic.tasks_would_not_stop", tasks=left)
         if warehouse is not None:
             await warehouse.stop()
         print(f"final counts: {counts.one_line() or 'no events'}", flush=True)
@@ -188,7 +199,7 @@ async def _restock(bootstrap: str, prefix: str, fulfillment_url: str, stop: asyn
     """Play the supplier: when a warehouse runs low on a SKU, it receives a delivery and
     reports its new count (StockCounted), so a long demo does not end in 'out of stock'."""
     producer = create_producer(bootstrap, client_id="restocker")
-    await producer.start()
+    await start_producer(producer, timeout_s=PRODUCER_REQUEST_TIMEOUT_S)
     try:
         async with httpx.AsyncClient(base_url=fulfillment_url, timeout=10) as client:
             while not stop.is_set():
@@ -199,7 +210,7 @@ async def _restock(bootstrap: str, prefix: str, fulfillment_url: str, stop: asyn
                 with contextlib.suppress(TimeoutError):
                     await wait_at_most(RESTOCK_EVERY_S, stop.wait())
     finally:
-        await producer.stop()
+        await stop_producer(producer, flush_s=_GRACE_AT_STOP_S)
 
 
 async def _restock_once(client: httpx.AsyncClient, producer: AIOKafkaProducer, prefix: str) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from typing import Any, cast
 
 import pytest
@@ -99,3 +101,94 @@ async def test_a_service_stop_goes_on_past_a_task_that_will_not_stop(
     logged = {entry["event"]: entry for entry in logs}
     assert logged["service.tasks_would_not_stop"]["tasks"] == ["stubborn"]
     assert "service.stopped" in logged
+
+
+async def test_a_stop_asked_for_while_starting_ends_the_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runtime = ServiceRuntime(
+        ServiceDefinition(name="probe"),
+        ServiceSettings(service_name="probe", database_url="postgresql://x@y/z"),
+    )
+    started = asyncio.Event()
+
+    async def start_that_waits_for_kafka() -> None:
+        started.set()
+        await asyncio.Event().wait()  # Kafka away: aiokafka waits for a producer id
+
+    monkeypatch.setattr(runtime, "start", start_that_waits_for_kafka)
+    running = asyncio.create_task(runtime.run_until_stopped())
+    await wait_at_most(5, started.wait())
+
+    runtime.request_stop()  # SIGTERM
+
+    await wait_at_most(10, running)  # it waited for the start to end: for ever
+
+
+async def test_a_stop_hook_that_hangs_is_given_up_and_the_stop_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runtime_module, "_HOOK_AT_STOP_S", 0.2)
+
+    async def close_a_silent_connection() -> None:
+        await asyncio.Event().wait()
+
+    runtime = ServiceRuntime(
+        ServiceDefinition(name="probe", on_stop=[close_a_silent_connection]),
+        ServiceSettings(service_name="probe", database_url="postgresql://x@y/z"),
+    )
+
+    with structlog.testing.capture_logs() as logs:
+        await wait_at_most(10, runtime.stop())
+
+    logged = {entry["event"]: entry for entry in logs}
+    assert logged["service.on_stop_failed"]["hook"] == "close_a_silent_connection"
+    assert "service.stopped" in logged
+
+
+_LEAVES_A_TASK_BEHIND = """
+import asyncio, sys
+from orderflow_chassis.waiting import cancel_and_wait, run_to_the_end
+
+left = []
+
+async def stubborn():
+    while True:
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            continue
+
+async def main():
+    task = asyncio.create_task(stubborn(), name="stubborn")
+    await asyncio.sleep(0)
+    left.extend(await cancel_and_wait([task], bound_s=0.3))
+    print("stopped", flush=True)
+
+run_to_the_end(main(), left_running=lambda: left)
+print("not reached", flush=True)
+"""
+
+
+def test_a_process_exits_around_a_task_that_would_not_stop() -> None:
+    # asyncio.run's own clean-up cancels what is left once more and waits for it without end.
+    finished = subprocess.run(
+        [sys.executable, "-c", _LEAVES_A_TASK_BEHIND],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.splitlines() == ["stopped"]
+
+
+def test_a_process_whose_tasks_all_stopped_ends_as_asyncio_run_would() -> None:
+    script = _LEAVES_A_TASK_BEHIND.replace(
+        "except asyncio.CancelledError:", "except ZeroDivisionError:"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.splitlines() == ["stopped", "not reached"]

@@ -92,8 +92,7 @@ async def outage_phase(
     finally:
         if not publishing.done():
             publishing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await publishing
+            await asyncio.wait([publishing])  # its cancellation, never ours
     settle = await _until_quiet(context)
     figures = outage_figures(context, plan, carts, timeline, sustained_orders_per_s)
     figures["settle"] = settle

@@ -40,8 +40,13 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from orderflow_chassis.kafka_security import kafka_client_options
-from orderflow_chassis.outbox import create_producer
-from orderflow_chassis.waiting import cancel_and_wait
+from orderflow_chassis.outbox import (
+    PRODUCER_REQUEST_TIMEOUT_S,
+    create_producer,
+    start_producer,
+    stop_producer,
+)
+from orderflow_chassis.waiting import cancel_and_wait, wait_at_most
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
@@ -63,6 +68,7 @@ log = structlog.get_logger(__name__)
 
 EVENT_ID_NAMESPACE = uuid.UUID("7d9c1f0e-5a4b-4c3d-8e2f-1a0b9c8d7e6f")
 _TASKS_END_AT_STOP_S = 10.0
+_KAFKA_AT_STOP_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,7 @@ class WarehouseSimulator:
         self._offsets = Offsets()
         self._taken_on = RequestsTakenOn()
         self._stop = asyncio.Event()
+        self.tasks_left_running: list[str] = []  # by the stop: the process exits around them
         # order id -> {sku: warehouse that shipped it}, to route returns (memory only).
         self._shipped_from: dict[uuid.UUID, dict[str, str]] = {}
         self.dispatched: list[ParcelDispatched] = []
@@ -144,7 +151,7 @@ class WarehouseSimulator:
 
     async def start(self) -> None:
         self._producer = create_producer(self._bootstrap, client_id="warehouse-simulator")
-        await self._producer.start()
+        await start_producer(self._producer, timeout_s=PRODUCER_REQUEST_TIMEOUT_S)
         self._consumer = AIOKafkaConsumer(
             self._prefix + topics.FULFILLMENT,
             self._prefix + topics.RETURNS,
@@ -170,12 +177,16 @@ class WarehouseSimulator:
         still_running = await cancel_and_wait(tasks, bound_s=_TASKS_END_AT_STOP_S)
         if still_running:  # the consumer and producer must close all the same
             log.error("warehouse_simulator.tasks_would_not_stop", tasks=still_running)
+            self.tasks_left_running = still_running
         if self._consumer is not None:
-            with contextlib.suppress(KafkaError):
-                await self._commit()
-            await self._consumer.stop()
+            # aiokafka retries a commit for as long as the coordinator is away: bounded, what
+            # is not committed is redone by the next simulator (idempotent event ids).
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await wait_at_most(_KAFKA_AT_STOP_S, self._commit())
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await wait_at_most(_KAFKA_AT_STOP_S, self._consumer.stop())
         if self._producer is not None:
-            await self._producer.stop()
+            await stop_producer(self._producer, flush_s=_KAFKA_AT_STOP_S)
         log.info("warehouse_simulator.stopped")
 
     async def __aenter__(self) -> WarehouseSimulator:

@@ -28,6 +28,8 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 
 T = TypeVar("T")
 
+DEFAULT_COMMAND_TIMEOUT_S = 60.0
+
 # What a server that is still starting (or not yet reachable) raises.
 _NOT_YET_UP = (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError)
 # What a server that will not let this role in raises: waiting does not help.
@@ -41,11 +43,16 @@ class PostgresUnavailableError(ConnectionError):
     """PostgreSQL did not come up in time, or refused the service's role or database."""
 
 
-async def connect(dsn: str, *, schema: str) -> asyncpg.Connection:
-    """One connection set up like the pool's (for tools and tests)."""
+async def connect(
+    dsn: str, *, schema: str, command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S
+) -> asyncpg.Connection:
+    """One connection set up like the pool's (a listener, tools and tests): its statements are
+    bounded as the pool's are, so a server gone silent cannot hold its caller for ever."""
     validate_identifier(schema)
     connection = await asyncpg.connect(
-        with_tls_settings(dsn), server_settings={"search_path": schema}
+        with_tls_settings(dsn),
+        server_settings={"search_path": schema},
+        command_timeout=command_timeout_s,
     )
     await _init_connection(connection)
     return connection
@@ -95,9 +102,6 @@ async def _back_to_pool(connection: asyncpg.Connection) -> None:
     state behind (no plain SET, no session-level advisory lock, no cursor outside a transaction;
     the relay unlistens when it stops leading). The default reset query cost one more round
     trip per acquisition, two per order in payment (decision 48)."""
-
-
-DEFAULT_COMMAND_TIMEOUT_S = 60.0
 
 
 async def create_pool(

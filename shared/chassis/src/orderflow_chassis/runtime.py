@@ -30,10 +30,10 @@ from orderflow_chassis.consumer_wiring import kafka_broker, register_consumers
 from orderflow_chassis.database import Connection, create_pool
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.inbox import Inbox
-from orderflow_chassis.kafka_access import verify_kafka_access
+from orderflow_chassis.kafka_access import KafkaAccessError, verify_kafka_access
 from orderflow_chassis.kafka_admin import topics_a_service_uses
 from orderflow_chassis.migrations import Migration, migrate_service
-from orderflow_chassis.outbox import Outbox, create_producer
+from orderflow_chassis.outbox import Outbox, create_producer, start_producer
 from orderflow_chassis.periodic import every
 from orderflow_chassis.process_tuning import settle_garbage_collector
 from orderflow_chassis.production_profile import (
@@ -59,6 +59,30 @@ _CHECK_TIMEOUT_S = 2.0
 _PRODUCER_FLUSH_AT_STOP_S = 5.0
 _POOL_CLOSE_AT_STOP_S = 5.0
 _TASKS_END_AT_STOP_S = 10.0
+_HOOK_AT_STOP_S = 10.0
+# Starting never waits for ever either: Kafka gets this long to give the relay's producer its
+# id (verify_kafka_access has just reached it), and the consumers as long as a rebalance may
+# take (the members' max.poll.interval.ms) and a minute more to join their groups.
+_PRODUCER_START_S = 30.0
+_JOIN_MARGIN_S = 60.0
+
+
+async def _first_or_cancelled(work: Awaitable[None], cancel_when: asyncio.Event) -> bool:
+    """Run ``work`` until it ends (True) or ``cancel_when`` is set first (False: it is
+    cancelled). What ``work`` raises is raised."""
+    working = asyncio.ensure_future(work)
+    cancelling = asyncio.ensure_future(cancel_when.wait())
+    try:
+        await asyncio.wait([working, cancelling], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        cancelling.cancel()
+        if not working.done():
+            working.cancel()
+            await asyncio.wait([working])  # its cancellation is not raised here: ours would be
+    if working.cancelled():
+        return False
+    working.result()  # what it raised
+    return True
 
 
 async def _close_pool(pool: asyncpg.Pool) -> None:
@@ -179,8 +203,10 @@ class ServiceRuntime:
         self._broker: KafkaBroker | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._http: EmbeddedServer | None = None
-        self._stopped = asyncio.Event()
+        self._stopped = asyncio.Event()  # asked for, or a task crashed
+        self._stop_requested = asyncio.Event()  # asked for (a signal)
         self._stop_tracing: Callable[[], None] | None = None
+        self.tasks_left_running: list[str] = []  # by the stop: the process exits around them
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -248,7 +274,12 @@ class ServiceRuntime:
             )
 
         producer = new_producer()
-        await producer.start()
+        try:
+            await start_producer(producer, timeout_s=_PRODUCER_START_S)
+        except TimeoutError:
+            raise KafkaAccessError(
+                f"Kafka did not give the relay's producer an id within {_PRODUCER_START_S:.0f} s"
+            ) from None
         self.relay = OutboxRelay(
             self._pool,
             producer,
@@ -276,8 +307,13 @@ class ServiceRuntime:
             transactions=transactions,
             hooks=self.hooks.consumer,
         )
+        join_s = settings.consumer_max_poll_interval_ms / 1000 + _JOIN_MARGIN_S
         try:
-            await self._broker.start()
+            await wait_at_most(join_s, self._broker.start())
+        except TimeoutError:
+            raise KafkaAccessError(
+                f"the consumers did not join their groups within {join_s:.0f} s"
+            ) from None
         except InvalidSessionTimeoutError as error:
             raise RuntimeError(
                 f"the broker refused a consumer session of {settings.consumer_session_timeout_ms}"
@@ -342,9 +378,10 @@ class ServiceRuntime:
         still_running = await cancel_and_wait(self._tasks, bound_s=_TASKS_END_AT_STOP_S)
         if still_running:  # the stop goes on: the pool and the producer must close too
             log.error("service.tasks_would_not_stop", tasks=still_running)
+            self.tasks_left_running = still_running
         for close in self.definition.on_stop:
             try:
-                await close()
+                await wait_at_most(_HOOK_AT_STOP_S, close())
             except Exception:  # stopping goes on: the pool and producer must close too
                 log.exception("service.on_stop_failed", hook=getattr(close, "__name__", "?"))
         if self.relay is not None:
@@ -357,6 +394,7 @@ class ServiceRuntime:
         log.info("service.stopped")
 
     def request_stop(self) -> None:
+        self._stop_requested.set()
         self._stopped.set()
 
     async def run_until_stopped(self) -> None:
@@ -365,11 +403,14 @@ class ServiceRuntime:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.request_stop)
         try:
-            await self.start()
-            settle_garbage_collector()
-            await self._stopped.wait()
+            # A stop asked for while starting (SIGTERM while Kafka is away) ends the start.
+            if await _first_or_cancelled(self.start(), self._stop_requested):
+                settle_garbage_collector()
+                await self._stopped.wait()
         finally:
             await self.stop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """(ready, checks): each check is guarded, so a failing one is reported, never raised."""

@@ -26,6 +26,7 @@ from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.structured_logging import configure_logging
 from orderflow_chassis.topic_catalog import TopicCatalogError
 from orderflow_chassis.unit_of_work import DatabaseTransactions
+from orderflow_chassis.waiting import run_to_the_end
 
 T = TypeVar("T")
 
@@ -128,7 +129,10 @@ def service_cli(
         """Migrate, then consume, relay and serve HTTP until SIGINT/SIGTERM."""
         try:
             settings, definition = load()
-            asyncio.run(ServiceRuntime(definition, settings).run_until_stopped())
+            runtime = ServiceRuntime(definition, settings)
+            run_to_the_end(
+                runtime.run_until_stopped(), left_running=lambda: runtime.tasks_left_running
+            )
         except STARTUP_REFUSALS as error:
             # A settings or topics problem is the operator's to fix: say what, no traceback.
             typer.echo(f"orderflow-{service_name}: cannot start: {error}", err=True)

@@ -10,8 +10,12 @@ wait goes through it (``asyncio.wait_for`` is banned by the linter).
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import sys
 import time
-from collections.abc import Awaitable, Collection
+import traceback
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -42,3 +46,31 @@ async def cancel_and_wait(tasks: Collection[asyncio.Task[Any]], *, bound_s: floa
         if task.done() and not task.cancelled():
             task.exception()  # retrieved: a task's own failure was reported where it happened
     return sorted(task.get_name() for task in pending)
+
+
+def run_to_the_end(
+    main: Coroutine[Any, Any, None], *, left_running: Callable[[], Sequence[str]]
+) -> None:
+    """``asyncio.run(main)`` for a process's main coroutine, except that when ``main`` ended
+    leaving tasks that would not stop (``left_running()`` names them, after
+    :func:`cancel_and_wait` gave up on them), the process exits at once: ``asyncio.run``'s own
+    clean-up would cancel them once more and wait for them without a bound."""
+    runner = asyncio.Runner()
+    try:
+        runner.run(main)
+    except BaseException as error:
+        if left_running():
+            traceback.print_exception(error)
+            _exit_now(1)
+        runner.close()
+        raise
+    if left_running():
+        _exit_now(0)
+    runner.close()
+
+
+def _exit_now(code: int) -> None:
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Callable
@@ -11,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from orderflow_chassis.service_cli import ServiceDatabase, service_cli, with_service_database
 from orderflow_chassis.structured_logging import configure_logging
+from orderflow_chassis.waiting import run_to_the_end
 from orderflow_chassis.wiring import inject
 
 from orderflow_fulfillment.adapters.stock_files import read_stock_file
@@ -151,4 +151,4 @@ def warehouse_simulator(
         topic_prefix=os.environ.get("KAFKA_TOPIC_PREFIX", ""),
         config=config,
     )
-    asyncio.run(simulator.run_until_stopped())
+    run_to_the_end(simulator.run_until_stopped(), left_running=lambda: simulator.tasks_left_running)

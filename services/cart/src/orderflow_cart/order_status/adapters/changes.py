@@ -9,6 +9,7 @@ after the last (and on stop).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -55,6 +56,7 @@ class ChangeSignal:
 # Every feed re-reads within this long after a lost listener: a change committed while nobody
 # listened reaches it that late at most.
 WAKE_SPREAD_S = 5.0
+_CLOSE_S = 5.0
 
 
 class StatusChanges:
@@ -120,7 +122,10 @@ class StatusChanges:
         connection, self._connection = self._connection, None
         if connection is not None and not connection.is_closed():
             connection.remove_termination_listener(self._lost)
-            await connection.close()
+            # Bounded: asyncpg's close waits for the server to end the session, and a server
+            # gone silent (a failover) would hold every feed's lock, and the stop, for minutes.
+            with contextlib.suppress(TimeoutError, OSError, asyncpg.PostgresError):
+                await connection.close(timeout=_CLOSE_S)
 
     def _heard(self, _: object, __: int, ___: str, payload: object) -> None:
         order, _sep, version = str(payload).partition(":")
