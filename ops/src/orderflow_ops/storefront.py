@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_chassis.outbox import PRODUCER_REQUEST_TIMEOUT_S, start_producer, stop_producer
 from orderflow_chassis.topic_reader import stop_consumer
-from orderflow_chassis.waiting import wait_at_most
+from orderflow_chassis.waiting import stop_task, wait_at_most
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.events import (
@@ -165,9 +165,10 @@ class StorefrontSimulator:
             if max_shoppers is not None:
                 await stop.wait()  # keep answering completed orders until told to stop
         finally:
-            follower.cancel()
-            await asyncio.wait([follower])  # its cancellation, never ours, is not raised
-            await stop_producer(self._producer, flush_s=_FLUSH_AT_STOP_S)
+            try:
+                await stop_task(follower)
+            finally:
+                await stop_producer(self._producer, flush_s=_FLUSH_AT_STOP_S)
 
     async def shop_once(self) -> str:
         """One customer journey: a cart, edits, a currency, and (mostly) a checkout."""

@@ -14,7 +14,6 @@ tail of its log. A service that fails to start the first time stops everything a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -32,6 +31,7 @@ from typing import IO, Annotated
 
 import typer
 from orderflow_chassis.structured_logging import configure_logging
+from orderflow_chassis.waiting import run_to_the_end
 from orderflow_localinfra.discovery import Infrastructure, ensure_infrastructure
 from orderflow_localinfra.layout import StateLayout
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES, PROVISIONED_SERVICES
@@ -208,7 +208,11 @@ def run_system(
             typer.echo(f"  console      {processes[-1].base_url}/   {login}")
         typer.echo(f"  simulators   (warehouse, storefront)      log: {own_log.name}")
         typer.echo(f"  order status for storefronts: Authorization: Bearer {storefront_token}")
-        return asyncio.run(drive(infrastructure, processes, options))
+        left: list[str] = []
+        return run_to_the_end(
+            drive(infrastructure, processes, options, tasks_left_running=left),
+            left_running=lambda: left,
+        )
     except (KeyboardInterrupt, _Interrupted):
         return 0
     finally:

@@ -78,9 +78,15 @@ class Service(Protocol):
 
 
 async def drive(
-    infrastructure: Infrastructure, services: Sequence[Service], options: TrafficOptions
+    infrastructure: Infrastructure,
+    services: Sequence[Service],
+    options: TrafficOptions,
+    *,
+    tasks_left_running: list[str] | None = None,
 ) -> int:
-    """Run the traffic until SIGINT/SIGTERM (0) or until a service keeps crashing (1)."""
+    """Run the traffic until SIGINT/SIGTERM (0) or until a service keeps crashing (1). The
+    tasks it gave up stopping are added to ``tasks_left_running`` (see ``run_to_the_end``)."""
+    given_up = tasks_left_running if tasks_left_running is not None else []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -126,8 +132,10 @@ async def drive(
         left = await cancel_and_wait(tasks, bound_s=_GRACE_AT_STOP_S)
         if left:
             log.error("traffic.tasks_would_not_stop", tasks=left)
+            given_up += left
         if warehouse is not None:
             await warehouse.stop()
+            given_up += warehouse.tasks_left_running
         print(f"final counts: {counts.one_line() or 'no events'}", flush=True)
     for failure in gave_up:
         print(f"orderflow: {failure.reason}; last lines of its log:", file=sys.stderr)

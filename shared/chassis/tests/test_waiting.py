@@ -16,7 +16,7 @@ from orderflow_chassis import runtime as runtime_module
 from orderflow_chassis.relay import OutboxRelay, Role, Round
 from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
 from orderflow_chassis.settings import ServiceSettings
-from orderflow_chassis.waiting import cancel_and_wait, wait_at_most
+from orderflow_chassis.waiting import cancel_and_wait, stop_task, wait_at_most
 
 
 async def test_a_cancellation_arriving_as_the_wait_ends_is_kept() -> None:
@@ -166,7 +166,7 @@ async def main():
     print("stopped", flush=True)
 
 run_to_the_end(main(), left_running=lambda: left)
-print("not reached", flush=True)
+print("after", flush=True)
 """
 
 
@@ -180,7 +180,10 @@ def test_a_process_exits_around_a_task_that_would_not_stop() -> None:
         check=False,
     )
     assert finished.returncode == 0, finished.stderr
-    assert finished.stdout.splitlines() == ["stopped"]
+    lines = finished.stdout.splitlines()
+    assert (lines[0], lines[-1]) == ("stopped", "after"), "the caller goes on"
+    assert "process.exiting_around_tasks" in finished.stdout
+    assert "stubborn" in finished.stdout
 
 
 def test_a_process_whose_tasks_all_stopped_ends_as_asyncio_run_would() -> None:
@@ -191,4 +194,28 @@ def test_a_process_whose_tasks_all_stopped_ends_as_asyncio_run_would() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
     )
     assert finished.returncode == 0, finished.stderr
-    assert finished.stdout.splitlines() == ["stopped", "not reached"]
+    assert finished.stdout.splitlines() == ["stopped", "after"]
+    assert "Task was destroyed" not in finished.stderr, "closed as asyncio.run closes"
+
+
+async def test_stop_task_raises_the_tasks_failure_and_never_swallows_ours() -> None:
+    async def fails_when_cancelled() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            raise ValueError("its own failure")
+
+    failing = asyncio.create_task(fails_when_cancelled())
+    await asyncio.sleep(0)
+    with pytest.raises(ValueError, match="its own failure"):
+        await stop_task(failing)
+
+    stubborn = Stubborn()
+    ignoring = asyncio.create_task(stubborn.run())
+    stopping = asyncio.create_task(stop_task(ignoring))
+    await asyncio.sleep(0.1)
+    stopping.cancel()  # the caller's own cancellation, while the task ignores its own
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    stubborn.released = True
+    await ignoring

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from orderflow_chassis.kafka_admin import topic_partitions
 from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_chassis.topic_reader import stop_consumer
+from orderflow_chassis.waiting import stop_task
 
 from orderflow_ops.event_log import contract_topics
 
@@ -165,9 +166,10 @@ class Observer:
             self._task.result()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task])  # its cancellation, never ours
-        if self._consumer is not None:
-            with contextlib.suppress(Exception):
-                await stop_consumer(self._consumer)
+        try:
+            if self._task is not None:
+                await stop_task(self._task)
+        finally:
+            if self._consumer is not None:
+                with contextlib.suppress(Exception):
+                    await stop_consumer(self._consumer)

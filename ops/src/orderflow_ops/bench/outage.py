@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from orderflow_chassis.waiting import wait_at_most
+from orderflow_chassis.waiting import stop_task, wait_at_most
 
 from orderflow_ops.bench.catch_up import (
     CAUGHT_UP_STAGE,
@@ -91,8 +91,7 @@ async def outage_phase(
         counts = await _until_done(waiting, label, expected, carts, publishing)
     finally:
         if not publishing.done():
-            publishing.cancel()
-            await asyncio.wait([publishing])  # its cancellation, never ours
+            await stop_task(publishing)
     settle = await _until_quiet(context)
     figures = outage_figures(context, plan, carts, timeline, sustained_orders_per_s)
     figures["settle"] = settle

@@ -83,7 +83,9 @@ def build_definition(
         order_status.PROJECTED_EVENTS, inject(order_status.project_order_event, deps)
     )
     projection[CheckoutRejected] = inject(order_status.record_checkout_rejection, deps)
-    status_changes = StatusChanges(settings.db_schema)
+    status_changes = StatusChanges(
+        settings.db_schema, command_timeout_s=settings.db_command_timeout_s
+    )
 
     return ServiceDefinition(
         name=SERVICE_NAME,

@@ -135,7 +135,7 @@ class WarehouseSimulator:
         self._offsets = Offsets()
         self._taken_on = RequestsTakenOn()
         self._stop = asyncio.Event()
-        self.tasks_left_running: list[str] = []  # by the stop: the process exits around them
+        self.tasks_left_running: list[str] = []  # given up on: the process ends around them
         # order id -> {sku: warehouse that shipped it}, to route returns (memory only).
         self._shipped_from: dict[uuid.UUID, dict[str, str]] = {}
         self.dispatched: list[ParcelDispatched] = []
@@ -177,7 +177,7 @@ class WarehouseSimulator:
         still_running = await cancel_and_wait(tasks, bound_s=_TASKS_END_AT_STOP_S)
         if still_running:  # the consumer and producer must close all the same
             log.error("warehouse_simulator.tasks_would_not_stop", tasks=still_running)
-            self.tasks_left_running = still_running
+            self.tasks_left_running += still_running
         if self._consumer is not None:
             # aiokafka retries a commit for as long as the coordinator is away: bounded, what
             # is not committed is redone by the next simulator (idempotent event ids).
@@ -207,13 +207,19 @@ class WarehouseSimulator:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self._stop.set)
         await self.start()
+        assert self._loop_task is not None
+        consuming = self._loop_task
         try:
-            assert self._loop_task is not None
             stopped = asyncio.create_task(self._stop.wait())
-            await asyncio.wait({stopped, self._loop_task}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({stopped, consuming}, return_when=asyncio.FIRST_COMPLETED)
             stopped.cancel()
         finally:
             await self.stop()
+        crashed = consuming.exception() if consuming.done() and not consuming.cancelled() else None
+        if crashed is not None:
+            # Reading stopped on its own: say why, and end the process with that failure.
+            log.error("warehouse_simulator.crashed", error=repr(crashed))
+            raise crashed
 
     # ------------------------------------------------------------------------ consuming
 

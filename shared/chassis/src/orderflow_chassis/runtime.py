@@ -67,24 +67,6 @@ _PRODUCER_START_S = 30.0
 _JOIN_MARGIN_S = 60.0
 
 
-async def _first_or_cancelled(work: Awaitable[None], cancel_when: asyncio.Event) -> bool:
-    """Run ``work`` until it ends (True) or ``cancel_when`` is set first (False: it is
-    cancelled). What ``work`` raises is raised."""
-    working = asyncio.ensure_future(work)
-    cancelling = asyncio.ensure_future(cancel_when.wait())
-    try:
-        await asyncio.wait([working, cancelling], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        cancelling.cancel()
-        if not working.done():
-            working.cancel()
-            await asyncio.wait([working])  # its cancellation is not raised here: ours would be
-    if working.cancelled():
-        return False
-    working.result()  # what it raised
-    return True
-
-
 async def _close_pool(pool: asyncpg.Pool) -> None:
     in_use = pool.get_size() - pool.get_idle_size()
     try:
@@ -206,7 +188,7 @@ class ServiceRuntime:
         self._stopped = asyncio.Event()  # asked for, or a task crashed
         self._stop_requested = asyncio.Event()  # asked for (a signal)
         self._stop_tracing: Callable[[], None] | None = None
-        self.tasks_left_running: list[str] = []  # by the stop: the process exits around them
+        self.tasks_left_running: list[str] = []  # given up on: the process ends around them
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -360,7 +342,7 @@ class ServiceRuntime:
         self._http = EmbeddedServer(config)
         self._spawn(self._http.serve(), "http")
         while not self._http.started:
-            if self._stopped.is_set():
+            if self._stopped.is_set() and not self._stop_requested.is_set():
                 raise RuntimeError("the HTTP server failed to start")
             await asyncio.sleep(0.05)
         sockets = [s for server in self._http.servers for s in server.sockets]
@@ -378,7 +360,7 @@ class ServiceRuntime:
         still_running = await cancel_and_wait(self._tasks, bound_s=_TASKS_END_AT_STOP_S)
         if still_running:  # the stop goes on: the pool and the producer must close too
             log.error("service.tasks_would_not_stop", tasks=still_running)
-            self.tasks_left_running = still_running
+            self.tasks_left_running += still_running
         for close in self.definition.on_stop:
             try:
                 await wait_at_most(_HOOK_AT_STOP_S, close())
@@ -404,13 +386,30 @@ class ServiceRuntime:
             loop.add_signal_handler(signum, self.request_stop)
         try:
             # A stop asked for while starting (SIGTERM while Kafka is away) ends the start.
-            if await _first_or_cancelled(self.start(), self._stop_requested):
+            if await self._start_unless_stopped():
                 settle_garbage_collector()
                 await self._stopped.wait()
         finally:
             await self.stop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+
+    async def _start_unless_stopped(self) -> bool:
+        """Start; False when a stop was asked for first (the start is cancelled then, within
+        the stop's bound). What the start raises is raised."""
+        starting = asyncio.ensure_future(self.start())
+        stop_asked = asyncio.ensure_future(self._stop_requested.wait())
+        try:
+            await asyncio.wait([starting, stop_asked], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop_asked.cancel()
+            if not starting.done():
+                left = await cancel_and_wait([starting], bound_s=_TASKS_END_AT_STOP_S)
+                self.tasks_left_running += left
+        if not starting.done() or starting.cancelled():
+            return False
+        starting.result()  # what it raised
+        return True
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """(ready, checks): each check is guarded, so a failing one is reported, never raised."""

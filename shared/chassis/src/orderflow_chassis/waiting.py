@@ -10,15 +10,15 @@ wait goes through it (``asyncio.wait_for`` is banned by the linter).
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import sys
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from typing import Any, TypeVar
 
+import structlog
+
 T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
 
 _RECANCEL_EVERY_S = 1.0
 
@@ -48,29 +48,28 @@ async def cancel_and_wait(tasks: Collection[asyncio.Task[Any]], *, bound_s: floa
     return sorted(task.get_name() for task in pending)
 
 
-def run_to_the_end(
-    main: Coroutine[Any, Any, None], *, left_running: Callable[[], Sequence[str]]
-) -> None:
+def run_to_the_end(main: Coroutine[Any, Any, T], *, left_running: Callable[[], Sequence[str]]) -> T:
     """``asyncio.run(main)`` for a process's main coroutine, except that when ``main`` ended
     leaving tasks that would not stop (``left_running()`` names them, after
-    :func:`cancel_and_wait` gave up on them), the process exits at once: ``asyncio.run``'s own
-    clean-up would cancel them once more and wait for them without a bound."""
+    :func:`cancel_and_wait` gave up on them), the loop is not closed: ``asyncio.run``'s own
+    clean-up would cancel them once more and wait for them without a bound. They are left as
+    they are, and end with the process. What ``main`` returns or raises is the caller's, so a
+    CLI still reports it as it would."""
     runner = asyncio.Runner()
     try:
-        runner.run(main)
-    except BaseException as error:
+        return runner.run(main)
+    finally:
         if left_running():
-            traceback.print_exception(error)
-            _exit_now(1)
-        runner.close()
-        raise
-    if left_running():
-        _exit_now(0)
-    runner.close()
+            log.error("process.exiting_around_tasks", tasks=list(left_running()))
+        else:
+            runner.close()
 
 
-def _exit_now(code: int) -> None:
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+async def stop_task(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task``, wait for it to end, and raise what it failed with. Unlike
+    ``with suppress(CancelledError): await task``, a cancellation of the caller itself, arriving
+    meanwhile, is raised, never taken for the task's."""
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled() and (error := task.exception()) is not None:
+        raise error

@@ -18,7 +18,7 @@ from uuid import UUID
 
 import asyncpg
 import structlog
-from orderflow_chassis.database import connect
+from orderflow_chassis.database import DEFAULT_COMMAND_TIMEOUT_S, connect
 from orderflow_chassis.waiting import wait_at_most
 
 from orderflow_cart.order_status.adapters.statuses import notification_channel
@@ -60,8 +60,11 @@ _CLOSE_S = 5.0
 
 
 class StatusChanges:
-    def __init__(self, schema: str) -> None:
+    def __init__(
+        self, schema: str, *, command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S
+    ) -> None:
         self._schema = schema
+        self._command_timeout_s = command_timeout_s  # the pool's: LISTEN never waits for ever
         self._channel = notification_channel(schema)
         self._signals: dict[UUID, set[ChangeSignal]] = defaultdict(set)
         self._connection: asyncpg.Connection | None = None
@@ -92,7 +95,9 @@ class StatusChanges:
     async def _listening(self, dsn: str) -> None:
         if self._connection is not None and not self._connection.is_closed():
             return
-        connection = await connect(dsn, schema=self._schema)
+        connection = await connect(
+            dsn, schema=self._schema, command_timeout_s=self._command_timeout_s
+        )
         connection.add_termination_listener(self._lost)
         await connection.add_listener(self._channel, self._heard)
         self._connection = connection
