@@ -508,7 +508,7 @@ def test_the_first_passes_never_rule_out_a_new_spelling() -> None:
     # has_digit_run and may_hold_card_number decide before any full scan: on random text of
     # digits and every separator, they must say "maybe" wherever the full rule finds one.
     rng = random.Random(32)
-    alphabet = "0123456789" * 4 + " -\n\r,.:/_\t\x0b\x0c\x1e" + "a"
+    alphabet = "0123456789" * 6 + " -\n\r,.:/_\t\x0b\x0c\x1e" + "a"
     found = 0
     for _ in range(40_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(13, 40)))
@@ -518,7 +518,7 @@ def test_the_first_passes_never_rule_out_a_new_spelling() -> None:
             assert has_digit_run(raw), text
             assert may_hold_card_number(raw), text
             assert contains_card_number_in_bytes(raw), text
-    assert found > 150, "the texts must hold card numbers often to prove anything"
+    assert found > 500, "the texts must hold card numbers often to prove anything"
 
 
 def test_a_millisecond_timestamp_is_no_card_number_and_a_13_digit_visa_is() -> None:
