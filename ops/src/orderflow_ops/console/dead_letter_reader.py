@@ -21,6 +21,7 @@ from orderflow_chassis.dlq_cli import StoredDeadLetter
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_chassis.unit_of_work import Transactions
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts import topics
 
 from orderflow_ops.console.kafka_clients import kafka_client
@@ -29,6 +30,7 @@ from orderflow_ops.console.read_model_writes import StoredLetter
 log = structlog.get_logger(__name__)
 
 _RETRY_DELAY_S = 1.0
+_COMMIT_S = 5.0
 
 
 def dead_letter_topics(topic_prefix: str) -> list[str]:
@@ -100,7 +102,9 @@ def read_dead_letters(
                     continue
                 on_stored()
                 try:
-                    await consumer.commit()
+                    # aiokafka retries a commit for as long as the coordinator is away: bounded,
+                    # the reader goes on storing letters, and commits with the next batch.
+                    await wait_at_most(_COMMIT_S, consumer.commit())
                 except Exception as error:  # a redelivery is stored once: harmless
                     log.warning("console.dead_letters_commit_failed", error=describe_error(error))
         finally:
