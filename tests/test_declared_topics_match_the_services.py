@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from orderflow_cart.bootstrap import build_definition as cart_definition
 from orderflow_chassis.kafka_admin import topics_a_service_uses
-from orderflow_chassis.runtime import ServiceDefinition
+from orderflow_chassis.service_definition import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.topic_catalog import load_topic_catalog
 from orderflow_contracts.topics import ALL_TOPICS, dead_letter_topic

@@ -22,7 +22,8 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from orderflow_cart.bootstrap import build_definition as cart_definition
 from orderflow_chassis.errors import is_transient
 from orderflow_chassis.kafka_admin import topic_partitions
-from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
+from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.service_definition import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope

@@ -14,7 +14,8 @@ from orderflow_chassis.consumer import Subscription
 from orderflow_chassis.dead_letters import failure_details
 from orderflow_chassis.errors import PermanentError
 from orderflow_chassis.migrations import load_migrations
-from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
+from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.service_definition import ServiceDefinition
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import CartItemAdded
 from orderflow_localinfra.discovery import Infrastructure

@@ -35,7 +35,8 @@ from orderflow_chassis.consumer import (
 from orderflow_chassis.dead_letters import failure_details
 from orderflow_chassis.errors import PermanentError
 from orderflow_chassis.migrations import load_migrations
-from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
+from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.service_definition import ServiceDefinition
 from orderflow_chassis.topic_ids import fetch_topic_ids
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import CartItemAdded, Event

@@ -22,7 +22,8 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from orderflow_chassis.batch_applier import BatchApplier
 from orderflow_chassis.consumer import Handler
-from orderflow_chassis.runtime import ServiceRuntime, service_transactions
+from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.service_definition import service_transactions
 from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts.envelope import Envelope
 

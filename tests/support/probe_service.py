@@ -28,7 +28,8 @@ from uuid import UUID
 from orderflow_chassis.consumer import Subscription
 from orderflow_chassis.database import Connection
 from orderflow_chassis.migrations import load_migrations
-from orderflow_chassis.runtime import RuntimeHooks, ServiceDefinition, ServiceRuntime
+from orderflow_chassis.runtime import RuntimeHooks, ServiceRuntime
+from orderflow_chassis.service_definition import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.structured_logging import configure_logging
 from orderflow_chassis.unit_of_work import UnitOfWork

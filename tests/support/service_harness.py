@@ -16,7 +16,8 @@ from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 from orderflow_chassis.kafka_admin import topic_partitions
-from orderflow_chassis.runtime import RuntimeHooks, ServiceDefinition, ServiceRuntime
+from orderflow_chassis.runtime import RuntimeHooks, ServiceRuntime
+from orderflow_chassis.service_definition import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_contracts.envelope import Envelope
 from orderflow_localinfra.discovery import Infrastructure

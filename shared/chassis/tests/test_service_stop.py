@@ -14,7 +14,8 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from orderflow_chassis import runtime as runtime_module
 from orderflow_chassis.relay import OutboxRelay
-from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
+from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.service_definition import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.waiting import wait_at_most
 

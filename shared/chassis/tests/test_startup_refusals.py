@@ -4,8 +4,8 @@ before connecting to anything."""
 from pathlib import Path
 
 import pytest
-from orderflow_chassis.runtime import ServiceDefinition
 from orderflow_chassis.service_cli import service_cli
+from orderflow_chassis.service_definition import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_contracts.policies import AfterSalesPolicy
 from typer.testing import CliRunner

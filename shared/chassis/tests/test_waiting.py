@@ -14,7 +14,8 @@ import pytest
 import structlog
 from orderflow_chassis import runtime as runtime_module
 from orderflow_chassis.relay import OutboxRelay, Role, Round
-from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime
+from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.service_definition import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.waiting import cancel_and_wait, stop_task, wait_at_most
 

@@ -16,7 +16,8 @@ from importlib import resources
 from aiokafka import ConsumerRecord
 from orderflow_chassis.consumer import ConsumerHooks, Handler, Subscription
 from orderflow_chassis.migrations import Migration, load_migrations
-from orderflow_chassis.runtime import RuntimeHooks, ServiceDefinition
+from orderflow_chassis.runtime import RuntimeHooks
+from orderflow_chassis.service_definition import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.wiring import inject
 from orderflow_contracts import topics

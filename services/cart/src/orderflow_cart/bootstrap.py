@@ -13,7 +13,7 @@ from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.consumer import Handler, Subscription
 from orderflow_chassis.migrations import Migration, load_migrations
 from orderflow_chassis.periodic import every
-from orderflow_chassis.runtime import ServiceDefinition
+from orderflow_chassis.service_definition import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.wiring import inject
 from orderflow_contracts import topics

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import pytest_asyncio
 from orderflow_chassis.database import Connection
-from orderflow_chassis.runtime import ServiceRuntime, service_transactions
+from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.service_definition import service_transactions
 from orderflow_chassis.unit_of_work import Transactions
 from orderflow_chassis.waiting import wait_at_most
 from orderflow_fulfillment.adapters.orders import OrderRepository

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -20,20 +20,18 @@ import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import InvalidSessionTimeoutError
-from fastapi import APIRouter
 from faststream.kafka import KafkaBroker
 
 from orderflow_chassis import metrics, tracing
-from orderflow_chassis.clock import Clock, SystemClock
-from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, Subscription
+from orderflow_chassis.consumer import ConsumerHooks, EventConsumer
 from orderflow_chassis.consumer_wiring import kafka_broker, register_consumers
-from orderflow_chassis.database import Connection, create_pool
+from orderflow_chassis.database import create_pool
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.kafka_access import KafkaAccessError, verify_kafka_access
 from orderflow_chassis.kafka_admin import topics_a_service_uses
-from orderflow_chassis.migrations import Migration, migrate_service
-from orderflow_chassis.outbox import Outbox, create_producer, start_producer
+from orderflow_chassis.migrations import migrate_service
+from orderflow_chassis.outbox import create_producer, start_producer
 from orderflow_chassis.periodic import every
 from orderflow_chassis.process_tuning import settle_garbage_collector
 from orderflow_chassis.production_profile import (
@@ -41,11 +39,15 @@ from orderflow_chassis.production_profile import (
     check_production_profile,
 )
 from orderflow_chassis.relay import AfterPublish, OutboxRelay
+from orderflow_chassis.service_definition import (
+    RuntimeResources,
+    ServiceDefinition,
+    service_transactions,
+)
 from orderflow_chassis.service_http import EmbeddedServer, build_http_app
 from orderflow_chassis.service_topics import ensure_service_topics
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.topic_catalog import load_topic_catalog
-from orderflow_chassis.unit_of_work import DatabaseTransactions, RepositoryFactory, Transactions
 from orderflow_chassis.waiting import cancel_and_wait, wait_at_most
 
 log = structlog.get_logger(__name__)
@@ -76,22 +78,6 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
         pool.terminate()  # asyncpg did already, as close() was cancelled: say it plainly
 
 
-@dataclass(frozen=True)
-class RuntimeResources:
-    """What HTTP routes may use (``request.app.state.resources``): routes open their units of
-    work with ``resources.transactions.begin()``."""
-
-    settings: ServiceSettings
-    pool: asyncpg.Pool
-    outbox: Outbox
-    transactions: DatabaseTransactions[Any]
-
-
-BackgroundJob = Callable[[Transactions[Any]], Awaitable[None]]
-"""A service's job (see :func:`orderflow_chassis.periodic.every`): it opens its own units of
-work, one per batch, so a crash mid-round loses nothing."""
-
-
 def _inbox_purge(settings: ServiceSettings) -> Callable[[asyncpg.Pool], Awaitable[None]]:
     """The chassis' own job: purge applied event ids past their retention, hourly."""
     inbox = Inbox(settings.db_schema)
@@ -114,49 +100,6 @@ async def _count_outbox(relay: OutboxRelay) -> None:
 
 def _outbox_gauges(relay: OutboxRelay) -> Awaitable[None]:
     return every(_OUTBOX_GAUGES_EVERY_S, _count_outbox, name="outbox-gauges")(relay)
-
-
-def _no_repositories(_: Connection) -> None:
-    return None
-
-
-@dataclass(frozen=True)
-class ServiceDefinition:
-    """A service, as its ``bootstrap.py`` describes it: what to migrate, its repositories (one
-    factory, bound to each unit of work's connection), its clock, and its use cases bound to
-    their dependencies as handlers, routes and jobs."""
-
-    name: str
-    migrations: Sequence[Migration] = ()
-    repositories: RepositoryFactory[Any] = _no_repositories
-    clock: Clock = field(default_factory=SystemClock)
-    subscriptions: Sequence[Subscription] = ()
-    routers: Sequence[APIRouter] = ()
-    background_jobs: Sequence[BackgroundJob] = ()
-    description: str = ""
-    on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
-    """Closes what the service opened itself (a provider's connections, HTTP clients), after
-    consuming and the jobs have stopped."""
-    production_refusals: Sequence[str] = ()
-    """The service's own reasons not to start under ``ORDERFLOW_ENV=production`` (payment's
-    sandbox provider), reported with the chassis's (see production_profile.py)."""
-
-
-def service_transactions(
-    definition: ServiceDefinition, settings: ServiceSettings, pool: asyncpg.Pool
-) -> DatabaseTransactions[Any]:
-    """The service's units of work on ``pool``: its repositories and clock, emitting into its
-    outbox (for the runtime and the service's CLI commands alike)."""
-    outbox = Outbox(
-        settings.db_schema, producer=definition.name, topic_prefix=settings.topic_prefix
-    )
-    return DatabaseTransactions(
-        pool,
-        definition.repositories,
-        outbox,
-        definition.clock,
-        acquire_timeout_s=settings.db_acquire_timeout_s,
-    )
 
 
 @dataclass

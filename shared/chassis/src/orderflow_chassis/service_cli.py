@@ -20,7 +20,8 @@ from orderflow_chassis.kafka_security import KafkaSettingsError
 from orderflow_chassis.migrations import migrate_service, pending_migrations
 from orderflow_chassis.postgres_tls import PostgresSettingsError, PostgresTlsError
 from orderflow_chassis.production_profile import ProductionProfileError
-from orderflow_chassis.runtime import ServiceDefinition, ServiceRuntime, service_transactions
+from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.service_definition import ServiceDefinition, service_transactions
 from orderflow_chassis.service_topics import ServiceTopicsError
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.structured_logging import configure_logging

@@ -20,7 +20,8 @@ from orderflow_chassis.http_guard import install_http_guards
 log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
-    from orderflow_chassis.runtime import RuntimeResources, ServiceRuntime
+    from orderflow_chassis.runtime import ServiceRuntime
+    from orderflow_chassis.service_definition import RuntimeResources
 
 
 class EmbeddedServer(uvicorn.Server):

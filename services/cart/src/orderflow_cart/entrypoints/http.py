@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from orderflow_chassis.runtime import RuntimeResources
+from orderflow_chassis.service_definition import RuntimeResources
 from orderflow_chassis.unit_of_work import Transactions
 from orderflow_contracts.events import FxSnapshot, RejectionReason
 from orderflow_contracts.money import Money

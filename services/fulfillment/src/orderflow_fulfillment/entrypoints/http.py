@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from orderflow_chassis.runtime import RuntimeResources
+from orderflow_chassis.service_definition import RuntimeResources
 from orderflow_chassis.unit_of_work import UnitOfWork
 
 from orderflow_fulfillment.handlers.queries import OrderFulfillment

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from orderflow_chassis.runtime import RuntimeResources
+from orderflow_chassis.service_definition import RuntimeResources
 
 from orderflow_returns.domain.rma import RmaState
 from orderflow_returns.handlers.queries import FindRma, ListRmas

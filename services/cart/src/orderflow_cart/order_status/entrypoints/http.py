@@ -23,7 +23,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from orderflow_chassis.runtime import RuntimeResources
+from orderflow_chassis.service_definition import RuntimeResources
 from orderflow_chassis.unit_of_work import Transactions
 from orderflow_contracts.primitives import IDENTIFIER_PATTERN
 from pydantic import SecretStr
