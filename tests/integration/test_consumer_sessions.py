@@ -1,10 +1,15 @@
 """The consumers' session timeout is the service's setting, and a broker refusing it stops the
 service at start with a message naming the setting (never a consumer that silently never
-joins)."""
+joins); a start Kafka never finishes fails too, naming what did not answer (decision 70)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from orderflow_chassis import runtime as runtime_module
+from orderflow_chassis.consumer_wiring import kafka_broker
+from orderflow_chassis.kafka_access import KafkaAccessError
 from orderflow_chassis.runtime import ServiceRuntime
 from orderflow_chassis.waiting import wait_at_most
 from orderflow_localinfra.discovery import Infrastructure
@@ -32,5 +37,35 @@ async def test_a_session_the_broker_refuses_fails_the_start_naming_the_setting(
     try:
         with pytest.raises(RuntimeError, match="PROBE_A_CONSUMER_SESSION_TIMEOUT_MS"):
             await wait_at_most(60, runtime.start())
+    finally:
+        await wait_at_most(60, runtime.stop())
+
+
+async def test_consumers_that_never_join_fail_the_start_instead_of_holding_it(
+    infrastructure: Infrastructure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = unique_topic("sessions")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic])
+    settings = probe_settings(
+        "probe_a",
+        database_url=infrastructure.service_database_urls["probe_a"],
+        kafka=infrastructure.kafka_bootstrap_servers,
+    )
+
+    def broker_whose_start_never_ends(*args: object, **kwargs: object) -> object:
+        broker = kafka_broker(*args, **kwargs)  # type: ignore[arg-type]
+
+        async def join_held_for_ever() -> None:  # a producer id or a join Kafka never gives
+            await asyncio.Event().wait()
+
+        broker.start = join_held_for_ever  # type: ignore[method-assign]
+        return broker
+
+    monkeypatch.setattr(runtime_module, "kafka_broker", broker_whose_start_never_ends)
+    monkeypatch.setattr(runtime_module, "_consumers_join_within_s", lambda _: 1.0)
+    runtime = ServiceRuntime(probe_definition("probe_a", in_topics=[topic], group="j"), settings)
+    try:
+        with pytest.raises(KafkaAccessError, match="did not join their groups within 1 s"):
+            await wait_at_most(60, runtime.start())  # it waited for ever
     finally:
         await wait_at_most(60, runtime.stop())

@@ -69,6 +69,10 @@ _PRODUCER_START_S = 30.0
 _JOIN_MARGIN_S = 60.0
 
 
+def _consumers_join_within_s(settings: ServiceSettings) -> float:
+    return settings.consumer_max_poll_interval_ms / 1000 + _JOIN_MARGIN_S
+
+
 async def _close_pool(pool: asyncpg.Pool) -> None:
     in_use = pool.get_size() - pool.get_idle_size()
     try:
@@ -232,7 +236,7 @@ class ServiceRuntime:
             transactions=transactions,
             hooks=self.hooks.consumer,
         )
-        join_s = settings.consumer_max_poll_interval_ms / 1000 + _JOIN_MARGIN_S
+        join_s = _consumers_join_within_s(settings)
         try:
             await wait_at_most(join_s, self._broker.start())
         except TimeoutError:
