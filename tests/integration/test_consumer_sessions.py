@@ -5,6 +5,7 @@ joins); a start Kafka never finishes fails too, naming what did not answer (deci
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from orderflow_chassis import runtime as runtime_module
@@ -20,20 +21,32 @@ from tests.support.probe_service import probe_definition, probe_settings
 pytestmark = pytest.mark.integration
 
 
+async def _probe_on_a_new_topic(
+    infrastructure: Infrastructure, group: str, **settings: Any
+) -> ServiceRuntime:
+    topic = unique_topic("sessions")
+    await create_topics(infrastructure.kafka_bootstrap_servers, [topic])
+    return ServiceRuntime(
+        probe_definition("probe_a", in_topics=[topic], group=group),
+        probe_settings(
+            "probe_a",
+            database_url=infrastructure.service_database_urls["probe_a"],
+            kafka=infrastructure.kafka_bootstrap_servers,
+            **settings,
+        ),
+    )
+
+
 async def test_a_session_the_broker_refuses_fails_the_start_naming_the_setting(
     infrastructure: Infrastructure,
 ) -> None:
-    topic = unique_topic("sessions")
-    await create_topics(infrastructure.kafka_bootstrap_servers, [topic])
-    settings = probe_settings(
-        "probe_a",
-        database_url=infrastructure.service_database_urls["probe_a"],
-        kafka=infrastructure.kafka_bootstrap_servers,
+    runtime = await _probe_on_a_new_topic(
+        infrastructure,
+        "g",
         # Below any broker's group.min.session.timeout.ms (1000 locally, 6000 by default).
         consumer_session_timeout_ms=900,
         consumer_heartbeat_interval_ms=300,
     )
-    runtime = ServiceRuntime(probe_definition("probe_a", in_topics=[topic], group="g"), settings)
     try:
         with pytest.raises(RuntimeError, match="PROBE_A_CONSUMER_SESSION_TIMEOUT_MS"):
             await wait_at_most(60, runtime.start())
@@ -44,14 +57,6 @@ async def test_a_session_the_broker_refuses_fails_the_start_naming_the_setting(
 async def test_consumers_that_never_join_fail_the_start_instead_of_holding_it(
     infrastructure: Infrastructure, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    topic = unique_topic("sessions")
-    await create_topics(infrastructure.kafka_bootstrap_servers, [topic])
-    settings = probe_settings(
-        "probe_a",
-        database_url=infrastructure.service_database_urls["probe_a"],
-        kafka=infrastructure.kafka_bootstrap_servers,
-    )
-
     def broker_whose_start_never_ends(*args: object, **kwargs: object) -> object:
         broker = kafka_broker(*args, **kwargs)  # type: ignore[arg-type]
 
@@ -63,7 +68,7 @@ async def test_consumers_that_never_join_fail_the_start_instead_of_holding_it(
 
     monkeypatch.setattr(runtime_module, "kafka_broker", broker_whose_start_never_ends)
     monkeypatch.setattr(runtime_module, "_consumers_join_within_s", lambda _: 1.0)
-    runtime = ServiceRuntime(probe_definition("probe_a", in_topics=[topic], group="j"), settings)
+    runtime = await _probe_on_a_new_topic(infrastructure, "j")
     try:
         with pytest.raises(KafkaAccessError, match="did not join their groups within 1 s"):
             await wait_at_most(60, runtime.start())  # it waited for ever

@@ -20,6 +20,13 @@ from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.waiting import cancel_and_wait, stop_task, wait_at_most
 
 
+def _unstarted_runtime(**definition: Any) -> ServiceRuntime:
+    return ServiceRuntime(
+        ServiceDefinition(name="probe", **definition),
+        ServiceSettings(service_name="probe", database_url="postgresql://x@y/z"),
+    )
+
+
 async def test_a_cancellation_arriving_as_the_wait_ends_is_kept() -> None:
     event = asyncio.Event()
     waiting = asyncio.create_task(wait_at_most(5, event.wait()))
@@ -87,10 +94,7 @@ async def test_a_service_stop_goes_on_past_a_task_that_will_not_stop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(runtime_module, "_TASKS_END_AT_STOP_S", 0.2)
-    runtime = ServiceRuntime(
-        ServiceDefinition(name="probe"),
-        ServiceSettings(service_name="probe", database_url="postgresql://x@y/z"),
-    )
+    runtime = _unstarted_runtime()
     stubborn = Stubborn()
     runtime._spawn(stubborn.run(), "stubborn")
     await asyncio.sleep(0)
@@ -107,10 +111,7 @@ async def test_a_service_stop_goes_on_past_a_task_that_will_not_stop(
 async def test_a_stop_asked_for_while_starting_ends_the_start(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    runtime = ServiceRuntime(
-        ServiceDefinition(name="probe"),
-        ServiceSettings(service_name="probe", database_url="postgresql://x@y/z"),
-    )
+    runtime = _unstarted_runtime()
     started = asyncio.Event()
 
     async def start_that_waits_for_kafka() -> None:
@@ -134,10 +135,7 @@ async def test_a_stop_hook_that_hangs_is_given_up_and_the_stop_goes_on(
     async def close_a_silent_connection() -> None:
         await asyncio.Event().wait()
 
-    runtime = ServiceRuntime(
-        ServiceDefinition(name="probe", on_stop=[close_a_silent_connection]),
-        ServiceSettings(service_name="probe", database_url="postgresql://x@y/z"),
-    )
+    runtime = _unstarted_runtime(on_stop=[close_a_silent_connection])
 
     with structlog.testing.capture_logs() as logs:
         await wait_at_most(10, runtime.stop())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -304,10 +304,7 @@ class ServiceRuntime:
             await self._broker.stop()
         if self._http is not None:
             self._http.should_exit = True
-        still_running = await cancel_and_wait(self._tasks, bound_s=_TASKS_END_AT_STOP_S)
-        if still_running:  # the stop goes on: the pool and the producer must close too
-            log.error("service.tasks_would_not_stop", tasks=still_running)
-            self.tasks_left_running += still_running
+        await self._end_tasks(self._tasks)  # then the pool and the producer close, whatever
         for close in self.definition.on_stop:
             try:
                 await wait_at_most(_HOOK_AT_STOP_S, close())
@@ -341,6 +338,14 @@ class ServiceRuntime:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 
+    async def _end_tasks(self, tasks: Collection[asyncio.Task[Any]]) -> None:
+        """Cancel ``tasks`` and wait for them, within the stop's bound; those that would not
+        stop are logged and left to end with the process (``tasks_left_running``)."""
+        still_running = await cancel_and_wait(tasks, bound_s=_TASKS_END_AT_STOP_S)
+        if still_running:
+            log.error("service.tasks_would_not_stop", tasks=still_running)
+            self.tasks_left_running += still_running
+
     async def _start_unless_stopped(self) -> bool:
         """Start; False when a stop was asked for first (the start is cancelled then, within
         the stop's bound). What the start raises is raised."""
@@ -351,8 +356,7 @@ class ServiceRuntime:
         finally:
             stop_asked.cancel()
             if not starting.done():
-                left = await cancel_and_wait([starting], bound_s=_TASKS_END_AT_STOP_S)
-                self.tasks_left_running += left
+                await self._end_tasks([starting])
         if not starting.done() or starting.cancelled():
             return False
         starting.result()  # what it raised
