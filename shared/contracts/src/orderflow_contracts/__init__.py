@@ -3,12 +3,11 @@
 Pure models and functions, no I/O. See README.md beside this package for the rules.
 """
 
+from orderflow_contracts.card_brands import card_brand, luhn_valid
 from orderflow_contracts.card_data import (
     ID_FIELDS,
-    card_brand,
     contains_card_number,
     find_card_numbers,
-    luhn_valid,
     redact_card_numbers,
     redact_card_numbers_in_bytes,
 )
