@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from orderflow_contracts.card_data import redact_card_numbers
+from orderflow_chassis.card_data_json import lists_card_number
+from orderflow_contracts.card_data import REDACTED, redact_card_numbers
 
 from orderflow_ops.event_log import LoggedEvent
 
@@ -169,9 +170,12 @@ def summarize(data: Mapping[str, Any], dead_letter: Mapping[str, str] | None = N
 class _RedactingRepr(reprlib.Repr):
     """A bounded repr with card numbers redacted in every string before it is cut short (a
     cut could keep most of a card number), and in every piece it shows, numbers and keys
-    included (``4111111111111111.0`` is a card number too)."""
+    included (``4111111111111111.0`` is a card number too), and lists that hold one group by
+    group."""
 
     def repr1(self, x: Any, level: int) -> str:
+        if isinstance(x, list | tuple) and lists_card_number(x):
+            return REDACTED  # ["4111", "1111", "1111", "1111"]: each group alone is no card
         return redact_card_numbers(super().repr1(x, level))
 
     def repr_str(self, x: str, level: int) -> str:

@@ -318,8 +318,52 @@ def test_escapes_that_hide_no_card_number_keep_a_document_cut_short() -> None:
 def test_strings_are_scanned_one_by_one_whatever_they_are_joined_by() -> None:
     # The walk scans all strings in one pass: four 4-digit strings are no card number, though
     # one text of them, a line each, would be (the escaped "/" sends the document to the walk).
+    # Listed in one array they are read as a comma list, which no card brand begins with "1111".
     screen_payload(b'{"codes": ["1111", "1111", "1111", "4111"], "path": "a\\/b"}')
+    screen_payload(b'{"a": ["4111"], "b": ["1111"], "c": ["1111"], "d": ["1111"]}')
     guard(Record(b"{}", key=b"4111", headers=[("1111", b"1111"), ("x", b"1111")]))
+
+
+@pytest.mark.parametrize(
+    ("listed", "kept"),
+    [
+        ('["4111", "1111", "1111", "1111"]', ["[REDACTED-PAN]"] * 4),
+        ("[4111,    1111,    1111,    1111]", ["[REDACTED-PAN]"] * 4),  # no run in the bytes
+        ('["4111 1111", "1111 1111"]', ["[REDACTED-PAN]"] * 2),
+        ('["5500", "0000", "0000", "0004"]', ["[REDACTED-PAN]"] * 4),
+        ('["3782", "822463", "10005"]', ["[REDACTED-PAN]"] * 3),  # Amex's groups
+        ('["card", 4111, 1111, 1111, 1111, true]', ["card", *["[REDACTED-PAN]"] * 4, True]),
+        ('["\uff14\uff11\uff11\uff11", "1111", "1111", "1111"]', ["[REDACTED-PAN]"] * 4),
+    ],
+)
+def test_a_card_number_listed_group_by_group_in_an_array_is_refused(
+    listed: str, kept: list[Any]
+) -> None:
+    letter = refused(Record(f'{{"note": "x", "groups": {listed}}}'.encode()))
+    assert json.loads(letter.redacted_payload or b"") == {"note": "x", "groups": kept}
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [
+        "[2017, 2018, 2019, 2020]",  # Luhn-valid, but no brand's number: a list
+        '["1111", "1111", "1111", "4111"]',
+        '["4111", "1111", {"x": 1}, "1111", "1111"]',  # an object breaks the list
+        "[4111, 1111, 1111, 1112]",  # not Luhn-valid
+        '["41111111", "11111111"]',  # no card is printed in groups of eight
+    ],
+)
+def test_arrays_of_numbers_that_list_no_card_number_pass(listed: str) -> None:
+    screen_payload(f'{{"groups": {listed}}}'.encode())
+
+
+def test_a_document_cut_short_keeps_no_card_number_listed_in_quotes() -> None:
+    cut = b'{"groups": ["4111", "1111", "1111", "1111"'
+    assert card_data_guard.kept_copy(cut) == card_data_guard.WITHHELD
+    assert not card_data_guard.screens_as_bytes(cut)
+    assert refused(Record(cut)).redacted_payload == card_data_guard.WITHHELD
+    years = b'{"years": ["2017", "2018", "2019", "2020"'
+    assert card_data_guard.kept_copy(years) == years
 
 
 def test_json_nested_450_levels_in_an_unknown_field_is_refused_as_too_deep() -> None:

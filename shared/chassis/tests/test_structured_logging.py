@@ -86,6 +86,18 @@ def test_objects_are_kept_unless_their_text_holds_a_card_number() -> None:
     assert event == {"a": clean, "b": "pan [REDACTED-PAN]", "n": 3}
 
 
+def test_a_card_number_listed_group_by_group_is_redacted_and_other_lists_kept() -> None:
+    event = redact_card_data(
+        None,
+        "info",
+        {"groups": ["4111", "1111", "1111", "1111"], "n": (4111, 1111, 1111, 1111, "x")},
+    )
+    assert event["groups"] == ["[REDACTED-PAN]"] * 4
+    assert event["n"] == ["[REDACTED-PAN]"] * 4 + ["x"]
+    years = {"years": [2017, 2018, 2019, 2020]}
+    assert redact_card_data(None, "info", dict(years)) == years
+
+
 def test_the_cost_of_one_event_is_bounded_and_it_stays_renderable() -> None:
     huge = [PAN] * (MAX_REDACTED_NODES * 3)
     event = redact_card_data(None, "info", {"event": "x", "values": huge})

@@ -20,6 +20,9 @@ What is card data, and with which rule:
   ``securityCode``, ``card_number``, ``pan``...): a security code has no shape to look for, so
   its field is refused by name, whatever its value. Other unknown fields are kept (forward
   compatibility, decision 16).
+* A card number listed group by group in an array (``["4111", "1111", "1111", "1111"]``,
+  ``[4111, 1111, 1111, 1111]``): each array's short strings and integers are also read as one
+  comma list, free-text rule (so the groups must be brand-shaped; a list of years is not one).
 * Bytes that are not JSON: scanned as they are, free-text rule.
 * The key: the identifier rule (it is the aggregate id). Header names and values: free text.
 
@@ -56,6 +59,8 @@ from orderflow_chassis.card_data_json import (
     NumberTokens,
     card_data_in,
     has_exponent_number,
+    has_listed_digits,
+    holds_quoted_card_number,
     nesting_exceeds,
     redacted_document,
 )
@@ -209,10 +214,11 @@ def kept_copy(raw: bytes, limits: ScreeningLimits | None = None) -> bytes:
 def screens_as_bytes(raw: bytes) -> bool:
     """Whether a byte-level scan of ``raw`` sees every card number in it as written: UTF-8 text
     (so digits are ASCII bytes), with no NUL byte (UTF-16 and UTF-32 put one beside every
-    ASCII digit), no ``\\u`` escape (JSON can spell digits with them), and nothing the byte-level
-    redaction leaves that reads as a card number once JSON's other escapes are read
-    (``\\n \\r \\t \\/`` write separators: a document cut short may hold ``4111\\n1111\\n...``)."""
-    if b"\x00" in raw or b"\\u" in raw:
+    ASCII digit), no ``\\u`` escape (JSON can spell digits with them), no card number listed
+    as quoted groups (``"4111","1111",...``), and nothing the byte-level redaction leaves that
+    reads as a card number once JSON's other escapes are read (``\\n \\r \\t \\/`` write
+    separators: a document cut short may hold ``4111\\n1111\\n...``)."""
+    if b"\x00" in raw or b"\\u" in raw or holds_quoted_card_number(raw):
         return False
     try:
         raw.decode("utf-8")
@@ -255,10 +261,15 @@ def _screen(raw: bytes, limits: ScreeningLimits) -> bool:
             "screened for card data; refused unread",
             redacted_payload=_unscreened_copy(raw),
         )
-    if not (may_hold_card_number(raw) or has_exponent_number(raw) or may_name_card_data(raw)):
-        # No digit run a card number could be, written plainly, escaped, or as a number in
-        # exponent form (read by value below), and no key naming card data: nothing to walk.
-        # Most events end here.
+    if not (
+        may_hold_card_number(raw)
+        or has_exponent_number(raw)
+        or has_listed_digits(raw)
+        or may_name_card_data(raw)
+    ):
+        # No digit run a card number could be, written plainly, escaped, as a number in
+        # exponent form (read by value below) or listed group by group in an array, and no key
+        # naming card data: nothing to walk. Most events end here.
         return False
     numbers = NumberTokens()
     try:
@@ -275,7 +286,7 @@ def _screen(raw: bytes, limits: ScreeningLimits) -> bool:
             redacted_payload=_unscreened_copy(raw),
         ) from None
     except ValueError:  # not JSON (the consumer dead-letters it as malformed_json)
-        if contains_card_number_in_bytes(raw):
+        if contains_card_number_in_bytes(raw) or holds_quoted_card_number(raw):
             reason = _REFUSED_REASON.format(where="value")
             raise CardDataRefused(reason, redacted_payload=_unscreened_copy(raw)) from None
         return False

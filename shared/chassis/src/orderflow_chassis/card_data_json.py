@@ -1,10 +1,12 @@
 """Reading a JSON document for card data: its nesting (bounded before it is parsed), its numbers
-as written and by value, and a walk over every string, key and pair, duplicates included; and
-the redacted copy a refusal keeps. Used by :mod:`orderflow_chassis.card_data_guard`."""
+as written and by value, and a walk over every string, key and pair, duplicates included, and
+every array's elements read as one list; and the redacted copy a refusal keeps. Used by
+:mod:`orderflow_chassis.card_data_guard`."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -12,6 +14,7 @@ from orderflow_contracts.card_data import (
     ID_FIELDS,
     REDACTED,
     contains_card_number,
+    contains_card_number_in_bytes,
     redact_card_numbers,
 )
 
@@ -57,6 +60,69 @@ def has_exponent_number(raw: bytes) -> bool:
     return _EXPONENT_MARKED.search(marked) is not None and bool(
         _EXPONENT_AFTER_SEPARATOR.search(raw)
     )
+
+
+# ------------------------------------------------------------------------------ listed groups
+
+# A card number may be listed as its printed groups, an array element each:
+# ["4111", "1111", "1111", "1111"] or [4111,    1111,    1111,    1111]. No run of the bytes
+# shows the first (quotes stand between the groups) nor the second (more spaces than a printed
+# card has), so a first pass looks for digits on both sides of `","` or `,` (JSON whitespace
+# deleted) in a mapped copy: digits become "0", quotes "q", commas "c", all else "x". Events
+# hold neither; a free text's "1, 2" sends its document to the walk, which decides.
+_LISTED_MARKS: Final = bytes(
+    0x30 if byte in b"0123456789"
+    else 0x71 if byte == 0x22
+    else 0x63 if byte == 0x2C
+    else 0x78
+    for byte in range(256)
+)  # fmt: skip
+_JSON_WHITESPACE: Final = b" \t\n\r"
+_QUOTED_LIST: Final = b"0qcq0"
+_NUMBER_LIST: Final = b"0c0"
+_LISTED_GROUP_MAX: Final = 19  # a longer element is no group of a card: it is scanned alone
+
+
+def has_listed_digits(raw: bytes) -> bool:
+    """Whether ``raw`` may list digit groups as array elements (a first pass for the walk)."""
+    marked = raw.translate(_LISTED_MARKS, _JSON_WHITESPACE)
+    return _QUOTED_LIST in marked or _NUMBER_LIST in marked
+
+
+def holds_quoted_card_number(raw: bytes) -> bool:
+    """Whether ``raw`` read without its quotes holds a card number (``"4111","1111",...``):
+    what a byte-level scan of a document that is not JSON cannot see as it is written."""
+    marked = raw.translate(_LISTED_MARKS, _JSON_WHITESPACE)
+    return _QUOTED_LIST in marked and contains_card_number_in_bytes(raw.replace(b'"', b""))
+
+
+def _listed_text(items: Sequence[Any]) -> str:
+    """An array's short strings and integers as a comma list (anything else breaks it, as
+    :data:`APART`), read as free text: groups listed with commas must be brand-shaped to be a
+    card number, so a list of years is not one."""
+    return ",".join(item if _is_listed_group(item) else APART for item in map(_as_group, items))
+
+
+def _as_group(item: Any) -> Any:
+    if isinstance(item, int) and not isinstance(item, bool) and 0 <= item < 10**_LISTED_GROUP_MAX:
+        return str(item)
+    return item
+
+
+def _is_listed_group(item: Any) -> bool:
+    return isinstance(item, str) and len(item) <= _LISTED_GROUP_MAX
+
+
+def is_digit_group(item: Any) -> bool:
+    """Whether ``item`` is one of the elements :func:`lists_card_number` reads as a group that
+    holds a digit (what a refusal's copy redacts)."""
+    group = _as_group(item)
+    return _is_listed_group(group) and any(ch.isdigit() for ch in group)  # any script
+
+
+def lists_card_number(items: Sequence[Any]) -> bool:
+    """Whether an array's elements list a card number group by group (see :func:`_listed_text`)."""
+    return len(items) > 1 and contains_card_number(_listed_text(items))
 
 
 # ------------------------------------------------------------------------------ nesting depth
@@ -156,6 +222,8 @@ def card_data_in(document: Any) -> tuple[str | None, bool]:
                 pending.append((child, key in ID_FIELDS))
         elif isinstance(item, list):
             pending.extend((child, False) for child in item)
+            if len(item) > 1:
+                free_text.append(_listed_text(item))
     holds_number = contains_card_number(APART.join(free_text)) or contains_card_number(
         APART.join(identifiers), identifier=True
     )
@@ -192,7 +260,12 @@ def redacted_document(document: Any) -> Any:
                     pending.append((child, copy.ordered_values, index, key in ID_FIELDS))
         elif isinstance(item, list):
             copy = [None] * len(item)
-            pending.extend((child, copy, index, False) for index, child in enumerate(item))
+            listed = lists_card_number(item)  # its groups go, whatever each holds alone
+            for index, child in enumerate(item):
+                if listed and is_digit_group(child):
+                    copy[index] = REDACTED
+                else:
+                    pending.append((child, copy, index, False))
         elif isinstance(item, str):
             copy = redact_card_numbers(item, identifier=is_identifier)
         elif isinstance(item, int | float) and not isinstance(item, bool) and abs(item) >= 1e12:

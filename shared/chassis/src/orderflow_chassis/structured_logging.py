@@ -18,8 +18,10 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any, Final, TextIO
 
 import structlog
-from orderflow_contracts.card_data import contains_card_number, redact_card_numbers
+from orderflow_contracts.card_data import REDACTED, contains_card_number, redact_card_numbers
 from orderflow_contracts.envelope import Envelope
+
+from orderflow_chassis.card_data_json import is_digit_group, lists_card_number
 
 MAX_REDACTED_NODES: Final = 10_000
 MAX_LOGGED_DEPTH: Final = 32
@@ -34,8 +36,9 @@ def redact_card_data(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: card numbers out of every string value, number and key, at any
-    depth. Ints of 13 digits or more, floats whose text holds a card number and keys that are
-    not strings are logged as their redacted text.
+    depth, and out of lists that hold one group by group. Ints of 13 digits or more, floats
+    whose text holds a card number and keys that are not strings are logged as their redacted
+    text.
 
     Iterative; beyond :data:`MAX_REDACTED_NODES` values or :data:`MAX_LOGGED_DEPTH` levels the
     rest is replaced by a placeholder. Objects that are not plain data are kept unless their
@@ -73,7 +76,12 @@ def redact_card_data(
         elif isinstance(item, list | tuple):
             items: list[Any] = [None] * len(item)
             parent[slot] = items
-            pending.extend((child, items, i, depth + 1) for i, child in enumerate(item))
+            listed = lists_card_number(item)  # ["4111", "1111", "1111", "1111"]
+            for i, child in enumerate(item):
+                if listed and is_digit_group(child):
+                    items[i] = REDACTED
+                else:
+                    pending.append((child, items, i, depth + 1))
         elif isinstance(item, bytes):
             parent[slot] = redact_card_numbers(item.decode("utf-8", "replace"))
         else:
