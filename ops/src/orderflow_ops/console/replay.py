@@ -113,7 +113,12 @@ async def _send(
 ) -> ReplayResult:
     clock = asyncio.get_running_loop().time
     sent = 0
-    while page := await queries.letters_to_replay(request.selection, PAGE):
+    page: list[tuple[str, str, StoredDeadLetter]] | None = None
+    while True:
+        page = None  # let the last page go before the next is read: one in memory, not two
+        page = await queries.letters_to_replay(request.selection, PAGE)
+        if not page:
+            return ReplayResult(sent)
         for dlq_topic, consumer, letter in page:
             if sent and clock() >= budget_ends:
                 return ReplayResult(
@@ -143,7 +148,6 @@ async def _send(
                 return ReplayResult(sent, failure, kafka_failed=True)
             await _audit(pool, schema, request, dlq_topic, consumer, letter, landed=landed)
             sent += 1
-    return ReplayResult(sent)
 
 
 @asynccontextmanager
