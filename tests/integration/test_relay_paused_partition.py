@@ -16,7 +16,7 @@ import asyncio
 import statistics
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -76,6 +76,13 @@ def answering_only_while(
     return new_producer
 
 
+def _returns(value: Callable[[], str]) -> Callable[[], Awaitable[str]]:
+    async def probe() -> str:
+        return value()
+
+    return probe
+
+
 async def test_a_partition_kafka_does_not_acknowledge_holds_up_only_its_own_rows(
     infrastructure: Infrastructure,
 ) -> None:
@@ -105,7 +112,15 @@ async def test_a_partition_kafka_does_not_acknowledge_holds_up_only_its_own_rows
             infrastructure, SCHEMA, producers, ack_timeout_s=ACK_TIMEOUT_S
         ) as relay:
             stuck_events = [await emit(stuck_cart), await emit(stuck_cart)]
-            await asyncio.sleep(ACK_TIMEOUT_S + 0.5)  # its first round waits it out
+            # Its first round waits the timeout out, then pauses the partition. The rows below
+            # are timed from then: a fixed sleep was too short on a loaded machine, and the
+            # first of them waited for the end of that round.
+            paused = await eventually(
+                _returns(lambda: relay.last_error or ""),
+                lambda error: f"{topic}[{STUCK}]" in error,
+                timeout_s=ACK_TIMEOUT_S * 10,
+            )
+            assert f"{topic}[{STUCK}]" in paused, paused
             errors: set[str] = set()
             for cart in flowing_carts:  # about three pauses and their probes
                 await emit(cart)
