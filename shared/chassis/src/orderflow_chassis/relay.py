@@ -29,14 +29,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
-from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
-from opentelemetry.trace import Span
 
-from orderflow_chassis import metrics, outbox_store, tracing
+from orderflow_chassis import metrics, outbox_store
 from orderflow_chassis.database import Connection
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.outbox import (
@@ -46,6 +44,7 @@ from orderflow_chassis.outbox import (
     stop_producer,
 )
 from orderflow_chassis.outbox_store import OutboxCounts, OutboxRow
+from orderflow_chassis.relay_health import RelayHealth, judge_health
 from orderflow_chassis.relay_lease import (
     LeaseBusy,
     LeaseState,
@@ -56,7 +55,12 @@ from orderflow_chassis.relay_lease import (
     take_lease,
 )
 from orderflow_chassis.relay_partitions import PausedPartitions, Router
-from orderflow_chassis.relay_sending import SendReport, send_in_waves
+from orderflow_chassis.relay_sending import (
+    SendReport,
+    count_and_log,
+    publish_row,
+    send_in_waves,
+)
 from orderflow_chassis.retry import Backoff
 from orderflow_chassis.settings import validate_identifier
 from orderflow_chassis.waiting import wait_at_most
@@ -92,30 +96,6 @@ class Round:
     role: Role
     claimed: int = 0
     report: SendReport | None = None
-
-
-@dataclass(frozen=True)
-class RelayHealth:
-    """What readiness needs to know about the relay; ``healthy`` decides."""
-
-    healthy: bool
-    state: str
-    leader: str | None
-    seconds_since_a_leader: float | None
-    counts: OutboxCounts
-
-    def as_checks(self) -> dict[str, Any]:
-        return {
-            "outbox_relay": self.state,
-            "outbox_relay_leader": self.leader,
-            "outbox_relay_seconds_since_a_leader": (
-                None
-                if self.seconds_since_a_leader is None
-                else round(self.seconds_since_a_leader, 1)
-            ),
-            "outbox_unsent": self.counts.pending,
-            "outbox_parked": self.counts.parked,
-        }
 
 
 class OutboxRelay:
@@ -371,28 +351,11 @@ class OutboxRelay:
             log.warning("outbox.partitions_paused", partitions=names, held_back=report.held_back)
 
     async def _send(self, routes: dict[int, TopicPartition], row: OutboxRow) -> Awaitable[object]:
-        span, traceparent = tracing.start_publish(
-            row.traceparent, service=self._service, topic=row.topic, event_type=row.event_type
-        )
-        headers = row.headers
-        if traceparent is not None:
-            headers = [*headers, (tracing.TRACEPARENT, traceparent.encode())]
+        # To the partition the bookkeeping of paused partitions says, whatever happens to the
+        # producer's metadata meanwhile.
         route = routes.get(row.id)
-        try:
-            delivery: Awaitable[object] = await self._producer.send(
-                row.topic,
-                value=row.payload,
-                key=row.key.encode(),
-                headers=headers,
-                # Where the bookkeeping of paused partitions says it goes, whatever happens to
-                # the producer's metadata meanwhile.
-                partition=None if route is None else route.partition,
-            )
-        except BaseException:
-            if span is not None:
-                span.end()
-            raise
-        return delivery if span is None else _ending_at_ack(delivery, span)
+        partition = None if route is None else route.partition
+        return await publish_row(self._producer, row, service=self._service, partition=partition)
 
     async def _record(self, connection: Connection, report: SendReport) -> None:
         await outbox_store.stamp_sent(connection, self._schema, [r.id for r in report.acknowledged])
@@ -400,26 +363,9 @@ class OutboxRelay:
         await outbox_store.record_refusals(connection, self._schema, report.parked, park=True)
 
     def _after_commit(self, report: SendReport) -> None:
-        for row in report.acknowledged:
-            metrics.OUTBOX_PUBLISHED.labels(self._service, row.topic).inc()
-        for refusal in report.parked:
-            metrics.OUTBOX_PARKED_TOTAL.labels(self._service, refusal.row.topic).inc()
-            log.error(
-                "outbox.row_parked",
-                outbox_id=refusal.row.id,
-                topic=refusal.row.topic,
-                key=refusal.row.key,
-                error=refusal.error,
-            )
-        for refusal in report.refused:
-            metrics.OUTBOX_SEND_FAILURES.labels(self._service, "refused").inc()
-            log.warning("outbox.row_refused", outbox_id=refusal.row.id, error=refusal.error)
+        count_and_log(report, service=self._service)
         if report.transient:
-            metrics.OUTBOX_SEND_FAILURES.labels(self._service, "transient").inc(
-                len(report.transient)
-            )
             self.last_error = f"sending failed, retrying: {report.transient[0].error}"
-            log.warning("outbox.send_failed", error=self.last_error, rows=len(report.transient))
         elif paused := self._paused.describe():
             self.last_error = f"Kafka did not acknowledge {paused} in time: their rows wait"
         else:
@@ -447,26 +393,15 @@ class OutboxRelay:
             lease: LeaseState = await lease_state(connection, self._schema)
             counts = await outbox_store.outbox_counts(connection, self._schema)
         self._export(counts)
-        since_start = time.monotonic() - self._started
-        age = lease.seconds_since_heartbeat
-        quiet_for = since_start if age is None else min(age, since_start)
-        state = "leader" if self.is_leader else "standby"
-        healthy = self.last_error is None
-        if self.last_error is not None:
-            state = f"failing: {self.last_error}"
-        elif quiet_for > self._unready_after_s:
-            healthy = False
-            state = f"no relay has led for {quiet_for:.0f}s (bound {self._unready_after_s:.0f}s)"
-        return RelayHealth(healthy, state, lease.leader_name, age, counts)
+        return judge_health(
+            lease,
+            counts,
+            leading=self.is_leader,
+            last_error=self.last_error,
+            running_s=time.monotonic() - self._started,
+            unready_after_s=self._unready_after_s,
+        )
 
     def _export(self, counts: OutboxCounts) -> None:
         metrics.OUTBOX_BACKLOG.labels(self._service).set(counts.pending)
         metrics.OUTBOX_PARKED.labels(self._service).set(counts.parked)
-
-
-async def _ending_at_ack(delivery: Awaitable[object], span: Span) -> object:
-    """The delivery, ending its publish span once Kafka answered."""
-    try:
-        return await delivery
-    finally:
-        span.end()

@@ -1,4 +1,5 @@
-"""Sending one claimed batch to Kafka without ever reordering an aggregate.
+"""Sending one claimed batch to Kafka without ever reordering an aggregate, each row in a
+publish span of its event's trace (:func:`publish_row`).
 
 Rows go out in *waves*: a wave holds at most one row per message key, and the next row of a key
 is sent only once Kafka has acknowledged the one before it. A batch of distinct aggregates is
@@ -30,6 +31,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
+import structlog
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     InvalidTopicError,
@@ -40,10 +43,14 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
     UnsupportedForMessageFormatError,
 )
+from opentelemetry.trace import Span
 
+from orderflow_chassis import metrics, tracing
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.outbox import PRODUCER_REQUEST_TIMEOUT_S
 from orderflow_chassis.outbox_store import OutboxRow, Refusal
+
+log = structlog.get_logger(__name__)
 
 # Kafka refuses the record itself: the same record will be refused again.
 PERMANENT_SEND_ERRORS: tuple[type[BaseException], ...] = (
@@ -185,3 +192,60 @@ async def _send_wave(
         else NotHandedOver(f"the producer did not take it within {timeout_s:g} s")
         for index in range(len(wave))
     ]
+
+
+async def publish_row(
+    producer: AIOKafkaProducer, row: OutboxRow, *, service: str, partition: int | None
+) -> Awaitable[object]:
+    """Hand ``row`` to ``producer`` (to ``partition``, or where its key hashes when None),
+    in a publish span that carries the event's trace on and ends when Kafka answers; the
+    delivery to await for that answer."""
+    span, traceparent = tracing.start_publish(
+        row.traceparent, service=service, topic=row.topic, event_type=row.event_type
+    )
+    headers = row.headers
+    if traceparent is not None:
+        headers = [*headers, (tracing.TRACEPARENT, traceparent.encode())]
+    try:
+        delivery: Awaitable[object] = await producer.send(
+            row.topic, value=row.payload, key=row.key.encode(), headers=headers, partition=partition
+        )
+    except BaseException:
+        if span is not None:
+            span.end()
+        raise
+    return delivery if span is None else _ending_at_ack(delivery, span)
+
+
+async def _ending_at_ack(delivery: Awaitable[object], span: Span) -> object:
+    """The delivery, ending its publish span once Kafka answered."""
+    try:
+        return await delivery
+    finally:
+        span.end()
+
+
+def count_and_log(report: SendReport, *, service: str) -> None:
+    """A committed round's metrics, and a log line for each row parked or refused and for the
+    round's transient failures."""
+    for row in report.acknowledged:
+        metrics.OUTBOX_PUBLISHED.labels(service, row.topic).inc()
+    for refusal in report.parked:
+        metrics.OUTBOX_PARKED_TOTAL.labels(service, refusal.row.topic).inc()
+        log.error(
+            "outbox.row_parked",
+            outbox_id=refusal.row.id,
+            topic=refusal.row.topic,
+            key=refusal.row.key,
+            error=refusal.error,
+        )
+    for refusal in report.refused:
+        metrics.OUTBOX_SEND_FAILURES.labels(service, "refused").inc()
+        log.warning("outbox.row_refused", outbox_id=refusal.row.id, error=refusal.error)
+    if report.transient:
+        metrics.OUTBOX_SEND_FAILURES.labels(service, "transient").inc(len(report.transient))
+        log.warning(
+            "outbox.send_failed",
+            error=f"sending failed, retrying: {report.transient[0].error}",
+            rows=len(report.transient),
+        )
