@@ -405,6 +405,7 @@ class RecordedLockAhead:
     """Nothing to lock in memory (one use case at a time): records what was asked for."""
 
     calls: list[dict[str, list[Any]]] = field(default_factory=list)
+    shipments_read: list[bool] = field(default_factory=list)  # read_shipments, per call
 
     async def lock_ahead(
         self,
@@ -414,6 +415,7 @@ class RecordedLockAhead:
         shipments: Iterable[uuid.UUID] = (),
         rmas: Iterable[uuid.UUID] = (),
         skus: Iterable[str] = (),
+        read_shipments: bool = False,
     ) -> None:
         self.calls.append(
             {
@@ -424,3 +426,4 @@ class RecordedLockAhead:
                 "skus": sorted(skus),
             }
         )
+        self.shipments_read.append(read_shipments)

@@ -350,7 +350,8 @@ class LockAhead(Protocol):
     """Locks, in one global order, what a batch of work will touch (see the adapter):
     ``orders``; the stock of ``releasing`` orders (a reservation given back), of the lines of
     warehouse-reported ``shipments`` (dispatched), and of ``skus``; the orders of
-    ``shipments`` and ``rmas``."""
+    ``shipments`` and ``rmas``. What it locks the repositories hand out for the rest of the
+    transaction without a query: the orders, and with ``read_shipments`` their shipments."""
 
     async def lock_ahead(
         self,
@@ -360,6 +361,7 @@ class LockAhead(Protocol):
         shipments: Iterable[uuid.UUID] = (),
         rmas: Iterable[uuid.UUID] = (),
         skus: Iterable[str] = (),
+        read_shipments: bool = False,
     ) -> None: ...
 
 

@@ -14,6 +14,11 @@ included), and from what is stored, judged under the order locks just taken: the
 order whose reservation a cancellation or a failed payment releases (one still ``reserved``),
 and the lines of a shipment a warehouse report dispatches (one not dispatched yet). A capture
 moves no stock (decision 58): it locks its order only.
+
+The orders are read as they are locked, and handed out by ``lock_order`` for the rest of the
+transaction without a query (see :mod:`~orderflow_fulfillment.adapters.orders`); with
+``read_shipments``, so are their shipments, by ``shipments_of`` and ``lock_shipment``
+(:mod:`~orderflow_fulfillment.adapters.shipments`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import uuid
 from collections.abc import Iterable
 
 from orderflow_chassis.database import Connection
+
+from orderflow_fulfillment.adapters.orders import ORDER_COLUMNS, keep_locked_orders
+from orderflow_fulfillment.adapters.shipments import keep_shipments_of
 
 
 class SqlLockAhead:
@@ -39,12 +47,13 @@ class SqlLockAhead:
         shipments: Iterable[uuid.UUID] = (),
         rmas: Iterable[uuid.UUID] = (),
         skus: Iterable[str] = (),
+        read_shipments: bool = False,
     ) -> None:
         releasing = sorted(set(releasing))
         shipment_ids = sorted(set(shipments))
-        await self._db.execute(
+        locked = await self._db.fetch(
             f"""
-            SELECT 1 FROM {self._s}.orders
+            SELECT {ORDER_COLUMNS} FROM {self._s}.orders
             WHERE order_id = ANY($1::uuid[])
                OR order_id IN (SELECT order_id FROM {self._s}.shipments
                                WHERE shipment_id = ANY($2::uuid[]))
@@ -56,6 +65,9 @@ class SqlLockAhead:
             shipment_ids,
             sorted(set(rmas)),
         )
+        keep_locked_orders(self._db, locked)
+        if read_shipments and locked:
+            await keep_shipments_of(self._db, self._s, [row["order_id"] for row in locked])
         await self._db.execute(
             f"""
             SELECT 1 FROM {self._s}.stock

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from orderflow_chassis.database import Connection
+import asyncpg
+from orderflow_chassis.database import Connection, TransactionLocal
 from orderflow_contracts.events import PostalAddress
 
 from orderflow_fulfillment.adapters.line_arrays import line_columns
@@ -19,6 +20,37 @@ def _address(value: Any) -> PostalAddress | None:
     return PostalAddress.model_validate(value) if value is not None else None
 
 
+ORDER_COLUMNS = (
+    "order_id, status, ship_to, shipping_service, correlation_id, expires_at, release_reason"
+)
+"""What :class:`~orderflow_fulfillment.ports.OrderRecord` is read from."""
+
+
+def order_record(row: asyncpg.Record) -> OrderRecord:
+    return OrderRecord(
+        order_id=row["order_id"],
+        status=OrderStatus(row["status"]),
+        ship_to=_address(row["ship_to"]),
+        shipping_service=row["shipping_service"],
+        correlation_id=row["correlation_id"],
+        expires_at=row["expires_at"],
+        release_reason=row["release_reason"],
+    )
+
+
+# The orders a batch's lock_ahead locked, as it read them in the same statement: handed out by
+# ``lock_order`` for the rest of the transaction without a query. No other transaction can
+# change a locked row, and every write of one here drops its entry first, so a write undone
+# with its record's savepoint is never handed out either. An order that did not exist then is
+# not kept: another transaction may have placed it since, which only a query sees.
+_LOCKED: TransactionLocal[dict[uuid.UUID, OrderRecord]] = TransactionLocal("orders_locked")
+
+
+def keep_locked_orders(connection: Connection, rows: list[asyncpg.Record]) -> None:
+    """Keep the orders a lock_ahead read and locked (see ``_LOCKED``)."""
+    _LOCKED.set(connection, {row["order_id"]: order_record(row) for row in rows})
+
+
 class OrderRepository:
     """The :class:`~orderflow_fulfillment.ports.Orders` of one transaction."""
 
@@ -28,25 +60,22 @@ class OrderRepository:
 
     async def lock_order(self, order_id: uuid.UUID, *, lock: bool = True) -> OrderRecord | None:
         """The order, row-locked until the transaction ends (``lock=False`` for reads)."""
+        locked = _LOCKED.get(self._db)
+        if locked is not None and order_id in locked:
+            return locked[order_id]  # frozen: nothing the caller does can change the entry
         row = await self._db.fetchrow(
             f"""
-            SELECT order_id, status, ship_to, shipping_service, correlation_id, expires_at,
-                   release_reason
+            SELECT {ORDER_COLUMNS}
             FROM {self._s}.orders WHERE order_id = $1 {"FOR UPDATE" if lock else ""}
             """,
             order_id,
         )
-        if row is None:
-            return None
-        return OrderRecord(
-            order_id=row["order_id"],
-            status=OrderStatus(row["status"]),
-            ship_to=_address(row["ship_to"]),
-            shipping_service=row["shipping_service"],
-            correlation_id=row["correlation_id"],
-            expires_at=row["expires_at"],
-            release_reason=row["release_reason"],
-        )
+        return None if row is None else order_record(row)
+
+    def _forget(self, order_id: uuid.UUID) -> None:
+        locked = _LOCKED.get(self._db)
+        if locked is not None:
+            locked.pop(order_id, None)
 
     async def insert_order(
         self,
@@ -63,6 +92,7 @@ class OrderRepository:
         release_reason: str | None = None,
     ) -> bool:
         """Insert the order; False if it exists already (another event got there first)."""
+        self._forget(order_id)
         # One round trip: the order and, only if it is new, its lines.
         inserted = await self._db.fetchval(
             f"""
@@ -102,6 +132,7 @@ class OrderRepository:
     ) -> str | None:
         # An outcome read first inserts the order without an address; the first OrderPlaced
         # fills it in, so a redelivered one (new event id) finds it placed.
+        self._forget(order_id)
         reason: str | None = await self._db.fetchval(
             f"""
             UPDATE {self._s}.orders
@@ -139,6 +170,7 @@ class OrderRepository:
         captured_at: datetime | None = None,
         completed_at: datetime | None = None,
     ) -> None:
+        self._forget(order_id)
         await self._db.execute(
             f"""
             UPDATE {self._s}.orders

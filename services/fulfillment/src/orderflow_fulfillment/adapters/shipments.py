@@ -4,15 +4,79 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from orderflow_chassis.database import Connection
+import asyncpg
+from orderflow_chassis.database import Connection, TransactionLocal
 from orderflow_contracts.events import PostalAddress
 
 from orderflow_fulfillment.adapters.line_arrays import line_columns
 from orderflow_fulfillment.domain.shipments import ShipmentStatus
 from orderflow_fulfillment.ports import NamedLine, ShipmentRecord
+
+
+async def read_shipments(
+    db: Connection, schema: str, where: str, *args: Any, for_update: bool = False
+) -> list[ShipmentRecord]:
+    # Locked rows are read as they are once the lock is ours; their lines come from the
+    # statement's snapshot, which is safe only because lines are never changed after the
+    # transaction that inserted them with their shipment.
+    rows = await db.fetch(
+        f"""
+        SELECT s.*, coalesce(
+            (SELECT json_agg(json_build_array(l.sku, l.name, l.quantity) ORDER BY l.sku)
+             FROM {schema}.shipment_lines l WHERE l.shipment_id = s.shipment_id),
+            '[]') AS lines
+        FROM {schema}.shipments s WHERE {where}
+        ORDER BY s.created_at, s.shipment_id
+        {"FOR UPDATE OF s" if for_update else ""}
+        """,
+        *args,
+    )
+    return [_shipment_record(r) for r in rows]
+
+
+def _shipment_record(r: asyncpg.Record) -> ShipmentRecord:
+    return ShipmentRecord(
+        shipment_id=r["shipment_id"],
+        order_id=r["order_id"],
+        warehouse_id=r["warehouse_id"],
+        status=ShipmentStatus(r["status"]),
+        replacement=r["replacement"],
+        claim_id=r["claim_id"],
+        ship_to=PostalAddress.model_validate(r["ship_to"]),
+        shipping_service=r["shipping_service"],
+        carrier=r["carrier"],
+        tracking_number=r["tracking_number"],
+        dispatched_at=r["dispatched_at"],
+        delivered_at=r["delivered_at"],
+        lines=tuple(NamedLine(sku, name, qty) for sku, name, qty in r["lines"]),
+    )
+
+
+@dataclass
+class _KeptShipments:
+    by_order: dict[uuid.UUID, list[ShipmentRecord]] = field(default_factory=dict)
+    order_of: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # shipment -> order
+
+
+# The shipments of the orders a batch's lock_ahead locked, read right after the locks and
+# handed out by ``shipments_of`` and ``lock_shipment`` for the rest of the transaction without
+# a query. Every writer of a shipment holds its order's lock (the consumers' lock_ahead, the
+# expiry job's), which this transaction holds, so no other can change them; a write here drops
+# the order's entry first, so a write undone with its record's savepoint is never handed out.
+_KEPT: TransactionLocal[_KeptShipments] = TransactionLocal("shipments_of_locked_orders")
+
+
+async def keep_shipments_of(db: Connection, schema: str, order_ids: Sequence[uuid.UUID]) -> None:
+    """Read and keep the shipments of ``order_ids``, whose locks this transaction holds."""
+    kept = _KeptShipments({order_id: [] for order_id in order_ids})
+    for shipment in await read_shipments(db, schema, "s.order_id = ANY($1::uuid[])", order_ids):
+        kept.by_order[shipment.order_id].append(shipment)
+        kept.order_of[shipment.shipment_id] = shipment.order_id
+    _KEPT.set(db, kept)
 
 
 class ShipmentRepository:
@@ -36,6 +100,7 @@ class ShipmentRepository:
         claim_id: str | None = None,
         requested_at: datetime | None = None,
     ) -> None:
+        self._forget(order_id=order_id)
         # One round trip: the shipment and its lines.
         await self._db.execute(
             f"""
@@ -64,46 +129,35 @@ class ShipmentRepository:
     async def _shipments(
         self, where: str, *args: Any, for_update: bool = False
     ) -> list[ShipmentRecord]:
-        # Locked rows are read as they are once the lock is ours; their lines come from the
-        # statement's snapshot, which is safe only because lines are never changed after the
-        # transaction that inserted them with their shipment.
-        rows = await self._db.fetch(
-            f"""
-            SELECT s.*, coalesce(
-                (SELECT json_agg(json_build_array(l.sku, l.name, l.quantity) ORDER BY l.sku)
-                 FROM {self._s}.shipment_lines l WHERE l.shipment_id = s.shipment_id),
-                '[]') AS lines
-            FROM {self._s}.shipments s WHERE {where}
-            ORDER BY s.created_at, s.shipment_id
-            {"FOR UPDATE OF s" if for_update else ""}
-            """,
-            *args,
-        )
-        return [
-            ShipmentRecord(
-                shipment_id=r["shipment_id"],
-                order_id=r["order_id"],
-                warehouse_id=r["warehouse_id"],
-                status=ShipmentStatus(r["status"]),
-                replacement=r["replacement"],
-                claim_id=r["claim_id"],
-                ship_to=PostalAddress.model_validate(r["ship_to"]),
-                shipping_service=r["shipping_service"],
-                carrier=r["carrier"],
-                tracking_number=r["tracking_number"],
-                dispatched_at=r["dispatched_at"],
-                delivered_at=r["delivered_at"],
-                lines=tuple(NamedLine(sku, name, qty) for sku, name, qty in r["lines"]),
-            )
-            for r in rows
-        ]
+        return await read_shipments(self._db, self._s, where, *args, for_update=for_update)
 
     async def shipments_of(self, order_id: uuid.UUID) -> list[ShipmentRecord]:
+        kept = _KEPT.get(self._db)
+        if kept is not None and order_id in kept.by_order:
+            return list(kept.by_order[order_id])
         return await self._shipments("s.order_id = $1", order_id)
 
     async def lock_shipment(self, shipment_id: uuid.UUID) -> ShipmentRecord | None:
+        kept = _KEPT.get(self._db)
+        if kept is not None and shipment_id in kept.order_of:
+            # Its order's lock is this transaction's: no other can change the row.
+            order_shipments = kept.by_order[kept.order_of[shipment_id]]
+            return next(s for s in order_shipments if s.shipment_id == shipment_id)
         found = await self._shipments("s.shipment_id = $1", shipment_id, for_update=True)
         return found[0] if found else None
+
+    def _forget(
+        self, *, order_id: uuid.UUID | None = None, shipment_ids: Sequence[uuid.UUID] = ()
+    ) -> None:
+        kept = _KEPT.get(self._db)
+        if kept is None:
+            return
+        orders = {kept.order_of[i] for i in shipment_ids if i in kept.order_of}
+        if order_id is not None:
+            orders.add(order_id)
+        for order in orders:
+            for shipment in kept.by_order.pop(order, ()):
+                kept.order_of.pop(shipment.shipment_id, None)
 
     async def set_shipment_status(
         self,
@@ -116,6 +170,7 @@ class ShipmentRepository:
             ShipmentStatus.REQUESTED: "requested_at",
             ShipmentStatus.RELEASED: "released_at",
         }[status]
+        self._forget(shipment_ids=shipment_ids)
         await self._db.execute(
             f"""
             UPDATE {self._s}.shipments SET status = $2, {column} = $3, updated_at = now()
@@ -135,6 +190,7 @@ class ShipmentRepository:
         dispatched_at: datetime,
         keep_status: bool = False,
     ) -> None:
+        self._forget(shipment_ids=[shipment_id])
         await self._db.execute(
             f"""
             UPDATE {self._s}.shipments
@@ -150,6 +206,7 @@ class ShipmentRepository:
         )
 
     async def mark_delivered(self, shipment_id: uuid.UUID, *, delivered_at: datetime) -> None:
+        self._forget(shipment_ids=[shipment_id])
         await self._db.execute(
             f"""
             UPDATE {self._s}.shipments

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from orderflow_fulfillment.adapters.stock_movements import StockMovements
+from orderflow_fulfillment.adapters.stock_movements import (
+    StockMovements,
+    keep_warehouses,
+    read_warehouses,
+)
 from orderflow_fulfillment.domain.allocation import Allocation, Availability, Warehouse
 from orderflow_fulfillment.domain.stock import released
 from orderflow_fulfillment.ports import StockLevel
@@ -30,12 +34,17 @@ class StockRepository(StockMovements):
     # ---------------------------------------------------------------------------- warehouses
 
     async def warehouses(self) -> list[Warehouse]:
+        kept = read_warehouses(self._db)
+        if kept is not None:
+            return list(kept)
         rows = await self._db.fetch(
             f"SELECT warehouse_id, country, near_countries FROM {self._s}.warehouses"
         )
-        return [
+        found = [
             Warehouse(r["warehouse_id"], r["country"], frozenset(r["near_countries"])) for r in rows
         ]
+        keep_warehouses(self._db, found)
+        return list(found)
 
     async def warehouse_exists(self, warehouse_id: str) -> bool:
         return bool(

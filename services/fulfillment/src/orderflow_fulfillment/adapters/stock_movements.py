@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, TransactionLocal
 
-from orderflow_fulfillment.domain.allocation import Allocation
+from orderflow_fulfillment.domain.allocation import Allocation, Warehouse
 from orderflow_fulfillment.domain.stock import (
     CountOutcome,
     CountVerdict,
@@ -20,6 +20,24 @@ from orderflow_fulfillment.domain.stock import (
 )
 from orderflow_fulfillment.domain.stock_file import WarehouseEntry
 from orderflow_fulfillment.ports import StockLevel
+
+# The warehouses, as this transaction first read them (``StockRepository.warehouses``): every
+# reservation of a batch plans over them, and they change only with a stock load. A write of
+# them here drops the copy; one another transaction commits meanwhile is seen by the next
+# transaction, as if this one had run a moment earlier.
+_WAREHOUSES: TransactionLocal[list[Warehouse] | None] = TransactionLocal("warehouses_read")
+
+
+def read_warehouses(connection: Connection) -> list[Warehouse] | None:
+    return _WAREHOUSES.get(connection)
+
+
+def keep_warehouses(connection: Connection, warehouses: list[Warehouse]) -> None:
+    _WAREHOUSES.set(connection, warehouses)
+
+
+def forget_warehouses(connection: Connection) -> None:
+    _WAREHOUSES.set(connection, None)
 
 
 class StockMovements:
@@ -38,6 +56,7 @@ class StockMovements:
         return {r["sku"] for r in rows}
 
     async def upsert_warehouse(self, entry: WarehouseEntry) -> None:
+        forget_warehouses(self._db)
         await self._db.execute(
             f"""
             INSERT INTO {self._s}.warehouses (warehouse_id, name, country, near_countries)
@@ -266,6 +285,7 @@ class StockMovements:
         never below what is reserved (that would oversell promised units).
         """
         if only_missing:
+            forget_warehouses(self._db)
             await self._db.execute(
                 f"""
                 INSERT INTO {self._s}.warehouses (warehouse_id, name, country, near_countries)

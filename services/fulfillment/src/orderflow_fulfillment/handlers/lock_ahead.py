@@ -19,6 +19,7 @@ from orderflow_contracts.events import (
     OrderPlaced,
     ParcelDelivered,
     ParcelDispatched,
+    PaymentCaptured,
     PaymentDeclined,
     PaymentVoided,
     ReplacementRequested,
@@ -30,6 +31,16 @@ from orderflow_fulfillment.ports import FulfillmentRepositories
 
 RELEASING = (OrderCancelled, PaymentDeclined, PaymentVoided)
 """Events that give an order's held stock back."""
+
+READING_SHIPMENTS = (
+    *RELEASING,
+    PaymentCaptured,
+    ParcelDispatched,
+    ParcelDelivered,
+    ReplacementRequested,
+)
+"""Events whose handlers read their order's shipments: a batch with one of them reads the
+shipments of every order it locks in one statement, instead of one or two per event."""
 
 
 async def lock_batch(events: Sequence[Event], uow: UnitOfWork[FulfillmentRepositories]) -> None:
@@ -60,4 +71,5 @@ async def lock_batch(events: Sequence[Event], uow: UnitOfWork[FulfillmentReposit
         shipments=shipments,
         rmas=rmas,
         skus=skus,
+        read_shipments=any(isinstance(event, READING_SHIPMENTS) for event in events),
     )

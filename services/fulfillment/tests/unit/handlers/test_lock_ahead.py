@@ -51,3 +51,19 @@ async def test_a_batch_asks_for_its_orders_and_the_stock_each_event_may_move() -
             "skus": ["SKU-A", "SKU-B", "SKU-C", "SKU-D", "SKU-E"],
         }
     ]
+    assert fulfillment.locks.shipments_read == [True]
+
+
+async def test_shipments_are_read_ahead_only_for_a_batch_whose_handlers_read_them() -> None:
+    reading = [payment_captured(uuid.uuid4()), parcel_dispatched(uuid.uuid4(), "EU")]
+    reading += [parcel_delivered(uuid.uuid4()), order_cancelled(uuid.uuid4())]
+    reading += [payment_declined(uuid.uuid4())]
+    reading += [replacement_requested(uuid.uuid4(), "claim-2", {"SKU-E": 1})]
+    not_reading = [
+        order_placed(uuid.uuid4(), {"SKU-A": 1}, "DE"),
+        stock_counted("EU", "SKU-D", 5, datetime(2025, 3, 1, tzinfo=UTC)),
+    ]
+    for batch, expected in [*[([e], True) for e in reading], (not_reading, False)]:
+        fulfillment = FakeFulfillment()
+        await lock_batch(batch, fulfillment.unit(batch[0]))
+        assert fulfillment.locks.shipments_read == [expected], batch
