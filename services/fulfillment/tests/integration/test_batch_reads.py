@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,136 +34,125 @@ ADDRESS = PostalAddress(
 )
 
 
+@dataclass
+class Transaction:
+    """A transaction rolled back at the end, and the statements it sent once ``watch``ed."""
+
+    connection: Any
+    sent: list[str] = field(default_factory=list)
+
+    def watch(self) -> None:
+        self.connection.add_query_logger(self._logged)
+
+    def unwatch(self) -> None:
+        self.connection.remove_query_logger(self._logged)
+
+    def _logged(self, record: Any) -> None:
+        self.sent.append(record.query)
+
+    async def sent_so_far(self) -> list[str]:
+        await asyncio.sleep(0)  # query loggers are called soon, not at once
+        return self.sent
+
+
+@asynccontextmanager
+async def rolled_back(flow: Flow) -> AsyncIterator[Transaction]:
+    async with flow.runtime.pool.acquire() as connection:
+        transaction = connection.transaction()
+        await transaction.start()
+        kept = Transaction(connection)
+        try:
+            yield kept
+        finally:
+            kept.unwatch()
+            await transaction.rollback()
+
+
+async def placed_order(connection: Any, status: OrderStatus) -> uuid.UUID:
+    order_id = uuid.uuid4()
+    await OrderRepository(connection, SCHEMA).insert_order(
+        order_id,
+        status=status,
+        ship_to=ADDRESS,
+        shipping_service="standard",
+        correlation_id="batch-reads",
+    )
+    return order_id
+
+
 async def test_a_batch_reads_its_locked_orders_once_and_reads_its_own_writes_back(
     flow: Flow,
 ) -> None:
-    placed, absent = uuid.uuid4(), uuid.uuid4()
-    sent: list[str] = []
+    async with rolled_back(flow) as tx:
+        placed, absent = await placed_order(tx.connection, OrderStatus.RESERVED), uuid.uuid4()
+        await SqlLockAhead(tx.connection, SCHEMA).lock_ahead(orders=[placed, absent])
 
-    def logged(record: Any) -> None:
-        sent.append(record.query)
+        tx.watch()
+        orders = OrderRepository(tx.connection, SCHEMA)  # a handler's, one per record
+        handed = await orders.lock_order(placed)
+        assert handed is not None
+        assert (handed.status, handed.ship_to) == (OrderStatus.RESERVED, ADDRESS)
+        assert await orders.lock_order(placed) == handed
+        assert await tx.sent_so_far() == [], "the locked order came from the batch's read"
 
-    async with flow.runtime.pool.acquire() as connection:
-        transaction = connection.transaction()
-        await transaction.start()
-        try:
-            await OrderRepository(connection, SCHEMA).insert_order(
-                placed,
-                status=OrderStatus.RESERVED,
-                ship_to=ADDRESS,
-                shipping_service="standard",
-                correlation_id="batch-reads",
-            )
-            await SqlLockAhead(connection, SCHEMA).lock_ahead(orders=[placed, absent])
+        assert await orders.lock_order(absent) is None
+        assert len(await tx.sent_so_far()) == 1, "an order missing at the lock is asked again"
 
-            connection.add_query_logger(logged)
-            orders = OrderRepository(connection, SCHEMA)  # a handler's, one per record
-            handed = await orders.lock_order(placed)
-            assert handed is not None
-            assert (handed.status, handed.ship_to) == (OrderStatus.RESERVED, ADDRESS)
-            assert await orders.lock_order(placed) == handed
-            await asyncio.sleep(0)  # query loggers are called soon, not at once
-            assert sent == [], "the locked order came from the batch's read"
-
-            assert await orders.lock_order(absent) is None
-            await asyncio.sleep(0)
-            assert len(sent) == 1, "an order missing at the lock is asked for again"
-
-            await orders.update_order(placed, OrderStatus.RELEASED, release_reason="test")
-            stored = await orders.lock_order(placed)
-            assert stored is not None
-            assert (stored.status, stored.release_reason) == (OrderStatus.RELEASED, "test")
-        finally:
-            connection.remove_query_logger(logged)
-            await transaction.rollback()
+        await orders.update_order(placed, OrderStatus.RELEASED, release_reason="test")
+        stored = await orders.lock_order(placed)
+        assert stored is not None
+        assert (stored.status, stored.release_reason) == (OrderStatus.RELEASED, "test")
 
 
 async def test_a_transaction_reads_the_warehouses_once_until_it_writes_one(flow: Flow) -> None:
-    sent: list[str] = []
+    async with rolled_back(flow) as tx:
+        tx.watch()
+        first = await StockRepository(tx.connection, SCHEMA).warehouses()
+        again = await StockRepository(tx.connection, SCHEMA).warehouses()  # the next record's
+        assert again == first
+        assert len(await tx.sent_so_far()) == 1
 
-    def logged(record: Any) -> None:
-        sent.append(record.query)
-
-    async with flow.runtime.pool.acquire() as connection:
-        transaction = connection.transaction()
-        await transaction.start()
-        try:
-            connection.add_query_logger(logged)
-            first = await StockRepository(connection, SCHEMA).warehouses()
-            again = await StockRepository(connection, SCHEMA).warehouses()  # the next record's
-            await asyncio.sleep(0)  # query loggers are called soon, not at once
-            assert again == first
-            assert len(sent) == 1, sent
-
-            added = WarehouseEntry(id="BATCH-READS", name="Batch reads", country="DE")
-            await StockRepository(connection, SCHEMA).upsert_warehouse(added)
-            after = await StockRepository(connection, SCHEMA).warehouses()
-            assert "BATCH-READS" in {w.warehouse_id for w in after}
-            assert "BATCH-READS" not in {w.warehouse_id for w in first}
-        finally:
-            connection.remove_query_logger(logged)
-            await transaction.rollback()
+        added = WarehouseEntry(id="BATCH-READS", name="Batch reads", country="DE")
+        await StockRepository(tx.connection, SCHEMA).upsert_warehouse(added)
+        after = await StockRepository(tx.connection, SCHEMA).warehouses()
+        assert "BATCH-READS" in {w.warehouse_id for w in after}
+        assert "BATCH-READS" not in {w.warehouse_id for w in first}
 
 
 async def test_a_batch_reads_the_shipments_of_its_locked_orders_once(flow: Flow) -> None:
-    order_id, shipment_id = uuid.uuid4(), uuid.uuid4()
-    sent: list[str] = []
+    async with rolled_back(flow) as tx:
+        order_id = await placed_order(tx.connection, OrderStatus.FULFILLING)
+        shipment_id = uuid.uuid4()
+        warehouse = (await StockRepository(tx.connection, SCHEMA).warehouses())[0].warehouse_id
+        await ShipmentRepository(tx.connection, SCHEMA).insert_shipment(
+            shipment_id,
+            order_id=order_id,
+            warehouse_id=warehouse,
+            status=ShipmentStatus.REQUESTED,
+            lines=[NamedLine("SKU-1", "One", 2)],
+            ship_to=ADDRESS,
+            shipping_service="standard",
+        )
+        await SqlLockAhead(tx.connection, SCHEMA).lock_ahead(orders=[order_id], read_shipments=True)
 
-    def logged(record: Any) -> None:
-        sent.append(record.query)
+        tx.watch()
+        shipments = ShipmentRepository(tx.connection, SCHEMA)  # a handler's
+        (listed,) = await shipments.shipments_of(order_id)
+        locked = await shipments.lock_shipment(shipment_id)
+        assert await tx.sent_so_far() == [], "the locked order's shipments came from the batch"
+        assert locked == listed
+        assert (listed.status, listed.lines) == (
+            ShipmentStatus.REQUESTED,
+            (NamedLine("SKU-1", "One", 2),),
+        )
+        assert await shipments.lock_shipment(uuid.uuid4()) is None
+        assert len(await tx.sent_so_far()) == 1, "a shipment of no locked order is asked for"
 
-    async with flow.runtime.pool.acquire() as connection:
-        transaction = connection.transaction()
-        await transaction.start()
-        try:
-            await OrderRepository(connection, SCHEMA).insert_order(
-                order_id,
-                status=OrderStatus.FULFILLING,
-                ship_to=ADDRESS,
-                shipping_service="standard",
-                correlation_id="batch-reads",
-            )
-            warehouse = (await StockRepository(connection, SCHEMA).warehouses())[0].warehouse_id
-            await ShipmentRepository(connection, SCHEMA).insert_shipment(
-                shipment_id,
-                order_id=order_id,
-                warehouse_id=warehouse,
-                status=ShipmentStatus.REQUESTED,
-                lines=[NamedLine("SKU-1", "One", 2)],
-                ship_to=ADDRESS,
-                shipping_service="standard",
-            )
-            await SqlLockAhead(connection, SCHEMA).lock_ahead(
-                orders=[order_id], read_shipments=True
-            )
-
-            connection.add_query_logger(logged)
-            shipments = ShipmentRepository(connection, SCHEMA)  # a handler's
-            (listed,) = await shipments.shipments_of(order_id)
-            locked = await shipments.lock_shipment(shipment_id)
-            await asyncio.sleep(0)  # query loggers are called soon, not at once
-            assert sent == [], "the locked order's shipments came from the batch's read"
-            assert locked == listed
-            assert (listed.status, listed.lines) == (
-                ShipmentStatus.REQUESTED,
-                (NamedLine("SKU-1", "One", 2),),
-            )
-            assert await shipments.lock_shipment(uuid.uuid4()) is None
-            await asyncio.sleep(0)
-            assert len(sent) == 1, "a shipment of no locked order is asked for"
-
-            await shipments.mark_dispatched(
-                shipment_id, carrier="DHL", tracking_number="T-1", dispatched_at=flow_now()
-            )
-            (stored,) = await shipments.shipments_of(order_id)
-            assert (stored.status, stored.tracking_number) == (ShipmentStatus.DISPATCHED, "T-1")
-            again = await shipments.lock_shipment(shipment_id)
-            assert again is not None
-            assert again.status is ShipmentStatus.DISPATCHED
-        finally:
-            connection.remove_query_logger(logged)
-            await transaction.rollback()
-
-
-def flow_now() -> datetime:
-    return datetime.now(UTC)
+        await shipments.mark_dispatched(
+            shipment_id, carrier="DHL", tracking_number="T-1", dispatched_at=datetime.now(UTC)
+        )
+        (stored,) = await shipments.shipments_of(order_id)
+        assert (stored.status, stored.tracking_number) == (ShipmentStatus.DISPATCHED, "T-1")
+        again = await shipments.lock_shipment(shipment_id)
+        assert again is not None
+        assert again.status is ShipmentStatus.DISPATCHED
