@@ -333,6 +333,8 @@ def test_strings_are_scanned_one_by_one_whatever_they_are_joined_by() -> None:
         ('["5500", "0000", "0000", "0004"]', ["[REDACTED-PAN]"] * 4),
         ('["3782", "822463", "10005"]', ["[REDACTED-PAN]"] * 3),  # Amex's groups
         ('["card", 4111, 1111, 1111, 1111, true]', ["card", *["[REDACTED-PAN]"] * 4, True]),
+        ('[4111, "1111", 1111, "1111"]', ["[REDACTED-PAN]"] * 4),  # mixed: no pair alike
+        ('["4111", 1111, "1111", 1111]', ["[REDACTED-PAN]"] * 4),
         ('["\uff14\uff11\uff11\uff11", "1111", "1111", "1111"]', ["[REDACTED-PAN]"] * 4),
     ],
 )
@@ -357,11 +359,25 @@ def test_arrays_of_numbers_that_list_no_card_number_pass(listed: str) -> None:
     screen_payload(f'{{"groups": {listed}}}'.encode())
 
 
-def test_a_document_cut_short_keeps_no_card_number_listed_in_quotes() -> None:
-    cut = b'{"groups": ["4111", "1111", "1111", "1111"'
+@pytest.mark.parametrize(
+    "cut",
+    [
+        b'{"groups": ["4111", "1111", "1111", "1111"',
+        b'{"groups": [\n  "4111",\n  "1111",\n  "1111",\n  "1111"\n',  # pretty-printed
+        b'{"groups": [4111,    1111,    1111,    1111',
+        b'{"groups": [4111,    1111,    1111,    1111,]}',  # a trailing comma
+        b"{'groups': ['4111', '1111', '1111', '1111']}",  # Python's quotes
+    ],
+)
+def test_a_document_that_is_not_json_keeps_no_card_number_listed_group_by_group(
+    cut: bytes,
+) -> None:
     assert card_data_guard.kept_copy(cut) == card_data_guard.WITHHELD
     assert not card_data_guard.screens_as_bytes(cut)
     assert refused(Record(cut)).redacted_payload == card_data_guard.WITHHELD
+
+
+def test_a_document_cut_short_keeps_a_list_that_is_no_card_number() -> None:
     years = b'{"years": ["2017", "2018", "2019", "2020"'
     assert card_data_guard.kept_copy(years) == years
 

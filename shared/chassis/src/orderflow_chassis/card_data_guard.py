@@ -60,7 +60,7 @@ from orderflow_chassis.card_data_json import (
     card_data_in,
     has_exponent_number,
     has_listed_digits,
-    holds_quoted_card_number,
+    holds_listed_card_number,
     nesting_exceeds,
     redacted_document,
 )
@@ -215,10 +215,10 @@ def screens_as_bytes(raw: bytes) -> bool:
     """Whether a byte-level scan of ``raw`` sees every card number in it as written: UTF-8 text
     (so digits are ASCII bytes), with no NUL byte (UTF-16 and UTF-32 put one beside every
     ASCII digit), no ``\\u`` escape (JSON can spell digits with them), no card number listed
-    as quoted groups (``"4111","1111",...``), and nothing the byte-level redaction leaves that
+    group by group (``"4111", "1111", ...``), and nothing the byte-level redaction leaves that
     reads as a card number once JSON's other escapes are read (``\\n \\r \\t \\/`` write
     separators: a document cut short may hold ``4111\\n1111\\n...``)."""
-    if b"\x00" in raw or b"\\u" in raw or holds_quoted_card_number(raw):
+    if b"\x00" in raw or b"\\u" in raw or holds_listed_card_number(raw):
         return False
     try:
         raw.decode("utf-8")
@@ -286,7 +286,7 @@ def _screen(raw: bytes, limits: ScreeningLimits) -> bool:
             redacted_payload=_unscreened_copy(raw),
         ) from None
     except ValueError:  # not JSON (the consumer dead-letters it as malformed_json)
-        if contains_card_number_in_bytes(raw) or holds_quoted_card_number(raw):
+        if contains_card_number_in_bytes(raw) or holds_listed_card_number(raw):
             reason = _REFUSED_REASON.format(where="value")
             raise CardDataRefused(reason, redacted_payload=_unscreened_copy(raw)) from None
         return False

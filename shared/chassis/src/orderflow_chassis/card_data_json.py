@@ -65,35 +65,31 @@ def has_exponent_number(raw: bytes) -> bool:
 # ------------------------------------------------------------------------------ listed groups
 
 # A card number may be listed as its printed groups, an array element each:
-# ["4111", "1111", "1111", "1111"] or [4111,    1111,    1111,    1111]. No run of the bytes
-# shows the first (quotes stand between the groups) nor the second (more spaces than a printed
-# card has), so a first pass looks for digits on both sides of `","` or `,` (JSON whitespace
-# deleted) in a mapped copy: digits become "0", quotes "q", commas "c", all else "x". Events
-# hold neither; a free text's "1, 2" sends its document to the walk, which decides.
+# ["4111", "1111", "1111", "1111"], [4111,    1111,    1111,    1111] or the two mixed. No run
+# of the bytes shows them (quotes stand between the groups, or more spaces than a printed card
+# has), so a first pass looks for digits on both sides of a comma once quotes and whitespace
+# are deleted, in a mapped copy: digits become "0", commas "c", all else "x". Events hold none;
+# a free text's "1, 2" sends its document to the walk, which decides.
 _LISTED_MARKS: Final = bytes(
-    0x30 if byte in b"0123456789"
-    else 0x71 if byte == 0x22
-    else 0x63 if byte == 0x2C
-    else 0x78
-    for byte in range(256)
-)  # fmt: skip
-_JSON_WHITESPACE: Final = b" \t\n\r"
-_QUOTED_LIST: Final = b"0qcq0"
-_NUMBER_LIST: Final = b"0c0"
+    0x30 if byte in b"0123456789" else 0x63 if byte == 0x2C else 0x78 for byte in range(256)
+)
+_BETWEEN_LISTED: Final = b"\"' \t\n\r"  # quotes (JSON's, and Python's repr) and whitespace
+_LISTED: Final = b"0c0"
 _LISTED_GROUP_MAX: Final = 19  # a longer element is no group of a card: it is scanned alone
 
 
 def has_listed_digits(raw: bytes) -> bool:
     """Whether ``raw`` may list digit groups as array elements (a first pass for the walk)."""
-    marked = raw.translate(_LISTED_MARKS, _JSON_WHITESPACE)
-    return _QUOTED_LIST in marked or _NUMBER_LIST in marked
+    return _LISTED in raw.translate(_LISTED_MARKS, _BETWEEN_LISTED)
 
 
-def holds_quoted_card_number(raw: bytes) -> bool:
-    """Whether ``raw`` read without its quotes holds a card number (``"4111","1111",...``):
-    what a byte-level scan of a document that is not JSON cannot see as it is written."""
-    marked = raw.translate(_LISTED_MARKS, _JSON_WHITESPACE)
-    return _QUOTED_LIST in marked and contains_card_number_in_bytes(raw.replace(b'"', b""))
+def holds_listed_card_number(raw: bytes) -> bool:
+    """Whether ``raw`` read without its quotes and whitespace holds a card number listed group
+    by group (``"4111", "1111", ...``): what a byte-level scan of a document that is not JSON
+    (cut short, a trailing comma, Python's quotes) cannot see as it is written."""
+    return has_listed_digits(raw) and contains_card_number_in_bytes(
+        raw.translate(None, _BETWEEN_LISTED)
+    )
 
 
 def _listed_text(items: Sequence[Any]) -> str:
