@@ -25,7 +25,7 @@ from orderflow_fulfillment.domain.shipments import OrderStatus, ShipmentStatus
 from orderflow_fulfillment.domain.stock_file import WarehouseEntry
 from orderflow_fulfillment.ports import NamedLine
 
-from services.fulfillment.tests.integration.flow import SCHEMA, Flow
+from services.fulfillment.tests.integration.flow import SCHEMA, Flow, new_sku
 
 pytestmark = pytest.mark.integration
 
@@ -98,6 +98,14 @@ async def test_a_batch_reads_its_locked_orders_once_and_reads_its_own_writes_bac
         assert await orders.lock_order(absent) is None
         assert len(await tx.sent_so_far()) == 1, "an order missing at the lock is asked again"
 
+        savepoint = tx.connection.transaction()  # a record's, whose handler then fails
+        await savepoint.start()
+        await orders.update_order(placed, OrderStatus.RELEASED, release_reason="undone")
+        await savepoint.rollback()
+        after_undo = await orders.lock_order(placed)
+        assert after_undo is not None
+        assert after_undo.status is OrderStatus.RESERVED, "the undone write is not handed out"
+
         await orders.update_order(placed, OrderStatus.RELEASED, release_reason="test")
         stored = await orders.lock_order(placed)
         assert stored is not None
@@ -117,6 +125,17 @@ async def test_a_transaction_reads_the_warehouses_once_until_it_writes_one(flow:
         after = await StockRepository(tx.connection, SCHEMA).warehouses()
         assert "BATCH-READS" in {w.warehouse_id for w in after}
         assert "BATCH-READS" not in {w.warehouse_id for w in first}
+
+
+async def test_a_warehouse_loaded_meanwhile_is_read_once_its_stock_is_seen(flow: Flow) -> None:
+    sku = new_sku("LATE")
+    async with rolled_back(flow) as tx:
+        stock = StockRepository(tx.connection, SCHEMA)
+        before = {w.warehouse_id for w in await stock.warehouses()}
+        late = await flow.warehouse("LATE", "DE", {sku: 5})  # committed by another session
+        assert (late, sku) in await stock.availability([sku])
+        assert late not in before
+        assert late in {w.warehouse_id for w in await stock.warehouses()}
 
 
 async def test_a_batch_reads_the_shipments_of_its_locked_orders_once(flow: Flow) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 
 from orderflow_fulfillment.adapters.stock_movements import (
     StockMovements,
+    forget_warehouses,
     keep_warehouses,
     read_warehouses,
 )
@@ -63,6 +64,11 @@ class StockRepository(StockMovements):
             """,
             sorted(set(skus)),
         )
+        kept = read_warehouses(self._db)
+        if kept is not None and not {r["warehouse_id"] for r in rows} <= {
+            w.warehouse_id for w in kept
+        }:
+            forget_warehouses(self._db)  # one loaded since they were read: read them again
         return {(r["warehouse_id"], r["sku"]): r["available"] for r in rows}
 
     async def try_reserve(self, allocations: Sequence[Allocation]) -> bool:

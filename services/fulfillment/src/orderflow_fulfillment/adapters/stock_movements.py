@@ -23,8 +23,8 @@ from orderflow_fulfillment.ports import StockLevel
 
 # The warehouses, as this transaction first read them (``StockRepository.warehouses``): every
 # reservation of a batch plans over them, and they change only with a stock load. A write of
-# them here drops the copy; one another transaction commits meanwhile is seen by the next
-# transaction, as if this one had run a moment earlier.
+# them here drops the copy, and so do availability figures naming a warehouse it lacks (one
+# another transaction loaded since): the next reservation reads them again.
 _WAREHOUSES: TransactionLocal[list[Warehouse] | None] = TransactionLocal("warehouses_read")
 
 

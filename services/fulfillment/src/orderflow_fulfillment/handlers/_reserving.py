@@ -35,9 +35,9 @@ async def reserve_lines(
     and a pause here would hold the order's row lock for nothing. After the last attempt the
     consumer retries the whole batch (a transient error)."""
     wanted = merge_lines(lines)
-    warehouses = await stock.warehouses()
     for _ in range(RESERVATION_ATTEMPTS):
         availability = await stock.availability(line.sku for line in wanted)
+        warehouses = await stock.warehouses()  # after: every one the figures name
         outcome = plan_allocation(wanted, warehouses, availability, ship_to_country)
         if isinstance(outcome, Shortage):
             return outcome
