@@ -25,19 +25,19 @@ from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 from orderflow_ops.event_log import LoggedEvent, contract_topics, read_log
 from orderflow_ops.invariants import Deadlines, Report, check
-from orderflow_ops.system import ServiceFailedToStart, ServiceProcess, wait_until_ready
+from orderflow_ops.system import (
+    LOCAL_PORTS,
+    ServiceFailedToStart,
+    ServiceProcess,
+    free_local_port,
+    wait_until_ready,
+)
+
+free_port = free_local_port
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-# Below Linux's ephemeral range (32768 and up by default), so no outgoing connection (to Kafka,
-# PostgreSQL...) takes one of the block between the check and the server's bind.
-_BLOCK_PORTS = range(20000, 32000)
+# Below the ephemeral range, as free_local_port's.
+_BLOCK_PORTS = LOCAL_PORTS
 
 
 def free_port_block(count: int) -> int:

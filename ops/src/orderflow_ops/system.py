@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -93,11 +94,15 @@ class ServiceProcess:
         return None if self.process is None else self.process.poll()
 
     def is_ready(self) -> bool:
+        """Whether this service answers ready on its port. The answer must name it: a port
+        found free may be taken before the service binds it, and whatever answers there is
+        then another process (another run's service), while this one fails to start."""
         try:
             url = f"{self.base_url}/health/ready"  # always http on loopback
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
-                return bool(json.load(response)["status"] == "ok")
-        except (OSError, urllib.error.URLError, ValueError, KeyError):
+                body = json.load(response)
+                return bool(body["status"] == "ok" and body.get("service") == self.name)
+        except (OSError, urllib.error.URLError, ValueError, KeyError, AttributeError):
             return False
 
     def stop(self, timeout_s: float = 30.0) -> None:
@@ -231,6 +236,25 @@ class ServiceFailedToStart(RuntimeError):
     def __init__(self, service: ServiceProcess) -> None:
         super().__init__(f"{service.name} exited with {service.exit_code()} while starting")
         self.service = service
+
+
+# Below Linux's ephemeral range (32768 and up by default): no outgoing connection (to Kafka,
+# PostgreSQL...) takes a port found free here before the service binds it.
+LOCAL_PORTS = range(20000, 32000)
+
+
+def free_local_port() -> int:
+    """A loopback port free now, picked at random below the ephemeral range (two runs side by
+    side rarely pick the same one, and :meth:`ServiceProcess.is_ready` tells them apart)."""
+    for _ in range(200):
+        port = secrets.choice(LOCAL_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {LOCAL_PORTS}")
 
 
 def wait_until_ready(

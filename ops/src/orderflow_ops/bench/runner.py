@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import re
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from orderflow_ops.system import (
     ServiceFailedToStart,
     ServiceProcess,
     console_process,
+    free_local_port,
     wait_until_ready,
 )
 from orderflow_ops.traffic import catalog
@@ -124,13 +124,6 @@ class BenchOutcome:
         return not self.problems and self.orders == self.completed and bool(self.check.get("ok"))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def run_benchmark(
     infrastructure: Infrastructure, config: BenchConfig, progress: Progress
 ) -> BenchOutcome:
@@ -167,7 +160,7 @@ async def _with_services(
     bootstrap = infrastructure.kafka_bootstrap_servers
     prefix = outcome.topic_prefix
     services = [
-        ServiceProcess(name, _free_port(), config.log_dir / _log_name(name, number))
+        ServiceProcess(name, free_local_port(), config.log_dir / _log_name(name, number))
         for name in DEFAULT_SERVICES
         for number in range(1, config.instances + 1)
     ]
@@ -194,7 +187,7 @@ async def _with_services(
         for service in services:
             service.start(infrastructure, {"KAFKA_TOPIC_PREFIX": prefix, "LOG_FORMAT": "json"})
         if config.console:
-            console, console_env, _ = console_process(services, _free_port(), config.log_dir)
+            console, console_env, _ = console_process(services, free_local_port(), config.log_dir)
             environment = {"KAFKA_TOPIC_PREFIX": prefix, "LOG_FORMAT": "json", **console_env}
             console.start(infrastructure, environment)
             services.append(console)

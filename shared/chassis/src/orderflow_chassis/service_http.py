@@ -54,7 +54,11 @@ def build_http_app(runtime: ServiceRuntime, resources: RuntimeResources) -> Fast
         except Exception as error:  # readiness answers 503, never 500
             healthy, checks = False, {"readiness": f"failed: {describe_error(error)}"}
         return JSONResponse(
-            {"status": "ok" if healthy else "unavailable", "checks": checks},
+            {
+                "status": "ok" if healthy else "unavailable",
+                "service": runtime.definition.name,
+                "checks": checks,
+            },
             status_code=200 if healthy else 503,
         )
 
