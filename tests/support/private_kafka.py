@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,17 +19,16 @@ from orderflow_localinfra.kafka import KafkaBroker, KafkaSettings
 from orderflow_localinfra.layout import StateLayout
 from orderflow_localinfra.processes import wait_for_exit
 from orderflow_localinfra.secure_listener import ClientAuth
+from orderflow_ops.system import free_local_port
 
 
 def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+    """``count`` distinct ports free now, below the ephemeral range (see free_local_port)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        if (port := free_local_port()) not in ports:
+            ports.append(port)
+    return ports
 
 
 @contextmanager
