@@ -20,7 +20,7 @@ from orderflow_cart.domain.cart import Cart, CartStatus
 from orderflow_cart.domain.catalog import Product, parse_catalog_csv
 from orderflow_cart.domain.rates import FxRate, parse_rates_json
 from orderflow_cart.domain.sequencing import Waiting
-from orderflow_cart.order_status.domain.facts import OrderFacts
+from orderflow_cart.order_status.domain.order_facts import OrderFacts
 from orderflow_cart.order_status.ports import (
     CheckoutRejection,
     PageCursor,

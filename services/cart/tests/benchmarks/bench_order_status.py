@@ -27,7 +27,8 @@ from typing import Any
 
 import asyncpg
 import httpx
-from orderflow_cart.order_status.domain.facts import OrderFacts, apply
+from orderflow_cart.order_status.domain.facts import apply
+from orderflow_cart.order_status.domain.order_facts import OrderFacts
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_chassis.database import connect
 from orderflow_contracts.envelope import Envelope

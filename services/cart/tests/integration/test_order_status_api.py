@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from orderflow_cart.order_status.domain.facts import OrderFacts, apply
+from orderflow_cart.order_status.domain.facts import apply
+from orderflow_cart.order_status.domain.order_facts import OrderFacts
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event

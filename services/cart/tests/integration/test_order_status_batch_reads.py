@@ -15,7 +15,8 @@ from orderflow_cart.adapters import sql_repositories
 from orderflow_cart.order_status import handlers as order_status_handlers
 from orderflow_cart.order_status.adapters import statuses
 from orderflow_cart.order_status.adapters.statuses import OrderStatusRepository
-from orderflow_cart.order_status.domain.facts import OrderFacts, apply
+from orderflow_cart.order_status.domain.facts import apply
+from orderflow_cart.order_status.domain.order_facts import OrderFacts
 from orderflow_cart.order_status.domain.status import OrderStatus
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_cart.order_status.handlers import (

@@ -17,7 +17,8 @@ import pytest
 from orderflow_cart.adapters import sql_repositories
 from orderflow_cart.bootstrap import build_definition
 from orderflow_cart.order_status.adapters.changes import ChangeSignal, StatusChanges
-from orderflow_cart.order_status.domain.facts import OrderFacts, apply
+from orderflow_cart.order_status.domain.facts import apply
+from orderflow_cart.order_status.domain.order_facts import OrderFacts
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_cart.settings import CartSettings
 from orderflow_contracts.envelope import Envelope

@@ -22,12 +22,8 @@ from orderflow_chassis.errors import TransientError
 from orderflow_contracts.events import CheckoutRejected, Event
 from orderflow_contracts.policies import ReturnWindow, WarrantyPolicy
 
-from orderflow_cart.order_status.domain.facts import (
-    ORDER_STATUS_EVENTS,
-    OrderFacts,
-    add,
-    order_id_of,
-)
+from orderflow_cart.order_status.domain.facts import ORDER_STATUS_EVENTS, add, order_id_of
+from orderflow_cart.order_status.domain.order_facts import OrderFacts
 from orderflow_cart.order_status.domain.status import OrderStatus
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_cart.order_status.ports import CheckoutRejection, PageCursor, StoredStatus

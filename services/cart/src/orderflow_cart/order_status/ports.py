@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from orderflow_cart.order_status.domain.facts import OrderFacts
+from orderflow_cart.order_status.domain.order_facts import OrderFacts
 from orderflow_cart.order_status.domain.status import OrderStatus
 
 Render = Callable[[OrderFacts], OrderStatus]

@@ -8,7 +8,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from orderflow_cart.order_status.domain.facts import OrderFacts, apply
+from orderflow_cart.order_status.domain.facts import apply
+from orderflow_cart.order_status.domain.order_facts import OrderFacts
 from orderflow_cart.order_status.domain.status import OrderState, OrderStatus, Reason
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_contracts.envelope import Envelope

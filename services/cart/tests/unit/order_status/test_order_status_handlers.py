@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID
 
-from orderflow_cart.order_status.domain.facts import OrderFacts
+from orderflow_cart.order_status.domain.order_facts import OrderFacts
 from orderflow_cart.order_status.handlers import (
     cart_order,
     customer_orders,

@@ -12,7 +12,7 @@ from orderflow_chassis.database import Connection, TransactionLocal
 from orderflow_chassis.errors import TransientError
 from orderflow_chassis.settings import validate_identifier
 
-from orderflow_cart.order_status.domain.facts import OrderFacts
+from orderflow_cart.order_status.domain.order_facts import OrderFacts
 from orderflow_cart.order_status.ports import (
     CheckoutRejection,
     PageCursor,

@@ -10,7 +10,7 @@ from uuid import UUID
 from orderflow_contracts.money import Money
 from pydantic import BaseModel, ConfigDict, Field
 
-from orderflow_cart.order_status.domain.facts import Line
+from orderflow_cart.order_status.domain.order_facts import Line
 
 
 class OrderState(StrEnum):

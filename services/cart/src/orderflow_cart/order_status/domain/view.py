@@ -21,7 +21,7 @@ from orderflow_contracts.policies import (
     warranty_end,
 )
 
-from orderflow_cart.order_status.domain.facts import Line, OrderFacts, Outcome, Shipment
+from orderflow_cart.order_status.domain.order_facts import Line, OrderFacts, Outcome, Shipment
 from orderflow_cart.order_status.domain.status import (
     Amounts,
     LineView,
