@@ -113,9 +113,9 @@ async def _send(
 ) -> ReplayResult:
     clock = asyncio.get_running_loop().time
     sent = 0
-    page: list[tuple[str, str, StoredDeadLetter]] | None = None
     while True:
-        page = None  # let the last page go before the next is read: one in memory, not two
+        # Let the last page go before the next is read: one in memory, not two.
+        page: list[tuple[str, str, StoredDeadLetter]] | None = None
         page = await queries.letters_to_replay(request.selection, PAGE)
         if not page:
             return ReplayResult(sent)

@@ -109,16 +109,22 @@ def _is_listed_group(item: Any) -> bool:
     return isinstance(item, str) and len(item) <= _LISTED_GROUP_MAX
 
 
-def is_digit_group(item: Any) -> bool:
-    """Whether ``item`` is one of the elements :func:`lists_card_number` reads as a group that
-    holds a digit (what a refusal's copy redacts)."""
-    group = _as_group(item)
-    return _is_listed_group(group) and any(ch.isdigit() for ch in group)  # any script
-
-
 def lists_card_number(items: Sequence[Any]) -> bool:
     """Whether an array's elements list a card number group by group (see :func:`_listed_text`)."""
     return len(items) > 1 and contains_card_number(_listed_text(items))
+
+
+def listed_groups(items: Sequence[Any]) -> frozenset[int]:
+    """Where the groups of a card number listed in ``items`` stand: every element read as a
+    group that holds a digit (of any script), whatever each holds alone; none when the array
+    lists no card number. What a refusal's copy and a log line redact."""
+    if not lists_card_number(items):
+        return frozenset()
+    return frozenset(
+        index
+        for index, group in enumerate(map(_as_group, items))
+        if _is_listed_group(group) and any(ch.isdigit() for ch in group)
+    )
 
 
 # ------------------------------------------------------------------------------ nesting depth
@@ -256,9 +262,9 @@ def redacted_document(document: Any) -> Any:
                     pending.append((child, copy.ordered_values, index, key in ID_FIELDS))
         elif isinstance(item, list):
             copy = [None] * len(item)
-            listed = lists_card_number(item)  # its groups go, whatever each holds alone
+            groups = listed_groups(item)
             for index, child in enumerate(item):
-                if listed and is_digit_group(child):
+                if index in groups:
                     copy[index] = REDACTED
                 else:
                     pending.append((child, copy, index, False))

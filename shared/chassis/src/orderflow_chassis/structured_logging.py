@@ -21,7 +21,7 @@ import structlog
 from orderflow_contracts.card_data import REDACTED, contains_card_number, redact_card_numbers
 from orderflow_contracts.envelope import Envelope
 
-from orderflow_chassis.card_data_json import is_digit_group, lists_card_number
+from orderflow_chassis.card_data_json import listed_groups
 
 MAX_REDACTED_NODES: Final = 10_000
 MAX_LOGGED_DEPTH: Final = 32
@@ -76,9 +76,9 @@ def redact_card_data(
         elif isinstance(item, list | tuple):
             items: list[Any] = [None] * len(item)
             parent[slot] = items
-            listed = lists_card_number(item)  # ["4111", "1111", "1111", "1111"]
+            groups = listed_groups(item)  # ["4111", "1111", "1111", "1111"]
             for i, child in enumerate(item):
-                if listed and is_digit_group(child):
+                if i in groups:
                     items[i] = REDACTED
                 else:
                     pending.append((child, items, i, depth + 1))
