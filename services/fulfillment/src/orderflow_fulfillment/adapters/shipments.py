@@ -59,7 +59,7 @@ def _shipment_record(r: asyncpg.Record) -> ShipmentRecord:
 @dataclass
 class _KeptShipments:
     by_order: dict[uuid.UUID, list[ShipmentRecord]] = field(default_factory=dict)
-    order_of: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # shipment -> order
+    by_id: dict[uuid.UUID, ShipmentRecord] = field(default_factory=dict)
 
 
 # The shipments of the orders a batch's lock_ahead locked, read right after the locks and
@@ -75,7 +75,7 @@ async def keep_shipments_of(db: Connection, schema: str, order_ids: Sequence[uui
     kept = _KeptShipments({order_id: [] for order_id in order_ids})
     for shipment in await read_shipments(db, schema, "s.order_id = ANY($1::uuid[])", order_ids):
         kept.by_order[shipment.order_id].append(shipment)
-        kept.order_of[shipment.shipment_id] = shipment.order_id
+        kept.by_id[shipment.shipment_id] = shipment
     _KEPT.set(db, kept)
 
 
@@ -126,24 +126,20 @@ class ShipmentRepository:
             *line_columns(lines),
         )
 
-    async def _shipments(
-        self, where: str, *args: Any, for_update: bool = False
-    ) -> list[ShipmentRecord]:
-        return await read_shipments(self._db, self._s, where, *args, for_update=for_update)
-
     async def shipments_of(self, order_id: uuid.UUID) -> list[ShipmentRecord]:
         kept = _KEPT.get(self._db)
         if kept is not None and order_id in kept.by_order:
             return list(kept.by_order[order_id])
-        return await self._shipments("s.order_id = $1", order_id)
+        return await read_shipments(self._db, self._s, "s.order_id = $1", order_id)
 
     async def lock_shipment(self, shipment_id: uuid.UUID) -> ShipmentRecord | None:
         kept = _KEPT.get(self._db)
-        if kept is not None and shipment_id in kept.order_of:
+        if kept is not None and shipment_id in kept.by_id:
             # Its order's lock is this transaction's: no other can change the row.
-            order_shipments = kept.by_order[kept.order_of[shipment_id]]
-            return next(s for s in order_shipments if s.shipment_id == shipment_id)
-        found = await self._shipments("s.shipment_id = $1", shipment_id, for_update=True)
+            return kept.by_id[shipment_id]
+        found = await read_shipments(
+            self._db, self._s, "s.shipment_id = $1", shipment_id, for_update=True
+        )
         return found[0] if found else None
 
     def _forget(
@@ -152,12 +148,12 @@ class ShipmentRepository:
         kept = _KEPT.get(self._db)
         if kept is None:
             return
-        orders = {kept.order_of[i] for i in shipment_ids if i in kept.order_of}
+        orders = {kept.by_id[i].order_id for i in shipment_ids if i in kept.by_id}
         if order_id is not None:
             orders.add(order_id)
         for order in orders:
             for shipment in kept.by_order.pop(order, ()):
-                kept.order_of.pop(shipment.shipment_id, None)
+                kept.by_id.pop(shipment.shipment_id, None)
 
     async def set_shipment_status(
         self,
