@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 from orderflow_localinfra.java_runtime import parse_java_major_version, pinned_kafka_version
 from orderflow_localinfra.kafka_config import (
+    QUICK_JIT,
     KafkaSettings,
+    broker_jvm_options,
     render_log4j2_config,
     render_server_properties,
 )
@@ -82,3 +84,11 @@ def test_the_pom_pins_a_kafka_4_release() -> None:
 )
 def test_java_version_is_read_from_java_dash_version(output: str, major: int | None) -> None:
     assert parse_java_major_version(output) == major
+
+
+def test_the_broker_and_its_tools_compile_with_c1_only() -> None:
+    # C2's compiler threads took 28 % of a core for minutes after each start (decision 72).
+    options = broker_jvm_options(KafkaSettings(heap="768m"))
+    assert QUICK_JIT == "-XX:TieredStopAtLevel=1"
+    assert QUICK_JIT in options
+    assert {"-Xms768m", "-Xmx768m"} <= set(options)

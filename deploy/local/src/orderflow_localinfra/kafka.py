@@ -24,8 +24,13 @@ from .java_runtime import (
     pinned_kafka_version,
     pom_property,
 )
+from .kafka_config import (
+    QUICK_JIT,
+    broker_jvm_options,
+    render_log4j2_config,
+    render_server_properties,
+)
 from .kafka_config import KafkaSettings as KafkaSettings
-from .kafka_config import render_log4j2_config, render_server_properties
 from .layout import StateLayout
 from .processes import (
     ensure_ports_free,
@@ -182,7 +187,7 @@ class KafkaBroker:
         return True
 
     def _java_command(self) -> list[str]:
-        return [str(find_java()), "-cp", str(self.layout.kafka_libs / "*")]
+        return [str(find_java()), QUICK_JIT, "-cp", str(self.layout.kafka_libs / "*")]
 
     # Process
 
@@ -216,11 +221,7 @@ class KafkaBroker:
         self.format_storage()
         command = [
             str(java),
-            f"-Xms{self.settings.heap}",
-            f"-Xmx{self.settings.heap}",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-Djava.awt.headless=true",
+            *broker_jvm_options(self.settings),
             f"-Dlog4j2.configurationFile={self.layout.kafka_log4j_config}",
             f"-Dkafka.logs.dir={self.layout.kafka_logs}",
             "-cp",
