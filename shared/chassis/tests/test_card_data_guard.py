@@ -336,6 +336,18 @@ def test_strings_are_scanned_one_by_one_whatever_they_are_joined_by() -> None:
         ('[4111, "1111", 1111, "1111"]', ["[REDACTED-PAN]"] * 4),  # mixed: no pair alike
         ('["4111", 1111, "1111", 1111]', ["[REDACTED-PAN]"] * 4),
         ('["\uff14\uff11\uff11\uff11", "1111", "1111", "1111"]', ["[REDACTED-PAN]"] * 4),
+        # Cut anywhere: a digit an element, pieces of any length, nested, written as floats.
+        (str([4] + [1] * 15), ["[REDACTED-PAN]"] * 16),
+        (json.dumps(list("4111111111111111")), ["[REDACTED-PAN]"] * 16),
+        ('["41111111", "11111111"]', ["[REDACTED-PAN]"] * 2),
+        ('["41", "11", "111", "1111111", "11"]', ["[REDACTED-PAN]"] * 5),
+        ("[[4111], [1111], [1111], [1111]]", ["[REDACTED-PAN]"] * 4),
+        ("[[4, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]", ["[REDACTED-PAN]"] * 4),
+        ("[4111.0, 1111.0, 1111.0, 1111.0]", ["[REDACTED-PAN]"] * 4),
+        (
+            '["x", 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, {}]',
+            ["x", *["[REDACTED-PAN]"] * 16, {}],
+        ),
     ],
 )
 def test_a_card_number_listed_group_by_group_in_an_array_is_refused(
@@ -352,7 +364,11 @@ def test_a_card_number_listed_group_by_group_in_an_array_is_refused(
         '["1111", "1111", "1111", "4111"]',
         '["4111", "1111", {"x": 1}, "1111", "1111"]',  # an object breaks the list
         "[4111, 1111, 1111, 1112]",  # not Luhn-valid
-        '["41111111", "11111111"]',  # no card is printed in groups of eight
+        "[4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]",  # not Luhn-valid either
+        "[1, 2, 1, 1, 3, 1, 1, 2, 1, 1, 1, 4, 1, 2]",  # quantities: no brand begins with 1
+        '[4, 1, 1, 1, 1, 1, 1, 1, "x", 1, 1, 1, 1, 1, 1, 1, 1]',  # a letter breaks the run
+        "[4111.5, 1111.0, 1111.0, 1111.0]",  # a fraction too
+        '[[4111, 1111], "x", [1111, 1111]]',  # two groups of eight, apart
     ],
 )
 def test_arrays_of_numbers_that_list_no_card_number_pass(listed: str) -> None:
@@ -367,6 +383,8 @@ def test_arrays_of_numbers_that_list_no_card_number_pass(listed: str) -> None:
         b'{"groups": [4111,    1111,    1111,    1111',
         b'{"groups": [4111,    1111,    1111,    1111,]}',  # a trailing comma
         b"{'groups': ['4111', '1111', '1111', '1111']}",  # Python's quotes
+        b'{"groups": [4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1',  # a digit an element
+        b"{'groups': [[4111], [1111], [1111], [1111]]}",  # nested
     ],
 )
 def test_a_document_that_is_not_json_keeps_no_card_number_listed_group_by_group(

@@ -94,6 +94,8 @@ def test_a_card_number_listed_group_by_group_is_redacted_and_other_lists_kept() 
     )
     assert event["groups"] == ["[REDACTED-PAN]"] * 4
     assert event["n"] == ["[REDACTED-PAN]"] * 4 + ["x"]
+    digits = redact_card_data(None, "info", {"digits": [9, *map(int, PAN)]})
+    assert digits["digits"] == [9, *["[REDACTED-PAN]"] * len(PAN)]  # cut into pieces
     years = {"years": [2017, 2018, 2019, 2020]}
     assert redact_card_data(None, "info", dict(years)) == years
 

@@ -5,11 +5,16 @@ every array's elements read as one list; and the redacted copy a refusal keeps. 
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+import unicodedata
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
+from itertools import accumulate
 from typing import Any, Final
 
+from orderflow_contracts.card_brands import card_brand
 from orderflow_contracts.card_data import (
     ID_FIELDS,
     REDACTED,
@@ -65,15 +70,19 @@ def has_exponent_number(raw: bytes) -> bool:
 # ------------------------------------------------------------------------------ listed groups
 
 # A card number may be listed as its printed groups, an array element each:
-# ["4111", "1111", "1111", "1111"], [4111,    1111,    1111,    1111] or the two mixed. No run
-# of the bytes shows them (quotes stand between the groups, or more spaces than a printed card
-# has), so a first pass looks for digits on both sides of a comma once quotes and whitespace
-# are deleted, in a mapped copy: digits become "0", commas "c", all else "x". Events hold none;
-# a free text's "1, 2" sends its document to the walk, which decides.
+# ["4111", "1111", "1111", "1111"], [4111,    1111,    1111,    1111] or the two mixed; or cut
+# anywhere, down to a digit an element: [4, 1, 1, 1, ...], ["41111111", "11111111"],
+# [[4111], [1111], ...], [4111.0, 1111.0, ...]. No run of the bytes shows them (quotes,
+# brackets or more spaces than a printed card has stand between the groups), so a first pass
+# looks for digits on both sides of a comma once quotes, whitespace and brackets are deleted,
+# in a mapped copy: digits become "0", commas "c", all else "x". Events hold none (the
+# contract's arrays hold objects); a free text's "1, 2" sends its document to the walk, which
+# decides.
 _LISTED_MARKS: Final = bytes(
     0x30 if byte in b"0123456789" else 0x63 if byte == 0x2C else 0x78 for byte in range(256)
 )
-_BETWEEN_LISTED: Final = b"\"' \t\n\r"  # quotes (JSON's, and Python's repr) and whitespace
+# Quotes (JSON's, and Python's repr), whitespace, and the brackets of arrays nested in the list.
+_BETWEEN_LISTED: Final = b"\"' \t\n\r[]"
 _LISTED: Final = b"0c0"
 _LISTED_GROUP_MAX: Final = 19  # a longer element is no group of a card: it is scanned alone
 
@@ -84,18 +93,26 @@ def has_listed_digits(raw: bytes) -> bool:
 
 
 def holds_listed_card_number(raw: bytes) -> bool:
-    """Whether ``raw`` read without its quotes and whitespace holds a card number listed group
-    by group (``"4111", "1111", ...``): what a byte-level scan of a document that is not JSON
-    (cut short, a trailing comma, Python's quotes) cannot see as it is written."""
-    return has_listed_digits(raw) and contains_card_number_in_bytes(
-        raw.translate(None, _BETWEEN_LISTED)
+    """Whether ``raw`` read without its quotes, whitespace and brackets holds a card number
+    listed group by group (``"4111", "1111", ...``) or cut into pieces (``4, 1, 1, 1, ...``):
+    what a byte-level scan of a document that is not JSON (cut short, a trailing comma,
+    Python's quotes) cannot see as it is written."""
+    if not has_listed_digits(raw):
+        return False
+    squeezed = raw.translate(None, _BETWEEN_LISTED)
+    return contains_card_number_in_bytes(squeezed) or any(
+        _spelled_numbers(listed.decode("ascii").split(","))
+        for listed in _COMMA_LISTED_DIGITS.findall(squeezed)
     )
 
 
-def _listed_text(items: Sequence[Any]) -> str:
-    """An array's short strings and integers as a comma list (anything else breaks it, as
-    :data:`APART`), read as free text: groups listed with commas must be brand-shaped to be a
-    card number, so a list of years is not one."""
+_COMMA_LISTED_DIGITS: Final = re.compile(rb"[0-9]+(?:,[0-9]+)+")
+
+
+def _comma_list(items: Sequence[Any]) -> str:
+    """An array's short strings and integers as a comma list (anything else breaks it), read
+    as free text: groups listed with commas must be brand-shaped to be a card number, so a
+    list of years is not one."""
     return ",".join(item if _is_listed_group(item) else APART for item in map(_as_group, items))
 
 
@@ -109,22 +126,111 @@ def _is_listed_group(item: Any) -> bool:
     return isinstance(item, str) and len(item) <= _LISTED_GROUP_MAX
 
 
+def _spelled_numbers(items: Sequence[Any]) -> set[int]:
+    """The elements of ``items`` that spell a card number cut into pieces: two or more
+    adjacent elements that are digits only (see :func:`_digits_of`) whose digits, joined, are
+    a brand-shaped, Luhn-valid number. Brand-shaped, as a comma list must be: joined, a list of
+    years (``2017, 2018, 2019, 2020``) passes the Luhn check as often as not."""
+    found: set[int] = set()
+    run: list[tuple[int, str]] = []
+    for index, item in enumerate([*items, None]):  # None ends the last run
+        digits = _digits_of(item)
+        if digits is not None:
+            run.append((index, digits))
+            continue
+        if len(run) > 1:
+            found.update(_spelled_in_run(run))
+        run = []
+    return found
+
+
+def _spelled_in_run(run: list[tuple[int, str]]) -> Iterator[int]:
+    """:func:`_spelled_numbers` in one run of digits-only elements, in linear time: the run's
+    digits joined once, with running Luhn sums by position parity, plain and doubled, so that
+    each candidate (it starts an element with a brand's first digit, ends one, holds 13-19
+    digits) is checked with a few subtractions and a cached look at its brand."""
+    joined = "".join(digits for _, digits in run)
+    values = joined.encode("ascii").translate(_DIGIT_VALUES)
+    plain = (_parity_sums(values, 0), _parity_sums(values, 1))
+    doubled_values = values.translate(_DOUBLED_VALUES)
+    doubled = (_parity_sums(doubled_values, 0), _parity_sums(doubled_values, 1))
+    ends = list(accumulate(len(digits) for _, digits in run))
+    for first, (_, digits) in enumerate(run):
+        start = ends[first] - len(digits)
+        if digits[0] not in _BRAND_FIRST_DIGITS:
+            continue
+        lowest = bisect_left(ends, start + 13, lo=first + 1)
+        highest = bisect_right(ends, start + _LISTED_GROUP_MAX, lo=lowest)
+        for last in range(lowest, highest):
+            end = ends[last]
+            odd = (end - 1) % 2  # the last digit's parity: the digits of that parity are plain
+            total = plain[odd][end] - plain[odd][start]
+            total += doubled[1 - odd][end] - doubled[1 - odd][start]
+            if total % 10 == 0 and _brand_shaped(joined[start : start + 4], end - start):
+                yield from (index for index, _ in run[first : last + 1])
+
+
+def _parity_sums(values: bytes, parity: int) -> list[int]:
+    """Running sums of the values at positions of one parity (the others count 0)."""
+    masked = bytearray(len(values))
+    masked[parity::2] = values[parity::2]
+    return list(accumulate(masked, initial=0))
+
+
+@functools.cache  # at most 10,000 beginnings times 7 lengths
+def _brand_shaped(first_digits: str, length: int) -> bool:
+    """Whether a brand issues numbers of ``length`` digits that begin so (every IIN is at most
+    four digits long)."""
+    return card_brand(first_digits.ljust(length, "0")) is not None
+
+
+_BRAND_FIRST_DIGITS: Final = frozenset("23456")  # every brand's IIN begins with one of them
+_DIGIT_VALUES: Final = bytes((byte - 48) % 256 for byte in range(256))  # b"0" -> 0 ...
+_DOUBLED_VALUES: Final = bytes(
+    (2 * byte - 9 if byte > 4 else 2 * byte) % 256 for byte in range(256)
+)  # Luhn's doubling, as a digit's contribution
+
+
+def _digits_of(item: Any, depth: int = 0) -> str | None:
+    """The digits an array element stands for, if it is digits only: a non-negative integer, a
+    float with nothing after its point (``4111.0``), a string of decimal digits (of any
+    script, read as ASCII), or an array of such elements; at most :data:`_LISTED_GROUP_MAX`
+    digits, and as many levels of arrays."""
+    if isinstance(item, float) and item.is_integer():
+        item = int(item)
+    if isinstance(item, list):
+        if not item or depth >= _LISTED_GROUP_MAX:
+            return None
+        parts = [_digits_of(child, depth + 1) for child in item]
+        item = "".join(part for part in parts if part is not None) if None not in parts else None
+    elif isinstance(item, int) and not isinstance(item, bool):
+        item = str(item) if 0 <= item < 10**_LISTED_GROUP_MAX else None
+    if isinstance(item, str) and 0 < len(item) <= _LISTED_GROUP_MAX and item.isdecimal():
+        return item if item.isascii() else "".join(str(unicodedata.decimal(ch)) for ch in item)
+    return None
+
+
 def lists_card_number(items: Sequence[Any]) -> bool:
-    """Whether an array's elements list a card number group by group (see :func:`_listed_text`)."""
-    return len(items) > 1 and contains_card_number(_listed_text(items))
+    """Whether an array's elements list a card number (see :func:`listed_groups`)."""
+    return bool(listed_groups(items))
 
 
 def listed_groups(items: Sequence[Any]) -> frozenset[int]:
-    """Where the groups of a card number listed in ``items`` stand: every element read as a
-    group that holds a digit (of any script), whatever each holds alone; none when the array
-    lists no card number. What a refusal's copy and a log line redact."""
-    if not lists_card_number(items):
+    """Where the groups of a card number listed in ``items`` stand, whatever each holds alone;
+    none when the array lists no card number. In a comma list (see :func:`_comma_list`), every
+    element read as a group that holds a digit (of any script); cut into pieces (see
+    :func:`_spelled_numbers`), the elements that spell it. What a refusal's copy and a log line
+    redact."""
+    if len(items) < 2:
         return frozenset()
-    return frozenset(
-        index
-        for index, group in enumerate(map(_as_group, items))
-        if _is_listed_group(group) and any(ch.isdigit() for ch in group)
-    )
+    found = _spelled_numbers(items)
+    if contains_card_number(_comma_list(items)):
+        found.update(
+            index
+            for index, group in enumerate(map(_as_group, items))
+            if _is_listed_group(group) and any(ch.isdigit() for ch in group)
+        )
+    return frozenset(found)
 
 
 # ------------------------------------------------------------------------------ nesting depth
@@ -211,6 +317,7 @@ def card_data_in(document: Any) -> tuple[str | None, bool]:
     free_text: list[str] = []
     identifiers: list[str] = []
     card_field: str | None = None
+    spelled = False  # a card number cut into pieces, an array element each
     pending: list[tuple[Any, bool]] = [(document, False)]
     while pending:
         item, is_identifier = pending.pop()
@@ -225,9 +332,12 @@ def card_data_in(document: Any) -> tuple[str | None, bool]:
         elif isinstance(item, list):
             pending.extend((child, False) for child in item)
             if len(item) > 1:
-                free_text.append(_listed_text(item))
-    holds_number = contains_card_number(APART.join(free_text)) or contains_card_number(
-        APART.join(identifiers), identifier=True
+                free_text.append(_comma_list(item))
+                spelled = spelled or bool(_spelled_numbers(item))
+    holds_number = (
+        spelled
+        or contains_card_number(APART.join(free_text))
+        or contains_card_number(APART.join(identifiers), identifier=True)
     )
     return card_field, holds_number
 
