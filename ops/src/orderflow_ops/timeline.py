@@ -174,7 +174,7 @@ class _RedactingRepr(reprlib.Repr):
     group."""
 
     def repr1(self, x: Any, level: int) -> str:
-        if isinstance(x, list | tuple) and lists_card_number(x):
+        if isinstance(x, list | tuple) and lists_card_number(x, (list, tuple)):
             return REDACTED  # ["4111", "1111", "1111", "1111"]: each group alone is no card
         return redact_card_numbers(super().repr1(x, level))
 

@@ -344,6 +344,16 @@ def test_strings_are_scanned_one_by_one_whatever_they_are_joined_by() -> None:
         ("[[4111], [1111], [1111], [1111]]", ["[REDACTED-PAN]"] * 4),
         ("[[4, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]", ["[REDACTED-PAN]"] * 4),
         ("[4111.0, 1111.0, 1111.0, 1111.0]", ["[REDACTED-PAN]"] * 4),
+        (str([9, 4] + [1] * 15), [9, *["[REDACTED-PAN]"] * 16]),  # a digit before it
+        # What holds nothing between the pieces, and pieces read as a person reads them.
+        (
+            '["4111", "", "1111", [], "1111", null, "1111"]',
+            ["[REDACTED-PAN]", "", "[REDACTED-PAN]", [], "[REDACTED-PAN]", None, "[REDACTED-PAN]"],
+        ),
+        (json.dumps(["4", *["\u00b9"] * 15]), ["[REDACTED-PAN]"] * 16),  # superscript ones
+        (json.dumps(["4\u200b", "1 ", *["1"] * 14]), ["[REDACTED-PAN]"] * 16),
+        ("[4, 111111111111111110.0]", ["[REDACTED-PAN]"] * 2),  # beyond a float's digits
+        ("[[7, 4], 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]", ["[REDACTED-PAN]"] * 16),
         (
             '["x", 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, {}]',
             ["x", *["[REDACTED-PAN]"] * 16, {}],
@@ -385,6 +395,10 @@ def test_arrays_of_numbers_that_list_no_card_number_pass(listed: str) -> None:
         b"{'groups': ['4111', '1111', '1111', '1111']}",  # Python's quotes
         b'{"groups": [4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1',  # a digit an element
         b"{'groups': [[4111], [1111], [1111], [1111]]}",  # nested
+        b'{"groups": [4111.0, 1111.0, 1111.0, 1111.0',
+        b'{"groups": [4, null, 1,, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1',
+        '{"groups": ["\uff14", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", '
+        '"1", "1"'.encode(),
     ],
 )
 def test_a_document_that_is_not_json_keeps_no_card_number_listed_group_by_group(

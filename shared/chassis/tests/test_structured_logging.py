@@ -96,6 +96,8 @@ def test_a_card_number_listed_group_by_group_is_redacted_and_other_lists_kept() 
     assert event["n"] == ["[REDACTED-PAN]"] * 4 + ["x"]
     digits = redact_card_data(None, "info", {"digits": [9, *map(int, PAN)]})
     assert digits["digits"] == [9, *["[REDACTED-PAN]"] * len(PAN)]  # cut into pieces
+    nested = redact_card_data(None, "info", {"t": [(4111,), (1111,), (1111,), (1111,)]})
+    assert nested["t"] == ["[REDACTED-PAN]"] * 4  # tuples are sequences in a log line
     years = {"years": [2017, 2018, 2019, 2020]}
     assert redact_card_data(None, "info", dict(years)) == years
 

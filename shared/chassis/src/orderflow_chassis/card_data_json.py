@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from itertools import accumulate
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from orderflow_contracts.card_brands import card_brand
 from orderflow_contracts.card_data import (
@@ -20,6 +19,7 @@ from orderflow_contracts.card_data import (
     REDACTED,
     contains_card_number,
     contains_card_number_in_bytes,
+    digits_as_read,
     redact_card_numbers,
 )
 
@@ -83,13 +83,16 @@ _LISTED_MARKS: Final = bytes(
 )
 # Quotes (JSON's, and Python's repr), whitespace, and the brackets of arrays nested in the list.
 _BETWEEN_LISTED: Final = b"\"' \t\n\r[]"
-_LISTED: Final = b"0c0"
+_LISTED: Final = re.compile(rb"0c+0")
 _LISTED_GROUP_MAX: Final = 19  # a longer element is no group of a card: it is scanned alone
 
 
 def has_listed_digits(raw: bytes) -> bool:
-    """Whether ``raw`` may list digit groups as array elements (a first pass for the walk)."""
-    return _LISTED in raw.translate(_LISTED_MARKS, _BETWEEN_LISTED)
+    """Whether ``raw`` may list digit groups as array elements (a first pass for the walk);
+    ``null`` and empty strings or arrays between them too."""
+    if b"null" in raw:
+        raw = raw.replace(b"null", b"")
+    return _LISTED.search(raw.translate(_LISTED_MARKS, _BETWEEN_LISTED)) is not None
 
 
 def holds_listed_card_number(raw: bytes) -> bool:
@@ -100,13 +103,31 @@ def holds_listed_card_number(raw: bytes) -> bool:
     if not has_listed_digits(raw):
         return False
     squeezed = raw.translate(None, _BETWEEN_LISTED)
-    return contains_card_number_in_bytes(squeezed) or any(
-        _spelled_numbers(listed.decode("ascii").split(","))
-        for listed in _COMMA_LISTED_DIGITS.findall(squeezed)
+    return contains_card_number_in_bytes(squeezed) or bool(
+        _spelled_numbers(_text_pieces(squeezed.decode("utf-8", "replace")))
     )
 
 
-_COMMA_LISTED_DIGITS: Final = re.compile(rb"[0-9]+(?:,[0-9]+)+")
+def _text_pieces(text: str) -> list[object]:
+    """The pieces a comma list in ``text`` may spell a card number with, as an array's
+    elements would be read (see :func:`_pieces`): each text between two commas, a number with
+    nothing after its point read as its integer, ``null`` and ``None`` as nothing; of any
+    other text, the digits it begins and ends with, with :data:`_BREAK` between them."""
+    pieces: list[object] = []
+    for between in text.split(","):
+        between = _ZERO_FRACTION.sub(r"\1", between)
+        if between in _NOTHING or digits_as_read(between) is not None:
+            pieces.append(None if between in _NOTHING else between)
+            continue
+        head, tail = _EDGE_DIGITS.fullmatch(between).group(1, 2)  # type: ignore[union-attr]
+        pieces += [head, _BREAK, tail]
+    return pieces
+
+
+_ZERO_FRACTION: Final = re.compile(r"(\d)\.0+$")
+_EDGE_DIGITS: Final = re.compile(r"(\d*)[\s\S]*?(\d*)")
+_NOTHING: Final = frozenset({"null", "None"})
+_BREAK: Final = object()  # no piece: ends a run
 
 
 def _comma_list(items: Sequence[Any]) -> str:
@@ -126,29 +147,95 @@ def _is_listed_group(item: Any) -> bool:
     return isinstance(item, str) and len(item) <= _LISTED_GROUP_MAX
 
 
-def _spelled_numbers(items: Sequence[Any]) -> set[int]:
-    """The elements of ``items`` that spell a card number cut into pieces: two or more
-    adjacent elements that are digits only (see :func:`_digits_of`) whose digits, joined, are
-    a brand-shaped, Luhn-valid number. Brand-shaped, as a comma list must be: joined, a list of
-    years (``2017, 2018, 2019, 2020``) passes the Luhn check as often as not."""
+def _spelled_numbers(items: Sequence[Any], sequences: Sequences = (list,)) -> set[int]:
+    """The elements of ``items`` that spell a card number cut into pieces: the digits of two or
+    more pieces in a row, joined, are a brand-shaped, Luhn-valid number. Brand-shaped, as a
+    comma list must be: joined, four years in a row pass the Luhn check one time in five.
+    The pieces are ``items`` and the elements of the ``sequences`` in them, at any depth, in
+    order (see :func:`_piece`): a nested array's pieces join those around it."""
     found: set[int] = set()
     run: list[tuple[int, str]] = []
-    for index, item in enumerate([*items, None]):  # None ends the last run
-        digits = _digits_of(item)
-        if digits is not None:
-            run.append((index, digits))
-            continue
-        if len(run) > 1:
-            found.update(_spelled_in_run(run))
-        run = []
+    for index, item in enumerate(items):
+        pieces = _nested_pieces(item, sequences) if isinstance(item, sequences) else (item,)
+        for element in pieces:
+            piece = _piece(element)
+            if piece is None:
+                if len(run) > 1:
+                    found.update(_spelled_in_run(run))
+                run = []
+            elif piece:
+                run.append((index, piece))
+    if len(run) > 1:
+        found.update(_spelled_in_run(run))
     return found
 
 
+Sequences = tuple[type, ...]
+_PIECES_DEPTH: Final = 64  # deeper arrays end a run (the guard refuses documents as deep)
+
+
+def _nested_pieces(items: Any, sequences: Sequences) -> Iterator[Any]:
+    """The elements of a sequence, those of the sequences in it in their place, in order.
+    Iterative: a generator a level would resume once per level for each element."""
+    levels = [iter(cast(Iterable[Any], items))]
+    while levels:
+        for item in levels[-1]:
+            if not isinstance(item, sequences):
+                yield item
+            elif len(levels) < _PIECES_DEPTH:
+                levels.append(iter(cast(Iterable[Any], item)))
+                break
+            else:
+                yield _BREAK
+        else:
+            levels.pop()
+
+
+def _piece(item: Any) -> str | None:
+    """The piece of a card number ``item`` may be: the digits of a non-negative integer, of a
+    number with nothing after its point (``4111.0``, read as written when it was parsed so),
+    of a string that holds only digits and separators (as a person reads it); ``""`` for
+    what holds nothing (``null``, ``""``), which a run passes over; None for anything else,
+    which ends a run."""
+    digits: str | None = None
+    if type(item) is int:  # not isinstance: a bool is an int too, and is no piece
+        digits = str(item) if 0 <= item < _PIECE_LIMIT else None
+    elif item is None:
+        return ""
+    elif isinstance(item, str):
+        digits = digits_as_read(item) if len(item) <= _PIECE_MAX_CHARACTERS else None
+    elif isinstance(item, float):
+        digits = _float_digits(item)
+    return digits if digits is None or len(digits) <= _LISTED_GROUP_MAX else None
+
+
+_PIECE_LIMIT: Final = 10**_LISTED_GROUP_MAX
+_PIECE_MAX_CHARACTERS: Final = 64  # a longer string is no piece of a card: it is read alone
+
+
+def _float_digits(number: float) -> str | None:
+    """The digits of a number with nothing after its point, as written when the document was
+    read (see :class:`WrittenFloat`; a float holds 15-17 significant digits), else by value."""
+    written = Decimal(number.token) if isinstance(number, WrittenFloat) else Decimal(number)
+    if not written.is_finite() or written < 0 or written != written.to_integral_value():
+        return None
+    return str(int(written)) if written.adjusted() < _LISTED_GROUP_MAX else None
+
+
+class WrittenFloat(float):
+    """A JSON number read as a float that keeps the token it was written as: digits beyond a
+    float's precision (``111111111111111110.0``) are read from the token."""
+
+    __slots__ = ("token",)
+    token: str
+
+
 def _spelled_in_run(run: list[tuple[int, str]]) -> Iterator[int]:
-    """:func:`_spelled_numbers` in one run of digits-only elements, in linear time: the run's
-    digits joined once, with running Luhn sums by position parity, plain and doubled, so that
-    each candidate (it starts an element with a brand's first digit, ends one, holds 13-19
-    digits) is checked with a few subtractions and a cached look at its brand."""
+    """:func:`_spelled_numbers` in one run of pieces (with the element each is of), in linear
+    time: the run's digits joined once, with running Luhn sums by position parity, plain and
+    doubled, so that each candidate (it starts a piece with a brand's first digit, ends
+    another, holds 13-19 digits) is checked with a few subtractions and a cached look at its
+    brand."""
     joined = "".join(digits for _, digits in run)
     values = joined.encode("ascii").translate(_DIGIT_VALUES)
     plain = (_parity_sums(values, 0), _parity_sums(values, 1))
@@ -191,40 +278,22 @@ _DOUBLED_VALUES: Final = bytes(
 )  # Luhn's doubling, as a digit's contribution
 
 
-def _digits_of(item: Any, depth: int = 0) -> str | None:
-    """The digits an array element stands for, if it is digits only: a non-negative integer, a
-    float with nothing after its point (``4111.0``), a string of decimal digits (of any
-    script, read as ASCII), or an array of such elements; at most :data:`_LISTED_GROUP_MAX`
-    digits, and as many levels of arrays."""
-    if isinstance(item, float) and item.is_integer():
-        item = int(item)
-    if isinstance(item, list):
-        if not item or depth >= _LISTED_GROUP_MAX:
-            return None
-        parts = [_digits_of(child, depth + 1) for child in item]
-        item = "".join(part for part in parts if part is not None) if None not in parts else None
-    elif isinstance(item, int) and not isinstance(item, bool):
-        item = str(item) if 0 <= item < 10**_LISTED_GROUP_MAX else None
-    if isinstance(item, str) and 0 < len(item) <= _LISTED_GROUP_MAX and item.isdecimal():
-        return item if item.isascii() else "".join(str(unicodedata.decimal(ch)) for ch in item)
-    return None
-
-
-def lists_card_number(items: Sequence[Any]) -> bool:
+def lists_card_number(items: Sequence[Any], sequences: Sequences = (list,)) -> bool:
     """Whether an array's elements list a card number (see :func:`listed_groups`)."""
-    return bool(listed_groups(items))
+    return bool(listed_groups(items, sequences))
 
 
-def listed_groups(items: Sequence[Any]) -> frozenset[int]:
+def listed_groups(
+    items: Sequence[Any], sequences: Sequences = (list,), *, nested: bool = False
+) -> frozenset[int]:
     """Where the groups of a card number listed in ``items`` stand, whatever each holds alone;
     none when the array lists no card number. In a comma list (see :func:`_comma_list`), every
     element read as a group that holds a digit (of any script); cut into pieces (see
-    :func:`_spelled_numbers`), the elements that spell it. What a refusal's copy and a log line
-    redact."""
-    if len(items) < 2:
-        return frozenset()
-    found = _spelled_numbers(items)
-    if contains_card_number(_comma_list(items)):
+    :func:`_spelled_numbers`), the elements that spell it, unless ``nested`` (an element of a
+    sequence whose pieces, its own among them, were read already). What a refusal's copy and a
+    log line redact."""
+    found = set() if nested else _spelled_numbers(items, sequences)
+    if len(items) > 1 and contains_card_number(_comma_list(items)):
         found.update(
             index
             for index, group in enumerate(map(_as_group, items))
@@ -283,7 +352,11 @@ class NumberTokens:
         return int(token) if len(token) <= 4000 else token
 
     def decimal(self, token: str) -> float | str:
-        return REDACTED if self._holds_card_number(token) else float(token)
+        if self._holds_card_number(token):
+            return REDACTED
+        number = WrittenFloat(token)
+        number.token = token
+        return number
 
     def _holds_card_number(self, token: str) -> bool:
         if len(token) < 13:
@@ -318,9 +391,10 @@ def card_data_in(document: Any) -> tuple[str | None, bool]:
     identifiers: list[str] = []
     card_field: str | None = None
     spelled = False  # a card number cut into pieces, an array element each
-    pending: list[tuple[Any, bool]] = [(document, False)]
+    # Each value, whether it is an id's, and whether it is an array's element.
+    pending: list[tuple[Any, bool, bool]] = [(document, False, False)]
     while pending:
-        item, is_identifier = pending.pop()
+        item, is_identifier, in_array = pending.pop()
         if isinstance(item, str):
             (identifiers if is_identifier else free_text).append(item)
         elif isinstance(item, tuple):
@@ -328,12 +402,13 @@ def card_data_in(document: Any) -> tuple[str | None, bool]:
                 free_text.append(key)
                 if card_field is None and names_card_data(key):
                     card_field = normalised_name(key).decode()
-                pending.append((child, key in ID_FIELDS))
+                pending.append((child, key in ID_FIELDS, False))
         elif isinstance(item, list):
-            pending.extend((child, False) for child in item)
+            pending.extend((child, False, True) for child in item)
             if len(item) > 1:
                 free_text.append(_comma_list(item))
-                spelled = spelled or bool(_spelled_numbers(item))
+            # An array in an array: its pieces were read with those of the outer one.
+            spelled = spelled or (not in_array and bool(_spelled_numbers(item)))
     holds_number = (
         spelled
         or contains_card_number(APART.join(free_text))
@@ -360,24 +435,24 @@ def redacted_document(document: Any) -> Any:
     """A copy of ``document`` with card numbers and card-data fields' values replaced, built
     without recursion; every pair of an object is kept, duplicates included."""
     root: list[Any] = [None]
-    pending: list[tuple[Any, Any, Any, bool]] = [(document, root, 0, False)]
+    pending: list[tuple[Any, Any, Any, bool, bool]] = [(document, root, 0, False, False)]
     while pending:
-        item, parent, slot, is_identifier = pending.pop()
+        item, parent, slot, is_identifier, in_array = pending.pop()
         if isinstance(item, tuple):
             copy: Any = _Pairs([redact_card_numbers(key) for key, _ in item])
             for index, (key, child) in enumerate(item):
                 if names_card_data(key):
                     copy.ordered_values[index] = REDACTED_FIELD
                 else:
-                    pending.append((child, copy.ordered_values, index, key in ID_FIELDS))
+                    pending.append((child, copy.ordered_values, index, key in ID_FIELDS, False))
         elif isinstance(item, list):
             copy = [None] * len(item)
-            groups = listed_groups(item)
+            groups = listed_groups(item, nested=in_array)
             for index, child in enumerate(item):
                 if index in groups:
                     copy[index] = REDACTED
                 else:
-                    pending.append((child, copy, index, False))
+                    pending.append((child, copy, index, False, True))
         elif isinstance(item, str):
             copy = redact_card_numbers(item, identifier=is_identifier)
         elif isinstance(item, int | float) and not isinstance(item, bool) and abs(item) >= 1e12:

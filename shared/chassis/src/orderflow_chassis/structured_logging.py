@@ -76,7 +76,9 @@ def redact_card_data(
         elif isinstance(item, list | tuple):
             items: list[Any] = [None] * len(item)
             parent[slot] = items
-            groups = listed_groups(item)  # ["4111", "1111", "1111", "1111"]
+            # ["4111", "1111", "1111", "1111"], [4, 1, 1, 1, ...], ((4111,), (1111,), ...): a
+            # sequence in a sequence was read with the outer one's pieces.
+            groups = listed_groups(item, (list, tuple), nested=isinstance(parent, list))
             for i, child in enumerate(item):
                 if i in groups:
                     items[i] = REDACTED

@@ -225,7 +225,9 @@ _TIMESTAMP_MS_DIGITS: Final = 13
 def _is_card(text: str | bytes, start: int, end: int, *, identifier: bool) -> bool:
     written = text[start:end]
     written = written if isinstance(written, str) else written.decode("ascii")
-    digits = "".join(ch for ch in written if "0" <= ch <= "9")
+    # A candidate and its groups hold digits and separators only: deleting the separators
+    # leaves the digits (a character-by-character filter cost 12 s over a megabyte of groups).
+    digits = written.translate(_NOT_DIGITS)
     if not (13 <= len(digits) <= 19 and luhn_valid(digits)):
         return False
     alone = _stands_alone(text, start, end)
@@ -323,6 +325,15 @@ def find_card_numbers(text: str, *, identifier: bool = False) -> list[str]:
     ``identifier=True`` applies the stricter rule for ids (see the module docstring).
     """
     return [text[start:end] for start, end in _spans(text, identifier=identifier)]
+
+
+def digits_as_read(text: str) -> str | None:
+    """The ASCII digits ``text`` holds as a person reads it (any script's digits, superscripts,
+    invisible characters dropped: see :func:`_as_read`) when it holds only digits and
+    separators; ``""`` when it holds neither; else None. What one piece of a card number
+    written a piece an array element reads as."""
+    read = _as_read(text)[0].translate(_NOT_DIGITS)
+    return read if read.isascii() and (not read or read.isdigit()) else None
 
 
 def contains_card_number(text: str, *, identifier: bool = False) -> bool:
