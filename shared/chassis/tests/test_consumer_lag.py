@@ -103,6 +103,22 @@ def test_an_idle_partition_reads_zero_and_an_unfetched_one_is_not_exported() -> 
     assert lag(group, "orders", 1) is None
 
 
+def test_records_fetched_after_an_empty_poll_correct_its_guess() -> None:
+    # aiokafka may know the high-water mark before the records reach a poll: the empty poll
+    # guesses "caught up", and the records then fetched from offset 0 show it was not.
+    group, tp = new_group(), TopicPartition("orders", 2)
+    tracker = LagTracker("svc", group)
+    kafka = FakeKafkaConsumer({tp: 7})
+    tracker.polled(kafka, [])
+    assert lag(group, "orders", 2) == 0
+    first_batch = [record("orders", 2, offset) for offset in (0, 1)]
+    tracker.polled(kafka, first_batch)
+    assert lag(group, "orders", 2) == 7, "the backlog the batch in progress starts"
+    tracker.applied(next_offsets(first_batch))
+    tracker.polled(kafka, [record("orders", 2, 0)])  # a rewound batch, once applied: no guess
+    assert lag(group, "orders", 2) == 5
+
+
 def test_a_partition_that_moved_to_another_instance_is_no_longer_exported() -> None:
     group = new_group()
     kept, moved = TopicPartition("orders", 0), TopicPartition("orders", 1)

@@ -7,8 +7,11 @@ difference, exported as ``orderflow_consumer_lag`` at every poll (records or not
 partition reads 0 and a stalled one keeps growing) and again after every applied batch.
 
 A partition this process has not applied anything from yet counts from the first record its
-poll returned; when the poll returned none, the consumer has fetched up to the high-water mark
-and its lag is 0. A partition that moved to another instance is no longer exported here.
+poll returned; when the poll returned none, the consumer is taken to have fetched up to the
+high-water mark and its lag is 0. That is a guess: aiokafka may know a partition's high-water
+mark before its records reach a poll (a poll that ends while the fetch answer is read), so
+records fetched later from below the guess correct it, until a batch is applied. A partition
+that moved to another instance is no longer exported here.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class LagTracker:
         self._next_offset: dict[TopicPartition, int] = {}
         self._highwater: dict[TopicPartition, int] = {}
         self._exported: set[TopicPartition] = set()
+        self._guessed: set[TopicPartition] = set()  # next offsets taken from an empty poll
 
     def polled(self, consumer: PartitionView, records: Iterable[ConsumerRecord]) -> None:
         """After a poll: refresh every assigned partition's lag from its high-water mark."""
@@ -56,14 +60,20 @@ class LagTracker:
             if highwater is None:
                 continue  # not fetched yet
             self._highwater[tp] = highwater
-            if tp not in self._next_offset:
-                self._next_offset[tp] = first_fetched.get(tp, highwater)
+            fetched_from = first_fetched.get((tp.topic, tp.partition))
+            if tp not in self._next_offset or (tp in self._guessed and fetched_from is not None):
+                self._next_offset[tp] = highwater if fetched_from is None else fetched_from
+                if fetched_from is None:
+                    self._guessed.add(tp)
+                else:
+                    self._guessed.discard(tp)
             self._export(tp)
 
     def applied(self, next_offsets: Mapping[TopicPartition, int]) -> None:
         """After a batch committed: each of its partitions is applied up to the offset given
         (:func:`~orderflow_chassis.consumer_records.next_offsets`)."""
         for tp, offset in next_offsets.items():
+            self._guessed.discard(tp)
             if offset > self._next_offset.get(tp, -1):
                 self._next_offset[tp] = offset
             if tp in self._highwater:
@@ -79,6 +89,7 @@ class LagTracker:
     def _forget(self, tp: TopicPartition) -> None:
         # Another instance applies it now; what this one knew of it goes stale.
         self._exported.discard(tp)
+        self._guessed.discard(tp)
         self._next_offset.pop(tp, None)
         self._highwater.pop(tp, None)
         with contextlib.suppress(KeyError):  # never exported
