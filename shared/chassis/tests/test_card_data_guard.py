@@ -354,6 +354,12 @@ def test_strings_are_scanned_one_by_one_whatever_they_are_joined_by() -> None:
         (json.dumps(["4\u200b", "1 ", *["1"] * 14]), ["[REDACTED-PAN]"] * 16),
         ("[4, 111111111111111110.0]", ["[REDACTED-PAN]"] * 2),  # beyond a float's digits
         ("[[7, 4], 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]", ["[REDACTED-PAN]"] * 16),
+        ('["4111-", "1111-", "1111-", "1111-"]', ["[REDACTED-PAN]"] * 4),  # separators at edges
+        (json.dumps(["4", *["-", "1"] * 15]), ["[REDACTED-PAN]", *["-", "[REDACTED-PAN]"] * 15]),
+        (json.dumps(["4111" + "\u200b" * 61, "1111", "1111", "1111"]), ["[REDACTED-PAN]"] * 4),
+        # Numbers as any JSON reader reads them: 1111.0, and 1111 in exponent form.
+        ("[4111, 1111.00000000000000001, 1111, 1111]", ["[REDACTED-PAN]"] * 4),
+        ("[4111, 1.111e3, 1111, 1111]", ["[REDACTED-PAN]"] * 4),
         (
             '["x", 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, {}]',
             ["x", *["[REDACTED-PAN]"] * 16, {}],
@@ -379,6 +385,7 @@ def test_a_card_number_listed_group_by_group_in_an_array_is_refused(
         '[4, 1, 1, 1, 1, 1, 1, 1, "x", 1, 1, 1, 1, 1, 1, 1, 1]',  # a letter breaks the run
         "[4111.5, 1111.0, 1111.0, 1111.0]",  # a fraction too
         '[[4111, 1111], "x", [1111, 1111]]',  # two groups of eight, apart
+        "[1e999999999999999999999, 1, -0.0, 1e-999999999999999999]",  # beyond Decimal's range
     ],
 )
 def test_arrays_of_numbers_that_list_no_card_number_pass(listed: str) -> None:
@@ -396,6 +403,8 @@ def test_arrays_of_numbers_that_list_no_card_number_pass(listed: str) -> None:
         b'{"groups": [4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1',  # a digit an element
         b"{'groups': [[4111], [1111], [1111], [1111]]}",  # nested
         b'{"groups": [4111.0, 1111.0, 1111.0, 1111.0',
+        b'{"groups": [4111, 1111e0, 1.111e3, 1111',
+        b'{"groups": ["4111-", "1111-", "1111-", "1111-"',
         b'{"groups": [4, null, 1,, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1',
         '{"groups": ["\uff14", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", '
         '"1", "1"'.encode(),

@@ -81,8 +81,12 @@ def has_exponent_number(raw: bytes) -> bool:
 _LISTED_MARKS: Final = bytes(
     0x30 if byte in b"0123456789" else 0x63 if byte == 0x2C else 0x78 for byte in range(256)
 )
-# Quotes (JSON's, and Python's repr), whitespace, and the brackets of arrays nested in the list.
-_BETWEEN_LISTED: Final = b"\"' \t\n\r[]"
+# Quotes (JSON's, and Python's repr), whitespace, and the brackets of arrays nested in the list:
+# what stands around the pieces of a document that is not JSON.
+_AROUND_PIECES: Final = b"\"' \t\n\r[]"
+# The first pass deletes the separators a piece may hold at its edges too (``"4111-",
+# "1111-"``, see ``digits_as_read``).
+_BETWEEN_LISTED: Final = _AROUND_PIECES + b"._/:-\x0b\x0c\x1c\x1d\x1e"
 _LISTED: Final = re.compile(rb"0c+0")
 _LISTED_GROUP_MAX: Final = 19  # a longer element is no group of a card: it is scanned alone
 
@@ -102,7 +106,7 @@ def holds_listed_card_number(raw: bytes) -> bool:
     Python's quotes) cannot see as it is written."""
     if not has_listed_digits(raw):
         return False
-    squeezed = raw.translate(None, _BETWEEN_LISTED)
+    squeezed = raw.translate(None, _AROUND_PIECES)
     return contains_card_number_in_bytes(squeezed) or bool(
         _spelled_numbers(_text_pieces(squeezed.decode("utf-8", "replace")))
     )
@@ -110,22 +114,32 @@ def holds_listed_card_number(raw: bytes) -> bool:
 
 def _text_pieces(text: str) -> list[object]:
     """The pieces a comma list in ``text`` may spell a card number with, as an array's
-    elements would be read (see :func:`_pieces`): each text between two commas, a number with
+    elements would be read (see :func:`_piece`): each text between two commas, a number with
     nothing after its point read as its integer, ``null`` and ``None`` as nothing; of any
-    other text, the digits it begins and ends with, with :data:`_BREAK` between them."""
+    other text, the numbers it begins and ends with, with :data:`_BREAK` between them."""
     pieces: list[object] = []
     for between in text.split(","):
-        between = _ZERO_FRACTION.sub(r"\1", between)
-        if between in _NOTHING or digits_as_read(between) is not None:
-            pieces.append(None if between in _NOTHING else between)
-            continue
-        head, tail = _EDGE_DIGITS.fullmatch(between).group(1, 2)  # type: ignore[union-attr]
-        pieces += [head, _BREAK, tail]
+        if between in _NOTHING:
+            pieces.append(None)
+        elif _NUMBER_WITH_POINT.fullmatch(between) or digits_as_read(between) is not None:
+            pieces.append(_text_piece(between))
+        else:
+            head, tail = _EDGE_NUMBERS.fullmatch(between).group(1, 2)  # type: ignore[union-attr]
+            pieces += [_text_piece(head), _BREAK, _text_piece(tail)]
     return pieces
 
 
-_ZERO_FRACTION: Final = re.compile(r"(\d)\.0+$")
-_EDGE_DIGITS: Final = re.compile(r"(\d*)[\s\S]*?(\d*)")
+def _text_piece(written: str | None) -> object:
+    if not written:
+        return None  # nothing: passed over
+    if _NUMBER_WITH_POINT.fullmatch(written):  # 4111.0, 1.111e3: a number, not its digits
+        return _number_digits(written) or _BREAK
+    return written
+
+
+_NUMBER: Final = r"\d+(?:\.\d*)?(?:[eE][+-]?\d+)?"
+_NUMBER_WITH_POINT: Final = re.compile(r"-?\d+(?:\.\d*)?[eE][+-]?\d+|-?\d+\.\d*")
+_EDGE_NUMBERS: Final = re.compile(f"({_NUMBER})?[\\s\\S]*?({_NUMBER})?")
 _NOTHING: Final = frozenset({"null", "None"})
 _BREAK: Final = object()  # no piece: ends a run
 
@@ -203,23 +217,36 @@ def _piece(item: Any) -> str | None:
     elif item is None:
         return ""
     elif isinstance(item, str):
-        digits = digits_as_read(item) if len(item) <= _PIECE_MAX_CHARACTERS else None
+        digits = digits_as_read(item)
     elif isinstance(item, float):
         digits = _float_digits(item)
     return digits if digits is None or len(digits) <= _LISTED_GROUP_MAX else None
 
 
 _PIECE_LIMIT: Final = 10**_LISTED_GROUP_MAX
-_PIECE_MAX_CHARACTERS: Final = 64  # a longer string is no piece of a card: it is read alone
 
 
 def _float_digits(number: float) -> str | None:
-    """The digits of a number with nothing after its point, as written when the document was
-    read (see :class:`WrittenFloat`; a float holds 15-17 significant digits), else by value."""
-    written = Decimal(number.token) if isinstance(number, WrittenFloat) else Decimal(number)
-    if not written.is_finite() or written < 0 or written != written.to_integral_value():
+    """The digits of a number with nothing after its point (see :func:`_number_digits`), from
+    the token it was written as when the document was read (see :class:`WrittenFloat`)."""
+    return _number_digits(number.token if isinstance(number, WrittenFloat) else repr(number))
+
+
+def _number_digits(token: str) -> str | None:
+    """The digits of a non-negative number token with nothing after its point: exactly as
+    written (a float holds 15-17 significant digits: ``111111111111111110.0``), or as any
+    JSON reader reads it (``1111.00000000000000001`` is ``1111.0`` to them, and to a
+    refusal's copy)."""
+    try:
+        written = Decimal(token)
+    except InvalidOperation:
         return None
-    return str(int(written)) if written.adjusted() < _LISTED_GROUP_MAX else None
+    if not written.is_finite() or written.is_signed() or written.adjusted() >= _LISTED_GROUP_MAX:
+        return None
+    if written == written.to_integral_value():
+        return str(int(written))
+    value = float(written)
+    return str(int(value)) if value.is_integer() else None
 
 
 class WrittenFloat(float):

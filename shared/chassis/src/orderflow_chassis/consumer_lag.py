@@ -10,7 +10,7 @@ A partition this process has not applied anything from yet counts from the first
 poll returned; when the poll returned none, the consumer is taken to have fetched up to the
 high-water mark and its lag is 0. That is a guess: aiokafka may know a partition's high-water
 mark before its records reach a poll (a poll that ends while the fetch answer is read), so
-records fetched later from below the guess correct it, until a batch is applied. A partition
+the first records fetched later replace the guess, until a batch is applied. A partition
 that moved to another instance is no longer exported here.
 """
 
