@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from orderflow_chassis.card_data_json import lists_card_number
+from orderflow_chassis.card_data_lists import lists_card_number
 from orderflow_contracts.card_data import REDACTED, redact_card_numbers
 
 from orderflow_ops.event_log import LoggedEvent

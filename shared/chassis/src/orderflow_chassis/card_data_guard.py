@@ -55,15 +55,13 @@ from orderflow_contracts.card_data import (
 )
 
 from orderflow_chassis.card_data_json import (
-    APART,
     NumberTokens,
     card_data_in,
     has_exponent_number,
-    has_listed_digits,
-    holds_listed_card_number,
     nesting_exceeds,
     redacted_document,
 )
+from orderflow_chassis.card_data_lists import APART, has_listed_digits, holds_listed_card_number
 from orderflow_chassis.card_data_names import (
     SHORT_ESCAPE,
     may_name_card_data,

@@ -21,7 +21,7 @@ import structlog
 from orderflow_contracts.card_data import REDACTED, contains_card_number, redact_card_numbers
 from orderflow_contracts.envelope import Envelope
 
-from orderflow_chassis.card_data_json import listed_groups
+from orderflow_chassis.card_data_lists import listed_groups
 
 MAX_REDACTED_NODES: Final = 10_000
 MAX_LOGGED_DEPTH: Final = 32
