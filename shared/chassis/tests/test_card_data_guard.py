@@ -360,6 +360,7 @@ def test_strings_are_scanned_one_by_one_whatever_they_are_joined_by() -> None:
         # Numbers as any JSON reader reads them: 1111.0, and 1111 in exponent form.
         ("[4111, 1111.00000000000000001, 1111, 1111]", ["[REDACTED-PAN]"] * 4),
         ("[4111, 1.111e3, 1111, 1111]", ["[REDACTED-PAN]"] * 4),
+        ("[5, 5, 0e19, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4]", ["[REDACTED-PAN]"] * 16),
         (
             '["x", 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, {}]',
             ["x", *["[REDACTED-PAN]"] * 16, {}],
@@ -405,6 +406,10 @@ def test_arrays_of_numbers_that_list_no_card_number_pass(listed: str) -> None:
         b'{"groups": [4111.0, 1111.0, 1111.0, 1111.0',
         b'{"groups": [4111, 1111e0, 1.111e3, 1111',
         b'{"groups": ["4111-", "1111-", "1111-", "1111-"',
+        b'{"groups": ["41.11", "11.11", "11.11", "11.11"',  # strings, not numbers
+        '{"groups": ["4111\u200b", "1111\u200b", "1111\u200b", "1111\u200b"'.encode(),
+        ('{"groups": ["\u2074", ' + ", ".join(['"1"'] * 15)).encode(),  # a superscript four
+        ('{"groups": ["\uff14", ' + ", ".join(['"\uff11"'] * 15)).encode(),  # fullwidth
         b'{"groups": [4, null, 1,, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1',
         '{"groups": ["\uff14", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", "1", '
         '"1", "1"'.encode(),
@@ -508,6 +513,7 @@ def test_a_one_megabyte_record_is_screened_fully() -> None:
         (b"]" * 1_000_000, None),
         (b"\xff\x00]}" * 250_000, None),
         (b"\xff\x00[{" * 250_000, "payload_too_deep"),
+        (b'[1, 1, "x' + b"1" * 500_000 + b'x"', None),  # a long run of digits, cut short
     ],
 )
 def test_adversarial_bytes_are_handled_in_bounded_time(raw: bytes, refusal: str | None) -> None:

@@ -59,8 +59,9 @@ def holds_listed_card_number(raw: bytes) -> bool:
     """Whether ``raw`` read without its quotes, whitespace and brackets holds a card number
     listed group by group (``"4111", "1111", ...``) or cut into pieces (``4, 1, 1, 1, ...``):
     what a byte-level scan of a document that is not JSON (cut short, a trailing comma,
-    Python's quotes) cannot see as it is written."""
-    if not has_listed_digits(raw):
+    Python's quotes) cannot see as it is written. The first pass reads ASCII only: bytes that
+    are not ASCII are always read."""
+    if raw.isascii() and not has_listed_digits(raw):
         return False
     squeezed = raw.translate(None, _AROUND_PIECES)
     return contains_card_number_in_bytes(squeezed) or bool(
@@ -70,32 +71,31 @@ def holds_listed_card_number(raw: bytes) -> bool:
 
 def _text_pieces(text: str) -> list[object]:
     """The pieces a comma list in ``text`` may spell a card number with, as an array's
-    elements would be read (see :func:`_piece`): each text between two commas, a number with
-    nothing after its point read as its integer, ``null`` and ``None`` as nothing; of any
-    other text, the numbers it begins and ends with, with :data:`_BREAK` between them."""
+    elements would be read (see :func:`_piece`): each text between two commas (a number with
+    nothing after its point read as its integer; ``null`` and ``None`` as nothing). A text
+    with a key or an object's brace in it (``{"groups": 4111``, ``1111}``) gives the text
+    before the first and after the last of them, with :data:`_BREAK` between."""
     pieces: list[object] = []
     for between in text.split(","):
-        if between in _NOTHING:
-            pieces.append(None)
-        elif _NUMBER_WITH_POINT.fullmatch(between) or digits_as_read(between) is not None:
+        structure = [found.start() for found in _STRUCTURE.finditer(between)]
+        if not structure:
             pieces.append(_text_piece(between))
-        else:
-            head, tail = _EDGE_NUMBERS.fullmatch(between).group(1, 2)  # type: ignore[union-attr]
-            pieces += [_text_piece(head), _BREAK, _text_piece(tail)]
+            continue
+        head, tail = between[: structure[0]], between[structure[-1] + 1 :]
+        pieces += [_text_piece(head), _BREAK, _text_piece(tail)]
     return pieces
 
 
-def _text_piece(written: str | None) -> object:
-    if not written:
+def _text_piece(written: str) -> object:
+    if not written or written in _NOTHING:
         return None  # nothing: passed over
-    if _NUMBER_WITH_POINT.fullmatch(written):  # 4111.0, 1.111e3: a number, not its digits
-        return _number_digits(written) or _BREAK
+    if _NUMBER_WITH_POINT.fullmatch(written):  # 4111.0, 1.111e3: a number, or a string's digits
+        return _number_digits(written) or digits_as_read(written) or _BREAK
     return written
 
 
-_NUMBER: Final = r"\d+(?:\.\d*)?(?:[eE][+-]?\d+)?"
+_STRUCTURE: Final = re.compile(r"[{}:=]")  # brackets and quotes are deleted before
 _NUMBER_WITH_POINT: Final = re.compile(r"-?\d+(?:\.\d*)?[eE][+-]?\d+|-?\d+\.\d*")
-_EDGE_NUMBERS: Final = re.compile(f"({_NUMBER})?[\\s\\S]*?({_NUMBER})?")
 _NOTHING: Final = frozenset({"null", "None"})
 _BREAK: Final = object()  # no piece: ends a run
 
@@ -190,14 +190,18 @@ def _float_digits(number: float) -> str | None:
 
 def _number_digits(token: str) -> str | None:
     """The digits of a non-negative number token with nothing after its point: exactly as
-    written (a float holds 15-17 significant digits: ``111111111111111110.0``), or as any
-    JSON reader reads it (``1111.00000000000000001`` is ``1111.0`` to them, and to a
-    refusal's copy)."""
+    written when it is a whole number as written (a float holds 15-17 significant digits:
+    ``111111111111111110.0``), else as any JSON reader reads it (``1111.00000000000000001`` is
+    ``1111.0`` to them, and to a refusal's copy)."""
     try:
         written = Decimal(token)
     except InvalidOperation:
         return None
-    if not written.is_finite() or written.is_signed() or written.adjusted() >= _LISTED_GROUP_MAX:
+    if not written.is_finite():
+        return None
+    if written.is_zero():
+        return "0"  # 0e19 and -0.0 too
+    if written.is_signed() or written.adjusted() >= _LISTED_GROUP_MAX:
         return None
     if written == written.to_integral_value():
         return str(int(written))
