@@ -320,7 +320,7 @@ def test_strings_are_scanned_one_by_one_whatever_they_are_joined_by() -> None:
     # one text of them, a line each, would be (the escaped "/" sends the document to the walk).
     # Listed in one array they are read as a comma list, which no card brand begins with "1111".
     screen_payload(b'{"codes": ["1111", "1111", "1111", "4111"], "path": "a\\/b"}')
-    screen_payload(b'{"a": ["4111"], "b": ["1111"], "c": ["1111"], "d": ["1111"]}')
+    screen_payload(b'{"a": "box 4111", "b": "box 1111", "c": "box 1111", "d": "box 1111"}')
     guard(Record(b"{}", key=b"4111", headers=[("1111", b"1111"), ("x", b"1111")]))
 
 
@@ -341,8 +341,8 @@ def test_strings_are_scanned_one_by_one_whatever_they_are_joined_by() -> None:
         (json.dumps(list("4111111111111111")), ["[REDACTED-PAN]"] * 16),
         ('["41111111", "11111111"]', ["[REDACTED-PAN]"] * 2),
         ('["41", "11", "111", "1111111", "11"]', ["[REDACTED-PAN]"] * 5),
-        ("[[4111], [1111], [1111], [1111]]", ["[REDACTED-PAN]"] * 4),
-        ("[[4, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]", ["[REDACTED-PAN]"] * 4),
+        ("[[4111], [1111], [1111], [1111]]", [["[REDACTED-PAN]"]] * 4),
+        ("[[4, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]", [["[REDACTED-PAN]"] * 4] * 4),
         ("[4111.0, 1111.0, 1111.0, 1111.0]", ["[REDACTED-PAN]"] * 4),
         (str([9, 4] + [1] * 15), [9, *["[REDACTED-PAN]"] * 16]),  # a digit before it
         # What holds nothing between the pieces, and pieces read as a person reads them.
@@ -353,7 +353,10 @@ def test_strings_are_scanned_one_by_one_whatever_they_are_joined_by() -> None:
         (json.dumps(["4", *["\u00b9"] * 15]), ["[REDACTED-PAN]"] * 16),  # superscript ones
         (json.dumps(["4\u200b", "1 ", *["1"] * 14]), ["[REDACTED-PAN]"] * 16),
         ("[4, 111111111111111110.0]", ["[REDACTED-PAN]"] * 2),  # beyond a float's digits
-        ("[[7, 4], 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]", ["[REDACTED-PAN]"] * 16),
+        (
+            "[[7, 4], 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]",
+            [[7, "[REDACTED-PAN]"], *["[REDACTED-PAN]"] * 15],
+        ),
         ('["4111-", "1111-", "1111-", "1111-"]', ["[REDACTED-PAN]"] * 4),  # separators at edges
         (json.dumps(["4", *["-", "1"] * 15]), ["[REDACTED-PAN]", *["-", "[REDACTED-PAN]"] * 15]),
         (json.dumps(["4111" + "\u200b" * 61, "1111", "1111", "1111"]), ["[REDACTED-PAN]"] * 4),

@@ -23,6 +23,9 @@ What is card data, and with which rule:
 * A card number listed group by group in an array (``["4111", "1111", "1111", "1111"]``,
   ``[4111, 1111, 1111, 1111]``): each array's short strings and integers are also read as one
   comma list, free-text rule (so the groups must be brand-shaped; a list of years is not one).
+* A card number cut up across the document's values: an array's elements, an object's values
+  (``{"n1": "4111", "n2": "1111", ...}``) or both, in the order written
+  (:func:`~orderflow_chassis.card_data_json.spelled_slots`).
 * Bytes that are not JSON: scanned as they are, free-text rule.
 * The key: the identifier rule (it is the aggregate id). Header names and values: free text.
 

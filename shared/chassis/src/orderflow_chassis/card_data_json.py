@@ -1,11 +1,14 @@
 """Reading a JSON document for card data: its nesting (bounded before it is parsed), its numbers
-as written and by value, and a walk over every string, key and pair, duplicates included, and
-every array's elements read as lists (:mod:`orderflow_chassis.card_data_lists`); and the
-redacted copy a refusal keeps. Used by :mod:`orderflow_chassis.card_data_guard`."""
+as written and by value, and a walk over every string, key and pair, duplicates included, with
+every array's elements read as a list and every value as a piece of a card number cut up
+(:mod:`orderflow_chassis.card_data_lists`); and the redacted copy a refusal keeps. Used by
+:mod:`orderflow_chassis.card_data_guard`."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -18,9 +21,10 @@ from orderflow_contracts.card_data import (
 
 from orderflow_chassis.card_data_lists import (
     APART,
+    BREAK,
     WrittenFloat,
     comma_list,
-    listed_groups,
+    comma_listed_groups,
     spelled_numbers,
 )
 from orderflow_chassis.card_data_names import REDACTED_FIELD, names_card_data, normalised_name
@@ -144,17 +148,16 @@ def _integral_digits(token: str) -> str | None:
 
 def card_data_in(document: Any) -> tuple[str | None, bool]:
     """The normalised name of a key in ``document`` that names card data (or None), and
-    whether a string or key anywhere in it holds a card number. Objects are tuples of their
-    pairs (duplicates kept). Iterative; free text is joined and scanned in one pass
-    (:data:`APART` keeps each string's own edges)."""
+    whether a string or key anywhere in it holds a card number, or its values spell one cut
+    into pieces (see :func:`spelled_slots`). Objects are tuples of their pairs (duplicates
+    kept). Iterative; free text is joined and scanned in one pass (:data:`APART` keeps each
+    string's own edges)."""
     free_text: list[str] = []
     identifiers: list[str] = []
     card_field: str | None = None
-    spelled = False  # a card number cut into pieces, an array element each
-    # Each value, whether it is an id's, and whether it is an array's element.
-    pending: list[tuple[Any, bool, bool]] = [(document, False, False)]
+    pending: list[tuple[Any, bool]] = [(document, False)]  # each value, and whether an id's
     while pending:
-        item, is_identifier, in_array = pending.pop()
+        item, is_identifier = pending.pop()
         if isinstance(item, str):
             (identifiers if is_identifier else free_text).append(item)
         elif isinstance(item, tuple):
@@ -162,19 +165,81 @@ def card_data_in(document: Any) -> tuple[str | None, bool]:
                 free_text.append(key)
                 if card_field is None and names_card_data(key):
                     card_field = normalised_name(key).decode()
-                pending.append((child, key in ID_FIELDS, False))
+                pending.append((child, key in ID_FIELDS))
         elif isinstance(item, list):
-            pending.extend((child, False, True) for child in item)
+            pending.extend((child, False) for child in item)
             if len(item) > 1:
                 free_text.append(comma_list(item))
-            # An array in an array: its pieces were read with those of the outer one.
-            spelled = spelled or (not in_array and bool(spelled_numbers(item)))
     holds_number = (
-        spelled
-        or contains_card_number(APART.join(free_text))
+        contains_card_number(APART.join(free_text))
         or contains_card_number(APART.join(identifiers), identifier=True)
+        or bool(spelled_slots(document))
     )
     return card_field, holds_number
+
+
+def spelled_slots(document: Any) -> set[tuple[int, int]]:
+    """Where the pieces of a card number cut up across a document's values stand, as the
+    ``id()`` of the array or object (a tuple of pairs) that holds each and its place there.
+
+    A document's pieces are its values that are no array or object, in the order written,
+    whatever arrays and objects hold them; keys are passed over and an id field's value ends a
+    run (ids follow their own rule, and two numeric ids side by side are common). So a card
+    number typed into four boxes (``{"n1": "4111", "n2": "1111", ...}``), listed
+    (``[4, 1, 1, 1, ...]``) or both (``[{"g": "4111"}, {"g": "1111"}, ...]``) is found. No
+    valid event has a run of pieces long enough: the longest, a card's ``last4`` and expiry,
+    holds 10 digits. See :func:`~orderflow_chassis.card_data_lists.spelled_numbers`."""
+    if not isinstance(document, list | tuple):
+        return set()  # a lone value is free text
+    found = spelled_numbers([value for _, _, value in _values_in_order(document)], ())
+    if not found:
+        return set()
+    return {
+        (id(holder), place)
+        for index, (holder, place, _) in enumerate(_values_in_order(document))
+        if index in found
+    }
+
+
+def spells_card_number(value: Any) -> bool:
+    """Whether a Python value (dicts, lists and tuples of JSON's scalars) spells a card number
+    cut up across its values, as :func:`spelled_slots` reads the same value as JSON; True for
+    one nested too deeply to read."""
+    if not isinstance(value, dict | list | tuple):
+        return False
+    try:
+        document = json.loads(json.dumps(value, default=str), object_pairs_hook=tuple)
+    except (TypeError, ValueError):  # keys that are no strings, say: read as text instead
+        return False
+    except RecursionError:  # too deep to read: taken to hold one
+        return True
+    return bool(spelled_slots(document))
+
+
+_DEPTH: Final = 64  # deeper arrays and objects end a run (the guard refuses documents as deep)
+
+
+def _values_in_order(document: list[Any] | tuple[Any, ...]) -> Iterator[tuple[Any, int, Any]]:
+    """Every value of ``document`` that is no array or object, in the order written, with the
+    array or object that holds it and its place there; an id field's value as ``BREAK``.
+    Iterative: a generator a level would resume once per level for each value."""
+    levels = [(document, enumerate(document))]
+    while levels:
+        holder, places = levels[-1]
+        for place, entry in places:
+            is_identifier = False
+            if isinstance(holder, tuple):
+                key, entry = entry
+                is_identifier = key in ID_FIELDS
+            if not isinstance(entry, list | tuple):
+                yield holder, place, BREAK if is_identifier else entry
+            elif len(levels) < _DEPTH:
+                levels.append((entry, enumerate(entry)))
+                break
+            else:
+                yield holder, place, BREAK
+        else:
+            levels.pop()
 
 
 class _Pairs(dict[str, Any]):
@@ -194,25 +259,28 @@ class _Pairs(dict[str, Any]):
 def redacted_document(document: Any) -> Any:
     """A copy of ``document`` with card numbers and card-data fields' values replaced, built
     without recursion; every pair of an object is kept, duplicates included."""
+    spelled = spelled_slots(document)
     root: list[Any] = [None]
-    pending: list[tuple[Any, Any, Any, bool, bool]] = [(document, root, 0, False, False)]
+    pending: list[tuple[Any, Any, Any, bool]] = [(document, root, 0, False)]
     while pending:
-        item, parent, slot, is_identifier, in_array = pending.pop()
+        item, parent, slot, is_identifier = pending.pop()
         if isinstance(item, tuple):
             copy: Any = _Pairs([redact_card_numbers(key) for key, _ in item])
             for index, (key, child) in enumerate(item):
                 if names_card_data(key):
                     copy.ordered_values[index] = REDACTED_FIELD
+                elif (id(item), index) in spelled:
+                    copy.ordered_values[index] = REDACTED
                 else:
-                    pending.append((child, copy.ordered_values, index, key in ID_FIELDS, False))
+                    pending.append((child, copy.ordered_values, index, key in ID_FIELDS))
         elif isinstance(item, list):
             copy = [None] * len(item)
-            groups = listed_groups(item, nested=in_array)
+            groups = comma_listed_groups(item)
             for index, child in enumerate(item):
-                if index in groups:
+                if index in groups or (id(item), index) in spelled:
                     copy[index] = REDACTED
                 else:
-                    pending.append((child, copy, index, False, True))
+                    pending.append((child, copy, index, False))
         elif isinstance(item, str):
             copy = redact_card_numbers(item, identifier=is_identifier)
         elif isinstance(item, int | float) and not isinstance(item, bool) and abs(item) >= 1e12:

@@ -26,42 +26,72 @@ from orderflow_contracts.card_data import (
 APART: Final = "\x00"
 
 # A card number may be listed as its printed groups, an array element each:
-# ["4111", "1111", "1111", "1111"], [4111,    1111,    1111,    1111] or the two mixed; or cut
+# ["4111", "1111", "1111", "1111"], [4111,    1111,    1111,    1111] or the two mixed; cut
 # anywhere, down to a digit an element: [4, 1, 1, 1, ...], ["41111111", "11111111"],
-# [[4111], [1111], ...], [4111.0, 1111.0, ...]. No run of the bytes shows them (quotes,
-# brackets or more spaces than a printed card has stand between the groups), so a first pass
-# looks for digits on both sides of a comma once quotes, whitespace and brackets are deleted,
-# in a mapped copy: digits become "0", commas "c", all else "x". Events hold none (the
-# contract's arrays hold objects); a free text's "1, 2" sends its document to the walk, which
-# decides.
-_LISTED_MARKS: Final = bytes(
-    0x30 if byte in b"0123456789" else 0x63 if byte == 0x2C else 0x78 for byte in range(256)
+# [[4111], [1111], ...], [4111.0, 1111.0, ...]; or typed into boxes, a value each:
+# {"n1": "4111", "n2": "1111", ...}. No run of the bytes shows them: quotes, brackets, keys or
+# more spaces than a printed card has stand between the groups. So a first pass deletes the
+# keys and ``null``, then looks for 13 digits with nothing but what may stand between and
+# around pieces (quotes, commas, brackets, braces, whitespace, separators) between them, in a
+# mapped copy: a digit "0", anything else "x". What passes is searched for values that may
+# be pieces (numbers, strings of digits and separators) with nothing but commas, brackets and
+# braces between them, 13 digits in all or a number in exponent form. Events hold no such run:
+# the longest, a card's last4 and expiry, has 10 digits. Each step is linear: the quantifiers
+# are possessive and a number starts only where one may.
+_ESCAPE: Final = re.compile(rb"\\.", re.DOTALL)
+_KEY: Final = re.compile(rb'"[^"]*+"[ \t\n\r]*+:')  # escapes are spaces by then
+_PIECE_CHARACTERS: Final = b" \t\n\r._/:\x0b\x0c\x1c\x1d\x1e-"  # see digits_as_read
+_BETWEEN_DIGITS: Final = _PIECE_CHARACTERS + b"\"'+,[]{}"
+_DIGIT_MARKS: Final = bytes(0x30 if byte in b"0123456789" else 0x78 for byte in range(256))
+_PIECE_TEXT: Final = rb"[0-9 \t\n\r._/:\x0b\x0c\x1c\x1d\x1e-]*+"
+_MAY_BE_PIECE: Final = rb'(?:"' + _PIECE_TEXT + rb'"|(?<![0-9.eE+-])-?[0-9][0-9.eE+-]*+)'
+_BETWEEN_PIECES: Final = rb"[ \t\n\r\[\]{}]*+,[ \t\n\r\[\]{},]*+"
+_MAY_BE_PIECES: Final = re.compile(
+    _MAY_BE_PIECE + rb"(?:" + _BETWEEN_PIECES + _MAY_BE_PIECE + rb")++"
 )
-# Quotes (JSON's, and Python's repr), whitespace, and the brackets of arrays nested in the list:
-# what stands around the pieces of a document that is not JSON.
-_AROUND_PIECES: Final = b"\"' \t\n\r[]"
-# The first pass deletes the separators a piece may hold at its edges too (``"4111-",
-# "1111-"``, see ``digits_as_read``).
-_BETWEEN_LISTED: Final = _AROUND_PIECES + b"._/:-\x0b\x0c\x1c\x1d\x1e"
-_LISTED: Final = re.compile(rb"0c+0")
+_NOT_DIGITS: Final = bytes(byte for byte in range(256) if byte not in b"0123456789")
+_EXPONENT_HINT: Final = re.compile(rb"[0-9.][eE][+-]?[0-9]")
+# Quotes (JSON's, and Python's repr), whitespace, and the brackets and braces of the arrays and
+# objects around the pieces: what stands around the pieces of a document that is not JSON.
+_AROUND_PIECES: Final = b"\"' \t\n\r[]{}"
 _LISTED_GROUP_MAX: Final = 19  # a longer element is no group of a card: it is scanned alone
 
 
 def has_listed_digits(raw: bytes) -> bool:
-    """Whether ``raw`` may list digit groups as array elements (a first pass for the walk);
-    ``null`` and empty strings or arrays between them too."""
+    """Whether JSON ``raw`` may hold a card number cut up across array elements or object
+    values (a first pass for the walk). An escape reads as a space, which a piece may hold:
+    ``\\t`` writes a separator (``\\u0034`` a digit: whoever calls this reads those documents
+    anyway). A key in Python's quotes (a repr, which is no JSON) sends the bytes to be read."""
+    if b"':" in raw:
+        return True
+    if b"\\" in raw:
+        raw = _ESCAPE.sub(b" ", raw)
+    if b":" in raw:
+        raw = _KEY.sub(b"", raw)
     if b"null" in raw:
         raw = raw.replace(b"null", b"")
-    return _LISTED.search(raw.translate(_LISTED_MARKS, _BETWEEN_LISTED)) is not None
+    if b"0000000000000" not in raw.translate(_DIGIT_MARKS, _BETWEEN_DIGITS):
+        return False
+    for run in _MAY_BE_PIECES.finditer(raw):
+        written = run.group()
+        if len(written.translate(None, _NOT_DIGITS)) >= 13 or b"e" in written.lower():
+            return True
+    return False
 
 
 def holds_listed_card_number(raw: bytes) -> bool:
-    """Whether ``raw`` read without its quotes, whitespace and brackets holds a card number
-    listed group by group (``"4111", "1111", ...``) or cut into pieces (``4, 1, 1, 1, ...``):
-    what a byte-level scan of a document that is not JSON (cut short, a trailing comma,
-    Python's quotes) cannot see as it is written. The first pass reads ASCII only: bytes that
-    are not ASCII are always read."""
-    if raw.isascii() and not has_listed_digits(raw):
+    """Whether ``raw`` read without its quotes, whitespace, brackets and braces holds a card
+    number listed group by group (``"4111", "1111", ...``) or cut into pieces (``4, 1, 1, 1,
+    ...``, ``{'n1': '4111', 'n2': '1111', ...``): what a byte-level scan of a document that
+    is not JSON (cut short, a trailing comma, Python's quotes) cannot see as it is written.
+    The first pass (:func:`has_listed_digits`) reads JSON's ASCII only: bytes that are not
+    ASCII, or hold Python's quotes or a number in exponent form, are always read."""
+    if (
+        raw.isascii()
+        and b"'" not in raw
+        and not _EXPONENT_HINT.search(raw)
+        and not has_listed_digits(raw)
+    ):
         return False
     squeezed = raw.translate(None, _AROUND_PIECES)
     return contains_card_number_in_bytes(squeezed) or bool(
@@ -70,34 +100,25 @@ def holds_listed_card_number(raw: bytes) -> bool:
 
 
 def _text_pieces(text: str) -> list[object]:
-    """The pieces a comma list in ``text`` may spell a card number with, as an array's
-    elements would be read (see :func:`_piece`): each text between two commas (a number with
-    nothing after its point read as its integer; ``null`` and ``None`` as nothing). A text
-    with a key or an object's brace in it (``{"groups": 4111``, ``1111}``) gives the text
-    before the first and after the last of them, with :data:`_BREAK` between."""
-    pieces: list[object] = []
-    for between in text.split(","):
-        structure = [found.start() for found in _STRUCTURE.finditer(between)]
-        if not structure:
-            pieces.append(_text_piece(between))
-            continue
-        head, tail = between[: structure[0]], between[structure[-1] + 1 :]
-        pieces += [_text_piece(head), _BREAK, _text_piece(tail)]
-    return pieces
+    """The pieces a comma list in ``text`` may spell a card number with, as a document's values
+    would be read (see :func:`_piece`): each text between two commas (a number with nothing
+    after its point read as its integer; ``null`` and ``None`` as nothing), without the keys
+    in it (what stands before a ``:`` or ``=``)."""
+    return [_text_piece(_KEY_MARK.split(between)[-1]) for between in text.split(",")]
 
 
 def _text_piece(written: str) -> object:
     if not written or written in _NOTHING:
         return None  # nothing: passed over
     if _NUMBER_WITH_POINT.fullmatch(written):  # 4111.0, 1.111e3: a number, or a string's digits
-        return _number_digits(written) or digits_as_read(written) or _BREAK
+        return _number_digits(written) or digits_as_read(written) or BREAK
     return written
 
 
-_STRUCTURE: Final = re.compile(r"[{}:=]")  # brackets and quotes are deleted before
+_KEY_MARK: Final = re.compile(r"[:=]")  # brackets, braces and quotes are deleted before
 _NUMBER_WITH_POINT: Final = re.compile(r"-?\d+(?:\.\d*)?[eE][+-]?\d+|-?\d+\.\d*")
 _NOTHING: Final = frozenset({"null", "None"})
-_BREAK: Final = object()  # no piece: ends a run
+BREAK: Final = object()  # no piece: ends a run
 
 
 def comma_list(items: Sequence[Any]) -> str:
@@ -156,7 +177,7 @@ def _nested_pieces(items: Any, sequences: Sequences) -> Iterator[Any]:
                 levels.append(iter(cast(Iterable[Any], item)))
                 break
             else:
-                yield _BREAK
+                yield BREAK
         else:
             levels.pop()
 
@@ -274,16 +295,22 @@ def listed_groups(
     items: Sequence[Any], sequences: Sequences = (list,), *, nested: bool = False
 ) -> frozenset[int]:
     """Where the groups of a card number listed in ``items`` stand, whatever each holds alone;
-    none when the array lists no card number. In a comma list (see :func:`comma_list`), every
-    element read as a group that holds a digit (of any script); cut into pieces (see
-    :func:`spelled_numbers`), the elements that spell it, unless ``nested`` (an element of a
-    sequence whose pieces, its own among them, were read already). What a refusal's copy and a
-    log line redact."""
+    none when the array lists no card number: :func:`comma_listed_groups`, and the elements
+    that spell one cut into pieces (see :func:`spelled_numbers`) unless ``nested`` (an element
+    of a sequence whose pieces, its own among them, were read already). What a log line
+    redacts."""
     found = set() if nested else spelled_numbers(items, sequences)
-    if len(items) > 1 and contains_card_number(comma_list(items)):
-        found.update(
-            index
-            for index, group in enumerate(map(_as_group, items))
-            if _is_listed_group(group) and any(ch.isdigit() for ch in group)
-        )
-    return frozenset(found)
+    return frozenset(found) | comma_listed_groups(items)
+
+
+def comma_listed_groups(items: Sequence[Any]) -> frozenset[int]:
+    """Where the groups of a card number in an array read as a comma list (see
+    :func:`comma_list`) stand: every element read as a group that holds a digit (of any
+    script), when the list holds a card number."""
+    if len(items) < 2 or not contains_card_number(comma_list(items)):
+        return frozenset()
+    return frozenset(
+        index
+        for index, group in enumerate(map(_as_group, items))
+        if _is_listed_group(group) and any(ch.isdigit() for ch in group)
+    )

@@ -1,0 +1,164 @@
+"""A card number cut up across a document's values: typed into boxes (an object's values), in an
+array of objects, or both, is refused and redacted; ids side by side and every valid event
+pass, and pass without being walked."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from orderflow_chassis import card_data_guard
+from orderflow_chassis.card_data_guard import screen_payload
+from orderflow_chassis.card_data_json import spelled_slots
+from orderflow_chassis.card_data_lists import has_listed_digits
+from orderflow_chassis.errors import PermanentError
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.examples import example_event
+from orderflow_contracts.registry import EVENT_TYPES
+
+PAN = "[REDACTED-PAN]"
+
+
+def refused_copy(payload: bytes) -> Any:
+    with pytest.raises(PermanentError) as refused:
+        screen_payload(payload)
+    assert refused.value.code == "card_data_refused"
+    assert b"4111" not in (refused.value.redacted_payload or b"")
+    return json.loads(refused.value.redacted_payload or b"")
+
+
+@pytest.mark.parametrize(
+    ("document", "kept"),
+    [
+        # Four boxes of a checkout form, a value each.
+        (
+            {"note": "x", "n1": "4111", "n2": "1111", "n3": "1111", "n4": "1111"},
+            {"note": "x", "n1": PAN, "n2": PAN, "n3": PAN, "n4": PAN},
+        ),
+        ({"a": 4111, "b": 1111, "c": 1111, "d": 1111}, {"a": PAN, "b": PAN, "c": PAN, "d": PAN}),
+        # An array of objects, objects in objects, and what holds nothing between them.
+        (
+            {"boxes": [{"g": "4111"}, {"g": "1111"}, {"g": "1111"}, {"g": "1111"}]},
+            {"boxes": [{"g": PAN}, {"g": PAN}, {"g": PAN}, {"g": PAN}]},
+        ),
+        (
+            {"card": {"a": "4111", "b": "1111"}, "x": None, "more": {"c": "", "d": [1111, 1111]}},
+            {"card": {"a": PAN, "b": PAN}, "x": None, "more": {"c": "", "d": [PAN, PAN]}},
+        ),
+        (
+            {"p": {"q": {"r": "4111-"}}, "s": {}, "t": "1111-1111-1111"},
+            {"p": {"q": {"r": PAN}}, "s": {}, "t": PAN},
+        ),
+        # Beside an id, which is no piece: the card is spelled by the values after it.
+        (
+            {"order_id": "4", "a": "4111", "b": "1111", "c": "1111", "d": "1111"},
+            {"order_id": "4", "a": PAN, "b": PAN, "c": PAN, "d": PAN},
+        ),
+    ],
+)
+def test_a_card_number_cut_up_across_values_is_refused_and_its_pieces_redacted(
+    document: dict[str, Any], kept: dict[str, Any]
+) -> None:
+    for written in (json.dumps(document), json.dumps(document, indent=2)):
+        assert refused_copy(written.encode()) == kept
+
+
+def test_pairs_with_equal_keys_are_read_each_in_its_place() -> None:
+    payload = b'{"n": "4111", "n": "1111", "n": "1111", "n": "1111", "m": "x"}'
+    with pytest.raises(PermanentError) as refused:
+        screen_payload(payload)
+    assert refused.value.redacted_payload == (
+        b'{"n":"[REDACTED-PAN]","n":"[REDACTED-PAN]","n":"[REDACTED-PAN]",'
+        b'"n":"[REDACTED-PAN]","m":"x"}'
+    )
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        # Ids follow their own rule: numeric ids side by side are common, and are no card.
+        {"cart_id": "400123", "customer_id": "5512345", "order_id": "1111", "sku": "x"},
+        # A card's last four digits and its expiry: the longest run a valid event has.
+        {"last4": "4242", "expiry_month": 12, "expiry_year": 2030},
+        {"a": "4111", "b": "1111", "note": "x", "c": "1111", "d": "1111"},  # a letter breaks
+        {"a": "4111", "b": "1111", "c": True, "d": "1111", "e": "1111"},  # so does true
+        {"a": 4111, "b": 1111, "c": 1111, "d": 1112},  # not Luhn-valid
+        {"years": {"a": 2017, "b": 2018, "c": 2019, "d": 2020}},  # no brand's number
+    ],
+)
+def test_values_that_spell_no_card_number_pass(document: dict[str, Any]) -> None:
+    screen_payload(json.dumps(document).encode())
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        b'{"n1": "4111", "n2": "1111", "n3": "1111", "n4": "1111"',
+        b"{'n1': '4111', 'n2': '1111', 'n3': '1111', 'n4': '1111'}",  # Python's repr
+        b'[{"g": 4111}, {"g": 1111}, {"g": 1111}, {"g": 1111},]',  # a trailing comma
+    ],
+)
+def test_a_document_that_is_not_json_keeps_no_card_number_cut_up_across_values(
+    cut: bytes,
+) -> None:
+    assert card_data_guard.kept_copy(cut) == card_data_guard.WITHHELD
+    with pytest.raises(PermanentError) as refused:
+        screen_payload(cut)
+    assert refused.value.code == "card_data_refused"
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
+def test_no_valid_event_is_walked_for_pieces_nor_refused(event_type: str) -> None:
+    # The walk decodes a document: the first pass for pieces must rule events out (a digit run,
+    # such as a tracking number, may still send one to the walk).
+    envelope = Envelope.wrap(
+        example_event(event_type), producer="cart", correlation_id=f"journey-{uuid.uuid4()}"
+    ).to_bytes()
+    assert not has_listed_digits(envelope), "events hold no 13 digits cut up across values"
+    screen_payload(envelope)
+
+
+def test_the_first_pass_never_rules_out_a_document_the_walk_would_refuse() -> None:
+    # Random documents: a card number cut at random into pieces of every kind, spread over
+    # arrays and objects (ids among the keys), with noise around and between them.
+    rng = random.Random(11)
+    pieces: list[Callable[[str], Any]] = [str, int, lambda digits: f"{digits}-", float]
+    noise: list[Any] = [None, "", "x", True, 7, "12:30", [], {}, "2025-01-31T00:00:00Z"]
+    refused = 0
+    for _ in range(3_000):
+        digits = rng.choice(["4111111111111111", "5555555555554444", "378282246310005"])
+        cuts = sorted(rng.sample(range(1, len(digits)), rng.randint(1, 6)))
+        values: list[Any] = []
+        for start, end in zip([0, *cuts], [*cuts, len(digits)], strict=True):
+            chunk = digits[start:end]
+            values.append(rng.choice(pieces)(chunk) if chunk[0] != "0" else chunk)
+            if rng.random() < 0.2:
+                values.append(rng.choice(noise))
+        document = _scattered(values, rng)
+        raw = json.dumps(document, indent=rng.choice([None, 1])).encode()
+        walked = json.loads(raw, object_pairs_hook=tuple)
+        if spelled_slots(walked):
+            refused += 1
+            assert has_listed_digits(raw), raw
+    assert refused > 1_000, "the documents must spell card numbers often to prove anything"
+
+
+def _scattered(values: list[Any], rng: random.Random) -> Any:
+    """``values`` in their order, held by arrays and objects nested at random."""
+    if len(values) <= 1 or rng.random() < 0.3:
+        holder = rng.choice(["list", "dict"])
+        if holder == "list":
+            return list(values)
+        keys = [
+            f"{key}{index}"
+            for index, key in enumerate(rng.choices(["a", "n", "x y"], k=len(values)))
+        ]
+        if rng.random() < 0.3:  # an id's value ends a run
+            keys[rng.randrange(len(keys))] = "order_id"
+        return dict(zip(keys, values, strict=True))
+    cut = rng.randint(1, len(values) - 1)
+    return [_scattered(values[:cut], rng), _scattered(values[cut:], rng)]
