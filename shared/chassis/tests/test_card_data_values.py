@@ -17,7 +17,7 @@ from orderflow_chassis.card_data_json import spelled_slots
 from orderflow_chassis.card_data_lists import has_listed_digits
 from orderflow_chassis.errors import PermanentError
 from orderflow_contracts.envelope import Envelope
-from orderflow_contracts.examples import example_event
+from orderflow_contracts.examples import example_data, example_event
 from orderflow_contracts.registry import EVENT_TYPES
 
 PAN = "[REDACTED-PAN]"
@@ -53,7 +53,8 @@ def refused_copy(payload: bytes) -> Any:
             {"p": {"q": {"r": "4111-"}}, "s": {}, "t": "1111-1111-1111"},
             {"p": {"q": {"r": PAN}}, "s": {}, "t": PAN},
         ),
-        # Beside an id, which is no piece: the card is spelled by the values after it.
+        # Beside a field of the contract (an id here), which is no piece: the card is spelled
+        # by the values after it.
         (
             {"order_id": "4", "a": "4111", "b": "1111", "c": "1111", "d": "1111"},
             {"order_id": "4", "a": PAN, "b": PAN, "c": PAN, "d": PAN},
@@ -82,6 +83,8 @@ def test_pairs_with_equal_keys_are_read_each_in_its_place() -> None:
     [
         # Ids follow their own rule: numeric ids side by side are common, and are no card.
         {"cart_id": "400123", "customer_id": "5512345", "order_id": "1111", "sku": "x"},
+        # The contract's fields say what they hold: a SKU, a quantity and an amount.
+        {"sku": "4111", "quantity": 1111, "requested": 1111, "amount": "1111"},
         # A card's last four digits and its expiry: the longest run a valid event has.
         {"last4": "4242", "expiry_month": 12, "expiry_year": 2030},
         {"a": "4111", "b": "1111", "note": "x", "c": "1111", "d": "1111"},  # a letter breaks
@@ -122,12 +125,50 @@ def test_no_valid_event_is_walked_for_pieces_nor_refused(event_type: str) -> Non
     screen_payload(envelope)
 
 
+@pytest.mark.parametrize(
+    "event_type",
+    ["CartAbandoned", "OrderPlaced", "StockUnavailable", "StockReserved", "RefundRequested",
+     "ReturnAuthorized", "ReturnRestocked"],
+)  # fmt: skip
+def test_valid_events_with_all_digit_skus_beside_quantities_and_amounts_pass(
+    event_type: str,
+) -> None:
+    # A cart line's SKU may be all digits (an EAN or UPC code): beside its quantity and the
+    # amounts after it, 13 digits or more, Visa-shaped and Luhn-valid one time in ten.
+    rng = random.Random(event_type)
+    for _ in range(300):
+        data = _with_digits(example_data(event_type), rng)
+        event = EVENT_TYPES[event_type].model_validate(data)
+        screen_payload(Envelope.wrap(event, producer="cart", correlation_id="c").to_bytes())
+
+
+def _with_digits(value: Any, rng: random.Random) -> Any:
+    """``value`` with every SKU all digits (6 to 12 of them, a 4 first: an EAN-8 or a UPC-A
+    code; 13 alone are a Visa-shaped number, and the free-text rule reads them so), quantities
+    and amounts drawn at random."""
+    if isinstance(value, list):
+        return [_with_digits(item, rng) for item in value]
+    if not isinstance(value, dict):
+        return value
+    changed = {key: _with_digits(item, rng) for key, item in value.items()}
+    if "sku" in changed:
+        changed["sku"] = "4" + "".join(rng.choices("0123456789", k=rng.randint(5, 11)))
+    for count in ("quantity", "requested", "available"):
+        if count in changed:
+            changed[count] = rng.randint(1, 99)
+    if "amount" in changed and isinstance(changed["amount"], str):
+        changed["amount"] = f"{rng.randint(1, 9999)}.{rng.randint(0, 99):02d}"
+    return changed
+
+
 def test_the_first_pass_never_rules_out_a_document_the_walk_would_refuse() -> None:
     # Random documents: a card number cut at random into pieces of every kind, spread over
     # arrays and objects (ids among the keys), with noise around and between them.
     rng = random.Random(11)
-    pieces: list[Callable[[str], Any]] = [str, int, lambda digits: f"{digits}-", float]
-    noise: list[Any] = [None, "", "x", True, 7, "12:30", [], {}, "2025-01-31T00:00:00Z"]
+    pieces: list[Callable[[str], Any]] = [
+        str, int, float, lambda digits: f"{digits}-", lambda digits: f"{digits},"
+    ]  # fmt: skip
+    noise: list[Any] = [None, "", ",", "x", True, 7, "12:30", [], {}, "2025-01-31T00:00:00Z"]
     refused = 0
     for _ in range(3_000):
         digits = rng.choice(["4111111111111111", "5555555555554444", "378282246310005"])

@@ -63,6 +63,7 @@ from orderflow_chassis.card_data_json import (
     has_exponent_number,
     nesting_exceeds,
     redacted_document,
+    spelled_slots,
 )
 from orderflow_chassis.card_data_lists import APART, has_listed_digits, holds_listed_card_number
 from orderflow_chassis.card_data_names import (
@@ -292,9 +293,10 @@ def _screen(raw: bytes, limits: ScreeningLimits) -> bool:
             raise CardDataRefused(reason, redacted_payload=_unscreened_copy(raw)) from None
         return False
     card_field, holds_number = card_data_in(document)
-    if card_field is None and not (numbers.card_found or holds_number):
+    spelled = spelled_slots(document)
+    if card_field is None and not (numbers.card_found or holds_number or spelled):
         return True
-    cleaned = json.dumps(redacted_document(document), separators=(",", ":")).encode()
+    cleaned = json.dumps(redacted_document(document, spelled), separators=(",", ":")).encode()
     if card_field is not None:
         reason = _FIELD_REFUSED_REASON.format(where="field", name=card_field)
         raise CardDataRefused(reason, redacted_payload=cleaned, card_field=card_field)

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from orderflow_contracts.card_data import (
     ID_FIELDS,
@@ -18,6 +18,9 @@ from orderflow_contracts.card_data import (
     contains_card_number,
     redact_card_numbers,
 )
+from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.registry import ALL_EVENTS
+from pydantic import BaseModel
 
 from orderflow_chassis.card_data_lists import (
     APART,
@@ -148,10 +151,10 @@ def _integral_digits(token: str) -> str | None:
 
 def card_data_in(document: Any) -> tuple[str | None, bool]:
     """The normalised name of a key in ``document`` that names card data (or None), and
-    whether a string or key anywhere in it holds a card number, or its values spell one cut
-    into pieces (see :func:`spelled_slots`). Objects are tuples of their pairs (duplicates
-    kept). Iterative; free text is joined and scanned in one pass (:data:`APART` keeps each
-    string's own edges)."""
+    whether a string or key anywhere in it holds a card number (:func:`spelled_slots` reads
+    one cut up across its values). Objects are tuples of their pairs (duplicates kept).
+    Iterative; free text is joined and scanned in one pass (:data:`APART` keeps each string's
+    own edges)."""
     free_text: list[str] = []
     identifiers: list[str] = []
     card_field: str | None = None
@@ -170,10 +173,8 @@ def card_data_in(document: Any) -> tuple[str | None, bool]:
             pending.extend((child, False) for child in item)
             if len(item) > 1:
                 free_text.append(comma_list(item))
-    holds_number = (
-        contains_card_number(APART.join(free_text))
-        or contains_card_number(APART.join(identifiers), identifier=True)
-        or bool(spelled_slots(document))
+    holds_number = contains_card_number(APART.join(free_text)) or contains_card_number(
+        APART.join(identifiers), identifier=True
     )
     return card_field, holds_number
 
@@ -183,12 +184,12 @@ def spelled_slots(document: Any) -> set[tuple[int, int]]:
     ``id()`` of the array or object (a tuple of pairs) that holds each and its place there.
 
     A document's pieces are its values that are no array or object, in the order written,
-    whatever arrays and objects hold them; keys are passed over and an id field's value ends a
-    run (ids follow their own rule, and two numeric ids side by side are common). So a card
-    number typed into four boxes (``{"n1": "4111", "n2": "1111", ...}``), listed
-    (``[4, 1, 1, 1, ...]``) or both (``[{"g": "4111"}, {"g": "1111"}, ...]``) is found. No
-    valid event has a run of pieces long enough: the longest, a card's ``last4`` and expiry,
-    holds 10 digits. See :func:`~orderflow_chassis.card_data_lists.spelled_numbers`."""
+    whatever arrays and objects hold them; keys are passed over. So a card number typed into
+    four boxes (``{"n1": "4111", "n2": "1111", ...}``), listed (``[4, 1, 1, 1, ...]``) or
+    both (``[{"g": "4111"}, {"g": "1111"}, ...]``) is found. The value of a field the
+    contract defines ends a run (:data:`CONTRACT_FIELDS`): its type says what it holds, and
+    a cart line's all-digit SKU, its quantity and the subtotal beside it are 13 digits often
+    enough. See :func:`~orderflow_chassis.card_data_lists.spelled_numbers`."""
     if not isinstance(document, list | tuple):
         return set()  # a lone value is free text
     found = spelled_numbers([value for _, _, value in _values_in_order(document)], ())
@@ -199,6 +200,28 @@ def spelled_slots(document: Any) -> set[tuple[int, int]]:
         for index, (holder, place, _) in enumerate(_values_in_order(document))
         if index in found
     }
+
+
+def _contract_fields() -> frozenset[str]:
+    """The name of every field of the envelope and of every event's data, at any depth."""
+    names: set[str] = set()
+    pending: list[Any] = [Envelope, *ALL_EVENTS]
+    while pending:
+        model = pending.pop()
+        for name, field in model.model_fields.items():
+            names.add(field.alias or name)
+            types = [field.annotation]
+            while types:
+                annotation = types.pop()
+                if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                    pending.append(annotation)
+                types.extend(get_args(annotation))
+    return frozenset(names)
+
+
+CONTRACT_FIELDS: Final = _contract_fields() | ID_FIELDS
+"""Every field name the contract defines, and every id field's: a value of one is no piece of a
+card number cut up across values (see :func:`spelled_slots`)."""
 
 
 def spells_card_number(value: Any) -> bool:
@@ -221,18 +244,18 @@ _DEPTH: Final = 64  # deeper arrays and objects end a run (the guard refuses doc
 
 def _values_in_order(document: list[Any] | tuple[Any, ...]) -> Iterator[tuple[Any, int, Any]]:
     """Every value of ``document`` that is no array or object, in the order written, with the
-    array or object that holds it and its place there; an id field's value as ``BREAK``.
+    array or object that holds it and its place there; a contract field's value as ``BREAK``.
     Iterative: a generator a level would resume once per level for each value."""
     levels = [(document, enumerate(document))]
     while levels:
         holder, places = levels[-1]
         for place, entry in places:
-            is_identifier = False
+            defined = False
             if isinstance(holder, tuple):
                 key, entry = entry
-                is_identifier = key in ID_FIELDS
+                defined = key in CONTRACT_FIELDS
             if not isinstance(entry, list | tuple):
-                yield holder, place, BREAK if is_identifier else entry
+                yield holder, place, BREAK if defined else entry
             elif len(levels) < _DEPTH:
                 levels.append((entry, enumerate(entry)))
                 break
@@ -256,10 +279,10 @@ class _Pairs(dict[str, Any]):
         return list(zip(self.ordered_keys, self.ordered_values, strict=True))
 
 
-def redacted_document(document: Any) -> Any:
+def redacted_document(document: Any, spelled: set[tuple[int, int]]) -> Any:
     """A copy of ``document`` with card numbers and card-data fields' values replaced, built
-    without recursion; every pair of an object is kept, duplicates included."""
-    spelled = spelled_slots(document)
+    without recursion; every pair of an object is kept, duplicates included. ``spelled`` is
+    the document's :func:`spelled_slots`."""
     root: list[Any] = [None]
     pending: list[tuple[Any, Any, Any, bool]] = [(document, root, 0, False)]
     while pending:

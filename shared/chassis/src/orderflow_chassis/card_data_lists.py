@@ -16,6 +16,7 @@ from typing import Any, Final, cast
 
 from orderflow_contracts.card_brands import card_brand
 from orderflow_contracts.card_data import (
+    SEPARATOR_CHARS,
     contains_card_number,
     contains_card_number_in_bytes,
     digits_as_read,
@@ -32,22 +33,23 @@ APART: Final = "\x00"
 # {"n1": "4111", "n2": "1111", ...}. No run of the bytes shows them: quotes, brackets, keys or
 # more spaces than a printed card has stand between the groups. So a first pass deletes the
 # keys and ``null``, then looks for 13 digits with nothing but what may stand between and
-# around pieces (quotes, commas, brackets, braces, whitespace, separators) between them, in a
-# mapped copy: a digit "0", anything else "x". What passes is searched for values that may
-# be pieces (numbers, strings of digits and separators) with nothing but commas, brackets and
-# braces between them, 13 digits in all or a number in exponent form. Events hold no such run:
-# the longest, a card's last4 and expiry, has 10 digits. Each step is linear: the quantifiers
-# are possessive and a number starts only where one may.
+# around pieces (quotes, brackets, braces, whitespace, separators, commas among them) between
+# them, in a mapped copy: a digit "0", anything else "x". What passes is read token by token,
+# a whole string at a time, for values that may be pieces (numbers, strings of digits and
+# separators) with nothing but commas, brackets and braces between them, 13 digits in all or
+# a number in exponent form. Each step is linear: the quantifiers are possessive, a number
+# starts only where one may, and no search starts inside a string.
 _ESCAPE: Final = re.compile(rb"\\.", re.DOTALL)
 _KEY: Final = re.compile(rb'"[^"]*+"[ \t\n\r]*+:')  # escapes are spaces by then
-_PIECE_CHARACTERS: Final = b" \t\n\r._/:\x0b\x0c\x1c\x1d\x1e-"  # see digits_as_read
-_BETWEEN_DIGITS: Final = _PIECE_CHARACTERS + b"\"'+,[]{}"
+_SEPARATORS: Final = SEPARATOR_CHARS.encode()  # "-" last: a literal in a class
+_BETWEEN_DIGITS: Final = _SEPARATORS + b"\"'+[]{}"
 _DIGIT_MARKS: Final = bytes(0x30 if byte in b"0123456789" else 0x78 for byte in range(256))
-_PIECE_TEXT: Final = rb"[0-9 \t\n\r._/:\x0b\x0c\x1c\x1d\x1e-]*+"
-_MAY_BE_PIECE: Final = rb'(?:"' + _PIECE_TEXT + rb'"|(?<![0-9.eE+-])-?[0-9][0-9.eE+-]*+)'
+_MAY_BE_PIECE: Final = (
+    rb'(?:"[0-9' + re.escape(_SEPARATORS) + rb']*+"|(?<![0-9.eE+-])-?[0-9][0-9.eE+-]*+)'
+)
 _BETWEEN_PIECES: Final = rb"[ \t\n\r\[\]{}]*+,[ \t\n\r\[\]{},]*+"
-_MAY_BE_PIECES: Final = re.compile(
-    _MAY_BE_PIECE + rb"(?:" + _BETWEEN_PIECES + _MAY_BE_PIECE + rb")++"
+_PIECES_OR_A_STRING: Final = re.compile(
+    rb"(?P<pieces>" + _MAY_BE_PIECE + rb"(?:" + _BETWEEN_PIECES + _MAY_BE_PIECE + rb')++)|"[^"]*+"'
 )
 _NOT_DIGITS: Final = bytes(byte for byte in range(256) if byte not in b"0123456789")
 _EXPONENT_HINT: Final = re.compile(rb"[0-9.][eE][+-]?[0-9]")
@@ -59,9 +61,10 @@ _LISTED_GROUP_MAX: Final = 19  # a longer element is no group of a card: it is s
 
 def has_listed_digits(raw: bytes) -> bool:
     """Whether JSON ``raw`` may hold a card number cut up across array elements or object
-    values (a first pass for the walk). An escape reads as a space, which a piece may hold:
-    ``\\t`` writes a separator (``\\u0034`` a digit: whoever calls this reads those documents
-    anyway). A key in Python's quotes (a repr, which is no JSON) sends the bytes to be read."""
+    values (a first pass for the walk). An escape reads as a space, which a piece may hold
+    (``\\t`` writes a separator); ``\\u0034`` writes a digit, which this pass does not read:
+    the guard reads every document with a backslash (see ``may_hold_card_number``). A key in
+    Python's quotes (a repr, which is no JSON) sends the bytes to be read."""
     if b"':" in raw:
         return True
     if b"\\" in raw:
@@ -72,9 +75,11 @@ def has_listed_digits(raw: bytes) -> bool:
         raw = raw.replace(b"null", b"")
     if b"0000000000000" not in raw.translate(_DIGIT_MARKS, _BETWEEN_DIGITS):
         return False
-    for run in _MAY_BE_PIECES.finditer(raw):
-        written = run.group()
-        if len(written.translate(None, _NOT_DIGITS)) >= 13 or b"e" in written.lower():
+    for found in _PIECES_OR_A_STRING.finditer(raw):
+        pieces = found.group("pieces")
+        if pieces is not None and (
+            len(pieces.translate(None, _NOT_DIGITS)) >= 13 or b"e" in pieces.lower()
+        ):
             return True
     return False
 
@@ -243,26 +248,30 @@ def _spelled_in_run(run: list[tuple[int, str]]) -> Iterator[int]:
     time: the run's digits joined once, with running Luhn sums by position parity, plain and
     doubled, so that each candidate (it starts a piece with a brand's first digit, ends
     another, holds 13-19 digits) is checked with a few subtractions and a cached look at its
-    brand."""
+    brand. Each element is yielded once: a candidate that ends where an earlier one covered
+    already is not checked, and of those left the longest found is enough."""
     joined = "".join(digits for _, digits in run)
     values = joined.encode("ascii").translate(_DIGIT_VALUES)
     plain = (_parity_sums(values, 0), _parity_sums(values, 1))
     doubled_values = values.translate(_DOUBLED_VALUES)
     doubled = (_parity_sums(doubled_values, 0), _parity_sums(doubled_values, 1))
     ends = list(accumulate(len(digits) for _, digits in run))
+    covered = -1  # the last place in the run whose element was yielded
     for first, (_, digits) in enumerate(run):
         start = ends[first] - len(digits)
         if digits[0] not in _BRAND_FIRST_DIGITS:
             continue
-        lowest = bisect_left(ends, start + 13, lo=first + 1)
+        lowest = bisect_left(ends, start + 13, lo=max(first, covered) + 1)
         highest = bisect_right(ends, start + _LISTED_GROUP_MAX, lo=lowest)
-        for last in range(lowest, highest):
+        for last in reversed(range(lowest, highest)):
             end = ends[last]
             odd = (end - 1) % 2  # the last digit's parity: the digits of that parity are plain
             total = plain[odd][end] - plain[odd][start]
             total += doubled[1 - odd][end] - doubled[1 - odd][start]
             if total % 10 == 0 and _brand_shaped(joined[start : start + 4], end - start):
-                yield from (index for index, _ in run[first : last + 1])
+                yield from (index for index, _ in run[max(first, covered + 1) : last + 1])
+                covered = last
+                break
 
 
 def _parity_sums(values: bytes, parity: int) -> list[int]:

@@ -80,6 +80,8 @@ _CONTIGUOUS = r"(?<![0-9])[0-9]{13,19}(?![0-9])"
 # The ASCII controls among them are those Python reads as line breaks (vertical tab, form feed,
 # file, group and record separators): invisible or a new line wherever the text is shown.
 _SEPARATOR_CHARS: Final = " \t\n\r\x0b\x0c\x1c\x1d\x1e.,_/:-"  # "-" last: a literal in a class
+SEPARATOR_CHARS: Final = _SEPARATOR_CHARS
+"""The ASCII characters a card number may be written with between its digits."""
 _SEPARATOR = f"[{_SEPARATOR_CHARS}]{{1,3}}"
 # Groups as cards are printed, not inside a word (no letter or digit before or after); an
 # underscore (``tok_4111_1111_1111_1111``) or a hyphen (``ref-4111-...``) may touch them.
