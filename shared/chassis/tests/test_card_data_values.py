@@ -16,6 +16,7 @@ from orderflow_chassis.card_data_guard import screen_payload
 from orderflow_chassis.card_data_json import spelled_slots
 from orderflow_chassis.card_data_lists import has_listed_digits
 from orderflow_chassis.errors import PermanentError
+from orderflow_contracts.card_data import contains_card_number, is_ean13
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.examples import example_data, example_event
 from orderflow_contracts.registry import EVENT_TYPES
@@ -203,3 +204,31 @@ def _scattered(values: list[Any], rng: random.Random) -> Any:
         return dict(zip(keys, values, strict=True))
     cut = rng.randint(1, len(values) - 1)
     return [_scattered(values[:cut], rng), _scattered(values[cut:], rng)]
+
+
+EAN = "4006381333924"  # a valid EAN-13 code, Visa-shaped and Luhn-valid
+
+
+def test_an_ean_13_sku_that_reads_as_a_visa_number_passes_and_nowhere_else() -> None:
+    assert is_ean13(EAN)
+    assert contains_card_number(EAN)
+    added = example_event("CartItemAdded").model_dump(mode="json") | {"sku": EAN}
+    event = EVENT_TYPES["CartItemAdded"].model_validate(added)
+    screen_payload(Envelope.wrap(event, producer="cart", correlation_id="c").to_bytes())
+    # The same digits anywhere but a SKU, and a Visa number that is no EAN-13 as a SKU.
+    for document in ({"note": EAN}, {"line": {"name": EAN}}, {"sku": "4222222222222"}):
+        with pytest.raises(PermanentError) as refused:
+            screen_payload(json.dumps(document).encode())
+        assert refused.value.code == "card_data_refused"
+    # A refused document keeps its EAN-13 SKU and redacts the rest.
+    with pytest.raises(PermanentError) as refused:
+        screen_payload(json.dumps({"sku": EAN, "note": "4111111111111111"}).encode())
+    assert json.loads(refused.value.redacted_payload or b"") == {"sku": EAN, "note": PAN}
+
+
+@pytest.mark.parametrize("code", ["4006381333931", "0000000000000", "5901234123457"])
+def test_ean_13_codes_have_their_check_digit(code: str) -> None:
+    assert is_ean13(code)
+    assert not is_ean13(code[:-1] + str((int(code[-1]) + 1) % 10))
+    assert not is_ean13(code[:-1])
+    assert not is_ean13("\uff14" + code[1:])  # a fullwidth digit
