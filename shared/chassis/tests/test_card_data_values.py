@@ -16,9 +16,10 @@ from orderflow_chassis.card_data_guard import screen_payload
 from orderflow_chassis.card_data_json import spelled_slots
 from orderflow_chassis.card_data_lists import has_listed_digits
 from orderflow_chassis.errors import PermanentError
-from orderflow_contracts.card_data import contains_card_number, is_ean13
+from orderflow_contracts.card_data import contains_card_number
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.examples import example_data, example_event
+from orderflow_contracts.product_codes import is_ean13
 from orderflow_contracts.registry import EVENT_TYPES
 
 PAN = "[REDACTED-PAN]"

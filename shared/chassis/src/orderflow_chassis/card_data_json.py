@@ -14,13 +14,12 @@ from typing import Any, Final, get_args
 
 from orderflow_contracts.card_data import (
     ID_FIELDS,
-    PRODUCT_CODE_FIELDS,
     REDACTED,
     contains_card_number,
-    is_ean13,
     redact_card_numbers,
 )
 from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.product_codes import PRODUCT_CODE_FIELDS, is_ean13
 from orderflow_contracts.registry import ALL_EVENTS
 from pydantic import BaseModel
 
