@@ -156,25 +156,16 @@ def render_text(order_id: str, entries: Sequence[TimelineEntry]) -> str:
 
 
 def summarize(data: Mapping[str, Any], dead_letter: Mapping[str, str] | None = None) -> str:
-    # A card number cut up across the record's values (typed into boxes, a field each): none
-    # of the values it could be spelled with is shown, only text.
-    cut_up = spells_card_number(dict(data))
     parts = []
     for name in SUMMARY_FIELDS:
         value = data.get(name)
         if value is None:
             continue
-        shown = REDACTED if cut_up and not _is_text(value) else _display(value)
-        parts.append(f"{name}={shown}")
+        parts.append(f"{name}={_display(value)}")
     if dead_letter:
         code, reason = dead_letter.get("error_code"), dead_letter.get("reason")
         parts.append(f"dead-lettered: {_redacted(code)}: {_redacted(reason)}")
     return "  ".join(parts)
-
-
-def _is_text(value: Any) -> bool:
-    """Whether ``value`` is a string with a letter in it: no piece of a card number."""
-    return isinstance(value, str) and any(character.isalpha() for character in value)
 
 
 class _RedactingRepr(reprlib.Repr):
@@ -187,7 +178,7 @@ class _RedactingRepr(reprlib.Repr):
         if isinstance(x, list | tuple) and lists_card_number(x, (list, tuple)):
             return REDACTED  # ["4111", "1111", "1111", "1111"]: each group alone is no card
         if isinstance(x, dict | list | tuple) and spells_card_number(x):
-            return REDACTED  # {"n1": "4111", "n2": "1111", ...}: typed into boxes
+            return REDACTED  # {"n1": "4111", "n2": "1111", ...}: typed into boxes, a value each
         return redact_card_numbers(super().repr1(x, level))
 
     def repr_str(self, x: str, level: int) -> str:

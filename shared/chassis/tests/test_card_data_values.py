@@ -16,7 +16,8 @@ from orderflow_chassis.card_data_guard import screen_payload
 from orderflow_chassis.card_data_json import spelled_slots
 from orderflow_chassis.card_data_lists import has_listed_digits
 from orderflow_chassis.errors import PermanentError
-from orderflow_contracts.card_data import contains_card_number
+from orderflow_contracts.card_brands import card_brand, luhn_valid
+from orderflow_contracts.card_data import contains_card_number, redact_card_numbers
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.examples import example_data, example_event
 from orderflow_contracts.product_codes import is_ean13
@@ -68,6 +69,24 @@ def test_a_card_number_cut_up_across_values_is_refused_and_its_pieces_redacted(
 ) -> None:
     for written in (json.dumps(document), json.dumps(document, indent=2)):
         assert refused_copy(written.encode()) == kept
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'[4111, "", 1111, 1111, ":", 1111]',  # a string that begins with ":"
+        b'["4111", 1111, 1111, ":1111"]',
+        b'{"a": "4111", ":b": 1111, "c": 1111, "d": 1111}',  # a key that does
+        b'[\n  4111,\n  "",\n  1111,\n  1111,\n  " :",\n  1111\n]',
+    ],
+)
+def test_a_string_that_begins_with_a_colon_is_not_taken_for_a_key(payload: bytes) -> None:
+    # The first pass deletes keys: a search for one that starts at a string's closing quote
+    # would take the numbers up to such a string for a key, and delete them.
+    with pytest.raises(PermanentError) as refused:
+        screen_payload(payload)
+    assert refused.value.code == "card_data_refused"
+    assert card_data_guard.kept_copy(payload[:-1]) == card_data_guard.WITHHELD
 
 
 def test_pairs_with_equal_keys_are_read_each_in_its_place() -> None:
@@ -170,7 +189,9 @@ def test_the_first_pass_never_rules_out_a_document_the_walk_would_refuse() -> No
     pieces: list[Callable[[str], Any]] = [
         str, int, float, lambda digits: f"{digits}-", lambda digits: f"{digits},"
     ]  # fmt: skip
-    noise: list[Any] = [None, "", ",", "x", True, 7, "12:30", [], {}, "2025-01-31T00:00:00Z"]
+    noise: list[Any] = [
+        None, "", ",", "x", True, 7, "12:30", [], {}, "2025-01-31T00:00:00Z", ":", " :", ":1"
+    ]  # fmt: skip
     refused = 0
     for _ in range(3_000):
         digits = rng.choice(["4111111111111111", "5555555555554444", "378282246310005"])
@@ -198,7 +219,7 @@ def _scattered(values: list[Any], rng: random.Random) -> Any:
             return list(values)
         keys = [
             f"{key}{index}"
-            for index, key in enumerate(rng.choices(["a", "n", "x y"], k=len(values)))
+            for index, key in enumerate(rng.choices(["a", "n", "x y", ":b"], k=len(values)))
         ]
         if rng.random() < 0.3:  # an id's value ends a run
             keys[rng.randrange(len(keys))] = "order_id"
@@ -210,18 +231,23 @@ def _scattered(values: list[Any], rng: random.Random) -> Any:
 EAN = "4006381333924"  # a valid EAN-13 code, Visa-shaped and Luhn-valid
 
 
-def test_an_ean_13_sku_that_reads_as_a_visa_number_passes_and_nowhere_else() -> None:
+def test_an_ean_13_code_that_reads_as_a_visa_number_is_no_card_number() -> None:
     assert is_ean13(EAN)
-    assert contains_card_number(EAN)
+    assert luhn_valid(EAN)
+    assert card_brand(EAN) is not None
     added = example_event("CartItemAdded").model_dump(mode="json") | {"sku": EAN}
     event = EVENT_TYPES["CartItemAdded"].model_validate(added)
     screen_payload(Envelope.wrap(event, producer="cart", correlation_id="c").to_bytes())
-    # The same digits anywhere but a SKU, and a Visa number that is no EAN-13 as a SKU.
-    for document in ({"note": EAN}, {"line": {"name": EAN}}, {"sku": "4222222222222"}):
+    # Quoted in a message, as the services quote SKUs, and as a Kafka key or header.
+    screen_payload(json.dumps({"message": f"2 x {EAN}: at most 1 in stock"}).encode())
+    assert not contains_card_number(EAN, identifier=True)
+    assert redact_card_numbers(f"sku={EAN}") == f"sku={EAN}"
+    # Visa's 13-digit test number is no EAN-13, and an EAN-13 cut up is read as written.
+    for document in ({"sku": "4222222222222"}, {"note": "4006 3813 3392 4"}):
         with pytest.raises(PermanentError) as refused:
             screen_payload(json.dumps(document).encode())
         assert refused.value.code == "card_data_refused"
-    # A refused document keeps its EAN-13 SKU and redacts the rest.
+    # A refused document keeps the code and redacts the card number.
     with pytest.raises(PermanentError) as refused:
         screen_payload(json.dumps({"sku": EAN, "note": "4111111111111111"}).encode())
     assert json.loads(refused.value.redacted_payload or b"") == {"sku": EAN, "note": PAN}

@@ -24,8 +24,10 @@ What is card data, and with which rule:
   ``[4111, 1111, 1111, 1111]``): each array's short strings and integers are also read as one
   comma list, free-text rule (so the groups must be brand-shaped; a list of years is not one).
 * A card number cut up across the document's values: an array's elements, an object's values
-  (``{"n1": "4111", "n2": "1111", ...}``) or both, in the order written
-  (:func:`~orderflow_chassis.card_data_json.spelled_slots`).
+  (``{"n1": "4111", "n2": "1111", ...}``) or both, in the order written; the value of a field
+  the contract defines ends a run (:func:`~orderflow_chassis.card_data_json.spelled_slots`).
+* Everywhere, 13 digits written together that are an EAN-13 code are a product code, no card
+  number (:mod:`orderflow_contracts.product_codes`).
 * Bytes that are not JSON: scanned as they are, free-text rule.
 * The key: the identifier rule (it is the aggregate id). Header names and values: free text.
 

@@ -19,7 +19,6 @@ from orderflow_contracts.card_data import (
     redact_card_numbers,
 )
 from orderflow_contracts.envelope import Envelope
-from orderflow_contracts.product_codes import PRODUCT_CODE_FIELDS, is_ean13
 from orderflow_contracts.registry import ALL_EVENTS
 from pydantic import BaseModel
 
@@ -169,8 +168,7 @@ def card_data_in(document: Any) -> tuple[str | None, bool]:
                 free_text.append(key)
                 if card_field is None and names_card_data(key):
                     card_field = normalised_name(key).decode()
-                if not _product_code(key, child):
-                    pending.append((child, key in ID_FIELDS))
+                pending.append((child, key in ID_FIELDS))
         elif isinstance(item, list):
             pending.extend((child, False) for child in item)
             if len(item) > 1:
@@ -267,11 +265,6 @@ def _values_in_order(document: list[Any] | tuple[Any, ...]) -> Iterator[tuple[An
             levels.pop()
 
 
-def _product_code(key: str, value: Any) -> bool:
-    """Whether ``value`` is an EAN-13 code in a product-code field: no card number."""
-    return key in PRODUCT_CODE_FIELDS and isinstance(value, str) and is_ean13(value)
-
-
 class _Pairs(dict[str, Any]):
     """An object of the redacted copy, written by ``json.dumps`` with every one of its pairs,
     duplicate keys included: the encoder writes what ``items()`` gives (the dict itself only
@@ -299,8 +292,6 @@ def redacted_document(document: Any, spelled: set[tuple[int, int]]) -> Any:
             for index, (key, child) in enumerate(item):
                 if names_card_data(key):
                     copy.ordered_values[index] = REDACTED_FIELD
-                elif _product_code(key, child):
-                    copy.ordered_values[index] = child
                 elif (id(item), index) in spelled:
                     copy.ordered_values[index] = REDACTED
                 else:

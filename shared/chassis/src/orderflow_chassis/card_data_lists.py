@@ -21,6 +21,7 @@ from orderflow_contracts.card_data import (
     contains_card_number_in_bytes,
     digits_as_read,
 )
+from orderflow_contracts.product_codes import is_ean13
 
 # What texts scanned in one pass are joined by: no letter or digit (each text keeps its own
 # edges) and no separator (``\n`` is one: four strings "4111", "1111"... are no card number).
@@ -32,15 +33,20 @@ APART: Final = "\x00"
 # [[4111], [1111], ...], [4111.0, 1111.0, ...]; or typed into boxes, a value each:
 # {"n1": "4111", "n2": "1111", ...}. No run of the bytes shows them: quotes, brackets, keys or
 # more spaces than a printed card has stand between the groups. So a first pass deletes the
-# keys and ``null``, then looks for 13 digits with nothing but what may stand between and
-# around pieces (quotes, brackets, braces, whitespace, separators, commas among them) between
-# them, in a mapped copy: a digit "0", anything else "x". What passes is read token by token,
-# a whole string at a time, for values that may be pieces (numbers, strings of digits and
-# separators) with nothing but commas, brackets and braces between them, 13 digits in all or
-# a number in exponent form. Each step is linear: the quantifiers are possessive, a number
-# starts only where one may, and no search starts inside a string.
+# keys and ``null`` (inside strings too: that only joins more digits), then looks for 13
+# digits with nothing but what may stand between and around pieces (quotes, brackets, braces,
+# whitespace, separators, commas among them) between them, in a mapped copy: a digit "0",
+# anything else "x". What passes is read token by token, a whole string at a time, for values
+# that may be pieces (numbers, strings of digits and separators) with nothing but commas,
+# brackets and braces between them, 13 digits in all or a number in exponent form. Each step
+# is linear: the quantifiers are possessive and a number starts only where one may.
 _ESCAPE: Final = re.compile(rb"\\.", re.DOTALL)
-_KEY: Final = re.compile(rb'"[^"]*+"[ \t\n\r]*+:')  # escapes are spaces by then
+# A key: a string with ":" after it (escapes are spaces by then). A search for it may start at
+# a string's closing quote too, and then it takes what stands up to the next string for a key;
+# it takes a ":" after that for the key's only when that string begins with ":" (``"a", 4111,
+# ":b"``). A document with such a string is always read.
+_KEY: Final = re.compile(rb'"[^"]*+"[ \t\n\r]*+:')
+_STRING_BEGINNING_WITH_A_COLON: Final = re.compile(rb'[,\[{:][ \t\n\r]*+"[ \t\n\r]*+:')
 _SEPARATORS: Final = SEPARATOR_CHARS.encode()  # "-" last: a literal in a class
 _BETWEEN_DIGITS: Final = _SEPARATORS + b"\"'+[]{}"
 _DIGIT_MARKS: Final = bytes(0x30 if byte in b"0123456789" else 0x78 for byte in range(256))
@@ -52,6 +58,12 @@ _PIECES_OR_A_STRING: Final = re.compile(
     rb"(?P<pieces>" + _MAY_BE_PIECE + rb"(?:" + _BETWEEN_PIECES + _MAY_BE_PIECE + rb')++)|"[^"]*+"'
 )
 _NOT_DIGITS: Final = bytes(byte for byte in range(256) if byte not in b"0123456789")
+# Bytes that are not JSON from their start: a digit "0", a comma "c", all else "x".
+_COMMA_MARKS: Final = bytes(
+    0x30 if byte in b"0123456789" else 0x63 if byte == 0x2C else 0x78 for byte in range(256)
+)
+_AROUND_COMMAS: Final = _BETWEEN_DIGITS.replace(b",", b"")
+_DIGITS_AROUND_A_COMMA: Final = re.compile(rb"0c+0")
 _EXPONENT_HINT: Final = re.compile(rb"[0-9.][eE][+-]?[0-9]")
 # Quotes (JSON's, and Python's repr), whitespace, and the brackets and braces of the arrays and
 # objects around the pieces: what stands around the pieces of a document that is not JSON.
@@ -70,6 +82,8 @@ def has_listed_digits(raw: bytes) -> bool:
     if b"\\" in raw:
         raw = _ESCAPE.sub(b" ", raw)
     if b":" in raw:
+        if _STRING_BEGINNING_WITH_A_COLON.search(raw):
+            return True
         raw = _KEY.sub(b"", raw)
     if b"null" in raw:
         raw = raw.replace(b"null", b"")
@@ -89,15 +103,16 @@ def holds_listed_card_number(raw: bytes) -> bool:
     number listed group by group (``"4111", "1111", ...``) or cut into pieces (``4, 1, 1, 1,
     ...``, ``{'n1': '4111', 'n2': '1111', ...``): what a byte-level scan of a document that
     is not JSON (cut short, a trailing comma, Python's quotes) cannot see as it is written.
-    The first pass (:func:`has_listed_digits`) reads JSON's ASCII only: bytes that are not
-    ASCII, or hold Python's quotes or a number in exponent form, are always read."""
-    if (
-        raw.isascii()
-        and b"'" not in raw
-        and not _EXPONENT_HINT.search(raw)
-        and not has_listed_digits(raw)
-    ):
-        return False
+    The first pass (:func:`has_listed_digits`) reads JSON's ASCII only, from its start: bytes
+    that are not ASCII, or hold Python's quotes or a number in exponent form, are always read;
+    bytes that do not begin as an object or an array are read when they hold digits on both
+    sides of a comma, once all that may stand around pieces but commas is deleted."""
+    if raw.isascii() and b"'" not in raw and not _EXPONENT_HINT.search(raw):
+        if raw.lstrip()[:1] in (b"{", b"["):
+            if not has_listed_digits(raw):
+                return False
+        elif not _DIGITS_AROUND_A_COMMA.search(raw.translate(_COMMA_MARKS, _AROUND_COMMAS)):
+            return False
     squeezed = raw.translate(None, _AROUND_PIECES)
     return contains_card_number_in_bytes(squeezed) or bool(
         spelled_numbers(_text_pieces(squeezed.decode("utf-8", "replace")))
@@ -268,7 +283,11 @@ def _spelled_in_run(run: list[tuple[int, str]]) -> Iterator[int]:
             odd = (end - 1) % 2  # the last digit's parity: the digits of that parity are plain
             total = plain[odd][end] - plain[odd][start]
             total += doubled[1 - odd][end] - doubled[1 - odd][start]
-            if total % 10 == 0 and _brand_shaped(joined[start : start + 4], end - start):
+            if (
+                total % 10 == 0
+                and _brand_shaped(joined[start : start + 4], end - start)
+                and not (end - start == 13 and is_ean13(joined[start:end]))
+            ):
                 yield from (index for index, _ in run[max(first, covered + 1) : last + 1])
                 covered = last
                 break

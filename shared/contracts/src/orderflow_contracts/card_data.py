@@ -28,7 +28,8 @@ brand and have a length that brand issues
   brand's number. Groups with a comma between them are a list as often as a card
   (``2017, 2018, 2019, 2020`` passes Luhn): they must be brand-shaped (``4111,1111,1111,1111``).
   So must 13 digits, a millisecond timestamp's length (the cards that short are Visa's and
-  Maestro's, brand-shaped).
+  Maestro's, brand-shaped); and 13 digits written together that are an EAN-13 code are a
+  product code, under either rule (:mod:`orderflow_contracts.product_codes`).
 * **Identifiers** (:data:`ID_FIELDS`, Kafka keys, URL path segments): a Luhn-valid candidate
   that stands alone *and* is brand-shaped. A customer id ``4111111111111111`` or
   ``cust_5500000000000004`` is refused; digits glued to letters inside a generated id, as in
@@ -48,6 +49,7 @@ from collections.abc import Iterator
 from typing import AnyStr, Final
 
 from orderflow_contracts.card_brands import card_brand, luhn_valid
+from orderflow_contracts.product_codes import is_ean13
 
 REDACTED: Final = "[REDACTED-PAN]"
 
@@ -233,6 +235,8 @@ def _is_card(text: str | bytes, start: int, end: int, *, identifier: bool) -> bo
     digits = written.translate(_NOT_DIGITS)
     if not (13 <= len(digits) <= 19 and luhn_valid(digits)):
         return False
+    if len(written) == len(digits) == 13 and is_ean13(digits):
+        return False  # a product code (see orderflow_contracts.product_codes)
     alone = _stands_alone(text, start, end)
     shaped = card_brand(digits) is not None
     if identifier:
