@@ -89,6 +89,47 @@ def test_a_string_that_begins_with_a_colon_is_not_taken_for_a_key(payload: bytes
     assert card_data_guard.kept_copy(payload[:-1]) == card_data_guard.WITHHELD
 
 
+@pytest.mark.parametrize(
+    "cut",
+    [
+        b'["4111", "1111", "1111", "1111',  # cut short inside its last string
+        b'[4111, 1111, 1111, "1111',
+        b'{"a": "4111", "b": "1111", "c": "1111", "d": "1111',
+        b'[4111, 1111", 1111, 1111]',  # a stray quote
+    ],
+)
+def test_bytes_that_are_not_whole_json_are_read_for_pieces(cut: bytes) -> None:
+    with pytest.raises(PermanentError) as refused:
+        screen_payload(cut)
+    assert refused.value.code == "card_data_refused"
+    assert card_data_guard.kept_copy(cut) == card_data_guard.WITHHELD
+
+
+@pytest.mark.parametrize(
+    "malformed", [b'[4111, "", 1111, 1111 ":", 1111]', b'[4111, "", 1111, 1111,\x0c":", 1111]']
+)
+def test_bytes_that_look_whole_but_are_not_json_are_never_kept_with_their_pieces(
+    malformed: bytes,
+) -> None:
+    # The first pass is exact for JSON only: such bytes are dead-lettered as malformed JSON,
+    # and their copy is withheld.
+    assert card_data_guard.kept_copy(malformed) == card_data_guard.WITHHELD
+
+
+@pytest.mark.parametrize(
+    ("cut", "kept"),
+    [
+        (b'{"a": 1, "n": "4111111111111111"', b'{"a": 1, "n": "[REDACTED-PAN]"'),
+        (b'{"a": 1, "n": "4111111111111111",}', b'{"a": 1, "n": "[REDACTED-PAN]",}'),
+        (b"x 4111111111111111, 1", b"x [REDACTED-PAN], 1"),
+    ],
+)
+def test_a_card_number_written_whole_in_bytes_that_are_not_json_is_redacted_not_withheld(
+    cut: bytes, kept: bytes
+) -> None:
+    assert card_data_guard.kept_copy(cut) == kept
+
+
 def test_pairs_with_equal_keys_are_read_each_in_its_place() -> None:
     payload = b'{"n": "4111", "n": "1111", "n": "1111", "n": "1111", "m": "x"}'
     with pytest.raises(PermanentError) as refused:
@@ -242,8 +283,10 @@ def test_an_ean_13_code_that_reads_as_a_visa_number_is_no_card_number() -> None:
     screen_payload(json.dumps({"message": f"2 x {EAN}: at most 1 in stock"}).encode())
     assert not contains_card_number(EAN, identifier=True)
     assert redact_card_numbers(f"sku={EAN}") == f"sku={EAN}"
-    # Visa's 13-digit test number is no EAN-13, and an EAN-13 cut up is read as written.
-    for document in ({"sku": "4222222222222"}, {"note": "4006 3813 3392 4"}):
+    # Visa's 13-digit test number is no EAN-13, and an EAN-13 cut up is read as written:
+    # typed into boxes, a 13-digit Maestro number that is an EAN-13 too is refused.
+    boxes = {"a": "5018", "b": "0000", "c": "0003", "d": "1"}
+    for document in ({"sku": "4222222222222"}, {"note": "4006 3813 3392 4"}, boxes):
         with pytest.raises(PermanentError) as refused:
             screen_payload(json.dumps(document).encode())
         assert refused.value.code == "card_data_refused"

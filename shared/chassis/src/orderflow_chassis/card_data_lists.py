@@ -20,8 +20,8 @@ from orderflow_contracts.card_data import (
     contains_card_number,
     contains_card_number_in_bytes,
     digits_as_read,
+    redact_card_numbers_in_bytes,
 )
-from orderflow_contracts.product_codes import is_ean13
 
 # What texts scanned in one pass are joined by: no letter or digit (each text keeps its own
 # edges) and no separator (``\n`` is one: four strings "4111", "1111"... are no card number).
@@ -43,8 +43,8 @@ APART: Final = "\x00"
 _ESCAPE: Final = re.compile(rb"\\.", re.DOTALL)
 # A key: a string with ":" after it (escapes are spaces by then). A search for it may start at
 # a string's closing quote too, and then it takes what stands up to the next string for a key;
-# it takes a ":" after that for the key's only when that string begins with ":" (``"a", 4111,
-# ":b"``). A document with such a string is always read.
+# in JSON it takes a ":" after that for the key's only when that string begins with ":"
+# (``"a", 4111, ":b"``). A document with such a string is always read.
 _KEY: Final = re.compile(rb'"[^"]*+"[ \t\n\r]*+:')
 _STRING_BEGINNING_WITH_A_COLON: Final = re.compile(rb'[,\[{:][ \t\n\r]*+"[ \t\n\r]*+:')
 _SEPARATORS: Final = SEPARATOR_CHARS.encode()  # "-" last: a literal in a class
@@ -58,12 +58,12 @@ _PIECES_OR_A_STRING: Final = re.compile(
     rb"(?P<pieces>" + _MAY_BE_PIECE + rb"(?:" + _BETWEEN_PIECES + _MAY_BE_PIECE + rb')++)|"[^"]*+"'
 )
 _NOT_DIGITS: Final = bytes(byte for byte in range(256) if byte not in b"0123456789")
-# Bytes that are not JSON from their start: a digit "0", a comma "c", all else "x".
+# Bytes that are not JSON: a digit "0", a comma "c", all else "x".
 _COMMA_MARKS: Final = bytes(
     0x30 if byte in b"0123456789" else 0x63 if byte == 0x2C else 0x78 for byte in range(256)
 )
 _AROUND_COMMAS: Final = _BETWEEN_DIGITS.replace(b",", b"")
-_DIGITS_AROUND_A_COMMA: Final = re.compile(rb"0c+0")
+_DIGITS_AROUND_A_COMMA: Final = re.compile(rb"0x*+c[xc]*+0")
 _EXPONENT_HINT: Final = re.compile(rb"[0-9.][eE][+-]?[0-9]")
 # Quotes (JSON's, and Python's repr), whitespace, and the brackets and braces of the arrays and
 # objects around the pieces: what stands around the pieces of a document that is not JSON.
@@ -75,9 +75,12 @@ def has_listed_digits(raw: bytes) -> bool:
     """Whether JSON ``raw`` may hold a card number cut up across array elements or object
     values (a first pass for the walk). An escape reads as a space, which a piece may hold
     (``\\t`` writes a separator); ``\\u0034`` writes a digit, which this pass does not read:
-    the guard reads every document with a backslash (see ``may_hold_card_number``). A key in
-    Python's quotes (a repr, which is no JSON) sends the bytes to be read."""
-    if b"':" in raw:
+    the guard reads every document with a backslash (see ``may_hold_card_number``). Exact for
+    JSON only: bytes that do not look whole (an odd number of quotes, no object or array from
+    end to end) or hold a key in Python's quotes are sent to be read. What looks whole and is
+    not JSON all the same is kept only if :func:`holds_listed_card_number` says it may be."""
+    whole = raw.strip(b" \t\n\r")
+    if b"':" in raw or raw.count(b'"') % 2 or whole[:1] + whole[-1:] not in (b"{}", b"[]"):
         return True
     if b"\\" in raw:
         raw = _ESCAPE.sub(b" ", raw)
@@ -99,21 +102,21 @@ def has_listed_digits(raw: bytes) -> bool:
 
 
 def holds_listed_card_number(raw: bytes) -> bool:
-    """Whether ``raw`` read without its quotes, whitespace, brackets and braces holds a card
-    number listed group by group (``"4111", "1111", ...``) or cut into pieces (``4, 1, 1, 1,
-    ...``, ``{'n1': '4111', 'n2': '1111', ...``): what a byte-level scan of a document that
-    is not JSON (cut short, a trailing comma, Python's quotes) cannot see as it is written.
-    The first pass (:func:`has_listed_digits`) reads JSON's ASCII only, from its start: bytes
-    that are not ASCII, or hold Python's quotes or a number in exponent form, are always read;
-    bytes that do not begin as an object or an array are read when they hold digits on both
-    sides of a comma, once all that may stand around pieces but commas is deleted."""
-    if raw.isascii() and b"'" not in raw and not _EXPONENT_HINT.search(raw):
-        if raw.lstrip()[:1] in (b"{", b"["):
-            if not has_listed_digits(raw):
-                return False
-        elif not _DIGITS_AROUND_A_COMMA.search(raw.translate(_COMMA_MARKS, _AROUND_COMMAS)):
-            return False
-    squeezed = raw.translate(None, _AROUND_PIECES)
+    """Whether ``raw`` holds a card number that a byte-level scan does not see as it is
+    written, once the scan's redaction is done and quotes, whitespace, brackets and braces
+    are deleted: listed group by group (``"4111", "1111", ...``) or cut into pieces (``4, 1, 1,
+    1, ...``, ``{'n1': '4111', 'n2': '1111', ...``). For bytes that are not JSON (cut short, a
+    trailing comma, Python's quotes): whether a dead letter may keep their redacted bytes.
+    Read unless they are ASCII, with no Python quote and no number in exponent form, and hold
+    no digit on both sides of a comma (read so, with letters between: keys)."""
+    if (
+        raw.isascii()
+        and b"'" not in raw
+        and not _EXPONENT_HINT.search(raw)
+        and not _DIGITS_AROUND_A_COMMA.search(raw.translate(_COMMA_MARKS, _AROUND_COMMAS))
+    ):
+        return False
+    squeezed = redact_card_numbers_in_bytes(raw).translate(None, _AROUND_PIECES)
     return contains_card_number_in_bytes(squeezed) or bool(
         spelled_numbers(_text_pieces(squeezed.decode("utf-8", "replace")))
     )
@@ -283,11 +286,7 @@ def _spelled_in_run(run: list[tuple[int, str]]) -> Iterator[int]:
             odd = (end - 1) % 2  # the last digit's parity: the digits of that parity are plain
             total = plain[odd][end] - plain[odd][start]
             total += doubled[1 - odd][end] - doubled[1 - odd][start]
-            if (
-                total % 10 == 0
-                and _brand_shaped(joined[start : start + 4], end - start)
-                and not (end - start == 13 and is_ean13(joined[start:end]))
-            ):
+            if total % 10 == 0 and _brand_shaped(joined[start : start + 4], end - start):
                 yield from (index for index, _ in run[max(first, covered + 1) : last + 1])
                 covered = last
                 break
