@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from orderflow_chassis.card_data_lists import (
     APART,
     BREAK,
+    PIECES_DEPTH,
     WrittenFloat,
     comma_list,
     comma_listed_groups,
@@ -239,9 +240,6 @@ def spells_card_number(value: Any) -> bool:
     return bool(spelled_slots(document))
 
 
-_DEPTH: Final = 64  # deeper arrays and objects end a run (the guard refuses documents as deep)
-
-
 def _values_in_order(document: list[Any] | tuple[Any, ...]) -> Iterator[tuple[Any, int, Any]]:
     """Every value of ``document`` that is no array or object, in the order written, with the
     array or object that holds it and its place there; a contract field's value as ``BREAK``.
@@ -256,7 +254,7 @@ def _values_in_order(document: list[Any] | tuple[Any, ...]) -> Iterator[tuple[An
                 defined = key in CONTRACT_FIELDS
             if not isinstance(entry, list | tuple):
                 yield holder, place, BREAK if defined else entry
-            elif len(levels) < _DEPTH:
+            elif len(levels) < PIECES_DEPTH:
                 levels.append((entry, enumerate(entry)))
                 break
             else:

@@ -185,7 +185,7 @@ def spelled_numbers(items: Sequence[Any], sequences: Sequences = (list,)) -> set
 
 
 Sequences = tuple[type, ...]
-_PIECES_DEPTH: Final = 64  # deeper arrays end a run (the guard refuses documents as deep)
+PIECES_DEPTH: Final = 64  # deeper arrays and objects end a run (the guard refuses as deep)
 
 
 def _nested_pieces(items: Any, sequences: Sequences) -> Iterator[Any]:
@@ -196,7 +196,7 @@ def _nested_pieces(items: Any, sequences: Sequences) -> Iterator[Any]:
         for item in levels[-1]:
             if not isinstance(item, sequences):
                 yield item
-            elif len(levels) < _PIECES_DEPTH:
+            elif len(levels) < PIECES_DEPTH:
                 levels.append(iter(cast(Iterable[Any], item)))
                 break
             else:

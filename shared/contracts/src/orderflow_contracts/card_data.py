@@ -81,10 +81,9 @@ _CONTIGUOUS = r"(?<![0-9])[0-9]{13,19}(?![0-9])"
 # not (``4111 - 1111``, ``4111\r\n1111``); every pattern and mark table below is built from it.
 # The ASCII controls among them are those Python reads as line breaks (vertical tab, form feed,
 # file, group and record separators): invisible or a new line wherever the text is shown.
-_SEPARATOR_CHARS: Final = " \t\n\r\x0b\x0c\x1c\x1d\x1e.,_/:-"  # "-" last: a literal in a class
-SEPARATOR_CHARS: Final = _SEPARATOR_CHARS
+SEPARATOR_CHARS: Final = " \t\n\r\x0b\x0c\x1c\x1d\x1e.,_/:-"  # "-" last: a literal in a class
 """The ASCII characters a card number may be written with between its digits."""
-_SEPARATOR = f"[{_SEPARATOR_CHARS}]{{1,3}}"
+_SEPARATOR = f"[{SEPARATOR_CHARS}]{{1,3}}"
 # Groups as cards are printed, not inside a word (no letter or digit before or after); an
 # underscore (``tok_4111_1111_1111_1111``) or a hyphen (``ref-4111-...``) may touch them.
 _GROUPED = (
@@ -101,10 +100,10 @@ _DIGIT_GROUP_BYTES = re.compile(rb"[0-9]+")
 # and counting their digits is about ten times cheaper than searching for a candidate, and most
 # texts (every event, most headers) have none: a timestamp's 12 digits, a UUID's groups and an
 # amount's are all too few.
-_RUN = re.compile(f"[0-9]{{4}}[0-9{_SEPARATOR_CHARS}]{{8,}}[0-9]")
+_RUN = re.compile(f"[0-9]{{4}}[0-9{SEPARATOR_CHARS}]{{8,}}[0-9]")
 _RUN_BYTES = re.compile(_RUN.pattern.encode())
-_NOT_DIGITS: Final = str.maketrans("", "", _SEPARATOR_CHARS)
-_SEPARATOR_BYTES: Final = _SEPARATOR_CHARS.encode()
+_NOT_DIGITS: Final = str.maketrans("", "", SEPARATOR_CHARS)
+_SEPARATOR_BYTES: Final = SEPARATOR_CHARS.encode()
 
 
 def _runs(text: str) -> Iterator[re.Match[str]]:
