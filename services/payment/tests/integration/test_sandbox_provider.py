@@ -3,11 +3,12 @@ and the refusals a real provider would make."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from orderflow_chassis.database import connect
+from orderflow_chassis.database import Connection, connect
 from orderflow_chassis.migrations import migrate_service
 from orderflow_contracts.money import Money
 from orderflow_localinfra.discovery import Infrastructure
@@ -49,6 +50,17 @@ async def sandbox(orderflow_infrastructure: Infrastructure) -> AsyncIterator[San
             started or 0,
         )
         await connection.execute("DELETE FROM sandbox_requests WHERE request_id > $1", started or 0)
+        await connection.close()
+
+
+@pytest.fixture
+async def sandbox_tables(orderflow_infrastructure: Infrastructure) -> AsyncIterator[Connection]:
+    """A connection of the test's own, to read the sandbox's record."""
+    settings = service_settings(orderflow_infrastructure, "payment", topic_prefix="")
+    connection = await connect(settings.database_url, schema="payment")
+    try:
+        yield connection
+    finally:
         await connection.close()
 
 
@@ -149,3 +161,61 @@ async def test_refund_refused_token(sandbox: SandboxProvider) -> None:
     assert captured.reference is not None
     refused = await sandbox.refund(Refund(f"refund:{order_id}", order_id, captured.reference, EUR))
     assert (refused.approved, refused.decline_code) == (False, "provider_refused")
+
+
+async def test_concurrent_requests_with_one_key_do_the_work_once(
+    sandbox: SandboxProvider, sandbox_tables: Connection
+) -> None:
+    order_id, authorised = await authorise(sandbox, "tok_visa_approve")
+    assert authorised.reference is not None
+    capture = Capture(f"capture:{order_id}", order_id, authorised.reference, EUR)
+    answers = await asyncio.gather(*(sandbox.capture(capture) for _ in range(8)))
+    assert answers[0].approved
+    assert all(answer == answers[0] for answer in answers), "one operation, replayed"
+    attempts = await sandbox_tables.fetch(
+        "SELECT attempt, response FROM sandbox_requests WHERE idempotency_key = $1",
+        capture.idempotency_key,
+    )
+    operations = await sandbox_tables.fetchval(
+        "SELECT count(*) FROM sandbox_operations WHERE idempotency_key = $1",
+        capture.idempotency_key,
+    )
+    assert sorted(row["attempt"] for row in attempts) == list(range(1, 9))
+    assert sorted(row["response"] for row in attempts) == ["approved"] + ["replayed"] * 7
+    assert operations == 1
+
+
+async def test_a_capture_and_a_void_at_once_close_the_authorisation_once(
+    sandbox: SandboxProvider,
+) -> None:
+    for _ in range(5):
+        order_id, authorised = await authorise(sandbox, "tok_visa_approve")
+        assert authorised.reference is not None
+        answers = await asyncio.gather(
+            sandbox.capture(Capture(f"capture:{order_id}", order_id, authorised.reference, EUR)),
+            sandbox.void(Void(f"void:{order_id}", order_id, authorised.reference, EUR)),
+            return_exceptions=True,
+        )
+        approved = [a for a in answers if isinstance(a, ProviderResult) and a.approved]
+        refused = [a for a in answers if isinstance(a, ProviderRejected)]
+        assert len(approved) == 1, answers
+        assert [r.code for r in refused] == ["authorisation_closed"], answers
+
+
+async def test_refunds_at_once_never_exceed_the_capture(sandbox: SandboxProvider) -> None:
+    for _ in range(5):
+        order_id, authorised = await authorise(sandbox, "tok_visa_approve")
+        assert authorised.reference is not None
+        captured = await sandbox.capture(
+            Capture(f"capture:{order_id}", order_id, authorised.reference, EUR)
+        )
+        assert captured.reference is not None
+        reference = captured.reference
+        answers = await asyncio.gather(
+            *(
+                sandbox.refund(Refund(f"refund:{order_id}:{n}", order_id, reference, EUR))
+                for n in range(4)
+            )
+        )
+        assert sorted(answer.approved for answer in answers) == [False, False, False, True]
+        assert {a.decline_code for a in answers if not a.approved} == {"exceeds_captured"}

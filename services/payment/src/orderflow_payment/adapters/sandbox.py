@@ -21,7 +21,7 @@ Test tokens (the part after ``tok_<method>_``; see the README for the table):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -62,6 +62,34 @@ class _Parent:
     amount_minor: int
     currency: str
     method: str
+    closed_by: str | None  # the approved capture or void of an authorisation, if any
+    refunded_minor: int  # approved refunds of a capture so far
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What a request found under its key's lock: one ``sandbox_request_reads`` row."""
+
+    attempt: int  # this request's number with its key
+    earlier: ProviderResult | None  # the answer of the operation an earlier attempt did
+    parent: _Parent | None  # a child operation's parent, row-locked; None if unknown
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> _Found:
+        parent = None
+        if row["parent_reference"] is not None:
+            parent = _Parent(
+                reference=row["parent_reference"],
+                operation=row["parent_operation"],
+                outcome=row["parent_outcome"],
+                behaviour=row["parent_behaviour"],
+                amount_minor=row["parent_amount_minor"],
+                currency=row["parent_currency"],
+                method=row["parent_method"],
+                closed_by=row["parent_closed_by"],
+                refunded_minor=row["parent_refunded"],
+            )
+        return cls(attempt=1 + row["attempts"], earlier=_operation_done(row), parent=parent)
 
 
 @dataclass(frozen=True)
@@ -96,7 +124,8 @@ class _Operation:
         )
 
 
-Perform = Callable[[Connection, str], Awaitable[tuple[ProviderResult, _Operation]]]
+Behaviour = Callable[[_Found], str]
+Perform = Callable[[_Found, str], tuple[ProviderResult, _Operation]]
 
 
 class SandboxProvider:
@@ -142,7 +171,7 @@ class SandboxProvider:
     async def authorise(self, request: Authorise) -> ProviderResult:
         behaviour = behaviour_of(request.token)
 
-        async def perform(connection: Connection, _: str) -> tuple[ProviderResult, _Operation]:
+        def perform(_: _Found, __: str) -> tuple[ProviderResult, _Operation]:
             decline = DECLINES.get(behaviour)
             reference = sandbox_reference("authorise", request.idempotency_key)
             done = _Operation(
@@ -161,7 +190,9 @@ class SandboxProvider:
                 return ProviderResult.decline(decline[0], decline[1], reference), done
             return ProviderResult.approve(reference), done
 
-        return await self._call("authorise", request.idempotency_key, lambda _: behaviour, perform)
+        return await self._call(
+            "authorise", request.idempotency_key, None, lambda _: behaviour, perform
+        )
 
     async def capture(self, request: Capture) -> ProviderResult:
         return await self._child_operation(
@@ -195,32 +226,21 @@ class SandboxProvider:
     async def _child_operation(
         self, operation: str, key: str, parent_reference: str, order: str, amount: Money
     ) -> ProviderResult:
-        parent_holder: list[_Parent] = []
+        def behaviour(found: _Found) -> str:
+            if found.parent is None:
+                raise ProviderRejected("unknown_reference", f"no operation {parent_reference}")
+            return found.parent.behaviour
 
-        async def behaviour(connection: Connection) -> str:
-            parent = await self._parent(connection, parent_reference)
-            parent_holder.append(parent)
-            return parent.behaviour
-
-        async def perform(
-            connection: Connection, behaviour: str
-        ) -> tuple[ProviderResult, _Operation]:
-            parent = parent_holder[0]
-            await self._check_child(connection, operation, parent, amount)
+        def perform(found: _Found, behaviour: str) -> tuple[ProviderResult, _Operation]:
+            parent = found.parent
+            assert parent is not None  # behaviour() refused the request otherwise
+            _check_child(operation, parent, amount)
             reference = sandbox_reference(operation, key)
             decline: tuple[str, str] | None = None
             if operation == "refund":
-                refunded = await connection.fetchval(
-                    f"""
-                    SELECT coalesce(sum(amount_minor), 0)::bigint
-                    FROM {self._schema}.sandbox_operations
-                    WHERE parent_reference = $1 AND operation = 'refund' AND outcome = 'approved'
-                    """,
-                    parent.reference,
-                )
                 if behaviour == "refund_refused":
                     decline = ("provider_refused", MESSAGES["provider_refused"])
-                elif refunded + amount.minor_units > parent.amount_minor:
+                elif parent.refunded_minor + amount.minor_units > parent.amount_minor:
                     decline = ("exceeds_captured", MESSAGES["exceeds_captured"])
             done = _Operation(
                 reference=reference,
@@ -238,13 +258,14 @@ class SandboxProvider:
                 return ProviderResult.decline(decline[0], decline[1], reference), done
             return ProviderResult.approve(reference), done
 
-        return await self._call(operation, key, behaviour, perform)
+        return await self._call(operation, key, parent_reference, behaviour, perform)
 
     async def _call(
         self,
         operation: str,
         key: str,
-        behaviour: Callable[[Connection], Awaitable[str] | str],
+        parent_reference: str | None,
+        behaviour: Behaviour,
         perform: Perform,
     ) -> ProviderResult:
         if self._latency_s:
@@ -254,38 +275,27 @@ class SandboxProvider:
         result: ProviderResult | None = None
         done: _Operation | None = None
         async with pool.acquire() as connection, connection.transaction():
-            # Requests with one key are handled one at a time, as a provider does.
-            await connection.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('orderflow.sandbox'), hashtext($1))",
+            # Requests with one key are handled one at a time, as a provider does: the function
+            # takes the key's lock (and the parent's row lock) before it reads.
+            row = await connection.fetchrow(
+                f"SELECT * FROM {self._schema}.sandbox_request_reads($1, $2)",
                 key,
+                parent_reference,
             )
-            # The attempt's number and the operation a previous attempt did, in one round trip
-            # (both only change under the lock just taken).
-            seen = await connection.fetchrow(
-                f"""
-                SELECT (SELECT count(*) FROM {self._schema}.sandbox_requests
-                        WHERE idempotency_key = $1) AS attempts,
-                       o.reference, o.outcome, o.decline_code
-                FROM (VALUES (1)) AS one
-                LEFT JOIN {self._schema}.sandbox_operations AS o ON o.idempotency_key = $1
-                """,
-                key,
-            )
-            assert seen is not None
-            attempt = 1 + seen["attempts"]
+            assert row is not None
+            found = _Found.of(row)
+            attempt = found.attempt
             try:
-                found = behaviour(connection)
-                chosen = found if isinstance(found, str) else await found
+                chosen = behaviour(found)
                 mode, failures = failing_attempts(chosen)
                 if mode == "unavailable" and attempt <= failures:
                     response = "unavailable"
                     failure = ProviderUnavailable("http_503", "sandbox answered 503")
                 else:
-                    existing = _operation_done(seen)
-                    if existing is not None:
-                        result, response = existing, "replayed"
+                    if found.earlier is not None:
+                        result, response = found.earlier, "replayed"
                     else:
-                        result, done = await perform(connection, chosen)
+                        result, done = perform(found, chosen)
                         response = "approved" if result.approved else "declined"
                     if mode == "timeout" and attempt <= failures:
                         # The work is done and recorded; only the answer is lost.
@@ -301,42 +311,6 @@ class SandboxProvider:
             raise failure
         assert result is not None
         return result
-
-    async def _parent(self, connection: Connection, reference: str) -> _Parent:
-        row = await connection.fetchrow(
-            f"""
-            SELECT reference, operation, outcome, behaviour, amount_minor, currency, method
-            FROM {self._schema}.sandbox_operations WHERE reference = $1 FOR UPDATE
-            """,
-            reference,
-        )
-        if row is None:
-            raise ProviderRejected("unknown_reference", f"no operation {reference}")
-        return _Parent(**dict(row))
-
-    async def _check_child(
-        self, connection: Connection, operation: str, parent: _Parent, amount: Money
-    ) -> None:
-        expected = "capture" if operation == "refund" else "authorise"
-        if parent.operation != expected or parent.outcome != "approved":
-            raise ProviderRejected("invalid_reference", f"{operation} needs an approved {expected}")
-        if amount.currency.value != parent.currency.strip():
-            raise ProviderRejected("currency_mismatch", f"{operation} in another currency")
-        if operation in ("capture", "void"):
-            done = await connection.fetchval(
-                f"""
-                SELECT operation FROM {self._schema}.sandbox_operations
-                WHERE parent_reference = $1 AND operation IN ('capture', 'void')
-                  AND outcome = 'approved'
-                """,
-                parent.reference,
-            )
-            if done is not None:
-                raise ProviderRejected(
-                    "authorisation_closed", f"the authorisation was already {done}d"
-                )
-            if amount.minor_units > parent.amount_minor:
-                raise ProviderRejected("exceeds_authorised", "more than was authorised")
 
     async def _record(
         self, connection: Connection, request: tuple[object, ...], done: _Operation | None
@@ -367,6 +341,22 @@ class SandboxProvider:
             )
         except asyncpg.UniqueViolationError as error:  # pragma: no cover - the lock prevents it
             raise ProviderUnavailable("conflict", "concurrent request with the same key") from error
+
+
+def _check_child(operation: str, parent: _Parent, amount: Money) -> None:
+    """The refusals a provider makes of a capture, void or refund of ``parent``."""
+    expected = "capture" if operation == "refund" else "authorise"
+    if parent.operation != expected or parent.outcome != "approved":
+        raise ProviderRejected("invalid_reference", f"{operation} needs an approved {expected}")
+    if amount.currency.value != parent.currency.strip():
+        raise ProviderRejected("currency_mismatch", f"{operation} in another currency")
+    if operation in ("capture", "void"):
+        if parent.closed_by is not None:
+            raise ProviderRejected(
+                "authorisation_closed", f"the authorisation was already {parent.closed_by}d"
+            )
+        if amount.minor_units > parent.amount_minor:
+            raise ProviderRejected("exceeds_authorised", "more than was authorised")
 
 
 def _operation_done(row: asyncpg.Record) -> ProviderResult | None:
