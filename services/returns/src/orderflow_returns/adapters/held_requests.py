@@ -7,11 +7,15 @@ from datetime import datetime
 from typing import Any, cast
 
 from orderflow_returns.adapters._sql import SqlRepository
+from orderflow_returns.adapters.orders import known_quiet, quiet_orders
 from orderflow_returns.ports import HeldRequest, RequestKind
 
 
 class SqlHeldRequests(SqlRepository):
     async def hold(self, request: HeldRequest) -> None:
+        quiet = known_quiet(self.connection)
+        if quiet is not None:
+            quiet.without_held_requests.discard(request.order_id)
         await self.connection.execute(
             f"""
             INSERT INTO {self.s}.held_requests (order_id, kind, request_id, envelope, held_until)
@@ -26,6 +30,9 @@ class SqlHeldRequests(SqlRepository):
         )
 
     async def release(self, order_id: uuid.UUID) -> list[HeldRequest]:
+        quiet = await quiet_orders(self.connection, self.s)
+        if quiet is not None and order_id in quiet.without_held_requests:
+            return []
         rows = await self.connection.fetch(
             f"""
             DELETE FROM {self.s}.held_requests WHERE order_id = $1

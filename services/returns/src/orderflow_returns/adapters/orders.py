@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from orderflow_chassis.database import TransactionLocal
+from orderflow_chassis.database import Connection, TransactionLocal
 from orderflow_contracts.events import OrderPlaced, PostalAddress
 from orderflow_contracts.money import Currency, Money
 
@@ -18,6 +19,57 @@ from orderflow_returns.domain.returns import Delivery
 # The orders whose lock a transaction holds already (``lock_all``, the batch's ``lock_ahead``):
 # each handler's ``lock`` of one of them then costs no round trip. Keyed on the transaction.
 _HELD: TransactionLocal[frozenset[uuid.UUID]] = TransactionLocal("returns_orders_locked")
+
+
+@dataclass
+class QuietOrders:
+    """Of the orders a transaction locked up front, those with no held request and those with
+    no received RMA: read by one statement the first time a handler asks, for the rest of the
+    transaction. An order's fact (its ``OrderPlaced``, a delivery) releases its held requests
+    and prices its received RMAs, and almost every order has neither: each cost a round trip
+    per fact. Only ever narrowed: a request held here takes its order out, a parcel received
+    or an RMA's state set empties the second set (rare, and safe whatever a savepoint undoes).
+    """
+
+    without_held_requests: set[uuid.UUID]
+    without_received_rmas: set[uuid.UUID]
+
+
+_QUIET: TransactionLocal[QuietOrders] = TransactionLocal("returns_quiet_orders")
+
+
+async def quiet_orders(connection: Connection, schema: str) -> QuietOrders | None:
+    """The transaction's :class:`QuietOrders`, read now if not yet (None without ``lock_all``:
+    a job's transaction, which asks for one order at a time)."""
+    quiet = _QUIET.get(connection)
+    if quiet is not None:
+        return quiet
+    locked = _HELD.get(connection)
+    if not locked:
+        return None
+    # After the locks: every writer of held requests and RMAs holds its order's lock.
+    rows = await connection.fetch(
+        f"""
+        SELECT o.order_id,
+               EXISTS (SELECT 1 FROM {schema}.held_requests AS h
+                       WHERE h.order_id = o.order_id) AS held,
+               EXISTS (SELECT 1 FROM {schema}.rmas AS r
+                       WHERE r.order_id = o.order_id AND r.state = 'received') AS received
+        FROM unnest($1::uuid[]) AS o(order_id)
+        """,
+        list(locked),
+    )
+    quiet = QuietOrders(
+        {row["order_id"] for row in rows if not row["held"]},
+        {row["order_id"] for row in rows if not row["received"]},
+    )
+    _QUIET.set(connection, quiet)
+    return quiet
+
+
+def known_quiet(connection: Connection) -> QuietOrders | None:
+    """The transaction's :class:`QuietOrders` if read already (for writers to narrow)."""
+    return _QUIET.get(connection)
 
 
 class SqlOrders(SqlRepository):

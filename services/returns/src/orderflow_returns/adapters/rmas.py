@@ -9,12 +9,19 @@ from datetime import date, datetime
 from orderflow_contracts.money import Currency, Money
 
 from orderflow_returns.adapters._sql import SqlRepository
+from orderflow_returns.adapters.orders import known_quiet, quiet_orders
 from orderflow_returns.domain.returns import EarlierReturn
 from orderflow_returns.domain.rma import RmaState
 from orderflow_returns.ports import PricedRefund, Rma
 
 
 class SqlRmas(SqlRepository):
+    def _rma_states_change(self) -> None:
+        """An RMA may become received here: no order of the transaction is known without one."""
+        quiet = known_quiet(self.connection)
+        if quiet is not None:
+            quiet.without_received_rmas.clear()
+
     async def create(
         self,
         *,
@@ -65,6 +72,10 @@ class SqlRmas(SqlRepository):
         return Rma(**{**dict(row), "state": RmaState(row["state"])})
 
     async def in_state(self, order_id: uuid.UUID, state: RmaState) -> list[uuid.UUID]:
+        if state is RmaState.RECEIVED:
+            quiet = await quiet_orders(self.connection, self.s)
+            if quiet is not None and order_id in quiet.without_received_rmas:
+                return []
         rows = await self.connection.fetch(
             f"""
             SELECT rma_id FROM {self.s}.rmas WHERE order_id = $1 AND state = $2
@@ -102,6 +113,7 @@ class SqlRmas(SqlRepository):
         damaged: dict[str, int],
         authorised: dict[str, int],
     ) -> None:
+        self._rma_states_change()
         for sku in sorted(set(received) | set(authorised)):
             got, allowed = received.get(sku, 0), authorised.get(sku, 0)
             await self.connection.execute(
@@ -140,6 +152,7 @@ class SqlRmas(SqlRepository):
         at: datetime,
         problem: tuple[str, str] | None = None,
     ) -> None:
+        self._rma_states_change()
         await self.connection.execute(
             f"""
             UPDATE {self.s}.rmas SET state = $2, updated_at = now(),
