@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
 import structlog
-from orderflow_chassis.retry import Backoff, retrying
+from orderflow_chassis.retry import Backoff, call_with_retry
 
 from orderflow_payment.domain.providers import ProviderRejected, ProviderUnavailable
 from orderflow_payment.settings import PaymentSettings
@@ -75,16 +75,13 @@ async def call_provider(
         )
 
     try:
-        async for attempt in retrying(
+        answer = await call_with_retry(
+            call,
             backoff,
             retry_if=lambda error: isinstance(error, ProviderUnavailable),
             on_retry=on_retry,
             sleep=sleep,
-        ):
-            with attempt:
-                answer = await call()
-                UNKNOWN_OUTCOMES.answered(key)
-                return answer
+        )
     except ProviderRejected as error:
         if key in UNKNOWN_OUTCOMES:  # a refusal says nothing of the earlier, unanswered call
             raise ProviderUnavailable(
@@ -102,4 +99,5 @@ async def call_provider(
             UNKNOWN_OUTCOMES.add(key)
             raise ProviderUnavailable(error.kind, error.detail, after_unknown=True) from error
         raise
-    raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+    UNKNOWN_OUTCOMES.answered(key)
+    return answer
