@@ -163,26 +163,37 @@ async def test_refund_refused_token(sandbox: SandboxProvider) -> None:
     assert (refused.approved, refused.decline_code) == (False, "provider_refused")
 
 
+async def assert_done_once(sandbox_tables: Connection, key: str, requests: int) -> None:
+    attempts = await sandbox_tables.fetch(
+        "SELECT attempt, response FROM sandbox_requests WHERE idempotency_key = $1", key
+    )
+    operations = await sandbox_tables.fetchval(
+        "SELECT count(*) FROM sandbox_operations WHERE idempotency_key = $1", key
+    )
+    assert sorted(row["attempt"] for row in attempts) == list(range(1, requests + 1))
+    assert sorted(row["response"] for row in attempts) == ["approved"] + ["replayed"] * (
+        requests - 1
+    )
+    assert operations == 1
+
+
 async def test_concurrent_requests_with_one_key_do_the_work_once(
     sandbox: SandboxProvider, sandbox_tables: Connection
 ) -> None:
-    order_id, authorised = await authorise(sandbox, "tok_visa_approve")
-    assert authorised.reference is not None
-    capture = Capture(f"capture:{order_id}", order_id, authorised.reference, EUR)
-    answers = await asyncio.gather(*(sandbox.capture(capture) for _ in range(8)))
-    assert answers[0].approved
-    assert all(answer == answers[0] for answer in answers), "one operation, replayed"
-    attempts = await sandbox_tables.fetch(
-        "SELECT attempt, response FROM sandbox_requests WHERE idempotency_key = $1",
-        capture.idempotency_key,
-    )
-    operations = await sandbox_tables.fetchval(
-        "SELECT count(*) FROM sandbox_operations WHERE idempotency_key = $1",
-        capture.idempotency_key,
-    )
-    assert sorted(row["attempt"] for row in attempts) == list(range(1, 9))
-    assert sorted(row["response"] for row in attempts) == ["approved"] + ["replayed"] * 7
-    assert operations == 1
+    # An authorisation has no parent row to queue on: only the key's lock orders these.
+    order_id = uuid.uuid4()
+    request = Authorise(f"authorise:{order_id}", order_id, EUR, "visa", "tok_visa_approve")
+    authorisations = await asyncio.gather(*(sandbox.authorise(request) for _ in range(8)))
+    assert authorisations[0].approved
+    assert authorisations[0].reference is not None
+    assert all(answer == authorisations[0] for answer in authorisations), "one, replayed"
+    await assert_done_once(sandbox_tables, request.idempotency_key, 8)
+
+    capture = Capture(f"capture:{order_id}", order_id, authorisations[0].reference, EUR)
+    captures = await asyncio.gather(*(sandbox.capture(capture) for _ in range(8)))
+    assert captures[0].approved
+    assert all(answer == captures[0] for answer in captures), "one operation, replayed"
+    await assert_done_once(sandbox_tables, capture.idempotency_key, 8)
 
 
 async def test_a_capture_and_a_void_at_once_close_the_authorisation_once(

@@ -28,6 +28,14 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
+ORDERS: list[uuid.UUID] = []  # what the tests wrote rows for, removed after each
+
+
+def new_order() -> uuid.UUID:
+    ORDERS.append(uuid.uuid4())
+    return ORDERS[-1]
+
+
 @pytest.fixture
 async def connection(orderflow_infrastructure: Infrastructure) -> AsyncIterator[asyncpg.Connection]:
     settings = service_settings(orderflow_infrastructure, "returns", topic_prefix="")
@@ -36,6 +44,18 @@ async def connection(orderflow_infrastructure: Infrastructure) -> AsyncIterator[
         await migrate_service(connection, "returns", build_definition(settings).migrations)
         yield connection
     finally:
+        await connection.execute(
+            """
+            DELETE FROM rma_lines WHERE rma_id IN (
+                SELECT rma_id FROM rmas WHERE order_id = ANY($1::uuid[]));
+            """,
+            ORDERS,
+        )
+        await connection.execute("DELETE FROM rmas WHERE order_id = ANY($1::uuid[])", ORDERS)
+        await connection.execute(
+            "DELETE FROM held_requests WHERE order_id = ANY($1::uuid[])", ORDERS
+        )
+        ORDERS.clear()
         await connection.close()
 
 
@@ -43,26 +63,31 @@ def held_request(order_id: uuid.UUID, request_id: str) -> HeldRequest:
     return HeldRequest(order_id, "return", request_id, "{}", NOW + timedelta(minutes=5))
 
 
-async def received_rma(connection: asyncpg.Connection, order_id: uuid.UUID) -> uuid.UUID:
+async def authorised_rma(rmas: SqlRmas, order_id: uuid.UUID) -> uuid.UUID:
     rma_id = uuid.uuid4()
+    await rmas.create(
+        rma_id=rma_id,
+        order_id=order_id,
+        request_id=f"ret-{rma_id}",
+        correlation_id="quiet-orders",
+        reason="changed_mind",
+        lines=[("MB-SPIKY-8CM", 1)],
+        authorised_at=NOW,
+        return_by=date(2026, 12, 31),
+    )
+    return rma_id
+
+
+async def received_rma(connection: asyncpg.Connection, order_id: uuid.UUID) -> uuid.UUID:
     rmas = SqlRmas(connection, "returns")
     async with connection.transaction():
-        await rmas.create(
-            rma_id=rma_id,
-            order_id=order_id,
-            request_id=f"ret-{rma_id}",
-            correlation_id="quiet-orders",
-            reason="changed_mind",
-            lines=[("MB-SPIKY-8CM", 1)],
-            authorised_at=NOW,
-            return_by=date(2026, 12, 31),
-        )
+        rma_id = await authorised_rma(rmas, order_id)
         await rmas.set_state(rma_id, RmaState.RECEIVED, at=NOW)
     return rma_id
 
 
 async def test_the_batch_asks_once_and_finds_what_there_is(connection: asyncpg.Connection) -> None:
-    with_request, with_rma, quiet = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    with_request, with_rma, quiet = new_order(), new_order(), new_order()
     async with connection.transaction():
         await SqlHeldRequests(connection, "returns").hold(held_request(with_request, "ret-1"))
     rma_id = await received_rma(connection, with_rma)
@@ -85,7 +110,7 @@ async def test_the_batch_asks_once_and_finds_what_there_is(connection: asyncpg.C
 async def test_what_the_batch_holds_or_receives_itself_is_found(
     connection: asyncpg.Connection,
 ) -> None:
-    order_id = uuid.uuid4()
+    order_id = new_order()
     async with connection.transaction():
         await SqlOrders(connection, "returns").lock_all([order_id])
         held, rmas = SqlHeldRequests(connection, "returns"), SqlRmas(connection, "returns")
@@ -93,17 +118,7 @@ async def test_what_the_batch_holds_or_receives_itself_is_found(
         await held.hold(held_request(order_id, "ret-later"))
         assert [r.request_id for r in await held.release(order_id)] == ["ret-later"]
 
-        rma_id = uuid.uuid4()
-        await rmas.create(
-            rma_id=rma_id,
-            order_id=order_id,
-            request_id="ret-later",
-            correlation_id="quiet-orders",
-            reason="changed_mind",
-            lines=[("MB-SPIKY-8CM", 1)],
-            authorised_at=NOW,
-            return_by=date(2026, 12, 31),
-        )
+        rma_id = await authorised_rma(rmas, order_id)
         assert await rmas.in_state(order_id, RmaState.RECEIVED) == []
         await rmas.record_parcel(
             rma_id,
@@ -113,4 +128,16 @@ async def test_what_the_batch_holds_or_receives_itself_is_found(
             damaged={},
             authorised={"MB-SPIKY-8CM": 1},
         )
+        assert await rmas.in_state(order_id, RmaState.RECEIVED) == [rma_id]
+
+
+async def test_an_rma_state_set_in_the_batch_is_found(connection: asyncpg.Connection) -> None:
+    order_id = new_order()
+    rmas = SqlRmas(connection, "returns")
+    async with connection.transaction():
+        rma_id = await authorised_rma(rmas, order_id)
+    async with connection.transaction():
+        await SqlOrders(connection, "returns").lock_all([order_id])
+        assert await rmas.in_state(order_id, RmaState.RECEIVED) == []  # asked here
+        await rmas.set_state(rma_id, RmaState.RECEIVED, at=NOW)
         assert await rmas.in_state(order_id, RmaState.RECEIVED) == [rma_id]
