@@ -143,7 +143,10 @@ async def test_two_transactions_racing_the_same_order_placed_authorise_once(
                 )
                 await emitted.write(connection)
 
-        await asyncio.gather(instance(), instance())
+        try:
+            await asyncio.gather(instance(), instance())
+        finally:
+            await sandbox.close()
         found = await counts(run.pool, order.order_id)
 
     assert found == {

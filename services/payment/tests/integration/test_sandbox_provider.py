@@ -35,11 +35,13 @@ EUR = Money.of("50.00", "EUR")
 async def sandbox(orderflow_infrastructure: Infrastructure) -> AsyncIterator[SandboxProvider]:
     settings = service_settings(orderflow_infrastructure, "payment", topic_prefix="")
     connection = await connect(settings.database_url, schema="payment")
+    provider = SandboxProvider(settings.database_url, schema="payment")
     try:
         await migrate_service(connection, "payment", build_definition(settings).migrations)
         started = await connection.fetchval("SELECT max(request_id) FROM sandbox_requests")
-        yield SandboxProvider(settings.database_url, schema="payment")
+        yield provider
     finally:
+        await provider.close()  # its own pool, opened by the first call
         # These calls did not come from the service (nothing recorded them on its side):
         # remove them, or every later reconciliation would rightly report them.
         await connection.execute(
