@@ -106,3 +106,11 @@ def test_one_loaded_poll_after_calm_ones_does_not_make_the_next_fetch_wait_long(
         clock.now += 1.0
         pacing.polled(kafka, ["a record"])
     assert setting(kafka) == (262_144, 50), "smoothed: one busy stretch is not a load"
+
+
+def test_a_gathering_consumer_waits_for_a_full_batch_idle_or_busy() -> None:
+    pacing = FetchPacing(min_bytes=65_536, max_wait_ms=50, gather=(4_096_000, 300))
+    kafka = consumer()
+    for records in (["a record"], [], [], ["a record"]):
+        pacing.polled(kafka, records)
+        assert setting(kafka) == (4_096_000, 300), "never the first byte, never 50 ms"

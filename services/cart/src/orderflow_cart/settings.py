@@ -88,6 +88,15 @@ class CartSettings(BaseSettings):
         "reconnects with Last-Event-ID, possibly to another instance",
     )
 
+    order_status_gather_ms: int = Field(
+        default=300,
+        ge=0,
+        le=5000,
+        description="the order-status read model gathers each batch this long (up to 1,000 "
+        "events): each order's status is rewritten fewer times, and shows that much later; "
+        "0 batches it as the saga's consumers do",
+    )
+
     @field_validator("storefront_api_token")
     @classmethod
     def _blank_token_is_no_token(cls, value: SecretStr | None) -> SecretStr | None:

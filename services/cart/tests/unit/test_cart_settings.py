@@ -1,9 +1,13 @@
-"""The cart's own settings: a blank storefront token is no token."""
+"""The cart's own settings: a blank storefront token is no token; the order-status read model
+gathers its batches."""
 
 from __future__ import annotations
 
 import pytest
+from orderflow_cart.bootstrap import build_definition
 from orderflow_cart.settings import CartSettings
+from orderflow_chassis.consumer import Gather, Subscription
+from orderflow_chassis.settings import ServiceSettings
 
 
 @pytest.mark.parametrize("blank", ["", "   "])
@@ -20,3 +24,25 @@ def test_a_storefront_token_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     token = CartSettings().storefront_api_token
     assert token is not None
     assert token.get_secret_value() == "s3cret-token"
+
+
+def order_status_subscription(cart_settings: CartSettings) -> Subscription:
+    settings = ServiceSettings.for_service(
+        "cart", database_url="postgresql://cart:cart@localhost:5432/orderflow"
+    )
+    definition = build_definition(settings, cart_settings=cart_settings)
+    [found] = [s for s in definition.subscriptions if s.name == "order-status"]
+    return found
+
+
+def test_the_order_status_read_model_gathers_its_batches_and_the_saga_steps_do_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert order_status_subscription(CartSettings()).gather == Gather(wait_ms=300)
+    settings = ServiceSettings.for_service(
+        "cart", database_url="postgresql://cart:cart@localhost:5432/orderflow"
+    )
+    others = build_definition(settings, cart_settings=CartSettings()).subscriptions
+    assert [s.name for s in others if s.gather is not None] == ["order-status"]
+    monkeypatch.setenv("CART_ORDER_STATUS_GATHER_MS", "0")
+    assert order_status_subscription(CartSettings()).gather is None

@@ -51,6 +51,7 @@ from orderflow_chassis.subscriptions import BatchHook as BatchHook
 from orderflow_chassis.subscriptions import BatchLocker as BatchLocker
 from orderflow_chassis.subscriptions import BatchWriter as BatchWriter
 from orderflow_chassis.subscriptions import ConsumerHooks as ConsumerHooks
+from orderflow_chassis.subscriptions import Gather as Gather
 from orderflow_chassis.subscriptions import Handler as Handler
 from orderflow_chassis.subscriptions import RecordInspector as RecordInspector
 from orderflow_chassis.subscriptions import RetryPolicy as RetryPolicy
@@ -95,6 +96,7 @@ class EventConsumer:
         heartbeat_interval_ms: int = 1000,
         max_poll_interval_ms: int = 300_000,
         commit_interval_ms: int = 0,
+        gather: Gather | None = None,
     ) -> None:
         """Declare the FastStream subscriber: explicit group, earliest, manual acks (committed
         at most every ``commit_interval_ms``), and the session after which a silent (killed)
@@ -103,10 +105,15 @@ class EventConsumer:
         # Half the poll interval of retries, a statement's timeout, then this pause: all within
         # the interval, or Kafka would take the partitions of a consumer that is alive.
         self._longest_pause_s = min(_REWIND_BACKOFF.max_delay_s, max_poll_interval_ms / 10_000)
+        if gather is not None:  # a read model: every fetch waits for a full batch
+            max_records, fetch_min_bytes = gather.max_records, gather.min_bytes
+            fetch_max_wait_ms = gather.wait_ms
+            batch_timeout_ms = max(batch_timeout_ms, gather.wait_ms)  # or polls end first
         self._pacing = pacing = FetchPacing(
             min_bytes=fetch_min_bytes,
             max_wait_ms=fetch_max_wait_ms,
             loaded_max_wait_ms=fetch_loaded_max_wait_ms,
+            gather=None if gather is None else (gather.min_bytes, gather.wait_ms),
         )
 
         def polled(consumer: Any, records: tuple[ConsumerRecord, ...]) -> None:

@@ -40,6 +40,24 @@ harmless without its record (the cart's orders, stored only with the cart that b
 
 
 @dataclass(frozen=True)
+class Gather:
+    """How a read model's consumer batches: every fetch waits ``wait_ms`` for a batch of up to
+    ``max_records``, idle or busy (a saga step's consumer instead answers its first record at
+    once when idle, see :mod:`~orderflow_chassis.fetch_pacing`). Its batches then hold more
+    events of each aggregate, so a projection that rewrites an aggregate's row once per batch
+    rewrites it fewer times, at the price of that much delay. Only for consumers no other step
+    waits on."""
+
+    wait_ms: int
+    max_records: int = 1000
+
+    @property
+    def min_bytes(self) -> int:
+        # Never the bound at the wait's end: up to 4 KiB a record.
+        return self.max_records * 4096
+
+
+@dataclass(frozen=True)
 class Subscription:
     """A consumer group of a service: the topics it reads and a handler per event type."""
 
@@ -49,6 +67,7 @@ class Subscription:
     inspect_record: RecordInspector | None = None
     lock_ahead: BatchLocker | None = None
     write_behind: BatchWriter | None = None
+    gather: Gather | None = None  # a read model's batching (see Gather); None: a saga step's
 
     def __post_init__(self) -> None:
         if self.write_behind is not None and self.lock_ahead is None:
