@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from orderflow_chassis.subscriptions import Gather
 from orderflow_contracts.money import Currency, Money
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,10 +93,18 @@ class CartSettings(BaseSettings):
         default=300,
         ge=0,
         le=5000,
-        description="the order-status read model gathers each batch this long (up to 1,000 "
-        "events): each order's status is rewritten fewer times, and shows that much later; "
-        "0 batches it as the saga's consumers do",
+        description="the order-status read model gathers each batch this long (up to 400 "
+        "events), idle or busy: each order's status is rewritten fewer times, and shows that "
+        "much later; 0 batches it as the saga's consumers do, else at least 100",
     )
+
+    @field_validator("order_status_gather_ms")
+    @classmethod
+    def _gather_long_enough(cls, value: int) -> int:
+        # A shorter wait has the consumer fetch without pause, idle or not.
+        if 0 < value < Gather.MIN_WAIT_MS:
+            raise ValueError(f"must be 0 (off) or at least {Gather.MIN_WAIT_MS} ms")
+        return value
 
     @field_validator("storefront_api_token")
     @classmethod

@@ -44,7 +44,8 @@ async def consume_through_kafka(own: Infrastructure, arrived: list[Envelope], ba
     settings = service_settings(
         own, "cart", topic_prefix=prefix, consumer_max_records=batch, consumer_batch_timeout_ms=200
     )
-    whole = build_definition(settings, cart_settings=CartSettings())
+    # The batch asked for, not the read model's own gathering.
+    whole = build_definition(settings, cart_settings=CartSettings(order_status_gather_ms=0))
     only_status = dataclasses.replace(
         whole,
         subscriptions=[s for s in whole.subscriptions if s.name == "order-status"],

@@ -46,3 +46,12 @@ def test_the_order_status_read_model_gathers_its_batches_and_the_saga_steps_do_n
     assert [s.name for s in others if s.gather is not None] == ["order-status"]
     monkeypatch.setenv("CART_ORDER_STATUS_GATHER_MS", "0")
     assert order_status_subscription(CartSettings()).gather is None
+
+
+@pytest.mark.parametrize("too_short", ["1", "99"])
+def test_a_gather_too_short_to_pause_is_refused_at_start(
+    too_short: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CART_ORDER_STATUS_GATHER_MS", too_short)
+    with pytest.raises(ValueError, match="at least 100 ms"):
+        CartSettings()

@@ -96,7 +96,6 @@ class EventConsumer:
         heartbeat_interval_ms: int = 1000,
         max_poll_interval_ms: int = 300_000,
         commit_interval_ms: int = 0,
-        gather: Gather | None = None,
     ) -> None:
         """Declare the FastStream subscriber: explicit group, earliest, manual acks (committed
         at most every ``commit_interval_ms``), and the session after which a silent (killed)
@@ -105,6 +104,7 @@ class EventConsumer:
         # Half the poll interval of retries, a statement's timeout, then this pause: all within
         # the interval, or Kafka would take the partitions of a consumer that is alive.
         self._longest_pause_s = min(_REWIND_BACKOFF.max_delay_s, max_poll_interval_ms / 10_000)
+        gather = self.subscription.gather
         if gather is not None:  # a read model: every fetch waits for a full batch
             max_records, fetch_min_bytes = gather.max_records, gather.min_bytes
             fetch_max_wait_ms = gather.wait_ms

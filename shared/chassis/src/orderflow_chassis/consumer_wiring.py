@@ -80,7 +80,6 @@ def register_consumers(
             fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
             fetch_loaded_max_wait_ms=settings.consumer_fetch_loaded_max_wait_ms,
             commit_interval_ms=settings.consumer_commit_interval_ms,
-            gather=subscription.gather,
         )
         consumers.append(consumer)
     return consumers

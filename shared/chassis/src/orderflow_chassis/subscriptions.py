@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from aiokafka import ConsumerRecord
 from orderflow_contracts.events import Event
@@ -45,11 +45,25 @@ class Gather:
     ``max_records``, idle or busy (a saga step's consumer instead answers its first record at
     once when idle, see :mod:`~orderflow_chassis.fetch_pacing`). Its batches then hold more
     events of each aggregate, so a projection that rewrites an aggregate's row once per batch
-    rewrites it fewer times, at the price of that much delay. Only for consumers no other step
-    waits on."""
+    rewrites it fewer times, at the price of that much delay (plus, under load, the previous
+    batch's apply time). Only for consumers no other step waits on.
+
+    A gathering consumer never idles: it fetches every ``wait_ms`` (at least ``MIN_WAIT_MS``,
+    or it would fetch without pause). ``max_records`` bounds what one transaction holds: a
+    projection that locks each aggregate of its batch takes up to that many locks at once
+    (PostgreSQL's lock table holds ``max_locks_per_transaction`` per connection)."""
+
+    MIN_WAIT_MS: ClassVar[int] = 100
 
     wait_ms: int
-    max_records: int = 1000
+    max_records: int = 400
+
+    def __post_init__(self) -> None:
+        if self.wait_ms < self.MIN_WAIT_MS or self.max_records < 1:
+            raise ValueError(
+                f"a gathering consumer waits at least {self.MIN_WAIT_MS} ms for at least one "
+                f"record: got {self.wait_ms} ms, {self.max_records} records"
+            )
 
     @property
     def min_bytes(self) -> int:
