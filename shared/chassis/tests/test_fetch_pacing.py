@@ -109,8 +109,8 @@ def test_one_loaded_poll_after_calm_ones_does_not_make_the_next_fetch_wait_long(
 
 
 def test_a_gathering_consumer_waits_for_a_full_batch_idle_or_busy() -> None:
-    pacing = FetchPacing(min_bytes=65_536, max_wait_ms=50, gather=(4_096_000, 300))
+    pacing = FetchPacing(min_bytes=4_096_000, max_wait_ms=300, gather=True)
     kafka = consumer()
     for records in (["a record"], [], [], ["a record"]):
         pacing.polled(kafka, records)
-        assert setting(kafka) == (4_096_000, 300), "never the first byte, never 50 ms"
+        assert setting(kafka) == (4_096_000, 300), "never the idle first-byte setting"

@@ -113,7 +113,7 @@ class EventConsumer:
             min_bytes=fetch_min_bytes,
             max_wait_ms=fetch_max_wait_ms,
             loaded_max_wait_ms=fetch_loaded_max_wait_ms,
-            gather=None if gather is None else (gather.min_bytes, gather.wait_ms),
+            gather=gather is not None,
         )
 
         def polled(consumer: Any, records: tuple[ConsumerRecord, ...]) -> None:

@@ -23,8 +23,8 @@ at 20 orders/s, while at 5 orders/s (not loaded) it tripled the latency, so it w
 loaded. The load is wall time: a batch waiting on a lock or a slow provider counts too.
 
 A read model's consumer may gather instead (``gather``, see
-:class:`~orderflow_chassis.subscriptions.Gather`): every fetch, idle or busy, waits its
-``wait_ms`` for its ``min_bytes``. Nobody waits on a read model's commits but its readers, and a
+:class:`~orderflow_chassis.subscriptions.Gather`): every fetch, idle or busy, waits
+``max_wait_ms`` for ``min_bytes``. Nobody waits on a read model's commits but its readers, and a
 fuller batch rewrites each row it touches once for all the batch's events about it.
 """
 
@@ -51,7 +51,7 @@ class FetchPacing:
         idle_max_wait_ms: int = 500,
         idle_after: int = 1,
         loaded_max_wait_ms: int = 0,
-        gather: tuple[int, int] | None = None,
+        gather: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._min_bytes = min_bytes
@@ -59,7 +59,7 @@ class FetchPacing:
         self._loaded_max_wait_ms = max(loaded_max_wait_ms, max_wait_ms)
         self._idle = (1, max(idle_max_wait_ms, max_wait_ms))
         self._idle_after = idle_after
-        self._gather = gather  # (min_bytes, wait_ms) of every fetch, idle or busy
+        self._gather = gather  # every fetch, idle or busy: (min_bytes, max_wait_ms)
         self._empty_polls = 0
         self._clock = clock
         self._last_poll: float | None = None
@@ -84,8 +84,8 @@ class FetchPacing:
         fetcher: Any = getattr(consumer, "_fetcher", None)
         if not (hasattr(fetcher, "_fetch_min_bytes") and hasattr(fetcher, "_fetch_max_wait_ms")):
             return
-        if self._gather is not None:
-            setting = self._gather
+        if self._gather:
+            setting = (self._min_bytes, self._max_wait_ms)
         elif records:
             self._empty_polls = 0
             setting = (self._min_bytes, self.busy_wait_ms())
