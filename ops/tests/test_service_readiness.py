@@ -6,6 +6,7 @@ taken for ready, and the test waited a minute for refunds nobody processed."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,3 +62,22 @@ def test_free_ports_are_below_the_ephemeral_range_and_bindable() -> None:
     ports = {free_local_port() for _ in range(20)}
     assert all(port in LOCAL_PORTS for port in ports)
     assert len(ports) > 1, "picked at random, so that runs side by side rarely meet"
+
+
+def test_a_port_is_handed_out_once_even_when_picked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A run starts its services together: a port handed to two of them, one could not start.
+    first, second = _ports_free_now(2)
+    picks = iter([first, first, first, second])
+    monkeypatch.setattr("orderflow_ops.system.secrets.choice", lambda _: next(picks))
+    assert [free_local_port(), free_local_port()] == [first, second]
+
+
+def _ports_free_now(count: int) -> list[int]:
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()

@@ -24,11 +24,7 @@ from orderflow_ops.system import free_local_port
 
 def free_ports(count: int) -> list[int]:
     """``count`` distinct ports free now, below the ephemeral range (see free_local_port)."""
-    ports: list[int] = []
-    while len(ports) < count:
-        if (port := free_local_port()) not in ports:
-            ports.append(port)
-    return ports
+    return [free_local_port() for _ in range(count)]
 
 
 @contextmanager

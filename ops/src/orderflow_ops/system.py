@@ -243,16 +243,24 @@ class ServiceFailedToStart(RuntimeError):
 LOCAL_PORTS = range(20000, 32000)
 
 
+_handed_out: set[int] = set()
+
+
 def free_local_port() -> int:
-    """A loopback port free now, picked at random below the ephemeral range (two runs side by
-    side rarely pick the same one, and :meth:`ServiceProcess.is_ready` tells them apart)."""
+    """A loopback port free now, picked at random below the ephemeral range, and never one this
+    process handed out before: the services of one run start together, and the first to bind a
+    port picked twice would leave the other unable to start. (Two runs side by side rarely pick
+    the same one, and :meth:`ServiceProcess.is_ready` tells them apart.)"""
     for _ in range(200):
         port = secrets.choice(LOCAL_PORTS)
+        if port in _handed_out:
+            continue
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
+        _handed_out.add(port)
         return port
     raise RuntimeError(f"no free port in {LOCAL_PORTS}")
 
