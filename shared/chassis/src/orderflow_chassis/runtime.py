@@ -19,7 +19,7 @@ import asyncpg
 import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import InvalidSessionTimeoutError
+from aiokafka.errors import InconsistentGroupProtocolError, InvalidSessionTimeoutError
 from faststream.kafka import KafkaBroker
 
 from orderflow_chassis import metrics, tracing
@@ -248,6 +248,12 @@ class ServiceRuntime:
                 f"the broker refused a consumer session of {settings.consumer_session_timeout_ms}"
                 f" ms: set {name.upper()}_CONSUMER_SESSION_TIMEOUT_MS within the broker's "
                 "group.min.session.timeout.ms and group.max.session.timeout.ms"
+            ) from error
+        except InconsistentGroupProtocolError as error:
+            raise RuntimeError(
+                "a consumer group's running members split partitions another way (round-robin: "
+                "an instance of a version before the range assignor); stop every instance of "
+                f"{name}, then start this version (docs/decisions.md, decision 75)"
             ) from error
 
         self._spawn(_inbox_purge(settings)(self._pool), "inbox-purge")
