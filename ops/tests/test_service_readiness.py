@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from orderflow_ops.system import LOCAL_PORTS, ServiceProcess, free_local_port
+from orderflow_ops.system import LOCAL_PORTS, ServiceProcess, free_local_port, free_port_block
 
 
 @pytest.fixture
@@ -70,6 +70,16 @@ def test_a_port_is_handed_out_once_even_when_picked_again(monkeypatch: pytest.Mo
     picks = iter([first, first, first, second])
     monkeypatch.setattr("orderflow_ops.system.secrets.choice", lambda _: next(picks))
     assert [free_local_port(), free_local_port()] == [first, second]
+
+
+def test_a_port_of_a_block_handed_out_is_not_handed_out_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = free_port_block(3)
+    [other] = _ports_free_now(1)
+    picks = iter([first + 1, other])
+    monkeypatch.setattr("orderflow_ops.system.secrets.choice", lambda _: next(picks))
+    assert free_local_port() == other
 
 
 def _ports_free_now(count: int) -> list[int]:

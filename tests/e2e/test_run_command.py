@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
+from orderflow_ops.system import free_port_block
 
 from tests.support.service_harness import unique_prefix
-from tests.support.system_harness import free_port_block
 
 pytestmark = pytest.mark.e2e
 

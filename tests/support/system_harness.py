@@ -8,8 +8,6 @@ contract, as the storefront and a warehouse would, and observe it only through t
 from __future__ import annotations
 
 import asyncio
-import random
-import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -26,7 +24,6 @@ from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 from orderflow_ops.event_log import LoggedEvent, contract_topics, read_log
 from orderflow_ops.invariants import Deadlines, Report, check
 from orderflow_ops.system import (
-    LOCAL_PORTS,
     ServiceFailedToStart,
     ServiceProcess,
     free_local_port,
@@ -34,25 +31,6 @@ from orderflow_ops.system import (
 )
 
 free_port = free_local_port
-
-
-# Below the ephemeral range, as free_local_port's.
-_BLOCK_PORTS = LOCAL_PORTS
-
-
-def free_port_block(count: int) -> int:
-    """The first of ``count`` consecutive ports that are free now, for a command that takes a
-    first port and counts up from it (``orderflow-system run --first-port``)."""
-    for _ in range(200):
-        first = random.randrange(_BLOCK_PORTS.start, _BLOCK_PORTS.stop - count)
-        try:
-            for port in range(first, first + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return first
-    raise RuntimeError(f"no {count} consecutive free ports in {_BLOCK_PORTS}")
 
 
 @dataclass

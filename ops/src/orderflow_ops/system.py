@@ -265,6 +265,26 @@ def free_local_port() -> int:
     raise RuntimeError(f"no free port in {LOCAL_PORTS}")
 
 
+def free_port_block(count: int) -> int:
+    """The first of ``count`` consecutive ports that are free now and never handed out by this
+    process before (see :func:`free_local_port`), for a command that takes a first port and
+    counts up from it (``orderflow-system run --first-port``)."""
+    for _ in range(200):
+        first = secrets.choice(range(LOCAL_PORTS.start, LOCAL_PORTS.stop - count))
+        block = range(first, first + count)
+        if _handed_out.intersection(block):
+            continue
+        try:
+            for port in block:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        _handed_out.update(block)
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports in {LOCAL_PORTS}")
+
+
 def wait_until_ready(
     processes: Sequence[ServiceProcess],
     *,
