@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from orderflow_chassis.kafka_access import KafkaAccessError
 from orderflow_chassis.runtime import ServiceRuntime
 from orderflow_chassis.waiting import wait_at_most
 from orderflow_localinfra.discovery import Infrastructure
@@ -92,7 +93,7 @@ async def test_an_instance_cannot_join_a_group_of_round_robin_members_and_says_w
         assert await eventually(lambda: _assigned(older), bool)
         runtime = ServiceRuntime(definition, settings)
         try:
-            with pytest.raises(RuntimeError, match="stop every instance of probe_a"):
+            with pytest.raises(KafkaAccessError, match="stop every instance of probe_a"):
                 await wait_at_most(60, runtime.start())
         finally:
             await wait_at_most(60, runtime.stop())

@@ -6,21 +6,28 @@ from __future__ import annotations
 import asyncio
 import inspect
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.errors import ConsumerStoppedError, IllegalStateError, UnsupportedCodecError
+from aiokafka.errors import (
+    ConsumerStoppedError,
+    IllegalStateError,
+    InconsistentGroupProtocolError,
+    UnsupportedCodecError,
+)
 from faststream.kafka import KafkaBroker
 from faststream.kafka.subscriber import usecase as faststream_usecase
 from orderflow_chassis import consumer_records, metrics
-from orderflow_chassis.consumer import EventConsumer
+from orderflow_chassis.batch_applier import BatchApplier
+from orderflow_chassis.consumer import EventConsumer, Subscription
 from orderflow_chassis.consumer_records import (
     AppliedPositions,
     the_message_itself,
     without_idle_sleep,
 )
 from orderflow_chassis.waiting import wait_at_most
+from orderflow_contracts.events import CartItemAdded
 
 
 class FakeConsumer:
@@ -145,7 +152,7 @@ async def test_a_failed_fetch_sends_every_partition_back_to_what_was_applied() -
         UnsupportedCodecError("lz4"), {applied_p0: 12, committed_p1: 30, new_p2: None}
     )
     subscriber = batch_subscriber()
-    without_idle_sleep(subscriber, on_fetch_error=positions.rewind)
+    without_idle_sleep(subscriber, on_fetch_error=lambda consumer, _: positions.rewind(consumer))
     with pytest.raises(UnsupportedCodecError):  # FastStream logs it and polls again later
         await subscriber.get_msg(consumer)
     assert consumer.positions == {applied_p0: 41, committed_p1: 30, new_p2: "beginning"}
@@ -164,7 +171,11 @@ async def test_an_unanswered_committed_offset_holds_the_next_fetch_back_not_the_
     consumer = FailingFetchConsumer(UnsupportedCodecError("lz4"), {applied: 12, unknown: 30})
     consumer.coordinator_away.set()
     subscriber = batch_subscriber()
-    without_idle_sleep(subscriber, on_fetch_error=positions.rewind, before_fetch=positions.settle)
+    without_idle_sleep(
+        subscriber,
+        on_fetch_error=lambda consumer, _: positions.rewind(consumer),
+        before_fetch=positions.settle,
+    )
 
     with pytest.raises(UnsupportedCodecError):
         await wait_at_most(5, subscriber.get_msg(consumer))
@@ -229,7 +240,7 @@ async def test_a_stopped_consumer_is_not_rewound() -> None:
     consumer = FailingFetchConsumer(ConsumerStoppedError(), {partition: 3})
     rewinds: list[Any] = []
 
-    async def rewind(kafka_consumer: Any) -> None:
+    async def rewind(kafka_consumer: Any, error: Exception) -> None:
         rewinds.append(kafka_consumer)
 
     subscriber = batch_subscriber()
@@ -237,3 +248,54 @@ async def test_a_stopped_consumer_is_not_rewound() -> None:
     with pytest.raises(ConsumerStoppedError):
         await subscriber.get_msg(consumer)
     assert rewinds == []
+
+
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [(InconsistentGroupProtocolError(), ["probe.g"]), (UnsupportedCodecError("lz4"), [])],
+)
+async def test_a_group_refusing_a_running_consumer_stops_the_service_other_errors_do_not(
+    error: Exception, refused: list[str]
+) -> None:
+    """Members of an older version re-formed the group (decision 75): this consumer would get
+    no partition for as long as they run, FastStream retrying the join, every check green."""
+    groups: list[str] = []
+    broker = KafkaBroker("localhost:9092")
+    declared: list[Any] = []
+    declare = broker.subscriber
+
+    def keep(*topics: str, **options: Any) -> Any:
+        declared.append(declare(*topics, **options))
+        return declared[-1]
+
+    broker.subscriber = keep  # type: ignore[method-assign,assignment]
+    consumer = EventConsumer(
+        BatchApplier(
+            Subscription(name="g", topics=["t"], handlers={CartItemAdded: ignore}),
+            pool=cast(Any, SimpleNamespace()),
+            transactions=cast(Any, SimpleNamespace(outbox=SimpleNamespace(schema="probe"))),
+            service="probe",
+            group_id="probe.g",
+            bootstrap_servers="localhost:1",
+        ),
+        on_group_refused=groups.append,
+    )
+    consumer.register(
+        broker,
+        max_records=200,
+        batch_timeout_ms=50,
+        fetch_min_bytes=1,
+        fetch_max_wait_ms=50,
+        fetch_loaded_max_wait_ms=200,
+    )
+    partition = TopicPartition("t", 0)
+    kafka = FailingFetchConsumer(error, {partition: 3})
+
+    with pytest.raises(type(error)):
+        await declared[0].get_msg(kafka)
+    assert groups == refused
+    assert kafka.positions == {partition: 3}, "sent back to what was applied either way"
+
+
+async def ignore(event: Any, uow: Any) -> None:
+    return None

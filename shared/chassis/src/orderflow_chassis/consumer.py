@@ -29,7 +29,7 @@ from typing import Any
 import structlog
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import IllegalStateError
+from aiokafka.errors import IllegalStateError, InconsistentGroupProtocolError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
@@ -69,8 +69,11 @@ _REWIND_BACKOFF = Backoff(attempts=None, initial_delay_s=0.5, max_delay_s=30.0)
 class EventConsumer:
     """Consumes one subscription's topics and has each batch applied, exactly once."""
 
-    def __init__(self, batches: BatchApplier) -> None:
+    def __init__(
+        self, batches: BatchApplier, *, on_group_refused: Callable[[str], None] = lambda _: None
+    ) -> None:
         self._batches = batches
+        self._on_group_refused = on_group_refused
         self.subscription = batches.subscription
         self.group_id = batches.group_id
         self._service = batches.service
@@ -162,11 +165,18 @@ class EventConsumer:
             subscriber,
             on_poll=polled,
             on_idle=self._offsets.flush,
-            on_fetch_error=self._applied.rewind,
+            on_fetch_error=self._fetch_failed,
             before_fetch=self._applied.settle,
         ):
             log.warning("consumer.idle_sleep_kept", consumer=self.group_id)
         subscriber(self._on_batch)
+
+    async def _fetch_failed(self, consumer: Any, error: Exception) -> None:
+        if isinstance(error, InconsistentGroupProtocolError):
+            # Members of another version joined first (decision 75): this one gets no
+            # partition while they run, and FastStream would only retry the join.
+            self._on_group_refused(self.group_id)
+        await self._applied.rewind(consumer)
 
     def _offset_commits(self, interval_ms: int) -> OffsetCommits:
         # Kafka's offsets never move past positions not stored (a restart would see a gap).

@@ -108,6 +108,7 @@ PollObserver = Callable[[Any, tuple[ConsumerRecord, ...]], None]
 """Told of every poll: the aiokafka consumer and what it returned (lag is read there)."""
 
 IdleAction = Callable[[Any], Awaitable[None]]
+FetchErrorAction = Callable[[Any, Exception], Awaitable[None]]
 """Run with the aiokafka consumer after a poll that returned nothing (between batches)."""
 
 FetchGate = Callable[[Any], Awaitable[bool]]
@@ -200,7 +201,7 @@ _OWED_REWIND_PAUSE_S = 1.0
 def _poller(
     on_poll: PollObserver | None,
     on_idle: IdleAction | None,
-    on_fetch_error: IdleAction | None,
+    on_fetch_error: FetchErrorAction | None,
     before_fetch: FetchGate | None,
 ) -> Callable[[Any, Any], Awaitable[tuple[Any, ...]]]:
     async def poll(subscriber: Any, consumer: Any) -> tuple[ConsumerRecord, ...]:
@@ -214,9 +215,9 @@ def _poller(
             )
         except ConsumerStoppedError:
             raise
-        except Exception:
+        except Exception as error:
             if on_fetch_error is not None:
-                await on_fetch_error(consumer)
+                await on_fetch_error(consumer, error)
             raise  # FastStream logs it and polls again after a pause
         records = tuple(chain(*fetched.values()))
         if on_poll is not None:
@@ -232,7 +233,7 @@ def without_idle_sleep(
     subscriber: Any,
     on_poll: PollObserver | None = None,
     on_idle: IdleAction | None = None,
-    on_fetch_error: IdleAction | None = None,
+    on_fetch_error: FetchErrorAction | None = None,
     before_fetch: FetchGate | None = None,
 ) -> bool:
     """Make a FastStream batch subscriber wait for records instead of sleeping.

@@ -5,7 +5,7 @@ subscription, each set up from the service's settings (the composition root,
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -45,6 +45,7 @@ def register_consumers(
     pool: asyncpg.Pool,
     transactions: DatabaseTransactions[Any],
     hooks: ConsumerHooks,
+    on_group_refused: Callable[[str], None],
 ) -> list[EventConsumer]:
     """One consumer group per subscription (``<consumer group>.<subscription>``), applying its
     batches in the service's database."""
@@ -67,7 +68,7 @@ def register_consumers(
             ),
             hooks=hooks,
         )
-        consumer = EventConsumer(batches)
+        consumer = EventConsumer(batches, on_group_refused=on_group_refused)
         consumer.register(
             broker,
             max_records=settings.consumer_max_records,

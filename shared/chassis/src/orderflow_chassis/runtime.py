@@ -235,6 +235,7 @@ class ServiceRuntime:
             pool=self._pool,
             transactions=transactions,
             hooks=self.hooks.consumer,
+            on_group_refused=self._group_refused,
         )
         join_s = _consumers_join_within_s(settings)
         try:
@@ -250,11 +251,7 @@ class ServiceRuntime:
                 "group.min.session.timeout.ms and group.max.session.timeout.ms"
             ) from error
         except InconsistentGroupProtocolError as error:
-            raise RuntimeError(
-                "a consumer group's running members split partitions another way (round-robin: "
-                "an instance of a version before the range assignor); stop every instance of "
-                f"{name}, then start this version (docs/decisions.md, decision 75)"
-            ) from error
+            raise KafkaAccessError(group_refused(name)) from error
 
         self._spawn(_inbox_purge(settings)(self._pool), "inbox-purge")
         for job in self.definition.background_jobs:
@@ -324,6 +321,14 @@ class ServiceRuntime:
             self._stop_tracing()  # flushes the last spans
             self._stop_tracing = None
         log.info("service.stopped")
+
+    def _group_refused(self, group_id: str) -> None:
+        """A running consumer's group now has members splitting it another way: it would hold
+        no partition for as long as they run, with every check green. Stop instead (a restart
+        fails its start with the same message until the older instances are gone)."""
+        reason = group_refused(self.definition.name)
+        log.error("consumer.group_refused", consumer=group_id, reason=reason)
+        self._stopped.set()
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -396,3 +401,11 @@ class ServiceRuntime:
                 ready = False
                 checks["outbox_relay"] = f"unknown: {describe_error(error)}"
         return ready, checks
+
+
+def group_refused(service: str) -> str:
+    return (
+        "Kafka refused a consumer group's join: its running members split partitions another "
+        "way (round-robin, an instance of a version before the range assignor); stop every "
+        f"instance of {service}, then start this version (docs/decisions.md, decision 75)"
+    )
