@@ -10,7 +10,7 @@ from orderflow_chassis.kafka_admin import topics_a_service_uses
 from orderflow_chassis.service_definition import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.topic_catalog import load_topic_catalog
-from orderflow_contracts.topics import ALL_TOPICS, dead_letter_topic
+from orderflow_contracts.topics import ALL_TOPICS, TOPIC_SPECS, dead_letter_topic
 from orderflow_fulfillment.bootstrap import build_definition as fulfillment_definition
 from orderflow_fulfillment.settings import FulfillmentSettings
 from orderflow_payment.bootstrap import build_definition as payment_definition
@@ -70,3 +70,12 @@ def test_a_dead_letter_topic_is_written_by_the_consumers_of_its_topic() -> None:
             origin = CATALOG.declared[topic.name.removesuffix(".dlq")]
             services = set(subscribed_by_service())
             assert set(topic.producers) == set(origin.consumers) & services, topic.name
+
+
+def test_the_order_keyed_topics_share_one_partition_count() -> None:
+    # An instance reads partition n of each topic of its group, so an order's events meet in
+    # one instance only while the topics keyed by order id split alike (decision 75).
+    order_keyed = [name for name, spec in TOPIC_SPECS.items() if spec.key == "order_id"]
+    assert len(order_keyed) == 5
+    counts = {name: CATALOG.spec_for(name).partitions for name in order_keyed}
+    assert len(set(counts.values())) == 1, counts
