@@ -251,26 +251,15 @@ def free_local_port() -> int:
     process handed out before: the services of one run start together, and the first to bind a
     port picked twice would leave the other unable to start. (Two runs side by side rarely pick
     the same one, and :meth:`ServiceProcess.is_ready` tells them apart.)"""
-    for _ in range(200):
-        port = secrets.choice(LOCAL_PORTS)
-        if port in _handed_out:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
-    raise RuntimeError(f"no free port in {LOCAL_PORTS}")
+    return free_port_block(1)
 
 
 def free_port_block(count: int) -> int:
-    """The first of ``count`` consecutive ports that are free now and never handed out by this
-    process before (see :func:`free_local_port`), for a command that takes a first port and
-    counts up from it (``orderflow-system run --first-port``)."""
+    """The first of ``count`` consecutive ports free now and never handed out by this process
+    before (see :func:`free_local_port`), for a command that takes a first port and counts up
+    from it (``orderflow-system run --first-port``)."""
     for _ in range(200):
-        first = secrets.choice(range(LOCAL_PORTS.start, LOCAL_PORTS.stop - count))
+        first = secrets.choice(range(LOCAL_PORTS.start, LOCAL_PORTS.stop - count + 1))
         block = range(first, first + count)
         if _handed_out.intersection(block):
             continue
