@@ -48,7 +48,8 @@ def subscriber_options(gather: Gather | None) -> dict[str, Any]:
             service="probe",
             group_id="probe.g",
             bootstrap_servers="localhost:1",
-        )
+        ),
+        on_group_refused=lambda _: None,
     )
     consumer.register(broker, **SERVICE_SETTINGS)
     return asked

@@ -119,6 +119,7 @@ class FailingFetchConsumer:
         self.fetches = 0
         self.coordinator_away = asyncio.Event()  # set: committed() never answers
         self.refused_seeks: set[TopicPartition] = set()
+        self.seek_error: Exception | None = None  # raised once by the next seek to the start
 
     async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[str, list[str]]:
         self.fetches += 1
@@ -140,6 +141,9 @@ class FailingFetchConsumer:
         self.positions[partition] = offset
 
     async def seek_to_beginning(self, partition: TopicPartition) -> None:
+        error, self.seek_error = self.seek_error, None
+        if error is not None:
+            raise error
         self.positions[partition] = "beginning"
 
 
@@ -250,16 +254,8 @@ async def test_a_stopped_consumer_is_not_rewound() -> None:
     assert rewinds == []
 
 
-@pytest.mark.parametrize(
-    ("error", "refused"),
-    [(InconsistentGroupProtocolError(), ["probe.g"]), (UnsupportedCodecError("lz4"), [])],
-)
-async def test_a_group_refusing_a_running_consumer_stops_the_service_other_errors_do_not(
-    error: Exception, refused: list[str]
-) -> None:
-    """Members of an older version re-formed the group (decision 75): this consumer would get
-    no partition for as long as they run, FastStream retrying the join, every check green."""
-    groups: list[str] = []
+def registered_consumer(groups_refused: list[str]) -> tuple[EventConsumer, Any]:
+    """A consumer registered as a service's is, and the subscriber FastStream polls it with."""
     broker = KafkaBroker("localhost:9092")
     declared: list[Any] = []
     declare = broker.subscriber
@@ -278,8 +274,9 @@ async def test_a_group_refusing_a_running_consumer_stops_the_service_other_error
             group_id="probe.g",
             bootstrap_servers="localhost:1",
         ),
-        on_group_refused=groups.append,
+        on_group_refused=groups_refused.append,
     )
+    consumer._applied = AppliedPositions(timeout_s=0.05)
     consumer.register(
         broker,
         max_records=200,
@@ -288,13 +285,51 @@ async def test_a_group_refusing_a_running_consumer_stops_the_service_other_error
         fetch_max_wait_ms=50,
         fetch_loaded_max_wait_ms=200,
     )
+    return consumer, declared[0]
+
+
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [(InconsistentGroupProtocolError(), ["probe.g"]), (UnsupportedCodecError("lz4"), [])],
+)
+async def test_a_group_refusing_a_running_consumer_stops_the_service_other_errors_do_not(
+    error: Exception, refused: list[str]
+) -> None:
+    """Members of an older version re-formed the group (decision 75): this consumer would get
+    no partition for as long as they run, aiokafka trying the join again, every check green."""
+    groups: list[str] = []
+    _, subscriber = registered_consumer(groups)
     partition = TopicPartition("t", 0)
     kafka = FailingFetchConsumer(error, {partition: 3})
 
     with pytest.raises(type(error)):
-        await declared[0].get_msg(kafka)
+        await subscriber.get_msg(kafka)
     assert groups == refused
     assert kafka.positions == {partition: 3}, "sent back to what was applied either way"
+
+
+async def test_a_refusal_raised_by_a_rewinds_seek_is_reported_not_taken_for_a_failed_seek(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiokafka raises the refusal from the next call that checks for errors: with a rewind
+    owed, that is the seek before the fetch, and a failed seek is otherwise only retried."""
+    monkeypatch.setattr(consumer_records, "_OWED_REWIND_PAUSE_S", 0.01)
+    groups: list[str] = []
+    _, subscriber = registered_consumer(groups)
+    never_committed = TopicPartition("t", 0)
+    kafka = FailingFetchConsumer(UnsupportedCodecError("lz4"), {never_committed: None})
+    kafka.coordinator_away.set()
+    with pytest.raises(UnsupportedCodecError):  # its rewind is owed: committed() unanswered
+        await wait_at_most(5, subscriber.get_msg(kafka))
+
+    kafka.error = None
+    kafka.coordinator_away.clear()
+    kafka.seek_error = InconsistentGroupProtocolError()
+    with pytest.raises(InconsistentGroupProtocolError):
+        await wait_at_most(5, subscriber.get_msg(kafka))
+    assert groups == ["probe.g"]
+    assert kafka.fetches == 1, "no fetch while the rewind is owed"
+    assert kafka.positions == {never_committed: "beginning"}, "then sent back all the same"
 
 
 async def ignore(event: Any, uow: Any) -> None:

@@ -99,7 +99,8 @@ async def test_the_consumer_goes_on_applying_while_the_coordinator_is_away() -> 
             service="probe",
             group_id="probe.g",
             bootstrap_servers="localhost:1",
-        )
+        ),
+        on_group_refused=lambda _: None,
     )
     kafka = CoordinatorAway()
     consumer._offsets = offset_commits(kafka)  # a commit after every batch

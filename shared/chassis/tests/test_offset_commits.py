@@ -72,7 +72,8 @@ def event_consumer(
             group_id="probe.g",
             bootstrap_servers="localhost:1",
             hooks=hooks,
-        )
+        ),
+        on_group_refused=lambda _: None,
     )
     consumer._offsets = OffsetCommits(interval_ms / 1000, consumer="probe.g")
     consumer._offsets.polled(kafka)  # as every poll does

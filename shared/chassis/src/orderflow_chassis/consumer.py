@@ -69,9 +69,7 @@ _REWIND_BACKOFF = Backoff(attempts=None, initial_delay_s=0.5, max_delay_s=30.0)
 class EventConsumer:
     """Consumes one subscription's topics and has each batch applied, exactly once."""
 
-    def __init__(
-        self, batches: BatchApplier, *, on_group_refused: Callable[[str], None] = lambda _: None
-    ) -> None:
+    def __init__(self, batches: BatchApplier, *, on_group_refused: Callable[[str], None]) -> None:
         self._batches = batches
         self._on_group_refused = on_group_refused
         self.subscription = batches.subscription
@@ -174,9 +172,18 @@ class EventConsumer:
     async def _fetch_failed(self, consumer: Any, error: Exception) -> None:
         if isinstance(error, InconsistentGroupProtocolError):
             # Members of another version joined first (decision 75): this one gets no
-            # partition while they run, and FastStream would only retry the join.
+            # partition while they run, and aiokafka would only try the join again.
             self._on_group_refused(self.group_id)
-        await self._applied.rewind(consumer)
+        await self._rewound(consumer)
+
+    async def _rewound(self, consumer: Any) -> None:
+        """Every assigned partition sent back to what was applied. aiokafka raises a refusal
+        of the group from the next call that checks for errors, a seek too: reported here."""
+        try:
+            await self._applied.rewind(consumer)
+        except InconsistentGroupProtocolError:
+            self._on_group_refused(self.group_id)
+            raise
 
     def _offset_commits(self, interval_ms: int) -> OffsetCommits:
         # Kafka's offsets never move past positions not stored (a restart would see a gap).
@@ -246,7 +253,7 @@ class EventConsumer:
             await message.nack()
         except IllegalStateError:
             log.warning("consumer.rewound_after_rebalance", consumer=self.group_id)
-            await self._applied.rewind(message.consumer)
+            await self._rewound(message.consumer)
 
     async def stopping(self, *, timeout_s: float = 5.0) -> None:
         """The service is stopping: commit what was applied, and after every batch from now.

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import ConsumerStoppedError
+from aiokafka.errors import ConsumerStoppedError, InconsistentGroupProtocolError
 from orderflow_contracts.registry import EVENT_TYPES
 
 from orderflow_chassis import metrics
@@ -108,8 +108,10 @@ PollObserver = Callable[[Any, tuple[ConsumerRecord, ...]], None]
 """Told of every poll: the aiokafka consumer and what it returned (lag is read there)."""
 
 IdleAction = Callable[[Any], Awaitable[None]]
-FetchErrorAction = Callable[[Any, Exception], Awaitable[None]]
 """Run with the aiokafka consumer after a poll that returned nothing (between batches)."""
+
+FetchErrorAction = Callable[[Any, Exception], Awaitable[None]]
+"""Run with the aiokafka consumer and the error after a failed fetch, before it is raised."""
 
 FetchGate = Callable[[Any], Awaitable[bool]]
 """Run with the aiokafka consumer before every fetch: False skips the fetch for now."""
@@ -168,6 +170,10 @@ class AppliedPositions:
                 for partition in sorted(self._owed, key=lambda p: (p not in self._next, p)):
                     try:
                         await self._seek_back(consumer, partition)
+                    except InconsistentGroupProtocolError:
+                        # aiokafka raises the group's refusal from the next call that checks
+                        # for errors, a seek too: the poller reports it (decision 75).
+                        raise
                     except Exception as error:  # one refused seek does not hold the others back
                         failed.append(f"{partition.topic}[{partition.partition}]: {error!r}")
                     else:
@@ -205,11 +211,11 @@ def _poller(
     before_fetch: FetchGate | None,
 ) -> Callable[[Any, Any], Awaitable[tuple[Any, ...]]]:
     async def poll(subscriber: Any, consumer: Any) -> tuple[ConsumerRecord, ...]:
-        if before_fetch is not None and not await before_fetch(consumer):
-            await asyncio.sleep(_OWED_REWIND_PAUSE_S)
-            return ()
-        # A long poll: returns as soon as records are fetched, or after batch_timeout_ms.
         try:
+            if before_fetch is not None and not await before_fetch(consumer):
+                await asyncio.sleep(_OWED_REWIND_PAUSE_S)
+                return ()
+            # A long poll: returns as soon as records are fetched, or after batch_timeout_ms.
             fetched = await consumer.getmany(
                 timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records
             )
@@ -243,7 +249,8 @@ def without_idle_sleep(
     latency floor of 200 ms by default under light load). The poll itself already waits for
     records, so the sleep goes. ``on_poll`` is told of every poll (consumer lag is read there);
     ``on_idle`` runs after a poll that returned nothing (pending offsets are committed there);
-    ``on_fetch_error`` before a failed poll's error is raised (see :class:`AppliedPositions`);
+    ``on_fetch_error`` with the consumer and the error before a failed poll's error is raised (see
+    :class:`AppliedPositions`);
     ``before_fetch`` before every fetch, which it skips (after a pause) by returning False.
     Returns False (and changes nothing) if FastStream's subscriber no longer looks as expected.
     """

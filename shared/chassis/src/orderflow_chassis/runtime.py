@@ -405,7 +405,8 @@ class ServiceRuntime:
 
 def group_refused(service: str) -> str:
     return (
-        "Kafka refused a consumer group's join: its running members split partitions another "
-        "way (round-robin, an instance of a version before the range assignor); stop every "
-        f"instance of {service}, then start this version (docs/decisions.md, decision 75)"
+        "Kafka refused this instance's join of one of its consumer groups: no partition "
+        "assignor in common with the group's running members, most likely instances of a "
+        "version before the range assignor; stop every instance of "
+        f"{service}, then start this version (docs/decisions.md, decision 75)"
     )
