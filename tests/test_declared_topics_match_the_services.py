@@ -1,5 +1,6 @@
 """deploy/topics.yaml lists exactly the topics the contracts and the services use, dead letters
-included, and says truly who consumes each (the Kubernetes ACLs are generated from it)."""
+included, and says truly who consumes each (the Kubernetes ACLs are generated from it); the
+topics keyed by order id split alike."""
 
 from __future__ import annotations
 

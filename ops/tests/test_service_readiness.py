@@ -66,6 +66,7 @@ def test_free_ports_are_below_the_ephemeral_range_and_bindable() -> None:
 
 def test_a_port_is_handed_out_once_even_when_picked_again(monkeypatch: pytest.MonkeyPatch) -> None:
     # A run starts its services together: a port handed to two of them, one could not start.
+    monkeypatch.setattr("orderflow_ops.system._handed_out", set())
     first, second = _ports_free_now(2)
     picks = iter([first, first, first, second])
     monkeypatch.setattr("orderflow_ops.system.secrets.choice", lambda _: next(picks))
@@ -75,6 +76,7 @@ def test_a_port_is_handed_out_once_even_when_picked_again(monkeypatch: pytest.Mo
 def test_a_port_of_a_block_handed_out_is_not_handed_out_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr("orderflow_ops.system._handed_out", set())
     first = free_port_block(3)
     [other] = _ports_free_now(1)
     picks = iter([first + 1, other])
