@@ -136,6 +136,10 @@ class ServiceRuntime:
         self._stop_requested = asyncio.Event()  # asked for (a signal)
         self._stop_tracing: Callable[[], None] | None = None
         self.tasks_left_running: list[str] = []  # given up on: the process ends around them
+        # Why the service stopped on its own (a task crashed, a group refused it); None when
+        # it was asked to. The process then exits non-zero, for supervisors that restart
+        # only on failure.
+        self.failure: str | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -272,7 +276,7 @@ class ServiceRuntime:
                 raise
             except Exception:
                 log.exception("service.task_crashed", task=name)
-                self._stopped.set()  # a dead relay or job must not go unnoticed: stop
+                self._failed(f"its task {name} crashed")  # a dead relay or job: stop
 
         self._tasks.append(asyncio.create_task(guarded(), name=name))
 
@@ -293,7 +297,7 @@ class ServiceRuntime:
         self._spawn(self._http.serve(), "http")
         while not self._http.started:
             if self._stopped.is_set() and not self._stop_requested.is_set():
-                raise RuntimeError("the HTTP server failed to start")
+                raise RuntimeError(self.failure or "the HTTP server failed to start")
             await asyncio.sleep(0.05)
         sockets = [s for server in self._http.servers for s in server.sockets]
         self.http_port = sockets[0].getsockname()[1] if sockets else self.settings.http_port
@@ -328,6 +332,10 @@ class ServiceRuntime:
         fails its start with the same message until the older instances are gone)."""
         reason = group_refused(self.definition.name)
         log.error("consumer.group_refused", consumer=group_id, reason=reason)
+        self._failed(f"consumer group {group_id} refused it: {reason}")
+
+    def _failed(self, why: str) -> None:
+        self.failure = self.failure or why
         self._stopped.set()
 
     def request_stop(self) -> None:

@@ -138,6 +138,9 @@ def service_cli(
             # A settings or topics problem is the operator's to fix: say what, no traceback.
             typer.echo(f"orderflow-{service_name}: cannot start: {error}", err=True)
             raise typer.Exit(code=2) from None
+        if runtime.failure is not None:
+            typer.echo(f"orderflow-{service_name}: stopped: {runtime.failure}", err=True)
+            raise typer.Exit(code=1)
 
     @app.command()
     def migrate() -> None:
