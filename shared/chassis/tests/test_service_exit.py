@@ -73,3 +73,15 @@ def request_stop_or_fail(failure: str | None) -> tuple[int, str]:
             patch.delenv(name, raising=False)
         result = CliRunner().invoke(service_cli.service_cli("cart", definition), ["run"])
     return result.exit_code, result.output
+
+
+async def test_a_task_failing_while_the_service_stops_as_asked_is_no_failure() -> None:
+    service = runtime()
+    service.request_stop()
+
+    async def crash() -> None:
+        raise ConnectionError("the pool closed under it")
+
+    service._spawn(crash(), "inbox-purge")
+    await asyncio.gather(*service._tasks)
+    assert service.failure is None

@@ -335,7 +335,8 @@ class ServiceRuntime:
         self._failed(f"consumer group {group_id} refused it: {reason}")
 
     def _failed(self, why: str) -> None:
-        self.failure = self.failure or why
+        if not self._stop_requested.is_set():  # a task that fails as it is stopped is no cause
+            self.failure = self.failure or why
         self._stopped.set()
 
     def request_stop(self) -> None:
