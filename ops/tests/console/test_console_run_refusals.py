@@ -80,3 +80,24 @@ def test_an_unreachable_kafka_is_named_with_its_address(monkeypatch: pytest.Monk
     assert_one_line_refusal(
         code, stderr, f"no Kafka bootstrap server answered (PLAINTEXT): {address}"
     )
+
+
+@pytest.mark.parametrize(("failure", "code"), [("its task outbox-relay crashed", 1), (None, 0)])
+def test_stopped_on_its_own_it_exits_1_saying_why_asked_to_stop_0(
+    monkeypatch: pytest.MonkeyPatch, failure: str | None, code: int
+) -> None:
+    """As every service's ``run`` (a supervisor restarting only on failure must see one)."""
+
+    class Stops:
+        def __init__(self, *_: object, **__: object) -> None:
+            self.tasks_left_running: list[str] = []
+            self.failure: str | None = None
+
+        async def run_until_stopped(self) -> None:
+            self.failure = failure
+
+    monkeypatch.setattr("orderflow_ops.console.cli.ServiceRuntime", Stops)
+    exit_code, stderr = run_in_process(monkeypatch)
+    assert exit_code == code, stderr
+    if failure is not None:
+        assert stderr.strip() == f"orderflow-console: stopped: {failure}"

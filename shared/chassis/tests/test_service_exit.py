@@ -43,7 +43,7 @@ async def test_a_refusal_by_its_group_stops_the_service_as_a_failure() -> None:
     service._group_refused("orderflow.cart.events")
     service._group_refused("orderflow.cart.order-status")
     assert service.failure is not None
-    assert service.failure.startswith("consumer group orderflow.cart.events refused it")
+    assert service.failure.startswith("consumer group orderflow.cart.events: Kafka refused")
     assert service._stopped.is_set()
 
 

@@ -18,11 +18,11 @@ from orderflow_chassis.service_cli import (
     STARTUP_REFUSALS,
     ServiceDatabase,
     apply_migrations,
+    serve_until_stopped,
     with_service_database,
 )
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.structured_logging import configure_logging
-from orderflow_chassis.waiting import run_to_the_end
 from pydantic import ValidationError
 
 from orderflow_ops.console.app import SERVICE_NAME, build_console
@@ -55,7 +55,7 @@ def run() -> None:
         configure_logging(SERVICE_NAME, level=settings.log_level, fmt=settings.log_format)
         service = build_console(settings)
         runtime = ServiceRuntime(service.definition, settings, hooks=service.hooks)
-        run_to_the_end(runtime.run_until_stopped(), left_running=lambda: runtime.tasks_left_running)
+        serve_until_stopped(SERVICE_NAME, runtime)
     except (*STARTUP_REFUSALS, UsersError, ConsoleSettingsError) as error:
         # A settings, credentials or Kafka problem is the operator's to fix: say what, in
         # one line, without a traceback (like every service's ``run``).

@@ -332,7 +332,7 @@ class ServiceRuntime:
         fails its start with the same message until the older instances are gone)."""
         reason = group_refused(self.definition.name)
         log.error("consumer.group_refused", consumer=group_id, reason=reason)
-        self._failed(f"consumer group {group_id} refused it: {reason}")
+        self._failed(f"consumer group {group_id}: {reason}")
 
     def _failed(self, why: str) -> None:
         if not self._stop_requested.is_set():  # a task that fails as it is stopped is no cause

@@ -114,6 +114,16 @@ def apply_migrations(
     with_service_database(service_name, build_definition, apply, require_migrated=False)
 
 
+def serve_until_stopped(service_name: str, runtime: ServiceRuntime) -> None:
+    """Run ``runtime`` until it stops. Stopped on its own (a task crashed, a consumer group
+    refused it), the process exits 1 saying why, for supervisors that restart only on failure;
+    asked to stop (SIGTERM, SIGINT), it returns."""
+    run_to_the_end(runtime.run_until_stopped(), left_running=lambda: runtime.tasks_left_running)
+    if runtime.failure is not None:
+        typer.echo(f"orderflow-{service_name}: stopped: {runtime.failure}", err=True)
+        raise typer.Exit(code=1)
+
+
 def service_cli(
     service_name: str, build_definition: Callable[[ServiceSettings], ServiceDefinition]
 ) -> typer.Typer:
@@ -130,17 +140,11 @@ def service_cli(
         """Migrate, then consume, relay and serve HTTP until SIGINT/SIGTERM."""
         try:
             settings, definition = load()
-            runtime = ServiceRuntime(definition, settings)
-            run_to_the_end(
-                runtime.run_until_stopped(), left_running=lambda: runtime.tasks_left_running
-            )
+            serve_until_stopped(service_name, ServiceRuntime(definition, settings))
         except STARTUP_REFUSALS as error:
             # A settings or topics problem is the operator's to fix: say what, no traceback.
             typer.echo(f"orderflow-{service_name}: cannot start: {error}", err=True)
             raise typer.Exit(code=2) from None
-        if runtime.failure is not None:
-            typer.echo(f"orderflow-{service_name}: stopped: {runtime.failure}", err=True)
-            raise typer.Exit(code=1)
 
     @app.command()
     def migrate() -> None:
