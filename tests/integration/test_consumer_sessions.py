@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from orderflow_chassis import consumer_wiring
 from orderflow_chassis import runtime as runtime_module
 from orderflow_chassis.consumer_wiring import kafka_broker
 from orderflow_chassis.kafka_access import KafkaAccessError
@@ -67,7 +68,7 @@ async def test_consumers_that_never_join_fail_the_start_instead_of_holding_it(
         return broker
 
     monkeypatch.setattr(runtime_module, "kafka_broker", broker_whose_start_never_ends)
-    monkeypatch.setattr(runtime_module, "_consumers_join_within_s", lambda _: 1.0)
+    monkeypatch.setattr(consumer_wiring, "consumers_join_within_s", lambda _: 1.0)
     runtime = await _probe_on_a_new_topic(infrastructure, "j")
     try:
         with pytest.raises(KafkaAccessError, match="did not join their groups within 1 s"):

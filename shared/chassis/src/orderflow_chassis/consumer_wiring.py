@@ -10,12 +10,19 @@ from typing import Any
 
 import asyncpg
 import structlog
+from aiokafka.errors import InconsistentGroupProtocolError, InvalidSessionTimeoutError
 from faststream.kafka import KafkaBroker
 
 from orderflow_chassis.batch_applier import BatchApplier
 from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, RetryPolicy, Subscription
+from orderflow_chassis.kafka_access import KafkaAccessError
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.unit_of_work import DatabaseTransactions
+from orderflow_chassis.waiting import wait_at_most
+
+# The consumers join their groups within as long as a rebalance may take (the members'
+# max.poll.interval.ms) and a minute more: a start never waits for ever.
+_JOIN_MARGIN_S = 60.0
 
 
 def kafka_broker(settings: ServiceSettings, *, client_id: str) -> KafkaBroker:
@@ -84,3 +91,36 @@ def register_consumers(
         )
         consumers.append(consumer)
     return consumers
+
+
+def consumers_join_within_s(settings: ServiceSettings) -> float:
+    return settings.consumer_max_poll_interval_ms / 1000 + _JOIN_MARGIN_S
+
+
+async def start_consumers(broker: KafkaBroker, settings: ServiceSettings, *, service: str) -> None:
+    """Start ``broker``: each consumer joins its group, or the start fails saying why."""
+    join_s = consumers_join_within_s(settings)
+    try:
+        await wait_at_most(join_s, broker.start())
+    except TimeoutError:
+        raise KafkaAccessError(
+            f"the consumers did not join their groups within {join_s:.0f} s"
+        ) from None
+    except InvalidSessionTimeoutError as error:
+        raise RuntimeError(
+            f"the broker refused a consumer session of {settings.consumer_session_timeout_ms}"
+            f" ms: set {service.upper()}_CONSUMER_SESSION_TIMEOUT_MS within the broker's "
+            "group.min.session.timeout.ms and group.max.session.timeout.ms"
+        ) from error
+    except InconsistentGroupProtocolError as error:
+        raise KafkaAccessError(group_refused(service)) from error
+
+
+def group_refused(service: str) -> str:
+    """Why an instance's consumer cannot join its group (decision 75)."""
+    return (
+        "Kafka refused this instance's join of one of its consumer groups: no partition "
+        "assignor in common with the group's running members, most likely instances of a "
+        "version before the range assignor; stop every instance of "
+        f"{service}, then start this version (docs/decisions.md, decision 75)"
+    )

@@ -19,12 +19,16 @@ import asyncpg
 import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import InconsistentGroupProtocolError, InvalidSessionTimeoutError
 from faststream.kafka import KafkaBroker
 
 from orderflow_chassis import metrics, tracing
 from orderflow_chassis.consumer import ConsumerHooks, EventConsumer
-from orderflow_chassis.consumer_wiring import kafka_broker, register_consumers
+from orderflow_chassis.consumer_wiring import (
+    group_refused,
+    kafka_broker,
+    register_consumers,
+    start_consumers,
+)
 from orderflow_chassis.database import create_pool
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.inbox import Inbox
@@ -63,14 +67,9 @@ _POOL_CLOSE_AT_STOP_S = 5.0
 _TASKS_END_AT_STOP_S = 10.0
 _HOOK_AT_STOP_S = 10.0
 # Starting never waits for ever either: Kafka gets this long to give the relay's producer its
-# id (verify_kafka_access has just reached it), and the consumers as long as a rebalance may
-# take (the members' max.poll.interval.ms) and a minute more to join their groups.
+# id (verify_kafka_access has just reached it); the consumers' join is bounded by
+# consumer_wiring.start_consumers.
 _PRODUCER_START_S = 30.0
-_JOIN_MARGIN_S = 60.0
-
-
-def _consumers_join_within_s(settings: ServiceSettings) -> float:
-    return settings.consumer_max_poll_interval_ms / 1000 + _JOIN_MARGIN_S
 
 
 async def _close_pool(pool: asyncpg.Pool) -> None:
@@ -241,21 +240,7 @@ class ServiceRuntime:
             hooks=self.hooks.consumer,
             on_group_refused=self._group_refused,
         )
-        join_s = _consumers_join_within_s(settings)
-        try:
-            await wait_at_most(join_s, self._broker.start())
-        except TimeoutError:
-            raise KafkaAccessError(
-                f"the consumers did not join their groups within {join_s:.0f} s"
-            ) from None
-        except InvalidSessionTimeoutError as error:
-            raise RuntimeError(
-                f"the broker refused a consumer session of {settings.consumer_session_timeout_ms}"
-                f" ms: set {name.upper()}_CONSUMER_SESSION_TIMEOUT_MS within the broker's "
-                "group.min.session.timeout.ms and group.max.session.timeout.ms"
-            ) from error
-        except InconsistentGroupProtocolError as error:
-            raise KafkaAccessError(group_refused(name)) from error
+        await start_consumers(self._broker, settings, service=name)
 
         self._spawn(_inbox_purge(settings)(self._pool), "inbox-purge")
         for job in self.definition.background_jobs:
@@ -410,12 +395,3 @@ class ServiceRuntime:
                 ready = False
                 checks["outbox_relay"] = f"unknown: {describe_error(error)}"
         return ready, checks
-
-
-def group_refused(service: str) -> str:
-    return (
-        "Kafka refused this instance's join of one of its consumer groups: no partition "
-        "assignor in common with the group's running members, most likely instances of a "
-        "version before the range assignor; stop every instance of "
-        f"{service}, then start this version (docs/decisions.md, decision 75)"
-    )
