@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 from aiokafka import ConsumerRecord
 from orderflow_chassis.card_data_guard import CARD_DATA_REFUSED
-from orderflow_chassis.consumer_decoding import PassedOver, RecordDecoder, Refused
+from orderflow_chassis.consumer_decoding import UNDECODABLE, PassedOver, RecordDecoder, Refused
+from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event, OrderCompleted, OrderPlaced
+from orderflow_contracts.examples import example_data
 
 CARD = "4111111111111111"
 
@@ -69,3 +72,31 @@ def test_a_clean_record_of_a_type_the_contract_does_not_know_is_passed_over() ->
     unknown = record("NotInTheContract", {"note": "a newer producer's event"})
 
     assert DECODER.decode(unknown) == PassedOver("NotInTheContract", "ignored")
+
+
+def test_a_timestamp_out_of_range_is_refused_as_invalid_data() -> None:
+    # It made the validator raise OverflowError, which left the decoder: the consumer rewound
+    # on the record for ever instead of dead-lettering it.
+    data = example_data("OrderPlaced")
+    data["fx"]["as_of"] = "0001-01-01T00:00:00+01:00"
+
+    refused = DECODER.decode(record(OrderPlaced.event_type, data))
+
+    assert isinstance(refused, Refused)
+    assert refused.code == "invalid_event_data"
+    assert "out of range" in refused.reason
+
+
+def test_an_unexpected_error_of_the_event_validator_refuses_the_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise OverflowError("a validator's bug")
+
+    monkeypatch.setattr(Envelope, "parse_event", broken)
+
+    refused = DECODER.decode(record(OrderPlaced.event_type, example_data("OrderPlaced")))
+
+    assert isinstance(refused, Refused)
+    assert refused.code == UNDECODABLE
+    assert refused.event_type == OrderPlaced.event_type

@@ -335,3 +335,39 @@ def test_the_readme_lists_every_event_and_topic() -> None:
         assert name in readme, name
     for topic in ALL_TOPICS:
         assert f"`{topic}`" in readme, topic
+
+
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_OUT_OF_RANGE = {
+    _TIMESTAMP: (
+        "0001-01-01T00:00:00+01:00",  # not even convertible to UTC: year 0
+        "9999-12-31T23:59:59-01:00",  # likewise: year 10000
+        "1969-12-31T23:59:59Z",
+        "9000-01-01T00:00:00Z",
+    ),
+    _DATE: ("1969-12-31", "9000-01-01"),
+}
+
+
+def _time_paths(event_type: str) -> list[tuple[tuple[Any, ...], str, re.Pattern[str]]]:
+    return [
+        (path, value, kind)
+        for path, value in _paths(example_data(event_type))
+        if path and isinstance(value, str)
+        for kind in _OUT_OF_RANGE
+        if kind.match(value)
+    ]
+
+
+@pytest.mark.parametrize("event_type", [t for t in example_types() if _time_paths(t)])
+def test_every_timestamp_and_date_out_of_range_is_a_validation_error(event_type: str) -> None:
+    # An error of another kind (OverflowError) escaped pydantic, and the consumer rewound on
+    # the record for ever; a date near 9999 passed, and a handler's window overflowed.
+    cls = EVENT_TYPES[event_type]
+    document = example_data(event_type)
+    for path, value, kind in _time_paths(event_type):
+        for wrong in _OUT_OF_RANGE[kind]:
+            with pytest.raises(ValidationError, match="out of range"):
+                cls.model_validate(_replaced(document, path, wrong))
+        cls.model_validate(_replaced(document, path, "8999" + value[4:]))  # the last year in

@@ -103,6 +103,8 @@ class RecordDecoder:
             event = envelope.parse_event({envelope.event_type: event_class}, raw=record.value)
         except ContractError as error:
             return Refused(error.code, error.reason, error, envelope.event_type)
+        except Exception as error:  # a validator's bug must refuse the record, not rewind on it
+            return _undecodable(error, envelope.event_type)
         return Decoded(record, envelope, event, handler)
 
     def _screened(self, record: ConsumerRecord, event_type: str = "") -> Refused | None:

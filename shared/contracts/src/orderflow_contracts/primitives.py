@@ -153,10 +153,26 @@ def _rfc3339_or_datetime(value: Any) -> Any:
     raise ValueError(f"expected an RFC 3339 timestamp string, got {type(value).__name__}")
 
 
+EARLIEST_INSTANT: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT: Final = datetime(9000, 1, 1, tzinfo=UTC)
+"""Timestamps and dates of the contract lie in [1970-01-01, 9000-01-01): no event happened
+before, and every date the policies derive from one (a return window, a warranty's end) stays
+within what Python and PostgreSQL can represent. Without the bound, ``0001-01-01T00:00:00+01:00``
+could not even be turned into UTC, and ``9999-12-31`` plus a warranty overflowed in a handler."""
+
+_OUT_OF_RANGE: Final = "{what} out of range: it must lie from 1970-01-01 to 8999-12-31 (UTC)"
+
+
 def _aware_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a time zone (naive datetimes are refused)")
-    return value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_INSTANT <= utc < LATEST_INSTANT:
+        raise ValueError(_OUT_OF_RANGE.format(what="timestamp"))
+    return utc
 
 
 UtcDatetime = Annotated[
@@ -167,7 +183,8 @@ UtcDatetime = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time"}),
     Field(examples=["2025-01-31T12:00:00Z"]),
 ]
-"""A timezone-aware instant, normalised to UTC, serialised as RFC 3339 with `Z`."""
+"""A timezone-aware instant, normalised to UTC, serialised as RFC 3339 with `Z`; from 1970 to
+the end of 8999 (``EARLIEST_INSTANT``, ``LATEST_INSTANT``)."""
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -182,13 +199,20 @@ def _iso_date_or_date(value: Any) -> Any:
     raise ValueError("expected an ISO 8601 calendar date string, e.g. 2025-01-31")
 
 
+def _date_in_range(value: date) -> date:
+    if not EARLIEST_INSTANT.date() <= value < LATEST_INSTANT.date():
+        raise ValueError(_OUT_OF_RANGE.format(what="date"))
+    return value
+
+
 CalendarDate = Annotated[
     date,
     Strict(False),
     BeforeValidator(_iso_date_or_date),
+    AfterValidator(_date_in_range),
     WithJsonSchema({"type": "string", "format": "date"}),
 ]
-"""A calendar date (no time, no zone), serialised as YYYY-MM-DD."""
+"""A calendar date (no time, no zone), serialised as YYYY-MM-DD; from 1970 to the end of 8999."""
 
 Uuid = Annotated[UUID, Strict(False), _string_or(UUID)]
 """A UUID, serialised in its canonical hyphenated form."""
