@@ -126,6 +126,8 @@ def main() -> None:
     definition = probe_definition(args.schema, in_topics=args.in_topic, group=args.group)
     runtime = ServiceRuntime(definition, settings, hooks=_crash_hooks())
     asyncio.run(runtime.run_until_stopped())
+    if runtime.failure is not None:  # stopped on its own: exit 1, as the services do
+        raise SystemExit(f"probe {args.schema}: stopped: {runtime.failure}")
 
 
 if __name__ == "__main__":
