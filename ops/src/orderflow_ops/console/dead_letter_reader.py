@@ -23,6 +23,7 @@ from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_chassis.unit_of_work import Transactions
 from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts import topics
+from orderflow_contracts.primitives import EARLIEST_INSTANT, LATEST_INSTANT
 
 from orderflow_ops.console.kafka_clients import kafka_client
 from orderflow_ops.console.read_model_writes import StoredLetter
@@ -38,8 +39,11 @@ def dead_letter_topics(topic_prefix: str) -> list[str]:
 
 
 def stored_letter(record: ConsumerRecord) -> StoredLetter:
-    headers = [(str(name), value or b"") for name, value in record.headers or ()]
-    details = failure_details(headers)
+    """The letter as the read model stores it. Its headers and value are whatever reached the
+    dead-letter topic, so every text is made storable and every number and time checked here:
+    one letter PostgreSQL refused would be read again for ever, and no later one stored."""
+    headers = [(storable(str(name)), value or b"") for name, value in record.headers or ()]
+    details = {name: storable(text) for name, text in failure_details(headers).items()}
     letter = StoredDeadLetter(
         record.partition, record.offset, record.key, record.value or b"", headers
     )
@@ -47,6 +51,9 @@ def stored_letter(record: ConsumerRecord) -> StoredLetter:
         (value.decode("utf-8", "replace") for name, value in headers if name == "replayed_from"),
         None,
     )
+    for name in ("original_partition", "original_offset"):
+        if name in details and _int_in(details[name], _INT_RANGES[name]) is None:
+            del details[name]  # stored as unknown, never as a number the column cannot hold
     return StoredLetter(
         dlq_topic=record.topic,
         dlq_partition=record.partition,
@@ -55,20 +62,55 @@ def stored_letter(record: ConsumerRecord) -> StoredLetter:
         value=record.value or b"",
         headers=headers,
         details=details,
-        event_id=letter.event_id,
-        replayed_from=replayed_from,
+        event_id=None if letter.event_id is None else storable(letter.event_id),
+        replayed_from=None if replayed_from is None else storable(replayed_from),
         failed_at=_failed_at(details.get("failed_at"), record.timestamp),
     )
 
 
+def storable(text: str) -> str:
+    """``text`` as PostgreSQL can store it: a NUL or a lone surrogate (which a JSON escape can
+    write) becomes U+FFFD."""
+    if "\x00" not in text and text.isascii():
+        return text
+    return (
+        text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").replace("\x00", "\ufffd")
+    )
+
+
+_INT_RANGES = {"original_partition": 2**31, "original_offset": 2**63}  # integer, bigint
+
+
+def _int_in(text: str, bound: int) -> int | None:
+    try:
+        number = int(text)
+    except ValueError:
+        return None
+    return number if -bound <= number < bound else None
+
+
 def _failed_at(stated: str | None, timestamp_ms: int) -> datetime:
+    """When the letter says it failed; else when Kafka stamped it; else now. Only a moment
+    within the contract's range (PostgreSQL cannot encode the year 0 or 10000)."""
+    for moment in (_stated_moment(stated), _kafka_moment(timestamp_ms)):
+        if moment is not None and EARLIEST_INSTANT <= moment < LATEST_INSTANT:
+            return moment
+    return datetime.now(UTC)
+
+
+def _stated_moment(stated: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(stated) if stated else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.utcoffset() is None:
+        return None if parsed is None or parsed.utcoffset() is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _kafka_moment(timestamp_ms: int) -> datetime | None:
+    try:
         return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-    return parsed
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def read_dead_letters(

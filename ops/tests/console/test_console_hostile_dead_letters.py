@@ -1,0 +1,53 @@
+"""Whatever reaches a dead-letter topic, the console stores it and goes on: a letter whose text
+PostgreSQL cannot hold, or whose numbers and times its columns cannot, used to be read again
+for ever, and no later letter was stored (real broker and database)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from orderflow_localinfra.discovery import Infrastructure
+
+from ops.tests.console.console_harness import running_console
+from tests.support.kafka_tools import eventually, publish_raw
+from tests.support.service_harness import unique_prefix
+
+pytestmark = pytest.mark.integration
+
+_ADDRESS = re.compile(r'data-address="([^"]+)"')
+
+HOSTILE: list[tuple[bytes, list[tuple[str, bytes]]]] = [
+    # An event id with a NUL and one with a lone surrogate, both written as JSON escapes.
+    (b'{"event_id": "a\\u0000b"}', []),
+    (b'{"event_id": "\\ud800"}', []),
+    # Headers no column can hold as they are.
+    (b"{}", [("dlq.failed_at", b"0001-01-01T00:00:00+01:00")]),
+    (b"{}", [("dlq.failed_at", b"9999-12-31T23:59:59-01:00")]),
+    (b"{}", [("dlq.original_partition", b"99999999999")]),
+    (b"{}", [("dlq.original_offset", b"9" * 30)]),
+    (b"{}", [("dlq.reason", b"nul \x00 inside"), ("dlq.error_code", b"\x00")]),
+    (b"{}", [("name\x00with-nul", b"value")]),
+]
+
+
+async def test_hostile_letters_are_stored_and_the_ones_after_them_too(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    kafka = orderflow_infrastructure.kafka_bootstrap_servers
+    async with running_console(orderflow_infrastructure, unique_prefix("hostile-dlq")) as console:
+        topic = f"{console.prefix}orders.dlq"
+        for value, headers in HOSTILE:
+            await publish_raw(kafka, topic, [(b"k", value)], headers=headers)
+        await publish_raw(kafka, topic, [(b"k", b'{"after": "the hostile ones"}')])
+        expected = len(HOSTILE) + 1
+
+        async with console.signed_in("view", "view-secret-2") as viewer:
+
+            async def listed() -> list[str]:
+                page = await viewer.get("/dead-letters")
+                assert page.status_code == 200, page.text[-500:]
+                return _ADDRESS.findall(page.text)
+
+            addresses = await eventually(listed, lambda found: len(found) >= expected, timeout_s=60)
+            assert len(addresses) == expected, addresses
