@@ -193,6 +193,27 @@ def test_invalid_envelope(document: Any, in_reason: str) -> None:
     assert in_reason in error.reason
 
 
+@pytest.mark.parametrize("event_type", ["ParcelDelivered", "ReturnParcelReceived", "OrderPlaced"])
+def test_a_uuid_key_written_in_upper_case_is_the_same_aggregate(event_type: str) -> None:
+    # A warehouse that writes its UUIDs in upper case had every parcel report dead-lettered.
+    document = envelope_document(event_type)
+    event_class = EVENT_TYPES[event_type]
+    upper = document["aggregate_id"].upper()
+    document["aggregate_id"] = upper
+    document["data"][event_class.key_field] = upper
+
+    event = Envelope.from_bytes(encode(document)).parse_event()
+
+    assert event.aggregate_id == upper.lower()
+
+
+def test_a_uuid_key_is_still_compared_as_a_uuid() -> None:
+    document = envelope_document(aggregate_id=str(UUID(int=7)).upper())
+    error = contract_error(encode(document))
+    assert isinstance(error, MalformedEnvelope)
+    assert "aggregate_id does not match" in error.reason
+
+
 def test_unknown_event_type() -> None:
     error = contract_error(encode(envelope_document(event_type="OrderTeleported")))
     assert isinstance(error, UnknownEventType)

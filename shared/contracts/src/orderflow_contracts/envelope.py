@@ -192,12 +192,24 @@ class Envelope(ContractModel):
             raise InvalidEventData(
                 self.event_type, exc.errors(include_input=False, include_url=False)
             ) from None
-        if event.aggregate_id != self.aggregate_id:
+        if event.aggregate_id != self.aggregate_id and not _same_uuid(event, self.aggregate_id):
             raise MalformedEnvelope(
                 f"aggregate_id does not match data.{event.key_field} of {self.event_type}",
                 code=MalformedEnvelope.INVALID_ENVELOPE,
             )
         return event
+
+
+def _same_uuid(event: Event, aggregate_id: str) -> bool:
+    """Whether the event's key is a UUID that ``aggregate_id`` writes in another form (upper
+    case, say): the same id, as the key field's own validation reads it."""
+    key = getattr(event, event.key_field)
+    if not isinstance(key, UUID):
+        return False
+    try:
+        return UUID(aggregate_id) == key
+    except ValueError:
+        return False
 
 
 class _JsonRefusal(ValueError):
