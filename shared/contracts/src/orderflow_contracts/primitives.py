@@ -231,8 +231,19 @@ WarehouseId = Annotated[
 ]
 """A warehouse's id, as configured in fulfillment and known to the warehouse system."""
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"\S")]
+TEXT_MAX_LENGTH: Final = 500
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX_LENGTH, pattern=r"\S")]
 """Human-readable text: 1-500 characters, not blank."""
+
+
+def clip_text(message: str) -> str:
+    """``message`` cut to fit a :data:`Text` field (ending in "..."): a message composed from
+    another one (a provider's decline, a list of SKUs) must never make its event invalid."""
+    if len(message) <= TEXT_MAX_LENGTH:
+        return message
+    return message[: TEXT_MAX_LENGTH - 3] + "..."
+
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
 """A short human-readable name: 1-200 characters, not blank."""

@@ -25,6 +25,7 @@ from orderflow_contracts.events import (
 from orderflow_contracts.events.fulfillment import ReservationReleaseReason
 from orderflow_contracts.events.orders import OrderCancellationReason
 from orderflow_contracts.events.payments import PaymentVoidReason
+from orderflow_contracts.primitives import clip_text
 
 from orderflow_cart.ports import CartUnit
 
@@ -39,10 +40,11 @@ def cancellation_for(event: SagaFailure) -> tuple[OrderCancellationReason, str] 
     itself follows a cancellation, for instance)."""
     match event:
         case PaymentDeclined():
-            return OrderCancellationReason.PAYMENT_DECLINED, f"payment declined: {event.message}"
+            declined = clip_text(f"payment declined: {event.message}")
+            return OrderCancellationReason.PAYMENT_DECLINED, declined
         case StockUnavailable():
             skus = ", ".join(line.sku for line in event.short_lines)
-            return OrderCancellationReason.STOCK_UNAVAILABLE, f"out of stock: {skus}"
+            return OrderCancellationReason.STOCK_UNAVAILABLE, clip_text(f"out of stock: {skus}")
         case PaymentVoided() if event.reason == PaymentVoidReason.AUTHORIZATION_EXPIRED:
             return (
                 OrderCancellationReason.AUTHORIZATION_EXPIRED,

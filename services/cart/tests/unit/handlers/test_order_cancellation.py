@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from orderflow_cart.handlers.cart_events import receive_cart_event
-from orderflow_cart.handlers.order_cancellation import cancel_failed_order
+from orderflow_cart.handlers.order_cancellation import cancel_failed_order, cancellation_for
 from orderflow_chassis.testing import FakeTransactions, envelope_of
 from orderflow_contracts.events import (
     OrderCancelled,
@@ -14,6 +14,7 @@ from orderflow_contracts.events import (
     PaymentVoided,
     StockUnavailable,
 )
+from orderflow_contracts.events.common import ShortLine
 from orderflow_contracts.events.orders import OrderCancellationReason
 from orderflow_contracts.events.payments import PaymentDeclineCode, PaymentVoidReason
 
@@ -91,3 +92,23 @@ async def test_a_failure_of_an_order_the_cart_never_placed_changes_nothing() -> 
     )
     await cancel_failed_order(unknown, tx.unit(cause=envelope_of(unknown)))
     assert tx.emitted.envelopes == []
+
+
+async def test_a_long_failure_still_cancels_the_order_with_its_message_cut_to_fit() -> None:
+    # "payment declined: " before a decline message of 500 characters, or twenty-odd SKUs out
+    # of stock, made an OrderCancelled the contract refuses: the order was never cancelled.
+    tx = fake_transactions(clock())
+    order = await placed_order(tx)
+    long_decline = declined(order).model_copy(update={"message": "x" * 500})
+    short = [ShortLine(sku=f"SKU-{n:028d}", requested=1, available=0) for n in range(20)]
+    out_of_stock = StockUnavailable(order_id=order.order_id, short_lines=short)
+
+    for failure in (long_decline, out_of_stock):
+        cancelled = cancellation_for(failure)
+        assert cancelled is not None
+        OrderCancelled(order_id=order.order_id, reason=cancelled[0], message=cancelled[1])
+        assert len(cancelled[1]) == 500
+        assert cancelled[1].endswith("...")
+    await cancel_failed_order(long_decline, tx.unit(cause=envelope_of(long_decline)))
+    (cancelled_order,) = tx.emitted.of_type(OrderCancelled)
+    assert (cancelled_order.message or "").startswith("payment declined: xxx")

@@ -17,6 +17,7 @@ from orderflow_contracts.events.payments import (
     PaymentDeclineCode,
     PaymentDeclined,
 )
+from orderflow_contracts.primitives import clip_text
 
 from orderflow_payment.domain import ledger
 from orderflow_payment.domain.model import Payment, StockStatus
@@ -124,7 +125,7 @@ async def authorise_payment(
                 payment_id=payment_id,
                 amount=event.total,
                 reason_code=code,
-                message=(result.message or code)[:500],
+                message=clip_text(result.message or code),
                 provider=provider.name,
                 provider_reference=result.reference,
             )

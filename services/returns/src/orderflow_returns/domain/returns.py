@@ -35,10 +35,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from orderflow_contracts.events import ReturnRejectionCode
+from orderflow_contracts.primitives import clip_text
 
 from orderflow_returns.domain.window import ReturnWindow
-
-MAX_MESSAGE_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -217,7 +216,7 @@ def decide_return(
     if problems:
         code = min((p.code for p in problems), key=_PRECEDENCE.index)
         message = "; ".join(p.message for p in problems)
-        return ReturnRefusal(code, _clip(message), tuple(problems))
+        return ReturnRefusal(code, clip_text(message), tuple(problems))
     return_by = window.local_date(authorised_at) + timedelta(days=return_shipping_days)
     return ReturnAuthorisation(lines, return_by)
 
@@ -258,9 +257,3 @@ def _line_problem(
         code = ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED
     # A parcel of the SKU whose delivery is not read yet could still change the answer.
     return LineProblem(sku, code, message, may_await_delivery=facts.more_may_come(sku))
-
-
-def _clip(message: str) -> str:
-    if len(message) <= MAX_MESSAGE_LENGTH:
-        return message
-    return message[: MAX_MESSAGE_LENGTH - 3] + "..."
