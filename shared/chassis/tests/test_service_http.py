@@ -1,14 +1,16 @@
-"""A service's HTTP app answers an infrastructure hiccup in a route with a 503, not a 500."""
+"""A service's HTTP app answers an infrastructure hiccup in a route with a 503, not a 500, and
+no error answer echoes a card number."""
 
 from __future__ import annotations
 
+import uuid
 from types import SimpleNamespace
 from typing import Any, cast
 
 import asyncpg
 import httpx
 from aiokafka.errors import KafkaConnectionError
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from orderflow_chassis.service_http import build_http_app
 
 
@@ -35,6 +37,13 @@ def client(*, raise_app_exceptions: bool = False) -> httpx.AsyncClient:
     async def file_bug() -> None:
         raise FileNotFoundError("templates/missing.html")  # an OSError, but a bug's
 
+    @router.get("/orders/{order_id}")
+    async def order(order_id: uuid.UUID) -> None: ...
+
+    @router.get("/carts/{cart_id}")
+    async def cart(cart_id: str) -> None:
+        raise HTTPException(404, f"no cart {cart_id!r}", headers={"X-Probe": "kept"})
+
     definition = SimpleNamespace(name="probe", description="", routers=[router])
     runtime = cast(Any, SimpleNamespace(definition=definition))
     app = build_http_app(runtime, cast(Any, SimpleNamespace()))
@@ -55,3 +64,23 @@ async def test_a_bug_in_a_route_is_still_a_500() -> None:
         answer = await client().get(path)
         assert answer.status_code == 500, path
         assert "no such thing" not in answer.text
+
+
+CARD = "4111111111111111"
+
+
+async def test_an_error_answer_never_echoes_a_card_number_of_the_path() -> None:
+    # The guard lets "x4111..." through as an id; FastAPI's 422 echoed it as its input, and a
+    # route's 404 in its message.
+    http = client()
+    invalid = await http.get(f"/orders/x{CARD}")
+    unknown = await http.get(f"/carts/x{CARD}")
+
+    assert invalid.status_code == 422
+    assert invalid.json()["detail"][0]["loc"] == ["path", "order_id"]
+    assert unknown.status_code == 404
+    assert unknown.headers["x-probe"] == "kept"
+    assert unknown.json()["detail"].startswith("no cart 'x")
+    for answer in (invalid, unknown):
+        assert CARD not in answer.text
+        assert "REDACTED" in answer.text

@@ -11,8 +11,16 @@ import structlog
 import uvicorn
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from fastapi import FastAPI, Request, Response
+from fastapi import HTTPException as DetailedHTTPException
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from orderflow_contracts.card_data import redact_card_numbers
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 
 from orderflow_chassis.errors import TRANSIENT_TYPES, describe_error, is_transient
 from orderflow_chassis.http_guard import install_http_guards
@@ -38,6 +46,8 @@ def build_http_app(runtime: ServiceRuntime, resources: RuntimeResources) -> Fast
     )
     app.state.resources = resources
     install_http_guards(app)
+    app.add_exception_handler(HTTPException, _redacted_http_error)
+    app.add_exception_handler(RequestValidationError, _redacted_invalid_request)
     for infrastructure in _INFRASTRUCTURE:
         app.add_exception_handler(infrastructure, _unavailable_or_error)
 
@@ -99,3 +109,32 @@ async def _unavailable_or_error(request: Request, error: Exception) -> Response:
         )
     log.error("http.failed", path=request.url.path, exc_info=error)
     return PlainTextResponse("Internal Server Error", status_code=500)
+
+
+# An error answer may echo the request: FastAPI's 422 its input, a route's 400 or 404 the id it
+# could not use. The guard screens path segments by the lenient identifier rule (an id may hold
+# digits), so ``/orders/x4111111111111111`` reaches a route: every card number an answer would
+# echo is redacted, by the rule log lines follow.
+
+
+def _redacted(value: object) -> object:
+    if isinstance(value, str):
+        return redact_card_numbers(value)
+    if isinstance(value, (list, tuple)):
+        return [_redacted(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    return value
+
+
+async def _redacted_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    redacted = DetailedHTTPException(error.status_code, _redacted(error.detail), error.headers)
+    return await http_exception_handler(request, redacted)
+
+
+async def _redacted_invalid_request(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    errors = _redacted(list(error.errors()))
+    assert isinstance(errors, list)
+    return await request_validation_exception_handler(request, RequestValidationError(errors))
