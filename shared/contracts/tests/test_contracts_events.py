@@ -261,6 +261,16 @@ def test_checkout_inputs_a_customer_can_get_wrong_reach_the_cart_for_a_rejection
     assert CartCurrencySelected.model_validate({"cart_id": "c", "currency": "XYZ"})
 
 
+def test_a_currency_selected_in_lower_case_is_read_upper_case() -> None:
+    # "eur" was dead-lettered: the cart kept its old currency and the storefront heard nothing.
+    for written in ("eur", "Eur", "EUR"):
+        selected = CartCurrencySelected.model_validate({"cart_id": "c", "currency": written})
+        assert selected.currency == "EUR"
+    for not_a_code in ("EURO", "E1R", "€UR", ""):
+        with pytest.raises(ValidationError):
+            CartCurrencySelected.model_validate({"cart_id": "c", "currency": not_a_code})
+
+
 def test_a_card_number_is_refused_even_inside_a_token() -> None:
     for token in ("4111111111111111", "tok_4111111111111111", "5500000000000004"):
         document = example_data("CheckoutRequested")

@@ -263,9 +263,15 @@ CountryCode = Annotated[
 ]
 """An ISO 3166-1 alpha-2 country code, upper case."""
 
-CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), Field(examples=["EUR"])]
-"""An ISO 4217 alphabetic code shape (three upper-case letters); not checked against the list,
-for inputs the cart validates itself (see `CartCurrencySelected`)."""
+CurrencyCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z]{3}$"),
+    AfterValidator(str.upper),
+    Field(examples=["EUR"]),
+]
+"""An ISO 4217 alphabetic code shape (three letters, in any case, read upper case: `eur` is
+`EUR`); not checked against the list, for inputs the cart validates itself (see
+`CartCurrencySelected`)."""
 
 Email = Annotated[
     str,

@@ -89,8 +89,8 @@ class CartItemQuantityChanged(Event):
 class CartCurrencySelected(Event):
     """The customer chose the currency the cart is priced in.
 
-    Any three-letter code is accepted here; a currency the store does not sell in makes the
-    checkout fail with `unsupported_currency`. Published by the storefront; consumed by the cart
+    Any three letters are accepted here, in any case (`eur` is read as `EUR`); a currency the
+    store does not sell in makes the checkout fail with `unsupported_currency`. Published by the storefront; consumed by the cart
     service.
     """
 
