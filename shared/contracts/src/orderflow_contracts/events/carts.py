@@ -90,8 +90,8 @@ class CartCurrencySelected(Event):
     """The customer chose the currency the cart is priced in.
 
     Any three letters are accepted here, in any case (`eur` is read as `EUR`); a currency the
-    store does not sell in makes the checkout fail with `unsupported_currency`. Published by the storefront; consumed by the cart
-    service.
+    store does not sell in makes the checkout fail with `unsupported_currency`. Published by
+    the storefront; consumed by the cart service.
     """
 
     topic: ClassVar[str] = topics.STOREFRONT_CARTS
