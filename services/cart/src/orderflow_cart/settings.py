@@ -117,6 +117,15 @@ class CartSettings(BaseSettings):
     def _known_currency(cls, value: str) -> str:
         return Currency.of(value.strip().upper()).value
 
+    @field_validator("free_shipping_above_usd")
+    @classmethod
+    def _whole_cents(cls, value: Decimal) -> Decimal:
+        # A threshold of 49.999 was accepted, then every cart read and checkout failed: pricing
+        # compares it as USD money, which has cents.
+        if value != value.quantize(Decimal("0.01")):
+            raise ValueError("must be whole cents of USD, e.g. 50.00")
+        return value
+
     @field_validator("shipping_fees")
     @classmethod
     def _valid_fees(cls, value: str) -> str:

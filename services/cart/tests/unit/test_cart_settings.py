@@ -55,3 +55,12 @@ def test_a_gather_too_short_to_pause_is_refused_at_start(
     monkeypatch.setenv("CART_ORDER_STATUS_GATHER_MS", too_short)
     with pytest.raises(ValueError, match="at least 100 ms"):
         CartSettings()
+
+
+def test_a_free_shipping_threshold_must_be_whole_cents(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 49.999 was accepted, then every cart read and checkout failed on pricing.
+    monkeypatch.setenv("CART_FREE_SHIPPING_ABOVE_USD", "49.999")
+    with pytest.raises(ValueError, match="whole cents of USD"):
+        CartSettings()
+    monkeypatch.setenv("CART_FREE_SHIPPING_ABOVE_USD", "75.5")
+    assert str(CartSettings().free_shipping_above_usd) == "75.5"
