@@ -4,6 +4,7 @@ validating against them accepts what the models accept and refuses the classic m
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from orderflow_contracts import EVENT_TYPES, Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.examples import example_event, example_types
+from orderflow_contracts.primitives import REASON_CODE_PATTERN
 from orderflow_contracts.schemas import all_event_schemas
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -99,3 +101,29 @@ def test_the_schema_states_the_sign_rules_the_models_enforce(
         model_accepts = False
 
     assert (not schema_errors, model_accepts) == (valid, valid)
+
+
+def _reason_code_fields(event_type: str) -> dict[str, dict[str, Any]]:
+    schema = SCHEMAS[event_type]
+    fields = schema["$defs"][event_type]["properties"]
+    return {
+        name: field
+        for name, field in fields.items()
+        if field.get("pattern") == REASON_CODE_PATTERN and name != "sku"
+    }
+
+
+@pytest.mark.parametrize("event_type", [t for t in example_types() if _reason_code_fields(t)])
+def test_every_reason_code_field_lists_its_known_codes_in_the_schema(event_type: str) -> None:
+    # A client reading only the schemas saw "insufficient_funds" as the example of every
+    # reason, refusals of returns and warranty claims included.
+    for name, field in _reason_code_fields(event_type).items():
+        assert field["description"].startswith("Known codes (an open list): `"), name
+        listed = set(re.findall(r"`([a-z0-9_]+)`", field["description"]))
+        assert listed == set(field["examples"]), name
+
+
+def test_the_checkout_refusals_list_their_known_codes() -> None:
+    reasons = SCHEMAS["CheckoutRejected"]["$defs"]["CheckoutRejected"]["properties"]["reasons"]
+    assert "`unsupported_currency`" in reasons["description"]
+    assert "`already_checked_out`" in reasons["description"]

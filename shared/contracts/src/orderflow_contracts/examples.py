@@ -75,7 +75,7 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
                 "line_total": _eur("18.50"),
             },
             {
-                "sku": "NS-NIGHT-M",
+                "sku": "NS-ADJ-M",
                 "name": "Night splint, size M",
                 "quantity": 1,
                 "unit_price": _eur("36.94"),
@@ -162,24 +162,24 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
     "StockReserved": {
         "order_id": ORDER_ID,
         "allocations": [
-            {"warehouse_id": "EU-1", "sku": "MB-SPIKY-8CM", "quantity": 2},
-            {"warehouse_id": "US-1", "sku": "NS-NIGHT-M", "quantity": 1},
+            {"warehouse_id": "EU-CENTRAL", "sku": "MB-SPIKY-8CM", "quantity": 2},
+            {"warehouse_id": "US-EAST", "sku": "NS-ADJ-M", "quantity": 1},
         ],
         "expires_at": "2025-01-31T12:30:00Z",
     },
     "StockUnavailable": {
         "order_id": ORDER_ID,
-        "short_lines": [{"sku": "NS-NIGHT-M", "requested": 5, "available": 2}],
+        "short_lines": [{"sku": "NS-ADJ-M", "requested": 5, "available": 2}],
     },
     "ReservationReleased": {
         "order_id": ORDER_ID,
         "reason": "payment_declined",
-        "allocations": [{"warehouse_id": "EU-1", "sku": "MB-SPIKY-8CM", "quantity": 2}],
+        "allocations": [{"warehouse_id": "EU-CENTRAL", "sku": "MB-SPIKY-8CM", "quantity": 2}],
     },
     "FulfillmentRequested": {
         "order_id": ORDER_ID,
         "shipment_id": SHIPMENT_ID,
-        "warehouse_id": "EU-1",
+        "warehouse_id": "EU-CENTRAL",
         "lines": [{"sku": "MB-SPIKY-8CM", "name": "Spiky massage ball 8 cm", "quantity": 2}],
         "ship_to": {**_ADDRESS},
         "shipping_service": "standard",
@@ -188,7 +188,7 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
     "ShipmentDispatched": {
         "order_id": ORDER_ID,
         "shipment_id": SHIPMENT_ID,
-        "warehouse_id": "EU-1",
+        "warehouse_id": "EU-CENTRAL",
         "carrier": "DHL",
         "tracking_number": "JD014600003828383",
         "dispatched_at": "2025-02-01T09:00:00Z",
@@ -202,20 +202,20 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
     "ReplacementRequested": {
         "order_id": ORDER_ID,
         "claim_id": "claim-9",
-        "lines": [{"sku": "NS-NIGHT-M", "quantity": 1}],
+        "lines": [{"sku": "NS-ADJ-M", "quantity": 1}],
         "ship_to": {**_ADDRESS},
     },
     "ReturnRestocked": {
         "order_id": ORDER_ID,
         "rma_id": RMA_ID,
-        "warehouse_id": "EU-1",
+        "warehouse_id": "EU-CENTRAL",
         "restocked": [{"sku": "MB-SPIKY-8CM", "quantity": 1}],
         "written_off": [{"sku": "MB-SPIKY-8CM", "quantity": 1}],
     },
     # warehouse.events
     "ParcelDispatched": {
         "shipment_id": SHIPMENT_ID,
-        "warehouse_id": "EU-1",
+        "warehouse_id": "EU-CENTRAL",
         "carrier": "DHL",
         "tracking_number": "JD014600003828383",
         "dispatched_at": "2025-02-01T09:00:00Z",
@@ -223,7 +223,7 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
     "ParcelDelivered": {"shipment_id": SHIPMENT_ID, "delivered_at": "2025-02-03T15:00:00Z"},
     "ReturnParcelReceived": {
         "rma_id": RMA_ID,
-        "warehouse_id": "EU-1",
+        "warehouse_id": "EU-CENTRAL",
         "lines": [
             {"sku": "MB-SPIKY-8CM", "quantity": 1, "condition": "resellable"},
             {"sku": "MB-SPIKY-8CM", "quantity": 1, "condition": "damaged"},
@@ -231,7 +231,7 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         "received_at": "2025-02-20T11:00:00Z",
     },
     "StockCounted": {
-        "warehouse_id": "EU-1",
+        "warehouse_id": "EU-CENTRAL",
         "sku": "MB-SPIKY-8CM",
         "on_hand": 140,
         "counted_at": "2025-02-01T06:00:00Z",
@@ -246,7 +246,7 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
     "WarrantyClaimFiled": {
         "order_id": ORDER_ID,
         "claim_id": "claim-9",
-        "sku": "NS-NIGHT-M",
+        "sku": "NS-ADJ-M",
         "country_of_usage": "DE",
         "defect_description": "The strap buckle broke",
     },
@@ -276,12 +276,12 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         "order_id": ORDER_ID,
         "rma_id": RMA_ID,
         "reason_code": "unpriced_sku",
-        "message": "NS-NIGHT-M is not in the order as placed",
+        "message": "NS-ADJ-M is not in the order as placed",
     },
     "WarrantyClaimAccepted": {
         "order_id": ORDER_ID,
         "claim_id": "claim-9",
-        "sku": "NS-NIGHT-M",
+        "sku": "NS-ADJ-M",
         "country_of_usage": "DE",
         "warranty_ends_on": "2027-02-03",
     },

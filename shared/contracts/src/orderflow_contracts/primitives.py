@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
 from uuid import UUID
 
@@ -227,7 +228,7 @@ Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 of letters, digits and `_ . : -`, starting with a letter or digit. UUID strings fit."""
 
 WarehouseId = Annotated[
-    str, StringConstraints(pattern=IDENTIFIER_PATTERN), Field(examples=["US-1"])
+    str, StringConstraints(pattern=IDENTIFIER_PATTERN), Field(examples=["US-EAST"])
 ]
 """A warehouse's id, as configured in fulfillment and known to the warehouse system."""
 
@@ -289,7 +290,14 @@ ReasonCode = Annotated[
 ]
 """A machine-readable reason, snake_case. Deliberately an open set (not an enum): a producer may
 add codes within v1 and older consumers must still accept them. Known codes are listed by the
-`*Code` enumerations next to each event."""
+`*Code` enumerations next to each event, and in each field's schema (:func:`known_codes`)."""
+
+
+def known_codes(codes: type[StrEnum]) -> Any:
+    """A reason-code field whose schema lists the codes known today (an open list)."""
+    values = [code.value for code in codes]
+    listed = ", ".join(f"`{value}`" for value in values)
+    return Field(description=f"Known codes (an open list): {listed}.", examples=values)
 
 
 def _no_card_number(value: str) -> str:

@@ -39,9 +39,6 @@ from orderflow_fulfillment.settings import FulfillmentSettings
 
 log = structlog.get_logger(__name__)
 
-PAYMENT_VOIDED = "payment_voided"
-"""ReservationReleased reason when payment voided the authorisation (an open code)."""
-
 
 async def reserve_stock(
     event: OrderPlaced,
@@ -123,7 +120,7 @@ async def release_on_payment_declined(
 async def release_on_payment_voided(
     event: PaymentVoided, uow: UnitOfWork[FulfillmentRepositories]
 ) -> None:
-    await release_reservation(uow, event.order_id, PAYMENT_VOIDED)
+    await release_reservation(uow, event.order_id, ReservationReleaseReason.PAYMENT_VOIDED)
 
 
 async def release_on_order_cancelled(

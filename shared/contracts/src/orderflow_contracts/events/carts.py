@@ -166,6 +166,12 @@ class CheckoutRejectionCode(StrEnum):
     ALREADY_CHECKED_OUT = "already_checked_out"
 
 
+_CHECKOUT_CODES = (
+    "Every reason the checkout was refused, in the order of the rules. Known codes of `code` "
+    "(an open list): " + ", ".join(f"`{code.value}`" for code in CheckoutRejectionCode) + "."
+)
+
+
 class CheckoutRejected(Event):
     """The checkout was refused; `reasons` lists every problem found, not just the first.
 
@@ -177,7 +183,9 @@ class CheckoutRejected(Event):
     key_field: ClassVar[str] = "cart_id"
 
     cart_id: CartId
-    reasons: Annotated[list[RejectionReason], Field(min_length=1)]
+    reasons: Annotated[list[RejectionReason], Field(min_length=1)] = Field(
+        description=_CHECKOUT_CODES
+    )
 
 
 class CartCheckedOut(Event):

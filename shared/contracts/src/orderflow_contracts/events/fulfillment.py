@@ -28,6 +28,7 @@ from orderflow_contracts.primitives import (
     ReasonCode,
     UtcDatetime,
     WarehouseId,
+    known_codes,
 )
 
 ShippingService = Annotated[
@@ -78,6 +79,7 @@ class ReservationReleaseReason(StrEnum):
     """Reason codes of `ReservationReleased` (an open list)."""
 
     PAYMENT_DECLINED = "payment_declined"
+    PAYMENT_VOIDED = "payment_voided"
     ORDER_CANCELLED = "order_cancelled"
     EXPIRED = "expired"
 
@@ -94,7 +96,7 @@ class ReservationReleased(Event):
     key_field: ClassVar[str] = "order_id"
 
     order_id: OrderId
-    reason: ReasonCode
+    reason: ReasonCode = known_codes(ReservationReleaseReason)
     allocations: list[StockAllocation]
 
 

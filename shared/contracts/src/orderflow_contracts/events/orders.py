@@ -20,7 +20,7 @@ from orderflow_contracts.events.common import (
     PostalAddress,
 )
 from orderflow_contracts.money import Currency, NonNegativeMoney, PositiveMoney
-from orderflow_contracts.primitives import Email, ReasonCode, Text
+from orderflow_contracts.primitives import Email, ReasonCode, Text, known_codes
 
 
 class OrderPlaced(Event):
@@ -78,7 +78,6 @@ class OrderCancellationReason(StrEnum):
     STOCK_UNAVAILABLE = "stock_unavailable"
     RESERVATION_EXPIRED = "reservation_expired"
     AUTHORIZATION_EXPIRED = "authorization_expired"
-    CUSTOMER_REQUESTED = "customer_requested"
 
 
 class OrderCancelled(Event):
@@ -94,7 +93,7 @@ class OrderCancelled(Event):
     key_field: ClassVar[str] = "order_id"
 
     order_id: OrderId
-    reason: ReasonCode
+    reason: ReasonCode = known_codes(OrderCancellationReason)
     message: Text | None = None
 
 

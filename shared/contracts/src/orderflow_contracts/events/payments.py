@@ -23,6 +23,7 @@ from orderflow_contracts.primitives import (
     ReasonCode,
     Text,
     UtcDatetime,
+    known_codes,
 )
 
 
@@ -73,7 +74,7 @@ class PaymentDeclined(Event):
     order_id: OrderId
     payment_id: PaymentId
     amount: PositiveMoney
-    reason_code: ReasonCode
+    reason_code: ReasonCode = known_codes(PaymentDeclineCode)
     message: Text
     provider: Identifier
     provider_reference: ProviderToken | None = None
@@ -119,7 +120,7 @@ class PaymentVoided(Event):
     order_id: OrderId
     payment_id: PaymentId
     amount: PositiveMoney = Field(description="The authorised amount released.")
-    reason: ReasonCode
+    reason: ReasonCode = known_codes(PaymentVoidReason)
     provider: Identifier
     provider_reference: ProviderToken | None = None
 
@@ -169,6 +170,6 @@ class RefundFailed(Event):
     order_id: OrderId
     refund_id: RefundId
     amount: NonNegativeMoney = Field(description="The amount that was requested.")
-    reason_code: ReasonCode
+    reason_code: ReasonCode = known_codes(RefundFailureCode)
     message: Text
     rma_id: RmaId | None = None

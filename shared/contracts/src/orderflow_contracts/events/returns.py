@@ -33,6 +33,7 @@ from orderflow_contracts.primitives import (
     ReasonCode,
     Sku,
     Text,
+    known_codes,
 )
 
 # --------------------------------------------------------------------------- storefront.returns
@@ -121,7 +122,7 @@ class ReturnRejected(Event):
 
     order_id: OrderId
     return_request_id: ReturnRequestId
-    reason_code: ReasonCode
+    reason_code: ReasonCode = known_codes(ReturnRejectionCode)
     message: Text
 
 
@@ -176,7 +177,7 @@ class ReturnRefundStopped(Event):
 
     order_id: OrderId
     rma_id: RmaId
-    reason_code: ReasonCode
+    reason_code: ReasonCode = known_codes(ReturnRefundStopCode)
     message: Text
 
 
@@ -242,5 +243,5 @@ class WarrantyClaimRejected(Event):
 
     order_id: OrderId
     claim_id: ClaimId
-    reason_code: ReasonCode
+    reason_code: ReasonCode = known_codes(WarrantyRejectionCode)
     message: Text
