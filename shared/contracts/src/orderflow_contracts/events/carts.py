@@ -121,7 +121,8 @@ class PaymentInput(ContractModel):
     """The payment the customer chose. `method` is expected to be `visa`, `mastercard` or
     `paypal`; anything else is rejected by the cart with `unsupported_payment_method`. Cards and
     PayPal are represented by a provider token obtained by the storefront's payment widget; a
-    card payment without a token is rejected. The card summary is for display only.
+    payment without a token (card or PayPal) is rejected with `missing_payment_token`. The card
+    summary is for display only.
     NEVER a card number or security code: a token containing a card number is refused."""
 
     method: Annotated[str, StringConstraints(min_length=1, max_length=32)]

@@ -66,7 +66,10 @@ class Amounts(_View):
     subtotal: Money
     shipping_fee: Money
     total: Money
-    authorized: Money = Field(description="Reserved on the payment method, not yet charged.")
+    authorized: Money = Field(
+        description="Every amount the payment method authorised for the order, kept after "
+        "capture or void (so after a capture it usually equals `captured`)."
+    )
     captured: Money = Field(description="Charged.")
     refunded: Money = Field(description="Paid back; never more than `captured`.")
 
