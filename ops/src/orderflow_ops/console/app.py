@@ -15,6 +15,7 @@ from importlib import resources
 
 from aiokafka import ConsumerRecord
 from orderflow_chassis.consumer import ConsumerHooks, Handler, Subscription
+from orderflow_chassis.live_feeds import FeedLimits
 from orderflow_chassis.migrations import Migration, load_migrations
 from orderflow_chassis.runtime import RuntimeHooks
 from orderflow_chassis.service_definition import ServiceDefinition
@@ -39,7 +40,7 @@ from orderflow_ops.console.retention import retention_job
 from orderflow_ops.console.settings import ConsoleSettings
 from orderflow_ops.console.web_common import Console, template_environment
 from orderflow_ops.console.web_dead_letters import dead_letters_router
-from orderflow_ops.console.web_live import live_router
+from orderflow_ops.console.web_live import KEEPALIVE_S, live_router
 from orderflow_ops.console.web_login import login_router
 from orderflow_ops.console.web_orders import orders_router
 from orderflow_ops.console.web_overview import overview_router
@@ -117,7 +118,14 @@ def build_console(
             overview_router(console),
             orders_router(console),
             dead_letters_router(console),
-            live_router(console),
+            live_router(
+                console,
+                FeedLimits(
+                    keep_alive_s=KEEPALIVE_S,
+                    max_open=options.live_max_open,
+                    max_lifetime_s=options.live_max_lifetime_s,
+                ),
+            ),
         ],
         production_refusals=options.production_refusals() if settings.production else (),
         background_jobs=[

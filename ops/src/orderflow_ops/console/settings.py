@@ -77,6 +77,18 @@ class ConsoleSettings(BaseSettings):
     )
     monitor_interval_s: float = Field(default=5.0, gt=0, description="invariant monitor")
     service_timeout_s: float = Field(default=1.5, gt=0)
+    live_max_open: int = Field(
+        default=200,  # under CONSOLE_HTTP_MAX_CONNECTIONS: room for the pages they refresh
+        ge=1,
+        description="live-page streams one console instance serves at once; one more is "
+        "refused with HTTP 503 and Retry-After",
+    )
+    live_max_lifetime_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="the server ends a live-page stream after this long (90-100 % of it), and "
+        "at its session's expiry; the page reconnects, and its session is checked again",
+    )
     retention_days: int = Field(
         default=90,
         ge=0,

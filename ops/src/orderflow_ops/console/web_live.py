@@ -1,13 +1,20 @@
 """Live pages: one server-sent-events stream per open page, a ``change`` event after each
-change of what the console knows; the page then fetches itself and swaps its live part."""
+change of what the console knows; the page then fetches itself and swaps its live part.
+
+Bounded like the cart's order feeds (:mod:`orderflow_chassis.live_feeds`): an instance serves at
+most ``CONSOLE_LIVE_MAX_OPEN`` streams (one more is answered 503 with ``Retry-After``), and a
+stream ends at its lifetime or when its session expires, whichever comes first. The page's
+``EventSource`` then reconnects, and the new stream checks the session again: an expired one
+gets 401."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, HTTPException, Request
+from orderflow_chassis.live_feeds import RETRY_AFTER_S, FeedLimits, FeedResponse, FeedSlots
 
 from orderflow_ops.console.web_common import Console, Viewer, console_router
 
@@ -15,19 +22,25 @@ KEEPALIVE_S = 15.0
 COALESCE_S = 1.0  # a burst of changes becomes one refresh, still within the 2 s promise
 
 
-def live_router(console: Console) -> APIRouter:
+def live_router(console: Console, limits: FeedLimits | None = None) -> APIRouter:
     router = console_router(console)
+    limits = limits or FeedLimits(keep_alive_s=KEEPALIVE_S)
+    slots = FeedSlots(limits.max_open)
 
     @router.get("/live")
-    async def live(request: Request, _: Viewer) -> StreamingResponse:
+    async def live(request: Request, session: Viewer) -> FeedResponse:
         changes = console.status.changes
+        ends_at = min(time.monotonic() + limits.lifetime_s(), _monotonic(session.expires_at))
 
         async def stream() -> AsyncIterator[str]:
             seen = changes.version
             yield "retry: 1000\n\n"
             while not await request.is_disconnected():
+                left_s = ends_at - time.monotonic()
+                if left_s <= 0:
+                    return  # the page reconnects, and its session is checked again
                 console.status.attention.looked()  # an open page is being looked at
-                current = await changes.wait_past(seen, KEEPALIVE_S)
+                current = await changes.wait_past(seen, min(limits.keep_alive_s, left_s))
                 if current == seen:
                     yield ": keepalive\n\n"
                     continue
@@ -35,10 +48,18 @@ def live_router(console: Console) -> APIRouter:
                 seen = changes.version
                 yield f"event: change\ndata: {seen}\n\n"
 
-        return StreamingResponse(
-            stream(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
+        if not slots.take():
+            raise HTTPException(
+                503,
+                f"this console already serves {slots.limit} live pages: retry after "
+                f"{RETRY_AFTER_S} s",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        return FeedResponse(stream(), release=slots.give_back)
 
     return router
+
+
+def _monotonic(wall_clock: float) -> float:
+    """``wall_clock`` (seconds since the epoch) on the monotonic clock the stream counts with."""
+    return time.monotonic() + (wall_clock - time.time())

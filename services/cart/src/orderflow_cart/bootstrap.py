@@ -11,6 +11,7 @@ from importlib import resources
 
 from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.consumer import Gather, Handler, Subscription
+from orderflow_chassis.live_feeds import FeedLimits
 from orderflow_chassis.migrations import Migration, load_migrations
 from orderflow_chassis.periodic import every
 from orderflow_chassis.service_definition import ServiceDefinition
@@ -37,7 +38,6 @@ from orderflow_cart.handlers.reference_data import ReferenceData
 from orderflow_cart.order_status import handlers as order_status
 from orderflow_cart.order_status.adapters.changes import StatusChanges
 from orderflow_cart.order_status.entrypoints.http import order_status_router
-from orderflow_cart.order_status.entrypoints.live_feed import FeedLimits
 from orderflow_cart.settings import CartSettings
 
 SERVICE_NAME = "cart"

@@ -23,18 +23,18 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from orderflow_chassis.live_feeds import (
+    RETRY_AFTER_S,
+    FeedLimits,
+    FeedResponse,
+    FeedSlots,
+)
 from orderflow_chassis.service_definition import RuntimeResources
 from orderflow_chassis.unit_of_work import Transactions
 from orderflow_contracts.primitives import IDENTIFIER_PATTERN
 from pydantic import SecretStr
 
 from orderflow_cart.order_status.adapters.changes import StatusChanges
-from orderflow_cart.order_status.entrypoints.live_feed import (
-    RETRY_AFTER_S,
-    FeedLimits,
-    FeedResponse,
-    FeedSlots,
-)
 from orderflow_cart.order_status.entrypoints.models import (
     CustomerOrdersResponse,
     ErrorMessage,

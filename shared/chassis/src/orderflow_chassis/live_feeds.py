@@ -1,7 +1,9 @@
-"""What bounds the live feeds of one instance: how many are open at once and how long each
-lives (decision 66). Each open feed re-reads its order from the shared pool at every change
-and keep-alive, so their number is the pool's load; and a feed that never ends stays on the
-instance it first reached, however many instances are added since."""
+"""What bounds the live feeds (server-sent events) of one instance: how many are open at once
+and how long each lives (decision 66). An open feed holds a connection and reads the database
+at its changes and keep-alives, so their number is the instance's load; a feed that never ends
+stays on the instance it first reached, however many instances are added since, and outlives
+whatever was checked when it opened (a session). The cart's order feeds and the console's live
+pages share them."""
 
 from __future__ import annotations
 
