@@ -3,10 +3,11 @@ lives, and never past the session that opened it (real broker and database)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import pytest
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_localinfra.discovery import Infrastructure
 
 from ops.tests.console.console_harness import running_console
@@ -15,15 +16,15 @@ from tests.support.service_harness import unique_prefix
 pytestmark = pytest.mark.integration
 
 
-async def _until_closed(lines: object, within_s: float) -> float:
+async def _until_closed(lines: AsyncIterator[str], within_s: float) -> float:
     """Read a stream to its end; how long that took."""
     began = time.monotonic()
 
     async def drain() -> None:
-        async for _ in lines:  # type: ignore[attr-defined]
+        async for _ in lines:
             pass
 
-    await asyncio.wait_for(drain(), within_s)
+    await wait_at_most(within_s, drain())
     return time.monotonic() - began
 
 
