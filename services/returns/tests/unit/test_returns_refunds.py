@@ -46,6 +46,7 @@ def plan(
         order,
         returned,
         previously_refunded=previously or {},
+        replaced={},
         shipping_already_refunded=shipping_done,
         refundable=refundable if refundable is not None else order.total,
     )

@@ -89,6 +89,7 @@ def plan_refund(
     returned: Mapping[str, int],
     *,
     previously_refunded: Mapping[str, int],
+    replaced: Mapping[str, int],
     shipping_already_refunded: bool,
     refundable: Money,
 ) -> RefundPlan | RefundRefusal:
@@ -96,6 +97,8 @@ def plan_refund(
 
     ``returned``: units per SKU accepted back with this parcel (received, at most authorised).
     ``previously_refunded``: units per SKU priced by earlier returns of the order.
+    ``replaced``: units per SKU replaced under warranty (accepted claims): a unit is refunded
+    or replaced, never both, so a parcel that would make it both stops for ops.
     ``refundable``: what may still be refunded for the order (paid minus refunds so far).
     """
     lines: list[RefundedLine] = []
@@ -110,6 +113,12 @@ def plan_refund(
             return RefundRefusal(
                 EXCEEDS_ORDERED,
                 f"{sku}: {before} + {units} units returned but {paid.quantity} ordered",
+            )
+        if (swapped := replaced.get(sku, 0)) and before + swapped + units > paid.quantity:
+            return RefundRefusal(
+                EXCEEDS_ORDERED,
+                f"{sku}: {before} returned + {swapped} replaced under warranty + {units} in this "
+                f"parcel, but {paid.quantity} ordered",
             )
         lines.append(RefundedLine(sku, units, line_refund(paid, before, units)))
 

@@ -38,10 +38,13 @@ async def price(
 ) -> RefundPlan | RefundRefusal:
     """The refund of what came back in ``rma``'s parcel, after the order's other returns."""
     previous, shipping_done = await repos.rmas.previously_refunded_units(rma.order_id, rma.rma_id)
+    returned = await repos.rmas.returned_lines(rma.rma_id)
+    claims = repos.warranty_claims
     return plan_refund(
         snapshot,
-        await repos.rmas.returned_lines(rma.rma_id),
+        returned,
         previously_refunded=previous,
+        replaced={sku: await claims.claimed_units(rma.order_id, sku) for sku in returned},
         shipping_already_refunded=shipping_done,
         refundable=await refundable(repos, rma.order_id, snapshot),
     )

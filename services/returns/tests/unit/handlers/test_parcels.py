@@ -7,11 +7,17 @@ from datetime import timedelta
 
 import pytest
 from orderflow_chassis.errors import PermanentError
-from orderflow_contracts.events import RefundLine, RefundRequested, ReturnRefundStopped
+from orderflow_contracts.events import (
+    RefundLine,
+    RefundRequested,
+    ReplacementRequested,
+    ReturnRefundStopped,
+)
 from orderflow_returns.domain.identifiers import refund_id_for
 from orderflow_returns.domain.rma import RmaState
 from orderflow_returns.handlers.parcels import receive_return_parcel
 from orderflow_returns.handlers.refunds import settle_refund_issued
+from orderflow_returns.handlers.warranty import file_warranty_claim
 
 from services.returns.tests.unit.handlers.scenario import (
     BALL,
@@ -232,4 +238,28 @@ async def test_a_lapsed_rmas_late_parcel_never_refunds_the_units_twice(
         RmaState.REFUND_FAILED,
         "exceeds_ordered",
         f"{SPLINT}: 1 + 1 units returned but 1 ordered",
+    )
+
+
+async def test_a_unit_replaced_under_warranty_is_never_refunded_too() -> None:
+    # An RMA never posted lapses; the unit's warranty claim is accepted and a replacement
+    # ships; then the old RMA's parcel arrives. It was refunded (with the shipping fee): the
+    # customer had the unit replaced and its price back.
+    returns = Returns(now=DELIVERED + timedelta(days=1))
+    order = Order(lines=((SPLINT, 1, "36.94"),))
+    await returns.know(order)
+    lapsed = await returns.authorise(order, [(SPLINT, 1)])
+    returns.clock.set(DELIVERED + timedelta(days=40))  # past the window and the lapse
+    await returns.apply(file_warranty_claim, order.warranty_claim(SPLINT, "DE", "claim-1"))
+    assert returns.emitted.of_type(ReplacementRequested)
+
+    late = Order.parcel(lapsed, [(SPLINT, 1, "damaged")], returns.clock.now())
+    await returns.apply(receive_return_parcel, late)
+
+    assert not returns.emitted.of_type(RefundRequested)
+    stopped = returns.tables.rmas[lapsed]
+    assert (stopped.state, stopped.problem_code, stopped.problem_message) == (
+        RmaState.REFUND_FAILED,
+        "exceeds_ordered",
+        f"{SPLINT}: 0 returned + 1 replaced under warranty + 1 in this parcel, but 1 ordered",
     )
