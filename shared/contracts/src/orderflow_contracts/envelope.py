@@ -48,6 +48,10 @@ SCHEMA_VERSION: Final = 1
 _Token = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S+$")]
 
 
+MAX_SEQUENCE: Final = 2**63 - 1
+"""The largest ``sequence``: a consumer stores it as a 64-bit integer."""
+
+
 class Envelope(ContractModel):
     """One Kafka message value: metadata about an event, and the event itself in `data`."""
 
@@ -79,11 +83,12 @@ class Envelope(ContractModel):
         description="The aggregate the event belongs to (cart, order, shipment, RMA or "
         "warehouse id): the Kafka message key."
     )
-    sequence: Annotated[int, Field(ge=1)] | None = Field(
+    sequence: Annotated[int, Field(ge=1, le=MAX_SEQUENCE)] | None = Field(
         default=None,
         description="Position of this event among the events one producer published for one "
         "aggregate (1, 2, 3...), so consumers can detect gaps and reordering. Counted per "
-        "(producer, aggregate_id); absent when the producer does not number its events.",
+        "(producer, aggregate_id); absent when the producer does not number its events. At "
+        "most 2^63 - 1, what every consumer can store.",
     )
     data: dict[str, Any] = Field(description="The event's fields.")
 

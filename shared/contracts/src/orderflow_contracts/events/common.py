@@ -21,6 +21,7 @@ from orderflow_contracts.primitives import (
     Rate,
     ReasonCode,
     Sku,
+    StockLevel,
     Text,
     UtcDatetime,
     Uuid,
@@ -158,7 +159,7 @@ class ShortLine(ContractModel):
 
     sku: Sku
     requested: Quantity
-    available: Annotated[int, Field(ge=0)]
+    available: StockLevel
 
 
 ParcelCondition = Literal["resellable", "damaged"]
