@@ -69,6 +69,20 @@ def test_an_id_that_is_a_card_number_is_refused(field_name: str) -> None:
     assert json.loads(letter.redacted_payload or b"")["data"][field_name] == "[REDACTED-PAN]"
 
 
+@pytest.mark.parametrize(
+    "tracking_number",
+    ["04517843371070", "774912345678908", "1234567890123452"],  # DPD, FedEx, 16 digits
+)
+def test_a_carriers_numeric_tracking_number_is_no_card_data(tracking_number: str) -> None:
+    # Each passes Luhn: a warehouse's ParcelDispatched was dead-lettered by fulfillment and by
+    # returns, and the shipment never showed as dispatched.
+    for event_type in ("ParcelDispatched", "ShipmentDispatched"):
+        guard(Record(envelope_bytes(event_type, tracking_number=tracking_number)))
+    guard(Record(envelope_bytes("WarrantyClaimFiled", serial_number=tracking_number)))
+    # A number a card brand issues is still refused, in these fields too.
+    refused(Record(envelope_bytes("ParcelDispatched", tracking_number=PAN)))
+
+
 def test_a_card_number_in_a_free_text_field_is_refused_and_redacted() -> None:
     raw = json.dumps(
         {"event_id": str(uuid.uuid4()), "data": {"ship_to": {"line2": "card 4111 1111 1111 1111"}}}
