@@ -126,4 +126,4 @@ def test_every_reason_code_field_lists_its_known_codes_in_the_schema(event_type:
 def test_the_checkout_refusals_list_their_known_codes() -> None:
     reasons = SCHEMAS["CheckoutRejected"]["$defs"]["CheckoutRejected"]["properties"]["reasons"]
     assert "`unsupported_currency`" in reasons["description"]
-    assert "`already_checked_out`" in reasons["description"]
+    assert "`stale_sequence`" in reasons["description"]

@@ -21,9 +21,13 @@ from orderflow_contracts.events import (
     CartItemAdded,
     CartItemQuantityChanged,
     CartItemRemoved,
+    CheckoutRejected,
+    CheckoutRejectionCode,
     CheckoutRequested,
     Event,
+    RejectionReason,
 )
+from orderflow_contracts.primitives import clip_text
 
 from orderflow_cart import metrics
 from orderflow_cart.domain.cart import Cart, CartEdit
@@ -58,8 +62,8 @@ class UnappliedReason:
 
     CART_CHECKED_OUT: Final = "cart_checked_out"
     ALREADY_CHECKED_OUT: Final = "already_checked_out"
-    STALE_SEQUENCE: Final = Admission.STALE.value
-    DUPLICATE_SEQUENCE: Final = Admission.DUPLICATE.value
+    STALE_SEQUENCE: Final = CheckoutRejectionCode.STALE_SEQUENCE.value
+    DUPLICATE_SEQUENCE: Final = CheckoutRejectionCode.DUPLICATE_SEQUENCE.value
 
 
 async def lock_carts(events: Sequence[Event], uow: CartUnit) -> None:
@@ -105,17 +109,19 @@ async def receive_cart_event(
             waiting.append(Waiting(envelope.sequence or 0, uow.now))
             log.info("cart.event_buffered", sequence=envelope.sequence, after=cart.last_sequence)
         elif admission is Admission.STALE:
-            await record_unapplied(
+            await _not_applied(
                 uow,
                 envelope,
+                event,
                 UnappliedReason.STALE_SEQUENCE,
                 f"sequence {envelope.sequence} was already applied or skipped "
                 f"(the cart is at {cart.last_sequence})",
             )
         else:
-            await record_unapplied(
+            await _not_applied(
                 uow,
                 envelope,
+                event,
                 UnappliedReason.DUPLICATE_SEQUENCE,
                 f"another event with sequence {envelope.sequence} is already waiting to be applied",
             )
@@ -182,6 +188,21 @@ async def catch_up(uow: CartUnit, cart: Cart, waiting: list[Waiting], rules: Car
 def edit_cart(cart: Cart, edit: CartEdit) -> None:
     """Add, remove, change a quantity or select the currency (no prices: see the README)."""
     cart.apply(edit)
+
+
+async def _not_applied(
+    uow: CartUnit, envelope: Envelope, event: StorefrontCartEvent, reason: str, detail: str
+) -> None:
+    """Record an event its number keeps out; a checkout still gets an answer, so that a
+    storefront waiting on it hears why (it sends the checkout again with the next number)."""
+    await record_unapplied(uow, envelope, reason, detail)
+    if isinstance(event, CheckoutRequested):
+        message = f"{detail}: send the checkout again with the cart's next sequence number"
+        rejected = CheckoutRejected(
+            cart_id=event.cart_id,
+            reasons=[RejectionReason(code=reason, message=clip_text(message))],
+        )
+        await uow.emit(rejected, cause=envelope)
 
 
 async def record_unapplied(uow: CartUnit, envelope: Envelope, reason: str, detail: str) -> None:

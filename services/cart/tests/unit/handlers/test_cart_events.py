@@ -8,7 +8,12 @@ from orderflow_cart.handlers import queries
 from orderflow_cart.handlers.cart_events import UnappliedReason
 from orderflow_chassis.testing import FakeTransactions
 from orderflow_contracts.envelope import Envelope
-from orderflow_contracts.events import CartCheckedOut, CartItemRemoved, OrderPlaced
+from orderflow_contracts.events import (
+    CartCheckedOut,
+    CartItemRemoved,
+    CheckoutRejected,
+    OrderPlaced,
+)
 
 from services.cart.tests.fakes import FakeCartRepositories, fake_transactions
 from services.cart.tests.unit.handlers.cart_journeys import (
@@ -64,6 +69,28 @@ async def test_a_stale_and_a_duplicate_sequence_are_recorded_not_applied() -> No
     assert reasons == [UnappliedReason.STALE_SEQUENCE, UnappliedReason.DUPLICATE_SEQUENCE]
     assert report.skipped == []
     assert tx.repos.carts.carts["c-3"].lines == {"MB-PEANUT": 1}
+
+
+async def test_a_checkout_its_number_keeps_out_is_still_answered() -> None:
+    # A rejected checkout sent again under a new event id (its number already applied), and a
+    # checkout numbered as one already waiting, were recorded and never answered: the
+    # storefront waited for a CheckoutRejected or CartCheckedOut that never came.
+    tx, shop = fake_transactions(clock()), Storefront()
+    await receive(tx, shop.envelope(checkout("c-5")))  # 1: an empty cart, rejected
+    await receive(tx, shop.envelope(checkout("c-5"), sequence=1))  # sent again: stale
+    await receive(tx, shop.envelope(add("c-5"), sequence=4))  # early
+    await receive(tx, shop.envelope(checkout("c-5"), sequence=4))  # duplicate
+
+    answers = tx.emitted.of_type(CheckoutRejected)
+    assert [[r.code for r in answer.reasons] for answer in answers] == [
+        ["empty_cart"],
+        ["stale_sequence"],
+        ["duplicate_sequence"],
+    ]
+    assert "send the checkout again with the cart's next sequence number" in (
+        answers[1].reasons[0].message
+    )
+    assert not tx.emitted.of_type(OrderPlaced)
 
 
 async def test_a_gap_older_than_the_timeout_is_skipped_when_the_next_event_arrives() -> None:

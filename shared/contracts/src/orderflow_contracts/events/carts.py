@@ -164,7 +164,9 @@ class CheckoutRejectionCode(StrEnum):
     INVALID_SHIPPING_ADDRESS = "invalid_shipping_address"
     INVALID_COUNTRY = "invalid_country"
     COUNTRY_NOT_SHIPPED_TO = "country_not_shipped_to"
-    ALREADY_CHECKED_OUT = "already_checked_out"
+    # Not a rule the cart failed: the checkout's number kept it out of the cart's order.
+    STALE_SEQUENCE = "stale_sequence"
+    DUPLICATE_SEQUENCE = "duplicate_sequence"
 
 
 _CHECKOUT_CODES = (
