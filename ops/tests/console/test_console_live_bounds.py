@@ -45,7 +45,7 @@ async def test_one_stream_too_many_is_refused_until_a_stream_ends_at_its_lifetim
             refused = await viewer.get("/live")
             assert refused.status_code == 503
             assert refused.headers["retry-after"] == "10"
-            assert "already serves 1 live pages" in refused.json()["detail"]
+            assert "this instance already serves 1 live pages" in refused.json()["detail"]
             # It ended on its own, at 90-100 % of its lifetime: the slot is free again.
             assert await _until_closed(first.aiter_lines(), within_s=10) < 5
         async with viewer.stream("GET", "/live") as again:

@@ -13,8 +13,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, HTTPException, Request
-from orderflow_chassis.live_feeds import RETRY_AFTER_S, FeedLimits, FeedResponse, FeedSlots
+from fastapi import APIRouter, Request
+from orderflow_chassis.live_feeds import FeedLimits, FeedResponse, FeedSlots
 
 from orderflow_ops.console.web_common import Console, Viewer, console_router
 
@@ -49,12 +49,7 @@ def live_router(console: Console, limits: FeedLimits | None = None) -> APIRouter
                 yield f"event: change\ndata: {seen}\n\n"
 
         if not slots.take():
-            raise HTTPException(
-                503,
-                f"this console already serves {slots.limit} live pages: retry after "
-                f"{RETRY_AFTER_S} s",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
+            raise slots.full("live pages")
         return FeedResponse(stream(), release=slots.give_back)
 
     return router

@@ -339,3 +339,43 @@ async def test_a_customers_orders_are_listed_newest_first_a_page_at_a_time(
     listed = [o["order_id"] for o in first["orders"] + rest.json()["orders"]]
     assert listed == [str(j.order_id) for j in reversed(journeys)]
     assert rest.json()["next_cursor"] is None
+
+
+async def test_a_page_whose_next_page_appears_is_not_unchanged(cart_service: RunningCart) -> None:
+    # An older order applied late adds a next page to a page whose orders stay the same: its
+    # ETag ignored that, so a storefront polling with If-None-Match never paged to the order.
+    customer = f"customer-{uuid.uuid4().hex[:10]}"
+    newer, older = OrderJourney("newer"), OrderJourney("older")
+
+    async def place(journey: OrderJourney, day: int) -> None:
+        (placed,) = envelopes([journey.placed(customer_id=customer)])
+        when = placed.occurred_at.replace(day=day)
+        await publish(
+            cart_service,
+            Envelope.wrap(
+                placed.parse_event(), producer="cart", correlation_id="p", occurred_at=when
+            ),
+        )
+
+    page = f"/customers/{customer}/orders?limit=1"
+    await place(newer, 2)
+    await order_when(cart_service.http, page, lambda body: len(body["orders"]) == 1)
+    alone = await cart_service.http.get(page, headers=AUTH)
+    assert alone.json()["next_cursor"] is None
+    await place(older, 1)
+    await order_when(cart_service.http, f"/orders/{older.order_id}", lambda body: True)
+
+    again = await cart_service.http.get(
+        page, headers={**AUTH, "If-None-Match": alone.headers["etag"]}
+    )
+    assert again.status_code == 200, again.status_code
+    assert [o["order_id"] for o in again.json()["orders"]] == [str(newer.order_id)]
+    assert again.json()["next_cursor"] is not None
+
+
+async def test_the_carts_order_route_never_echoes_a_card_number(cart_service: RunningCart) -> None:
+    # The route built its own 404, past the chassis' redaction of error answers.
+    answer = await cart_service.http.get("/carts/x4111111111111111/order", headers=AUTH)
+    assert answer.status_code == 404
+    assert "4111111111111111" not in answer.text
+    assert "REDACTED" in answer.json()["detail"]

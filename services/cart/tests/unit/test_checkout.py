@@ -112,10 +112,12 @@ def test_every_reason_is_reported_at_once() -> None:
         None,
         RULES,
     )
+    # In the order of the README's table (unknown products before quantities), line by line
+    # within each rule: per line, a quantity came first, before the next line's unknown SKU.
     assert codes(decision) == [
-        ("quantity_out_of_bounds", "MB-SPIKY-8CM"),
         ("unknown_sku", "XX-GONE"),
         ("unknown_sku", "HC-SIL-PAIR"),
+        ("quantity_out_of_bounds", "MB-SPIKY-8CM"),
         ("quantity_out_of_bounds", None),  # four different products, at most three
         ("unsupported_currency", None),
         ("invalid_shipping_address", None),
@@ -165,7 +167,13 @@ def test_a_currency_with_a_fee_but_no_rate_is_unsupported() -> None:
     decision = decide_checkout(cart({"NS-ADJ-M": 1}, "JPY"), request(), PRODUCTS, None, RULES)
     assert codes(decision) == [("unsupported_currency", None)]
     assert isinstance(decision, Rejected)
-    assert decision.reasons[0].message == "we do not sell in JPY; choose one of EUR, JPY, USD"
+    # JPY is sold: "we do not sell in JPY; choose one of EUR, JPY, USD" contradicted itself.
+    assert decision.reasons[0].message == (
+        "no current exchange rate for JPY: choose another currency for now"
+    )
+    unsold = decide_checkout(cart({"NS-ADJ-M": 1}, "CHF"), request(), PRODUCTS, None, RULES)
+    assert isinstance(unsold, Rejected)
+    assert unsold.reasons[0].message == "we do not sell in CHF; choose one of EUR, JPY, USD"
 
 
 def test_a_cart_without_a_selected_currency_is_priced_in_the_default_currency() -> None:

@@ -11,6 +11,7 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from fastapi import HTTPException
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -47,6 +48,15 @@ class FeedSlots:
 
     def give_back(self) -> None:
         self.taken -= 1
+
+    def full(self, feeds: str, *, or_else: str = "") -> HTTPException:
+        """The 503 of a feed refused because every slot is taken: retry in a while."""
+        return HTTPException(
+            503,
+            f"this instance already serves {self.limit} {feeds}: retry after {RETRY_AFTER_S} s"
+            + (f", {or_else}" if or_else else ""),
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
 
 class FeedResponse(StreamingResponse):

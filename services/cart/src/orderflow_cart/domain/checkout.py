@@ -94,9 +94,11 @@ def cart_problems(
     reasons = []
     if not cart.lines:
         reasons.append(_reason(Code.EMPTY_CART, "the cart is empty"))
-    for sku, quantity in cart.lines.items():
+    # In the order of the rules (unknown products, then quantities), line by line within each.
+    for sku in cart.lines:
         if sku not in products:
             reasons.append(_reason(Code.UNKNOWN_SKU, f"{sku} is not sold", sku))
+    for sku, quantity in cart.lines.items():
         if quantity > rules.limits.max_line_quantity:
             reasons.append(
                 _reason(
@@ -114,10 +116,17 @@ def cart_problems(
             )
         )
     code = rules.cart_currency(cart)
-    if rules.sold_currency(code) is None or fx is None:
-        sold = ", ".join(sorted(c.value for c in rules.shipping.currencies))
+    sold = ", ".join(sorted(c.value for c in rules.shipping.currencies))
+    if rules.sold_currency(code) is None:
         reasons.append(
             _reason(Code.UNSUPPORTED_CURRENCY, f"we do not sell in {code}; choose one of {sold}")
+        )
+    elif fx is None:  # sold, but no current rate: the same code, a message that says so
+        reasons.append(
+            _reason(
+                Code.UNSUPPORTED_CURRENCY,
+                f"no current exchange rate for {code}: choose another currency for now",
+            )
         )
     return reasons
 

@@ -200,13 +200,16 @@ def cart_api_router(
         request: Request,
         currency: Annotated[
             str | None,
-            Query(pattern=r"^[A-Z]{3}$", description="Price in this currency (default: USD)."),
+            Query(
+                pattern=r"^[A-Za-z]{3}$",
+                description="Price in this currency, in any case (default: USD).",
+            ),
         ] = None,
     ) -> CatalogView:
         """The products on sale, priced in a currency the store sells in."""
         await seed_reference_data(transactions(request))
         async with transactions(request).begin(read_only=True) as uow:
-            found = await catalog_in(currency, uow)
+            found = await catalog_in(currency.upper() if currency else None, uow)
         if isinstance(found, NotSoldIn):
             raise HTTPException(
                 status_code=422,

@@ -24,13 +24,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from orderflow_chassis.live_feeds import (
-    RETRY_AFTER_S,
     FeedLimits,
     FeedResponse,
     FeedSlots,
 )
 from orderflow_chassis.service_definition import RuntimeResources
 from orderflow_chassis.unit_of_work import Transactions
+from orderflow_contracts.card_data import redact_card_numbers
 from orderflow_contracts.primitives import IDENTIFIER_PATTERN
 from pydantic import SecretStr
 
@@ -138,11 +138,12 @@ def order_status_router(
             found = await cart_order(cart_id, uow)
         if isinstance(found, StoredStatus):
             return _conditional(request, status_json(found), _order_etag(found))
-        body = NoOrderForCart(detail=f"cart {cart_id!r} has no order yet", checkout_rejection=None)
+        shown = redact_card_numbers(cart_id)  # as every error answer (the chassis' handler)
+        body = NoOrderForCart(detail=f"cart {shown!r} has no order yet", checkout_rejection=None)
         if found is not None:
             body = NoOrderForCart.model_validate(
                 {
-                    "detail": f"cart {cart_id!r} has no order: its checkout was rejected",
+                    "detail": f"cart {shown!r} has no order: its checkout was rejected",
                     "checkout_rejection": {
                         "reasons": found.reasons,
                         "rejected_at": found.rejected_at,
@@ -176,9 +177,11 @@ def order_status_router(
             "orders": [summary_json(stored) for stored in page.orders],
             "next_cursor": _encode_cursor(page.next_page) if page.next_page else None,
         }
+        # The page's orders and versions, where it starts and where the next one does (an
+        # older order applied late adds a next page to an unchanged one), and its size.
         tag = hashlib.sha256(
             "|".join(f"{s.order_id}.{s.position.version}" for s in page.orders).encode()
-            + (cursor or "").encode()
+            + f"|{cursor or ''}|{body['next_cursor'] or ''}|{limit}".encode()
         ).hexdigest()[:32]
         return _conditional(request, body, f'"{tag}"')
 
@@ -209,11 +212,8 @@ def order_status_router(
         the feed after a while; reconnecting with `Last-Event-ID` resumes it."""
         wanted = _order_id(order_id)
         if not slots.take():
-            raise HTTPException(
-                503,
-                f"this instance already serves {slots.limit} live feeds: retry after "
-                f"{RETRY_AFTER_S} s, or poll GET /orders/{order_id} with If-None-Match",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
+            raise slots.full(
+                "live feeds", or_else=f"or poll GET /orders/{order_id} with If-None-Match"
             )
         try:
             if await read_order(request, wanted) is None:
