@@ -128,7 +128,7 @@ class ShipmentDispatched(Event):
     """A shipment left the warehouse with a carrier.
 
     Published by fulfillment (from the warehouse's `ParcelDispatched`); consumed by the
-    storefront (tracking), returns and ops.
+    storefront (tracking) and ops.
     """
 
     topic: ClassVar[str] = topics.FULFILLMENT
@@ -143,8 +143,9 @@ class ShipmentDispatched(Event):
 
 
 class ShipmentDelivered(Event):
-    """A shipment reached the customer. `lines` are what it contained: the 30-day return
-    window of those units opens at `delivered_at`.
+    """A shipment reached the customer. `lines` are what it contained: the return window of
+    those units runs for 30 calendar days after the day of `delivered_at` (in the store's time
+    zone, UTC by default; see the returns service).
 
     Published by fulfillment (from the warehouse's `ParcelDelivered`); consumed by returns
     (return window, warranty), the storefront and ops.
