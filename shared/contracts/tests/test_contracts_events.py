@@ -261,6 +261,23 @@ def test_checkout_inputs_a_customer_can_get_wrong_reach_the_cart_for_a_rejection
     assert CartCurrencySelected.model_validate({"cart_id": "c", "currency": "XYZ"})
 
 
+def test_payment_inputs_a_storefront_can_get_wrong_reach_the_cart() -> None:
+    # A blank or malformed token, or a blank or long method, was invalid_event_data: dead-
+    # lettered, where the docs promised a CheckoutRejected the storefront waits for.
+    document = example_data("CheckoutRequested")
+    for payment in (
+        {"method": "visa", "provider_token": ""},
+        {"method": "visa", "provider_token": "tok with spaces"},
+        {"method": "", "provider_token": "tok_visa_approve"},
+        {"method": "x" * 40, "provider_token": "tok_visa_approve"},
+    ):
+        CheckoutRequested.model_validate({**document, "payment": payment})
+    with pytest.raises(ValidationError, match="card number"):  # card data is still refused here
+        CheckoutRequested.model_validate(
+            {**document, "payment": {"method": "visa", "provider_token": "4111111111111111"}}
+        )
+
+
 def test_a_currency_selected_in_lower_case_is_read_upper_case() -> None:
     # "eur" was dead-lettered: the cart kept its old currency and the storefront heard nothing.
     for written in ("eur", "Eur", "EUR"):

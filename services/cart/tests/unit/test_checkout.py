@@ -145,6 +145,24 @@ def test_an_unknown_method_without_a_token_is_told_both() -> None:
     ]
 
 
+def test_a_blank_or_malformed_token_and_a_blank_method_are_checkout_rejections() -> None:
+    def decided(method: str, token: str | None) -> list[tuple[str, str | None]]:
+        return codes(
+            decide_checkout(
+                cart({"NS-ADJ-M": 1}), request(method=method, token=token), PRODUCTS, EUR, RULES
+            )
+        )
+
+    assert decided("visa", "  ") == [("missing_payment_token", None)]
+    assert decided("visa", "tok with spaces") == [("invalid_payment_token", None)]
+    assert decided("", "tok_visa_approve") == [("unsupported_payment_method", None)]
+    accepted = decide_checkout(
+        cart({"NS-ADJ-M": 1}), request(token=" tok_visa_approve "), PRODUCTS, EUR, RULES
+    )
+    assert isinstance(accepted, Accepted)
+    assert accepted.payment.provider_token == "tok_visa_approve"
+
+
 def test_a_country_the_store_does_not_ship_to() -> None:
     rules = CheckoutRules(shipping=RULES.shipping, shipping_countries=frozenset({"US", "DE"}))
     decision = decide_checkout(

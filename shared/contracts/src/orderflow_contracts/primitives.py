@@ -306,15 +306,27 @@ def _no_card_number(value: str) -> str:
     return value
 
 
+PROVIDER_TOKEN_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,254}$"  # noqa: S105 - a pattern
+
 ProviderToken = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,254}$"),
+    StringConstraints(pattern=PROVIDER_TOKEN_PATTERN),
     AfterValidator(_no_card_number),
     Field(examples=["tok_visa_approve"]),
 ]
 """An opaque payment-provider token or reference (1-255 characters of letters, digits and
 `_ . : -`). A token containing a Luhn-valid 13-19 digit run is refused: card numbers never enter
 the system."""
+
+TokenInput = Annotated[
+    str,
+    StringConstraints(max_length=255),
+    AfterValidator(_no_card_number),
+    Field(examples=["tok_visa_approve"]),
+]
+"""A provider token as a storefront sends it: any text up to 255 characters, checked by the
+cart (blank or malformed is a checkout rejection, not a dead letter), except that one holding
+a card number is refused here."""
 
 CardBrand = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"\S")]
 """The card scheme or product as the provider names it, e.g. `visa`."""

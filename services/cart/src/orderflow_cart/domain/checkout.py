@@ -6,6 +6,7 @@ all of them are reported, so the customer can fix everything in one go.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,11 @@ from orderflow_contracts.events import (
     ShippingAddressInput,
 )
 from orderflow_contracts.money import Currency
-from orderflow_contracts.primitives import CARD_PAYMENT_METHODS, SUPPORTED_PAYMENT_METHODS
+from orderflow_contracts.primitives import (
+    CARD_PAYMENT_METHODS,
+    PROVIDER_TOKEN_PATTERN,
+    SUPPORTED_PAYMENT_METHODS,
+)
 
 from orderflow_cart.domain.cart import Cart
 from orderflow_cart.domain.catalog import Product
@@ -185,7 +190,8 @@ def _payment_problems(
         reasons.append(
             _reason(Code.UNSUPPORTED_PAYMENT_METHOD, "we accept visa, mastercard and paypal only")
         )
-    if given.provider_token is None:
+    token = (given.provider_token or "").strip()
+    if not token:
         what = {"paypal": "a PayPal", "visa": "a card", "mastercard": "a card"}.get(method, "a")
         reasons.append(
             _reason(
@@ -193,11 +199,19 @@ def _payment_problems(
                 f"{what} payment needs the provider token from the payment widget",
             )
         )
+    elif not re.fullmatch(PROVIDER_TOKEN_PATTERN, token):
+        reasons.append(
+            _reason(
+                Code.INVALID_PAYMENT_TOKEN,
+                "the payment token is not one a payment widget gives: 1-255 letters, digits "
+                "and _ . : -",
+            )
+        )
     if reasons:
         return reasons, None
     card = given.card if method in CARD_PAYMENT_METHODS else None
     return [], PaymentMethodRef.model_validate(
-        {"method": method, "provider_token": given.provider_token, "card": card}
+        {"method": method, "provider_token": token, "card": card}
     )
 
 

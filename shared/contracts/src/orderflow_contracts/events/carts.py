@@ -32,9 +32,9 @@ from orderflow_contracts.primitives import (
     ContractModel,
     CurrencyCode,
     Email,
-    ProviderToken,
     Quantity,
     Sku,
+    TokenInput,
     UtcDatetime,
 )
 
@@ -121,12 +121,13 @@ class PaymentInput(ContractModel):
     """The payment the customer chose. `method` is expected to be `visa`, `mastercard` or
     `paypal`; anything else is rejected by the cart with `unsupported_payment_method`. Cards and
     PayPal are represented by a provider token obtained by the storefront's payment widget; a
-    payment without a token (card or PayPal) is rejected with `missing_payment_token`. The card
-    summary is for display only.
+    payment without a token (card or PayPal), or with a blank one, is rejected with
+    `missing_payment_token`, one that is not 1-255 letters, digits and `_ . : -` with
+    `invalid_payment_token`. The card summary is for display only.
     NEVER a card number or security code: a token containing a card number is refused."""
 
-    method: Annotated[str, StringConstraints(min_length=1, max_length=32)]
-    provider_token: ProviderToken | None = None
+    method: _FormText
+    provider_token: TokenInput | None = None
     card: CardSummary | None = None
 
 
@@ -160,6 +161,7 @@ class CheckoutRejectionCode(StrEnum):
     UNSUPPORTED_CURRENCY = "unsupported_currency"
     UNSUPPORTED_PAYMENT_METHOD = "unsupported_payment_method"
     MISSING_PAYMENT_TOKEN = "missing_payment_token"  # noqa: S105 - a reason code
+    INVALID_PAYMENT_TOKEN = "invalid_payment_token"  # noqa: S105 - a reason code
     MISSING_SHIPPING_ADDRESS = "missing_shipping_address"
     INVALID_SHIPPING_ADDRESS = "invalid_shipping_address"
     INVALID_COUNTRY = "invalid_country"
