@@ -312,11 +312,17 @@ class FakeOrderStatuses:
         return mine[:limit]
 
     async def record_checkout_rejection(
-        self, cart_id: str, reasons: list[dict[str, Any]], *, at: datetime, event_id: UUID
+        self,
+        cart_id: str,
+        reasons: list[dict[str, Any]],
+        *,
+        at: datetime,
+        event_id: UUID,
+        checkout_event_id: str | None,
     ) -> None:
         current = self.rejections.get(cart_id)
         if current is None or at > current.rejected_at:
-            self.rejections[cart_id] = CheckoutRejection(cart_id, reasons, at)
+            self.rejections[cart_id] = CheckoutRejection(cart_id, reasons, at, checkout_event_id)
 
     async def checkout_rejection(self, cart_id: str) -> CheckoutRejection | None:
         return self.rejections.get(cart_id)

@@ -207,7 +207,9 @@ async def test_a_rejected_checkout_is_told_by_the_carts_order_route(
     cart_service: RunningCart,
 ) -> None:
     cart_id = new_cart_id("refused")
-    await cart_service.storefront.send(add(cart_id, "NS-ADJ-L"), checkout(cart_id, address=None))
+    sent = await cart_service.storefront.send(
+        add(cart_id, "NS-ADJ-L"), checkout(cart_id, address=None)
+    )
 
     async def answer() -> dict[str, Any]:
         response = await cart_service.http.get(f"/carts/{cart_id}/order", headers=AUTH)
@@ -219,6 +221,8 @@ async def test_a_rejected_checkout_is_told_by_the_carts_order_route(
     assert refused["detail"] == f"cart {cart_id!r} has no order: its checkout was rejected"
     codes = [reason["code"] for reason in refused["checkout_rejection"]["reasons"]]
     assert codes == ["missing_shipping_address"]
+    # Which checkout it answers: a storefront that sent another since can tell (it could not).
+    assert refused["checkout_rejection"]["checkout_event_id"] == str(sent[-1].event_id)
 
 
 async def test_events_read_in_shuffled_cross_topic_order_give_the_status_of_the_journey(

@@ -88,6 +88,7 @@ async def record_checkout_rejection(event: CheckoutRejected, uow: CartUnit) -> N
         [reason.model_dump(mode="json") for reason in event.reasons],
         at=uow.cause.occurred_at,
         event_id=uow.cause.event_id,
+        checkout_event_id=uow.cause.causation_id,
     )
 
 

@@ -41,6 +41,7 @@ class CheckoutRejection:
     cart_id: str
     reasons: list[dict[str, Any]]
     rejected_at: datetime
+    checkout_event_id: str | None  # the CheckoutRequested it answers (None: stored before)
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,16 @@ class OrderStatuses(Protocol):
         ...
 
     async def record_checkout_rejection(
-        self, cart_id: str, reasons: list[dict[str, Any]], *, at: datetime, event_id: UUID
+        self,
+        cart_id: str,
+        reasons: list[dict[str, Any]],
+        *,
+        at: datetime,
+        event_id: UUID,
+        checkout_event_id: str | None,
     ) -> None:
-        """Keep the cart's latest rejection (by ``at``), whatever order they arrive in."""
+        """Keep the cart's latest rejection (by ``at``), whatever order they arrive in, with
+        the event id of the checkout it answers."""
         ...
 
     async def checkout_rejection(self, cart_id: str) -> CheckoutRejection | None: ...

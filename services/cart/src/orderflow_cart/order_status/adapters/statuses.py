@@ -347,16 +347,22 @@ class OrderStatusRepository:
         return [_stored(row) for row in rows]
 
     async def record_checkout_rejection(
-        self, cart_id: str, reasons: list[dict[str, Any]], *, at: datetime, event_id: UUID
+        self,
+        cart_id: str,
+        reasons: list[dict[str, Any]],
+        *,
+        at: datetime,
+        event_id: UUID,
+        checkout_event_id: str | None,
     ) -> None:
         await self._connection.execute(
             f"""
             INSERT INTO {self._schema}.checkout_rejections AS current
-                (cart_id, reasons, rejected_at, event_id)
-            VALUES ($1, $2, $3, $4)
+                (cart_id, reasons, rejected_at, event_id, checkout_event_id)
+            VALUES ($1, $2, $3, $4, $5)
             ON CONFLICT (cart_id) DO UPDATE SET
                 reasons = EXCLUDED.reasons, rejected_at = EXCLUDED.rejected_at,
-                event_id = EXCLUDED.event_id
+                event_id = EXCLUDED.event_id, checkout_event_id = EXCLUDED.checkout_event_id
             WHERE (EXCLUDED.rejected_at, EXCLUDED.event_id)
                   > (current.rejected_at, current.event_id)
             """,
@@ -364,16 +370,20 @@ class OrderStatusRepository:
             reasons,
             at,
             event_id,
+            checkout_event_id,
         )
 
     async def checkout_rejection(self, cart_id: str) -> CheckoutRejection | None:
         row = await self._connection.fetchrow(
             f"""
-            SELECT cart_id, reasons, rejected_at FROM {self._schema}.checkout_rejections
+            SELECT cart_id, reasons, rejected_at, checkout_event_id
+            FROM {self._schema}.checkout_rejections
             WHERE cart_id = $1
             """,
             cart_id,
         )
         if row is None:
             return None
-        return CheckoutRejection(row["cart_id"], row["reasons"], row["rejected_at"])
+        return CheckoutRejection(
+            row["cart_id"], row["reasons"], row["rejected_at"], row["checkout_event_id"]
+        )

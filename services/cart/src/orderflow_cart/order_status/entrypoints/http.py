@@ -147,6 +147,7 @@ def order_status_router(
                     "checkout_rejection": {
                         "reasons": found.reasons,
                         "rejected_at": found.rejected_at,
+                        "checkout_event_id": found.checkout_event_id,
                     },
                 }
             )

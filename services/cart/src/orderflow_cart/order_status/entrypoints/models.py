@@ -60,6 +60,10 @@ class ErrorMessage(BaseModel):
 class CheckoutRejectionView(BaseModel):
     reasons: list[RejectionReason]
     rejected_at: datetime
+    checkout_event_id: str | None = Field(
+        description="The event_id of the CheckoutRequested this rejection answers: a "
+        "storefront that sent another checkout since waits until this is its own."
+    )
 
 
 class NoOrderForCart(BaseModel):
