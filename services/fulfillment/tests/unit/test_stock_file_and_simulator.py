@@ -106,3 +106,31 @@ def test_the_seed_stocks_every_sku_of_the_cart_catalog_when_it_is_there() -> Non
     assert set(by_id["US-EAST"].stock) == catalog_skus
     assert set(by_id["EU-CENTRAL"].stock) == catalog_skus
     assert set(by_id["AP-SOUTHEAST"].stock) <= catalog_skus
+
+
+def test_the_contracts_examples_name_warehouses_and_skus_fulfillment_stocks() -> None:
+    # They named US-1, EU-1 and NS-NIGHT-M: a StockCounted copied from the published examples
+    # was dead-lettered unknown_warehouse.
+    from orderflow_contracts.examples import example_data, example_types
+
+    stock = read_stock_file("package:stock.toml")
+    warehouses = {w.id for w in stock.warehouses}
+    skus = {sku for w in stock.warehouses for sku in w.stock}
+    named: list[tuple[str, str]] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in ("warehouse_id", "sku") and isinstance(item, str):
+                    named.append((key, item))
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for event_type in example_types():
+        if event_type != "CheckoutRejected":  # its SKU is the unknown one it rejects
+            walk(example_data(event_type))
+    assert {value for key, value in named if key == "warehouse_id"} <= warehouses
+    assert {value for key, value in named if key == "sku"} <= skus
+    assert any(key == "warehouse_id" for key, _ in named)
