@@ -107,3 +107,15 @@ def test_link_ids_are_collected_in_the_order_and_number_a_full_walk_finds_them()
         found += len(expected)
         assert list(collect_link_ids(document)) == expected, document
     assert found > 1_000, "the documents must hold link ids often to prove anything"
+
+
+def test_a_link_field_that_is_no_id_links_nothing() -> None:
+    # A link field nested in an unknown part of a record is not validated: a NUL or a 3 KB
+    # "id" reached the console's event_links (text, in the primary key) and failed the batch.
+    from orderflow_ops.timeline import collect_link_ids
+
+    data = {
+        "order_id": ORDER_ID,
+        "extra": {"shipment_id": "a\x00b", "rma_id": "r" * 3000, "nested": [{"cart_id": "c-1"}]},
+    }
+    assert set(collect_link_ids(data)) == {ORDER_ID, "c-1"}

@@ -15,6 +15,7 @@ shows has card numbers redacted (free-text rule), before anything is cut short.
 
 from __future__ import annotations
 
+import re
 import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,7 @@ from typing import Any, Final
 from orderflow_chassis.card_data_json import spells_card_number
 from orderflow_chassis.card_data_lists import lists_card_number
 from orderflow_contracts.card_data import REDACTED, redact_card_numbers
+from orderflow_contracts.primitives import IDENTIFIER_PATTERN
 
 from orderflow_ops.event_log import LoggedEvent
 
@@ -209,6 +211,9 @@ def _ids_in(event: LoggedEvent) -> set[str]:
 
 
 _SCALARS: Final = (str, int, float, bool, type(None))
+# An id as the contract writes one (UUIDs fit): a link field nested in an unknown part of a
+# record is not validated, and a NUL or a 3 KB "id" cannot be stored as a link.
+_AN_ID: Final = re.compile(IDENTIFIER_PATTERN)
 
 
 def collect_link_ids(value: Any) -> Iterable[str]:
@@ -223,7 +228,8 @@ def collect_link_ids(value: Any) -> Iterable[str]:
         items = current.items() if isinstance(current, Mapping) else enumerate(current)
         for key, item in items:
             if key in LINK_FIELDS and isinstance(item, str):
-                yield item
+                if _AN_ID.fullmatch(item):  # an unknown nested field's may be anything
+                    yield item
             elif type(item) in _SCALARS:
                 continue
             elif isinstance(item, Mapping | list):

@@ -5,6 +5,7 @@ for ever, and no later letter was stored (real broker and database)."""
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 from orderflow_localinfra.discovery import Infrastructure
@@ -16,11 +17,15 @@ from tests.support.service_harness import unique_prefix
 pytestmark = pytest.mark.integration
 
 _ADDRESS = re.compile(r'data-address="([^"]+)"')
+_RANDOM_TEXT = secrets.token_hex(4500).encode()  # 9,000 characters that do not compress
 
 HOSTILE: list[tuple[bytes, list[tuple[str, bytes]]]] = [
     # An event id with a NUL and one with a lone surrogate, both written as JSON escapes.
     (b'{"event_id": "a\\u0000b"}', []),
     (b'{"event_id": "\\ud800"}', []),
+    # Ids too long for their index (an entry holds at most about 2,700 bytes, compressed).
+    (b'{"event_id": "' + _RANDOM_TEXT + b'"}', []),
+    (b"{}", [("replayed_from", _RANDOM_TEXT)]),
     # Headers no column can hold as they are.
     (b"{}", [("dlq.failed_at", b"0001-01-01T00:00:00+01:00")]),
     (b"{}", [("dlq.failed_at", b"9999-12-31T23:59:59-01:00")]),
@@ -51,3 +56,17 @@ async def test_hostile_letters_are_stored_and_the_ones_after_them_too(
 
             addresses = await eventually(listed, lambda found: len(found) >= expected, timeout_s=60)
             assert len(addresses) == expected, addresses
+
+
+async def test_an_error_page_never_shows_a_card_number(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    # The guard lets "x4111..." through as an id; the order page's 404 quoted it as it came.
+    async with (
+        running_console(orderflow_infrastructure, unique_prefix("console-404")) as console,
+        console.signed_in("view", "view-secret-2") as viewer,
+    ):
+        page = await viewer.get("/orders/x4111111111111111")
+        assert page.status_code == 404
+        assert "4111111111111111" not in page.text
+        assert "REDACTED" in page.text

@@ -62,8 +62,8 @@ def stored_letter(record: ConsumerRecord) -> StoredLetter:
         value=record.value or b"",
         headers=headers,
         details=details,
-        event_id=None if letter.event_id is None else storable(letter.event_id),
-        replayed_from=None if replayed_from is None else storable(replayed_from),
+        event_id=_indexed_id(letter.event_id),
+        replayed_from=_indexed_id(replayed_from),
         failed_at=_failed_at(details.get("failed_at"), record.timestamp),
     )
 
@@ -76,6 +76,15 @@ def storable(text: str) -> str:
     return (
         text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").replace("\x00", "\ufffd")
     )
+
+
+# Ids are indexed, and an index entry holds at most about 2,700 bytes: an id longer than any
+# the contract allows (an envelope's are at most 200 characters) is stored as unknown.
+_MAX_ID_LENGTH = 200
+
+
+def _indexed_id(text: str | None) -> str | None:
+    return None if text is None or len(text) > _MAX_ID_LENGTH else storable(text)
 
 
 _INT_RANGES = {"original_partition": 2**31, "original_offset": 2**63}  # integer, bigint

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
 from orderflow_chassis.settings import ServiceSettings
+from orderflow_contracts.card_data import redact_card_numbers
 
 from orderflow_ops.console.auth import Session, SessionSigner, User
 from orderflow_ops.console.live import LiveStatus
@@ -91,10 +92,13 @@ def console_router(console: Console) -> APIRouter:
 
 
 def error_page(request: Request, error: PageError) -> Response:
+    # A message may quote the request (an order id the guard let through as an identifier):
+    # a card number in it is redacted, as in every error answer of the services.
+    message = redact_card_numbers(error.message)
     body = (
         template_environment()
         .get_template("error.html")
-        .render(title=error.title, message=error.message, session=None, http_status=error.status)
+        .render(title=error.title, message=message, session=None, http_status=error.status)
     )
     return HTMLResponse(body, status_code=error.status, headers=error.headers)
 
