@@ -216,6 +216,16 @@ def test_a_uuid_key_is_still_compared_as_a_uuid() -> None:
     assert "aggregate_id does not match" in error.reason
 
 
+@pytest.mark.parametrize("form", ["{%s}", "urn:uuid:%s", "no-hyphens"])
+def test_only_the_case_of_a_uuid_key_may_differ(form: str) -> None:
+    # Another spelling is another Kafka key, so another partition: the aggregate's events
+    # would lose their order.
+    order_id = example_data("OrderPlaced")["order_id"]
+    written = order_id.replace("-", "") if form == "no-hyphens" else form % order_id
+    error = contract_error(encode(envelope_document(aggregate_id=written)))
+    assert isinstance(error, MalformedEnvelope)
+
+
 def test_unknown_event_type() -> None:
     error = contract_error(encode(envelope_document(event_type="OrderTeleported")))
     assert isinstance(error, UnknownEventType)

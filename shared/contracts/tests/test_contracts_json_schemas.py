@@ -127,3 +127,6 @@ def test_the_checkout_refusals_list_their_known_codes() -> None:
     reasons = SCHEMAS["CheckoutRejected"]["$defs"]["CheckoutRejected"]["properties"]["reasons"]
     assert "`unsupported_currency`" in reasons["description"]
     assert "`stale_sequence`" in reasons["description"]
+    assert "`already_checked_out`" not in reasons["description"]  # never a rejection
+    code = SCHEMAS["CheckoutRejected"]["$defs"]["RejectionReason"]["properties"]["code"]
+    assert code["examples"] == ["unknown_sku"]  # it was a payment's decline code

@@ -7,7 +7,7 @@ these are the cart's own rules. Every default is documented in the README.
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from orderflow_chassis.subscriptions import Gather
@@ -122,7 +122,11 @@ class CartSettings(BaseSettings):
     def _whole_cents(cls, value: Decimal) -> Decimal:
         # A threshold of 49.999 was accepted, then every cart read and checkout failed: pricing
         # compares it as USD money, which has cents.
-        if value != value.quantize(Decimal("0.01")):
+        try:
+            whole_cents = value == value.quantize(Decimal("0.01"))
+        except InvalidOperation:  # too many digits to quantize: 1e30, say
+            whole_cents = False
+        if not whole_cents:
             raise ValueError("must be whole cents of USD, e.g. 50.00")
         return value
 

@@ -185,9 +185,9 @@ async def test_every_rejection_reason_comes_with_its_code(cart_service: RunningC
         ("missing_shipping_address", None),
         ("unsupported_payment_method", None),
     ]
-    assert reasons(faulty_rejected) == [
-        ("quantity_out_of_bounds", "MB-SPIKY-8CM"),
+    assert reasons(faulty_rejected) == [  # in the order of the README's table
         ("unknown_sku", "XX-NOT-SOLD"),
+        ("quantity_out_of_bounds", "MB-SPIKY-8CM"),
         ("unsupported_currency", None),
         ("invalid_shipping_address", None),
         ("invalid_country", None),

@@ -62,5 +62,8 @@ def test_a_free_shipping_threshold_must_be_whole_cents(monkeypatch: pytest.Monke
     monkeypatch.setenv("CART_FREE_SHIPPING_ABOVE_USD", "49.999")
     with pytest.raises(ValueError, match="whole cents of USD"):
         CartSettings()
+    monkeypatch.setenv("CART_FREE_SHIPPING_ABOVE_USD", "1e30")  # too many digits to quantize
+    with pytest.raises(ValueError, match="whole cents of USD"):
+        CartSettings()
     monkeypatch.setenv("CART_FREE_SHIPPING_ABOVE_USD", "75.5")
     assert str(CartSettings().free_shipping_above_usd) == "75.5"

@@ -145,6 +145,20 @@ def test_an_unknown_method_without_a_token_is_told_both() -> None:
     ]
 
 
+def test_a_message_listing_every_sold_currency_still_fits_the_contract() -> None:
+    # With about a hundred currencies configured, the unsold-currency message went past 500
+    # characters: the RejectionReason was invalid, and every such checkout a dead letter.
+    codes_sold = [c.value for c in Currency if c.value != "CHF" and c.quantum == Decimal("0.01")]
+    fees = dict.fromkeys(codes_sold[:120], "1.00")
+    rules = CheckoutRules(shipping=ShippingPolicy.from_fees(fees))
+    decision = decide_checkout(cart({"NS-ADJ-M": 1}, "CHF"), request(), PRODUCTS, None, rules)
+    assert isinstance(decision, Rejected)
+    message = decision.reasons[0].message
+    assert len(message) == 500
+    assert message.startswith("we do not sell in CHF; choose one of ")
+    assert message.endswith("...")
+
+
 def test_a_blank_or_malformed_token_and_a_blank_method_are_checkout_rejections() -> None:
     def decided(method: str, token: str | None) -> list[tuple[str, str | None]]:
         return codes(

@@ -293,9 +293,10 @@ add codes within v1 and older consumers must still accept them. Known codes are 
 `*Code` enumerations next to each event, and in each field's schema (:func:`known_codes`)."""
 
 
-def known_codes(codes: type[StrEnum]) -> Any:
-    """A reason-code field whose schema lists the codes known today (an open list)."""
-    values = [code.value for code in codes]
+def known_codes(codes: type[StrEnum], *, unused: tuple[StrEnum, ...] = ()) -> Any:
+    """A reason-code field whose schema lists the codes known today (an open list), but the
+    ``unused`` ones: kept in the enumeration (v1 removes no enum value), never published."""
+    values = [code.value for code in codes if code not in unused]
     listed = ", ".join(f"`{value}`" for value in values)
     return Field(description=f"Known codes (an open list): {listed}.", examples=values)
 

@@ -27,6 +27,7 @@ from orderflow_contracts.primitives import (
     CARD_PAYMENT_METHODS,
     PROVIDER_TOKEN_PATTERN,
     SUPPORTED_PAYMENT_METHODS,
+    clip_text,
 )
 
 from orderflow_cart.domain.cart import Cart
@@ -86,7 +87,8 @@ class Rejected:
 
 
 def _reason(code: Code, message: str, sku: str | None = None) -> RejectionReason:
-    return RejectionReason(code=code.value, message=message, sku=sku)
+    # A message listing what is configured (every sold currency) must still fit the contract.
+    return RejectionReason(code=code.value, message=clip_text(message), sku=sku)
 
 
 def cart_problems(

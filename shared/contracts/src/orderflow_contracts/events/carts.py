@@ -169,11 +169,20 @@ class CheckoutRejectionCode(StrEnum):
     # Not a rule the cart failed: the checkout's number kept it out of the cart's order.
     STALE_SEQUENCE = "stale_sequence"
     DUPLICATE_SEQUENCE = "duplicate_sequence"
+    # Never a rejection (a checked-out cart's checkout re-announces CartCheckedOut); kept: v1
+    # removes no enum value.
+    ALREADY_CHECKED_OUT = "already_checked_out"
 
 
 _CHECKOUT_CODES = (
     "Every reason the checkout was refused, in the order of the rules. Known codes of `code` "
-    "(an open list): " + ", ".join(f"`{code.value}`" for code in CheckoutRejectionCode) + "."
+    "(an open list): "
+    + ", ".join(
+        f"`{code.value}`"
+        for code in CheckoutRejectionCode
+        if code is not CheckoutRejectionCode.ALREADY_CHECKED_OUT
+    )
+    + "."
 )
 
 

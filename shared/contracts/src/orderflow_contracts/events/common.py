@@ -141,7 +141,10 @@ class FxSnapshot(ContractModel):
 class RejectionReason(ContractModel):
     """One reason a request was refused."""
 
-    code: ReasonCode
+    code: ReasonCode = Field(
+        examples=["unknown_sku"],
+        description="Why: the known codes are listed by the event that carries the reasons.",
+    )
     message: Text
     sku: Sku | None = Field(default=None, description="The line the reason is about, if any.")
 

@@ -78,6 +78,8 @@ class OrderCancellationReason(StrEnum):
     STOCK_UNAVAILABLE = "stock_unavailable"
     RESERVATION_EXPIRED = "reservation_expired"
     AUTHORIZATION_EXPIRED = "authorization_expired"
+    # Never published (no v1 event asks for a cancellation); kept: v1 removes no enum value.
+    CUSTOMER_REQUESTED = "customer_requested"
 
 
 class OrderCancelled(Event):
@@ -93,7 +95,9 @@ class OrderCancelled(Event):
     key_field: ClassVar[str] = "order_id"
 
     order_id: OrderId
-    reason: ReasonCode = known_codes(OrderCancellationReason)
+    reason: ReasonCode = known_codes(
+        OrderCancellationReason, unused=(OrderCancellationReason.CUSTOMER_REQUESTED,)
+    )
     message: Text | None = None
 
 
