@@ -61,6 +61,8 @@ from orderflow_payment.settings import PaymentSettings
 
 log = structlog.get_logger(__name__)
 
+CANCELLATION_REFUND_REFUSED = "cancellation_refund_refused"
+
 Work = UnitOfWork[PaymentRepositories]
 
 
@@ -273,6 +275,16 @@ async def refund(
         )
     if not result.approved or result.reference is None:
         code = reason_code(result.decline_code, RefundFailureCode.PROVIDER_REFUSED)
+        if asked.must_happen:
+            # A cancelled order's refund: nobody asks for it again, and a RefundFailed would
+            # leave the order charged and not shipped, unnoticed. Dead-lettered, it is before
+            # ops with the cause (the provider answers its key the same way again).
+            raise PermanentError(
+                CANCELLATION_REFUND_REFUSED,
+                f"the provider refused the refund of cancelled order {asked.order_id} "
+                f"({code}): it stays charged until ops refund it another way (a "
+                "RefundRequested with a new refund_id, or the provider's dashboard)",
+            )
         await _refund_failed(uow, payment, asked, code, result.message or code)
         return
     payment.record_refund(asked.amount)

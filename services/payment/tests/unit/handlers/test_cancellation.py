@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from orderflow_chassis.errors import TransientError
+from orderflow_chassis.errors import PermanentError, TransientError
 from orderflow_contracts.events.payments import PaymentVoided, RefundFailed, RefundIssued
 from orderflow_payment.domain.model import PaymentStatus
 from orderflow_payment.domain.providers import (
@@ -117,3 +117,21 @@ async def test_a_cancelled_orders_refund_waits_for_the_provider_rather_than_fail
 
     (refund,) = transactions.emitted.of_type(RefundIssued)
     assert str(refund.amount) == "70.00 EUR"
+
+
+async def test_a_cancelled_orders_refund_the_provider_refuses_goes_to_ops() -> None:
+    # It was a RefundFailed nobody reads (returns ignores a refund it did not ask for), and a
+    # redelivery found it answered: the cancelled order stayed charged, unnoticed.
+    transactions = fake_transactions()
+    refused = ProviderResult.decline("provider_refused", "the card account is closed", None)
+    provider = ScriptedProvider().answer("refund", refused)
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="70.00")
+    cancelled = order_cancelled(order.order_id)
+
+    with pytest.raises(PermanentError) as dead_lettered:
+        await apply_event(cancel_payment, cancelled, transactions, wired)
+    assert dead_lettered.value.code == "cancellation_refund_refused"
+    assert "stays charged until ops refund it" in dead_lettered.value.reason
+    assert transactions.emitted.of_type(RefundFailed) == []
+    assert transactions.emitted.of_type(RefundIssued) == []
