@@ -63,5 +63,6 @@ class OrderPaymentView:
 
     @property
     def is_known(self) -> bool:
-        """Payment has heard of this order at all."""
-        return self.payment is not None or self.facts_recorded
+        """Payment has heard of this order at all (a refund asked for an order it never saw
+        is stored, and answered not_captured, too)."""
+        return self.payment is not None or self.facts_recorded or bool(self.refunds)

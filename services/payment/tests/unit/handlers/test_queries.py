@@ -41,6 +41,22 @@ async def test_an_order_known_only_by_its_facts_has_no_payment() -> None:
     assert (view.payment, view.refunds, view.ledger) == (None, [], [])
 
 
+async def test_an_order_known_only_by_a_refund_asked_for_it_is_shown() -> None:
+    # Payment stored the refund and answered not_captured, then GET /payments/{order_id}
+    # said it knew nothing about the order.
+    transactions = fake_transactions()
+    order_id = uuid.uuid4()
+    asked = refund_requested(order_id, "5.00")
+    await apply_event(refund_payment, asked, transactions, dependencies(ScriptedProvider()))
+
+    async with transactions.begin(read_only=True) as uow:
+        view = await payment_of_order(order_id, uow)
+
+    assert view is not None
+    assert view.payment is None
+    assert [(r.refund_id, r.status) for r in view.refunds] == [(asked.refund_id, "failed")]
+
+
 async def test_a_refunded_payment_shows_its_refunds_and_a_balanced_ledger() -> None:
     transactions = fake_transactions()
     wired = dependencies(ScriptedProvider())
