@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from orderflow_chassis.dead_letters import failure_details
 from orderflow_chassis.dlq_cli import StoredDeadLetter
 from orderflow_chassis.errors import describe_error
+from orderflow_chassis.outbox import storable
 from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_chassis.unit_of_work import Transactions
 from orderflow_chassis.waiting import wait_at_most
@@ -42,7 +43,7 @@ def stored_letter(record: ConsumerRecord) -> StoredLetter:
     """The letter as the read model stores it. Its headers and value are whatever reached the
     dead-letter topic, so every text is made storable and every number and time checked here:
     one letter PostgreSQL refused would be read again for ever, and no later one stored."""
-    headers = [(storable(str(name)), value or b"") for name, value in record.headers or ()]
+    headers = [(str(name), value or b"") for name, value in record.headers or ()]
     details = {name: storable(text) for name, text in failure_details(headers).items()}
     letter = StoredDeadLetter(
         record.partition, record.offset, record.key, record.value or b"", headers
@@ -51,9 +52,6 @@ def stored_letter(record: ConsumerRecord) -> StoredLetter:
         (value.decode("utf-8", "replace") for name, value in headers if name == "replayed_from"),
         None,
     )
-    for name in ("original_partition", "original_offset"):
-        if name in details and _int_in(details[name], _INT_RANGES[name]) is None:
-            del details[name]  # stored as unknown, never as a number the column cannot hold
     return StoredLetter(
         dlq_topic=record.topic,
         dlq_partition=record.partition,
@@ -68,16 +66,6 @@ def stored_letter(record: ConsumerRecord) -> StoredLetter:
     )
 
 
-def storable(text: str) -> str:
-    """``text`` as PostgreSQL can store it: a NUL or a lone surrogate (which a JSON escape can
-    write) becomes U+FFFD."""
-    if "\x00" not in text and text.isascii():
-        return text
-    return (
-        text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").replace("\x00", "\ufffd")
-    )
-
-
 # Ids are indexed, and an index entry holds at most about 2,700 bytes: an id longer than any
 # the contract allows (an envelope's are at most 200 characters) is stored as unknown.
 _MAX_ID_LENGTH = 200
@@ -85,17 +73,6 @@ _MAX_ID_LENGTH = 200
 
 def _indexed_id(text: str | None) -> str | None:
     return None if text is None or len(text) > _MAX_ID_LENGTH else storable(text)
-
-
-_INT_RANGES = {"original_partition": 2**31, "original_offset": 2**63}  # integer, bigint
-
-
-def _int_in(text: str, bound: int) -> int | None:
-    try:
-        number = int(text)
-    except ValueError:
-        return None
-    return number if -bound <= number < bound else None
 
 
 def _failed_at(stated: str | None, timestamp_ms: int) -> datetime:

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from orderflow_chassis.database import Connection
 from orderflow_chassis.dead_letters import original_topic
+from orderflow_chassis.outbox import encode_headers
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ class ReadModelWriter:
             letter.dlq_partition,
             letter.dlq_offset,
             original_topic(details, letter.dlq_topic),
-            _int_or_none(details.get("original_partition")),
-            _int_or_none(details.get("original_offset")),
+            _int_or_none(details.get("original_partition"), _INTEGER),
+            _int_or_none(details.get("original_offset"), _BIGINT),
             details.get("service", "?"),
             details.get("consumer", "?"),
             details.get("error_code", "?"),
@@ -73,7 +73,7 @@ class ReadModelWriter:
             letter.replayed_from,
             letter.key,
             letter.value,
-            [[name, base64.b64encode(value).decode()] for name, value in letter.headers],
+            encode_headers(letter.headers),
         )
         request_id = _uuid_or_none(letter.event_id)
         if request_id is not None:
@@ -94,8 +94,15 @@ def _uuid_or_none(text: str | None) -> uuid.UUID | None:
         return None
 
 
-def _int_or_none(text: str | None) -> int | None:
+_INTEGER, _BIGINT = 2**31, 2**63  # the columns' bounds
+
+
+def _int_or_none(text: str | None, bound: int) -> int | None:
+    """The number ``text`` writes, if its column can hold it: a dead letter's headers are
+    whatever reached the topic, and one value the column refused would have the letter read
+    again for ever (stored as unknown instead)."""
     try:
-        return None if text is None else int(text)
+        number = None if text is None else int(text)
     except ValueError:
         return None
+    return number if number is not None and -bound <= number < bound else None

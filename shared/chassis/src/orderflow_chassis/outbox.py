@@ -48,8 +48,13 @@ def notify_channel(schema: str) -> str:
 
 def storable(text: str) -> str:
     """``text`` as PostgreSQL text and jsonb can hold it: they refuse NUL (U+0000), which a
-    dead letter can inherit from a hostile key or header name."""
-    return text.replace("\x00", "\ufffd")
+    dead letter can inherit from a hostile key or header name, and a lone surrogate, which a
+    JSON escape in one can write (``"\\ud800"``). Each becomes U+FFFD."""
+    if "\x00" not in text and text.isascii():
+        return text
+    return (
+        text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").replace("\x00", "\ufffd")
+    )
 
 
 def encode_headers(headers: Sequence[tuple[str, bytes]]) -> list[list[str]]:
