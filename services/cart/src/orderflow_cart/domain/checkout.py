@@ -123,8 +123,8 @@ def cart_problems(
             )
         )
     code = rules.cart_currency(cart)
-    sold = ", ".join(sorted(c.value for c in rules.shipping.currencies))
     if rules.sold_currency(code) is None:
+        sold = ", ".join(sorted(c.value for c in rules.shipping.currencies))
         reasons.append(
             _reason(Code.UNSUPPORTED_CURRENCY, f"we do not sell in {code}; choose one of {sold}")
         )
