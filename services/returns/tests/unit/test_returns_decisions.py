@@ -102,6 +102,31 @@ def test_rejected_not_delivered_for_an_ordered_line_still_on_its_way() -> None:
     assert decision.code == ReturnRejectionCode.NOT_DELIVERED
 
 
+def test_a_request_stamped_before_its_parcel_came_cannot_return_it() -> None:
+    # Backdating a request to before the delivery must not reopen a closed window: the
+    # parcel did not count then, so the request is refused as not delivered, and waits
+    # only while another parcel of the line may still come.
+    for stamped in (datetime(1970, 1, 1, tzinfo=UTC), DELIVERED - timedelta(hours=2)):
+        decision = refusal(decide([("BALL", 1)], facts(), at=stamped))
+        assert decision.code == ReturnRejectionCode.NOT_DELIVERED
+        assert decision.message == "BALL had not been delivered when this request was made"
+        assert not decision.may_await_delivery
+
+
+def test_a_parcel_stamped_delivered_minutes_after_the_request_still_counts() -> None:
+    # The storefront's and the warehouse's clocks differ a little.
+    decision = decide([("BALL", 2)], facts(), at=DELIVERED - timedelta(minutes=30))
+    assert isinstance(decision, ReturnAuthorisation)
+
+
+def test_a_backdated_request_counts_only_the_parcels_delivered_by_then() -> None:
+    later = DELIVERED + timedelta(days=40)
+    two_parcels = facts(deliveries=(Delivery("BALL", 1, DELIVERED), Delivery("BALL", 1, later)))
+    decision = refusal(decide([("BALL", 2)], two_parcels, at=DELIVERED + timedelta(days=1)))
+    assert decision.code == ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED
+    assert "1 returnable (1 delivered" in decision.message
+
+
 def test_rejected_quantity_exceeds_delivered() -> None:
     decision = refusal(decide([("BALL", 3)], facts()))
     assert decision.code == ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED

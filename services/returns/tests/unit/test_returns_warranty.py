@@ -223,3 +223,11 @@ def test_months_are_calendar_months_clamped_to_the_end_of_a_short_month(
     start: date, months: int, end: date
 ) -> None:
     assert add_months(start, months) == end
+
+
+def test_a_claim_stamped_before_its_parcel_came_finds_nothing_delivered() -> None:
+    for stamped in (datetime(1970, 1, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC)):
+        decision = claim(stamped)
+        assert code(decision) == WarrantyRejectionCode.NOT_DELIVERED
+        assert isinstance(decision, ClaimRefusal)
+        assert decision.message == "SPLINT had not been delivered when this claim was made"

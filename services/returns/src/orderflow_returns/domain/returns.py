@@ -4,6 +4,10 @@ A request is authorised only as a whole (every line passes), otherwise rejected 
 code (the most fundamental problem found, see ``_PRECEDENCE``) and a message naming every line
 that failed.
 
+Only parcels delivered by the time of the request count (:data:`DELIVERY_CLOCK_ALLOWANCE`
+later at most, for the storefront's and the warehouse's clocks): a request stamped before its
+parcel arrived cannot return it, so backdating a request never reopens a closed window.
+
 Per line (one SKU; duplicated SKUs in a request are added up):
 
 * ``unknown_sku``: the order (as placed) has no such SKU.
@@ -31,13 +35,18 @@ within the refund ceiling.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from orderflow_contracts.events import ReturnRejectionCode
 from orderflow_contracts.primitives import clip_text
 
 from orderflow_returns.domain.window import ReturnWindow
+
+# How much later than a request a parcel may be stamped delivered and still count for it: the
+# storefront and the warehouse stamp with different clocks, and a customer may ask minutes
+# after the courier left. More than that, the request was stamped before the parcel came.
+DELIVERY_CLOCK_ALLOWANCE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,12 @@ class OrderFacts:
 
     def deliveries_of(self, sku: str) -> list[Delivery]:
         return sorted((d for d in self.deliveries if d.sku == sku), key=lambda d: d.delivered_at)
+
+    def received_by(self, at: datetime) -> OrderFacts:
+        """The facts with only the parcels delivered by ``at`` (give or take the clocks)."""
+        latest = at + DELIVERY_CLOCK_ALLOWANCE
+        received = tuple(d for d in self.deliveries if d.delivered_at <= latest)
+        return replace(self, deliveries=received)
 
     def more_may_come(self, sku: str) -> bool:
         """Whether units of ``sku`` may still be delivered (or their delivery not read yet)."""
@@ -222,14 +237,17 @@ def decide_return(
 
 
 def _line_problem(
-    sku: str, quantity: int, facts: OrderFacts, at: datetime, window: ReturnWindow
+    sku: str, quantity: int, known: OrderFacts, at: datetime, window: ReturnWindow
 ) -> LineProblem | None:
-    if facts.order_placed and sku not in facts.ordered:
+    if known.order_placed and sku not in known.ordered:
         return LineProblem(sku, ReturnRejectionCode.UNKNOWN_SKU, f"{sku} is not part of this order")
+    # A parcel not read yet could still change the answer; one delivered after it, never.
+    may_await = known.more_may_come(sku)
+    facts = known.received_by(at)
     delivered = facts.delivered(sku)
     if delivered == 0:
-        message = f"{sku} has not been delivered"
-        return LineProblem(sku, ReturnRejectionCode.NOT_DELIVERED, message, may_await_delivery=True)
+        message = f"{sku} had not been delivered when this request was made"
+        return LineProblem(sku, ReturnRejectionCode.NOT_DELIVERED, message, may_await)
     held = _units_held(facts, sku, window)
     open_now = [(parcel, left) for parcel, left in held if window.is_open(parcel.delivered_at, at)]
     returnable = sum(left for _, left in open_now)
@@ -255,5 +273,4 @@ def _line_problem(
             f"{delivered - still_held} already returned)"
         )
         code = ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED
-    # A parcel of the SKU whose delivery is not read yet could still change the answer.
-    return LineProblem(sku, code, message, may_await_delivery=facts.more_may_come(sku))
+    return LineProblem(sku, code, message, may_await)

@@ -11,6 +11,9 @@
 * **Units.** The units of an order line are numbered 1..delivered. A claim covers the next
   unclaimed units; units returned for a refund cannot be claimed, and a unit is accepted at
   most once (``already_claimed``): a line of 1 unit gets at most one replacement.
+* **Delivered by the claim.** Only units delivered by the time of the claim count (give or
+  take the clocks, ``DELIVERY_CLOCK_ALLOWANCE``): a claim stamped before its parcel came finds
+  none.
 * **Waiting.** A refusal a delivery (or the order) not read yet could explain says so
   (``ClaimRefusal.may_await_delivery``): no order, nothing delivered, or too few units or an
   ended term while some of the line are still to be delivered.
@@ -19,13 +22,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from orderflow_contracts.events import WarrantyRejectionCode
 from orderflow_contracts.policies import WarrantyPolicy, WarrantyTerm, add_months
 
-from orderflow_returns.domain.returns import Delivery
+from orderflow_returns.domain.returns import DELIVERY_CLOCK_ALLOWANCE, Delivery
 from orderflow_returns.domain.window import ReturnWindow
 
 __all__ = [
@@ -100,10 +103,13 @@ def decide_claim(
         )
     if sku not in facts.ordered:
         return ClaimRefusal(WarrantyRejectionCode.UNKNOWN_SKU, f"{sku} is not part of this order")
+    # Only units delivered by the claim count (returns.py: a backdated claim finds none).
+    latest = at + DELIVERY_CLOCK_ALLOWANCE
+    facts = replace(facts, deliveries=tuple(d for d in facts.deliveries if d.delivered_at <= latest))
     if not facts.deliveries:
         return ClaimRefusal(
             WarrantyRejectionCode.NOT_DELIVERED,
-            f"{sku} has not been delivered",
+            f"{sku} had not been delivered when this claim was made",
             may_await_delivery=True,
         )
 
