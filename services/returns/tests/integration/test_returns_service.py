@@ -151,7 +151,8 @@ async def test_each_rejection_reason_and_both_sides_of_the_window_edge(
     expected = [
         ([(BALL, 1)], first_instant_of_day_31, "window_expired",
          f"{BALL}: the 30-day return window closed (last day 2025-03-05)"),
-        ([(SPLINT, 1)], day_5, "not_delivered", f"{SPLINT} had not been delivered when this request was made"),
+        ([(SPLINT, 1)], day_5, "not_delivered",
+         f"{SPLINT} had not been delivered when this request was made"),
         ([(BALL, 2)], day_5, "quantity_exceeds_delivered",
          f"{BALL}: 2 requested, 1 returnable (2 delivered, 1 already returned)"),
         ([("SOCK-1", 1)], day_5, "unknown_sku", "SOCK-1 is not part of this order"),

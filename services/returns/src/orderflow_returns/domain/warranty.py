@@ -105,7 +105,8 @@ def decide_claim(
         return ClaimRefusal(WarrantyRejectionCode.UNKNOWN_SKU, f"{sku} is not part of this order")
     # Only units delivered by the claim count (returns.py: a backdated claim finds none).
     latest = at + DELIVERY_CLOCK_ALLOWANCE
-    facts = replace(facts, deliveries=tuple(d for d in facts.deliveries if d.delivered_at <= latest))
+    received = tuple(d for d in facts.deliveries if d.delivered_at <= latest)
+    facts = replace(facts, deliveries=received)
     if not facts.deliveries:
         return ClaimRefusal(
             WarrantyRejectionCode.NOT_DELIVERED,
