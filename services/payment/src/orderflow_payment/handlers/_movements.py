@@ -62,6 +62,7 @@ from orderflow_payment.settings import PaymentSettings
 log = structlog.get_logger(__name__)
 
 CANCELLATION_REFUND_REFUSED = "cancellation_refund_refused"
+REFUND_ID_REUSED = "refund_id_reused"
 
 Work = UnitOfWork[PaymentRepositories]
 
@@ -234,6 +235,19 @@ async def refund(
     ``RefundFailed`` with a reason. A refund id is answered once, unless the provider never
     answered it (then asking again with the same id retries it)."""
     existing = await uow.repos.refunds.get(asked.refund_id)
+    if existing is not None and (existing.order_id, existing.amount) != (
+        asked.order_id,
+        asked.amount,
+    ):
+        # The provider knows the refund by its id: asked again for another amount (or order),
+        # it would answer the first request, or refuse the key, and our records would
+        # disagree with it. A refund id names one refund.
+        raise PermanentError(
+            REFUND_ID_REUSED,
+            f"refund {asked.refund_id} was asked for {existing.amount} of order "
+            f"{existing.order_id}; this asks for {asked.amount} of order {asked.order_id}: a "
+            "refund_id names one refund (a new refund needs a new refund_id)",
+        )
     if existing is not None and not existing.may_be_retried:
         log.info("refund.already_answered", refund_id=str(asked.refund_id), status=existing.status)
         return

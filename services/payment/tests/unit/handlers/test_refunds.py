@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from orderflow_chassis.errors import TransientError
+from orderflow_chassis.errors import PermanentError, TransientError
 from orderflow_contracts.events.payments import RefundFailed, RefundIssued
 from orderflow_payment.domain.model import PaymentStatus
 from orderflow_payment.domain.providers import ProviderRejected, ProviderResult, ProviderUnavailable
@@ -80,6 +80,32 @@ async def test_the_same_refund_id_twice_refunds_once() -> None:
     assert transactions.emitted.of_type(RefundFailed) == []
     assert len(provider.keys("refund")) == 1
     assert str(tables_of(transactions).payment(order.order_id).refunded) == "10.00 EUR"
+
+
+@pytest.mark.parametrize("first_failure", ["provider_unavailable", None])
+async def test_a_refund_id_asked_again_for_another_amount_is_refused(
+    first_failure: str | None,
+) -> None:
+    # Whether the first answer was a retryable provider_unavailable or an issued refund, the
+    # same id for another amount would pay an amount the records do not hold: dead-lettered.
+    transactions = fake_transactions()
+    provider = ScriptedProvider()
+    if first_failure:
+        provider.answer("refund", *[ProviderUnavailable("http_503")] * 3)
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="40.00")
+    first = refund_requested(order.order_id, "10.00")
+    await apply_event(refund_payment, first, transactions, wired)
+    calls = len(provider.keys("refund"))
+
+    again = refund_requested(order.order_id, "30.00", refund_id=first.refund_id)
+    with pytest.raises(PermanentError, match="refund_id names one refund") as refused:
+        await apply_event(refund_payment, again, transactions, wired)
+
+    assert refused.value.code == "refund_id_reused"
+    assert len(provider.keys("refund")) == calls, "the provider was not asked"
+    assert tables_of(transactions).refunds[first.refund_id].amount == first.amount
+    assert len(transactions.emitted.of_type(RefundIssued)) == (0 if first_failure else 1)
 
 
 async def test_a_refund_of_nothing_captured_fails_with_not_captured() -> None:
