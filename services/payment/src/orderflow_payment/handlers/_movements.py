@@ -55,7 +55,7 @@ from orderflow_payment.domain.providers import (
     refund_key,
     void_key,
 )
-from orderflow_payment.handlers._provider_calls import Sleep, call_provider
+from orderflow_payment.handlers._provider_calls import UNKNOWN_OUTCOMES, Sleep, call_provider
 from orderflow_payment.ports import PaymentProviders, PaymentRepositories
 from orderflow_payment.settings import PaymentSettings
 
@@ -172,7 +172,9 @@ async def void(
     settings: PaymentSettings,
     sleep: Sleep,
 ) -> None:
-    """Release an authorisation → ``PaymentVoided(reason)``."""
+    """Release an authorisation → ``PaymentVoided(reason)``, or, when the provider refuses it
+    because a capture whose answer never came was done, finish that capture →
+    ``PaymentCaptured`` (``payment`` is then captured)."""
     assert payment.authorisation_reference is not None
     request = Void(
         void_key(payment.payment_id),
@@ -181,14 +183,26 @@ async def void(
         payment.amount,
     )
     provider = provider_of(payment, providers)
-    result = await _must_happen(
-        "void",
-        payment,
-        request.idempotency_key,
-        lambda: provider.void(request),
-        settings=settings,
-        sleep=sleep,
-    )
+    try:
+        result = await _must_happen(
+            "void",
+            payment,
+            request.idempotency_key,
+            lambda: provider.void(request),
+            settings=settings,
+            sleep=sleep,
+        )
+    except PermanentError:
+        if capture_key(payment.payment_id) not in UNKNOWN_OUTCOMES:
+            raise
+        # A capture of this payment may have been done without an answer (a timeout): that is
+        # why the provider refuses the void. Finish the capture under its own key, which the
+        # provider answers as it did; the caller then sees a captured payment (and refunds it).
+        log.warning(
+            "payment.void_refused_after_unknown_capture", payment_id=str(payment.payment_id)
+        )
+        await capture(payment, uow, providers=providers, settings=settings, sleep=sleep)
+        return
     payment.void()
     await uow.repos.payments.save(
         payment, void_reference=result.reference, void_reason=reason.value

@@ -32,7 +32,8 @@ async def cancel_payment(
     if payment.can_void:
         reason = PaymentVoidReason.ORDER_CANCELLED
         await void(payment, reason, uow, providers=providers, settings=settings, sleep=sleep)
-    elif payment.is_captured and payment.refundable.is_positive:
+    # Captured (before, or by a void the provider refused for an unanswered capture).
+    if payment.is_captured and payment.refundable.is_positive:
         asked = RefundAsked(
             order_id, cancellation_refund_id(order_id), payment.refundable, must_happen=True
         )

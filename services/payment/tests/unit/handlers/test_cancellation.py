@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 from orderflow_chassis.errors import PermanentError, TransientError
-from orderflow_contracts.events.payments import PaymentVoided, RefundFailed, RefundIssued
+from orderflow_contracts.events.payments import (
+    PaymentCaptured,
+    PaymentVoided,
+    RefundFailed,
+    RefundIssued,
+)
 from orderflow_payment.domain.model import PaymentStatus
 from orderflow_payment.domain.providers import (
+    ProviderRejected,
     ProviderResult,
     ProviderUnavailable,
     cancellation_refund_id,
@@ -14,8 +20,14 @@ from orderflow_payment.domain.providers import (
 from orderflow_payment.handlers.authorisation import authorise_payment
 from orderflow_payment.handlers.cancellation import cancel_payment
 from orderflow_payment.handlers.refunds import refund_payment
+from orderflow_payment.handlers.stock import record_stock_reserved
 
-from services.payment.tests.builders import order_cancelled, order_placed, refund_requested
+from services.payment.tests.builders import (
+    order_cancelled,
+    order_placed,
+    refund_requested,
+    stock_reserved,
+)
 from services.payment.tests.fake_provider import ScriptedProvider, dependencies
 from services.payment.tests.fakes import fake_transactions, tables_of
 from services.payment.tests.unit.handlers.steps import apply_event, authorised_order, captured_order
@@ -135,3 +147,45 @@ async def test_a_cancelled_orders_refund_the_provider_refuses_goes_to_ops() -> N
     assert "stays charged until ops refund it" in dead_lettered.value.reason
     assert transactions.emitted.of_type(RefundFailed) == []
     assert transactions.emitted.of_type(RefundIssued) == []
+
+
+async def test_a_void_refused_after_an_unanswered_capture_finishes_it_and_refunds() -> None:
+    # The capture timed out (the provider did it; its answer was lost) and the batch waits to
+    # retry it, while the cancellation, on another topic, is read first: the provider refuses
+    # the void of a captured authorisation. That was a dead letter, and the retried capture
+    # then charged a cancelled order for good.
+    transactions = fake_transactions()
+    provider = (
+        ScriptedProvider()
+        .answer("capture", *[ProviderUnavailable("timeout")] * 3)
+        .answer("void", ProviderRejected("authorisation_closed", "it was captured"))
+    )
+    wired = dependencies(provider)
+    order = await authorised_order(transactions, wired, total="70.00")
+    with pytest.raises(TransientError):
+        await apply_event(
+            record_stock_reserved, stock_reserved(order.order_id), transactions, wired
+        )
+
+    await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+
+    assert transactions.emitted.of_type(PaymentVoided) == []
+    (captured,) = transactions.emitted.of_type(PaymentCaptured)
+    (refund,) = transactions.emitted.of_type(RefundIssued)
+    assert (str(captured.amount), str(refund.amount)) == ("70.00 EUR", "70.00 EUR")
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.REFUNDED
+    capture_key = f"capture:{captured.payment_id}"
+    assert provider.keys("capture") == [capture_key] * 4, "finished under the capture's own key"
+
+
+async def test_a_void_refused_with_no_capture_pending_is_still_a_dead_letter() -> None:
+    transactions = fake_transactions()
+    provider = ScriptedProvider().answer("void", ProviderRejected("unknown_reference", "gone"))
+    wired = dependencies(provider)
+    order = await authorised_order(transactions, wired)
+
+    with pytest.raises(PermanentError) as dead_lettered:
+        await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+
+    assert dead_lettered.value.code == "void_rejected"
+    assert provider.keys("capture") == []
