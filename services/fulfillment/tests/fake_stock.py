@@ -4,7 +4,7 @@ oversold (the CHECK), a movement needs a known warehouse (the foreign key)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from orderflow_fulfillment.domain.allocation import Allocation, Availability, Warehouse
@@ -12,6 +12,7 @@ from orderflow_fulfillment.domain.stock import (
     CountOutcome,
     CountVerdict,
     dispatched,
+    late_dispatch_missed_by_count,
     movement_changes_on_hand,
     reconcile_count,
     released,
@@ -151,6 +152,70 @@ class InMemoryStock:
                 occurred_at,
             )
 
+    async def redate_dispatch(
+        self, allocations: Sequence[Allocation], *, dispatched_at: datetime, reference: str
+    ) -> None:
+        for key in sorted({(a.warehouse_id, a.sku) for a in allocations}):
+            row = self.rows.get(key)
+            mine = [
+                i
+                for i, m in enumerate(self.movements)
+                if (m.warehouse_id, m.sku, m.kind, m.reference) == (*key, "dispatch", reference)
+            ]
+            if row is None or not mine:
+                continue
+            implied_at = max(self.movements[i].occurred_at for i in mine)
+            if implied_at <= dispatched_at:
+                continue
+            missed = late_dispatch_missed_by_count(
+                dispatched_at=dispatched_at, implied_at=implied_at, last_counted_at=row.counted_at
+            )
+            for i in mine:
+                m = self.movements[i]
+                delta = 0 if missed else m.on_hand_delta
+                self.movements[i] = replace(m, occurred_at=dispatched_at, on_hand_delta=delta)
+            if missed:
+                self._count_again(*key, row, reference)
+
+    def _count_again(self, warehouse_id: str, sku: str, row: StockRow, reference: str) -> None:
+        figures = [
+            m
+            for m in self.movements
+            if (m.warehouse_id, m.sku) == (warehouse_id, sku) and m.kind in ("count", "load")
+        ]
+        if not figures or figures[-1].kind != "count" or row.counted_at is None:
+            return
+        outcome = reconcile_count(
+            counted=figures[-1].quantity,
+            counted_at=row.counted_at,
+            current_on_hand=row.on_hand,
+            reserved=row.reserved,
+            last_counted_at=None,
+            moved_since_count=self._moved_since(warehouse_id, sku, row.counted_at),
+        )
+        change = outcome.on_hand - row.on_hand
+        row.unfound = outcome.shortfall
+        self._change(warehouse_id, sku, on_hand=change)
+        self._record(
+            warehouse_id,
+            sku,
+            "count",
+            figures[-1].quantity,
+            0,
+            change,
+            f"recount:{reference}",
+            row.counted_at,
+        )
+
+    def _moved_since(self, warehouse_id: str, sku: str, counted_at: datetime) -> int:
+        return sum(
+            m.physical_delta
+            for m in self.movements
+            if (m.warehouse_id, m.sku) == (warehouse_id, sku)
+            and m.occurred_at > counted_at
+            and m.kind in ("dispatch", "restock")
+        )
+
     async def restock(
         self, warehouse_id: str, sku: str, quantity: int, *, occurred_at: datetime, reference: str
     ) -> None:
@@ -180,13 +245,7 @@ class InMemoryStock:
                 warehouse_id, sku, "count", counted, counted, counted, reference, counted_at
             )
             return CountOutcome(CountVerdict.APPLIED, counted)
-        moved = sum(
-            m.physical_delta
-            for m in self.movements
-            if (m.warehouse_id, m.sku) == (warehouse_id, sku)
-            and m.occurred_at > counted_at
-            and m.kind in ("dispatch", "restock")
-        )
+        moved = self._moved_since(warehouse_id, sku, counted_at)
         outcome = reconcile_count(
             counted=counted,
             counted_at=counted_at,

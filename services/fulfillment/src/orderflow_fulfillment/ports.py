@@ -128,6 +128,12 @@ class Stock(Protocol):
         """A shipment's units left the warehouse (see ``movement_changes_on_hand``)."""
         ...
 
+    async def redate_dispatch(
+        self, allocations: Sequence[Allocation], *, dispatched_at: datetime, reference: str
+    ) -> None:
+        """The dispatch a delivery implied happened at ``dispatched_at`` (its late report)."""
+        ...
+
     async def restock(
         self, warehouse_id: str, sku: str, quantity: int, *, occurred_at: datetime, reference: str
     ) -> None: ...

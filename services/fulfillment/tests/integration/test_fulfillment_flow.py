@@ -303,6 +303,41 @@ async def test_unknown_duplicate_and_out_of_order_warehouse_reports_are_recorded
     ]
 
 
+@pytest.mark.parametrize("count_read", ["before the delivery", "after the delivery"])
+async def test_a_count_between_a_late_reported_dispatch_and_its_delivery_is_not_undercounted(
+    flow: Flow, count_read: str
+) -> None:
+    # Dispatched at t0, counted at t0+10 min (the parcel gone: 8 on the shelf), delivered at
+    # t0+20 min, the dispatch reported last. The delivery implied the dispatch at t0+20 min,
+    # after the count, and took the 2 units off on-hand again: it read 6 until the next count.
+    sku = new_sku("GAUZE")
+    eu = await flow.warehouse("EU", "DE", {sku: 10})
+    order_id = await flow.place_order({sku: 2})
+    await flow.wait_for(StockReserved, order_id)
+    await flow.capture(order_id)
+    [request] = await flow.wait_for(FulfillmentRequested, order_id)
+    t0 = datetime.now(UTC)
+    if count_read == "before the delivery":
+        await flow.count(eu, sku, 8, at=t0 + timedelta(minutes=10))
+        await flow.until(lambda: flow.level(eu, sku), lambda level: level == (10, 2))
+    await flow.deliver(request.shipment_id, at=t0 + timedelta(minutes=20))
+    await flow.wait_for(OrderCompleted, order_id)
+    if count_read == "after the delivery":
+        await flow.count(eu, sku, 8, at=t0 + timedelta(minutes=10))
+    # Until the dispatch report comes, the units left after the count, as far as we know.
+    await flow.until(lambda: flow.level(eu, sku), lambda level: level == (6, 0))
+
+    await flow.dispatch(request.shipment_id, eu, tracking="LATE-1", at=t0)
+
+    await flow.until(lambda: flow.level(eu, sku), lambda level: level == (8, 0))
+    moved = await flow.runtime.pool.fetch(
+        "SELECT kind, occurred_at FROM fulfillment.stock_movements"
+        " WHERE sku = $1 AND kind = 'dispatch'",
+        sku,
+    )
+    assert [(m["kind"], m["occurred_at"]) for m in moved] == [("dispatch", t0)]
+
+
 async def test_stock_counts_set_on_hand_never_below_reserved_and_stale_ones_are_ignored(
     flow: Flow,
 ) -> None:

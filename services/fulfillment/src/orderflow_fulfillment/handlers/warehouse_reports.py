@@ -69,6 +69,14 @@ async def record_dispatch(
             occurred_at=event.dispatched_at,
             reference=str(event.shipment_id),
         )
+    elif decision.action is DispatchAction.RECORD_TRACKING:
+        # Its delivery implied the dispatch, stamped at the delivery: the real time may put it
+        # before a count that did not find the units.
+        await uow.repos.stock.redate_dispatch(
+            shipment.allocations(),
+            dispatched_at=event.dispatched_at,
+            reference=str(event.shipment_id),
+        )
     await uow.repos.shipments.mark_dispatched(
         shipment.shipment_id,
         carrier=event.carrier,

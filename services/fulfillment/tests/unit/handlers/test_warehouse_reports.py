@@ -15,12 +15,14 @@ from orderflow_contracts.events import (
     ShipmentDispatched,
 )
 from orderflow_fulfillment.domain.shipments import AnomalyReason, OrderStatus, ShipmentStatus
+from orderflow_fulfillment.handlers.stock_counts import apply_stock_count
 from orderflow_fulfillment.handlers.warehouse_reports import record_delivery, record_dispatch
 
 from services.fulfillment.tests.builders import (
     WAREHOUSE_TIME,
     parcel_delivered,
     parcel_dispatched,
+    stock_counted,
 )
 from services.fulfillment.tests.fakes import FakeFulfillment
 from services.fulfillment.tests.unit.handlers.steps import ORDER_JOURNEY, place, place_and_capture
@@ -168,6 +170,24 @@ async def test_a_delivery_before_its_dispatch_takes_the_units_then_and_invents_n
     shipment = fulfillment.shipments.shipments[request.shipment_id]
     assert (shipment.status, shipment.tracking_number) == (ShipmentStatus.DELIVERED, "LATE-1")
     assert fulfillment.anomalies.reasons()[-1] == "dispatched_after_delivered"
+
+
+async def test_a_late_dispatch_report_gives_back_what_a_count_in_between_did_not_find(
+    fulfillment: FakeFulfillment,
+) -> None:
+    request = await one_requested_shipment(fulfillment)
+    counted = stock_counted("EU", "SPIKY", 3, WAREHOUSE_TIME + timedelta(hours=1))
+    await apply_stock_count(counted, fulfillment.unit(counted))  # the parcel had left
+    await deliver(fulfillment, request.shipment_id)  # a day later: implies the dispatch then
+    assert fulfillment.stock.level("EU", "SPIKY") == (1, 0)
+
+    await dispatch(fulfillment, request.shipment_id, "EU", tracking="LATE-1")  # stamped before
+
+    assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
+    [moved] = fulfillment.stock.movements_of("dispatch")
+    assert (moved.occurred_at, moved.on_hand_delta) == (WAREHOUSE_TIME, 0)
+    recount = fulfillment.stock.movements_of("count")[-1]
+    assert (recount.reference, recount.on_hand_delta) == (f"recount:{request.shipment_id}", 2)
 
 
 async def test_a_delivery_reported_twice_completes_the_order_once(
