@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from orderflow_fulfillment.adapters.stock_counts import StockCounts
 from orderflow_fulfillment.adapters.stock_movements import (
-    StockMovements,
     forget_warehouses,
     keep_warehouses,
     read_warehouses,
@@ -28,9 +28,10 @@ from orderflow_fulfillment.domain.stock import released
 from orderflow_fulfillment.ports import StockLevel
 
 
-class StockRepository(StockMovements):
+class StockRepository(StockCounts):
     """The :class:`~orderflow_fulfillment.ports.Stock` of one transaction: warehouses and
-    reservations here, what warehouses report and operators load in its base class."""
+    reservations here, counts in :class:`StockCounts`, the other movements warehouses report
+    and operators load in :class:`StockMovements` (its base)."""
 
     # ---------------------------------------------------------------------------- warehouses
 

@@ -1,7 +1,8 @@
-"""Stock movements in PostgreSQL: what a warehouse reports (dispatches, counts, returned
-units) and what an operator loads, each kept in ``stock_movements`` with the warehouse time it
-happened. A count sets on_hand from that time on; movements stamped before the last count are
-already in it (see :mod:`orderflow_fulfillment.domain.stock`)."""
+"""Stock movements in PostgreSQL: what a warehouse reports (dispatches, returned units; counts
+in :mod:`~orderflow_fulfillment.adapters.stock_counts`) and what an operator loads, each kept
+in ``stock_movements`` with the warehouse time it happened. A count sets on_hand from that time
+on; movements stamped before the last count are already in it (see
+:mod:`orderflow_fulfillment.domain.stock`)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,8 @@ from orderflow_chassis.database import Connection, TransactionLocal
 
 from orderflow_fulfillment.domain.allocation import Allocation, Warehouse
 from orderflow_fulfillment.domain.stock import (
-    CountOutcome,
-    CountVerdict,
     dispatched,
-    late_dispatch_missed_by_count,
     movement_changes_on_hand,
-    reconcile_count,
 )
 from orderflow_fulfillment.domain.stock_file import WarehouseEntry
 from orderflow_fulfillment.ports import StockLevel
@@ -206,161 +203,6 @@ class StockMovements:
     ) -> None:
         """Damaged returned units: never on the shelf, recorded for accounting."""
         await self._record(warehouse_id, sku, "write_off", quantity, 0, 0, reference, occurred_at)
-
-    async def apply_count(
-        self, warehouse_id: str, sku: str, counted: int, *, counted_at: datetime, reference: str
-    ) -> CountOutcome:
-        level = await self._lock(warehouse_id, sku)
-        if level is None and not await self.stocked_skus([sku]):
-            # A SKU no warehouse stocks (a typo, a product not loaded yet): counting it must
-            # not create it. The caller records the anomaly.
-            return CountOutcome(CountVerdict.UNKNOWN_SKU, 0)
-        if level is None:
-            await self._db.execute(
-                f"""
-                INSERT INTO {self._s}.stock (warehouse_id, sku, on_hand, counted_at)
-                VALUES ($1, $2, $3, $4)
-                """,
-                warehouse_id,
-                sku,
-                counted,
-                counted_at,
-            )
-            await self._record(
-                warehouse_id, sku, "count", counted, counted, counted, reference, counted_at
-            )
-            return CountOutcome(CountVerdict.APPLIED, counted)
-        outcome = reconcile_count(
-            counted=counted,
-            counted_at=counted_at,
-            current_on_hand=level.on_hand,
-            reserved=level.reserved,
-            last_counted_at=level.counted_at,
-            moved_since_count=await self._moved_since(warehouse_id, sku, counted_at),
-        )
-        if outcome.verdict is CountVerdict.STALE:
-            return outcome
-        await self._db.execute(
-            f"""
-            UPDATE {self._s}.stock SET on_hand = $3, counted_at = $4, unfound = $5,
-                updated_at = now()
-            WHERE warehouse_id = $1 AND sku = $2
-            """,
-            warehouse_id,
-            sku,
-            outcome.on_hand,
-            counted_at,
-            outcome.shortfall,
-        )
-        await self._record(
-            warehouse_id,
-            sku,
-            "count",
-            counted,
-            outcome.on_hand - level.on_hand,
-            outcome.on_hand - level.on_hand,
-            reference,
-            counted_at,
-        )
-        return outcome
-
-    async def _moved_since(self, warehouse_id: str, sku: str, counted_at: datetime) -> int:
-        """The signed sum of dispatches and restocks stamped after ``counted_at``."""
-        moved = await self._db.fetchval(
-            f"""
-            SELECT coalesce(sum(physical_delta), 0) FROM {self._s}.stock_movements
-            WHERE warehouse_id = $1 AND sku = $2 AND occurred_at > $3
-              AND kind IN ('dispatch', 'restock')
-            """,
-            warehouse_id,
-            sku,
-            counted_at,
-        )
-        return int(moved)
-
-    async def redate_dispatch(
-        self, allocations: Sequence[Allocation], *, dispatched_at: datetime, reference: str
-    ) -> None:
-        """A shipment whose delivery implied its dispatch reports the real dispatch time: its
-        movements take it, and a row whose last count fell in between has that count applied
-        again (see :func:`~orderflow_fulfillment.domain.stock.late_dispatch_missed_by_count`),
-        unless an operator loaded the row since (their figure stands)."""
-        for warehouse_id, sku in sorted({(a.warehouse_id, a.sku) for a in allocations}):
-            level = await self._lock(warehouse_id, sku)
-            implied_at = await self._db.fetchval(
-                f"""
-                SELECT max(occurred_at) FROM {self._s}.stock_movements
-                WHERE warehouse_id = $1 AND sku = $2 AND kind = 'dispatch' AND reference = $3
-                """,
-                warehouse_id,
-                sku,
-                reference,
-            )
-            if level is None or implied_at is None or implied_at <= dispatched_at:
-                continue
-            missed = late_dispatch_missed_by_count(
-                dispatched_at=dispatched_at,
-                implied_at=implied_at,
-                last_counted_at=level.counted_at,
-            )
-            await self._db.execute(
-                f"""
-                UPDATE {self._s}.stock_movements
-                SET occurred_at = $4, on_hand_delta = CASE WHEN $5 THEN 0 ELSE on_hand_delta END
-                WHERE warehouse_id = $1 AND sku = $2 AND kind = 'dispatch' AND reference = $3
-                """,
-                warehouse_id,
-                sku,
-                reference,
-                dispatched_at,
-                missed,
-            )
-            if missed:
-                await self._count_again(level, reference)
-
-    async def _count_again(self, level: StockLevel, reference: str) -> None:
-        last = await self._db.fetchrow(
-            f"""
-            SELECT kind, quantity FROM {self._s}.stock_movements
-            WHERE warehouse_id = $1 AND sku = $2 AND kind IN ('count', 'load')
-            ORDER BY id DESC LIMIT 1
-            """,
-            level.warehouse_id,
-            level.sku,
-        )
-        if last is None or last["kind"] != "count" or level.counted_at is None:
-            return
-        outcome = reconcile_count(
-            counted=last["quantity"],
-            counted_at=level.counted_at,
-            current_on_hand=level.on_hand,
-            reserved=level.reserved,
-            last_counted_at=None,
-            moved_since_count=await self._moved_since(
-                level.warehouse_id, level.sku, level.counted_at
-            ),
-        )
-        await self._db.execute(
-            f"""
-            UPDATE {self._s}.stock SET on_hand = $3, unfound = $4, updated_at = now()
-            WHERE warehouse_id = $1 AND sku = $2
-            """,
-            level.warehouse_id,
-            level.sku,
-            outcome.on_hand,
-            outcome.shortfall,
-        )
-        change = outcome.on_hand - level.on_hand
-        await self._record(
-            level.warehouse_id,
-            level.sku,
-            "count",
-            last["quantity"],
-            0,
-            change,
-            f"recount:{reference}",
-            level.counted_at,
-        )
 
     # -------------------------------------------------------------------------- admin loads
 
