@@ -44,11 +44,11 @@ linear regular-expression pass, so cost grows with the input's length only.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator
 from typing import AnyStr, Final
 
 from orderflow_contracts.card_brands import card_brand, luhn_valid
+from orderflow_contracts.digits_read import as_read
 from orderflow_contracts.product_codes import is_ean13
 
 REDACTED: Final = "[REDACTED-PAN]"
@@ -124,55 +124,6 @@ _RUN_MARKS: Final = bytes(
     0x30 if byte in b"0123456789" + _SEPARATOR_BYTES else 0x78 for byte in range(256)
 )
 _RUN_OF_MARKS: Final = b"0" * 13
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-
-
-def _as_read(text: str) -> tuple[str, list[int] | None]:
-    """``text`` as a person reads its digits, and where each of its characters came from (None
-    when it is ``text`` itself): see :func:`_read_as`. ASCII text, and text whose other
-    characters all read as themselves (``Müller``), is returned as it is."""
-    if text.isascii() or all(_read_as(m.group(0)) == m.group(0) for m in _NON_ASCII.finditer(text)):
-        return text, None
-    chars: list[str] = []
-    origin: list[int] = []
-    for index, ch in enumerate(text):
-        read = ch if ch.isascii() else _read_as(ch)
-        if read:
-            chars.append(read)
-            origin.append(index)
-    return "".join(chars), origin
-
-
-_READ_AS: dict[str, str] = {}
-# Unicode general categories read alike: spaces, line and paragraph separators, dashes, and
-# what is not seen (format characters: zero-width spaces, soft hyphens; combining marks, which
-# sit on the character before them: ``4\u0301``).
-_READ_BY_CATEGORY: Final = {
-    "Zs": " ", "Zl": "\n", "Zp": "\n", "Pd": "-", "Cf": "", "Mn": "", "Me": "",
-}  # fmt: skip
-_NEXT_LINE: Final = "\x85"  # a control character (Cc), yet a line break wherever text is shown
-
-
-def _read_as(ch: str) -> str:
-    """One non-ASCII character as read among digits ("" when invisible): a decimal digit of any
-    script as its ASCII digit, a character of a category above as that category reads, and one
-    whose compatibility form (NFKC) is one ASCII character (fullwidth punctuation and letters,
-    superscript digits) as that character; any other as itself."""
-    known = _READ_AS.get(ch)
-    if known is None:
-        category = unicodedata.category(ch)
-        if category == "Nd":
-            known = str(unicodedata.decimal(ch))
-        elif category in _READ_BY_CATEGORY:
-            known = _READ_BY_CATEGORY[category]
-        elif ch == _NEXT_LINE:
-            known = "\n"
-        else:
-            folded = unicodedata.normalize("NFKC", ch)
-            known = folded if len(folded) == 1 and folded.isascii() else ch
-        if len(_READ_AS) < 4096:  # bounded: hostile text may hold any character
-            _READ_AS[ch] = known
-    return known
 
 
 def has_digit_run(raw: bytes) -> bool:
@@ -305,8 +256,8 @@ def _spans_in(
 
 
 def _spans(text: str, *, identifier: bool) -> list[tuple[int, int]]:
-    """The card numbers' spans in ``text`` as read (see :func:`_as_read`), mapped back."""
-    read, origin = _as_read(text)
+    """The card numbers' spans in ``text`` as read (see :func:`.as_read`), mapped back."""
+    read, origin = as_read(text)
     spans = [
         span
         for run in _runs(read)
@@ -340,10 +291,10 @@ def find_card_numbers(text: str, *, identifier: bool = False) -> list[str]:
 
 def digits_as_read(text: str) -> str | None:
     """The ASCII digits ``text`` holds as a person reads it (any script's digits, superscripts,
-    invisible characters dropped: see :func:`_as_read`) when it holds only digits and
-    separators; ``""`` when it holds neither; else None. What one piece of a card number
+    invisible characters dropped: see :func:`.as_read`) when it holds only digits
+    and separators; ``""`` when it holds neither; else None. What one piece of a card number
     written a piece an array element reads as."""
-    read = _as_read(text)[0].translate(_NOT_DIGITS)
+    read = as_read(text)[0].translate(_NOT_DIGITS)
     return read if read.isascii() and (not read or read.isdigit()) else None
 
 
@@ -408,8 +359,8 @@ def may_hold_card_number(raw: bytes) -> bool:
     """False only when ``raw`` (UTF-8 JSON, or any ASCII-compatible bytes) cannot hold a card
     number under either rule, however it is decoded: it has no candidate digit run, no escape
     (``\\u0034`` spells a digit, ``\\n \\t \\/`` separators) and no character read otherwise
-    among digits (see :func:`_as_read`: another script's digits...). A cheap first pass before
-    a structural scan."""
+    among digits (see :func:`.as_read`: another script's digits...). A cheap first
+    pass before a structural scan."""
     if b"\\" in raw:  # escapes: \\u0034 spells a digit, \\n \\t \\/ separators
         return True
     if not raw.isascii():
@@ -417,6 +368,6 @@ def may_hold_card_number(raw: bytes) -> bool:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             return True
-        if _as_read(text)[1] is not None:  # digits of another script, invisible characters...
+        if as_read(text)[1] is not None:  # digits of another script, invisible characters...
             return True
     return next(_candidates_in_bytes(raw), None) is not None

@@ -1,0 +1,63 @@
+"""Text as a person reads its digits: the reading every card-number scan starts from.
+
+Another script's digits (fullwidth, Arabic-Indic...) read as digits, any space as a space, any
+line separator as a line break, any dash as a hyphen, a compatibility form of one ASCII
+character as that character, and invisible characters (zero-width spaces, soft hyphens,
+combining marks) are not there (:mod:`orderflow_contracts.card_data`'s module docstring).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Final
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def as_read(text: str) -> tuple[str, list[int] | None]:
+    """``text`` as a person reads its digits, and where each of its characters came from (None
+    when it is ``text`` itself): see :func:`_read_as`. ASCII text, and text whose other
+    characters all read as themselves (``Müller``), is returned as it is."""
+    if text.isascii() or all(_read_as(m.group(0)) == m.group(0) for m in _NON_ASCII.finditer(text)):
+        return text, None
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, ch in enumerate(text):
+        read = ch if ch.isascii() else _read_as(ch)
+        if read:
+            chars.append(read)
+            origin.append(index)
+    return "".join(chars), origin
+
+
+_READ_AS: dict[str, str] = {}
+# Unicode general categories read alike: spaces, line and paragraph separators, dashes, and
+# what is not seen (format characters: zero-width spaces, soft hyphens; combining marks, which
+# sit on the character before them: ``4\u0301``).
+_READ_BY_CATEGORY: Final = {
+    "Zs": " ", "Zl": "\n", "Zp": "\n", "Pd": "-", "Cf": "", "Mn": "", "Me": "",
+}  # fmt: skip
+_NEXT_LINE: Final = "\x85"  # a control character (Cc), yet a line break wherever text is shown
+
+
+def _read_as(ch: str) -> str:
+    """One non-ASCII character as read among digits ("" when invisible): a decimal digit of any
+    script as its ASCII digit, a character of a category above as that category reads, and one
+    whose compatibility form (NFKC) is one ASCII character (fullwidth punctuation and letters,
+    superscript digits) as that character; any other as itself."""
+    known = _READ_AS.get(ch)
+    if known is None:
+        category = unicodedata.category(ch)
+        if category == "Nd":
+            known = str(unicodedata.decimal(ch))
+        elif category in _READ_BY_CATEGORY:
+            known = _READ_BY_CATEGORY[category]
+        elif ch == _NEXT_LINE:
+            known = "\n"
+        else:
+            folded = unicodedata.normalize("NFKC", ch)
+            known = folded if len(folded) == 1 and folded.isascii() else ch
+        if len(_READ_AS) < 4096:  # bounded: hostile text may hold any character
+            _READ_AS[ch] = known
+    return known
