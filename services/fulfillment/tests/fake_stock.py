@@ -171,9 +171,7 @@ class InMemoryStock:
                 dispatched_at=dispatched_at, implied_at=implied_at, last_counted_at=row.counted_at
             )
             for i in mine:
-                m = self.movements[i]
-                delta = 0 if missed else m.on_hand_delta
-                self.movements[i] = replace(m, occurred_at=dispatched_at, on_hand_delta=delta)
+                self.movements[i] = replace(self.movements[i], occurred_at=dispatched_at)
             if missed:
                 self._count_again(*key, row, reference)
 

@@ -118,17 +118,17 @@ class StockCounts(StockMovements):
                 implied_at=implied_at,
                 last_counted_at=level.counted_at,
             )
+            # Only the time moves: on_hand_delta stays what the dispatch did to on_hand when
+            # it was applied (the recount's row carries the correction).
             await self._db.execute(
                 f"""
-                UPDATE {self._s}.stock_movements
-                SET occurred_at = $4, on_hand_delta = CASE WHEN $5 THEN 0 ELSE on_hand_delta END
+                UPDATE {self._s}.stock_movements SET occurred_at = $4
                 WHERE warehouse_id = $1 AND sku = $2 AND kind = 'dispatch' AND reference = $3
                 """,
                 warehouse_id,
                 sku,
                 reference,
                 dispatched_at,
-                missed,
             )
             if missed:
                 await self._count_again(level, reference)
