@@ -115,6 +115,11 @@ async def _must_happen(
         raise PermanentError(f"{operation}_rejected", f"provider refused: {error.code}") from error
 
 
+def _refused_after_unknown(error: TransientError) -> bool:
+    cause = error.__cause__
+    return isinstance(cause, ProviderUnavailable) and cause.kind == "rejected_after_unknown"
+
+
 async def capture(
     payment: Payment,
     uow: Work,
@@ -171,10 +176,12 @@ async def void(
     providers: PaymentProviders,
     settings: PaymentSettings,
     sleep: Sleep,
+    finish_unknown_capture: bool = False,
 ) -> None:
-    """Release an authorisation → ``PaymentVoided(reason)``, or, when the provider refuses it
-    because a capture whose answer never came was done, finish that capture →
-    ``PaymentCaptured`` (``payment`` is then captured)."""
+    """Release an authorisation → ``PaymentVoided(reason)``. With ``finish_unknown_capture``
+    (a cancellation, which then refunds), when the provider refuses the void while a capture
+    of this payment has no answer, that capture is finished → ``PaymentCaptured`` (``payment``
+    is then captured); if the provider refuses that too, the void's refusal stands."""
     assert payment.authorisation_reference is not None
     request = Void(
         void_key(payment.payment_id),
@@ -192,8 +199,8 @@ async def void(
             settings=settings,
             sleep=sleep,
         )
-    except PermanentError:
-        if capture_key(payment.payment_id) not in UNKNOWN_OUTCOMES:
+    except PermanentError as refused:
+        if not finish_unknown_capture or capture_key(payment.payment_id) not in UNKNOWN_OUTCOMES:
             raise
         # A capture of this payment may have been done without an answer (a timeout): that is
         # why the provider refuses the void. Finish the capture under its own key, which the
@@ -201,7 +208,14 @@ async def void(
         log.warning(
             "payment.void_refused_after_unknown_capture", payment_id=str(payment.payment_id)
         )
-        await capture(payment, uow, providers=providers, settings=settings, sleep=sleep)
+        try:
+            await capture(payment, uow, providers=providers, settings=settings, sleep=sleep)
+        except TransientError as error:
+            if not _refused_after_unknown(error):
+                raise  # the provider is unavailable: the cancellation is tried again
+            # Refused both ways: no retry would change that; ops settle it (a dead letter,
+            # and reconciliation reports any charge), rather than a partition stalled on it.
+            raise refused from error
         return
     payment.void()
     await uow.repos.payments.save(

@@ -31,8 +31,19 @@ async def cancel_payment(
         return
     if payment.can_void:
         reason = PaymentVoidReason.ORDER_CANCELLED
-        await void(payment, reason, uow, providers=providers, settings=settings, sleep=sleep)
-    # Captured (before, or by a void the provider refused for an unanswered capture).
+        await void(
+            payment,
+            reason,
+            uow,
+            providers=providers,
+            settings=settings,
+            sleep=sleep,
+            finish_unknown_capture=True,
+        )
+    # Captured (before, or by a void the provider refused for an unanswered capture). That
+    # capture's PaymentCaptured starts no shipment: an order cart cancels with an authorisation
+    # still to void failed at fulfillment (stock unavailable, reservation expired), which then
+    # holds nothing for it.
     if payment.is_captured and payment.refundable.is_positive:
         asked = RefundAsked(
             order_id, cancellation_refund_id(order_id), payment.refundable, must_happen=True

@@ -189,3 +189,51 @@ async def test_a_void_refused_with_no_capture_pending_is_still_a_dead_letter() -
 
     assert dead_lettered.value.code == "void_rejected"
     assert provider.keys("capture") == []
+
+
+async def test_a_capture_refused_too_leaves_the_voids_refusal_to_ops_not_a_stalled_partition() -> (
+    None
+):
+    # Both the void and the finishing capture refused (the authorisation lapsed at the
+    # provider, say): no retry changes that. A refusal after an unanswered call reads as
+    # "unavailable" to the capture path, which would retry the cancellation for ever.
+    transactions = fake_transactions()
+    lapsed = ProviderRejected("authorisation_closed", "lapsed")
+    provider = (
+        ScriptedProvider()
+        .answer("capture", *[ProviderUnavailable("timeout")] * 3, lapsed)
+        .answer("void", lapsed)
+    )
+    wired = dependencies(provider)
+    order = await authorised_order(transactions, wired)
+    with pytest.raises(TransientError):
+        await apply_event(
+            record_stock_reserved, stock_reserved(order.order_id), transactions, wired
+        )
+
+    with pytest.raises(PermanentError) as dead_lettered:
+        await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+
+    assert dead_lettered.value.code == "void_rejected"
+    assert transactions.emitted.of_type(PaymentCaptured) == []
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.AUTHORISED
+
+
+async def test_a_finishing_capture_the_provider_cannot_answer_is_tried_again() -> None:
+    transactions = fake_transactions()
+    provider = (
+        ScriptedProvider()
+        .answer("capture", *[ProviderUnavailable("timeout")] * 6)
+        .answer("void", ProviderRejected("authorisation_closed", "it was captured"))
+    )
+    wired = dependencies(provider)
+    order = await authorised_order(transactions, wired)
+    with pytest.raises(TransientError):
+        await apply_event(
+            record_stock_reserved, stock_reserved(order.order_id), transactions, wired
+        )
+
+    with pytest.raises(TransientError):
+        await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+
+    assert transactions.emitted.of_type(PaymentCaptured) == []
