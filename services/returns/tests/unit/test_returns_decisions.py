@@ -117,6 +117,11 @@ def test_a_parcel_stamped_delivered_minutes_after_the_request_still_counts() -> 
     # The storefront's and the warehouse's clocks differ a little.
     decision = decide([("BALL", 2)], facts(), at=DELIVERED - timedelta(minutes=30))
     assert isinstance(decision, ReturnAuthorisation)
+    # An hour is the allowance, to the microsecond.
+    hour, tick = timedelta(hours=1), timedelta(microseconds=1)
+    assert isinstance(decide([("BALL", 2)], facts(), at=DELIVERED - hour), ReturnAuthorisation)
+    late = refusal(decide([("BALL", 2)], facts(), at=DELIVERED - hour - tick))
+    assert late.code == ReturnRejectionCode.NOT_DELIVERED
 
 
 def test_a_backdated_request_counts_only_the_parcels_delivered_by_then() -> None:

@@ -1,7 +1,7 @@
 """International warranty: the term per country of usage, the return window first, units."""
 
 import dataclasses
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from orderflow_contracts.events import WarrantyRejectionCode
@@ -231,3 +231,20 @@ def test_a_claim_stamped_before_its_parcel_came_finds_nothing_delivered() -> Non
         assert code(decision) == WarrantyRejectionCode.NOT_DELIVERED
         assert isinstance(decision, ClaimRefusal)
         assert decision.message == "SPLINT had not been delivered when this claim was made"
+        # Every unit ordered has been delivered (later): no delivery still to read would help.
+        assert decision.may_await_delivery is False
+
+
+def test_the_clock_allowance_counts_a_delivery_an_hour_after_the_claim_and_no_later() -> None:
+    hour, tick = timedelta(hours=1), timedelta(microseconds=1)
+    # Counted as delivered: the claim gets as far as the return window, which is still open.
+    assert code(claim(DELIVERED - hour)) == WarrantyRejectionCode.WITHIN_RETURN_WINDOW
+    assert code(claim(DELIVERED - hour - tick)) == WarrantyRejectionCode.NOT_DELIVERED
+
+
+def test_a_claim_before_one_parcel_came_may_wait_for_a_parcel_not_read_yet() -> None:
+    two_ordered = dataclasses.replace(line(), ordered={"SPLINT": 2})
+    decision = claim(DELIVERED - timedelta(days=1), facts=two_ordered)
+    assert code(decision) == WarrantyRejectionCode.NOT_DELIVERED
+    assert isinstance(decision, ClaimRefusal)
+    assert decision.may_await_delivery

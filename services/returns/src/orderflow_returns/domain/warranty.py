@@ -103,6 +103,9 @@ def decide_claim(
         )
     if sku not in facts.ordered:
         return ClaimRefusal(WarrantyRejectionCode.UNKNOWN_SKU, f"{sku} is not part of this order")
+    # A split shipment's next parcel, its delivery not read yet, could bring the units; a
+    # delivery already read after the claim's stamp cannot (counted from every one read).
+    more_may_come = facts.delivered_units < facts.ordered[sku]
     # Only units delivered by the claim count (returns.py: a backdated claim finds none).
     latest = at + DELIVERY_CLOCK_ALLOWANCE
     received = tuple(d for d in facts.deliveries if d.delivered_at <= latest)
@@ -111,13 +114,11 @@ def decide_claim(
         return ClaimRefusal(
             WarrantyRejectionCode.NOT_DELIVERED,
             f"{sku} had not been delivered when this claim was made",
-            may_await_delivery=True,
+            may_await_delivery=more_may_come,
         )
 
     claimable = facts.delivered_units - facts.returned_units - facts.claimed_units
     if quantity > claimable:
-        # A split shipment's next parcel, its delivery not read yet, could bring the units.
-        more_may_come = facts.delivered_units < facts.ordered[sku]
         if facts.claimed_units > 0:
             return ClaimRefusal(
                 WarrantyRejectionCode.ALREADY_CLAIMED,
