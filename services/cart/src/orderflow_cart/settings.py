@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orderflow_chassis.subscriptions import Gather
 from orderflow_contracts.money import Currency, Money
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderflow_cart.domain.checkout import CartLimits, CheckoutRules
@@ -128,6 +128,10 @@ class CartSettings(BaseSettings):
             whole_cents = False
         if not whole_cents:
             raise ValueError("must be whole cents of USD, e.g. 50.00")
+        try:  # priced as USD money, which holds at most 15 digits before the point
+            Money.of(value, "USD")
+        except ValueError:
+            raise ValueError("must be an amount of USD money, at most 15 digits") from None
         return value
 
     @field_validator("shipping_fees")
@@ -135,6 +139,18 @@ class CartSettings(BaseSettings):
     def _valid_fees(cls, value: str) -> str:
         parse_fees(value)
         return value
+
+    @model_validator(mode="after")
+    def _default_currency_is_sold(self) -> CartSettings:
+        # Every cart that never selected a currency would be refused unsupported_currency.
+        sold = parse_fees(self.shipping_fees)
+        if self.default_currency not in sold:
+            raise ValueError(
+                f"CART_DEFAULT_CURRENCY {self.default_currency} has no shipping fee in "
+                f"CART_SHIPPING_FEES (sold: {', '.join(sorted(sold))}): add one, or pick one "
+                "of those"
+            )
+        return self
 
     @field_validator("shipping_countries")
     @classmethod
@@ -170,9 +186,11 @@ def parse_fees(text: str) -> dict[str, str]:
         if not separator:
             raise ValueError(f"{item!r}: expected CODE=amount, e.g. EUR=4.95")
         try:
-            Money.of(amount, code)
+            fee = Money.of(amount, code)
         except (ValueError, TypeError) as error:
             raise ValueError(f"{item!r}: not an amount of a known currency ({error})") from None
+        if fee.is_negative:
+            raise ValueError(f"{item!r}: a shipping fee cannot be negative")
         fees[code] = amount
     if not fees:
         raise ValueError("at least one currency needs a shipping fee")

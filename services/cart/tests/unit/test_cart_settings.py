@@ -67,3 +67,30 @@ def test_a_free_shipping_threshold_must_be_whole_cents(monkeypatch: pytest.Monke
         CartSettings()
     monkeypatch.setenv("CART_FREE_SHIPPING_ABOVE_USD", "75.5")
     assert str(CartSettings().free_shipping_above_usd) == "75.5"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        # Each started, then lost checkouts: OrderPlaced refuses a negative fee; pricing could
+        # not hold the threshold as USD money; no fee for the default currency refused every
+        # cart that never selected one.
+        ("CART_SHIPPING_FEES", "USD=-4.95", "cannot be negative"),
+        ("CART_FREE_SHIPPING_ABOVE_USD", "1000000000000000", "at most 15 digits"),
+        ("CART_DEFAULT_CURRENCY", "CHF", "CART_DEFAULT_CURRENCY CHF has no shipping fee"),
+    ],
+)
+def test_settings_every_checkout_would_fail_on_are_refused_at_start(
+    variable: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=message):
+        CartSettings()
+
+
+def test_a_free_fee_and_a_default_currency_with_a_fee_are_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CART_SHIPPING_FEES", "USD=0,CHF=5.00")
+    monkeypatch.setenv("CART_DEFAULT_CURRENCY", "chf")
+    assert CartSettings().default_currency == "CHF"
