@@ -33,6 +33,7 @@ def line(
         deliveries=(Delivery("SPLINT", delivered, DELIVERED),) if delivered else (),
         returned_units=returned,
         claimed_units=claimed,
+        returnable_now=delivered - returned,  # one parcel: all it left, while its window is open
         customer_id="cust-1",
     )
 

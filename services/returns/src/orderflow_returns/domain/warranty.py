@@ -55,6 +55,9 @@ class ClaimFacts:
     deliveries: tuple[Delivery, ...]
     returned_units: int
     claimed_units: int
+    # Units of the line a return request made now could take back (open windows only):
+    # the parcel-by-parcel answer of the returns rules (``returnable_units``).
+    returnable_now: int
     customer_id: str | None = None
 
     @property
@@ -133,7 +136,10 @@ def decide_claim(
         )
 
     delivered_at = max(d.delivered_at for d in facts.deliveries)
-    if window.is_open(delivered_at, at):
+    # Sent to a return only when a return could take the units back: with parcels delivered
+    # at different times, the units claimed may be in one whose window closed while a later
+    # one's is open, and a return would refuse them as out of its window.
+    if window.is_open(delivered_at, at) and quantity <= facts.returnable_now:
         return ClaimRefusal(
             WarrantyRejectionCode.WITHIN_RETURN_WINDOW,
             f"{sku} is still inside the {window.days}-day return window (until "

@@ -10,7 +10,7 @@ from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.envelope import Envelope
 
 from orderflow_returns.domain.policy import ReturnsPolicy
-from orderflow_returns.domain.returns import OrderFacts, still_taken_back
+from orderflow_returns.domain.returns import OrderFacts, returnable_units, still_taken_back
 from orderflow_returns.domain.warranty import ClaimFacts
 from orderflow_returns.ports import ReturnsRepositories
 
@@ -58,5 +58,6 @@ async def claim_facts(
         deliveries=tuple(d for d in facts.deliveries if d.sku == sku),
         returned_units=facts.returned(sku),
         claimed_units=await repos.warranty_claims.claimed_units(order_id, sku),
+        returnable_now=returnable_units(facts.received_by(at), sku, at, policy.window),
         customer_id=facts.customer_id,
     )

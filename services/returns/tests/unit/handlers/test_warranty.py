@@ -7,10 +7,17 @@ from datetime import UTC, date, datetime, timedelta
 from orderflow_contracts.events import (
     LineQuantity,
     ReplacementRequested,
+    ReturnRejected,
     WarrantyClaimAccepted,
     WarrantyClaimRejected,
 )
+from orderflow_returns.handlers.order_facts import (
+    record_order_placed,
+    record_payment_captured,
+    record_shipment_delivered,
+)
 from orderflow_returns.handlers.parcels import receive_return_parcel
+from orderflow_returns.handlers.return_requests import request_return
 from orderflow_returns.handlers.warranty import file_warranty_claim
 
 from services.returns.tests.unit.handlers.scenario import (
@@ -178,3 +185,29 @@ async def test_units_of_an_rma_whose_parcel_never_came_can_be_claimed_once_it_la
     )
     [accepted] = returns.emitted.of_type(WarrantyClaimAccepted)
     assert accepted.claim_id == "claim-lapsed"
+
+
+async def test_a_unit_whose_window_closed_is_claimed_while_a_later_parcels_window_is_open() -> None:
+    # Two splints in two parcels, days 0 and 20; the one returned on day 35 came from the
+    # day-20 parcel (the day-0 window had closed). On day 40 a return refuses the other unit
+    # (its window closed), and the claim was refused "within the return window" (the later
+    # parcel's): neither route took it until day 51.
+    returns = Returns(now=DELIVERED)
+    order = Order(lines=((SPLINT, 2, "36.94"),))
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+    await returns.apply(record_payment_captured, order.captured())
+    for day in (0, 20):
+        parcel = order.delivered(DELIVERED + timedelta(days=day), [(SPLINT, 1)])
+        await returns.apply(record_shipment_delivered, parcel)
+    returns.clock.set(DELIVERED + timedelta(days=35))
+    await returns.authorise(order, [(SPLINT, 1)])
+
+    returns.clock.set(DELIVERED + timedelta(days=40))
+    await returns.apply(request_return, order.return_requested([(SPLINT, 1)]))
+    [refused] = returns.emitted.of_type(ReturnRejected)
+    assert refused.reason_code == "window_expired"
+    await returns.apply(file_warranty_claim, order.warranty_claim(SPLINT, "DE"))
+
+    assert returns.emitted.of_type(WarrantyClaimRejected) == []
+    [accepted] = returns.emitted.of_type(WarrantyClaimAccepted)
+    assert accepted.quantity == 1
