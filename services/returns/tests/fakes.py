@@ -202,7 +202,15 @@ class InMemoryRefunds(InMemory):
         row = self.tables.refunds.get(refund_id)
         if row is None:
             return None
-        return RefundRecord(refund_id, row.order_id, row.rma_id, row.origin, row.state)
+        failure_code = row.failure[0] if row.failure else None
+        return RefundRecord(
+            refund_id, row.order_id, row.rma_id, row.origin, row.state, row.amount, failure_code
+        )
+
+    async def ask_again(self, refund_id: uuid.UUID, *, at: datetime) -> None:
+        row = self.tables.refunds[refund_id]
+        if row.state == "failed":
+            row.state, row.requested_at, row.settled_at, row.failure = "requested", at, None, None
 
     async def settle(
         self,

@@ -51,6 +51,8 @@ class RefundRecord:
     rma_id: uuid.UUID | None
     origin: str  # 'rma' (we asked for it) or 'payment' (payment refunded on its own)
     state: str  # 'requested', 'issued' or 'failed'
+    amount: Money
+    failure_code: str | None = None  # a failed refund's RefundFailed reason code
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,10 @@ class Refunds(Protocol):
     async def get(
         self, refund_id: uuid.UUID, *, for_update: bool = False
     ) -> RefundRecord | None: ...
+
+    async def ask_again(self, refund_id: uuid.UUID, *, at: datetime) -> None:
+        """A failed refund requested again under its own id: pending once more."""
+        ...
 
     async def settle(
         self,

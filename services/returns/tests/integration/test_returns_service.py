@@ -259,6 +259,35 @@ async def test_a_failed_refund_waits_for_ops_who_list_and_retry_it(
     await _state_becomes(h, rma_id, "closed")
 
 
+async def test_a_refund_failed_for_an_unreachable_provider_is_retried_under_its_own_id(
+    returns_harness: ReturnsHarness,
+) -> None:
+    h = returns_harness
+    h.clock.set(DELIVERED + timedelta(days=1))
+    order = Order()
+    await order.shipped_and_delivered(h, DELIVERED)
+    rma_id = await authorised(h, order, [(SPLINT, 1)])
+    await h.publish(Order.parcel(rma_id, [(SPLINT, 1, "resellable")], h.clock.now()))
+    [first] = await h.wait_emitted(order.order_id, "RefundRequested")
+    await h.publish(order.refund_failed(first.refund_id, "36.94", "provider_unavailable"))
+    await _state_becomes(h, rma_id, "refund_failed")
+
+    retried = await _cli(h, "retry-refund", str(rma_id))
+
+    assert retried.exit_code == 0, retried.output
+    assert retried.stdout.strip() == f"refund {first.refund_id} requested for 36.94 EUR"
+    [_, again] = await h.wait_emitted(order.order_id, "RefundRequested", 2)
+    assert (again.refund_id, again.amount) == (first.refund_id, eur("36.94"))
+    stored = await h.runtime.pool.fetchrow(
+        "SELECT state, failure_code, settled_at FROM returns.refunds WHERE refund_id = $1",
+        first.refund_id,
+    )
+    assert stored is not None
+    assert tuple(stored) == ("requested", None, None)
+    await h.publish(order.refund_issued(first.refund_id, "36.94", "36.94"))
+    await _state_becomes(h, rma_id, "closed")
+
+
 async def _cli(h: ReturnsHarness, *args: str) -> Result:
     env = {
         "RETURNS_DATABASE_URL": h.infrastructure.service_database_urls["returns"],

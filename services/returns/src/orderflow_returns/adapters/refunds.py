@@ -42,12 +42,34 @@ class SqlRefunds(SqlRepository):
     async def get(self, refund_id: uuid.UUID, *, for_update: bool = False) -> RefundRecord | None:
         row = await self.connection.fetchrow(
             f"""
-            SELECT refund_id, order_id, rma_id, origin, state FROM {self.s}.refunds
+            SELECT refund_id, order_id, rma_id, origin, state, amount, currency, failure_code
+            FROM {self.s}.refunds
             WHERE refund_id = $1 {"FOR UPDATE" if for_update else ""}
             """,
             refund_id,
         )
-        return RefundRecord(**dict(row)) if row is not None else None
+        if row is None:
+            return None
+        return RefundRecord(
+            refund_id=row["refund_id"],
+            order_id=row["order_id"],
+            rma_id=row["rma_id"],
+            origin=row["origin"],
+            state=row["state"],
+            amount=Money.of(row["amount"], row["currency"]),
+            failure_code=row["failure_code"],
+        )
+
+    async def ask_again(self, refund_id: uuid.UUID, *, at: datetime) -> None:
+        await self.connection.execute(
+            f"""
+            UPDATE {self.s}.refunds SET state = 'requested', requested_at = $2,
+                settled_at = NULL, failure_code = NULL, failure_message = NULL
+            WHERE refund_id = $1 AND state = 'failed'
+            """,
+            refund_id,
+            at,
+        )
 
     async def settle(
         self,

@@ -111,20 +111,29 @@ async def announce_stop(
 
 
 async def request_refund(
-    uow: UnitOfWork[ReturnsRepositories], rma: Rma, plan: RefundPlan
+    uow: UnitOfWork[ReturnsRepositories],
+    rma: Rma,
+    plan: RefundPlan,
+    *,
+    again: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    """Ask payment for ``plan`` under the RMA's next refund id (attempt n + 1)."""
-    attempt = rma.refund_attempts + 1
-    refund_id = refund_id_for(rma.rma_id, attempt)
-    await uow.repos.refunds.request(
-        refund_id=refund_id,
-        rma_id=rma.rma_id,
-        order_id=rma.order_id,
-        attempt=attempt,
-        amount=plan.amount,
-        shipping_refund=plan.shipping_refund,
-        at=uow.now,
-    )
+    """Ask payment for ``plan`` under the RMA's next refund id (attempt n + 1), or ``again``
+    under the id of its last attempt, which failed for the same amount."""
+    if again is not None:
+        attempt, refund_id = rma.refund_attempts, again
+        await uow.repos.refunds.ask_again(refund_id, at=uow.now)
+    else:
+        attempt = rma.refund_attempts + 1
+        refund_id = refund_id_for(rma.rma_id, attempt)
+        await uow.repos.refunds.request(
+            refund_id=refund_id,
+            rma_id=rma.rma_id,
+            order_id=rma.order_id,
+            attempt=attempt,
+            amount=plan.amount,
+            shipping_refund=plan.shipping_refund,
+            at=uow.now,
+        )
     await uow.repos.rmas.refund_requested(rma.rma_id, refund_id=refund_id, attempt=attempt)
     await uow.emit(
         RefundRequested(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import structlog
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.events import RefundFailed, RefundIssued
+from orderflow_contracts.events.payments import RefundFailureCode
 
 from orderflow_returns.domain.refunds import RefundedLine, RefundPlan, RefundRefusal
 from orderflow_returns.domain.rma import RmaState, can_move
@@ -79,9 +80,13 @@ class RetryOutcome:
 async def retry_failed_refund(
     rma_id: uuid.UUID, uow: UnitOfWork[ReturnsRepositories]
 ) -> RetryOutcome:
-    """Ops: request a failed RMA's refund again, under a new refund id (attempt n + 1).
+    """Ops: request a failed RMA's refund again, under a new refund id (attempt n + 1), or
+    under the same one when the provider could not be reached for the same amount.
 
-    The ceiling is checked again, so a retry never takes the order above what was paid.
+    An unreachable provider may have paid all the same (an answer lost, then a restart that
+    forgot it): asked again under its id, the provider answers what it did instead of paying a
+    second time (its idempotency key is derived from the id). The ceiling is checked again, so
+    a retry never takes the order above what was paid.
     """
     repos = uow.repos
     found = await repos.rmas.get(rma_id)
@@ -122,5 +127,13 @@ async def retry_failed_refund(
     if plan.amount.is_zero:
         await close_nothing_to_refund(uow, rma)
         return RetryOutcome(True, f"RMA {rma_id} closed: nothing to refund")
-    refund_id = await request_refund(uow, rma, plan)
+    last = None if rma.current_refund_id is None else await repos.refunds.get(rma.current_refund_id)
+    again = None
+    if (
+        last is not None
+        and last.failure_code == RefundFailureCode.PROVIDER_UNAVAILABLE
+        and last.amount == plan.amount
+    ):
+        again = last.refund_id
+    refund_id = await request_refund(uow, rma, plan, again=again)
     return RetryOutcome(True, f"refund {refund_id} requested for {plan.amount}", refund_id)

@@ -152,6 +152,40 @@ async def test_ops_retry_requests_the_same_refund_under_the_next_refund_id() -> 
     assert len(returns.emitted.of_type(RefundRequested)) == 2
 
 
+async def test_a_refund_the_provider_could_not_be_reached_for_is_asked_again_under_its_id() -> None:
+    # The provider may have paid all the same (its answer lost, then a payment restart that
+    # forgot it): under a new id it would pay again; under this one it answers what it did.
+    returns = Returns()
+    order = Order()
+    rma_id, first = await refund_requested(returns, order, [(SPLINT, 1)])
+    await returns.apply(
+        settle_refund_failed,
+        order.refund_failed(first.refund_id, "36.94", "provider_unavailable"),
+    )
+
+    outcome = await retry(returns, rma_id)
+
+    assert outcome == RetryOutcome(
+        True, f"refund {first.refund_id} requested for 36.94 EUR", first.refund_id
+    )
+    again = returns.emitted.of_type(RefundRequested)[-1]
+    assert (again.refund_id, again.amount, again.lines) == (
+        first.refund_id,
+        first.amount,
+        first.lines,
+    )
+    rma = returns.tables.rmas[rma_id]
+    assert (rma.state, rma.current_refund_id, rma.refund_attempts) == (
+        RmaState.REFUND_REQUESTED,
+        first.refund_id,
+        1,
+    )
+    [stored] = returns.tables.refunds.values()
+    assert (stored.state, stored.failure) == ("requested", None)
+    await returns.apply(settle_refund_issued, order.refund_issued(first.refund_id, "36.94"))
+    assert returns.tables.rmas[rma_id].state == RmaState.CLOSED
+
+
 async def test_a_late_answer_about_an_earlier_attempt_leaves_the_retry_alone() -> None:
     returns = Returns()
     order = Order()
