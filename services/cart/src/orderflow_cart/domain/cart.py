@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 from uuid import UUID
 
 from orderflow_contracts.events import (
@@ -25,6 +26,12 @@ from orderflow_contracts.events import (
 from orderflow_contracts.primitives import MAX_QUANTITY
 
 CartEdit = CartItemAdded | CartItemRemoved | CartItemQuantityChanged | CartCurrencySelected
+
+MAX_CART_PRODUCTS: Final = 1_000
+"""Different products one cart may hold. An order takes far fewer (``CART_MAX_LINES``); the
+bound keeps what is published about a cart (a rejection's reason per product, an abandoned
+cart's lines) well inside a Kafka message: 8,700 unknown products once made a
+``CheckoutRejected`` too large to publish, so the checkout was never answered."""
 
 
 class CartStatus(StrEnum):
@@ -57,6 +64,13 @@ class Cart:
     @property
     def is_checked_out(self) -> bool:
         return self.status is CartStatus.CHECKED_OUT
+
+    def product_beyond_room(self, edit: CartEdit) -> str | None:
+        """The SKU ``edit`` would add beyond :data:`MAX_CART_PRODUCTS`, if it would."""
+        if not isinstance(edit, CartItemAdded | CartItemQuantityChanged):
+            return None
+        full = len(self.lines) >= MAX_CART_PRODUCTS
+        return edit.sku if full and edit.sku not in self.lines else None
 
     def apply(self, edit: CartEdit) -> None:
         if self.is_checked_out:

@@ -30,7 +30,7 @@ from orderflow_contracts.events import (
 from orderflow_contracts.primitives import clip_text
 
 from orderflow_cart import metrics
-from orderflow_cart.domain.cart import Cart, CartEdit
+from orderflow_cart.domain.cart import MAX_CART_PRODUCTS, Cart, CartEdit
 from orderflow_cart.domain.checkout import CheckoutRules
 from orderflow_cart.domain.sequencing import (
     Admission,
@@ -64,6 +64,7 @@ class UnappliedReason:
     ALREADY_CHECKED_OUT: Final = "already_checked_out"
     STALE_SEQUENCE: Final = CheckoutRejectionCode.STALE_SEQUENCE.value
     DUPLICATE_SEQUENCE: Final = CheckoutRejectionCode.DUPLICATE_SEQUENCE.value
+    CART_FULL: Final = "cart_full"
 
 
 async def lock_carts(events: Sequence[Event], uow: CartUnit) -> None:
@@ -156,6 +157,14 @@ async def apply_in_turn(
             event,
             rules=rules.checkout,
             reference_data=rules.reference_data,
+        )
+    elif (beyond := cart.product_beyond_room(event)) is not None:
+        await record_unapplied(
+            uow,
+            envelope,
+            UnappliedReason.CART_FULL,
+            f"the cart holds {MAX_CART_PRODUCTS} different products, the most it may: "
+            f"{beyond} was not added",
         )
     else:
         edit_cart(cart, event)

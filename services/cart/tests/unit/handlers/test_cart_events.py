@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from orderflow_cart.domain.cart import MAX_CART_PRODUCTS
 from orderflow_cart.handlers import queries
 from orderflow_cart.handlers.cart_events import UnappliedReason
 from orderflow_chassis.testing import FakeTransactions
@@ -121,3 +122,21 @@ async def test_after_checkout_edits_are_refused_and_a_checkout_repeats_only_the_
     reasons = [event.reason for event in await tx.repos.carts.unapplied("c-5")]
     assert reasons == [UnappliedReason.CART_CHECKED_OUT, UnappliedReason.ALREADY_CHECKED_OUT]
     assert tx.repos.carts.carts["c-5"].lines == {"FR-WOOD-ROLLER": 3}
+
+
+async def test_a_cart_holds_at_most_a_thousand_products_and_says_which_was_not_added() -> None:
+    # 8,700 unknown products once made a CheckoutRejected too large to publish: the
+    # checkout was never answered. Quantities of products already in it still change.
+    tx, shop = fake_transactions(clock()), Storefront()
+    for n in range(MAX_CART_PRODUCTS):
+        await receive(tx, shop.envelope(add("c-9", f"SKU-{n}")))
+    await receive(tx, shop.envelope(add("c-9", "SKU-ONE-TOO-MANY")))
+    await receive(tx, shop.envelope(add("c-9", "SKU-0", 2)))
+
+    lines = tx.repos.carts.carts["c-9"].lines
+    assert (len(lines), "SKU-ONE-TOO-MANY" in lines, lines["SKU-0"]) == (1000, False, 3)
+    [refused] = await tx.repos.carts.unapplied("c-9")
+    assert refused.reason == UnappliedReason.CART_FULL
+    assert refused.detail == (
+        "the cart holds 1000 different products, the most it may: SKU-ONE-TOO-MANY was not added"
+    )
