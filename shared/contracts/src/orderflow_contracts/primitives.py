@@ -327,7 +327,7 @@ TokenInput = Annotated[
 ]
 """A provider token as a storefront sends it: any text up to 255 characters, checked by the
 cart (blank or malformed is a checkout rejection, not a dead letter), except that one holding
-a card number is refused here."""
+a card number, or longer, is refused here."""
 
 CardBrand = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"\S")]
 """The card scheme or product as the provider names it, e.g. `visa`."""
