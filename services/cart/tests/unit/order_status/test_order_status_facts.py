@@ -171,6 +171,33 @@ def test_a_return_whose_failed_refund_is_retried_shows_the_retry_waiting() -> No
     assert second.status == "refund_requested"
 
 
+def test_a_refund_asked_again_under_its_own_id_shows_waiting_until_its_second_answer() -> None:
+    # returns asks again under the same refund id after provider_unavailable: the first
+    # answer must not hide the request waiting for its own, whichever topic is read first.
+    journey = OrderJourney("refund-same-id")
+
+    def failed(message: str) -> RefundFailed:
+        return build(
+            RefundFailed,
+            order_id=journey.order_id,
+            refund_id=journey.refund_id,
+            amount=eur("9.19"),
+            reason_code="provider_unavailable",
+            message=message,
+            rma_id=journey.rma_id,
+        )
+
+    start = [*journey.happy_path(), journey.return_authorized()]
+    asked, first, again = journey.refund_requested(), failed("first"), journey.refund_requested()
+    shown_waiting = status(journey, envelopes([*start, asked, first, again]))
+    [waiting] = shown_waiting.returns
+    assert waiting.status == "refund_requested"
+    assert [r.status for r in shown_waiting.refunds] == ["requested"]
+    for order in ([asked, first, again, failed("second")], [asked, first, failed("second"), again]):
+        [shown] = status(journey, envelopes([*start, *order])).returns
+        assert shown.status == "refund_failed"
+
+
 def test_a_return_whose_refund_returns_stopped_shows_why_and_a_retry_clears_it() -> None:
     journey = OrderJourney("refund-stopped")
     stopped = build(

@@ -238,6 +238,13 @@ def _refund_failed(facts: OrderFacts, event: RefundFailed, at: datetime) -> None
     refund.failed = Outcome(code=event.reason_code, message=event.message)
 
 
+def _count_answer(refund: Refund, event: RefundRequested | RefundFailed, event_id: str) -> None:
+    """A request, or a failure answering one (see :class:`Refund`), counted once each."""
+    seen = refund.request_events if isinstance(event, RefundRequested) else refund.failure_events
+    if event_id not in seen:
+        seen.append(event_id)
+
+
 def _claim(facts: OrderFacts, claim_id: str) -> Claim:
     return facts.claims.setdefault(claim_id, Claim())
 
@@ -312,5 +319,7 @@ def add(facts: OrderFacts, event: Event, *, occurred_at: datetime, event_id: UUI
         _cancelled(facts, event, occurred_at, event_id)
     else:
         _REDUCERS[type(event)](facts, event, occurred_at)
+    if isinstance(event, RefundRequested | RefundFailed):
+        _count_answer(_refund(facts, event.refund_id), event, str(event_id))
     if facts.last_event_at is None or occurred_at > facts.last_event_at:
         facts.last_event_at = occurred_at

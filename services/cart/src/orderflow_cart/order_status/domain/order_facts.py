@@ -91,6 +91,15 @@ class Refund(_Facts):
     requested: Money | None = None
     issued: Money | None = None
     failed: Outcome | None = None
+    # A refund id may be asked again after a failure (returns' retry of an unreachable
+    # provider): each request gets one answer, so it stands failed while no request is left
+    # unanswered, whichever topic was read first. Event ids: an event applied twice counts once.
+    request_events: list[str] = []
+    failure_events: list[str] = []
+
+    @property
+    def is_failed(self) -> bool:
+        return self.failed is not None and len(self.failure_events) >= len(self.request_events)
 
 
 class Claim(_Facts):

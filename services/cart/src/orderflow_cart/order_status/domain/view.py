@@ -213,8 +213,8 @@ def _return(rma_id: str, facts: OrderFacts) -> ReturnView:
         status = "refunded"
     elif stopped is not None and stopped.code == ReturnRefundStopCode.NOTHING_TO_REFUND:
         status, why_stopped = "closed", stopped  # final, even after failed attempts
-    elif refunds and all(r.failed for r in refunds):
-        status = "refund_failed"  # and no retry (a new refund id) is waiting for its answer
+    elif refunds and all(r.is_failed for r in refunds):
+        status = "refund_failed"  # and no retry (a new id, or the same) is waiting for its answer
     elif rma.refund_requested or refunds:
         status = "refund_requested"  # including ops' retry of a stopped refund
     elif stopped is not None:
@@ -234,7 +234,7 @@ def _return(rma_id: str, facts: OrderFacts) -> ReturnView:
 def _refund(refund_id: str, facts: OrderFacts) -> RefundView:
     refund = facts.refunds[refund_id]
     # Issued wins over failed: a refund retried after a failure keeps its id.
-    status = "issued" if refund.issued else "failed" if refund.failed else "requested"
+    status = "issued" if refund.issued else "failed" if refund.is_failed else "requested"
     return RefundView(
         refund_id=UUID(refund_id),
         rma_id=refund.rma_id,
