@@ -99,7 +99,8 @@ class UnappliedEventView(BaseModel):
     event_type: str
     sequence: int | None
     reason: str = Field(
-        description="cart_checked_out, already_checked_out, stale_sequence or duplicate_sequence"
+        description="cart_checked_out, already_checked_out, stale_sequence, duplicate_sequence "
+        "or cart_full"
     )
     detail: str
     recorded_at: datetime

@@ -85,8 +85,8 @@ async def retry_failed_refund(
 
     An unreachable provider may have paid all the same (an answer lost, then a restart that
     forgot it): asked again under its id, the provider answers what it did instead of paying a
-    second time (its idempotency key is derived from the id). The ceiling is checked again, so
-    a retry never takes the order above what was paid.
+    second time (its idempotency key is derived from the id), while the provider keeps that key.
+    The ceiling is checked again, so a retry never takes the order above what was paid.
     """
     repos = uow.repos
     found = await repos.rmas.get(rma_id)
