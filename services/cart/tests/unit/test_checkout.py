@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from orderflow_cart.domain.cart import Cart
+from orderflow_cart.domain.cart import MAX_CART_PRODUCTS, Cart
 from orderflow_cart.domain.catalog import Product
 from orderflow_cart.domain.checkout import (
     Accepted,
@@ -19,7 +19,12 @@ from orderflow_cart.domain.checkout import (
 )
 from orderflow_cart.domain.pricing import ShippingPolicy
 from orderflow_cart.domain.rates import FxRate
-from orderflow_contracts.events import CheckoutRequested, PaymentInput, ShippingAddressInput
+from orderflow_contracts.events import (
+    CheckoutRejected,
+    CheckoutRequested,
+    PaymentInput,
+    ShippingAddressInput,
+)
 from orderflow_contracts.money import Currency, Money
 
 TOKEN = "tok_visa_approve"
@@ -258,3 +263,16 @@ def test_a_too_long_postal_code_and_missing_fields_are_named() -> None:
 def test_the_order_id_is_derived_from_the_cart_id() -> None:
     assert order_id_for("cart-1") == order_id_for("cart-1")
     assert order_id_for("cart-1") != order_id_for("cart-2")
+
+
+def test_a_cart_stored_with_thousands_of_unknown_products_is_answered_within_a_message() -> None:
+    # Stored before carts were bounded: 8,700 per-product reasons made a CheckoutRejected
+    # larger than Kafka takes, and the checkout was never answered.
+    the_cart = cart({f"GONE-{n}": 1 for n in range(9000)})
+    decision = decide_checkout(the_cart, request(), PRODUCTS, EUR, RULES)
+    assert isinstance(decision, Rejected)
+    unknown = [reason for reason in decision.reasons if reason.code == "unknown_sku"]
+    assert len(unknown) == MAX_CART_PRODUCTS
+    assert ("quantity_out_of_bounds", None) in codes(decision)
+    rejected = CheckoutRejected(cart_id="cart-1", reasons=list(decision.reasons))
+    assert len(rejected.model_dump_json()) < 200_000

@@ -30,7 +30,7 @@ from orderflow_contracts.primitives import (
     clip_text,
 )
 
-from orderflow_cart.domain.cart import Cart
+from orderflow_cart.domain.cart import MAX_CART_PRODUCTS, Cart
 from orderflow_cart.domain.catalog import Product
 from orderflow_cart.domain.countries import is_iso_country
 from orderflow_cart.domain.pricing import PricedCart, ShippingPolicy, price_cart
@@ -101,11 +101,14 @@ def cart_problems(
     reasons = []
     if not cart.lines:
         reasons.append(_reason(Code.EMPTY_CART, "the cart is empty"))
-    # In the order of the rules (unknown products, then quantities), line by line within each.
-    for sku in cart.lines:
+    # In the order of the rules (unknown products, then quantities), line by line within each;
+    # a cart stored before carts were bounded lists its first MAX_CART_PRODUCTS lines, so that
+    # the rejection can still be published.
+    lines = list(cart.lines.items())[:MAX_CART_PRODUCTS]
+    for sku, _ in lines:
         if sku not in products:
             reasons.append(_reason(Code.UNKNOWN_SKU, f"{sku} is not sold", sku))
-    for sku, quantity in cart.lines.items():
+    for sku, quantity in lines:
         if quantity > rules.limits.max_line_quantity:
             reasons.append(
                 _reason(
