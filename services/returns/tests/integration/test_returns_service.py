@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -217,14 +218,7 @@ async def test_a_failed_refund_waits_for_ops_who_list_and_retry_it(
     returns_harness: ReturnsHarness,
 ) -> None:
     h = returns_harness
-    h.clock.set(DELIVERED + timedelta(days=1))
-    order = Order()
-    await order.shipped_and_delivered(h, DELIVERED)
-    rma_id = await authorised(h, order, [(SPLINT, 1)])
-    await h.publish(Order.parcel(rma_id, [(SPLINT, 1, "resellable")], h.clock.now()))
-    [first] = await h.wait_emitted(order.order_id, "RefundRequested")
-
-    await h.publish(order.refund_failed(first.refund_id, "36.94", "provider_refused"))
+    order, rma_id, first = await _refund_failed(h, "provider_refused")
     failed = await _state_becomes(h, rma_id, "refund_failed")
     assert (failed["problem_code"], failed["problem_message"]) == (
         "provider_refused",
@@ -263,13 +257,7 @@ async def test_a_refund_failed_for_an_unreachable_provider_is_retried_under_its_
     returns_harness: ReturnsHarness,
 ) -> None:
     h = returns_harness
-    h.clock.set(DELIVERED + timedelta(days=1))
-    order = Order()
-    await order.shipped_and_delivered(h, DELIVERED)
-    rma_id = await authorised(h, order, [(SPLINT, 1)])
-    await h.publish(Order.parcel(rma_id, [(SPLINT, 1, "resellable")], h.clock.now()))
-    [first] = await h.wait_emitted(order.order_id, "RefundRequested")
-    await h.publish(order.refund_failed(first.refund_id, "36.94", "provider_unavailable"))
+    order, rma_id, first = await _refund_failed(h, "provider_unavailable")
     await _state_becomes(h, rma_id, "refund_failed")
 
     retried = await _cli(h, "retry-refund", str(rma_id))
@@ -286,6 +274,19 @@ async def test_a_refund_failed_for_an_unreachable_provider_is_retried_under_its_
     assert tuple(stored) == ("requested", None, None)
     await h.publish(order.refund_issued(first.refund_id, "36.94", "36.94"))
     await _state_becomes(h, rma_id, "closed")
+
+
+async def _refund_failed(h: ReturnsHarness, code: str) -> tuple[Order, uuid.UUID, Any]:
+    """A splint returned, its refund requested and failed with ``code``: the order, the RMA
+    and the refund requested."""
+    h.clock.set(DELIVERED + timedelta(days=1))
+    order = Order()
+    await order.shipped_and_delivered(h, DELIVERED)
+    rma_id = await authorised(h, order, [(SPLINT, 1)])
+    await h.publish(Order.parcel(rma_id, [(SPLINT, 1, "resellable")], h.clock.now()))
+    [first] = await h.wait_emitted(order.order_id, "RefundRequested")
+    await h.publish(order.refund_failed(first.refund_id, "36.94", code))
+    return order, rma_id, first
 
 
 async def _cli(h: ReturnsHarness, *args: str) -> Result:
