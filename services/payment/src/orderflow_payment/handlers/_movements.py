@@ -55,7 +55,12 @@ from orderflow_payment.domain.providers import (
     refund_key,
     void_key,
 )
-from orderflow_payment.handlers._provider_calls import UNKNOWN_OUTCOMES, Sleep, call_provider
+from orderflow_payment.handlers._provider_calls import (
+    REJECTED_AFTER_UNKNOWN,
+    UNKNOWN_OUTCOMES,
+    Sleep,
+    call_provider,
+)
 from orderflow_payment.ports import PaymentProviders, PaymentRepositories
 from orderflow_payment.settings import PaymentSettings
 
@@ -94,6 +99,11 @@ def provider_of(payment: Payment, providers: PaymentProviders) -> PaymentProvide
         raise PermanentError("provider_not_configured", str(error)) from error
 
 
+class RefusedAfterUnknown(TransientError):
+    """The provider refused a call whose key had an unanswered call before: retried like any
+    transient failure, unless the caller knows better (see :func:`void`)."""
+
+
 async def _must_happen(
     operation: str,
     payment: Payment,
@@ -108,16 +118,12 @@ async def _must_happen(
     try:
         return await call_provider(operation, key, attempt, settings=settings, sleep=sleep)
     except ProviderUnavailable as error:
-        raise TransientError(
+        transient = RefusedAfterUnknown if error.kind == REJECTED_AFTER_UNKNOWN else TransientError
+        raise transient(
             f"{operation} of payment {payment.payment_id}: provider unavailable ({error.kind})"
         ) from error
     except ProviderRejected as error:
         raise PermanentError(f"{operation}_rejected", f"provider refused: {error.code}") from error
-
-
-def _refused_after_unknown(error: TransientError) -> bool:
-    cause = error.__cause__
-    return isinstance(cause, ProviderUnavailable) and cause.kind == "rejected_after_unknown"
 
 
 async def capture(
@@ -210,11 +216,10 @@ async def void(
         )
         try:
             await capture(payment, uow, providers=providers, settings=settings, sleep=sleep)
-        except TransientError as error:
-            if not _refused_after_unknown(error):
-                raise  # the provider is unavailable: the cancellation is tried again
+        except RefusedAfterUnknown as error:
             # Refused both ways: no retry would change that; ops settle it (a dead letter,
             # and reconciliation reports any charge), rather than a partition stalled on it.
+            # Any other failure (the provider unavailable) retries the cancellation.
             raise refused from error
         return
     payment.void()

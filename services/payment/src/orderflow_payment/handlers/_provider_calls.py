@@ -44,6 +44,8 @@ class UnknownOutcomes:
 
 
 UNKNOWN_OUTCOMES: Final = UnknownOutcomes()
+REJECTED_AFTER_UNKNOWN: Final = "rejected_after_unknown"
+"""The ``ProviderUnavailable`` kind of a refusal of a key whose earlier call got no answer."""
 
 
 async def call_provider(
@@ -85,7 +87,7 @@ async def call_provider(
     except ProviderRejected as error:
         if key in UNKNOWN_OUTCOMES:  # a refusal says nothing of the earlier, unanswered call
             raise ProviderUnavailable(
-                "rejected_after_unknown", str(error), after_unknown=True
+                REJECTED_AFTER_UNKNOWN, str(error), after_unknown=True
             ) from error
         raise
     except ProviderUnavailable as error:
