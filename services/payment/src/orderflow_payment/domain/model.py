@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from orderflow_contracts.events.payments import RefundFailureCode
+from orderflow_contracts.events.payments import RefundFailureCode, refund_may_be_asked_again
 from orderflow_contracts.money import Money
 
 
@@ -82,10 +82,9 @@ class RefundRecord:
 
     @property
     def may_be_retried(self) -> bool:
-        """Only a refund the provider never answered is tried again (same refund id)."""
-        return (
-            self.status == "failed" and self.failure_code == RefundFailureCode.PROVIDER_UNAVAILABLE
-        )
+        """Only a refund the provider did not (or may not have) done is tried again: asked
+        again under its id, the provider's idempotency key answers it."""
+        return self.status == "failed" and refund_may_be_asked_again(self.failure_code)
 
 
 class InvalidTransition(Exception):

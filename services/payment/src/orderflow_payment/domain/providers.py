@@ -141,6 +141,13 @@ class ProviderRejected(Exception):
         self.detail = detail
 
 
+class ProviderRefusedAfterUnknown(ProviderRejected):
+    """The provider refused a call whose idempotency key had an earlier call with no answer
+    (a timeout, say). The refusal is the provider's answer and asking again gets it again,
+    but it says nothing of the earlier call, which may have been done: the caller concludes
+    without assuming either way, and tells ops to check with the provider."""
+
+
 class UnknownProvider(LookupError):
     """No provider is configured for a payment method, or under a stored provider name."""
 

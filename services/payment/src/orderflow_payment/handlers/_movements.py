@@ -15,6 +15,12 @@ outcome is unknown (a timeout: the provider may have moved the money, and only t
 asked again can tell), and a cancelled order's refund. Only a returns refund the provider
 certainly did not start fails with ``provider_unavailable`` (returns gets an answer, and a
 retry cannot pay twice).
+
+A refusal is the provider's answer, and asking again gets it again: a capture or void it
+refuses is dead-lettered, a returns refund fails. When an earlier call with the same key went
+unanswered, the refusal says nothing of that call, which may have moved money: the dead letter
+or ``RefundFailed(outcome_unknown)`` tells ops to check with the provider, instead of a
+partition retrying an answer that will not change.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from orderflow_payment.domain.model import Payment, refund_refusal, refund_refus
 from orderflow_payment.domain.providers import (
     Capture,
     PaymentProvider,
+    ProviderRefusedAfterUnknown,
     ProviderRejected,
     ProviderResult,
     ProviderUnavailable,
@@ -56,7 +63,6 @@ from orderflow_payment.domain.providers import (
     void_key,
 )
 from orderflow_payment.handlers._provider_calls import (
-    REJECTED_AFTER_UNKNOWN,
     UNKNOWN_OUTCOMES,
     Sleep,
     call_provider,
@@ -67,7 +73,9 @@ from orderflow_payment.settings import PaymentSettings
 log = structlog.get_logger(__name__)
 
 CANCELLATION_REFUND_REFUSED = "cancellation_refund_refused"
+CANCELLATION_REFUND_OUTCOME_UNKNOWN = "cancellation_refund_outcome_unknown"
 REFUND_ID_REUSED = "refund_id_reused"
+PROVIDER_NOT_CONFIGURED = "provider_not_configured"
 
 Work = UnitOfWork[PaymentRepositories]
 
@@ -96,12 +104,7 @@ def provider_of(payment: Payment, providers: PaymentProviders) -> PaymentProvide
     try:
         return providers.named(payment.provider)
     except UnknownProvider as error:
-        raise PermanentError("provider_not_configured", str(error)) from error
-
-
-class RefusedAfterUnknown(TransientError):
-    """The provider refused a call whose key had an unanswered call before: retried like any
-    transient failure, unless the caller knows better (see :func:`void`)."""
+        raise PermanentError(PROVIDER_NOT_CONFIGURED, str(error)) from error
 
 
 async def _must_happen(
@@ -118,9 +121,14 @@ async def _must_happen(
     try:
         return await call_provider(operation, key, attempt, settings=settings, sleep=sleep)
     except ProviderUnavailable as error:
-        transient = RefusedAfterUnknown if error.kind == REJECTED_AFTER_UNKNOWN else TransientError
-        raise transient(
+        raise TransientError(
             f"{operation} of payment {payment.payment_id}: provider unavailable ({error.kind})"
+        ) from error
+    except ProviderRefusedAfterUnknown as error:
+        raise PermanentError(
+            f"{operation}_refused_after_unknown",
+            f"the provider refused the {operation} ({error.code}) after an earlier call with its "
+            f"key went unanswered: check with the provider whether that call was done",
         ) from error
     except ProviderRejected as error:
         raise PermanentError(f"{operation}_rejected", f"provider refused: {error.code}") from error
@@ -216,7 +224,7 @@ async def void(
         )
         try:
             await capture(payment, uow, providers=providers, settings=settings, sleep=sleep)
-        except RefusedAfterUnknown as error:
+        except PermanentError as error:
             # Refused both ways: no retry would change that; ops settle it (a dead letter,
             # and reconciliation reports any charge), rather than a partition stalled on it.
             # Any other failure (the provider unavailable) retries the cancellation.
@@ -294,7 +302,17 @@ async def refund(
     request = Refund(
         refund_key(asked.refund_id), asked.order_id, payment.capture_reference, asked.amount
     )
-    provider = provider_of(payment, providers)
+    try:
+        provider = providers.named(payment.provider)
+    except UnknownProvider as error:
+        if asked.must_happen:
+            raise PermanentError(PROVIDER_NOT_CONFIGURED, str(error)) from error
+        # Nothing reached a provider: returns hears why, and asks again once it is configured.
+        message = f"{error}; configure it, then ask again under the same refund_id"
+        await _refund_failed(
+            uow, payment, asked, RefundFailureCode.PROVIDER_NOT_CONFIGURED, message
+        )
+        return
     try:
         result = await call_provider(
             "refund",
@@ -315,6 +333,9 @@ async def refund(
             f"({error.kind}); ask again to retry"
         )
         await _refund_failed(uow, payment, asked, RefundFailureCode.PROVIDER_UNAVAILABLE, message)
+        return
+    except ProviderRefusedAfterUnknown as error:
+        await _refund_outcome_unknown(uow, payment, asked, error)
         return
     except ProviderRejected as error:
         result = ProviderResult.decline(
@@ -368,6 +389,26 @@ async def refund(
         amount=str(asked.amount),
         total_refunded=str(payment.refunded),
     )
+
+
+async def _refund_outcome_unknown(
+    uow: Work, payment: Payment, asked: RefundAsked, refused: ProviderRefusedAfterUnknown
+) -> None:
+    """The provider refused a refund whose earlier call with its id went unanswered: it may
+    have been paid. Asked again under its id, the provider answers the same, so nothing is
+    retried; ops check with the provider (``orderflow-payment reconcile``, or its dashboard)."""
+    if asked.must_happen:
+        raise PermanentError(
+            CANCELLATION_REFUND_OUTCOME_UNKNOWN,
+            f"the provider refused the refund of cancelled order {asked.order_id} "
+            f"({refused.code}) after an earlier call went unanswered: check with the provider "
+            "whether it was paid, and refund it another way if not",
+        )
+    message = (
+        f"the provider refused the refund ({refused.code}) after an earlier call with its id "
+        "went unanswered, so it may have been paid: check with the provider before asking again"
+    )
+    await _refund_failed(uow, payment, asked, RefundFailureCode.OUTCOME_UNKNOWN, message)
 
 
 async def _refund_failed(

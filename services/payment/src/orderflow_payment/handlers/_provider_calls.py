@@ -10,7 +10,11 @@ from typing import Final, TypeVar
 import structlog
 from orderflow_chassis.retry import Backoff, call_with_retry
 
-from orderflow_payment.domain.providers import ProviderRejected, ProviderUnavailable
+from orderflow_payment.domain.providers import (
+    ProviderRefusedAfterUnknown,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 from orderflow_payment.settings import PaymentSettings
 
 log = structlog.get_logger(__name__)
@@ -44,8 +48,6 @@ class UnknownOutcomes:
 
 
 UNKNOWN_OUTCOMES: Final = UnknownOutcomes()
-REJECTED_AFTER_UNKNOWN: Final = "rejected_after_unknown"
-"""The ``ProviderUnavailable`` kind of a refusal of a key whose earlier call got no answer."""
 
 
 async def call_provider(
@@ -86,9 +88,7 @@ async def call_provider(
         )
     except ProviderRejected as error:
         if key in UNKNOWN_OUTCOMES:  # a refusal says nothing of the earlier, unanswered call
-            raise ProviderUnavailable(
-                REJECTED_AFTER_UNKNOWN, str(error), after_unknown=True
-            ) from error
+            raise ProviderRefusedAfterUnknown(error.code, error.detail) from error
         raise
     except ProviderUnavailable as error:
         log.warning(

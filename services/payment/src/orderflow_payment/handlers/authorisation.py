@@ -23,6 +23,7 @@ from orderflow_payment.domain import ledger
 from orderflow_payment.domain.model import Payment, StockStatus
 from orderflow_payment.domain.providers import (
     Authorise,
+    ProviderRefusedAfterUnknown,
     ProviderRejected,
     ProviderResult,
     ProviderUnavailable,
@@ -99,6 +100,15 @@ async def authorise_payment(
             PaymentDeclineCode.PROVIDER_UNAVAILABLE,
             f"the payment provider did not answer after {settings.provider_retry_attempts} "
             f"attempts ({error.kind})",
+        )
+    except ProviderRefusedAfterUnknown as error:
+        # Its answer to this request; an earlier, unanswered call may have left a hold, which
+        # lapses at the provider and which reconciliation reports.
+        log.warning("payment.authorisation_refused_after_unknown", order_id=str(order_id))
+        result = ProviderResult.decline(
+            PaymentDeclineCode.INVALID_TOKEN,
+            f"the provider refused the request ({error.code}) after an earlier call went "
+            "unanswered",
         )
     except ProviderRejected as error:
         result = ProviderResult.decline(

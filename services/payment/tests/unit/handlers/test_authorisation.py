@@ -167,6 +167,22 @@ async def test_an_authorisation_whose_outcome_is_unknown_is_never_declined() -> 
     assert provider.keys("authorise") == [f"authorise:{order.order_id}"] * 4, "same key"
 
 
+async def test_an_authorisation_refused_after_an_unanswered_call_is_declined_not_retried() -> None:
+    # The refusal is the provider's answer to this request, and it gives it again: retrying
+    # held back every order of the partition for ever.
+    transactions = fake_transactions()
+    refused = ProviderRejected("bad_request", "token unknown")
+    provider = ScriptedProvider().answer("authorise", ProviderUnavailable("timeout"), refused)
+
+    await apply_event(authorise_payment, order_placed(), transactions, dependencies(provider))
+
+    (declined,) = transactions.emitted.of_type(PaymentDeclined)
+    assert declined.reason_code == "invalid_token"
+    assert declined.message == (
+        "the provider refused the request (bad_request) after an earlier call went unanswered"
+    )
+
+
 async def test_a_transient_failure_then_an_answer_authorises() -> None:
     transactions = fake_transactions()
     provider = ScriptedProvider().answer("authorise", ProviderUnavailable("timeout"))

@@ -149,6 +149,22 @@ async def test_a_cancelled_orders_refund_the_provider_refuses_goes_to_ops() -> N
     assert transactions.emitted.of_type(RefundIssued) == []
 
 
+async def test_a_cancelled_orders_refund_refused_after_an_unanswered_call_goes_to_ops() -> None:
+    transactions = fake_transactions()
+    refused = ProviderRejected("http_403", "refused")
+    provider = ScriptedProvider().answer("refund", ProviderUnavailable("timeout"), refused)
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="70.00")
+
+    with pytest.raises(PermanentError) as dead_lettered:
+        await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+
+    assert dead_lettered.value.code == "cancellation_refund_outcome_unknown"
+    assert "check with the provider whether it was paid" in dead_lettered.value.reason
+    assert transactions.emitted.of_type(RefundFailed) == []
+    assert transactions.emitted.of_type(RefundIssued) == []
+
+
 async def test_a_void_refused_after_an_unanswered_capture_finishes_it_and_refunds() -> None:
     # The capture timed out (the provider did it; its answer was lost) and the batch waits to
     # retry it, while the cancellation, on another topic, is read first: the provider refuses

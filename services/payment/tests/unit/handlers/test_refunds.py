@@ -7,6 +7,7 @@ import uuid
 import pytest
 from orderflow_chassis.errors import PermanentError, TransientError
 from orderflow_contracts.events.payments import RefundFailed, RefundIssued
+from orderflow_payment.adapters.provider_registry import ProviderRegistry
 from orderflow_payment.domain.model import PaymentStatus
 from orderflow_payment.domain.providers import ProviderRejected, ProviderResult, ProviderUnavailable
 from orderflow_payment.handlers.refunds import refund_payment
@@ -225,8 +226,10 @@ async def test_a_refund_that_timed_out_once_is_never_concluded_by_a_later_503() 
     assert transactions.emitted.of_type(RefundFailed) == []
 
 
-async def test_a_refusal_after_a_timeout_on_the_same_key_concludes_nothing() -> None:
-    # The provider may have paid the timed-out call; a refusal of the retry says nothing of it.
+async def test_a_refusal_after_a_timeout_fails_as_outcome_unknown_and_may_be_asked_again() -> None:
+    # The provider may have paid the timed-out call, and a refusal of the retry says nothing of
+    # that. It is the provider's answer all the same, and it refuses the key again: retrying
+    # the batch held every order of the partition back for ever.
     transactions = fake_transactions()
     refused = ProviderRejected("http_403", "refund refused by the provider")
     provider = ScriptedProvider().answer("refund", ProviderUnavailable("timeout"), refused)
@@ -234,6 +237,41 @@ async def test_a_refusal_after_a_timeout_on_the_same_key_concludes_nothing() -> 
     order = await captured_order(transactions, wired, total="40.00")
     asked = refund_requested(order.order_id, "15.00")
 
-    with pytest.raises(TransientError):
-        await apply_event(refund_payment, asked, transactions, wired)
-    assert transactions.emitted.of_type(RefundFailed) == []
+    await apply_event(refund_payment, asked, transactions, wired)
+
+    (failed,) = transactions.emitted.of_type(RefundFailed)
+    assert (failed.refund_id, failed.reason_code) == (asked.refund_id, "outcome_unknown")
+    assert "(http_403) after an earlier call with its id went unanswered" in failed.message
+    assert "may have been paid: check with the provider" in failed.message
+    assert tables_of(transactions).refunds[asked.refund_id].failure_code == "outcome_unknown"
+    assert str(tables_of(transactions).payment(order.order_id).refunded) == "0.00 EUR"
+
+    # Asked again under its id (returns' retry-refund), the provider answers for the key.
+    await apply_event(refund_payment, asked, transactions, wired)
+
+    (issued,) = transactions.emitted.of_type(RefundIssued)
+    assert issued.refund_id == asked.refund_id
+    assert provider.keys("refund") == [f"refund:{asked.refund_id}"] * 3
+
+
+async def test_a_refund_whose_provider_is_not_configured_fails_and_may_be_asked_again() -> None:
+    # It was a dead letter: returns never heard, and its RMA waited in refund_requested,
+    # where ops' refund_failed listing does not look.
+    transactions, provider = fake_transactions(), ScriptedProvider()
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="40.00")
+    asked = refund_requested(order.order_id, "15.00")
+    unconfigured = {**wired, "providers": ProviderRegistry({"visa": ScriptedProvider("other")})}
+
+    await apply_event(refund_payment, asked, transactions, unconfigured)
+
+    (failed,) = transactions.emitted.of_type(RefundFailed)
+    assert (failed.refund_id, failed.reason_code) == (asked.refund_id, "provider_not_configured")
+    assert "'scripted'" in failed.message
+    assert failed.message.endswith("configure it, then ask again under the same refund_id")
+    assert provider.keys("refund") == []
+
+    await apply_event(refund_payment, asked, transactions, wired)
+
+    (issued,) = transactions.emitted.of_type(RefundIssued)
+    assert issued.refund_id == asked.refund_id

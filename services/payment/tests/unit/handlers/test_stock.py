@@ -201,6 +201,26 @@ async def test_a_void_the_provider_refuses_is_dead_lettered() -> None:
     assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.AUTHORISED
 
 
+async def test_a_capture_refused_after_an_unanswered_call_is_dead_lettered_not_retried() -> None:
+    # The provider refuses the key again on every retry: the batch retried it for ever,
+    # holding back every order on the partition. Ops check whether the first call captured.
+    transactions = fake_transactions()
+    refused = ProviderRejected("authorisation_closed", "lapsed")
+    provider = ScriptedProvider().answer("capture", ProviderUnavailable("timeout"), refused)
+    wired = dependencies(provider)
+    order = await authorised_order(transactions, wired)
+
+    with pytest.raises(PermanentError) as dead_lettered:
+        await apply_event(
+            record_stock_reserved, stock_reserved(order.order_id), transactions, wired
+        )
+
+    assert dead_lettered.value.code == "capture_refused_after_unknown"
+    assert "(authorisation_closed) after an earlier call" in dead_lettered.value.reason
+    assert "check with the provider" in dead_lettered.value.reason
+    assert transactions.emitted.of_type(PaymentCaptured) == []
+
+
 async def test_a_payment_whose_provider_is_gone_is_dead_lettered() -> None:
     transactions = fake_transactions()
     wired = dependencies(ScriptedProvider())

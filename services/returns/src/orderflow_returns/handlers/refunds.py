@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import structlog
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.events import RefundFailed, RefundIssued
-from orderflow_contracts.events.payments import RefundFailureCode
+from orderflow_contracts.events.payments import refund_may_be_asked_again
 
 from orderflow_returns.domain.refunds import RefundedLine, RefundPlan, RefundRefusal
 from orderflow_returns.domain.rma import RmaState, can_move
@@ -81,7 +81,9 @@ async def retry_failed_refund(
     rma_id: uuid.UUID, uow: UnitOfWork[ReturnsRepositories]
 ) -> RetryOutcome:
     """Ops: request a failed RMA's refund again, under a new refund id (attempt n + 1), or
-    under the same one when the provider could not be reached for the same amount.
+    under the same one, for the same amount, when the failure may be asked again (the
+    provider unreachable or not configured, or a refusal after an unanswered call: see
+    ``RefundFailureCode``).
 
     An unreachable provider may have paid all the same (an answer lost, then a restart that
     forgot it): asked again under its id, the provider answers what it did instead of paying a
@@ -131,7 +133,7 @@ async def retry_failed_refund(
     again = None
     if (
         last is not None
-        and last.failure_code == RefundFailureCode.PROVIDER_UNAVAILABLE
+        and refund_may_be_asked_again(last.failure_code)
         and last.amount == plan.amount
     ):
         again = last.refund_id

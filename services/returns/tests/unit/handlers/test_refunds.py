@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
 from orderflow_contracts.events import RefundLine, RefundRequested
 from orderflow_returns.domain.identifiers import refund_id_for
 from orderflow_returns.domain.rma import RmaState
@@ -152,16 +153,17 @@ async def test_ops_retry_requests_the_same_refund_under_the_next_refund_id() -> 
     assert len(returns.emitted.of_type(RefundRequested)) == 2
 
 
-async def test_a_refund_the_provider_could_not_be_reached_for_is_asked_again_under_its_id() -> None:
+@pytest.mark.parametrize(
+    "code", ["provider_unavailable", "provider_not_configured", "outcome_unknown"]
+)
+async def test_a_refund_that_may_be_asked_again_is_asked_again_under_its_id(code: str) -> None:
     # The provider may have paid all the same (its answer lost, then a payment restart that
-    # forgot it): under a new id it would pay again; under this one it answers what it did.
+    # forgot it; or a refusal after an unanswered call): under a new id it would pay again;
+    # under this one it answers what it did. Not configured, it was never asked.
     returns = Returns()
     order = Order()
     rma_id, first = await refund_requested(returns, order, [(SPLINT, 1)])
-    await returns.apply(
-        settle_refund_failed,
-        order.refund_failed(first.refund_id, "36.94", "provider_unavailable"),
-    )
+    await returns.apply(settle_refund_failed, order.refund_failed(first.refund_id, "36.94", code))
 
     outcome = await retry(returns, rma_id)
 

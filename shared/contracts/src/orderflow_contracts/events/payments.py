@@ -8,7 +8,7 @@ operation (for support and reconciliation).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from pydantic import Field
 
@@ -148,18 +148,45 @@ class RefundIssued(Event):
 
 
 class RefundFailureCode(StrEnum):
-    """Reason codes of `RefundFailed` (an open list)."""
+    """Reason codes of `RefundFailed` (an open list).
+
+    `provider_unavailable` (the provider did nothing), `provider_not_configured` (payment has
+    no adapter for the provider that took the payment) and `outcome_unknown` (an earlier call
+    went unanswered and the provider refused the next one: the refund may have been paid) may
+    be asked again under the same `refund_id` and amount, which the provider's idempotency key
+    answers without paying twice. Any other failure is final for its `refund_id`.
+    """
 
     EXCEEDS_CAPTURED = "exceeds_captured"
     NOT_CAPTURED = "not_captured"
     CURRENCY_MISMATCH = "currency_mismatch"
     PROVIDER_REFUSED = "provider_refused"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
+    PROVIDER_NOT_CONFIGURED = "provider_not_configured"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+
+
+_ASKED_AGAIN_UNDER_SAME_ID: Final = frozenset(
+    {
+        RefundFailureCode.PROVIDER_UNAVAILABLE,
+        RefundFailureCode.PROVIDER_NOT_CONFIGURED,
+        RefundFailureCode.OUTCOME_UNKNOWN,
+    }
+)
+
+
+def refund_may_be_asked_again(reason_code: str | None) -> bool:
+    """Whether a refund that failed with `reason_code` is asked again by a `RefundRequested`
+    with the same `refund_id` and amount (see `RefundFailureCode`)."""
+    return reason_code in _ASKED_AGAIN_UNDER_SAME_ID
 
 
 class RefundFailed(Event):
     """A requested refund was not made (over the captured amount, nothing captured, provider
-    refusal or outage after retries); ops must look at it.
+    refusal or outage after retries); ops must look at it. After `provider_unavailable`,
+    `provider_not_configured` or `outcome_unknown`, a `RefundRequested` with the same
+    `refund_id` and amount asks again (`outcome_unknown`: the refund may have been paid; check
+    with the provider first); after any other code the `refund_id` stays failed.
 
     Published by payment; consumed by returns (surfaces it on the RMA), the storefront, ops.
     """
