@@ -276,3 +276,21 @@ def test_a_cart_stored_with_thousands_of_unknown_products_is_answered_within_a_m
     assert ("quantity_out_of_bounds", None) in codes(decision)
     rejected = CheckoutRejected(cart_id="cart-1", reasons=list(decision.reasons))
     assert len(rejected.model_dump_json()) < 200_000
+
+
+def test_a_cart_whose_total_passes_the_largest_amount_is_refused_not_failed() -> None:
+    # Price, rate and quantity each within bounds, their product not: the checkout raised,
+    # was retried and dead-lettered, and the customer never got an answer.
+    dear = Product("GOLD-BAR", "Gold bar", Decimal("999999999.99"))
+    jpy = FxRate(Currency.JPY, Decimal("151.37"), AS_OF, "seed-file")
+
+    rules = CheckoutRules(shipping=RULES.shipping, limits=CartLimits(10_000, max_lines=3))
+
+    decision = decide_checkout(
+        cart({"GOLD-BAR": 10_000}, "JPY"), request(), {"GOLD-BAR": dear}, jpy, rules
+    )
+
+    assert isinstance(decision, Rejected)
+    (reason,) = decision.reasons
+    assert reason.code == "total_too_large"
+    assert "in JPY pass the largest amount an order can carry" in reason.message

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from orderflow_cart.domain.catalog import Product
 from orderflow_cart.domain.pricing import (
+    AmountTooLarge,
     ShippingPolicy,
     price_cart,
     smallest_free_shipping_subtotal,
@@ -206,3 +207,33 @@ def test_the_threshold_and_fees_are_configurable() -> None:
     policy = ShippingPolicy.from_fees({"USD": "2.50"}, free_above_usd=Decimal("20.00"))
     assert price_cart([(product("20.00"), 1)], USD, policy).shipping_fee == money("2.50", "USD")
     assert price_cart([(product("20.01"), 1)], USD, policy).shipping_fee == money("0.00", "USD")
+
+
+def test_a_threshold_no_amount_could_reach_leaves_what_is_missing_unknown() -> None:
+    # Allowed by the settings (15 integer digits) and the plain way to switch free shipping
+    # off: the amount missing, converted, passed the contract's limit, and every checkout,
+    # cart view and abandoned-cart sweep of the currency failed on it.
+    policy = ShippingPolicy.from_fees(
+        {"USD": "4.95", "JPY": "700"}, free_above_usd=Decimal("999999999999999.99")
+    )
+
+    for rate in (USD, fx("JPY", "151.37")):
+        priced = price_cart([(product("20.00"), 1)], rate, policy)
+        assert priced.free_shipping_missing is None
+        assert not priced.free_shipping
+        assert priced.total == priced.subtotal + policy.flat_fee(rate.currency)
+
+
+def test_a_currency_whose_fee_is_zero_ships_free_with_nothing_missing() -> None:
+    policy = ShippingPolicy.from_fees({"USD": "4.95", "EUR": "0.00"})
+
+    priced = price_cart([(product("20.00"), 1)], fx("EUR", "0.9235"), policy)
+
+    assert priced.free_shipping
+    assert priced.free_shipping_missing == money("0.00", "EUR")
+
+
+def test_amounts_past_the_contracts_limit_are_refused_by_name() -> None:
+    # Each input is within its own bounds; the product of price, rate and quantity is not.
+    with pytest.raises(AmountTooLarge, match="in JPY pass the largest amount an order can"):
+        price_cart([(product("999999999.99"), 10_000)], fx("JPY", "151.37"), POLICY)

@@ -33,7 +33,7 @@ from orderflow_contracts.primitives import (
 from orderflow_cart.domain.cart import MAX_CART_PRODUCTS, Cart
 from orderflow_cart.domain.catalog import Product
 from orderflow_cart.domain.countries import is_iso_country
-from orderflow_cart.domain.pricing import PricedCart, ShippingPolicy, price_cart
+from orderflow_cart.domain.pricing import AmountTooLarge, PricedCart, ShippingPolicy, price_cart
 from orderflow_cart.domain.rates import FxRate
 
 Code = CheckoutRejectionCode
@@ -89,6 +89,11 @@ class Rejected:
 def _reason(code: Code, message: str, sku: str | None = None) -> RejectionReason:
     # A message listing what is configured (every sold currency) must still fit the contract.
     return RejectionReason(code=code.value, message=clip_text(message), sku=sku)
+
+
+def total_too_large(error: AmountTooLarge) -> RejectionReason:
+    """The reason a cart too large to price is refused (checkout, and the read API)."""
+    return _reason(Code.TOTAL_TOO_LARGE, str(error))
 
 
 def cart_problems(
@@ -240,7 +245,10 @@ def decide_checkout(
     assert ship_to is not None
     assert payment is not None
     lines = [(products[sku], quantity) for sku, quantity in cart.lines.items()]
-    return Accepted(price_cart(lines, fx, rules.shipping), ship_to, payment)
+    try:
+        return Accepted(price_cart(lines, fx, rules.shipping), ship_to, payment)
+    except AmountTooLarge as error:
+        return Rejected((total_too_large(error),))
 
 
 def order_placed(cart: Cart, request: CheckoutRequested, accepted: Accepted) -> OrderPlaced:

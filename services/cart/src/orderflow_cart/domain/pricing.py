@@ -13,6 +13,10 @@ The rules, in order (the contract's Money rules, shared/contracts/README.md; iss
    nothing and pays no fee.
 6. **Total** = subtotal + shipping fee.
 
+Every amount stays below the contract's limit (10^15 major units): a cart whose amounts would
+not is refused at checkout (``total_too_large``), and the amount still missing for free
+shipping is unknown (``None``) when no amount could reach it (a threshold set beyond reach).
+
 Why value the subtotal rather than add up USD prices: the customer sees and pays the converted
 amounts, so "above $50" is judged on what they pay, converted back at the same rate.
 """
@@ -26,6 +30,7 @@ from decimal import Decimal, localcontext
 from typing import Final
 
 from orderflow_contracts.money import Currency, Money
+from pydantic import ValidationError
 
 from orderflow_cart.domain.catalog import Product
 from orderflow_cart.domain.rates import BASE_CURRENCY, FxRate
@@ -68,6 +73,10 @@ class ShippingPolicy:
         return self.flat_fees[currency]
 
 
+class AmountTooLarge(ValueError):
+    """A cart whose amounts in its currency would pass the contract's limit for an amount."""
+
+
 @dataclass(frozen=True)
 class PricedLine:
     sku: str
@@ -87,8 +96,9 @@ class PricedCart:
     base_subtotal: Money
     shipping_fee: Money
     total: Money
-    free_shipping_missing: Money
-    """How much more the subtotal needs (in the cart currency) to ship free; zero once free."""
+    free_shipping_missing: Money | None
+    """How much more the subtotal needs (in the cart currency) to ship free; zero once free
+    (or when the currency's fee is zero); None when no amount could reach the threshold."""
     fx: FxRate
 
     @property
@@ -133,30 +143,47 @@ def smallest_free_shipping_subtotal(fx: FxRate, policy: ShippingPolicy) -> Money
 def price_cart(
     lines: Sequence[tuple[Product, int]], fx: FxRate, policy: ShippingPolicy
 ) -> PricedCart:
-    """Price ``lines`` (product, quantity) in ``fx.currency`` following the module's rules."""
+    """Price ``lines`` (product, quantity) in ``fx.currency`` following the module's rules;
+    :class:`AmountTooLarge` when an amount would pass the contract's limit."""
     currency = fx.currency
     priced = []
-    for product, quantity in lines:
-        unit = unit_price(product, fx)
-        priced.append(PricedLine(product.sku, product.name, quantity, unit, unit * quantity))
-    subtotal = Money.total((line.line_total for line in priced), currency)
-    base_subtotal = value_in_usd(subtotal, fx)
-    threshold = Money.of(policy.free_above_usd, BASE_CURRENCY)
-    if not priced or base_subtotal > threshold:
-        shipping_fee = Money.zero(currency)
-    else:
-        shipping_fee = policy.flat_fee(currency)
-    if base_subtotal > threshold:
-        missing = Money.zero(currency)
-    else:
-        missing = smallest_free_shipping_subtotal(fx, policy) - subtotal
+    try:
+        for product, quantity in lines:
+            unit = unit_price(product, fx)
+            priced.append(PricedLine(product.sku, product.name, quantity, unit, unit * quantity))
+        subtotal = Money.total((line.line_total for line in priced), currency)
+        base_subtotal = value_in_usd(subtotal, fx)
+        threshold = Money.of(policy.free_above_usd, BASE_CURRENCY)
+        if not priced or base_subtotal > threshold:
+            shipping_fee = Money.zero(currency)
+        else:
+            shipping_fee = policy.flat_fee(currency)
+        total = subtotal + shipping_fee
+    except ValidationError as error:  # Money refuses an amount of 10^15 major units or more
+        raise AmountTooLarge(
+            f"the cart's amounts in {currency.value} pass the largest amount an order can carry "
+            "(below 10^15)"
+        ) from error
     return PricedCart(
         currency=currency,
         lines=tuple(priced),
         subtotal=subtotal,
         base_subtotal=base_subtotal,
         shipping_fee=shipping_fee,
-        total=subtotal + shipping_fee,
-        free_shipping_missing=missing,
+        total=total,
+        free_shipping_missing=_free_shipping_missing(subtotal, base_subtotal, fx, policy),
         fx=fx,
     )
+
+
+def _free_shipping_missing(
+    subtotal: Money, base_subtotal: Money, fx: FxRate, policy: ShippingPolicy
+) -> Money | None:
+    if base_subtotal > Money.of(policy.free_above_usd, BASE_CURRENCY):
+        return Money.zero(subtotal.currency)
+    if policy.flat_fee(subtotal.currency).is_zero:
+        return Money.zero(subtotal.currency)  # nothing to spend for: it ships free anyway
+    try:
+        return smallest_free_shipping_subtotal(fx, policy) - subtotal
+    except ValidationError:  # a threshold beyond any amount of this currency
+        return None

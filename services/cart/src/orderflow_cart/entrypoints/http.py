@@ -70,12 +70,14 @@ class CartView(BaseModel):
     lines: list[CartLineView]
     subtotal: Money | None = Field(description="Sum of the line totals.")
     shipping_fee: Money | None = Field(
-        description="0 when the subtotal valued in USD is above 50.00 (or the cart is empty)."
+        description="0 when the subtotal valued in USD is above the free-shipping threshold "
+        "(CART_FREE_SHIPPING_ABOVE_USD, 50.00 by default), or the cart is empty."
     )
     free_shipping: bool | None
     free_shipping_missing: Money | None = Field(
-        description="How much more the subtotal needs to ship free (0 once free); null once "
-        "checked out."
+        description="How much more the subtotal needs to ship free (0 once free, or when the "
+        "currency's fee is 0); null once checked out, when the cart cannot be priced, or when "
+        "no amount could reach the threshold."
     )
     total: Money | None = Field(description="subtotal + shipping_fee")
     subtotal_usd: Money | None = Field(

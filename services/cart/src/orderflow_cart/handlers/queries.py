@@ -10,8 +10,8 @@ from orderflow_contracts.events import RejectionReason
 
 from orderflow_cart.domain.cart import Cart
 from orderflow_cart.domain.catalog import Product
-from orderflow_cart.domain.checkout import CheckoutRules, cart_problems
-from orderflow_cart.domain.pricing import PricedCart, price_cart
+from orderflow_cart.domain.checkout import CheckoutRules, cart_problems, total_too_large
+from orderflow_cart.domain.pricing import AmountTooLarge, PricedCart, price_cart
 from orderflow_cart.domain.rates import FxRate
 from orderflow_cart.handlers.checkout import current_rate
 from orderflow_cart.ports import CartUnit, SkippedSequences, UnappliedEvent
@@ -65,7 +65,10 @@ async def view_cart(
     priced = None
     if fx is not None:
         on_sale = [(products[sku], qty) for sku, qty in cart.lines.items() if sku in products]
-        priced = price_cart(on_sale, fx, rules.shipping)
+        try:
+            priced = price_cart(on_sale, fx, rules.shipping)
+        except AmountTooLarge as error:  # shown as checkout would refuse it
+            problems.append(total_too_large(error))
     return OpenCart(cart, currency, products, fx, priced, problems, waiting)
 
 

@@ -20,7 +20,7 @@ from orderflow_contracts.money import Money
 from orderflow_cart import metrics
 from orderflow_cart.domain.cart import Cart
 from orderflow_cart.domain.checkout import CheckoutRules
-from orderflow_cart.domain.pricing import price_cart
+from orderflow_cart.domain.pricing import AmountTooLarge, price_cart
 from orderflow_cart.handlers.cart_events import CartRules, catch_up
 from orderflow_cart.handlers.checkout import current_rate
 from orderflow_cart.ports import CartRepositories, CartUnit
@@ -115,4 +115,7 @@ async def _subtotal_if_priceable(uow: CartUnit, cart: Cart, rules: CheckoutRules
     if fx is None or len(products) != len(cart.lines):
         return None
     lines = [(products[sku], quantity) for sku, quantity in cart.lines.items()]
-    return price_cart(lines, fx, rules.shipping).subtotal
+    try:
+        return price_cart(lines, fx, rules.shipping).subtotal
+    except AmountTooLarge:
+        return None

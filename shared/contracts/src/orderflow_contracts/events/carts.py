@@ -167,6 +167,8 @@ class CheckoutRejectionCode(StrEnum):
     INVALID_SHIPPING_ADDRESS = "invalid_shipping_address"
     INVALID_COUNTRY = "invalid_country"
     COUNTRY_NOT_SHIPPED_TO = "country_not_shipped_to"
+    # The cart's amounts in its currency would pass the largest amount (below 10^15).
+    TOTAL_TOO_LARGE = "total_too_large"
     # Not a rule the cart failed: the checkout's number kept it out of the cart's order.
     STALE_SEQUENCE = "stale_sequence"
     DUPLICATE_SEQUENCE = "duplicate_sequence"

@@ -29,7 +29,8 @@ class OrderPlaced(Event):
     Every amount is in `currency`: unit prices converted from the catalog's USD prices at
     `fx.rate` and rounded half-even per unit; `line_total = unit_price * quantity`;
     `subtotal = sum(line_total)`; `total = subtotal + shipping_fee`. `base_subtotal` is the
-    subtotal valued in the FX base currency (USD): shipping is free when it is above 50.00.
+    subtotal valued in the FX base currency (USD): shipping is free when it is above the cart
+    service's threshold (`CART_FREE_SHIPPING_ABOVE_USD`, 50.00 by default).
 
     Published by the cart service (answering `CheckoutRequested`); consumed by payment
     (authorises `total`), fulfillment (reserves stock), returns (remembers prices paid for
