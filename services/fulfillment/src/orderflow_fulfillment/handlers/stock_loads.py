@@ -3,9 +3,13 @@ shipped file seeded at start for what the database does not know yet."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
+from orderflow_chassis.errors import describe_error, is_transient
+from orderflow_chassis.retry import Backoff, retrying
 from orderflow_chassis.unit_of_work import Transactions, UnitOfWork
 
 from orderflow_fulfillment.domain.stock_file import StockFile
@@ -14,6 +18,8 @@ from orderflow_fulfillment.ports import FulfillmentRepositories, StockFileReader
 from orderflow_fulfillment.settings import FulfillmentSettings
 
 log = structlog.get_logger(__name__)
+
+_SEED_BACKOFF = Backoff(attempts=None, initial_delay_s=0.5, max_delay_s=5.0)
 
 
 @dataclass(frozen=True)
@@ -42,14 +48,31 @@ async def seed_stock(
     *,
     settings: FulfillmentSettings,
     read_stock_file: StockFileReader,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> int:
     """Once at start: add what the seed file has and the database does not. A broken file is
-    logged, not fatal: the service runs on the stock it has. Returns the figures set."""
+    logged, not fatal: the service runs on the stock it has. A database that is unreachable
+    or restarting is waited for (given up on, its SKUs would be unavailable to every order
+    until a restart). Returns the figures set."""
     location = settings.seed_file
     try:
         stock_file = read_stock_file(location)
-        async with transactions.begin() as uow:
-            report = await add_missing_stock(stock_file, f"seed:{location}", uow)
+    except Exception:
+        log.exception("fulfillment.seed_failed", seed_file=location)
+        return 0
+
+    def on_retry(_: int, error: BaseException, delay: float) -> None:
+        log.warning(
+            "fulfillment.seed_retry", error=describe_error(error), retry_in_s=round(delay, 2)
+        )
+
+    try:
+        async for attempt in retrying(
+            _SEED_BACKOFF, retry_if=is_transient, on_retry=on_retry, sleep=sleep
+        ):
+            with attempt:
+                async with transactions.begin() as uow:
+                    report = await add_missing_stock(stock_file, f"seed:{location}", uow)
     except Exception:
         log.exception("fulfillment.seed_failed", seed_file=location)
         return 0

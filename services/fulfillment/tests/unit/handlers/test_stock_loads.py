@@ -3,6 +3,8 @@ what is missing, and a broken seed file leaves the service running on the stock 
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 from orderflow_fulfillment.domain.allocation import Warehouse
 from orderflow_fulfillment.domain.stock_file import StockFile, WarehouseEntry
@@ -120,6 +122,42 @@ async def test_a_seed_file_that_cannot_be_read_changes_nothing_and_does_not_stop
     assert added == 0
     assert fulfillment.stock.movements == []
     assert fulfillment.stock.level("EU", "GEL") == (10, 0)
+
+
+class Restarting:
+    """Transactions whose database is restarting: the first ``failures`` begin() fail."""
+
+    def __init__(self, transactions: Any, failures: int) -> None:
+        self._transactions = transactions
+        self.failures = failures
+
+    def begin(self) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionRefusedError("the database system is starting up")
+        return self._transactions.begin()
+
+
+async def test_the_seed_waits_for_a_database_that_is_restarting(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # It gave up at the first failure: the SKUs it would have added stayed unknown, and every
+    # order for them was answered StockUnavailable until the service restarted.
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    added = await seed_stock(
+        cast(Any, Restarting(fulfillment.transactions, failures=3)),
+        settings=FulfillmentSettings(seed_file="package:stock.toml"),
+        read_stock_file=lambda _: stock_file(("EU", "DE", {"SOCK": 8})),
+        sleep=sleep,
+    )
+
+    assert added == 1
+    assert len(pauses) == 3
+    assert fulfillment.stock.level("EU", "SOCK") == (8, 0)
 
 
 async def test_a_load_locks_its_stock_up_front_in_the_consumers_order(
