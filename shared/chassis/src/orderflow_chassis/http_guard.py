@@ -5,7 +5,10 @@
 * **400** when the path or the query string holds invalid percent-encoding, bytes that are not
   UTF-8 (lone surrogates included: they cannot be encoded in UTF-8) or a NUL character —
   PostgreSQL text cannot hold NUL, and a route passing it to a query failed with 500;
-* **413** when the body is larger than ``max_body_bytes``;
+* **414** when the path and query string together are longer than ``MAX_TARGET_BYTES``;
+* **413** when the body is larger than ``max_body_bytes`` (64 KiB by default: the largest
+  body any route takes is a console form), or when a GET, HEAD, DELETE or OPTIONS request
+  has one at all (no route reads it);
 * **408** when the body has not all arrived within ``body_timeout_s`` (a client trickling
   bytes would hold a connection, and its task, for as long as it likes);
 * **400** when the body is not UTF-8 text or holds a NUL byte (JSON and forms are UTF-8 and
@@ -20,6 +23,11 @@ A request whose client leaves before sending its whole body is dropped: a part o
 reaches a route as if it were the whole.
 
 Refusals are JSON ``{"detail": "..."}``, like FastAPI's own errors.
+
+The limits bound the screening's cost: it runs on the service's event loop (with its consumers
+and relay), and a megabyte of digit groups took 20 s to screen. A body larger than
+``_SCREEN_IN_THREAD_BYTES`` is screened in a worker thread, one at a time per process, so the
+loop keeps serving meanwhile.
 """
 
 from __future__ import annotations
@@ -49,8 +57,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
+DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024
 DEFAULT_BODY_TIMEOUT_S: Final = 30.0
+MAX_TARGET_BYTES: Final = 4096
+"""Path and query string together; a URL of any route here is a few hundred bytes."""
+_BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+_SCREEN_IN_THREAD_BYTES: Final = 4096
 
 CARD_NUMBER_REFUSED: Final = (
     "the request contains what looks like a card number (13-19 digits passing the Luhn check) "
@@ -82,10 +94,15 @@ class HttpInputGuard:
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
         self.limits = ScreeningLimits(max_bytes=max(max_body_bytes, DEFAULT_MAX_BYTES))
+        self._screening = asyncio.Semaphore(1)  # large bodies: one screened at a time
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        if target > MAX_TARGET_BYTES:
+            await _refuse(send, 414, f"the path and query are longer than {MAX_TARGET_BYTES} bytes")
             return
         try:
             problem = _card_number_in_target(scope)
@@ -95,24 +112,32 @@ class HttpInputGuard:
         if problem is not None:
             await _refuse(send, 422, CARD_NUMBER_REFUSED.format(where=problem))
             return
+        method = str(scope.get("method", "")).upper()
+        limit = 0 if method in _BODYLESS_METHODS else self.max_body_bytes
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await _refuse(send, 413, self._too_large())
+        if declared is not None and declared > limit:
+            await _refuse(send, 413, self._too_large(method, limit))
             return
-        body, read = await _read_body(receive, self.max_body_bytes, self.body_timeout_s)
+        body, read = await _read_body(receive, limit, self.body_timeout_s)
         if read == "disconnected":  # a part of a body is not a request: nobody waits for it
             return
         if read == "too large":
-            await _refuse(send, 413, self._too_large())
+            await _refuse(send, 413, self._too_large(method, limit))
             return
         if read == "too slow":  # a client trickling bytes holds a connection for nothing
             await _refuse(send, 408, f"the request body took over {self.body_timeout_s:g} s")
             return
-        refusal = self._body_refusal(scope, body) if body else None
+        refusal = await self._screened(scope, body) if body else None
         if refusal is not None:
             await _refuse(send, *refusal)
             return
         await self.app(scope, _replay(body, receive), send)
+
+    async def _screened(self, scope: Scope, body: bytes) -> tuple[int, str] | None:
+        if len(body) <= _SCREEN_IN_THREAD_BYTES:
+            return self._body_refusal(scope, body)
+        async with self._screening:
+            return await asyncio.to_thread(self._body_refusal, scope, body)
 
     def _body_refusal(self, scope: Scope, body: bytes) -> tuple[int, str] | None:
         """Why ``body`` is refused (status, message), or None. Bodies are text: JSON or a form,
@@ -143,8 +168,10 @@ class HttpInputGuard:
             return 422, "the request body could not be screened for card data; refused unread"
         return None
 
-    def _too_large(self) -> str:
-        return f"the request body is larger than {self.max_body_bytes} bytes"
+    def _too_large(self, method: str, limit: int) -> str:
+        if limit == 0:
+            return f"a {method} request takes no body"
+        return f"the request body is larger than {limit} bytes"
 
 
 def install_http_guards(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
