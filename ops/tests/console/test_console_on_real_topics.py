@@ -81,6 +81,14 @@ async def test_the_read_model_fills_from_real_topics_and_every_page_shows_it(
                 'data-violation="checked_out_without_order"',
             )
 
+            # An order id typed in upper case is the same order (the read model stores UUIDs
+            # in lower case): it was "Order not found", and a search found nothing.
+            upper = await viewer.get(f"/orders/{order_id.upper()}")
+            assert (upper.status_code, "PaymentCaptured" in upper.text) == (200, True)
+            searched = await viewer.get(f"/orders?q={order_id.upper()}")
+            found = searched.text.split('<table id="orders-found"')[1].split("</table>")[0]
+            assert f'data-order-id="{order_id}"' in found
+
             missing = await viewer.get(f"/orders/{uuid.uuid4()}")
             assert missing.status_code == 404
             assert "Order not found" in missing.text

@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 from orderflow_chassis.dlq_cli import StoredDeadLetter
 from orderflow_contracts.envelope import Envelope
+from orderflow_contracts.primitives import parse_uuid
 
 from orderflow_ops.event_log import LoggedEvent
 
@@ -103,8 +104,8 @@ class ReadModelQueries:
         clauses: list[str] = ["true"]
         values: list[Any] = []
         if text:
-            values.append(text)
-            clauses.append(f"(order_id = ${len(values)} OR cart_id = ${len(values)})")
+            values += [order_key(text), text]  # a cart id is opaque: compared as given
+            clauses.append(f"(order_id = ${len(values) - 1} OR cart_id = ${len(values)})")
         if state:
             values.append(state)
             clauses.append(f"state = ${len(values)}")
@@ -327,3 +328,10 @@ class ReadModelQueries:
                 f"SELECT * FROM {self._s}.replay_audit ORDER BY id DESC LIMIT $1", limit
             )
         )
+
+
+def order_key(text: str) -> str:
+    """An order id as the read model stores it: a UUID in its canonical (lower case) form,
+    however its case was typed; any other text as it is."""
+    found = parse_uuid(text)
+    return str(found) if found is not None else text

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from orderflow_ops.console.read_model_queries import order_key
 from orderflow_ops.console.settings import sla_by_state
 from orderflow_ops.console.web_common import Console, PageError, Viewer, console_router, render
 from orderflow_ops.invariants import FINAL_STATES
@@ -74,6 +75,7 @@ def orders_router(console: Console) -> APIRouter:
         if not _ID.fullmatch(order_id):
             raise PageError(400, "Bad order id", "An order id is letters, digits and . _ : - only.")
         queries = console.queries(request)
+        order_id = order_key(order_id)
         row = await queries.order(order_id)
         log = await queries.order_log(order_id)
         if row is None and not log:

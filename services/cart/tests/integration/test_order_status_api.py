@@ -269,8 +269,21 @@ async def test_the_api_wants_its_token_and_says_what_is_wrong_with_a_request(
     malformed = await http.get("/orders/not-a-uuid", headers=AUTH)
     assert (malformed.status_code, malformed.json()["detail"]) == (
         400,
-        "'not-a-uuid' is not an order id (a UUID)",
+        "the order id is not a UUID (32 hex digits in the 8-4-4-4-12 hyphenated form)",
     )
+    # UUID() reads a sign, braces or no hyphens too: other ids than the one given.
+    for spelled in ("+" + unknown.hex[1:], "{" + str(unknown) + "}", unknown.hex):
+        assert (await http.get(f"/orders/{spelled}", headers=AUTH)).status_code == 400
+    upper = await http.get(f"/orders/{str(unknown).upper()}", headers=AUTH)
+    assert upper.status_code == 404, "a UUID in upper case is the same order"
+    # repr() spelled an invisible character out, and the digits around it then escaped the
+    # error answers' redaction: the refusal no longer echoes what it was given.
+    hidden = await http.get("/orders/x4111%E2%80%8B111111111111", headers=AUTH)
+    assert hidden.status_code == 400
+    assert "1111" not in hidden.text
+    bad_cart = await http.get("/carts/x4111%C2%AD111111111111/order", headers=AUTH)
+    assert bad_cart.status_code == 400
+    assert "1111" not in bad_cart.text
     assert (await http.get("/carts/bad cart/order", headers=AUTH)).status_code == 400
     nobody = await http.get("/customers/nobody-here/orders", headers=AUTH)
     assert (nobody.status_code, nobody.json()["orders"], nobody.json()["next_cursor"]) == (

@@ -218,6 +218,15 @@ CalendarDate = Annotated[
 Uuid = Annotated[UUID, Strict(False), _string_or(UUID)]
 """A UUID, serialised in its canonical hyphenated form."""
 
+_HYPHENATED_UUID: Final = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
+
+
+def parse_uuid(text: str) -> UUID | None:
+    """``text`` as a UUID when it is one in the hyphenated form, in any case (what the
+    contract's readers accept); None for anything else, ``UUID()``'s other spellings included
+    (braces, a ``urn:uuid:`` prefix, no hyphens, a sign or ``_`` between digits)."""
+    return UUID(text) if _HYPHENATED_UUID.fullmatch(text) else None
+
 
 # --------------------------------------------------------------------------------- plain strings
 

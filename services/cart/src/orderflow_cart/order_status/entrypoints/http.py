@@ -31,7 +31,7 @@ from orderflow_chassis.live_feeds import (
 from orderflow_chassis.service_definition import RuntimeResources
 from orderflow_chassis.unit_of_work import Transactions
 from orderflow_contracts.card_data import redact_card_numbers
-from orderflow_contracts.primitives import IDENTIFIER_PATTERN
+from orderflow_contracts.primitives import IDENTIFIER_PATTERN, parse_uuid
 from pydantic import SecretStr
 
 from orderflow_cart.order_status.adapters.changes import StatusChanges
@@ -270,18 +270,22 @@ def _conditional(request: Request, body: dict[str, Any], etag: str) -> Response:
     return JSONResponse(body, headers=headers)
 
 
+# The refusals never echo what was given: an invisible character between its digits hides a
+# card number from the redaction of error answers once repr() has spelled it out.
+
+
 def _order_id(text: str) -> UUID:
-    try:
-        return UUID(text)
-    except ValueError:
-        raise HTTPException(400, f"{text[:80]!r} is not an order id (a UUID)") from None
+    order_id = parse_uuid(text)
+    if order_id is None:
+        raise HTTPException(
+            400, "the order id is not a UUID (32 hex digits in the 8-4-4-4-12 hyphenated form)"
+        )
+    return order_id
 
 
 def _identifier(kind: str, text: str) -> None:
     if not _IDENTIFIER.fullmatch(text):
-        raise HTTPException(
-            400, f"{text[:80]!r} is not a {kind} id: 1-128 letters, digits and `_ . : -`"
-        )
+        raise HTTPException(400, f"the {kind} id is not 1-128 letters, digits and `_ . : -`")
 
 
 def _last_event_id(request: Request) -> int:
