@@ -31,6 +31,7 @@ from orderflow_chassis.consumer_wiring import (
 )
 from orderflow_chassis.database import create_pool
 from orderflow_chassis.errors import describe_error
+from orderflow_chassis.http_protocol import HeaderDeadlineProtocol
 from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.kafka_access import KafkaAccessError, verify_kafka_access
 from orderflow_chassis.kafka_admin import topics_a_service_uses
@@ -277,6 +278,8 @@ class ServiceRuntime:
             # Past this many open connections (or requests in progress), a new one is answered
             # 503 at once: clients holding connections open cannot exhaust file descriptors.
             limit_concurrency=self.settings.http_max_connections,
+            # ... and one that never finishes its headers is closed (slowloris).
+            http=HeaderDeadlineProtocol,
         )
         self._http = EmbeddedServer(config)
         self._spawn(self._http.serve(), "http")
