@@ -232,3 +232,49 @@ async def test_a_paypal_hold_whose_release_was_refused_leaves_the_outcome_unknow
     with pytest.raises(ProviderUnavailable) as raised:
         await paypal(other_amount_then_refused_void).authorise(authorise_request("PAYPAL-ORDER-5"))
     assert (raised.value.kind, raised.value.outcome_unknown) == ("hold_not_released", True)
+
+
+@pytest.mark.parametrize(("status", "unknown"), [(408, True), (401, False)])
+async def test_a_timeout_or_our_credentials_refused_are_unavailable_not_a_refusal(
+    status: int, unknown: bool
+) -> None:
+    # Both were refusals: an authorisation declined invalid_token, a capture dead-lettered.
+    # A 408 may come after the work (outcome unknown); a 401 refuses us before any.
+    with pytest.raises(ProviderUnavailable) as raised:
+        await card(lambda _: httpx.Response(status, json={})).capture(
+            Capture("capture:1", ORDER, "pi_1", AMOUNT)
+        )
+    assert (raised.value.kind, raised.value.outcome_unknown) == (f"http_{status}", unknown)
+
+
+async def test_paypal_gets_a_new_token_after_a_401_and_a_token_refused_is_unavailable() -> None:
+    tokens: list[str] = []
+    refused_once: list[bool] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/oauth2/token":
+            tokens.append("issued")
+            if len(tokens) == 3:
+                return httpx.Response(400, json={"error": "invalid_client"})
+            return httpx.Response(200, json={"access_token": f"A{len(tokens)}", "expires_in": 3600})
+        if not refused_once:  # the first token was revoked early
+            refused_once.append(True)
+            return httpx.Response(401, json={})
+        return httpx.Response(201, json={"id": "CAP-1", "status": "COMPLETED"})
+
+    client = httpx.AsyncClient(
+        base_url="https://paypal.test", transport=httpx.MockTransport(answer)
+    )
+    provider = PayPalProvider(client, client_id="id", client_secret="secret")
+    capture = Capture("capture:2", ORDER, "AUTH-1", AMOUNT)
+
+    with pytest.raises(ProviderUnavailable) as first:
+        await provider.capture(capture)
+    assert (first.value.kind, first.value.outcome_unknown) == ("http_401", False)
+    assert (await provider.capture(capture)).approved, "asked again with a new token"
+    assert len(tokens) == 2
+
+    provider._token = None  # expired: the next call asks for a token, which is refused
+    with pytest.raises(ProviderUnavailable) as refused:
+        await provider.capture(capture)
+    assert (refused.value.kind, refused.value.outcome_unknown) == ("auth_failed", False)

@@ -70,8 +70,8 @@ class PayPalProvider:
                 data={"grant_type": "client_credentials"},
                 auth=self._credentials,
             )
-            if response.status_code != 200:
-                raise rejected(response, "authentication")
+            if response.status_code != 200:  # our credentials, not the payment: retried
+                raise ProviderUnavailable("auth_failed", f"token: HTTP {response.status_code}")
             body = response.json()
             self._token = str(body["access_token"])
             self._token_expires = time.monotonic() + float(body.get("expires_in", 300)) - 60
@@ -83,7 +83,12 @@ class PayPalProvider:
             "PayPal-Request-Id": key,
             "Prefer": "return=representation",
         }
-        return await send(self._client, "POST", path, json=body or {}, headers=headers)
+        try:
+            return await send(self._client, "POST", path, json=body or {}, headers=headers)
+        except ProviderUnavailable as error:
+            if error.kind == "http_401":  # the token expired early or was revoked: a new one
+                self._token = None
+            raise
 
     @staticmethod
     def _issue(response: httpx.Response) -> tuple[str, str]:

@@ -1,12 +1,14 @@
 """What every HTTP provider adapter shares: classifying failures the same way.
 
-Timeouts, connection failures, 429 and 5xx are transient (:class:`ProviderUnavailable`: retry
-with the same idempotency key); other 4xx that are not a decline are a refusal of the request
-itself (:class:`ProviderRejected`: never retried). Only a connection never made (refused,
-or not made in time, or no pooled connection free) is ``connection_failed`` (certainly nothing
-done); a read or write that failed once the request may have been sent is ``timeout`` or
-``transport_error``, and a 409 (a request with the same key still in flight) ``http_409``:
-their outcome is unknown.
+Timeouts, connection failures, 401, 408, 429 and 5xx are transient (:class:`ProviderUnavailable`:
+retry with the same idempotency key); other 4xx that are not a decline are a refusal of the
+request itself (:class:`ProviderRejected`: never retried). A 401 is our credentials (expired,
+revoked, rotated), not the request: once ops or a refreshed token fix them, the same call
+succeeds. Only a connection never made (refused, or not made in time, or no pooled connection
+free) and a 401 are certainly nothing done (``connection_failed``, ``http_401``); a read or
+write that failed once the request may have been sent is ``timeout`` or ``transport_error``,
+a 408 ``http_408`` and a 409 (a request with the same key still in flight) ``http_409``: their
+outcome is unknown.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 import httpx
 
 from orderflow_payment.domain.providers import ProviderRejected, ProviderUnavailable
+
+_UNAVAILABLE = frozenset({401, 408, 409, 429})
 
 
 async def send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -29,8 +33,8 @@ async def send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) 
     except httpx.TransportError as error:  # read, write, protocol: the request may have gone
         raise ProviderUnavailable("transport_error", type(error).__name__) from error
     # 409: another request with this idempotency key is still being processed (outcome
-    # unknown: ask again later); 429 and 5xx: unavailable.
-    if response.status_code in (409, 429) or response.status_code >= 500:
+    # unknown: ask again later); 401: our credentials; 408, 429 and 5xx: unavailable.
+    if response.status_code in _UNAVAILABLE or response.status_code >= 500:
         raise ProviderUnavailable(f"http_{response.status_code}", url)
     return response
 

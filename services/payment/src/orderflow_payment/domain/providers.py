@@ -109,10 +109,13 @@ class ProviderResult:
         return cls(False, reference, code, message)
 
 
-NOTHING_DONE_KINDS: Final = frozenset({"connection_failed", "http_503", "http_429"})
+NOTHING_DONE_KINDS: Final = frozenset(
+    {"connection_failed", "http_503", "http_429", "http_401", "auth_failed"}
+)
 """Failures after which the provider certainly did nothing: the request never reached it, or
-it refused to start (unavailable, rate limited). After any other (a timeout, a 500, a request
-with the same key still in flight) it may have moved the money and only the answer is lost."""
+it refused to start (unavailable, rate limited, our credentials refused or not obtained).
+After any other (a timeout, a 500, a request with the same key still in flight) it may have
+moved the money and only the answer is lost."""
 
 
 class ProviderUnavailable(Exception):
