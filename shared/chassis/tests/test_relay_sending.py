@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable
 
 from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
     KafkaConnectionError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
@@ -102,7 +103,10 @@ async def test_a_refused_row_holds_its_key_back_until_it_runs_out_of_attempts() 
 
 def test_only_refusals_of_the_record_itself_are_permanent() -> None:
     assert is_permanent_send_error(MessageSizeTooLargeError())
-    assert is_permanent_send_error(TopicAuthorizationFailedError())
+    # An ACL change or a credential rotation: parked, a valid event went out after its key's
+    # later ones once an operator released it.
+    assert not is_permanent_send_error(TopicAuthorizationFailedError())
+    assert not is_permanent_send_error(ClusterAuthorizationFailedError())
     assert not is_permanent_send_error(KafkaConnectionError())
     assert not is_permanent_send_error(KafkaTimeoutError())
     assert not is_permanent_send_error(NotLeaderForPartitionError())

@@ -34,13 +34,11 @@ from dataclasses import dataclass, field
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
-    ClusterAuthorizationFailedError,
     InvalidTopicError,
     MessageSizeTooLargeError,
     PolicyViolationError,
     RecordListTooLargeError,
     RecordTooLargeError,
-    TopicAuthorizationFailedError,
     UnsupportedForMessageFormatError,
 )
 from opentelemetry.trace import Span
@@ -52,14 +50,15 @@ from orderflow_chassis.outbox_store import OutboxRow, Refusal
 
 log = structlog.get_logger(__name__)
 
-# Kafka refuses the record itself: the same record will be refused again.
+# Kafka refuses the record itself: the same record will be refused again. Not an authorisation
+# refused (TopicAuthorizationFailedError, ClusterAuthorizationFailedError): that is our
+# credentials or the cluster's ACLs, changed or being rotated, and the same record goes once
+# they are right; parked, it would be published after its key's later events.
 PERMANENT_SEND_ERRORS: tuple[type[BaseException], ...] = (
     MessageSizeTooLargeError,
     RecordTooLargeError,
     RecordListTooLargeError,
     InvalidTopicError,
-    TopicAuthorizationFailedError,
-    ClusterAuthorizationFailedError,
     UnsupportedForMessageFormatError,
     PolicyViolationError,
 )
