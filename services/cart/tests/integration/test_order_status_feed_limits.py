@@ -127,3 +127,8 @@ async def test_a_feed_ends_after_its_lifetime_and_resumes_from_its_last_event_id
         await order_when(http, f"/orders/{journey.order_id}", lambda body: body["state"] == "paid")
         resumed = await whole_feed(http, journey.order_id, last_event_id=1)
         assert [(version, status["state"]) for version, status in resumed] == [(2, "paid")]
+
+        # An id this order never had (another order's, or made up): only keep-alives came,
+        # for ever. The status as it is now is sent, as to a client that gives none.
+        ahead = await whole_feed(http, journey.order_id, last_event_id=999_999_999)
+        assert [(version, status["state"]) for version, status in ahead] == [(2, "paid")]

@@ -236,7 +236,9 @@ def order_status_router(
                 while not signal.closed:
                     await changes.ensure_listening(resources.settings.database_url)
                     current = await read_order(request, wanted)
-                    if current is not None and current.position.version > sent:
+                    # Versions only grow: another one is newer, unless the client's
+                    # Last-Event-ID was never this order's (then it gets the status now).
+                    if current is not None and current.position.version != sent:
                         sent = current.position.version
                         yield _sse(sent, status_json(current))
                     left_s = ends_at - clock()
