@@ -29,7 +29,13 @@ async def server() -> AsyncIterator[int]:
         return {"answer": "late but whole"}
 
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, lifespan="off", http=QuickDeadline
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        lifespan="off",
+        http=QuickDeadline,
+        timeout_keep_alive=60,  # uvicorn's own idle timer must not be what closes it
     )
     embedded = EmbeddedServer(config)
     serving = asyncio.create_task(embedded.serve())

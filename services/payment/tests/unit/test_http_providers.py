@@ -278,3 +278,20 @@ async def test_paypal_gets_a_new_token_after_a_401_and_a_token_refused_is_unavai
     with pytest.raises(ProviderUnavailable) as refused:
         await provider.capture(capture)
     assert (refused.value.kind, refused.value.outcome_unknown) == ("auth_failed", False)
+
+
+async def test_a_paypal_token_request_that_fails_leaves_nothing_done() -> None:
+    # The payment's request was never sent: a 5xx or timeout of the token request read as an
+    # unknown outcome, which retried an authorisation for ever instead of declining it, and
+    # turned a later plain refusal of the key into "may have been paid".
+    def token_unavailable(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500 if request.url.path == "/v1/oauth2/token" else 201, json={})
+
+    client = httpx.AsyncClient(
+        base_url="https://paypal.test", transport=httpx.MockTransport(token_unavailable)
+    )
+    provider = PayPalProvider(client, client_id="id", client_secret="secret")
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        await provider.authorise(authorise_request("PAYPAL-ORDER-9"))
+    assert (raised.value.kind, raised.value.outcome_unknown) == ("auth_failed", False)

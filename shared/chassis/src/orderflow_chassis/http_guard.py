@@ -26,8 +26,9 @@ Refusals are JSON ``{"detail": "..."}``, like FastAPI's own errors.
 
 The limits bound the screening's cost: it runs on the service's event loop (with its consumers
 and relay), and a megabyte of digit groups took 20 s to screen. A body larger than
-``_SCREEN_IN_THREAD_BYTES`` is screened in a worker thread, one at a time per process, so the
-loop keeps serving meanwhile.
+``_SCREEN_IN_THREAD_BYTES`` is screened in a worker thread, one at a time per process: the
+screen is pure Python and still shares the interpreter with the loop, but the loop gets its
+turn every few milliseconds instead of waiting for the whole screen.
 """
 
 from __future__ import annotations

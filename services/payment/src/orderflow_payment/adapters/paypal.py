@@ -63,13 +63,17 @@ class PayPalProvider:
 
     async def _bearer(self) -> str:
         if self._token is None or time.monotonic() >= self._token_expires:
-            response = await send(
-                self._client,
-                "POST",
-                "/v1/oauth2/token",
-                data={"grant_type": "client_credentials"},
-                auth=self._credentials,
-            )
+            # Whatever happens here, the payment's request was not sent: nothing done.
+            try:
+                response = await send(
+                    self._client,
+                    "POST",
+                    "/v1/oauth2/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=self._credentials,
+                )
+            except ProviderUnavailable as error:
+                raise ProviderUnavailable("auth_failed", f"token: {error.kind}") from error
             if response.status_code != 200:  # our credentials, not the payment: retried
                 raise ProviderUnavailable("auth_failed", f"token: HTTP {response.status_code}")
             body = response.json()

@@ -74,6 +74,7 @@ log = structlog.get_logger(__name__)
 
 CANCELLATION_REFUND_REFUSED = "cancellation_refund_refused"
 CANCELLATION_REFUND_OUTCOME_UNKNOWN = "cancellation_refund_outcome_unknown"
+CAPTURE_REFUSED_AFTER_UNKNOWN = "capture_refused_after_unknown"
 REFUND_ID_REUSED = "refund_id_reused"
 PROVIDER_NOT_CONFIGURED = "provider_not_configured"
 
@@ -225,6 +226,8 @@ async def void(
         try:
             await capture(payment, uow, providers=providers, settings=settings, sleep=sleep)
         except PermanentError as error:
+            if error.code != CAPTURE_REFUSED_AFTER_UNKNOWN:
+                raise
             # Refused both ways: no retry would change that; ops settle it (a dead letter,
             # and reconciliation reports any charge), rather than a partition stalled on it.
             # Any other failure (the provider unavailable) retries the cancellation.
@@ -273,8 +276,9 @@ async def refund(
     sleep: Sleep,
 ) -> None:
     """Refund up to what was captured and not yet refunded → ``RefundIssued``, or
-    ``RefundFailed`` with a reason. A refund id is answered once, unless the provider never
-    answered it (then asking again with the same id retries it)."""
+    ``RefundFailed`` with a reason. A refund id is answered once, unless its failure may be
+    asked again (``refund_may_be_asked_again``: the provider did nothing, is not configured, or
+    refused after an unanswered call): then asking again with the same id retries it."""
     existing = await uow.repos.refunds.get(asked.refund_id)
     if existing is not None and (existing.order_id, existing.amount) != (
         asked.order_id,
@@ -302,6 +306,11 @@ async def refund(
     request = Refund(
         refund_key(asked.refund_id), asked.order_id, payment.capture_reference, asked.amount
     )
+    if existing is not None and existing.failure_code == RefundFailureCode.OUTCOME_UNKNOWN:
+        # Stored, the mark outlives the process: after a restart, a refusal of this key still
+        # says nothing of the unanswered call (taken for a plain refusal, the refund id would
+        # end provider_refused, and a retry under a new id could pay it twice).
+        UNKNOWN_OUTCOMES.add(request.idempotency_key)
     try:
         provider = providers.named(payment.provider)
     except UnknownProvider as error:
@@ -395,8 +404,9 @@ async def _refund_outcome_unknown(
     uow: Work, payment: Payment, asked: RefundAsked, refused: ProviderRefusedAfterUnknown
 ) -> None:
     """The provider refused a refund whose earlier call with its id went unanswered: it may
-    have been paid. Asked again under its id, the provider answers the same, so nothing is
-    retried; ops check with the provider (``orderflow-payment reconcile``, or its dashboard)."""
+    have been paid. The batch does not retry it (the provider would answer the key the same);
+    ops check with the provider (``orderflow-payment reconcile``, or its dashboard), then may
+    ask again under the same id (``retry-refund``)."""
     if asked.must_happen:
         raise PermanentError(
             CANCELLATION_REFUND_OUTCOME_UNKNOWN,

@@ -1,5 +1,7 @@
 """Provider calls: retried with backoff while the provider is unavailable, and never concluded
-while an earlier call with the same idempotency key may have been done (decision 61)."""
+as "nothing done" while an earlier call with the same idempotency key may have been done
+(decision 61); a refusal of such a key is raised as ``ProviderRefusedAfterUnknown``, so that
+the caller says the earlier call may have been done (decision 78)."""
 
 from __future__ import annotations
 

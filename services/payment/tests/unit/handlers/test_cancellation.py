@@ -235,6 +235,29 @@ async def test_a_capture_refused_too_leaves_the_voids_refusal_to_ops_not_a_stall
     assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.AUTHORISED
 
 
+async def test_a_finishing_capture_the_provider_declines_is_dead_lettered_as_its_own() -> None:
+    # Only "refused after an unanswered call" stands for the void's refusal; a decline of the
+    # capture is the capture's own answer, and its dead letter says so.
+    transactions = fake_transactions()
+    declined = ProviderResult.decline("card_closed", "the card account is closed", None)
+    provider = (
+        ScriptedProvider()
+        .answer("capture", *[ProviderUnavailable("timeout")] * 3, declined)
+        .answer("void", ProviderRejected("authorisation_closed", "it was captured"))
+    )
+    wired = dependencies(provider)
+    order = await authorised_order(transactions, wired)
+    with pytest.raises(TransientError):
+        await apply_event(
+            record_stock_reserved, stock_reserved(order.order_id), transactions, wired
+        )
+
+    with pytest.raises(PermanentError) as dead_lettered:
+        await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+
+    assert dead_lettered.value.code == "capture_declined"
+
+
 async def test_a_finishing_capture_the_provider_cannot_answer_is_tried_again() -> None:
     transactions = fake_transactions()
     provider = (

@@ -10,6 +10,7 @@ from orderflow_contracts.events.payments import RefundFailed, RefundIssued
 from orderflow_payment.adapters.provider_registry import ProviderRegistry
 from orderflow_payment.domain.model import PaymentStatus
 from orderflow_payment.domain.providers import ProviderRejected, ProviderResult, ProviderUnavailable
+from orderflow_payment.handlers._provider_calls import UNKNOWN_OUTCOMES
 from orderflow_payment.handlers.refunds import refund_payment
 
 from services.payment.tests.builders import refund_requested
@@ -275,3 +276,23 @@ async def test_a_refund_whose_provider_is_not_configured_fails_and_may_be_asked_
 
     (issued,) = transactions.emitted.of_type(RefundIssued)
     assert issued.refund_id == asked.refund_id
+
+
+async def test_a_refund_failed_outcome_unknown_stays_so_after_a_restart() -> None:
+    # The unanswered call was remembered only in the process: after a restart a refusal of the
+    # key read as a plain refusal, the refund id ended provider_refused, and returns' retry
+    # then asked under a new id, which the provider could pay a second time.
+    transactions = fake_transactions()
+    refused = ProviderRejected("http_403", "refused")
+    provider = ScriptedProvider().answer("refund", ProviderUnavailable("timeout"), refused, refused)
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="40.00")
+    asked = refund_requested(order.order_id, "15.00")
+    await apply_event(refund_payment, asked, transactions, wired)
+    UNKNOWN_OUTCOMES.answered(f"refund:{asked.refund_id}")  # what a restart forgets
+
+    await apply_event(refund_payment, asked, transactions, wired)
+
+    first, again = transactions.emitted.of_type(RefundFailed)
+    assert (first.reason_code, again.reason_code) == ("outcome_unknown", "outcome_unknown")
+    assert tables_of(transactions).refunds[asked.refund_id].failure_code == "outcome_unknown"
