@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from orderflow_chassis.errors import PermanentError, TransientError
+from orderflow_contracts.events.orders import OrderPlaced
 from orderflow_contracts.events.payments import (
     PaymentCaptured,
     PaymentVoided,
@@ -30,7 +31,27 @@ from services.payment.tests.builders import (
 )
 from services.payment.tests.fake_provider import ScriptedProvider, dependencies
 from services.payment.tests.fakes import fake_transactions, tables_of
-from services.payment.tests.unit.handlers.steps import apply_event, authorised_order, captured_order
+from services.payment.tests.unit.handlers.steps import (
+    Transactions,
+    apply_event,
+    authorised_order,
+    captured_order,
+)
+
+
+async def capture_left_unanswered(
+    provider: ScriptedProvider, *, total: str = "55.44"
+) -> tuple[Transactions, dict[str, object], OrderPlaced]:
+    """An authorised order whose capture (on StockReserved) got no answer: its batch waits to
+    retry it, with the capture's key marked as maybe done."""
+    transactions = fake_transactions()
+    wired = dependencies(provider)
+    order = await authorised_order(transactions, wired, total=total)
+    with pytest.raises(TransientError):
+        await apply_event(
+            record_stock_reserved, stock_reserved(order.order_id), transactions, wired
+        )
+    return transactions, wired, order
 
 
 async def test_cancelling_an_authorised_order_voids_it() -> None:
@@ -170,18 +191,12 @@ async def test_a_void_refused_after_an_unanswered_capture_finishes_it_and_refund
     # retry it, while the cancellation, on another topic, is read first: the provider refuses
     # the void of a captured authorisation. That was a dead letter, and the retried capture
     # then charged a cancelled order for good.
-    transactions = fake_transactions()
     provider = (
         ScriptedProvider()
         .answer("capture", *[ProviderUnavailable("timeout")] * 3)
         .answer("void", ProviderRejected("authorisation_closed", "it was captured"))
     )
-    wired = dependencies(provider)
-    order = await authorised_order(transactions, wired, total="70.00")
-    with pytest.raises(TransientError):
-        await apply_event(
-            record_stock_reserved, stock_reserved(order.order_id), transactions, wired
-        )
+    transactions, wired, order = await capture_left_unanswered(provider, total="70.00")
 
     await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
 
@@ -211,21 +226,15 @@ async def test_a_capture_refused_too_leaves_the_voids_refusal_to_ops_not_a_stall
     None
 ):
     # Both the void and the finishing capture refused (the authorisation lapsed at the
-    # provider, say): no retry changes that. A refusal after an unanswered call reads as
-    # "unavailable" to the capture path, which would retry the cancellation for ever.
-    transactions = fake_transactions()
+    # provider, say): no retry changes that, so the void's refusal goes to ops rather than
+    # the cancellation being retried for ever.
     lapsed = ProviderRejected("authorisation_closed", "lapsed")
     provider = (
         ScriptedProvider()
         .answer("capture", *[ProviderUnavailable("timeout")] * 3, lapsed)
         .answer("void", lapsed)
     )
-    wired = dependencies(provider)
-    order = await authorised_order(transactions, wired)
-    with pytest.raises(TransientError):
-        await apply_event(
-            record_stock_reserved, stock_reserved(order.order_id), transactions, wired
-        )
+    transactions, wired, order = await capture_left_unanswered(provider)
 
     with pytest.raises(PermanentError) as dead_lettered:
         await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
@@ -238,19 +247,13 @@ async def test_a_capture_refused_too_leaves_the_voids_refusal_to_ops_not_a_stall
 async def test_a_finishing_capture_the_provider_declines_is_dead_lettered_as_its_own() -> None:
     # Only "refused after an unanswered call" stands for the void's refusal; a decline of the
     # capture is the capture's own answer, and its dead letter says so.
-    transactions = fake_transactions()
     declined = ProviderResult.decline("card_closed", "the card account is closed", None)
     provider = (
         ScriptedProvider()
         .answer("capture", *[ProviderUnavailable("timeout")] * 3, declined)
         .answer("void", ProviderRejected("authorisation_closed", "it was captured"))
     )
-    wired = dependencies(provider)
-    order = await authorised_order(transactions, wired)
-    with pytest.raises(TransientError):
-        await apply_event(
-            record_stock_reserved, stock_reserved(order.order_id), transactions, wired
-        )
+    transactions, wired, order = await capture_left_unanswered(provider)
 
     with pytest.raises(PermanentError) as dead_lettered:
         await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
@@ -259,18 +262,12 @@ async def test_a_finishing_capture_the_provider_declines_is_dead_lettered_as_its
 
 
 async def test_a_finishing_capture_the_provider_cannot_answer_is_tried_again() -> None:
-    transactions = fake_transactions()
     provider = (
         ScriptedProvider()
         .answer("capture", *[ProviderUnavailable("timeout")] * 6)
         .answer("void", ProviderRejected("authorisation_closed", "it was captured"))
     )
-    wired = dependencies(provider)
-    order = await authorised_order(transactions, wired)
-    with pytest.raises(TransientError):
-        await apply_event(
-            record_stock_reserved, stock_reserved(order.order_id), transactions, wired
-        )
+    transactions, wired, order = await capture_left_unanswered(provider)
 
     with pytest.raises(TransientError):
         await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
