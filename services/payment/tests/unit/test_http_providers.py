@@ -295,3 +295,19 @@ async def test_a_paypal_token_request_that_fails_leaves_nothing_done() -> None:
     with pytest.raises(ProviderUnavailable) as raised:
         await provider.authorise(authorise_request("PAYPAL-ORDER-9"))
     assert (raised.value.kind, raised.value.outcome_unknown) == ("auth_failed", False)
+
+
+async def test_a_paypal_token_answer_without_a_token_leaves_nothing_done() -> None:
+    def no_token(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/oauth2/token":
+            return httpx.Response(200, content=b"<html>maintenance</html>")
+        return httpx.Response(201, json={})
+
+    client = httpx.AsyncClient(
+        base_url="https://paypal.test", transport=httpx.MockTransport(no_token)
+    )
+    provider = PayPalProvider(client, client_id="id", client_secret="secret")
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        await provider.authorise(authorise_request("PAYPAL-ORDER-10"))
+    assert (raised.value.kind, raised.value.outcome_unknown) == ("auth_failed", False)

@@ -76,9 +76,13 @@ class PayPalProvider:
                 raise ProviderUnavailable("auth_failed", f"token: {error.kind}") from error
             if response.status_code != 200:  # our credentials, not the payment: retried
                 raise ProviderUnavailable("auth_failed", f"token: HTTP {response.status_code}")
-            body = response.json()
-            self._token = str(body["access_token"])
-            self._token_expires = time.monotonic() + float(body.get("expires_in", 300)) - 60
+            try:
+                body = response.json()
+                self._token = str(body["access_token"])
+                expires_in = float(body.get("expires_in", 300))
+            except (ValueError, KeyError, TypeError) as error:  # not a token: nothing done
+                raise ProviderUnavailable("auth_failed", "token: unreadable answer") from error
+            self._token_expires = time.monotonic() + expires_in - 60
         return self._token
 
     async def _post(self, path: str, key: str, body: dict[str, Any] | None) -> httpx.Response:

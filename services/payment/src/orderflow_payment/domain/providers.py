@@ -145,10 +145,15 @@ class ProviderRejected(Exception):
 
 
 class ProviderRefusedAfterUnknown(ProviderRejected):
-    """The provider refused a call whose idempotency key had an earlier call with no answer
-    (a timeout, say). The refusal is the provider's answer and asking again gets it again,
-    but it says nothing of the earlier call, which may have been done: the caller concludes
-    without assuming either way, and tells ops to check with the provider."""
+    """The provider refused (or declined: ``declined``) a call whose idempotency key had an
+    earlier call with no answer (a timeout, say). The refusal is the provider's answer and
+    asking again gets it again, but it says nothing of the earlier call, which may have been
+    done: the caller concludes without assuming either way, and tells ops to check with the
+    provider."""
+
+    def __init__(self, code: str, detail: str, *, declined: bool = False) -> None:
+        super().__init__(code, detail)
+        self.declined = declined
 
 
 class UnknownProvider(LookupError):

@@ -296,17 +296,19 @@ async def refund(
     if existing is not None and not existing.may_be_retried:
         log.info("refund.already_answered", refund_id=str(asked.refund_id), status=existing.status)
         return
+    # Failed outcome_unknown before: it may have been paid, whatever this attempt finds.
+    maybe_paid = existing is not None and existing.failure_code == RefundFailureCode.OUTCOME_UNKNOWN
     refusal = refund_refusal(payment, asked.amount)
     if refusal is not None:
         message = refund_refusal_message(refusal, payment, asked.amount)
-        await _refund_failed(uow, payment, asked, refusal, message)
+        await _refund_failed(uow, payment, asked, refusal, message, maybe_paid=maybe_paid)
         return
     assert payment is not None
     assert payment.capture_reference is not None
     request = Refund(
         refund_key(asked.refund_id), asked.order_id, payment.capture_reference, asked.amount
     )
-    if existing is not None and existing.failure_code == RefundFailureCode.OUTCOME_UNKNOWN:
+    if maybe_paid:
         # Stored, the mark outlives the process: after a restart, a refusal of this key still
         # says nothing of the unanswered call (taken for a plain refusal, the refund id would
         # end provider_refused, and a retry under a new id could pay it twice).
@@ -318,9 +320,8 @@ async def refund(
             raise PermanentError(PROVIDER_NOT_CONFIGURED, str(error)) from error
         # Nothing reached a provider: returns hears why, and asks again once it is configured.
         message = f"{error}; configure it, then ask again under the same refund_id"
-        await _refund_failed(
-            uow, payment, asked, RefundFailureCode.PROVIDER_NOT_CONFIGURED, message
-        )
+        unconfigured = RefundFailureCode.PROVIDER_NOT_CONFIGURED
+        await _refund_failed(uow, payment, asked, unconfigured, message, maybe_paid=maybe_paid)
         return
     try:
         result = await call_provider(
@@ -422,8 +423,20 @@ async def _refund_outcome_unknown(
 
 
 async def _refund_failed(
-    uow: Work, payment: Payment | None, asked: RefundAsked, code: str, message: str
+    uow: Work,
+    payment: Payment | None,
+    asked: RefundAsked,
+    code: str,
+    message: str,
+    *,
+    maybe_paid: bool = False,
 ) -> None:
+    """Record and announce the refund's failure; one that may have been paid by an earlier
+    call (``maybe_paid``) stays ``outcome_unknown``, whatever this attempt found, so that no
+    retry under a new refund id can pay it twice."""
+    if maybe_paid:
+        code = RefundFailureCode.OUTCOME_UNKNOWN
+        message = f"an earlier call may have paid it (check with the provider); now: {message}"
     await uow.repos.refunds.save(
         refund_id=asked.refund_id,
         order_id=asked.order_id,

@@ -15,6 +15,7 @@ from orderflow_chassis.retry import Backoff, call_with_retry
 from orderflow_payment.domain.providers import (
     ProviderRefusedAfterUnknown,
     ProviderRejected,
+    ProviderResult,
     ProviderUnavailable,
 )
 from orderflow_payment.settings import PaymentSettings
@@ -103,5 +104,11 @@ async def call_provider(
             UNKNOWN_OUTCOMES.add(key)
             raise ProviderUnavailable(error.kind, error.detail, after_unknown=True) from error
         raise
+    if isinstance(answer, ProviderResult) and not answer.approved and key in UNKNOWN_OUTCOMES:
+        # A decline is a refusal written as an answer (a card processor's 402, PayPal's 422):
+        # it says nothing of the earlier, unanswered call either.
+        raise ProviderRefusedAfterUnknown(
+            answer.decline_code or "declined", answer.message or "declined", declined=True
+        )
     UNKNOWN_OUTCOMES.answered(key)
     return answer

@@ -106,7 +106,10 @@ async def authorise_payment(
         # lapses at the provider and which reconciliation reports.
         log.warning("payment.authorisation_refused_after_unknown", order_id=str(order_id))
         result = ProviderResult.decline(
-            PaymentDeclineCode.INVALID_TOKEN,
+            # A decline keeps its reason (insufficient funds...); a refusal is the request's.
+            reason_code(error.code, PaymentDeclineCode.DO_NOT_HONOUR)
+            if error.declined
+            else PaymentDeclineCode.INVALID_TOKEN,
             f"the provider refused the request ({error.code}) after an earlier call went "
             "unanswered",
         )

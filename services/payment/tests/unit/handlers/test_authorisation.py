@@ -183,6 +183,18 @@ async def test_an_authorisation_refused_after_an_unanswered_call_is_declined_not
     )
 
 
+async def test_a_decline_after_an_unanswered_call_keeps_its_reason() -> None:
+    transactions = fake_transactions()
+    declined = ProviderResult.decline("insufficient_funds", "Not enough money.")
+    provider = ScriptedProvider().answer("authorise", ProviderUnavailable("timeout"), declined)
+
+    await apply_event(authorise_payment, order_placed(), transactions, dependencies(provider))
+
+    (payment_declined,) = transactions.emitted.of_type(PaymentDeclined)
+    assert payment_declined.reason_code == "insufficient_funds"
+    assert "after an earlier call went unanswered" in payment_declined.message
+
+
 async def test_a_transient_failure_then_an_answer_authorises() -> None:
     transactions = fake_transactions()
     provider = ScriptedProvider().answer("authorise", ProviderUnavailable("timeout"))

@@ -244,9 +244,9 @@ async def test_a_capture_refused_too_leaves_the_voids_refusal_to_ops_not_a_stall
     assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.AUTHORISED
 
 
-async def test_a_finishing_capture_the_provider_declines_is_dead_lettered_as_its_own() -> None:
-    # Only "refused after an unanswered call" stands for the void's refusal; a decline of the
-    # capture is the capture's own answer, and its dead letter says so.
+async def test_a_finishing_capture_the_provider_declines_leaves_the_voids_refusal_too() -> None:
+    # A decline is a refusal written as an answer (a card processor's 402): after the
+    # capture's unanswered call it says no more than a refusal does.
     declined = ProviderResult.decline("card_closed", "the card account is closed", None)
     provider = (
         ScriptedProvider()
@@ -258,7 +258,9 @@ async def test_a_finishing_capture_the_provider_declines_is_dead_lettered_as_its
     with pytest.raises(PermanentError) as dead_lettered:
         await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
 
-    assert dead_lettered.value.code == "capture_declined"
+    assert dead_lettered.value.code == "void_rejected"
+    assert transactions.emitted.of_type(PaymentCaptured) == []
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.AUTHORISED
 
 
 async def test_a_finishing_capture_the_provider_cannot_answer_is_tried_again() -> None:

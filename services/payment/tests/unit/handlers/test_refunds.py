@@ -296,3 +296,44 @@ async def test_a_refund_failed_outcome_unknown_stays_so_after_a_restart() -> Non
     first, again = transactions.emitted.of_type(RefundFailed)
     assert (first.reason_code, again.reason_code) == ("outcome_unknown", "outcome_unknown")
     assert tables_of(transactions).refunds[asked.refund_id].failure_code == "outcome_unknown"
+
+
+async def test_a_decline_after_an_unanswered_call_fails_as_outcome_unknown_too() -> None:
+    # Real adapters answer a refused refund as a decline (a card processor's 402, PayPal's
+    # 422), not as a refusal: it cleared the mark and ended provider_refused, after which a
+    # retry under a new refund id could pay the refund twice.
+    transactions = fake_transactions()
+    declined = ProviderResult.decline("provider_refused", "The provider refused the refund.")
+    provider = ScriptedProvider().answer("refund", ProviderUnavailable("timeout"), declined)
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="40.00")
+
+    await apply_event(
+        refund_payment, refund_requested(order.order_id, "15.00"), transactions, wired
+    )
+
+    (failed,) = transactions.emitted.of_type(RefundFailed)
+    assert failed.reason_code == "outcome_unknown"
+
+
+async def test_a_refund_that_may_have_been_paid_stays_outcome_unknown_whatever_it_meets_next() -> (
+    None
+):
+    # Asked again when another refund had taken what was left, it ended exceeds_captured, a
+    # final code saying no money moved, though the first call may have paid it.
+    transactions = fake_transactions()
+    refused = ProviderRejected("http_403", "refused")
+    provider = ScriptedProvider().answer("refund", ProviderUnavailable("timeout"), refused)
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="40.00")
+    asked = refund_requested(order.order_id, "15.00")
+    await apply_event(refund_payment, asked, transactions, wired)
+    everything = refund_requested(order.order_id, "40.00")  # another refund takes it all
+    await apply_event(refund_payment, everything, transactions, wired)
+
+    await apply_event(refund_payment, asked, transactions, wired)
+
+    first, again = transactions.emitted.of_type(RefundFailed)
+    assert (first.reason_code, again.reason_code) == ("outcome_unknown", "outcome_unknown")
+    assert again.message.startswith("an earlier call may have paid it (check with the provider)")
+    assert "0.00 EUR left" in again.message

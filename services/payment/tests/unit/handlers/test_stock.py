@@ -221,6 +221,21 @@ async def test_a_capture_refused_after_an_unanswered_call_is_dead_lettered_not_r
     assert transactions.emitted.of_type(PaymentCaptured) == []
 
 
+async def test_a_capture_declined_after_an_unanswered_call_is_dead_lettered_as_such() -> None:
+    transactions = fake_transactions()
+    declined = ProviderResult.decline("authorisation_expired", "the authorisation expired")
+    provider = ScriptedProvider().answer("capture", ProviderUnavailable("timeout"), declined)
+    wired = dependencies(provider)
+    order = await authorised_order(transactions, wired)
+
+    with pytest.raises(PermanentError) as dead_lettered:
+        await apply_event(
+            record_stock_reserved, stock_reserved(order.order_id), transactions, wired
+        )
+
+    assert dead_lettered.value.code == "capture_refused_after_unknown"
+
+
 async def test_a_payment_whose_provider_is_gone_is_dead_lettered() -> None:
     transactions = fake_transactions()
     wired = dependencies(ScriptedProvider())
