@@ -360,8 +360,9 @@ async def refund(
             raise PermanentError(
                 CANCELLATION_REFUND_REFUSED,
                 f"the provider refused the refund of cancelled order {asked.order_id} "
-                f"({code}): it stays charged until ops refund it another way (a "
-                "RefundRequested with a new refund_id, or the provider's dashboard)",
+                f"({code}): it stays charged until ops refund it another way (first check "
+                "with the provider that no refund of it was made, then a RefundRequested with "
+                "a new refund_id, or the provider's dashboard)",
             )
         await _refund_failed(uow, payment, asked, code, result.message or code)
         return
