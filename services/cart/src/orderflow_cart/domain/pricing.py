@@ -171,15 +171,17 @@ def price_cart(
         base_subtotal=base_subtotal,
         shipping_fee=shipping_fee,
         total=total,
-        free_shipping_missing=_free_shipping_missing(subtotal, base_subtotal, fx, policy),
+        free_shipping_missing=_free_shipping_missing(
+            subtotal, base_subtotal > threshold, fx, policy
+        ),
         fx=fx,
     )
 
 
 def _free_shipping_missing(
-    subtotal: Money, base_subtotal: Money, fx: FxRate, policy: ShippingPolicy
+    subtotal: Money, above_threshold: bool, fx: FxRate, policy: ShippingPolicy
 ) -> Money | None:
-    if base_subtotal > Money.of(policy.free_above_usd, BASE_CURRENCY):
+    if above_threshold:
         return Money.zero(subtotal.currency)
     if policy.flat_fee(subtotal.currency).is_zero:
         return Money.zero(subtotal.currency)  # nothing to spend for: it ships free anyway

@@ -6,8 +6,9 @@ from orderflow_contracts.events.orders import OrderCancelled
 from orderflow_contracts.events.payments import PaymentVoidReason
 
 from orderflow_payment.domain.providers import cancellation_refund_id
-from orderflow_payment.handlers._movements import RefundAsked, Work, refund, void
+from orderflow_payment.handlers._movements import Work, void
 from orderflow_payment.handlers._provider_calls import Sleep
+from orderflow_payment.handlers._refund_movement import RefundAsked, refund
 from orderflow_payment.ports import PaymentProviders
 from orderflow_payment.settings import PaymentSettings
 

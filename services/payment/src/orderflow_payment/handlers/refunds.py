@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from orderflow_contracts.events.returns import RefundRequested
 
-from orderflow_payment.handlers._movements import RefundAsked, Work, refund
+from orderflow_payment.handlers._movements import Work
 from orderflow_payment.handlers._provider_calls import Sleep
+from orderflow_payment.handlers._refund_movement import RefundAsked, refund
 from orderflow_payment.ports import PaymentProviders
 from orderflow_payment.settings import PaymentSettings
 
