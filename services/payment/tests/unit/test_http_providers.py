@@ -280,34 +280,27 @@ async def test_paypal_gets_a_new_token_after_a_401_and_a_token_refused_is_unavai
     assert (refused.value.kind, refused.value.outcome_unknown) == ("auth_failed", False)
 
 
-async def test_a_paypal_token_request_that_fails_leaves_nothing_done() -> None:
+@pytest.mark.parametrize(
+    "token_answer",
+    [httpx.Response(500, json={}), httpx.Response(200, content=b"<html>maintenance</html>")],
+    ids=["failed", "no token"],
+)
+async def test_a_paypal_token_request_that_fails_leaves_nothing_done(
+    token_answer: httpx.Response,
+) -> None:
     # The payment's request was never sent: a 5xx or timeout of the token request read as an
     # unknown outcome, which retried an authorisation for ever instead of declining it, and
     # turned a later plain refusal of the key into "may have been paid".
-    def token_unavailable(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(500 if request.url.path == "/v1/oauth2/token" else 201, json={})
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/oauth2/token":
+            return token_answer
+        return httpx.Response(201, json={})
 
     client = httpx.AsyncClient(
-        base_url="https://paypal.test", transport=httpx.MockTransport(token_unavailable)
+        base_url="https://paypal.test", transport=httpx.MockTransport(answer)
     )
     provider = PayPalProvider(client, client_id="id", client_secret="secret")
 
     with pytest.raises(ProviderUnavailable) as raised:
         await provider.authorise(authorise_request("PAYPAL-ORDER-9"))
-    assert (raised.value.kind, raised.value.outcome_unknown) == ("auth_failed", False)
-
-
-async def test_a_paypal_token_answer_without_a_token_leaves_nothing_done() -> None:
-    def no_token(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/v1/oauth2/token":
-            return httpx.Response(200, content=b"<html>maintenance</html>")
-        return httpx.Response(201, json={})
-
-    client = httpx.AsyncClient(
-        base_url="https://paypal.test", transport=httpx.MockTransport(no_token)
-    )
-    provider = PayPalProvider(client, client_id="id", client_secret="secret")
-
-    with pytest.raises(ProviderUnavailable) as raised:
-        await provider.authorise(authorise_request("PAYPAL-ORDER-10"))
     assert (raised.value.kind, raised.value.outcome_unknown) == ("auth_failed", False)

@@ -222,36 +222,26 @@ async def test_a_void_refused_with_no_capture_pending_is_still_a_dead_letter() -
     assert provider.keys("capture") == []
 
 
-async def test_a_capture_refused_too_leaves_the_voids_refusal_to_ops_not_a_stalled_partition() -> (
-    None
-):
+@pytest.mark.parametrize(
+    "capture_answer",
+    [
+        ProviderRejected("authorisation_closed", "lapsed"),
+        # A decline is a refusal written as an answer (a card processor's 402): after the
+        # capture's unanswered call it says no more than a refusal does.
+        ProviderResult.decline("card_closed", "the card account is closed", None),
+    ],
+    ids=["refused", "declined"],
+)
+async def test_a_capture_refused_too_leaves_the_voids_refusal_to_ops_not_a_stalled_partition(
+    capture_answer: ProviderRejected | ProviderResult,
+) -> None:
     # Both the void and the finishing capture refused (the authorisation lapsed at the
     # provider, say): no retry changes that, so the void's refusal goes to ops rather than
     # the cancellation being retried for ever.
-    lapsed = ProviderRejected("authorisation_closed", "lapsed")
     provider = (
         ScriptedProvider()
-        .answer("capture", *[ProviderUnavailable("timeout")] * 3, lapsed)
-        .answer("void", lapsed)
-    )
-    transactions, wired, order = await capture_left_unanswered(provider)
-
-    with pytest.raises(PermanentError) as dead_lettered:
-        await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
-
-    assert dead_lettered.value.code == "void_rejected"
-    assert transactions.emitted.of_type(PaymentCaptured) == []
-    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.AUTHORISED
-
-
-async def test_a_finishing_capture_the_provider_declines_leaves_the_voids_refusal_too() -> None:
-    # A decline is a refusal written as an answer (a card processor's 402): after the
-    # capture's unanswered call it says no more than a refusal does.
-    declined = ProviderResult.decline("card_closed", "the card account is closed", None)
-    provider = (
-        ScriptedProvider()
-        .answer("capture", *[ProviderUnavailable("timeout")] * 3, declined)
-        .answer("void", ProviderRejected("authorisation_closed", "it was captured"))
+        .answer("capture", *[ProviderUnavailable("timeout")] * 3, capture_answer)
+        .answer("void", ProviderRejected("authorisation_closed", "lapsed"))
     )
     transactions, wired, order = await capture_left_unanswered(provider)
 

@@ -201,12 +201,25 @@ async def test_a_void_the_provider_refuses_is_dead_lettered() -> None:
     assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.AUTHORISED
 
 
-async def test_a_capture_refused_after_an_unanswered_call_is_dead_lettered_not_retried() -> None:
+@pytest.mark.parametrize(
+    ("answer", "named"),
+    [
+        (ProviderRejected("authorisation_closed", "lapsed"), "(authorisation_closed)"),
+        # A decline of a marked key is a refusal after it too (real adapters answer so).
+        (
+            ProviderResult.decline("authorisation_expired", "the authorisation expired"),
+            "(authorisation_expired)",
+        ),
+    ],
+    ids=["refused", "declined"],
+)
+async def test_a_capture_refused_after_an_unanswered_call_is_dead_lettered_not_retried(
+    answer: ProviderRejected | ProviderResult, named: str
+) -> None:
     # The provider refuses the key again on every retry: the batch retried it for ever,
     # holding back every order on the partition. Ops check whether the first call captured.
     transactions = fake_transactions()
-    refused = ProviderRejected("authorisation_closed", "lapsed")
-    provider = ScriptedProvider().answer("capture", ProviderUnavailable("timeout"), refused)
+    provider = ScriptedProvider().answer("capture", ProviderUnavailable("timeout"), answer)
     wired = dependencies(provider)
     order = await authorised_order(transactions, wired)
 
@@ -216,24 +229,9 @@ async def test_a_capture_refused_after_an_unanswered_call_is_dead_lettered_not_r
         )
 
     assert dead_lettered.value.code == "capture_refused_after_unknown"
-    assert "(authorisation_closed) after an earlier call" in dead_lettered.value.reason
+    assert f"{named} after an earlier call" in dead_lettered.value.reason
     assert "check with the provider" in dead_lettered.value.reason
     assert transactions.emitted.of_type(PaymentCaptured) == []
-
-
-async def test_a_capture_declined_after_an_unanswered_call_is_dead_lettered_as_such() -> None:
-    transactions = fake_transactions()
-    declined = ProviderResult.decline("authorisation_expired", "the authorisation expired")
-    provider = ScriptedProvider().answer("capture", ProviderUnavailable("timeout"), declined)
-    wired = dependencies(provider)
-    order = await authorised_order(transactions, wired)
-
-    with pytest.raises(PermanentError) as dead_lettered:
-        await apply_event(
-            record_stock_reserved, stock_reserved(order.order_id), transactions, wired
-        )
-
-    assert dead_lettered.value.code == "capture_refused_after_unknown"
 
 
 async def test_a_payment_whose_provider_is_gone_is_dead_lettered() -> None:
