@@ -91,9 +91,6 @@ class ConsumerPositions:
         self._service = service
         # Per partition, the first and one past the last offset passed over and not stored.
         self._passed_over: dict[Partition, tuple[int, int]] = {}
-        # What the current batch's lock() stored already: per partition, the position past the
-        # batch and the topic id it wrote. save() writes only what differs from it.
-        self._written: dict[Partition, tuple[int, uuid.UUID | None]] = {}
 
     async def lock(
         self,
@@ -101,14 +98,9 @@ class ConsumerPositions:
         records: Sequence[ConsumerRecord],
         topics: TopicIdentity,
     ) -> dict[Partition, int]:
-        """The next offset to apply for each partition in ``records``, reconciled with Kafka.
-
-        The same statement stores the position past the batch (or keeps a stored one beyond
-        it), which is where the batch's transaction leaves it unless a record says otherwise:
-        :meth:`save` then has nothing left to write (one round trip less per batch)."""
+        """The next offset to apply for each partition in ``records``, reconciled with Kafka."""
         partitions = sorted({(r.topic, r.partition) for r in records})
-        past = _past_offsets(records)
-        stored = await self._select_for_update(connection, partitions, past, topics)
+        stored = await self._select_for_update(connection, partitions)
         first_offsets = _first_offsets(records)
         for key in partitions:  # a stretch passed over and not stored yet came first
             stretch = self._passed_over.get(key)
@@ -146,10 +138,6 @@ class ConsumerPositions:
     async def save(
         self, connection: Connection, positions: Mapping[Partition, int], topics: TopicIdentity
     ) -> None:
-        """Store the batch's ``positions``, unless :meth:`lock` stored them already (the usual
-        case: it differs after a topic's earlier life, or a row another consumer created)."""
-        if all(self._stored_already(key, offset, topics) for key, offset in positions.items()):
-            return
         # One statement for every partition of the batch (their rows are locked since lock()):
         # an update per partition cost a statement each, nine per batch for the console.
         await connection.execute(
@@ -167,15 +155,6 @@ class ConsumerPositions:
             list(positions.values()),
             [topics.known(topic) for topic, _ in positions],
         )
-
-    def _stored_already(self, key: Partition, offset: int, topics: TopicIdentity) -> bool:
-        """Whether lock() stored ``offset`` for ``key``, with the topic id save() would store
-        (the one known now, or the stored one when none is known)."""
-        written = self._written.get(key)
-        if written is None or written[0] != offset:
-            return False
-        known = topics.known(key[0])
-        return known is None or known == written[1]
 
     def pass_over_later(self, records: Sequence[ConsumerRecord]) -> None:
         """Remember that ``records``, none of which this consumer handles, were passed over.
@@ -278,59 +257,38 @@ class ConsumerPositions:
         )
 
     async def _select_for_update(
-        self,
-        connection: Connection,
-        partitions: Sequence[Partition],
-        past: Mapping[Partition, int],
-        topics: TopicIdentity,
+        self, connection: Connection, partitions: Sequence[Partition]
     ) -> dict[Partition, _Stored]:
-        """The stored positions (as they were), locked; each row also moved to ``past`` its
-        partition's batch, or kept where it is beyond it (remembered in ``_written``)."""
-        ids = [topics.known(t) for t, _ in partitions]
+        topics = [t for t, _ in partitions]
+        numbers = [p for _, p in partitions]
         # One round trip: rows missing are created (so there is always a row to lock: this
         # serialises a zombie consumer with the partition's new owner during a rebalance) and
-        # the others locked, in one order, then moved past the batch. A new row reads as
-        # stored at 0. A row another transaction created while this statement ran is not in
-        # its snapshot: it is read (and locked) by a second statement, and save() stores it.
+        # the others locked, in one order. A row another transaction created while this
+        # statement ran is not in its snapshot: it is read (and locked) by a second statement.
         rows = await connection.fetch(
             f"""
             WITH wanted AS (
-                SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::uuid[])
-                    AS u(t, p, past, topic_id)
+                SELECT t, p FROM unnest($2::text[], $3::int[]) AS u(t, p)
             ), added AS (
                 INSERT INTO {self._schema}.consumer_positions
-                    (consumer, topic, kafka_partition, next_offset, topic_id)
-                SELECT $1, t, p, past, topic_id FROM wanted
+                    (consumer, topic, kafka_partition, next_offset)
+                SELECT $1, t, p, 0 FROM wanted
                 ON CONFLICT DO NOTHING
-                RETURNING topic, kafka_partition, 0::bigint AS next_offset, NULL::uuid AS topic_id
+                RETURNING topic, kafka_partition, next_offset, topic_id
             ), locked AS (
                 SELECT topic, kafka_partition, next_offset, topic_id
                 FROM {self._schema}.consumer_positions
                 WHERE consumer = $1 AND (topic, kafka_partition) IN (SELECT t, p FROM wanted)
                 ORDER BY topic, kafka_partition
                 FOR UPDATE
-            ), moved AS (
-                UPDATE {self._schema}.consumer_positions AS c
-                SET next_offset = greatest(l.next_offset, w.past),
-                    topic_id = coalesce(w.topic_id, l.topic_id), updated_at = now()
-                FROM locked AS l JOIN wanted AS w ON (w.t, w.p) = (l.topic, l.kafka_partition)
-                WHERE c.consumer = $1
-                  AND (c.topic, c.kafka_partition) = (l.topic, l.kafka_partition)
             )
             SELECT * FROM added UNION ALL SELECT * FROM locked
             """,
             self._consumer,
-            [t for t, _ in partitions],
-            [p for _, p in partitions],
-            [past[key] for key in partitions],
-            ids,
+            topics,
+            numbers,
         )
         stored = _stored(rows)
-        self._written = {
-            key: (max(row.next_offset, past[key]), topic_id if topic_id else row.topic_id)
-            for key, topic_id in zip(partitions, ids, strict=True)
-            if (row := stored.get(key)) is not None
-        }
         missing = [key for key in partitions if key not in stored]
         if missing:
             stored.update(await self._lock_existing(connection, missing))
@@ -366,15 +324,6 @@ class ConsumerPositions:
             stored_next_offset=stored,
             kafka_offset=kafka,
         )
-
-
-def _past_offsets(records: Sequence[ConsumerRecord]) -> dict[Partition, int]:
-    """One past the last offset of each partition in ``records``."""
-    past: dict[Partition, int] = {}
-    for record in records:
-        key = (record.topic, record.partition)
-        past[key] = max(past.get(key, 0), record.offset + 1)
-    return past
 
 
 def _first_offsets(records: Sequence[ConsumerRecord]) -> dict[Partition, int]:
