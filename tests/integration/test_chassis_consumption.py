@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import replace
@@ -130,6 +131,46 @@ async def test_a_consumer_group_created_after_publication_reads_from_the_beginni
     finally:
         await runtime.stop()
     assert seen == set(event_ids)
+
+
+async def test_start_up_jobs_finish_before_any_record_is_consumed_or_readiness_served(
+    infrastructure: Infrastructure,
+) -> None:
+    """A seed (fulfillment's stock) must be in place before the first event needs it."""
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("start-up")
+    await create_topics(kafka, [topic])
+    envelope = cart_item_added("cart-start-up", sku="SKU-001")
+    await publish_raw(kafka, topic, [(b"cart-start-up", envelope.to_bytes())])
+    seen_during_job: list[Any] = []
+
+    async def slow_seed(_: Any) -> None:
+        await asyncio.sleep(2)  # the record waits on the topic meanwhile
+        assert runtime._pool is not None
+        effects = await runtime.pool.fetchval(
+            "SELECT count(*) FROM effects WHERE event_id = $1", envelope.event_id
+        )
+        seen_during_job.append((effects, list(runtime.consumers), runtime.http_port))
+
+    schema = "probe_b"
+    runtime = ServiceRuntime(
+        replace(
+            probe_definition(schema, in_topics=[topic], group=f"start-{uuid.uuid4().hex[:8]}"),
+            start_up_jobs=[slow_seed],
+        ),
+        probe_settings(
+            schema,
+            database_url=infrastructure.service_database_urls[schema],
+            kafka=kafka,
+        ),
+    )
+    await runtime.start()
+    try:
+        applied_after = await eventually(lambda: applied(runtime, [envelope.event_id]), bool)
+    finally:
+        await runtime.stop()
+    assert seen_during_job == [(0, [], None)]
+    assert applied_after == {envelope.event_id}
 
 
 async def test_the_same_event_published_twice_is_applied_once(

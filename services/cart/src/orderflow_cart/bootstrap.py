@@ -148,8 +148,9 @@ def build_definition(
             ),
         ],
         on_stop=[status_changes.close],
+        # Checkouts seed on first use too; at start it is done before readiness is served.
+        start_up_jobs=[inject(reference_data.seed_at_start, deps)],
         background_jobs=[
-            inject(reference_data.seed_at_start, deps),
             every(
                 cart_settings.gap_sweep_interval_s,
                 inject(sweeps.release_overdue_gaps, deps),

@@ -86,8 +86,8 @@ def build_definition(
             name="retry-backorders",
         ),
     ]
-    if options.seed_file:
-        background.append(inject(stock_loads.seed_stock, provided))
+    # Before the consumers start: an order placed on a fresh install must find the stock.
+    start_up = [inject(stock_loads.seed_stock, provided)] if options.seed_file else []
 
     return ServiceDefinition(
         name=SERVICE_NAME,
@@ -113,4 +113,5 @@ def build_definition(
             )
         ],
         background_jobs=background,
+        start_up_jobs=start_up,
     )

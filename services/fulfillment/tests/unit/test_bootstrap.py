@@ -52,7 +52,10 @@ def test_every_consumed_event_has_its_use_case_and_the_jobs_are_scheduled() -> N
     }
     jobs = [job.__name__ for job in definition.background_jobs]
     assert jobs == ["expire-reservations", "retry-backorders"]
-    assert [job.__name__ for job in seeded.background_jobs] == [*jobs, "seed_stock"]
+    # The seed stock is in place before the first order is consumed, not beside it.
+    assert [job.__name__ for job in seeded.background_jobs] == jobs
+    assert [job.__name__ for job in seeded.start_up_jobs] == ["seed_stock"]
+    assert list(definition.start_up_jobs) == []
     assert {route.path for route in definition.routers[0].routes} == {  # type: ignore[attr-defined]
         "/stock",
         "/orders/{order_id}",

@@ -230,6 +230,9 @@ class ServiceRuntime:
         self._spawn(self.relay.run(), "outbox-relay")
         self._spawn(_outbox_gauges(self.relay), "outbox-gauges")
 
+        for step in self.definition.start_up_jobs:
+            await step(transactions)
+
         self._broker = kafka_broker(settings, client_id=name)
         self.consumers = register_consumers(
             self._broker,

@@ -53,6 +53,10 @@ class ServiceDefinition:
     subscriptions: Sequence[Subscription] = ()
     routers: Sequence[APIRouter] = ()
     background_jobs: Sequence[BackgroundJob] = ()
+    start_up_jobs: Sequence[BackgroundJob] = ()
+    """Run to completion, one after the other, before any consumer starts and before the
+    HTTP routes (readiness included) are served: what the first event needs in place, such
+    as fulfillment's seed stock (else the first orders of a fresh install find none)."""
     description: str = ""
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
     """Closes what the service opened itself (a provider's connections, HTTP clients), after
