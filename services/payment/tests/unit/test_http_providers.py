@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -304,3 +305,82 @@ async def test_a_paypal_token_request_that_fails_leaves_nothing_done(
     with pytest.raises(ProviderUnavailable) as raised:
         await provider.authorise(authorise_request("PAYPAL-ORDER-9"))
     assert (raised.value.kind, raised.value.outcome_unknown) == ("auth_failed", False)
+
+
+def _call(provider: str, operation: str) -> Callable[[Callable[..., httpx.Response]], Any]:
+    """One adapter call against a scripted answer, for the tables below."""
+
+    async def call(answer: Callable[[httpx.Request], httpx.Response]) -> Any:
+        adapter = card(answer) if provider == "card" else paypal(answer)
+        if operation == "authorise":
+            token = "pm_card" if provider == "card" else "PAYPAL-ORDER-7"
+            return await adapter.authorise(authorise_request(token))
+        if operation == "capture":
+            return await adapter.capture(Capture("capture:u", ORDER, "AUTH-1", AMOUNT))
+        return await adapter.refund(Refund("refund:u", ORDER, "CAP-1", AMOUNT))
+
+    return call
+
+
+@pytest.mark.parametrize(
+    ("provider", "operation", "status", "body"),
+    [
+        ("card", "authorise", 200, b"<html>gateway</html>"),  # a proxy's page
+        ("card", "capture", 200, b'{"id": "pi_1", "stat'),  # a cut body
+        ("card", "refund", 200, b'{"status": "succeeded"}'),  # no id
+        ("card", "refund", 200, b'["re_1"]'),  # another shape
+        ("paypal", "authorise", 201, b'{"purchase_units": []}'),
+        ("paypal", "capture", 201, b"OK"),
+        ("paypal", "refund", 201, b'{"id": null, "status": "COMPLETED"}'),
+    ],
+)
+async def test_a_success_answer_we_cannot_read_leaves_the_outcome_unknown(
+    provider: str, operation: str, status: int, body: bytes
+) -> None:
+    # The provider may have moved the money: the call is asked again with its key, never
+    # taken as a refusal nor dead-lettered as a bug of ours.
+    with pytest.raises(ProviderUnavailable) as raised:
+        await _call(provider, operation)(lambda _: httpx.Response(status, content=body))
+    assert (raised.value.kind, raised.value.outcome_unknown) == ("unreadable_answer", True)
+
+
+@pytest.mark.parametrize(
+    ("provider", "operation", "answer", "code"),
+    [
+        ("card", "capture", {"id": "pi_1", "status": "canceled"}, "capture_failed"),
+        ("card", "capture", {"id": "pi_1", "status": "requires_payment_method"}, "capture_failed"),
+        ("card", "refund", {"id": "re_1", "status": "canceled"}, "provider_refused"),
+        ("card", "refund", {"id": "re_1", "status": "failed"}, "provider_refused"),
+        ("paypal", "capture", {"id": "CAP-1", "status": "DECLINED"}, "capture_failed"),
+        ("paypal", "capture", {"id": "CAP-1", "status": "FAILED"}, "capture_failed"),
+        ("paypal", "refund", {"id": "REF-1", "status": "CANCELLED"}, "provider_refused"),
+    ],
+)
+async def test_a_capture_or_refund_answered_as_failed_moved_no_money(
+    provider: str, operation: str, answer: dict[str, str], code: str
+) -> None:
+    status = 200 if provider == "card" else 201
+    result = await _call(provider, operation)(lambda _: httpx.Response(status, json=answer))
+    assert (result.approved, result.decline_code, result.reference) == (
+        False,
+        code,
+        answer["id"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider", "operation", "status", "code"),
+    [
+        ("card", "authorise", 402, "declined"),
+        ("card", "refund", 402, "provider_refused"),
+        ("paypal", "authorise", 422, "declined"),
+        ("paypal", "refund", 422, "provider_refused"),
+    ],
+)
+async def test_a_refusal_whose_body_cannot_be_read_is_still_a_refusal(
+    provider: str, operation: str, status: int, code: str
+) -> None:
+    result = await _call(provider, operation)(
+        lambda _: httpx.Response(status, content=b"<html>refused</html>")
+    )
+    assert (result.approved, result.decline_code) == (False, code)

@@ -22,7 +22,14 @@ from typing import Any
 import httpx
 from orderflow_contracts.events.payments import PaymentDeclineCode
 
-from orderflow_payment.adapters.provider_http import rejected, send, snake_case
+from orderflow_payment.adapters.provider_http import (
+    answer_of,
+    reference_in,
+    refusal_of,
+    rejected,
+    send,
+    snake_case,
+)
 from orderflow_payment.domain.providers import (
     Authorise,
     Capture,
@@ -40,6 +47,11 @@ _DECLINE_CODES = {
     "stolen_card": PaymentDeclineCode.FRAUD_SUSPECTED,
     "lost_card": PaymentDeclineCode.FRAUD_SUSPECTED,
 }
+
+
+# A capture answered with one of these moved no money (the intent was cancelled, or its card
+# failed at capture): a decline, not a capture.
+_NOT_CAPTURED = frozenset({"canceled", "requires_payment_method"})
 
 
 class CardProcessorProvider:
@@ -61,11 +73,14 @@ class CardProcessorProvider:
         )
 
     def _declined(self, response: httpx.Response) -> ProviderResult:
-        error = response.json().get("error", {})
-        raw = error.get("decline_code") or error.get("code") or "declined"
+        error = _object(refusal_of(response).get("error"))
+        raw = str(error.get("decline_code") or error.get("code") or "declined")
         code = _DECLINE_CODES.get(raw, snake_case(raw))
-        message = error.get("message") or "The card was declined."
-        return ProviderResult.decline(str(code), message, error.get("payment_intent", {}).get("id"))
+        message = str(error.get("message") or "The card was declined.")
+        intent = _object(error.get("payment_intent")).get("id")
+        return ProviderResult.decline(
+            str(code), message, intent if isinstance(intent, str) else None
+        )
 
     async def authorise(self, request: Authorise) -> ProviderResult:
         response = await self._post(
@@ -84,12 +99,13 @@ class CardProcessorProvider:
             return self._declined(response)
         if response.status_code != 200:
             raise rejected(response, "authorisation")
-        body = response.json()
+        body = answer_of(response)
+        intent = reference_in(response, body, "id")
         if body.get("status") != "requires_capture":
             return ProviderResult.decline(
-                PaymentDeclineCode.DO_NOT_HONOUR, f"payment is {body.get('status')}", body["id"]
+                PaymentDeclineCode.DO_NOT_HONOUR, f"payment is {body.get('status')}", intent
             )
-        return ProviderResult.approve(body["id"])
+        return ProviderResult.approve(intent)
 
     async def capture(self, request: Capture) -> ProviderResult:
         response = await self._post(
@@ -99,7 +115,13 @@ class CardProcessorProvider:
         )
         if response.status_code != 200:
             raise rejected(response, "capture")
-        return ProviderResult.approve(response.json()["id"])
+        body = answer_of(response)
+        intent = reference_in(response, body, "id")
+        if body.get("status") in _NOT_CAPTURED:  # answered, but no money moved
+            return ProviderResult.decline(
+                "capture_failed", f"payment is {body.get('status')}", intent
+            )
+        return ProviderResult.approve(intent)
 
     async def void(self, request: Void) -> ProviderResult:
         response = await self._post(
@@ -109,7 +131,7 @@ class CardProcessorProvider:
         )
         if response.status_code != 200:
             raise rejected(response, "void")
-        return ProviderResult.approve(response.json()["id"])
+        return ProviderResult.approve(reference_in(response, answer_of(response), "id"))
 
     async def refund(self, request: Refund) -> ProviderResult:
         response = await self._post(
@@ -118,15 +140,21 @@ class CardProcessorProvider:
             {"payment_intent": request.capture_reference, "amount": request.amount.minor_units},
         )
         if response.status_code in (400, 402):
-            error = response.json().get("error", {})
+            error = _object(refusal_of(response).get("error"))
             return ProviderResult.decline(
-                "provider_refused", error.get("message") or "The processor refused the refund."
+                "provider_refused",
+                str(error.get("message") or "The processor refused the refund."),
             )
         if response.status_code != 200:
             raise rejected(response, "refund")
-        body = response.json()
-        if body.get("status") == "failed":
+        body = answer_of(response)
+        refund = reference_in(response, body, "id")
+        if body.get("status") in ("failed", "canceled"):
             return ProviderResult.decline(
-                "provider_refused", "The processor could not refund.", body["id"]
+                "provider_refused", f"The processor could not refund ({body['status']}).", refund
             )
-        return ProviderResult.approve(body["id"])
+        return ProviderResult.approve(refund)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

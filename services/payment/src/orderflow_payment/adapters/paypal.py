@@ -24,7 +24,14 @@ import httpx
 from orderflow_contracts.events.payments import PaymentDeclineCode
 from orderflow_contracts.money import Money
 
-from orderflow_payment.adapters.provider_http import rejected, send, snake_case
+from orderflow_payment.adapters.provider_http import (
+    answer_of,
+    reference_in,
+    refusal_of,
+    rejected,
+    send,
+    snake_case,
+)
 from orderflow_payment.domain.providers import (
     Authorise,
     Capture,
@@ -44,6 +51,10 @@ _DECLINE_ISSUES = {
     "ORDER_NOT_APPROVED": PaymentDeclineCode.INVALID_TOKEN,
     "INVALID_RESOURCE_ID": PaymentDeclineCode.INVALID_TOKEN,
 }
+
+
+# A capture or refund answered with one of these moved no money.
+_FAILED = frozenset({"DECLINED", "FAILED", "CANCELLED"})
 
 
 def _amount(money: Money) -> dict[str, str]:
@@ -100,10 +111,12 @@ class PayPalProvider:
 
     @staticmethod
     def _issue(response: httpx.Response) -> tuple[str, str]:
-        body = response.json()
-        details = body.get("details") or [{}]
-        issue = str(details[0].get("issue") or body.get("name") or "DECLINED")
-        message = str(details[0].get("description") or body.get("message") or "Declined.")
+        body = refusal_of(response)
+        details = body.get("details")
+        first = details[0] if isinstance(details, list) and details else {}
+        first = first if isinstance(first, dict) else {}
+        issue = str(first.get("issue") or body.get("name") or "DECLINED")
+        message = str(first.get("description") or body.get("message") or "Declined.")
         return issue, message
 
     async def authorise(self, request: Authorise) -> ProviderResult:
@@ -117,16 +130,18 @@ class PayPalProvider:
             )
         if response.status_code not in (200, 201):
             raise rejected(response, "authorisation")
-        unit = response.json()["purchase_units"][0]
-        authorization = unit["payments"]["authorizations"][0]
-        if authorization["amount"] != _amount(request.amount):
+        body = answer_of(response)
+        path = ("purchase_units", 0, "payments", "authorizations", 0)
+        authorization_id = reference_in(response, body, *path, "id")
+        authorization = body["purchase_units"][0]["payments"]["authorizations"][0]
+        if authorization.get("amount") != _amount(request.amount):
             # The buyer approved another amount than the order's total: release it at once.
             try:
                 await self.void(
                     Void(
                         f"{request.idempotency_key}:amount-mismatch",
                         request.order_id,
-                        authorization["id"],
+                        authorization_id,
                         request.amount,
                     )
                 )
@@ -139,9 +154,9 @@ class PayPalProvider:
             return ProviderResult.decline(
                 PaymentDeclineCode.DO_NOT_HONOUR,
                 f"authorization is {authorization.get('status')}",
-                authorization["id"],
+                authorization_id,
             )
-        return ProviderResult.approve(authorization["id"])
+        return ProviderResult.approve(authorization_id)
 
     async def capture(self, request: Capture) -> ProviderResult:
         response = await self._post(
@@ -151,7 +166,11 @@ class PayPalProvider:
         )
         if response.status_code not in (200, 201):
             raise rejected(response, "capture")
-        return ProviderResult.approve(response.json()["id"])
+        body = answer_of(response)
+        capture = reference_in(response, body, "id")
+        if body.get("status") in _FAILED:  # answered, but no money moved
+            return ProviderResult.decline("capture_failed", f"capture is {body['status']}", capture)
+        return ProviderResult.approve(capture)
 
     async def void(self, request: Void) -> ProviderResult:
         response = await self._post(
@@ -174,9 +193,10 @@ class PayPalProvider:
             return ProviderResult.decline("provider_refused", message)
         if response.status_code not in (200, 201):
             raise rejected(response, "refund")
-        body = response.json()
-        if body.get("status") in ("CANCELLED", "FAILED"):
+        body = answer_of(response)
+        refund = reference_in(response, body, "id")
+        if body.get("status") in _FAILED:
             return ProviderResult.decline(
-                "provider_refused", "PayPal could not refund.", body["id"]
+                "provider_refused", f"PayPal could not refund ({body['status']}).", refund
             )
-        return ProviderResult.approve(body["id"])
+        return ProviderResult.approve(refund)

@@ -8,7 +8,9 @@ succeeds. Only a connection never made (refused, or not made in time, or no pool
 free) and a 401 are certainly nothing done (``connection_failed``, ``http_401``); a read or
 write that failed once the request may have been sent is ``timeout`` or ``transport_error``,
 a 408 ``http_408`` and a 409 (a request with the same key still in flight) ``http_409``: their
-outcome is unknown.
+outcome is unknown. So is a success answer we cannot read (``unreadable_answer``: a proxy's
+page, a cut body, a shape we do not know): the provider may have done the work, and asking
+again with the same key tells.
 """
 
 from __future__ import annotations
@@ -49,3 +51,41 @@ def snake_case(code: str) -> str:
     if not cleaned[:1].isalpha():
         cleaned = f"code_{cleaned}".rstrip("_")
     return cleaned[:64]
+
+
+def answer_of(response: httpx.Response) -> dict[str, Any]:
+    """A success answer's JSON object; one we cannot read is an unknown outcome."""
+    try:
+        body = response.json()
+    except ValueError as error:
+        raise _unreadable(response, "not JSON") from error
+    if not isinstance(body, dict):
+        raise _unreadable(response, "not a JSON object")
+    return body
+
+
+def reference_in(response: httpx.Response, body: Any, *path: str | int) -> str:
+    """The provider's id at ``path`` of a success answer (``"id"``, or deeper): without one
+    we cannot tell what was done, so the outcome is unknown."""
+    value = body
+    try:
+        for step in path:
+            value = value[step]
+    except (KeyError, IndexError, TypeError) as error:
+        raise _unreadable(response, f"no {'.'.join(map(str, path))}") from error
+    if not isinstance(value, str) or not value:
+        raise _unreadable(response, f"no {'.'.join(map(str, path))}")
+    return value
+
+
+def refusal_of(response: httpx.Response) -> dict[str, Any]:
+    """A refusal's JSON object, or an empty one: a refusal whose words are lost still stands."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _unreadable(response: httpx.Response, why: str) -> ProviderUnavailable:
+    return ProviderUnavailable("unreadable_answer", f"HTTP {response.status_code}: {why}")
