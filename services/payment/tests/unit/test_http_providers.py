@@ -18,6 +18,7 @@ from orderflow_payment.domain.providers import (
     ProviderRejected,
     ProviderUnavailable,
     Refund,
+    Void,
 )
 
 ORDER = uuid.uuid4()
@@ -218,21 +219,32 @@ async def test_a_request_with_its_key_still_in_flight_is_an_unknown_outcome() ->
     assert (raised.value.kind, raised.value.outcome_unknown) == ("http_409", True)
 
 
-async def test_a_paypal_hold_whose_release_was_refused_leaves_the_outcome_unknown() -> None:
+async def test_a_paypal_hold_whose_release_was_refused_is_declined_not_asked_for_ever() -> None:
+    # Asked again, PayPal would refuse the release again: waiting stalled the partition.
+    void_keys: list[str] = []
+
     def other_amount_then_refused_void(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/void"):
+            void_keys.append(request.headers["PayPal-Request-Id"])
             return httpx.Response(403, json={})
-        authorization = {
-            "id": "AUTH-11",
-            "status": "CREATED",
-            "amount": {"value": "1.00", "currency_code": "EUR"},
-        }
-        unit = {"payments": {"authorizations": [authorization]}}
-        return httpx.Response(201, json={"purchase_units": [unit]})
+        return authorised("AUTH-11", "CREATED", {"value": "1.00", "currency_code": "EUR"})
 
-    with pytest.raises(ProviderUnavailable) as raised:
-        await paypal(other_amount_then_refused_void).authorise(authorise_request("PAYPAL-ORDER-5"))
-    assert (raised.value.kind, raised.value.outcome_unknown) == ("hold_not_released", True)
+    result = await paypal(other_amount_then_refused_void).authorise(
+        authorise_request("PAYPAL-ORDER-5")
+    )
+    assert (result.approved, result.decline_code, result.reference) == (
+        False,
+        "amount_mismatch",
+        "AUTH-11",
+    )
+    assert "refused to release the hold (http_403)" in result.message
+    assert void_keys == [f"authorise:{ORDER}:amount-mismatch"]
+
+
+def authorised(authorization_id: str, status: str, amount: object) -> httpx.Response:
+    authorization = {"id": authorization_id, "status": status, "amount": amount}
+    unit = {"payments": {"authorizations": [authorization]}}
+    return httpx.Response(201, json={"purchase_units": [unit]})
 
 
 @pytest.mark.parametrize(("status", "unknown"), [(408, True), (401, False)])
@@ -384,3 +396,120 @@ async def test_a_refusal_whose_body_cannot_be_read_is_still_a_refusal(
         lambda _: httpx.Response(status, content=b"<html>refused</html>")
     )
     assert (result.approved, result.decline_code) == (False, code)
+
+
+@pytest.mark.parametrize(
+    ("provider", "operation", "answer"),
+    [
+        ("card", "capture", {"id": "pi_1"}),  # no status
+        ("card", "capture", {"id": "pi_1", "status": "requires_capture"}),  # not captured yet
+        ("card", "refund", {"id": "re_1"}),
+        ("paypal", "capture", {"id": "CAP-1"}),
+        ("paypal", "capture", {"id": "CAP-1", "status": "SOMETHING_NEW"}),
+        ("paypal", "refund", {"id": "REF-1", "status": 7}),
+    ],
+)
+async def test_a_capture_or_refund_whose_status_is_not_understood_is_not_taken_as_done(
+    provider: str, operation: str, answer: dict[str, Any]
+) -> None:
+    status = 200 if provider == "card" else 201
+    with pytest.raises(ProviderUnavailable) as raised:
+        await _call(provider, operation)(lambda _: httpx.Response(status, json=answer))
+    assert (raised.value.kind, raised.value.outcome_unknown) == ("unreadable_answer", True)
+
+
+@pytest.mark.parametrize(
+    ("provider", "operation", "answer"),
+    [
+        ("card", "capture", {"id": "pi_1", "status": "processing"}),
+        ("card", "refund", {"id": "re_1", "status": "pending"}),
+        ("paypal", "capture", {"id": "CAP-1", "status": "PENDING"}),
+        ("paypal", "refund", {"id": "REF-1", "status": "PENDING"}),
+    ],
+)
+async def test_a_capture_or_refund_settling_later_is_taken_as_done(
+    provider: str, operation: str, answer: dict[str, Any]
+) -> None:
+    status = 200 if provider == "card" else 201
+    result = await _call(provider, operation)(lambda _: httpx.Response(status, json=answer))
+    assert (result.approved, result.reference) == (True, answer["id"])
+
+
+async def test_a_paypal_authorisation_is_judged_by_its_status_before_its_amount() -> None:
+    voided: list[str] = []
+
+    def denied_other_amount(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/void"):
+            voided.append(request.url.path)
+            return httpx.Response(422, json={})
+        return authorised("AUTH-12", "DENIED", {"value": "1.00", "currency_code": "EUR"})
+
+    result = await paypal(denied_other_amount).authorise(authorise_request("PAYPAL-ORDER-8"))
+    assert (result.approved, result.decline_code) == (False, "do_not_honour")
+    assert voided == [], "nothing is held: nothing to release"
+
+
+async def test_a_paypal_amount_is_compared_as_a_number_and_must_be_there() -> None:
+    same = await paypal(
+        lambda _: authorised("AUTH-13", "CREATED", {"value": "55.4400", "currency_code": "EUR"})
+    ).authorise(authorise_request("PAYPAL-ORDER-9"))
+    assert (same.approved, same.reference) == (True, "AUTH-13")
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        await paypal(lambda _: authorised("AUTH-14", "CREATED", None)).authorise(
+            authorise_request("PAYPAL-ORDER-10")
+        )
+    assert (raised.value.kind, raised.value.outcome_unknown) == ("unreadable_answer", True)
+
+
+@pytest.mark.parametrize(
+    ("provider", "status", "answer", "outcome"),
+    [
+        ("card", 200, {"id": "pi_1", "status": "canceled"}, "approved"),
+        ("card", 200, {"id": "pi_1", "status": "succeeded"}, "not_cancelled"),
+        ("card", 200, {"id": "pi_1"}, "unreadable_answer"),
+        ("paypal", 204, None, "approved"),
+        ("paypal", 200, {"id": "AUTH-1", "status": "VOIDED"}, "approved"),
+        ("paypal", 200, {"id": "AUTH-1", "status": "CAPTURED"}, "not_voided"),
+        ("paypal", 200, {"id": "AUTH-1"}, "unreadable_answer"),
+    ],
+)
+async def test_a_void_is_done_only_when_its_answer_says_so(
+    provider: str, status: int, answer: dict[str, str] | None, outcome: str
+) -> None:
+    adapter = card if provider == "card" else paypal
+    provider_call = adapter(lambda _: httpx.Response(status, json=answer)).void(
+        Void("void:1", ORDER, "AUTH-1", AMOUNT)
+    )
+    try:
+        result = await provider_call
+        seen = "approved" if result.approved else "declined"
+    except ProviderRejected as refused:
+        seen = refused.code
+    except ProviderUnavailable as unknown:
+        seen = unknown.kind
+    assert seen == outcome
+
+
+async def test_a_failure_message_never_carries_the_paypal_token() -> None:
+    with pytest.raises(ProviderUnavailable) as raised:
+        await paypal(lambda _: httpx.Response(500, json={})).authorise(
+            authorise_request("5O190127TN364715T")
+        )
+    assert "5O190127TN364715T" not in str(raised.value)
+    assert str(raised.value) == "http_500: /v2/checkout/orders/{id}/authorize"
+
+
+@pytest.mark.parametrize("number", ["4111111111111111", "4111 1111 1111 1111"])
+async def test_a_providers_words_never_carry_a_card_number_into_what_we_publish(
+    number: str,
+) -> None:
+    def declined(_: httpx.Request) -> httpx.Response:
+        error = {"decline_code": number, "message": f"card {number} declined"}
+        return httpx.Response(402, json={"error": error})
+
+    result = await card(declined).authorise(authorise_request())
+    assert "1111" not in f"{result.decline_code} {result.message}"
+    assert result.decline_code == "declined"
+    assert result.message.startswith("card ")
+    assert result.message.endswith(" declined")

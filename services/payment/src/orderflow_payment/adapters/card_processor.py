@@ -24,15 +24,20 @@ from orderflow_contracts.events.payments import PaymentDeclineCode
 
 from orderflow_payment.adapters.provider_http import (
     answer_of,
+    outcome_of,
+    provider_words,
     reference_in,
     refusal_of,
     rejected,
     send,
     snake_case,
+    status_word,
+    unreadable,
 )
 from orderflow_payment.domain.providers import (
     Authorise,
     Capture,
+    ProviderRejected,
     ProviderResult,
     Refund,
     Void,
@@ -49,9 +54,12 @@ _DECLINE_CODES = {
 }
 
 
-# A capture answered with one of these moved no money (the intent was cancelled, or its card
-# failed at capture): a decline, not a capture.
+# A capture's answer: captured (``processing`` settles later), or no money moved (the intent
+# was cancelled, or its card failed at capture): a decline. Any other status is not understood.
+_CAPTURED = frozenset({"succeeded", "processing"})
 _NOT_CAPTURED = frozenset({"canceled", "requires_payment_method"})
+# A refund's answer: paid, or paid later (taken as done; decision 81).
+_REFUNDED = frozenset({"succeeded", "pending", "requires_action"})
 
 
 class CardProcessorProvider:
@@ -76,7 +84,7 @@ class CardProcessorProvider:
         error = _object(refusal_of(response).get("error"))
         raw = str(error.get("decline_code") or error.get("code") or "declined")
         code = _DECLINE_CODES.get(raw, snake_case(raw))
-        message = str(error.get("message") or "The card was declined.")
+        message = provider_words(error.get("message"), "The card was declined.")
         intent = _object(error.get("payment_intent")).get("id")
         return ProviderResult.decline(
             str(code), message, intent if isinstance(intent, str) else None
@@ -103,7 +111,9 @@ class CardProcessorProvider:
         intent = reference_in(response, body, "id")
         if body.get("status") != "requires_capture":
             return ProviderResult.decline(
-                PaymentDeclineCode.DO_NOT_HONOUR, f"payment is {body.get('status')}", intent
+                PaymentDeclineCode.DO_NOT_HONOUR,
+                f"payment is {status_word(body.get('status'))}",
+                intent,
             )
         return ProviderResult.approve(intent)
 
@@ -116,12 +126,14 @@ class CardProcessorProvider:
         if response.status_code != 200:
             raise rejected(response, "capture")
         body = answer_of(response)
-        intent = reference_in(response, body, "id")
-        if body.get("status") in _NOT_CAPTURED:  # answered, but no money moved
-            return ProviderResult.decline(
-                "capture_failed", f"payment is {body.get('status')}", intent
-            )
-        return ProviderResult.approve(intent)
+        return outcome_of(
+            response,
+            body,
+            reference_in(response, body, "id"),
+            done=_CAPTURED,
+            failed=_NOT_CAPTURED,
+            declined_as="capture_failed",
+        )
 
     async def void(self, request: Void) -> ProviderResult:
         response = await self._post(
@@ -131,7 +143,15 @@ class CardProcessorProvider:
         )
         if response.status_code != 200:
             raise rejected(response, "void")
-        return ProviderResult.approve(reference_in(response, answer_of(response), "id"))
+        body = answer_of(response)
+        intent = reference_in(response, body, "id")
+        status = body.get("status")
+        if status == "canceled":
+            return ProviderResult.approve(intent)
+        if status is None:
+            raise unreadable(response, "no status")
+        # Answered, but not cancelled (captured meanwhile, say): a refusal of the void.
+        raise ProviderRejected("not_cancelled", "the processor did not cancel the payment")
 
     async def refund(self, request: Refund) -> ProviderResult:
         response = await self._post(
@@ -143,17 +163,19 @@ class CardProcessorProvider:
             error = _object(refusal_of(response).get("error"))
             return ProviderResult.decline(
                 "provider_refused",
-                str(error.get("message") or "The processor refused the refund."),
+                provider_words(error.get("message"), "The processor refused the refund."),
             )
         if response.status_code != 200:
             raise rejected(response, "refund")
         body = answer_of(response)
-        refund = reference_in(response, body, "id")
-        if body.get("status") in ("failed", "canceled"):
-            return ProviderResult.decline(
-                "provider_refused", f"The processor could not refund ({body['status']}).", refund
-            )
-        return ProviderResult.approve(refund)
+        return outcome_of(
+            response,
+            body,
+            reference_in(response, body, "id"),
+            done=_REFUNDED,
+            failed=frozenset({"failed", "canceled"}),
+            declined_as="provider_refused",
+        )
 
 
 def _object(value: Any) -> dict[str, Any]:

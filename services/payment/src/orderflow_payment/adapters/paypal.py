@@ -18,6 +18,7 @@ from `POST /v1/oauth2/token` (client credentials `PAYMENT_PAYPAL_CLIENT_ID` /
 from __future__ import annotations
 
 import time
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
@@ -26,11 +27,15 @@ from orderflow_contracts.money import Money
 
 from orderflow_payment.adapters.provider_http import (
     answer_of,
+    outcome_of,
+    provider_words,
     reference_in,
     refusal_of,
     rejected,
     send,
     snake_case,
+    status_word,
+    unreadable,
 )
 from orderflow_payment.domain.providers import (
     Authorise,
@@ -51,10 +56,6 @@ _DECLINE_ISSUES = {
     "ORDER_NOT_APPROVED": PaymentDeclineCode.INVALID_TOKEN,
     "INVALID_RESOURCE_ID": PaymentDeclineCode.INVALID_TOKEN,
 }
-
-
-# A capture or refund answered with one of these moved no money.
-_FAILED = frozenset({"DECLINED", "FAILED", "CANCELLED"})
 
 
 def _amount(money: Money) -> dict[str, str]:
@@ -116,7 +117,7 @@ class PayPalProvider:
         first = details[0] if isinstance(details, list) and details else {}
         first = first if isinstance(first, dict) else {}
         issue = str(first.get("issue") or body.get("name") or "DECLINED")
-        message = str(first.get("description") or body.get("message") or "Declined.")
+        message = provider_words(first.get("description") or body.get("message"), "Declined.")
         return issue, message
 
     async def authorise(self, request: Authorise) -> ProviderResult:
@@ -134,29 +135,36 @@ class PayPalProvider:
         path = ("purchase_units", 0, "payments", "authorizations", 0)
         authorization_id = reference_in(response, body, *path, "id")
         authorization = body["purchase_units"][0]["payments"]["authorizations"][0]
-        if authorization.get("amount") != _amount(request.amount):
-            # The buyer approved another amount than the order's total: release it at once.
-            try:
-                await self.void(
-                    Void(
-                        f"{request.idempotency_key}:amount-mismatch",
-                        request.order_id,
-                        authorization_id,
-                        request.amount,
-                    )
-                )
-            except (ProviderUnavailable, ProviderRejected) as error:  # the hold exists
-                raise ProviderUnavailable("hold_not_released", type(error).__name__) from error
-            return ProviderResult.decline(
-                "amount_mismatch", "PayPal order amount differs from the order total."
-            )
-        if authorization.get("status") not in ("CREATED", "PENDING"):
+        status = authorization.get("status")
+        if status not in ("CREATED", "PENDING"):  # denied, expired, voided: nothing is held
             return ProviderResult.decline(
                 PaymentDeclineCode.DO_NOT_HONOUR,
-                f"authorization is {authorization.get('status')}",
+                f"authorization is {status_word(status)}",
                 authorization_id,
             )
+        if not _same_amount(authorization.get("amount"), request.amount, response):
+            # The buyer approved another amount than the order's total: release it at once.
+            return await self._release_mismatch(request, authorization_id)
         return ProviderResult.approve(authorization_id)
+
+    async def _release_mismatch(self, request: Authorise, authorization_id: str) -> ProviderResult:
+        declined = "PayPal order amount differs from the order total."
+        try:
+            await self.void(
+                Void(
+                    f"{request.idempotency_key}:amount-mismatch",
+                    request.order_id,
+                    authorization_id,
+                    request.amount,
+                )
+            )
+        except ProviderUnavailable as error:  # the hold may exist: ask again later
+            raise ProviderUnavailable("hold_not_released", error.kind) from error
+        except ProviderRejected as error:
+            # PayPal refuses the release (asked again, it would refuse again): decline; a hold
+            # left lapses at PayPal, and reconciliation reports it.
+            declined += f" PayPal refused to release the hold ({error.code})."
+        return ProviderResult.decline("amount_mismatch", declined, authorization_id)
 
     async def capture(self, request: Capture) -> ProviderResult:
         response = await self._post(
@@ -167,10 +175,14 @@ class PayPalProvider:
         if response.status_code not in (200, 201):
             raise rejected(response, "capture")
         body = answer_of(response)
-        capture = reference_in(response, body, "id")
-        if body.get("status") in _FAILED:  # answered, but no money moved
-            return ProviderResult.decline("capture_failed", f"capture is {body['status']}", capture)
-        return ProviderResult.approve(capture)
+        return outcome_of(
+            response,
+            body,
+            reference_in(response, body, "id"),
+            done=frozenset({"COMPLETED", "PENDING", "PARTIALLY_REFUNDED", "REFUNDED"}),
+            failed=frozenset({"DECLINED", "FAILED"}),
+            declined_as="capture_failed",
+        )
 
     async def void(self, request: Void) -> ProviderResult:
         response = await self._post(
@@ -180,6 +192,12 @@ class PayPalProvider:
         )
         if response.status_code not in (200, 204):
             raise rejected(response, "void")
+        if response.status_code == 200:  # with the authorization: it must say voided
+            status = answer_of(response).get("status")
+            if status is None:
+                raise unreadable(response, "no status")
+            if status != "VOIDED":
+                raise ProviderRejected("not_voided", f"authorization is {status_word(status)}")
         return ProviderResult.approve(request.authorisation_reference)
 
     async def refund(self, request: Refund) -> ProviderResult:
@@ -194,9 +212,24 @@ class PayPalProvider:
         if response.status_code not in (200, 201):
             raise rejected(response, "refund")
         body = answer_of(response)
-        refund = reference_in(response, body, "id")
-        if body.get("status") in _FAILED:
-            return ProviderResult.decline(
-                "provider_refused", f"PayPal could not refund ({body['status']}).", refund
-            )
-        return ProviderResult.approve(refund)
+        return outcome_of(
+            response,
+            body,
+            reference_in(response, body, "id"),
+            done=frozenset({"COMPLETED", "PENDING"}),  # pending: taken as done (decision 81)
+            failed=frozenset({"CANCELLED", "FAILED"}),
+            declined_as="provider_refused",
+        )
+
+
+def _same_amount(amount: object, expected: Money, response: httpx.Response) -> bool:
+    """Whether PayPal's ``{"value", "currency_code"}`` is ``expected`` (compared as numbers:
+    PayPal writes no decimals for a currency without them); without one, the answer is not
+    understood."""
+    if not isinstance(amount, dict):
+        raise unreadable(response, "no authorised amount")
+    try:
+        value, currency = Decimal(str(amount["value"])), amount["currency_code"]
+    except (KeyError, InvalidOperation) as error:
+        raise unreadable(response, "no authorised amount") from error
+    return currency == expected.currency.value and value == expected.amount

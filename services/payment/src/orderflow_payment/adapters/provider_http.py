@@ -19,8 +19,14 @@ import re
 from typing import Any
 
 import httpx
+from orderflow_contracts.card_data import contains_card_number, redact_card_numbers
+from orderflow_contracts.primitives import clip_text
 
-from orderflow_payment.domain.providers import ProviderRejected, ProviderUnavailable
+from orderflow_payment.domain.providers import (
+    ProviderRejected,
+    ProviderResult,
+    ProviderUnavailable,
+)
 
 _UNAVAILABLE = frozenset({401, 408, 409, 429})
 
@@ -37,8 +43,16 @@ async def send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) 
     # 409: another request with this idempotency key is still being processed (outcome
     # unknown: ask again later); 401: our credentials; 408, 429 and 5xx: unavailable.
     if response.status_code in _UNAVAILABLE or response.status_code >= 500:
-        raise ProviderUnavailable(f"http_{response.status_code}", url)
+        raise ProviderUnavailable(f"http_{response.status_code}", _path_shape(url))
     return response
+
+
+def _path_shape(url: str) -> str:
+    """``url`` without its ids (a PayPal order id is the buyer's payment token): what a
+    failure's message, and so a log line, may carry."""
+    return "/".join(
+        part if re.fullmatch(r"v\d+|[a-z_]*", part) else "{id}" for part in url.split("/")
+    )
 
 
 def rejected(response: httpx.Response, what: str) -> ProviderRejected:
@@ -46,8 +60,13 @@ def rejected(response: httpx.Response, what: str) -> ProviderRejected:
 
 
 def snake_case(code: str) -> str:
-    """A provider's code as one of our reason codes (``INSTRUMENT_DECLINED`` -> lower)."""
-    cleaned = re.sub(r"[^a-z0-9]+", "_", code.lower()).strip("_")
+    """A provider's code as one of our reason codes (``INSTRUMENT_DECLINED`` -> lower). Long
+    digit runs are dropped: a code is published, and must never carry a card number."""
+    if contains_card_number(code):
+        return "declined"
+    cleaned = re.sub(r"[^a-z0-9]+", "_", re.sub(r"\d{6,}", "", code.lower())).strip("_")
+    if not cleaned:
+        return "declined"
     if not cleaned[:1].isalpha():
         cleaned = f"code_{cleaned}".rstrip("_")
     return cleaned[:64]
@@ -58,9 +77,9 @@ def answer_of(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError as error:
-        raise _unreadable(response, "not JSON") from error
+        raise unreadable(response, "not JSON") from error
     if not isinstance(body, dict):
-        raise _unreadable(response, "not a JSON object")
+        raise unreadable(response, "not a JSON object")
     return body
 
 
@@ -72,9 +91,9 @@ def reference_in(response: httpx.Response, body: Any, *path: str | int) -> str:
         for step in path:
             value = value[step]
     except (KeyError, IndexError, TypeError) as error:
-        raise _unreadable(response, f"no {'.'.join(map(str, path))}") from error
+        raise unreadable(response, f"no {'.'.join(map(str, path))}") from error
     if not isinstance(value, str) or not value:
-        raise _unreadable(response, f"no {'.'.join(map(str, path))}")
+        raise unreadable(response, f"no {'.'.join(map(str, path))}")
     return value
 
 
@@ -87,5 +106,40 @@ def refusal_of(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _unreadable(response: httpx.Response, why: str) -> ProviderUnavailable:
+def unreadable(response: httpx.Response, why: str) -> ProviderUnavailable:
     return ProviderUnavailable("unreadable_answer", f"HTTP {response.status_code}: {why}")
+
+
+def provider_words(text: object, fallback: str) -> str:
+    """A provider's message as we may publish and store it: never a card number (redacted),
+    never longer than an event's text field; ``fallback`` when there is none."""
+    if not isinstance(text, str) or not text.strip():
+        return fallback
+    return clip_text(redact_card_numbers(text))
+
+
+def outcome_of(
+    response: httpx.Response,
+    body: dict[str, Any],
+    reference: str,
+    *,
+    done: frozenset[str],
+    failed: frozenset[str],
+    declined_as: str,
+) -> ProviderResult:
+    """A capture's or refund's result by the status its answer gives: ``done`` is approved,
+    ``failed`` (no money moved) is declined ``declined_as``; any other status, or none, is
+    not understood, so the outcome is unknown (asked again with the same key)."""
+    status = body.get("status")
+    if status in done:
+        return ProviderResult.approve(reference)
+    if status in failed:
+        return ProviderResult.decline(
+            declined_as, f"the provider answered {status_word(status)}", reference
+        )
+    raise unreadable(response, f"status {status_word(status)}")
+
+
+def status_word(status: object) -> str:
+    """A provider's status as a message may show it: a word, or ``?`` for anything else."""
+    return status if isinstance(status, str) and re.fullmatch(r"[A-Za-z_]{1,40}", status) else "?"
