@@ -210,6 +210,30 @@ def test_refunds_are_in_one_currency() -> None:
         RefundRequested.model_validate(document)
 
 
+@pytest.mark.parametrize(
+    "event_type",
+    [
+        "OrderPlaced",
+        "ReturnRequested",
+        "ReturnAuthorized",
+        "ReplacementRequested",
+        "ReturnParcelReceived",
+        "ShipmentDelivered",
+    ],
+)
+def test_the_lines_of_one_sku_total_at_most_the_quantity_cap(event_type: str) -> None:
+    # Split over lines, 10,001 units of one SKU passed each line's cap; a consumer adding
+    # them up (fulfillment's stock, its events) then failed on a valid event.
+    document = example_data(event_type)
+    first = document["lines"][0]
+    halves = [dict(first, quantity=5_000), dict(first, quantity=5_000)]
+    event_class(event_type).model_validate(dict(document, lines=halves))
+    with pytest.raises(ValidationError, match="at most 10000 per SKU"):
+        event_class(event_type).model_validate(
+            dict(document, lines=[*halves, dict(first, quantity=1)])
+        )
+
+
 def test_events_are_immutable() -> None:
     event = OrderPlaced.model_validate(example_data("OrderPlaced"))
     with pytest.raises(ValidationError):

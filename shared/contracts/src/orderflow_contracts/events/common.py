@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Final, Literal, Protocol, TypeVar
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 from pydantic.types import Strict
 
 from orderflow_contracts.money import Currency, NonNegativeMoney
 from orderflow_contracts.primitives import (
     IDENTIFIER_PATTERN,
+    MAX_QUANTITY,
     CardBrand,
     ContractModel,
     CountryCode,
@@ -183,3 +185,34 @@ class RefundLine(ContractModel):
     sku: Sku
     quantity: Quantity
     amount: NonNegativeMoney
+
+
+class _SkuUnits(Protocol):
+    @property
+    def sku(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+
+
+_L = TypeVar("_L", bound=_SkuUnits)
+
+
+def _units_per_sku_within_limit(lines: Sequence[_L]) -> Sequence[_L]:
+    totals: dict[str, int] = {}
+    for line in lines:
+        totals[line.sku] = totals.get(line.sku, 0) + line.quantity
+    if max(totals.values(), default=0) > MAX_QUANTITY:
+        raise ValueError(
+            f"the lines of one SKU total more than {MAX_QUANTITY} units; "
+            f"at most {MAX_QUANTITY} per SKU"
+        )
+    return lines
+
+
+UNITS_PER_SKU: Final = AfterValidator(_units_per_sku_within_limit)
+"""On a list of lines: a SKU may stand on several lines, but its lines total at most
+``MAX_QUANTITY`` units (what one line may hold), so whatever adds them up stays in bounds."""
+
+PER_SKU_DESCRIPTION: Final = (
+    "A SKU may appear on several lines; its lines total at most 10 000 units."
+)

@@ -14,6 +14,8 @@ from pydantic import Field, StringConstraints
 from orderflow_contracts import topics
 from orderflow_contracts.events.base import Event
 from orderflow_contracts.events.common import (
+    PER_SKU_DESCRIPTION,
+    UNITS_PER_SKU,
     ClaimId,
     LineQuantity,
     OrderId,
@@ -156,7 +158,9 @@ class ShipmentDelivered(Event):
 
     order_id: OrderId
     shipment_id: ShipmentId
-    lines: Annotated[list[LineQuantity], Field(min_length=1)]
+    lines: Annotated[
+        list[LineQuantity], Field(min_length=1, description=PER_SKU_DESCRIPTION), UNITS_PER_SKU
+    ]
     delivered_at: UtcDatetime
     replacement: bool = False
 

@@ -11,6 +11,8 @@ from pydantic.types import Strict
 from orderflow_contracts import topics
 from orderflow_contracts.events.base import Event
 from orderflow_contracts.events.common import (
+    PER_SKU_DESCRIPTION,
+    UNITS_PER_SKU,
     CartId,
     CustomerId,
     FxSnapshot,
@@ -44,7 +46,9 @@ class OrderPlaced(Event):
     cart_id: CartId
     customer_id: CustomerId
     email: Email
-    lines: Annotated[list[OrderLine], Field(min_length=1)]
+    lines: Annotated[
+        list[OrderLine], Field(min_length=1, description=PER_SKU_DESCRIPTION), UNITS_PER_SKU
+    ]
     currency: Annotated[Currency, Strict(False)]
     subtotal: NonNegativeMoney
     shipping_fee: NonNegativeMoney

@@ -15,6 +15,8 @@ from pydantic import Field, model_validator
 from orderflow_contracts import topics
 from orderflow_contracts.events.base import Event
 from orderflow_contracts.events.common import (
+    PER_SKU_DESCRIPTION,
+    UNITS_PER_SKU,
     ClaimId,
     CustomerId,
     LineQuantity,
@@ -51,7 +53,9 @@ class ReturnRequested(Event):
 
     order_id: OrderId
     return_request_id: ReturnRequestId
-    lines: Annotated[list[LineQuantity], Field(min_length=1)]
+    lines: Annotated[
+        list[LineQuantity], Field(min_length=1, description=PER_SKU_DESCRIPTION), UNITS_PER_SKU
+    ]
     reason: Text = Field(description="Why the customer returns the items, in their words.")
     customer_id: CustomerId | None = None
 
@@ -97,7 +101,9 @@ class ReturnAuthorized(Event):
     order_id: OrderId
     rma_id: RmaId
     return_request_id: ReturnRequestId
-    lines: Annotated[list[LineQuantity], Field(min_length=1)]
+    lines: Annotated[
+        list[LineQuantity], Field(min_length=1, description=PER_SKU_DESCRIPTION), UNITS_PER_SKU
+    ]
     return_by: CalendarDate
 
 
@@ -215,7 +221,9 @@ class ReplacementRequested(Event):
 
     order_id: OrderId
     claim_id: ClaimId
-    lines: Annotated[list[LineQuantity], Field(min_length=1)]
+    lines: Annotated[
+        list[LineQuantity], Field(min_length=1, description=PER_SKU_DESCRIPTION), UNITS_PER_SKU
+    ]
     ship_to: PostalAddress
 
 

@@ -15,7 +15,13 @@ from pydantic import Field
 
 from orderflow_contracts import topics
 from orderflow_contracts.events.base import Event
-from orderflow_contracts.events.common import ReturnedLine, RmaId, ShipmentId
+from orderflow_contracts.events.common import (
+    PER_SKU_DESCRIPTION,
+    UNITS_PER_SKU,
+    ReturnedLine,
+    RmaId,
+    ShipmentId,
+)
 from orderflow_contracts.primitives import Name, Sku, StockLevel, UtcDatetime, WarehouseId
 
 
@@ -61,7 +67,11 @@ class ReturnParcelReceived(Event):
 
     rma_id: RmaId
     warehouse_id: WarehouseId
-    lines: Annotated[list[ReturnedLine], Field(min_length=1)]
+    lines: Annotated[
+        list[ReturnedLine],
+        Field(min_length=1, description=PER_SKU_DESCRIPTION + " (all conditions together)"),
+        UNITS_PER_SKU,
+    ]
     received_at: UtcDatetime
 
 
