@@ -224,12 +224,14 @@ def test_refunds_are_in_one_currency() -> None:
 def test_the_lines_of_one_sku_total_at_most_the_quantity_cap(event_type: str) -> None:
     # Split over lines, 10,001 units of one SKU passed each line's cap; a consumer adding
     # them up (fulfillment's stock, its events) then failed on a valid event.
+    model = event_class(event_type)
+    assert model is not None
     document = example_data(event_type)
     first = document["lines"][0]
     halves = [dict(first, quantity=5_000), dict(first, quantity=5_000)]
-    event_class(event_type).model_validate(dict(document, lines=halves))
+    model.model_validate(dict(document, lines=halves))
     with pytest.raises(ValidationError, match="at most 10000 per SKU"):
-        event_class(event_type).model_validate(
+        model.model_validate(
             dict(document, lines=[*halves, dict(first, quantity=1)])
         )
 
