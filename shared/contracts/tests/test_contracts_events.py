@@ -231,9 +231,7 @@ def test_the_lines_of_one_sku_total_at_most_the_quantity_cap(event_type: str) ->
     halves = [dict(first, quantity=5_000), dict(first, quantity=5_000)]
     model.model_validate(dict(document, lines=halves))
     with pytest.raises(ValidationError, match="at most 10000 per SKU"):
-        model.model_validate(
-            dict(document, lines=[*halves, dict(first, quantity=1)])
-        )
+        model.model_validate(dict(document, lines=[*halves, dict(first, quantity=1)]))
 
 
 def test_events_are_immutable() -> None:
