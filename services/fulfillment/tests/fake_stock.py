@@ -271,7 +271,9 @@ class InMemoryStock:
         for sku, on_hand in sorted(entry.stock.items()):
             row = self.rows.get((entry.id, sku))
             if row is None:
-                self.rows[entry.id, sku] = StockRow(on_hand)
+                self.rows[entry.id, sku] = StockRow(
+                    on_hand, counted_at=None if only_missing else at
+                )
                 delta = on_hand
             elif only_missing:
                 continue
@@ -280,6 +282,7 @@ class InMemoryStock:
                 delta = target - row.on_hand
                 self._change(entry.id, sku, on_hand=delta)
                 row.unfound, on_hand = target - on_hand, target
+                row.counted_at = max(row.counted_at or at, at)
             self._record(entry.id, sku, "load", on_hand, delta, delta, reference, at)
             applied[sku] = on_hand
         return applied

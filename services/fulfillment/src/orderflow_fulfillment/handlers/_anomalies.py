@@ -4,11 +4,13 @@ missing."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import timedelta
+from typing import Any, Final, TypeVar
 
 import structlog
 from orderflow_chassis.errors import PermanentError
 from orderflow_chassis.unit_of_work import UnitOfWork
+from pydantic import BaseModel
 
 from orderflow_fulfillment.domain.shipments import AnomalyReason
 from orderflow_fulfillment.ports import FulfillmentRepositories
@@ -61,3 +63,30 @@ async def require_warehouse(uow: UnitOfWork[FulfillmentRepositories], warehouse_
             f"warehouse {warehouse_id} is not configured in fulfillment; add it "
             "(orderflow-fulfillment stock load) and replay this dead letter",
         )
+
+
+# A warehouse time up to this far ahead of ours is taken as it is (clocks drift, and a
+# warehouse may stamp a report a little ahead); beyond it, the time is wrong.
+CLOCK_AHEAD_TOLERANCE: Final = timedelta(hours=1)
+
+_Report = TypeVar("_Report", bound=BaseModel)
+
+
+async def stamped_by_now(
+    uow: UnitOfWork[FulfillmentRepositories], report: _Report, field: str, **about: Any
+) -> _Report:
+    """``report`` with its warehouse time ``field`` taken as now when it is more than
+    ``CLOCK_AHEAD_TOLERANCE`` ahead of ours (recorded: ``clock_ahead``). Stock orders counts
+    and movements by these times: a count stamped in 2099 made every later movement look
+    older than it, so on-hand never fell (an oversell), and a delivery so stamped would hold
+    the return window open for decades."""
+    stamped = getattr(report, field)
+    if stamped - uow.now <= CLOCK_AHEAD_TOLERANCE:
+        return report
+    await record_anomaly(
+        uow,
+        AnomalyReason.CLOCK_AHEAD,
+        detail={field: stamped.isoformat(), "taken_as": uow.now.isoformat()},
+        **about,
+    )
+    return report.model_copy(update={field: uow.now})

@@ -16,7 +16,11 @@ from orderflow_contracts.events import (
 
 from orderflow_fulfillment.domain.shipments import AnomalyReason
 from orderflow_fulfillment.domain.stock import ReturnedUnits, sort_returned_parcel
-from orderflow_fulfillment.handlers._anomalies import record_anomaly, require_warehouse
+from orderflow_fulfillment.handlers._anomalies import (
+    record_anomaly,
+    require_warehouse,
+    stamped_by_now,
+)
 from orderflow_fulfillment.handlers._events import applied_envelope
 from orderflow_fulfillment.handlers.replacements import retry_replacements_first
 from orderflow_fulfillment.ports import FulfillmentRepositories
@@ -65,6 +69,9 @@ async def restock_return(
 ) -> None:
     """ReturnParcelReceived: resellable units back on the shelf, damaged written off."""
     await require_warehouse(uow, event.warehouse_id)
+    event = await stamped_by_now(
+        uow, event, "received_at", rma_id=event.rma_id, warehouse_id=event.warehouse_id
+    )
     stock = uow.repos.stock
     rma = await uow.repos.rmas.lock_rma(event.rma_id)
     if rma.received_at is not None:

@@ -8,7 +8,11 @@ from orderflow_contracts.events import StockCounted
 
 from orderflow_fulfillment.domain.shipments import AnomalyReason
 from orderflow_fulfillment.domain.stock import CountVerdict
-from orderflow_fulfillment.handlers._anomalies import record_anomaly, require_warehouse
+from orderflow_fulfillment.handlers._anomalies import (
+    record_anomaly,
+    require_warehouse,
+    stamped_by_now,
+)
 from orderflow_fulfillment.handlers._events import applied_envelope
 from orderflow_fulfillment.handlers.replacements import retry_replacements_first
 from orderflow_fulfillment.ports import FulfillmentRepositories
@@ -17,6 +21,9 @@ from orderflow_fulfillment.ports import FulfillmentRepositories
 async def apply_stock_count(event: StockCounted, uow: UnitOfWork[FulfillmentRepositories]) -> None:
     """Set on-hand from the count; never below reserved, never from a stale or unknown one."""
     await require_warehouse(uow, event.warehouse_id)
+    event = await stamped_by_now(
+        uow, event, "counted_at", warehouse_id=event.warehouse_id, sku=event.sku
+    )
     outcome = await uow.repos.stock.apply_count(
         event.warehouse_id,
         event.sku,

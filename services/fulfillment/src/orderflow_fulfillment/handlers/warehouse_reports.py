@@ -23,7 +23,7 @@ from orderflow_fulfillment.domain.shipments import (
     decide_dispatch,
     order_is_complete,
 )
-from orderflow_fulfillment.handlers._anomalies import record_anomaly
+from orderflow_fulfillment.handlers._anomalies import record_anomaly, stamped_by_now
 from orderflow_fulfillment.ports import FulfillmentRepositories
 
 
@@ -31,6 +31,9 @@ async def record_dispatch(
     event: ParcelDispatched, uow: UnitOfWork[FulfillmentRepositories]
 ) -> None:
     """ParcelDispatched: the units left the warehouse -> ShipmentDispatched."""
+    event = await stamped_by_now(
+        uow, event, "dispatched_at", shipment_id=event.shipment_id, warehouse_id=event.warehouse_id
+    )
     shipment = await uow.repos.shipments.lock_shipment(event.shipment_id)
     if shipment is None:
         await record_anomaly(
@@ -101,6 +104,7 @@ async def record_dispatch(
 
 async def record_delivery(event: ParcelDelivered, uow: UnitOfWork[FulfillmentRepositories]) -> None:
     """ParcelDelivered -> ShipmentDelivered; the last one completes the order."""
+    event = await stamped_by_now(uow, event, "delivered_at", shipment_id=event.shipment_id)
     shipment = await uow.repos.shipments.lock_shipment(event.shipment_id)
     if shipment is None:
         await record_anomaly(uow, AnomalyReason.UNKNOWN_SHIPMENT, shipment_id=event.shipment_id)

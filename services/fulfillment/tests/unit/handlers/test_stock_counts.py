@@ -3,7 +3,7 @@ SKU no warehouse stocks; a warehouse nobody configured is a dead letter."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from orderflow_chassis.errors import PermanentError
@@ -195,3 +195,42 @@ async def test_a_count_older_than_dispatches_already_applied_keeps_unfound_withi
 
     assert fulfillment.stock.level("EU", "GEL") == (2, 2)
     assert fulfillment.stock.unfound("EU", "GEL") == 2
+
+
+async def test_a_count_stamped_in_the_future_is_taken_as_made_now_and_stock_keeps_moving(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # A count stamped in 2099 made every later dispatch look older than it (on-hand never
+    # fell: an oversell) and every later count stale.
+    now = WAREHOUSE_TIME + timedelta(hours=1)
+    fulfillment.clock.set(now)
+    _, [request] = await place_and_capture(fulfillment, {"GEL": 4})
+    await count(fulfillment, "EU", "GEL", 10, datetime(2099, 1, 1, tzinfo=UTC))
+    [anomaly] = fulfillment.anomalies.of(AnomalyReason.CLOCK_AHEAD)
+    assert (anomaly["warehouse_id"], anomaly["sku"]) == ("EU", "GEL")
+    assert anomaly["detail"] == {
+        "counted_at": "2099-01-01T00:00:00+00:00",
+        "taken_as": now.isoformat(),
+    }
+
+    fulfillment.clock.set(now + timedelta(minutes=1))
+    dispatched = parcel_dispatched(request.shipment_id, "EU", at=now + timedelta(minutes=1))
+    await record_dispatch(dispatched, fulfillment.unit(dispatched))
+    assert fulfillment.stock.level("EU", "GEL") == (6, 0)
+
+    fulfillment.clock.set(now + timedelta(minutes=2))
+    await count(fulfillment, "EU", "GEL", 5, now + timedelta(minutes=2))
+    assert fulfillment.stock.level("EU", "GEL") == (5, 0)
+    assert fulfillment.anomalies.of(AnomalyReason.STALE_COUNT) == []
+
+
+async def test_a_warehouse_clock_a_little_ahead_is_taken_as_it_is(
+    fulfillment: FakeFulfillment,
+) -> None:
+    now = WAREHOUSE_TIME + timedelta(hours=1)
+    fulfillment.clock.set(now)
+    await count(fulfillment, "EU", "GEL", 8, now + timedelta(minutes=30))
+
+    assert fulfillment.stock.level("EU", "GEL") == (8, 0)
+    assert fulfillment.stock.rows["EU", "GEL"].counted_at == now + timedelta(minutes=30)
+    assert fulfillment.anomalies.rows == []

@@ -3,11 +3,14 @@ what is missing, and a broken seed file leaves the service running on the stock 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
 from orderflow_fulfillment.domain.allocation import Warehouse
+from orderflow_fulfillment.domain.shipments import AnomalyReason
 from orderflow_fulfillment.domain.stock_file import StockFile, WarehouseEntry
+from orderflow_fulfillment.handlers.stock_counts import apply_stock_count
 from orderflow_fulfillment.handlers.stock_loads import (
     LoadReport,
     add_missing_stock,
@@ -16,6 +19,7 @@ from orderflow_fulfillment.handlers.stock_loads import (
 )
 from orderflow_fulfillment.settings import FulfillmentSettings
 
+from services.fulfillment.tests.builders import stock_counted
 from services.fulfillment.tests.fakes import FakeFulfillment
 from services.fulfillment.tests.unit.handlers.steps import place
 
@@ -172,3 +176,23 @@ async def test_a_load_locks_its_stock_up_front_in_the_consumers_order(
 
     [call] = fulfillment.locks.calls
     assert call["skus"] == ["GEL", "SOCK"]  # every warehouse of each, sorted by the database
+
+
+async def test_a_count_stamped_before_a_load_does_not_undo_the_operators_figure(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # The operator found 10 of the shelf's units damaged and loaded the rest; a count made
+    # before that, read after it, put them back on sale (an oversell).
+    loaded_at = fulfillment.clock.now()
+    async with fulfillment.transactions.begin() as uow:
+        await load_stock(stock_file(("EU", "DE", {"GEL": 2})), "load:stock.toml", uow)
+
+    earlier = stock_counted("EU", "GEL", 10, loaded_at - timedelta(minutes=30))
+    await apply_stock_count(earlier, fulfillment.unit(earlier))
+
+    assert fulfillment.stock.level("EU", "GEL") == (2, 0)
+    assert len(fulfillment.anomalies.of(AnomalyReason.STALE_COUNT)) == 1
+    later = stock_counted("EU", "GEL", 5, loaded_at + timedelta(seconds=1))
+    fulfillment.clock.set(loaded_at + timedelta(seconds=2))
+    await apply_stock_count(later, fulfillment.unit(later))
+    assert fulfillment.stock.level("EU", "GEL") == (5, 0)

@@ -204,3 +204,19 @@ async def test_a_delivery_reported_twice_completes_the_order_once(
     assert len(fulfillment.emitted.of_type(OrderCompleted)) == 1
     assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
     assert fulfillment.anomalies.reasons() == ["duplicate_delivery"]
+
+
+async def test_a_delivery_stamped_in_the_future_is_published_as_made_now(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # The return window counts from the published delivery: a year typed wrong must not
+    # hold it open for decades.
+    request = await one_requested_shipment(fulfillment)
+    now = fulfillment.clock.now()
+    report = parcel_delivered(request.shipment_id, now + timedelta(days=365 * 70))
+    await record_delivery(report, fulfillment.unit(report))
+
+    [delivered] = fulfillment.emitted.of_type(ShipmentDelivered)
+    assert delivered.delivered_at == now
+    [anomaly] = fulfillment.anomalies.of(AnomalyReason.CLOCK_AHEAD)
+    assert anomaly["shipment_id"] == request.shipment_id
