@@ -271,9 +271,7 @@ class InMemoryStock:
         for sku, on_hand in sorted(entry.stock.items()):
             row = self.rows.get((entry.id, sku))
             if row is None:
-                self.rows[entry.id, sku] = StockRow(
-                    on_hand, counted_at=None if only_missing else at
-                )
+                self.rows[entry.id, sku] = StockRow(on_hand)
                 delta = on_hand
             elif only_missing:
                 continue

@@ -213,8 +213,8 @@ class StockMovements:
 
         ``only_missing`` (the start-up seed) inserts SKUs the warehouse does not have yet and
         never touches an existing figure. Otherwise on_hand is set to the file's figure, but
-        never below what is reserved (that would oversell promised units), and the figure
-        counts as a count made ``at``: counts and movements stamped before it are in it.
+        never below what is reserved (that would oversell promised units), and a changed
+        figure counts as a count made ``at``: counts and movements stamped before it are in it.
         """
         if only_missing:
             forget_warehouses(self._db)
@@ -236,14 +236,12 @@ class StockMovements:
             if level is None:
                 inserted = await self._db.fetchval(
                     f"""
-                    INSERT INTO {self._s}.stock (warehouse_id, sku, on_hand, counted_at)
-                    VALUES ($1, $2, $3, $4)
+                    INSERT INTO {self._s}.stock (warehouse_id, sku, on_hand) VALUES ($1, $2, $3)
                     ON CONFLICT DO NOTHING RETURNING on_hand
                     """,
                     entry.id,
                     sku,
                     on_hand,
-                    None if only_missing else at,
                 )
                 if inserted is None:
                     continue  # another loader won the race: its figure stands
@@ -253,8 +251,10 @@ class StockMovements:
             else:
                 target = max(on_hand, level.reserved)
                 delta = target - level.on_hand
-                # The operator's figure is a count made now: a count stamped before it, read
-                # later, is stale, and a movement stamped before it is in the figure already.
+                # A figure the operator corrects is a count made now: a count stamped before
+                # it, read later, is stale, and a movement stamped before it is in it already.
+                # (A new row's first figure is not: the warehouse's own count, dead-lettered
+                # until the row's warehouse was loaded and then replayed, must apply.)
                 await self._db.execute(
                     f"""
                     UPDATE {self._s}.stock SET on_hand = $3, unfound = $4,

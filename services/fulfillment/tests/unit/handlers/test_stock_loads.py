@@ -196,3 +196,18 @@ async def test_a_count_stamped_before_a_load_does_not_undo_the_operators_figure(
     fulfillment.clock.set(loaded_at + timedelta(seconds=2))
     await apply_stock_count(later, fulfillment.unit(later))
     assert fulfillment.stock.level("EU", "GEL") == (5, 0)
+
+
+async def test_a_count_replayed_after_its_warehouse_was_loaded_applies(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # The dead letter unknown_warehouse says: load the warehouse, replay the count.
+    counted_at = fulfillment.clock.now() - timedelta(minutes=10)
+    async with fulfillment.transactions.begin() as uow:
+        await load_stock(stock_file(("NO", "NO", {"GEL": 0})), "load:no.toml", uow)
+
+    replayed = stock_counted("NO", "GEL", 9, counted_at)
+    await apply_stock_count(replayed, fulfillment.unit(replayed))
+
+    assert fulfillment.stock.level("NO", "GEL") == (9, 0)
+    assert fulfillment.anomalies.rows == []
