@@ -1,5 +1,6 @@
 """Return requests: every rejection reason, its precedence, and quantity arithmetic."""
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from orderflow_contracts.events import ReturnRejectionCode
@@ -325,3 +326,30 @@ def test_a_request_naming_a_customer_waits_for_the_order_to_know_its_customer() 
         True,
     )
     assert isinstance(decide([("BALL", 1)], before_the_order), ReturnAuthorisation)
+
+
+def test_units_replaced_under_warranty_are_not_the_customers_to_return() -> None:
+    # A unit is refunded or replaced, never both: authorised, its parcel was then stopped.
+    one_ball = facts(ordered={"BALL": 1}, deliveries=(Delivery("BALL", 1, DELIVERED),))
+    decision = refusal(decide([("BALL", 1)], replace(one_ball, replaced={"BALL": 1})))
+    assert decision.code == ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED
+    assert decision.message == (
+        "BALL: 1 requested, 0 returnable (1 delivered, 0 already returned, "
+        "1 replaced under warranty)"
+    )
+
+
+def test_replaced_units_come_from_the_oldest_parcels() -> None:
+    # Two parcels 20 days apart; on day 36 only the second one's window is open.
+    second = DELIVERED + timedelta(days=20)
+    two_parcels = facts(
+        ordered={"BALL": 2},
+        deliveries=(Delivery("BALL", 1, DELIVERED), Delivery("BALL", 1, second)),
+    )
+    day_36 = DELIVERED + timedelta(days=36)
+    both_replaced = replace(two_parcels, replaced={"BALL": 2})
+    assert refusal(decide([("BALL", 1)], both_replaced, at=day_36)).code == (
+        ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED
+    )
+    one_replaced = replace(two_parcels, replaced={"BALL": 1})
+    assert isinstance(decide([("BALL", 1)], one_replaced, at=day_36), ReturnAuthorisation)

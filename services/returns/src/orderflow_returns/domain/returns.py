@@ -83,6 +83,9 @@ class OrderFacts:
     deliveries: Sequence[Delivery] = ()
     returns: Sequence[EarlierReturn] = ()
     customer_id: str | None = None
+    # Units of each SKU replaced under warranty: no longer the customer's to return (a unit
+    # is refunded or replaced, never both), taken from the oldest parcels.
+    replaced: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def known(self) -> bool:
@@ -189,8 +192,10 @@ def _units_held(facts: OrderFacts, sku: str, window: ReturnWindow) -> list[tuple
                 taken = min(left[i], wanted)
                 left[i], wanted = left[i] - taken, wanted - taken
         unexplained += wanted
-    # Units no open window explains come from the oldest parcels left, after the others, so
-    # they never take a unit an explained return needed.
+    # Units no open window explains (and units replaced under warranty, whichever parcel
+    # they came from) come from the oldest parcels left, after the others, so they never take
+    # a unit an explained return needed.
+    unexplained += facts.replaced.get(sku, 0)
     for i in range(len(parcels)):
         taken = min(left[i], unexplained)
         left[i], unexplained = left[i] - taken, unexplained - taken
@@ -275,9 +280,11 @@ def _line_problem(
         )
         code = ReturnRejectionCode.WINDOW_EXPIRED
     else:
+        replaced = min(facts.replaced.get(sku, 0), delivered - still_held)
         message = (
             f"{sku}: {quantity} requested, {returnable} returnable ({delivered} delivered, "
-            f"{delivered - still_held} already returned)"
+            f"{delivered - still_held - replaced} already returned"
+            + (f", {replaced} replaced under warranty)" if replaced else ")")
         )
         code = ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED
     return LineProblem(sku, code, message, may_await)

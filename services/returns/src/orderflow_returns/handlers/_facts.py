@@ -26,7 +26,8 @@ async def order_facts(
     repos: ReturnsRepositories, order_id: uuid.UUID, *, at: datetime, policy: ReturnsPolicy
 ) -> OrderFacts:
     """The order as known now, for a request judged at ``at`` (RMAs whose parcel never came
-    have let their units go by then, see ``still_taken_back``)."""
+    have let their units go by then, see ``still_taken_back``; units replaced under warranty
+    are the customer's no longer)."""
     customer_id = await repos.orders.customer_of(order_id)
     returns = still_taken_back(
         await repos.rmas.earlier_returns(order_id),
@@ -34,12 +35,19 @@ async def order_facts(
         window=policy.window,
         return_shipping_days=policy.return_shipping_days,
     )
+    ordered = await repos.orders.ordered_units(order_id)
+    deliveries = tuple(await repos.orders.deliveries(order_id))
+    replaced = {}
+    for sku in sorted({*ordered, *(d.sku for d in deliveries)}):
+        if units := await repos.warranty_claims.claimed_units(order_id, sku):
+            replaced[sku] = units
     return OrderFacts(
         order_placed=customer_id is not None,
-        ordered=await repos.orders.ordered_units(order_id),
-        deliveries=tuple(await repos.orders.deliveries(order_id)),
+        ordered=ordered,
+        deliveries=deliveries,
         returns=returns,
         customer_id=customer_id,
+        replaced=replaced,
     )
 
 

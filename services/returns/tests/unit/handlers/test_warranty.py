@@ -211,3 +211,23 @@ async def test_a_unit_whose_window_closed_is_claimed_while_a_later_parcels_windo
     assert returns.emitted.of_type(WarrantyClaimRejected) == []
     [accepted] = returns.emitted.of_type(WarrantyClaimAccepted)
     assert accepted.quantity == 1
+
+
+async def test_a_return_of_a_unit_already_replaced_is_refused_up_front() -> None:
+    # The request, made inside the window, is read after the claim that replaced the unit:
+    # it was authorised, and its parcel then stopped for exceeding what was ordered.
+    returns = Returns(now=DELIVERED + timedelta(days=31))
+    order = Order(country="DE")
+    await returns.know(order)
+    await returns.apply(file_warranty_claim, order.warranty_claim(SPLINT, "DE"))
+    assert len(returns.emitted.of_type(WarrantyClaimAccepted)) == 1
+
+    await returns.apply(
+        request_return,
+        order.return_requested([(SPLINT, 1)]),
+        at=DELIVERED + timedelta(days=29),
+    )
+
+    [refused] = returns.emitted.of_type(ReturnRejected)
+    assert refused.reason_code == "quantity_exceeds_delivered"
+    assert "1 replaced under warranty" in refused.message
