@@ -353,3 +353,24 @@ def test_replaced_units_come_from_the_oldest_parcels() -> None:
     )
     one_replaced = replace(two_parcels, replaced={"BALL": 1})
     assert isinstance(decide([("BALL", 1)], one_replaced, at=day_36), ReturnAuthorisation)
+
+
+def test_a_refusal_for_a_line_no_delivery_can_fix_does_not_depend_on_a_delivery_unread() -> None:
+    # SPLINT's window closed; BALL's delivery may simply not have been read yet. Read before
+    # or after it, the answer is SPLINT's, and it is given at once.
+    ordered = {"BALL": 1, "SPLINT": 1}
+    splint = Delivery("SPLINT", 1, DELIVERED)
+    ball = Delivery("BALL", 1, OUTSIDE - timedelta(hours=2))
+    for deliveries in ((splint,), (splint, ball)):
+        decision = refusal(
+            decide(
+                [("BALL", 1), ("SPLINT", 1)],
+                facts(ordered=ordered, deliveries=deliveries),
+                at=OUTSIDE,
+            )
+        )
+        assert decision.code == ReturnRejectionCode.WINDOW_EXPIRED
+        assert decision.message.startswith(
+            "SPLINT: the 30-day return window closed (last day 2025-03-05)"
+        )
+        assert not decision.may_await_delivery

@@ -234,8 +234,12 @@ def decide_return(
     lines = merge_lines(requested)
     problems = [p for sku, qty in lines if (p := _line_problem(sku, qty, facts, at, window))]
     if problems:
-        code = min((p.code for p in problems), key=_PRECEDENCE.index)
-        message = "; ".join(p.message for p in problems)
+        # Refused now for a line no delivery can fix, the answer is that line's: a line whose
+        # delivery may not have been read yet would make the code depend on what came first.
+        # (Every failed line is still named, those first.)
+        final = [p for p in problems if not p.may_await_delivery] or problems
+        code = min((p.code for p in final), key=_PRECEDENCE.index)
+        message = "; ".join(p.message for p in [*final, *(p for p in problems if p not in final)])
         return ReturnRefusal(code, clip_text(message), tuple(problems))
     return_by = window.local_date(authorised_at) + timedelta(days=return_shipping_days)
     return ReturnAuthorisation(lines, return_by)
