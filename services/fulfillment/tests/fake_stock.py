@@ -27,6 +27,7 @@ class StockRow:
     reserved: int = 0
     counted_at: datetime | None = None
     unfound: int = 0
+    loaded_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,9 @@ class InMemoryStock:
             counted_at=counted_at,
             current_on_hand=row.on_hand,
             reserved=row.reserved,
-            last_counted_at=row.counted_at,
+            last_counted_at=max(
+                (d for d in (row.counted_at, row.loaded_at) if d is not None), default=None
+            ),
             moved_since_count=moved,
         )
         if outcome.verdict is CountVerdict.STALE:
@@ -280,7 +283,7 @@ class InMemoryStock:
                 delta = target - row.on_hand
                 self._change(entry.id, sku, on_hand=delta)
                 row.unfound, on_hand = target - on_hand, target
-                row.counted_at = max(row.counted_at or at, at)
+                row.loaded_at = at
             self._record(entry.id, sku, "load", on_hand, delta, delta, reference, at)
             applied[sku] = on_hand
         return applied

@@ -21,9 +21,16 @@ from orderflow_contracts.events import (
     StockReserved,
     StockUnavailable,
 )
+from orderflow_fulfillment.domain.stock_file import WarehouseEntry
 
 from services.fulfillment.tests.integration.conftest import RESERVATION_TTL_S
-from services.fulfillment.tests.integration.flow import Flow, eur, new_sku, order_placed
+from services.fulfillment.tests.integration.flow import (
+    Flow,
+    eur,
+    load_warehouses,
+    new_sku,
+    order_placed,
+)
 from tests.support.kafka_tools import read_topic
 
 pytestmark = pytest.mark.integration
@@ -392,3 +399,19 @@ async def test_stock_counts_set_on_hand_never_below_reserved_and_stale_ones_are_
     assert [failure_details(letter.headers)["error_code"] for letter in letters] == [
         "unknown_warehouse"
     ]
+
+
+async def test_a_count_made_before_an_operators_load_is_stale_when_read_after_it(
+    flow: Flow,
+) -> None:
+    sku = new_sku("GEL")
+    eu = await flow.warehouse("EU", "DE", {sku: 10})
+    before_the_load = datetime.now(UTC) - timedelta(minutes=5)
+    # The operator found 6 damaged and loads the 4 left (the SQL adapter: stock.loaded_at).
+    entry = WarehouseEntry(id=eu, name="EU", country="DE", near=[], stock={sku: 4})
+    await load_warehouses(flow.infrastructure, [entry])
+
+    await flow.count(eu, sku, 10, at=before_the_load)
+    [stale] = await flow.until(lambda: flow.anomalies(warehouse_id=eu, sku=sku), bool)
+    assert stale["reason"] == "stale_count"
+    assert await flow.level(eu, sku) == (4, 0)

@@ -50,7 +50,7 @@ class StockCounts(StockMovements):
             counted_at=counted_at,
             current_on_hand=level.on_hand,
             reserved=level.reserved,
-            last_counted_at=level.counted_at,
+            last_counted_at=level.stale_before,
             moved_since_count=await self._moved_since(warehouse_id, sku, counted_at),
         )
         if outcome.verdict is CountVerdict.STALE:

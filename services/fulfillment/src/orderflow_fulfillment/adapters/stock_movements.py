@@ -74,8 +74,8 @@ class StockMovements:
     async def _lock(self, warehouse_id: str, sku: str) -> StockLevel | None:
         row = await self._db.fetchrow(
             f"""
-            SELECT warehouse_id, sku, on_hand, reserved, counted_at, unfound FROM {self._s}.stock
-            WHERE warehouse_id = $1 AND sku = $2 FOR UPDATE
+            SELECT warehouse_id, sku, on_hand, reserved, counted_at, unfound, loaded_at
+            FROM {self._s}.stock WHERE warehouse_id = $1 AND sku = $2 FOR UPDATE
             """,
             warehouse_id,
             sku,
@@ -213,8 +213,8 @@ class StockMovements:
 
         ``only_missing`` (the start-up seed) inserts SKUs the warehouse does not have yet and
         never touches an existing figure. Otherwise on_hand is set to the file's figure, but
-        never below what is reserved (that would oversell promised units), and a changed
-        figure counts as a count made ``at``: counts and movements stamped before it are in it.
+        never below what is reserved (that would oversell promised units), and a count stamped
+        before ``at`` is stale for a row whose figure it set.
         """
         if only_missing:
             forget_warehouses(self._db)
@@ -251,14 +251,15 @@ class StockMovements:
             else:
                 target = max(on_hand, level.reserved)
                 delta = target - level.on_hand
-                # A figure the operator corrects is a count made now: a count stamped before
-                # it, read later, is stale, and a movement stamped before it is in it already.
-                # (A new row's first figure is not: the warehouse's own count, dead-lettered
-                # until the row's warehouse was loaded and then replayed, must apply.)
+                # The operator's figure stands against a count the warehouse stamped before it
+                # (read late). Only counts: movements stay ordered by the warehouse's counts,
+                # on the warehouse's clock. (A new row's first figure takes no date: the
+                # warehouse's own count, dead-lettered until the row's warehouse was loaded and
+                # then replayed, must apply.)
                 await self._db.execute(
                     f"""
-                    UPDATE {self._s}.stock SET on_hand = $3, unfound = $4,
-                        counted_at = greatest(counted_at, $5), updated_at = now()
+                    UPDATE {self._s}.stock SET on_hand = $3, unfound = $4, loaded_at = $5,
+                        updated_at = now()
                     WHERE warehouse_id = $1 AND sku = $2
                     """,
                     entry.id,

@@ -4,7 +4,7 @@ missing."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
 import structlog
@@ -72,21 +72,31 @@ CLOCK_AHEAD_TOLERANCE: Final = timedelta(hours=1)
 _Report = TypeVar("_Report", bound=BaseModel)
 
 
+def too_far_ahead(uow: UnitOfWork[FulfillmentRepositories], stamped: datetime) -> bool:
+    """Whether a warehouse time is more than ``CLOCK_AHEAD_TOLERANCE`` ahead of ours: wrong."""
+    return stamped - uow.now > CLOCK_AHEAD_TOLERANCE
+
+
 async def stamped_by_now(
     uow: UnitOfWork[FulfillmentRepositories], report: _Report, field: str, **about: Any
 ) -> _Report:
-    """``report`` with its warehouse time ``field`` taken as now when it is more than
-    ``CLOCK_AHEAD_TOLERANCE`` ahead of ours (recorded: ``clock_ahead``). Stock orders counts
-    and movements by these times: a count stamped in 2099 made every later movement look
-    older than it, so on-hand never fell (an oversell), and a delivery so stamped would hold
-    the return window open for decades."""
+    """``report`` (a movement: it happened, and must apply) with its warehouse time ``field``
+    taken as now when it is too far ahead (recorded: ``clock_ahead``). Stock orders counts and
+    movements by these times: a dispatch stamped in 2099 would look newer than every later
+    count, and a delivery so stamped would hold the return window open for decades."""
     stamped = getattr(report, field)
-    if stamped - uow.now <= CLOCK_AHEAD_TOLERANCE:
+    if not too_far_ahead(uow, stamped):
         return report
+    await record_clock_ahead(uow, field, stamped, **about)
+    return report.model_copy(update={field: uow.now})
+
+
+async def record_clock_ahead(
+    uow: UnitOfWork[FulfillmentRepositories], field: str, stamped: datetime, **about: Any
+) -> None:
     await record_anomaly(
         uow,
         AnomalyReason.CLOCK_AHEAD,
-        detail={field: stamped.isoformat(), "taken_as": uow.now.isoformat()},
+        detail={field: stamped.isoformat(), "read_at": uow.now.isoformat()},
         **about,
     )
-    return report.model_copy(update={field: uow.now})

@@ -10,8 +10,9 @@ from orderflow_fulfillment.domain.shipments import AnomalyReason
 from orderflow_fulfillment.domain.stock import CountVerdict
 from orderflow_fulfillment.handlers._anomalies import (
     record_anomaly,
+    record_clock_ahead,
     require_warehouse,
-    stamped_by_now,
+    too_far_ahead,
 )
 from orderflow_fulfillment.handlers._events import applied_envelope
 from orderflow_fulfillment.handlers.replacements import retry_replacements_first
@@ -21,9 +22,13 @@ from orderflow_fulfillment.ports import FulfillmentRepositories
 async def apply_stock_count(event: StockCounted, uow: UnitOfWork[FulfillmentRepositories]) -> None:
     """Set on-hand from the count; never below reserved, never from a stale or unknown one."""
     await require_warehouse(uow, event.warehouse_id)
-    event = await stamped_by_now(
-        uow, event, "counted_at", warehouse_id=event.warehouse_id, sku=event.sku
-    )
+    if too_far_ahead(uow, event.counted_at):
+        # Not applied: taken as made now, it would look newer than movements made after it
+        # (and a repeat of it newer still); the warehouse's next good count sets on-hand.
+        await record_clock_ahead(
+            uow, "counted_at", event.counted_at, warehouse_id=event.warehouse_id, sku=event.sku
+        )
+        return
     outcome = await uow.repos.stock.apply_count(
         event.warehouse_id,
         event.sku,

@@ -197,20 +197,22 @@ async def test_a_count_older_than_dispatches_already_applied_keeps_unfound_withi
     assert fulfillment.stock.unfound("EU", "GEL") == 2
 
 
-async def test_a_count_stamped_in_the_future_is_taken_as_made_now_and_stock_keeps_moving(
+async def test_a_count_stamped_too_far_ahead_is_not_applied_and_stock_keeps_moving(
     fulfillment: FakeFulfillment,
 ) -> None:
     # A count stamped in 2099 made every later dispatch look older than it (on-hand never
-    # fell: an oversell) and every later count stale.
+    # fell: an oversell) and every later count stale. Taken as made when read, it would look
+    # newer than a dispatch read before it (and a repeat of it newer still): not applied.
     now = WAREHOUSE_TIME + timedelta(hours=1)
     fulfillment.clock.set(now)
     _, [request] = await place_and_capture(fulfillment, {"GEL": 4})
-    await count(fulfillment, "EU", "GEL", 10, datetime(2099, 1, 1, tzinfo=UTC))
+    await count(fulfillment, "EU", "GEL", 25, datetime(2099, 1, 1, tzinfo=UTC))
+    assert fulfillment.stock.level("EU", "GEL") == (10, 4)
     [anomaly] = fulfillment.anomalies.of(AnomalyReason.CLOCK_AHEAD)
     assert (anomaly["warehouse_id"], anomaly["sku"]) == ("EU", "GEL")
     assert anomaly["detail"] == {
         "counted_at": "2099-01-01T00:00:00+00:00",
-        "taken_as": now.isoformat(),
+        "read_at": now.isoformat(),
     }
 
     fulfillment.clock.set(now + timedelta(minutes=1))
@@ -222,6 +224,23 @@ async def test_a_count_stamped_in_the_future_is_taken_as_made_now_and_stock_keep
     await count(fulfillment, "EU", "GEL", 5, now + timedelta(minutes=2))
     assert fulfillment.stock.level("EU", "GEL") == (5, 0)
     assert fulfillment.anomalies.of(AnomalyReason.STALE_COUNT) == []
+
+
+async def test_a_dispatch_stamped_too_far_ahead_applies_as_made_when_read(
+    fulfillment: FakeFulfillment,
+) -> None:
+    now = WAREHOUSE_TIME + timedelta(hours=1)
+    fulfillment.clock.set(now)
+    _, [request] = await place_and_capture(fulfillment, {"GEL": 4})
+    dispatched = parcel_dispatched(request.shipment_id, "EU", at=datetime(2099, 1, 1, tzinfo=UTC))
+    await record_dispatch(dispatched, fulfillment.unit(dispatched))
+    assert fulfillment.stock.level("EU", "GEL") == (6, 0)
+
+    # A count made after it is not taken as made before it.
+    fulfillment.clock.set(now + timedelta(minutes=5))
+    await count(fulfillment, "EU", "GEL", 6, now + timedelta(minutes=5))
+    assert fulfillment.stock.level("EU", "GEL") == (6, 0)
+    assert len(fulfillment.anomalies.of(AnomalyReason.CLOCK_AHEAD)) == 1
 
 
 async def test_a_warehouse_clock_a_little_ahead_is_taken_as_it_is(

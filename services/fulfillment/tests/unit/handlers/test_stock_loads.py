@@ -17,11 +17,12 @@ from orderflow_fulfillment.handlers.stock_loads import (
     load_stock,
     seed_stock,
 )
+from orderflow_fulfillment.handlers.warehouse_reports import record_dispatch
 from orderflow_fulfillment.settings import FulfillmentSettings
 
-from services.fulfillment.tests.builders import stock_counted
+from services.fulfillment.tests.builders import parcel_dispatched, stock_counted
 from services.fulfillment.tests.fakes import FakeFulfillment
-from services.fulfillment.tests.unit.handlers.steps import place
+from services.fulfillment.tests.unit.handlers.steps import place, place_and_capture
 
 
 def stock_file(*entries: tuple[str, str, dict[str, int]]) -> StockFile:
@@ -211,3 +212,19 @@ async def test_a_count_replayed_after_its_warehouse_was_loaded_applies(
 
     assert fulfillment.stock.level("NO", "GEL") == (9, 0)
     assert fulfillment.anomalies.rows == []
+
+
+async def test_a_dispatch_stamped_before_a_load_still_takes_its_units_off(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # The load's date is fulfillment's clock, a dispatch's the warehouse's: a warehouse clock
+    # a few minutes behind must not make a parcel that left after the load vanish in it.
+    _, [request] = await place_and_capture(fulfillment, {"GEL": 4})
+    loaded_at = fulfillment.clock.now()
+    async with fulfillment.transactions.begin() as uow:
+        await load_stock(stock_file(("EU", "DE", {"GEL": 10})), "load:stock.toml", uow)
+
+    dispatched = parcel_dispatched(request.shipment_id, "EU", at=loaded_at - timedelta(minutes=2))
+    await record_dispatch(dispatched, fulfillment.unit(dispatched))
+
+    assert fulfillment.stock.level("EU", "GEL") == (6, 0)
