@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from orderflow_cart.domain.cart import MAX_CART_PRODUCTS, Cart
 from orderflow_cart.domain.catalog import Product
 from orderflow_cart.domain.checkout import (
@@ -294,3 +295,14 @@ def test_a_cart_whose_total_passes_the_largest_amount_is_refused_not_failed() ->
     (reason,) = decision.reasons
     assert reason.code == "total_too_large"
     assert "in JPY pass the largest amount an order can carry" in reason.message
+
+
+@pytest.mark.parametrize("written", ["\u00df", "\ufb01", "\u017fe", "\u0131t", "\ufb06"])
+def test_a_country_upper_cased_into_a_code_only_by_unicode_is_refused(written: str) -> None:
+    # Sharp s upper-cases to "SS" (South Sudan), the "fi" ligature to "FI", the long s and
+    # the dotless i to "SE" and "IT": codes the customer never wrote.
+    address = {**ADDRESS, "country": written}
+    decision = decide_checkout(
+        cart({"NS-ADJ-M": 1}), request(address=address), PRODUCTS, EUR, RULES
+    )
+    assert codes(decision) == [("invalid_country", None)]

@@ -172,7 +172,10 @@ def _address_problems(
                 f"the postal code is longer than {MAX_POSTAL_CODE_LENGTH} characters",
             )
         )
-    country = (fields["country"] or "").upper()
+    written: str = fields["country"] or ""
+    # Only ASCII letters are read in any case: Unicode upper-casing turns a sharp s into "SS"
+    # and the "fi" ligature into "FI", real codes the customer never wrote.
+    country = written.upper() if written.isascii() else written
     if not country:
         reasons.append(_reason(Code.INVALID_COUNTRY, "the shipping address has no country"))
     elif not is_iso_country(country):
