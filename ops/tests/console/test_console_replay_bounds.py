@@ -122,9 +122,11 @@ async def test_the_confirmation_and_the_replay_hold_a_page_of_letters_not_the_fl
                 )
             )
             assert done.status_code == 303, done.text
-            # A page and what sending one letter takes: 3.8 MB. Two pages at once (the last
-            # one still held while the next was read) came to 8.6-9.3 MB.
-            assert peak < 6_000_000, f"the replay held {peak:,} bytes"
+            # A page and what sending one letter takes: 3.8 MB on one machine, 6.8-7.2 MB on
+            # another (allocator and client buffers differ). Two pages at once (the last one
+            # still held while the next was read) came to 8.6-9.3 MB on the first: a page is
+            # 2.5 MB more wherever it runs.
+            assert peak < 8_000_000, f"the replay held {peak:,} bytes"
         assert len(set(await audited(console.runtime.pool))) == letters
 
 
