@@ -513,3 +513,25 @@ async def test_a_providers_words_never_carry_a_card_number_into_what_we_publish(
     assert result.decline_code == "declined"
     assert result.message.startswith("card ")
     assert result.message.endswith(" declined")
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        ("DENIED", "declined"),
+        ("EXPIRED", "declined"),
+        (None, "unreadable_answer"),  # a hold may exist: never declined on a guess
+        ("CAPTURED", "unreadable_answer"),
+    ],
+)
+async def test_a_paypal_authorisation_is_declined_only_when_nothing_is_held(
+    status: str | None, outcome: str
+) -> None:
+    authorization = {"value": "55.44", "currency_code": "EUR"}
+    answer = authorised("AUTH-15", status, authorization)  # type: ignore[arg-type]
+    try:
+        result = await paypal(lambda _: answer).authorise(authorise_request("PAYPAL-ORDER-11"))
+        seen = "approved" if result.approved else "declined"
+    except ProviderUnavailable as unknown:
+        seen = unknown.kind
+    assert seen == outcome

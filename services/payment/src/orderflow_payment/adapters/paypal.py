@@ -136,12 +136,12 @@ class PayPalProvider:
         authorization_id = reference_in(response, body, *path, "id")
         authorization = body["purchase_units"][0]["payments"]["authorizations"][0]
         status = authorization.get("status")
-        if status not in ("CREATED", "PENDING"):  # denied, expired, voided: nothing is held
+        if status in ("DENIED", "EXPIRED", "VOIDED"):  # nothing is held
             return ProviderResult.decline(
-                PaymentDeclineCode.DO_NOT_HONOUR,
-                f"authorization is {status_word(status)}",
-                authorization_id,
+                PaymentDeclineCode.DO_NOT_HONOUR, f"authorization is {status}", authorization_id
             )
+        if status not in ("CREATED", "PENDING"):  # a hold may exist: not understood
+            raise unreadable(response, f"authorization status {status_word(status)}")
         if not _same_amount(authorization.get("amount"), request.amount, response):
             # The buyer approved another amount than the order's total: release it at once.
             return await self._release_mismatch(request, authorization_id)
