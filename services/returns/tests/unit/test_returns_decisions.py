@@ -133,19 +133,6 @@ def test_a_backdated_request_counts_only_the_parcels_delivered_by_then() -> None
     assert "1 returnable (1 delivered" in decision.message
 
 
-def test_more_units_of_one_product_than_a_line_holds_are_refused_not_authorised() -> None:
-    # An order holding one product on two lines: merged, the request would need an
-    # authorisation line the contract refuses (at most 10,000 units).
-    two_lines = facts(
-        ordered={"BALL": 12_000},
-        deliveries=(Delivery("BALL", 6_000, DELIVERED), Delivery("BALL", 6_000, DELIVERED)),
-    )
-    decision = refusal(decide([("BALL", 6_000), ("BALL", 6_000)], two_lines))
-    assert decision.code == ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED
-    assert decision.message == "BALL: 12000 requested, at most 10000 of one product per request"
-    assert isinstance(decide([("BALL", 10_000)], two_lines), ReturnAuthorisation)
-
-
 def test_rejected_quantity_exceeds_delivered() -> None:
     decision = refusal(decide([("BALL", 3)], facts()))
     assert decision.code == ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED

@@ -17,7 +17,8 @@ Per line (one SKU; duplicated SKUs in a request are added up):
   quantity: the window comes first).
 * ``quantity_exceeds_delivered``: more units than delivered minus already returned (units of
   earlier RMAs: the authorised quantity while the parcel is on its way, the received quantity
-  once it arrived), or more than a contract line holds (``MAX_QUANTITY``).
+  once it arrived). (More than a contract line holds cannot be asked: the contract caps a
+  SKU's lines at ``MAX_QUANTITY``.)
 
 Earlier returns are attributed to parcels, so that splitting a return into several requests
 returns no more than one request would: in the order they were requested, each takes its units
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from orderflow_contracts.events import ReturnRejectionCode
-from orderflow_contracts.primitives import MAX_QUANTITY, clip_text
+from orderflow_contracts.primitives import clip_text
 
 from orderflow_returns.domain.window import ReturnWindow
 
@@ -261,13 +262,7 @@ def _line_problem(
     open_now = [(parcel, left) for parcel, left in held if window.is_open(parcel.delivered_at, at)]
     returnable = sum(left for _, left in open_now)
     if quantity <= returnable:
-        if quantity > MAX_QUANTITY:
-            # Only an order holding one product on several lines gets here; the authorisation
-            # could not name the units (a contract line holds at most MAX_QUANTITY).
-            message = (
-                f"{sku}: {quantity} requested, at most {MAX_QUANTITY} of one product per request"
-            )
-            return LineProblem(sku, ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED, message)
+        # (At most MAX_QUANTITY: the contract caps a SKU's lines, so the RMA can name them.)
         return None
     still_held = sum(left for _, left in held)
     if not open_now:
