@@ -325,8 +325,8 @@ ProviderToken = Annotated[
     Field(examples=["tok_visa_approve"]),
 ]
 """An opaque payment-provider token or reference (1-255 characters of letters, digits and
-`_ . : -`). A token containing a Luhn-valid 13-19 digit run is refused: card numbers never enter
-the system."""
+`_ . : -`, starting with a letter or digit). A token containing a Luhn-valid 13-19 digit run
+is refused: card numbers never enter the system."""
 
 TokenInput = Annotated[
     str,

@@ -217,7 +217,7 @@ def _payment_problems(
             _reason(
                 Code.INVALID_PAYMENT_TOKEN,
                 "the payment token is not one a payment widget gives: 1-255 letters, digits "
-                "and _ . : -",
+                "and _ . : -, starting with a letter or digit",
             )
         )
     if reasons:

@@ -123,7 +123,8 @@ class PaymentInput(ContractModel):
     PayPal are represented by a provider token obtained by the storefront's payment widget; a
     payment without a token (card or PayPal), or with a blank one, is rejected with
     `missing_payment_token`, one of up to 255 characters that are not all letters, digits and
-    `_ . : -` with `invalid_payment_token` (a longer one is refused by the contract). The card
+    `_ . : -` starting with a letter or digit with `invalid_payment_token` (a longer one is
+    refused by the contract). The card
     summary is for display only.
     NEVER a card number or security code: a token containing a card number is refused."""
 
