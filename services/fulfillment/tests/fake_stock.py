@@ -29,6 +29,10 @@ class StockRow:
     unfound: int = 0
     loaded_at: datetime | None = None
 
+    @property
+    def stale_before(self) -> datetime | None:
+        return max((d for d in (self.counted_at, self.loaded_at) if d is not None), default=None)
+
 
 @dataclass(frozen=True)
 class Movement:
@@ -220,7 +224,7 @@ class InMemoryStock:
     ) -> None:
         self._require_warehouse(warehouse_id)
         row = self.rows.setdefault((warehouse_id, sku), StockRow(0))
-        delta = quantity if movement_changes_on_hand(occurred_at, row.counted_at) else 0
+        delta = quantity if movement_changes_on_hand(occurred_at, row.stale_before) else 0
         self._change(warehouse_id, sku, on_hand=delta)
         self._record(
             warehouse_id, sku, "restock", quantity, quantity, delta, reference, occurred_at
@@ -250,9 +254,7 @@ class InMemoryStock:
             counted_at=counted_at,
             current_on_hand=row.on_hand,
             reserved=row.reserved,
-            last_counted_at=max(
-                (d for d in (row.counted_at, row.loaded_at) if d is not None), default=None
-            ),
+            last_counted_at=row.stale_before,
             moved_since_count=moved,
         )
         if outcome.verdict is CountVerdict.STALE:
@@ -292,7 +294,7 @@ class InMemoryStock:
         self, *, sku: str | None = None, warehouse_id: str | None = None
     ) -> list[StockLevel]:
         return [
-            StockLevel(w, s, row.on_hand, row.reserved, row.counted_at, row.unfound)
+            StockLevel(w, s, row.on_hand, row.reserved, row.counted_at, row.unfound, row.loaded_at)
             for (w, s), row in sorted(self.rows.items())
             if (sku is None or s == sku) and (warehouse_id is None or w == warehouse_id)
         ]

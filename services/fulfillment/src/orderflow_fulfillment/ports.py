@@ -95,11 +95,13 @@ class StockLevel:
     unfound: int = 0
     """Reserved units the last count did not find (on_hand holds them for their reservation)."""
     loaded_at: datetime | None = None
-    """When an operator's stock load last set the figure: counts stamped before it are stale."""
+    """When an operator's stock load last set the figure: counts and restocks stamped at or
+    before it are already in that figure."""
 
     @property
     def stale_before(self) -> datetime | None:
-        """A count stamped at or before this is stale: the last count, or a later load."""
+        """A count (or restock) stamped at or before this is already in the figure: the last
+        count, or a later load."""
         dates = [d for d in (self.counted_at, self.loaded_at) if d is not None]
         return max(dates, default=None)
 

@@ -266,7 +266,11 @@ class Flow:
         )
 
     async def return_parcel(
-        self, rma_id: uuid.UUID, warehouse_id: str, lines: list[tuple[str, int, str]]
+        self,
+        rma_id: uuid.UUID,
+        warehouse_id: str,
+        lines: list[tuple[str, int, str]],
+        at: datetime | None = None,
     ) -> None:
         await self.publish(
             ReturnParcelReceived(
@@ -276,7 +280,7 @@ class Flow:
                     ReturnedLine(sku=sku, quantity=q, condition=c)  # type: ignore[arg-type]
                     for sku, q, c in lines
                 ],
-                received_at=datetime.now(UTC),
+                received_at=at or datetime.now(UTC),
             ),
             producer=warehouse_id,
         )

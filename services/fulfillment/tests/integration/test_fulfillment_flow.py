@@ -401,7 +401,7 @@ async def test_stock_counts_set_on_hand_never_below_reserved_and_stale_ones_are_
     ]
 
 
-async def test_a_count_made_before_an_operators_load_is_stale_when_read_after_it(
+async def test_a_count_or_restock_made_before_an_operators_load_is_in_its_figure(
     flow: Flow,
 ) -> None:
     sku = new_sku("GEL")
@@ -415,3 +415,12 @@ async def test_a_count_made_before_an_operators_load_is_stale_when_read_after_it
     [stale] = await flow.until(lambda: flow.anomalies(warehouse_id=eu, sku=sku), bool)
     assert stale["reason"] == "stale_count"
     assert await flow.level(eu, sku) == (4, 0)
+    # Two units came back before the load: the operator counted them on the shelf.
+    rma_id = uuid.uuid4()
+    await flow.return_parcel(rma_id, eu, [(sku, 2, "resellable")], at=before_the_load)
+    await flow.until(lambda: flow.anomalies(reason="unknown_rma", rma_id=rma_id), bool)
+    assert await flow.level(eu, sku) == (4, 0)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{flow.runtime.http_port}") as http:
+        [level] = (await http.get("/stock", params={"warehouse": eu, "sku": sku})).json()
+    superseded_at = datetime.fromisoformat(stale["detail"]["superseded_at"])
+    assert superseded_at == datetime.fromisoformat(level["loaded_at"])

@@ -47,8 +47,9 @@ def test_a_count_below_reserved_keeps_on_hand_at_reserved_and_reports_the_shortf
 
 
 def test_a_count_older_than_the_last_applied_one_is_stale() -> None:
-    assert count(1, last=T0) == CountOutcome(CountVerdict.STALE, 50)
-    assert count(1, last=T0 + timedelta(seconds=1)) == CountOutcome(CountVerdict.STALE, 50)
+    assert count(1, last=T0) == CountOutcome(CountVerdict.STALE, 50, superseded_at=T0)
+    later = T0 + timedelta(seconds=1)
+    assert count(1, last=later) == CountOutcome(CountVerdict.STALE, 50, superseded_at=later)
     assert count(1, last=T0 - timedelta(seconds=1)).verdict is CountVerdict.APPLIED
 
 

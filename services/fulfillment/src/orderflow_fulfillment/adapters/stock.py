@@ -166,7 +166,8 @@ class StockRepository(StockCounts):
     ) -> list[StockLevel]:
         rows = await self._db.fetch(
             f"""
-            SELECT warehouse_id, sku, on_hand, reserved, counted_at, unfound FROM {self._s}.stock
+            SELECT warehouse_id, sku, on_hand, reserved, counted_at, unfound, loaded_at
+            FROM {self._s}.stock
             WHERE ($1::text IS NULL OR sku = $1) AND ($2::text IS NULL OR warehouse_id = $2)
             ORDER BY warehouse_id, sku
             """,

@@ -182,8 +182,10 @@ class StockMovements:
         self, warehouse_id: str, sku: str, quantity: int, *, occurred_at: datetime, reference: str
     ) -> None:
         level = await self._lock(warehouse_id, sku)
-        counted_at = level.counted_at if level is not None else None
-        delta = quantity if movement_changes_on_hand(occurred_at, counted_at) else 0
+        # Against a load too, unlike a dispatch: the operator's figure holds returned units
+        # already on the shelf, and adding them again would offer units that are not there.
+        seen_since = level.stale_before if level is not None else None
+        delta = quantity if movement_changes_on_hand(occurred_at, seen_since) else 0
         await self._db.execute(
             f"""
             INSERT INTO {self._s}.stock (warehouse_id, sku, on_hand) VALUES ($1, $2, $3)

@@ -60,7 +60,8 @@ class AnomalyReason(StrEnum):
     COUNT_BELOW_RESERVED = "count_below_reserved"
     UNKNOWN_SKU = "unknown_sku"  # warehouse input about a SKU no warehouse stocks
     STALE_COUNT = "stale_count"
-    CLOCK_AHEAD = "clock_ahead"  # a warehouse time later than ours: taken as now
+    # Over an hour ahead of our clock: a movement is taken as made now, a count is dropped.
+    CLOCK_AHEAD = "clock_ahead"
     CAPTURED_AFTER_RELEASE = "captured_after_release"
     CAPTURED_WITHOUT_STOCK = "captured_without_stock"
     CANCELLED_AFTER_FULFILLMENT_REQUESTED = "cancelled_after_fulfillment_requested"

@@ -15,7 +15,10 @@ the other even when their messages arrive in another order:
   restocks) that happened *after* the count was taken and were already applied;
 * a dispatch or restock that happened *before* the last applied count is already reflected
   in that count: it changes ``reserved`` but not ``on_hand``;
-* a count older than the last applied count is stale and ignored (recorded).
+* a count older than the last applied count is stale and ignored (recorded);
+* an operator's stock load sets ``on_hand`` too: a count or a restock stamped at or before it
+  is already in its figure (``StockLevel.stale_before``). Dispatches are not compared with a
+  load (its time is ours, theirs the warehouse's): taking units off again errs the safe way.
 
 Warehouse input never creates a SKU: a count of a SKU that no warehouse stocks is not applied
 (no stock row is invented; ops load it with ``orderflow-fulfillment stock load``), and returned
@@ -48,6 +51,8 @@ class CountOutcome:
     """The figure to store (unchanged for a stale count)."""
     shortfall: int = 0
     """Reserved units the count did not find (only for ``BELOW_RESERVED``)."""
+    superseded_at: datetime | None = None
+    """When the figure a ``STALE`` count would replace was set (a count or a stock load)."""
 
 
 def reconcile_count(
@@ -67,7 +72,7 @@ def reconcile_count(
     if counted < 0:
         raise ValueError("a count cannot be negative")
     if last_counted_at is not None and counted_at <= last_counted_at:
-        return CountOutcome(CountVerdict.STALE, current_on_hand)
+        return CountOutcome(CountVerdict.STALE, current_on_hand, superseded_at=last_counted_at)
     expected = counted + moved_since_count
     if expected < reserved:
         # Below zero when movements after the count were applied that it cannot have seen

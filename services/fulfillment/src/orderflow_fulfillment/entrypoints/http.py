@@ -49,6 +49,7 @@ def fulfillment_router(
                 "available": level.available,
                 "unfound": level.unfound,
                 "counted_at": level.counted_at,
+                "loaded_at": level.loaded_at,
             }
             for level in levels
         ]

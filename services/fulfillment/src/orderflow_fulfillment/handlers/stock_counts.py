@@ -64,5 +64,9 @@ async def apply_stock_count(event: StockCounted, uow: UnitOfWork[FulfillmentRepo
             AnomalyReason.STALE_COUNT,
             warehouse_id=event.warehouse_id,
             sku=event.sku,
-            detail={"counted": event.on_hand, "counted_at": event.counted_at.isoformat()},
+            detail={
+                "counted": event.on_hand,
+                "counted_at": event.counted_at.isoformat(),
+                "superseded_at": outcome.superseded_at and outcome.superseded_at.isoformat(),
+            },
         )

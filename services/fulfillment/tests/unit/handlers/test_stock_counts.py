@@ -75,7 +75,11 @@ async def test_a_count_older_than_the_last_applied_one_changes_nothing(
 
     assert fulfillment.stock.level("EU", "GEL") == (12, 0)
     [anomaly] = fulfillment.anomalies.of(AnomalyReason.STALE_COUNT)
-    assert anomaly["detail"] == {"counted": 50, "counted_at": older.isoformat()}
+    assert anomaly["detail"] == {
+        "counted": 50,
+        "counted_at": older.isoformat(),
+        "superseded_at": WAREHOUSE_TIME.isoformat(),
+    }
 
 
 async def test_a_count_of_a_sku_no_warehouse_stocks_creates_nothing(

@@ -3,6 +3,7 @@ what is missing, and a broken seed file leaves the service running on the stock 
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any, cast
 
@@ -10,6 +11,7 @@ import pytest
 from orderflow_fulfillment.domain.allocation import Warehouse
 from orderflow_fulfillment.domain.shipments import AnomalyReason
 from orderflow_fulfillment.domain.stock_file import StockFile, WarehouseEntry
+from orderflow_fulfillment.handlers.returns import restock_return
 from orderflow_fulfillment.handlers.stock_counts import apply_stock_count
 from orderflow_fulfillment.handlers.stock_loads import (
     LoadReport,
@@ -20,7 +22,7 @@ from orderflow_fulfillment.handlers.stock_loads import (
 from orderflow_fulfillment.handlers.warehouse_reports import record_dispatch
 from orderflow_fulfillment.settings import FulfillmentSettings
 
-from services.fulfillment.tests.builders import parcel_dispatched, stock_counted
+from services.fulfillment.tests.builders import parcel_dispatched, return_parcel, stock_counted
 from services.fulfillment.tests.fakes import FakeFulfillment
 from services.fulfillment.tests.unit.handlers.steps import place, place_and_capture
 
@@ -192,7 +194,10 @@ async def test_a_count_stamped_before_a_load_does_not_undo_the_operators_figure(
     await apply_stock_count(earlier, fulfillment.unit(earlier))
 
     assert fulfillment.stock.level("EU", "GEL") == (2, 0)
-    assert len(fulfillment.anomalies.of(AnomalyReason.STALE_COUNT)) == 1
+    [stale] = fulfillment.anomalies.of(AnomalyReason.STALE_COUNT)
+    assert stale["detail"]["superseded_at"] == loaded_at.isoformat()
+    [level] = await fulfillment.stock.levels(sku="GEL")
+    assert level.loaded_at == loaded_at
     later = stock_counted("EU", "GEL", 5, loaded_at + timedelta(seconds=1))
     fulfillment.clock.set(loaded_at + timedelta(seconds=2))
     await apply_stock_count(later, fulfillment.unit(later))
@@ -228,3 +233,27 @@ async def test_a_dispatch_stamped_before_a_load_still_takes_its_units_off(
     await record_dispatch(dispatched, fulfillment.unit(dispatched))
 
     assert fulfillment.stock.level("EU", "GEL") == (6, 0)
+
+
+async def test_a_restock_stamped_before_a_load_is_in_the_operators_figure(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Two units came back and went on the shelf; the operator counted them in the load. The
+    # parcel's report, read after the load, added them again: two units sold that are not there.
+    loaded_at = fulfillment.clock.now()
+    async with fulfillment.transactions.begin() as uow:
+        await load_stock(stock_file(("EU", "DE", {"GEL": 12})), "load:stock.toml", uow)
+
+    parcel = return_parcel(
+        uuid.uuid4(), "EU", [("GEL", 2, "resellable")], at=loaded_at - timedelta(minutes=5)
+    )
+    await restock_return(parcel, fulfillment.unit(parcel))
+
+    assert fulfillment.stock.level("EU", "GEL") == (12, 0)
+    [restock] = fulfillment.stock.movements_of("restock")
+    assert (restock.quantity, restock.on_hand_delta) == (2, 0)
+    after = return_parcel(
+        uuid.uuid4(), "EU", [("GEL", 1, "resellable")], at=loaded_at + timedelta(seconds=1)
+    )
+    await restock_return(after, fulfillment.unit(after))
+    assert fulfillment.stock.level("EU", "GEL") == (13, 0)
