@@ -361,3 +361,22 @@ def test_a_refusal_for_a_line_no_delivery_can_fix_does_not_depend_on_a_delivery_
             "SPLINT: the 30-day return window closed (last day 2025-03-05)"
         )
         assert not decision.may_await_delivery
+
+
+def test_a_refusal_code_does_not_depend_on_reading_a_parcel_delivered_after_the_request() -> None:
+    # BALL came after the request: read first, its line is plain not_delivered (it ranks
+    # above window_expired); unread, it may still come. The code is SPLINT's either way.
+    ordered = {"BALL": 1, "SPLINT": 1}
+    splint = Delivery("SPLINT", 1, DELIVERED)
+    ball = Delivery("BALL", 1, OUTSIDE + timedelta(days=1))
+    codes = {
+        refusal(
+            decide(
+                [("BALL", 1), ("SPLINT", 1)],
+                facts(ordered=ordered, deliveries=deliveries),
+                at=OUTSIDE,
+            )
+        ).code
+        for deliveries in ((splint,), (splint, ball))
+    }
+    assert codes == {ReturnRejectionCode.WINDOW_EXPIRED}

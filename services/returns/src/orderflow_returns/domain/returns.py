@@ -1,8 +1,9 @@
 """Return requests: may these units come back?
 
 A request is authorised only as a whole (every line passes), otherwise rejected with one reason
-code (the most fundamental problem found, see ``_PRECEDENCE``) and a message naming every line
-that failed.
+code (the most fundamental problem found, see ``_PRECEDENCE``, among the lines no delivery can
+change when there are some: ``LineProblem.settled``) and a message naming every line that
+failed.
 
 Only parcels delivered by the time of the request count (:data:`DELIVERY_CLOCK_ALLOWANCE`
 later at most, for the storefront's and the warehouse's clocks): a request stamped before its
@@ -17,8 +18,8 @@ Per line (one SKU; duplicated SKUs in a request are added up):
   quantity: the window comes first).
 * ``quantity_exceeds_delivered``: more units than delivered minus already returned (units of
   earlier RMAs: the authorised quantity while the parcel is on its way, the received quantity
-  once it arrived). (More than a contract line holds cannot be asked: the contract caps a
-  SKU's lines at ``MAX_QUANTITY``.)
+  once it arrived) minus units replaced under warranty. (More than a contract line holds
+  cannot be asked: the contract caps a SKU's lines at ``MAX_QUANTITY``.)
 
 Earlier returns are attributed to parcels, so that splitting a return into several requests
 returns no more than one request would: in the order they were requested, each takes its units
@@ -119,6 +120,10 @@ class LineProblem:
     message: str
     # A delivery not read yet could remove the problem (units of the SKU still to come).
     may_await_delivery: bool = False
+    # Every unit of the SKU was delivered by the request's time: no delivery, read or not,
+    # can change this problem. (Stricter than the above: a parcel delivered after the request
+    # cannot remove the problem, but only whether it was read yet tells it apart.)
+    settled: bool = False
 
 
 @dataclass(frozen=True)
@@ -235,10 +240,10 @@ def decide_return(
     lines = merge_lines(requested)
     problems = [p for sku, qty in lines if (p := _line_problem(sku, qty, facts, at, window))]
     if problems:
-        # Refused now for a line no delivery can fix, the answer is that line's: a line whose
-        # delivery may not have been read yet would make the code depend on what came first.
-        # (Every failed line is still named, those first.)
-        final = [p for p in problems if not p.may_await_delivery] or problems
+        # The code comes from the lines no delivery can change, read or not: a line whose
+        # units may yet be delivered would make the code depend on which topic was read
+        # first. (Every failed line is still named, those first.)
+        final = [p for p in problems if p.settled] or problems
         code = min((p.code for p in final), key=_PRECEDENCE.index)
         message = "; ".join(p.message for p in [*final, *(p for p in problems if p not in final)])
         return ReturnRefusal(code, clip_text(message), tuple(problems))
@@ -250,14 +255,16 @@ def _line_problem(
     sku: str, quantity: int, known: OrderFacts, at: datetime, window: ReturnWindow
 ) -> LineProblem | None:
     if known.order_placed and sku not in known.ordered:
-        return LineProblem(sku, ReturnRejectionCode.UNKNOWN_SKU, f"{sku} is not part of this order")
+        message = f"{sku} is not part of this order"
+        return LineProblem(sku, ReturnRejectionCode.UNKNOWN_SKU, message, settled=True)
     # A parcel not read yet could still change the answer; one delivered after it, never.
     may_await = known.more_may_come(sku)
     facts = known.received_by(at)
+    settled = not facts.more_may_come(sku)
     delivered = facts.delivered(sku)
     if delivered == 0:
         message = f"{sku} had not been delivered when this request was made"
-        return LineProblem(sku, ReturnRejectionCode.NOT_DELIVERED, message, may_await)
+        return LineProblem(sku, ReturnRejectionCode.NOT_DELIVERED, message, may_await, settled)
     held = _units_held(facts, sku, window)
     open_now = [(parcel, left) for parcel, left in held if window.is_open(parcel.delivered_at, at)]
     returnable = sum(left for _, left in open_now)
@@ -286,4 +293,4 @@ def _line_problem(
             + (f", {replaced} replaced under warranty)" if replaced else ")")
         )
         code = ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED
-    return LineProblem(sku, code, message, may_await)
+    return LineProblem(sku, code, message, may_await, settled)
