@@ -535,3 +535,80 @@ async def test_a_paypal_authorisation_is_declined_only_when_nothing_is_held(
     except ProviderUnavailable as unknown:
         seen = unknown.kind
     assert seen == outcome
+
+
+def taken_at_once(
+    status: str, *, cancel: httpx.Response, refund: httpx.Response | None = None
+) -> tuple[Callable[[httpx.Request], httpx.Response], list[str]]:
+    """A processor that answers the authorisation with ``status``; the paths it was asked."""
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(f"{request.url.path} {request.headers['Idempotency-Key']}")
+        if request.url.path == "/v1/payment_intents":
+            return httpx.Response(200, json={"id": "pi_9", "status": status})
+        if request.url.path.endswith("/cancel"):
+            return cancel
+        assert refund is not None, "no refund expected"
+        return refund
+
+    return answer, asked
+
+
+async def test_a_card_authorisation_taken_at_once_is_cancelled_before_the_decline() -> None:
+    answer, asked = taken_at_once(
+        "processing", cancel=httpx.Response(200, json={"id": "pi_9", "status": "canceled"})
+    )
+
+    result = await card(answer).authorise(authorise_request())
+
+    assert (result.approved, result.reference) == (False, "pi_9")
+    assert "cancelled" in str(result.message)
+    assert asked[1] == f"/v1/payment_intents/pi_9/cancel authorise:{ORDER}:undo"
+
+
+async def test_a_card_authorisation_captured_at_once_is_refunded_before_the_decline() -> None:
+    refused = httpx.Response(400, json={"error": {"code": "payment_intent_unexpected_state"}})
+    answer, asked = taken_at_once(
+        "succeeded",
+        cancel=refused,
+        refund=httpx.Response(200, json={"id": "re_9", "status": "succeeded"}),
+    )
+
+    result = await card(answer).authorise(authorise_request())
+
+    assert (result.approved, result.decline_code) == (False, "do_not_honour")
+    assert "refunded" in str(result.message)
+    assert asked[2] == f"/v1/refunds authorise:{ORDER}:undo"
+
+
+async def test_a_card_authorisation_not_yet_undone_is_an_unknown_outcome() -> None:
+    refused = httpx.Response(400, json={"error": {"code": "payment_intent_unexpected_state"}})
+    answer, _ = taken_at_once("succeeded", cancel=refused, refund=httpx.Response(500))
+
+    with pytest.raises(ProviderUnavailable) as unknown:
+        await card(answer).authorise(authorise_request())
+    assert (unknown.value.kind, unknown.value.outcome_unknown) == ("payment_not_undone", True)
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        ("requires_payment_method", "declined"),
+        ("requires_action", "declined"),
+        ("canceled", "declined"),
+        ("requires_capture", "approved"),
+        (None, "unreadable_answer"),  # a hold may exist: never declined on a guess
+        ("mystery", "unreadable_answer"),
+    ],
+)
+async def test_a_card_authorisation_is_declined_only_when_nothing_is_held(
+    status: str | None, outcome: str
+) -> None:
+    answer = httpx.Response(200, json={"id": "pi_3", "status": status})
+    try:
+        result = await card(lambda _: answer).authorise(authorise_request())
+        seen = "approved" if result.approved else "declined"
+    except ProviderUnavailable as unknown:
+        seen = unknown.kind
+    assert seen == outcome

@@ -13,6 +13,10 @@ tokenises the card with the processor's JavaScript, so only a payment-method tok
 
 Every call sends `Idempotency-Key: <our key>`; a declined card answers 402 with
 `error.decline_code`. Credentials: `PAYMENT_CARD_PROCESSOR_API_KEY` (Bearer).
+
+An authorisation answered `processing` or `succeeded` (an account that ignores
+`capture_method=manual` takes the money at once) is not the hold the saga needs: it is
+cancelled, or refunded when it cannot be, before the order is declined (decision 85).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from orderflow_payment.domain.providers import (
     Capture,
     ProviderRejected,
     ProviderResult,
+    ProviderUnavailable,
     Refund,
     Void,
 )
@@ -60,6 +65,12 @@ _CAPTURED = frozenset({"succeeded", "processing"})
 _NOT_CAPTURED = frozenset({"canceled", "requires_payment_method"})
 # A refund's answer: paid, or paid later (taken as done; decision 81).
 _REFUNDED = frozenset({"succeeded", "pending", "requires_action"})
+# An authorisation's answer that holds nothing: the card needs another step or failed.
+_NOT_HELD = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action", "canceled"}
+)
+# One that took the money, or may still: not a hold, so undone before the order is declined.
+_TAKEN_AT_ONCE = frozenset({"processing", "succeeded"})
 
 
 class CardProcessorProvider:
@@ -109,13 +120,53 @@ class CardProcessorProvider:
             raise rejected(response, "authorisation")
         body = answer_of(response)
         intent = reference_in(response, body, "id")
-        if body.get("status") != "requires_capture":
+        status = body.get("status")
+        if status == "requires_capture":
+            return ProviderResult.approve(intent)
+        if status in _NOT_HELD:
             return ProviderResult.decline(
-                PaymentDeclineCode.DO_NOT_HONOUR,
-                f"payment is {status_word(body.get('status'))}",
-                intent,
+                PaymentDeclineCode.DO_NOT_HONOUR, f"payment is {status_word(status)}", intent
             )
-        return ProviderResult.approve(intent)
+        if status in _TAKEN_AT_ONCE:
+            return await self._undo_taken_at_once(request, intent, str(status))
+        raise unreadable(response, f"authorisation status {status_word(status)}")
+
+    async def _undo_taken_at_once(
+        self, request: Authorise, intent: str, status: str
+    ) -> ProviderResult:
+        """Cancel the intent, or refund it once it cannot be cancelled (it was captured), then
+        decline: the saga captures only after stock is reserved. Each call has its own key
+        derived from the authorisation's, so asking again after a lost answer repeats it."""
+        declined = f"The processor took the payment at once ({status}) instead of holding it"
+        try:
+            try:
+                await self.void(
+                    Void(
+                        f"{request.idempotency_key}:undo", request.order_id, intent, request.amount
+                    )
+                )
+                return ProviderResult.decline(
+                    PaymentDeclineCode.DO_NOT_HONOUR, f"{declined}; it was cancelled.", intent
+                )
+            except ProviderRejected:
+                pass  # captured already: only a refund gives the money back
+            refund = await self.refund(
+                Refund(f"{request.idempotency_key}:undo", request.order_id, intent, request.amount)
+            )
+        except ProviderUnavailable as error:  # the money may be taken: ask again later
+            raise ProviderUnavailable("payment_not_undone", error.kind) from error
+        except ProviderRejected as error:
+            refund = ProviderResult.decline(error.code, error.detail)
+        if refund.approved:
+            return ProviderResult.decline(
+                PaymentDeclineCode.DO_NOT_HONOUR, f"{declined}; it was refunded.", intent
+            )
+        # Asked again, the processor would refuse again: reconciliation reports the charge.
+        return ProviderResult.decline(
+            PaymentDeclineCode.DO_NOT_HONOUR,
+            f"{declined}; the processor refused to refund it ({refund.decline_code}).",
+            intent,
+        )
 
     async def capture(self, request: Capture) -> ProviderResult:
         response = await self._post(
