@@ -17,7 +17,10 @@ It behaves like a well-mannered real warehouse system, so it doubles as a refere
   ``FulfillmentRequested`` again) ships one parcel: a parcel already dispatched is never
   dispatched again after its delivery, which would put its sequence 1 after its 2;
 * a request's offset is committed only once its parcel is delivered, so a simulator stopped
-  mid-way resumes its unfinished parcels when it starts again.
+  mid-way resumes its unfinished parcels when it starts again;
+* a publish the broker does not acknowledge (down, a leader moving) is sent again, with
+  backoff, until it is: the parcel waits for the broker instead of being dropped until a
+  restart (a copy that did land is dropped by Orderflow as a duplicate: same event id).
 
 Use it in-process (``async with WarehouseSimulator(...)``) or with
 ``orderflow-fulfillment warehouse-simulator``.
@@ -46,6 +49,7 @@ from orderflow_chassis.outbox import (
     start_producer,
     stop_producer,
 )
+from orderflow_chassis.retry import Backoff, call_with_retry
 from orderflow_chassis.waiting import cancel_and_wait, wait_at_most
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
@@ -69,6 +73,8 @@ log = structlog.get_logger(__name__)
 EVENT_ID_NAMESPACE = uuid.UUID("7d9c1f0e-5a4b-4c3d-8e2f-1a0b9c8d7e6f")
 _TASKS_END_AT_STOP_S = 10.0
 _KAFKA_AT_STOP_S = 5.0
+# Until the broker takes it: a demo parcel must not vanish on a broker restart.
+_PUBLISH_BACKOFF = Backoff(attempts=None, initial_delay_s=0.2, max_delay_s=5.0)
 
 
 @dataclass(frozen=True)
@@ -377,16 +383,27 @@ class WarehouseSimulator:
             sequence=sequence,
             event_id=event_id,
         )
-        await self._producer.send_and_wait(
-            self._prefix + event.topic,
-            envelope.to_bytes(),
-            key=envelope.key,
-            headers=[
-                ("content-type", b"application/json"),
-                ("event_type", envelope.event_type.encode()),
-                ("event_id", str(envelope.event_id).encode()),
-                ("correlation_id", envelope.correlation_id.encode()),
-            ],
+        await call_with_retry(
+            lambda: self._producer.send_and_wait(
+                self._prefix + event.topic,
+                envelope.to_bytes(),
+                key=envelope.key,
+                headers=[
+                    ("content-type", b"application/json"),
+                    ("event_type", envelope.event_type.encode()),
+                    ("event_id", str(envelope.event_id).encode()),
+                    ("correlation_id", envelope.correlation_id.encode()),
+                ],
+            ),
+            _PUBLISH_BACKOFF,
+            retry_if=lambda error: isinstance(error, KafkaError),
+            on_retry=lambda attempt, error, pause_s: log.warning(
+                "warehouse_simulator.publish_failed",
+                event_type=envelope.event_type,
+                attempt=attempt,
+                error=str(error),
+                retry_in_s=round(pause_s, 2),
+            ),
         )
         log.info(
             "warehouse_simulator.published",

@@ -1,5 +1,6 @@
 """The warehouse simulator does a shipment's work once, and a duplicate request is done only
-when that work is: its offset must not be committed ahead of an undelivered parcel."""
+when that work is: its offset must not be committed ahead of an undelivered parcel. What it
+publishes reaches the broker, however often it must be sent."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import asyncio
 import uuid
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError
+from orderflow_contracts.envelope import Envelope
+from orderflow_fulfillment.simulator import WarehouseSimulator
 from orderflow_fulfillment.simulator_progress import RequestsTakenOn
 
 
@@ -55,3 +59,29 @@ async def test_work_that_failed_is_done_again_when_the_request_is_read_again() -
     await taken_on.once(shipment, retry)
 
     assert (failing.runs, retry.runs) == (1, 1)
+
+
+class FlakyProducer:
+    """A producer whose first sends the broker does not acknowledge."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.sent: list[tuple[str, bytes]] = []
+
+    async def send_and_wait(self, topic: str, value: bytes, **_: object) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise KafkaTimeoutError()
+        self.sent.append((topic, value))
+
+
+async def test_a_publish_the_broker_did_not_acknowledge_is_sent_again() -> None:
+    # It was dropped, and the parcel waited for a restart of the simulator.
+    simulator = WarehouseSimulator("unused:9092")
+    simulator._producer = FlakyProducer(failures=2)
+
+    counted = await simulator.count_stock("EU", "GEL", 4)
+
+    [(topic, value)] = simulator._producer.sent
+    assert topic == "warehouse.events"
+    assert Envelope.from_bytes(value).parse_event() == counted
