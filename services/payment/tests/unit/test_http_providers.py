@@ -564,7 +564,7 @@ async def test_a_card_authorisation_taken_at_once_is_cancelled_before_the_declin
 
     assert (result.approved, result.reference) == (False, "pi_9")
     assert "cancelled" in str(result.message)
-    assert asked[1] == f"/v1/payment_intents/pi_9/cancel authorise:{ORDER}:undo"
+    assert asked[1] == f"/v1/payment_intents/pi_9/cancel authorise:{ORDER}:undo-cancel"
 
 
 async def test_a_card_authorisation_captured_at_once_is_refunded_before_the_decline() -> None:
@@ -579,7 +579,7 @@ async def test_a_card_authorisation_captured_at_once_is_refunded_before_the_decl
 
     assert (result.approved, result.decline_code) == (False, "do_not_honour")
     assert "refunded" in str(result.message)
-    assert asked[2] == f"/v1/refunds authorise:{ORDER}:undo"
+    assert asked[2] == f"/v1/refunds authorise:{ORDER}:undo-refund"
 
 
 async def test_a_card_authorisation_not_yet_undone_is_an_unknown_outcome() -> None:

@@ -135,24 +135,20 @@ class CardProcessorProvider:
         self, request: Authorise, intent: str, status: str
     ) -> ProviderResult:
         """Cancel the intent, or refund it once it cannot be cancelled (it was captured), then
-        decline: the saga captures only after stock is reserved. Each call has its own key
-        derived from the authorisation's, so asking again after a lost answer repeats it."""
+        decline: the saga captures only after stock is reserved. Each call has a key of its
+        own derived from the authorisation's (a processor refuses a key reused on another
+        endpoint), so asking again after a lost answer repeats it instead of doing it twice."""
         declined = f"The processor took the payment at once ({status}) instead of holding it"
+        key, order_id, amount = request.idempotency_key, request.order_id, request.amount
         try:
             try:
-                await self.void(
-                    Void(
-                        f"{request.idempotency_key}:undo", request.order_id, intent, request.amount
-                    )
-                )
+                await self.void(Void(f"{key}:undo-cancel", order_id, intent, amount))
                 return ProviderResult.decline(
                     PaymentDeclineCode.DO_NOT_HONOUR, f"{declined}; it was cancelled.", intent
                 )
             except ProviderRejected:
                 pass  # captured already: only a refund gives the money back
-            refund = await self.refund(
-                Refund(f"{request.idempotency_key}:undo", request.order_id, intent, request.amount)
-            )
+            refund = await self.refund(Refund(f"{key}:undo-refund", order_id, intent, amount))
         except ProviderUnavailable as error:  # the money may be taken: ask again later
             raise ProviderUnavailable("payment_not_undone", error.kind) from error
         except ProviderRejected as error:
