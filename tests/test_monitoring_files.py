@@ -22,6 +22,7 @@ import pytest
 import yaml
 from orderflow_chassis.metrics import exported_series
 from orderflow_ops.console import metrics as console_metrics
+from orderflow_payment import metrics as payment_metrics
 
 from tests.support import promql, promtool
 
@@ -73,7 +74,11 @@ def alert_rules() -> list[dict[str, Any]]:
 
 def known_series() -> dict[str, frozenset[str]]:
     # The console exports what only its read model knows (orders stuck, invariants).
-    return {**exported_series(), **console_metrics.exported_series()}
+    return {
+        **exported_series(),
+        **console_metrics.exported_series(),
+        **payment_metrics.exported_series(),
+    }
 
 
 def unknown_names_and_labels(expression: str) -> list[str]:

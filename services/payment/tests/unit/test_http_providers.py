@@ -20,6 +20,9 @@ from orderflow_payment.domain.providers import (
     Refund,
     Void,
 )
+from orderflow_payment.handlers._provider_calls import call_provider
+from orderflow_payment.metrics import PAYMENTS_KEPT_ON_DECLINE
+from orderflow_payment.settings import PaymentSettings
 
 ORDER = uuid.uuid4()
 AMOUNT = Money.of("55.44", "EUR")
@@ -164,6 +167,7 @@ async def test_paypal_decline_and_amount_mismatch() -> None:
 
     mismatch = await paypal(other_amount).authorise(authorise_request("PAYPAL-ORDER-3"))
     assert (mismatch.approved, mismatch.decline_code) == (False, "amount_mismatch")
+    assert mismatch.conclusive  # the hold it found was released: that settles the key
     assert voided == ["/v2/payments/authorizations/AUTH-9/void"]
 
 
@@ -538,57 +542,131 @@ async def test_a_paypal_authorisation_is_declined_only_when_nothing_is_held(
 
 
 def taken_at_once(
-    status: str, *, cancel: httpx.Response, refund: httpx.Response | None = None
+    status: str,
+    *,
+    cancel: httpx.Response,
+    now: str | None = "succeeded",
+    refunds: list[httpx.Response] | None = None,
 ) -> tuple[Callable[[httpx.Request], httpx.Response], list[str]]:
-    """A processor that answers the authorisation with ``status``; the paths it was asked."""
+    """A processor that answers the authorisation with ``status``, the intent's lookup with
+    ``now``, and refunds with ``refunds`` in turn; what it was asked (path and key)."""
     asked: list[str] = []
+    answers = list(refunds or [])
 
     def answer(request: httpx.Request) -> httpx.Response:
-        asked.append(f"{request.url.path} {request.headers['Idempotency-Key']}")
+        asked.append(
+            f"{request.method} {request.url.path} {request.headers.get('Idempotency-Key')}"
+        )
         if request.url.path == "/v1/payment_intents":
             return httpx.Response(200, json={"id": "pi_9", "status": status})
         if request.url.path.endswith("/cancel"):
             return cancel
-        assert refund is not None, "no refund expected"
-        return refund
+        if request.method == "GET":
+            return httpx.Response(200, json={"id": "pi_9", "status": now})
+        return answers.pop(0)
 
     return answer, asked
 
 
+CANCELLED = httpx.Response(200, json={"id": "pi_9", "status": "canceled"})
+NOT_CANCELLABLE = httpx.Response(400, json={"error": {"code": "payment_intent_unexpected_state"}})
+REFUNDED = httpx.Response(200, json={"id": "re_9", "status": "succeeded"})
+
+
 async def test_a_card_authorisation_taken_at_once_is_cancelled_before_the_decline() -> None:
-    answer, asked = taken_at_once(
-        "processing", cancel=httpx.Response(200, json={"id": "pi_9", "status": "canceled"})
-    )
+    answer, asked = taken_at_once("processing", cancel=CANCELLED)
 
     result = await card(answer).authorise(authorise_request())
 
-    assert (result.approved, result.reference) == (False, "pi_9")
-    assert "cancelled" in str(result.message)
-    assert asked[1] == f"/v1/payment_intents/pi_9/cancel authorise:{ORDER}:undo-cancel"
+    assert (result.approved, result.reference, result.conclusive) == (False, "pi_9", True)
+    assert "cancelled" in result.message
+    assert asked[1] == f"POST /v1/payment_intents/pi_9/cancel authorise:{ORDER}:undo-cancel"
 
 
 async def test_a_card_authorisation_captured_at_once_is_refunded_before_the_decline() -> None:
-    refused = httpx.Response(400, json={"error": {"code": "payment_intent_unexpected_state"}})
-    answer, asked = taken_at_once(
-        "succeeded",
-        cancel=refused,
-        refund=httpx.Response(200, json={"id": "re_9", "status": "succeeded"}),
-    )
+    answer, asked = taken_at_once("succeeded", cancel=NOT_CANCELLABLE, refunds=[REFUNDED])
 
     result = await card(answer).authorise(authorise_request())
 
     assert (result.approved, result.decline_code) == (False, "do_not_honour")
-    assert "refunded" in str(result.message)
-    assert asked[2] == f"/v1/refunds authorise:{ORDER}:undo-refund"
+    assert "refunded" in result.message
+    assert asked[2:] == [
+        "GET /v1/payment_intents/pi_9 None",
+        f"POST /v1/refunds authorise:{ORDER}:undo-refund",
+    ]
 
 
-async def test_a_card_authorisation_not_yet_undone_is_an_unknown_outcome() -> None:
-    refused = httpx.Response(400, json={"error": {"code": "payment_intent_unexpected_state"}})
-    answer, _ = taken_at_once("succeeded", cancel=refused, refund=httpx.Response(500))
+async def test_a_payment_that_failed_while_processing_is_declined_without_a_refund() -> None:
+    # The replayed creation would still say processing: the intent's status now is read.
+    answer, asked = taken_at_once(
+        "processing", cancel=NOT_CANCELLABLE, now="requires_payment_method"
+    )
+
+    result = await card(answer).authorise(authorise_request())
+
+    assert "nothing was taken" in result.message
+    assert not any("/v1/refunds" in call for call in asked)
+
+
+@pytest.mark.parametrize(
+    ("now", "refund"),
+    [("processing", None), ("succeeded", httpx.Response(500)), (None, None)],
+)
+async def test_a_card_payment_not_yet_undone_is_an_unknown_outcome(
+    now: str | None, refund: httpx.Response | None
+) -> None:
+    answer, _ = taken_at_once(
+        "succeeded",
+        cancel=NOT_CANCELLABLE,
+        now=now,
+        refunds=[refund] if refund else [],
+    )
 
     with pytest.raises(ProviderUnavailable) as unknown:
         await card(answer).authorise(authorise_request())
     assert (unknown.value.kind, unknown.value.outcome_unknown) == ("payment_not_undone", True)
+
+
+async def test_a_refused_refund_of_a_payment_taken_at_once_is_counted_for_ops() -> None:
+    refused = httpx.Response(400, json={"error": {"message": "No refundable charge."}})
+    answer, _ = taken_at_once("succeeded", cancel=NOT_CANCELLABLE, refunds=[refused])
+    kept = PAYMENTS_KEPT_ON_DECLINE.labels("card-processor")
+    before = kept._value.get()
+
+    result = await card(answer).authorise(authorise_request())
+
+    assert (result.approved, result.conclusive) == (False, True)
+    assert "refused to refund it (provider_refused)" in result.message
+    assert kept._value.get() == before + 1
+
+
+async def test_an_undo_that_went_unanswered_once_still_says_what_became_of_the_money() -> None:
+    # The first refund timed out: the authorisation's key is then one with an unanswered
+    # call, and a plain decline after it would read "refused after an unanswered call".
+    answer, asked = taken_at_once(
+        "succeeded", cancel=NOT_CANCELLABLE, refunds=[httpx.Response(500), REFUNDED]
+    )
+    provider = card(answer)
+    settings = PaymentSettings(
+        provider_retry_attempts=2,
+        provider_retry_initial_delay_s=0.001,
+        provider_retry_max_delay_s=0.001,
+    )
+
+    async def no_pause(_: float) -> None:
+        return None
+
+    request = authorise_request()
+    result = await call_provider(
+        "authorise",
+        request.idempotency_key,
+        lambda: provider.authorise(request),
+        settings=settings,
+        sleep=no_pause,
+    )
+
+    assert "it was refunded" in result.message
+    assert asked.count(f"POST /v1/refunds authorise:{ORDER}:undo-refund") == 2
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,15 @@ tokenises the card with the processor's JavaScript, so only a payment-method tok
 | capture | `POST /v1/payment_intents/{pi}/capture` (`amount_to_capture`) |
 | void | `POST /v1/payment_intents/{pi}/cancel` |
 | refund | `POST /v1/refunds` (`payment_intent`, `amount`) → `re_…` |
+| (undo, below) | `GET /v1/payment_intents/{pi}` (its status now) |
 
 Every call sends `Idempotency-Key: <our key>`; a declined card answers 402 with
 `error.decline_code`. Credentials: `PAYMENT_CARD_PROCESSOR_API_KEY` (Bearer).
 
 An authorisation answered `processing` or `succeeded` (an account that ignores
 `capture_method=manual` takes the money at once) is not the hold the saga needs: it is
-cancelled, or refunded when it cannot be, before the order is declined (decision 85).
+cancelled, or refunded when it cannot be (once the processor says it succeeded), before the
+order is declined (decision 85).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import structlog
 from orderflow_contracts.events.payments import PaymentDeclineCode
 
 from orderflow_payment.adapters.provider_http import (
@@ -47,6 +50,9 @@ from orderflow_payment.domain.providers import (
     Refund,
     Void,
 )
+from orderflow_payment.metrics import PAYMENTS_KEPT_ON_DECLINE
+
+log = structlog.get_logger(__name__)
 
 _DECLINE_CODES = {
     "insufficient_funds": PaymentDeclineCode.INSUFFICIENT_FUNDS,
@@ -137,32 +143,51 @@ class CardProcessorProvider:
         """Cancel the intent, or refund it once it cannot be cancelled (it was captured), then
         decline: the saga captures only after stock is reserved. Each call has a key of its
         own derived from the authorisation's (a processor refuses a key reused on another
-        endpoint), so asking again after a lost answer repeats it instead of doing it twice."""
-        declined = f"The processor took the payment at once ({status}) instead of holding it"
+        endpoint), so asking again after a lost answer repeats it instead of doing it twice.
+        Until the intent is cancelled, refunded or failed, the outcome is unknown."""
+        taken = f"The processor took the payment at once ({status}) instead of holding it"
         key, order_id, amount = request.idempotency_key, request.order_id, request.amount
         try:
             try:
                 await self.void(Void(f"{key}:undo-cancel", order_id, intent, amount))
-                return ProviderResult.decline(
-                    PaymentDeclineCode.DO_NOT_HONOUR, f"{declined}; it was cancelled.", intent
-                )
+                return _undone(f"{taken}; it was cancelled.", intent)
             except ProviderRejected:
-                pass  # captured already: only a refund gives the money back
+                pass  # no longer cancellable: captured, or settled one way or the other
+            # The creation's answer, asked again, would be replayed as it was: read the intent.
+            now = await self._status_of(intent)
+            if now in _NOT_HELD:
+                return _undone(f"{taken}; it then failed, and nothing was taken.", intent)
+            if now != "succeeded":  # still processing: neither cancellable nor refundable yet
+                raise ProviderUnavailable("payment_not_undone", f"payment is {status_word(now)}")
             refund = await self.refund(Refund(f"{key}:undo-refund", order_id, intent, amount))
         except ProviderUnavailable as error:  # the money may be taken: ask again later
             raise ProviderUnavailable("payment_not_undone", error.kind) from error
         except ProviderRejected as error:
             refund = ProviderResult.decline(error.code, error.detail)
         if refund.approved:
-            return ProviderResult.decline(
-                PaymentDeclineCode.DO_NOT_HONOUR, f"{declined}; it was refunded.", intent
-            )
-        # Asked again, the processor would refuse again: reconciliation reports the charge.
-        return ProviderResult.decline(
-            PaymentDeclineCode.DO_NOT_HONOUR,
-            f"{declined}; the processor refused to refund it ({refund.decline_code}).",
+            return _undone(f"{taken}; it was refunded.", intent)
+        # Asked again, the processor would refuse again. The customer paid for an order that
+        # is declined: ops must refund it by hand (the alert OrderflowPaymentKeptOnDecline).
+        log.error(
+            "payment.taken_payment_not_refunded",
+            order_id=str(order_id),
+            provider_reference=intent,
+            refusal=refund.decline_code,
+        )
+        PAYMENTS_KEPT_ON_DECLINE.labels(self.name).inc()
+        return _undone(
+            f"{taken}; the processor refused to refund it ({refund.decline_code}): "
+            "it is refunded by hand.",
             intent,
         )
+
+    async def _status_of(self, intent: str) -> object:
+        response = await send(
+            self._client, "GET", f"/v1/payment_intents/{intent}", headers=self._headers
+        )
+        if response.status_code != 200:
+            raise rejected(response, "payment lookup")
+        return answer_of(response).get("status")
 
     async def capture(self, request: Capture) -> ProviderResult:
         response = await self._post(
@@ -223,6 +248,10 @@ class CardProcessorProvider:
             failed=frozenset({"failed", "canceled"}),
             declined_as="provider_refused",
         )
+
+
+def _undone(message: str, intent: str) -> ProviderResult:
+    return ProviderResult.undone(PaymentDeclineCode.DO_NOT_HONOUR, message, intent)
 
 
 def _object(value: Any) -> dict[str, Any]:

@@ -164,7 +164,7 @@ class PayPalProvider:
             # PayPal refuses the release (asked again, it would refuse again): decline; a hold
             # left lapses at PayPal, and reconciliation reports it.
             declined += f" PayPal refused to release the hold ({error.code})."
-        return ProviderResult.decline("amount_mismatch", declined, authorization_id)
+        return ProviderResult.undone("amount_mismatch", declined, authorization_id)
 
     async def capture(self, request: Capture) -> ProviderResult:
         response = await self._post(

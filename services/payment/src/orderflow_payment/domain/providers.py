@@ -99,6 +99,10 @@ class ProviderResult:
     reference: str | None
     decline_code: str | None = None
     message: str = ""
+    conclusive: bool = False
+    """A decline that says what became of the money (an authorisation undone by the adapter):
+    it concludes an earlier, unanswered call with the same key too, where any other decline
+    only refuses this request (``ProviderRefusedAfterUnknown``)."""
 
     @classmethod
     def approve(cls, reference: str) -> ProviderResult:
@@ -107,6 +111,11 @@ class ProviderResult:
     @classmethod
     def decline(cls, code: str, message: str, reference: str | None = None) -> ProviderResult:
         return cls(False, reference, code, message)
+
+    @classmethod
+    def undone(cls, code: str, message: str, reference: str | None) -> ProviderResult:
+        """A decline after the adapter undid what the provider did (see ``conclusive``)."""
+        return cls(False, reference, code, message, conclusive=True)
 
 
 NOTHING_DONE_KINDS: Final = frozenset(

@@ -104,7 +104,12 @@ async def call_provider(
             UNKNOWN_OUTCOMES.add(key)
             raise ProviderUnavailable(error.kind, error.detail, after_unknown=True) from error
         raise
-    if isinstance(answer, ProviderResult) and not answer.approved and key in UNKNOWN_OUTCOMES:
+    if (
+        isinstance(answer, ProviderResult)
+        and not answer.approved
+        and not answer.conclusive
+        and key in UNKNOWN_OUTCOMES
+    ):
         # A decline is a refusal written as an answer (a card processor's 402, PayPal's 422):
         # it says nothing of the earlier, unanswered call either.
         raise ProviderRefusedAfterUnknown(
