@@ -41,7 +41,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_chassis.outbox import (
     PRODUCER_REQUEST_TIMEOUT_S,
@@ -121,6 +121,15 @@ def sort_returned_units(
         if damaged:
             sorted_lines.append(ReturnedLine(sku=line.sku, quantity=damaged, condition="damaged"))
     return sorted_lines
+
+
+def _may_pass(error: BaseException) -> bool:
+    """A send failure the broker may yet accept: a timeout (aiokafka does not mark it
+    retriable: it ends its own retries) or a retriable error. Not a closed producer, a record
+    too large or a refused authorisation: those fail the work, with their cause."""
+    return isinstance(error, KafkaTimeoutError) or (
+        isinstance(error, KafkaError) and error.retriable
+    )
 
 
 class WarehouseSimulator:
@@ -396,7 +405,7 @@ class WarehouseSimulator:
                 ],
             ),
             _PUBLISH_BACKOFF,
-            retry_if=lambda error: isinstance(error, KafkaError),
+            retry_if=_may_pass,
             on_retry=lambda attempt, error, pause_s: log.warning(
                 "warehouse_simulator.publish_failed",
                 event_type=envelope.event_type,

@@ -8,7 +8,8 @@ import asyncio
 import uuid
 
 import pytest
-from aiokafka.errors import KafkaTimeoutError
+from aiokafka.errors import KafkaTimeoutError, NotLeaderForPartitionError, ProducerClosed
+from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts.envelope import Envelope
 from orderflow_fulfillment.simulator import WarehouseSimulator
 from orderflow_fulfillment.simulator_progress import RequestsTakenOn
@@ -64,24 +65,31 @@ async def test_work_that_failed_is_done_again_when_the_request_is_read_again() -
 class FlakyProducer:
     """A producer whose first sends the broker does not acknowledge."""
 
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
         self.sent: list[tuple[str, bytes]] = []
 
     async def send_and_wait(self, topic: str, value: bytes, **_: object) -> None:
         if self.failures:
-            self.failures -= 1
-            raise KafkaTimeoutError()
+            raise self.failures.pop(0)
         self.sent.append((topic, value))
 
 
 async def test_a_publish_the_broker_did_not_acknowledge_is_sent_again() -> None:
     # It was dropped, and the parcel waited for a restart of the simulator.
     simulator = WarehouseSimulator("unused:9092")
-    simulator._producer = FlakyProducer(failures=2)
+    simulator._producer = FlakyProducer(KafkaTimeoutError(), NotLeaderForPartitionError())
 
     counted = await simulator.count_stock("EU", "GEL", 4)
 
     [(topic, value)] = simulator._producer.sent
     assert topic == "warehouse.events"
     assert Envelope.from_bytes(value).parse_event() == counted
+
+
+async def test_a_publish_the_broker_can_never_take_fails_with_its_cause() -> None:
+    simulator = WarehouseSimulator("unused:9092")
+    simulator._producer = FlakyProducer(ProducerClosed())
+
+    with pytest.raises(ProducerClosed):
+        await wait_at_most(5, simulator.count_stock("EU", "GEL", 4))

@@ -215,8 +215,8 @@ class StockMovements:
 
         ``only_missing`` (the start-up seed) inserts SKUs the warehouse does not have yet and
         never touches an existing figure. Otherwise on_hand is set to the file's figure, but
-        never below what is reserved (that would oversell promised units), and a count stamped
-        before ``at`` is stale for a row whose figure it set.
+        never below what is reserved (that would oversell promised units), and a count or a
+        restock stamped at or before ``at`` is already in the figure of a row it set.
         """
         if only_missing:
             forget_warehouses(self._db)
@@ -253,11 +253,11 @@ class StockMovements:
             else:
                 target = max(on_hand, level.reserved)
                 delta = target - level.on_hand
-                # The operator's figure stands against a count the warehouse stamped before it
-                # (read late). Only counts: movements stay ordered by the warehouse's counts,
-                # on the warehouse's clock. (A new row's first figure takes no date: the
-                # warehouse's own count, dead-lettered until the row's warehouse was loaded and
-                # then replayed, must apply.)
+                # The operator's figure stands against a count or a restock the warehouse
+                # stamped before it (read late). Not against a dispatch: taking units off again
+                # errs the safe way, on the warehouse's clock. (A new row's first figure takes
+                # no date: the warehouse's own count, dead-lettered until the row's warehouse
+                # was loaded and then replayed, must apply.)
                 await self._db.execute(
                     f"""
                     UPDATE {self._s}.stock SET on_hand = $3, unfound = $4, loaded_at = $5,
