@@ -3,6 +3,7 @@
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from orderflow_contracts.events import ReturnRejectionCode
 from orderflow_returns.domain.returns import (
     Delivery,
@@ -342,41 +343,61 @@ def test_replaced_units_come_from_the_oldest_parcels() -> None:
     assert isinstance(decide([("BALL", 1)], one_replaced, at=day_36), ReturnAuthorisation)
 
 
-def test_a_refusal_for_a_line_no_delivery_can_fix_does_not_depend_on_a_delivery_unread() -> None:
-    # SPLINT's window closed; BALL's delivery may simply not have been read yet. Read before
-    # or after it, the answer is SPLINT's, and it is given at once.
+def answer_once_read(requested: list[tuple[str, int]], facts: OrderFacts, at: datetime) -> str:
+    """What the request is answered: a code, or "wait" while a delivery could change it."""
+    decision = refusal(decide(requested, facts, at=at))
+    return "wait" if decision.may_await_delivery else decision.code.value
+
+
+def read_in_turn(*deliveries: Delivery) -> list[tuple[Delivery, ...]]:
+    """Every prefix of ``deliveries``: the facts as each is read in turn."""
+    return [deliveries[:n] for n in range(len(deliveries) + 1)]
+
+
+def test_a_refusal_for_a_line_no_delivery_can_fix_waits_while_another_could_change_it() -> None:
+    # SPLINT's window closed; BALL's parcel, delivered before the request, may not be read
+    # yet. Unread, BALL's line would rank first (not_delivered): the answer waits for it, and
+    # is SPLINT's once it came.
     ordered = {"BALL": 1, "SPLINT": 1}
     splint = Delivery("SPLINT", 1, DELIVERED)
     ball = Delivery("BALL", 1, OUTSIDE - timedelta(hours=2))
-    for deliveries in ((splint,), (splint, ball)):
-        decision = refusal(
-            decide(
-                [("BALL", 1), ("SPLINT", 1)],
-                facts(ordered=ordered, deliveries=deliveries),
-                at=OUTSIDE,
-            )
-        )
-        assert decision.code == ReturnRejectionCode.WINDOW_EXPIRED
-        assert decision.message.startswith(
-            "SPLINT: the 30-day return window closed (last day 2025-03-05)"
-        )
-        assert not decision.may_await_delivery
+    request = [("BALL", 1), ("SPLINT", 1)]
+
+    answers = [
+        answer_once_read(request, facts(ordered=ordered, deliveries=read), OUTSIDE)
+        for read in ((splint,), (splint, ball))
+    ]
+
+    assert answers == ["wait", "window_expired"]
+    final = refusal(decide(request, facts(ordered=ordered, deliveries=(splint, ball)), at=OUTSIDE))
+    assert final.message.startswith("SPLINT: the 30-day return window closed (last day 2025-03-05)")
 
 
-def test_a_refusal_code_does_not_depend_on_reading_a_parcel_delivered_after_the_request() -> None:
-    # BALL came after the request: read first, its line is plain not_delivered (it ranks
-    # above window_expired); unread, it may still come. The code is SPLINT's either way.
-    ordered = {"BALL": 1, "SPLINT": 1}
-    splint = Delivery("SPLINT", 1, DELIVERED)
+@pytest.mark.parametrize("late_parcel_read", [False, True])
+def test_a_refusal_code_is_the_same_whatever_was_read_first(late_parcel_read: bool) -> None:
+    # BALL came after the request (plainly not_delivered once read: it ranks first); GEL's
+    # second parcel, inside the window, decides whether GEL's line can still change. Read in
+    # any order, an answer given is not_delivered; before that, the request waits.
+    ordered = {"BALL": 1, "GEL": 2}
+    gel_old = Delivery("GEL", 1, DELIVERED)
+    gel_new = Delivery("GEL", 1, OUTSIDE - timedelta(days=2))
     ball = Delivery("BALL", 1, OUTSIDE + timedelta(days=1))
-    codes = {
-        refusal(
-            decide(
-                [("BALL", 1), ("SPLINT", 1)],
-                facts(ordered=ordered, deliveries=deliveries),
-                at=OUTSIDE,
-            )
-        ).code
-        for deliveries in ((splint,), (splint, ball))
+    request = [("GEL", 2), ("BALL", 1)]
+    order = (gel_old, ball, gel_new) if late_parcel_read else (gel_old, gel_new, ball)
+
+    answers = {
+        answer_once_read(request, facts(ordered=ordered, deliveries=read), OUTSIDE)
+        for read in read_in_turn(*order)
     }
-    assert codes == {ReturnRejectionCode.WINDOW_EXPIRED}
+
+    assert answers <= {"wait", "not_delivered"}
+    assert answer_once_read(request, facts(ordered=ordered, deliveries=order), OUTSIDE) == (
+        "not_delivered"
+    )
+
+
+def test_a_refusal_whose_code_nothing_can_beat_is_given_at_once() -> None:
+    # SOCK is not in the order: no delivery of BALL's second unit can change that answer.
+    one_of_two = (Delivery("BALL", 1, DELIVERED),)
+    decision = refusal(decide([("BALL", 2), ("SOCK", 1)], facts(deliveries=one_of_two)))
+    assert (decision.code, decision.may_await_delivery) == (ReturnRejectionCode.UNKNOWN_SKU, False)

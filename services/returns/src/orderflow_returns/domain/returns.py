@@ -2,8 +2,9 @@
 
 A request is authorised only as a whole (every line passes), otherwise rejected with one reason
 code (the most fundamental problem found, see ``_PRECEDENCE``, among the lines no delivery can
-change when there are some: ``LineProblem.settled``) and a message naming every line that
-failed.
+change when there are some) and a message naming every line that failed. A refusal a delivery
+not read yet could still change, its code included, waits for it
+(``ReturnRefusal.may_await_delivery``).
 
 Only parcels delivered by the time of the request count (:data:`DELIVERY_CLOCK_ALLOWANCE`
 later at most, for the storefront's and the warehouse's clocks): a request stamped before its
@@ -118,12 +119,8 @@ class LineProblem:
     sku: str
     code: ReturnRejectionCode
     message: str
-    # A delivery not read yet could remove the problem (units of the SKU still to come).
+    # A delivery not read yet could change the problem (units of the SKU still to come).
     may_await_delivery: bool = False
-    # Every unit of the SKU was delivered by the request's time: no delivery, read or not,
-    # can change this problem. (Stricter than the above: a parcel delivered after the request
-    # cannot remove the problem, but only whether it was read yet tells it apart.)
-    settled: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,11 +137,21 @@ class ReturnRefusal:
 
     @property
     def may_await_delivery(self) -> bool:
-        """Whether a delivery (or the order) not read yet could still turn it into an
-        authorisation: the order is unknown, or a delivery could remove every problem."""
+        """Whether a delivery (or the order) not read yet could still change the answer: the
+        order is unknown, a delivery could remove every problem, or its code could change."""
         if self.code == ReturnRejectionCode.UNKNOWN_ORDER:
             return True
-        return bool(self.problems) and all(p.may_await_delivery for p in self.problems)
+        awaiting = [p for p in self.problems if p.may_await_delivery]
+        if not awaiting:
+            return False
+        if len(awaiting) == len(self.problems):
+            return True
+        # The code comes from the lines no delivery can change. A line still awaiting one
+        # could end with its present code, or (a delivery read late, outside the window)
+        # window_expired; either would take over if it ranks first.
+        if self.code == ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED:
+            return True
+        return any(_rank(p.code) < _rank(self.code) for p in awaiting)
 
 
 ReturnDecision = ReturnAuthorisation | ReturnRefusal
@@ -156,6 +163,10 @@ _PRECEDENCE = (
     ReturnRejectionCode.WINDOW_EXPIRED,
     ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED,
 )
+
+
+def _rank(code: ReturnRejectionCode) -> int:
+    return _PRECEDENCE.index(code)
 
 
 def merge_lines(lines: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
@@ -240,11 +251,12 @@ def decide_return(
     lines = merge_lines(requested)
     problems = [p for sku, qty in lines if (p := _line_problem(sku, qty, facts, at, window))]
     if problems:
-        # The code comes from the lines no delivery can change, read or not: a line whose
-        # units may yet be delivered would make the code depend on which topic was read
-        # first. (Every failed line is still named, those first.)
-        final = [p for p in problems if p.settled] or problems
-        code = min((p.code for p in final), key=_PRECEDENCE.index)
+        # The code comes from the lines no delivery can change: a line whose units may yet
+        # be delivered would make it depend on which topic was read first. While such a line
+        # could still change it, the refusal waits (``may_await_delivery``). (Every failed
+        # line is still named, those first.)
+        final = [p for p in problems if not p.may_await_delivery] or problems
+        code = min((p.code for p in final), key=_rank)
         message = "; ".join(p.message for p in [*final, *(p for p in problems if p not in final)])
         return ReturnRefusal(code, clip_text(message), tuple(problems))
     return_by = window.local_date(authorised_at) + timedelta(days=return_shipping_days)
@@ -255,16 +267,14 @@ def _line_problem(
     sku: str, quantity: int, known: OrderFacts, at: datetime, window: ReturnWindow
 ) -> LineProblem | None:
     if known.order_placed and sku not in known.ordered:
-        message = f"{sku} is not part of this order"
-        return LineProblem(sku, ReturnRejectionCode.UNKNOWN_SKU, message, settled=True)
+        return LineProblem(sku, ReturnRejectionCode.UNKNOWN_SKU, f"{sku} is not part of this order")
     # A parcel not read yet could still change the answer; one delivered after it, never.
     may_await = known.more_may_come(sku)
     facts = known.received_by(at)
-    settled = not facts.more_may_come(sku)
     delivered = facts.delivered(sku)
     if delivered == 0:
         message = f"{sku} had not been delivered when this request was made"
-        return LineProblem(sku, ReturnRejectionCode.NOT_DELIVERED, message, may_await, settled)
+        return LineProblem(sku, ReturnRejectionCode.NOT_DELIVERED, message, may_await)
     held = _units_held(facts, sku, window)
     open_now = [(parcel, left) for parcel, left in held if window.is_open(parcel.delivered_at, at)]
     returnable = sum(left for _, left in open_now)
@@ -293,4 +303,4 @@ def _line_problem(
             + (f", {replaced} replaced under warranty)" if replaced else ")")
         )
         code = ReturnRejectionCode.QUANTITY_EXCEEDS_DELIVERED
-    return LineProblem(sku, code, message, may_await, settled)
+    return LineProblem(sku, code, message, may_await)
