@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -110,6 +111,11 @@ class ReturnsTables:
     claims: dict[tuple[uuid.UUID, str], StoredAnswer] = field(default_factory=dict)
     warranty_units: dict[tuple[uuid.UUID, str, int], str] = field(default_factory=dict)
     held_requests: dict[tuple[uuid.UUID, str, str], HeldRequest] = field(default_factory=dict)
+    held_read_marks: dict[tuple[uuid.UUID, str, str], Mapping[str, int]] = field(
+        default_factory=dict
+    )
+    # (consumer, "topic/partition") -> next offset applied: the chassis' consumer_positions.
+    consumer_positions: dict[tuple[str, str], int] = field(default_factory=dict)
     locked_orders: list[uuid.UUID] = field(default_factory=list)
     changes: int = 0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 
 from orderflow_chassis.clock import SettableClock
@@ -20,7 +20,13 @@ from orderflow_contracts.events import OrderPlaced, PostalAddress, WarrantyClaim
 from orderflow_contracts.money import Currency, Money
 from orderflow_returns.domain.refunds import OrderSnapshot, PaidLine
 from orderflow_returns.domain.returns import Delivery
-from orderflow_returns.ports import HeldRequest, RefundRecord, RequestKind, ReturnsRepositories
+from orderflow_returns.ports import (
+    HeldKey,
+    HeldRequest,
+    RefundRecord,
+    RequestKind,
+    ReturnsRepositories,
+)
 
 from services.returns.tests.fake_rmas import InMemoryRmas
 from services.returns.tests.fake_tables import (
@@ -157,19 +163,34 @@ class InMemoryHeldRequests(InMemory):
 
     async def release(self, order_id: uuid.UUID) -> list[HeldRequest]:
         keys = [key for key in self.tables.held_requests if key[0] == order_id]
+        for key in keys:
+            self.tables.held_read_marks.pop(key, None)
         held = [self.tables.held_requests.pop(key) for key in keys]
         return sorted(held, key=lambda request: request.held_until)
 
-    async def due(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, RequestKind, str]]:
+    async def due(
+        self, now: datetime, limit: int
+    ) -> list[tuple[HeldKey, Mapping[str, int] | None]]:
         due = sorted(
             (r for r in self.tables.held_requests.values() if r.held_until <= now),
             key=lambda request: request.held_until,
         )
-        return [(r.order_id, r.kind, r.request_id) for r in due[:limit]]
+        keys: list[HeldKey] = [(r.order_id, r.kind, r.request_id) for r in due[:limit]]
+        return [(key, self.tables.held_read_marks.get(key)) for key in keys]
+
+    async def mark(self, keys: Sequence[HeldKey], marks: Mapping[str, int]) -> None:
+        for key in keys:
+            if key in self.tables.held_requests:
+                self.tables.held_read_marks.setdefault(key, dict(marks))
+
+    async def reads_reached(self, consumer: str, marks: Mapping[str, int]) -> bool:
+        positions = self.tables.consumer_positions
+        return all(positions.get((consumer, key), 0) >= mark for key, mark in marks.items())
 
     async def take(
         self, order_id: uuid.UUID, kind: RequestKind, request_id: str
     ) -> HeldRequest | None:
+        self.tables.held_read_marks.pop((order_id, kind, request_id), None)
         return self.tables.held_requests.pop((order_id, kind, request_id), None)
 
     async def postpone(
@@ -318,3 +339,31 @@ def tables_of(transactions: FakeTransactions[ReturnsRepositories]) -> ReturnsTab
     orders = transactions.repos.orders
     assert isinstance(orders, InMemoryOrders)
     return orders.tables
+
+
+class FakeDeliveryReads:
+    """Read marks on one stand-in partition: ``published`` records are on it, the consumer
+    applied them up to ``applied_up_to`` (the tables' ``consumer_positions``)."""
+
+    consumer = "returns.events"
+    partition = "fulfillment/0"
+
+    def __init__(self, tables: ReturnsTables) -> None:
+        self.tables = tables
+        self.published = 0
+        self.taken = 0
+        self.unavailable = False
+
+    async def take(self) -> dict[str, int]:
+        if self.unavailable:
+            raise ConnectionError("Kafka is away")
+        self.taken += 1
+        return {self.partition: self.published}
+
+    @property
+    def applied_up_to(self) -> int:
+        return self.tables.consumer_positions.get((self.consumer, self.partition), 0)
+
+    @applied_up_to.setter
+    def applied_up_to(self, offset: int) -> None:
+        self.tables.consumer_positions[self.consumer, self.partition] = offset

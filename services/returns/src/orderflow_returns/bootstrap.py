@@ -12,6 +12,7 @@ from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.consumer import Subscription
 from orderflow_chassis.migrations import Migration, load_migrations
 from orderflow_chassis.periodic import every
+from orderflow_chassis.read_marks import ReadMarks
 from orderflow_chassis.service_definition import ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.unit_of_work import UnitOfWork
@@ -49,6 +50,7 @@ from orderflow_returns.settings import ReturnsSettings
 SERVICE_NAME = "returns"
 # How often requests whose wait for a delivery ended are judged (a small share of the wait).
 HELD_REQUESTS_CHECK_S = 1.0
+EVENTS_SUBSCRIPTION = "events"
 
 
 def returns_migrations() -> list[Migration]:
@@ -72,6 +74,17 @@ def service_dependencies(
     (the cart service reads the same ones)."""
     policy = after_sales if after_sales is not None else AfterSalesPolicy.from_environment()
     return {"policy": policy_from(returns_settings, policy)}
+
+
+def delivery_reads(settings: ServiceSettings) -> ReadMarks:
+    """Marks on the topics deliveries (fulfillment) and orders come on, for the ``events``
+    subscription below (held requests are judged once it reached them)."""
+    return ReadMarks(
+        settings.kafka_bootstrap_servers,
+        security=settings.kafka_security,
+        consumer=f"{settings.consumer_group}.{EVENTS_SUBSCRIPTION}",
+        topics=[settings.topic_prefix + topics.ORDERS, settings.topic_prefix + topics.FULFILLMENT],
+    )
 
 
 @dataclass(frozen=True)
@@ -115,7 +128,7 @@ def build_definition(
         clock=clock or SystemClock(),
         subscriptions=[
             Subscription(
-                name="events",
+                name=EVENTS_SUBSCRIPTION,
                 topics=[
                     topics.STOREFRONT_RETURNS,
                     topics.ORDERS,
@@ -143,7 +156,10 @@ def build_definition(
         background_jobs=[
             every(
                 HELD_REQUESTS_CHECK_S,
-                inject(held_requests.judge_due_requests, dependencies),
+                inject(
+                    held_requests.judge_due_requests,
+                    {**dependencies, "reads": delivery_reads(settings)},
+                ),
                 name="judge-held-requests",
             )
         ],

@@ -8,7 +8,7 @@ The SQL implementations live in ``adapters/``; the unit tests' in-memory ones in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
@@ -162,6 +162,24 @@ class HeldRequest:
     held_until: datetime
 
 
+HeldKey = tuple[uuid.UUID, RequestKind, str]
+"""A held request's (order, kind, id)."""
+
+
+class DeliveryReads(Protocol):
+    """Marks on the topics deliveries and orders come on (``orderflow_chassis.read_marks``):
+    a held request whose wait ended is judged once this service's consumer reached them."""
+
+    @property
+    def consumer(self) -> str:
+        """The consumer group whose stored positions must reach the marks."""
+        ...
+
+    async def take(self) -> dict[str, int]:
+        """The topics' end offsets now."""
+        ...
+
+
 class HeldRequests(Protocol):
     """Requests that found no delivery (or no order) yet: at most one per (order, kind, id)."""
 
@@ -173,8 +191,19 @@ class HeldRequests(Protocol):
         """Take (delete and return) every request held for the order, oldest wait first."""
         ...
 
-    async def due(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, RequestKind, str]]:
-        """(order, kind, id) of up to ``limit`` requests whose wait ended by ``now``."""
+    async def due(
+        self, now: datetime, limit: int
+    ) -> list[tuple[HeldKey, Mapping[str, int] | None]]:
+        """Up to ``limit`` requests whose wait ended by ``now``, each with the read marks
+        taken when it was first found due (None before that)."""
+        ...
+
+    async def mark(self, keys: Sequence[HeldKey], marks: Mapping[str, int]) -> None:
+        """Give ``marks`` to those of ``keys`` that have none yet."""
+        ...
+
+    async def reads_reached(self, consumer: str, marks: Mapping[str, int]) -> bool:
+        """Whether ``consumer`` has applied every record up to ``marks``."""
         ...
 
     async def take(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
+from orderflow_chassis.read_marks import positions_reached
+
 from orderflow_returns.adapters._sql import SqlRepository
 from orderflow_returns.adapters.orders import known_quiet, quiet_orders
-from orderflow_returns.ports import HeldRequest, RequestKind
+from orderflow_returns.ports import HeldKey, HeldRequest, RequestKind
 
 
 class SqlHeldRequests(SqlRepository):
@@ -42,18 +45,41 @@ class SqlHeldRequests(SqlRepository):
         )
         return sorted(map(_held, rows), key=lambda held: held.held_until)
 
-    async def due(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, RequestKind, str]]:
+    async def due(
+        self, now: datetime, limit: int
+    ) -> list[tuple[HeldKey, Mapping[str, int] | None]]:
         rows = await self.connection.fetch(
             f"""
-            SELECT order_id, kind, request_id FROM {self.s}.held_requests
+            SELECT order_id, kind, request_id, read_marks FROM {self.s}.held_requests
             WHERE held_until <= $1 ORDER BY held_until LIMIT $2
             """,
             now,
             limit,
         )
         return [
-            (row["order_id"], cast(RequestKind, row["kind"]), row["request_id"]) for row in rows
+            (
+                (row["order_id"], cast(RequestKind, row["kind"]), row["request_id"]),
+                row["read_marks"],
+            )
+            for row in rows
         ]
+
+    async def mark(self, keys: Sequence[HeldKey], marks: Mapping[str, int]) -> None:
+        await self.connection.execute(
+            f"""
+            UPDATE {self.s}.held_requests AS h SET read_marks = $4
+            FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(order_id, kind, request_id)
+            WHERE (h.order_id, h.kind, h.request_id) = (k.order_id, k.kind, k.request_id)
+              AND h.read_marks IS NULL
+            """,
+            [key[0] for key in keys],
+            [key[1] for key in keys],
+            [key[2] for key in keys],
+            dict(marks),
+        )
+
+    async def reads_reached(self, consumer: str, marks: Mapping[str, int]) -> bool:
+        return await positions_reached(self.connection, self.s, consumer, marks)
 
     async def take(
         self, order_id: uuid.UUID, kind: RequestKind, request_id: str

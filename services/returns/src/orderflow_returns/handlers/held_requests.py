@@ -2,6 +2,13 @@
 recorded, and for the last time when their wait ends (a periodic job). Why they wait:
 ``_holding.py``.
 
+A wait that ended is not enough: the delivery may be on its topic, not read yet (the consumer
+behind by more than the wait: an outage, a backlog). When the job first finds a request due,
+it takes read marks (the end offsets of the topics deliveries and orders come on) and judges
+the request once the service's consumer has applied everything up to them
+(``orderflow_chassis.read_marks``): a delivery published before its wait ended counts,
+however late it is read.
+
 A held request is judged as it came: with its own envelope as the unit's cause, so its answer
 is caused by and correlated with the request, and judged at the time the customer made it.
 """
@@ -10,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import structlog
@@ -23,7 +31,12 @@ from pydantic import ValidationError
 from orderflow_returns.domain.policy import ReturnsPolicy
 from orderflow_returns.handlers.return_requests import judge_return
 from orderflow_returns.handlers.warranty import judge_claim
-from orderflow_returns.ports import HeldRequest, RequestKind, ReturnsRepositories
+from orderflow_returns.ports import (
+    DeliveryReads,
+    HeldKey,
+    HeldRequest,
+    ReturnsRepositories,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -51,24 +64,35 @@ async def judge_due_requests(
     transactions: Transactions[ReturnsRepositories],
     *,
     policy: ReturnsPolicy,
+    reads: DeliveryReads,
     batch_size: int = BATCH,
 ) -> int:
-    """Judge, on what is known now and for good, the held requests whose wait ended; each in
-    its own transaction, after its order's lock, as a consumer would. Rounds follow each
-    other while they bring requests this run has not tried yet. A request that cannot be
-    judged is logged and postponed (by ``RETRY_AFTER``, or ``RETRY_TRANSIENT_AFTER`` when the
-    failure may pass: a lock timeout on its order), so it never holds up the others; if even
-    postponing fails, the database is away and the run ends, to be tried at the next tick."""
+    """Judge, on what is known now and for good, the held requests whose wait ended and whose
+    read marks the consumer reached (see the module); each in its own transaction, after its
+    order's lock, as a consumer would. Rounds follow each other while they bring requests this
+    run has not tried yet. A request that cannot be judged is logged and postponed (by
+    ``RETRY_AFTER``, or ``RETRY_TRANSIENT_AFTER`` when the failure may pass: a lock timeout on
+    its order), so it never holds up the others; if even postponing fails, the database is
+    away and the run ends, to be tried at the next tick. Marks Kafka cannot give now end the
+    run the same way: the requests wait."""
     judged = 0
-    tried: set[tuple[uuid.UUID, RequestKind, str]] = set()
+    tried: set[HeldKey] = set()
     while True:
         async with transactions.begin(read_only=True) as uow:
             due = await uow.repos.held_requests.due(uow.now, batch_size)
-        fresh = [key for key in due if key not in tried]
-        for key in fresh:
+        fresh = [(key, marks) for key, marks in due if key not in tried]
+        unmarked = [key for key, marks in fresh if marks is None]
+        taken: Mapping[str, int] = {}
+        if unmarked:
+            taken = await reads.take()
+            async with transactions.begin() as uow:
+                await uow.repos.held_requests.mark(unmarked, taken)
+        for key, marks in fresh:
             tried.add(key)
             try:
-                judged += await _judge_due(transactions, key, policy)
+                judged += await _judge_due(
+                    transactions, key, taken if marks is None else marks, reads.consumer, policy
+                )
             except Exception as error:
                 transient = is_transient(error)
                 log.warning(
@@ -90,11 +114,17 @@ async def judge_due_requests(
 
 async def _judge_due(
     transactions: Transactions[ReturnsRepositories],
-    key: tuple[uuid.UUID, RequestKind, str],
+    key: HeldKey,
+    marks: Mapping[str, int],
+    consumer: str,
     policy: ReturnsPolicy,
 ) -> int:
     async with transactions.begin() as uow:
         await uow.repos.orders.lock(key[0])
+        if not await uow.repos.held_requests.reads_reached(consumer, marks):
+            # A delivery published before the wait ended may not be read yet: next tick.
+            log.info("returns.held_request_awaits_reads", kind=key[1], request_id=key[2])
+            return 0
         held = await uow.repos.held_requests.take(*key)
         if held is None:  # another instance (or a delivery) judged it
             return 0

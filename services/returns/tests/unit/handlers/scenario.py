@@ -33,6 +33,7 @@ from orderflow_contracts.money import Money
 from orderflow_contracts.policies import DEFAULT_WARRANTY_POLICY
 from orderflow_returns.domain.policy import ReturnsPolicy
 from orderflow_returns.domain.window import ReturnWindow
+from orderflow_returns.handlers.held_requests import BATCH, judge_due_requests
 from orderflow_returns.handlers.order_facts import (
     record_order_placed,
     record_payment_captured,
@@ -42,7 +43,7 @@ from orderflow_returns.handlers.return_requests import request_return
 from orderflow_returns.ports import ReturnsRepositories
 
 from services.returns.tests.fake_tables import ReturnsTables
-from services.returns.tests.fakes import fake_transactions, tables_of
+from services.returns.tests.fakes import FakeDeliveryReads, fake_transactions, tables_of
 
 DELIVERED = datetime(2025, 2, 3, 15, 0, tzinfo=UTC)
 BALL, SPLINT = "MB-SPIKY-8CM", "NS-NIGHT-M"
@@ -196,6 +197,13 @@ class Returns:
     ) -> None:
         self.transactions: FakeTransactions[ReturnsRepositories] = fake_transactions(now)
         self.dependencies: dict[str, object] = {**DEPENDENCIES, "policy": policy}
+        self.reads = FakeDeliveryReads(self.tables)
+
+    async def judge_due(self, policy: ReturnsPolicy, *, batch_size: int = BATCH) -> int:
+        """A round of the job that judges held requests whose wait ended."""
+        return await judge_due_requests(
+            self.transactions, policy=policy, reads=self.reads, batch_size=batch_size
+        )
 
     @property
     def clock(self) -> SettableClock:

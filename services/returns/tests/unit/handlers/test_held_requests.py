@@ -65,16 +65,16 @@ async def test_a_request_whose_wait_ends_without_a_delivery_is_rejected_then() -
     )
 
     returns.clock.advance(WAIT - timedelta(milliseconds=1))
-    assert await judge_due_requests(returns.transactions, policy=WAITING) == 0
+    assert await returns.judge_due(WAITING) == 0
     returns.clock.advance(timedelta(milliseconds=1))
-    assert await judge_due_requests(returns.transactions, policy=WAITING) == 1
+    assert await returns.judge_due(WAITING) == 1
 
     [rejected] = returns.emitted.of_type(ReturnRejected)
     assert rejected.reason_code == "not_delivered"
     [envelope] = returns.emitted.envelopes
     assert (envelope.correlation_id, envelope.causation_id) == ("j-2", str(asked.event_id))
     assert returns.tables.held_requests == {}
-    assert await judge_due_requests(returns.transactions, policy=WAITING) == 0  # answered once
+    assert await returns.judge_due(WAITING) == 0  # answered once
 
 
 async def test_a_request_for_an_order_not_known_yet_waits_too() -> None:
@@ -116,7 +116,7 @@ async def test_a_request_sent_again_while_held_is_answered_once() -> None:
     [held] = returns.tables.held_requests.values()
     assert held.held_until == DELIVERED + WAIT
     returns.clock.advance(WAIT)
-    assert await judge_due_requests(returns.transactions, policy=WAITING) == 1
+    assert await returns.judge_due(WAITING) == 1
     assert len(returns.emitted.of_type(ReturnRejected)) == 1
 
 
@@ -178,7 +178,9 @@ async def test_a_backlog_larger_than_a_round_is_judged_in_one_run() -> None:
         await returns.apply(request_return, order.return_requested([(BALL, 1)]))
     returns.clock.advance(WAIT)
 
-    judged = await judge_due_requests(returns.transactions, policy=WAITING, batch_size=2)
+    judged = await judge_due_requests(
+        returns.transactions, reads=returns.reads, policy=WAITING, batch_size=2
+    )
 
     assert judged == 5
     assert len(returns.emitted.of_type(ReturnRejected)) == 5
@@ -194,7 +196,12 @@ async def test_a_request_that_cannot_be_judged_is_postponed_and_holds_up_no_othe
     await returns.apply(request_return, other.return_requested([(BALL, 1)], "ret-other"))
     returns.clock.advance(WAIT)
 
-    assert await judge_due_requests(returns.transactions, policy=WAITING, batch_size=1) == 1
+    assert (
+        await judge_due_requests(
+            returns.transactions, reads=returns.reads, policy=WAITING, batch_size=1
+        )
+        == 1
+    )
 
     [rejected] = returns.emitted.of_type(ReturnRejected)
     assert rejected.return_request_id == "ret-other"
@@ -223,10 +230,10 @@ async def test_a_request_another_instance_answered_meanwhile_is_not_answered_aga
     order = Order()
     await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-raced"))
     returns.clock.advance(WAIT)
-    due = await returns.transactions.repos.held_requests.due(returns.clock.now(), 10)
-    await returns.transactions.repos.held_requests.take(*due[0])  # the other instance took it
+    [(key, _)] = await returns.transactions.repos.held_requests.due(returns.clock.now(), 10)
+    await returns.transactions.repos.held_requests.take(*key)  # the other instance took it
 
-    assert await judge_due_requests(returns.transactions, policy=WAITING) == 0
+    assert await returns.judge_due(WAITING) == 0
     assert returns.emitted.events == []
 
 
@@ -245,7 +252,7 @@ async def test_a_request_naming_a_customer_waits_for_the_order_to_check_it() -> 
     assert authorised.return_request_id == "ret-owner"
     assert list(returns.tables.held_requests) == [(order.order_id, "return", "ret-stranger")]
     returns.clock.advance(WAIT)
-    assert await judge_due_requests(returns.transactions, policy=WAITING) == 1
+    assert await returns.judge_due(WAITING) == 1
     [rejected] = returns.emitted.of_type(ReturnRejected)
     assert (rejected.return_request_id, rejected.reason_code) == ("ret-stranger", "unknown_order")
     assert len(returns.tables.rmas) == 1
@@ -298,7 +305,7 @@ async def test_too_many_units_are_refused_when_the_wait_ends_or_at_once_if_all_c
         "quantity_exceeds_delivered",
     )
     returns.clock.advance(WAIT)
-    assert await judge_due_requests(returns.transactions, policy=WAITING) == 1
+    assert await returns.judge_due(WAITING) == 1
     [_, after_the_wait] = returns.emitted.of_type(ReturnRejected)
     assert (after_the_wait.return_request_id, after_the_wait.reason_code) == (
         "ret-split",
@@ -319,3 +326,55 @@ async def test_a_claim_for_units_of_a_parcel_not_read_yet_waits_for_it() -> None
     await returns.apply(record_shipment_delivered, order.delivered(delivered, [(BALL, 1)]))
     [accepted] = returns.emitted.of_type(WarrantyClaimAccepted)
     assert (accepted.claim_id, accepted.quantity) == ("c-2", 2)
+
+
+async def test_a_wait_that_ended_still_waits_for_the_deliveries_published_before_it() -> None:
+    # The consumer was 3 records behind on the deliveries' topic when the wait ended: the
+    # clock alone refused a return whose delivery was there, not read yet.
+    returns = Returns(now=DELIVERED + timedelta(minutes=1), policy=WAITING)
+    order = Order()
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-behind"))
+    returns.reads.published, returns.reads.applied_up_to = 8, 5
+    returns.clock.advance(WAIT)
+
+    assert await returns.judge_due(WAITING) == 0
+    assert await returns.judge_due(WAITING) == 0
+    assert returns.emitted.events == []
+    assert returns.reads.taken == 1  # marks are taken once, when the wait ends
+    returns.reads.published = 20  # published after the wait ended: not waited for
+
+    await returns.apply(record_shipment_delivered, order.delivered())
+    [authorised] = returns.emitted.of_type(ReturnAuthorized)
+    assert authorised.return_request_id == "ret-behind"
+    assert returns.tables.held_read_marks == {}
+
+
+async def test_a_request_is_refused_once_the_consumer_read_past_its_marks() -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-none"))
+    returns.reads.published, returns.reads.applied_up_to = 8, 5
+    returns.clock.advance(WAIT)
+    assert await returns.judge_due(WAITING) == 0
+
+    returns.reads.applied_up_to = 8
+
+    assert await returns.judge_due(WAITING) == 1
+    [rejected] = returns.emitted.of_type(ReturnRejected)
+    assert rejected.reason_code == "not_delivered"
+
+
+async def test_without_marks_from_kafka_a_due_request_keeps_waiting() -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-down"))
+    returns.clock.advance(WAIT)
+    returns.reads.unavailable = True
+
+    with pytest.raises(ConnectionError):
+        await returns.judge_due(WAITING)
+
+    assert list(returns.tables.held_requests) == [(order.order_id, "return", "ret-down")]
+    assert returns.emitted.events == []
