@@ -6,7 +6,7 @@ from prometheus_client import Counter
 
 PAYMENTS_KEPT_ON_DECLINE = Counter(
     "orderflow_payment_kept_on_decline_total",
-    "Payments a provider took at once and refused to refund, on orders declined: refund by hand",
+    "Payments a provider took at once that could not be undone, on orders declined: check them",
     ["provider"],
 )
 

@@ -636,7 +636,7 @@ async def test_a_refused_refund_of_a_payment_taken_at_once_is_counted_for_ops() 
     result = await card(answer).authorise(authorise_request())
 
     assert (result.approved, result.conclusive) == (False, True)
-    assert "refused to refund it (provider_refused)" in result.message
+    assert "its refund was refused by the processor (provider_refused)" in result.message
     assert kept._value.get() == before + 1
 
 
@@ -690,3 +690,41 @@ async def test_a_card_authorisation_is_declined_only_when_nothing_is_held(
     except ProviderUnavailable as unknown:
         seen = unknown.kind
     assert seen == outcome
+
+
+@pytest.mark.parametrize(
+    ("lookup", "cancel_again", "expected"),
+    [
+        # The lookup refused (a restricted key): nothing is known, nothing was refunded.
+        (httpx.Response(403, json={}), None, "its status was refused by the processor (http_403)"),
+        # A hold after all: cancelled under a fresh key (the first cancel's answer is stored).
+        (
+            httpx.Response(200, json={"id": "pi_9", "status": "requires_capture"}),
+            CANCELLED,
+            "it was cancelled",
+        ),
+    ],
+)
+async def test_a_payment_whose_status_is_not_what_the_cancel_said_is_undone_or_reported(
+    lookup: httpx.Response, cancel_again: httpx.Response | None, expected: str
+) -> None:
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(
+            f"{request.method} {request.url.path} {request.headers.get('Idempotency-Key')}"
+        )
+        if request.url.path == "/v1/payment_intents":
+            return httpx.Response(200, json={"id": "pi_9", "status": "processing"})
+        if request.method == "GET":
+            return lookup
+        key = request.headers["Idempotency-Key"]
+        if key.endswith(":undo-cancel-held") and cancel_again is not None:
+            return cancel_again
+        return NOT_CANCELLABLE
+
+    result = await card(answer).authorise(authorise_request())
+
+    assert expected in result.message
+    assert not any("/v1/refunds" in call for call in asked)
+    assert result.conclusive is (cancel_again is not None)

@@ -23,6 +23,7 @@ order is declined (decision 85).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import httpx
@@ -148,15 +149,20 @@ class CardProcessorProvider:
         taken = f"The processor took the payment at once ({status}) instead of holding it"
         key, order_id, amount = request.idempotency_key, request.order_id, request.amount
         try:
-            try:
-                await self.void(Void(f"{key}:undo-cancel", order_id, intent, amount))
+            if await self._cancelled(Void(f"{key}:undo-cancel", order_id, intent, amount)):
                 return _undone(f"{taken}; it was cancelled.", intent)
-            except ProviderRejected:
-                pass  # no longer cancellable: captured, or settled one way or the other
             # The creation's answer, asked again, would be replayed as it was: read the intent.
-            now = await self._status_of(intent)
+            try:
+                now = await self._status_of(intent)
+            except ProviderRejected as error:
+                return self._not_undone(request, intent, f"{taken}; its status", error.code)
             if now in _NOT_HELD:
                 return _undone(f"{taken}; it then failed, and nothing was taken.", intent)
+            if now == "requires_capture":  # a hold after all: cancellable now (a fresh key)
+                held = Void(f"{key}:undo-cancel-held", order_id, intent, amount)
+                if await self._cancelled(held):
+                    return _undone(f"{taken}; it was cancelled.", intent)
+                return self._not_undone(request, intent, f"{taken}; its hold", "not_cancelled")
             if now != "succeeded":  # still processing: neither cancellable nor refundable yet
                 raise ProviderUnavailable("payment_not_undone", f"payment is {status_word(now)}")
             refund = await self.refund(Refund(f"{key}:undo-refund", order_id, intent, amount))
@@ -166,18 +172,34 @@ class CardProcessorProvider:
             refund = ProviderResult.decline(error.code, error.detail)
         if refund.approved:
             return _undone(f"{taken}; it was refunded.", intent)
-        # Asked again, the processor would refuse again. The customer paid for an order that
-        # is declined: ops must refund it by hand (the alert OrderflowPaymentKeptOnDecline).
+        # Asked again, the processor would refuse again. Conclusive: the money was taken and
+        # stays taken (its message must reach ops as it is).
+        kept = self._not_undone(request, intent, f"{taken}; its refund", refund.decline_code)
+        return dataclasses.replace(kept, conclusive=True)
+
+    async def _cancelled(self, void: Void) -> bool:
+        try:
+            await self.void(void)
+        except ProviderRejected:
+            return False  # no longer cancellable: captured, or settled one way or the other
+        return True
+
+    def _not_undone(
+        self, request: Authorise, intent: str, what: str, refusal: str | None
+    ) -> ProviderResult:
+        """The order is declined with what is known; the customer may have paid for it: ops
+        check the payment and refund it by hand (the alert OrderflowPaymentKeptOnDecline).
+        Not conclusive unless the caller knows what became of the money."""
         log.error(
-            "payment.taken_payment_not_refunded",
-            order_id=str(order_id),
+            "payment.taken_payment_not_undone",
+            order_id=str(request.order_id),
             provider_reference=intent,
-            refusal=refund.decline_code,
+            refusal=refusal,
         )
         PAYMENTS_KEPT_ON_DECLINE.labels(self.name).inc()
-        return _undone(
-            f"{taken}; the processor refused to refund it ({refund.decline_code}): "
-            "it is refunded by hand.",
+        return ProviderResult.decline(
+            PaymentDeclineCode.DO_NOT_HONOUR,
+            f"{what} was refused by the processor ({refusal}): it is checked and refunded by hand.",
             intent,
         )
 
