@@ -159,24 +159,32 @@ class InMemoryReturnRequests(InMemory):
 class InMemoryHeldRequests(InMemory):
     async def hold(self, request: HeldRequest) -> None:
         key = (request.order_id, request.kind, request.request_id)
-        self.tables.held_requests.setdefault(key, request)
+        if key not in self.tables.held_requests and request.read_marks is not None:
+            self.tables.held_read_marks[key] = request.read_marks
+        self.tables.held_requests.setdefault(key, dataclasses.replace(request, read_marks=None))
 
     async def release(self, order_id: uuid.UUID) -> list[HeldRequest]:
         keys = [key for key in self.tables.held_requests if key[0] == order_id]
-        for key in keys:
-            self.tables.held_read_marks.pop(key, None)
-        held = [self.tables.held_requests.pop(key) for key in keys]
+        held = [
+            dataclasses.replace(
+                self.tables.held_requests.pop(key),
+                read_marks=self.tables.held_read_marks.pop(key, None),
+            )
+            for key in keys
+        ]
         return sorted(held, key=lambda request: request.held_until)
 
     async def due(
         self, now: datetime, limit: int
-    ) -> list[tuple[HeldKey, Mapping[str, int] | None]]:
+    ) -> list[tuple[HeldKey, Mapping[str, int] | None, datetime]]:
         due = sorted(
             (r for r in self.tables.held_requests.values() if r.held_until <= now),
             key=lambda request: request.held_until,
         )
-        keys: list[HeldKey] = [(r.order_id, r.kind, r.request_id) for r in due[:limit]]
-        return [(key, self.tables.held_read_marks.get(key)) for key in keys]
+        keys: list[tuple[HeldKey, datetime]] = [
+            ((r.order_id, r.kind, r.request_id), r.held_until) for r in due[:limit]
+        ]
+        return [(key, self.tables.held_read_marks.get(key), until) for key, until in keys]
 
     async def mark(self, keys: Sequence[HeldKey], marks: Mapping[str, int]) -> None:
         for key in keys:
@@ -190,8 +198,9 @@ class InMemoryHeldRequests(InMemory):
     async def take(
         self, order_id: uuid.UUID, kind: RequestKind, request_id: str
     ) -> HeldRequest | None:
-        self.tables.held_read_marks.pop((order_id, kind, request_id), None)
-        return self.tables.held_requests.pop((order_id, kind, request_id), None)
+        marks = self.tables.held_read_marks.pop((order_id, kind, request_id), None)
+        held = self.tables.held_requests.pop((order_id, kind, request_id), None)
+        return None if held is None else dataclasses.replace(held, read_marks=marks)
 
     async def postpone(
         self, order_id: uuid.UUID, kind: RequestKind, request_id: str, until: datetime

@@ -160,6 +160,8 @@ class HeldRequest:
     request_id: str
     envelope_json: str
     held_until: datetime
+    read_marks: Mapping[str, int] | None = None
+    """Taken when the job first found it due (``orderflow_chassis.read_marks``)."""
 
 
 HeldKey = tuple[uuid.UUID, RequestKind, str]
@@ -193,9 +195,9 @@ class HeldRequests(Protocol):
 
     async def due(
         self, now: datetime, limit: int
-    ) -> list[tuple[HeldKey, Mapping[str, int] | None]]:
+    ) -> list[tuple[HeldKey, Mapping[str, int] | None, datetime]]:
         """Up to ``limit`` requests whose wait ended by ``now``, each with the read marks
-        taken when it was first found due (None before that)."""
+        taken when it was first found due (None before that) and the end of its wait."""
         ...
 
     async def mark(self, keys: Sequence[HeldKey], marks: Mapping[str, int]) -> None:

@@ -74,8 +74,8 @@ async def topic_partitions(
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers, **kafka_client_options(security)
     )
-    await admin.start()
-    try:
+    try:  # started inside: a start cut short (a caller's timeout) is closed too
+        await admin.start()
         return await topic_partitions_with(admin, names)
     finally:
         await admin.close()

@@ -82,8 +82,8 @@ class ReadMarks:
             isolation_level="read_committed",
             **kafka_client_options(self._security),
         )
-        await consumer.start()
-        try:
+        try:  # started inside: a start cut short by the timeout is stopped too
+            await consumer.start()
             ends = await consumer.end_offsets(assigned)
         finally:
             await stop_consumer(consumer)

@@ -21,8 +21,9 @@ class SqlHeldRequests(SqlRepository):
             quiet.without_held_requests.discard(request.order_id)
         await self.connection.execute(
             f"""
-            INSERT INTO {self.s}.held_requests (order_id, kind, request_id, envelope, held_until)
-            VALUES ($1, $2, $3, $4, $5)
+            INSERT INTO {self.s}.held_requests
+                (order_id, kind, request_id, envelope, held_until, read_marks)
+            VALUES ($1, $2, $3, $4, $5, $6)
             ON CONFLICT (order_id, kind, request_id) DO NOTHING
             """,
             request.order_id,
@@ -30,6 +31,7 @@ class SqlHeldRequests(SqlRepository):
             request.request_id,
             request.envelope_json,
             request.held_until,
+            None if request.read_marks is None else dict(request.read_marks),
         )
 
     async def release(self, order_id: uuid.UUID) -> list[HeldRequest]:
@@ -39,7 +41,7 @@ class SqlHeldRequests(SqlRepository):
         rows = await self.connection.fetch(
             f"""
             DELETE FROM {self.s}.held_requests WHERE order_id = $1
-            RETURNING order_id, kind, request_id, envelope, held_until
+            RETURNING order_id, kind, request_id, envelope, held_until, read_marks
             """,
             order_id,
         )
@@ -47,10 +49,10 @@ class SqlHeldRequests(SqlRepository):
 
     async def due(
         self, now: datetime, limit: int
-    ) -> list[tuple[HeldKey, Mapping[str, int] | None]]:
+    ) -> list[tuple[HeldKey, Mapping[str, int] | None, datetime]]:
         rows = await self.connection.fetch(
             f"""
-            SELECT order_id, kind, request_id, read_marks FROM {self.s}.held_requests
+            SELECT order_id, kind, request_id, read_marks, held_until FROM {self.s}.held_requests
             WHERE held_until <= $1 ORDER BY held_until LIMIT $2
             """,
             now,
@@ -60,6 +62,7 @@ class SqlHeldRequests(SqlRepository):
             (
                 (row["order_id"], cast(RequestKind, row["kind"]), row["request_id"]),
                 row["read_marks"],
+                row["held_until"],
             )
             for row in rows
         ]
@@ -88,7 +91,7 @@ class SqlHeldRequests(SqlRepository):
             f"""
             DELETE FROM {self.s}.held_requests
             WHERE order_id = $1 AND kind = $2 AND request_id = $3
-            RETURNING order_id, kind, request_id, envelope, held_until
+            RETURNING order_id, kind, request_id, envelope, held_until, read_marks
             """,
             order_id,
             kind,
@@ -118,4 +121,5 @@ def _held(row: Any) -> HeldRequest:
         request_id=row["request_id"],
         envelope_json=row["envelope"],
         held_until=row["held_until"],
+        read_marks=row["read_marks"],
     )

@@ -15,7 +15,7 @@ rejection is final at once.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from orderflow_chassis.unit_of_work import UnitOfWork
@@ -35,12 +35,19 @@ async def held_for_a_delivery(
     hold_until: datetime | None,
 ) -> bool:
     """Hold the request ``uow.cause`` carries, and say so, when it was refused for a reason a
-    fact not read yet could explain (``awaits_delivery``) and its wait (``hold_until``; None
-    when it may wait no more) is not over. A redelivered request keeps its first wait."""
-    if not awaits_delivery or hold_until is None or uow.now >= hold_until:
+    fact not read yet could explain (``awaits_delivery``) and it may wait (``hold_until``, the
+    end of its wait, even past: only the job judges a request for good, once what was
+    published by then was read; None when it may wait no more). A redelivered request keeps
+    its first wait."""
+    if not awaits_delivery or hold_until is None:
         return False
     await uow.repos.held_requests.hold(
         HeldRequest(order_id, kind, request_id, cause_of(uow).model_dump_json(), hold_until)
     )
     log.info("returns.request_held", kind=kind, request_id=request_id, until=hold_until.isoformat())
     return True
+
+
+def first_wait(uow: UnitOfWork[ReturnsRepositories], delivery_wait: timedelta) -> datetime | None:
+    """The end of a new request's wait; None when the policy waits for nothing."""
+    return uow.now + delivery_wait if delivery_wait > timedelta(0) else None

@@ -16,6 +16,7 @@ is caused by and correlated with the request, and judged at the time the custome
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -43,21 +44,30 @@ log = structlog.get_logger(__name__)
 BATCH = 100
 RETRY_AFTER = timedelta(minutes=1)  # a request that could not be judged is tried again then
 RETRY_TRANSIENT_AFTER = timedelta(seconds=5)  # ... or then, when the failure may pass
+# A request whose marks are not reached this long after its wait ended is judged anyway (and
+# logged): a partition whose stored position cannot reach its end offset (offsets reset ahead
+# by an operator, records expired unread) must not hold it for ever.
+READS_WAIT_LIMIT = timedelta(minutes=10)
 
 
 async def judge_held_requests(
     uow: UnitOfWork[ReturnsRepositories], order_id: uuid.UUID, *, policy: ReturnsPolicy
 ) -> None:
     """A fact held requests wait for (a delivery, the order) was recorded in ``uow``: judge the
-    order's held requests again (one still waiting for another fact keeps its wait). One this
-    version cannot read stays held for the job, rather than failing the fact's handler."""
+    order's held requests again. One still waiting for another fact is held again, with its
+    wait and its read marks, even when its wait ended: only the job refuses for good, once the
+    deliveries published before then were read. One this version cannot read stays held for
+    the job, rather than failing the fact's handler."""
     for held in await uow.repos.held_requests.release(order_id):
         readable = _readable(held)
         if readable is None:
             log.error("returns.held_request_unreadable", kind=held.kind, request_id=held.request_id)
             await uow.repos.held_requests.hold(held)
-        else:
-            await _judge(uow, *readable, policy, hold_until=held.held_until)
+            continue
+        await _judge(uow, *readable, policy, hold_until=held.held_until)
+        if held.read_marks is not None:  # held again: what it waits for stays the same
+            key = (held.order_id, held.kind, held.request_id)
+            await uow.repos.held_requests.mark([key], held.read_marks)
 
 
 async def judge_due_requests(
@@ -73,26 +83,27 @@ async def judge_due_requests(
     run has not tried yet. A request that cannot be judged is logged and postponed (by
     ``RETRY_AFTER``, or ``RETRY_TRANSIENT_AFTER`` when the failure may pass: a lock timeout on
     its order), so it never holds up the others; if even postponing fails, the database is
-    away and the run ends, to be tried at the next tick. Marks Kafka cannot give now end the
-    run the same way: the requests wait."""
-    judged = 0
+    away and the run ends, to be tried at the next tick. Requests without marks wait while
+    Kafka cannot give them (the round then fails, after the others were judged)."""
+    judged, awaiting_reads = 0, 0
     tried: set[HeldKey] = set()
+    no_marks: Exception | None = None
     while True:
         async with transactions.begin(read_only=True) as uow:
             due = await uow.repos.held_requests.due(uow.now, batch_size)
-        fresh = [(key, marks) for key, marks in due if key not in tried]
-        unmarked = [key for key, marks in fresh if marks is None]
-        taken: Mapping[str, int] = {}
-        if unmarked:
-            taken = await reads.take()
-            async with transactions.begin() as uow:
-                await uow.repos.held_requests.mark(unmarked, taken)
-        for key, marks in fresh:
-            tried.add(key)
+            now = uow.now
+        fresh = [(key, marks, until) for key, marks, until in due if key not in tried]
+        tried.update(key for key, _, _ in fresh)
+        ready, no_marks = await _with_marks(transactions, fresh, reads, no_marks)
+        reached = await _reached(transactions, reads.consumer, ready)
+        for key, marks, held_until in ready:
+            if not reached[_marks_id(marks)]:
+                if now < held_until + READS_WAIT_LIMIT:
+                    awaiting_reads += 1
+                    continue
+                log.warning("returns.held_request_judged_unread", kind=key[1], request_id=key[2])
             try:
-                judged += await _judge_due(
-                    transactions, key, taken if marks is None else marks, reads.consumer, policy
-                )
+                judged += await _judge_due(transactions, key, policy)
             except Exception as error:
                 transient = is_transient(error)
                 log.warning(
@@ -109,22 +120,65 @@ async def judge_due_requests(
             break
     if judged:
         log.info("returns.held_requests_judged", count=judged)
+    if awaiting_reads:
+        log.info("returns.held_requests_await_reads", count=awaiting_reads)
+    if no_marks is not None:
+        raise no_marks
     return judged
 
 
-async def _judge_due(
+async def _with_marks(
     transactions: Transactions[ReturnsRepositories],
-    key: HeldKey,
-    marks: Mapping[str, int],
+    due: list[tuple[HeldKey, Mapping[str, int] | None, datetime]],
+    reads: DeliveryReads,
+    failed_before: Exception | None,
+) -> tuple[list[tuple[HeldKey, Mapping[str, int], datetime]], Exception | None]:
+    """The due requests with their marks: those found due for the first time get marks taken
+    now (one Kafka call); when Kafka cannot give them, they wait for a later round."""
+    unmarked = [key for key, marks, _ in due if marks is None]
+    taken: Mapping[str, int] | None = None
+    if unmarked and failed_before is None:
+        try:
+            taken = await reads.take()
+        except Exception as error:  # judge the others; the round fails after them
+            failed_before = error
+        else:
+            async with transactions.begin() as uow:
+                await uow.repos.held_requests.mark(unmarked, taken)
+    ready = []
+    for key, marks, held_until in due:
+        chosen = marks if marks is not None else taken
+        if chosen is not None:
+            ready.append((key, chosen, held_until))
+    return ready, failed_before
+
+
+async def _reached(
+    transactions: Transactions[ReturnsRepositories],
     consumer: str,
-    policy: ReturnsPolicy,
+    ready: list[tuple[HeldKey, Mapping[str, int], datetime]],
+) -> dict[str, bool]:
+    """Whether the consumer reached each distinct set of marks (positions only grow: checked
+    once, before any lock is taken)."""
+    distinct = {_marks_id(marks): marks for _, marks, _ in ready}
+    if not distinct:
+        return {}
+    async with transactions.begin(read_only=True) as uow:
+        return {
+            marks_id: await uow.repos.held_requests.reads_reached(consumer, marks)
+            for marks_id, marks in distinct.items()
+        }
+
+
+def _marks_id(marks: Mapping[str, int]) -> str:
+    return json.dumps(marks, sort_keys=True)
+
+
+async def _judge_due(
+    transactions: Transactions[ReturnsRepositories], key: HeldKey, policy: ReturnsPolicy
 ) -> int:
     async with transactions.begin() as uow:
         await uow.repos.orders.lock(key[0])
-        if not await uow.repos.held_requests.reads_reached(consumer, marks):
-            # A delivery published before the wait ended may not be read yet: next tick.
-            log.info("returns.held_request_awaits_reads", kind=key[1], request_id=key[2])
-            return 0
         held = await uow.repos.held_requests.take(*key)
         if held is None:  # another instance (or a delivery) judged it
             return 0

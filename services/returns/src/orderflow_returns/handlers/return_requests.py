@@ -18,7 +18,7 @@ from orderflow_returns.domain.policy import ReturnsPolicy
 from orderflow_returns.domain.returns import ReturnAuthorisation, ReturnRefusal, decide_return
 from orderflow_returns.domain.window import judged_at
 from orderflow_returns.handlers._facts import cause_of, order_facts
-from orderflow_returns.handlers._holding import held_for_a_delivery
+from orderflow_returns.handlers._holding import first_wait, held_for_a_delivery
 from orderflow_returns.ports import ReturnsRepositories
 
 log = structlog.get_logger(__name__)
@@ -29,7 +29,7 @@ async def request_return(
 ) -> None:
     """Authorise (RMA) or reject a customer's return request; one that finds no delivery yet
     waits for it (``policy.delivery_wait``, see ``held_requests.py``)."""
-    await judge_return(event, uow, policy=policy, hold_until=uow.now + policy.delivery_wait)
+    await judge_return(event, uow, policy=policy, hold_until=first_wait(uow, policy.delivery_wait))
 
 
 async def judge_return(

@@ -18,7 +18,7 @@ from orderflow_returns.domain.policy import ReturnsPolicy
 from orderflow_returns.domain.warranty import ClaimAcceptance, ClaimRefusal, decide_claim
 from orderflow_returns.domain.window import judged_at
 from orderflow_returns.handlers._facts import cause_of, claim_facts
-from orderflow_returns.handlers._holding import held_for_a_delivery
+from orderflow_returns.handlers._holding import first_wait, held_for_a_delivery
 from orderflow_returns.ports import ReturnsRepositories
 
 log = structlog.get_logger(__name__)
@@ -29,7 +29,7 @@ async def file_warranty_claim(
 ) -> None:
     """Accept (and ask fulfillment for a replacement) or reject a defect claim; one that finds
     no delivery yet waits for it (``policy.delivery_wait``, see ``held_requests.py``)."""
-    await judge_claim(event, uow, policy=policy, hold_until=uow.now + policy.delivery_wait)
+    await judge_claim(event, uow, policy=policy, hold_until=first_wait(uow, policy.delivery_wait))
 
 
 async def judge_claim(

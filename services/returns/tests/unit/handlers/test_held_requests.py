@@ -14,7 +14,11 @@ from orderflow_contracts.events import (
     ReturnRejected,
     WarrantyClaimAccepted,
 )
-from orderflow_returns.handlers.held_requests import RETRY_AFTER, judge_due_requests
+from orderflow_returns.handlers.held_requests import (
+    READS_WAIT_LIMIT,
+    RETRY_AFTER,
+    judge_due_requests,
+)
 from orderflow_returns.handlers.order_facts import record_order_placed, record_shipment_delivered
 from orderflow_returns.handlers.return_requests import request_return
 from orderflow_returns.handlers.warranty import file_warranty_claim
@@ -230,7 +234,7 @@ async def test_a_request_another_instance_answered_meanwhile_is_not_answered_aga
     order = Order()
     await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-raced"))
     returns.clock.advance(WAIT)
-    [(key, _)] = await returns.transactions.repos.held_requests.due(returns.clock.now(), 10)
+    [(key, _, _)] = await returns.transactions.repos.held_requests.due(returns.clock.now(), 10)
     await returns.transactions.repos.held_requests.take(*key)  # the other instance took it
 
     assert await returns.judge_due(WAITING) == 0
@@ -378,3 +382,60 @@ async def test_without_marks_from_kafka_a_due_request_keeps_waiting() -> None:
 
     assert list(returns.tables.held_requests) == [(order.order_id, "return", "ret-down")]
     assert returns.emitted.events == []
+
+
+async def test_a_fact_read_after_the_wait_ended_does_not_refuse_before_the_marks() -> None:
+    # Behind on both topics: the request's OrderPlaced came after its wait ended, while its
+    # delivery, published before, was still unread. Judging it then refused it for good.
+    returns = Returns(now=DELIVERED + timedelta(minutes=1), policy=WAITING)
+    order = Order()
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-late"))
+    returns.reads.published, returns.reads.applied_up_to = 8, 5
+    returns.clock.advance(WAIT)
+    assert await returns.judge_due(WAITING) == 0  # marks taken, not reached
+
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+
+    assert returns.emitted.events == []
+    key = (order.order_id, "return", "ret-late")
+    assert returns.tables.held_read_marks[key] == {returns.reads.partition: 8}
+    await returns.apply(record_shipment_delivered, order.delivered())
+    [authorised] = returns.emitted.of_type(ReturnAuthorized)
+    assert authorised.return_request_id == "ret-late"
+
+
+async def test_marks_never_reached_hold_a_request_only_so_long() -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-stuck"))
+    returns.reads.published, returns.reads.applied_up_to = 8, 5
+    returns.clock.advance(WAIT + READS_WAIT_LIMIT - timedelta(seconds=1))
+    assert await returns.judge_due(WAITING) == 0
+
+    returns.clock.advance(timedelta(seconds=1))
+
+    assert await returns.judge_due(WAITING) == 1
+    [rejected] = returns.emitted.of_type(ReturnRejected)
+    assert rejected.reason_code == "not_delivered"
+
+
+async def test_kafka_away_holds_back_only_the_requests_that_need_marks() -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    marked, unmarked = Order(), Order()
+    for order in (marked, unmarked):
+        await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+    await returns.apply(request_return, marked.return_requested([(BALL, 1)], "ret-marked"))
+    returns.clock.advance(WAIT)
+    returns.reads.applied_up_to = -1  # not reached yet
+    assert await returns.judge_due(WAITING) == 0
+    await returns.apply(request_return, unmarked.return_requested([(BALL, 1)], "ret-unmarked"))
+    returns.clock.advance(WAIT)
+    returns.reads.applied_up_to, returns.reads.unavailable = 0, True
+
+    with pytest.raises(ConnectionError):
+        await returns.judge_due(WAITING)
+
+    [rejected] = returns.emitted.of_type(ReturnRejected)
+    assert rejected.return_request_id == "ret-marked"
+    assert list(returns.tables.held_requests) == [(unmarked.order_id, "return", "ret-unmarked")]
