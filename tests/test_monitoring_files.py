@@ -23,6 +23,7 @@ import yaml
 from orderflow_chassis.metrics import exported_series
 from orderflow_ops.console import metrics as console_metrics
 from orderflow_payment import metrics as payment_metrics
+from orderflow_returns import metrics as returns_metrics
 
 from tests.support import promql, promtool
 
@@ -78,6 +79,7 @@ def known_series() -> dict[str, frozenset[str]]:
         **exported_series(),
         **console_metrics.exported_series(),
         **payment_metrics.exported_series(),
+        **returns_metrics.exported_series(),
     }
 
 

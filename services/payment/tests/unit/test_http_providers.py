@@ -703,6 +703,12 @@ async def test_a_card_authorisation_is_declined_only_when_nothing_is_held(
             CANCELLED,
             "it was cancelled",
         ),
+        # ... or refused again: the refusal is named.
+        (
+            httpx.Response(200, json={"id": "pi_9", "status": "requires_capture"}),
+            NOT_CANCELLABLE,
+            "its hold was refused by the processor (http_400)",
+        ),
     ],
 )
 async def test_a_payment_whose_status_is_not_what_the_cancel_said_is_undone_or_reported(
@@ -727,4 +733,4 @@ async def test_a_payment_whose_status_is_not_what_the_cancel_said_is_undone_or_r
 
     assert expected in result.message
     assert not any("/v1/refunds" in call for call in asked)
-    assert result.conclusive is (cancel_again is not None)
+    assert result.conclusive is (cancel_again is CANCELLED)

@@ -149,7 +149,7 @@ class CardProcessorProvider:
         taken = f"The processor took the payment at once ({status}) instead of holding it"
         key, order_id, amount = request.idempotency_key, request.order_id, request.amount
         try:
-            if await self._cancelled(Void(f"{key}:undo-cancel", order_id, intent, amount)):
+            if await self._cancel(Void(f"{key}:undo-cancel", order_id, intent, amount)) is None:
                 return _undone(f"{taken}; it was cancelled.", intent)
             # The creation's answer, asked again, would be replayed as it was: read the intent.
             try:
@@ -160,9 +160,10 @@ class CardProcessorProvider:
                 return _undone(f"{taken}; it then failed, and nothing was taken.", intent)
             if now == "requires_capture":  # a hold after all: cancellable now (a fresh key)
                 held = Void(f"{key}:undo-cancel-held", order_id, intent, amount)
-                if await self._cancelled(held):
+                refusal = await self._cancel(held)
+                if refusal is None:
                     return _undone(f"{taken}; it was cancelled.", intent)
-                return self._not_undone(request, intent, f"{taken}; its hold", "not_cancelled")
+                return self._not_undone(request, intent, f"{taken}; its hold", refusal)
             if now != "succeeded":  # still processing: neither cancellable nor refundable yet
                 raise ProviderUnavailable("payment_not_undone", f"payment is {status_word(now)}")
             refund = await self.refund(Refund(f"{key}:undo-refund", order_id, intent, amount))
@@ -177,12 +178,13 @@ class CardProcessorProvider:
         kept = self._not_undone(request, intent, f"{taken}; its refund", refund.decline_code)
         return dataclasses.replace(kept, conclusive=True)
 
-    async def _cancelled(self, void: Void) -> bool:
+    async def _cancel(self, void: Void) -> str | None:
+        """None once cancelled, else the refusal's code."""
         try:
             await self.void(void)
-        except ProviderRejected:
-            return False  # no longer cancellable: captured, or settled one way or the other
-        return True
+        except ProviderRejected as refused:  # no longer cancellable: captured, or settled
+            return refused.code
+        return None
 
     def _not_undone(
         self, request: Authorise, intent: str, what: str, refusal: str | None

@@ -7,7 +7,9 @@ behind by more than the wait: an outage, a backlog). When the job first finds a 
 it takes read marks (the end offsets of the topics deliveries and orders come on) and judges
 the request once the service's consumer has applied everything up to them
 (``orderflow_chassis.read_marks``): a delivery published before its wait ended counts,
-however late it is read.
+however late it is read. Requests waiting so are counted (``orderflow_returns_held_requests_
+awaiting_reads``, alert ``OrderflowReturnsAwaitingReads``): a consumer that never catches up
+holds them, visibly, rather than answering them wrongly.
 
 A held request is judged as it came: with its own envelope as the unit's cause, so its answer
 is caused by and correlated with the request, and judged at the time the customer made it.
@@ -32,6 +34,7 @@ from pydantic import ValidationError
 from orderflow_returns.domain.policy import ReturnsPolicy
 from orderflow_returns.handlers.return_requests import judge_return
 from orderflow_returns.handlers.warranty import judge_claim
+from orderflow_returns.metrics import HELD_AWAITING_READS
 from orderflow_returns.ports import (
     DeliveryReads,
     HeldKey,
@@ -44,10 +47,6 @@ log = structlog.get_logger(__name__)
 BATCH = 100
 RETRY_AFTER = timedelta(minutes=1)  # a request that could not be judged is tried again then
 RETRY_TRANSIENT_AFTER = timedelta(seconds=5)  # ... or then, when the failure may pass
-# A request whose marks are not reached this long after its wait ended is judged anyway (and
-# logged): a partition whose stored position cannot reach its end offset (offsets reset ahead
-# by an operator, records expired unread) must not hold it for ever.
-READS_WAIT_LIMIT = timedelta(minutes=10)
 
 
 async def judge_held_requests(
@@ -91,17 +90,14 @@ async def judge_due_requests(
     while True:
         async with transactions.begin(read_only=True) as uow:
             due = await uow.repos.held_requests.due(uow.now, batch_size)
-            now = uow.now
         fresh = [(key, marks, until) for key, marks, until in due if key not in tried]
         tried.update(key for key, _, _ in fresh)
         ready, no_marks = await _with_marks(transactions, fresh, reads, no_marks)
         reached = await _reached(transactions, reads.consumer, ready)
-        for key, marks, held_until in ready:
+        for key, marks, _ in ready:
             if not reached[_marks_id(marks)]:
-                if now < held_until + READS_WAIT_LIMIT:
-                    awaiting_reads += 1
-                    continue
-                log.warning("returns.held_request_judged_unread", kind=key[1], request_id=key[2])
+                awaiting_reads += 1
+                continue
             try:
                 judged += await _judge_due(transactions, key, policy)
             except Exception as error:
@@ -120,6 +116,7 @@ async def judge_due_requests(
             break
     if judged:
         log.info("returns.held_requests_judged", count=judged)
+    HELD_AWAITING_READS.set(awaiting_reads)
     if awaiting_reads:
         log.info("returns.held_requests_await_reads", count=awaiting_reads)
     if no_marks is not None:

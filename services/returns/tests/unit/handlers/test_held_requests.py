@@ -14,14 +14,11 @@ from orderflow_contracts.events import (
     ReturnRejected,
     WarrantyClaimAccepted,
 )
-from orderflow_returns.handlers.held_requests import (
-    READS_WAIT_LIMIT,
-    RETRY_AFTER,
-    judge_due_requests,
-)
+from orderflow_returns.handlers.held_requests import RETRY_AFTER, judge_due_requests
 from orderflow_returns.handlers.order_facts import record_order_placed, record_shipment_delivered
 from orderflow_returns.handlers.return_requests import request_return
 from orderflow_returns.handlers.warranty import file_warranty_claim
+from orderflow_returns.metrics import HELD_AWAITING_READS
 from orderflow_returns.ports import HeldRequest
 
 from services.returns.tests.unit.handlers.scenario import (
@@ -404,20 +401,25 @@ async def test_a_fact_read_after_the_wait_ended_does_not_refuse_before_the_marks
     assert authorised.return_request_id == "ret-late"
 
 
-async def test_marks_never_reached_hold_a_request_only_so_long() -> None:
+async def test_a_request_waits_for_the_reads_however_long_and_is_counted_meanwhile() -> None:
+    # A returns outage of 15 minutes: on restart the job must not give up on the reads while
+    # the consumer catches up (a ceiling counted from the wait refused it unread).
     returns = Returns(now=DELIVERED, policy=WAITING)
     order = Order()
     await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
-    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-stuck"))
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-outage"))
     returns.reads.published, returns.reads.applied_up_to = 8, 5
-    returns.clock.advance(WAIT + READS_WAIT_LIMIT - timedelta(seconds=1))
+    returns.clock.advance(WAIT + timedelta(minutes=15))
+
     assert await returns.judge_due(WAITING) == 0
 
-    returns.clock.advance(timedelta(seconds=1))
-
-    assert await returns.judge_due(WAITING) == 1
-    [rejected] = returns.emitted.of_type(ReturnRejected)
-    assert rejected.reason_code == "not_delivered"
+    assert HELD_AWAITING_READS._value.get() == 1
+    assert returns.emitted.events == []
+    await returns.apply(record_shipment_delivered, order.delivered())
+    [authorised] = returns.emitted.of_type(ReturnAuthorized)
+    assert authorised.return_request_id == "ret-outage"
+    assert await returns.judge_due(WAITING) == 0
+    assert HELD_AWAITING_READS._value.get() == 0
 
 
 async def test_kafka_away_holds_back_only_the_requests_that_need_marks() -> None:
