@@ -175,16 +175,28 @@ class InMemoryHeldRequests(InMemory):
         return sorted(held, key=lambda request: request.held_until)
 
     async def due(
-        self, now: datetime, limit: int
+        self, now: datetime, limit: int, *, after: tuple[datetime, HeldKey] | None = None
     ) -> list[tuple[HeldKey, Mapping[str, int] | None, datetime]]:
+        def position(request: HeldRequest) -> tuple[datetime, str, str, str]:
+            return (request.held_until, str(request.order_id), request.kind, request.request_id)
+
+        start = None if after is None else (after[0], *(str(part) for part in after[1]))
         due = sorted(
-            (r for r in self.tables.held_requests.values() if r.held_until <= now),
-            key=lambda request: request.held_until,
+            (
+                r
+                for r in self.tables.held_requests.values()
+                if r.held_until <= now and (start is None or position(r) > start)
+            ),
+            key=position,
         )
-        keys: list[tuple[HeldKey, datetime]] = [
-            ((r.order_id, r.kind, r.request_id), r.held_until) for r in due[:limit]
+        return [
+            (
+                (r.order_id, r.kind, r.request_id),
+                self.tables.held_read_marks.get((r.order_id, r.kind, r.request_id)),
+                r.held_until,
+            )
+            for r in due[:limit]
         ]
-        return [(key, self.tables.held_read_marks.get(key), until) for key, until in keys]
 
     async def mark(self, keys: Sequence[HeldKey], marks: Mapping[str, int]) -> None:
         for key in keys:

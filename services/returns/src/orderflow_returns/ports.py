@@ -194,10 +194,11 @@ class HeldRequests(Protocol):
         ...
 
     async def due(
-        self, now: datetime, limit: int
+        self, now: datetime, limit: int, *, after: tuple[datetime, HeldKey] | None = None
     ) -> list[tuple[HeldKey, Mapping[str, int] | None, datetime]]:
-        """Up to ``limit`` requests whose wait ended by ``now``, each with the read marks
-        taken when it was first found due (None before that) and the end of its wait."""
+        """Up to ``limit`` requests whose wait ended by ``now``, ordered by (end of wait, key)
+        and after ``after`` in that order, each with the read marks taken when it was first
+        found due (None before that) and the end of its wait."""
         ...
 
     async def mark(self, keys: Sequence[HeldKey], marks: Mapping[str, int]) -> None:

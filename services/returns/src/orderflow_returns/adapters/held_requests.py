@@ -48,15 +48,23 @@ class SqlHeldRequests(SqlRepository):
         return sorted(map(_held, rows), key=lambda held: held.held_until)
 
     async def due(
-        self, now: datetime, limit: int
+        self, now: datetime, limit: int, *, after: tuple[datetime, HeldKey] | None = None
     ) -> list[tuple[HeldKey, Mapping[str, int] | None, datetime]]:
+        since, (order_id, kind, request_id) = after or (None, (None, None, None))
         rows = await self.connection.fetch(
             f"""
             SELECT order_id, kind, request_id, read_marks, held_until FROM {self.s}.held_requests
-            WHERE held_until <= $1 ORDER BY held_until LIMIT $2
+            WHERE held_until <= $1
+              AND ($3::timestamptz IS NULL
+                   OR (held_until, order_id, kind, request_id) > ($3, $4::uuid, $5::text, $6::text))
+            ORDER BY held_until, order_id, kind, request_id LIMIT $2
             """,
             now,
             limit,
+            since,
+            order_id,
+            kind,
+            request_id,
         )
         return [
             (

@@ -7,9 +7,10 @@ behind by more than the wait: an outage, a backlog). When the job first finds a 
 it takes read marks (the end offsets of the topics deliveries and orders come on) and judges
 the request once the service's consumer has applied everything up to them
 (``orderflow_chassis.read_marks``): a delivery published before its wait ended counts,
-however late it is read. Requests waiting so are counted (``orderflow_returns_held_requests_
-awaiting_reads``, alert ``OrderflowReturnsAwaitingReads``): a consumer that never catches up
-holds them, visibly, rather than answering them wrongly.
+however late it is read. How long the oldest has waited so is exported
+(``orderflow_returns_held_requests_awaiting_reads_seconds``, alert
+``OrderflowReturnsAwaitingReads``): a consumer that never catches up holds them, visibly,
+rather than answering them wrongly.
 
 A held request is judged as it came: with its own envelope as the unit's cause, so its answer
 is caused by and correlated with the request, and judged at the time the customer made it.
@@ -34,7 +35,7 @@ from pydantic import ValidationError
 from orderflow_returns.domain.policy import ReturnsPolicy
 from orderflow_returns.handlers.return_requests import judge_return
 from orderflow_returns.handlers.warranty import judge_claim
-from orderflow_returns.metrics import HELD_AWAITING_READS
+from orderflow_returns.metrics import HELD_AWAITING_READS_SECONDS
 from orderflow_returns.ports import (
     DeliveryReads,
     HeldKey,
@@ -78,25 +79,31 @@ async def judge_due_requests(
 ) -> int:
     """Judge, on what is known now and for good, the held requests whose wait ended and whose
     read marks the consumer reached (see the module); each in its own transaction, after its
-    order's lock, as a consumer would. Rounds follow each other while they bring requests this
-    run has not tried yet. A request that cannot be judged is logged and postponed (by
+    order's lock, as a consumer would. Pages of ``batch_size`` follow each other, each after the
+    last one's last request, so requests waiting for reads never hide those behind them. A
+    request that cannot be judged is logged and postponed (by
     ``RETRY_AFTER``, or ``RETRY_TRANSIENT_AFTER`` when the failure may pass: a lock timeout on
     its order), so it never holds up the others; if even postponing fails, the database is
     away and the run ends, to be tried at the next tick. Requests without marks wait while
     Kafka cannot give them (the round then fails, after the others were judged)."""
-    judged, awaiting_reads = 0, 0
+    judged, oldest_awaiting = 0, None
     tried: set[HeldKey] = set()
+    after: tuple[datetime, HeldKey] | None = None
     no_marks: Exception | None = None
     while True:
         async with transactions.begin(read_only=True) as uow:
-            due = await uow.repos.held_requests.due(uow.now, batch_size)
+            due = await uow.repos.held_requests.due(uow.now, batch_size, after=after)
+            now = uow.now
+        if not due:
+            break
+        after = (due[-1][2], due[-1][0])
         fresh = [(key, marks, until) for key, marks, until in due if key not in tried]
         tried.update(key for key, _, _ in fresh)
         ready, no_marks = await _with_marks(transactions, fresh, reads, no_marks)
         reached = await _reached(transactions, reads.consumer, ready)
-        for key, marks, _ in ready:
+        for key, marks, held_until in ready:
             if not reached[_marks_id(marks)]:
-                awaiting_reads += 1
+                oldest_awaiting = min(oldest_awaiting or held_until, held_until)
                 continue
             try:
                 judged += await _judge_due(transactions, key, policy)
@@ -112,13 +119,14 @@ async def judge_due_requests(
                 async with transactions.begin() as uow:
                     later = RETRY_TRANSIENT_AFTER if transient else RETRY_AFTER
                     await uow.repos.held_requests.postpone(*key, uow.now + later)
-        if not fresh or len(due) < batch_size:
+        if len(due) < batch_size:
             break
     if judged:
         log.info("returns.held_requests_judged", count=judged)
-    HELD_AWAITING_READS.set(awaiting_reads)
-    if awaiting_reads:
-        log.info("returns.held_requests_await_reads", count=awaiting_reads)
+    waited = (now - oldest_awaiting).total_seconds() if oldest_awaiting else 0.0
+    HELD_AWAITING_READS_SECONDS.set(waited)
+    if oldest_awaiting:
+        log.info("returns.held_requests_await_reads", oldest_waited_s=round(waited, 1))
     if no_marks is not None:
         raise no_marks
     return judged
