@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from orderflow_chassis.kafka_security import KafkaSecurity
-from orderflow_chassis.read_marks import Marks, ReadMarks, mark_key, positions_reached
+from orderflow_chassis.read_marks import Marks, ReadMarks, mark_key, marks_reached, stored_positions
 from orderflow_chassis.runtime import ServiceRuntime
 from orderflow_localinfra.discovery import Infrastructure
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 async def reached(runtime: ServiceRuntime, consumer: str, marks: Marks) -> bool:
     async with runtime.pool.acquire() as connection:
-        return await positions_reached(connection, "probe_a", consumer, marks)
+        return marks_reached(await stored_positions(connection, "probe_a", consumer), marks)
 
 
 async def test_marks_are_reached_once_the_consumer_applied_what_was_published_before_them(

@@ -203,9 +203,9 @@ class InMemoryHeldRequests(InMemory):
             if key in self.tables.held_requests:
                 self.tables.held_read_marks.setdefault(key, dict(marks))
 
-    async def reads_reached(self, consumer: str, marks: Mapping[str, int]) -> bool:
+    async def read_positions(self, consumer: str) -> Mapping[str, int]:
         positions = self.tables.consumer_positions
-        return all(positions.get((consumer, key), 0) >= mark for key, mark in marks.items())
+        return {key: offset for (group, key), offset in positions.items() if group == consumer}
 
     async def take(
         self, order_id: uuid.UUID, kind: RequestKind, request_id: str

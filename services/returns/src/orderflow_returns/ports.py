@@ -205,8 +205,8 @@ class HeldRequests(Protocol):
         """Give ``marks`` to those of ``keys`` that have none yet."""
         ...
 
-    async def reads_reached(self, consumer: str, marks: Mapping[str, int]) -> bool:
-        """Whether ``consumer`` has applied every record up to ``marks``."""
+    async def read_positions(self, consumer: str) -> Mapping[str, int]:
+        """``consumer``'s stored positions, keyed as read marks are."""
         ...
 
     async def take(

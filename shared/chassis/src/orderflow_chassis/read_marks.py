@@ -6,8 +6,8 @@ the clock alone: a consumer behind by more than the wait (an outage, a backlog, 
 partition) turns a late read into a wrong answer. Marks tell them apart: the end offset of
 every partition of the topics at a moment (``ReadMarks.take``, from Kafka), and later whether
 the consumer group's stored positions, which are committed with the effects
-(:mod:`orderflow_chassis.positions`), reached them all (:func:`positions_reached`, in the
-caller's transaction). Every record
+(:mod:`orderflow_chassis.positions`), reached them all (:func:`stored_positions`, then
+:func:`marks_reached`). Every record
 published before the marks were taken has then been applied, by whichever instance owns its
 partition.
 
@@ -90,20 +90,20 @@ class ReadMarks:
         return {mark_key(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
 
-async def positions_reached(
-    connection: Connection, schema: str, consumer: str, marks: Mapping[str, int]
-) -> bool:
-    """Whether ``consumer``'s stored positions in ``schema`` reached every mark (an empty
-    partition's mark, 0, is reached before anything is stored for it)."""
-    topics = sorted({key.rpartition("/")[0] for key in marks})
+async def stored_positions(connection: Connection, schema: str, consumer: str) -> Marks:
+    """``consumer``'s stored positions in ``schema``, keyed as marks are: read once, they can be
+    compared with any number of marks (positions only grow)."""
     rows = await connection.fetch(
         f"""
         SELECT topic, kafka_partition, next_offset
-        FROM {validate_identifier(schema)}.consumer_positions
-        WHERE consumer = $1 AND topic = ANY($2::text[])
+        FROM {validate_identifier(schema)}.consumer_positions WHERE consumer = $1
         """,
         consumer,
-        topics,
     )
-    stored = {mark_key(r["topic"], r["kafka_partition"]): r["next_offset"] for r in rows}
-    return all(stored.get(key, 0) >= mark for key, mark in marks.items())
+    return {mark_key(r["topic"], r["kafka_partition"]): r["next_offset"] for r in rows}
+
+
+def marks_reached(positions: Mapping[str, int], marks: Mapping[str, int]) -> bool:
+    """Whether ``positions`` reached every mark (an empty partition's mark, 0, is reached
+    before anything is stored for it)."""
+    return all(positions.get(key, 0) >= mark for key, mark in marks.items())

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from orderflow_chassis.read_marks import positions_reached
+from orderflow_chassis.read_marks import stored_positions
 
 from orderflow_returns.adapters._sql import SqlRepository
 from orderflow_returns.adapters.orders import known_quiet, quiet_orders
@@ -50,22 +50,28 @@ class SqlHeldRequests(SqlRepository):
     async def due(
         self, now: datetime, limit: int, *, after: tuple[datetime, HeldKey] | None = None
     ) -> list[tuple[HeldKey, Mapping[str, int] | None, datetime]]:
-        since, (order_id, kind, request_id) = after or (None, (None, None, None))
-        rows = await self.connection.fetch(
-            f"""
-            SELECT order_id, kind, request_id, read_marks, held_until FROM {self.s}.held_requests
-            WHERE held_until <= $1
-              AND ($3::timestamptz IS NULL
-                   OR (held_until, order_id, kind, request_id) > ($3, $4::uuid, $5::text, $6::text))
-            ORDER BY held_until, order_id, kind, request_id LIMIT $2
-            """,
-            now,
-            limit,
-            since,
-            order_id,
-            kind,
-            request_id,
+        select = (
+            f"SELECT order_id, kind, request_id, read_marks, held_until FROM {self.s}.held_requests"
         )
+        order = "ORDER BY held_until, order_id, kind, request_id LIMIT $2"
+        if after is None:
+            rows = await self.connection.fetch(
+                f"{select} WHERE held_until <= $1 {order}", now, limit
+            )
+        else:  # a row comparison the index (held_requests_pages) starts from
+            since, (order_id, kind, request_id) = after
+            rows = await self.connection.fetch(
+                f"""
+                {select} WHERE held_until <= $1
+                  AND (held_until, order_id, kind, request_id) > ($3, $4, $5, $6) {order}
+                """,
+                now,
+                limit,
+                since,
+                order_id,
+                kind,
+                request_id,
+            )
         return [
             (
                 (row["order_id"], cast(RequestKind, row["kind"]), row["request_id"]),
@@ -89,8 +95,8 @@ class SqlHeldRequests(SqlRepository):
             dict(marks),
         )
 
-    async def reads_reached(self, consumer: str, marks: Mapping[str, int]) -> bool:
-        return await positions_reached(self.connection, self.s, consumer, marks)
+    async def read_positions(self, consumer: str) -> Mapping[str, int]:
+        return await stored_positions(self.connection, self.s, consumer)
 
     async def take(
         self, order_id: uuid.UUID, kind: RequestKind, request_id: str

@@ -19,13 +19,13 @@ is caused by and correlated with the request, and judged at the time the custome
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import structlog
 from orderflow_chassis.errors import describe_error, is_transient
+from orderflow_chassis.read_marks import marks_reached
 from orderflow_chassis.unit_of_work import Transactions, UnitOfWork
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
@@ -87,6 +87,7 @@ async def judge_due_requests(
     away and the run ends, to be tried at the next tick. Requests without marks wait while
     Kafka cannot give them (the round then fails, after the others were judged)."""
     judged, oldest_awaiting = 0, None
+    positions: Mapping[str, int] | None = None  # read once a run: they only grow
     tried: set[HeldKey] = set()
     after: tuple[datetime, HeldKey] | None = None
     no_marks: Exception | None = None
@@ -100,9 +101,11 @@ async def judge_due_requests(
         fresh = [(key, marks, until) for key, marks, until in due if key not in tried]
         tried.update(key for key, _, _ in fresh)
         ready, no_marks = await _with_marks(transactions, fresh, reads, no_marks)
-        reached = await _reached(transactions, reads.consumer, ready)
+        if ready and positions is None:
+            async with transactions.begin(read_only=True) as uow:
+                positions = await uow.repos.held_requests.read_positions(reads.consumer)
         for key, marks, held_until in ready:
-            if not reached[_marks_id(marks)]:
+            if not marks_reached(positions or {}, marks):
                 oldest_awaiting = min(oldest_awaiting or held_until, held_until)
                 continue
             try:
@@ -156,27 +159,6 @@ async def _with_marks(
         if chosen is not None:
             ready.append((key, chosen, held_until))
     return ready, failed_before
-
-
-async def _reached(
-    transactions: Transactions[ReturnsRepositories],
-    consumer: str,
-    ready: list[tuple[HeldKey, Mapping[str, int], datetime]],
-) -> dict[str, bool]:
-    """Whether the consumer reached each distinct set of marks (positions only grow: checked
-    once, before any lock is taken)."""
-    distinct = {_marks_id(marks): marks for _, marks, _ in ready}
-    if not distinct:
-        return {}
-    async with transactions.begin(read_only=True) as uow:
-        return {
-            marks_id: await uow.repos.held_requests.reads_reached(consumer, marks)
-            for marks_id, marks in distinct.items()
-        }
-
-
-def _marks_id(marks: Mapping[str, int]) -> str:
-    return json.dumps(marks, sort_keys=True)
 
 
 async def _judge_due(
