@@ -218,6 +218,14 @@ async def test_a_large_replay_is_sent_a_request_at_a_time_and_continued(
                 assert confirmation_form(part) == form  # continuing posts the same replay
             assert len(await audited(pool)) == 2
 
+            # Its id posted with another selection: continuing after its last letter would
+            # skip that selection's earlier letters (and call the replay done). Refused.
+            elsewhere = {**form, "reason": ["another-code"]}
+            refused = await operator.post("/dead-letters/replay", data=elsewhere)
+            assert refused.status_code == 409, refused.text
+            assert "This replay was confirmed for all matching" in refused.text
+            assert len(await audited(pool)) == 2
+
             # Another request of it still sending (held here): this one sends nothing.
             async with pool.acquire() as other:
                 await other.execute(

@@ -14,7 +14,9 @@ it is recorded *not_replayed*, with why, and the replay goes on past it.
 A replay is sent a request at a time, each bounded (decision 66): letters are read a page at a
 time, Kafka gets a bounded wait per letter, and a request sends for a bounded time. The id of
 the confirmation page, kept in each audit row, lets the next request continue after the last
-letter sent: posting the same confirmation again never sends a letter twice.
+letter sent: posting the same confirmation again never sends a letter twice. The id is bound to
+the selection it was confirmed for (the audit rows' ``selection``): posted with another, it is
+refused, since continuing after its last letter would skip the other selection's earlier ones.
 """
 
 from __future__ import annotations
@@ -68,6 +70,15 @@ class ReplayRunning(Exception):
     """Another request of the same replay is sending: both would send the same letters."""
 
 
+class ReplayOfAnotherSelection(Exception):
+    """The replay's id was confirmed for another selection: continuing it with this one would
+    skip this selection's letters that sort before the last one the replay sent."""
+
+    def __init__(self, confirmed_for: str) -> None:
+        super().__init__(confirmed_for)
+        self.confirmed_for = confirmed_for
+
+
 async def replay_letters(
     queries: ReadModelQueries,
     pool: asyncpg.Pool,
@@ -82,6 +93,12 @@ async def replay_letters(
     soon as Kafka acknowledged it: the next request continues after it."""
     budget_ends = asyncio.get_running_loop().time() + limits.request_budget_s
     async with _alone(pool, request):
+        confirmed_for = await pool.fetchval(
+            f"SELECT selection FROM {schema}.replay_audit WHERE request_id = $1 LIMIT 1",
+            request.selection.request_id,
+        )
+        if confirmed_for is not None and confirmed_for != request.described:
+            raise ReplayOfAnotherSelection(confirmed_for)
         producer = kafka_client(
             AIOKafkaProducer,
             bootstrap_servers,

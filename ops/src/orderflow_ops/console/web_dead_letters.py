@@ -16,6 +16,7 @@ from orderflow_contracts.uuids import uuid7
 from orderflow_ops.console.read_model_queries import DeadLetterFilter, ReplaySelection
 from orderflow_ops.console.replay import (
     ReplayLimits,
+    ReplayOfAnotherSelection,
     ReplayRequest,
     ReplayRunning,
     replay_letters,
@@ -173,6 +174,13 @@ def dead_letters_router(console: Console) -> APIRouter:
                 "Replay running",
                 "Another request is sending this replay now: wait for it (see Replays), then "
                 "post the confirmation again to continue.",
+            ) from None
+        except ReplayOfAnotherSelection as other:
+            raise PageError(
+                409,
+                "Another replay",
+                f"This replay was confirmed for {other.confirmed_for[:200]}, not {what[:200]}: "
+                "ask for a new confirmation to replay these.",
             ) from None
         if result.sent:
             console.status.changes.bump()
