@@ -41,11 +41,13 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.errors import KafkaError
+from orderflow_chassis.errors import kafka_may_pass
 from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_chassis.outbox import (
     PRODUCER_REQUEST_TIMEOUT_S,
     create_producer,
+    envelope_headers,
     start_producer,
     stop_producer,
 )
@@ -121,15 +123,6 @@ def sort_returned_units(
         if damaged:
             sorted_lines.append(ReturnedLine(sku=line.sku, quantity=damaged, condition="damaged"))
     return sorted_lines
-
-
-def _may_pass(error: BaseException) -> bool:
-    """A send failure the broker may yet accept: a timeout (aiokafka does not mark it
-    retriable: it ends its own retries) or a retriable error. Not a closed producer, a record
-    too large or a refused authorisation: those fail the work, with their cause."""
-    return isinstance(error, KafkaTimeoutError) or (
-        isinstance(error, KafkaError) and error.retriable
-    )
 
 
 class WarehouseSimulator:
@@ -397,15 +390,10 @@ class WarehouseSimulator:
                 self._prefix + event.topic,
                 envelope.to_bytes(),
                 key=envelope.key,
-                headers=[
-                    ("content-type", b"application/json"),
-                    ("event_type", envelope.event_type.encode()),
-                    ("event_id", str(envelope.event_id).encode()),
-                    ("correlation_id", envelope.correlation_id.encode()),
-                ],
+                headers=envelope_headers(envelope),
             ),
             _PUBLISH_BACKOFF,
-            retry_if=_may_pass,
+            retry_if=kafka_may_pass,
             on_retry=lambda attempt, error, pause_s: log.warning(
                 "warehouse_simulator.publish_failed",
                 event_type=envelope.event_type,

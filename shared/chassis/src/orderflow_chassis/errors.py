@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncpg
 import asyncpg.exceptions
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 
 class TransientError(Exception):
@@ -71,3 +72,12 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, PermanentError):
         return False
     return isinstance(error, TRANSIENT_TYPES)
+
+
+def kafka_may_pass(error: BaseException) -> bool:
+    """A Kafka failure the same call may get past later: a retriable error, or a timeout
+    (aiokafka does not mark it retriable: it ends its own retries). Not a closed client, a
+    record too large or a refused authorisation."""
+    return isinstance(error, KafkaTimeoutError) or (
+        isinstance(error, KafkaError) and error.retriable
+    )

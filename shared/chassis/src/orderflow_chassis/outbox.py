@@ -57,6 +57,17 @@ def storable(text: str) -> str:
     )
 
 
+def envelope_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
+    """The Kafka headers an event is published with: what a consumer reads before decoding
+    (the type it skips an event by, its id, its journey)."""
+    return [
+        ("content-type", b"application/json"),
+        ("event_type", envelope.event_type.encode()),
+        ("event_id", str(envelope.event_id).encode()),
+        ("correlation_id", envelope.correlation_id.encode()),
+    ]
+
+
 def encode_headers(headers: Sequence[tuple[str, bytes]]) -> list[list[str]]:
     return [[storable(name), base64.b64encode(value).decode()] for name, value in headers]
 
@@ -140,12 +151,7 @@ class Outbox:
                 occurred_at=item.occurred_at,
             )
             sequences[aggregate_id] += 1
-            headers = [
-                ("content-type", b"application/json"),
-                ("event_type", envelope.event_type.encode()),
-                ("event_id", str(envelope.event_id).encode()),
-                ("correlation_id", item.correlation_id.encode()),
-            ]
+            headers = envelope_headers(envelope)
             topic = item.topic or self.topic_prefix + type(item.event).topic
             rows.append(
                 _Row(

@@ -7,9 +7,8 @@ partition) turns a late read into a wrong answer. Marks tell them apart: the end
 every partition of the topics at a moment (``ReadMarks.take``, from Kafka), and later whether
 the consumer group's stored positions, which are committed with the effects
 (:mod:`orderflow_chassis.positions`), reached them all (:func:`stored_positions`, then
-:func:`marks_reached`). Every record
-published before the marks were taken has then been applied, by whichever instance owns its
-partition.
+:func:`marks_reached`). Every record published before the marks were taken has then been
+applied, by whichever instance owns its partition.
 
 Positions of records a consumer only passed over (no handler) are stored at its next offset
 commit (:mod:`orderflow_chassis.offset_commits`): a consumer with nothing to apply reaches its

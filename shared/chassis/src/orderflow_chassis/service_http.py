@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 import uvicorn
-from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request, Response
 from fastapi import HTTPException as DetailedHTTPException
 from fastapi.exception_handlers import (
@@ -22,7 +22,7 @@ from orderflow_contracts.card_data import redact_card_numbers
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
-from orderflow_chassis.errors import TRANSIENT_TYPES, describe_error, is_transient
+from orderflow_chassis.errors import TRANSIENT_TYPES, describe_error, is_transient, kafka_may_pass
 from orderflow_chassis.http_guard import install_http_guards
 
 log = structlog.get_logger(__name__)
@@ -91,7 +91,7 @@ def _unavailable(error: Exception) -> bool:
     if isinstance(error, _NOT_INFRASTRUCTURE):  # OSErrors, but a bug's, not a lost server's
         return False
     if isinstance(error, KafkaError):
-        return bool(error.retriable) or isinstance(error, KafkaTimeoutError)
+        return kafka_may_pass(error)
     return is_transient(error)
 
 

@@ -23,7 +23,6 @@ order is declined (decision 85).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import httpx
@@ -175,8 +174,9 @@ class CardProcessorProvider:
             return _undone(f"{taken}; it was refunded.", intent)
         # Asked again, the processor would refuse again. Conclusive: the money was taken and
         # stays taken (its message must reach ops as it is).
-        kept = self._not_undone(request, intent, f"{taken}; its refund", refund.decline_code)
-        return dataclasses.replace(kept, conclusive=True)
+        return self._not_undone(
+            request, intent, f"{taken}; its refund", refund.decline_code, conclusive=True
+        )
 
     async def _cancel(self, void: Void) -> str | None:
         """None once cancelled, else the refusal's code."""
@@ -187,7 +187,13 @@ class CardProcessorProvider:
         return None
 
     def _not_undone(
-        self, request: Authorise, intent: str, what: str, refusal: str | None
+        self,
+        request: Authorise,
+        intent: str,
+        what: str,
+        refusal: str | None,
+        *,
+        conclusive: bool = False,
     ) -> ProviderResult:
         """The order is declined with what is known; the customer may have paid for it: ops
         check the payment and refund it by hand (the alert OrderflowPaymentKeptOnDecline).
@@ -199,11 +205,13 @@ class CardProcessorProvider:
             refusal=refusal,
         )
         PAYMENTS_KEPT_ON_DECLINE.labels(self.name).inc()
-        return ProviderResult.decline(
-            PaymentDeclineCode.DO_NOT_HONOUR,
-            f"{what} was refused by the processor ({refusal}): it is checked and refunded by hand.",
-            intent,
+        message = (
+            f"{what} was refused by the processor ({refusal}): it is checked and refunded by hand."
         )
+        code = PaymentDeclineCode.DO_NOT_HONOUR
+        if conclusive:
+            return ProviderResult.undone(code, message, intent)
+        return ProviderResult.decline(code, message, intent)
 
     async def _status_of(self, intent: str) -> object:
         response = await send(
