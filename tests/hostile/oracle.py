@@ -44,7 +44,7 @@ def card_numbers_in(record: HostileRecord) -> set[str]:
     """The card numbers a record carries: those injected, and any that came about by chance
     (a random key of 13 ASCII zeros passes Luhn too)."""
     texts = [name for name, _ in record.headers]
-    texts += [value.decode("utf-8", "replace") for _, value in record.headers]
+    texts += [(value or b"").decode("utf-8", "replace") for _, value in record.headers]
     for raw in (record.key, record.value):
         if raw:
             texts.append(raw.decode("utf-8", "replace"))
@@ -76,14 +76,16 @@ def _decoded_strings(raw: bytes) -> Iterable[str]:
 def expected_outcome(record: HostileRecord, handled_types: frozenset[str]) -> Outcome:
     """What a consumer with handlers for ``handled_types`` must do with ``record``."""
     announced = announced_type(record)
-    if announced is not None and announced not in handled_types:
-        return Outcome.SKIPPED
+    if announced in EVENT_TYPES and announced not in handled_types:
+        return Outcome.SKIPPED  # a contract type left to others: never decoded
     if card_numbers_in(record) or names_card_data_in(record):
         return Outcome.CARD_REFUSED
     try:
         envelope = Envelope.from_bytes(record.value or b"")
     except Exception:
-        return Outcome.DEAD_LETTERED
+        # Unreadable under a type the contract does not know: a newer producer's (skipped).
+        unknown_type = announced is not None and announced not in EVENT_TYPES
+        return Outcome.SKIPPED if unknown_type else Outcome.DEAD_LETTERED
     known = EVENT_TYPES.get(envelope.event_type)
     if known is None or envelope.schema_version > SCHEMA_VERSION:
         return Outcome.SKIPPED
@@ -100,6 +102,8 @@ def announced_type(record: HostileRecord) -> str | None:
     """The ``event_type`` header, as the chassis reads it (first one, UTF-8), if any."""
     for name, value in record.headers:
         if name == "event_type":
+            if value is None:
+                return None
             try:
                 return value.decode("utf-8")
             except UnicodeDecodeError:

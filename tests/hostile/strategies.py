@@ -21,7 +21,7 @@ from orderflow_contracts.registry import EVENT_TYPES, EVENTS_BY_TOPIC
 
 from tests.hostile.card_numbers import card_numbers, grouped, json_escaped
 
-Headers = tuple[tuple[str, bytes], ...]
+Headers = tuple[tuple[str, bytes | None], ...]  # Kafka allows a header without a value
 
 HOSTILE_CORRELATION = "hostile-record"
 """The correlation id of every generated envelope: what they cause is fuzz, not a journey."""
@@ -313,6 +313,17 @@ def nul_and_surrogates(draw: st.DrawFn, topic: str) -> HostileRecord:
     return HostileRecord(f"nul_surrogate.{where}", topic, key, value, headers)
 
 
+@st.composite
+def header_quirks(draw: st.DrawFn, topic: str) -> HostileRecord:
+    """A valid envelope whose ``event_type`` header is null (Kafka allows a header without a
+    value), not UTF-8 or not a contract type (misspelt): its consumers read it from the body."""
+    document = draw(known_envelopes(topic))
+    quirk = draw(st.sampled_from([None, document["event_type"].lower().encode(), b"\xff\xfe"]))
+    headers: Headers = (("event_type", quirk), ("x-no-value", None))
+    key = document["aggregate_id"].encode()
+    return HostileRecord("header_quirk", topic, key, dumps(document), headers)
+
+
 def _raw(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
@@ -333,6 +344,7 @@ def families(max_depth: int) -> dict[str, tuple[float, RecordStrategy]]:
         "foreign_type": (0.07, foreign_type),
         "unknown_type": (0.10, unknown_type),
         "future_version": (0.10, future_version),
-        "card_number": (0.22, card_number_anywhere),
+        "card_number": (0.20, card_number_anywhere),
+        "header_quirk": (0.02, header_quirks),
         "nul_surrogate": (0.126, nul_and_surrogates),
     }

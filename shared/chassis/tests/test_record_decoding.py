@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 
 import pytest
 from aiokafka import ConsumerRecord
 from orderflow_chassis.card_data_guard import CARD_DATA_REFUSED
-from orderflow_chassis.consumer_decoding import UNDECODABLE, PassedOver, RecordDecoder, Refused
+from orderflow_chassis.consumer_decoding import (
+    UNDECODABLE,
+    Decoded,
+    PassedOver,
+    RecordDecoder,
+    Refused,
+)
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event, OrderCompleted, OrderPlaced
 from orderflow_contracts.examples import example_data
@@ -72,6 +79,45 @@ def test_a_clean_record_of_a_type_the_contract_does_not_know_is_passed_over() ->
     unknown = record("NotInTheContract", {"note": "a newer producer's event"})
 
     assert DECODER.decode(unknown) == PassedOver("NotInTheContract", "ignored")
+
+
+def valid(event_class: type[Event], event_type_header: bytes | None) -> ConsumerRecord:
+    event = event_class.model_validate(example_data(event_class.event_type))
+    value = Envelope.wrap(event, producer="probe", correlation_id="journey-1").to_bytes()
+    headers = [("event_type", event_type_header)]
+    return ConsumerRecord("orders", 0, 7, 0, 0, b"k", value, None, len(value), 0, headers)
+
+
+@pytest.mark.parametrize("announced", [None, b"orderplaced", b"\xff\xfe"])
+def test_a_valid_event_whose_header_is_null_or_not_a_contract_type_is_read_from_its_body(
+    announced: bytes | None,
+) -> None:
+    # A null header value (any Kafka client may send one) raised out of the decoder, and the
+    # consumer rewound on the record for ever; a misspelt type had the event passed over
+    # unread, and its sender never got an answer.
+    placed = valid(OrderPlaced, announced)
+
+    assert not DECODER.passes_over([placed])
+    decoded = DECODER.decode(placed)
+    assert isinstance(decoded, Decoded)
+    assert decoded.event.event_type == OrderPlaced.event_type
+
+
+def test_a_null_header_on_another_consumers_type_is_passed_over_after_reading_its_body() -> None:
+    completed = valid(OrderCompleted, None)
+
+    assert not DECODER.passes_over([completed])
+    assert DECODER.decode(completed) == PassedOver(OrderCompleted.event_type, "ignored")
+
+
+def test_a_type_the_contract_does_not_know_in_a_shape_we_cannot_read_is_passed_over() -> None:
+    # Read from the body since the header is not a contract type, but an unreadable body of
+    # an unknown type is a newer producer's, not a contract violation (decision 16).
+    future = dataclasses.replace(
+        record("ShippedByDrone", {}), value=b'{"event_type": "ShippedByDrone", "v": [1'
+    )
+
+    assert DECODER.decode(future) == PassedOver("ShippedByDrone", "ignored")
 
 
 def test_a_timestamp_out_of_range_is_refused_as_invalid_data() -> None:

@@ -14,6 +14,7 @@ from aiokafka import ConsumerRecord
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.events import Event
+from orderflow_contracts.registry import EVENT_TYPES
 
 from orderflow_chassis.card_data_guard import CardDataGuard
 from orderflow_chassis.consumer_records import header
@@ -75,7 +76,11 @@ class RecordDecoder:
         )
 
     def _unhandled(self, announced: str | None) -> bool:
-        return announced is not None and announced not in self.handlers
+        """Whether the header names a contract type without a handler here. A name the
+        contract does not know (a newer producer's type, or a header that misspells the
+        body's type) is read from the body instead: a valid event sent with a wrong header
+        was passed over unread, and its sender got no answer."""
+        return announced in EVENT_TYPES and announced not in self.handlers
 
     def decode(self, record: ConsumerRecord) -> Decoded | PassedOver | Refused:
         announced = header(record, "event_type")
@@ -88,9 +93,13 @@ class RecordDecoder:
             return refused
         try:
             envelope = Envelope.from_bytes(record.value or b"")
-        except ContractError as error:
-            return Refused(error.code, error.reason, error)
         except Exception as error:  # bounded work: refuse the record, never rewind on it
+            if announced is not None and announced not in EVENT_TYPES:
+                # A type the contract does not know, in a shape we cannot read: the future
+                # (decision 16), not a contract violation.
+                return PassedOver(announced, "ignored")
+            if isinstance(error, ContractError):
+                return Refused(error.code, error.reason, error)
             return _undecodable(error)
 
         registered = self.handlers.get(envelope.event_type)

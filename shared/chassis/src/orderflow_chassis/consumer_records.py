@@ -22,8 +22,14 @@ log = structlog.get_logger(__name__)
 
 
 def header(record: ConsumerRecord, name: str) -> str | None:
+    """The first header called ``name``, as text; None when absent, null or not UTF-8.
+
+    Kafka allows a header without a value (null): any client can send one, and reading it as
+    bytes raised out of the decoder, so the consumer rewound on that record for ever."""
     for key, value in record.headers or ():
         if key == name:
+            if value is None:
+                return None
             try:
                 return bytes(value).decode("utf-8")
             except UnicodeDecodeError:
