@@ -70,3 +70,40 @@ async def test_an_error_page_never_shows_a_card_number(
         assert page.status_code == 404
         assert "4111111111111111" not in page.text
         assert "REDACTED" in page.text
+
+
+_PAN = "4111111111111111"
+
+
+async def test_a_card_number_written_to_a_dead_letter_topic_is_never_stored_or_shown(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    # Our services redact a letter before writing it, but anyone allowed to write to a .dlq
+    # topic may put a card number there: the console stored and showed it as it came.
+    kafka = orderflow_infrastructure.kafka_bootstrap_servers
+    async with running_console(orderflow_infrastructure, unique_prefix("card-dlq")) as console:
+        topic = f"{console.prefix}orders.dlq"
+        headers = [
+            ("dlq.reason", f"card {_PAN} refused".encode()),
+            ("dlq.service", _PAN.encode()),
+            ("dlq.error_code", f"code_{_PAN}".encode()),
+            ("x-note", f"pan={_PAN}".encode()),
+        ]
+        value = f'{{"note": "card {_PAN}"}}'.encode()
+        await publish_raw(kafka, topic, [(f"key-{_PAN}".encode(), value)], headers=headers)
+
+        async with console.signed_in("view", "view-secret-2") as viewer:
+
+            async def listed() -> str:
+                page = await viewer.get("/dead-letters")
+                assert page.status_code == 200, page.text[-500:]
+                return page.text
+
+            page = await eventually(listed, lambda text: "REDACTED" in text, timeout_s=60)
+            assert _PAN not in page
+        rows = await console.runtime.pool.fetch(
+            "SELECT row_to_json(d)::text AS row FROM console.dead_letters AS d"
+        )
+        assert len(rows) == 1
+        assert _PAN not in rows[0]["row"]
+        assert "REDACTED" in rows[0]["row"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from orderflow_chassis.dead_letters import failure_details
+from orderflow_chassis.dead_letters import failure_details, screened_parts
 from orderflow_chassis.dlq_cli import StoredDeadLetter
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.outbox import storable
@@ -24,6 +24,7 @@ from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_chassis.unit_of_work import Transactions
 from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts import topics
+from orderflow_contracts.card_data import redact_card_numbers
 from orderflow_contracts.primitives import EARLIEST_INSTANT, LATEST_INSTANT
 
 from orderflow_ops.console.kafka_clients import kafka_client
@@ -42,12 +43,20 @@ def dead_letter_topics(topic_prefix: str) -> list[str]:
 def stored_letter(record: ConsumerRecord) -> StoredLetter:
     """The letter as the read model stores it. Its headers and value are whatever reached the
     dead-letter topic, so every text is made storable and every number and time checked here:
-    one letter PostgreSQL refused would be read again for ever, and no later one stored."""
-    headers = [(str(name), value or b"") for name, value in record.headers or ()]
-    details = {name: storable(text) for name, text in failure_details(headers).items()}
-    letter = StoredDeadLetter(
-        record.partition, record.offset, record.key, record.value or b"", headers
+    one letter PostgreSQL refused would be read again for ever, and no later one stored. Our
+    services redact card numbers before they write a letter, but anyone allowed to write to a
+    dead-letter topic may put one there: the letter is screened again, as the chassis screens
+    one it writes, before anything of it is stored or shown."""
+    parts = screened_parts(
+        record.key,
+        record.value or b"",
+        [(str(name), value or b"") for name, value in record.headers or ()],
     )
+    headers = parts.headers
+    details = {
+        name: storable(redact_card_numbers(text)) for name, text in failure_details(headers).items()
+    }
+    letter = StoredDeadLetter(record.partition, record.offset, parts.key, parts.value, headers)
     replayed_from = next(
         (value.decode("utf-8", "replace") for name, value in headers if name == "replayed_from"),
         None,
@@ -56,8 +65,8 @@ def stored_letter(record: ConsumerRecord) -> StoredLetter:
         dlq_topic=record.topic,
         dlq_partition=record.partition,
         dlq_offset=record.offset,
-        key=record.key,
-        value=record.value or b"",
+        key=parts.key,
+        value=parts.value,
         headers=headers,
         details=details,
         event_id=_indexed_id(letter.event_id),

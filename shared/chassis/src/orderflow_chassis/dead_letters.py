@@ -64,28 +64,16 @@ class DeadLetter:
     def __post_init__(self) -> None:
         # Runs again on every dataclasses.replace (bounded): each step must keep what an
         # earlier run made as it is (a placeholder, a redacted copy, the reason's sentence).
-        key = None if self.key is None else _redacted_key(self.key)
-        kept_value = kept_copy(self.value)
-        headers = [_redacted_header(name, value) for name, value in self.headers]
-        withheld = [
-            part
-            for part, found in (
-                ("value", kept_value == WITHHELD),
-                ("key", key == WITHHELD),
-                ("header names", any(name == WITHHELD_NAME for name, _ in headers)),
-                ("header values", any(value == WITHHELD for _, value in headers)),
-            )
-            if found
-        ]
+        parts = screened_parts(self.key, self.value, self.headers)
         reason = redact_card_numbers(self.reason)
         notes = dict(self.notes)
-        if withheld:
-            notes["withheld"] = ", ".join(withheld)
+        if parts.withheld:
+            notes["withheld"] = ", ".join(parts.withheld)
             reason += "" if reason.endswith(WITHHELD_REASON) else WITHHELD_REASON
         redacted = {
-            "key": key,
-            "value": kept_value,
-            "headers": headers,
+            "key": parts.key,
+            "value": parts.value,
+            "headers": parts.headers,
             "reason": reason,
             "error_code": redact_card_numbers(self.error_code),
             "notes": notes,
@@ -113,6 +101,37 @@ class DeadLetter:
             **self.notes,
         }
         return kept + [(HEADER_PREFIX + k, v.encode()) for k, v in why.items()]
+
+
+@dataclass(frozen=True)
+class ScreenedParts:
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    withheld: list[str]  # which parts are [WITHHELD]
+
+
+def screened_parts(
+    key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
+) -> ScreenedParts:
+    """A record's key, value and headers as a dead letter may keep them: card numbers
+    redacted, what cannot be screened withheld (see the module docstring). What a letter
+    already kept comes back as it is, so a reader of a dead-letter topic (the console) applies
+    it again to whatever another writer put there."""
+    kept_key = None if key is None else _redacted_key(key)
+    kept_value = kept_copy(value)
+    kept_headers = [_redacted_header(name, header_value) for name, header_value in headers]
+    withheld = [
+        part
+        for part, found in (
+            ("value", kept_value == WITHHELD),
+            ("key", kept_key == WITHHELD),
+            ("header names", any(name == WITHHELD_NAME for name, _ in kept_headers)),
+            ("header values", any(kept == WITHHELD for _, kept in kept_headers)),
+        )
+        if found
+    ]
+    return ScreenedParts(kept_key, kept_value, kept_headers, withheld)
 
 
 def _redacted_key(key: bytes) -> bytes:
