@@ -230,7 +230,7 @@ async def test_a_paypal_hold_whose_release_was_refused_is_declined_not_asked_for
     def other_amount_then_refused_void(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/void"):
             void_keys.append(request.headers["PayPal-Request-Id"])
-            return httpx.Response(403, json={})
+            return httpx.Response(422, json={"name": "UNPROCESSABLE_ENTITY"})
         return authorised("AUTH-11", "CREATED", {"value": "1.00", "currency_code": "EUR"})
 
     result = await paypal(other_amount_then_refused_void).authorise(
@@ -241,7 +241,7 @@ async def test_a_paypal_hold_whose_release_was_refused_is_declined_not_asked_for
         "amount_mismatch",
         "AUTH-11",
     )
-    assert "refused to release the hold (http_403)" in result.message
+    assert "refused to release the hold (http_422)" in result.message
     assert void_keys == [f"authorise:{ORDER}:amount-mismatch"]
 
 
@@ -323,6 +323,16 @@ async def test_a_paypal_token_request_that_fails_leaves_nothing_done(
     assert (raised.value.kind, raised.value.outcome_unknown) == ("auth_failed", False)
 
 
+_OPERATIONS = [
+    ("card", "authorise"),
+    ("card", "capture"),
+    ("card", "refund"),
+    ("paypal", "authorise"),
+    ("paypal", "capture"),
+    ("paypal", "refund"),
+]
+
+
 def _call(provider: str, operation: str) -> Callable[[Callable[..., httpx.Response]], Any]:
     """One adapter call against a scripted answer, for the tables below."""
 
@@ -382,6 +392,45 @@ async def test_a_capture_or_refund_answered_as_failed_moved_no_money(
         code,
         answer["id"],
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "unknown"),
+    [
+        (403, b'{"error": {"message": "key lacks permission"}}', False),  # our key's rights
+        (403, b"<html>blocked by the firewall</html>", False),  # an IP allow-list
+        (407, b"", False),  # our egress proxy wants credentials
+        (302, b"", True),  # a maintenance redirect (never followed)
+        (307, b"", True),
+        (421, b"", True),  # a connection or proxy that cannot take it now
+        (404, b"<html>no route</html>", True),  # a gateway's page, not the provider's
+        (404, b"", True),
+    ],
+)
+@pytest.mark.parametrize(("provider", "operation"), [*_OPERATIONS])
+async def test_what_our_infrastructure_answers_is_unavailable_not_a_refusal(
+    provider: str, operation: str, status: int, body: bytes, unknown: bool
+) -> None:
+    # Each was the provider refusing the request: an authorisation declined invalid_token
+    # (the customer told their payment was wrong), a capture or void dead-lettered, a refund
+    # refused for good. Our credentials' rights, our proxy, a redirect or a route nobody
+    # knows is infrastructure: the same call succeeds once it is fixed.
+    with pytest.raises(ProviderUnavailable) as raised:
+        await _call(provider, operation)(lambda _: httpx.Response(status, content=body))
+    assert (raised.value.kind, raised.value.outcome_unknown) == (f"http_{status}", unknown)
+
+
+@pytest.mark.parametrize(("provider", "operation"), [*_OPERATIONS])
+async def test_a_body_we_cannot_decode_is_an_unknown_outcome(provider: str, operation: str) -> None:
+    # httpx asks for gzip; a corrupt compressed body raised DecodingError, which no adapter
+    # caught: the handler failed unclassified and the record was dead-lettered, although the
+    # provider may have moved the money.
+    def corrupt(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"not gzip at all")
+
+    with pytest.raises(ProviderUnavailable) as raised:
+        await _call(provider, operation)(corrupt)
+    assert (raised.value.kind, raised.value.outcome_unknown) == ("unreadable_answer", True)
 
 
 @pytest.mark.parametrize(
@@ -696,7 +745,7 @@ async def test_a_card_authorisation_is_declined_only_when_nothing_is_held(
     ("lookup", "cancel_again", "expected"),
     [
         # The lookup refused (a restricted key): nothing is known, nothing was refunded.
-        (httpx.Response(403, json={}), None, "its status was refused by the processor (http_403)"),
+        (httpx.Response(400, json={}), None, "its status was refused by the processor (http_400)"),
         # A hold after all: cancelled under a fresh key (the first cancel's answer is stored).
         (
             httpx.Response(200, json={"id": "pi_9", "status": "requires_capture"}),

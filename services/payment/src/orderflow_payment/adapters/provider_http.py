@@ -1,16 +1,19 @@
 """What every HTTP provider adapter shares: classifying failures the same way.
 
-Timeouts, connection failures, 401, 408, 429 and 5xx are transient (:class:`ProviderUnavailable`:
-retry with the same idempotency key); other 4xx that are not a decline are a refusal of the
-request itself (:class:`ProviderRejected`: never retried). A 401 is our credentials (expired,
-revoked, rotated), not the request: once ops or a refreshed token fix them, the same call
-succeeds. Only a connection never made (refused, or not made in time, or no pooled connection
-free) and a 401 are certainly nothing done (``connection_failed``, ``http_401``); a read or
+Timeouts, connection failures, 401, 403, 407, 408, 429 and 5xx are transient
+(:class:`ProviderUnavailable`: retry with the same idempotency key); other 4xx that are not a
+decline are a refusal of the request itself (:class:`ProviderRejected`: never retried). A 401,
+403 or 407 is our credentials, their permissions or our egress proxy (expired, revoked,
+rotated, an IP allow-list), not the request: once ops fix them, the same call succeeds. Only a
+connection never made (refused, or not made in time, or no pooled connection free), a 401, a
+403 and a 407 are certainly nothing done (``connection_failed``, ``http_401``...); a read or
 write that failed once the request may have been sent is ``timeout`` or ``transport_error``,
 a 408 ``http_408`` and a 409 (a request with the same key still in flight) ``http_409``: their
-outcome is unknown. So is a success answer we cannot read (``unreadable_answer``: a proxy's
-page, a cut body, a shape we do not know): the provider may have done the work, and asking
-again with the same key tells.
+outcome is unknown. So is what no provider answers with, which an infrastructure between us
+sends: a redirect (3xx: never followed), a 421 or 425, a 404 without the provider's JSON
+error; and a success answer we cannot read (``unreadable_answer``: a proxy's page, a cut or
+corrupt body, a shape we do not know): the provider may have done the work, and asking again
+with the same key tells.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from orderflow_payment.domain.providers import (
     ProviderUnavailable,
 )
 
-_UNAVAILABLE = frozenset({401, 408, 409, 429})
+# 409: another request with this idempotency key is still being processed (outcome unknown:
+# ask again later); 401, 403, 407: our credentials, their permissions, our proxy; 408, 429:
+# unavailable; 421, 425: a connection or proxy that cannot take the request now.
+_UNAVAILABLE = frozenset({401, 403, 407, 408, 409, 421, 425, 429})
 
 
 async def send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -38,13 +44,25 @@ async def send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) 
         raise ProviderUnavailable("connection_failed", type(error).__name__) from error
     except httpx.TimeoutException as error:  # read or write: the request may have gone
         raise ProviderUnavailable("timeout", type(error).__name__) from error
-    except httpx.TransportError as error:  # read, write, protocol: the request may have gone
+    except httpx.DecodingError as error:  # a body we cannot decode (gzip): the answer is lost
+        raise ProviderUnavailable("unreadable_answer", type(error).__name__) from error
+    except httpx.RequestError as error:  # read, write, protocol: the request may have gone
         raise ProviderUnavailable("transport_error", type(error).__name__) from error
-    # 409: another request with this idempotency key is still being processed (outcome
-    # unknown: ask again later); 401: our credentials; 408, 429 and 5xx: unavailable.
-    if response.status_code in _UNAVAILABLE or response.status_code >= 500:
-        raise ProviderUnavailable(f"http_{response.status_code}", _path_shape(url))
+    status = response.status_code
+    if status in _UNAVAILABLE or status >= 500 or 300 <= status < 400:
+        raise ProviderUnavailable(f"http_{status}", _path_shape(url))
+    if status == 404 and not _json_object(response):
+        # A route our gateway or a proxy does not know, not the provider's "no such payment"
+        # (which says so in its JSON error): the request may not have reached it.
+        raise ProviderUnavailable("http_404", f"{_path_shape(url)}: not the provider's answer")
     return response
+
+
+def _json_object(response: httpx.Response) -> bool:
+    try:
+        return isinstance(response.json(), dict)
+    except ValueError:
+        return False
 
 
 def _path_shape(url: str) -> str:

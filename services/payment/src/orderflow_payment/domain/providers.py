@@ -119,10 +119,11 @@ class ProviderResult:
 
 
 NOTHING_DONE_KINDS: Final = frozenset(
-    {"connection_failed", "http_503", "http_429", "http_401", "auth_failed"}
+    {"connection_failed", "http_503", "http_429", "http_401", "http_403", "http_407", "auth_failed"}
 )
 """Failures after which the provider certainly did nothing: the request never reached it, or
-it refused to start (unavailable, rate limited, our credentials refused or not obtained).
+it refused to start (unavailable, rate limited, our credentials or their permissions refused
+or not obtained, our egress proxy's authentication refused).
 After any other (a timeout, a 500, a request with the same key still in flight) it may have
 moved the money and only the answer is lost."""
 
