@@ -50,27 +50,28 @@ async def seed_stock(
     read_stock_file: StockFileReader,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> int:
-    """Once at start: add what the seed file has and the database does not. A broken file is
-    logged, not fatal: the service runs on the stock it has. A database that is unreachable
-    or restarting is waited for (given up on, its SKUs would be unavailable to every order
-    until a restart). Returns the figures set."""
+    """Once at start: add what the seed file has and the database does not. A broken file
+    (not TOML, not a stock file) is logged, not fatal: the service runs on the stock it has. A
+    file that cannot be read (a volume not mounted yet, an I/O error) and a database that is
+    unreachable or restarting are waited for: given up on, the file's SKUs would be
+    unavailable to every order until a restart, and its warehouses' reports dead-lettered.
+    Returns the figures set."""
     location = settings.seed_file
-    try:
-        stock_file = read_stock_file(location)
-    except Exception:
-        log.exception("fulfillment.seed_failed", seed_file=location)
-        return 0
 
     def on_retry(_: int, error: BaseException, delay: float) -> None:
         log.warning(
             "fulfillment.seed_retry", error=describe_error(error), retry_in_s=round(delay, 2)
         )
 
+    def worth_waiting_for(error: BaseException) -> bool:
+        return isinstance(error, OSError) or is_transient(error)
+
     try:
         async for attempt in retrying(
-            _SEED_BACKOFF, retry_if=is_transient, on_retry=on_retry, sleep=sleep
+            _SEED_BACKOFF, retry_if=worth_waiting_for, on_retry=on_retry, sleep=sleep
         ):
             with attempt:
+                stock_file = read_stock_file(location)
                 async with transactions.begin() as uow:
                     report = await add_missing_stock(stock_file, f"seed:{location}", uow)
     except Exception:

@@ -167,6 +167,34 @@ async def test_the_seed_waits_for_a_database_that_is_restarting(
     assert fulfillment.stock.level("EU", "SOCK") == (8, 0)
 
 
+async def test_the_seed_waits_for_a_file_it_cannot_read_yet(fulfillment: FakeFulfillment) -> None:
+    # An I/O error (a config volume mounted late, a network volume) was taken for a broken
+    # file: the service started without the file's stock, and every order for its SKUs was
+    # answered StockUnavailable.
+    pauses: list[float] = []
+    attempts: list[str] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    def mounted_late(location: str) -> StockFile:
+        attempts.append(location)
+        if len(attempts) < 3:
+            raise FileNotFoundError(2, "No such file or directory", location)
+        return stock_file(("EU", "DE", {"SOCK": 8}))
+
+    added = await seed_stock(
+        fulfillment.transactions,
+        settings=FulfillmentSettings(seed_file="/etc/orderflow/stock.toml"),
+        read_stock_file=mounted_late,
+        sleep=sleep,
+    )
+
+    assert added == 1
+    assert len(pauses) == 2
+    assert fulfillment.stock.level("EU", "SOCK") == (8, 0)
+
+
 async def test_a_load_locks_its_stock_up_front_in_the_consumers_order(
     fulfillment: FakeFulfillment,
 ) -> None:
