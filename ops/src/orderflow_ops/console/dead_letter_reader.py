@@ -10,6 +10,7 @@ the table, so a batch redelivered after a crash is stored once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -114,41 +115,65 @@ def read_dead_letters(
     """The background job: consume the dead-letter topics until the console stops."""
 
     async def run(transactions: Transactions[Any]) -> None:
-        consumer = kafka_client(
-            AIOKafkaConsumer,
-            bootstrap_servers,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            client_id="console-dead-letters",
-        )
-        await consumer.start()
-        try:
-            consumer.subscribe(dead_letter_topics(topic_prefix))
-            while True:
-                batch = await consumer.getmany(timeout_ms=500, max_records=500)
-                records = [record for found in batch.values() for record in found]
-                if not records:
-                    continue
-                try:
-                    await _store(transactions, records)
-                except Exception as error:  # the database is away: read the batch again
-                    log.warning("console.dead_letters_retry", error=describe_error(error))
-                    _rewind(consumer, records)
-                    await asyncio.sleep(_RETRY_DELAY_S)
-                    continue
-                on_stored()
-                try:
-                    # aiokafka retries a commit for as long as the coordinator is away: bounded,
-                    # the reader goes on storing letters, and commits with the next batch.
-                    await wait_at_most(_COMMIT_S, consumer.commit())
-                except Exception as error:  # a redelivery is stored once: harmless
-                    log.warning("console.dead_letters_commit_failed", error=describe_error(error))
-        finally:
-            await stop_consumer(consumer)
+        while True:
+            consumer = kafka_client(
+                AIOKafkaConsumer,
+                bootstrap_servers,
+                group_id=group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                client_id="console-dead-letters",
+            )
+            try:
+                await consumer.start()
+            except Exception as error:
+                # A failed job stops the console: the broker away at start is waited for with
+                # a new consumer (one that failed to start is not started again).
+                log.warning("console.dead_letters_start_failed", error=describe_error(error))
+                with contextlib.suppress(Exception):
+                    await stop_consumer(consumer)
+                await asyncio.sleep(_RETRY_DELAY_S)
+                continue
+            try:
+                consumer.subscribe(dead_letter_topics(topic_prefix))
+                await _read(consumer, transactions, on_stored)
+            finally:
+                await stop_consumer(consumer)
 
     run.__name__ = "dead-letter-reader"
     return run
+
+
+async def _read(
+    consumer: AIOKafkaConsumer, transactions: Transactions[Any], on_stored: Callable[[], None]
+) -> None:
+    while True:
+        try:
+            batch = await consumer.getmany(timeout_ms=500, max_records=500)
+        except Exception as error:
+            # An error aiokafka does not retry (an ACL being rotated, a batch it cannot parse)
+            # ended the job, and a failed job stops the console: the letters wait, the pages
+            # stay up, and the fetch is tried again.
+            log.warning("console.dead_letters_fetch_failed", error=describe_error(error))
+            await asyncio.sleep(_RETRY_DELAY_S)
+            continue
+        records = [record for found in batch.values() for record in found]
+        if not records:
+            continue
+        try:
+            await _store(transactions, records)
+        except Exception as error:  # the database is away: read the batch again
+            log.warning("console.dead_letters_retry", error=describe_error(error))
+            _rewind(consumer, records)
+            await asyncio.sleep(_RETRY_DELAY_S)
+            continue
+        on_stored()
+        try:
+            # aiokafka retries a commit for as long as the coordinator is away: bounded, the
+            # reader goes on storing letters, and commits with the next batch.
+            await wait_at_most(_COMMIT_S, consumer.commit())
+        except Exception as error:  # a redelivery is stored once: harmless
+            log.warning("console.dead_letters_commit_failed", error=describe_error(error))
 
 
 async def _store(transactions: Transactions[Any], records: Sequence[ConsumerRecord]) -> None:

@@ -116,9 +116,12 @@ async def probe_service(client: httpx.AsyncClient, name: str, url: str) -> Servi
     instance holds the relay lock), the relay's leader, outbox backlog and parked rows."""
     try:
         ready = await client.get(f"{url}/health/ready")
-        body: dict[str, Any] = ready.json() if ready.content else {}
+        answer: Any = ready.json() if ready.content else {}
     except (httpx.HTTPError, ValueError) as error:
         return ServiceStatus(name, url, up=False, ready=False, detail=f"down: {error!r}"[:200])
+    # Whatever answers at that address (a proxy, another program) may send any JSON: one that
+    # is not an object raised out of the probe, and the console stopped.
+    body: dict[str, Any] = answer if isinstance(answer, dict) else {}
     checks = body.get("checks") if isinstance(body.get("checks"), dict) else {}
     return ServiceStatus(
         name,
