@@ -24,6 +24,10 @@ from orderflow_chassis.retry import Backoff
         asyncpg.DiskFullError("could not extend file"),
         asyncpg.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
         ConnectionResetError(),
+        # A grant revoked under a running service, and a process out of memory: the
+        # operator's or the machine's, never the event's (both dead-lettered valid events).
+        asyncpg.InsufficientPrivilegeError("permission denied for table outbox"),
+        MemoryError(),
     ],
 )
 def test_transient_failures_are_retried(error: BaseException) -> None:

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from aiokafka import ConsumerRecord
+from orderflow_chassis import card_data_guard
 from orderflow_chassis.card_data_guard import CARD_DATA_REFUSED
 from orderflow_chassis.consumer_decoding import (
     UNDECODABLE,
@@ -146,3 +147,23 @@ def test_an_unexpected_error_of_the_event_validator_refuses_the_record(
     assert isinstance(refused, Refused)
     assert refused.code == UNDECODABLE
     assert refused.event_type == OrderPlaced.event_type
+
+
+@pytest.mark.parametrize("where", ["screening", "envelope", "event"])
+def test_running_out_of_memory_is_never_the_records_fault(
+    where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Screening and decoding refuse what fails in them (a bug must not block a partition),
+    # but a MemoryError is the process's: refused, a valid event was dead-lettered.
+    def out_of_memory(*_: object, **__: object) -> None:
+        raise MemoryError
+
+    targets = {
+        "screening": (card_data_guard, "_screen"),
+        "envelope": (Envelope, "from_bytes"),
+        "event": (Envelope, "parse_event"),
+    }
+    monkeypatch.setattr(*targets[where], out_of_memory)
+
+    with pytest.raises(MemoryError):
+        DECODER.decode(valid(OrderPlaced, OrderPlaced.event_type.encode()))

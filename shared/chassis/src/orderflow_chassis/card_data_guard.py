@@ -142,7 +142,7 @@ class CardDataGuard:
             read_as_json = _screen(value, self.limits)
             named = _card_data_header_name(record)
             where = None if named is not None else _card_outside_the_value(record)
-        except PermanentError:
+        except (PermanentError, MemoryError):  # out of memory: nothing about the record
             raise
         except Exception as error:  # a bug here must refuse the record, never block it
             raise PermanentError(

@@ -93,6 +93,8 @@ class RecordDecoder:
             return refused
         try:
             envelope = Envelope.from_bytes(record.value or b"")
+        except MemoryError:  # the process's, not the record's: retried, never refused
+            raise
         except Exception as error:  # bounded work: refuse the record, never rewind on it
             if announced is not None and announced not in EVENT_TYPES:
                 # A type the contract does not know, in a shape we cannot read: the future
@@ -112,6 +114,8 @@ class RecordDecoder:
             event = envelope.parse_event({envelope.event_type: event_class}, raw=record.value)
         except ContractError as error:
             return Refused(error.code, error.reason, error, envelope.event_type)
+        except MemoryError:  # the process's, not the record's: retried, never refused
+            raise
         except Exception as error:  # a validator's bug must refuse the record, not rewind on it
             return _undecodable(error, envelope.event_type)
         return Decoded(record, envelope, event, handler)
@@ -124,6 +128,8 @@ class RecordDecoder:
                 self._inspect_record(record)
         except (ContractError, PermanentError) as error:
             return Refused(error.code, error.reason, error, event_type)
+        except MemoryError:  # the process's, not the record's: retried, never refused
+            raise
         except Exception as error:  # bounded work: refuse the record, never rewind on it
             return _undecodable(error, event_type)
         return None

@@ -58,6 +58,11 @@ TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     # class 28: a password rotated under a running service (its next connection fails until
     # the new secret is mounted); a wrong password at start is refused at start instead
     asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+    # 42501: a grant revoked or a role changed under a running service: the operator's to
+    # fix, like a password (decision 79), never the event's
+    asyncpg.exceptions.InsufficientPrivilegeError,
+    # the process is out of memory (a hard limit, overcommit off): nothing about the record
+    MemoryError,
 )
 
 
