@@ -180,6 +180,7 @@ class InMemoryShipments:
             dispatched_at=None,
             delivered_at=None,
             lines=tuple(sorted(lines, key=lambda line: line.sku)),
+            requested_at=requested_at,
         )
         self.stamps[shipment_id] = {"requested_at": requested_at} if requested_at else {}
 
@@ -197,7 +198,10 @@ class InMemoryShipments:
             ShipmentStatus.RELEASED: "released_at",
         }[status]
         for shipment_id in shipment_ids:
-            self.shipments[shipment_id] = replace(self.shipments[shipment_id], status=status)
+            shipment = replace(self.shipments[shipment_id], status=status)
+            if status is ShipmentStatus.REQUESTED:
+                shipment = replace(shipment, requested_at=at)
+            self.shipments[shipment_id] = shipment
             self.stamps[shipment_id][column] = at
 
     async def mark_dispatched(

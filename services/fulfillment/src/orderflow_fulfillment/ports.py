@@ -57,6 +57,7 @@ class ShipmentRecord:
     dispatched_at: datetime | None
     delivered_at: datetime | None
     lines: tuple[NamedLine, ...]
+    requested_at: datetime | None = None  # asked of the warehouse (our clock); None: not yet
 
     def allocations(self) -> list[Allocation]:
         return [Allocation(self.warehouse_id, line.sku, line.quantity) for line in self.lines]

@@ -53,6 +53,7 @@ def _shipment_record(r: asyncpg.Record) -> ShipmentRecord:
         dispatched_at=r["dispatched_at"],
         delivered_at=r["delivered_at"],
         lines=tuple(NamedLine(sku, name, qty) for sku, name, qty in r["lines"]),
+        requested_at=r["requested_at"],
     )
 
 

@@ -62,6 +62,9 @@ class AnomalyReason(StrEnum):
     STALE_COUNT = "stale_count"
     # Over an hour ahead of our clock: a movement is taken as made now, a count is dropped.
     CLOCK_AHEAD = "clock_ahead"
+    # Over an hour before the shipment was requested (or a delivery before its dispatch):
+    # impossible, so the movement is taken as made at the earliest time it could have been.
+    CLOCK_BEHIND = "clock_behind"
     CAPTURED_AFTER_RELEASE = "captured_after_release"
     CAPTURED_WITHOUT_STOCK = "captured_without_stock"
     CANCELLED_AFTER_FULFILLMENT_REQUESTED = "cancelled_after_fulfillment_requested"

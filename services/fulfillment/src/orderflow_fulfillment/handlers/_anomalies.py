@@ -91,6 +91,42 @@ async def stamped_by_now(
     return report.model_copy(update={field: uow.now})
 
 
+async def not_before(
+    uow: UnitOfWork[FulfillmentRepositories],
+    report: _Report,
+    field: str,
+    *,
+    requested_at: datetime | None,
+    left_at: datetime | None = None,
+    **about: Any,
+) -> _Report:
+    """``report`` with its warehouse time ``field`` raised when it is impossible (recorded:
+    ``clock_behind``): a parcel cannot leave before its shipment was asked of the warehouse
+    (``requested_at``, our clock), nor arrive before it left (``left_at``, the warehouse's).
+    Stock orders movements and counts by these times, so a dispatch stamped in 1970 looked
+    older than every count and was taken as already counted: its units stayed on sale
+    (oversold); a delivery so stamped closed the return window before the order was placed.
+
+    A warehouse's clock may lag ours a little, and a report a little before the request is
+    compared with counts stamped by the same clock: only one more than
+    ``CLOCK_AHEAD_TOLERANCE`` before it is wrong, and is then taken as made at the request."""
+    stamped: datetime = getattr(report, field)
+    taken = stamped
+    if requested_at is not None and stamped < requested_at - CLOCK_AHEAD_TOLERANCE:
+        taken = requested_at
+    if left_at is not None:
+        taken = max(taken, left_at)
+    if taken == stamped:
+        return report
+    await record_anomaly(
+        uow,
+        AnomalyReason.CLOCK_BEHIND,
+        detail={field: stamped.isoformat(), "taken_as": taken.isoformat()},
+        **about,
+    )
+    return report.model_copy(update={field: taken})
+
+
 async def record_clock_ahead(
     uow: UnitOfWork[FulfillmentRepositories], field: str, stamped: datetime, **about: Any
 ) -> None:

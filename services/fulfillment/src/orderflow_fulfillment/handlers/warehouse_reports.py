@@ -23,7 +23,11 @@ from orderflow_fulfillment.domain.shipments import (
     decide_dispatch,
     order_is_complete,
 )
-from orderflow_fulfillment.handlers._anomalies import record_anomaly, stamped_by_now
+from orderflow_fulfillment.handlers._anomalies import (
+    not_before,
+    record_anomaly,
+    stamped_by_now,
+)
 from orderflow_fulfillment.ports import FulfillmentRepositories
 
 
@@ -43,6 +47,15 @@ async def record_dispatch(
             warehouse_id=event.warehouse_id,
         )
         return
+    event = await not_before(
+        uow,
+        event,
+        "dispatched_at",
+        requested_at=shipment.requested_at,
+        order_id=shipment.order_id,
+        shipment_id=shipment.shipment_id,
+        warehouse_id=event.warehouse_id,
+    )
     decision = decide_dispatch(
         shipment.status,
         shipment_warehouse=shipment.warehouse_id,
@@ -109,6 +122,16 @@ async def record_delivery(event: ParcelDelivered, uow: UnitOfWork[FulfillmentRep
     if shipment is None:
         await record_anomaly(uow, AnomalyReason.UNKNOWN_SHIPMENT, shipment_id=event.shipment_id)
         return
+    event = await not_before(
+        uow,
+        event,
+        "delivered_at",
+        requested_at=shipment.requested_at,
+        left_at=shipment.dispatched_at,
+        order_id=shipment.order_id,
+        shipment_id=shipment.shipment_id,
+        warehouse_id=shipment.warehouse_id,
+    )
     decision = decide_delivery(shipment.status)
     if decision.anomaly is not None:
         await record_anomaly(

@@ -4,7 +4,7 @@ that does not fit is recorded without changing what it should not."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from orderflow_contracts.events import (
@@ -31,6 +31,9 @@ from services.fulfillment.tests.unit.handlers.steps import ORDER_JOURNEY, place,
 @pytest.fixture
 def fulfillment() -> FakeFulfillment:
     fake = FakeFulfillment()
+    # Orders are placed and requested just before the warehouse's times: a report stamped
+    # long before its shipment was requested is impossible (``clock_behind``).
+    fake.clock.set(WAREHOUSE_TIME - timedelta(minutes=5))
     fake.stock.add_warehouse("EU", "DE", {"SPIKY": 5})
     fake.stock.add_warehouse("US", "US", {"SPLINT": 3})
     return fake
@@ -45,6 +48,7 @@ async def dispatch(
 
 async def deliver(fulfillment: FakeFulfillment, shipment_id: uuid.UUID) -> None:
     report = parcel_delivered(shipment_id, WAREHOUSE_TIME + timedelta(days=1))
+    fulfillment.clock.set(max(fulfillment.clock.now(), report.delivered_at))
     await record_delivery(report, fulfillment.unit(report, correlation_id="journey-warehouse"))
 
 
@@ -177,6 +181,7 @@ async def test_a_late_dispatch_report_gives_back_what_a_count_in_between_did_not
 ) -> None:
     request = await one_requested_shipment(fulfillment)
     counted = stock_counted("EU", "SPIKY", 3, WAREHOUSE_TIME + timedelta(hours=1))
+    fulfillment.clock.set(counted.counted_at)
     await apply_stock_count(counted, fulfillment.unit(counted))  # the parcel had left
     await deliver(fulfillment, request.shipment_id)  # a day later: implies the dispatch then
     assert fulfillment.stock.level("EU", "SPIKY") == (1, 0)
@@ -220,3 +225,58 @@ async def test_a_delivery_stamped_in_the_future_is_published_as_made_now(
     assert delivered.delivered_at == now
     [anomaly] = fulfillment.anomalies.of(AnomalyReason.CLOCK_AHEAD)
     assert anomaly["shipment_id"] == request.shipment_id
+
+
+async def test_a_dispatch_stamped_long_before_its_request_cannot_hide_behind_a_count(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # A count before the order, then the shipment leaves stamped 1970: taken as older than
+    # the count ("already counted"), its units stayed on the shelf and were sold again.
+    counted = stock_counted("EU", "SPIKY", 5, WAREHOUSE_TIME - timedelta(minutes=30))
+    await apply_stock_count(counted, fulfillment.unit(counted))
+    request = await one_requested_shipment(fulfillment)
+    requested_at = fulfillment.clock.now()
+    report = parcel_dispatched(request.shipment_id, "EU", "T-1970").model_copy(
+        update={"dispatched_at": datetime(1970, 1, 2, tzinfo=UTC)}
+    )
+
+    await record_dispatch(report, fulfillment.unit(report))
+
+    assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
+    [dispatched] = fulfillment.emitted.of_type(ShipmentDispatched)
+    assert dispatched.dispatched_at == requested_at
+    [anomaly] = fulfillment.anomalies.of(AnomalyReason.CLOCK_BEHIND)
+    assert anomaly["detail"]["dispatched_at"].startswith("1970-01-02")
+
+
+async def test_a_delivery_stamped_before_its_dispatch_is_taken_as_made_when_it_left(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Published as it came, a delivery stamped 40 days back closed the return window before
+    # the customer had the parcel.
+    request = await one_requested_shipment(fulfillment)
+    await dispatch(fulfillment, request.shipment_id, "EU")
+    report = parcel_delivered(request.shipment_id, WAREHOUSE_TIME - timedelta(days=40))
+    fulfillment.clock.set(WAREHOUSE_TIME + timedelta(days=1))
+
+    await record_delivery(report, fulfillment.unit(report))
+
+    [delivered] = fulfillment.emitted.of_type(ShipmentDelivered)
+    assert delivered.delivered_at == WAREHOUSE_TIME
+    assert fulfillment.anomalies.reasons() == ["clock_behind"]
+
+
+async def test_a_warehouse_clock_a_little_behind_ours_is_taken_as_it_is(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Compared with counts stamped by the same clock: moving it would misplace the parcel.
+    request = await one_requested_shipment(fulfillment)
+    report = parcel_dispatched(request.shipment_id, "EU", "T-2").model_copy(
+        update={"dispatched_at": fulfillment.clock.now() - timedelta(minutes=20)}
+    )
+
+    await record_dispatch(report, fulfillment.unit(report))
+
+    [dispatched] = fulfillment.emitted.of_type(ShipmentDispatched)
+    assert dispatched.dispatched_at == report.dispatched_at
+    assert fulfillment.anomalies.rows == []
