@@ -258,6 +258,10 @@ class InMemoryReplacements:
         self.replacements[order_id, claim_id] = StoredReplacement(record, "awaiting_stock")
         return True
 
+    async def correlation_of(self, order_id: uuid.UUID, claim_id: str) -> str | None:
+        stored = self.replacements.get((order_id, claim_id))
+        return None if stored is None else stored.record.correlation_id
+
     async def replacement_attempted(
         self,
         order_id: uuid.UUID,

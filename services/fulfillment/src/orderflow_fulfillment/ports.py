@@ -293,6 +293,10 @@ class Replacements(Protocol):
         """One more attempt; ``requested_at`` set means it was requested from a warehouse."""
         ...
 
+    async def correlation_of(self, order_id: uuid.UUID, claim_id: str) -> str | None:
+        """The journey a claim's replacement belongs to (its warranty claim's), if known."""
+        ...
+
     async def backordered_replacements(
         self,
         limit: int,

@@ -44,6 +44,15 @@ class ReplacementRepository:
         )
         return bool(inserted)
 
+    async def correlation_of(self, order_id: uuid.UUID, claim_id: str) -> str | None:
+        found: str | None = await self._db.fetchval(
+            f"SELECT correlation_id FROM {self._s}.replacements "
+            "WHERE order_id = $1 AND claim_id = $2",
+            order_id,
+            claim_id,
+        )
+        return found
+
     async def replacement_attempted(
         self,
         order_id: uuid.UUID,

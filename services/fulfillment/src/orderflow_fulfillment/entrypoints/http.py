@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -9,7 +10,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from orderflow_chassis.service_definition import RuntimeResources
 from orderflow_chassis.unit_of_work import UnitOfWork
+from orderflow_contracts.primitives import IDENTIFIER_PATTERN, SKU_PATTERN
 
+from orderflow_fulfillment.domain.shipments import AnomalyReason
 from orderflow_fulfillment.handlers.queries import OrderFulfillment
 from orderflow_fulfillment.ports import FulfillmentRepositories, StockLevel
 
@@ -38,6 +41,10 @@ def fulfillment_router(
         warehouse: Annotated[str | None, Query(description="Only this warehouse")] = None,
     ) -> list[dict[str, Any]]:
         """On-hand, reserved and available units per warehouse and SKU."""
+        # A filter no SKU or warehouse id can match answered 200 [], as if nothing were in
+        # stock: it is refused, so "none" and "a bad query" differ. Empty means no filter.
+        sku = _matching(sku, "sku", SKU_PATTERN, "a SKU (upper case, e.g. SKU-42)")
+        warehouse = _matching(warehouse, "warehouse", IDENTIFIER_PATTERN, "a warehouse id")
         async with _resources(request).transactions.begin(read_only=True) as uow:
             levels = await stock_levels_query(sku, warehouse, uow)
         return [
@@ -92,7 +99,23 @@ def fulfillment_router(
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
         """Events that did not fit (unknown shipments, out-of-order reports...), newest first."""
+        reason = reason or None
+        if reason is not None and reason not in _REASONS:
+            raise HTTPException(
+                422, f"reason is not an anomaly reason; one of {', '.join(sorted(_REASONS))}"
+            )
         async with _resources(request).transactions.begin(read_only=True) as uow:
             return await anomalies_query(reason, limit, uow)
 
     return router
+
+
+_REASONS = frozenset(reason.value for reason in AnomalyReason)
+
+
+def _matching(value: str | None, name: str, pattern: str, what: str) -> str | None:
+    if not value:
+        return None
+    if len(value) > 128 or not re.fullmatch(pattern, value):
+        raise HTTPException(422, f"{name} is not {what}")
+    return value

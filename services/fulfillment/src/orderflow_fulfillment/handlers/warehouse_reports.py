@@ -28,7 +28,7 @@ from orderflow_fulfillment.handlers._anomalies import (
     record_anomaly,
     stamped_by_now,
 )
-from orderflow_fulfillment.ports import FulfillmentRepositories
+from orderflow_fulfillment.ports import FulfillmentRepositories, ShipmentRecord
 
 
 async def record_dispatch(
@@ -101,7 +101,6 @@ async def record_dispatch(
         keep_status=decision.action is DispatchAction.RECORD_TRACKING,
     )
     if decision.action is DispatchAction.DISPATCH:
-        order = await uow.repos.orders.lock_order(shipment.order_id)
         await uow.emit(
             ShipmentDispatched(
                 order_id=shipment.order_id,
@@ -111,7 +110,7 @@ async def record_dispatch(
                 tracking_number=event.tracking_number,
                 dispatched_at=event.dispatched_at,
             ),
-            correlation_id=order.correlation_id if order else None,
+            correlation_id=await _journey_of(uow, shipment),
         )
 
 
@@ -150,7 +149,7 @@ async def record_delivery(event: ParcelDelivered, uow: UnitOfWork[FulfillmentRep
         )
     await uow.repos.shipments.mark_delivered(shipment.shipment_id, delivered_at=event.delivered_at)
     order = await uow.repos.orders.lock_order(shipment.order_id)
-    correlation = order.correlation_id if order else None
+    correlation = await _journey_of(uow, shipment)
     await uow.emit(
         ShipmentDelivered(
             order_id=shipment.order_id,
@@ -170,4 +169,18 @@ async def record_delivery(event: ParcelDelivered, uow: UnitOfWork[FulfillmentRep
         await uow.repos.orders.update_order(
             order.order_id, OrderStatus.COMPLETED, completed_at=uow.now
         )
-        await uow.emit(OrderCompleted(order_id=order.order_id), correlation_id=correlation)
+        await uow.emit(OrderCompleted(order_id=order.order_id), correlation_id=order.correlation_id)
+
+
+async def _journey_of(
+    uow: UnitOfWork[FulfillmentRepositories], shipment: ShipmentRecord
+) -> str | None:
+    """The journey a shipment's reports belong to: its order's checkout, or for a replacement
+    its warranty claim's (the one its ``FulfillmentRequested`` carried, and the warehouse
+    echoes): the claim's trail was split between two journeys."""
+    if shipment.replacement and shipment.claim_id is not None:
+        found = await uow.repos.replacements.correlation_of(shipment.order_id, shipment.claim_id)
+        if found is not None:
+            return found
+    order = await uow.repos.orders.lock_order(shipment.order_id)
+    return order.correlation_id if order else None

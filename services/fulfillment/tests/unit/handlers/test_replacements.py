@@ -7,7 +7,13 @@ from datetime import timedelta
 
 import pytest
 import structlog.testing
-from orderflow_contracts.events import FulfillmentRequested, ShipmentLine, StockReserved
+from orderflow_contracts.events import (
+    FulfillmentRequested,
+    ShipmentDelivered,
+    ShipmentDispatched,
+    ShipmentLine,
+    StockReserved,
+)
 from orderflow_fulfillment.domain.shipments import AnomalyReason, ShipmentStatus
 from orderflow_fulfillment.handlers.replacements import (
     retry_backordered_replacements,
@@ -15,10 +21,13 @@ from orderflow_fulfillment.handlers.replacements import (
 )
 from orderflow_fulfillment.handlers.returns import restock_return
 from orderflow_fulfillment.handlers.stock_counts import apply_stock_count
+from orderflow_fulfillment.handlers.warehouse_reports import record_delivery, record_dispatch
 
 from services.fulfillment.tests.builders import (
     WAREHOUSE_TIME,
     address,
+    parcel_delivered,
+    parcel_dispatched,
     replacement_requested,
     return_parcel,
     stock_counted,
@@ -220,3 +229,30 @@ async def test_a_replacement_whose_retry_keeps_failing_holds_back_no_other(
     stored = fulfillment.replacements.replacements[poisoned, "gone-1"]
     assert (stored.status, stored.record.attempts) == ("awaiting_stock", 1), "left as it was"
     assert fulfillment.stock.level("EU", "GONE") == (2, 2), "its reservation undone"
+
+
+async def test_a_replacements_reports_are_published_in_its_claims_journey(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Its request carried the claim's correlation id (the warehouse echoes it), but its
+    # dispatch and delivery carried the order's checkout's: the claim's trail was split.
+    order_id, _ = await place_and_capture(fulfillment, {"SPLINT": 1})
+    await request_replacement(fulfillment, order_id, "claim-1", {"SPLINT": 1})
+    [_, replacement] = fulfillment.emitted.of_type(FulfillmentRequested)
+
+    dispatched = parcel_dispatched(replacement.shipment_id, "EU", "REPL-1").model_copy(
+        update={"dispatched_at": fulfillment.clock.now()}
+    )
+    await record_dispatch(dispatched, fulfillment.unit(dispatched))
+    delivered = parcel_delivered(replacement.shipment_id, fulfillment.clock.now())
+    await record_delivery(delivered, fulfillment.unit(delivered))
+
+    journeys = {
+        envelope.event_type: envelope.correlation_id
+        for envelope in fulfillment.emitted.envelopes
+        if envelope.event_type in (ShipmentDispatched.event_type, ShipmentDelivered.event_type)
+    }
+    assert journeys == {
+        ShipmentDispatched.event_type: CLAIM_JOURNEY,
+        ShipmentDelivered.event_type: CLAIM_JOURNEY,
+    }
