@@ -12,15 +12,17 @@ Queries run in read-only units of work opened by the HTTP routes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 from uuid import UUID
 
-from orderflow_chassis.errors import TransientError
+from orderflow_chassis.errors import PermanentError, TransientError
 from orderflow_contracts.events import CheckoutRejected, Event
+from orderflow_contracts.money import Money
 from orderflow_contracts.policies import ReturnWindow, WarrantyPolicy
+from pydantic import BaseModel
 
 from orderflow_cart.order_status.domain.facts import ORDER_STATUS_EVENTS, add, order_id_of
 from orderflow_cart.order_status.domain.order_facts import OrderFacts
@@ -65,6 +67,7 @@ async def project_order_event(
     for _ in range(2):
         known = await statuses.facts_for_update(order_id)
         facts = known if known is not None else OrderFacts(order_id=order_id)
+        _refuse_foreign_money(event, facts)
         add(facts, event, occurred_at=uow.cause.occurred_at, event_id=uow.cause.event_id)
         saved = await statuses.save(
             facts,
@@ -78,6 +81,35 @@ async def project_order_event(
         if saved is not None:
             return
     raise TransientError(f"order {order_id}: its first row was stored twice by others")
+
+
+def _refuse_foreign_money(event: Event, facts: OrderFacts) -> None:
+    """An amount in another currency than the order's is not about this order: refused with a
+    reason (the view's sums raised CurrencyMismatch, and the whole batch was applied again
+    five times before the record was dead-lettered as a bug)."""
+    if facts.placed is None:
+        return  # the view leaves out what is not in the currency the order turns out to have
+    currency = facts.placed.currency
+    foreign = next((m for m in _amounts_in(event) if m.currency != currency), None)
+    if foreign is not None:
+        raise PermanentError(
+            "currency_mismatch",
+            f"{event.event_type} is in {foreign.currency.value}; order {facts.order_id} is in "
+            f"{currency}",
+        )
+
+
+def _amounts_in(model: BaseModel, depth: int = 0) -> Iterator[Money]:
+    """Every amount of an event, its lines' included (the contract nests them two deep)."""
+    for _, value in model:
+        if isinstance(value, Money):
+            yield value
+        elif depth < 2 and isinstance(value, BaseModel):
+            yield from _amounts_in(value, depth + 1)
+        elif depth < 2 and isinstance(value, list):
+            for item in value:
+                if isinstance(item, BaseModel):
+                    yield from _amounts_in(item, depth + 1)
 
 
 async def record_checkout_rejection(event: CheckoutRejected, uow: CartUnit) -> None:

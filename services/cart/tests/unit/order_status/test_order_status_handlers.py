@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID
 
+import pytest
 from orderflow_cart.order_status.domain.order_facts import OrderFacts
 from orderflow_cart.order_status.handlers import (
     cart_order,
@@ -15,9 +16,11 @@ from orderflow_cart.order_status.handlers import (
 )
 from orderflow_cart.order_status.ports import CheckoutRejection, StoredStatus
 from orderflow_chassis.clock import SettableClock
+from orderflow_chassis.errors import PermanentError
 from orderflow_chassis.testing import FakeTransactions
 from orderflow_contracts.envelope import Envelope
-from orderflow_contracts.events import CheckoutRejected
+from orderflow_contracts.events import CheckoutRejected, PaymentAuthorized
+from orderflow_contracts.money import Money
 from orderflow_contracts.policies import DEFAULT_RETURN_WINDOW, DEFAULT_WARRANTY_POLICY
 
 from services.cart.tests.fakes import FakeCartRepositories, fake_transactions
@@ -130,3 +133,37 @@ async def test_a_first_event_that_lost_the_race_is_applied_over_the_winners_fact
     assert found is not None
     assert (found.view["state"], found.position.version) == ("paid", 2)
     assert len(reads) == 2
+
+
+def in_yen(event: PaymentAuthorized) -> PaymentAuthorized:
+    return event.model_copy(update={"amount": Money.of("1000", "JPY")})
+
+
+async def test_an_amount_in_another_currency_than_the_orders_is_refused_with_a_reason() -> None:
+    # The view's sums raised CurrencyMismatch: the batch was applied again five times, then
+    # the record dead-lettered as a bug (handler_failed) instead of with its reason.
+    tx = fake_transactions(seeded=False)
+    journey = OrderJourney("forged")
+    await project(tx, envelopes([journey.placed()]))
+
+    with pytest.raises(PermanentError) as refused:
+        await project(tx, envelopes([in_yen(journey.authorized())]))
+
+    assert refused.value.code == "currency_mismatch"
+    assert "JPY" in refused.value.reason
+
+
+async def test_an_amount_in_another_currency_read_before_its_order_is_left_out() -> None:
+    # Not refusable yet (the order's currency is unknown), and it must not make the order's
+    # own OrderPlaced, read next, fail to render.
+    tx = fake_transactions(seeded=False)
+    journey = OrderJourney("forged-early")
+    await project(tx, envelopes([in_yen(journey.authorized()), journey.placed()]))
+
+    async with tx.begin(read_only=True) as uow:
+        found = await order_status(journey.order_id, uow)
+    assert found is not None
+    assert found.view["amounts"]["authorized"] == {
+        "amount": format(Money.zero(journey.total.currency).amount, "f"),
+        "currency": journey.total.currency.value,
+    }

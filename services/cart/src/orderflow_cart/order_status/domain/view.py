@@ -121,17 +121,29 @@ def _state(facts: OrderFacts, originals: dict[str, Shipment], all_delivered: boo
     return OrderState.PLACED
 
 
+def _in_order_currency(facts: OrderFacts, amounts: list[Money | None]) -> list[Money]:
+    """The amounts in the order's currency (its ``OrderPlaced``'s, else the first seen). An
+    event in another one is refused once the order is known (``facts.add``); one read before
+    its order must not make every later render raise: it is not this order's money."""
+    present = [amount for amount in amounts if amount is not None]
+    if not present:
+        return []
+    currency = facts.placed.currency if facts.placed is not None else present[0].currency
+    return [amount for amount in present if amount.currency == currency]
+
+
 def _captured(facts: OrderFacts) -> Money | None:
-    amounts = [p.captured for p in facts.payments.values() if p.captured is not None]
+    amounts = _in_order_currency(facts, [p.captured for p in facts.payments.values()])
     return Money.total(amounts, amounts[0].currency) if amounts else None
 
 
 def _refunded(facts: OrderFacts) -> Money | None:
     """What payment refunded: its running total, or the refunds issued if larger."""
-    issued = [r.issued for r in facts.refunds.values() if r.issued is not None]
+    issued = _in_order_currency(facts, [r.issued for r in facts.refunds.values()])
     candidates = [Money.total(issued, issued[0].currency)] if issued else []
-    if facts.refunded_total_reported is not None:
-        candidates.append(facts.refunded_total_reported)
+    candidates += _in_order_currency(facts, [facts.refunded_total_reported])
+    if len({money.currency for money in candidates}) > 1:  # no order yet: the first seen
+        candidates = [money for money in candidates if money.currency == candidates[0].currency]
     return max(candidates, key=lambda money: money.amount) if candidates else None
 
 
@@ -140,7 +152,7 @@ def _amounts(facts: OrderFacts) -> Amounts | None:
     if placed is None:
         return None
     zero = Money.zero(placed.currency)
-    authorized = [p.authorized for p in facts.payments.values() if p.authorized]
+    authorized = _in_order_currency(facts, [p.authorized for p in facts.payments.values()])
     captured = _captured(facts) or zero
     refunded = _refunded(facts) or zero
     return Amounts(
