@@ -22,6 +22,7 @@ from orderflow_cart.domain.pricing import ShippingPolicy
 from orderflow_cart.domain.rates import FxRate
 from orderflow_contracts.events import (
     CheckoutRejected,
+    CheckoutRejectionCode,
     CheckoutRequested,
     PaymentInput,
     ShippingAddressInput,
@@ -130,6 +131,28 @@ def test_every_reason_is_reported_at_once() -> None:
         ("invalid_country", None),
         ("missing_payment_token", None),
     ]
+
+
+def test_the_published_contract_lists_the_codes_in_the_order_reasons_are_given() -> None:
+    # CheckoutRejected's schema says "in the order of the rules" and listed the payment codes
+    # before the address codes, the reverse of what a checkout failing both is told.
+    decisions = [
+        decide_checkout(
+            cart({"MB-SPIKY-8CM": 6, "XX-GONE": 1}, "XYZ"),
+            request(address={**ADDRESS, "line1": "  ", "country": "Germany"}, method="amex"),
+            PRODUCTS,
+            None,
+            RULES,
+        ),
+        decide_checkout(cart({}), request(address=None, token=None), {}, EUR, RULES),
+    ]
+    published = [code.value for code in CheckoutRejectionCode]
+    for decision in decisions:
+        given = [code for code, _ in codes(decision)]
+        assert given == sorted(given, key=published.index)
+    described = CheckoutRejected.model_json_schema()["properties"]["reasons"]["description"]
+    listed = [code for code in published if f"`{code}`" in described]
+    assert sorted(listed, key=described.index) == listed
 
 
 def test_an_empty_cart_without_address_and_with_an_unknown_method() -> None:

@@ -120,14 +120,19 @@ def test_a_half_cent_tie_in_the_usd_value_rounds_to_even_and_pays_shipping() -> 
         ("JPY", "150"),
         ("JPY", "200"),
         ("EUR", "1.000000000001"),
+        ("EUR", "2"),
     ],
 )
+@pytest.mark.parametrize("free_above", ["50.00", "50.01", "49.99", "75.55"])
 def test_the_smallest_free_shipping_subtotal_is_exactly_the_boundary(
-    currency: str, rate: str
+    currency: str, rate: str, free_above: str
 ) -> None:
+    # With an odd last cent (50.01), a USD value on the half-cent tie rounds up, above it:
+    # 100.03 EUR at 2 is 50.015 -> 50.02 and ships free, but 100.04 was called the smallest.
+    policy = ShippingPolicy.from_fees({"USD": "4.95"}, free_above_usd=Decimal(free_above))
     quote = fx(currency, rate)
-    threshold = Money.of("50.00", "USD")
-    smallest = smallest_free_shipping_subtotal(quote, POLICY)
+    threshold = Money.of(free_above, "USD")
+    smallest = smallest_free_shipping_subtotal(quote, policy)
     one_unit_less = smallest - Money.of(quote.currency.quantum, currency)
     assert value_in_usd(smallest, quote) > threshold
     assert not value_in_usd(one_unit_less, quote) > threshold

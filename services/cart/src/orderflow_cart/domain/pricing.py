@@ -127,17 +127,22 @@ def value_in_usd(amount: Money, fx: FxRate) -> Money:
 def smallest_free_shipping_subtotal(fx: FxRate, policy: ShippingPolicy) -> Money:
     """The smallest subtotal in ``fx.currency`` whose USD value is above the threshold.
 
-    The USD value rounds half-even to cents, so it is above the threshold T exactly when the
-    unrounded quotient exceeds T + half a cent (at exactly T + 0.005 the tie rounds to the
-    even T). The answer is the first multiple of the currency's minor unit above
-    (T + 0.005) x rate.
+    The USD value rounds half-even to cents, so it is above the threshold T when the
+    unrounded quotient exceeds T + half a cent, and also at exactly T + 0.005 when T's last
+    cent is odd (the tie then rounds up, to the even cent above). The first multiple of the
+    currency's minor unit above (T + 0.005) x rate is the answer, or the one below it when
+    that one sits on such a tie: the rule that prices the cart (``value_in_usd``) decides.
     """
     quantum = fx.currency.quantum
+    threshold = Money.of(policy.free_above_usd, BASE_CURRENCY)
     with localcontext() as context:
         context.prec = 64
         boundary = (policy.free_above_usd + BASE_CURRENCY.quantum / 2) * fx.rate
         steps = math.floor(boundary / quantum) + 1
-        return Money.of(quantum * steps, fx.currency)
+    below = Money.of(quantum * (steps - 1), fx.currency)
+    if steps > 1 and value_in_usd(below, fx) > threshold:
+        return below
+    return Money.of(quantum * steps, fx.currency)
 
 
 def price_cart(

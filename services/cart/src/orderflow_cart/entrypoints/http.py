@@ -214,10 +214,7 @@ def cart_api_router(
         async with transactions(request).begin(read_only=True) as uow:
             found = await catalog_in(currency.upper() if currency else None, uow)
         if isinstance(found, NotSoldIn):
-            raise HTTPException(
-                status_code=422,
-                detail=f"we do not sell in {found.currency}; choose one of {', '.join(found.sold)}",
-            )
+            raise HTTPException(status_code=422, detail=found.message)
         return CatalogView(
             currency=found.currency,
             fx=found.fx.snapshot(),

@@ -39,7 +39,7 @@ from orderflow_cart.domain.sequencing import (
     ready_after,
     release_overdue,
 )
-from orderflow_cart.handlers.checkout import check_out
+from orderflow_cart.handlers.checkout import check_out, count_rejection
 from orderflow_cart.handlers.reference_data import ReferenceData
 from orderflow_cart.ports import CartUnit
 
@@ -212,6 +212,7 @@ async def _not_applied(
             reasons=[RejectionReason(code=reason, message=clip_text(message))],
         )
         await uow.emit(rejected, cause=envelope)
+        count_rejection([reason])
 
 
 async def record_unapplied(uow: CartUnit, envelope: Envelope, reason: str, detail: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import structlog
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import CartCheckedOut, CheckoutRejected, CheckoutRequested
@@ -42,10 +44,7 @@ async def check_out(
         await uow.emit(
             CheckoutRejected(cart_id=cart.cart_id, reasons=list(decision.reasons)), cause=envelope
         )
-        metrics.CHECKOUTS.labels("rejected").inc()
-        for reason in decision.reasons:
-            metrics.REJECTION_REASONS.labels(reason.code).inc()
-        log.info("checkout.rejected", codes=[reason.code for reason in decision.reasons])
+        count_rejection([reason.code for reason in decision.reasons])
         return
     placed = order_placed(cart, request, decision)
     cart.check_out(placed.order_id, request.customer_id)
@@ -65,3 +64,12 @@ async def check_out(
         lines=len(placed.lines),
         free_shipping=placed.shipping_fee.is_zero,
     )
+
+
+def count_rejection(codes: Sequence[str]) -> None:
+    """A CheckoutRejected published: counted and logged by its reason codes, whatever refused
+    it (a rule, or the checkout's sequence number)."""
+    metrics.CHECKOUTS.labels("rejected").inc()
+    for code in codes:
+        metrics.REJECTION_REASONS.labels(code).inc()
+    log.info("checkout.rejected", codes=list(codes))

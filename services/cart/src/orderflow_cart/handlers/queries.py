@@ -90,7 +90,17 @@ class PricedCatalog:
 @dataclass(frozen=True)
 class NotSoldIn:
     currency: str
-    sold: list[str]
+    sold: list[str]  # the currencies a catalog can be priced in now (a fee and a rate)
+    no_rate: bool = False  # sold, but without a current rate
+
+    @property
+    def message(self) -> str:
+        why = (
+            f"no current exchange rate for {self.currency}"
+            if self.no_rate
+            else f"we do not sell in {self.currency}"
+        )
+        return f"{why}; choose one of {', '.join(self.sold)}" if self.sold else why
 
 
 async def catalog_in(
@@ -101,6 +111,10 @@ async def catalog_in(
     code = currency_code or rules.default_currency.value
     fx = await current_rate(uow.repos.rates, rules, code)
     if fx is None:
-        return NotSoldIn(code, sorted(c.value for c in rules.shipping.currencies))
+        # Offered only what can be priced now: a sold currency without a rate was offered by
+        # the very answer that refused it.
+        sold = sorted(c.value for c in rules.shipping.currencies)
+        priced = [c for c in sold if await current_rate(uow.repos.rates, rules, c) is not None]
+        return NotSoldIn(code, priced, no_rate=rules.sold_currency(code) is not None)
     entries = await uow.repos.catalog.entries()
     return PricedCatalog(code, fx, [entry.product for entry in entries if entry.on_sale])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from orderflow_cart import metrics
 from orderflow_cart.domain.cart import MAX_CART_PRODUCTS
 from orderflow_cart.handlers import queries
 from orderflow_cart.handlers.cart_events import UnappliedReason
@@ -77,10 +78,18 @@ async def test_a_checkout_its_number_keeps_out_is_still_answered() -> None:
     # checkout numbered as one already waiting, were recorded and never answered: the
     # storefront waited for a CheckoutRejected or CartCheckedOut that never came.
     tx, shop = fake_transactions(clock()), Storefront()
+    stale = metrics.REJECTION_REASONS.labels("stale_sequence")
+    duplicate = metrics.REJECTION_REASONS.labels("duplicate_sequence")
+    counted_before = (stale._value.get(), duplicate._value.get())
     await receive(tx, shop.envelope(checkout("c-5")))  # 1: an empty cart, rejected
     await receive(tx, shop.envelope(checkout("c-5"), sequence=1))  # sent again: stale
     await receive(tx, shop.envelope(add("c-5"), sequence=4))  # early
     await receive(tx, shop.envelope(checkout("c-5"), sequence=4))  # duplicate
+    # Counted as every other reason a CheckoutRejected gives (they were not).
+    assert (stale._value.get(), duplicate._value.get()) == (
+        counted_before[0] + 1,
+        counted_before[1] + 1,
+    )
 
     answers = tx.emitted.of_type(CheckoutRejected)
     assert [[r.code for r in answer.reasons] for answer in answers] == [

@@ -11,6 +11,7 @@ from orderflow_cart.domain.checkout import CheckoutRules
 from orderflow_cart.handlers import catalog_admin, queries
 from orderflow_cart.handlers.cart_events import receive_cart_event
 from orderflow_cart.handlers.reference_data import ReferenceData, seed_reference_data
+from orderflow_contracts.currencies import Currency
 
 from services.cart.tests.fakes import fake_transactions
 from services.cart.tests.unit.handlers.cart_journeys import (
@@ -87,6 +88,22 @@ async def test_a_cart_view_prices_open_carts_and_shows_checked_out_ones_as_order
     assert ordered.order["total"]["amount"] == "63.00"
     assert "provider_token" not in ordered.order["payment"]
     assert missing is None
+
+
+async def test_a_sold_currency_without_a_rate_is_refused_as_such_and_not_offered() -> None:
+    # "we do not sell in GBP; choose one of AUD, CAD, EUR, GBP, ...": the answer offered the
+    # currency it had just refused.
+    tx = fake_transactions(clock())
+    del tx.repos.rates.rates[Currency.GBP]
+    async with tx.begin(read_only=True) as uow:
+        pounds = await queries.catalog_in("GBP", uow, rules=rules())
+        francs = await queries.catalog_in("CHF", uow, rules=rules())
+    assert isinstance(pounds, queries.NotSoldIn)
+    assert isinstance(francs, queries.NotSoldIn)
+    assert pounds.message.startswith("no current exchange rate for GBP; choose one of ")
+    assert francs.message.startswith("we do not sell in CHF; choose one of ")
+    assert "GBP" not in pounds.sold + francs.sold
+    assert "EUR" in pounds.sold
 
 
 async def test_the_catalog_is_priced_in_a_sold_currency_and_refused_in_another() -> None:

@@ -155,19 +155,20 @@ class CheckoutRequested(Event):
 
 
 class CheckoutRejectionCode(StrEnum):
-    """Reason codes the cart service uses in `CheckoutRejected` (an open list)."""
+    """Reason codes the cart service uses in `CheckoutRejected` (an open list), in the order
+    its rules are checked: the cart, the shipping address, then the payment."""
 
     EMPTY_CART = "empty_cart"
     UNKNOWN_SKU = "unknown_sku"
     QUANTITY_OUT_OF_BOUNDS = "quantity_out_of_bounds"
     UNSUPPORTED_CURRENCY = "unsupported_currency"
-    UNSUPPORTED_PAYMENT_METHOD = "unsupported_payment_method"
-    MISSING_PAYMENT_TOKEN = "missing_payment_token"  # noqa: S105 - a reason code
-    INVALID_PAYMENT_TOKEN = "invalid_payment_token"  # noqa: S105 - a reason code
     MISSING_SHIPPING_ADDRESS = "missing_shipping_address"
     INVALID_SHIPPING_ADDRESS = "invalid_shipping_address"
     INVALID_COUNTRY = "invalid_country"
     COUNTRY_NOT_SHIPPED_TO = "country_not_shipped_to"
+    UNSUPPORTED_PAYMENT_METHOD = "unsupported_payment_method"
+    MISSING_PAYMENT_TOKEN = "missing_payment_token"  # noqa: S105 - a reason code
+    INVALID_PAYMENT_TOKEN = "invalid_payment_token"  # noqa: S105 - a reason code
     # The cart's amounts in its currency would pass the largest amount (below 10^15).
     TOTAL_TOO_LARGE = "total_too_large"
     # Not a rule the cart failed: the checkout's number kept it out of the cart's order.
