@@ -5,7 +5,7 @@ time)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -36,6 +36,8 @@ class StoredOrder:
 @dataclass
 class InMemoryOrders:
     orders: dict[uuid.UUID, StoredOrder] = field(default_factory=dict)
+    # consumer -> "<topic>/<partition>" -> next offset (the consumer_positions table)
+    positions: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def status(self, order_id: uuid.UUID) -> OrderStatus:
         return self.orders[order_id].record.status
@@ -136,6 +138,9 @@ class InMemoryOrders:
         ]
         expired.sort(key=lambda r: r.expires_at or now)
         return [r.order_id for r in expired[:limit]]
+
+    async def read_positions(self, consumer: str) -> Mapping[str, int]:
+        return dict(self.positions.get(consumer, {}))
 
 
 # ----------------------------------------------------------------------------- shipments

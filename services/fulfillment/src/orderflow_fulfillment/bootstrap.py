@@ -8,6 +8,7 @@ from orderflow_chassis.clock import Clock, SystemClock
 from orderflow_chassis.consumer import Handler, Subscription
 from orderflow_chassis.migrations import load_migrations
 from orderflow_chassis.periodic import every
+from orderflow_chassis.read_marks import ReadMarks
 from orderflow_chassis.service_definition import BackgroundJob, ServiceDefinition
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_chassis.wiring import inject
@@ -46,11 +47,23 @@ from orderflow_fulfillment.handlers import (
 from orderflow_fulfillment.settings import FulfillmentSettings
 
 SERVICE_NAME = "fulfillment"
+EVENTS_SUBSCRIPTION = "events"
 
 
 def dependencies(fulfillment: FulfillmentSettings) -> dict[str, object]:
     """What fulfillment's use cases may ask for, by keyword-only parameter name."""
     return {"settings": fulfillment, "read_stock_file": read_stock_file}
+
+
+def payment_reads(settings: ServiceSettings) -> ReadMarks:
+    """Marks on the topics payment outcomes and cancellations come on, for the ``events``
+    subscription below (a reservation expires once it reached them)."""
+    return ReadMarks(
+        settings.kafka_bootstrap_servers,
+        security=settings.kafka_security,
+        consumer=f"{settings.consumer_group}.{EVENTS_SUBSCRIPTION}",
+        topics=[settings.topic_prefix + topics.ORDERS, settings.topic_prefix + topics.PAYMENTS],
+    )
 
 
 def build_definition(
@@ -77,7 +90,7 @@ def build_definition(
     background: list[BackgroundJob] = [
         every(
             options.expiry_check_interval_s,
-            inject(expiry.expire_reservations, provided),
+            expiry.ReservationExpiry(payment_reads(settings)),
             name="expire-reservations",
         ),
         every(
@@ -99,7 +112,7 @@ def build_definition(
         clock=clock or SystemClock(),
         subscriptions=[
             Subscription(
-                name="events",
+                name=EVENTS_SUBSCRIPTION,
                 topics=[topics.ORDERS, topics.PAYMENTS, topics.WAREHOUSE_EVENTS, topics.RETURNS],
                 handlers=by_event,
                 lock_ahead=lock_ahead.lock_batch,

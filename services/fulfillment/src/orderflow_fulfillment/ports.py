@@ -8,7 +8,7 @@ The SQL implementations are in ``adapters/``; unit tests use the in-memory ones 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -225,6 +225,26 @@ class Orders(Protocol):
     ) -> list[uuid.UUID]:
         """Reserved orders past their expiry, oldest first, locked; rows another transaction
         holds are skipped (it is deciding their fate right now), and so are ``skipping``."""
+        ...
+
+    async def read_positions(self, consumer: str) -> Mapping[str, int]:
+        """``consumer``'s stored positions, keyed as read marks are
+        (``orderflow_chassis.read_marks``)."""
+        ...
+
+
+class PaymentReads(Protocol):
+    """Marks on the topics a reservation's payment outcome or cancellation comes on
+    (``orderflow_chassis.read_marks``): a reservation is released as expired only once this
+    service's consumer reached marks taken after it expired."""
+
+    @property
+    def consumer(self) -> str:
+        """The consumer group whose stored positions must reach the marks."""
+        ...
+
+    async def take(self) -> dict[str, int]:
+        """The topics' end offsets now."""
         ...
 
 

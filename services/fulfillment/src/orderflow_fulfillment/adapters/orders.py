@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 from orderflow_chassis.database import Connection, TransactionLocal
+from orderflow_chassis.read_marks import stored_positions
 from orderflow_contracts.events import PostalAddress
 
 from orderflow_fulfillment.adapters.line_arrays import line_columns
@@ -220,3 +221,6 @@ class OrderRepository:
             list(skipping),
         )
         return [r["order_id"] for r in rows]
+
+    async def read_positions(self, consumer: str) -> Mapping[str, int]:
+        return await stored_positions(self._db, self._s, consumer)

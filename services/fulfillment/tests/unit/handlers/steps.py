@@ -41,6 +41,11 @@ async def place_and_capture(
     order_id = await place(fulfillment, lines, country)
     assert [e.order_id for e in fulfillment.emitted.of_type(StockReserved)][-1] == order_id
     before = len(fulfillment.emitted.of_type(FulfillmentRequested))
+    await capture(fulfillment, order_id)
+    return order_id, fulfillment.emitted.of_type(FulfillmentRequested)[before:]
+
+
+async def capture(fulfillment: FakeFulfillment, order_id: uuid.UUID) -> None:
+    """A PaymentCaptured applied."""
     captured = payment_captured(order_id)
     await request_fulfillment(captured, fulfillment.unit(captured))
-    return order_id, fulfillment.emitted.of_type(FulfillmentRequested)[before:]

@@ -9,11 +9,16 @@ import pytest
 import structlog.testing
 from orderflow_contracts.events import ReservationReleased
 from orderflow_fulfillment.domain.shipments import OrderStatus
-from orderflow_fulfillment.handlers.expiry import expire_reservations
+from orderflow_fulfillment.handlers.expiry import ReservationExpiry, expire_reservations
 from orderflow_fulfillment.ports import OrderRecord
 
 from services.fulfillment.tests.fakes import FakeFulfillment, InMemoryOrders
-from services.fulfillment.tests.unit.handlers.steps import ORDER_JOURNEY, place, place_and_capture
+from services.fulfillment.tests.unit.handlers.steps import (
+    ORDER_JOURNEY,
+    capture,
+    place,
+    place_and_capture,
+)
 
 TTL = timedelta(seconds=600)
 
@@ -29,7 +34,9 @@ async def test_a_reservation_past_its_expiry_is_released(fulfillment: FakeFulfil
     order_id = await place(fulfillment, {"PEANUT": 3})
     fulfillment.clock.advance(TTL)
 
-    assert await expire_reservations(fulfillment.transactions) == 1
+    assert (
+        await expire_reservations(fulfillment.transactions, expired_by=fulfillment.clock.now()) == 1
+    )
 
     [released] = fulfillment.emitted.of_type(ReservationReleased)
     assert (released.order_id, released.reason) == (order_id, "expired")
@@ -48,7 +55,9 @@ async def test_reservations_not_yet_expired_or_already_paid_are_kept(
     waiting = await place(fulfillment, {"PEANUT": 3})
     fulfillment.clock.advance(TTL / 2 + timedelta(seconds=1))
 
-    assert await expire_reservations(fulfillment.transactions) == 0
+    assert (
+        await expire_reservations(fulfillment.transactions, expired_by=fulfillment.clock.now()) == 0
+    )
 
     assert fulfillment.emitted.of_type(ReservationReleased) == []
     assert fulfillment.orders.status(paid) is OrderStatus.FULFILLING
@@ -62,12 +71,19 @@ async def test_more_expired_reservations_than_a_batch_are_all_released(
     orders = [await place(fulfillment, {"PEANUT": 1}) for _ in range(5)]
     fulfillment.clock.advance(TTL)
 
-    assert await expire_reservations(fulfillment.transactions, batch_size=2) == 5
+    assert (
+        await expire_reservations(
+            fulfillment.transactions, expired_by=fulfillment.clock.now(), batch_size=2
+        )
+        == 5
+    )
 
     released = fulfillment.emitted.of_type(ReservationReleased)
     assert sorted(e.order_id for e in released) == sorted(orders)
     assert fulfillment.stock.level("EU", "PEANUT") == (10, 0)
-    assert await expire_reservations(fulfillment.transactions) == 0
+    assert (
+        await expire_reservations(fulfillment.transactions, expired_by=fulfillment.clock.now()) == 0
+    )
 
 
 def release_fails_for(
@@ -97,7 +113,12 @@ async def test_a_reservation_whose_release_keeps_failing_holds_back_no_other(
     release_fails_for(monkeypatch, poisoned, KeyError("a row the code cannot read"))
 
     with structlog.testing.capture_logs() as logs:
-        assert await expire_reservations(fulfillment.transactions, batch_size=2) == 4
+        assert (
+            await expire_reservations(
+                fulfillment.transactions, expired_by=fulfillment.clock.now(), batch_size=2
+            )
+            == 4
+        )
 
     released = fulfillment.emitted.of_type(ReservationReleased)
     assert sorted(e.order_id for e in released) == sorted(others)
@@ -108,7 +129,12 @@ async def test_a_reservation_whose_release_keeps_failing_holds_back_no_other(
     assert "exc_info" in skipped
 
     with structlog.testing.capture_logs() as logs:
-        assert await expire_reservations(fulfillment.transactions, batch_size=2) == 0
+        assert (
+            await expire_reservations(
+                fulfillment.transactions, expired_by=fulfillment.clock.now(), batch_size=2
+            )
+            == 0
+        )
     assert [e["item"] for e in logs if e["event"] == "periodic_job.item_skipped"] == [
         str(poisoned)
     ], "tried once more next round, not over and over"
@@ -124,8 +150,86 @@ async def test_a_transient_failure_ends_the_round_with_nothing_half_released(
     release_fails_for(monkeypatch, second, ConnectionError("the database restarts"))
 
     with pytest.raises(ConnectionError):
-        await expire_reservations(fulfillment.transactions)
+        await expire_reservations(fulfillment.transactions, expired_by=fulfillment.clock.now())
 
     assert fulfillment.emitted.of_type(ReservationReleased) == []
     assert [fulfillment.orders.status(o) for o in (first, second)] == [OrderStatus.RESERVED] * 2
     assert fulfillment.stock.level("EU", "PEANUT") == (10, 2)
+
+
+class FakePaymentReads:
+    """Read marks on one stand-in partition of the payments topic: ``published`` records are
+    on it; the consumer applied them up to what ``InMemoryOrders.positions`` holds."""
+
+    consumer = "fulfillment.events"
+    partition = "payments/0"
+
+    def __init__(self, orders: InMemoryOrders) -> None:
+        self.orders = orders
+        self.published = 0
+        self.unavailable = False
+
+    async def take(self) -> dict[str, int]:
+        if self.unavailable:
+            raise ConnectionError("Kafka is away")
+        return {self.partition: self.published}
+
+    def applied_up_to(self, offset: int) -> None:
+        self.orders.positions.setdefault(self.consumer, {})[self.partition] = offset
+
+
+async def test_an_expired_reservation_waits_while_a_payment_published_before_is_unread(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Fulfillment down for longer than a reservation (or behind a backlog): at restart the
+    # job released every paid order whose PaymentCaptured was published but not read yet;
+    # the cart cancelled them, payment refunded, nothing shipped.
+    reads = FakePaymentReads(fulfillment.orders)
+    job = ReservationExpiry(reads)
+    paid = await place(fulfillment, {"PEANUT": 2})
+    fulfillment.clock.advance(TTL)
+    reads.published = 1  # its PaymentCaptured, not applied yet
+
+    assert await job(fulfillment.transactions) == 0  # marks taken
+    fulfillment.clock.advance(timedelta(seconds=5))
+    assert await job(fulfillment.transactions) == 0  # the consumer has not reached them
+    await capture(fulfillment, paid)
+    reads.applied_up_to(1)
+    fulfillment.clock.advance(timedelta(seconds=5))
+    assert await job(fulfillment.transactions) == 0  # reached: nothing left to release
+
+    assert fulfillment.emitted.of_type(ReservationReleased) == []
+    assert fulfillment.orders.status(paid) is OrderStatus.FULFILLING
+
+
+async def test_an_expired_reservation_is_released_once_everything_before_it_was_read(
+    fulfillment: FakeFulfillment,
+) -> None:
+    reads = FakePaymentReads(fulfillment.orders)
+    job = ReservationExpiry(reads)
+    unpaid = await place(fulfillment, {"PEANUT": 2})
+    fulfillment.clock.advance(TTL)
+    later = await place(fulfillment, {"PEANUT": 1})
+
+    assert await job(fulfillment.transactions) == 0, "the first round only takes marks"
+    fulfillment.clock.advance(TTL)  # the later one expires too, after the marks were taken
+    assert await job(fulfillment.transactions) == 1
+
+    [released] = fulfillment.emitted.of_type(ReservationReleased)
+    assert (released.order_id, released.reason) == (unpaid, "expired")
+    assert fulfillment.orders.status(later) is OrderStatus.RESERVED
+    assert await job(fulfillment.transactions) == 1, "the next round: marks taken after it"
+
+
+async def test_no_expiry_while_kafka_cannot_give_marks(fulfillment: FakeFulfillment) -> None:
+    reads = FakePaymentReads(fulfillment.orders)
+    job = ReservationExpiry(reads)
+    await place(fulfillment, {"PEANUT": 2})
+    fulfillment.clock.advance(TTL)
+    assert await job(fulfillment.transactions) == 0
+    reads.unavailable = True
+
+    with pytest.raises(ConnectionError):
+        await job(fulfillment.transactions)
+
+    assert fulfillment.emitted.of_type(ReservationReleased) == []

@@ -107,7 +107,9 @@ async def test_a_capture_after_the_reservation_expired_ships_nothing(
     # capture on OrderCancelled: shipping it too would end the order shipped and refunded.
     order_id = await place(fulfillment, {"SPIKY": 2})
     fulfillment.clock.advance(timedelta(seconds=SETTINGS.reservation_ttl_s + 1))
-    assert await expire_reservations(fulfillment.transactions) == 1
+    assert (
+        await expire_reservations(fulfillment.transactions, expired_by=fulfillment.clock.now()) == 1
+    )
     [released] = fulfillment.emitted.of_type(ReservationReleased)
     assert released.reason == "expired"
     emitted_before = len(fulfillment.emitted.envelopes)
