@@ -69,6 +69,7 @@ from orderflow_contracts.events import (
 )
 
 from orderflow_fulfillment.simulator_progress import Offsets, RequestsTakenOn
+from orderflow_fulfillment.simulator_routes import Routes
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +78,9 @@ _TASKS_END_AT_STOP_S = 10.0
 _KAFKA_AT_STOP_S = 5.0
 # Until the broker takes it: a demo parcel must not vanish on a broker restart.
 _PUBLISH_BACKOFF = Backoff(attempts=None, initial_delay_s=0.2, max_delay_s=5.0)
+
+
+DEFAULT_GROUP = "orderflow.warehouse-simulator"
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,19 @@ class SimulatorConfig:
     default_return_warehouse: str | None = None
     """Where returns go when the simulator did not ship the order itself."""
     carrier: str = "SimPost"
-    group_id: str = "orderflow.warehouse-simulator"
+    group_id: str | None = None
+    """Its Kafka consumer group; default ``orderflow.warehouse-simulator``, plus the warehouses
+    it plays when it plays only some (see :attr:`consumer_group`)."""
+
+    @property
+    def consumer_group(self) -> str:
+        """Simulators playing different warehouses must not share a group: each would be
+        given part of the requests, skip the other warehouses' and commit past them, and
+        those shipments would never leave."""
+        if self.group_id:
+            return self.group_id
+        played = "+".join(sorted(self.warehouses))
+        return f"{DEFAULT_GROUP}.{played}" if played else DEFAULT_GROUP
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.damaged_ratio <= 1.0:
@@ -145,7 +161,7 @@ class WarehouseSimulator:
         self._stop = asyncio.Event()
         self.tasks_left_running: list[str] = []  # given up on: the process ends around them
         # order id -> {sku: warehouse that shipped it}, to route returns (memory only).
-        self._shipped_from: dict[uuid.UUID, dict[str, str]] = {}
+        self._routes = Routes()
         self.dispatched: list[ParcelDispatched] = []
         self.delivered: list[ParcelDelivered] = []
         self.returned: list[ReturnParcelReceived] = []
@@ -164,7 +180,7 @@ class WarehouseSimulator:
             self._prefix + topics.FULFILLMENT,
             self._prefix + topics.RETURNS,
             bootstrap_servers=self._bootstrap,
-            group_id=self._prefix + self.config.group_id,
+            group_id=self._prefix + self.config.consumer_group,
             client_id="warehouse-simulator",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -281,21 +297,31 @@ class WarehouseSimulator:
             log.warning("warehouse_simulator.unreadable", topic=record.topic, error=error.reason)
             return None
         if isinstance(event, FulfillmentRequested):
-            if self.config.warehouses and event.warehouse_id not in self.config.warehouses:
+            # Every request is remembered, the other warehouses' too: a return goes back to
+            # the warehouse that shipped it, whichever simulator plays that one.
+            self._routes.remember(event)
+            if not self._plays(event.warehouse_id):
                 return None
             return self._taken_on.once(event.shipment_id, lambda: self._ship(event, envelope))
         if isinstance(event, ReturnAuthorized) and self.config.receive_returns:
+            try:
+                warehouse = self.return_warehouse(event.order_id, event.lines)
+            except LookupError:
+                warehouse = None  # decided (and logged) when the parcel is sent
+            if warehouse is not None and not self._plays(warehouse):
+                return None  # another simulator's warehouse receives it
             return self._taken_on.once(
                 event.rma_id, lambda: self._return_after_delay(event, envelope)
             )
         return None
 
+    def _plays(self, warehouse_id: str) -> bool:
+        return not self.config.warehouses or warehouse_id in self.config.warehouses
+
     # --------------------------------------------------------------------------- parcels
 
     async def _ship(self, request: FulfillmentRequested, envelope: Envelope) -> None:
-        routes = self._shipped_from.setdefault(request.order_id, {})
-        for line in request.lines:
-            routes.setdefault(line.sku, request.warehouse_id)
+        self._routes.remember(request)
         await asyncio.sleep(self.config.dispatch_delay_s)
         dispatched = ParcelDispatched(
             shipment_id=request.shipment_id,
@@ -320,18 +346,12 @@ class WarehouseSimulator:
     def return_warehouse(self, order_id: uuid.UUID | None, lines: Sequence[LineQuantity]) -> str:
         """Where a return goes: the warehouse that shipped most of its units, else the
         configured default, else the only warehouse played."""
-        routes = self._shipped_from.get(order_id, {}) if order_id else {}
-        votes: dict[str, int] = {}
-        for line in lines:
-            if line.sku in routes:
-                votes[routes[line.sku]] = votes.get(routes[line.sku], 0) + line.quantity
-        if votes:
-            return max(sorted(votes), key=lambda w: votes[w])
-        if self.config.default_return_warehouse:
-            return self.config.default_return_warehouse
-        if len(self.config.warehouses) == 1:
-            return next(iter(self.config.warehouses))
-        raise LookupError("no warehouse to receive this return: set default_return_warehouse")
+        return self._routes.return_warehouse(
+            order_id,
+            lines,
+            default=self.config.default_return_warehouse,
+            played=self.config.warehouses,
+        )
 
     async def receive_return(
         self,

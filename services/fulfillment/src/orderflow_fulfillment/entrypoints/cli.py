@@ -125,7 +125,13 @@ def warehouse_simulator(
         str | None, typer.Option(help="Where returns of orders it did not ship go.")
     ] = "EU-CENTRAL",
     carrier: Annotated[str, typer.Option()] = "SimPost",
-    group_id: Annotated[str, typer.Option()] = "orderflow.warehouse-simulator",
+    group_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Kafka consumer group; default: orderflow.warehouse-simulator, plus the "
+            "warehouses played (simulators of different warehouses must not share one)."
+        ),
+    ] = None,
 ) -> None:
     """Play a warehouse system over Kafka (public contract only) until SIGINT/SIGTERM.
 
