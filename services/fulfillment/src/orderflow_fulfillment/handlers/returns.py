@@ -126,6 +126,7 @@ async def restock_return(
             detail={"restocked": sorting.restock, "written_off": sorting.write_off},
         )
         return
+    await _check_return_warehouse(uow, rma.order_id, event, returned)
     await _report_restock(
         uow,
         order_id=rma.order_id,
@@ -178,3 +179,33 @@ async def _report_restock(
         ),
         correlation_id=correlation_id,
     )
+
+
+async def _check_return_warehouse(
+    uow: UnitOfWork[FulfillmentRepositories],
+    order_id: uuid.UUID,
+    event: ReturnParcelReceived,
+    returned: set[str],
+) -> None:
+    """Record units back at a warehouse that did not ship them (``return_warehouse_mismatch``):
+    they are restocked where they are, on a shelf that may never have held the SKU, which ops
+    may want to move back."""
+    shipped_from = {
+        line.sku: shipment.warehouse_id
+        for shipment in await uow.repos.shipments.shipments_of(order_id)
+        for line in shipment.lines
+    }
+    elsewhere = {
+        sku: shipped_from[sku]
+        for sku in sorted(returned)
+        if sku in shipped_from and shipped_from[sku] != event.warehouse_id
+    }
+    if elsewhere:
+        await record_anomaly(
+            uow,
+            AnomalyReason.RETURN_WAREHOUSE_MISMATCH,
+            order_id=order_id,
+            rma_id=event.rma_id,
+            warehouse_id=event.warehouse_id,
+            detail={"shipped_from": elsewhere},
+        )

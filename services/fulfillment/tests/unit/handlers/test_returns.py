@@ -13,6 +13,7 @@ from orderflow_fulfillment.handlers.returns import expect_return, restock_return
 
 from services.fulfillment.tests.builders import return_authorized, return_parcel
 from services.fulfillment.tests.fakes import FakeFulfillment
+from services.fulfillment.tests.unit.handlers.steps import place_and_capture
 
 RMA_JOURNEY = "journey-return"
 
@@ -162,3 +163,32 @@ async def test_a_parcel_at_a_warehouse_nobody_configured_is_refused_for_the_dead
     assert refused.value.code == "unknown_warehouse"
     assert rma_id not in fulfillment.rmas.rmas
     assert fulfillment.stock.movements == []
+
+
+async def test_units_back_at_a_warehouse_that_did_not_ship_them_are_restocked_and_recorded(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # The reason existed, and the README promises every case off the happy path is in the
+    # anomalies, but such a parcel was restocked with nothing recorded.
+    fulfillment.stock.add_warehouse("US", "US", {"SHOE": 1})
+    order_id, [shipped] = await place_and_capture(fulfillment, {"SHOE": 1}, country="US")
+    rma_id = uuid.uuid4()
+    await authorise(fulfillment, order_id, rma_id, {"SHOE": 1})
+
+    await receive(fulfillment, rma_id, [("SHOE", 1, "resellable")], warehouse_id="EU")
+
+    assert shipped.warehouse_id == "US"
+    assert fulfillment.stock.level("EU", "SHOE") == (4, 0), "restocked where it is"
+    [anomaly] = fulfillment.anomalies.of(AnomalyReason.RETURN_WAREHOUSE_MISMATCH)
+    assert (anomaly["order_id"], anomaly["warehouse_id"]) == (order_id, "EU")
+    assert anomaly["detail"] == {"shipped_from": {"SHOE": "US"}}
+
+
+async def test_units_back_where_they_left_record_nothing(fulfillment: FakeFulfillment) -> None:
+    order_id, _ = await place_and_capture(fulfillment, {"SHOE": 1})
+    rma_id = uuid.uuid4()
+    await authorise(fulfillment, order_id, rma_id, {"SHOE": 1})
+
+    await receive(fulfillment, rma_id, [("SHOE", 1, "resellable")])
+
+    assert fulfillment.anomalies.rows == []
