@@ -251,6 +251,7 @@ class FakeOrderStatuses:
 
     rows: dict[UUID, tuple[OrderFacts, StoredStatus]] = field(default_factory=dict)
     rejections: dict[str, CheckoutRejection] = field(default_factory=dict)
+    sequences: dict[str, int | None] = field(default_factory=dict)  # of the kept rejections
     notified: list[tuple[UUID, int]] = field(default_factory=list)
     locked: list[list[UUID]] = field(default_factory=list)  # each batch's lock_orders call
 
@@ -319,10 +320,18 @@ class FakeOrderStatuses:
         at: datetime,
         event_id: UUID,
         checkout_event_id: str | None,
+        sequence: int | None = None,
     ) -> None:
         current = self.rejections.get(cart_id)
-        if current is None or at > current.rejected_at:
+        numbered = sequence is not None and self.sequences.get(cart_id) is not None
+        later = (
+            current is None
+            or (numbered and sequence > self.sequences[cart_id])  # type: ignore[operator]
+            or (not numbered and at > current.rejected_at)
+        )
+        if later:
             self.rejections[cart_id] = CheckoutRejection(cart_id, reasons, at, checkout_event_id)
+            self.sequences[cart_id] = sequence
 
     async def checkout_rejection(self, cart_id: str) -> CheckoutRejection | None:
         return self.rejections.get(cart_id)

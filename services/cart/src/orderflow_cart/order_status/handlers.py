@@ -121,6 +121,7 @@ async def record_checkout_rejection(event: CheckoutRejected, uow: CartUnit) -> N
         at=uow.cause.occurred_at,
         event_id=uow.cause.event_id,
         checkout_event_id=uow.cause.causation_id,
+        sequence=uow.cause.sequence,
     )
 
 

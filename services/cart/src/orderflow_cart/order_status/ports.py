@@ -111,8 +111,10 @@ class OrderStatuses(Protocol):
         at: datetime,
         event_id: UUID,
         checkout_event_id: str | None,
+        sequence: int | None = None,
     ) -> None:
-        """Keep the cart's latest rejection (by ``at``), whatever order they arrive in, with
+        """Keep the cart's latest rejection (by ``sequence``, the cart's numbering of what it
+        emits; by ``at`` when one of the two has none), whatever order they arrive in, with
         the event id of the checkout it answers."""
         ...
 

@@ -354,23 +354,31 @@ class OrderStatusRepository:
         at: datetime,
         event_id: UUID,
         checkout_event_id: str | None,
+        sequence: int | None = None,
     ) -> None:
+        # By the cart's numbering when both have one: times are the emitting instance's clock.
         await self._connection.execute(
             f"""
             INSERT INTO {self._schema}.checkout_rejections AS current
-                (cart_id, reasons, rejected_at, event_id, checkout_event_id)
-            VALUES ($1, $2, $3, $4, $5)
+                (cart_id, reasons, rejected_at, event_id, checkout_event_id, sequence)
+            VALUES ($1, $2, $3, $4, $5, $6)
             ON CONFLICT (cart_id) DO UPDATE SET
                 reasons = EXCLUDED.reasons, rejected_at = EXCLUDED.rejected_at,
-                event_id = EXCLUDED.event_id, checkout_event_id = EXCLUDED.checkout_event_id
-            WHERE (EXCLUDED.rejected_at, EXCLUDED.event_id)
-                  > (current.rejected_at, current.event_id)
+                event_id = EXCLUDED.event_id, checkout_event_id = EXCLUDED.checkout_event_id,
+                sequence = EXCLUDED.sequence
+            WHERE CASE
+                WHEN EXCLUDED.sequence IS NOT NULL AND current.sequence IS NOT NULL
+                    THEN EXCLUDED.sequence > current.sequence
+                ELSE (EXCLUDED.rejected_at, EXCLUDED.event_id)
+                     > (current.rejected_at, current.event_id)
+            END
             """,
             cart_id,
             reasons,
             at,
             event_id,
             checkout_event_id,
+            sequence,
         )
 
     async def checkout_rejection(self, cart_id: str) -> CheckoutRejection | None:
