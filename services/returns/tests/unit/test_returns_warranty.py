@@ -121,6 +121,16 @@ def test_a_unit_is_replaced_at_most_once() -> None:
     )
 
 
+def test_more_units_than_were_delivered_is_that_whatever_was_replaced_before() -> None:
+    # The first code that applies, as the README's table orders them: 3 of 2 delivered was
+    # answered already_claimed because one of the 2 had been replaced.
+    later = at(date(2025, 6, 1))
+    facts = line(delivered=2, claimed=1)
+    assert code(claim(later, facts=facts, quantity=3)) == (
+        WarrantyRejectionCode.QUANTITY_EXCEEDS_DELIVERED
+    )
+
+
 def test_returned_units_cannot_be_claimed() -> None:
     later = at(date(2025, 6, 1))
     assert (

@@ -122,7 +122,9 @@ def decide_claim(
 
     claimable = facts.delivered_units - facts.returned_units - facts.claimed_units
     if quantity > claimable:
-        if facts.claimed_units > 0:
+        # The first code that applies, as for returns: more than was delivered (and kept) is
+        # that, whatever was replaced before; the replacements are the cause only otherwise.
+        if facts.claimed_units > 0 and quantity <= facts.delivered_units - facts.returned_units:
             return ClaimRefusal(
                 WarrantyRejectionCode.ALREADY_CLAIMED,
                 f"{sku}: {facts.claimed_units} of {facts.delivered_units} delivered units were "

@@ -36,10 +36,15 @@ async def record_shipment_delivered(
     """Remember which units reached the customer and when: it opens their return window.
     Requests of the order that were waiting for a delivery are judged again."""
     await uow.repos.orders.lock(event.order_id)
+    # The contract lets a SKU come on several lines: stored per (shipment, SKU), they are
+    # summed first (the store kept the first line's units and dropped the others').
+    units: dict[str, int] = {}
+    for line in event.lines:
+        units[line.sku] = units.get(line.sku, 0) + line.quantity
     await uow.repos.orders.record_delivery(
         event.order_id,
         event.shipment_id,
-        [(line.sku, line.quantity) for line in event.lines],
+        list(units.items()),
         event.delivered_at,
         replacement=event.replacement,
     )

@@ -106,6 +106,21 @@ async def test_a_delivery_and_a_capture_are_remembered_once() -> None:
     assert returns.tables.locked_orders == [order.order_id] * 4
 
 
+async def test_a_sku_delivered_on_two_lines_counts_both_lines_units() -> None:
+    # The contract lets a SKU come on several lines; the store kept the first line's units
+    # and dropped the second's: a return of both was refused quantity_exceeds_delivered.
+    returns = Returns()
+    order = Order()
+    await returns.apply(record_order_placed, order.placed())
+    await returns.apply(record_shipment_delivered, order.delivered(lines=[(BALL, 1), (BALL, 1)]))
+
+    await returns.apply(request_return, order.return_requested([(BALL, 2)]))
+
+    assert [d.quantity for d in returns.tables.deliveries.values()] == [2]
+    [authorised] = returns.emitted.of_type(ReturnAuthorized)
+    assert [(line.sku, line.quantity) for line in authorised.lines] == [(BALL, 2)]
+
+
 async def test_the_capture_not_the_order_total_is_the_refund_ceiling() -> None:
     returns = Returns()
     order = Order()

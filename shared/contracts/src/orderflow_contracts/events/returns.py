@@ -203,7 +203,11 @@ class WarrantyClaimAccepted(Event):
     quantity: Annotated[int, Field(ge=1, le=100)] = 1
     country_of_usage: CountryCode
     warranty_ends_on: CalendarDate | None = Field(
-        default=None, description="The last day of the warranty term for this unit."
+        default=None,
+        description=(
+            "The last day of the warranty term of the claimed units: counted from the latest "
+            "delivery of the SKU the claim could count on (units of one SKU are not told apart)."
+        ),
     )
 
 
