@@ -17,15 +17,18 @@ from tests.support.system_harness import RunningSystem
 
 @pytest.fixture(scope="module")
 async def running_system(
-    orderflow_infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory
+    orderflow_infrastructure: Infrastructure,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[RunningSystem]:
-    # A database of its own: the system's jobs must not act on rows other tests left.
+    # A database of its own: the system's jobs must not act on rows other tests left. A test
+    # module may add to the services' environment (its SERVICE_ENV).
     async with isolated_database(orderflow_infrastructure, "e2e") as own:
         system = RunningSystem(
             own,
             prefix=unique_prefix("e2e"),
             log_dir=Path(tmp_path_factory.mktemp("e2e-logs")),
-            service_env={"LOG_LEVEL": "INFO"},
+            service_env={"LOG_LEVEL": "INFO", **getattr(request.module, "SERVICE_ENV", {})},
         )
         try:
             await asyncio.to_thread(system.start)

@@ -1,8 +1,10 @@
 """After the 30-day window: returns are refused, warranty claims ship a replacement.
 
-Here the test plays the warehouse itself, reporting the delivery 40 days in the past (a
-warehouse reports when the parcel really arrived), so the window is closed without waiting
-or setting any service's clock.
+Here the test plays the warehouse itself, and fulfillment and the warehouse live 40 days in
+the past (``FULFILLMENT_CLOCK_OFFSET_S``): the order is shipped and delivered then, and the
+customer, on today's clock, writes after the window closed. A warehouse report dated before
+its shipment was requested is refused as impossible (``clock_behind``), so only the clocks
+can move the delivery back.
 """
 
 from __future__ import annotations
@@ -26,12 +28,20 @@ from tests.support.system_harness import RunningSystem, events_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-FORTY_DAYS_AGO = datetime.now(UTC) - timedelta(days=40)
+FULFILLMENT_CLOCK = timedelta(days=-40)
+SERVICE_ENV = {"FULFILLMENT_CLOCK_OFFSET_S": str(FULFILLMENT_CLOCK.total_seconds())}
+
+
+def warehouse_now() -> datetime:
+    """The warehouse's time: its clock agrees with fulfillment's."""
+    return datetime.now(UTC) + FULFILLMENT_CLOCK
 
 
 @pytest.fixture(scope="module", autouse=True)
 async def stocked(running_system: RunningSystem) -> None:
-    await make_available(running_system, "PF-SLEEVE-L", {"US-EAST": 10})
+    await make_available(
+        running_system, "PF-SLEEVE-L", {"US-EAST": 10}, clock_offset=FULFILLMENT_CLOCK
+    )
 
 
 async def deliver_as_warehouse(
@@ -53,7 +63,7 @@ async def deliver_as_warehouse(
                     warehouse_id=shipment.data["warehouse_id"],
                     carrier="UPS",
                     tracking_number=f"1Z{shipment.data['shipment_id'][:8].upper()}",
-                    dispatched_at=at - timedelta(days=2),
+                    dispatched_at=at - timedelta(minutes=1),
                 ),
                 ParcelDelivered(
                     shipment_id=uuid.UUID(shipment.data["shipment_id"]), delivered_at=at
@@ -68,7 +78,7 @@ async def deliver_as_warehouse(
 async def delivered_order(system: RunningSystem, lines: Sequence[tuple[str, int]]) -> str:
     cart_id = await check_out(system, lines)
     order_id = await order_of_cart(system, cart_id)
-    await deliver_as_warehouse(system, order_id, at=FORTY_DAYS_AGO)
+    await deliver_as_warehouse(system, order_id, at=warehouse_now())
     await system.wait_for(has("OrderCompleted", order_id=order_id), what="completion")
     return order_id
 
@@ -124,7 +134,7 @@ async def test_a_warranty_claim_after_the_window_ships_a_replacement(
     assert len(events_of(log, "ReplacementRequested", order_id=order_id)) == 1
 
     shipped = await deliver_as_warehouse(
-        running_system, order_id, replacement=True, at=datetime.now(UTC)
+        running_system, order_id, replacement=True, at=warehouse_now()
     )
     log = await running_system.wait_for(
         lambda log: any(

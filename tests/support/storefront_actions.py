@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -48,13 +48,18 @@ ADDRESSES = {
 }
 
 
-async def set_stock(system: RunningSystem, levels: dict[tuple[str, str], int]) -> None:
-    """Count stock as a warehouse would: ``{(warehouse, sku): on_hand}``."""
+async def set_stock(
+    system: RunningSystem,
+    levels: dict[tuple[str, str], int],
+    *,
+    clock_offset: timedelta = timedelta(0),
+) -> None:
+    """Count stock as a warehouse would: ``{(warehouse, sku): on_hand}``, stamped by a
+    warehouse clock ``clock_offset`` off (as fulfillment's, when a test moved it)."""
+    counted_at = datetime.now(UTC) + clock_offset
     await system.publish(
         [
-            StockCounted(
-                warehouse_id=warehouse, sku=sku, on_hand=on_hand, counted_at=datetime.now(UTC)
-            )
+            StockCounted(warehouse_id=warehouse, sku=sku, on_hand=on_hand, counted_at=counted_at)
             for (warehouse, sku), on_hand in levels.items()
         ],
         producer="warehouse",
@@ -109,7 +114,13 @@ def has(event_type: str, **data: object) -> Callable[[list[LoggedEvent]], bool]:
 WAREHOUSES = ("US-EAST", "EU-CENTRAL", "AP-SOUTHEAST")
 
 
-async def make_available(system: RunningSystem, sku: str, available: dict[str, int]) -> None:
+async def make_available(
+    system: RunningSystem,
+    sku: str,
+    available: dict[str, int],
+    *,
+    clock_offset: timedelta = timedelta(0),
+) -> None:
     """Count stock so that exactly ``available[warehouse]`` units of ``sku`` can be reserved.
 
     The fulfillment database is shared with other runs, which may hold reservations of the
@@ -130,7 +141,8 @@ async def make_available(system: RunningSystem, sku: str, available: dict[str, i
         for _ in range(5):
             reserved = {level["warehouse_id"]: level["reserved"] for level in await levels()}
             wanted = {w: reserved.get(w, 0) + available.get(w, 0) for w in WAREHOUSES}
-            await set_stock(system, {(w, sku): n for w, n in wanted.items()})
+            counts = {(w, sku): n for w, n in wanted.items()}
+            await set_stock(system, counts, clock_offset=clock_offset)
             if matches(await eventually(levels, matches, timeout_s=10)):
                 return
         raise AssertionError(f"stock of {sku} never reached {available}")

@@ -186,6 +186,15 @@ def test_asking_a_production_service_to_create_topics_is_a_contradiction() -> No
     assert "orderflow-topics apply" in found[0]
 
 
+def test_a_moved_clock_is_for_tests_and_refused_in_production() -> None:
+    found = refusals(production_settings(clock_offset_s=-3_456_000))
+
+    assert found == [
+        "CART_CLOCK_OFFSET_S=-3456000 is for end-to-end tests: a production service keeps "
+        "the system's time; unset it"
+    ]
+
+
 def test_a_service_adds_its_own_refusals_to_the_list() -> None:
     with pytest.raises(ProductionProfileError) as refused:
         check_production_profile(

@@ -17,6 +17,18 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class OffsetClock:
+    """Another clock, ``offset`` off: a service whose time rules an end-to-end test must see
+    cross (``<SERVICE>_CLOCK_OFFSET_S``; never in production)."""
+
+    def __init__(self, clock: Clock, offset: timedelta) -> None:
+        self._clock = clock
+        self._offset = offset
+
+    def now(self) -> datetime:
+        return self._clock.now() + self._offset
+
+
 class SettableClock:
     """A clock tests move by hand."""
 

@@ -65,6 +65,7 @@ def production_refusals(
         *plaintext_kafka_refusals(protocol, allowed=settings.kafka_allow_plaintext),
         *_topic_creation(settings),
         *declared_topic_refusals(catalog),
+        *_clock_offset(settings),
     ]
 
 
@@ -143,6 +144,16 @@ def _topic_creation(settings: ServiceSettings) -> list[str]:
             "KAFKA_CREATE_TOPICS=true contradicts the production profile: production services "
             "only check that their topics exist; unset it and create the topics with "
             "`orderflow-topics apply`"
+        ]
+    return []
+
+
+def _clock_offset(settings: ServiceSettings) -> list[str]:
+    if settings.clock_offset_s:
+        prefix = settings.service_name.upper()
+        return [
+            f"{prefix}_CLOCK_OFFSET_S={settings.clock_offset_s:.0f} is for end-to-end tests: a "
+            "production service keeps the system's time; unset it"
         ]
     return []
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 from fastapi import APIRouter
 
-from orderflow_chassis.clock import Clock, SystemClock
+from orderflow_chassis.clock import Clock, OffsetClock, SystemClock
 from orderflow_chassis.consumer import Subscription
 from orderflow_chassis.database import Connection
 from orderflow_chassis.migrations import Migration
@@ -74,10 +75,13 @@ def service_transactions(
     outbox = Outbox(
         settings.db_schema, producer=definition.name, topic_prefix=settings.topic_prefix
     )
+    clock = definition.clock
+    if settings.clock_offset_s:
+        clock = OffsetClock(clock, timedelta(seconds=settings.clock_offset_s))
     return DatabaseTransactions(
         pool,
         definition.repositories,
         outbox,
-        definition.clock,
+        clock,
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )

@@ -119,6 +119,14 @@ class ServiceSettings(DocumentedSettings):
         validation_alias=AliasChoices("KAFKA_ALLOW_PLAINTEXT", "kafka_allow_plaintext"),
         description="production only: accept an unencrypted Kafka connection",
     )
+    clock_offset_s: float = Field(
+        default=0.0,
+        ge=-366 * 86_400,
+        le=366 * 86_400,
+        description="end-to-end tests of time rules only (return windows, warranty terms, "
+        "warehouse times): the service's clock runs this many seconds off the system's; "
+        "refused in production",
+    )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
     log_format: str = Field(
         default="json",
