@@ -105,6 +105,8 @@ def build_definition(
                 name="order-outcomes",
                 topics=[topics.PAYMENTS, topics.FULFILLMENT],
                 handlers=dict.fromkeys(SAGA_FAILURES, cancel_on_failure),
+                # It passes over most of what it reads: fuller batches cost it less per order.
+                gather=Gather.of_setting(cart_settings.order_outcomes_gather_ms, max_records=200),
             ),
             # Its own consumer group, so the storefront's read model never delays the saga.
             Subscription(
@@ -120,11 +122,7 @@ def build_definition(
                 lock_ahead=order_status.lock_batch,
                 write_behind=order_status.write_batch,
                 # A read model: fuller batches rewrite each order's status fewer times.
-                gather=(
-                    Gather(wait_ms=cart_settings.order_status_gather_ms)
-                    if cart_settings.order_status_gather_ms
-                    else None
-                ),
+                gather=Gather.of_setting(cart_settings.order_status_gather_ms),
             ),
         ],
         routers=[

@@ -98,13 +98,21 @@ class CartSettings(BaseSettings):
         "much later; 0 batches it as the saga's consumers do, else at least 100",
     )
 
-    @field_validator("order_status_gather_ms")
+    order_outcomes_gather_ms: int = Field(
+        default=300,
+        ge=0,
+        le=5000,
+        description="the consumer of saga failures (payments, fulfillment: OrderCancelled on a "
+        "decline, a shortage or an expiry) gathers each batch this long (up to 200 events), "
+        "idle or busy: it passes over almost everything it reads, and no step waits on it but a "
+        "cancellation's, which is announced that much later; 0 batches it as the saga's "
+        "consumers do, else at least 100",
+    )
+
+    @field_validator("order_status_gather_ms", "order_outcomes_gather_ms")
     @classmethod
     def _gather_long_enough(cls, value: int) -> int:
-        # A shorter wait has the consumer fetch without pause, idle or not.
-        if 0 < value < Gather.MIN_WAIT_MS:
-            raise ValueError(f"must be 0 (off) or at least {Gather.MIN_WAIT_MS} ms")
-        return value
+        return Gather.checked_setting(value)
 
     @field_validator("storefront_api_token")
     @classmethod

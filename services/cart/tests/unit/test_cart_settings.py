@@ -35,17 +35,26 @@ def order_status_subscription(cart_settings: CartSettings) -> Subscription:
     return found
 
 
-def test_the_order_status_read_model_gathers_its_batches_and_the_saga_steps_do_not(
+def test_the_consumers_no_saga_step_waits_on_gather_their_batches_and_the_storefronts_does_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert order_status_subscription(CartSettings()).gather == Gather(wait_ms=300)
     settings = ServiceSettings.for_service(
         "cart", database_url="postgresql://cart:cart@localhost:5432/orderflow"
     )
-    others = build_definition(settings, cart_settings=CartSettings()).subscriptions
-    assert [s.name for s in others if s.gather is not None] == ["order-status"]
+    gathers = {
+        s.name: s.gather
+        for s in build_definition(settings, cart_settings=CartSettings()).subscriptions
+    }
+    assert gathers == {
+        "events": None,  # the storefront's checkouts: the first step of every order
+        "order-outcomes": Gather(wait_ms=300, max_records=200),
+        "order-status": Gather(wait_ms=300),
+    }
     monkeypatch.setenv("CART_ORDER_STATUS_GATHER_MS", "0")
-    assert order_status_subscription(CartSettings()).gather is None
+    monkeypatch.setenv("CART_ORDER_OUTCOMES_GATHER_MS", "0")
+    off = build_definition(settings, cart_settings=CartSettings()).subscriptions
+    assert [s.gather for s in off] == [None, None, None]
 
 
 @pytest.mark.parametrize("too_short", ["1", "99"])

@@ -9,7 +9,7 @@ from datetime import timedelta
 from importlib import resources
 
 from orderflow_chassis.clock import Clock, SystemClock
-from orderflow_chassis.consumer import Subscription
+from orderflow_chassis.consumer import Gather, Subscription
 from orderflow_chassis.migrations import Migration, load_migrations
 from orderflow_chassis.periodic import every
 from orderflow_chassis.read_marks import ReadMarks
@@ -113,7 +113,8 @@ def build_definition(
     returns_settings: ReturnsSettings | None = None,
     after_sales: AfterSalesPolicy | None = None,
 ) -> ServiceDefinition:
-    dependencies = service_dependencies(returns_settings or ReturnsSettings(), after_sales)
+    options = returns_settings or ReturnsSettings()
+    dependencies = service_dependencies(options, after_sales)
     ops = ops_use_cases(dependencies)
 
     def bound(use_case: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
@@ -150,6 +151,9 @@ def build_definition(
                     ReturnParcelReceived: bound(parcels.receive_return_parcel),
                 },
                 lock_ahead=lock_ahead.lock_batch,
+                # No saga step waits on returns, and most of what it reads are facts to
+                # remember: fuller batches cost it less per order (and per instance).
+                gather=Gather.of_setting(options.gather_ms, max_records=200),
             ),
         ],
         routers=[rma_router(list_rmas=ops.list_rmas, find_rma=ops.find_rma)],

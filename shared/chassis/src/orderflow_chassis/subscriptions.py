@@ -70,6 +70,19 @@ class Gather:
         # Never the bound at the wait's end: up to 4 KiB a record.
         return self.max_records * 4096
 
+    @classmethod
+    def of_setting(cls, wait_ms: int, *, max_records: int = 400) -> Gather | None:
+        """A service setting's gather: 0 turns it off (the consumer paces like a saga step's)."""
+        return cls(wait_ms, max_records) if wait_ms else None
+
+    @classmethod
+    def checked_setting(cls, wait_ms: int) -> int:
+        """For a setting's validator: 0 (off) or at least ``MIN_WAIT_MS`` (a shorter wait has
+        the consumer fetch without pause, idle or not)."""
+        if 0 < wait_ms < cls.MIN_WAIT_MS:
+            raise ValueError(f"must be 0 (off) or at least {cls.MIN_WAIT_MS} ms")
+        return wait_ms
+
 
 @dataclass(frozen=True)
 class Subscription:
