@@ -5,12 +5,12 @@ where it stopped."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 from orderflow_chassis import dlq_cli, outbox
-from orderflow_chassis.dlq_cli import ReplayStopped, StoredDeadLetter, replay
+from orderflow_chassis.dlq_cli import ReplayStopped, StoredDeadLetter, publish_replays, replay
 from orderflow_chassis.waiting import wait_at_most
 from typer.testing import CliRunner
 
@@ -108,3 +108,31 @@ def test_the_command_lists_what_it_replayed_and_exits_1(monkeypatch: pytest.Monk
         result.output
     )
     assert "1 of 3 replayed" in result.output
+
+
+class RecordingProducer:
+    def __init__(self) -> None:
+        self.sent: list[list[tuple[str, bytes]]] = []
+
+    async def send_and_wait(self, topic: str, value: bytes, **kwargs: Any) -> str:
+        self.sent.append(kwargs["headers"])
+        return topic
+
+
+async def test_a_replayed_letter_says_only_where_it_was_replayed_from() -> None:
+    # A letter that was itself a replay kept its replayed_from, and the new one was added:
+    # the console read the first, and tied the new failure to the first letter.
+    again = StoredDeadLetter(
+        0,
+        9,
+        b"key",
+        b"{}",
+        [("event_type", b"OrderPlaced"), ("replayed_from", b"orders.dlq:0:5")],
+    )
+    producer = RecordingProducer()
+
+    await publish_replays(cast(Any, producer), [again], "orders.dlq")
+
+    [headers] = producer.sent
+    assert [v for k, v in headers if k == "replayed_from"] == [b"orders.dlq:0:9"]
+    assert ("event_type", b"OrderPlaced") in headers

@@ -58,8 +58,13 @@ def stored_letter(record: ConsumerRecord) -> StoredLetter:
         name: storable(redact_card_numbers(text)) for name, text in failure_details(headers).items()
     }
     letter = StoredDeadLetter(record.partition, record.offset, parts.key, parts.value, headers)
+    # The last one: a replay of a replay published before it was dropped kept both.
     replayed_from = next(
-        (value.decode("utf-8", "replace") for name, value in headers if name == "replayed_from"),
+        (
+            value.decode("utf-8", "replace")
+            for name, value in reversed(headers)
+            if name == "replayed_from"
+        ),
         None,
     )
     return StoredLetter(

@@ -258,7 +258,10 @@ async def publish_replays(
     for letter in letters:
         target = letter.target_topic(dlq_topic)
         replayed_from = f"{dlq_topic}:{letter.partition}:{letter.offset}".encode()
-        headers = [*original_headers(letter.headers), ("replayed_from", replayed_from)]
+        # One replayed_from, this letter's: a replay of a replay kept the first one too, and a
+        # reader taking the first tied its new failure to the first letter, not this one.
+        kept = [(k, v) for k, v in original_headers(letter.headers) if k != "replayed_from"]
+        headers = [*kept, ("replayed_from", replayed_from)]
         landed.append(
             await producer.send_and_wait(target, letter.value, key=letter.key, headers=headers)
         )
