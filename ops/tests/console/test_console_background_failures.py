@@ -25,6 +25,16 @@ async def test_a_readiness_answer_that_is_not_an_object_is_reported_not_raised(
     assert (status.up, status.ready, status.checks) == (True, True, {})
 
 
+async def test_a_readiness_answer_nested_too_deep_is_a_service_down() -> None:
+    # json raised RecursionError, which the probe did not catch: the console stopped.
+    transport = httpx.MockTransport(lambda _: httpx.Response(200, content=b"[" * 200_000))
+    async with httpx.AsyncClient(transport=transport) as client:
+        status = await probe_service(client, "cart", "http://cart.test")
+
+    assert (status.up, status.ready) == (False, False)
+    assert "RecursionError" in status.detail
+
+
 class FailingOnce:
     """A consumer whose first fetch fails with an error aiokafka does not retry itself."""
 

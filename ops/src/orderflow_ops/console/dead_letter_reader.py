@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from orderflow_chassis.dead_letters import failure_details, screened_parts
+from orderflow_chassis.dead_letters import HEADER_PREFIX, failure_details, screened_parts
 from orderflow_chassis.dlq_cli import StoredDeadLetter
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.outbox import storable
@@ -54,6 +54,10 @@ def stored_letter(record: ConsumerRecord) -> StoredLetter:
         [(str(name), value or b"") for name, value in record.headers or ()],
     )
     headers = parts.headers
+    if parts.withheld:  # never the original record: never replayed (the chassis' rule)
+        withheld = ", ".join(parts.withheld)
+        headers = [(k, v) for k, v in headers if k != HEADER_PREFIX + "withheld"]
+        headers.append((HEADER_PREFIX + "withheld", withheld.encode()))
     details = {
         name: storable(redact_card_numbers(text)) for name, text in failure_details(headers).items()
     }

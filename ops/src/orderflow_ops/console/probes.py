@@ -117,7 +117,7 @@ async def probe_service(client: httpx.AsyncClient, name: str, url: str) -> Servi
     try:
         ready = await client.get(f"{url}/health/ready")
         answer: Any = ready.json() if ready.content else {}
-    except (httpx.HTTPError, ValueError) as error:
+    except (httpx.HTTPError, ValueError, RecursionError) as error:  # JSON nested too deep
         return ServiceStatus(name, url, up=False, ready=False, detail=f"down: {error!r}"[:200])
     # Whatever answers at that address (a proxy, another program) may send any JSON: one that
     # is not an object raised out of the probe, and the console stopped.

@@ -400,11 +400,11 @@ async def test_a_capture_or_refund_answered_as_failed_moved_no_money(
         (403, b'{"error": {"message": "key lacks permission"}}', False),  # our key's rights
         (403, b"<html>blocked by the firewall</html>", False),  # an IP allow-list
         (407, b"", False),  # our egress proxy wants credentials
-        (302, b"", True),  # a maintenance redirect (never followed)
-        (307, b"", True),
-        (421, b"", True),  # a connection or proxy that cannot take it now
-        (404, b"<html>no route</html>", True),  # a gateway's page, not the provider's
-        (404, b"", True),
+        (302, b"", False),  # a maintenance redirect (never followed): not the provider
+        (307, b"", False),
+        (421, b"", False),  # not processed, by its definition
+        (404, b"<html>no route</html>", False),  # a gateway's page, not the provider's
+        (404, b"", False),
     ],
 )
 @pytest.mark.parametrize(("provider", "operation"), [*_OPERATIONS])
@@ -417,7 +417,10 @@ async def test_what_our_infrastructure_answers_is_unavailable_not_a_refusal(
     # knows is infrastructure: the same call succeeds once it is fixed.
     with pytest.raises(ProviderUnavailable) as raised:
         await _call(provider, operation)(lambda _: httpx.Response(status, content=body))
-    assert (raised.value.kind, raised.value.outcome_unknown) == (f"http_{status}", unknown)
+    kind = (
+        "redirected" if 300 <= status < 400 else "no_route" if status == 404 else f"http_{status}"
+    )
+    assert (raised.value.kind, raised.value.outcome_unknown) == (kind, unknown)
 
 
 @pytest.mark.parametrize(("provider", "operation"), [*_OPERATIONS])

@@ -120,7 +120,12 @@ def screened_parts(
     it again to whatever another writer put there."""
     kept_key = None if key is None else _redacted_key(key)
     kept_value = kept_copy(value)
-    kept_headers = [_redacted_header(name, header_value) for name, header_value in headers]
+    kept_headers = [
+        _redacted_detail(name, header_value)
+        if name.startswith(HEADER_PREFIX)
+        else _redacted_header(name, header_value)
+        for name, header_value in headers
+    ]
     withheld = [
         part
         for part, found in (
@@ -132,6 +137,12 @@ def screened_parts(
         if found
     ]
     return ScreenedParts(kept_key, kept_value, kept_headers, withheld)
+
+
+def _redacted_detail(name: str, value: bytes) -> tuple[str, bytes]:
+    """A ``dlq.*`` header: why a record failed, text no one decodes as JSON. Redacted as text,
+    never withheld: a reason quoting a parser (``Invalid \\uXXXX escape``) is what ops read."""
+    return name, redact_card_numbers(value.decode("utf-8", "replace")).encode()
 
 
 def _redacted_key(key: bytes) -> bytes:

@@ -9,11 +9,12 @@ connection never made (refused, or not made in time, or no pooled connection fre
 403 and a 407 are certainly nothing done (``connection_failed``, ``http_401``...); a read or
 write that failed once the request may have been sent is ``timeout`` or ``transport_error``,
 a 408 ``http_408`` and a 409 (a request with the same key still in flight) ``http_409``: their
-outcome is unknown. So is what no provider answers with, which an infrastructure between us
-sends: a redirect (3xx: never followed), a 421 or 425, a 404 without the provider's JSON
-error; and a success answer we cannot read (``unreadable_answer``: a proxy's page, a cut or
-corrupt body, a shape we do not know): the provider may have done the work, and asking again
-with the same key tells.
+outcome is unknown. What no provider answers with, which an infrastructure between us sends,
+is nothing done too: a redirect (3xx, never followed: ``redirected``), a 421 or 425 (not
+processed, by their definition), a 404 without the provider's JSON error (``no_route``). A
+success answer we cannot read (``unreadable_answer``: a proxy's page, a cut or corrupt body, a
+shape we do not know) is unknown: the provider may have done the work, and asking again with
+the same key tells.
 """
 
 from __future__ import annotations
@@ -49,12 +50,14 @@ async def send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) 
     except httpx.RequestError as error:  # read, write, protocol: the request may have gone
         raise ProviderUnavailable("transport_error", type(error).__name__) from error
     status = response.status_code
-    if status in _UNAVAILABLE or status >= 500 or 300 <= status < 400:
+    if 300 <= status < 400:  # a proxy's redirect (never followed): the provider was not asked
+        raise ProviderUnavailable("redirected", f"HTTP {status} at {_path_shape(url)}")
+    if status in _UNAVAILABLE or status >= 500:
         raise ProviderUnavailable(f"http_{status}", _path_shape(url))
     if status == 404 and not _json_object(response):
         # A route our gateway or a proxy does not know, not the provider's "no such payment"
-        # (which says so in its JSON error): the request may not have reached it.
-        raise ProviderUnavailable("http_404", f"{_path_shape(url)}: not the provider's answer")
+        # (which says so in its JSON error): the request never reached it.
+        raise ProviderUnavailable("no_route", f"HTTP 404 at {_path_shape(url)}")
     return response
 
 

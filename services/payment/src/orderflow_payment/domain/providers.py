@@ -119,7 +119,19 @@ class ProviderResult:
 
 
 NOTHING_DONE_KINDS: Final = frozenset(
-    {"connection_failed", "http_503", "http_429", "http_401", "http_403", "http_407", "auth_failed"}
+    {
+        "connection_failed",
+        "http_503",
+        "http_429",
+        "http_401",
+        "http_403",
+        "http_407",
+        "http_421",
+        "http_425",
+        "redirected",
+        "no_route",
+        "auth_failed",
+    }
 )
 """Failures after which the provider certainly did nothing: the request never reached it, or
 it refused to start (unavailable, rate limited, our credentials or their permissions refused

@@ -1,0 +1,32 @@
+"""What the console keeps of a dead letter, whoever wrote it to the topic."""
+
+from __future__ import annotations
+
+from aiokafka import ConsumerRecord
+from orderflow_chassis.dlq_cli import StoredDeadLetter
+from orderflow_ops.console.dead_letter_reader import stored_letter
+
+
+def letter(value: bytes, headers: list[tuple[str, bytes]]) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord("orders.dlq", 0, 3, 0, 0, b"k", value, None, len(value), 0, headers)
+
+
+def test_a_value_it_withholds_is_marked_so_it_is_never_replayed() -> None:
+    # Stored as [WITHHELD] with nothing saying so, a console replay published the
+    # placeholder to the original topic as if it were the record.
+    stored = stored_letter(letter(b"\xff\xfe not text", [("dlq.reason", b"malformed_json")]))
+
+    assert stored.value == b"[WITHHELD]"
+    assert stored.details["withheld"] == "value"
+    as_replayed = StoredDeadLetter(0, 3, stored.key, stored.value, stored.headers)
+    assert as_replayed.unreplayable_because is not None
+
+
+def test_our_services_reasons_are_kept_as_written() -> None:
+    # A reason quoting the JSON parser has a \u in it: withheld like a record's bytes, the
+    # console showed [WITHHELD] on exactly the letters ops need to read.
+    reason = b"message is not JSON: Invalid \\uXXXX escape at line 1 column 38"
+    stored = stored_letter(letter(b'{"a": "cut', [("dlq.reason", reason)]))
+
+    assert stored.details["reason"] == reason.decode()
+    assert "withheld" not in stored.details
