@@ -23,7 +23,7 @@ from orderflow_chassis.production_profile import ProductionProfileError
 from orderflow_chassis.runtime import ServiceRuntime
 from orderflow_chassis.service_definition import ServiceDefinition, service_transactions
 from orderflow_chassis.service_topics import ServiceTopicsError
-from orderflow_chassis.settings import ServiceSettings
+from orderflow_chassis.settings import ServiceSettings, SettingsFileError
 from orderflow_chassis.structured_logging import configure_logging
 from orderflow_chassis.topic_catalog import TopicCatalogError
 from orderflow_chassis.unit_of_work import DatabaseTransactions
@@ -42,6 +42,7 @@ STARTUP_REFUSALS = (
     PostgresTlsError,
     PostgresUnavailableError,
     PolicySettingsError,
+    SettingsFileError,
 )
 """Start-up failures that name a setting, credential or topic to fix: printed, not raised."""
 

@@ -68,6 +68,10 @@ class DocumentedSettings(BaseSettings):
         return (init_settings, environment, dotenv_settings, file_secret_settings)
 
 
+class SettingsFileError(Exception):
+    """A file a setting names cannot be read: a start-up refusal naming the setting."""
+
+
 class ServiceSettings(DocumentedSettings):
     """Settings every service shares. Build with :meth:`for_service`."""
 

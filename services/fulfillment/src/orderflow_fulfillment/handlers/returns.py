@@ -14,7 +14,7 @@ from orderflow_contracts.events import (
     ReturnRestocked,
 )
 
-from orderflow_fulfillment.domain.shipments import AnomalyReason
+from orderflow_fulfillment.domain.shipments import AnomalyReason, ShipmentStatus
 from orderflow_fulfillment.domain.stock import ReturnedUnits, sort_returned_parcel
 from orderflow_fulfillment.handlers._anomalies import (
     record_anomaly,
@@ -52,6 +52,10 @@ async def expect_return(event: ReturnAuthorized, uow: UnitOfWork[FulfillmentRepo
     )
     if rma.received_at is not None and not rma.restocked_reported:
         assert rma.received_warehouse_id is not None  # set with received_at
+        returned = {*(rma.restocked or {}), *(rma.written_off or {})}
+        await _check_return_warehouse(
+            uow, event.order_id, event.rma_id, rma.received_warehouse_id, returned
+        )
         await _report_restock(
             uow,
             order_id=event.order_id,
@@ -126,7 +130,7 @@ async def restock_return(
             detail={"restocked": sorting.restock, "written_off": sorting.write_off},
         )
         return
-    await _check_return_warehouse(uow, rma.order_id, event, returned)
+    await _check_return_warehouse(uow, rma.order_id, event.rma_id, event.warehouse_id, returned)
     await _report_restock(
         uow,
         order_id=rma.order_id,
@@ -184,28 +188,30 @@ async def _report_restock(
 async def _check_return_warehouse(
     uow: UnitOfWork[FulfillmentRepositories],
     order_id: uuid.UUID,
-    event: ReturnParcelReceived,
+    rma_id: uuid.UUID,
+    warehouse_id: str,
     returned: set[str],
 ) -> None:
-    """Record units back at a warehouse that did not ship them (``return_warehouse_mismatch``):
-    they are restocked where they are, on a shelf that may never have held the SKU, which ops
-    may want to move back."""
-    shipped_from = {
-        line.sku: shipment.warehouse_id
-        for shipment in await uow.repos.shipments.shipments_of(order_id)
-        for line in shipment.lines
-    }
+    """Record units back at a warehouse none of their parcels left from
+    (``return_warehouse_mismatch``): they are restocked where they are, on a shelf that may
+    never have held the SKU, which ops may want to move back. Only shipments that left count
+    (not a released one), replacements included: a SKU may have left from several."""
+    left_from: dict[str, set[str]] = {}
+    for shipment in await uow.repos.shipments.shipments_of(order_id):
+        if shipment.status in (ShipmentStatus.DISPATCHED, ShipmentStatus.DELIVERED):
+            for line in shipment.lines:
+                left_from.setdefault(line.sku, set()).add(shipment.warehouse_id)
     elsewhere = {
-        sku: shipped_from[sku]
+        sku: sorted(left_from[sku])
         for sku in sorted(returned)
-        if sku in shipped_from and shipped_from[sku] != event.warehouse_id
+        if sku in left_from and warehouse_id not in left_from[sku]
     }
     if elsewhere:
         await record_anomaly(
             uow,
             AnomalyReason.RETURN_WAREHOUSE_MISMATCH,
             order_id=order_id,
-            rma_id=event.rma_id,
-            warehouse_id=event.warehouse_id,
+            rma_id=rma_id,
+            warehouse_id=warehouse_id,
             detail={"shipped_from": elsewhere},
         )

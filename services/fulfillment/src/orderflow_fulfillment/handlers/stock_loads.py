@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import structlog
 from orderflow_chassis.errors import describe_error, is_transient
 from orderflow_chassis.retry import Backoff, retrying
+from orderflow_chassis.settings import SettingsFileError
 from orderflow_chassis.unit_of_work import Transactions, UnitOfWork
 
 from orderflow_fulfillment.domain.stock_file import StockFile
@@ -20,6 +21,12 @@ from orderflow_fulfillment.settings import FulfillmentSettings
 log = structlog.get_logger(__name__)
 
 _SEED_BACKOFF = Backoff(attempts=None, initial_delay_s=0.5, max_delay_s=5.0)
+# About a minute for a volume mounted late; then the file is refused, naming the setting.
+_SEED_FILE_READS = Backoff(attempts=15, initial_delay_s=0.5, max_delay_s=5.0)
+
+
+def _is_os_error(error: BaseException) -> bool:
+    return isinstance(error, OSError)
 
 
 @dataclass(frozen=True)
@@ -52,10 +59,12 @@ async def seed_stock(
 ) -> int:
     """Once at start: add what the seed file has and the database does not. A broken file
     (not TOML, not a stock file) is logged, not fatal: the service runs on the stock it has. A
-    file that cannot be read (a volume not mounted yet, an I/O error) and a database that is
-    unreachable or restarting are waited for: given up on, the file's SKUs would be
-    unavailable to every order until a restart, and its warehouses' reports dead-lettered.
-    Returns the figures set."""
+    database that is unreachable or restarting is waited for: given up on, the file's SKUs
+    would be unavailable to every order until a restart, and its warehouses' reports
+    dead-lettered. A file that cannot be read (a volume not mounted yet, an I/O error) is
+    waited for about a minute, then the service refuses to start, naming the setting: started
+    without it, it answered orders for the file's SKUs StockUnavailable. Returns the figures
+    set."""
     location = settings.seed_file
 
     def on_retry(_: int, error: BaseException, delay: float) -> None:
@@ -63,15 +72,25 @@ async def seed_stock(
             "fulfillment.seed_retry", error=describe_error(error), retry_in_s=round(delay, 2)
         )
 
-    def worth_waiting_for(error: BaseException) -> bool:
-        return isinstance(error, OSError) or is_transient(error)
-
     try:
         async for attempt in retrying(
-            _SEED_BACKOFF, retry_if=worth_waiting_for, on_retry=on_retry, sleep=sleep
+            _SEED_FILE_READS, retry_if=_is_os_error, on_retry=on_retry, sleep=sleep
         ):
             with attempt:
                 stock_file = read_stock_file(location)
+    except OSError as error:
+        raise SettingsFileError(
+            f"FULFILLMENT_SEED_FILE={location} cannot be read ({describe_error(error)}); "
+            "fix the path or the volume, or set it empty to start without a seed"
+        ) from error
+    except Exception:
+        log.exception("fulfillment.seed_failed", seed_file=location)
+        return 0
+    try:
+        async for attempt in retrying(
+            _SEED_BACKOFF, retry_if=is_transient, on_retry=on_retry, sleep=sleep
+        ):
+            with attempt:
                 async with transactions.begin() as uow:
                     report = await add_missing_stock(stock_file, f"seed:{location}", uow)
     except Exception:

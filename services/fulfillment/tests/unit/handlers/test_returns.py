@@ -10,8 +10,13 @@ from orderflow_chassis.errors import PermanentError
 from orderflow_contracts.events import LineQuantity, ReturnRestocked
 from orderflow_fulfillment.domain.shipments import AnomalyReason
 from orderflow_fulfillment.handlers.returns import expect_return, restock_return
+from orderflow_fulfillment.handlers.warehouse_reports import record_dispatch
 
-from services.fulfillment.tests.builders import return_authorized, return_parcel
+from services.fulfillment.tests.builders import (
+    parcel_dispatched,
+    return_authorized,
+    return_parcel,
+)
 from services.fulfillment.tests.fakes import FakeFulfillment
 from services.fulfillment.tests.unit.handlers.steps import place_and_capture
 
@@ -23,6 +28,13 @@ def fulfillment() -> FakeFulfillment:
     fake = FakeFulfillment()
     fake.stock.add_warehouse("EU", "DE", {"SHOE": 3, "SOCK": 0})
     return fake
+
+
+async def dispatch(fulfillment: FakeFulfillment, shipment_id: uuid.UUID, warehouse: str) -> None:
+    report = parcel_dispatched(shipment_id, warehouse, "T-1").model_copy(
+        update={"dispatched_at": fulfillment.clock.now()}
+    )
+    await record_dispatch(report, fulfillment.unit(report))
 
 
 async def authorise(
@@ -172,6 +184,7 @@ async def test_units_back_at_a_warehouse_that_did_not_ship_them_are_restocked_an
     # anomalies, but such a parcel was restocked with nothing recorded.
     fulfillment.stock.add_warehouse("US", "US", {"SHOE": 1})
     order_id, [shipped] = await place_and_capture(fulfillment, {"SHOE": 1}, country="US")
+    await dispatch(fulfillment, shipped.shipment_id, "US")
     rma_id = uuid.uuid4()
     await authorise(fulfillment, order_id, rma_id, {"SHOE": 1})
 
@@ -181,11 +194,27 @@ async def test_units_back_at_a_warehouse_that_did_not_ship_them_are_restocked_an
     assert fulfillment.stock.level("EU", "SHOE") == (4, 0), "restocked where it is"
     [anomaly] = fulfillment.anomalies.of(AnomalyReason.RETURN_WAREHOUSE_MISMATCH)
     assert (anomaly["order_id"], anomaly["warehouse_id"]) == (order_id, "EU")
-    assert anomaly["detail"] == {"shipped_from": {"SHOE": "US"}}
+    assert anomaly["detail"] == {"shipped_from": {"SHOE": ["US"]}}
+
+
+async def test_a_parcel_back_before_its_authorisation_is_checked_too(
+    fulfillment: FakeFulfillment,
+) -> None:
+    fulfillment.stock.add_warehouse("US", "US", {"SHOE": 1})
+    order_id, [shipped] = await place_and_capture(fulfillment, {"SHOE": 1}, country="US")
+    await dispatch(fulfillment, shipped.shipment_id, "US")
+    rma_id = uuid.uuid4()
+    await receive(fulfillment, rma_id, [("SHOE", 1, "resellable")], warehouse_id="EU")
+
+    await authorise(fulfillment, order_id, rma_id, {"SHOE": 1})
+
+    [anomaly] = fulfillment.anomalies.of(AnomalyReason.RETURN_WAREHOUSE_MISMATCH)
+    assert anomaly["detail"] == {"shipped_from": {"SHOE": ["US"]}}
 
 
 async def test_units_back_where_they_left_record_nothing(fulfillment: FakeFulfillment) -> None:
-    order_id, _ = await place_and_capture(fulfillment, {"SHOE": 1})
+    order_id, [shipped] = await place_and_capture(fulfillment, {"SHOE": 1})
+    await dispatch(fulfillment, shipped.shipment_id, "EU")
     rma_id = uuid.uuid4()
     await authorise(fulfillment, order_id, rma_id, {"SHOE": 1})
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 import pytest
+from orderflow_chassis.settings import SettingsFileError
 from orderflow_fulfillment.domain.allocation import Warehouse
 from orderflow_fulfillment.domain.shipments import AnomalyReason
 from orderflow_fulfillment.domain.stock_file import StockFile, WarehouseEntry
@@ -193,6 +194,29 @@ async def test_the_seed_waits_for_a_file_it_cannot_read_yet(fulfillment: FakeFul
     assert added == 1
     assert len(pauses) == 2
     assert fulfillment.stock.level("EU", "SOCK") == (8, 0)
+
+
+async def test_a_seed_file_that_never_appears_refuses_the_start_naming_the_setting(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Waited for without end, a mistyped path kept the service unready for ever; started
+    # without it, the service answered every order for the file's SKUs StockUnavailable.
+    async def sleep(_: float) -> None:
+        return None
+
+    def missing(location: str) -> StockFile:
+        raise FileNotFoundError(2, "No such file or directory", location)
+
+    with pytest.raises(SettingsFileError) as refused:
+        await seed_stock(
+            fulfillment.transactions,
+            settings=FulfillmentSettings(seed_file="/etc/orderflow/stokc.toml"),
+            read_stock_file=missing,
+            sleep=sleep,
+        )
+
+    assert "FULFILLMENT_SEED_FILE=/etc/orderflow/stokc.toml cannot be read" in str(refused.value)
+    assert fulfillment.stock.movements == []
 
 
 async def test_a_load_locks_its_stock_up_front_in_the_consumers_order(
