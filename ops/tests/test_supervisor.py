@@ -107,6 +107,21 @@ def test_five_fast_crashes_stop_everything_with_the_reason() -> None:
     assert supervisor.restarts == {"cart": 4}
 
 
+def test_a_service_that_refuses_to_start_stops_everything_at_once() -> None:
+    # Exit 2 names a setting to fix (a seed file that never appeared, after a minute): it was
+    # restarted for ever, never crashing fast enough to count as broken.
+    clock = FakeClock()
+    fulfillment = FakeProcess("fulfillment", clock=clock.now)
+    supervisor = Supervisor([fulfillment], RestartPolicy(), clock=clock)
+    fulfillment.exited_with = 2
+
+    gave_up = _run(supervisor, clock, 1)
+
+    assert gave_up is not None
+    assert gave_up.reason.startswith("fulfillment refused to start (exit code 2)")
+    assert supervisor.restarts == {"fulfillment": 0}
+
+
 def test_crashes_spread_beyond_the_window_never_stop_the_system() -> None:
     clock = FakeClock()
     cart = FakeProcess("cart", clock=clock.now, lifetime_s=15)  # dies 15 s after each start

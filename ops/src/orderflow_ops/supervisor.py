@@ -28,6 +28,10 @@ class Supervised(Protocol):
     def restart(self) -> None: ...
 
 
+REFUSED_TO_START = 2
+"""The exit code of a service that refused to start (``orderflow_chassis.service_cli``)."""
+
+
 @dataclass(frozen=True)
 class RestartPolicy:
     first_delay_s: float = 1.0
@@ -70,6 +74,11 @@ class GaveUp:
 
     @property
     def reason(self) -> str:
+        if self.exit_code == REFUSED_TO_START:
+            return (
+                f"{self.service.name} refused to start (exit code {REFUSED_TO_START}): a "
+                "setting, credential or file to fix, named in its log; stopping everything"
+            )
         return (
             f"{self.service.name} crashed {self.crashes} times within {self.window_s:g}s "
             f"(last exit code {self.exit_code}); it is broken, not unlucky: stopping everything"
@@ -128,7 +137,9 @@ class Supervisor:
         watch.crash_times.append(now)
         while watch.crash_times and now - watch.crash_times[0] > policy.crash_window_s:
             watch.crash_times.popleft()
-        if policy.too_many(watch.crash_times, now):
+        # A refusal names what to fix; restarting cannot fix it (and a slow refusal, such as
+        # a seed file waited for a minute, never counted as crashing fast).
+        if exit_code == REFUSED_TO_START or policy.too_many(watch.crash_times, now):
             return GaveUp(watch.service, len(watch.crash_times), policy.crash_window_s, exit_code)
         delay = policy.delay(watch.crashes_in_a_row)
         watch.restart_at = now + delay

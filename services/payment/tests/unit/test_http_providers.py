@@ -402,6 +402,7 @@ async def test_a_capture_or_refund_answered_as_failed_moved_no_money(
         (407, b"", False),  # our egress proxy wants credentials
         (302, b"", False),  # a maintenance redirect (never followed): not the provider
         (307, b"", False),
+        (303, b"", True),  # "see other": processed, the answer elsewhere: outcome unknown
         (421, b"", False),  # not processed, by its definition
         (404, b"<html>no route</html>", False),  # a gateway's page, not the provider's
         (404, b"", False),
@@ -417,9 +418,8 @@ async def test_what_our_infrastructure_answers_is_unavailable_not_a_refusal(
     # knows is infrastructure: the same call succeeds once it is fixed.
     with pytest.raises(ProviderUnavailable) as raised:
         await _call(provider, operation)(lambda _: httpx.Response(status, content=body))
-    kind = (
-        "redirected" if 300 <= status < 400 else "no_route" if status == 404 else f"http_{status}"
-    )
+    redirected = 300 <= status < 400 and status != 303
+    kind = "redirected" if redirected else "no_route" if status == 404 else f"http_{status}"
     assert (raised.value.kind, raised.value.outcome_unknown) == (kind, unknown)
 
 

@@ -50,6 +50,8 @@ async def send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) 
     except httpx.RequestError as error:  # read, write, protocol: the request may have gone
         raise ProviderUnavailable("transport_error", type(error).__name__) from error
     status = response.status_code
+    if status == 303:  # "see other": the request was processed, its answer is elsewhere
+        raise ProviderUnavailable("http_303", _path_shape(url))
     if 300 <= status < 400:  # a proxy's redirect (never followed): the provider was not asked
         raise ProviderUnavailable("redirected", f"HTTP {status} at {_path_shape(url)}")
     if status in _UNAVAILABLE or status >= 500:
