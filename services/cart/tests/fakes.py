@@ -322,13 +322,13 @@ class FakeOrderStatuses:
         checkout_event_id: str | None,
         sequence: int | None = None,
     ) -> None:
-        current = self.rejections.get(cart_id)
-        numbered = sequence is not None and self.sequences.get(cart_id) is not None
-        later = (
-            current is None
-            or (numbered and sequence > self.sequences[cart_id])  # type: ignore[operator]
-            or (not numbered and at > current.rejected_at)
-        )
+        current, known = self.rejections.get(cart_id), self.sequences.get(cart_id)
+        if current is None:
+            later = True
+        elif sequence is not None and known is not None:  # by the cart's numbering
+            later = sequence > known
+        else:  # one of them stored before the numbering: by time
+            later = at > current.rejected_at
         if later:
             self.rejections[cart_id] = CheckoutRejection(cart_id, reasons, at, checkout_event_id)
             self.sequences[cart_id] = sequence

@@ -132,7 +132,7 @@ def build_console(
             read_dead_letters(
                 settings.kafka_bootstrap_servers,
                 settings.topic_prefix,
-                f"{settings.consumer_group}.dead-letters",
+                settings.subscription_group("dead-letters"),
                 console.status.changes.bump,
             ),
             probe_job(console),

@@ -58,11 +58,8 @@ def dependencies(fulfillment: FulfillmentSettings) -> dict[str, object]:
 def payment_reads(settings: ServiceSettings) -> ReadMarks:
     """Marks on the topics payment outcomes and cancellations come on, for the ``events``
     subscription below (a reservation expires once it reached them)."""
-    return ReadMarks(
-        settings.kafka_bootstrap_servers,
-        security=settings.kafka_security,
-        consumer=f"{settings.consumer_group}.{EVENTS_SUBSCRIPTION}",
-        topics=[settings.topic_prefix + topics.ORDERS, settings.topic_prefix + topics.PAYMENTS],
+    return ReadMarks.of_subscription(
+        settings, EVENTS_SUBSCRIPTION, [topics.ORDERS, topics.PAYMENTS]
     )
 
 

@@ -79,11 +79,8 @@ def service_dependencies(
 def delivery_reads(settings: ServiceSettings) -> ReadMarks:
     """Marks on the topics deliveries (fulfillment) and orders come on, for the ``events``
     subscription below (held requests are judged once it reached them)."""
-    return ReadMarks(
-        settings.kafka_bootstrap_servers,
-        security=settings.kafka_security,
-        consumer=f"{settings.consumer_group}.{EVENTS_SUBSCRIPTION}",
-        topics=[settings.topic_prefix + topics.ORDERS, settings.topic_prefix + topics.FULFILLMENT],
+    return ReadMarks.of_subscription(
+        settings, EVENTS_SUBSCRIPTION, [topics.ORDERS, topics.FULFILLMENT]
     )
 
 

@@ -63,7 +63,7 @@ def register_consumers(
             pool=pool,
             transactions=transactions,
             service=service,
-            group_id=f"{settings.consumer_group}.{subscription.name}",
+            group_id=settings.subscription_group(subscription.name),
             bootstrap_servers=settings.kafka_bootstrap_servers,
             kafka_security=settings.kafka_security,
             retry=RetryPolicy(

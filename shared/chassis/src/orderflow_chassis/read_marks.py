@@ -26,7 +26,7 @@ from orderflow_chassis.database import Connection
 from orderflow_chassis.errors import TransientError, describe_error
 from orderflow_chassis.kafka_admin import topic_partitions
 from orderflow_chassis.kafka_security import KafkaSecurity, kafka_client_options
-from orderflow_chassis.settings import validate_identifier
+from orderflow_chassis.settings import ServiceSettings, validate_identifier
 from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_chassis.waiting import wait_at_most
 
@@ -56,6 +56,18 @@ class ReadMarks:
         self._security = security
         self._consumer = consumer
         self._topics = list(topics)
+
+    @classmethod
+    def of_subscription(
+        cls, settings: ServiceSettings, subscription: str, topics: Sequence[str]
+    ) -> ReadMarks:
+        """Marks on the service's contract ``topics``, to be reached by its ``subscription``."""
+        return cls(
+            settings.kafka_bootstrap_servers,
+            security=settings.kafka_security,
+            consumer=settings.subscription_group(subscription),
+            topics=[settings.topic(name) for name in topics],
+        )
 
     @property
     def consumer(self) -> str:

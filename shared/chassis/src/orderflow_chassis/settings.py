@@ -313,6 +313,10 @@ class ServiceSettings(DocumentedSettings):
     def consumer_group(self) -> str:
         return f"{self.topic_prefix}orderflow.{self.service_name}"
 
+    def subscription_group(self, subscription: str) -> str:
+        """The consumer group of one of the service's subscriptions."""
+        return f"{self.consumer_group}.{subscription}"
+
     def topic(self, name: str) -> str:
         """The real Kafka topic behind a contract topic name."""
         return f"{self.topic_prefix}{name}"
