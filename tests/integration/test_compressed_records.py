@@ -1,6 +1,6 @@
-"""Records as any producer may send them: compressed with each codec Kafka offers, and a fetch
-that fails part-way (a batch the consumer cannot read) loses none of the records it had
-already taken from other partitions."""
+"""Records as any producer may send them: compressed with each codec Kafka offers, or with a
+header name that is not UTF-8; and a fetch that fails part-way (a batch the consumer cannot
+read) loses none of the records it had already taken from other partitions."""
 
 from __future__ import annotations
 
@@ -15,7 +15,13 @@ from orderflow_localinfra.discovery import Infrastructure
 
 from tests.integration.test_chassis_consumption import applied, started_probe
 from tests.support.events import cart_item_added
-from tests.support.kafka_tools import create_topics, eventually, unique_topic
+from tests.support.kafka_tools import (
+    RawHeaderName,
+    create_topics,
+    eventually,
+    publish_with_raw_header_names,
+    unique_topic,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +60,31 @@ async def test_records_compressed_with_any_codec_are_applied(
     runtime = await started_probe(infrastructure, "probe_a", topic, f"codec-{uuid.uuid4().hex}")
     try:
         ids = [e.event_id for e in events]
+        done = await eventually(lambda: applied(runtime, ids), lambda got: len(got) == len(ids))
+        assert done == set(ids)
+    finally:
+        await runtime.stop()
+
+
+async def test_a_header_name_not_utf8_stalls_nothing_and_its_valid_event_is_applied(
+    infrastructure: Infrastructure,
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("header-names")
+    await create_topics(kafka, [topic], partitions=1)
+    before, odd, after = (cart_item_added(f"cart-names-{i}", sku="SKU-001") for i in range(3))
+    await publish_with_raw_header_names(
+        kafka,
+        topic,
+        [
+            (before.key, before.to_bytes(), []),
+            (odd.key, odd.to_bytes(), [(RawHeaderName(b"\xff\xfe-trace"), b"1")]),
+            (after.key, after.to_bytes(), [("event_type", b"CartItemAdded")]),
+        ],
+    )
+    runtime = await started_probe(infrastructure, "probe_a", topic, f"names-{uuid.uuid4().hex}")
+    try:
+        ids = [before.event_id, odd.event_id, after.event_id]
         done = await eventually(lambda: applied(runtime, ids), lambda got: len(got) == len(ids))
         assert done == set(ids)
     finally:

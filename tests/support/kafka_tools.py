@@ -7,10 +7,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
+from unittest import mock
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.producer import message_accumulator
+from aiokafka.producer import producer as aiokafka_producer
+from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 from orderflow_chassis.kafka_security import kafka_client_options
 from orderflow_chassis.topic_reader import stop_consumer
 
@@ -50,6 +54,47 @@ async def publish_raw(
             await producer.send_and_wait(topic, value, key=key, headers=list(headers))
     finally:
         await producer.stop()
+
+
+class RawHeaderName(str):
+    """A header name written as the bytes given, UTF-8 or not. Kafka's own clients write only
+    UTF-8 names; a client that writes its own bytes can send anything."""
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> RawHeaderName:
+        name = super().__new__(cls, raw.decode("latin-1"))
+        name.raw = raw
+        return name
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self.raw
+
+
+async def publish_with_raw_header_names(
+    bootstrap: str,
+    topic: str,
+    messages: Sequence[tuple[bytes | None, bytes, Sequence[tuple[str, bytes | None]]]],
+) -> None:
+    """Publish (key, value, headers) in order; a :class:`RawHeaderName` goes out as its bytes.
+
+    aiokafka's C batch builder refuses such a name, its Python one writes what ``encode``
+    returns: the producer is given that one while it runs. Nothing else in this process may
+    produce meanwhile."""
+    python_builder = _DefaultRecordBatchBuilderPy
+    with (
+        mock.patch.object(message_accumulator, "DefaultRecordBatchBuilder", python_builder),
+        mock.patch.object(aiokafka_producer, "DefaultRecordBatchBuilder", python_builder),
+    ):
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", **kafka_client_options()
+        )
+        await producer.start()
+        try:
+            for key, value, headers in messages:
+                await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+        finally:
+            await producer.stop()
 
 
 async def read_topic(

@@ -5,3 +5,9 @@ outbox and its relay, the inbox that makes consumers idempotent, dead letters, r
 settings, structured logs, metrics, migrations and health. A service supplies its handlers and
 its migrations; :class:`orderflow_chassis.runtime.ServiceRuntime` wires the rest.
 """
+
+from orderflow_chassis.kafka_record_batches import read_header_names_tolerantly
+
+# Every process that reads Kafka imports the chassis: one record whose header name is not UTF-8
+# must not stall any of its consumers (see the module).
+read_header_names_tolerantly()
