@@ -17,6 +17,7 @@ from datetime import date, datetime
 from orderflow_chassis.clock import SettableClock
 from orderflow_chassis.testing import FakeTransactions
 from orderflow_contracts.events import OrderPlaced, PostalAddress, WarrantyClaimFiled
+from orderflow_contracts.events.payments import REFUND_FAILURES_THAT_MAY_HAVE_PAID
 from orderflow_contracts.money import Currency, Money
 from orderflow_returns.domain.refunds import OrderSnapshot, PaidLine
 from orderflow_returns.domain.returns import Delivery
@@ -289,7 +290,14 @@ class InMemoryRefunds(InMemory):
                 for row in self.tables.refunds.values()
                 if row.order_id == order_id
                 and row.amount.currency == currency
-                and row.state in ("requested", "issued")
+                and (
+                    row.state in ("requested", "issued")
+                    or (
+                        row.state == "failed"
+                        and row.failure is not None
+                        and row.failure[0] in REFUND_FAILURES_THAT_MAY_HAVE_PAID
+                    )
+                )
             ),
             currency,
         )

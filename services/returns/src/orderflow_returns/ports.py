@@ -348,7 +348,8 @@ class Refunds(Protocol):
         ...
 
     async def committed(self, order_id: uuid.UUID, currency: Currency) -> Money:
-        """Refunds of the order requested or issued so far (failed ones excluded)."""
+        """Refunds of the order requested or issued so far, and failed ones that may have been
+        paid all the same (``REFUND_FAILURES_THAT_MAY_HAVE_PAID``); other failed ones excluded."""
         ...
 
 

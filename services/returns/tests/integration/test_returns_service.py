@@ -253,11 +253,12 @@ async def test_a_failed_refund_waits_for_ops_who_list_and_retry_it(
     await _state_becomes(h, rma_id, "closed")
 
 
-async def test_a_refund_failed_for_an_unreachable_provider_is_retried_under_its_own_id(
-    returns_harness: ReturnsHarness,
+@pytest.mark.parametrize("code", ["provider_unavailable", "outcome_unknown"])
+async def test_a_refund_that_may_be_asked_again_is_retried_under_its_own_id(
+    returns_harness: ReturnsHarness, code: str
 ) -> None:
     h = returns_harness
-    order, rma_id, first = await _refund_failed(h, "provider_unavailable")
+    order, rma_id, first = await _refund_failed(h, code)
     await _state_becomes(h, rma_id, "refund_failed")
 
     retried = await _cli(h, "retry-refund", str(rma_id))
@@ -321,6 +322,23 @@ async def test_a_refund_is_never_requested_above_what_is_left_of_the_payment(
     assert await h.emitted(order.order_id, "RefundRequested") == []
     [announced] = await h.wait_emitted(order.order_id, "ReturnRefundStopped")
     assert (announced.rma_id, announced.reason_code) == (rma_id, "exceeds_paid")
+
+
+async def test_a_refund_whose_outcome_is_unknown_leaves_room_for_itself_under_the_ceiling(
+    returns_harness: ReturnsHarness,
+) -> None:
+    h = returns_harness
+    order, _, _ = await _refund_failed(h, "outcome_unknown")  # 36.94 of 60.43, maybe paid
+    await h.publish(order.refund_issued(uuid.uuid4(), "20.00", "20.00"))
+    await h.processed()
+    rma_id = await authorised(h, order, [(BALL, 2)])
+    await h.publish(Order.parcel(rma_id, [(BALL, 2, "resellable")], h.clock.now()))
+
+    stopped = await _state_becomes(h, rma_id, "refund_failed")
+    assert (stopped["problem_code"], stopped["problem_message"]) == (
+        "exceeds_paid",
+        "refund of 23.49 EUR would exceed what is left to refund (3.49 EUR)",
+    )
 
 
 async def test_warranty_accepted_with_a_replacement_and_rejected_for_every_reason(

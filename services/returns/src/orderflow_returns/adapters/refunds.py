@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from orderflow_contracts.events.payments import REFUND_FAILURES_THAT_MAY_HAVE_PAID
 from orderflow_contracts.money import Currency, Money
 
 from orderflow_returns.adapters._sql import SqlRepository
@@ -113,9 +114,12 @@ class SqlRefunds(SqlRepository):
         committed = await self.connection.fetchval(
             f"""
             SELECT COALESCE(SUM(amount), 0) FROM {self.s}.refunds
-            WHERE order_id = $1 AND currency = $2 AND state IN ('requested', 'issued')
+            WHERE order_id = $1 AND currency = $2
+              AND (state IN ('requested', 'issued')
+                   OR (state = 'failed' AND failure_code = ANY($3::text[])))
             """,
             order_id,
             currency.value,
+            sorted(REFUND_FAILURES_THAT_MAY_HAVE_PAID),
         )
         return Money.of(committed, currency)

@@ -12,9 +12,10 @@
   ``unit_price * k``; the rule keeps holding if lines ever carry discounts that do not divide.
 * The shipping fee is refunded once, with the return that brings the last unit of the whole
   order back (every line, its full ordered quantity).
-* Ceiling: a refund is never requested when it would take the order's refunds (requested or
-  issued, ours or payment's own) above what was paid (captured, or the order total while no
-  capture is known). Such a return is stopped for ops (``exceeds_paid``) instead.
+* Ceiling: a refund is never requested when it would take the order's refunds (requested,
+  issued, or failed with an unknown outcome; ours or payment's own) above what was paid
+  (captured, or the order total while no capture is known). Such a return is stopped for ops
+  (``exceeds_paid``) instead.
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 import structlog
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.events import RefundFailed, RefundIssued
-from orderflow_contracts.events.payments import refund_may_be_asked_again
+from orderflow_contracts.events.payments import (
+    REFUND_FAILURES_THAT_MAY_HAVE_PAID,
+    refund_may_be_asked_again,
+)
 
 from orderflow_returns.domain.refunds import RefundedLine, RefundPlan, RefundRefusal
 from orderflow_returns.domain.rma import RmaState, can_move
@@ -88,7 +91,9 @@ async def retry_failed_refund(
     An unreachable provider may have paid all the same (an answer lost, then a restart that
     forgot it): asked again under its id, the provider answers what it did instead of paying a
     second time (its idempotency key is derived from the id), while the provider keeps that key.
-    The ceiling is checked again, so a retry never takes the order above what was paid.
+    The ceiling is checked again, so a retry never takes the order above what was paid. A
+    refund whose outcome is unknown counts against it (it may have been paid) except when it
+    is the one asked again.
     """
     repos = uow.repos
     found = await repos.rmas.get(rma_id)
@@ -103,6 +108,7 @@ async def retry_failed_refund(
     if snapshot is None:
         return RetryOutcome(False, f"order {rma.order_id} is still unknown (no OrderPlaced)")
     priced = await repos.rmas.priced_refund(rma.rma_id)
+    last = None if rma.current_refund_id is None else await repos.refunds.get(rma.current_refund_id)
     if priced is None:
         # Stopped before pricing (e.g. a SKU missing from the order): price it afresh.
         outcome = await price(repos, rma, snapshot)
@@ -112,6 +118,12 @@ async def retry_failed_refund(
         plan = outcome
     else:
         left = await refundable(repos, rma.order_id, snapshot)
+        if (
+            last is not None
+            and last.failure_code in REFUND_FAILURES_THAT_MAY_HAVE_PAID
+            and last.amount == priced.amount
+        ):
+            left = left + last.amount  # asked again under its own id: it counts once
         if priced.amount > left:
             return RetryOutcome(
                 False, f"exceeds_paid: {priced.amount} requested, {left} left to refund"
@@ -129,7 +141,6 @@ async def retry_failed_refund(
     if plan.amount.is_zero:
         await close_nothing_to_refund(uow, rma)
         return RetryOutcome(True, f"RMA {rma_id} closed: nothing to refund")
-    last = None if rma.current_refund_id is None else await repos.refunds.get(rma.current_refund_id)
     again = None
     if (
         last is not None

@@ -22,7 +22,7 @@ from orderflow_returns.handlers.refunds import (
     settle_refund_issued,
 )
 
-from services.returns.tests.unit.handlers.scenario import SPLINT, Order, Returns, eur
+from services.returns.tests.unit.handlers.scenario import BALL, SPLINT, Order, Returns, eur
 
 
 async def refund_requested(
@@ -223,6 +223,30 @@ async def test_ops_retry_checks_the_ceiling_again() -> None:
     )
     assert len(returns.emitted.of_type(RefundRequested)) == 1
     assert returns.tables.rmas[rma_id].state == RmaState.REFUND_FAILED
+
+
+async def test_a_refund_whose_outcome_is_unknown_counts_against_the_ceiling() -> None:
+    # The provider may have paid it: until it is answered again, the order's other refunds
+    # must leave room for it, or the customer could get more back than was paid.
+    returns = Returns()
+    order = Order()  # 60.43 EUR
+    splint_rma, unknown = await refund_requested(returns, order, [(SPLINT, 1)])
+    await returns.apply(
+        settle_refund_failed, order.refund_failed(unknown.refund_id, "36.94", "outcome_unknown")
+    )
+    await returns.apply(settle_refund_issued, order.refund_issued(uuid.uuid4(), "20.00"))
+
+    ball_rma = await returns.authorise(order, [(BALL, 2)])
+    await returns.apply(receive_return_parcel, Order.parcel(ball_rma, [(BALL, 2, "resellable")]))
+
+    stopped = returns.tables.rmas[ball_rma]
+    assert (stopped.state, stopped.problem_code) == (RmaState.REFUND_FAILED, "exceeds_paid")
+    assert len(returns.emitted.of_type(RefundRequested)) == 1
+    # Asked again under its own id, the unknown refund is not counted twice.
+    outcome = await retry(returns, splint_rma)
+    assert outcome == RetryOutcome(
+        True, f"refund {unknown.refund_id} requested for 36.94 EUR", unknown.refund_id
+    )
 
 
 async def test_ops_retry_prices_an_rma_that_was_stopped_before_pricing() -> None:

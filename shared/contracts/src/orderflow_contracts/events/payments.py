@@ -175,6 +175,11 @@ _ASKED_AGAIN_UNDER_SAME_ID: Final = frozenset(
 )
 
 
+REFUND_FAILURES_THAT_MAY_HAVE_PAID: Final = frozenset({RefundFailureCode.OUTCOME_UNKNOWN})
+"""Codes of a `RefundFailed` after which the money may have gone back all the same: whoever
+keeps a refund ceiling counts such a refund as made until it is answered again."""
+
+
 def refund_may_be_asked_again(reason_code: str | None) -> bool:
     """Whether a refund that failed with `reason_code` is asked again by a `RefundRequested`
     with the same `refund_id` and amount (see `RefundFailureCode`)."""
