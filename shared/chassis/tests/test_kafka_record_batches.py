@@ -8,8 +8,13 @@ import struct
 import pytest
 from aiokafka.consumer import fetcher
 from aiokafka.record import memory_records
-from aiokafka.record.default_records import DefaultRecordBase, _DefaultRecordBatchBuilderPy
+from aiokafka.record.default_records import (
+    DefaultRecordBase,
+    _DefaultRecordBatchBuilderPy,
+    _DefaultRecordBatchPy,
+)
 from aiokafka.structs import TopicPartition
+from orderflow_chassis import kafka_record_batches
 from orderflow_chassis.kafka_record_batches import TolerantMemoryRecords
 
 from tests.support.kafka_tools import RawHeaderName
@@ -30,17 +35,20 @@ def batch(base_offset: int, records: list[Record], *, codec: int = 0) -> bytes:
     return bytes(data)
 
 
-def read(data: bytes) -> list[tuple[int, bytes | None, bytes | None, tuple[Header, ...]]]:
-    """Every record of ``data`` as aiokafka's fetcher hands it to a consumer (CRCs checked)."""
+def read(
+    data: bytes, isolation: int = fetcher.READ_COMMITTED
+) -> list[tuple[int, bytes | None, bytes | None, tuple[Header, ...]]]:
+    """Every record of ``data`` as aiokafka's fetcher hands it to a consumer (CRCs checked;
+    read committed, as the services read)."""
     partition = fetcher.PartitionRecords(
         TopicPartition("orders", 0),
         TolerantMemoryRecords(data),
-        None,
+        [],
         0,
         None,
         None,
         True,
-        fetcher.READ_UNCOMMITTED,
+        isolation,
     )
     return [(r.offset, r.key, r.value, r.headers) for r in partition]
 
@@ -77,6 +85,22 @@ def test_the_first_record_of_a_batch_can_be_the_one_with_the_name() -> None:
     assert read(data) == [
         (7, None, b"v", (("\ufffd\ufffd-trace", None),)),
         (8, b"k", b"w", ()),
+    ]
+
+
+def test_aiokafka_without_its_c_extension_is_read_past_it_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its Python reader wraps the decode error in a CorruptRecordException.
+    monkeypatch.setattr(
+        kafka_record_batches, "_aiokafka_memory_records", memory_records._MemoryRecordsPy
+    )
+    monkeypatch.setattr(memory_records, "DefaultRecordBatch", _DefaultRecordBatchPy)
+    data = batch(0, [(b"k", b"v", [(BAD_NAME, b"1")]), (b"k", b"w", [])])
+
+    assert read(data, fetcher.READ_UNCOMMITTED) == [
+        (0, b"k", b"v", (("\ufffd\ufffd-trace", b"1"),)),
+        (1, b"k", b"w", ()),
     ]
 
 

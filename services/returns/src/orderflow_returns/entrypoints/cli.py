@@ -45,7 +45,9 @@ def rmas(
 
 @app.command("retry-refund")
 def retry_refund(rma_id: uuid.UUID) -> None:
-    """Request a refund_failed RMA's refund again (new refund id; the ceiling still holds)."""
+    """Request a refund_failed RMA's refund again: under a new refund id, or under its own after
+    provider_unavailable, provider_not_configured or outcome_unknown (after outcome_unknown,
+    check with the provider first); the ceiling still holds."""
     retry_failed_refund = ops_use_cases(service_dependencies(ReturnsSettings())).retry_failed_refund
 
     async def retry(database: ServiceDatabase) -> RetryOutcome:

@@ -27,7 +27,8 @@ async def refundable(
     repos: ReturnsRepositories, order_id: uuid.UUID, snapshot: OrderSnapshot
 ) -> Money:
     """What may still be refunded: captured (or, while no capture is known, the order total)
-    minus every refund requested or issued so far (failed ones excluded)."""
+    minus every refund requested or issued so far, and every failed one that may have been paid
+    (``outcome_unknown``); other failed ones excluded."""
     captured = await repos.orders.captured(order_id, snapshot.currency)
     paid = captured if captured is not None else snapshot.total
     return paid - await repos.refunds.committed(order_id, snapshot.currency)

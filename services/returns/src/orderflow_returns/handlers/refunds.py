@@ -121,9 +121,10 @@ async def retry_failed_refund(
         if (
             last is not None
             and last.failure_code in REFUND_FAILURES_THAT_MAY_HAVE_PAID
+            and refund_may_be_asked_again(last.failure_code)
             and last.amount == priced.amount
         ):
-            left = left + last.amount  # asked again under its own id: it counts once
+            left = left + last.amount  # asked again under its own id below: it counts once
         if priced.amount > left:
             return RetryOutcome(
                 False, f"exceeds_paid: {priced.amount} requested, {left} left to refund"
