@@ -175,4 +175,15 @@ async def authorise_payment(
     )
     log.info("payment.authorised", payment_id=str(payment_id), amount=str(event.total))
     if facts.stock_status is StockStatus.RESERVED:
-        await capture(payment, uow, providers=providers, settings=settings, sleep=sleep)
+        try:
+            await capture(payment, uow, providers=providers, settings=settings, sleep=sleep)
+        except PermanentError as error:
+            # The provider holds the money: undone with this record, the hold would have no
+            # row and nothing would ever void it. Kept, it is voided when the reservation
+            # it waited for is released (as after a capture refused on StockReserved).
+            log.error(
+                "payment.capture_refused_after_authorisation",
+                order_id=str(order_id),
+                code=error.code,
+                reason=error.reason,
+            )

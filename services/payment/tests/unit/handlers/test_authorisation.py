@@ -10,6 +10,7 @@ from orderflow_contracts.events.payments import (
     PaymentAuthorized,
     PaymentCaptured,
     PaymentDeclined,
+    PaymentVoided,
 )
 from orderflow_payment.adapters.provider_registry import ProviderRegistry
 from orderflow_payment.domain.model import OrderFacts, PaymentStatus, StockStatus
@@ -20,9 +21,10 @@ from orderflow_payment.domain.providers import (
     payment_id_for,
 )
 from orderflow_payment.handlers.authorisation import authorise_payment
+from orderflow_payment.handlers.stock import record_reservation_released
 from orderflow_payment.settings import PaymentSettings
 
-from services.payment.tests.builders import order_placed
+from services.payment.tests.builders import order_placed, reservation_released
 from services.payment.tests.fake_provider import ScriptedProvider, dependencies
 from services.payment.tests.fakes import fake_transactions, tables_of
 from services.payment.tests.unit.handlers.steps import apply_event
@@ -84,6 +86,26 @@ async def test_stock_already_reserved_captures_in_the_same_unit_of_work() -> Non
     assert [op for op, _ in provider.calls] == ["authorise", "capture"]
     kinds = {kind for kind, _, _ in tables_of(transactions).ledger_of(order.order_id)}
     assert kinds == {"authorisation", "capture"}
+
+
+async def test_a_capture_refused_after_the_authorisation_keeps_the_authorisation() -> None:
+    # The provider holds the money: undone with the record, the hold would have no row, and
+    # nothing would ever void it. Kept, the reservation's release voids it.
+    declined = ProviderResult.decline("capture_failed", "DECLINED", "cap-1")
+    provider = ScriptedProvider().answer("capture", declined)
+    transactions, wired = fake_transactions(), dependencies(provider)
+    order = order_placed(total="20.00")
+    tables_of(transactions).order_facts[order.order_id] = OrderFacts(StockStatus.RESERVED)
+
+    await apply_event(authorise_payment, order, transactions, wired)
+
+    assert [type(e) for e in transactions.emitted.events] == [PaymentAuthorized]
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.AUTHORISED
+    await apply_event(
+        record_reservation_released, reservation_released(order.order_id), transactions, wired
+    )
+    assert [type(e) for e in transactions.emitted.events] == [PaymentAuthorized, PaymentVoided]
+    assert [op for op, _ in provider.calls] == ["authorise", "capture", "void"]
 
 
 async def test_the_same_order_placed_twice_authorises_once() -> None:
