@@ -16,11 +16,12 @@ from orderflow_contracts.events.payments import (
     PaymentAuthorized,
     PaymentDeclineCode,
     PaymentDeclined,
+    PaymentVoidReason,
 )
 from orderflow_contracts.primitives import clip_text
 
 from orderflow_payment.domain import ledger
-from orderflow_payment.domain.model import Payment, StockStatus
+from orderflow_payment.domain.model import OrderFacts, Payment, StockStatus
 from orderflow_payment.domain.providers import (
     Authorise,
     ProviderRefusedAfterUnknown,
@@ -32,8 +33,8 @@ from orderflow_payment.domain.providers import (
     payment_id_for,
 )
 from orderflow_payment.domain.tokens import mask_token
-from orderflow_payment.handlers._movements import Work, applied_event, capture, reason_code
-from orderflow_payment.handlers._provider_calls import Sleep, call_provider
+from orderflow_payment.handlers._movements import Work, applied_event, capture, reason_code, void
+from orderflow_payment.handlers._provider_calls import UNKNOWN_OUTCOMES, Sleep, call_provider
 from orderflow_payment.ports import PaymentProviders
 from orderflow_payment.settings import PaymentSettings
 
@@ -49,7 +50,8 @@ async def authorise_payment(
     sleep: Sleep,
 ) -> None:
     """→ ``PaymentAuthorized`` (and ``PaymentCaptured`` at once if stock is already reserved)
-    or ``PaymentDeclined`` with the provider's reason. Nothing for an order already dead."""
+    or ``PaymentDeclined`` with the provider's reason. Nothing for an order already dead, unless
+    a call of ours for it went unanswered: then it is asked again and an approval voided."""
     order_id = event.order_id
     cause = applied_event(uow)
     await uow.repos.payments.lock_order(order_id)
@@ -57,9 +59,11 @@ async def authorise_payment(
         log.info("payment.already_exists", order_id=str(order_id))
         return
     facts = await uow.repos.order_facts.facts(order_id)
-    if facts.order_is_dead:
+    if facts.order_is_dead and authorisation_key(order_id) not in UNKNOWN_OUTCOMES:
         # Stock unavailable/released or the order cancelled before we got here: a hold on
         # the customer's money could only be voided again. Nothing to authorise or announce.
+        # (After a call of ours went unanswered it may hold the money: it is asked again
+        # below, under its key, and an approval voided.)
         log.info(
             "payment.not_authorised_order_dead",
             order_id=str(order_id),
@@ -118,6 +122,9 @@ async def authorise_payment(
             PaymentDeclineCode.INVALID_TOKEN, f"the provider refused the request: {error.code}"
         )
 
+    if facts.order_is_dead and (not result.approved or result.reference is None):
+        log.info("payment.dead_order_holds_nothing", order_id=str(order_id))
+        return
     if not result.approved or result.reference is None:
         payment = Payment.declined(
             payment_id=payment_id,
@@ -174,7 +181,11 @@ async def authorise_payment(
         )
     )
     log.info("payment.authorised", payment_id=str(payment_id), amount=str(event.total))
-    if facts.stock_status is StockStatus.RESERVED:
+    if facts.order_is_dead:
+        await void(
+            payment, _void_reason(facts), uow, providers=providers, settings=settings, sleep=sleep
+        )
+    elif facts.stock_status is StockStatus.RESERVED:
         try:
             await capture(payment, uow, providers=providers, settings=settings, sleep=sleep)
         except PermanentError as error:
@@ -187,3 +198,12 @@ async def authorise_payment(
                 code=error.code,
                 reason=error.reason,
             )
+
+
+def _void_reason(facts: OrderFacts) -> PaymentVoidReason:
+    """Why an order that died before its authorisation was answered has it voided."""
+    if facts.cancelled_reason is not None:
+        return PaymentVoidReason.ORDER_CANCELLED
+    if facts.stock_status is StockStatus.UNAVAILABLE:
+        return PaymentVoidReason.STOCK_UNAVAILABLE
+    return PaymentVoidReason.RESERVATION_RELEASED

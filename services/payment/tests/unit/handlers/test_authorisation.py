@@ -21,10 +21,10 @@ from orderflow_payment.domain.providers import (
     payment_id_for,
 )
 from orderflow_payment.handlers.authorisation import authorise_payment
-from orderflow_payment.handlers.stock import record_reservation_released
+from orderflow_payment.handlers.stock import record_reservation_released, record_stock_unavailable
 from orderflow_payment.settings import PaymentSettings
 
-from services.payment.tests.builders import order_placed, reservation_released
+from services.payment.tests.builders import order_placed, reservation_released, stock_unavailable
 from services.payment.tests.fake_provider import ScriptedProvider, dependencies
 from services.payment.tests.fakes import fake_transactions, tables_of
 from services.payment.tests.unit.handlers.steps import apply_event
@@ -187,6 +187,41 @@ async def test_an_authorisation_whose_outcome_is_unknown_is_never_declined() -> 
 
     assert len(transactions.emitted.of_type(PaymentAuthorized)) == 1
     assert provider.keys("authorise") == [f"authorise:{order.order_id}"] * 4, "same key"
+
+
+async def test_an_unanswered_authorisation_is_asked_again_and_voided_when_the_order_died() -> None:
+    # The call may have placed a hold; the order died while the batch was retried. Giving up
+    # would leave the customer's money held: it is asked again under its key, then voided.
+    transactions = fake_transactions()
+    provider = ScriptedProvider().answer("authorise", *[ProviderUnavailable("timeout")] * 3)
+    order = order_placed()
+    wired = dependencies(provider)
+    with pytest.raises(TransientError):
+        await apply_event(authorise_payment, order, transactions, wired)
+    await apply_event(
+        record_stock_unavailable, stock_unavailable(order.order_id), transactions, wired
+    )
+
+    await apply_event(authorise_payment, order, transactions, wired)
+
+    assert [type(e) for e in transactions.emitted.events] == [PaymentAuthorized, PaymentVoided]
+    (voided,) = transactions.emitted.of_type(PaymentVoided)
+    assert voided.reason == "stock_unavailable"
+    assert [op for op, _ in provider.calls] == ["authorise"] * 4 + ["void"]
+
+
+async def test_an_order_already_dead_with_no_unanswered_call_is_not_authorised() -> None:
+    transactions, provider = fake_transactions(), ScriptedProvider()
+    order = order_placed()
+    wired = dependencies(provider)
+    await apply_event(
+        record_stock_unavailable, stock_unavailable(order.order_id), transactions, wired
+    )
+
+    await apply_event(authorise_payment, order, transactions, wired)
+
+    assert transactions.emitted.events == []
+    assert provider.calls == []
 
 
 async def test_an_authorisation_refused_after_an_unanswered_call_is_declined_not_retried() -> None:
