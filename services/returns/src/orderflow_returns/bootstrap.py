@@ -93,6 +93,9 @@ class OpsUseCases:
     retry_failed_refund: Callable[
         [uuid.UUID, UnitOfWork[ReturnsRepositories]], Awaitable[refunds.RetryOutcome]
     ]
+    release_unpaid_refund: Callable[
+        [uuid.UUID, UnitOfWork[ReturnsRepositories]], Awaitable[refunds.RetryOutcome]
+    ]
 
 
 def ops_use_cases(dependencies: dict[str, object]) -> OpsUseCases:
@@ -100,6 +103,7 @@ def ops_use_cases(dependencies: dict[str, object]) -> OpsUseCases:
         list_rmas=inject(queries.list_rmas, dependencies),
         find_rma=inject(queries.find_rma, dependencies),
         retry_failed_refund=inject(refunds.retry_failed_refund, dependencies),
+        release_unpaid_refund=inject(refunds.release_unpaid_refund, dependencies),
     )
 
 

@@ -328,7 +328,7 @@ async def test_a_refund_whose_outcome_is_unknown_leaves_room_for_itself_under_th
     returns_harness: ReturnsHarness,
 ) -> None:
     h = returns_harness
-    order, _, _ = await _refund_failed(h, "outcome_unknown")  # 36.94 of 60.43, maybe paid
+    order, _, unknown = await _refund_failed(h, "outcome_unknown")  # 36.94 of 60.43, maybe paid
     await h.publish(order.refund_issued(uuid.uuid4(), "20.00", "20.00"))
     await h.processed()
     rma_id = await authorised(h, order, [(BALL, 2)])
@@ -339,6 +339,13 @@ async def test_a_refund_whose_outcome_is_unknown_leaves_room_for_itself_under_th
         "exceeds_paid",
         "refund of 23.49 EUR would exceed what is left to refund (3.49 EUR)",
     )
+    # The provider says it did not pay it: ops release it, and the balls fit.
+    released = await _cli(h, "release-refund", str(unknown.refund_id))
+    assert released.exit_code == 0, released.output
+    assert released.stdout.startswith(f"refund {unknown.refund_id} released, not paid")
+    assert (await _cli(h, "retry-refund", str(rma_id))).exit_code == 0
+    [*_, balls] = await h.wait_emitted(order.order_id, "RefundRequested", 2)
+    assert balls.amount == eur("23.49")
 
 
 async def test_warranty_accepted_with_a_replacement_and_rejected_for_every_reason(

@@ -60,6 +60,24 @@ def retry_refund(rma_id: uuid.UUID) -> None:
         raise typer.Exit(code=1)
 
 
+@app.command("release-refund")
+def release_refund(refund_id: uuid.UUID) -> None:
+    """The provider confirmed a refund that failed outcome_unknown was not paid: it stops
+    holding room under the order's refund ceiling; its RMA is then retried under a new id."""
+    release_unpaid_refund = ops_use_cases(
+        service_dependencies(ReturnsSettings())
+    ).release_unpaid_refund
+
+    async def release(database: ServiceDatabase) -> RetryOutcome:
+        async with database.transactions.begin() as uow:
+            return await release_unpaid_refund(refund_id, uow)
+
+    outcome = with_service_database(SERVICE_NAME, build_definition, release)
+    typer.echo(outcome.message)
+    if not outcome.ok:
+        raise typer.Exit(code=1)
+
+
 @app.command("warranty-policy")
 def warranty_policy() -> None:
     """Print the effective warranty term per country of usage (AFTER_SALES_WARRANTY_POLICY_FILE,

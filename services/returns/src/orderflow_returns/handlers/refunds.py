@@ -151,3 +151,34 @@ async def retry_failed_refund(
         again = last.refund_id
     refund_id = await request_refund(uow, rma, plan, again=again)
     return RetryOutcome(True, f"refund {refund_id} requested for {plan.amount}", refund_id)
+
+
+CONFIRMED_NOT_PAID = "confirmed_not_paid"
+
+
+async def release_unpaid_refund(
+    refund_id: uuid.UUID, uow: UnitOfWork[ReturnsRepositories]
+) -> RetryOutcome:
+    """Ops: the provider confirmed that a refund which failed with an unknown outcome was not
+    paid. It stops holding room under the order's ceiling (decision 89) and is final under its
+    id: its RMA's retry requests it under a new one. The order's RMAs in ``refund_failed`` (its
+    own, and any stopped ``exceeds_paid`` beside it) are named, for ops to retry."""
+    repos = uow.repos
+    found = await repos.refunds.get(refund_id)
+    if found is None:
+        return RetryOutcome(False, f"no refund {refund_id}")
+    await repos.orders.lock(found.order_id)
+    refund = await repos.refunds.get(refund_id, for_update=True)
+    assert refund is not None
+    if refund.state != "failed" or refund.failure_code not in REFUND_FAILURES_THAT_MAY_HAVE_PAID:
+        return RetryOutcome(
+            False,
+            f"refund {refund_id} is {refund.state} ({refund.failure_code or 'no failure'}), "
+            "not failed with an unknown outcome",
+        )
+    failure = (CONFIRMED_NOT_PAID, "the provider confirmed it did not pay this refund (ops)")
+    await repos.refunds.settle(refund_id, "failed", at=uow.now, failure=failure)
+    log.info("return.refund_released", refund_id=str(refund_id), order_id=str(refund.order_id))
+    waiting = await repos.rmas.in_state(refund.order_id, RmaState.REFUND_FAILED)
+    to_retry = f"; to retry: {', '.join(sorted(map(str, waiting)))}" if waiting else ""
+    return RetryOutcome(True, f"refund {refund_id} released, not paid{to_retry}", refund_id)

@@ -17,6 +17,7 @@ from orderflow_returns.handlers.order_facts import (
 from orderflow_returns.handlers.parcels import receive_return_parcel
 from orderflow_returns.handlers.refunds import (
     RetryOutcome,
+    release_unpaid_refund,
     retry_failed_refund,
     settle_refund_failed,
     settle_refund_issued,
@@ -39,6 +40,11 @@ async def refund_requested(
 async def retry(returns: Returns, rma_id: uuid.UUID) -> RetryOutcome:
     async with returns.transactions.begin() as uow:
         return await retry_failed_refund(rma_id, uow)
+
+
+async def release(returns: Returns, refund_id: uuid.UUID) -> RetryOutcome:
+    async with returns.transactions.begin() as uow:
+        return await release_unpaid_refund(refund_id, uow)
 
 
 async def test_the_refund_issued_closes_the_rma_once() -> None:
@@ -247,6 +253,52 @@ async def test_a_refund_whose_outcome_is_unknown_counts_against_the_ceiling() ->
     assert outcome == RetryOutcome(
         True, f"refund {unknown.refund_id} requested for 36.94 EUR", unknown.refund_id
     )
+
+
+async def test_ops_release_an_unknown_refund_the_provider_did_not_pay() -> None:
+    returns = Returns()
+    order = Order()  # 60.43 EUR
+    splint_rma, unknown = await refund_requested(returns, order, [(SPLINT, 1)])
+    await returns.apply(
+        settle_refund_failed, order.refund_failed(unknown.refund_id, "36.94", "outcome_unknown")
+    )
+    await returns.apply(settle_refund_issued, order.refund_issued(uuid.uuid4(), "20.00"))
+    ball_rma = await returns.authorise(order, [(BALL, 2)])
+    await returns.apply(receive_return_parcel, Order.parcel(ball_rma, [(BALL, 2, "resellable")]))
+    assert returns.tables.rmas[ball_rma].state == RmaState.REFUND_FAILED  # exceeds_paid
+
+    released = await release(returns, unknown.refund_id)
+
+    waiting = ", ".join(sorted([str(splint_rma), str(ball_rma)]))
+    assert released == RetryOutcome(
+        True,
+        f"refund {unknown.refund_id} released, not paid; to retry: {waiting}",
+        unknown.refund_id,
+    )
+    assert (await retry(returns, ball_rma)).ok
+    assert returns.emitted.of_type(RefundRequested)[-1].amount == eur("23.49")
+    # Not counted any more: what is left is the payment less the goodwill and the balls.
+    assert await retry(returns, splint_rma) == RetryOutcome(
+        False, "exceeds_paid: 36.94 EUR requested, 16.94 EUR left to refund"
+    )
+    assert await release(returns, unknown.refund_id) == RetryOutcome(
+        False,
+        f"refund {unknown.refund_id} is failed (confirmed_not_paid), not failed with an "
+        "unknown outcome",
+    )
+
+
+async def test_ops_release_refuses_a_refund_that_may_not_be_released() -> None:
+    returns = Returns()
+    order = Order()
+    _, refund = await refund_requested(returns, order, [(SPLINT, 1)])
+
+    assert await release(returns, refund.refund_id) == RetryOutcome(
+        False,
+        f"refund {refund.refund_id} is requested (no failure), not failed with an unknown outcome",
+    )
+    missing = uuid.uuid4()
+    assert await release(returns, missing) == RetryOutcome(False, f"no refund {missing}")
 
 
 async def test_ops_retry_prices_an_rma_that_was_stopped_before_pricing() -> None:
