@@ -27,11 +27,13 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class UnknownOutcomes:
-    """Idempotency keys whose last call may have been done by the provider without an answer
-    (a timeout, say), until a call with the key gets one. A later "certainly nothing done"
-    failure (a 503) says nothing of that earlier call, so such a key is never concluded.
-    Kept in the process, bounded: a restart, or the partition moving to another instance
-    between two attempts, forgets it (reconciliation still reports a hold or refund left)."""
+    """Idempotency keys a call of which may have been done by the provider without an answer
+    (a timeout, say). A later "certainly nothing done" failure (a 503) says nothing of that
+    earlier call, so such a key is never concluded. An answer does not clear the mark: it
+    belongs to a transaction that may still roll back (a later call of the same batch fails),
+    and the retry must still know the key may have moved money. Kept in the process, bounded:
+    a restart, or the partition moving to another instance between two attempts, forgets it
+    (reconciliation still reports a hold or refund left)."""
 
     def __init__(self, capacity: int = 10_000) -> None:
         self._keys: OrderedDict[str, None] = OrderedDict()
@@ -43,7 +45,8 @@ class UnknownOutcomes:
         while len(self._keys) > self._capacity:
             self._keys.popitem(last=False)
 
-    def answered(self, key: str) -> None:
+    def forget(self, key: str) -> None:
+        """What a restart does (tests)."""
         self._keys.pop(key, None)
 
     def __contains__(self, key: object) -> bool:
@@ -115,5 +118,4 @@ async def call_provider(
         raise ProviderRefusedAfterUnknown(
             answer.decline_code or "declined", answer.message or "declined", declined=True
         )
-    UNKNOWN_OUTCOMES.answered(key)
     return answer

@@ -209,6 +209,29 @@ async def test_a_void_refused_after_an_unanswered_capture_finishes_it_and_refund
     assert provider.keys("capture") == [capture_key] * 4, "finished under the capture's own key"
 
 
+async def test_a_cancellation_rolled_back_after_the_capture_answered_still_finishes_it() -> None:
+    # The finishing capture was answered, then the refund timed out and the whole attempt
+    # rolled back. The answer did not commit: the retry must still know the capture may have
+    # been made. When the answer cleared the mark, the retry's refused void was a dead letter
+    # and the capture, retried on StockReserved, charged the cancelled order for good.
+    refused = ProviderRejected("authorisation_closed", "it was captured")
+    provider = (
+        ScriptedProvider()
+        .answer("capture", *[ProviderUnavailable("timeout")] * 3)
+        .answer("void", refused, refused)
+        .answer("refund", *[ProviderUnavailable("timeout")] * 3)
+    )
+    transactions, wired, order = await capture_left_unanswered(provider, total="70.00")
+    with pytest.raises(TransientError):
+        await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+
+    await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+
+    (refund,) = transactions.emitted.of_type(RefundIssued)
+    assert str(refund.amount) == "70.00 EUR"
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.REFUNDED
+
+
 async def test_a_void_refused_with_no_capture_pending_is_still_a_dead_letter() -> None:
     transactions = fake_transactions()
     provider = ScriptedProvider().answer("void", ProviderRejected("unknown_reference", "gone"))

@@ -289,7 +289,7 @@ async def test_a_refund_failed_outcome_unknown_stays_so_after_a_restart() -> Non
     order = await captured_order(transactions, wired, total="40.00")
     asked = refund_requested(order.order_id, "15.00")
     await apply_event(refund_payment, asked, transactions, wired)
-    UNKNOWN_OUTCOMES.answered(f"refund:{asked.refund_id}")  # what a restart forgets
+    UNKNOWN_OUTCOMES.forget(f"refund:{asked.refund_id}")  # what a restart forgets
 
     await apply_event(refund_payment, asked, transactions, wired)
 
