@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +13,7 @@ from orderflow_contracts.policies import AfterSalesPolicy
 
 from orderflow_returns.bootstrap import (
     SERVICE_NAME,
+    OpsUseCases,
     build_definition,
     ops_use_cases,
     service_dependencies,
@@ -48,31 +50,29 @@ def retry_refund(rma_id: uuid.UUID) -> None:
     """Request a refund_failed RMA's refund again: under a new refund id, or under its own after
     provider_unavailable, provider_not_configured or outcome_unknown (after outcome_unknown,
     check with the provider first); the ceiling still holds."""
-    retry_failed_refund = ops_use_cases(service_dependencies(ReturnsSettings())).retry_failed_refund
-
-    async def retry(database: ServiceDatabase) -> RetryOutcome:
-        async with database.transactions.begin() as uow:
-            return await retry_failed_refund(rma_id, uow)
-
-    outcome = with_service_database(SERVICE_NAME, build_definition, retry)
-    typer.echo(outcome.message)
-    if not outcome.ok:
-        raise typer.Exit(code=1)
+    _run_refund_command(lambda ops: ops.retry_failed_refund, rma_id)
 
 
 @app.command("release-refund")
 def release_refund(refund_id: uuid.UUID) -> None:
     """The provider confirmed a refund that failed outcome_unknown was not paid: it stops
     holding room under the order's refund ceiling; its RMA is then retried under a new id."""
-    release_unpaid_refund = ops_use_cases(
-        service_dependencies(ReturnsSettings())
-    ).release_unpaid_refund
+    _run_refund_command(lambda ops: ops.release_unpaid_refund, refund_id)
 
-    async def release(database: ServiceDatabase) -> RetryOutcome:
+
+def _run_refund_command(
+    chosen: Callable[[OpsUseCases], Callable[[uuid.UUID, Any], Awaitable[RetryOutcome]]],
+    target: uuid.UUID,
+) -> None:
+    """Run one of ops' refund use cases in its own transaction; print its message, exit 1
+    when it refused."""
+    use_case = chosen(ops_use_cases(service_dependencies(ReturnsSettings())))
+
+    async def run(database: ServiceDatabase) -> RetryOutcome:
         async with database.transactions.begin() as uow:
-            return await release_unpaid_refund(refund_id, uow)
+            return await use_case(target, uow)
 
-    outcome = with_service_database(SERVICE_NAME, build_definition, release)
+    outcome = with_service_database(SERVICE_NAME, build_definition, run)
     typer.echo(outcome.message)
     if not outcome.ok:
         raise typer.Exit(code=1)

@@ -231,19 +231,28 @@ async def test_ops_retry_checks_the_ceiling_again() -> None:
     assert returns.tables.rmas[rma_id].state == RmaState.REFUND_FAILED
 
 
-async def test_a_refund_whose_outcome_is_unknown_counts_against_the_ceiling() -> None:
-    # The provider may have paid it: until it is answered again, the order's other refunds
-    # must leave room for it, or the customer could get more back than was paid.
-    returns = Returns()
-    order = Order()  # 60.43 EUR
+async def unknown_refund_beside_a_return(
+    returns: Returns,
+) -> tuple[uuid.UUID, RefundRequested, uuid.UUID]:
+    """Of an order of 60.43: the splint's refund (36.94) failed ``outcome_unknown``, payment
+    refunded 20.00 on its own, and the balls came back (23.49 with the shipping fee): the
+    splint's RMA, its refund, and the balls' RMA."""
+    order = Order()
     splint_rma, unknown = await refund_requested(returns, order, [(SPLINT, 1)])
     await returns.apply(
         settle_refund_failed, order.refund_failed(unknown.refund_id, "36.94", "outcome_unknown")
     )
     await returns.apply(settle_refund_issued, order.refund_issued(uuid.uuid4(), "20.00"))
-
     ball_rma = await returns.authorise(order, [(BALL, 2)])
     await returns.apply(receive_return_parcel, Order.parcel(ball_rma, [(BALL, 2, "resellable")]))
+    return splint_rma, unknown, ball_rma
+
+
+async def test_a_refund_whose_outcome_is_unknown_counts_against_the_ceiling() -> None:
+    # The provider may have paid it: until it is answered again, the order's other refunds
+    # must leave room for it, or the customer could get more back than was paid.
+    returns = Returns()
+    splint_rma, unknown, ball_rma = await unknown_refund_beside_a_return(returns)
 
     stopped = returns.tables.rmas[ball_rma]
     assert (stopped.state, stopped.problem_code) == (RmaState.REFUND_FAILED, "exceeds_paid")
@@ -257,14 +266,7 @@ async def test_a_refund_whose_outcome_is_unknown_counts_against_the_ceiling() ->
 
 async def test_ops_release_an_unknown_refund_the_provider_did_not_pay() -> None:
     returns = Returns()
-    order = Order()  # 60.43 EUR
-    splint_rma, unknown = await refund_requested(returns, order, [(SPLINT, 1)])
-    await returns.apply(
-        settle_refund_failed, order.refund_failed(unknown.refund_id, "36.94", "outcome_unknown")
-    )
-    await returns.apply(settle_refund_issued, order.refund_issued(uuid.uuid4(), "20.00"))
-    ball_rma = await returns.authorise(order, [(BALL, 2)])
-    await returns.apply(receive_return_parcel, Order.parcel(ball_rma, [(BALL, 2, "resellable")]))
+    splint_rma, unknown, ball_rma = await unknown_refund_beside_a_return(returns)
     assert returns.tables.rmas[ball_rma].state == RmaState.REFUND_FAILED  # exceeds_paid
 
     released = await release(returns, unknown.refund_id)
