@@ -40,6 +40,10 @@ from orderflow_payment.settings import PaymentSettings
 
 log = structlog.get_logger(__name__)
 
+# A capture the provider answered it did not make (declined, or refused with no earlier call of
+# its key unanswered); a capture refused after an unanswered call may have been made.
+_CAPTURE_CERTAINLY_NOT_MADE = frozenset({"capture_declined", "capture_rejected"})
+
 
 async def authorise_payment(
     event: OrderPlaced,
@@ -189,6 +193,8 @@ async def authorise_payment(
         try:
             await capture(payment, uow, providers=providers, settings=settings, sleep=sleep)
         except PermanentError as error:
+            if error.code not in _CAPTURE_CERTAINLY_NOT_MADE:
+                raise  # it may have been made (refused after an unanswered call): ops look
             # The provider holds the money: undone with this record, the hold would have no
             # row and nothing would ever void it. Kept, it is voided when the reservation
             # it waited for is released (as after a capture refused on StockReserved).

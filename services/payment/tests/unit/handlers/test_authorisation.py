@@ -108,6 +108,21 @@ async def test_a_capture_refused_after_the_authorisation_keeps_the_authorisation
     assert [op for op, _ in provider.calls] == ["authorise", "capture", "void"]
 
 
+async def test_a_capture_refused_after_an_unanswered_call_is_still_a_dead_letter() -> None:
+    # That capture may have been made: keeping the authorisation would let the reservation's
+    # release try to void a charge. The record goes to ops with the exact code.
+    refused = ProviderRejected("charge_already_captured", "it may be captured")
+    provider = ScriptedProvider().answer("capture", ProviderUnavailable("timeout"), refused)
+    transactions, wired = fake_transactions(), dependencies(provider)
+    order = order_placed(total="20.00")
+    tables_of(transactions).order_facts[order.order_id] = OrderFacts(StockStatus.RESERVED)
+
+    with pytest.raises(PermanentError) as refusal:
+        await apply_event(authorise_payment, order, transactions, wired)
+
+    assert refusal.value.code == "capture_refused_after_unknown"
+
+
 async def test_the_same_order_placed_twice_authorises_once() -> None:
     transactions, provider = fake_transactions(), ScriptedProvider()
     order = order_placed()
