@@ -42,6 +42,8 @@ async def settle_refund_issued(event: RefundIssued, uow: UnitOfWork[ReturnsRepos
         return
     if refund.state == "issued":
         return
+    if refund.failure_code == CONFIRMED_NOT_PAID:  # ops released it: the provider paid after all
+        log.error("return.released_refund_was_paid", refund_id=str(event.refund_id))
     await repos.refunds.settle(event.refund_id, "issued", at=issued_at)
     if refund.rma_id is None:
         return
