@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from orderflow_chassis.consumer import (
     BatchLocker,
@@ -43,7 +43,14 @@ from orderflow_contracts.events import CartItemAdded, Event
 from orderflow_localinfra.discovery import Infrastructure
 
 from tests.support.events import cart_item_added
-from tests.support.kafka_tools import create_topics, eventually, read_topic, unique_topic
+from tests.support.kafka_tools import (
+    Message,
+    create_topics,
+    eventually,
+    publish_records,
+    read_topic,
+    unique_topic,
+)
 from tests.support.probe_service import (
     MIGRATIONS,
     ProbeStore,
@@ -53,8 +60,6 @@ from tests.support.probe_service import (
 )
 
 pytestmark = pytest.mark.integration
-
-Message = tuple[bytes | None, bytes, Sequence[tuple[str, bytes]]]
 
 
 @asynccontextmanager
@@ -103,18 +108,6 @@ async def probe(
         yield runtime
     finally:
         await runtime.stop()
-
-
-async def publish(bootstrap: str, topic: str, messages: Sequence[Message]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=0
-    )
-    await producer.start()
-    try:
-        for key, value, headers in messages:
-            await producer.send_and_wait(topic, value, key=key, headers=list(headers))
-    finally:
-        await producer.stop()
 
 
 def valid(envelope: Envelope) -> Message:
@@ -168,7 +161,9 @@ async def test_cancelled_queries_are_retried_not_dead_lettered(
             await uow.repos.connection.execute("SELECT pg_sleep(2)")
         await record_effect(event, uow)
 
-    await publish(infrastructure.kafka_bootstrap_servers, topic, [valid(e) for e in envelopes])
+    await publish_records(
+        infrastructure.kafka_bootstrap_servers, topic, [valid(e) for e in envelopes]
+    )
     async with probe(infrastructure, topic, cancelled_twice) as runtime:
         await applied_once(runtime, envelopes)
         assert await dead_letters_written(runtime, topic) == 0
@@ -192,7 +187,7 @@ async def test_a_transient_failure_outlasting_the_handler_attempts_is_never_dead
             raise asyncpg.CannotConnectNowError("the database system is starting up")
         await record_effect(event, uow)
 
-    await publish(infrastructure.kafka_bootstrap_servers, topic, [valid(envelope)])
+    await publish_records(infrastructure.kafka_bootstrap_servers, topic, [valid(envelope)])
     async with probe(
         infrastructure, topic, unavailable_for_a_while, consumer_handler_attempts=2
     ) as runtime:
@@ -217,7 +212,7 @@ async def test_a_refusal_mid_batch_undoes_only_that_records_writes(
         if event.sku == "SKU-REFUSED":
             raise PermanentError("unknown_sku", "SKU-REFUSED is not sold")
 
-    await publish(
+    await publish_records(
         infrastructure.kafka_bootstrap_servers,
         topic,
         [valid(before), valid(refused), valid(after)],
@@ -271,7 +266,7 @@ async def test_deferred_writes_go_in_with_their_batch_and_never_for_a_refused_re
     refused = cart_item_added("cart-defer", sku="SKU-REFUSED")
     after = cart_item_added("cart-defer", sku="SKU-AFTER")
     # Published before the consumer starts: one batch, the refusal after a deferral.
-    await publish(
+    await publish_records(
         infrastructure.kafka_bootstrap_servers,
         topic,
         [valid(before), valid(refused), valid(after)],
@@ -303,7 +298,7 @@ async def test_deferred_writes_that_fail_are_pinned_on_their_record(
     before = cart_item_added("cart-poison", sku="SKU-BEFORE")
     poison = cart_item_added("cart-poison", sku="SKU-POISON")
     after = cart_item_added("cart-poison", sku="SKU-AFTER")
-    await publish(
+    await publish_records(
         infrastructure.kafka_bootstrap_servers,
         topic,
         [valid(before), valid(poison), valid(after)],
@@ -334,7 +329,7 @@ async def test_an_unexpected_handler_failure_is_retried_before_anything_is_dead_
             raise KeyError(f"no stock row for {event.sku}")
         await record_effect(event, uow)
 
-    await publish(
+    await publish_records(
         infrastructure.kafka_bootstrap_servers, topic, [valid(flaky), valid(broken), valid(after)]
     )
     async with probe(infrastructure, topic, handler, consumer_handler_attempts=3) as runtime:
@@ -372,7 +367,7 @@ async def test_unknown_types_and_newer_versions_are_skipped_not_dead_lettered(
         (b"cart-fc", json.dumps(newer).encode(), [("event_type", b"CartItemAdded")]),
         valid(after),
     ]
-    await publish(infrastructure.kafka_bootstrap_servers, topic, messages)
+    await publish_records(infrastructure.kafka_bootstrap_servers, topic, messages)
     async with probe(infrastructure, topic) as runtime:
         await applied_once(runtime, [before, after])
         assert await dead_letters_written(runtime, topic) == 0
@@ -394,7 +389,7 @@ async def test_a_card_number_in_a_type_the_contract_does_not_know_is_dead_letter
         (b"cart-uc", json.dumps(unknown).encode(), [("event_type", b"CartGiftNoteAdded")]),
         valid(after),
     ]
-    await publish(infrastructure.kafka_bootstrap_servers, topic, messages)
+    await publish_records(infrastructure.kafka_bootstrap_servers, topic, messages)
     async with probe(infrastructure, topic) as runtime:
         await applied_once(runtime, [before, after])
         letters = await read_topic(infrastructure.kafka_bootstrap_servers, f"{topic}.dlq", expect=1)
@@ -429,7 +424,7 @@ async def test_card_data_a_scan_of_bytes_cannot_see_never_reaches_a_dead_letter(
         (b"cart-hc", b'{"not": "an envelope"}', [*headers, ("x-note", pan.encode("utf-16-le"))]),
         valid(after),
     ]
-    await publish(infrastructure.kafka_bootstrap_servers, topic, messages)
+    await publish_records(infrastructure.kafka_bootstrap_servers, topic, messages)
     async with probe(infrastructure, topic) as runtime:
         await applied_once(runtime, [before, after])
         letters = await read_topic(infrastructure.kafka_bootstrap_servers, f"{topic}.dlq", expect=5)
@@ -467,7 +462,7 @@ async def test_a_screening_failure_dead_letters_the_record_and_the_partition_mov
         if b"detonate" in (record.value or b""):
             raise RecursionError("maximum recursion depth exceeded")
 
-    await publish(
+    await publish_records(
         infrastructure.kafka_bootstrap_servers,
         topic,
         [valid(before), (b"cart-ic", b'{"detonate": true}', []), valid(after)],
@@ -486,7 +481,7 @@ async def test_a_dead_letter_of_a_record_at_the_size_limit_is_truncated_with_a_d
     huge = b'{"x": "' + b"a" * 990_000  # not even JSON, and as large as the broker takes
     headers = [(f"h{i}", b"v" * 1_000) for i in range(30)]
     after = cart_item_added("cart-huge", sku="SKU-1")
-    await publish(
+    await publish_records(
         infrastructure.kafka_bootstrap_servers,
         topic,
         [(b"cart-huge", huge, headers), valid(after)],
@@ -543,13 +538,13 @@ async def test_positions_of_a_deleted_topic_do_not_skip_the_new_topic_of_the_sam
     group = f"recreated-{uuid.uuid4().hex[:8]}"
     await create_topics(kafka, [topic], partitions=1)
     first_life = [cart_item_added("cart-life", sku=f"SKU-{i}") for i in range(5)]
-    await publish(kafka, topic, [valid(e) for e in first_life])
+    await publish_records(kafka, topic, [valid(e) for e in first_life])
     async with probe(infrastructure, topic, group=group) as runtime:
         await applied_once(runtime, first_life)
 
     await recreate_topic(kafka, topic)
     second_life = [cart_item_added("cart-life", sku=f"SKU-NEW-{i}") for i in range(2)]
-    await publish(kafka, topic, [valid(e) for e in second_life])  # offsets 0 and 1 again
+    await publish_records(kafka, topic, [valid(e) for e in second_life])  # offsets 0 and 1 again
     async with probe(infrastructure, topic, group=group) as runtime:
         await applied_once(runtime, second_life)
 
@@ -583,7 +578,7 @@ async def test_header_bytes_that_are_not_utf8_do_not_make_the_batch_vanish(
     before = [cart_item_added("cart-bin", sku=f"SKU-B{i}") for i in range(5)]
     after = [cart_item_added("cart-bin", sku=f"SKU-A{i}") for i in range(5)]
     odd = cart_item_added("cart-bin", sku="SKU-ODD")
-    await publish(
+    await publish_records(
         infrastructure.kafka_bootstrap_servers,
         topic,
         [
@@ -604,7 +599,7 @@ async def test_a_dead_letter_of_a_key_and_header_name_holding_nul_goes_out_witho
     topic = unique_topic("nul-key")
     await create_topics(infrastructure.kafka_bootstrap_servers, [topic], partitions=1)
     after = cart_item_added("cart-nul", sku="SKU-1")
-    await publish(
+    await publish_records(
         infrastructure.kafka_bootstrap_servers,
         topic,
         [(b"cart\x00nul", b"not json", [("na\x00me", b"v")]), valid(after)],

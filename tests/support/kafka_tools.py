@@ -38,22 +38,32 @@ async def create_topics(bootstrap: str, names: Sequence[str], partitions: int = 
         await admin.close()
 
 
+Message = tuple[bytes | None, bytes, Sequence[tuple[str, bytes | None]]]
+"""A record to publish: key, value and headers."""
+
+
+async def publish_records(bootstrap: str, topic: str, messages: Sequence[Message]) -> None:
+    """Publish (key, value, headers) in order, each acknowledged before the next, as an
+    upstream producer would."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **kafka_client_options()
+    )
+    await producer.start()
+    try:
+        for key, value, headers in messages:
+            await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+    finally:
+        await producer.stop()
+
+
 async def publish_raw(
     bootstrap: str,
     topic: str,
     messages: Sequence[tuple[bytes | None, bytes]],
     headers: Sequence[tuple[str, bytes]] = (),
 ) -> None:
-    """Publish (key, value) pairs in order, as an upstream producer would."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **kafka_client_options()
-    )
-    await producer.start()
-    try:
-        for key, value in messages:
-            await producer.send_and_wait(topic, value, key=key, headers=list(headers))
-    finally:
-        await producer.stop()
+    """Publish (key, value) pairs in order, each with the same ``headers``."""
+    await publish_records(bootstrap, topic, [(key, value, headers) for key, value in messages])
 
 
 class RawHeaderName(str):
@@ -72,9 +82,7 @@ class RawHeaderName(str):
 
 
 async def publish_with_raw_header_names(
-    bootstrap: str,
-    topic: str,
-    messages: Sequence[tuple[bytes | None, bytes, Sequence[tuple[str, bytes | None]]]],
+    bootstrap: str, topic: str, messages: Sequence[Message]
 ) -> None:
     """Publish (key, value, headers) in order; a :class:`RawHeaderName` goes out as its bytes.
 
@@ -86,15 +94,7 @@ async def publish_with_raw_header_names(
         mock.patch.object(message_accumulator, "DefaultRecordBatchBuilder", python_builder),
         mock.patch.object(aiokafka_producer, "DefaultRecordBatchBuilder", python_builder),
     ):
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", **kafka_client_options()
-        )
-        await producer.start()
-        try:
-            for key, value, headers in messages:
-                await producer.send_and_wait(topic, value, key=key, headers=list(headers))
-        finally:
-            await producer.stop()
+        await publish_records(bootstrap, topic, messages)
 
 
 async def read_topic(
