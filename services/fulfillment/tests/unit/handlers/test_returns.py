@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from orderflow_chassis.errors import PermanentError
-from orderflow_contracts.events import LineQuantity, ReturnRestocked
+from orderflow_contracts.events import FulfillmentRequested, LineQuantity, ReturnRestocked
 from orderflow_fulfillment.domain.shipments import AnomalyReason
 from orderflow_fulfillment.handlers.returns import expect_return, restock_return
 from orderflow_fulfillment.handlers.warehouse_reports import record_dispatch
@@ -177,15 +177,23 @@ async def test_a_parcel_at_a_warehouse_nobody_configured_is_refused_for_the_dead
     assert fulfillment.stock.movements == []
 
 
+async def a_shoe_shipped_from_us(
+    fulfillment: FakeFulfillment,
+) -> tuple[uuid.UUID, FulfillmentRequested, uuid.UUID]:
+    """An order of one shoe dispatched from a US warehouse: its id, its shipment request and
+    an RMA id for it."""
+    fulfillment.stock.add_warehouse("US", "US", {"SHOE": 1})
+    order_id, [shipped] = await place_and_capture(fulfillment, {"SHOE": 1}, country="US")
+    await dispatch(fulfillment, shipped.shipment_id, "US")
+    return order_id, shipped, uuid.uuid4()
+
+
 async def test_units_back_at_a_warehouse_that_did_not_ship_them_are_restocked_and_recorded(
     fulfillment: FakeFulfillment,
 ) -> None:
     # The reason existed, and the README promises every case off the happy path is in the
     # anomalies, but such a parcel was restocked with nothing recorded.
-    fulfillment.stock.add_warehouse("US", "US", {"SHOE": 1})
-    order_id, [shipped] = await place_and_capture(fulfillment, {"SHOE": 1}, country="US")
-    await dispatch(fulfillment, shipped.shipment_id, "US")
-    rma_id = uuid.uuid4()
+    order_id, shipped, rma_id = await a_shoe_shipped_from_us(fulfillment)
     await authorise(fulfillment, order_id, rma_id, {"SHOE": 1})
 
     await receive(fulfillment, rma_id, [("SHOE", 1, "resellable")], warehouse_id="EU")
@@ -200,10 +208,7 @@ async def test_units_back_at_a_warehouse_that_did_not_ship_them_are_restocked_an
 async def test_a_parcel_back_before_its_authorisation_is_checked_too(
     fulfillment: FakeFulfillment,
 ) -> None:
-    fulfillment.stock.add_warehouse("US", "US", {"SHOE": 1})
-    order_id, [shipped] = await place_and_capture(fulfillment, {"SHOE": 1}, country="US")
-    await dispatch(fulfillment, shipped.shipment_id, "US")
-    rma_id = uuid.uuid4()
+    order_id, _, rma_id = await a_shoe_shipped_from_us(fulfillment)
     await receive(fulfillment, rma_id, [("SHOE", 1, "resellable")], warehouse_id="EU")
 
     await authorise(fulfillment, order_id, rma_id, {"SHOE": 1})
