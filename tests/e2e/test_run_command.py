@@ -16,17 +16,13 @@ from pathlib import Path
 import pytest
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
-from orderflow_ops.system import free_port_block
+from orderflow_ops.local_ports import free_port_block
 
 from tests.support.service_harness import unique_prefix
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-# The services' ports count up from the first; the console takes the one after them. An
-# ephemeral port (any free one) could be taken by a client connection before its server binds.
-FIRST_PORT = free_port_block(len(DEFAULT_SERVICES) + 1)
-CONSOLE_PORT = FIRST_PORT + len(DEFAULT_SERVICES)
 
 
 def _ready(port: int) -> dict[str, object]:
@@ -60,6 +56,8 @@ def test_run_command_starts_every_service_and_ctrl_c_stops_them(
     infrastructure: Infrastructure,
 ) -> None:
     topic_prefix = unique_prefix("run")
+    # The services' ports count up from the first; the console takes the one after them.
+    first_port = free_port_block(len(DEFAULT_SERVICES) + 1)
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": infrastructure.kafka_bootstrap_servers,
@@ -72,7 +70,8 @@ def test_run_command_starts_every_service_and_ctrl_c_stops_them(
             "-m",
             "orderflow_ops.system",
             "run",
-            *("--first-port", str(FIRST_PORT)),
+            *("--first-port", str(first_port)),
+            *("--console-port", str(first_port + len(DEFAULT_SERVICES))),
             *("--shoppers-per-second", "4", "--warehouse-delay-s", "0.5", "--seed", "3"),
         ],
         cwd=REPO,
@@ -92,7 +91,7 @@ def test_run_command_starts_every_service_and_ctrl_c_stops_them(
         assert any("running." in line for line in output), "".join(output)
 
         for offset, service in enumerate(DEFAULT_SERVICES):
-            readiness = _ready(FIRST_PORT + offset)
+            readiness = _ready(first_port + offset)
             assert readiness["status"] == "ok", (service, readiness)
         # What the check after Ctrl-C must find gone, found while it runs.
         assert len(_service_processes(topic_prefix)) >= len(DEFAULT_SERVICES)

@@ -19,7 +19,7 @@ from orderflow_localinfra.kafka import KafkaBroker, KafkaSettings
 from orderflow_localinfra.layout import StateLayout
 from orderflow_localinfra.processes import wait_for_exit
 from orderflow_localinfra.secure_listener import ClientAuth
-from orderflow_ops.system import free_local_port
+from orderflow_ops.local_ports import free_local_port
 
 
 def free_ports(count: int) -> list[int]:

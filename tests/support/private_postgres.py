@@ -19,7 +19,7 @@ from orderflow_localinfra.isolation import provisioned_on
 from orderflow_localinfra.layout import StateLayout
 from orderflow_localinfra.postgres import PostgresServer, PostgresSettings
 from orderflow_localinfra.provisioning import PROVISIONED_SERVICES
-from orderflow_ops.system import free_port_block
+from orderflow_ops.local_ports import free_port_block
 
 
 @contextmanager

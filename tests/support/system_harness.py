@@ -23,12 +23,8 @@ from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.provisioning import DEFAULT_SERVICES
 from orderflow_ops.event_log import LoggedEvent, contract_topics, read_log
 from orderflow_ops.invariants import Deadlines, Report, check
-from orderflow_ops.system import (
-    ServiceFailedToStart,
-    ServiceProcess,
-    free_local_port,
-    wait_until_ready,
-)
+from orderflow_ops.local_ports import free_local_port
+from orderflow_ops.system import ServiceFailedToStart, ServiceProcess, wait_until_ready
 
 free_port = free_local_port
 

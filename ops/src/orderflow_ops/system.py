@@ -19,7 +19,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -236,42 +235,6 @@ class ServiceFailedToStart(RuntimeError):
     def __init__(self, service: ServiceProcess) -> None:
         super().__init__(f"{service.name} exited with {service.exit_code()} while starting")
         self.service = service
-
-
-# Below Linux's ephemeral range (32768 and up by default): no outgoing connection (to Kafka,
-# PostgreSQL...) takes a port found free here before the service binds it.
-LOCAL_PORTS = range(20000, 32000)
-
-
-_handed_out: set[int] = set()
-
-
-def free_local_port() -> int:
-    """A loopback port free now, picked at random below the ephemeral range, and never one this
-    process handed out before: the services of one run start together, and the first to bind a
-    port picked twice would leave the other unable to start. (Two runs side by side rarely pick
-    the same one, and :meth:`ServiceProcess.is_ready` tells them apart.)"""
-    return free_port_block(1)
-
-
-def free_port_block(count: int) -> int:
-    """The first of ``count`` consecutive ports free now and never handed out by this process
-    before (see :func:`free_local_port`), for a command that takes a first port and counts up
-    from it (``orderflow-system run --first-port``)."""
-    for _ in range(200):
-        first = secrets.choice(range(LOCAL_PORTS.start, LOCAL_PORTS.stop - count + 1))
-        block = range(first, first + count)
-        if _handed_out.intersection(block):
-            continue
-        try:
-            for port in block:
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        _handed_out.update(block)
-        return first
-    raise RuntimeError(f"no {count} consecutive free ports in {LOCAL_PORTS}")
 
 
 def wait_until_ready(

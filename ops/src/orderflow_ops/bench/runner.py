@@ -45,11 +45,11 @@ from orderflow_ops.bench.raw_limits import measure_raw_limits
 from orderflow_ops.bench.report import measured_limit_names
 from orderflow_ops.bench.resources import RssSampler, listening_pid, port_of
 from orderflow_ops.bench.terminal import Progress
+from orderflow_ops.local_ports import free_local_port
 from orderflow_ops.system import (
     ServiceFailedToStart,
     ServiceProcess,
     console_process,
-    free_local_port,
     wait_until_ready,
 )
 from orderflow_ops.traffic import catalog
