@@ -238,6 +238,10 @@ class FakeOrders:
         self.cancelled[order_id] = (reason, at)
         return True
 
+    async def cancellation_reason(self, order_id: UUID) -> str | None:
+        cancelled = self.cancelled.get(order_id)
+        return cancelled[0] if cancelled else None
+
     async def snapshot_for_cart(self, cart_id: str) -> dict[str, Any] | None:
         for placed in self.placed.values():
             if placed.cart_id == cart_id:

@@ -173,6 +173,10 @@ class Orders(Protocol):
         """The order the cart became, as stored at checkout (no payment token)."""
         ...
 
+    async def cancellation_reason(self, order_id: UUID) -> str | None:
+        """Why the order was cancelled; None while it is not (or is unknown here)."""
+        ...
+
 
 class SeedSource(Protocol):
     """Where the reference data comes from when the tables are empty (files, in production)."""

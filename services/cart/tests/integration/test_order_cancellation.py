@@ -138,3 +138,27 @@ async def test_a_void_that_follows_a_cancellation_does_not_cancel_again(
     )
     found = await eventually(lambda: cancellations(cart_service, order_id), bool)
     assert [e.data["reason"] for e in found] == ["payment_declined"]
+
+
+async def test_a_checkout_after_the_order_was_cancelled_is_rejected(
+    cart_service: RunningCart,
+) -> None:
+    cart_id = new_cart_id("retry")
+    await cart_service.storefront.send(add(cart_id, "MB-SPIKY-8CM", 2), checkout(cart_id))
+    order_id = order_id_for(cart_id)
+    await publish(cart_service, declined(order_id))
+    await eventually(lambda: cancellations(cart_service, order_id), bool)
+
+    await cart_service.storefront.send(checkout(cart_id, token="tok_mastercard_approve"))
+
+    answers = await wait_for_envelopes(
+        cart_service.infrastructure,
+        cart_service.prefix,
+        topics.CARTS,
+        cart_id,
+        count=2,
+        event_types=["CartCheckedOut", "CheckoutRejected"],
+    )
+    assert [a.event_type for a in answers] == ["CartCheckedOut", "CheckoutRejected"]
+    [reason] = answers[1].data["reasons"]
+    assert reason["code"] == "order_cancelled"

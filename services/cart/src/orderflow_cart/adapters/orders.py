@@ -105,6 +105,16 @@ class OrderRepository:
         )
         return bool(cancelled)
 
+    async def cancellation_reason(self, order_id: UUID) -> str | None:
+        reason: str | None = await self._connection.fetchval(
+            f"""
+            SELECT cancel_reason FROM {self._schema}.orders
+            WHERE order_id = $1 AND cancelled_at IS NOT NULL
+            """,
+            order_id,
+        )
+        return reason
+
     async def snapshot_for_cart(self, cart_id: str) -> dict[str, Any] | None:
         document = await self._connection.fetchval(
             f"SELECT snapshot FROM {self._schema}.orders WHERE cart_id = $1", cart_id

@@ -101,8 +101,8 @@ class UnappliedEventView(BaseModel):
     event_type: str
     sequence: int | None
     reason: str = Field(
-        description="cart_checked_out, already_checked_out, stale_sequence, duplicate_sequence "
-        "or cart_full"
+        description="cart_checked_out, already_checked_out, order_cancelled, stale_sequence, "
+        "duplicate_sequence or cart_full"
     )
     detail: str
     recorded_at: datetime

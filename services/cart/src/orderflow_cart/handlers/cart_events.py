@@ -65,6 +65,7 @@ class UnappliedReason:
     STALE_SEQUENCE: Final = CheckoutRejectionCode.STALE_SEQUENCE.value
     DUPLICATE_SEQUENCE: Final = CheckoutRejectionCode.DUPLICATE_SEQUENCE.value
     CART_FULL: Final = "cart_full"
+    ORDER_CANCELLED: Final = CheckoutRejectionCode.ORDER_CANCELLED.value
 
 
 async def lock_carts(events: Sequence[Event], uow: CartUnit) -> None:
@@ -226,7 +227,25 @@ async def _refuse_after_checkout(
 ) -> None:
     assert cart.order_id is not None
     assert cart.customer_id is not None
-    if isinstance(event, CheckoutRequested):
+    if isinstance(event, CheckoutRequested) and (
+        cancelled := await uow.repos.orders.cancellation_reason(cart.order_id)
+    ):
+        # Announcing the cancelled order as checked out again would tell the customer (trying
+        # another card after a decline, say) that it is placed, when nothing will be charged.
+        detail = (
+            f"the cart became order {cart.order_id}, which was cancelled ({cancelled}); "
+            "start a new cart to order again"
+        )
+        await record_unapplied(uow, envelope, UnappliedReason.ORDER_CANCELLED, detail)
+        rejected = CheckoutRejected(
+            cart_id=event.cart_id,
+            reasons=[
+                RejectionReason(code=UnappliedReason.ORDER_CANCELLED, message=clip_text(detail))
+            ],
+        )
+        await uow.emit(rejected, cause=envelope)
+        count_rejection([UnappliedReason.ORDER_CANCELLED])
+    elif isinstance(event, CheckoutRequested):
         # The same cart checked out again: the same single order. CartCheckedOut is announced
         # again (the storefront may have missed it); OrderPlaced is not, so no one downstream
         # could take it for a second order.

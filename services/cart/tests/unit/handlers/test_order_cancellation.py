@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from orderflow_cart.handlers.cart_events import receive_cart_event
+from orderflow_cart.handlers.cart_events import UnappliedReason, receive_cart_event
 from orderflow_cart.handlers.order_cancellation import cancel_failed_order, cancellation_for
 from orderflow_chassis.testing import FakeTransactions, envelope_of
 from orderflow_contracts.events import (
+    CartCheckedOut,
+    CheckoutRejected,
+    CheckoutRejectionCode,
     OrderCancelled,
     OrderPlaced,
     PaymentDeclined,
@@ -25,6 +28,7 @@ from services.cart.tests.unit.handlers.cart_journeys import (
     cart_rules,
     checkout,
     clock,
+    deliver,
     deps,
 )
 
@@ -112,3 +116,24 @@ async def test_a_long_failure_still_cancels_the_order_with_its_message_cut_to_fi
     await cancel_failed_order(long_decline, tx.unit(cause=envelope_of(long_decline)))
     (cancelled_order,) = tx.emitted.of_type(OrderCancelled)
     assert (cancelled_order.message or "").startswith("payment declined: xxx")
+
+
+async def test_a_checkout_of_a_cart_whose_order_was_cancelled_is_rejected_not_announced() -> None:
+    # A customer whose card was declined tries another card on the same cart. Announcing
+    # CartCheckedOut again told the storefront the cancelled order was placed.
+    tx = fake_transactions(clock())
+    order = await placed_order(tx)
+    failure = declined(order)
+    await cancel_failed_order(failure, tx.unit(cause=envelope_of(failure)))
+    again = Storefront().envelope(checkout("c-20", token="tok_mastercard_approve"), sequence=3)
+    await deliver(tx, again)
+
+    assert len(tx.emitted.of_type(OrderPlaced)) == 1
+    assert len(tx.emitted.of_type(CartCheckedOut)) == 1, "only the first checkout's"
+    (rejected,) = tx.emitted.of_type(CheckoutRejected)
+    [reason] = rejected.reasons
+    assert reason.code == CheckoutRejectionCode.ORDER_CANCELLED
+    assert f"order {order.order_id}, which was cancelled (payment_declined)" in reason.message
+    assert tx.emitted.envelopes[-1].causation_id == str(again.event_id)
+    [unapplied] = await tx.repos.carts.unapplied("c-20")
+    assert unapplied.reason == UnappliedReason.ORDER_CANCELLED

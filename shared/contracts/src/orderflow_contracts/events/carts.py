@@ -174,6 +174,9 @@ class CheckoutRejectionCode(StrEnum):
     # Not a rule the cart failed: the checkout's number kept it out of the cart's order.
     STALE_SEQUENCE = "stale_sequence"
     DUPLICATE_SEQUENCE = "duplicate_sequence"
+    # The cart already became an order, and that order was cancelled (a declined payment, say):
+    # the cart accepts nothing more, so the customer starts a new cart; the only reason given.
+    ORDER_CANCELLED = "order_cancelled"
     # Never a rejection (a checked-out cart's checkout re-announces CartCheckedOut); kept: v1
     # removes no enum value.
     ALREADY_CHECKED_OUT = "already_checked_out"
@@ -194,7 +197,9 @@ _CHECKOUT_CODES = (
 class CheckoutRejected(Event):
     """The checkout was refused; `reasons` lists every problem found, not just the first.
 
-    The cart stays open: the customer may fix it and request checkout again.
+    The cart stays open: the customer may fix it and request checkout again. The exception is
+    `order_cancelled`: the cart became an order that was then cancelled, so a checkout with
+    another card must come from a new cart.
     Published by the cart service; consumed by the storefront and ops.
     """
 
