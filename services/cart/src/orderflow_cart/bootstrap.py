@@ -33,6 +33,7 @@ from orderflow_cart.handlers.cart_events import (
     receive_cart_event,
     write_carts,
 )
+from orderflow_cart.handlers.checkout import answer_refused_checkout
 from orderflow_cart.handlers.order_cancellation import SAGA_FAILURES, cancel_failed_order
 from orderflow_cart.handlers.reference_data import ReferenceData
 from orderflow_cart.order_status import handlers as order_status
@@ -100,6 +101,7 @@ def build_definition(
                 handlers=handlers,
                 lock_ahead=lock_carts,
                 write_behind=write_carts,
+                answer_refusal=answer_refused_checkout,
             ),
             Subscription(
                 name="order-outcomes",

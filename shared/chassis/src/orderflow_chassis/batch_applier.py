@@ -67,6 +67,7 @@ from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.kafka_security import KafkaSecurity
 from orderflow_chassis.outbox import EmittedEvents
 from orderflow_chassis.positions import ConsumerPositions, TopicIdentity
+from orderflow_chassis.refusal_answers import read_refused
 from orderflow_chassis.retry import call_with_retry
 from orderflow_chassis.structured_logging import bind_event_context
 from orderflow_chassis.subscriptions import BatchHook, ConsumerHooks, RetryPolicy, Subscription
@@ -181,12 +182,13 @@ class BatchApplier:
         async with self._pool.acquire() as connection, connection.transaction():
             positions = await self._positions.lock(connection, records, self._topic_ids)
             prepared: list[Decoded] = []
+            emitted = EmittedEvents(self._outbox)
             for record in records:
                 partition_key = (record.topic, record.partition)
                 if record.offset < positions[partition_key]:
                     outcomes.add(record.topic, "", "skipped_redelivery")
                     continue
-                item = await self._prepare(connection, record, outcomes)
+                item = await self._prepare(connection, record, outcomes, emitted)
                 if item is not None:
                     prepared.append(item)
                 positions[partition_key] = record.offset + 1
@@ -199,7 +201,6 @@ class BatchApplier:
                     self.group_id,
                     [(p.envelope, p.record) for p in prepared if not self._exhausted(p.record)],
                 )
-            emitted = EmittedEvents(self._outbox)
             if self.subscription.lock_ahead is not None and prepared:
                 unit = self._transactions.unit(connection, emitted)
                 await self.subscription.lock_ahead([p.event for p in prepared], unit)
@@ -257,18 +258,50 @@ class BatchApplier:
             ).inc(count)
 
     async def _prepare(
-        self, connection: Connection, record: ConsumerRecord, outcomes: _Outcomes
+        self,
+        connection: Connection,
+        record: ConsumerRecord,
+        outcomes: _Outcomes,
+        emitted: EmittedEvents,
     ) -> Decoded | None:
-        """Screen and decode a record; dead-letter it or pass over it, or say how to apply it."""
+        """Screen and decode a record; dead-letter it (answering its sender when the
+        subscription does) or pass over it, or say how to apply it."""
         result = self._decoder.decode(record)
         if isinstance(result, Refused):
             await self._dead_letter(connection, record, result.code, result.reason, result.error)
+            await self._answer_refusal(connection, record, result, emitted)
             outcomes.add(record.topic, result.event_type, "dead_lettered")
             return None
         if isinstance(result, PassedOver):
             outcomes.add(record.topic, result.event_type, result.outcome)
             return None
         return result
+
+    async def _answer_refusal(
+        self,
+        connection: Connection,
+        record: ConsumerRecord,
+        refused: Refused,
+        emitted: EmittedEvents,
+    ) -> None:
+        if self.subscription.answer_refusal is None:
+            return
+        read = read_refused(record, refused)
+        try:
+            answer = self.subscription.answer_refusal(read)
+        except Exception:  # a bug of the answer's must not stall the partition: the letter stays
+            log.exception("consumer.refusal_answer_failed", error_code=refused.code)
+            return
+        if answer is None:
+            return
+        # No envelope was read to correlate with: the record's own ids, or its address.
+        address = f"{record.topic}:{record.partition}:{record.offset}"
+        unit = self._transactions.unit(connection, emitted)
+        await unit.emit(
+            answer,
+            correlation_id=read.correlation_id or read.event_id or address,
+            causation_id=read.event_id,
+        )
 
     def _exhausted(self, record: ConsumerRecord) -> bool:
         history = self._failures.get((record.topic, record.partition, record.offset), [])

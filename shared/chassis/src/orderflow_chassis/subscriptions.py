@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiokafka import ConsumerRecord
 from orderflow_contracts.events import Event
 
 from orderflow_chassis.retry import Backoff
 from orderflow_chassis.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from orderflow_chassis.refusal_answers import RefusalAnswer
 
 Handler = Callable[[Any, UnitOfWork[Any]], Awaitable[None]]
 """A use case bound to its dependencies (:func:`orderflow_chassis.wiring.inject`): it gets the
@@ -95,6 +98,7 @@ class Subscription:
     lock_ahead: BatchLocker | None = None
     write_behind: BatchWriter | None = None
     gather: Gather | None = None  # a read model's batching (see Gather); None: a saga step's
+    answer_refusal: RefusalAnswer | None = None  # a refused record's answer to its sender
 
     def __post_init__(self) -> None:
         if self.write_behind is not None and self.lock_ahead is None:

@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import structlog
+from orderflow_chassis.refusal_answers import RefusedRecord
 from orderflow_contracts.envelope import Envelope
-from orderflow_contracts.events import CartCheckedOut, CheckoutRejected, CheckoutRequested
+from orderflow_contracts.events import (
+    CartCheckedOut,
+    CheckoutRejected,
+    CheckoutRejectionCode,
+    CheckoutRequested,
+    RejectionReason,
+)
+from orderflow_contracts.primitives import clip_text
+from pydantic import ValidationError
 
 from orderflow_cart import metrics
 from orderflow_cart.domain.cart import Cart
@@ -73,3 +82,25 @@ def count_rejection(codes: Sequence[str]) -> None:
     for code in codes:
         metrics.REJECTION_REASONS.labels(code).inc()
     log.info("checkout.rejected", codes=list(codes))
+
+
+def answer_refused_checkout(refused: RefusedRecord) -> CheckoutRejected | None:
+    """A checkout refused before it reached the cart (it breaks the contract, or holds card
+    data: a dead letter) is answered all the same, so the storefront waiting on it hears why.
+    A checkout whose cart id cannot be read (or is no cart id) cannot be answered."""
+    if refused.event_type != CheckoutRequested.event_type or refused.key is None:
+        return None
+    message = f"the checkout request was refused ({refused.code}): {refused.reason}"
+    try:
+        rejected = CheckoutRejected(
+            cart_id=refused.key,
+            reasons=[
+                RejectionReason(
+                    code=CheckoutRejectionCode.INVALID_REQUEST, message=clip_text(message)
+                )
+            ],
+        )
+    except ValidationError:
+        return None
+    count_rejection([CheckoutRejectionCode.INVALID_REQUEST])
+    return rejected

@@ -104,7 +104,9 @@ class CartCurrencySelected(Event):
 class ShippingAddressInput(ContractModel):
     """The shipping address as the customer entered it. Every field is optional and loosely
     typed; the cart service validates it (a country must be an ISO 3166-1 alpha-2 code the store
-    ships to) and rejects the checkout with a reason instead of dead-lettering it."""
+    ships to) and rejects the checkout with a reason instead of dead-lettering it. Only a field
+    over 200 characters (or holding card data) breaks the contract: that checkout is
+    dead-lettered, and answered by `CheckoutRejected` with code `invalid_request`."""
 
     recipient_name: _FormText | None = None
     line1: _FormText | None = None
@@ -124,9 +126,10 @@ class PaymentInput(ContractModel):
     payment without a token (card or PayPal), or with a blank one, is rejected with
     `missing_payment_token`, one of up to 255 characters that are not all letters, digits and
     `_ . : -` starting with a letter or digit with `invalid_payment_token` (a longer one is
-    refused by the contract). The card
-    summary is for display only.
-    NEVER a card number or security code: a token containing a card number is refused."""
+    refused by the contract). The card summary is for display only.
+    NEVER a card number or security code: a token containing a card number is refused. A
+    checkout the contract refuses is dead-lettered and answered by `CheckoutRejected` with
+    code `invalid_request`."""
 
     method: _FormText
     provider_token: TokenInput | None = None
@@ -136,7 +139,9 @@ class PaymentInput(ContractModel):
 class CheckoutRequested(Event):
     """The customer asked to check out the cart: place an order for its current contents.
 
-    Answered by `CheckoutRejected` (every reason at once) or by `OrderPlaced` + `CartCheckedOut`.
+    Answered by `CheckoutRejected` (every reason at once) or by `OrderPlaced` + `CartCheckedOut`;
+    one that breaks the contract (a malformed `email`, say) is dead-lettered and answered by
+    `CheckoutRejected` with code `invalid_request`, when its key (the cart id) can be read.
     Requesting checkout of the same cart again yields the same single order.
     Published by the storefront; consumed by the cart service.
     """
@@ -177,6 +182,10 @@ class CheckoutRejectionCode(StrEnum):
     # The cart already became an order, and that order was cancelled (a declined payment, say):
     # the cart accepts nothing more, so the customer starts a new cart; the only reason given.
     ORDER_CANCELLED = "order_cancelled"
+    # The checkout request itself breaks the contract (a malformed e-mail, a field too long,
+    # card data): it is dead-lettered with the cause, and answered so the storefront hears
+    # why; the message names the field. The only reason given.
+    INVALID_REQUEST = "invalid_request"
     # Never a rejection (a checked-out cart's checkout re-announces CartCheckedOut); kept: v1
     # removes no enum value.
     ALREADY_CHECKED_OUT = "already_checked_out"

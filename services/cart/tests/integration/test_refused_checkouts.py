@@ -1,0 +1,111 @@
+"""A checkout refused before it reaches the cart (it breaks the contract, or holds card data)
+is dead-lettered with its cause and answered all the same: the storefront waiting on it hears
+why. Before, such a checkout (an e-mail like ``ada@localhost``, say) was never answered."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from orderflow_chassis.dead_letters import failure_details
+from orderflow_contracts import topics
+
+from services.cart.tests.integration.conftest import RunningCart
+from services.cart.tests.integration.storefront import (
+    add,
+    checkout,
+    envelopes_of,
+    new_cart_id,
+    read_all,
+    wait_for_envelopes,
+)
+from tests.support.kafka_tools import eventually, publish_raw
+from tests.support.service_harness import caught_up
+
+pytestmark = pytest.mark.integration
+
+CARD = "4111111111111111"
+
+
+async def test_a_refused_checkout_is_answered_with_the_cause_and_no_card_data(
+    cart_service: RunningCart,
+) -> None:
+    bad_email, card_token = new_cart_id("email"), new_cart_id("token")
+    shop = cart_service.storefront
+    email_checkout = json.loads(shop.envelope(checkout(bad_email)).to_bytes())
+    email_checkout["data"]["email"] = "ada@localhost"
+    token_checkout = json.loads(shop.envelope(checkout(card_token)).to_bytes())
+    token_checkout["data"]["payment"]["provider_token"] = f"tok_{CARD}"
+    topic = cart_service.prefix + topics.STOREFRONT_CARTS
+    await publish_raw(
+        cart_service.infrastructure.kafka_bootstrap_servers,
+        topic,
+        [
+            (bad_email.encode(), json.dumps(email_checkout).encode()),
+            (card_token.encode(), json.dumps(token_checkout).encode()),
+        ],
+    )
+
+    for cart_id, sent, code in (
+        (bad_email, email_checkout, "invalid_event_data"),
+        (card_token, token_checkout, "card_data_refused"),
+    ):
+        [answer] = await wait_for_envelopes(
+            cart_service.infrastructure,
+            cart_service.prefix,
+            topics.CARTS,
+            cart_id,
+            count=1,
+            event_types=["CheckoutRejected"],
+        )
+        [reason] = answer.data["reasons"]
+        assert reason["code"] == "invalid_request"
+        assert f"({code})" in reason["message"]
+        assert answer.causation_id == sent["event_id"]
+        assert answer.correlation_id == sent["correlation_id"]
+        assert "4111" not in answer.to_bytes().decode()
+    [email_answer] = await envelopes_of(
+        cart_service.infrastructure, cart_service.prefix, topics.CARTS, bad_email
+    )
+    assert "email" in email_answer.data["reasons"][0]["message"]
+
+    async def letters() -> list[str]:
+        found = await read_all(cart_service.infrastructure.kafka_bootstrap_servers, f"{topic}.dlq")
+        mine = (bad_email.encode(), card_token.encode())
+        return [failure_details(f.headers)["error_code"] for f in found if f.key in mine]
+
+    dead: list[str] = await eventually(letters, lambda found: len(found) == 2)
+    assert sorted(dead) == [
+        "card_data_refused",
+        "invalid_event_data",
+    ]
+
+
+async def test_a_refused_record_that_is_no_checkout_or_names_no_cart_is_not_answered(
+    cart_service: RunningCart,
+) -> None:
+    shop = cart_service.storefront
+    zero = new_cart_id("zero")
+    zero_quantity = json.loads(shop.envelope(add(zero, "HC-SIL-PAIR")).to_bytes())
+    zero_quantity["data"]["quantity"] = 0
+    carded = json.loads(shop.envelope(checkout(new_cart_id("key"))).to_bytes())
+    carded["data"]["cart_id"] = carded["aggregate_id"] = CARD
+    topic = cart_service.prefix + topics.STOREFRONT_CARTS
+    await publish_raw(
+        cart_service.infrastructure.kafka_bootstrap_servers,
+        topic,
+        [
+            (zero.encode(), json.dumps(zero_quantity).encode()),
+            (CARD.encode(), json.dumps(carded).encode()),
+        ],
+    )
+    await caught_up(cart_service.runtime)
+
+    assert (
+        await envelopes_of(cart_service.infrastructure, cart_service.prefix, topics.CARTS, zero)
+        == []
+    )
+    answers = await read_all(
+        cart_service.infrastructure.kafka_bootstrap_servers, cart_service.prefix + topics.CARTS
+    )
+    assert all(CARD.encode() not in (a.key or b"") + a.value for a in answers)
