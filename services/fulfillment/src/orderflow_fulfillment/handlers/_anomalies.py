@@ -101,21 +101,26 @@ async def not_before(
     **about: Any,
 ) -> _Report:
     """``report`` with its warehouse time ``field`` raised when it is impossible (recorded:
-    ``clock_behind``): a parcel cannot leave before its shipment was asked of the warehouse
-    (``requested_at``, our clock), nor arrive before it left (``left_at``, the warehouse's).
-    Stock orders movements and counts by these times, so a dispatch stamped in 1970 looked
-    older than every count and was taken as already counted: its units stayed on sale
+    ``clock_behind``): a parcel cannot arrive before it left (``left_at``, the warehouse's
+    time), nor leave before its shipment was asked of the warehouse (``requested_at``, our
+    clock). Stock orders movements and counts by these times, so a dispatch stamped in 1970
+    looked older than every count and was taken as already counted: its units stayed on sale
     (oversold); a delivery so stamped closed the return window before the order was placed.
 
     A warehouse's clock may lag ours a little, and a report a little before the request is
     compared with counts stamped by the same clock: only one more than
-    ``CLOCK_AHEAD_TOLERANCE`` before it is wrong, and is then taken as made at the request."""
+    ``CLOCK_AHEAD_TOLERANCE`` before it is wrong. It happened at some time between the
+    request and now, and is taken as made now (when it is not known when the parcel left):
+    taken as made at the request, a count between the request and the real dispatch, which
+    still found the units, looked later than the dispatch, and they stayed on sale. Taken as
+    now, a dispatch comes off the shelf once more than a count in between saw: stock errs
+    low until the next count, never high, and the return window opens late, never early."""
     stamped: datetime = getattr(report, field)
     taken = stamped
-    if requested_at is not None and stamped < requested_at - CLOCK_AHEAD_TOLERANCE:
-        taken = requested_at
     if left_at is not None:
         taken = max(taken, left_at)
+    elif requested_at is not None and stamped < requested_at - CLOCK_AHEAD_TOLERANCE:
+        taken = uow.now
     if taken == stamped:
         return report
     await record_anomaly(

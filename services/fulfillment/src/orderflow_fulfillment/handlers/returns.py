@@ -13,6 +13,7 @@ from orderflow_contracts.events import (
     ReturnParcelReceived,
     ReturnRestocked,
 )
+from orderflow_contracts.primitives import EARLIEST_INSTANT
 
 from orderflow_fulfillment.domain.shipments import AnomalyReason, ShipmentStatus
 from orderflow_fulfillment.domain.stock import ReturnedUnits, sort_returned_parcel
@@ -20,6 +21,7 @@ from orderflow_fulfillment.handlers._anomalies import (
     record_anomaly,
     require_warehouse,
     stamped_by_now,
+    too_far_ahead,
 )
 from orderflow_fulfillment.handlers._events import applied_envelope
 from orderflow_fulfillment.handlers.replacements import retry_replacements_first
@@ -73,9 +75,15 @@ async def restock_return(
 ) -> None:
     """ReturnParcelReceived: resellable units back on the shelf, damaged written off."""
     await require_warehouse(uow, event.warehouse_id)
+    # A receipt stamped too far ahead came at some time before now. Taken as made now for
+    # stock, a count in between (which found its units) was added to, and they were offered
+    # twice: for stock it is taken as early as can be, so any count or load of the row is
+    # taken to have found them (errs low until the next count, never high).
+    restocked_at = EARLIEST_INSTANT if too_far_ahead(uow, event.received_at) else None
     event = await stamped_by_now(
         uow, event, "received_at", rma_id=event.rma_id, warehouse_id=event.warehouse_id
     )
+    restocked_at = restocked_at or event.received_at
     stock = uow.repos.stock
     rma = await uow.repos.rmas.lock_rma(event.rma_id)
     if rma.received_at is not None:
@@ -104,12 +112,12 @@ async def restock_return(
     reference = str(event.rma_id)
     for sku, quantity in sorted(sorting.restock.items()):
         await stock.restock(
-            event.warehouse_id, sku, quantity, occurred_at=event.received_at, reference=reference
+            event.warehouse_id, sku, quantity, occurred_at=restocked_at, reference=reference
         )
     await retry_replacements_first(uow, sorting.restock)
     for sku, quantity in sorted(sorting.write_off.items()):
         await stock.write_off(
-            event.warehouse_id, sku, quantity, occurred_at=event.received_at, reference=reference
+            event.warehouse_id, sku, quantity, occurred_at=restocked_at, reference=reference
         )
     await uow.repos.rmas.receive_rma(
         event.rma_id,

@@ -4,18 +4,21 @@ whatever the order the authorisation and the parcel arrive in."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from orderflow_chassis.errors import PermanentError
 from orderflow_contracts.events import FulfillmentRequested, LineQuantity, ReturnRestocked
 from orderflow_fulfillment.domain.shipments import AnomalyReason
 from orderflow_fulfillment.handlers.returns import expect_return, restock_return
+from orderflow_fulfillment.handlers.stock_counts import apply_stock_count
 from orderflow_fulfillment.handlers.warehouse_reports import record_dispatch
 
 from services.fulfillment.tests.builders import (
     parcel_dispatched,
     return_authorized,
     return_parcel,
+    stock_counted,
 )
 from services.fulfillment.tests.fakes import FakeFulfillment
 from services.fulfillment.tests.unit.handlers.steps import place_and_capture
@@ -226,3 +229,42 @@ async def test_units_back_where_they_left_record_nothing(fulfillment: FakeFulfil
     await receive(fulfillment, rma_id, [("SHOE", 1, "resellable")])
 
     assert fulfillment.anomalies.rows == []
+
+
+async def test_a_parcel_stamped_far_ahead_is_not_added_to_a_count_that_found_it(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Found by review (helper 105): 2 units came back and a count then found 5 on the shelf.
+    # The parcel's report, stamped 2099 and read after the count, was taken as received when
+    # read, after the count, and its units were added again: 7 on sale, 5 on the shelf.
+    order_id, rma_id = uuid.uuid4(), uuid.uuid4()
+    await authorise(fulfillment, order_id, rma_id, {"SHOE": 2})
+    now = fulfillment.clock.now()
+    counted = stock_counted("EU", "SHOE", 5, now + timedelta(minutes=5))
+    fulfillment.clock.set(now + timedelta(minutes=5))
+    await apply_stock_count(counted, fulfillment.unit(counted))
+    fulfillment.clock.set(now + timedelta(minutes=10))
+    parcel = return_parcel(rma_id, "EU", [("SHOE", 2, "resellable")]).model_copy(
+        update={"received_at": datetime(2099, 1, 1, tzinfo=UTC)}
+    )
+
+    await restock_return(parcel, fulfillment.unit(parcel, correlation_id="journey-warehouse"))
+
+    assert fulfillment.stock.level("EU", "SHOE") == (5, 0)
+    assert fulfillment.anomalies.reasons() == ["clock_ahead"]
+    [restocked] = fulfillment.emitted.of_type(ReturnRestocked)
+    assert quantities(restocked.restocked) == {"SHOE": 2}
+
+
+async def test_a_parcel_stamped_far_ahead_is_restocked_where_nothing_was_counted(
+    fulfillment: FakeFulfillment,
+) -> None:
+    order_id, rma_id = uuid.uuid4(), uuid.uuid4()
+    await authorise(fulfillment, order_id, rma_id, {"SHOE": 2})
+    parcel = return_parcel(rma_id, "EU", [("SHOE", 2, "resellable")]).model_copy(
+        update={"received_at": datetime(2099, 1, 1, tzinfo=UTC)}
+    )
+
+    await restock_return(parcel, fulfillment.unit(parcel, correlation_id="journey-warehouse"))
+
+    assert fulfillment.stock.level("EU", "SHOE") == (5, 0)

@@ -249,6 +249,53 @@ async def test_a_dispatch_stamped_long_before_its_request_cannot_hide_behind_a_c
     assert anomaly["detail"]["dispatched_at"].startswith("1970-01-02")
 
 
+async def test_a_dispatch_stamped_long_before_its_request_comes_off_a_count_made_since(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Found by review (helper 105): a count after the request still found the parcel on the
+    # shelf; the dispatch stamped 1970 was taken as made at the request, so before that count
+    # ("already counted"), and the 2 units that had left stayed on sale.
+    request = await one_requested_shipment(fulfillment)
+    requested_at = fulfillment.clock.now()
+    fulfillment.clock.set(requested_at + timedelta(minutes=10))
+    counted = stock_counted("EU", "SPIKY", 5, fulfillment.clock.now())
+    await apply_stock_count(counted, fulfillment.unit(counted))
+    fulfillment.clock.set(requested_at + timedelta(hours=1))
+    report = parcel_dispatched(request.shipment_id, "EU", "T-1970").model_copy(
+        update={"dispatched_at": datetime(1970, 1, 2, tzinfo=UTC)}
+    )
+
+    await record_dispatch(report, fulfillment.unit(report))
+
+    assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
+    [dispatched] = fulfillment.emitted.of_type(ShipmentDispatched)
+    assert dispatched.dispatched_at == requested_at + timedelta(hours=1), "taken as read"
+
+
+async def test_a_late_dispatch_stamped_long_before_its_request_does_not_undo_its_delivery(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # The delivery, read first, implied the dispatch after a count: right, 3 on the shelf.
+    # The dispatch report, stamped 1970 and taken as made at the request, then moved the
+    # dispatch before the count, which was applied again without it: 5 on sale.
+    request = await one_requested_shipment(fulfillment)
+    requested_at = fulfillment.clock.now()
+    counted = stock_counted("EU", "SPIKY", 5, requested_at + timedelta(minutes=10))
+    await apply_stock_count(counted, fulfillment.unit(counted))
+    delivered = parcel_delivered(request.shipment_id, requested_at + timedelta(hours=1))
+    fulfillment.clock.set(requested_at + timedelta(hours=2))
+    await record_delivery(delivered, fulfillment.unit(delivered))
+    assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
+    fulfillment.clock.set(requested_at + timedelta(hours=3))
+    report = parcel_dispatched(request.shipment_id, "EU", "T-1970").model_copy(
+        update={"dispatched_at": datetime(1970, 1, 2, tzinfo=UTC)}
+    )
+
+    await record_dispatch(report, fulfillment.unit(report))
+
+    assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
+
+
 async def test_a_delivery_stamped_before_its_dispatch_is_taken_as_made_when_it_left(
     fulfillment: FakeFulfillment,
 ) -> None:
