@@ -89,6 +89,32 @@ def test_every_rates_problem_is_reported() -> None:
     assert len(raised.value.problems) == 6
 
 
+def test_a_catalog_line_whose_sku_or_name_reads_as_a_card_number_is_refused() -> None:
+    # Found by review (helper 106): loaded, such a product could never be added to a cart
+    # (the events carrying it are refused as card data), and an order naming it was refused
+    # by every service that read it: never authorised, reserved nor cancelled.
+    text = (
+        "sku,name,price_usd\n"
+        "10012345678901,Gel insoles,9.90\n"
+        "INS-GEL-M,Gel insoles M GTIN 10012345678901,9.90\n"
+        "INS-GEL-L,Gel insoles L,9.90\n"
+    )
+    with pytest.raises(CatalogFileError) as raised:
+        parse_catalog_csv(text)
+    assert [problem.split(":")[0] for problem in raised.value.problems] == ["line 2", "line 3"]
+    assert "10012345678901" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "as_of", ["0225-06-03T16:00:00Z", "1969-12-31T23:00:00Z", "9999-01-01T00:00:00Z"]
+)
+def test_rates_stamped_outside_the_contracts_times_are_refused(as_of: str) -> None:
+    # Loaded, every order's rate snapshot broke the contract: each checkout was retried, then
+    # dead-lettered unanswered, and the cart and catalog pages answered 500.
+    with pytest.raises(RatesFileError, match="between 1970 and 8999"):
+        parse_rates_json(f'{{"source": "ecb", "as_of": "{as_of}", "rates": {{"EUR": "0.9"}}}}')
+
+
 def test_shipping_fee_and_country_settings() -> None:
     assert parse_fees("usd=4.95, JPY=700") == {"USD": "4.95", "JPY": "700"}
     with pytest.raises(ValueError, match=r"JPY=7\.5"):

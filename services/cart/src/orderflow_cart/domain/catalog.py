@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
+from orderflow_contracts.card_data import contains_card_number
 from orderflow_contracts.primitives import SKU_PATTERN
 
 CATALOG_COLUMNS: Final = ("sku", "name", "price_usd")
@@ -47,7 +48,8 @@ def parse_catalog_csv(text: str) -> list[Product]:
     """Products from CSV text with a ``sku,name,price_usd`` header; every problem at once.
 
     Prices are exact decimal strings with at most two decimals and must be positive; SKUs follow
-    the contract's pattern and appear once; names are 1-200 characters.
+    the contract's pattern and appear once; names are 1-200 characters; neither reads as a card
+    number (the problem does not echo it).
     """
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = tuple(name.strip() for name in reader.fieldnames or ())
@@ -64,6 +66,14 @@ def parse_catalog_csv(text: str) -> list[Product]:
             problems.append(f"line {line}: expected exactly 3 columns")
             continue
         sku, name, price = (row[column].strip() for column in CATALOG_COLUMNS)
+        if contains_card_number(sku) or contains_card_number(name):
+            # Every service screens events for card numbers: a product whose SKU or name reads
+            # as one could never be bought, and its orders would be refused downstream.
+            problems.append(
+                f"line {line}: the SKU or name holds a digit run that reads as a card number; "
+                "every service would refuse the events that carry it"
+            )
+            continue
         if not valid_sku(sku):
             problems.append(
                 f"line {line}: SKU {sku[:40]!r} must be 2-32 upper-case letters and digits in "

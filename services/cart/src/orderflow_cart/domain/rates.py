@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from orderflow_contracts.events import FxSnapshot
 from orderflow_contracts.money import Currency
+from orderflow_contracts.primitives import EARLIEST_INSTANT, LATEST_INSTANT
 
 BASE_CURRENCY: Final = Currency.USD
 _RATE: Final = re.compile(r"^(?:0|[1-9][0-9]{0,8})(?:\.[0-9]{1,12})?$")  # the contract's Rate
@@ -109,6 +110,10 @@ def _parse_as_of(value: object, problems: list[str]) -> datetime | None:
         except ValueError:
             moment = None
         if moment is not None and moment.tzinfo is not None:
-            return moment
+            if EARLIEST_INSTANT <= moment < LATEST_INSTANT:
+                return moment
+            # Every order snapshots its rate: one outside the contract's times refused them all.
+            problems.append("as_of must lie between 1970 and 8999, as every contract time does")
+            return None
     problems.append("as_of must be an RFC 3339 time with a zone, e.g. 2025-06-02T16:00:00Z")
     return None

@@ -72,8 +72,8 @@ class CartItemRemoved(Event):
 
 
 class CartItemQuantityChanged(Event):
-    """The customer set the quantity of a product already in the cart (an absolute quantity,
-    not a difference; removing is `CartItemRemoved`).
+    """The customer set the quantity of a product in the cart (an absolute quantity, not a
+    difference; removing is `CartItemRemoved`). A product not yet in the cart is added.
 
     Published by the storefront; consumed by the cart service.
     """
@@ -223,7 +223,9 @@ class CheckoutRejected(Event):
 
 class CartCheckedOut(Event):
     """The cart became an order; it accepts no more edits. Published by the cart service
-    together with `OrderPlaced`; consumed by the storefront and ops."""
+    together with `OrderPlaced`, and alone again when the checked-out cart is checked out again
+    (the same order: count orders by `OrderPlaced`, not by this); consumed by the storefront
+    and ops."""
 
     topic: ClassVar[str] = topics.CARTS
     key_field: ClassVar[str] = "cart_id"
