@@ -138,7 +138,7 @@ async def release_reservation(
     if order is None:
         # The outcome overtook the order (another topic): remember it, so the OrderPlaced
         # that follows reserves nothing.
-        await orders.insert_order(
+        remembered = await orders.insert_order(
             order_id,
             status=OrderStatus.RELEASED,
             ship_to=None,
@@ -147,7 +147,13 @@ async def release_reservation(
             released_at=uow.now,
             release_reason=str(reason),
         )
-        return False
+        if remembered:
+            return False
+        # Another instance was placing the order meanwhile (its insert, not yet committed
+        # when the order was looked up, held this one until it did): release what it holds.
+        order = await orders.lock_order(order_id)
+        if order is None:
+            return False
     if order.status in (OrderStatus.FULFILLING, OrderStatus.COMPLETED):
         await record_anomaly(
             uow,

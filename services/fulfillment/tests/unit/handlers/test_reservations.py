@@ -204,3 +204,27 @@ async def test_a_cancellation_after_the_warehouses_were_asked_is_recorded_and_re
     assert anomaly["order_id"] == order_id
     assert anomaly["event_type"] == "OrderCancelled"
     assert anomaly["detail"] == {"cause": "order_cancelled", "order_status": "fulfilling"}
+
+
+async def test_a_decline_meeting_its_order_being_placed_by_another_instance_releases_it(
+    fulfillment: FakeFulfillment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by review (helper 105): the decline's lookup ran before the other instance's
+    # OrderPlaced committed, so it found no order; its marker's insert then found the order
+    # and did nothing, and the decline was taken as applied: the stock stayed held.
+    order_id = await place(fulfillment, {"SPIKY": 3})
+    orders = fulfillment.orders
+    looked_up = orders.lock_order
+    misses = iter([True])
+
+    async def not_yet_committed(order_id: uuid.UUID, *, lock: bool = True) -> Any:
+        return None if next(misses, False) else await looked_up(order_id, lock=lock)
+
+    monkeypatch.setattr(orders, "lock_order", not_yet_committed)
+    declined = payment_declined(order_id)
+
+    await release_on_payment_declined(declined, fulfillment.unit(declined))
+
+    [released] = fulfillment.emitted.of_type(ReservationReleased)
+    assert (released.reason, allocations(released)) == ("payment_declined", {("EU", "SPIKY", 3)})
+    assert fulfillment.stock.level("EU", "SPIKY") == (5, 0)
