@@ -224,7 +224,10 @@ class InMemoryStock:
     ) -> None:
         self._require_warehouse(warehouse_id)
         row = self.rows.setdefault((warehouse_id, sku), StockRow(0))
-        delta = quantity if movement_changes_on_hand(occurred_at, row.stale_before) else 0
+        level = StockLevel(
+            warehouse_id, sku, row.on_hand, row.reserved, row.counted_at, loaded_at=row.loaded_at
+        )
+        delta = quantity if movement_changes_on_hand(occurred_at, level.restock_seen_before) else 0
         self._change(warehouse_id, sku, on_hand=delta)
         self._record(
             warehouse_id, sku, "restock", quantity, quantity, delta, reference, occurred_at

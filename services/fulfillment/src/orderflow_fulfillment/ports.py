@@ -18,7 +18,7 @@ from orderflow_contracts.events import PostalAddress
 
 from orderflow_fulfillment.domain.allocation import Allocation, Availability, Line, Warehouse
 from orderflow_fulfillment.domain.shipments import AnomalyReason, OrderStatus, ShipmentStatus
-from orderflow_fulfillment.domain.stock import CountOutcome
+from orderflow_fulfillment.domain.stock import CLOCK_AHEAD_TOLERANCE, CountOutcome
 from orderflow_fulfillment.domain.stock_file import StockFile, WarehouseEntry
 
 # ------------------------------------------------------------------------------- records
@@ -104,6 +104,15 @@ class StockLevel:
         """A count (or restock) stamped at or before this is already in the figure: the last
         count, or a later load."""
         dates = [d for d in (self.counted_at, self.loaded_at) if d is not None]
+        return max(dates, default=None)
+
+    @property
+    def restock_seen_before(self) -> datetime | None:
+        """A restock stamped at or before this is already in the figure: the last count (the
+        warehouse's clock, as the restock's), or a later load (ours) plus how far ahead the
+        warehouse's clock may run (see ``domain.stock``)."""
+        loaded = self.loaded_at + CLOCK_AHEAD_TOLERANCE if self.loaded_at is not None else None
+        dates = [d for d in (self.counted_at, loaded) if d is not None]
         return max(dates, default=None)
 
     @property

@@ -184,7 +184,7 @@ class StockMovements:
         level = await self._lock(warehouse_id, sku)
         # Against a load too, unlike a dispatch: the operator's figure holds returned units
         # already on the shelf, and adding them again would offer units that are not there.
-        seen_since = level.stale_before if level is not None else None
+        seen_since = level.restock_seen_before if level is not None else None
         delta = quantity if movement_changes_on_hand(occurred_at, seen_since) else 0
         await self._db.execute(
             f"""

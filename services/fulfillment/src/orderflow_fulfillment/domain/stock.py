@@ -16,9 +16,12 @@ the other even when their messages arrive in another order:
 * a dispatch or restock that happened *before* the last applied count is already reflected
   in that count: it changes ``reserved`` but not ``on_hand``;
 * a count older than the last applied count is stale and ignored (recorded);
-* an operator's stock load sets ``on_hand`` too: a count or a restock stamped at or before it
-  is already in its figure (``StockLevel.stale_before``). Dispatches are not compared with a
-  load (its time is ours, theirs the warehouse's): taking units off again errs the safe way.
+* an operator's stock load sets ``on_hand`` too: a count stamped at or before it is already in
+  its figure (``StockLevel.stale_before``), and so is a restock stamped up to
+  ``CLOCK_AHEAD_TOLERANCE`` after it (``StockLevel.restock_seen_before``: its time is ours,
+  the restock's the warehouse's, which may run that far ahead; adding units the load already
+  counted would offer them twice, leaving them out errs low until the next count).
+  Dispatches are not compared with a load: taking units off again errs the safe way.
 
 Warehouse input never creates a SKU: a count of a SKU that no warehouse stocks is not applied
 (no stock row is invented; ops load it with ``orderflow-fulfillment stock load``), and returned
@@ -33,8 +36,13 @@ discrepancy for ops (some promised units are missing from the shelf).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Final
+
+# A warehouse time up to this far ahead of ours is taken as it is (clocks drift, and a
+# warehouse may stamp a report a little ahead); beyond it, the time is wrong.
+CLOCK_AHEAD_TOLERANCE: Final = timedelta(hours=1)
 
 
 class CountVerdict(StrEnum):

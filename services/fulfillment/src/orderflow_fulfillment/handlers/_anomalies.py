@@ -4,8 +4,8 @@ missing."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
-from typing import Any, Final, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
 
 import structlog
 from orderflow_chassis.errors import PermanentError
@@ -13,6 +13,7 @@ from orderflow_chassis.unit_of_work import UnitOfWork
 from pydantic import BaseModel
 
 from orderflow_fulfillment.domain.shipments import AnomalyReason
+from orderflow_fulfillment.domain.stock import CLOCK_AHEAD_TOLERANCE
 from orderflow_fulfillment.ports import FulfillmentRepositories
 
 log = structlog.get_logger(__name__)
@@ -64,10 +65,6 @@ async def require_warehouse(uow: UnitOfWork[FulfillmentRepositories], warehouse_
             "(orderflow-fulfillment stock load) and replay this dead letter",
         )
 
-
-# A warehouse time up to this far ahead of ours is taken as it is (clocks drift, and a
-# warehouse may stamp a report a little ahead); beyond it, the time is wrong.
-CLOCK_AHEAD_TOLERANCE: Final = timedelta(hours=1)
 
 _Report = TypeVar("_Report", bound=BaseModel)
 

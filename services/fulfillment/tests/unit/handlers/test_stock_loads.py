@@ -11,6 +11,7 @@ import pytest
 from orderflow_chassis.settings import SettingsFileError
 from orderflow_fulfillment.domain.allocation import Warehouse
 from orderflow_fulfillment.domain.shipments import AnomalyReason
+from orderflow_fulfillment.domain.stock import CLOCK_AHEAD_TOLERANCE
 from orderflow_fulfillment.domain.stock_file import StockFile, WarehouseEntry
 from orderflow_fulfillment.handlers.returns import restock_return
 from orderflow_fulfillment.handlers.stock_counts import apply_stock_count
@@ -305,7 +306,28 @@ async def test_a_restock_stamped_before_a_load_is_in_the_operators_figure(
     [restock] = fulfillment.stock.movements_of("restock")
     assert (restock.quantity, restock.on_hand_delta) == (2, 0)
     after = return_parcel(
-        uuid.uuid4(), "EU", [("GEL", 1, "resellable")], at=loaded_at + timedelta(seconds=1)
+        uuid.uuid4(),
+        "EU",
+        [("GEL", 1, "resellable")],
+        at=loaded_at + CLOCK_AHEAD_TOLERANCE + timedelta(seconds=1),
     )
+    fulfillment.clock.set(after.received_at)
     await restock_return(after, fulfillment.unit(after))
     assert fulfillment.stock.level("EU", "GEL") == (13, 0)
+
+
+async def test_a_restock_stamped_by_a_clock_running_ahead_is_in_the_load_it_preceded(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Found by review (helper 105): the parcel came back 5 minutes before the load, which
+    # counted it, but the warehouse's clock runs 30 minutes ahead of ours (within what is
+    # trusted): stamped after the load, its units were added again.
+    loaded_at = fulfillment.clock.now()
+    async with fulfillment.transactions.begin() as uow:
+        await load_stock(stock_file(("EU", "DE", {"GEL": 12})), "load:stock.toml", uow)
+    parcel = return_parcel(
+        uuid.uuid4(), "EU", [("GEL", 2, "resellable")], at=loaded_at + timedelta(minutes=25)
+    )
+    await restock_return(parcel, fulfillment.unit(parcel))
+
+    assert fulfillment.stock.level("EU", "GEL") == (12, 0)
