@@ -67,7 +67,7 @@ from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.kafka_security import KafkaSecurity
 from orderflow_chassis.outbox import EmittedEvents
 from orderflow_chassis.positions import ConsumerPositions, TopicIdentity
-from orderflow_chassis.refusal_answers import read_refused
+from orderflow_chassis.refusal_answers import RefusalAnswers
 from orderflow_chassis.retry import call_with_retry
 from orderflow_chassis.structured_logging import bind_event_context
 from orderflow_chassis.subscriptions import BatchHook, ConsumerHooks, RetryPolicy, Subscription
@@ -83,6 +83,15 @@ class _Outcomes:
     def add(self, topic: str, event_type: str, outcome: str) -> None:
         key = (topic, event_type_label(event_type), outcome)
         self.counts[key] = self.counts.get(key, 0) + 1
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """A record refused before its handler (already dead-lettered), to answer in its turn."""
+
+    record: ConsumerRecord
+    code: str
+    reason: str
 
 
 class _RefusedWithoutSavepoint(Exception):
@@ -126,6 +135,7 @@ class BatchApplier:
         self._positions = ConsumerPositions(outbox.schema, group_id, service=service)
         self._topic_ids = TopicIdentity(bootstrap_servers, security=kafka_security)
         self._decoder = RecordDecoder(subscription.handlers, subscription.inspect_record)
+        self._answers = RefusalAnswers(subscription.answer_refusal, producer=service)
         # Unexpected failures per record, kept across retries and rewinds of its batch.
         self._failures: dict[RecordAddress, list[str]] = {}
         # (topic, code) of the batch's dead letters: counted once it commits, not per attempt.
@@ -181,17 +191,17 @@ class BatchApplier:
             return
         async with self._pool.acquire() as connection, connection.transaction():
             positions = await self._positions.lock(connection, records, self._topic_ids)
-            prepared: list[Decoded] = []
-            emitted = EmittedEvents(self._outbox)
+            steps: list[Decoded | _Refusal] = []
             for record in records:
                 partition_key = (record.topic, record.partition)
                 if record.offset < positions[partition_key]:
                     outcomes.add(record.topic, "", "skipped_redelivery")
                     continue
-                item = await self._prepare(connection, record, outcomes, emitted)
-                if item is not None:
-                    prepared.append(item)
+                step = await self._prepare(connection, record, outcomes)
+                if step is not None:
+                    steps.append(step)
                 positions[partition_key] = record.offset + 1
+            prepared = [step for step in steps if isinstance(step, Decoded)]
             # Without savepoints the batch's inbox rows go in with one statement; with them,
             # each goes in its record's savepoint, so a dead-lettered record leaves none.
             fresh = None
@@ -201,10 +211,14 @@ class BatchApplier:
                     self.group_id,
                     [(p.envelope, p.record) for p in prepared if not self._exhausted(p.record)],
                 )
+            emitted = EmittedEvents(self._outbox)
             if self.subscription.lock_ahead is not None and prepared:
                 unit = self._transactions.unit(connection, emitted)
                 await self.subscription.lock_ahead([p.event for p in prepared], unit)
-            for item in prepared:
+            for item in steps:
+                if isinstance(item, _Refusal):  # answered in its place among the batch's events
+                    await self._answers.answer(item.record, item.code, item.reason, emitted)
+                    continue
                 logged = bind_event_context(item.envelope)
                 try:
                     with tracing.consuming(item.record, item.envelope, service=self.service):
@@ -258,50 +272,21 @@ class BatchApplier:
             ).inc(count)
 
     async def _prepare(
-        self,
-        connection: Connection,
-        record: ConsumerRecord,
-        outcomes: _Outcomes,
-        emitted: EmittedEvents,
-    ) -> Decoded | None:
-        """Screen and decode a record; dead-letter it (answering its sender when the
-        subscription does) or pass over it, or say how to apply it."""
+        self, connection: Connection, record: ConsumerRecord, outcomes: _Outcomes
+    ) -> Decoded | _Refusal | None:
+        """Screen and decode a record; dead-letter it (its sender answered in its turn) or pass
+        over it, or say how to apply it."""
         result = self._decoder.decode(record)
         if isinstance(result, Refused):
-            await self._dead_letter(connection, record, result.code, result.reason, result.error)
-            await self._answer_refusal(connection, record, result, emitted)
+            reason = await self._dead_letter(
+                connection, record, result.code, result.reason, result.error
+            )
             outcomes.add(record.topic, result.event_type, "dead_lettered")
-            return None
+            return _Refusal(record, result.code, reason)
         if isinstance(result, PassedOver):
             outcomes.add(record.topic, result.event_type, result.outcome)
             return None
         return result
-
-    async def _answer_refusal(
-        self,
-        connection: Connection,
-        record: ConsumerRecord,
-        refused: Refused,
-        emitted: EmittedEvents,
-    ) -> None:
-        if self.subscription.answer_refusal is None:
-            return
-        read = read_refused(record, refused)
-        try:
-            answer = self.subscription.answer_refusal(read)
-        except Exception:  # a bug of the answer's must not stall the partition: the letter stays
-            log.exception("consumer.refusal_answer_failed", error_code=refused.code)
-            return
-        if answer is None:
-            return
-        # No envelope was read to correlate with: the record's own ids, or its address.
-        address = f"{record.topic}:{record.partition}:{record.offset}"
-        unit = self._transactions.unit(connection, emitted)
-        await unit.emit(
-            answer,
-            correlation_id=read.correlation_id or read.event_id or address,
-            causation_id=read.event_id,
-        )
 
     def _exhausted(self, record: ConsumerRecord) -> bool:
         history = self._failures.get((record.topic, record.partition, record.offset), [])
@@ -318,8 +303,9 @@ class BatchApplier:
         record, envelope, savepoints = item.record, item.envelope, fresh is None
         address = (record.topic, record.partition, record.offset)
         if self._exhausted(record):
-            reason = history_reason(self._failures.get(address, []))
-            await self._dead_letter(connection, record, HANDLER_FAILED, reason)
+            history = history_reason(self._failures.get(address, []))
+            reason = await self._dead_letter(connection, record, HANDLER_FAILED, history)
+            await self._answers.answer(record, HANDLER_FAILED, reason, emitted, by_handler=True)
             self._failures.pop(address, None)
             return "dead_lettered"
         savepoint = connection.transaction() if savepoints else contextlib.nullcontext()
@@ -347,7 +333,8 @@ class BatchApplier:
             if not savepoints:  # what the handler wrote can only go with the whole batch
                 raise _RefusedWithoutSavepoint from error
             emitted.undo_since(emitted_before)  # its savepoint took back everything else
-            await self._dead_letter(connection, record, error.code, error.reason, error)
+            reason = await self._dead_letter(connection, record, error.code, error.reason, error)
+            await self._answers.answer(record, error.code, reason, emitted, by_handler=True)
             self._failures.pop(address, None)
             return "dead_lettered"
         except Exception as error:
@@ -371,7 +358,8 @@ class BatchApplier:
         code: str,
         reason: str,
         error: BaseException | None = None,
-    ) -> None:
+    ) -> str:
+        """Dead-letter ``record``; the letter's reason (card numbers redacted)."""
         letter = dead_letter_of(
             record,
             code=code,
@@ -390,6 +378,7 @@ class BatchApplier:
             error_code=code,
             reason=letter.reason,
         )
+        return letter.reason
 
 
 async def observe(hook: BatchHook | None, records: Sequence[ConsumerRecord]) -> None:

@@ -1,6 +1,7 @@
 """Answers to records refused before their handler saw them.
 
-A record the chassis refuses (card data, a contract violation, bytes it cannot read) is
+A record the chassis refuses (card data, a contract violation, bytes it cannot read), or a
+handler refuses (a ``PermanentError``, or failures past the handler's attempts), is
 dead-lettered with its cause. Some senders wait for an answer all the same: the storefront
 waits on its checkout. A subscription that answers its senders names a :data:`RefusalAnswer`:
 it is given what can safely be read of the refused record and returns the event to publish,
@@ -15,17 +16,22 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
+import structlog
 from aiokafka import ConsumerRecord
 from orderflow_contracts.card_data import contains_card_number, redact_card_numbers
+from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
+from orderflow_contracts.primitives import is_storable_text
 from orderflow_contracts.registry import EVENT_TYPES
 
-from orderflow_chassis.consumer_decoding import Refused
 from orderflow_chassis.consumer_records import header
+from orderflow_chassis.outbox import EmittedEvents
+
+log = structlog.get_logger(__name__)
 
 _ID: Final = re.compile(r"\S{1,200}")
 
@@ -35,31 +41,98 @@ class RefusedRecord:
     """What can safely be read of a refused record; a field is None when it cannot be."""
 
     code: str
-    reason: str  # card numbers redacted
+    reason: str  # card numbers redacted (the dead letter's reason)
+    by_handler: bool  # False: refused before any handler saw it (card data, the contract)
     event_type: str | None  # a contract type: the body's, else the ``event_type`` header's
     key: str | None  # the Kafka key as text
     event_id: str | None  # the envelope's, when a UUID
     correlation_id: str | None  # the envelope's
+    data_ids: Mapping[str, str] = field(default_factory=dict)
+    """The event's top-level fields whose values read as ids (a request's or claim's id)."""
 
 
 RefusalAnswer = Callable[[RefusedRecord], Event | None]
 """The event that answers a refused record's sender (see the module docstring), or None."""
 
 
-def read_refused(record: ConsumerRecord, refused: Refused) -> RefusedRecord:
+class RefusalAnswers:
+    """A subscription's answers to the records it dead-letters, emitted in the letter's
+    transaction. Nothing here may stall the partition: whatever fails (hostile bytes, a bug of
+    the answer, ids no envelope takes) leaves the dead letter unanswered, and is logged."""
+
+    def __init__(self, answer: RefusalAnswer | None, *, producer: str) -> None:
+        self._answer = answer
+        self._producer = producer
+
+    async def answer(
+        self,
+        record: ConsumerRecord,
+        code: str,
+        reason: str,
+        emitted: EmittedEvents,
+        *,
+        by_handler: bool = False,
+    ) -> None:
+        if self._answer is None:
+            return
+        try:
+            read = read_refused(record, code, reason, by_handler=by_handler)
+            event = self._answer(read)
+            if event is None:
+                return
+            correlation_id, causation_id = self._ids(event, read, record)
+        except Exception:
+            log.exception("consumer.refusal_answer_failed", error_code=code)
+            return
+        await emitted(event, correlation_id=correlation_id, causation_id=causation_id, topic=None)
+
+    def _ids(
+        self, event: Event, read: RefusedRecord, record: ConsumerRecord
+    ) -> tuple[str, str | None]:
+        """The answer's correlation and causation: the refused record's own ids when an
+        envelope takes them, else its address. Checked now, as the outbox will wrap it: an
+        answer the outbox refused would roll the batch back, dead letter and all, for ever."""
+        address = f"{record.topic}:{record.partition}:{record.offset}"
+        candidates = [(read.correlation_id or read.event_id or address, read.event_id)]
+        candidates.append((address, None))
+        for correlation_id, causation_id in candidates:
+            envelope = Envelope.wrap(
+                event,
+                producer=self._producer,
+                correlation_id=correlation_id,
+                causation_id=causation_id,
+            )
+            if is_storable_text(envelope.data):
+                return correlation_id, causation_id
+        raise ValueError("the answer holds text the outbox cannot store")
+
+
+def read_refused(
+    record: ConsumerRecord, code: str, reason: str, *, by_handler: bool = False
+) -> RefusedRecord:
     body = _body(record.value)
-    event_type = body.get("event_type")
-    if event_type not in EVENT_TYPES:
-        event_type = header(record, "event_type")
-    key = _text(record.key)
+    event_type = _contract_type(body.get("event_type")) or _contract_type(
+        header(record, "event_type")
+    )
+    data = body.get("data")
     return RefusedRecord(
-        code=refused.code,
-        reason=redact_card_numbers(refused.reason),
-        event_type=event_type if event_type in EVENT_TYPES else None,
-        key=key if key is not None and _safe_id(key) else None,
+        code=code,
+        reason=redact_card_numbers(reason),
+        by_handler=by_handler,
+        event_type=event_type,
+        key=_id_or_none(_text(record.key)),
         event_id=_uuid(body.get("event_id")),
         correlation_id=_id_or_none(body.get("correlation_id")),
+        data_ids={
+            name: value
+            for name, value in (data.items() if isinstance(data, dict) else ())
+            if isinstance(name, str) and _id_or_none(value) is not None
+        },
     )
+
+
+def _contract_type(value: object) -> str | None:
+    return value if isinstance(value, str) and value in EVENT_TYPES else None
 
 
 def _body(value: bytes | None) -> dict[str, Any]:
@@ -77,12 +150,14 @@ def _text(raw: bytes | None) -> str | None:
         return None
 
 
-def _safe_id(text: str) -> bool:
-    return _ID.fullmatch(text) is not None and not contains_card_number(text, identifier=True)
-
-
 def _id_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) and _safe_id(value) else None
+    """``value`` when it reads as an id an envelope and the outbox take, holding no card
+    number; else None."""
+    if not isinstance(value, str) or _ID.fullmatch(value) is None:
+        return None
+    if not is_storable_text(value) or contains_card_number(value, identifier=True):
+        return None
+    return value
 
 
 def _uuid(value: object) -> str | None:

@@ -85,22 +85,28 @@ def count_rejection(codes: Sequence[str]) -> None:
 
 
 def answer_refused_checkout(refused: RefusedRecord) -> CheckoutRejected | None:
-    """A checkout refused before it reached the cart (it breaks the contract, or holds card
-    data: a dead letter) is answered all the same, so the storefront waiting on it hears why.
-    A checkout whose cart id cannot be read (or is no cart id) cannot be answered."""
+    """A dead-lettered checkout is answered all the same, so the storefront waiting on it hears
+    why: refused before it reached the cart (it breaks the contract, or holds card data),
+    ``invalid_request`` with the cause; set aside by the cart itself (a failure its retries did
+    not get past), ``checkout_failed``, the cause kept for ops. A checkout whose cart id
+    cannot be read (or is no cart id) cannot be answered."""
     if refused.event_type != CheckoutRequested.event_type or refused.key is None:
         return None
-    message = f"the checkout request was refused ({refused.code}): {refused.reason}"
+    if refused.by_handler:
+        code = CheckoutRejectionCode.CHECKOUT_FAILED
+        message = (
+            f"the checkout could not be processed and was set aside for ops ({refused.code}); "
+            "nothing was ordered: send it again later"
+        )
+    else:
+        code = CheckoutRejectionCode.INVALID_REQUEST
+        message = f"the checkout request was refused ({refused.code}): {refused.reason}"
     try:
         rejected = CheckoutRejected(
             cart_id=refused.key,
-            reasons=[
-                RejectionReason(
-                    code=CheckoutRejectionCode.INVALID_REQUEST, message=clip_text(message)
-                )
-            ],
+            reasons=[RejectionReason(code=code, message=clip_text(message))],
         )
     except ValidationError:
         return None
-    count_rejection([CheckoutRejectionCode.INVALID_REQUEST])
+    count_rejection([code])
     return rejected

@@ -186,6 +186,9 @@ class CheckoutRejectionCode(StrEnum):
     # card data): it is dead-lettered with the cause, and answered so the storefront hears
     # why; the message names the field. The only reason given.
     INVALID_REQUEST = "invalid_request"
+    # The cart could not process the checkout (a failure its retries did not get past): it is
+    # dead-lettered for ops, and nothing was ordered. The only reason given.
+    CHECKOUT_FAILED = "checkout_failed"
     # Never a rejection (a checked-out cart's checkout re-announces CartCheckedOut); kept: v1
     # removes no enum value.
     ALREADY_CHECKED_OUT = "already_checked_out"
