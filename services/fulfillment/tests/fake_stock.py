@@ -219,15 +219,19 @@ class InMemoryStock:
             and m.kind in ("dispatch", "restock")
         )
 
+    @staticmethod
+    def _level(warehouse_id: str, sku: str, row: StockRow) -> StockLevel:
+        return StockLevel(
+            warehouse_id, sku, row.on_hand, row.reserved, row.counted_at, loaded_at=row.loaded_at
+        )
+
     async def restock(
         self, warehouse_id: str, sku: str, quantity: int, *, occurred_at: datetime, reference: str
     ) -> None:
         self._require_warehouse(warehouse_id)
         row = self.rows.setdefault((warehouse_id, sku), StockRow(0))
-        level = StockLevel(
-            warehouse_id, sku, row.on_hand, row.reserved, row.counted_at, loaded_at=row.loaded_at
-        )
-        delta = quantity if movement_changes_on_hand(occurred_at, level.restock_seen_before) else 0
+        seen_before = self._level(warehouse_id, sku, row).restock_seen_before
+        delta = quantity if movement_changes_on_hand(occurred_at, seen_before) else 0
         self._change(warehouse_id, sku, on_hand=delta)
         self._record(
             warehouse_id, sku, "restock", quantity, quantity, delta, reference, occurred_at
@@ -259,6 +263,7 @@ class InMemoryStock:
             reserved=row.reserved,
             last_counted_at=row.stale_before,
             moved_since_count=moved,
+            lowers_only_until=self._level(warehouse_id, sku, row).lowers_only_until,
         )
         if outcome.verdict is CountVerdict.STALE:
             return outcome

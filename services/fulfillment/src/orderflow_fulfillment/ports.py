@@ -107,6 +107,12 @@ class StockLevel:
         return max(dates, default=None)
 
     @property
+    def lowers_only_until(self) -> datetime | None:
+        """A count stamped at or before this may predate the last load: it may only lower the
+        figure (see ``domain.stock.reconcile_count``)."""
+        return self.loaded_at + CLOCK_AHEAD_TOLERANCE if self.loaded_at is not None else None
+
+    @property
     def restock_seen_before(self) -> datetime | None:
         """A restock stamped at or before this is already in the figure: the last count (the
         warehouse's clock, as the restock's), or a later load (ours) plus how far ahead the

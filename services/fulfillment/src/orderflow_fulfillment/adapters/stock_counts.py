@@ -52,6 +52,7 @@ class StockCounts(StockMovements):
             reserved=level.reserved,
             last_counted_at=level.stale_before,
             moved_since_count=await self._moved_since(warehouse_id, sku, counted_at),
+            lowers_only_until=level.lowers_only_until,
         )
         if outcome.verdict is CountVerdict.STALE:
             return outcome

@@ -71,17 +71,25 @@ def reconcile_count(
     reserved: int,
     last_counted_at: datetime | None,
     moved_since_count: int,
+    lowers_only_until: datetime | None = None,
 ) -> CountOutcome:
     """Apply a physical count.
 
     ``moved_since_count`` is the signed sum of applied movements (dispatch -n, restock +n)
     that happened after ``counted_at``: they are not in the count but are real.
+    ``lowers_only_until``: a count stamped at or before it cannot be placed against the figure
+    it would replace (an operator's load, stamped by our clock, while the count carries the
+    warehouse's, which may run ahead): it may have been made before the load, so it may lower
+    on-hand (units missing since) but never raise it (stale, as a count before the load).
     """
     if counted < 0:
         raise ValueError("a count cannot be negative")
     if last_counted_at is not None and counted_at <= last_counted_at:
         return CountOutcome(CountVerdict.STALE, current_on_hand, superseded_at=last_counted_at)
     expected = counted + moved_since_count
+    maybe_before_the_load = lowers_only_until is not None and counted_at <= lowers_only_until
+    if maybe_before_the_load and expected > current_on_hand:
+        return CountOutcome(CountVerdict.STALE, current_on_hand, superseded_at=last_counted_at)
     if expected < reserved:
         # Below zero when movements after the count were applied that it cannot have seen
         # (the warehouse's figures disagree): at most every reserved unit is unfound.

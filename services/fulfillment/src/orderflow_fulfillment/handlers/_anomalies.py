@@ -129,6 +129,20 @@ async def not_before(
     return report.model_copy(update={field: taken})
 
 
+def stock_time(
+    uow: UnitOfWork[FulfillmentRepositories], reported: datetime, taken: datetime
+) -> datetime:
+    """Where stock places a dispatch whose warehouse time (``reported``) was wrong and taken as
+    read (``taken``, our clock). Counts carry the warehouse's clock, which may run up to
+    ``CLOCK_AHEAD_TOLERANCE`` ahead of ours: at our time, a dispatch looked older than a count
+    made before it but stamped ahead, was taken as already counted, and its units stayed on
+    sale. At the latest time that clock could have stamped it, a count in between is taken as
+    made before it: on-hand errs low until the next count, never high."""
+    if taken == uow.now and reported != taken:
+        return taken + CLOCK_AHEAD_TOLERANCE
+    return taken
+
+
 async def record_clock_ahead(
     uow: UnitOfWork[FulfillmentRepositories], field: str, stamped: datetime, **about: Any
 ) -> None:

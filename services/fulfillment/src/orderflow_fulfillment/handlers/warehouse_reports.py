@@ -27,6 +27,7 @@ from orderflow_fulfillment.handlers._anomalies import (
     not_before,
     record_anomaly,
     stamped_by_now,
+    stock_time,
 )
 from orderflow_fulfillment.ports import FulfillmentRepositories, ShipmentRecord
 
@@ -35,6 +36,7 @@ async def record_dispatch(
     event: ParcelDispatched, uow: UnitOfWork[FulfillmentRepositories]
 ) -> None:
     """ParcelDispatched: the units left the warehouse -> ShipmentDispatched."""
+    reported_at = event.dispatched_at
     event = await stamped_by_now(
         uow, event, "dispatched_at", shipment_id=event.shipment_id, warehouse_id=event.warehouse_id
     )
@@ -79,25 +81,25 @@ async def record_dispatch(
         )
     if decision.action is DispatchAction.IGNORE:
         return
+    moved_at = stock_time(uow, reported_at, event.dispatched_at)
+    dispatched_at = event.dispatched_at
     if decision.action is DispatchAction.DISPATCH:
         await uow.repos.stock.dispatch(
-            shipment.allocations(),
-            occurred_at=event.dispatched_at,
-            reference=str(event.shipment_id),
+            shipment.allocations(), occurred_at=moved_at, reference=str(event.shipment_id)
         )
     elif decision.action is DispatchAction.RECORD_TRACKING:
         # Its delivery implied the dispatch, stamped at the delivery: the real time may put it
         # before a count that did not find the units.
         await uow.repos.stock.redate_dispatch(
-            shipment.allocations(),
-            dispatched_at=event.dispatched_at,
-            reference=str(event.shipment_id),
+            shipment.allocations(), dispatched_at=moved_at, reference=str(event.shipment_id)
         )
+        if shipment.delivered_at is not None:  # a wrong time taken as read: not after it
+            dispatched_at = min(dispatched_at, shipment.delivered_at)
     await uow.repos.shipments.mark_dispatched(
         shipment.shipment_id,
         carrier=event.carrier,
         tracking_number=event.tracking_number,
-        dispatched_at=event.dispatched_at,
+        dispatched_at=dispatched_at,
         keep_status=decision.action is DispatchAction.RECORD_TRACKING,
     )
     if decision.action is DispatchAction.DISPATCH:
@@ -116,6 +118,7 @@ async def record_dispatch(
 
 async def record_delivery(event: ParcelDelivered, uow: UnitOfWork[FulfillmentRepositories]) -> None:
     """ParcelDelivered -> ShipmentDelivered; the last one completes the order."""
+    reported_at = event.delivered_at
     event = await stamped_by_now(uow, event, "delivered_at", shipment_id=event.shipment_id)
     shipment = await uow.repos.shipments.lock_shipment(event.shipment_id)
     if shipment is None:
@@ -145,7 +148,9 @@ async def record_delivery(event: ParcelDelivered, uow: UnitOfWork[FulfillmentRep
         return
     if decision.action is DeliveryAction.DELIVER_IMPLYING_DISPATCH:
         await uow.repos.stock.dispatch(
-            shipment.allocations(), occurred_at=event.delivered_at, reference=str(event.shipment_id)
+            shipment.allocations(),
+            occurred_at=stock_time(uow, reported_at, event.delivered_at),
+            reference=str(event.shipment_id),
         )
     await uow.repos.shipments.mark_delivered(shipment.shipment_id, delivered_at=event.delivered_at)
     order = await uow.repos.orders.lock_order(shipment.order_id)

@@ -240,11 +240,36 @@ async def test_a_dispatch_stamped_too_far_ahead_applies_as_made_when_read(
     await record_dispatch(dispatched, fulfillment.unit(dispatched))
     assert fulfillment.stock.level("EU", "GEL") == (6, 0)
 
-    # A count made after it is not taken as made before it.
+    # For stock it is placed at the latest time the warehouse's clock could have stamped it
+    # (ours plus the hour it may run ahead): a count stamped before that may have been made
+    # before the parcel left, and the dispatch is taken off it again. On-hand errs low (review,
+    # helper 108: placed at our time, a count made before it by a clock running ahead had the
+    # units back on sale) until a count stamped after that hour.
     fulfillment.clock.set(now + timedelta(minutes=5))
     await count(fulfillment, "EU", "GEL", 6, now + timedelta(minutes=5))
+    assert fulfillment.stock.level("EU", "GEL") == (2, 0)
+    fulfillment.clock.set(now + timedelta(hours=1, minutes=5))
+    await count(fulfillment, "EU", "GEL", 6, now + timedelta(hours=1, minutes=5))
     assert fulfillment.stock.level("EU", "GEL") == (6, 0)
     assert len(fulfillment.anomalies.of(AnomalyReason.CLOCK_AHEAD)) == 1
+
+
+async def test_a_dispatch_stamped_too_far_ahead_comes_off_a_count_stamped_ahead_before_it(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Review (helper 108): the warehouse's clock runs 45 minutes ahead (trusted). A count made
+    # before the parcel left finds 10; the dispatch, stamped 2099, was placed at our time,
+    # before the count's stamp, and taken as counted: 4 units that had left stayed on sale.
+    now = WAREHOUSE_TIME + timedelta(hours=1)
+    fulfillment.clock.set(now)
+    _, [request] = await place_and_capture(fulfillment, {"GEL": 4})
+    await count(fulfillment, "EU", "GEL", 10, now + timedelta(minutes=45))
+    fulfillment.clock.set(now + timedelta(minutes=20))
+    dispatched = parcel_dispatched(request.shipment_id, "EU", at=datetime(2099, 1, 1, tzinfo=UTC))
+
+    await record_dispatch(dispatched, fulfillment.unit(dispatched))
+
+    assert fulfillment.stock.level("EU", "GEL") == (6, 0)
 
 
 async def test_a_warehouse_clock_a_little_ahead_is_taken_as_it_is(

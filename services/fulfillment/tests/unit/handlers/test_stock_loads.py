@@ -251,10 +251,31 @@ async def test_a_count_stamped_before_a_load_does_not_undo_the_operators_figure(
     assert stale["detail"]["superseded_at"] == loaded_at.isoformat()
     [level] = await fulfillment.stock.levels(sku="GEL")
     assert level.loaded_at == loaded_at
-    later = stock_counted("EU", "GEL", 5, loaded_at + timedelta(seconds=1))
-    fulfillment.clock.set(loaded_at + timedelta(seconds=2))
+    later = stock_counted("EU", "GEL", 5, loaded_at + CLOCK_AHEAD_TOLERANCE + timedelta(seconds=1))
+    fulfillment.clock.set(later.counted_at)
     await apply_stock_count(later, fulfillment.unit(later))
     assert fulfillment.stock.level("EU", "GEL") == (5, 0)
+
+
+async def test_a_count_stamped_within_the_hour_after_a_load_may_only_lower_it(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Review (helper 108): a count made 20 minutes before the load, by a warehouse clock 30
+    # minutes ahead (trusted), is stamped 10 minutes after it: applied, it put back the 4 units
+    # the operator had binned. Such a count cannot be placed against the load.
+    loaded_at = fulfillment.clock.now()
+    async with fulfillment.transactions.begin() as uow:
+        await load_stock(stock_file(("EU", "DE", {"GEL": 6})), "load:stock.toml", uow)
+    fulfillment.clock.set(loaded_at + timedelta(minutes=15))
+
+    higher = stock_counted("EU", "GEL", 10, loaded_at + timedelta(minutes=10))
+    await apply_stock_count(higher, fulfillment.unit(higher))
+    assert fulfillment.stock.level("EU", "GEL") == (6, 0)
+    assert fulfillment.anomalies.reasons() == ["stale_count"]
+
+    lower = stock_counted("EU", "GEL", 5, loaded_at + timedelta(minutes=12))
+    await apply_stock_count(lower, fulfillment.unit(lower))
+    assert fulfillment.stock.level("EU", "GEL") == (5, 0), "units missing since: applied"
 
 
 async def test_a_count_replayed_after_its_warehouse_was_loaded_applies(

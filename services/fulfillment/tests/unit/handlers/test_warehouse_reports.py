@@ -296,6 +296,29 @@ async def test_a_late_dispatch_stamped_long_before_its_request_does_not_undo_its
     assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
 
 
+async def test_a_dispatch_stamped_long_before_its_request_comes_off_a_count_stamped_ahead(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Review (helper 108): the warehouse's clock runs 45 minutes ahead (trusted). A count made
+    # after the request, before the parcel left, finds 5; the dispatch stamped 1970, taken as
+    # read at our time, looked older than the count's stamp: 2 units stayed on sale.
+    request = await one_requested_shipment(fulfillment)
+    requested_at = fulfillment.clock.now()
+    counted = stock_counted("EU", "SPIKY", 5, requested_at + timedelta(minutes=55))
+    fulfillment.clock.set(requested_at + timedelta(minutes=10))
+    await apply_stock_count(counted, fulfillment.unit(counted))
+    fulfillment.clock.set(requested_at + timedelta(minutes=30))
+    report = parcel_dispatched(request.shipment_id, "EU", "T-1970").model_copy(
+        update={"dispatched_at": datetime(1970, 1, 2, tzinfo=UTC)}
+    )
+
+    await record_dispatch(report, fulfillment.unit(report))
+
+    assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
+    [dispatched] = fulfillment.emitted.of_type(ShipmentDispatched)
+    assert dispatched.dispatched_at == requested_at + timedelta(minutes=30), "published as read"
+
+
 async def test_a_delivery_stamped_before_its_dispatch_is_taken_as_made_when_it_left(
     fulfillment: FakeFulfillment,
 ) -> None:
