@@ -41,6 +41,7 @@ from orderflow_returns.handlers import (
     parcels,
     queries,
     refunds,
+    refused_requests,
     return_requests,
     warranty,
 )
@@ -155,6 +156,7 @@ def build_definition(
                 # No saga step waits on returns, and most of what it reads are facts to
                 # remember: fuller batches cost it less per order (and per instance).
                 gather=Gather.of_setting(options.gather_ms, max_records=200),
+                answer_refusal=refused_requests.answer_refused_request,
             ),
         ],
         routers=[rma_router(list_rmas=ops.list_rmas, find_rma=ops.find_rma)],

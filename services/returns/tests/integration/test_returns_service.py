@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from orderflow_contracts import topics
+from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import (
     LineQuantity,
     PostalAddress,
@@ -24,7 +26,7 @@ from orderflow_returns.entrypoints.cli import app as cli
 from typer.testing import CliRunner, Result
 
 from services.returns.tests.integration.returns_support import Order, ReturnsHarness
-from tests.support.kafka_tools import eventually, read_topic
+from tests.support.kafka_tools import eventually, publish_raw, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -490,3 +492,47 @@ async def test_a_parcel_for_an_unknown_rma_is_dead_lettered_with_the_reason(
     headers = {name: value.decode() for name, value in letter.headers}
     assert headers["dlq.error_code"] == "unknown_rma"
     assert headers["dlq.reason"] == (f"no RMA {unknown}: a parcel must quote an authorised RMA id")
+
+
+async def test_a_request_or_claim_the_contract_refuses_is_dead_lettered_and_answered(
+    returns_harness: ReturnsHarness,
+) -> None:
+    # Review (helper 107): a blank reason or a country written "de" was dead-lettered and the
+    # storefront, waiting on the request's id, never heard.
+    h = returns_harness
+    order = Order()
+    request = json.loads(
+        Envelope.wrap(
+            order.return_requested([(BALL, 1)], request_id="ret-blank"),
+            producer="storefront",
+            correlation_id="journey-r",
+        ).to_bytes()
+    )
+    request["data"]["reason"] = " "
+    claim = json.loads(
+        Envelope.wrap(
+            order.warranty_claim(BALL, "DE", claim_id="claim-de"),
+            producer="storefront",
+            correlation_id="journey-c",
+        ).to_bytes()
+    )
+    claim["data"]["country_of_usage"] = "de"
+    key = str(order.order_id).encode()
+    await publish_raw(
+        h.infrastructure.kafka_bootstrap_servers,
+        h.prefix + topics.STOREFRONT_RETURNS,
+        [(key, json.dumps(request).encode()), (key, json.dumps(claim).encode())],
+    )
+
+    [rejected] = await h.wait_emitted(order.order_id, "ReturnRejected")
+    [claim_rejected] = await h.wait_emitted(order.order_id, "WarrantyClaimRejected")
+    assert (rejected.return_request_id, rejected.reason_code) == ("ret-blank", "invalid_request")
+    assert "reason" in rejected.message
+    assert (claim_rejected.claim_id, claim_rejected.reason_code) == ("claim-de", "invalid_request")
+    assert "country_of_usage" in claim_rejected.message
+    letters = await read_topic(
+        h.infrastructure.kafka_bootstrap_servers,
+        h.prefix + topics.STOREFRONT_RETURNS + ".dlq",
+        expect=2,
+    )
+    assert len(letters) == 2

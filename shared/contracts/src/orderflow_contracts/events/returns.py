@@ -44,7 +44,9 @@ from orderflow_contracts.primitives import (
 class ReturnRequested(Event):
     """The customer asked to return units of a delivered order (within 30 days of delivery).
 
-    Answered by `ReturnAuthorized` or `ReturnRejected` with the same `return_request_id`.
+    Answered by `ReturnAuthorized` or `ReturnRejected` with the same `return_request_id`; one
+    that breaks the contract is dead-lettered and answered `ReturnRejected` with code
+    `invalid_request`, when its key (the order id) and `return_request_id` can be read.
     Published by the storefront; consumed by the returns service.
     """
 
@@ -65,7 +67,9 @@ class WarrantyClaimFiled(Event):
     (warranty terms depend on that country). Within the return window the answer points to
     the return flow instead.
 
-    Answered by `WarrantyClaimAccepted` or `WarrantyClaimRejected` with the same `claim_id`.
+    Answered by `WarrantyClaimAccepted` or `WarrantyClaimRejected` with the same `claim_id`;
+    one that breaks the contract is dead-lettered and answered `WarrantyClaimRejected` with
+    code `invalid_request`, when its key (the order id) and `claim_id` can be read.
     Published by the storefront; consumed by the returns service.
     """
 
@@ -115,6 +119,12 @@ class ReturnRejectionCode(StrEnum):
     WINDOW_EXPIRED = "window_expired"
     QUANTITY_EXCEEDS_DELIVERED = "quantity_exceeds_delivered"
     UNKNOWN_SKU = "unknown_sku"
+    # The request itself breaks the contract (a blank or too long reason, card data): it is
+    # dead-lettered with the cause, and answered so the storefront hears why.
+    INVALID_REQUEST = "invalid_request"
+    # Returns could not process the request (a failure its retries did not get past): it is
+    # dead-lettered for ops; nothing was authorised.
+    REQUEST_FAILED = "request_failed"
 
 
 class ReturnRejected(Event):
@@ -242,6 +252,10 @@ class WarrantyRejectionCode(StrEnum):
     NOT_COVERED_IN_COUNTRY = "not_covered_in_country"
     UNKNOWN_SKU = "unknown_sku"
     QUANTITY_EXCEEDS_DELIVERED = "quantity_exceeds_delivered"
+    # As for returns: the claim breaks the contract (a country not written as two capitals, a
+    # blank description, card data...), or returns could not process it; dead-lettered.
+    INVALID_REQUEST = "invalid_request"
+    REQUEST_FAILED = "request_failed"
 
 
 class WarrantyClaimRejected(Event):
