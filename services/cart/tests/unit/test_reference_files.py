@@ -115,6 +115,15 @@ def test_rates_stamped_outside_the_contracts_times_are_refused(as_of: str) -> No
         parse_rates_json(f'{{"source": "ecb", "as_of": "{as_of}", "rates": {{"EUR": "0.9"}}}}')
 
 
+def test_a_rates_source_that_reads_as_a_card_number_is_refused() -> None:
+    # Review (helper 108): every order carries it (fx.source) and was refused downstream.
+    with pytest.raises(RatesFileError, match="reads as a card number"):
+        parse_rates_json(
+            '{"source": "ecb 4111 1111 1111 1111", "as_of": "2025-06-02T16:00:00Z",'
+            ' "rates": {"EUR": "0.9"}}'
+        )
+
+
 def test_shipping_fee_and_country_settings() -> None:
     assert parse_fees("usd=4.95, JPY=700") == {"USD": "4.95", "JPY": "700"}
     with pytest.raises(ValueError, match=r"JPY=7\.5"):

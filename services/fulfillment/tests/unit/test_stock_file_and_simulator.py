@@ -43,6 +43,24 @@ def test_a_stock_file_refuses_bad_skus_negative_figures_and_duplicate_warehouses
         )
 
 
+@pytest.mark.parametrize(
+    ("warehouse_id", "name", "sku"),
+    [
+        ("4111111111111111", "Hub", "A-1"),
+        ("W", "Hub 4111 1111 1111 1111", "A-1"),
+        ("W", "Hub", "10012345678901"),
+    ],
+)
+def test_a_stock_file_refuses_what_reads_as_a_card_number_without_echoing_it(
+    warehouse_id: str, name: str, sku: str
+) -> None:
+    # Review (helper 108): loaded, every reservation naming it was refused downstream.
+    text = f'[[warehouses]]\nid="{warehouse_id}"\nname="{name}"\ncountry="DE"\nstock={{"{sku}"=1}}'
+    with pytest.raises(ValidationError, match="reads as a card number") as raised:
+        StockFile.from_toml(text)
+    assert "4111" not in str(raised.value).split("input_value")[0]
+
+
 def test_returned_units_split_by_the_damaged_ratio_deterministically_per_rma() -> None:
     rma = uuid.uuid4()
     lines = [LineQuantity(sku="A-1", quantity=40), LineQuantity(sku="B-1", quantity=3)]

@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from orderflow_contracts.card_data import contains_card_number
 from orderflow_contracts.events import FxSnapshot
 from orderflow_contracts.money import Currency
 from orderflow_contracts.primitives import EARLIEST_INSTANT, LATEST_INSTANT
@@ -74,6 +75,9 @@ def parse_rates_json(text: str) -> list[FxRate]:
     source = document.get("source")
     if not isinstance(source, str) or not _SOURCE.fullmatch(source):
         problems.append("source must name where the rates come from (1-200 characters)")
+    elif contains_card_number(source):
+        # Every order carries it (fx.source): every service would refuse those orders.
+        problems.append("source holds a digit run that reads as a card number")
     as_of = _parse_as_of(document.get("as_of"), problems)
     rates = document.get("rates")
     if not isinstance(rates, dict) or not rates:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import tomllib
 from typing import Annotated, Self
 
+from orderflow_contracts.card_data import contains_card_number
 from orderflow_contracts.primitives import CountryCode, Name, Sku, WarehouseId
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -38,6 +39,22 @@ class StockFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     warehouses: Annotated[list[WarehouseEntry], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _no_card_numbers(self) -> Self:
+        # Every service screens events for card numbers: a warehouse or SKU that reads as one
+        # would have every reservation naming it refused downstream (the value is not echoed).
+        for number, warehouse in enumerate(self.warehouses, start=1):
+            texts = [warehouse.name, *warehouse.stock]
+            if contains_card_number(warehouse.id, identifier=True) or any(
+                contains_card_number(text) for text in texts
+            ):
+                raise ValueError(
+                    f"warehouse {number} of the file: its id, name or a SKU holds a digit run "
+                    "that reads as a card number; every service would refuse the events "
+                    "that carry it"
+                )
+        return self
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Self:
