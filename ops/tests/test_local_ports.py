@@ -119,3 +119,15 @@ def _ports_free_now(count: int) -> list[int]:
     finally:
         for probe in probes:
             probe.close()
+
+
+def test_a_registry_that_cannot_be_used_falls_back_to_this_process_s_own_picks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Review (helper 108): a read-only or full temporary directory, or another user's file,
+    # made every pick raise, and the whole suite errored.
+    monkeypatch.setattr(local_ports, "REGISTRY", tmp_path / "missing" / "ports.json")
+    [port, other] = _ports_free_now(2)
+    picks = iter([port, port, other])
+    monkeypatch.setattr("orderflow_ops.local_ports.secrets.choice", lambda _: next(picks))
+    assert [free_local_port(), free_local_port()] == [port, other]

@@ -19,11 +19,20 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import structlog
+
+log = structlog.get_logger(__name__)
+
 # Below Linux's ephemeral range (32768 and up by default): no outgoing connection (to Kafka,
 # PostgreSQL...) takes a port found free here before the service binds it.
 LOCAL_PORTS = range(20000, 32000)
 
-REGISTRY = Path(tempfile.gettempdir()) / "orderflow-local-ports.json"
+# One per user: another user's file in a sticky /tmp could be neither opened nor replaced.
+REGISTRY = Path(tempfile.gettempdir()) / f"orderflow-local-ports-{os.getuid()}.json"
+
+# Ports this process handed out, for when the registry cannot be used (a read-only or full
+# temporary directory): then only this process's own picks are kept apart, as before it.
+_handed_out: set[int] = set()
 
 
 def free_local_port() -> int:
@@ -36,14 +45,24 @@ def free_port_block(count: int) -> int:
     """The first of ``count`` consecutive ports free now and claimed for this process (see
     :func:`free_local_port`), for a command that takes a first port and counts up from it
     (``orderflow-system run --first-port``)."""
-    with _claims() as claims:
-        for _ in range(200):
-            first = secrets.choice(range(LOCAL_PORTS.start, LOCAL_PORTS.stop - count + 1))
-            block = range(first, first + count)
-            if any(str(port) in claims for port in block) or not _bindable(block):
-                continue
-            claims.update({str(port): os.getpid() for port in block})
-            return first
+    try:
+        with _claims() as claims:
+            return _claim(count, claims)
+    except OSError as error:
+        log.warning("ports.registry_unusable", registry=str(REGISTRY), error=str(error))
+        return _claim(count, {})
+
+
+def _claim(count: int, claims: dict[str, int]) -> int:
+    for _ in range(200):
+        first = secrets.choice(range(LOCAL_PORTS.start, LOCAL_PORTS.stop - count + 1))
+        block = range(first, first + count)
+        taken = any(str(port) in claims or port in _handed_out for port in block)
+        if taken or not _bindable(block):
+            continue
+        claims.update({str(port): os.getpid() for port in block})
+        _handed_out.update(block)
+        return first
     raise RuntimeError(f"no {count} consecutive free ports in {LOCAL_PORTS}")
 
 

@@ -174,7 +174,9 @@ class Orders(Protocol):
         ...
 
     async def cancellation_reason(self, order_id: UUID) -> str | None:
-        """Why the order was cancelled; None while it is not (or is unknown here)."""
+        """Why the order was cancelled; None while it is not (or is unknown here). The order
+        is held against a cancellation until the transaction ends: a checkout re-announcing the
+        order and the order's cancellation (another consumer) then follow one another."""
         ...
 
 

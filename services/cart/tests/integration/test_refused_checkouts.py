@@ -84,6 +84,7 @@ async def test_a_refused_checkout_is_answered_with_the_cause_and_no_card_data(
 async def test_a_refused_record_that_is_no_checkout_or_names_no_cart_is_not_answered(
     cart_service: RunningCart,
 ) -> None:
+    started = await cart_service.runtime.pool.fetchval("SELECT now()")
     shop = cart_service.storefront
     zero = new_cart_id("zero")
     zero_quantity = json.loads(shop.envelope(add(zero, "HC-SIL-PAIR")).to_bytes())
@@ -101,6 +102,15 @@ async def test_a_refused_record_that_is_no_checkout_or_names_no_cart_is_not_answ
     )
     await caught_up(cart_service.runtime)
 
+    # Applied, so in the outbox now if anything answered them (the topic may lag the relay).
+    written = await cart_service.runtime.pool.fetch(
+        "SELECT message_key, payload FROM outbox "
+        "WHERE event_type = 'CheckoutRejected' AND created_at >= $1",
+        started,
+    )
+    assert [row for row in written if row["message_key"] == zero] == []
+    assert all(CARD.encode() not in bytes(row["payload"]) for row in written)
+    assert all(CARD not in row["message_key"] for row in written)
     assert (
         await envelopes_of(cart_service.infrastructure, cart_service.prefix, topics.CARTS, zero)
         == []

@@ -108,8 +108,7 @@ class OrderRepository:
     async def cancellation_reason(self, order_id: UUID) -> str | None:
         reason: str | None = await self._connection.fetchval(
             f"""
-            SELECT cancel_reason FROM {self._schema}.orders
-            WHERE order_id = $1 AND cancelled_at IS NOT NULL
+            SELECT cancel_reason FROM {self._schema}.orders WHERE order_id = $1 FOR SHARE
             """,
             order_id,
         )
