@@ -194,6 +194,21 @@ def test_an_ended_term_waits_for_a_delivery_only_while_some_are_still_to_come() 
     )
 
 
+def test_an_ended_term_does_not_wait_when_every_delivery_was_read_even_after_the_claim() -> None:
+    # Review (helper 107): the second parcel, delivered after the claim's stamp and already
+    # read, was left out of the count, and the refusal waited for a delivery that had come.
+    later = Delivery("SPLINT", 1, DELIVERED + timedelta(days=800))
+    both_read = dataclasses.replace(
+        line(), ordered={"SPLINT": 2}, deliveries=(*line().deliveries, later)
+    )
+    decision = claim(DELIVERED + timedelta(days=500), "US", both_read)
+    assert isinstance(decision, ClaimRefusal)
+    assert (decision.code, decision.may_await_delivery) == (
+        WarrantyRejectionCode.WARRANTY_EXPIRED,
+        False,
+    )
+
+
 def test_a_country_with_a_zero_term_is_not_covered() -> None:
     policy = WarrantyPolicy.from_toml(
         'default_months = 12\ndefault_basis = "d"\n'

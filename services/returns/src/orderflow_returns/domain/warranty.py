@@ -159,8 +159,9 @@ def decide_claim(
             WarrantyRejectionCode.WARRANTY_EXPIRED,
             f"The {term.months}-month warranty in {country_of_usage} ended on "
             f"{ends_on.isoformat()}",
-            # A later parcel of the line, its delivery not read yet, starts a later term.
-            may_await_delivery=facts.delivered_units < facts.ordered[sku],
+            # A later parcel of the line, its delivery not read yet, starts a later term (one
+            # already read, stamped after the claim, cannot: counted from every one read).
+            may_await_delivery=more_may_come,
         )
     first = facts.claimed_units + 1
     return ClaimAcceptance(first, first + quantity - 1, term, ends_on)
