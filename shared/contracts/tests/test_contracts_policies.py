@@ -47,10 +47,10 @@ def test_the_warranty_ends_by_the_country_of_usage(country: str, ends: date) -> 
 def test_no_warranty_where_the_term_is_zero_months() -> None:
     policy = WarrantyPolicy.from_data(
         {"default_months": 12, "default_basis": "x", "terms": [
-            {"months": 0, "basis": "none", "countries": ["XK"]}
+            {"months": 0, "basis": "none", "countries": ["AQ"]}
         ]}
     )  # fmt: skip
-    assert warranty_end("XK", datetime(2025, 2, 3, tzinfo=UTC), policy=policy) is None
+    assert warranty_end("AQ", datetime(2025, 2, 3, tzinfo=UTC), policy=policy) is None
     assert warranty_end("FR", datetime(2025, 2, 3, tzinfo=UTC), policy=policy) == date(2026, 2, 3)
 
 
@@ -104,3 +104,13 @@ def test_a_bad_override_is_refused_naming_the_variable(variable: str, value: str
     with pytest.raises(PolicySettingsError, match=variable) as refused:
         AfterSalesPolicy.from_environment({variable: value})
     assert why in str(refused.value)
+
+
+def test_a_policy_listing_a_code_that_is_no_iso_country_is_refused() -> None:
+    # Review (helper 107): a term for "UK" would never match a claim from GB.
+    with pytest.raises(ValueError, match="UK is not an ISO 3166-1 alpha-2 country code"):
+        WarrantyPolicy.from_data(
+            {"default_months": 12, "default_basis": "x", "terms": [
+                {"months": 24, "basis": "y", "countries": ["UK"]}
+            ]}
+        )  # fmt: skip

@@ -11,12 +11,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from orderflow_chassis.subscriptions import Gather
+from orderflow_contracts.countries import is_iso_country
 from orderflow_contracts.money import Currency, Money
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderflow_cart.domain.checkout import CartLimits, CheckoutRules
-from orderflow_cart.domain.countries import is_iso_country
 from orderflow_cart.domain.pricing import DEFAULT_FLAT_FEES, ShippingPolicy
 
 WORLDWIDE = "*"

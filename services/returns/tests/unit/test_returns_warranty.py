@@ -209,6 +209,19 @@ def test_an_ended_term_does_not_wait_when_every_delivery_was_read_even_after_the
     )
 
 
+@pytest.mark.parametrize("country", ["EL", "UK", "XK", "ZZ"])
+def test_a_country_of_usage_that_is_no_iso_code_is_refused_not_given_the_default_term(
+    country: str,
+) -> None:
+    # Review (helper 107): "EL" (Greece is GR) got the default 12 months, not Greece's 24,
+    # and a claim in its second year was refused as expired.
+    decision = claim(DELIVERED + timedelta(days=400), country)
+    assert isinstance(decision, ClaimRefusal)
+    assert decision.code == WarrantyRejectionCode.INVALID_COUNTRY
+    assert f"{country} is not an ISO 3166-1 alpha-2 country code" in decision.message
+    assert isinstance(claim(DELIVERED + timedelta(days=400), "GR"), ClaimAcceptance)
+
+
 def test_a_country_with_a_zero_term_is_not_covered() -> None:
     policy = WarrantyPolicy.from_toml(
         'default_months = 12\ndefault_basis = "d"\n'

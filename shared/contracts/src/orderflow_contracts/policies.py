@@ -39,7 +39,16 @@ from pathlib import Path
 from typing import Annotated, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from orderflow_contracts.countries import is_iso_country
 
 RETURN_WINDOW_DAYS: Final = 30
 """Calendar days after the delivery day during which a return may be requested."""
@@ -88,7 +97,15 @@ class ReturnWindow:
 
 # --------------------------------------------------------------------------------- warranty
 
-Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+def _iso_country(code: str) -> str:
+    if not is_iso_country(code):
+        # A term listed for "UK" or "EL" would never match a claim from GB or GR.
+        raise ValueError(f"{code} is not an ISO 3166-1 alpha-2 country code (GB, GR, DE...)")
+    return code
+
+
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_iso_country)]
 
 
 class _TermGroup(BaseModel):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from orderflow_contracts.countries import is_iso_country
 from orderflow_contracts.events import (
     CheckoutRejectionCode,
     CheckoutRequested,
@@ -32,7 +33,6 @@ from orderflow_contracts.primitives import (
 
 from orderflow_cart.domain.cart import MAX_CART_PRODUCTS, Cart
 from orderflow_cart.domain.catalog import Product
-from orderflow_cart.domain.countries import is_iso_country
 from orderflow_cart.domain.pricing import AmountTooLarge, PricedCart, ShippingPolicy, price_cart
 from orderflow_cart.domain.rates import FxRate
 

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
+from orderflow_contracts.countries import is_iso_country
 from orderflow_contracts.events import WarrantyRejectionCode
 from orderflow_contracts.policies import WarrantyPolicy, WarrantyTerm, add_months
 
@@ -96,6 +97,14 @@ def decide_claim(
     customer_id: str | None = None,
 ) -> ClaimDecision:
     """Accept or reject a warranty claim filed at ``at``."""
+    if not is_iso_country(country_of_usage):
+        # "UK" or "EL" read as a country we have no term for got the default one: Greece's
+        # 24 months became 12, and the claim was refused as expired.
+        return ClaimRefusal(
+            WarrantyRejectionCode.INVALID_COUNTRY,
+            f"{country_of_usage} is not an ISO 3166-1 alpha-2 country code (the United "
+            "Kingdom is GB, Greece GR)",
+        )
     if not facts.order_placed or (customer_id is not None and customer_id != facts.customer_id):
         # The replacement ships to the order's address, so the order itself must be known;
         # a claim naming another customer (or one the facts do not name) learns nothing of it.

@@ -252,6 +252,9 @@ class WarrantyRejectionCode(StrEnum):
     NOT_COVERED_IN_COUNTRY = "not_covered_in_country"
     UNKNOWN_SKU = "unknown_sku"
     QUANTITY_EXCEEDS_DELIVERED = "quantity_exceeds_delivered"
+    # The country of usage is two capitals but no ISO 3166-1 alpha-2 code ("UK", "EL"):
+    # checked first, as the term depends on it.
+    INVALID_COUNTRY = "invalid_country"
     # As for returns: the claim breaks the contract (a country not written as two capitals, a
     # blank description, card data...), or returns could not process it; dead-lettered.
     INVALID_REQUEST = "invalid_request"

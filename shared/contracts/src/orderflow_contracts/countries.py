@@ -1,7 +1,7 @@
 """ISO 3166-1 alpha-2 country codes (the 249 officially assigned ones).
 
-A shipping country must be one of them: "UK" or "Germany" is an `invalid_country`, not a
-country the store does not ship to.
+A shipping country (the cart) or a country of usage (a warranty claim) must be one of them:
+"UK" or "Germany" is an `invalid_country`, not a country the store does not ship to or cover.
 """
 
 from __future__ import annotations
