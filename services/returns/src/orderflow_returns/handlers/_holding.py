@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 import structlog
 from orderflow_chassis.unit_of_work import UnitOfWork
 
+from orderflow_returns.domain.window import judged_at
 from orderflow_returns.handlers._facts import cause_of
 from orderflow_returns.ports import HeldRequest, RequestKind, ReturnsRepositories
 
@@ -41,8 +42,13 @@ async def held_for_a_delivery(
     its first wait."""
     if not awaits_delivery or hold_until is None:
         return False
+    request = cause_of(uow)
+    # A request stamped ahead of our clock is judged as made when first read (judged_at):
+    # kept with its own stamp, it was judged again after its wait at that later stamp, and an
+    # on-time return made on the window's last day was refused as late.
+    first_read = request.model_copy(update={"occurred_at": judged_at(request.occurred_at, uow.now)})
     await uow.repos.held_requests.hold(
-        HeldRequest(order_id, kind, request_id, cause_of(uow).model_dump_json(), hold_until)
+        HeldRequest(order_id, kind, request_id, first_read.model_dump_json(), hold_until)
     )
     log.info("returns.request_held", kind=kind, request_id=request_id, until=hold_until.isoformat())
     return True

@@ -469,3 +469,29 @@ async def test_requests_waiting_for_reads_do_not_hide_the_ones_behind_them() -> 
     [rejected] = returns.emitted.of_type(ReturnRejected)
     assert rejected.return_request_id == "ret-behind"
     assert waited_for_reads() == WAIT.total_seconds()  # the stuck ones waited one more WAIT
+
+
+async def test_a_request_stamped_ahead_of_our_clock_is_judged_after_its_wait_as_first_read() -> (
+    None
+):
+    # Review (helper 107): judged when first read at our time (day 30, the window open), the
+    # request waited for the second ball; judged again after midnight at its own stamp (the
+    # storefront's clock 45 minutes ahead), it was refused window_expired, though it was made
+    # on day 30.
+    day_30_late = DELIVERED + timedelta(days=30, hours=8, minutes=30)  # 23:30 UTC, day 30
+    returns = Returns(now=day_30_late, policy=WAITING)
+    order = Order()
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+    await returns.apply(record_shipment_delivered, order.delivered(lines=[(BALL, 1), (SPLINT, 1)]))
+
+    await returns.apply(
+        request_return,
+        order.return_requested([(BALL, 2)], "ret-ahead"),
+        at=day_30_late + timedelta(minutes=45),
+    )
+    assert returns.emitted.events == []  # held for the second ball
+    returns.clock.advance(timedelta(hours=1))  # the wait ends after midnight
+    assert await returns.judge_due(WAITING) == 1
+
+    [rejected] = returns.emitted.of_type(ReturnRejected)
+    assert rejected.reason_code == "quantity_exceeds_delivered", rejected.message
