@@ -4,7 +4,7 @@ what is missing, and a broken seed file leaves the service running on the stock 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -43,6 +43,14 @@ def fulfillment() -> FakeFulfillment:
     fake = FakeFulfillment()
     fake.stock.add_warehouse("EU", "DE", {"GEL": 10})
     return fake
+
+
+async def load_gel(fulfillment: FakeFulfillment, on_hand: int) -> datetime:
+    """An operator's load of the EU warehouse's GEL figure, now; when it was made."""
+    loaded_at = fulfillment.clock.now()
+    async with fulfillment.transactions.begin() as uow:
+        await load_stock(stock_file(("EU", "DE", {"GEL": on_hand})), "load:stock.toml", uow)
+    return loaded_at
 
 
 async def test_a_load_creates_warehouses_and_sets_figures(fulfillment: FakeFulfillment) -> None:
@@ -239,9 +247,7 @@ async def test_a_count_stamped_before_a_load_does_not_undo_the_operators_figure(
 ) -> None:
     # The operator found 10 of the shelf's units damaged and loaded the rest; a count made
     # before that, read after it, put them back on sale (an oversell).
-    loaded_at = fulfillment.clock.now()
-    async with fulfillment.transactions.begin() as uow:
-        await load_stock(stock_file(("EU", "DE", {"GEL": 2})), "load:stock.toml", uow)
+    loaded_at = await load_gel(fulfillment, 2)
 
     earlier = stock_counted("EU", "GEL", 10, loaded_at - timedelta(minutes=30))
     await apply_stock_count(earlier, fulfillment.unit(earlier))
@@ -263,9 +269,7 @@ async def test_a_count_stamped_within_the_hour_after_a_load_may_only_lower_it(
     # Review (helper 108): a count made 20 minutes before the load, by a warehouse clock 30
     # minutes ahead (trusted), is stamped 10 minutes after it: applied, it put back the 4 units
     # the operator had binned. Such a count cannot be placed against the load.
-    loaded_at = fulfillment.clock.now()
-    async with fulfillment.transactions.begin() as uow:
-        await load_stock(stock_file(("EU", "DE", {"GEL": 6})), "load:stock.toml", uow)
+    loaded_at = await load_gel(fulfillment, 6)
     fulfillment.clock.set(loaded_at + timedelta(minutes=15))
 
     higher = stock_counted("EU", "GEL", 10, loaded_at + timedelta(minutes=10))
@@ -299,9 +303,7 @@ async def test_a_dispatch_stamped_before_a_load_still_takes_its_units_off(
     # The load's date is fulfillment's clock, a dispatch's the warehouse's: a warehouse clock
     # a few minutes behind must not make a parcel that left after the load vanish in it.
     _, [request] = await place_and_capture(fulfillment, {"GEL": 4})
-    loaded_at = fulfillment.clock.now()
-    async with fulfillment.transactions.begin() as uow:
-        await load_stock(stock_file(("EU", "DE", {"GEL": 10})), "load:stock.toml", uow)
+    loaded_at = await load_gel(fulfillment, 10)
 
     dispatched = parcel_dispatched(request.shipment_id, "EU", at=loaded_at - timedelta(minutes=2))
     await record_dispatch(dispatched, fulfillment.unit(dispatched))
@@ -314,9 +316,7 @@ async def test_a_restock_stamped_before_a_load_is_in_the_operators_figure(
 ) -> None:
     # Two units came back and went on the shelf; the operator counted them in the load. The
     # parcel's report, read after the load, added them again: two units sold that are not there.
-    loaded_at = fulfillment.clock.now()
-    async with fulfillment.transactions.begin() as uow:
-        await load_stock(stock_file(("EU", "DE", {"GEL": 12})), "load:stock.toml", uow)
+    loaded_at = await load_gel(fulfillment, 12)
 
     parcel = return_parcel(
         uuid.uuid4(), "EU", [("GEL", 2, "resellable")], at=loaded_at - timedelta(minutes=5)
@@ -343,9 +343,7 @@ async def test_a_restock_stamped_by_a_clock_running_ahead_is_in_the_load_it_prec
     # Found by review (helper 105): the parcel came back 5 minutes before the load, which
     # counted it, but the warehouse's clock runs 30 minutes ahead of ours (within what is
     # trusted): stamped after the load, its units were added again.
-    loaded_at = fulfillment.clock.now()
-    async with fulfillment.transactions.begin() as uow:
-        await load_stock(stock_file(("EU", "DE", {"GEL": 12})), "load:stock.toml", uow)
+    loaded_at = await load_gel(fulfillment, 12)
     parcel = return_parcel(
         uuid.uuid4(), "EU", [("GEL", 2, "resellable")], at=loaded_at + timedelta(minutes=25)
     )

@@ -52,6 +52,19 @@ async def deliver(fulfillment: FakeFulfillment, shipment_id: uuid.UUID) -> None:
     await record_delivery(report, fulfillment.unit(report, correlation_id="journey-warehouse"))
 
 
+async def dispatch_stamped_1970(fulfillment: FakeFulfillment, shipment_id: uuid.UUID) -> None:
+    """A dispatch report stamped long before any request: an impossible time."""
+    report = parcel_dispatched(shipment_id, "EU", "T-1970").model_copy(
+        update={"dispatched_at": datetime(1970, 1, 2, tzinfo=UTC)}
+    )
+    await record_dispatch(report, fulfillment.unit(report))
+
+
+async def count_spiky(fulfillment: FakeFulfillment, on_hand: int, counted_at: datetime) -> None:
+    counted = stock_counted("EU", "SPIKY", on_hand, counted_at)
+    await apply_stock_count(counted, fulfillment.unit(counted))
+
+
 async def one_requested_shipment(fulfillment: FakeFulfillment) -> FulfillmentRequested:
     _, [request] = await place_and_capture(fulfillment, {"SPIKY": 2})
     return request
@@ -236,11 +249,7 @@ async def test_a_dispatch_stamped_long_before_its_request_cannot_hide_behind_a_c
     await apply_stock_count(counted, fulfillment.unit(counted))
     request = await one_requested_shipment(fulfillment)
     requested_at = fulfillment.clock.now()
-    report = parcel_dispatched(request.shipment_id, "EU", "T-1970").model_copy(
-        update={"dispatched_at": datetime(1970, 1, 2, tzinfo=UTC)}
-    )
-
-    await record_dispatch(report, fulfillment.unit(report))
+    await dispatch_stamped_1970(fulfillment, request.shipment_id)
 
     assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
     [dispatched] = fulfillment.emitted.of_type(ShipmentDispatched)
@@ -258,14 +267,9 @@ async def test_a_dispatch_stamped_long_before_its_request_comes_off_a_count_made
     request = await one_requested_shipment(fulfillment)
     requested_at = fulfillment.clock.now()
     fulfillment.clock.set(requested_at + timedelta(minutes=10))
-    counted = stock_counted("EU", "SPIKY", 5, fulfillment.clock.now())
-    await apply_stock_count(counted, fulfillment.unit(counted))
+    await count_spiky(fulfillment, 5, fulfillment.clock.now())
     fulfillment.clock.set(requested_at + timedelta(hours=1))
-    report = parcel_dispatched(request.shipment_id, "EU", "T-1970").model_copy(
-        update={"dispatched_at": datetime(1970, 1, 2, tzinfo=UTC)}
-    )
-
-    await record_dispatch(report, fulfillment.unit(report))
+    await dispatch_stamped_1970(fulfillment, request.shipment_id)
 
     assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
     [dispatched] = fulfillment.emitted.of_type(ShipmentDispatched)
@@ -280,18 +284,13 @@ async def test_a_late_dispatch_stamped_long_before_its_request_does_not_undo_its
     # dispatch before the count, which was applied again without it: 5 on sale.
     request = await one_requested_shipment(fulfillment)
     requested_at = fulfillment.clock.now()
-    counted = stock_counted("EU", "SPIKY", 5, requested_at + timedelta(minutes=10))
-    await apply_stock_count(counted, fulfillment.unit(counted))
+    await count_spiky(fulfillment, 5, requested_at + timedelta(minutes=10))
     delivered = parcel_delivered(request.shipment_id, requested_at + timedelta(hours=1))
     fulfillment.clock.set(requested_at + timedelta(hours=2))
     await record_delivery(delivered, fulfillment.unit(delivered))
     assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
     fulfillment.clock.set(requested_at + timedelta(hours=3))
-    report = parcel_dispatched(request.shipment_id, "EU", "T-1970").model_copy(
-        update={"dispatched_at": datetime(1970, 1, 2, tzinfo=UTC)}
-    )
-
-    await record_dispatch(report, fulfillment.unit(report))
+    await dispatch_stamped_1970(fulfillment, request.shipment_id)
 
     assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
 
@@ -304,15 +303,10 @@ async def test_a_dispatch_stamped_long_before_its_request_comes_off_a_count_stam
     # read at our time, looked older than the count's stamp: 2 units stayed on sale.
     request = await one_requested_shipment(fulfillment)
     requested_at = fulfillment.clock.now()
-    counted = stock_counted("EU", "SPIKY", 5, requested_at + timedelta(minutes=55))
     fulfillment.clock.set(requested_at + timedelta(minutes=10))
-    await apply_stock_count(counted, fulfillment.unit(counted))
+    await count_spiky(fulfillment, 5, requested_at + timedelta(minutes=55))
     fulfillment.clock.set(requested_at + timedelta(minutes=30))
-    report = parcel_dispatched(request.shipment_id, "EU", "T-1970").model_copy(
-        update={"dispatched_at": datetime(1970, 1, 2, tzinfo=UTC)}
-    )
-
-    await record_dispatch(report, fulfillment.unit(report))
+    await dispatch_stamped_1970(fulfillment, request.shipment_id)
 
     assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
     [dispatched] = fulfillment.emitted.of_type(ShipmentDispatched)
