@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from orderflow_chassis.consumer import Subscription
@@ -33,6 +34,8 @@ pytestmark = pytest.mark.integration
 async def refusing(event: CartItemAdded, uow: ProbeUnit) -> None:
     if event.sku == "SKU-PERM":
         raise PermanentError("probe_refused", "the probe refuses this product")
+    if event.sku == "SKU-BUG":
+        raise RuntimeError("a bug that fails every time")
     await record_effect(event, uow)
 
 
@@ -42,6 +45,43 @@ def answer(refused: RefusedRecord) -> Event:
     return CheckoutRejected(
         cart_id=refused.key, reasons=[RejectionReason(code="refused", message=said)]
     )
+
+
+async def _started(infrastructure: Infrastructure, topic: str, **settings: Any) -> ServiceRuntime:
+    """The probe consuming ``topic`` with the refusing handler, answering its dead letters."""
+    schema = "probe_a"
+    definition = probe_definition(schema, in_topics=[], group="unused")
+    subscription = Subscription(
+        f"answers-{uuid.uuid4().hex[:8]}",
+        [topic],
+        {CartItemAdded: refusing},
+        answer_refusal=answer,
+    )
+    runtime = ServiceRuntime(
+        replace(definition, subscriptions=[subscription]),
+        probe_settings(
+            schema,
+            database_url=infrastructure.service_database_urls[schema],
+            kafka=infrastructure.kafka_bootstrap_servers,
+            consumer_retry_initial_delay_s=0.05,
+            **settings,
+        ),
+    )
+    await runtime.start()
+    return runtime
+
+
+async def _answer_envelopes(runtime: ServiceRuntime, cart: str) -> list[Envelope]:
+    rows = await runtime.pool.fetch(
+        "SELECT payload FROM outbox WHERE event_type = 'CheckoutRejected' "
+        "AND message_key = $1 ORDER BY id",
+        cart,
+    )
+    return [Envelope.from_bytes(bytes(row["payload"])) for row in rows]
+
+
+async def _answers(runtime: ServiceRuntime, cart: str) -> list[str]:
+    return [a.data["reasons"][0]["message"] for a in await _answer_envelopes(runtime, cart)]
 
 
 async def test_every_dead_letter_is_answered_in_its_place_and_hostile_ids_stall_nothing(
@@ -71,21 +111,7 @@ async def test_every_dead_letter_is_answered_in_its_place_and_hostile_ids_stall_
             (key, last.to_bytes()),
         ],
     )
-    schema = "probe_a"
-    definition = probe_definition(schema, in_topics=[], group="unused")
-    subscription = Subscription(
-        f"answers-{uuid.uuid4().hex[:8]}",
-        [topic],
-        {CartItemAdded: refusing},
-        answer_refusal=answer,
-    )
-    runtime = ServiceRuntime(
-        replace(definition, subscriptions=[subscription]),
-        probe_settings(
-            schema, database_url=infrastructure.service_database_urls[schema], kafka=kafka
-        ),
-    )
-    await runtime.start()
+    runtime = await _started(infrastructure, topic)
     try:
         await eventually(
             lambda: runtime.pool.fetchval(
@@ -93,15 +119,10 @@ async def test_every_dead_letter_is_answered_in_its_place_and_hostile_ids_stall_
             ),
             bool,
         )
-        rows = await runtime.pool.fetch(
-            "SELECT payload, message_key FROM outbox WHERE event_type = 'CheckoutRejected' "
-            "AND message_key = $1 ORDER BY id",
-            cart,
-        )
+        answers = await _answer_envelopes(runtime, cart)
     finally:
         await runtime.stop()
 
-    answers = [Envelope.from_bytes(bytes(row["payload"])) for row in rows]
     assert [a.data["reasons"][0]["message"] for a in answers] == [
         "probe_refused by_handler=True",
         "invalid_envelope by_handler=False",
@@ -111,3 +132,33 @@ async def test_every_dead_letter_is_answered_in_its_place_and_hostile_ids_stall_
     assert (answers[2].correlation_id, answers[2].causation_id) == (nul["event_id"],) * 2, (
         "its own id, not its NUL"
     )
+
+
+async def test_a_record_failing_its_attempts_before_one_its_handler_refuses_stalls_nothing(
+    infrastructure: Infrastructure,
+) -> None:
+    # Review (helper 110): the record failing every time was dead-lettered in the pass the
+    # refusal then rolled back, and its failures forgotten before the commit: in the savepoint
+    # pass it started again from none, failed its attempts anew, and the batch never committed.
+    kafka = infrastructure.kafka_bootstrap_servers
+    topic = unique_topic("exhausted")
+    await create_topics(kafka, [topic])
+    cart = f"cart-exhausted-{uuid.uuid4().hex[:8]}"
+    bug, refused, last = (
+        cart_item_added(cart, sku=sku) for sku in ("SKU-BUG", "SKU-PERM", "SKU-001")
+    )
+    key = cart.encode()
+    await publish_raw(kafka, topic, [(key, e.to_bytes()) for e in (bug, refused, last)])
+    runtime = await _started(infrastructure, topic, consumer_handler_attempts=2)
+    try:
+        await eventually(
+            lambda: runtime.pool.fetchval(
+                "SELECT count(*) FROM effects WHERE event_id = $1", last.event_id
+            ),
+            bool,
+        )
+        answers = await _answers(runtime, cart)
+    finally:
+        await runtime.stop()
+
+    assert answers == ["handler_failed by_handler=True", "probe_refused by_handler=True"]

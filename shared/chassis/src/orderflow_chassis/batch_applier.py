@@ -140,6 +140,11 @@ class BatchApplier:
         self._failures: dict[RecordAddress, list[str]] = {}
         # (topic, code) of the batch's dead letters: counted once it commits, not per attempt.
         self._dead_lettered: list[tuple[str, str]] = []
+        # Records the batch applied or dead-lettered: their failures are forgotten once it
+        # commits. Forgotten before, a record dead-lettered for its failures in a pass that a
+        # later record's refusal rolled back started again from none in the savepoint pass,
+        # failed its attempts anew, and the batch never committed.
+        self._settled: list[RecordAddress] = []
         self._handler_seconds = {
             event_type: metrics.HANDLER_SECONDS.labels(service, event_type)
             for event_type in self._decoder.handlers
@@ -178,7 +183,7 @@ class BatchApplier:
         """
         started = time.perf_counter()
         outcomes = _Outcomes()
-        self._dead_lettered = []
+        self._dead_lettered, self._settled = [], []
         await self._topic_ids.refresh(sorted({r.topic for r in records}))
         if self._decoder.passes_over(records):
             # Shared topics: many batches hold nothing for this consumer. Their positions are
@@ -232,6 +237,8 @@ class BatchApplier:
             await self._positions.save(connection, positions, self._topic_ids)
             await observe(self.hooks.before_commit, records)
         self._positions.settled(positions)
+        for address in self._settled:
+            self._failures.pop(address, None)
         self._finished(started, outcomes)
 
     def keep_only(self, assigned: Collection[tuple[str, int]]) -> None:
@@ -306,7 +313,7 @@ class BatchApplier:
             history = history_reason(self._failures.get(address, []))
             reason = await self._dead_letter(connection, record, HANDLER_FAILED, history)
             await self._answers.answer(record, HANDLER_FAILED, reason, emitted, by_handler=True)
-            self._failures.pop(address, None)
+            self._settled.append(address)
             return "dead_lettered"
         savepoint = connection.transaction() if savepoints else contextlib.nullcontext()
         emitted_before = emitted.mark()
@@ -335,7 +342,7 @@ class BatchApplier:
             emitted.undo_since(emitted_before)  # its savepoint took back everything else
             reason = await self._dead_letter(connection, record, error.code, error.reason, error)
             await self._answers.answer(record, error.code, reason, emitted, by_handler=True)
-            self._failures.pop(address, None)
+            self._settled.append(address)
             return "dead_lettered"
         except Exception as error:
             if is_transient(error):
@@ -348,7 +355,7 @@ class BatchApplier:
             attempts = len(self._failures[address])
             log.warning("consumer.handler_failed", attempt=attempts, reason=description)
             raise _HandlerFailed(description) from error
-        self._failures.pop(address, None)
+        self._settled.append(address)
         return "applied"
 
     async def _dead_letter(
