@@ -44,7 +44,9 @@ def client(*, raise_app_exceptions: bool = False) -> httpx.AsyncClient:
     async def cart(cart_id: str) -> None:
         raise HTTPException(404, f"no cart {cart_id!r}", headers={"X-Probe": "kept"})
 
-    definition = SimpleNamespace(name="probe", description="", routers=[router])
+    definition = SimpleNamespace(
+        name="probe", description="", routers=[router], max_request_body_bytes=0
+    )
     runtime = cast(Any, SimpleNamespace(definition=definition))
     app = build_http_app(runtime, cast(Any, SimpleNamespace()))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
@@ -84,3 +86,13 @@ async def test_an_error_answer_never_echoes_a_card_number_of_the_path() -> None:
     for answer in (invalid, unknown):
         assert CARD not in answer.text
         assert "REDACTED" in answer.text
+
+
+async def test_a_service_whose_routes_take_no_body_refuses_one_unread() -> None:
+    # Review (helper 109): every service screened bodies up to 64 KiB on any path, before any
+    # route or login, on the loop its consumers share; a burst of small ones held it seconds.
+    http = client()
+    for path in ("/health/live", "/no-such-route"):
+        response = await http.post(path, content=b"1234." * 200)
+        assert response.status_code == 413, path
+        assert response.json() == {"detail": "a POST request takes no body"}

@@ -48,6 +48,10 @@ from orderflow_ops.console.web_overview import overview_router
 SERVICE_NAME = "console"
 
 
+# Its largest form (a dead-letter replay with its filters) is well under 1 KiB.
+MAX_FORM_BYTES = 8 * 1024
+
+
 def console_migrations() -> list[Migration]:
     return load_migrations(SERVICE_NAME, resources.files("orderflow_ops.console") / "migrations")
 
@@ -102,6 +106,7 @@ def build_console(
     definition = ServiceDefinition(
         name=SERVICE_NAME,
         description="Orderflow ops console: the live pipeline, orders, dead letters.",
+        max_request_body_bytes=MAX_FORM_BYTES,
         migrations=console_migrations(),
         repositories=console_repositories(settings.db_schema),
         subscriptions=[

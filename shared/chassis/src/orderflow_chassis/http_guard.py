@@ -6,8 +6,9 @@
   UTF-8 (lone surrogates included: they cannot be encoded in UTF-8) or a NUL character —
   PostgreSQL text cannot hold NUL, and a route passing it to a query failed with 500;
 * **414** when the path and query string together are longer than ``MAX_TARGET_BYTES``;
-* **413** when the body is larger than ``max_body_bytes`` (64 KiB by default: the largest
-  body any route takes is a console form), or when a GET, HEAD, DELETE or OPTIONS request
+* **413** when the body is larger than ``max_body_bytes`` (the service definition's
+  ``max_request_body_bytes``: 0, no body at all, for the four services, whose routes take
+  none; a few KiB for the console's forms), or when a GET, HEAD, DELETE or OPTIONS request
   has one at all (no route reads it);
 * **408** when the body has not all arrived within ``body_timeout_s`` (a client trickling
   bytes would hold a connection, and its task, for as long as it likes);
@@ -24,11 +25,12 @@ reaches a route as if it were the whole.
 
 Refusals are JSON ``{"detail": "..."}``, like FastAPI's own errors.
 
-The limits bound the screening's cost: it runs on the service's event loop (with its consumers
-and relay), and a megabyte of digit groups took 20 s to screen. A body larger than
-``_SCREEN_IN_THREAD_BYTES`` is screened in a worker thread, one at a time per process: the
-screen is pure Python and still shares the interpreter with the loop, but the loop gets its
-turn every few milliseconds instead of waiting for the whole screen.
+The limits bound the screening's cost: it runs before any route or login, on the service's
+event loop (with its consumers and relay), and a megabyte of digit groups took 20 s to screen.
+A body, or a path and query, larger than ``_SCREEN_IN_THREAD_BYTES`` is screened in a worker
+thread, one at a time per process: the screen is pure Python and still shares the interpreter
+with the loop, but the loop gets its turn every few milliseconds instead of waiting for the
+whole screen. A service whose routes take no body refuses any body unread.
 """
 
 from __future__ import annotations
@@ -60,10 +62,13 @@ AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024
 DEFAULT_BODY_TIMEOUT_S: Final = 30.0
-MAX_TARGET_BYTES: Final = 4096
+MAX_TARGET_BYTES: Final = 2048
 """Path and query string together; a URL of any route here is a few hundred bytes."""
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
-_SCREEN_IN_THREAD_BYTES: Final = 4096
+# Screened on the event loop up to this size, in the worker thread above it. Measured (review,
+# helper 109): 4 KiB of digit groups took 12-17 ms of the loop each; a burst of such requests
+# held it for seconds, past the consumers' session timeout.
+_SCREEN_IN_THREAD_BYTES: Final = 512
 
 CARD_NUMBER_REFUSED: Final = (
     "the request contains what looks like a card number (13-19 digits passing the Luhn check) "
@@ -106,7 +111,11 @@ class HttpInputGuard:
             await _refuse(send, 414, f"the path and query are longer than {MAX_TARGET_BYTES} bytes")
             return
         try:
-            problem = _card_number_in_target(scope)
+            if target <= _SCREEN_IN_THREAD_BYTES:
+                problem = _card_number_in_target(scope)
+            else:
+                async with self._screening:
+                    problem = await asyncio.to_thread(_card_number_in_target, scope)
         except BadRequestTarget as error:
             await _refuse(send, 400, str(error))
             return

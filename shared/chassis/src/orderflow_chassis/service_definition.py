@@ -62,6 +62,9 @@ class ServiceDefinition:
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
     """Closes what the service opened itself (a provider's connections, HTTP clients), after
     consuming and the jobs have stopped."""
+    max_request_body_bytes: int = 0
+    """The largest request body a route takes (the console's forms); 0, the default: no route
+    takes one, and any body is refused (413) before it is read or screened."""
     production_refusals: Sequence[str] = ()
     """The service's own reasons not to start under ``ORDERFLOW_ENV=production`` (payment's
     sandbox provider), reported with the chassis's (see production_profile.py)."""

@@ -45,7 +45,7 @@ def build_http_app(runtime: ServiceRuntime, resources: RuntimeResources) -> Fast
         description=runtime.definition.description,
     )
     app.state.resources = resources
-    install_http_guards(app)
+    install_http_guards(app, max_body_bytes=runtime.definition.max_request_body_bytes)
     app.add_exception_handler(HTTPException, _redacted_http_error)
     app.add_exception_handler(RequestValidationError, _redacted_invalid_request)
     for infrastructure in _INFRASTRUCTURE:
