@@ -195,7 +195,10 @@ class InMemoryStock:
             reserved=row.reserved,
             last_counted_at=None,
             moved_since_count=self._moved_since(warehouse_id, sku, row.counted_at),
+            lowers_only_until=self._level(warehouse_id, sku, row).lowers_only_until,
         )
+        if outcome.verdict is CountVerdict.STALE:
+            return
         change = outcome.on_hand - row.on_hand
         row.unfound = outcome.shortfall
         self._change(warehouse_id, sku, on_hand=change)

@@ -155,7 +155,11 @@ class StockCounts(StockMovements):
             moved_since_count=await self._moved_since(
                 level.warehouse_id, level.sku, level.counted_at
             ),
+            # Applied again, it is still a count that may predate the load: never above it.
+            lowers_only_until=level.lowers_only_until,
         )
+        if outcome.verdict is CountVerdict.STALE:
+            return
         await self._db.execute(
             f"""
             UPDATE {self._s}.stock SET on_hand = $3, unfound = $4, updated_at = now()

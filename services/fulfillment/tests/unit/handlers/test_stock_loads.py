@@ -21,10 +21,15 @@ from orderflow_fulfillment.handlers.stock_loads import (
     load_stock,
     seed_stock,
 )
-from orderflow_fulfillment.handlers.warehouse_reports import record_dispatch
+from orderflow_fulfillment.handlers.warehouse_reports import record_delivery, record_dispatch
 from orderflow_fulfillment.settings import FulfillmentSettings
 
-from services.fulfillment.tests.builders import parcel_dispatched, return_parcel, stock_counted
+from services.fulfillment.tests.builders import (
+    parcel_delivered,
+    parcel_dispatched,
+    return_parcel,
+    stock_counted,
+)
 from services.fulfillment.tests.fakes import FakeFulfillment
 from services.fulfillment.tests.unit.handlers.steps import place, place_and_capture
 
@@ -350,3 +355,28 @@ async def test_a_restock_stamped_by_a_clock_running_ahead_is_in_the_load_it_prec
     await restock_return(parcel, fulfillment.unit(parcel))
 
     assert fulfillment.stock.level("EU", "GEL") == (12, 0)
+
+
+async def test_a_count_applied_again_after_a_late_dispatch_report_stays_below_the_load(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Review (helper 110): the warehouse's clock runs 50 minutes ahead. A count made before
+    # the load (stamped after it) lowered on-hand to the load's figure; the late dispatch
+    # report moved the parcel before that count, which was applied again in full, above the
+    # load: 5 units that had been binned went back on sale.
+    _, [request] = await place_and_capture(fulfillment, {"GEL": 5})  # 10 on hand
+    start = fulfillment.clock.now()
+    delivered = parcel_delivered(request.shipment_id, start + timedelta(minutes=50))
+    await record_delivery(delivered, fulfillment.unit(delivered))
+    fulfillment.clock.set(start + timedelta(minutes=10))
+    loaded_at = await load_gel(fulfillment, 4)
+    counted = stock_counted("EU", "GEL", 9, loaded_at + timedelta(minutes=30))
+    fulfillment.clock.set(start + timedelta(minutes=15))
+    await apply_stock_count(counted, fulfillment.unit(counted))
+    assert fulfillment.stock.level("EU", "GEL") == (4, 0)
+    late = parcel_dispatched(request.shipment_id, "EU", at=start + timedelta(minutes=35))
+    fulfillment.clock.set(start + timedelta(minutes=20))
+
+    await record_dispatch(late, fulfillment.unit(late))
+
+    assert fulfillment.stock.level("EU", "GEL") == (4, 0)
