@@ -13,7 +13,7 @@ from orderflow_cart.order_status.domain.order_facts import OrderFacts
 from orderflow_cart.order_status.domain.status import OrderState, OrderStatus, Reason
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_contracts.envelope import Envelope
-from orderflow_contracts.events import RefundFailed, ReturnRefundStopped
+from orderflow_contracts.events import RefundFailed, ReturnRefundStopped, ReturnRejected
 
 from services.cart.tests.order_events import T0, OrderJourney, build, envelopes, eur
 
@@ -266,3 +266,37 @@ def test_a_warranty_replacement_is_shown_without_reopening_the_order() -> None:
     # The replacement counts neither as a delivery of the order nor for the return window.
     assert [line.delivered for line in final.lines] == [2, 1]
     assert final.return_window_ends_on == date(2026, 4, 3)
+
+
+def test_a_request_is_shown_authorised_or_rejected_never_both() -> None:
+    # Review (helper 110): a request refused as malformed (invalid_request) and then sent
+    # again right was shown both authorised and rejected; a malformed copy of a request
+    # already refused for a reason replaced that reason.
+    journey = OrderJourney("answered-once")
+
+    def rejected(code: str) -> ReturnRejected:
+        return build(
+            ReturnRejected,
+            order_id=journey.order_id,
+            return_request_id="return-1",
+            reason_code=code,
+            message=f"refused: {code}",
+        )
+
+    fixed = envelopes(
+        [*journey.happy_path(), rejected("invalid_request"), journey.return_authorized()]
+    )
+    shown = status(journey, fixed)
+    assert ([r.return_request_id for r in shown.returns], shown.return_rejections) == (
+        ["return-1"],
+        [],
+    )
+    copy_after = envelopes(
+        [*journey.happy_path(), journey.return_authorized(), rejected("invalid_request")]
+    )
+    assert status(journey, copy_after).return_rejections == []
+    decided = envelopes(
+        [*journey.happy_path(), rejected("window_expired"), rejected("request_failed")]
+    )
+    [kept] = status(journey, decided).return_rejections
+    assert kept.reason.code == "window_expired"

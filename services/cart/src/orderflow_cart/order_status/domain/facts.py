@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Final
 from uuid import UUID
 
 from orderflow_contracts.events import (
@@ -49,6 +50,7 @@ from orderflow_contracts.events import (
     WarrantyClaimAccepted,
     WarrantyClaimRejected,
 )
+from orderflow_contracts.events.returns import ReturnRejectionCode
 
 from orderflow_cart.order_status.domain.order_facts import (
     Cancellation,
@@ -189,12 +191,25 @@ def _return_authorized(facts: OrderFacts, event: ReturnAuthorized, at: datetime)
     rma.return_request_id = event.return_request_id
     rma.lines = _lines(event.lines)
     rma.return_by = event.return_by.isoformat()
+    # A request refused as malformed (or set aside) and then sent again right is authorised.
+    facts.return_rejections.pop(event.return_request_id, None)
+
+
+# Answers to a request that never reached a decision (a dead letter's): never in place of one.
+_UNDECIDED: Final = frozenset(
+    {ReturnRejectionCode.INVALID_REQUEST, ReturnRejectionCode.REQUEST_FAILED}
+)
 
 
 def _return_rejected(facts: OrderFacts, event: ReturnRejected, at: datetime) -> None:
-    facts.return_rejections[event.return_request_id] = Outcome(
-        code=event.reason_code, message=event.message
-    )
+    rid = event.return_request_id
+    authorised = any(rma.return_request_id == rid for rma in facts.rmas.values())
+    earlier = facts.return_rejections.get(rid)
+    if authorised or (
+        event.reason_code in _UNDECIDED and earlier is not None and earlier.code not in _UNDECIDED
+    ):
+        return  # a malformed copy of a request already decided changes nothing here
+    facts.return_rejections[rid] = Outcome(code=event.reason_code, message=event.message)
 
 
 def _refund_stopped(facts: OrderFacts, event: ReturnRefundStopped, at: datetime) -> None:
