@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
+from orderflow_chassis.settings import ServiceSettings
 from orderflow_ops.console.auth import (
     Role,
+    Session,
     SessionSigner,
     UsersError,
     authenticate,
     parse_users,
 )
+from orderflow_ops.console.live import LiveStatus
+from orderflow_ops.console.settings import ConsoleSettings
+from orderflow_ops.console.web_common import (
+    SESSION_COOKIE,
+    Console,
+    session_of,
+    template_environment,
+)
+from starlette.requests import Request
 
 USERS = parse_users("ada:operator:s3cret:with:colons, bob:viewer:pw2")
 NOW = 1_800_000_000.0
@@ -21,7 +33,9 @@ def test_users_come_with_their_role_and_a_malformed_entry_is_refused() -> None:
     assert USERS["ada"].role is Role.OPERATOR
     assert USERS["ada"].password == "s3cret:with:colons"
     assert USERS["bob"].role is Role.VIEWER
-    with pytest.raises(UsersError, match="role 'admin'"):
+    with pytest.raises(
+        UsersError, match=r"entry 1 \(user eve\) has a role other than viewer or operator"
+    ):
         parse_users("eve:admin:pw")
     with pytest.raises(UsersError, match="name:role:password"):
         parse_users("eve:viewer:")
@@ -87,3 +101,28 @@ def test_text_a_client_sends_that_is_not_ascii_is_simply_not_valid() -> None:
         assert signer.verify(junk, now=NOW) is None
         assert not signer.csrf_ok(session, junk)
         assert not signer.login_csrf_ok("nonce", junk)
+
+
+def test_a_session_proves_nothing_once_its_user_is_removed_or_given_another_role() -> None:
+    # Review (helper 109): a cookie signed for an operator still replayed dead letters after
+    # the operator was made a viewer or removed (the same CONSOLE_SESSION_SECRET).
+    signer = SessionSigner("key")
+    cookie = signer.issue(USERS["ada"], now=time.time(), lifetime_s=3600)
+
+    def session_with(users: str) -> Session | None:
+        console = Console(
+            settings=ServiceSettings.model_construct(),
+            console_settings=ConsoleSettings(users=users),
+            status=LiveStatus(),
+            users=parse_users(users),
+            signer=signer,
+            templates=template_environment(),
+        )
+        request = Request(
+            {"type": "http", "headers": [(b"cookie", f"{SESSION_COOKIE}={cookie}".encode())]}
+        )
+        return session_of(console, request)
+
+    assert session_with("ada:operator:pw-1") is not None
+    assert session_with("ada:viewer:pw-1") is None
+    assert session_with("bob:operator:pw-2") is None

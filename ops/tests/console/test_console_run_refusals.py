@@ -66,7 +66,15 @@ def test_a_malformed_user_list_or_services_list_is_named(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     code, stderr = run_in_process(monkeypatch, CONSOLE_USERS="ada:admin:pw")
-    assert_one_line_refusal(code, stderr, "CONSOLE_USERS: user ada has role 'admin'")
+    assert_one_line_refusal(code, stderr, "CONSOLE_USERS: entry 1 (user ada) has a role other")
+
+    # Review (helper 109): an entry written in the wrong order or with other separators holds
+    # its password where a role or name was echoed, into the service's log.
+    for users in ("bob:viewer:pw-1,ada:Sup3rS3cretPassw0rd:operator", "ada=operator=Sup3rS3cret"):
+        code, stderr = run_in_process(monkeypatch, CONSOLE_USERS=users)
+        assert code != 0
+        assert "CONSOLE_USERS: entry" in stderr
+        assert "Sup3rS3cret" not in stderr
 
     code, stderr = run_in_process(monkeypatch, CONSOLE_SERVICES="cart=ftp://x")
     assert_one_line_refusal(code, stderr, "CONSOLE_SERVICES: 'cart=ftp://x'")

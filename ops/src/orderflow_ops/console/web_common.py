@@ -104,7 +104,13 @@ def error_page(request: Request, error: PageError) -> Response:
 
 
 def session_of(console: Console, request: Request) -> Session | None:
-    return console.signer.verify(request.cookies.get(SESSION_COOKIE), now=time.time())
+    """The request's session, while its user is still in ``CONSOLE_USERS`` with the same role:
+    a cookie signed before an operator was removed or made a viewer proves nothing more."""
+    session = console.signer.verify(request.cookies.get(SESSION_COOKIE), now=time.time())
+    if session is None:
+        return None
+    user = console.users.get(session.name)
+    return session if user is not None and user.role is session.role else None
 
 
 def console_of(request: Request) -> Console:
