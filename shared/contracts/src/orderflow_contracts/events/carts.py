@@ -141,7 +141,8 @@ class CheckoutRequested(Event):
 
     Answered by `CheckoutRejected` (every reason at once) or by `OrderPlaced` + `CartCheckedOut`;
     one that breaks the contract (a malformed `email`, say) is dead-lettered and answered by
-    `CheckoutRejected` with code `invalid_request`, when its key (the cart id) can be read.
+    `CheckoutRejected` with code `invalid_request`, and one the cart could not process with
+    `checkout_failed`, when its key (the cart id) can be read.
     Requesting checkout of the same cart again yields the same single order.
     Published by the storefront; consumed by the cart service.
     """

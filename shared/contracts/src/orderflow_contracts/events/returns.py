@@ -46,7 +46,8 @@ class ReturnRequested(Event):
 
     Answered by `ReturnAuthorized` or `ReturnRejected` with the same `return_request_id`; one
     that breaks the contract is dead-lettered and answered `ReturnRejected` with code
-    `invalid_request`, when its key (the order id) and `return_request_id` can be read.
+    `invalid_request` (one returns could not process: `request_failed`), when its key (the
+    order id) and `return_request_id` can be read.
     Published by the storefront; consumed by the returns service.
     """
 
@@ -69,7 +70,8 @@ class WarrantyClaimFiled(Event):
 
     Answered by `WarrantyClaimAccepted` or `WarrantyClaimRejected` with the same `claim_id`;
     one that breaks the contract is dead-lettered and answered `WarrantyClaimRejected` with
-    code `invalid_request`, when its key (the order id) and `claim_id` can be read.
+    code `invalid_request` (one returns could not process: `request_failed`), when its key
+    (the order id) and `claim_id` can be read.
     Published by the storefront; consumed by the returns service.
     """
 
