@@ -74,7 +74,7 @@ def test_link_ids_are_collected_in_the_order_and_number_a_full_walk_finds_them()
     from collections.abc import Iterable, Mapping
     from typing import Any
 
-    from orderflow_ops.timeline import LINK_FIELDS, collect_link_ids
+    from orderflow_ops.timeline import LINK_FIELDS, PER_ORDER_FIELDS, collect_link_ids
 
     def full_walk(value: Any) -> Iterable[str]:
         pending = [value]
@@ -82,7 +82,10 @@ def test_link_ids_are_collected_in_the_order_and_number_a_full_walk_finds_them()
             current = pending.pop()
             if isinstance(current, Mapping):
                 for key, item in current.items():
-                    if key in LINK_FIELDS and isinstance(item, str):
+                    if key in PER_ORDER_FIELDS and isinstance(item, str):
+                        if isinstance(current.get("order_id"), str):
+                            yield f"{current['order_id']}:{item}"
+                    elif key in LINK_FIELDS and isinstance(item, str):
                         yield item
                     else:
                         pending.append(item)
@@ -119,3 +122,15 @@ def test_a_link_field_that_is_no_id_links_nothing() -> None:
         "extra": {"shipment_id": "a\x00b", "rma_id": "r" * 3000, "nested": [{"cart_id": "c-1"}]},
     }
     assert set(collect_link_ids(data)) == {ORDER_ID, "c-1"}
+
+
+def test_a_request_or_claim_id_links_only_within_its_order() -> None:
+    # Review (helper 109): the storefront's request and claim ids are unique per order only;
+    # linked bare, every order whose storefront used "ret-1" joined one order's timeline.
+    from orderflow_ops.timeline import collect_link_ids
+
+    first = {"order_id": "order-1", "return_request_id": "ret-1", "claim_id": "claim-1"}
+    second = {"order_id": "order-2", "return_request_id": "ret-1"}
+    assert set(collect_link_ids(first)) == {"order-1", "order-1:ret-1", "order-1:claim-1"}
+    assert set(collect_link_ids(second)) == {"order-2", "order-2:ret-1"}
+    assert set(collect_link_ids({"return_request_id": "ret-1"})) == set(), "no order: no link"

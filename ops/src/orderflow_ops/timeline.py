@@ -44,6 +44,10 @@ LINK_FIELDS = frozenset(
     }
 )
 
+# The storefront's ids, unique within one order only ("ret-1" in many orders): linked with
+# their order's id, else one order's timeline took in every order that used the same id.
+PER_ORDER_FIELDS = frozenset({"claim_id", "return_request_id"})
+
 # Data fields worth a glance in the one-line summary, in this order.
 SUMMARY_FIELDS = (
     "total",
@@ -228,12 +232,20 @@ def collect_link_ids(value: Any) -> Iterable[str]:
         items = current.items() if isinstance(current, Mapping) else enumerate(current)
         for key, item in items:
             if key in LINK_FIELDS and isinstance(item, str):
-                if _AN_ID.fullmatch(item):  # an unknown nested field's may be anything
+                if not _AN_ID.fullmatch(item):  # an unknown nested field's may be anything
+                    continue
+                if key not in PER_ORDER_FIELDS:
                     yield item
+                elif isinstance(current, Mapping) and _an_id(order := current.get("order_id")):
+                    yield f"{order}:{item}"
             elif type(item) in _SCALARS:
                 continue
             elif isinstance(item, Mapping | list):
                 pending.append(item)
+
+
+def _an_id(value: object) -> bool:
+    return isinstance(value, str) and _AN_ID.fullmatch(value) is not None
 
 
 def _chronological(event: LoggedEvent) -> tuple[float, int, str, int, int]:

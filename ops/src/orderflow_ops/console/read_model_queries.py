@@ -17,6 +17,9 @@ from orderflow_contracts.primitives import parse_uuid
 from orderflow_ops.event_log import LoggedEvent
 
 MAX_TIMELINE_HOPS = 6  # order -> cart, shipments, RMAs -> their events: a few hops suffice
+# An order's journey is a few dozen events; a page never walks, reads or renders more than this
+# (a link shared by many orders, as request ids once were, cannot make one page read them all).
+MAX_TIMELINE_EVENTS = 2000
 
 
 @dataclass(frozen=True)
@@ -167,12 +170,15 @@ class ReadModelQueries:
                 frontier,
             )
             event_ids |= {row["event_id"] for row in rows}
+            if len(event_ids) >= MAX_TIMELINE_EVENTS:
+                break
             frontier = sorted({row["linked_id"] for row in rows} - related)
             related |= set(frontier)
         rows = await self._pool.fetch(
             f"""
             SELECT topic, kafka_partition, kafka_offset, timestamp_ms, envelope, traceparent
             FROM {self._s}.events WHERE event_id = ANY($1::uuid[])
+            ORDER BY occurred_at LIMIT {MAX_TIMELINE_EVENTS}
             """,
             list(event_ids),
         )
