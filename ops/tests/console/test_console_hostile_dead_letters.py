@@ -9,6 +9,7 @@ import secrets
 
 import pytest
 from orderflow_localinfra.discovery import Infrastructure
+from orderflow_ops.console.read_model_queries import DeadLetterFilter, ReadModelQueries
 
 from ops.tests.console.console_harness import running_console
 from tests.support.kafka_tools import eventually, publish_raw
@@ -107,3 +108,22 @@ async def test_a_card_number_written_to_a_dead_letter_topic_is_never_stored_or_s
         assert len(rows) == 1
         assert _PAN not in rows[0]["row"]
         assert "REDACTED" in rows[0]["row"]
+
+
+async def test_the_dead_letter_list_reads_only_a_preview_of_each_value(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    # Review (helper 109): the list read every value whole (a letter may hold a megabyte) to
+    # show its first 300 characters; 200 of them on every render during a flood.
+    kafka = orderflow_infrastructure.kafka_bootstrap_servers
+    async with running_console(orderflow_infrastructure, unique_prefix("dlq-preview")) as console:
+        topic = f"{console.prefix}orders.dlq"
+        big = b'{"pad": "' + secrets.token_hex(100_000).encode() + b'"}'
+        await publish_raw(kafka, topic, [(b"k", big)])
+        queries = ReadModelQueries(console.runtime.pool, console.runtime.settings.db_schema)
+        selected = DeadLetterFilter(topic=topic)
+
+        rows = await eventually(lambda: queries.dead_letters(selected, 10, value_bytes=1200), bool)
+
+        [row] = rows
+        assert len(bytes(row["message_value"])) == 1200, "a preview, not the 200 KB value"

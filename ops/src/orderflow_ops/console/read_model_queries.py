@@ -204,14 +204,20 @@ class ReadModelQueries:
         )
         return [row["traceparent"] for row in rows]
 
-    async def dead_letters(self, selected: DeadLetterFilter, limit: int) -> list[asyncpg.Record]:
+    async def dead_letters(
+        self, selected: DeadLetterFilter, limit: int, *, value_bytes: int
+    ) -> list[asyncpg.Record]:
+        """The latest letters ``selected`` picks; of each value only its first ``value_bytes``
+        (the page shows a preview; a letter may hold a megabyte, and 200 of them were read
+        whole on every render during a flood, when the page is open most)."""
         where, values = selected.where()
         return list(
             await self._pool.fetch(
                 f"""
                 SELECT dlq_topic, dlq_partition, dlq_offset, original_topic, original_partition,
                        original_offset, service, consumer, error_code, reason, failed_at,
-                       event_id, replayed_from, message_value
+                       event_id, replayed_from,
+                       substring(message_value FROM 1 FOR {int(value_bytes)}) AS message_value
                 FROM {self._s}.dead_letters WHERE {where}
                 ORDER BY failed_at DESC LIMIT ${len(values) + 1}
                 """,

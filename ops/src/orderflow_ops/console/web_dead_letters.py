@@ -102,7 +102,7 @@ def dead_letters_router(console: Console) -> APIRouter:
     async def dead_letters(request: Request, session: Viewer) -> HTMLResponse:
         selected = parse_filter(request.query_params)
         queries = console.queries(request)
-        rows = await queries.dead_letters(selected, LISTED)
+        rows = await queries.dead_letters(selected, LISTED, value_bytes=PREVIEW_CHARS * 4)
         return render(
             console,
             request,
