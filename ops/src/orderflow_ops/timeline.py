@@ -20,7 +20,7 @@ import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from orderflow_chassis.card_data_json import spells_card_number
 from orderflow_chassis.card_data_lists import lists_card_number
@@ -237,14 +237,15 @@ def collect_link_ids(value: Any) -> Iterable[str]:
                 if key not in PER_ORDER_FIELDS:
                     yield item
                 elif isinstance(current, Mapping) and _an_id(order := current.get("order_id")):
-                    yield f"{order}:{item}"
+                    # Lower case: the contract reads a UUID in either, and writes lower.
+                    yield f"{order.lower()}:{item}"
             elif type(item) in _SCALARS:
                 continue
             elif isinstance(item, Mapping | list):
                 pending.append(item)
 
 
-def _an_id(value: object) -> bool:
+def _an_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and _AN_ID.fullmatch(value) is not None
 
 

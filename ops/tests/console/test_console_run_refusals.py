@@ -66,11 +66,15 @@ def test_a_malformed_user_list_or_services_list_is_named(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     code, stderr = run_in_process(monkeypatch, CONSOLE_USERS="ada:admin:pw")
-    assert_one_line_refusal(code, stderr, "CONSOLE_USERS: entry 1 (user ada) has a role other")
+    assert_one_line_refusal(code, stderr, "CONSOLE_USERS: entry 1 has a role other")
 
     # Review (helper 109): an entry written in the wrong order or with other separators holds
     # its password where a role or name was echoed, into the service's log.
-    for users in ("bob:viewer:pw-1,ada:Sup3rS3cretPassw0rd:operator", "ada=operator=Sup3rS3cret"):
+    for users in (
+        "bob:viewer:pw-1,ada:Sup3rS3cretPassw0rd:operator",
+        "ada=operator=Sup3rS3cret",
+        "Sup3rS3cret:ada:operator",
+    ):
         code, stderr = run_in_process(monkeypatch, CONSOLE_USERS=users)
         assert code != 0
         assert "CONSOLE_USERS: entry" in stderr

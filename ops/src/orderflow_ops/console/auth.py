@@ -39,10 +39,9 @@ class UsersError(ValueError):
 
 
 def parse_users(text: str) -> dict[str, User]:
-    """The users of ``CONSOLE_USERS``. A refusal names the entry by its place (and its user
-    when the entry has its colons), never a field's text: an entry written in the wrong order
-    or with other separators holds its password where a name or role is expected, and the
-    message goes to the service's log."""
+    """The users of ``CONSOLE_USERS``. A refusal names the entry by its place, never a field's
+    text: an entry written in the wrong order or with other separators holds its password
+    where a name or role is expected, and the message goes to the service's log."""
     users: dict[str, User] = {}
     entries = filter(None, (part.strip() for part in text.split(",")))
     for number, entry in enumerate(entries, start=1):
@@ -53,8 +52,8 @@ def parse_users(text: str) -> dict[str, User]:
             users[name] = User(name, Role(role), password)
         except ValueError as error:
             raise UsersError(
-                f"CONSOLE_USERS: entry {number} (user {name}) has a role other than viewer or "
-                "operator; write name:role:password"
+                f"CONSOLE_USERS: entry {number} has a role other than viewer or operator; "
+                "write name:role:password"
             ) from error
     return users
 

@@ -166,6 +166,7 @@ class ReadModelQueries:
                 SELECT l2.linked_id, l2.event_id FROM {self._s}.event_links l1
                 JOIN {self._s}.event_links l2 ON l2.event_id = l1.event_id
                 WHERE l1.linked_id = ANY($1::text[])
+                LIMIT {4 * MAX_TIMELINE_EVENTS}
                 """,
                 frontier,
             )
@@ -178,7 +179,7 @@ class ReadModelQueries:
             f"""
             SELECT topic, kafka_partition, kafka_offset, timestamp_ms, envelope, traceparent
             FROM {self._s}.events WHERE event_id = ANY($1::uuid[])
-            ORDER BY occurred_at LIMIT {MAX_TIMELINE_EVENTS}
+            ORDER BY occurred_at DESC LIMIT {MAX_TIMELINE_EVENTS}
             """,
             list(event_ids),
         )

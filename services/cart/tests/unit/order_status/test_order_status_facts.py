@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from orderflow_cart.order_status.domain.facts import apply
-from orderflow_cart.order_status.domain.order_facts import OrderFacts
+from orderflow_cart.order_status.domain.order_facts import OrderFacts, Outcome
 from orderflow_cart.order_status.domain.status import OrderState, OrderStatus, Reason
 from orderflow_cart.order_status.domain.view import order_view
 from orderflow_contracts.envelope import Envelope
@@ -300,3 +300,12 @@ def test_a_request_is_shown_authorised_or_rejected_never_both() -> None:
     )
     [kept] = status(journey, decided).return_rejections
     assert kept.reason.code == "window_expired"
+
+
+def test_facts_stored_with_a_request_both_authorised_and_rejected_show_it_authorised() -> None:
+    # Review (helper 111): facts stored before the rule above keep both until another event.
+    journey = OrderJourney("stored-both")
+    events = envelopes([*journey.happy_path(), journey.return_authorized()])
+    facts = replay(journey, events)
+    facts.return_rejections["return-1"] = Outcome(code="invalid_request", message="refused")
+    assert order_view(facts).return_rejections == []

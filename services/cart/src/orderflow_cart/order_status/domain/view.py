@@ -70,6 +70,7 @@ def order_view(
                 )
             )
     window_ends = [line.return_window_ends_on for line in lines if line.return_window_ends_on]
+    authorised_requests = {rma.return_request_id for rma in facts.rmas.values()}
     return OrderStatus(
         order_id=facts.order_id,
         cart_id=placed.cart_id if placed else facts.checked_out_cart_id,
@@ -90,6 +91,8 @@ def order_view(
         return_rejections=[
             ReturnRejectionView(return_request_id=rid, reason=Reason(**why.model_dump()))
             for rid, why in sorted(facts.return_rejections.items())
+            # Facts stored before an authorisation cleared its request's rejection (facts.py).
+            if rid not in authorised_requests
         ],
         refunds=[_refund(rid, facts) for rid in sorted(facts.refunds)],
         warranty_claims=[_claim(cid, facts) for cid in sorted(facts.claims)],
