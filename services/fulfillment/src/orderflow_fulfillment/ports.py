@@ -117,8 +117,7 @@ class StockLevel:
         """A restock stamped at or before this is already in the figure: the last count (the
         warehouse's clock, as the restock's), or a later load (ours) plus how far ahead the
         warehouse's clock may run (see ``domain.stock``)."""
-        loaded = self.loaded_at + CLOCK_AHEAD_TOLERANCE if self.loaded_at is not None else None
-        dates = [d for d in (self.counted_at, loaded) if d is not None]
+        dates = [d for d in (self.counted_at, self.lowers_only_until) if d is not None]
         return max(dates, default=None)
 
     @property

@@ -39,7 +39,7 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI
@@ -59,6 +59,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+_T = TypeVar("_T")
 
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024
 DEFAULT_BODY_TIMEOUT_S: Final = 30.0
@@ -111,11 +112,7 @@ class HttpInputGuard:
             await _refuse(send, 414, f"the path and query are longer than {MAX_TARGET_BYTES} bytes")
             return
         try:
-            if target <= _SCREEN_IN_THREAD_BYTES:
-                problem = _card_number_in_target(scope)
-            else:
-                async with self._screening:
-                    problem = await asyncio.to_thread(_card_number_in_target, scope)
+            problem = await self._screen(target, _card_number_in_target, scope)
         except BadRequestTarget as error:
             await _refuse(send, 400, str(error))
             return
@@ -144,10 +141,15 @@ class HttpInputGuard:
         await self.app(scope, _replay(body, receive), send)
 
     async def _screened(self, scope: Scope, body: bytes) -> tuple[int, str] | None:
-        if len(body) <= _SCREEN_IN_THREAD_BYTES:
-            return self._body_refusal(scope, body)
+        return await self._screen(len(body), self._body_refusal, scope, body)
+
+    async def _screen(self, size: int, screen: Callable[..., _T], *args: Any) -> _T:
+        """``screen(*args)`` on the loop when ``size`` is small, else in the worker thread,
+        one screening at a time."""
+        if size <= _SCREEN_IN_THREAD_BYTES:
+            return screen(*args)
         async with self._screening:
-            return await asyncio.to_thread(self._body_refusal, scope, body)
+            return await asyncio.to_thread(screen, *args)
 
     def _body_refusal(self, scope: Scope, body: bytes) -> tuple[int, str] | None:
         """Why ``body`` is refused (status, message), or None. Bodies are text: JSON or a form,
