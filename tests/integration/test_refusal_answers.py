@@ -71,17 +71,26 @@ async def _started(infrastructure: Infrastructure, topic: str, **settings: Any) 
     return runtime
 
 
-async def _answer_envelopes(runtime: ServiceRuntime, cart: str) -> list[Envelope]:
-    rows = await runtime.pool.fetch(
-        "SELECT payload FROM outbox WHERE event_type = 'CheckoutRejected' "
-        "AND message_key = $1 ORDER BY id",
-        cart,
-    )
+async def _answers_once_applied(
+    infrastructure: Infrastructure, topic: str, cart: str, last: Envelope, **settings: Any
+) -> list[Envelope]:
+    """The probe's answers keyed by ``cart``, once it applied ``last`` (the batch committed)."""
+    runtime = await _started(infrastructure, topic, **settings)
+    try:
+        await eventually(
+            lambda: runtime.pool.fetchval(
+                "SELECT count(*) FROM effects WHERE event_id = $1", last.event_id
+            ),
+            bool,
+        )
+        rows = await runtime.pool.fetch(
+            "SELECT payload FROM outbox WHERE event_type = 'CheckoutRejected' "
+            "AND message_key = $1 ORDER BY id",
+            cart,
+        )
+    finally:
+        await runtime.stop()
     return [Envelope.from_bytes(bytes(row["payload"])) for row in rows]
-
-
-async def _answers(runtime: ServiceRuntime, cart: str) -> list[str]:
-    return [a.data["reasons"][0]["message"] for a in await _answer_envelopes(runtime, cart)]
 
 
 async def test_every_dead_letter_is_answered_in_its_place_and_hostile_ids_stall_nothing(
@@ -111,17 +120,7 @@ async def test_every_dead_letter_is_answered_in_its_place_and_hostile_ids_stall_
             (key, last.to_bytes()),
         ],
     )
-    runtime = await _started(infrastructure, topic)
-    try:
-        await eventually(
-            lambda: runtime.pool.fetchval(
-                "SELECT count(*) FROM effects WHERE event_id = $1", last.event_id
-            ),
-            bool,
-        )
-        answers = await _answer_envelopes(runtime, cart)
-    finally:
-        await runtime.stop()
+    answers = await _answers_once_applied(infrastructure, topic, cart, last)
 
     assert [a.data["reasons"][0]["message"] for a in answers] == [
         "probe_refused by_handler=True",
@@ -149,16 +148,11 @@ async def test_a_record_failing_its_attempts_before_one_its_handler_refuses_stal
     )
     key = cart.encode()
     await publish_raw(kafka, topic, [(key, e.to_bytes()) for e in (bug, refused, last)])
-    runtime = await _started(infrastructure, topic, consumer_handler_attempts=2)
-    try:
-        await eventually(
-            lambda: runtime.pool.fetchval(
-                "SELECT count(*) FROM effects WHERE event_id = $1", last.event_id
-            ),
-            bool,
-        )
-        answers = await _answers(runtime, cart)
-    finally:
-        await runtime.stop()
+    answers = await _answers_once_applied(
+        infrastructure, topic, cart, last, consumer_handler_attempts=2
+    )
 
-    assert answers == ["handler_failed by_handler=True", "probe_refused by_handler=True"]
+    assert [a.data["reasons"][0]["message"] for a in answers] == [
+        "handler_failed by_handler=True",
+        "probe_refused by_handler=True",
+    ]

@@ -208,12 +208,19 @@ async def _not_applied(
     await record_unapplied(uow, envelope, reason, detail)
     if isinstance(event, CheckoutRequested):
         message = f"{detail}: send the checkout again with the cart's next sequence number"
-        rejected = CheckoutRejected(
-            cart_id=event.cart_id,
-            reasons=[RejectionReason(code=reason, message=clip_text(message))],
-        )
-        await uow.emit(rejected, cause=envelope)
-        count_rejection([reason])
+        await _reject_checkout(uow, envelope, event.cart_id, reason, message)
+
+
+async def _reject_checkout(
+    uow: CartUnit, envelope: Envelope, cart_id: str, code: str, message: str
+) -> None:
+    """Answer a checkout that no rule failed with its one reason (its number, or its cart's
+    cancelled order)."""
+    rejected = CheckoutRejected(
+        cart_id=cart_id, reasons=[RejectionReason(code=code, message=clip_text(message))]
+    )
+    await uow.emit(rejected, cause=envelope)
+    count_rejection([code])
 
 
 async def record_unapplied(uow: CartUnit, envelope: Envelope, reason: str, detail: str) -> None:
@@ -237,14 +244,9 @@ async def _refuse_after_checkout(
             "start a new cart to order again"
         )
         await record_unapplied(uow, envelope, UnappliedReason.ORDER_CANCELLED, detail)
-        rejected = CheckoutRejected(
-            cart_id=event.cart_id,
-            reasons=[
-                RejectionReason(code=UnappliedReason.ORDER_CANCELLED, message=clip_text(detail))
-            ],
+        await _reject_checkout(
+            uow, envelope, event.cart_id, UnappliedReason.ORDER_CANCELLED, detail
         )
-        await uow.emit(rejected, cause=envelope)
-        count_rejection([UnappliedReason.ORDER_CANCELLED])
     elif isinstance(event, CheckoutRequested):
         # The same cart checked out again: the same single order. CartCheckedOut is announced
         # again (the storefront may have missed it); OrderPlaced is not, so no one downstream
