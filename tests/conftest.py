@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from orderflow_localinfra.discovery import Infrastructure
 
-PROBE_SERVICES = ("probe_a", "probe_b", "probe_c")
+PROBE_SERVICES = ("probe_a", "probe_b", "probe_c", "probe_d")
 
 
 @pytest.fixture(scope="session")

@@ -81,6 +81,11 @@ OUTBOX_PAUSED_PARTITIONS = Gauge(
     "Partitions the relay holds rows back for: Kafka did not acknowledge them in time",
     ["service"],
 )
+OUTBOX_UNKNOWN_TOPICS = Gauge(
+    "orderflow_outbox_unknown_topics",
+    "Topics the relay holds rows back for: Kafka does not have them (or cannot be reached)",
+    ["service"],
+)
 CONSUMER_LAG = Gauge(
     "orderflow_consumer_lag",
     "Records on a partition not applied yet: the partition's high-water mark (from the "

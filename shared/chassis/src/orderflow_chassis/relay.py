@@ -127,6 +127,7 @@ class OutboxRelay:
         self._paused = PausedPartitions(pause_s=ack_timeout_s)
         self._router = Router(wait_s=ack_timeout_s * _PROBE_SHARE, retry_after_s=ack_timeout_s)
         self._paused_reported: list[TopicPartition] = []
+        self._unknown_reported = ""
         self._schema = validate_identifier(schema)
         self._service = service
         self._batch_size = batch_size
@@ -274,11 +275,12 @@ class OutboxRelay:
                     connection,
                     self._schema,
                     self._batch_size,
-                    skip_keys=self._paused.held_keys(),
+                    skip_keys=sorted({*self._paused.held_keys(), *self._router.held_keys()}),
                 )
                 routes = await self._router.routes(self._producer, rows)
+                routable, held_for_topics = self._router.hold_unknown(rows, routes)
                 complete = len(rows) < self._batch_size
-                sorted_out = self._paused.sort_out(rows, routes, complete=complete)
+                sorted_out = self._paused.sort_out(routable, routes, complete=complete)
                 report = await send_in_waves(
                     sorted_out.send,
                     functools.partial(self._send, routes),
@@ -287,7 +289,7 @@ class OutboxRelay:
                     probes=sorted_out.probes,
                     probe_timeout_s=self._ack_timeout_s * _PROBE_SHARE,
                 )
-                report.held_back += sorted_out.held_back
+                report.held_back += sorted_out.held_back + held_for_topics
                 self._learn(report, sorted_out.probes, routes)
                 if report.timed_out:
                     self._producer_stuck = True
@@ -364,10 +366,17 @@ class OutboxRelay:
 
     def _after_commit(self, report: SendReport) -> None:
         count_and_log(report, service=self._service)
+        unknown = ", ".join(self._router.unknown_topics())
+        metrics.OUTBOX_UNKNOWN_TOPICS.labels(self._service).set(len(self._router.unknown_topics()))
+        if unknown != self._unknown_reported:
+            self._unknown_reported = unknown
+            log.warning("outbox.topics_unknown", topics=unknown or "none")
         if report.transient:
             self.last_error = f"sending failed, retrying: {report.transient[0].error}"
         elif paused := self._paused.describe():
             self.last_error = f"Kafka did not acknowledge {paused} in time: their rows wait"
+        elif unknown:
+            self.last_error = f"Kafka has no topic {unknown} (or is out of reach): its rows wait"
         else:
             self.last_error = None
 
@@ -377,6 +386,7 @@ class OutboxRelay:
         if not leader:
             self._paused.forget_all()  # what a later lead finds pending, it learns anew
             metrics.OUTBOX_PAUSED_PARTITIONS.labels(self._service).set(0)
+            metrics.OUTBOX_UNKNOWN_TOPICS.labels(self._service).set(0)
         self.is_leader = leader
         metrics.RELAY_IS_LEADER.labels(self._service).set(1 if leader else 0)
 

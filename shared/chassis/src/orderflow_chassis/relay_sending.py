@@ -26,6 +26,7 @@ sending a batch takes at most twice that. The relay then pauses the row's partit
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -62,6 +63,15 @@ PERMANENT_SEND_ERRORS: tuple[type[BaseException], ...] = (
     UnsupportedForMessageFormatError,
     PolicyViolationError,
 )
+
+
+# Kafka's own rule for a topic name (org.apache.kafka.common.internals.Topic.validate).
+_LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+
+
+def is_legal_topic(topic: str) -> bool:
+    """Whether Kafka can take ``topic`` as a topic's name."""
+    return topic not in (".", "..") and _LEGAL_TOPIC.fullmatch(topic) is not None
 
 
 def is_permanent_send_error(error: BaseException) -> bool:
@@ -199,6 +209,8 @@ async def publish_row(
     """Hand ``row`` to ``producer`` (to ``partition``, or where its key hashes when None),
     in a publish span that carries the event's trace on and ends when Kafka answers; the
     delivery to await for that answer."""
+    if not is_legal_topic(row.topic):  # else the send waits for metadata Kafka cannot give
+        raise InvalidTopicError(f"{row.topic[:300]!r} cannot be a Kafka topic's name")
     span, traceparent = tracing.start_publish(
         row.traceparent, service=service, topic=row.topic, event_type=row.event_type
     )
