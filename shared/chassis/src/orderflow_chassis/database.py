@@ -99,9 +99,10 @@ class TransactionLocal(Generic[T]):
 async def _back_to_pool(connection: asyncpg.Connection) -> None:
     """A released connection needs no reset query: asyncpg has already rolled back what was
     left open and dropped its listener callbacks, and nothing in the project leaves other session
-    state behind (no plain SET, no session-level advisory lock, no cursor outside a transaction;
-    the relay unlistens when it stops leading). The default reset query cost one more round
-    trip per acquisition, two per order in payment (decision 48)."""
+    state behind (no plain SET left set, no session-level advisory lock, no cursor outside a
+    transaction; the relay unlistens when it stops leading and resets its one setting). The
+    default reset query cost one more round trip per acquisition, two per order in payment
+    (decision 48)."""
 
 
 async def create_pool(

@@ -1,14 +1,17 @@
-"""A topic Kafka does not have holds up only its own rows.
+"""Rounds that could never complete, and now do.
 
-With auto-create off, a topic deleted (or renamed while rows for it were pending) has no
-metadata, and aiokafka's send waits for it before it even takes the row. The relay hands a
-wave's rows over one after the other, so every row behind that one waited too, the wave ran
-out of time, and the same row came first again in every round: one missing topic stopped all
-of a service's publishing. A name Kafka cannot take (a space in it) did the same.
+A topic Kafka does not have holds up only its own rows. With auto-create off, a topic deleted
+(or renamed while rows for it were pending) has no metadata, and aiokafka's send waits for it
+before it even takes the row. The relay hands a wave's rows over one after the other, so every
+row behind that one waited too, the wave ran out of time, and the same row came first again in
+every round: one missing topic stopped all of a service's publishing. A name Kafka cannot take
+(a space in it) did the same. The broker here auto-creates topics, so the relay's producers are
+made blind to one topic's metadata (aiokafka then waits for it exactly as for a topic that does
+not exist) until the test lets them see it; the illegal name is real.
 
-The broker here auto-creates topics, so the relay's producers are made blind to one topic's
-metadata (aiokafka then waits for it exactly as for a topic that does not exist) until the
-test lets them see it; the illegal name is real.
+A server whose ``idle_in_transaction_session_timeout`` is shorter than Kafka takes to answer
+(a managed cluster's default) ended the relay's session in every round that waited: nothing
+was ever stamped sent, and every row was published again and again.
 """
 
 from __future__ import annotations
@@ -52,6 +55,61 @@ def blind_to(kafka: str, topic: str, seen: asyncio.Event) -> Callable[[], AIOKaf
         return producer
 
     return new_producer
+
+
+def answering_late(kafka: str, after_s: float) -> Callable[[], AIOKafkaProducer]:
+    """Producers whose every acknowledgement reaches the relay ``after_s`` late."""
+
+    def new_producer() -> AIOKafkaProducer:
+        producer = create_producer(kafka, client_id="relay-late-answers")
+        send = producer.send
+
+        async def send_late(*args: Any, **kwargs: Any) -> Any:
+            delivery = await send(*args, **kwargs)
+
+            async def late() -> Any:
+                answer = await delivery
+                await asyncio.sleep(after_s)
+                return answer
+
+            return late()
+
+        producer.send = send_late
+        return producer
+
+    return new_producer
+
+
+async def test_a_short_idle_in_transaction_timeout_does_not_end_the_relays_rounds(
+    infrastructure: Infrastructure,
+) -> None:
+    kafka = infrastructure.kafka_bootstrap_servers
+    run = uuid.uuid4().hex[:10]
+    topic = f"test.relay-idle.{run}"
+    await create_topics(kafka, [topic], partitions=3)
+    connection = await connect(infrastructure.service_database_urls[SCHEMA], schema=SCHEMA)
+    await migrate_service(
+        connection, SCHEMA, probe_definition(SCHEMA, in_topics=[], group="x").migrations
+    )
+    outbox = Outbox(SCHEMA, producer=SCHEMA)
+    try:
+        async with running_relay(
+            infrastructure,
+            SCHEMA,
+            answering_late(kafka, after_s=1.5),
+            server_settings={"idle_in_transaction_session_timeout": "1000"},
+        ) as relay:
+            for n in range(3):
+                event = cart_item_added(f"cart-{run}-{n}", sku="SKU-1").parse_event()
+                async with connection.transaction():
+                    await outbox.add(connection, event, correlation_id=f"c-{n}", topic=topic)
+            left = await eventually(
+                lambda: unsent(connection, SCHEMA, topic), lambda n: n == 0, timeout_s=15
+            )
+            assert left == 0, f"never stamped sent: {relay.last_error}"
+            assert relay.is_leader, relay.last_error
+    finally:
+        await connection.close()
 
 
 async def test_a_topic_kafka_does_not_have_holds_up_only_its_own_rows(
