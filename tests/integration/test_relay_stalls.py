@@ -92,12 +92,13 @@ async def test_a_short_idle_in_transaction_timeout_does_not_end_the_relays_round
         connection, SCHEMA, probe_definition(SCHEMA, in_topics=[], group="x").migrations
     )
     outbox = Outbox(SCHEMA, producer=SCHEMA)
+    # As a server (or its role) set up with a short timeout: what a session starts with.
+    await connection.execute(
+        "ALTER ROLE CURRENT_USER SET idle_in_transaction_session_timeout = 1000"
+    )
     try:
         async with running_relay(
-            infrastructure,
-            SCHEMA,
-            answering_late(kafka, after_s=1.5),
-            server_settings={"idle_in_transaction_session_timeout": "1000"},
+            infrastructure, SCHEMA, answering_late(kafka, after_s=1.5)
         ) as relay:
             for n in range(3):
                 event = cart_item_added(f"cart-{run}-{n}", sku="SKU-1").parse_event()
@@ -109,6 +110,9 @@ async def test_a_short_idle_in_transaction_timeout_does_not_end_the_relays_round
             assert left == 0, f"never stamped sent: {relay.last_error}"
             assert relay.is_leader, relay.last_error
     finally:
+        await connection.execute(
+            "ALTER ROLE CURRENT_USER RESET idle_in_transaction_session_timeout"
+        )
         await connection.close()
 
 

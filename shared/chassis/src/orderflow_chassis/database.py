@@ -29,6 +29,12 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 T = TypeVar("T")
 
 DEFAULT_COMMAND_TIMEOUT_S = 60.0
+# Some transactions wait on something outside the database: a relay round on Kafka's answers
+# (at most twice its 30 s acknowledgement timeout), a payment batch on its provider (4 calls
+# of up to 10 s). A server's shorter idle-in-transaction timeout (a managed cluster's default)
+# would end every such session, and the work would be redone for ever (decision 92). Bounded
+# all the same: a hung process still gives up its locks.
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 300_000
 
 # What a server that is still starting (or not yet reachable) raises.
 _NOT_YET_UP = (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError)
@@ -51,7 +57,10 @@ async def connect(
     validate_identifier(schema)
     connection = await asyncpg.connect(
         with_tls_settings(dsn),
-        server_settings={"search_path": schema},
+        server_settings={
+            "search_path": schema,
+            "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS),
+        },
         command_timeout=command_timeout_s,
     )
     await _init_connection(connection)
@@ -99,10 +108,9 @@ class TransactionLocal(Generic[T]):
 async def _back_to_pool(connection: asyncpg.Connection) -> None:
     """A released connection needs no reset query: asyncpg has already rolled back what was
     left open and dropped its listener callbacks, and nothing in the project leaves other session
-    state behind (no plain SET left set, no session-level advisory lock, no cursor outside a
-    transaction; the relay unlistens when it stops leading and resets its one setting). The
-    default reset query cost one more round trip per acquisition, two per order in payment
-    (decision 48)."""
+    state behind (no plain SET, no session-level advisory lock, no cursor outside a
+    transaction; the relay unlistens when it stops leading). The default reset query cost one
+    more round trip per acquisition, two per order in payment (decision 48)."""
 
 
 async def create_pool(
@@ -118,7 +126,9 @@ async def create_pool(
 ) -> asyncpg.Pool:
     """Open a pool whose connections see only ``schema`` by default.
 
-    ``server_settings`` are further run-time parameters every session starts with.
+    ``server_settings`` are further run-time parameters every session starts with. Every
+    session outlasts a server's short idle-in-transaction timeout
+    (``IDLE_IN_TRANSACTION_TIMEOUT_MS``).
 
     A statement that has no answer after ``command_timeout_s`` is cancelled and raises
     ``TimeoutError`` (transient: retried): a hung server, or one gone without closing the
@@ -153,6 +163,7 @@ async def create_pool(
                     init=_init_connection,
                     reset=_back_to_pool,
                     server_settings={
+                        "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS),
                         **(server_settings or {}),
                         "search_path": schema,
                         "application_name": application_name,

@@ -177,12 +177,6 @@ class OutboxRelay:
         channel = notify_channel(self._schema)
         connection.add_termination_listener(on_termination)
         try:
-            # A round's transaction is idle while it waits for Kafka, up to twice the
-            # acknowledgement timeout: a server whose idle-in-transaction timeout is shorter
-            # (a managed cluster's default) would end the session in every such round, and
-            # nothing would ever be stamped sent. Reset below: the pool runs no reset query.
-            idle_ms = int(max(4 * self._ack_timeout_s, 60.0) * 1000)
-            await connection.execute(f"SET idle_in_transaction_session_timeout = {idle_ms}")
             session = await open_session(connection, self._name)
             self.session_pid = session.pid
             while True:
@@ -238,9 +232,6 @@ class OutboxRelay:
                     else:
                         with contextlib.suppress(Exception):  # the session may be dying
                             await connection.remove_listener(channel, self._on_notify)
-                if not connection.is_closed():
-                    with contextlib.suppress(Exception):  # the session may be dying
-                        await connection.execute("RESET idle_in_transaction_session_timeout")
 
     async def _listen_as(self, role: Role, connection: Connection, channel: str) -> None:
         """Only the leader LISTENs: every standby would otherwise be sent every commit's
