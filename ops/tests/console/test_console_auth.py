@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import time
 
 import pytest
-from orderflow_chassis.settings import ServiceSettings
 from orderflow_ops.console.auth import (
     Role,
     Session,
@@ -15,15 +13,6 @@ from orderflow_ops.console.auth import (
     authenticate,
     parse_users,
 )
-from orderflow_ops.console.live import LiveStatus
-from orderflow_ops.console.settings import ConsoleSettings
-from orderflow_ops.console.web_common import (
-    SESSION_COOKIE,
-    Console,
-    session_of,
-    template_environment,
-)
-from starlette.requests import Request
 
 USERS = parse_users("ada:operator:s3cret:with:colons, bob:viewer:pw2")
 NOW = 1_800_000_000.0
@@ -49,24 +38,26 @@ def test_only_the_right_password_authenticates() -> None:
 def test_a_session_is_proved_by_its_signature_until_it_expires() -> None:
     signer = SessionSigner("key")
     cookie = signer.issue(USERS["bob"], now=NOW, lifetime_s=60)
-    session = signer.verify(cookie, now=NOW + 59)
+    session = signer.verify(cookie, now=NOW + 59, users=USERS)
     assert session is not None
     assert session.name == "bob"
     assert not session.may_replay
-    assert signer.verify(cookie, now=NOW + 61) is None
-    assert SessionSigner("another key").verify(cookie, now=NOW) is None
+    assert signer.verify(cookie, now=NOW + 61, users=USERS) is None
+    assert SessionSigner("another key").verify(cookie, now=NOW, users=USERS) is None
     encoded, mac = cookie.rsplit(".", 1)
     payload = base64.urlsafe_b64decode(encoded).decode()
     promoted = base64.urlsafe_b64encode(payload.replace("viewer", "operator").encode()).decode()
-    assert signer.verify(f"{promoted}.{mac}", now=NOW) is None  # a role raised, unsigned
+    assert (
+        signer.verify(f"{promoted}.{mac}", now=NOW, users=USERS) is None
+    )  # a role raised, unsigned
     for junk in (None, "", "no-dot", ".", "x.y"):
-        assert signer.verify(junk, now=NOW) is None
+        assert signer.verify(junk, now=NOW, users=USERS) is None
 
 
 def test_the_csrf_token_belongs_to_one_session() -> None:
     signer = SessionSigner("key")
-    first = signer.verify(signer.issue(USERS["ada"], now=NOW, lifetime_s=60), now=NOW)
-    second = signer.verify(signer.issue(USERS["ada"], now=NOW, lifetime_s=60), now=NOW)
+    first = signer.verify(signer.issue(USERS["ada"], now=NOW, lifetime_s=60), now=NOW, users=USERS)
+    second = signer.verify(signer.issue(USERS["ada"], now=NOW, lifetime_s=60), now=NOW, users=USERS)
     assert first is not None
     assert second is not None
     assert first.may_replay
@@ -83,7 +74,9 @@ def test_csrf_tokens_never_look_like_a_card_number_to_the_http_guard() -> None:
     # and every form of that session was refused (a fresh-clone CI run met one).
     signer = SessionSigner("key")
     for n in range(2_000):
-        session = signer.verify(signer.issue(USERS["ada"], now=NOW, lifetime_s=60), now=NOW)
+        session = signer.verify(
+            signer.issue(USERS["ada"], now=NOW, lifetime_s=60), now=NOW, users=USERS
+        )
         assert session is not None
         for token in (signer.csrf_token(session), signer.login_csrf_token(f"nonce-{n}")):
             assert not any(ch.isdigit() for ch in token), token
@@ -93,34 +86,35 @@ def test_csrf_tokens_never_look_like_a_card_number_to_the_http_guard() -> None:
 def test_text_a_client_sends_that_is_not_ascii_is_simply_not_valid() -> None:
     # compare_digest raises TypeError on str holding non-ASCII: every page answered 500.
     signer = SessionSigner("key")
-    session = signer.verify(signer.issue(USERS["ada"], now=NOW, lifetime_s=60), now=NOW)
+    session = signer.verify(
+        signer.issue(USERS["ada"], now=NOW, lifetime_s=60), now=NOW, users=USERS
+    )
     assert session is not None
     for junk in ("a.é", "x.\udcff", "é"):
-        assert signer.verify(junk, now=NOW) is None
+        assert signer.verify(junk, now=NOW, users=USERS) is None
         assert not signer.csrf_ok(session, junk)
         assert not signer.login_csrf_ok("nonce", junk)
 
 
-def test_a_session_proves_nothing_once_its_user_is_removed_or_given_another_role() -> None:
+def test_a_session_proves_nothing_once_its_user_is_removed_or_given_another_role_or_password() -> (
+    None
+):
     # Review (helper 109): a cookie signed for an operator still replayed dead letters after
-    # the operator was made a viewer or removed (the same CONSOLE_SESSION_SECRET).
+    # the operator was made a viewer or removed (the same CONSOLE_SESSION_SECRET). A new
+    # password did not end the sessions of the old one either.
     signer = SessionSigner("key")
-    cookie = signer.issue(USERS["ada"], now=time.time(), lifetime_s=3600)
+    cookie = signer.issue(parse_users("ada:operator:pw-1")["ada"], now=NOW, lifetime_s=3600)
 
     def session_with(users: str) -> Session | None:
-        console = Console(
-            settings=ServiceSettings.model_construct(),
-            console_settings=ConsoleSettings(users=users),
-            status=LiveStatus(),
-            users=parse_users(users),
-            signer=signer,
-            templates=template_environment(),
-        )
-        request = Request(
-            {"type": "http", "headers": [(b"cookie", f"{SESSION_COOKIE}={cookie}".encode())]}
-        )
-        return session_of(console, request)
+        return signer.verify(cookie, now=NOW, users=parse_users(users))
 
     assert session_with("ada:operator:pw-1") is not None
     assert session_with("ada:viewer:pw-1") is None
-    assert session_with("bob:operator:pw-2") is None
+    assert session_with("bob:operator:pw-1") is None
+    assert session_with("ada:operator:pw-2") is None, "a new password ends the old sessions"
+
+
+def test_the_password_is_signed_over_never_carried() -> None:
+    cookie = SessionSigner("key").issue(USERS["ada"], now=NOW, lifetime_s=60)
+    encoded = cookie.rsplit(".", 1)[0]
+    assert "s3cret" not in base64.urlsafe_b64decode(encoded).decode()

@@ -23,7 +23,7 @@ async def test_stored_request_links_are_qualified_by_their_order(
     connection = await asyncpg.connect(orderflow_infrastructure.admin_database_url)
     try:
         await connection.execute(f"CREATE SCHEMA {schema}")
-        *before, _ = console_migrations()
+        before = [m for m in console_migrations() if m.version < 8]
         await migrate(connection, schema, [*chassis_migrations(), *before])
         stored = {
             "first": {"order_id": "o-1", "return_request_id": "ret-1"},

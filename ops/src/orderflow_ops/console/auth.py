@@ -2,10 +2,13 @@
 token bound to the session.
 
 Users come from the environment (``CONSOLE_USERS``: ``name:role:password,...``) with one of
-two roles: a *viewer* reads every page; an *operator* may also replay dead letters. Nothing is
-stored server-side: the cookie is ``name|role|expiry|nonce`` signed with HMAC-SHA256, and the
-CSRF token of a session is the HMAC of its nonce, so a forged form from another site (which
-cannot read the page) cannot carry it.
+two roles: a *viewer* reads every page; an *operator* may also replay dead letters. The cookie
+is ``name|role|expiry|nonce`` signed with HMAC-SHA256 over the user's password too: it proves
+a session only while its user is in ``CONSOLE_USERS`` with the same role and password, so
+changing a password or a role ends that user's sessions. A session logged out of is recorded
+in the console's database until it expires (:mod:`orderflow_ops.console.ended_sessions`): a
+copy of its cookie proves nothing either. The CSRF token of a session is the HMAC of its nonce,
+so a forged form from another site (which cannot read the page) cannot carry it.
 
 The login form has no session yet, so it is bound to a *login nonce* instead: a random value in
 its own SameSite=Strict cookie, with the HMAC of that nonce in the form. Without it, another site
@@ -32,6 +35,7 @@ class User:
     name: str
     role: Role
     password: str
+    entry: int = 0  # its place in CONSOLE_USERS, from 1: what messages name, never its text
 
 
 class UsersError(ValueError):
@@ -49,7 +53,7 @@ def parse_users(text: str) -> dict[str, User]:
         if not name or not password:
             raise UsersError(f"CONSOLE_USERS: entry {number} is not name:role:password")
         try:
-            users[name] = User(name, Role(role), password)
+            users[name] = User(name, Role(role), password, entry=number)
         except ValueError as error:
             raise UsersError(
                 f"CONSOLE_USERS: entry {number} has a role other than viewer or operator; "
@@ -86,19 +90,23 @@ class SessionSigner:
     def issue(self, user: User, *, now: float, lifetime_s: float) -> str:
         payload = f"{user.name}|{user.role.value}|{int(now + lifetime_s)}|{secrets.token_hex(16)}"
         encoded = base64.urlsafe_b64encode(payload.encode()).decode()
-        return f"{encoded}.{self._mac(encoded)}"
+        return f"{encoded}.{self._cookie_mac(encoded, user)}"
 
-    def verify(self, cookie: str | None, *, now: float) -> Session | None:
-        """The session ``cookie`` proves, or None (absent, tampered, expired, malformed)."""
+    def verify(self, cookie: str | None, *, now: float, users: dict[str, User]) -> Session | None:
+        """The session ``cookie`` proves, or None: absent, tampered, expired, malformed, or
+        signed for a user who is no longer in ``users`` with that role and password."""
         if not cookie or "." not in cookie:
             return None
         encoded, _, mac = cookie.rpartition(".")
-        if not _same(mac, self._mac(encoded)):
-            return None
         try:
             name, role, expires, nonce = base64.urlsafe_b64decode(encoded).decode().split("|")
             session = Session(name, Role(role), float(expires), nonce)
-        except ValueError:
+        except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
+            return None
+        user = users.get(session.name)
+        if user is None or user.role is not session.role:
+            return None
+        if not _same(mac, self._cookie_mac(encoded, user)):
             return None
         return session if session.expires_at > now else None
 
@@ -121,8 +129,14 @@ class SessionSigner:
             return False
         return _same(token, self.login_csrf_token(nonce))
 
+    def _cookie_mac(self, encoded: str, user: User) -> str:
+        # The password is signed over, never carried: a new password ends the old sessions.
+        return self._mac(f"session|{encoded}|{user.password}")
+
     def _mac(self, text: str) -> str:
-        return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(
+            self._key, text.encode("utf-8", "surrogatepass"), hashlib.sha256
+        ).hexdigest()
 
 
 # A CSRF token travels in every form, which the HTTP guard screens for card numbers: in hex,

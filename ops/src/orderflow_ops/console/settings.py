@@ -139,15 +139,18 @@ class ConsoleSettings(BaseSettings):
                 "operator's password for development only); set name:role:password entries, "
                 "the passwords from a secret (e.g. `openssl rand -hex 16`)"
             )
+        # Named by their places: an entry written in the wrong order holds its password where
+        # the name is expected, and this message goes to the log.
         weak = sorted(
-            user.name
+            user.entry
             for user in users.values()
             if len(user.password) < MIN_PASSWORD_LENGTH
             or user.password.lower() in {user.name.lower(), user.role.value}
         )
         if weak:
+            entries = ", ".join(str(entry) for entry in weak)
             refusals.append(
-                f"CONSOLE_USERS: the password of {', '.join(weak)} is shorter than "
+                f"CONSOLE_USERS: the password of entry {entries} is shorter than "
                 f"{MIN_PASSWORD_LENGTH} characters or is the user's name or role; give each "
                 "user a generated secret (e.g. `openssl rand -hex 16`)"
             )

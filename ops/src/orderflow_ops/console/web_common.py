@@ -10,17 +10,22 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
+import structlog
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
+from orderflow_chassis.errors import describe_error
 from orderflow_chassis.settings import ServiceSettings
 from orderflow_contracts.card_data import redact_card_numbers
 
 from orderflow_ops.console.auth import Session, SessionSigner, User
+from orderflow_ops.console.ended_sessions import has_ended
 from orderflow_ops.console.live import LiveStatus
 from orderflow_ops.console.read_model_queries import ReadModelQueries
 from orderflow_ops.console.settings import ConsoleSettings
+
+log = structlog.get_logger(__name__)
 
 SESSION_COOKIE = "orderflow_console_session"
 MAX_FORM_BYTES = 64 * 1024
@@ -103,14 +108,27 @@ def error_page(request: Request, error: PageError) -> Response:
     return HTMLResponse(body, status_code=error.status, headers=error.headers)
 
 
-def session_of(console: Console, request: Request) -> Session | None:
-    """The request's session, while its user is still in ``CONSOLE_USERS`` with the same role:
-    a cookie signed before an operator was removed or made a viewer proves nothing more."""
-    session = console.signer.verify(request.cookies.get(SESSION_COOKIE), now=time.time())
+async def session_of(console: Console, request: Request) -> Session | None:
+    """The request's session, while its user is still in ``CONSOLE_USERS`` with the same role
+    and password, and nobody logged out of it: a cookie signed before an operator was removed,
+    made a viewer or given a new password, or a copy of one logged out of, proves nothing."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session = console.signer.verify(cookie, now=time.time(), users=console.users)
     if session is None:
         return None
-    user = console.users.get(session.name)
-    return session if user is not None and user.role is session.role else None
+    try:
+        ended = await has_ended(
+            request.app.state.resources.pool, console.settings.db_schema, session
+        )
+    except Exception as error:  # not "logged out": nothing says it was not
+        log.warning("console.session_check_failed", error=describe_error(error))
+        raise PageError(503, "Database unavailable", _NO_DATABASE, {"Retry-After": "5"}) from error
+    return None if ended else session
+
+
+_NO_DATABASE = (
+    "The console's database did not answer, so the session could not be checked: try again."
+)
 
 
 def console_of(request: Request) -> Console:
@@ -123,7 +141,7 @@ def console_of(request: Request) -> Console:
 async def signed_in(request: Request) -> Session:
     """The signed-in session; a page asked for anonymously goes to the login page, anything
     else (a form post, the live stream) gets 401."""
-    session = session_of(console_of(request), request)
+    session = await session_of(console_of(request), request)
     if session is not None:
         return session
     if request.method == "GET" and "text/event-stream" not in request.headers.get("accept", ""):

@@ -13,11 +13,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from orderflow_ops.console.auth import authenticate
+from orderflow_ops.console.ended_sessions import end_session
 from orderflow_ops.console.web_common import (
     SESSION_COOKIE,
     Console,
+    PageError,
     console_router,
     read_form,
+    session_of,
     template_environment,
 )
 
@@ -102,8 +105,19 @@ def login_router(console: Console) -> APIRouter:
         return response
 
     @router.post("/logout")
-    async def log_out() -> Response:
+    async def log_out(request: Request) -> Response:
         # Logging out needs no CSRF token: the worst a forged one does is log someone out.
+        if (session := await session_of(console, request)) is not None:
+            try:
+                await end_session(
+                    request.app.state.resources.pool, console.settings.db_schema, session
+                )
+            except Exception as error:  # the cookie stays: logging out again can end it
+                message = (
+                    "The console's database did not answer: the session was not ended. "
+                    "Log out again."
+                )
+                raise PageError(503, "Not logged out", message, {"Retry-After": "5"}) from error
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
         return response

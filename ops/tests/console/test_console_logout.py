@@ -1,0 +1,42 @@
+"""Logging out ends the session on the server: a copy of its cookie (a shared machine, a
+proxy's log) proves nothing afterwards, on this instance or another one on the same database;
+the user's other sessions go on (real broker and database)."""
+
+from __future__ import annotations
+
+import pytest
+from orderflow_localinfra.discovery import Infrastructure
+from orderflow_ops.console.web_common import SESSION_COOKIE
+
+from ops.tests.console.console_harness import running_console
+from tests.support.service_harness import unique_prefix
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_copied_cookie_proves_nothing_once_its_session_was_logged_out_of(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    async with (
+        running_console(orderflow_infrastructure, unique_prefix("console-logout")) as console,
+        console.signed_in("op", "op-secret-1") as browser,
+        console.signed_in("op", "op-secret-1") as other_browser,
+        console.client() as thief,
+    ):
+        copied = browser.cookies[SESSION_COOKIE]
+        thief.cookies.set(SESSION_COOKIE, copied)
+        assert (await thief.get("/")).status_code == 200, "the copy works while it lasts"
+
+        logged_out = await browser.post("/logout")
+        assert logged_out.status_code == 303
+        assert logged_out.headers["location"] == "/login"
+
+        page = await thief.get("/dead-letters")
+        assert page.status_code == 303, page.text
+        assert page.headers["location"].startswith("/login")
+        stream = await thief.get("/live", headers={"accept": "text/event-stream"})
+        assert stream.status_code == 401
+        assert (await other_browser.get("/")).status_code == 200, "only that session ended"
+
+        again = await thief.post("/logout")  # harmless: nothing left to end
+        assert again.status_code == 303
