@@ -98,3 +98,43 @@ async def test_a_withheld_letter_is_never_replayed_and_the_replay_goes_on_past_i
             assert len(await pool.fetch("SELECT 1 FROM console.replay_audit")) == 3
     sent = await read_topic(kafka, sink, expect=3, timeout_s=3)  # a third would be wrong
     assert [record.value for record in sent] == [b"first", b"third"]
+
+
+async def test_a_letter_an_earlier_replay_got_applied_is_not_sent_again(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    # Sent again once its consumer's inbox had forgotten the event id (its retention), an
+    # unnumbered cart edit would be applied twice: "replay all matching" took it in all the same.
+    kafka = orderflow_infrastructure.kafka_bootstrap_servers
+    prefix = unique_prefix("console-applied")
+    sink = f"{prefix}replayed-applied"
+    await create_topics(kafka, [sink], partitions=1)
+    dlq_topic = f"{prefix}orders.dlq"
+    async with running_console(orderflow_infrastructure, prefix) as console:
+        pool = console.runtime.pool
+        await store_letter(pool, dlq_topic, sink, 0, b"applied before")
+        await store_letter(pool, dlq_topic, sink, 1, b"never replayed")
+        await pool.execute(
+            """
+            INSERT INTO console.replay_audit (requested_at, requested_by, role, selection,
+                dlq_topic, dlq_partition, dlq_offset, target_topic, consumer, outcome)
+            VALUES (now() - interval '20 days', 'op', 'operator', 'earlier', $1, 0, 0, $2,
+                    'test-group', 'applied')
+            """,
+            dlq_topic,
+            sink,
+        )
+        async with console.signed_in("op", "op-secret-1") as operator:
+            token = csrf_token((await operator.get("/dead-letters")).text)
+            one = {"letter": f"{dlq_topic}:0:0", "csrf_token": token}
+            refused = await operator.post("/dead-letters/replay", data=one)
+            assert refused.status_code == 409, refused.text
+            assert "an earlier replay was applied already" in refused.text
+
+            ask = {"all": "yes", "reason": "malformed_json", "csrf_token": token}
+            confirm = await operator.post("/dead-letters/replay", data=ask)
+            assert "Replay 1 dead letter(s)?" in confirm.text, confirm.text
+            done = await operator.post("/dead-letters/replay", data=confirmation_form(confirm))
+            assert done.status_code == 303, done.text
+    sent = await read_topic(kafka, sink, expect=2, timeout_s=3)  # a second would be wrong
+    assert [record.value for record in sent] == [b"never replayed"]

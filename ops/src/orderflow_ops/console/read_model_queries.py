@@ -299,9 +299,27 @@ class ReadModelQueries:
         )
         return count
 
+    async def already_applied(self, addresses: Sequence[tuple[str, int, int]]) -> list[str]:
+        """Those of the letters at ``addresses`` that an earlier replay got applied, as
+        ``topic:partition:offset``."""
+        rows = await self._pool.fetch(
+            f"""
+            SELECT DISTINCT dlq_topic, dlq_partition, dlq_offset FROM {self._s}.replay_audit
+            WHERE outcome = 'applied' AND (dlq_topic, dlq_partition, dlq_offset) IN
+                  (SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]))
+            ORDER BY 1, 2, 3
+            """,
+            [a[0] for a in addresses],
+            [a[1] for a in addresses],
+            [a[2] for a in addresses],
+        )
+        return [f"{r['dlq_topic']}:{r['dlq_partition']}:{r['dlq_offset']}" for r in rows]
+
     async def _still_to_replay(self, selection: ReplaySelection) -> tuple[str, list[Any]]:
         """SQL over ``dead_letters d``: the selected letters after the last one the request
-        sent (letters go in address order), less the letters its own replays became."""
+        sent (letters go in address order), less the letters its own replays became and those
+        an earlier replay got applied (their consumer's inbox forgets an event id after its
+        retention: sent again then, one would be applied twice)."""
         if selection.addresses:
             where = (
                 "(dlq_topic, dlq_partition, dlq_offset) IN "
@@ -320,7 +338,10 @@ class ReadModelQueries:
             AND NOT EXISTS (SELECT 1 FROM {self._s}.replay_audit a
                 WHERE a.request_id = {request} AND a.target_topic = d.original_topic
                   AND a.target_partition = d.original_partition
-                  AND a.target_offset = d.original_offset)"""
+                  AND a.target_offset = d.original_offset)
+            AND NOT EXISTS (SELECT 1 FROM {self._s}.replay_audit a
+                WHERE a.outcome = 'applied' AND a.dlq_topic = d.dlq_topic
+                  AND a.dlq_partition = d.dlq_partition AND a.dlq_offset = d.dlq_offset)"""
         last = await self._pool.fetchrow(
             f"""
             SELECT dlq_topic, dlq_partition, dlq_offset FROM {self._s}.replay_audit
