@@ -114,6 +114,7 @@ class ReturnsTables:
     held_read_marks: dict[tuple[uuid.UUID, str, str], Mapping[str, int]] = field(
         default_factory=dict
     )
+    held_failures: dict[tuple[uuid.UUID, str, str], int] = field(default_factory=dict)
     # (consumer, "topic/partition") -> next offset applied: the chassis' consumer_positions.
     consumer_positions: dict[tuple[str, str], int] = field(default_factory=dict)
     locked_orders: list[uuid.UUID] = field(default_factory=list)

@@ -166,6 +166,8 @@ class InMemoryHeldRequests(InMemory):
 
     async def release(self, order_id: uuid.UUID) -> list[HeldRequest]:
         keys = [key for key in self.tables.held_requests if key[0] == order_id]
+        for key in keys:
+            self.tables.held_failures.pop(key, None)
         held = [
             dataclasses.replace(
                 self.tables.held_requests.pop(key),
@@ -212,16 +214,27 @@ class InMemoryHeldRequests(InMemory):
         self, order_id: uuid.UUID, kind: RequestKind, request_id: str
     ) -> HeldRequest | None:
         marks = self.tables.held_read_marks.pop((order_id, kind, request_id), None)
+        self.tables.held_failures.pop((order_id, kind, request_id), None)
         held = self.tables.held_requests.pop((order_id, kind, request_id), None)
         return None if held is None else dataclasses.replace(held, read_marks=marks)
 
     async def postpone(
-        self, order_id: uuid.UUID, kind: RequestKind, request_id: str, until: datetime
-    ) -> None:
+        self,
+        order_id: uuid.UUID,
+        kind: RequestKind,
+        request_id: str,
+        until: datetime,
+        *,
+        failed: bool = False,
+    ) -> int:
         key = (order_id, kind, request_id)
-        if key in self.tables.held_requests:
-            held = self.tables.held_requests[key]
-            self.tables.held_requests[key] = dataclasses.replace(held, held_until=until)
+        if key not in self.tables.held_requests:
+            return 0
+        held = self.tables.held_requests[key]
+        self.tables.held_requests[key] = dataclasses.replace(held, held_until=until)
+        failures = self.tables.held_failures.get(key, 0) + int(failed)
+        self.tables.held_failures[key] = failures
+        return failures
 
 
 class InMemoryRefunds(InMemory):

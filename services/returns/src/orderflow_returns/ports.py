@@ -216,9 +216,16 @@ class HeldRequests(Protocol):
         ...
 
     async def postpone(
-        self, order_id: uuid.UUID, kind: RequestKind, request_id: str, until: datetime
-    ) -> None:
-        """Move a held request's end of wait to ``until`` (one that could not be judged)."""
+        self,
+        order_id: uuid.UUID,
+        kind: RequestKind,
+        request_id: str,
+        until: datetime,
+        *,
+        failed: bool = False,
+    ) -> int:
+        """Move a held request's end of wait to ``until`` (one that could not be judged),
+        counting one more failure if ``failed``; how many it has had (0 if it is gone)."""
         ...
 
 

@@ -114,18 +114,28 @@ class SqlHeldRequests(SqlRepository):
         return None if row is None else _held(row)
 
     async def postpone(
-        self, order_id: uuid.UUID, kind: RequestKind, request_id: str, until: datetime
-    ) -> None:
-        await self.connection.execute(
+        self,
+        order_id: uuid.UUID,
+        kind: RequestKind,
+        request_id: str,
+        until: datetime,
+        *,
+        failed: bool = False,
+    ) -> int:
+        failures = await self.connection.fetchval(
             f"""
-            UPDATE {self.s}.held_requests SET held_until = $4
+            UPDATE {self.s}.held_requests
+            SET held_until = $4, failures = failures + $5::int
             WHERE order_id = $1 AND kind = $2 AND request_id = $3
+            RETURNING failures
             """,
             order_id,
             kind,
             request_id,
             until,
+            int(failed),
         )
+        return int(failures or 0)
 
 
 def _held(row: Any) -> HeldRequest:

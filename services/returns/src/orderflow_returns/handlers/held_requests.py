@@ -33,6 +33,7 @@ from orderflow_contracts.events import ReturnRequested, WarrantyClaimFiled
 from pydantic import ValidationError
 
 from orderflow_returns.domain.policy import ReturnsPolicy
+from orderflow_returns.handlers.refused_requests import request_failed
 from orderflow_returns.handlers.return_requests import judge_return
 from orderflow_returns.handlers.warranty import judge_claim
 from orderflow_returns.metrics import HELD_AWAITING_READS_SECONDS
@@ -48,6 +49,9 @@ log = structlog.get_logger(__name__)
 BATCH = 100
 RETRY_AFTER = timedelta(minutes=1)  # a request that could not be judged is tried again then
 RETRY_TRANSIENT_AFTER = timedelta(seconds=5)  # ... or then, when the failure may pass
+# Failures that do not pass (not counting transient ones, nor an envelope this version cannot
+# read yet) after which a request is answered request_failed and set aside: about 10 minutes.
+GIVE_UP_AFTER_FAILURES = 10
 
 
 async def judge_held_requests(
@@ -83,9 +87,10 @@ async def judge_due_requests(
     last one's last request, so requests waiting for reads never hide those behind them. A
     request that cannot be judged is logged and postponed (by
     ``RETRY_AFTER``, or ``RETRY_TRANSIENT_AFTER`` when the failure may pass: a lock timeout on
-    its order), so it never holds up the others; if even postponing fails, the database is
-    away and the run ends, to be tried at the next tick. Requests without marks wait while
-    Kafka cannot give them (the round then fails, after the others were judged)."""
+    its order), so it never holds up the others; after ``GIVE_UP_AFTER_FAILURES`` failures that
+    do not pass it is answered ``request_failed`` and set aside; if even postponing fails, the
+    database is away and the run ends, to be tried at the next tick. Requests without marks
+    wait while Kafka cannot give them (the round then fails, after the others were judged)."""
     judged, oldest_awaiting = 0, None
     positions: Mapping[str, int] | None = None  # read once a run: they only grow
     tried: set[HeldKey] = set()
@@ -119,9 +124,15 @@ async def judge_due_requests(
                     error=describe_error(error),
                     transient=transient,
                 )
+                # A newer contract's request waits for the version that reads it, however long.
+                counted = not transient and not isinstance(error, UnreadableHeldRequest)
                 async with transactions.begin() as uow:
                     later = RETRY_TRANSIENT_AFTER if transient else RETRY_AFTER
-                    await uow.repos.held_requests.postpone(*key, uow.now + later)
+                    failures = await uow.repos.held_requests.postpone(
+                        *key, uow.now + later, failed=counted
+                    )
+                if counted and failures >= GIVE_UP_AFTER_FAILURES:
+                    await _give_up(transactions, key, failures, error)
         if len(due) < batch_size:
             break
     if judged:
@@ -174,6 +185,35 @@ async def _judge_due(
             raise UnreadableHeldRequest(f"held {held.kind} {held.request_id} cannot be read")
         await _judge(uow, *readable, policy, hold_until=None)
         return 1
+
+
+async def _give_up(
+    transactions: Transactions[ReturnsRepositories],
+    key: HeldKey,
+    failures: int,
+    error: Exception,
+) -> None:
+    """Answer ``request_failed`` to a request whose judgement kept failing, and set it aside:
+    the customer hears that nothing was decided (and may send it again), the log keeps why."""
+    async with transactions.begin() as uow:
+        await uow.repos.orders.lock(key[0])
+        held = await uow.repos.held_requests.take(*key)
+        readable = None if held is None else _readable(held)
+        if readable is None:  # judged meanwhile (or unreadable: never counted)
+            return
+        envelope, event = readable
+        message = (
+            f"the request could not be processed ({failures} attempts failed) and was set "
+            "aside for ops; nothing was decided: send it again later"
+        )
+        await uow.emit(request_failed(event, message), cause=envelope)
+    log.error(
+        "returns.held_request_set_aside",
+        kind=key[1],
+        request_id=key[2],
+        failures=failures,
+        error=describe_error(error),
+    )
 
 
 class UnreadableHeldRequest(Exception):

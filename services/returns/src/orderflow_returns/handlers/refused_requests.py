@@ -21,6 +21,25 @@ from orderflow_contracts.primitives import clip_text
 from pydantic import ValidationError
 
 
+def request_failed(
+    event: ReturnRequested | WarrantyClaimFiled, message: str
+) -> ReturnRejected | WarrantyClaimRejected:
+    """The ``request_failed`` answer to a request returns set aside itself."""
+    if isinstance(event, ReturnRequested):
+        return ReturnRejected(
+            order_id=event.order_id,
+            return_request_id=event.return_request_id,
+            reason_code=ReturnRejectionCode.REQUEST_FAILED,
+            message=clip_text(message),
+        )
+    return WarrantyClaimRejected(
+        order_id=event.order_id,
+        claim_id=event.claim_id,
+        reason_code=WarrantyRejectionCode.REQUEST_FAILED,
+        message=clip_text(message),
+    )
+
+
 def answer_refused_request(refused: RefusedRecord) -> ReturnRejected | WarrantyClaimRejected | None:
     if refused.key is None:
         return None

@@ -14,7 +14,12 @@ from orderflow_contracts.events import (
     ReturnRejected,
     WarrantyClaimAccepted,
 )
-from orderflow_returns.handlers.held_requests import RETRY_AFTER, judge_due_requests
+from orderflow_returns.handlers import held_requests
+from orderflow_returns.handlers.held_requests import (
+    GIVE_UP_AFTER_FAILURES,
+    RETRY_AFTER,
+    judge_due_requests,
+)
 from orderflow_returns.handlers.order_facts import record_order_placed, record_shipment_delivered
 from orderflow_returns.handlers.return_requests import request_return
 from orderflow_returns.handlers.warranty import file_warranty_claim
@@ -214,6 +219,51 @@ async def test_a_request_that_cannot_be_judged_is_postponed_and_holds_up_no_othe
     assert rejected.return_request_id == "ret-other"
     [postponed] = returns.tables.held_requests.values()
     assert postponed.held_until == DELIVERED + WAIT + RETRY_AFTER
+
+
+async def test_a_request_whose_judgement_keeps_failing_is_answered_request_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Review (helper 110): postponed a minute at a time for ever, the customer never told.
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    asked = await returns.apply(
+        request_return, order.return_requested([(BALL, 1)], "ret-poisoned"), correlation_id="j"
+    )
+    returns.clock.advance(WAIT)
+
+    async def failing(*_: object, **__: object) -> None:
+        raise ValueError("a judgement this version gets wrong")
+
+    monkeypatch.setattr(held_requests, "judge_return", failing)
+    for attempt in range(1, GIVE_UP_AFTER_FAILURES):
+        assert (
+            await judge_due_requests(returns.transactions, reads=returns.reads, policy=WAITING) == 0
+        )
+        assert returns.emitted.events == [], f"still waiting after {attempt} failure(s)"
+        returns.clock.advance(RETRY_AFTER)
+    await judge_due_requests(returns.transactions, reads=returns.reads, policy=WAITING)
+
+    [answer] = returns.emitted.of_type(ReturnRejected)
+    assert (answer.return_request_id, answer.reason_code) == ("ret-poisoned", "request_failed")
+    assert "send it again later" in answer.message
+    [envelope] = returns.emitted.envelopes
+    assert (envelope.correlation_id, envelope.causation_id) == ("j", str(asked.event_id))
+    assert returns.tables.held_requests == {}, "set aside: not tried again"
+
+
+async def test_an_unreadable_request_waits_for_a_version_that_reads_it_however_long() -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    returns.tables.held_requests[(order.order_id, "return", "ret-newer")] = _unreadable(
+        order, DELIVERED
+    )
+    for _ in range(GIVE_UP_AFTER_FAILURES + 2):
+        await judge_due_requests(returns.transactions, reads=returns.reads, policy=WAITING)
+        returns.clock.advance(RETRY_AFTER)
+
+    assert returns.emitted.events == []
+    assert list(returns.tables.held_requests) == [(order.order_id, "return", "ret-newer")]
 
 
 @pytest.mark.parametrize("envelope_too", [False, True])
