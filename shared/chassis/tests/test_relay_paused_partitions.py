@@ -6,19 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from types import SimpleNamespace
-from typing import cast
 
-import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import InvalidTopicError
+from aiokafka import TopicPartition
 from orderflow_chassis.outbox_store import OutboxRow, Refusal
-from orderflow_chassis.relay_partitions import PausedPartitions, Router, partition_of
+from orderflow_chassis.relay_partitions import PausedPartitions
 from orderflow_chassis.relay_sending import (
     NotHandedOver,
     SendReport,
-    is_legal_topic,
-    publish_row,
     send_in_waves,
 )
 
@@ -189,99 +183,3 @@ async def test_rows_never_handed_over_are_not_taken_for_unanswered_ones() -> Non
     assert report.unanswered == [], "no partition failed to answer: none is paused"
     assert "did not take it" in report.transient[1].error
     assert isinstance(NotHandedOver("x"), TimeoutError)
-
-
-class MetadataProducer:
-    """A producer's metadata surface: ``known`` topics' partitions; asking for another one
-    is counted and learns it from ``broker`` (Kafka's topics), or waits for ever (as aiokafka
-    does for a topic Kafka does not have and will not create)."""
-
-    def __init__(
-        self, known: dict[str, set[int]], broker: dict[str, set[int]] | None = None
-    ) -> None:
-        self.known = known
-        self.broker = broker or {}
-        self.asked: list[str] = []
-        self.client = SimpleNamespace(cluster=SimpleNamespace(partitions_for_topic=known.get))
-
-    async def partitions_for(self, topic: str) -> set[int]:
-        self.asked.append(topic)
-        if topic in self.broker:
-            self.known[topic] = self.broker[topic]
-            return self.broker[topic]
-        await asyncio.Event().wait()
-        return set()
-
-
-def routing(producer: MetadataProducer) -> AIOKafkaProducer:
-    return cast(AIOKafkaProducer, producer)
-
-
-async def test_a_topic_kafka_lacks_holds_its_rows_and_keys_and_is_asked_for_again_later() -> None:
-    clock = Clock()
-    router = Router(wait_s=0.05, retry_after_s=30, clock=clock)
-    producer = MetadataProducer({"orders": {0, 1, 2}})
-    rows = [row(1, "a", topic="missing"), row(2, "b"), row(3, "a"), row(4, "c", topic="missing")]
-
-    routes = await router.routes(routing(producer), rows)
-    assert set(routes) == {2, 3}, "the missing topic's rows go unrouted"
-    assert routes[2] == TopicPartition("orders", partition_of("b", (0, 1, 2)))
-    going, held = router.hold_unknown(rows, routes)
-    assert [r.id for r in going] == [2], "a's later row waits for its first, on any topic"
-    assert held == 3
-    assert router.held_keys() == ["a", "c"], "left out of the claims meanwhile"
-    assert router.unknown_topics() == ["missing"]
-
-    await router.routes(routing(producer), [row(5, "d", topic="missing")])
-    assert producer.asked == ["missing"], "not asked for again in the next round"
-    assert router.hold_unknown([row(5, "d", topic="missing")], {}) == ([], 1)
-
-    clock.now += 31
-    assert router.held_keys() == [], "due: its rows are claimed again"
-    producer.broker["missing"] = {0}  # created meanwhile
-    routes = await router.routes(routing(producer), rows)
-    assert producer.asked == ["missing", "missing"]
-    assert router.hold_unknown(rows, routes) == (rows, 0)
-    assert (router.held_keys(), router.unknown_topics()) == ([], [])
-
-
-async def test_a_topic_still_missing_when_asked_for_again_holds_its_rows_again() -> None:
-    clock = Clock()
-    router = Router(wait_s=0.05, retry_after_s=30, clock=clock)
-    producer = MetadataProducer({})
-    rows = [row(1, "a", topic="missing")]
-    router.hold_unknown(rows, await router.routes(routing(producer), rows))
-    clock.now += 31
-    assert router.held_keys() == []
-    assert router.hold_unknown(rows, await router.routes(routing(producer), rows)) == ([], 1)
-    assert router.held_keys() == ["a"]
-    assert router.unknown_topics() == ["missing"]
-
-
-async def test_a_name_kafka_cannot_take_is_not_asked_for_and_its_row_is_refused_at_once() -> None:
-    router = Router(wait_s=0.05, retry_after_s=30, clock=Clock())
-    producer = MetadataProducer({})
-    rows = [row(1, "a", topic="no spaces allowed"), row(2, "b", topic="x" * 250)]
-    routes = await router.routes(routing(producer), rows)
-    assert (routes, producer.asked) == ({}, [])
-    assert router.hold_unknown(rows, routes) == (rows, 0), "sent, to be refused"
-    with pytest.raises(InvalidTopicError, match="cannot be a Kafka topic's name"):
-        await publish_row(cast(AIOKafkaProducer, None), rows[0], service="s", partition=None)
-    assert [is_legal_topic(t) for t in ("orders.v1", "a" * 249, ".", "..", "", "é")] == [
-        True,
-        True,
-        False,
-        False,
-        False,
-        False,
-    ]
-
-
-async def test_a_replaced_producer_without_metadata_asks_for_it_and_routes_as_the_one_before() -> (
-    None
-):
-    router = Router(wait_s=0.05, retry_after_s=30, clock=Clock())
-    first = await router.routes(routing(MetadataProducer({"orders": {0, 1, 2}})), [row(1, "a")])
-    fresh = MetadataProducer({}, broker={"orders": {0, 1, 2}})
-    assert await router.routes(routing(fresh), [row(1, "a")]) == first
-    assert fresh.asked == ["orders"]

@@ -57,10 +57,7 @@ async def connect(
     validate_identifier(schema)
     connection = await asyncpg.connect(
         with_tls_settings(dsn),
-        server_settings={
-            "search_path": schema,
-            "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS),
-        },
+        server_settings={"search_path": schema},
         command_timeout=command_timeout_s,
     )
     await _init_connection(connection)
@@ -68,6 +65,11 @@ async def connect(
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
+    # A SET once per connection, not a startup parameter: PgBouncer refuses startup
+    # parameters it does not know.
+    await connection.execute(
+        f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+    )
     for type_name in ("json", "jsonb"):
         await connection.set_type_codec(
             type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
@@ -108,9 +110,10 @@ class TransactionLocal(Generic[T]):
 async def _back_to_pool(connection: asyncpg.Connection) -> None:
     """A released connection needs no reset query: asyncpg has already rolled back what was
     left open and dropped its listener callbacks, and nothing in the project leaves other session
-    state behind (no plain SET, no session-level advisory lock, no cursor outside a
-    transaction; the relay unlistens when it stops leading). The default reset query cost one
-    more round trip per acquisition, two per order in payment (decision 48)."""
+    state behind (no plain SET but the one every connection starts with, no session-level
+    advisory lock, no cursor outside a transaction; the relay unlistens when it stops
+    leading). The default reset query cost one more round trip per acquisition, two per order
+    in payment (decision 48)."""
 
 
 async def create_pool(
@@ -128,7 +131,7 @@ async def create_pool(
 
     ``server_settings`` are further run-time parameters every session starts with. Every
     session outlasts a server's short idle-in-transaction timeout
-    (``IDLE_IN_TRANSACTION_TIMEOUT_MS``).
+    (``IDLE_IN_TRANSACTION_TIMEOUT_MS``, set when it is opened).
 
     A statement that has no answer after ``command_timeout_s`` is cancelled and raises
     ``TimeoutError`` (transient: retried): a hung server, or one gone without closing the
@@ -163,7 +166,6 @@ async def create_pool(
                     init=_init_connection,
                     reset=_back_to_pool,
                     server_settings={
-                        "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS),
                         **(server_settings or {}),
                         "search_path": schema,
                         "application_name": application_name,

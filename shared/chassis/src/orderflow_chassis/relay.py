@@ -54,7 +54,8 @@ from orderflow_chassis.relay_lease import (
     open_session,
     take_lease,
 )
-from orderflow_chassis.relay_partitions import PausedPartitions, Router
+from orderflow_chassis.relay_partitions import PausedPartitions
+from orderflow_chassis.relay_routing import Router
 from orderflow_chassis.relay_sending import (
     SendReport,
     count_and_log,
@@ -278,9 +279,15 @@ class OutboxRelay:
                     skip_keys=sorted({*self._paused.held_keys(), *self._router.held_keys()}),
                 )
                 routes = await self._router.routes(self._producer, rows)
-                routable, held_for_topics = self._router.hold_unknown(rows, routes)
                 complete = len(rows) < self._batch_size
-                sorted_out = self._paused.sort_out(routable, routes, complete=complete)
+                routable, held_for_topics = self._router.hold_unknown(
+                    rows, routes, complete=complete
+                )
+                # A paused partition of an unknown topic is not seen in the claim: not a sign
+                # that it has nothing left to probe.
+                sorted_out = self._paused.sort_out(
+                    routable, routes, complete=complete and not held_for_topics
+                )
                 report = await send_in_waves(
                     sorted_out.send,
                     functools.partial(self._send, routes),
@@ -337,6 +344,7 @@ class OutboxRelay:
         """Stop the producer once the relay's task has ended. What Kafka has not acknowledged
         within ``flush_s`` is abandoned: those rows were not stamped, so the next leader
         publishes them."""
+        await self._router.close()
         abandoned = await stop_producer(self._producer, flush_s=flush_s)
         if abandoned:
             log.warning("outbox.producer_abandoned_at_stop", abandoned_records=abandoned)
@@ -366,8 +374,9 @@ class OutboxRelay:
 
     def _after_commit(self, report: SendReport) -> None:
         count_and_log(report, service=self._service)
-        unknown = ", ".join(self._router.unknown_topics())
-        metrics.OUTBOX_UNKNOWN_TOPICS.labels(self._service).set(len(self._router.unknown_topics()))
+        unknown_topics = self._router.unknown_topics()
+        metrics.OUTBOX_UNKNOWN_TOPICS.labels(self._service).set(len(unknown_topics))
+        unknown = "; ".join(f"{topic} ({why})" for topic, why in unknown_topics.items())
         if unknown != self._unknown_reported:
             self._unknown_reported = unknown
             log.warning("outbox.topics_unknown", topics=unknown or "none")
@@ -376,7 +385,7 @@ class OutboxRelay:
         elif paused := self._paused.describe():
             self.last_error = f"Kafka did not acknowledge {paused} in time: their rows wait"
         elif unknown:
-            self.last_error = f"Kafka has no topic {unknown} (or is out of reach): its rows wait"
+            self.last_error = f"Kafka gives no partitions for {unknown}: their rows wait"
         else:
             self.last_error = None
 
@@ -385,6 +394,8 @@ class OutboxRelay:
             log.info("outbox.relay_leadership", leader=leader, session_pid=self.session_pid)
         if not leader:
             self._paused.forget_all()  # what a later lead finds pending, it learns anew
+            self._router.forget_all()
+            self._unknown_reported = ""
             metrics.OUTBOX_PAUSED_PARTITIONS.labels(self._service).set(0)
             metrics.OUTBOX_UNKNOWN_TOPICS.labels(self._service).set(0)
         self.is_leader = leader

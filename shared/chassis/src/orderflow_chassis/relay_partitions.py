@@ -5,8 +5,8 @@ leader is out of reach, or which is below its ``min.insync.replicas``, then ende
 each claim holds the oldest rows, so the same rows (or new ones for that partition) came first
 again, and every aggregate of the service was published at one round per timeout.
 
-So the relay knows where each row goes (the producer's partitioner, on its metadata; the row
-is then sent to that partition explicitly) and *pauses* a partition that did not acknowledge
+So the relay knows where each row goes (:mod:`orderflow_chassis.relay_routing`; the row is then
+sent to that partition explicitly) and *pauses* a partition that did not acknowledge
 in time. While it is paused its rows are held back (neither sent nor failed) and their keys are
 left out of the claims, which fill up with other rows. After ``pause_s`` the partition's oldest
 row is sent again as a *probe*, waited for at most ``probe_timeout_s``: acknowledged, the
@@ -16,124 +16,14 @@ partition, so a key's rows are held back together.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka import TopicPartition
 
 from orderflow_chassis.outbox_store import OutboxRow
-from orderflow_chassis.relay_sending import SendReport, is_legal_topic
-
-_PARTITIONER = DefaultPartitioner()
-
-
-def partition_of(key: str, partitions: Sequence[int]) -> int:
-    """The partition the producer's default partitioner picks for ``key`` (murmur2, as the
-    Java client does) among the topic's ``partitions``, sorted."""
-    chosen: int = _PARTITIONER(key.encode(), partitions, None)
-    return chosen
-
-
-class Router:
-    """Where each row goes: the producer's partitioner on its topic's partitions, as the
-    producer's metadata has them (asked for when it has none: a producer that replaced a
-    stuck one starts without any).
-
-    A topic whose partitions cannot be learned within ``wait_s`` is *unknown*: Kafka does not
-    have it and will not create it (deleted, or renamed while rows for it were pending, with
-    auto-create off), or cannot be reached. Its rows are held back, neither sent nor failed,
-    and their keys (with their later rows on every topic) are left out of the claims until
-    the topic is asked for again, ``retry_after_s`` later. Sent, such a row waited for its
-    topic's metadata before the producer even took it, and every row behind it in its wave
-    with it: one missing topic stopped all of the service's publishing. A name Kafka cannot
-    take is not asked for: its rows go unrouted, and :func:`publish_row` refuses them.
-    """
-
-    def __init__(
-        self, *, wait_s: float, retry_after_s: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._wait_s = wait_s
-        self._retry_after_s = retry_after_s
-        self._clock = clock
-        self._unknown_until: dict[str, float] = {}  # unknown topic -> when to ask again
-        self._held_keys: dict[str, set[str]] = {}  # unknown topic -> the keys held for it
-
-    async def routes(
-        self, producer: AIOKafkaProducer, rows: Sequence[OutboxRow]
-    ) -> dict[int, TopicPartition]:
-        """Each row's partition, but none for a row of an unknown topic or of a name Kafka
-        cannot take. Topics the producer has no metadata for are asked for at once, each
-        waited for at most ``wait_s``, unless asked for in vain less than ``retry_after_s``
-        ago (each round would wait again)."""
-        now = self._clock()
-        partitions: dict[str, tuple[int, ...]] = {}  # sorted, as the partitioner takes them
-        to_ask: list[str] = []
-        for topic in {row.topic for row in rows}:
-            if known := producer.client.cluster.partitions_for_topic(topic):
-                partitions[topic] = tuple(sorted(known))
-            elif is_legal_topic(topic) and self._unknown_until.get(topic, 0.0) <= now:
-                to_ask.append(topic)
-        answers = await asyncio.gather(*(self._ask(producer, topic) for topic in to_ask))
-        for topic, known in zip(to_ask, answers, strict=True):
-            if known:
-                partitions[topic] = tuple(sorted(known))
-            else:
-                self._unknown_until[topic] = now + self._retry_after_s
-        for topic in partitions:
-            self._unknown_until.pop(topic, None)
-            self._held_keys.pop(topic, None)
-        return {
-            row.id: TopicPartition(row.topic, partition_of(row.key, topic_partitions))
-            for row in rows
-            if (topic_partitions := partitions.get(row.topic))
-        }
-
-    async def _ask(self, producer: AIOKafkaProducer, topic: str) -> set[int]:
-        with contextlib.suppress(Exception):  # not known in time: held back
-            async with asyncio.timeout(self._wait_s):
-                known: set[int] = await producer.partitions_for(topic)
-                return known
-        return set()
-
-    def hold_unknown(
-        self, rows: Sequence[OutboxRow], routes: dict[int, TopicPartition]
-    ) -> tuple[list[OutboxRow], int]:
-        """``rows`` (in id order) without those of unknown topics and their keys' later rows;
-        and how many were held back. Their keys are left out of claims from now on."""
-        going: list[OutboxRow] = []
-        held_now: set[str] = set()
-        for row in rows:
-            if row.key not in held_now and (
-                row.id in routes or row.topic not in self._unknown_until
-            ):
-                going.append(row)
-                continue
-            held_now.add(row.key)
-            if row.topic in self._unknown_until:
-                self._held_keys.setdefault(row.topic, set()).add(row.key)
-        return going, len(rows) - len(going)
-
-    def held_keys(self) -> list[str]:
-        """The keys to leave out of the next claim: those held for unknown topics not yet due
-        to be asked for again. Those that are due are forgotten: their rows are claimed, and
-        the topic asked for (a topic with no row left is asked for no more)."""
-        now = self._clock()
-        for topic in [t for t, until in self._unknown_until.items() if until <= now]:
-            del self._unknown_until[topic]
-            self._held_keys.pop(topic, None)
-        held: set[str] = set()
-        for keys in self._held_keys.values():
-            held |= keys
-        return sorted(held)
-
-    def unknown_topics(self) -> list[str]:
-        """The topics unknown now, sorted."""
-        now = self._clock()
-        return sorted(topic for topic, until in self._unknown_until.items() if until > now)
+from orderflow_chassis.relay_sending import SendReport
 
 
 @dataclass
