@@ -13,6 +13,7 @@ import uuid
 import httpx
 import pytest
 from orderflow_chassis.waiting import wait_at_most
+from orderflow_contracts.envelope import Envelope
 from orderflow_localinfra.discovery import Infrastructure
 
 from ops.tests.console.console_harness import (
@@ -21,7 +22,7 @@ from ops.tests.console.console_harness import (
     envelope,
     running_console,
 )
-from tests.support.kafka_tools import eventually, publish_raw
+from tests.support.kafka_tools import eventually, publish_raw, publish_records
 from tests.support.service_harness import publish_envelopes, unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -152,3 +153,44 @@ async def test_a_page_hears_of_a_new_event_over_server_sent_events(
         page = await _page_once(viewer, f"/orders/{order_id}", "OrderPlaced")
         assert f'href="http://traces.example/trace/{trace_id}"' in page.text
         assert f"{prefix}orders[" in page.text  # where the record was on Kafka
+
+
+async def test_an_event_is_stored_from_its_own_record_never_from_a_header_claiming_its_id(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    # Review (helper 115): the console looked records up by their event_id header, which the
+    # sender chooses. A refused record claiming a valid event's id had its bytes (a card
+    # number) stored as that event's envelope, at its offset, with its trace context; a NUL
+    # traceparent made PostgreSQL refuse a valid event until it was dead-lettered.
+    prefix = unique_prefix("console-own-record")
+    order_id, cart_id = str(uuid.uuid4()), f"cart-{uuid.uuid4().hex[:8]}"
+    placed = envelope("OrderPlaced", 1, cart_id=cart_id, order_id=order_id)
+    topic = f"{prefix}orders"
+    kafka = orderflow_infrastructure.kafka_bootstrap_servers
+    async with running_console(orderflow_infrastructure, prefix) as console:
+        await publish_records(
+            kafka,
+            topic,
+            [
+                (
+                    order_id.encode(),
+                    b'{"note": "4111 1111 1111 1111"}',
+                    [("event_id", str(placed.event_id).encode()), ("traceparent", b"\x00" * 10)],
+                ),
+                (order_id.encode(), placed.to_bytes(), [("traceparent", b"\x00")]),
+            ],
+        )
+        pool = console.runtime.pool
+        stored = await eventually(
+            lambda: pool.fetchrow(
+                "SELECT kafka_offset, envelope, traceparent FROM console.events"
+                " WHERE event_id = $1",
+                placed.event_id,
+            ),
+            lambda row: row is not None,
+        )
+        assert stored is not None, "the valid event is applied, not dead-lettered"
+        assert stored["kafka_offset"] == 1, "at its own record's offset, after the refused one"
+        assert "4111" not in stored["envelope"]
+        assert Envelope.model_validate_json(stored["envelope"]).event_id == placed.event_id
+        assert stored["traceparent"] is None

@@ -29,7 +29,6 @@ from orderflow_ops.console.dead_letter_reader import read_dead_letters
 from orderflow_ops.console.jobs import monitor_job, probe_job
 from orderflow_ops.console.live import LiveStatus
 from orderflow_ops.console.projection_handler import (
-    RecordPositions,
     begin_batch,
     console_repositories,
     record_event,
@@ -78,16 +77,13 @@ def build_console(
         templates=template_environment(),
     )
     options.service_urls()  # a malformed CONSOLE_SERVICES fails at start, not at first probe
-    positions = RecordPositions(settings.topic_prefix)
     batch = BatchProjection(settings.db_schema)
-    record: Handler = inject(record_event, {"positions": positions, "batch": batch})
+    record: Handler = inject(record_event, {"batch": batch, "topic_prefix": settings.topic_prefix})
 
     async def after_poll(records: Sequence[ConsumerRecord]) -> None:
         batch.discard()  # what an attempt that failed gathered (a new delivery begins)
-        await positions.remember(records)
 
     async def after_commit(records: Sequence[ConsumerRecord]) -> None:
-        await positions.forget(records)
         console.status.changes.bump()
 
     async def after_offset_commit(records: Sequence[ConsumerRecord]) -> None:

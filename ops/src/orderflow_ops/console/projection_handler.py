@@ -10,16 +10,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from aiokafka import ConsumerRecord
-from orderflow_chassis.consumer_records import header
 from orderflow_chassis.database import Connection
+from orderflow_chassis.tracing import incoming_traceparent
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.events import Event
 
 from orderflow_ops.console.read_model_batch import BatchProjection
 from orderflow_ops.console.read_model_writes import ReadModelWriter, RecordPosition
-
-_MAX_REMEMBERED = 100_000
 
 
 @dataclass(frozen=True)
@@ -38,52 +35,33 @@ def console_repositories(schema: str) -> Callable[[Connection], ConsoleRepositor
 ConsoleUnit = UnitOfWork[ConsoleRepositories]
 
 
-class RecordPositions:
-    """Where each polled record was (topic, partition, offset, trace context), by the
-    ``event_id`` header the outbox gives every record, so the timeline can show it: a handler
-    sees the event, not the record. Filled after each poll, emptied after each commit."""
-
-    def __init__(self, topic_prefix: str) -> None:
-        self._prefix = topic_prefix
-        self._by_event_id: dict[str, RecordPosition] = {}
-
-    async def remember(self, records: Sequence[ConsumerRecord]) -> None:
-        if len(self._by_event_id) > _MAX_REMEMBERED:  # batches rewound and never committed
-            self._by_event_id.clear()
-        for record in records:
-            event_id = header(record, "event_id")
-            if event_id is not None:
-                self._by_event_id[event_id] = RecordPosition(
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    record.timestamp,
-                    header(record, "traceparent"),
-                    record.value,
-                )
-
-    async def forget(self, records: Sequence[ConsumerRecord]) -> None:
-        for record in records:
-            event_id = header(record, "event_id")
-            if event_id is not None:
-                self._by_event_id.pop(event_id, None)
-
-    def position_of(self, event: Event, event_id: str, fallback_ms: int) -> RecordPosition:
-        found = self._by_event_id.get(event_id)
-        if found is not None:
-            return found
-        return RecordPosition(self._prefix + type(event).topic, -1, -1, fallback_ms)
-
-
 async def record_event(
-    event: Event, uow: ConsoleUnit, *, positions: RecordPositions, batch: BatchProjection
+    event: Event, uow: ConsoleUnit, *, batch: BatchProjection, topic_prefix: str
 ) -> None:
     envelope = uow.cause
     if envelope is None:  # the chassis always applies an event with its envelope
         raise RuntimeError("record_event needs the envelope being applied")
-    fallback_ms = int(envelope.occurred_at.timestamp() * 1000)
-    where = positions.position_of(event, str(envelope.event_id), fallback_ms)
-    batch.add(uow.repos.connection, event, envelope, where)
+    batch.add(uow.repos.connection, event, envelope, _where(event, uow, topic_prefix))
+
+
+def _where(event: Event, uow: ConsoleUnit, topic_prefix: str) -> RecordPosition:
+    """Where the event was on Kafka, and the bytes it came in (the envelope's JSON, stored as
+    it was published), from the very record the chassis decoded it from: never looked up by
+    a header a sender chooses (a refused record's bytes were stored as another event's).
+    Its trace context as the chassis reads any: bounded, canonical, screened."""
+    record = uow.received
+    if record is None:  # applied without a record (a test's own unit)
+        assert uow.cause is not None
+        fallback_ms = int(uow.cause.occurred_at.timestamp() * 1000)
+        return RecordPosition(topic_prefix + type(event).topic, -1, -1, fallback_ms)
+    return RecordPosition(
+        record.topic,
+        record.partition,
+        record.offset,
+        record.timestamp,
+        incoming_traceparent(record.headers),
+        record.value,
+    )
 
 
 def begin_batch(

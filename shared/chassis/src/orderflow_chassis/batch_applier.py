@@ -331,7 +331,9 @@ class BatchApplier:
                     return "duplicate"
                 started = time.perf_counter()
                 with tracing.handling(service=self.service, event_type=envelope.event_type):
-                    unit = self._transactions.unit(connection, emitted, cause=envelope)
+                    unit = self._transactions.unit(
+                        connection, emitted, cause=envelope, received=record
+                    )
                     await item.handler(item.event, unit)
                     if savepoints and self.subscription.write_behind is not None:
                         await self.subscription.write_behind(unit)  # undone with its record

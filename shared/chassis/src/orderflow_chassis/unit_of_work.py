@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 import asyncpg
+from aiokafka import ConsumerRecord
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
 
@@ -57,13 +58,15 @@ class UnitOfWork(Generic[R_co]):
     """One transaction's worth of a use case (see the module docstring).
 
     ``cause`` is the envelope being applied when the work is an event's; ``emit`` correlates
-    what it records with it unless told otherwise.
+    what it records with it unless told otherwise. ``received`` is the Kafka record it came in
+    (its place, headers and bytes), the very record the consumer decoded ``cause`` from.
     """
 
     repos: R_co
     now: datetime
     emitter: Emitter
     cause: Envelope | None = None
+    received: ConsumerRecord | None = None
 
     async def emit(
         self,
@@ -110,7 +113,11 @@ class DatabaseTransactions(Generic[R]):
     acquire_timeout_s: float | None = None
 
     def unit(
-        self, connection: Connection, emitted: EmittedEvents, cause: Envelope | None = None
+        self,
+        connection: Connection,
+        emitted: EmittedEvents,
+        cause: Envelope | None = None,
+        received: ConsumerRecord | None = None,
     ) -> UnitOfWork[R]:
         """A unit of work on ``connection``, whose transaction the caller has opened and
         writes ``emitted`` to the outbox before it commits."""
@@ -119,6 +126,7 @@ class DatabaseTransactions(Generic[R]):
             now=self.clock.now(),
             emitter=emitted,
             cause=cause,
+            received=received,
         )
 
     @asynccontextmanager
