@@ -3,7 +3,8 @@
 The rules of the project, as the fuzzer holds every consumer to them:
 
 * a record whose ``event_type`` header names a type this consumer has no handler for ->
-  skipped unread (nothing of it is decoded or stored, card data included);
+  skipped unread (nothing of it is decoded or stored, card data included), on a topic only
+  Orderflow's outboxes write and when it has one such header (elsewhere the body says);
 * card data anywhere (value, key, header names or values), or a JSON key or header name
   naming card data (``cvv``, ``card_number``...) -> dead letter ``card_data_refused``, for
   every consumer that reads the record;
@@ -27,6 +28,7 @@ from orderflow_chassis.card_data_names import names_card_data
 from orderflow_contracts.card_data import find_card_numbers
 from orderflow_contracts.envelope import SCHEMA_VERSION, Envelope
 from orderflow_contracts.registry import EVENT_TYPES
+from orderflow_contracts.topics import EXTERNAL_TOPICS
 
 from tests.hostile.strategies import HostileRecord
 
@@ -99,13 +101,14 @@ def expected_outcome(record: HostileRecord, handled_types: frozenset[str]) -> Ou
 
 
 def announced_type(record: HostileRecord) -> str | None:
-    """The ``event_type`` header, as the chassis reads it (first one, UTF-8), if any."""
-    for name, value in record.headers:
-        if name == "event_type":
-            if value is None:
-                return None
-            try:
-                return value.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-    return None
+    """The ``event_type`` header, as the chassis reads it (the only one, UTF-8, on a topic
+    only Orderflow writes), if any."""
+    if record.topic in EXTERNAL_TOPICS:
+        return None
+    found = [value for name, value in record.headers if name == "event_type"]
+    if len(found) != 1 or found[0] is None:
+        return None
+    try:
+        return found[0].decode("utf-8")
+    except UnicodeDecodeError:
+        return None

@@ -167,3 +167,32 @@ def test_running_out_of_memory_is_never_the_records_fault(
 
     with pytest.raises(MemoryError):
         DECODER.decode(valid(OrderPlaced, OrderPlaced.event_type.encode()))
+
+
+def test_on_a_topic_other_parties_write_a_header_naming_another_type_is_not_believed() -> None:
+    # Review (helpers 114, 115): a warehouse whose framework copies input headers to its
+    # output sent a valid event under another type's header; it was passed over unread, and
+    # its shipment (or a storefront's checkout) never heard of again.
+    copied = dataclasses.replace(
+        valid(OrderPlaced, OrderCompleted.event_type.encode()), topic="test.warehouse.events"
+    )
+    decoder = RecordDecoder({OrderPlaced: _apply}, headers_not_trusted_on=["test.warehouse.events"])
+
+    assert not decoder.passes_over([copied])
+    assert isinstance(decoder.decode(copied), Decoded)
+    assert DECODER.decode(dataclasses.replace(copied, topic="orders")) == PassedOver(
+        OrderCompleted.event_type, "ignored"
+    ), "our own outboxes' headers are still read first"
+
+
+def test_several_event_type_headers_are_no_header_the_body_says() -> None:
+    doubled = dataclasses.replace(
+        valid(OrderPlaced, None),
+        headers=[
+            ("event_type", OrderCompleted.event_type.encode()),
+            ("event_type", OrderPlaced.event_type.encode()),
+        ],
+    )
+
+    assert not DECODER.passes_over([doubled])
+    assert isinstance(DECODER.decode(doubled), Decoded)

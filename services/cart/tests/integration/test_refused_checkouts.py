@@ -119,3 +119,33 @@ async def test_a_refused_record_that_is_no_checkout_or_names_no_cart_is_not_answ
         cart_service.infrastructure.kafka_bootstrap_servers, cart_service.prefix + topics.CARTS
     )
     assert all(CARD.encode() not in (a.key or b"") + a.value for a in answers)
+
+
+async def test_a_checkout_under_a_header_copied_from_another_record_is_answered(
+    cart_service: RunningCart,
+) -> None:
+    # Review (helpers 114, 115): a storefront whose client copied headers from a record it
+    # consumed (an OrderPlaced) sent a valid checkout under that event_type header; the cart
+    # passed it over unread, as another service's event, and never answered it.
+    cart_id = new_cart_id("copied-header")
+    shop = cart_service.storefront
+    records = [shop.envelope(add(cart_id, "SKU-001")), shop.envelope(checkout(cart_id))]
+    topic = cart_service.prefix + topics.STOREFRONT_CARTS
+    for envelope in records:
+        await publish_raw(
+            cart_service.infrastructure.kafka_bootstrap_servers,
+            topic,
+            [(cart_id.encode(), envelope.to_bytes())],
+            headers=[("event_type", b"OrderPlaced")],
+        )
+
+    answers = await wait_for_envelopes(
+        cart_service.infrastructure,
+        cart_service.prefix,
+        topics.CARTS,
+        cart_id,
+        count=1,
+        event_types=["CartCheckedOut", "CheckoutRejected"],
+    )
+    assert len(answers) == 1, "the checkout was passed over unread"
+    assert answers[0].causation_id == str(records[1].event_id)

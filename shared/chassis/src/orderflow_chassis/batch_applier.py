@@ -122,6 +122,7 @@ class BatchApplier:
         kafka_security: KafkaSecurity | None = None,
         retry: RetryPolicy | None = None,
         hooks: ConsumerHooks | None = None,
+        headers_not_trusted_on: Collection[str] = (),
     ) -> None:
         self.subscription = subscription
         self._pool = pool
@@ -134,7 +135,11 @@ class BatchApplier:
         self._inbox = Inbox(outbox.schema)
         self._positions = ConsumerPositions(outbox.schema, group_id, service=service)
         self._topic_ids = TopicIdentity(bootstrap_servers, security=kafka_security)
-        self._decoder = RecordDecoder(subscription.handlers, subscription.inspect_record)
+        self._decoder = RecordDecoder(
+            subscription.handlers,
+            subscription.inspect_record,
+            headers_not_trusted_on=headers_not_trusted_on,
+        )
         self._answers = RefusalAnswers(subscription.answer_refusal, producer=service)
         # Unexpected failures per record, kept across retries and rewinds of its batch.
         self._failures: dict[RecordAddress, list[str]] = {}

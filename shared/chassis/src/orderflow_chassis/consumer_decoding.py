@@ -7,7 +7,7 @@ so any failure of theirs is a refusal too, never a stalled partition.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
@@ -60,10 +60,14 @@ class RecordDecoder:
         self,
         handlers: Mapping[type[Event], Handler],
         inspect_record: RecordInspector | None = None,
+        *,
+        headers_not_trusted_on: Collection[str] = (),
     ) -> None:
         self.handlers = {cls.event_type: (cls, handler) for cls, handler in handlers.items()}
         self._inspect_record = inspect_record
         self._card_guard = CardDataGuard()
+        # Topics other parties write: their records are always read from the body.
+        self._headers_not_trusted_on = frozenset(headers_not_trusted_on)
 
     def passes_over(self, records: Sequence[ConsumerRecord]) -> bool:
         """Whether every one of ``records`` announces (in its ``event_type`` header) a type
@@ -71,9 +75,18 @@ class RecordDecoder:
         decoded. Topics are shared, and a newer producer may publish types (or versions) this
         consumer does not know. The headers are read first, so a batch holding a record to
         apply is screened once, by :meth:`decode`."""
-        return all(self._unhandled(header(r, "event_type")) for r in records) and all(
+        return all(self._unhandled(self._announced(r)) for r in records) and all(
             self._screened(r) is None for r in records
         )
+
+    def _announced(self, record: ConsumerRecord) -> str | None:
+        """The type the record's ``event_type`` header announces, where Orderflow's own
+        outboxes wrote it (one header, as they write it); None elsewhere, or when the record
+        has several (one copied from another record, say): then the body says."""
+        if record.topic in self._headers_not_trusted_on:
+            return None
+        found = [name for name, _ in record.headers or () if name == "event_type"]
+        return header(record, "event_type") if len(found) == 1 else None
 
     def _unhandled(self, announced: str | None) -> bool:
         """Whether the header names a contract type without a handler here. A name the
@@ -83,7 +96,7 @@ class RecordDecoder:
         return announced in EVENT_TYPES and announced not in self.handlers
 
     def decode(self, record: ConsumerRecord) -> Decoded | PassedOver | Refused:
-        announced = header(record, "event_type")
+        announced = self._announced(record)
         if announced is not None and self._unhandled(announced):
             # Never decoded here, but screened: a card number is refused by every consumer
             # that reads the record, whatever type it claims to be.

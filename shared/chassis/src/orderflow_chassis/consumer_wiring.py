@@ -12,6 +12,7 @@ import asyncpg
 import structlog
 from aiokafka.errors import InconsistentGroupProtocolError, InvalidSessionTimeoutError
 from faststream.kafka import KafkaBroker
+from orderflow_contracts.topics import EXTERNAL_TOPICS
 
 from orderflow_chassis.batch_applier import BatchApplier
 from orderflow_chassis.consumer import ConsumerHooks, EventConsumer, RetryPolicy, Subscription
@@ -74,6 +75,9 @@ def register_consumers(
                 deadline_s=settings.consumer_max_poll_interval_ms / 2000,
             ),
             hooks=hooks,
+            headers_not_trusted_on=[
+                settings.topic(name) for name in subscription.topics if name in EXTERNAL_TOPICS
+            ],
         )
         consumer = EventConsumer(batches, on_group_refused=on_group_refused)
         consumer.register(

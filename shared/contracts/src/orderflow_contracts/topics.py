@@ -38,6 +38,11 @@ RETURNS: Final = "returns"
 """Returns -> all: RMAs, refund requests, warranty decisions and replacement requests.
 Key: order_id."""
 
+EXTERNAL_TOPICS: Final = frozenset({STOREFRONT_CARTS, WAREHOUSE_EVENTS, STOREFRONT_RETURNS})
+"""The topics parties outside Orderflow write (storefronts, warehouse systems): only the
+envelope counts there; a header is whatever their client sent (copied from an input record,
+say), never a statement about the event."""
+
 ALL_TOPICS: Final[tuple[str, ...]] = (
     STOREFRONT_CARTS,
     CARTS,
