@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from orderflow_contracts import ALL_TOPICS, EVENT_TYPES
+from orderflow_contracts.topics import EXTERNAL_TOPICS
 
 asyncapi = pytest.importorskip("orderflow_chassis.asyncapi")
 
@@ -21,7 +22,7 @@ def test_every_topic_is_a_channel_and_every_event_a_payload() -> None:
     assert document["asyncapi"] == "3.0.0"
     assert set(document["channels"]) == set(ALL_TOPICS)
     for topic in ALL_TOPICS:
-        assert document["operations"][topic]["action"] == "send"
+        assert topic in document["operations"]
         assert f"`{topic}.dlq`" in document["channels"][topic]["description"]
     schemas = document["components"]["schemas"]
     for event_type in EVENT_TYPES:
@@ -34,3 +35,20 @@ def test_the_committed_document_is_up_to_date() -> None:
     assert DOCUMENT.read_text("utf-8") == asyncapi.render_json(), (
         "docs/asyncapi.json is stale: run `uv run python -m orderflow_chassis.asyncapi`"
     )
+
+
+def test_orderflow_receives_what_storefronts_and_warehouses_write_and_correlates_by_body() -> None:
+    # Review (helper 114): every operation said "send", and the correlation id was placed in
+    # a header, which no client is asked to set: a client generated from the document got its
+    # own direction wrong on the topics it writes.
+    document = json.loads(asyncapi.render_json())
+    actions = {topic: op["action"] for topic, op in document["operations"].items()}
+    assert {topic for topic, action in actions.items() if action == "receive"} == set(
+        EXTERNAL_TOPICS
+    )
+    assert set(actions.values()) == {"send", "receive"}
+    locations = {
+        message["correlationId"]["location"]
+        for message in document["components"]["messages"].values()
+    }
+    assert locations == {"$message.payload#/correlation_id"}

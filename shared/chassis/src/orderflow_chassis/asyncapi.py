@@ -27,7 +27,7 @@ from faststream.specification.base import Specification
 from orderflow_contracts import EVENTS_BY_TOPIC, dead_letter_topic
 from orderflow_contracts.events import Event
 from orderflow_contracts.schemas import envelope_model
-from orderflow_contracts.topics import TOPIC_SPECS
+from orderflow_contracts.topics import EXTERNAL_TOPICS, TOPIC_SPECS
 from pydantic import Field
 
 TITLE: Final = "Orderflow public event contract"
@@ -103,8 +103,21 @@ def build_specification(broker: KafkaBroker | None = None) -> Specification:
 
 def render_json(specification: Specification | None = None) -> str:
     """The document as deterministic JSON text (sorted keys, 2-space indent)."""
-    document = (specification or build_specification()).to_jsonable()
+    document = _as_orderflow_uses_it((specification or build_specification()).to_jsonable())
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _as_orderflow_uses_it(document: dict[str, Any]) -> dict[str, Any]:
+    """What FastStream cannot say of publishers: Orderflow *receives* the topics storefronts and
+    warehouses write (a client generated from the document must publish there), and every
+    message's correlation id is the envelope's field, not a header."""
+    for topic, operation in document.get("operations", {}).items():
+        if topic in EXTERNAL_TOPICS:
+            operation["action"] = "receive"
+    for message in document.get("components", {}).get("messages", {}).values():
+        if "correlationId" in message:
+            message["correlationId"] = {"location": "$message.payload#/correlation_id"}
+    return document
 
 
 def default_output() -> Path:
