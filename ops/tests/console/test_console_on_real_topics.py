@@ -15,6 +15,7 @@ import pytest
 from orderflow_chassis.waiting import wait_at_most
 from orderflow_contracts.envelope import Envelope
 from orderflow_localinfra.discovery import Infrastructure
+from orderflow_ops.console import read_model_queries
 
 from ops.tests.console.console_harness import (
     captured_order,
@@ -194,3 +195,22 @@ async def test_an_event_is_stored_from_its_own_record_never_from_a_header_claimi
         assert "4111" not in stored["envelope"]
         assert Envelope.model_validate_json(stored["envelope"]).event_id == placed.event_id
         assert stored["traceparent"] is None
+
+
+async def test_a_journey_cut_at_the_pages_limit_says_so(
+    orderflow_infrastructure: Infrastructure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A page reads at most MAX_TIMELINE_EVENTS events; a journey past it looked whole.
+    monkeypatch.setattr(read_model_queries, "MAX_TIMELINE_EVENTS", 4)
+    prefix = unique_prefix("console-cut")
+    order_id, cart_id = str(uuid.uuid4()), f"cart-{uuid.uuid4().hex[:8]}"
+    async with running_console(orderflow_infrastructure, prefix) as console:
+        await publish_envelopes(orderflow_infrastructure, prefix, captured_order(order_id, cart_id))
+        async with console.signed_in("view", "view-secret-2") as viewer:
+            page = await _page_once(viewer, f"/orders/{order_id}", "PaymentCaptured")
+            assert "Journey (4 events)" in page.text
+            assert 'id="timeline-cut"' in page.text
+            assert f"orderflow-ops timeline {order_id}" in page.text
+            monkeypatch.setattr(read_model_queries, "MAX_TIMELINE_EVENTS", 2000)
+            whole = await viewer.get(f"/orders/{order_id}")
+            assert 'id="timeline-cut"' not in whole.text
