@@ -184,7 +184,18 @@ async def test_posting_a_confirmation_again_never_replays_a_letter_twice(
             highlighted = await operator.get(first.headers["location"])
             assert highlighted.text.count('class="highlight"') == 3
 
-            # A new confirmation is a new replay: it offers the letters of the failed replays too.
+            # A new confirmation is a new replay: once the first one's records are known to
+            # have failed again (a replay still on its way is not sent again), it offers the
+            # originals and the letters of the failed replays.
+            learnt = await eventually(
+                lambda: pool.fetchval(
+                    "SELECT count(*) FROM console.replay_audit"
+                    " WHERE outcome = 'dead_lettered_again'"
+                ),
+                lambda count: count == 3,
+                timeout_s=60,
+            )
+            assert learnt == 3
             fresh = await operator.post("/dead-letters/replay", data=ask)
             assert "Replay 6 dead letter(s)?" in fresh.text
             assert confirmation_form(fresh)["replay_id"] != form["replay_id"]

@@ -310,14 +310,15 @@ class ReadModelQueries:
         )
         return count
 
-    async def already_applied(self, addresses: Sequence[tuple[str, int, int]]) -> list[str]:
-        """Those of the letters at ``addresses`` that an earlier replay got applied, as
-        ``topic:partition:offset``."""
+    async def replayed_already(self, addresses: Sequence[tuple[str, int, int]]) -> list[str]:
+        """Those of the letters at ``addresses`` that an earlier replay got applied or still
+        has on its way (:meth:`_replayed_already`), as ``topic:partition:offset``."""
         rows = await self._pool.fetch(
             f"""
-            SELECT DISTINCT dlq_topic, dlq_partition, dlq_offset FROM {self._s}.replay_audit
-            WHERE outcome = 'applied' AND (dlq_topic, dlq_partition, dlq_offset) IN
+            SELECT dlq_topic, dlq_partition, dlq_offset FROM {self._s}.dead_letters d
+            WHERE (dlq_topic, dlq_partition, dlq_offset) IN
                   (SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[]))
+              AND {self._replayed_already()}
             ORDER BY 1, 2, 3
             """,
             [a[0] for a in addresses],
@@ -326,11 +327,21 @@ class ReadModelQueries:
         )
         return [f"{r['dlq_topic']}:{r['dlq_partition']}:{r['dlq_offset']}" for r in rows]
 
+    def _replayed_already(self) -> str:
+        """SQL over ``dead_letters d``: whether a replay of the letter, or of another letter of
+        the same event for the same consumer (a letter its replay became, say), was applied or
+        is still on its way (its outcome not known yet). Sent again once the consumer's inbox
+        has forgotten the event id (its retention), it would be applied twice."""
+        return f"""EXISTS (SELECT 1 FROM {self._s}.replay_audit a
+                WHERE a.outcome IN ('sent', 'applied')
+                  AND ((a.dlq_topic, a.dlq_partition, a.dlq_offset)
+                       = (d.dlq_topic, d.dlq_partition, d.dlq_offset)
+                       OR (a.consumer = d.consumer AND a.event_id = d.event_id)))"""
+
     async def _still_to_replay(self, selection: ReplaySelection) -> tuple[str, list[Any]]:
         """SQL over ``dead_letters d``: the selected letters after the last one the request
         sent (letters go in address order), less the letters its own replays became and those
-        an earlier replay got applied (their consumer's inbox forgets an event id after its
-        retention: sent again then, one would be applied twice)."""
+        replayed already (:meth:`_replayed_already`)."""
         if selection.addresses:
             where = (
                 "(dlq_topic, dlq_partition, dlq_offset) IN "
@@ -350,9 +361,7 @@ class ReadModelQueries:
                 WHERE a.request_id = {request} AND a.target_topic = d.original_topic
                   AND a.target_partition = d.original_partition
                   AND a.target_offset = d.original_offset)
-            AND NOT EXISTS (SELECT 1 FROM {self._s}.replay_audit a
-                WHERE a.outcome = 'applied' AND a.dlq_topic = d.dlq_topic
-                  AND a.dlq_partition = d.dlq_partition AND a.dlq_offset = d.dlq_offset)"""
+            AND NOT {self._replayed_already()}"""
         last = await self._pool.fetchrow(
             f"""
             SELECT dlq_topic, dlq_partition, dlq_offset FROM {self._s}.replay_audit

@@ -223,7 +223,9 @@ async def _audit(
 async def track_outcomes(
     pool: asyncpg.Pool, schema: str, lag: Sequence[PartitionLag], now: datetime
 ) -> int:
-    """Record the outcome of recent replays; how many changed."""
+    """Record the outcome of replays; how many changed. *Applied* is learnt however late the
+    consumer catches up (a replay left *sent* is never sent again, see
+    ``ReadModelQueries._replayed_already``); *dead_lettered_again* is looked for an hour."""
     s = schema
     again = await pool.fetch(
         f"""
@@ -244,9 +246,8 @@ async def track_outcomes(
         for row in await pool.fetch(
             f"""
             SELECT id, consumer, target_topic, target_partition, target_offset
-            FROM {s}.replay_audit WHERE outcome = 'sent' AND requested_at > $1
-            """,
-            now - OUTCOME_WATCH,
+            FROM {s}.replay_audit WHERE outcome = 'sent'
+            """
         )
         if committed.get((row["consumer"], row["target_topic"], row["target_partition"]), -1)
         > row["target_offset"]

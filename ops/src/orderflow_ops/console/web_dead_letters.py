@@ -136,8 +136,8 @@ def dead_letters_router(console: Console) -> APIRouter:
         ) -> HTMLResponse:
             total, shown = await queries.replay_preview(selection, CONFIRM_SHOWN)
             if addresses and stopped_because is None and total != len(set(addresses)):
-                if applied := await queries.already_applied(addresses):
-                    raise PageError(409, "Already applied", _applied_already(applied))
+                if replayed := await queries.replayed_already(addresses):
+                    raise PageError(409, "Replayed already", _replayed_already(replayed))
                 raise PageError(404, "Not found", "A chosen dead letter is not in the read model.")
             return render(
                 console,
@@ -219,8 +219,9 @@ def dead_letters_router(console: Console) -> APIRouter:
     return router
 
 
-def _applied_already(addresses: list[str]) -> str:
+def _replayed_already(addresses: list[str]) -> str:
     return (
-        f"{', '.join(addresses)}: an earlier replay was applied already (see Replays). "
-        "Sent again after its consumer has forgotten the event id, it would be applied twice."
+        f"{', '.join(addresses)}: an earlier replay of it was applied, or is still on its way "
+        "(see Replays). Sent again after its consumer has forgotten the event id, it would be "
+        "applied twice."
     )
