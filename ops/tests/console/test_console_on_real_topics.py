@@ -214,3 +214,7 @@ async def test_a_journey_cut_at_the_pages_limit_says_so(
             monkeypatch.setattr(read_model_queries, "MAX_TIMELINE_EVENTS", 2000)
             whole = await viewer.get(f"/orders/{order_id}")
             assert 'id="timeline-cut"' not in whole.text
+            # Review (helper 117): a walk out of hops, ids still to follow, is cut too.
+            monkeypatch.setattr(read_model_queries, "MAX_TIMELINE_HOPS", 1)
+            one_hop = await viewer.get(f"/orders/{order_id}")
+            assert 'id="timeline-cut"' in one_hop.text

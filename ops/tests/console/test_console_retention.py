@@ -60,7 +60,8 @@ async def counters(pool: asyncpg.Pool, schema: str) -> tuple[object, ...]:
 
 
 async def timeline_size(queries: ReadModelQueries, order_id: str) -> int:
-    return len(await queries.order_log(order_id))
+    log, _ = await queries.order_log(order_id)
+    return len(log)
 
 
 async def test_ended_orders_past_the_retention_leave_with_their_timeline_in_batches(

@@ -153,11 +153,14 @@ class ReadModelQueries:
             f"SELECT * FROM {self._s}.orders WHERE order_id = $1", order_id
         )
 
-    async def order_log(self, order_id: str) -> list[LoggedEvent]:
+    async def order_log(self, order_id: str) -> tuple[list[LoggedEvent], bool]:
         """Every stored event of the order or of what it led to (the timeline's fixpoint,
-        walked through the link table), as the timeline takes them."""
+        walked through the link table), as the timeline takes them; and whether the walk was
+        cut short (by its bounds: the events, the links read per hop, the hops), so that the
+        page does not show part of a journey as the whole of it."""
         related, frontier = {order_id}, [order_id]
         event_ids: set[Any] = set()
+        cut = False
         for _ in range(MAX_TIMELINE_HOPS):
             if not frontier:
                 break
@@ -170,11 +173,15 @@ class ReadModelQueries:
                 """,
                 frontier,
             )
+            cut = len(rows) >= 4 * MAX_TIMELINE_EVENTS
             event_ids |= {row["event_id"] for row in rows}
-            if len(event_ids) >= MAX_TIMELINE_EVENTS:
-                break
             frontier = sorted({row["linked_id"] for row in rows} - related)
             related |= set(frontier)
+            if cut or len(event_ids) >= MAX_TIMELINE_EVENTS:
+                cut = True
+                break
+        else:
+            cut = bool(frontier)  # ids left to walk when the hops ran out
         rows = await self._pool.fetch(
             f"""
             SELECT topic, kafka_partition, kafka_offset, timestamp_ms, envelope, traceparent
@@ -183,7 +190,7 @@ class ReadModelQueries:
             """,
             list(event_ids),
         )
-        return [
+        log = [
             LoggedEvent(
                 topic=row["topic"],
                 partition=row["kafka_partition"],
@@ -193,6 +200,7 @@ class ReadModelQueries:
             )
             for row in rows
         ]
+        return log, cut
 
     async def traceparents(self, order_id: str) -> list[str]:
         rows = await self._pool.fetch(

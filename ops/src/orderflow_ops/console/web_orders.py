@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from orderflow_ops.console import read_model_queries
 from orderflow_ops.console.read_model_queries import order_key
 from orderflow_ops.console.settings import sla_by_state
 from orderflow_ops.console.web_common import Console, PageError, Viewer, console_router, render
@@ -78,7 +77,7 @@ def orders_router(console: Console) -> APIRouter:
         queries = console.queries(request)
         order_id = order_key(order_id)
         row = await queries.order(order_id)
-        log = await queries.order_log(order_id)
+        log, cut = await queries.order_log(order_id)
         if row is None and not log:
             raise PageError(
                 404,
@@ -94,11 +93,7 @@ def orders_router(console: Console) -> APIRouter:
             order_id=order_id,
             order=row,
             timeline=build_timeline(order_id, log),
-            # The walk stops there (a link many orders share, a flood): say so, never a
-            # journey that looks whole.
-            timeline_cut_at=(
-                len(log) if len(log) >= read_model_queries.MAX_TIMELINE_EVENTS else None
-            ),
+            timeline_cut=cut,  # a link many orders share, a flood: never a part shown as whole
             traces=trace_links(
                 console.console_settings.trace_url_template, await queries.traceparents(order_id)
             ),
