@@ -214,9 +214,11 @@ class InMemoryHeldRequests(InMemory):
         self, order_id: uuid.UUID, kind: RequestKind, request_id: str
     ) -> HeldRequest | None:
         marks = self.tables.held_read_marks.pop((order_id, kind, request_id), None)
-        self.tables.held_failures.pop((order_id, kind, request_id), None)
+        failures = self.tables.held_failures.pop((order_id, kind, request_id), 0)
         held = self.tables.held_requests.pop((order_id, kind, request_id), None)
-        return None if held is None else dataclasses.replace(held, read_marks=marks)
+        if held is None:
+            return None
+        return dataclasses.replace(held, read_marks=marks, failures=failures)
 
     async def postpone(
         self,

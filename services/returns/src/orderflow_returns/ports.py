@@ -162,6 +162,8 @@ class HeldRequest:
     held_until: datetime
     read_marks: Mapping[str, int] | None = None
     """Taken when the job first found it due (``orderflow_chassis.read_marks``)."""
+    failures: int = 0
+    """Judgements that failed for a reason that does not pass (``handlers/held_requests.py``)."""
 
 
 HeldKey = tuple[uuid.UUID, RequestKind, str]

@@ -41,7 +41,7 @@ class SqlHeldRequests(SqlRepository):
         rows = await self.connection.fetch(
             f"""
             DELETE FROM {self.s}.held_requests WHERE order_id = $1
-            RETURNING order_id, kind, request_id, envelope, held_until, read_marks
+            RETURNING order_id, kind, request_id, envelope, held_until, read_marks, failures
             """,
             order_id,
         )
@@ -105,7 +105,7 @@ class SqlHeldRequests(SqlRepository):
             f"""
             DELETE FROM {self.s}.held_requests
             WHERE order_id = $1 AND kind = $2 AND request_id = $3
-            RETURNING order_id, kind, request_id, envelope, held_until, read_marks
+            RETURNING order_id, kind, request_id, envelope, held_until, read_marks, failures
             """,
             order_id,
             kind,
@@ -146,4 +146,5 @@ def _held(row: Any) -> HeldRequest:
         envelope_json=row["envelope"],
         held_until=row["held_until"],
         read_marks=row["read_marks"],
+        failures=row["failures"],
     )

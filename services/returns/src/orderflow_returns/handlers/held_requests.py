@@ -198,6 +198,10 @@ async def _give_up(
     async with transactions.begin() as uow:
         await uow.repos.orders.lock(key[0])
         held = await uow.repos.held_requests.take(*key)
+        if held is not None and held.failures < GIVE_UP_AFTER_FAILURES:
+            # A delivery released and held it again since (its count starts again): it waits.
+            await uow.repos.held_requests.hold(held)
+            return
         readable = None if held is None else _readable(held)
         if readable is None:  # judged meanwhile (or unreadable: never counted)
             return
@@ -243,7 +247,8 @@ async def _judge(
     *,
     hold_until: datetime | None,
 ) -> None:
-    as_requested = dataclasses.replace(uow, cause=envelope)
+    # Judged as it came: its own envelope is the cause (no record of it is being applied).
+    as_requested = dataclasses.replace(uow, cause=envelope, received=None)
     if isinstance(event, ReturnRequested):
         await judge_return(event, as_requested, policy=policy, hold_until=hold_until)
     else:

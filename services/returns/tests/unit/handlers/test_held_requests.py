@@ -252,6 +252,22 @@ async def test_a_request_whose_judgement_keeps_failing_is_answered_request_faile
     assert returns.tables.held_requests == {}, "set aside: not tried again"
 
 
+async def test_a_request_released_and_held_again_before_the_give_up_is_not_set_aside() -> None:
+    # Review (helper 117): a delivery between the tenth failure and the give-up held it
+    # again, its count back at zero; the give-up answered it request_failed all the same.
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-fresh"))
+    key = (order.order_id, "return", "ret-fresh")
+
+    await held_requests._give_up(
+        returns.transactions, key, GIVE_UP_AFTER_FAILURES, ValueError("the tenth failure")
+    )
+
+    assert returns.emitted.events == []
+    assert list(returns.tables.held_requests) == [key]
+
+
 async def test_an_unreadable_request_waits_for_a_version_that_reads_it_however_long() -> None:
     returns = Returns(now=DELIVERED, policy=WAITING)
     order = Order()
