@@ -2,12 +2,12 @@
 
 The rules of the project, as the fuzzer holds every consumer to them:
 
-* a record whose ``event_type`` header names a type this consumer has no handler for ->
-  skipped unread (nothing of it is decoded or stored, card data included), on a topic only
-  Orderflow's outboxes write and when it has one such header (elsewhere the body says);
 * card data anywhere (value, key, header names or values), or a JSON key or header name
   naming card data (``cvv``, ``card_number``...) -> dead letter ``card_data_refused``, for
-  every consumer that reads the record;
+  every consumer that reads the record, whatever type it claims to be;
+* a record whose ``event_type`` header names a type this consumer has no handler for ->
+  skipped unread (nothing of it is decoded or stored), on a topic only Orderflow's outboxes
+  write and when it has one such header (elsewhere the body says);
 * not an envelope (not UTF-8, not JSON, too deep, wrong envelope fields) -> dead letter
   with a reason code, for every consumer;
 * a valid envelope of an event type the contract does not know, or of a newer
@@ -77,11 +77,11 @@ def _decoded_strings(raw: bytes) -> Iterable[str]:
 
 def expected_outcome(record: HostileRecord, handled_types: frozenset[str]) -> Outcome:
     """What a consumer with handlers for ``handled_types`` must do with ``record``."""
+    if card_numbers_in(record) or names_card_data_in(record):
+        return Outcome.CARD_REFUSED  # screened whatever type it claims to be
     announced = announced_type(record)
     if announced in EVENT_TYPES and announced not in handled_types:
         return Outcome.SKIPPED  # a contract type left to others: never decoded
-    if card_numbers_in(record) or names_card_data_in(record):
-        return Outcome.CARD_REFUSED
     try:
         envelope = Envelope.from_bytes(record.value or b"")
     except Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from hypothesis import given, settings
@@ -96,5 +97,23 @@ def test_the_corpus_is_reproducible_and_covers_every_family() -> None:
         "card_number",
         "nul_surrogate",
         "header_quirk",
+        "copied_header",
     }
     assert all(r.pans for r in first if r.kind.startswith("card_number"))
+
+
+def test_a_copied_header_is_believed_only_alone_and_only_where_orderflow_writes() -> None:
+    placed = _envelope("OrderPlaced", example_data("OrderPlaced"))
+    copied = (("event_type", b"PaymentCaptured"),)
+    handles = frozenset({"OrderPlaced"})
+
+    assert expected_outcome(_record(placed, headers=copied), handles) is Outcome.SKIPPED
+    doubled = (*copied, ("event_type", b"OrderPlaced"))
+    assert expected_outcome(_record(placed, headers=doubled), handles) is Outcome.HANDLED
+    external = _record(placed, topic="warehouse.events", headers=copied)
+    assert expected_outcome(external, handles) is Outcome.HANDLED
+    carded = _record(placed.replace(b'"producer"', b'"note":"4111111111111111","producer"'))
+    assert (
+        expected_outcome(dataclasses.replace(carded, headers=copied), handles)
+        is Outcome.CARD_REFUSED
+    ), "screened whatever type it claims to be"

@@ -23,7 +23,7 @@ from orderflow_returns.handlers.held_requests import (
 from orderflow_returns.handlers.order_facts import record_order_placed, record_shipment_delivered
 from orderflow_returns.handlers.return_requests import request_return
 from orderflow_returns.handlers.warranty import file_warranty_claim
-from orderflow_returns.ports import HeldRequest
+from orderflow_returns.ports import HeldKey, HeldRequest
 from prometheus_client import REGISTRY
 
 from services.returns.tests.unit.handlers.scenario import (
@@ -258,7 +258,7 @@ async def test_a_request_released_and_held_again_before_the_give_up_is_not_set_a
     returns = Returns(now=DELIVERED, policy=WAITING)
     order = Order()
     await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-fresh"))
-    key = (order.order_id, "return", "ret-fresh")
+    key: HeldKey = (order.order_id, "return", "ret-fresh")
 
     await held_requests._give_up(
         returns.transactions, key, GIVE_UP_AFTER_FAILURES, ValueError("the tenth failure")
