@@ -69,15 +69,16 @@ async def running_console(
     """The console on its own fresh database (its read model starts empty) and ``prefix``."""
     async with (
         isolated_database(infrastructure, "console", services=["console"]) as isolated,
-        _console_on(isolated, prefix, **options) as console,
+        console_on(isolated, prefix, **options) as console,
     ):
         yield console
 
 
 @asynccontextmanager
-async def _console_on(
+async def console_on(
     infrastructure: Infrastructure, prefix: str, **options: Any
 ) -> AsyncIterator[RunningConsole]:
+    """The console on ``infrastructure``'s database as it is (several may share one)."""
     settings = service_settings(infrastructure, "console", topic_prefix=prefix)
     values: dict[str, Any] = {
         "users": USERS,
