@@ -45,6 +45,7 @@ from orderflow_chassis.outbox import (
 )
 from orderflow_chassis.outbox_store import OutboxCounts, OutboxRow
 from orderflow_chassis.relay_health import RelayHealth, judge_health
+from orderflow_chassis.relay_holdbacks import Holdbacks
 from orderflow_chassis.relay_lease import (
     LeaseBusy,
     LeaseState,
@@ -54,8 +55,6 @@ from orderflow_chassis.relay_lease import (
     open_session,
     take_lease,
 )
-from orderflow_chassis.relay_partitions import PausedPartitions
-from orderflow_chassis.relay_routing import Router
 from orderflow_chassis.relay_sending import (
     SendReport,
     count_and_log,
@@ -124,11 +123,11 @@ class OutboxRelay:
         # Without it (a test's own producer), a stuck producer is kept, with what it holds.
         self._new_producer = new_producer
         self._ack_timeout_s = ack_timeout_s
+        self._probe_timeout_s = ack_timeout_s * _PROBE_SHARE
         self._producer_stuck = False
-        self._paused = PausedPartitions(pause_s=ack_timeout_s)
-        self._router = Router(wait_s=ack_timeout_s * _PROBE_SHARE, retry_after_s=ack_timeout_s)
-        self._paused_reported: list[TopicPartition] = []
-        self._unknown_reported = ""
+        self._holdbacks = Holdbacks(
+            service=service, ack_timeout_s=ack_timeout_s, probe_timeout_s=self._probe_timeout_s
+        )
         self._schema = validate_identifier(schema)
         self._service = service
         self._batch_size = batch_size
@@ -276,17 +275,10 @@ class OutboxRelay:
                     connection,
                     self._schema,
                     self._batch_size,
-                    skip_keys=sorted({*self._paused.held_keys(), *self._router.held_keys()}),
+                    skip_keys=self._holdbacks.held_keys(),
                 )
-                routes = await self._router.routes(self._producer, rows)
-                complete = len(rows) < self._batch_size
-                routable, held_for_topics = self._router.hold_unknown(
-                    rows, routes, complete=complete
-                )
-                # A paused partition of an unknown topic is not seen in the claim: not a sign
-                # that it has nothing left to probe.
-                sorted_out = self._paused.sort_out(
-                    routable, routes, complete=complete and not held_for_topics
+                routes, sorted_out = await self._holdbacks.sort_out(
+                    self._producer, rows, complete=len(rows) < self._batch_size
                 )
                 report = await send_in_waves(
                     sorted_out.send,
@@ -294,10 +286,10 @@ class OutboxRelay:
                     park_after_attempts=self._park_after_attempts,
                     ack_timeout_s=self._ack_timeout_s,
                     probes=sorted_out.probes,
-                    probe_timeout_s=self._ack_timeout_s * _PROBE_SHARE,
+                    probe_timeout_s=self._probe_timeout_s,
                 )
-                report.held_back += sorted_out.held_back + held_for_topics
-                self._learn(report, sorted_out.probes, routes)
+                report.held_back += sorted_out.held_back
+                self._holdbacks.learn(report, sorted_out.probes, routes)
                 if report.timed_out:
                     self._producer_stuck = True
                 if self._after_publish is not None and report.acknowledged:
@@ -344,21 +336,10 @@ class OutboxRelay:
         """Stop the producer once the relay's task has ended. What Kafka has not acknowledged
         within ``flush_s`` is abandoned: those rows were not stamped, so the next leader
         publishes them."""
-        await self._router.close()
+        await self._holdbacks.close()
         abandoned = await stop_producer(self._producer, flush_s=flush_s)
         if abandoned:
             log.warning("outbox.producer_abandoned_at_stop", abandoned_records=abandoned)
-
-    def _learn(
-        self, report: SendReport, probes: set[int], routes: dict[int, TopicPartition]
-    ) -> None:
-        self._paused.learn_from(report, probes, routes)
-        paused = self._paused.paused
-        metrics.OUTBOX_PAUSED_PARTITIONS.labels(self._service).set(len(paused))
-        if paused != self._paused_reported:
-            self._paused_reported = paused
-            names = self._paused.describe() or "none"
-            log.warning("outbox.partitions_paused", partitions=names, held_back=report.held_back)
 
     async def _send(self, routes: dict[int, TopicPartition], row: OutboxRow) -> Awaitable[object]:
         # To the partition the bookkeeping of paused partitions says, whatever happens to the
@@ -374,30 +355,17 @@ class OutboxRelay:
 
     def _after_commit(self, report: SendReport) -> None:
         count_and_log(report, service=self._service)
-        unknown_topics = self._router.unknown_topics()
-        metrics.OUTBOX_UNKNOWN_TOPICS.labels(self._service).set(len(unknown_topics))
-        unknown = "; ".join(f"{topic} ({why})" for topic, why in unknown_topics.items())
-        if unknown != self._unknown_reported:
-            self._unknown_reported = unknown
-            log.warning("outbox.topics_unknown", topics=unknown or "none")
+        held_back = self._holdbacks.problem()
         if report.transient:
             self.last_error = f"sending failed, retrying: {report.transient[0].error}"
-        elif paused := self._paused.describe():
-            self.last_error = f"Kafka did not acknowledge {paused} in time: their rows wait"
-        elif unknown:
-            self.last_error = f"Kafka gives no partitions for {unknown}: their rows wait"
         else:
-            self.last_error = None
+            self.last_error = held_back
 
     def _set_leader(self, leader: bool) -> None:
         if leader != self.is_leader:
             log.info("outbox.relay_leadership", leader=leader, session_pid=self.session_pid)
         if not leader:
-            self._paused.forget_all()  # what a later lead finds pending, it learns anew
-            self._router.forget_all()
-            self._unknown_reported = ""
-            metrics.OUTBOX_PAUSED_PARTITIONS.labels(self._service).set(0)
-            metrics.OUTBOX_UNKNOWN_TOPICS.labels(self._service).set(0)
+            self._holdbacks.forget_all()
         self.is_leader = leader
         metrics.RELAY_IS_LEADER.labels(self._service).set(1 if leader else 0)
 
