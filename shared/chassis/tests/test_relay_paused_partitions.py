@@ -16,21 +16,11 @@ from orderflow_chassis.relay_sending import (
     send_in_waves,
 )
 
+from shared.chassis.tests.relay_support import Clock, row
+
 STUCK = TopicPartition("orders", 1)
 WELL = TopicPartition("orders", 2)
 ELSEWHERE = TopicPartition("payments", 0)
-
-
-def row(row_id: int, key: str, topic: str = "orders") -> OutboxRow:
-    return OutboxRow(row_id, topic, key, b"{}", [], 0)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def paused_on(clock: Clock, *timed_out: tuple[int, str]) -> PausedPartitions:

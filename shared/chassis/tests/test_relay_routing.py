@@ -15,19 +15,9 @@ from orderflow_chassis.outbox_store import OutboxRow
 from orderflow_chassis.relay_routing import Router, partition_of
 from orderflow_chassis.relay_sending import is_legal_topic, publish_row
 
+from shared.chassis.tests.relay_support import Clock, row
+
 WAIT_S = 0.05
-
-
-def row(row_id: int, key: str, topic: str = "orders") -> OutboxRow:
-    return OutboxRow(row_id, topic, key, b"{}", [], 0)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class MetadataProducer:
