@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import structlog
 from orderflow_chassis.structured_logging import (
@@ -138,3 +139,18 @@ def test_floats_and_keys_that_are_not_strings_are_redacted_as_they_render(
 def test_the_console_format_shows_no_card_number_in_a_float_or_an_int_key() -> None:
     event = redact_card_data(None, "info", {"value": float(PAN), "counts": {int(PAN): 1}})
     assert PAN not in structlog.dev.ConsoleRenderer(colors=False)(None, "info", dict(event))
+
+
+async def test_http_clients_do_not_log_the_urls_they_call(log_stream: io.StringIO) -> None:
+    # Review (helper 118): httpx logs every request at INFO with its full URL, and a PayPal
+    # authorisation's URL holds the buyer's payment token (the PayPal order id).
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(201, json={})
+
+    transport = httpx.MockTransport(answer)
+    async with httpx.AsyncClient(base_url="https://api.example", transport=transport) as client:
+        await client.post("/v2/checkout/orders/8XY12345AB6789012/authorize")
+    logging.getLogger("httpx").warning("a failure is still logged")
+
+    assert "8XY12345AB6789012" not in log_stream.getvalue()
+    assert [line["event"] for line in lines(log_stream)] == ["a failure is still logged"]

@@ -141,8 +141,11 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiokafka narrates every rebalance step at INFO; keep it for warnings and up.
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # aiokafka narrates every rebalance step at INFO; httpx and httpcore log every request at
+    # INFO with its full URL, which may name a payment token (a PayPal order id): warnings and
+    # up only.
+    for chatty in ("aiokafka", "httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service_name)
 
