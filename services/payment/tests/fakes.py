@@ -90,6 +90,7 @@ class Tables:
     refunds: dict[uuid.UUID, RefundRow] = field(default_factory=dict)
     ledger: list[LedgerRow] = field(default_factory=list)
     locked_orders: list[uuid.UUID] = field(default_factory=list)  # every lock_order call
+    expiry_deferred_at: dict[uuid.UUID, datetime] = field(default_factory=dict)
 
     def payment(self, order_id: uuid.UUID) -> Payment:
         return self.payments[order_id].payment
@@ -155,8 +156,17 @@ class InMemoryPayments:
             and row.payment.expires_at is not None
             and row.payment.expires_at <= now
         ]
-        expired.sort(key=lambda payment: cast(datetime, payment.expires_at))
+
+        def position(payment: Payment) -> tuple[bool, datetime, datetime]:
+            deferred = self.tables.expiry_deferred_at.get(payment.order_id)
+            expires_at = cast(datetime, payment.expires_at)
+            return (deferred is not None, deferred or expires_at, expires_at)
+
+        expired.sort(key=position)
         return [payment.order_id for payment in expired[:limit]]
+
+    async def defer_expiry(self, order_id: uuid.UUID, now: datetime) -> None:
+        self.tables.expiry_deferred_at[order_id] = now
 
 
 @dataclass

@@ -60,7 +60,12 @@ class PaymentRepository(Protocol):
     ) -> None: ...
 
     async def expired_authorisations(self, now: datetime, *, limit: int) -> list[uuid.UUID]:
-        """Orders whose authorisation expired at ``now`` or before, oldest first."""
+        """Orders whose authorisation expired at ``now`` or before: those never deferred
+        first, oldest first, then the least recently deferred."""
+        ...
+
+    async def defer_expiry(self, order_id: uuid.UUID, now: datetime) -> None:
+        """The order's void could not be done this round: it goes behind the others."""
         ...
 
 

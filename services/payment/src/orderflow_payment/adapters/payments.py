@@ -174,9 +174,16 @@ class SqlPayments:
             f"""
             SELECT order_id FROM {self._schema}.payments
             WHERE status = 'authorised' AND expires_at <= $1
-            ORDER BY expires_at LIMIT $2
+            ORDER BY expiry_deferred_at NULLS FIRST, expires_at LIMIT $2
             """,
             now,
             limit,
         )
         return [row["order_id"] for row in rows]
+
+    async def defer_expiry(self, order_id: uuid.UUID, now: datetime) -> None:
+        await self._connection.execute(
+            f"UPDATE {self._schema}.payments SET expiry_deferred_at = $2 WHERE order_id = $1",
+            order_id,
+            now,
+        )

@@ -45,8 +45,10 @@ async def expire_authorisations(
                     order_id, uow, providers=providers, settings=settings, sleep=sleep
                 )
         except (TransientError, PermanentError) as error:
-            # Tried again next round; a permanent refusal needs ops (logged every round).
+            # Tried again in a later round, behind the others; a permanent refusal needs ops
+            # (logged each time).
             log.warning("payment.expiry_deferred", order_id=str(order_id), error=str(error))
+            await _defer(transactions, order_id)
             continue
         except Exception as error:
             if is_transient(error):
@@ -54,12 +56,20 @@ async def expire_authorisations(
             # A bug this order trips: its unit rolled back (the provider's void is keyed, so
             # asking again cannot move money twice); the others go on.
             item_skipped(str(order_id))
+            await _defer(transactions, order_id)
             continue
         if voided:
             expired += 1
     if expired:
         log.info("payment.authorisations_expired", count=expired)
     return expired
+
+
+async def _defer(transactions: Transactions[PaymentRepositories], order_id: uuid.UUID) -> None:
+    """Put the order behind the others: the oldest ones failing every round filled each
+    round, and no newer expired authorisation was ever voided."""
+    async with transactions.begin() as uow:
+        await uow.repos.payments.defer_expiry(order_id, uow.now)
 
 
 async def _expire(

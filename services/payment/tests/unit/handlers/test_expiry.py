@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pytest
@@ -11,7 +12,12 @@ from orderflow_chassis.clock import SettableClock
 from orderflow_chassis.wiring import inject
 from orderflow_contracts.events.payments import PaymentVoided
 from orderflow_payment.domain.model import Payment, PaymentStatus
-from orderflow_payment.domain.providers import ProviderUnavailable
+from orderflow_payment.domain.providers import (
+    ProviderRejected,
+    ProviderResult,
+    ProviderUnavailable,
+    Void,
+)
 from orderflow_payment.handlers import expiry
 from orderflow_payment.handlers.expiry import expire_authorisations
 
@@ -99,6 +105,42 @@ async def test_a_round_voids_at_most_its_size_oldest_first(monkeypatch: pytest.M
     assert tables_of(transactions).payment(second.order_id).status is PaymentStatus.AUTHORISED
     assert await expire(transactions) == 1
     assert tables_of(transactions).payment(second.order_id).status is PaymentStatus.VOIDED
+
+
+@dataclass
+class RefusingVoids(ScriptedProvider):
+    """Refuses for good the voids of the orders in ``refusing``."""
+
+    refusing: set[uuid.UUID] = field(default_factory=set)
+
+    async def void(self, request: Void) -> ProviderResult:
+        if request.order_id in self.refusing:
+            raise ProviderRejected("authorisation_closed", "captured, never recorded")
+        return await super().void(request)
+
+
+async def test_orders_whose_void_keeps_failing_go_behind_the_newer_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Review (helper 118): the oldest expired authorisations, their void refused every round
+    # (a capture done but never recorded, say), filled each round; no newer one was voided.
+    monkeypatch.setattr(expiry, "ROUND_SIZE", 2)
+    clock = SettableClock()
+    transactions, provider = fake_transactions(clock), RefusingVoids()
+    wired = dependencies(provider, authorization_ttl_s=3600)
+    refused = [await authorised_order(transactions, wired) for _ in range(2)]
+    provider.refusing = {order.order_id for order in refused}
+    clock.advance(timedelta(minutes=1))
+    newer = await authorised_order(transactions, wired)
+    clock.advance(2 * HOUR)
+    expire = inject(expire_authorisations, wired)
+
+    assert await expire(transactions) == 0, "the two oldest were tried, and deferred"
+    assert await expire(transactions) == 1
+
+    tables = tables_of(transactions)
+    assert tables.payment(newer.order_id).status is PaymentStatus.VOIDED
+    assert [tables.payment(o.order_id).status for o in refused] == [PaymentStatus.AUTHORISED] * 2
 
 
 async def test_an_order_captured_after_it_was_listed_is_left_alone(
