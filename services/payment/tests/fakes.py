@@ -91,6 +91,7 @@ class Tables:
     ledger: list[LedgerRow] = field(default_factory=list)
     locked_orders: list[uuid.UUID] = field(default_factory=list)  # every lock_order call
     expiry_deferred_at: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    locked_refunds: list[uuid.UUID] = field(default_factory=list)  # every refunds.lock call
 
     def payment(self, order_id: uuid.UUID) -> Payment:
         return self.payments[order_id].payment
@@ -192,6 +193,9 @@ class InMemoryOrderFacts:
 @dataclass
 class InMemoryRefunds:
     tables: Tables
+
+    async def lock(self, refund_id: uuid.UUID) -> None:
+        self.tables.locked_refunds.append(refund_id)
 
     async def get(self, refund_id: uuid.UUID) -> RefundRecord | None:
         row = self.tables.refunds.get(refund_id)

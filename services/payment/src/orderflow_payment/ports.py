@@ -89,6 +89,11 @@ class OrderFactRepository(Protocol):
 class RefundRepository(Protocol):
     """One answer per refund id (``refunds``)."""
 
+    async def lock(self, refund_id: uuid.UUID) -> None:
+        """Until the transaction ends, no other asks for ``refund_id`` go on, whatever order
+        they name (the order's lock does not cover one refund id sent for two orders)."""
+        ...
+
     async def get(self, refund_id: uuid.UUID) -> RefundRecord | None: ...
 
     async def save(

@@ -16,6 +16,12 @@ class SqlRefunds:
         self._connection = connection
         self._schema = validate_identifier(schema)
 
+    async def lock(self, refund_id: uuid.UUID) -> None:
+        await self._connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('orderflow.payment.refund'), hashtext($1))",
+            str(refund_id),
+        )
+
     async def get(self, refund_id: uuid.UUID) -> RefundRecord | None:
         row = await self._connection.fetchrow(
             f"""

@@ -69,6 +69,9 @@ async def refund(
     ``RefundFailed`` with a reason. A refund id is answered once, unless its failure may be
     asked again (``refund_may_be_asked_again``: the provider did nothing, is not configured, or
     refused after an unanswered call): then asking again with the same id retries it."""
+    # One refund id sent for two orders: their order locks do not serialise them, and both
+    # would call the provider under one key before either is recorded.
+    await uow.repos.refunds.lock(asked.refund_id)
     existing = await uow.repos.refunds.get(asked.refund_id)
     if existing is not None and (existing.order_id, existing.amount) != (
         asked.order_id,

@@ -50,6 +50,19 @@ async def test_a_partial_refund_is_issued_stored_and_posted() -> None:
     ]
 
 
+async def test_a_refund_id_is_locked_before_it_is_looked_up() -> None:
+    # Review (helper 118): one refund id sent for two orders was guarded only by each order's
+    # lock; both looked it up, found nothing and called the provider under one key.
+    transactions, provider = fake_transactions(), ScriptedProvider()
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="80.00")
+    asked = refund_requested(order.order_id, "30.00")
+
+    await apply_event(refund_payment, asked, transactions, wired)
+
+    assert tables_of(transactions).locked_refunds == [asked.refund_id]
+
+
 async def test_refunds_up_to_the_capture_then_over_it_fails() -> None:
     transactions, provider = fake_transactions(), ScriptedProvider()
     wired = dependencies(provider)
