@@ -8,7 +8,9 @@ from orderflow_chassis.dead_letters import (
     bounded,
     failure_details,
     original_headers,
+    screened_parts,
 )
+from orderflow_contracts.card_data import contains_card_number
 
 
 def _letter(**overrides: object) -> DeadLetter:
@@ -200,3 +202,37 @@ def test_what_was_withheld_stays_withheld_and_said_once_when_the_letter_is_bound
     assert cut.value == b"[WITHHELD]"
     assert (details["truncated"], details["withheld"]) == ("true", "value")
     assert details["reason"].count(WITHHELD_REASON) == 1
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        PAN.encode("utf-16-le"),
+        PAN.encode("utf-16-be"),
+        "4111 1111 1111 1111".encode("utf-16-le"),
+        PAN.encode("utf-32"),
+        b"\xff".join(PAN.encode()[i : i + 1] for i in range(16)),  # U+FFFD once decoded
+        f"no cart {PAN}".encode("utf-16-le") + b"\\u0041",
+    ],
+)
+def test_a_failure_detail_that_hides_a_card_number_between_unseen_characters_is_redacted(
+    written: bytes,
+) -> None:
+    # Stop 44: a dlq.* header another writer put there, read by the console; UTF-16 kept a NUL
+    # between the digits, and the reason column held "4\x001\x001...".
+    parts = screened_parts(b"k", b"{}", [("dlq.reason", written), ("dlq.service", written)])
+    for _, kept in parts.headers:
+        text = kept.decode("utf-8")
+        assert "[REDACTED-PAN]" in text
+        assert not contains_card_number(text.replace("\x00", "").replace("\ufffd", ""))
+    assert not _card_number_anywhere(_letter(headers=[("dlq.reason", written)]))
+
+
+def test_a_reason_that_hides_a_card_number_between_nul_characters_is_redacted() -> None:
+    letter = _letter(reason="no cart " + "\x00".join(PAN))
+    assert failure_details(letter.kafka_headers())["reason"] == "no cart [REDACTED-PAN]"
+
+
+def test_a_failure_detail_in_utf16_without_a_card_number_is_kept_readable() -> None:
+    parts = screened_parts(b"k", b"{}", [("dlq.reason", "no cart 12".encode("utf-16-le"))])
+    assert parts.headers == [("dlq.reason", b"no cart 12")]

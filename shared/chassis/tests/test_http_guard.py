@@ -308,3 +308,29 @@ async def test_a_body_trickling_in_past_the_time_limit_is_a_408() -> None:
     assert reached == []
     assert sent[0]["status"] == 408
     assert b"took over 0.2 s" in sent[1]["body"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/items/cart4111111111111111",  # stop 44: glued to letters in a path segment
+        "/items/ref-5500000000000004x",
+        "/items/x?q=4111|1111|1111|1111",  # stop 44: broken up otherwise in a query value
+        "/items/x?q=41111111%2011111111",
+    ],
+)
+async def test_a_card_number_glued_or_broken_up_in_the_target_is_a_422(target: str) -> None:
+    response = await client().get(target)
+    assert response.status_code == 422
+    assert "4111" not in response.text
+    assert "5500" not in response.text
+
+
+async def test_generated_ids_in_the_path_still_pass() -> None:
+    for item_id in (
+        "cart-6940787722504b46",
+        "01a23c93-d2d3-78e1-ae5b-9c931de2cc86",
+        "ord1764492800008",
+    ):
+        response = await client().get(f"/items/{item_id}")
+        assert response.status_code == 200, item_id

@@ -154,8 +154,8 @@ def test_other_numbers_are_left_alone(text: str) -> None:
         "cart-6940787722504146",  # all digits, Luhn-valid, but no brand issues 69...
         "customer-1234567890123452",  # a numeric suffix no brand issues
         "1700000000000000001",  # a snowflake-style numeric id
-        "ord-4111111111111111b",  # a brand-shaped run glued to letters inside an id
-        "tok4111111111111111",
+        # Stop 44: a brand-shaped, Luhn-valid run of 16 digits or more glued to letters is a
+        # card number in an id too (test_a_card_number_glued_to_letters_in_an_identifier...).
     ],
 )
 def test_generated_identifiers_are_not_card_numbers(identifier: str) -> None:
@@ -245,15 +245,23 @@ def test_the_cheap_run_search_finds_every_text_a_candidate_search_finds() -> Non
 def test_the_marked_first_pass_agrees_with_the_run_search_on_bytes() -> None:
     # has_digit_run looks for 13 marked bytes in a row before running the regex: it must
     # decide exactly as the regex alone, on ASCII bytes of every kind; bytes that are not
-    # ASCII may be UTF-8 digits of another script, so they are never ruled out.
+    # ASCII may be UTF-8 digits of another script, so they are never ruled out. Stop 44: or as
+    # the search for a stretch a card number may be broken up in (15 digits or more).
     from orderflow_contracts.card_data import _RUN_BYTES, has_digit_run
+    from orderflow_contracts.card_data_broken import _BROKEN_BYTES
+
+    def broken(raw: bytes) -> bool:
+        return any(
+            sum(byte in b"0123456789" for byte in found.group()) >= 15
+            for found in _BROKEN_BYTES.finditer(raw)
+        )
 
     rng = random.Random(11)
-    alphabet = b"0123456789" * 4 + b" -" * 4 + b'a_./\n"\xff\x00:e'
+    alphabet = b"0123456789" * 4 + b" -" * 4 + b'a_./\n"\xff\x00:e|+;'
     found = 0
     for _ in range(60_000):
         raw = bytes(rng.choice(alphabet) for _ in range(rng.randint(10, 40)))
-        expected = _RUN_BYTES.search(raw) is not None or not raw.isascii()
+        expected = _RUN_BYTES.search(raw) is not None or broken(raw) or not raw.isascii()
         found += expected
         assert has_digit_run(raw) is expected, raw
     assert found > 1_000, "the bytes must hold runs often to prove anything"
@@ -531,3 +539,141 @@ def test_a_millisecond_timestamp_is_no_card_number_and_a_13_digit_visa_is() -> N
     assert redact_card_numbers_in_bytes(message_id.encode()) == message_id.encode()
     assert find_card_numbers("old card 4222222222222 please") == ["4222222222222"]
     assert find_card_numbers("card 4222 2222 2222 2", identifier=True) == ["4222 2222 2222 2"]
+
+
+# Stop 44: a card number broken up otherwise in one text, as the same digits split across JSON
+# values already were (a review found these passing).
+BROKEN_UP = {
+    "eight and eight": "41111111 11111111",
+    "six and ten": "411111 1111111111",
+    "bars": _grouped("|"),
+    "plus signs": _grouped("+"),
+    "semicolons": _grouped(";"),
+    "asterisks": _grouped("*"),
+    "hashes": _grouped("#"),
+    "tildes": _grouped("~"),
+    "apostrophes": _grouped("'"),
+    "equals signs": _grouped("="),
+    "four spaces": _grouped("    "),
+    "tabs": _grouped("\t\t\t\t"),
+    "tabs, four then one": "4111\t\t\t\t1111\t1111\t1111",
+    "a hyphen between two spaces each": _grouped("  -  "),
+    "bars between spaces": _grouped(" | "),
+    "Amex in two": "378282 246310005",
+    "fullwidth bars": _grouped("\uff5c"),
+}
+
+
+@pytest.mark.parametrize("written", BROKEN_UP.values(), ids=BROKEN_UP.keys())
+def test_a_card_number_broken_up_otherwise_in_one_text_is_found_and_redacted(
+    written: str,
+) -> None:
+    text = f"please refund to my card {written} thanks"
+    assert find_card_numbers(text) == [written]
+    assert redact_card_numbers(text) == "please refund to my card [REDACTED-PAN] thanks"
+    raw = text.encode()
+    assert contains_card_number_in_bytes(raw)
+    assert redact_card_numbers_in_bytes(raw) == b"please refund to my card [REDACTED-PAN] thanks"
+    assert has_digit_run(raw)
+    assert may_hold_card_number(json.dumps({"note": text}, ensure_ascii=False).encode())
+
+
+def test_a_card_number_broken_up_is_found_after_its_neighbours() -> None:
+    text = f"ref 12 | 41111111 11111111 737 and {_grouped('|')}|5555|5555|5555|4444 end"
+    assert find_card_numbers(text) == ["41111111 11111111", _grouped("|"), "5555|5555|5555|4444"]
+
+
+_VISA = with_luhn_digit("452312345678901")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-03 15:20:01",
+        "2026-12-03 15:20:01, 2026-12-04 09:00:00; 2026-12-05 10:30:00",
+        "24.12.2026 18:00:00.123 | 25.12.2026 18:00:00.456",
+        "2026-12-03T15:20:01.123456+00:00 2026-12-03T15:20:02.654321+00:00",
+        "1,234.56 2,345.67 3,456.78",
+        "total 4,523,123,456,789.00",
+        # Brand-shaped and Luhn-valid once joined, but joined by a bare point or hyphen: a
+        # decimal point, and a UUID's first three groups.
+        f"{_VISA[:4]}.{_VISA[4:]} kg",
+        f"{_VISA[:8]}-{_VISA[8:12]}-{_VISA[12:]}-1234-567812345678",
+        "+49 151 2345 6789",
+        "+44 20 7946 0958, +44 20 7946 0959; +44 20 7946 0960",
+        "+49 151 2345 6789 / +49 160 1234 5678",
+        "0151 2345 6789\n0160 1234 5678\n0170 9876 5432",
+        "(555) 123-4567, (555) 234-5678",
+        "12345678-1234-5678-1234-567812345678 12345678-1234-5678-1234-567812345678",
+        "45.33.32.156, 45.33.32.157, 45.33.32.158",
+        "v4.2.2026.12.3.15.20",
+        "qty 4 x 12, 1 x 3",
+    ],
+)
+def test_text_broken_up_like_a_card_number_that_holds_none_stays_untouched(text: str) -> None:
+    assert find_card_numbers(text) == []
+    assert redact_card_numbers(text) == text
+    assert redact_card_numbers_in_bytes(text.encode()) == text.encode()
+
+
+def test_a_broken_up_number_must_be_brand_shaped_and_stand_alone() -> None:
+    unbranded = with_luhn_digit("123456781234567")  # Luhn-valid, no brand issues 12...
+    assert find_card_numbers(f"ref {unbranded[:8]}|{unbranded[8:]}") == []
+    assert find_card_numbers(f"x9{_grouped('|')}") == []  # its first group is 94111
+    assert find_card_numbers(_grouped("|"), identifier=True) == []  # free text only
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "ref4111111111111111",
+        "cart4111111111111111",
+        "c5500000000000004",
+        "ord-4111111111111111b",
+        "tok4111111111111111",
+        "customer6011111111111117z",
+        "id4111111111111111003x",  # 19 digits
+    ],
+)
+def test_a_card_number_glued_to_letters_in_an_identifier_is_found(identifier: str) -> None:
+    assert contains_card_number(identifier, identifier=True)
+    assert "[REDACTED-PAN]" in redact_card_numbers(identifier, identifier=True)
+    assert contains_card_number_in_bytes(identifier.encode(), identifier=True)
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "evt4222222222222x",  # 13 digits glued to letters: a generated id's, as 14 and 15 are
+        "ab30569309025904",
+        "x378282246310005y",  # an Amex's 15: a simulated id's 16 hex characters hold as many
+        "bench-a378282246310005",  # orderflow_ops.ids: a letter, then 15 hex characters
+        "cart-6940787722504b46",
+        "ord1764492800008",  # a millisecond timestamp glued to a prefix
+        "a1234567890123452b",  # 16 digits no brand issues
+    ],
+)
+def test_shorter_or_unbranded_digit_runs_glued_to_letters_stay_an_identifiers(
+    identifier: str,
+) -> None:
+    assert not contains_card_number(identifier, identifier=True)
+
+
+def test_the_first_passes_never_rule_out_a_card_number_broken_up() -> None:
+    # As above, with the gaps a card number may be broken up with: text and bytes agree, and
+    # the first passes say "maybe" wherever the rule finds one.
+    rng = random.Random(44)
+    alphabet = "0123456789" * 8 + "4444555" + " " * 8 + "|;+'=*#~()\t-.,:_/\na"
+    found = 0
+    for _ in range(40_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(15, 45)))
+        raw = text.encode()
+        holds = contains_card_number(text)
+        assert contains_card_number_in_bytes(raw) == holds, text
+        assert redact_card_numbers_in_bytes(raw) == redact_card_numbers(text).encode(), text
+        if holds:
+            found += 1
+            assert has_digit_run(raw), text
+            assert may_hold_card_number(raw), text
+            assert not contains_card_number(redact_card_numbers(text)), text
+    assert found > 500, "the texts must hold card numbers often to prove anything"

@@ -396,8 +396,9 @@ async def test_a_page_whose_next_page_appears_is_not_unchanged(cart_service: Run
 
 
 async def test_the_carts_order_route_never_echoes_a_card_number(cart_service: RunningCart) -> None:
-    # The route built its own 404, past the chassis' redaction of error answers.
-    answer = await cart_service.http.get("/carts/x4111111111111111/order", headers=AUTH)
+    # The route built its own 404, past the chassis' redaction of error answers. A 13-digit
+    # Visa glued to a letter reaches it (16 digits or more glued so are refused with 422).
+    answer = await cart_service.http.get("/carts/x4222222222222/order", headers=AUTH)
     assert answer.status_code == 404
-    assert "4111111111111111" not in answer.text
+    assert "4222222222222" not in answer.text
     assert "REDACTED" in answer.json()["detail"]

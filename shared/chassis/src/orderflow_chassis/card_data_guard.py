@@ -17,9 +17,10 @@ What is card data, and with which rule:
   dead letter then holds the re-encoded, redacted document), and every key/value pair is read,
   duplicates included: a parser keeping the last of two equal keys must not hide the first.
 * A JSON object key or Kafka header name naming card data (:func:`names_card_data`: ``cvv``,
-  ``securityCode``, ``card_number``, ``pan``...): a security code has no shape to look for, so
-  its field is refused by name, whatever its value. Other unknown fields are kept (forward
-  compatibility, decision 16).
+  ``securityCode``, ``card_number``, ``pan``, ``cvv_code``, ``billing_cvv``, ``ccnum``,
+  ``card_no``, fullwidth ``CVV``...): a security code has no shape to look for, so its field is
+  refused by name, whatever its value. Other unknown fields are kept (forward compatibility,
+  decision 16).
 * A card number listed group by group in an array (``["4111", "1111", "1111", "1111"]``,
   ``[4111, 1111, 1111, 1111]``): each array's short strings and integers are also read as one
   comma list, free-text rule (so the groups must be brand-shaped; a list of years is not one).
@@ -29,7 +30,8 @@ What is card data, and with which rule:
 * Everywhere, 13 digits written together that are an EAN-13 code are a product code, no card
   number (:mod:`orderflow_contracts.product_codes`).
 * Bytes that are not JSON: scanned as they are, free-text rule.
-* The key: the identifier rule (it is the aggregate id). Header names and values: free text.
+* The key: the identifier rule (it is the aggregate id; ``cart4111111111111111`` is refused).
+  Header names and values: free text (a card number broken up, ``4111|1111|1111|1111``, too).
 
 Bounded and iterative: a value larger than ``max_bytes`` (default 2 MiB, twice Kafka's default
 record limit) is refused as ``payload_too_large``, JSON nested deeper than ``max_depth``

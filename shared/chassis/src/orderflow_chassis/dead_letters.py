@@ -8,7 +8,10 @@ replay is just "publish value and original headers back to ``dlq.original_topic`
 A dead letter never carries a card number: when it is built, card numbers are redacted from
 the key (identifier rule), the value (screened like any inbound record), header names and
 values, and the reason, which may echo an id or a value; a header named for card data
-(``cvv``...) keeps its name, not its value.
+(``cvv``...) keeps its name, not its value. The reason and every ``dlq.*`` header are text for
+people, never replayed: what a reader does not see in them (NUL, which UTF-16 and UTF-32 put
+beside every digit, other control characters, and U+FFFD, what bytes that are not UTF-8 read
+as) is deleted before they are redacted, so digits on either side of it read as one number.
 
 A redaction at the byte level finds only digits written as ASCII, so it is trusted only with
 UTF-8 text holding no NUL byte, no ``\\u`` escape and no card number written with other
@@ -28,6 +31,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Final
 
 from aiokafka import ConsumerRecord
 from orderflow_contracts.card_data import redact_card_numbers, redact_card_numbers_in_bytes
@@ -65,7 +69,7 @@ class DeadLetter:
         # Runs again on every dataclasses.replace (bounded): each step must keep what an
         # earlier run made as it is (a placeholder, a redacted copy, the reason's sentence).
         parts = screened_parts(self.key, self.value, self.headers)
-        reason = redact_card_numbers(self.reason)
+        reason = redacted_text(self.reason)
         notes = dict(self.notes)
         if parts.withheld:
             notes["withheld"] = ", ".join(parts.withheld)
@@ -141,8 +145,24 @@ def screened_parts(
 
 def _redacted_detail(name: str, value: bytes) -> tuple[str, bytes]:
     """A ``dlq.*`` header: why a record failed, text no one decodes as JSON. Redacted as text,
-    never withheld: a reason quoting a parser (``Invalid \\uXXXX escape``) is what ops read."""
-    return name, redact_card_numbers(value.decode("utf-8", "replace")).encode()
+    never withheld: a reason quoting a parser (``Invalid \\uXXXX escape``) is what ops read.
+    Another writer may have put it there in UTF-16 (``4\\x001\\x00...``): see
+    :func:`redacted_text`."""
+    return name, redacted_text(value.decode("utf-8", "replace")).encode()
+
+
+# Characters a reader of a reason does not see: control characters other than those read as
+# spaces or line breaks (which separate a card number's groups, see card_data.SEPARATOR_CHARS),
+# and U+FFFD, which replaces bytes that are not UTF-8.
+_UNSEEN: Final = dict.fromkeys(
+    [*range(0x00, 0x09), *range(0x0E, 0x1C), 0x1F, *range(0x7F, 0x85), *range(0x86, 0xA0), 0xFFFD]
+)
+
+
+def redacted_text(text: str) -> str:
+    """Text for people (a reason, a ``dlq.*`` header) with what they do not see deleted and
+    card numbers redacted: ``4\\x001\\x001...`` reads as ``4111...``."""
+    return redact_card_numbers(text.translate(_UNSEEN))
 
 
 def _redacted_key(key: bytes) -> bytes:

@@ -113,8 +113,8 @@ async def _unavailable_or_error(request: Request, error: Exception) -> Response:
 
 # An error answer may echo the request: FastAPI's 422 its input, a route's 400 or 404 the id it
 # could not use. The guard screens path segments by the lenient identifier rule (an id may hold
-# digits), so ``/orders/x4111111111111111`` reaches a route: every card number an answer would
-# echo is redacted, by the rule log lines follow.
+# digits), so ``/orders/x4222222222222`` (a 13-digit Visa glued to a letter) reaches a route:
+# every card number an answer would echo is redacted, by the rule log lines follow.
 
 
 def _redacted(value: object) -> object:

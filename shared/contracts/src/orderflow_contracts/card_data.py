@@ -30,14 +30,24 @@ brand and have a length that brand issues
   So must 13 digits, a millisecond timestamp's length (the cards that short are Visa's and
   Maestro's, brand-shaped); and 13 digits written together that are an EAN-13 code are a
   product code, under either rule (:mod:`orderflow_contracts.product_codes`).
+  Free text also has card numbers *broken up* otherwise (stop 44), as one split across JSON
+  values is: two to five whole groups of digits on one line, each two joined by a gap alike of
+  1-8 spaces, tabs and punctuation (3 punctuation characters at most: ``41111111 11111111``,
+  ``411111 1111111111``, ``4111|1111|1111|1111``, ``4111    1111    1111    1111``), holding
+  15-19 digits that stand alone, are brand-shaped and pass Luhn. One ``. , - : / _`` alone
+  between two digits joins none (a decimal point, a date's, a time's, a UUID's or an IP
+  address's): those join groups only in the printed shapes above.
 * **Identifiers** (:data:`ID_FIELDS`, Kafka keys, URL path segments): a Luhn-valid candidate
-  that stands alone *and* is brand-shaped. A customer id ``4111111111111111`` or
-  ``cust_5500000000000004`` is refused; digits glued to letters inside a generated id, as in
-  ``cart-6940787722504b46``, are not a card number (one long digit run in ten passes Luhn, and
-  such ids must never be refused), nor is a numeric id whose prefix no card brand issues.
+  that stands alone *and* is brand-shaped, or 16-19 digits written together that are
+  brand-shaped, even glued to letters (stop 44). A customer id ``4111111111111111``,
+  ``cust_5500000000000004`` or ``c5500000000000004`` is refused; shorter digit runs glued to
+  letters inside a generated id, as in ``cart-6940787722504b46``, are not a card number (one
+  long digit run in ten passes Luhn, and such ids must never be refused; a UUID never holds a
+  run longer than 12), nor is a numeric id whose prefix no card brand issues.
 
 False positives in free text remain possible (a standalone 16-digit number passes Luhn one time
-in ten); for card data that is the safe side to err on. Pure functions, no I/O; every scan is a
+in ten; 16 random digits written ``8 8`` one time in 36, a list of 5-15 quantities one time in
+5,000); for card data that is the safe side to err on. Pure functions, no I/O; every scan is a
 linear regular-expression pass, so cost grows with the input's length only.
 """
 
@@ -48,6 +58,13 @@ from collections.abc import Iterator
 from typing import AnyStr, Final
 
 from orderflow_contracts.card_brands import card_brand, luhn_valid
+from orderflow_contracts.card_data_broken import (
+    BROKEN_MIN_DIGITS,
+    broken_stretches_in_bytes,
+    holds_broken_in_bytes,
+    with_broken,
+)
+from orderflow_contracts.card_digit_runs import stands_alone, stretches
 from orderflow_contracts.digits_read import as_read
 from orderflow_contracts.product_codes import is_ean13
 
@@ -100,14 +117,15 @@ _CANDIDATE = re.compile(f"{_GROUPED}|{_CONTIGUOUS}")
 _CANDIDATE_BYTES = re.compile(f"{_GROUPED}|{_CONTIGUOUS}".encode(), re.ASCII)
 _DIGIT_GROUP = re.compile(r"[0-9]+")
 _DIGIT_GROUP_BYTES = re.compile(rb"[0-9]+")
-# Every candidate lies in a run of digits and separators from a digit to a digit that holds 13
-# digits or more. Searching for such runs (a character class, no look-arounds, no alternation)
-# and counting their digits is about ten times cheaper than searching for a candidate, and most
-# texts (every event, most headers) have none: a timestamp's 12 digits, a UUID's groups and an
-# amount's are all too few.
+_NOT_DIGITS: Final = str.maketrans("", "", SEPARATOR_CHARS)
+
+# Every grouped or contiguous candidate lies in a run of digits and separators from a digit to
+# a digit that holds 13 digits or more. Searching for such runs (a character class, no
+# look-arounds, no alternation) and counting their digits is about ten times cheaper than
+# searching for a candidate, and most texts (every event, most headers) have none: a
+# timestamp's 12 digits, a UUID's groups and an amount's are all too few.
 _RUN = re.compile(f"[0-9]{{4}}[0-9{SEPARATOR_CHARS}]{{8,}}[0-9]")
 _RUN_BYTES = re.compile(_RUN.pattern.encode())
-_NOT_DIGITS: Final = str.maketrans("", "", SEPARATOR_CHARS)
 _SEPARATOR_BYTES: Final = SEPARATOR_CHARS.encode()
 
 
@@ -128,11 +146,14 @@ _RUN_OF_MARKS: Final = b"0" * 13
 
 def has_digit_run(raw: bytes) -> bool:
     """Whether ``raw`` has a run of 13 or more digits and separators from a digit to a digit,
-    inside which every card number (either rule) lies: False rules a card number out of these
-    bytes and out of their UTF-8 text. A first pass: True does not mean there is one."""
+    inside which every grouped or contiguous card number lies, or a stretch a card number may be
+    broken up in (:func:`_broken_stretches`): False rules a card number out of these bytes and
+    out of their UTF-8 text. A first pass: True does not mean there is one."""
     if not raw.isascii():  # UTF-8 text may write digits in another script
         return True
-    return _RUN_OF_MARKS in raw.translate(_RUN_MARKS) and _RUN_BYTES.search(raw) is not None
+    if _RUN_OF_MARKS in raw.translate(_RUN_MARKS) and _RUN_BYTES.search(raw) is not None:
+        return True
+    return next(broken_stretches_in_bytes(raw), None) is not None
 
 
 def _candidates(text: str) -> Iterator[re.Match[str]]:
@@ -147,38 +168,21 @@ def _candidates(text: str) -> Iterator[re.Match[str]]:
         yield from _CANDIDATE.finditer(text, run.start(), run.end() + 1)
 
 
-def _stretches(raw: bytes) -> Iterator[tuple[int, int]]:
-    """Where ``raw`` (ASCII-compatible bytes) has a stretch of digits and separators 13 or
-    longer holding 13 digits or more, found in the marked copy: every run, and so every
-    candidate, lies in one (the run pattern itself starts an attempt at every digit of a
-    document). ``marked.find`` of 13 marks finds a stretch at its start: had it begun earlier,
-    13 marks would have been found there."""
-    marked = raw.translate(_RUN_MARKS)
-    start = marked.find(_RUN_OF_MARKS)
-    while start != -1:
-        end = marked.find(b"x", start)
-        end = len(raw) if end == -1 else end
-        if len(raw[start:end].translate(None, _SEPARATOR_BYTES)) >= 13:  # enough digits
-            yield start, end
-        start = marked.find(_RUN_OF_MARKS, end)
-
-
 def _candidates_in_bytes(raw: bytes) -> Iterator[re.Match[bytes]]:
     """:func:`_candidates` for ASCII-compatible bytes, searched inside each stretch (the
     character after it included, which the look-ahead reads)."""
-    for start, end in _stretches(raw):
+    for start, end in stretches(raw, _RUN_MARKS, _SEPARATOR_BYTES, 13):
         yield from _CANDIDATE_BYTES.finditer(raw, start, end + 1)
 
 
-def _stands_alone(text: str | bytes, start: int, end: int) -> bool:
-    # Slices, not indexing: bytes index to ints. bytes.isalnum() is ASCII-only, which is right
-    # for UTF-8 input (a multi-byte letter is not glued to the digits in any card format).
-    before = text[max(start - 1, 0) : start]
-    after = text[end : end + 1]
-    return not (before.isalnum() or after.isalnum())
-
-
 _TIMESTAMP_MS_DIGITS: Final = 13
+# Glued to letters in an id, a run this long written together is a card number when brand-
+# shaped (``cart4111111111111111``): every brand but Amex issues numbers this long. Shorter runs
+# are an id's: a UUID never holds a run longer than 12, a millisecond timestamp has 13, and the
+# simulators' 16 hex characters after a letter (orderflow_ops.ids) hold 15 at most (as a 15-digit
+# Amex or Diners number, one such id in 200,000 would be refused), and an IMEI in a serial
+# number has 15, every one Luhn-valid.
+_GLUED_ID_DIGITS: Final = 16
 
 
 def _is_card(text: str | bytes, start: int, end: int, *, identifier: bool) -> bool:
@@ -192,10 +196,11 @@ def _is_card(text: str | bytes, start: int, end: int, *, identifier: bool) -> bo
         return False
     if len(written) == len(digits) == 13 and is_ean13(digits):
         return False  # a product code (see orderflow_contracts.product_codes)
-    alone = _stands_alone(text, start, end)
+    alone = stands_alone(text, start, end)
     shaped = card_brand(digits) is not None
     if identifier:
-        return alone and shaped
+        glued = len(written) == len(digits) >= _GLUED_ID_DIGITS  # written together, glued
+        return shaped and (alone or glued)
     # Groups listed with commas must be brand-shaped, and so must 13 digits: the cards of that
     # length are a brand's (Visa's first, Maestro), while a millisecond timestamp
     # (``1764492800000``, FastStream's message ids) passes Luhn one time in ten.
@@ -265,6 +270,8 @@ def _spans(text: str, *, identifier: bool) -> list[tuple[int, int]]:
             read, _CANDIDATE, _DIGIT_GROUP, run.start(), run.end(), identifier=identifier
         )
     ]
+    if not identifier:
+        spans = with_broken(read, read, spans, 0, len(read))
     if origin is None:
         return spans
     return [(origin[start], origin[end - 1] + 1) for start, end in spans]
@@ -298,29 +305,45 @@ def digits_as_read(text: str) -> str | None:
     return read if read.isascii() and (not read or read.isdigit()) else None
 
 
+def _may_hold(text: str, *, identifier: bool) -> bool:
+    """False when ``text`` (ASCII) has no run a card number could be in: most texts, decided by
+    one search, and for free text one more (:func:`_broken_stretches`)."""
+    if _RUN.search(text) is not None and next(_runs(text), None) is not None:
+        return True
+    if identifier or len(text) < BROKEN_MIN_DIGITS:
+        return False
+    # In bytes: the marked copy's first pass spares most texts the search for stretches.
+    return next(broken_stretches_in_bytes(text.encode()), None) is not None
+
+
 def contains_card_number(text: str, *, identifier: bool = False) -> bool:
     """Whether ``text`` contains a card number (free-text rule unless ``identifier``)."""
-    if text.isascii() and (_RUN.search(text) is None or next(_runs(text), None) is None):
-        return False  # most texts: decided by one search
+    if text.isascii() and not _may_hold(text, identifier=identifier):
+        return False
     return bool(_spans(text, identifier=identifier))
 
 
 def redact_card_numbers(text: str, replacement: str = REDACTED, *, identifier: bool = False) -> str:
     """``text`` with every card number replaced."""
-    if text.isascii() and _RUN.search(text) is None:
-        return text  # most texts (every key and value of most log lines): one search
+    if text.isascii() and not _may_hold(text, identifier=identifier):
+        return text  # most texts (every key and value of most log lines)
     return _replaced(text, _spans(text, identifier=identifier), replacement)
 
 
 def _spans_in_bytes(raw: bytes, *, identifier: bool) -> list[tuple[int, int]]:
-    """:func:`_spans` for ASCII-compatible bytes, in each of its stretches."""
-    return [
+    """:func:`_spans` for ASCII-compatible bytes, in each of its stretches. Broken-up card
+    numbers are looked for in the bytes read as Latin-1: one character a byte, so the positions
+    are the same, and every byte that is not ASCII reads as neither a digit nor a gap."""
+    spans = [
         span
-        for start, end in _stretches(raw)
+        for start, end in stretches(raw, _RUN_MARKS, _SEPARATOR_BYTES, 13)
         for span in _spans_in(
             raw, _CANDIDATE_BYTES, _DIGIT_GROUP_BYTES, start, end, identifier=identifier
         )
     ]
+    if identifier or next(broken_stretches_in_bytes(raw), None) is None:
+        return spans
+    return with_broken(raw.decode("latin-1"), raw, spans, 0, len(raw))
 
 
 def redact_card_numbers_in_bytes(
@@ -370,4 +393,4 @@ def may_hold_card_number(raw: bytes) -> bool:
             return True
         if as_read(text)[1] is not None:  # digits of another script, invisible characters...
             return True
-    return next(_candidates_in_bytes(raw), None) is not None
+    return next(_candidates_in_bytes(raw), None) is not None or holds_broken_in_bytes(raw)
