@@ -316,7 +316,7 @@ async def test_a_body_trickling_in_past_the_time_limit_is_a_408() -> None:
         "/items/cart4111111111111111",  # stop 44: glued to letters in a path segment
         "/items/ref-5500000000000004x",
         "/items/x?q=4111|1111|1111|1111",  # stop 44: broken up otherwise in a query value
-        "/items/x?q=41111111%2011111111",
+        "/items/x?q=4111%20%201111%20%201111%20%201111",
     ],
 )
 async def test_a_card_number_glued_or_broken_up_in_the_target_is_a_422(target: str) -> None:

@@ -544,11 +544,8 @@ def test_a_millisecond_timestamp_is_no_card_number_and_a_13_digit_visa_is() -> N
 # Stop 44: a card number broken up otherwise in one text, as the same digits split across JSON
 # values already were (a review found these passing).
 BROKEN_UP = {
-    "eight and eight": "41111111 11111111",
-    "six and ten": "411111 1111111111",
     "bars": _grouped("|"),
     "plus signs": _grouped("+"),
-    "semicolons": _grouped(";"),
     "asterisks": _grouped("*"),
     "hashes": _grouped("#"),
     "tildes": _grouped("~"),
@@ -559,8 +556,20 @@ BROKEN_UP = {
     "tabs, four then one": "4111\t\t\t\t1111\t1111\t1111",
     "a hyphen between two spaces each": _grouped("  -  "),
     "bars between spaces": _grouped(" | "),
-    "Amex in two": "378282 246310005",
+    "Amex with bars": "3782|822463|10005",
     "fullwidth bars": _grouped("\uff5c"),
+}
+# Review (stop 44, helper 119): groups that only add up to a card's length, and lists, are
+# not a card number broken up: three postcodes, two order numbers or two all-digit SKUs listed
+# (``out of stock: 40955377, 40215396``, a message of Orderflow's own) were refused one time in
+# ten. So a card number broken up in other shapes, or listed with , or ;, is not found.
+NOT_PRINTED_SHAPES = {
+    "eight and eight": "41111111 11111111",
+    "six and ten": "411111 1111111111",
+    "Amex in two": "378282 246310005",
+    "semicolons": _grouped(";"),
+    "two SKUs listed": "out of stock: 40955377, 40215396",
+    "three postcodes": "37563 37212 37233",
 }
 
 
@@ -578,9 +587,22 @@ def test_a_card_number_broken_up_otherwise_in_one_text_is_found_and_redacted(
     assert may_hold_card_number(json.dumps({"note": text}, ensure_ascii=False).encode())
 
 
+@pytest.mark.parametrize("written", NOT_PRINTED_SHAPES.values(), ids=NOT_PRINTED_SHAPES.keys())
+def test_numbers_that_only_add_up_to_a_cards_length_are_no_card_broken_up(written: str) -> None:
+    assert find_card_numbers(f"note: {written} thanks") == []
+    assert not contains_card_number_in_bytes(f"note: {written} thanks".encode())
+
+
+def test_listed_all_digit_skus_never_read_as_a_card_number() -> None:
+    rng = random.Random(119)
+    for _ in range(5_000):
+        skus = [f"{rng.choice('4056')}{rng.randrange(10**6, 10**7)}" for _ in range(2)]
+        assert not contains_card_number(f"out of stock: {', '.join(skus)}"), skus
+
+
 def test_a_card_number_broken_up_is_found_after_its_neighbours() -> None:
-    text = f"ref 12 | 41111111 11111111 737 and {_grouped('|')}|5555|5555|5555|4444 end"
-    assert find_card_numbers(text) == ["41111111 11111111", _grouped("|"), "5555|5555|5555|4444"]
+    text = f"ref 12 | 4111 1111 737 and {_grouped('|')}|5555|5555|5555|4444 end"
+    assert find_card_numbers(text) == [_grouped("|"), "5555|5555|5555|4444"]
 
 
 _VISA = with_luhn_digit("452312345678901")
@@ -676,4 +698,4 @@ def test_the_first_passes_never_rule_out_a_card_number_broken_up() -> None:
             assert has_digit_run(raw), text
             assert may_hold_card_number(raw), text
             assert not contains_card_number(redact_card_numbers(text)), text
-    assert found > 500, "the texts must hold card numbers often to prove anything"
+    assert found > 300, "the texts must hold card numbers often to prove anything"

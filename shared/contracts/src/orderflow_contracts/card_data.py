@@ -31,10 +31,11 @@ brand and have a length that brand issues
   Maestro's, brand-shaped); and 13 digits written together that are an EAN-13 code are a
   product code, under either rule (:mod:`orderflow_contracts.product_codes`).
   Free text also has card numbers *broken up* otherwise (stop 44), as one split across JSON
-  values is: two to five whole groups of digits on one line, each two joined by a gap alike of
-  1-8 spaces, tabs and punctuation (3 punctuation characters at most: ``41111111 11111111``,
-  ``411111 1111111111``, ``4111|1111|1111|1111``, ``4111    1111    1111    1111``), holding
-  15-19 digits that stand alone, are brand-shaped and pass Luhn. One ``. , - : / _`` alone
+  values is: groups of digits in a card's printed shape (fours, the last shorter, or Amex's
+  4-6-5) on one line, each two joined by a gap alike of 1-8 spaces, tabs and punctuation other
+  than ``,`` and ``;`` (3 punctuation characters at most: ``4111|1111|1111|1111``,
+  ``4111    1111    1111    1111``), holding 15-19 digits that stand alone, are brand-shaped
+  and pass Luhn (:mod:`orderflow_contracts.card_data_broken`). One ``. , - : / _`` alone
   between two digits joins none (a decimal point, a date's, a time's, a UUID's or an IP
   address's): those join groups only in the printed shapes above.
 * **Identifiers** (:data:`ID_FIELDS`, Kafka keys, URL path segments): a Luhn-valid candidate
