@@ -634,7 +634,9 @@ def test_the_exponent_first_pass_decides_as_the_exponent_searches_alone() -> Non
      "billing_cvv", "cardholder_cvv", "CVVCode", "X-CVV-Value", "cc_number", "ccnum", "card_no",
      "cardNum", "cardNo", "card_num", "card_number_1", "creditCardNo", "cc-number-2",
      "\uff23\uff36\uff36", "\uff43\uff56\uff56", "\u217d\u2174\u2174",  # fullwidth, roman numerals
-     "\uff43\uff41\uff52\uff44\uff3f\uff4e\uff55\uff4d\uff42\uff45\uff52"],
+     "\uff43\uff41\uff52\uff44\uff3f\uff4e\uff55\uff4d\uff42\uff45\uff52",
+     # review (helper 119): one word, or a capitalised code before a lower-case word
+     "cvvcode", "cvvnumber", "cvvnum", "billingcvv", "CVVcode", "CVVnumber", "X-CVVnumber"],
 )  # fmt: skip
 def test_a_field_named_for_card_data_otherwise_is_refused(name: str) -> None:
     assert card_data_names.names_card_data(name)
@@ -651,7 +653,8 @@ def test_a_field_named_for_card_data_otherwise_is_refused(name: str) -> None:
     "name",
     ["cvv_hint", "cvc_check", "cvcResult", "cvv_required", "discovery", "recvCount", "service",
      "cc", "cc_email", "card_count", "cardinality", "card_type", "payment_no", "credit_note_no",
-     "order_number", "cv", "cid_source", "novice", "ccvs_version", "\uff43\uff41\uff52\uff44"],
+     "order_number", "cv", "cid_source", "novice", "ccvs_version", "\uff43\uff41\uff52\uff44",
+     "recvcode", "recvnumber", "xcvcountry"],
 )  # fmt: skip
 def test_names_that_only_resemble_card_data_are_kept(name: str) -> None:
     assert not card_data_names.names_card_data(name)

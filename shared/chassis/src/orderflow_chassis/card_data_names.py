@@ -118,6 +118,14 @@ _CARD_DATA_NAME_QUOTED: Final = re.compile(b'"' + _trie_pattern(CARD_DATA_NAMES)
 _SECURITY_CODE_WORD: Final = re.compile(rb"cv[vcnd2]|ccv")
 
 
+# A security code's name written as one word (review, stop 44): ``cvvcode``, ``CVVnumber``,
+# ``billingcvv``, ``x-cvvnum`` normalised. A whole name only, from a short list of qualifiers:
+# a code's letters inside any longer word (``recvcode``) name nothing.
+_SECURITY_CODE_NAME: Final = re.compile(
+    rb"(?:billing|cardholder|card|cc|credit|payment|security|x)?(?:cvv|cvc|cvn|ccv|cvd)[0-9]?"
+    rb"(?:code|number|num|no|nr|value)?"
+)
+
 # Every record's header names and an event's keys are mostly the same few: what is read of
 # them is cached. Not of a longer name: a hostile record's keys may be megabytes long.
 _CACHED_NAME_LENGTH: Final = 100
@@ -136,6 +144,7 @@ def _names_card_data(name: str) -> bool:
     return (
         normalised in CARD_DATA_NAMES
         or normalised.rstrip(b"0123456789") in _NUMBER_NAMES
+        or _SECURITY_CODE_NAME.fullmatch(normalised) is not None
         or _names_security_code(_folded(name))
     )
 
