@@ -14,6 +14,8 @@ import asyncpg
 import httpx
 import pytest
 from orderflow_localinfra.discovery import Infrastructure
+from orderflow_ops.console.live import PartitionLag
+from orderflow_ops.console.replay import track_outcomes
 
 from ops.tests.console.console_harness import csrf_token, running_console
 from tests.support.kafka_tools import create_topics, read_topic
@@ -158,3 +160,40 @@ async def test_a_letter_an_earlier_replay_got_applied_or_still_has_on_its_way_is
             assert done.status_code == 303, done.text
     sent = await read_topic(kafka, sink, expect=2, timeout_s=3)  # a second would be wrong
     assert [record.value for record in sent] == [b"never replayed"]
+
+
+async def test_a_replay_that_failed_again_late_is_never_taken_for_applied(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    # Review (helper 119): outcomes were looked for an hour only, and applied first once that
+    # was lifted: a consumer dead-letters a record and commits past it, so a replay that failed
+    # again more than an hour later was recorded applied, and neither letter could be replayed.
+    prefix = unique_prefix("console-late-again")
+    dlq_topic, sink = f"{prefix}orders.dlq", f"{prefix}replayed-late"
+    async with running_console(orderflow_infrastructure, prefix) as console:
+        pool = console.runtime.pool
+        await store_letter(pool, dlq_topic, sink, 0, b"replayed two hours ago")
+        await store_letter(pool, dlq_topic, sink, 1, b"what it became")
+        await pool.execute(
+            "UPDATE console.dead_letters SET replayed_from = $1, failed_at = now()"
+            " WHERE dlq_offset = 1",
+            f"{dlq_topic}:0:0",
+        )
+        await pool.execute(
+            """
+            INSERT INTO console.replay_audit (requested_at, requested_by, role, selection,
+                dlq_topic, dlq_partition, dlq_offset, target_topic, target_partition,
+                target_offset, consumer)
+            VALUES (now() - interval '2 hours', 'op', 'operator', 'earlier', $1, 0, 0, $2, 0, 5,
+                    'test-group')
+            """,
+            dlq_topic,
+            sink,
+        )
+        committed_past = [PartitionLag("test-group", sink, 0, committed=6, end=6)]
+
+        # The console's own job may get there first: what matters is the outcome.
+        await track_outcomes(pool, "console", committed_past, datetime.now(UTC))
+
+        outcome = await pool.fetchval("SELECT outcome FROM console.replay_audit")
+        assert outcome == "dead_lettered_again"

@@ -223,16 +223,18 @@ async def _audit(
 async def track_outcomes(
     pool: asyncpg.Pool, schema: str, lag: Sequence[PartitionLag], now: datetime
 ) -> int:
-    """Record the outcome of replays; how many changed. *Applied* is learnt however late the
+    """Record the outcome of replays; how many changed. Both are learnt however late the
     consumer catches up (a replay left *sent* is never sent again, see
-    ``ReadModelQueries._replayed_already``); *dead_lettered_again* is looked for an hour."""
+    ``ReadModelQueries._replayed_already``): *dead_lettered_again* first, since a consumer
+    that dead-letters a record commits past it too; and for an hour after *applied*, since the
+    group's commit and its relay's publishing of the new letter come in either order."""
     s = schema
     again = await pool.fetch(
         f"""
         UPDATE {s}.replay_audit a SET outcome = 'dead_lettered_again', outcome_at = $1,
             outcome_detail = d.error_code || ': ' || d.reason
         FROM {s}.dead_letters d
-        WHERE a.outcome IN ('sent', 'applied') AND a.requested_at > $2
+        WHERE (a.outcome = 'sent' OR (a.outcome = 'applied' AND a.outcome_at > $2))
           AND d.replayed_from = a.dlq_topic || ':' || a.dlq_partition || ':' || a.dlq_offset
           AND d.consumer = a.consumer AND d.failed_at >= a.requested_at
         RETURNING a.id
