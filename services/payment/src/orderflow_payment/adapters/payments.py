@@ -172,9 +172,14 @@ class SqlPayments:
     async def expired_authorisations(self, now: datetime, *, limit: int) -> list[uuid.UUID]:
         rows = await self._connection.fetch(
             f"""
-            SELECT order_id FROM {self._schema}.payments
-            WHERE status = 'authorised' AND expires_at <= $1
-            ORDER BY expiry_deferred_at NULLS FIRST, expires_at LIMIT $2
+            (SELECT order_id, 0 AS tier, expires_at AS since FROM {self._schema}.payments
+             WHERE status = 'authorised' AND expiry_deferred_at IS NULL AND expires_at <= $1
+             ORDER BY expires_at LIMIT $2)
+            UNION ALL
+            (SELECT order_id, 1, expiry_deferred_at FROM {self._schema}.payments
+             WHERE status = 'authorised' AND expiry_deferred_at IS NOT NULL AND expires_at <= $1
+             ORDER BY expiry_deferred_at LIMIT $2)
+            ORDER BY tier, since LIMIT $2
             """,
             now,
             limit,
