@@ -92,6 +92,7 @@ class Tables:
     locked_orders: list[uuid.UUID] = field(default_factory=list)  # every lock_order call
     expiry_deferred_at: dict[uuid.UUID, datetime] = field(default_factory=dict)
     locked_refunds: list[uuid.UUID] = field(default_factory=list)  # every refunds.lock call
+    refund_calls: list[tuple[str, uuid.UUID]] = field(default_factory=list)  # lock/get, in order
 
     def payment(self, order_id: uuid.UUID) -> Payment:
         return self.payments[order_id].payment
@@ -196,8 +197,10 @@ class InMemoryRefunds:
 
     async def lock(self, refund_id: uuid.UUID) -> None:
         self.tables.locked_refunds.append(refund_id)
+        self.tables.refund_calls.append(("lock", refund_id))
 
     async def get(self, refund_id: uuid.UUID) -> RefundRecord | None:
+        self.tables.refund_calls.append(("get", refund_id))
         row = self.tables.refunds.get(refund_id)
         if row is None:
             return None

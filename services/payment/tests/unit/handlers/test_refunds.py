@@ -60,7 +60,8 @@ async def test_a_refund_id_is_locked_before_it_is_looked_up() -> None:
 
     await apply_event(refund_payment, asked, transactions, wired)
 
-    assert tables_of(transactions).locked_refunds == [asked.refund_id]
+    calls = tables_of(transactions).refund_calls
+    assert calls[:2] == [("lock", asked.refund_id), ("get", asked.refund_id)]
 
 
 async def test_refunds_up_to_the_capture_then_over_it_fails() -> None:
