@@ -195,6 +195,9 @@ class InMemoryOrderFacts:
 class InMemoryRefunds:
     tables: Tables
 
+    async def lock_all(self, refund_ids: Iterable[uuid.UUID]) -> None:
+        self.tables.locked_refunds.extend(sorted(set(refund_ids)))
+
     async def lock(self, refund_id: uuid.UUID) -> None:
         self.tables.locked_refunds.append(refund_id)
         self.tables.refund_calls.append(("lock", refund_id))

@@ -94,6 +94,10 @@ class RefundRepository(Protocol):
         they name (the order's lock does not cover one refund id sent for two orders)."""
         ...
 
+    async def lock_all(self, refund_ids: Iterable[uuid.UUID]) -> None:
+        """:meth:`lock` of every id at once, in one global order (a batch's, up front)."""
+        ...
+
     async def get(self, refund_id: uuid.UUID) -> RefundRecord | None: ...
 
     async def save(

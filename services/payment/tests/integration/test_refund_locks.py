@@ -43,3 +43,32 @@ async def test_a_refund_id_is_locked_across_orders(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_batch_locks_its_refund_ids_up_front_and_each_refund_again(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    # Review (helper 119): refund locks taken event by event could deadlock two batches that
+    # met one refund id (sent for two orders) in crossing orders. A batch takes them first,
+    # sorted; each refund's own lock is then taken again by the same session without waiting.
+    first = await migrated_payment_schema(orderflow_infrastructure)
+    second = await connect(
+        orderflow_infrastructure.service_database_urls["payment"], schema="payment"
+    )
+    refunds = [uuid.uuid4(), uuid.uuid4()]
+    try:
+        later = second.transaction()
+        async with first.transaction():
+            await SqlRefunds(first, "payment").lock_all(refunds)
+            async with asyncio.timeout(5):
+                await SqlRefunds(first, "payment").lock(refunds[1])  # re-entrant
+            await later.start()
+            waiting = asyncio.ensure_future(SqlRefunds(second, "payment").lock_all(refunds[::-1]))
+            done, _ = await asyncio.wait([waiting], timeout=0.5)
+            assert not done, "another batch meeting those ids waits"
+        async with asyncio.timeout(5):
+            await waiting
+        await later.rollback()
+    finally:
+        await first.close()
+        await second.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from orderflow_chassis.database import Connection
 from orderflow_chassis.settings import validate_identifier
@@ -20,6 +21,18 @@ class SqlRefunds:
         await self._connection.execute(
             "SELECT pg_advisory_xact_lock(hashtext('orderflow.payment.refund'), hashtext($1))",
             str(refund_id),
+        )
+
+    async def lock_all(self, refund_ids: Iterable[uuid.UUID]) -> None:
+        # In the order of the lock keys, as the orders' (SqlPayments.lock_orders): two batches
+        # that met one refund id twice, in crossing orders, queue instead of deadlocking.
+        await self._connection.execute(
+            """
+            SELECT count(pg_advisory_xact_lock(hashtext('orderflow.payment.refund'), key))
+            FROM (SELECT DISTINCT hashtext(r) AS key FROM unnest($1::text[]) AS r ORDER BY key)
+                AS keys
+            """,
+            [str(refund_id) for refund_id in set(refund_ids)],
         )
 
     async def get(self, refund_id: uuid.UUID) -> RefundRecord | None:

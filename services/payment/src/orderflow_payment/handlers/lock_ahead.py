@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from orderflow_chassis.unit_of_work import UnitOfWork
 from orderflow_contracts.events import Event
+from orderflow_contracts.events.returns import RefundRequested
 
 from orderflow_payment.ports import PaymentRepositories
 
@@ -23,5 +24,8 @@ async def lock_batch(events: Sequence[Event], uow: UnitOfWork[PaymentRepositorie
     two to four per event)."""
     order_ids = {o for e in events if isinstance(o := getattr(e, "order_id", None), uuid.UUID)}
     await uow.repos.payments.lock_orders(order_ids)
+    # Then the refund ids', sorted too (each refund takes its own again, re-entrant): one id
+    # sent for two orders is locked by two batches in crossing orders otherwise.
+    await uow.repos.refunds.lock_all(e.refund_id for e in events if isinstance(e, RefundRequested))
     await uow.repos.payments.read_ahead(order_ids)
     await uow.repos.order_facts.read_ahead(order_ids)

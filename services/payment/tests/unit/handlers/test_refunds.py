@@ -11,6 +11,7 @@ from orderflow_payment.adapters.provider_registry import ProviderRegistry
 from orderflow_payment.domain.model import PaymentStatus
 from orderflow_payment.domain.providers import ProviderRejected, ProviderResult, ProviderUnavailable
 from orderflow_payment.handlers._provider_calls import UNKNOWN_OUTCOMES
+from orderflow_payment.handlers.lock_ahead import lock_batch
 from orderflow_payment.handlers.refunds import refund_payment
 
 from services.payment.tests.builders import refund_requested
@@ -62,6 +63,16 @@ async def test_a_refund_id_is_locked_before_it_is_looked_up() -> None:
 
     calls = tables_of(transactions).refund_calls
     assert calls[:2] == [("lock", asked.refund_id), ("get", asked.refund_id)]
+
+
+async def test_a_batch_locks_its_refund_ids_sorted_after_its_orders() -> None:
+    transactions = fake_transactions()
+    asks = [refund_requested(uuid.uuid4(), "1.00") for _ in range(3)]
+    async with transactions.begin() as uow:
+        await lock_batch(asks, uow)
+    tables = tables_of(transactions)
+    assert tables.locked_refunds == sorted(ask.refund_id for ask in asks)
+    assert sorted(tables.locked_orders) == sorted(ask.order_id for ask in asks)
 
 
 async def test_refunds_up_to_the_capture_then_over_it_fails() -> None:
