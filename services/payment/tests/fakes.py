@@ -93,6 +93,7 @@ class Tables:
     expiry_deferred_at: dict[uuid.UUID, datetime] = field(default_factory=dict)
     locked_refunds: list[uuid.UUID] = field(default_factory=list)  # every refunds.lock call
     refund_calls: list[tuple[str, uuid.UUID]] = field(default_factory=list)  # lock/get, in order
+    batch_locks: list[str] = field(default_factory=list)  # lock_orders / lock_all, in order
 
     def payment(self, order_id: uuid.UUID) -> Payment:
         return self.payments[order_id].payment
@@ -115,6 +116,7 @@ class InMemoryPayments:
 
     async def lock_orders(self, order_ids: Iterable[uuid.UUID]) -> None:
         self.tables.locked_orders.extend(sorted(order_ids))
+        self.tables.batch_locks.append("orders")
 
     async def read_ahead(self, order_ids: Iterable[uuid.UUID]) -> None:
         """Nothing to read ahead: every read is from memory here."""
@@ -197,6 +199,7 @@ class InMemoryRefunds:
 
     async def lock_all(self, refund_ids: Iterable[uuid.UUID]) -> None:
         self.tables.locked_refunds.extend(sorted(set(refund_ids)))
+        self.tables.batch_locks.append("refunds")
 
     async def lock(self, refund_id: uuid.UUID) -> None:
         self.tables.locked_refunds.append(refund_id)

@@ -636,7 +636,8 @@ def test_the_exponent_first_pass_decides_as_the_exponent_searches_alone() -> Non
      "\uff23\uff36\uff36", "\uff43\uff56\uff56", "\u217d\u2174\u2174",  # fullwidth, roman numerals
      "\uff43\uff41\uff52\uff44\uff3f\uff4e\uff55\uff4d\uff42\uff45\uff52",
      # review (helper 119): one word, or a capitalised code before a lower-case word
-     "cvvcode", "cvvnumber", "cvvnum", "billingcvv", "CVVcode", "CVVnumber", "X-CVVnumber"],
+     "cvvcode", "cvvnumber", "cvvnum", "billingcvv", "CVVcode", "CVVnumber", "X-CVVnumber",
+     "cvvcode2", "CVVcode1", "cvvnumber_2"],
 )  # fmt: skip
 def test_a_field_named_for_card_data_otherwise_is_refused(name: str) -> None:
     assert card_data_names.names_card_data(name)

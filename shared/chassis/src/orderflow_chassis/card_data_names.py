@@ -123,7 +123,7 @@ _SECURITY_CODE_WORD: Final = re.compile(rb"cv[vcnd2]|ccv")
 # a code's letters inside any longer word (``recvcode``) name nothing.
 _SECURITY_CODE_NAME: Final = re.compile(
     rb"(?:billing|cardholder|card|cc|credit|payment|security|x)?(?:cvv|cvc|cvn|ccv|cvd)[0-9]?"
-    rb"(?:code|number|num|no|nr|value)?"
+    rb"(?:code|number|num|no|nr|value)?[0-9]*"
 )
 
 # Every record's header names and an event's keys are mostly the same few: what is read of

@@ -43,7 +43,9 @@ def cancellation_for(event: SagaFailure) -> tuple[OrderCancellationReason, str] 
             declined = clip_text(f"payment declined: {event.message}")
             return OrderCancellationReason.PAYMENT_DECLINED, declined
         case StockUnavailable():
-            skus = ", ".join(line.sku for line in event.short_lines)
+            # Quoted: all-digit SKUs listed bare (``2698-0134, 1105-6167``) read as a card
+            # number's groups one time in thirty, and every consumer refused the event.
+            skus = ", ".join(f"'{line.sku}'" for line in event.short_lines)
             return OrderCancellationReason.STOCK_UNAVAILABLE, clip_text(f"out of stock: {skus}")
         case PaymentVoided() if event.reason == PaymentVoidReason.AUTHORIZATION_EXPIRED:
             return (

