@@ -699,3 +699,15 @@ def test_the_first_passes_never_rule_out_a_card_number_broken_up() -> None:
             assert may_hold_card_number(raw), text
             assert not contains_card_number(redact_card_numbers(text)), text
     assert found > 300, "the texts must hold card numbers often to prove anything"
+
+
+@pytest.mark.parametrize(
+    "text", ["IBAN DE20 0826 1995 8225 4282 11", "tracking 9400 5102 8426 0861 4527 7207 70"]
+)
+def test_a_part_of_a_longer_printed_number_must_be_brand_shaped(text: str) -> None:
+    # Review (helper 120): each run of a longer candidate's groups was one more chance to read
+    # an unbranded 14-16 digits as a card: an IBAN or a USPS tracking number printed in fours
+    # was refused one time in three. A part must now be brand-shaped; a whole candidate
+    # standing alone need not be (decision 19).
+    assert find_card_numbers(text) == []
+    assert find_card_numbers("card 4111 1111 1111 1111 737") == ["4111 1111 1111 1111"]
