@@ -65,7 +65,7 @@ from orderflow_contracts.card_data_broken import (
     holds_broken_in_bytes,
     with_broken,
 )
-from orderflow_contracts.card_digit_runs import stands_alone, stretches
+from orderflow_contracts.card_digit_runs import DIGIT_GROUP, stands_alone, stretches
 from orderflow_contracts.digits_read import as_read
 from orderflow_contracts.product_codes import is_ean13
 
@@ -116,7 +116,6 @@ _GROUPED = (
 )
 _CANDIDATE = re.compile(f"{_GROUPED}|{_CONTIGUOUS}")
 _CANDIDATE_BYTES = re.compile(f"{_GROUPED}|{_CONTIGUOUS}".encode(), re.ASCII)
-_DIGIT_GROUP = re.compile(r"[0-9]+")
 _DIGIT_GROUP_BYTES = re.compile(rb"[0-9]+")
 _NOT_DIGITS: Final = str.maketrans("", "", SEPARATOR_CHARS)
 
@@ -273,7 +272,7 @@ def _spans(text: str, *, identifier: bool) -> list[tuple[int, int]]:
         span
         for run in _runs(read)
         for span in _spans_in(
-            read, _CANDIDATE, _DIGIT_GROUP, run.start(), run.end(), identifier=identifier
+            read, _CANDIDATE, DIGIT_GROUP, run.start(), run.end(), identifier=identifier
         )
     ]
     if not identifier:

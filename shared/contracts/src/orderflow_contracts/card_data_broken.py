@@ -20,9 +20,7 @@ from itertools import accumulate, pairwise
 from typing import Final
 
 from orderflow_contracts.card_brands import card_brand
-from orderflow_contracts.card_digit_runs import stands_alone, stretches
-
-_DIGIT_GROUP = re.compile(r"[0-9]+")
+from orderflow_contracts.card_digit_runs import DIGIT_GROUP, stands_alone, stretches
 
 # Free text only: a card number *broken up* otherwise (stop 44). Whole groups of digits with a
 # gap of 1-8 spaces, tabs and punctuation between each two, 3 punctuation characters at most:
@@ -206,7 +204,7 @@ def _broken_spans(
 ) -> Iterator[tuple[int, int]]:
     """The card numbers broken up in ``text[start:end]``, in order."""
     for found in _broken_stretches(text, start, end):
-        groups = [group.span() for group in _DIGIT_GROUP.finditer(text, *found.span())]
+        groups = [group.span() for group in DIGIT_GROUP.finditer(text, *found.span())]
         # A bare separator joins no stretch (see _BROKEN), and one just outside it, then a digit,
         # makes the group at that end part of another number: a decimal, a date, a UUID's group
         # (``0.345678901234567 | 3.5`` is two decimals, not a number of 16 digits).

@@ -6,7 +6,11 @@ Shared by :mod:`orderflow_contracts.card_data` (candidates printed as cards are)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+
+DIGIT_GROUP = re.compile(r"[0-9]+")
+"""A group of digits, as both rules split a candidate."""
 
 
 def stretches(raw: bytes, marks: bytes, between: bytes, least: int) -> Iterator[tuple[int, int]]:
