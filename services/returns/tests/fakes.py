@@ -160,18 +160,21 @@ class InMemoryReturnRequests(InMemory):
 class InMemoryHeldRequests(InMemory):
     async def hold(self, request: HeldRequest) -> None:
         key = (request.order_id, request.kind, request.request_id)
-        if key not in self.tables.held_requests and request.read_marks is not None:
+        if key in self.tables.held_requests:
+            return
+        if request.read_marks is not None:
             self.tables.held_read_marks[key] = request.read_marks
-        self.tables.held_requests.setdefault(key, dataclasses.replace(request, read_marks=None))
+        if request.failures:
+            self.tables.held_failures[key] = request.failures
+        self.tables.held_requests[key] = dataclasses.replace(request, read_marks=None, failures=0)
 
     async def release(self, order_id: uuid.UUID) -> list[HeldRequest]:
         keys = [key for key in self.tables.held_requests if key[0] == order_id]
-        for key in keys:
-            self.tables.held_failures.pop(key, None)
         held = [
             dataclasses.replace(
                 self.tables.held_requests.pop(key),
                 read_marks=self.tables.held_read_marks.pop(key, None),
+                failures=self.tables.held_failures.pop(key, 0),
             )
             for key in keys
         ]

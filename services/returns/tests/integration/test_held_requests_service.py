@@ -4,8 +4,10 @@ PostgreSQL): held, answered when the delivery comes, rejected by the job when th
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from orderflow_returns.handlers import held_requests, return_requests
 from orderflow_returns.settings import ReturnsSettings
 
 from services.returns.tests.integration.returns_support import Order, ReturnsHarness
@@ -64,3 +66,36 @@ async def test_a_request_whose_wait_ends_without_a_delivery_is_rejected_by_the_j
     [rejected] = await h.wait_emitted(stranger.order_id, "ReturnRejected")
     assert rejected.reason_code == "unknown_order"
     assert await eventually(lambda: held(h, stranger), lambda rows: rows == []) == []
+
+
+async def test_a_held_request_whose_judgement_fails_is_undone_alone_and_held_again(
+    returns_harness: ReturnsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its judgement raised in the delivery's handler: the delivery was dead-lettered with it.
+    h, order = returns_harness, Order()
+    now = h.clock.now()
+    await h.publish(order.placed(), occurred_at=now - timedelta(days=4))
+    await h.publish(order.return_requested([("MB-SPIKY-8CM", 1)], "ret-poisoned"))
+    await h.processed()
+    judge = return_requests.judge_return
+
+    async def half_done_then_failing(event: Any, uow: Any, **kwargs: Any) -> None:
+        await judge(event, uow, **kwargs)  # an RMA written and its authorisation emitted
+        raise ValueError("a judgement this version gets wrong")
+
+    monkeypatch.setattr(held_requests, "judge_return", half_done_then_failing)
+    await h.publish(order.delivered(now - timedelta(days=1)))
+    await h.processed()
+
+    pool = h.runtime.pool
+    delivered = await pool.fetchval(
+        "SELECT count(*) FROM returns.deliveries WHERE order_id = $1", order.order_id
+    )
+    assert delivered > 0, "the delivery was recorded, not dead-lettered"
+    assert await h.emitted(order.order_id) == []
+    rmas = "SELECT count(*) FROM returns.rmas WHERE order_id = $1"
+    assert await pool.fetchval(rmas, order.order_id) == 0
+    failures = await pool.fetchval(
+        "SELECT failures FROM returns.held_requests WHERE order_id = $1", order.order_id
+    )
+    assert failures == 1, "held again, its failure counted"

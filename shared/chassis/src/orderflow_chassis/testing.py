@@ -69,7 +69,20 @@ class FakeTransactions(Generic[R]):
 
     def unit(self, cause: Envelope | None = None) -> UnitOfWork[R]:
         """A unit of work as the consumer would hand it to a handler of ``cause``."""
-        return UnitOfWork(self.repos, self.clock.now(), self.emitted, cause=cause)
+        return UnitOfWork(
+            self.repos, self.clock.now(), self.emitted, cause=cause, savepoint=self._savepoint
+        )
+
+    @asynccontextmanager
+    async def _savepoint(self) -> AsyncIterator[None]:
+        """A part of a unit: restores the repositories in place (the unit holds them)."""
+        saved, emitted = copy.deepcopy(self.repos), len(self.emitted.envelopes)
+        try:
+            yield
+        except BaseException:
+            vars(self.repos).update(vars(saved))
+            del self.emitted.envelopes[emitted:]
+            raise
 
     @asynccontextmanager
     async def begin(self, *, read_only: bool = False) -> AsyncIterator[UnitOfWork[R]]:

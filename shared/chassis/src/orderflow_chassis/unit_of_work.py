@@ -18,6 +18,7 @@ records (:mod:`orderflow_chassis.testing`): no database, no broker.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ class UnitOfWork(Generic[R_co]):
     ``cause`` is the envelope being applied when the work is an event's; ``emit`` correlates
     what it records with it unless told otherwise. ``received`` is the Kafka record it came in
     (its place, headers and bytes), the very record the consumer decoded ``cause`` from.
+    ``savepoint`` opens a part of the unit that can be undone (see :meth:`part`).
     """
 
     repos: R_co
@@ -67,6 +69,16 @@ class UnitOfWork(Generic[R_co]):
     emitter: Emitter
     cause: Envelope | None = None
     received: ConsumerRecord | None = None
+    savepoint: Callable[[], AbstractAsyncContextManager[None]] | None = None
+
+    def part(self) -> AbstractAsyncContextManager[None]:
+        """A part of the unit that leaves nothing when it raises: what it wrote and emitted is
+        undone (a savepoint) and the error goes on, so a caller that catches it carries on
+        with the rest of the unit. Writes a batch defers (a subscription's write-behind) are
+        not undone: a part must not defer any."""
+        if self.savepoint is None:
+            raise RuntimeError("this unit of work cannot undo a part of itself")
+        return self.savepoint()
 
     async def emit(
         self,
@@ -127,6 +139,7 @@ class DatabaseTransactions(Generic[R]):
             emitter=emitted,
             cause=cause,
             received=received,
+            savepoint=functools.partial(_savepoint, connection, emitted),
         )
 
     @asynccontextmanager
@@ -141,3 +154,14 @@ class DatabaseTransactions(Generic[R]):
             emitted = EmittedEvents(self.outbox)
             yield self.unit(connection, emitted)
             await emitted.write(connection)
+
+
+@asynccontextmanager
+async def _savepoint(connection: Connection, emitted: EmittedEvents) -> AsyncIterator[None]:
+    mark = emitted.mark()
+    try:
+        async with connection.transaction():  # in a transaction already: a savepoint
+            yield
+    except BaseException:
+        emitted.undo_since(mark)
+        raise

@@ -22,8 +22,8 @@ class SqlHeldRequests(SqlRepository):
         await self.connection.execute(
             f"""
             INSERT INTO {self.s}.held_requests
-                (order_id, kind, request_id, envelope, held_until, read_marks)
-            VALUES ($1, $2, $3, $4, $5, $6)
+                (order_id, kind, request_id, envelope, held_until, read_marks, failures)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (order_id, kind, request_id) DO NOTHING
             """,
             request.order_id,
@@ -32,6 +32,7 @@ class SqlHeldRequests(SqlRepository):
             request.envelope_json,
             request.held_until,
             None if request.read_marks is None else dict(request.read_marks),
+            request.failures,
         )
 
     async def release(self, order_id: uuid.UUID) -> list[HeldRequest]:

@@ -61,14 +61,32 @@ async def judge_held_requests(
     order's held requests again. One still waiting for another fact is held again, with its
     wait and its read marks, even when its wait ended: only the job refuses for good, once the
     deliveries published before then were read. One this version cannot read stays held for
-    the job, rather than failing the fact's handler."""
+    the job, rather than failing the fact's handler; so does one whose judgement fails for a
+    reason that does not pass, with that failure counted (it is undone alone)."""
     for held in await uow.repos.held_requests.release(order_id):
         readable = _readable(held)
         if readable is None:
             log.error("returns.held_request_unreadable", kind=held.kind, request_id=held.request_id)
             await uow.repos.held_requests.hold(held)
             continue
-        await _judge(uow, *readable, policy, hold_until=held.held_until)
+        try:
+            async with uow.part():
+                await _judge(uow, *readable, policy, hold_until=held.held_until)
+        except Exception as error:
+            if is_transient(error):
+                raise  # the fact's batch is tried again, the request with it
+            # Its failure is its own: the fact is recorded all the same, and the request,
+            # held again as it was, counts a failure towards the job's giving up on it.
+            log.warning(
+                "returns.held_request_failed",
+                kind=held.kind,
+                request_id=held.request_id,
+                error=describe_error(error),
+                transient=False,
+            )
+            failed = dataclasses.replace(held, failures=held.failures + 1)
+            await uow.repos.held_requests.hold(failed)
+            continue
         if held.read_marks is not None:  # held again: what it waits for stays the same
             key = (held.order_id, held.kind, held.request_id)
             await uow.repos.held_requests.mark([key], held.read_marks)

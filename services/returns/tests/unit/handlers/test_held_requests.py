@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
+from orderflow_chassis.errors import TransientError
 from orderflow_chassis.testing import envelope_of
 from orderflow_contracts.events import (
     ReplacementRequested,
@@ -14,7 +16,7 @@ from orderflow_contracts.events import (
     ReturnRejected,
     WarrantyClaimAccepted,
 )
-from orderflow_returns.handlers import held_requests
+from orderflow_returns.handlers import held_requests, return_requests
 from orderflow_returns.handlers.held_requests import (
     GIVE_UP_AFTER_FAILURES,
     RETRY_AFTER,
@@ -280,6 +282,53 @@ async def test_an_unreadable_request_waits_for_a_version_that_reads_it_however_l
 
     assert returns.emitted.events == []
     assert list(returns.tables.held_requests) == [(order.order_id, "return", "ret-newer")]
+
+
+async def test_a_held_request_whose_judgement_fails_does_not_fail_the_delivery(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its judgement raised in the delivery's handler: the ShipmentDelivered was dead-lettered
+    # (handler_failed), never recorded, and every later return of the order refused.
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(record_order_placed, order.placed(), at=DELIVERED - timedelta(days=3))
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-poisoned"))
+    key: HeldKey = (order.order_id, "return", "ret-poisoned")
+    judge = return_requests.judge_return
+
+    async def half_done_then_failing(event: Any, uow: Any, **kwargs: Any) -> None:
+        await judge(event, uow, **kwargs)  # authorised, then ...
+        raise ValueError("a judgement this version gets wrong")
+
+    monkeypatch.setattr(held_requests, "judge_return", half_done_then_failing)
+    await returns.apply(record_shipment_delivered, order.delivered())
+
+    assert len(returns.tables.deliveries) == 2, "the delivery itself was recorded"
+    assert returns.emitted.events == [], "what the failed judgement emitted was undone"
+    assert returns.tables.rmas == {}, "... and what it wrote"
+    assert list(returns.tables.held_requests) == [key]
+    assert returns.tables.held_failures == {key: 1}, "its failure counts towards the give-up"
+
+    monkeypatch.setattr(held_requests, "judge_return", judge)
+    returns.clock.advance(WAIT)
+    assert await judge_due_requests(returns.transactions, reads=returns.reads, policy=WAITING) == 1
+    [authorised] = returns.emitted.of_type(ReturnAuthorized)
+    assert authorised.return_request_id == "ret-poisoned"
+
+
+async def test_a_held_request_failing_for_a_passing_reason_fails_the_delivery_for_a_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(request_return, order.return_requested([(BALL, 1)], "ret-later"))
+
+    async def database_away(*_: object, **__: object) -> None:
+        raise TransientError("the database is away")
+
+    monkeypatch.setattr(held_requests, "judge_return", database_away)
+    with pytest.raises(TransientError):  # the batch is tried again, the request with it
+        await returns.apply(record_shipment_delivered, order.delivered())
 
 
 @pytest.mark.parametrize("envelope_too", [False, True])
