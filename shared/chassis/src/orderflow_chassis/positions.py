@@ -31,7 +31,7 @@ from aiokafka import ConsumerRecord
 
 from orderflow_chassis import metrics
 from orderflow_chassis.database import Connection
-from orderflow_chassis.errors import describe_error
+from orderflow_chassis.errors import TransientError, describe_error
 from orderflow_chassis.kafka_security import KafkaSecurity
 from orderflow_chassis.settings import validate_identifier
 from orderflow_chassis.topic_ids import fetch_topic_ids
@@ -67,19 +67,22 @@ class TopicIdentity:
     def known(self, topic: str) -> uuid.UUID | None:
         return self._ids.get(topic)
 
-    async def refresh(self, topics: Sequence[str], *, force: bool = False) -> None:
+    async def refresh(self, topics: Sequence[str], *, force: bool = False) -> set[str]:
+        """Look up the ids of ``topics`` that are stale (all of them when forced); the topics
+        whose id the lookup did not give (it failed, or left them out) are returned."""
         now = time.monotonic()
         due = [t for t in topics if force or now - self._fetched_at.get(t, -1e9) > self._max_age_s]
         if not due:
-            return
+            return set()
         for topic in due:  # tried now, found or not: a failing lookup is not repeated per batch
             self._fetched_at[topic] = now
         try:
             found = await fetch_topic_ids(self._bootstrap_servers, sorted(set(due)), self._security)
         except Exception as error:  # keep what we knew; try again when it is stale
             log.warning("consumer.topic_ids_unavailable", error=describe_error(error))
-            return
+            return set(due)
         self._ids.update((topic, found[topic]) for topic in due if topic in found)
+        return {topic for topic in due if topic not in found}
 
 
 class ConsumerPositions:
@@ -112,7 +115,17 @@ class ConsumerPositions:
             {t for (t, p) in partitions if first_offsets[(t, p)] < stored[(t, p)].next_offset}
         )
         if suspicious:  # skipping records: make sure it is the same topic, not a new one
-            await topics.refresh(suspicious, force=True)
+            unconfirmed = await topics.refresh(suspicious, force=True)
+            # Without the id now, a topic created again under its name would have its first
+            # records skipped as redelivered: the batch waits for Kafka's answer instead.
+            doubtful = sorted(
+                t for (t, p) in partitions if t in unconfirmed and stored[(t, p)].topic_id
+            )
+            if doubtful:
+                raise TransientError(
+                    f"consumer positions: the id of {', '.join(dict.fromkeys(doubtful))} is "
+                    "unknown, and its records below the stored position would be skipped"
+                )
         positions: dict[Partition, int] = {}
         for key in partitions:
             another_life = self._reconcile(key, stored[key], first_offsets[key], topics)

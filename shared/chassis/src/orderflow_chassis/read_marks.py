@@ -75,8 +75,8 @@ class ReadMarks:
 
     async def take(self) -> Marks:
         """The end offset of every partition of the topics now (read committed, as the
-        services read). Raises a transient error when Kafka fails or does not answer within
-        ``KAFKA_CALL_S``: nothing may be concluded without marks."""
+        services read). Raises a transient error when Kafka fails, does not answer within
+        ``KAFKA_CALL_S`` or leaves a topic out: nothing may be concluded without marks."""
         try:
             return await wait_at_most(KAFKA_CALL_S, self._end_offsets())
         except KafkaError as error:  # the broker away: the same call may succeed later
@@ -84,6 +84,12 @@ class ReadMarks:
 
     async def _end_offsets(self) -> Marks:
         partitions = await topic_partitions(self._bootstrap, self._topics, self._security)
+        unlisted = [topic for topic in self._topics if not partitions.get(topic)]
+        if unlisted:  # left out, its mark would count as reached before anything was read
+            raise TransientError(
+                f"read marks: Kafka did not list {', '.join(unlisted)} (deleted, not described "
+                "to this client, or a broker's metadata incomplete)"
+            )
         assigned = [TopicPartition(t, p) for t, numbers in partitions.items() for p in numbers]
         if not assigned:
             return {}
