@@ -23,6 +23,12 @@ from orderflow_chassis.retry import Backoff
         asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
         asyncpg.DiskFullError("could not extend file"),
         asyncpg.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
+        # A server's transaction_timeout (PostgreSQL 17) and old_snapshot_threshold (review,
+        # helper 122: a long payment batch's valid events were dead-lettered):
+        asyncpg.exceptions.TransactionTimeoutError(
+            "canceling statement due to transaction timeout"
+        ),
+        asyncpg.exceptions.SnapshotTooOldError("snapshot too old"),
         ConnectionResetError(),
         # A grant revoked under a running service, and a process out of memory: the
         # operator's or the machine's, never the event's (both dead-lettered valid events).

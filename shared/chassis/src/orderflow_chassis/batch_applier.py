@@ -59,7 +59,7 @@ from aiokafka import ConsumerRecord
 from orderflow_chassis import metrics, tracing
 from orderflow_chassis.consumer_decoding import Decoded, PassedOver, RecordDecoder, Refused
 from orderflow_chassis.consumer_records import event_type_label, header
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, acquired
 from orderflow_chassis.dead_letters import dead_letter_of
 from orderflow_chassis.errors import PermanentError, describe_error, is_transient
 from orderflow_chassis.handler_failures import HANDLER_FAILED, describe_failure, history_reason
@@ -199,7 +199,7 @@ class BatchApplier:
                 outcomes.add(record.topic, header(record, "event_type") or "", "ignored")
             self._finished(started, outcomes)
             return
-        async with self._pool.acquire() as connection, connection.transaction():
+        async with acquired(self._pool) as connection, connection.transaction():
             positions = await self._positions.lock(connection, records, self._topic_ids)
             steps: list[Decoded | _Refusal] = []
             for record in records:
@@ -256,7 +256,7 @@ class BatchApplier:
         statement, if there were any); called before Kafka's offsets are committed past them,
         so a restart never finds Kafka's offset ahead of a stored position (a false gap)."""
         if self._positions.passing_over():
-            async with self._pool.acquire() as connection:
+            async with acquired(self._pool) as connection:
                 await self._positions.store_passed_over(connection, self._topic_ids)
 
     async def _write_behind(self, unit: UnitOfWork[Any]) -> None:

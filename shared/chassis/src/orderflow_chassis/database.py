@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+import urllib.parse
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Generic, TypeVar
 
 import asyncpg
 import structlog
+from asyncpg.connect_utils import SessionAttribute
 from asyncpg.pool import PoolConnectionProxy
 
 from orderflow_chassis.postgres_tls import (
@@ -36,8 +40,14 @@ DEFAULT_COMMAND_TIMEOUT_S = 60.0
 # all the same: a hung process still gives up its locks.
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 300_000
 
-# What a server that is still starting (or not yet reachable) raises.
-_NOT_YET_UP = (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError)
+# What a server that is still starting (or not yet reachable, or read-only: a failover under
+# way) raises.
+_NOT_YET_UP = (
+    OSError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
+)
 # What a server that will not let this role in raises: waiting does not help.
 _REFUSED = (
     asyncpg.InvalidAuthorizationSpecificationError,  # wrong password, unknown role, pg_hba
@@ -59,6 +69,7 @@ async def connect(
         with_tls_settings(dsn),
         server_settings={"search_path": schema},
         command_timeout=command_timeout_s,
+        target_session_attrs=writable_sessions(dsn),
     )
     await _init_connection(connection)
     return connection
@@ -66,14 +77,55 @@ async def connect(
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
     # A SET once per connection, not a startup parameter: PgBouncer refuses startup
-    # parameters it does not know.
-    await connection.execute(
-        f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_TIMEOUT_MS}"
-    )
+    # parameters it does not know. PostgreSQL 17's transaction_timeout would end the same
+    # long transactions, and is turned off (the statements in them are bounded already).
+    settings = f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+    if connection.get_server_version().major >= 17:
+        settings += "; SET transaction_timeout = 0"
+    await connection.execute(settings)
     for type_name in ("json", "jsonb"):
         await connection.set_type_codec(
             type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
         )
+
+
+@asynccontextmanager
+async def acquired(pool: asyncpg.Pool, *, wait_s: float | None = None) -> AsyncIterator[Connection]:
+    """A connection of ``pool`` for one use (waiting ``wait_s`` at most for it). One that found
+    its server read-only (demoted in a failover while the session lived) is closed instead of
+    going back to the pool, where it would fail every write it is lent for: the pool opens a
+    new one, to a writable server (``target_session_attrs``, see :func:`create_pool`)."""
+    async with pool.acquire(timeout=wait_s) as connection:
+        try:
+            yield connection
+        except Exception as error:
+            if read_only_failure(error):
+                log.warning("database.session_read_only", error=str(error))
+                connection.terminate()
+            raise
+
+
+def read_only_failure(error: BaseException) -> bool:
+    """Whether ``error`` (or what it wraps) is a write refused by a read-only server."""
+    seen: BaseException | None = error
+    for _ in range(5):  # the error, or what a handler's failure wraps
+        if seen is None:
+            return False
+        if isinstance(seen, asyncpg.ReadOnlySQLTransactionError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def writable_sessions(dsn: str) -> SessionAttribute | None:
+    """``target_session_attrs=read-write``, unless the DSN or ``PGTARGETSESSIONATTRS`` chose
+    (None: asyncpg reads theirs):
+    a connection opened during a failover to a server that is read-only now (a DNS name still
+    on the old writer, a multi-host DSN) is refused and tried again, not lent out to fail."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(dsn).query)
+    if "target_session_attrs" in query or os.environ.get("PGTARGETSESSIONATTRS"):
+        return None
+    return SessionAttribute.read_write
 
 
 def _current_transaction(connection: Connection) -> object | None:
@@ -138,12 +190,15 @@ async def create_pool(
     connection (a failover whose old node vanished), would otherwise hold a consumer, the relay
     or a request for ever, asyncpg setting no TCP keepalive.
 
+    Connections are made to a writable server only (:func:`writable_sessions`).
+
     Waits (with backoff) up to ``connect_timeout_s`` for the server, so services can start
     before the database has finished starting; a TLS failure stops at once, with the TLS
     settings (``sslmode`` & co. from the DSN, else ``PGSSLMODE`` & co.) in the message.
     """
     validate_identifier(schema)
     tls = tls_settings(dsn)  # a setting that cannot work fails here, naming it
+    writable = writable_sessions(dsn)
     dsn = with_tls_settings(dsn)
 
     def on_retry(_: int, error: BaseException, delay: float) -> None:
@@ -164,6 +219,7 @@ async def create_pool(
                     max_size=max_size,
                     command_timeout=command_timeout_s,
                     init=_init_connection,
+                    target_session_attrs=writable,
                     reset=_back_to_pool,
                     server_settings={
                         **(server_settings or {}),

@@ -39,7 +39,8 @@ class PermanentError(Exception):
 # What an infrastructure hiccup can raise. Retrying the same work later may succeed, so these
 # are retried without limit and never dead-lettered: a cancelled query (statement_timeout,
 # pg_cancel_backend), an administrator's or a crash's shutdown, a dropped or reset connection,
-# a full disk, a failover to a read-only server, a lock or serialisation conflict.
+# a full disk, a failover to a read-only server, a lock or serialisation conflict, a server's
+# timeouts on sessions and transactions.
 TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     TransientError,
     ConnectionError,
@@ -54,6 +55,10 @@ TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.LockNotAvailableError,
     asyncpg.exceptions.ReadOnlySQLTransactionError,  # failed over to a standby
     asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
+    # 25P04: a server's transaction_timeout (PostgreSQL 17) ended a long batch; sessions turn
+    # it off (database.py), but a pooler may not pass the SET on
+    asyncpg.exceptions.TransactionTimeoutError,
+    asyncpg.exceptions.SnapshotTooOldError,  # 72000: old_snapshot_threshold (up to 16)
     asyncpg.exceptions.PostgresSystemError,  # class 58: an I/O error on the server's storage
     # class 28: a password rotated under a running service (its next connection fails until
     # the new secret is mounted); a wrong password at start is refused at start instead

@@ -35,7 +35,7 @@ import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from orderflow_chassis import metrics, outbox_store
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, acquired, read_only_failure
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.outbox import (
     PRODUCER_REQUEST_TIMEOUT_S,
@@ -153,7 +153,7 @@ class OutboxRelay:
         while True:
             rounds_before = self._rounds
             try:
-                async with self._pool.acquire() as connection:
+                async with acquired(self._pool) as connection:
                     await self._serve(connection)
             except asyncio.CancelledError:
                 raise
@@ -189,6 +189,8 @@ class OutboxRelay:
                 except Exception as error:
                     if lost.is_set() or connection.is_closed():
                         raise
+                    if read_only_failure(error):
+                        raise  # its server was demoted: a new session finds the writer
                     if isinstance(error, asyncpg.NoActiveSQLTransactionError):
                         # A cancel that hit a round's BEGIN leaves asyncpg believing that
                         # transaction open: every later round would ask for a SAVEPOINT the

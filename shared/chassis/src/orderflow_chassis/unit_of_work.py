@@ -31,7 +31,7 @@ from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
 
 from orderflow_chassis.clock import Clock
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, acquired
 from orderflow_chassis.outbox import EmittedEvents, Outbox
 
 R = TypeVar("R")
@@ -145,7 +145,7 @@ class DatabaseTransactions(Generic[R]):
     @asynccontextmanager
     async def begin(self, *, read_only: bool = False) -> AsyncIterator[UnitOfWork[R]]:
         async with (
-            self.pool.acquire(timeout=self.acquire_timeout_s) as connection,
+            acquired(self.pool, wait_s=self.acquire_timeout_s) as connection,
             connection.transaction(
                 isolation="repeatable_read" if read_only else "read_committed",
                 readonly=read_only,

@@ -1,0 +1,67 @@
+"""Sessions on a server that is read-only: after a failover, a session still open on the old
+writer (demoted), or a new one opened through a name that still points at it.
+
+A session that found its server read-only was given back to the pool and lent out again, to
+fail every write for as long as it lived: a consumer's batches and the jobs were retried on it
+for ever (review, helper 122). It is closed instead, and new sessions are opened only on a
+writable server (``target_session_attrs=read-write``). The demotion is played by setting the
+session's ``default_transaction_read_only``, as a server in recovery reports it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from orderflow_chassis.clock import SystemClock
+from orderflow_chassis.database import PostgresUnavailableError, create_pool
+from orderflow_chassis.outbox import Outbox
+from orderflow_chassis.unit_of_work import DatabaseTransactions
+from orderflow_localinfra.discovery import Infrastructure
+
+pytestmark = pytest.mark.integration
+
+SCHEMA = "probe_d"
+WRITE = "CREATE TEMP TABLE IF NOT EXISTS read_only_probe (n int)"  # refused when read-only
+
+
+async def test_a_session_that_found_its_server_read_only_is_not_lent_out_again(
+    infrastructure: Infrastructure,
+) -> None:
+    pool = await create_pool(
+        infrastructure.service_database_urls[SCHEMA],
+        schema=SCHEMA,
+        application_name="read-only-probe",
+        min_size=1,
+        max_size=1,  # the same session would come back every time
+    )
+    transactions: DatabaseTransactions[Any] = DatabaseTransactions(
+        pool, lambda connection: connection, Outbox(SCHEMA, "probe"), SystemClock()
+    )
+    try:
+        async with pool.acquire() as connection:  # its server demoted while it lives
+            await connection.execute("SET default_transaction_read_only = on")
+
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            async with transactions.begin() as uow:
+                await uow.repos.execute(WRITE)
+        async with transactions.begin() as uow:  # tried again: on a new session
+            await uow.repos.execute(WRITE)
+            assert await uow.repos.fetchval("SHOW transaction_read_only") == "off"
+    finally:
+        await pool.close()
+
+
+async def test_a_pool_is_not_opened_on_a_read_only_server(
+    infrastructure: Infrastructure,
+) -> None:
+    with pytest.raises(PostgresUnavailableError):
+        pool = await create_pool(
+            infrastructure.service_database_urls[SCHEMA],
+            schema=SCHEMA,
+            application_name="read-only-probe",
+            connect_timeout_s=1.0,
+            server_settings={"default_transaction_read_only": "on"},
+        )
+        await pool.close()
