@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from orderflow_chassis import read_marks
 from orderflow_chassis.errors import TransientError, is_transient
 from orderflow_chassis.kafka_security import KafkaSecurity
-from orderflow_chassis import read_marks
 from orderflow_chassis.read_marks import ReadMarks
 
 
