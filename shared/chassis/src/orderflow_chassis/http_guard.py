@@ -9,7 +9,8 @@
 * **413** when the body is larger than ``max_body_bytes`` (the service definition's
   ``max_request_body_bytes``: 0, no body at all, for the four services, whose routes take
   none; a few KiB for the console's forms), or when a GET, HEAD, DELETE or OPTIONS request
-  has one at all (no route reads it);
+  has one at all (no route reads it); a request that may take none and declares a chunked
+  body is refused before a byte of it is read;
 * **408** when the body has not all arrived within ``body_timeout_s`` (a client trickling
   bytes would hold a connection, and its task, for as long as it likes);
 * **400** when the body is not UTF-8 text or holds a NUL byte (JSON and forms are UTF-8 and
@@ -27,8 +28,9 @@ Refusals are JSON ``{"detail": "..."}``, like FastAPI's own errors.
 
 The limits bound the screening's cost: it runs before any route or login, on the service's
 event loop (with its consumers and relay), and a megabyte of digit groups took 20 s to screen.
-A body, or a path and query, larger than ``_SCREEN_IN_THREAD_BYTES`` is screened in a worker
-thread, one at a time per process: the screen is pure Python and still shares the interpreter
+A body, or a path and query, larger than ``_SCREEN_IN_THREAD_BYTES``, or holding enough digits
+for a card number (or bytes that are not ASCII), is screened in a worker thread, one at a time
+per process: the screen is pure Python and still shares the interpreter
 with the loop, but the loop gets its turn every few milliseconds instead of waiting for the
 whole screen. A service whose routes take no body refuses any body unread.
 """
@@ -66,10 +68,14 @@ DEFAULT_BODY_TIMEOUT_S: Final = 30.0
 MAX_TARGET_BYTES: Final = 2048
 """Path and query string together; a URL of any route here is a few hundred bytes."""
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
-# Screened on the event loop up to this size, in the worker thread above it. Measured (review,
-# helper 109): 4 KiB of digit groups took 12-17 ms of the loop each; a burst of such requests
-# held it for seconds, past the consumers' session timeout.
+# Screened on the event loop up to this size when it cannot cost much (ASCII, fewer digits
+# than a card number has), in the worker thread otherwise. Measured (review, helper 109): 4 KiB
+# of digit groups took 12-17 ms of the loop each; a burst of such requests held it for
+# seconds, past the consumers' session timeout. Helper 121: 512 bytes of them still took 7-8 ms
+# each, and 1,000 at once held the loop for 8 s.
 _SCREEN_IN_THREAD_BYTES: Final = 512
+_FEWEST_CARD_DIGITS: Final = 13
+_DIGITS: Final = b"0123456789"
 
 CARD_NUMBER_REFUSED: Final = (
     "the request contains what looks like a card number (13-19 digits passing the Luhn check) "
@@ -112,7 +118,8 @@ class HttpInputGuard:
             await _refuse(send, 414, f"the path and query are longer than {MAX_TARGET_BYTES} bytes")
             return
         try:
-            problem = await self._screen(target, _card_number_in_target, scope)
+            raw_target = (scope.get("raw_path") or b"") + (scope.get("query_string") or b"")
+            problem = await self._screen(raw_target, _card_number_in_target, scope)
         except BadRequestTarget as error:
             await _refuse(send, 400, str(error))
             return
@@ -122,7 +129,8 @@ class HttpInputGuard:
         method = str(scope.get("method", "")).upper()
         limit = 0 if method in _BODYLESS_METHODS else self.max_body_bytes
         declared = _content_length(scope)
-        if declared is not None and declared > limit:
+        chunked = limit == 0 and _header(scope, b"transfer-encoding") != b""
+        if chunked or (declared is not None and declared > limit):  # refused unread
             await _refuse(send, 413, self._too_large(method, limit))
             return
         body, read = await _read_body(receive, limit, self.body_timeout_s)
@@ -141,12 +149,12 @@ class HttpInputGuard:
         await self.app(scope, _replay(body, receive), send)
 
     async def _screened(self, scope: Scope, body: bytes) -> tuple[int, str] | None:
-        return await self._screen(len(body), self._body_refusal, scope, body)
+        return await self._screen(body, self._body_refusal, scope, body)
 
-    async def _screen(self, size: int, screen: Callable[..., _T], *args: Any) -> _T:
-        """``screen(*args)`` on the loop when ``size`` is small, else in the worker thread,
-        one screening at a time."""
-        if size <= _SCREEN_IN_THREAD_BYTES:
+    async def _screen(self, screened: bytes, screen: Callable[..., _T], *args: Any) -> _T:
+        """``screen(*args)`` of the bytes ``screened``: on the loop when they are few and
+        cannot hold a card number's digits, else in the worker thread, one at a time."""
+        if len(screened) <= _SCREEN_IN_THREAD_BYTES and _cheap_to_screen(screened):
             return screen(*args)
         async with self._screening:
             return await asyncio.to_thread(screen, *args)
@@ -189,6 +197,13 @@ class HttpInputGuard:
 def install_http_guards(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
     """Screen every request of ``app`` (see the module docstring)."""
     app.add_middleware(HttpInputGuard, max_body_bytes=max_body_bytes)
+
+
+def _cheap_to_screen(data: bytes) -> bool:
+    """ASCII with fewer digits than a card number: the digit-group rules, the screen's costly
+    part, find nothing to work on (percent-encoded bytes count their hex digits: more, not
+    fewer)."""
+    return data.isascii() and len(data) - len(data.translate(None, _DIGITS)) < _FEWEST_CARD_DIGITS
 
 
 def _card_number_in_target(scope: Scope) -> str | None:
