@@ -7,10 +7,16 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from orderflow_contracts.card_data import contains_card_number
 from orderflow_ops.console.live import Changes, LiveStatus, ServiceStatus
 from orderflow_ops.console.probes import LagProbe, probe_all
 from orderflow_ops.console.web_common import PageError, template_environment
-from orderflow_ops.console.web_dead_letters import parse_addresses, parse_filter, safe_preview
+from orderflow_ops.console.web_dead_letters import (
+    describe_selection,
+    parse_addresses,
+    parse_filter,
+    safe_preview,
+)
 from orderflow_ops.console.web_orders import trace_links
 from orderflow_ops.console.web_overview import sparkline
 
@@ -45,6 +51,22 @@ def test_a_malformed_filter_is_a_400_with_a_message() -> None:
             parse_addresses([beyond])
         assert refused.value.status == 400
     assert parse_filter({"service": "cart"}).describe() == "service=cart"
+
+
+def test_a_selection_whose_parts_make_a_card_number_together_is_refused() -> None:
+    # Review (helper 121): each address passed the HTTP screen; joined by ", " for the audit
+    # and the Replays page, they read as a Luhn-valid Visa number.
+    everything = parse_filter({})
+    parts = parse_addresses(["orders.dlq:0:4111", "1111-1111-1111.dlq:0:1"])
+    assert not contains_card_number(describe_selection(parts, everything))
+    # What the HTTP guard refuses already is refused here too, whatever route it came by.
+    with pytest.raises(PageError) as refused:
+        describe_selection(parse_addresses(["4111-1111-1111-1111.dlq:0:1"]), everything)
+    assert refused.value.status == 422
+    assert "4111" not in refused.value.message
+    two = parse_addresses(["orders.dlq:0:41", "payments.dlq:2:7"])
+    assert describe_selection(two, everything) == "orders.dlq:0:41; payments.dlq:2:7"
+    assert describe_selection([], parse_filter({"service": "cart"})) == "all matching service=cart"
 
 
 def test_trace_links_come_from_the_traceparent_and_the_template() -> None:

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from orderflow_contracts.card_data import redact_card_numbers
+from orderflow_contracts.card_data import contains_card_number, redact_card_numbers
 from orderflow_contracts.uuids import uuid7
 
 from orderflow_ops.console.read_model_queries import DeadLetterFilter, ReplaySelection
@@ -79,6 +79,22 @@ def parse_addresses(raw: list[str]) -> list[tuple[str, int, int]]:
     return addresses
 
 
+def describe_selection(addresses: list[tuple[str, int, int]], selected: DeadLetterFilter) -> str:
+    """What a replay sends, as its audit keeps and the Replays page shows it. Its parts were
+    screened one by one; put together they must not make a card number either (review,
+    helper 121: ``orders.dlq:0:4111`` beside ``1111-1111-1111.dlq:0:1``)."""
+    what = (
+        "; ".join(f"{t}:{p}:{o}" for t, p, o in addresses)
+        if addresses
+        else f"all matching {selected.describe()}"
+    )
+    if contains_card_number(what):
+        raise PageError(
+            422, "Bad selection", "The selection reads as a card number: choose it otherwise."
+        )
+    return what
+
+
 def parse_replay_id(text: str) -> UUID:
     """The id a confirmation page gave its replay; a 400 without one."""
     try:
@@ -124,11 +140,7 @@ def dead_letters_router(console: Console) -> APIRouter:
         addresses = parse_addresses(form.get("letter", []))
         if not addresses and _first(form, "all") != "yes":
             raise PageError(400, "Nothing selected", "Choose a dead letter, or all matching.")
-        what = (
-            ", ".join(f"{t}:{p}:{o}" for t, p, o in addresses)
-            if addresses
-            else f"all matching {selected.describe()}"
-        )
+        what = describe_selection(addresses, selected)
         queries = console.queries(request)
 
         async def confirmation(
