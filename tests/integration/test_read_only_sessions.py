@@ -56,12 +56,12 @@ async def test_a_session_that_found_its_server_read_only_is_not_lent_out_again(
 async def test_a_pool_is_not_opened_on_a_read_only_server(
     infrastructure: Infrastructure,
 ) -> None:
+    opening = create_pool(
+        infrastructure.service_database_urls[SCHEMA],
+        schema=SCHEMA,
+        application_name="read-only-probe",
+        connect_timeout_s=1.0,
+        server_settings={"default_transaction_read_only": "on"},
+    )
     with pytest.raises(PostgresUnavailableError):
-        pool = await create_pool(
-            infrastructure.service_database_urls[SCHEMA],
-            schema=SCHEMA,
-            application_name="read-only-probe",
-            connect_timeout_s=1.0,
-            server_settings={"default_transaction_read_only": "on"},
-        )
-        await pool.close()
+        await opening
