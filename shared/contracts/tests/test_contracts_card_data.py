@@ -396,6 +396,14 @@ NEW_SPELLINGS = {
     "form feeds": _grouped("\f"),
     "record separators": _grouped("\x1e"),
     "next-line characters": _grouped("\x85"),
+    # Stop 45 (review, helper 121): the dots groups are printed with, and the minus sign.
+    "middle dots": _grouped("\u00b7"),
+    "bullets": _grouped("\u2022"),
+    "bullet operators": _grouped("\u2219"),
+    "dot operators": _grouped("\u22c5"),
+    "hyphenation points": _grouped("\u2027"),
+    "katakana middle dots": _grouped("\u30fb"),
+    "minus signs": _grouped("\u2212"),
 }
 
 

@@ -1,7 +1,8 @@
 """Text as a person reads its digits: the reading every card-number scan starts from.
 
 Another script's digits (fullwidth, Arabic-Indic...) read as digits, any space as a space, any
-line separator as a line break, any dash as a hyphen, a compatibility form of one ASCII
+line separator as a line break, any dash (and the minus sign) as a hyphen, a printed group's dot
+(middle dot, bullet) as a full stop, a compatibility form of one ASCII
 character as that character, and invisible characters (zero-width spaces, soft hyphens,
 combining marks) are not there (:mod:`orderflow_contracts.card_data`'s module docstring).
 """
@@ -39,13 +40,21 @@ _READ_BY_CATEGORY: Final = {
     "Zs": " ", "Zl": "\n", "Zp": "\n", "Pd": "-", "Cf": "", "Mn": "", "Me": "",
 }  # fmt: skip
 _NEXT_LINE: Final = "\x85"  # a control character (Cc), yet a line break wherever text is shown
+# Dots that separate printed groups as a full stop does, in no category above (middle dot,
+# bullet, bullet and dot operators, hyphenation point, katakana middle dot), and the minus
+# sign, a dash in all but its category (review, helper 121: 4111•1111•1111•1111 passed).
+_READ_AS_ONE_OF_OURS: Final = {
+    "\u00b7": ".", "\u2022": ".", "\u2219": ".", "\u22c5": ".", "\u2027": ".", "\u30fb": ".",
+    "\u2212": "-",
+}  # fmt: skip
 
 
 def _read_as(ch: str) -> str:
     """One non-ASCII character as read among digits ("" when invisible): a decimal digit of any
     script as its ASCII digit, a character of a category above as that category reads, and one
     whose compatibility form (NFKC) is one ASCII character (fullwidth punctuation and letters,
-    superscript digits) as that character; any other as itself."""
+    superscript digits) as that character, a printed group's dot as ``.``, the minus sign as
+    ``-``; any other as itself."""
     known = _READ_AS.get(ch)
     if known is None:
         category = unicodedata.category(ch)
@@ -55,6 +64,8 @@ def _read_as(ch: str) -> str:
             known = _READ_BY_CATEGORY[category]
         elif ch == _NEXT_LINE:
             known = "\n"
+        elif ch in _READ_AS_ONE_OF_OURS:
+            known = _READ_AS_ONE_OF_OURS[ch]
         else:
             folded = unicodedata.normalize("NFKC", ch)
             known = folded if len(folded) == 1 and folded.isascii() else ch
