@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -22,6 +22,7 @@ from orderflow_contracts.card_data import redact_card_numbers
 from orderflow_ops.console.auth import Session, SessionSigner, User
 from orderflow_ops.console.ended_sessions import has_ended
 from orderflow_ops.console.live import LiveStatus
+from orderflow_ops.console.login_throttle import LoginThrottle
 from orderflow_ops.console.read_model_queries import ReadModelQueries
 from orderflow_ops.console.settings import ConsoleSettings
 
@@ -42,6 +43,7 @@ class Console:
     users: dict[str, User]
     signer: SessionSigner
     templates: Environment
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     def queries(self, request: Request) -> ReadModelQueries:
         return ReadModelQueries(request.app.state.resources.pool, self.settings.db_schema)

@@ -2,10 +2,13 @@
 
 The login form itself is protected against CSRF: it carries a token bound to a login nonce
 cookie (see :mod:`orderflow_ops.console.auth`); a login post without both is refused with 403.
+Failed logins slow the next ones for the same name (429 with ``Retry-After``,
+:mod:`orderflow_ops.console.login_throttle`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 
@@ -87,9 +90,18 @@ def login_router(console: Console) -> APIRouter:
                 "(an expired form, or a form from another site): log in again on this page."
             )
             return login_page(request, target, message, status=403)
+        now = time.monotonic()
+        if (wait_s := console.login_throttle.wait_s(name, now)) > 0:
+            retry = math.ceil(wait_s)
+            message = f"Too many failed logins for this name: try again in {retry} s."
+            answer = login_page(request, target, message, status=429)
+            answer.headers["Retry-After"] = str(retry)
+            return answer
         user = authenticate(console.users, name, password)
         if user is None:
+            console.login_throttle.failed(name, now)
             return login_page(request, target, "Wrong name or password.", status=401)
+        console.login_throttle.succeeded(name)
         lifetime = console.console_settings.session_hours * 3600
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
