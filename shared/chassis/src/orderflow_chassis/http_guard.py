@@ -9,10 +9,10 @@
 * **413** when the body is larger than ``max_body_bytes`` (the service definition's
   ``max_request_body_bytes``: 0, no body at all, for the four services, whose routes take
   none; a few KiB for the console's forms), or when a GET, HEAD, DELETE or OPTIONS request
-  has one at all (no route reads it); a request that may take none and declares a chunked
-  body is refused before a byte of it is read;
+  has one at all (no route reads it);
 * **408** when the body has not all arrived within ``body_timeout_s`` (a client trickling
-  bytes would hold a connection, and its task, for as long as it likes);
+  bytes would hold a connection, and its task, for as long as it likes), or within 2 s when
+  the request may take none (a chunked body that is empty passes: proxies forward some so);
 * **400** when the body is not UTF-8 text or holds a NUL byte (JSON and forms are UTF-8 and
   never hold one; UTF-16 would hide a card number's digits from a screen of bytes);
 * **422** when a path segment (identifier rule), a query parameter name or value, a form
@@ -28,11 +28,11 @@ Refusals are JSON ``{"detail": "..."}``, like FastAPI's own errors.
 
 The limits bound the screening's cost: it runs before any route or login, on the service's
 event loop (with its consumers and relay), and a megabyte of digit groups took 20 s to screen.
-A body, or a path and query, larger than ``_SCREEN_IN_THREAD_BYTES``, or holding enough digits
-for a card number (or bytes that are not ASCII), is screened in a worker thread, one at a time
-per process: the screen is pure Python and still shares the interpreter
-with the loop, but the loop gets its turn every few milliseconds instead of waiting for the
-whole screen. A service whose routes take no body refuses any body unread.
+A body, or a path and query, larger than ``_SCREEN_IN_THREAD_BYTES``, or holding a run of
+digits a card number could lie in (or bytes that are not ASCII, or percent-encoded ones), is
+screened in a worker thread, one at a time per process: the screen is pure Python and still
+shares the interpreter with the loop, but the loop gets its turn every few milliseconds instead
+of waiting for the whole screen. A service whose routes take no body refuses any body unread.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from typing import Any, Final, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI
-from orderflow_contracts.card_data import contains_card_number
+from orderflow_contracts.card_data import contains_card_number, has_digit_run
 
 from orderflow_chassis.card_data_guard import (
     CARD_DATA_REFUSED,
@@ -68,14 +68,16 @@ DEFAULT_BODY_TIMEOUT_S: Final = 30.0
 MAX_TARGET_BYTES: Final = 2048
 """Path and query string together; a URL of any route here is a few hundred bytes."""
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
-# Screened on the event loop up to this size when it cannot cost much (ASCII, fewer digits
-# than a card number has), in the worker thread otherwise. Measured (review, helper 109): 4 KiB
-# of digit groups took 12-17 ms of the loop each; a burst of such requests held it for
-# seconds, past the consumers' session timeout. Helper 121: 512 bytes of them still took 7-8 ms
-# each, and 1,000 at once held the loop for 8 s.
+# Screened on the event loop up to this size when it cannot cost much (see _cheap_to_screen),
+# in the worker thread otherwise. Measured (review, helper 109): 4 KiB of digit groups took
+# 12-17 ms of the loop each; a burst of such requests held it for seconds, past the consumers'
+# session timeout. Helper 121: 512 bytes of them still took 7-8 ms each, and 1,000 at once held
+# the loop for 8 s.
 _SCREEN_IN_THREAD_BYTES: Final = 512
-_FEWEST_CARD_DIGITS: Final = 13
-_DIGITS: Final = b"0123456789"
+# A request that may take no body and declares one of unknown length (chunked) is given this
+# long to end it: a proxy may forward an empty body so (Envoy does), a client that never ends
+# it holds its connection no longer.
+_NO_BODY_TIMEOUT_S: Final = 2.0
 
 CARD_NUMBER_REFUSED: Final = (
     "the request contains what looks like a card number (13-19 digits passing the Luhn check) "
@@ -129,18 +131,18 @@ class HttpInputGuard:
         method = str(scope.get("method", "")).upper()
         limit = 0 if method in _BODYLESS_METHODS else self.max_body_bytes
         declared = _content_length(scope)
-        chunked = limit == 0 and _header(scope, b"transfer-encoding") != b""
-        if chunked or (declared is not None and declared > limit):  # refused unread
+        if declared is not None and declared > limit:
             await _refuse(send, 413, self._too_large(method, limit))
             return
-        body, read = await _read_body(receive, limit, self.body_timeout_s)
+        wait_s = min(self.body_timeout_s, _NO_BODY_TIMEOUT_S) if limit == 0 else self.body_timeout_s
+        body, read = await _read_body(receive, limit, wait_s)
         if read == "disconnected":  # a part of a body is not a request: nobody waits for it
             return
         if read == "too large":
             await _refuse(send, 413, self._too_large(method, limit))
             return
         if read == "too slow":  # a client trickling bytes holds a connection for nothing
-            await _refuse(send, 408, f"the request body took over {self.body_timeout_s:g} s")
+            await _refuse(send, 408, f"the request body took over {wait_s:g} s")
             return
         refusal = await self._screened(scope, body) if body else None
         if refusal is not None:
@@ -200,10 +202,11 @@ def install_http_guards(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_
 
 
 def _cheap_to_screen(data: bytes) -> bool:
-    """ASCII with fewer digits than a card number: the digit-group rules, the screen's costly
-    part, find nothing to work on (percent-encoded bytes count their hex digits: more, not
-    fewer)."""
-    return data.isascii() and len(data) - len(data.translate(None, _DIGITS)) < _FEWEST_CARD_DIGITS
+    """Whether the digit-group rules, the screen's costly part, find nothing to work on: ASCII
+    with no run of digits and separators a card number could lie in, once ``+`` is read as a
+    space, and nothing percent-encoded (which may decode to such a run). A UUID in a path is
+    cheap: its groups of digits are too short."""
+    return data.isascii() and b"%" not in data and not has_digit_run(data.replace(b"+", b" "))
 
 
 def _card_number_in_target(scope: Scope) -> str | None:
