@@ -404,7 +404,29 @@ NEW_SPELLINGS = {
     "hyphenation points": _grouped("\u2027"),
     "katakana middle dots": _grouped("\u30fb"),
     "minus signs": _grouped("\u2212"),
+    # ... and their other forms (review, helper 123).
+    "greek ano teleia": _grouped("\u0387"),
+    "halfwidth katakana middle dots": _grouped("\uff65"),
+    "superscript minus signs": _grouped("\u207b"),
 }
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [
+        "Seasons 2017 \u2022 2018 \u2022 2019 \u2022 2020 box set",
+        "1999\u00b72499\u00b73999\u00b70499",
+        "sizes 2017 \u30fb 2018 \u30fb 2019 \u30fb 2020",
+    ],
+)
+def test_numbers_listed_with_bullets_or_middle_dots_are_a_list_not_a_card(listed: str) -> None:
+    # Review (helper 123): read as full stops, 8 of 40 lists of four years were card numbers.
+    assert not contains_card_number(listed)
+
+
+def test_a_card_number_with_bullets_between_its_groups_is_found_amex_too() -> None:
+    assert contains_card_number("3782\u2022822463\u202210005")
+    assert contains_card_number("5500\u00b70000\u00b70000\u00b70004")
 
 
 @pytest.mark.parametrize("written", NEW_SPELLINGS.values(), ids=NEW_SPELLINGS.keys())

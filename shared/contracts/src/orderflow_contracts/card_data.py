@@ -3,7 +3,7 @@
 Text is read as a person reads digits: another script's digits (fullwidth, Arabic-Indic...)
 count as digits, any space as a space, any line separator (and the controls shown as one:
 vertical tab, form feed, next line...) as a line break, any dash (and the minus sign) as a
-hyphen, a printed group's dot (middle dot, bullet) as a full stop, a compatibility
+hyphen, a printed group's dot (middle dot, bullet) as a comma, a compatibility
 form of one ASCII character (fullwidth punctuation and letters, superscript digits) as that
 character, and invisible characters (zero-width spaces, soft hyphens, combining marks) are not
 there. Two rules, one for free text and a stricter one for

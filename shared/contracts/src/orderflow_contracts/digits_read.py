@@ -2,7 +2,7 @@
 
 Another script's digits (fullwidth, Arabic-Indic...) read as digits, any space as a space, any
 line separator as a line break, any dash (and the minus sign) as a hyphen, a printed group's dot
-(middle dot, bullet) as a full stop, a compatibility form of one ASCII
+(middle dot, bullet) as a comma, a compatibility form of one ASCII
 character as that character, and invisible characters (zero-width spaces, soft hyphens,
 combining marks) are not there (:mod:`orderflow_contracts.card_data`'s module docstring).
 """
@@ -40,11 +40,13 @@ _READ_BY_CATEGORY: Final = {
     "Zs": " ", "Zl": "\n", "Zp": "\n", "Pd": "-", "Cf": "", "Mn": "", "Me": "",
 }  # fmt: skip
 _NEXT_LINE: Final = "\x85"  # a control character (Cc), yet a line break wherever text is shown
-# Dots that separate printed groups as a full stop does, in no category above (middle dot,
-# bullet, bullet and dot operators, hyphenation point, katakana middle dot), and the minus
-# sign, a dash in all but its category (review, helper 121: 4111•1111•1111•1111 passed).
+# Dots that separate printed groups (middle dot, bullet, bullet and dot operators, hyphenation
+# point, katakana middle dot) read as a comma, not a full stop: they list things as often as a
+# comma does (``2017 • 2018 • 2019 • 2020``), and groups a comma joins must be brand-shaped.
+# The minus sign reads as a dash, in all but its category. Review, helper 121: 4111•1111•1111•
+# 1111 passed; helper 123: as full stops they made year lists card numbers.
 _READ_AS_ONE_OF_OURS: Final = {
-    "\u00b7": ".", "\u2022": ".", "\u2219": ".", "\u22c5": ".", "\u2027": ".", "\u30fb": ".",
+    "\u00b7": ",", "\u2022": ",", "\u2219": ",", "\u22c5": ",", "\u2027": ",", "\u30fb": ",",
     "\u2212": "-",
 }  # fmt: skip
 
@@ -53,7 +55,7 @@ def _read_as(ch: str) -> str:
     """One non-ASCII character as read among digits ("" when invisible): a decimal digit of any
     script as its ASCII digit, a character of a category above as that category reads, and one
     whose compatibility form (NFKC) is one ASCII character (fullwidth punctuation and letters,
-    superscript digits) as that character, a printed group's dot as ``.``, the minus sign as
+    superscript digits) as that character, a printed group's dot as ``,``, the minus sign as
     ``-``; any other as itself."""
     known = _READ_AS.get(ch)
     if known is None:
@@ -64,11 +66,12 @@ def _read_as(ch: str) -> str:
             known = _READ_BY_CATEGORY[category]
         elif ch == _NEXT_LINE:
             known = "\n"
-        elif ch in _READ_AS_ONE_OF_OURS:
-            known = _READ_AS_ONE_OF_OURS[ch]
         else:
             folded = unicodedata.normalize("NFKC", ch)
-            known = folded if len(folded) == 1 and folded.isascii() else ch
+            if folded in _READ_AS_ONE_OF_OURS:  # the character, or one of its other forms
+                known = _READ_AS_ONE_OF_OURS[folded]
+            else:
+                known = folded if len(folded) == 1 and folded.isascii() else ch
         if len(_READ_AS) < 4096:  # bounded: hostile text may hold any character
             _READ_AS[ch] = known
     return known
