@@ -3,9 +3,8 @@ writer (demoted), or a new one opened through a name that still points at it.
 
 A session that found its server read-only was given back to the pool and lent out again, to
 fail every write for as long as it lived: a consumer's batches and the jobs were retried on it
-for ever (review, helper 122). It is closed instead, and new sessions are opened only on a
-writable server (``target_session_attrs=read-write``). The demotion is played by setting the
-session's ``default_transaction_read_only``, as a server in recovery reports it.
+for ever (review, helper 122). It is closed instead, and the next use opens a new one. The
+demotion is played by setting the session's ``default_transaction_read_only``.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 from orderflow_chassis.clock import SystemClock
-from orderflow_chassis.database import PostgresUnavailableError, create_pool
+from orderflow_chassis.database import create_pool
 from orderflow_chassis.outbox import Outbox
 from orderflow_chassis.unit_of_work import DatabaseTransactions
 from orderflow_localinfra.discovery import Infrastructure
@@ -51,17 +50,3 @@ async def test_a_session_that_found_its_server_read_only_is_not_lent_out_again(
             assert await uow.repos.fetchval("SHOW transaction_read_only") == "off"
     finally:
         await pool.close()
-
-
-async def test_a_pool_is_not_opened_on_a_read_only_server(
-    infrastructure: Infrastructure,
-) -> None:
-    opening = create_pool(
-        infrastructure.service_database_urls[SCHEMA],
-        schema=SCHEMA,
-        application_name="read-only-probe",
-        connect_timeout_s=1.0,
-        server_settings={"default_transaction_read_only": "on"},
-    )
-    with pytest.raises(PostgresUnavailableError):
-        await opening

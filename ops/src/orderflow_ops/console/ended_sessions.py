@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import asyncpg
+from orderflow_chassis.database import acquired
 from orderflow_chassis.settings import validate_identifier
 
 from orderflow_ops.console.auth import Session
@@ -19,7 +20,7 @@ from orderflow_ops.console.auth import Session
 async def end_session(pool: asyncpg.Pool, schema: str, session: Session) -> None:
     """Record ``session`` as ended; the ended sessions that have expired since are dropped."""
     validate_identifier(schema)
-    async with pool.acquire() as connection, connection.transaction():
+    async with acquired(pool) as connection, connection.transaction():
         await connection.execute(f"DELETE FROM {schema}.ended_sessions WHERE expires_at < now()")
         await connection.execute(
             f"""
@@ -33,7 +34,7 @@ async def end_session(pool: asyncpg.Pool, schema: str, session: Session) -> None
 
 async def has_ended(pool: asyncpg.Pool, schema: str, session: Session) -> bool:
     validate_identifier(schema)
-    async with pool.acquire() as connection:
+    async with acquired(pool) as connection:
         return bool(
             await connection.fetchval(
                 f"SELECT EXISTS (SELECT 1 FROM {schema}.ended_sessions WHERE nonce = $1)",

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, acquired
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.examples import example_event
 
@@ -172,7 +172,7 @@ async def fill(pool: asyncpg.Pool, schema: str, orders: int, *, seed: int = 7) -
     events = 0
 
     async def flush() -> None:
-        async with pool.acquire() as connection, connection.transaction():
+        async with acquired(pool) as connection, connection.transaction():
             for table, rows in batch.items():
                 if table != "orders" and rows:
                     await connection.copy_records_to_table(
@@ -205,7 +205,7 @@ async def fill(pool: asyncpg.Pool, schema: str, orders: int, *, seed: int = 7) -
         if len(batch["events"]) >= 20_000 and table == "cart_orders":
             await flush()
     await flush()
-    async with pool.acquire() as connection:
+    async with acquired(pool) as connection:
         await connection.executemany(
             f"""
             INSERT INTO {schema}.stage_minutes AS m (stage, minute, events) VALUES ($1, $2, $3)

@@ -31,6 +31,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
+from orderflow_chassis.database import acquired
 from orderflow_chassis.dlq_cli import StoredDeadLetter, publish_replays
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.outbox import start_producer, stop_producer
@@ -173,7 +174,7 @@ async def _alone(pool: asyncpg.Pool, request: ReplayRequest) -> AsyncIterator[No
     still sends), on any instance of the console."""
     key = "hashtextextended('console.replay:' || $1::text, 0)"
     request_id = str(request.selection.request_id)
-    async with pool.acquire() as connection:
+    async with acquired(pool) as connection:
         if not await connection.fetchval(f"SELECT pg_try_advisory_lock({key})", request_id):
             raise ReplayRunning(request_id)
         try:
@@ -194,30 +195,31 @@ async def _audit(
     landed: RecordMetadata | None = None,
 ) -> None:
     """One audit row: a letter sent (where it ``landed``), or one ``not_replayed`` (why)."""
-    await pool.execute(
-        f"""
-        INSERT INTO {schema}.replay_audit (requested_at, requested_by, role, selection,
-            dlq_topic, dlq_partition, dlq_offset, event_id, target_topic, target_partition,
-            target_offset, consumer, request_id, outcome, outcome_detail, outcome_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-        """,
-        request.now,
-        request.session.name,
-        request.session.role.value,
-        request.described,
-        dlq_topic,
-        letter.partition,
-        letter.offset,
-        letter.event_id,
-        letter.target_topic(dlq_topic) if landed is None else landed.topic,
-        None if landed is None else landed.partition,
-        None if landed is None else landed.offset,
-        consumer,
-        request.selection.request_id,
-        "sent" if not_replayed is None else "not_replayed",
-        not_replayed,
-        None if not_replayed is None else request.now,
-    )
+    async with acquired(pool) as connection:
+        await connection.execute(
+            f"""
+            INSERT INTO {schema}.replay_audit (requested_at, requested_by, role, selection,
+                dlq_topic, dlq_partition, dlq_offset, event_id, target_topic, target_partition,
+                target_offset, consumer, request_id, outcome, outcome_detail, outcome_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+            """,
+            request.now,
+            request.session.name,
+            request.session.role.value,
+            request.described,
+            dlq_topic,
+            letter.partition,
+            letter.offset,
+            letter.event_id,
+            letter.target_topic(dlq_topic) if landed is None else landed.topic,
+            None if landed is None else landed.partition,
+            None if landed is None else landed.offset,
+            consumer,
+            request.selection.request_id,
+            "sent" if not_replayed is None else "not_replayed",
+            not_replayed,
+            None if not_replayed is None else request.now,
+        )
 
 
 async def track_outcomes(
@@ -255,13 +257,14 @@ async def track_outcomes(
         > row["target_offset"]
     ]
     if applied:
-        await pool.execute(
-            f"""
-            UPDATE {s}.replay_audit SET outcome = 'applied', outcome_at = $2,
-                outcome_detail = consumer || ' committed past the replayed record'
-            WHERE id = ANY($1::bigint[]) AND outcome = 'sent'
-            """,
-            applied,
-            now,
-        )
+        async with acquired(pool) as connection:
+            await connection.execute(
+                f"""
+                UPDATE {s}.replay_audit SET outcome = 'applied', outcome_at = $2,
+                    outcome_detail = consumer || ' committed past the replayed record'
+                WHERE id = ANY($1::bigint[]) AND outcome = 'sent'
+                """,
+                applied,
+                now,
+            )
     return len(again) + len(applied)

@@ -25,7 +25,7 @@ from typing import Any
 
 import asyncpg
 import structlog
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, acquired
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.unit_of_work import DatabaseTransactions, Transactions
 
@@ -68,7 +68,7 @@ async def expire_orders(
     ``older_than``, with their timelines."""
     total, cursor = RetentionResult(), None
     while True:
-        async with pool.acquire() as connection, connection.transaction():
+        async with acquired(pool) as connection, connection.transaction():
             result, cursor, full = await _expire_batch(
                 connection, schema, older_than, batch_size, cursor
             )

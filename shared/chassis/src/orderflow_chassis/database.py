@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -12,7 +10,6 @@ from typing import Generic, TypeVar
 
 import asyncpg
 import structlog
-from asyncpg.connect_utils import SessionAttribute
 from asyncpg.pool import PoolConnectionProxy
 
 from orderflow_chassis.postgres_tls import (
@@ -40,8 +37,8 @@ DEFAULT_COMMAND_TIMEOUT_S = 60.0
 # all the same: a hung process still gives up its locks.
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 300_000
 
-# What a server that is still starting (or not yet reachable, or read-only: a failover under
-# way) raises.
+# What a server that is still starting (or not yet reachable, or not the kind a DSN's
+# target_session_attrs asks for: a failover under way) raises.
 _NOT_YET_UP = (
     OSError,
     asyncpg.CannotConnectNowError,
@@ -69,7 +66,6 @@ async def connect(
         with_tls_settings(dsn),
         server_settings={"search_path": schema},
         command_timeout=command_timeout_s,
-        target_session_attrs=writable_sessions(dsn),
     )
     await _init_connection(connection)
     return connection
@@ -94,7 +90,7 @@ async def acquired(pool: asyncpg.Pool, *, wait_s: float | None = None) -> AsyncI
     """A connection of ``pool`` for one use (waiting ``wait_s`` at most for it). One that found
     its server read-only (demoted in a failover while the session lived) is closed instead of
     going back to the pool, where it would fail every write it is lent for: the pool opens a
-    new one, to a writable server (``target_session_attrs``, see :func:`create_pool`)."""
+    new one (to the new writer, once the server's name points at it)."""
     async with pool.acquire(timeout=wait_s) as connection:
         try:
             yield connection
@@ -115,17 +111,6 @@ def read_only_failure(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-def writable_sessions(dsn: str) -> SessionAttribute | None:
-    """``target_session_attrs=read-write``, unless the DSN or ``PGTARGETSESSIONATTRS`` chose
-    (None: asyncpg reads theirs):
-    a connection opened during a failover to a server that is read-only now (a DNS name still
-    on the old writer, a multi-host DSN) is refused and tried again, not lent out to fail."""
-    query = urllib.parse.parse_qs(urllib.parse.urlsplit(dsn).query)
-    if "target_session_attrs" in query or os.environ.get("PGTARGETSESSIONATTRS"):
-        return None
-    return SessionAttribute.read_write
 
 
 def _current_transaction(connection: Connection) -> object | None:
@@ -190,15 +175,12 @@ async def create_pool(
     connection (a failover whose old node vanished), would otherwise hold a consumer, the relay
     or a request for ever, asyncpg setting no TCP keepalive.
 
-    Connections are made to a writable server only (:func:`writable_sessions`).
-
     Waits (with backoff) up to ``connect_timeout_s`` for the server, so services can start
     before the database has finished starting; a TLS failure stops at once, with the TLS
     settings (``sslmode`` & co. from the DSN, else ``PGSSLMODE`` & co.) in the message.
     """
     validate_identifier(schema)
     tls = tls_settings(dsn)  # a setting that cannot work fails here, naming it
-    writable = writable_sessions(dsn)
     dsn = with_tls_settings(dsn)
 
     def on_retry(_: int, error: BaseException, delay: float) -> None:
@@ -219,7 +201,6 @@ async def create_pool(
                     max_size=max_size,
                     command_timeout=command_timeout_s,
                     init=_init_connection,
-                    target_session_attrs=writable,
                     reset=_back_to_pool,
                     server_settings={
                         **(server_settings or {}),

@@ -373,14 +373,14 @@ class OutboxRelay:
 
     async def unsent_count(self) -> int:
         """Rows waiting to be published (parked rows not included)."""
-        async with self._pool.acquire() as connection:
+        async with acquired(self._pool) as connection:
             counts = await outbox_store.outbox_counts(connection, self._schema)
         self._export(counts)
         return counts.pending
 
     async def health(self) -> RelayHealth:
         """Healthy unless this relay is failing or no relay of the service led for too long."""
-        async with self._pool.acquire() as connection:
+        async with acquired(self._pool) as connection:
             lease: LeaseState = await lease_state(connection, self._schema)
             counts = await outbox_store.outbox_counts(connection, self._schema)
         self._export(counts)

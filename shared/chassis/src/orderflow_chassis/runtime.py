@@ -29,7 +29,7 @@ from orderflow_chassis.consumer_wiring import (
     register_consumers,
     start_consumers,
 )
-from orderflow_chassis.database import create_pool
+from orderflow_chassis.database import acquired, create_pool
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.http_protocol import HeaderDeadlineProtocol
 from orderflow_chassis.inbox import Inbox
@@ -173,7 +173,7 @@ class ServiceRuntime:
             max_size=settings.db_pool_max_size,
             command_timeout_s=settings.db_command_timeout_s,
         )
-        async with self._pool.acquire() as connection:
+        async with acquired(self._pool) as connection:
             await migrate_service(connection, settings.db_schema, self.definition.migrations)
 
         transactions = service_transactions(self.definition, settings, self._pool)

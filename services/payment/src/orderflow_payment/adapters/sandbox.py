@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import structlog
-from orderflow_chassis.database import Connection, create_pool
+from orderflow_chassis.database import Connection, acquired, create_pool
 from orderflow_chassis.settings import validate_identifier
 from orderflow_contracts.money import Money
 
@@ -274,7 +274,7 @@ class SandboxProvider:
         failure: Exception | None = None
         result: ProviderResult | None = None
         done: _Operation | None = None
-        async with pool.acquire() as connection, connection.transaction():
+        async with acquired(pool) as connection, connection.transaction():
             # Requests with one key are handled one at a time, as a provider does: the function
             # takes the key's lock (and the parent's row lock) before it reads.
             row = await connection.fetchrow(
