@@ -12,14 +12,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+from orderflow_chassis.http_guard import install_http_guards
 from orderflow_chassis.runtime import ServiceRuntime
+from orderflow_chassis.settings import ServiceSettings
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
 from orderflow_contracts.examples import example_event
 from orderflow_localinfra.discovery import Infrastructure
 from orderflow_localinfra.isolation import isolated_database
 from orderflow_ops.console.app import ConsoleService, build_console
+from orderflow_ops.console.auth import SessionSigner, parse_users
+from orderflow_ops.console.live import LiveStatus
 from orderflow_ops.console.settings import ConsoleSettings
+from orderflow_ops.console.web_common import Console, template_environment
+from orderflow_ops.console.web_login import login_router
 
 from tests.support.service_harness import service_settings
 
@@ -138,3 +145,24 @@ def captured_order(order_id: str, cart_id: str) -> list[Envelope]:
         envelope("StockReserved", 2, cause=placed, order_id=order_id),
         envelope("PaymentCaptured", 3, cause=placed, order_id=order_id, payment_id=payment_id),
     ]
+
+
+@asynccontextmanager
+async def login_pages(*, guarded: bool = False) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the console's login pages alone (they need neither Kafka nor the read
+    model), behind the HTTP guard as the console serves them when ``guarded``."""
+    console = Console(
+        settings=ServiceSettings.model_construct(),
+        console_settings=ConsoleSettings(users=USERS),
+        status=LiveStatus(),
+        users=parse_users(USERS),
+        signer=SessionSigner("test-key"),
+        templates=template_environment(),
+    )
+    app = FastAPI()
+    app.include_router(login_router(console))
+    if guarded:
+        install_http_guards(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        yield client

@@ -8,16 +8,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from orderflow_chassis.http_guard import install_http_guards
-from orderflow_chassis.settings import ServiceSettings
-from orderflow_ops.console.auth import SessionSigner, parse_users
-from orderflow_ops.console.live import LiveStatus
-from orderflow_ops.console.settings import ConsoleSettings
-from orderflow_ops.console.web_common import SESSION_COOKIE, Console, template_environment
-from orderflow_ops.console.web_login import login_router
+from orderflow_ops.console.web_common import SESSION_COOKIE
 
-from ops.tests.console.console_harness import USERS, csrf_token
+from ops.tests.console.console_harness import csrf_token, login_pages
 
 # Percent-encoded, the digits are no card number to a screen of the raw bytes.
 ENCODED_PAN = "".join(f"%{ord(digit):02X}" for digit in "4111111111111111")
@@ -25,20 +18,7 @@ ENCODED_PAN = "".join(f"%{ord(digit):02X}" for digit in "4111111111111111")
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    # The login pages behind the HTTP guard, as the console serves them.
-    console = Console(
-        settings=ServiceSettings.model_construct(),
-        console_settings=ConsoleSettings(users=USERS),
-        status=LiveStatus(),
-        users=parse_users(USERS),
-        signer=SessionSigner("test-key"),
-        templates=template_environment(),
-    )
-    app = FastAPI()
-    app.include_router(login_router(console))
-    install_http_guards(app)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+    async with login_pages(guarded=True) as client:
         yield client
 
 

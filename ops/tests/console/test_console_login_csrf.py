@@ -8,34 +8,17 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from orderflow_chassis.settings import ServiceSettings
-from orderflow_ops.console.auth import SessionSigner, parse_users
-from orderflow_ops.console.live import LiveStatus
-from orderflow_ops.console.settings import ConsoleSettings
-from orderflow_ops.console.web_common import SESSION_COOKIE, Console, template_environment
-from orderflow_ops.console.web_login import LOGIN_NONCE_COOKIE, login_router
+from orderflow_ops.console.web_common import SESSION_COOKIE
+from orderflow_ops.console.web_login import LOGIN_NONCE_COOKIE
 
-from ops.tests.console.console_harness import USERS, csrf_token
+from ops.tests.console.console_harness import csrf_token, login_pages
 
 OPERATOR = {"username": "op", "password": "op-secret-1"}
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    # Only the login pages: they need neither Kafka nor the read model.
-    console = Console(
-        settings=ServiceSettings.model_construct(),
-        console_settings=ConsoleSettings(users=USERS),
-        status=LiveStatus(),
-        users=parse_users(USERS),
-        signer=SessionSigner("test-key"),
-        templates=template_environment(),
-    )
-    app = FastAPI()
-    app.include_router(login_router(console))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+    async with login_pages() as client:
         yield client
 
 

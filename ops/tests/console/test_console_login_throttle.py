@@ -9,16 +9,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from orderflow_chassis.settings import ServiceSettings
-from orderflow_ops.console.auth import SessionSigner, parse_users
-from orderflow_ops.console.live import LiveStatus
 from orderflow_ops.console.login_throttle import LoginThrottle
-from orderflow_ops.console.settings import ConsoleSettings
-from orderflow_ops.console.web_common import SESSION_COOKIE, Console, template_environment
-from orderflow_ops.console.web_login import login_router
+from orderflow_ops.console.web_common import SESSION_COOKIE
 
-from ops.tests.console.console_harness import USERS, csrf_token
+from ops.tests.console.console_harness import csrf_token, login_pages
 
 
 def test_a_names_first_failures_are_free_then_each_waits_twice_as_long_up_to_a_minute() -> None:
@@ -58,18 +52,7 @@ def test_names_kept_are_bounded_however_many_a_script_tries() -> None:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    console = Console(
-        settings=ServiceSettings.model_construct(),
-        console_settings=ConsoleSettings(users=USERS),
-        status=LiveStatus(),
-        users=parse_users(USERS),
-        signer=SessionSigner("test-key"),
-        templates=template_environment(),
-    )
-    app = FastAPI()
-    app.include_router(login_router(console))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+    async with login_pages() as client:
         yield client
 
 

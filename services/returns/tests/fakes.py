@@ -395,8 +395,8 @@ class FakeDeliveryReads:
     consumer = "returns.events"
     partition = "fulfillment/0"
 
-    def __init__(self, tables: ReturnsTables) -> None:
-        self.tables = tables
+    def __init__(self, transactions: FakeTransactions[ReturnsRepositories]) -> None:
+        self._transactions = transactions  # its tables now: a rolled-back block replaces them
         self.published = 0
         self.taken = 0
         self.unavailable = False
@@ -406,6 +406,10 @@ class FakeDeliveryReads:
             raise ConnectionError("Kafka is away")
         self.taken += 1
         return {self.partition: self.published}
+
+    @property
+    def tables(self) -> ReturnsTables:
+        return tables_of(self._transactions)
 
     @property
     def applied_up_to(self) -> int:

@@ -197,7 +197,7 @@ class Returns:
     ) -> None:
         self.transactions: FakeTransactions[ReturnsRepositories] = fake_transactions(now)
         self.dependencies: dict[str, object] = {**DEPENDENCIES, "policy": policy}
-        self.reads = FakeDeliveryReads(self.tables)
+        self.reads = FakeDeliveryReads(self.transactions)
 
     async def judge_due(self, policy: ReturnsPolicy, *, batch_size: int = BATCH) -> int:
         """A round of the job that judges held requests whose wait ended."""
