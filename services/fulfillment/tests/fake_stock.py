@@ -12,9 +12,9 @@ from orderflow_fulfillment.domain.stock import (
     CountOutcome,
     CountVerdict,
     dispatched,
-    late_dispatch_missed_by_count,
     movement_changes_on_hand,
     reconcile_count,
+    redated_dispatch_crosses_count,
     released,
 )
 from orderflow_fulfillment.domain.stock_file import WarehouseEntry
@@ -170,9 +170,9 @@ class InMemoryStock:
             if row is None or not mine:
                 continue
             implied_at = max(self.movements[i].occurred_at for i in mine)
-            if implied_at <= dispatched_at:
+            if implied_at == dispatched_at:
                 continue
-            missed = late_dispatch_missed_by_count(
+            missed = redated_dispatch_crosses_count(
                 dispatched_at=dispatched_at, implied_at=implied_at, last_counted_at=row.counted_at
             )
             for i in mine:

@@ -350,6 +350,37 @@ async def test_a_count_between_a_late_reported_dispatch_and_its_delivery_is_not_
     assert ledger == 8
 
 
+@pytest.mark.parametrize("count_read", ["before the delivery", "after the delivery"])
+async def test_a_count_between_a_delivery_and_its_later_stamped_dispatch_saw_the_units(
+    flow: Flow, count_read: str
+) -> None:
+    # Review (helper 124): delivered at t0 (a warehouse clock behind), counted at t0+10 min
+    # (the parcel still on the shelf: 10), dispatched at t0+15 min, reported last. The count
+    # was taken as made after the implied dispatch, and the real one took nothing: 10 stayed
+    # on sale with 8 on the shelf.
+    sku = new_sku("TAPE")
+    eu = await flow.warehouse("EU", "DE", {sku: 10})
+    order_id = await flow.place_order({sku: 2})
+    await flow.wait_for(StockReserved, order_id)
+    await flow.capture(order_id)
+    [request] = await flow.wait_for(FulfillmentRequested, order_id)
+    t0 = datetime.now(UTC)
+    if count_read == "before the delivery":
+        await flow.count(eu, sku, 10, at=t0 + timedelta(minutes=10))
+        await flow.until(lambda: flow.level(eu, sku), lambda level: level == (10, 2))
+    await flow.deliver(request.shipment_id, at=t0)
+    await flow.wait_for(OrderCompleted, order_id)
+    if count_read == "after the delivery":
+        await flow.count(eu, sku, 10, at=t0 + timedelta(minutes=10))
+    await flow.until(lambda: flow.level(eu, sku), lambda level: level == (10, 0))
+
+    await flow.dispatch(request.shipment_id, eu, tracking="LATE-2", at=t0 + timedelta(minutes=15))
+
+    assert await flow.until(lambda: flow.level(eu, sku), lambda level: level == (8, 0)) == (8, 0)
+    anomalies = await flow.until(lambda: flow.anomalies(warehouse_id=eu), bool)
+    assert "clock_behind" in [row["reason"] for row in anomalies]
+
+
 async def test_stock_counts_set_on_hand_never_below_reserved_and_stale_ones_are_ignored(
     flow: Flow,
 ) -> None:

@@ -13,8 +13,8 @@ from orderflow_fulfillment.domain.allocation import Allocation
 from orderflow_fulfillment.domain.stock import (
     CountOutcome,
     CountVerdict,
-    late_dispatch_missed_by_count,
     reconcile_count,
+    redated_dispatch_crosses_count,
 )
 from orderflow_fulfillment.ports import StockLevel
 
@@ -99,7 +99,7 @@ class StockCounts(StockMovements):
     ) -> None:
         """A shipment whose delivery implied its dispatch reports the real dispatch time: its
         movements take it, and a row whose last count fell in between has that count applied
-        again (see :func:`~orderflow_fulfillment.domain.stock.late_dispatch_missed_by_count`),
+        again (see :func:`~orderflow_fulfillment.domain.stock.redated_dispatch_crosses_count`),
         unless an operator loaded the row since (their figure stands)."""
         for warehouse_id, sku in sorted({(a.warehouse_id, a.sku) for a in allocations}):
             level = await self._lock(warehouse_id, sku)
@@ -112,9 +112,9 @@ class StockCounts(StockMovements):
                 sku,
                 reference,
             )
-            if level is None or implied_at is None or implied_at <= dispatched_at:
+            if level is None or implied_at is None or implied_at == dispatched_at:
                 continue
-            missed = late_dispatch_missed_by_count(
+            missed = redated_dispatch_crosses_count(
                 dispatched_at=dispatched_at,
                 implied_at=implied_at,
                 last_counted_at=level.counted_at,

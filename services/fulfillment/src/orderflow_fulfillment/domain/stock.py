@@ -103,16 +103,19 @@ def movement_changes_on_hand(occurred_at: datetime, last_counted_at: datetime | 
     return last_counted_at is None or occurred_at > last_counted_at
 
 
-def late_dispatch_missed_by_count(
+def redated_dispatch_crosses_count(
     *, dispatched_at: datetime, implied_at: datetime, last_counted_at: datetime | None
 ) -> bool:
     """A parcel's dispatch was taken at its delivery (``implied_at``: the dispatch report came
-    later). When the last count fell between the real dispatch and the delivery, the count did
-    not find its units and the implied dispatch took them from on_hand again: that count must
-    be applied again, with the dispatch before it."""
-    return not movement_changes_on_hand(
-        dispatched_at, last_counted_at
-    ) and movement_changes_on_hand(implied_at, last_counted_at)
+    later, stamped ``dispatched_at``). When the last count fell between the two times, it was
+    applied on the wrong side of the dispatch and must be applied again: a count after the
+    real dispatch and before the delivery did not find the units, and the implied dispatch took
+    them from on_hand again; a count after a delivery stamped before its dispatch (a
+    warehouse's clocks disagree) still found them, and was taken as not having (review, helper
+    124: they stayed on sale)."""
+    return movement_changes_on_hand(dispatched_at, last_counted_at) != movement_changes_on_hand(
+        implied_at, last_counted_at
+    )
 
 
 @dataclass(frozen=True)

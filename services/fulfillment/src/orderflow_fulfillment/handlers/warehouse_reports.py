@@ -93,8 +93,23 @@ async def record_dispatch(
         await uow.repos.stock.redate_dispatch(
             shipment.allocations(), dispatched_at=moved_at, reference=str(event.shipment_id)
         )
-        if shipment.delivered_at is not None:  # a wrong time taken as read: not after it
-            dispatched_at = min(dispatched_at, shipment.delivered_at)
+        if shipment.delivered_at is not None and dispatched_at > shipment.delivered_at:
+            # Delivered before it left: the warehouse's clocks disagree. Stock takes the later
+            # time (a count in between saw the units: on_hand errs low, never high); the
+            # shipment keeps the delivery's, and the anomaly says so.
+            await record_anomaly(
+                uow,
+                AnomalyReason.CLOCK_BEHIND,
+                order_id=shipment.order_id,
+                shipment_id=shipment.shipment_id,
+                warehouse_id=event.warehouse_id,
+                detail={
+                    "delivered_at": shipment.delivered_at.isoformat(),
+                    "dispatched_at": dispatched_at.isoformat(),
+                    "taken_as": shipment.delivered_at.isoformat(),
+                },
+            )
+            dispatched_at = shipment.delivered_at
     await uow.repos.shipments.mark_dispatched(
         shipment.shipment_id,
         carrier=event.carrier,

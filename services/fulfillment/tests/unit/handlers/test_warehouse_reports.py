@@ -209,6 +209,33 @@ async def test_a_late_dispatch_report_gives_back_what_a_count_in_between_did_not
     assert (recount.reference, recount.on_hand_delta) == (f"recount:{request.shipment_id}", 2)
 
 
+async def test_a_delivery_stamped_before_its_dispatch_with_a_count_between_leaves_none_on_sale(
+    fulfillment: FakeFulfillment,
+) -> None:
+    # Review (helper 124): the delivery (09:40) implied the dispatch; a count at 09:50 still
+    # found the parcel on the shelf (5), was taken as made after it left, and the real
+    # dispatch (09:55) took nothing: 5 on sale, 3 on the shelf.
+    request = await one_requested_shipment(fulfillment)
+    delivered = parcel_delivered(request.shipment_id, WAREHOUSE_TIME)
+    fulfillment.clock.set(WAREHOUSE_TIME)
+    await record_delivery(delivered, fulfillment.unit(delivered))
+    counted = stock_counted("EU", "SPIKY", 5, WAREHOUSE_TIME + timedelta(minutes=10))
+    await apply_stock_count(counted, fulfillment.unit(counted))
+    assert fulfillment.stock.level("EU", "SPIKY") == (5, 0)
+
+    report = parcel_dispatched(request.shipment_id, "EU", "T-LATE").model_copy(
+        update={"dispatched_at": WAREHOUSE_TIME + timedelta(minutes=15)}
+    )
+    fulfillment.clock.set(report.dispatched_at)
+    await record_dispatch(report, fulfillment.unit(report))
+
+    assert fulfillment.stock.level("EU", "SPIKY") == (3, 0)
+    shipment = fulfillment.shipments.shipments[request.shipment_id]
+    assert shipment.dispatched_at == WAREHOUSE_TIME, "not after its delivery"
+    [anomaly] = fulfillment.anomalies.of(AnomalyReason.CLOCK_BEHIND)
+    assert anomaly["shipment_id"] == request.shipment_id
+
+
 async def test_a_delivery_reported_twice_completes_the_order_once(
     fulfillment: FakeFulfillment,
 ) -> None:
