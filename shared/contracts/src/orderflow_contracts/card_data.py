@@ -1,13 +1,9 @@
 """Detection and redaction of card numbers (PANs): card data never enters the system.
 
-Text is read as a person reads digits: another script's digits (fullwidth, Arabic-Indic...)
-count as digits, any space as a space, any line separator (and the controls shown as one:
-vertical tab, form feed, next line...) as a line break, any dash (and the minus sign) as a
-hyphen, a printed group's dot (middle dot, bullet) as a comma, a compatibility
-form of one ASCII character (fullwidth punctuation and letters, superscript digits) as that
-character, and invisible characters (zero-width spaces, soft hyphens, combining marks) are not
-there. Two rules, one for free text and a stricter one for
-identifiers. Both look at *candidates*: a run of 13-19 digits not touching another digit
+Text is read as a person reads digits (:mod:`orderflow_contracts.digits_read`: another
+script's digits as digits, any space, line break and dash alike, a compatibility form of one
+ASCII character as that character, invisible characters not at all). Two rules, one for free
+text and a stricter one for identifiers. Both look at *candidates*: a run of 13-19 digits not touching another digit
 (``4111111111111111``), or groups written the way cards are printed, one to three separators
 between them (spaces, tabs, line breaks, hyphens, dots, commas, slashes, colons, underscores;
 mixed or not: ``4111 1111 1111 1111``, ``5500-0000-0000-0004``, ``4111 - 1111 - 1111 - 1111``,
