@@ -1,22 +1,21 @@
 """Detection and redaction of card numbers (PANs): card data never enters the system.
 
-Text is read as a person reads digits (:mod:`orderflow_contracts.digits_read`: another
-script's digits as digits, any space, line break and dash alike, a compatibility form of one
-ASCII character as that character, invisible characters not at all). Two rules, one for free
-text and a stricter one for identifiers. Both look at *candidates*: a run of 13-19 digits not touching another digit
-(``4111111111111111``), or groups written the way cards are printed, one to three separators
-between them (spaces, tabs, line breaks, hyphens, dots, commas, slashes, colons, underscores;
-mixed or not: ``4111 1111 1111 1111``, ``5500-0000-0000-0004``, ``4111 - 1111 - 1111 - 1111``,
-Amex ``3782 822463 10005``). A grouped candidate must not sit inside a word, but may touch a
-hyphen (``ref-4111 1111 1111 1111``): no UUID holds one, as a UUID's groups of 8 and 12
-characters can be no group of a candidate (4 or 6 digits and a separator, or 1-7 digits at its
-end) and its three groups of 4 are too few. When it is no card number, the runs of its groups
-are tried, the longest first, so a PAN followed by its CVV or expiry
-(``4111 1111 1111 1111 737``) is found. Every candidate must pass the Luhn check. A candidate
-*stands alone* when neither of its neighbours is a letter or a digit (``_ - : . " /`` and
-spaces are separators), and is *brand-shaped* when its digits start with the IIN of a real card
-brand and have a length that brand issues
-(:data:`~orderflow_contracts.card_brands.CARD_BRANDS`).
+Text is read as a person reads digits (:mod:`orderflow_contracts.digits_read`: another script's
+digits as digits, any space, line break and dash alike, a compatibility form of one ASCII
+character as that character, invisible characters not at all). Two rules, one for free text and
+a stricter one for identifiers. Both look at *candidates*: a run of 13-19 digits not touching
+another digit (``4111111111111111``), or groups written the way cards are printed, one to three
+separators between them (spaces, tabs, line breaks, hyphens, dots, commas, slashes, colons,
+underscores; mixed or not: ``4111 1111 1111 1111``, ``5500-0000-0000-0004``, ``4111 - 1111 -
+1111 - 1111``, Amex ``3782 822463 10005``). A grouped candidate must not sit inside a word, but
+may touch a hyphen (``ref-4111 1111 1111 1111``): no UUID holds one, as a UUID's groups of 8 and
+12 characters can be no group of a candidate (4 or 6 digits and a separator, or 1-7 digits at
+its end) and its three groups of 4 are too few. When it is no card number, the runs of its
+groups are tried, the longest first, so a PAN followed by its CVV or expiry (``4111 1111 1111
+1111 737``) is found. Every candidate must pass the Luhn check. A candidate *stands alone* when
+neither of its neighbours is a letter or a digit (``_ - : . " /`` and spaces are separators),
+and is *brand-shaped* when its digits start with the IIN of a real card brand and have a length
+that brand issues (:data:`~orderflow_contracts.card_brands.CARD_BRANDS`).
 
 * **Free text** (addresses, reasons, notes, unknown fields, header names and values, log
   lines): a Luhn-valid candidate that stands alone, or that is brand-shaped even when glued to
