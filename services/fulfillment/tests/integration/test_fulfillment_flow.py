@@ -282,11 +282,12 @@ async def test_unknown_duplicate_and_out_of_order_warehouse_reports_are_recorded
     await flow.dispatch(shipment_id, us, tracking="LATE-1")
     await flow.deliver(shipment_id)
     found = await flow.until(
-        lambda: flow.anomalies(shipment_id=shipment_id), lambda rows: len(rows) >= 5
+        lambda: flow.anomalies(shipment_id=shipment_id), lambda rows: len(rows) >= 6
     )
     assert [row["reason"] for row in found] == [
         "delivered_before_dispatched",
         "dispatched_after_delivered",
+        "clock_behind",  # its dispatch is stamped after its delivery (both stamped when sent)
         "conflicting_dispatch",
         "warehouse_mismatch",
         "duplicate_delivery",
