@@ -142,3 +142,30 @@ async def test_malformed_cart_events_go_to_the_dead_letter_topic(
     # The partition moved on: the valid event behind them was applied.
     view = await cart_service.cart_when(cart_id, lambda v: bool(v["lines"]))
     assert [(line["sku"], line["quantity"]) for line in view["lines"]] == [("HC-SIL-PAIR", 2)]
+
+
+@pytest.mark.parametrize("unstorable", ["a\u0000b", "x\ud800y"], ids=["NUL", "lone surrogate"])
+async def test_an_early_event_with_an_unknown_field_no_database_stores_is_buffered(
+    cart_service: RunningCart, unstorable: str
+) -> None:
+    # Review (helper 125): the contract ignores unknown fields in data, but the buffer stored
+    # the envelope as it came, and PostgreSQL's jsonb refuses a NUL or a lone surrogate: the
+    # event was dead-lettered only when it came before its turn.
+    storefront = cart_service.storefront
+    cart_id = new_cart_id("unknown-field")
+    first = storefront.envelope(currency(cart_id, "GBP"))
+    second = storefront.envelope(add(cart_id, "INS-GEL-M", 2))
+    early = json.loads(second.model_dump_json())
+    early["data"]["gift_note"] = unstorable
+    await publish_raw(
+        cart_service.infrastructure.kafka_bootstrap_servers,
+        cart_service.prefix + "storefront.carts",
+        [(cart_id.encode(), json.dumps(early).encode())],
+    )
+    await storefront.publish(first)
+
+    view = await cart_service.cart_when(
+        cart_id, lambda view: view["events_waiting"] == 0 and bool(view["lines"])
+    )
+    assert [(line["sku"], line["quantity"]) for line in view["lines"]] == [("INS-GEL-M", 2)]
+    assert view["currency"] == "GBP"

@@ -88,12 +88,14 @@ class ReturnsHarness:
 
     async def republish(self, envelope: Envelope) -> None:
         """Publish these exact bytes again (a redelivery: same event id)."""
-        topic = self.prefix + type(envelope.parse_event()).topic
-        metadata = await self.producer.send_and_wait(
-            topic, envelope.to_bytes(), key=envelope.aggregate_id.encode()
-        )
-        key = (topic, metadata.partition)
-        self._positions[key] = max(self._positions.get(key, 0), metadata.offset + 1)
+        topic = type(envelope.parse_event()).topic
+        await self.publish_value(topic, envelope.to_bytes(), envelope.aggregate_id.encode())
+
+    async def publish_value(self, topic: str, value: bytes, key: bytes) -> None:
+        """Publish ``value`` as it is on the contract ``topic`` (bytes a model cannot write)."""
+        metadata = await self.producer.send_and_wait(self.prefix + topic, value, key=key)
+        position = (self.prefix + topic, metadata.partition)
+        self._positions[position] = max(self._positions.get(position, 0), metadata.offset + 1)
 
     async def processed(self) -> None:
         """Wait until the service applied (or skipped) everything published so far."""

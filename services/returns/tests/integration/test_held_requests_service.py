@@ -3,10 +3,12 @@ PostgreSQL): held, answered when the delivery comes, rejected by the job when th
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from orderflow_contracts.envelope import Envelope
 from orderflow_returns.handlers import held_requests, return_requests
 from orderflow_returns.settings import ReturnsSettings
 
@@ -99,3 +101,27 @@ async def test_a_held_request_whose_judgement_fails_is_undone_alone_and_held_aga
         "SELECT failures FROM returns.held_requests WHERE order_id = $1", order.order_id
     )
     assert failures == 1, "held again, its failure counted"
+
+
+async def test_a_held_request_with_an_unknown_field_no_json_writes_is_held_and_answered(
+    returns_harness: ReturnsHarness,
+) -> None:
+    # Review (helper 125): the contract ignores unknown fields in data, but the request was
+    # held as it came, and a lone surrogate in one cannot be written as UTF-8 JSON: the hold
+    # failed and the request was dead-lettered.
+    h, order = returns_harness, Order()
+    now = h.clock.now()
+    await h.publish(order.placed(), occurred_at=now - timedelta(days=4))
+    await h.processed()
+    request = order.return_requested([("MB-SPIKY-8CM", 1)], "ret-unknown-field")
+    envelope = Envelope.wrap(request, producer="storefront", correlation_id="journey-odd")
+    document = json.loads(envelope.model_dump_json())
+    document["data"]["customer_note"] = "x\ud800y"
+    await h.publish_value(type(request).topic, json.dumps(document).encode(), envelope.key)
+    await h.processed()
+    assert await held(h, order) == ["ret-unknown-field"]
+
+    await h.publish(order.delivered(now - timedelta(days=1)))
+
+    [authorised] = await h.wait_emitted(order.order_id, "ReturnAuthorized")
+    assert authorised.return_request_id == "ret-unknown-field"

@@ -122,6 +122,13 @@ class Envelope(ContractModel):
             }
         )
 
+    def as_read(self, event: Event) -> Envelope:
+        """This envelope with its ``data`` as ``event``, parsed from it, writes it: the fields
+        the contract defines, without the unknown ones it ignores. What keeps an envelope to
+        read again later stores this: an unknown field may hold what PostgreSQL's jsonb
+        cannot (a NUL) or what cannot be written as UTF-8 JSON at all (a lone surrogate)."""
+        return self.model_copy(update={"data": event.model_dump(mode="json")})
+
     def to_bytes(self) -> bytes:
         """The message value: compact UTF-8 JSON."""
         return self.model_dump_json().encode("utf-8")

@@ -14,11 +14,11 @@ rejection is final at once.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 import structlog
 from orderflow_chassis.unit_of_work import UnitOfWork
+from orderflow_contracts.events import ReturnRequested, WarrantyClaimFiled
 
 from orderflow_returns.domain.window import judged_at
 from orderflow_returns.handlers._facts import cause_of
@@ -30,25 +30,31 @@ log = structlog.get_logger(__name__)
 async def held_for_a_delivery(
     uow: UnitOfWork[ReturnsRepositories],
     awaits_delivery: bool,
-    kind: RequestKind,
-    order_id: uuid.UUID,
-    request_id: str,
+    event: ReturnRequested | WarrantyClaimFiled,
     hold_until: datetime | None,
 ) -> bool:
-    """Hold the request ``uow.cause`` carries, and say so, when it was refused for a reason a
-    fact not read yet could explain (``awaits_delivery``) and it may wait (``hold_until``, the
-    end of its wait, even past: only the job judges a request for good, once what was
-    published by then was read; None when it may wait no more). A redelivered request keeps
-    its first wait."""
+    """Hold the request ``uow.cause`` carries (``event``), and say so, when it was refused for
+    a reason a fact not read yet could explain (``awaits_delivery``) and it may wait
+    (``hold_until``, the end of its wait, even past: only the job judges a request for good,
+    once what was published by then was read; None when it may wait no more). A redelivered
+    request keeps its first wait."""
     if not awaits_delivery or hold_until is None:
         return False
+    kind: RequestKind
+    if isinstance(event, ReturnRequested):
+        kind, request_id = "return", event.return_request_id
+    else:
+        kind, request_id = "warranty_claim", event.claim_id
     request = cause_of(uow)
     # A request stamped ahead of our clock is judged as made when first read (judged_at):
     # kept with its own stamp, it was judged again after its wait at that later stamp, and an
-    # on-time return made on the window's last day was refused as late.
-    first_read = request.model_copy(update={"occurred_at": judged_at(request.occurred_at, uow.now)})
+    # on-time return made on the window's last day was refused as late. Kept as read: a field
+    # the contract does not define may hold what cannot be stored (a lone surrogate).
+    first_read = request.as_read(event).model_copy(
+        update={"occurred_at": judged_at(request.occurred_at, uow.now)}
+    )
     await uow.repos.held_requests.hold(
-        HeldRequest(order_id, kind, request_id, first_read.model_dump_json(), hold_until)
+        HeldRequest(event.order_id, kind, request_id, first_read.model_dump_json(), hold_until)
     )
     log.info("returns.request_held", kind=kind, request_id=request_id, until=hold_until.isoformat())
     return True

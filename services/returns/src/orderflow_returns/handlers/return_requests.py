@@ -58,9 +58,7 @@ async def judge_return(
         customer_id=event.customer_id,
     )
     awaits_delivery = isinstance(decision, ReturnRefusal) and decision.may_await_delivery
-    if await held_for_a_delivery(
-        uow, awaits_delivery, "return", event.order_id, event.return_request_id, hold_until
-    ):
+    if await held_for_a_delivery(uow, awaits_delivery, event, hold_until):
         return
     if isinstance(decision, ReturnAuthorisation):
         rma_id = rma_id_for(event.order_id, event.return_request_id)

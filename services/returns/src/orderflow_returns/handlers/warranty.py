@@ -58,9 +58,7 @@ async def judge_claim(
         customer_id=event.customer_id,
     )
     awaits_delivery = isinstance(decision, ClaimRefusal) and decision.may_await_delivery
-    if await held_for_a_delivery(
-        uow, awaits_delivery, "warranty_claim", event.order_id, event.claim_id, hold_until
-    ):
+    if await held_for_a_delivery(uow, awaits_delivery, event, hold_until):
         return
     if isinstance(decision, ClaimAcceptance):
         await repos.warranty_claims.record(
