@@ -14,40 +14,67 @@ from orderflow_ops.console.web_common import SESSION_COOKIE
 
 from ops.tests.console.console_harness import csrf_token, login_pages
 
+A = "10.0.0.1"
+B = "10.0.0.2"
+
 
 def test_a_names_first_failures_are_free_then_each_waits_twice_as_long_up_to_a_minute() -> None:
     throttle = LoginThrottle()
     for n in range(5):
-        assert throttle.wait_s("op", now=n) == 0
-        throttle.failed("op", now=n)
-    assert throttle.wait_s("op", now=4) == 1
-    assert throttle.wait_s("op", now=5) == 0
-    throttle.failed("op", now=5)
-    assert throttle.wait_s("op", now=5) == 2
+        assert throttle.wait_s("op", A, now=n) == 0
+        throttle.failed("op", A, now=n)
+    assert throttle.wait_s("op", A, now=4) == 1
+    assert throttle.wait_s("op", A, now=5) == 0
+    throttle.failed("op", A, now=5)
+    assert throttle.wait_s("op", A, now=5) == 2
     for n in range(20):
-        throttle.failed("op", now=100 + n)
-    assert throttle.wait_s("op", now=119) == 60, "slowed, never locked out"
-    assert throttle.wait_s("someone-else", now=119) == 0
+        throttle.failed("op", A, now=100 + n)
+    assert throttle.wait_s("op", A, now=119) == 60, "slowed, never locked out"
+    assert throttle.wait_s("someone-else", A, now=119) == 0
+
+
+def test_another_address_is_slowed_only_once_the_name_has_failed_fifty_times() -> None:
+    throttle = LoginThrottle()
+    for n in range(10):
+        throttle.failed("op", A, now=n)
+    assert throttle.wait_s("op", A, now=9) > 0
+    assert throttle.wait_s("op", B, now=9) == 0, "the owner, elsewhere, is not slowed"
+    for n in range(40):
+        throttle.failed("op", f"10.1.0.{n}", now=10 + n)
+    assert throttle.wait_s("op", B, now=49) == 1, "a guesser spread over many addresses is"
+
+
+def test_years_of_failures_wait_a_minute_and_raise_nothing() -> None:
+    # Review (helper 126): 2.0 ** (count - 5) overflowed after 1,029 failures: every login
+    # of the name answered 500.
+    throttle = LoginThrottle()
+    for n in range(2_000):
+        throttle.failed("op", A, now=n * 60)
+    assert throttle.wait_s("op", A, now=1_999 * 60) == 60
 
 
 def test_a_success_or_a_quarter_hour_without_failures_starts_a_name_again() -> None:
     throttle = LoginThrottle()
     for n in range(6):
-        throttle.failed("op", now=n)
-    throttle.succeeded("op")
-    assert throttle.wait_s("op", now=6) == 0
+        throttle.failed("op", A, now=n)
+    throttle.succeeded("op", A)
+    assert throttle.wait_s("op", A, now=6) == 0
     for n in range(6):
-        throttle.failed("viewer", now=n)
-    assert throttle.wait_s("viewer", now=5) > 0
-    assert throttle.wait_s("viewer", now=5 + 901) == 0
+        throttle.failed("view", A, now=n)
+    assert throttle.wait_s("view", A, now=5) > 0
+    assert throttle.wait_s("view", A, now=5 + 901) == 0
 
 
-def test_names_kept_are_bounded_however_many_a_script_tries() -> None:
-    throttle = LoginThrottle(names_kept=100)
+def test_entries_are_bounded_and_a_flood_of_names_frees_no_name_being_guessed() -> None:
+    # Review (helper 126): 10,000 junk names evicted op's count, and its wait went to 0.
+    throttle = LoginThrottle(entries_kept=100)
+    for n in range(8):
+        throttle.failed("op", A, now=n)
     for n in range(1_000):
-        throttle.failed(f"guess-{n}" + "x" * 5_000, now=n)
-    assert len(throttle._failures) == 100
-    assert max(map(len, throttle._failures)) <= 128
+        throttle.failed(f"guess-{n}" + "x" * 5_000, B, now=10 + n / 1_000)
+    assert len(throttle._failures) <= 100
+    assert max(len(name) for name, _ in throttle._failures) <= 128
+    assert throttle.wait_s("op", A, now=11) > 0
 
 
 @pytest.fixture

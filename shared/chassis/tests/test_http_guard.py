@@ -153,19 +153,25 @@ async def test_a_request_target_longer_than_the_limit_is_a_414() -> None:
     assert (await http.get("/items/x", params={"q": "1234 " * 350})).status_code == 200
 
 
-async def test_a_long_query_is_screened_off_the_event_loop_and_a_short_one_on_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Review (helper 109): 4 KiB of digit groups in a query took 12 ms of the loop each,
-    # before any route or login; a burst held the consumers' loop for seconds.
-    screened_in_thread: list[str] = []
+@pytest.fixture
+def screened_in_thread(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The screens the guard ran in its worker thread, by name, in order."""
+    screened: list[str] = []
     to_thread = asyncio.to_thread
 
     async def recording(function: Any, *args: Any) -> Any:
-        screened_in_thread.append(function.__name__)
+        screened.append(function.__name__)
         return await to_thread(function, *args)
 
     monkeypatch.setattr("orderflow_chassis.http_guard.asyncio.to_thread", recording)
+    return screened
+
+
+async def test_a_long_query_is_screened_off_the_event_loop_and_a_short_one_on_it(
+    screened_in_thread: list[str],
+) -> None:
+    # Review (helper 109): 4 KiB of digit groups in a query took 12 ms of the loop each,
+    # before any route or login; a burst held the consumers' loop for seconds.
     http = client()
     assert (await http.get("/items/x", params={"q": "1234 " * 300})).status_code == 200
     assert screened_in_thread == ["_card_number_in_target"]
@@ -188,16 +194,8 @@ async def test_a_long_query_is_screened_off_the_event_loop_and_a_short_one_on_it
 
 
 async def test_a_short_body_that_may_cost_is_screened_off_the_event_loop(
-    monkeypatch: pytest.MonkeyPatch,
+    screened_in_thread: list[str],
 ) -> None:
-    screened_in_thread: list[str] = []
-    to_thread = asyncio.to_thread
-
-    async def recording(function: Any, *args: Any) -> Any:
-        screened_in_thread.append(function.__name__)
-        return await to_thread(function, *args)
-
-    monkeypatch.setattr("orderflow_chassis.http_guard.asyncio.to_thread", recording)
     http = client()
     form = {"content-type": "application/x-www-form-urlencoded"}
     assert (await http.post("/items", content=b"q=item+12", headers=form)).status_code == 200

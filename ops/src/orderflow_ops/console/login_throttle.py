@@ -1,15 +1,18 @@
 """Failed logins slow the next ones for the same name: a password cannot be guessed at the
 speed of a script.
 
-A name's first ``free_failures`` failures cost nothing; after them, each login for that name
-waits after its last failure 1 s, then 2, 4 ... up to ``longest_wait_s``, whatever the password
-(a right one too: telling it apart would let the guessing go on). A success, or
-``forget_after_s`` without a failure, starts the name again. Names are counted whether or not
-they exist, so the answer says nothing about which do.
+Failures are counted per name and client address, and per name from any address. A pair's
+first ``free_failures`` failures cost nothing, a name's first ``free_name_failures``; after
+them, each login waits after the last failure 1 s, then 2, 4 ... up to ``longest_wait_s``,
+whatever the password (a right one too: telling it apart would let the guessing go on). A
+success starts its pair and its name again; so do ``forget_after_s`` without a failure. Names
+are counted whether or not they exist, so the answer says nothing about which do.
 
-It slows, never locks out: someone failing on purpose under another's name makes the owner wait
-a minute at most. Keyed by name, not by client address: behind a proxy every client has the
-proxy's. Per console process (decision 99): N instances let N times as many guesses through.
+Someone failing on purpose under another's name from another address slows the owner only
+once the name's own count is spent (50 failures within a quarter of an hour); from the same
+address (behind a proxy, every client has the proxy's) the owner waits as long as the failures
+go on, a minute after each at most. Per console process (decision 99): N instances let N times
+as many guesses through.
 """
 
 from __future__ import annotations
@@ -19,12 +22,16 @@ from dataclasses import dataclass
 from typing import Final
 
 _NAME_KEPT_CHARS: Final = 128
+_ANY_CLIENT: Final = ""
+_LONGEST_DOUBLING: Final = 16  # 2**16 s is past any wait: no float overflow however many
+_EVICTION_SCAN: Final = 64  # entries looked at for one that slows nothing before the oldest
 
 
 @dataclass
 class _Failures:
     count: int
     last_at: float
+    free: int
 
 
 class LoginThrottle:
@@ -32,42 +39,61 @@ class LoginThrottle:
         self,
         *,
         free_failures: int = 5,
+        free_name_failures: int = 50,
         longest_wait_s: float = 60.0,
         forget_after_s: float = 900.0,
-        names_kept: int = 10_000,
+        entries_kept: int = 20_000,
     ) -> None:
         self._free = free_failures
+        self._free_name = free_name_failures
         self._longest_s = longest_wait_s
         self._forget_after_s = forget_after_s
-        self._names_kept = names_kept  # bounded: a script may try any number of names
-        self._failures: OrderedDict[str, _Failures] = OrderedDict()
+        self._kept = entries_kept  # bounded: a script may try any number of names
+        self._failures: OrderedDict[tuple[str, str], _Failures] = OrderedDict()
 
-    def wait_s(self, name: str, now: float) -> float:
-        """How long a login for ``name`` must still wait (0: it may be tried now)."""
-        failures = self._current(_key(name), now)
-        if failures is None or failures.count < self._free:
-            return 0.0
-        wait = min(self._longest_s, 2.0 ** (failures.count - self._free))
-        return max(0.0, failures.last_at + wait - now)
+    def wait_s(self, name: str, client: str, now: float) -> float:
+        """How long a login for ``name`` from ``client`` must still wait (0: it may now)."""
+        return max(self._wait(key, now) for key in _keys(name, client))
 
-    def failed(self, name: str, now: float) -> None:
-        key = _key(name)
+    def failed(self, name: str, client: str, now: float) -> None:
+        pair, any_client = _keys(name, client)
+        for key, free in ((pair, self._free), (any_client, self._free_name)):
+            failures = self._current(key, now)
+            self._failures[key] = _Failures((failures.count if failures else 0) + 1, now, free)
+            self._failures.move_to_end(key)
+        while len(self._failures) > self._kept:
+            self._evict_one(now)
+
+    def succeeded(self, name: str, client: str) -> None:
+        for key in _keys(name, client):
+            self._failures.pop(key, None)
+
+    def _wait(self, key: tuple[str, str], now: float) -> float:
         failures = self._current(key, now)
-        self._failures[key] = _Failures((failures.count if failures else 0) + 1, now)
-        self._failures.move_to_end(key)
-        while len(self._failures) > self._names_kept:
-            self._failures.popitem(last=False)
+        if failures is None or failures.count < failures.free:
+            return 0.0
+        doublings = min(failures.count - failures.free, _LONGEST_DOUBLING)
+        return max(0.0, failures.last_at + min(self._longest_s, 2.0**doublings) - now)
 
-    def succeeded(self, name: str) -> None:
-        self._failures.pop(_key(name), None)
-
-    def _current(self, key: str, now: float) -> _Failures | None:
+    def _current(self, key: tuple[str, str], now: float) -> _Failures | None:
         failures = self._failures.get(key)
         if failures is not None and now - failures.last_at > self._forget_after_s:
             del self._failures[key]
             return None
         return failures
 
+    def _evict_one(self, now: float) -> None:
+        """The oldest entry that slows nothing yet goes first: flooding the table with other
+        names must not free a name that is being guessed."""
+        for scanned, (key, failures) in enumerate(self._failures.items()):
+            if scanned >= _EVICTION_SCAN:
+                break
+            if failures.count < failures.free:
+                del self._failures[key]
+                return
+        self._failures.popitem(last=False)
 
-def _key(name: str) -> str:
-    return name[:_NAME_KEPT_CHARS]  # a form may post kilobytes of name; no user's is that long
+
+def _keys(name: str, client: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    kept = name[:_NAME_KEPT_CHARS]  # a form may post kilobytes of name; no user's is that long
+    return (kept, client or "?"), (kept, _ANY_CLIENT)

@@ -91,7 +91,8 @@ def login_router(console: Console) -> APIRouter:
             )
             return login_page(request, target, message, status=403)
         now = time.monotonic()
-        if (wait_s := console.login_throttle.wait_s(name, now)) > 0:
+        client = request.client.host if request.client is not None else ""
+        if (wait_s := console.login_throttle.wait_s(name, client, now)) > 0:
             retry = math.ceil(wait_s)
             message = f"Too many failed logins for this name: try again in {retry} s."
             answer = login_page(request, target, message, status=429)
@@ -99,9 +100,9 @@ def login_router(console: Console) -> APIRouter:
             return answer
         user = authenticate(console.users, name, password)
         if user is None:
-            console.login_throttle.failed(name, now)
+            console.login_throttle.failed(name, client, now)
             return login_page(request, target, "Wrong name or password.", status=401)
-        console.login_throttle.succeeded(name)
+        console.login_throttle.succeeded(name, client)
         lifetime = console.console_settings.session_hours * 3600
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(

@@ -311,6 +311,19 @@ async def test_unknown_duplicate_and_out_of_order_warehouse_reports_are_recorded
     ]
 
 
+async def requested_from_ten(
+    flow: Flow, label: str
+) -> tuple[str, str, uuid.UUID, FulfillmentRequested]:
+    """A new SKU, 10 of it in EU, and an order of 2 captured and asked of the warehouse."""
+    sku = new_sku(label)
+    eu = await flow.warehouse("EU", "DE", {sku: 10})
+    order_id = await flow.place_order({sku: 2})
+    await flow.wait_for(StockReserved, order_id)
+    await flow.capture(order_id)
+    [request] = await flow.wait_for(FulfillmentRequested, order_id)
+    return eu, sku, order_id, request
+
+
 @pytest.mark.parametrize("count_read", ["before the delivery", "after the delivery"])
 async def test_a_count_between_a_late_reported_dispatch_and_its_delivery_is_not_undercounted(
     flow: Flow, count_read: str
@@ -318,12 +331,7 @@ async def test_a_count_between_a_late_reported_dispatch_and_its_delivery_is_not_
     # Dispatched at t0, counted at t0+10 min (the parcel gone: 8 on the shelf), delivered at
     # t0+20 min, the dispatch reported last. The delivery implied the dispatch at t0+20 min,
     # after the count, and took the 2 units off on-hand again: it read 6 until the next count.
-    sku = new_sku("GAUZE")
-    eu = await flow.warehouse("EU", "DE", {sku: 10})
-    order_id = await flow.place_order({sku: 2})
-    await flow.wait_for(StockReserved, order_id)
-    await flow.capture(order_id)
-    [request] = await flow.wait_for(FulfillmentRequested, order_id)
+    eu, sku, order_id, request = await requested_from_ten(flow, "GAUZE")
     t0 = datetime.now(UTC)
     if count_read == "before the delivery":
         await flow.count(eu, sku, 8, at=t0 + timedelta(minutes=10))
@@ -359,12 +367,7 @@ async def test_a_count_between_a_delivery_and_its_later_stamped_dispatch_saw_the
     # (the parcel still on the shelf: 10), dispatched at t0+15 min, reported last. The count
     # was taken as made after the implied dispatch, and the real one took nothing: 10 stayed
     # on sale with 8 on the shelf.
-    sku = new_sku("TAPE")
-    eu = await flow.warehouse("EU", "DE", {sku: 10})
-    order_id = await flow.place_order({sku: 2})
-    await flow.wait_for(StockReserved, order_id)
-    await flow.capture(order_id)
-    [request] = await flow.wait_for(FulfillmentRequested, order_id)
+    eu, sku, order_id, request = await requested_from_ten(flow, "TAPE")
     t0 = datetime.now(UTC)
     if count_read == "before the delivery":
         await flow.count(eu, sku, 10, at=t0 + timedelta(minutes=10))
