@@ -88,6 +88,7 @@ CARD_FIELD_REFUSED: Final = (
     "codes must never be sent, only provider tokens"
 )
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_MAY_DECODE_TO_DIGITS = re.compile(rb'[%"\\]')
 _FORM: Final = b"application/x-www-form-urlencoded"
 
 
@@ -204,9 +205,15 @@ def install_http_guards(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_
 def _cheap_to_screen(data: bytes) -> bool:
     """Whether the digit-group rules, the screen's costly part, find nothing to work on: ASCII
     with no run of digits and separators a card number could lie in, once ``+`` is read as a
-    space, and nothing percent-encoded (which may decode to such a run). A UUID in a path is
-    cheap: its groups of digits are too short."""
-    return data.isascii() and b"%" not in data and not has_digit_run(data.replace(b"+", b" "))
+    space, nothing percent-encoded and no JSON quote or escape (which may decode to such a
+    run, or split one across strings: helper 126 timed 1-2 ms of the loop for 512 bytes of
+    ``"4111","4111"...`` or ``1234\t1234...``). A UUID in a path is cheap: its groups of
+    digits are too short."""
+    return (
+        data.isascii()
+        and not _MAY_DECODE_TO_DIGITS.search(data)
+        and not has_digit_run(data.replace(b"+", b" "))
+    )
 
 
 def _card_number_in_target(scope: Scope) -> str | None:
