@@ -396,19 +396,35 @@ NEW_SPELLINGS = {
     "form feeds": _grouped("\f"),
     "record separators": _grouped("\x1e"),
     "next-line characters": _grouped("\x85"),
-    # Stop 45 (review, helper 121): the dots groups are printed with, and the minus sign.
+    # Stop 45 (review, helper 121): the minus sign, and its other forms (helper 123).
+    "minus signs": _grouped("\u2212"),
+    "superscript minus signs": _grouped("\u207b"),
+}
+
+# Stop 45 (review, helpers 121, 123, 126): the dots groups are printed with, and their other
+# forms. Read as a bar, they break a number up (card_data_broken): free text only.
+DOTTED_SPELLINGS = {
     "middle dots": _grouped("\u00b7"),
     "bullets": _grouped("\u2022"),
     "bullet operators": _grouped("\u2219"),
     "dot operators": _grouped("\u22c5"),
     "hyphenation points": _grouped("\u2027"),
     "katakana middle dots": _grouped("\u30fb"),
-    "minus signs": _grouped("\u2212"),
-    # ... and their other forms (review, helper 123).
     "greek ano teleia": _grouped("\u0387"),
     "halfwidth katakana middle dots": _grouped("\uff65"),
-    "superscript minus signs": _grouped("\u207b"),
+    "bullets between spaces": _grouped("  \u2022  "),
 }
+
+
+@pytest.mark.parametrize("written", DOTTED_SPELLINGS.values(), ids=DOTTED_SPELLINGS.keys())
+def test_a_card_number_with_dots_between_its_groups_is_found_in_free_text(written: str) -> None:
+    text = f"please refund to my card {written} thanks"
+    assert find_card_numbers(text) == [written]
+    assert redact_card_numbers(text) == "please refund to my card [REDACTED-PAN] thanks"
+    raw = text.encode()
+    assert contains_card_number_in_bytes(raw)
+    assert redact_card_numbers_in_bytes(raw) == b"please refund to my card [REDACTED-PAN] thanks"
+    assert may_hold_card_number(json.dumps({"note": text}, ensure_ascii=False).encode())
 
 
 @pytest.mark.parametrize(
@@ -424,9 +440,19 @@ def test_numbers_listed_with_bullets_or_middle_dots_are_a_list_not_a_card(listed
     assert not contains_card_number(listed)
 
 
-def test_a_card_number_with_bullets_between_its_groups_is_found_amex_too() -> None:
-    assert contains_card_number("3782\u2022822463\u202210005")
-    assert contains_card_number("5500\u00b70000\u00b70000\u00b70004")
+@pytest.mark.parametrize(
+    "written",
+    [
+        "3782\u2022822463\u202210005",
+        "5500\u00b70000\u00b70000\u00b70004",
+        # Review (helper 126): read as commas, spaces around the dots hid these.
+        "4111  \u2022  1111  \u2022  1111  \u2022  1111",
+        "4111 \u2022\u2022 1111 \u2022\u2022 1111 \u2022\u2022 1111",
+        "3782  \u2022  822463  \u2022  10005",
+    ],
+)
+def test_a_card_number_with_bullets_between_its_groups_is_found_amex_too(written: str) -> None:
+    assert contains_card_number(written)
 
 
 @pytest.mark.parametrize("written", NEW_SPELLINGS.values(), ids=NEW_SPELLINGS.keys())

@@ -2,7 +2,7 @@
 
 Another script's digits (fullwidth, Arabic-Indic...) read as digits, any space as a space, any
 line separator as a line break, any dash (and the minus sign) as a hyphen, a printed group's dot
-(middle dot, bullet) as a comma, a compatibility form of one ASCII
+(middle dot, bullet) as a bar, a compatibility form of one ASCII
 character as that character, and invisible characters (zero-width spaces, soft hyphens,
 combining marks) are not there (:mod:`orderflow_contracts.card_data`'s module docstring).
 """
@@ -41,12 +41,13 @@ _READ_BY_CATEGORY: Final = {
 }  # fmt: skip
 _NEXT_LINE: Final = "\x85"  # a control character (Cc), yet a line break wherever text is shown
 # Dots that separate printed groups (middle dot, bullet, bullet and dot operators, hyphenation
-# point, katakana middle dot) read as a comma, not a full stop: they list things as often as a
-# comma does (``2017 • 2018 • 2019 • 2020``), and groups a comma joins must be brand-shaped.
-# The minus sign reads as a dash, in all but its category. Review, helper 121: 4111•1111•1111•
-# 1111 passed; helper 123: as full stops they made year lists card numbers.
+# point, katakana middle dot) read as a bar: groups they join must be brand-shaped, as broken
+# up otherwise (card_data_broken), since they list things as often (``2017 • 2018 • 2019``),
+# and may have spaces around them. The minus sign reads as a dash, in all but its category.
+# Review: helper 121 (4111•1111•1111•1111 passed), helper 123 (as full stops they made year
+# lists card numbers), helper 126 (as commas, spaces around them hid a card number).
 _READ_AS_ONE_OF_OURS: Final = {
-    "\u00b7": ",", "\u2022": ",", "\u2219": ",", "\u22c5": ",", "\u2027": ",", "\u30fb": ",",
+    "\u00b7": "|", "\u2022": "|", "\u2219": "|", "\u22c5": "|", "\u2027": "|", "\u30fb": "|",
     "\u2212": "-",
 }  # fmt: skip
 
@@ -55,7 +56,7 @@ def _read_as(ch: str) -> str:
     """One non-ASCII character as read among digits ("" when invisible): a decimal digit of any
     script as its ASCII digit, a character of a category above as that category reads, and one
     whose compatibility form (NFKC) is one ASCII character (fullwidth punctuation and letters,
-    superscript digits) as that character, a printed group's dot as ``,``, the minus sign as
+    superscript digits) as that character, a printed group's dot as ``|``, the minus sign as
     ``-``; any other as itself."""
     known = _READ_AS.get(ch)
     if known is None:
