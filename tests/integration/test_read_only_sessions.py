@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from orderflow_chassis.clock import SystemClock
 from orderflow_chassis.database import create_pool
+from orderflow_chassis.migrations import migrate_when_writable
 from orderflow_chassis.outbox import Outbox
 from orderflow_chassis.unit_of_work import DatabaseTransactions
 from orderflow_localinfra.discovery import Infrastructure
@@ -48,5 +49,29 @@ async def test_a_session_that_found_its_server_read_only_is_not_lent_out_again(
         async with transactions.begin() as uow:  # tried again: on a new session
             await uow.repos.execute(WRITE)
             assert await uow.repos.fetchval("SHOW transaction_read_only") == "off"
+    finally:
+        await pool.close()
+
+
+async def test_a_service_starting_on_a_read_only_server_waits_for_a_writer(
+    infrastructure: Infrastructure,
+) -> None:
+    # Review (helper 126): its migrations failed on the demoted server and the service
+    # exited, where a server still starting is waited for.
+    pool = await create_pool(
+        infrastructure.service_database_urls[SCHEMA],
+        schema=SCHEMA,
+        application_name="read-only-probe",
+        min_size=1,
+        max_size=1,
+    )
+    try:
+        async with pool.acquire() as connection:  # the name still on the demoted server
+            await connection.execute("SET default_transaction_read_only = on")
+
+        await migrate_when_writable(pool, SCHEMA, wait_s=10.0)
+
+        async with pool.acquire() as connection:
+            assert await connection.fetchval("SHOW transaction_read_only") == "off"
     finally:
         await pool.close()

@@ -20,9 +20,11 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+import asyncpg
 import structlog
 
-from orderflow_chassis.database import Connection
+from orderflow_chassis.database import Connection, acquired, read_only_failure
+from orderflow_chassis.retry import Backoff, retrying
 from orderflow_chassis.settings import validate_identifier
 
 log = structlog.get_logger(__name__)
@@ -140,6 +142,32 @@ async def migrate_service(
 ) -> list[Migration]:
     """Chassis tables first, then the service's own migrations."""
     return await migrate(connection, schema, [*chassis_migrations(), *service_migrations])
+
+
+async def migrate_when_writable(
+    pool: asyncpg.Pool,
+    schema: str,
+    service_migrations: Sequence[Migration] = (),
+    *,
+    wait_s: float = 60.0,
+) -> list[Migration]:
+    """:func:`migrate_service` on a connection of ``pool``, tried again for up to ``wait_s``
+    while the server refuses writes: a service starting during a failover (its name still on
+    the demoted server) waits for the writer, as it waits for a server still starting. Each
+    refused session is closed (:func:`~orderflow_chassis.database.acquired`)."""
+
+    def on_retry(_: int, error: BaseException, delay: float) -> None:
+        log.warning("database.read_only_at_start", error=str(error), retry_in_s=round(delay, 2))
+
+    async for attempt in retrying(
+        Backoff(attempts=None, initial_delay_s=0.2, max_delay_s=5.0, deadline_s=wait_s),
+        retry_if=read_only_failure,
+        on_retry=on_retry,
+    ):
+        with attempt:
+            async with acquired(pool) as connection:
+                return await migrate_service(connection, schema, service_migrations)
+    raise AssertionError("unreachable: retrying raises once its attempts end")
 
 
 async def pending_migrations(

@@ -29,13 +29,13 @@ from orderflow_chassis.consumer_wiring import (
     register_consumers,
     start_consumers,
 )
-from orderflow_chassis.database import acquired, create_pool
+from orderflow_chassis.database import create_pool
 from orderflow_chassis.errors import describe_error
 from orderflow_chassis.http_protocol import HeaderDeadlineProtocol
 from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.kafka_access import KafkaAccessError, verify_kafka_access
 from orderflow_chassis.kafka_admin import topics_a_service_uses
-from orderflow_chassis.migrations import migrate_service
+from orderflow_chassis.migrations import migrate_when_writable
 from orderflow_chassis.outbox import create_producer, start_producer
 from orderflow_chassis.periodic import every
 from orderflow_chassis.process_tuning import settle_garbage_collector
@@ -173,8 +173,7 @@ class ServiceRuntime:
             max_size=settings.db_pool_max_size,
             command_timeout_s=settings.db_command_timeout_s,
         )
-        async with acquired(self._pool) as connection:
-            await migrate_service(connection, settings.db_schema, self.definition.migrations)
+        await migrate_when_writable(self._pool, settings.db_schema, self.definition.migrations)
 
         transactions = service_transactions(self.definition, settings, self._pool)
         outbox = transactions.outbox
