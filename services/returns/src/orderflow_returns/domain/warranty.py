@@ -72,6 +72,9 @@ class ClaimAcceptance:
     last_unit: int
     term: WarrantyTerm
     warranty_ends_on: date
+    # A parcel of the line not read yet could make it a return (its window still open) or
+    # start a later term: it waits as a refusal does (review, helper 127).
+    may_await_delivery: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,4 +176,6 @@ def decide_claim(
             may_await_delivery=more_may_come,
         )
     first = facts.claimed_units + 1
-    return ClaimAcceptance(first, first + quantity - 1, term, ends_on)
+    return ClaimAcceptance(
+        first, first + quantity - 1, term, ends_on, may_await_delivery=more_may_come
+    )

@@ -8,8 +8,9 @@ again when a delivery of its order arrives, and for the last time when its wait 
 (``handlers/held_requests.py``). Only the answers a missing fact can cause wait (the domain
 says which: ``may_await_delivery``): no order, nothing delivered, or too few units or units
 past their window while more of that SKU are still to be delivered (a split shipment's next
-parcel), or a return refused for good whose code such a line could still change; every other
-rejection is final at once.
+parcel), or a return refused for good whose code such a line could still change, or a
+warranty claim accepted while such a parcel may come (it could make it a return, or start a
+later term); every other answer is final at once.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from orderflow_contracts.events import (
 )
 
 from orderflow_returns.domain.policy import ReturnsPolicy
-from orderflow_returns.domain.warranty import ClaimAcceptance, ClaimRefusal, decide_claim
+from orderflow_returns.domain.warranty import ClaimAcceptance, decide_claim
 from orderflow_returns.domain.window import judged_at
 from orderflow_returns.handlers._facts import cause_of, claim_facts
 from orderflow_returns.handlers._holding import first_wait, held_for_a_delivery
@@ -57,7 +57,7 @@ async def judge_claim(
         policy=policy.warranty,
         customer_id=event.customer_id,
     )
-    awaits_delivery = isinstance(decision, ClaimRefusal) and decision.may_await_delivery
+    awaits_delivery = decision.may_await_delivery
     if await held_for_a_delivery(uow, awaits_delivery, event, hold_until):
         return
     if isinstance(decision, ClaimAcceptance):

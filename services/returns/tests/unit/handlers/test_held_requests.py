@@ -15,7 +15,9 @@ from orderflow_contracts.events import (
     ReturnAuthorized,
     ReturnRejected,
     WarrantyClaimAccepted,
+    WarrantyClaimRejected,
 )
+from orderflow_contracts.policies import add_months
 from orderflow_returns.handlers import held_requests, return_requests
 from orderflow_returns.handlers.held_requests import (
     GIVE_UP_AFTER_FAILURES,
@@ -448,6 +450,36 @@ async def test_a_claim_for_units_of_a_parcel_not_read_yet_waits_for_it() -> None
     await returns.apply(record_shipment_delivered, order.delivered(delivered, [(BALL, 1)]))
     [accepted] = returns.emitted.of_type(WarrantyClaimAccepted)
     assert (accepted.claim_id, accepted.quantity) == ("c-2", 2)
+
+
+@pytest.mark.parametrize(
+    ("claimed_after", "answer"),
+    [(timedelta(days=35), "within_return_window"), (timedelta(days=55), "accepted")],
+)
+async def test_a_claim_the_next_parcel_not_read_yet_could_change_waits_for_it(
+    claimed_after: timedelta, answer: str
+) -> None:
+    # Review (helper 127): a claim on a split shipment was accepted at once, though the
+    # second parcel, delivered before the claim and read after it, made it a return (its
+    # window still open) or started a later term: the answer hung on what was read first.
+    first_parcel = DELIVERED - claimed_after  # the claim is made now, DELIVERED
+    second_parcel = first_parcel + timedelta(days=20)
+    returns = Returns(now=DELIVERED, policy=WAITING)
+    order = Order()
+    await returns.apply(record_order_placed, order.placed(), at=first_parcel - timedelta(days=3))
+    await returns.apply(record_shipment_delivered, order.delivered(first_parcel, [(BALL, 1)]))
+
+    await returns.apply(file_warranty_claim, order.warranty_claim(BALL, "DE", "c-split"))
+    assert returns.emitted.events == [], "held while a parcel of the line may come"
+
+    await returns.apply(record_shipment_delivered, order.delivered(second_parcel, [(BALL, 1)]))
+    if answer == "accepted":
+        [accepted] = returns.emitted.of_type(WarrantyClaimAccepted)
+        # The term runs from the latest parcel delivered by the claim.
+        assert accepted.warranty_ends_on == add_months(second_parcel.date(), 24)
+    else:
+        [rejected] = returns.emitted.of_type(WarrantyClaimRejected)
+        assert rejected.reason_code == answer
 
 
 async def test_a_wait_that_ended_still_waits_for_the_deliveries_published_before_it() -> None:
