@@ -396,14 +396,10 @@ NEW_SPELLINGS = {
     "form feeds": _grouped("\f"),
     "record separators": _grouped("\x1e"),
     "next-line characters": _grouped("\x85"),
-    # Stop 45 (review, helper 121): the minus sign, and its other forms (helper 123).
+    # Stop 45 (review, helpers 121, 123, 128): the minus sign, the dots groups are printed
+    # with, and their other forms.
     "minus signs": _grouped("\u2212"),
     "superscript minus signs": _grouped("\u207b"),
-}
-
-# Stop 45 (review, helpers 121, 123, 126): the dots groups are printed with, and their other
-# forms. Read as a bar, they break a number up (card_data_broken): free text only.
-DOTTED_SPELLINGS = {
     "middle dots": _grouped("\u00b7"),
     "bullets": _grouped("\u2022"),
     "bullet operators": _grouped("\u2219"),
@@ -412,7 +408,18 @@ DOTTED_SPELLINGS = {
     "katakana middle dots": _grouped("\u30fb"),
     "greek ano teleia": _grouped("\u0387"),
     "halfwidth katakana middle dots": _grouped("\uff65"),
+}
+
+# Dots read as a bar too, in free text: a gap a number is broken up by, spaces around it
+# (review, helper 126), and mixed with other separators or shorter numbers (helper 128).
+DOTTED_SPELLINGS = {
     "bullets between spaces": _grouped("  \u2022  "),
+    "doubled bullets": _grouped(" \u2022\u2022 "),
+    "13 digits": "4222\u20222222\u20222222\u20222",
+    "14 digits": "3056 \u2022 9309 \u2022 0259 \u2022 04",
+    "bullets and spaces": "4111\u20221111 1111\u20221111",
+    "bullets and hyphens": "4111-1111\u20221111-1111",
+    "bullets and line breaks": "4111\u2022\n1111\u2022\n1111\u2022\n1111",
 }
 
 

@@ -61,8 +61,14 @@ from orderflow_contracts.card_data_broken import (
     holds_broken_in_bytes,
     with_broken,
 )
-from orderflow_contracts.card_digit_runs import DIGIT_GROUP, stands_alone, stretches
-from orderflow_contracts.digits_read import as_read
+from orderflow_contracts.card_digit_runs import (
+    DIGIT_GROUP,
+    merged_spans,
+    replaced_spans,
+    stands_alone,
+    stretches,
+)
+from orderflow_contracts.digits_read import as_read, has_printed_dots
 from orderflow_contracts.product_codes import is_ean13
 
 REDACTED: Final = "[REDACTED-PAN]"
@@ -262,8 +268,16 @@ def _spans_in(
 
 
 def _spans(text: str, *, identifier: bool) -> list[tuple[int, int]]:
-    """The card numbers' spans in ``text`` as read (see :func:`.as_read`), mapped back."""
-    read, origin = as_read(text)
+    """The card numbers' spans in ``text`` as read (see :func:`.as_read`), mapped back; in free
+    text with printed dots, under both readings of them (a comma and a bar), merged."""
+    spans = _spans_read(text, identifier=identifier, dots=",")
+    if identifier or not has_printed_dots(text):
+        return spans
+    return merged_spans(spans + _spans_read(text, identifier=identifier, dots="|"))
+
+
+def _spans_read(text: str, *, identifier: bool, dots: str) -> list[tuple[int, int]]:
+    read, origin = as_read(text, dots=dots)
     spans = [
         span
         for run in _runs(read)
@@ -276,17 +290,6 @@ def _spans(text: str, *, identifier: bool) -> list[tuple[int, int]]:
     if origin is None:
         return spans
     return [(origin[start], origin[end - 1] + 1) for start, end in spans]
-
-
-def _replaced(text: AnyStr, spans: list[tuple[int, int]], replacement: AnyStr) -> AnyStr:
-    """``text`` with each of ``spans`` (in order, none overlapping) replaced: one join, linear."""
-    parts = []
-    last = 0
-    for start, end in spans:
-        parts += [text[last:start], replacement]
-        last = end
-    parts.append(text[last:])
-    return replacement[:0].join(parts)
 
 
 def find_card_numbers(text: str, *, identifier: bool = False) -> list[str]:
@@ -328,7 +331,7 @@ def redact_card_numbers(text: str, replacement: str = REDACTED, *, identifier: b
     """``text`` with every card number replaced."""
     if text.isascii() and not _may_hold(text, identifier=identifier):
         return text  # most texts (every key and value of most log lines)
-    return _replaced(text, _spans(text, identifier=identifier), replacement)
+    return replaced_spans(text, _spans(text, identifier=identifier), replacement)
 
 
 def _spans_in_bytes(raw: bytes, *, identifier: bool) -> list[tuple[int, int]]:
@@ -365,7 +368,7 @@ def redact_card_numbers_in_bytes(
             return raw if redacted == text else redacted.encode("utf-8")
     if not has_digit_run(raw):
         return raw
-    return _replaced(raw, _spans_in_bytes(raw, identifier=identifier), replacement)
+    return replaced_spans(raw, _spans_in_bytes(raw, identifier=identifier), replacement)
 
 
 def contains_card_number_in_bytes(raw: bytes, *, identifier: bool = False) -> bool:

@@ -1,4 +1,5 @@
-"""Where digits stand in a text: the two questions every card-number rule asks of a span.
+"""Where digits stand in a text: the two questions every card-number rule asks of a span, and
+what the rules do with the spans they find (merge them, replace them).
 
 Shared by :mod:`orderflow_contracts.card_data` (candidates printed as cards are) and
 :mod:`orderflow_contracts.card_data_broken` (card numbers broken up otherwise).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import AnyStr
 
 DIGIT_GROUP = re.compile(r"[0-9]+")
 """A group of digits, as both rules split a candidate."""
@@ -37,3 +39,25 @@ def stands_alone(text: str | bytes, start: int, end: int) -> bool:
     before = text[max(start - 1, 0) : start]
     after = text[end : end + 1]
     return not (before.isalnum() or after.isalnum())
+
+
+def merged_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` in order, those that overlap made one."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def replaced_spans(text: AnyStr, spans: list[tuple[int, int]], replacement: AnyStr) -> AnyStr:
+    """``text`` with each of ``spans`` (in order, none overlapping) replaced: one join, linear."""
+    parts = []
+    last = 0
+    for start, end in spans:
+        parts += [text[last:start], replacement]
+        last = end
+    parts.append(text[last:])
+    return replacement[:0].join(parts)

@@ -2,7 +2,7 @@
 
 Another script's digits (fullwidth, Arabic-Indic...) read as digits, any space as a space, any
 line separator as a line break, any dash (and the minus sign) as a hyphen, a printed group's dot
-(middle dot, bullet) as a bar, a compatibility form of one ASCII
+(middle dot, bullet) as a comma and as a bar, a compatibility form of one ASCII
 character as that character, and invisible characters (zero-width spaces, soft hyphens,
 combining marks) are not there (:mod:`orderflow_contracts.card_data`'s module docstring).
 """
@@ -16,20 +16,28 @@ from typing import Final
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
-def as_read(text: str) -> tuple[str, list[int] | None]:
+def as_read(text: str, *, dots: str = ",") -> tuple[str, list[int] | None]:
     """``text`` as a person reads its digits, and where each of its characters came from (None
     when it is ``text`` itself): see :func:`_read_as`. ASCII text, and text whose other
-    characters all read as themselves (``Müller``), is returned as it is."""
+    characters all read as themselves (``Müller``), is returned as it is. A printed group's dot
+    (see ``_PRINTED_DOTS``) reads as ``dots``: a comma by default, or a bar."""
     if text.isascii() or all(_read_as(m.group(0)) == m.group(0) for m in _NON_ASCII.finditer(text)):
         return text, None
     chars: list[str] = []
     origin: list[int] = []
     for index, ch in enumerate(text):
         read = ch if ch.isascii() else _read_as(ch)
+        if read == _DOT:
+            read = dots
         if read:
             chars.append(read)
             origin.append(index)
     return "".join(chars), origin
+
+
+def has_printed_dots(text: str) -> bool:
+    """Whether ``text`` holds a printed group's dot (or one of its other forms)."""
+    return not text.isascii() and _PRINTED_DOTS.search(text) is not None
 
 
 _READ_AS: dict[str, str] = {}
@@ -41,14 +49,17 @@ _READ_BY_CATEGORY: Final = {
 }  # fmt: skip
 _NEXT_LINE: Final = "\x85"  # a control character (Cc), yet a line break wherever text is shown
 # Dots that separate printed groups (middle dot, bullet, bullet and dot operators, hyphenation
-# point, katakana middle dot) read as a bar: groups they join must be brand-shaped, as broken
-# up otherwise (card_data_broken), since they list things as often (``2017 • 2018 • 2019``),
-# and may have spaces around them. The minus sign reads as a dash, in all but its category.
-# Review: helper 121 (4111•1111•1111•1111 passed), helper 123 (as full stops they made year
-# lists card numbers), helper 126 (as commas, spaces around them hid a card number).
+# point, katakana middle dot, and the forms NFKC folds to them). They list things as often as a
+# comma does (``2017 • 2018 • 2019``), so groups they join must be brand-shaped: read as a
+# comma, for the grouped and identifier rules; and, in free text, read as a bar too, a gap a
+# number is broken up by (card_data_broken), which may have spaces around it. Review: helper
+# 121 (4111•1111•1111•1111 passed), 123 (as full stops they made year lists card numbers), 126
+# and 128 (one reading alone missed what the other finds).
+_DOT: Final = "\ue000"  # what _read_as gives for one: as_read puts the reading asked for
+_PRINTED_DOTS: Final = re.compile("[\u00b7\u2022\u2219\u22c5\u2027\u30fb\u0387\uff65]")
 _READ_AS_ONE_OF_OURS: Final = {
-    "\u00b7": "|", "\u2022": "|", "\u2219": "|", "\u22c5": "|", "\u2027": "|", "\u30fb": "|",
-    "\u2212": "-",
+    "\u00b7": _DOT, "\u2022": _DOT, "\u2219": _DOT, "\u22c5": _DOT, "\u2027": _DOT,
+    "\u30fb": _DOT, "\u2212": "-",  # the minus sign: a dash in all but its category
 }  # fmt: skip
 
 
@@ -56,7 +67,8 @@ def _read_as(ch: str) -> str:
     """One non-ASCII character as read among digits ("" when invisible): a decimal digit of any
     script as its ASCII digit, a character of a category above as that category reads, and one
     whose compatibility form (NFKC) is one ASCII character (fullwidth punctuation and letters,
-    superscript digits) as that character, a printed group's dot as ``|``, the minus sign as
+    superscript digits) as that character, a printed group's dot as ``_DOT`` (see
+    :func:`as_read`), the minus sign as
     ``-``; any other as itself."""
     known = _READ_AS.get(ch)
     if known is None:
