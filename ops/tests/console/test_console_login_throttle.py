@@ -66,15 +66,28 @@ def test_a_success_or_a_quarter_hour_without_failures_starts_a_name_again() -> N
 
 
 def test_entries_are_bounded_and_a_flood_of_names_frees_no_name_being_guessed() -> None:
-    # Review (helper 126): 10,000 junk names evicted op's count, and its wait went to 0.
+    # Review (helper 126): 10,000 junk names evicted op's count, and its wait went to 0;
+    # helper 128: so did a flood behind 64 junk entries that slowed.
     throttle = LoginThrottle(entries_kept=100)
     for n in range(8):
         throttle.failed("op", A, now=n)
+    for junk in range(70):
+        for n in range(6):
+            throttle.failed(f"junk-{junk}", B, now=8 + n / 10)
     for n in range(1_000):
         throttle.failed(f"guess-{n}" + "x" * 5_000, B, now=10 + n / 1_000)
     assert len(throttle._failures) <= 100
     assert max(len(name) for name, _ in throttle._failures) <= 128
     assert throttle.wait_s("op", A, now=11) > 0
+
+
+def test_the_owners_success_does_not_give_a_guesser_elsewhere_more_tries() -> None:
+    # Review (helper 128): a success cleared the name's count that other addresses built.
+    throttle = LoginThrottle()
+    for n in range(60):
+        throttle.failed("op", f"10.1.0.{n}", now=n)
+    throttle.succeeded("op", A)
+    assert throttle.wait_s("op", "10.2.0.1", now=60) > 0
 
 
 @pytest.fixture

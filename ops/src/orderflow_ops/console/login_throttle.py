@@ -5,14 +5,14 @@ Failures are counted per name and client address, and per name from any address.
 first ``free_failures`` failures cost nothing, a name's first ``free_name_failures``; after
 them, each login waits after the last failure 1 s, then 2, 4 ... up to ``longest_wait_s``,
 whatever the password (a right one too: telling it apart would let the guessing go on). A
-success starts its pair and its name again; so do ``forget_after_s`` without a failure. Names
-are counted whether or not they exist, so the answer says nothing about which do.
+success starts its pair again; ``forget_after_s`` without a failure starts a pair or a name.
+Names are counted whether or not they exist, so the answer says nothing about which do.
 
 Someone failing on purpose under another's name from another address slows the owner only
-once the name's own count is spent (50 failures within a quarter of an hour); from the same
-address (behind a proxy, every client has the proxy's) the owner waits as long as the failures
-go on, a minute after each at most. Per console process (decision 99): N instances let N times
-as many guesses through.
+once the name's own count is spent (50 failures within a quarter of an hour), and from then on
+for as long as the failures go on, a minute after each at most; from the same address (behind
+a proxy, every client has the proxy's), from the fifth. Per console process (decision 99): N
+instances let N times as many guesses through.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Final
 _NAME_KEPT_CHARS: Final = 128
 _ANY_CLIENT: Final = ""
 _LONGEST_DOUBLING: Final = 16  # 2**16 s is past any wait: no float overflow however many
-_EVICTION_SCAN: Final = 64  # entries looked at for one that slows nothing before the oldest
 
 
 @dataclass
@@ -65,8 +64,9 @@ class LoginThrottle:
             self._evict_one(now)
 
     def succeeded(self, name: str, client: str) -> None:
-        for key in _keys(name, client):
-            self._failures.pop(key, None)
+        """The pair starts again; the name's count from everywhere runs out by itself (the
+        owner's success must not give a guesser elsewhere 50 more tries)."""
+        self._failures.pop(_keys(name, client)[0], None)
 
     def _wait(self, key: tuple[str, str], now: float) -> float:
         failures = self._current(key, now)
@@ -83,14 +83,16 @@ class LoginThrottle:
         return failures
 
     def _evict_one(self, now: float) -> None:
-        """The oldest entry that slows nothing yet goes first: flooding the table with other
-        names must not free a name that is being guessed."""
-        for scanned, (key, failures) in enumerate(self._failures.items()):
-            if scanned >= _EVICTION_SCAN:
-                break
-            if failures.count < failures.free:
+        """The oldest entry that slows nothing goes: one that slows is moved behind the others
+        and kept, so flooding the table with other names frees no name being guessed. Only a
+        table all of whose entries slow gives up its oldest."""
+        for _ in range(len(self._failures)):
+            key, failures = next(iter(self._failures.items()))
+            expired = now - failures.last_at > self._forget_after_s
+            if expired or failures.count < failures.free:
                 del self._failures[key]
                 return
+            self._failures.move_to_end(key)
         self._failures.popitem(last=False)
 
 
