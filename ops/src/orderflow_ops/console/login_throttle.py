@@ -24,6 +24,7 @@ from typing import Final
 _NAME_KEPT_CHARS: Final = 128
 _ANY_CLIENT: Final = ""
 _LONGEST_DOUBLING: Final = 16  # 2**16 s is past any wait: no float overflow however many
+_EVICTION_SCAN: Final = 2_048
 
 
 @dataclass
@@ -84,9 +85,10 @@ class LoginThrottle:
 
     def _evict_one(self, now: float) -> None:
         """The oldest entry that slows nothing goes: one that slows is moved behind the others
-        and kept, so flooding the table with other names frees no name being guessed. Only a
-        table all of whose entries slow gives up its oldest."""
-        for _ in range(len(self._failures)):
+        and kept, so flooding the table with other names frees no name being guessed. Only when
+        the ``_EVICTION_SCAN`` oldest all slow (thousands of failures first) does the oldest go:
+        a bound on what one failure costs."""
+        for _ in range(min(len(self._failures), _EVICTION_SCAN)):
             key, failures = next(iter(self._failures.items()))
             expired = now - failures.last_at > self._forget_after_s
             if expired or failures.count < failures.free:
