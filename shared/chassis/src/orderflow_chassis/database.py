@@ -101,6 +101,12 @@ async def acquired(pool: asyncpg.Pool, *, wait_s: float | None = None) -> AsyncI
             raise
 
 
+def server_not_ready(error: BaseException) -> bool:
+    """Whether ``error`` is what a server still starting, out of reach or not the kind asked
+    for raises when connecting: waited out at start (a TLS refusal is not)."""
+    return isinstance(error, _NOT_YET_UP) and not is_tls_refusal(error)
+
+
 def read_only_failure(error: BaseException) -> bool:
     """Whether ``error`` (or what it wraps) is a write refused by a read-only server."""
     seen: BaseException | None = error
@@ -191,7 +197,7 @@ async def create_pool(
             Backoff(
                 attempts=None, initial_delay_s=0.2, max_delay_s=5.0, deadline_s=connect_timeout_s
             ),
-            retry_if=lambda error: isinstance(error, _NOT_YET_UP) and not is_tls_refusal(error),
+            retry_if=server_not_ready,
             on_retry=on_retry,
         ):
             with attempt:

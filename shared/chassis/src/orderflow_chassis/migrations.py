@@ -23,7 +23,12 @@ from pathlib import Path
 import asyncpg
 import structlog
 
-from orderflow_chassis.database import Connection, acquired, read_only_failure
+from orderflow_chassis.database import (
+    Connection,
+    acquired,
+    read_only_failure,
+    server_not_ready,
+)
 from orderflow_chassis.retry import Backoff, retrying
 from orderflow_chassis.settings import validate_identifier
 
@@ -161,7 +166,9 @@ async def migrate_when_writable(
 
     async for attempt in retrying(
         Backoff(attempts=None, initial_delay_s=0.2, max_delay_s=5.0, deadline_s=wait_s),
-        retry_if=read_only_failure,
+        # A refused session is closed; the next may meet the failover half done (review,
+        # helper 128): a server restarting, or not answering yet.
+        retry_if=lambda error: read_only_failure(error) or server_not_ready(error),
         on_retry=on_retry,
     ):
         with attempt:

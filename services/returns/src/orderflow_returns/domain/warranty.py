@@ -14,9 +14,10 @@
 * **Delivered by the claim.** Only units delivered by the time of the claim count (give or
   take the clocks, ``DELIVERY_CLOCK_ALLOWANCE``): a claim stamped before its parcel came finds
   none.
-* **Waiting.** A refusal a delivery (or the order) not read yet could explain says so
-  (``ClaimRefusal.may_await_delivery``): no order, nothing delivered, or too few units or an
-  ended term while some of the line are still to be delivered.
+* **Waiting.** An answer a delivery (or the order) not read yet could change says so
+  (``may_await_delivery``): a refusal for no order, nothing delivered, or too few units or an
+  ended term while some of the line are still to be delivered; an acceptance while some are
+  (the next parcel could make it a return, or start a later term).
 """
 
 from __future__ import annotations
