@@ -15,7 +15,6 @@ from orderflow_fulfillment.domain.stock import (
     movement_changes_on_hand,
     reconcile_count,
     redated_dispatch_crosses_count,
-    redated_dispatch_passes_load,
     released,
 )
 from orderflow_fulfillment.domain.stock_file import WarehouseEntry
@@ -173,25 +172,12 @@ class InMemoryStock:
             implied_at = max(self.movements[i].occurred_at for i in mine)
             if implied_at == dispatched_at:
                 continue
-            passes_load = redated_dispatch_passes_load(
-                dispatched_at=dispatched_at,
-                implied_at=implied_at,
-                loaded_at=row.loaded_at,
-                last_counted_at=row.counted_at,
-            )
             missed = redated_dispatch_crosses_count(
                 dispatched_at=dispatched_at, implied_at=implied_at, last_counted_at=row.counted_at
             )
             for i in mine:
                 self.movements[i] = replace(self.movements[i], occurred_at=dispatched_at)
-            if passes_load:
-                units = sum(a.quantity for a in allocations if (a.warehouse_id, a.sku) == key)
-                taken = max(0, min(units, row.on_hand - row.reserved))
-                self._change(*key, on_hand=-taken)
-                self._record(
-                    *key, "dispatch", units, 0, -taken, f"redated:{reference}", dispatched_at
-                )
-            elif missed:
+            if missed:
                 self._count_again(*key, row, reference)
 
     def _count_again(self, warehouse_id: str, sku: str, row: StockRow, reference: str) -> None:

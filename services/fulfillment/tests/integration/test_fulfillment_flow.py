@@ -385,25 +385,6 @@ async def test_a_count_between_a_delivery_and_its_later_stamped_dispatch_saw_the
     assert "clock_behind" in [row["reason"] for row in anomalies]
 
 
-async def test_a_load_between_a_delivery_and_its_later_stamped_dispatch_counted_the_units(
-    flow: Flow,
-) -> None:
-    # Review (helper 126): an operator's load after the implied dispatch replaced on_hand with
-    # a figure that still held the parcel; the real dispatch, stamped after the load, took
-    # nothing: 2 units on sale that were gone.
-    eu, sku, order_id, request = await requested_from_ten(flow, "CAST")
-    t0 = datetime.now(UTC)
-    await flow.deliver(request.shipment_id, at=t0)
-    await flow.wait_for(OrderCompleted, order_id)
-    entry = WarehouseEntry(id=eu, name="EU", country="DE", near=[], stock={sku: 10})
-    await load_warehouses(flow.infrastructure, [entry])
-    assert await flow.level(eu, sku) == (10, 0)
-
-    await flow.dispatch(request.shipment_id, eu, tracking="LATE-3", at=t0 + timedelta(minutes=15))
-
-    assert await flow.until(lambda: flow.level(eu, sku), lambda level: level == (8, 0)) == (8, 0)
-
-
 async def test_stock_counts_set_on_hand_never_below_reserved_and_stale_ones_are_ignored(
     flow: Flow,
 ) -> None:

@@ -15,7 +15,6 @@ from orderflow_fulfillment.domain.stock import (
     CountVerdict,
     reconcile_count,
     redated_dispatch_crosses_count,
-    redated_dispatch_passes_load,
 )
 from orderflow_fulfillment.ports import StockLevel
 
@@ -102,8 +101,7 @@ class StockCounts(StockMovements):
         movements take it, and a row whose last count fell in between has that count applied
         again (see :func:`~orderflow_fulfillment.domain.stock.redated_dispatch_crosses_count`),
         unless an operator loaded the row since (their figure stands)."""
-        for key in sorted({(a.warehouse_id, a.sku) for a in allocations}):
-            warehouse_id, sku = key
+        for warehouse_id, sku in sorted({(a.warehouse_id, a.sku) for a in allocations}):
             level = await self._lock(warehouse_id, sku)
             implied_at = await self._db.fetchval(
                 f"""
@@ -116,12 +114,6 @@ class StockCounts(StockMovements):
             )
             if level is None or implied_at is None or implied_at == dispatched_at:
                 continue
-            passes_load = redated_dispatch_passes_load(
-                dispatched_at=dispatched_at,
-                implied_at=implied_at,
-                loaded_at=level.loaded_at,
-                last_counted_at=level.counted_at,
-            )
             missed = redated_dispatch_crosses_count(
                 dispatched_at=dispatched_at,
                 implied_at=implied_at,
@@ -139,36 +131,8 @@ class StockCounts(StockMovements):
                 reference,
                 dispatched_at,
             )
-            if passes_load:
-                units = sum(a.quantity for a in allocations if (a.warehouse_id, a.sku) == key)
-                await self._take_off(level, units, reference, dispatched_at)
-            elif missed:
+            if missed:
                 await self._count_again(level, reference)
-
-    async def _take_off(
-        self, level: StockLevel, units: int, reference: str, dispatched_at: datetime
-    ) -> None:
-        """A re-dated dispatch's units leave on_hand now, never below what is reserved."""
-        taken = max(0, min(units, level.on_hand - level.reserved))
-        await self._db.execute(
-            f"""
-            UPDATE {self._s}.stock SET on_hand = on_hand - $3, updated_at = now()
-            WHERE warehouse_id = $1 AND sku = $2
-            """,
-            level.warehouse_id,
-            level.sku,
-            taken,
-        )
-        await self._record(
-            level.warehouse_id,
-            level.sku,
-            "dispatch",
-            units,
-            0,  # the dispatch's own movement holds the physical change
-            -taken,
-            f"redated:{reference}",
-            dispatched_at,
-        )
 
     async def _count_again(self, level: StockLevel, reference: str) -> None:
         last = await self._db.fetchrow(

@@ -118,22 +118,6 @@ def redated_dispatch_crosses_count(
     )
 
 
-def redated_dispatch_passes_load(
-    *,
-    dispatched_at: datetime,
-    implied_at: datetime,
-    loaded_at: datetime | None,
-    last_counted_at: datetime | None,
-) -> bool:
-    """The dispatch its delivery implied came before an operator's stock load, the real one
-    after it: the load's figure still held the units (it replaced on_hand, the dispatch's
-    effect with it), and they must leave on_hand now. Only when the load is the last figure
-    (a later count is applied again instead; review, helper 126)."""
-    if loaded_at is None or (last_counted_at is not None and last_counted_at > loaded_at):
-        return False
-    return implied_at <= loaded_at < dispatched_at
-
-
 @dataclass(frozen=True)
 class LeavingReservation:
     """What reserved units leaving their reservation do to a stock row's figures."""

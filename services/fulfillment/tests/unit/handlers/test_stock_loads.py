@@ -380,29 +380,3 @@ async def test_a_count_applied_again_after_a_late_dispatch_report_stays_below_th
     await record_dispatch(late, fulfillment.unit(late))
 
     assert fulfillment.stock.level("EU", "GEL") == (4, 0)
-
-
-@pytest.mark.parametrize("counted_first", [False, True])
-async def test_a_dispatch_stamped_after_a_load_it_was_implied_before_takes_its_units_off(
-    fulfillment: FakeFulfillment, counted_first: bool
-) -> None:
-    # Review (helper 126): the delivery implied the dispatch at t0; an operator's load at t0+12
-    # (10: the parcel still on the shelf) replaced on_hand; the real dispatch at t0+15 took
-    # nothing, and 2 units stayed on sale with none on the shelf.
-    _, [request] = await place_and_capture(fulfillment, {"GEL": 2})  # 10 on hand
-    start = fulfillment.clock.now()
-    delivered = parcel_delivered(request.shipment_id, start)
-    await record_delivery(delivered, fulfillment.unit(delivered))
-    if counted_first:  # a count before the load: the load is still the last figure
-        counted = stock_counted("EU", "GEL", 10, start + timedelta(minutes=5))
-        fulfillment.clock.set(start + timedelta(minutes=5))
-        await apply_stock_count(counted, fulfillment.unit(counted))
-    fulfillment.clock.set(start + timedelta(minutes=12))
-    await load_gel(fulfillment, 10)
-    assert fulfillment.stock.level("EU", "GEL") == (10, 0)
-
-    late = parcel_dispatched(request.shipment_id, "EU", at=start + timedelta(minutes=15))
-    fulfillment.clock.set(start + timedelta(minutes=15))
-    await record_dispatch(late, fulfillment.unit(late))
-
-    assert fulfillment.stock.level("EU", "GEL") == (8, 0)
