@@ -1,18 +1,19 @@
 """Failed logins slow the next ones for the same name: a password cannot be guessed at the
 speed of a script.
 
-Failures are counted per name and client address, and per name from any address. A pair's
-first ``free_failures`` failures cost nothing, a name's first ``free_name_failures``; after
-them, each login waits after the last failure 1 s, then 2, 4 ... up to ``longest_wait_s``,
-whatever the password (a right one too: telling it apart would let the guessing go on). A
-success starts its pair again; ``forget_after_s`` without a failure starts a pair or a name.
-Names are counted whether or not they exist, so the answer says nothing about which do.
+Failures are counted per name and client address, and per name from any address, each count
+leaking away over ``forget_after_s`` (a pair's 5 in a quarter of an hour, a name's 50: one
+every 3 minutes and one every 18 seconds drain). Past ``free_failures`` for the pair or
+``free_name_failures`` for the name, each login waits after the last failure 1 s, then 2, 4 ...
+up to ``longest_wait_s``, whatever the password (a right one too: telling it apart would let
+the guessing go on). A success empties its pair's count, not the name's (guessers elsewhere
+built that). Names are counted whether or not they exist, so the answer says nothing about
+which do.
 
-Someone failing on purpose under another's name from another address slows the owner only
-once the name's own count is spent (50 failures within a quarter of an hour), and from then on
-for as long as the failures go on, a minute after each at most; from the same address (behind
-a proxy, every client has the proxy's), from the fifth. Per console process (decision 99): N
-instances let N times as many guesses through.
+Someone failing on purpose under another's name from another address slows the owner once the
+name's count is past 50, and then for as long as they fail faster than it leaks, a minute after
+each failure at most; from the same address (behind a proxy, every client has the proxy's),
+past 5. Per console process (decision 99): N instances let N times as many guesses through.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from typing import Final
 _NAME_KEPT_CHARS: Final = 128
 _ANY_CLIENT: Final = ""
 _LONGEST_DOUBLING: Final = 16  # 2**16 s is past any wait: no float overflow however many
-_EVICTION_SCAN: Final = 2_048
+_EVICTION_SCAN: Final = 2_048  # bounds what one failure costs when the table is full
 
 
 @dataclass
 class _Failures:
-    count: int
+    count: float  # leaks away (see the module docstring)
     last_at: float
     free: int
 
@@ -59,43 +60,52 @@ class LoginThrottle:
         pair, any_client = _keys(name, client)
         for key, free in ((pair, self._free), (any_client, self._free_name)):
             failures = self._current(key, now)
-            self._failures[key] = _Failures((failures.count if failures else 0) + 1, now, free)
+            count = (failures.count if failures else 0.0) + 1
+            self._failures[key] = _Failures(count, now, free)
             self._failures.move_to_end(key)
         while len(self._failures) > self._kept:
             self._evict_one(now)
 
     def succeeded(self, name: str, client: str) -> None:
-        """The pair starts again; the name's count from everywhere runs out by itself (the
-        owner's success must not give a guesser elsewhere 50 more tries)."""
         self._failures.pop(_keys(name, client)[0], None)
 
     def _wait(self, key: tuple[str, str], now: float) -> float:
         failures = self._current(key, now)
-        if failures is None or failures.count < failures.free:
+        # Counted to the nearest failure: five in a few seconds are five, not 4.98.
+        if failures is None or round(failures.count) < failures.free:
             return 0.0
-        doublings = min(failures.count - failures.free, _LONGEST_DOUBLING)
+        doublings = min(round(failures.count) - failures.free, _LONGEST_DOUBLING)
         return max(0.0, failures.last_at + min(self._longest_s, 2.0**doublings) - now)
 
     def _current(self, key: tuple[str, str], now: float) -> _Failures | None:
+        """The key's failures as they stand now, what leaked since its last one taken off."""
         failures = self._failures.get(key)
-        if failures is not None and now - failures.last_at > self._forget_after_s:
+        if failures is None:
+            return None
+        leaked = (now - failures.last_at) * failures.free / self._forget_after_s
+        if failures.count - leaked <= 0:
             del self._failures[key]
             return None
-        return failures
+        return _Failures(failures.count - leaked, failures.last_at, failures.free)
 
     def _evict_one(self, now: float) -> None:
-        """The oldest entry that slows nothing goes: one that slows is moved behind the others
-        and kept, so flooding the table with other names frees no name being guessed. Only when
-        the ``_EVICTION_SCAN`` oldest all slow (thousands of failures first) does the oldest go:
-        a bound on what one failure costs."""
-        for _ in range(min(len(self._failures), _EVICTION_SCAN)):
-            key, failures = next(iter(self._failures.items()))
-            expired = now - failures.last_at > self._forget_after_s
-            if expired or failures.count < failures.free:
-                del self._failures[key]
-                return
-            self._failures.move_to_end(key)
-        self._failures.popitem(last=False)
+        """Of the oldest entries, the one that slows least goes (one that slows nothing first):
+        flooding the table with other names frees a name being guessed only after every
+        entry looked at slows more than it does."""
+        victim: tuple[str, str] | None = None
+        least: int | None = None
+        for scanned, key in enumerate(self._failures):
+            if scanned >= _EVICTION_SCAN:
+                break
+            failures = self._failures[key]
+            over = round(failures.count) - failures.free
+            if over < 0:
+                victim = key
+                break
+            if least is None or over < least:
+                victim, least = key, over
+        if victim is not None:
+            del self._failures[victim]
 
 
 def _keys(name: str, client: str) -> tuple[tuple[str, str], tuple[str, str]]:
