@@ -162,7 +162,7 @@ async def migrate_when_writable(
     refused session is closed (:func:`~orderflow_chassis.database.acquired`)."""
 
     def on_retry(_: int, error: BaseException, delay: float) -> None:
-        log.warning("database.read_only_at_start", error=str(error), retry_in_s=round(delay, 2))
+        log.warning("database.not_writable_at_start", error=str(error), retry_in_s=round(delay, 2))
 
     async for attempt in retrying(
         Backoff(attempts=None, initial_delay_s=0.2, max_delay_s=5.0, deadline_s=wait_s),

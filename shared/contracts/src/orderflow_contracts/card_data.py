@@ -38,9 +38,8 @@ that brand issues (:data:`~orderflow_contracts.card_brands.CARD_BRANDS`).
   that stands alone *and* is brand-shaped, or 16-19 digits written together that are
   brand-shaped, even glued to letters (stop 44). A customer id ``4111111111111111``,
   ``cust_5500000000000004`` or ``c5500000000000004`` is refused; shorter digit runs glued to
-  letters inside a generated id, as in ``cart-6940787722504b46``, are not a card number (one
-  long digit run in ten passes Luhn, and such ids must never be refused; a UUID never holds a
-  run longer than 12), nor is a numeric id whose prefix no card brand issues.
+  letters in a generated id (``cart-6940787722504b46``) are not (one run in ten passes Luhn;
+  a UUID never holds one longer than 12), nor a numeric id whose prefix no brand issues.
 
 False positives in free text remain possible (a standalone 16-digit number passes Luhn one time
 in ten; 16 random digits written ``8 8`` one time in 36, a list of 5-15 quantities one time in
@@ -270,13 +269,12 @@ def _spans_in(
 def _spans(text: str, *, identifier: bool) -> list[tuple[int, int]]:
     """The card numbers' spans in ``text`` as read (see :func:`.as_read`), mapped back; in free
     text with printed dots, under both readings of them (a comma and a bar), merged."""
-    spans = _spans_read(text, identifier=identifier, dots=",")
-    if identifier or not has_printed_dots(text):
-        return spans
-    return merged_spans(spans + _spans_read(text, identifier=identifier, dots="|"))
+    spans = _spans_read(text, identifier, ",")
+    both = not identifier and has_printed_dots(text)
+    return merged_spans(spans + _spans_read(text, identifier, "|")) if both else spans
 
 
-def _spans_read(text: str, *, identifier: bool, dots: str) -> list[tuple[int, int]]:
+def _spans_read(text: str, identifier: bool, dots: str) -> list[tuple[int, int]]:
     read, origin = as_read(text, dots=dots)
     spans = [
         span
@@ -301,10 +299,9 @@ def find_card_numbers(text: str, *, identifier: bool = False) -> list[str]:
 
 
 def digits_as_read(text: str) -> str | None:
-    """The ASCII digits ``text`` holds as a person reads it (any script's digits, superscripts,
-    invisible characters dropped: see :func:`.as_read`) when it holds only digits
-    and separators; ``""`` when it holds neither; else None. What one piece of a card number
-    written a piece an array element reads as."""
+    """The ASCII digits ``text`` holds as a person reads it (see :func:`.as_read`) when it holds
+    only digits and separators; ``""`` when it holds neither; else None. What one piece of a
+    card number written a piece an array element reads as."""
     read = as_read(text)[0].translate(_NOT_DIGITS)
     return read if read.isascii() and (not read or read.isdigit()) else None
 
@@ -321,10 +318,13 @@ def _may_hold(text: str, *, identifier: bool) -> bool:
 
 
 def contains_card_number(text: str, *, identifier: bool = False) -> bool:
-    """Whether ``text`` contains a card number (free-text rule unless ``identifier``)."""
+    """Whether ``text`` contains a card number (free-text rule unless ``identifier``); the
+    second reading of printed dots (see :func:`_spans`) only when the first finds none."""
     if text.isascii() and not _may_hold(text, identifier=identifier):
         return False
-    return bool(_spans(text, identifier=identifier))
+    if _spans_read(text, identifier=identifier, dots=","):
+        return True
+    return not identifier and has_printed_dots(text) and bool(_spans_read(text, False, "|"))
 
 
 def redact_card_numbers(text: str, replacement: str = REDACTED, *, identifier: bool = False) -> str:
