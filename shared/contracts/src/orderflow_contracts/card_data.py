@@ -67,7 +67,7 @@ from orderflow_contracts.card_digit_runs import (
     stands_alone,
     stretches,
 )
-from orderflow_contracts.digits_read import as_read, has_printed_dots
+from orderflow_contracts.digits_read import as_read, dot_readings
 from orderflow_contracts.product_codes import is_ean13
 
 REDACTED: Final = "[REDACTED-PAN]"
@@ -267,11 +267,10 @@ def _spans_in(
 
 
 def _spans(text: str, *, identifier: bool) -> list[tuple[int, int]]:
-    """The card numbers' spans in ``text`` as read (see :func:`.as_read`), mapped back; in free
-    text with printed dots, under both readings of them (a comma and a bar), merged."""
-    spans = _spans_read(text, identifier, ",")
-    both = not identifier and has_printed_dots(text)
-    return merged_spans(spans + _spans_read(text, identifier, "|")) if both else spans
+    """The card numbers' spans in ``text`` as read (see :func:`.as_read`), mapped back."""
+    readings = dot_readings(text, identifier)  # spans of each, merged
+    spans = [span for dots in readings for span in _spans_read(text, identifier, dots)]
+    return merged_spans(spans) if len(readings) > 1 else spans
 
 
 def _spans_read(text: str, identifier: bool, dots: str) -> list[tuple[int, int]]:
@@ -318,13 +317,11 @@ def _may_hold(text: str, *, identifier: bool) -> bool:
 
 
 def contains_card_number(text: str, *, identifier: bool = False) -> bool:
-    """Whether ``text`` contains a card number (free-text rule unless ``identifier``); the
-    second reading of printed dots (see :func:`_spans`) only when the first finds none."""
+    """Whether ``text`` contains a card number (free-text rule unless ``identifier``); a second
+    reading of printed dots (:func:`.dot_readings`) only when the first finds none."""
     if text.isascii() and not _may_hold(text, identifier=identifier):
         return False
-    if _spans_read(text, identifier=identifier, dots=","):
-        return True
-    return not identifier and has_printed_dots(text) and bool(_spans_read(text, False, "|"))
+    return any(_spans_read(text, identifier, dots) for dots in dot_readings(text, identifier))
 
 
 def redact_card_numbers(text: str, replacement: str = REDACTED, *, identifier: bool = False) -> str:

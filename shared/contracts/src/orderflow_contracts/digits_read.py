@@ -35,9 +35,12 @@ def as_read(text: str, *, dots: str = ",") -> tuple[str, list[int] | None]:
     return "".join(chars), origin
 
 
-def has_printed_dots(text: str) -> bool:
-    """Whether ``text`` holds a printed group's dot (or one of its other forms)."""
-    return not text.isascii() and _PRINTED_DOTS.search(text) is not None
+def dot_readings(text: str, identifier: bool) -> tuple[str, ...]:
+    """How ``text``'s printed dots are to be read (see ``_PRINTED_DOTS``): as a comma, and in
+    free text (not an identifier) that holds one, as a bar too."""
+    if identifier or text.isascii() or _PRINTED_DOTS.search(text) is None:
+        return (",",)
+    return (",", "|")
 
 
 _READ_AS: dict[str, str] = {}
