@@ -32,7 +32,6 @@ _EVICTION_SCAN: Final = 2_048  # bounds what one failure costs when the table is
 class _Failures:
     count: float  # leaks away (see the module docstring)
     last_at: float
-    free: int
 
 
 class LoginThrottle:
@@ -57,24 +56,21 @@ class LoginThrottle:
         return max(self._wait(key, now) for key in _keys(name, client))
 
     def failed(self, name: str, client: str, now: float) -> None:
-        pair, any_client = _keys(name, client)
-        for key, free in ((pair, self._free), (any_client, self._free_name)):
+        for key in _keys(name, client):
             failures = self._current(key, now)
-            count = (failures.count if failures else 0.0) + 1
-            self._failures[key] = _Failures(count, now, free)
+            self._failures[key] = _Failures((failures.count if failures else 0.0) + 1, now)
             self._failures.move_to_end(key)
         while len(self._failures) > self._kept:
-            self._evict_one(now)
+            self._evict_one()
 
     def succeeded(self, name: str, client: str) -> None:
         self._failures.pop(_keys(name, client)[0], None)
 
     def _wait(self, key: tuple[str, str], now: float) -> float:
         failures = self._current(key, now)
-        # Counted to the nearest failure: five in a few seconds are five, not 4.98.
-        if failures is None or round(failures.count) < failures.free:
+        if failures is None or (over := self._over(key, failures)) < 0:
             return 0.0
-        doublings = min(round(failures.count) - failures.free, _LONGEST_DOUBLING)
+        doublings = min(over, _LONGEST_DOUBLING)
         return max(0.0, failures.last_at + min(self._longest_s, 2.0**doublings) - now)
 
     def _current(self, key: tuple[str, str], now: float) -> _Failures | None:
@@ -82,13 +78,21 @@ class LoginThrottle:
         failures = self._failures.get(key)
         if failures is None:
             return None
-        leaked = (now - failures.last_at) * failures.free / self._forget_after_s
+        leaked = (now - failures.last_at) * self._free_of(key) / self._forget_after_s
         if failures.count - leaked <= 0:
             del self._failures[key]
             return None
-        return _Failures(failures.count - leaked, failures.last_at, failures.free)
+        return _Failures(failures.count - leaked, failures.last_at)
 
-    def _evict_one(self, now: float) -> None:
+    def _free_of(self, key: tuple[str, str]) -> int:
+        return self._free_name if key[1] == _ANY_CLIENT else self._free
+
+    def _over(self, key: tuple[str, str], failures: _Failures) -> int:
+        """Failures past the free ones (negative: it slows nothing yet), counted to the nearest
+        one: five in a few seconds are five, not 4.98."""
+        return round(failures.count) - self._free_of(key)
+
+    def _evict_one(self) -> None:
         """Of the oldest entries, the one that slows least goes (one that slows nothing first):
         flooding the table with other names frees a name being guessed only after every
         entry looked at slows more than it does."""
@@ -97,8 +101,7 @@ class LoginThrottle:
         for scanned, key in enumerate(self._failures):
             if scanned >= _EVICTION_SCAN:
                 break
-            failures = self._failures[key]
-            over = round(failures.count) - failures.free
+            over = self._over(key, self._failures[key])
             if over < 0:
                 victim = key
                 break
