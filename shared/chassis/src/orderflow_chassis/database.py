@@ -101,6 +101,12 @@ async def acquired(pool: asyncpg.Pool, *, wait_s: float | None = None) -> AsyncI
             raise
 
 
+def server_backoff(deadline_s: float) -> Backoff:
+    """How a start waits out a server that is not ready (:func:`server_not_ready`): quickly at
+    first, every 5 s at most, for ``deadline_s``."""
+    return Backoff(attempts=None, initial_delay_s=0.2, max_delay_s=5.0, deadline_s=deadline_s)
+
+
 def server_not_ready(error: BaseException) -> bool:
     """Whether ``error`` is what a server still starting, out of reach or not the kind asked
     for raises when connecting: waited out at start (a TLS refusal is not)."""
@@ -194,9 +200,7 @@ async def create_pool(
 
     try:
         async for attempt in retrying(
-            Backoff(
-                attempts=None, initial_delay_s=0.2, max_delay_s=5.0, deadline_s=connect_timeout_s
-            ),
+            server_backoff(connect_timeout_s),
             retry_if=server_not_ready,
             on_retry=on_retry,
         ):

@@ -27,9 +27,10 @@ from orderflow_chassis.database import (
     Connection,
     acquired,
     read_only_failure,
+    server_backoff,
     server_not_ready,
 )
-from orderflow_chassis.retry import Backoff, retrying
+from orderflow_chassis.retry import retrying
 from orderflow_chassis.settings import validate_identifier
 
 log = structlog.get_logger(__name__)
@@ -165,7 +166,7 @@ async def migrate_when_writable(
         log.warning("database.not_writable_at_start", error=str(error), retry_in_s=round(delay, 2))
 
     async for attempt in retrying(
-        Backoff(attempts=None, initial_delay_s=0.2, max_delay_s=5.0, deadline_s=wait_s),
+        server_backoff(wait_s),
         # A refused session is closed; the next may meet the failover half done (review,
         # helper 128): a server restarting, or not answering yet.
         retry_if=lambda error: read_only_failure(error) or server_not_ready(error),
