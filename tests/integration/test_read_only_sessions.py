@@ -26,23 +26,28 @@ SCHEMA = "probe_d"
 WRITE = "CREATE TEMP TABLE IF NOT EXISTS read_only_probe (n int)"  # refused when read-only
 
 
-async def test_a_session_that_found_its_server_read_only_is_not_lent_out_again(
-    infrastructure: Infrastructure,
-) -> None:
+async def demoted_session_pool(infrastructure: Infrastructure) -> asyncpg.Pool:
+    """A pool of one session (the same one would come back every time), made read-only."""
     pool = await create_pool(
         infrastructure.service_database_urls[SCHEMA],
         schema=SCHEMA,
         application_name="read-only-probe",
         min_size=1,
-        max_size=1,  # the same session would come back every time
+        max_size=1,
     )
+    async with pool.acquire() as connection:
+        await connection.execute("SET default_transaction_read_only = on")
+    return pool
+
+
+async def test_a_session_that_found_its_server_read_only_is_not_lent_out_again(
+    infrastructure: Infrastructure,
+) -> None:
+    pool = await demoted_session_pool(infrastructure)  # its server demoted while it lives
     transactions: DatabaseTransactions[Any] = DatabaseTransactions(
         pool, lambda connection: connection, Outbox(SCHEMA, "probe"), SystemClock()
     )
     try:
-        async with pool.acquire() as connection:  # its server demoted while it lives
-            await connection.execute("SET default_transaction_read_only = on")
-
         with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
             async with transactions.begin() as uow:
                 await uow.repos.execute(WRITE)
@@ -58,17 +63,8 @@ async def test_a_service_starting_on_a_read_only_server_waits_for_a_writer(
 ) -> None:
     # Review (helper 126): its migrations failed on the demoted server and the service
     # exited, where a server still starting is waited for.
-    pool = await create_pool(
-        infrastructure.service_database_urls[SCHEMA],
-        schema=SCHEMA,
-        application_name="read-only-probe",
-        min_size=1,
-        max_size=1,
-    )
+    pool = await demoted_session_pool(infrastructure)  # the name still on the demoted server
     try:
-        async with pool.acquire() as connection:  # the name still on the demoted server
-            await connection.execute("SET default_transaction_read_only = on")
-
         await migrate_when_writable(pool, SCHEMA, wait_s=10.0)
 
         async with pool.acquire() as connection:
