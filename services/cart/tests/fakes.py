@@ -34,6 +34,7 @@ from orderflow_cart.ports import (
     CatalogLoadSummary,
     SkippedSequences,
     UnappliedEvent,
+    WaitingEvent,
 )
 from orderflow_chassis.clock import SettableClock
 from orderflow_chassis.testing import FakeTransactions
@@ -81,9 +82,15 @@ class FakeCarts:
         assert envelope.sequence is not None
         self.buffered[(cart_id, envelope.sequence)] = (envelope, now)
 
-    async def take_waiting(self, cart_id: str, sequence: int) -> Envelope:
+    async def take_waiting(self, cart_id: str, sequence: int) -> WaitingEvent:
         envelope, _ = self.buffered.pop((cart_id, sequence))
-        return envelope
+        return WaitingEvent(
+            cart_id,
+            envelope.event_id,
+            envelope.event_type,
+            sequence,
+            envelope.model_dump(mode="json"),
+        )
 
     async def with_overdue_gaps(
         self, cutoff: datetime, limit: int, *, skipping: Sequence[str] = ()
@@ -120,13 +127,13 @@ class FakeCarts:
             self.abandoned_at[cart_id] = now
 
     async def record_unapplied(
-        self, envelope: Envelope, *, reason: str, detail: str, now: datetime
+        self, event: Envelope | WaitingEvent, *, reason: str, detail: str, now: datetime
     ) -> None:
         self.unapplied_events.append(
             (
-                envelope.aggregate_id,
+                event.aggregate_id,
                 UnappliedEvent(
-                    envelope.event_id, envelope.event_type, envelope.sequence, reason, detail, now
+                    event.event_id, event.event_type, event.sequence, reason, detail, now
                 ),
             )
         )

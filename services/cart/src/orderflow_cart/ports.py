@@ -35,6 +35,21 @@ class UnappliedEvent:
 
 
 @dataclass(frozen=True)
+class WaitingEvent:
+    """An early event taken out of the reorder buffer: who it is, and its envelope as stored
+    (read by :meth:`envelope`, which may fail: stored by another version, say)."""
+
+    aggregate_id: str
+    event_id: UUID
+    event_type: str
+    sequence: int
+    document: Any
+
+    def envelope(self) -> Envelope:
+        return Envelope.model_validate(self.document)
+
+
+@dataclass(frozen=True)
 class SkippedSequences:
     first_sequence: int
     last_sequence: int
@@ -83,7 +98,9 @@ class Carts(Protocol):
 
     async def buffer(self, cart_id: str, envelope: Envelope, now: datetime) -> None: ...
 
-    async def take_waiting(self, cart_id: str, sequence: int) -> Envelope: ...
+    async def take_waiting(self, cart_id: str, sequence: int) -> WaitingEvent:
+        """Remove a buffered event from the buffer and return it."""
+        ...
 
     async def with_overdue_gaps(
         self, cutoff: datetime, limit: int, *, skipping: Sequence[str] = ()
@@ -100,7 +117,7 @@ class Carts(Protocol):
     async def mark_abandoned(self, cart_id: str, now: datetime) -> None: ...
 
     async def record_unapplied(
-        self, envelope: Envelope, *, reason: str, detail: str, now: datetime
+        self, event: Envelope | WaitingEvent, *, reason: str, detail: str, now: datetime
     ) -> None: ...
 
     async def record_skipped(self, cart_id: str, first: int, last: int, now: datetime) -> None: ...

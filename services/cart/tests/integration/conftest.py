@@ -3,7 +3,9 @@ and a connection to the migrated cart schema, for tests that drive its handlers 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,7 +54,20 @@ def unit(
 ) -> UnitOfWork[CartRepositories]:
     """A unit of work on ``connection``, as the consumer gives each record (by default it
     emits nothing)."""
-    return UnitOfWork(sql_repositories(SCHEMA)(connection), datetime.now(UTC), emitter, cause)
+    return UnitOfWork(
+        sql_repositories(SCHEMA)(connection),
+        datetime.now(UTC),
+        emitter,
+        cause,
+        savepoint=functools.partial(database_part, connection),
+    )
+
+
+@asynccontextmanager
+async def database_part(connection: asyncpg.Connection) -> AsyncIterator[None]:
+    """A part of a unit that undoes what it wrote (not what it emitted: ``emitter`` keeps it)."""
+    async with connection.transaction():  # in the test's transaction: a savepoint
+        yield
 
 
 @dataclass

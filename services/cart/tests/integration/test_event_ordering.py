@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from orderflow_chassis.dead_letters import failure_details
+from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import Event
 
@@ -21,6 +22,7 @@ from services.cart.tests.integration.storefront import (
     read_all,
     remove,
     set_quantity,
+    wait_for_envelopes,
 )
 from tests.support.kafka_tools import eventually, publish_raw
 from tests.support.service_harness import caught_up
@@ -169,3 +171,51 @@ async def test_an_early_event_with_an_unknown_field_no_database_stores_is_buffer
     )
     assert [(line["sku"], line["quantity"]) for line in view["lines"]] == [("INS-GEL-M", 2)]
     assert view["currency"] == "GBP"
+
+
+async def test_a_buffered_event_that_cannot_be_applied_is_set_aside_not_its_releaser(
+    cart_service: RunningCart,
+) -> None:
+    # A buffered event whose application failed (here: stored by a version whose envelope
+    # this one cannot read back) failed the handler of the event that released it, which
+    # was dead-lettered after its attempts: the valid edit was lost and the cart stuck.
+    storefront = cart_service.storefront
+    cart_id = new_cart_id("set-aside")
+    first, second, third = (
+        storefront.envelope(event)
+        for event in (add(cart_id, "INS-GEL-M", 2), checkout(cart_id), add(cart_id, "MB-PEANUT"))
+    )
+    await storefront.publish(second, third)
+    await cart_service.cart_when(cart_id, lambda view: view["events_waiting"] == 2)
+    await cart_service.runtime.pool.execute(
+        'UPDATE cart.pending_cart_events SET envelope = \'{"from": "another version"}\' '
+        "WHERE cart_id = $1 AND sequence = 2",
+        cart_id,
+    )
+    await storefront.publish(first)
+
+    view = await cart_service.cart_when(cart_id, lambda view: view["events_waiting"] == 0)
+    assert [(line["sku"], line["quantity"]) for line in view["lines"]] == [
+        ("INS-GEL-M", 2),
+        ("MB-PEANUT", 1),
+    ]
+    assert view["status"] == "open"
+    [answer] = await wait_for_envelopes(
+        cart_service.infrastructure,
+        cart_service.prefix,
+        topics.CARTS,
+        cart_id,
+        count=1,
+        event_types=["CheckoutRejected"],
+    )
+    assert [reason["code"] for reason in answer.data["reasons"]] == ["checkout_failed"]
+    report = (await cart_service.http.get(f"/carts/{cart_id}/unapplied-events")).json()
+    [set_aside] = report["unapplied"]
+    assert (set_aside["sequence"], set_aside["reason"]) == (2, "apply_failed")
+    assert set_aside["event_id"] == str(second.event_id)
+    assert "ValidationError" in set_aside["detail"]
+    letters = await read_all(
+        cart_service.infrastructure.kafka_bootstrap_servers,
+        cart_service.prefix + "storefront.carts.dlq",
+    )
+    assert not [letter for letter in letters if letter.key == cart_id.encode()]

@@ -75,12 +75,19 @@ class FakeTransactions(Generic[R]):
 
     @asynccontextmanager
     async def _savepoint(self) -> AsyncIterator[None]:
-        """A part of a unit: restores the repositories in place (the unit holds them)."""
+        """A part of a unit: restores each repository in place (handlers hold the unit's
+        repositories, and may hold a repository itself)."""
         saved, emitted = copy.deepcopy(self.repos), len(self.emitted.envelopes)
         try:
             yield
         except BaseException:
-            vars(self.repos).update(vars(saved))
+            for name, copied in vars(saved).items():
+                held = getattr(self.repos, name)
+                if hasattr(held, "__dict__") and type(held) is type(copied):
+                    vars(held).clear()
+                    vars(held).update(vars(copied))
+                else:
+                    setattr(self.repos, name, copied)
             del self.emitted.envelopes[emitted:]
             raise
 

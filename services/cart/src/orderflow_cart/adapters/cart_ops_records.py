@@ -8,7 +8,7 @@ from datetime import datetime
 from orderflow_chassis.database import Connection
 from orderflow_contracts.envelope import Envelope
 
-from orderflow_cart.ports import SkippedSequences, UnappliedEvent
+from orderflow_cart.ports import SkippedSequences, UnappliedEvent, WaitingEvent
 
 LISTED = 500
 """The most unapplied events and skipped ranges listed per cart (the latest): a storefront
@@ -23,7 +23,7 @@ class CartOpsRecords:
 
     async def record_unapplied(
         self,
-        envelope: Envelope,
+        event: Envelope | WaitingEvent,
         *,
         reason: str,
         detail: str,
@@ -35,10 +35,10 @@ class CartOpsRecords:
                 (cart_id, event_id, event_type, sequence, reason, detail, recorded_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7)
             """,
-            envelope.aggregate_id,
-            envelope.event_id,
-            envelope.event_type,
-            envelope.sequence,
+            event.aggregate_id,
+            event.event_id,
+            event.event_type,
+            event.sequence,
             reason,
             detail,
             now,

@@ -16,6 +16,7 @@ from orderflow_contracts.envelope import Envelope
 from orderflow_cart.adapters.cart_ops_records import CartOpsRecords
 from orderflow_cart.domain.cart import Cart, CartStatus
 from orderflow_cart.domain.sequencing import Waiting
+from orderflow_cart.ports import WaitingEvent
 
 
 @dataclass
@@ -257,16 +258,16 @@ class CartRepository(CartOpsRecords):
             now,
         )
 
-    async def take_waiting(self, cart_id: str, sequence: int) -> Envelope:
-        """Remove a buffered event and return it."""
+    async def take_waiting(self, cart_id: str, sequence: int) -> WaitingEvent:
         self._forget_waiting(cart_id)
-        document = await self._connection.fetchval(
+        row = await self._connection.fetchrow(
             f"DELETE FROM {self._schema}.pending_cart_events "
-            "WHERE cart_id = $1 AND sequence = $2 RETURNING envelope",
+            "WHERE cart_id = $1 AND sequence = $2 RETURNING event_id, event_type, envelope",
             cart_id,
             sequence,
         )
-        return Envelope.model_validate(document)
+        assert row is not None, "a buffered event is taken under its cart's lock"
+        return WaitingEvent(cart_id, row["event_id"], row["event_type"], sequence, row["envelope"])
 
     def _forget_waiting(self, cart_id: str) -> None:
         """The cart's buffered events changed: whoever asks next reads them again."""

@@ -9,11 +9,13 @@ checkout request (``handlers.checkout``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Final
 
 import structlog
+from orderflow_chassis.errors import describe_error, is_transient
+from orderflow_contracts.card_data import redact_card_numbers
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import (
     CartCheckedOut,
@@ -41,7 +43,7 @@ from orderflow_cart.domain.sequencing import (
 )
 from orderflow_cart.handlers.checkout import check_out, count_rejection
 from orderflow_cart.handlers.reference_data import ReferenceData
-from orderflow_cart.ports import CartUnit
+from orderflow_cart.ports import CartUnit, WaitingEvent
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +68,9 @@ class UnappliedReason:
     DUPLICATE_SEQUENCE: Final = CheckoutRejectionCode.DUPLICATE_SEQUENCE.value
     CART_FULL: Final = "cart_full"
     ORDER_CANCELLED: Final = CheckoutRejectionCode.ORDER_CANCELLED.value
+    # A buffered event whose turn came but which could not be applied (read back or run):
+    # set aside so that the cart, and the event that released it, go on.
+    APPLY_FAILED: Final = "apply_failed"
 
 
 async def lock_carts(events: Sequence[Event], uow: CartUnit) -> None:
@@ -188,11 +193,61 @@ async def catch_up(uow: CartUnit, cart: Cart, waiting: list[Waiting], rules: Car
         if not ready:
             return
         for sequence in ready:
-            envelope = await carts.take_waiting(cart.cart_id, sequence)
             waiting[:] = [w for w in waiting if w.sequence != sequence]
+            await _apply_buffered(uow, cart, sequence, rules)
+
+
+async def _apply_buffered(uow: CartUnit, cart: Cart, sequence: int, rules: CartRules) -> None:
+    """Apply the buffered event ``sequence`` in a part of the unit. One that fails for a reason
+    that does not pass (it cannot be read back, or applying it raised: a bug) is undone alone
+    and set aside as ``apply_failed``, a checkout answered ``checkout_failed``: failing the
+    event that released it would dead-letter that valid event, and stop the cart for good."""
+    before = replace(cart, lines=dict(cart.lines))
+    part = uow.part()  # outside the try: a unit that cannot undo a part is a bug, not the event's
+    try:
+        async with part:
+            taken = await uow.repos.carts.take_waiting(cart.cart_id, sequence)
+            envelope = taken.envelope()
             event = envelope.parse_event()
-            assert isinstance(event, STOREFRONT_CART_EVENTS)
+            if not isinstance(event, STOREFRONT_CART_EVENTS):
+                raise TypeError(f"a {event.event_type} is no storefront cart event")
             await apply_in_turn(uow, cart, envelope, event, rules)
+    except Exception as error:
+        if is_transient(error):
+            raise  # the batch (or the sweep) is tried again, this event with it
+        for name, value in vars(before).items():  # the cart as the event found it
+            setattr(cart, name, value)
+        cart.last_sequence = max(cart.last_sequence, sequence)
+        # Kept for ops (an error may quote what it read: card numbers are redacted).
+        await _set_aside(uow, cart, sequence, redact_card_numbers(describe_error(error)))
+
+
+async def _set_aside(uow: CartUnit, cart: Cart, sequence: int, cause: str) -> None:
+    taken = await uow.repos.carts.take_waiting(cart.cart_id, sequence)
+    log.error("cart.buffered_event_failed", sequence=sequence, event_type=taken.event_type)
+    await record_unapplied(
+        uow,
+        taken,
+        UnappliedReason.APPLY_FAILED,
+        clip_text(
+            f"its turn came but it could not be applied; the cart went on without it: {cause}"
+        ),
+    )
+    if taken.event_type != CheckoutRequested.event_type:
+        return
+    try:
+        envelope: Envelope | None = taken.envelope()
+    except ValueError:
+        envelope = None  # answered in the journey of the cart's last activity
+    message = (
+        "the checkout could not be processed and was set aside for ops "
+        f"({UnappliedReason.APPLY_FAILED}); nothing was ordered: send it again with the "
+        "cart's next sequence number"
+    )
+    code = CheckoutRejectionCode.CHECKOUT_FAILED.value
+    # Its own journey when it can be read, else the cart's last activity's.
+    journey = None if envelope else cart.last_correlation_id or str(taken.event_id)
+    await _reject_checkout(uow, envelope, cart.cart_id, code, message, correlation_id=journey)
 
 
 def edit_cart(cart: Cart, edit: CartEdit) -> None:
@@ -212,18 +267,26 @@ async def _not_applied(
 
 
 async def _reject_checkout(
-    uow: CartUnit, envelope: Envelope, cart_id: str, code: str, message: str
+    uow: CartUnit,
+    envelope: Envelope | None,
+    cart_id: str,
+    code: str,
+    message: str,
+    *,
+    correlation_id: str | None = None,
 ) -> None:
     """Answer a checkout that no rule failed with its one reason (its number, or its cart's
     cancelled order)."""
     rejected = CheckoutRejected(
         cart_id=cart_id, reasons=[RejectionReason(code=code, message=clip_text(message))]
     )
-    await uow.emit(rejected, cause=envelope)
+    await uow.emit(rejected, cause=envelope, correlation_id=correlation_id)
     count_rejection([code])
 
 
-async def record_unapplied(uow: CartUnit, envelope: Envelope, reason: str, detail: str) -> None:
+async def record_unapplied(
+    uow: CartUnit, envelope: Envelope | WaitingEvent, reason: str, detail: str
+) -> None:
     await uow.repos.carts.record_unapplied(envelope, reason=reason, detail=detail, now=uow.now)
     metrics.UNAPPLIED_EVENTS.labels(reason).inc()
     log.info("cart.event_not_applied", reason=reason, sequence=envelope.sequence)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from orderflow_cart import metrics
 from orderflow_cart.domain.cart import MAX_CART_PRODUCTS
-from orderflow_cart.handlers import queries
+from orderflow_cart.handlers import cart_events, queries
 from orderflow_cart.handlers.cart_events import UnappliedReason
+from orderflow_chassis.errors import TransientError
 from orderflow_chassis.testing import FakeTransactions
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import (
@@ -149,3 +151,51 @@ async def test_a_cart_holds_at_most_a_thousand_products_and_says_which_was_not_a
     assert refused.detail == (
         "the cart holds 1000 different products, the most it may: SKU-ONE-TOO-MANY was not added"
     )
+
+
+async def test_a_buffered_checkout_whose_application_fails_is_set_aside_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The buffered checkout's failure failed the handler of the edit that released it: that
+    # valid edit was retried, then dead-lettered, and the cart stopped for good.
+    tx, shop = fake_transactions(clock()), Storefront()
+    first = shop.envelope(add("c-6", "FR-WOOD-ROLLER"))
+    checkout_request = shop.envelope(checkout("c-6"))
+    last = shop.envelope(add("c-6", "MB-PEANUT"))
+
+    async def a_bug(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug in the checkout")
+
+    monkeypatch.setattr(cart_events, "check_out", a_bug)
+    await receive(tx, checkout_request)
+    await receive(tx, last)
+    await receive(tx, first)
+
+    cart = tx.repos.carts.carts["c-6"]
+    assert cart.lines == {"FR-WOOD-ROLLER": 1, "MB-PEANUT": 1}
+    assert (cart.last_sequence, cart.is_checked_out) == (3, False)
+    assert tx.repos.carts.buffered == {}
+    [set_aside] = await tx.repos.carts.unapplied("c-6")
+    assert (set_aside.sequence, set_aside.reason) == (2, UnappliedReason.APPLY_FAILED)
+    assert "RuntimeError: a bug in the checkout" in set_aside.detail
+    [answer] = tx.emitted.of_type(CheckoutRejected)
+    assert [reason.code for reason in answer.reasons] == ["checkout_failed"]
+    [envelope] = [e for e in tx.emitted.envelopes if e.event_type == "CheckoutRejected"]
+    assert envelope.causation_id == str(checkout_request.event_id)
+    assert not tx.emitted.of_type(OrderPlaced)
+
+
+async def test_a_buffered_event_failing_for_a_reason_that_passes_fails_its_releaser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tx, shop = fake_transactions(clock()), Storefront()
+    first, second = shop.envelope(add("c-7", "FR-WOOD-ROLLER")), shop.envelope(checkout("c-7"))
+
+    async def database_away(*_: object, **__: object) -> None:
+        raise TransientError("the database is away")
+
+    monkeypatch.setattr(cart_events, "check_out", database_away)
+    await receive(tx, second)
+    with pytest.raises(TransientError):
+        await receive(tx, first)  # the batch is tried again, the buffered checkout with it
+    assert await tx.repos.carts.unapplied("c-7") == []
