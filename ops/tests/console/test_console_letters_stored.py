@@ -30,3 +30,25 @@ def test_our_services_reasons_are_kept_as_written() -> None:
 
     assert stored.details["reason"] == reason.decode()
     assert "withheld" not in stored.details
+
+
+def test_details_the_read_model_indexes_are_cut_to_fit_an_index_entry() -> None:
+    # Review (helper 131): a dlq.error_code or dlq.service of a few KB could not be indexed,
+    # and the reader read the batch again for ever.
+    long = "x" * 5_000
+    stored = stored_letter(
+        letter(
+            b"{}",
+            [
+                ("dlq.error_code", long.encode()),
+                ("dlq.service", long.encode()),
+                ("dlq.consumer", long.encode()),
+                ("dlq.original_topic", long.encode()),
+            ],
+        )
+    )
+
+    for name in ("error_code", "service", "consumer"):
+        assert len(stored.details[name]) == 200
+        assert stored.details[name].endswith("...")
+    assert "original_topic" not in stored.details  # no broker takes it: the letter's own topic

@@ -19,7 +19,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from orderflow_chassis.dead_letters import HEADER_PREFIX, failure_details, screened_parts
 from orderflow_chassis.dlq_cli import StoredDeadLetter
-from orderflow_chassis.errors import describe_error
+from orderflow_chassis.errors import describe_error, is_transient
 from orderflow_chassis.outbox import storable
 from orderflow_chassis.topic_reader import stop_consumer
 from orderflow_chassis.unit_of_work import Transactions
@@ -61,6 +61,7 @@ def stored_letter(record: ConsumerRecord) -> StoredLetter:
     details = {
         name: storable(redact_card_numbers(text)) for name, text in failure_details(headers).items()
     }
+    _fit_indexed_details(details)
     letter = StoredDeadLetter(record.partition, record.offset, parts.key, parts.value, headers)
     # The last one: a replay of a replay published before it was dropped kept both.
     replayed_from = next(
@@ -92,6 +93,23 @@ _MAX_ID_LENGTH = 200
 
 def _indexed_id(text: str | None) -> str | None:
     return None if text is None or len(text) > _MAX_ID_LENGTH else storable(text)
+
+
+# Details the read model indexes (dead_letters.service and error_code; replay_audit.consumer and
+# target_topic, which a replay copies from the letter): cut to fit an index entry. A topic no
+# broker would accept (longer than 249 characters) is no topic to replay to: the letter's own
+# topic names the original then.
+_INDEXED_DETAILS = ("service", "consumer", "error_code")
+_MAX_TOPIC_LENGTH = 249
+
+
+def _fit_indexed_details(details: dict[str, str]) -> None:
+    for name in _INDEXED_DETAILS:
+        text = details.get(name)
+        if text is not None and len(text) > _MAX_ID_LENGTH:
+            details[name] = text[: _MAX_ID_LENGTH - 3] + "..."
+    if len(details.get("original_topic", "")) > _MAX_TOPIC_LENGTH:
+        del details["original_topic"]
 
 
 def _failed_at(stated: str | None, timestamp_ms: int) -> datetime:
@@ -186,9 +204,38 @@ async def _read(
 
 
 async def _store(transactions: Transactions[Any], records: Sequence[ConsumerRecord]) -> None:
+    """Store a batch of letters in one transaction. When the read model refuses one for a
+    reason that does not pass (a value no column or index holds, that the checks here
+    missed), each is stored in a part of its own and the one refused is left out, logged:
+    read again for ever, it would hold back every letter behind it."""
+    try:
+        async with transactions.begin() as uow:
+            for record in records:
+                await uow.repos.writer.record_dead_letter(stored_letter(record))
+    except Exception as error:
+        if is_transient(error):
+            raise
+        log.warning("console.dead_letters_one_by_one", error=describe_error(error))
+        await _store_each(transactions, records)
+
+
+async def _store_each(transactions: Transactions[Any], records: Sequence[ConsumerRecord]) -> None:
     async with transactions.begin() as uow:
         for record in records:
-            await uow.repos.writer.record_dead_letter(stored_letter(record))
+            part = uow.part()
+            try:
+                async with part:
+                    await uow.repos.writer.record_dead_letter(stored_letter(record))
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                log.error(
+                    "console.dead_letter_not_stored",
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    error=redact_card_numbers(describe_error(error)),
+                )
 
 
 def _rewind(consumer: AIOKafkaConsumer, records: Sequence[ConsumerRecord]) -> None:
