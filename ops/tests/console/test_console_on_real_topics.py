@@ -7,6 +7,7 @@ talks to it over real HTTP as a browser would.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -218,3 +219,26 @@ async def test_a_journey_cut_at_the_pages_limit_says_so(
             monkeypatch.setattr(read_model_queries, "MAX_TIMELINE_HOPS", 1)
             one_hop = await viewer.get(f"/orders/{order_id}")
             assert 'id="timeline-cut"' in one_hop.text
+
+
+async def test_an_unknown_field_with_a_lone_surrogate_never_fails_the_order_page(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    # Review (helper 131): the contract ignores unknown fields, so a record with "\ud800" in
+    # one is a valid event; the console stored its bytes, which pydantic's JSON parser
+    # refuses, and every render of the order's page failed (500).
+    prefix = unique_prefix("console-surrogate")
+    order_id, cart_id = str(uuid.uuid4()), f"cart-{uuid.uuid4().hex[:8]}"
+    placed = envelope("OrderPlaced", 1, cart_id=cart_id, order_id=order_id)
+    written = json.loads(placed.to_bytes())
+    written["data"]["gift_note"] = "\ud800"
+    written["delivered_by"] = "\udfff"
+    async with running_console(orderflow_infrastructure, prefix) as console:
+        await publish_raw(
+            orderflow_infrastructure.kafka_bootstrap_servers,
+            f"{prefix}orders",
+            [(order_id.encode(), json.dumps(written).encode())],
+        )
+        async with console.signed_in("view", "view-secret-2") as viewer:
+            page = await _page_once(viewer, f"/orders/{order_id}", "OrderPlaced")
+        assert "gift_note" not in page.text

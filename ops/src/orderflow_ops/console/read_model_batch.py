@@ -20,6 +20,7 @@ from datetime import datetime
 from orderflow_chassis.database import Connection
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import CartCheckedOut, Event
+from orderflow_contracts.primitives import json_text_is_storable
 
 from orderflow_ops.console.projection import (
     CheckoutFact,
@@ -363,10 +364,12 @@ class _BatchWrites:
 
 def _envelope_json(item: PendingEvent) -> str:
     """The envelope as its record carried it (UTF-8 JSON the chassis decoded and validated),
-    rather than serialised again, which showed in the console's profile."""
-    if item.at.value is not None:
+    rather than serialised again, which showed in the console's profile. Unless a string in
+    it may hold a lone surrogate (only in a field the contract ignores): the order's page
+    could not read it back, so it is kept as the event reads (``Envelope.as_read``)."""
+    if item.at.value is not None and json_text_is_storable(item.at.value):
         return item.at.value.decode("utf-8")
-    return item.envelope.model_dump_json()
+    return item.envelope.as_read(item.event).model_dump_json()
 
 
 def _merged(known: CheckoutFact, later: CheckoutFact) -> CheckoutFact:
