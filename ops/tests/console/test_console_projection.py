@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -112,3 +113,22 @@ def test_links_stages_and_checkout_answers() -> None:
     assert {"cart-42", ORDER} <= link_ids(answer)
     assert stage_of("PaymentCaptured") == "captured"
     assert stage_of("CartItemAdded") is None
+
+
+def test_an_answer_whose_causation_is_no_event_id_answers_no_checkout() -> None:
+    # Review (helper 131): the contract allows any token as a causation id; bound as a UUID
+    # it failed the read model's batch, and the valid answer was dead-lettered.
+    answer = Envelope.wrap(
+        example_event("CheckoutRejected"),
+        producer="cart",
+        correlation_id="c",
+        causation_id="req-42",
+    )
+    assert checkout_fact(answer.parse_event(), answer) is None
+    upper = str(uuid.uuid4()).upper()
+    spelled = Envelope.wrap(
+        example_event("CartCheckedOut"), producer="cart", correlation_id="c", causation_id=upper
+    )
+    fact = checkout_fact(spelled.parse_event(), spelled)
+    assert fact is not None
+    assert fact.request_event_id == upper.lower()  # merged with its request's own spelling

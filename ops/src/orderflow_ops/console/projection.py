@@ -24,6 +24,7 @@ from orderflow_contracts.events import (
     Event,
     RefundIssued,
 )
+from orderflow_contracts.primitives import parse_uuid
 
 from orderflow_ops.invariants import Deadlines, OrderFacts, apply_fact, order_violations
 from orderflow_ops.timeline import collect_link_ids
@@ -131,9 +132,14 @@ class CheckoutFact:
 def checkout_fact(event: Event, envelope: Envelope) -> CheckoutFact | None:
     if isinstance(event, CheckoutRequested):
         return CheckoutFact(str(envelope.event_id), event.cart_id, envelope.occurred_at, None)
-    if isinstance(event, CartCheckedOut | CheckoutRejected) and envelope.causation_id:
-        return CheckoutFact(envelope.causation_id, event.cart_id, None, envelope.occurred_at)
-    return None
+    if not isinstance(event, CartCheckedOut | CheckoutRejected) or not envelope.causation_id:
+        return None
+    # The answer names its request by event id, a UUID; any other causation (the contract
+    # allows any token) answers no checkout the read model can know.
+    request = parse_uuid(envelope.causation_id)
+    if request is None:
+        return None
+    return CheckoutFact(str(request), event.cart_id, None, envelope.occurred_at)
 
 
 def refund_id_of(event: Event) -> str | None:
