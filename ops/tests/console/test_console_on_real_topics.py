@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -242,3 +243,28 @@ async def test_an_unknown_field_with_a_lone_surrogate_never_fails_the_order_page
         async with console.signed_in("view", "view-secret-2") as viewer:
             page = await _page_once(viewer, f"/orders/{order_id}", "OrderPlaced")
         assert "gift_note" not in page.text
+
+
+async def test_an_event_stamped_far_ahead_counts_as_read_now_not_then(
+    orderflow_infrastructure: Infrastructure,
+) -> None:
+    # Review (helper 131): an OrderPlaced stamped in 8999 made its order's last event a time
+    # that never comes (never stuck, never retained, first in every list) and a stage minute
+    # each overview render read; many such minutes, an unbounded read.
+    prefix = unique_prefix("console-ahead")
+    order_id, cart_id = str(uuid.uuid4()), f"cart-{uuid.uuid4().hex[:8]}"
+    placed = envelope("OrderPlaced", cart_id=cart_id, order_id=order_id)
+    ahead = placed.model_copy(update={"occurred_at": datetime(8999, 12, 31, tzinfo=UTC)})
+    async with running_console(orderflow_infrastructure, prefix) as console:
+        await publish_envelopes(orderflow_infrastructure, prefix, [ahead])
+        pool = console.runtime.pool
+        last = await eventually(
+            lambda: pool.fetchval(
+                "SELECT last_event_at FROM console.orders WHERE order_id = $1", order_id
+            ),
+            lambda found: found is not None,
+        )
+        latest_minute = await pool.fetchval("SELECT max(minute) FROM console.stage_minutes")
+    bound = datetime.now(UTC) + timedelta(minutes=6)
+    assert last < bound
+    assert latest_minute < bound

@@ -15,7 +15,7 @@ import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from orderflow_chassis.database import Connection
 from orderflow_contracts.envelope import Envelope
@@ -39,12 +39,21 @@ from orderflow_ops.console.read_model_writes import RecordPosition
 from orderflow_ops.console.written_facts import WrittenFacts
 from orderflow_ops.invariants import OrderFacts
 
+# How far ahead of the console's clock an event's own time is believed: a producer's clock
+# may run a little ahead; a stamp further ahead (a wrong clock, a hostile one: the contract
+# accepts up to 8999) would pin its order's last event in the future, keeping it from the
+# stuck rule and from retention, and add stage minutes no overview ever reaches.
+AHEAD_TOLERANCE = timedelta(minutes=5)
+
 
 @dataclass(frozen=True)
 class PendingEvent:
     event: Event
     envelope: Envelope
     at: RecordPosition
+    occurred_at: datetime
+    """When the read model counts the event as having happened: its own time, but never
+    later than ``AHEAD_TOLERANCE`` after the console read it."""
 
 
 class BatchProjection:
@@ -72,7 +81,8 @@ class BatchProjection:
             # Handlers run between the subscription's lock_ahead and write_behind, on the
             # batch's connection; anything else would write outside the batch's transaction.
             raise RuntimeError("an event was handled outside the batch the console began")
-        self._pending[str(envelope.event_id)] = PendingEvent(event, envelope, at)
+        believed = min(envelope.occurred_at, datetime.now(UTC) + AHEAD_TOLERANCE)
+        self._pending[str(envelope.event_id)] = PendingEvent(event, envelope, at, believed)
 
     async def flush(self) -> None:
         connection, pending = self._connection, list(self._pending.values())
@@ -139,7 +149,7 @@ class _BatchWrites:
                 facts = facts_from_data(order_id, row["facts"])
             cart_id = None
             for item in items:
-                fold_into_order(facts, item.event, item.envelope.occurred_at)
+                fold_into_order(facts, item.event, item.occurred_at)
                 if cart_id is None and isinstance(item.event, CartCheckedOut):
                     cart_id = item.event.cart_id
             view = order_view(facts)
@@ -209,7 +219,7 @@ class _BatchWrites:
         for item in pending:
             stage = stage_of(item.envelope.event_type)
             if stage is not None:
-                minute = item.envelope.occurred_at.replace(second=0, microsecond=0)
+                minute = item.occurred_at.replace(second=0, microsecond=0)
                 per_minute[(stage, minute)] += 1
         if not per_minute:
             return
@@ -304,7 +314,7 @@ class _BatchWrites:
         batch or before is placed for its cart), and the carts now with several orders."""
         s = self._s
         checked_out = [
-            (item.event.cart_id, str(item.event.order_id), item.envelope.occurred_at)
+            (item.event.cart_id, str(item.event.order_id), item.occurred_at)
             for item in pending
             if isinstance(item.event, CartCheckedOut)
         ]

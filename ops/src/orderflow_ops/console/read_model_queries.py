@@ -81,8 +81,10 @@ class ReadModelQueries:
         """Events per minute of each stage over the last ``minutes`` (oldest first)."""
         start = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
         rows = await self._pool.fetch(
-            f"SELECT stage, minute, events FROM {self._s}.stage_minutes WHERE minute >= $1",
+            f"SELECT stage, minute, events FROM {self._s}.stage_minutes"
+            " WHERE minute >= $1 AND minute < $2",
             start,
+            start + timedelta(minutes=minutes),
         )
         rates: dict[str, list[int]] = {}
         for row in rows:
