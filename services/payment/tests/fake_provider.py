@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orderflow_payment.adapters.provider_registry import ProviderRegistry
-from orderflow_payment.domain.providers import Authorise, Capture, ProviderResult, Refund, Void
+from orderflow_payment.domain.providers import (
+    Authorise,
+    Capture,
+    ProviderCall,
+    ProviderResult,
+    Refund,
+    Void,
+)
 from orderflow_payment.settings import PaymentSettings
 
 Answer = ProviderResult | Exception
@@ -57,14 +64,41 @@ class ScriptedProvider:
         return await self._call("refund", request.idempotency_key)
 
 
+@dataclass
+class MemoryJournal:
+    """The journal of provider calls in memory: like the real one, it outlives a rolled back
+    unit of work (a crash after the call keeps the call)."""
+
+    calls: dict[str, ProviderCall] = field(default_factory=dict)
+
+    async def record(self, call: ProviderCall) -> ProviderCall | None:
+        earlier = self.calls.get(call.idempotency_key)
+        if earlier is None:
+            self.calls[call.idempotency_key] = call
+        return earlier
+
+    async def called(self, idempotency_key: str) -> bool:
+        return idempotency_key in self.calls
+
+
+def registry(provider: ScriptedProvider, journal: MemoryJournal | None = None) -> ProviderRegistry:
+    """``provider`` for every method, its calls written in ``journal`` (a new one by default)."""
+    return ProviderRegistry(
+        {"visa": provider, "mastercard": provider, "paypal": provider},
+        journal=journal if journal is not None else MemoryJournal(),
+    )
+
+
 def dependencies(
     provider: ScriptedProvider,
     *,
     sleeps: list[float] | None = None,
+    journal: MemoryJournal | None = None,
     **settings: Any,
 ) -> dict[str, object]:
     """What bootstrap would give the use cases: ``provider`` serves every method, pauses
-    between retries are recorded in ``sleeps`` instead of waited."""
+    between retries are recorded in ``sleeps`` instead of waited, calls written in
+    ``journal``."""
     pauses = sleeps if sleeps is not None else []
 
     async def sleep(seconds: float) -> None:
@@ -73,9 +107,7 @@ def dependencies(
     values: dict[str, Any] = {"provider_retry_attempts": 3}
     values.update(settings)
     return {
-        "providers": ProviderRegistry(
-            {"visa": provider, "mastercard": provider, "paypal": provider}
-        ),
+        "providers": registry(provider, journal),
         "settings": PaymentSettings(**values),
         "sleep": sleep,
     }

@@ -16,6 +16,7 @@ from orderflow_payment.adapters.sandbox import SandboxProvider
 from orderflow_payment.handlers.authorisation import authorise_payment
 
 from services.payment.tests.builders import envelope, order_placed, stock_reserved
+from services.payment.tests.fake_provider import MemoryJournal
 from services.payment.tests.harness import payment_service, payment_settings
 from tests.support.kafka_tools import eventually
 from tests.support.service_harness import unique_prefix
@@ -118,7 +119,7 @@ async def test_two_transactions_racing_the_same_order_placed_authorise_once(
     async with payment_service(orderflow_infrastructure) as run:
         settings = run.runtime.settings
         sandbox = SandboxProvider(settings.database_url, schema="payment", latency_ms=200)
-        providers = ProviderRegistry({"visa": sandbox})
+        providers = ProviderRegistry({"visa": sandbox}, journal=MemoryJournal())
         outbox = Outbox("payment", producer="payment", topic_prefix=run.prefix)
         transactions = DatabaseTransactions(
             run.pool, sql_repositories("payment"), outbox, run.clock

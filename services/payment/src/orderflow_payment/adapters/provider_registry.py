@@ -8,23 +8,36 @@ import httpx
 
 from orderflow_payment.adapters.card_processor import CardProcessorProvider
 from orderflow_payment.adapters.paypal import PayPalProvider
+from orderflow_payment.adapters.provider_journal import JournaledProvider, SqlProviderCallJournal
 from orderflow_payment.adapters.sandbox import SandboxProvider
-from orderflow_payment.domain.providers import PaymentProvider, UnknownProvider
+from orderflow_payment.domain.providers import (
+    PaymentProvider,
+    ProviderCallJournal,
+    UnknownProvider,
+)
 from orderflow_payment.settings import PaymentSettings
 
 
 class ProviderRegistry:
-    """Routes a method to its provider; later operations go to the provider that authorised."""
+    """Routes a method to its provider; later operations go to the provider that authorised.
+    Every call is written in ``journal`` before it is made (see ``provider_journal``)."""
 
     def __init__(
         self,
         by_method: Mapping[str, PaymentProvider],
         *,
+        journal: ProviderCallJournal,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
-        self._by_method = dict(by_method)
-        self._by_name = {provider.name: provider for provider in by_method.values()}
+        journaled = {id(p): JournaledProvider(p, journal) for p in by_method.values()}
+        self._by_method = {method: journaled[id(p)] for method, p in by_method.items()}
+        self._by_name = {provider.name: provider for provider in self._by_method.values()}
+        self._journal = journal
         self._closers = list(closers)
+
+    async def called(self, idempotency_key: str) -> bool:
+        """Whether a call under this key was ever made (its answer may have been lost)."""
+        return await self._journal.called(idempotency_key)
 
     async def close(self) -> None:
         """Close the providers' connections and HTTP clients (the service does at stop)."""
@@ -48,7 +61,8 @@ def build_registry(
     settings: PaymentSettings, *, database_url: str, schema: str
 ) -> ProviderRegistry:
     sandbox = SandboxProvider(database_url, schema=schema, latency_ms=settings.sandbox_latency_ms)
-    closers: list[Callable[[], Awaitable[None]]] = [sandbox.close]
+    journal = SqlProviderCallJournal(database_url, schema=schema)
+    closers: list[Callable[[], Awaitable[None]]] = [sandbox.close, journal.close]
     timeout = httpx.Timeout(settings.provider_timeout_s)
     card: PaymentProvider = sandbox
     paypal: PaymentProvider = sandbox
@@ -66,4 +80,6 @@ def build_registry(
             client_id=settings.paypal_client_id,
             client_secret=settings.paypal_client_secret.get_secret_value(),
         )
-    return ProviderRegistry({"visa": card, "mastercard": card, "paypal": paypal}, closers=closers)
+    return ProviderRegistry(
+        {"visa": card, "mastercard": card, "paypal": paypal}, journal=journal, closers=closers
+    )

@@ -92,6 +92,32 @@ class Refund:
 
 
 @dataclass(frozen=True)
+class ProviderCall:
+    """A provider call as the journal of calls keeps it: what makes two calls under one
+    idempotency key the same request (never the token)."""
+
+    idempotency_key: str
+    operation: str
+    order_id: uuid.UUID
+    parent_reference: str | None  # the authorisation a capture or void acts on, or capture
+    amount: Money
+
+    @classmethod
+    def of(cls, operation: str, request: Authorise | Capture | Void | Refund) -> ProviderCall:
+        parent = (
+            request.authorisation_reference
+            if isinstance(request, Capture | Void)
+            else request.capture_reference
+            if isinstance(request, Refund)
+            else None
+        )
+        return cls(request.idempotency_key, operation, request.order_id, parent, request.amount)
+
+    def describe(self) -> str:
+        return f"a {self.operation} of {self.amount} for order {self.order_id}"
+
+
+@dataclass(frozen=True)
 class ProviderResult:
     """The provider's answer. ``reference`` is its id for the operation (approved or not)."""
 
@@ -166,6 +192,22 @@ class ProviderRejected(Exception):
         self.detail = detail
 
 
+class ProviderKeyReused(ProviderRejected):
+    """An idempotency key asked for another request than the one first sent under it (a
+    refund_id reused for another order or amount). Refused before it reaches the provider,
+    which would answer the first request's answer (or refuse the key), and that answer would
+    be recorded as this request's."""
+
+    def __init__(self, earlier: ProviderCall, asked: ProviderCall) -> None:
+        super().__init__(
+            "idempotency_key_reused",
+            f"{asked.idempotency_key} was first sent for {earlier.describe()}; "
+            f"this is {asked.describe()}",
+        )
+        self.earlier = earlier
+        self.asked = asked
+
+
 class ProviderRefusedAfterUnknown(ProviderRejected):
     """The provider refused (or declined: ``declined``) a call whose idempotency key had an
     earlier call with no answer (a timeout, say). The refusal is the provider's answer and
@@ -180,6 +222,20 @@ class ProviderRefusedAfterUnknown(ProviderRejected):
 
 class UnknownProvider(LookupError):
     """No provider is configured for a payment method, or under a stored provider name."""
+
+
+class ProviderCallJournal(Protocol):
+    """Every provider call, written down before it is made and kept whatever becomes of the
+    transaction that asked for it (a crash may lose the answer, never the call)."""
+
+    async def record(self, call: ProviderCall) -> ProviderCall | None:
+        """Write ``call`` down, committed at once; the call first written under its key, if
+        one was (it may be another request)."""
+        ...
+
+    async def called(self, idempotency_key: str) -> bool:
+        """Whether a call under this key was ever made (its answer may be lost)."""
+        ...
 
 
 class PaymentProvider(Protocol):

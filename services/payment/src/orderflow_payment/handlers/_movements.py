@@ -173,6 +173,11 @@ async def capture(
     log.info("payment.captured", payment_id=str(payment.payment_id), amount=str(payment.amount))
 
 
+async def _capture_may_be_done(payment: Payment, providers: PaymentProviders) -> bool:
+    key = capture_key(payment.payment_id)
+    return key in UNKNOWN_OUTCOMES or await providers.called(key)
+
+
 async def void(
     payment: Payment,
     reason: PaymentVoidReason,
@@ -183,10 +188,11 @@ async def void(
     sleep: Sleep,
     finish_unknown_capture: bool = False,
 ) -> None:
-    """Release an authorisation → ``PaymentVoided(reason)``. With ``finish_unknown_capture``
-    (a cancellation, which then refunds), when the provider refuses the void while a capture
-    of this payment has no answer, that capture is finished → ``PaymentCaptured`` (``payment``
-    is then captured); if the provider refuses that too, the void's refusal stands."""
+    """Release an authorisation → ``PaymentVoided(reason)``. With ``finish_unknown_capture``,
+    when the provider refuses the void while a capture of this payment was called (its answer
+    not recorded: a timeout, a crash), that capture is finished → ``PaymentCaptured``
+    (``payment`` is then captured); if the provider refuses that too, the void's refusal
+    stands."""
     assert payment.authorisation_reference is not None
     request = Void(
         void_key(payment.payment_id),
@@ -205,11 +211,12 @@ async def void(
             sleep=sleep,
         )
     except PermanentError as refused:
-        if not finish_unknown_capture or capture_key(payment.payment_id) not in UNKNOWN_OUTCOMES:
+        if not finish_unknown_capture or not await _capture_may_be_done(payment, providers):
             raise
-        # A capture of this payment may have been done without an answer (a timeout): that is
-        # why the provider refuses the void. Finish the capture under its own key, which the
-        # provider answers as it did; the caller then sees a captured payment (and refunds it).
+        # A capture of this payment may have been done without its answer recorded (a
+        # timeout, or a crash before the commit): that is why the provider refuses the void.
+        # Finish the capture under its own key, which the provider answers as it did; the
+        # payment is then captured (a cancellation refunds it).
         log.warning(
             "payment.void_refused_after_unknown_capture", payment_id=str(payment.payment_id)
         )

@@ -13,6 +13,7 @@ import structlog
 from orderflow_chassis.retry import Backoff, call_with_retry
 
 from orderflow_payment.domain.providers import (
+    ProviderKeyReused,
     ProviderRefusedAfterUnknown,
     ProviderRejected,
     ProviderResult,
@@ -92,6 +93,8 @@ async def call_provider(
             on_retry=on_retry,
             sleep=sleep,
         )
+    except ProviderKeyReused:
+        raise  # refused before the provider saw it: nothing of any earlier call to conclude
     except ProviderRejected as error:
         if key in UNKNOWN_OUTCOMES:  # a refusal says nothing of the earlier, unanswered call
             raise ProviderRefusedAfterUnknown(error.code, error.detail) from error

@@ -18,6 +18,7 @@ from orderflow_contracts.money import Money
 from orderflow_payment.domain import ledger
 from orderflow_payment.domain.model import Payment, refund_refusal, refund_refusal_message
 from orderflow_payment.domain.providers import (
+    ProviderKeyReused,
     ProviderRefusedAfterUnknown,
     ProviderRejected,
     ProviderResult,
@@ -139,6 +140,15 @@ async def refund(
         )
         await _refund_failed(uow, payment, asked, RefundFailureCode.PROVIDER_UNAVAILABLE, message)
         return
+    except ProviderKeyReused as error:
+        # Its id was sent to the provider for another refund, whose answer a crash lost
+        # before it was recorded: the provider would answer that refund's answer, and it
+        # would be recorded as this one's. That refund's own redelivery records it.
+        raise PermanentError(
+            REFUND_ID_REUSED,
+            f"refund {asked.refund_id}: {error.detail} (a refund_id names one refund: a new "
+            "refund needs a new refund_id)",
+        ) from error
     except ProviderRefusedAfterUnknown as error:
         await _refund_outcome_unknown(uow, payment, asked, error)
         return

@@ -102,6 +102,17 @@ async def _void_if_authorised(
 ) -> None:
     payment = await uow.repos.payments.get(order_id)
     if payment is not None and payment.can_void:
-        await void(payment, reason, uow, providers=providers, settings=settings, sleep=sleep)
+        # A capture whose answer a crash lost makes the provider refuse the void: it is
+        # finished instead (the order's cancellation then refunds it), rather than this event
+        # dead-lettered and the capture recorded later, with nothing left to refund it.
+        await void(
+            payment,
+            reason,
+            uow,
+            providers=providers,
+            settings=settings,
+            sleep=sleep,
+            finish_unknown_capture=True,
+        )
     elif payment is not None and payment.is_captured:
         log.warning("payment.void_after_capture_ignored", order_id=str(order_id), reason=reason)

@@ -56,3 +56,17 @@ async def captured_order(
     placed = await authorised_order(transactions, wired, **order)
     await apply_event(record_stock_reserved, stock_reserved(placed.order_id), transactions, wired)
     return placed
+
+
+async def lost_before_commit(
+    use_case: Callable[..., Awaitable[None]],
+    event: Event,
+    transactions: Transactions,
+    wired: Mapping[str, object],
+) -> None:
+    """Apply ``event``, then lose everything it recorded, as a process killed before its
+    commit would: the provider keeps what it did, the journal of calls what was called."""
+    saved, emitted = copy.deepcopy(transactions.repos), len(transactions.emitted.envelopes)
+    await inject(use_case, wired)(event, transactions.unit(cause=envelope_of(event)))
+    transactions.repos = saved
+    del transactions.emitted.envelopes[emitted:]

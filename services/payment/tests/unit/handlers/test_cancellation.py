@@ -36,6 +36,7 @@ from services.payment.tests.unit.handlers.steps import (
     apply_event,
     authorised_order,
     captured_order,
+    lost_before_commit,
 )
 
 
@@ -288,3 +289,24 @@ async def test_a_finishing_capture_the_provider_cannot_answer_is_tried_again() -
         await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
 
     assert transactions.emitted.of_type(PaymentCaptured) == []
+
+
+async def test_a_void_refused_after_a_capture_whose_answer_a_crash_lost_finishes_it() -> None:
+    # Review (helper 130): the capture was answered and the process killed before its commit;
+    # only a timeout marked a capture as maybe done, in memory. The cancellation's void was
+    # refused and dead-lettered, and StockReserved's redelivery then captured the cancelled
+    # order for good.
+    transactions, provider = fake_transactions(), ScriptedProvider()
+    wired = dependencies(provider)
+    order = await authorised_order(transactions, wired, total="70.00")
+    reserved = stock_reserved(order.order_id)
+    await lost_before_commit(record_stock_reserved, reserved, transactions, wired)
+    provider.answer("void", ProviderRejected("authorisation_closed", "it was captured"))
+
+    await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+
+    (captured,) = transactions.emitted.of_type(PaymentCaptured)
+    (refund,) = transactions.emitted.of_type(RefundIssued)
+    assert (str(captured.amount), str(refund.amount)) == ("70.00 EUR", "70.00 EUR")
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.REFUNDED
+    assert provider.keys("capture") == [f"capture:{captured.payment_id}"] * 2

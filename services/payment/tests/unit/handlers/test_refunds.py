@@ -15,9 +15,14 @@ from orderflow_payment.handlers.lock_ahead import lock_batch
 from orderflow_payment.handlers.refunds import refund_payment
 
 from services.payment.tests.builders import refund_requested
-from services.payment.tests.fake_provider import ScriptedProvider, dependencies
+from services.payment.tests.fake_provider import MemoryJournal, ScriptedProvider, dependencies
 from services.payment.tests.fakes import fake_transactions, tables_of
-from services.payment.tests.unit.handlers.steps import apply_event, authorised_order, captured_order
+from services.payment.tests.unit.handlers.steps import (
+    apply_event,
+    authorised_order,
+    captured_order,
+    lost_before_commit,
+)
 
 
 async def test_a_partial_refund_is_issued_stored_and_posted() -> None:
@@ -288,7 +293,10 @@ async def test_a_refund_whose_provider_is_not_configured_fails_and_may_be_asked_
     wired = dependencies(provider)
     order = await captured_order(transactions, wired, total="40.00")
     asked = refund_requested(order.order_id, "15.00")
-    unconfigured = {**wired, "providers": ProviderRegistry({"visa": ScriptedProvider("other")})}
+    unconfigured = {
+        **wired,
+        "providers": ProviderRegistry({"visa": ScriptedProvider("other")}, journal=MemoryJournal()),
+    }
 
     await apply_event(refund_payment, asked, transactions, unconfigured)
 
@@ -363,3 +371,30 @@ async def test_a_refund_that_may_have_been_paid_stays_outcome_unknown_whatever_i
     assert (first.reason_code, again.reason_code) == ("outcome_unknown", "outcome_unknown")
     assert again.message.startswith("an earlier call may have paid it (check with the provider)")
     assert "0.00 EUR left" in again.message
+
+
+async def test_a_refund_id_reused_after_a_crash_lost_its_refund_is_refused() -> None:
+    # Review (helper 130): order A's refund was paid and the process killed before its
+    # commit; the same refund_id asked for order B found nothing recorded, the provider
+    # answered A's refund again, and it was recorded (and announced) as B's; A's redelivery
+    # was then dead-lettered as the reuse.
+    transactions, provider = fake_transactions(), ScriptedProvider()
+    wired = dependencies(provider)
+    a = await captured_order(transactions, wired, total="40.00")
+    b = await captured_order(transactions, wired, total="40.00")
+    refund_id = uuid.uuid4()
+    for_a = refund_requested(a.order_id, "10.00", refund_id=refund_id)
+    for_b = refund_requested(b.order_id, "25.00", refund_id=refund_id)
+
+    await lost_before_commit(refund_payment, for_a, transactions, wired)
+    with pytest.raises(PermanentError) as refused:
+        await apply_event(refund_payment, for_b, transactions, wired)
+    assert refused.value.code == "refund_id_reused"
+    assert str(a.order_id) in refused.value.reason
+    assert provider.keys("refund") == [f"refund:{refund_id}"], "B never reached the provider"
+    assert refund_id not in tables_of(transactions).refunds
+
+    await apply_event(refund_payment, for_a, transactions, wired)  # A's redelivery
+    (issued,) = transactions.emitted.of_type(RefundIssued)
+    assert (issued.order_id, str(issued.amount)) == (a.order_id, "10.00 EUR")
+    assert str(tables_of(transactions).payment(b.order_id).refunded) == "0.00 EUR"

@@ -25,7 +25,12 @@ from services.payment.tests.builders import (
 )
 from services.payment.tests.fake_provider import ScriptedProvider, dependencies
 from services.payment.tests.fakes import fake_transactions, tables_of
-from services.payment.tests.unit.handlers.steps import apply_event, authorised_order, captured_order
+from services.payment.tests.unit.handlers.steps import (
+    apply_event,
+    authorised_order,
+    captured_order,
+    lost_before_commit,
+)
 
 
 async def test_stock_reserved_captures_an_authorised_payment() -> None:
@@ -246,3 +251,24 @@ async def test_a_payment_whose_provider_is_gone_is_dead_lettered() -> None:
         )
 
     assert refused.value.code == "provider_not_configured"
+
+
+async def test_a_release_whose_void_a_lost_capture_refuses_finishes_the_capture() -> None:
+    # Review (helper 130): the capture was answered and the process killed before its
+    # commit; the reservation's release was read first, its void refused and dead-lettered,
+    # and the capture recorded later with no release left to see it. Finished now, the
+    # payment is captured (the order's cancellation refunds it).
+    transactions, provider = fake_transactions(), ScriptedProvider()
+    wired = dependencies(provider)
+    order = await authorised_order(transactions, wired, total="55.44")
+    reserved = stock_reserved(order.order_id)
+    await lost_before_commit(record_stock_reserved, reserved, transactions, wired)
+    provider.answer("void", ProviderRejected("authorisation_closed", "it was captured"))
+
+    released = reservation_released(order.order_id)
+    await apply_event(record_reservation_released, released, transactions, wired)
+
+    (captured,) = transactions.emitted.of_type(PaymentCaptured)
+    assert str(captured.amount) == "55.44 EUR"
+    assert transactions.emitted.of_type(PaymentVoided) == []
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.CAPTURED
