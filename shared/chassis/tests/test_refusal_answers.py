@@ -109,7 +109,7 @@ def rejection(refused: RefusedRecord) -> Event:
 async def emitted_by(answer: object, value: bytes) -> list[tuple[Event, str, str | None]]:
     emitted = EmittedEvents(Outbox("cart", producer="cart"))
     answers = RefusalAnswers(answer, producer="cart")  # type: ignore[arg-type]
-    await answers.answer(record(value), "invalid_event_data", "bad", emitted)
+    await answers.answer(None, record(value), "invalid_event_data", "bad", emitted)
     return [(p.event, p.correlation_id, p.causation_id) for p in emitted._pending]
 
 

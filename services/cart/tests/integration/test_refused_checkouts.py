@@ -149,3 +149,32 @@ async def test_a_checkout_under_a_header_copied_from_another_record_is_answered(
     )
     assert len(answers) == 1, "the checkout was passed over unread"
     assert answers[0].causation_id == str(records[1].event_id)
+
+
+async def test_a_refused_checkout_sent_twice_is_answered_once(cart_service: RunningCart) -> None:
+    # A producer's retry publishes the same record again: a valid checkout is applied once
+    # (the inbox), but a refused one never reached the inbox and was answered twice.
+    started = await cart_service.runtime.pool.fetchval("SELECT now()")
+    cart_id = new_cart_id("twice")
+    refused = json.loads(cart_service.storefront.envelope(checkout(cart_id)).to_bytes())
+    refused["data"]["email"] = "ada@localhost"
+    value = json.dumps(refused).encode()
+    topic = cart_service.prefix + topics.STOREFRONT_CARTS
+    kafka = cart_service.infrastructure.kafka_bootstrap_servers
+    await publish_raw(kafka, topic, [(cart_id.encode(), value)])
+    await publish_raw(kafka, topic, [(cart_id.encode(), value)])
+    await caught_up(cart_service.runtime)
+
+    written = await cart_service.runtime.pool.fetch(
+        "SELECT message_key FROM outbox "
+        "WHERE event_type = 'CheckoutRejected' AND created_at >= $1 AND message_key = $2",
+        started,
+        cart_id,
+    )
+    assert len(written) == 1
+
+    async def letters() -> int:
+        found = await read_all(kafka, f"{topic}.dlq")
+        return len([letter for letter in found if letter.key == cart_id.encode()])
+
+    assert await eventually(letters, lambda count: count == 2) == 2, "each copy dead-lettered"

@@ -140,7 +140,9 @@ class BatchApplier:
             subscription.inspect_record,
             headers_not_trusted_on=headers_not_trusted_on,
         )
-        self._answers = RefusalAnswers(subscription.answer_refusal, producer=service)
+        self._answers = RefusalAnswers(
+            subscription.answer_refusal, producer=service, inbox=self._inbox, consumer=group_id
+        )
         # Unexpected failures per record, kept across retries and rewinds of its batch.
         self._failures: dict[RecordAddress, list[str]] = {}
         # (topic, code) of the batch's dead letters: counted once it commits, not per attempt.
@@ -227,7 +229,9 @@ class BatchApplier:
                 await self.subscription.lock_ahead([p.event for p in prepared], unit)
             for item in steps:
                 if isinstance(item, _Refusal):  # answered in its place among the batch's events
-                    await self._answers.answer(item.record, item.code, item.reason, emitted)
+                    await self._answers.answer(
+                        connection, item.record, item.code, item.reason, emitted
+                    )
                     continue
                 logged = bind_event_context(item.envelope)
                 try:
@@ -317,7 +321,9 @@ class BatchApplier:
         if self._exhausted(record):
             history = history_reason(self._failures.get(address, []))
             reason = await self._dead_letter(connection, record, HANDLER_FAILED, history)
-            await self._answers.answer(record, HANDLER_FAILED, reason, emitted, by_handler=True)
+            await self._answers.answer(
+                connection, record, HANDLER_FAILED, reason, emitted, by_handler=True
+            )
             self._settled.append(address)
             return "dead_lettered"
         savepoint = connection.transaction() if savepoints else contextlib.nullcontext()
@@ -348,7 +354,9 @@ class BatchApplier:
                 raise _RefusedWithoutSavepoint from error
             emitted.undo_since(emitted_before)  # its savepoint took back everything else
             reason = await self._dead_letter(connection, record, error.code, error.reason, error)
-            await self._answers.answer(record, error.code, reason, emitted, by_handler=True)
+            await self._answers.answer(
+                connection, record, error.code, reason, emitted, by_handler=True
+            )
             self._settled.append(address)
             return "dead_lettered"
         except Exception as error:

@@ -8,6 +8,7 @@ than the outbox's re-publish window and Kafka's retention of the topics read).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -21,6 +22,20 @@ from orderflow_chassis.database import Connection, delete_in_chunks
 from orderflow_chassis.settings import validate_identifier
 
 log = structlog.get_logger(__name__)
+
+
+# Refused records are kept under an id derived from their bytes (see ``first_refusal``).
+_REFUSALS = uuid.UUID("5d0c1c4e-8a5e-4d8e-9a35-8f3c0e0b7a11")
+REFUSED = "(refused)"
+"""The ``event_type`` of an inbox row kept for a refused record."""
+
+
+def refusal_id(record: ConsumerRecord) -> uuid.UUID:
+    """The id a refused record is kept under: its key and value, byte for byte (a copy of the
+    record, a producer's retry, has the same; its event id, when it has one, may be anyone's)."""
+    key, value = record.key or b"", record.value or b""
+    digest = hashlib.sha256(len(key).to_bytes(8, "big") + key + value).hexdigest()
+    return uuid.uuid5(_REFUSALS, digest)
 
 
 class Inbox:
@@ -80,6 +95,29 @@ class Inbox:
             [record.offset for _, record in deliveries],
         )
         return {row["event_id"] for row in rows}
+
+    async def first_refusal(
+        self, connection: Connection, consumer: str, record: ConsumerRecord
+    ) -> bool:
+        """Record ``record``'s refusal as answered by ``consumer``; False when a copy of it
+        was answered before (its sender is answered once, as an applied event is applied
+        once)."""
+        inserted = await connection.fetchval(
+            f"""
+            INSERT INTO {self.schema}.inbox
+                (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT DO NOTHING
+            RETURNING true
+            """,
+            consumer,
+            refusal_id(record),
+            REFUSED,
+            record.topic,
+            record.partition,
+            record.offset,
+        )
+        return bool(inserted)
 
     async def purge(self, pool: asyncpg.Pool, *, older_than: timedelta, chunk: int = 5_000) -> int:
         """Delete rows applied longer ago than ``older_than``, in short transactions."""

@@ -29,6 +29,8 @@ from orderflow_contracts.primitives import is_storable_text
 from orderflow_contracts.registry import EVENT_TYPES
 
 from orderflow_chassis.consumer_records import header
+from orderflow_chassis.database import Connection
+from orderflow_chassis.inbox import Inbox
 from orderflow_chassis.outbox import EmittedEvents
 
 log = structlog.get_logger(__name__)
@@ -60,12 +62,22 @@ class RefusalAnswers:
     transaction. Nothing here may stall the partition: whatever fails (hostile bytes, a bug of
     the answer, ids no envelope takes) leaves the dead letter unanswered, and is logged."""
 
-    def __init__(self, answer: RefusalAnswer | None, *, producer: str) -> None:
+    def __init__(
+        self,
+        answer: RefusalAnswer | None,
+        *,
+        producer: str,
+        inbox: Inbox | None = None,
+        consumer: str = "",
+    ) -> None:
         self._answer = answer
         self._producer = producer
+        self._inbox = inbox  # where a copy of a record answered before is found
+        self._consumer = consumer
 
     async def answer(
         self,
+        connection: Connection | None,
         record: ConsumerRecord,
         code: str,
         reason: str,
@@ -73,7 +85,17 @@ class RefusalAnswers:
         *,
         by_handler: bool = False,
     ) -> None:
+        """Answer ``record``'s sender, once: a copy of the record (a producer's retry) is
+        dead-lettered again, as a record of its own, but not answered again."""
         if self._answer is None:
+            return
+        inbox = self._inbox
+        if (
+            inbox
+            and connection
+            and not await inbox.first_refusal(connection, self._consumer, record)
+        ):
+            log.info("consumer.refusal_answered_before", error_code=code)
             return
         try:
             read = read_refused(record, code, reason, by_handler=by_handler)
@@ -85,6 +107,11 @@ class RefusalAnswers:
             log.exception("consumer.refusal_answer_failed", error_code=code)
             return
         await emitted(event, correlation_id=correlation_id, causation_id=causation_id, topic=None)
+
+    async def _answered_before(self, connection: Connection | None, record: ConsumerRecord) -> bool:
+        if self._inbox is None or connection is None:
+            return False
+        return not await self._inbox.first_refusal(connection, self._consumer, record)
 
     def _ids(
         self, event: Event, read: RefusedRecord, record: ConsumerRecord
