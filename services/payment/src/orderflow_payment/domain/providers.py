@@ -52,6 +52,15 @@ def cancellation_refund_id(order_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(PAYMENT_NAMESPACE, f"order-cancelled:{order_id}")
 
 
+def cancellation_refund_key(order_id: uuid.UUID, refunded: Money) -> str:
+    """A cancelled order's refund asks for what is left of the capture, under a key that
+    names what was refunded before it: a refund issued between two attempts (the first then
+    never reached the provider, whose ceiling would have refused the other) leaves less to
+    ask for, a request of its own (decision 100). Nothing refunded before: the refund id's."""
+    key = refund_key(cancellation_refund_id(order_id))
+    return key if refunded.is_zero else f"{key}:after:{refunded.minor_units}"
+
+
 @dataclass(frozen=True)
 class Authorise:
     idempotency_key: str

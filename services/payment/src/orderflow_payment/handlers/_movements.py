@@ -65,7 +65,6 @@ from orderflow_payment.settings import PaymentSettings
 
 log = structlog.get_logger(__name__)
 
-CAPTURE_REFUSED_AFTER_UNKNOWN = "capture_refused_after_unknown"
 PROVIDER_NOT_CONFIGURED = "provider_not_configured"
 
 Work = UnitOfWork[PaymentRepositories]
@@ -223,11 +222,10 @@ async def void(
         try:
             await capture(payment, uow, providers=providers, settings=settings, sleep=sleep)
         except PermanentError as error:
-            if error.code != CAPTURE_REFUSED_AFTER_UNKNOWN:
-                raise
-            # Refused both ways: no retry would change that; ops settle it (a dead letter,
-            # and reconciliation reports any charge), rather than a partition stalled on it.
-            # Any other failure (the provider unavailable) retries the cancellation.
+            # Refused both ways (the capture refused or declined, after an unanswered call or
+            # when only the journal knew of it): no retry would change that; ops settle it
+            # (the void's dead letter, and reconciliation reports any charge), rather than a
+            # partition stalled on it. Any other failure (the provider unavailable) retries.
             raise refused from error
         return
     payment.void()

@@ -55,6 +55,8 @@ class RefundAsked:
     must_happen: bool = False
     """A cancelled order's refund: nobody asks for it again, so a provider that stays
     unavailable delays it (the batch is retried) rather than failing it."""
+    provider_key: str | None = None
+    """The idempotency key, when not the refund id's (a cancelled order's refund)."""
 
 
 async def refund(
@@ -99,9 +101,8 @@ async def refund(
         return
     assert payment is not None
     assert payment.capture_reference is not None
-    request = Refund(
-        refund_key(asked.refund_id), asked.order_id, payment.capture_reference, asked.amount
-    )
+    key = asked.provider_key or refund_key(asked.refund_id)
+    request = Refund(key, asked.order_id, payment.capture_reference, asked.amount)
     if maybe_paid:
         # Stored, the mark outlives the process: after a restart, a refusal of this key still
         # says nothing of the unanswered call (taken for a plain refusal, the refund id would

@@ -5,7 +5,7 @@ from __future__ import annotations
 from orderflow_contracts.events.orders import OrderCancelled
 from orderflow_contracts.events.payments import PaymentVoidReason
 
-from orderflow_payment.domain.providers import cancellation_refund_id
+from orderflow_payment.domain.providers import cancellation_refund_id, cancellation_refund_key
 from orderflow_payment.handlers._movements import Work, void
 from orderflow_payment.handlers._provider_calls import Sleep
 from orderflow_payment.handlers._refund_movement import RefundAsked, refund
@@ -47,6 +47,10 @@ async def cancel_payment(
     # holds nothing for it.
     if payment.is_captured and payment.refundable.is_positive:
         asked = RefundAsked(
-            order_id, cancellation_refund_id(order_id), payment.refundable, must_happen=True
+            order_id,
+            cancellation_refund_id(order_id),
+            payment.refundable,
+            must_happen=True,
+            provider_key=cancellation_refund_key(order_id, payment.refunded),
         )
         await refund(payment, asked, uow, providers=providers, settings=settings, sleep=sleep)

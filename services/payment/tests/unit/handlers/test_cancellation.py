@@ -87,7 +87,8 @@ async def test_cancelling_after_a_partial_refund_refunds_the_rest_once() -> None
     assert refund.refund_id == cancellation_refund_id(order.order_id)
     assert (str(refund.amount), str(refund.total_refunded)) == ("50.00 EUR", "70.00 EUR")
     assert refund.rma_id is None
-    assert provider.keys("refund").count(f"refund:{refund.refund_id}") == 1
+    # Under a key naming the 20.00 refunded before it (decision 100).
+    assert provider.keys("refund").count(f"refund:{refund.refund_id}:after:2000") == 1
     assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.REFUNDED
     row = tables_of(transactions).refunds[refund.refund_id]
     assert (row.status, row.caused_by) == ("issued", cause.event_id)
@@ -310,3 +311,27 @@ async def test_a_void_refused_after_a_capture_whose_answer_a_crash_lost_finishes
     assert (str(captured.amount), str(refund.amount)) == ("70.00 EUR", "70.00 EUR")
     assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.REFUNDED
     assert provider.keys("capture") == [f"capture:{captured.payment_id}"] * 2
+
+
+async def test_a_cancellation_refund_asks_for_what_is_left_when_a_refund_came_between() -> None:
+    # Review (helper 132) of decision 100: the cancellation's refund found the provider
+    # unavailable (it did nothing) and its batch waited; meanwhile returns' refund of 20.00
+    # was issued. The retry asked for the 50.00 left under the key written down with 70.00:
+    # refused as a reused key and dead-lettered, the cancelled order left charged.
+    provider = ScriptedProvider().answer("refund", *[ProviderUnavailable("http_503")] * 3)
+    transactions = fake_transactions()
+    wired = dependencies(provider)
+    order = await captured_order(transactions, wired, total="70.00")
+    with pytest.raises(TransientError):
+        await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+    await apply_event(
+        refund_payment, refund_requested(order.order_id, "20.00"), transactions, wired
+    )
+
+    await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
+
+    issued = transactions.emitted.of_type(RefundIssued)
+    assert [str(refund.amount) for refund in issued] == ["20.00 EUR", "50.00 EUR"]
+    assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.REFUNDED
+    first_key = f"refund:{cancellation_refund_id(order.order_id)}"
+    assert provider.keys("refund")[-1] == f"{first_key}:after:2000"

@@ -272,3 +272,25 @@ async def test_a_release_whose_void_a_lost_capture_refuses_finishes_the_capture(
     assert str(captured.amount) == "55.44 EUR"
     assert transactions.emitted.of_type(PaymentVoided) == []
     assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.CAPTURED
+
+
+async def test_a_capture_only_the_journal_knows_of_refused_too_leaves_the_voids_refusal() -> None:
+    # Review (helper 132): the capture's call was written down but never answered (the
+    # provider unavailable, nothing done); the void was refused, the finishing capture too,
+    # and the capture's refusal was dead-lettered in place of the void's.
+    transactions = fake_transactions()
+    provider = ScriptedProvider().answer("capture", *[ProviderUnavailable("http_503")] * 3)
+    wired = dependencies(provider)
+    order = await authorised_order(transactions, wired)
+    with pytest.raises(TransientError):
+        await apply_event(
+            record_stock_reserved, stock_reserved(order.order_id), transactions, wired
+        )
+    provider.answer("void", ProviderRejected("authorisation_closed", "lapsed"))
+    provider.answer("capture", ProviderRejected("authorisation_closed", "lapsed"))
+
+    released = reservation_released(order.order_id)
+    with pytest.raises(PermanentError) as dead_lettered:
+        await apply_event(record_reservation_released, released, transactions, wired)
+
+    assert dead_lettered.value.code == "void_rejected"
