@@ -209,6 +209,7 @@ async def test_a_buffered_event_that_cannot_be_applied_is_set_aside_not_its_rele
         event_types=["CheckoutRejected"],
     )
     assert [reason["code"] for reason in answer.data["reasons"]] == ["checkout_failed"]
+    assert answer.causation_id == str(second.event_id), "the storefront matches answers by it"
     report = (await cart_service.http.get(f"/carts/{cart_id}/unapplied-events")).json()
     [set_aside] = report["unapplied"]
     assert (set_aside["sequence"], set_aside["reason"]) == (2, "apply_failed")

@@ -202,6 +202,8 @@ async def _apply_buffered(uow: CartUnit, cart: Cart, sequence: int, rules: CartR
     that does not pass (it cannot be read back, or applying it raised: a bug) is undone alone
     and set aside as ``apply_failed``, a checkout answered ``checkout_failed``: failing the
     event that released it would dead-letter that valid event, and stop the cart for good."""
+    # A checkout defers its order's insert past the part (``orders.write_pending``); it is
+    # inserted only with a cart that became it, which the restored cart did not.
     before = replace(cart, lines=dict(cart.lines))
     part = uow.part()  # outside the try: a unit that cannot undo a part is a bug, not the event's
     try:
@@ -245,9 +247,18 @@ async def _set_aside(uow: CartUnit, cart: Cart, sequence: int, cause: str) -> No
         "cart's next sequence number"
     )
     code = CheckoutRejectionCode.CHECKOUT_FAILED.value
-    # Its own journey when it can be read, else the cart's last activity's.
+    # Caused by the checkout (the storefront matches answers by it), in its own journey when
+    # it can be read, else in the cart's last activity's.
     journey = None if envelope else cart.last_correlation_id or str(taken.event_id)
-    await _reject_checkout(uow, envelope, cart.cart_id, code, message, correlation_id=journey)
+    await _reject_checkout(
+        uow,
+        envelope,
+        cart.cart_id,
+        code,
+        message,
+        correlation_id=journey,
+        causation_id=str(taken.event_id),
+    )
 
 
 def edit_cart(cart: Cart, edit: CartEdit) -> None:
@@ -274,13 +285,16 @@ async def _reject_checkout(
     message: str,
     *,
     correlation_id: str | None = None,
+    causation_id: str | None = None,
 ) -> None:
-    """Answer a checkout that no rule failed with its one reason (its number, or its cart's
-    cancelled order)."""
+    """Answer a checkout that no rule failed with its one reason (its number, its cart's
+    cancelled order, or its failure)."""
     rejected = CheckoutRejected(
         cart_id=cart_id, reasons=[RejectionReason(code=code, message=clip_text(message))]
     )
-    await uow.emit(rejected, cause=envelope, correlation_id=correlation_id)
+    await uow.emit(
+        rejected, cause=envelope, correlation_id=correlation_id, causation_id=causation_id
+    )
     count_rejection([code])
 
 
