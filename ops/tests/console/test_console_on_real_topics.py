@@ -254,9 +254,11 @@ async def test_an_event_stamped_far_ahead_counts_as_read_now_not_then(
     prefix = unique_prefix("console-ahead")
     order_id, cart_id = str(uuid.uuid4()), f"cart-{uuid.uuid4().hex[:8]}"
     placed = envelope("OrderPlaced", cart_id=cart_id, order_id=order_id)
-    ahead = placed.model_copy(update={"occurred_at": datetime(8999, 12, 31, tzinfo=UTC)})
+    requested = envelope("CheckoutRequested", cart_id=cart_id)
+    far = {"occurred_at": datetime(8999, 12, 31, tzinfo=UTC)}
+    ahead = [placed.model_copy(update=far), requested.model_copy(update=far)]
     async with running_console(orderflow_infrastructure, prefix) as console:
-        await publish_envelopes(orderflow_infrastructure, prefix, [ahead])
+        await publish_envelopes(orderflow_infrastructure, prefix, ahead)
         pool = console.runtime.pool
         last = await eventually(
             lambda: pool.fetchval(
@@ -264,7 +266,16 @@ async def test_an_event_stamped_far_ahead_counts_as_read_now_not_then(
             ),
             lambda found: found is not None,
         )
+        # An unanswered checkout stamped there was never old enough to be reported.
+        asked = await eventually(
+            lambda: pool.fetchval(
+                "SELECT requested_at FROM console.checkouts WHERE event_id = $1",
+                requested.event_id,
+            ),
+            lambda found: found is not None,
+        )
         latest_minute = await pool.fetchval("SELECT max(minute) FROM console.stage_minutes")
     bound = datetime.now(UTC) + timedelta(minutes=6)
     assert last < bound
+    assert asked < bound
     assert latest_minute < bound

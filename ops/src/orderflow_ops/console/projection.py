@@ -129,9 +129,14 @@ class CheckoutFact:
     answered_at: datetime | None
 
 
-def checkout_fact(event: Event, envelope: Envelope) -> CheckoutFact | None:
+def checkout_fact(
+    event: Event, envelope: Envelope, occurred_at: datetime | None = None
+) -> CheckoutFact | None:
+    """A checkout request's or answer's fact, at ``occurred_at`` (the read model's time for the
+    event: its own, unless that is far ahead) or else the envelope's."""
+    at = occurred_at or envelope.occurred_at
     if isinstance(event, CheckoutRequested):
-        return CheckoutFact(str(envelope.event_id), event.cart_id, envelope.occurred_at, None)
+        return CheckoutFact(str(envelope.event_id), event.cart_id, at, None)
     if not isinstance(event, CartCheckedOut | CheckoutRejected) or not envelope.causation_id:
         return None
     # The answer names its request by event id, a UUID; any other causation (the contract
@@ -139,7 +144,7 @@ def checkout_fact(event: Event, envelope: Envelope) -> CheckoutFact | None:
     request = parse_uuid(envelope.causation_id)
     if request is None:
         return None
-    return CheckoutFact(str(request), event.cart_id, None, envelope.occurred_at)
+    return CheckoutFact(str(request), event.cart_id, None, at)
 
 
 def refund_id_of(event: Event) -> str | None:

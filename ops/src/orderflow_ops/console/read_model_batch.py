@@ -284,7 +284,7 @@ class _BatchWrites:
         # the earlier-known value of each field winning as the stored one does.
         merged: dict[str, CheckoutFact] = {}
         for item in pending:
-            fact = checkout_fact(item.event, item.envelope)
+            fact = checkout_fact(item.event, item.envelope, item.occurred_at)
             if fact is None:
                 continue
             known = merged.get(fact.request_event_id)
