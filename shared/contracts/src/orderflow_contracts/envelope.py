@@ -38,6 +38,7 @@ from orderflow_contracts.primitives import (
     ContractModel,
     UtcDatetime,
     Uuid,
+    is_storable_text,
     json_text_is_storable,
 )
 from orderflow_contracts.registry import EVENT_TYPES
@@ -124,10 +125,17 @@ class Envelope(ContractModel):
 
     def as_read(self, event: Event) -> Envelope:
         """This envelope with its ``data`` as ``event``, parsed from it, writes it: the fields
-        the contract defines, without the unknown ones it ignores. What keeps an envelope to
-        read again later stores this: an unknown field may hold what PostgreSQL's jsonb
-        cannot (a NUL) or what cannot be written as UTF-8 JSON at all (a lone surrogate)."""
+        the contract defines, without the unknown ones it ignores."""
         return self.model_copy(update={"data": event.model_dump(mode="json")})
+
+    def kept(self, event: Event) -> Envelope:
+        """This envelope as a store keeps it to read again later (``event`` is its event, as
+        parsed). As it came, fields this version does not know included: a newer version
+        reading it back (a rolling upgrade) gets what a newer producer sent. Unless a string
+        in it cannot be stored, which only a field the contract does not define may hold: a
+        NUL (PostgreSQL's jsonb refuses it) or a lone surrogate (no UTF-8 JSON writes it);
+        then as the event reads (:meth:`as_read`)."""
+        return self if is_storable_text(self.data) else self.as_read(event)
 
     def to_bytes(self) -> bytes:
         """The message value: compact UTF-8 JSON."""

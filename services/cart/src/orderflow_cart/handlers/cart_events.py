@@ -112,7 +112,7 @@ async def receive_cart_event(
         if admission is Admission.APPLY:
             await apply_in_turn(uow, cart, envelope, event, cart_rules)
         elif admission is Admission.BUFFER:
-            await carts.buffer(cart.cart_id, envelope.as_read(event), uow.now)
+            await carts.buffer(cart.cart_id, envelope.kept(event), uow.now)
             waiting.append(Waiting(envelope.sequence or 0, uow.now))
             log.info("cart.event_buffered", sequence=envelope.sequence, after=cart.last_sequence)
         elif admission is Admission.STALE:

@@ -199,3 +199,16 @@ async def test_a_buffered_event_failing_for_a_reason_that_passes_fails_its_relea
     with pytest.raises(TransientError):
         await receive(tx, first)  # the batch is tried again, the buffered checkout with it
     assert await tx.repos.carts.unapplied("c-7") == []
+
+
+async def test_an_early_event_is_buffered_with_the_fields_a_newer_producer_added() -> None:
+    # Buffered as this version read it, an early event lost the fields a newer storefront
+    # added: a newer cart instance applying it later (a rolling upgrade) never saw them.
+    tx, shop = fake_transactions(clock()), Storefront()
+    early = shop.envelope(add("c-8", "MB-PEANUT"), sequence=2)
+    newer = early.model_copy(update={"data": {**early.data, "gift_wrap": "blue"}})
+
+    await receive(tx, newer)
+
+    [(buffered, _)] = tx.repos.carts.buffered.values()
+    assert buffered.data["gift_wrap"] == "blue"

@@ -49,9 +49,9 @@ async def held_for_a_delivery(
     request = cause_of(uow)
     # A request stamped ahead of our clock is judged as made when first read (judged_at):
     # kept with its own stamp, it was judged again after its wait at that later stamp, and an
-    # on-time return made on the window's last day was refused as late. Kept as read: a field
-    # the contract does not define may hold what cannot be stored (a lone surrogate).
-    first_read = request.as_read(event).model_copy(
+    # on-time return made on the window's last day was refused as late. Kept as it came,
+    # unless a field the contract does not define holds what cannot be stored (``kept``).
+    first_read = request.kept(event).model_copy(
         update={"occurred_at": judged_at(request.occurred_at, uow.now)}
     )
     await uow.repos.held_requests.hold(
