@@ -12,6 +12,7 @@ from orderflow_chassis import card_data_guard
 from orderflow_chassis.card_data_guard import CARD_DATA_REFUSED
 from orderflow_chassis.consumer_decoding import (
     UNDECODABLE,
+    WRONG_TOPIC,
     Decoded,
     PassedOver,
     RecordDecoder,
@@ -196,3 +197,17 @@ def test_several_event_type_headers_are_no_header_the_body_says() -> None:
 
     assert not DECODER.passes_over([doubled])
     assert isinstance(DECODER.decode(doubled), Decoded)
+
+
+def test_an_event_read_on_another_topic_than_its_contracts_is_refused() -> None:
+    decoder = RecordDecoder({OrderPlaced: _apply}, home_topics={"OrderPlaced": "p.orders"})
+    event = OrderPlaced.model_validate(example_data("OrderPlaced"))
+    value = Envelope.wrap(event, producer="cart", correlation_id="journey-1").to_bytes()
+    placed = dataclasses.replace(record("OrderPlaced", {}), value=value)
+
+    elsewhere = dataclasses.replace(placed, topic="p.warehouse.events")
+    refused = decoder.decode(elsewhere)
+    assert isinstance(refused, Refused)
+    assert (refused.code, refused.event_type) == (WRONG_TOPIC, "OrderPlaced")
+    assert "p.orders" in refused.reason
+    assert isinstance(decoder.decode(dataclasses.replace(placed, topic="p.orders")), Decoded)

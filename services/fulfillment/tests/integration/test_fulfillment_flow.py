@@ -9,10 +9,12 @@ import httpx
 import pytest
 from orderflow_chassis.dead_letters import failure_details
 from orderflow_contracts import topics
+from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import (
     FulfillmentRequested,
     OrderCancelled,
     OrderCompleted,
+    PaymentCaptured,
     PaymentVoided,
     ReservationReleased,
     ShipmentDelivered,
@@ -31,7 +33,7 @@ from services.fulfillment.tests.integration.flow import (
     new_sku,
     order_placed,
 )
-from tests.support.kafka_tools import read_topic
+from tests.support.kafka_tools import eventually, publish_raw, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -459,3 +461,45 @@ async def test_a_count_or_restock_made_before_an_operators_load_is_in_its_figure
         [level] = (await http.get("/stock", params={"warehouse": eu, "sku": sku})).json()
     superseded_at = datetime.fromisoformat(stale["detail"]["superseded_at"])
     assert superseded_at == datetime.fromisoformat(level["loaded_at"])
+
+
+async def test_an_event_on_a_topic_its_contract_does_not_publish_it_on_is_refused(
+    flow: Flow,
+) -> None:
+    # Review (helper 133): a consumer looked its handler up by event type alone, so a
+    # warehouse could publish PaymentCaptured on warehouse.events (a topic fulfillment reads,
+    # which warehouses write) and fulfillment shipped an order nobody paid for.
+    sku = new_sku("TOPIC")
+    await flow.warehouse("EU", "DE", {sku: 5})
+    order_id = await flow.place_order({sku: 1})
+    await flow.wait_for(StockReserved, order_id)
+    forged = Envelope.wrap(
+        PaymentCaptured(
+            order_id=order_id,
+            payment_id=uuid.uuid4(),
+            amount=eur("10.00"),
+            provider="sandbox",
+            provider_reference="cap_forged",
+        ),
+        producer="warehouse-test",
+        correlation_id="journey-forged",
+    )
+    warehouse_topic = flow.prefix + topics.WAREHOUSE_EVENTS
+    await publish_raw(
+        flow.infrastructure.kafka_bootstrap_servers,
+        warehouse_topic,
+        [(forged.key, forged.to_bytes())],
+        headers=[("event_type", b"PaymentCaptured")],
+    )
+
+    async def mine() -> list[str]:
+        letters = await read_topic(
+            flow.infrastructure.kafka_bootstrap_servers,
+            warehouse_topic + ".dlq",
+            expect=1_000,
+            timeout_s=2,
+        )
+        return [failure_details(x.headers)["error_code"] for x in letters if x.key == forged.key]
+
+    assert await eventually(mine, bool) == ["wrong_topic"]
+    assert flow.watcher.events(FulfillmentRequested, order_id=order_id) == []

@@ -48,7 +48,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +123,7 @@ class BatchApplier:
         retry: RetryPolicy | None = None,
         hooks: ConsumerHooks | None = None,
         headers_not_trusted_on: Collection[str] = (),
+        home_topics: Mapping[str, str] | None = None,
     ) -> None:
         self.subscription = subscription
         self._pool = pool
@@ -139,6 +140,7 @@ class BatchApplier:
             subscription.handlers,
             subscription.inspect_record,
             headers_not_trusted_on=headers_not_trusted_on,
+            home_topics=home_topics,
         )
         self._answers = RefusalAnswers(
             subscription.answer_refusal, producer=service, inbox=self._inbox, consumer=group_id

@@ -22,6 +22,8 @@ from orderflow_chassis.errors import PermanentError
 from orderflow_chassis.subscriptions import Handler, RecordInspector
 
 UNDECODABLE = "undecodable"
+WRONG_TOPIC = "wrong_topic"
+"""An event on a topic its contract does not publish it on, which this consumer reads too."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,15 @@ class RecordDecoder:
         inspect_record: RecordInspector | None = None,
         *,
         headers_not_trusted_on: Collection[str] = (),
+        home_topics: Mapping[str, str] | None = None,
     ) -> None:
         self.handlers = {cls.event_type: (cls, handler) for cls, handler in handlers.items()}
         self._inspect_record = inspect_record
         self._card_guard = CardDataGuard()
         # Topics other parties write: their records are always read from the body.
         self._headers_not_trusted_on = frozenset(headers_not_trusted_on)
+        # Event type -> the topic the contract publishes it on, among those read here.
+        self._home_topics = dict(home_topics or {})
 
     def passes_over(self, records: Sequence[ConsumerRecord]) -> bool:
         """Whether every one of ``records`` announces (in its ``event_type`` header) a type
@@ -121,6 +126,12 @@ class RecordDecoder:
         if registered is None:
             return PassedOver(envelope.event_type, "ignored")
         event_class, handler = registered
+        home = self._home_topics.get(envelope.event_type)
+        if home is not None and record.topic != home:
+            # Only its producer may publish it (a warehouse's PaymentCaptured would ship an
+            # unpaid order; a storefront's ShipmentDelivered would open a return window).
+            reason = f"a {envelope.event_type} is published on {home}, not on {record.topic}"
+            return Refused(WRONG_TOPIC, reason, None, envelope.event_type)
         if envelope.schema_version > event_class.schema_version:
             return PassedOver(envelope.event_type, "skipped_newer_version")
         try:

@@ -78,6 +78,12 @@ def register_consumers(
             headers_not_trusted_on=[
                 settings.topic(name) for name in subscription.topics if name in EXTERNAL_TOPICS
             ],
+            # An event read on another topic than its contract's is refused (wrong_topic).
+            home_topics={
+                cls.event_type: settings.topic(cls.topic)
+                for cls in subscription.handlers
+                if cls.topic in subscription.topics
+            },
         )
         consumer = EventConsumer(batches, on_group_refused=on_group_refused)
         consumer.register(
