@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 from uuid import UUID
@@ -333,3 +334,19 @@ def test_event_classes_must_declare_topic_and_key() -> None:
         class NoKey(Event):
             topic: ClassVar[str] = "t"
             x: str
+
+
+@pytest.mark.parametrize(
+    "written", ["{%s}", "urn:uuid:%s", "HEX"], ids=["braces", "urn", "no hyphens"]
+)
+def test_a_uuid_in_data_is_written_hyphenated_only_its_case_may_vary(written: str) -> None:
+    # Review (helper 133): the contract says only a UUID's case may vary, but the models
+    # took any spelling Python's UUID() reads; an id that keys a record, written so, is
+    # another key.
+    order_id = uuid.uuid4()
+    data = example_data("OrderCompleted")
+    spelled = order_id.hex if written == "HEX" else written % order_id
+    with pytest.raises(ValidationError, match="hyphenated form"):
+        OrderCompleted.model_validate({**data, "order_id": spelled})
+    upper = OrderCompleted.model_validate({**data, "order_id": str(order_id).upper()})
+    assert upper.order_id == order_id

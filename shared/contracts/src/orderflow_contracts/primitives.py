@@ -215,10 +215,25 @@ CalendarDate = Annotated[
 ]
 """A calendar date (no time, no zone), serialised as YYYY-MM-DD; from 1970 to the end of 8999."""
 
-Uuid = Annotated[UUID, Strict(False), _string_or(UUID)]
-"""A UUID, serialised in its canonical hyphenated form."""
-
 _HYPHENATED_UUID: Final = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
+
+
+def _hyphenated_uuid(value: Any) -> Any:
+    """A UUID string in the hyphenated form, in any case: braces, a ``urn:uuid:`` prefix or no
+    hyphens write another key (another partition for an id that keys one)."""
+    if isinstance(value, UUID) or (isinstance(value, str) and _HYPHENATED_UUID.fullmatch(value)):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string or UUID, got {type(value).__name__}")
+    try:
+        UUID(value)
+    except ValueError:
+        return value  # no UUID at all: pydantic says so
+    raise ValueError("a UUID is written in its hyphenated form (8-4-4-4-12 hex digits)")
+
+
+Uuid = Annotated[UUID, Strict(False), BeforeValidator(_hyphenated_uuid)]
+"""A UUID, written in the hyphenated form (any case), serialised in lower case."""
 
 
 def parse_uuid(text: str) -> UUID | None:
