@@ -85,9 +85,10 @@ def test_a_clean_record_of_a_type_the_contract_does_not_know_is_passed_over() ->
 
 def valid(event_class: type[Event], event_type_header: bytes | None) -> ConsumerRecord:
     event = event_class.model_validate(example_data(event_class.event_type))
-    value = Envelope.wrap(event, producer="probe", correlation_id="journey-1").to_bytes()
+    envelope = Envelope.wrap(event, producer="probe", correlation_id="journey-1")
+    value, key = envelope.to_bytes(), envelope.key
     headers = [("event_type", event_type_header)]
-    return ConsumerRecord("orders", 0, 7, 0, 0, b"k", value, None, len(value), 0, headers)
+    return ConsumerRecord("orders", 0, 7, 0, 0, key, value, None, len(value), 0, headers)
 
 
 @pytest.mark.parametrize("announced", [None, b"orderplaced", b"\xff\xfe"])
@@ -201,9 +202,7 @@ def test_several_event_type_headers_are_no_header_the_body_says() -> None:
 
 def test_an_event_read_on_another_topic_than_its_contracts_is_refused() -> None:
     decoder = RecordDecoder({OrderPlaced: _apply}, home_topics={"OrderPlaced": "p.orders"})
-    event = OrderPlaced.model_validate(example_data("OrderPlaced"))
-    value = Envelope.wrap(event, producer="cart", correlation_id="journey-1").to_bytes()
-    placed = dataclasses.replace(record("OrderPlaced", {}), value=value)
+    placed = dataclasses.replace(valid(OrderPlaced, None), topic="p.orders")
 
     elsewhere = dataclasses.replace(placed, topic="p.warehouse.events")
     refused = decoder.decode(elsewhere)
@@ -211,3 +210,14 @@ def test_an_event_read_on_another_topic_than_its_contracts_is_refused() -> None:
     assert (refused.code, refused.event_type) == (WRONG_TOPIC, "OrderPlaced")
     assert "p.orders" in refused.reason
     assert isinstance(decoder.decode(dataclasses.replace(placed, topic="p.orders")), Decoded)
+
+
+def test_a_record_keyed_otherwise_than_its_aggregate_is_refused() -> None:
+    # Keyed otherwise, it lands on another partition than its aggregate's other events, and
+    # nothing keeps it in their order; the contract keys every record by aggregate_id.
+    placed = valid(OrderPlaced, None)
+    for key in (b"another-order", None, placed.key.upper()):
+        refused = DECODER.decode(dataclasses.replace(placed, key=key))
+        assert isinstance(refused, Refused)
+        assert refused.code == "invalid_envelope"
+    assert isinstance(DECODER.decode(placed), Decoded)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
 from orderflow_contracts.envelope import Envelope
-from orderflow_contracts.errors import ContractError
+from orderflow_contracts.errors import ContractError, MalformedEnvelope
 from orderflow_contracts.events import Event
 from orderflow_contracts.registry import EVENT_TYPES
 
@@ -142,6 +142,11 @@ class RecordDecoder:
             raise
         except Exception as error:  # a validator's bug must refuse the record, not rewind on it
             return _undecodable(error, envelope.event_type)
+        if record.key != envelope.key:
+            # Keyed otherwise, it went to another partition than its aggregate's other events,
+            # and nothing keeps it in their order.
+            reason = "the Kafka key is not the envelope's aggregate_id, as the contract keys it"
+            return Refused(MalformedEnvelope.INVALID_ENVELOPE, reason, None, envelope.event_type)
         return Decoded(record, envelope, event, handler)
 
     def _screened(self, record: ConsumerRecord, event_type: str = "") -> Refused | None:
