@@ -102,7 +102,7 @@ class UnappliedEventView(BaseModel):
     sequence: int | None
     reason: str = Field(
         description="cart_checked_out, already_checked_out, order_cancelled, stale_sequence, "
-        "duplicate_sequence or cart_full"
+        "duplicate_sequence, cart_full or apply_failed"
     )
     detail: str
     recorded_at: datetime
