@@ -127,3 +127,13 @@ async def test_an_answer_that_fails_leaves_the_letter_unanswered_and_raises_noth
         raise RuntimeError("a bug in the answer")
 
     assert await emitted_by(broken, envelope()) == []
+
+
+def test_a_record_keyed_otherwise_is_answered_to_the_aggregate_its_envelope_names() -> None:
+    # Review (helper 134): refused for its key (b8a2518), a checkout for cart-2 keyed cart-1
+    # was answered to cart-1, whose order status then showed the rejection, and cart-2's
+    # sender never heard.
+    read = read_refused(record(envelope(aggregate_id="cart-2")), *REFUSED)
+    assert read.key == "cart-2"
+    unreadable = read_refused(record(envelope(aggregate_id="4111 1111 1111 1111")), *REFUSED)
+    assert unreadable.key == "cart-1", "an aggregate id no answer may carry: the key's"

@@ -46,7 +46,7 @@ class RefusedRecord:
     reason: str  # card numbers redacted (the dead letter's reason)
     by_handler: bool  # False: refused before any handler saw it (card data, the contract)
     event_type: str | None  # a contract type: the body's, else the ``event_type`` header's
-    key: str | None  # the Kafka key as text
+    key: str | None  # the envelope's aggregate_id when it names one, else the Kafka key as text
     event_id: str | None  # the envelope's, when a UUID
     correlation_id: str | None  # the envelope's
     data_ids: Mapping[str, str] = field(default_factory=dict)
@@ -89,14 +89,6 @@ class RefusalAnswers:
         dead-lettered again, as a record of its own, but not answered again."""
         if self._answer is None:
             return
-        inbox = self._inbox
-        if (
-            inbox
-            and connection
-            and not await inbox.first_refusal(connection, self._consumer, record)
-        ):
-            log.info("consumer.refusal_answered_before", error_code=code)
-            return
         try:
             read = read_refused(record, code, reason, by_handler=by_handler)
             event = self._answer(read)
@@ -105,6 +97,9 @@ class RefusalAnswers:
             correlation_id, causation_id = self._ids(event, read, record)
         except Exception:
             log.exception("consumer.refusal_answer_failed", error_code=code)
+            return
+        if await self._answered_before(connection, record):  # only records it answers
+            log.info("consumer.refusal_answered_before", error_code=code)
             return
         await emitted(event, correlation_id=correlation_id, causation_id=causation_id, topic=None)
 
@@ -142,12 +137,15 @@ def read_refused(
         header(record, "event_type")
     )
     data = body.get("data")
+    # The aggregate the envelope names, when it names one: a record keyed otherwise (refused
+    # for it) is answered to the aggregate its sender meant, not to the key's.
+    aggregate = _id_or_none(body.get("aggregate_id"))
     return RefusedRecord(
         code=code,
         reason=redact_card_numbers(reason),
         by_handler=by_handler,
         event_type=event_type,
-        key=_id_or_none(_text(record.key)),
+        key=aggregate if aggregate is not None else _id_or_none(_text(record.key)),
         event_id=_uuid(body.get("event_id")),
         correlation_id=_id_or_none(body.get("correlation_id")),
         data_ids={
