@@ -350,3 +350,19 @@ def test_a_uuid_in_data_is_written_hyphenated_only_its_case_may_vary(written: st
         OrderCompleted.model_validate({**data, "order_id": spelled})
     upper = OrderCompleted.model_validate({**data, "order_id": str(order_id).upper()})
     assert upper.order_id == order_id
+
+
+def test_a_kept_envelope_keeps_a_newer_producers_fields_and_writes_its_own_as_read() -> None:
+    # Review (helper 134): kept as it came, a known field in a spelling a later, stricter
+    # version refuses could never be read back; and unknown fields had no size bound.
+    event = OrderCompleted.model_validate(example_data("OrderCompleted"))
+    came = Envelope.wrap(event, producer="fulfillment", correlation_id="journey-1")
+    data = {**came.data, "order_id": str(event.order_id).upper(), "gift_wrap": "blue"}
+    newer = came.model_copy(update={"data": data})
+
+    kept = newer.kept(newer.parse_event())
+    assert kept.data["order_id"] == str(event.order_id)
+    assert kept.data["gift_wrap"] == "blue"
+    for too_much in ("x" * (64 * 1024 + 1), b"a\\u0000b".decode("unicode_escape")):
+        stored = newer.model_copy(update={"data": {**came.data, "gift_wrap": too_much}})
+        assert "gift_wrap" not in stored.kept(stored.parse_event()).data

@@ -53,6 +53,10 @@ MAX_SEQUENCE: Final = 2**63 - 1
 """The largest ``sequence``: a consumer stores it as a 64-bit integer."""
 
 
+KEPT_UNKNOWN_BYTES: Final = 64 * 1024
+"""The most a stored envelope keeps of ``data``'s unknown fields (:meth:`Envelope.kept`)."""
+
+
 class Envelope(ContractModel):
     """One Kafka message value: metadata about an event, and the event itself in `data`."""
 
@@ -130,12 +134,23 @@ class Envelope(ContractModel):
 
     def kept(self, event: Event) -> Envelope:
         """This envelope as a store keeps it to read again later (``event`` is its event, as
-        parsed). As it came, fields this version does not know included: a newer version
-        reading it back (a rolling upgrade) gets what a newer producer sent. Unless a string
-        in it cannot be stored, which only a field the contract does not define may hold: a
-        NUL (PostgreSQL's jsonb refuses it) or a lone surrogate (no UTF-8 JSON writes it);
-        then as the event reads (:meth:`as_read`)."""
-        return self if is_storable_text(self.data) else self.as_read(event)
+        parsed): its fields as the event writes them (a UUID in lower case: a stricter
+        version reads it back), with the top-level fields of ``data`` this version does not
+        know, so that a newer version reading it back (a rolling upgrade) gets what a newer
+        producer sent. Without them (:meth:`as_read`) when a string in them cannot be stored
+        (a NUL: PostgreSQL's jsonb refuses it; a lone surrogate: no UTF-8 JSON writes it) or
+        they are larger than the contract's own fields may be (:data:`KEPT_UNKNOWN_BYTES`)."""
+        known = event.model_dump(mode="json")
+        unknown = {name: value for name, value in self.data.items() if name not in known}
+        if not unknown or not is_storable_text(unknown):
+            return self.as_read(event)
+        try:
+            size = len(json.dumps(unknown, ensure_ascii=False).encode("utf-8"))
+        except (TypeError, ValueError):
+            return self.as_read(event)
+        if size > KEPT_UNKNOWN_BYTES:
+            return self.as_read(event)
+        return self.model_copy(update={"data": {**known, **unknown}})
 
     def to_bytes(self) -> bytes:
         """The message value: compact UTF-8 JSON."""
