@@ -41,16 +41,23 @@ def _envelope(
     )
 
 
-def _publish(kafka: str, prefix: str, records: Sequence[tuple[str, bytes]]) -> None:
+def _publish(
+    kafka: str, prefix: str, records: Sequence[tuple[str, bytes]], *, keys: Sequence[bytes] = ()
+) -> None:
+    """Publish each (topic, value), keyed by ``keys`` in turn (``b"key"`` past them)."""
+
     async def publish() -> None:
-        for topic, value in records:
-            await publish_raw(kafka, prefix + topic, [(b"key", value)])
+        for index, (topic, value) in enumerate(records):
+            key = keys[index] if index < len(keys) else b"key"
+            await publish_raw(kafka, prefix + topic, [(key, value)])
 
     asyncio.run(publish())
 
 
 def _publish_envelopes(kafka: str, prefix: str, envelopes: Sequence[Envelope]) -> None:
-    _publish(kafka, prefix, [(type(e.parse_event()).topic, e.to_bytes()) for e in envelopes])
+    """As their producers would: on each event's topic, keyed by its aggregate id."""
+    records = [(type(e.parse_event()).topic, e.to_bytes()) for e in envelopes]
+    _publish(kafka, prefix, records, keys=[e.key for e in envelopes])
 
 
 def _ops(kafka: str, prefix: str, *args: str) -> Result:

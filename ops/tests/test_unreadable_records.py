@@ -133,3 +133,28 @@ def test_a_reconciliation_of_no_order_is_reported_as_nothing_checked() -> None:
         "12 order(s) in the payment ledger"
     )
     assert not interpret_reconciliation(1, some + "MISMATCHES: 1", 60).ok
+
+
+def test_what_every_service_refuses_is_no_fact_for_the_check() -> None:
+    # Review (helper 134): a PaymentCaptured on warehouse.events, or a record keyed otherwise
+    # than its aggregate, is dead-lettered by every service (wrong_topic, invalid_envelope)
+    # but was counted by the check as a fact: a false "charged" or "shipped" verdict.
+    from orderflow_contracts.events import PaymentCaptured
+    from orderflow_contracts.examples import example_data
+
+    event = PaymentCaptured.model_validate(example_data("PaymentCaptured"))
+    envelope = Envelope.wrap(event, producer="warehouse-1", correlation_id="journey-1")
+
+    def read(topic: str, key: bytes | None) -> LoggedEvent:
+        value = envelope.to_bytes()
+        return logged(
+            SimpleNamespace(
+                topic=topic, partition=0, offset=1, timestamp=0, key=key, value=value, headers=[]
+            )
+        )
+
+    assert read("p.payments", envelope.key).event == event
+    for forged in (read("p.warehouse.events", envelope.key), read("p.payments", b"other")):
+        assert forged.event is None
+        assert forged.unreadable
+    assert read("p.payments", None).event is None  # no key: not the aggregate's

@@ -39,6 +39,7 @@ class LoggedEvent:
     raw: dict[str, Any] | None = None  # the decoded JSON when the envelope is invalid
     dead_letter: dict[str, str] = field(default_factory=dict)  # dlq.* headers, if any
     envelope_error: str | None = None  # why the value is not a valid envelope
+    key: bytes | None = None  # the Kafka key as read (b"" for none); None when not known
 
     @property
     def occurred_at(self) -> datetime | None:
@@ -65,9 +66,16 @@ class LoggedEvent:
         if self.envelope is None:
             return self.envelope_error or "not a valid envelope"
         try:
-            return self.envelope.parse_event()
+            event = self.envelope.parse_event()
         except (ContractError, ValueError, RecursionError) as error:
             return str(error) or type(error).__name__
+        # What every service refuses is no fact (the chassis' wrong_topic, invalid_envelope).
+        home = _contract_topic_of(self.topic)
+        if home is not None and home != type(event).topic:
+            return f"a {event.event_type} is published on {type(event).topic}, not on {home}"
+        if self.key is not None and self.key != self.envelope.key:
+            return "the Kafka key is not the envelope's aggregate_id"
+        return event
 
     @property
     def event(self) -> Event | None:
@@ -127,7 +135,19 @@ def logged(record: Any) -> LoggedEvent:
         raw=raw,
         dead_letter=dead_letter,
         envelope_error=error,
+        key=(record.key or b"") if hasattr(record, "key") else None,
     )
+
+
+def _contract_topic_of(topic: str) -> str | None:
+    """The contract topic ``topic`` is (behind its deployment prefix): the longest contract
+    name it ends with (``storefront.carts``, not ``carts``); None for a dead-letter topic or
+    one the contract does not name."""
+    if topic.endswith(".dlq"):
+        return None
+    names = [name for name in topics.ALL_TOPICS if topic == name or topic.endswith("." + name)]
+    names += [name for name in topics.ALL_TOPICS if topic.endswith(name) and name not in names]
+    return max(names, key=len) if names else None
 
 
 def _json_object(value: bytes) -> dict[str, Any] | None:
