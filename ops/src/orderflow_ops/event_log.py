@@ -20,11 +20,14 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+import structlog
 from orderflow_chassis.topic_reader import read_to_end
 from orderflow_contracts import topics
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.errors import ContractError
 from orderflow_contracts.events import Event
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -156,3 +159,20 @@ def _json_object(value: bytes) -> dict[str, Any] | None:
     except (ValueError, RecursionError):  # RecursionError: nested deeper than Python recurses
         return None
     return decoded if isinstance(decoded, dict) else None
+
+
+def stored_envelope(text: str) -> Envelope | None:
+    """A stored envelope as the order's page shows it. One stored before unknown fields with
+    a lone surrogate were left out (which pydantic's JSON parser refuses, and a page could
+    not encode) is read with Python's parser and shown as its event reads; one that still
+    cannot be read is left out of the page, not the page's failure."""
+    try:
+        return Envelope.model_validate_json(text)
+    except ValueError:
+        pass
+    try:
+        envelope = Envelope.model_validate(json.loads(text))
+        return envelope.as_read(envelope.parse_event())
+    except Exception as error:
+        log.warning("console.stored_envelope_unreadable", error=type(error).__name__)
+        return None

@@ -6,7 +6,7 @@ import json
 
 from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.events import CartItemAdded
-from orderflow_ops.console.read_model_queries import _stored_envelope
+from orderflow_ops.event_log import stored_envelope
 
 
 def _stored(**unknown: str) -> str:
@@ -21,7 +21,7 @@ def _stored(**unknown: str) -> str:
 
 
 def test_one_with_a_lone_surrogate_reads_as_its_event() -> None:
-    read = _stored_envelope(_stored(gift_note="\ud800"))
+    read = stored_envelope(_stored(gift_note="\ud800"))
 
     assert read is not None
     assert "gift_note" not in read.data
@@ -29,5 +29,5 @@ def test_one_with_a_lone_surrogate_reads_as_its_event() -> None:
 
 
 def test_one_that_cannot_be_read_is_left_out() -> None:
-    assert _stored_envelope('{"not": "an envelope"}') is None
-    assert _stored_envelope("not json") is None
+    assert stored_envelope('{"not": "an envelope"}') is None
+    assert stored_envelope("not json") is None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,12 +10,10 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import structlog
 from orderflow_chassis.dlq_cli import StoredDeadLetter
-from orderflow_contracts.envelope import Envelope
 from orderflow_contracts.primitives import parse_uuid
 
-from orderflow_ops.event_log import LoggedEvent
+from orderflow_ops.event_log import LoggedEvent, stored_envelope
 
 MAX_TIMELINE_HOPS = 6  # order -> cart, shipments, RMAs -> their events: a few hops suffice
 # An order's journey is a few dozen events; a page never walks, reads or renders more than this
@@ -203,7 +200,7 @@ class ReadModelQueries:
                 envelope=envelope,
             )
             for row in rows
-            if (envelope := _stored_envelope(row["envelope"])) is not None
+            if (envelope := stored_envelope(row["envelope"])) is not None
         ]
         return log, cut
 
@@ -402,22 +399,3 @@ def order_key(text: str) -> str:
     however its case was typed; any other text as it is."""
     found = parse_uuid(text)
     return str(found) if found is not None else text
-
-
-def _stored_envelope(text: str) -> Envelope | None:
-    """A stored envelope as the order's page shows it. One stored before unknown fields with
-    a lone surrogate were left out (which pydantic's JSON parser refuses, and a page could
-    not encode) is read with Python's parser and shown as its event reads; one that still
-    cannot be read is left out of the page, not the page's failure."""
-    try:
-        return Envelope.model_validate_json(text)
-    except ValueError:
-        pass
-    try:
-        envelope = Envelope.model_validate(json.loads(text))
-        return envelope.as_read(envelope.parse_event())
-    except Exception as error:
-        structlog.get_logger(__name__).warning(
-            "console.stored_envelope_unreadable", error=type(error).__name__
-        )
-        return None

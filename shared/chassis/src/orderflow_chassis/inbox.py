@@ -46,6 +46,18 @@ class Inbox:
         self, connection: Connection, consumer: str, envelope: Envelope, record: ConsumerRecord
     ) -> bool:
         """Record ``envelope`` as applied by ``consumer``; False when it already was."""
+        return await self._first(
+            connection, consumer, envelope.event_id, envelope.event_type, record
+        )
+
+    async def _first(
+        self,
+        connection: Connection,
+        consumer: str,
+        event_id: uuid.UUID,
+        event_type: str,
+        record: ConsumerRecord,
+    ) -> bool:
         inserted = await connection.fetchval(
             f"""
             INSERT INTO {self.schema}.inbox
@@ -55,8 +67,8 @@ class Inbox:
             RETURNING true
             """,
             consumer,
-            envelope.event_id,
-            envelope.event_type,
+            event_id,
+            event_type,
             record.topic,
             record.partition,
             record.offset,
@@ -102,22 +114,7 @@ class Inbox:
         """Record ``record``'s refusal as answered by ``consumer``; False when a copy of it
         was answered before (its sender is answered once, as an applied event is applied
         once)."""
-        inserted = await connection.fetchval(
-            f"""
-            INSERT INTO {self.schema}.inbox
-                (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT DO NOTHING
-            RETURNING true
-            """,
-            consumer,
-            refusal_id(record),
-            REFUSED,
-            record.topic,
-            record.partition,
-            record.offset,
-        )
-        return bool(inserted)
+        return await self._first(connection, consumer, refusal_id(record), REFUSED, record)
 
     async def purge(self, pool: asyncpg.Pool, *, older_than: timedelta, chunk: int = 5_000) -> int:
         """Delete rows applied longer ago than ``older_than``, in short transactions."""

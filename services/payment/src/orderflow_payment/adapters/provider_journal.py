@@ -14,14 +14,13 @@ acted, and the journal then says the call was made. Two uses (decision 100):
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 import asyncpg
-from orderflow_chassis.database import acquired, create_pool
-from orderflow_chassis.settings import validate_identifier
+from orderflow_chassis.database import acquired
 from orderflow_contracts.money import Money
 
+from orderflow_payment.adapters.own_connections import OwnConnections
 from orderflow_payment.domain.providers import (
     Authorise,
     Capture,
@@ -39,28 +38,19 @@ class SqlProviderCallJournal:
     """The journal in the payment schema, on connections of its own (autocommit)."""
 
     def __init__(self, database_url: str, *, schema: str, pool_size: int = 2) -> None:
-        self._dsn = database_url
-        self._schema = validate_identifier(schema)
-        self._pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
-        self._opening = asyncio.Lock()
+        self._own = OwnConnections(
+            database_url,
+            schema=schema,
+            application_name="orderflow-payment-provider-calls",
+            size=pool_size,
+        )
+        self._schema = self._own.schema
 
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        await self._own.close()
 
     async def _connections(self) -> asyncpg.Pool:
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await create_pool(
-                    self._dsn,
-                    schema=self._schema,
-                    application_name="orderflow-payment-provider-calls",
-                    min_size=1,
-                    max_size=self._pool_size,
-                )
-            return self._pool
+        return await self._own.pool()
 
     async def record(self, call: ProviderCall) -> ProviderCall | None:
         # One statement: the row is added, or the one written first is returned (the select

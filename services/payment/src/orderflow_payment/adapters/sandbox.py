@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 import asyncpg
 import structlog
-from orderflow_chassis.database import Connection, acquired, create_pool
-from orderflow_chassis.settings import validate_identifier
+from orderflow_chassis.database import Connection, acquired
 from orderflow_contracts.money import Money
 
+from orderflow_payment.adapters.own_connections import OwnConnections
 from orderflow_payment.adapters.sandbox_behaviours import (
     DECLINES,
     MESSAGES,
@@ -134,33 +134,23 @@ class SandboxProvider:
     def __init__(
         self, database_url: str, *, schema: str, latency_ms: int = 0, pool_size: int = 4
     ) -> None:
-        self._dsn = database_url
-        self._schema = validate_identifier(schema)
+        self._own = OwnConnections(
+            database_url,
+            schema=schema,
+            application_name="orderflow-payment-sandbox",
+            size=pool_size,
+        )
+        self._schema = self._own.schema
         self._latency_s = latency_ms / 1000
-        self._pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
-        self._opening = asyncio.Lock()
 
     async def close(self) -> None:
         """Close the sandbox's own connections (the service does at stop)."""
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        await self._own.close()
 
     async def _connections(self) -> asyncpg.Pool:
-        # The sandbox's record is written on its own connections, committed independently of
-        # the service's transaction; they are pooled (opening one per call cost ~12 ms and a
-        # backend process each, twice per order) and opened on first use.
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await create_pool(
-                    self._dsn,
-                    schema=self._schema,
-                    application_name="orderflow-payment-sandbox",
-                    min_size=1,
-                    max_size=self._pool_size,
-                )
-            return self._pool
+        # The sandbox's record is committed independently of the service's transaction, as
+        # a remote provider's would be.
+        return await self._own.pool()
 
     @property
     def name(self) -> str:
