@@ -77,9 +77,6 @@ class MemoryJournal:
             self.calls[call.idempotency_key] = call
         return earlier
 
-    async def called(self, idempotency_key: str) -> bool:
-        return idempotency_key in self.calls
-
 
 def registry(provider: ScriptedProvider, journal: MemoryJournal | None = None) -> ProviderRegistry:
     """``provider`` for every method, its calls written in ``journal`` (a new one by default)."""

@@ -161,10 +161,6 @@ class PaymentProviders(Protocol):
 
     def named(self, name: str) -> PaymentProvider: ...
 
-    async def called(self, idempotency_key: str) -> bool:
-        """Whether a call under this key was ever made, its answer perhaps lost to a crash."""
-        ...
-
 
 @dataclass(frozen=True)
 class PaymentRepositories:

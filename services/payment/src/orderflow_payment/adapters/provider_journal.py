@@ -1,15 +1,15 @@
-"""The journal of provider calls (``provider_calls``), and providers that write in it first.
+"""The journal of refund calls (``provider_calls``), and providers that write in it first.
 
-A call is written down, and committed on a session of its own, before it is made: the
-transaction that records the provider's answer may be lost to a crash after the provider
-acted, and the journal then says the call was made. Two uses (decision 100):
+A refund's key is the requester's refund id, which a requester may reuse. A refund call is
+written down, and committed on a session of its own, before it is made: the transaction that
+records the provider's answer may be lost to a crash after the provider paid, and the journal
+still knows which request the key was first sent for. A key asked again for another request
+is refused (:class:`~orderflow_payment.domain.providers.ProviderKeyReused`) before it reaches
+the provider, which would answer it with the first request's answer (decision 100).
 
-* a key asked again for another request than the one first written under it is refused
-  (:class:`~orderflow_payment.domain.providers.ProviderKeyReused`) before it reaches the
-  provider, which would answer it with the first request's answer;
-* a use case that must know whether money may have moved asks :meth:`called` (a
-  cancellation whose void is refused finishes a capture that was made; an authorisation for
-  an order already dead is asked again, and an approval voided).
+Authorisations, captures and voids are keyed by Orderflow's own ids, for one request each:
+they are not written down (a statement before every call cost payment, the pipeline's
+bottleneck, about 8 % of its orders per second).
 """
 
 from __future__ import annotations
@@ -87,17 +87,9 @@ class SqlProviderCallJournal:
             Money.of(amount, row["currency"]),
         )
 
-    async def called(self, idempotency_key: str) -> bool:
-        async with acquired(await self._connections()) as connection:
-            found = await connection.fetchval(
-                f"SELECT true FROM {self._schema}.provider_calls WHERE idempotency_key = $1",
-                idempotency_key,
-            )
-        return bool(found)
-
 
 class JournaledProvider:
-    """``provider``, each call written in ``journal`` before it is made."""
+    """``provider``, each refund call written in ``journal`` before it is made."""
 
     def __init__(self, provider: PaymentProvider, journal: ProviderCallJournal) -> None:
         self._provider = provider
@@ -113,15 +105,12 @@ class JournaledProvider:
             raise ProviderKeyReused(earlier, call)
 
     async def authorise(self, request: Authorise) -> ProviderResult:
-        await self._written_down(ProviderCall.of("authorise", request))
         return await self._provider.authorise(request)
 
     async def capture(self, request: Capture) -> ProviderResult:
-        await self._written_down(ProviderCall.of("capture", request))
         return await self._provider.capture(request)
 
     async def void(self, request: Void) -> ProviderResult:
-        await self._written_down(ProviderCall.of("void", request))
         return await self._provider.void(request)
 
     async def refund(self, request: Refund) -> ProviderResult:

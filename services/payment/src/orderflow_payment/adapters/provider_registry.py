@@ -35,10 +35,6 @@ class ProviderRegistry:
         self._journal = journal
         self._closers = list(closers)
 
-    async def called(self, idempotency_key: str) -> bool:
-        """Whether a call under this key was ever made (its answer may have been lost)."""
-        return await self._journal.called(idempotency_key)
-
     async def close(self) -> None:
         """Close the providers' connections and HTTP clients (the service does at stop)."""
         for close in self._closers:

@@ -234,16 +234,12 @@ class UnknownProvider(LookupError):
 
 
 class ProviderCallJournal(Protocol):
-    """Every provider call, written down before it is made and kept whatever becomes of the
-    transaction that asked for it (a crash may lose the answer, never the call)."""
+    """Refund calls, written down before they are made and kept whatever becomes of the
+    transaction that asked for them (a crash may lose the answer, never the call)."""
 
     async def record(self, call: ProviderCall) -> ProviderCall | None:
         """Write ``call`` down, committed at once; the call first written under its key, if
         one was (it may be another request)."""
-        ...
-
-    async def called(self, idempotency_key: str) -> bool:
-        """Whether a call under this key was ever made (its answer may be lost)."""
         ...
 
 

@@ -56,7 +56,6 @@ from orderflow_payment.domain.providers import (
     void_key,
 )
 from orderflow_payment.handlers._provider_calls import (
-    UNKNOWN_OUTCOMES,
     Sleep,
     call_provider,
 )
@@ -172,11 +171,6 @@ async def capture(
     log.info("payment.captured", payment_id=str(payment.payment_id), amount=str(payment.amount))
 
 
-async def _capture_may_be_done(payment: Payment, providers: PaymentProviders) -> bool:
-    key = capture_key(payment.payment_id)
-    return key in UNKNOWN_OUTCOMES or await providers.called(key)
-
-
 async def void(
     payment: Payment,
     reason: PaymentVoidReason,
@@ -188,10 +182,10 @@ async def void(
     finish_unknown_capture: bool = False,
 ) -> None:
     """Release an authorisation → ``PaymentVoided(reason)``. With ``finish_unknown_capture``,
-    when the provider refuses the void while a capture of this payment was called (its answer
-    not recorded: a timeout, a crash), that capture is finished → ``PaymentCaptured``
-    (``payment`` is then captured); if the provider refuses that too, the void's refusal
-    stands."""
+    when the provider refuses the void, the payment's capture is asked for under its key: a
+    capture made without its answer recorded (a timeout, a crash) is finished →
+    ``PaymentCaptured`` (``payment`` is then captured); if the provider refuses that too, the
+    void's refusal stands (decision 100)."""
     assert payment.authorisation_reference is not None
     request = Void(
         void_key(payment.payment_id),
@@ -210,12 +204,12 @@ async def void(
             sleep=sleep,
         )
     except PermanentError as refused:
-        if not finish_unknown_capture or not await _capture_may_be_done(payment, providers):
+        if not finish_unknown_capture:
             raise
-        # A capture of this payment may have been done without its answer recorded (a
-        # timeout, or a crash before the commit): that is why the provider refuses the void.
+        # A provider refuses to void an authorisation it no longer holds open: captured (a
+        # capture of ours whose answer a timeout or a crash before the commit lost) or lapsed.
         # Finish the capture under its own key, which the provider answers as it did; the
-        # payment is then captured (a cancellation refunds it).
+        # payment is then captured (a cancellation refunds it). Lapsed, it is refused too.
         log.warning(
             "payment.void_refused_after_unknown_capture", payment_id=str(payment.payment_id)
         )

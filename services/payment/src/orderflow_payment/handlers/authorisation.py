@@ -7,7 +7,6 @@ once authorises once (the provider call carries ``authorise:<order_id>`` as its 
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import structlog
@@ -64,11 +63,11 @@ async def authorise_payment(
         log.info("payment.already_exists", order_id=str(order_id))
         return
     facts = await uow.repos.order_facts.facts(order_id)
-    if facts.order_is_dead and not await _authorisation_may_be_done(order_id, providers):
+    if facts.order_is_dead and authorisation_key(order_id) not in UNKNOWN_OUTCOMES:
         # Stock unavailable/released or the order cancelled before we got here: a hold on
         # the customer's money could only be voided again. Nothing to authorise or announce.
-        # (After a call of ours went unanswered, or its answer was lost to a crash, it may
-        # hold the money: it is asked again below, under its key, and an approval voided.)
+        # (After a call of ours went unanswered it may hold the money: it is asked again
+        # below, under its key, and an approval voided.)
         log.info(
             "payment.not_authorised_order_dead",
             order_id=str(order_id),
@@ -214,8 +213,3 @@ def _void_reason(facts: OrderFacts) -> PaymentVoidReason:
     if facts.stock_status is StockStatus.UNAVAILABLE:
         return PaymentVoidReason.STOCK_UNAVAILABLE
     return PaymentVoidReason.RESERVATION_RELEASED
-
-
-async def _authorisation_may_be_done(order_id: uuid.UUID, providers: PaymentProviders) -> bool:
-    key = authorisation_key(order_id)
-    return key in UNKNOWN_OUTCOMES or await providers.called(key)

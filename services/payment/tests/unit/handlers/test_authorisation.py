@@ -27,7 +27,7 @@ from orderflow_payment.settings import PaymentSettings
 from services.payment.tests.builders import order_placed, reservation_released, stock_unavailable
 from services.payment.tests.fake_provider import MemoryJournal, ScriptedProvider, dependencies
 from services.payment.tests.fakes import fake_transactions, tables_of
-from services.payment.tests.unit.handlers.steps import apply_event, lost_before_commit
+from services.payment.tests.unit.handlers.steps import apply_event
 
 
 async def test_an_approved_authorisation_is_stored_posted_and_announced() -> None:
@@ -325,21 +325,3 @@ async def test_a_method_without_a_provider_is_refused_for_good() -> None:
     assert refused.value.code == "provider_not_configured"
     assert transactions.emitted.envelopes == []
     assert provider.calls == []
-
-
-async def test_an_authorisation_a_crash_lost_is_voided_when_the_order_died() -> None:
-    # Review (helper 130): approved, then the process killed before its commit; the order
-    # died meanwhile. Only a timeout marked the call as maybe done, in memory: the
-    # redelivered OrderPlaced did nothing, and the hold was never released.
-    transactions, provider = fake_transactions(), ScriptedProvider()
-    order = order_placed()
-    wired = dependencies(provider)
-    await lost_before_commit(authorise_payment, order, transactions, wired)
-    await apply_event(
-        record_stock_unavailable, stock_unavailable(order.order_id), transactions, wired
-    )
-
-    await apply_event(authorise_payment, order, transactions, wired)
-
-    assert [type(e) for e in transactions.emitted.events] == [PaymentAuthorized, PaymentVoided]
-    assert [op for op, _ in provider.calls] == ["authorise", "authorise", "void"]

@@ -234,9 +234,12 @@ async def test_a_cancellation_rolled_back_after_the_capture_answered_still_finis
     assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.REFUNDED
 
 
-async def test_a_void_refused_with_no_capture_pending_is_still_a_dead_letter() -> None:
+async def test_a_void_refused_with_no_capture_made_is_still_a_dead_letter() -> None:
+    # The capture the refusal may hide is asked for under its key (decision 100); the
+    # provider, which made none, refuses it too: the void's refusal goes to ops.
     transactions = fake_transactions()
-    provider = ScriptedProvider().answer("void", ProviderRejected("unknown_reference", "gone"))
+    gone = ProviderRejected("unknown_reference", "gone")
+    provider = ScriptedProvider().answer("void", gone).answer("capture", gone)
     wired = dependencies(provider)
     order = await authorised_order(transactions, wired)
 
@@ -244,7 +247,7 @@ async def test_a_void_refused_with_no_capture_pending_is_still_a_dead_letter() -
         await apply_event(cancel_payment, order_cancelled(order.order_id), transactions, wired)
 
     assert dead_lettered.value.code == "void_rejected"
-    assert provider.keys("capture") == []
+    assert transactions.emitted.of_type(PaymentCaptured) == []
 
 
 @pytest.mark.parametrize(

@@ -192,8 +192,10 @@ async def test_a_capture_the_provider_will_never_take_is_dead_lettered(
 
 
 async def test_a_void_the_provider_refuses_is_dead_lettered() -> None:
+    # Refused both ways: the void, then the capture the refusal may hide (decision 100).
     transactions = fake_transactions()
-    provider = ScriptedProvider().answer("void", ProviderRejected("authorisation_closed", "x"))
+    closed = ProviderRejected("authorisation_closed", "x")
+    provider = ScriptedProvider().answer("void", closed).answer("capture", closed)
     wired = dependencies(provider)
     order = await authorised_order(transactions, wired)
 
@@ -274,10 +276,10 @@ async def test_a_release_whose_void_a_lost_capture_refuses_finishes_the_capture(
     assert tables_of(transactions).payment(order.order_id).status is PaymentStatus.CAPTURED
 
 
-async def test_a_capture_only_the_journal_knows_of_refused_too_leaves_the_voids_refusal() -> None:
-    # Review (helper 132): the capture's call was written down but never answered (the
-    # provider unavailable, nothing done); the void was refused, the finishing capture too,
-    # and the capture's refusal was dead-lettered in place of the void's.
+async def test_a_capture_refused_too_after_a_refused_void_leaves_the_voids_refusal() -> None:
+    # Review (helper 132): the capture found the provider unavailable (nothing done); the
+    # void was refused, the finishing capture too, and the capture's refusal was
+    # dead-lettered in place of the void's.
     transactions = fake_transactions()
     provider = ScriptedProvider().answer("capture", *[ProviderUnavailable("http_503")] * 3)
     wired = dependencies(provider)
